@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# vringmed: plain GNU Make.  `make V=1` shows full commands.
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+OUTPUT   := .output
+CLANG    ?= clang-19
+LLVM_STRIP ?= llvm-strip-19
+BPFTOOL  ?= bpftool
+CC       ?= gcc
+CROSS_CC ?= s390x-linux-gnu-gcc
+ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/;s/s390x/s390/')
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall \
+	      -I$(OUTPUT) -Iinclude
+LIBS     := -lbpf -lelf -lz -lpthread
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+HEADERS  := $(wildcard include/vringmed/*.h)
+BPF_OBJS := $(OUTPUT)/vringmed.bpf.o $(OUTPUT)/probe_fentry.bpf.o
+SKELS    := $(OUTPUT)/vringmed.skel.h $(OUTPUT)/probe_fentry.skel.h
+LIB_SRCS := user/ref.c user/log.c user/loader.c
+LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(LIB_SRCS))
+LIB      := $(OUTPUT)/libvringmed.a
+
+TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf \
+	     $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x $(OUTPUT)/bench_core \
+	     $(OUTPUT)/bench_kick
+BINS     := $(OUTPUT)/vringmed-demo
+
+.PHONY: all setup test bench-core bench-kick demo clean
+all: $(BPF_OBJS) $(SKELS) $(LIB) $(BINS) $(TEST_BINS)
+
+setup:
+	$(Q)bash tools/setup.sh
+
+$(OUTPUT):
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/vmlinux.h: | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(HEADERS) $(OUTPUT)/vmlinux.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(OUTPUT)/%.o: user/%.c $(HEADERS) $(wildcard user/*.h) $(SKELS) | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+$(OUTPUT)/vringmed-demo: tools/demo.c $(LIB) | $(OUTPUT)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -o $@
+
+# Tests: the core natively and, cross-compiled, on a big-endian s390x host
+# under qemu-s390x-static.
+$(OUTPUT)/test_core: selftests/test_core.c selftests/runner.c selftests/test.h user/ref.c $(HEADERS) | $(OUTPUT)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) selftests/test_core.c selftests/runner.c user/ref.c -o $@
+
+$(OUTPUT)/test_core.s390x: selftests/test_core.c selftests/runner.c selftests/test.h user/ref.c $(HEADERS) | $(OUTPUT)
+	$(call msg,CROSS,$@)
+	$(Q)$(CROSS_CC) -static $(CFLAGS) selftests/test_core.c selftests/runner.c user/ref.c -o $@
+
+$(OUTPUT)/legacy_driver: selftests/legacy_driver.c $(HEADERS) | $(OUTPUT)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@
+
+$(OUTPUT)/legacy_driver.s390x: selftests/legacy_driver.c $(HEADERS) | $(OUTPUT)
+	$(call msg,CROSS,$@)
+	$(Q)$(CROSS_CC) -static $(CFLAGS) $< -o $@
+
+$(OUTPUT)/test_bpf: selftests/test_bpf.c selftests/runner.c selftests/test.h selftests/ringgen.h $(LIB) | $(OUTPUT)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) selftests/test_bpf.c selftests/runner.c $(LIB) $(LIBS) -o $@
+
+$(OUTPUT)/bench_core: tools/bench_core.c user/ref.c $(HEADERS) | $(OUTPUT)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) tools/bench_core.c user/ref.c -o $@
+
+$(OUTPUT)/bench_kick: tools/bench_kick.c $(LIB) | $(OUTPUT)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -lm -o $@
+
+test: all
+	$(Q)bash selftests/run.sh
+
+bench-core: $(OUTPUT)/bench_core
+	$(Q)bash tools/bench-core.sh
+
+bench-kick: $(OUTPUT)/bench_kick
+	$(Q)$(OUTPUT)/bench_kick
+
+demo: all
+	$(Q)$(OUTPUT)/vringmed-demo
+
+clean:
+	$(call msg,CLEAN,$(OUTPUT))
+	$(Q)rm -rf $(OUTPUT)

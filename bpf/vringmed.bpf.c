@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * vringmed's kernel half: thin notification-source programs that all feed
+ * the one translation core (include/vringmed/xlate.h).
+ *
+ *   vm_tp_write        syscalls:sys_enter_write on a registered kick eventfd
+ *                      (QEMU under TCG, userspace drivers, the tests)
+ *   vm_kvm_pio         kvm:kvm_pio       legacy virtio-pci QUEUE_NOTIFY
+ *   vm_kvm_mmio        kvm:kvm_mmio      virtio-mmio QueueNotify
+ *   vm_kvm_fast_mmio   kvm:kvm_fast_mmio ioeventfd without data
+ *   vm_fentry_signal   fentry/eventfd_signal_mask, where trampolines work
+ *   vm_test_kick       BPF_PROG_TYPE_SYSCALL: the same path under
+ *                      BPF_PROG_TEST_RUN, for deterministic tests and benches
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#define VM_FAULT_VERDICT	VM_DEFER
+#define vm_loop(nr, cb, ctx)	bpf_loop((nr), (cb), (ctx), 0)
+#include <vringmed/xlate.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Address of eventfd's f_op->write, from /proc/kallsyms: how an open file is
+ * recognised as an eventfd.  Set by the loader before load. */
+const volatile __u64 eventfd_write_addr = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, VM_MAX_DEVICES);
+	__type(key, __u32);
+	__type(value, struct vm_device);
+} vm_devices SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, VM_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, struct vm_queue);
+} vm_queues SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, VM_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, struct vm_shadow_queue);
+} vm_shadow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VM_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, struct vm_scratch);
+} vm_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VM_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, struct vm_qstats);
+} vm_qstats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VM_MAX_QUEUES);
+	__type(key, __u32);		/* eventfd-id */
+	__type(value, struct vm_kickfd_val);
+} vm_kickfds SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VM_MAX_VMMS);
+	__type(key, __u32);		/* tgid */
+	__type(value, __u32);		/* devices it runs */
+} vm_vmms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VM_MAX_QUEUES);
+	__type(key, struct vm_iokick_key);
+	__type(value, struct vm_iokick_val);
+} vm_iokicks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096 * 4);
+} vm_deferred SEC(".maps");
+
+static long vm_env_read(const struct vm_device *dev, void *dst, __u32 len, __u64 vmm_va)
+{
+	(void)dev;	/* the caller checked that current is the device's VMM */
+	if (len > sizeof(((struct vm_scratch *)0)->heads))
+		return -7;	/* -E2BIG: never, callers bound len */
+	return bpf_probe_read_user(dst, len, (const void *)(unsigned long)vmm_va);
+}
+
+static void vm_env_publish_idx(struct vm_shadow_queue *sh, __u16 idx)
+{
+	/* avail.flags and avail.idx form one 32-bit word the mediator owns.
+	 * An xchg of that word is a full barrier on every architecture, so
+	 * the descriptors and ring slots written before it are visible to the
+	 * backend first (x86 would need only the compiler barrier; arm64
+	 * needs the atomic). */
+	union {
+		__u16 half[2];	/* flags, idx: the memory order of the word */
+		__u32 word;
+	} v;
+
+	v.half[0] = vm_swab16_if(VM_ORDER_LE, 0);
+	v.half[1] = vm_swab16_if(VM_ORDER_LE, idx);
+	__sync_lock_test_and_set((__u32 *)&sh->avail, v.word);
+}
+
+static __always_inline __u32 vm_handle_kick(__u32 qid, __u32 *chains)
+{
+	struct vm_device *dev;
+	struct vm_queue *q;
+	struct vm_shadow_queue *sh;
+	struct vm_scratch *scr;
+	struct vm_qstats *st;
+	__u32 dev_slot, verdict;
+
+	*chains = 0;
+	q = bpf_map_lookup_elem(&vm_queues, &qid);
+	sh = bpf_map_lookup_elem(&vm_shadow, &qid);
+	scr = bpf_map_lookup_elem(&vm_scratch, &qid);
+	st = bpf_map_lookup_elem(&vm_qstats, &qid);
+	if (!q || !sh || !scr || !st)
+		return VM_BAD_CONFIG;
+	dev_slot = q->dev;
+	dev = bpf_map_lookup_elem(&vm_devices, &dev_slot);
+	if (!dev || !(dev->flags & VM_DF_ACTIVE))
+		return VM_BAD_CONFIG;
+	/* Guest ring addresses mean something only in the VMM's address
+	 * space: read nothing on behalf of anyone else. */
+	if (dev->tgid != (__u32)(bpf_get_current_pid_tgid() >> 32)) {
+		st->foreign++;
+		return VM_OK;
+	}
+	verdict = vm_kick(dev, q, sh, scr, st, chains);
+	if (verdict == VM_DEFER) {
+		struct vm_defer_event ev = { .queue = qid, .verdict = verdict };
+
+		bpf_ringbuf_output(&vm_deferred, &ev, sizeof(ev), 0);
+	}
+	return verdict;
+}
+
+/* The eventfd-id of the current task's fd, or -1 when fd is not an eventfd. */
+static __always_inline long vm_eventfd_id(unsigned long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *file = NULL;
+	void *write_op;
+	struct eventfd_ctx *ctx;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return -1;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return -1;
+	write_op = BPF_CORE_READ(file, f_op, write);
+	if (!eventfd_write_addr || (__u64)(unsigned long)write_op != eventfd_write_addr)
+		return -1;
+	ctx = BPF_CORE_READ(file, private_data);
+	return ctx ? BPF_CORE_READ(ctx, id) : -1;
+}
+
+static __always_inline void vm_kick_eventfd_id(long id)
+{
+	struct vm_kickfd_val *kv;
+	__u32 key = (__u32)id, chains;
+
+	if (id < 0)
+		return;
+	kv = bpf_map_lookup_elem(&vm_kickfds, &key);
+	if (kv)
+		vm_handle_kick(kv->queue, &chains);
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int vm_tp_write(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	/* Every write() on the host passes here: one hash lookup is all an
+	 * unrelated process pays. */
+	if (!bpf_map_lookup_elem(&vm_vmms, &tgid))
+		return 0;
+	vm_kick_eventfd_id(vm_eventfd_id(ctx->args[0]));
+	return 0;
+}
+
+/* KVM tracepoint records, as /sys/kernel/tracing/events/kvm/<name>/format
+ * lays them out; declared here so the object does not depend on KVM being
+ * built into the kernel whose BTF made vmlinux.h. */
+struct vm_tp_kvm_pio {
+	__u64 common;
+	__u32 rw, port, size, count, val;
+};
+
+struct vm_tp_kvm_mmio {
+	__u64 common;
+	__u32 type, len;
+	__u64 gpa, val;
+};
+
+struct vm_tp_kvm_fast_mmio {
+	__u64 common;
+	__u64 gpa;
+};
+
+#define VM_KVM_PIO_OUT		1
+#define VM_KVM_MMIO_WRITE	2
+
+static __always_inline void vm_kick_io(__u32 kind, __u64 addr, __u64 val)
+{
+	struct vm_iokick_key key = { .kind = kind, .addr = addr };
+	struct vm_iokick_val *iv = bpf_map_lookup_elem(&vm_iokicks, &key);
+	struct vm_device *dev;
+	__u32 qid, chains;
+
+	if (!iv)
+		return;
+	if (iv->fixed_queue) {
+		qid = iv->fixed_queue - 1;
+	} else {
+		__u32 slot = iv->dev;
+
+		dev = bpf_map_lookup_elem(&vm_devices, &slot);
+		if (!dev || val >= dev->nqueues)
+			return;
+		qid = dev->first_queue + (__u32)val;
+	}
+	vm_handle_kick(qid, &chains);
+}
+
+SEC("tracepoint/kvm/kvm_pio")
+int vm_kvm_pio(struct vm_tp_kvm_pio *ctx)
+{
+	if (ctx->rw == VM_KVM_PIO_OUT)
+		vm_kick_io(VM_IO_PIO, ctx->port, ctx->val);
+	return 0;
+}
+
+SEC("tracepoint/kvm/kvm_mmio")
+int vm_kvm_mmio(struct vm_tp_kvm_mmio *ctx)
+{
+	if (ctx->type == VM_KVM_MMIO_WRITE)
+		vm_kick_io(VM_IO_MMIO, ctx->gpa, ctx->val);
+	return 0;
+}
+
+/* Fires after KVM signalled the ioeventfd, so the backend may wake before
+ * the shadow ring is filled; the daemon re-kicks on the deferred event.
+ * Legacy guests notify through PIO or MMIO, which fire before the signal. */
+SEC("tracepoint/kvm/kvm_fast_mmio")
+int vm_kvm_fast_mmio(struct vm_tp_kvm_fast_mmio *ctx)
+{
+	vm_kick_io(VM_IO_FAST_MMIO, ctx->gpa, 0);
+	return 0;
+}
+
+SEC("fentry/eventfd_signal_mask")
+int BPF_PROG(vm_fentry_signal, struct eventfd_ctx *efd, __u32 mask)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (!bpf_map_lookup_elem(&vm_vmms, &tgid))
+		return 0;
+	vm_kick_eventfd_id(BPF_CORE_READ(efd, id));
+	return 0;
+}
+
+SEC("syscall")
+int vm_test_kick(struct vm_test_args *args)
+{
+	__u32 chains;
+
+	args->verdict = vm_handle_kick(args->queue, &chains);
+	args->chains = chains;
+	return 0;
+}

@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Everything that crosses the BPF/userspace boundary: map names, map value
+ * layouts, verdict codes, counters.  Fixed-width types and explicit padding
+ * only; every struct's size is asserted so BPF and userspace cannot drift.
+ */
+#ifndef VRINGMED_ABI_H
+#define VRINGMED_ABI_H
+
+#include "compat.h"
+#include "vring.h"
+
+/* Limits.  VM_MAX_RING is QEMU's VIRTQUEUE_MAX_SIZE; VM_MAX_REGIONS is
+ * vhost-user's VHOST_MEMORY_BASELINE_NREGIONS. */
+#define VM_MAX_RING		1024
+#define VM_RING_MASK		(VM_MAX_RING - 1)
+#define VM_MAX_DEVICES		16
+#define VM_MAX_QUEUES		64
+#define VM_MAX_REGIONS		8
+#define VM_WIN			256	/* guest descriptors copied per bulk read */
+#define VM_BATCH_BUCKETS	12	/* chains per kick: 0, 1, 2-3, ... 1024+ */
+#define VM_MAX_VMMS		64
+
+/* Map names (at most 15 characters: the kernel truncates longer ones). The
+ * pin path of map X is VM_PIN_ROOT "/" X. */
+#define VM_PIN_ROOT		"/sys/fs/bpf/vringmed"
+#define VM_MAP_DEVICES		"vm_devices"
+#define VM_MAP_QUEUES		"vm_queues"
+#define VM_MAP_SHADOW		"vm_shadow"
+#define VM_MAP_STATS		"vm_qstats"
+#define VM_MAP_KICKFDS		"vm_kickfds"
+#define VM_MAP_VMMS		"vm_vmms"
+#define VM_MAP_IOKICKS		"vm_iokicks"
+#define VM_MAP_DEFERRED		"vm_deferred"
+#define VM_MAP_SCRATCH		"vm_scratch"
+
+/*
+ * Verdicts.  VM_OK is healthy; everything else marks the device broken until
+ * reset, except VM_DEFER, which hands a kick BPF could not finish to the
+ * daemon.  One list, so names and values cannot drift.
+ */
+#define VM_VERDICTS(X)							\
+	X(OK,			"ok")					\
+	X(DEFER,		"deferred")				\
+	X(AVAIL_JUMP,		"avail_idx_jump")			\
+	X(HEAD_OOB,		"head_out_of_range")			\
+	X(NEXT_OOB,		"next_out_of_range")			\
+	X(CHAIN_LOOP,		"chain_loop")				\
+	X(CHAIN_TOO_LONG,	"chain_too_long")			\
+	X(ZERO_LEN,		"zero_length")				\
+	X(ADDR_OVERFLOW,	"addr_len_overflow")			\
+	X(BUF_OUTSIDE_MEM,	"buffer_outside_memory")		\
+	X(WRITE_BEFORE_READ,	"write_before_read")			\
+	X(INDIRECT_LEN,		"indirect_len_not_16n")			\
+	X(INDIRECT_TOO_LARGE,	"indirect_too_large")			\
+	X(INDIRECT_NEXT,	"indirect_with_next")			\
+	X(INDIRECT_NESTED,	"indirect_nested")			\
+	X(INDIRECT_UNSUPPORTED,	"indirect_not_negotiated")		\
+	X(RING_FAULT,		"ring_fault")				\
+	X(DESC_IN_FLIGHT,	"desc_in_flight")			\
+	X(USED_NOT_IN_FLIGHT,	"used_id_not_in_flight")		\
+	X(USED_TOO_MANY,	"used_more_than_in_flight")		\
+	X(BAD_CONFIG,		"bad_config")				\
+	X(NET_HDR,		"bad_net_header")
+
+enum vm_verdict {
+#define VM_X_ENUM(name, str) VM_##name,
+	VM_VERDICTS(VM_X_ENUM)
+#undef VM_X_ENUM
+	VM_VERDICT_NR
+};
+
+/* A guest memory region: guest-physical range, where the VMM has it mapped
+ * (the address BPF reads in the VMM's context), and where the mediating
+ * process has it mapped (userspace completion path; 0 in BPF-only setups). */
+struct vm_region {
+	__u64 gpa;
+	__u64 size;
+	__u64 vmm_va;
+	__u64 mediator_va;
+};
+VM_STATIC_ASSERT(sizeof(struct vm_region) == 32, "vm_region ABI");
+
+#define VM_DF_ACTIVE		(1u << 0)
+
+/* VM_MAP_DEVICES value, indexed by device slot. */
+struct vm_device {
+	__u32 tgid;		/* the VMM: guest reads happen only in its context */
+	__u32 flags;		/* VM_DF_* */
+	__u8 order;		/* enum vm_order, latched at FEATURES_OK */
+	__u8 nregions;
+	__u16 _pad0;
+	__u32 broken;		/* enum vm_verdict; first verdict wins until reset */
+	__u64 features;		/* feature bits negotiated with the guest */
+	__u32 first_queue;	/* VM_MAP_QUEUES index of queue 0 */
+	__u32 nqueues;
+	__u64 generation;	/* bumped at every reset */
+	struct vm_region regions[VM_MAX_REGIONS];
+};
+VM_STATIC_ASSERT(sizeof(struct vm_device) == 40 + 32 * VM_MAX_REGIONS, "vm_device ABI");
+
+#define VM_QF_ENABLED		(1u << 0)
+
+/* Per-descriptor bookkeeping of chains handed to the backend, kept where the
+ * backend cannot write it: owner is head + 1 (0 = free), next is the
+ * validated chain link. */
+struct vm_desc_state {
+	__u16 owner;
+	__u16 next;
+};
+
+/* VM_MAP_QUEUES value, indexed by global queue slot. */
+struct vm_queue {
+	/* Configuration: written by the daemon while VM_QF_ENABLED is clear. */
+	__u32 dev;		/* VM_MAP_DEVICES slot */
+	__u32 flags;		/* VM_QF_* */
+	__u16 size;		/* ring size, power of two <= VM_MAX_RING */
+	__u16 max_chain;	/* longest chain accepted (<= size) */
+	__u32 _pad0;
+	__u64 desc_va;		/* the guest's legacy ring, VMM addresses */
+	__u64 avail_va;
+	__u64 used_va;
+	/* Kick side: written only by the holder of `busy`. */
+	__u16 last_avail;	/* next guest avail slot == shadow avail idx */
+	/* Completion side: written only by the daemon's used path. */
+	__u16 last_used;	/* next shadow used slot == guest used idx */
+	__u32 busy;		/* kick-side lock: 0 free, 1 held */
+	__u32 kick_pending;	/* a kick arrived while busy: the holder redoes */
+	__u32 deferred;		/* BPF could not finish a kick: userspace does */
+	struct vm_desc_state desc_state[VM_MAX_RING];
+};
+VM_STATIC_ASSERT(sizeof(struct vm_queue) == 56 + 4 * VM_MAX_RING, "vm_queue ABI");
+
+/*
+ * VM_MAP_SHADOW value, indexed by global queue slot: the modern,
+ * little-endian rings the backend consumes.  Page-aligned parts so the whole
+ * map can be handed to a backend as one memory region.
+ */
+#define VM_SHADOW_AVAIL_OFF	16384
+#define VM_SHADOW_USED_OFF	20480
+#define VM_SHADOW_HDR_OFF	32768
+#define VM_SHADOW_HDR_SLOT	16
+#define VM_SHADOW_BYTES		49152
+
+struct vm_shadow_queue {
+	struct vm_desc desc[VM_MAX_RING];
+	struct {
+		__u16 flags;
+		__u16 idx;
+		__u16 ring[VM_MAX_RING + 1];	/* ring[size] is used_event */
+		__u8 _pad[VM_SHADOW_USED_OFF - VM_SHADOW_AVAIL_OFF - 4 - 2 * (VM_MAX_RING + 1)];
+	} avail;
+	struct {
+		__u16 flags;
+		__u16 idx;
+		struct vm_used_elem ring[VM_MAX_RING];
+		__u16 avail_event;
+		__u8 _pad[VM_SHADOW_HDR_OFF - VM_SHADOW_USED_OFF - 6 - 8 * VM_MAX_RING];
+	} used;
+	__u8 hdr[VM_MAX_RING][VM_SHADOW_HDR_SLOT];	/* mediator-owned headers */
+};
+VM_STATIC_ASSERT(sizeof(struct vm_shadow_queue) == VM_SHADOW_BYTES, "shadow ABI");
+VM_STATIC_ASSERT(__builtin_offsetof(struct vm_shadow_queue, avail) == VM_SHADOW_AVAIL_OFF, "shadow avail");
+VM_STATIC_ASSERT(__builtin_offsetof(struct vm_shadow_queue, used) == VM_SHADOW_USED_OFF, "shadow used");
+VM_STATIC_ASSERT(__builtin_offsetof(struct vm_shadow_queue, hdr) == VM_SHADOW_HDR_OFF, "shadow hdr");
+
+/* VM_MAP_STATS value (per CPU, summed by readers), indexed by queue slot. */
+struct vm_qstats {
+	__u64 kicks;		/* notifications that reached the queue */
+	__u64 kicks_empty;	/* ... with nothing new in the avail ring */
+	__u64 chains;		/* chains published to the shadow ring */
+	__u64 descs;		/* descriptors published */
+	__u64 deferred;		/* kicks handed to userspace */
+	__u64 read_faults;	/* guest ring reads that faulted */
+	__u64 contended;	/* kicks that found the queue busy */
+	__u64 foreign;		/* kicks from a process other than the VMM */
+	__u64 used;		/* used entries returned to the guest */
+	__u64 errors[VM_VERDICT_NR];
+	__u64 batch[VM_BATCH_BUCKETS];
+};
+VM_STATIC_ASSERT(sizeof(struct vm_qstats) == 8 * (9 + VM_VERDICT_NR + VM_BATCH_BUCKETS), "vm_qstats ABI");
+
+/* VM_MAP_KICKFDS: eventfd identity (the eventfd-id of /proc/PID/fdinfo) ->
+ * queue slot. */
+struct vm_kickfd_val {
+	__u32 queue;
+	__u32 _pad;
+};
+
+/* VM_MAP_IOKICKS: KVM notify address -> device; the written value selects
+ * the queue (legacy virtio-pci QUEUE_NOTIFY, virtio-mmio QueueNotify). */
+enum vm_io_kind {
+	VM_IO_PIO = 1,
+	VM_IO_MMIO = 2,
+	VM_IO_FAST_MMIO = 3,
+};
+
+struct vm_iokick_key {
+	__u32 kind;		/* enum vm_io_kind */
+	__u32 _pad;
+	__u64 addr;		/* port or guest-physical address */
+};
+
+struct vm_iokick_val {
+	__u32 dev;
+	__u32 fixed_queue;	/* fast MMIO carries no value: queue slot + 1, else 0 */
+};
+
+/* BPF_MAP_TYPE_RINGBUF record: a kick BPF handed to the daemon. */
+struct vm_defer_event {
+	__u32 queue;
+	__u32 verdict;		/* why: VM_DEFER (fault) */
+};
+
+/* Context of the BPF_PROG_TYPE_SYSCALL entry used by BPF_PROG_TEST_RUN. */
+struct vm_test_args {
+	__u32 queue;
+	__s32 verdict;
+	__u32 chains;
+	__u32 descs;
+};
+
+#endif /* VRINGMED_ABI_H */

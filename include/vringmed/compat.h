@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The few definitions the translation core needs from its environment, so the
+ * same headers compile with `clang -target bpf` (vmlinux.h already included,
+ * no libc) and with any userspace C compiler (gcc, clang, s390x cross gcc).
+ */
+#ifndef VRINGMED_COMPAT_H
+#define VRINGMED_COMPAT_H
+
+#if defined(__bpf__)
+/* vmlinux.h provides __u8..__u64 and bool. */
+#ifndef vm_inline
+#define vm_inline inline __attribute__((always_inline))
+#endif
+#else
+#include <linux/types.h>
+#include <stdbool.h>
+#include <stddef.h>
+#ifndef vm_inline
+#define vm_inline inline __attribute__((always_inline))
+#endif
+#endif
+
+#define vm_unused __attribute__((unused))
+
+#ifndef VM_STATIC_ASSERT
+#define VM_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+
+/* Stops the compiler from moving memory accesses across this point.  On
+ * x86 (TSO) this is all the ordering the shadow ring publication needs; the
+ * places that need more say so and use an atomic. */
+#define vm_compiler_barrier() __asm__ __volatile__("" ::: "memory")
+
+#define VM_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+#define VM_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
+
+#endif /* VRINGMED_COMPAT_H */

@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The translation core, kick direction: guest legacy avail entries ->
+ * validated modern little-endian shadow descriptors.  One source, compiled
+ * into the BPF object (bpf/vringmed.bpf.c) and into userspace (user/ref.c).
+ *
+ * The includer provides, before including this file:
+ *   VM_FAULT_VERDICT      verdict for a guest read that failed: BPF hands the
+ *                         kick to the daemon (VM_DEFER), userspace has no
+ *                         one to hand it to (VM_RING_FAULT).
+ *   vm_loop(nr, cb, ctx)  bpf_loop() in BPF, a plain loop in userspace.
+ *   vm_env_read()         copy bytes of the VMM's memory.
+ *   vm_env_publish_idx()  store the shadow avail idx, ordered after the
+ *                         descriptors and ring slots written before it.
+ *
+ * Rules kept throughout (they are what makes the BPF verifier and a hostile
+ * guest both harmless):
+ *   - every guest field is copied once (into scratch) and only the copy is
+ *     validated and used;
+ *   - every index is masked with both the ring mask and VM_RING_MASK before
+ *     it touches an array;
+ *   - a verdict other than VM_OK / VM_DEFER marks the device broken in one
+ *     place (vm_mark_broken), and every entry point checks that flag first.
+ */
+#ifndef VRINGMED_XLATE_H
+#define VRINGMED_XLATE_H
+
+#include "compat.h"
+#include "byteorder.h"
+#include "vring.h"
+#include "abi.h"
+
+#ifndef VM_FAULT_VERDICT
+#error "the includer must define VM_FAULT_VERDICT"
+#endif
+
+/* Per-queue scratch: the one copy of guest ring data a kick works on.  Per
+ * queue, not per CPU, so a preempted translation cannot share it; the queue's
+ * busy lock serialises its users. */
+struct vm_scratch {
+	__u16 heads[2 * VM_MAX_RING];	/* raw avail entries (two runs at wrap) */
+	struct vm_desc win[VM_WIN];	/* raw guest descriptors [win_base, +win_len) */
+};
+VM_STATIC_ASSERT(sizeof(struct vm_scratch) == 4 * VM_MAX_RING + 16 * VM_WIN, "vm_scratch ABI");
+
+static long vm_env_read(const struct vm_device *dev, void *dst, __u32 len, __u64 vmm_va);
+static void vm_env_publish_idx(struct vm_shadow_queue *sh, __u16 idx);
+
+/* One kick in progress. */
+struct vm_kick {
+	struct vm_device *dev;
+	struct vm_queue *q;
+	struct vm_shadow_queue *sh;
+	struct vm_scratch *scr;
+	struct vm_qstats *st;
+	__u32 order;		/* enum vm_order of the guest ring */
+	__u32 verdict;
+	__u16 mask;		/* ring size - 1 */
+	__u16 n;		/* avail entries in this kick */
+	__u16 done;		/* chains finished */
+	__u16 head;		/* chain being walked */
+	__u16 cur;		/* descriptor being walked */
+	__u16 chain_len;
+	__u16 win_base;
+	__u16 win_len;
+	__u32 descs;
+	__u32 region;		/* last region a buffer fell in */
+	__u8 in_chain;
+	__u8 saw_write;
+	__u8 _pad[2];
+};
+
+static vm_inline void vm_mark_broken(struct vm_device *dev, struct vm_qstats *st,
+				     __u32 verdict)
+{
+	/* First verdict wins until reset; later ones still count. */
+	__sync_val_compare_and_swap(&dev->broken, 0, verdict);
+	if (st && verdict < VM_VERDICT_NR)
+		st->errors[verdict]++;
+}
+
+static vm_inline __u32 vm_batch_bucket(__u32 n)
+{
+	__u32 b = 0;
+
+	/* 0 -> 0, 1 -> 1, 2..3 -> 2, 4..7 -> 3, ... capped at the last bucket. */
+	if (n >= 1)	b = 1;
+	if (n >= 2)	b = 2;
+	if (n >= 4)	b = 3;
+	if (n >= 8)	b = 4;
+	if (n >= 16)	b = 5;
+	if (n >= 32)	b = 6;
+	if (n >= 64)	b = 7;
+	if (n >= 128)	b = 8;
+	if (n >= 256)	b = 9;
+	if (n >= 512)	b = 10;
+	if (n >= 1024)	b = 11;
+	return b;
+}
+
+/* Is [gpa, gpa + len) inside one guest memory region?  Buffers of a ring
+ * mostly come from one region, so the last hit is tried first. */
+static vm_inline bool vm_buf_in_memory(struct vm_kick *k, __u64 gpa, __u64 end)
+{
+	const struct vm_device *dev = k->dev;
+	__u32 r = k->region & (VM_MAX_REGIONS - 1);
+	const struct vm_region *reg = &dev->regions[r];
+
+	if (r < dev->nregions && gpa >= reg->gpa && end - reg->gpa <= reg->size)
+		return true;
+	for (__u32 i = 0; i < VM_MAX_REGIONS; i++) {
+		reg = &dev->regions[i];
+		if (i >= dev->nregions)
+			break;
+		if (gpa >= reg->gpa && end - reg->gpa <= reg->size) {
+			k->region = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+static vm_inline long vm_fail(struct vm_kick *k, __u32 verdict)
+{
+	k->verdict = verdict;
+	return 1;	/* stops vm_loop */
+}
+
+/* The guest descriptor `idx`, copied into the window.  One bulk read covers
+ * the rest of this kick's heads where the guest laid chains out in order,
+ * which is what every driver does with a fresh ring. */
+static vm_inline const struct vm_desc *vm_fetch_desc(struct vm_kick *k, __u16 idx)
+{
+	__u16 off = idx - k->win_base;
+	__u32 cnt, room;
+
+	if (off < k->win_len)
+		return &k->scr->win[off & (VM_WIN - 1)];
+
+	cnt = (__u32)(k->n - k->done) + 1;
+	room = (__u32)k->mask + 1 - idx;
+	if (cnt > room)
+		cnt = room;
+	if (cnt > VM_WIN)
+		cnt = VM_WIN;
+	if (cnt < 1)
+		cnt = 1;
+	if (vm_env_read(k->dev, k->scr->win, cnt * sizeof(struct vm_desc),
+			k->q->desc_va + (__u64)idx * sizeof(struct vm_desc))) {
+		k->st->read_faults++;
+		k->win_len = 0;
+		return NULL;
+	}
+	k->win_base = idx;
+	k->win_len = cnt;
+	return &k->scr->win[0];
+}
+
+/* Checks of the INDIRECT flag.  Indirect tables are not mediated yet (the
+ * daemon masks VIRTIO_RING_F_INDIRECT_DESC), but the malformed shapes still
+ * get their own verdicts so an operator sees what the guest did. */
+static vm_inline __u32 vm_check_indirect(struct vm_kick *k, __u16 flags, __u32 len)
+{
+	if (flags & VM_VRING_DESC_F_NEXT)
+		return VM_INDIRECT_NEXT;
+	if (len & (sizeof(struct vm_desc) - 1))
+		return VM_INDIRECT_LEN;
+	if (len / sizeof(struct vm_desc) > (__u32)k->mask + 1)
+		return VM_INDIRECT_TOO_LARGE;
+	return VM_INDIRECT_UNSUPPORTED;
+}
+
+/* One descriptor per call: bounded work per step, and the total number of
+ * steps of a kick is bounded by the ring size because a descriptor can be
+ * owned by at most one chain. */
+static long vm_kick_step(__u64 i, void *arg)
+{
+	struct vm_kick *k = arg;
+	struct vm_queue *q = k->q;
+	const struct vm_desc *gd;
+	struct vm_desc *sd;
+	struct vm_desc_state *ds;
+	__u64 addr, end;
+	__u32 len, v;
+	__u16 flags, next, idx;
+
+	(void)i;
+	if (!k->in_chain) {
+		if (k->done >= k->n)
+			return 1;
+		idx = vm_swab16_if(k->order, k->scr->heads[k->done & (2 * VM_MAX_RING - 1)]);
+		if (idx > k->mask)
+			return vm_fail(k, VM_HEAD_OOB);
+		k->head = idx;
+		k->cur = idx;
+		k->chain_len = 0;
+		k->saw_write = 0;
+		k->in_chain = 1;
+	}
+
+	idx = k->cur & k->mask & VM_RING_MASK;
+	ds = &q->desc_state[idx];
+	/* Owned by this chain: the chain came back to itself.  Owned by
+	 * another chain, or the head itself still out: the guest reused a
+	 * descriptor the backend has not returned. */
+	if (ds->owner)
+		return vm_fail(k, ds->owner == k->head + 1 && k->chain_len ?
+				  VM_CHAIN_LOOP : VM_DESC_IN_FLIGHT);
+	if (++k->chain_len > q->max_chain)
+		return vm_fail(k, VM_CHAIN_TOO_LONG);
+
+	gd = vm_fetch_desc(k, idx);
+	if (!gd)
+		return vm_fail(k, VM_FAULT_VERDICT);
+	/* The copy in the window is what gets validated and published. */
+	addr = vm_swab64_if(k->order, gd->addr);
+	len = vm_swab32_if(k->order, gd->len);
+	flags = vm_swab16_if(k->order, gd->flags);
+	next = vm_swab16_if(k->order, gd->next);
+
+	if (flags & VM_VRING_DESC_F_INDIRECT)
+		return vm_fail(k, vm_check_indirect(k, flags, len));
+	if (len == 0)
+		return vm_fail(k, VM_ZERO_LEN);
+	end = addr + len;
+	if (end < addr)
+		return vm_fail(k, VM_ADDR_OVERFLOW);
+	if (!vm_buf_in_memory(k, addr, end))
+		return vm_fail(k, VM_BUF_OUTSIDE_MEM);
+	if (flags & VM_VRING_DESC_F_WRITE)
+		k->saw_write = 1;
+	else if (k->saw_write)
+		return vm_fail(k, VM_WRITE_BEFORE_READ);
+	if ((flags & VM_VRING_DESC_F_NEXT) && next > k->mask)
+		return vm_fail(k, VM_NEXT_OOB);
+
+	flags &= VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE;
+	if (!(flags & VM_VRING_DESC_F_NEXT))
+		next = 0;
+	ds->owner = k->head + 1;
+	ds->next = next;
+	sd = &k->sh->desc[idx];
+	vm_st64(VM_ORDER_LE, &sd->addr, addr);
+	vm_st32(VM_ORDER_LE, &sd->len, len);
+	vm_st16(VM_ORDER_LE, &sd->flags, flags);
+	vm_st16(VM_ORDER_LE, &sd->next, next);
+	k->descs++;
+
+	if (flags & VM_VRING_DESC_F_NEXT) {
+		k->cur = next;
+		return 0;
+	}
+	/* Chain complete: same head, same slot as the guest used. */
+	v = (__u32)(q->last_avail + k->done) & k->mask & VM_RING_MASK;
+	vm_st16(VM_ORDER_LE, &k->sh->avail.ring[v], k->head);
+	k->done++;
+	k->in_chain = 0;
+	return 0;
+}
+
+/* Undo the ownership marks of the chain a fault interrupted, so the daemon
+ * can redo that chain from its head.  The marked descriptors are a prefix of
+ * the chain, linked through desc_state.next. */
+static long vm_unmark_step(__u64 i, void *arg)
+{
+	struct vm_kick *k = arg;
+	struct vm_desc_state *ds;
+
+	(void)i;
+	ds = &k->q->desc_state[k->cur & k->mask & VM_RING_MASK];
+	if (ds->owner != k->head + 1)
+		return 1;
+	ds->owner = 0;
+	k->cur = ds->next;
+	return 0;
+}
+
+/* Reads the guest's avail idx and the new avail entries (two runs when they
+ * wrap), one bulk read per run. */
+static vm_inline __u32 vm_read_avail(struct vm_kick *k)
+{
+	struct vm_queue *q = k->q;
+	__u16 raw_idx, avail_idx, start;
+	__u32 first, rest;
+
+	if (vm_env_read(k->dev, &raw_idx, sizeof(raw_idx), q->avail_va + VM_AVAIL_IDX_OFF)) {
+		k->st->read_faults++;
+		return VM_FAULT_VERDICT;
+	}
+	avail_idx = vm_swab16_if(k->order, raw_idx);
+	k->n = avail_idx - q->last_avail;
+	if (k->n == 0)
+		return VM_OK;
+	if (k->n > (__u32)k->mask + 1)
+		return VM_AVAIL_JUMP;
+
+	start = q->last_avail & k->mask;
+	first = (__u32)k->mask + 1 - start;
+	if (first > k->n)
+		first = k->n;
+	first &= 2 * VM_MAX_RING - 1;
+	rest = (k->n - first) & (VM_MAX_RING - 1);
+	if (vm_env_read(k->dev, &k->scr->heads[0], first * 2,
+			q->avail_va + VM_AVAIL_RING_OFF + 2ull * start) ||
+	    (rest && vm_env_read(k->dev, &k->scr->heads[first & VM_RING_MASK], rest * 2,
+				 q->avail_va + VM_AVAIL_RING_OFF))) {
+		k->st->read_faults++;
+		return VM_FAULT_VERDICT;
+	}
+	return VM_OK;
+}
+
+/*
+ * Translates everything new in the guest's avail ring into the shadow ring.
+ * The caller holds the queue's busy lock.  Returns VM_OK, VM_DEFER (BPF
+ * only: the daemon must finish this kick) or the verdict that broke the
+ * device.
+ */
+static vm_inline __u32 vm_translate(struct vm_device *dev, struct vm_queue *q,
+				    struct vm_shadow_queue *sh, struct vm_scratch *scr,
+				    struct vm_qstats *st, __u32 *chains_out)
+{
+	struct vm_kick k = {
+		.dev = dev, .q = q, .sh = sh, .scr = scr, .st = st,
+		.order = dev->order,
+		.mask = (__u16)(q->size - 1),
+	};
+	__u32 verdict;
+
+	*chains_out = 0;
+	if (dev->broken)
+		return dev->broken;
+	if (!(q->flags & VM_QF_ENABLED))
+		return VM_OK;
+	if (!vm_ring_size_ok(q->size, VM_MAX_RING)) {
+		vm_mark_broken(dev, st, VM_BAD_CONFIG);
+		return VM_BAD_CONFIG;
+	}
+
+	st->kicks++;
+	verdict = vm_read_avail(&k);
+	if (verdict == VM_OK && k.n == 0) {
+		st->kicks_empty++;
+		return VM_OK;
+	}
+	if (verdict == VM_OK) {
+		vm_loop(VM_MAX_RING + 1, vm_kick_step, &k);
+		verdict = k.verdict;
+		if (verdict == VM_OK && k.done != k.n)
+			verdict = VM_FAULT_VERDICT;	/* ran out of steps */
+	}
+	if (verdict == VM_DEFER && k.in_chain) {
+		k.cur = k.head;
+		vm_loop(VM_MAX_RING, vm_unmark_step, &k);
+	}
+
+	if (k.done) {
+		/* Descriptors and ring slots above are visible before the idx;
+		 * pairs with the backend's read barrier after it loads avail idx. */
+		vm_env_publish_idx(sh, (__u16)(q->last_avail + k.done));
+		q->last_avail += k.done;
+		st->chains += k.done;
+		st->descs += k.descs;
+	}
+	st->batch[vm_batch_bucket(k.done) & (VM_BATCH_BUCKETS - 1)]++;
+	*chains_out = k.done;
+
+	if (verdict == VM_DEFER)
+		st->deferred++;
+	else if (verdict != VM_OK)
+		vm_mark_broken(dev, st, verdict);
+	return verdict;
+}
+
+/*
+ * The queue's kick-side lock.  A kicker first raises kick_pending, then tries
+ * the lock; the holder drops the lock with a full barrier (xchg) before it
+ * looks at kick_pending again, so a kick is never lost between the two.
+ */
+static vm_inline bool vm_queue_trylock(struct vm_queue *q)
+{
+	VM_WRITE_ONCE(q->kick_pending, 1);
+	if (__sync_val_compare_and_swap(&q->busy, 0, 1) != 0)
+		return false;
+	__sync_lock_test_and_set(&q->kick_pending, 0);
+	return true;
+}
+
+/* Drops the lock.  Returns true, with the lock held again, when another
+ * kick arrived meanwhile and the caller should translate once more. */
+static vm_inline bool vm_queue_unlock(struct vm_queue *q)
+{
+	__sync_lock_test_and_set(&q->busy, 0);
+	if (!VM_READ_ONCE(q->kick_pending))
+		return false;
+	if (__sync_val_compare_and_swap(&q->busy, 0, 1) != 0)
+		return false;	/* the new holder will see kick_pending */
+	__sync_lock_test_and_set(&q->kick_pending, 0);
+	return true;
+}
+
+/*
+ * A kick, as every notification source delivers it: take the lock, translate
+ * until no kick is pending (two rounds at most, so the work per call stays
+ * bounded), drop the lock.  Anything left is handed to the daemon through
+ * q->deferred.
+ */
+static vm_inline __u32 vm_kick(struct vm_device *dev, struct vm_queue *q,
+			       struct vm_shadow_queue *sh, struct vm_scratch *scr,
+			       struct vm_qstats *st, __u32 *chains)
+{
+	__u32 verdict = VM_OK, c;
+
+	*chains = 0;
+	if (!vm_queue_trylock(q)) {
+		st->contended++;
+		return VM_OK;	/* the holder sees kick_pending */
+	}
+	verdict = vm_translate(dev, q, sh, scr, st, &c);
+	*chains += c;
+	if (!vm_queue_unlock(q))
+		goto out;
+	verdict = vm_translate(dev, q, sh, scr, st, &c);
+	*chains += c;
+	if (vm_queue_unlock(q)) {
+		/* Still more: leave it to the daemon rather than loop here. */
+		VM_WRITE_ONCE(q->kick_pending, 1);
+		__sync_lock_test_and_set(&q->busy, 0);
+		if (verdict == VM_OK)
+			verdict = VM_DEFER;
+	}
+out:
+	if (verdict == VM_DEFER)
+		VM_WRITE_ONCE(q->deferred, 1);
+	return verdict;
+}
+
+#endif /* VRINGMED_XLATE_H */

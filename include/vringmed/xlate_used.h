@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The translation core, completion direction: the backend's little-endian
+ * shadow used entries -> the guest's legacy used ring, in the guest's byte
+ * order.  Userspace only (BPF may not write VMM memory under lockdown), but
+ * it shares xlate.h's types, accessors and verdicts.
+ *
+ * The includer provides vm_env_ptr(): the mediator's pointer to `len` bytes
+ * of the VMM's memory at `vmm_va`, or NULL when that is not guest memory.
+ */
+#ifndef VRINGMED_XLATE_USED_H
+#define VRINGMED_XLATE_USED_H
+
+#include "xlate.h"
+
+static void *vm_env_ptr(const struct vm_device *dev, __u64 vmm_va, __u64 len);
+
+/* Returns the chain `head` to the free pool; false when it was not in flight. */
+static vm_inline bool vm_release_chain(struct vm_queue *q, __u16 head)
+{
+	__u16 mask = (__u16)(q->size - 1), i = head;
+
+	if (head > mask || q->desc_state[head].owner != head + 1)
+		return false;
+	for (__u32 n = 0; n <= mask; n++) {
+		struct vm_desc_state *ds = &q->desc_state[i & mask];
+
+		if (ds->owner != head + 1)
+			break;
+		ds->owner = 0;
+		i = ds->next;
+	}
+	return true;
+}
+
+/*
+ * Moves every new shadow used entry to the guest's used ring.  Returns VM_OK
+ * with *returned set (the caller signals the guest when it is non-zero), or
+ * the verdict that broke the device.
+ */
+static vm_inline __u32 vm_complete(struct vm_device *dev, struct vm_queue *q,
+				   struct vm_shadow_queue *sh, struct vm_qstats *st,
+				   __u32 *returned)
+{
+	__u16 mask = (__u16)(q->size - 1);
+	enum vm_order order = (enum vm_order)dev->order;
+	struct vm_used_elem *guest_ring;
+	__u16 *guest_idx, used_idx, n, in_flight;
+
+	*returned = 0;
+	if (dev->broken)
+		return dev->broken;
+	if (!(q->flags & VM_QF_ENABLED))
+		return VM_OK;
+
+	guest_idx = vm_env_ptr(dev, q->used_va + VM_USED_IDX_OFF, sizeof(*guest_idx));
+	guest_ring = vm_env_ptr(dev, q->used_va + VM_USED_RING_OFF,
+				(__u64)sizeof(*guest_ring) * q->size);
+	if (!guest_idx || !guest_ring) {
+		vm_mark_broken(dev, st, VM_RING_FAULT);
+		return VM_RING_FAULT;
+	}
+
+	/* Pairs with the backend's write barrier before it stores used idx:
+	 * the entries below are read after the idx. */
+	used_idx = vm_swab16_if(VM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE));
+	n = used_idx - q->last_used;
+	in_flight = VM_READ_ONCE(q->last_avail) - q->last_used;
+	if (n > in_flight) {
+		vm_mark_broken(dev, st, VM_USED_TOO_MANY);
+		return VM_USED_TOO_MANY;
+	}
+	for (__u16 k = 0; k < n; k++) {
+		__u16 slot = q->last_used & mask;
+		struct vm_used_elem e = sh->used.ring[slot];	/* one copy */
+		__u32 id = vm_swab32_if(VM_ORDER_LE, e.id);
+		__u32 len = vm_swab32_if(VM_ORDER_LE, e.len);
+
+		if (id > mask || !vm_release_chain(q, (__u16)id)) {
+			vm_mark_broken(dev, st, VM_USED_NOT_IN_FLIGHT);
+			return VM_USED_NOT_IN_FLIGHT;
+		}
+		vm_st32(order, &guest_ring[slot].id, id);
+		vm_st32(order, &guest_ring[slot].len, len);
+		/* Entries go out one at a time so a verdict half-way leaves
+		 * the guest with a consistent prefix. */
+		q->last_used++;
+		__atomic_store_n(guest_idx, vm_swab16_if(order, q->last_used), __ATOMIC_RELEASE);
+		*returned += 1;
+	}
+	if (st)
+		st->used += n;
+	return VM_OK;
+}
+
+#endif /* VRINGMED_XLATE_USED_H */

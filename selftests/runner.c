@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#include "test.h"
+
+#define VM_MAX_TESTS 128
+
+static struct {
+	const char *name;
+	vm_test_fn fn;
+} tests[VM_MAX_TESTS];
+static int ntests;
+
+static const char *cur_test;
+static char cur_sub[128];
+static bool sub_open, sub_failed, sub_skipped, verbose;
+static int passed, failed, skipped;
+static char **filters;
+static int nfilters;
+const char *vm_test_suite __attribute__((weak)) = "tests";
+
+void vm_test_register(const char *name, vm_test_fn fn)
+{
+	if (ntests < VM_MAX_TESTS) {
+		tests[ntests].name = name;
+		tests[ntests].fn = fn;
+		ntests++;
+	}
+}
+
+bool vm_test_verbose(void)
+{
+	return verbose;
+}
+
+static void close_sub(void)
+{
+	if (!sub_open)
+		return;
+	if (sub_failed) {
+		failed++;
+		printf("FAIL  %s/%s\n", cur_test, cur_sub);
+	} else if (sub_skipped) {
+		skipped++;
+	} else {
+		passed++;
+		if (verbose)
+			printf("ok    %s/%s\n", cur_test, cur_sub);
+	}
+	fflush(stdout);
+	sub_open = false;
+}
+
+bool vm_subtest(const char *fmt, ...)
+{
+	char full[256];
+	va_list ap;
+	bool match = nfilters == 0;
+
+	close_sub();
+	va_start(ap, fmt);
+	vsnprintf(cur_sub, sizeof(cur_sub), fmt, ap);
+	va_end(ap);
+	snprintf(full, sizeof(full), "%s/%s", cur_test, cur_sub);
+	for (int i = 0; i < nfilters; i++)
+		if (strstr(full, filters[i]))
+			match = true;
+	if (!match)
+		return false;
+	sub_open = true;
+	sub_failed = sub_skipped = false;
+	return true;
+}
+
+void vm_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("SKIP  %s/%s: ", cur_test, cur_sub);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	sub_skipped = true;
+}
+
+void vm_fail_at(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("      %s/%s: %s:%d: ", cur_test, cur_sub, file, line);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	sub_failed = true;
+}
+
+int main(int argc, char **argv)
+{
+	struct utsname u;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-v"))
+			verbose = true;
+		else if (!strcmp(argv[i], "-l")) {
+			for (int t = 0; t < ntests; t++)
+				printf("%s\n", tests[t].name);
+			return 0;
+		}
+	}
+	filters = calloc(argc, sizeof(*filters));
+	for (int i = 1; i < argc; i++)
+		if (argv[i][0] != '-')
+			filters[nfilters++] = argv[i];
+	uname(&u);
+	printf("== %s on %s (%s-endian host)\n", vm_test_suite, u.machine,
+	       ((const union { uint16_t w; uint8_t b[2]; }){ .w = 1 }).b[0] ? "little" : "big");
+	for (int t = 0; t < ntests; t++) {
+		cur_test = tests[t].name;
+		tests[t].fn();
+		close_sub();
+	}
+	printf("%s on %s: %d passed, %d failed, %d skipped\n", vm_test_suite, u.machine,
+	       passed, failed, skipped);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,496 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Unit tests of the translation core through the userspace reference
+ * mediator.  Built natively and for s390x: on the big-endian host the
+ * "foreign" order is little-endian, so both directions are exercised for
+ * real, not simulated.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "ringgen.h"
+#include "ref.h"
+
+const char *vm_test_suite = "test_core";
+
+struct fx {
+	struct tr_ring t;
+	struct vm_device dev;
+	struct vm_queue *q;
+	struct vm_shadow_queue *sh;
+	struct vm_qstats st;
+	struct vm_ref_queue rq;
+};
+
+static const char *order_name(int be)
+{
+	return be ? "be" : "le";
+}
+
+static void fx_init(struct fx *f, uint16_t size, int big_endian)
+{
+	memset(f, 0, sizeof(*f));
+	if (tr_init(&f->t, size, big_endian, 1 << 20))
+		abort();
+	tr_device(&f->t, &f->dev, getpid());
+	f->q = calloc(1, sizeof(*f->q));
+	f->sh = aligned_alloc(4096, sizeof(*f->sh));
+	vm_ref_shadow_reset(f->sh);
+	vm_ref_queue_setup(f->q, 0, size, tr_va(&f->t, f->t.ring_gpa),
+			   tr_va(&f->t, tr_avail_gpa(&f->t)), tr_va(&f->t, tr_used_gpa(&f->t)));
+	f->q->flags = VM_QF_ENABLED;
+	f->rq = (struct vm_ref_queue){ &f->dev, f->q, f->sh, vm_ref_scratch_new(), &f->st };
+}
+
+static void fx_fini(struct fx *f)
+{
+	vm_ref_scratch_free(f->rq.scr);
+	free(f->sh);
+	free(f->q);
+	tr_free(&f->t);
+}
+
+static uint32_t fx_kick(struct fx *f, uint32_t *chains)
+{
+	uint32_t c;
+
+	return vm_ref_kick(&f->rq, chains ? chains : &c);
+}
+
+/* The shadow descriptor i must equal guest descriptor i, as numbers. */
+static bool shadow_matches_guest(struct fx *f, uint16_t i)
+{
+	const struct vm_desc *sd = &f->sh->desc[i];
+	uint64_t g = tr_desc_gpa(&f->t, i);
+	uint16_t flags = tr_get(&f->t, g + 12, 2);
+
+	return VM_EQ(tr_le(&sd->addr, 8), tr_get(&f->t, g, 8)) &&
+	       VM_EQ(tr_le(&sd->len, 4), tr_get(&f->t, g + 8, 4)) &&
+	       VM_EQ(tr_le(&sd->flags, 2), flags) &&
+	       VM_EQ(tr_le(&sd->next, 2),
+		     (flags & VM_VRING_DESC_F_NEXT) ? tr_get(&f->t, g + 14, 2) : 0);
+}
+
+/* Plays the backend: marks shadow chain `id` used with `len` bytes. */
+static void backend_use(struct fx *f, uint16_t *used_idx, uint32_t id, uint32_t len)
+{
+	struct vm_used_elem *e = &f->sh->used.ring[*used_idx & (f->q->size - 1)];
+
+	tr_put_le(&e->id, id, 4);
+	tr_put_le(&e->len, len, 4);
+	(*used_idx)++;
+	tr_put_le(&f->sh->used.idx, *used_idx, 2);
+}
+
+VM_TEST(layout)
+{
+	static const struct { uint32_t size; uint64_t avail, used, total; } want[] = {
+		{ 8, 128, 4096, 4096 + 6 + 64 },
+		{ 256, 4096, 8192, 8192 + 6 + 2048 },
+		{ 1024, 16384, 20480, 20480 + 6 + 8192 },
+	};
+
+	for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		if (!vm_subtest("legacy_size_%u", want[i].size))
+			continue;
+		VM_EQ(vm_legacy_avail_off(want[i].size), want[i].avail);
+		VM_EQ(vm_legacy_used_off(want[i].size), want[i].used);
+		VM_EQ(vm_legacy_ring_bytes(want[i].size), want[i].total);
+	}
+	if (vm_subtest("ring_size_rules")) {
+		VM_TRUE(vm_ring_size_ok(256, VM_MAX_RING));
+		VM_TRUE(!vm_ring_size_ok(0, VM_MAX_RING));
+		VM_TRUE(!vm_ring_size_ok(384, VM_MAX_RING));
+		VM_TRUE(!vm_ring_size_ok(2048, VM_MAX_RING));
+	}
+	if (vm_subtest("shadow_parts_page_aligned")) {
+		VM_EQ(VM_SHADOW_AVAIL_OFF % 4096, 0);
+		VM_EQ(VM_SHADOW_USED_OFF % 4096, 0);
+		VM_EQ(sizeof(struct vm_shadow_queue) % 4096, 0);
+	}
+}
+
+VM_TEST(byteorder)
+{
+	const uint8_t b16[2] = { 0x12, 0x34 };
+	const uint8_t b32[4] = { 0x12, 0x34, 0x56, 0x78 };
+	const uint8_t b64[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	__u16 v16;
+	__u32 v32;
+	__u64 v64;
+
+	memcpy(&v16, b16, 2);
+	memcpy(&v32, b32, 4);
+	memcpy(&v64, b64, 8);
+	if (vm_subtest("load_be")) {
+		VM_EQ(vm_ld16(VM_ORDER_BE, &v16), 0x1234);
+		VM_EQ(vm_ld32(VM_ORDER_BE, &v32), 0x12345678);
+		VM_EQ(vm_ld64(VM_ORDER_BE, &v64), 0x0102030405060708ull);
+	}
+	if (vm_subtest("load_le")) {
+		VM_EQ(vm_ld16(VM_ORDER_LE, &v16), 0x3412);
+		VM_EQ(vm_ld32(VM_ORDER_LE, &v32), 0x78563412);
+		VM_EQ(vm_ld64(VM_ORDER_LE, &v64), 0x0807060504030201ull);
+	}
+	if (vm_subtest("store_roundtrip")) {
+		uint8_t out[8];
+		__u64 w;
+
+		vm_st64(VM_ORDER_BE, &w, 0x0102030405060708ull);
+		memcpy(out, &w, 8);
+		VM_EQ(out[0], 1);
+		VM_EQ(out[7], 8);
+		vm_st64(VM_ORDER_LE, &w, 0x0102030405060708ull);
+		memcpy(out, &w, 8);
+		VM_EQ(out[0], 8);
+		VM_EQ(out[7], 1);
+	}
+}
+
+VM_TEST(translate)
+{
+	for (int be = 0; be <= 1; be++) {
+		struct fx f;
+		uint32_t chains;
+
+		if (vm_subtest("single_desc_%s", order_name(be))) {
+			fx_init(&f, 256, be);
+			tr_add_chain(&f.t, 1, 0, 1500);
+			tr_publish(&f.t);
+			VM_EQ(fx_kick(&f, &chains), VM_OK);
+			VM_EQ(chains, 1);
+			shadow_matches_guest(&f, 0);
+			VM_EQ(tr_le(&f.sh->avail.idx, 2), 1);
+			VM_EQ(tr_le(&f.sh->avail.ring[0], 2), 0);
+			VM_EQ(f.st.descs, 1);
+			VM_EQ(f.dev.broken, 0);
+			fx_fini(&f);
+		}
+		if (vm_subtest("chains_%s", order_name(be))) {
+			fx_init(&f, 64, be);
+			tr_add_chain(&f.t, 3, 1, 100);	/* 2 out + 1 in */
+			tr_add_chain(&f.t, 1, 1, 4096);	/* rx buffer */
+			tr_add_chain(&f.t, 5, 0, 9);
+			tr_publish(&f.t);
+			VM_EQ(fx_kick(&f, &chains), VM_OK);
+			VM_EQ(chains, 3);
+			for (uint16_t i = 0; i < 9; i++)
+				shadow_matches_guest(&f, i);
+			VM_EQ(tr_le(&f.sh->avail.ring[0], 2), 0);
+			VM_EQ(tr_le(&f.sh->avail.ring[1], 2), 3);
+			VM_EQ(tr_le(&f.sh->avail.ring[2], 2), 4);
+			VM_EQ(tr_le(&f.sh->avail.idx, 2), 3);
+			VM_EQ(f.st.descs, 9);
+			VM_EQ(f.st.chains, 3);
+			fx_fini(&f);
+		}
+		if (vm_subtest("nothing_new_%s", order_name(be))) {
+			fx_init(&f, 64, be);
+			VM_EQ(fx_kick(&f, &chains), VM_OK);
+			VM_EQ(chains, 0);
+			VM_EQ(f.st.kicks_empty, 1);
+			VM_EQ(tr_le(&f.sh->avail.idx, 2), 0);
+			fx_fini(&f);
+		}
+		if (vm_subtest("full_ring_%s", order_name(be))) {
+			fx_init(&f, 1024, be);
+			for (int i = 0; i < 1024; i++)
+				tr_add_chain(&f.t, 1, 0, 64);
+			tr_publish(&f.t);
+			VM_EQ(fx_kick(&f, &chains), VM_OK);
+			VM_EQ(chains, 1024);
+			shadow_matches_guest(&f, 1023);
+			VM_EQ(tr_le(&f.sh->avail.ring[1023], 2), 1023);
+			VM_EQ(f.st.batch[11], 1);
+			fx_fini(&f);
+		}
+	}
+}
+
+/* Free-running u16 indices: start just below the wrap and go round the
+ * ring several times, completing as the backend would. */
+VM_TEST(wraparound)
+{
+	for (int be = 0; be <= 1; be++) {
+		struct fx f;
+		uint16_t used = 65530, size = 16;
+		uint32_t chains, ret, total = 0;
+
+		if (!vm_subtest("u16_wrap_%s", order_name(be)))
+			continue;
+		fx_init(&f, size, be);
+		f.t.avail_idx = 65530;
+		f.q->last_avail = f.q->last_used = 65530;
+		tr_put_le(&f.sh->avail.idx, 65530, 2);
+		tr_put_le(&f.sh->used.idx, 65530, 2);
+		for (int round = 0; round < 10; round++) {
+			uint16_t heads[5];
+
+			for (int k = 0; k < 5; k++)
+				heads[k] = tr_add_chain(&f.t, 2, 1, 32);
+			tr_publish(&f.t);
+			if (!VM_EQ(fx_kick(&f, &chains), VM_OK) || !VM_EQ(chains, 5))
+				break;
+			for (int k = 0; k < 5; k++) {
+				uint16_t slot = (uint16_t)(f.t.avail_idx - 5 + k) & (size - 1);
+
+				VM_EQ(tr_le(&f.sh->avail.ring[slot], 2), heads[k]);
+				shadow_matches_guest(&f, heads[k]);
+				backend_use(&f, &used, heads[k], 32);
+			}
+			VM_EQ(tr_le(&f.sh->avail.idx, 2), f.t.avail_idx);
+			VM_EQ(vm_ref_complete(&f.rq, &ret), VM_OK);
+			VM_EQ(ret, 5);
+			total += chains;
+			VM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 2, 2), used);
+		}
+		VM_EQ(total, 50);
+		VM_EQ(f.q->last_avail, (uint16_t)(65530 + 50));
+		VM_EQ(f.dev.broken, 0);
+		fx_fini(&f);
+	}
+}
+
+VM_TEST(used)
+{
+	for (int be = 0; be <= 1; be++) {
+		struct fx f;
+		uint16_t used = 0;
+		uint32_t chains, ret;
+
+		if (vm_subtest("back_to_guest_order_%s", order_name(be))) {
+			fx_init(&f, 32, be);
+			tr_add_chain(&f.t, 2, 1, 64);	/* head 0 */
+			tr_add_chain(&f.t, 1, 1, 64);	/* head 2 */
+			tr_publish(&f.t);
+			VM_EQ(fx_kick(&f, &chains), VM_OK);
+			backend_use(&f, &used, 2, 0x01020304);
+			backend_use(&f, &used, 0, 17);
+			VM_EQ(vm_ref_complete(&f.rq, &ret), VM_OK);
+			VM_EQ(ret, 2);
+			VM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 2, 2), 2);
+			VM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 4, 4), 2);
+			VM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 8, 4), 0x01020304);
+			VM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 12, 4), 0);
+			VM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 16, 4), 17);
+			VM_EQ(f.st.used, 2);
+			/* The freed descriptors may be reused by the guest. */
+			f.t.next_desc = 0;
+			tr_add_chain(&f.t, 3, 0, 8);
+			tr_publish(&f.t);
+			VM_EQ(fx_kick(&f, &chains), VM_OK);
+			VM_EQ(chains, 1);
+			fx_fini(&f);
+		}
+	}
+}
+
+struct hostile {
+	const char *name;
+	uint32_t verdict;
+	/* Builds the bad ring after one good chain was published. */
+	void (*make)(struct fx *f);
+	bool used_side;
+};
+
+static void h_avail_jump(struct fx *f)
+{
+	f->t.avail_idx += f->t.size + 1;
+	tr_publish(&f->t);
+}
+
+static void h_head_oob(struct fx *f)
+{
+	tr_push_head(&f->t, f->t.size);
+	tr_publish(&f->t);
+}
+
+static void h_next_oob(struct fx *f)
+{
+	uint16_t h = tr_add_chain(&f->t, 2, 0, 8);
+
+	tr_set_desc(&f->t, h, f->t.data_gpa, 8, VM_VRING_DESC_F_NEXT, 0xffff);
+	tr_publish(&f->t);
+}
+
+static void h_chain_loop(struct fx *f)
+{
+	uint16_t h = tr_add_chain(&f->t, 3, 0, 8);
+
+	tr_set_desc(&f->t, (h + 2) & (f->t.size - 1), f->t.data_gpa, 8, VM_VRING_DESC_F_NEXT, h);
+	tr_publish(&f->t);
+}
+
+static void h_chain_too_long(struct fx *f)
+{
+	f->q->max_chain = 4;
+	tr_add_chain(&f->t, 5, 0, 8);
+	tr_publish(&f->t);
+}
+
+static void h_zero_len(struct fx *f)
+{
+	tr_add_chain(&f->t, 1, 0, 0);
+	tr_publish(&f->t);
+}
+
+static void h_addr_overflow(struct fx *f)
+{
+	uint16_t h = tr_add_chain(&f->t, 1, 0, 8);
+
+	tr_set_desc(&f->t, h, 0xfffffffffffffff0ull, 0x20, 0, 0);
+	tr_publish(&f->t);
+}
+
+static void h_outside_memory(struct fx *f)
+{
+	uint16_t h = tr_add_chain(&f->t, 1, 0, 8);
+
+	tr_set_desc(&f->t, h, f->t.mem_size - 4, 8, 0, 0);	/* straddles the end */
+	tr_publish(&f->t);
+}
+
+static void h_write_before_read(struct fx *f)
+{
+	uint16_t h = tr_add_chain(&f->t, 2, 0, 8);
+
+	tr_set_desc(&f->t, h, f->t.data_gpa, 8, VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE,
+		    (h + 1) & (f->t.size - 1));
+	tr_publish(&f->t);
+}
+
+static void h_indirect(struct fx *f, uint32_t len, uint16_t extra)
+{
+	uint16_t h = tr_add_chain(&f->t, 1, 0, 8);
+
+	tr_set_desc(&f->t, h, f->t.data_gpa, len, VM_VRING_DESC_F_INDIRECT | extra, 1);
+	tr_publish(&f->t);
+}
+
+static void h_indirect_len(struct fx *f) { h_indirect(f, 24, 0); }
+static void h_indirect_large(struct fx *f) { h_indirect(f, 16 * (f->t.size + 1), 0); }
+static void h_indirect_next(struct fx *f) { h_indirect(f, 32, VM_VRING_DESC_F_NEXT); }
+static void h_indirect_unneg(struct fx *f) { h_indirect(f, 32, 0); }
+
+static void h_ring_fault(struct fx *f)
+{
+	f->q->avail_va = 0x1000;	/* not guest memory */
+	tr_add_chain(&f->t, 1, 0, 8);
+	tr_publish(&f->t);
+}
+
+static void h_desc_in_flight(struct fx *f)
+{
+	tr_push_head(&f->t, 0);	/* head 0 is still with the backend */
+	tr_publish(&f->t);
+}
+
+static void h_used_not_in_flight(struct fx *f)
+{
+	uint16_t used = 0;
+
+	backend_use(f, &used, 5, 1);
+}
+
+static void h_used_too_many(struct fx *f)
+{
+	uint16_t used = 0;
+
+	backend_use(f, &used, 0, 1);
+	backend_use(f, &used, 0, 1);
+}
+
+static const struct hostile hostiles[] = {
+	{ "avail_idx_jump", VM_AVAIL_JUMP, h_avail_jump },
+	{ "head_out_of_range", VM_HEAD_OOB, h_head_oob },
+	{ "next_out_of_range", VM_NEXT_OOB, h_next_oob },
+	{ "chain_loop", VM_CHAIN_LOOP, h_chain_loop },
+	{ "chain_too_long", VM_CHAIN_TOO_LONG, h_chain_too_long },
+	{ "zero_length", VM_ZERO_LEN, h_zero_len },
+	{ "addr_len_overflow", VM_ADDR_OVERFLOW, h_addr_overflow },
+	{ "buffer_outside_memory", VM_BUF_OUTSIDE_MEM, h_outside_memory },
+	{ "write_before_read", VM_WRITE_BEFORE_READ, h_write_before_read },
+	{ "indirect_len", VM_INDIRECT_LEN, h_indirect_len },
+	{ "indirect_too_large", VM_INDIRECT_TOO_LARGE, h_indirect_large },
+	{ "indirect_with_next", VM_INDIRECT_NEXT, h_indirect_next },
+	{ "indirect_not_negotiated", VM_INDIRECT_UNSUPPORTED, h_indirect_unneg },
+	{ "ring_fault", VM_RING_FAULT, h_ring_fault },
+	{ "desc_in_flight", VM_DESC_IN_FLIGHT, h_desc_in_flight },
+	{ "used_id_not_in_flight", VM_USED_NOT_IN_FLIGHT, h_used_not_in_flight, true },
+	{ "used_more_than_in_flight", VM_USED_TOO_MANY, h_used_too_many, true },
+};
+
+/* Each class: the verdict is named, the device is broken, the counter went
+ * up, nothing after the bad entry was published, the device stays broken,
+ * and a second device next to it keeps translating. */
+VM_TEST(hostile)
+{
+	for (unsigned i = 0; i < sizeof(hostiles) / sizeof(hostiles[0]); i++) {
+		for (int be = 0; be <= 1; be++) {
+			const struct hostile *h = &hostiles[i];
+			struct fx f, other;
+			uint32_t chains, ret, v;
+
+			if (!vm_subtest("%s_%s", h->name, order_name(be)))
+				continue;
+			fx_init(&f, 16, be);
+			fx_init(&other, 16, !be);
+			tr_add_chain(&f.t, 1, 0, 8);	/* one good chain first */
+			tr_publish(&f.t);
+			VM_EQ(fx_kick(&f, &chains), VM_OK);
+			h->make(&f);
+			v = h->used_side ? vm_ref_complete(&f.rq, &ret) : fx_kick(&f, &chains);
+			VM_CHECK(v == h->verdict, "verdict: expected %s, got %s",
+				 vm_verdict_name(h->verdict), vm_verdict_name(v));
+			VM_EQ(f.dev.broken, h->verdict);
+			VM_EQ(f.st.errors[h->verdict], 1);
+			if (!h->used_side)
+				VM_EQ(tr_le(&f.sh->avail.idx, 2), 1);
+			/* Broken stays broken: a valid kick translates nothing. */
+			tr_add_chain(&f.t, 1, 0, 8);
+			tr_publish(&f.t);
+			VM_EQ(fx_kick(&f, &chains), h->verdict);
+			VM_EQ(chains, 0);
+			/* The neighbour is unaffected. */
+			tr_add_chain(&other.t, 2, 1, 8);
+			tr_publish(&other.t);
+			VM_EQ(fx_kick(&other, &chains), VM_OK);
+			VM_EQ(chains, 1);
+			VM_EQ(other.dev.broken, 0);
+			fx_fini(&other);
+			fx_fini(&f);
+		}
+	}
+}
+
+VM_TEST(lock)
+{
+	struct vm_queue q = { 0 };
+
+	if (vm_subtest("contended_kick_is_redone")) {
+		VM_TRUE(vm_ref_queue_setup(&q, 0, 8, 0, 0, 0) == 0);
+		/* Holder takes the lock; a second kicker fails and leaves
+		 * kick_pending; the holder's unlock tells it to go again. */
+		struct vm_device dev = { 0 };
+		struct vm_shadow_queue *sh = aligned_alloc(4096, sizeof(*sh));
+		struct vm_qstats st = { 0 };
+		struct vm_ref_queue rq = { &dev, &q, sh, vm_ref_scratch_new(), &st };
+		uint32_t chains;
+
+		q.busy = 1;
+		VM_EQ(vm_ref_kick(&rq, &chains), VM_OK);
+		VM_EQ(st.contended, 1);
+		VM_EQ(q.kick_pending, 1);
+		/* The holder's unlock sees the pending kick and re-takes the
+		 * lock so it translates once more. */
+		VM_TRUE(vm_queue_unlock_for_test(&q));
+		VM_EQ(q.busy, 1);
+		VM_EQ(q.kick_pending, 0);
+		VM_TRUE(!vm_queue_unlock_for_test(&q));
+		VM_EQ(q.busy, 0);
+		vm_ref_scratch_free(rq.scr);
+		free(sh);
+	}
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# vringmed set-up: installs every build and test dependency from Debian 12
+# packages, and mounts bpffs / tracefs when missing. Idempotent: a second run
+# installs nothing and mounts nothing.
+set -euo pipefail
+
+PKGS=(
+	# build
+	make gcc pkg-config clang-19 llvm-19 lld-19 libbpf-dev bpftool libelf-dev zlib1g-dev
+	# big-endian legacy driver: s390x cross toolchain + user-mode emulator
+	gcc-s390x-linux-gnu libc6-dev-s390x-cross qemu-user-static
+	# measurement
+	valgrind
+	# daemon and its peers (later issues)
+	libmicrohttpd-dev libjansson-dev dpdk qemu-system-misc qemu-utils prometheus
+	# misc tools the tests use
+	iproute2 procps util-linux python3 gnuplot-nox
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "setup: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+	echo "setup: all ${#PKGS[@]} packages present"
+fi
+
+# The prometheus package starts a server on :9090 via its unit; tests run
+# their own instance on a private port, so the packaged one is left alone.
+
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
+if [ ! -d /sys/kernel/tracing/events/syscalls ] && ! mountpoint -q /sys/kernel/debug; then
+	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || true
+fi
+echo "setup: bpffs at /sys/fs/bpf, tracefs at /sys/kernel/tracing"

@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "loader.h"
+#include "log.h"
+#include "vringmed.skel.h"
+#include "probe_fentry.skel.h"
+
+/* The address of the kernel function `name`, from /proc/kallsyms. */
+static __u64 vm_kallsyms_lookup(const char *name)
+{
+	char line[512], sym[256], type;
+	unsigned long long addr;
+	__u64 found = 0;
+	FILE *f = fopen("/proc/kallsyms", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx %c %255s", &addr, &type, sym) != 3)
+			continue;
+		if ((type == 't' || type == 'T') && !strcmp(sym, name)) {
+			found = addr;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* fentry needs BPF trampolines; some hosts refuse them (lockdown, no
+ * CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS).  A tiny object tells. */
+static int vm_probe_fentry(void)
+{
+	struct probe_fentry_bpf *p;
+	int err;
+
+	p = probe_fentry_bpf__open();
+	if (!p)
+		return -errno;
+	err = probe_fentry_bpf__load(p);
+	if (!err)
+		err = probe_fentry_bpf__attach(p);
+	probe_fentry_bpf__destroy(p);
+	return err;
+}
+
+static void *vm_map_mmap(struct bpf_map *map)
+{
+	size_t sz = (size_t)((bpf_map__value_size(map) + 7) & ~7u) * bpf_map__max_entries(map);
+	void *p;
+
+	sz = (sz + 4095) & ~(size_t)4095;
+	p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
+	if (p == MAP_FAILED) {
+		pr_warn("failed to mmap map %s: %s\n", bpf_map__name(map), strerror(errno));
+		return NULL;
+	}
+	return p;
+}
+
+static void vm_map_munmap(struct bpf_map *map, void *p)
+{
+	size_t sz = (size_t)((bpf_map__value_size(map) + 7) & ~7u) * bpf_map__max_entries(map);
+
+	if (p)
+		munmap(p, (sz + 4095) & ~(size_t)4095);
+}
+
+int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
+{
+	struct vringmed_bpf *skel;
+	__u64 efd_write;
+	int err;
+
+	memset(b, 0, sizeof(*b));
+	vm_log_init_libbpf();
+
+	efd_write = vm_kallsyms_lookup("eventfd_write");
+	if (!efd_write)
+		pr_warn("eventfd_write not found in /proc/kallsyms: write() kicks will not be seen\n");
+
+	err = vm_probe_fentry();
+	b->have_fentry = !err;
+	if (err)
+		pr_info("fentry unavailable here (%s): in-kernel eventfd signals are seen through the KVM tracepoints instead\n",
+			strerror(-err));
+	b->have_kvm = access("/sys/kernel/tracing/events/kvm/kvm_pio", F_OK) == 0 ||
+		      access("/sys/kernel/debug/tracing/events/kvm/kvm_pio", F_OK) == 0;
+	if (!b->have_kvm)
+		pr_info("no kvm tracepoints on this host: KVM ioeventfd kicks are not mediated\n");
+
+	skel = vringmed_bpf__open();
+	if (!skel) {
+		err = -errno;
+		pr_warn("failed to open BPF object: %s\n", strerror(-err));
+		return err;
+	}
+	b->skel = skel;
+	skel->rodata->eventfd_write_addr = efd_write;
+	bpf_program__set_autoload(skel->progs.vm_fentry_signal, b->have_fentry);
+	bpf_program__set_autoload(skel->progs.vm_kvm_pio, b->have_kvm);
+	bpf_program__set_autoload(skel->progs.vm_kvm_mmio, b->have_kvm);
+	bpf_program__set_autoload(skel->progs.vm_kvm_fast_mmio, b->have_kvm);
+
+	err = vringmed_bpf__load(skel);
+	if (err) {
+		pr_warn("failed to load BPF object: %s\n", strerror(-err));
+		goto fail;
+	}
+	b->devices = vm_map_mmap(skel->maps.vm_devices);
+	b->queues = vm_map_mmap(skel->maps.vm_queues);
+	b->shadow = vm_map_mmap(skel->maps.vm_shadow);
+	if (!b->devices || !b->queues || !b->shadow) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	if (opts && opts->attach) {
+		err = vringmed_bpf__attach(skel);
+		if (err) {
+			pr_warn("failed to attach BPF programs: %s\n", strerror(-err));
+			goto fail;
+		}
+		b->attached = true;
+	}
+	return 0;
+fail:
+	vm_bpf_close(b);
+	return err;
+}
+
+void vm_bpf_close(struct vm_bpf *b)
+{
+	if (!b->skel)
+		return;
+	vm_map_munmap(b->skel->maps.vm_devices, b->devices);
+	vm_map_munmap(b->skel->maps.vm_queues, b->queues);
+	vm_map_munmap(b->skel->maps.vm_shadow, b->shadow);
+	vringmed_bpf__destroy(b->skel);
+	memset(b, 0, sizeof(*b));
+}
+
+int vm_bpf_test_kick(struct vm_bpf *b, __u32 queue, struct vm_test_args *out)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, topts);
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	out->queue = queue;
+	topts.ctx_in = out;
+	topts.ctx_size_in = sizeof(*out);
+	err = bpf_prog_test_run_opts(bpf_program__fd(b->skel->progs.vm_test_kick), &topts);
+	return err ? -errno : 0;
+}
+
+long vm_eventfd_id(pid_t pid, int fd)
+{
+	char path[64], line[256];
+	long id = -ENOENT;
+	FILE *f;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+	else
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "eventfd-id: %ld", &id) == 1)
+			break;
+	fclose(f);
+	return id;
+}
+
+int vm_bpf_add_kickfd(struct vm_bpf *b, __u32 eventfd_id, __u32 queue)
+{
+	struct vm_kickfd_val v = { .queue = queue };
+
+	return bpf_map__update_elem(b->skel->maps.vm_kickfds, &eventfd_id, sizeof(eventfd_id),
+				    &v, sizeof(v), BPF_ANY) ? -errno : 0;
+}
+
+int vm_bpf_del_kickfd(struct vm_bpf *b, __u32 eventfd_id)
+{
+	return bpf_map__delete_elem(b->skel->maps.vm_kickfds, &eventfd_id, sizeof(eventfd_id), 0)
+		? -errno : 0;
+}
+
+int vm_bpf_add_vmm(struct vm_bpf *b, __u32 tgid)
+{
+	__u32 n = 0;
+
+	bpf_map__lookup_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), &n, sizeof(n), 0);
+	n++;
+	return bpf_map__update_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), &n, sizeof(n),
+				    BPF_ANY) ? -errno : 0;
+}
+
+int vm_bpf_del_vmm(struct vm_bpf *b, __u32 tgid)
+{
+	__u32 n = 0;
+
+	if (bpf_map__lookup_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), &n, sizeof(n), 0))
+		return -ENOENT;
+	if (--n)
+		return bpf_map__update_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), &n,
+					    sizeof(n), BPF_ANY) ? -errno : 0;
+	return bpf_map__delete_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), 0) ? -errno : 0;
+}
+
+int vm_bpf_read_stats(struct vm_bpf *b, __u32 queue, struct vm_qstats *sum)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct vm_qstats *per;
+	int err = 0;
+
+	if (ncpu < 0)
+		return ncpu;
+	per = calloc(ncpu, sizeof(*per));
+	if (!per)
+		return -ENOMEM;
+	memset(sum, 0, sizeof(*sum));
+	if (bpf_map__lookup_elem(b->skel->maps.vm_qstats, &queue, sizeof(queue), per,
+				 sizeof(*per) * ncpu, 0)) {
+		err = -errno;
+		goto out;
+	}
+	for (int c = 0; c < ncpu; c++) {
+		const __u64 *src = (const __u64 *)&per[c];
+		__u64 *dst = (__u64 *)sum;
+
+		for (size_t i = 0; i < sizeof(*sum) / sizeof(__u64); i++)
+			dst[i] += src[i];
+	}
+out:
+	free(per);
+	return err;
+}
+
+int vm_bpf_clear_stats(struct vm_bpf *b, __u32 queue)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	void *zero = calloc(ncpu > 0 ? ncpu : 1, sizeof(struct vm_qstats));
+	int err;
+
+	if (!zero)
+		return -ENOMEM;
+	err = bpf_map__update_elem(b->skel->maps.vm_qstats, &queue, sizeof(queue), zero,
+				   sizeof(struct vm_qstats) * ncpu, BPF_ANY) ? -errno : 0;
+	free(zero);
+	return err;
+}
+
+int vm_bpf_prog_runtime(int prog_fd, __u64 *run_cnt, __u64 *run_time_ns)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
+		return -errno;
+	*run_cnt = info.run_cnt;
+	*run_time_ns = info.run_time_ns;
+	return 0;
+}

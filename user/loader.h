@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Loads vringmed's BPF object: probes what the host allows, opens the
+ * skeleton, sets rodata, loads, attaches the notification sources, and maps
+ * the mmapable maps so userspace shares the core's state with BPF.
+ */
+#ifndef VRINGMED_LOADER_H
+#define VRINGMED_LOADER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <vringmed/abi.h>
+
+struct vringmed_bpf;
+struct vm_scratch;
+
+struct vm_bpf {
+	struct vringmed_bpf *skel;
+	struct vm_device *devices;	/* mmapped VM_MAP_DEVICES */
+	struct vm_queue *queues;	/* mmapped VM_MAP_QUEUES */
+	struct vm_shadow_queue *shadow;	/* mmapped VM_MAP_SHADOW */
+	bool have_fentry;
+	bool have_kvm;
+	bool attached;
+};
+
+struct vm_bpf_opts {
+	bool attach;		/* attach the notification sources */
+};
+
+int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts);
+void vm_bpf_close(struct vm_bpf *b);
+
+/* Runs the kick path of `queue` under BPF_PROG_TEST_RUN, in this process's
+ * context (so the device's tgid must be this process). */
+int vm_bpf_test_kick(struct vm_bpf *b, __u32 queue, struct vm_test_args *out);
+
+/* The eventfd-id of fd `fd` of process `pid` (0: this process), or -errno. */
+long vm_eventfd_id(pid_t pid, int fd);
+
+int vm_bpf_add_kickfd(struct vm_bpf *b, __u32 eventfd_id, __u32 queue);
+int vm_bpf_del_kickfd(struct vm_bpf *b, __u32 eventfd_id);
+int vm_bpf_add_vmm(struct vm_bpf *b, __u32 tgid);
+int vm_bpf_del_vmm(struct vm_bpf *b, __u32 tgid);
+
+/* Per-CPU counters of `queue`, summed. */
+int vm_bpf_read_stats(struct vm_bpf *b, __u32 queue, struct vm_qstats *sum);
+int vm_bpf_clear_stats(struct vm_bpf *b, __u32 queue);
+
+/* BPF run-time stats of the kick program (needs kernel.bpf_stats_enabled). */
+int vm_bpf_prog_runtime(int prog_fd, __u64 *run_cnt, __u64 *run_time_ns);
+
+#endif

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The userspace environment of the translation core. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ref.h"
+
+#define VM_FAULT_VERDICT VM_RING_FAULT
+#define vm_loop(nr, cb, ctx)						\
+	do {								\
+		for (__u64 vm_i_ = 0; vm_i_ < (nr); vm_i_++)		\
+			if ((cb)(vm_i_, (ctx)))				\
+				break;					\
+	} while (0)
+
+#include <vringmed/xlate.h>
+#include <vringmed/xlate_used.h>
+
+/* The region holding [vmm_va, vmm_va + len), by VMM address. */
+static const struct vm_region *vm_region_of(const struct vm_device *dev, __u64 vmm_va,
+					    __u64 len)
+{
+	for (__u32 i = 0; i < dev->nregions && i < VM_MAX_REGIONS; i++) {
+		const struct vm_region *r = &dev->regions[i];
+
+		if (vmm_va >= r->vmm_va && vmm_va - r->vmm_va <= r->size &&
+		    len <= r->size - (vmm_va - r->vmm_va) && r->mediator_va)
+			return r;
+	}
+	return NULL;
+}
+
+static void *vm_env_ptr(const struct vm_device *dev, __u64 vmm_va, __u64 len)
+{
+	const struct vm_region *r = vm_region_of(dev, vmm_va, len);
+
+	return r ? (void *)(unsigned long)(r->mediator_va + (vmm_va - r->vmm_va)) : NULL;
+}
+
+static long vm_env_read(const struct vm_device *dev, void *dst, __u32 len, __u64 vmm_va)
+{
+	const void *src = vm_env_ptr(dev, vmm_va, len);
+
+	if (!src)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}
+
+static void vm_env_publish_idx(struct vm_shadow_queue *sh, __u16 idx)
+{
+	/* Release: the descriptors and avail slots are visible first. */
+	__atomic_store_n(&sh->avail.idx, vm_swab16_if(VM_ORDER_LE, idx), __ATOMIC_RELEASE);
+}
+
+int vm_ref_queue_setup(struct vm_queue *q, __u32 dev_slot, __u16 size,
+		       __u64 desc_va, __u64 avail_va, __u64 used_va)
+{
+	if (!vm_ring_size_ok(size, VM_MAX_RING))
+		return -EINVAL;
+	memset(q, 0, sizeof(*q));
+	q->dev = dev_slot;
+	q->size = size;
+	q->max_chain = size;
+	q->desc_va = desc_va;
+	q->avail_va = avail_va;
+	q->used_va = used_va;
+	return 0;
+}
+
+void vm_ref_shadow_reset(struct vm_shadow_queue *sh)
+{
+	memset(sh, 0, sizeof(*sh));
+}
+
+__u32 vm_ref_kick(struct vm_ref_queue *rq, __u32 *chains)
+{
+	return vm_kick(rq->dev, rq->q, rq->sh, rq->scr, rq->st, chains);
+}
+
+__u32 vm_ref_complete(struct vm_ref_queue *rq, __u32 *returned)
+{
+	return vm_complete(rq->dev, rq->q, rq->sh, rq->st, returned);
+}
+
+struct vm_scratch *vm_ref_scratch_new(void)
+{
+	return calloc(1, sizeof(struct vm_scratch));
+}
+
+void vm_ref_scratch_free(struct vm_scratch *scr)
+{
+	free(scr);
+}
+
+const char *vm_verdict_name(__u32 verdict)
+{
+	static const char *const names[] = {
+#define VM_X_NAME(name, str) str,
+		VM_VERDICTS(VM_X_NAME)
+#undef VM_X_NAME
+	};
+
+	return verdict < VM_VERDICT_NR ? names[verdict] : "unknown";
+}
+
+bool vm_queue_unlock_for_test(struct vm_queue *q)
+{
+	return vm_queue_unlock(q);
+}

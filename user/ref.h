@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The userspace reference mediator: the translation core over memory this
+ * process can address.  Used by the daemon (deferred kicks, completions),
+ * the userspace relay of the perf comparison, and the tests.
+ */
+#ifndef VRINGMED_REF_H
+#define VRINGMED_REF_H
+
+#include <vringmed/abi.h>
+#include <vringmed/byteorder.h>
+
+struct vm_scratch;
+
+/* One mediated queue.  The structs may live in BPF maps (mmapped) or in
+ * plain memory; the core treats both alike. */
+struct vm_ref_queue {
+	struct vm_device *dev;
+	struct vm_queue *q;
+	struct vm_shadow_queue *sh;
+	struct vm_scratch *scr;
+	struct vm_qstats *st;
+};
+
+/* Sets the queue's configuration and clears its state: the device's ring
+ * of `size` entries at the given VMM addresses.  Returns 0 or -EINVAL. */
+int vm_ref_queue_setup(struct vm_queue *q, __u32 dev_slot, __u16 size,
+		       __u64 desc_va, __u64 avail_va, __u64 used_va);
+
+/* Clears the shadow ring of a queue (modern layout, flags owned by us). */
+void vm_ref_shadow_reset(struct vm_shadow_queue *sh);
+
+/* Kick direction: returns a verdict (enum vm_verdict); *chains published. */
+__u32 vm_ref_kick(struct vm_ref_queue *rq, __u32 *chains);
+
+/* Completion direction: returns a verdict; *returned used entries. */
+__u32 vm_ref_complete(struct vm_ref_queue *rq, __u32 *returned);
+
+/* Allocates / frees the per-queue scratch the core needs. */
+struct vm_scratch *vm_ref_scratch_new(void);
+void vm_ref_scratch_free(struct vm_scratch *scr);
+
+const char *vm_verdict_name(__u32 verdict);
+
+/* The core's queue unlock, exposed for the lock tests. */
+bool vm_queue_unlock_for_test(struct vm_queue *q);
+
+#endif /* VRINGMED_REF_H */
