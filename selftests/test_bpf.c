@@ -1,0 +1,692 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The translation core inside the running kernel: the real BPF object,
+ * loaded and attached.  Deterministic cases through BPF_PROG_TEST_RUN, a
+ * differential run against the userspace reference, and real kicks from a
+ * legacy driver process (native and s390x under qemu-s390x-static) through
+ * write(eventfd), with a backend process blocked in read() on that eventfd.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <bpf/libbpf.h>
+
+#include "test.h"
+#include "ringgen.h"
+#include "hostile.h"
+#include "ref.h"
+#include "loader.h"
+#include "log.h"
+#include "vringmed.skel.h"
+
+const char *vm_test_suite = "test_bpf";
+
+static struct vm_bpf B;
+static int load_err = 1;	/* 1: not tried yet */
+
+static struct vm_bpf *bpf(void)
+{
+	if (load_err == 1) {
+		struct vm_bpf_opts o = { .attach = true };
+
+		load_err = vm_bpf_load(&B, &o);
+	}
+	if (load_err)
+		vm_skip("BPF object did not load (%s); are we root on a BPF-capable kernel?",
+			strerror(-load_err));
+	return load_err ? NULL : &B;
+}
+
+/* A queue whose state lives in the BPF maps, guest ring in this process. */
+struct bfx {
+	struct tr_ring t;
+	uint32_t slot;
+	struct vm_device *dev;
+	struct vm_queue *q;
+	struct vm_shadow_queue *sh;
+};
+
+static void bfx_init(struct bfx *f, uint32_t slot, uint16_t size, int be)
+{
+	memset(f, 0, sizeof(*f));
+	if (tr_init(&f->t, size, be, 1 << 20))
+		abort();
+	f->slot = slot;
+	f->dev = &B.devices[slot];
+	f->q = &B.queues[slot];
+	f->sh = &B.shadow[slot];
+	tr_device(&f->t, f->dev, getpid());
+	f->dev->first_queue = slot;
+	vm_ref_shadow_reset(f->sh);
+	vm_ref_queue_setup(f->q, slot, size, tr_va(&f->t, f->t.ring_gpa),
+			   tr_va(&f->t, tr_avail_gpa(&f->t)), tr_va(&f->t, tr_used_gpa(&f->t)));
+	f->q->flags = VM_QF_ENABLED;
+	vm_bpf_clear_stats(&B, slot);
+}
+
+static void bfx_fini(struct bfx *f)
+{
+	f->dev->flags = 0;
+	f->q->flags = 0;
+	tr_free(&f->t);
+}
+
+static uint32_t bkick(struct bfx *f, uint32_t *chains)
+{
+	struct vm_test_args a;
+
+	if (!VM_EQ(vm_bpf_test_kick(&B, f->slot, &a), 0))
+		return ~0u;
+	if (chains)
+		*chains = a.chains;
+	return a.verdict;
+}
+
+static const char *order_name(int be)
+{
+	return be ? "be" : "le";
+}
+
+VM_TEST(load)
+{
+	if (vm_subtest("programs_loaded_and_attached")) {
+		struct vm_bpf *b = bpf();
+
+		if (!b)
+			return;
+		VM_TRUE(b->attached);
+		VM_TRUE(b->skel->links.vm_tp_write != NULL);
+		VM_TRUE(bpf_program__fd(b->skel->progs.vm_test_kick) >= 0);
+	}
+	if (vm_subtest("kvm_tracepoints_attach")) {
+		if (!bpf())
+			return;
+		if (!B.have_kvm) {
+			vm_skip("this kernel has no kvm tracepoints");
+			return;
+		}
+		VM_TRUE(B.skel->links.vm_kvm_pio != NULL);
+		VM_TRUE(B.skel->links.vm_kvm_mmio != NULL);
+		VM_TRUE(B.skel->links.vm_kvm_fast_mmio != NULL);
+	}
+	if (vm_subtest("fentry_probed_with_fallback")) {
+		if (!bpf())
+			return;
+		/* Either trampolines work and the program is attached, or the
+		 * probe said no and the program was not even loaded. */
+		if (B.have_fentry)
+			VM_TRUE(B.skel->links.vm_fentry_signal != NULL);
+		else
+			VM_TRUE(!bpf_program__autoload(B.skel->progs.vm_fentry_signal) &&
+				B.skel->links.vm_fentry_signal == NULL);
+	}
+	if (vm_subtest("mmapped_maps")) {
+		if (!bpf())
+			return;
+		VM_TRUE(B.devices && B.queues && B.shadow);
+	}
+}
+
+VM_TEST(bpf_translate)
+{
+	for (int be = 0; be <= 1; be++) {
+		struct bfx f;
+		uint32_t chains;
+		struct vm_qstats st;
+
+		if (vm_subtest("chains_%s", order_name(be))) {
+			if (!bpf())
+				continue;
+			bfx_init(&f, 1, 64, be);
+			tr_add_chain(&f.t, 3, 1, 100);
+			tr_add_chain(&f.t, 1, 1, 4096);
+			tr_publish(&f.t);
+			VM_EQ(bkick(&f, &chains), VM_OK);
+			VM_EQ(chains, 2);
+			for (uint16_t i = 0; i < 4; i++) {
+				uint64_t g = tr_desc_gpa(&f.t, i);
+
+				VM_EQ(tr_le(&f.sh->desc[i].addr, 8), tr_get(&f.t, g, 8));
+				VM_EQ(tr_le(&f.sh->desc[i].len, 4), tr_get(&f.t, g + 8, 4));
+				VM_EQ(tr_le(&f.sh->desc[i].flags, 2), tr_get(&f.t, g + 12, 2));
+			}
+			VM_EQ(tr_le(&f.sh->avail.ring[1], 2), 3);
+			VM_EQ(tr_le(&f.sh->avail.idx, 2), 2);
+			VM_EQ(f.q->last_avail, 2);
+			VM_EQ(vm_bpf_read_stats(&B, 1, &st), 0);
+			VM_EQ(st.kicks, 1);
+			VM_EQ(st.descs, 4);
+			VM_EQ(st.chains, 2);
+			bfx_fini(&f);
+		}
+		if (vm_subtest("wrap_%s", order_name(be))) {
+			if (!bpf())
+				continue;
+			bfx_init(&f, 1, 8, be);
+			f.t.avail_idx = f.q->last_avail = 65533;
+			for (int i = 0; i < 6; i++)
+				tr_add_chain(&f.t, 1, 0, 8);
+			tr_publish(&f.t);
+			VM_EQ(bkick(&f, &chains), VM_OK);
+			VM_EQ(chains, 6);
+			VM_EQ(tr_le(&f.sh->avail.idx, 2), 3);
+			VM_EQ(tr_le(&f.sh->avail.ring[65533 & 7], 2), 0);
+			VM_EQ(tr_le(&f.sh->avail.ring[2], 2), 5);
+			bfx_fini(&f);
+		}
+	}
+	if (vm_subtest("foreign_tgid_reads_nothing")) {
+		struct bfx f;
+		struct vm_qstats st;
+		uint32_t chains;
+
+		if (!bpf())
+			return;
+		bfx_init(&f, 1, 8, 1);
+		f.dev->tgid = 1;	/* init is not our VMM */
+		tr_add_chain(&f.t, 1, 0, 8);
+		tr_publish(&f.t);
+		VM_EQ(bkick(&f, &chains), VM_OK);
+		VM_EQ(chains, 0);
+		VM_EQ(f.q->last_avail, 0);
+		VM_EQ(vm_bpf_read_stats(&B, 1, &st), 0);
+		VM_EQ(st.foreign, 1);
+		bfx_fini(&f);
+	}
+}
+
+/* Every kick-side hostile class inside BPF: same verdict as the core tests,
+ * device broken, counter up, neighbour device unaffected.  A faulting ring
+ * is handed to the daemon (VM_DEFER) and the daemon's userspace pass gives
+ * the verdict. */
+VM_TEST(bpf_hostile)
+{
+	for (unsigned i = 0; i < N_HOSTILES; i++) {
+		for (int be = 0; be <= 1; be++) {
+			const struct hostile *h = &hostiles[i];
+			struct bfx f, other;
+			struct vm_qstats st;
+			uint32_t chains, v;
+
+			if (h->used_side)
+				continue;	/* the used path is userspace only */
+			if (!vm_subtest("%s_%s", h->name, order_name(be)) || !bpf())
+				continue;
+			bfx_init(&f, 2, 16, be);
+			bfx_init(&other, 3, 16, !be);
+			tr_add_chain(&f.t, 1, 0, 8);
+			tr_publish(&f.t);
+			VM_EQ(bkick(&f, &chains), VM_OK);
+			h->make(&(struct hctx){ &f.t, f.q, f.sh });
+			v = bkick(&f, &chains);
+			if (h->verdict == VM_RING_FAULT) {
+				struct vm_ref_queue rq = { f.dev, f.q, f.sh, vm_ref_scratch_new(),
+							   &(struct vm_qstats){ 0 } };
+
+				VM_EQ(v, VM_DEFER);
+				VM_EQ(f.q->deferred, 1);
+				VM_EQ(f.dev->broken, 0);
+				VM_EQ(vm_bpf_read_stats(&B, 2, &st), 0);
+				VM_EQ(st.deferred, 1);
+				VM_TRUE(st.read_faults >= 1);
+				v = vm_ref_kick(&rq, &chains);	/* the daemon's pass */
+				vm_ref_scratch_free(rq.scr);
+			} else {
+				VM_EQ(vm_bpf_read_stats(&B, 2, &st), 0);
+				VM_EQ(st.errors[h->verdict], 1);
+			}
+			VM_CHECK(v == h->verdict, "verdict: expected %s, got %s",
+				 vm_verdict_name(h->verdict), vm_verdict_name(v));
+			VM_EQ(f.dev->broken, h->verdict);
+			VM_EQ(tr_le(&f.sh->avail.idx, 2), 1);
+			tr_add_chain(&f.t, 1, 0, 8);
+			tr_publish(&f.t);
+			VM_EQ(bkick(&f, &chains), h->verdict);
+			VM_EQ(chains, 0);
+			tr_add_chain(&other.t, 2, 1, 8);
+			tr_publish(&other.t);
+			VM_EQ(bkick(&other, &chains), VM_OK);
+			VM_EQ(chains, 1);
+			VM_EQ(other.dev->broken, 0);
+			bfx_fini(&other);
+			bfx_fini(&f);
+		}
+	}
+}
+
+/* ---- differential: BPF vs the userspace reference on generated rings ---- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(uint32_t n)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return n ? (uint32_t)(rng_state % n) : 0;
+}
+
+struct diff_side {
+	struct vm_device *dev;
+	struct vm_queue *q;
+	struct vm_shadow_queue *sh;
+};
+
+static bool diff_equal(const struct diff_side *a, const struct diff_side *b, uint16_t size,
+		       char *why, size_t why_len)
+{
+	if (a->dev->broken != b->dev->broken)
+		return snprintf(why, why_len, "broken %s vs %s", vm_verdict_name(a->dev->broken),
+				vm_verdict_name(b->dev->broken)), false;
+	if (a->q->last_avail != b->q->last_avail)
+		return snprintf(why, why_len, "last_avail %u vs %u", a->q->last_avail,
+				b->q->last_avail), false;
+	if (memcmp(a->sh->desc, b->sh->desc, 16u * size))
+		return snprintf(why, why_len, "shadow descriptors differ"), false;
+	if (a->sh->avail.idx != b->sh->avail.idx ||
+	    memcmp(a->sh->avail.ring, b->sh->avail.ring, 2u * size))
+		return snprintf(why, why_len, "shadow avail ring differs"), false;
+	if (memcmp(a->q->desc_state, b->q->desc_state, 4u * size))
+		return snprintf(why, why_len, "descriptor ownership differs"), false;
+	return true;
+}
+
+/* One generated ring: random size, order, start index (so u16 wrap is
+ * common), chains of 1-4 descriptors over 1-3 kicks, and in a third of the
+ * rings a hostile class or random garbage in the last kick. */
+static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side *bpfs,
+		     struct vm_scratch *scr, uint32_t slot, char *why, size_t why_len)
+{
+	static const uint16_t sizes[] = { 2, 4, 8, 16, 32, 64, 128, 256, 1024 };
+	uint16_t size = sizes[rnd(9)];
+	uint16_t start = (uint16_t)rnd(65536);
+	int be = rnd(2), kicks = 1 + rnd(3), hostile = rnd(3) == 0;
+	struct vm_qstats rst = { 0 };
+	struct vm_ref_queue rq = { ref->dev, ref->q, ref->sh, scr, &rst };
+	uint32_t descs_left;
+
+	t->size = size;
+	t->big_endian = be;
+	t->avail_idx = start;
+	t->next_desc = (uint16_t)rnd(size);
+	t->data_gpa = vm_align_up(t->ring_gpa + vm_legacy_ring_bytes(size), 4096);
+	memset(t->mem + t->ring_gpa, 0, vm_legacy_ring_bytes(size));
+	descs_left = size;
+
+	tr_device(t, ref->dev, getpid());
+	*bpfs->dev = *ref->dev;
+	bpfs->dev->first_queue = slot;
+	for (int s = 0; s < 2; s++) {
+		struct diff_side *d = s ? bpfs : ref;
+
+		vm_ref_queue_setup(d->q, slot, size, tr_va(t, t->ring_gpa),
+				   tr_va(t, tr_avail_gpa(t)), tr_va(t, tr_used_gpa(t)));
+		d->q->flags = VM_QF_ENABLED;
+		d->q->last_avail = start;
+		d->q->max_chain = 1 + rnd(size);
+		memset(d->sh->desc, 0, 16u * size);
+		memset(&d->sh->avail, 0, 4 + 2u * size);
+	}
+	bpfs->q->max_chain = ref->q->max_chain;
+
+	for (int k = 0; k < kicks; k++) {
+		uint32_t chains = 1 + rnd(size), rc, bc;
+		uint32_t rv, bv;
+		struct vm_test_args a;
+
+		for (uint32_t c = 0; c < chains; c++) {
+			int n = 1 + rnd(4);
+
+			if ((uint32_t)n > descs_left)
+				break;
+			tr_add_chain(t, n, rnd(n + 1), 1 + rnd(9000));
+			descs_left -= n;
+		}
+		if (hostile && k == kicks - 1) {
+			if (rnd(4) == 0) {
+				/* Random garbage in a random descriptor. */
+				uint64_t g = tr_desc_gpa(t, rnd(size));
+
+				for (int b = 0; b < 16; b++)
+					t->mem[g + b] = (uint8_t)rnd(256);
+			} else {
+				const struct hostile *h;
+
+				do
+					h = &hostiles[rnd(N_HOSTILES)];
+				while (h->used_side);
+				h->make(&(struct hctx){ t, ref->q, ref->sh });
+				bpfs->q->max_chain = ref->q->max_chain;
+				bpfs->q->avail_va = ref->q->avail_va;
+			}
+		}
+		tr_publish(t);
+		rv = vm_ref_kick(&rq, &rc);
+		if (vm_bpf_test_kick(&B, slot, &a))
+			return snprintf(why, why_len, "test run failed: %s", strerror(errno)), false;
+		bv = a.verdict;
+		bc = a.chains;
+		if (bv == VM_DEFER) {
+			/* What the daemon does with a deferred kick. */
+			struct vm_qstats dst = { 0 };
+			struct vm_ref_queue dq = { bpfs->dev, bpfs->q, bpfs->sh, scr, &dst };
+			uint32_t more;
+
+			bpfs->q->deferred = 0;
+			bv = vm_ref_kick(&dq, &more);
+			bc += more;
+		}
+		if (rv != bv || rc != bc)
+			return snprintf(why, why_len, "kick %d: verdict %s/%u vs %s/%u (size %u, %s)",
+					k, vm_verdict_name(rv), rc, vm_verdict_name(bv), bc, size,
+					be ? "be" : "le"), false;
+		if (!diff_equal(ref, bpfs, size, why, why_len))
+			return false;
+		if (rv != VM_OK)
+			break;
+	}
+	return true;
+}
+
+VM_TEST(differential)
+{
+	const uint32_t slot = 4;
+	long rings = getenv("VM_DIFF_RINGS") ? atol(getenv("VM_DIFF_RINGS")) : 100000;
+	long mismatches = 0, broken = 0;
+	struct tr_ring t;
+	struct vm_device rdev;
+	struct vm_queue *rq;
+	struct vm_shadow_queue *rsh;
+	struct vm_scratch *scr;
+	struct diff_side ref, bs;
+	char why[160];
+
+	if (!vm_subtest("bpf_equals_reference") || !bpf())
+		return;
+	if (tr_init(&t, 1024, 0, 1 << 20))
+		abort();
+	rq = calloc(1, sizeof(*rq));
+	rsh = aligned_alloc(4096, sizeof(*rsh));
+	scr = vm_ref_scratch_new();
+	ref = (struct diff_side){ &rdev, rq, rsh };
+	bs = (struct diff_side){ &B.devices[slot], &B.queues[slot], &B.shadow[slot] };
+	for (long r = 0; r < rings; r++) {
+		if (!diff_one(&t, &ref, &bs, scr, slot, why, sizeof(why))) {
+			if (mismatches++ < 5)
+				printf("      ring %ld: %s\n", r, why);
+		}
+		broken += rdev.broken != 0;
+	}
+	printf("differential: %ld rings, %ld mismatches (%ld ended broken)\n", rings, mismatches,
+	       broken);
+	VM_EQ(mismatches, 0);
+	VM_TRUE(rings >= 100000 || getenv("VM_DIFF_RINGS"));
+	VM_TRUE(broken > rings / 10);	/* the hostile share really ran */
+	B.devices[slot].flags = 0;
+	B.queues[slot].flags = 0;
+	vm_ref_scratch_free(scr);
+	free(rsh);
+	free(rq);
+	tr_free(&t);
+}
+
+/* ---- real kicks: driver process -> write(eventfd) -> BPF -> backend ---- */
+
+#define DRV_MEM		(1u << 20)
+#define DRV_RING_GPA	0x1000
+#define DRV_SIZE	64
+
+struct realdev {
+	const char *name;
+	int big_endian;
+	uint32_t slot;
+	int memfd, kickfd;
+	pid_t driver, backend;
+	FILE *drv_in, *drv_out;
+	int report;		/* backend -> us: one line per wake */
+	FILE *report_f;
+	uint16_t expect_idx;
+};
+
+static uint64_t find_mapping(pid_t pid, const char *memfd_name)
+{
+	char path[64], line[512];
+	unsigned long long start = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, memfd_name) && sscanf(line, "%llx-", &start) == 1)
+			break;
+	fclose(f);
+	return start;
+}
+
+/* The backend: blocked in read() on the kick eventfd; at every wake it
+ * reports the shadow avail idx it finds and whether every published
+ * descriptor is what the driver wrote. */
+static void backend_main(int kickfd, struct vm_shadow_queue *sh, int out)
+{
+	uint16_t seen = 0;
+
+	for (;;) {
+		uint64_t v;
+		uint16_t idx;
+		int bad = 0;
+		char line[64];
+
+		if (read(kickfd, &v, sizeof(v)) != sizeof(v))
+			_exit(0);
+		idx = (uint16_t)tr_le(&sh->avail.idx, 2);
+		__sync_synchronize();
+		for (uint16_t s = seen; s != idx; s++) {
+			uint16_t h = (uint16_t)tr_le(&sh->avail.ring[s % DRV_SIZE], 2);
+			uint16_t d = (h + 1) % DRV_SIZE;
+
+			bad |= tr_le(&sh->desc[h].addr, 8) != 0x10000 + 0x100ull * h;
+			bad |= tr_le(&sh->desc[h].len, 4) != 16u + h;
+			bad |= tr_le(&sh->desc[h].flags, 2) != VM_VRING_DESC_F_NEXT;
+			bad |= tr_le(&sh->desc[h].next, 2) != d;
+			bad |= tr_le(&sh->desc[d].addr, 8) != 0x10000 + 0x100ull * d;
+			bad |= tr_le(&sh->desc[d].len, 4) != 16u + d;
+			bad |= tr_le(&sh->desc[d].flags, 2) != VM_VRING_DESC_F_WRITE;
+		}
+		seen = idx;
+		snprintf(line, sizeof(line), "%u %d\n", idx, bad);
+		if (write(out, line, strlen(line)) < 0)
+			_exit(1);
+	}
+}
+
+static int realdev_start(struct realdev *r)
+{
+	char name[32], a_mem[16], a_kick[16], a_gpa[16], a_size[16], line[64];
+	const char *qemu = "qemu-s390x-static";
+	int in[2], outp[2], rep[2];
+	uint64_t vmm_va;
+	long efd_id;
+	void *local;
+
+	snprintf(name, sizeof(name), "vm-guest-%u", r->slot);
+	r->memfd = memfd_create(name, 0);
+	r->kickfd = eventfd(0, 0);
+	if (r->memfd < 0 || r->kickfd < 0 || ftruncate(r->memfd, DRV_MEM))
+		return -errno;
+	local = mmap(NULL, DRV_MEM, PROT_READ | PROT_WRITE, MAP_SHARED, r->memfd, 0);
+	if (local == MAP_FAILED || pipe(in) || pipe(outp) || pipe(rep))
+		return -errno;
+
+	r->backend = fork();
+	if (r->backend == 0) {
+		close(rep[0]);
+		backend_main(r->kickfd, &B.shadow[r->slot], rep[1]);
+		_exit(0);
+	}
+	close(rep[1]);
+	r->report_f = fdopen(rep[0], "r");
+
+	snprintf(a_mem, sizeof(a_mem), "%d", r->memfd);
+	snprintf(a_kick, sizeof(a_kick), "%d", r->kickfd);
+	snprintf(a_gpa, sizeof(a_gpa), "%d", DRV_RING_GPA);
+	snprintf(a_size, sizeof(a_size), "%d", DRV_SIZE);
+	r->driver = fork();
+	if (r->driver == 0) {
+		dup2(in[0], 0);
+		dup2(outp[1], 1);
+		close(in[1]);
+		close(outp[0]);
+		if (r->big_endian)
+			execlp(qemu, qemu, ".output/legacy_driver.s390x", a_mem, a_kick, a_gpa,
+			       a_size, (char *)NULL);
+		else
+			execl(".output/legacy_driver", "legacy_driver", a_mem, a_kick, a_gpa,
+			      a_size, (char *)NULL);
+		perror("exec legacy driver");
+		_exit(127);
+	}
+	close(in[0]);
+	close(outp[1]);
+	r->drv_in = fdopen(in[1], "w");
+	r->drv_out = fdopen(outp[0], "r");
+	if (!fgets(line, sizeof(line), r->drv_out) || strncmp(line, "ready", 5))
+		return -EIO;
+
+	/* What a daemon learns from vhost-user, learnt here from /proc. */
+	vmm_va = find_mapping(r->driver, name);
+	if (!vmm_va)
+		return -ENOENT;
+	efd_id = vm_eventfd_id(0, r->kickfd);
+	if (efd_id < 0)
+		return (int)efd_id;
+
+	struct vm_device *dev = &B.devices[r->slot];
+	struct vm_queue *q = &B.queues[r->slot];
+
+	memset(dev, 0, sizeof(*dev));
+	dev->tgid = r->driver;
+	dev->order = r->big_endian ? VM_ORDER_BE : VM_ORDER_LE;
+	dev->nregions = 1;
+	dev->nqueues = 1;
+	dev->first_queue = r->slot;
+	dev->regions[0] = (struct vm_region){ 0, DRV_MEM, vmm_va, (uint64_t)(uintptr_t)local };
+	vm_ref_shadow_reset(&B.shadow[r->slot]);
+	vm_ref_queue_setup(q, r->slot, DRV_SIZE, vmm_va + DRV_RING_GPA,
+			   vmm_va + DRV_RING_GPA + vm_legacy_avail_off(DRV_SIZE),
+			   vmm_va + DRV_RING_GPA + vm_legacy_used_off(DRV_SIZE));
+	vm_bpf_clear_stats(&B, r->slot);
+	q->flags = VM_QF_ENABLED;
+	dev->flags = VM_DF_ACTIVE;
+	if (vm_bpf_add_vmm(&B, r->driver) || vm_bpf_add_kickfd(&B, efd_id, r->slot))
+		return -EIO;
+	return 0;
+}
+
+/* One kick of n chains; true when the backend woke to exactly the new
+ * chains, all intact. */
+static bool realdev_kick(struct realdev *r, unsigned n)
+{
+	char line[64];
+	unsigned idx = 0, kicked = 0;
+	int bad = 1;
+
+	fprintf(r->drv_in, "kick %u\n", n);
+	fflush(r->drv_in);
+	if (!fgets(line, sizeof(line), r->drv_out) || sscanf(line, "kicked %u", &kicked) != 1)
+		return VM_CHECK(false, "%s: driver did not kick", r->name);
+	if (!fgets(line, sizeof(line), r->report_f) || sscanf(line, "%u %d", &idx, &bad) != 2)
+		return VM_CHECK(false, "%s: backend did not report", r->name);
+	r->expect_idx += n;
+	return VM_EQ(kicked, r->expect_idx) && VM_EQ(idx, r->expect_idx) && VM_EQ(bad, 0);
+}
+
+static void realdev_stop(struct realdev *r)
+{
+	if (r->drv_in)
+		fclose(r->drv_in);
+	if (r->driver > 0) {
+		kill(r->driver, SIGTERM);
+		waitpid(r->driver, NULL, 0);
+		vm_bpf_del_vmm(&B, r->driver);
+	}
+	if (r->backend > 0) {
+		kill(r->backend, SIGKILL);
+		waitpid(r->backend, NULL, 0);
+	}
+	if (r->drv_out)
+		fclose(r->drv_out);
+	if (r->report_f)
+		fclose(r->report_f);
+	vm_bpf_del_kickfd(&B, vm_eventfd_id(0, r->kickfd));
+	B.devices[r->slot].flags = 0;
+	B.queues[r->slot].flags = 0;
+	close(r->memfd);
+	close(r->kickfd);
+}
+
+static bool have_qemu_user(void)
+{
+	return system("command -v qemu-s390x-static >/dev/null 2>&1") == 0 &&
+	       access(".output/legacy_driver.s390x", X_OK) == 0;
+}
+
+VM_TEST(real_kicks)
+{
+	for (int be = 0; be <= 1; be++) {
+		struct realdev r = { .name = be ? "s390x" : "native", .big_endian = be,
+				     .slot = 8 + be };
+		struct vm_qstats st;
+		int err;
+
+		if (!vm_subtest("driver_%s_%s", be ? "s390x_under_qemu_user" : "native",
+				order_name(be)) || !bpf())
+			continue;
+		if (be && !have_qemu_user()) {
+			vm_skip("qemu-s390x-static or the s390x driver is missing (make setup)");
+			continue;
+		}
+		err = realdev_start(&r);
+		if (VM_EQ(err, 0)) {
+			realdev_kick(&r, 1);
+			realdev_kick(&r, 7);
+			realdev_kick(&r, 24);	/* 64 descriptors: ring full */
+			VM_EQ(vm_bpf_read_stats(&B, r.slot, &st), 0);
+			VM_EQ(st.chains, 32);
+			VM_EQ(st.descs, 64);
+			VM_EQ(st.kicks, 3);
+			VM_EQ(st.deferred, 0);
+			VM_EQ(B.devices[r.slot].broken, 0);
+		}
+		realdev_stop(&r);
+	}
+	if (vm_subtest("two_devices_two_orders_at_once") && bpf()) {
+		struct realdev le = { .name = "native", .big_endian = 0, .slot = 10 };
+		struct realdev be = { .name = "s390x", .big_endian = 1, .slot = 11 };
+
+		if (!have_qemu_user()) {
+			vm_skip("qemu-s390x-static or the s390x driver is missing (make setup)");
+			return;
+		}
+		if (VM_EQ(realdev_start(&le), 0) && VM_EQ(realdev_start(&be), 0)) {
+			for (int i = 0; i < 4; i++) {
+				realdev_kick(&le, 2 + i);
+				realdev_kick(&be, 5 - i);
+			}
+			VM_EQ(le.expect_idx, 14);
+			VM_EQ(be.expect_idx, 14);
+			VM_EQ(B.devices[10].broken, 0);
+			VM_EQ(B.devices[11].broken, 0);
+		}
+		realdev_stop(&be);
+		realdev_stop(&le);
+	}
+}

@@ -11,6 +11,7 @@
 
 #include "test.h"
 #include "ringgen.h"
+#include "hostile.h"
 #include "ref.h"
 
 const char *vm_test_suite = "test_core";
@@ -73,15 +74,9 @@ static bool shadow_matches_guest(struct fx *f, uint16_t i)
 		     (flags & VM_VRING_DESC_F_NEXT) ? tr_get(&f->t, g + 14, 2) : 0);
 }
 
-/* Plays the backend: marks shadow chain `id` used with `len` bytes. */
 static void backend_use(struct fx *f, uint16_t *used_idx, uint32_t id, uint32_t len)
 {
-	struct vm_used_elem *e = &f->sh->used.ring[*used_idx & (f->q->size - 1)];
-
-	tr_put_le(&e->id, id, 4);
-	tr_put_le(&e->len, len, 4);
-	(*used_idx)++;
-	tr_put_le(&f->sh->used.idx, *used_idx, 2);
+	tr_backend_use(f->sh, f->q->size, used_idx, id, len);
 }
 
 VM_TEST(layout)
@@ -287,141 +282,6 @@ VM_TEST(used)
 	}
 }
 
-struct hostile {
-	const char *name;
-	uint32_t verdict;
-	/* Builds the bad ring after one good chain was published. */
-	void (*make)(struct fx *f);
-	bool used_side;
-};
-
-static void h_avail_jump(struct fx *f)
-{
-	f->t.avail_idx += f->t.size + 1;
-	tr_publish(&f->t);
-}
-
-static void h_head_oob(struct fx *f)
-{
-	tr_push_head(&f->t, f->t.size);
-	tr_publish(&f->t);
-}
-
-static void h_next_oob(struct fx *f)
-{
-	uint16_t h = tr_add_chain(&f->t, 2, 0, 8);
-
-	tr_set_desc(&f->t, h, f->t.data_gpa, 8, VM_VRING_DESC_F_NEXT, 0xffff);
-	tr_publish(&f->t);
-}
-
-static void h_chain_loop(struct fx *f)
-{
-	uint16_t h = tr_add_chain(&f->t, 3, 0, 8);
-
-	tr_set_desc(&f->t, (h + 2) & (f->t.size - 1), f->t.data_gpa, 8, VM_VRING_DESC_F_NEXT, h);
-	tr_publish(&f->t);
-}
-
-static void h_chain_too_long(struct fx *f)
-{
-	f->q->max_chain = 4;
-	tr_add_chain(&f->t, 5, 0, 8);
-	tr_publish(&f->t);
-}
-
-static void h_zero_len(struct fx *f)
-{
-	tr_add_chain(&f->t, 1, 0, 0);
-	tr_publish(&f->t);
-}
-
-static void h_addr_overflow(struct fx *f)
-{
-	uint16_t h = tr_add_chain(&f->t, 1, 0, 8);
-
-	tr_set_desc(&f->t, h, 0xfffffffffffffff0ull, 0x20, 0, 0);
-	tr_publish(&f->t);
-}
-
-static void h_outside_memory(struct fx *f)
-{
-	uint16_t h = tr_add_chain(&f->t, 1, 0, 8);
-
-	tr_set_desc(&f->t, h, f->t.mem_size - 4, 8, 0, 0);	/* straddles the end */
-	tr_publish(&f->t);
-}
-
-static void h_write_before_read(struct fx *f)
-{
-	uint16_t h = tr_add_chain(&f->t, 2, 0, 8);
-
-	tr_set_desc(&f->t, h, f->t.data_gpa, 8, VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE,
-		    (h + 1) & (f->t.size - 1));
-	tr_publish(&f->t);
-}
-
-static void h_indirect(struct fx *f, uint32_t len, uint16_t extra)
-{
-	uint16_t h = tr_add_chain(&f->t, 1, 0, 8);
-
-	tr_set_desc(&f->t, h, f->t.data_gpa, len, VM_VRING_DESC_F_INDIRECT | extra, 1);
-	tr_publish(&f->t);
-}
-
-static void h_indirect_len(struct fx *f) { h_indirect(f, 24, 0); }
-static void h_indirect_large(struct fx *f) { h_indirect(f, 16 * (f->t.size + 1), 0); }
-static void h_indirect_next(struct fx *f) { h_indirect(f, 32, VM_VRING_DESC_F_NEXT); }
-static void h_indirect_unneg(struct fx *f) { h_indirect(f, 32, 0); }
-
-static void h_ring_fault(struct fx *f)
-{
-	f->q->avail_va = 0x1000;	/* not guest memory */
-	tr_add_chain(&f->t, 1, 0, 8);
-	tr_publish(&f->t);
-}
-
-static void h_desc_in_flight(struct fx *f)
-{
-	tr_push_head(&f->t, 0);	/* head 0 is still with the backend */
-	tr_publish(&f->t);
-}
-
-static void h_used_not_in_flight(struct fx *f)
-{
-	uint16_t used = 0;
-
-	backend_use(f, &used, 5, 1);
-}
-
-static void h_used_too_many(struct fx *f)
-{
-	uint16_t used = 0;
-
-	backend_use(f, &used, 0, 1);
-	backend_use(f, &used, 0, 1);
-}
-
-static const struct hostile hostiles[] = {
-	{ "avail_idx_jump", VM_AVAIL_JUMP, h_avail_jump },
-	{ "head_out_of_range", VM_HEAD_OOB, h_head_oob },
-	{ "next_out_of_range", VM_NEXT_OOB, h_next_oob },
-	{ "chain_loop", VM_CHAIN_LOOP, h_chain_loop },
-	{ "chain_too_long", VM_CHAIN_TOO_LONG, h_chain_too_long },
-	{ "zero_length", VM_ZERO_LEN, h_zero_len },
-	{ "addr_len_overflow", VM_ADDR_OVERFLOW, h_addr_overflow },
-	{ "buffer_outside_memory", VM_BUF_OUTSIDE_MEM, h_outside_memory },
-	{ "write_before_read", VM_WRITE_BEFORE_READ, h_write_before_read },
-	{ "indirect_len", VM_INDIRECT_LEN, h_indirect_len },
-	{ "indirect_too_large", VM_INDIRECT_TOO_LARGE, h_indirect_large },
-	{ "indirect_with_next", VM_INDIRECT_NEXT, h_indirect_next },
-	{ "indirect_not_negotiated", VM_INDIRECT_UNSUPPORTED, h_indirect_unneg },
-	{ "ring_fault", VM_RING_FAULT, h_ring_fault },
-	{ "desc_in_flight", VM_DESC_IN_FLIGHT, h_desc_in_flight },
-	{ "used_id_not_in_flight", VM_USED_NOT_IN_FLIGHT, h_used_not_in_flight, true },
-	{ "used_more_than_in_flight", VM_USED_TOO_MANY, h_used_too_many, true },
-};
-
 /* Each class: the verdict is named, the device is broken, the counter went
  * up, nothing after the bad entry was published, the device stays broken,
  * and a second device next to it keeps translating. */
@@ -440,7 +300,7 @@ VM_TEST(hostile)
 			tr_add_chain(&f.t, 1, 0, 8);	/* one good chain first */
 			tr_publish(&f.t);
 			VM_EQ(fx_kick(&f, &chains), VM_OK);
-			h->make(&f);
+			h->make(&(struct hctx){ &f.t, f.q, f.sh });
 			v = h->used_side ? vm_ref_complete(&f.rq, &ret) : fx_kick(&f, &chains);
 			VM_CHECK(v == h->verdict, "verdict: expected %s, got %s",
 				 vm_verdict_name(h->verdict), vm_verdict_name(v));

@@ -42,13 +42,18 @@ static int vm_probe_fentry(void)
 	struct probe_fentry_bpf *p;
 	int err;
 
+	vm_log_libbpf_quiet(1);
 	p = probe_fentry_bpf__open();
-	if (!p)
-		return -errno;
+	if (!p) {
+		err = -errno;
+		goto out;
+	}
 	err = probe_fentry_bpf__load(p);
 	if (!err)
 		err = probe_fentry_bpf__attach(p);
 	probe_fentry_bpf__destroy(p);
+out:
+	vm_log_libbpf_quiet(0);
 	return err;
 }
 

@@ -6,6 +6,7 @@
 #include "log.h"
 
 static enum vm_log_level vm_level = VM_LOG_INFO;
+static int vm_libbpf_quiet;
 
 void vm_log_set_level(enum vm_log_level level)
 {
@@ -36,7 +37,7 @@ static int vm_libbpf_print(enum libbpf_print_level level, const char *fmt, va_li
 	/* libbpf's warnings are our info, its info our debug. */
 	enum vm_log_level l = level == LIBBPF_WARN ? VM_LOG_INFO : VM_LOG_DEBUG;
 
-	if (l > vm_level)
+	if (vm_libbpf_quiet || l > vm_level)
 		return 0;
 	vm_vlog(l, fmt, ap);
 	return 0;
@@ -45,4 +46,9 @@ static int vm_libbpf_print(enum libbpf_print_level level, const char *fmt, va_li
 void vm_log_init_libbpf(void)
 {
 	libbpf_set_print(vm_libbpf_print);
+}
+
+void vm_log_libbpf_quiet(int quiet)
+{
+	vm_libbpf_quiet = quiet;
 }

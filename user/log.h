@@ -7,6 +7,8 @@ enum vm_log_level { VM_LOG_WARN, VM_LOG_INFO, VM_LOG_DEBUG };
 /* Messages above `level` are dropped; libbpf's own go one level lower. */
 void vm_log_set_level(enum vm_log_level level);
 void vm_log_init_libbpf(void);
+/* Silences libbpf while probing features whose failure is expected. */
+void vm_log_libbpf_quiet(int quiet);
 void vm_log(enum vm_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The hostile-ring classes of DESIGN.md, as ring builders shared by the core
+ * tests, the BPF tests and the differential generator.  Each builder runs
+ * after one good chain was published and translated.
+ */
+#ifndef VRINGMED_HOSTILE_H
+#define VRINGMED_HOSTILE_H
+
+#include <stdbool.h>
+#include "ringgen.h"
+
+struct hctx {
+	struct tr_ring *t;
+	struct vm_queue *q;		/* config fields only are changed */
+	struct vm_shadow_queue *sh;	/* the backend's side, for used classes */
+};
+
+/* Plays the backend: marks shadow chain `id` used with `len` bytes. */
+static inline void tr_backend_use(struct vm_shadow_queue *sh, uint16_t size, uint16_t *used_idx,
+				  uint32_t id, uint32_t len)
+{
+	struct vm_used_elem *e = &sh->used.ring[*used_idx & (size - 1)];
+
+	tr_put_le(&e->id, id, 4);
+	tr_put_le(&e->len, len, 4);
+	(*used_idx)++;
+	tr_put_le(&sh->used.idx, *used_idx, 2);
+}
+
+struct hostile {
+	const char *name;
+	uint32_t verdict;
+	/* Builds the bad ring after one good chain was published. */
+	void (*make)(struct hctx *f);
+	bool used_side;
+};
+
+static inline void h_avail_jump(struct hctx *f)
+{
+	f->t->avail_idx += f->t->size + 1;
+	tr_publish(f->t);
+}
+
+static inline void h_head_oob(struct hctx *f)
+{
+	tr_push_head(f->t, f->t->size);
+	tr_publish(f->t);
+}
+
+static inline void h_next_oob(struct hctx *f)
+{
+	uint16_t h = tr_add_chain(f->t, 2, 0, 8);
+
+	tr_set_desc(f->t, h, f->t->data_gpa, 8, VM_VRING_DESC_F_NEXT, 0xffff);
+	tr_publish(f->t);
+}
+
+static inline void h_chain_loop(struct hctx *f)
+{
+	uint16_t h = tr_add_chain(f->t, 3, 0, 8);
+
+	tr_set_desc(f->t, (h + 2) & (f->t->size - 1), f->t->data_gpa, 8, VM_VRING_DESC_F_NEXT, h);
+	tr_publish(f->t);
+}
+
+static inline void h_chain_too_long(struct hctx *f)
+{
+	f->q->max_chain = 4;
+	tr_add_chain(f->t, 5, 0, 8);
+	tr_publish(f->t);
+}
+
+static inline void h_zero_len(struct hctx *f)
+{
+	tr_add_chain(f->t, 1, 0, 0);
+	tr_publish(f->t);
+}
+
+static inline void h_addr_overflow(struct hctx *f)
+{
+	uint16_t h = tr_add_chain(f->t, 1, 0, 8);
+
+	tr_set_desc(f->t, h, 0xfffffffffffffff0ull, 0x20, 0, 0);
+	tr_publish(f->t);
+}
+
+static inline void h_outside_memory(struct hctx *f)
+{
+	uint16_t h = tr_add_chain(f->t, 1, 0, 8);
+
+	tr_set_desc(f->t, h, f->t->mem_size - 4, 8, 0, 0);	/* straddles the end */
+	tr_publish(f->t);
+}
+
+static inline void h_write_before_read(struct hctx *f)
+{
+	uint16_t h = tr_add_chain(f->t, 2, 0, 8);
+
+	tr_set_desc(f->t, h, f->t->data_gpa, 8, VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE,
+		    (h + 1) & (f->t->size - 1));
+	tr_publish(f->t);
+}
+
+static inline void h_indirect(struct hctx *f, uint32_t len, uint16_t extra)
+{
+	uint16_t h = tr_add_chain(f->t, 1, 0, 8);
+
+	tr_set_desc(f->t, h, f->t->data_gpa, len, VM_VRING_DESC_F_INDIRECT | extra, 1);
+	tr_publish(f->t);
+}
+
+static inline void h_indirect_len(struct hctx *f) { h_indirect(f, 24, 0); }
+static inline void h_indirect_large(struct hctx *f) { h_indirect(f, 16 * (f->t->size + 1), 0); }
+static inline void h_indirect_next(struct hctx *f) { h_indirect(f, 32, VM_VRING_DESC_F_NEXT); }
+static inline void h_indirect_unneg(struct hctx *f) { h_indirect(f, 32, 0); }
+
+static inline void h_ring_fault(struct hctx *f)
+{
+	f->q->avail_va = 0x1000;	/* not guest memory */
+	tr_add_chain(f->t, 1, 0, 8);
+	tr_publish(f->t);
+}
+
+static inline void h_desc_in_flight(struct hctx *f)
+{
+	tr_push_head(f->t, 0);	/* head 0 is still with the backend */
+	tr_publish(f->t);
+}
+
+static inline void h_used_not_in_flight(struct hctx *f)
+{
+	uint16_t used = 0;
+
+	tr_backend_use(f->sh, f->t->size, &used, 5, 1);
+}
+
+static inline void h_used_too_many(struct hctx *f)
+{
+	uint16_t used = 0;
+
+	tr_backend_use(f->sh, f->t->size, &used, 0, 1);
+	tr_backend_use(f->sh, f->t->size, &used, 0, 1);
+}
+
+static const struct hostile hostiles[] __attribute__((unused)) = {
+	{ "avail_idx_jump", VM_AVAIL_JUMP, h_avail_jump },
+	{ "head_out_of_range", VM_HEAD_OOB, h_head_oob },
+	{ "next_out_of_range", VM_NEXT_OOB, h_next_oob },
+	{ "chain_loop", VM_CHAIN_LOOP, h_chain_loop },
+	{ "chain_too_long", VM_CHAIN_TOO_LONG, h_chain_too_long },
+	{ "zero_length", VM_ZERO_LEN, h_zero_len },
+	{ "addr_len_overflow", VM_ADDR_OVERFLOW, h_addr_overflow },
+	{ "buffer_outside_memory", VM_BUF_OUTSIDE_MEM, h_outside_memory },
+	{ "write_before_read", VM_WRITE_BEFORE_READ, h_write_before_read },
+	{ "indirect_len", VM_INDIRECT_LEN, h_indirect_len },
+	{ "indirect_too_large", VM_INDIRECT_TOO_LARGE, h_indirect_large },
+	{ "indirect_with_next", VM_INDIRECT_NEXT, h_indirect_next },
+	{ "indirect_not_negotiated", VM_INDIRECT_UNSUPPORTED, h_indirect_unneg },
+	{ "ring_fault", VM_RING_FAULT, h_ring_fault },
+	{ "desc_in_flight", VM_DESC_IN_FLIGHT, h_desc_in_flight },
+	{ "used_id_not_in_flight", VM_USED_NOT_IN_FLIGHT, h_used_not_in_flight, true },
+	{ "used_more_than_in_flight", VM_USED_TOO_MANY, h_used_too_many, true },
+};
+
+
+#define N_HOSTILES (sizeof(hostiles) / sizeof(hostiles[0]))
+
+#endif
