@@ -66,9 +66,9 @@ $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)$(AR) rcs $@ $^
 
-$(OUTPUT)/vringmed-demo: tools/demo.c $(LIB) | $(OUTPUT)
+$(OUTPUT)/vringmed-demo: tools/demo.c selftests/rig.c selftests/rig.h $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $< selftests/rig.c $(LIB) $(LIBS) -o $@
 
 # Tests: the core natively and, cross-compiled, on a big-endian s390x host
 # under qemu-s390x-static.
@@ -88,9 +88,9 @@ $(OUTPUT)/legacy_driver.s390x: selftests/legacy_driver.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CROSS,$@)
 	$(Q)$(CROSS_CC) -static $(CFLAGS) $< -o $@
 
-$(OUTPUT)/test_bpf: selftests/test_bpf.c selftests/runner.c selftests/test.h selftests/ringgen.h selftests/hostile.h $(LIB) | $(OUTPUT)
+$(OUTPUT)/test_bpf: selftests/test_bpf.c selftests/rig.c selftests/rig.h selftests/runner.c selftests/test.h selftests/ringgen.h selftests/hostile.h $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) selftests/test_bpf.c selftests/runner.c $(LIB) $(LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) selftests/test_bpf.c selftests/rig.c selftests/runner.c $(LIB) $(LIBS) -o $@
 
 $(OUTPUT)/bench_core: tools/bench_core.c user/ref.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CCLD,$@)

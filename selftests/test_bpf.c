@@ -25,6 +25,7 @@
 #include "loader.h"
 #include "log.h"
 #include "vringmed.skel.h"
+#include "rig.h"
 
 const char *vm_test_suite = "test_bpf";
 
@@ -437,212 +438,25 @@ VM_TEST(differential)
 	tr_free(&t);
 }
 
-/* ---- real kicks: driver process -> write(eventfd) -> BPF -> backend ---- */
-
-#define DRV_MEM		(1u << 20)
-#define DRV_RING_GPA	0x1000
-#define DRV_SIZE	64
-
-struct realdev {
-	const char *name;
-	int big_endian;
-	uint32_t slot;
-	int memfd, kickfd;
-	pid_t driver, backend;
-	FILE *drv_in, *drv_out;
-	int report;		/* backend -> us: one line per wake */
-	FILE *report_f;
-	uint16_t expect_idx;
-};
-
-static uint64_t find_mapping(pid_t pid, const char *memfd_name)
+/* One kick of n chains: the backend woke to exactly the new chains, all
+ * intact. */
+static void kick_ok(struct rig *r, unsigned n)
 {
-	char path[64], line[512];
-	unsigned long long start = 0;
-	FILE *f;
+	unsigned kicked, seen;
+	int bad;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, memfd_name) && sscanf(line, "%llx-", &start) == 1)
-			break;
-	fclose(f);
-	return start;
-}
-
-/* The backend: blocked in read() on the kick eventfd; at every wake it
- * reports the shadow avail idx it finds and whether every published
- * descriptor is what the driver wrote. */
-static void backend_main(int kickfd, struct vm_shadow_queue *sh, int out)
-{
-	uint16_t seen = 0;
-
-	for (;;) {
-		uint64_t v;
-		uint16_t idx;
-		int bad = 0;
-		char line[64];
-
-		if (read(kickfd, &v, sizeof(v)) != sizeof(v))
-			_exit(0);
-		idx = (uint16_t)tr_le(&sh->avail.idx, 2);
-		__sync_synchronize();
-		for (uint16_t s = seen; s != idx; s++) {
-			uint16_t h = (uint16_t)tr_le(&sh->avail.ring[s % DRV_SIZE], 2);
-			uint16_t d = (h + 1) % DRV_SIZE;
-
-			bad |= tr_le(&sh->desc[h].addr, 8) != 0x10000 + 0x100ull * h;
-			bad |= tr_le(&sh->desc[h].len, 4) != 16u + h;
-			bad |= tr_le(&sh->desc[h].flags, 2) != VM_VRING_DESC_F_NEXT;
-			bad |= tr_le(&sh->desc[h].next, 2) != d;
-			bad |= tr_le(&sh->desc[d].addr, 8) != 0x10000 + 0x100ull * d;
-			bad |= tr_le(&sh->desc[d].len, 4) != 16u + d;
-			bad |= tr_le(&sh->desc[d].flags, 2) != VM_VRING_DESC_F_WRITE;
-		}
-		seen = idx;
-		snprintf(line, sizeof(line), "%u %d\n", idx, bad);
-		if (write(out, line, strlen(line)) < 0)
-			_exit(1);
-	}
-}
-
-static int realdev_start(struct realdev *r)
-{
-	char name[32], a_mem[16], a_kick[16], a_gpa[16], a_size[16], line[64];
-	const char *qemu = "qemu-s390x-static";
-	int in[2], outp[2], rep[2];
-	uint64_t vmm_va;
-	long efd_id;
-	void *local;
-
-	snprintf(name, sizeof(name), "vm-guest-%u", r->slot);
-	r->memfd = memfd_create(name, 0);
-	r->kickfd = eventfd(0, 0);
-	if (r->memfd < 0 || r->kickfd < 0 || ftruncate(r->memfd, DRV_MEM))
-		return -errno;
-	local = mmap(NULL, DRV_MEM, PROT_READ | PROT_WRITE, MAP_SHARED, r->memfd, 0);
-	if (local == MAP_FAILED || pipe(in) || pipe(outp) || pipe(rep))
-		return -errno;
-
-	r->backend = fork();
-	if (r->backend == 0) {
-		close(rep[0]);
-		backend_main(r->kickfd, &B.shadow[r->slot], rep[1]);
-		_exit(0);
-	}
-	close(rep[1]);
-	r->report_f = fdopen(rep[0], "r");
-
-	snprintf(a_mem, sizeof(a_mem), "%d", r->memfd);
-	snprintf(a_kick, sizeof(a_kick), "%d", r->kickfd);
-	snprintf(a_gpa, sizeof(a_gpa), "%d", DRV_RING_GPA);
-	snprintf(a_size, sizeof(a_size), "%d", DRV_SIZE);
-	r->driver = fork();
-	if (r->driver == 0) {
-		dup2(in[0], 0);
-		dup2(outp[1], 1);
-		close(in[1]);
-		close(outp[0]);
-		if (r->big_endian)
-			execlp(qemu, qemu, ".output/legacy_driver.s390x", a_mem, a_kick, a_gpa,
-			       a_size, (char *)NULL);
-		else
-			execl(".output/legacy_driver", "legacy_driver", a_mem, a_kick, a_gpa,
-			      a_size, (char *)NULL);
-		perror("exec legacy driver");
-		_exit(127);
-	}
-	close(in[0]);
-	close(outp[1]);
-	r->drv_in = fdopen(in[1], "w");
-	r->drv_out = fdopen(outp[0], "r");
-	if (!fgets(line, sizeof(line), r->drv_out) || strncmp(line, "ready", 5))
-		return -EIO;
-
-	/* What a daemon learns from vhost-user, learnt here from /proc. */
-	vmm_va = find_mapping(r->driver, name);
-	if (!vmm_va)
-		return -ENOENT;
-	efd_id = vm_eventfd_id(0, r->kickfd);
-	if (efd_id < 0)
-		return (int)efd_id;
-
-	struct vm_device *dev = &B.devices[r->slot];
-	struct vm_queue *q = &B.queues[r->slot];
-
-	memset(dev, 0, sizeof(*dev));
-	dev->tgid = r->driver;
-	dev->order = r->big_endian ? VM_ORDER_BE : VM_ORDER_LE;
-	dev->nregions = 1;
-	dev->nqueues = 1;
-	dev->first_queue = r->slot;
-	dev->regions[0] = (struct vm_region){ 0, DRV_MEM, vmm_va, (uint64_t)(uintptr_t)local };
-	vm_ref_shadow_reset(&B.shadow[r->slot]);
-	vm_ref_queue_setup(q, r->slot, DRV_SIZE, vmm_va + DRV_RING_GPA,
-			   vmm_va + DRV_RING_GPA + vm_legacy_avail_off(DRV_SIZE),
-			   vmm_va + DRV_RING_GPA + vm_legacy_used_off(DRV_SIZE));
-	vm_bpf_clear_stats(&B, r->slot);
-	q->flags = VM_QF_ENABLED;
-	dev->flags = VM_DF_ACTIVE;
-	if (vm_bpf_add_vmm(&B, r->driver) || vm_bpf_add_kickfd(&B, efd_id, r->slot))
-		return -EIO;
-	return 0;
-}
-
-/* One kick of n chains; true when the backend woke to exactly the new
- * chains, all intact. */
-static bool realdev_kick(struct realdev *r, unsigned n)
-{
-	char line[64];
-	unsigned idx = 0, kicked = 0;
-	int bad = 1;
-
-	fprintf(r->drv_in, "kick %u\n", n);
-	fflush(r->drv_in);
-	if (!fgets(line, sizeof(line), r->drv_out) || sscanf(line, "kicked %u", &kicked) != 1)
-		return VM_CHECK(false, "%s: driver did not kick", r->name);
-	if (!fgets(line, sizeof(line), r->report_f) || sscanf(line, "%u %d", &idx, &bad) != 2)
-		return VM_CHECK(false, "%s: backend did not report", r->name);
-	r->expect_idx += n;
-	return VM_EQ(kicked, r->expect_idx) && VM_EQ(idx, r->expect_idx) && VM_EQ(bad, 0);
-}
-
-static void realdev_stop(struct realdev *r)
-{
-	if (r->drv_in)
-		fclose(r->drv_in);
-	if (r->driver > 0) {
-		kill(r->driver, SIGTERM);
-		waitpid(r->driver, NULL, 0);
-		vm_bpf_del_vmm(&B, r->driver);
-	}
-	if (r->backend > 0) {
-		kill(r->backend, SIGKILL);
-		waitpid(r->backend, NULL, 0);
-	}
-	if (r->drv_out)
-		fclose(r->drv_out);
-	if (r->report_f)
-		fclose(r->report_f);
-	vm_bpf_del_kickfd(&B, vm_eventfd_id(0, r->kickfd));
-	B.devices[r->slot].flags = 0;
-	B.queues[r->slot].flags = 0;
-	close(r->memfd);
-	close(r->kickfd);
-}
-
-static bool have_qemu_user(void)
-{
-	return system("command -v qemu-s390x-static >/dev/null 2>&1") == 0 &&
-	       access(".output/legacy_driver.s390x", X_OK) == 0;
+	if (!VM_CHECK(rig_kick(r, n, &kicked, &seen, &bad) == 0, "%s: driver or backend died",
+		      r->name))
+		return;
+	VM_EQ(kicked, r->expect_idx);
+	VM_EQ(seen, r->expect_idx);
+	VM_EQ(bad, 0);
 }
 
 VM_TEST(real_kicks)
 {
 	for (int be = 0; be <= 1; be++) {
-		struct realdev r = { .name = be ? "s390x" : "native", .big_endian = be,
+		struct rig r = { .name = be ? "s390x" : "native", .big_endian = be,
 				     .slot = 8 + be };
 		struct vm_qstats st;
 		int err;
@@ -650,15 +464,15 @@ VM_TEST(real_kicks)
 		if (!vm_subtest("driver_%s_%s", be ? "s390x_under_qemu_user" : "native",
 				order_name(be)) || !bpf())
 			continue;
-		if (be && !have_qemu_user()) {
+		if (be && !rig_have_qemu_user()) {
 			vm_skip("qemu-s390x-static or the s390x driver is missing (make setup)");
 			continue;
 		}
-		err = realdev_start(&r);
+		err = rig_start(&B, &r);
 		if (VM_EQ(err, 0)) {
-			realdev_kick(&r, 1);
-			realdev_kick(&r, 7);
-			realdev_kick(&r, 24);	/* 64 descriptors: ring full */
+			kick_ok(&r, 1);
+			kick_ok(&r, 7);
+			kick_ok(&r, 24);	/* 64 descriptors: ring full */
 			VM_EQ(vm_bpf_read_stats(&B, r.slot, &st), 0);
 			VM_EQ(st.chains, 32);
 			VM_EQ(st.descs, 64);
@@ -666,27 +480,27 @@ VM_TEST(real_kicks)
 			VM_EQ(st.deferred, 0);
 			VM_EQ(B.devices[r.slot].broken, 0);
 		}
-		realdev_stop(&r);
+		rig_stop(&B, &r);
 	}
 	if (vm_subtest("two_devices_two_orders_at_once") && bpf()) {
-		struct realdev le = { .name = "native", .big_endian = 0, .slot = 10 };
-		struct realdev be = { .name = "s390x", .big_endian = 1, .slot = 11 };
+		struct rig le = { .name = "native", .big_endian = 0, .slot = 10 };
+		struct rig be = { .name = "s390x", .big_endian = 1, .slot = 11 };
 
-		if (!have_qemu_user()) {
+		if (!rig_have_qemu_user()) {
 			vm_skip("qemu-s390x-static or the s390x driver is missing (make setup)");
 			return;
 		}
-		if (VM_EQ(realdev_start(&le), 0) && VM_EQ(realdev_start(&be), 0)) {
+		if (VM_EQ(rig_start(&B, &le), 0) && VM_EQ(rig_start(&B, &be), 0)) {
 			for (int i = 0; i < 4; i++) {
-				realdev_kick(&le, 2 + i);
-				realdev_kick(&be, 5 - i);
+				kick_ok(&le, 2 + i);
+				kick_ok(&be, 5 - i);
 			}
 			VM_EQ(le.expect_idx, 14);
 			VM_EQ(be.expect_idx, 14);
 			VM_EQ(B.devices[10].broken, 0);
 			VM_EQ(B.devices[11].broken, 0);
 		}
-		realdev_stop(&be);
-		realdev_stop(&le);
+		rig_stop(&B, &be);
+		rig_stop(&B, &le);
 	}
 }

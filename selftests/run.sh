@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every test binary and prints one summary line over all of them.
+# Exits non-zero when any test failed or any binary did not finish.
+set -u
+cd "$(dirname "$0")/.."
+OUT=.output
+total_p=0 total_f=0 total_s=0 rc=0
+
+run() {
+	local name=$1; shift
+	local log
+	log=$(mktemp)
+	"$@" 2>&1 | tee "$log"
+	local status=${PIPESTATUS[0]}
+	local line
+	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1)
+	if [ -z "$line" ]; then
+		echo "run.sh: $name finished without a summary (exit $status)"
+		total_f=$((total_f + 1)); rc=1
+	else
+		local p f s
+		p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")
+		f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+		s=$(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$line")
+		total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + ${s:-0}))
+		[ "$status" -eq 0 ] || rc=1
+	fi
+	rm -f "$log"
+}
+
+run test_core "$OUT/test_core"
+if command -v qemu-s390x-static >/dev/null; then
+	run test_core.s390x qemu-s390x-static "$OUT/test_core.s390x"
+else
+	echo "SKIP  test_core.s390x: qemu-s390x-static not installed (run make setup)"
+	total_s=$((total_s + 1))
+fi
+if [ "$(id -u)" -eq 0 ]; then
+	run test_bpf "$OUT/test_bpf"
+else
+	echo "SKIP  test_bpf: needs root to load BPF programs"
+	total_s=$((total_s + 1))
+fi
+
+echo "$total_p passed, $total_f failed, $total_s skipped"
+[ "$total_f" -eq 0 ] && [ "$rc" -eq 0 ]
