@@ -72,13 +72,13 @@ $(OUTPUT)/vringmed-demo: tools/demo.c selftests/rig.c selftests/rig.h $(LIB) | $
 
 # Tests: the core natively and, cross-compiled, on a big-endian s390x host
 # under qemu-s390x-static.
-$(OUTPUT)/test_core: selftests/test_core.c selftests/runner.c selftests/test.h selftests/hostile.h selftests/ringgen.h user/ref.c $(HEADERS) | $(OUTPUT)
+$(OUTPUT)/test_core: selftests/test_core.c selftests/runner.c selftests/test.h selftests/hostile.h selftests/race.h selftests/ringgen.h user/ref.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) selftests/test_core.c selftests/runner.c user/ref.c -o $@
+	$(Q)$(CC) $(CFLAGS) selftests/test_core.c selftests/runner.c user/ref.c -lpthread -o $@
 
-$(OUTPUT)/test_core.s390x: selftests/test_core.c selftests/runner.c selftests/test.h selftests/hostile.h selftests/ringgen.h user/ref.c $(HEADERS) | $(OUTPUT)
+$(OUTPUT)/test_core.s390x: selftests/test_core.c selftests/runner.c selftests/test.h selftests/hostile.h selftests/race.h selftests/ringgen.h user/ref.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CROSS,$@)
-	$(Q)$(CROSS_CC) -static $(CFLAGS) selftests/test_core.c selftests/runner.c user/ref.c -o $@
+	$(Q)$(CROSS_CC) -static $(CFLAGS) selftests/test_core.c selftests/runner.c user/ref.c -lpthread -o $@
 
 $(OUTPUT)/legacy_driver: selftests/legacy_driver.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CCLD,$@)
@@ -88,7 +88,7 @@ $(OUTPUT)/legacy_driver.s390x: selftests/legacy_driver.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CROSS,$@)
 	$(Q)$(CROSS_CC) -static $(CFLAGS) $< -o $@
 
-$(OUTPUT)/test_bpf: selftests/test_bpf.c selftests/rig.c selftests/rig.h selftests/runner.c selftests/test.h selftests/ringgen.h selftests/hostile.h $(LIB) | $(OUTPUT)
+$(OUTPUT)/test_bpf: selftests/test_bpf.c selftests/rig.c selftests/rig.h selftests/runner.c selftests/test.h selftests/ringgen.h selftests/hostile.h selftests/race.h $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(CFLAGS) selftests/test_bpf.c selftests/rig.c selftests/runner.c $(LIB) $(LIBS) -o $@
 
