@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Instruction-count benchmark of the translation core (kick direction),
+ * through the userspace reference mediator.  Meant to run under
+ *   valgrind --tool=callgrind --toggle-collect=bench_kick_256
+ * (or --toggle-collect=bench_kick_empty); tools/bench-core.sh does that.
+ *
+ *   bench_core be|le
+ *
+ * One ring of 256 entries, 256 single-descriptor chains published at once,
+ * one kick: bench_kick_256() is the measured region.  A warm-up kick on a
+ * separate, identical queue runs first (under a different function name, so
+ * it is not collected) to take lazy PLT binding, ifunc resolution and first
+ * page touches out of the figure.  bench_kick_empty() then kicks the drained
+ * queue once more: the fixed cost of a kick that finds nothing new.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ref.h"
+#include "../selftests/ringgen.h"
+
+#define BENCH_RING	256
+#define BENCH_CHAINS	256
+
+struct bench_q {
+	struct tr_ring t;
+	struct vm_device dev;
+	struct vm_queue *q;
+	struct vm_shadow_queue *sh;
+	struct vm_qstats st;
+	struct vm_ref_queue rq;
+};
+
+/* Same set-up as selftests/test_core.c's fx_init(). */
+static void bq_init(struct bench_q *b, uint16_t size, int big_endian)
+{
+	memset(b, 0, sizeof(*b));
+	if (tr_init(&b->t, size, big_endian, 1 << 20)) {
+		fprintf(stderr, "bench_core: tr_init failed\n");
+		exit(2);
+	}
+	tr_device(&b->t, &b->dev, getpid());
+	b->q = calloc(1, sizeof(*b->q));
+	b->sh = aligned_alloc(4096, sizeof(*b->sh));
+	if (!b->q || !b->sh) {
+		fprintf(stderr, "bench_core: out of memory\n");
+		exit(2);
+	}
+	vm_ref_shadow_reset(b->sh);
+	if (vm_ref_queue_setup(b->q, 0, size, tr_va(&b->t, b->t.ring_gpa),
+			       tr_va(&b->t, tr_avail_gpa(&b->t)),
+			       tr_va(&b->t, tr_used_gpa(&b->t)))) {
+		fprintf(stderr, "bench_core: vm_ref_queue_setup failed\n");
+		exit(2);
+	}
+	b->q->flags = VM_QF_ENABLED;
+	b->rq = (struct vm_ref_queue){ &b->dev, b->q, b->sh, vm_ref_scratch_new(), &b->st };
+	if (!b->rq.scr) {
+		fprintf(stderr, "bench_core: out of memory\n");
+		exit(2);
+	}
+}
+
+static void bq_fini(struct bench_q *b)
+{
+	vm_ref_scratch_free(b->rq.scr);
+	free(b->sh);
+	free(b->q);
+	tr_free(&b->t);
+}
+
+/* The guest adds `n` single-descriptor chains and publishes them. */
+static void bq_fill(struct bench_q *b, int n)
+{
+	for (int i = 0; i < n; i++)
+		tr_add_chain(&b->t, 1, 0, 64);
+	tr_publish(&b->t);
+}
+
+/*
+ * The kick functions.  External, noinline and noclone so each stays one
+ * symbol callgrind can toggle on (no .constprop/.isra clones); the warm-up
+ * ones have other names so they are never collected.
+ */
+__attribute__((noinline, noclone, used))
+__u32 bench_warmup_kick(struct vm_ref_queue *rq, __u32 *chains)
+{
+	return vm_ref_kick(rq, chains);
+}
+
+__attribute__((noinline, noclone, used))
+__u32 bench_warmup_empty(struct vm_ref_queue *rq, __u32 *chains)
+{
+	return vm_ref_kick(rq, chains);
+}
+
+__attribute__((noinline, noclone, used))
+__u32 bench_kick_256(struct vm_ref_queue *rq, __u32 *chains)
+{
+	return vm_ref_kick(rq, chains);
+}
+
+__attribute__((noinline, noclone, used))
+__u32 bench_kick_empty(struct vm_ref_queue *rq, __u32 *chains)
+{
+	return vm_ref_kick(rq, chains);
+}
+
+static int check(const char *what, __u32 verdict, __u32 chains, __u32 want)
+{
+	if (verdict != VM_OK || chains != want) {
+		fprintf(stderr, "bench_core: %s: verdict %s (%u), chains %u, want VM_OK and %u\n",
+			what, vm_verdict_name(verdict), verdict, chains, want);
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_q warm, meas;
+	__u32 verdict, chains;
+	int be, bad = 0;
+
+	if (argc != 2 || (strcmp(argv[1], "be") && strcmp(argv[1], "le"))) {
+		fprintf(stderr, "usage: %s be|le\n", argv[0]);
+		return 2;
+	}
+	be = !strcmp(argv[1], "be");
+
+	/* Warm-up on a separate, identical queue: same code paths, not
+	 * collected. */
+	bq_init(&warm, BENCH_RING, be);
+	bq_fill(&warm, BENCH_CHAINS);
+	verdict = bench_warmup_kick(&warm.rq, &chains);
+	bad |= check("warm-up kick", verdict, chains, BENCH_CHAINS);
+	verdict = bench_warmup_empty(&warm.rq, &chains);
+	bad |= check("warm-up empty kick", verdict, chains, 0);
+
+	/* The measured queue: everything set up before the measured call. */
+	bq_init(&meas, BENCH_RING, be);
+	bq_fill(&meas, BENCH_CHAINS);
+	verdict = bench_kick_256(&meas.rq, &chains);
+	bad |= check("bench_kick_256", verdict, chains, BENCH_CHAINS);
+	if (!bad && (meas.st.chains != BENCH_CHAINS || meas.st.descs != BENCH_CHAINS)) {
+		fprintf(stderr, "bench_core: stats say %llu chains, %llu descs\n",
+			(unsigned long long)meas.st.chains, (unsigned long long)meas.st.descs);
+		bad = 1;
+	}
+
+	/* The drained queue kicked again: the fixed cost of a kick. */
+	verdict = bench_kick_empty(&meas.rq, &chains);
+	bad |= check("bench_kick_empty", verdict, chains, 0);
+
+	printf("bench_core: order=%s ring=%d chains=%d %s\n", argv[1], BENCH_RING,
+	       BENCH_CHAINS, bad ? "FAILED" : "ok");
+	bq_fini(&warm);
+	bq_fini(&meas);
+	return bad;
+}
