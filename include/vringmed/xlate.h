@@ -217,7 +217,12 @@ static vm_inline long vm_fast_step_order(struct vm_fast *f, const __u32 order)
 	head &= VM_RING_MASK;
 	if (f->dstate[head].owner)
 		return 1;
-	f->dstate[head] = (struct vm_desc_state){ .owner = head + 1, .next = 0 };
+	{
+		/* One 32-bit store for owner and next. */
+		const struct vm_desc_state ds = { .owner = head + 1, .next = 0 };
+
+		__builtin_memcpy(&f->dstate[head], &ds, sizeof(ds));
+	}
 	sd = &f->sh->desc[head];
 	vm_st64(VM_ORDER_LE, &sd->addr, addr);
 	vm_st32(VM_ORDER_LE, &sd->len, len);
@@ -241,6 +246,22 @@ static long vm_fast_step_be(__u64 i, void *arg)
 	return vm_fast_step_order(arg, VM_ORDER_BE);
 }
 
+/* One loop per byte order, each in its own function: a loop site with one
+ * fixed callback is what the verifier inlines bpf_loop for (a merged call
+ * with a chosen callback goes through the helper and an indirect call,
+ * measured at twice the cost per descriptor). */
+static __attribute__((noinline)) long vm_fast_loop_le(struct vm_fast *f)
+{
+	vm_loop(VM_FAST_RUN, vm_fast_step_le, f);
+	return 0;
+}
+
+static __attribute__((noinline)) long vm_fast_loop_be(struct vm_fast *f)
+{
+	vm_loop(VM_FAST_RUN, vm_fast_step_be, f);
+	return 0;
+}
+
 static vm_inline __u32 vm_fast_run(struct vm_kick *k)
 {
 	__u32 r = k->region & (VM_MAX_REGIONS - 1), ran;
@@ -262,9 +283,9 @@ static vm_inline __u32 vm_fast_run(struct vm_kick *k)
 	if (k->q->max_chain < 1 || r >= k->dev->nregions)
 		return 0;
 	if (f.order == VM_ORDER_BE)
-		vm_loop(VM_FAST_RUN, vm_fast_step_be, &f);
+		vm_fast_loop_be(&f);
 	else
-		vm_loop(VM_FAST_RUN, vm_fast_step_le, &f);
+		vm_fast_loop_le(&f);
 	ran = (__u16)(f.done - k->done);
 	k->descs += ran;
 	k->done = f.done;
