@@ -66,6 +66,7 @@ int main(int argc, char **argv)
 	struct vm_bpf b;
 	int kicks = 5, c, failures = 0, started = 0;
 
+	setvbuf(stdout, NULL, _IOLBF, 0);	/* interleave with the logger in order */
 	while ((c = getopt_long(argc, argv, "k:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
