@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include "ringgen.h"
+#include "ref.h"
 
 struct race {
 	struct tr_ring *t;
@@ -70,6 +71,43 @@ static inline int race_outcome(const struct vm_shadow_queue *sh, const struct tr
 	uint64_t addr = tr_le(&sh->desc[0].addr, 8), len = tr_le(&sh->desc[0].len, 4);
 
 	return len != 0 && addr < t->mem_size && len <= t->mem_size - addr ? 1 : -1;
+}
+
+/* The whole run: `iterations` translations of a one-entry ring while the
+ * flipper rewrites it.  `kick` translates the queue (reference or BPF).
+ * Counts go to out[0] published valid, out[1] refused, out[2] published
+ * invalid; returns the number of rewrites during the run, or -1. */
+static inline long race_copy_once(struct tr_ring *t, struct vm_device *dev, struct vm_queue *q,
+				  struct vm_shadow_queue *sh, uint32_t slot,
+				  uint32_t (*kick)(void *ctx), void *ctx, int iterations,
+				  long out[3])
+{
+	struct race r;
+	unsigned long flips;
+
+	out[0] = out[1] = out[2] = 0;
+	if (race_start(&r, t))
+		return -1;
+	flips = atomic_load(&r.flips);
+	/* At least `iterations`, and on until the guest thread really ran
+	 * alongside (a busy 2-CPU host may not schedule it for a while). */
+	for (long i = 0; i < iterations ||
+			 (atomic_load(&r.flips) - flips < 10000 && i < 100L * iterations); i++) {
+		int o;
+
+		vm_ref_queue_setup(q, slot, t->size, tr_va(t, t->ring_gpa),
+				   tr_va(t, tr_avail_gpa(t)), tr_va(t, tr_used_gpa(t)));
+		q->flags = VM_QF_ENABLED;
+		dev->broken = 0;
+		t->avail_idx = 0;
+		tr_push_head(t, 0);
+		tr_publish(t);
+		o = race_outcome(sh, t, kick(ctx));
+		out[o == 1 ? 0 : o == 0 ? 1 : 2]++;
+	}
+	flips = atomic_load(&r.flips) - flips;
+	race_stop(&r);
+	return (long)flips;
 }
 
 #endif

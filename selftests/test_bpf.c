@@ -266,42 +266,26 @@ VM_TEST(bpf_hostile)
 	}
 }
 
+static uint32_t race_kick_bpf(void *ctx)
+{
+	uint32_t chains;
+
+	return bkick(ctx, &chains);
+}
+
 VM_TEST(bpf_guest_rewrites_while_read)
 {
 	struct bfx f;
-	struct race r;
-	long published = 0, refused = 0, torn = 0;
-	unsigned long flips;
+	long n[3], flips;
 
 	if (!vm_subtest("copy_once") || !bpf())
 		return;
 	bfx_init(&f, 5, 8, 1);
-	if (!VM_EQ(race_start(&r, &f.t), 0))
-		return;
-	flips = atomic_load(&r.flips);
-	for (int i = 0; i < 20000; i++) {
-		uint32_t chains, v;
-		int o;
-
-		vm_ref_queue_setup(f.q, 5, 8, tr_va(&f.t, f.t.ring_gpa),
-				   tr_va(&f.t, tr_avail_gpa(&f.t)), tr_va(&f.t, tr_used_gpa(&f.t)));
-		f.q->flags = VM_QF_ENABLED;
-		f.dev->broken = 0;
-		f.t.avail_idx = 0;
-		tr_push_head(&f.t, 0);
-		tr_publish(&f.t);
-		v = bkick(&f, &chains);
-		o = race_outcome(f.sh, &f.t, v);
-		published += o == 1;
-		refused += o == 0;
-		torn += o == -1;
-	}
-	flips = atomic_load(&r.flips) - flips;
-	race_stop(&r);
-	VM_CHECK(flips > 1000, "the guest thread rewrote only %lu times during the run", flips);
+	flips = race_copy_once(&f.t, f.dev, f.q, f.sh, 5, race_kick_bpf, &f, 20000, n);
+	VM_CHECK(flips > 1000, "the guest thread rewrote only %ld times during the run", flips);
 	printf("      copy_once (BPF): %ld published valid, %ld refused, %ld published invalid\n",
-	       published, refused, torn);
-	VM_EQ(torn, 0);
+	       n[0], n[1], n[2]);
+	VM_EQ(n[2], 0);
 	bfx_fini(&f);
 }
 
