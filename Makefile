@@ -35,7 +35,7 @@ LIB      := $(OUTPUT)/libvringmed.a
 TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf \
 	     $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x $(OUTPUT)/bench_core \
 	     $(OUTPUT)/bench_kick
-BINS     := $(OUTPUT)/vringmed-demo
+BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd
 
 .PHONY: all setup test bench-core bench-kick demo clean
 all: $(BPF_OBJS) $(SKELS) $(LIB) $(BINS) $(TEST_BINS)
@@ -70,6 +70,10 @@ $(OUTPUT)/vringmed-demo: tools/demo.c selftests/rig.c selftests/rig.h $(LIB) | $
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(CFLAGS) $< selftests/rig.c $(LIB) $(LIBS) -o $@
 
+$(OUTPUT)/vringmedd: user/vringmedd.c $(LIB) | $(OUTPUT)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -o $@
+
 # Tests: the core natively and, cross-compiled, on a big-endian s390x host
 # under qemu-s390x-static.
 $(OUTPUT)/test_core: selftests/test_core.c selftests/runner.c selftests/test.h selftests/hostile.h selftests/race.h selftests/ringgen.h user/ref.c $(HEADERS) | $(OUTPUT)
@@ -88,7 +92,7 @@ $(OUTPUT)/legacy_driver.s390x: selftests/legacy_driver.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CROSS,$@)
 	$(Q)$(CROSS_CC) -static $(CFLAGS) $< -o $@
 
-$(OUTPUT)/test_bpf: selftests/test_bpf.c selftests/rig.c selftests/rig.h selftests/runner.c selftests/test.h selftests/ringgen.h selftests/hostile.h selftests/race.h $(LIB) | $(OUTPUT)
+$(OUTPUT)/test_bpf: $(OUTPUT)/vringmedd selftests/test_bpf.c selftests/rig.c selftests/rig.h selftests/runner.c selftests/test.h selftests/ringgen.h selftests/hostile.h selftests/race.h $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(CFLAGS) selftests/test_bpf.c selftests/rig.c selftests/runner.c $(LIB) $(LIBS) -o $@
 

@@ -531,3 +531,92 @@ VM_TEST(real_kicks)
 		rig_stop(&B, &le);
 	}
 }
+
+/* ---- vringmedd: pins, adoption after a crash, clean exit ---- */
+
+static pid_t daemon_start(const char *root, FILE **out)
+{
+	int p[2];
+	pid_t pid;
+	char line[128];
+
+	if (pipe(p))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		execl(".output/vringmedd", "vringmedd", "-q", "-p", root, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	*out = fdopen(p[0], "r");
+	if (!fgets(line, sizeof(line), *out) || strncmp(line, "vringmedd ready", 15)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		fclose(*out);
+		return -1;
+	}
+	return pid;
+}
+
+static void daemon_reap(pid_t pid, FILE *out, int sig, int *status)
+{
+	kill(pid, sig);
+	waitpid(pid, status, 0);
+	fclose(out);
+}
+
+VM_TEST(daemon)
+{
+	char root[96], link[160];
+	struct vm_bpf T;
+	struct vm_bpf_opts o = { .attach = true };
+	struct rig r = { .name = "native", .big_endian = 0, .slot = 12 };
+	struct vm_qstats st1, st2;
+	FILE *out;
+	pid_t pid;
+	int status = -1;
+
+	if (!vm_subtest("crash_adopt_clean_exit") || !bpf())
+		return;
+	snprintf(root, sizeof(root), "/sys/fs/bpf/vringmed-test-%d", (int)getpid());
+	snprintf(link, sizeof(link), "%s/link_vm_tp_write", root);
+	pid = daemon_start(root, &out);
+	if (!VM_TRUE(pid > 0))
+		return;
+	VM_TRUE(access(link, F_OK) == 0);
+	/* This process adopts the daemon's pinned maps and links, as a second
+	 * tool (vringmedctl) or a restarted daemon would. */
+	o.pin_root = root;
+	if (!VM_EQ(vm_bpf_load(&T, &o), 0)) {
+		daemon_reap(pid, out, SIGTERM, &status);
+		return;
+	}
+	VM_TRUE(T.adopted);
+	if (VM_EQ(rig_start(&T, &r), 0)) {
+		kick_ok(&r, 3);
+		/* A crash leaves everything pinned and translating. */
+		daemon_reap(pid, out, SIGKILL, &status);
+		VM_TRUE(access(link, F_OK) == 0);
+		VM_EQ(vm_bpf_read_stats(&T, r.slot, &st1), 0);
+		kick_ok(&r, 4);
+		VM_EQ(vm_bpf_read_stats(&T, r.slot, &st2), 0);
+		VM_EQ(st2.chains, st1.chains + 4);
+		/* The restarted daemon adopts; counters carry on. */
+		pid = daemon_start(root, &out);
+		if (VM_TRUE(pid > 0)) {
+			kick_ok(&r, 5);
+			VM_EQ(vm_bpf_read_stats(&T, r.slot, &st1), 0);
+			VM_EQ(st1.chains, 12);
+			VM_EQ(st1.kicks, 3);
+			daemon_reap(pid, out, SIGTERM, &status);
+			VM_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+			VM_TRUE(access(root, F_OK) != 0);	/* a clean exit unpins all */
+		}
+	} else {
+		daemon_reap(pid, out, SIGTERM, &status);
+	}
+	rig_stop(&T, &r);
+	vm_bpf_close(&T);
+}

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -79,6 +80,49 @@ static void vm_map_munmap(struct bpf_map *map, void *p)
 		munmap(p, (sz + 4095) & ~(size_t)4095);
 }
 
+/* Attaches every loaded notification source, or adopts the link a previous
+ * owner pinned for it, and pins what it attached. */
+static int vm_attach_pinned(struct vm_bpf *b)
+{
+	struct bpf_program *p;
+	char path[256];
+
+	bpf_object__for_each_program(p, b->skel->obj) {
+		struct bpf_link *l;
+
+		if (!bpf_program__autoload(p) || bpf_program__type(p) == BPF_PROG_TYPE_SYSCALL)
+			continue;
+		if (b->nlinks >= (int)(sizeof(b->links) / sizeof(b->links[0])))
+			return -E2BIG;
+		snprintf(path, sizeof(path), "%s/link_%s", b->pin_root, bpf_program__name(p));
+		if (!access(path, F_OK)) {
+			l = bpf_link__open(path);
+			if (!l) {
+				pr_warn("failed to adopt link %s: %s\n", path, strerror(errno));
+				return -errno;
+			}
+			b->adopted = true;
+			pr_debug("adopted %s\n", path);
+		} else {
+			l = bpf_program__attach(p);
+			if (!l) {
+				pr_warn("failed to attach program %s: %s\n", bpf_program__name(p),
+					strerror(errno));
+				return -errno;
+			}
+			if (bpf_link__pin(l, path)) {
+				int err = -errno;
+
+				pr_warn("failed to pin link %s: %s\n", path, strerror(errno));
+				bpf_link__destroy(l);
+				return err;
+			}
+		}
+		b->links[b->nlinks++] = l;
+	}
+	return 0;
+}
+
 int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 {
 	struct vringmed_bpf *skel;
@@ -110,6 +154,26 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 	}
 	b->skel = skel;
 	skel->rodata->eventfd_write_addr = efd_write;
+	if (opts && opts->pin_root) {
+		struct bpf_map *m;
+		char path[256];
+
+		snprintf(b->pin_root, sizeof(b->pin_root), "%s", opts->pin_root);
+		if (mkdir(b->pin_root, 0700) && errno != EEXIST) {
+			err = -errno;
+			pr_warn("failed to create pin root %s: %s\n", b->pin_root, strerror(errno));
+			goto fail;
+		}
+		bpf_object__for_each_map(m, skel->obj) {
+			if (bpf_map__is_internal(m))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", b->pin_root, bpf_map__name(m));
+			if (!access(path, F_OK))
+				b->adopted = true;
+			/* libbpf reuses a compatible pinned map, else pins. */
+			bpf_map__set_pin_path(m, path);
+		}
+	}
 	bpf_program__set_autoload(skel->progs.vm_fentry_signal, b->have_fentry);
 	bpf_program__set_autoload(skel->progs.vm_kvm_pio, b->have_kvm);
 	bpf_program__set_autoload(skel->progs.vm_kvm_mmio, b->have_kvm);
@@ -127,7 +191,12 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 		err = -ENOMEM;
 		goto fail;
 	}
-	if (opts && opts->attach) {
+	if (opts && opts->attach && b->pin_root[0]) {
+		err = vm_attach_pinned(b);
+		if (err)
+			goto fail;
+		b->attached = true;
+	} else if (opts && opts->attach) {
 		err = vringmed_bpf__attach(skel);
 		if (err) {
 			pr_warn("failed to attach BPF programs: %s\n", strerror(-err));
@@ -148,8 +217,25 @@ void vm_bpf_close(struct vm_bpf *b)
 	vm_map_munmap(b->skel->maps.vm_devices, b->devices);
 	vm_map_munmap(b->skel->maps.vm_queues, b->queues);
 	vm_map_munmap(b->skel->maps.vm_shadow, b->shadow);
+	for (int i = 0; i < b->nlinks; i++)
+		bpf_link__destroy(b->links[i]);	/* a pinned link stays attached */
 	vringmed_bpf__destroy(b->skel);
 	memset(b, 0, sizeof(*b));
+}
+
+void vm_bpf_unpin(struct vm_bpf *b)
+{
+	struct bpf_map *m;
+
+	if (!b->skel || !b->pin_root[0])
+		return;
+	for (int i = 0; i < b->nlinks; i++)
+		bpf_link__unpin(b->links[i]);
+	bpf_object__for_each_map(m, b->skel->obj)
+		if (!bpf_map__is_internal(m) && bpf_map__is_pinned(m))
+			bpf_map__unpin(m, NULL);
+	if (rmdir(b->pin_root) && errno != ENOENT)
+		pr_warn("pin root %s not removed: %s\n", b->pin_root, strerror(errno));
 }
 
 int vm_bpf_test_kick(struct vm_bpf *b, __u32 queue, struct vm_test_args *out)

@@ -22,14 +22,24 @@ struct vm_bpf {
 	bool have_fentry;
 	bool have_kvm;
 	bool attached;
+	bool adopted;		/* maps or links were already pinned */
+	char pin_root[128];	/* empty: nothing pinned */
+	struct bpf_link *links[8];
+	int nlinks;
 };
 
 struct vm_bpf_opts {
 	bool attach;		/* attach the notification sources */
+	/* Pin maps and links under this bpffs directory, adopting whatever a
+	 * previous (crashed) owner left there: kicks keep being translated
+	 * while no daemon runs, and counters carry on. */
+	const char *pin_root;
 };
 
 int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts);
 void vm_bpf_close(struct vm_bpf *b);
+/* Removes every pin under b->pin_root and the directory (clean shutdown). */
+void vm_bpf_unpin(struct vm_bpf *b);
 
 /* Runs the kick path of `queue` under BPF_PROG_TEST_RUN, in this process's
  * context (so the device's tgid must be this process). */
