@@ -518,6 +518,24 @@ struct p2_result {
 	uint64_t tp_chains;
 };
 
+/* Block `blk` of an ABBA sequence (detached, attached, attached, detached,
+ * ...): attaches or detaches vm_tp_write and says which. */
+static int abba_switch(struct bq *f, int blk)
+{
+	int attached = (blk & 1) ^ ((blk >> 1) & 1), err;
+
+	if (attached) {
+		if ((err = attach_tp()))
+			die("cannot attach vm_tp_write: %s", strerror(-err));
+		/* The detached blocks' guest entries were never translated:
+		 * skip them, as a daemon resync would. */
+		f->q->last_avail = f->t.avail_idx;
+	} else {
+		detach_tp();
+	}
+	return attached;
+}
+
 static void p2_run(struct p2_result *res, int main_cpu, int backend_cpu, struct bq *f,
 		   int kickfd, int backfd)
 {
@@ -550,18 +568,7 @@ static void p2_run(struct p2_result *res, int main_cpu, int backend_cpu, struct 
 		die("cannot read stats");
 
 	for (int blk = 0; blk < 2 * BLOCKS; blk++) {
-		/* ABBA: detached, attached, attached, detached, ... */
-		int attached = (blk & 1) ^ ((blk >> 1) & 1);
-
-		if (attached) {
-			if ((err = attach_tp()))
-				die("cannot attach vm_tp_write: %s", strerror(-err));
-			/* The detached blocks' guest entries were never
-			 * translated: skip them, as a daemon resync would. */
-			f->q->last_avail = f->t.avail_idx;
-		} else {
-			detach_tp();
-		}
+		int attached = abba_switch(f, blk);
 		for (int i = 0; i < BLOCK_WARMUP + BLOCK_ITERS; i++) {
 			uint64_t v;
 
@@ -630,15 +637,7 @@ static void p2_breakdown(struct p2_split *r, struct bq *f, int kickfd)
 	if ((err = pin_self(0)))
 		die("cannot pin the main thread to CPU 0: %s", strerror(-err));
 	for (int blk = 0; blk < 2 * BLOCKS; blk++) {
-		int attached = (blk & 1) ^ ((blk >> 1) & 1);
-
-		if (attached) {
-			if ((err = attach_tp()))
-				die("cannot attach vm_tp_write: %s", strerror(-err));
-			f->q->last_avail = f->t.avail_idx;
-		} else {
-			detach_tp();
-		}
+		int attached = abba_switch(f, blk);
 		for (int i = 0; i < BLOCK_WARMUP + BLOCK_ITERS; i++) {
 			uint64_t t0, t1;
 
