@@ -76,11 +76,11 @@ $(OUTPUT)/vringmedd: user/vringmedd.c $(LIB) | $(OUTPUT)
 
 # Tests: the core natively and, cross-compiled, on a big-endian s390x host
 # under qemu-s390x-static.
-$(OUTPUT)/test_core: selftests/test_core.c selftests/runner.c selftests/test.h selftests/hostile.h selftests/race.h selftests/ringgen.h user/ref.c $(HEADERS) | $(OUTPUT)
+$(OUTPUT)/test_core: selftests/test_core.c selftests/runner.c selftests/test.h selftests/fixture.h selftests/hostile.h selftests/race.h selftests/ringgen.h user/ref.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(CFLAGS) selftests/test_core.c selftests/runner.c user/ref.c -lpthread -o $@
 
-$(OUTPUT)/test_core.s390x: selftests/test_core.c selftests/runner.c selftests/test.h selftests/hostile.h selftests/race.h selftests/ringgen.h user/ref.c $(HEADERS) | $(OUTPUT)
+$(OUTPUT)/test_core.s390x: selftests/test_core.c selftests/runner.c selftests/test.h selftests/fixture.h selftests/hostile.h selftests/race.h selftests/ringgen.h user/ref.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CROSS,$@)
 	$(Q)$(CROSS_CC) -static $(CFLAGS) selftests/test_core.c selftests/runner.c user/ref.c -lpthread -o $@
 
@@ -96,7 +96,7 @@ $(OUTPUT)/test_bpf: $(OUTPUT)/vringmedd selftests/test_bpf.c selftests/rig.c sel
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(CFLAGS) selftests/test_bpf.c selftests/rig.c selftests/runner.c $(LIB) $(LIBS) -o $@
 
-$(OUTPUT)/bench_core: tools/bench_core.c user/ref.c $(HEADERS) | $(OUTPUT)
+$(OUTPUT)/bench_core: tools/bench_core.c selftests/fixture.h selftests/ringgen.h user/ref.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(CFLAGS) tools/bench_core.c user/ref.c -o $@
 

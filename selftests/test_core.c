@@ -11,47 +11,23 @@
 
 #include "test.h"
 #include "ringgen.h"
+#include "fixture.h"
 #include "hostile.h"
 #include "race.h"
 #include "ref.h"
 
 const char *vm_test_suite = "test_core";
 
-struct fx {
-	struct tr_ring t;
-	struct vm_device dev;
-	struct vm_queue *q;
-	struct vm_shadow_queue *sh;
-	struct vm_qstats st;
-	struct vm_ref_queue rq;
-};
-
 static const char *order_name(int be)
 {
 	return be ? "be" : "le";
 }
 
-static void fx_init(struct fx *f, uint16_t size, int big_endian)
+/* A core test cannot go on without its fixture. */
+static void fx_setup(struct fx *f, uint16_t size, int big_endian)
 {
-	memset(f, 0, sizeof(*f));
-	if (tr_init(&f->t, size, big_endian, 1 << 20))
+	if (fx_init(f, size, big_endian))
 		abort();
-	tr_device(&f->t, &f->dev, getpid());
-	f->q = calloc(1, sizeof(*f->q));
-	f->sh = aligned_alloc(4096, sizeof(*f->sh));
-	vm_ref_shadow_reset(f->sh);
-	vm_ref_queue_setup(f->q, 0, size, tr_va(&f->t, f->t.ring_gpa),
-			   tr_va(&f->t, tr_avail_gpa(&f->t)), tr_va(&f->t, tr_used_gpa(&f->t)));
-	f->q->flags = VM_QF_ENABLED;
-	f->rq = (struct vm_ref_queue){ &f->dev, f->q, f->sh, vm_ref_scratch_new(), &f->st };
-}
-
-static void fx_fini(struct fx *f)
-{
-	vm_ref_scratch_free(f->rq.scr);
-	free(f->sh);
-	free(f->q);
-	tr_free(&f->t);
 }
 
 static uint32_t fx_kick(struct fx *f, uint32_t *chains)
@@ -152,7 +128,7 @@ VM_TEST(translate)
 		uint32_t chains;
 
 		if (vm_subtest("single_desc_%s", order_name(be))) {
-			fx_init(&f, 256, be);
+			fx_setup(&f, 256, be);
 			tr_add_chain(&f.t, 1, 0, 1500);
 			tr_publish(&f.t);
 			VM_EQ(fx_kick(&f, &chains), VM_OK);
@@ -165,7 +141,7 @@ VM_TEST(translate)
 			fx_fini(&f);
 		}
 		if (vm_subtest("chains_%s", order_name(be))) {
-			fx_init(&f, 64, be);
+			fx_setup(&f, 64, be);
 			tr_add_chain(&f.t, 3, 1, 100);	/* 2 out + 1 in */
 			tr_add_chain(&f.t, 1, 1, 4096);	/* rx buffer */
 			tr_add_chain(&f.t, 5, 0, 9);
@@ -183,7 +159,7 @@ VM_TEST(translate)
 			fx_fini(&f);
 		}
 		if (vm_subtest("nothing_new_%s", order_name(be))) {
-			fx_init(&f, 64, be);
+			fx_setup(&f, 64, be);
 			VM_EQ(fx_kick(&f, &chains), VM_OK);
 			VM_EQ(chains, 0);
 			VM_EQ(f.st.kicks_empty, 1);
@@ -191,7 +167,7 @@ VM_TEST(translate)
 			fx_fini(&f);
 		}
 		if (vm_subtest("full_ring_%s", order_name(be))) {
-			fx_init(&f, 1024, be);
+			fx_setup(&f, 1024, be);
 			for (int i = 0; i < 1024; i++)
 				tr_add_chain(&f.t, 1, 0, 64);
 			tr_publish(&f.t);
@@ -216,7 +192,7 @@ VM_TEST(wraparound)
 
 		if (!vm_subtest("u16_wrap_%s", order_name(be)))
 			continue;
-		fx_init(&f, size, be);
+		fx_setup(&f, size, be);
 		f.t.avail_idx = 65530;
 		f.q->last_avail = f.q->last_used = 65530;
 		tr_put_le(&f.sh->avail.idx, 65530, 2);
@@ -257,7 +233,7 @@ VM_TEST(used)
 		uint32_t chains, ret;
 
 		if (vm_subtest("back_to_guest_order_%s", order_name(be))) {
-			fx_init(&f, 32, be);
+			fx_setup(&f, 32, be);
 			tr_add_chain(&f.t, 2, 1, 64);	/* head 0 */
 			tr_add_chain(&f.t, 1, 1, 64);	/* head 2 */
 			tr_publish(&f.t);
@@ -296,8 +272,8 @@ VM_TEST(hostile)
 
 			if (!vm_subtest("%s_%s", h->name, order_name(be)))
 				continue;
-			fx_init(&f, 16, be);
-			fx_init(&other, 16, !be);
+			fx_setup(&f, 16, be);
+			fx_setup(&other, 16, !be);
 			tr_add_chain(&f.t, 1, 0, 8);	/* one good chain first */
 			tr_publish(&f.t);
 			VM_EQ(fx_kick(&f, &chains), VM_OK);
@@ -370,7 +346,7 @@ VM_TEST(guest_rewrites_while_read)
 
 	if (!vm_subtest("copy_once"))
 		return;
-	fx_init(&f, 8, 1);
+	fx_setup(&f, 8, 1);
 	flips = race_copy_once(&f.t, &f.dev, f.q, f.sh, 0, race_kick_ref, &f, 20000, n);
 	VM_CHECK(flips > 1000, "the guest thread rewrote only %ld times during the run", flips);
 	printf("      copy_once: %ld published valid, %ld refused, %ld published invalid\n",

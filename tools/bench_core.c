@@ -21,59 +21,22 @@
 
 #include "ref.h"
 #include "../selftests/ringgen.h"
+#include "../selftests/fixture.h"
 
 #define BENCH_RING	256
 #define BENCH_CHAINS	256
 
-struct bench_q {
-	struct tr_ring t;
-	struct vm_device dev;
-	struct vm_queue *q;
-	struct vm_shadow_queue *sh;
-	struct vm_qstats st;
-	struct vm_ref_queue rq;
-};
-
-/* Same set-up as selftests/test_core.c's fx_init(). */
-static void bq_init(struct bench_q *b, uint16_t size, int big_endian)
+/* The same set-up as the core tests (selftests/fixture.h). */
+static void bq_init(struct fx *b, uint16_t size, int big_endian)
 {
-	memset(b, 0, sizeof(*b));
-	if (tr_init(&b->t, size, big_endian, 1 << 20)) {
-		fprintf(stderr, "bench_core: tr_init failed\n");
+	if (fx_init(b, size, big_endian)) {
+		fprintf(stderr, "bench_core: queue set-up failed (out of memory?)\n");
 		exit(2);
 	}
-	tr_device(&b->t, &b->dev, getpid());
-	b->q = calloc(1, sizeof(*b->q));
-	b->sh = aligned_alloc(4096, sizeof(*b->sh));
-	if (!b->q || !b->sh) {
-		fprintf(stderr, "bench_core: out of memory\n");
-		exit(2);
-	}
-	vm_ref_shadow_reset(b->sh);
-	if (vm_ref_queue_setup(b->q, 0, size, tr_va(&b->t, b->t.ring_gpa),
-			       tr_va(&b->t, tr_avail_gpa(&b->t)),
-			       tr_va(&b->t, tr_used_gpa(&b->t)))) {
-		fprintf(stderr, "bench_core: vm_ref_queue_setup failed\n");
-		exit(2);
-	}
-	b->q->flags = VM_QF_ENABLED;
-	b->rq = (struct vm_ref_queue){ &b->dev, b->q, b->sh, vm_ref_scratch_new(), &b->st };
-	if (!b->rq.scr) {
-		fprintf(stderr, "bench_core: out of memory\n");
-		exit(2);
-	}
-}
-
-static void bq_fini(struct bench_q *b)
-{
-	vm_ref_scratch_free(b->rq.scr);
-	free(b->sh);
-	free(b->q);
-	tr_free(&b->t);
 }
 
 /* The guest adds `n` single-descriptor chains and publishes them. */
-static void bq_fill(struct bench_q *b, int n)
+static void bq_fill(struct fx *b, int n)
 {
 	for (int i = 0; i < n; i++)
 		tr_add_chain(&b->t, 1, 0, 64);
@@ -121,7 +84,7 @@ static int check(const char *what, __u32 verdict, __u32 chains, __u32 want)
 
 int main(int argc, char **argv)
 {
-	struct bench_q warm, meas;
+	struct fx warm, meas;
 	__u32 verdict, chains;
 	int be, bad = 0;
 
@@ -157,7 +120,7 @@ int main(int argc, char **argv)
 
 	printf("bench_core: order=%s ring=%d chains=%d %s\n", argv[1], BENCH_RING,
 	       BENCH_CHAINS, bad ? "FAILED" : "ok");
-	bq_fini(&warm);
-	bq_fini(&meas);
+	fx_fini(&warm);
+	fx_fini(&meas);
 	return bad;
 }
