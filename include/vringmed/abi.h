@@ -101,6 +101,29 @@ VM_STATIC_ASSERT(sizeof(struct vm_device) == 40 + 32 * VM_MAX_REGIONS, "vm_devic
 
 #define VM_QF_ENABLED		(1u << 0)
 
+/*
+ * virtio-net headers.  The legacy header is 10 bytes (12 with MRG_RXBUF) in
+ * the guest's byte order; the modern one is always 12 bytes little-endian.
+ * A legacy guest without ANY_LAYOUT puts the TX header in its own
+ * descriptor; Linux puts RX header and frame in one buffer.
+ */
+enum vm_net_mode {
+	VM_NET_NONE = 0,	/* not net, or the headers already agree */
+	/* TX: the header descriptor is replaced by a mediator-owned shadow
+	 * header slot holding the converted 12-byte little-endian header. */
+	VM_NET_TX_SLOT = 1,
+	/* RX, 10-byte header in its own descriptor: the backend writes the
+	 * 12-byte header into the slot; the used path writes 10 bytes back in
+	 * guest order and shortens used.len by 2. */
+	VM_NET_RX_SLOT = 2,
+	/* RX, 12-byte header at the start of the buffer (MRG_RXBUF) in the
+	 * other byte order: the used path byteswaps it in place, and skips the
+	 * header-less buffers that follow in a merged packet. */
+	VM_NET_RX_INPLACE = 3,
+};
+#define VM_NET_HDR_MODERN	12
+#define VM_NET_HDR_LEGACY	10
+
 /* Per-descriptor bookkeeping of chains handed to the backend, kept where the
  * backend cannot write it: owner is head + 1 (0 = free), next is the
  * validated chain link. */
@@ -116,10 +139,13 @@ struct vm_queue {
 	__u32 flags;		/* VM_QF_* */
 	__u16 size;		/* ring size, power of two <= VM_MAX_RING */
 	__u16 max_chain;	/* longest chain accepted (<= size) */
-	__u32 _pad0;
+	__u8 net_mode;		/* enum vm_net_mode: virtio-net header handling */
+	__u8 net_hdr_len;	/* the guest's header: 10, or 12 with MRG_RXBUF */
+	__u16 rx_merge_left;	/* completion side: buffers of a packet to go */
 	__u64 desc_va;		/* the guest's legacy ring, VMM addresses */
 	__u64 avail_va;
 	__u64 used_va;
+	__u64 hdr_gpa;		/* backend's address of this queue's shadow hdr[0] */
 	/* Kick side: written only by the holder of `busy`. */
 	__u16 last_avail;	/* next guest avail slot == shadow avail idx */
 	/* Completion side: written only by the daemon's used path. */
@@ -128,8 +154,11 @@ struct vm_queue {
 	__u32 kick_pending;	/* a kick arrived while busy: the holder redoes */
 	__u32 deferred;		/* BPF could not finish a kick: userspace does */
 	struct vm_desc_state desc_state[VM_MAX_RING];
+	/* VM_NET_RX_SLOT: the guest's header buffer of each chain in flight,
+	 * by head (validated at kick time, where the backend cannot write). */
+	__u64 rx_hdr[VM_MAX_RING];
 };
-VM_STATIC_ASSERT(sizeof(struct vm_queue) == 56 + 4 * VM_MAX_RING, "vm_queue ABI");
+VM_STATIC_ASSERT(sizeof(struct vm_queue) == 64 + 12 * VM_MAX_RING, "vm_queue ABI");
 
 /*
  * VM_MAP_SHADOW value, indexed by global queue slot: the modern,

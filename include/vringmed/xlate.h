@@ -280,7 +280,9 @@ static vm_inline __u32 vm_fast_run(struct vm_kick *k)
 		.n = k->n,
 	};
 
-	if (k->q->max_chain < 1 || r >= k->dev->nregions)
+	/* Header slots are the general step's business. */
+	if (k->q->max_chain < 1 || r >= k->dev->nregions ||
+	    k->q->net_mode == VM_NET_TX_SLOT || k->q->net_mode == VM_NET_RX_SLOT)
 		return 0;
 	if (f.order == VM_ORDER_BE)
 		vm_fast_loop_be(&f);
@@ -290,6 +292,76 @@ static vm_inline __u32 vm_fast_run(struct vm_kick *k)
 	k->descs += ran;
 	k->done = f.done;
 	return ran;
+}
+
+/* Converts a virtio-net header between a byte order and little-endian:
+ * flags and gso_type are bytes, the rest (hdr_len, gso_size, csum_start,
+ * csum_offset[, num_buffers]) are 16-bit fields.  The swap is its own
+ * inverse, so one helper serves both directions; `len` is 10 or 12. */
+static vm_inline void vm_net_hdr_convert(__u8 *dst, const __u8 *src, __u32 len,
+					 enum vm_order from, enum vm_order to)
+{
+	dst[0] = src[0];
+	dst[1] = src[1];
+	for (__u32 off = 2; off + 2 <= len && off < VM_NET_HDR_MODERN; off += 2) {
+		__u16 v;
+
+		__builtin_memcpy(&v, src + off, 2);
+		v = vm_swab16_if(to, vm_swab16_if(from, v));
+		__builtin_memcpy(dst + off, &v, 2);
+	}
+}
+
+/*
+ * The head descriptor of a chain on a queue whose virtio-net headers need
+ * the mediator (q->net_mode): checks it is a header where the guest's
+ * feature set says it must be, and points the shadow descriptor at the
+ * queue's header slot where that mode needs one.  *addr and *len are the
+ * validated guest values on entry and what the shadow descriptor carries on
+ * return.
+ */
+static vm_inline __u32 vm_net_head(struct vm_kick *k, __u16 idx, __u16 flags,
+				   __u64 *addr, __u32 *len)
+{
+	struct vm_queue *q = k->q;
+	const struct vm_region *reg = &k->dev->regions[k->region & (VM_MAX_REGIONS - 1)];
+	__u8 *slot = k->sh->hdr[idx & VM_RING_MASK];
+	__u8 raw[VM_NET_HDR_MODERN] = { 0 };
+	__u32 hlen = q->net_hdr_len;
+
+	if (hlen != VM_NET_HDR_LEGACY && hlen != VM_NET_HDR_MODERN)
+		return VM_BAD_CONFIG;
+	switch (q->net_mode) {
+	case VM_NET_TX_SLOT:
+		/* Without ANY_LAYOUT the header has a descriptor of its own. */
+		if ((flags & VM_VRING_DESC_F_WRITE) || *len != hlen)
+			return VM_NET_HDR;
+		if (vm_env_read(k->dev, raw, hlen == VM_NET_HDR_LEGACY ? VM_NET_HDR_LEGACY :
+				VM_NET_HDR_MODERN, reg->vmm_va + (*addr - reg->gpa))) {
+			k->st->read_faults++;
+			return VM_FAULT_VERDICT;
+		}
+		raw[10] = 0;	/* num_buffers: unused on TX, 0 for a modern device */
+		raw[11] = 0;
+		vm_net_hdr_convert(slot, raw, VM_NET_HDR_MODERN, (enum vm_order)k->order,
+				   VM_ORDER_LE);
+		break;
+	case VM_NET_RX_SLOT:
+		if (!(flags & VM_VRING_DESC_F_WRITE) || *len != hlen)
+			return VM_NET_HDR;
+		q->rx_hdr[idx & VM_RING_MASK] = *addr;
+		__builtin_memset(slot, 0, VM_NET_HDR_MODERN);
+		break;
+	case VM_NET_RX_INPLACE:
+		if (!(flags & VM_VRING_DESC_F_WRITE) || *len < VM_NET_HDR_MODERN)
+			return VM_NET_HDR;
+		return VM_OK;	/* the buffer itself carries the header */
+	default:
+		return VM_BAD_CONFIG;
+	}
+	*addr = q->hdr_gpa + (__u64)(idx & VM_RING_MASK) * VM_SHADOW_HDR_SLOT;
+	*len = VM_NET_HDR_MODERN;
+	return VM_OK;
 }
 
 /* One descriptor per call: bounded work per step, and the total number of
@@ -362,6 +434,12 @@ static long vm_kick_step(__u64 i, void *arg)
 		return vm_fail(k, VM_WRITE_BEFORE_READ);
 	if ((flags & VM_VRING_DESC_F_NEXT) && next > k->mask)
 		return vm_fail(k, VM_NEXT_OOB);
+
+	if (k->chain_len == 1 && q->net_mode) {
+		v = vm_net_head(k, idx, flags, &addr, &len);
+		if (v != VM_OK)
+			return vm_fail(k, v);
+	}
 
 	flags &= VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE;
 	if (!(flags & VM_VRING_DESC_F_NEXT))

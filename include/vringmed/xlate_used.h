@@ -15,6 +15,67 @@
 
 static void *vm_env_ptr(const struct vm_device *dev, __u64 vmm_va, __u64 len);
 
+/* The mediator's pointer to `len` bytes of guest memory at guest-physical
+ * `gpa`, or NULL when they are not inside one region. */
+static vm_inline void *vm_gpa_ptr(const struct vm_device *dev, __u64 gpa, __u64 len)
+{
+	for (__u32 i = 0; i < dev->nregions && i < VM_MAX_REGIONS; i++) {
+		const struct vm_region *r = &dev->regions[i];
+
+		if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
+			return vm_env_ptr(dev, r->vmm_va + (gpa - r->gpa), len);
+	}
+	return NULL;
+}
+
+/*
+ * The virtio-net header of a used RX chain, before the guest sees the entry
+ * (q->net_mode): back into the guest's byte order and size.  *len is the
+ * backend's used length on entry and the guest's on return.
+ */
+static vm_inline __u32 vm_net_used(struct vm_device *dev, struct vm_queue *q,
+				   struct vm_shadow_queue *sh, __u16 head, __u32 *len)
+{
+	enum vm_order order = (enum vm_order)dev->order;
+	__u8 tmp[VM_NET_HDR_MODERN];
+	__u8 *g;
+
+	switch (q->net_mode) {
+	case VM_NET_RX_SLOT:
+		g = vm_gpa_ptr(dev, q->rx_hdr[head & VM_RING_MASK], q->net_hdr_len);
+		if (!g)
+			return VM_NET_HDR;
+		vm_net_hdr_convert(tmp, sh->hdr[head & VM_RING_MASK], q->net_hdr_len,
+				   VM_ORDER_LE, order);
+		__builtin_memcpy(g, tmp, q->net_hdr_len);
+		/* The backend counted a 12-byte header, the guest has 10. */
+		if (*len >= VM_NET_HDR_MODERN)
+			*len -= VM_NET_HDR_MODERN - q->net_hdr_len;
+		return VM_OK;
+	case VM_NET_RX_INPLACE: {
+		__u16 nb;
+
+		if (q->rx_merge_left) {
+			/* A later buffer of a merged packet: no header. */
+			q->rx_merge_left--;
+			return VM_OK;
+		}
+		g = vm_gpa_ptr(dev, vm_swab64_if(VM_ORDER_LE, sh->desc[head & VM_RING_MASK].addr),
+			       VM_NET_HDR_MODERN);
+		if (!g)
+			return VM_NET_HDR;
+		__builtin_memcpy(tmp, g, VM_NET_HDR_MODERN);	/* one copy */
+		__builtin_memcpy(&nb, tmp + 10, 2);
+		nb = vm_swab16_if(VM_ORDER_LE, nb);
+		q->rx_merge_left = nb > 1 ? nb - 1 : 0;
+		vm_net_hdr_convert(g, tmp, VM_NET_HDR_MODERN, VM_ORDER_LE, order);
+		return VM_OK;
+	}
+	default:
+		return VM_OK;
+	}
+}
+
 /* Returns the chain `head` to the free pool; false when it was not in flight. */
 static vm_inline bool vm_release_chain(struct vm_queue *q, __u16 head)
 {
@@ -79,6 +140,14 @@ static vm_inline __u32 vm_complete(struct vm_device *dev, struct vm_queue *q,
 		if (id > mask || !vm_release_chain(q, (__u16)id)) {
 			vm_mark_broken(dev, st, VM_USED_NOT_IN_FLIGHT);
 			return VM_USED_NOT_IN_FLIGHT;
+		}
+		if (q->net_mode >= VM_NET_RX_SLOT) {
+			__u32 v = vm_net_used(dev, q, sh, (__u16)id, &len);
+
+			if (v != VM_OK) {
+				vm_mark_broken(dev, st, v);
+				return v;
+			}
 		}
 		vm_st32(order, &guest_ring[slot].id, id);
 		vm_st32(order, &guest_ring[slot].len, len);
