@@ -28,7 +28,7 @@ endif
 HEADERS  := $(wildcard include/vringmed/*.h)
 BPF_OBJS := $(OUTPUT)/vringmed.bpf.o $(OUTPUT)/probe_fentry.bpf.o
 SKELS    := $(OUTPUT)/vringmed.skel.h $(OUTPUT)/probe_fentry.skel.h
-LIB_SRCS := user/ref.c user/log.c user/loader.c
+LIB_SRCS := user/ref.c user/log.c user/loader.c user/vu_wire.c user/proxy.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 LIB      := $(OUTPUT)/libvringmed.a
 
@@ -72,7 +72,7 @@ $(OUTPUT)/vringmed-demo: tools/demo.c selftests/rig.c selftests/rig.h $(LIB) | $
 
 $(OUTPUT)/vringmedd: user/vringmedd.c $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -ljansson -o $@
 
 # Tests: the core natively and, cross-compiled, on a big-endian s390x host
 # under qemu-s390x-static.

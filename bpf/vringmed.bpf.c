@@ -65,6 +65,17 @@ struct {
 	__type(value, struct vm_qstats);
 } vm_qstats SEC(".maps");
 
+/* The same counters for the work the daemon does (deferred kicks, the used
+ * path), written only by the daemon through its mapping; readers add them
+ * to vm_qstats.  Here so they are pinned and adopted with the rest. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, VM_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, struct vm_qstats);
+} vm_ustats SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, VM_MAX_QUEUES);

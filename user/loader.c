@@ -187,7 +187,8 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 	b->devices = vm_map_mmap(skel->maps.vm_devices);
 	b->queues = vm_map_mmap(skel->maps.vm_queues);
 	b->shadow = vm_map_mmap(skel->maps.vm_shadow);
-	if (!b->devices || !b->queues || !b->shadow) {
+	b->ustats = vm_map_mmap(skel->maps.vm_ustats);
+	if (!b->devices || !b->queues || !b->shadow || !b->ustats) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -217,6 +218,7 @@ void vm_bpf_close(struct vm_bpf *b)
 	vm_map_munmap(b->skel->maps.vm_devices, b->devices);
 	vm_map_munmap(b->skel->maps.vm_queues, b->queues);
 	vm_map_munmap(b->skel->maps.vm_shadow, b->shadow);
+	vm_map_munmap(b->skel->maps.vm_ustats, b->ustats);
 	for (int i = 0; i < b->nlinks; i++)
 		bpf_link__destroy(b->links[i]);	/* a pinned link stays attached */
 	vringmed_bpf__destroy(b->skel);
@@ -307,6 +309,11 @@ int vm_bpf_del_vmm(struct vm_bpf *b, __u32 tgid)
 	return bpf_map__delete_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), 0) ? -errno : 0;
 }
 
+int vm_bpf_shadow_fd(const struct vm_bpf *b)
+{
+	return bpf_map__fd(b->skel->maps.vm_shadow);
+}
+
 int vm_bpf_read_stats(struct vm_bpf *b, __u32 queue, struct vm_qstats *sum)
 {
 	int ncpu = libbpf_num_possible_cpus();
@@ -324,8 +331,12 @@ int vm_bpf_read_stats(struct vm_bpf *b, __u32 queue, struct vm_qstats *sum)
 		err = -errno;
 		goto out;
 	}
-	for (int c = 0; c < ncpu; c++) {
-		const __u64 *src = (const __u64 *)&per[c];
+	for (int c = 0; c <= ncpu; c++) {
+		const __u64 *src = (const __u64 *)(c < ncpu ? &per[c] :
+			b->ustats && queue < VM_MAX_QUEUES ? &b->ustats[queue] : NULL);
+
+		if (!src)
+			break;
 		__u64 *dst = (__u64 *)sum;
 
 		for (size_t i = 0; i < sizeof(*sum) / sizeof(__u64); i++)
@@ -346,6 +357,8 @@ int vm_bpf_clear_stats(struct vm_bpf *b, __u32 queue)
 		return -ENOMEM;
 	err = bpf_map__update_elem(b->skel->maps.vm_qstats, &queue, sizeof(queue), zero,
 				   sizeof(struct vm_qstats) * ncpu, BPF_ANY) ? -errno : 0;
+	if (!err && b->ustats && queue < VM_MAX_QUEUES)
+		memset(&b->ustats[queue], 0, sizeof(b->ustats[queue]));
 	free(zero);
 	return err;
 }

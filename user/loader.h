@@ -19,6 +19,7 @@ struct vm_bpf {
 	struct vm_device *devices;	/* mmapped VM_MAP_DEVICES */
 	struct vm_queue *queues;	/* mmapped VM_MAP_QUEUES */
 	struct vm_shadow_queue *shadow;	/* mmapped VM_MAP_SHADOW */
+	struct vm_qstats *ustats;	/* mmapped VM_MAP_USTATS: the daemon's work */
 	bool have_fentry;
 	bool have_kvm;
 	bool attached;
@@ -53,7 +54,10 @@ int vm_bpf_del_kickfd(struct vm_bpf *b, __u32 eventfd_id);
 int vm_bpf_add_vmm(struct vm_bpf *b, __u32 tgid);
 int vm_bpf_del_vmm(struct vm_bpf *b, __u32 tgid);
 
-/* Per-CPU counters of `queue`, summed. */
+/* The fd of the shadow map, for handing to a back-end as a memory region. */
+int vm_bpf_shadow_fd(const struct vm_bpf *b);
+
+/* Counters of `queue`: BPF's per-CPU ones summed, plus the daemon's. */
 int vm_bpf_read_stats(struct vm_bpf *b, __u32 queue, struct vm_qstats *sum);
 int vm_bpf_clear_stats(struct vm_bpf *b, __u32 queue);
 

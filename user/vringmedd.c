@@ -5,38 +5,55 @@
  * flock-protected pin root, and completes in userspace the kicks BPF hands
  * over (deferred kicks) with the same translation core.
  *
+ * For every device given with --device (or added through the control
+ * socket) it is a vhost-user proxy (user/proxy.c): a back-end towards the
+ * VMM, a front-end towards a modern-only back-end.
+ *
  * A clean stop (SIGTERM, SIGINT) removes every pin it owns.  A crash leaves
  * the pins: the programs keep translating kicks in the kernel, and the next
  * vringmedd adopts maps, links and counters as they are.
+ *
+ * One thread, one epoll loop: signals, the deferred-kick ring buffer, the
+ * control socket and every proxy fd.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <bpf/libbpf.h>
+#include <jansson.h>
 
 #include "loader.h"
 #include "log.h"
+#include "proxy.h"
 #include "ref.h"
 #include "vringmed.skel.h"
 
 #define VMD_SCAN_MS 200	/* deferred flags are rescanned this often */
+#define VMD_CONTROL "/run/vringmed/control.sock"
 
 struct vmd {
 	struct vm_bpf b;
 	struct ring_buffer *rb;
 	struct vm_scratch *scratch[VM_MAX_QUEUES];
-	struct vm_qstats stats[VM_MAX_QUEUES];	/* work done here, not in BPF */
 	__u32 broken_seen[VM_MAX_DEVICES];
 	unsigned long completed;
+	int epfd;
+	struct vm_proxy *dev[VM_MAX_DEVICES];
+	struct vm_ev ctl;
+	const char *ctl_path;
 };
 
 static void usage(FILE *f)
@@ -49,10 +66,23 @@ static void usage(FILE *f)
 "BPF could not finish.  Stop it with SIGTERM or SIGINT to remove what it\n"
 "pinned; after a crash, start it again and it adopts the pinned state.\n"
 "\n"
+"  -d, --device NAME,vmm=PATH,backend=PATH\n"
+"                       mediate a virtio-net device: listen for the VMM's\n"
+"                       vhost-user connection on PATH, and connect to the\n"
+"                       modern back-end's socket when the VMM arrives\n"
+"                       (repeatable, up to %d devices)\n"
+"  -c, --control PATH   control socket (default " VMD_CONTROL "; 'none': off)\n"
 "  -p, --pin-root DIR   bpffs directory it owns (default " VM_PIN_ROOT ")\n"
 "  -v, --verbose        debug logging (twice: libbpf's too)\n"
 "  -q, --quiet          warnings only\n"
-"  -h, --help           this text\n");
+"  -h, --help           this text\n"
+"\n"
+"Control socket: connect, write one line, read the JSON answer:\n"
+"  device list | device add NAME,vmm=PATH,backend=PATH | device del NAME\n"
+"\n"
+"Example (QEMU with -chardev socket,path=/run/vm0.sock -netdev vhost-user):\n"
+"  vringmedd --device net0,vmm=/run/vm0.sock,backend=/run/testpmd0.sock\n",
+		VM_MAX_DEVICES);
 }
 
 /* One owner per pin root: an exclusive flock on the directory itself (bpffs
@@ -93,7 +123,7 @@ static void vmd_complete(struct vmd *d, __u32 qid)
 	/* Cleared first: a deferral that comes in meanwhile sets it again. */
 	__sync_lock_test_and_set(&q->deferred, 0);
 	rq = (struct vm_ref_queue){ &d->b.devices[q->dev % VM_MAX_DEVICES], q,
-				    &d->b.shadow[qid], d->scratch[qid], &d->stats[qid] };
+				    &d->b.shadow[qid], d->scratch[qid], &d->b.ustats[qid] };
 	v = vm_ref_kick(&rq, &chains);
 	d->completed++;
 	pr_debug("queue %u: deferred kick completed: %u chains, %s\n", qid, chains,
@@ -125,24 +155,235 @@ static void vmd_scan(struct vmd *d)
 	}
 }
 
+/* ---- devices ---- */
+
+static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t errlen)
+{
+	struct vm_proxy_cfg cfg;
+	const char *why = NULL;
+	int slot = -1;
+
+	if (vm_proxy_parse(spec, &cfg, &why)) {
+		snprintf(err, errlen, "bad device '%s': %s", spec, why);
+		return -EINVAL;
+	}
+	for (int i = 0; i < VM_MAX_DEVICES; i++) {
+		if (d->dev[i] && !strcmp(vm_proxy_name(d->dev[i]), cfg.name)) {
+			snprintf(err, errlen, "device %s exists already", cfg.name);
+			return -EEXIST;
+		}
+		if (!d->dev[i] && slot < 0)
+			slot = i;
+	}
+	if (slot < 0) {
+		snprintf(err, errlen, "no free device slot (at most %d devices)", VM_MAX_DEVICES);
+		return -ENOSPC;
+	}
+	d->dev[slot] = vm_proxy_new(&d->b, d->epfd, (uint32_t)slot, &cfg);
+	if (!d->dev[slot]) {
+		int e = errno;
+
+		snprintf(err, errlen, "device %s: cannot listen on %s: %s", cfg.name, cfg.vmm_path,
+			 strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+static int vmd_del_device(struct vmd *d, const char *name)
+{
+	for (int i = 0; i < VM_MAX_DEVICES; i++)
+		if (d->dev[i] && !strcmp(vm_proxy_name(d->dev[i]), name)) {
+			vm_proxy_free(d->dev[i]);
+			d->dev[i] = NULL;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+static json_t *vmd_device_list(struct vmd *d)
+{
+	json_t *arr = json_array();
+
+	for (int i = 0; i < VM_MAX_DEVICES; i++) {
+		struct vm_proxy_info in;
+		char feat[24], bfeat[24];
+
+		if (!d->dev[i])
+			continue;
+		vm_proxy_info(d->dev[i], &in);
+		snprintf(feat, sizeof(feat), "0x%llx", (unsigned long long)in.guest_features);
+		snprintf(bfeat, sizeof(bfeat), "0x%llx", (unsigned long long)in.backend_features);
+		json_array_append_new(arr, json_pack(
+			"{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:s}",
+			"slot", (int)in.slot, "name", in.name, "vmm_socket", in.vmm_path,
+			"backend_socket", in.backend_path, "state", in.state,
+			"byte_order", in.order == VM_ORDER_BE ? "big" : "little",
+			"virtio", in.legacy ? "legacy" : "modern",
+			"features", feat, "backend_features", bfeat, "vmm_pid", (int)in.vmm_pid,
+			"sessions", (int)in.sessions, "teardowns", (int)in.teardowns,
+			"last_error", in.last_error));
+	}
+	return arr;
+}
+
+/* ---- control socket: one line in, one JSON document out ---- */
+
+static json_t *vmd_control_cmd(struct vmd *d, char *line)
+{
+	char err[256] = "";
+	size_t n = strcspn(line, "\r\n");
+
+	line[n] = 0;
+	if (!strcmp(line, "device list") || !strcmp(line, "device"))
+		return vmd_device_list(d);
+	if (!strncmp(line, "device add ", 11)) {
+		if (vmd_add_device(d, line + 11, err, sizeof(err)))
+			return json_pack("{s:s}", "error", err);
+		return json_pack("{s:b}", "ok", 1);
+	}
+	if (!strncmp(line, "device del ", 11)) {
+		if (vmd_del_device(d, line + 11))
+			return json_pack("{s:s}", "error", "no such device");
+		return json_pack("{s:b}", "ok", 1);
+	}
+	return json_pack("{s:s}", "error",
+			 "unknown command: expected 'device list', 'device add SPEC' or "
+			 "'device del NAME'");
+}
+
+static void vmd_on_control(struct vm_ev *ev, uint32_t events)
+{
+	struct vmd *d = ev->ctx;
+	struct timeval tv = { .tv_sec = 1 };
+	char line[600];
+	json_t *ans;
+	char *out;
+	ssize_t n;
+	int fd;
+
+	(void)events;
+	fd = accept4(ev->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	/* A client that never writes costs at most a second. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	n = recv(fd, line, sizeof(line) - 1, 0);
+	if (n > 0) {
+		line[n] = 0;
+		ans = vmd_control_cmd(d, line);
+		out = json_dumps(ans, JSON_COMPACT);
+		if (out) {
+			if (send(fd, out, strlen(out), MSG_NOSIGNAL) < 0 ||
+			    send(fd, "\n", 1, MSG_NOSIGNAL) < 0)
+				pr_debug("control: reply lost: %s\n", strerror(errno));
+			free(out);
+		}
+		json_decref(ans);
+	}
+	close(fd);
+}
+
+static int vmd_control_open(struct vmd *d, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[sizeof(sa.sun_path)];
+	char *slash;
+	struct stat st;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		pr_warn("control socket path too long: %s\n", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (mkdir(dir, 0755) && errno != EEXIST) {
+			pr_warn("cannot create %s: %s\n", dir, strerror(errno));
+			return -errno;
+		}
+	}
+	if (!lstat(path, &st) && S_ISSOCK(st.st_mode)) {
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool live = probe >= 0 && !connect(probe, (struct sockaddr *)&sa, sizeof(sa));
+
+		if (probe >= 0)
+			close(probe);
+		if (live) {
+			pr_warn("control socket %s is served by another vringmedd "
+				"(use --control PATH or --control none)\n", path);
+			return -EADDRINUSE;
+		}
+		unlink(path);	/* stale, from a crashed run */
+	}
+	d->ctl = (struct vm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
+				 .fn = vmd_on_control, .ctx = d };
+	if (d->ctl.fd < 0 || bind(d->ctl.fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(d->ctl.fd, 8) || vm_ev_add(d->epfd, &d->ctl, EPOLLIN)) {
+		int e = errno;
+
+		pr_warn("cannot serve the control socket %s: %s\n", path, strerror(e));
+		if (d->ctl.fd >= 0)
+			close(d->ctl.fd);
+		d->ctl.fd = -1;
+		return -e;
+	}
+	chmod(path, 0600);
+	d->ctl_path = path;
+	return 0;
+}
+
+static void vmd_on_ringbuf(struct vm_ev *ev, uint32_t events)
+{
+	struct vmd *d = ev->ctx;
+
+	(void)events;
+	ring_buffer__consume(d->rb);
+}
+
+static volatile int vmd_stop_sig;
+
+static void vmd_on_signal(struct vm_ev *ev, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(ev->fd, &si, sizeof(si)) == sizeof(si))
+		vmd_stop_sig = (int)si.ssi_signo;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{ "device", required_argument, NULL, 'd' },
+		{ "control", required_argument, NULL, 'c' },
 		{ "pin-root", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *root = VM_PIN_ROOT;
+	const char *root = VM_PIN_ROOT, *ctl = VMD_CONTROL;
+	const char *devspec[VM_MAX_DEVICES];
 	struct vm_bpf_opts opts = { .attach = true };
+	struct vm_ev sev, rbev;
 	struct vmd *d;
-	struct pollfd pfd[2];
 	sigset_t mask;
-	int c, verbose = 0, lockfd, sfd, err = 1;
+	int c, verbose = 0, ndev = 0, lockfd, sfd, err = 1;
 
-	while ((c = getopt_long(argc, argv, "p:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:c:p:vqh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'd':
+			if (ndev == VM_MAX_DEVICES) {
+				fprintf(stderr, "vringmedd: at most %d devices\n", VM_MAX_DEVICES);
+				return 2;
+			}
+			devspec[ndev++] = optarg;
+			break;
+		case 'c': ctl = optarg; break;
 		case 'p': root = optarg; break;
 		case 'v': verbose++; break;
 		case 'q': verbose = -1; break;
@@ -154,6 +395,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vringmedd: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
 		return 2;
+	}
+	for (int i = 0; i < ndev; i++) {
+		struct vm_proxy_cfg cfg;
+		const char *why;
+
+		if (vm_proxy_parse(devspec[i], &cfg, &why)) {
+			fprintf(stderr, "vringmedd: bad --device '%s': %s\n", devspec[i], why);
+			return 2;
+		}
 	}
 	vm_log_set_level(verbose < 0 ? VM_LOG_WARN : verbose ? VM_LOG_DEBUG : VM_LOG_INFO);
 	if (strlen(root) >= sizeof(((struct vm_bpf *)0)->pin_root) - 1) {
@@ -168,8 +418,10 @@ int main(int argc, char **argv)
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return 1;
+	d->ctl.fd = -1;
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	lockfd = vmd_lock(root);
-	if (lockfd < 0)
+	if (lockfd < 0 || d->epfd < 0)
 		goto out_free;
 
 	sigemptyset(&mask);
@@ -177,6 +429,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	signal(SIGPIPE, SIG_IGN);
 
 	opts.pin_root = root;
 	if (vm_bpf_load(&d->b, &opts))
@@ -190,40 +443,73 @@ int main(int argc, char **argv)
 	pr_info("%s %s: %d notification sources attached%s%s\n",
 		d->b.adopted ? "adopted" : "pinned", root, d->b.nlinks,
 		d->b.have_kvm ? ", KVM tracepoints" : "", d->b.have_fentry ? ", fentry" : "");
-	printf("vringmedd ready: pid %d, pin root %s\n", (int)getpid(), root);
+
+	sev = (struct vm_ev){ .fd = sfd, .fn = vmd_on_signal, .ctx = d };
+	rbev = (struct vm_ev){ .fd = ring_buffer__epoll_fd(d->rb), .fn = vmd_on_ringbuf, .ctx = d };
+	if (vm_ev_add(d->epfd, &sev, EPOLLIN) || vm_ev_add(d->epfd, &rbev, EPOLLIN)) {
+		pr_warn("epoll: %s\n", strerror(errno));
+		goto out_rb;
+	}
+	if (strcmp(ctl, "none") && vmd_control_open(d, ctl))
+		goto out_rb;
+	/* Device slots nobody configures again are cleared: their VMMs went
+	 * with the vhost-user connections of the daemon that died. */
+	for (int i = 0; i < ndev; i++) {
+		char why[256];
+
+		if (vmd_add_device(d, devspec[i], why, sizeof(why))) {
+			pr_warn("%s\n", why);
+			goto out_devs;
+		}
+	}
+	printf("vringmedd ready: pid %d, pin root %s, %d devices, control %s\n", (int)getpid(),
+	       root, ndev, d->ctl_path ? d->ctl_path : "off");
 	fflush(stdout);
 
 	vmd_scan(d);
-	pfd[0] = (struct pollfd){ .fd = ring_buffer__epoll_fd(d->rb), .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-	for (;;) {
-		int n = poll(pfd, 2, VMD_SCAN_MS);
+	while (!vmd_stop_sig) {
+		struct epoll_event evs[16];
+		int n = epoll_wait(d->epfd, evs, 16, VMD_SCAN_MS);
 
 		if (n < 0 && errno != EINTR) {
-			pr_warn("poll: %s\n", strerror(errno));
+			pr_warn("epoll_wait: %s\n", strerror(errno));
 			break;
 		}
-		if (pfd[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
+		for (int i = 0; i < n; i++) {
+			struct vm_ev *ev = evs[i].data.ptr;
 
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
-				pr_info("signal %u: removing pins under %s and exiting\n",
-					si.ssi_signo, root);
-			vm_bpf_unpin(&d->b);
-			err = 0;
-			break;
+			ev->fn(ev, evs[i].events);
 		}
-		if (pfd[0].revents & POLLIN)
-			ring_buffer__consume(d->rb);
 		vmd_scan(d);
+		for (int i = 0; i < VM_MAX_DEVICES; i++)
+			if (d->dev[i])
+				vm_proxy_tick(d->dev[i]);
 	}
+	if (vmd_stop_sig) {
+		pr_info("signal %d: removing pins under %s and exiting\n", vmd_stop_sig, root);
+		err = 0;
+	}
+out_devs:
+	for (int i = 0; i < VM_MAX_DEVICES; i++)
+		if (d->dev[i])
+			vm_proxy_free(d->dev[i]);
+	if (d->ctl.fd >= 0) {
+		close(d->ctl.fd);
+		unlink(d->ctl_path);
+	}
+	if (!err)
+		vm_bpf_unpin(&d->b);
 	pr_info("completed %lu deferred kicks\n", d->completed);
+out_rb:
 	ring_buffer__free(d->rb);
 out_bpf:
 	vm_bpf_close(&d->b);
 out_lock:
-	close(lockfd);
+	if (lockfd >= 0)
+		close(lockfd);
 out_free:
+	if (d->epfd >= 0)
+		close(d->epfd);
 	for (int i = 0; i < VM_MAX_QUEUES; i++)
 		vm_ref_scratch_free(d->scratch[i]);
 	free(d);

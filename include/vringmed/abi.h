@@ -33,6 +33,7 @@
 #define VM_MAP_IOKICKS		"vm_iokicks"
 #define VM_MAP_DEFERRED		"vm_deferred"
 #define VM_MAP_SCRATCH		"vm_scratch"
+#define VM_MAP_USTATS		"vm_ustats"	/* counters of work done in userspace */
 
 /*
  * Verdicts.  VM_OK is healthy; everything else marks the device broken until

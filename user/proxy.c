@@ -1,0 +1,979 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* vringmedd's vhost-user proxy for one virtio-net device: see proxy.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <vringmed/abi.h>
+#include <vringmed/byteorder.h>
+#include <vringmed/vhost_user.h>
+#include <vringmed/vring.h>
+
+#include "loader.h"
+#include "log.h"
+#include "proxy.h"
+#include "ref.h"
+#include "vu_wire.h"
+
+#define BIT(n)		(1ull << (n))
+#define VMP_NQ		2		/* virtio-net: receiveq1, transmitq1 */
+#define VMP_BE_TIMEOUT	5		/* seconds a back-end may take to answer */
+/* Where the shadow region sits in the back-end's guest-physical space: far
+ * above any guest RAM, checked against every region the VMM sends. */
+#define VMP_SHADOW_GPA	(1ull << 48)
+#define VMP_SHADOW_SIZE	((uint64_t)VM_MAX_QUEUES * VM_SHADOW_BYTES)
+
+/* Features a guest is never offered: what the proxy does not mediate
+ * (indirect tables, event idx, packed rings, in-order, notification data,
+ * ring reset, an IOMMU), what needs a control path it does not have (MQ,
+ * GUEST_ANNOUNCE), dirty logging, and ANY_LAYOUT so a legacy guest's TX
+ * header keeps a descriptor of its own. */
+#define VMP_GUEST_MASK	(BIT(VU_F_INDIRECT_DESC) | BIT(VU_F_EVENT_IDX) | BIT(VU_F_ANY_LAYOUT) | \
+			 BIT(VU_F_RING_PACKED) | BIT(VU_F_IN_ORDER) |			    \
+			 BIT(VU_F_NOTIFICATION_DATA) | BIT(VU_F_RING_RESET) |		    \
+			 BIT(VU_F_ACCESS_PLATFORM) | BIT(VU_F_SR_IOV) | BIT(VU_F_ORDER_PLATFORM) | \
+			 BIT(VU_NET_F_MQ) | BIT(VU_NET_F_GUEST_ANNOUNCE) | BIT(26) /* LOG_ALL */)
+/* Protocol features offered to the VMM: its own, not the back-end's. */
+#define VMP_VMM_PF	(BIT(VU_PF_CROSS_ENDIAN) | BIT(VU_PF_REPLY_ACK))
+
+struct vmp_region {
+	uint64_t gpa, size, uaddr, offset;
+	void *map;
+	size_t map_len;
+};
+
+struct vmp_queue {
+	uint16_t num;
+	uint16_t base;
+	bool have_addr, enabled, started, endian_be, endian_set;
+	uint64_t desc, avail, used;	/* VMM addresses */
+	int kickfd;			/* the guest's kick eventfd (ours: a dup) */
+	long kick_id;			/* its eventfd-id, registered with BPF */
+	int vmm_callfd;			/* the VMM's call eventfd */
+	struct vm_ev call;		/* ours, given to the back-end */
+};
+
+struct vm_proxy {
+	struct vm_proxy_cfg cfg;
+	struct vm_bpf *b;
+	int epfd;
+	uint32_t slot;
+	struct vm_ev lsn, vmm, be;
+	pid_t vmm_pid;
+	struct vm_scratch *scratch[VMP_NQ];
+
+	uint64_t be_features, be_pf, offered, guest_features, vmm_pf;
+	bool features_set, legacy, order_latched, owner_sent, be_proto;
+	int order;
+	struct vmp_region reg[VM_MAX_REGIONS];
+	int nreg;
+	struct vmp_queue q[VMP_NQ];
+
+	const char *state;
+	char last_error[160];
+	unsigned long sessions, teardowns;
+};
+
+int vm_ev_add(int epfd, struct vm_ev *ev, uint32_t events)
+{
+	struct epoll_event e = { .events = events, .data.ptr = ev };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, ev->fd, &e) ? -errno : 0;
+}
+
+void vm_ev_del(int epfd, struct vm_ev *ev)
+{
+	if (ev->fd >= 0)
+		epoll_ctl(epfd, EPOLL_CTL_DEL, ev->fd, NULL);
+}
+
+int vm_proxy_parse(const char *spec, struct vm_proxy_cfg *cfg, const char **why)
+{
+	char buf[512], *tok, *save = NULL;
+	bool first = true;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (strlen(spec) >= sizeof(buf)) {
+		*why = "too long";
+		return -EINVAL;
+	}
+	strcpy(buf, spec);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save), first = false) {
+		if (first && !strchr(tok, '=')) {
+			if (strlen(tok) >= sizeof(cfg->name)) {
+				*why = "name longer than 31 characters";
+				return -EINVAL;
+			}
+			strcpy(cfg->name, tok);
+		} else if (!strncmp(tok, "vmm=", 4) && strlen(tok + 4) < sizeof(cfg->vmm_path)) {
+			strcpy(cfg->vmm_path, tok + 4);
+		} else if (!strncmp(tok, "backend=", 8) &&
+			   strlen(tok + 8) < sizeof(cfg->backend_path)) {
+			strcpy(cfg->backend_path, tok + 8);
+		} else {
+			*why = "expected NAME,vmm=PATH,backend=PATH (socket paths under 108 bytes)";
+			return -EINVAL;
+		}
+	}
+	if (!cfg->name[0] || !cfg->vmm_path[0] || !cfg->backend_path[0]) {
+		*why = "expected NAME,vmm=PATH,backend=PATH";
+		return -EINVAL;
+	}
+	for (const char *c = cfg->name; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.')) {
+			*why = "name may hold letters, digits, '-', '_' and '.' only";
+			return -EINVAL;
+		}
+	return 0;
+}
+
+static struct vm_device *vmp_dev(struct vm_proxy *p)
+{
+	return &p->b->devices[p->slot];
+}
+
+static uint32_t vmp_qslot(struct vm_proxy *p, unsigned i)
+{
+	return p->slot * VM_PROXY_QSLOTS + i;
+}
+
+static void vmp_err(struct vm_proxy *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void vmp_err(struct vm_proxy *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->last_error, sizeof(p->last_error), fmt, ap);
+	va_end(ap);
+	pr_warn("device %s: %s\n", p->cfg.name, p->last_error);
+}
+
+/* ---- the session: one VMM connection and its back-end connection ---- */
+
+static void vmp_queue_stop(struct vm_proxy *p, unsigned i)
+{
+	struct vmp_queue *vq = &p->q[i];
+	struct vm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+
+	__atomic_and_fetch(&q->flags, ~VM_QF_ENABLED, __ATOMIC_SEQ_CST);
+	if (vq->kick_id >= 0)
+		vm_bpf_del_kickfd(p->b, (uint32_t)vq->kick_id);
+	vq->kick_id = -1;
+	vq->started = false;
+}
+
+static void vmp_queue_clear(struct vm_proxy *p, unsigned i)
+{
+	struct vmp_queue *vq = &p->q[i];
+
+	vmp_queue_stop(p, i);
+	if (vq->kickfd >= 0)
+		close(vq->kickfd);
+	if (vq->vmm_callfd >= 0)
+		close(vq->vmm_callfd);
+	if (vq->call.fd >= 0) {
+		vm_ev_del(p->epfd, &vq->call);
+		close(vq->call.fd);
+	}
+	memset(vq, 0, sizeof(*vq));
+	vq->kickfd = vq->vmm_callfd = vq->call.fd = -1;
+	vq->kick_id = -1;
+}
+
+static void vmp_unmap_regions(struct vm_proxy *p)
+{
+	for (int i = 0; i < p->nreg; i++)
+		if (p->reg[i].map)
+			munmap(p->reg[i].map, p->reg[i].map_len);
+	memset(p->reg, 0, sizeof(p->reg));
+	p->nreg = 0;
+}
+
+static void vmp_teardown(struct vm_proxy *p, const char *why)
+{
+	struct vm_device *dev = vmp_dev(p);
+
+	if (p->vmm.fd < 0 && p->be.fd < 0)
+		return;
+	pr_info("device %s: session ended: %s\n", p->cfg.name, why);
+	for (unsigned i = 0; i < VMP_NQ; i++)
+		vmp_queue_clear(p, i);
+	__atomic_store_n(&dev->flags, 0, __ATOMIC_SEQ_CST);
+	if (p->vmm_pid > 0)
+		vm_bpf_del_vmm(p->b, (uint32_t)p->vmm_pid);
+	dev->tgid = 0;
+	dev->nregions = 0;
+	dev->generation++;
+	vmp_unmap_regions(p);
+	if (p->vmm.fd >= 0) {
+		vm_ev_del(p->epfd, &p->vmm);
+		close(p->vmm.fd);
+		p->vmm.fd = -1;
+	}
+	if (p->be.fd >= 0) {
+		vm_ev_del(p->epfd, &p->be);
+		close(p->be.fd);
+		p->be.fd = -1;
+	}
+	p->vmm_pid = 0;
+	p->features_set = p->order_latched = p->owner_sent = p->be_proto = false;
+	p->be_features = p->be_pf = p->offered = p->guest_features = p->vmm_pf = 0;
+	p->state = "listening";
+	p->teardowns++;
+}
+
+/* A request to the back-end that has no reply. */
+static int vmp_be_send(struct vm_proxy *p, struct vu_msg *m)
+{
+	int err = vu_send(p->be.fd, m);
+
+	if (err)
+		vmp_err(p, "back-end %s: sending %s: %s", p->cfg.backend_path,
+			vu_request_name(m->request), strerror(-err));
+	return err;
+}
+
+static int vmp_be_u64(struct vm_proxy *p, uint32_t req, uint64_t v, int fd)
+{
+	struct vu_msg m;
+
+	vu_msg_init(&m, req);
+	vu_put_u64(&m, 0, v);
+	if (fd >= 0) {
+		m.fds[0] = fd;
+		m.nfds = 1;
+	}
+	return vmp_be_send(p, &m);
+}
+
+static int vmp_be_state(struct vm_proxy *p, uint32_t req, uint32_t idx, uint32_t num)
+{
+	struct vu_msg m;
+
+	vu_msg_init(&m, req);
+	vu_put_u32(&m, 0, idx);
+	vu_put_u32(&m, 4, num);
+	return vmp_be_send(p, &m);
+}
+
+static void vmp_on_backend(struct vm_ev *ev, uint32_t events)
+{
+	struct vm_proxy *p = ev->ctx;
+	char c;
+
+	/* The back-end never speaks first (no BACKEND_REQ): readable means
+	 * it went away, or it is talking nonsense. */
+	if (recv(ev->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0 || (events & (EPOLLHUP | EPOLLERR))) {
+		vmp_err(p, "back-end %s disconnected", p->cfg.backend_path);
+		vmp_teardown(p, "back-end disconnected");
+	} else {
+		vmp_err(p, "back-end %s sent an unsolicited message", p->cfg.backend_path);
+		vmp_teardown(p, "back-end protocol error");
+	}
+}
+
+static int vmp_backend_connect(struct vm_proxy *p)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = VMP_BE_TIMEOUT };
+	int fd, err;
+
+	strcpy(sa.sun_path, p->cfg.backend_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		err = -errno;
+		close(fd);
+		vmp_err(p, "cannot connect to back-end %s: %s", p->cfg.backend_path,
+			strerror(-err));
+		return err;
+	}
+	/* A back-end that stops answering must not stall the daemon. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	p->be = (struct vm_ev){ .fd = fd, .fn = vmp_on_backend, .ctx = p };
+
+	err = vu_get_u64_reply(fd, VU_GET_FEATURES, &p->be_features);
+	if (err)
+		goto proto;
+	if (!(p->be_features & BIT(VU_F_VERSION_1))) {
+		vmp_err(p, "back-end %s does not offer VERSION_1 (features 0x%llx)",
+			p->cfg.backend_path, (unsigned long long)p->be_features);
+		return -EPROTO;
+	}
+	if (p->be_features & BIT(VU_F_PROTOCOL_FEATURES)) {
+		p->be_proto = true;
+		err = vu_get_u64_reply(fd, VU_GET_PROTOCOL_FEATURES, &p->be_pf);
+		if (err)
+			goto proto;
+		/* Nothing of the back-end's optional protocol is needed. */
+		err = vmp_be_u64(p, VU_SET_PROTOCOL_FEATURES, 0, -1);
+		if (err)
+			return err;
+	}
+	err = vm_ev_add(p->epfd, &p->be, EPOLLIN | EPOLLRDHUP);
+	if (err)
+		return err;
+	pr_info("device %s: back-end %s: features 0x%llx, protocol features 0x%llx\n",
+		p->cfg.name, p->cfg.backend_path, (unsigned long long)p->be_features,
+		(unsigned long long)p->be_pf);
+	return 0;
+proto:
+	vmp_err(p, "back-end %s: feature query failed: %s", p->cfg.backend_path, strerror(-err));
+	return err;
+}
+
+/* ---- queues ---- */
+
+static void vmp_signal_vmm(struct vmp_queue *vq)
+{
+	uint64_t one = 1;
+
+	if (vq->vmm_callfd >= 0 && write(vq->vmm_callfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pr_debug("call eventfd write: %s\n", strerror(errno));
+}
+
+/* Moves the back-end's used entries to the guest; signals the VMM. */
+static void vmp_complete(struct vm_proxy *p, unsigned i, bool stopping)
+{
+	uint32_t qs = vmp_qslot(p, i), v, n = 0;
+	struct vm_ref_queue rq = { vmp_dev(p), &p->b->queues[qs], &p->b->shadow[qs],
+				   p->scratch[i], &p->b->ustats[qs] };
+
+	if (!p->q[i].started && !stopping)
+		return;
+	v = vm_ref_complete(&rq, &n);
+	if (n)
+		vmp_signal_vmm(&p->q[i]);
+	if (v != VM_OK && p->state != (const char *)"broken") {
+		vmp_err(p, "queue %u broken on the used path: %s", i, vm_verdict_name(v));
+		p->state = "broken";
+	}
+}
+
+static void vmp_on_call(struct vm_ev *ev, uint32_t events)
+{
+	struct vm_proxy *p = ev->ctx;
+	uint64_t cnt;
+
+	(void)events;
+	if (read(ev->fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		return;
+	vmp_complete(p, (unsigned)ev->arg, false);
+}
+
+/* The guest's header length and what the queue must do about it. */
+static void vmp_net_mode(struct vm_proxy *p, unsigned i, struct vm_queue *q)
+{
+	bool tx = i & 1;
+
+	q->net_mode = VM_NET_NONE;
+	q->net_hdr_len = VM_NET_HDR_MODERN;
+	if (!p->legacy)
+		return;
+	if (!(p->guest_features & BIT(VU_NET_F_MRG_RXBUF)))
+		q->net_hdr_len = VM_NET_HDR_LEGACY;
+	if (tx) {
+		if (p->order != VM_ORDER_LE || q->net_hdr_len != VM_NET_HDR_MODERN)
+			q->net_mode = VM_NET_TX_SLOT;
+	} else if (q->net_hdr_len == VM_NET_HDR_LEGACY) {
+		q->net_mode = VM_NET_RX_SLOT;
+	} else if (p->order != VM_ORDER_LE) {
+		q->net_mode = VM_NET_RX_INPLACE;
+	}
+}
+
+static const char *vmp_order_name(int order)
+{
+	return order == VM_ORDER_BE ? "big-endian" : "little-endian";
+}
+
+/* Starts BPF translation on queue i once the VMM has said everything. */
+static int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
+{
+	struct vmp_queue *vq = &p->q[i];
+	uint32_t qs = vmp_qslot(p, i), chains;
+	struct vm_device *dev = vmp_dev(p);
+	struct vm_queue *q = &p->b->queues[qs];
+	struct vm_shadow_queue *sh = &p->b->shadow[qs];
+	struct vm_ref_queue rq;
+	int order, err;
+	long id;
+
+	/* With PROTOCOL_FEATURES a ring starts disabled until SET_VRING_ENABLE. */
+	if (vq->started || !vq->num || !vq->have_addr || vq->kickfd < 0 || !p->features_set ||
+	    !p->nreg || (!vq->enabled && (p->guest_features & BIT(VU_F_PROTOCOL_FEATURES))))
+		return 0;
+
+	/* The byte order is latched by the first queue that starts and holds
+	 * until reset; a legacy device's rings all share it. */
+	order = !p->legacy ? VM_ORDER_LE : vq->endian_set ?
+		(vq->endian_be ? VM_ORDER_BE : VM_ORDER_LE) : vm_host_order();
+	if (p->order_latched && order != p->order) {
+		vmp_err(p, "queue %u asks for %s rings, the device runs %s", i,
+			vmp_order_name(order), vmp_order_name(p->order));
+		return -EINVAL;
+	}
+	if (!p->scratch[i] && !(p->scratch[i] = vm_ref_scratch_new()))
+		return -ENOMEM;
+	if (!p->order_latched) {
+		p->order = order;
+		p->order_latched = true;
+		dev->tgid = (uint32_t)p->vmm_pid;
+		dev->order = (uint8_t)order;
+		dev->features = p->guest_features;
+		dev->first_queue = vmp_qslot(p, 0);
+		dev->nqueues = VMP_NQ;
+		dev->broken = 0;
+		__atomic_store_n(&dev->flags, VM_DF_ACTIVE, __ATOMIC_SEQ_CST);
+		err = vm_bpf_add_vmm(p->b, (uint32_t)p->vmm_pid);
+		if (err)
+			return err;
+		pr_info("device %s: %s guest (features 0x%llx), %s rings, VMM pid %d\n",
+			p->cfg.name, p->legacy ? "legacy" : "modern",
+			(unsigned long long)p->guest_features, vmp_order_name(order),
+			(int)p->vmm_pid);
+	}
+
+	err = vm_ref_queue_setup(q, p->slot, vq->num, vq->desc, vq->avail, vq->used);
+	if (err)
+		return err;
+	q->last_avail = q->last_used = vq->base;
+	q->hdr_gpa = VMP_SHADOW_GPA + (uint64_t)qs * VM_SHADOW_BYTES + VM_SHADOW_HDR_OFF;
+	vmp_net_mode(p, i, q);
+	vm_ref_shadow_reset(sh);
+	sh->avail.idx = vm_swab16_if(VM_ORDER_LE, vq->base);
+	sh->used.idx = vm_swab16_if(VM_ORDER_LE, vq->base);
+
+	id = vm_eventfd_id(0, vq->kickfd);
+	if (id < 0) {
+		vmp_err(p, "queue %u: kick fd is not an eventfd", i);
+		return -EINVAL;
+	}
+	err = vm_bpf_add_kickfd(p->b, (uint32_t)id, qs);
+	if (err)
+		return err;
+	vq->kick_id = id;
+	__atomic_or_fetch(&q->flags, VM_QF_ENABLED, __ATOMIC_SEQ_CST);
+	vq->started = true;
+	p->state = "running";
+
+	/* Whatever the guest posted before the kick fd was registered. */
+	rq = (struct vm_ref_queue){ dev, q, sh, p->scratch[i], &p->b->ustats[qs] };
+	vm_ref_kick(&rq, &chains);
+	pr_debug("device %s: queue %u started: size %u, base %u, net mode %u, header %u bytes\n",
+		 p->cfg.name, i, vq->num, vq->base, q->net_mode, q->net_hdr_len);
+	return 0;
+}
+
+/* ---- the VMM face ---- */
+
+static int vmp_reply(struct vm_proxy *p, const struct vu_msg *req, struct vu_msg *rep)
+{
+	rep->request = req->request;
+	rep->flags = VU_VERSION | VU_FLAG_REPLY;
+	return vu_send(p->vmm.fd, rep);
+}
+
+static int vmp_reply_u64(struct vm_proxy *p, const struct vu_msg *req, uint64_t v)
+{
+	struct vu_msg rep;
+
+	vu_msg_init(&rep, req->request);
+	vu_put_u64(&rep, 0, v);
+	return vmp_reply(p, req, &rep);
+}
+
+static bool vmp_vring_idx(struct vm_proxy *p, const struct vu_msg *m, uint32_t idx)
+{
+	if (idx < VMP_NQ)
+		return true;
+	vmp_err(p, "%s for queue %u: the device has %u", vu_request_name(m->request), idx, VMP_NQ);
+	return false;
+}
+
+static int vmp_mem_table(struct vm_proxy *p, struct vu_msg *m)
+{
+	struct vm_device *dev = vmp_dev(p);
+	struct vmp_region reg[VM_MAX_REGIONS] = { 0 };
+	struct vu_msg fwd;
+	uint32_t n = vu_get_u32(m, 0);
+	int err = 0;
+
+	if (m->size < VU_MEM_HDR_SIZE || n < 1 || n > VM_MAX_REGIONS - 1 ||
+	    m->size < VU_MEM_HDR_SIZE + n * VU_MEM_REGION_SIZE || (uint32_t)m->nfds != n) {
+		vmp_err(p, "malformed SET_MEM_TABLE: %u regions, %d fds, %u bytes "
+			"(at most %d regions)", n, m->nfds, m->size, VM_MAX_REGIONS - 1);
+		return -EBADMSG;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t off = VU_MEM_HDR_SIZE + i * VU_MEM_REGION_SIZE;
+		struct vmp_region *r = &reg[i];
+
+		r->gpa = vu_get_u64(m, off);
+		r->size = vu_get_u64(m, off + 8);
+		r->uaddr = vu_get_u64(m, off + 16);
+		r->offset = vu_get_u64(m, off + 24);
+		if (!r->size || r->gpa + r->size < r->gpa || r->uaddr + r->size < r->uaddr ||
+		    r->offset + r->size < r->offset || r->gpa + r->size > VMP_SHADOW_GPA) {
+			vmp_err(p, "SET_MEM_TABLE region %u is invalid (gpa 0x%llx size 0x%llx)", i,
+				(unsigned long long)r->gpa, (unsigned long long)r->size);
+			err = -EINVAL;
+			goto fail;
+		}
+		r->map_len = r->size + r->offset;
+		r->map = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[i], 0);
+		if (r->map == MAP_FAILED) {
+			err = -errno;
+			r->map = NULL;
+			vmp_err(p, "cannot map guest memory region %u (%llu bytes): %s", i,
+				(unsigned long long)r->map_len, strerror(-err));
+			goto fail;
+		}
+	}
+
+	/* To the back-end: the same regions (our addresses as "user"
+	 * addresses) plus the shadow region, the map's own fd. */
+	vu_msg_init(&fwd, VU_SET_MEM_TABLE);
+	vu_put_u32(&fwd, 0, n + 1);
+	vu_put_u32(&fwd, 4, 0);
+	for (uint32_t i = 0; i <= n; i++) {
+		uint32_t off = VU_MEM_HDR_SIZE + i * VU_MEM_REGION_SIZE;
+		bool sh = i == n;
+
+		vu_put_u64(&fwd, off, sh ? VMP_SHADOW_GPA : reg[i].gpa);
+		vu_put_u64(&fwd, off + 8, sh ? VMP_SHADOW_SIZE : reg[i].size);
+		vu_put_u64(&fwd, off + 16, sh ? (uint64_t)(uintptr_t)p->b->shadow :
+			   (uint64_t)(uintptr_t)reg[i].map + reg[i].offset);
+		vu_put_u64(&fwd, off + 24, sh ? 0 : reg[i].offset);
+		fwd.fds[i] = sh ? vm_bpf_shadow_fd(p->b) : m->fds[i];
+	}
+	fwd.nfds = (int)n + 1;
+	err = vmp_be_send(p, &fwd);
+	if (err)
+		goto fail;
+
+	/* The BPF side reads through the VMM's addresses, the used path
+	 * writes through ours. */
+	vmp_unmap_regions(p);
+	memcpy(p->reg, reg, sizeof(reg));
+	p->nreg = (int)n;
+	for (uint32_t i = 0; i < n; i++)
+		dev->regions[i] = (struct vm_region){ reg[i].gpa, reg[i].size, reg[i].uaddr,
+						      (uint64_t)(uintptr_t)reg[i].map + reg[i].offset };
+	dev->nregions = (uint8_t)n;
+	pr_debug("device %s: %u guest memory regions\n", p->cfg.name, n);
+	return 0;
+fail:
+	for (uint32_t i = 0; i < n; i++)
+		if (reg[i].map)
+			munmap(reg[i].map, reg[i].map_len);
+	return err;
+}
+
+/* Handles one VMM request.  Returns 0, or -errno to end the session. */
+static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
+{
+	uint32_t idx = vu_get_u32(m, 0) & VU_VRING_IDX_MASK;
+	struct vmp_queue *vq = idx < VMP_NQ ? &p->q[idx] : NULL;
+	uint64_t u;
+	int err = 0, fd;
+
+	pr_debug("device %s: VMM %s (%u bytes, %d fds)\n", p->cfg.name,
+		 vu_request_name(m->request), m->size, m->nfds);
+	switch (m->request) {
+	case VU_GET_FEATURES:
+		p->offered = (p->be_features & ~VMP_GUEST_MASK) | BIT(VU_F_PROTOCOL_FEATURES);
+		return vmp_reply_u64(p, m, p->offered);
+	case VU_SET_FEATURES:
+		if (m->size != 8)
+			return -EBADMSG;
+		u = vu_get_u64(m, 0);
+		if (u & ~p->offered) {
+			vmp_err(p, "VMM acked features 0x%llx it was not offered",
+				(unsigned long long)(u & ~p->offered));
+			return -EINVAL;
+		}
+		if (p->order_latched && u != p->guest_features) {
+			vmp_err(p, "VMM changed features while the rings run");
+			return -EBUSY;
+		}
+		p->guest_features = u;
+		p->legacy = !(u & BIT(VU_F_VERSION_1));
+		p->features_set = true;
+		/* The back-end always gets a modern device. */
+		u = (u & p->be_features & ~BIT(VU_F_PROTOCOL_FEATURES)) | BIT(VU_F_VERSION_1);
+		if (p->be_proto)
+			u |= BIT(VU_F_PROTOCOL_FEATURES);
+		return vmp_be_u64(p, VU_SET_FEATURES, u, -1);
+	case VU_GET_PROTOCOL_FEATURES:
+		return vmp_reply_u64(p, m, VMP_VMM_PF);
+	case VU_SET_PROTOCOL_FEATURES:
+		if (m->size != 8)
+			return -EBADMSG;
+		p->vmm_pf = vu_get_u64(m, 0) & VMP_VMM_PF;
+		return 0;
+	case VU_GET_QUEUE_NUM:
+		return vmp_reply_u64(p, m, 1);
+	case VU_SET_OWNER:
+		if (p->owner_sent)
+			return 0;
+		p->owner_sent = true;
+		return vmp_be_u64(p, VU_SET_OWNER, 0, -1) ? -EIO : 0;
+	case VU_RESET_OWNER:
+	case VU_RESET_DEVICE:
+		/* A reset ends the session: the VMM reconnects for the next. */
+		vmp_teardown(p, "VMM reset the device");
+		return 1;
+	case VU_SET_MEM_TABLE:
+		return vmp_mem_table(p, m);
+	case VU_SET_VRING_NUM:
+		if (m->size != VU_STATE_SIZE || !vmp_vring_idx(p, m, idx))
+			return -EBADMSG;
+		u = vu_get_u32(m, 4);
+		if (vq->started || !vm_ring_size_ok((uint32_t)u, VM_MAX_RING)) {
+			vmp_err(p, "queue %u: ring size %llu refused (power of two up to %d, "
+				"not while running)", idx, (unsigned long long)u, VM_MAX_RING);
+			return -EINVAL;
+		}
+		vq->num = (uint16_t)u;
+		return vmp_be_state(p, VU_SET_VRING_NUM, idx, (uint32_t)u);
+	case VU_SET_VRING_BASE:
+		if (m->size != VU_STATE_SIZE || !vmp_vring_idx(p, m, idx))
+			return -EBADMSG;
+		if (vq->started)
+			return -EBUSY;
+		vq->base = (uint16_t)vu_get_u32(m, 4);
+		return vmp_be_state(p, VU_SET_VRING_BASE, idx, vq->base);
+	case VU_SET_VRING_ADDR: {
+		struct vu_msg fwd;
+		uint64_t sh;
+
+		if (m->size != VU_ADDR_SIZE || !vmp_vring_idx(p, m, idx))
+			return -EBADMSG;
+		if (vq->started)
+			return -EBUSY;
+		vq->desc = vu_get_u64(m, VU_ADDR_DESC_OFF);
+		vq->used = vu_get_u64(m, VU_ADDR_USED_OFF);
+		vq->avail = vu_get_u64(m, VU_ADDR_AVAIL_OFF);
+		vq->have_addr = true;
+		/* The back-end gets the shadow rings, in our address space,
+		 * which the shadow region's "user" address covers. */
+		sh = (uint64_t)(uintptr_t)&p->b->shadow[vmp_qslot(p, idx)];
+		vu_msg_init(&fwd, VU_SET_VRING_ADDR);
+		vu_put_u32(&fwd, 0, idx);
+		vu_put_u32(&fwd, 4, 0);		/* no dirty logging */
+		vu_put_u64(&fwd, VU_ADDR_DESC_OFF, sh);
+		vu_put_u64(&fwd, VU_ADDR_USED_OFF, sh + VM_SHADOW_USED_OFF);
+		vu_put_u64(&fwd, VU_ADDR_AVAIL_OFF, sh + VM_SHADOW_AVAIL_OFF);
+		vu_put_u64(&fwd, 32, 0);
+		return vmp_be_send(p, &fwd);
+	}
+	case VU_SET_VRING_ENDIAN:
+		if (m->size != VU_STATE_SIZE || !vmp_vring_idx(p, m, idx))
+			return -EBADMSG;
+		if (!(p->vmm_pf & BIT(VU_PF_CROSS_ENDIAN))) {
+			vmp_err(p, "SET_VRING_ENDIAN without CROSS_ENDIAN negotiated");
+			return -EPROTO;
+		}
+		u = vu_get_u32(m, 4);
+		if (u != VU_VRING_LITTLE_ENDIAN && u != VU_VRING_BIG_ENDIAN)
+			return -EINVAL;
+		if (vq->started || (p->order_latched &&
+				    (u == VU_VRING_BIG_ENDIAN) != (p->order == VM_ORDER_BE))) {
+			/* Latched until reset. */
+			vmp_err(p, "queue %u: byte order change to %s refused while the "
+				"device runs %s", idx, u ? "big-endian" : "little-endian",
+				vmp_order_name(p->order));
+			return -EBUSY;
+		}
+		vq->endian_be = u == VU_VRING_BIG_ENDIAN;
+		vq->endian_set = true;
+		return 0;	/* the back-end's rings are little-endian, always */
+	case VU_SET_VRING_KICK:
+	case VU_SET_VRING_CALL:
+	case VU_SET_VRING_ERR:
+		if (m->size != 8 || !vmp_vring_idx(p, m, idx))
+			return -EBADMSG;
+		u = vu_get_u64(m, 0);
+		fd = (u & VU_VRING_NOFD) ? -1 : vu_msg_take_fd(m, 0);
+		if (!(u & VU_VRING_NOFD) && fd < 0)
+			return -EBADMSG;
+		if (m->request == VU_SET_VRING_ERR) {
+			if (fd >= 0)
+				close(fd);
+			return 0;
+		}
+		if (m->request == VU_SET_VRING_CALL) {
+			/* The VMM's call fd is signalled by us; the back-end
+			 * signals ours.  QEMU swaps it when it masks. */
+			if (vq->vmm_callfd >= 0)
+				close(vq->vmm_callfd);
+			vq->vmm_callfd = fd;
+			if (vq->call.fd >= 0)
+				return 0;
+			vq->call = (struct vm_ev){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
+						   .fn = vmp_on_call, .ctx = p, .arg = (int)idx };
+			if (vq->call.fd < 0 || vm_ev_add(p->epfd, &vq->call, EPOLLIN))
+				return -errno;
+			return vmp_be_u64(p, VU_SET_VRING_CALL, idx, vq->call.fd);
+		}
+		/* Kick: polling mode (no fd) means no kicks to translate at. */
+		if (fd < 0) {
+			vmp_err(p, "queue %u: a kick fd is required (polling VMMs are not "
+				"supported)", idx);
+			return -EINVAL;
+		}
+		if (vq->started) {
+			vmp_queue_stop(p, idx);
+		}
+		if (vq->kickfd >= 0)
+			close(vq->kickfd);
+		vq->kickfd = fd;
+		err = vmp_queue_try_start(p, idx);
+		if (err)
+			return err;
+		/* The same eventfd: the back-end wakes after BPF ran. */
+		return vmp_be_u64(p, VU_SET_VRING_KICK, idx, fd);
+	case VU_SET_VRING_ENABLE:
+		if (m->size != VU_STATE_SIZE || !vmp_vring_idx(p, m, idx))
+			return -EBADMSG;
+		vq->enabled = vu_get_u32(m, 4) != 0;
+		if (vq->enabled) {
+			err = vmp_queue_try_start(p, idx);
+			if (err)
+				return err;
+		}
+		if (!p->be_proto)
+			return 0;
+		return vmp_be_state(p, VU_SET_VRING_ENABLE, idx, vq->enabled);
+	case VU_GET_VRING_BASE: {
+		struct vu_msg req, rep;
+
+		if (m->size != VU_STATE_SIZE || !vmp_vring_idx(p, m, idx))
+			return -EBADMSG;
+		/* Stop: no more kicks translated, the back-end stops, what
+		 * it used goes back to the guest, and its position is ours. */
+		vmp_queue_stop(p, idx);
+		vu_msg_init(&req, VU_GET_VRING_BASE);
+		vu_put_u32(&req, 0, idx);
+		vu_put_u32(&req, 4, 0);
+		err = vu_call(p->be.fd, &req, &rep);
+		if (err) {
+			vmp_err(p, "back-end GET_VRING_BASE: %s", strerror(-err));
+			return err;
+		}
+		vu_msg_close_fds(&rep);
+		vmp_complete(p, idx, true);
+		vq->base = (uint16_t)vu_get_u32(&rep, 4);
+		vu_msg_init(&rep, VU_GET_VRING_BASE);
+		vu_put_u32(&rep, 0, idx);
+		vu_put_u32(&rep, 4, vq->base);
+		return vmp_reply(p, m, &rep);
+	}
+	case VU_SEND_RARP:
+	case VU_NET_SET_MTU:
+		return 0;	/* not offered; harmless to ignore */
+	default:
+		vmp_err(p, "VMM request %s (%u) is not supported", vu_request_name(m->request),
+			m->request);
+		return -EOPNOTSUPP;
+	}
+}
+
+static bool vmp_has_reply(uint32_t req)
+{
+	return req == VU_GET_FEATURES || req == VU_GET_PROTOCOL_FEATURES ||
+	       req == VU_GET_QUEUE_NUM || req == VU_GET_VRING_BASE;
+}
+
+static void vmp_on_vmm(struct vm_ev *ev, uint32_t events)
+{
+	struct vm_proxy *p = ev->ctx;
+	struct vu_msg *m = malloc(sizeof(*m));
+	int rc;
+
+	(void)events;
+	if (!m)
+		return;
+	rc = vu_recv(ev->fd, m);
+	if (rc <= 0) {
+		if (rc == 0 || rc == -ECONNRESET)
+			vmp_teardown(p, "VMM disconnected");
+		else {
+			vmp_err(p, "malformed message from the VMM: %s", strerror(-rc));
+			vmp_teardown(p, "VMM protocol error");
+		}
+		free(m);
+		return;
+	}
+	rc = vmp_vmm_request(p, m);
+	if (rc == 1) {			/* the session already ended */
+		vu_msg_close_fds(m);
+		free(m);
+		return;
+	}
+	if ((p->vmm_pf & BIT(VU_PF_REPLY_ACK)) && (m->flags & VU_FLAG_NEED_REPLY) &&
+	    !vmp_has_reply(m->request)) {
+		/* REPLY_ACK: the VMM learns of a refusal and carries on. */
+		if (vmp_reply_u64(p, m, rc ? 1 : 0) == 0 && rc != -EIO && rc != -EBADMSG &&
+		    rc != -EPIPE && rc != -ECONNRESET) {
+			if (rc)
+				pr_info("device %s: %s refused: %s\n", p->cfg.name,
+					vu_request_name(m->request), strerror(-rc));
+			rc = 0;
+		}
+	}
+	vu_msg_close_fds(m);
+	if (rc) {
+		if (!p->last_error[0])
+			vmp_err(p, "%s failed: %s", vu_request_name(m->request), strerror(-rc));
+		vmp_teardown(p, "request failed");
+	}
+	free(m);
+}
+
+static void vmp_on_listen(struct vm_ev *ev, uint32_t events)
+{
+	struct vm_proxy *p = ev->ctx;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd;
+
+	(void)events;
+	fd = accept4(ev->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (p->vmm.fd >= 0) {
+		pr_warn("device %s: a second VMM connection refused (one VMM per device)\n",
+			p->cfg.name);
+		close(fd);
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.pid <= 0) {
+		pr_warn("device %s: cannot tell who the VMM is (SO_PEERCRED)\n", p->cfg.name);
+		close(fd);
+		return;
+	}
+	p->last_error[0] = 0;
+	p->vmm = (struct vm_ev){ .fd = fd, .fn = vmp_on_vmm, .ctx = p };
+	p->vmm_pid = cred.pid;
+	p->state = "negotiating";
+	p->sessions++;
+	pr_info("device %s: VMM pid %d connected\n", p->cfg.name, (int)cred.pid);
+	for (unsigned i = 0; i < VMP_NQ; i++)
+		vmp_queue_clear(p, i);
+	if (vmp_backend_connect(p) || vm_ev_add(p->epfd, &p->vmm, EPOLLIN | EPOLLRDHUP)) {
+		vmp_teardown(p, "back-end unavailable");
+		return;
+	}
+}
+
+struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
+			      const struct vm_proxy_cfg *cfg)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct vm_proxy *p;
+	struct stat st;
+	int err;
+
+	if (slot >= VM_MAX_DEVICES) {
+		errno = ENOSPC;
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->cfg = *cfg;
+	p->b = b;
+	p->epfd = epfd;
+	p->slot = slot;
+	p->vmm.fd = p->be.fd = -1;
+	p->state = "listening";
+	for (unsigned i = 0; i < VMP_NQ; i++) {
+		p->q[i].kickfd = p->q[i].vmm_callfd = p->q[i].call.fd = -1;
+		p->q[i].kick_id = -1;
+	}
+	/* A fresh device slot: whatever a crashed daemon left is reset. */
+	memset(&b->devices[slot], 0, sizeof(b->devices[slot]));
+	for (unsigned i = 0; i < VM_PROXY_QSLOTS; i++)
+		__atomic_store_n(&b->queues[vmp_qslot(p, i)].flags, 0, __ATOMIC_SEQ_CST);
+
+	strcpy(sa.sun_path, cfg->vmm_path);
+	if (!lstat(cfg->vmm_path, &st)) {
+		if (!S_ISSOCK(st.st_mode)) {
+			pr_warn("device %s: %s exists and is not a socket\n", cfg->name,
+				cfg->vmm_path);
+			err = EEXIST;
+			goto fail;
+		}
+		unlink(cfg->vmm_path);	/* stale, from an earlier run */
+	}
+	p->lsn = (struct vm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
+				 .fn = vmp_on_listen, .ctx = p };
+	if (p->lsn.fd < 0 || bind(p->lsn.fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(p->lsn.fd, 4) || vm_ev_add(epfd, &p->lsn, EPOLLIN)) {
+		err = errno;
+		pr_warn("device %s: cannot listen on %s: %s\n", cfg->name, cfg->vmm_path,
+			strerror(err));
+		goto fail;
+	}
+	pr_info("device %s: listening on %s for the VMM, back-end %s\n", cfg->name,
+		cfg->vmm_path, cfg->backend_path);
+	return p;
+fail:
+	if (p->lsn.fd >= 0)
+		close(p->lsn.fd);
+	free(p);
+	errno = err;
+	return NULL;
+}
+
+void vm_proxy_free(struct vm_proxy *p)
+{
+	if (!p)
+		return;
+	vmp_teardown(p, "daemon stopping");
+	vm_ev_del(p->epfd, &p->lsn);
+	close(p->lsn.fd);
+	unlink(p->cfg.vmm_path);
+	for (unsigned i = 0; i < VMP_NQ; i++)
+		vm_ref_scratch_free(p->scratch[i]);
+	free(p);
+}
+
+void vm_proxy_tick(struct vm_proxy *p)
+{
+	for (unsigned i = 0; i < VMP_NQ; i++)
+		vmp_complete(p, i, false);
+}
+
+void vm_proxy_info(const struct vm_proxy *p, struct vm_proxy_info *out)
+{
+	*out = (struct vm_proxy_info){
+		.name = p->cfg.name, .vmm_path = p->cfg.vmm_path,
+		.backend_path = p->cfg.backend_path, .state = p->state, .slot = p->slot,
+		.vmm_pid = p->vmm_pid, .legacy = p->legacy, .order = p->order,
+		.guest_features = p->guest_features, .backend_features = p->be_features,
+		.sessions = p->sessions, .teardowns = p->teardowns,
+		.last_error = p->last_error,
+	};
+}
+
+const char *vm_proxy_name(const struct vm_proxy *p)
+{
+	return p->cfg.name;
+}

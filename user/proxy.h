@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * One mediated virtio-net device in vringmedd: a vhost-user back-end towards
+ * the VMM (legacy and cross-endian welcome) and a vhost-user front-end
+ * towards a modern-only back-end (always VERSION_1, little-endian rings).
+ *
+ *   VMM --vmm socket--> [proxy] --backend socket--> modern back-end
+ *
+ * The VMM's guest memory regions go to the back-end unchanged, plus one more
+ * region: the shadow map (BPF_F_MMAPABLE), whose rings the back-end is told
+ * to use.  The guest's kick eventfd goes to the back-end unchanged too, and is
+ * registered with the BPF kick path, so the shadow ring is filled before the
+ * back-end wakes.  The back-end's call eventfd is ours: on a call the proxy
+ * moves used entries (and RX headers) back to the guest and signals the VMM.
+ *
+ * Event-driven: every fd is an epoll entry of the daemon's loop whose data
+ * points at a struct vm_ev.
+ */
+#ifndef VRINGMED_PROXY_H
+#define VRINGMED_PROXY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct vm_bpf;
+
+/* An epoll entry: the loop calls fn(ev, events). */
+struct vm_ev {
+	int fd;
+	void (*fn)(struct vm_ev *ev, uint32_t events);
+	void *ctx;
+	int arg;
+};
+
+int vm_ev_add(int epfd, struct vm_ev *ev, uint32_t events);
+void vm_ev_del(int epfd, struct vm_ev *ev);
+
+#define VM_PROXY_NAME_MAX 32
+
+struct vm_proxy_cfg {
+	char name[VM_PROXY_NAME_MAX];
+	char vmm_path[108];	/* we listen here (sun_path size) */
+	char backend_path[108];	/* we connect here when a VMM arrives */
+};
+
+/* Parses "NAME,vmm=PATH,backend=PATH"; 0 or -EINVAL with *why set. */
+int vm_proxy_parse(const char *spec, struct vm_proxy_cfg *cfg, const char **why);
+
+struct vm_proxy;
+
+/* Device slot `slot` of the maps, queues from slot * VM_PROXY_QSLOTS.
+ * Listens on cfg->vmm_path (replacing a stale socket file).  NULL with
+ * errno set on failure (logged). */
+struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
+			      const struct vm_proxy_cfg *cfg);
+/* Tears down the session, stops listening, removes the socket file. */
+void vm_proxy_free(struct vm_proxy *p);
+/* Periodic work: completes used entries a missed call left behind. */
+void vm_proxy_tick(struct vm_proxy *p);
+
+#define VM_PROXY_QSLOTS	(64 / 16)	/* VM_MAX_QUEUES / VM_MAX_DEVICES */
+
+struct vm_proxy_info {
+	const char *name, *vmm_path, *backend_path;
+	const char *state;	/* "listening", "negotiating", "running", "broken" */
+	uint32_t slot;
+	pid_t vmm_pid;
+	bool legacy;
+	int order;		/* enum vm_order */
+	uint64_t guest_features, backend_features;
+	unsigned long sessions, teardowns;
+	const char *last_error;
+};
+void vm_proxy_info(const struct vm_proxy *p, struct vm_proxy_info *out);
+const char *vm_proxy_name(const struct vm_proxy *p);
+
+#endif
