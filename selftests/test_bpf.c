@@ -323,6 +323,10 @@ static bool diff_equal(const struct diff_side *a, const struct diff_side *b, uin
 		return snprintf(why, why_len, "shadow avail ring differs"), false;
 	if (memcmp(a->q->desc_state, b->q->desc_state, 4u * size))
 		return snprintf(why, why_len, "descriptor ownership differs"), false;
+	if (memcmp(a->sh->hdr, b->sh->hdr, sizeof(a->sh->hdr[0]) * size))
+		return snprintf(why, why_len, "shadow net header slots differ"), false;
+	if (memcmp(a->q->rx_hdr, b->q->rx_hdr, sizeof(a->q->rx_hdr[0]) * size))
+		return snprintf(why, why_len, "RX header addresses differ"), false;
 	return true;
 }
 
@@ -336,6 +340,10 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 	uint16_t size = sizes[rnd(9)];
 	uint16_t start = (uint16_t)rnd(65536);
 	int be = rnd(2), kicks = 1 + rnd(3), hostile = rnd(3) == 0;
+	/* A quarter of the rings are virtio-net queues whose headers need the
+	 * mediator: TX or RX header slots, 10- or 12-byte legacy headers. */
+	int net = rnd(4) ? VM_NET_NONE : rnd(2) ? VM_NET_TX_SLOT : VM_NET_RX_SLOT;
+	int hlen = net == VM_NET_RX_SLOT || rnd(2) ? 10 : 12;
 	struct vm_qstats rst = { 0 };
 	struct vm_ref_queue rq = { ref->dev, ref->q, ref->sh, scr, &rst };
 	uint32_t descs_left;
@@ -359,6 +367,11 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 		d->q->flags = VM_QF_ENABLED;
 		d->q->last_avail = start;
 		d->q->max_chain = 1 + rnd(size);
+		d->q->net_mode = (uint8_t)net;
+		d->q->net_hdr_len = (uint8_t)hlen;
+		d->q->hdr_gpa = 0x700000000ull + 0x10000ull * slot;
+		memset(d->q->rx_hdr, 0, sizeof(d->q->rx_hdr));
+		memset(d->sh->hdr, 0, sizeof(d->sh->hdr));
 		memset(d->sh->desc, 0, 16u * size);
 		memset(&d->sh->avail, 0, 4 + 2u * size);
 	}
@@ -372,9 +385,21 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 		for (uint32_t c = 0; c < chains; c++) {
 			int n = 1 + rnd(4);
 
+			int nw = rnd(n + 1);
+			uint16_t head;
+
 			if ((uint32_t)n > descs_left)
 				break;
-			tr_add_chain(t, n, rnd(n + 1), 1 + rnd(9000));
+			/* Mostly well-formed net chains, so both sides convert. */
+			if (net == VM_NET_TX_SLOT && rnd(8))
+				nw = 0;
+			if (net == VM_NET_RX_SLOT && rnd(8))
+				nw = n;
+			head = tr_add_chain(t, n, nw, 1 + rnd(9000));
+			if (net && rnd(8))
+				tr_put(t, tr_desc_gpa(t, head) + 8, (uint64_t)hlen, 4);
+			for (int b = 0; net == VM_NET_TX_SLOT && b < 12; b++)
+				t->mem[t->data_gpa + 64ull * head + b] = (uint8_t)rnd(256);
 			descs_left -= n;
 		}
 		if (hostile && k == kicks - 1) {
