@@ -32,7 +32,7 @@ LIB_SRCS := user/ref.c user/log.c user/loader.c user/vu_wire.c user/proxy.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 LIB      := $(OUTPUT)/libvringmed.a
 
-TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf \
+TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(OUTPUT)/test_proxy \
 	     $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x $(OUTPUT)/bench_core \
 	     $(OUTPUT)/bench_kick
 BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd
@@ -91,6 +91,10 @@ $(OUTPUT)/legacy_driver: selftests/legacy_driver.c $(HEADERS) | $(OUTPUT)
 $(OUTPUT)/legacy_driver.s390x: selftests/legacy_driver.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CROSS,$@)
 	$(Q)$(CROSS_CC) -static $(CFLAGS) $< -o $@
+
+$(OUTPUT)/test_proxy: $(OUTPUT)/vringmedd selftests/test_proxy.c selftests/peers.c selftests/peers.h selftests/runner.c selftests/test.h $(LIB) | $(OUTPUT)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) selftests/test_proxy.c selftests/peers.c selftests/runner.c $(LIB) $(LIBS) -o $@
 
 $(OUTPUT)/test_bpf: $(OUTPUT)/vringmedd selftests/test_bpf.c selftests/rig.c selftests/rig.h selftests/runner.c selftests/test.h selftests/ringgen.h selftests/hostile.h selftests/race.h $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)

@@ -37,9 +37,10 @@ else
 fi
 if [ "$(id -u)" -eq 0 ]; then
 	run test_bpf "$OUT/test_bpf"
+	run test_proxy "$OUT/test_proxy"
 else
-	echo "SKIP  test_bpf: needs root to load BPF programs"
-	total_s=$((total_s + 1))
+	echo "SKIP  test_bpf, test_proxy: need root to load BPF programs"
+	total_s=$((total_s + 2))
 fi
 
 echo "$total_p passed, $total_f failed, $total_s skipped"

@@ -97,6 +97,12 @@ void vm_fail_at(const char *file, int line, const char *fmt, ...)
 	vprintf(fmt, ap);
 	va_end(ap);
 	printf("\n");
+	if (!sub_open) {
+		/* A failure outside any subtest (set-up): counts on its own. */
+		failed++;
+		printf("FAIL  %s (outside a subtest)\n", cur_test);
+		return;
+	}
 	sub_failed = true;
 }
 

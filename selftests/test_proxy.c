@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * vringmedd's vhost-user faces against a real dpdk-testpmd, driven by a
+ * small VMM written here with the wire helpers: what the VMM is offered,
+ * what the back-end is given (VERSION_1, the shadow region), the byte order
+ * latch, a TX chain that goes round the whole loop (BPF at the kick, testpmd,
+ * the used path back in guest order), and hostile VMM messages: each ends
+ * that session with a log line and a counter, never the daemon, never the
+ * neighbouring device, and leaks no fd.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <vringmed/abi.h>
+#include <vringmed/byteorder.h>
+#include <vringmed/vhost_user.h>
+#include <vringmed/vring.h>
+
+#include "peers.h"
+#include "test.h"
+#include "vu_wire.h"
+
+const char *vm_test_suite = "test_proxy";
+
+#define BIT(n)		(1ull << (n))
+#define MEM_SIZE	(1u << 20)
+#define QSIZE		64
+#define RING_GPA(q)	(0x1000u + (q) * 0x4000u)
+#define BUF_GPA		0x20000u
+
+static char dir[64], root[96], ctl[128], vmm_a[128], vmm_b[128], be_a[128], be_b[128];
+static struct peer tp_a, tp_b, dmn;
+static bool up;
+
+static int ctl_query(const char *cmd, char *out, size_t len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ssize_t n, got = 0;
+
+	strcpy(sa.sun_path, ctl);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		return -1;
+	if (write(fd, cmd, strlen(cmd)) < 0 || write(fd, "\n", 1) < 0) {
+		close(fd);
+		return -1;
+	}
+	while ((size_t)got < len - 1 && (n = read(fd, out + got, len - 1 - (size_t)got)) > 0)
+		got += n;
+	out[got] = 0;
+	close(fd);
+	return 0;
+}
+
+/* The JSON object of device `name` in "device list" holds `needle`. */
+static bool device_has(const char *name, const char *needle)
+{
+	char buf[8192], key[64], *obj, *end;
+
+	for (int t = 0; t < 40; t++) {
+		if (!ctl_query("device list", buf, sizeof(buf))) {
+			snprintf(key, sizeof(key), "\"name\":\"%s\"", name);
+			obj = strstr(buf, key);
+			end = obj ? strchr(obj, '}') : NULL;
+			if (end) {
+				*end = 0;
+				if (strstr(obj, needle))
+					return true;
+			}
+		}
+		usleep(50000);
+	}
+	return false;
+}
+
+static int vmm_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct timeval tv = { .tv_sec = 5 };
+
+	strcpy(sa.sun_path, path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* True when the peer closed the connection (within 2 s). */
+static bool closed_by_peer(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c;
+
+	return poll(&p, 1, 2000) == 1 && recv(fd, &c, 1, 0) <= 0;
+}
+
+struct vmm {
+	int sock;
+	uint8_t *mem;
+	int memfd;
+	int kick[2], call[2];
+	uint64_t offered, pf;
+	enum vm_order order;
+};
+
+static int send_state(struct vmm *v, uint32_t req, uint32_t idx, uint32_t num, bool ack)
+{
+	struct vu_msg m, r;
+
+	vu_msg_init(&m, req);
+	vu_put_u32(&m, 0, idx);
+	vu_put_u32(&m, 4, num);
+	if (!ack)
+		return vu_send(v->sock, &m);
+	m.flags |= VU_FLAG_NEED_REPLY;
+	if (vu_call(v->sock, &m, &r))
+		return -EIO;
+	return (int)vu_get_u64(&r, 0);	/* 0 acked, else refused */
+}
+
+/* Everything QEMU says to start a legacy virtio-net device in `order`. */
+static int vmm_start(struct vmm *v, const char *path, enum vm_order order)
+{
+	struct vu_msg m, r;
+	uint64_t feat;
+
+	memset(v, 0, sizeof(*v));
+	v->order = order;
+	v->sock = vmm_connect(path);
+	v->memfd = memfd_create("vmm-guest", MFD_CLOEXEC);
+	if (v->sock < 0 || v->memfd < 0 || ftruncate(v->memfd, MEM_SIZE))
+		return -1;
+	v->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, v->memfd, 0);
+	if (v->mem == MAP_FAILED)
+		return -1;
+	if (vu_get_u64_reply(v->sock, VU_GET_FEATURES, &v->offered) ||
+	    vu_get_u64_reply(v->sock, VU_GET_PROTOCOL_FEATURES, &v->pf))
+		return -1;
+	vu_send_u64(v->sock, VU_SET_PROTOCOL_FEATURES,
+		    v->pf & (BIT(VU_PF_CROSS_ENDIAN) | BIT(VU_PF_REPLY_ACK)), -1);
+	vu_msg_init(&m, VU_SET_OWNER);
+	vu_send(v->sock, &m);
+	feat = v->offered & (BIT(VU_NET_F_MRG_RXBUF) | BIT(VU_F_PROTOCOL_FEATURES));
+	vu_send_u64(v->sock, VU_SET_FEATURES, feat, -1);
+
+	vu_msg_init(&m, VU_SET_MEM_TABLE);
+	m.flags |= VU_FLAG_NEED_REPLY;
+	vu_put_u32(&m, 0, 1);
+	vu_put_u32(&m, 4, 0);
+	vu_put_u64(&m, 8, 0);
+	vu_put_u64(&m, 16, MEM_SIZE);
+	vu_put_u64(&m, 24, (uint64_t)(uintptr_t)v->mem);
+	vu_put_u64(&m, 32, 0);
+	m.fds[0] = v->memfd;
+	m.nfds = 1;
+	if (vu_call(v->sock, &m, &r) || vu_get_u64(&r, 0))
+		return -1;
+	for (uint32_t q = 0; q < 2; q++) {
+		uint64_t base = (uint64_t)(uintptr_t)v->mem + RING_GPA(q);
+
+		send_state(v, VU_SET_VRING_NUM, q, QSIZE, false);
+		send_state(v, VU_SET_VRING_BASE, q, 0, false);
+		if (order == VM_ORDER_BE && send_state(v, VU_SET_VRING_ENDIAN, q,
+						       VU_VRING_BIG_ENDIAN, true))
+			return -1;
+		vu_msg_init(&m, VU_SET_VRING_ADDR);
+		vu_put_u32(&m, 0, q);
+		vu_put_u32(&m, 4, 0);
+		vu_put_u64(&m, VU_ADDR_DESC_OFF, base);
+		vu_put_u64(&m, VU_ADDR_USED_OFF, base + vm_legacy_used_off(QSIZE));
+		vu_put_u64(&m, VU_ADDR_AVAIL_OFF, base + vm_legacy_avail_off(QSIZE));
+		vu_put_u64(&m, 32, 0);
+		vu_send(v->sock, &m);
+		v->kick[q] = eventfd(0, EFD_CLOEXEC);
+		v->call[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		vu_send_u64(v->sock, VU_SET_VRING_KICK, q, v->kick[q]);
+		vu_send_u64(v->sock, VU_SET_VRING_CALL, q, v->call[q]);
+		if (send_state(v, VU_SET_VRING_ENABLE, q, 1, true))
+			return -1;
+	}
+	return 0;
+}
+
+static void vmm_stop(struct vmm *v)
+{
+	if (v->sock >= 0)
+		close(v->sock);
+	for (int q = 0; q < 2; q++) {
+		if (v->kick[q] > 0)
+			close(v->kick[q]);
+		if (v->call[q] > 0)
+			close(v->call[q]);
+	}
+	if (v->mem && v->mem != MAP_FAILED)
+		munmap(v->mem, MEM_SIZE);
+	if (v->memfd > 0)
+		close(v->memfd);
+	v->sock = -1;
+}
+
+/* Guest-order stores into the ring, as the legacy driver would make them. */
+static void g16(struct vmm *v, uint64_t gpa, uint16_t x)
+{
+	x = vm_swab16_if(v->order, x);
+	memcpy(v->mem + gpa, &x, 2);
+}
+
+static void g32(struct vmm *v, uint64_t gpa, uint32_t x)
+{
+	x = vm_swab32_if(v->order, x);
+	memcpy(v->mem + gpa, &x, 4);
+}
+
+static void g64(struct vmm *v, uint64_t gpa, uint64_t x)
+{
+	x = vm_swab64_if(v->order, x);
+	memcpy(v->mem + gpa, &x, 8);
+}
+
+static uint16_t gl16(struct vmm *v, uint64_t gpa)
+{
+	uint16_t x;
+
+	memcpy(&x, v->mem + gpa, 2);
+	return vm_swab16_if(v->order, x);
+}
+
+/* One TX frame (header descriptor + frame descriptor) and a kick. */
+static void vmm_tx(struct vmm *v, uint16_t n)
+{
+	uint64_t ring = RING_GPA(1), d = ring + 32ull * n;
+	uint64_t hdr = BUF_GPA + 256ull * n, frame = hdr + 16;
+
+	memset(v->mem + hdr, 0, 12);
+	memset(v->mem + frame, 0xff, 6);
+	memset(v->mem + frame + 6, 0x52, 6);
+	g16(v, frame + 12, 0xb588);	/* ethertype 0x88b5, network order */
+	g64(v, d, hdr);
+	g32(v, d + 8, 12);
+	g16(v, d + 12, VM_VRING_DESC_F_NEXT);
+	g16(v, d + 14, (uint16_t)(2 * n + 1));
+	g64(v, d + 16, frame);
+	g32(v, d + 24, 60);
+	g16(v, d + 28, 0);
+	g16(v, d + 30, 0);
+	g16(v, ring + vm_legacy_avail_off(QSIZE) + 4 + 2ull * n, (uint16_t)(2 * n));
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	g16(v, ring + vm_legacy_avail_off(QSIZE) + 2, (uint16_t)(n + 1));
+	if (write(v->kick[1], &(uint64_t){ 1 }, 8) != 8)
+		VM_TRUE(!"kick write");
+}
+
+static bool bring_up(void)
+{
+	static const char *const args_tmpl[] = { 0 };
+	char da[300], db[300];
+	const char *args[] = { "-c", ctl, "-d", da, "-d", db, "-v", NULL };
+
+	(void)args_tmpl;
+	if (up)
+		return true;
+	if (!have_testpmd()) {
+		VM_TRUE(!"dpdk-testpmd is installed (make setup)");
+		return false;
+	}
+	if (peers_tmpdir(dir, sizeof(dir), "proxy"))
+		return false;
+	snprintf(root, sizeof(root), "/sys/fs/bpf/vringmed-proxy-%d", (int)getpid());
+	snprintf(ctl, sizeof(ctl), "%s/ctl.sock", dir);
+	snprintf(vmm_a, sizeof(vmm_a), "%s/vmm-a.sock", dir);
+	snprintf(vmm_b, sizeof(vmm_b), "%s/vmm-b.sock", dir);
+	snprintf(be_a, sizeof(be_a), "%s/be-a.sock", dir);
+	snprintf(be_b, sizeof(be_b), "%s/be-b.sock", dir);
+	snprintf(da, sizeof(da), "neta,vmm=%s,backend=%s", vmm_a, be_a);
+	snprintf(db, sizeof(db), "netb,vmm=%s,backend=%s", vmm_b, be_b);
+	if (!VM_EQ(testpmd_start(&tp_a, dir, be_a, "pa"), 0) ||
+	    !VM_EQ(testpmd_start(&tp_b, dir, be_b, "pb"), 0) ||
+	    !VM_EQ(vringmedd_start(&dmn, dir, root, args), 0))
+		return false;
+	up = true;
+	return true;
+}
+
+VM_TEST(vmm_face)
+{
+	struct vmm v;
+
+	if (!bring_up())
+		return;
+	if (vm_subtest("offers")) {
+		int s = vmm_connect(vmm_a);
+		uint64_t f = 0, pf = 0;
+
+		VM_TRUE(s >= 0);
+		VM_EQ(vu_get_u64_reply(s, VU_GET_FEATURES, &f), 0);
+		VM_EQ(vu_get_u64_reply(s, VU_GET_PROTOCOL_FEATURES, &pf), 0);
+		VM_TRUE(f & BIT(VU_F_VERSION_1));	/* a modern guest may have it */
+		VM_TRUE(f & BIT(VU_F_PROTOCOL_FEATURES));
+		VM_TRUE(!(f & BIT(VU_F_INDIRECT_DESC)));
+		VM_TRUE(!(f & BIT(VU_F_EVENT_IDX)));
+		VM_TRUE(!(f & BIT(VU_F_ANY_LAYOUT)));
+		VM_TRUE(pf & BIT(VU_PF_CROSS_ENDIAN));
+		close(s);
+	}
+	if (vm_subtest("legacy_big_endian_session")) {
+		VM_EQ(vmm_start(&v, vmm_a, VM_ORDER_BE), 0);
+		VM_TRUE(device_has("neta", "\"state\":\"running\""));
+		VM_TRUE(device_has("neta", "\"byte_order\":\"big\""));
+		VM_TRUE(device_has("neta", "\"virtio\":\"legacy\""));
+		/* The back-end got a modern device, the shadow region mapped. */
+		VM_TRUE(peer_log_has(&tp_a, "negotiated Virtio features", 2000));
+		VM_TRUE(testpmd_negotiated(&tp_a) & BIT(VU_F_VERSION_1));
+		VM_TRUE(!peer_log_has(&tp_a, "mmap", 0) ||
+			!peer_log_has(&tp_a, "failed", 0));
+		if (vm_subtest("byte_order_latched_while_running"))
+			VM_TRUE(send_state(&v, VU_SET_VRING_ENDIAN, 0, VU_VRING_LITTLE_ENDIAN,
+					   true) != 0);
+		if (vm_subtest("tx_round_trip")) {
+			uint64_t used_idx = RING_GPA(1) + vm_legacy_used_off(QSIZE) + 2;
+			uint16_t got = 0;
+
+			for (uint16_t n = 0; n < 8; n++)
+				vmm_tx(&v, n);
+			/* testpmd consumed the shadow chains and returned them;
+			 * the used path wrote the guest's used ring in BE. */
+			for (int t = 0; t < 100 && got != 8; t++) {
+				usleep(20000);
+				got = gl16(&v, used_idx);
+			}
+			VM_EQ(got, 8);
+			VM_EQ(gl16(&v, used_idx + 2), 0);	/* first id: head 0 */
+		}
+		vmm_stop(&v);
+		VM_TRUE(device_has("neta", "\"state\":\"listening\""));
+	}
+	if (vm_subtest("second_session_same_device")) {
+		VM_EQ(vmm_start(&v, vmm_a, VM_ORDER_LE), 0);
+		VM_TRUE(device_has("neta", "\"byte_order\":\"little\""));
+		vmm_stop(&v);
+	}
+}
+
+/* A hostile VMM ends its own session, never the daemon or device b. */
+VM_TEST(hostile_vmm)
+{
+	struct vmm b;
+	int s, fds0, fds1;
+
+	if (!bring_up())
+		return;
+	VM_EQ(vmm_start(&b, vmm_b, VM_ORDER_BE), 0);
+	fds0 = peer_nfds(&dmn);
+
+	if (vm_subtest("bad_version")) {
+		uint8_t junk[12] = { 1, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0 };
+
+		s = vmm_connect(vmm_a);
+		VM_TRUE(write(s, junk, sizeof(junk)) == sizeof(junk));
+		VM_TRUE(closed_by_peer(s));
+		close(s);
+		VM_TRUE(peer_log_has(&dmn, "malformed message from the VMM", 2000));
+	}
+	if (vm_subtest("oversized_payload")) {
+		uint8_t hdr[12] = { 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0x10, 0 };	/* 1 MiB */
+
+		s = vmm_connect(vmm_a);
+		VM_TRUE(write(s, hdr, sizeof(hdr)) == sizeof(hdr));
+		VM_TRUE(closed_by_peer(s));
+		close(s);
+	}
+	if (vm_subtest("unsupported_request")) {
+		struct vu_msg m;
+
+		s = vmm_connect(vmm_a);
+		vu_msg_init(&m, VU_GET_CONFIG);
+		vu_put_u32(&m, 0, 0);
+		VM_EQ(vu_send(s, &m), 0);
+		VM_TRUE(closed_by_peer(s));
+		close(s);
+		VM_TRUE(peer_log_has(&dmn, "GET_CONFIG (24) is not supported", 2000));
+	}
+	if (vm_subtest("mem_table_without_fds")) {
+		struct vu_msg m;
+
+		s = vmm_connect(vmm_a);
+		vu_msg_init(&m, VU_SET_MEM_TABLE);
+		vu_put_u32(&m, 0, 1);
+		vu_put_u64(&m, 8 + 24, 0);
+		VM_EQ(vu_send(s, &m), 0);
+		VM_TRUE(closed_by_peer(s));
+		close(s);
+		VM_TRUE(peer_log_has(&dmn, "malformed SET_MEM_TABLE", 2000));
+	}
+	if (vm_subtest("ring_too_big")) {
+		s = vmm_connect(vmm_a);
+		struct vmm t = { .sock = s };
+
+		send_state(&t, VU_SET_VRING_NUM, 0, 4096, false);
+		VM_TRUE(closed_by_peer(s));
+		close(s);
+	}
+	if (vm_subtest("neighbour_unharmed_no_fd_leak")) {
+		VM_TRUE(peer_alive(&dmn));
+		VM_TRUE(device_has("netb", "\"state\":\"running\""));
+		VM_TRUE(device_has("neta", "\"state\":\"listening\""));
+		VM_TRUE(device_has("neta", "\"teardowns\":"));
+		fds1 = peer_nfds(&dmn);
+		VM_EQ(fds1, fds0);
+	}
+	vmm_stop(&b);
+}
+
+/* The back-end dies: that device goes back to listening, the daemon lives. */
+VM_TEST(backend_dies)
+{
+	struct vmm v;
+
+	if (!bring_up())
+		return;
+	if (vm_subtest("kill_9_testpmd")) {
+		VM_EQ(vmm_start(&v, vmm_a, VM_ORDER_BE), 0);
+		peer_stop(&tp_a, SIGKILL);
+		VM_TRUE(peer_log_has(&dmn, "back-end disconnected", 3000));
+		VM_TRUE(closed_by_peer(v.sock));
+		VM_TRUE(peer_alive(&dmn));
+		VM_TRUE(device_has("neta", "\"state\":\"listening\""));
+		vmm_stop(&v);
+		/* The other device still starts sessions. */
+		VM_EQ(vmm_start(&v, vmm_b, VM_ORDER_LE), 0);
+		VM_TRUE(device_has("netb", "\"state\":\"running\""));
+		vmm_stop(&v);
+	}
+}
+
+VM_TEST(zz_shutdown)
+{
+	if (!up)
+		return;
+	if (vm_subtest("sigterm_removes_pins")) {
+		int st = peer_stop(&dmn, SIGTERM);
+
+		VM_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		VM_TRUE(access(root, F_OK) != 0);
+		VM_TRUE(access(vmm_a, F_OK) != 0);
+	}
+	peer_stop(&tp_a, SIGTERM);
+	peer_stop(&tp_b, SIGTERM);
+	if (getenv("VM_KEEP_LOGS"))
+		printf("logs kept in %s\n", dir);
+	else
+		peers_rmdir(dir);
+}
