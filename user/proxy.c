@@ -247,15 +247,12 @@ static int vmp_be_send(struct vm_proxy *p, struct vu_msg *m)
 
 static int vmp_be_u64(struct vm_proxy *p, uint32_t req, uint64_t v, int fd)
 {
-	struct vu_msg m;
+	int err = vu_send_u64(p->be.fd, req, v, fd);
 
-	vu_msg_init(&m, req);
-	vu_put_u64(&m, 0, v);
-	if (fd >= 0) {
-		m.fds[0] = fd;
-		m.nfds = 1;
-	}
-	return vmp_be_send(p, &m);
+	if (err)
+		vmp_err(p, "back-end %s: sending %s: %s", p->cfg.backend_path,
+			vu_request_name(req), strerror(-err));
+	return err;
 }
 
 static int vmp_be_state(struct vm_proxy *p, uint32_t req, uint32_t idx, uint32_t num)
