@@ -7,6 +7,7 @@
 
 static enum vm_log_level vm_level = VM_LOG_INFO;
 static int vm_libbpf_quiet;
+static int vm_libbpf_debug;	/* libbpf's own debug chatter: only when asked */
 
 void vm_log_set_level(enum vm_log_level level)
 {
@@ -37,7 +38,7 @@ static int vm_libbpf_print(enum libbpf_print_level level, const char *fmt, va_li
 	/* libbpf's warnings are our info, its info our debug. */
 	enum vm_log_level l = level == LIBBPF_WARN ? VM_LOG_INFO : VM_LOG_DEBUG;
 
-	if (vm_libbpf_quiet || l > vm_level)
+	if (vm_libbpf_quiet || l > vm_level || (level == LIBBPF_DEBUG && !vm_libbpf_debug))
 		return 0;
 	vm_vlog(l, fmt, ap);
 	return 0;
@@ -51,4 +52,9 @@ void vm_log_init_libbpf(void)
 void vm_log_libbpf_quiet(int quiet)
 {
 	vm_libbpf_quiet = quiet;
+}
+
+void vm_log_libbpf_debug(int on)
+{
+	vm_libbpf_debug = on;
 }

@@ -9,6 +9,8 @@ void vm_log_set_level(enum vm_log_level level);
 void vm_log_init_libbpf(void);
 /* Silences libbpf while probing features whose failure is expected. */
 void vm_log_libbpf_quiet(int quiet);
+/* Passes libbpf's debug messages through too (vringmedd -vv). */
+void vm_log_libbpf_debug(int on);
 void vm_log(enum vm_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

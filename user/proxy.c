@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -28,6 +29,7 @@
 #define BIT(n)		(1ull << (n))
 #define VMP_NQ		2		/* virtio-net: receiveq1, transmitq1 */
 #define VMP_BE_TIMEOUT	5		/* seconds a back-end may take to answer */
+#define VMP_QUIET	10		/* seconds between repeats of one warning */
 /* Where the shadow region sits in the back-end's guest-physical space: far
  * above any guest RAM, checked against every region the VMM sends. */
 #define VMP_SHADOW_GPA	(1ull << 48)
@@ -80,6 +82,7 @@ struct vm_proxy {
 	struct vmp_queue q[VMP_NQ];
 
 	const char *state;
+	time_t be_warned;
 	char last_error[160];
 	unsigned long sessions, teardowns;
 };
@@ -207,7 +210,10 @@ static void vmp_teardown(struct vm_proxy *p, const char *why)
 
 	if (p->vmm.fd < 0 && p->be.fd < 0)
 		return;
-	pr_info("device %s: session ended: %s\n", p->cfg.name, why);
+	if (p->be_warned && !strcmp(why, "back-end unavailable"))
+		pr_debug("device %s: session ended: %s\n", p->cfg.name, why);
+	else
+		pr_info("device %s: session ended: %s\n", p->cfg.name, why);
 	for (unsigned i = 0; i < VMP_NQ; i++)
 		vmp_queue_clear(p, i);
 	__atomic_store_n(&dev->flags, 0, __ATOMIC_SEQ_CST);
@@ -292,12 +298,19 @@ static int vmp_backend_connect(struct vm_proxy *p)
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		time_t now = time(NULL);
+
 		err = -errno;
 		close(fd);
-		vmp_err(p, "cannot connect to back-end %s: %s", p->cfg.backend_path,
-			strerror(-err));
+		/* A VMM retries at once: say it once per VMP_QUIET seconds. */
+		if (now - p->be_warned >= VMP_QUIET) {
+			vmp_err(p, "cannot connect to back-end %s: %s (VMM connections are "
+				"refused until it listens)", p->cfg.backend_path, strerror(-err));
+			p->be_warned = now;
+		}
 		return err;
 	}
+	p->be_warned = 0;
 	/* A back-end that stops answering must not stall the daemon. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -870,7 +883,10 @@ static void vmp_on_listen(struct vm_ev *ev, uint32_t events)
 	p->vmm_pid = cred.pid;
 	p->state = "negotiating";
 	p->sessions++;
-	pr_info("device %s: VMM pid %d connected\n", p->cfg.name, (int)cred.pid);
+	if (p->be_warned)
+		pr_debug("device %s: VMM pid %d connected\n", p->cfg.name, (int)cred.pid);
+	else
+		pr_info("device %s: VMM pid %d connected\n", p->cfg.name, (int)cred.pid);
 	for (unsigned i = 0; i < VMP_NQ; i++)
 		vmp_queue_clear(p, i);
 	if (vmp_backend_connect(p) || vm_ev_add(p->epfd, &p->vmm, EPOLLIN | EPOLLRDHUP)) {

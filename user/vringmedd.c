@@ -406,6 +406,7 @@ int main(int argc, char **argv)
 		}
 	}
 	vm_log_set_level(verbose < 0 ? VM_LOG_WARN : verbose ? VM_LOG_DEBUG : VM_LOG_INFO);
+	vm_log_libbpf_debug(verbose >= 2);
 	if (strlen(root) >= sizeof(((struct vm_bpf *)0)->pin_root) - 1) {
 		pr_warn("pin root path too long: %s\n", root);
 		return 2;
