@@ -162,26 +162,28 @@ static __always_inline __u32 vm_handle_kick(__u32 qid, __u32 *chains)
 	return verdict;
 }
 
-/* The eventfd-id of the current task's fd, or -1 when fd is not an eventfd. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/* The eventfd-id of the current task's fd, or -1 when fd is not an eventfd.
+ * The task is a BTF pointer, so the walk is plain loads (the JIT guards
+ * them), not one helper call per hop; only the fd array slot, indexed by a
+ * number the task chose, goes through bpf_probe_read_kernel. */
 static __always_inline long vm_eventfd_id(unsigned long fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
-	struct file *file = NULL;
-	void *write_op;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
+	struct file *raw = NULL, *file;
 	struct eventfd_ctx *ctx;
 
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!fdt || fd >= fdt->max_fds)
 		return -1;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+	if (bpf_probe_read_kernel(&raw, sizeof(raw), &fdt->fd[fd]) || !raw)
 		return -1;
-	write_op = BPF_CORE_READ(file, f_op, write);
-	if (!eventfd_write_addr || (__u64)(unsigned long)write_op != eventfd_write_addr)
+	file = bpf_rdonly_cast(raw, bpf_core_type_id_kernel(struct file));
+	if (!eventfd_write_addr || (__u64)(unsigned long)file->f_op->write != eventfd_write_addr)
 		return -1;
-	ctx = BPF_CORE_READ(file, private_data);
-	return ctx ? BPF_CORE_READ(ctx, id) : -1;
+	ctx = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct eventfd_ctx));
+	return ctx ? ctx->id : -1;
 }
 
 static __always_inline void vm_kick_eventfd_id(long id)
