@@ -121,6 +121,7 @@ int testpmd_start(struct peer *t, const char *dir, const char *sock, const char 
 	snprintf(t->runtime, sizeof(t->runtime), "/var/run/dpdk/%s", pfx);
 	snprintf(vdev, sizeof(vdev), "net_vhost0,iface=%s,queues=1", sock);
 	snprintf(t->log, sizeof(t->log), "%s/testpmd-%s.log", dir, prefix);
+	unlink(sock);	/* a killed testpmd leaves its socket file behind */
 	if (spawn(t, argv, true) < 0)
 		return -errno;
 	/* testpmd's stdout is a file, so fully buffered: the socket is the

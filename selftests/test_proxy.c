@@ -26,6 +26,10 @@
 #include <vringmed/vhost_user.h>
 #include <vringmed/vring.h>
 
+#include <stddef.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
 #include "peers.h"
 #include "test.h"
 #include "vu_wire.h"
@@ -264,6 +268,21 @@ static void vmm_tx(struct vmm *v, uint16_t n)
 		VM_TRUE(!"kick write");
 }
 
+/* Whatever happens to the tests (a filter, a failure), nothing stays. */
+static void cleanup(void)
+{
+	if (!up)
+		return;
+	peer_stop(&dmn, SIGTERM);
+	peer_stop(&tp_a, SIGTERM);
+	peer_stop(&tp_b, SIGTERM);
+	if (getenv("VM_KEEP_LOGS"))
+		printf("logs kept in %s\n", dir);
+	else
+		peers_rmdir(dir);
+	up = false;
+}
+
 static bool bring_up(void)
 {
 	static const char *const args_tmpl[] = { 0 };
@@ -292,6 +311,7 @@ static bool bring_up(void)
 	    !VM_EQ(vringmedd_start(&dmn, dir, root, args), 0))
 		return false;
 	up = true;
+	atexit(cleanup);
 	return true;
 }
 
@@ -446,6 +466,91 @@ VM_TEST(backend_dies)
 	}
 }
 
+/* Counters of queue slot `q`, summed over CPUs, from the pinned map. */
+static uint64_t pinned_counter(uint32_t q, size_t field_off)
+{
+	char path[160];
+	int fd, ncpu = libbpf_num_possible_cpus();
+	struct vm_qstats *per = calloc((size_t)ncpu, sizeof(*per));
+	uint64_t sum = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", root, VM_MAP_STATS);
+	fd = bpf_obj_get(path);
+	if (fd >= 0 && per && !bpf_map_lookup_elem(fd, &q, per))
+		for (int c = 0; c < ncpu; c++)
+			sum += *(uint64_t *)((char *)&per[c] + field_off);
+	if (fd >= 0)
+		close(fd);
+	free(per);
+	return sum;
+}
+
+/* kill -9 of vringmedd mid-session: the kernel keeps translating the
+ * guest's kicks, a new vringmedd adopts slot, byte order and counters, and
+ * the VMM's next session runs. */
+VM_TEST(daemon_restart)
+{
+	char da[300], db[300];
+	const char *args[] = { "-c", ctl, "-d", da, "-d", db, NULL };
+	uint32_t txq = 0 * VM_DEV_QUEUES + 1;	/* neta is slot 0 */
+	uint64_t kicks0 = 0, kicks1 = 0, descs1 = 0;
+	struct vmm v;
+
+	if (!bring_up())
+		return;
+	snprintf(da, sizeof(da), "neta,vmm=%s,backend=%s", vmm_a, be_a);
+	snprintf(db, sizeof(db), "netb,vmm=%s,backend=%s", vmm_b, be_b);
+	if (!peer_alive(&tp_a) && !VM_EQ(testpmd_start(&tp_a, dir, be_a, "pa2"), 0))
+		return;
+	if (vm_subtest("kill_9_mid_session")) {
+		VM_EQ(vmm_start(&v, vmm_a, VM_ORDER_BE), 0);
+		vmm_tx(&v, 0);
+		usleep(200000);
+		kicks0 = pinned_counter(txq, offsetof(struct vm_qstats, kicks));
+		VM_TRUE(kicks0 >= 1);
+		peer_stop(&dmn, SIGKILL);
+		VM_TRUE(closed_by_peer(v.sock));
+		VM_TRUE(access(root, F_OK) == 0);	/* pins stay */
+		/* The daemon is gone; the guest kicks on and BPF translates. */
+		vmm_tx(&v, 1);
+		vmm_tx(&v, 2);
+		usleep(100000);
+		kicks1 = pinned_counter(txq, offsetof(struct vm_qstats, kicks));
+		descs1 = pinned_counter(txq, offsetof(struct vm_qstats, descs));
+		VM_EQ(kicks1, kicks0 + 2);
+		VM_TRUE(descs1 >= 6);
+	}
+	if (vm_subtest("restart_adopts")) {
+		VM_EQ(vringmedd_start(&dmn, dir, root, args), 0);
+		VM_TRUE(peer_log_has(&dmn, "adopted slot 0", 2000));
+		VM_TRUE(device_has("neta", "\"state\":\"adopted\""));
+		VM_TRUE(device_has("neta", "\"byte_order\":\"big\""));
+		/* Still translated while adopted; counters never went back. */
+		vmm_tx(&v, 3);
+		usleep(100000);
+		VM_TRUE(pinned_counter(txq, offsetof(struct vm_qstats, kicks)) >= kicks1 + 1);
+		VM_TRUE(pinned_counter(txq, offsetof(struct vm_qstats, descs)) >= descs1 + 2);
+		vmm_stop(&v);
+	}
+	if (vm_subtest("vmm_reconnects")) {
+		uint64_t k = pinned_counter(txq, offsetof(struct vm_qstats, kicks));
+		uint64_t used_idx = RING_GPA(1) + vm_legacy_used_off(QSIZE) + 2;
+		uint16_t got = 0;
+
+		VM_EQ(vmm_start(&v, vmm_a, VM_ORDER_BE), 0);
+		VM_TRUE(peer_log_has(&dmn, "adopted session ends", 2000));
+		VM_TRUE(device_has("neta", "\"state\":\"running\""));
+		vmm_tx(&v, 0);
+		for (int t = 0; t < 100 && got != 1; t++) {
+			usleep(20000);
+			got = gl16(&v, used_idx);
+		}
+		VM_EQ(got, 1);
+		VM_TRUE(pinned_counter(txq, offsetof(struct vm_qstats, kicks)) > k);
+		vmm_stop(&v);
+	}
+}
+
 VM_TEST(zz_shutdown)
 {
 	if (!up)
@@ -457,10 +562,5 @@ VM_TEST(zz_shutdown)
 		VM_TRUE(access(root, F_OK) != 0);
 		VM_TRUE(access(vmm_a, F_OK) != 0);
 	}
-	peer_stop(&tp_a, SIGTERM);
-	peer_stop(&tp_b, SIGTERM);
-	if (getenv("VM_KEEP_LOGS"))
-		printf("logs kept in %s\n", dir);
-	else
-		peers_rmdir(dir);
+	cleanup();
 }

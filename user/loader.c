@@ -287,6 +287,28 @@ int vm_bpf_del_kickfd(struct vm_bpf *b, __u32 eventfd_id)
 		? -errno : 0;
 }
 
+int vm_bpf_del_kickfds_of(struct vm_bpf *b, __u32 first_queue, __u32 nqueues)
+{
+	struct bpf_map *m = b->skel->maps.vm_kickfds;
+	__u32 key, next, keys[VM_MAX_QUEUES];
+	struct vm_kickfd_val v;
+	int n = 0, err = 0;
+	void *prev = NULL;
+
+	/* Collect first: deleting while walking restarts the walk. */
+	while (n < VM_MAX_QUEUES && !bpf_map__get_next_key(m, prev, &next, sizeof(next))) {
+		key = next;
+		prev = &key;
+		if (!bpf_map__lookup_elem(m, &key, sizeof(key), &v, sizeof(v), 0) &&
+		    v.queue >= first_queue && v.queue < first_queue + nqueues)
+			keys[n++] = key;
+	}
+	for (int i = 0; i < n; i++)
+		if (bpf_map__delete_elem(m, &keys[i], sizeof(keys[i]), 0) && errno != ENOENT)
+			err = -errno;
+	return err ? err : n;
+}
+
 int vm_bpf_add_vmm(struct vm_bpf *b, __u32 tgid)
 {
 	__u32 n = 0;

@@ -51,6 +51,9 @@ long vm_eventfd_id(pid_t pid, int fd);
 
 int vm_bpf_add_kickfd(struct vm_bpf *b, __u32 eventfd_id, __u32 queue);
 int vm_bpf_del_kickfd(struct vm_bpf *b, __u32 eventfd_id);
+/* Removes every kick fd that leads to queues [first_queue, +nqueues);
+ * returns how many, or -errno. */
+int vm_bpf_del_kickfds_of(struct vm_bpf *b, __u32 first_queue, __u32 nqueues);
 int vm_bpf_add_vmm(struct vm_bpf *b, __u32 tgid);
 int vm_bpf_del_vmm(struct vm_bpf *b, __u32 tgid);
 

@@ -82,6 +82,7 @@ struct vm_proxy {
 	struct vmp_queue q[VMP_NQ];
 
 	const char *state;
+	bool adopted;		/* the slot still holds a dead daemon's session */
 	time_t be_warned;
 	char last_error[160];
 	unsigned long sessions, teardowns;
@@ -148,7 +149,7 @@ static struct vm_device *vmp_dev(struct vm_proxy *p)
 
 static uint32_t vmp_qslot(struct vm_proxy *p, unsigned i)
 {
-	return p->slot * VM_PROXY_QSLOTS + i;
+	return p->slot * VM_DEV_QUEUES + i;
 }
 
 static void vmp_err(struct vm_proxy *p, const char *fmt, ...)
@@ -164,6 +165,29 @@ static void vmp_err(struct vm_proxy *p, const char *fmt, ...)
 }
 
 /* ---- the session: one VMM connection and its back-end connection ---- */
+
+/* Ends what a previous daemon left running in this slot (its VMM's kicks
+ * were still being translated); counters stay. */
+static void vmp_release_adopted(struct vm_proxy *p)
+{
+	struct vm_device *dev = vmp_dev(p);
+	int n;
+
+	if (!p->adopted)
+		return;
+	p->adopted = false;
+	for (unsigned i = 0; i < VM_DEV_QUEUES; i++)
+		__atomic_store_n(&p->b->queues[vmp_qslot(p, i)].flags, 0, __ATOMIC_SEQ_CST);
+	n = vm_bpf_del_kickfds_of(p->b, vmp_qslot(p, 0), VM_DEV_QUEUES);
+	if (dev->tgid)
+		vm_bpf_del_vmm(p->b, dev->tgid);
+	__atomic_store_n(&dev->flags, 0, __ATOMIC_SEQ_CST);
+	dev->tgid = 0;
+	dev->nregions = 0;
+	dev->generation++;
+	pr_info("device %s: the adopted session ends (%d kick fds released)\n", p->cfg.name,
+		n < 0 ? 0 : n);
+}
 
 static void vmp_queue_stop(struct vm_proxy *p, unsigned i)
 {
@@ -878,6 +902,7 @@ static void vmp_on_listen(struct vm_ev *ev, uint32_t events)
 		close(fd);
 		return;
 	}
+	vmp_release_adopted(p);
 	p->last_error[0] = 0;
 	p->vmm = (struct vm_ev){ .fd = fd, .fn = vmp_on_vmm, .ctx = p };
 	p->vmm_pid = cred.pid;
@@ -893,6 +918,25 @@ static void vmp_on_listen(struct vm_ev *ev, uint32_t events)
 		vmp_teardown(p, "back-end unavailable");
 		return;
 	}
+}
+
+int vm_proxy_pick_slot(const struct vm_bpf *b, const char *name, const bool *taken)
+{
+	int fresh = -1, stale = -1;
+
+	for (int i = 0; i < VM_MAX_DEVICES; i++) {
+		const char *n = b->devices[i].name;
+
+		if (taken[i])
+			continue;
+		if (!strncmp(n, name, VM_DEV_NAME_LEN))
+			return i;
+		if (!n[0] && fresh < 0)
+			fresh = i;
+		if (n[0] && stale < 0)
+			stale = i;
+	}
+	return fresh >= 0 ? fresh : stale >= 0 ? stale : -ENOSPC;
 }
 
 struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
@@ -920,10 +964,37 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 		p->q[i].kickfd = p->q[i].vmm_callfd = p->q[i].call.fd = -1;
 		p->q[i].kick_id = -1;
 	}
-	/* A fresh device slot: whatever a crashed daemon left is reset. */
-	memset(&b->devices[slot], 0, sizeof(b->devices[slot]));
-	for (unsigned i = 0; i < VM_PROXY_QSLOTS; i++)
-		__atomic_store_n(&b->queues[vmp_qslot(p, i)].flags, 0, __ATOMIC_SEQ_CST);
+	if (!strncmp(b->devices[slot].name, cfg->name, sizeof(b->devices[slot].name)) &&
+	    (b->devices[slot].flags & VM_DF_ACTIVE)) {
+		/* A previous daemon's session: its kicks go on being translated
+		 * until the VMM reconnects; counters carry on. */
+		struct vm_device *dev = &b->devices[slot];
+
+		p->adopted = true;
+		p->state = "adopted";
+		p->order = dev->order;
+		p->guest_features = dev->features;
+		p->legacy = !(dev->features & BIT(VU_F_VERSION_1));
+		p->vmm_pid = (pid_t)dev->tgid;
+		pr_info("device %s: adopted slot %u from the pinned maps (%s rings, features "
+			"0x%llx, VMM pid %u): kicks are translated until the VMM reconnects\n",
+			cfg->name, slot, vmp_order_name(dev->order),
+			(unsigned long long)dev->features, dev->tgid);
+	} else {
+		bool same = !strncmp(b->devices[slot].name, cfg->name, sizeof(b->devices[slot].name));
+
+		/* A fresh slot: whatever an earlier owner left is reset, and
+		 * the counters too unless they were this device's. */
+		memset(&b->devices[slot], 0, sizeof(b->devices[slot]));
+		for (unsigned i = 0; i < VM_DEV_QUEUES; i++) {
+			__atomic_store_n(&b->queues[vmp_qslot(p, i)].flags, 0, __ATOMIC_SEQ_CST);
+			if (!same)
+				vm_bpf_clear_stats(b, vmp_qslot(p, i));
+		}
+		vm_bpf_del_kickfds_of(b, vmp_qslot(p, 0), VM_DEV_QUEUES);
+		memcpy(b->devices[slot].name, cfg->name,
+		       strnlen(cfg->name, sizeof(b->devices[slot].name) - 1));
+	}
 
 	strcpy(sa.sun_path, cfg->vmm_path);
 	if (!lstat(cfg->vmm_path, &st)) {
@@ -960,6 +1031,7 @@ void vm_proxy_free(struct vm_proxy *p)
 	if (!p)
 		return;
 	vmp_teardown(p, "daemon stopping");
+	vmp_release_adopted(p);
 	vm_ev_del(p->epfd, &p->lsn);
 	close(p->lsn.fd);
 	unlink(p->cfg.vmm_path);

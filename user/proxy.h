@@ -36,10 +36,8 @@ struct vm_ev {
 int vm_ev_add(int epfd, struct vm_ev *ev, uint32_t events);
 void vm_ev_del(int epfd, struct vm_ev *ev);
 
-#define VM_PROXY_NAME_MAX 32
-
 struct vm_proxy_cfg {
-	char name[VM_PROXY_NAME_MAX];
+	char name[32];		/* VM_DEV_NAME_LEN: kept in the device map */
 	char vmm_path[108];	/* we listen here (sun_path size) */
 	char backend_path[108];	/* we connect here when a VMM arrives */
 };
@@ -49,7 +47,12 @@ int vm_proxy_parse(const char *spec, struct vm_proxy_cfg *cfg, const char **why)
 
 struct vm_proxy;
 
-/* Device slot `slot` of the maps, queues from slot * VM_PROXY_QSLOTS.
+/* The device slot for `name`: the one a previous daemon used for it (its
+ * state and counters are adopted), else a slot nobody named, else one whose
+ * owner is gone (taken[] marks the slots of running proxies); -ENOSPC. */
+int vm_proxy_pick_slot(const struct vm_bpf *b, const char *name, const bool *taken);
+
+/* Device slot `slot` of the maps, queues from slot * VM_DEV_QUEUES.
  * Listens on cfg->vmm_path (replacing a stale socket file).  NULL with
  * errno set on failure (logged). */
 struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
@@ -59,11 +62,11 @@ void vm_proxy_free(struct vm_proxy *p);
 /* Periodic work: completes used entries a missed call left behind. */
 void vm_proxy_tick(struct vm_proxy *p);
 
-#define VM_PROXY_QSLOTS	(64 / 16)	/* VM_MAX_QUEUES / VM_MAX_DEVICES */
-
 struct vm_proxy_info {
 	const char *name, *vmm_path, *backend_path;
-	const char *state;	/* "listening", "negotiating", "running", "broken" */
+	/* "adopted" (a previous daemon's session, until its VMM reconnects),
+	 * "listening", "negotiating", "running", "broken" */
+	const char *state;
 	uint32_t slot;
 	pid_t vmm_pid;
 	bool legacy;

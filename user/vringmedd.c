@@ -167,14 +167,16 @@ static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t err
 		snprintf(err, errlen, "bad device '%s': %s", spec, why);
 		return -EINVAL;
 	}
+	bool taken[VM_MAX_DEVICES];
+
 	for (int i = 0; i < VM_MAX_DEVICES; i++) {
 		if (d->dev[i] && !strcmp(vm_proxy_name(d->dev[i]), cfg.name)) {
 			snprintf(err, errlen, "device %s exists already", cfg.name);
 			return -EEXIST;
 		}
-		if (!d->dev[i] && slot < 0)
-			slot = i;
+		taken[i] = d->dev[i] != NULL;
 	}
+	slot = vm_proxy_pick_slot(&d->b, cfg.name, taken);
 	if (slot < 0) {
 		snprintf(err, errlen, "no free device slot (at most %d devices)", VM_MAX_DEVICES);
 		return -ENOSPC;

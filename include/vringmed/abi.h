@@ -20,6 +20,8 @@
 #define VM_WIN			256	/* guest descriptors copied per bulk read */
 #define VM_BATCH_BUCKETS	12	/* chains per kick: 0, 1, 2-3, ... 1024+ */
 #define VM_MAX_VMMS		64
+#define VM_DEV_NAME_LEN		32
+#define VM_DEV_QUEUES		(VM_MAX_QUEUES / VM_MAX_DEVICES)	/* queue slots per device */
 
 /* Map names (at most 15 characters: the kernel truncates longer ones). The
  * pin path of map X is VM_PIN_ROOT "/" X. */
@@ -97,8 +99,12 @@ struct vm_device {
 	__u32 nqueues;
 	__u64 generation;	/* bumped at every reset */
 	struct vm_region regions[VM_MAX_REGIONS];
+	/* The daemon's name for the device (NUL-padded): a restarted daemon
+	 * finds its devices' slots, state and counters by it. */
+	char name[VM_DEV_NAME_LEN];
 };
-VM_STATIC_ASSERT(sizeof(struct vm_device) == 40 + 32 * VM_MAX_REGIONS, "vm_device ABI");
+VM_STATIC_ASSERT(sizeof(struct vm_device) == 40 + 32 * VM_MAX_REGIONS + VM_DEV_NAME_LEN,
+		 "vm_device ABI");
 
 #define VM_QF_ENABLED		(1u << 0)
 

@@ -1,0 +1,808 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * A VMM and the guest side of a virtio-net device in one process: its own
+ * small vhost-user front-end (wire helpers from user/vu_wire.c) plus a driver
+ * that sends Ethernet frames on TX and expects them back on RX (testpmd in io
+ * forward mode returns every frame).
+ *
+ * Built natively and for s390x (static, run under qemu-s390x-static).  In
+ * --legacy mode the rings and the virtio-net headers are in THIS process's
+ * byte order, written with plain C stores, as a legacy guest kernel writes
+ * them: under qemu-s390x-static that is a real big-endian legacy driver.  In
+ * --modern mode they are little-endian (VIRTIO_F_VERSION_1).  Only the
+ * vhost-user wire is always little-endian (vu_wire.c does that).
+ *
+ *   vu_driver --socket PATH [--legacy|--modern] [--no-mrg-rxbuf] [--frames N]
+ *             [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H] [-v]
+ *
+ * stdout, one line:
+ *   vu_driver: mode=legacy order=big mrg_rxbuf=1 sent=N received=M
+ *              bad_header=K bad_payload=J RESULT: PASS|FAIL
+ * Exit: 0 PASS, 1 FAIL, 2 usage or protocol error, 3 the back-end cannot
+ * take a cross-endian legacy ring (no VHOST_USER_PROTOCOL_F_CROSS_ENDIAN)
+ * and --force was not given.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <vringmed/byteorder.h>
+#include <vringmed/vhost_user.h>
+#include <vringmed/vring.h>
+
+#include "vu_wire.h"
+
+#define BIT(n)		(1ull << (n))
+
+#define MEM_SIZE	(4u << 20)
+/* Guest-physical base of the one region: not 0, so a confusion of GPA and
+ * offset (or of GPA and user address) cannot go unnoticed. */
+#define MEM_GPA		0x100000ull
+#define RING_OFF(q)	(0x10000ull * (q))	/* 64 KiB: a legacy ring of 1024 fits */
+#define RX_BUF_OFF	0x40000ull
+#define RX_BUF_LEN	2048u
+#define TX_BUF_OFF	0x200000ull
+#define TX_SLOT_LEN	256u			/* header @0, frame @32 */
+#define TX_FRAME_AT	32u
+#define MAX_RING	1024u
+
+#define FRAME_LEN	100u
+#define ETH_HLEN	14u
+#define ETHERTYPE_HI	0x88
+#define ETHERTYPE_LO	0xb5
+#define SRC_MAC_LAST	0x01
+static const uint8_t frame_magic[4] = { 'V', 'M', 'E', 'D' };
+
+/* Exit codes. */
+enum { EXIT_PASS = 0, EXIT_FAIL = 1, EXIT_PROTO = 2, EXIT_NO_CROSS = 3 };
+
+enum { RXQ = 0, TXQ = 1, NQ = 2 };
+
+struct queue {
+	unsigned idx;
+	unsigned size;
+	uint8_t *ring;			/* our mapping of the ring */
+	struct vm_desc *desc;
+	__u16 *avail;			/* flags, idx, ring[size], used_event */
+	__u16 *used_hdr;		/* flags, idx */
+	struct vm_used_elem *used;
+	uint16_t avail_idx;		/* next free avail slot (free-running) */
+	uint16_t last_used;		/* next used entry to read */
+	int kick, call;
+};
+
+static struct {
+	const char *socket;
+	bool legacy, no_mrg, force, verbose;
+	unsigned frames, ring;
+	int timeout_ms, hold_ms;
+} opt = { .frames = 64, .ring = 256, .timeout_ms = 10000 };
+
+static int sock = -1;
+static uint8_t *mem;
+static int memfd = -1;
+static struct queue vq[NQ];
+static bool mrg_rxbuf;
+static unsigned hdr_len;
+static bool sock_dead;
+
+static void vlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void vlog(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!opt.verbose)
+		return;
+	va_start(ap, fmt);
+	fprintf(stderr, "vu_driver: ");
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
+static __attribute__((noreturn)) void die_proto(const char *what, int err)
+{
+	fprintf(stderr, "vu_driver: %s failed: %s\n", what,
+		err == -EPROTO ? "unexpected reply from the back-end" :
+		err == -EBADMSG ? "malformed message from the back-end" :
+		err == -EPIPE ? "the back-end closed the connection" :
+		err == -EAGAIN ? "the back-end did not answer within 5 s" : strerror(-err));
+	exit(EXIT_PROTO);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/*
+ * Ring and header fields.  A legacy driver stores native values with plain
+ * C stores (no byte order anywhere: that is what a legacy guest does); a
+ * modern one stores little-endian.  Reads of fields the device writes are
+ * volatile: the back-end changes them under us.
+ */
+static void st16(__u16 *p, uint16_t v)
+{
+	if (opt.legacy)
+		*(volatile __u16 *)p = v;
+	else
+		*(volatile __u16 *)p = vm_swab16_if(VM_ORDER_LE, v);
+}
+
+static void st32(__u32 *p, uint32_t v)
+{
+	if (opt.legacy)
+		*p = v;
+	else
+		*p = vm_swab32_if(VM_ORDER_LE, v);
+}
+
+static void st64(__u64 *p, uint64_t v)
+{
+	if (opt.legacy)
+		*p = v;
+	else
+		*p = vm_swab64_if(VM_ORDER_LE, v);
+}
+
+static uint16_t ld16(const __u16 *p)
+{
+	uint16_t v = *(const volatile __u16 *)p;
+
+	return opt.legacy ? v : vm_swab16_if(VM_ORDER_LE, v);
+}
+
+static uint32_t ld32(const __u32 *p)
+{
+	uint32_t v = *(const volatile __u32 *)p;
+
+	return opt.legacy ? v : vm_swab32_if(VM_ORDER_LE, v);
+}
+
+static uint64_t gpa_of(const void *p)
+{
+	return MEM_GPA + (uint64_t)((const uint8_t *)p - mem);
+}
+
+/* ---- vhost-user front-end ---- */
+
+static int connect_retry(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 5 };
+	int64_t deadline = now_ms() + 5000;
+	int fd, err;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "vu_driver: socket path too long: %s\n", path);
+		exit(EXIT_PROTO);
+	}
+	strcpy(sa.sun_path, path);
+	for (;;) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			fprintf(stderr, "vu_driver: socket: %s\n", strerror(errno));
+			exit(EXIT_PROTO);
+		}
+		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+			break;
+		err = errno;
+		close(fd);
+		if ((err != ENOENT && err != ECONNREFUSED && err != EAGAIN) ||
+		    now_ms() > deadline) {
+			fprintf(stderr, "vu_driver: connect to %s failed: %s\n", path,
+				strerror(err));
+			exit(EXIT_PROTO);
+		}
+		sleep_ms(50);
+	}
+	/* A back-end that never answers must not hang us. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+static void send_msg(struct vu_msg *m)
+{
+	int rc = vu_send(sock, m);
+
+	if (rc)
+		die_proto(vu_request_name(m->request), rc);
+}
+
+static void send_u64(uint32_t req, uint64_t v, int fd)
+{
+	int rc = vu_send_u64(sock, req, v, fd);
+
+	if (rc)
+		die_proto(vu_request_name(req), rc);
+}
+
+static uint64_t get_u64(uint32_t req)
+{
+	uint64_t v = 0;
+	int rc = vu_get_u64_reply(sock, req, &v);
+
+	if (rc)
+		die_proto(vu_request_name(req), rc);
+	return v;
+}
+
+static void send_state(uint32_t req, uint32_t idx, uint32_t num)
+{
+	struct vu_msg m;
+
+	vu_msg_init(&m, req);
+	vu_put_u32(&m, 0, idx);
+	vu_put_u32(&m, 4, num);
+	send_msg(&m);
+}
+
+/* The device's features and the protocol set-up, in QEMU's order:
+ * GET_FEATURES, GET/SET_PROTOCOL_FEATURES (vhost_user_backend_init),
+ * SET_OWNER (vhost_dev_init), then at start SET_FEATURES. */
+static bool negotiate(uint64_t *pf_out)
+{
+	uint64_t offered, want, pf = 0, pf_want = 0;
+	bool cross = false;
+
+	offered = get_u64(VU_GET_FEATURES);
+	vlog("offered features 0x%llx\n", (unsigned long long)offered);
+	if (offered & BIT(VU_F_PROTOCOL_FEATURES)) {
+		pf = get_u64(VU_GET_PROTOCOL_FEATURES);
+		vlog("offered protocol features 0x%llx\n", (unsigned long long)pf);
+		/* Ask only for what is used: no REPLY_ACK, no MQ. */
+		if (opt.legacy)
+			pf_want = pf & BIT(VU_PF_CROSS_ENDIAN);
+		send_u64(VU_SET_PROTOCOL_FEATURES, pf_want, -1);
+	}
+	cross = (pf_want & BIT(VU_PF_CROSS_ENDIAN)) != 0;
+	send_msg(&(struct vu_msg){ .request = VU_SET_OWNER, .flags = VU_VERSION });
+
+	if (!opt.legacy && !(offered & BIT(VU_F_VERSION_1))) {
+		fprintf(stderr, "vu_driver: the back-end does not offer VIRTIO_F_VERSION_1\n");
+		exit(EXIT_PROTO);
+	}
+	/* A minimal MAC-less virtio-net: no offloads, no control queue, and
+	 * for legacy none of INDIRECT_DESC, EVENT_IDX, ANY_LAYOUT (so the TX
+	 * header sits in its own descriptor, as Linux does without
+	 * ANY_LAYOUT). */
+	want = 0;
+	if (!opt.legacy)
+		want |= BIT(VU_F_VERSION_1);
+	if (!opt.no_mrg)
+		want |= BIT(VU_NET_F_MRG_RXBUF);
+	want &= offered;
+	if (offered & BIT(VU_F_PROTOCOL_FEATURES))
+		want |= BIT(VU_F_PROTOCOL_FEATURES);
+	send_u64(VU_SET_FEATURES, want, -1);
+	vlog("acked features 0x%llx, protocol features 0x%llx\n",
+	     (unsigned long long)want, (unsigned long long)pf_want);
+	mrg_rxbuf = want & BIT(VU_NET_F_MRG_RXBUF);
+	hdr_len = (mrg_rxbuf || !opt.legacy) ? 12 : 10;
+	*pf_out = (offered & BIT(VU_F_PROTOCOL_FEATURES)) ? (pf | BIT(63)) : 0;
+	return cross;
+}
+
+static void set_mem_table(void)
+{
+	struct vu_msg m;
+
+	vu_msg_init(&m, VU_SET_MEM_TABLE);
+	vu_put_u32(&m, 0, 1);
+	vu_put_u32(&m, 4, 0);
+	vu_put_u64(&m, VU_MEM_HDR_SIZE + 0, MEM_GPA);
+	vu_put_u64(&m, VU_MEM_HDR_SIZE + 8, MEM_SIZE);
+	/* Under qemu-s390x-static guest_base is 0: our address is the host's. */
+	vu_put_u64(&m, VU_MEM_HDR_SIZE + 16, (uint64_t)(uintptr_t)mem);
+	vu_put_u64(&m, VU_MEM_HDR_SIZE + 24, 0);
+	m.fds[0] = memfd;
+	m.nfds = 1;
+	send_msg(&m);
+}
+
+static void queue_init(struct queue *q, unsigned idx)
+{
+	q->idx = idx;
+	q->size = opt.ring;
+	q->ring = mem + RING_OFF(idx);
+	q->desc = (struct vm_desc *)q->ring;
+	q->avail = (__u16 *)(q->ring + vm_legacy_avail_off(q->size));
+	q->used_hdr = (__u16 *)(q->ring + vm_legacy_used_off(q->size));
+	q->used = (struct vm_used_elem *)(q->ring + vm_legacy_used_off(q->size) +
+					  VM_USED_RING_OFF);
+	st16(&q->avail[0], 0);		/* flags: we want interrupts */
+	st16(&q->avail[1], 0);
+	q->kick = eventfd(0, EFD_CLOEXEC);
+	q->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->kick < 0 || q->call < 0) {
+		fprintf(stderr, "vu_driver: eventfd: %s\n", strerror(errno));
+		exit(EXIT_PROTO);
+	}
+}
+
+/* Per ring, QEMU's vhost_virtqueue_start order: NUM, BASE, ENDIAN (legacy,
+ * cross-endian only), ADDR, KICK, CALL. */
+static void queue_start(struct queue *q, bool send_endian)
+{
+	struct vu_msg m;
+
+	send_state(VU_SET_VRING_NUM, q->idx, q->size);
+	send_state(VU_SET_VRING_BASE, q->idx, 0);
+	if (send_endian)
+		send_state(VU_SET_VRING_ENDIAN, q->idx, VU_VRING_BIG_ENDIAN);
+	vu_msg_init(&m, VU_SET_VRING_ADDR);
+	vu_put_u32(&m, 0, q->idx);
+	vu_put_u32(&m, 4, 0);
+	vu_put_u64(&m, VU_ADDR_DESC_OFF, (uint64_t)(uintptr_t)q->desc);
+	vu_put_u64(&m, VU_ADDR_USED_OFF, (uint64_t)(uintptr_t)q->used_hdr);
+	vu_put_u64(&m, VU_ADDR_AVAIL_OFF, (uint64_t)(uintptr_t)q->avail);
+	vu_put_u64(&m, 32, 0);
+	send_msg(&m);
+	send_u64(VU_SET_VRING_KICK, q->idx, q->kick);
+	send_u64(VU_SET_VRING_CALL, q->idx, q->call);
+}
+
+/* ---- the guest driver ---- */
+
+static void kick(struct queue *q)
+{
+	uint64_t one = 1;
+
+	/* The avail idx store before the used flags load (Linux's
+	 * virtqueue_kick_prepare: virtio_mb). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (ld16(&q->used_hdr[0]) & VM_VRING_USED_F_NO_NOTIFY)
+		return;
+	if (write(q->kick, &one, sizeof(one)) != sizeof(one)) {
+		fprintf(stderr, "vu_driver: kick of queue %u: %s\n", q->idx, strerror(errno));
+		exit(EXIT_PROTO);
+	}
+}
+
+static void publish(struct queue *q)
+{
+	/* Descriptors and ring slots before the idx the device reads. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	st16(&q->avail[1], q->avail_idx);
+}
+
+static void make_frame(uint8_t *f, uint32_t seq)
+{
+	memset(f, 0xff, 6);
+	f[6] = 0x52; f[7] = 0x54; f[8] = 0; f[9] = 0; f[10] = 0; f[11] = SRC_MAC_LAST;
+	f[12] = ETHERTYPE_HI;
+	f[13] = ETHERTYPE_LO;
+	memcpy(f + ETH_HLEN, frame_magic, 4);
+	/* The sequence number in network order, byte by byte: the frame's
+	 * bytes are the same whatever our byte order. */
+	f[ETH_HLEN + 4] = (uint8_t)(seq >> 24);
+	f[ETH_HLEN + 5] = (uint8_t)(seq >> 16);
+	f[ETH_HLEN + 6] = (uint8_t)(seq >> 8);
+	f[ETH_HLEN + 7] = (uint8_t)seq;
+	for (unsigned i = ETH_HLEN + 8; i < FRAME_LEN; i++)
+		f[i] = (uint8_t)(seq * 7 + i);
+}
+
+struct stats {
+	unsigned sent, received, bad_header, bad_payload, bad_used;
+	bool fatal;
+};
+
+static void post_rx(struct queue *q, uint16_t id)
+{
+	st16(&q->avail[2 + q->avail_idx % q->size], id);
+	q->avail_idx++;
+}
+
+static void rx_setup(struct queue *q, unsigned nbufs)
+{
+	for (unsigned i = 0; i < nbufs; i++) {
+		struct vm_desc *d = &q->desc[i];
+
+		st64(&d->addr, MEM_GPA + RX_BUF_OFF + (uint64_t)RX_BUF_LEN * i);
+		st32(&d->len, RX_BUF_LEN);
+		st16(&d->flags, VM_VRING_DESC_F_WRITE);
+		st16(&d->next, 0);
+		post_rx(q, (uint16_t)i);
+	}
+	publish(q);
+}
+
+/* Checks one frame that came back.  `seen` marks sequence numbers already
+ * received (a duplicate is a bad payload too). */
+static void rx_check(struct stats *st, const uint8_t *buf, uint32_t len, uint8_t *seen)
+{
+	uint8_t want[FRAME_LEN];
+	const uint8_t *f = buf + hdr_len;
+	uint32_t seq;
+	uint16_t nb;
+	bool bad_hdr = false;
+
+	/* virtio_net_hdr: flags u8 @0, gso_type u8 @1, ..., num_buffers u16
+	 * @10 (with MRG_RXBUF or VERSION_1), in the guest's order. */
+	if (buf[0] != 0 || buf[1] != 0)
+		bad_hdr = true;
+	if (mrg_rxbuf) {
+		memcpy(&nb, buf + 10, sizeof(nb));
+		nb = opt.legacy ? nb : vm_swab16_if(VM_ORDER_LE, nb);
+		if (nb != 1) {
+			if (st->bad_header < 3)
+				fprintf(stderr, "vu_driver: RX num_buffers %u (want 1)\n", nb);
+			bad_hdr = true;
+		}
+	}
+	if (len != hdr_len + FRAME_LEN) {
+		if (st->bad_header < 3)
+			fprintf(stderr, "vu_driver: RX used.len %u (want %u)\n", len,
+				hdr_len + FRAME_LEN);
+		bad_hdr = true;
+	}
+	if (bad_hdr)
+		st->bad_header++;
+	if (len < hdr_len + ETH_HLEN + 8 || len > RX_BUF_LEN ||
+	    memcmp(f + ETH_HLEN, frame_magic, 4)) {
+		st->bad_payload++;
+		return;
+	}
+	seq = (uint32_t)f[ETH_HLEN + 4] << 24 | (uint32_t)f[ETH_HLEN + 5] << 16 |
+	      (uint32_t)f[ETH_HLEN + 6] << 8 | f[ETH_HLEN + 7];
+	make_frame(want, seq);
+	if (seq >= st->sent || seen[seq] || memcmp(f, want, FRAME_LEN)) {
+		st->bad_payload++;
+		return;
+	}
+	seen[seq] = 1;
+}
+
+/* Used entries of `q` the device published since last time, or -1 when its
+ * used idx is nonsense (moved by more than was in flight). */
+static int used_pending(struct queue *q, unsigned inflight, struct stats *st)
+{
+	uint16_t idx = ld16(&q->used_hdr[1]);
+	uint16_t n = (uint16_t)(idx - q->last_used);
+
+	if (n > inflight) {
+		fprintf(stderr, "vu_driver: queue %u: used idx %u moved by %u with %u in flight\n",
+			q->idx, idx, n, inflight);
+		st->fatal = true;
+		return -1;
+	}
+	/* The idx before the entries it covers. */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return n;
+}
+
+static void watch_socket(struct stats *st)
+{
+	struct vu_msg m;
+	char c;
+	ssize_t n;
+	int rc;
+
+	n = recv(sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		fprintf(stderr, "vu_driver: the back-end closed the connection\n");
+		sock_dead = true;
+		return;
+	}
+	/* We never asked for a message: say what came, ignore it. */
+	rc = vu_recv(sock, &m);
+	if (rc <= 0) {
+		fprintf(stderr, "vu_driver: garbage from the back-end (%s); not reading it any more\n",
+			rc ? strerror(-rc) : "EOF");
+		sock_dead = true;
+		return;
+	}
+	fprintf(stderr, "vu_driver: unexpected %s (%u) from the back-end, ignored\n",
+		vu_request_name(m.request), m.request);
+	vu_msg_close_fds(&m);
+	(void)st;
+}
+
+static void exchange(struct stats *st)
+{
+	struct queue *rx = &vq[RXQ], *tx = &vq[TXQ];
+	unsigned nrx = opt.ring / 2, ntx = opt.ring / 2;
+	unsigned tx_inflight = 0, nfree = ntx;
+	uint16_t *free_slots = calloc(ntx, sizeof(*free_slots));
+	uint8_t *seen = calloc(opt.frames ? opt.frames : 1, 1);
+	int64_t deadline = now_ms() + opt.timeout_ms;
+
+	if (!free_slots || !seen) {
+		fprintf(stderr, "vu_driver: out of memory\n");
+		exit(EXIT_PROTO);
+	}
+	for (unsigned i = 0; i < ntx; i++)
+		free_slots[i] = (uint16_t)(ntx - 1 - i);
+	rx_setup(rx, nrx);
+	kick(rx);
+
+	while (!st->fatal) {
+		bool progress = false;
+		unsigned posted = 0;
+		int n;
+
+		/* TX: as many frames as there are free chains and RX buffers
+		 * to take them back (testpmd drops what it cannot deliver). */
+		while (st->sent < opt.frames && nfree &&
+		       (int)(st->sent - st->received) < (int)nrx) {
+			uint16_t slot = free_slots[--nfree];
+			uint16_t h = (uint16_t)(2 * slot), d = (uint16_t)(h + 1);
+			uint8_t *buf = mem + TX_BUF_OFF + (uint64_t)TX_SLOT_LEN * slot;
+
+			/* All-zero header: flags 0, gso_type NONE, num_buffers 0. */
+			memset(buf, 0, hdr_len);
+			make_frame(buf + TX_FRAME_AT, st->sent);
+			st64(&tx->desc[h].addr, gpa_of(buf));
+			st32(&tx->desc[h].len, hdr_len);
+			st16(&tx->desc[h].flags, VM_VRING_DESC_F_NEXT);
+			st16(&tx->desc[h].next, d);
+			st64(&tx->desc[d].addr, gpa_of(buf + TX_FRAME_AT));
+			st32(&tx->desc[d].len, FRAME_LEN);
+			st16(&tx->desc[d].flags, 0);
+			st16(&tx->desc[d].next, 0);
+			st16(&tx->avail[2 + tx->avail_idx % tx->size], h);
+			tx->avail_idx++;
+			st->sent++;
+			tx_inflight++;
+			posted++;
+		}
+		if (posted) {
+			publish(tx);
+			kick(tx);
+			progress = true;
+		}
+
+		/* TX completions: the chains come back free. */
+		n = used_pending(tx, tx_inflight, st);
+		for (int i = 0; i < n; i++) {
+			struct vm_used_elem *u = &tx->used[tx->last_used % tx->size];
+			uint32_t id = ld32(&u->id);
+
+			tx->last_used++;
+			if (id >= 2 * ntx || (id & 1)) {
+				fprintf(stderr, "vu_driver: TX used id %u is not a head we made\n", id);
+				st->bad_used++;
+				continue;
+			}
+			free_slots[nfree++] = (uint16_t)(id / 2);
+			tx_inflight--;
+			progress = true;
+		}
+
+		/* RX: check, then give the buffer back. */
+		n = used_pending(rx, nrx, st);
+		for (int i = 0; i < n; i++) {
+			struct vm_used_elem *u = &rx->used[rx->last_used % rx->size];
+			uint32_t id = ld32(&u->id), len = ld32(&u->len);
+
+			rx->last_used++;
+			if (id >= nrx) {
+				fprintf(stderr, "vu_driver: RX used id %u is not a buffer we posted\n", id);
+				st->bad_used++;
+				continue;
+			}
+			st->received++;
+			rx_check(st, mem + RX_BUF_OFF + (uint64_t)RX_BUF_LEN * id,
+				 len > RX_BUF_LEN ? RX_BUF_LEN : len, seen);
+			post_rx(rx, (uint16_t)id);
+		}
+		if (n > 0) {
+			publish(rx);
+			kick(rx);
+			progress = true;
+		}
+
+		if (st->sent == opt.frames && st->received >= st->sent && !tx_inflight)
+			break;
+		if (now_ms() > deadline) {
+			fprintf(stderr, "vu_driver: timed out after %d ms (%u in TX flight)\n",
+				opt.timeout_ms, tx_inflight);
+			break;
+		}
+		if (!progress) {
+			/* Calls wake us; a polling back-end may not call at
+			 * all, so look at the used idx every few ms anyway. */
+			struct pollfd p[3] = {
+				{ .fd = rx->call, .events = POLLIN },
+				{ .fd = tx->call, .events = POLLIN },
+				{ .fd = sock_dead ? -1 : sock, .events = POLLIN },
+			};
+			uint64_t cnt;
+
+			if (poll(p, 3, 5) > 0) {
+				for (int i = 0; i < 2; i++)
+					if (p[i].revents & POLLIN &&
+					    read(p[i].fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+						fprintf(stderr, "vu_driver: read call fd: %s\n",
+							strerror(errno));
+				if (p[2].revents)
+					watch_socket(st);
+			}
+		}
+	}
+	free(free_slots);
+	free(seen);
+}
+
+static void hold(void)
+{
+	int64_t end = now_ms() + opt.hold_ms;
+
+	while (!sock_dead && now_ms() < end) {
+		struct pollfd p = { .fd = sock, .events = POLLIN };
+		int64_t left = end - now_ms();
+
+		if (poll(&p, 1, left > 1000 ? 1000 : (int)(left > 0 ? left : 0)) > 0)
+			watch_socket(NULL);
+	}
+	if (!sock_dead)
+		return;
+	/* The back-end went away: keep the rest of the hold anyway, the
+	 * caller asked for the process to stay. */
+	while (now_ms() < end)
+		sleep_ms(50);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vu_driver --socket PATH [--legacy|--modern] [--no-mrg-rxbuf] [--frames N]\n"
+		"                 [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H] [-v]\n"
+		"  A VMM plus the guest side of a virtio-net device over vhost-user: sends\n"
+		"  N Ethernet frames on TX and expects every one back on RX (testpmd, io\n"
+		"  forwarding).  --legacy writes the rings in this process's byte order\n"
+		"  (big-endian as s390x under qemu-s390x-static), --modern little-endian.\n"
+		"  --force goes on when the back-end cannot take a cross-endian legacy ring.\n"
+		"  Exit: 0 PASS, 1 FAIL, 2 usage or protocol error, 3 no CROSS_ENDIAN.\n");
+}
+
+static bool parse_uint(const char *s, unsigned long max, unsigned long *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoul(s, &end, 0);
+	return !errno && *s && !*end && *v <= max;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "legacy", no_argument, NULL, 'L' },
+		{ "modern", no_argument, NULL, 'M' },
+		{ "no-mrg-rxbuf", no_argument, NULL, 'n' },
+		{ "frames", required_argument, NULL, 'f' },
+		{ "ring", required_argument, NULL, 'r' },
+		{ "force", no_argument, NULL, 'F' },
+		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "hold-ms", required_argument, NULL, 'H' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	bool big = vm_host_order() == VM_ORDER_BE, cross_ok, need_endian;
+	struct stats st = { 0 };
+	unsigned long v;
+	uint64_t pf;
+	int c;
+
+	opt.legacy = true;
+	while ((c = getopt_long(argc, argv, "s:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's': opt.socket = optarg; break;
+		case 'L': opt.legacy = true; break;
+		case 'M': opt.legacy = false; break;
+		case 'n': opt.no_mrg = true; break;
+		case 'F': opt.force = true; break;
+		case 'v': opt.verbose = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'f':
+			if (!parse_uint(optarg, 10000000, &v) || !v)
+				goto bad;
+			opt.frames = (unsigned)v;
+			break;
+		case 'r':
+			if (!parse_uint(optarg, MAX_RING, &v) || !vm_ring_size_ok((uint32_t)v, MAX_RING) ||
+			    v < 4)
+				goto bad;
+			opt.ring = (unsigned)v;
+			break;
+		case 't':
+			if (!parse_uint(optarg, 3600000, &v) || !v)
+				goto bad;
+			opt.timeout_ms = (int)v;
+			break;
+		case 'H':
+			if (!parse_uint(optarg, 3600000, &v))
+				goto bad;
+			opt.hold_ms = (int)v;
+			break;
+		default:
+			usage(stderr);
+			return EXIT_PROTO;
+		}
+	}
+	if (!opt.socket || optind != argc) {
+		usage(stderr);
+		return EXIT_PROTO;
+	}
+
+	memfd = memfd_create("vu_driver-guest", MFD_CLOEXEC);
+	if (memfd < 0 || ftruncate(memfd, MEM_SIZE)) {
+		fprintf(stderr, "vu_driver: guest memory memfd: %s\n", strerror(errno));
+		return EXIT_PROTO;
+	}
+	mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (mem == MAP_FAILED) {
+		fprintf(stderr, "vu_driver: mmap guest memory: %s\n", strerror(errno));
+		return EXIT_PROTO;
+	}
+	vlog("guest memory at %p, gpa 0x%llx, %u bytes\n", (void *)mem,
+	     (unsigned long long)MEM_GPA, MEM_SIZE);
+
+	sock = connect_retry(opt.socket);
+	cross_ok = negotiate(&pf);
+	/* A legacy ring in a byte order other than the host's (little-endian
+	 * on every host vringmed serves) needs SET_VRING_ENDIAN, which needs
+	 * the protocol feature; QEMU fails here with "vhost_set_vring_endian
+	 * failed: Operation not supported (95)". */
+	need_endian = opt.legacy && big;
+	if (need_endian && !cross_ok) {
+		fprintf(stderr, "vu_driver: backend cannot do cross-endian legacy rings "
+				"(no VHOST_USER_PROTOCOL_F_CROSS_ENDIAN)%s\n",
+			opt.force ? "; --force: going on without SET_VRING_ENDIAN" : "");
+		if (!opt.force)
+			return EXIT_NO_CROSS;
+	}
+	set_mem_table();
+	for (unsigned q = 0; q < NQ; q++) {
+		queue_init(&vq[q], q);
+		queue_start(&vq[q], need_endian && cross_ok);
+	}
+	if (pf)		/* protocol features negotiated: rings start disabled */
+		for (unsigned q = 0; q < NQ; q++)
+			send_state(VU_SET_VRING_ENABLE, q, 1);
+
+	exchange(&st);
+
+	printf("vu_driver: mode=%s order=%s mrg_rxbuf=%d sent=%u received=%u bad_header=%u "
+	       "bad_payload=%u RESULT: %s\n", opt.legacy ? "legacy" : "modern",
+	       opt.legacy ? (big ? "big" : "little") : "little", mrg_rxbuf, st.sent,
+	       st.received, st.bad_header, st.bad_payload,
+	       (st.received == st.sent && !st.bad_header && !st.bad_payload && !st.bad_used &&
+		!st.fatal) ? "PASS" : "FAIL");
+	fflush(stdout);
+	if (opt.hold_ms)
+		hold();
+	return (st.received == st.sent && !st.bad_header && !st.bad_payload && !st.bad_used &&
+		!st.fatal) ? EXIT_PASS : EXIT_FAIL;
+bad:
+	fprintf(stderr, "vu_driver: bad value for --%s: %s\n",
+		c == 'f' ? "frames" : c == 'r' ? "ring" : c == 't' ? "timeout-ms" : "hold-ms", optarg);
+	usage(stderr);
+	return EXIT_PROTO;
+}
