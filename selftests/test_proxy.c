@@ -55,7 +55,7 @@ static int ctl_query(const char *cmd, char *out, size_t len)
 	strcpy(sa.sun_path, ctl);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 		return -1;
-	if (write(fd, cmd, strlen(cmd)) < 0 || write(fd, "\n", 1) < 0) {
+	if (send(fd, cmd, strlen(cmd), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -312,6 +312,7 @@ static bool bring_up(void)
 		return false;
 	up = true;
 	atexit(cleanup);
+	signal(SIGPIPE, SIG_IGN);	/* a peer that died is a result, not our end */
 	return true;
 }
 

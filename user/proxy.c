@@ -435,6 +435,19 @@ static const char *vmp_order_name(int order)
 	return order == VM_ORDER_BE ? "big-endian" : "little-endian";
 }
 
+/* The shadow ring of queue i, empty, at index `base`.  Done before the
+ * back-end learns the ring's address: DPDK, for one, takes the ring's used
+ * idx over its SET_VRING_BASE when they differ, so a previous session's
+ * leftovers there would shift its view of the ring. */
+static void vmp_shadow_reset(struct vm_proxy *p, unsigned i)
+{
+	struct vm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, i)];
+
+	vm_ref_shadow_reset(sh);
+	sh->avail.idx = vm_swab16_if(VM_ORDER_LE, p->q[i].base);
+	sh->used.idx = vm_swab16_if(VM_ORDER_LE, p->q[i].base);
+}
+
 /* Starts BPF translation on queue i once the VMM has said everything. */
 static int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 {
@@ -488,9 +501,7 @@ static int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 	q->last_avail = q->last_used = vq->base;
 	q->hdr_gpa = VMP_SHADOW_GPA + (uint64_t)qs * VM_SHADOW_BYTES + VM_SHADOW_HDR_OFF;
 	vmp_net_mode(p, i, q);
-	vm_ref_shadow_reset(sh);
-	sh->avail.idx = vm_swab16_if(VM_ORDER_LE, vq->base);
-	sh->used.idx = vm_swab16_if(VM_ORDER_LE, vq->base);
+	/* The shadow ring was reset when its address went to the back-end. */
 
 	id = vm_eventfd_id(0, vq->kickfd);
 	if (id < 0) {
@@ -691,6 +702,7 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 		if (vq->started)
 			return -EBUSY;
 		vq->base = (uint16_t)vu_get_u32(m, 4);
+		vmp_shadow_reset(p, idx);
 		return vmp_be_state(p, VU_SET_VRING_BASE, idx, vq->base);
 	case VU_SET_VRING_ADDR: {
 		struct vu_msg fwd;
@@ -704,6 +716,7 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 		vq->used = vu_get_u64(m, VU_ADDR_USED_OFF);
 		vq->avail = vu_get_u64(m, VU_ADDR_AVAIL_OFF);
 		vq->have_addr = true;
+		vmp_shadow_reset(p, idx);
 		/* The back-end gets the shadow rings, in our address space,
 		 * which the shadow region's "user" address covers. */
 		sh = (uint64_t)(uintptr_t)&p->b->shadow[vmp_qslot(p, idx)];

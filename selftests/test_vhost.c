@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The whole vhost-user path with a real dpdk-testpmd (io forwarding: every
+ * frame goes straight back) and vu_driver, a VMM plus virtio-net guest in
+ * one process, run natively and as a big-endian s390x process under
+ * qemu-s390x-static:
+ *
+ *   direct:  vu_driver -> testpmd.  Modern works in both byte orders; a
+ *            big-endian legacy ring cannot work (testpmd has no
+ *            CROSS_ENDIAN), and forced through anyway it garbles.
+ *   via:     vu_driver -> vringmedd -> testpmd.  The big-endian legacy
+ *            guest works, testpmd sees VERSION_1; a driver or a testpmd
+ *            killed with SIGKILL takes down its own device only.
+ *
+ * The "via" tests need vringmedd's vhost-user proxy and run with
+ * VRINGMED_VIA=1; without it they are skipped, with the reason printed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <vringmed/vhost_user.h>
+
+#include "peers.h"
+#include "test.h"
+
+const char *vm_test_suite = "test_vhost";
+
+#define BIT(n)		(1ull << (n))
+#define DRIVER_WAIT_MS	90000	/* a driver that outlives this is killed */
+#define VIA_SKIP	"vringmedd vhost-user proxy not wired yet (VRINGMED_VIA=1 to run)"
+
+/* One vu_driver run: its process, its log (stdout + stderr) and the
+ * summary line parsed from it. */
+struct drv {
+	pid_t pid;
+	int status;		/* exit code, or 128 + signal */
+	char log[256];
+	bool have_line;
+	char mode[16], order[16], result[8];
+	int mrg;
+	unsigned sent, received, bad_header, bad_payload;
+};
+
+static char bindir[256];	/* where this binary and vu_driver live */
+static char qemu[512];		/* qemu-s390x-static, or "" */
+static int ndrv;
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void find_tools(void)
+{
+	static bool done;
+	char self[256], *slash, *path, *save = NULL;
+	ssize_t n;
+
+	if (done)
+		return;
+	done = true;
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = 0;
+		slash = strrchr(self, '/');
+		if (slash)
+			*slash = 0;
+		snprintf(bindir, sizeof(bindir), "%s", self);
+	} else {
+		snprintf(bindir, sizeof(bindir), ".output");
+	}
+	path = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+	for (char *d = strtok_r(path, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		char p[512];
+
+		snprintf(p, sizeof(p), "%s/qemu-s390x-static", d);
+		if (!access(p, X_OK)) {
+			snprintf(qemu, sizeof(qemu), "%s", p);
+			break;
+		}
+	}
+	free(path);
+}
+
+/* Starts vu_driver (s390x: under qemu-s390x-static) with the given
+ * arguments (NULL-terminated), output to a log file in `dir`. */
+static int drv_start(struct drv *r, const char *dir, bool s390x, const char *sock, ...)
+{
+	const char *argv[40];
+	char exe[300];
+	va_list ap;
+	int n = 0, out;
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->log, sizeof(r->log), "%s/driver-%d.log", dir, ndrv++);
+	snprintf(exe, sizeof(exe), "%s/vu_driver%s", bindir, s390x ? ".s390x" : "");
+	if (s390x)
+		argv[n++] = qemu;
+	argv[n++] = exe;
+	argv[n++] = "--socket";
+	argv[n++] = sock;
+	va_start(ap, sock);
+	for (const char *a; n < 38 && (a = va_arg(ap, const char *));)
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+
+	out = open(r->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0)
+		return -errno;
+	r->pid = fork();
+	if (r->pid == 0) {
+		dup2(out, 1);
+		dup2(out, 2);
+		close(0);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(out);
+	return r->pid < 0 ? -errno : 0;
+}
+
+static void drv_parse(struct drv *r)
+{
+	FILE *f = fopen(r->log, "r");
+	char line[512];
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *s = strstr(line, "vu_driver: mode=");
+
+		if (s && sscanf(s, "vu_driver: mode=%15s order=%15s mrg_rxbuf=%d sent=%u "
+				   "received=%u bad_header=%u bad_payload=%u RESULT: %7s",
+				r->mode, r->order, &r->mrg, &r->sent, &r->received,
+				&r->bad_header, &r->bad_payload, r->result) == 8)
+			r->have_line = true;
+	}
+	fclose(f);
+}
+
+static bool drv_log_has(const struct drv *r, const char *needle)
+{
+	FILE *f = fopen(r->log, "r");
+	char line[512];
+	bool hit = false;
+
+	if (!f)
+		return false;
+	while (!hit && fgets(line, sizeof(line), f))
+		hit = strstr(line, needle) != NULL;
+	fclose(f);
+	return hit;
+}
+
+/* Waits for the driver to exit (killing it after `ms`); parses its line. */
+static int drv_wait(struct drv *r, int ms)
+{
+	int st = 0;
+
+	for (int t = 0; r->pid > 0; t += 20) {
+		pid_t w = waitpid(r->pid, &st, WNOHANG);
+
+		if (w == r->pid)
+			break;
+		if (t >= ms) {
+			kill(r->pid, SIGKILL);
+			waitpid(r->pid, &st, 0);
+			break;
+		}
+		sleep_ms(20);
+	}
+	r->pid = 0;
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	drv_parse(r);
+	return r->status;
+}
+
+static void dump_log(const char *what, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return;
+	printf("      --- %s (%s)\n", what, path);
+	while (fgets(line, sizeof(line), f) && n++ < 40)
+		printf("      | %s", line);
+	fclose(f);
+}
+
+/* One run to completion; true when it passed as expected. */
+static bool drv_run_pass(const char *dir, bool s390x, const char *sock, const char *mode,
+			 const char *want_order)
+{
+	struct drv r;
+	bool ok;
+
+	if (!VM_EQ(drv_start(&r, dir, s390x, sock, mode, "--frames", "256", NULL), 0))
+		return false;
+	drv_wait(&r, DRIVER_WAIT_MS);
+	ok = VM_EQ(r.status, 0);
+	ok &= VM_TRUE(r.have_line);
+	ok &= VM_STREQ(r.result, "PASS");
+	ok &= VM_STREQ(r.order, want_order);
+	ok &= VM_EQ(r.sent, 256);
+	ok &= VM_EQ(r.received, 256);
+	ok &= VM_EQ(r.bad_header, 0);
+	ok &= VM_EQ(r.bad_payload, 0);
+	if (!ok || vm_test_verbose())
+		dump_log("vu_driver", r.log);
+	return ok;
+}
+
+static bool want_s390x(void)
+{
+	find_tools();
+	if (!qemu[0]) {
+		vm_skip("qemu-s390x-static not installed (make setup)");
+		return false;
+	}
+	return true;
+}
+
+/* ---- direct: the problem exists ---- */
+
+VM_TEST(direct)
+{
+	char dir[64] = "", sock[128];
+	struct peer tp = { .pid = 0, .stdin_fd = -1 };
+	unsigned long long neg;
+
+	find_tools();
+	if (!have_testpmd()) {
+		if (vm_subtest("testpmd"))
+			VM_TRUE(!"dpdk-testpmd is installed (/usr/bin/dpdk-testpmd, make setup)");
+		return;
+	}
+	if (!VM_EQ(peers_tmpdir(dir, sizeof(dir), "vhost"), 0))
+		return;
+	snprintf(sock, sizeof(sock), "%s/vhost.sock", dir);
+	if (!VM_EQ(testpmd_start(&tp, dir, sock, "vmt"), 0)) {
+		dump_log("testpmd", tp.log);
+		goto out;
+	}
+
+	if (vm_subtest("modern_native")) {
+		drv_run_pass(dir, false, sock, "--modern", "little");
+		neg = testpmd_negotiated(&tp);
+		VM_TRUE(neg & BIT(VU_F_VERSION_1));
+		VM_TRUE(neg & BIT(VU_NET_F_MRG_RXBUF));
+	}
+	if (vm_subtest("legacy_native")) {
+		/* Little-endian legacy is what testpmd already handles. */
+		drv_run_pass(dir, false, sock, "--legacy", "little");
+		VM_TRUE(!(testpmd_negotiated(&tp) & BIT(VU_F_VERSION_1)));
+	}
+	if (vm_subtest("modern_s390x") && want_s390x()) {
+		drv_run_pass(dir, true, sock, "--modern", "little");
+		VM_TRUE(testpmd_negotiated(&tp) & BIT(VU_F_VERSION_1));
+	}
+	if (vm_subtest("legacy_s390x_refused") && want_s390x()) {
+		struct drv r;
+
+		/* What QEMU hits: "vhost_set_vring_endian failed: Operation
+		 * not supported (95)". */
+		if (VM_EQ(drv_start(&r, dir, true, sock, "--legacy", NULL), 0)) {
+			drv_wait(&r, DRIVER_WAIT_MS);
+			VM_EQ(r.status, 3);
+			VM_TRUE(drv_log_has(&r, "backend cannot do cross-endian legacy rings "
+						"(no VHOST_USER_PROTOCOL_F_CROSS_ENDIAN)"));
+			VM_TRUE(!r.have_line);
+			if (vm_test_verbose())
+				dump_log("vu_driver", r.log);
+		}
+	}
+	if (vm_subtest("legacy_s390x_forced_garbles") && want_s390x()) {
+		struct drv r;
+
+		/* testpmd reads the big-endian ring as little-endian: the
+		 * frames never come back, or come back with headers the guest
+		 * cannot read (num_buffers 1 read big-endian is 256). */
+		if (VM_EQ(drv_start(&r, dir, true, sock, "--legacy", "--force", "--frames", "64",
+				    "--timeout-ms", "3000", NULL), 0)) {
+			drv_wait(&r, DRIVER_WAIT_MS);
+			VM_EQ(r.status, 1);
+			VM_TRUE(r.have_line);
+			VM_STREQ(r.result, "FAIL");
+			VM_STREQ(r.order, "big");
+			VM_TRUE(r.bad_header > 0 || r.received < r.sent);
+			VM_TRUE(!(testpmd_negotiated(&tp) & BIT(VU_F_VERSION_1)));
+			if (vm_test_verbose())
+				dump_log("vu_driver", r.log);
+		}
+	}
+	if (vm_subtest("testpmd_survived"))
+		VM_TRUE(peer_alive(&tp));
+out:
+	if (tp.pid > 0)
+		peer_stop(&tp, SIGTERM);
+	if (getenv("VM_KEEP_LOGS"))
+		printf("logs kept in %s\n", dir);
+	else if (dir[0])
+		peers_rmdir(dir);
+}
+
+/* ---- via vringmedd: the problem solved ---- */
+
+static struct {
+	bool up, failed;
+	char dir[64], root[96];
+	char vmm_a[128], vmm_b[128], be_a[128], be_b[128];
+	struct peer tp_a, tp_b, dmn;
+} via = { .tp_a = { .stdin_fd = -1 }, .tp_b = { .stdin_fd = -1 }, .dmn = { .stdin_fd = -1 } };
+
+static bool via_enabled(void)
+{
+	const char *e = getenv("VRINGMED_VIA");
+
+	return e && !strcmp(e, "1");
+}
+
+/* Starts (once) two testpmds and one vringmedd with two devices.  False,
+ * with the subtest skipped or failed, when the rig is not there. */
+static bool via_up(void)
+{
+	char da[300], db[300];
+	const char *args[] = { "--device", da, "--device", db, NULL };
+	struct stat st;
+
+	if (!via_enabled()) {
+		vm_skip(VIA_SKIP);
+		return false;
+	}
+	if (via.up)
+		return true;
+	if (via.failed) {
+		vm_skip("the vringmedd rig did not come up (see above)");
+		return false;
+	}
+	via.failed = true;
+	find_tools();
+	if (!VM_TRUE(have_testpmd()))
+		return false;
+	if (geteuid() != 0) {
+		vm_skip("needs root to load BPF programs");
+		return false;
+	}
+	if (stat(".output/vringmedd", &st)) {
+		VM_TRUE(!".output/vringmedd is built");
+		return false;
+	}
+	if (!VM_EQ(peers_tmpdir(via.dir, sizeof(via.dir), "vhost-via"), 0))
+		return false;
+	snprintf(via.root, sizeof(via.root), "/sys/fs/bpf/vringmed-vt-%d", (int)getpid());
+	snprintf(via.vmm_a, sizeof(via.vmm_a), "%s/vmm-a.sock", via.dir);
+	snprintf(via.vmm_b, sizeof(via.vmm_b), "%s/vmm-b.sock", via.dir);
+	snprintf(via.be_a, sizeof(via.be_a), "%s/vhost-a.sock", via.dir);
+	snprintf(via.be_b, sizeof(via.be_b), "%s/vhost-b.sock", via.dir);
+	snprintf(da, sizeof(da), "va,vmm=%s,backend=%s", via.vmm_a, via.be_a);
+	snprintf(db, sizeof(db), "vb,vmm=%s,backend=%s", via.vmm_b, via.be_b);
+	if (!VM_EQ(testpmd_start(&via.tp_a, via.dir, via.be_a, "vta"), 0) ||
+	    !VM_EQ(testpmd_start(&via.tp_b, via.dir, via.be_b, "vtb"), 0))
+		return false;
+	if (!VM_EQ(vringmedd_start(&via.dmn, via.dir, via.root, args), 0)) {
+		dump_log("vringmedd", via.dmn.log);
+		return false;
+	}
+	via.up = true;
+	via.failed = false;
+	return true;
+}
+
+static void via_down(void)
+{
+	if (via.dmn.pid > 0)
+		peer_stop(&via.dmn, SIGTERM);
+	if (via.tp_a.pid > 0)
+		peer_stop(&via.tp_a, SIGTERM);
+	if (via.tp_b.pid > 0)
+		peer_stop(&via.tp_b, SIGTERM);
+	if (via.dir[0]) {
+		if (getenv("VM_KEEP_LOGS"))
+			printf("logs kept in %s\n", via.dir);
+		else
+			peers_rmdir(via.dir);
+		via.dir[0] = 0;
+	}
+	via.up = false;
+}
+
+/* Waits until the driver printed its summary line (it then holds). */
+static bool drv_wait_line(struct drv *r, int ms)
+{
+	for (int t = 0; t <= ms; t += 50) {
+		drv_parse(r);
+		if (r->have_line)
+			return true;
+		if (waitpid(r->pid, NULL, WNOHANG) == r->pid) {
+			r->pid = 0;
+			return false;
+		}
+		sleep_ms(50);
+	}
+	return false;
+}
+
+VM_TEST(via)
+{
+	if (vm_subtest("legacy_s390x") && via_up() && want_s390x()) {
+		drv_run_pass(via.dir, true, via.vmm_a, "--legacy", "big");
+		VM_TRUE(testpmd_negotiated(&via.tp_a) & BIT(VU_F_VERSION_1));
+	}
+	if (vm_subtest("legacy_native") && via_up()) {
+		drv_run_pass(via.dir, false, via.vmm_a, "--legacy", "little");
+		VM_TRUE(testpmd_negotiated(&via.tp_a) & BIT(VU_F_VERSION_1));
+	}
+	if (vm_subtest("modern_native") && via_up()) {
+		drv_run_pass(via.dir, false, via.vmm_b, "--modern", "little");
+		VM_TRUE(testpmd_negotiated(&via.tp_b) & BIT(VU_F_VERSION_1));
+	}
+	if (vm_subtest("legacy_s390x_device_b") && via_up() && want_s390x())
+		drv_run_pass(via.dir, true, via.vmm_b, "--legacy", "big");
+
+	if (vm_subtest("kill_9_driver") && via_up()) {
+		struct drv r;
+
+		/* Device a's VMM dies mid-session: vringmedd ends that
+		 * session only; device b carries on, device a takes the
+		 * next VMM. */
+		if (VM_EQ(drv_start(&r, via.dir, false, via.vmm_a, "--legacy", "--frames", "64",
+				    "--hold-ms", "60000", NULL), 0)) {
+			VM_TRUE(drv_wait_line(&r, 30000));
+			VM_STREQ(r.result, "PASS");
+			kill(r.pid, SIGKILL);
+			drv_wait(&r, 5000);
+			VM_EQ(r.status, 128 + SIGKILL);
+			VM_TRUE(peer_log_has(&via.dmn, "device va: session ended", 5000));
+			VM_TRUE(peer_alive(&via.dmn));
+			drv_run_pass(via.dir, false, via.vmm_b, "--legacy", "little");
+			drv_run_pass(via.dir, false, via.vmm_a, "--legacy", "little");
+		}
+	}
+	if (vm_subtest("kill_9_testpmd") && via_up()) {
+		struct drv r;
+
+		/* Device a's back-end dies mid-session: that session ends
+		 * (the VMM sees its connection close), device b carries on. */
+		if (VM_EQ(drv_start(&r, via.dir, false, via.vmm_a, "--legacy", "--frames", "64",
+				    "--hold-ms", "60000", NULL), 0)) {
+			VM_TRUE(drv_wait_line(&r, 30000));
+			VM_STREQ(r.result, "PASS");
+			peer_stop(&via.tp_a, SIGKILL);
+			VM_TRUE(peer_log_has(&via.dmn, "device va: session ended", 5000));
+			VM_TRUE(peer_alive(&via.dmn));
+			drv_run_pass(via.dir, false, via.vmm_b, "--legacy", "little");
+			if (want_s390x())
+				drv_run_pass(via.dir, true, via.vmm_b, "--legacy", "big");
+			for (int t = 0; t < 100 && !drv_log_has(&r, "closed the connection"); t++)
+				sleep_ms(50);
+			VM_TRUE(drv_log_has(&r, "the back-end closed the connection"));
+			kill(r.pid, SIGKILL);
+			drv_wait(&r, 5000);
+			VM_TRUE(peer_alive(&via.dmn));
+		}
+	}
+	if (vm_subtest("sigterm_removes_pins") && via_up()) {
+		int st = peer_stop(&via.dmn, SIGTERM);
+
+		VM_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		VM_TRUE(access(via.root, F_OK) != 0);
+		VM_TRUE(access(via.vmm_a, F_OK) != 0);
+		VM_TRUE(access(via.vmm_b, F_OK) != 0);
+	}
+	if (via.up && (vm_test_verbose() || getenv("VM_KEEP_LOGS")))
+		dump_log("vringmedd", via.dmn.log);
+	via_down();
+}
