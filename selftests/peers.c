@@ -143,7 +143,8 @@ int vringmedd_start(struct peer *d, const char *dir, const char *root, const cha
 	bool ctl = false;
 
 	for (int i = 0; args && args[i] && n < 30; i++) {
-		ctl |= !strcmp(args[i], "-c") || !strcmp(args[i], "--control");
+		ctl |= !strcmp(args[i], "-c") || !strcmp(args[i], "--control") ||
+		       !strcmp(args[i], "-f");	/* a config file says */
 		argv[n++] = args[i];
 	}
 	if (!ctl) {

@@ -522,7 +522,20 @@ VM_TEST(daemon_restart)
 		VM_TRUE(descs1 >= 6);
 	}
 	if (vm_subtest("restart_adopts")) {
-		VM_EQ(vringmedd_start(&dmn, dir, root, args), 0);
+		/* The same devices, this time from a configuration file. */
+		char conf[160];
+		const char *fargs[] = { "-f", conf, NULL };
+		FILE *f;
+
+		snprintf(conf, sizeof(conf), "%s/vringmedd.conf", dir);
+		f = fopen(conf, "w");
+		if (!VM_TRUE(f != NULL))
+			return;
+		fprintf(f, "# written by test_proxy\ncontrol %s\ndevice %s\n\ndevice %s  # b\n",
+			ctl, da, db);
+		fclose(f);
+		(void)args;
+		VM_EQ(vringmedd_start(&dmn, dir, root, fargs), 0);
 		VM_TRUE(peer_log_has(&dmn, "adopted slot 0", 2000));
 		VM_TRUE(device_has("neta", "\"state\":\"adopted\""));
 		VM_TRUE(device_has("neta", "\"byte_order\":\"big\""));

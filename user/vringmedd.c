@@ -72,6 +72,9 @@ static void usage(FILE *f)
 "                       modern back-end's socket when the VMM arrives\n"
 "                       (repeatable, up to %d devices)\n"
 "  -c, --control PATH   control socket (default " VMD_CONTROL "; 'none': off)\n"
+"  -f, --config FILE    settings, one a line: 'device NAME,vmm=PATH,backend=PATH',\n"
+"                       'pin-root DIR', 'control PATH|none' ('#' comments);\n"
+"                       options on the command line win\n"
 "  -p, --pin-root DIR   bpffs directory it owns (default " VM_PIN_ROOT ")\n"
 "  -v, --verbose        debug logging (twice: libbpf's too)\n"
 "  -q, --quiet          warnings only\n"
@@ -357,18 +360,80 @@ static void vmd_on_signal(struct vm_ev *ev, uint32_t events)
 		vmd_stop_sig = (int)si.ssi_signo;
 }
 
+/*
+ * The configuration file: one setting a line, '#' starts a comment.
+ *   device NAME,vmm=PATH,backend=PATH     (repeatable)
+ *   pin-root DIR
+ *   control PATH|none
+ * Command-line options win over the file; devices from both are served.
+ * Returns 0, or 2 with the line at fault named.
+ */
+static int vmd_read_config(const char *path, const char **devspec, int *ndev,
+			   const char **root, const char **ctl, bool root_set, bool ctl_set)
+{
+	FILE *f = fopen(path, "r");
+	char line[600];
+	int lineno = 0;
+
+	if (!f) {
+		fprintf(stderr, "vringmedd: cannot read %s: %s\n", path, strerror(errno));
+		return 2;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *key, *val, *end;
+
+		lineno++;
+		line[strcspn(line, "#\r\n")] = 0;
+		key = line + strspn(line, " \t");
+		if (!*key)
+			continue;
+		val = key + strcspn(key, " \t");
+		if (*val)
+			*val++ = 0;
+		val += strspn(val, " \t");
+		end = val + strlen(val);
+		while (end > val && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = 0;
+		if (!*val)
+			goto bad;
+		if (!strcmp(key, "device")) {
+			if (*ndev == VM_MAX_DEVICES)
+				goto bad;
+			devspec[(*ndev)++] = strdup(val);
+		} else if (!strcmp(key, "pin-root")) {
+			if (!root_set)
+				*root = strdup(val);
+		} else if (!strcmp(key, "control")) {
+			if (!ctl_set)
+				*ctl = strdup(val);
+		} else {
+			goto bad;
+		}
+	}
+	fclose(f);
+	return 0;
+bad:
+	fprintf(stderr, "vringmedd: %s:%d: expected 'device NAME,vmm=PATH,backend=PATH', "
+		"'pin-root DIR' or 'control PATH|none' (at most %d devices)\n", path, lineno,
+		VM_MAX_DEVICES);
+	fclose(f);
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "device", required_argument, NULL, 'd' },
 		{ "control", required_argument, NULL, 'c' },
+		{ "config", required_argument, NULL, 'f' },
 		{ "pin-root", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *root = VM_PIN_ROOT, *ctl = VMD_CONTROL;
+	const char *root = VM_PIN_ROOT, *ctl = VMD_CONTROL, *config = NULL;
+	bool root_set = false, ctl_set = false;
 	const char *devspec[VM_MAX_DEVICES];
 	struct vm_bpf_opts opts = { .attach = true };
 	struct vm_ev sev, rbev;
@@ -376,7 +441,7 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int c, verbose = 0, ndev = 0, lockfd, sfd, err = 1;
 
-	while ((c = getopt_long(argc, argv, "d:c:p:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:c:f:p:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			if (ndev == VM_MAX_DEVICES) {
@@ -385,8 +450,9 @@ int main(int argc, char **argv)
 			}
 			devspec[ndev++] = optarg;
 			break;
-		case 'c': ctl = optarg; break;
-		case 'p': root = optarg; break;
+		case 'c': ctl = optarg; ctl_set = true; break;
+		case 'f': config = optarg; break;
+		case 'p': root = optarg; root_set = true; break;
 		case 'v': verbose++; break;
 		case 'q': verbose = -1; break;
 		case 'h': usage(stdout); return 0;
@@ -398,6 +464,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (config && vmd_read_config(config, devspec, &ndev, &root, &ctl, root_set, ctl_set))
+		return 2;
 	for (int i = 0; i < ndev; i++) {
 		struct vm_proxy_cfg cfg;
 		const char *why;
