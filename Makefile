@@ -34,7 +34,7 @@ LIB      := $(OUTPUT)/libvringmed.a
 
 TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(OUTPUT)/test_proxy \
 	     $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x $(OUTPUT)/bench_core \
-	     $(OUTPUT)/bench_kick
+	     $(OUTPUT)/bench_kick $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/test_vhost
 BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd
 
 .PHONY: all setup test bench-core bench-kick demo clean
@@ -91,6 +91,20 @@ $(OUTPUT)/legacy_driver: selftests/legacy_driver.c $(HEADERS) | $(OUTPUT)
 $(OUTPUT)/legacy_driver.s390x: selftests/legacy_driver.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CROSS,$@)
 	$(Q)$(CROSS_CC) -static $(CFLAGS) $< -o $@
+
+# The vhost-user test driver: a VMM plus virtio-net guest, natively and as a
+# big-endian s390x process (static, run under qemu-s390x-static).
+$(OUTPUT)/vu_driver: selftests/vu_driver.c user/vu_wire.c user/vu_wire.h $(HEADERS) | $(OUTPUT)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $< user/vu_wire.c -o $@
+
+$(OUTPUT)/vu_driver.s390x: selftests/vu_driver.c user/vu_wire.c user/vu_wire.h $(HEADERS) | $(OUTPUT)
+	$(call msg,CROSS,$@)
+	$(Q)$(CROSS_CC) -static $(CFLAGS) $< user/vu_wire.c -o $@
+
+$(OUTPUT)/test_vhost: $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/vringmedd selftests/test_vhost.c selftests/peers.c selftests/peers.h selftests/runner.c selftests/test.h user/vu_wire.c user/vu_wire.h $(HEADERS) | $(OUTPUT)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) selftests/test_vhost.c selftests/peers.c selftests/runner.c user/vu_wire.c -o $@
 
 $(OUTPUT)/test_proxy: $(OUTPUT)/vringmedd selftests/test_proxy.c selftests/peers.c selftests/peers.h selftests/runner.c selftests/test.h $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)

@@ -12,8 +12,8 @@
  *            guest works, testpmd sees VERSION_1; a driver or a testpmd
  *            killed with SIGKILL takes down its own device only.
  *
- * The "via" tests need vringmedd's vhost-user proxy and run with
- * VRINGMED_VIA=1; without it they are skipped, with the reason printed.
+ * VRINGMED_VIA=0 skips the "via" tests (with the reason printed), e.g. to
+ * look at the direct cases alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,19 +23,22 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <vringmed/vhost_user.h>
 
 #include "peers.h"
 #include "test.h"
+#include "vu_wire.h"
 
 const char *vm_test_suite = "test_vhost";
 
 #define BIT(n)		(1ull << (n))
 #define DRIVER_WAIT_MS	90000	/* a driver that outlives this is killed */
-#define VIA_SKIP	"vringmedd vhost-user proxy not wired yet (VRINGMED_VIA=1 to run)"
+#define VIA_SKIP	"VRINGMED_VIA=0 in the environment"
 
 /* One vu_driver run: its process, its log (stdout + stderr) and the
  * summary line parsed from it. */
@@ -233,44 +236,192 @@ static bool want_s390x(void)
 	return true;
 }
 
+/* ---- the driver against a back-end that misbehaves ---- */
+
+enum fake_mode { FAKE_CLOSE, FAKE_GARBAGE, FAKE_WRONG_REPLY, FAKE_CLOSE_LATER };
+
+/* A back-end in a child process: takes one connection, answers
+ * GET_FEATURES the way `mode` says. */
+static pid_t fake_backend(const char *path, enum fake_mode mode)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int lsn = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	pid_t pid;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		close(lsn);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	unlink(path);
+	if (lsn < 0 || bind(lsn, (struct sockaddr *)&sa, sizeof(sa)) || listen(lsn, 1)) {
+		if (lsn >= 0)
+			close(lsn);
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		static const uint8_t garbage[12] = { 1, 0, 0, 0, 7, 0, 0, 0, 0xff, 0xff, 0xff, 0xff };
+		struct vu_msg m, r;
+		int c = accept(lsn, NULL, NULL);
+
+		if (c < 0 || vu_recv(c, &m) != 1)
+			_exit(1);
+		switch (mode) {
+		case FAKE_CLOSE:
+			break;
+		case FAKE_GARBAGE:
+			if (write(c, garbage, sizeof(garbage)) < 0)
+				_exit(1);
+			sleep_ms(1000);
+			break;
+		case FAKE_WRONG_REPLY:
+			vu_msg_init(&r, VU_SET_MEM_TABLE);
+			r.flags |= VU_FLAG_REPLY;
+			vu_put_u64(&r, 0, 0);
+			vu_send(c, &r);
+			sleep_ms(1000);
+			break;
+		case FAKE_CLOSE_LATER:
+			/* Offers little, then goes away mid-configuration. */
+			vu_msg_init(&r, VU_GET_FEATURES);
+			r.flags |= VU_FLAG_REPLY;
+			vu_put_u64(&r, 0, BIT(VU_F_VERSION_1) | BIT(VU_NET_F_MRG_RXBUF));
+			vu_send(c, &r);
+			vu_recv(c, &m);		/* SET_OWNER */
+			break;
+		}
+		close(c);
+		_exit(0);
+	}
+	close(lsn);
+	return pid;
+}
+
+VM_TEST(driver)
+{
+	static const struct {
+		const char *name;
+		enum fake_mode mode;
+		const char *msg;
+	} cases[] = {
+		{ "backend_closes", FAKE_CLOSE,
+		  "GET_FEATURES failed: the back-end closed the connection" },
+		{ "backend_garbage", FAKE_GARBAGE,
+		  "GET_FEATURES failed: malformed message from the back-end" },
+		{ "backend_wrong_reply", FAKE_WRONG_REPLY,
+		  "GET_FEATURES failed: unexpected reply from the back-end" },
+		{ "backend_closes_mid_setup", FAKE_CLOSE_LATER, "the back-end closed the connection" },
+	};
+	char dir[64] = "", sock[128];
+
+	find_tools();
+	if (peers_tmpdir(dir, sizeof(dir), "vhost-drv"))
+		return;
+	snprintf(sock, sizeof(sock), "%s/fake.sock", dir);
+	for (int arch = 0; arch < 2; arch++) {
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			struct drv r;
+			pid_t fb;
+
+			if (!vm_subtest("%s_%s", cases[i].name, arch ? "s390x" : "native") ||
+			    (arch && !want_s390x()))
+				continue;
+			fb = fake_backend(sock, cases[i].mode);
+			if (!VM_TRUE(fb > 0))
+				continue;
+			if (VM_EQ(drv_start(&r, dir, arch, sock, "--modern", NULL), 0)) {
+				drv_wait(&r, 30000);
+				VM_EQ(r.status, 2);		/* protocol error, no crash */
+				VM_TRUE(drv_log_has(&r, cases[i].msg));
+				if (!drv_log_has(&r, cases[i].msg) || vm_test_verbose())
+					dump_log("vu_driver", r.log);
+			}
+			kill(fb, SIGKILL);
+			waitpid(fb, NULL, 0);
+		}
+	}
+	if (vm_subtest("usage")) {
+		struct drv r;
+
+		if (VM_EQ(drv_start(&r, dir, false, sock, "--ring", "100", NULL), 0)) {
+			drv_wait(&r, 10000);
+			VM_EQ(r.status, 2);
+			VM_TRUE(drv_log_has(&r, "bad value for --ring: 100"));
+		}
+	}
+	peers_rmdir(dir);
+}
+
 /* ---- direct: the problem exists ---- */
+
+static struct {
+	bool up, failed;
+	char dir[64], sock[128];
+	struct peer tp;
+} dir_rig = { .tp = { .stdin_fd = -1 } };
+
+/* Starts (once, when a subtest needs it) testpmd for the direct tests. */
+static bool direct_up(void)
+{
+	if (dir_rig.up)
+		return true;
+	if (dir_rig.failed) {
+		vm_skip("testpmd did not come up (see above)");
+		return false;
+	}
+	dir_rig.failed = true;
+	find_tools();
+	if (!VM_TRUE(have_testpmd()))	/* /usr/bin/dpdk-testpmd: make setup */
+		return false;
+	if (!VM_EQ(peers_tmpdir(dir_rig.dir, sizeof(dir_rig.dir), "vhost"), 0))
+		return false;
+	snprintf(dir_rig.sock, sizeof(dir_rig.sock), "%s/vhost.sock", dir_rig.dir);
+	if (!VM_EQ(testpmd_start(&dir_rig.tp, dir_rig.dir, dir_rig.sock, "vmt"), 0)) {
+		dump_log("testpmd", dir_rig.tp.log);
+		return false;
+	}
+	dir_rig.up = true;
+	dir_rig.failed = false;
+	return true;
+}
+
+static void direct_down(void)
+{
+	if (dir_rig.tp.pid > 0)
+		peer_stop(&dir_rig.tp, SIGTERM);
+	if (dir_rig.dir[0]) {
+		if (getenv("VM_KEEP_LOGS"))
+			printf("logs kept in %s\n", dir_rig.dir);
+		else
+			peers_rmdir(dir_rig.dir);
+		dir_rig.dir[0] = 0;
+	}
+	dir_rig.up = false;
+}
 
 VM_TEST(direct)
 {
-	char dir[64] = "", sock[128];
-	struct peer tp = { .pid = 0, .stdin_fd = -1 };
+	const char *dir = dir_rig.dir, *sock = dir_rig.sock;
+	struct peer *tp = &dir_rig.tp;
 	unsigned long long neg;
 
-	find_tools();
-	if (!have_testpmd()) {
-		if (vm_subtest("testpmd"))
-			VM_TRUE(!"dpdk-testpmd is installed (/usr/bin/dpdk-testpmd, make setup)");
-		return;
-	}
-	if (!VM_EQ(peers_tmpdir(dir, sizeof(dir), "vhost"), 0))
-		return;
-	snprintf(sock, sizeof(sock), "%s/vhost.sock", dir);
-	if (!VM_EQ(testpmd_start(&tp, dir, sock, "vmt"), 0)) {
-		dump_log("testpmd", tp.log);
-		goto out;
-	}
-
-	if (vm_subtest("modern_native")) {
+	if (vm_subtest("modern_native") && direct_up()) {
 		drv_run_pass(dir, false, sock, "--modern", "little");
-		neg = testpmd_negotiated(&tp);
+		neg = testpmd_negotiated(tp);
 		VM_TRUE(neg & BIT(VU_F_VERSION_1));
 		VM_TRUE(neg & BIT(VU_NET_F_MRG_RXBUF));
 	}
-	if (vm_subtest("legacy_native")) {
+	if (vm_subtest("legacy_native") && direct_up()) {
 		/* Little-endian legacy is what testpmd already handles. */
 		drv_run_pass(dir, false, sock, "--legacy", "little");
-		VM_TRUE(!(testpmd_negotiated(&tp) & BIT(VU_F_VERSION_1)));
+		VM_TRUE(!(testpmd_negotiated(tp) & BIT(VU_F_VERSION_1)));
 	}
-	if (vm_subtest("modern_s390x") && want_s390x()) {
+	if (vm_subtest("modern_s390x") && direct_up() && want_s390x()) {
 		drv_run_pass(dir, true, sock, "--modern", "little");
-		VM_TRUE(testpmd_negotiated(&tp) & BIT(VU_F_VERSION_1));
+		VM_TRUE(testpmd_negotiated(tp) & BIT(VU_F_VERSION_1));
 	}
-	if (vm_subtest("legacy_s390x_refused") && want_s390x()) {
+	if (vm_subtest("legacy_s390x_refused") && direct_up() && want_s390x()) {
 		struct drv r;
 
 		/* What QEMU hits: "vhost_set_vring_endian failed: Operation
@@ -285,7 +436,7 @@ VM_TEST(direct)
 				dump_log("vu_driver", r.log);
 		}
 	}
-	if (vm_subtest("legacy_s390x_forced_garbles") && want_s390x()) {
+	if (vm_subtest("legacy_s390x_forced_garbles") && direct_up() && want_s390x()) {
 		struct drv r;
 
 		/* testpmd reads the big-endian ring as little-endian: the
@@ -299,20 +450,14 @@ VM_TEST(direct)
 			VM_STREQ(r.result, "FAIL");
 			VM_STREQ(r.order, "big");
 			VM_TRUE(r.bad_header > 0 || r.received < r.sent);
-			VM_TRUE(!(testpmd_negotiated(&tp) & BIT(VU_F_VERSION_1)));
+			VM_TRUE(!(testpmd_negotiated(tp) & BIT(VU_F_VERSION_1)));
 			if (vm_test_verbose())
 				dump_log("vu_driver", r.log);
 		}
 	}
-	if (vm_subtest("testpmd_survived"))
-		VM_TRUE(peer_alive(&tp));
-out:
-	if (tp.pid > 0)
-		peer_stop(&tp, SIGTERM);
-	if (getenv("VM_KEEP_LOGS"))
-		printf("logs kept in %s\n", dir);
-	else if (dir[0])
-		peers_rmdir(dir);
+	if (vm_subtest("testpmd_survived") && direct_up())
+		VM_TRUE(peer_alive(tp));
+	direct_down();
 }
 
 /* ---- via vringmedd: the problem solved ---- */
@@ -328,7 +473,7 @@ static bool via_enabled(void)
 {
 	const char *e = getenv("VRINGMED_VIA");
 
-	return e && !strcmp(e, "1");
+	return !e || strcmp(e, "0");
 }
 
 /* Starts (once) two testpmds and one vringmedd with two devices.  False,

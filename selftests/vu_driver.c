@@ -492,7 +492,7 @@ static int used_pending(struct queue *q, unsigned inflight, struct stats *st)
 	return n;
 }
 
-static void watch_socket(struct stats *st)
+static void watch_socket(void)
 {
 	struct vu_msg m;
 	char c;
@@ -518,7 +518,6 @@ static void watch_socket(struct stats *st)
 	fprintf(stderr, "vu_driver: unexpected %s (%u) from the back-end, ignored\n",
 		vu_request_name(m.request), m.request);
 	vu_msg_close_fds(&m);
-	(void)st;
 }
 
 static void exchange(struct stats *st)
@@ -639,7 +638,7 @@ static void exchange(struct stats *st)
 						fprintf(stderr, "vu_driver: read call fd: %s\n",
 							strerror(errno));
 				if (p[2].revents)
-					watch_socket(st);
+					watch_socket();
 			}
 		}
 	}
@@ -656,7 +655,7 @@ static void hold(void)
 		int64_t left = end - now_ms();
 
 		if (poll(&p, 1, left > 1000 ? 1000 : (int)(left > 0 ? left : 0)) > 0)
-			watch_socket(NULL);
+			watch_socket();
 	}
 	if (!sock_dead)
 		return;
@@ -664,6 +663,42 @@ static void hold(void)
 	 * caller asked for the process to stay. */
 	while (now_ms() < end)
 		sleep_ms(50);
+}
+
+/* Stops the rings the way QEMU's vhost_dev_stop does: GET_VRING_BASE per
+ * ring, whose reply comes after the back-end stopped using the ring (just
+ * closing the socket leaves that to the back-end's own time).  The base is
+ * where the back-end stopped reading the avail ring: with nothing left in
+ * flight, every entry it returned (RX buffers still posted do not count). */
+static bool stop_rings(bool proto)
+{
+	bool ok = true;
+
+	if (proto)
+		for (unsigned q = 0; q < NQ; q++)
+			send_state(VU_SET_VRING_ENABLE, q, 0);
+	for (unsigned q = 0; q < NQ; q++) {
+		struct vu_msg m, r;
+		int rc;
+
+		vu_msg_init(&m, VU_GET_VRING_BASE);
+		vu_put_u32(&m, 0, q);
+		vu_put_u32(&m, 4, 0);
+		rc = vu_call(sock, &m, &r);
+		if (rc)
+			die_proto("GET_VRING_BASE", rc);
+		vu_msg_close_fds(&r);
+		if (r.size != VU_STATE_SIZE || vu_get_u32(&r, 0) != q) {
+			fprintf(stderr, "vu_driver: GET_VRING_BASE of ring %u: reply of %u bytes "
+					"for ring %u\n", q, r.size, vu_get_u32(&r, 0));
+			exit(EXIT_PROTO);
+		}
+		vlog("ring %u stopped at avail idx %u (used entries we reaped: %u)\n", q,
+		     vu_get_u32(&r, 4), vq[q].last_used);
+		if (vu_get_u32(&r, 4) != vq[q].last_used)
+			ok = false;
+	}
+	return ok;
 }
 
 static void usage(FILE *f)
@@ -798,6 +833,8 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	if (opt.hold_ms)
 		hold();
+	if (!sock_dead && !stop_rings(pf != 0))
+		fprintf(stderr, "vu_driver: note: GET_VRING_BASE differs from what the back-end returned\n");
 	return (st.received == st.sent && !st.bad_header && !st.bad_payload && !st.bad_used &&
 		!st.fatal) ? EXIT_PASS : EXIT_FAIL;
 bad:

@@ -83,6 +83,8 @@ struct vm_proxy {
 
 	const char *state;
 	bool adopted;		/* the slot still holds a dead daemon's session */
+	bool be_dead;		/* the back-end connection broke: say nothing more */
+	unsigned be_rings;	/* rings the back-end may be using (bit per ring) */
 	time_t be_warned;
 	char last_error[160];
 	unsigned long sessions, teardowns;
@@ -239,6 +241,26 @@ static void vmp_teardown(struct vm_proxy *p, const char *why)
 	else
 		pr_info("device %s: session ended: %s\n", p->cfg.name, why);
 	for (unsigned i = 0; i < VMP_NQ; i++)
+		vmp_queue_stop(p, i);
+	/* Stop the back-end's rings the way a VMM does, so it has let go of
+	 * the shadow rings before the next session resets them (DPDK, for
+	 * one, answers only once its data path stopped using the ring). */
+	for (unsigned i = 0; i < VMP_NQ && p->be.fd >= 0 && !p->be_dead; i++) {
+		struct vu_msg req, rep;
+
+		if (!(p->be_rings & (1u << i)))
+			continue;
+		vu_msg_init(&req, VU_GET_VRING_BASE);
+		vu_put_u32(&req, 0, i);
+		vu_put_u32(&req, 4, 0);
+		if (vu_call(p->be.fd, &req, &rep)) {
+			pr_debug("device %s: back-end did not stop ring %u\n", p->cfg.name, i);
+			break;
+		}
+		vu_msg_close_fds(&rep);
+	}
+	p->be_rings = 0;
+	for (unsigned i = 0; i < VMP_NQ; i++)
 		vmp_queue_clear(p, i);
 	__atomic_store_n(&dev->flags, 0, __ATOMIC_SEQ_CST);
 	if (p->vmm_pid > 0)
@@ -258,7 +280,7 @@ static void vmp_teardown(struct vm_proxy *p, const char *why)
 		p->be.fd = -1;
 	}
 	p->vmm_pid = 0;
-	p->features_set = p->order_latched = p->owner_sent = p->be_proto = false;
+	p->features_set = p->order_latched = p->owner_sent = p->be_proto = p->be_dead = false;
 	p->be_features = p->be_pf = p->offered = p->guest_features = p->vmm_pf = 0;
 	p->state = "listening";
 	p->teardowns++;
@@ -269,9 +291,11 @@ static int vmp_be_send(struct vm_proxy *p, struct vu_msg *m)
 {
 	int err = vu_send(p->be.fd, m);
 
-	if (err)
+	if (err) {
+		p->be_dead = true;
 		vmp_err(p, "back-end %s: sending %s: %s", p->cfg.backend_path,
 			vu_request_name(m->request), strerror(-err));
+	}
 	return err;
 }
 
@@ -279,9 +303,11 @@ static int vmp_be_u64(struct vm_proxy *p, uint32_t req, uint64_t v, int fd)
 {
 	int err = vu_send_u64(p->be.fd, req, v, fd);
 
-	if (err)
+	if (err) {
+		p->be_dead = true;
 		vmp_err(p, "back-end %s: sending %s: %s", p->cfg.backend_path,
 			vu_request_name(req), strerror(-err));
+	}
 	return err;
 }
 
@@ -304,9 +330,11 @@ static void vmp_on_backend(struct vm_ev *ev, uint32_t events)
 	 * it went away, or it is talking nonsense. */
 	if (recv(ev->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0 || (events & (EPOLLHUP | EPOLLERR))) {
 		vmp_err(p, "back-end %s disconnected", p->cfg.backend_path);
+		p->be_dead = true;
 		vmp_teardown(p, "back-end disconnected");
 	} else {
 		vmp_err(p, "back-end %s sent an unsolicited message", p->cfg.backend_path);
+		p->be_dead = true;
 		vmp_teardown(p, "back-end protocol error");
 	}
 }
@@ -727,6 +755,7 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 		vu_put_u64(&fwd, VU_ADDR_USED_OFF, sh + VM_SHADOW_USED_OFF);
 		vu_put_u64(&fwd, VU_ADDR_AVAIL_OFF, sh + VM_SHADOW_AVAIL_OFF);
 		vu_put_u64(&fwd, 32, 0);
+		p->be_rings |= 1u << idx;
 		return vmp_be_send(p, &fwd);
 	}
 	case VU_SET_VRING_ENDIAN:
@@ -823,6 +852,7 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 			vmp_err(p, "back-end GET_VRING_BASE: %s", strerror(-err));
 			return err;
 		}
+		p->be_rings &= ~(1u << idx);
 		vu_msg_close_fds(&rep);
 		vmp_complete(p, idx, true);
 		vq->base = (uint16_t)vu_get_u32(&rep, 4);
