@@ -37,7 +37,7 @@ TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(
 	     $(OUTPUT)/bench_kick $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/test_vhost
 BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd
 
-.PHONY: all setup test bench-core bench-kick demo clean
+.PHONY: all setup test bench-core bench-kick demo demo-rig clean
 all: $(BPF_OBJS) $(SKELS) $(LIB) $(BINS) $(TEST_BINS)
 
 setup:
@@ -131,7 +131,13 @@ bench-core: $(OUTPUT)/bench_core
 bench-kick: $(OUTPUT)/bench_kick
 	$(Q)$(OUTPUT)/bench_kick
 
+# The main job: a big-endian legacy s390x Linux guest under QEMU, through
+# vringmedd, on dpdk-testpmd (tools/guest/run.sh).  demo-rig: the smaller
+# demo without a VMM (driver processes kicking eventfds).
 demo: all
+	$(Q)tools/guest/run.sh --mode legacy --path vringmedd
+
+demo-rig: all
 	$(Q)$(OUTPUT)/vringmed-demo
 
 clean:

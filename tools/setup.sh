@@ -40,3 +40,7 @@ if [ ! -d /sys/kernel/tracing/events/syscalls ] && ! mountpoint -q /sys/kernel/d
 	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || true
 fi
 echo "setup: bpffs at /sys/fs/bpf, tracefs at /sys/kernel/tracing"
+
+# The real big-endian guest (s390x kernel + busybox), downloaded once and
+# cached outside the tree: tools/guest/fetch.sh.
+bash "$(dirname "$0")/guest/fetch.sh"

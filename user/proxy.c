@@ -75,7 +75,7 @@ struct vm_proxy {
 	struct vm_scratch *scratch[VMP_NQ];
 
 	uint64_t be_features, be_pf, offered, guest_features, vmm_pf;
-	bool features_set, legacy, order_latched, owner_sent, be_proto;
+	bool features_set, legacy, order_latched, owner_sent, be_proto, vmm_added;
 	int order;
 	struct vmp_region reg[VM_MAX_REGIONS];
 	int nreg;
@@ -263,8 +263,9 @@ static void vmp_teardown(struct vm_proxy *p, const char *why)
 	for (unsigned i = 0; i < VMP_NQ; i++)
 		vmp_queue_clear(p, i);
 	__atomic_store_n(&dev->flags, 0, __ATOMIC_SEQ_CST);
-	if (p->vmm_pid > 0)
+	if (p->vmm_added)
 		vm_bpf_del_vmm(p->b, (uint32_t)p->vmm_pid);
+	p->vmm_added = false;
 	dev->tgid = 0;
 	dev->nregions = 0;
 	dev->generation++;
@@ -497,6 +498,9 @@ static int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 	 * until reset; a legacy device's rings all share it. */
 	order = !p->legacy ? VM_ORDER_LE : vq->endian_set ?
 		(vq->endian_be ? VM_ORDER_BE : VM_ORDER_LE) : vm_host_order();
+	/* Latched while any ring runs; set afresh when none does. */
+	if (!p->q[0].started && !p->q[1].started)
+		p->order_latched = false;
 	if (p->order_latched && order != p->order) {
 		vmp_err(p, "queue %u asks for %s rings, the device runs %s", i,
 			vmp_order_name(order), vmp_order_name(p->order));
@@ -514,9 +518,12 @@ static int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 		dev->nqueues = VMP_NQ;
 		dev->broken = 0;
 		__atomic_store_n(&dev->flags, VM_DF_ACTIVE, __ATOMIC_SEQ_CST);
-		err = vm_bpf_add_vmm(p->b, (uint32_t)p->vmm_pid);
-		if (err)
-			return err;
+		if (!p->vmm_added) {	/* once a session: teardown takes it back */
+			err = vm_bpf_add_vmm(p->b, (uint32_t)p->vmm_pid);
+			if (err)
+				return err;
+			p->vmm_added = true;
+		}
 		pr_info("device %s: %s guest (features 0x%llx), %s rings, VMM pid %d\n",
 			p->cfg.name, p->legacy ? "legacy" : "modern",
 			(unsigned long long)p->guest_features, vmp_order_name(order),
@@ -768,9 +775,10 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 		u = vu_get_u32(m, 4);
 		if (u != VU_VRING_LITTLE_ENDIAN && u != VU_VRING_BIG_ENDIAN)
 			return -EINVAL;
-		if (vq->started || (p->order_latched &&
-				    (u == VU_VRING_BIG_ENDIAN) != (p->order == VM_ORDER_BE))) {
-			/* Latched until reset. */
+		/* Refused while the ring runs.  A stopped ring may change it
+		 * (QEMU sets the native order back when it stops a ring); it
+		 * must agree with the running rings when it starts again. */
+		if (vq->started) {
 			vmp_err(p, "queue %u: byte order change to %s refused while the "
 				"device runs %s", idx, u ? "big-endian" : "little-endian",
 				vmp_order_name(p->order));

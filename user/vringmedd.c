@@ -81,7 +81,7 @@ static void usage(FILE *f)
 "  -h, --help           this text\n"
 "\n"
 "Control socket: connect, write one line, read the JSON answer:\n"
-"  device list | device add NAME,vmm=PATH,backend=PATH | device del NAME\n"
+"  device list | device add NAME,vmm=PATH,backend=PATH | device del NAME | stats\n"
 "\n"
 "Example (QEMU with -chardev socket,path=/run/vm0.sock -netdev vhost-user):\n"
 "  vringmedd --device net0,vmm=/run/vm0.sock,backend=/run/testpmd0.sock\n",
@@ -232,6 +232,44 @@ static json_t *vmd_device_list(struct vmd *d)
 	return arr;
 }
 
+/* Per device and queue: what BPF and the daemon did (counters summed over
+ * CPUs), with the errors by verdict name. */
+static json_t *vmd_stats(struct vmd *d)
+{
+	json_t *arr = json_array();
+
+	for (int i = 0; i < VM_MAX_DEVICES; i++) {
+		struct vm_proxy_info in;
+
+		if (!d->dev[i])
+			continue;
+		vm_proxy_info(d->dev[i], &in);
+		for (uint32_t q = 0; q < VM_DEV_QUEUES; q++) {
+			uint32_t qs = in.slot * VM_DEV_QUEUES + q;
+			struct vm_qstats st;
+			json_t *errs = json_object();
+
+			if (vm_bpf_read_stats(&d->b, qs, &st))
+				continue;
+			if (!st.kicks && !st.used && q >= 2)
+				continue;	/* a virtio-net device has two */
+			for (uint32_t v = VM_AVAIL_JUMP; v < VM_VERDICT_NR; v++)
+				if (st.errors[v])
+					json_object_set_new(errs, vm_verdict_name(v),
+							    json_integer((json_int_t)st.errors[v]));
+			json_array_append_new(arr, json_pack(
+				"{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+				"device", in.name, "queue", (int)q,
+				"kicks", (json_int_t)st.kicks, "kicks_empty", (json_int_t)st.kicks_empty,
+				"chains", (json_int_t)st.chains, "descriptors", (json_int_t)st.descs,
+				"used", (json_int_t)st.used, "deferred", (json_int_t)st.deferred,
+				"read_faults", (json_int_t)st.read_faults,
+				"foreign", (json_int_t)st.foreign, "errors", errs));
+		}
+	}
+	return arr;
+}
+
 /* ---- control socket: one line in, one JSON document out ---- */
 
 static json_t *vmd_control_cmd(struct vmd *d, char *line)
@@ -242,6 +280,8 @@ static json_t *vmd_control_cmd(struct vmd *d, char *line)
 	line[n] = 0;
 	if (!strcmp(line, "device list") || !strcmp(line, "device"))
 		return vmd_device_list(d);
+	if (!strcmp(line, "stats"))
+		return vmd_stats(d);
 	if (!strncmp(line, "device add ", 11)) {
 		if (vmd_add_device(d, line + 11, err, sizeof(err)))
 			return json_pack("{s:s}", "error", err);
@@ -253,8 +293,8 @@ static json_t *vmd_control_cmd(struct vmd *d, char *line)
 		return json_pack("{s:b}", "ok", 1);
 	}
 	return json_pack("{s:s}", "error",
-			 "unknown command: expected 'device list', 'device add SPEC' or "
-			 "'device del NAME'");
+			 "unknown command: expected 'device list', 'device add SPEC', "
+			 "'device del NAME' or 'stats'");
 }
 
 static void vmd_on_control(struct vm_ev *ev, uint32_t events)

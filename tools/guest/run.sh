@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# One run of vringmed's real-guest scenario, unattended, cleaning up after
+# itself:
+#
+#   tools/guest/run.sh [--mode legacy|modern] [--path vringmedd|direct] [--keep-logs DIR]
+#
+# A big-endian s390x Linux guest (Debian's kernel, its own virtio-net
+# driver) boots under qemu-system-s390x (TCG) with a virtio-net-ccw device on
+# a vhost-user netdev: legacy (max_revision=0: virtio 0.9, big-endian rings)
+# or modern.  The back-end is dpdk-testpmd's vhost PMD in io-forward mode,
+# which sends every frame straight back.  --path vringmedd puts vringmedd
+# between QEMU and testpmd; --path direct connects QEMU to testpmd itself.
+# The guest pings a neighbour that never answers, so its own frames are what
+# comes back, and prints its counters.  Prints what flowed (guest, testpmd,
+# vringmed per device and queue) and, last, "RESULT: WORKED" or
+# "RESULT: FAILED (why)"; exits 0 only when it worked.
+#
+# Needs root (BPF), `make` (the binaries) and tools/guest/fetch.sh (the guest,
+# run by `make setup`).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+MODE=legacy PATH_KIND=vringmedd KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
+CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--mode) MODE=$2; shift 2 ;;
+	--path) PATH_KIND=$2; shift 2 ;;
+	--keep-logs) KEEP=$2; shift 2 ;;
+	-h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+	esac
+done
+case $MODE in legacy|modern) ;; *) echo "run.sh: --mode legacy|modern" >&2; exit 2 ;; esac
+case $PATH_KIND in vringmedd|direct) ;; *) echo "run.sh: --path vringmedd|direct" >&2; exit 2 ;; esac
+
+fail() { echo "RESULT: FAILED ($*)"; exit 1; }
+[ "$(id -u)" -eq 0 ] || fail "needs root"
+for f in vmlinuz busybox modules/virtio_net.ko; do
+	[ -s "$CACHE/$f" ] || fail "guest not in $CACHE: run tools/guest/fetch.sh (make setup)"
+done
+for b in .output/vringmedd /usr/bin/dpdk-testpmd /usr/bin/qemu-system-s390x; do
+	[ -x "$b" ] || fail "$b missing (make setup; make)"
+done
+
+TMP=$(mktemp -d /tmp/vm-guest-XXXXXX)
+ROOT=/sys/fs/bpf/vringmed-guest-$$
+PREFIX=vmg-$$
+TP_PID= D_PID= Q_PID= HOLD_PID=
+cleanup() {
+	for p in $Q_PID $D_PID $TP_PID $HOLD_PID; do kill "$p" 2>/dev/null; done
+	for p in $Q_PID $D_PID $TP_PID $HOLD_PID; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "/var/run/dpdk/$PREFIX"
+	[ -d "$ROOT" ] && rm -rf "$ROOT"
+	if [ -n "$KEEP" ]; then mkdir -p "$KEEP" && cp "$TMP"/*.log "$KEEP"/ 2>/dev/null; fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The initramfs: busybox, the three modules, tools/guest/init.
+mkdir -p "$TMP/root/bin" "$TMP/root/lib/modules" "$TMP/root/proc" "$TMP/root/sys" "$TMP/root/dev"
+cp "$CACHE/busybox" "$TMP/root/bin/busybox"
+cp "$CACHE"/modules/*.ko "$TMP/root/lib/modules/"
+cp tools/guest/init "$TMP/root/init"
+python3 tools/guest/mkinitramfs.py "$TMP/initrd.gz" "$TMP/root" || fail "initramfs"
+
+# The modern-only back-end: testpmd, io forwarding, one vhost-user port.
+mkfifo "$TMP/tp.in"
+sleep 100000 > "$TMP/tp.in" & HOLD_PID=$!
+stdbuf -oL /usr/bin/dpdk-testpmd -l 0,1 --no-huge --no-pci -m 256 --file-prefix "$PREFIX" \
+	--vdev "net_vhost0,iface=$TMP/vhost.sock,queues=1" --log-level=lib.vhost.config:info \
+	-- --no-mlockall --forward-mode=io --auto-start --total-num-mbufs=4096 \
+	< "$TMP/tp.in" > "$TMP/testpmd.log" 2>&1 & TP_PID=$!
+for _ in $(seq 100); do [ -S "$TMP/vhost.sock" ] && break; sleep 0.1; done
+[ -S "$TMP/vhost.sock" ] || fail "testpmd did not start (see its log)"
+
+SOCK=$TMP/vhost.sock
+if [ "$PATH_KIND" = vringmedd ]; then
+	.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" \
+		-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock" > "$TMP/vringmedd.log" 2>&1 &
+	D_PID=$!
+	for _ in $(seq 100); do grep -q "vringmedd ready" "$TMP/vringmedd.log" && break; sleep 0.1; done
+	grep -q "vringmedd ready" "$TMP/vringmedd.log" || fail "vringmedd did not start: $(tail -n1 "$TMP/vringmedd.log")"
+	SOCK=$TMP/vmm.sock
+fi
+
+REV=
+[ "$MODE" = legacy ] && REV=,max_revision=0
+start=$(date +%s%N)
+timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 256 -smp 1 \
+	-object memory-backend-memfd,id=mem,size=256M,share=on \
+	-nographic -nodefaults -no-reboot -serial stdio \
+	-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" \
+	-append "console=ttysclp0 panic=-1 quiet loglevel=3" \
+	-chardev "socket,id=c0,path=$SOCK" -netdev vhost-user,id=n0,chardev=c0 \
+	-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56$REV" \
+	< /dev/null > "$TMP/guest.log" 2>&1 & Q_PID=$!
+wait "$Q_PID"; qrc=$?; Q_PID=
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+
+# Counters before anything stops.
+VSTATS=
+if [ -n "$D_PID" ]; then
+	VSTATS=$(python3 - "$TMP/ctl.sock" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats\n")
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b: break
+    data += b
+for q in json.loads(data):
+    errs = ",".join("%s=%d" % kv for kv in q["errors"].items()) or "none"
+    print("  vringmed %s queue %d (%s): kicks=%d chains=%d descriptors=%d used=%d deferred=%d errors=%s"
+          % (q["device"], q["queue"], "rx" if q["queue"] % 2 == 0 else "tx", q["kicks"],
+             q["chains"], q["descriptors"], q["used"], q["deferred"], errs))
+PY
+)
+fi
+echo > "$TMP/tp.in" 2>/dev/null; kill "$HOLD_PID" 2>/dev/null; HOLD_PID=
+for _ in $(seq 50); do kill -0 "$TP_PID" 2>/dev/null || break; sleep 0.1; done
+
+g() { grep -a "^GUEST $1" "$TMP/guest.log" | tail -n1 | tr -d "\r" | sed "s/^GUEST //"; }
+gv() { grep -a -o "$1=[0-9]*" "$TMP/guest.log" | tail -n1 | cut -d= -f2; }
+tpv() { grep -A3 "Accumulated forward statistics" "$TMP/testpmd.log" | grep -o "$1: *[0-9]*" | head -n1 | grep -o "[0-9]*$"; }
+neg=$(grep -o "negotiated Virtio features: 0x[0-9a-f]*" "$TMP/testpmd.log" | tail -n1 | grep -o "0x.*")
+tp_v1=0
+[ -n "$neg" ] && [ $(( (neg >> 32) & 1 )) -eq 1 ] && tp_v1=1
+
+echo "== vringmed guest run: $MODE virtio-net-ccw guest (s390x, big-endian) -> $PATH_KIND -> dpdk-testpmd"
+echo "  qemu: exit $qrc after $((ms / 1000)).$(printf %03d $((ms % 1000))) s (boot, traffic, power-off); guest kernel $(cut -d' ' -f2 "$CACHE/VERSION" 2>/dev/null)"
+grep -a -E "vhost|endian|Operation not supported" "$TMP/guest.log" | grep -v "^GUEST" | head -n3 | sed 's/^/  qemu says: /'
+echo "  guest: version_1=$(gv version_1) mrg_rxbuf=$(gv mrg_rxbuf) tx_packets=$(gv tx_packets) rx_packets=$(gv rx_packets) rx_errors=$(gv rx_errors) driver_complaints=$(gv driver_complaints)"
+echo "  testpmd: negotiated ${neg:-nothing} (VERSION_1 $([ $tp_v1 = 1 ] && echo on || echo off)), RX-packets=$(tpv RX-packets) TX-packets=$(tpv TX-packets)"
+[ -n "$VSTATS" ] && echo "$VSTATS"
+[ -n "$D_PID" ] && grep -E "warn|broken" "$TMP/vringmedd.log" | grep -v fentry | head -n5 | sed 's/^/  vringmedd: /'
+
+res=$(g "RESULT")
+if [ "$res" != "RESULT: PASS" ]; then
+	[ -n "$KEEP" ] || tail -n 15 "$TMP/guest.log" | sed 's/^/  guest log: /'
+	fail "the guest's checks did not pass: ${res:-no result line}"
+fi
+want_v1=0; [ "$MODE" = modern ] && want_v1=1
+[ "$(gv version_1)" = "$want_v1" ] || fail "guest VERSION_1=$(gv version_1), expected $want_v1"
+[ "$tp_v1" = 1 ] || fail "testpmd did not negotiate VERSION_1"
+if [ "$PATH_KIND" = vringmedd ]; then
+	echo "$VSTATS" | grep -q "tx): kicks=[1-9]" || fail "vringmed translated no TX kicks"
+fi
+echo "RESULT: WORKED"
