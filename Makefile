@@ -15,7 +15,7 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall \
 	      -I$(OUTPUT) -Iinclude
-LIBS     := -lbpf -lelf -lz -lpthread
+LIBS     := -lbpf -lelf -lz -lpthread -lmicrohttpd -ljansson
 
 ifeq ($(V),1)
 Q :=
@@ -28,7 +28,7 @@ endif
 HEADERS  := $(wildcard include/vringmed/*.h)
 BPF_OBJS := $(OUTPUT)/vringmed.bpf.o $(OUTPUT)/probe_fentry.bpf.o
 SKELS    := $(OUTPUT)/vringmed.skel.h $(OUTPUT)/probe_fentry.skel.h
-LIB_SRCS := user/ref.c user/log.c user/loader.c user/vu_wire.c user/proxy.c
+LIB_SRCS := user/ref.c user/log.c user/loader.c user/vu_wire.c user/proxy.c user/view.c user/metrics.c user/sdnotify.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 LIB      := $(OUTPUT)/libvringmed.a
 
@@ -72,7 +72,7 @@ $(OUTPUT)/vringmed-demo: tools/demo.c selftests/rig.c selftests/rig.h $(LIB) | $
 
 $(OUTPUT)/vringmedd: user/vringmedd.c $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -ljansson -o $@
+	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -o $@
 
 # Tests: the core natively and, cross-compiled, on a big-endian s390x host
 # under qemu-s390x-static.

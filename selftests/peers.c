@@ -140,15 +140,20 @@ int vringmedd_start(struct peer *d, const char *dir, const char *root, const cha
 {
 	const char *argv[32] = { ".output/vringmedd", "-p", root };
 	int n = 3;
-	bool ctl = false;
+	bool ctl = false, metrics = false;
 
-	for (int i = 0; args && args[i] && n < 30; i++) {
+	for (int i = 0; args && args[i] && n < 26; i++) {
+		metrics |= !strcmp(args[i], "-m") || !strcmp(args[i], "--metrics");
 		ctl |= !strcmp(args[i], "-c") || !strcmp(args[i], "--control") ||
 		       !strcmp(args[i], "-f");	/* a config file says */
 		argv[n++] = args[i];
 	}
 	if (!ctl) {
 		argv[n++] = "-c";
+		argv[n++] = "none";
+	}
+	if (!metrics) {		/* tests run side by side: no fixed port */
+		argv[n++] = "-m";
 		argv[n++] = "none";
 	}
 	argv[n] = NULL;

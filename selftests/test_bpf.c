@@ -571,7 +571,8 @@ static pid_t daemon_start(const char *root, FILE **out)
 	if (pid == 0) {
 		dup2(p[1], 1);
 		close(p[0]);
-		execl(".output/vringmedd", "vringmedd", "-q", "-c", "none", "-p", root, (char *)NULL);
+		execl(".output/vringmedd", "vringmedd", "-q", "-c", "none", "-m", "none", "-p", root,
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);

@@ -1045,6 +1045,8 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 		vm_bpf_del_kickfds_of(b, vmp_qslot(p, 0), VM_DEV_QUEUES);
 		memcpy(b->devices[slot].name, cfg->name,
 		       strnlen(cfg->name, sizeof(b->devices[slot].name) - 1));
+		b->devices[slot].first_queue = vmp_qslot(p, 0);
+		b->devices[slot].nqueues = VMP_NQ;
 	}
 
 	strcpy(sa.sun_path, cfg->vmm_path);

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
@@ -37,7 +38,9 @@
 
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
+#include "sdnotify.h"
 #include "ref.h"
 #include "vringmed.skel.h"
 
@@ -54,6 +57,8 @@ struct vmd {
 	struct vm_proxy *dev[VM_MAX_DEVICES];
 	struct vm_ev ctl;
 	const char *ctl_path;
+	struct vm_metrics *metrics;
+	const char *label_state[VM_MAX_DEVICES];	/* last state told to metrics */
 };
 
 static void usage(FILE *f)
@@ -72,8 +77,12 @@ static void usage(FILE *f)
 "                       modern back-end's socket when the VMM arrives\n"
 "                       (repeatable, up to %d devices)\n"
 "  -c, --control PATH   control socket (default " VMD_CONTROL "; 'none': off)\n"
+"  -m, --metrics ADDR:PORT\n"
+"                       Prometheus endpoint http://ADDR:PORT/metrics (default\n"
+"                       127.0.0.1:9464, loopback only; 'none': off)\n"
 "  -f, --config FILE    settings, one a line: 'device NAME,vmm=PATH,backend=PATH',\n"
-"                       'pin-root DIR', 'control PATH|none' ('#' comments);\n"
+"                       'pin-root DIR', 'control PATH|none', 'metrics ADDR:PORT|none'\n"
+"                       ('#' comments);\n"
 "                       options on the command line win\n"
 "  -p, --pin-root DIR   bpffs directory it owns (default " VM_PIN_ROOT ")\n"
 "  -v, --verbose        debug logging (twice: libbpf's too)\n"
@@ -144,6 +153,25 @@ static int vmd_on_deferred(void *ctx, void *data, size_t len)
 
 /* Catches what the ring buffer could not tell (it overflowed, or the kick
  * was deferred while no daemon ran) and reports newly broken devices. */
+/* The labels only the daemon knows, to the exporter when they change. */
+static void vmd_labels(struct vmd *d)
+{
+	for (int i = 0; i < VM_MAX_DEVICES && d->metrics; i++) {
+		struct vm_proxy_info in;
+
+		if (!d->dev[i]) {
+			if (d->label_state[i])
+				vm_metrics_set_device(d->metrics, (uint32_t)i, NULL, NULL);
+			d->label_state[i] = NULL;
+			continue;
+		}
+		vm_proxy_info(d->dev[i], &in);
+		if (in.state != d->label_state[i])
+			vm_metrics_set_device(d->metrics, in.slot, in.backend_path, in.state);
+		d->label_state[i] = in.state;
+	}
+}
+
 static void vmd_scan(struct vmd *d)
 {
 	for (__u32 q = 0; q < VM_MAX_QUEUES; q++)
@@ -405,11 +433,13 @@ static void vmd_on_signal(struct vm_ev *ev, uint32_t events)
  *   device NAME,vmm=PATH,backend=PATH     (repeatable)
  *   pin-root DIR
  *   control PATH|none
+ *   metrics ADDR:PORT|none
  * Command-line options win over the file; devices from both are served.
  * Returns 0, or 2 with the line at fault named.
  */
 static int vmd_read_config(const char *path, const char **devspec, int *ndev,
-			   const char **root, const char **ctl, bool root_set, bool ctl_set)
+			   const char **root, const char **ctl, bool root_set, bool ctl_set,
+			   char *maddr, unsigned maddrlen, unsigned *mport, bool m_set)
 {
 	FILE *f = fopen(path, "r");
 	char line[600];
@@ -446,6 +476,9 @@ static int vmd_read_config(const char *path, const char **devspec, int *ndev,
 		} else if (!strcmp(key, "control")) {
 			if (!ctl_set)
 				*ctl = strdup(val);
+		} else if (!strcmp(key, "metrics")) {
+			if (!m_set && vm_metrics_parse(val, maddr, maddrlen, mport))
+				goto bad;
 		} else {
 			goto bad;
 		}
@@ -454,7 +487,7 @@ static int vmd_read_config(const char *path, const char **devspec, int *ndev,
 	return 0;
 bad:
 	fprintf(stderr, "vringmedd: %s:%d: expected 'device NAME,vmm=PATH,backend=PATH', "
-		"'pin-root DIR' or 'control PATH|none' (at most %d devices)\n", path, lineno,
+		"'pin-root DIR', 'control PATH|none' or 'metrics ADDR:PORT|none' (at most %d devices)\n", path, lineno,
 		VM_MAX_DEVICES);
 	fclose(f);
 	return 2;
@@ -466,6 +499,7 @@ int main(int argc, char **argv)
 		{ "device", required_argument, NULL, 'd' },
 		{ "control", required_argument, NULL, 'c' },
 		{ "config", required_argument, NULL, 'f' },
+		{ "metrics", required_argument, NULL, 'm' },
 		{ "pin-root", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -473,7 +507,11 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	const char *root = VM_PIN_ROOT, *ctl = VMD_CONTROL, *config = NULL;
-	bool root_set = false, ctl_set = false;
+	char maddr[64];
+	unsigned mport = VM_METRICS_PORT;
+	unsigned long long wd_usec;
+	struct timespec wd_last = { 0 };
+	bool root_set = false, ctl_set = false, m_set = false;
 	const char *devspec[VM_MAX_DEVICES];
 	struct vm_bpf_opts opts = { .attach = true };
 	struct vm_ev sev, rbev;
@@ -481,7 +519,8 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int c, verbose = 0, ndev = 0, lockfd, sfd, err = 1;
 
-	while ((c = getopt_long(argc, argv, "d:c:f:p:vqh", longopts, NULL)) != -1) {
+	snprintf(maddr, sizeof(maddr), "%s", VM_METRICS_ADDR);
+	while ((c = getopt_long(argc, argv, "d:c:f:m:p:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			if (ndev == VM_MAX_DEVICES) {
@@ -492,6 +531,14 @@ int main(int argc, char **argv)
 			break;
 		case 'c': ctl = optarg; ctl_set = true; break;
 		case 'f': config = optarg; break;
+		case 'm':
+			m_set = true;
+			if (vm_metrics_parse(optarg, maddr, sizeof(maddr), &mport)) {
+				fprintf(stderr, "vringmedd: bad --metrics '%s': expected ADDR:PORT, "
+					"PORT or none\n", optarg);
+				return 2;
+			}
+			break;
 		case 'p': root = optarg; root_set = true; break;
 		case 'v': verbose++; break;
 		case 'q': verbose = -1; break;
@@ -504,7 +551,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (config && vmd_read_config(config, devspec, &ndev, &root, &ctl, root_set, ctl_set))
+	if (config && vmd_read_config(config, devspec, &ndev, &root, &ctl, root_set, ctl_set,
+				      maddr, sizeof(maddr), &mport, m_set))
 		return 2;
 	for (int i = 0; i < ndev; i++) {
 		struct vm_proxy_cfg cfg;
@@ -573,9 +621,15 @@ int main(int argc, char **argv)
 			goto out_devs;
 		}
 	}
-	printf("vringmedd ready: pid %d, pin root %s, %d devices, control %s\n", (int)getpid(),
-	       root, ndev, d->ctl_path ? d->ctl_path : "off");
+	if (mport && vm_metrics_start(&d->metrics, &d->b, maddr, mport))
+		goto out_devs;
+	vmd_labels(d);
+	printf("vringmedd ready: pid %d, pin root %s, %d devices, control %s, metrics %s%s%.0u\n",
+	       (int)getpid(), root, ndev, d->ctl_path ? d->ctl_path : "off",
+	       mport ? maddr : "off", mport ? ":" : "", mport);
 	fflush(stdout);
+	vm_sd_notify("READY=1");
+	wd_usec = vm_sd_watchdog_usec();
 
 	vmd_scan(d);
 	while (!vmd_stop_sig) {
@@ -595,12 +649,26 @@ int main(int argc, char **argv)
 		for (int i = 0; i < VM_MAX_DEVICES; i++)
 			if (d->dev[i])
 				vm_proxy_tick(d->dev[i]);
+		vmd_labels(d);
+		if (wd_usec) {
+			/* systemd's watchdog: pet it at half its interval. */
+			struct timespec now;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if ((now.tv_sec - wd_last.tv_sec) * 1000000ull +
+			    (unsigned long long)(now.tv_nsec - wd_last.tv_nsec) / 1000 >= wd_usec / 2) {
+				vm_sd_notify("WATCHDOG=1");
+				wd_last = now;
+			}
+		}
 	}
+	vm_sd_notify("STOPPING=1");
 	if (vmd_stop_sig) {
 		pr_info("signal %d: removing pins under %s and exiting\n", vmd_stop_sig, root);
 		err = 0;
 	}
 out_devs:
+	vm_metrics_stop(d->metrics);
 	for (int i = 0; i < VM_MAX_DEVICES; i++)
 		if (d->dev[i])
 			vm_proxy_free(d->dev[i]);

@@ -81,7 +81,7 @@ for _ in $(seq 100); do [ -S "$TMP/vhost.sock" ] && break; sleep 0.1; done
 
 SOCK=$TMP/vhost.sock
 if [ "$PATH_KIND" = vringmedd ]; then
-	.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" \
+	.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m "${VRINGMED_METRICS:-none}" \
 		-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock" > "$TMP/vringmedd.log" 2>&1 &
 	D_PID=$!
 	for _ in $(seq 100); do grep -q "vringmedd ready" "$TMP/vringmedd.log" && break; sleep 0.1; done

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* vringmedd's Prometheus endpoint: see metrics.h. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <microhttpd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "view.h"
+
+struct vm_metrics {
+	struct MHD_Daemon *httpd;
+	struct vm_view view;
+	pthread_mutex_t lock;		/* the labels below */
+	char *backend[VM_MAX_DEVICES];
+	const char *state[VM_MAX_DEVICES];
+	unsigned long scrapes;
+};
+
+static enum MHD_Result vm_metrics_serve(void *cls, struct MHD_Connection *c, const char *url,
+					const char *method, const char *version,
+					const char *upload, size_t *upload_size, void **req)
+{
+	struct vm_metrics *m = cls;
+	struct MHD_Response *r;
+	struct vm_view_extra x;
+	enum MHD_Result ret;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	(void)version; (void)upload; (void)upload_size; (void)req;
+	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+		static const char msg[] = "only GET\n";
+
+		r = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg,
+						    MHD_RESPMEM_PERSISTENT);
+		ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	if (strcmp(url, "/metrics")) {
+		static const char msg[] =
+			"<html><body>vringmedd: metrics are at <a href=\"/metrics\">/metrics</a></body></html>\n";
+
+		r = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg,
+						    MHD_RESPMEM_PERSISTENT);
+		MHD_add_response_header(r, "Content-Type", "text/html");
+		ret = MHD_queue_response(c, strcmp(url, "/") ? MHD_HTTP_NOT_FOUND : MHD_HTTP_OK, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	out = open_memstream(&text, &len);
+	if (!out)
+		return MHD_NO;
+	pthread_mutex_lock(&m->lock);
+	for (int i = 0; i < VM_MAX_DEVICES; i++) {
+		x.backend[i] = m->backend[i];
+		x.state[i] = m->state[i];
+	}
+	vm_view_prometheus(&m->view, &x, out);
+	m->scrapes++;
+	pthread_mutex_unlock(&m->lock);
+	fclose(out);
+	r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+int vm_metrics_parse(const char *spec, char *addr, unsigned addrlen, unsigned *port)
+{
+	const char *colon = strrchr(spec, ':');
+	char *end;
+	long p;
+
+	snprintf(addr, addrlen, "%s", VM_METRICS_ADDR);
+	if (!strcmp(spec, "none") || !strcmp(spec, "off")) {
+		*port = 0;
+		return 0;
+	}
+	if (colon && colon != spec) {
+		if ((unsigned)(colon - spec) >= addrlen)
+			return -EINVAL;
+		memcpy(addr, spec, (size_t)(colon - spec));
+		addr[colon - spec] = 0;
+	}
+	p = strtol(colon ? colon + 1 : spec, &end, 10);
+	if (*end || p < 1 || p > 65535)
+		return -EINVAL;
+	*port = (unsigned)p;
+	return 0;
+}
+
+int vm_metrics_start(struct vm_metrics **out, struct vm_bpf *b, const char *addr, unsigned port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct vm_metrics *m;
+
+	*out = NULL;
+	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+		pr_warn("metrics: '%s' is not an IPv4 address\n", addr);
+		return -EINVAL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	pthread_mutex_init(&m->lock, NULL);
+	vm_view_from_bpf(&m->view, b);
+	m->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port,
+				    NULL, NULL, vm_metrics_serve, m,
+				    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
+				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+	if (!m->httpd) {
+		pr_warn("metrics: cannot serve http://%s:%u/metrics (port taken? --metrics ADDR:PORT "
+			"or --metrics none)\n", addr, port);
+		pthread_mutex_destroy(&m->lock);
+		free(m);
+		return -EADDRINUSE;
+	}
+	pr_info("metrics: http://%s:%u/metrics\n", addr, port);
+	*out = m;
+	return 0;
+}
+
+void vm_metrics_set_device(struct vm_metrics *m, uint32_t slot, const char *backend,
+			   const char *state)
+{
+	if (!m || slot >= VM_MAX_DEVICES)
+		return;
+	pthread_mutex_lock(&m->lock);
+	free(m->backend[slot]);
+	m->backend[slot] = backend ? strdup(backend) : NULL;
+	m->state[slot] = state;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void vm_metrics_stop(struct vm_metrics *m)
+{
+	if (!m)
+		return;
+	MHD_stop_daemon(m->httpd);
+	for (int i = 0; i < VM_MAX_DEVICES; i++)
+		free(m->backend[i]);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}

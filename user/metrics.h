@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * vringmedd's Prometheus endpoint: GET /metrics on ADDR:PORT (default
+ * 127.0.0.1:9464), served by libmicrohttpd from its own thread, the text
+ * rendered from the maps at every scrape (view.c).
+ */
+#ifndef VRINGMED_METRICS_H
+#define VRINGMED_METRICS_H
+
+#include <stdint.h>
+
+#define VM_METRICS_ADDR	"127.0.0.1"
+#define VM_METRICS_PORT	9464
+
+struct vm_bpf;
+struct vm_metrics;
+
+/* 0 or -errno (logged: e.g. the port is taken). */
+int vm_metrics_start(struct vm_metrics **out, struct vm_bpf *b, const char *addr, unsigned port);
+/* Labels only the daemon knows; backend NULL forgets the slot. */
+void vm_metrics_set_device(struct vm_metrics *m, uint32_t slot, const char *backend,
+			   const char *state);
+void vm_metrics_stop(struct vm_metrics *m);
+
+/* "ADDR:PORT", ":PORT", "PORT" or "none" -> addr, port (0: off).  0 or -EINVAL. */
+int vm_metrics_parse(const char *spec, char *addr, unsigned addrlen, unsigned *port);
+
+#endif

@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* A read-only view of vringmed's maps: see view.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "loader.h"
+#include "ref.h"
+#include "view.h"
+#include "vringmed.skel.h"
+
+#ifndef VRINGMED_VERSION
+#define VRINGMED_VERSION "0.3.0"
+#endif
+
+static size_t map_bytes(size_t entries, size_t value)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	return (entries * value + (size_t)page - 1) & ~((size_t)page - 1);
+}
+
+static int pinned_fd(const char *root, const char *name)
+{
+	char path[512];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", root, name) >= sizeof(path))
+		return -ENAMETOOLONG;
+	return bpf_obj_get(path);
+}
+
+int vm_view_open(struct vm_view *v, const char *root)
+{
+	DIR *d;
+	struct dirent *e;
+	void *p;
+
+	memset(v, 0, sizeof(*v));
+	v->own = true;
+	v->devices_fd = v->stats_fd = v->ustats_fd = -1;
+	v->ncpu = libbpf_num_possible_cpus();
+	v->devices_fd = pinned_fd(root, VM_MAP_DEVICES);
+	v->stats_fd = pinned_fd(root, VM_MAP_STATS);
+	v->ustats_fd = pinned_fd(root, VM_MAP_USTATS);
+	if (v->devices_fd < 0 || v->stats_fd < 0 || v->ustats_fd < 0) {
+		int err = errno == ENOENT ? -ENOENT : -errno;
+
+		vm_view_close(v);
+		return err;
+	}
+	p = mmap(NULL, map_bytes(VM_MAX_DEVICES, sizeof(struct vm_device)), PROT_READ, MAP_SHARED,
+		 v->devices_fd, 0);
+	v->devices = p == MAP_FAILED ? NULL : p;
+	p = mmap(NULL, map_bytes(VM_MAX_QUEUES, sizeof(struct vm_qstats)), PROT_READ, MAP_SHARED,
+		 v->ustats_fd, 0);
+	v->ustats = p == MAP_FAILED ? NULL : p;
+	if (!v->devices) {
+		int err = -errno;
+
+		vm_view_close(v);
+		return err;
+	}
+	/* Programs: the links pinned as link_<program>. */
+	d = opendir(root);
+	while (d && (e = readdir(d)) && v->nprogs < VM_VIEW_MAX_PROGS) {
+		struct bpf_link_info li = {};
+		__u32 len = sizeof(li);
+		struct vm_view_prog *vp;
+		int lfd;
+
+		if (strncmp(e->d_name, "link_", 5))
+			continue;
+		lfd = pinned_fd(root, e->d_name);
+		if (lfd < 0)
+			continue;
+		vp = &v->progs[v->nprogs++];
+		snprintf(vp->name, sizeof(vp->name), "%s", e->d_name + 5);
+		vp->attached = true;
+		vp->fd = -1;
+		if (!bpf_obj_get_info_by_fd(lfd, &li, &len))
+			vp->fd = bpf_prog_get_fd_by_id(li.prog_id);
+		close(lfd);
+	}
+	if (d)
+		closedir(d);
+	return 0;
+}
+
+void vm_view_from_bpf(struct vm_view *v, struct vm_bpf *b)
+{
+	struct bpf_program *prog;
+
+	memset(v, 0, sizeof(*v));
+	v->devices_fd = bpf_map__fd(b->skel->maps.vm_devices);
+	v->stats_fd = bpf_map__fd(b->skel->maps.vm_qstats);
+	v->ustats_fd = bpf_map__fd(b->skel->maps.vm_ustats);
+	v->devices = b->devices;
+	v->ustats = b->ustats;
+	v->ncpu = libbpf_num_possible_cpus();
+	bpf_object__for_each_program(prog, b->skel->obj) {
+		struct vm_view_prog *vp;
+		struct bpf_prog_info pi = {};
+		__u32 len = sizeof(pi);
+
+		if (v->nprogs == VM_VIEW_MAX_PROGS || bpf_program__fd(prog) < 0)
+			continue;
+		vp = &v->progs[v->nprogs++];
+		snprintf(vp->name, sizeof(vp->name), "%s", bpf_program__name(prog));
+		vp->fd = bpf_program__fd(prog);
+		if (bpf_obj_get_info_by_fd(vp->fd, &pi, &len))
+			continue;
+		for (int i = 0; i < b->nlinks; i++) {
+			struct bpf_link_info li = {};
+			__u32 ll = sizeof(li);
+
+			if (!bpf_obj_get_info_by_fd(bpf_link__fd(b->links[i]), &li, &ll) &&
+			    li.prog_id == pi.id)
+				vp->attached = true;
+		}
+	}
+}
+
+void vm_view_close(struct vm_view *v)
+{
+	if (!v->own)
+		return;
+	if (v->devices)
+		munmap((void *)v->devices, map_bytes(VM_MAX_DEVICES, sizeof(struct vm_device)));
+	if (v->ustats)
+		munmap((void *)v->ustats, map_bytes(VM_MAX_QUEUES, sizeof(struct vm_qstats)));
+	for (int i = 0; i < v->nprogs; i++)
+		if (v->progs[i].fd >= 0)
+			close(v->progs[i].fd);
+	if (v->devices_fd >= 0)
+		close(v->devices_fd);
+	if (v->stats_fd >= 0)
+		close(v->stats_fd);
+	if (v->ustats_fd >= 0)
+		close(v->ustats_fd);
+	memset(v, 0, sizeof(*v));
+}
+
+int vm_view_stats(const struct vm_view *v, __u32 q, struct vm_qstats *sum)
+{
+	struct vm_qstats *per;
+	int err = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (q >= VM_MAX_QUEUES || v->ncpu <= 0)
+		return -EINVAL;
+	per = calloc((size_t)v->ncpu, sizeof(*per));
+	if (!per)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(v->stats_fd, &q, per)) {
+		err = -errno;
+		goto out;
+	}
+	/* Per-CPU values summed at read time, then the daemon's own work. */
+	for (int c = 0; c <= v->ncpu; c++) {
+		const __u64 *src = (const __u64 *)(c < v->ncpu ? &per[c] :
+						   v->ustats ? &v->ustats[q] : NULL);
+		__u64 *dst = (__u64 *)sum;
+
+		for (size_t i = 0; src && i < sizeof(*sum) / sizeof(__u64); i++)
+			dst[i] += src[i];
+	}
+out:
+	free(per);
+	return err;
+}
+
+bool vm_view_device_name(const struct vm_view *v, __u32 slot, char *buf, size_t len)
+{
+	const struct vm_device *d = &v->devices[slot];
+
+	if (d->name[0]) {
+		snprintf(buf, len, "%.*s", (int)sizeof(d->name), d->name);
+		return true;
+	}
+	snprintf(buf, len, "dev%u", slot);
+	return (d->flags & VM_DF_ACTIVE) != 0;
+}
+
+int vm_view_prog_stats(const struct vm_view_prog *p, __u64 *runs, __u64 *ns)
+{
+	*runs = *ns = 0;
+	return p->fd >= 0 ? vm_bpf_prog_runtime(p->fd, runs, ns) : -ENOENT;
+}
+
+__u32 vm_view_batch_le(unsigned i)
+{
+	/* vm_batch_bucket(): 0, 1, 2-3, 4-7, ..., 512-1023, 1024+ */
+	return i == 0 ? 0 : i + 1 >= VM_BATCH_BUCKETS ? UINT32_MAX : (1u << i) - 1;
+}
+
+/* ---- Prometheus text format 0.0.4 ---- */
+
+/* Label values: backslash, double quote and newline escaped. */
+static void esc(FILE *out, const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', out);
+		if (*s == '\n') {
+			fputs("\\n", out);
+			continue;
+		}
+		fputc(*s, out);
+	}
+}
+
+static void head(FILE *out, const char *name, const char *type, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+struct qrow {
+	char dev[VM_DEV_NAME_LEN + 8];
+	__u32 queue;
+	struct vm_qstats st;
+};
+
+/* Every (device, queue) with counters: devices in use, their queues. */
+static int collect(const struct vm_view *v, struct qrow *rows)
+{
+	int n = 0;
+
+	for (__u32 s = 0; s < VM_MAX_DEVICES; s++) {
+		const struct vm_device *d = &v->devices[s];
+		char name[VM_DEV_NAME_LEN + 8];
+		__u32 nq;
+
+		if (!vm_view_device_name(v, s, name, sizeof(name)))
+			continue;
+		nq = d->nqueues ? d->nqueues : 2;
+		if (nq > VM_DEV_QUEUES || d->first_queue + nq > VM_MAX_QUEUES)
+			nq = 0;
+		for (__u32 q = 0; q < nq && n < VM_MAX_QUEUES; q++) {
+			snprintf(rows[n].dev, sizeof(rows[n].dev), "%s", name);
+			rows[n].queue = q;
+			if (!vm_view_stats(v, d->first_queue + q, &rows[n].st))
+				n++;
+		}
+	}
+	return n;
+}
+
+#define COUNTER(field, metric, help)						\
+	do {									\
+		head(out, "vringmed_" metric "_total", "counter", help);	\
+		for (int i = 0; i < nrows; i++) {				\
+			fprintf(out, "vringmed_" metric "_total{device=\"");	\
+			esc(out, rows[i].dev);					\
+			fprintf(out, "\",queue=\"%u\"} %llu\n", rows[i].queue,	\
+				(unsigned long long)rows[i].st.field);		\
+		}								\
+	} while (0)
+
+void vm_view_prometheus(const struct vm_view *v, const struct vm_view_extra *x, FILE *out)
+{
+	struct qrow *rows = calloc(VM_MAX_QUEUES, sizeof(*rows));
+	int nrows = rows ? collect(v, rows) : 0;
+
+	head(out, "vringmed_up", "gauge", "1 while vringmedd serves these metrics.");
+	fprintf(out, "vringmed_up 1\n");
+	head(out, "vringmed_build_info", "gauge", "vringmed's version, as a label.");
+	fprintf(out, "vringmed_build_info{version=\"%s\",libbpf=\"%u.%u\"} 1\n", VRINGMED_VERSION,
+		libbpf_major_version(), libbpf_minor_version());
+
+	head(out, "vringmed_device_info", "gauge",
+	     "One per device: its negotiated byte order, virtio version, features and back-end.");
+	for (__u32 s = 0; s < VM_MAX_DEVICES; s++) {
+		const struct vm_device *d = &v->devices[s];
+		char name[VM_DEV_NAME_LEN + 8];
+
+		if (!vm_view_device_name(v, s, name, sizeof(name)))
+			continue;
+		fprintf(out, "vringmed_device_info{device=\"");
+		esc(out, name);
+		fprintf(out, "\",slot=\"%u\",byte_order=\"%s\",virtio=\"%s\",features=\"0x%llx\","
+			"active=\"%s\",state=\"", s, d->order == VM_ORDER_BE ? "big" : "little",
+			(d->features >> 32) & 1 ? "modern" : "legacy", (unsigned long long)d->features,
+			d->flags & VM_DF_ACTIVE ? "yes" : "no");
+		esc(out, x && x->state[s] ? x->state[s] : "unknown");
+		fprintf(out, "\",backend=\"");
+		esc(out, x && x->backend[s] ? x->backend[s] : "");
+		fprintf(out, "\"} 1\n");
+	}
+	head(out, "vringmed_device_broken", "gauge",
+	     "1 when a device was marked broken (reason label: the first verdict), else 0.");
+	for (__u32 s = 0; s < VM_MAX_DEVICES; s++) {
+		char name[VM_DEV_NAME_LEN + 8];
+		__u32 b = v->devices[s].broken;
+
+		if (!vm_view_device_name(v, s, name, sizeof(name)))
+			continue;
+		fprintf(out, "vringmed_device_broken{device=\"");
+		esc(out, name);
+		fprintf(out, "\",reason=\"%s\"} %d\n", b ? vm_verdict_name(b) : "none", b != 0);
+	}
+
+	COUNTER(kicks, "kicks", "Kick notifications that reached the queue.");
+	COUNTER(kicks_empty, "kicks_empty", "Kicks that found nothing new in the avail ring.");
+	COUNTER(chains, "chains", "Descriptor chains translated into the shadow ring.");
+	COUNTER(descs, "descriptors", "Descriptors translated into the shadow ring.");
+	COUNTER(used, "used", "Used entries returned to the guest.");
+	COUNTER(read_faults, "read_faults", "Guest ring reads that faulted.");
+	COUNTER(deferred, "deferred_kicks", "Kicks BPF handed to userspace to finish.");
+	COUNTER(contended, "contended_kicks", "Kicks that found the queue busy (redone by the holder).");
+	COUNTER(foreign, "foreign_kicks", "Kicks from a process other than the device's VMM (ignored).");
+
+	head(out, "vringmed_errors_total", "counter",
+	     "Verdicts that broke a device, by reason (the first one wins, later ones count).");
+	for (int i = 0; i < nrows; i++)
+		for (__u32 r = VM_AVAIL_JUMP; r < VM_VERDICT_NR; r++) {
+			fprintf(out, "vringmed_errors_total{device=\"");
+			esc(out, rows[i].dev);
+			fprintf(out, "\",queue=\"%u\",reason=\"%s\"} %llu\n", rows[i].queue,
+				vm_verdict_name(r), (unsigned long long)rows[i].st.errors[r]);
+		}
+
+	head(out, "vringmed_kick_batch_chains", "histogram",
+	     "Chains translated per kick (per translation round).");
+	for (int i = 0; i < nrows; i++) {
+		unsigned long long cum = 0;
+
+		for (unsigned b = 0; b < VM_BATCH_BUCKETS; b++) {
+			__u32 le = vm_view_batch_le(b);
+
+			cum += rows[i].st.batch[b];
+			fprintf(out, "vringmed_kick_batch_chains_bucket{device=\"");
+			esc(out, rows[i].dev);
+			if (le == UINT32_MAX)
+				fprintf(out, "\",queue=\"%u\",le=\"+Inf\"} %llu\n", rows[i].queue, cum);
+			else
+				fprintf(out, "\",queue=\"%u\",le=\"%u\"} %llu\n", rows[i].queue, le, cum);
+		}
+		fprintf(out, "vringmed_kick_batch_chains_sum{device=\"");
+		esc(out, rows[i].dev);
+		fprintf(out, "\",queue=\"%u\"} %llu\n", rows[i].queue,
+			(unsigned long long)rows[i].st.chains);
+		fprintf(out, "vringmed_kick_batch_chains_count{device=\"");
+		esc(out, rows[i].dev);
+		fprintf(out, "\",queue=\"%u\"} %llu\n", rows[i].queue, cum);
+	}
+
+	head(out, "vringmed_program_attached", "gauge",
+	     "1 when the BPF program is attached to its notification point.");
+	for (int i = 0; i < v->nprogs; i++)
+		fprintf(out, "vringmed_program_attached{program=\"%s\"} %d\n", v->progs[i].name,
+			v->progs[i].attached);
+	head(out, "vringmed_program_runs_total", "counter",
+	     "Runs of the BPF program (kernel.bpf_stats_enabled=1; else 0).");
+	for (int i = 0; i < v->nprogs; i++) {
+		__u64 runs, ns;
+
+		vm_view_prog_stats(&v->progs[i], &runs, &ns);
+		fprintf(out, "vringmed_program_runs_total{program=\"%s\"} %llu\n", v->progs[i].name,
+			(unsigned long long)runs);
+	}
+	head(out, "vringmed_program_run_time_seconds_total", "counter",
+	     "Time spent in the BPF program (kernel.bpf_stats_enabled=1; else 0).");
+	for (int i = 0; i < v->nprogs; i++) {
+		__u64 runs, ns;
+
+		vm_view_prog_stats(&v->progs[i], &runs, &ns);
+		fprintf(out, "vringmed_program_run_time_seconds_total{program=\"%s\"} %.9f\n",
+			v->progs[i].name, (double)ns / 1e9);
+	}
+	free(rows);
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * A read-only view of vringmed's state, the same whether it comes from the
+ * daemon's loaded object or from the maps pinned under a pin root (so
+ * vringmedctl works while the daemon is down): devices, per-queue counters
+ * (BPF's per-CPU ones summed, plus the daemon's), and the programs.  The
+ * Prometheus exporter and vringmedctl both read through it.
+ */
+#ifndef VRINGMED_VIEW_H
+#define VRINGMED_VIEW_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <vringmed/abi.h>
+
+struct vm_bpf;
+
+#define VM_VIEW_MAX_PROGS 8
+
+struct vm_view_prog {
+	char name[32];
+	int fd;			/* -1: not loaded */
+	bool attached;
+};
+
+struct vm_view {
+	int devices_fd, stats_fd, ustats_fd;
+	bool own;		/* fds and mappings are ours to close */
+	const struct vm_device *devices;
+	const struct vm_qstats *ustats;
+	int ncpu;
+	struct vm_view_prog progs[VM_VIEW_MAX_PROGS];
+	int nprogs;
+};
+
+/* From the maps pinned under `root`: 0, or -errno (-ENOENT: nothing pinned). */
+int vm_view_open(struct vm_view *v, const char *root);
+/* Borrowed from a loaded object (the daemon). */
+void vm_view_from_bpf(struct vm_view *v, struct vm_bpf *b);
+void vm_view_close(struct vm_view *v);
+
+/* Counters of queue slot q: 0 or -errno. */
+int vm_view_stats(const struct vm_view *v, __u32 q, struct vm_qstats *sum);
+/* The name of device slot `slot` ("dev<slot>" when it has none); false when
+ * the slot is not in use (no name, not active). */
+bool vm_view_device_name(const struct vm_view *v, __u32 slot, char *buf, size_t len);
+/* run count and run time of a program (0 when stats are off). */
+int vm_view_prog_stats(const struct vm_view_prog *p, __u64 *runs, __u64 *ns);
+
+/* Labels the daemon knows and the maps do not. */
+struct vm_view_extra {
+	const char *backend[VM_MAX_DEVICES];	/* back-end socket, or NULL */
+	const char *state[VM_MAX_DEVICES];	/* session state, or NULL */
+};
+
+/* Prometheus text exposition format 0.0.4 of everything in the view. */
+void vm_view_prometheus(const struct vm_view *v, const struct vm_view_extra *x, FILE *out);
+
+/* Batch-size buckets of vm_qstats.batch: the upper bound of bucket i
+ * (chains per kick), UINT32_MAX for the last. */
+__u32 vm_view_batch_le(unsigned i);
+
+#endif
