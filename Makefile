@@ -35,7 +35,7 @@ LIB      := $(OUTPUT)/libvringmed.a
 TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(OUTPUT)/test_proxy \
 	     $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x $(OUTPUT)/bench_core \
 	     $(OUTPUT)/bench_kick $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/test_vhost
-BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd
+BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd $(OUTPUT)/vringmedctl
 
 .PHONY: all setup test bench-core bench-kick demo demo-rig clean
 all: $(BPF_OBJS) $(SKELS) $(LIB) $(BINS) $(TEST_BINS)
@@ -71,6 +71,10 @@ $(OUTPUT)/vringmed-demo: tools/demo.c selftests/rig.c selftests/rig.h $(LIB) | $
 	$(Q)$(CC) $(CFLAGS) $< selftests/rig.c $(LIB) $(LIBS) -o $@
 
 $(OUTPUT)/vringmedd: user/vringmedd.c $(LIB) | $(OUTPUT)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -o $@
+
+$(OUTPUT)/vringmedctl: user/vringmedctl.c $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -o $@
 

@@ -45,6 +45,7 @@ fi
 # dpdk-testpmd + vu_driver (native and s390x); the parts through vringmedd
 # skip themselves without root.
 run test_vhost "$OUT/test_vhost"
+run test_ops selftests/test_ops.sh
 run test_guest selftests/test_guest.sh
 
 echo "$total_p passed, $total_f failed, $total_s skipped"

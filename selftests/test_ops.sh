@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Observability and operations (issue 6), against the real things: vringmedd
+# mediating a device for vu_driver (a VMM + legacy guest) on dpdk-testpmd,
+# its /metrics checked by promtool and scraped by a real Prometheus server,
+# the alert rules under promtool's unit tests, vringmedctl on the pinned maps,
+# kill -9 of the daemon with counters that never go backwards, sd_notify,
+# and the systemd unit.  Summary: "test_ops: N passed, N failed, N skipped".
+set -u
+cd "$(dirname "$0")/.."
+pass=0 fail=0 skip=0
+ok()   { echo "ok    ops/$1"; pass=$((pass + 1)); }
+bad()  { echo "FAIL  ops/$1: $2"; fail=$((fail + 1)); }
+skp()  { echo "SKIP  ops/$1: $2"; skip=$((skip + 1)); }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name" "$*"; fi; }
+finish() { echo "test_ops: $pass passed, $fail failed, $skip skipped"; [ "$fail" -eq 0 ]; exit $?; }
+
+echo "== test_ops (metrics, Prometheus, alerts, vringmedctl, restarts, systemd)"
+# What needs no root first.
+quiet() { "$@" > /dev/null 2>&1; }
+check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-alerts.test.yml
+check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
+check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
+if [ "$(id -u)" -ne 0 ]; then
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 9)); finish
+fi
+
+TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
+ROOT=/sys/fs/bpf/vringmed-ops-$$
+PREFIX=vmo-$$
+TP= D= PROM= TRAFFIC= HOLD=
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+MPORT=$(freeport) PPORT=$(freeport)
+stop_pid() { [ -n "$1" ] || return 0; kill "$1" 2>/dev/null; for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; kill -9 "$1" 2>/dev/null; }
+cleanup() {
+	[ -n "$TRAFFIC" ] && { kill "$TRAFFIC" 2>/dev/null; pkill -P "$TRAFFIC" 2>/dev/null; }
+	for p in $TRAFFIC $PROM $D $TP $HOLD; do stop_pid "$p"; done
+	wait 2>/dev/null
+	rm -rf "/var/run/dpdk/$PREFIX" "$ROOT"
+	[ -n "${VM_KEEP_LOGS:-}" ] && echo "logs kept in $TMP" || rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+mkfifo "$TMP/tp.in"; sleep 100000 > "$TMP/tp.in" & HOLD=$!
+stdbuf -oL dpdk-testpmd -l 0,1 --no-huge --no-pci -m 256 --file-prefix "$PREFIX" \
+	--vdev "net_vhost0,iface=$TMP/be.sock,queues=1" -- --no-mlockall --forward-mode=io \
+	--auto-start --total-num-mbufs=4096 < "$TMP/tp.in" > "$TMP/testpmd.log" 2>&1 & TP=$!
+for _ in $(seq 100); do [ -S "$TMP/be.sock" ] && break; sleep 0.1; done
+
+start_daemon() {	# extra env in $1
+	env $1 .output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m "127.0.0.1:$MPORT" \
+		-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/be.sock" >> "$TMP/vringmedd.log" 2>&1 &
+	D=$!
+	for _ in $(seq 100); do grep -q "pid $D.*ready\|ready: pid $D" "$TMP/vringmedd.log" && return 0; sleep 0.1; done
+	return 1
+}
+
+# sd_notify: a notify socket of our own sees READY=1 and the watchdog.
+python3 - "$TMP/notify.sock" > "$TMP/notify.out" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); s.settimeout(8)
+end = time.time() + 8
+seen = set()
+while time.time() < end and not {"READY=1", "WATCHDOG=1"} <= seen:
+    try: seen.add(s.recv(256).decode())
+    except OSError: break
+print(" ".join(sorted(seen)))
+PY
+NPY=$!
+for _ in $(seq 50); do [ -S "$TMP/notify.sock" ] && break; sleep 0.1; done
+start_daemon "NOTIFY_SOCKET=$TMP/notify.sock WATCHDOG_USEC=400000" || { bad live_daemon "vringmedd did not start: $(tail -n2 "$TMP/vringmedd.log")"; finish; }
+wait $NPY
+check sd_notify_ready_and_watchdog grep -q "READY=1 WATCHDOG=1" "$TMP/notify.out"
+
+# Traffic: the legacy driver (native: the emulated one is slow), over and over.
+( while :; do .output/vu_driver --socket "$TMP/vmm.sock" --legacy --frames 128 >> "$TMP/traffic.log" 2>&1; done ) &
+TRAFFIC=$!
+sleep 2
+
+scrape() { curl -sf "http://127.0.0.1:$MPORT/metrics"; }
+val() {	# metric selector regex -> summed value
+	scrape | awk -v re="$1" '$0 !~ /^#/ && $1 ~ re { s += $2 } END { printf "%d\n", s }'
+}
+scrape > "$TMP/scrape1.txt"
+check scrape_content_type bash -c "curl -sI http://127.0.0.1:$MPORT/metrics | grep -qi 'text/plain; version=0.0.4'"
+check promtool_check_metrics bash -c "promtool check metrics < $TMP/scrape1.txt > $TMP/promtool.out 2>&1 && [ ! -s $TMP/promtool.out ]"
+d1=$(val '^vringmed_descriptors_total')
+check metrics_descriptors_counted [ "$d1" -gt 0 ]
+check metrics_device_info grep -q 'vringmed_device_info{device="net0",slot="0",byte_order="little",virtio="legacy"' "$TMP/scrape1.txt"
+# Histogram: cumulative buckets, +Inf equals _count.
+check metrics_histogram_consistent python3 - "$TMP/scrape1.txt" <<'PY'
+import re, sys
+b, c = {}, {}
+for line in open(sys.argv[1]):
+    m = re.match(r'vringmed_kick_batch_chains_bucket\{device="([^"]*)",queue="(\d+)",le="([^"]*)"\} (\d+)', line)
+    if m: b.setdefault((m[1], m[2]), []).append(int(m[4]))
+    m = re.match(r'vringmed_kick_batch_chains_count\{device="([^"]*)",queue="(\d+)"\} (\d+)', line)
+    if m: c[(m[1], m[2])] = int(m[3])
+ok = b and all(v == sorted(v) and v[-1] == c[k] for k, v in b.items())
+sys.exit(0 if ok else 1)
+PY
+
+# A real Prometheus server on loopback scrapes vringmedd during traffic.
+cat > "$TMP/prometheus.yml" <<EOF
+global: { scrape_interval: 1s, evaluation_interval: 1s }
+rule_files: [ "$PWD/tools/prometheus/vringmed-alerts.yml" ]
+scrape_configs:
+  - job_name: vringmed
+    static_configs: [ { targets: [ "127.0.0.1:$MPORT" ] } ]
+EOF
+prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb" \
+	--web.listen-address="127.0.0.1:$PPORT" > "$TMP/prometheus.log" 2>&1 & PROM=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PPORT/-/ready" >/dev/null && break; sleep 0.2; done
+q() { curl -sf "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$1" |
+	python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(int(float(r[0]["value"][1])) if r else -1)'; }
+p1=-1
+for _ in $(seq 60); do	# the first scrapes take a moment to be queryable
+	p1=$(q 'sum(vringmed_descriptors_total{device="net0"})')
+	[ "$p1" -gt 0 ] 2>/dev/null && break
+	sleep 0.5
+done
+sleep 3; p2=$(q 'sum(vringmed_descriptors_total{device="net0"})')
+echo "      prometheus query sum(vringmed_descriptors_total): $p1 then $p2"
+rising() { [ "$p1" -gt 0 ] 2>/dev/null && [ "$p2" -gt "$p1" ] 2>/dev/null; }
+check prometheus_sees_counter_rise rising
+check prometheus_target_up [ "$(q 'up{job="vringmed"}')" = 1 ]
+
+# vringmedctl on the same pinned maps.
+C=".output/vringmedctl -p $ROOT -c $TMP/ctl.sock"
+check ctl_device_list_json bash -c "$C --json device list | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d[0][\"name\"]==\"net0\" and d[0][\"virtio\"]==\"legacy\" and d[0][\"state\"] in (\"running\",\"negotiating\",\"listening\") else 1)'"
+check ctl_prefix_match bash -c "$C dev l | grep -q '^net0 '"
+check ctl_stats_json bash -c "$C st -j | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if sum(q[\"descriptors\"] for q in r) > 0 else 1)'"
+check ctl_stats_watch bash -c "$C --json stats --watch --interval 0.5 --count 3 > $TMP/watch.txt && [ \$(wc -l < $TMP/watch.txt) -eq 3 ] && tail -n1 $TMP/watch.txt | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if any(q[\"descriptors_per_s\"] > 0 for q in r) else 1)'"
+check ctl_program_list bash -c "$C -j program list | grep -q '\"vm_tp_write\"'"
+check ctl_device_show bash -c "$C device show net0 | grep -q 'queue 1: kicks'"
+check ctl_no_state_error bash -c "! .output/vringmedctl -p /sys/fs/bpf/vringmed-none-$$ device list 2> $TMP/err.txt && grep -q 'is vringmedd running' $TMP/err.txt"
+
+# kill -9 mid-traffic: counters never go backwards, the restart adopts.
+before=$($C -j stats | python3 -c 'import json,sys; print(sum(q["descriptors"] for q in json.load(sys.stdin)))')
+kill -9 "$D"; wait "$D" 2>/dev/null; D=
+sleep 1
+down=$($C -j stats 2>/dev/null | python3 -c 'import json,sys; print(sum(q["descriptors"] for q in json.load(sys.stdin)))')
+start_daemon "" || bad restart "vringmedd did not restart"
+sleep 2
+after=$(val '^vringmed_descriptors_total')
+echo "      descriptors: $before before kill -9, $down while down (pinned maps), $after after restart"
+monotonic() { [ "$before" -gt 0 ] && [ "$down" -ge "$before" ] && [ "$after" -ge "$down" ]; } 2>/dev/null
+check restart_counters_never_go_back monotonic
+check restart_pins_adopted grep -q "adopted $ROOT" "$TMP/vringmedd.log"
+
+# The systemd unit: verified with the binary where the unit expects it.
+if command -v systemd-analyze >/dev/null; then
+	sed "s|/usr/local/sbin/vringmedd|$PWD/.output/vringmedd|" tools/vringmedd.service > "$TMP/vringmedd.service"
+	check systemd_unit_verifies bash -c "systemd-analyze verify $TMP/vringmedd.service > $TMP/verify.out 2>&1; ! grep -v -i 'documentation\|file:///' $TMP/verify.out | grep -q ."
+else
+	skp systemd_unit_verifies "systemd-analyze not installed"
+fi
+finish
