@@ -51,6 +51,7 @@
 #include "ref.h"
 #include "vringmed.skel.h"
 #include "../selftests/ringgen.h"
+#include "benchlib.h"
 
 #define RING		256
 #define GUEST_MEM	(1u << 20)
@@ -70,61 +71,9 @@
 #define TARGET_NS_PER_DESC	1.5
 #define TARGET_ADDED_P50_NS	300
 
-#define STATS_SYSCTL	"/proc/sys/kernel/bpf_stats_enabled"
 
 static struct vm_bpf B;
 static int loaded;
-static char stats_old[16];	/* the sysctl's value before we touched it */
-static volatile sig_atomic_t stats_changed;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* ---- kernel.bpf_stats_enabled ------------------------------------------ */
-
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -EIO;
-}
-
-static int stats_enable(void)
-{
-	int fd = open(STATS_SYSCTL, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, stats_old, sizeof(stats_old) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	stats_old[n] = 0;
-	if (stats_old[0] == '1')
-		return 0;	/* already on: leave it as found */
-	stats_changed = 1;
-	return write_str(STATS_SYSCTL, "1");
-}
-
-/* Async-signal-safe: also called from the signal handler. */
-static void stats_restore(void)
-{
-	if (!stats_changed)
-		return;
-	stats_changed = 0;
-	write_str(STATS_SYSCTL, "0");
-}
 
 static void on_signal(int sig)
 {
@@ -237,7 +186,6 @@ static void bq_check_healthy(const struct bq *f, const char *what)
 		    (unsigned long long)st.foreign, (unsigned long long)st.contended);
 }
 
-static int pin_self(int cpu);
 
 /* ---- part 1: ns per descriptor ------------------------------------------ */
 
@@ -400,21 +348,6 @@ struct backend {
 	uint16_t seen_idx;
 };
 
-static int pin_self(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	if (cpu < 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-		for (long i = 0; i < n && i < CPU_SETSIZE; i++)
-			CPU_SET(i, &set);
-	} else {
-		CPU_SET(cpu, &set);
-	}
-	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
-}
 
 static void *backend_main(void *arg)
 {
@@ -463,23 +396,10 @@ static void backend_stop(struct backend *be)
  */
 static void wait_backend_blocked(int sysfd)
 {
-	uint64_t t0 = now_ns();
-	char buf[128] = "";
+	int err = wait_blocked_in_read(sysfd);
 
-	for (;;) {
-		ssize_t n = pread(sysfd, buf, sizeof(buf) - 1, 0);
-
-		if (n > 0) {
-			buf[n] = 0;
-			if (buf[0] >= '0' && buf[0] <= '9' && strtol(buf, NULL, 10) == SYS_read)
-				return;
-		} else if (n < 0) {
-			die("reading the backend's /proc syscall file: %s", strerror(errno));
-		}
-		if (now_ns() - t0 > 5000000000ull)
-			die("the backend never went back to sleep in read() (last: %.40s)", buf);
-		sched_yield();
-	}
+	if (err)
+		die("the backend never went back to sleep in read(): %s", strerror(-err));
 }
 
 static int attach_tp(void)
@@ -503,12 +423,6 @@ static void detach_tp(void)
 	}
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 struct p2_result {
 	const char *name;
