@@ -122,7 +122,7 @@ $(OUTPUT)/bench_core: tools/bench_core.c selftests/fixture.h selftests/ringgen.h
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(CFLAGS) tools/bench_core.c user/ref.c -o $@
 
-$(OUTPUT)/bench_kick: tools/bench_kick.c $(LIB) | $(OUTPUT)
+$(OUTPUT)/bench_kick: tools/bench_kick.c tools/benchlib.h $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -lm -o $@
 
