@@ -34,10 +34,10 @@ LIB      := $(OUTPUT)/libvringmed.a
 
 TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(OUTPUT)/test_proxy \
 	     $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x $(OUTPUT)/bench_core \
-	     $(OUTPUT)/bench_kick $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/test_vhost
+	     $(OUTPUT)/bench_kick $(OUTPUT)/perf_compare $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/test_vhost
 BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd $(OUTPUT)/vringmedctl
 
-.PHONY: all setup test bench-core bench-kick demo demo-rig clean
+.PHONY: all setup test bench-core bench-kick perf-compare demo demo-rig clean
 all: $(BPF_OBJS) $(SKELS) $(LIB) $(BINS) $(TEST_BINS)
 
 setup:
@@ -131,6 +131,14 @@ test: all
 
 bench-core: $(OUTPUT)/bench_core
 	$(Q)bash tools/bench-core.sh
+
+$(OUTPUT)/perf_compare: tools/perf_compare.c tools/benchlib.h $(LIB) | $(OUTPUT)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -o $@
+
+# Direct vs userspace relay vs BPF, one run: table, CDF plot, last line.
+perf-compare: $(OUTPUT)/perf_compare $(OUTPUT)/bench_core
+	$(Q)tools/perf-compare
 
 bench-kick: $(OUTPUT)/bench_kick
 	$(Q)$(OUTPUT)/bench_kick
