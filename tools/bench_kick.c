@@ -103,20 +103,6 @@ static void cleanup(void)
 	}
 }
 
-__attribute__((noreturn, format(printf, 1, 2)))
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "bench_kick: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	cleanup();
-	exit(1);
-}
 
 /* ---- a queue in the BPF maps, guest ring in this process ---------------- */
 
@@ -679,6 +665,8 @@ int main(void)
 	long long y;
 	int err;
 
+	bl_prog = "bench_kick";
+	bl_cleanup = cleanup;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (geteuid() != 0) {
 		fprintf(stderr, "bench_kick: must run as root (loads BPF programs, sets %s)\n",

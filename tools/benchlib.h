@@ -9,6 +9,8 @@
 #define VRINGMED_BENCHLIB_H
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -120,6 +122,27 @@ static inline int cmp_u64(const void *a, const void *b)
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+/* The benchmark's name and its cleanup, for die(). */
+static const char *bl_prog = "bench";
+static void (*bl_cleanup)(void);
+
+/* Says why on stderr, cleans up (BPF object, the sysctl), exits 1. */
+__attribute__((noreturn, format(printf, 1, 2)))
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "%s: ", bl_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (bl_cleanup)
+		bl_cleanup();
+	exit(1);
 }
 
 #endif

@@ -85,20 +85,6 @@ static void cleanup(void)
 	}
 }
 
-__attribute__((noreturn, format(printf, 1, 2)))
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "perf_compare: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	cleanup();
-	exit(1);
-}
 
 static void on_signal(int sig)
 {
@@ -470,6 +456,8 @@ int main(int argc, char **argv)
 	char path[256];
 	int c, err;
 
+	bl_prog = "perf_compare";
+	bl_cleanup = cleanup;
 	while ((c = getopt(argc, argv, "o:b:n:h")) != -1) {
 		switch (c) {
 		case 'o': prefix = optarg; break;
