@@ -121,6 +121,7 @@ struct rig {
 	_Atomic pid_t be_tid;
 	_Atomic int stop;
 	uint64_t med_cpu_ns;		/* relay/daemon thread CPU time */
+	int streaming;			/* many kicks in flight: no per-kick check */
 };
 
 static uint16_t le16(const void *p)
@@ -151,9 +152,10 @@ static void *backend_main(void *arg)
 		if (atomic_load(&r->stop))
 			break;
 		r->lat = t - r->t_write;
-		idx = le16(r->avail + 2);
+		idx = vm_swab16_if(VM_ORDER_LE, __atomic_load_n((uint16_t *)(r->avail + 2),
+								__ATOMIC_ACQUIRE));
 		n = idx - r->be_last;
-		r->bad = idx != r->expect;
+		r->bad = !r->streaming && idx != r->expect;
 		for (uint16_t k = 0; k < n; k++) {
 			uint16_t head = le16(r->avail + 4 + 2 * ((r->be_last + k) % RING));
 			const uint8_t *d = r->desc + 16u * (head % RING);
@@ -168,8 +170,8 @@ static void *backend_main(void *arg)
 			tr_put_le(u + 4, len, 4);
 		}
 		r->be_last = idx;
-		__atomic_thread_fence(__ATOMIC_RELEASE);
-		tr_put_le(r->used + 2, idx, 2);
+		__atomic_store_n((uint16_t *)(r->used + 2), vm_swab16_if(VM_ORDER_LE, idx),
+				 __ATOMIC_RELEASE);
 		v = 1;
 		if (write(r->becall, &v, sizeof(v)) != sizeof(v))
 			break;
@@ -183,8 +185,10 @@ static void wait_call(struct rig *r)
 	uint64_t v;
 
 	if (poll(&p, 1, 5000) != 1 || read(r->drvcall, &v, 8) != 8)
-		die("%s %s: no completion within 5 s (device %s)", mode_name[r->mode],
-		    mode_order[r->mode], r->dev && r->dev->broken ? vm_verdict_name(r->dev->broken) : "ok");
+		die("%s %s: no completion within 5 s (device %s; guest avail %u, guest used %u, back-end saw %u, ring used %u)",
+		    mode_name[r->mode], mode_order[r->mode],
+		    r->dev && r->dev->broken ? vm_verdict_name(r->dev->broken) : "ok", r->t.avail_idx,
+		    (unsigned)tr_get(&r->t, tr_used_gpa(&r->t) + 2, 2), r->be_last, le16(r->used + 2));
 }
 
 static void med_complete(struct rig *r)
@@ -193,7 +197,10 @@ static void med_complete(struct rig *r)
 	uint64_t v = 1;
 
 	if (vm_ref_complete(&r->rq, &n) != VM_OK)
-		die("%s: used path failed: %s", mode_name[r->mode], vm_verdict_name(r->dev->broken));
+		die("%s: used path failed: %s (last_avail %u last_used %u, guest avail %u used %u, shadow avail %u used %u)",
+		    mode_name[r->mode], vm_verdict_name(r->dev->broken), r->q->last_avail,
+		    r->q->last_used, r->t.avail_idx, (unsigned)tr_get(&r->t, tr_used_gpa(&r->t) + 2, 2),
+		    le16(r->avail + 2), le16(r->used + 2));
 	if (n && write(r->drvcall, &v, sizeof(v)) != sizeof(v))
 		atomic_store(&r->stop, 1);
 }
@@ -374,6 +381,7 @@ static uint64_t round_trip(struct rig *r, unsigned batch, int sysfd)
 }
 
 struct cell {
+	double stream_dps;		/* the sustained stream, best block */
 	uint64_t *lat;
 	unsigned n;
 	long double rt_sum;
@@ -448,6 +456,77 @@ static void run_block(enum mode m, unsigned bi, int n, int stats)
 	rig_fini(&r);
 }
 
+/* The ring indices the driver shares with a concurrent reader: one 16-bit
+ * atomic access each, in the guest's byte order (tr_publish and tr_get go
+ * byte by byte, which a reader running alongside could see torn). */
+static void drv_publish(struct rig *r)
+{
+	enum vm_order o = r->t.big_endian ? VM_ORDER_BE : VM_ORDER_LE;
+
+	__atomic_store_n((uint16_t *)(r->t.mem + tr_avail_gpa(&r->t) + 2),
+			 vm_swab16_if(o, r->t.avail_idx), __ATOMIC_RELEASE);
+}
+
+static uint16_t drv_used_idx(struct rig *r)
+{
+	enum vm_order o = r->t.big_endian ? VM_ORDER_BE : VM_ORDER_LE;
+
+	return vm_swab16_if(o, __atomic_load_n((uint16_t *)(r->t.mem + tr_used_gpa(&r->t) + 2),
+					       __ATOMIC_ACQUIRE));
+}
+
+/*
+ * The sustained stream: the driver keeps the ring as full as it can,
+ * BATCH chains per kick, and waits for completions only when it has no room;
+ * the back-end and the completion side run as they are woken.  Returns
+ * descriptors per second over `total` descriptors.
+ */
+static double stream_block(enum mode m, unsigned batch, unsigned total)
+{
+	struct rig r;
+	uint64_t v = 1, t0, t1;
+	unsigned posted = 0, done = 0;
+	uint16_t used_seen;
+
+	if (attach_tp(m == BPF_LE || m == BPF_BE))
+		die("cannot attach vm_tp_write: %s", strerror(errno));
+	rig_init(&r, m);
+	r.streaming = 1;
+	pin_self(0);
+	rig_start(&r);
+	used_seen = drv_used_idx(&r);
+	t0 = now_ns();
+	for (;;) {
+		uint16_t u = drv_used_idx(&r);
+		unsigned inflight;
+
+		done += (uint16_t)(u - used_seen);	/* u16 indices wrap */
+		used_seen = u;
+		inflight = posted - done;
+
+		if (posted >= total && !inflight)
+			break;
+		if (posted < total && RING - inflight >= batch) {
+			r.t.next_desc = r.t.avail_idx % RING;	/* FIFO completions */
+			for (unsigned i = 0; i < batch; i++)
+				tr_add_chain(&r.t, 1, i & 1, BUF_LEN);
+			drv_publish(&r);
+			posted += batch;
+			if (write(r.kickfd, &v, 8) != 8)
+				die("write(kick): %s", strerror(errno));
+			continue;
+		}
+		wait_call(&r);
+	}
+	t1 = now_ns();
+	rig_stop(&r);
+	attach_tp(0);
+	if (r.dev && r.dev->broken)
+		die("%s stream: device broken: %s", mode_name[m], vm_verdict_name(r.dev->broken));
+	rig_fini(&r);
+	return total * 1e9 / (double)(t1 - t0);
+}
+
 int main(int argc, char **argv)
 {
 	struct vm_bpf_opts opts = { .attach = false };
@@ -492,6 +571,17 @@ int main(int argc, char **argv)
 		for (unsigned b = 0; b < NBATCH; b++)
 			for (int k = 0; k < NMODES; k++)
 				run_block((enum mode)(blk & 1 ? NMODES - 1 - k : k), b, iters, 0);
+	/* The sustained stream, interleaved the same way; best of the blocks
+	 * (the least disturbed by the rest of the machine). */
+	for (int blk = 0; blk < 3; blk++)
+		for (unsigned b = 0; b < NBATCH; b++)
+			for (int k = 0; k < NMODES; k++) {
+				enum mode m = (enum mode)(blk & 1 ? NMODES - 1 - k : k);
+				double d = stream_block(m, batches[b], 400u * RING);
+
+				if (d > cells[b][m].stream_dps)
+					cells[b][m].stream_dps = d;
+			}
 	/* BPF program run time: a pass of its own, stats on. */
 	if ((err = stats_enable()))
 		die("cannot enable %s: %s", STATS_SYSCTL, strerror(-err));
@@ -509,6 +599,8 @@ int main(int argc, char **argv)
 		for (int m = 0; m < NMODES; m++) {
 			struct cell *ce = &cells[b][m];
 
+			if (!ce->n)
+				die("no latency samples");
 			qsort(ce->lat, ce->n, sizeof(uint64_t), cmp_u64);
 			ce->p50 = ce->lat[ce->n / 2];
 			ce->p99 = ce->lat[(uint64_t)ce->n * 99 / 100];
@@ -527,9 +619,9 @@ int main(int argc, char **argv)
 		}
 	fclose(data);
 
-	printf("%-6s %-5s %5s | %8s %8s | %9s %9s | %8s | %8s | %11s %12s %7s %7s\n", "mode",
-	       "order", "batch", "wake p50", "wake p99", "added p50", "added p99", "/relay",
-	       "cpu/kick", "round trip", "descs/s", "/direct", "/relay");
+	printf("%-6s %-5s %5s | %8s %8s | %9s %9s | %8s | %8s | %11s %12s %7s %7s | %12s %7s\n",
+	       "mode", "order", "batch", "wake p50", "wake p99", "added p50", "added p99", "/relay",
+	       "cpu/kick", "round trip", "descs/s", "/direct", "/relay", "stream d/s", "/direct");
 	for (unsigned b = 0; b < NBATCH; b++) {
 		struct cell *d = &cells[b][DIRECT];
 
@@ -545,15 +637,17 @@ int main(int argc, char **argv)
 				snprintf(lat_rel, sizeof(lat_rel), "%.3f", (double)a50 / (double)r50);
 			if (m != DIRECT)
 				snprintf(tput_rel, sizeof(tput_rel), "%.3f", ce->dps / rl->dps);
-			printf("%-6s %-5s %5u | %8llu %8llu | %9lld %9lld | %8s | %8.0f | %8.0f ns %12.0f %7.3f %7s\n",
+			printf("%-6s %-5s %5u | %8llu %8llu | %9lld %9lld | %8s | %8.0f | %8.0f ns %12.0f %7.3f %7s | %12.0f %7.3f\n",
 			       mode_name[m], m == DIRECT ? "-" : mode_order[m], batches[b],
 			       (unsigned long long)ce->p50, (unsigned long long)ce->p99,
 			       m == DIRECT ? 0 : a50, m == DIRECT ? 0 : a99, lat_rel, ce->cpu_per_kick,
-			       ce->rt_mean, ce->dps, ce->dps / d->dps, tput_rel);
+			       ce->rt_mean, ce->dps, ce->dps / d->dps, tput_rel, ce->stream_dps,
+			       ce->stream_dps / d->stream_dps);
 		}
 	}
 	printf("(ns; wake = back-end wake - driver write; added = minus direct's; cpu/kick = relay or\n"
-	       " used-path thread CPU + BPF program run time; descs/s = batch / mean round trip)\n");
+	       " used-path thread CPU + BPF program run time; descs/s = batch / mean round trip of\n"
+	       " the closed loop; stream d/s = sustained stream, ring kept full, best of 3 blocks)\n");
 	{
 		struct cell *d1 = &cells[0][DIRECT], *r1 = &cells[0][RELAY_BE], *b1 = &cells[0][BPF_BE];
 		struct cell *d256 = &cells[NBATCH - 1][DIRECT], *b256 = &cells[NBATCH - 1][BPF_BE];
@@ -561,13 +655,13 @@ int main(int argc, char **argv)
 		long long ra = (long long)r1->p50 - (long long)d1->p50;
 		long long ba99 = (long long)b1->p99 - (long long)d1->p99;
 		double ratio = ra > 0 ? (double)ba / (double)ra : 0;
-		double tput = b256->dps / d256->dps;
+		double tput = b256->stream_dps / d256->stream_dps;
 
 		printf("\nbatch 1, big-endian guest: BPF adds %lld ns p50 / %lld ns p99 over direct "
 		       "(targets <= 300 / <= 1000: %s / %s); the relay adds %lld ns p50: BPF adds %.2fx "
 		       "of that (target <= 0.1: %s)\n", ba, ba99, ba <= 300 ? "met" : "NOT met",
 		       ba99 <= 1000 ? "met" : "NOT met", ra, ratio, ratio <= 0.1 ? "met" : "NOT met");
-		printf("batch 256, big-endian guest: BPF moves %.3f of direct's descriptors/s "
+		printf("batch 256, big-endian guest, sustained stream: BPF moves %.3f of direct's descriptors/s "
 		       "(target >= 0.95: %s)\n", tput, tput >= 0.95 ? "met" : "NOT met");
 		printf("data (CDFs): %s.dat\n", prefix);
 		cleanup();
