@@ -14,7 +14,7 @@ PKGS=(
 	# daemon and its peers (later issues)
 	libmicrohttpd-dev libjansson-dev dpdk dpdk-dev librte-net-vhost23 librte-mempool-ring23 qemu-system-misc qemu-utils prometheus
 	# misc tools the tests use
-	iproute2 procps util-linux python3 gnuplot-nox
+	iproute2 procps util-linux python3 gnuplot-nox curl
 )
 
 missing=()
