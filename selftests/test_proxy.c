@@ -269,10 +269,13 @@ static void vmm_tx(struct vmm *v, uint16_t n)
 }
 
 /* Whatever happens to the tests (a filter, a failure), nothing stays. */
+static bool started;	/* something of bring_up's may be running */
+
 static void cleanup(void)
 {
-	if (!up)
+	if (!started)
 		return;
+	started = false;
 	peer_stop(&dmn, SIGTERM);
 	peer_stop(&tp_a, SIGTERM);
 	peer_stop(&tp_b, SIGTERM);
@@ -280,24 +283,27 @@ static void cleanup(void)
 		printf("logs kept in %s\n", dir);
 	else
 		peers_rmdir(dir);
+	rmdir(root);	/* a daemon that failed to load may leave it empty */
 	up = false;
 }
 
 static bool bring_up(void)
 {
-	static const char *const args_tmpl[] = { 0 };
 	char da[300], db[300];
 	const char *args[] = { "-c", ctl, "-d", da, "-d", db, "-v", NULL };
 
-	(void)args_tmpl;
 	if (up)
 		return true;
+	if (started)
+		return false;	/* a failed bring-up is not retried */
 	if (!have_testpmd()) {
 		VM_TRUE(!"dpdk-testpmd is installed (make setup)");
 		return false;
 	}
 	if (peers_tmpdir(dir, sizeof(dir), "proxy"))
 		return false;
+	started = true;	/* from here on, cleanup() stops whatever started */
+	atexit(cleanup);
 	snprintf(root, sizeof(root), "/sys/fs/bpf/vringmed-proxy-%d", (int)getpid());
 	snprintf(ctl, sizeof(ctl), "%s/ctl.sock", dir);
 	snprintf(vmm_a, sizeof(vmm_a), "%s/vmm-a.sock", dir);
@@ -311,7 +317,6 @@ static bool bring_up(void)
 	    !VM_EQ(vringmedd_start(&dmn, dir, root, args), 0))
 		return false;
 	up = true;
-	atexit(cleanup);
 	signal(SIGPIPE, SIG_IGN);	/* a peer that died is a result, not our end */
 	return true;
 }

@@ -684,6 +684,8 @@ out_rb:
 out_bpf:
 	vm_bpf_close(&d->b);
 out_lock:
+	if (err && lockfd >= 0)
+		rmdir(root);	/* only if empty: a failed first start leaves nothing */
 	if (lockfd >= 0)
 		close(lockfd);
 out_free:
