@@ -1,39 +1,59 @@
 #!/usr/bin/env bash
 # The real big-endian guest end to end (issue 5): Debian's s390x kernel and
-# its own virtio-net driver under qemu-system-s390x, through vringmedd, to
-# dpdk-testpmd.  Each case is one tools/guest/run.sh; a case passes when the
-# run ends the way the case says.  Summary: "test_guest: N passed, ..."
+# its own virtio-net driver under qemu-system-s390x (TCG), on a vhost-user
+# netdev, to dpdk-testpmd (a modern-only back-end), straight or through
+# vringmedd.  Each case is one tools/guest/run.sh (about 17 s); a case passes
+# when the run ends the way the case says.
+#   VRINGMED_GUEST_VIA=0   skip the cases through vringmedd (default: run them)
+#   VERBOSE=1              show every run's output, not only failed ones
+# Summary: "test_guest: N passed, N failed, N skipped"
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 pass=0 fail=0 skip=0
 
-case_run() {	# NAME EXPECT(WORKED|FAILED) GREP-or-empty ARGS...
-	local name=$1 expect=$2 want=$3 out
+case_run() {	# NAME EXPECT(WORKED|FAILED) 'PATTERN|PATTERN...'-or-empty ARGS...
+	local name=$1 expect=$2 want=$3 out ok=1 missing= p
 	shift 3
 	out=$(tools/guest/run.sh "$@" 2>&1)
-	if ! grep -q "^RESULT: $expect" <<<"$out" || { [ -n "$want" ] && ! grep -q -- "$want" <<<"$out"; }; then
+	grep -q "^RESULT: $expect" <<<"$out" || ok=0
+	if [ -n "$want" ]; then
+		IFS='|' read -ra pats <<<"$want"
+		for p in "${pats[@]}"; do
+			grep -q -- "$p" <<<"$out" || { ok=0; missing="$missing '$p'"; }
+		done
+	fi
+	if [ "$ok" -eq 0 ]; then
 		echo "$out" | sed 's/^/      /'
-		echo "FAIL  guest/$name (expected RESULT: $expect${want:+ and '$want'})"
+		echo "FAIL  guest/$name (expected RESULT: $expect${want:+ and output with '$want'}${missing:+; missing:$missing})"
 		fail=$((fail + 1))
 	else
-		[ "${VERBOSE:-}" ] && echo "$out" | sed 's/^/      /'
-		echo "ok    guest/$name: $(grep -E '^  guest:' <<<"$out" | sed 's/^  //')"
+		[ -n "${VERBOSE:-}" ] && echo "$out" | sed 's/^/      /'
+		echo "ok    guest/$name: $(grep -E '^  guest:' <<<"$out" | sed 's/^  //'); $(grep -E '^RESULT:' <<<"$out")"
 		pass=$((pass + 1))
 	fi
 }
 
 echo "== test_guest (s390x Linux guest under qemu-system-s390x, TCG)"
+via=${VRINGMED_GUEST_VIA:-1}
 if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIP  guest/*: needs root (BPF, testpmd)"; skip=4
-elif ! tools/guest/fetch.sh >/dev/null 2>&1; then
-	echo "SKIP  guest/*: the s390x guest could not be fetched (tools/guest/fetch.sh; make setup)"; skip=4
+elif ! tools/guest/fetch.sh --check >/dev/null 2>&1; then
+	echo "SKIP  guest/*: the s390x guest is not cached in ${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest} (run tools/guest/fetch.sh or make setup)"
+	skip=4
 else
-	# The point of it all: a legacy big-endian guest on a modern-only back-end.
-	case_run legacy_via_vringmedd WORKED "version_1=0" --mode legacy --path vringmedd
-	case_run modern_via_vringmedd WORKED "version_1=1" --mode modern --path vringmedd
-	# The problem, documented: straight to testpmd the legacy guest gets nothing back.
-	case_run legacy_direct_fails FAILED "rx_packets=0" --mode legacy --path direct
-	case_run modern_direct_works WORKED "" --mode modern --path direct
+	# The point of it all: a big-endian legacy guest on a modern-only back-end.
+	if [ "$via" != 0 ]; then
+		case_run legacy_via_vringmedd WORKED "version_1=0|VERSION_1 on" --mode legacy --path vringmedd
+		case_run modern_via_vringmedd WORKED "version_1=1|VERSION_1 on" --mode modern --path vringmedd
+	else
+		echo "SKIP  guest/legacy_via_vringmedd, guest/modern_via_vringmedd: VRINGMED_GUEST_VIA=0"
+		skip=$((skip + 2))
+	fi
+	# The problem, documented: straight to testpmd, QEMU cannot set the ring's
+	# byte order on the back-end and the legacy guest gets nothing back.
+	case_run legacy_direct_fails FAILED "vhost_set_vring_endian failed: Operation not supported (95)|rx_packets=0" \
+		--mode legacy --path direct
+	case_run modern_direct_works WORKED "version_1=1|VERSION_1 on" --mode modern --path direct
 fi
 echo "test_guest: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

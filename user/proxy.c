@@ -44,7 +44,9 @@
 			 BIT(VU_F_RING_PACKED) | BIT(VU_F_IN_ORDER) |			    \
 			 BIT(VU_F_NOTIFICATION_DATA) | BIT(VU_F_RING_RESET) |		    \
 			 BIT(VU_F_ACCESS_PLATFORM) | BIT(VU_F_SR_IOV) | BIT(VU_F_ORDER_PLATFORM) | \
-			 BIT(VU_NET_F_MQ) | BIT(VU_NET_F_GUEST_ANNOUNCE) | BIT(26) /* LOG_ALL */)
+			 BIT(VU_NET_F_MQ) | BIT(VU_NET_F_GUEST_ANNOUNCE) | BIT(26) /* LOG_ALL */ | \
+			 /* legacy-only bits a modern back-end must not see */	    \
+			 BIT(6) /* NET_F_GSO */ | BIT(VU_F_NOTIFY_ON_EMPTY))
 /* Protocol features offered to the VMM: its own, not the back-end's. */
 #define VMP_VMM_PF	(BIT(VU_PF_CROSS_ENDIAN) | BIT(VU_PF_REPLY_ACK))
 

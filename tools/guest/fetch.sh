@@ -1,18 +1,42 @@
 #!/usr/bin/env bash
 # Downloads, once, what vringmed's s390x test guest is made of: Debian 12's
-# s390x kernel (and the three modules virtio-net needs) and busybox-static,
-# into a cache that `make clean` leaves alone.
-#   VRINGMED_GUEST_CACHE (default /var/cache/vringmed/guest)
-# A second run downloads nothing.
+# s390x kernel (and the modules virtio-net needs that are not built in) and
+# busybox-static, into a cache that `make clean` leaves alone.
+#   tools/guest/fetch.sh            fetch unless cached (a second run downloads nothing)
+#   tools/guest/fetch.sh --check    exit 0 when cached, 1 when not; never downloads
+#   VRINGMED_GUEST_CACHE   (default /var/cache/vringmed/guest)
+#   VRINGMED_GUEST_KERNEL  (default linux-image-6.1.0-50-s390x; when the archive
+#                           has moved on, the newest linux-image-*-s390x it has)
+# Cache: vmlinuz, busybox, modules/*.ko, modules/order (insmod order, one
+# name a line), VERSION ("<package> <kernel release>", written last).
+# The initramfs itself is built per run by run.sh (mkinitramfs.py, no cpio).
 set -euo pipefail
 CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
 KPKG=${VRINGMED_GUEST_KERNEL:-linux-image-6.1.0-50-s390x}
 
-if [ -s "$CACHE/vmlinuz" ] && [ -s "$CACHE/busybox" ] && [ -s "$CACHE/modules/virtio_net.ko" ]; then
-	echo "guest: cached in $CACHE ($(cat "$CACHE/VERSION" 2>/dev/null))"
+cached() {
+	[ -s "$CACHE/VERSION" ] && [ -s "$CACHE/vmlinuz" ] && [ -s "$CACHE/busybox" ] &&
+		[ -s "$CACHE/modules/virtio_net.ko" ]
+}
+if [ "${1:-}" = --check ]; then
+	cached && exit 0
+	echo "guest: not cached in $CACHE (run tools/guest/fetch.sh or make setup)" >&2
+	exit 1
+fi
+[ $# -eq 0 ] || { echo "usage: fetch.sh [--check]" >&2; exit 2; }
+if cached; then
+	echo "guest: cached in $CACHE ($(cat "$CACHE/VERSION"))"
 	exit 0
 fi
+[ "$(id -u)" -eq 0 ] || { echo "guest: fetch.sh needs root (dpkg --add-architecture, apt-get)" >&2; exit 1; }
 mkdir -p "$CACHE"
+# One fetch at a time (make setup and a test run may race); the loser finds it cached.
+exec 9>"$CACHE/.lock"
+flock 9
+if cached; then
+	echo "guest: cached in $CACHE ($(cat "$CACHE/VERSION"))"
+	exit 0
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"	# apt's _apt user downloads into it
@@ -25,20 +49,52 @@ fi
 # whatever linux-image-*-s390x the mirror has now.
 if ! apt-cache show "$KPKG:s390x" >/dev/null 2>&1; then
 	apt-get update -qq
-	KPKG=$(apt-cache search --names-only '^linux-image-[0-9.]+-[0-9]+-s390x$' |
-	       awk '{print $1}' | sort -V | tail -n1)
+	if ! apt-cache show "$KPKG:s390x" >/dev/null 2>&1; then
+		KPKG=$(apt-cache search --names-only '^linux-image-[0-9.]+-[0-9]+-s390x$' |
+		       awk '{print $1}' | sort -V | tail -n1)
+		[ -n "$KPKG" ] || { echo "guest: no linux-image-*-s390x in the archive" >&2; exit 1; }
+	fi
 fi
-(cd "$work" && apt-get download -q "$KPKG:s390x" busybox-static:s390x >/dev/null 2>&1 ||
-	apt-get download "$KPKG:s390x" busybox-static:s390x)
+echo "guest: downloading $KPKG:s390x and busybox-static:s390x"
+(cd "$work" && { apt-get download -q "$KPKG:s390x" busybox-static:s390x >/dev/null 2>&1 ||
+	apt-get download "$KPKG:s390x" busybox-static:s390x; })
 for d in "$work"/*.deb; do dpkg-deb -x "$d" "$work/x"; done
 
 kver=$(ls "$work/x/lib/modules")
-install -D -m 644 "$work/x/boot/vmlinuz-$kver" "$CACHE/vmlinuz"
-install -D -m 755 "$work/x/bin/busybox" "$CACHE/busybox"
-for m in net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
-	src="$work/x/lib/modules/$kver/kernel/$m.ko"
-	[ -f "$src" ] || { [ -f "$src.xz" ] && xz -dc "$src.xz" > "$work/m.ko" && src="$work/m.ko"; }
-	install -D -m 644 "$src" "$CACHE/modules/$(basename "$m").ko"
+mdir=$work/x/lib/modules/$kver
+# virtio_net and what it depends on, dependencies first.  The package has no
+# modules.dep (depmod makes it at install time), so read each module's own
+# "depends=" (.modinfo).  The virtio core (virtio, virtio_ring) and the CCW
+# transport (virtio_ccw: CONFIG_S390_GUEST) must be built in, as they are in
+# Debian's s390x kernel.
+for c in CONFIG_VIRTIO CONFIG_S390_GUEST; do
+	grep -qx "$c=y" "$work/x/boot/config-$kver" ||
+		{ echo "guest: $kver: $c is not built in; this guest's init cannot load it" >&2; exit 1; }
 done
-echo "$KPKG $kver" > "$CACHE/VERSION"
-echo "guest: $KPKG ($kver) and busybox cached in $CACHE"
+rm -rf "$work/cache"; mkdir -p "$work/cache/modules"
+add_module() {	# NAME: its dependencies, then itself, each once
+	local name=$1 f d
+	grep -qx "$name" "$work/cache/modules/order" 2>/dev/null && return 0
+	f=$(find "$mdir/kernel" \( -name "$name.ko" -o -name "$name.ko.xz" -o -name "${name//_/-}.ko" \
+		-o -name "${name//_/-}.ko.xz" \) | head -n1)
+	[ -n "$f" ] || { echo "guest: $kver: module $name not found" >&2; exit 1; }
+	case $f in
+	*.xz) xz -dc "$f" > "$work/m.ko" ;;
+	*) cp "$f" "$work/m.ko" ;;
+	esac
+	for d in $(tr '\0' '\n' < "$work/m.ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
+		add_module "$d"
+	done
+	case $f in
+	*.xz) xz -dc "$f" > "$work/cache/modules/$name.ko" ;;
+	*) cp "$f" "$work/cache/modules/$name.ko" ;;
+	esac
+	echo "$name" >> "$work/cache/modules/order"
+}
+add_module virtio_net
+install -m 644 "$work/x/boot/vmlinuz-$kver" "$work/cache/vmlinuz"
+install -m 755 "$work/x/bin/busybox" "$work/cache/busybox"
+rm -rf "$CACHE/modules" "$CACHE/VERSION"
+cp -a "$work/cache/." "$CACHE/"
+echo "$KPKG $kver" > "$CACHE/VERSION.tmp" && mv "$CACHE/VERSION.tmp" "$CACHE/VERSION"
+echo "guest: $KPKG ($kver), modules $(tr '\n' ' ' < "$CACHE/modules/order")and busybox cached in $CACHE"

@@ -16,9 +16,11 @@
 # "RESULT: FAILED (why)"; exits 0 only when it worked.
 #
 # Needs root (BPF), `make` (the binaries) and tools/guest/fetch.sh (the guest,
-# run by `make setup`).
+# run by `make setup`).  Environment: VRINGMED_GUEST_TIMEOUT (seconds for
+# QEMU, default 150), VRINGMED_GUEST_CACHE, VRINGMED_GUEST_VERBOSE=1 (vringmedd
+# -v, and the vhost-user messages testpmd received, in order).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 
 MODE=legacy PATH_KIND=vringmedd KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
 CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
@@ -39,7 +41,7 @@ fail() { echo "RESULT: FAILED ($*)"; exit 1; }
 for f in vmlinuz busybox modules/virtio_net.ko; do
 	[ -s "$CACHE/$f" ] || fail "guest not in $CACHE: run tools/guest/fetch.sh (make setup)"
 done
-for b in .output/vringmedd /usr/bin/dpdk-testpmd /usr/bin/qemu-system-s390x; do
+for b in /usr/bin/dpdk-testpmd /usr/bin/qemu-system-s390x $([ "$PATH_KIND" = vringmedd ] && echo .output/vringmedd); do
 	[ -x "$b" ] || fail "$b missing (make setup; make)"
 done
 
@@ -66,6 +68,7 @@ trap 'exit 130' INT TERM
 mkdir -p "$TMP/root/bin" "$TMP/root/lib/modules" "$TMP/root/proc" "$TMP/root/sys" "$TMP/root/dev"
 cp "$CACHE/busybox" "$TMP/root/bin/busybox"
 cp "$CACHE"/modules/*.ko "$TMP/root/lib/modules/"
+[ -f "$CACHE/modules/order" ] && cp "$CACHE/modules/order" "$TMP/root/lib/modules/"
 cp tools/guest/init "$TMP/root/init"
 python3 tools/guest/mkinitramfs.py "$TMP/initrd.gz" "$TMP/root" || fail "initramfs"
 
@@ -81,7 +84,7 @@ for _ in $(seq 100); do [ -S "$TMP/vhost.sock" ] && break; sleep 0.1; done
 
 SOCK=$TMP/vhost.sock
 if [ "$PATH_KIND" = vringmedd ]; then
-	.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m "${VRINGMED_METRICS:-none}" \
+	.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m "${VRINGMED_METRICS:-none}" ${VRINGMED_GUEST_VERBOSE:+-v} \
 		-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock" > "$TMP/vringmedd.log" 2>&1 &
 	D_PID=$!
 	for _ in $(seq 100); do grep -q "vringmedd ready" "$TMP/vringmedd.log" && break; sleep 0.1; done
@@ -133,17 +136,29 @@ tp_v1=0
 [ -n "$neg" ] && [ $(( (neg >> 32) & 1 )) -eq 1 ] && tp_v1=1
 
 echo "== vringmed guest run: $MODE virtio-net-ccw guest (s390x, big-endian) -> $PATH_KIND -> dpdk-testpmd"
-echo "  qemu: exit $qrc after $((ms / 1000)).$(printf %03d $((ms % 1000))) s (boot, traffic, power-off); guest kernel $(cut -d' ' -f2 "$CACHE/VERSION" 2>/dev/null)"
+boot=$(g "init_at=" | cut -d= -f2) done_at=$(g "traffic_done_at=" | cut -d= -f2)
+echo "  qemu: exit $qrc after $((ms / 1000)).$(printf %03d $((ms % 1000))) s (boot, traffic, power-off); guest kernel $(cut -d' ' -f2 "$CACHE/VERSION" 2>/dev/null), /init at ${boot:-?} s, traffic done at ${done_at:-?} s"
+[ "$qrc" = 124 ] && echo "  qemu: killed by the ${TIMEOUT} s timeout"
 grep -a -E "vhost|endian|Operation not supported" "$TMP/guest.log" | grep -v "^GUEST" | head -n3 | sed 's/^/  qemu says: /'
 echo "  guest: version_1=$(gv version_1) mrg_rxbuf=$(gv mrg_rxbuf) tx_packets=$(gv tx_packets) rx_packets=$(gv rx_packets) rx_errors=$(gv rx_errors) driver_complaints=$(gv driver_complaints)"
 echo "  testpmd: negotiated ${neg:-nothing} (VERSION_1 $([ $tp_v1 = 1 ] && echo on || echo off)), RX-packets=$(tpv RX-packets) TX-packets=$(tpv TX-packets)"
 [ -n "$VSTATS" ] && echo "$VSTATS"
+if [ -n "${VRINGMED_GUEST_VERBOSE:-}" ]; then
+	echo "  testpmd: vhost-user messages received, in order:"
+	grep -o "read message VHOST_USER_[A-Z_]*" "$TMP/testpmd.log" | sed 's/.*VHOST_USER_//' | uniq -c |
+		awk '{printf "%s%s", sep, ($1 > 1 ? $2 "x" $1 : $2); sep = " "} END {print ""}' | fold -s -w 100 | sed 's/^/    /'
+fi
 [ -n "$D_PID" ] && grep -E "warn|broken" "$TMP/vringmedd.log" | grep -v fentry | head -n5 | sed 's/^/  vringmedd: /'
 
 res=$(g "RESULT")
 if [ "$res" != "RESULT: PASS" ]; then
 	[ -n "$KEEP" ] || tail -n 15 "$TMP/guest.log" | sed 's/^/  guest log: /'
-	fail "the guest's checks did not pass: ${res:-no result line}"
+	why="the guest's checks did not pass: ${res:-no result line}"
+	[ -n "$(gv rx_packets)" ] && why="$why, tx_packets=$(gv tx_packets) rx_packets=$(gv rx_packets)"
+	[ "$qrc" = 124 ] && why="$why; qemu timed out after ${TIMEOUT} s"
+	endian=$(grep -a -o "vhost_set_vring_endian failed: [^(]*([0-9]*)" "$TMP/guest.log" | head -n1)
+	[ -n "$endian" ] && why="$why; qemu: $endian"
+	fail "$why"
 fi
 want_v1=0; [ "$MODE" = modern ] && want_v1=1
 [ "$(gv version_1)" = "$want_v1" ] || fail "guest VERSION_1=$(gv version_1), expected $want_v1"
