@@ -2,40 +2,58 @@
 /*
  * Direct vs userspace relay vs vringmed (BPF), side by side in one run.
  *
- *   perf_compare [-o DATA_PREFIX] [-b BLOCKS] [-n ITERS]      (tools/perf-compare)
+ *   perf_compare [-o DATA_PREFIX] [-b BLOCKS] [-n ROUNDS] [-S STREAM_BLOCKS]
+ *                [-t STREAM_MS] [-M MEDIATOR_CPU]          (tools/perf-compare; root)
+ *   perf_compare -c be|le       the relay's userspace work, for callgrind
  *
  * One workload, three ways to get a guest's kick to a modern back-end:
  *
  *   direct   a modern driver (little-endian ring) kicks the back-end's own
  *            eventfd; no mediation.  The baseline.
- *   relay    a legacy driver kicks its eventfd; a relay thread blocked in
- *            read() on it wakes, translates with the reference mediator
- *            (user/ref.c, the same core) into a shadow ring, and kicks the
- *            back-end's eventfd (QEMU's shadow virtqueue does this).
+ *   relay    a legacy driver kicks its eventfd; a relay thread of the VMM
+ *            process blocked in poll() on it wakes, translates with the
+ *            reference mediator (user/ref.c, the same core) into a shadow
+ *            ring, and kicks the back-end's eventfd; on the back-end's call
+ *            it moves used entries back to the guest (QEMU's shadow
+ *            virtqueue does both).
  *   bpf      a legacy driver kicks its eventfd; vm_tp_write translates at
  *            the write(); the back-end, blocked in read() on that same
- *            eventfd, wakes to a filled shadow ring.
+ *            eventfd, wakes to a filled shadow ring; a daemon thread (as
+ *            vringmedd's used path) moves used entries back to the guest.
  *
- * Every round: the driver adds BATCH fresh chains and kicks; the back-end
- * wakes, checks the ring holds exactly the new chains (else the run fails),
- * reads every descriptor, returns every chain in its used ring and signals
- * its call eventfd; the completion side (direct: none; relay: the relay
- * thread; bpf: a daemon thread, as vringmedd's used path) moves used entries
- * back to the guest in the guest's byte order and signals the driver, which
- * checks them.  So the figures are of a closed loop that really round-trips
- * descriptors.  Modes are interleaved in blocks, in an order that rotates
- * (ABC, CBA, ...), so drift on a shared machine hits them alike.  Threads are
- * pinned: driver and relay/daemon on CPU 0, back-end on CPU 1.
+ * Processes as on a host: the driver (the VMM, and the relay thread with it)
+ * is a child process of its own, registered as the VMM tgid in BPF mode; the
+ * back-end and the daemon's used path run in this process.  So BPF's tgid
+ * filter sees the back-end's and daemon's writes as foreign ones, as it
+ * would.  The big-endian legacy driver is a native x86 process writing its
+ * rings in big-endian order (the core takes the order as a run-time value);
+ * a real big-endian process under qemu-s390x-static is what the tests use,
+ * but for latency the emulator would dominate.
  *
- * Measured per mode, batch (1, 16, 256) and guest byte order:
- *   wake latency  back-end's wake - driver's write() (CLOCK_MONOTONIC), p50/p99;
- *   added latency the same minus direct's (vs direct), and the ratio to the relay;
- *   CPU per kick  relay/daemon thread CPU time + BPF program run time
- *                 (kernel.bpf_stats_enabled, switched on for a separate pass);
- *   descriptors/s BATCH / mean round trip (the closed loop), and / direct.
+ * Closed loop (batch 1, 16, 256): the driver adds BATCH fresh chains, waits
+ * until the back-end (and the relay or daemon thread) really sleep, kicks;
+ * the back-end wakes, checks the ring holds exactly the new chains (else the
+ * run fails), reads every descriptor, returns every chain and signals its
+ * call eventfd; the completion side moves used entries back to the guest in
+ * the guest's byte order; the driver checks they all came back.
+ * Sustained stream: the driver keeps the ring as full as it can, BATCH
+ * chains per kick, for STREAM_MS; everyone runs as woken.
+ *
+ * Modes are interleaved in blocks whose order rotates (ABCDE, EDCBA, ...),
+ * so drift on a shared machine hits them alike.  Threads are pinned: driver
+ * (and relay/daemon, -M) on CPU 0, back-end on CPU 1.  Per block: wake
+ * latency p50/p99 (back-end's read() return - driver's write(), both
+ * CLOCK_MONOTONIC), its difference to direct's in the same round of blocks
+ * (added), CPU per kick (the driver's write() in thread CPU time, plus the
+ * back-end's and relay/daemon thread's run time from schedstat, read while
+ * they sleep), descriptors per second; the figures printed are medians over
+ * the blocks.  BPF program run time (kernel.bpf_stats_enabled, switched on
+ * for a pass of its own and restored) and the relay's instructions
+ * (callgrind, -c) are the repeatable figures.
+ *
  * Last line: bpf_vs_relay_added_latency_ratio=<r> bpf_throughput_vs_direct=<t>
- * (r: BPF's added p50 over the relay's, batch 1, big-endian guest; t: BPF's
- * descriptors/s over direct's, batch 256, big-endian guest.)
+ * r: BPF's added p50 over the relay's, batch 1, big-endian guest;
+ * t: BPF's sustained stream over direct's, batch 256, big-endian guest.
  */
 #include <errno.h>
 #include <poll.h>
@@ -48,7 +66,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -64,17 +85,27 @@
 #define BUF_LEN		256
 #define DEV		(VM_MAX_DEVICES - 1)	/* device slot in the maps */
 #define SLOT		(DEV * VM_DEV_QUEUES)	/* its queue slot */
+#define WARMUP		20			/* unrecorded rounds per block */
+#define MAX_BLOCKS	64
+
+#define TARGET_ADDED_P50	300
+#define TARGET_ADDED_P99	1000
+#define TARGET_VS_RELAY		0.1
+#define TARGET_TPUT		0.95
 
 enum mode { DIRECT, RELAY_LE, RELAY_BE, BPF_LE, BPF_BE, NMODES };
 static const char *const mode_name[NMODES] = { "direct", "relay", "relay", "bpf", "bpf" };
-static const char *const mode_order[NMODES] = { "le", "le", "be", "le", "be" };
+static const char *const mode_order[NMODES] = { "-", "le", "be", "le", "be" };
 static const unsigned batches[] = { 1, 16, 256 };
 #define NBATCH 3
 
 static struct vm_bpf B;
 static int loaded;
-static int blocks = 8, iters = 400;
+static int blocks = 10, iters = 1000, stream_blocks = 5, stream_ms = 200, med_cpu;
 static const char *prefix = ".output/perf-compare";
+
+static int is_relay(enum mode m) { return m == RELAY_LE || m == RELAY_BE; }
+static int is_bpf(enum mode m) { return m == BPF_LE || m == BPF_BE; }
 
 static void cleanup(void)
 {
@@ -85,48 +116,19 @@ static void cleanup(void)
 	}
 }
 
-
 static void on_signal(int sig)
 {
 	stats_restore();
 	_exit(128 + sig);
 }
 
-/* ---- one mode's set-up ---------------------------------------------------- */
-
-struct rig {
-	enum mode mode;
-	struct tr_ring t;		/* the guest's ring and buffers */
-	/* What the back-end reads and writes: modern split ring. */
-	uint8_t *desc, *avail, *used;
-	/* Mediated modes: device, queue, shadow (BPF maps or plain memory). */
-	struct vm_device *dev, own_dev;
-	struct vm_queue *q;
-	struct vm_shadow_queue *sh;
-	struct vm_ref_queue rq;
-	struct vm_qstats st;		/* the relay's / daemon's counters */
-	int kickfd;			/* what the driver writes */
-	int bekick;			/* what the back-end reads */
-	int becall;			/* what the back-end signals */
-	int drvcall;			/* what the driver waits on */
-	uint16_t be_last;		/* back-end's next avail slot */
-	uint16_t drv_used;		/* driver's next used slot */
-	/* Written by the driver before its kick, read by the back-end. */
-	uint64_t t_write;
-	uint16_t expect;
-	/* Results of the round. */
-	uint64_t lat;
-	int bad;
-	pthread_t be_thr, med_thr;
-	_Atomic pid_t be_tid;
-	_Atomic int stop;
-	uint64_t med_cpu_ns;		/* relay/daemon thread CPU time */
-	int streaming;			/* many kicks in flight: no per-kick check */
-};
-
-static uint16_t le16(const void *p)
+static void *shm_alloc(size_t len)
 {
-	return (uint16_t)tr_le(p, 2);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap %zu bytes: %s", len, strerror(errno));
+	return p;
 }
 
 static uint64_t thread_cpu_ns(void)
@@ -137,41 +139,175 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The back-end: modern ring only, whatever the mode. */
+/* A task's run time so far (first field of schedstat): exact while it
+ * sleeps, which is when it is read. */
+static uint64_t task_cpu_ns(pid_t pid, pid_t tid)
+{
+	char path[64], buf[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int)pid, (int)tid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		die("open %s: %s", path, strerror(errno));
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		die("read %s", path);
+	buf[n] = 0;
+	return strtoull(buf, NULL, 10);
+}
+
+static int open_syscall(pid_t pid, pid_t tid)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		die("open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* Waits until the task behind `sysfd` sleeps in poll()/ppoll() (the relay or
+ * daemon thread), like wait_blocked_in_read() does for read(). */
+static int wait_blocked_in_poll(int sysfd)
+{
+	uint64_t t0 = now_ns();
+	char buf[128];
+
+	for (;;) {
+		ssize_t n = pread(sysfd, buf, sizeof(buf) - 1, 0);
+
+		if (n > 0) {
+			long nr;
+
+			buf[n] = 0;
+			nr = buf[0] >= '0' && buf[0] <= '9' ? strtol(buf, NULL, 10) : -1;
+			if (nr == SYS_ppoll
+#ifdef SYS_poll
+			    || nr == SYS_poll
+#endif
+			   )
+				return 0;
+		} else if (n < 0) {
+			return -errno;
+		}
+		if (now_ns() - t0 > 5000000000ull)
+			return -ETIMEDOUT;
+		sched_yield();
+	}
+}
+
+/* ---- one mode's set-up: lives in shared memory (driver is a child) ------- */
+
+struct rig {
+	enum mode mode;
+	unsigned batch;
+	struct tr_ring t;		/* the guest's ring and buffers */
+	/* What the back-end reads and writes: modern split ring. */
+	uint8_t *desc, *avail, *used;
+	/* Mediated modes: device, queue, shadow (BPF maps or shared memory). */
+	struct vm_device *dev, own_dev;
+	struct vm_queue *q;
+	struct vm_shadow_queue *sh;
+	struct vm_ref_queue rq;
+	struct vm_qstats st;		/* the relay's / daemon's counters */
+	int kickfd;			/* what the driver writes */
+	int bekick;			/* what the back-end reads */
+	int becall;			/* what the back-end signals */
+	int drvcall;			/* what the driver waits on */
+	uint16_t be_last;		/* back-end's next avail slot */
+	/* Written by the driver before its kick, read by the back-end. */
+	uint64_t t_write;
+	uint16_t expect;
+	int streaming;
+	/* Written by the back-end for each wake. */
+	uint64_t lat;
+	int bad;
+	pthread_t be_thr, med_thr;
+	_Atomic pid_t be_pid, be_tid, med_pid, med_tid;
+	_Atomic int stop, go;
+	int prog_fd;			/* BPF stats pass: vm_tp_write, else -1 */
+	/* The driver's results of the block. */
+	uint64_t *lats;
+	unsigned nlat;
+	uint64_t rt_sum, drv_cpu, be_cpu, med_cpu, descs, elapsed;
+};
+
+static uint16_t le16(const void *p)
+{
+	return (uint16_t)tr_le(p, 2);
+}
+
+static enum vm_order drv_order(const struct rig *r)
+{
+	return r->t.big_endian ? VM_ORDER_BE : VM_ORDER_LE;
+}
+
+/* The ring indices the driver shares with concurrent readers: one 16-bit
+ * atomic access each, in the guest's byte order (tr_publish and tr_get go
+ * byte by byte, which a reader running alongside could see torn).  The
+ * release pairs with the acquire of whoever reads the avail index (the
+ * back-end in direct mode, the core or BPF otherwise). */
+static void drv_publish(struct rig *r)
+{
+	__atomic_store_n((uint16_t *)(r->t.mem + tr_avail_gpa(&r->t) + 2),
+			 vm_swab16_if(drv_order(r), r->t.avail_idx), __ATOMIC_RELEASE);
+}
+
+static uint16_t drv_used_idx(struct rig *r)
+{
+	return vm_swab16_if(drv_order(r), __atomic_load_n((uint16_t *)(r->t.mem + tr_used_gpa(&r->t) + 2),
+							  __ATOMIC_ACQUIRE));
+}
+
+/* The back-end's work for one wake: modern ring only, whatever the mode. */
+static void be_consume(struct rig *r)
+{
+	uint16_t idx, n;
+
+	/* Pairs with the release of the avail index by the driver (direct),
+	 * the core (relay) or BPF. */
+	idx = vm_swab16_if(VM_ORDER_LE, __atomic_load_n((uint16_t *)(r->avail + 2), __ATOMIC_ACQUIRE));
+	n = idx - r->be_last;
+	r->bad = !r->streaming && idx != r->expect;
+	for (uint16_t k = 0; k < n; k++) {
+		uint16_t head = le16(r->avail + 4 + 2 * ((r->be_last + k) % RING));
+		const uint8_t *d = r->desc + 16u * (head % RING);
+		uint32_t len = (uint32_t)tr_le(d + 8, 4);
+		uint8_t *u = r->used + 4 + 8 * ((r->be_last + k) % RING);
+
+		/* Read the descriptor the way a back-end does, then return
+		 * the chain. */
+		if (!len || tr_le(d, 8) >= GUEST_MEM)
+			r->bad = 1;
+		tr_put_le(u, head, 4);
+		tr_put_le(u + 4, len, 4);
+	}
+	r->be_last = idx;
+	/* Used entries before the used index; pairs with the acquire of the
+	 * completion side. */
+	__atomic_store_n((uint16_t *)(r->used + 2), vm_swab16_if(VM_ORDER_LE, idx), __ATOMIC_RELEASE);
+}
+
 static void *backend_main(void *arg)
 {
 	struct rig *r = arg;
 	uint64_t v;
 
 	pin_self(1);
+	atomic_store(&r->be_pid, getpid());
 	atomic_store(&r->be_tid, (pid_t)syscall(SYS_gettid));
 	while (read(r->bekick, &v, sizeof(v)) == sizeof(v)) {
 		uint64_t t = now_ns();
-		uint16_t idx, n;
 
 		if (atomic_load(&r->stop))
 			break;
 		r->lat = t - r->t_write;
-		idx = vm_swab16_if(VM_ORDER_LE, __atomic_load_n((uint16_t *)(r->avail + 2),
-								__ATOMIC_ACQUIRE));
-		n = idx - r->be_last;
-		r->bad = !r->streaming && idx != r->expect;
-		for (uint16_t k = 0; k < n; k++) {
-			uint16_t head = le16(r->avail + 4 + 2 * ((r->be_last + k) % RING));
-			const uint8_t *d = r->desc + 16u * (head % RING);
-			uint32_t len = (uint32_t)tr_le(d + 8, 4);
-			uint8_t *u = r->used + 4 + 8 * ((r->be_last + k) % RING);
-
-			/* Read the descriptor the way a back-end does, then
-			 * return the chain. */
-			if (!len || tr_le(d, 8) >= GUEST_MEM)
-				r->bad = 1;
-			tr_put_le(u, head, 4);
-			tr_put_le(u + 4, len, 4);
-		}
-		r->be_last = idx;
-		__atomic_store_n((uint16_t *)(r->used + 2), vm_swab16_if(VM_ORDER_LE, idx),
-				 __ATOMIC_RELEASE);
+		be_consume(r);
 		v = 1;
 		if (write(r->becall, &v, sizeof(v)) != sizeof(v))
 			break;
@@ -188,7 +324,7 @@ static void wait_call(struct rig *r)
 		die("%s %s: no completion within 5 s (device %s; guest avail %u, guest used %u, back-end saw %u, ring used %u)",
 		    mode_name[r->mode], mode_order[r->mode],
 		    r->dev && r->dev->broken ? vm_verdict_name(r->dev->broken) : "ok", r->t.avail_idx,
-		    (unsigned)tr_get(&r->t, tr_used_gpa(&r->t) + 2, 2), r->be_last, le16(r->used + 2));
+		    drv_used_idx(r), r->be_last, le16(r->used + 2));
 }
 
 static void med_complete(struct rig *r)
@@ -197,10 +333,7 @@ static void med_complete(struct rig *r)
 	uint64_t v = 1;
 
 	if (vm_ref_complete(&r->rq, &n) != VM_OK)
-		die("%s: used path failed: %s (last_avail %u last_used %u, guest avail %u used %u, shadow avail %u used %u)",
-		    mode_name[r->mode], vm_verdict_name(r->dev->broken), r->q->last_avail,
-		    r->q->last_used, r->t.avail_idx, (unsigned)tr_get(&r->t, tr_used_gpa(&r->t) + 2, 2),
-		    le16(r->avail + 2), le16(r->used + 2));
+		die("%s: used path failed: %s", mode_name[r->mode], vm_verdict_name(r->dev->broken));
 	if (n && write(r->drvcall, &v, sizeof(v)) != sizeof(v))
 		atomic_store(&r->stop, 1);
 }
@@ -210,12 +343,13 @@ static void med_complete(struct rig *r)
 static void *mediator_main(void *arg)
 {
 	struct rig *r = arg;
-	int relay = r->mode == RELAY_LE || r->mode == RELAY_BE;
+	int relay = is_relay(r->mode);
 	struct pollfd pf[2] = { { .fd = r->becall, .events = POLLIN },
 				{ .fd = r->kickfd, .events = POLLIN } };
-	uint64_t c0 = thread_cpu_ns();
 
-	pin_self(0);
+	pin_self(med_cpu);
+	atomic_store(&r->med_pid, getpid());
+	atomic_store(&r->med_tid, (pid_t)syscall(SYS_gettid));
 	while (!atomic_load(&r->stop)) {
 		uint64_t v;
 
@@ -232,22 +366,25 @@ static void *mediator_main(void *arg)
 		}
 		if ((pf[0].revents & POLLIN) && read(r->becall, &v, 8) == 8)
 			med_complete(r);
-		r->med_cpu_ns = thread_cpu_ns() - c0;
 	}
 	return NULL;
 }
 
-static void rig_init(struct rig *r, enum mode m)
+static struct rig *rig_new(enum mode m, unsigned batch, unsigned nlat)
 {
 	int legacy = m != DIRECT, be = m == RELAY_BE || m == BPF_BE;
-	int bpf = m == BPF_LE || m == BPF_BE;
+	struct rig *r = shm_alloc(sizeof(*r));
 
-	memset(r, 0, sizeof(*r));
 	r->mode = m;
+	r->batch = batch;
 	if (tr_init(&r->t, RING, be, GUEST_MEM))
 		die("out of memory");
+	/* Guest memory shared with the driver process. */
+	free(r->t.mem);
+	r->t.mem = shm_alloc(GUEST_MEM);
+	r->lats = nlat ? shm_alloc(nlat * sizeof(uint64_t)) : NULL;
 	r->kickfd = eventfd(0, EFD_CLOEXEC);
-	r->becall = eventfd(0, EFD_CLOEXEC | (m == DIRECT ? 0 : EFD_NONBLOCK));
+	r->becall = eventfd(0, EFD_CLOEXEC | (legacy ? EFD_NONBLOCK : 0));
 	if (r->kickfd < 0 || r->becall < 0)
 		die("eventfd: %s", strerror(errno));
 	if (!legacy) {
@@ -257,21 +394,23 @@ static void rig_init(struct rig *r, enum mode m)
 		r->used = r->t.mem + tr_used_gpa(&r->t);
 		r->bekick = r->kickfd;
 		r->drvcall = r->becall;
-		return;
+		return r;
 	}
 	r->drvcall = eventfd(0, EFD_CLOEXEC);
-	if (bpf) {
+	if (r->drvcall < 0)
+		die("eventfd: %s", strerror(errno));
+	if (is_bpf(m)) {
 		r->dev = &B.devices[DEV];
 		r->q = &B.queues[SLOT];
 		r->sh = &B.shadow[SLOT];
 		r->bekick = r->kickfd;
 	} else {
 		r->dev = &r->own_dev;
-		r->q = calloc(1, sizeof(*r->q));
-		r->sh = aligned_alloc(4096, sizeof(*r->sh));
+		r->q = shm_alloc(sizeof(*r->q));
+		r->sh = shm_alloc(sizeof(*r->sh));
 		r->bekick = eventfd(0, EFD_CLOEXEC);
-		if (!r->q || !r->sh || r->bekick < 0)
-			die("out of memory");
+		if (r->bekick < 0)
+			die("eventfd: %s", strerror(errno));
 	}
 	tr_device(&r->t, r->dev, getpid());
 	r->dev->flags = 0;
@@ -287,107 +426,212 @@ static void rig_init(struct rig *r, enum mode m)
 	r->desc = (uint8_t *)r->sh->desc;
 	r->avail = (uint8_t *)&r->sh->avail;
 	r->used = (uint8_t *)&r->sh->used;
-	if (bpf) {
+	if (is_bpf(m)) {
 		long id = vm_eventfd_id(0, r->kickfd);
 
-		if (id < 0 || vm_bpf_add_kickfd(&B, (uint32_t)id, SLOT) ||
-		    vm_bpf_add_vmm(&B, (uint32_t)getpid()))
+		if (id < 0 || vm_bpf_add_kickfd(&B, (uint32_t)id, SLOT))
 			die("cannot register the kick eventfd");
 		vm_bpf_clear_stats(&B, SLOT);
 	}
 	r->q->flags = VM_QF_ENABLED;
 	r->dev->flags = VM_DF_ACTIVE;
+	return r;
 }
 
-static void rig_start(struct rig *r)
+static void rig_free(struct rig *r, unsigned nlat)
 {
-	atomic_store(&r->stop, 0);
-	atomic_store(&r->be_tid, 0);
-	if (pthread_create(&r->be_thr, NULL, backend_main, r))
+	if (is_bpf(r->mode)) {
+		vm_bpf_del_kickfd(&B, (uint32_t)vm_eventfd_id(0, r->kickfd));
+		r->dev->flags = 0;
+		r->q->flags = 0;
+	} else if (is_relay(r->mode)) {
+		munmap(r->q, sizeof(*r->q));
+		munmap(r->sh, sizeof(*r->sh));
+		close(r->bekick);
+	}
+	if (r->mode != DIRECT) {
+		close(r->drvcall);
+		vm_ref_scratch_free(r->rq.scr);
+	}
+	close(r->kickfd);
+	close(r->becall);
+	munmap(r->t.mem, GUEST_MEM);
+	if (r->lats)
+		munmap(r->lats, nlat * sizeof(uint64_t));
+	munmap(r, sizeof(*r));
+}
+
+static void start_mediator(struct rig *r)
+{
+	atomic_store(&r->med_tid, 0);
+	if (pthread_create(&r->med_thr, NULL, mediator_main, r))
 		die("pthread_create");
-	if (r->mode != DIRECT && pthread_create(&r->med_thr, NULL, mediator_main, r))
-		die("pthread_create");
-	while (!atomic_load(&r->be_tid))
+	while (!atomic_load(&r->med_tid))
 		sched_yield();
 }
 
-static void rig_stop(struct rig *r)
-{
-	uint64_t v = 1;
+/* ---- the driver: a child process, the VMM ---------------------------------- */
 
-	atomic_store(&r->stop, 1);
-	if (write(r->bekick, &v, 8) != 8)
-		pthread_cancel(r->be_thr);
-	if (r->mode != DIRECT && write(r->becall, &v, 8) != 8)	/* wakes the mediator */
-		pthread_cancel(r->med_thr);
-	pthread_join(r->be_thr, NULL);
-	if (r->mode != DIRECT)
-		pthread_join(r->med_thr, NULL);
+struct sleepers {
+	int befd, medfd;
+};
+
+static void sleepers_open(struct rig *r, struct sleepers *s)
+{
+	s->befd = open_syscall(r->be_pid, r->be_tid);
+	s->medfd = r->mode == DIRECT ? -1 : open_syscall(r->med_pid, r->med_tid);
 }
 
-static void rig_fini(struct rig *r)
+/* Everyone but the driver asleep: so every kick wakes a sleeping thread,
+ * and schedstat run times are exact. */
+static void wait_quiet(struct rig *r, const struct sleepers *s)
 {
-	if (r->mode == BPF_LE || r->mode == BPF_BE) {
-		vm_bpf_del_kickfd(&B, (uint32_t)vm_eventfd_id(0, r->kickfd));
-		vm_bpf_del_vmm(&B, (uint32_t)getpid());
-		r->dev->flags = 0;
-		r->q->flags = 0;
-	} else if (r->mode != DIRECT) {
-		free(r->q);
-		free(r->sh);
-		close(r->bekick);
-	}
-	if (r->mode != DIRECT)
-		close(r->drvcall);
-	vm_ref_scratch_free(r->rq.scr);
-	close(r->kickfd);
-	close(r->becall);
-	tr_free(&r->t);
+	int err = wait_blocked_in_read(s->befd);
+
+	if (!err && s->medfd >= 0)
+		err = wait_blocked_in_poll(s->medfd);
+	if (err)
+		die("%s: the back-end or mediator never went to sleep: %s", mode_name[r->mode],
+		    strerror(-err));
+}
+
+static uint64_t others_cpu(struct rig *r, uint64_t *be)
+{
+	*be = task_cpu_ns(r->be_pid, r->be_tid);
+	return r->mode == DIRECT ? 0 : task_cpu_ns(r->med_pid, r->med_tid);
+}
+
+static uint64_t prog_run_ns(int fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		die("bpf_obj_get_info_by_fd: %s", strerror(errno));
+	return info.run_time_ns;
 }
 
 /* One round: BATCH chains, kick, wait for them all back.  Returns the
- * round-trip time; fills r->lat. */
-static uint64_t round_trip(struct rig *r, unsigned batch, int sysfd)
+ * round-trip time; the back-end fills r->lat; *cpu: the write()'s CPU, or
+ * in the BPF stats pass, the program's run time during the write(). */
+static uint64_t round_trip(struct rig *r, const struct sleepers *s, uint64_t *cpu)
 {
-	uint64_t v = 1, t0, t1;
-	uint16_t want;
-	int err;
+	uint64_t v = 1, t0, t1, c0, c1, p0 = 0;
 
 	r->t.next_desc = r->t.avail_idx % RING;	/* fresh, all returned */
-	for (unsigned i = 0; i < batch; i++)
+	for (unsigned i = 0; i < r->batch; i++)
 		tr_add_chain(&r->t, 1, i & 1, BUF_LEN);
-	tr_publish(&r->t);
+	drv_publish(r);
 	r->expect = r->t.avail_idx;
-	if ((err = wait_blocked_in_read(sysfd)))
-		die("%s: the back-end never went to sleep: %s", mode_name[r->mode], strerror(-err));
+	wait_quiet(r, s);
+	if (r->prog_fd >= 0)
+		p0 = prog_run_ns(r->prog_fd);
+	c0 = thread_cpu_ns();
 	t0 = now_ns();
 	r->t_write = t0;
 	if (write(r->kickfd, &v, 8) != 8)
 		die("write(kick): %s", strerror(errno));
-	wait_call(r);
-	t1 = now_ns();
-	want = r->t.avail_idx;
-	/* The driver sees every chain back, in its own byte order. */
-	for (int spin = 0; (uint16_t)tr_get(&r->t, tr_used_gpa(&r->t) + 2, 2) != want; spin++) {
-		if (spin > 1000000)
-			die("%s: used idx %u, want %u", mode_name[r->mode],
-			    (unsigned)tr_get(&r->t, tr_used_gpa(&r->t) + 2, 2), want);
+	c1 = thread_cpu_ns();
+	if (r->prog_fd >= 0)
+		c1 = c0 + prog_run_ns(r->prog_fd) - p0;
+	do
 		wait_call(r);
-	}
+	while (drv_used_idx(r) != r->t.avail_idx);	/* every chain back, in guest order */
+	t1 = now_ns();
 	if (r->bad)
 		die("%s %s batch %u: the back-end woke to a ring without the kick's chains",
-		    mode_name[r->mode], mode_order[r->mode], batch);
+		    mode_name[r->mode], mode_order[r->mode], r->batch);
+	*cpu = c1 - c0;
 	return t1 - t0;
 }
 
-struct cell {
-	double stream_dps;		/* the sustained stream, best block */
-	uint64_t *lat;
-	unsigned n;
-	long double rt_sum;
-	uint64_t med_cpu, prog_ns, prog_runs, kicks;
+static void child_closed(struct rig *r, int n)
+{
+	struct sleepers s;
+	uint64_t be0, be1, med0, med1, cpu;
+
+	sleepers_open(r, &s);
+	for (int i = 0; i < WARMUP; i++)
+		round_trip(r, &s, &cpu);
+	wait_quiet(r, &s);
+	med0 = others_cpu(r, &be0);
+	for (int i = 0; i < n; i++) {
+		r->rt_sum += round_trip(r, &s, &cpu);
+		r->drv_cpu += cpu;
+		r->lats[r->nlat++] = r->prog_fd >= 0 ? cpu : r->lat;
+	}
+	wait_quiet(r, &s);
+	med1 = others_cpu(r, &be1);
+	r->be_cpu = be1 - be0;
+	r->med_cpu = med1 - med0;
+	r->descs = (uint64_t)n * r->batch;
+}
+
+/* The sustained stream: the driver keeps the ring as full as it can, BATCH
+ * chains per kick, and waits for completions only when it has no room. */
+static void child_stream(struct rig *r)
+{
+	struct sleepers s;
+	uint64_t v = 1, t0, t1, deadline, be0, be1, med0, med1, d0;
+	uint64_t posted = 0, done = 0;
+	uint16_t used_seen;
+
+	r->streaming = 1;
+	sleepers_open(r, &s);
+	wait_quiet(r, &s);
+	med0 = others_cpu(r, &be0);
+	d0 = thread_cpu_ns();
+	used_seen = drv_used_idx(r);
+	t0 = now_ns();
+	deadline = t0 + (uint64_t)stream_ms * 1000000ull;
+	for (;;) {
+		uint16_t u = drv_used_idx(r);
+		unsigned inflight;
+		int more;
+
+		done += (uint16_t)(u - used_seen);	/* u16 indices wrap */
+		used_seen = u;
+		inflight = (unsigned)(posted - done);
+		more = now_ns() < deadline;
+		if (!more && !inflight)
+			break;
+		if (more && RING - inflight >= r->batch) {
+			r->t.next_desc = r->t.avail_idx % RING;	/* FIFO completions */
+			for (unsigned i = 0; i < r->batch; i++)
+				tr_add_chain(&r->t, 1, i & 1, BUF_LEN);
+			drv_publish(r);
+			posted += r->batch;
+			if (write(r->kickfd, &v, 8) != 8)
+				die("write(kick): %s", strerror(errno));
+			continue;
+		}
+		wait_call(r);
+	}
+	t1 = now_ns();
+	r->drv_cpu = thread_cpu_ns() - d0;
+	wait_quiet(r, &s);
+	med1 = others_cpu(r, &be1);
+	r->be_cpu = be1 - be0;
+	r->med_cpu = med1 - med0;
+	r->descs = done;
+	r->elapsed = t1 - t0;
+}
+
+/* ---- the blocks -------------------------------------------------------------- */
+
+struct blk {
 	uint64_t p50, p99;
-	double rt_mean, dps, cpu_per_kick;
+	double dps, cpu_kick;
+	double cpu_drv, cpu_be, cpu_med;	/* its parts, per kick */
+};
+
+struct cell {
+	struct blk b[MAX_BLOCKS];
+	double sdps[MAX_BLOCKS], scpu[MAX_BLOCKS];	/* stream: descs/s, CPU ns/desc */
+	uint64_t *lat;				/* every sample, for the CDF */
+	unsigned n;
+	uint64_t prog_ns, prog_runs, prog_kicks;
+	uint64_t prog_p50, prog_p99;		/* per kick, from the stats pass */
 };
 
 static struct cell cells[NBATCH][NMODES];
@@ -405,127 +649,183 @@ static int attach_tp(int on)
 	return 0;
 }
 
-/* iters rounds of mode m at batch b; `stats`: BPF run time pass. */
-static void run_block(enum mode m, unsigned bi, int n, int stats)
+static void prog_info(uint64_t *ns, uint64_t *cnt)
 {
-	struct rig r;
-	struct cell *c = &cells[bi][m];
-	unsigned batch = batches[bi];
-	char path[64];
-	int sysfd;
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
 
-	if (attach_tp(m == BPF_LE || m == BPF_BE))
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(B.skel->progs.vm_tp_write), &info, &len))
+		die("bpf_obj_get_info_by_fd: %s", strerror(errno));
+	*ns = info.run_time_ns;
+	*cnt = info.run_cnt;
+}
+
+enum what { CLOSED, STREAM, PROG_STATS };
+
+/* One block of mode m at batch index bi: set up, fork the driver, collect. */
+static struct rig *run_block(enum mode m, unsigned bi, enum what what)
+{
+	unsigned nlat = what == STREAM ? 0 : (unsigned)iters;
+	struct rig *r;
+	uint64_t ns0 = 0, cnt0 = 0;
+	pid_t pid;
+	int st;
+
+	if (attach_tp(is_bpf(m)))
 		die("cannot attach vm_tp_write: %s", strerror(errno));
-	rig_init(&r, m);
+	r = rig_new(m, batches[bi], nlat);
+	r->prog_fd = what == PROG_STATS ? bpf_program__fd(B.skel->progs.vm_tp_write) : -1;
 	pin_self(0);
-	rig_start(&r);
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)atomic_load(&r.be_tid));
-	sysfd = open(path, O_RDONLY);
-	if (sysfd < 0)
-		die("open %s", path);
-	for (int i = 0; i < 20; i++)
-		round_trip(&r, batch, sysfd);	/* warm-up */
-	if (stats) {
-		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
-		int fd = bpf_program__fd(B.skel->progs.vm_tp_write);
-		uint64_t c0, r0;
-
-		bpf_obj_get_info_by_fd(fd, &info, &len);
-		c0 = info.run_time_ns;
-		r0 = info.run_cnt;
-		for (int i = 0; i < n; i++)
-			round_trip(&r, batch, sysfd);
-		len = sizeof(info);
-		bpf_obj_get_info_by_fd(fd, &info, &len);
-		c->prog_ns += info.run_time_ns - c0;
-		c->prog_runs += info.run_cnt - r0;
-	} else {
-		uint64_t cpu0 = r.med_cpu_ns;
-
-		for (int i = 0; i < n; i++) {
-			c->rt_sum += round_trip(&r, batch, sysfd);
-			c->lat[c->n++] = r.lat;
-		}
-		c->kicks += (uint64_t)n;
-		c->med_cpu += r.med_cpu_ns - cpu0;
+	if (pthread_create(&r->be_thr, NULL, backend_main, r))
+		die("pthread_create");
+	while (!atomic_load(&r->be_tid))
+		sched_yield();
+	if (is_bpf(m))
+		start_mediator(r);	/* the daemon's used path, here */
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (!pid) {
+		/* The VMM: its own process, the relay thread with it. */
+		bl_cleanup = NULL;
+		bl_stats_changed = 0;
+		bl_prog = "perf_compare (driver)";
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		pin_self(0);
+		/* A shared mapping comes to a child without page-table entries;
+		 * BPF's reads cannot fault pages in (they would be deferred to
+		 * the daemon), and a guest's ring pages are resident anyway. */
+		if (madvise(r->t.mem, GUEST_MEM, MADV_POPULATE_WRITE))
+			die("madvise(MADV_POPULATE_WRITE): %s", strerror(errno));
+		if (is_relay(m))
+			start_mediator(r);
+		while (!atomic_load(&r->go))
+			sched_yield();
+		if (what == STREAM)
+			child_stream(r);
+		else
+			child_closed(r, iters);
+		_exit(0);
 	}
-	rig_stop(&r);
-	close(sysfd);
-	attach_tp(0);
-	rig_fini(&r);
-}
-
-/* The ring indices the driver shares with a concurrent reader: one 16-bit
- * atomic access each, in the guest's byte order (tr_publish and tr_get go
- * byte by byte, which a reader running alongside could see torn). */
-static void drv_publish(struct rig *r)
-{
-	enum vm_order o = r->t.big_endian ? VM_ORDER_BE : VM_ORDER_LE;
-
-	__atomic_store_n((uint16_t *)(r->t.mem + tr_avail_gpa(&r->t) + 2),
-			 vm_swab16_if(o, r->t.avail_idx), __ATOMIC_RELEASE);
-}
-
-static uint16_t drv_used_idx(struct rig *r)
-{
-	enum vm_order o = r->t.big_endian ? VM_ORDER_BE : VM_ORDER_LE;
-
-	return vm_swab16_if(o, __atomic_load_n((uint16_t *)(r->t.mem + tr_used_gpa(&r->t) + 2),
-					       __ATOMIC_ACQUIRE));
-}
-
-/*
- * The sustained stream: the driver keeps the ring as full as it can,
- * BATCH chains per kick, and waits for completions only when it has no room;
- * the back-end and the completion side run as they are woken.  Returns
- * descriptors per second over `total` descriptors.
- */
-static double stream_block(enum mode m, unsigned batch, unsigned total)
-{
-	struct rig r;
-	uint64_t v = 1, t0, t1;
-	unsigned posted = 0, done = 0;
-	uint16_t used_seen;
-
-	if (attach_tp(m == BPF_LE || m == BPF_BE))
-		die("cannot attach vm_tp_write: %s", strerror(errno));
-	rig_init(&r, m);
-	r.streaming = 1;
-	pin_self(0);
-	rig_start(&r);
-	used_seen = drv_used_idx(&r);
-	t0 = now_ns();
-	for (;;) {
-		uint16_t u = drv_used_idx(&r);
-		unsigned inflight;
-
-		done += (uint16_t)(u - used_seen);	/* u16 indices wrap */
-		used_seen = u;
-		inflight = posted - done;
-
-		if (posted >= total && !inflight)
-			break;
-		if (posted < total && RING - inflight >= batch) {
-			r.t.next_desc = r.t.avail_idx % RING;	/* FIFO completions */
-			for (unsigned i = 0; i < batch; i++)
-				tr_add_chain(&r.t, 1, i & 1, BUF_LEN);
-			drv_publish(&r);
-			posted += batch;
-			if (write(r.kickfd, &v, 8) != 8)
-				die("write(kick): %s", strerror(errno));
-			continue;
-		}
-		wait_call(&r);
+	if (is_bpf(m)) {
+		r->dev->tgid = (uint32_t)pid;
+		if (vm_bpf_add_vmm(&B, (uint32_t)pid))
+			die("cannot register the driver as VMM");
 	}
-	t1 = now_ns();
-	rig_stop(&r);
+	if (what == PROG_STATS)
+		prog_info(&ns0, &cnt0);
+	atomic_store(&r->go, 1);
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		die("%s %s batch %u: the driver failed", mode_name[m], mode_order[m], batches[bi]);
+	if (what == PROG_STATS) {
+		uint64_t ns, cnt;
+
+		prog_info(&ns, &cnt);
+		cells[bi][m].prog_ns += ns - ns0;
+		cells[bi][m].prog_runs += cnt - cnt0;
+		cells[bi][m].prog_kicks += WARMUP + (uint64_t)iters;
+	}
+	if (is_bpf(m))
+		vm_bpf_del_vmm(&B, (uint32_t)pid);
+	/* Stop the back-end and the daemon thread. */
+	{
+		uint64_t v = 1;
+
+		atomic_store(&r->stop, 1);
+		if (write(r->bekick, &v, 8) != 8)
+			pthread_cancel(r->be_thr);
+		pthread_join(r->be_thr, NULL);
+		if (is_bpf(m)) {
+			if (write(r->becall, &v, 8) != 8)
+				pthread_cancel(r->med_thr);
+			pthread_join(r->med_thr, NULL);
+		}
+	}
 	attach_tp(0);
-	if (r.dev && r.dev->broken)
-		die("%s stream: device broken: %s", mode_name[m], vm_verdict_name(r.dev->broken));
-	rig_fini(&r);
-	return total * 1e9 / (double)(t1 - t0);
+	if (r->dev && r->dev->broken)
+		die("%s %s: device broken: %s", mode_name[m], mode_order[m], vm_verdict_name(r->dev->broken));
+	if (is_bpf(m)) {
+		struct vm_qstats sum;
+
+		/* Every kick translated in BPF, none handed to userspace. */
+		if (vm_bpf_read_stats(&B, SLOT, &sum) || sum.deferred || sum.read_faults)
+			die("%s %s: kicks deferred to userspace (%llu, %llu read faults)", mode_name[m],
+			    mode_order[m], (unsigned long long)sum.deferred,
+			    (unsigned long long)sum.read_faults);
+	}
+	return r;
 }
+
+static double median_d(double *v, int n)
+{
+	double t[MAX_BLOCKS];
+
+	memcpy(t, v, n * sizeof(double));
+	for (int i = 1; i < n; i++)	/* insertion sort: n is small */
+		for (int j = i; j > 0 && t[j - 1] > t[j]; j--) {
+			double x = t[j];
+
+			t[j] = t[j - 1];
+			t[j - 1] = x;
+		}
+	return n & 1 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+/* ---- callgrind: the relay's userspace work, instruction counts ------------- */
+
+/* One symbol each for callgrind --toggle-collect (noinline, noclone). */
+#define CG_FN(name, call)							\
+	__attribute__((noinline, noclone, used))				\
+	__u32 name(struct vm_ref_queue *rq, __u32 *n) { return call(rq, n); }
+CG_FN(pc_warm_kick, vm_ref_kick)
+CG_FN(pc_warm_used, vm_ref_complete)
+CG_FN(pc_cg_kick_1, vm_ref_kick)
+CG_FN(pc_cg_kick_16, vm_ref_kick)
+CG_FN(pc_cg_kick_256, vm_ref_kick)
+CG_FN(pc_cg_used_1, vm_ref_complete)
+CG_FN(pc_cg_used_16, vm_ref_complete)
+CG_FN(pc_cg_used_256, vm_ref_complete)
+
+typedef __u32 (*cg_fn)(struct vm_ref_queue *, __u32 *);
+
+static void cg_round(struct rig *r, unsigned batch, cg_fn kick, cg_fn used)
+{
+	__u32 n;
+
+	r->t.next_desc = r->t.avail_idx % RING;
+	for (unsigned i = 0; i < batch; i++)
+		tr_add_chain(&r->t, 1, i & 1, BUF_LEN);
+	drv_publish(r);
+	r->expect = r->t.avail_idx;
+	if (kick(&r->rq, &n) != VM_OK || n != batch)
+		die("callgrind run: kick translated %u of %u", n, batch);
+	be_consume(r);
+	if (r->bad || used(&r->rq, &n) != VM_OK || n != batch)
+		die("callgrind run: used path returned %u of %u", n, batch);
+}
+
+static int cg_main(const char *order)
+{
+	static const cg_fn kicks[NBATCH] = { pc_cg_kick_1, pc_cg_kick_16, pc_cg_kick_256 };
+	static const cg_fn useds[NBATCH] = { pc_cg_used_1, pc_cg_used_16, pc_cg_used_256 };
+	int be = !strcmp(order, "be");
+
+	if (!be && strcmp(order, "le"))
+		die("-c be|le");
+	for (unsigned b = 0; b < NBATCH; b++) {
+		struct rig *r = rig_new(be ? RELAY_BE : RELAY_LE, batches[b], 0);
+
+		for (int i = 0; i < 3; i++)
+			cg_round(r, batches[b], pc_warm_kick, pc_warm_used);
+		cg_round(r, batches[b], kicks[b], useds[b]);
+		rig_free(r, 0);
+	}
+	printf("perf_compare: callgrind rounds done (%s)\n", order);
+	return 0;
+}
+
+/* ---- main ------------------------------------------------------------------------ */
 
 int main(int argc, char **argv)
 {
@@ -537,21 +837,30 @@ int main(int argc, char **argv)
 
 	bl_prog = "perf_compare";
 	bl_cleanup = cleanup;
-	while ((c = getopt(argc, argv, "o:b:n:h")) != -1) {
+	while ((c = getopt(argc, argv, "o:b:n:S:t:M:c:h")) != -1) {
 		switch (c) {
 		case 'o': prefix = optarg; break;
 		case 'b': blocks = atoi(optarg); break;
 		case 'n': iters = atoi(optarg); break;
+		case 'S': stream_blocks = atoi(optarg); break;
+		case 't': stream_ms = atoi(optarg); break;
+		case 'M': med_cpu = atoi(optarg); break;
+		case 'c': return cg_main(optarg);
 		default:
-			fprintf(stderr, "usage: perf_compare [-o DATA_PREFIX] [-b BLOCKS] [-n ROUNDS_PER_BLOCK]\n");
+			fprintf(stderr, "usage: perf_compare [-o DATA_PREFIX] [-b BLOCKS] [-n ROUNDS] "
+				"[-S STREAM_BLOCKS] [-t STREAM_MS] [-M MEDIATOR_CPU]\n"
+				"       perf_compare -c be|le     (relay rounds for callgrind)\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
-	if (blocks < 2 || iters < 10)
-		die("-b >= 2 and -n >= 10");
+	if (blocks < 2 || blocks > MAX_BLOCKS || iters < 100 || stream_blocks < 1 ||
+	    stream_blocks > MAX_BLOCKS || stream_ms < 10 || med_cpu < 0 || med_cpu > 1)
+		die("2 <= -b <= %d, -n >= 100, 1 <= -S <= %d, -t >= 10, -M 0|1", MAX_BLOCKS, MAX_BLOCKS);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (geteuid())
 		die("must run as root (loads BPF programs)");
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		die("needs 2 CPUs");
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	vm_log_libbpf_quiet(1);
@@ -563,34 +872,61 @@ int main(int argc, char **argv)
 			if (!(cells[b][m].lat = calloc((size_t)blocks * iters, sizeof(uint64_t))))
 				die("out of memory");
 	uname(&u);
-	printf("perf_compare: kernel %s %s, %ld CPUs; %d blocks x %d rounds per mode and batch,\n"
-	       "modes interleaved (rotating order), driver+mediator on CPU 0, back-end on CPU 1\n\n",
-	       u.release, u.machine, sysconf(_SC_NPROCESSORS_ONLN), blocks, iters);
+	printf("perf_compare: kernel %s %s, %ld CPUs; closed loop %d blocks x %d kicks, stream %d blocks x %d ms,\n"
+	       "per mode and batch; modes interleaved in rotating order; driver (VMM process) on CPU 0,\n"
+	       "relay/daemon thread on CPU %d, back-end on CPU 1.  Big-endian guest: a native driver\n"
+	       "writing big-endian rings.\n\n",
+	       u.release, u.machine, sysconf(_SC_NPROCESSORS_ONLN), blocks, iters, stream_blocks,
+	       stream_ms, med_cpu);
 
+	/* Closed loop. */
 	for (int blk = 0; blk < blocks; blk++)
-		for (unsigned b = 0; b < NBATCH; b++)
-			for (int k = 0; k < NMODES; k++)
-				run_block((enum mode)(blk & 1 ? NMODES - 1 - k : k), b, iters, 0);
-	/* The sustained stream, interleaved the same way; best of the blocks
-	 * (the least disturbed by the rest of the machine). */
-	for (int blk = 0; blk < 3; blk++)
 		for (unsigned b = 0; b < NBATCH; b++)
 			for (int k = 0; k < NMODES; k++) {
 				enum mode m = (enum mode)(blk & 1 ? NMODES - 1 - k : k);
-				double d = stream_block(m, batches[b], 400u * RING);
+				struct rig *r = run_block(m, b, CLOSED);
+				struct cell *ce = &cells[b][m];
+				struct blk *bk = &ce->b[blk];
 
-				if (d > cells[b][m].stream_dps)
-					cells[b][m].stream_dps = d;
+				qsort(r->lats, r->nlat, sizeof(uint64_t), cmp_u64);
+				bk->p50 = r->lats[r->nlat / 2];
+				bk->p99 = r->lats[(uint64_t)r->nlat * 99 / 100];
+				bk->dps = (double)r->descs * 1e9 / (double)r->rt_sum;
+				bk->cpu_kick = (double)(r->drv_cpu + r->be_cpu + r->med_cpu) / r->nlat;
+				bk->cpu_drv = (double)r->drv_cpu / r->nlat;
+				bk->cpu_be = (double)r->be_cpu / r->nlat;
+				bk->cpu_med = (double)r->med_cpu / r->nlat;
+				memcpy(ce->lat + ce->n, r->lats, r->nlat * sizeof(uint64_t));
+				ce->n += r->nlat;
+				rig_free(r, (unsigned)iters);
+			}
+	/* Sustained stream, interleaved the same way. */
+	for (int blk = 0; blk < stream_blocks; blk++)
+		for (unsigned b = 0; b < NBATCH; b++)
+			for (int k = 0; k < NMODES; k++) {
+				enum mode m = (enum mode)(blk & 1 ? NMODES - 1 - k : k);
+				struct rig *r = run_block(m, b, STREAM);
+
+				cells[b][m].sdps[blk] = (double)r->descs * 1e9 / (double)r->elapsed;
+				cells[b][m].scpu[blk] = (double)(r->drv_cpu + r->be_cpu + r->med_cpu) /
+							(double)r->descs;
+				rig_free(r, 0);
 			}
 	/* BPF program run time: a pass of its own, stats on. */
 	if ((err = stats_enable()))
 		die("cannot enable %s: %s", STATS_SYSCTL, strerror(-err));
-	for (unsigned b = 0; b < NBATCH; b++) {
-		run_block(BPF_LE, b, iters, 1);
-		run_block(BPF_BE, b, iters, 1);
-	}
+	for (unsigned b = 0; b < NBATCH; b++)
+		for (int m = BPF_LE; m <= BPF_BE; m++) {
+			struct rig *r = run_block((enum mode)m, b, PROG_STATS);
+
+			qsort(r->lats, r->nlat, sizeof(uint64_t), cmp_u64);
+			cells[b][m].prog_p50 = r->lats[r->nlat / 2];
+			cells[b][m].prog_p99 = r->lats[(uint64_t)r->nlat * 99 / 100];
+			rig_free(r, (unsigned)iters);
+		}
 	stats_restore();
 
+	/* CDFs for the plot, every 1%, and the stream for a bar chart. */
 	snprintf(path, sizeof(path), "%s.dat", prefix);
 	data = fopen(path, "w");
 	if (!data)
@@ -599,74 +935,157 @@ int main(int argc, char **argv)
 		for (int m = 0; m < NMODES; m++) {
 			struct cell *ce = &cells[b][m];
 
-			if (!ce->n)
-				die("no latency samples");
 			qsort(ce->lat, ce->n, sizeof(uint64_t), cmp_u64);
-			ce->p50 = ce->lat[ce->n / 2];
-			ce->p99 = ce->lat[(uint64_t)ce->n * 99 / 100];
-			ce->rt_mean = (double)(ce->rt_sum / ce->n);
-			ce->dps = batches[b] * 1e9 / ce->rt_mean;
-			ce->cpu_per_kick = ((double)ce->med_cpu / (double)ce->kicks) +
-				(ce->prog_runs ? (double)ce->prog_ns / (double)ce->prog_runs : 0);
-			/* CDF for the plot: every 1% */
-			fprintf(data, "# batch %u mode %s-%s\n", batches[b], mode_name[m], mode_order[m]);
-			for (int p = 0; p <= 100; p++) {
-				unsigned i = (unsigned)((uint64_t)(ce->n - 1) * p / 100);
-
-				fprintf(data, "%.3f %d\n", ce->lat[i] / 1000.0, p);
-			}
+			fprintf(data, "# batch %u mode %s-%s: wake latency us, percent\n", batches[b],
+				mode_name[m], mode_order[m]);
+			for (int p = 0; p <= 100; p++)
+				fprintf(data, "%.3f %d\n", ce->lat[(uint64_t)(ce->n - 1) * p / 100] / 1000.0, p);
 			fprintf(data, "\n\n");
 		}
+	fprintf(data, "# stream descs/s vs direct: batch direct relay-le relay-be bpf-le bpf-be\n");
+	for (unsigned b = 0; b < NBATCH; b++) {
+		double d = median_d(cells[b][DIRECT].sdps, stream_blocks);
+
+		fprintf(data, "%u", batches[b]);
+		for (int m = 0; m < NMODES; m++)
+			fprintf(data, " %.4f", median_d(cells[b][m].sdps, stream_blocks) / d);
+		fprintf(data, "\n");
+	}
 	fclose(data);
 
-	printf("%-6s %-5s %5s | %8s %8s | %9s %9s | %8s | %8s | %11s %12s %7s %7s | %12s %7s\n",
+	printf("%-6s %-5s %5s | %8s %8s | %9s %9s %7s | %8s %8s %7s | %9s %7s %7s | %10s %7s %7s %8s\n",
 	       "mode", "order", "batch", "wake p50", "wake p99", "added p50", "added p99", "/relay",
-	       "cpu/kick", "round trip", "descs/s", "/direct", "/relay", "stream d/s", "/direct");
+	       "cpu/kick", "added", "bpf", "loop d/s", "/direct", "/relay", "stream d/s", "/direct",
+	       "/relay", "cpu/desc");
+	double g_ratio = 0, g_a50 = 0, g_a99 = 0, g_r50 = 0, g_tput = 0, g_tput_min = 1e9;
+	double g_mad50 = 0, g_mad99 = 0;	/* block-to-block spread of BPF's added */
 	for (unsigned b = 0; b < NBATCH; b++) {
-		struct cell *d = &cells[b][DIRECT];
+		double p50[NMODES], p99[NMODES], a50[NMODES], a99[NMODES], cpu[NMODES], dps[NMODES];
+		double sdps[NMODES], scpu[NMODES];
 
 		for (int m = 0; m < NMODES; m++) {
-			struct cell *ce = &cells[b][m];
-			struct cell *rl = &cells[b][m == BPF_LE || m == RELAY_LE ? RELAY_LE : RELAY_BE];
-			long long a50 = (long long)ce->p50 - (long long)d->p50;
-			long long a99 = (long long)ce->p99 - (long long)d->p99;
-			long long r50 = (long long)rl->p50 - (long long)d->p50;
-			char lat_rel[16] = "-", tput_rel[16] = "-";
+			struct cell *ce = &cells[b][m], *d = &cells[b][DIRECT];
+			double v50[MAX_BLOCKS], v99[MAX_BLOCKS], a[MAX_BLOCKS], a9[MAX_BLOCKS];
+			double cp[MAX_BLOCKS], dp[MAX_BLOCKS];
 
-			if (m != DIRECT && r50 > 0)
-				snprintf(lat_rel, sizeof(lat_rel), "%.3f", (double)a50 / (double)r50);
-			if (m != DIRECT)
-				snprintf(tput_rel, sizeof(tput_rel), "%.3f", ce->dps / rl->dps);
-			printf("%-6s %-5s %5u | %8llu %8llu | %9lld %9lld | %8s | %8.0f | %8.0f ns %12.0f %7.3f %7s | %12.0f %7.3f\n",
-			       mode_name[m], m == DIRECT ? "-" : mode_order[m], batches[b],
-			       (unsigned long long)ce->p50, (unsigned long long)ce->p99,
-			       m == DIRECT ? 0 : a50, m == DIRECT ? 0 : a99, lat_rel, ce->cpu_per_kick,
-			       ce->rt_mean, ce->dps, ce->dps / d->dps, tput_rel, ce->stream_dps,
-			       ce->stream_dps / d->stream_dps);
+			for (int k = 0; k < blocks; k++) {
+				v50[k] = (double)ce->b[k].p50;
+				v99[k] = (double)ce->b[k].p99;
+				/* Paired with direct's block of the same round. */
+				a[k] = (double)ce->b[k].p50 - (double)d->b[k].p50;
+				a9[k] = (double)ce->b[k].p99 - (double)d->b[k].p99;
+				cp[k] = ce->b[k].cpu_kick;
+				dp[k] = ce->b[k].dps;
+			}
+			p50[m] = median_d(v50, blocks);
+			p99[m] = median_d(v99, blocks);
+			a50[m] = median_d(a, blocks);
+			a99[m] = median_d(a9, blocks);
+			if (m == BPF_BE && b == 0) {
+				/* Median absolute deviation over the blocks. */
+				for (int k = 0; k < blocks; k++) {
+					a[k] = a[k] > a50[m] ? a[k] - a50[m] : a50[m] - a[k];
+					a9[k] = a9[k] > a99[m] ? a9[k] - a99[m] : a99[m] - a9[k];
+				}
+				g_mad50 = median_d(a, blocks);
+				g_mad99 = median_d(a9, blocks);
+			}
+			cpu[m] = median_d(cp, blocks);
+			dps[m] = median_d(dp, blocks);
+			sdps[m] = median_d(ce->sdps, stream_blocks);
+			scpu[m] = median_d(ce->scpu, stream_blocks);
+		}
+		for (int m = 0; m < NMODES; m++) {
+			int rl = m == BPF_LE || m == RELAY_LE ? RELAY_LE : RELAY_BE;
+			struct cell *ce = &cells[b][m];
+			char lat_rel[16] = "-", prog[16] = "-", rel_l[16] = "-", rel_s[16] = "-";
+
+			if (m != DIRECT && a50[rl] > 0)
+				snprintf(lat_rel, sizeof(lat_rel), "%.3f", a50[m] / a50[rl]);
+			if (ce->prog_kicks)
+				snprintf(prog, sizeof(prog), "%llu", (unsigned long long)ce->prog_p50);
+			if (m != DIRECT) {
+				snprintf(rel_l, sizeof(rel_l), "%.3f", dps[m] / dps[rl]);
+				snprintf(rel_s, sizeof(rel_s), "%.3f", sdps[m] / sdps[rl]);
+			}
+			printf("%-6s %-5s %5u | %8.0f %8.0f | %9.0f %9.0f %7s | %8.0f %8.0f %7s | %9.0f %7.3f %7s | %10.0f %7.3f %7s %8.1f\n",
+			       mode_name[m], mode_order[m], batches[b], p50[m], p99[m],
+			       m == DIRECT ? 0 : a50[m], m == DIRECT ? 0 : a99[m], lat_rel, cpu[m],
+			       cpu[m] - cpu[DIRECT], prog, dps[m], dps[m] / dps[DIRECT], rel_l, sdps[m],
+			       sdps[m] / sdps[DIRECT], rel_s, scpu[m]);
+			if (m == BPF_BE && b == 0) {
+				g_a50 = a50[m];
+				g_a99 = a99[m];
+				g_r50 = a50[RELAY_BE];
+				g_ratio = a50[RELAY_BE] > 0 ? a50[m] / a50[RELAY_BE] : 0;
+			}
+			if (is_bpf(m) && sdps[m] / sdps[DIRECT] < g_tput_min)
+				g_tput_min = sdps[m] / sdps[DIRECT];
+			if (m == BPF_BE && b == NBATCH - 1)
+				g_tput = sdps[m] / sdps[DIRECT];
 		}
 	}
-	printf("(ns; wake = back-end wake - driver write; added = minus direct's; cpu/kick = relay or\n"
-	       " used-path thread CPU + BPF program run time; descs/s = batch / mean round trip of\n"
-	       " the closed loop; stream d/s = sustained stream, ring kept full, best of 3 blocks)\n");
-	{
-		struct cell *d1 = &cells[0][DIRECT], *r1 = &cells[0][RELAY_BE], *b1 = &cells[0][BPF_BE];
-		struct cell *d256 = &cells[NBATCH - 1][DIRECT], *b256 = &cells[NBATCH - 1][BPF_BE];
-		long long ba = (long long)b1->p50 - (long long)d1->p50;
-		long long ra = (long long)r1->p50 - (long long)d1->p50;
-		long long ba99 = (long long)b1->p99 - (long long)d1->p99;
-		double ratio = ra > 0 ? (double)ba / (double)ra : 0;
-		double tput = b256->stream_dps / d256->stream_dps;
+	printf("(ns; medians over the blocks.  wake = back-end's wake - driver's write(); added = minus\n"
+	       " direct's in the same round; /relay = over the relay's added; cpu/kick = driver's write()\n"
+	       " + back-end + relay/daemon thread CPU, added = minus direct's, bpf = of which the BPF\n"
+	       " program, p50 (bpf_stats pass, run time across each kick's write()); loop d/s = batch /\n"
+	       " mean round trip of the closed loop;\n"
+	       " stream = ring kept full for %d ms, cpu/desc = all three threads' CPU per descriptor)\n",
+	       stream_ms);
+	printf("cpu/kick, batch 1, its parts (driver's write() / back-end / relay or daemon thread):");
+	for (int m = 0; m < NMODES; m++) {
+		double d[MAX_BLOCKS], e[MAX_BLOCKS], f[MAX_BLOCKS];
 
-		printf("\nbatch 1, big-endian guest: BPF adds %lld ns p50 / %lld ns p99 over direct "
-		       "(targets <= 300 / <= 1000: %s / %s); the relay adds %lld ns p50: BPF adds %.2fx "
-		       "of that (target <= 0.1: %s)\n", ba, ba99, ba <= 300 ? "met" : "NOT met",
-		       ba99 <= 1000 ? "met" : "NOT met", ra, ratio, ratio <= 0.1 ? "met" : "NOT met");
-		printf("batch 256, big-endian guest, sustained stream: BPF moves %.3f of direct's descriptors/s "
-		       "(target >= 0.95: %s)\n", tput, tput >= 0.95 ? "met" : "NOT met");
-		printf("data (CDFs): %s.dat\n", prefix);
-		cleanup();
-		printf("bpf_vs_relay_added_latency_ratio=%.3f bpf_throughput_vs_direct=%.3f\n", ratio,
-		       tput);
+		for (int k = 0; k < blocks; k++) {
+			d[k] = cells[0][m].b[k].cpu_drv;
+			e[k] = cells[0][m].b[k].cpu_be;
+			f[k] = cells[0][m].b[k].cpu_med;
+		}
+		printf("%s %s %s %.0f/%.0f/%.0f", m ? ";" : "", mode_name[m], mode_order[m],
+		       median_d(d, blocks), median_d(e, blocks), median_d(f, blocks));
+		if (m == 1)
+			printf("\n ");
 	}
+	printf("\n");
+	{
+		uint64_t prog_ns = 0, prog_runs = 0;
+
+		for (unsigned b = 0; b < NBATCH; b++)
+			for (int m = BPF_LE; m <= BPF_BE; m++) {
+				prog_ns += cells[b][m].prog_ns;
+				prog_runs += cells[b][m].prog_runs;
+			}
+		printf("BPF vm_tp_write, stats pass, ns per kick p50/p99/mean:");
+		for (unsigned b = 0; b < NBATCH; b++)
+			for (int m = BPF_LE; m <= BPF_BE; m++) {
+				struct cell *ce = &cells[b][m];
+
+				printf("%s %s %u: %llu/%llu/%.0f", m == BPF_LE && !b ? "" : ";",
+				       mode_order[m], batches[b], (unsigned long long)ce->prog_p50,
+				       (unsigned long long)ce->prog_p99,
+				       (double)ce->prog_ns / (double)ce->prog_kicks);
+				if (m == BPF_BE && b == 0)
+					printf("\n  ");
+			}
+		printf("\n  (%llu runs in all, %.2f per kick: the rest are the back-end's, the daemon's and\n"
+		       "  other processes' writes, stopped at the tgid filter)\n",
+		       (unsigned long long)prog_runs,
+		       (double)prog_runs / (double)(6 * (WARMUP + (uint64_t)iters)));
+	}
+	printf("\nbatch 1, big-endian guest: BPF adds %.0f ns p50 (+-%.0f between blocks; target <= %d: %s)\n"
+	       " and %.0f ns p99 (+-%.0f; target <= %d: %s) over direct;\n"
+	       " the relay adds %.0f ns p50, BPF %.3f of that (target <= %.1f: %s)\n",
+	       g_a50, g_mad50, TARGET_ADDED_P50, g_a50 <= TARGET_ADDED_P50 ? "met" : "MISSED", g_a99,
+	       g_mad99, TARGET_ADDED_P99,
+	       g_mad99 > TARGET_ADDED_P99 ? "not resolved: this machine's p99 moves more than that between blocks" :
+	       g_a99 <= TARGET_ADDED_P99 ? "met" : "MISSED",
+	       g_r50, g_ratio, TARGET_VS_RELAY, g_ratio <= TARGET_VS_RELAY ? "met" : "MISSED");
+	printf("sustained stream, BPF vs direct: %.3f at batch 256, big-endian guest (target >= %.2f: %s);"
+	       " lowest over batches and orders %.3f (%s)\n",
+	       g_tput, TARGET_TPUT, g_tput >= TARGET_TPUT ? "met" : "MISSED", g_tput_min,
+	       g_tput_min >= TARGET_TPUT ? "met" : "MISSED");
+	printf("data (CDFs, stream): %s.dat\n", prefix);
+	cleanup();
+	printf("bpf_vs_relay_added_latency_ratio=%.3f bpf_throughput_vs_direct=%.3f\n", g_ratio, g_tput);
 	return 0;
 }

@@ -562,10 +562,13 @@ static vm_inline __u32 vm_translate(struct vm_device *dev, struct vm_queue *q,
 	}
 
 	if (k.done) {
-		/* Descriptors and ring slots above are visible before the idx;
-		 * pairs with the backend's read barrier after it loads avail idx. */
-		vm_env_publish_idx(sh, (__u16)(q->last_avail + k.done));
-		q->last_avail += k.done;
+		/* last_avail first: once the back-end can see the new entries
+		 * (and return them), the used path must count them in flight.
+		 * The publication below orders it, with the descriptors and ring
+		 * slots, before the idx; pairs with the back-end's read barrier
+		 * after it loads avail idx. */
+		VM_WRITE_ONCE(q->last_avail, (__u16)(q->last_avail + k.done));
+		vm_env_publish_idx(sh, q->last_avail);
 		st->chains += k.done;
 		st->descs += k.descs;
 	}
