@@ -96,7 +96,7 @@ static inline int pin_self(int cpu)
  * "running" otherwise), so a kick always wakes a sleeping thread.  -ETIMEDOUT
  * after 5 s.
  */
-static inline int wait_blocked_in_read(int sysfd)
+static inline int wait_blocked_in(int sysfd, long nr_a, long nr_b)
 {
 	uint64_t t0 = now_ns();
 	char buf[128] = "";
@@ -105,8 +105,11 @@ static inline int wait_blocked_in_read(int sysfd)
 		ssize_t n = pread(sysfd, buf, sizeof(buf) - 1, 0);
 
 		if (n > 0) {
+			long nr;
+
 			buf[n] = 0;
-			if (buf[0] >= '0' && buf[0] <= '9' && strtol(buf, NULL, 10) == SYS_read)
+			nr = buf[0] >= '0' && buf[0] <= '9' ? strtol(buf, NULL, 10) : -1;
+			if (nr >= 0 && (nr == nr_a || nr == nr_b))
 				return 0;
 		} else if (n < 0) {
 			return -errno;
@@ -115,6 +118,11 @@ static inline int wait_blocked_in_read(int sysfd)
 			return -ETIMEDOUT;
 		sched_yield();
 	}
+}
+
+static inline int wait_blocked_in_read(int sysfd)
+{
+	return wait_blocked_in(sysfd, SYS_read, -1);
 }
 
 static inline int cmp_u64(const void *a, const void *b)

@@ -175,30 +175,11 @@ static int open_syscall(pid_t pid, pid_t tid)
  * daemon thread), like wait_blocked_in_read() does for read(). */
 static int wait_blocked_in_poll(int sysfd)
 {
-	uint64_t t0 = now_ns();
-	char buf[128];
-
-	for (;;) {
-		ssize_t n = pread(sysfd, buf, sizeof(buf) - 1, 0);
-
-		if (n > 0) {
-			long nr;
-
-			buf[n] = 0;
-			nr = buf[0] >= '0' && buf[0] <= '9' ? strtol(buf, NULL, 10) : -1;
-			if (nr == SYS_ppoll
 #ifdef SYS_poll
-			    || nr == SYS_poll
+	return wait_blocked_in(sysfd, SYS_ppoll, SYS_poll);
+#else
+	return wait_blocked_in(sysfd, SYS_ppoll, -1);
 #endif
-			   )
-				return 0;
-		} else if (n < 0) {
-			return -errno;
-		}
-		if (now_ns() - t0 > 5000000000ull)
-			return -ETIMEDOUT;
-		sched_yield();
-	}
 }
 
 /* ---- one mode's set-up: lives in shared memory (driver is a child) ------- */
