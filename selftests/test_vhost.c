@@ -238,7 +238,7 @@ static bool want_s390x(void)
 
 /* ---- the driver against a back-end that misbehaves ---- */
 
-enum fake_mode { FAKE_CLOSE, FAKE_GARBAGE, FAKE_WRONG_REPLY, FAKE_CLOSE_LATER };
+enum fake_mode { FAKE_CLOSE, FAKE_GARBAGE, FAKE_WRONG_REPLY, FAKE_CLOSE_LATER, FAKE_CLOSE_RUNNING };
 
 /* A back-end in a child process: takes one connection, answers
  * GET_FEATURES the way `mode` says. */
@@ -290,6 +290,16 @@ static pid_t fake_backend(const char *path, enum fake_mode mode)
 			vu_send(c, &r);
 			vu_recv(c, &m);		/* SET_OWNER */
 			break;
+		case FAKE_CLOSE_RUNNING:
+			/* Same, but lets the set-up messages (no replies
+			 * asked) land in the socket first: the driver sees
+			 * the close once its rings run. */
+			vu_msg_init(&r, VU_GET_FEATURES);
+			r.flags |= VU_FLAG_REPLY;
+			vu_put_u64(&r, 0, BIT(VU_F_VERSION_1) | BIT(VU_NET_F_MRG_RXBUF));
+			vu_send(c, &r);
+			sleep_ms(500);
+			break;
 		}
 		close(c);
 		_exit(0);
@@ -312,6 +322,7 @@ VM_TEST(driver)
 		{ "backend_wrong_reply", FAKE_WRONG_REPLY,
 		  "GET_FEATURES failed: unexpected reply from the back-end" },
 		{ "backend_closes_mid_setup", FAKE_CLOSE_LATER, "the back-end closed the connection" },
+		{ "backend_closes_running", FAKE_CLOSE_RUNNING, "the back-end closed the connection" },
 	};
 	char dir[64] = "", sock[128];
 

@@ -18,7 +18,7 @@
  * stdout, one line:
  *   vu_driver: mode=legacy order=big mrg_rxbuf=1 sent=N received=M
  *              bad_header=K bad_payload=J RESULT: PASS|FAIL
- * Exit: 0 PASS, 1 FAIL, 2 usage or protocol error, 3 the back-end cannot
+ * Exit: 0 PASS, 1 FAIL, 2 usage or protocol error or the back-end gone, 3 the back-end cannot
  * take a cross-endian legacy ring (no VHOST_USER_PROTOCOL_F_CROSS_ENDIAN)
  * and --force was not given.
  */
@@ -711,7 +711,8 @@ static void usage(FILE *f)
 		"  forwarding).  --legacy writes the rings in this process's byte order\n"
 		"  (big-endian as s390x under qemu-s390x-static), --modern little-endian.\n"
 		"  --force goes on when the back-end cannot take a cross-endian legacy ring.\n"
-		"  Exit: 0 PASS, 1 FAIL, 2 usage or protocol error, 3 no CROSS_ENDIAN.\n");
+		"  Exit: 0 PASS, 1 FAIL, 2 usage or protocol error or back-end gone,\n"
+		"  3 no CROSS_ENDIAN.\n");
 }
 
 static bool parse_uint(const char *s, unsigned long max, unsigned long *v)
@@ -835,8 +836,13 @@ int main(int argc, char **argv)
 		hold();
 	if (!sock_dead && !stop_rings(pf != 0))
 		fprintf(stderr, "vu_driver: note: GET_VRING_BASE differs from what the back-end returned\n");
-	return (st.received == st.sent && !st.bad_header && !st.bad_payload && !st.bad_used &&
-		!st.fatal) ? EXIT_PASS : EXIT_FAIL;
+	if (st.received == st.sent && !st.bad_header && !st.bad_payload && !st.bad_used &&
+	    !st.fatal)
+		return EXIT_PASS;
+	/* A back-end that went away is a lost session (a protocol error),
+	 * whether it left during set-up or once the rings ran: which of the
+	 * two it was is a race on when the socket's close is seen. */
+	return sock_dead ? EXIT_PROTO : EXIT_FAIL;
 bad:
 	fprintf(stderr, "vu_driver: bad value for --%s: %s\n",
 		c == 'f' ? "frames" : c == 'r' ? "ring" : c == 't' ? "timeout-ms" : "hold-ms", optarg);
