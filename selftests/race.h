@@ -10,6 +10,8 @@
 #define VRINGMED_RACE_H
 
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include "ringgen.h"
 #include "ref.h"
@@ -108,6 +110,251 @@ static inline long race_copy_once(struct tr_ring *t, struct vm_device *dev, stru
 	flips = atomic_load(&r.flips) - flips;
 	race_stop(&r);
 	return (long)flips;
+}
+
+/*
+ * The storm: a guest thread rewrites descriptors, avail entries and the
+ * avail idx with valid and hostile values as fast as it can, while the
+ * mediator translates `kicks` times.  After every kick each newly published
+ * shadow chain is walked and checked against the rules the core enforces:
+ * had any entry been validated from one read and published from another,
+ * a value the guest wrote but that fails validation would show up here.
+ * Guest memory sits between PROT_NONE guard pages, so a read outside it
+ * would fault (the reference) or count a read fault (BPF).
+ */
+#include <sys/mman.h>
+
+struct storm {
+	struct tr_ring *t;
+	atomic_int stop;
+	atomic_ulong writes;
+	pthread_t thread;
+};
+
+struct storm_result {
+	long kicks, chains, descs, refused, deferred;
+	long bad;			/* rule violations: must stay 0 */
+	char first_bad[160];		/* what the first one was */
+	unsigned long writes;		/* guest rewrites during the run */
+	long verdicts[VM_VERDICT_NR];
+};
+
+/* Guest memory with a PROT_NONE page on each side. */
+static inline int storm_mem(struct tr_ring *t, uint16_t size, int big_endian, uint64_t mem_size)
+{
+	uint8_t *m = mmap(NULL, mem_size + 8192, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	memset(t, 0, sizeof(*t));
+	if (m == MAP_FAILED)
+		return -1;
+	if (mprotect(m + 4096, mem_size, PROT_READ | PROT_WRITE)) {
+		munmap(m, mem_size + 8192);
+		return -1;
+	}
+	t->mem = m + 4096;
+	t->mem_size = mem_size;
+	t->size = size;
+	t->big_endian = big_endian;
+	t->ring_gpa = 4096;
+	t->data_gpa = vm_align_up(t->ring_gpa + vm_legacy_ring_bytes(size), 4096);
+	return 0;
+}
+
+static inline void storm_mem_free(struct tr_ring *t)
+{
+	munmap(t->mem - 4096, t->mem_size + 8192);
+	t->mem = NULL;
+}
+
+static void *storm_guest(void *arg)
+{
+	struct storm *s = arg;
+	struct tr_ring *t = s->t;
+	uint16_t mask = t->size - 1;
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	unsigned long n = 0;
+
+	while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
+		uint32_t r, i, v;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		r = (uint32_t)(x >> 16);
+		i = (r >> 4) & mask;
+		v = r >> 12;
+		switch (r & 15) {
+		case 0: case 1: case 2: case 3:		/* a valid buffer, read or write */
+			tr_set_desc(t, i, t->data_gpa + 64ull * i, 16 + (v & 31),
+				    (v & 32) ? VM_VRING_DESC_F_WRITE : 0, 0);
+			break;
+		case 4: case 5:				/* a valid link */
+			tr_set_desc(t, i, t->data_gpa + 64ull * i, 16,
+				    VM_VRING_DESC_F_NEXT | ((v & 1) ? VM_VRING_DESC_F_WRITE : 0),
+				    (i + 1 + (v >> 1) % 3) & mask);
+			break;
+		case 6:					/* hostile descriptors */
+			switch (v % 7) {
+			case 0: tr_set_desc(t, i, t->data_gpa, 0, 0, 0); break;
+			case 1: tr_set_desc(t, i, t->mem_size + 4096, 16, 0, 0); break;
+			case 2: tr_set_desc(t, i, 0xfffffffffffffff0ull, 0x20, 0, 0); break;
+			case 3: tr_set_desc(t, i, t->data_gpa, 32, VM_VRING_DESC_F_INDIRECT, 0); break;
+			case 4: tr_set_desc(t, i, t->data_gpa, 16, VM_VRING_DESC_F_NEXT, t->size + 3); break;
+			case 5: tr_set_desc(t, i, t->data_gpa, 16, VM_VRING_DESC_F_NEXT, i); break;
+			case 6: tr_set_desc(t, i, t->mem_size - 8, 16, 0, 0); break;
+			}
+			break;
+		case 7: case 8: case 9: case 10:	/* avail entries, some out of range */
+			tr_put(t, tr_avail_gpa(t) + 4 + 2ull * i, v % (t->size + 2u), 2);
+			break;
+		case 11: case 12: case 13: case 14:	/* avail idx, within a ring or so */
+			tr_put(t, tr_avail_gpa(t) + 2, v % (t->size + 3u), 2);
+			break;
+		case 15:				/* avail idx anywhere */
+			tr_put(t, tr_avail_gpa(t) + 2, v, 2);
+			break;
+		}
+		atomic_store_explicit(&s->writes, ++n, memory_order_relaxed);
+	}
+	return NULL;
+}
+
+/* The verdicts a guest can cause by writing its ring (not faults, not the
+ * used side, not configuration). */
+static inline bool storm_verdict_ok(uint32_t v)
+{
+	switch (v) {
+	case VM_OK: case VM_AVAIL_JUMP: case VM_HEAD_OOB: case VM_NEXT_OOB:
+	case VM_CHAIN_LOOP: case VM_CHAIN_TOO_LONG: case VM_ZERO_LEN:
+	case VM_ADDR_OVERFLOW: case VM_BUF_OUTSIDE_MEM: case VM_WRITE_BEFORE_READ:
+	case VM_INDIRECT_LEN: case VM_INDIRECT_TOO_LARGE: case VM_INDIRECT_NEXT:
+	case VM_INDIRECT_UNSUPPORTED: case VM_DESC_IN_FLIGHT:
+		return true;
+	}
+	return false;
+}
+
+static inline void storm_bad(struct storm_result *res, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static inline void storm_bad(struct storm_result *res, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!res->bad++) {
+		va_start(ap, fmt);
+		vsnprintf(res->first_bad, sizeof(res->first_bad), fmt, ap);
+		va_end(ap);
+	}
+}
+
+/* Walks the `chains` chains published at shadow slots [0, chains). */
+static inline void storm_check(struct storm_result *res, const struct vm_shadow_queue *sh,
+			       const struct tr_ring *t, uint16_t max_chain, uint32_t chains)
+{
+	uint8_t seen[VM_MAX_RING] = { 0 };
+	uint16_t mask = t->size - 1;
+
+	for (uint32_t c = 0; c < chains; c++) {
+		uint16_t cur = (uint16_t)tr_le(&sh->avail.ring[c & mask], 2);
+		bool wrote = false;
+
+		if (cur > mask) {
+			storm_bad(res, "published head %u of a %u ring", cur, t->size);
+			return;
+		}
+		for (unsigned len = 1;; len++) {
+			const struct vm_desc *d = &sh->desc[cur];
+			uint64_t addr = tr_le(&d->addr, 8), dlen = tr_le(&d->len, 4);
+			uint16_t flags = (uint16_t)tr_le(&d->flags, 2);
+			uint16_t next = (uint16_t)tr_le(&d->next, 2);
+
+			if (seen[cur]) {
+				storm_bad(res, "descriptor %u published twice (loop or shared)", cur);
+				return;
+			}
+			seen[cur] = 1;
+			if (len > max_chain)
+				storm_bad(res, "published chain longer than %u", max_chain);
+			if (!dlen || addr + dlen < addr || addr + dlen > t->mem_size)
+				storm_bad(res, "published descriptor %u: addr 0x%llx len %llu", cur,
+					  (unsigned long long)addr, (unsigned long long)dlen);
+			if (flags & ~(VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE))
+				storm_bad(res, "published descriptor %u with flags 0x%x", cur, flags);
+			if (flags & VM_VRING_DESC_F_WRITE)
+				wrote = true;
+			else if (wrote)
+				storm_bad(res, "published read-only descriptor %u after a write-only", cur);
+			if (!(flags & VM_VRING_DESC_F_NEXT))
+				break;
+			if (next > mask) {
+				storm_bad(res, "published next %u of a %u ring", next, t->size);
+				return;
+			}
+			cur = next;
+			res->descs++;
+		}
+		res->descs++;
+	}
+}
+
+/* The run.  `kick` translates the queue (reference or BPF); `dev`, `q`, `sh`
+ * are the queue's state wherever it lives (plain memory or mmapped maps). */
+static inline int race_storm(struct tr_ring *t, struct vm_device *dev, struct vm_queue *q,
+			     struct vm_shadow_queue *sh, uint32_t slot,
+			     uint32_t (*kick)(void *ctx, uint32_t *chains), void *ctx,
+			     long kicks, struct storm_result *res)
+{
+	struct storm s = { .t = t };
+	unsigned long w0;
+
+	memset(res, 0, sizeof(*res));
+	for (uint16_t i = 0; i < t->size; i++)
+		tr_set_desc(t, i, t->data_gpa + 64ull * i, 16, 0, 0);
+	atomic_store(&s.stop, 0);
+	atomic_store(&s.writes, 0);
+	if (pthread_create(&s.thread, NULL, storm_guest, &s))
+		return -1;
+	while (atomic_load(&s.writes) < 1000)
+		;
+	w0 = atomic_load(&s.writes);
+	for (long k = 0; k < kicks; k++) {
+		uint32_t v, chains = 0;
+
+		/* Every kick starts from a fresh queue: the guest's avail idx
+		 * (0 .. size + 2 mostly) is then what decides the batch. */
+		vm_ref_queue_setup(q, slot, t->size, tr_va(t, t->ring_gpa),
+				   tr_va(t, tr_avail_gpa(t)), tr_va(t, tr_used_gpa(t)));
+		q->flags = VM_QF_ENABLED;
+		q->max_chain = 4;
+		dev->broken = 0;
+		tr_put_le(&sh->avail.idx, 0, 2);
+		v = kick(ctx, &chains);
+		res->kicks++;
+		res->verdicts[v < VM_VERDICT_NR ? v : VM_DEFER]++;
+		if (v == VM_DEFER) {
+			res->deferred++;
+		} else if (!storm_verdict_ok(v)) {
+			storm_bad(res, "verdict %s cannot come from the guest's ring",
+				  vm_verdict_name(v));
+		} else if (v != VM_OK) {
+			res->refused++;
+			if (dev->broken != v)
+				storm_bad(res, "verdict %s but the device says %s",
+					  vm_verdict_name(v), vm_verdict_name(dev->broken));
+		} else if (dev->broken) {
+			storm_bad(res, "verdict ok but the device is broken (%s)",
+				  vm_verdict_name(dev->broken));
+		}
+		if (tr_le(&sh->avail.idx, 2) != chains || q->last_avail != chains)
+			storm_bad(res, "%u chains but shadow idx %llu, last_avail %u", chains,
+				  (unsigned long long)tr_le(&sh->avail.idx, 2), q->last_avail);
+		res->chains += chains;
+		storm_check(res, sh, t, q->max_chain, chains);
+	}
+	res->writes = atomic_load(&s.writes) - w0;
+	atomic_store(&s.stop, 1);
+	pthread_join(s.thread, NULL);
+	return 0;
 }
 
 #endif

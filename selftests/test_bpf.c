@@ -289,6 +289,65 @@ VM_TEST(bpf_guest_rewrites_while_read)
 	bfx_fini(&f);
 }
 
+static uint32_t storm_kick_bpf(void *ctx, uint32_t *chains)
+{
+	return bkick(ctx, chains);
+}
+
+/* Issue 8's concurrency case in the kernel: 1e6 kicks of the BPF program
+ * against a guest thread rewriting its ring.  The queue next to it (its
+ * shadow ring and state, filled with a pattern) must not change by a byte. */
+VM_TEST(bpf_guest_storm)
+{
+	const uint32_t slot = 6, canary = 7;
+	const long kicks = 1000000;
+	struct storm_result res;
+	struct vm_qstats st;
+	struct bfx f;
+	bool intact = true;
+
+	if (!vm_subtest("rewrites_during_1e6_kicks") || !bpf())
+		return;
+	memset(&f, 0, sizeof(f));
+	if (!VM_EQ(storm_mem(&f.t, 16, 1, 1 << 20), 0))
+		return;
+	f.slot = slot;
+	f.dev = &B.devices[slot];
+	f.q = &B.queues[slot];
+	f.sh = &B.shadow[slot];
+	tr_device(&f.t, f.dev, getpid());
+	f.dev->first_queue = slot;
+	vm_ref_shadow_reset(f.sh);
+	vm_bpf_clear_stats(&B, slot);
+	memset(&B.shadow[canary], 0xa5, sizeof(B.shadow[canary]));
+	memset(&B.queues[canary], 0x5a, sizeof(B.queues[canary]));
+
+	VM_EQ(race_storm(&f.t, f.dev, f.q, f.sh, slot, storm_kick_bpf, &f, kicks, &res), 0);
+	printf("      storm (BPF): %ld kicks, %lu guest rewrites, %ld chains / %ld descriptors "
+	       "published, %ld refused, %ld deferred, %ld violations\n", res.kicks, res.writes,
+	       res.chains, res.descs, res.refused, res.deferred, res.bad);
+	VM_CHECK(res.bad == 0, "%s", res.first_bad);
+	VM_EQ(res.kicks, kicks);
+	VM_EQ(res.deferred, 0);
+	VM_CHECK(res.writes > 100000, "the guest thread rewrote only %lu times", res.writes);
+	VM_TRUE(res.chains > kicks / 10);
+	VM_TRUE(res.refused > kicks / 10);
+	/* No read strayed outside guest memory (the guard pages would fault). */
+	if (VM_EQ(vm_bpf_read_stats(&B, slot, &st), 0)) {
+		VM_EQ(st.read_faults, 0);
+		VM_EQ(st.kicks, (uint64_t)kicks);
+	}
+	for (size_t i = 0; i < sizeof(B.shadow[canary]); i++)
+		intact &= ((uint8_t *)&B.shadow[canary])[i] == 0xa5;
+	for (size_t i = 0; i < sizeof(B.queues[canary]); i++)
+		intact &= ((uint8_t *)&B.queues[canary])[i] == 0x5a;
+	VM_CHECK(intact, "the neighbouring queue's shadow ring or state changed");
+	memset(&B.queues[canary], 0, sizeof(B.queues[canary]));
+	f.dev->flags = 0;
+	f.q->flags = 0;
+	storm_mem_free(&f.t);
+}
+
 /* ---- differential: BPF vs the userspace reference on generated rings ---- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;

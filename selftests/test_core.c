@@ -503,3 +503,48 @@ VM_TEST(guest_rewrites_while_read)
 	VM_EQ(n[2], 0);
 	fx_fini(&f);
 }
+
+static uint32_t storm_kick_ref(void *ctx, uint32_t *chains)
+{
+	return vm_ref_kick(ctx, chains);
+}
+
+/* Issue 8's concurrency case through the reference: 1e6 kicks against a
+ * guest thread rewriting its ring, in the foreign byte order of the host. */
+VM_TEST(guest_storm)
+{
+	struct tr_ring t;
+	struct vm_device dev;
+	struct vm_queue *q = calloc(1, sizeof(*q));
+	struct vm_shadow_queue *sh = aligned_alloc(4096, sizeof(*sh));
+	struct vm_qstats st = { 0 };
+	struct storm_result res;
+	const long kicks = 1000000;
+	int foreign = __BYTE_ORDER__ != __ORDER_BIG_ENDIAN__;
+
+	if (!vm_subtest("rewrites_during_1e6_kicks") || !VM_TRUE(q && sh) ||
+	    !VM_EQ(storm_mem(&t, 16, foreign, 1 << 20), 0)) {
+		free(q);
+		free(sh);
+		return;
+	}
+	tr_device(&t, &dev, getpid());
+	vm_ref_shadow_reset(sh);
+	struct vm_ref_queue rq = { &dev, q, sh, vm_ref_scratch_new(), &st };
+
+	VM_EQ(race_storm(&t, &dev, q, sh, 0, storm_kick_ref, &rq, kicks, &res), 0);
+	printf("      storm: %ld kicks, %lu guest rewrites, %ld chains / %ld descriptors "
+	       "published, %ld refused, %ld deferred, %ld violations\n", res.kicks, res.writes,
+	       res.chains, res.descs, res.refused, res.deferred, res.bad);
+	VM_CHECK(res.bad == 0, "%s", res.first_bad);
+	VM_EQ(res.kicks, kicks);
+	VM_EQ(res.deferred, 0);
+	VM_CHECK(res.writes > 100000, "the guest thread rewrote only %lu times", res.writes);
+	/* Both outcomes happened: translated chains and refusals. */
+	VM_TRUE(res.chains > kicks / 10);
+	VM_TRUE(res.refused > kicks / 10);
+	vm_ref_scratch_free(rq.scr);
+	storm_mem_free(&t);
+	free(sh);
+	free(q);
+}
