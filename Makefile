@@ -34,10 +34,11 @@ LIB      := $(OUTPUT)/libvringmed.a
 
 TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(OUTPUT)/test_proxy \
 	     $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x $(OUTPUT)/bench_core \
-	     $(OUTPUT)/bench_kick $(OUTPUT)/perf_compare $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/test_vhost
+	     $(OUTPUT)/bench_kick $(OUTPUT)/perf_compare $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/test_vhost \
+	     $(OUTPUT)/verifier_stats
 BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd $(OUTPUT)/vringmedctl
 
-.PHONY: all setup test bench-core bench-kick perf-compare demo demo-rig clean
+.PHONY: all setup test bench-core bench-kick perf-compare demo demo-rig clean verifier-stats
 all: $(BPF_OBJS) $(SKELS) $(LIB) $(BINS) $(TEST_BINS)
 
 setup:
@@ -146,6 +147,14 @@ perf-compare: $(OUTPUT)/perf_compare
 
 bench-kick: $(OUTPUT)/bench_kick
 	$(Q)$(OUTPUT)/bench_kick
+
+# What the verifier processed per program, against its 1M limit (root).
+$(OUTPUT)/verifier_stats: tools/verifier_stats.c $(SKELS) $(LIB) | $(OUTPUT)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -o $@
+
+verifier-stats: $(OUTPUT)/verifier_stats
+	$(Q)$(OUTPUT)/verifier_stats
 
 # The main job: a big-endian legacy s390x Linux guest under QEMU, through
 # vringmedd, on dpdk-testpmd (tools/guest/run.sh).  demo-rig: the smaller

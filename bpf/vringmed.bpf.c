@@ -19,6 +19,19 @@
 
 #define VM_FAULT_VERDICT	VM_DEFER
 #define vm_loop(nr, cb, ctx)	bpf_loop((nr), (cb), (ctx), 0)
+
+struct vm_device;
+struct vm_queue;
+struct vm_shadow_queue;
+struct vm_scratch;
+struct vm_qstats;
+__u32 vm_translate_global(struct vm_device *dev, struct vm_queue *q, struct vm_shadow_queue *sh,
+			  struct vm_scratch *scr, struct vm_qstats *st);
+/* A global subprogram returns one scalar: the verdict, chains above it. */
+#define VM_TRANSLATE_ROUND(dev, q, sh, scr, st, chains) ({			\
+	__u32 __r = vm_translate_global(dev, q, sh, scr, st);		\
+	*(chains) = __r >> 16;						\
+	__r & 0xffff; })
 #include <vringmed/xlate.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -125,6 +138,21 @@ static void vm_env_publish_idx(struct vm_shadow_queue *sh, __u16 idx)
 	v.half[0] = vm_swab16_if(VM_ORDER_LE, 0);
 	v.half[1] = vm_swab16_if(VM_ORDER_LE, idx);
 	__sync_lock_test_and_set((__u32 *)&sh->avail, v.word);
+}
+
+/* Verified once per program with nothing known of its arguments but their
+ * types (a global function), whatever the caller's state: the verifier's
+ * cost of the core no longer grows with the number of places it is used. */
+__attribute__((noinline)) __u32 vm_translate_global(struct vm_device *dev, struct vm_queue *q,
+						     struct vm_shadow_queue *sh,
+						     struct vm_scratch *scr, struct vm_qstats *st)
+{
+	__u32 chains = 0, verdict;
+
+	if (!dev || !q || !sh || !scr || !st)
+		return VM_BAD_CONFIG;
+	verdict = vm_translate(dev, q, sh, scr, st, &chains);
+	return verdict | chains << 16;
 }
 
 static __always_inline __u32 vm_handle_kick(__u32 qid, __u32 *chains)

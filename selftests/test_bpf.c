@@ -16,6 +16,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "test.h"
@@ -131,6 +132,29 @@ VM_TEST(load)
 		else
 			VM_TRUE(!bpf_program__autoload(B.skel->progs.vm_fentry_signal) &&
 				B.skel->links.vm_fentry_signal == NULL);
+	}
+	if (vm_subtest("verifier_insns_below_quarter_of_limit")) {
+		struct bpf_program *p;
+		unsigned n = 0;
+
+		if (!bpf())
+			return;
+		/* Issue 8: far below the verifier's 1M limit, so the core can
+		 * grow (make verifier-stats prints the figures). */
+		bpf_object__for_each_program(p, B.skel->obj) {
+			struct bpf_prog_info info = { 0 };
+			__u32 len = sizeof(info);
+
+			if (bpf_program__fd(p) < 0)
+				continue;
+			if (!VM_EQ(bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len), 0))
+				continue;
+			VM_CHECK(info.verified_insns > 0 && info.verified_insns <= 250000,
+				 "%s: %u instructions verified", bpf_program__name(p),
+				 info.verified_insns);
+			n++;
+		}
+		VM_TRUE(n >= 2);
 	}
 	if (vm_subtest("mmapped_maps")) {
 		if (!bpf())

@@ -609,6 +609,14 @@ static vm_inline bool vm_queue_unlock(struct vm_queue *q)
 	return true;
 }
 
+/* One translation round of vm_kick.  The includer may route it through a
+ * function of its own: BPF makes it a global subprogram, which the verifier
+ * checks once per program instead of once per call site and per state the
+ * call sites bring (issue 8: verified instructions far below the limit). */
+#ifndef VM_TRANSLATE_ROUND
+#define VM_TRANSLATE_ROUND vm_translate
+#endif
+
 /*
  * A kick, as every notification source delivers it: take the lock, translate
  * until no kick is pending (two rounds at most, so the work per call stays
@@ -626,11 +634,11 @@ static vm_inline __u32 vm_kick(struct vm_device *dev, struct vm_queue *q,
 		st->contended++;
 		return VM_OK;	/* the holder sees kick_pending */
 	}
-	verdict = vm_translate(dev, q, sh, scr, st, &c);
+	verdict = VM_TRANSLATE_ROUND(dev, q, sh, scr, st, &c);
 	*chains += c;
 	if (!vm_queue_unlock(q))
 		goto out;
-	verdict = vm_translate(dev, q, sh, scr, st, &c);
+	verdict = VM_TRANSLATE_ROUND(dev, q, sh, scr, st, &c);
 	*chains += c;
 	if (vm_queue_unlock(q)) {
 		/* Still more: leave it to the daemon rather than loop here. */
