@@ -28,6 +28,34 @@ run() {
 	rm -f "$log"
 }
 
+# Kernel hygiene (issue 8): a marker in the kernel log now, and at the end
+# every kernel line after it is searched for warnings, oopses, BPF messages
+# and crashes of our own binaries.
+KMARK=""
+if [ "$(id -u)" -eq 0 ] && [ -w /dev/kmsg ]; then
+	KMARK="vringmed-selftests: begin $$ $(date +%s%N)"
+	echo "$KMARK" > /dev/kmsg
+fi
+
+kernel_hygiene() {
+	if [ -z "$KMARK" ]; then
+		echo "SKIP  kernel/dmesg_clean: not root, the kernel log cannot be marked"
+		total_s=$((total_s + 1))
+		return
+	fi
+	local bad
+	bad=$(dmesg | sed -n "/$KMARK/,\$p" | tail -n +2 |
+	      grep -E 'WARNING|BUG|Oops|general protection|Call Trace|RIP:|bpf|BPF|verifier|vringmed|vm_[a-z_]+\+|(test_[a-z]+|vringmedd|vringmedctl|vu_driver|legacy_driver|perf_compare|bench_[a-z]+)\[[0-9]+\]: segfault' || true)
+	if [ -n "$bad" ]; then
+		echo "$bad" | head -20 | sed 's/^/      /'
+		echo "FAIL  kernel/dmesg_clean: the kernel logged the lines above during the tests"
+		total_f=$((total_f + 1)); rc=1
+	else
+		echo "ok    kernel/dmesg_clean: no kernel warning, BPF message or crash of ours since the tests began"
+		total_p=$((total_p + 1))
+	fi
+}
+
 run test_core "$OUT/test_core"
 if command -v qemu-s390x-static >/dev/null; then
 	run test_core.s390x qemu-s390x-static "$OUT/test_core.s390x"
@@ -47,6 +75,7 @@ fi
 run test_vhost "$OUT/test_vhost"
 run test_ops selftests/test_ops.sh
 run test_guest selftests/test_guest.sh
+kernel_hygiene
 
 echo "$total_p passed, $total_f failed, $total_s skipped"
 [ "$total_f" -eq 0 ] && [ "$rc" -eq 0 ]
