@@ -84,6 +84,7 @@ struct queue {
 static struct {
 	const char *socket;
 	bool legacy, no_mrg, force, verbose;
+	const char *hostile;		/* --hostile CLASS, or NULL */
 	unsigned frames, ring;
 	int timeout_ms, hold_ms;
 } opt = { .frames = 64, .ring = 256, .timeout_ms = 10000 };
@@ -701,16 +702,107 @@ static bool stop_rings(bool proto)
 	return ok;
 }
 
+/* ---- --hostile: one malformed TX chain, then a device reset ---- */
+
+static const char *const hostile_classes[] = {
+	"head_out_of_range", "next_out_of_range", "chain_loop", "zero_length",
+	"buffer_outside_memory", "addr_len_overflow", "write_before_read", "avail_idx_jump",
+};
+
+static bool hostile_known(const char *c)
+{
+	for (size_t i = 0; i < sizeof(hostile_classes) / sizeof(hostile_classes[0]); i++)
+		if (!strcmp(c, hostile_classes[i]))
+			return true;
+	return false;
+}
+
+/* Writes one chain of the class on the TX ring (every chain is back, so
+ * descriptors 0 to 2 are ours), publishes, kicks, and waits: a mediator
+ * that trusted it would hand it on and a used entry would come back. */
+static unsigned hostile_post(struct queue *tx)
+{
+	const char *c = opt.hostile;
+	uint8_t *buf = mem + TX_BUF_OFF;
+	uint16_t used0 = ld16(&tx->used_hdr[1]), head = 0;
+	uint64_t addr = gpa_of(buf);
+	uint32_t len = hdr_len;
+	uint16_t flags = 0, next = 0;
+
+	memset(buf, 0, TX_SLOT_LEN);
+	if (!strcmp(c, "head_out_of_range"))
+		head = (uint16_t)tx->size;
+	else if (!strcmp(c, "next_out_of_range"))
+		flags = VM_VRING_DESC_F_NEXT, next = (uint16_t)(tx->size + 1);
+	else if (!strcmp(c, "chain_loop"))
+		flags = VM_VRING_DESC_F_NEXT, next = 1;
+	else if (!strcmp(c, "zero_length"))
+		len = 0;
+	else if (!strcmp(c, "buffer_outside_memory"))
+		addr = MEM_GPA + MEM_SIZE - 4, len = 64;
+	else if (!strcmp(c, "addr_len_overflow"))
+		addr = ~0ull - 8, len = 64;
+	else if (!strcmp(c, "write_before_read"))	/* header, write-only frame, read-only */
+		flags = VM_VRING_DESC_F_NEXT, next = 1;
+	st64(&tx->desc[0].addr, addr);
+	st32(&tx->desc[0].len, len);
+	st16(&tx->desc[0].flags, flags);
+	st16(&tx->desc[0].next, next);
+	/* Descriptor 1: the frame, pointing back to 0 for the loop. */
+	st64(&tx->desc[1].addr, gpa_of(buf + TX_FRAME_AT));
+	st32(&tx->desc[1].len, FRAME_LEN);
+	st16(&tx->desc[1].flags, !strcmp(c, "chain_loop") ? VM_VRING_DESC_F_NEXT :
+				 !strcmp(c, "write_before_read") ?
+				 VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE : 0);
+	st16(&tx->desc[1].next, !strcmp(c, "write_before_read") ? 2 : 0);
+	st64(&tx->desc[2].addr, gpa_of(buf + TX_FRAME_AT));
+	st32(&tx->desc[2].len, 8);
+	st16(&tx->desc[2].flags, 0);
+	st16(&tx->desc[2].next, 0);
+	make_frame(buf + TX_FRAME_AT, 0);
+	st16(&tx->avail[2 + tx->avail_idx % tx->size], head);
+	tx->avail_idx += !strcmp(c, "avail_idx_jump") ? tx->size + 1 : 1;
+	publish(tx);
+	kick(tx);
+	sleep_ms(500);
+	return (uint16_t)(ld16(&tx->used_hdr[1]) - used0);
+}
+
+/* A device reset as a VMM does it: the rings stopped (GET_VRING_BASE),
+ * cleared, and started again from index 0. */
+static void device_reset(uint64_t pf, bool send_endian)
+{
+	uint64_t cnt;
+
+	stop_rings(pf != 0);
+	for (unsigned q = 0; q < NQ; q++) {
+		memset(vq[q].ring, 0, RING_OFF(1));
+		vq[q].avail_idx = 0;
+		vq[q].last_used = 0;
+		while (read(vq[q].call, &cnt, sizeof(cnt)) == sizeof(cnt))
+			;
+		queue_start(&vq[q], send_endian);
+	}
+	if (pf)
+		for (unsigned q = 0; q < NQ; q++)
+			send_state(VU_SET_VRING_ENABLE, q, 1);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vu_driver --socket PATH [--legacy|--modern] [--no-mrg-rxbuf] [--frames N]\n"
-		"                 [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H] [-v]\n"
+		"                 [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H]\n"
+		"                 [--hostile CLASS] [-v]\n"
 		"  A VMM plus the guest side of a virtio-net device over vhost-user: sends\n"
 		"  N Ethernet frames on TX and expects every one back on RX (testpmd, io\n"
 		"  forwarding).  --legacy writes the rings in this process's byte order\n"
 		"  (big-endian as s390x under qemu-s390x-static), --modern little-endian.\n"
 		"  --force goes on when the back-end cannot take a cross-endian legacy ring.\n"
+		"  --hostile CLASS: after the frames, one malformed TX chain (head_out_of_range,\n"
+		"  next_out_of_range, chain_loop, zero_length, buffer_outside_memory,\n"
+		"  addr_len_overflow, write_before_read, avail_idx_jump) that must not come\n"
+		"  back used, then a device reset and the frames again: RESULT is theirs.\n"
 		"  Exit: 0 PASS, 1 FAIL, 2 usage or protocol error or back-end gone,\n"
 		"  3 no CROSS_ENDIAN.\n");
 }
@@ -736,6 +828,7 @@ int main(int argc, char **argv)
 		{ "force", no_argument, NULL, 'F' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "hold-ms", required_argument, NULL, 'H' },
+		{ "hostile", required_argument, NULL, 'X' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -754,6 +847,11 @@ int main(int argc, char **argv)
 		case 'M': opt.legacy = false; break;
 		case 'n': opt.no_mrg = true; break;
 		case 'F': opt.force = true; break;
+		case 'X':
+			if (!hostile_known(optarg))
+				goto bad;
+			opt.hostile = optarg;
+			break;
 		case 'v': opt.verbose = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'f':
@@ -824,6 +922,22 @@ int main(int argc, char **argv)
 			send_state(VU_SET_VRING_ENABLE, q, 1);
 
 	exchange(&st);
+	if (opt.hostile && !sock_dead) {
+		bool before = st.received == st.sent && !st.bad_header && !st.bad_payload &&
+			      !st.bad_used && !st.fatal;
+		unsigned back;
+
+		printf("vu_driver: before_reset sent=%u received=%u RESULT: %s\n", st.sent,
+		       st.received, before ? "PASS" : "FAIL");
+		back = hostile_post(&vq[TXQ]);
+		printf("vu_driver: hostile %s posted: %u used entries came back\n", opt.hostile,
+		       back);
+		fflush(stdout);
+		device_reset(pf, need_endian && cross_ok);
+		memset(&st, 0, sizeof(st));
+		exchange(&st);
+		st.fatal |= !before || back != 0;
+	}
 
 	printf("vu_driver: mode=%s order=%s mrg_rxbuf=%d sent=%u received=%u bad_header=%u "
 	       "bad_payload=%u RESULT: %s\n", opt.legacy ? "legacy" : "modern",
@@ -845,7 +959,8 @@ int main(int argc, char **argv)
 	return sock_dead ? EXIT_PROTO : EXIT_FAIL;
 bad:
 	fprintf(stderr, "vu_driver: bad value for --%s: %s\n",
-		c == 'f' ? "frames" : c == 'r' ? "ring" : c == 't' ? "timeout-ms" : "hold-ms", optarg);
+		c == 'f' ? "frames" : c == 'r' ? "ring" : c == 't' ? "timeout-ms" :
+		c == 'X' ? "hostile" : "hold-ms", optarg);
 	usage(stderr);
 	return EXIT_PROTO;
 }

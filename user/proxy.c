@@ -423,10 +423,9 @@ static void vmp_complete(struct vm_proxy *p, unsigned i, bool stopping)
 	v = vm_ref_complete(&rq, &n);
 	if (n)
 		vmp_signal_vmm(&p->q[i]);
-	if (v != VM_OK && p->state != (const char *)"broken") {
-		vmp_err(p, "queue %u broken on the used path: %s", i, vm_verdict_name(v));
+	/* The daemon's scan logs the breakage once, whichever side found it. */
+	if (v != VM_OK)
 		p->state = "broken";
-	}
 }
 
 static void vmp_on_call(struct vm_ev *ev, uint32_t events)
@@ -809,12 +808,16 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 			if (vq->vmm_callfd >= 0)
 				close(vq->vmm_callfd);
 			vq->vmm_callfd = fd;
-			if (vq->call.fd >= 0)
-				return 0;
-			vq->call = (struct vm_ev){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
-						   .fn = vmp_on_call, .ctx = p, .arg = (int)idx };
-			if (vq->call.fd < 0 || vm_ev_add(p->epfd, &vq->call, EPOLLIN))
-				return -errno;
+			if (vq->call.fd < 0) {
+				vq->call = (struct vm_ev){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
+							   .fn = vmp_on_call, .ctx = p,
+							   .arg = (int)idx };
+				if (vq->call.fd < 0 || vm_ev_add(p->epfd, &vq->call, EPOLLIN))
+					return -errno;
+			}
+			/* Every time, not once: a back-end drops its call fd
+			 * when the ring stops (DPDK closes it at GET_VRING_BASE)
+			 * and a ring that starts again needs it back. */
 			return vmp_be_u64(p, VU_SET_VRING_CALL, idx, vq->call.fd);
 		}
 		/* Kick: polling mode (no fd) means no kicks to translate at. */

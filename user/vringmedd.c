@@ -180,8 +180,14 @@ static void vmd_scan(struct vmd *d)
 	for (__u32 i = 0; i < VM_MAX_DEVICES; i++) {
 		__u32 v = VM_READ_ONCE(d->b.devices[i].broken);
 
+		/* One line per breakage, however hard the guest keeps trying:
+		 * later verdicts only count (vringmed_errors_total). */
 		if (v != d->broken_seen[i] && v)
-			pr_warn("device %u broken: %s (needs reset)\n", i, vm_verdict_name(v));
+			pr_warn("device %.*s (slot %u) broken: %s (needs reset)\n",
+				VM_DEV_NAME_LEN, d->b.devices[i].name, i, vm_verdict_name(v));
+		else if (!v && d->broken_seen[i])
+			pr_info("device %.*s (slot %u) reset: translating again\n",
+				VM_DEV_NAME_LEN, d->b.devices[i].name, i);
 		d->broken_seen[i] = v;
 	}
 }
