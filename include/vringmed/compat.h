@@ -23,6 +23,13 @@
 
 #define vm_unused __attribute__((unused))
 
+/* Fully unrolls the loop that follows (its trip count is a constant). */
+#if defined(__clang__)
+#define VM_UNROLL _Pragma("unroll")
+#else
+#define VM_UNROLL _Pragma("GCC unroll 8")
+#endif
+
 #ifndef VM_STATIC_ASSERT
 #define VM_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 #endif
