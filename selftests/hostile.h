@@ -115,6 +115,20 @@ static inline void h_indirect_large(struct hctx *f) { h_indirect(f, 16 * (f->t->
 static inline void h_indirect_next(struct hctx *f) { h_indirect(f, 32, VM_VRING_DESC_F_NEXT); }
 static inline void h_indirect_unneg(struct hctx *f) { h_indirect(f, 32, 0); }
 
+/* A well-formed table of two entries whose second is itself INDIRECT.  The
+ * mediator never offers VIRTIO_RING_F_INDIRECT_DESC, so the outer
+ * descriptor is refused before the table is read: the table sits outside
+ * guest memory here, and a mediator that read it would fault or say
+ * buffer_outside_memory instead. */
+static inline void h_indirect_nested(struct hctx *f)
+{
+	uint64_t table = f->t->mem_size + 4096;
+	uint16_t h = tr_add_chain(f->t, 1, 0, 8);
+
+	tr_set_desc(f->t, h, table, 32, VM_VRING_DESC_F_INDIRECT, 0);
+	tr_publish(f->t);
+}
+
 static inline void h_ring_fault(struct hctx *f)
 {
 	f->q->avail_va = 0x1000;	/* not guest memory */
@@ -157,6 +171,7 @@ static const struct hostile hostiles[] __attribute__((unused)) = {
 	{ "indirect_too_large", VM_INDIRECT_TOO_LARGE, h_indirect_large },
 	{ "indirect_with_next", VM_INDIRECT_NEXT, h_indirect_next },
 	{ "indirect_not_negotiated", VM_INDIRECT_UNSUPPORTED, h_indirect_unneg },
+	{ "indirect_nested", VM_INDIRECT_UNSUPPORTED, h_indirect_nested },
 	{ "ring_fault", VM_RING_FAULT, h_ring_fault },
 	{ "desc_in_flight", VM_DESC_IN_FLIGHT, h_desc_in_flight },
 	{ "used_id_not_in_flight", VM_USED_NOT_IN_FLIGHT, h_used_not_in_flight, true },
