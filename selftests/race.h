@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include "ringgen.h"
 #include "ref.h"
+#include "test.h"
 
 struct race {
 	struct tr_ring *t;
@@ -144,19 +145,13 @@ static inline int storm_mem(struct tr_ring *t, uint16_t size, int big_endian, ui
 {
 	uint8_t *m = mmap(NULL, mem_size + 8192, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	memset(t, 0, sizeof(*t));
 	if (m == MAP_FAILED)
 		return -1;
 	if (mprotect(m + 4096, mem_size, PROT_READ | PROT_WRITE)) {
 		munmap(m, mem_size + 8192);
 		return -1;
 	}
-	t->mem = m + 4096;
-	t->mem_size = mem_size;
-	t->size = size;
-	t->big_endian = big_endian;
-	t->ring_gpa = 4096;
-	t->data_gpa = vm_align_up(t->ring_gpa + vm_legacy_ring_bytes(size), 4096);
+	tr_layout(t, m + 4096, mem_size, size, big_endian);
 	return 0;
 }
 
@@ -355,6 +350,30 @@ static inline int race_storm(struct tr_ring *t, struct vm_device *dev, struct vm
 	atomic_store(&s.stop, 1);
 	pthread_join(s.thread, NULL);
 	return 0;
+}
+
+/* The checks every copy-once run must pass, reference or BPF alike. */
+static inline void race_copy_once_verify(const char *who, long flips, const long n[3])
+{
+	VM_CHECK(flips > 1000, "the guest thread rewrote only %ld times during the run", flips);
+	printf("      copy_once%s: %ld published valid, %ld refused, %ld published invalid\n", who,
+	       n[0], n[1], n[2]);
+	VM_EQ(n[2], 0);
+}
+
+/* The checks every storm must pass, reference or BPF alike. */
+static inline void race_storm_verify(const char *who, const struct storm_result *res, long kicks)
+{
+	printf("      storm%s: %ld kicks, %lu guest rewrites, %ld chains / %ld descriptors "
+	       "published, %ld refused, %ld deferred, %ld violations\n", who, res->kicks,
+	       res->writes, res->chains, res->descs, res->refused, res->deferred, res->bad);
+	VM_CHECK(res->bad == 0, "%s", res->first_bad);
+	VM_EQ(res->kicks, kicks);
+	VM_EQ(res->deferred, 0);
+	VM_CHECK(res->writes > 100000, "the guest thread rewrote only %lu times", res->writes);
+	/* Both outcomes happened: translated chains and refusals. */
+	VM_TRUE(res->chains > kicks / 10);
+	VM_TRUE(res->refused > kicks / 10);
 }
 
 #endif

@@ -80,18 +80,27 @@ static inline uint64_t tr_used_gpa(const struct tr_ring *t)
 	return t->ring_gpa + vm_legacy_used_off(t->size);
 }
 
-static inline int tr_init(struct tr_ring *t, uint16_t size, int big_endian, uint64_t mem_size)
+/* The ring's layout over guest memory `mem` (zeroed by the caller). */
+static inline void tr_layout(struct tr_ring *t, uint8_t *mem, uint64_t mem_size, uint16_t size,
+			     int big_endian)
 {
 	memset(t, 0, sizeof(*t));
-	t->mem = aligned_alloc(4096, mem_size);
-	if (!t->mem)
-		return -1;
-	memset(t->mem, 0, mem_size);
+	t->mem = mem;
 	t->mem_size = mem_size;
 	t->size = size;
 	t->big_endian = big_endian;
 	t->ring_gpa = 4096;
 	t->data_gpa = vm_align_up(t->ring_gpa + vm_legacy_ring_bytes(size), 4096);
+}
+
+static inline int tr_init(struct tr_ring *t, uint16_t size, int big_endian, uint64_t mem_size)
+{
+	uint8_t *mem = aligned_alloc(4096, mem_size);
+
+	if (!mem)
+		return -1;
+	memset(mem, 0, mem_size);
+	tr_layout(t, mem, mem_size, size, big_endian);
 	return 0;
 }
 

@@ -306,10 +306,7 @@ VM_TEST(bpf_guest_rewrites_while_read)
 		return;
 	bfx_init(&f, 5, 8, 1);
 	flips = race_copy_once(&f.t, f.dev, f.q, f.sh, 5, race_kick_bpf, &f, 20000, n);
-	VM_CHECK(flips > 1000, "the guest thread rewrote only %ld times during the run", flips);
-	printf("      copy_once (BPF): %ld published valid, %ld refused, %ld published invalid\n",
-	       n[0], n[1], n[2]);
-	VM_EQ(n[2], 0);
+	race_copy_once_verify(" (BPF)", flips, n);
 	bfx_fini(&f);
 }
 
@@ -347,15 +344,7 @@ VM_TEST(bpf_guest_storm)
 	memset(&B.queues[canary], 0x5a, sizeof(B.queues[canary]));
 
 	VM_EQ(race_storm(&f.t, f.dev, f.q, f.sh, slot, storm_kick_bpf, &f, kicks, &res), 0);
-	printf("      storm (BPF): %ld kicks, %lu guest rewrites, %ld chains / %ld descriptors "
-	       "published, %ld refused, %ld deferred, %ld violations\n", res.kicks, res.writes,
-	       res.chains, res.descs, res.refused, res.deferred, res.bad);
-	VM_CHECK(res.bad == 0, "%s", res.first_bad);
-	VM_EQ(res.kicks, kicks);
-	VM_EQ(res.deferred, 0);
-	VM_CHECK(res.writes > 100000, "the guest thread rewrote only %lu times", res.writes);
-	VM_TRUE(res.chains > kicks / 10);
-	VM_TRUE(res.refused > kicks / 10);
+	race_storm_verify(" (BPF)", &res, kicks);
 	/* No read strayed outside guest memory (the guard pages would fault). */
 	if (VM_EQ(vm_bpf_read_stats(&B, slot, &st), 0)) {
 		VM_EQ(st.read_faults, 0);
