@@ -38,7 +38,7 @@ TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(
 	     $(OUTPUT)/verifier_stats
 BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd $(OUTPUT)/vringmedctl
 
-.PHONY: all setup test bench-core bench-kick perf-compare demo demo-rig clean verifier-stats
+.PHONY: all setup test bench-core bench-kick perf-compare demo demo-rig clean verifier-stats fuzz fuzz-build
 all: $(BPF_OBJS) $(SKELS) $(LIB) $(BINS) $(TEST_BINS)
 
 setup:
@@ -127,8 +127,29 @@ $(OUTPUT)/bench_kick: tools/bench_kick.c tools/benchlib.h $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -lm -o $@
 
-test: all
+test: all fuzz-build
 	$(Q)bash selftests/run.sh
+
+# ---- fuzzing (issue 8) -----------------------------------------------------
+# libFuzzer targets with ASan and UBSan; seeds in selftests/fuzz/corpus/.
+# `make fuzz FUZZ_TIME=600` runs each target that long on a copy of its seeds.
+FUZZ_CC      ?= clang-19
+FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-Iinclude -Iuser -Iselftests
+FUZZ_TARGETS := $(patsubst selftests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(wildcard selftests/fuzz/fuzz_*.c))
+FUZZ_TIME    ?= 60
+
+$(OUTPUT)/fuzz:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/fuzz/fuzz_xlate: selftests/fuzz/fuzz_xlate.c user/ref.c selftests/ringgen.h selftests/hostile.h $(HEADERS) | $(OUTPUT)/fuzz
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_xlate.c user/ref.c -o $@
+
+fuzz-build: $(FUZZ_TARGETS)
+
+fuzz: fuzz-build
+	$(Q)FUZZ_SMOKE_SECONDS=$(FUZZ_TIME) bash selftests/test_fuzz.sh
 
 bench-core: $(OUTPUT)/bench_core
 	$(Q)bash tools/bench-core.sh

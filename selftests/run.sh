@@ -75,6 +75,7 @@ fi
 run test_vhost "$OUT/test_vhost"
 run test_ops selftests/test_ops.sh
 run test_guest selftests/test_guest.sh
+run test_fuzz selftests/test_fuzz.sh
 kernel_hygiene
 
 echo "$total_p passed, $total_f failed, $total_s skipped"

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * libFuzzer target: the translation core (user/ref.c, the same headers BPF
+ * runs) on a guest ring the fuzzer writes, with the back-end's used entries
+ * and the guest's rewrites as a stream of operations.  Built with ASan and
+ * UBSan (make fuzz), so a read or write outside guest memory, the shadow
+ * ring or the queue state is a crash; the invariants below abort().
+ *
+ * Input:
+ *   [0]  bit 0 big-endian guest; bits 1-3: ring size 2 << n; bits 4-5
+ *        virtio-net header mode (none, TX slot, RX slot, RX in place);
+ *        bit 6: 12-byte guest header (MRG_RXBUF) instead of 10
+ *   [1]  max_chain (0: the ring size)
+ *   [2]  starting index (low byte; high byte 0xff when bit 7 of [0])
+ *   then the legacy descriptor table and avail ring, as guest memory bytes
+ *   (copied to the ring's place; what is short stays zero), 16 * size +
+ *   4 + 2 * size bytes;
+ *   then operations, 4 bytes each [op a b c]:
+ *     op % 4 == 0  the guest kicks
+ *     op % 4 == 1  the back-end returns one entry: id a | b << 8, or with
+ *                  c & 1 the head in the shadow avail slot a after the last
+ *                  returned one; len c * 8; then the used path runs
+ *     op % 4 == 2  the guest writes byte c at ring offset a | b << 8
+ *     op % 4 == 3  the guest puts head b at its next avail slot and moves
+ *                  its avail idx on by a % 4
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ringgen.h"
+#include "hostile.h"
+#include "ref.h"
+
+#define MEM_SIZE	(1u << 16)
+
+#define CHECK(cond, ...)						\
+	do {								\
+		if (!(cond)) {						\
+			fprintf(stderr, "fuzz_xlate: " __VA_ARGS__);	\
+			fputc('\n', stderr);				\
+			abort();					\
+		}							\
+	} while (0)
+
+/* Every chain published at shadow slots [from, to) obeys the rules. */
+static void check_published(const struct vm_shadow_queue *sh, const struct tr_ring *t,
+			    const struct vm_queue *q, uint16_t from, uint16_t to)
+{
+	uint8_t seen[VM_MAX_RING] = { 0 };
+	uint16_t mask = t->size - 1;
+
+	for (uint16_t s = from; s != to; s++) {
+		uint16_t cur = (uint16_t)tr_le(&sh->avail.ring[s & mask], 2);
+		bool wrote = false;
+
+		CHECK(cur <= mask, "published head %u of a %u ring", cur, t->size);
+		for (unsigned len = 1;; len++) {
+			const struct vm_desc *d = &sh->desc[cur];
+			uint64_t addr = tr_le(&d->addr, 8), dlen = tr_le(&d->len, 4);
+			uint16_t flags = (uint16_t)tr_le(&d->flags, 2);
+
+			CHECK(!seen[cur], "descriptor %u published twice in one kick", cur);
+			seen[cur] = 1;
+			CHECK(len <= q->max_chain, "chain longer than %u", q->max_chain);
+			CHECK(!(flags & ~(VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE)),
+			      "flags 0x%x published", flags);
+			/* A header slot points into the shadow region, at
+			 * hdr_gpa; everything else into guest memory. */
+			if (!(len == 1 && q->net_mode && addr >= q->hdr_gpa))
+				CHECK(dlen && addr + dlen >= addr && addr + dlen <= t->mem_size,
+				      "descriptor %u: addr 0x%llx len %llu published", cur,
+				      (unsigned long long)addr, (unsigned long long)dlen);
+			if (flags & VM_VRING_DESC_F_WRITE)
+				wrote = true;
+			else
+				CHECK(!wrote, "read-only descriptor %u after a write-only", cur);
+			if (!(flags & VM_VRING_DESC_F_NEXT))
+				break;
+			cur = (uint16_t)tr_le(&d->next, 2);
+			CHECK(cur <= mask, "next %u of a %u ring published", cur, t->size);
+		}
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct vm_shadow_queue *sh;
+	static struct vm_scratch *scr;
+	struct vm_qstats st = { 0 };
+	struct vm_device dev;
+	struct vm_queue *q;
+	struct tr_ring t;
+	uint8_t *mem;
+	uint16_t rsize, start, used_idx, image;
+	size_t pos = 3;
+
+	if (size < 3)
+		return 0;
+	if (!sh) {
+		sh = aligned_alloc(4096, sizeof(*sh));
+		scr = vm_ref_scratch_new();
+		if (!sh || !scr)
+			abort();
+	}
+	mem = calloc(1, MEM_SIZE);
+	q = calloc(1, sizeof(*q));
+	if (!mem || !q)
+		abort();
+	rsize = (uint16_t)(2u << ((data[0] >> 1) & 7));
+	tr_layout(&t, mem, MEM_SIZE, rsize, data[0] & 1);
+	tr_device(&t, &dev, 1);
+	start = data[2] | ((data[0] & 0x80) ? 0xff00 : 0);
+	vm_ref_shadow_reset(sh);
+	CHECK(!vm_ref_queue_setup(q, 0, rsize, tr_va(&t, t.ring_gpa), tr_va(&t, tr_avail_gpa(&t)),
+				  tr_va(&t, tr_used_gpa(&t))), "queue setup refused size %u", rsize);
+	q->flags = VM_QF_ENABLED;
+	if (data[1])
+		q->max_chain = data[1] < rsize ? data[1] : rsize;
+	q->net_mode = (data[0] >> 4) & 3;
+	q->net_hdr_len = (data[0] & 0x40) ? VM_NET_HDR_MODERN : VM_NET_HDR_LEGACY;
+	q->hdr_gpa = 1ull << 48;
+	q->last_avail = q->last_used = start;
+	sh->avail.idx = vm_swab16_if(VM_ORDER_LE, start);
+	sh->used.idx = vm_swab16_if(VM_ORDER_LE, start);
+	used_idx = start;
+	t.avail_idx = start;
+
+	image = (uint16_t)(16 * rsize + 4 + 2 * rsize);
+	for (uint16_t i = 0; i < image && pos < size; i++, pos++) {
+		uint64_t off = i < 16u * rsize ? i : vm_legacy_avail_off(rsize) + (i - 16u * rsize);
+
+		mem[t.ring_gpa + off] = data[pos];
+	}
+
+	struct vm_ref_queue rq = { &dev, q, sh, scr, &st };
+
+	for (; pos + 4 <= size; pos += 4) {
+		uint8_t op = data[pos], a = data[pos + 1], b = data[pos + 2], c = data[pos + 3];
+		uint32_t v, n, broken = dev.broken;
+		uint16_t before = q->last_avail;
+
+		switch (op & 3) {
+		case 0:
+			v = vm_ref_kick(&rq, &n);
+			CHECK(v < VM_VERDICT_NR && v != VM_DEFER, "kick verdict %u", v);
+			CHECK(v == VM_OK || dev.broken, "verdict %s but the device is not broken",
+			      vm_verdict_name(v));
+			CHECK((uint16_t)(q->last_avail - before) == n, "%u chains, last_avail moved by %u",
+			      n, (uint16_t)(q->last_avail - before));
+			CHECK(!broken || n == 0, "a broken device published %u chains", n);
+			CHECK(tr_le(&sh->avail.idx, 2) == q->last_avail, "shadow idx != last_avail");
+			CHECK((uint16_t)(q->last_avail - q->last_used) <= rsize, "more in flight than the ring");
+			check_published(sh, &t, q, before, q->last_avail);
+			break;
+		case 1: {
+			uint32_t id = (c & 1) ? (uint32_t)tr_le(&sh->avail.ring[(uint16_t)(used_idx + a) &
+								       (rsize - 1)], 2)
+					      : (uint32_t)(a | b << 8);
+
+			tr_backend_use(sh, rsize, &used_idx, id, (uint32_t)c * 8);
+			v = vm_ref_complete(&rq, &n);
+			CHECK(v < VM_VERDICT_NR && v != VM_DEFER, "used verdict %u", v);
+			CHECK(v == VM_OK || dev.broken, "used verdict %s, device not broken",
+			      vm_verdict_name(v));
+			CHECK(!broken || n == 0, "a broken device returned %u entries", n);
+			CHECK(tr_get(&t, tr_used_gpa(&t) + 2, 2) == q->last_used ||
+			      (!n && v != VM_OK), "guest used idx != last_used");
+			break;
+		}
+		case 2:
+			mem[t.ring_gpa + (uint16_t)(a | b << 8) % vm_legacy_ring_bytes(rsize)] = c;
+			break;
+		case 3:
+			tr_push_head(&t, b);
+			t.avail_idx += (uint16_t)(a % 4);
+			tr_publish(&t);
+			break;
+		}
+	}
+	free(q);
+	free(mem);
+	return 0;
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Seed corpus for fuzz_xlate: well-formed legacy rings (both byte orders,
+several sizes, chains, header modes, wrap-around), each followed by kicks,
+back-end completions of what was published, and guest rewrites.  The
+fuzzer mutates from there.  Usage: mkseeds.py DIR"""
+import os
+import struct
+import sys
+
+
+def ring(size, be, chains, start):
+    e = '>' if be else '<'
+    desc = bytearray(16 * size)
+    heads = []
+    d = 0
+    for n, nwrite in chains:
+        head = d % size
+        for k in range(n):
+            i = (d + k) % size
+            flags = (1 if k + 1 < n else 0) | (2 if k >= n - nwrite else 0)
+            struct.pack_into(e + 'QIHH', desc, 16 * i, 0x8000 + 64 * i, 16, flags,
+                             (i + 1) % size)
+        d += n
+        heads.append(head)
+    avail = bytearray(4 + 2 * size)
+    struct.pack_into(e + 'HH', avail, 0, 0, (start + len(heads)) & 0xffff)
+    for k, h in enumerate(heads):
+        struct.pack_into(e + 'H', avail, 4 + 2 * ((start + k) % size), h)
+    return bytes(desc + avail), heads
+
+
+def seed(be, size_log, mode, hdr12, chains, start, ops):
+    size = 2 << size_log
+    head = bytes([(be & 1) | (size_log << 1) | (mode << 4) | (0x40 if hdr12 else 0) |
+                  (0x80 if start >= 0xff00 else 0), 0, start & 0xff])
+    img, heads = ring(size, be, chains, start)
+    return head + img + bytes(ops)
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    kick = [0, 0, 0, 0]
+    use_next = [1, 0, 0, 9]          # return the next published head, 32 bytes
+    seeds = {
+        'le-singles': seed(0, 3, 0, 0, [(1, 0)] * 8, 0, kick + use_next * 4 + kick),
+        'be-singles': seed(1, 3, 0, 0, [(1, 0)] * 8, 0, kick + use_next * 8),
+        'be-chains': seed(1, 4, 0, 0, [(3, 1), (2, 2), (1, 1)], 0, kick + use_next * 3),
+        'be-wrap': seed(1, 2, 0, 0, [(1, 0)] * 6, 0xfffd, kick + use_next * 6 + kick),
+        'be-tx-slot': seed(1, 3, 1, 1, [(2, 0)] * 4, 0, kick + use_next * 4),
+        'be-rx-slot': seed(1, 3, 2, 0, [(2, 2)] * 4, 0, kick + use_next * 4),
+        'be-rx-inplace': seed(1, 3, 3, 1, [(1, 1)] * 4, 0, kick + use_next * 4),
+        'le-rewrite': seed(0, 3, 0, 0, [(1, 0)] * 4, 0,
+                           kick + [2, 8, 0, 0] + [3, 1, 2, 0] + kick + use_next * 2),
+        'be-256': seed(1, 7, 0, 0, [(1, 0)] * 64, 0, kick + use_next * 16 + kick),
+    }
+    for name, data in seeds.items():
+        with open(os.path.join(out, name), 'wb') as f:
+            f.write(data)
+
+
+if __name__ == '__main__':
+    main()
