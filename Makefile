@@ -146,6 +146,10 @@ $(OUTPUT)/fuzz/fuzz_xlate: selftests/fuzz/fuzz_xlate.c user/ref.c selftests/ring
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_xlate.c user/ref.c -o $@
 
+$(OUTPUT)/fuzz/fuzz_vu_wire: selftests/fuzz/fuzz_vu_wire.c user/vu_wire.c user/vu_wire.h $(HEADERS) | $(OUTPUT)/fuzz
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_vu_wire.c user/vu_wire.c -o $@
+
 fuzz-build: $(FUZZ_TARGETS)
 
 fuzz: fuzz-build

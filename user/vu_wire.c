@@ -190,7 +190,7 @@ void vu_msg_init(struct vu_msg *m, uint32_t request)
 
 void vu_put_u32(struct vu_msg *m, uint32_t off, uint32_t v)
 {
-	if (off + 4 > VU_MAX_PAYLOAD)
+	if (off > VU_MAX_PAYLOAD - 4)
 		return;
 	put_le32(m->payload + off, v);
 	if (m->size < off + 4)
@@ -199,7 +199,7 @@ void vu_put_u32(struct vu_msg *m, uint32_t off, uint32_t v)
 
 void vu_put_u64(struct vu_msg *m, uint32_t off, uint64_t v)
 {
-	if (off + 8 > VU_MAX_PAYLOAD)
+	if (off > VU_MAX_PAYLOAD - 8)
 		return;
 	put_le64(m->payload + off, v);
 	if (m->size < off + 8)
@@ -208,12 +208,13 @@ void vu_put_u64(struct vu_msg *m, uint32_t off, uint64_t v)
 
 uint32_t vu_get_u32(const struct vu_msg *m, uint32_t off)
 {
-	return off + 4 <= m->size ? le32_at(m->payload + off) : 0;
+	/* Not off + 4 <= size: an offset near 2^32 would wrap past it. */
+	return off <= m->size && m->size - off >= 4 ? le32_at(m->payload + off) : 0;
 }
 
 uint64_t vu_get_u64(const struct vu_msg *m, uint32_t off)
 {
-	return off + 8 <= m->size ? le64_at(m->payload + off) : 0;
+	return off <= m->size && m->size - off >= 8 ? le64_at(m->payload + off) : 0;
 }
 
 int vu_call(int sock, struct vu_msg *req, struct vu_msg *reply)

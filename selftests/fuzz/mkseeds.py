@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Seed corpus for fuzz_xlate: well-formed legacy rings (both byte orders,
+"""Seed corpora.  fuzz_xlate: well-formed legacy rings (both byte orders,
 several sizes, chains, header modes, wrap-around), each followed by kicks,
 back-end completions of what was published, and guest rewrites.  The
-fuzzer mutates from there.  Usage: mkseeds.py DIR"""
+fuzzer mutates from there.  fuzz_vu_wire: vhost-user message streams
+(a QEMU-like set-up sequence, fds passed, a split header, a bad version, an
+oversized payload).  Usage: mkseeds.py CORPUS_DIR (writes fuzz_xlate/ and
+fuzz_vu_wire/ below it)"""
 import os
 import struct
 import sys
@@ -37,8 +40,38 @@ def seed(be, size_log, mode, hdr12, chains, start, ops):
     return head + img + bytes(ops)
 
 
+def vu(request, payload=b'', flags=1):
+    return struct.pack('<III', request, flags, len(payload)) + payload
+
+
+def vu_seeds():
+    u64 = lambda v: struct.pack('<Q', v)
+    state = lambda i, n: struct.pack('<II', i, n)
+    mem = struct.pack('<II', 1, 0) + struct.pack('<QQQQ', 0x100000, 1 << 22, 0x7f0000000000, 0)
+    addr = struct.pack('<II', 0, 0) + struct.pack('<QQQQ', 0x7f0000010000, 0x7f0000014000,
+                                                   0x7f0000011000, 0)
+    setup = (vu(1) + vu(15) + vu(16, u64(1 << 5)) + vu(3) + vu(2, u64(1 << 30)) +
+             vu(5, mem) + vu(8, state(0, 256)) + vu(10, state(0, 0)) + vu(23, state(0, 1)) +
+             vu(9, addr) + vu(12, u64(0)) + vu(13, u64(0)) + vu(11, state(0, 0)))
+    return {
+        # [0] fds passed, [1..2] where the first write ends
+        'setup': bytes([0, 0, 0]) + setup,
+        'setup-fds': bytes([3, 40, 0]) + setup,
+        'split-header': bytes([1, 5, 0]) + vu(12, u64(0)) + vu(13, u64(0)),
+        'bad-version': bytes([0, 0, 0]) + vu(1, flags=2),
+        'oversized': bytes([0, 0, 0]) + struct.pack('<III', 5, 1, 8192) + b'\0' * 64,
+        'many-fds': bytes([12, 0, 0]) + vu(5, mem),
+    }
+
+
 def main():
-    out = sys.argv[1]
+    root = sys.argv[1]
+    out = os.path.join(root, 'fuzz_vu_wire')
+    os.makedirs(out, exist_ok=True)
+    for name, data in vu_seeds().items():
+        with open(os.path.join(out, name), 'wb') as f:
+            f.write(data)
+    out = os.path.join(root, 'fuzz_xlate')
     os.makedirs(out, exist_ok=True)
     kick = [0, 0, 0, 0]
     use_next = [1, 0, 0, 9]          # return the next published head, 32 bytes
