@@ -380,6 +380,96 @@ VM_TEST(vmm_face)
 	}
 }
 
+/* A SET_MEM_TABLE of n regions {gpa, size, file size} over fresh memfds. */
+static int send_mem_table(int s, unsigned n, const uint64_t (*reg)[3])
+{
+	struct vu_msg m;
+	int rc;
+
+	vu_msg_init(&m, VU_SET_MEM_TABLE);
+	vu_put_u32(&m, 0, n);
+	vu_put_u32(&m, 4, 0);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t off = VU_MEM_HDR_SIZE + i * VU_MEM_REGION_SIZE;
+
+		m.fds[i] = memfd_create("vm-hostile", MFD_CLOEXEC);
+		if (m.fds[i] < 0 || ftruncate(m.fds[i], (off_t)reg[i][2]))
+			return -1;
+		vu_put_u64(&m, off, reg[i][0]);
+		vu_put_u64(&m, off + 8, reg[i][1]);
+		vu_put_u64(&m, off + 16, 0x7f0000000000ull + (i << 30));
+		vu_put_u64(&m, off + 24, 0);
+	}
+	m.nfds = (int)n;
+	rc = vu_send(s, &m);
+	for (unsigned i = 0; i < n; i++)
+		close(m.fds[i]);
+	return rc;
+}
+
+/* Malformed messages of issue 8: each gets a log line naming it and ends
+ * only that VMM's connection. */
+static void bad_messages(void)
+{
+	static const uint64_t overlap[2][3] = { { 0, 1 << 20, 1 << 20 },
+						{ 1 << 19, 1 << 20, 1 << 20 } };
+	static const uint64_t wraps[1][3] = { { ~0ull - 4095, 1 << 20, 1 << 20 } };
+	static const uint64_t short_fd[1][3] = { { 0, 1 << 22, 4096 } };
+	static const uint64_t zero_size[1][3] = { { 0, 0, 4096 } };
+	static const uint64_t many[8][3] = { { 0 } };
+	static const struct {
+		const char *name, *log;
+		int kind;		/* 0: mem table, 1: raw message */
+		unsigned n;
+		const uint64_t (*reg)[3];
+		uint32_t req, size;
+	} cases[] = {
+		{ "mem_regions_overlap", "regions 0 and 1 overlap", 0, 2, overlap },
+		{ "mem_region_wraps", "region 0 is invalid", 0, 1, wraps },
+		{ "mem_region_beyond_its_fd", "not a memory file of at least 4194304 bytes", 0, 1,
+		  short_fd },
+		{ "mem_region_zero_size", "region 0 is invalid", 0, 1, zero_size },
+		{ "mem_too_many_regions", "malformed SET_MEM_TABLE: 8 regions", 0, 8, many },
+		{ "set_features_short", "malformed message from the VMM", 1, 0, NULL,
+		  VU_SET_FEATURES, 4 },
+		{ "set_vring_addr_short", "malformed message from the VMM", 1, 0, NULL,
+		  VU_SET_VRING_ADDR, 8 },
+		{ "set_vring_num_long", "malformed message from the VMM", 1, 0, NULL,
+		  VU_SET_VRING_NUM, 16 },
+		{ "vring_index_out_of_range", "malformed message from the VMM", 1, 0, NULL,
+		  VU_SET_VRING_NUM, 8 },
+		{ "unknown_request", "(999) is not supported", 1, 0, NULL, 999, 0 },
+		{ "kick_without_fd", "malformed message from the VMM", 1, 0, NULL,
+		  VU_SET_VRING_KICK, 8 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int s;
+
+		if (!vm_subtest("%s", cases[i].name))
+			continue;
+		s = vmm_connect(vmm_a);
+		if (!VM_TRUE(s >= 0))
+			continue;
+		if (cases[i].kind == 0) {
+			VM_EQ(send_mem_table(s, cases[i].n, cases[i].reg), 0);
+		} else {
+			struct vu_msg m;
+
+			vu_msg_init(&m, cases[i].req);
+			memset(m.payload, 0, cases[i].size);
+			m.size = cases[i].size;
+			if (!strcmp(cases[i].name, "vring_index_out_of_range"))
+				vu_put_u32(&m, 0, 7);
+			VM_EQ(vu_send(s, &m), 0);
+		}
+		VM_TRUE(closed_by_peer(s));
+		close(s);
+		VM_CHECK(peer_log_has(&dmn, cases[i].log, 2000), "vringmedd did not log \"%s\"",
+			 cases[i].log);
+	}
+}
+
 /* A hostile VMM ends its own session, never the daemon or device b. */
 VM_TEST(hostile_vmm)
 {
@@ -439,6 +529,7 @@ VM_TEST(hostile_vmm)
 		VM_TRUE(closed_by_peer(s));
 		close(s);
 	}
+	bad_messages();
 	if (vm_subtest("neighbour_unharmed_no_fd_leak")) {
 		VM_TRUE(peer_alive(&dmn));
 		VM_TRUE(device_has("netb", "\"state\":\"running\""));

@@ -591,6 +591,7 @@ static int vmp_mem_table(struct vm_proxy *p, struct vu_msg *m)
 	struct vm_device *dev = vmp_dev(p);
 	struct vmp_region reg[VM_MAX_REGIONS] = { 0 };
 	struct vu_msg fwd;
+	struct stat fst;
 	uint32_t n = vu_get_u32(m, 0);
 	int err = 0;
 
@@ -612,6 +613,22 @@ static int vmp_mem_table(struct vm_proxy *p, struct vu_msg *m)
 		    r->offset + r->size < r->offset || r->gpa + r->size > VMP_SHADOW_GPA) {
 			vmp_err(p, "SET_MEM_TABLE region %u is invalid (gpa 0x%llx size 0x%llx)", i,
 				(unsigned long long)r->gpa, (unsigned long long)r->size);
+			err = -EINVAL;
+			goto fail;
+		}
+		for (uint32_t j = 0; j < i; j++)
+			if (r->gpa < reg[j].gpa + reg[j].size && reg[j].gpa < r->gpa + r->size) {
+				vmp_err(p, "SET_MEM_TABLE regions %u and %u overlap in guest "
+					"memory", j, i);
+				err = -EINVAL;
+				goto fail;
+			}
+		/* A mapping past the end of its file would SIGBUS us at the
+		 * first write of the used path: the file must cover it. */
+		if (fstat(m->fds[i], &fst) || !S_ISREG(fst.st_mode) ||
+		    (uint64_t)fst.st_size < r->offset + r->size) {
+			vmp_err(p, "SET_MEM_TABLE region %u: its fd is not a memory file of at "
+				"least %llu bytes", i, (unsigned long long)(r->offset + r->size));
 			err = -EINVAL;
 			goto fail;
 		}
