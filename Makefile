@@ -142,11 +142,11 @@ FUZZ_TIME    ?= 60
 $(OUTPUT)/fuzz:
 	$(Q)mkdir -p $@
 
-$(OUTPUT)/fuzz/fuzz_xlate: selftests/fuzz/fuzz_xlate.c user/ref.c selftests/ringgen.h selftests/hostile.h $(HEADERS) | $(OUTPUT)/fuzz
+$(OUTPUT)/fuzz/fuzz_xlate: selftests/fuzz/fuzz_xlate.c selftests/fuzz/fuzz.h user/ref.c selftests/ringgen.h selftests/hostile.h $(HEADERS) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_xlate.c user/ref.c -o $@
 
-$(OUTPUT)/fuzz/fuzz_vu_wire: selftests/fuzz/fuzz_vu_wire.c user/vu_wire.c user/vu_wire.h $(HEADERS) | $(OUTPUT)/fuzz
+$(OUTPUT)/fuzz/fuzz_vu_wire: selftests/fuzz/fuzz_vu_wire.c selftests/fuzz/fuzz.h user/vu_wire.c user/vu_wire.h $(HEADERS) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_vu_wire.c user/vu_wire.c -o $@
 

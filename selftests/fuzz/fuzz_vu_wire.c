@@ -22,14 +22,8 @@
 
 #include "vu_wire.h"
 
-#define CHECK(cond, ...)						\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "fuzz_vu_wire: " __VA_ARGS__);	\
-			fputc('\n', stderr);				\
-			abort();					\
-		}							\
-	} while (0)
+#define FUZZ_NAME "fuzz_vu_wire"
+#include "fuzz.h"
 
 static int open_fds(void)
 {

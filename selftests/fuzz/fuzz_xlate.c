@@ -35,14 +35,8 @@
 
 #define MEM_SIZE	(1u << 16)
 
-#define CHECK(cond, ...)						\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "fuzz_xlate: " __VA_ARGS__);	\
-			fputc('\n', stderr);				\
-			abort();					\
-		}							\
-	} while (0)
+#define FUZZ_NAME "fuzz_xlate"
+#include "fuzz.h"
 
 /* Every chain published at shadow slots [from, to) obeys the rules. */
 static void check_published(const struct vm_shadow_queue *sh, const struct tr_ring *t,
