@@ -139,7 +139,12 @@ before=$($C -j stats | python3 -c 'import json,sys; print(sum(q["descriptors"] f
 kill -9 "$D"; wait "$D" 2>/dev/null; D=
 sleep 1
 down=$($C -j stats 2>/dev/null | python3 -c 'import json,sys; print(sum(q["descriptors"] for q in json.load(sys.stdin)))')
+t0=$(date +%s%N)
 start_daemon "" || bad restart "vringmedd did not restart"
+ready_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "      restart: ready ${ready_ms} ms after exec (links adopted, programs not reloaded)"
+check restart_ready_within_1s [ "$ready_ms" -le 1000 ]
+check restart_programs_not_reloaded grep -q "adopted $ROOT: .*not reloaded" "$TMP/vringmedd.log"
 sleep 2
 after=$(val '^vringmed_descriptors_total')
 echo "      descriptors: $before before kill -9, $down while down (pinned maps), $after after restart"

@@ -90,11 +90,15 @@ static int vm_attach_pinned(struct vm_bpf *b)
 	bpf_object__for_each_program(p, b->skel->obj) {
 		struct bpf_link *l;
 
-		if (!bpf_program__autoload(p) || bpf_program__type(p) == BPF_PROG_TYPE_SYSCALL)
+		if (bpf_program__type(p) == BPF_PROG_TYPE_SYSCALL)
 			continue;
 		if (b->nlinks >= (int)(sizeof(b->links) / sizeof(b->links[0])))
 			return -E2BIG;
 		snprintf(path, sizeof(path), "%s/link_%s", b->pin_root, bpf_program__name(p));
+		/* Not loaded: the host cannot run it, or its pinned link is
+		 * adopted as it is (vm_bpf_load skipped the load). */
+		if (!bpf_program__autoload(p) && access(path, F_OK))
+			continue;
 		if (!access(path, F_OK)) {
 			l = bpf_link__open(path);
 			if (!l) {
@@ -118,9 +122,32 @@ static int vm_attach_pinned(struct vm_bpf *b)
 				return err;
 			}
 		}
+		snprintf(b->link_prog[b->nlinks], sizeof(b->link_prog[0]), "%s",
+			 bpf_program__name(p));
 		b->links[b->nlinks++] = l;
 	}
 	return 0;
+}
+
+/* True when every notification source this host runs has a pinned link:
+ * a restart then adopts the links, and the programs behind them go on
+ * running as they are.  Loading them again would only cost verification
+ * time (most of a restart) for copies nothing attaches. */
+static bool vm_links_all_pinned(struct vm_bpf *b)
+{
+	struct bpf_program *p;
+	char path[256];
+	int n = 0;
+
+	bpf_object__for_each_program(p, b->skel->obj) {
+		if (!bpf_program__autoload(p) || bpf_program__type(p) == BPF_PROG_TYPE_SYSCALL)
+			continue;
+		snprintf(path, sizeof(path), "%s/link_%s", b->pin_root, bpf_program__name(p));
+		if (access(path, F_OK))
+			return false;
+		n++;
+	}
+	return n > 0;
 }
 
 int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
@@ -131,10 +158,6 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 
 	memset(b, 0, sizeof(*b));
 	vm_log_init_libbpf();
-
-	efd_write = vm_kallsyms_lookup("eventfd_write");
-	if (!efd_write)
-		pr_warn("eventfd_write not found in /proc/kallsyms: write() kicks will not be seen\n");
 
 	err = vm_probe_fentry();
 	b->have_fentry = !err;
@@ -153,7 +176,6 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 		return err;
 	}
 	b->skel = skel;
-	skel->rodata->eventfd_write_addr = efd_write;
 	if (opts && opts->pin_root) {
 		struct bpf_map *m;
 		char path[256];
@@ -179,6 +201,22 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 	bpf_program__set_autoload(skel->progs.vm_kvm_mmio, b->have_kvm);
 	bpf_program__set_autoload(skel->progs.vm_kvm_fast_mmio, b->have_kvm);
 
+	if (opts && opts->attach && b->pin_root[0] && vm_links_all_pinned(b)) {
+		struct bpf_program *p;
+
+		bpf_object__for_each_program(p, skel->obj)
+			bpf_program__set_autoload(p, false);
+		b->links_only = true;
+		pr_debug("every notification source has a pinned link: adopting, not reloading\n");
+	} else {
+		/* Only a program that is loaded needs it (a restart that
+		 * adopts every link skips this walk of /proc/kallsyms). */
+		efd_write = vm_kallsyms_lookup("eventfd_write");
+		if (!efd_write)
+			pr_warn("eventfd_write not found in /proc/kallsyms: write() kicks will not "
+				"be seen\n");
+		skel->rodata->eventfd_write_addr = efd_write;
+	}
 	err = vringmed_bpf__load(skel);
 	if (err) {
 		pr_warn("failed to load BPF object: %s\n", strerror(-err));

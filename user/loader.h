@@ -26,7 +26,9 @@ struct vm_bpf {
 	bool adopted;		/* maps or links were already pinned */
 	char pin_root[128];	/* empty: nothing pinned */
 	struct bpf_link *links[8];
+	char link_prog[8][32];	/* the program each link runs */
 	int nlinks;
+	bool links_only;	/* adopted every link; no program was loaded */
 };
 
 struct vm_bpf_opts {

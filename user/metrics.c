@@ -120,6 +120,7 @@ int vm_metrics_start(struct vm_metrics **out, struct vm_bpf *b, const char *addr
 	if (!m->httpd) {
 		pr_warn("metrics: cannot serve http://%s:%u/metrics (port taken? --metrics ADDR:PORT "
 			"or --metrics none)\n", addr, port);
+		vm_view_close(&m->view);
 		pthread_mutex_destroy(&m->lock);
 		free(m);
 		return -EADDRINUSE;
@@ -146,6 +147,7 @@ void vm_metrics_stop(struct vm_metrics *m)
 	if (!m)
 		return;
 	MHD_stop_daemon(m->httpd);
+	vm_view_close(&m->view);
 	for (int i = 0; i < VM_MAX_DEVICES; i++)
 		free(m->backend[i]);
 	pthread_mutex_destroy(&m->lock);

@@ -103,12 +103,31 @@ void vm_view_from_bpf(struct vm_view *v, struct vm_bpf *b)
 	v->devices = b->devices;
 	v->ustats = b->ustats;
 	v->ncpu = libbpf_num_possible_cpus();
+	/* The programs behind the links: an adopted link runs a program this
+	 * process did not load. */
+	for (int i = 0; i < b->nlinks && v->nprogs < VM_VIEW_MAX_PROGS; i++) {
+		struct vm_view_prog *vp = &v->progs[v->nprogs];
+		struct bpf_link_info li = {};
+		__u32 ll = sizeof(li);
+
+		if (bpf_obj_get_info_by_fd(bpf_link__fd(b->links[i]), &li, &ll))
+			continue;
+		snprintf(vp->name, sizeof(vp->name), "%s", b->link_prog[i]);
+		vp->fd = bpf_prog_get_fd_by_id(li.prog_id);
+		vp->attached = true;
+		v->nprogs++;
+	}
+	v->nlink_progs = v->nprogs;	/* their fds are ours to close */
 	bpf_object__for_each_program(prog, b->skel->obj) {
 		struct vm_view_prog *vp;
 		struct bpf_prog_info pi = {};
 		__u32 len = sizeof(pi);
 
-		if (v->nprogs == VM_VIEW_MAX_PROGS || bpf_program__fd(prog) < 0)
+		bool linked = false;
+
+		for (int i = 0; i < b->nlinks; i++)
+			linked |= !strcmp(b->link_prog[i], bpf_program__name(prog));
+		if (v->nprogs == VM_VIEW_MAX_PROGS || bpf_program__fd(prog) < 0 || linked)
 			continue;
 		vp = &v->progs[v->nprogs++];
 		snprintf(vp->name, sizeof(vp->name), "%s", bpf_program__name(prog));
@@ -128,8 +147,13 @@ void vm_view_from_bpf(struct vm_view *v, struct vm_bpf *b)
 
 void vm_view_close(struct vm_view *v)
 {
-	if (!v->own)
+	if (!v->own) {
+		for (int i = 0; i < v->nlink_progs; i++)
+			if (v->progs[i].fd >= 0)
+				close(v->progs[i].fd);
+		v->nlink_progs = 0;
 		return;
+	}
 	if (v->devices)
 		munmap((void *)v->devices, map_bytes(VM_MAX_DEVICES, sizeof(struct vm_device)));
 	if (v->ustats)

@@ -26,6 +26,7 @@ struct vm_view_prog {
 struct vm_view {
 	int devices_fd, stats_fd, ustats_fd;
 	bool own;		/* fds and mappings are ours to close */
+	int nlink_progs;	/* borrowed view: progs[0, n) are fds we opened */
 	const struct vm_device *devices;
 	const struct vm_qstats *ustats;
 	int ncpu;

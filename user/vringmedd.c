@@ -605,9 +605,10 @@ int main(int argc, char **argv)
 		pr_warn("failed to open ring buffer vm_deferred: %s\n", strerror(errno));
 		goto out_bpf;
 	}
-	pr_info("%s %s: %d notification sources attached%s%s\n",
+	pr_info("%s %s: %d notification sources attached%s%s%s\n",
 		d->b.adopted ? "adopted" : "pinned", root, d->b.nlinks,
-		d->b.have_kvm ? ", KVM tracepoints" : "", d->b.have_fentry ? ", fentry" : "");
+		d->b.have_kvm ? ", KVM tracepoints" : "", d->b.have_fentry ? ", fentry" : "",
+		d->b.links_only ? " (their programs kept running, not reloaded)" : "");
 
 	sev = (struct vm_ev){ .fd = sfd, .fn = vmd_on_signal, .ctx = d };
 	rbev = (struct vm_ev){ .fd = ring_buffer__epoll_fd(d->rb), .fn = vmd_on_ringbuf, .ctx = d };
