@@ -11,7 +11,7 @@ import struct
 import sys
 
 
-def ring(size, be, chains, start):
+def ring(size, be, chains, start, hdr_len=0):
     e = '>' if be else '<'
     desc = bytearray(16 * size)
     heads = []
@@ -21,7 +21,8 @@ def ring(size, be, chains, start):
         for k in range(n):
             i = (d + k) % size
             flags = (1 if k + 1 < n else 0) | (2 if k >= n - nwrite else 0)
-            struct.pack_into(e + 'QIHH', desc, 16 * i, 0x8000 + 64 * i, 16, flags,
+            length = hdr_len if (k == 0 and hdr_len) else 16
+            struct.pack_into(e + 'QIHH', desc, 16 * i, 0x8000 + 64 * i, length, flags,
                              (i + 1) % size)
         d += n
         heads.append(head)
@@ -36,7 +37,8 @@ def seed(be, size_log, mode, hdr12, chains, start, ops):
     size = 2 << size_log
     head = bytes([(be & 1) | (size_log << 1) | (mode << 4) | (0x40 if hdr12 else 0) |
                   (0x80 if start >= 0xff00 else 0), 0, start & 0xff])
-    img, heads = ring(size, be, chains, start)
+    # a header in its own descriptor (TX or RX slot modes) has the header's length
+    img, heads = ring(size, be, chains, start, (12 if hdr12 else 10) if mode in (1, 2) else 0)
     return head + img + bytes(ops)
 
 
