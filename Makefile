@@ -83,11 +83,11 @@ $(OUTPUT)/vringmedctl: user/vringmedctl.c $(LIB) | $(OUTPUT)
 # under qemu-s390x-static.
 $(OUTPUT)/test_core: selftests/test_core.c selftests/runner.c selftests/test.h selftests/fixture.h selftests/hostile.h selftests/race.h selftests/ringgen.h user/ref.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) selftests/test_core.c selftests/runner.c user/ref.c -lpthread -o $@
+	$(Q)$(CC) $(CFLAGS) -DVM_CRASH_TEST selftests/test_core.c selftests/runner.c user/ref.c -lpthread -o $@
 
 $(OUTPUT)/test_core.s390x: selftests/test_core.c selftests/runner.c selftests/test.h selftests/fixture.h selftests/hostile.h selftests/race.h selftests/ringgen.h user/ref.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CROSS,$@)
-	$(Q)$(CROSS_CC) -static $(CFLAGS) selftests/test_core.c selftests/runner.c user/ref.c -lpthread -o $@
+	$(Q)$(CROSS_CC) -static $(CFLAGS) -DVM_CRASH_TEST selftests/test_core.c selftests/runner.c user/ref.c -lpthread -o $@
 
 $(OUTPUT)/legacy_driver: selftests/legacy_driver.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CCLD,$@)

@@ -536,3 +536,215 @@ VM_TEST(guest_storm)
 	free(sh);
 	free(q);
 }
+
+/*
+ * Crash consistency (issue 8: kill -9 of the daemon anywhere).  The core is
+ * built here with VM_CRASH_TEST: every VM_CRASH_POINT calls a hook, which
+ * "kills" the run at the chosen hit by jumping out of it, leaving the queue,
+ * shadow ring and guest memory exactly as a killed daemon would.  Then the
+ * resume a new daemon does, then the rest of the work: guest memory, shadow
+ * ring and queue state must equal those of a run that never crashed, so no
+ * used entry was lost, none returned twice, no header converted twice, and
+ * the descriptors are free again for the guest's next round.
+ */
+#include <setjmp.h>
+
+static jmp_buf crash_jb;
+static int crash_point, crash_hits;
+
+static void crash_hook(int point)
+{
+	if (point == crash_point && --crash_hits == 0)
+		longjmp(crash_jb, 1);
+}
+
+/* Runs `complete` (true) or a kick; true when it was killed on the way. */
+static bool run_killed_at(struct fx *f, bool complete, int point, int hit)
+{
+	uint32_t n;
+
+	crash_point = point;
+	crash_hits = hit;
+	vm_crash_hook = crash_hook;
+	if (setjmp(crash_jb)) {
+		vm_crash_hook = NULL;
+		return true;
+	}
+	if (complete)
+		vm_ref_complete(&f->rq, &n);
+	else
+		vm_ref_kick(&f->rq, &n);
+	vm_crash_hook = NULL;
+	return false;
+}
+
+struct crash_case {
+	const char *name;
+	uint8_t mode, hlen;
+};
+
+static const struct crash_case crash_cases[] = {
+	{ "plain", VM_NET_NONE, 0 },
+	{ "tx_slot", VM_NET_TX_SLOT, 10 },
+	{ "rx_slot", VM_NET_RX_SLOT, 10 },
+	{ "rx_inplace", VM_NET_RX_INPLACE, 12 },
+};
+#define CRASH_CHAINS 6
+
+/* The guest posts CRASH_CHAINS chains of the case's shape. */
+static void crash_post(struct fx *f, const struct crash_case *c)
+{
+	f->t.next_desc = 0;
+	for (int i = 0; i < CRASH_CHAINS; i++) {
+		uint16_t h;
+
+		switch (c->mode) {
+		case VM_NET_TX_SLOT:
+			h = tr_add_chain(&f->t, 2, 0, 64);
+			tr_set_desc(&f->t, h, f->t.data_gpa + 64ull * h, c->hlen,
+				    VM_VRING_DESC_F_NEXT, (uint16_t)(h + 1));
+			put_net_hdr(f, f->t.data_gpa + 64ull * h, c->hlen, 0);
+			break;
+		case VM_NET_RX_SLOT:
+			h = tr_add_chain(&f->t, 2, 2, 64);
+			tr_set_desc(&f->t, h, f->t.data_gpa + 64ull * h, c->hlen,
+				    VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE, (uint16_t)(h + 1));
+			break;
+		case VM_NET_RX_INPLACE:
+			tr_add_chain(&f->t, 1, 1, 64);
+			break;
+		default:
+			tr_add_chain(&f->t, 2, 1, 64);
+		}
+	}
+	tr_publish(&f->t);
+}
+
+/* The back-end returns every chain, last first; RX headers as a modern
+ * back-end writes them (in place: packets of 2, 1 and 3 buffers). */
+static void crash_backend(struct fx *f, const struct crash_case *c, uint16_t *used)
+{
+	static const uint16_t nb[CRASH_CHAINS] = { 2, 0, 1, 3, 0, 0 };
+	uint16_t per = c->mode == VM_NET_RX_INPLACE ? 1 : 2;
+
+	for (int i = 0; i < CRASH_CHAINS; i++) {
+		int k = c->mode == VM_NET_RX_INPLACE ? i : CRASH_CHAINS - 1 - i;
+		uint16_t h = (uint16_t)(k * per);
+
+		if (c->mode == VM_NET_RX_SLOT)
+			put_modern_hdr(f->sh->hdr[h], 1);
+		if (c->mode == VM_NET_RX_INPLACE) {
+			uint8_t *b = f->t.mem + tr_le(&f->sh->desc[h].addr, 8);
+
+			if (nb[k])
+				put_modern_hdr(b, nb[k]);
+			else
+				memset(b, 0xa0 + k, 12);	/* payload, not a header */
+		}
+		tr_backend_use(f->sh, f->q->size, used, h, 12u + 40u + (uint32_t)k);
+	}
+}
+
+/* Everything the guest, the back-end and the next kick can see. */
+static bool crash_same(struct fx *a, struct fx *b)
+{
+	return VM_EQ(memcmp(a->t.mem, b->t.mem, a->t.mem_size), 0) &&
+	       VM_EQ(memcmp(a->sh, b->sh, sizeof(*a->sh)), 0) &&
+	       VM_EQ(b->q->last_avail, a->q->last_avail) &&
+	       VM_EQ(b->q->last_used, a->q->last_used) &&
+	       VM_EQ(b->q->rx_merge_left, a->q->rx_merge_left) &&
+	       VM_EQ(memcmp(a->q->desc_state, b->q->desc_state, sizeof(a->q->desc_state)), 0) &&
+	       VM_EQ(b->q->busy, 0) && VM_EQ(b->dev.broken, 0);
+}
+
+/* The reference: the same work, never killed. */
+static void crash_reference(struct fx *f, int be, const struct crash_case *c, bool kick_only)
+{
+	uint16_t used = 0;
+	uint32_t n;
+
+	fx_setup(f, 16, be);
+	net_queue(f, c->mode, c->hlen);
+	crash_post(f, c);
+	VM_EQ(fx_kick(f, &n), VM_OK);
+	if (kick_only)
+		return;
+	crash_backend(f, c, &used);
+	VM_EQ(vm_ref_complete(&f->rq, &n), VM_OK);
+	VM_EQ(n, CRASH_CHAINS);
+}
+
+VM_TEST(crash_resume)
+{
+	static const int complete_points[] = { 1, 2, 3, 4, 5, 6 }, kick_points[] = { 10, 11, 12, 13 };
+
+	vm_ref_journal = true;		/* as the daemon runs */
+	for (int be = 0; be <= 1; be++) {
+		for (unsigned ci = 0; ci < sizeof(crash_cases) / sizeof(crash_cases[0]); ci++) {
+			const struct crash_case *c = &crash_cases[ci];
+			unsigned crashes = 0, cases = 0;
+			struct fx ref, f;
+			uint32_t n;
+
+			if (!vm_subtest("completion_%s_%s", c->name, order_name(be)))
+				continue;
+			crash_reference(&ref, be, c, false);
+			for (unsigned p = 0; p < 6; p++) {
+				for (int hit = 1; hit <= CRASH_CHAINS; hit++) {
+					uint16_t used = 0;
+
+					fx_setup(&f, 16, be);
+					net_queue(&f, c->mode, c->hlen);
+					crash_post(&f, c);
+					VM_EQ(fx_kick(&f, &n), VM_OK);
+					crash_backend(&f, c, &used);
+					cases++;
+					if (run_killed_at(&f, true, complete_points[p], hit)) {
+						crashes++;
+						VM_EQ(vm_ref_resume(&f.rq), VM_OK);
+						VM_EQ(vm_ref_complete(&f.rq, &n), VM_OK);
+					}
+					if (!crash_same(&ref, &f))
+						fprintf(stderr, "      (killed at point %d, hit %d)\n",
+							complete_points[p], hit);
+					/* The guest's next round takes the same descriptors. */
+					crash_post(&f, c);
+					VM_EQ(fx_kick(&f, &n), VM_OK);
+					VM_EQ(n, CRASH_CHAINS);
+					fx_fini(&f);
+				}
+			}
+			if (vm_test_verbose())
+				printf("      %u runs, %u killed half-way\n", cases, crashes);
+			VM_TRUE(crashes >= 5 * CRASH_CHAINS);
+			fx_fini(&ref);
+		}
+		for (unsigned ci = 0; ci < sizeof(crash_cases) / sizeof(crash_cases[0]); ci++) {
+			const struct crash_case *c = &crash_cases[ci];
+			struct fx ref, f;
+			unsigned crashes = 0;
+			uint32_t n;
+
+			if (!vm_subtest("kick_%s_%s", c->name, order_name(be)))
+				continue;
+			crash_reference(&ref, be, c, true);
+			for (unsigned p = 0; p < 4; p++) {
+				fx_setup(&f, 16, be);
+				net_queue(&f, c->mode, c->hlen);
+				crash_post(&f, c);
+				if (run_killed_at(&f, false, kick_points[p], 1)) {
+					crashes++;
+					VM_EQ(f.q->busy, 1);	/* the dead daemon's lock */
+					VM_EQ(vm_ref_resume(&f.rq), VM_OK);
+					VM_EQ(fx_kick(&f, &n), VM_OK);
+				}
+				if (!crash_same(&ref, &f))
+					fprintf(stderr, "      (killed at point %d)\n", kick_points[p]);
+				fx_fini(&f);
+			}
+			VM_EQ(crashes, 4);
+			fx_fini(&ref);
+		}
+	}
+	vm_ref_journal = false;
+}

@@ -6,6 +6,17 @@
 
 #include "ref.h"
 
+#ifdef VM_CRASH_TEST
+void (*vm_crash_hook)(int point);
+#undef VM_CRASH_POINT
+#define VM_CRASH_POINT(n)					\
+	do {							\
+		vm_compiler_barrier();				\
+		if (vm_crash_hook)				\
+			vm_crash_hook(n);			\
+	} while (0)
+#endif
+
 #define VM_FAULT_VERDICT VM_RING_FAULT
 #define vm_loop(nr, cb, ctx)						\
 	do {								\
@@ -14,8 +25,43 @@
 				break;					\
 	} while (0)
 
+bool vm_ref_journal;
+
+/* The daemon's kick rounds, journaled (vm_ref_journal): desc_state as it
+ * was, then the round, so that a daemon killed half-way through one leaves
+ * no mark of a chain it never published (vm_queue_resume).  A copy of at
+ * most 4 KiB per round, on the daemon's rare kicks only: BPF does the rest. */
+struct vm_device;
+struct vm_queue;
+struct vm_shadow_queue;
+struct vm_scratch;
+struct vm_qstats;
+static __u32 vm_translate_journaled(struct vm_device *dev, struct vm_queue *q,
+				    struct vm_shadow_queue *sh, struct vm_scratch *scr,
+				    struct vm_qstats *st, __u32 *chains);
+#define VM_TRANSLATE_ROUND vm_translate_journaled
+
 #include <vringmed/xlate.h>
 #include <vringmed/xlate_used.h>
+
+static __u32 vm_translate_journaled(struct vm_device *dev, struct vm_queue *q,
+				    struct vm_shadow_queue *sh, struct vm_scratch *scr,
+				    struct vm_qstats *st, __u32 *chains)
+{
+	__u32 v;
+
+	if (!vm_ref_journal)
+		return vm_translate(dev, q, sh, scr, st, chains);
+	memcpy(q->kj_state, q->desc_state,
+	       sizeof(q->desc_state[0]) * (q->size <= VM_MAX_RING ? q->size : VM_MAX_RING));
+	q->kj_avail = q->last_avail;
+	VM_CRASH_POINT(12);
+	q->kj_valid = 1;
+	v = vm_translate(dev, q, sh, scr, st, chains);
+	VM_CRASH_POINT(13);
+	q->kj_valid = 0;
+	return v;
+}
 
 /* The region holding [vmm_va, vmm_va + len), by VMM address. */
 static const struct vm_region *vm_region_of(const struct vm_device *dev, __u64 vmm_va,
@@ -82,6 +128,11 @@ __u32 vm_ref_kick(struct vm_ref_queue *rq, __u32 *chains)
 __u32 vm_ref_complete(struct vm_ref_queue *rq, __u32 *returned)
 {
 	return vm_complete(rq->dev, rq->q, rq->sh, rq->st, returned);
+}
+
+__u32 vm_ref_resume(struct vm_ref_queue *rq)
+{
+	return vm_queue_resume(rq->dev, rq->q, rq->sh);
 }
 
 struct vm_scratch *vm_ref_scratch_new(void)

@@ -36,6 +36,19 @@ __u32 vm_ref_kick(struct vm_ref_queue *rq, __u32 *chains);
 /* Completion direction: returns a verdict; *returned used entries. */
 __u32 vm_ref_complete(struct vm_ref_queue *rq, __u32 *returned);
 
+/* The daemon sets it: its kick rounds are journaled so that a daemon killed
+ * half-way through one can be followed by another (vm_ref_resume). */
+extern bool vm_ref_journal;
+
+/* Makes a queue a dead daemon left whole again (vm_queue_resume): called
+ * with the queue disabled, before it runs again.  Returns a verdict. */
+__u32 vm_ref_resume(struct vm_ref_queue *rq);
+
+#ifdef VM_CRASH_TEST
+/* Crash tests: called at every VM_CRASH_POINT of the core; may longjmp. */
+extern void (*vm_crash_hook)(int point);
+#endif
+
 /* Allocates / frees the per-queue scratch the core needs. */
 struct vm_scratch *vm_ref_scratch_new(void);
 void vm_ref_scratch_free(struct vm_scratch *scr);

@@ -160,12 +160,26 @@ struct vm_queue {
 	__u32 busy;		/* kick-side lock: 0 free, 1 held */
 	__u32 kick_pending;	/* a kick arrived while busy: the holder redoes */
 	__u32 deferred;		/* BPF could not finish a kick: userspace does */
+	/* Journals, so that a daemon killed anywhere leaves a queue the next
+	 * one can make whole (vm_queue_resume; BPF never writes them).
+	 * Completion: the used entry being returned, written before the
+	 * guest's used idx moves (the commit). */
+	__u16 jr_slot;		/* the used slot (free-running) */
+	__u16 jr_head;		/* its chain */
+	__u16 jr_merge_left;	/* rx_merge_left once it is returned */
+	/* The daemon's own kick rounds: where it started; kj_state holds
+	 * desc_state as it was then. */
+	__u16 kj_avail;
+	__u32 jr_valid;		/* 1: the jr_ fields are meaningful */
+	__u32 kj_valid;		/* 1: a daemon kick round is under way */
+	__u8 _pad[48];
 	struct vm_desc_state desc_state[VM_MAX_RING];
 	/* VM_NET_RX_SLOT: the guest's header buffer of each chain in flight,
 	 * by head (validated at kick time, where the backend cannot write). */
 	__u64 rx_hdr[VM_MAX_RING];
+	struct vm_desc_state kj_state[VM_MAX_RING];
 };
-VM_STATIC_ASSERT(sizeof(struct vm_queue) == 64 + 12 * VM_MAX_RING, "vm_queue ABI");
+VM_STATIC_ASSERT(sizeof(struct vm_queue) == 128 + 16 * VM_MAX_RING, "vm_queue ABI");
 
 /*
  * VM_MAP_SHADOW value, indexed by global queue slot: the modern,
@@ -177,6 +191,12 @@ VM_STATIC_ASSERT(sizeof(struct vm_queue) == 64 + 12 * VM_MAX_RING, "vm_queue ABI
 #define VM_SHADOW_HDR_OFF	32768
 #define VM_SHADOW_HDR_SLOT	16
 #define VM_SHADOW_BYTES		49152
+/* VM_NET_RX_INPLACE keeps the backend's header of the entry being returned
+ * in that head's (otherwise unused) hdr slot, tagged with the used slot, so
+ * that a daemon killed half-way through converting it starts again from the
+ * original and never converts it twice. */
+#define VM_STASH_TAG_OFF	12
+#define VM_STASH_TAG(slot)	(0x10000u | (__u16)(slot))
 
 struct vm_shadow_queue {
 	struct vm_desc desc[VM_MAX_RING];

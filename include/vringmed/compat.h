@@ -39,6 +39,14 @@
  * places that need more say so and use an atomic. */
 #define vm_compiler_barrier() __asm__ __volatile__("" ::: "memory")
 
+/* A point where the daemon may be killed.  Crash tests stop there
+ * (user/ref.c built with VM_CRASH_TEST); elsewhere it is a compiler barrier,
+ * so the stores before it are emitted before the stores after it and a
+ * killed daemon leaves them in that order. */
+#ifndef VM_CRASH_POINT
+#define VM_CRASH_POINT(n) vm_compiler_barrier()
+#endif
+
 #define VM_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
 #define VM_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
 

@@ -582,6 +582,7 @@ static vm_inline __u32 vm_translate(struct vm_device *dev, struct vm_queue *q,
 		vm_loop(VM_MAX_RING, vm_unmark_step, &k);
 	}
 
+	VM_CRASH_POINT(10);
 	if (k.done) {
 		/* last_avail first: once the back-end can see the new entries
 		 * (and return them), the used path must count them in flight.
@@ -589,6 +590,7 @@ static vm_inline __u32 vm_translate(struct vm_device *dev, struct vm_queue *q,
 		 * slots, before the idx; pairs with the back-end's read barrier
 		 * after it loads avail idx. */
 		VM_WRITE_ONCE(q->last_avail, (__u16)(q->last_avail + k.done));
+		VM_CRASH_POINT(11);
 		vm_env_publish_idx(sh, q->last_avail);
 		st->chains += k.done;
 		st->descs += k.descs;

@@ -31,17 +31,25 @@ static vm_inline void *vm_gpa_ptr(const struct vm_device *dev, __u64 gpa, __u64 
 /*
  * The virtio-net header of a used RX chain, before the guest sees the entry
  * (q->net_mode): back into the guest's byte order and size.  *len is the
- * backend's used length on entry and the guest's on return.
+ * backend's used length on entry and the guest's on return; *merge is
+ * rx_merge_left before this entry on entry and after it on return (the
+ * caller stores it once the entry is committed).  Doing it twice for the same
+ * used `slot` gives the same result, so a daemon killed half-way through can
+ * be followed by one that does it again.
  */
 static vm_inline __u32 vm_net_used(struct vm_device *dev, struct vm_queue *q,
-				   struct vm_shadow_queue *sh, __u16 head, __u32 *len)
+				   struct vm_shadow_queue *sh, __u16 head, __u16 slot,
+				   __u32 *len, __u16 *merge)
 {
 	enum vm_order order = (enum vm_order)dev->order;
 	__u8 tmp[VM_NET_HDR_MODERN];
-	__u8 *g;
+	__u8 *g, *stash;
+	__u32 tag;
+	__u16 nb;
 
 	switch (q->net_mode) {
 	case VM_NET_RX_SLOT:
+		/* From the shadow slot to the guest: idempotent. */
 		g = vm_gpa_ptr(dev, q->rx_hdr[head & VM_RING_MASK], q->net_hdr_len);
 		if (!g)
 			return VM_NET_HDR;
@@ -52,25 +60,34 @@ static vm_inline __u32 vm_net_used(struct vm_device *dev, struct vm_queue *q,
 		if (*len >= VM_NET_HDR_MODERN)
 			*len -= VM_NET_HDR_MODERN - q->net_hdr_len;
 		return VM_OK;
-	case VM_NET_RX_INPLACE: {
-		__u16 nb;
-
-		if (q->rx_merge_left) {
+	case VM_NET_RX_INPLACE:
+		if (*merge) {
 			/* A later buffer of a merged packet: no header. */
-			q->rx_merge_left--;
+			*merge -= 1;
 			return VM_OK;
 		}
 		g = vm_gpa_ptr(dev, vm_swab64_if(VM_ORDER_LE, sh->desc[head & VM_RING_MASK].addr),
 			       VM_NET_HDR_MODERN);
 		if (!g)
 			return VM_NET_HDR;
-		__builtin_memcpy(tmp, g, VM_NET_HDR_MODERN);	/* one copy */
+		/* The backend's header, kept before it is converted in place:
+		 * a second attempt for this slot starts from the kept copy. */
+		stash = sh->hdr[head & VM_RING_MASK];
+		__builtin_memcpy(&tag, stash + VM_STASH_TAG_OFF, sizeof(tag));
+		if (tag == VM_STASH_TAG(slot)) {
+			__builtin_memcpy(tmp, stash, VM_NET_HDR_MODERN);
+		} else {
+			__builtin_memcpy(tmp, g, VM_NET_HDR_MODERN);	/* one copy */
+			__builtin_memcpy(stash, tmp, VM_NET_HDR_MODERN);
+			tag = VM_STASH_TAG(slot);
+			__atomic_store_n((__u32 *)(stash + VM_STASH_TAG_OFF), tag, __ATOMIC_RELEASE);
+		}
+		VM_CRASH_POINT(1);
 		__builtin_memcpy(&nb, tmp + 10, 2);
 		nb = vm_swab16_if(VM_ORDER_LE, nb);
-		q->rx_merge_left = nb > 1 ? nb - 1 : 0;
+		*merge = nb > 1 ? nb - 1 : 0;
 		vm_net_hdr_convert(g, tmp, VM_NET_HDR_MODERN, VM_ORDER_LE, order);
 		return VM_OK;
-	}
 	default:
 		return VM_OK;
 	}
@@ -98,6 +115,12 @@ static vm_inline bool vm_release_chain(struct vm_queue *q, __u16 head)
  * Moves every new shadow used entry to the guest's used ring.  Returns VM_OK
  * with *returned set (the caller signals the guest when it is non-zero), or
  * the verdict that broke the device.
+ *
+ * Each entry is committed by one store, the guest's used idx.  Before it,
+ * everything done can be done again (the header conversion starts from a
+ * kept copy) and the journal says what comes after it; after it, the chain
+ * is released and the queue state moves on.  The daemon can be killed
+ * anywhere in here: vm_queue_resume() finishes or forgets the entry.
  */
 static vm_inline __u32 vm_complete(struct vm_device *dev, struct vm_queue *q,
 				   struct vm_shadow_queue *sh, struct vm_qstats *st,
@@ -132,17 +155,17 @@ static vm_inline __u32 vm_complete(struct vm_device *dev, struct vm_queue *q,
 		return VM_USED_TOO_MANY;
 	}
 	for (__u16 k = 0; k < n; k++) {
-		__u16 slot = q->last_used & mask;
+		__u16 at = q->last_used, slot = at & mask, merge = q->rx_merge_left;
 		struct vm_used_elem e = sh->used.ring[slot];	/* one copy */
 		__u32 id = vm_swab32_if(VM_ORDER_LE, e.id);
 		__u32 len = vm_swab32_if(VM_ORDER_LE, e.len);
 
-		if (id > mask || !vm_release_chain(q, (__u16)id)) {
+		if (id > mask || q->desc_state[id].owner != id + 1) {
 			vm_mark_broken(dev, st, VM_USED_NOT_IN_FLIGHT);
 			return VM_USED_NOT_IN_FLIGHT;
 		}
 		if (q->net_mode >= VM_NET_RX_SLOT) {
-			__u32 v = vm_net_used(dev, q, sh, (__u16)id, &len);
+			__u32 v = vm_net_used(dev, q, sh, (__u16)id, at, &len, &merge);
 
 			if (v != VM_OK) {
 				vm_mark_broken(dev, st, v);
@@ -151,14 +174,80 @@ static vm_inline __u32 vm_complete(struct vm_device *dev, struct vm_queue *q,
 		}
 		vm_st32(order, &guest_ring[slot].id, id);
 		vm_st32(order, &guest_ring[slot].len, len);
-		/* Entries go out one at a time so a verdict half-way leaves
-		 * the guest with a consistent prefix. */
-		q->last_used++;
-		__atomic_store_n(guest_idx, vm_swab16_if(order, q->last_used), __ATOMIC_RELEASE);
+		VM_CRASH_POINT(2);
+		q->jr_slot = at;
+		q->jr_head = (__u16)id;
+		q->jr_merge_left = merge;
+		q->jr_valid = 1;
+		VM_CRASH_POINT(3);
+		/* The commit.  Entries go out one at a time so a verdict
+		 * half-way leaves the guest with a consistent prefix. */
+		__atomic_store_n(guest_idx, vm_swab16_if(order, (__u16)(at + 1)), __ATOMIC_RELEASE);
+		VM_CRASH_POINT(4);
+		vm_release_chain(q, (__u16)id);
+		VM_CRASH_POINT(5);
+		q->rx_merge_left = merge;
+		__builtin_memset(sh->hdr[id & VM_RING_MASK] + VM_STASH_TAG_OFF, 0, 4);
+		q->last_used = at + 1;
+		VM_CRASH_POINT(6);
+		q->jr_valid = 0;
 		*returned += 1;
+		if (st)
+			st->used++;
 	}
-	if (st)
-		st->used += n;
+	return VM_OK;
+}
+
+/*
+ * Makes a queue whole again after the daemon that ran it died (kill -9
+ * anywhere, issue 8), before a new daemon resumes it with the same guest
+ * rings, shadow ring and back-end position: nothing the guest posted is lost
+ * and nothing is handed to the back-end or returned to the guest twice.
+ *
+ * The kernel side (BPF) is never interrupted half-way; the daemon's own kick
+ * rounds (journaled by user/ref.c) and its completions can be.  The caller
+ * holds the queue disabled (VM_QF_ENABLED clear) after any BPF kick in
+ * progress ended, so `busy`, if set, is the dead daemon's.  Userspace only.
+ */
+static vm_inline __u32 vm_queue_resume(struct vm_device *dev, struct vm_queue *q,
+				       struct vm_shadow_queue *sh)
+{
+	__u16 mask = (__u16)(q->size - 1), *guest_idx, g, l = q->last_used;
+
+	/* A kick round that had not published (last_avail moves first)
+	 * leaves no mark behind: desc_state goes back to what it was. */
+	if (q->kj_valid && q->last_avail == q->kj_avail)
+		__builtin_memcpy(q->desc_state, q->kj_state,
+				 sizeof(q->desc_state[0]) * ((__u32)mask + 1));
+	q->kj_valid = 0;
+	/* One that had: its chains are in flight; the idx goes out. */
+	vm_env_publish_idx(sh, q->last_avail);
+
+	/* Completion: the guest's used idx is the commit point.  An entry
+	 * committed and not finished is finished from the journal. */
+	guest_idx = vm_env_ptr(dev, q->used_va + VM_USED_IDX_OFF, sizeof(*guest_idx));
+	g = guest_idx ? vm_swab16_if((enum vm_order)dev->order,
+				     __atomic_load_n(guest_idx, __ATOMIC_ACQUIRE)) : l;
+	if (g == (__u16)(l + 1) && q->jr_valid && q->jr_slot == l) {
+		__u16 head = q->jr_head & mask & VM_RING_MASK, i = head;
+
+		/* The release may have stopped half-way: follow the links
+		 * (kept when a mark goes) over at most the whole table. */
+		for (__u32 n = 0; n <= mask; n++) {
+			struct vm_desc_state *ds = &q->desc_state[i & mask & VM_RING_MASK];
+
+			if (ds->owner == head + 1)
+				ds->owner = 0;
+			i = ds->next;
+		}
+		q->rx_merge_left = q->jr_merge_left;
+		__builtin_memset(sh->hdr[head] + VM_STASH_TAG_OFF, 0, 4);
+		q->last_used = g;
+	}
+	/* Anything else the guest wrote there is its own business: our
+	 * position stands and the next completion overwrites it. */
+	q->jr_valid = 0;
+	__atomic_store_n(&q->busy, 0, __ATOMIC_SEQ_CST);
 	return VM_OK;
 }
 
