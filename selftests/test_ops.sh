@@ -7,12 +7,8 @@
 # and the systemd unit.  Summary: "test_ops: N passed, N failed, N skipped".
 set -u
 cd "$(dirname "$0")/.."
-pass=0 fail=0 skip=0
-ok()   { echo "ok    ops/$1"; pass=$((pass + 1)); }
-bad()  { echo "FAIL  ops/$1: $2"; fail=$((fail + 1)); }
-skp()  { echo "SKIP  ops/$1: $2"; skip=$((skip + 1)); }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name" "$*"; fi; }
-finish() { echo "test_ops: $pass passed, $fail failed, $skip skipped"; [ "$fail" -eq 0 ]; exit $?; }
+SUITE=test_ops SUITE_TAG=ops
+. selftests/lib.sh
 
 echo "== test_ops (metrics, Prometheus, alerts, vringmedctl, restarts, systemd)"
 # What needs no root first.
@@ -30,7 +26,6 @@ PREFIX=vmo-$$
 TP= D= PROM= TRAFFIC= HOLD=
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MPORT=$(freeport) PPORT=$(freeport)
-stop_pid() { [ -n "$1" ] || return 0; kill "$1" 2>/dev/null; for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; kill -9 "$1" 2>/dev/null; }
 cleanup() {
 	[ -n "$TRAFFIC" ] && { kill "$TRAFFIC" 2>/dev/null; pkill -P "$TRAFFIC" 2>/dev/null; }
 	for p in $TRAFFIC $PROM $D $TP $HOLD; do stop_pid "$p"; done
@@ -40,18 +35,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkfifo "$TMP/tp.in"; sleep 100000 > "$TMP/tp.in" & HOLD=$!
-stdbuf -oL dpdk-testpmd -l 0,1 --no-huge --no-pci -m 256 --file-prefix "$PREFIX" \
-	--vdev "net_vhost0,iface=$TMP/be.sock,queues=1" -- --no-mlockall --forward-mode=io \
-	--auto-start --total-num-mbufs=4096 < "$TMP/tp.in" > "$TMP/testpmd.log" 2>&1 & TP=$!
-for _ in $(seq 100); do [ -S "$TMP/be.sock" ] && break; sleep 0.1; done
+testpmd_start "$TMP/be.sock" "$TMP/tp.in" "$TMP/testpmd.log" "$PREFIX"
 
 start_daemon() {	# extra env in $1
-	env $1 .output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m "127.0.0.1:$MPORT" \
-		-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/be.sock" >> "$TMP/vringmedd.log" 2>&1 &
-	D=$!
-	for _ in $(seq 100); do grep -q "pid $D.*ready\|ready: pid $D" "$TMP/vringmedd.log" && return 0; sleep 0.1; done
-	return 1
+	vringmedd_start "$TMP/vringmedd.log" "$1" -p "$ROOT" -c "$TMP/ctl.sock" -m "127.0.0.1:$MPORT" \
+		-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/be.sock"
 }
 
 # sd_notify: a notify socket of our own sees READY=1 and the watchdog.
@@ -139,9 +127,8 @@ before=$($C -j stats | python3 -c 'import json,sys; print(sum(q["descriptors"] f
 kill -9 "$D"; wait "$D" 2>/dev/null; D=
 sleep 1
 down=$($C -j stats 2>/dev/null | python3 -c 'import json,sys; print(sum(q["descriptors"] for q in json.load(sys.stdin)))')
-t0=$(date +%s%N)
 start_daemon "" || bad restart "vringmedd did not restart"
-ready_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+ready_ms=$READY_MS
 echo "      restart: ready ${ready_ms} ms after exec (links adopted, programs not reloaded)"
 check restart_ready_within_1s [ "$ready_ms" -le 1000 ]
 check restart_programs_not_reloaded grep -q "adopted $ROOT: .*not reloaded" "$TMP/vringmedd.log"

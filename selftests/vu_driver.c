@@ -13,7 +13,14 @@
  * vhost-user wire is always little-endian (vu_wire.c does that).
  *
  *   vu_driver --socket PATH [--legacy|--modern] [--no-mrg-rxbuf] [--frames N]
- *             [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H] [-v]
+ *             [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H]
+ *             [--reconnect] [--stream] [-v]
+ *
+ * --reconnect: when the back-end goes away, connect again and restart the
+ * rings where the guest is, as QEMU does for a vhost-user back-end that
+ * restarts (each ring at the guest's used idx); the frames go on.
+ * --stream: send until SIGTERM/SIGINT (or N frames), then let everything in
+ * flight come back and report.  Together they are the crash soak's VMM.
  *
  * stdout, one line:
  *   vu_driver: mode=legacy order=big mrg_rxbuf=1 sent=N received=M
@@ -24,6 +31,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -83,7 +92,7 @@ struct queue {
 
 static struct {
 	const char *socket;
-	bool legacy, no_mrg, force, verbose;
+	bool legacy, no_mrg, force, verbose, reconnect, stream;
 	const char *hostile;		/* --hostile CLASS, or NULL */
 	unsigned frames, ring;
 	int timeout_ms, hold_ms;
@@ -96,6 +105,10 @@ static struct queue vq[NQ];
 static bool mrg_rxbuf;
 static unsigned hdr_len;
 static bool sock_dead;
+static volatile sig_atomic_t stop_sending;
+static unsigned reconnects;
+static uint64_t neg_pf;			/* what negotiate() found */
+static bool neg_endian;			/* SET_VRING_ENDIAN per ring */
 
 static void vlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void vlog(const char *fmt, ...)
@@ -110,8 +123,16 @@ static void vlog(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* reconnect(): a failure while setting up again means "try again". */
+static bool in_reconnect;
+static jmp_buf reconnect_jb;
+
 static __attribute__((noreturn)) void die_proto(const char *what, int err)
 {
+	if (in_reconnect) {
+		vlog("%s failed while reconnecting: %s; again\n", what, strerror(-err));
+		longjmp(reconnect_jb, 1);
+	}
 	fprintf(stderr, "vu_driver: %s failed: %s\n", what,
 		err == -EPROTO ? "unexpected reply from the back-end" :
 		err == -EBADMSG ? "malformed message from the back-end" :
@@ -343,12 +364,12 @@ static void queue_init(struct queue *q, unsigned idx)
 
 /* Per ring, QEMU's vhost_virtqueue_start order: NUM, BASE, ENDIAN (legacy,
  * cross-endian only), ADDR, KICK, CALL. */
-static void queue_start(struct queue *q, bool send_endian)
+static void queue_start(struct queue *q, bool send_endian, uint16_t base)
 {
 	struct vu_msg m;
 
 	send_state(VU_SET_VRING_NUM, q->idx, q->size);
-	send_state(VU_SET_VRING_BASE, q->idx, 0);
+	send_state(VU_SET_VRING_BASE, q->idx, base);
 	if (send_endian)
 		send_state(VU_SET_VRING_ENDIAN, q->idx, VU_VRING_BIG_ENDIAN);
 	vu_msg_init(&m, VU_SET_VRING_ADDR);
@@ -406,6 +427,8 @@ static void make_frame(uint8_t *f, uint32_t seq)
 
 struct stats {
 	unsigned sent, received, bad_header, bad_payload, bad_used;
+	unsigned written_off;		/* --stream: frames the back-end dropped */
+	unsigned tx_left;		/* TX chains not back at the end */
 	bool fatal;
 };
 
@@ -521,6 +544,51 @@ static void watch_socket(void)
 	vu_msg_close_fds(&m);
 }
 
+/* The back-end went away and --reconnect: what QEMU does with reconnect=1
+ * once the socket is back.  The guest and its rings stay as they are; each
+ * ring restarts at the guest's used idx (virtio_queue_restore_last_avail_idx:
+ * the VMM cannot ask a dead back-end where it was), same kick and call fds. */
+static void reconnect(void)
+{
+	static int64_t t0, tries;
+	uint64_t pf;
+
+	t0 = now_ms();
+	tries = 0;
+	in_reconnect = true;
+	/* The dying daemon's listening socket may still take a connection
+	 * and then reset it: that and any other failure on the way, again. */
+	if (setjmp(reconnect_jb) && (++tries > 100 || now_ms() - t0 > 10000)) {
+		fprintf(stderr, "vu_driver: could not reconnect within 10 s\n");
+		exit(EXIT_PROTO);
+	}
+	close(sock);
+	sock = connect_retry(opt.socket);
+	negotiate(&pf);
+	if (pf != neg_pf) {
+		fprintf(stderr, "vu_driver: the back-end came back with other protocol features\n");
+		exit(EXIT_PROTO);
+	}
+	set_mem_table();
+	for (unsigned q = 0; q < NQ; q++)
+		queue_start(&vq[q], neg_endian, ld16(&vq[q].used_hdr[1]));
+	if (pf)
+		for (unsigned q = 0; q < NQ; q++)
+			send_state(VU_SET_VRING_ENABLE, q, 1);
+	in_reconnect = false;
+	sock_dead = false;
+	reconnects++;
+	fprintf(stderr, "vu_driver: reconnected (%u) after %lld ms; rings restarted at used idx "
+		"rx=%u tx=%u\n", reconnects, (long long)(now_ms() - t0),
+		ld16(&vq[RXQ].used_hdr[1]), ld16(&vq[TXQ].used_hdr[1]));
+}
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_sending = 1;
+}
+
 static void exchange(struct stats *st)
 {
 	struct queue *rx = &vq[RXQ], *tx = &vq[TXQ];
@@ -528,9 +596,10 @@ static void exchange(struct stats *st)
 	unsigned tx_inflight = 0, nfree = ntx;
 	uint16_t *free_slots = calloc(ntx, sizeof(*free_slots));
 	uint8_t *seen = calloc(opt.frames ? opt.frames : 1, 1);
-	int64_t deadline = now_ms() + opt.timeout_ms;
+	uint8_t *tx_out = calloc(ntx, 1);	/* chains we posted, not back */
+	int64_t deadline = now_ms() + opt.timeout_ms, last_rx = now_ms();
 
-	if (!free_slots || !seen) {
+	if (!free_slots || !seen || !tx_out) {
 		fprintf(stderr, "vu_driver: out of memory\n");
 		exit(EXIT_PROTO);
 	}
@@ -546,10 +615,14 @@ static void exchange(struct stats *st)
 
 		/* TX: as many frames as there are free chains and RX buffers
 		 * to take them back (testpmd drops what it cannot deliver). */
-		while (st->sent < opt.frames && nfree &&
-		       (int)(st->sent - st->received) < (int)nrx) {
+		if (sock_dead && opt.reconnect && !st->fatal)
+			reconnect();
+		while (st->sent < opt.frames && !stop_sending && nfree &&
+		       (int)(st->sent - st->received - st->written_off) < (int)nrx) {
 			uint16_t slot = free_slots[--nfree];
 			uint16_t h = (uint16_t)(2 * slot), d = (uint16_t)(h + 1);
+
+			tx_out[slot] = 1;
 			uint8_t *buf = mem + TX_BUF_OFF + (uint64_t)TX_SLOT_LEN * slot;
 
 			/* All-zero header: flags 0, gso_type NONE, num_buffers 0. */
@@ -587,6 +660,12 @@ static void exchange(struct stats *st)
 				st->bad_used++;
 				continue;
 			}
+			if (!tx_out[id / 2]) {
+				fprintf(stderr, "vu_driver: TX chain %u came back twice\n", id);
+				st->bad_used++;
+				continue;
+			}
+			tx_out[id / 2] = 0;
 			free_slots[nfree++] = (uint16_t)(id / 2);
 			tx_inflight--;
 			progress = true;
@@ -605,6 +684,7 @@ static void exchange(struct stats *st)
 				continue;
 			}
 			st->received++;
+			last_rx = now_ms();
 			rx_check(st, mem + RX_BUF_OFF + (uint64_t)RX_BUF_LEN * id,
 				 len > RX_BUF_LEN ? RX_BUF_LEN : len, seen);
 			post_rx(rx, (uint16_t)id);
@@ -615,8 +695,19 @@ static void exchange(struct stats *st)
 			progress = true;
 		}
 
-		if (st->sent == opt.frames && st->received >= st->sent && !tx_inflight)
+		if ((st->sent == opt.frames || stop_sending) && st->received >= st->sent &&
+		    !tx_inflight)
 			break;
+		if (opt.stream && !tx_inflight && st->sent > st->received + st->written_off &&
+		    now_ms() - last_rx > 1000) {
+			/* Every chain is back and nothing arrived for a second:
+			 * the back-end dropped the rest (testpmd counts them). */
+			st->written_off = st->sent - st->received;
+			if (stop_sending)
+				break;
+		}
+		if (opt.stream && !stop_sending)
+			deadline = now_ms() + opt.timeout_ms;	/* runs until told */
 		if (now_ms() > deadline) {
 			fprintf(stderr, "vu_driver: timed out after %d ms (%u in TX flight)\n",
 				opt.timeout_ms, tx_inflight);
@@ -643,8 +734,10 @@ static void exchange(struct stats *st)
 			}
 		}
 	}
+	st->tx_left = tx_inflight;
 	free(free_slots);
 	free(seen);
+	free(tx_out);
 }
 
 static void hold(void)
@@ -781,7 +874,7 @@ static void device_reset(uint64_t pf, bool send_endian)
 		vq[q].last_used = 0;
 		while (read(vq[q].call, &cnt, sizeof(cnt)) == sizeof(cnt))
 			;
-		queue_start(&vq[q], send_endian);
+		queue_start(&vq[q], send_endian, 0);
 	}
 	if (pf)
 		for (unsigned q = 0; q < NQ; q++)
@@ -793,7 +886,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: vu_driver --socket PATH [--legacy|--modern] [--no-mrg-rxbuf] [--frames N]\n"
 		"                 [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H]\n"
-		"                 [--hostile CLASS] [-v]\n"
+		"                 [--hostile CLASS] [--reconnect] [--stream] [-v]\n"
 		"  A VMM plus the guest side of a virtio-net device over vhost-user: sends\n"
 		"  N Ethernet frames on TX and expects every one back on RX (testpmd, io\n"
 		"  forwarding).  --legacy writes the rings in this process's byte order\n"
@@ -803,6 +896,10 @@ static void usage(FILE *f)
 		"  next_out_of_range, chain_loop, zero_length, buffer_outside_memory,\n"
 		"  addr_len_overflow, write_before_read, avail_idx_jump) that must not come\n"
 		"  back used, then a device reset and the frames again: RESULT is theirs.\n"
+		"  --reconnect: when the back-end goes away, connect again and restart the\n"
+		"  rings at the guest's used idx, as QEMU does (reconnect=1).\n"
+		"  --stream: send until SIGTERM/SIGINT, let what is in flight come back,\n"
+		"  report (reconnects=, written_off= frames the back-end dropped).\n"
 		"  Exit: 0 PASS, 1 FAIL, 2 usage or protocol error or back-end gone,\n"
 		"  3 no CROSS_ENDIAN.\n");
 }
@@ -829,6 +926,8 @@ int main(int argc, char **argv)
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "hold-ms", required_argument, NULL, 'H' },
 		{ "hostile", required_argument, NULL, 'X' },
+		{ "reconnect", no_argument, NULL, 'R' },
+		{ "stream", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -853,6 +952,8 @@ int main(int argc, char **argv)
 			opt.hostile = optarg;
 			break;
 		case 'v': opt.verbose = true; break;
+		case 'R': opt.reconnect = true; break;
+		case 'S': opt.stream = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'f':
 			if (!parse_uint(optarg, 10000000, &v) || !v)
@@ -884,6 +985,16 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_PROTO;
 	}
+	if (opt.stream) {
+		struct sigaction sa = { .sa_handler = on_stop };
+
+		if (opt.frames == 64)		/* not given: as many as it takes */
+			opt.frames = 10000000;
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+	}
+	/* A write to a socket the back-end closed is an error, not a kill. */
+	signal(SIGPIPE, SIG_IGN);
 
 	memfd = memfd_create("vu_driver-guest", MFD_CLOEXEC);
 	if (memfd < 0 || ftruncate(memfd, MEM_SIZE)) {
@@ -912,10 +1023,12 @@ int main(int argc, char **argv)
 		if (!opt.force)
 			return EXIT_NO_CROSS;
 	}
+	neg_pf = pf;
+	neg_endian = need_endian && cross_ok;
 	set_mem_table();
 	for (unsigned q = 0; q < NQ; q++) {
 		queue_init(&vq[q], q);
-		queue_start(&vq[q], need_endian && cross_ok);
+		queue_start(&vq[q], need_endian && cross_ok, 0);
 	}
 	if (pf)		/* protocol features negotiated: rings start disabled */
 		for (unsigned q = 0; q < NQ; q++)
@@ -939,19 +1052,23 @@ int main(int argc, char **argv)
 		st.fatal |= !before || back != 0;
 	}
 
+	/* --stream: the back-end may drop frames (testpmd counts them; the
+	 * caller compares); what must hold here is that nothing came back
+	 * damaged or twice and every TX chain came back. */
 	printf("vu_driver: mode=%s order=%s mrg_rxbuf=%d sent=%u received=%u bad_header=%u "
-	       "bad_payload=%u RESULT: %s\n", opt.legacy ? "legacy" : "modern",
+	       "bad_payload=%u bad_used=%u tx_unreturned=%u reconnects=%u RESULT: %s\n",
+	       opt.legacy ? "legacy" : "modern",
 	       opt.legacy ? (big ? "big" : "little") : "little", mrg_rxbuf, st.sent,
-	       st.received, st.bad_header, st.bad_payload,
-	       (st.received == st.sent && !st.bad_header && !st.bad_payload && !st.bad_used &&
-		!st.fatal) ? "PASS" : "FAIL");
+	       st.received, st.bad_header, st.bad_payload, st.bad_used, st.tx_left, reconnects,
+	       ((st.received == st.sent || opt.stream) && !st.bad_header && !st.bad_payload &&
+		!st.bad_used && !st.tx_left && !st.fatal) ? "PASS" : "FAIL");
 	fflush(stdout);
 	if (opt.hold_ms)
 		hold();
 	if (!sock_dead && !stop_rings(pf != 0))
 		fprintf(stderr, "vu_driver: note: GET_VRING_BASE differs from what the back-end returned\n");
-	if (st.received == st.sent && !st.bad_header && !st.bad_payload && !st.bad_used &&
-	    !st.fatal)
+	if ((st.received == st.sent || opt.stream) && !st.bad_header && !st.bad_payload &&
+	    !st.bad_used && !st.tx_left && !st.fatal)
 		return EXIT_PASS;
 	/* A back-end that went away is a lost session (a protocol error),
 	 * whether it left during set-up or once the rings ran: which of the

@@ -60,6 +60,7 @@ struct vmp_queue {
 	uint16_t num;
 	uint16_t base;
 	bool have_addr, enabled, started, endian_be, endian_set;
+	bool resume;			/* picks up a dead daemon's ring state */
 	uint64_t desc, avail, used;	/* VMM addresses */
 	int kickfd;			/* the guest's kick eventfd (ours: a dup) */
 	long kick_id;			/* its eventfd-id, registered with BPF */
@@ -85,6 +86,16 @@ struct vm_proxy {
 
 	const char *state;
 	bool adopted;		/* the slot still holds a dead daemon's session */
+	/* What that session's rings were, so that the VMM reconnecting after
+	 * our crash resumes them where they are (vmp_can_resume). */
+	struct {
+		bool valid;
+		uint16_t num;
+		uint64_t desc, avail, used;
+	} rs[VMP_NQ];
+	uint32_t rs_tgid;
+	uint64_t rs_features;
+	int rs_order;
 	bool be_dead;		/* the back-end connection broke: say nothing more */
 	unsigned be_rings;	/* rings the back-end may be using (bit per ring) */
 	time_t be_warned;
@@ -262,8 +273,10 @@ static void vmp_teardown(struct vm_proxy *p, const char *why)
 		vu_msg_close_fds(&rep);
 	}
 	p->be_rings = 0;
-	for (unsigned i = 0; i < VMP_NQ; i++)
+	for (unsigned i = 0; i < VMP_NQ; i++) {
 		vmp_queue_clear(p, i);
+		p->rs[i].valid = false;
+	}
 	__atomic_store_n(&dev->flags, 0, __ATOMIC_SEQ_CST);
 	if (p->vmm_added)
 		vm_bpf_del_vmm(p->b, (uint32_t)p->vmm_pid);
@@ -465,6 +478,31 @@ static const char *vmp_order_name(int order)
 	return order == VM_ORDER_BE ? "big-endian" : "little-endian";
 }
 
+/*
+ * Whether queue i picks up where a dead daemon (us, before a kill -9) left
+ * it rather than starting afresh: the same VMM process, the same features
+ * and ring, and a base the guest's own used idx can explain.  A VMM that
+ * lost its vhost-user back-end restarts each ring at the guest's used idx
+ * (QEMU: virtio_queue_restore_last_avail_idx); the pinned queue state knows
+ * better, and the shadow ring still holds what was translated and what the
+ * back-end returned: resuming from them loses and repeats nothing.
+ */
+static bool vmp_can_resume(struct vm_proxy *p, unsigned i, uint16_t base)
+{
+	const struct vm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+	uint16_t l = q->last_used;
+
+	return p->rs[i].valid && p->vmm_pid == (pid_t)p->rs_tgid && p->features_set &&
+	       p->guest_features == p->rs_features && p->q[i].num == p->rs[i].num &&
+	       (base == l || base == (uint16_t)(l + 1));
+}
+
+static bool vmp_same_ring(struct vm_proxy *p, unsigned i)
+{
+	return p->q[i].desc == p->rs[i].desc && p->q[i].avail == p->rs[i].avail &&
+	       p->q[i].used == p->rs[i].used;
+}
+
 /* The shadow ring of queue i, empty, at index `base`.  Done before the
  * back-end learns the ring's address: DPDK, for one, takes the ring's used
  * idx over its SET_VRING_BASE when they differ, so a previous session's
@@ -531,10 +569,28 @@ static int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 			(int)p->vmm_pid);
 	}
 
-	err = vm_ref_queue_setup(q, p->slot, vq->num, vq->desc, vq->avail, vq->used);
-	if (err)
-		return err;
-	q->last_avail = q->last_used = vq->base;
+	rq = (struct vm_ref_queue){ dev, q, sh, p->scratch[i], &p->b->ustats[qs] };
+	if (vq->resume && q->size == vq->num && q->dev == p->slot && q->desc_va == vq->desc &&
+	    q->avail_va == vq->avail && q->used_va == vq->used) {
+		uint16_t was = q->last_used;
+
+		vm_ref_resume(&rq);
+		pr_info("device %s: queue %u resumed where the previous daemon left it: %u "
+			"in flight, %u returned by the back-end and not yet to the guest%s\n",
+			p->cfg.name, i, (uint16_t)(q->last_avail - q->last_used),
+			(uint16_t)(vm_swab16_if(VM_ORDER_LE, sh->used.idx) - q->last_used),
+			was != q->last_used ? " (one finished from the journal)" : "");
+	} else {
+		if (vq->resume) {
+			vmp_err(p, "queue %u: cannot resume: the pinned queue changed", i);
+			return -EINVAL;
+		}
+		err = vm_ref_queue_setup(q, p->slot, vq->num, vq->desc, vq->avail, vq->used);
+		if (err)
+			return err;
+		q->last_avail = q->last_used = vq->base;
+	}
+	vq->resume = p->rs[i].valid = false;
 	q->hdr_gpa = VMP_SHADOW_GPA + (uint64_t)qs * VM_SHADOW_BYTES + VM_SHADOW_HDR_OFF;
 	vmp_net_mode(p, i, q);
 	/* The shadow ring was reset when its address went to the back-end. */
@@ -552,9 +608,10 @@ static int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 	vq->started = true;
 	p->state = "running";
 
-	/* Whatever the guest posted before the kick fd was registered. */
-	rq = (struct vm_ref_queue){ dev, q, sh, p->scratch[i], &p->b->ustats[qs] };
+	/* Whatever the guest posted before the kick fd was registered, and
+	 * (resuming) what the back-end returned while we were away. */
 	vm_ref_kick(&rq, &chains);
+	vmp_complete(p, i, false);
 	pr_debug("device %s: queue %u started: size %u, base %u, net mode %u, header %u bytes\n",
 		 p->cfg.name, i, vq->num, vq->base, q->net_mode, q->net_hdr_len);
 	return 0;
@@ -755,6 +812,15 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 		if (vq->started)
 			return -EBUSY;
 		vq->base = (uint16_t)vu_get_u32(m, 4);
+		vq->resume = vmp_can_resume(p, idx, vq->base);
+		if (vq->resume) {
+			/* The back-end goes on from what it returned. */
+			struct vm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, idx)];
+
+			return vmp_be_state(p, VU_SET_VRING_BASE, idx,
+					    vm_swab16_if(VM_ORDER_LE, sh->used.idx));
+		}
+		p->rs[idx].valid = false;
 		vmp_shadow_reset(p, idx);
 		return vmp_be_state(p, VU_SET_VRING_BASE, idx, vq->base);
 	case VU_SET_VRING_ADDR: {
@@ -769,7 +835,15 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 		vq->used = vu_get_u64(m, VU_ADDR_USED_OFF);
 		vq->avail = vu_get_u64(m, VU_ADDR_AVAIL_OFF);
 		vq->have_addr = true;
-		vmp_shadow_reset(p, idx);
+		if (vq->resume && !vmp_same_ring(p, idx)) {
+			/* Another ring after all: start it afresh. */
+			vq->resume = p->rs[idx].valid = false;
+			vmp_shadow_reset(p, idx);
+			if (vmp_be_state(p, VU_SET_VRING_BASE, idx, vq->base))
+				return -EIO;
+		} else if (!vq->resume) {
+			vmp_shadow_reset(p, idx);
+		}
 		/* The back-end gets the shadow rings, in our address space,
 		 * which the shadow region's "user" address covers. */
 		sh = (uint64_t)(uintptr_t)&p->b->shadow[vmp_qslot(p, idx)];
@@ -835,7 +909,14 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 			/* Every time, not once: a back-end drops its call fd
 			 * when the ring stops (DPDK closes it at GET_VRING_BASE)
 			 * and a ring that starts again needs it back. */
-			return vmp_be_u64(p, VU_SET_VRING_CALL, idx, vq->call.fd);
+			err = vmp_be_u64(p, VU_SET_VRING_CALL, idx, vq->call.fd);
+			/* A running ring may have returned entries before the
+			 * VMM had a call fd with us (a resumed one does). */
+			if (!err && vq->started) {
+				vmp_complete(p, idx, false);
+				vmp_signal_vmm(vq);
+			}
+			return err;
 		}
 		/* Kick: polling mode (no fd) means no kicks to translate at. */
 		if (fd < 0) {
@@ -1045,6 +1126,20 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 
 		p->adopted = true;
 		p->state = "adopted";
+		p->rs_tgid = dev->tgid;
+		p->rs_features = dev->features;
+		p->rs_order = dev->order;
+		for (unsigned i = 0; i < VMP_NQ; i++) {
+			const struct vm_queue *q = &b->queues[vmp_qslot(p, i)];
+
+			if (!(q->flags & VM_QF_ENABLED) || q->dev != slot || dev->broken)
+				continue;
+			p->rs[i].valid = true;
+			p->rs[i].num = q->size;
+			p->rs[i].desc = q->desc_va;
+			p->rs[i].avail = q->avail_va;
+			p->rs[i].used = q->used_va;
+		}
 		p->order = dev->order;
 		p->guest_features = dev->features;
 		p->legacy = !(dev->features & BIT(VU_F_VERSION_1));
