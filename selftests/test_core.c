@@ -748,3 +748,55 @@ VM_TEST(crash_resume)
 	}
 	vm_ref_journal = false;
 }
+
+/* The guest may post a chain again the moment the used idx moves: the chain
+ * must be free by then.  The crash hook stands in for the guest here,
+ * right after each commit. */
+static struct fx *reuse_fx;
+static unsigned reuse_ok, reuse_bad;
+
+static void reuse_hook(int point)
+{
+	struct fx *f = reuse_fx;
+	uint16_t g, id;
+	uint32_t n;
+
+	if (point != 5)
+		return;
+	g = (uint16_t)tr_get(&f->t, tr_used_gpa(&f->t) + 2, 2);
+	id = (uint16_t)tr_get(&f->t, tr_used_gpa(&f->t) + 4 + 8ull * ((g - 1) & (f->t.size - 1)), 4);
+	tr_push_head(&f->t, id);
+	tr_publish(&f->t);
+	vm_crash_hook = NULL;		/* no recursion through the kick */
+	if (vm_ref_kick(&f->rq, &n) == VM_OK && n == 1)
+		reuse_ok++;
+	else
+		reuse_bad++;
+	vm_crash_hook = reuse_hook;
+}
+
+VM_TEST(guest_reuses_at_commit)
+{
+	for (int be = 0; be <= 1; be++) {
+		struct fx f;
+		uint16_t used = 0;
+		uint32_t n;
+
+		if (!vm_subtest("chain_free_before_used_idx_%s", order_name(be)))
+			continue;
+		fx_setup(&f, 16, be);
+		crash_post(&f, &crash_cases[0]);
+		VM_EQ(fx_kick(&f, &n), VM_OK);
+		crash_backend(&f, &crash_cases[0], &used);
+		reuse_fx = &f;
+		reuse_ok = reuse_bad = 0;
+		vm_crash_hook = reuse_hook;
+		VM_EQ(vm_ref_complete(&f.rq, &n), VM_OK);
+		vm_crash_hook = NULL;
+		VM_EQ(n, CRASH_CHAINS);
+		VM_EQ(reuse_ok, CRASH_CHAINS);
+		VM_EQ(reuse_bad, 0);
+		VM_EQ(f.dev.broken, 0);
+		fx_fini(&f);
+	}
+}

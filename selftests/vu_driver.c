@@ -66,6 +66,7 @@
 #define MAX_RING	1024u
 
 #define FRAME_LEN	100u
+#define MAX_FRAMES	(1u << 30)		/* --stream: 128 MiB of "seen" bits at most */
 #define ETH_HLEN	14u
 #define ETHERTYPE_HI	0x88
 #define ETHERTYPE_LO	0xb5
@@ -491,11 +492,11 @@ static void rx_check(struct stats *st, const uint8_t *buf, uint32_t len, uint8_t
 	seq = (uint32_t)f[ETH_HLEN + 4] << 24 | (uint32_t)f[ETH_HLEN + 5] << 16 |
 	      (uint32_t)f[ETH_HLEN + 6] << 8 | f[ETH_HLEN + 7];
 	make_frame(want, seq);
-	if (seq >= st->sent || seen[seq] || memcmp(f, want, FRAME_LEN)) {
+	if (seq >= st->sent || (seen[seq / 8] & (1u << (seq % 8))) || memcmp(f, want, FRAME_LEN)) {
 		st->bad_payload++;
 		return;
 	}
-	seen[seq] = 1;
+	seen[seq / 8] |= (uint8_t)(1u << (seq % 8));
 }
 
 /* Used entries of `q` the device published since last time, or -1 when its
@@ -595,7 +596,7 @@ static void exchange(struct stats *st)
 	unsigned nrx = opt.ring / 2, ntx = opt.ring / 2;
 	unsigned tx_inflight = 0, nfree = ntx;
 	uint16_t *free_slots = calloc(ntx, sizeof(*free_slots));
-	uint8_t *seen = calloc(opt.frames ? opt.frames : 1, 1);
+	uint8_t *seen = calloc(opt.frames / 8 + 1, 1);	/* a bit per frame */
 	uint8_t *tx_out = calloc(ntx, 1);	/* chains we posted, not back */
 	int64_t deadline = now_ms() + opt.timeout_ms, last_rx = now_ms();
 
@@ -956,7 +957,7 @@ int main(int argc, char **argv)
 		case 'S': opt.stream = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'f':
-			if (!parse_uint(optarg, 10000000, &v) || !v)
+			if (!parse_uint(optarg, MAX_FRAMES, &v) || !v)
 				goto bad;
 			opt.frames = (unsigned)v;
 			break;
@@ -989,7 +990,7 @@ int main(int argc, char **argv)
 		struct sigaction sa = { .sa_handler = on_stop };
 
 		if (opt.frames == 64)		/* not given: as many as it takes */
-			opt.frames = 10000000;
+			opt.frames = MAX_FRAMES;
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGINT, &sa, NULL);
 	}

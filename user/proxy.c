@@ -1126,6 +1126,10 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 
 		p->adopted = true;
 		p->state = "adopted";
+		/* Its guest memory was mapped by the dead daemon, not by us:
+		 * nothing here may use those addresses (BPF reads the VMM's). */
+		for (unsigned r = 0; r < VM_MAX_REGIONS; r++)
+			__atomic_store_n(&dev->regions[r].mediator_va, 0, __ATOMIC_SEQ_CST);
 		p->rs_tgid = dev->tgid;
 		p->rs_features = dev->features;
 		p->rs_order = dev->order;

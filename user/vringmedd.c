@@ -124,9 +124,16 @@ static void vmd_complete(struct vmd *d, __u32 qid)
 {
 	struct vm_queue *q = &d->b.queues[qid];
 	struct vm_ref_queue rq;
+	struct vm_device *dev;
 	__u32 chains, v;
 
 	if (qid >= VM_MAX_QUEUES || !VM_READ_ONCE(q->deferred) || !(q->flags & VM_QF_ENABLED))
+		return;
+	/* Guest memory this daemon has not mapped (a device adopted from a
+	 * dead daemon, until its VMM is back): the kick waits, deferred, and
+	 * the resume translates it. */
+	dev = &d->b.devices[q->dev % VM_MAX_DEVICES];
+	if (!dev->nregions || !dev->regions[0].mediator_va)
 		return;
 	if (!d->scratch[qid] && !(d->scratch[qid] = vm_ref_scratch_new())) {
 		pr_warn("queue %u: no memory for a deferred kick; retrying\n", qid);
@@ -134,8 +141,8 @@ static void vmd_complete(struct vmd *d, __u32 qid)
 	}
 	/* Cleared first: a deferral that comes in meanwhile sets it again. */
 	__sync_lock_test_and_set(&q->deferred, 0);
-	rq = (struct vm_ref_queue){ &d->b.devices[q->dev % VM_MAX_DEVICES], q,
-				    &d->b.shadow[qid], d->scratch[qid], &d->b.ustats[qid] };
+	rq = (struct vm_ref_queue){ dev, q, &d->b.shadow[qid], d->scratch[qid],
+				    &d->b.ustats[qid] };
 	v = vm_ref_kick(&rq, &chains);
 	d->completed++;
 	pr_debug("queue %u: deferred kick completed: %u chains, %s\n", qid, chains,
@@ -525,6 +532,8 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int c, verbose = 0, ndev = 0, lockfd, sfd, err = 1;
 
+	/* Our kick rounds leave a journal: a kill -9 anywhere is resumable. */
+	vm_ref_journal = true;
 	snprintf(maddr, sizeof(maddr), "%s", VM_METRICS_ADDR);
 	while ((c = getopt_long(argc, argv, "d:c:f:m:p:vqh", longopts, NULL)) != -1) {
 		switch (c) {

@@ -172,7 +172,8 @@ struct vm_queue {
 	__u16 kj_avail;
 	__u32 jr_valid;		/* 1: the jr_ fields are meaningful */
 	__u32 kj_valid;		/* 1: a daemon kick round is under way */
-	__u8 _pad[48];
+	__u16 jr_len;		/* descriptors in the journaled chain */
+	__u8 _pad[46];
 	struct vm_desc_state desc_state[VM_MAX_RING];
 	/* VM_NET_RX_SLOT: the guest's header buffer of each chain in flight,
 	 * by head (validated at kick time, where the backend cannot write). */

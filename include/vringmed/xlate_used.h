@@ -93,22 +93,32 @@ static vm_inline __u32 vm_net_used(struct vm_device *dev, struct vm_queue *q,
 	}
 }
 
-/* Returns the chain `head` to the free pool; false when it was not in flight. */
-static vm_inline bool vm_release_chain(struct vm_queue *q, __u16 head)
+/* The descriptors of chain `head`, in flight (0 when it is not). */
+static vm_inline __u16 vm_chain_len(const struct vm_queue *q, __u16 head)
+{
+	__u16 mask = (__u16)(q->size - 1), i = head, n = 0;
+
+	if (head > mask)
+		return 0;
+	while (n <= mask && q->desc_state[i & mask & VM_RING_MASK].owner == head + 1) {
+		n++;
+		i = q->desc_state[i & mask & VM_RING_MASK].next;
+	}
+	return n;
+}
+
+/* Marks the `len` descriptors of chain `head` free (own == false) or in
+ * flight again (own == true).  The links stay when the marks go. */
+static vm_inline void vm_mark_chain(struct vm_queue *q, __u16 head, __u16 len, bool own)
 {
 	__u16 mask = (__u16)(q->size - 1), i = head;
 
-	if (head > mask || q->desc_state[head].owner != head + 1)
-		return false;
-	for (__u32 n = 0; n <= mask; n++) {
-		struct vm_desc_state *ds = &q->desc_state[i & mask];
+	for (__u32 n = 0; n < len && n <= mask; n++) {
+		struct vm_desc_state *ds = &q->desc_state[i & mask & VM_RING_MASK];
 
-		if (ds->owner != head + 1)
-			break;
-		ds->owner = 0;
+		ds->owner = own ? head + 1 : 0;
 		i = ds->next;
 	}
-	return true;
 }
 
 /*
@@ -155,12 +165,13 @@ static vm_inline __u32 vm_complete(struct vm_device *dev, struct vm_queue *q,
 		return VM_USED_TOO_MANY;
 	}
 	for (__u16 k = 0; k < n; k++) {
-		__u16 at = q->last_used, slot = at & mask, merge = q->rx_merge_left;
+		__u16 at = q->last_used, slot = at & mask, merge = q->rx_merge_left, clen;
 		struct vm_used_elem e = sh->used.ring[slot];	/* one copy */
 		__u32 id = vm_swab32_if(VM_ORDER_LE, e.id);
 		__u32 len = vm_swab32_if(VM_ORDER_LE, e.len);
 
-		if (id > mask || q->desc_state[id].owner != id + 1) {
+		clen = id > mask ? 0 : vm_chain_len(q, (__u16)id);
+		if (!clen) {
 			vm_mark_broken(dev, st, VM_USED_NOT_IN_FLIGHT);
 			return VM_USED_NOT_IN_FLIGHT;
 		}
@@ -177,14 +188,17 @@ static vm_inline __u32 vm_complete(struct vm_device *dev, struct vm_queue *q,
 		VM_CRASH_POINT(2);
 		q->jr_slot = at;
 		q->jr_head = (__u16)id;
+		q->jr_len = clen;
 		q->jr_merge_left = merge;
 		q->jr_valid = 1;
 		VM_CRASH_POINT(3);
+		/* Free before the guest can see it: the guest may post the
+		 * chain again the moment the idx moves. */
+		vm_mark_chain(q, (__u16)id, clen, false);
+		VM_CRASH_POINT(4);
 		/* The commit.  Entries go out one at a time so a verdict
 		 * half-way leaves the guest with a consistent prefix. */
 		__atomic_store_n(guest_idx, vm_swab16_if(order, (__u16)(at + 1)), __ATOMIC_RELEASE);
-		VM_CRASH_POINT(4);
-		vm_release_chain(q, (__u16)id);
 		VM_CRASH_POINT(5);
 		q->rx_merge_left = merge;
 		__builtin_memset(sh->hdr[id & VM_RING_MASK] + VM_STASH_TAG_OFF, 0, 4);
@@ -228,21 +242,15 @@ static vm_inline __u32 vm_queue_resume(struct vm_device *dev, struct vm_queue *q
 	guest_idx = vm_env_ptr(dev, q->used_va + VM_USED_IDX_OFF, sizeof(*guest_idx));
 	g = guest_idx ? vm_swab16_if((enum vm_order)dev->order,
 				     __atomic_load_n(guest_idx, __ATOMIC_ACQUIRE)) : l;
-	if (g == (__u16)(l + 1) && q->jr_valid && q->jr_slot == l) {
-		__u16 head = q->jr_head & mask & VM_RING_MASK, i = head;
-
-		/* The release may have stopped half-way: follow the links
-		 * (kept when a mark goes) over at most the whole table. */
-		for (__u32 n = 0; n <= mask; n++) {
-			struct vm_desc_state *ds = &q->desc_state[i & mask & VM_RING_MASK];
-
-			if (ds->owner == head + 1)
-				ds->owner = 0;
-			i = ds->next;
-		}
+	if (q->jr_valid && q->jr_slot == l && g == (__u16)(l + 1)) {
+		/* Committed (so freed), not finished: finish it. */
 		q->rx_merge_left = q->jr_merge_left;
-		__builtin_memset(sh->hdr[head] + VM_STASH_TAG_OFF, 0, 4);
+		__builtin_memset(sh->hdr[q->jr_head & mask & VM_RING_MASK] + VM_STASH_TAG_OFF, 0, 4);
 		q->last_used = g;
+	} else if (q->jr_valid && q->jr_slot == l) {
+		/* Not committed, maybe freed, wholly or in part: in flight
+		 * again, and the next completion returns it. */
+		vm_mark_chain(q, q->jr_head & mask, q->jr_len, true);
 	}
 	/* Anything else the guest wrote there is its own business: our
 	 * position stands and the next completion overwrites it. */
