@@ -74,6 +74,7 @@ fi
 # skip themselves without root.
 run test_vhost "$OUT/test_vhost"
 run test_ops selftests/test_ops.sh
+run test_soak selftests/test_soak.sh
 run test_guest selftests/test_guest.sh
 run test_fuzz selftests/test_fuzz.sh
 kernel_hygiene
