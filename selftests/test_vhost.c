@@ -144,7 +144,8 @@ static void drv_parse(struct drv *r)
 		char *s = strstr(line, "vu_driver: mode=");
 
 		if (s && sscanf(s, "vu_driver: mode=%15s order=%15s mrg_rxbuf=%d sent=%u "
-				   "received=%u bad_header=%u bad_payload=%u RESULT: %7s",
+				   "received=%u bad_header=%u bad_payload=%u bad_used=%*u tx_unreturned=%*u "
+				   "reconnects=%*u RESULT: %7s",
 				r->mode, r->order, &r->mrg, &r->sent, &r->received,
 				&r->bad_header, &r->bad_payload, r->result) == 8)
 			r->have_line = true;
