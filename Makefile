@@ -28,7 +28,7 @@ endif
 HEADERS  := $(wildcard include/vringmed/*.h)
 BPF_OBJS := $(OUTPUT)/vringmed.bpf.o $(OUTPUT)/probe_fentry.bpf.o
 SKELS    := $(OUTPUT)/vringmed.skel.h $(OUTPUT)/probe_fentry.skel.h
-LIB_SRCS := user/ref.c user/log.c user/loader.c user/vu_wire.c user/proxy.c user/view.c user/metrics.c user/sdnotify.c
+LIB_SRCS := user/ref.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c user/proxy.c user/view.c user/metrics.c user/sdnotify.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 LIB      := $(OUTPUT)/libvringmed.a
 
@@ -134,7 +134,7 @@ test: all fuzz-build
 # libFuzzer targets with ASan and UBSan; seeds in selftests/fuzz/corpus/.
 # `make fuzz FUZZ_TIME=600` runs each target that long on a copy of its seeds.
 FUZZ_CC      ?= clang-19
-FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+FUZZ_CFLAGS  := -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-Iinclude -Iuser -Iselftests
 FUZZ_TARGETS := $(patsubst selftests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(wildcard selftests/fuzz/fuzz_*.c))
 FUZZ_TIME    ?= 60
@@ -149,6 +149,10 @@ $(OUTPUT)/fuzz/fuzz_xlate: selftests/fuzz/fuzz_xlate.c selftests/fuzz/fuzz.h use
 $(OUTPUT)/fuzz/fuzz_vu_wire: selftests/fuzz/fuzz_vu_wire.c selftests/fuzz/fuzz.h user/vu_wire.c user/vu_wire.h $(HEADERS) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_vu_wire.c user/vu_wire.c -o $@
+
+$(OUTPUT)/fuzz/fuzz_proxy: selftests/fuzz/fuzz_proxy.c selftests/fuzz/fuzz.h user/proxy.c user/proxy.h user/vu_wire.c user/vu_wire.h user/ref.c user/log.c user/eventfd_id.c user/loader.h $(HEADERS) | $(OUTPUT)/fuzz
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_proxy.c user/proxy.c user/vu_wire.c user/ref.c user/log.c user/eventfd_id.c -lbpf -lpthread -o $@
 
 fuzz-build: $(FUZZ_TARGETS)
 

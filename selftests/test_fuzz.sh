@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Fuzz smoke for `make test`: each libFuzzer target (ASan + UBSan) runs for
-# FUZZ_SMOKE_SECONDS (default 25) on a copy of its committed seed corpus.
+# FUZZ_SMOKE_SECONDS (default 20: a minute for the three) on a copy of its committed seed corpus.
 # A crash, a leak or a sanitizer report fails it.  `make fuzz` is the
 # longer run (FUZZ_TIME seconds per target).
 set -u
 cd "$(dirname "$0")/.."
 OUT=.output/fuzz
-SECS=${FUZZ_SMOKE_SECONDS:-${FUZZ_TIME:-25}}
+SECS=${FUZZ_SMOKE_SECONDS:-${FUZZ_TIME:-20}}
 pass=0 fail=0 skip=0
 echo "== fuzz (libFuzzer, ASan + UBSan, ${SECS} s per target)"
 for src in selftests/fuzz/fuzz_*.c; do

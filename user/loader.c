@@ -291,26 +291,6 @@ int vm_bpf_test_kick(struct vm_bpf *b, __u32 queue, struct vm_test_args *out)
 	return err ? -errno : 0;
 }
 
-long vm_eventfd_id(pid_t pid, int fd)
-{
-	char path[64], line[256];
-	long id = -ENOENT;
-	FILE *f;
-
-	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
-	else
-		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "eventfd-id: %ld", &id) == 1)
-			break;
-	fclose(f);
-	return id;
-}
-
 int vm_bpf_add_kickfd(struct vm_bpf *b, __u32 eventfd_id, __u32 queue)
 {
 	struct vm_kickfd_val v = { .queue = queue };

@@ -2,7 +2,7 @@
 #ifndef VRINGMED_LOG_H
 #define VRINGMED_LOG_H
 
-enum vm_log_level { VM_LOG_WARN, VM_LOG_INFO, VM_LOG_DEBUG };
+enum vm_log_level { VM_LOG_QUIET = -1, VM_LOG_WARN, VM_LOG_INFO, VM_LOG_DEBUG };
 
 /* Messages above `level` are dropped; libbpf's own go one level lower. */
 void vm_log_set_level(enum vm_log_level level);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -988,16 +989,66 @@ static bool vmp_has_reply(uint32_t req)
 	       req == VU_GET_QUEUE_NUM || req == VU_GET_VRING_BASE;
 }
 
+/*
+ * Whether a whole message (or the end of the connection) waits on the VMM
+ * socket.  vu_recv() reads a message to its end; a VMM that stopped half-way
+ * through one would hold the daemon, and every other device, in that read.
+ * The socket is edge-triggered: a partial message waits for the next edge.
+ */
+static bool vmp_vmm_ready(int fd, uint32_t events)
+{
+	uint32_t hdr[3];
+	int avail = 0;
+	char c;
+
+	if (ioctl(fd, FIONREAD, &avail))
+		return true;		/* vu_recv() says what is wrong */
+	if (avail == 0)			/* nothing more, or the end */
+		return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 || errno != EAGAIN;
+	/* Gone with a message half-sent: vu_recv() sees the end in it. */
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		return true;
+	if (avail < VU_HDR_SIZE)
+		return false;
+	if (recv(fd, hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT) != sizeof(hdr))
+		return false;
+	/* Too large is refused by vu_recv() before it reads the payload. */
+	return vm_swab32_if(VM_ORDER_LE, hdr[2]) > VU_MAX_PAYLOAD ||
+	       (uint32_t)avail >= VU_HDR_SIZE + vm_swab32_if(VM_ORDER_LE, hdr[2]);
+}
+
+static void vmp_vmm_one(struct vm_proxy *p, int fd);
+
 static void vmp_on_vmm(struct vm_ev *ev, uint32_t events)
 {
 	struct vm_proxy *p = ev->ctx;
+
+	/* Every whole message there is (edge-triggered), while the session
+	 * lasts; at most a ring's worth per wake-up so one VMM cannot keep
+	 * the loop to itself (the rest re-arms the edge below). */
+	for (int n = 0; p->vmm.fd == ev->fd && ev->fd >= 0; n++) {
+		if (!vmp_vmm_ready(ev->fd, events))
+			return;
+		if (n == 64) {
+			/* Leave the rest for the next turn of the loop. */
+			struct epoll_event e = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET,
+						 .data.ptr = ev };
+
+			epoll_ctl(p->epfd, EPOLL_CTL_MOD, ev->fd, &e);
+			return;
+		}
+		vmp_vmm_one(p, ev->fd);
+	}
+}
+
+static void vmp_vmm_one(struct vm_proxy *p, int fd)
+{
 	struct vu_msg *m = malloc(sizeof(*m));
 	int rc;
 
-	(void)events;
 	if (!m)
 		return;
-	rc = vu_recv(ev->fd, m);
+	rc = vu_recv(fd, m);
 	if (rc <= 0) {
 		if (rc == 0 || rc == -ECONNRESET)
 			vmp_teardown(p, "VMM disconnected");
@@ -1068,7 +1119,7 @@ static void vmp_on_listen(struct vm_ev *ev, uint32_t events)
 		pr_info("device %s: VMM pid %d connected\n", p->cfg.name, (int)cred.pid);
 	for (unsigned i = 0; i < VMP_NQ; i++)
 		vmp_queue_clear(p, i);
-	if (vmp_backend_connect(p) || vm_ev_add(p->epfd, &p->vmm, EPOLLIN | EPOLLRDHUP)) {
+	if (vmp_backend_connect(p) || vm_ev_add(p->epfd, &p->vmm, EPOLLIN | EPOLLRDHUP | EPOLLET)) {
 		vmp_teardown(p, "back-end unavailable");
 		return;
 	}

@@ -4,8 +4,9 @@ several sizes, chains, header modes, wrap-around), each followed by kicks,
 back-end completions of what was published, and guest rewrites.  The
 fuzzer mutates from there.  fuzz_vu_wire: vhost-user message streams
 (a QEMU-like set-up sequence, fds passed, a split header, a bad version, an
-oversized payload).  Usage: mkseeds.py CORPUS_DIR (writes fuzz_xlate/ and
-fuzz_vu_wire/ below it)"""
+oversized payload).  fuzz_proxy: whole VMM sessions (legacy cross-endian
+and modern), a reconnect, a reset, a second memory table.  Usage:
+mkseeds.py CORPUS_DIR (writes fuzz_xlate/, fuzz_vu_wire/, fuzz_proxy/)"""
 import os
 import struct
 import sys
@@ -66,8 +67,52 @@ def vu_seeds():
     }
 
 
+def rec(msg, nfds=0, memfd=False, reconnect=False):
+    # fuzz_proxy: [ctl][len, 2 bytes LE][bytes]; ctl bits 0-1 fds, 2 memfds, 3 reconnect
+    ctl = nfds | (4 if memfd else 0) | (8 if reconnect else 0)
+    return bytes([ctl]) + struct.pack('<H', len(msg)) + msg
+
+
+def proxy_seeds():
+    u64 = lambda v: struct.pack('<Q', v)
+    state = lambda i, n: struct.pack('<II', i, n)
+    mem = struct.pack('<II', 1, 0) + struct.pack('<QQQQ', 0x100000, 1 << 20, 0x7f0000000000, 0)
+
+    def addr(i):
+        base = 0x7f0000010000 + 0x20000 * i
+        return struct.pack('<II', i, 0) + struct.pack('<QQQQ', base, base + 0x4000, base + 0x1000, 0)
+
+    def ring(i, endian=True):
+        r = rec(vu(8, state(i, 256))) + rec(vu(10, state(i, 0)))
+        if endian:
+            r += rec(vu(23, state(i, 1)))
+        return (r + rec(vu(9, addr(i))) + rec(vu(12, u64(i)), 1) + rec(vu(13, u64(i)), 1) +
+                rec(vu(18, state(i, 1))))
+
+    legacy = (rec(vu(1)) + rec(vu(15)) + rec(vu(16, u64(1 << 5))) + rec(vu(3)) +
+              rec(vu(2, u64((1 << 30) | (1 << 15)))) + rec(vu(5, mem), 1, True) +
+              ring(0) + ring(1))
+    modern = (rec(vu(1)) + rec(vu(15)) + rec(vu(16, u64(0))) + rec(vu(3)) +
+              rec(vu(2, u64((1 << 32) | (1 << 30)))) + rec(vu(5, mem), 1, True) +
+              ring(0, False) + ring(1, False))
+    stop = rec(vu(11, state(0, 0))) + rec(vu(11, state(1, 0)))
+    return {
+        'legacy-session': legacy + stop,
+        'modern-session': modern + stop,
+        'legacy-reconnect': legacy[:-23] + rec(vu(18, state(1, 1)), reconnect=True) + legacy,
+        'reset-and-again': legacy + rec(vu(4)) + legacy,
+        'mem-table-twice': legacy + rec(vu(5, mem), 1, True) + stop,
+        'kick-no-fd': rec(vu(1)) + rec(vu(12, u64(0))),
+    }
+
+
 def main():
     root = sys.argv[1]
+    out = os.path.join(root, 'fuzz_proxy')
+    os.makedirs(out, exist_ok=True)
+    for name, data in proxy_seeds().items():
+        with open(os.path.join(out, name), 'wb') as f:
+            f.write(data)
     out = os.path.join(root, 'fuzz_vu_wire')
     os.makedirs(out, exist_ok=True)
     for name, data in vu_seeds().items():
