@@ -152,19 +152,6 @@ static void *backend(void *arg)
 	return NULL;
 }
 
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		abort();
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static int listen_at(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -240,12 +227,6 @@ static void pump(int epfd, struct vm_proxy *p, int vmm)
 
 static void send_record(int s, const uint8_t *p, size_t len, unsigned nfds, bool memfd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 3)];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { (void *)p, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	int fds[3];
 
 	for (unsigned i = 0; i < nfds; i++) {
@@ -253,20 +234,8 @@ static void send_record(int s, const uint8_t *p, size_t len, unsigned nfds, bool
 		if (fds[i] < 0 || (memfd && ftruncate(fds[i], GUEST_MEM)))
 			abort();
 	}
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
 	if (len || nfds)
-		(void)sendmsg(s, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)fuzz_send(s, p, len, fds, (int)nfds, MSG_NOSIGNAL | MSG_DONTWAIT);
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
 }
@@ -300,7 +269,7 @@ static bool proxy_answers(int epfd, struct vm_proxy *p)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vm_proxy_cfg cfg = { .name = "fuzz0" };
-	int before = open_fds(), epfd, vmm;
+	int before = fuzz_open_fds(), epfd, vmm;
 	struct vm_proxy *p;
 	size_t at = 0;
 
@@ -336,8 +305,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vm_proxy_free(p);
 	close(epfd);
 	/* The back-end thread closes its end when it sees ours close. */
-	for (int i = 0; i < 200 && open_fds() != before; i++)
+	for (int i = 0; i < 200 && fuzz_open_fds() != before; i++)
 		usleep(1000);
-	CHECK(open_fds() == before, "%d fds open after the input, %d before", open_fds(), before);
+	CHECK(fuzz_open_fds() == before, "%d fds open after the input, %d before", fuzz_open_fds(), before);
 	return 0;
 }

@@ -25,43 +25,6 @@
 #define FUZZ_NAME "fuzz_vu_wire"
 #include "fuzz.h"
 
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		abort();
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
-static void send_chunk(int s, const uint8_t *p, size_t len, const int *fds, int nfds)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 12)];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { (void *)p, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	CHECK(sendmsg(s, &mh, 0) == (ssize_t)len, "sendmsg failed");
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int sv[2], fds[12], nfds, before, rc;
@@ -74,13 +37,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	first = (data[1] | (size_t)data[2] << 8) % (size - 3) + 1;
 	data += 3;
 	size -= 3;
-	before = open_fds();
+	before = fuzz_open_fds();
 	CHECK(!socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
 	for (int i = 0; i < nfds; i++)
 		CHECK((fds[i] = eventfd(0, EFD_CLOEXEC)) >= 0, "eventfd");
-	send_chunk(sv[0], data, first, fds, nfds);
+	CHECK(fuzz_send(sv[0], data, first, fds, nfds, 0) == (ssize_t)first, "sendmsg failed");
 	if (first < size)
-		send_chunk(sv[0], data + first, size - first, NULL, 0);
+		CHECK(fuzz_send(sv[0], data + first, size - first, NULL, 0, 0) ==
+		      (ssize_t)(size - first), "sendmsg failed");
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
 	shutdown(sv[0], SHUT_WR);
@@ -110,6 +74,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(rc <= 0, "vu_recv returned %d", rc);
 	close(sv[0]);
 	close(sv[1]);
-	CHECK(open_fds() == before, "fds leaked: %d open before, %d after", before, open_fds());
+	CHECK(fuzz_open_fds() == before, "fds leaked: %d open before, %d after", before, fuzz_open_fds());
 	return 0;
 }
