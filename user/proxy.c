@@ -183,7 +183,9 @@ static void vmp_err(struct vm_proxy *p, const char *fmt, ...)
 /* ---- the session: one VMM connection and its back-end connection ---- */
 
 /* Ends what a previous daemon left running in this slot (its VMM's kicks
- * were still being translated); counters stay. */
+ * were still being translated) when a VMM connects: the queues stop, so
+ * that one they resume is made whole first (vmp_can_resume); their state,
+ * the shadow rings and the counters stay. */
 static void vmp_release_adopted(struct vm_proxy *p)
 {
 	struct vm_device *dev = vmp_dev(p);
