@@ -126,11 +126,12 @@ static vm_inline void vm_mark_chain(struct vm_queue *q, __u16 head, __u16 len, b
  * with *returned set (the caller signals the guest when it is non-zero), or
  * the verdict that broke the device.
  *
- * Each entry is committed by one store, the guest's used idx.  Before it,
- * everything done can be done again (the header conversion starts from a
- * kept copy) and the journal says what comes after it; after it, the chain
- * is released and the queue state moves on.  The daemon can be killed
- * anywhere in here: vm_queue_resume() finishes or forgets the entry.
+ * Each entry is committed by one store, the guest's used idx.  Before it:
+ * what can be done again (the header conversion starts from a kept copy),
+ * the journal of what comes after, and the chain freed (the guest may post
+ * it again the moment it sees the idx).  After it, the queue state moves
+ * on.  The daemon can be killed anywhere in here: vm_queue_resume()
+ * finishes the entry or puts it back in flight.
  */
 static vm_inline __u32 vm_complete(struct vm_device *dev, struct vm_queue *q,
 				   struct vm_shadow_queue *sh, struct vm_qstats *st,
