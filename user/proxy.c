@@ -87,13 +87,10 @@ struct vm_proxy {
 
 	const char *state;
 	bool adopted;		/* the slot still holds a dead daemon's session */
-	/* What that session's rings were, so that the VMM reconnecting after
-	 * our crash resumes them where they are (vmp_can_resume). */
-	struct {
-		bool valid;
-		uint16_t num;
-		uint64_t desc, avail, used;
-	} rs[VMP_NQ];
+	/* That session's rings ran and stay in the pinned queue state, so
+	 * the VMM reconnecting after our crash may resume them where they
+	 * are (vmp_can_resume); with its VMM, features and byte order. */
+	bool rs_valid[VMP_NQ];
 	uint32_t rs_tgid;
 	uint64_t rs_features;
 	int rs_order;
@@ -278,7 +275,7 @@ static void vmp_teardown(struct vm_proxy *p, const char *why)
 	p->be_rings = 0;
 	for (unsigned i = 0; i < VMP_NQ; i++) {
 		vmp_queue_clear(p, i);
-		p->rs[i].valid = false;
+		p->rs_valid[i] = false;
 	}
 	__atomic_store_n(&dev->flags, 0, __ATOMIC_SEQ_CST);
 	if (p->vmm_added)
@@ -495,15 +492,18 @@ static bool vmp_can_resume(struct vm_proxy *p, unsigned i, uint16_t base)
 	const struct vm_queue *q = &p->b->queues[vmp_qslot(p, i)];
 	uint16_t l = q->last_used;
 
-	return p->rs[i].valid && p->vmm_pid == (pid_t)p->rs_tgid && p->features_set &&
-	       p->guest_features == p->rs_features && p->q[i].num == p->rs[i].num &&
+	return p->rs_valid[i] && p->vmm_pid == (pid_t)p->rs_tgid && p->features_set &&
+	       p->guest_features == p->rs_features && p->q[i].num == q->size &&
 	       (base == l || base == (uint16_t)(l + 1));
 }
 
+/* The VMM's ring i is the one the pinned queue state describes. */
 static bool vmp_same_ring(struct vm_proxy *p, unsigned i)
 {
-	return p->q[i].desc == p->rs[i].desc && p->q[i].avail == p->rs[i].avail &&
-	       p->q[i].used == p->rs[i].used;
+	const struct vm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+
+	return q->dev == p->slot && q->size == p->q[i].num && q->desc_va == p->q[i].desc &&
+	       q->avail_va == p->q[i].avail && q->used_va == p->q[i].used;
 }
 
 /* The shadow ring of queue i, empty, at index `base`.  Done before the
@@ -573,8 +573,7 @@ static int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 	}
 
 	rq = (struct vm_ref_queue){ dev, q, sh, p->scratch[i], &p->b->ustats[qs] };
-	if (vq->resume && q->size == vq->num && q->dev == p->slot && q->desc_va == vq->desc &&
-	    q->avail_va == vq->avail && q->used_va == vq->used) {
+	if (vq->resume && vmp_same_ring(p, i) && p->order == p->rs_order) {
 		uint16_t was = q->last_used;
 
 		vm_ref_resume(&rq);
@@ -593,7 +592,7 @@ static int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 			return err;
 		q->last_avail = q->last_used = vq->base;
 	}
-	vq->resume = p->rs[i].valid = false;
+	vq->resume = p->rs_valid[i] = false;
 	q->hdr_gpa = VMP_SHADOW_GPA + (uint64_t)qs * VM_SHADOW_BYTES + VM_SHADOW_HDR_OFF;
 	vmp_net_mode(p, i, q);
 	/* The shadow ring was reset when its address went to the back-end. */
@@ -823,7 +822,7 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 			return vmp_be_state(p, VU_SET_VRING_BASE, idx,
 					    vm_swab16_if(VM_ORDER_LE, sh->used.idx));
 		}
-		p->rs[idx].valid = false;
+		p->rs_valid[idx] = false;
 		vmp_shadow_reset(p, idx);
 		return vmp_be_state(p, VU_SET_VRING_BASE, idx, vq->base);
 	case VU_SET_VRING_ADDR: {
@@ -840,7 +839,7 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 		vq->have_addr = true;
 		if (vq->resume && !vmp_same_ring(p, idx)) {
 			/* Another ring after all: start it afresh. */
-			vq->resume = p->rs[idx].valid = false;
+			vq->resume = p->rs_valid[idx] = false;
 			vmp_shadow_reset(p, idx);
 			if (vmp_be_state(p, VU_SET_VRING_BASE, idx, vq->base))
 				return -EIO;
@@ -1026,8 +1025,8 @@ static void vmp_on_vmm(struct vm_ev *ev, uint32_t events)
 	struct vm_proxy *p = ev->ctx;
 
 	/* Every whole message there is (edge-triggered), while the session
-	 * lasts; at most a ring's worth per wake-up so one VMM cannot keep
-	 * the loop to itself (the rest re-arms the edge below). */
+	 * lasts; at most 64 per wake-up so one VMM cannot keep the loop to
+	 * itself (the rest re-arms the edge below). */
 	for (int n = 0; p->vmm.fd == ev->fd && ev->fd >= 0; n++) {
 		if (!vmp_vmm_ready(ev->fd, events))
 			return;
@@ -1189,13 +1188,8 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 		for (unsigned i = 0; i < VMP_NQ; i++) {
 			const struct vm_queue *q = &b->queues[vmp_qslot(p, i)];
 
-			if (!(q->flags & VM_QF_ENABLED) || q->dev != slot || dev->broken)
-				continue;
-			p->rs[i].valid = true;
-			p->rs[i].num = q->size;
-			p->rs[i].desc = q->desc_va;
-			p->rs[i].avail = q->avail_va;
-			p->rs[i].used = q->used_va;
+			p->rs_valid[i] = (q->flags & VM_QF_ENABLED) && q->dev == slot &&
+					 !dev->broken;
 		}
 		p->order = dev->order;
 		p->guest_features = dev->features;
