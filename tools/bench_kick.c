@@ -50,6 +50,7 @@
 #include "loader.h"
 #include "ref.h"
 #include "vringmed.skel.h"
+#include "kick_floor.skel.h"
 #include "../selftests/ringgen.h"
 #include "benchlib.h"
 
@@ -92,10 +93,21 @@ struct backend;
 static struct backend *running_backend;
 static void backend_stop(struct backend *be);
 
+static struct kick_floor_bpf *floor_skel;
+static struct bpf_link *ladder_link;
+
 static void cleanup(void)
 {
 	if (running_backend)
 		backend_stop(running_backend);
+	if (ladder_link) {
+		bpf_link__destroy(ladder_link);
+		ladder_link = NULL;
+	}
+	if (floor_skel) {
+		kick_floor_bpf__destroy(floor_skel);
+		floor_skel = NULL;
+	}
 	stats_restore();
 	if (loaded) {
 		vm_bpf_close(&B);
@@ -516,28 +528,89 @@ static void p2_run(struct p2_result *res, int main_cpu, int backend_cpu, struct 
 
 /*
  * Where the added latency goes: the write() syscall alone, nobody waiting,
- * attached vs detached (the program plus the tracepoint machinery), and the
- * program's own run time per kick from the kernel's BPF stats (switched on
- * for that last measurement only: the accounting costs a little itself).
+ * under a ladder of programs at the same tracepoint, each doing a prefix of
+ * vm_tp_write's work (tools/kick_floor.bpf.c): nothing, the VMM lookup, the
+ * eventfd-id walk, then the whole kick.  Modes interleave in blocks; each
+ * program's own run time comes from the kernel's BPF stats, switched on for
+ * a separate pass only (the accounting costs a little itself).
  */
-struct p2_split {
-	uint64_t p50[2], p99[2];	/* [0] detached, [1] attached */
-	double prog_ns;
-	uint64_t prog_cnt, kicks;
+enum { L_DET, L_EMPTY, L_TGID, L_EFD, L_FULL, NLADDER };
+static const char *const ladder_name[NLADDER] = {
+	"no program", "empty program", "+ VMM lookup", "+ eventfd-id walk", "vm_tp_write (whole kick)",
 };
+
+struct p2_split {
+	uint64_t p50[NLADDER], p99[NLADDER];
+	double prog_ns[NLADDER];
+	uint64_t kicks;
+};
+
+static struct bpf_program *ladder_prog(int m)
+{
+	switch (m) {
+	case L_EMPTY:	return floor_skel->progs.floor_empty;
+	case L_TGID:	return floor_skel->progs.floor_tgid;
+	case L_EFD:	return floor_skel->progs.floor_efd;
+	case L_FULL:	return B.skel->progs.vm_tp_write;
+	default:	return NULL;
+	}
+}
+
+static void ladder_set(struct bq *f, int m)
+{
+	struct bpf_program *p = ladder_prog(m);
+
+	if (ladder_link) {
+		bpf_link__destroy(ladder_link);
+		ladder_link = NULL;
+	}
+	if (!p)
+		return;
+	ladder_link = bpf_program__attach(p);
+	if (!ladder_link)
+		die("cannot attach %s: %s", bpf_program__name(p), strerror(errno));
+	/* Kicks made without vm_tp_write were never translated: skip them,
+	 * as a daemon resync would. */
+	f->q->last_avail = f->t.avail_idx;
+}
+
+/* Block `blk` of the sequence 0 1 .. N-1 N-1 .. 1 0 0 1 ..: every mode comes
+ * as often early as late, so drift on a shared machine hits all alike. */
+static int ladder_mode(int blk)
+{
+	int i = blk % (2 * NLADDER);
+
+	return i < NLADDER ? i : 2 * NLADDER - 1 - i;
+}
+
+static void floor_open(void)
+{
+	unsigned key = (unsigned)getpid(), one = 1;
+
+	floor_skel = kick_floor_bpf__open();
+	if (!floor_skel)
+		die("cannot open the floor programs: %s", strerror(errno));
+	floor_skel->rodata->eventfd_write_addr = B.skel->rodata->eventfd_write_addr;
+	if (kick_floor_bpf__load(floor_skel))
+		die("cannot load the floor programs: %s", strerror(errno));
+	if (bpf_map_update_elem(bpf_map__fd(floor_skel->maps.floor_vmms), &key, &one, BPF_ANY))
+		die("cannot register this process with the floor programs: %s", strerror(errno));
+}
 
 static void p2_breakdown(struct p2_split *r, struct bq *f, int kickfd)
 {
-	static uint64_t lat[2][BLOCKS * BLOCK_ITERS];
-	unsigned n[2] = { 0, 0 };
-	int prog_fd = bpf_program__fd(B.skel->progs.vm_tp_write), err;
+	static uint64_t lat[NLADDER][BLOCKS * BLOCK_ITERS];
+	unsigned n[NLADDER] = { 0 };
 	uint64_t one = 1, v;
-	__u64 cnt0, ns0, cnt1, ns1;
+	int err;
 
+	floor_open();
 	if ((err = pin_self(0)))
 		die("cannot pin the main thread to CPU 0: %s", strerror(-err));
-	for (int blk = 0; blk < 2 * BLOCKS; blk++) {
-		int attached = abba_switch(f, blk);
+	for (int blk = 0; blk < NLADDER * BLOCKS; blk++) {
+		int m = ladder_mode(blk);
+
+		ladder_set(f, m);
 		for (int i = 0; i < BLOCK_WARMUP + BLOCK_ITERS; i++) {
 			uint64_t t0, t1;
 
@@ -546,16 +619,17 @@ static void p2_breakdown(struct p2_split *r, struct bq *f, int kickfd)
 			if (write(kickfd, &one, sizeof(one)) != sizeof(one))
 				die("write(kick eventfd): %s", strerror(errno));
 			t1 = now_ns();
-			if (attached && (uint16_t)tr_le(&f->sh->avail.idx, 2) != f->t.avail_idx)
+			if (m == L_FULL && (uint16_t)tr_le(&f->sh->avail.idx, 2) != f->t.avail_idx)
 				die("write() returned with shadow avail idx %u, want %u",
 				    (unsigned)tr_le(&f->sh->avail.idx, 2), f->t.avail_idx);
 			if (i >= BLOCK_WARMUP)
-				lat[attached][n[attached]++] = t1 - t0;
+				lat[m][n[m]++] = t1 - t0;
 		}
 		if (read(kickfd, &v, sizeof(v)) != sizeof(v))	/* nobody read: drain */
 			die("read(kick eventfd): %s", strerror(errno));
 	}
-	for (int m = 0; m < 2; m++) {
+	ladder_set(f, L_DET);
+	for (int m = 0; m < NLADDER; m++) {
 		qsort(lat[m], n[m], sizeof(uint64_t), cmp_u64);
 		r->p50[m] = lat[m][n[m] / 2];
 		r->p99[m] = lat[m][(uint64_t)n[m] * 99 / 100];
@@ -563,28 +637,32 @@ static void p2_breakdown(struct p2_split *r, struct bq *f, int kickfd)
 
 	if ((err = stats_enable()))
 		die("cannot enable %s: %s", STATS_SYSCTL, strerror(-err));
-	f->q->last_avail = f->t.avail_idx;
-	if ((err = attach_tp()))
-		die("cannot attach vm_tp_write: %s", strerror(-err));
-	if (vm_bpf_prog_runtime(prog_fd, &cnt0, &ns0))
-		die("cannot read the run-time stats of vm_tp_write");
 	r->kicks = BLOCK_ITERS;
-	for (unsigned i = 0; i < BLOCK_ITERS; i++) {
-		bq_refill(f, 1);
-		if (write(kickfd, &one, sizeof(one)) != sizeof(one))
-			die("write(kick eventfd): %s", strerror(errno));
+	for (int m = L_EMPTY; m < NLADDER; m++) {
+		int prog_fd = bpf_program__fd(ladder_prog(m));
+		__u64 cnt0, ns0, cnt1, ns1;
+
+		ladder_set(f, m);
+		if (vm_bpf_prog_runtime(prog_fd, &cnt0, &ns0))
+			die("cannot read the run-time stats of %s", bpf_program__name(ladder_prog(m)));
+		for (unsigned i = 0; i < BLOCK_ITERS; i++) {
+			bq_refill(f, 1);
+			if (write(kickfd, &one, sizeof(one)) != sizeof(one))
+				die("write(kick eventfd): %s", strerror(errno));
+		}
+		if (vm_bpf_prog_runtime(prog_fd, &cnt1, &ns1))
+			die("cannot read the run-time stats of %s", bpf_program__name(ladder_prog(m)));
+		if (read(kickfd, &v, sizeof(v)) != sizeof(v))
+			die("read(kick eventfd): %s", strerror(errno));
+		r->prog_ns[m] = cnt1 > cnt0 ? (double)(ns1 - ns0) / (cnt1 - cnt0) : 0;
 	}
-	if (vm_bpf_prog_runtime(prog_fd, &cnt1, &ns1))
-		die("cannot read the run-time stats of vm_tp_write");
-	detach_tp();
+	ladder_set(f, L_DET);
 	stats_restore();
 	if ((uint16_t)tr_le(&f->sh->avail.idx, 2) != f->t.avail_idx)
 		die("kicks were not translated (shadow avail idx %u, want %u)",
 		    (unsigned)tr_le(&f->sh->avail.idx, 2), f->t.avail_idx);
-	if (read(kickfd, &v, sizeof(v)) != sizeof(v))
-		die("read(kick eventfd): %s", strerror(errno));
-	r->prog_cnt = cnt1 - cnt0;
-	r->prog_ns = r->prog_cnt ? (double)(ns1 - ns0) / r->prog_cnt : 0;
+	kick_floor_bpf__destroy(floor_skel);
+	floor_skel = NULL;
 	pin_self(-1);
 }
 
@@ -644,15 +722,19 @@ static long long part2(void)
 		       (long long)r->p99[1] - (long long)r->p99[0],
 		       (unsigned long long)r->mean[0], (unsigned long long)r->mean[1]);
 	}
-	printf("\n   breakdown, VMM on cpu0, nobody waiting on the eventfd:\n");
-	printf("   write() syscall alone    detached p50 %llu p99 %llu, attached p50 %llu p99 %llu: added p50 %lld p99 %lld\n",
-	       (unsigned long long)split.p50[0], (unsigned long long)split.p99[0],
-	       (unsigned long long)split.p50[1], (unsigned long long)split.p99[1],
-	       (long long)split.p50[1] - (long long)split.p50[0],
-	       (long long)split.p99[1] - (long long)split.p99[0]);
-	printf("   vm_tp_write run time     %.1f ns per run (bpf_stats; %llu runs during %llu kicks: the\n"
-	       "                            tracepoint also sees other write()s on the host)\n\n",
-	       split.prog_ns, (unsigned long long)split.prog_cnt, (unsigned long long)split.kicks);
+	printf("\n   breakdown: write() alone, VMM on cpu0, nobody waiting, under a ladder of programs at\n"
+	       "   the same tracepoint (modes interleaved; run = the program's own time, bpf_stats pass), ns\n");
+	printf("   %-26s %9s %9s %9s %9s %9s\n", "program", "p50", "p99", "added p50", "step", "run/call");
+	for (int m = 0; m < NLADDER; m++) {
+		printf("   %-26s %9llu %9llu", ladder_name[m], (unsigned long long)split.p50[m],
+		       (unsigned long long)split.p99[m]);
+		if (m)
+			printf(" %9lld %+9lld %9.1f", (long long)split.p50[m] - (long long)split.p50[0],
+			       (long long)split.p50[m] - (long long)split.p50[m - 1], split.prog_ns[m]);
+		printf("\n");
+	}
+	printf("   (run/call: over the %llu kicks of the pass; the hook also sees other write()s on the host)\n\n",
+	       (unsigned long long)split.kicks);
 	headline = res[0].ok ? (long long)res[0].p50[1] - (long long)res[0].p50[0]
 			     : (long long)res[1].p50[1] - (long long)res[1].p50[0];
 	return headline;
