@@ -52,13 +52,24 @@ struct {
 	__type(value, struct vm_queue);
 } vm_queues SEC(".maps");
 
-struct {
+/* The shadow rings: one mmapable map per device, so the back-end of one
+ * device is handed that device's rings and nobody else's.  The loader creates
+ * the inner maps (vm_shadow_dNN) and fills every slot; a device's queue slots
+ * [slot * VM_DEV_QUEUES, +VM_DEV_QUEUES) are its entries 0..VM_DEV_QUEUES-1. */
+struct vm_shadow_dev {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, VM_MAX_QUEUES);
+	__uint(max_entries, VM_DEV_QUEUES);
 	__type(key, __u32);
 	__type(value, struct vm_shadow_queue);
-} vm_shadow SEC(".maps");
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, VM_MAX_DEVICES);
+	__type(key, __u32);
+	__array(values, struct vm_shadow_dev);
+} vm_shadows SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -160,16 +171,27 @@ static __always_inline __u32 vm_handle_kick(__u32 qid, __u32 *chains)
 	struct vm_qstats *st;
 	__u32 dev_slot, verdict;
 
+	void *shadows;
+	__u32 dev_q;
+
 	*chains = 0;
 	q = bpf_map_lookup_elem(&vm_queues, &qid);
-	sh = bpf_map_lookup_elem(&vm_shadow, &qid);
 	scr = bpf_map_lookup_elem(&vm_scratch, &qid);
 	st = bpf_map_lookup_elem(&vm_qstats, &qid);
-	if (!q || !sh || !scr || !st)
+	if (!q || !scr || !st)
 		return VM_BAD_CONFIG;
 	dev_slot = q->dev;
+	/* A queue slot belongs to the device whose range it is in: the
+	 * shadow ring comes from that device's map and no other. */
+	if (qid / VM_DEV_QUEUES != dev_slot)
+		return VM_BAD_CONFIG;
+	dev_q = qid % VM_DEV_QUEUES;
 	dev = bpf_map_lookup_elem(&vm_devices, &dev_slot);
-	if (!dev || !(dev->flags & VM_DF_ACTIVE))
+	shadows = bpf_map_lookup_elem(&vm_shadows, &dev_slot);
+	if (!dev || !shadows || !(dev->flags & VM_DF_ACTIVE))
+		return VM_BAD_CONFIG;
+	sh = bpf_map_lookup_elem(shadows, &dev_q);
+	if (!sh)
 		return VM_BAD_CONFIG;
 	/* Guest ring addresses mean something only in the VMM's address
 	 * space: read nothing on behalf of anyone else. */

@@ -93,6 +93,9 @@ int rig_start(struct vm_bpf *b, struct rig *r)
 	long efd_id;
 	void *local;
 
+	if (r->slot >= VM_MAX_DEVICES)
+		return -EINVAL;
+	r->qslot = VM_QSLOT(r->slot, 0);
 	snprintf(name, sizeof(name), "vm-guest-%u", r->slot);
 	r->memfd = memfd_create(name, 0);
 	r->kickfd = eventfd(0, 0);
@@ -105,7 +108,7 @@ int rig_start(struct vm_bpf *b, struct rig *r)
 	r->backend = fork();
 	if (r->backend == 0) {
 		close(rep[0]);
-		backend_main(r->kickfd, &b->shadow[r->slot], rep[1]);
+		backend_main(r->kickfd, &b->shadow[r->qslot], rep[1]);
 		_exit(0);
 	}
 	close(rep[1]);
@@ -146,23 +149,23 @@ int rig_start(struct vm_bpf *b, struct rig *r)
 		return (int)efd_id;
 
 	struct vm_device *dev = &b->devices[r->slot];
-	struct vm_queue *q = &b->queues[r->slot];
+	struct vm_queue *q = &b->queues[r->qslot];
 
 	memset(dev, 0, sizeof(*dev));
 	dev->tgid = r->driver;
 	dev->order = r->big_endian ? VM_ORDER_BE : VM_ORDER_LE;
 	dev->nregions = 1;
 	dev->nqueues = 1;
-	dev->first_queue = r->slot;
+	dev->first_queue = r->qslot;
 	dev->regions[0] = (struct vm_region){ 0, DRV_MEM, vmm_va, (uint64_t)(uintptr_t)local };
-	vm_ref_shadow_reset(&b->shadow[r->slot]);
+	vm_ref_shadow_reset(&b->shadow[r->qslot]);
 	vm_ref_queue_setup(q, r->slot, DRV_SIZE, vmm_va + DRV_RING_GPA,
 			   vmm_va + DRV_RING_GPA + vm_legacy_avail_off(DRV_SIZE),
 			   vmm_va + DRV_RING_GPA + vm_legacy_used_off(DRV_SIZE));
-	vm_bpf_clear_stats(b, r->slot);
+	vm_bpf_clear_stats(b, r->qslot);
 	q->flags = VM_QF_ENABLED;
 	dev->flags = VM_DF_ACTIVE;
-	if (vm_bpf_add_vmm(b, r->driver) || vm_bpf_add_kickfd(b, efd_id, r->slot))
+	if (vm_bpf_add_vmm(b, r->driver) || vm_bpf_add_kickfd(b, efd_id, r->qslot))
 		return -EIO;
 	return 0;
 }
@@ -202,7 +205,7 @@ void rig_stop(struct vm_bpf *b, struct rig *r)
 		fclose(r->report_f);
 	vm_bpf_del_kickfd(b, vm_eventfd_id(0, r->kickfd));
 	b->devices[r->slot].flags = 0;
-	b->queues[r->slot].flags = 0;
+	b->queues[r->qslot].flags = 0;
 	if (r->local && r->local != MAP_FAILED)
 		munmap(r->local, DRV_MEM);
 	close(r->memfd);

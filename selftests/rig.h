@@ -23,7 +23,8 @@
 struct rig {
 	const char *name;
 	int big_endian;
-	uint32_t slot;		/* device and queue slot in the maps */
+	uint32_t slot;		/* device slot in the maps */
+	uint32_t qslot;		/* its one queue: VM_QSLOT(slot, 0), set by rig_start */
 	int memfd, kickfd;
 	pid_t driver, backend;
 	FILE *drv_in, *drv_out;

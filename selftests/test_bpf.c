@@ -53,7 +53,8 @@ static struct vm_bpf *bpf(void)
 /* A queue whose state lives in the BPF maps, guest ring in this process. */
 struct bfx {
 	struct tr_ring t;
-	uint32_t slot;
+	uint32_t slot;		/* device slot */
+	uint32_t qslot;		/* its queue 0 */
 	struct vm_device *dev;
 	struct vm_queue *q;
 	struct vm_shadow_queue *sh;
@@ -65,16 +66,17 @@ static void bfx_init(struct bfx *f, uint32_t slot, uint16_t size, int be)
 	if (tr_init(&f->t, size, be, 1 << 20))
 		abort();
 	f->slot = slot;
+	f->qslot = VM_QSLOT(slot, 0);
 	f->dev = &B.devices[slot];
-	f->q = &B.queues[slot];
-	f->sh = &B.shadow[slot];
+	f->q = &B.queues[f->qslot];
+	f->sh = &B.shadow[f->qslot];
 	tr_device(&f->t, f->dev, getpid());
-	f->dev->first_queue = slot;
+	f->dev->first_queue = f->qslot;
 	vm_ref_shadow_reset(f->sh);
 	vm_ref_queue_setup(f->q, slot, size, tr_va(&f->t, f->t.ring_gpa),
 			   tr_va(&f->t, tr_avail_gpa(&f->t)), tr_va(&f->t, tr_used_gpa(&f->t)));
 	f->q->flags = VM_QF_ENABLED;
-	vm_bpf_clear_stats(&B, slot);
+	vm_bpf_clear_stats(&B, f->qslot);
 }
 
 static void bfx_fini(struct bfx *f)
@@ -88,7 +90,7 @@ static uint32_t bkick(struct bfx *f, uint32_t *chains)
 {
 	struct vm_test_args a;
 
-	if (!VM_EQ(vm_bpf_test_kick(&B, f->slot, &a), 0))
+	if (!VM_EQ(vm_bpf_test_kick(&B, f->qslot, &a), 0))
 		return ~0u;
 	if (chains)
 		*chains = a.chains;
@@ -161,6 +163,52 @@ VM_TEST(load)
 			return;
 		VM_TRUE(B.devices && B.queues && B.shadow);
 	}
+	/* What a back-end is handed for its device's shadow rings (a
+	 * vhost-user memory region backed by this fd) reaches that device's
+	 * rings and no other device's. */
+	if (vm_subtest("shadow_map_per_device")) {
+		const uint32_t a = 13, b = 14;
+		int fa, fb;
+		struct bpf_map_info ia = { 0 }, ib = { 0 };
+		__u32 len = sizeof(ia);
+		uint8_t *m, *big;
+		bool other_intact = true;
+
+		if (!bpf())
+			return;
+		fa = vm_bpf_shadow_fd(&B, a);
+		fb = vm_bpf_shadow_fd(&B, b);
+		VM_TRUE(fa >= 0 && fb >= 0 && fa != fb);
+		VM_EQ(vm_bpf_shadow_fd(&B, VM_MAX_DEVICES), -EINVAL);
+		if (!VM_EQ(bpf_obj_get_info_by_fd(fa, &ia, &len), 0) ||
+		    !VM_EQ(bpf_obj_get_info_by_fd(fb, &ib, &len), 0))
+			return;
+		VM_TRUE(ia.id != ib.id);
+		VM_EQ(ia.type, BPF_MAP_TYPE_ARRAY);
+		VM_EQ(ia.max_entries, VM_DEV_QUEUES);
+		VM_EQ(ia.value_size, sizeof(struct vm_shadow_queue));
+		VM_TRUE(ia.map_flags & BPF_F_MMAPABLE);
+		/* The whole fd is one device's rings: a larger mapping fails. */
+		big = mmap(NULL, 2 * VM_SHADOW_DEV_BYTES, PROT_READ, MAP_SHARED, fa, 0);
+		VM_TRUE(big == MAP_FAILED);
+		if (big != MAP_FAILED)
+			munmap(big, 2 * VM_SHADOW_DEV_BYTES);
+		m = mmap(NULL, VM_SHADOW_DEV_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fa, 0);
+		if (!VM_TRUE(m != MAP_FAILED))
+			return;
+		memset(&B.shadow[VM_QSLOT(b, 0)], 0x3c, VM_SHADOW_DEV_BYTES);
+		memset(m, 0xc3, VM_SHADOW_DEV_BYTES);
+		/* The back-end's writes land in this device's queues... */
+		VM_EQ(((uint8_t *)&B.shadow[VM_QSLOT(a, 0)])[0], 0xc3);
+		VM_EQ(((uint8_t *)&B.shadow[VM_QSLOT(a, VM_DEV_QUEUES - 1)])[VM_SHADOW_BYTES - 1], 0xc3);
+		/* ...and nowhere in the next device's. */
+		for (size_t i = 0; i < VM_SHADOW_DEV_BYTES; i++)
+			other_intact &= ((uint8_t *)&B.shadow[VM_QSLOT(b, 0)])[i] == 0x3c;
+		VM_CHECK(other_intact, "device %u's shadow rings changed through device %u's map", b, a);
+		memset(m, 0, VM_SHADOW_DEV_BYTES);
+		memset(&B.shadow[VM_QSLOT(b, 0)], 0, VM_SHADOW_DEV_BYTES);
+		munmap(m, VM_SHADOW_DEV_BYTES);
+	}
 }
 
 VM_TEST(bpf_translate)
@@ -189,7 +237,7 @@ VM_TEST(bpf_translate)
 			VM_EQ(tr_le(&f.sh->avail.ring[1], 2), 3);
 			VM_EQ(tr_le(&f.sh->avail.idx, 2), 2);
 			VM_EQ(f.q->last_avail, 2);
-			VM_EQ(vm_bpf_read_stats(&B, 1, &st), 0);
+			VM_EQ(vm_bpf_read_stats(&B, f.qslot, &st), 0);
 			VM_EQ(st.kicks, 1);
 			VM_EQ(st.descs, 4);
 			VM_EQ(st.chains, 2);
@@ -225,7 +273,7 @@ VM_TEST(bpf_translate)
 		VM_EQ(bkick(&f, &chains), VM_OK);
 		VM_EQ(chains, 0);
 		VM_EQ(f.q->last_avail, 0);
-		VM_EQ(vm_bpf_read_stats(&B, 1, &st), 0);
+		VM_EQ(vm_bpf_read_stats(&B, f.qslot, &st), 0);
 		VM_EQ(st.foreign, 1);
 		bfx_fini(&f);
 	}
@@ -262,13 +310,13 @@ VM_TEST(bpf_hostile)
 				VM_EQ(v, VM_DEFER);
 				VM_EQ(f.q->deferred, 1);
 				VM_EQ(f.dev->broken, 0);
-				VM_EQ(vm_bpf_read_stats(&B, 2, &st), 0);
+				VM_EQ(vm_bpf_read_stats(&B, f.qslot, &st), 0);
 				VM_EQ(st.deferred, 1);
 				VM_TRUE(st.read_faults >= 1);
 				v = vm_ref_kick(&rq, &chains);	/* the daemon's pass */
 				vm_ref_scratch_free(rq.scr);
 			} else {
-				VM_EQ(vm_bpf_read_stats(&B, 2, &st), 0);
+				VM_EQ(vm_bpf_read_stats(&B, f.qslot, &st), 0);
 				VM_EQ(st.errors[h->verdict], 1);
 			}
 			VM_CHECK(v == h->verdict, "verdict: expected %s, got %s",
@@ -320,7 +368,7 @@ static uint32_t storm_kick_bpf(void *ctx, uint32_t *chains)
  * shadow ring and state, filled with a pattern) must not change by a byte. */
 VM_TEST(bpf_guest_storm)
 {
-	const uint32_t slot = 6, canary = 7;
+	const uint32_t slot = 6, qs = VM_QSLOT(slot, 0), canary = VM_QSLOT(7, 0);
 	const long kicks = 1000000;
 	struct storm_result res;
 	struct vm_qstats st;
@@ -333,20 +381,21 @@ VM_TEST(bpf_guest_storm)
 	if (!VM_EQ(storm_mem(&f.t, 16, 1, 1 << 20), 0))
 		return;
 	f.slot = slot;
+	f.qslot = qs;
 	f.dev = &B.devices[slot];
-	f.q = &B.queues[slot];
-	f.sh = &B.shadow[slot];
+	f.q = &B.queues[qs];
+	f.sh = &B.shadow[qs];
 	tr_device(&f.t, f.dev, getpid());
-	f.dev->first_queue = slot;
+	f.dev->first_queue = qs;
 	vm_ref_shadow_reset(f.sh);
-	vm_bpf_clear_stats(&B, slot);
+	vm_bpf_clear_stats(&B, qs);
 	memset(&B.shadow[canary], 0xa5, sizeof(B.shadow[canary]));
 	memset(&B.queues[canary], 0x5a, sizeof(B.queues[canary]));
 
 	VM_EQ(race_storm(&f.t, f.dev, f.q, f.sh, slot, storm_kick_bpf, &f, kicks, &res), 0);
 	race_storm_verify(" (BPF)", &res, kicks);
 	/* No read strayed outside guest memory (the guard pages would fault). */
-	if (VM_EQ(vm_bpf_read_stats(&B, slot, &st), 0)) {
+	if (VM_EQ(vm_bpf_read_stats(&B, qs, &st), 0)) {
 		VM_EQ(st.read_faults, 0);
 		VM_EQ(st.kicks, (uint64_t)kicks);
 	}
@@ -430,7 +479,7 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 
 	tr_device(t, ref->dev, getpid());
 	*bpfs->dev = *ref->dev;
-	bpfs->dev->first_queue = slot;
+	bpfs->dev->first_queue = VM_QSLOT(slot, 0);
 	for (int s = 0; s < 2; s++) {
 		struct diff_side *d = s ? bpfs : ref;
 
@@ -494,7 +543,7 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 		}
 		tr_publish(t);
 		rv = vm_ref_kick(&rq, &rc);
-		if (vm_bpf_test_kick(&B, slot, &a))
+		if (vm_bpf_test_kick(&B, VM_QSLOT(slot, 0), &a))
 			return snprintf(why, why_len, "test run failed: %s", strerror(errno)), false;
 		bv = a.verdict;
 		bc = a.chains;
@@ -541,7 +590,8 @@ VM_TEST(differential)
 	rsh = aligned_alloc(4096, sizeof(*rsh));
 	scr = vm_ref_scratch_new();
 	ref = (struct diff_side){ &rdev, rq, rsh };
-	bs = (struct diff_side){ &B.devices[slot], &B.queues[slot], &B.shadow[slot] };
+	bs = (struct diff_side){ &B.devices[slot], &B.queues[VM_QSLOT(slot, 0)],
+				 &B.shadow[VM_QSLOT(slot, 0)] };
 	for (long r = 0; r < rings; r++) {
 		if (!diff_one(&t, &ref, &bs, scr, slot, why, sizeof(why))) {
 			if (mismatches++ < 5)
@@ -555,7 +605,7 @@ VM_TEST(differential)
 	VM_TRUE(rings >= 100000 || getenv("VM_DIFF_RINGS"));
 	VM_TRUE(broken > rings / 10);	/* the hostile share really ran */
 	B.devices[slot].flags = 0;
-	B.queues[slot].flags = 0;
+	B.queues[VM_QSLOT(slot, 0)].flags = 0;
 	vm_ref_scratch_free(scr);
 	free(rsh);
 	free(rq);
@@ -597,7 +647,7 @@ VM_TEST(real_kicks)
 			kick_ok(&r, 1);
 			kick_ok(&r, 7);
 			kick_ok(&r, 24);	/* 64 descriptors: ring full */
-			VM_EQ(vm_bpf_read_stats(&B, r.slot, &st), 0);
+			VM_EQ(vm_bpf_read_stats(&B, r.qslot, &st), 0);
 			VM_EQ(st.chains, 32);
 			VM_EQ(st.descs, 64);
 			VM_EQ(st.kicks, 3);
@@ -697,15 +747,15 @@ VM_TEST(daemon)
 		/* A crash leaves everything pinned and translating. */
 		daemon_reap(pid, out, SIGKILL, &status);
 		VM_TRUE(access(link, F_OK) == 0);
-		VM_EQ(vm_bpf_read_stats(&T, r.slot, &st1), 0);
+		VM_EQ(vm_bpf_read_stats(&T, r.qslot, &st1), 0);
 		kick_ok(&r, 4);
-		VM_EQ(vm_bpf_read_stats(&T, r.slot, &st2), 0);
+		VM_EQ(vm_bpf_read_stats(&T, r.qslot, &st2), 0);
 		VM_EQ(st2.chains, st1.chains + 4);
 		/* The restarted daemon adopts; counters carry on. */
 		pid = daemon_start(root, &out);
 		if (VM_TRUE(pid > 0)) {
 			kick_ok(&r, 5);
-			VM_EQ(vm_bpf_read_stats(&T, r.slot, &st1), 0);
+			VM_EQ(vm_bpf_read_stats(&T, r.qslot, &st1), 0);
 			VM_EQ(st1.chains, 12);
 			VM_EQ(st1.kicks, 3);
 			daemon_reap(pid, out, SIGTERM, &status);
@@ -717,4 +767,62 @@ VM_TEST(daemon)
 	}
 	rig_stop(&T, &r);
 	vm_bpf_close(&T);
+}
+
+/* The link id pinned at `path`, or 0. */
+static __u32 pinned_link_id(const char *path)
+{
+	struct bpf_link_info info = { 0 };
+	__u32 len = sizeof(info);
+	int fd = bpf_obj_get(path);
+
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		info.id = 0;
+	close(fd);
+	return info.id;
+}
+
+/* A pin root left by another build (here: one without vm_shadows, as every
+ * build before per-device shadow maps): its programs would go on filling
+ * rings this build never hands out, so their links are replaced, not
+ * adopted, and kicks are translated into this build's maps. */
+VM_TEST(daemon_upgrade)
+{
+	char root[96], link[160], map[160];
+	struct vm_bpf T;
+	struct vm_bpf_opts o = { .attach = true };
+	struct rig r = { .name = "native", .big_endian = 0, .slot = 12 };
+	__u32 old_id, new_id;
+	FILE *out;
+	pid_t pid;
+	int status = -1;
+
+	if (!vm_subtest("links_of_another_build_replaced") || !bpf())
+		return;
+	snprintf(root, sizeof(root), "/sys/fs/bpf/vringmed-test-up-%d", (int)getpid());
+	snprintf(link, sizeof(link), "%s/link_vm_tp_write", root);
+	snprintf(map, sizeof(map), "%s/%s", root, VM_MAP_SHADOW);
+	pid = daemon_start(root, &out);
+	if (!VM_TRUE(pid > 0))
+		return;
+	daemon_reap(pid, out, SIGKILL, &status);
+	old_id = pinned_link_id(link);
+	VM_TRUE(old_id != 0);
+	VM_EQ(unlink(map), 0);
+	o.pin_root = root;
+	if (!VM_EQ(vm_bpf_load(&T, &o), 0))
+		return;
+	VM_TRUE(T.stale_links);
+	VM_TRUE(!T.links_only);
+	new_id = pinned_link_id(link);
+	VM_TRUE(new_id != 0 && new_id != old_id);
+	VM_TRUE(access(map, F_OK) == 0);
+	if (VM_EQ(rig_start(&T, &r), 0))
+		kick_ok(&r, 3);
+	rig_stop(&T, &r);
+	vm_bpf_unpin(&T);
+	vm_bpf_close(&T);
+	VM_TRUE(access(root, F_OK) != 0);
 }

@@ -44,6 +44,31 @@ const char *vm_test_suite = "test_proxy";
 
 static char dir[64], root[96], ctl[128], vmm_a[128], vmm_b[128], be_a[128], be_b[128];
 static struct peer tp_a, tp_b, dmn;
+
+/* Sizes of the BPF maps process `pid` has mapped (/proc/PID/maps lines of
+ * anon_inode:bpf-map), at most `max`; returns how many, or -1. */
+static int bpf_map_mappings(pid_t pid, unsigned long long *sizes, int max)
+{
+	char path[64], line[512];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long lo, hi;
+
+		if (!strstr(line, "bpf-map") || sscanf(line, "%llx-%llx", &lo, &hi) != 2)
+			continue;
+		if (n < max)
+			sizes[n] = hi - lo;
+		n++;
+	}
+	fclose(f);
+	return n;
+}
 static bool up;
 
 static int ctl_query(const char *cmd, char *out, size_t len)
@@ -357,6 +382,16 @@ VM_TEST(vmm_face)
 		VM_TRUE(testpmd_negotiated(&tp_a) & BIT(VU_F_VERSION_1));
 		VM_TRUE(!peer_log_has(&tp_a, "mmap", 0) ||
 			!peer_log_has(&tp_a, "failed", 0));
+		/* It maps one BPF map, this device's shadow rings: no other
+		 * device's ring is within its reach. */
+		if (vm_subtest("backend_maps_only_its_shadow_map")) {
+			unsigned long long sizes[8];
+			int n = bpf_map_mappings(tp_a.pid, sizes, 8);
+
+			VM_EQ(n, 1);
+			if (n >= 1)
+				VM_EQ(sizes[0], (unsigned long long)VM_SHADOW_DEV_BYTES);
+		}
 		if (vm_subtest("byte_order_latched_while_running"))
 			VM_TRUE(send_state(&v, VU_SET_VRING_ENDIAN, 0, VU_VRING_LITTLE_ENDIAN,
 					   true) != 0);

@@ -120,30 +120,30 @@ static void cleanup(void)
 
 struct bq {
 	struct tr_ring t;
-	uint32_t slot;
+	uint32_t slot;		/* queue slot: VM_QSLOT(device slot, 0) */
 	struct vm_device *dev;
 	struct vm_queue *q;
 	struct vm_shadow_queue *sh;
 };
 
 /* As selftests/test_bpf.c's bfx_init(): the device's VMM is this process. */
-static void bq_init(struct bq *f, uint32_t slot, int be)
+static void bq_init(struct bq *f, uint32_t dev_slot, int be)
 {
 	memset(f, 0, sizeof(*f));
 	if (tr_init(&f->t, RING, be, GUEST_MEM))
 		die("out of memory");
-	f->slot = slot;
-	f->dev = &B.devices[slot];
-	f->q = &B.queues[slot];
-	f->sh = &B.shadow[slot];
+	f->slot = VM_QSLOT(dev_slot, 0);
+	f->dev = &B.devices[dev_slot];
+	f->q = &B.queues[f->slot];
+	f->sh = &B.shadow[f->slot];
 	tr_device(&f->t, f->dev, getpid());
 	f->dev->flags = 0;
-	f->dev->first_queue = slot;
+	f->dev->first_queue = f->slot;
 	vm_ref_shadow_reset(f->sh);
-	if (vm_ref_queue_setup(f->q, slot, RING, tr_va(&f->t, f->t.ring_gpa),
+	if (vm_ref_queue_setup(f->q, dev_slot, RING, tr_va(&f->t, f->t.ring_gpa),
 			       tr_va(&f->t, tr_avail_gpa(&f->t)), tr_va(&f->t, tr_used_gpa(&f->t))))
 		die("vm_ref_queue_setup failed");
-	vm_bpf_clear_stats(&B, slot);
+	vm_bpf_clear_stats(&B, f->slot);
 	f->q->flags = VM_QF_ENABLED;
 	f->dev->flags = VM_DF_ACTIVE;
 }

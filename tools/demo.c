@@ -43,7 +43,7 @@ static void show_direct(const struct rig *r)
 
 static void show_shadow(struct vm_bpf *b, const struct rig *r)
 {
-	const struct vm_shadow_queue *sh = &b->shadow[r->slot];
+	const struct vm_shadow_queue *sh = &b->shadow[r->qslot];
 
 	printf("  %-7s shadow desc[0] as the backend reads it (vringmed): addr=0x%016llx len=%llu\n",
 	       r->name, (unsigned long long)tr_le(&sh->desc[0].addr, 8),
@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 		struct vm_qstats st;
 		__u64 errors = 0;
 
-		vm_bpf_read_stats(&b, rigs[i].slot, &st);
+		vm_bpf_read_stats(&b, rigs[i].qslot, &st);
 		for (int v = VM_DEFER + 1; v < VM_VERDICT_NR; v++)
 			errors += st.errors[v];
 		printf("  %-7s %6llu %7llu %6llu %8llu %7llu %7s\n", rigs[i].name,

@@ -58,6 +58,74 @@ out:
 	return err;
 }
 
+/*
+ * One shadow map per device slot, each mapped at its place in one reserved
+ * range, so userspace sees every queue's shadow ring at b->shadow[queue
+ * slot] as before while each back-end is given its own device's map only.
+ * Maps a previous owner left in the (pinned) outer map are adopted.
+ */
+VM_STATIC_ASSERT(VM_SHADOW_DEV_BYTES % 4096 == 0, "a device's shadow map is whole pages");
+
+static int vm_shadow_maps(struct vm_bpf *b)
+{
+	int outer = bpf_map__fd(b->skel->maps.vm_shadows);
+	LIBBPF_OPTS(bpf_map_create_opts, copts, .map_flags = BPF_F_MMAPABLE);
+	char *base;
+
+	base = mmap(NULL, (size_t)VM_MAX_DEVICES * VM_SHADOW_DEV_BYTES, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return -errno;
+	b->shadow = (struct vm_shadow_queue *)base;
+	for (__u32 slot = 0; slot < VM_MAX_DEVICES; slot++) {
+		char name[16];
+		__u32 id;
+		int fd;
+
+		if (!bpf_map_lookup_elem(outer, &slot, &id)) {
+			fd = bpf_map_get_fd_by_id(id);
+			if (fd < 0) {
+				pr_warn("failed to adopt the shadow map of device slot %u (map id %u): %s\n",
+					slot, id, strerror(errno));
+				return -errno;
+			}
+		} else {
+			snprintf(name, sizeof(name), "vm_shadow_d%u", slot);
+			fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(__u32),
+					    sizeof(struct vm_shadow_queue), VM_DEV_QUEUES, &copts);
+			if (fd < 0 || bpf_map_update_elem(outer, &slot, &fd, BPF_ANY)) {
+				int err = -errno;
+
+				pr_warn("failed to create the shadow map of device slot %u: %s\n", slot,
+					strerror(errno));
+				if (fd >= 0)
+					close(fd);
+				return err;
+			}
+		}
+		b->shadow_fd[slot] = fd;
+		if (mmap(base + (size_t)slot * VM_SHADOW_DEV_BYTES, VM_SHADOW_DEV_BYTES,
+			 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+			pr_warn("failed to mmap the shadow map of device slot %u: %s\n", slot,
+				strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+static void vm_shadow_maps_close(struct vm_bpf *b)
+{
+	if (b->shadow)
+		munmap(b->shadow, (size_t)VM_MAX_DEVICES * VM_SHADOW_DEV_BYTES);
+	b->shadow = NULL;
+	for (int i = 0; i < VM_MAX_DEVICES; i++) {
+		if (b->shadow_fd[i] >= 0)
+			close(b->shadow_fd[i]);
+		b->shadow_fd[i] = -1;
+	}
+}
+
 static void *vm_map_mmap(struct bpf_map *map)
 {
 	size_t sz = (size_t)((bpf_map__value_size(map) + 7) & ~7u) * bpf_map__max_entries(map);
@@ -80,6 +148,60 @@ static void vm_map_munmap(struct bpf_map *map, void *p)
 		munmap(p, (sz + 4095) & ~(size_t)4095);
 }
 
+/* True when any notification source has a link pinned under the root. */
+static bool vm_any_link_pinned(struct vm_bpf *b)
+{
+	struct bpf_program *p;
+	char path[256];
+
+	bpf_object__for_each_program(p, b->skel->obj) {
+		snprintf(path, sizeof(path), "%s/link_%s", b->pin_root, bpf_program__name(p));
+		if (!access(path, F_OK))
+			return true;
+	}
+	return false;
+}
+
+/* Detaches and unpins the link pinned at `path`. */
+static void vm_drop_link(const char *path)
+{
+	struct bpf_link *old = bpf_link__open(path);
+
+	if (old) {
+		bpf_link__unpin(old);
+		bpf_link__destroy(old);
+	} else {
+		unlink(path);
+	}
+}
+
+/* Puts a link of `p` where another build's was pinned.  The old one goes
+ * first: run side by side, it could take a kick into rings this build does
+ * not hand out; a kick neither sees is not lost, the ring still holds it and
+ * a session's start translates what is pending. */
+static struct bpf_link *vm_replace_link(struct bpf_program *p, const char *path)
+{
+	struct bpf_link *l;
+	int err;
+
+	vm_drop_link(path);
+	l = bpf_program__attach(p);
+	if (!l) {
+		err = errno;
+		pr_warn("failed to attach program %s: %s\n", bpf_program__name(p), strerror(err));
+		errno = err;
+		return NULL;
+	}
+	if (bpf_link__pin(l, path)) {
+		err = errno;
+		pr_warn("failed to pin link %s: %s\n", path, strerror(err));
+		bpf_link__destroy(l);
+		errno = err;
+		return NULL;
+	}
+	return l;
+}
+
 /* Attaches every loaded notification source, or adopts the link a previous
  * owner pinned for it, and pins what it attached. */
 static int vm_attach_pinned(struct vm_bpf *b)
@@ -99,7 +221,15 @@ static int vm_attach_pinned(struct vm_bpf *b)
 		 * adopted as it is (vm_bpf_load skipped the load). */
 		if (!bpf_program__autoload(p) && access(path, F_OK))
 			continue;
-		if (!access(path, F_OK)) {
+		if (b->stale_links && !access(path, F_OK)) {
+			if (!bpf_program__autoload(p)) {	/* not run here */
+				vm_drop_link(path);
+				continue;
+			}
+			l = vm_replace_link(p, path);
+			if (!l)
+				return -errno;
+		} else if (!access(path, F_OK)) {
 			l = bpf_link__open(path);
 			if (!l) {
 				pr_warn("failed to adopt link %s: %s\n", path, strerror(errno));
@@ -157,6 +287,8 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 	int err;
 
 	memset(b, 0, sizeof(*b));
+	for (int i = 0; i < VM_MAX_DEVICES; i++)
+		b->shadow_fd[i] = -1;
 	vm_log_init_libbpf();
 
 	err = vm_probe_fentry();
@@ -186,14 +318,25 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 			pr_warn("failed to create pin root %s: %s\n", b->pin_root, strerror(errno));
 			goto fail;
 		}
+		const char *missing = NULL;
+
 		bpf_object__for_each_map(m, skel->obj) {
 			if (bpf_map__is_internal(m))
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", b->pin_root, bpf_map__name(m));
 			if (!access(path, F_OK))
 				b->adopted = true;
+			else if (!missing)
+				missing = bpf_map__name(m);
 			/* libbpf reuses a compatible pinned map, else pins. */
 			bpf_map__set_pin_path(m, path);
+		}
+		/* Links pinned by a build that had no such map run programs
+		 * that will never use the one made now: replace them. */
+		if (missing && vm_any_link_pinned(b)) {
+			b->stale_links = true;
+			pr_info("the programs pinned under %s come from another build (no map %s there): "
+				"replacing their links\n", b->pin_root, missing);
 		}
 	}
 	bpf_program__set_autoload(skel->progs.vm_fentry_signal, b->have_fentry);
@@ -201,7 +344,7 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 	bpf_program__set_autoload(skel->progs.vm_kvm_mmio, b->have_kvm);
 	bpf_program__set_autoload(skel->progs.vm_kvm_fast_mmio, b->have_kvm);
 
-	if (opts && opts->attach && b->pin_root[0] && vm_links_all_pinned(b)) {
+	if (opts && opts->attach && b->pin_root[0] && !b->stale_links && vm_links_all_pinned(b)) {
 		struct bpf_program *p;
 
 		bpf_object__for_each_program(p, skel->obj)
@@ -224,7 +367,9 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 	}
 	b->devices = vm_map_mmap(skel->maps.vm_devices);
 	b->queues = vm_map_mmap(skel->maps.vm_queues);
-	b->shadow = vm_map_mmap(skel->maps.vm_shadow);
+	err = vm_shadow_maps(b);
+	if (err)
+		goto fail;
 	b->ustats = vm_map_mmap(skel->maps.vm_ustats);
 	if (!b->devices || !b->queues || !b->shadow || !b->ustats) {
 		err = -ENOMEM;
@@ -255,7 +400,7 @@ void vm_bpf_close(struct vm_bpf *b)
 		return;
 	vm_map_munmap(b->skel->maps.vm_devices, b->devices);
 	vm_map_munmap(b->skel->maps.vm_queues, b->queues);
-	vm_map_munmap(b->skel->maps.vm_shadow, b->shadow);
+	vm_shadow_maps_close(b);
 	vm_map_munmap(b->skel->maps.vm_ustats, b->ustats);
 	for (int i = 0; i < b->nlinks; i++)
 		bpf_link__destroy(b->links[i]);	/* a pinned link stays attached */
@@ -349,9 +494,9 @@ int vm_bpf_del_vmm(struct vm_bpf *b, __u32 tgid)
 	return bpf_map__delete_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), 0) ? -errno : 0;
 }
 
-int vm_bpf_shadow_fd(const struct vm_bpf *b)
+int vm_bpf_shadow_fd(const struct vm_bpf *b, __u32 slot)
 {
-	return bpf_map__fd(b->skel->maps.vm_shadow);
+	return slot < VM_MAX_DEVICES ? b->shadow_fd[slot] : -EINVAL;
 }
 
 int vm_bpf_read_stats(struct vm_bpf *b, __u32 queue, struct vm_qstats *sum)

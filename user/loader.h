@@ -18,7 +18,10 @@ struct vm_bpf {
 	struct vringmed_bpf *skel;
 	struct vm_device *devices;	/* mmapped VM_MAP_DEVICES */
 	struct vm_queue *queues;	/* mmapped VM_MAP_QUEUES */
-	struct vm_shadow_queue *shadow;	/* mmapped VM_MAP_SHADOW */
+	/* Every device's shadow map, mapped side by side: indexed by global
+	 * queue slot.  shadow_fd[slot] is device slot's map. */
+	struct vm_shadow_queue *shadow;
+	int shadow_fd[VM_MAX_DEVICES];
 	struct vm_qstats *ustats;	/* mmapped VM_MAP_USTATS: the daemon's work */
 	bool have_fentry;
 	bool have_kvm;
@@ -29,6 +32,7 @@ struct vm_bpf {
 	char link_prog[8][32];	/* the program each link runs */
 	int nlinks;
 	bool links_only;	/* adopted every link; no program was loaded */
+	bool stale_links;	/* pinned links of another build: replaced */
 };
 
 struct vm_bpf_opts {
@@ -59,8 +63,9 @@ int vm_bpf_del_kickfds_of(struct vm_bpf *b, __u32 first_queue, __u32 nqueues);
 int vm_bpf_add_vmm(struct vm_bpf *b, __u32 tgid);
 int vm_bpf_del_vmm(struct vm_bpf *b, __u32 tgid);
 
-/* The fd of the shadow map, for handing to a back-end as a memory region. */
-int vm_bpf_shadow_fd(const struct vm_bpf *b);
+/* The fd of device slot `slot`'s shadow map, for handing to its back-end as
+ * a memory region (VM_SHADOW_DEV_BYTES from offset 0), or -EINVAL. */
+int vm_bpf_shadow_fd(const struct vm_bpf *b, __u32 slot);
 
 /* Counters of `queue`: BPF's per-CPU ones summed, plus the daemon's. */
 int vm_bpf_read_stats(struct vm_bpf *b, __u32 queue, struct vm_qstats *sum);

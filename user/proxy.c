@@ -34,7 +34,6 @@
 /* Where the shadow region sits in the back-end's guest-physical space: far
  * above any guest RAM, checked against every region the VMM sends. */
 #define VMP_SHADOW_GPA	(1ull << 48)
-#define VMP_SHADOW_SIZE	((uint64_t)VM_MAX_QUEUES * VM_SHADOW_BYTES)
 
 /* Features a guest is never offered: what the proxy does not mediate
  * (indirect tables, event idx, packed rings, in-order, notification data,
@@ -163,6 +162,13 @@ static struct vm_device *vmp_dev(struct vm_proxy *p)
 static uint32_t vmp_qslot(struct vm_proxy *p, unsigned i)
 {
 	return p->slot * VM_DEV_QUEUES + i;
+}
+
+/* Where this device's shadow map sits in its back-end's guest-physical
+ * space: each device's at its own place in the range above the guest's. */
+static uint64_t vmp_shadow_gpa(struct vm_proxy *p)
+{
+	return VMP_SHADOW_GPA + (uint64_t)p->slot * VM_SHADOW_DEV_BYTES;
 }
 
 static void vmp_err(struct vm_proxy *p, const char *fmt, ...)
@@ -593,7 +599,7 @@ static int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 		q->last_avail = q->last_used = vq->base;
 	}
 	vq->resume = p->rs_valid[i] = false;
-	q->hdr_gpa = VMP_SHADOW_GPA + (uint64_t)qs * VM_SHADOW_BYTES + VM_SHADOW_HDR_OFF;
+	q->hdr_gpa = vmp_shadow_gpa(p) + (uint64_t)i * VM_SHADOW_BYTES + VM_SHADOW_HDR_OFF;
 	vmp_net_mode(p, i, q);
 	/* The shadow ring was reset when its address went to the back-end. */
 
@@ -703,7 +709,8 @@ static int vmp_mem_table(struct vm_proxy *p, struct vu_msg *m)
 	}
 
 	/* To the back-end: the same regions (our addresses as "user"
-	 * addresses) plus the shadow region, the map's own fd. */
+	 * addresses) plus the shadow region: this device's shadow map, its
+	 * own fd, which holds no other device's rings. */
 	vu_msg_init(&fwd, VU_SET_MEM_TABLE);
 	vu_put_u32(&fwd, 0, n + 1);
 	vu_put_u32(&fwd, 4, 0);
@@ -711,12 +718,12 @@ static int vmp_mem_table(struct vm_proxy *p, struct vu_msg *m)
 		uint32_t off = VU_MEM_HDR_SIZE + i * VU_MEM_REGION_SIZE;
 		bool sh = i == n;
 
-		vu_put_u64(&fwd, off, sh ? VMP_SHADOW_GPA : reg[i].gpa);
-		vu_put_u64(&fwd, off + 8, sh ? VMP_SHADOW_SIZE : reg[i].size);
-		vu_put_u64(&fwd, off + 16, sh ? (uint64_t)(uintptr_t)p->b->shadow :
+		vu_put_u64(&fwd, off, sh ? vmp_shadow_gpa(p) : reg[i].gpa);
+		vu_put_u64(&fwd, off + 8, sh ? VM_SHADOW_DEV_BYTES : reg[i].size);
+		vu_put_u64(&fwd, off + 16, sh ? (uint64_t)(uintptr_t)&p->b->shadow[vmp_qslot(p, 0)] :
 			   (uint64_t)(uintptr_t)reg[i].map + reg[i].offset);
 		vu_put_u64(&fwd, off + 24, sh ? 0 : reg[i].offset);
-		fwd.fds[i] = sh ? vm_bpf_shadow_fd(p->b) : m->fds[i];
+		fwd.fds[i] = sh ? vm_bpf_shadow_fd(p->b, p->slot) : m->fds[i];
 	}
 	fwd.nfds = (int)n + 1;
 	err = vmp_be_send(p, &fwd);
@@ -1188,8 +1195,10 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 		for (unsigned i = 0; i < VMP_NQ; i++) {
 			const struct vm_queue *q = &b->queues[vmp_qslot(p, i)];
 
+			/* Not across builds: another build's programs kept
+			 * translating into rings this one does not have. */
 			p->rs_valid[i] = (q->flags & VM_QF_ENABLED) && q->dev == slot &&
-					 !dev->broken;
+					 !dev->broken && !b->stale_links;
 		}
 		p->order = dev->order;
 		p->guest_features = dev->features;

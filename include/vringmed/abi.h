@@ -22,13 +22,16 @@
 #define VM_MAX_VMMS		64
 #define VM_DEV_NAME_LEN		32
 #define VM_DEV_QUEUES		(VM_MAX_QUEUES / VM_MAX_DEVICES)	/* queue slots per device */
+/* Queue slot of device slot `dev`'s queue `i`: every map indexed by queue
+ * slot and the per-device shadow maps agree on it. */
+#define VM_QSLOT(dev, i)	((dev) * VM_DEV_QUEUES + (i))
 
 /* Map names (at most 15 characters: the kernel truncates longer ones). The
  * pin path of map X is VM_PIN_ROOT "/" X. */
 #define VM_PIN_ROOT		"/sys/fs/bpf/vringmed"
 #define VM_MAP_DEVICES		"vm_devices"
 #define VM_MAP_QUEUES		"vm_queues"
-#define VM_MAP_SHADOW		"vm_shadow"
+#define VM_MAP_SHADOW		"vm_shadows"	/* of maps: one per device */
 #define VM_MAP_STATS		"vm_qstats"
 #define VM_MAP_KICKFDS		"vm_kickfds"
 #define VM_MAP_VMMS		"vm_vmms"
@@ -183,15 +186,18 @@ struct vm_queue {
 VM_STATIC_ASSERT(sizeof(struct vm_queue) == 128 + 16 * VM_MAX_RING, "vm_queue ABI");
 
 /*
- * VM_MAP_SHADOW value, indexed by global queue slot: the modern,
- * little-endian rings the backend consumes.  Page-aligned parts so the whole
- * map can be handed to a backend as one memory region.
+ * The modern, little-endian rings the backend consumes.  VM_MAP_SHADOW holds
+ * one map per device slot, VM_DEV_QUEUES of these each (queue slot q is entry
+ * q % VM_DEV_QUEUES of device q / VM_DEV_QUEUES's map); userspace maps them
+ * side by side, so it indexes them by global queue slot.  Page-aligned parts,
+ * so a device's map is handed to its back-end as one memory region.
  */
 #define VM_SHADOW_AVAIL_OFF	16384
 #define VM_SHADOW_USED_OFF	20480
 #define VM_SHADOW_HDR_OFF	32768
 #define VM_SHADOW_HDR_SLOT	16
 #define VM_SHADOW_BYTES		49152
+#define VM_SHADOW_DEV_BYTES	(VM_DEV_QUEUES * VM_SHADOW_BYTES)	/* one device's map */
 /* VM_NET_RX_INPLACE keeps the backend's header of the entry being returned
  * in that head's (otherwise unused) hdr slot, tagged with the used slot, so
  * that a daemon killed half-way through converting it starts again from the

@@ -101,9 +101,10 @@ int vm_bpf_del_vmm(struct vm_bpf *b, __u32 tgid)
 	return 0;
 }
 
-int vm_bpf_shadow_fd(const struct vm_bpf *b)
+int vm_bpf_shadow_fd(const struct vm_bpf *b, __u32 slot)
 {
 	(void)b;
+	CHECK(slot < VM_MAX_DEVICES, "shadow map of device slot %u", slot);
 	return shadow_fd;
 }
 
