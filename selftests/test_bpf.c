@@ -826,3 +826,38 @@ VM_TEST(daemon_upgrade)
 	vm_bpf_close(&T);
 	VM_TRUE(access(root, F_OK) != 0);
 }
+
+/* A pin whose layout this build cannot reuse: refused before anything is
+ * loaded or attached, the pins left as they are for the operator. */
+VM_TEST(daemon_incompatible_pins)
+{
+	char root[96], link[160], map[160], cmd[320];
+	struct vm_bpf T;
+	struct vm_bpf_opts o = { .attach = true };
+	__u32 old_id;
+	FILE *out;
+	pid_t pid;
+	int status = -1;
+
+	if (!vm_subtest("refused_before_anything_changes") || !bpf())
+		return;
+	snprintf(root, sizeof(root), "/sys/fs/bpf/vringmed-test-inc-%d", (int)getpid());
+	snprintf(link, sizeof(link), "%s/link_vm_tp_write", root);
+	snprintf(map, sizeof(map), "%s/%s", root, VM_MAP_SCRATCH);
+	pid = daemon_start(root, &out);
+	if (!VM_TRUE(pid > 0))
+		return;
+	daemon_reap(pid, out, SIGKILL, &status);
+	old_id = pinned_link_id(link);
+	VM_TRUE(old_id != 0);
+	VM_EQ(unlink(map), 0);
+	snprintf(cmd, sizeof(cmd), "bpftool map create %s type array key 4 value 8 entries 4 name %s",
+		 map, VM_MAP_SCRATCH);
+	if (VM_EQ(system(cmd), 0)) {
+		o.pin_root = root;
+		VM_EQ(vm_bpf_load(&T, &o), -EEXIST);
+		VM_EQ(pinned_link_id(link), old_id);	/* untouched */
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	VM_EQ(system(cmd), 0);
+}

@@ -148,6 +148,53 @@ static void vm_map_munmap(struct bpf_map *map, void *p)
 		munmap(p, (sz + 4095) & ~(size_t)4095);
 }
 
+/* A map pinned under the root that this build cannot reuse (another
+ * layout): libbpf would only say "error reusing pinned map".  Says which map
+ * and what differs, and what to do; returns -EEXIST, or 0. */
+static int vm_check_pinned_maps(struct vm_bpf *b)
+{
+	struct bpf_map *m;
+	char path[256];
+
+	bpf_object__for_each_map(m, b->skel->obj) {
+		struct bpf_map_info info = { 0 };
+		__u32 len = sizeof(info);
+		const char *what = NULL;
+		unsigned have = 0, want = 0;
+		int fd;
+
+		if (bpf_map__is_internal(m))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", b->pin_root, bpf_map__name(m));
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			close(fd);
+			continue;
+		}
+		close(fd);
+		if (info.type != bpf_map__type(m))
+			what = "type", have = info.type, want = bpf_map__type(m);
+		else if (info.key_size != bpf_map__key_size(m))
+			what = "key size", have = info.key_size, want = bpf_map__key_size(m);
+		else if (info.value_size != bpf_map__value_size(m))
+			what = "value size", have = info.value_size, want = bpf_map__value_size(m);
+		else if (info.max_entries != bpf_map__max_entries(m))
+			what = "entries", have = info.max_entries, want = bpf_map__max_entries(m);
+		else if (info.map_flags != bpf_map__map_flags(m))
+			what = "flags", have = info.map_flags, want = bpf_map__map_flags(m);
+		if (what) {
+			pr_warn("pinned map %s has %s %u, this build needs %u: the pins under %s come from "
+				"an incompatible build; stop the daemon that made them with SIGTERM (it "
+				"removes them) or remove %s, then start again\n", path, what, have, want,
+				b->pin_root, b->pin_root);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
 /* True when any notification source has a link pinned under the root. */
 static bool vm_any_link_pinned(struct vm_bpf *b)
 {
@@ -331,6 +378,9 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 			/* libbpf reuses a compatible pinned map, else pins. */
 			bpf_map__set_pin_path(m, path);
 		}
+		err = vm_check_pinned_maps(b);
+		if (err)
+			goto fail;
 		/* Links pinned by a build that had no such map run programs
 		 * that will never use the one made now: replace them. */
 		if (missing && vm_any_link_pinned(b)) {
