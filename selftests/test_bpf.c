@@ -784,80 +784,84 @@ static __u32 pinned_link_id(const char *path)
 	return info.id;
 }
 
+/* The pins a daemon leaves when killed (-9), under a root of this test's
+ * own, minus map `map_name`'s pin.  Paths go to root, link (the write()
+ * hook's) and map; returns that link's id, or 0. */
+struct crashed_pins {
+	char root[96], link[160], map[160];
+};
+
+static __u32 crashed_pins(struct crashed_pins *c, const char *tag, const char *map_name)
+{
+	FILE *out;
+	pid_t pid;
+	int status = -1;
+	__u32 id;
+
+	snprintf(c->root, sizeof(c->root), "/sys/fs/bpf/vringmed-test-%s-%d", tag, (int)getpid());
+	snprintf(c->link, sizeof(c->link), "%s/link_vm_tp_write", c->root);
+	snprintf(c->map, sizeof(c->map), "%s/%s", c->root, map_name);
+	pid = daemon_start(c->root, &out);
+	if (!VM_TRUE(pid > 0))
+		return 0;
+	daemon_reap(pid, out, SIGKILL, &status);
+	id = pinned_link_id(c->link);
+	VM_TRUE(id != 0);
+	VM_EQ(unlink(c->map), 0);
+	return id;
+}
+
 /* A pin root left by another build (here: one without vm_shadows, as every
  * build before per-device shadow maps): its programs would go on filling
  * rings this build never hands out, so their links are replaced, not
  * adopted, and kicks are translated into this build's maps. */
 VM_TEST(daemon_upgrade)
 {
-	char root[96], link[160], map[160];
+	struct crashed_pins c;
 	struct vm_bpf T;
-	struct vm_bpf_opts o = { .attach = true };
+	struct vm_bpf_opts o = { .attach = true, .pin_root = c.root };
 	struct rig r = { .name = "native", .big_endian = 0, .slot = 12 };
 	__u32 old_id, new_id;
-	FILE *out;
-	pid_t pid;
-	int status = -1;
 
 	if (!vm_subtest("links_of_another_build_replaced") || !bpf())
 		return;
-	snprintf(root, sizeof(root), "/sys/fs/bpf/vringmed-test-up-%d", (int)getpid());
-	snprintf(link, sizeof(link), "%s/link_vm_tp_write", root);
-	snprintf(map, sizeof(map), "%s/%s", root, VM_MAP_SHADOW);
-	pid = daemon_start(root, &out);
-	if (!VM_TRUE(pid > 0))
-		return;
-	daemon_reap(pid, out, SIGKILL, &status);
-	old_id = pinned_link_id(link);
-	VM_TRUE(old_id != 0);
-	VM_EQ(unlink(map), 0);
-	o.pin_root = root;
-	if (!VM_EQ(vm_bpf_load(&T, &o), 0))
+	old_id = crashed_pins(&c, "up", VM_MAP_SHADOW);
+	if (!old_id || !VM_EQ(vm_bpf_load(&T, &o), 0))
 		return;
 	VM_TRUE(T.stale_links);
 	VM_TRUE(!T.links_only);
-	new_id = pinned_link_id(link);
+	new_id = pinned_link_id(c.link);
 	VM_TRUE(new_id != 0 && new_id != old_id);
-	VM_TRUE(access(map, F_OK) == 0);
+	VM_TRUE(access(c.map, F_OK) == 0);
 	if (VM_EQ(rig_start(&T, &r), 0))
 		kick_ok(&r, 3);
 	rig_stop(&T, &r);
 	vm_bpf_unpin(&T);
 	vm_bpf_close(&T);
-	VM_TRUE(access(root, F_OK) != 0);
+	VM_TRUE(access(c.root, F_OK) != 0);
 }
 
 /* A pin whose layout this build cannot reuse: refused before anything is
  * loaded or attached, the pins left as they are for the operator. */
 VM_TEST(daemon_incompatible_pins)
 {
-	char root[96], link[160], map[160], cmd[320];
+	struct crashed_pins c;
 	struct vm_bpf T;
-	struct vm_bpf_opts o = { .attach = true };
+	struct vm_bpf_opts o = { .attach = true, .pin_root = c.root };
+	char cmd[320];
 	__u32 old_id;
-	FILE *out;
-	pid_t pid;
-	int status = -1;
 
 	if (!vm_subtest("refused_before_anything_changes") || !bpf())
 		return;
-	snprintf(root, sizeof(root), "/sys/fs/bpf/vringmed-test-inc-%d", (int)getpid());
-	snprintf(link, sizeof(link), "%s/link_vm_tp_write", root);
-	snprintf(map, sizeof(map), "%s/%s", root, VM_MAP_SCRATCH);
-	pid = daemon_start(root, &out);
-	if (!VM_TRUE(pid > 0))
+	old_id = crashed_pins(&c, "inc", VM_MAP_SCRATCH);
+	if (!old_id)
 		return;
-	daemon_reap(pid, out, SIGKILL, &status);
-	old_id = pinned_link_id(link);
-	VM_TRUE(old_id != 0);
-	VM_EQ(unlink(map), 0);
 	snprintf(cmd, sizeof(cmd), "bpftool map create %s type array key 4 value 8 entries 4 name %s",
-		 map, VM_MAP_SCRATCH);
+		 c.map, VM_MAP_SCRATCH);
 	if (VM_EQ(system(cmd), 0)) {
-		o.pin_root = root;
 		VM_EQ(vm_bpf_load(&T, &o), -EEXIST);
-		VM_EQ(pinned_link_id(link), old_id);	/* untouched */
+		VM_EQ(pinned_link_id(c.link), old_id);	/* untouched */
 	}
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", c.root);
 	VM_EQ(system(cmd), 0);
 }
