@@ -259,6 +259,31 @@ VM_TEST(bpf_translate)
 			bfx_fini(&f);
 		}
 	}
+	/* A queue slot whose state names a device other than the one whose
+	 * range it is in: no shadow map is chosen for it, nothing is read or
+	 * written (the per-device shadow maps rest on this). */
+	if (vm_subtest("queue_outside_its_device_refused")) {
+		struct bfx f, other;
+		uint32_t chains;
+
+		if (!bpf())
+			return;
+		bfx_init(&f, 1, 8, 0);
+		bfx_init(&other, 2, 8, 0);	/* device 2 active too */
+		f.q->dev = 2;
+		tr_add_chain(&f.t, 1, 0, 8);
+		tr_publish(&f.t);
+		VM_EQ(bkick(&f, &chains), VM_BAD_CONFIG);
+		VM_EQ(chains, 0);
+		VM_EQ(f.q->last_avail, 0);
+		VM_EQ(tr_le(&f.sh->avail.idx, 2), 0);
+		VM_EQ(tr_le(&other.sh->avail.idx, 2), 0);
+		f.q->dev = 1;
+		VM_EQ(bkick(&f, &chains), VM_OK);	/* and it was only that */
+		VM_EQ(chains, 1);
+		bfx_fini(&other);
+		bfx_fini(&f);
+	}
 	if (vm_subtest("foreign_tgid_reads_nothing")) {
 		struct bfx f;
 		struct vm_qstats st;
