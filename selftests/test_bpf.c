@@ -810,7 +810,7 @@ static __u32 pinned_link_id(const char *path)
 }
 
 /* The pins a daemon leaves when killed (-9), under a root of this test's
- * own, minus map `map_name`'s pin.  Paths go to root, link (the write()
+ * own, minus map `map_name`'s pin (NULL: all there).  Paths go to root, link (the write()
  * hook's) and map; returns that link's id, or 0. */
 struct crashed_pins {
 	char root[96], link[160], map[160];
@@ -825,15 +825,30 @@ static __u32 crashed_pins(struct crashed_pins *c, const char *tag, const char *m
 
 	snprintf(c->root, sizeof(c->root), "/sys/fs/bpf/vringmed-test-%s-%d", tag, (int)getpid());
 	snprintf(c->link, sizeof(c->link), "%s/link_vm_tp_write", c->root);
-	snprintf(c->map, sizeof(c->map), "%s/%s", c->root, map_name);
+	snprintf(c->map, sizeof(c->map), "%s/%s", c->root, map_name ? map_name : "");
 	pid = daemon_start(c->root, &out);
 	if (!VM_TRUE(pid > 0))
 		return 0;
 	daemon_reap(pid, out, SIGKILL, &status);
 	id = pinned_link_id(c->link);
 	VM_TRUE(id != 0);
-	VM_EQ(unlink(c->map), 0);
+	if (map_name)
+		VM_EQ(unlink(c->map), 0);
 	return id;
+}
+
+/* After an upgrade over another build's pins: kicks reach this build's
+ * shadow rings, and a clean stop removes every pin and the root. */
+static void after_upgrade(struct vm_bpf *T, const struct crashed_pins *c)
+{
+	struct rig r = { .name = "native", .big_endian = 0, .slot = 12 };
+
+	if (VM_EQ(rig_start(T, &r), 0))
+		kick_ok(&r, 3);
+	rig_stop(T, &r);
+	vm_bpf_unpin(T);
+	vm_bpf_close(T);
+	VM_TRUE(access(c->root, F_OK) != 0);
 }
 
 /* A pin root left by another build (here: one without vm_shadows, as every
@@ -845,25 +860,54 @@ VM_TEST(daemon_upgrade)
 	struct crashed_pins c;
 	struct vm_bpf T;
 	struct vm_bpf_opts o = { .attach = true, .pin_root = c.root };
-	struct rig r = { .name = "native", .big_endian = 0, .slot = 12 };
+	char cmd[320];
 	__u32 old_id, new_id;
 
 	if (!vm_subtest("links_of_another_build_replaced") || !bpf())
 		return;
 	old_id = crashed_pins(&c, "up", VM_MAP_SHADOW);
-	if (!old_id || !VM_EQ(vm_bpf_load(&T, &o), 0))
+	if (!old_id)
 		return;
+	/* The map the old build had in its place. */
+	snprintf(cmd, sizeof(cmd), "bpftool map create %s/vm_shadow type array key 4 value 8 "
+		 "entries 4 name vm_shadow", c.root);
+	VM_EQ(system(cmd), 0);
+	if (!VM_EQ(vm_bpf_load(&T, &o), 0))
+		return;
+	snprintf(cmd, sizeof(cmd), "%s/vm_shadow", c.root);
+	VM_TRUE(access(cmd, F_OK) != 0);	/* unpinned: a clean stop can rmdir */
 	VM_TRUE(T.stale_links);
 	VM_TRUE(!T.links_only);
 	new_id = pinned_link_id(c.link);
 	VM_TRUE(new_id != 0 && new_id != old_id);
 	VM_TRUE(access(c.map, F_OK) == 0);
-	if (VM_EQ(rig_start(&T, &r), 0))
-		kick_ok(&r, 3);
-	rig_stop(&T, &r);
-	vm_bpf_unpin(&T);
-	vm_bpf_close(&T);
-	VM_TRUE(access(c.root, F_OK) != 0);
+	after_upgrade(&T, &c);
+}
+
+/* A link to a program this build does not have (a hook a later build
+ * dropped or renamed): another build's, detached, and the kicks go through
+ * this build's program. */
+VM_TEST(daemon_upgrade_foreign_link)
+{
+	struct crashed_pins c;
+	struct vm_bpf T;
+	struct vm_bpf_opts o = { .attach = true, .pin_root = c.root };
+	char foreign[200];
+	__u32 old_id;
+
+	if (!vm_subtest("link_of_unknown_program_detached") || !bpf())
+		return;
+	old_id = crashed_pins(&c, "fl", NULL);
+	if (!old_id)
+		return;
+	snprintf(foreign, sizeof(foreign), "%s/link_vm_old_hook", c.root);
+	if (!VM_EQ(rename(c.link, foreign), 0) || !VM_EQ(vm_bpf_load(&T, &o), 0))
+		return;
+	VM_TRUE(T.stale_links);
+	VM_TRUE(access(foreign, F_OK) != 0);
+	VM_TRUE(bpf_link_get_fd_by_id(old_id) < 0);	/* gone, not just unpinned */
+	VM_TRUE(pinned_link_id(c.link) != 0 && pinned_link_id(c.link) != old_id);
+	after_upgrade(&T, &c);
 }
 
 /* A pin whose layout this build cannot reuse: refused before anything is

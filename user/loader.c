@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,61 @@ static int vm_check_pinned_maps(struct vm_bpf *b)
 	return 0;
 }
 
+/* Is `name` a pin this build makes: one of its maps, or link_<program>? */
+static bool vm_pin_is_ours(struct vm_bpf *b, const char *name)
+{
+	struct bpf_program *p;
+	struct bpf_map *m;
+
+	bpf_object__for_each_map(m, b->skel->obj)
+		if (!bpf_map__is_internal(m) && !strcmp(name, bpf_map__name(m)))
+			return true;
+	bpf_object__for_each_program(p, b->skel->obj)
+		if (!strncmp(name, "link_", 5) && !strcmp(name + 5, bpf_program__name(p)))
+			return true;
+	return false;
+}
+
+static void vm_drop_link(const char *path);
+
+/* Pins under the root that this build does not make: another build's.  With
+ * `drop`, another build's maps are unpinned (whatever still uses one keeps
+ * it until its links are replaced) and its links to programs this build
+ * lacks are detached, so nothing of it runs on and a clean stop can remove
+ * the root.  Returns the first such link's name, or NULL.  Only for a root
+ * this daemon owns. */
+static char *vm_foreign_pins(struct vm_bpf *b, bool drop, char *link, size_t len)
+{
+	DIR *dir = opendir(b->pin_root);
+	struct dirent *e;
+	char path[512];
+	char *found = NULL;
+
+	if (!dir)
+		return NULL;
+	while ((e = readdir(dir))) {
+		bool is_link = !strncmp(e->d_name, "link_", 5);
+
+		if (e->d_name[0] == '.' || vm_pin_is_ours(b, e->d_name))
+			continue;
+		if (is_link && !found) {
+			snprintf(link, len, "%s", e->d_name);
+			found = link;
+		}
+		if (!drop)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", b->pin_root, e->d_name);
+		if (is_link) {
+			vm_drop_link(path);
+			pr_info("detached %s, a program of another build\n", path);
+		} else if (!unlink(path)) {
+			pr_info("unpinned %s, a map of another build\n", path);
+		}
+	}
+	closedir(dir);
+	return found;
+}
+
 /* True when any notification source has a link pinned under the root. */
 static bool vm_any_link_pinned(struct vm_bpf *b)
 {
@@ -382,12 +438,21 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 		if (err)
 			goto fail;
 		/* Links pinned by a build that had no such map run programs
-		 * that will never use the one made now: replace them. */
+		 * that will never use the one made now, and a link to a program
+		 * this build does not have is another build's: replace them. */
+		char foreign[256];
+
 		if (missing && vm_any_link_pinned(b)) {
 			b->stale_links = true;
 			pr_info("the programs pinned under %s come from another build (no map %s there): "
 				"replacing their links\n", b->pin_root, missing);
+		} else if (vm_foreign_pins(b, false, foreign, sizeof(foreign))) {
+			b->stale_links = true;
+			pr_info("the programs pinned under %s come from another build (%s is not one of "
+				"this build's): replacing their links\n", b->pin_root, foreign);
 		}
+		if (b->stale_links)
+			vm_foreign_pins(b, true, foreign, sizeof(foreign));
 	}
 	bpf_program__set_autoload(skel->progs.vm_fentry_signal, b->have_fentry);
 	bpf_program__set_autoload(skel->progs.vm_kvm_pio, b->have_kvm);
