@@ -161,7 +161,7 @@ static struct vm_device *vmp_dev(struct vm_proxy *p)
 
 static uint32_t vmp_qslot(struct vm_proxy *p, unsigned i)
 {
-	return p->slot * VM_DEV_QUEUES + i;
+	return VM_QSLOT(p->slot, i);
 }
 
 /* Where this device's shadow map sits in its back-end's guest-physical
