@@ -629,6 +629,100 @@ VM_TEST(backend_dies)
 	}
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A back-end that takes connections and never answers: listening, never
+ * accepting, so the daemon's GET_FEATURES waits for its whole timeout. */
+static int mute_backend(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	strcpy(sa.sun_path, path);
+	unlink(path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* neta's back-end stops answering while netb carries traffic: every device
+ * runs in a thread of its own, so netb's used path, netb's new sessions and
+ * the control socket go on while neta's session waits out its back-end
+ * (5 s), and then that session alone ends.  (With one thread for all, netb
+ * stood still for those 5 s.) */
+VM_TEST(backend_hangs)
+{
+	uint64_t used_idx = RING_GPA(1) + vm_legacy_used_off(QSIZE) + 2, t0;
+	struct vmm vb = { .sock = -1 };
+	int mute, s = -1;
+	uint16_t got = 0;
+
+	if (!bring_up())
+		return;
+	if (peer_alive(&tp_a))
+		peer_stop(&tp_a, SIGKILL);
+	mute = mute_backend(be_a);
+	if (!VM_TRUE(mute >= 0) || !VM_EQ(vmm_start(&vb, vmm_b, VM_ORDER_BE), 0))
+		goto out;
+	s = vmm_connect(vmm_a);
+	t0 = mono_ms();
+	/* neta's thread is now inside GET_FEATURES to the mute back-end. */
+	VM_TRUE(s >= 0 && device_has("neta", "\"state\":\"negotiating\""));
+	if (vm_subtest("neighbour_traffic_flows")) {
+		for (uint16_t n = 0; n < 8; n++)
+			vmm_tx(&vb, n);
+		for (int t = 0; t < 150 && got != 8; t++) {
+			usleep(10000);
+			got = gl16(&vb, used_idx);
+		}
+		VM_EQ(got, 8);
+		printf("      netb's 8 frames back %llu ms after neta's back-end went mute\n",
+		       (unsigned long long)(mono_ms() - t0));
+		/* Long before neta's 5 s are up (one thread for all: after). */
+		VM_TRUE(mono_ms() - t0 < 3000);
+	}
+	if (vm_subtest("control_socket_answers")) {
+		char buf[8192];
+		uint64_t c0 = mono_ms();
+
+		if (!VM_EQ(ctl_query("stats", buf, sizeof(buf)), 0))
+			printf("      ctl_query: %s\n", strerror(errno));
+		VM_TRUE(strstr(buf, "\"device\":\"netb\"") != NULL);
+		VM_TRUE(mono_ms() - c0 < 1000);
+	}
+	if (vm_subtest("neighbour_session_starts")) {
+		vmm_stop(&vb);
+		VM_EQ(vmm_start(&vb, vmm_b, VM_ORDER_LE), 0);
+		VM_TRUE(device_has("netb", "\"byte_order\":\"little\""));
+	}
+	/* All of it while neta still waited: the two overlapped. */
+	VM_TRUE(mono_ms() - t0 < 4500);
+	VM_TRUE(device_has("neta", "\"state\":\"negotiating\""));
+	if (vm_subtest("mute_session_ends_alone")) {
+		VM_TRUE(peer_log_has(&dmn, "feature query failed", 8000));
+		VM_TRUE(closed_by_peer(s));
+		VM_TRUE(device_has("neta", "\"state\":\"listening\""));
+		VM_TRUE(device_has("netb", "\"state\":\"running\""));
+		VM_TRUE(peer_alive(&dmn));
+	}
+out:
+	vmm_stop(&vb);
+	if (s >= 0)
+		close(s);
+	if (mute >= 0)
+		close(mute);
+	unlink(be_a);	/* the next test starts a testpmd there */
+}
+
 /* Counters of queue slot `q`, summed over CPUs, from the pinned map. */
 static uint64_t pinned_counter(uint32_t q, size_t field_off)
 {

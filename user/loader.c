@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -551,21 +552,35 @@ int vm_bpf_test_kick(struct vm_bpf *b, __u32 queue, struct vm_test_args *out)
 	return err ? -errno : 0;
 }
 
+/* The hash maps every device shares (kick fds, VMMs) are changed by the
+ * threads of several devices: one at a time, so that a read-modify-write of
+ * a VMM's device count or a walk of the kick fds sees no one else's half. */
+static pthread_mutex_t vm_shared_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int vm_bpf_add_kickfd(struct vm_bpf *b, __u32 eventfd_id, __u32 queue)
 {
 	struct vm_kickfd_val v = { .queue = queue };
+	int err;
 
-	return bpf_map__update_elem(b->skel->maps.vm_kickfds, &eventfd_id, sizeof(eventfd_id),
-				    &v, sizeof(v), BPF_ANY) ? -errno : 0;
+	pthread_mutex_lock(&vm_shared_lock);
+	err = bpf_map__update_elem(b->skel->maps.vm_kickfds, &eventfd_id, sizeof(eventfd_id),
+				   &v, sizeof(v), BPF_ANY) ? -errno : 0;
+	pthread_mutex_unlock(&vm_shared_lock);
+	return err;
 }
 
 int vm_bpf_del_kickfd(struct vm_bpf *b, __u32 eventfd_id)
 {
-	return bpf_map__delete_elem(b->skel->maps.vm_kickfds, &eventfd_id, sizeof(eventfd_id), 0)
+	int err;
+
+	pthread_mutex_lock(&vm_shared_lock);
+	err = bpf_map__delete_elem(b->skel->maps.vm_kickfds, &eventfd_id, sizeof(eventfd_id), 0)
 		? -errno : 0;
+	pthread_mutex_unlock(&vm_shared_lock);
+	return err;
 }
 
-int vm_bpf_del_kickfds_of(struct vm_bpf *b, __u32 first_queue, __u32 nqueues)
+static int vm_del_kickfds_of(struct vm_bpf *b, __u32 first_queue, __u32 nqueues)
 {
 	struct bpf_map *m = b->skel->maps.vm_kickfds;
 	__u32 key, next, keys[VM_MAX_QUEUES];
@@ -587,26 +602,46 @@ int vm_bpf_del_kickfds_of(struct vm_bpf *b, __u32 first_queue, __u32 nqueues)
 	return err ? err : n;
 }
 
+int vm_bpf_del_kickfds_of(struct vm_bpf *b, __u32 first_queue, __u32 nqueues)
+{
+	int n;
+
+	pthread_mutex_lock(&vm_shared_lock);
+	n = vm_del_kickfds_of(b, first_queue, nqueues);
+	pthread_mutex_unlock(&vm_shared_lock);
+	return n;
+}
+
 int vm_bpf_add_vmm(struct vm_bpf *b, __u32 tgid)
 {
 	__u32 n = 0;
+	int err;
 
+	pthread_mutex_lock(&vm_shared_lock);
 	bpf_map__lookup_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), &n, sizeof(n), 0);
 	n++;
-	return bpf_map__update_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), &n, sizeof(n),
-				    BPF_ANY) ? -errno : 0;
+	err = bpf_map__update_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), &n, sizeof(n),
+				   BPF_ANY) ? -errno : 0;
+	pthread_mutex_unlock(&vm_shared_lock);
+	return err;
 }
 
 int vm_bpf_del_vmm(struct vm_bpf *b, __u32 tgid)
 {
 	__u32 n = 0;
+	int err;
 
+	pthread_mutex_lock(&vm_shared_lock);
 	if (bpf_map__lookup_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), &n, sizeof(n), 0))
-		return -ENOENT;
-	if (--n)
-		return bpf_map__update_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), &n,
-					    sizeof(n), BPF_ANY) ? -errno : 0;
-	return bpf_map__delete_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), 0) ? -errno : 0;
+		err = -ENOENT;
+	else if (--n)
+		err = bpf_map__update_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), &n,
+					   sizeof(n), BPF_ANY) ? -errno : 0;
+	else
+		err = bpf_map__delete_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), 0)
+			? -errno : 0;
+	pthread_mutex_unlock(&vm_shared_lock);
+	return err;
 }
 
 int vm_bpf_shadow_fd(const struct vm_bpf *b, __u32 slot)

@@ -20,8 +20,11 @@ static void vm_vlog(enum vm_log_level level, const char *fmt, va_list ap)
 
 	if (level > vm_level)
 		return;
+	/* Devices log from threads of their own: a line is never split. */
+	flockfile(stderr);
 	fprintf(stderr, "vringmed %s: ", tag[level]);
 	vfprintf(stderr, fmt, ap);
+	funlockfile(stderr);
 }
 
 void vm_log(enum vm_log_level level, const char *fmt, ...)

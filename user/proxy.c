@@ -2,6 +2,7 @@
 /* vringmedd's vhost-user proxy for one virtio-net device: see proxy.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,11 @@ struct vm_proxy {
 	time_t be_warned;
 	char last_error[160];
 	unsigned long sessions, teardowns;
+	/* What vm_proxy_info tells other threads: a copy made by the thread
+	 * running the proxy (vmp_publish), so a reader never waits for a
+	 * proxy stuck on its back-end and never sees a field half written. */
+	pthread_mutex_t pub_lock;
+	struct vm_proxy_info pub;
 };
 
 int vm_ev_add(int epfd, struct vm_ev *ev, uint32_t events)
@@ -181,6 +187,20 @@ static void vmp_err(struct vm_proxy *p, const char *fmt, ...)
 	vsnprintf(p->last_error, sizeof(p->last_error), fmt, ap);
 	va_end(ap);
 	pr_warn("device %s: %s\n", p->cfg.name, p->last_error);
+}
+
+static void vmp_publish(struct vm_proxy *p)
+{
+	pthread_mutex_lock(&p->pub_lock);
+	p->pub = (struct vm_proxy_info){
+		.name = p->cfg.name, .vmm_path = p->cfg.vmm_path,
+		.backend_path = p->cfg.backend_path, .state = p->state, .slot = p->slot,
+		.vmm_pid = p->vmm_pid, .legacy = p->legacy, .order = p->order,
+		.guest_features = p->guest_features, .backend_features = p->be_features,
+		.sessions = p->sessions, .teardowns = p->teardowns,
+	};
+	snprintf(p->pub.last_error, sizeof(p->pub.last_error), "%s", p->last_error);
+	pthread_mutex_unlock(&p->pub_lock);
 }
 
 /* ---- the session: one VMM connection and its back-end connection ---- */
@@ -1127,6 +1147,7 @@ static void vmp_on_listen(struct vm_ev *ev, uint32_t events)
 		pr_info("device %s: VMM pid %d connected\n", p->cfg.name, (int)cred.pid);
 	for (unsigned i = 0; i < VMP_NQ; i++)
 		vmp_queue_clear(p, i);
+	vmp_publish(p);		/* "negotiating" while the back-end answers */
 	if (vmp_backend_connect(p) || vm_ev_add(p->epfd, &p->vmm, EPOLLIN | EPOLLRDHUP | EPOLLET)) {
 		vmp_teardown(p, "back-end unavailable");
 		return;
@@ -1170,6 +1191,7 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 	p->cfg = *cfg;
 	p->b = b;
 	p->epfd = epfd;
+	pthread_mutex_init(&p->pub_lock, NULL);
 	p->slot = slot;
 	p->vmm.fd = p->be.fd = -1;
 	p->state = "listening";
@@ -1247,10 +1269,12 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 	}
 	pr_info("device %s: listening on %s for the VMM, back-end %s\n", cfg->name,
 		cfg->vmm_path, cfg->backend_path);
+	vmp_publish(p);
 	return p;
 fail:
 	if (p->lsn.fd >= 0)
 		close(p->lsn.fd);
+	pthread_mutex_destroy(&p->pub_lock);
 	free(p);
 	errno = err;
 	return NULL;
@@ -1267,6 +1291,7 @@ void vm_proxy_free(struct vm_proxy *p)
 	unlink(p->cfg.vmm_path);
 	for (unsigned i = 0; i < VMP_NQ; i++)
 		vm_ref_scratch_free(p->scratch[i]);
+	pthread_mutex_destroy(&p->pub_lock);
 	free(p);
 }
 
@@ -1274,18 +1299,14 @@ void vm_proxy_tick(struct vm_proxy *p)
 {
 	for (unsigned i = 0; i < VMP_NQ; i++)
 		vmp_complete(p, i, false);
+	vmp_publish(p);
 }
 
-void vm_proxy_info(const struct vm_proxy *p, struct vm_proxy_info *out)
+void vm_proxy_info(struct vm_proxy *p, struct vm_proxy_info *out)
 {
-	*out = (struct vm_proxy_info){
-		.name = p->cfg.name, .vmm_path = p->cfg.vmm_path,
-		.backend_path = p->cfg.backend_path, .state = p->state, .slot = p->slot,
-		.vmm_pid = p->vmm_pid, .legacy = p->legacy, .order = p->order,
-		.guest_features = p->guest_features, .backend_features = p->be_features,
-		.sessions = p->sessions, .teardowns = p->teardowns,
-		.last_error = p->last_error,
-	};
+	pthread_mutex_lock(&p->pub_lock);
+	*out = p->pub;
+	pthread_mutex_unlock(&p->pub_lock);
 }
 
 const char *vm_proxy_name(const struct vm_proxy *p)

@@ -13,8 +13,10 @@
  * back-end wakes.  The back-end's call eventfd is ours: on a call the proxy
  * moves used entries (and RX headers) back to the guest and signals the VMM.
  *
- * Event-driven: every fd is an epoll entry of the daemon's loop whose data
- * points at a struct vm_ev.
+ * Event-driven: every fd is an epoll entry of the loop given to
+ * vm_proxy_new, whose data points at a struct vm_ev.  One thread runs a
+ * proxy's loop (vringmedd: a thread per device); vm_proxy_info and
+ * vm_proxy_name may be called from others.
  */
 #ifndef VRINGMED_PROXY_H
 #define VRINGMED_PROXY_H
@@ -59,7 +61,9 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 			      const struct vm_proxy_cfg *cfg);
 /* Tears down the session, stops listening, removes the socket file. */
 void vm_proxy_free(struct vm_proxy *p);
-/* Periodic work: completes used entries a missed call left behind. */
+/* Periodic work, and after every turn of the proxy's loop: completes used
+ * entries a missed call left behind, and publishes what vm_proxy_info
+ * tells. */
 void vm_proxy_tick(struct vm_proxy *p);
 
 struct vm_proxy_info {
@@ -73,9 +77,11 @@ struct vm_proxy_info {
 	int order;		/* enum vm_order */
 	uint64_t guest_features, backend_features;
 	unsigned long sessions, teardowns;
-	const char *last_error;
+	char last_error[160];
 };
-void vm_proxy_info(const struct vm_proxy *p, struct vm_proxy_info *out);
+/* As of the proxy's last vm_proxy_tick (or its creation): safe to call from
+ * any thread while another runs the proxy; never waits for its back-end. */
+void vm_proxy_info(struct vm_proxy *p, struct vm_proxy_info *out);
 const char *vm_proxy_name(const struct vm_proxy *p);
 
 #endif

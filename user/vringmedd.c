@@ -13,14 +13,21 @@
  * the pins: the programs keep translating kicks in the kernel, and the next
  * vringmedd adopts maps, links and counters as they are.
  *
- * One thread, one epoll loop: signals, the deferred-kick ring buffer, the
- * control socket and every proxy fd.
+ * Threads: the main one owns signals, the deferred-kick ring buffer, the
+ * control socket, slot allocation and the watchdog; every device runs in a
+ * thread of its own, with its own epoll loop over that proxy's fds (VMM and
+ * back-end sockets, the back-end's calls: the used path) and that device's
+ * deferred kicks.  All of a device's userspace work on its queues happens in
+ * its thread, so a back-end that stops answering holds its own device and
+ * nothing else.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -47,14 +55,31 @@
 #define VMD_SCAN_MS 200	/* deferred flags are rescanned this often */
 #define VMD_CONTROL "/run/vringmed/control.sock"
 
+struct vmd;
+
+/* A device and the thread that runs it. */
+struct vmd_dev {
+	struct vmd *d;
+	struct vm_proxy *p;
+	uint32_t slot;
+	int epfd;			/* the device's own loop */
+	struct vm_ev wake;		/* eventfd: a deferred kick, or stop */
+	pthread_t thr;
+	atomic_bool stop;
+	struct vm_scratch *scratch[VM_DEV_QUEUES];
+	atomic_ulong completed;		/* deferred kicks it completed */
+};
+
 struct vmd {
 	struct vm_bpf b;
 	struct ring_buffer *rb;
+	/* Deferred kicks of slots no device runs (nobody else touches their
+	 * queues): the main thread's. */
 	struct vm_scratch *scratch[VM_MAX_QUEUES];
 	__u32 broken_seen[VM_MAX_DEVICES];
 	unsigned long completed;
 	int epfd;
-	struct vm_proxy *dev[VM_MAX_DEVICES];
+	struct vmd_dev *dev[VM_MAX_DEVICES];
 	struct vm_ev ctl;
 	const char *ctl_path;
 	struct vm_metrics *metrics;
@@ -122,46 +147,57 @@ static int vmd_lock(const char *root)
 	return fd;
 }
 
-static void vmd_complete(struct vmd *d, __u32 qid)
+/* Completes queue slot qid's deferred kick, if it has one; 1 if it did.
+ * Called only by the thread that owns the queue's device (the main thread
+ * for slots no device runs). */
+static int vmd_complete(struct vm_bpf *b, __u32 qid, struct vm_scratch **scr)
 {
-	struct vm_queue *q = &d->b.queues[qid];
+	struct vm_queue *q = &b->queues[qid];
 	struct vm_ref_queue rq;
 	struct vm_device *dev;
 	__u32 chains, v;
 
 	if (qid >= VM_MAX_QUEUES || !VM_READ_ONCE(q->deferred) || !(q->flags & VM_QF_ENABLED))
-		return;
+		return 0;
 	/* Guest memory this daemon has not mapped (a device adopted from a
 	 * dead daemon, until its VMM is back): the kick waits, deferred, and
 	 * the resume translates it. */
-	dev = &d->b.devices[q->dev % VM_MAX_DEVICES];
+	dev = &b->devices[q->dev % VM_MAX_DEVICES];
 	if (!dev->nregions || !dev->regions[0].mediator_va)
-		return;
-	if (!d->scratch[qid] && !(d->scratch[qid] = vm_ref_scratch_new())) {
+		return 0;
+	if (!*scr && !(*scr = vm_ref_scratch_new())) {
 		pr_warn("queue %u: no memory for a deferred kick; retrying\n", qid);
-		return;
+		return 0;
 	}
 	/* Cleared first: a deferral that comes in meanwhile sets it again. */
 	__sync_lock_test_and_set(&q->deferred, 0);
-	rq = (struct vm_ref_queue){ dev, q, &d->b.shadow[qid], d->scratch[qid],
-				    &d->b.ustats[qid] };
+	rq = (struct vm_ref_queue){ dev, q, &b->shadow[qid], *scr, &b->ustats[qid] };
 	v = vm_ref_kick(&rq, &chains);
-	d->completed++;
 	pr_debug("queue %u: deferred kick completed: %u chains, %s\n", qid, chains,
 		 vm_verdict_name(v));
+	return 1;
 }
 
+/* The ring buffer tells the main thread; the device's thread does it. */
 static int vmd_on_deferred(void *ctx, void *data, size_t len)
 {
 	const struct vm_defer_event *ev = data;
+	struct vmd *d = ctx;
+	struct vmd_dev *dv;
+	uint64_t one = 1;
 
-	if (len >= sizeof(*ev))
-		vmd_complete(ctx, ev->queue);
+	if (len < sizeof(*ev) || ev->queue >= VM_MAX_QUEUES)
+		return 0;
+	dv = d->dev[ev->queue / VM_DEV_QUEUES];
+	if (dv) {
+		if (write(dv->wake.fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			pr_debug("wake eventfd: %s\n", strerror(errno));
+	} else {
+		d->completed += (unsigned long)vmd_complete(&d->b, ev->queue, &d->scratch[ev->queue]);
+	}
 	return 0;
 }
 
-/* Catches what the ring buffer could not tell (it overflowed, or the kick
- * was deferred while no daemon ran) and reports newly broken devices. */
 /* The labels only the daemon knows, to the exporter when they change. */
 static void vmd_labels(struct vmd *d)
 {
@@ -174,34 +210,150 @@ static void vmd_labels(struct vmd *d)
 			d->label_state[i] = NULL;
 			continue;
 		}
-		vm_proxy_info(d->dev[i], &in);
+		vm_proxy_info(d->dev[i]->p, &in);
 		if (in.state != d->label_state[i])
 			vm_metrics_set_device(d->metrics, in.slot, in.backend_path, in.state);
 		d->label_state[i] = in.state;
 	}
 }
 
+/* One line per breakage, however hard the guest keeps trying (later
+ * verdicts only count: vringmed_errors_total), and one when a reset clears
+ * it.  By the thread that runs the device, after every turn of its loop, so
+ * a breakage its own session resets at once is still told. */
+static void vmd_report_broken(struct vmd *d, __u32 i)
+{
+	__u32 v = VM_READ_ONCE(d->b.devices[i].broken);
+
+	if (v != d->broken_seen[i] && v)
+		pr_warn("device %.*s (slot %u) broken: %s (needs reset)\n",
+			VM_DEV_NAME_LEN, d->b.devices[i].name, i, vm_verdict_name(v));
+	else if (!v && d->broken_seen[i])
+		pr_info("device %.*s (slot %u) reset: translating again\n",
+			VM_DEV_NAME_LEN, d->b.devices[i].name, i);
+	d->broken_seen[i] = v;
+}
+
+/* The slots no device thread runs. */
 static void vmd_scan(struct vmd *d)
 {
 	for (__u32 q = 0; q < VM_MAX_QUEUES; q++)
-		if (VM_READ_ONCE(d->b.queues[q].deferred))
-			vmd_complete(d, q);
-	for (__u32 i = 0; i < VM_MAX_DEVICES; i++) {
-		__u32 v = VM_READ_ONCE(d->b.devices[i].broken);
-
-		/* One line per breakage, however hard the guest keeps trying:
-		 * later verdicts only count (vringmed_errors_total). */
-		if (v != d->broken_seen[i] && v)
-			pr_warn("device %.*s (slot %u) broken: %s (needs reset)\n",
-				VM_DEV_NAME_LEN, d->b.devices[i].name, i, vm_verdict_name(v));
-		else if (!v && d->broken_seen[i])
-			pr_info("device %.*s (slot %u) reset: translating again\n",
-				VM_DEV_NAME_LEN, d->b.devices[i].name, i);
-		d->broken_seen[i] = v;
-	}
+		if (!d->dev[q / VM_DEV_QUEUES] && VM_READ_ONCE(d->b.queues[q].deferred))
+			d->completed += (unsigned long)vmd_complete(&d->b, q, &d->scratch[q]);
+	for (__u32 i = 0; i < VM_MAX_DEVICES; i++)
+		if (!d->dev[i])
+			vmd_report_broken(d, i);
 }
 
-/* ---- devices ---- */
+/* ---- devices: a thread each ---- */
+
+static void vmd_dev_on_wake(struct vm_ev *ev, uint32_t events)
+{
+	uint64_t v;
+
+	(void)events;
+	if (read(ev->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		pr_debug("wake eventfd: %s\n", strerror(errno));
+}
+
+static void *vmd_dev_main(void *arg)
+{
+	struct vmd_dev *dv = arg;
+	struct vm_bpf *b = &dv->d->b;
+
+	while (!atomic_load(&dv->stop)) {
+		struct epoll_event evs[16];
+		int n = epoll_wait(dv->epfd, evs, 16, VMD_SCAN_MS);
+
+		if (n < 0 && errno != EINTR) {
+			/* Never seen; the main thread alone ends a device. */
+			pr_warn("device %s: epoll_wait: %s\n", vm_proxy_name(dv->p), strerror(errno));
+			usleep(VMD_SCAN_MS * 1000);
+			continue;
+		}
+		for (int i = 0; i < n; i++) {
+			struct vm_ev *ev = evs[i].data.ptr;
+
+			ev->fn(ev, evs[i].events);
+		}
+		/* Deferred kicks: woken by the ring buffer, or found here
+		 * (it overflowed, or the kick came while no daemon ran). */
+		for (uint32_t i = 0; i < VM_DEV_QUEUES; i++) {
+			uint32_t q = VM_QSLOT(dv->slot, i);
+
+			if (VM_READ_ONCE(b->queues[q].deferred))
+				atomic_fetch_add(&dv->completed,
+						 (unsigned long)vmd_complete(b, q, &dv->scratch[i]));
+		}
+		vm_proxy_tick(dv->p);
+		vmd_report_broken(dv->d, dv->slot);
+	}
+	/* The session's teardown is this device's business: a back-end slow
+	 * to let go holds this thread only. */
+	vm_proxy_free(dv->p);
+	return NULL;
+}
+
+static void vmd_dev_free(struct vmd_dev *dv)
+{
+	for (unsigned i = 0; i < VM_DEV_QUEUES; i++)
+		vm_ref_scratch_free(dv->scratch[i]);
+	if (dv->wake.fd >= 0)
+		close(dv->wake.fd);
+	if (dv->epfd >= 0)
+		close(dv->epfd);
+	free(dv);
+}
+
+/* Asks the device's thread to end its session and stop. */
+static void vmd_dev_stop(struct vmd_dev *dv)
+{
+	uint64_t one = 1;
+
+	atomic_store(&dv->stop, true);
+	if (write(dv->wake.fd, &one, sizeof(one)) < 0)
+		pr_debug("wake eventfd: %s\n", strerror(errno));
+}
+
+/* Waits for it (at most the back-end timeout, if its back-end hangs). */
+static void vmd_dev_join(struct vmd *d, struct vmd_dev *dv)
+{
+	pthread_join(dv->thr, NULL);
+	d->completed += atomic_load(&dv->completed);
+	d->dev[dv->slot] = NULL;
+	vmd_dev_free(dv);
+}
+
+static struct vmd_dev *vmd_dev_start(struct vmd *d, uint32_t slot, const struct vm_proxy_cfg *cfg)
+{
+	struct vmd_dev *dv = calloc(1, sizeof(*dv));
+	int err;
+
+	if (!dv)
+		return NULL;
+	dv->d = d;
+	dv->slot = slot;
+	dv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	dv->wake = (struct vm_ev){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
+				   .fn = vmd_dev_on_wake, .ctx = dv };
+	if (dv->epfd < 0 || dv->wake.fd < 0 || vm_ev_add(dv->epfd, &dv->wake, EPOLLIN))
+		goto fail;
+	dv->p = vm_proxy_new(&d->b, dv->epfd, slot, cfg);
+	if (!dv->p)
+		goto fail;
+	err = pthread_create(&dv->thr, NULL, vmd_dev_main, dv);
+	if (err) {
+		vm_proxy_free(dv->p);
+		errno = err;
+		goto fail;
+	}
+	return dv;
+fail:
+	err = errno;
+	vmd_dev_free(dv);
+	errno = err;
+	return NULL;
+}
 
 static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t errlen)
 {
@@ -216,7 +368,7 @@ static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t err
 	bool taken[VM_MAX_DEVICES];
 
 	for (int i = 0; i < VM_MAX_DEVICES; i++) {
-		if (d->dev[i] && !strcmp(vm_proxy_name(d->dev[i]), cfg.name)) {
+		if (d->dev[i] && !strcmp(vm_proxy_name(d->dev[i]->p), cfg.name)) {
 			snprintf(err, errlen, "device %s exists already", cfg.name);
 			return -EEXIST;
 		}
@@ -227,7 +379,7 @@ static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t err
 		snprintf(err, errlen, "no free device slot (at most %d devices)", VM_MAX_DEVICES);
 		return -ENOSPC;
 	}
-	d->dev[slot] = vm_proxy_new(&d->b, d->epfd, (uint32_t)slot, &cfg);
+	d->dev[slot] = vmd_dev_start(d, (uint32_t)slot, &cfg);
 	if (!d->dev[slot]) {
 		int e = errno;
 
@@ -241,9 +393,9 @@ static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t err
 static int vmd_del_device(struct vmd *d, const char *name)
 {
 	for (int i = 0; i < VM_MAX_DEVICES; i++)
-		if (d->dev[i] && !strcmp(vm_proxy_name(d->dev[i]), name)) {
-			vm_proxy_free(d->dev[i]);
-			d->dev[i] = NULL;
+		if (d->dev[i] && !strcmp(vm_proxy_name(d->dev[i]->p), name)) {
+			vmd_dev_stop(d->dev[i]);
+			vmd_dev_join(d, d->dev[i]);
 			return 0;
 		}
 	return -ENOENT;
@@ -259,7 +411,7 @@ static json_t *vmd_device_list(struct vmd *d)
 
 		if (!d->dev[i])
 			continue;
-		vm_proxy_info(d->dev[i], &in);
+		vm_proxy_info(d->dev[i]->p, &in);
 		snprintf(feat, sizeof(feat), "0x%llx", (unsigned long long)in.guest_features);
 		snprintf(bfeat, sizeof(bfeat), "0x%llx", (unsigned long long)in.backend_features);
 		json_array_append_new(arr, json_pack(
@@ -286,7 +438,7 @@ static json_t *vmd_stats(struct vmd *d)
 
 		if (!d->dev[i])
 			continue;
-		vm_proxy_info(d->dev[i], &in);
+		vm_proxy_info(d->dev[i]->p, &in);
 		for (uint32_t q = 0; q < VM_DEV_QUEUES; q++) {
 			uint32_t qs = in.slot * VM_DEV_QUEUES + q;
 			struct vm_qstats st;
@@ -347,6 +499,7 @@ static void vmd_on_control(struct vm_ev *ev, uint32_t events)
 	char line[600];
 	json_t *ans;
 	char *out;
+	size_t got;
 	ssize_t n;
 	int fd;
 
@@ -357,9 +510,15 @@ static void vmd_on_control(struct vm_ev *ev, uint32_t events)
 	/* A client that never writes costs at most a second. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	n = recv(fd, line, sizeof(line) - 1, 0);
-	if (n > 0) {
-		line[n] = 0;
+	/* One line, however it was split on the way (socat, a script's two
+	 * writes): up to the newline, the end, or the timeout. */
+	for (got = 0; got < sizeof(line) - 1 && !memchr(line, '\n', got); got += (size_t)n) {
+		n = recv(fd, line + got, sizeof(line) - 1 - got, 0);
+		if (n <= 0)
+			break;
+	}
+	if (got > 0) {
+		line[got] = 0;
 		ans = vmd_control_cmd(d, line);
 		out = json_dumps(ans, JSON_COMPACT);
 		if (out) {
@@ -664,9 +823,6 @@ int main(int argc, char **argv)
 			ev->fn(ev, evs[i].events);
 		}
 		vmd_scan(d);
-		for (int i = 0; i < VM_MAX_DEVICES; i++)
-			if (d->dev[i])
-				vm_proxy_tick(d->dev[i]);
 		vmd_labels(d);
 		if (wd_usec) {
 			/* systemd's watchdog: pet it at half its interval. */
@@ -687,9 +843,13 @@ int main(int argc, char **argv)
 	}
 out_devs:
 	vm_metrics_stop(d->metrics);
+	/* Every device winds down at once; then they are waited for. */
 	for (int i = 0; i < VM_MAX_DEVICES; i++)
 		if (d->dev[i])
-			vm_proxy_free(d->dev[i]);
+			vmd_dev_stop(d->dev[i]);
+	for (int i = 0; i < VM_MAX_DEVICES; i++)
+		if (d->dev[i])
+			vmd_dev_join(d, d->dev[i]);
 	if (d->ctl.fd >= 0) {
 		close(d->ctl.fd);
 		unlink(d->ctl_path);
