@@ -56,7 +56,7 @@ $(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(HEADERS) $(OUTPUT)/vmlinux.
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 # bench-kick's floor programs (tools/kick_floor.bpf.c): not product code.
-$(OUTPUT)/kick_floor.bpf.o: tools/kick_floor.bpf.c bpf/eventfd_id.bpf.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
+$(OUTPUT)/kick_floor.bpf.o: tools/kick_floor.bpf.c tools/kick_floor.h bpf/eventfd_id.bpf.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -128,7 +128,7 @@ $(OUTPUT)/bench_core: tools/bench_core.c selftests/fixture.h selftests/ringgen.h
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(CFLAGS) tools/bench_core.c user/ref.c -o $@
 
-$(OUTPUT)/bench_kick: tools/bench_kick.c tools/benchlib.h $(OUTPUT)/kick_floor.skel.h $(LIB) | $(OUTPUT)
+$(OUTPUT)/bench_kick: tools/bench_kick.c tools/benchlib.h tools/kick_floor.h $(OUTPUT)/kick_floor.skel.h $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -lm -o $@
 

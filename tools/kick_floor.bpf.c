@@ -8,12 +8,20 @@
  *   floor_empty   returns at once: the tracepoint's own machinery
  *   floor_tgid    + the registered-VMM lookup every write() on the host pays
  *   floor_efd     + the fd -> eventfd-id walk a VMM's write() pays
+ *
+ * And one run under BPF_PROG_TEST_RUN beside vm_test_kick:
+ *
+ *   floor_copy    the guest reads a kick of n single-descriptor chains
+ *                 needs (avail idx, n heads, n descriptors: three bulk
+ *                 bpf_probe_read_user calls) and nothing else: no
+ *                 validation, no byte swap, no shadow write
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
 #include "../bpf/eventfd_id.bpf.h"
+#include "kick_floor.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -26,6 +34,10 @@ struct {
 
 /* Written so the compiler keeps the work. */
 __u64 floor_ids;
+
+/* Where floor_copy copies to (as the kick's scratch). */
+__u8 floor_heads[512];
+__u8 floor_descs[4096];
 
 SEC("tracepoint/syscalls/sys_enter_write")
 int floor_empty(struct trace_event_raw_sys_enter *ctx)
@@ -54,5 +66,21 @@ int floor_efd(struct trace_event_raw_sys_enter *ctx)
 	id = vm_eventfd_id(ctx->args[0]);
 	if (id >= 0)
 		floor_ids += id;
+	return 0;
+}
+
+SEC("syscall")
+int floor_copy(struct floor_copy_args *a)
+{
+	__u32 n = a->n;
+	__u16 idx;
+
+	if (n > 256)
+		return 1;
+	if (bpf_probe_read_user(&idx, sizeof(idx), (const void *)(unsigned long)(a->avail_va + 2)) ||
+	    bpf_probe_read_user(floor_heads, n * 2, (const void *)(unsigned long)(a->avail_va + 4)) ||
+	    bpf_probe_read_user(floor_descs, n * 16, (const void *)(unsigned long)a->desc_va))
+		return 1;
+	floor_ids += idx + floor_heads[0] + floor_descs[0];
 	return 0;
 }
