@@ -298,6 +298,20 @@ static void vmm_tx(struct vmm *v, uint16_t n)
 		VM_TRUE(!"kick write");
 }
 
+/* The guest's TX used idx (in its byte order) once it reaches `want`, or
+ * as it is after `ms`. */
+static uint16_t vmm_tx_used(struct vmm *v, uint16_t want, int ms)
+{
+	uint64_t used_idx = RING_GPA(1) + vm_legacy_used_off(QSIZE) + 2;
+	uint16_t got = gl16(v, used_idx);
+
+	for (int t = 0; t < ms / 10 && got != want; t++) {
+		usleep(10000);
+		got = gl16(v, used_idx);
+	}
+	return got;
+}
+
 /* Whatever happens to the tests (a filter, a failure), nothing stays. */
 static bool started;	/* something of bring_up's may be running */
 
@@ -397,17 +411,12 @@ VM_TEST(vmm_face)
 					   true) != 0);
 		if (vm_subtest("tx_round_trip")) {
 			uint64_t used_idx = RING_GPA(1) + vm_legacy_used_off(QSIZE) + 2;
-			uint16_t got = 0;
 
 			for (uint16_t n = 0; n < 8; n++)
 				vmm_tx(&v, n);
 			/* testpmd consumed the shadow chains and returned them;
 			 * the used path wrote the guest's used ring in BE. */
-			for (int t = 0; t < 100 && got != 8; t++) {
-				usleep(20000);
-				got = gl16(&v, used_idx);
-			}
-			VM_EQ(got, 8);
+			VM_EQ(vmm_tx_used(&v, 8, 2000), 8);
 			VM_EQ(gl16(&v, used_idx + 2), 0);	/* first id: head 0 */
 		}
 		vmm_stop(&v);
@@ -661,10 +670,9 @@ static int mute_backend(const char *path)
  * stood still for those 5 s.) */
 VM_TEST(backend_hangs)
 {
-	uint64_t used_idx = RING_GPA(1) + vm_legacy_used_off(QSIZE) + 2, t0;
 	struct vmm vb = { .sock = -1 };
 	int mute, s = -1;
-	uint16_t got = 0;
+	uint64_t t0;
 
 	if (!bring_up())
 		return;
@@ -680,11 +688,7 @@ VM_TEST(backend_hangs)
 	if (vm_subtest("neighbour_traffic_flows")) {
 		for (uint16_t n = 0; n < 8; n++)
 			vmm_tx(&vb, n);
-		for (int t = 0; t < 150 && got != 8; t++) {
-			usleep(10000);
-			got = gl16(&vb, used_idx);
-		}
-		VM_EQ(got, 8);
+		VM_EQ(vmm_tx_used(&vb, 8, 1500), 8);
 		printf("      netb's 8 frames back %llu ms after neta's back-end went mute\n",
 		       (unsigned long long)(mono_ms() - t0));
 		/* Long before neta's 5 s are up (one thread for all: after). */
@@ -804,18 +808,11 @@ VM_TEST(daemon_restart)
 	}
 	if (vm_subtest("vmm_reconnects")) {
 		uint64_t k = pinned_counter(txq, offsetof(struct vm_qstats, kicks));
-		uint64_t used_idx = RING_GPA(1) + vm_legacy_used_off(QSIZE) + 2;
-		uint16_t got = 0;
-
 		VM_EQ(vmm_start(&v, vmm_a, VM_ORDER_BE), 0);
 		VM_TRUE(peer_log_has(&dmn, "adopted session ends", 2000));
 		VM_TRUE(device_has("neta", "\"state\":\"running\""));
 		vmm_tx(&v, 0);
-		for (int t = 0; t < 100 && got != 1; t++) {
-			usleep(20000);
-			got = gl16(&v, used_idx);
-		}
-		VM_EQ(got, 1);
+		VM_EQ(vmm_tx_used(&v, 1, 2000), 1);
 		VM_TRUE(pinned_counter(txq, offsetof(struct vm_qstats, kicks)) > k);
 		vmm_stop(&v);
 	}
