@@ -295,9 +295,11 @@ int vm_kvm_mmio(struct vm_tp_kvm_mmio *ctx)
 	return 0;
 }
 
-/* Fires after KVM signalled the ioeventfd, so the backend may wake before
- * the shadow ring is filled; the daemon re-kicks on the deferred event.
- * Legacy guests notify through PIO or MMIO, which fire before the signal. */
+/* Fires after KVM signalled the ioeventfd, so a back-end on another CPU may
+ * look before the shadow ring is filled: a polling one (DPDK) takes the
+ * chains on its next pass, one that waits for kicks only at the guest's next
+ * kick.  Legacy guests, vringmed's reason to be, notify through PIO or MMIO,
+ * which fire before the signal; fast MMIO is modern virtio-pci's. */
 SEC("tracepoint/kvm/kvm_fast_mmio")
 int vm_kvm_fast_mmio(struct vm_tp_kvm_fast_mmio *ctx)
 {

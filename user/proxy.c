@@ -98,7 +98,7 @@ struct vm_proxy {
 	unsigned be_rings;	/* rings the back-end may be using (bit per ring) */
 	time_t be_warned;
 	char last_error[160];
-	unsigned long sessions, teardowns;
+	unsigned long sessions, teardowns, deferred_done;
 	/* What vm_proxy_info tells other threads: a copy made by the thread
 	 * running the proxy (vmp_publish), so a reader never waits for a
 	 * proxy stuck on its back-end and never sees a field half written. */
@@ -198,6 +198,7 @@ static void vmp_publish(struct vm_proxy *p)
 		.vmm_pid = p->vmm_pid, .legacy = p->legacy, .order = p->order,
 		.guest_features = p->guest_features, .backend_features = p->be_features,
 		.sessions = p->sessions, .teardowns = p->teardowns,
+		.deferred_done = p->deferred_done,
 	};
 	snprintf(p->pub.last_error, sizeof(p->pub.last_error), "%s", p->last_error);
 	pthread_mutex_unlock(&p->pub_lock);
@@ -450,6 +451,19 @@ static void vmp_signal_vmm(struct vmp_queue *vq)
 		pr_debug("call eventfd write: %s\n", strerror(errno));
 }
 
+/* Wakes the back-end: chains went into the shadow ring after the guest's
+ * kick had already woken it (or before it was listening), so a back-end that
+ * waits for kicks (libvhost-user, rust-vmm; DPDK polls) would not look again
+ * until the guest's next one.  The guest's kick eventfd, which the back-end
+ * waits on: our write is not the VMM's, so BPF lets it through untouched. */
+static void vmp_kick_backend(struct vmp_queue *vq)
+{
+	uint64_t one = 1;
+
+	if (vq->kickfd >= 0 && write(vq->kickfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pr_debug("kick eventfd write: %s\n", strerror(errno));
+}
+
 /* Moves the back-end's used entries to the guest; signals the VMM. */
 static void vmp_complete(struct vm_proxy *p, unsigned i, bool stopping)
 {
@@ -465,6 +479,33 @@ static void vmp_complete(struct vm_proxy *p, unsigned i, bool stopping)
 	/* The daemon's scan logs the breakage once, whichever side found it. */
 	if (v != VM_OK)
 		p->state = "broken";
+}
+
+/* The kicks BPF could not finish (a guest page not resident, a kick that
+ * kept coming back): translated here with the same core, then the back-end
+ * is woken, for the guest's kick woke it before the chains were there. */
+static void vmp_deferred(struct vm_proxy *p)
+{
+	for (unsigned i = 0; i < VMP_NQ; i++) {
+		uint32_t qs = vmp_qslot(p, i), chains = 0, v;
+		struct vm_queue *q = &p->b->queues[qs];
+		struct vm_ref_queue rq = { vmp_dev(p), q, &p->b->shadow[qs], p->scratch[i],
+					   &p->b->ustats[qs] };
+
+		if (!p->q[i].started || !VM_READ_ONCE(q->deferred))
+			continue;
+		/* Cleared first: a deferral that comes in meanwhile sets it
+		 * again. */
+		__sync_lock_test_and_set(&q->deferred, 0);
+		v = vm_ref_kick(&rq, &chains);
+		p->deferred_done++;
+		if (chains)
+			vmp_kick_backend(&p->q[i]);
+		if (v != VM_OK && v != VM_DEFER)
+			p->state = "broken";
+		pr_debug("device %s: queue %u: deferred kick completed: %u chains, %s\n",
+			 p->cfg.name, i, chains, vm_verdict_name(v));
+	}
 }
 
 static void vmp_on_call(struct vm_ev *ev, uint32_t events)
@@ -639,6 +680,8 @@ static int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 	/* Whatever the guest posted before the kick fd was registered, and
 	 * (resuming) what the back-end returned while we were away. */
 	vm_ref_kick(&rq, &chains);
+	if (chains)
+		vmp_kick_backend(vq);
 	vmp_complete(p, i, false);
 	pr_debug("device %s: queue %u started: size %u, base %u, net mode %u, header %u bytes\n",
 		 p->cfg.name, i, vq->num, vq->base, q->net_mode, q->net_hdr_len);
@@ -1297,6 +1340,7 @@ void vm_proxy_free(struct vm_proxy *p)
 
 void vm_proxy_tick(struct vm_proxy *p)
 {
+	vmp_deferred(p);
 	for (unsigned i = 0; i < VMP_NQ; i++)
 		vmp_complete(p, i, false);
 	vmp_publish(p);

@@ -61,9 +61,9 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 			      const struct vm_proxy_cfg *cfg);
 /* Tears down the session, stops listening, removes the socket file. */
 void vm_proxy_free(struct vm_proxy *p);
-/* Periodic work, and after every turn of the proxy's loop: completes used
- * entries a missed call left behind, and publishes what vm_proxy_info
- * tells. */
+/* After every turn of the proxy's loop (and at least every 200 ms): the
+ * kicks BPF deferred to userspace (translated, then the back-end woken),
+ * used entries a missed call left behind, and what vm_proxy_info tells. */
 void vm_proxy_tick(struct vm_proxy *p);
 
 struct vm_proxy_info {
@@ -77,6 +77,7 @@ struct vm_proxy_info {
 	int order;		/* enum vm_order */
 	uint64_t guest_features, backend_features;
 	unsigned long sessions, teardowns;
+	unsigned long deferred_done;	/* deferred kicks it completed */
 	char last_error[160];
 };
 /* As of the proxy's last vm_proxy_tick (or its creation): safe to call from

@@ -2,8 +2,8 @@
 /*
  * vringmedd: the loader daemon.  Loads vringmed's BPF object, attaches the
  * notification sources the host allows, pins maps and links under one
- * flock-protected pin root, and completes in userspace the kicks BPF hands
- * over (deferred kicks) with the same translation core.
+ * flock-protected pin root; each device's thread completes in userspace the
+ * kicks BPF hands over (deferred kicks) with the same translation core.
  *
  * For every device given with --device (or added through the control
  * socket) it is a vhost-user proxy (user/proxy.c): a back-end towards the
@@ -66,18 +66,12 @@ struct vmd_dev {
 	struct vm_ev wake;		/* eventfd: a deferred kick, or stop */
 	pthread_t thr;
 	atomic_bool stop;
-	struct vm_scratch *scratch[VM_DEV_QUEUES];
-	atomic_ulong completed;		/* deferred kicks it completed */
 };
 
 struct vmd {
 	struct vm_bpf b;
 	struct ring_buffer *rb;
-	/* Deferred kicks of slots no device runs (nobody else touches their
-	 * queues): the main thread's. */
-	struct vm_scratch *scratch[VM_MAX_QUEUES];
 	__u32 broken_seen[VM_MAX_DEVICES];
-	unsigned long completed;
 	int epfd;
 	struct vmd_dev *dev[VM_MAX_DEVICES];
 	struct vm_ev ctl;
@@ -147,38 +141,11 @@ static int vmd_lock(const char *root)
 	return fd;
 }
 
-/* Completes queue slot qid's deferred kick, if it has one; 1 if it did.
- * Called only by the thread that owns the queue's device (the main thread
- * for slots no device runs). */
-static int vmd_complete(struct vm_bpf *b, __u32 qid, struct vm_scratch **scr)
-{
-	struct vm_queue *q = &b->queues[qid];
-	struct vm_ref_queue rq;
-	struct vm_device *dev;
-	__u32 chains, v;
-
-	if (qid >= VM_MAX_QUEUES || !VM_READ_ONCE(q->deferred) || !(q->flags & VM_QF_ENABLED))
-		return 0;
-	/* Guest memory this daemon has not mapped (a device adopted from a
-	 * dead daemon, until its VMM is back): the kick waits, deferred, and
-	 * the resume translates it. */
-	dev = &b->devices[q->dev % VM_MAX_DEVICES];
-	if (!dev->nregions || !dev->regions[0].mediator_va)
-		return 0;
-	if (!*scr && !(*scr = vm_ref_scratch_new())) {
-		pr_warn("queue %u: no memory for a deferred kick; retrying\n", qid);
-		return 0;
-	}
-	/* Cleared first: a deferral that comes in meanwhile sets it again. */
-	__sync_lock_test_and_set(&q->deferred, 0);
-	rq = (struct vm_ref_queue){ dev, q, &b->shadow[qid], *scr, &b->ustats[qid] };
-	v = vm_ref_kick(&rq, &chains);
-	pr_debug("queue %u: deferred kick completed: %u chains, %s\n", qid, chains,
-		 vm_verdict_name(v));
-	return 1;
-}
-
-/* The ring buffer tells the main thread; the device's thread does it. */
+/* The ring buffer tells the main thread; the device's thread completes the
+ * kick (vm_proxy_tick), where its queues and kick fds are.  A slot no device
+ * runs has no session whose guest memory the daemon mapped: its deferred
+ * flag stays until a VMM connects and the ring (re)starts, which translates
+ * whatever is pending. */
 static int vmd_on_deferred(void *ctx, void *data, size_t len)
 {
 	const struct vm_defer_event *ev = data;
@@ -189,12 +156,8 @@ static int vmd_on_deferred(void *ctx, void *data, size_t len)
 	if (len < sizeof(*ev) || ev->queue >= VM_MAX_QUEUES)
 		return 0;
 	dv = d->dev[ev->queue / VM_DEV_QUEUES];
-	if (dv) {
-		if (write(dv->wake.fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			pr_debug("wake eventfd: %s\n", strerror(errno));
-	} else {
-		d->completed += (unsigned long)vmd_complete(&d->b, ev->queue, &d->scratch[ev->queue]);
-	}
+	if (dv && write(dv->wake.fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pr_debug("wake eventfd: %s\n", strerror(errno));
 	return 0;
 }
 
@@ -237,9 +200,6 @@ static void vmd_report_broken(struct vmd *d, __u32 i)
 /* The slots no device thread runs. */
 static void vmd_scan(struct vmd *d)
 {
-	for (__u32 q = 0; q < VM_MAX_QUEUES; q++)
-		if (!d->dev[q / VM_DEV_QUEUES] && VM_READ_ONCE(d->b.queues[q].deferred))
-			d->completed += (unsigned long)vmd_complete(&d->b, q, &d->scratch[q]);
 	for (__u32 i = 0; i < VM_MAX_DEVICES; i++)
 		if (!d->dev[i])
 			vmd_report_broken(d, i);
@@ -259,7 +219,6 @@ static void vmd_dev_on_wake(struct vm_ev *ev, uint32_t events)
 static void *vmd_dev_main(void *arg)
 {
 	struct vmd_dev *dv = arg;
-	struct vm_bpf *b = &dv->d->b;
 
 	while (!atomic_load(&dv->stop)) {
 		struct epoll_event evs[16];
@@ -276,15 +235,9 @@ static void *vmd_dev_main(void *arg)
 
 			ev->fn(ev, evs[i].events);
 		}
-		/* Deferred kicks: woken by the ring buffer, or found here
-		 * (it overflowed, or the kick came while no daemon ran). */
-		for (uint32_t i = 0; i < VM_DEV_QUEUES; i++) {
-			uint32_t q = VM_QSLOT(dv->slot, i);
-
-			if (VM_READ_ONCE(b->queues[q].deferred))
-				atomic_fetch_add(&dv->completed,
-						 (unsigned long)vmd_complete(b, q, &dv->scratch[i]));
-		}
+		/* Deferred kicks (woken by the ring buffer, or found here
+		 * when it overflowed or the kick came while no daemon ran),
+		 * used entries a call did not announce, the published info. */
 		vm_proxy_tick(dv->p);
 		vmd_report_broken(dv->d, dv->slot);
 	}
@@ -296,8 +249,6 @@ static void *vmd_dev_main(void *arg)
 
 static void vmd_dev_free(struct vmd_dev *dv)
 {
-	for (unsigned i = 0; i < VM_DEV_QUEUES; i++)
-		vm_ref_scratch_free(dv->scratch[i]);
 	if (dv->wake.fd >= 0)
 		close(dv->wake.fd);
 	if (dv->epfd >= 0)
@@ -319,7 +270,6 @@ static void vmd_dev_stop(struct vmd_dev *dv)
 static void vmd_dev_join(struct vmd *d, struct vmd_dev *dv)
 {
 	pthread_join(dv->thr, NULL);
-	d->completed += atomic_load(&dv->completed);
 	d->dev[dv->slot] = NULL;
 	vmd_dev_free(dv);
 }
@@ -415,13 +365,14 @@ static json_t *vmd_device_list(struct vmd *d)
 		snprintf(feat, sizeof(feat), "0x%llx", (unsigned long long)in.guest_features);
 		snprintf(bfeat, sizeof(bfeat), "0x%llx", (unsigned long long)in.backend_features);
 		json_array_append_new(arr, json_pack(
-			"{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:s}",
+			"{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:s}",
 			"slot", (int)in.slot, "name", in.name, "vmm_socket", in.vmm_path,
 			"backend_socket", in.backend_path, "state", in.state,
 			"byte_order", in.order == VM_ORDER_BE ? "big" : "little",
 			"virtio", in.legacy ? "legacy" : "modern",
 			"features", feat, "backend_features", bfeat, "vmm_pid", (int)in.vmm_pid,
 			"sessions", (int)in.sessions, "teardowns", (int)in.teardowns,
+			"deferred_kicks_completed", (int)in.deferred_done,
 			"last_error", in.last_error));
 	}
 	return arr;
@@ -856,7 +807,6 @@ out_devs:
 	}
 	if (!err)
 		vm_bpf_unpin(&d->b);
-	pr_info("completed %lu deferred kicks\n", d->completed);
 out_rb:
 	ring_buffer__free(d->rb);
 out_bpf:
@@ -869,8 +819,6 @@ out_lock:
 out_free:
 	if (d->epfd >= 0)
 		close(d->epfd);
-	for (int i = 0; i < VM_MAX_QUEUES; i++)
-		vm_ref_scratch_free(d->scratch[i]);
 	free(d);
 	return err;
 }
