@@ -541,6 +541,9 @@ VM_TEST(hostile_vmm)
 	if (!bring_up())
 		return;
 	VM_EQ(vmm_start(&b, vmm_b, VM_ORDER_BE), 0);
+	/* Counted once neta's last session is wholly gone: each device ends
+	 * its sessions in its own thread, at its own pace. */
+	VM_TRUE(device_has("neta", "\"state\":\"listening\""));
 	fds0 = peer_nfds(&dmn);
 
 	if (vm_subtest("bad_version")) {
