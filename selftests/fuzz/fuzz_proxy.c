@@ -19,7 +19,8 @@
  * Input: records of [ctl][len, 2 bytes LE][len bytes], each written with
  * one sendmsg.  ctl bits 0-1: fds to pass (0-3); bit 2: memfds (else
  * eventfds); bit 3: the VMM disconnects after the record and connects
- * again.
+ * again; bit 4: BPF deferred a kick on both rings (the proxy's thread must
+ * finish it over whatever the rings hold, and wake the back-end).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -293,6 +294,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			len = size - at;
 		send_record(vmm, data + at, len, ctl & 3, ctl & 4);
 		at += len;
+		if (ctl & 16)
+			for (uint32_t q = 0; q < 2; q++)
+				maps.queues[VM_QSLOT(0, q)].deferred = 1;
 		pump(epfd, p, vmm);
 		if (ctl & 8) {
 			close(vmm);

@@ -5,7 +5,7 @@ back-end completions of what was published, and guest rewrites.  The
 fuzzer mutates from there.  fuzz_vu_wire: vhost-user message streams
 (a QEMU-like set-up sequence, fds passed, a split header, a bad version, an
 oversized payload).  fuzz_proxy: whole VMM sessions (legacy cross-endian
-and modern), a reconnect, a reset, a second memory table.  Usage:
+and modern), a reconnect, a reset, a second memory table, a deferred kick.  Usage:
 mkseeds.py CORPUS_DIR (writes fuzz_xlate/, fuzz_vu_wire/, fuzz_proxy/)"""
 import os
 import struct
@@ -67,9 +67,10 @@ def vu_seeds():
     }
 
 
-def rec(msg, nfds=0, memfd=False, reconnect=False):
-    # fuzz_proxy: [ctl][len, 2 bytes LE][bytes]; ctl bits 0-1 fds, 2 memfds, 3 reconnect
-    ctl = nfds | (4 if memfd else 0) | (8 if reconnect else 0)
+def rec(msg, nfds=0, memfd=False, reconnect=False, deferred=False):
+    # fuzz_proxy: [ctl][len, 2 bytes LE][bytes]; ctl bits 0-1 fds, 2 memfds, 3 reconnect,
+    # 4 BPF deferred a kick on both rings
+    ctl = nfds | (4 if memfd else 0) | (8 if reconnect else 0) | (16 if deferred else 0)
     return bytes([ctl]) + struct.pack('<H', len(msg)) + msg
 
 
@@ -89,7 +90,7 @@ def proxy_seeds():
         return (r + rec(vu(9, addr(i))) + rec(vu(12, u64(i)), 1) + rec(vu(13, u64(i)), 1) +
                 rec(vu(18, state(i, 1))))
 
-    legacy = (rec(vu(1)) + rec(vu(15)) + rec(vu(16, u64(1 << 5))) + rec(vu(3)) +
+    legacy = (rec(vu(1)) + rec(vu(15)) + rec(vu(16, u64(1 << 6))) + rec(vu(3)) +
               rec(vu(2, u64((1 << 30) | (1 << 15)))) + rec(vu(5, mem), 1, True) +
               ring(0) + ring(1))
     modern = (rec(vu(1)) + rec(vu(15)) + rec(vu(16, u64(0))) + rec(vu(3)) +
@@ -103,6 +104,7 @@ def proxy_seeds():
         'reset-and-again': legacy + rec(vu(4)) + legacy,
         'mem-table-twice': legacy + rec(vu(5, mem), 1, True) + stop,
         'kick-no-fd': rec(vu(1)) + rec(vu(12, u64(0))),
+        'legacy-deferred': legacy + rec(b'', deferred=True) + stop,
     }
 
 
