@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 9)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 20)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -73,6 +73,7 @@ check scrape_content_type bash -c "curl -sI http://127.0.0.1:$MPORT/metrics | gr
 check promtool_check_metrics bash -c "promtool check metrics < $TMP/scrape1.txt > $TMP/promtool.out 2>&1 && [ ! -s $TMP/promtool.out ]"
 d1=$(val '^vringmed_descriptors_total')
 check metrics_descriptors_counted [ "$d1" -gt 0 ]
+check metrics_guest_calls [ "$(awk '$1 ~ /^vringmed_guest_calls_total\{device="net0"/ { s += $2 } END { print s + 0 }' "$TMP/scrape1.txt")" -gt 0 ]
 check metrics_device_info grep -q 'vringmed_device_info{device="net0",slot="0",byte_order="little",virtio="legacy"' "$TMP/scrape1.txt"
 # Histogram: cumulative buckets, +Inf equals _count.
 check metrics_histogram_consistent python3 - "$TMP/scrape1.txt" <<'PY'

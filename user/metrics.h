@@ -20,6 +20,10 @@ int vm_metrics_start(struct vm_metrics **out, struct vm_bpf *b, const char *addr
 /* Labels only the daemon knows; backend NULL forgets the slot. */
 void vm_metrics_set_device(struct vm_metrics *m, uint32_t slot, const char *backend,
 			   const char *state);
+/* The used path's calls to the guest of a slot's `nq` queues, and those the
+ * guest asked not to get (counters since the daemon started). */
+void vm_metrics_set_calls(struct vm_metrics *m, uint32_t slot, const unsigned long *calls,
+			  const unsigned long *suppressed, unsigned nq);
 void vm_metrics_stop(struct vm_metrics *m);
 
 /* "ADDR:PORT", ":PORT", "PORT" or "none" -> addr, port (0: off).  0 or -EINVAL. */

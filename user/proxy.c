@@ -29,7 +29,7 @@
 #include "vu_wire.h"
 
 #define BIT(n)		(1ull << (n))
-#define VMP_NQ		2		/* virtio-net: receiveq1, transmitq1 */
+#define VMP_NQ		VM_PROXY_NQ
 #define VMP_BE_TIMEOUT	5		/* seconds a back-end may take to answer */
 #define VMP_QUIET	10		/* seconds between repeats of one warning */
 /* Where the shadow region sits in the back-end's guest-physical space: far
@@ -99,6 +99,7 @@ struct vm_proxy {
 	time_t be_warned;
 	char last_error[160];
 	unsigned long sessions, teardowns, deferred_done;
+	unsigned long calls[VMP_NQ], calls_suppressed[VMP_NQ];
 	/* What vm_proxy_info tells other threads: a copy made by the thread
 	 * running the proxy (vmp_publish), so a reader never waits for a
 	 * proxy stuck on its back-end and never sees a field half written. */
@@ -200,6 +201,10 @@ static void vmp_publish(struct vm_proxy *p)
 		.sessions = p->sessions, .teardowns = p->teardowns,
 		.deferred_done = p->deferred_done,
 	};
+	for (unsigned i = 0; i < VMP_NQ; i++) {
+		p->pub.calls[i] = p->calls[i];
+		p->pub.calls_suppressed[i] = p->calls_suppressed[i];
+	}
 	snprintf(p->pub.last_error, sizeof(p->pub.last_error), "%s", p->last_error);
 	pthread_mutex_unlock(&p->pub_lock);
 }
@@ -464,7 +469,8 @@ static void vmp_kick_backend(struct vmp_queue *vq)
 		pr_debug("kick eventfd write: %s\n", strerror(errno));
 }
 
-/* Moves the back-end's used entries to the guest; signals the VMM. */
+/* Moves the back-end's used entries to the guest; signals the VMM unless
+ * the guest asked not to be (vm_guest_wants_call). */
 static void vmp_complete(struct vm_proxy *p, unsigned i, bool stopping)
 {
 	uint32_t qs = vmp_qslot(p, i), v, n = 0;
@@ -474,8 +480,12 @@ static void vmp_complete(struct vm_proxy *p, unsigned i, bool stopping)
 	if (!p->q[i].started && !stopping)
 		return;
 	v = vm_ref_complete(&rq, &n);
-	if (n)
+	if (n && vm_ref_guest_wants_call(&rq)) {
 		vmp_signal_vmm(&p->q[i]);
+		p->calls[i]++;
+	} else if (n) {
+		p->calls_suppressed[i]++;	/* the guest polls: NO_INTERRUPT */
+	}
 	/* The daemon's scan logs the breakage once, whichever side found it. */
 	if (v != VM_OK)
 		p->state = "broken";

@@ -49,6 +49,8 @@ int vm_proxy_parse(const char *spec, struct vm_proxy_cfg *cfg, const char **why)
 
 struct vm_proxy;
 
+#define VM_PROXY_NQ	2	/* virtio-net: receiveq1, transmitq1 */
+
 /* The device slot for `name`: the one a previous daemon used for it (its
  * state and counters are adopted), else a slot nobody named, else one whose
  * owner is gone (taken[] marks the slots of running proxies); -ENOSPC. */
@@ -78,6 +80,10 @@ struct vm_proxy_info {
 	uint64_t guest_features, backend_features;
 	unsigned long sessions, teardowns;
 	unsigned long deferred_done;	/* deferred kicks it completed */
+	/* Per queue, since the daemon started: completions the guest was
+	 * told of (its call eventfd written), and those it had asked not to
+	 * be told of (VRING_AVAIL_F_NO_INTERRUPT: it polls). */
+	unsigned long calls[VM_PROXY_NQ], calls_suppressed[VM_PROXY_NQ];
 	char last_error[160];
 };
 /* As of the proxy's last vm_proxy_tick (or its creation): safe to call from

@@ -130,6 +130,11 @@ __u32 vm_ref_complete(struct vm_ref_queue *rq, __u32 *returned)
 	return vm_complete(rq->dev, rq->q, rq->sh, rq->st, returned);
 }
 
+bool vm_ref_guest_wants_call(struct vm_ref_queue *rq)
+{
+	return vm_guest_wants_call(rq->dev, rq->q);
+}
+
 __u32 vm_ref_resume(struct vm_ref_queue *rq)
 {
 	return vm_queue_resume(rq->dev, rq->q, rq->sh);

@@ -36,6 +36,10 @@ __u32 vm_ref_kick(struct vm_ref_queue *rq, __u32 *chains);
 /* Completion direction: returns a verdict; *returned used entries. */
 __u32 vm_ref_complete(struct vm_ref_queue *rq, __u32 *returned);
 
+/* After a completion that returned entries: true when the guest wants its
+ * call (it has not set VRING_AVAIL_F_NO_INTERRUPT; vm_guest_wants_call). */
+bool vm_ref_guest_wants_call(struct vm_ref_queue *rq);
+
 /* The daemon sets it: its kick rounds are journaled so that a daemon killed
  * half-way through one can be followed by another (vm_ref_resume). */
 extern bool vm_ref_journal;

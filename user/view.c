@@ -246,7 +246,7 @@ static void head(FILE *out, const char *name, const char *type, const char *help
 
 struct qrow {
 	char dev[VM_DEV_NAME_LEN + 8];
-	__u32 queue;
+	__u32 slot, queue;
 	struct vm_qstats st;
 };
 
@@ -267,12 +267,31 @@ static int collect(const struct vm_view *v, struct qrow *rows)
 			nq = 0;
 		for (__u32 q = 0; q < nq && n < VM_MAX_QUEUES; q++) {
 			snprintf(rows[n].dev, sizeof(rows[n].dev), "%s", name);
+			rows[n].slot = s;
 			rows[n].queue = q;
 			if (!vm_view_stats(v, d->first_queue + q, &rows[n].st))
 				n++;
 		}
 	}
 	return n;
+}
+
+/* A per-queue counter the daemon keeps (x), for the rows of the maps. */
+static void daemon_counter(FILE *out, const struct qrow *rows, int nrows,
+			   const struct vm_view_extra *x, const char *metric,
+			   const unsigned long (*val)[VM_DEV_QUEUES], const char *help)
+{
+	char name[96];
+
+	snprintf(name, sizeof(name), "vringmed_%s_total", metric);
+	head(out, name, "counter", help);
+	for (int i = 0; i < nrows; i++) {
+		if (!x->has_calls[rows[i].slot] || rows[i].queue >= VM_DEV_QUEUES)
+			continue;
+		fprintf(out, "%s{device=\"", name);
+		esc(out, rows[i].dev);
+		fprintf(out, "\",queue=\"%u\"} %lu\n", rows[i].queue, val[rows[i].slot][rows[i].queue]);
+	}
 }
 
 #define COUNTER(field, metric, help)						\
@@ -338,6 +357,14 @@ void vm_view_prometheus(const struct vm_view *v, const struct vm_view_extra *x, 
 	COUNTER(deferred, "deferred_kicks", "Kicks BPF handed to userspace to finish.");
 	COUNTER(contended, "contended_kicks", "Kicks that found the queue busy (redone by the holder).");
 	COUNTER(foreign, "foreign_kicks", "Kicks from a process other than the device's VMM (ignored).");
+
+	if (x) {
+		/* The daemon's own, from its used path, since it started. */
+		daemon_counter(out, rows, nrows, x, "guest_calls", x->calls,
+			       "Completions the guest was told of (its call eventfd written), since vringmedd started.");
+		daemon_counter(out, rows, nrows, x, "guest_calls_suppressed", x->calls_suppressed,
+			       "Completions returned without a call: the guest polls (VRING_AVAIL_F_NO_INTERRUPT).");
+	}
 
 	head(out, "vringmed_errors_total", "counter",
 	     "Verdicts that broke a device, by reason (the first one wins, later ones count).");

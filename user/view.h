@@ -52,6 +52,11 @@ int vm_view_prog_stats(const struct vm_view_prog *p, __u64 *runs, __u64 *ns);
 struct vm_view_extra {
 	const char *backend[VM_MAX_DEVICES];	/* back-end socket, or NULL */
 	const char *state[VM_MAX_DEVICES];	/* session state, or NULL */
+	/* The used path's calls to the guest, per queue, since the daemon
+	 * started (has_calls: the slot's figures are known). */
+	bool has_calls[VM_MAX_DEVICES];
+	unsigned long calls[VM_MAX_DEVICES][VM_DEV_QUEUES];
+	unsigned long calls_suppressed[VM_MAX_DEVICES][VM_DEV_QUEUES];
 };
 
 /* Prometheus text exposition format 0.0.4 of everything in the view. */

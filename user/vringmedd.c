@@ -177,6 +177,8 @@ static void vmd_labels(struct vmd *d)
 		if (in.state != d->label_state[i])
 			vm_metrics_set_device(d->metrics, in.slot, in.backend_path, in.state);
 		d->label_state[i] = in.state;
+		vm_metrics_set_calls(d->metrics, in.slot, in.calls, in.calls_suppressed,
+				     VM_PROXY_NQ);
 	}
 }
 
@@ -403,14 +405,24 @@ static json_t *vmd_stats(struct vmd *d)
 				if (st.errors[v])
 					json_object_set_new(errs, vm_verdict_name(v),
 							    json_integer((json_int_t)st.errors[v]));
-			json_array_append_new(arr, json_pack(
+			json_t *row;
+
+			row = json_pack(
 				"{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
 				"device", in.name, "queue", (int)q,
 				"kicks", (json_int_t)st.kicks, "kicks_empty", (json_int_t)st.kicks_empty,
 				"chains", (json_int_t)st.chains, "descriptors", (json_int_t)st.descs,
 				"used", (json_int_t)st.used, "deferred", (json_int_t)st.deferred,
 				"read_faults", (json_int_t)st.read_faults,
-				"foreign", (json_int_t)st.foreign, "errors", errs));
+				"foreign", (json_int_t)st.foreign, "errors", errs);
+			if (row && q < VM_PROXY_NQ) {
+				/* The used path's, since this daemon started. */
+				json_object_set_new(row, "guest_calls",
+						    json_integer((json_int_t)in.calls[q]));
+				json_object_set_new(row, "guest_calls_suppressed",
+						    json_integer((json_int_t)in.calls_suppressed[q]));
+			}
+			json_array_append_new(arr, row);
 		}
 	}
 	return arr;

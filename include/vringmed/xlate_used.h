@@ -214,6 +214,34 @@ static vm_inline __u32 vm_complete(struct vm_device *dev, struct vm_queue *q,
 }
 
 /*
+ * After vm_complete() returned entries: does the guest want to be told?  A
+ * driver that polls its used ring sets VRING_AVAIL_F_NO_INTERRUPT in its
+ * avail flags (Linux: virtqueue_disable_cb, NAPI); before it sleeps it
+ * clears the flag, then looks at the used idx once more.  The full fence
+ * here, between the used idx stores above and the flags load, pairs with
+ * the driver's between its flags store and its used idx load: either it
+ * sees our entries or we see its flag clear, never neither (a lost wake-up
+ * that would leave the guest asleep with entries to take).  Any device the
+ * guest could have had honours the flag the same way (QEMU, DPDK, vhost);
+ * event idx is masked, so the flag is all there is.  Where the flags cannot
+ * be read the guest is told: a spurious interrupt costs little, a missing
+ * one hangs the queue.  The guest's own flags are the guest's business in
+ * the shadow direction: the back-end always calls the mediator, which
+ * moves the entries and then asks this.
+ */
+static vm_inline bool vm_guest_wants_call(const struct vm_device *dev, const struct vm_queue *q)
+{
+	const __u16 *flags;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	flags = vm_env_ptr(dev, q->avail_va + VM_AVAIL_FLAGS_OFF, sizeof(*flags));
+	if (!flags)
+		return true;
+	return !(vm_swab16_if((enum vm_order)dev->order, __atomic_load_n(flags, __ATOMIC_RELAXED)) &
+		 VM_VRING_AVAIL_F_NO_INTERRUPT);
+}
+
+/*
  * Makes a queue whole again after the daemon that ran it died (kill -9
  * anywhere, issue 8), before a new daemon resumes it with the same guest
  * rings, shadow ring and back-end position: nothing the guest posted is lost

@@ -119,9 +119,11 @@ while True:
     data += b
 for q in json.loads(data):
     errs = ",".join("%s=%d" % kv for kv in q["errors"].items()) or "none"
-    print("  vringmed %s queue %d (%s): kicks=%d chains=%d descriptors=%d used=%d deferred=%d errors=%s"
+    print("  vringmed %s queue %d (%s): kicks=%d chains=%d descriptors=%d used=%d deferred=%d"
+          " calls=%d calls_suppressed=%d errors=%s"
           % (q["device"], q["queue"], "rx" if q["queue"] % 2 == 0 else "tx", q["kicks"],
-             q["chains"], q["descriptors"], q["used"], q["deferred"], errs))
+             q["chains"], q["descriptors"], q["used"], q["deferred"], q.get("guest_calls", -1),
+             q.get("guest_calls_suppressed", -1), errs))
 PY
 )
 fi
