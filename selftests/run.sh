@@ -77,6 +77,7 @@ run test_ops selftests/test_ops.sh
 run test_soak selftests/test_soak.sh
 run test_guest selftests/test_guest.sh
 run test_fuzz selftests/test_fuzz.sh
+run test_tools selftests/test_tools.sh
 kernel_hygiene
 
 echo "$total_p passed, $total_f failed, $total_s skipped"
