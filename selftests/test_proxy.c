@@ -924,6 +924,30 @@ static void ebe_stop(struct ebe *e, const char *path)
 
 static uint64_t pinned_counter(uint32_t q, size_t field_off);
 
+/* neta with the test's back-end in place of testpmd, and a big-endian
+ * legacy VMM session on it, running; false (and a failure) if not. */
+static bool ebe_session(struct ebe *e, struct vmm *v)
+{
+	memset(e, 0, sizeof(*e));
+	e->kick = e->call = e->lsn = -1;
+	if (!bring_up())
+		return false;
+	if (peer_alive(&tp_a))
+		peer_stop(&tp_a, SIGKILL);
+	if (!VM_EQ(ebe_start(e, be_a), 0) || !VM_EQ(vmm_start(v, vmm_a, VM_ORDER_BE), 0))
+		return false;
+	return VM_TRUE(device_has("neta", "\"state\":\"running\""));
+}
+
+/* Ends it: neta listens again, the socket is free for testpmd. */
+static void ebe_session_end(struct ebe *e, struct vmm *v)
+{
+	vmm_stop(v);
+	if (up)
+		VM_TRUE(device_has("neta", "\"state\":\"listening\""));
+	ebe_stop(e, be_a);
+}
+
 /* Kicks BPF cannot finish (here: the ring's page is not in the VMM's page
  * tables, so BPF's read faults) are finished by the device's thread in
  * vringmedd, which must then wake the back-end itself: the guest's kick
@@ -937,13 +961,8 @@ VM_TEST(backend_waits_for_kicks)
 	struct vmm v = { .sock = -1 };
 	struct ebe e;
 
-	if (!bring_up())
-		return;
-	if (peer_alive(&tp_a))
-		peer_stop(&tp_a, SIGKILL);
-	if (!VM_EQ(ebe_start(&e, be_a), 0) || !VM_EQ(vmm_start(&v, vmm_a, VM_ORDER_BE), 0))
+	if (!ebe_session(&e, &v))
 		goto out;
-	VM_TRUE(device_has("neta", "\"state\":\"running\""));
 	if (vm_subtest("kicks_on_time")) {
 		vmm_tx(&v, 0);
 		VM_EQ(vmm_tx_used(&v, 1, 2000), 1);
@@ -969,9 +988,7 @@ VM_TEST(backend_waits_for_kicks)
 		       atomic_load(&e.wakes), atomic_load(&e.returned));
 	}
 out:
-	vmm_stop(&v);
-	VM_TRUE(device_has("neta", "\"state\":\"listening\""));
-	ebe_stop(&e, be_a);
+	ebe_session_end(&e, &v);
 }
 
 /* How many calls the VMM's eventfd counted since the last look (it is
@@ -1016,13 +1033,8 @@ VM_TEST(guest_polls)
 	long long calls0, supp0;
 	struct ebe e;
 
-	if (!bring_up())
-		return;
-	if (peer_alive(&tp_a))
-		peer_stop(&tp_a, SIGKILL);
-	if (!VM_EQ(ebe_start(&e, be_a), 0) || !VM_EQ(vmm_start(&v, vmm_a, VM_ORDER_BE), 0))
+	if (!ebe_session(&e, &v))
 		goto out;
-	VM_TRUE(device_has("neta", "\"state\":\"running\""));
 	vmm_tx(&v, 0);
 	VM_EQ(vmm_tx_used(&v, 1, 2000), 1);
 	usleep(50000);
@@ -1054,9 +1066,7 @@ VM_TEST(guest_polls)
 	printf("      5 frames back; guest_calls %lld, guest_calls_suppressed %lld\n",
 	       stats_field("neta", 1, "guest_calls"), stats_field("neta", 1, "guest_calls_suppressed"));
 out:
-	vmm_stop(&v);
-	VM_TRUE(device_has("neta", "\"state\":\"listening\""));
-	ebe_stop(&e, be_a);
+	ebe_session_end(&e, &v);
 }
 
 /* Counters of queue slot `q`, summed over CPUs, from the pinned map. */
