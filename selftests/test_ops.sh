@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 20)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 21)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -118,6 +118,7 @@ C=".output/vringmedctl -p $ROOT -c $TMP/ctl.sock"
 check ctl_device_list_json bash -c "$C --json device list | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d[0][\"name\"]==\"net0\" and d[0][\"virtio\"]==\"legacy\" and d[0][\"state\"] in (\"running\",\"negotiating\",\"listening\") else 1)'"
 check ctl_prefix_match bash -c "$C dev l | grep -q '^net0 '"
 check ctl_stats_json bash -c "$C st -j | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if sum(q[\"descriptors\"] for q in r) > 0 else 1)'"
+check ctl_stats_daemon_calls bash -c "$C st -j | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if any(q.get(\"guest_calls\", 0) > 0 for q in r) else 1)' && $C stats | grep -q CALLS/SUPPRESSED"
 check ctl_stats_watch bash -c "$C --json stats --watch --interval 0.5 --count 3 > $TMP/watch.txt && [ \$(wc -l < $TMP/watch.txt) -eq 3 ] && tail -n1 $TMP/watch.txt | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if any(q[\"descriptors_per_s\"] > 0 for q in r) else 1)'"
 check ctl_program_list bash -c "$C -j program list | grep -q '\"vm_tp_write\"'"
 check ctl_device_show bash -c "$C device show net0 | grep -q 'queue 1: kicks'"

@@ -40,7 +40,8 @@ static void usage(FILE *f)
 "                            features, state, broken verdict\n"
 "  device show NAME|SLOT     one device, with its queues' counters\n"
 "  stats                     per device and queue: kicks, chains, descriptors,\n"
-"                            used entries, deferred kicks, errors\n"
+"                            used entries, deferred kicks, errors, and (from\n"
+"                            the daemon, when it answers) its calls to the guest\n"
 "  stats --watch [--interval S] [--count N]\n"
 "                            the same, refreshed, with rates per second\n"
 "  program list              the BPF programs: attached, runs, run time\n"
@@ -63,7 +64,9 @@ static bool is_prefix(const char *arg, const char *word)
 }
 
 /* The daemon's `device list` answer, or NULL when it does not answer. */
-static json_t *daemon_devices(void)
+/* The daemon's JSON answer to `cmd` on its control socket, or NULL when
+ * it does not answer (it is down: the maps still tell the rest). */
+static json_t *daemon_query(const char *cmd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = 1 };
@@ -80,7 +83,7 @@ static json_t *daemon_devices(void)
 		return NULL;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    send(fd, "device list\n", 12, MSG_NOSIGNAL) != 12) {
+	    send(fd, cmd, strlen(cmd), MSG_NOSIGNAL) != (ssize_t)strlen(cmd)) {
 		close(fd);
 		return NULL;
 	}
@@ -89,6 +92,11 @@ static json_t *daemon_devices(void)
 	close(fd);
 	buf[got] = 0;
 	return json_loads(buf, 0, NULL);
+}
+
+static json_t *daemon_devices(void)
+{
+	return daemon_query("device list\n");
 }
 
 static json_t *daemon_entry(json_t *list, const char *name)
@@ -245,9 +253,32 @@ static int cmd_device_show(const struct vm_view *v, const char *which)
 }
 
 /* Every (device, queue) row of counters, as JSON. */
+static long long jint(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+/* What only the daemon counts for a queue (its used path's calls to the
+ * guest), from its own `stats`, into the row taken from the maps. */
+static void stats_add_daemon(json_t *row, json_t *ds)
+{
+	size_t i;
+	json_t *d;
+
+	json_array_foreach(ds, i, d) {
+		if (strcmp(jstr(d, "device", ""), jstr(row, "device", "-")) ||
+		    jint(d, "queue") != jint(row, "queue") || !json_object_get(d, "guest_calls"))
+			continue;
+		json_object_set(row, "guest_calls", json_object_get(d, "guest_calls"));
+		json_object_set(row, "guest_calls_suppressed",
+				json_object_get(d, "guest_calls_suppressed"));
+		return;
+	}
+}
+
 static json_t *stats_rows(const struct vm_view *v)
 {
-	json_t *rows = json_array();
+	json_t *rows = json_array(), *ds = daemon_query("stats\n");
 	char name[VM_DEV_NAME_LEN + 8];
 
 	for (unsigned s = 0; s < VM_MAX_DEVICES; s++) {
@@ -259,16 +290,14 @@ static json_t *stats_rows(const struct vm_view *v)
 		o = device_json(v, s, NULL, true);
 		json_array_foreach(json_object_get(o, "queues"), i, q) {
 			json_object_set_new(q, "device", json_string(name));
+			if (json_is_array(ds))
+				stats_add_daemon(q, ds);
 			json_array_append(rows, q);
 		}
 		json_decref(o);
 	}
+	json_decref(ds);
 	return rows;
-}
-
-static long long jint(json_t *o, const char *k)
-{
-	return json_integer_value(json_object_get(o, k));
 }
 
 static void on_sigint(int sig)
@@ -291,19 +320,24 @@ static int cmd_stats(const struct vm_view *v, bool watch, double interval, long 
 			size_t i;
 			json_t *r;
 
-			printf("%-16s %5s %10s %10s %12s %10s %9s %7s\n", "DEVICE", "QUEUE", "KICKS",
-			       "CHAINS", "DESCRIPTORS", "USED", "DEFERRED", "ERRORS");
+			printf("%-16s %5s %10s %10s %12s %10s %9s %7s %21s\n", "DEVICE", "QUEUE",
+			       "KICKS", "CHAINS", "DESCRIPTORS", "USED", "DEFERRED", "ERRORS",
+			       "CALLS/SUPPRESSED");
 			json_array_foreach(rows, i, r) {
 				long long errs = 0;
 				const char *k;
 				json_t *e;
+				char calls[48] = "-";	/* the daemon's; "-" when it is down */
 
 				json_object_foreach(json_object_get(r, "errors"), k, e)
 					errs += json_integer_value(e);
-				printf("%-16s %5lld %10lld %10lld %12lld %10lld %9lld %7lld\n",
+				if (json_object_get(r, "guest_calls"))
+					snprintf(calls, sizeof(calls), "%lld/%lld", jint(r, "guest_calls"),
+						 jint(r, "guest_calls_suppressed"));
+				printf("%-16s %5lld %10lld %10lld %12lld %10lld %9lld %7lld %21s\n",
 				       jstr(r, "device", ""), jint(r, "queue"), jint(r, "kicks"),
 				       jint(r, "chains"), jint(r, "descriptors"), jint(r, "used"),
-				       jint(r, "deferred"), errs);
+				       jint(r, "deferred"), errs, calls);
 			}
 		}
 		json_decref(rows);
