@@ -80,9 +80,10 @@ struct vm_proxy_info {
 	uint64_t guest_features, backend_features;
 	unsigned long sessions, teardowns;
 	unsigned long deferred_done;	/* deferred kicks it completed */
-	/* Per queue, since the daemon started: completions the guest was
-	 * told of (its call eventfd written), and those it had asked not to
-	 * be told of (VRING_AVAIL_F_NO_INTERRUPT: it polls). */
+	/* Per queue, since the daemon started: used-path rounds that returned
+	 * entries and told the guest (its call eventfd written), and those
+	 * that did not, for it had asked not to be told (it polls:
+	 * VRING_AVAIL_F_NO_INTERRUPT). */
 	unsigned long calls[VM_PROXY_NQ], calls_suppressed[VM_PROXY_NQ];
 	char last_error[160];
 };

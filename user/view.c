@@ -361,9 +361,9 @@ void vm_view_prometheus(const struct vm_view *v, const struct vm_view_extra *x, 
 	if (x) {
 		/* The daemon's own, from its used path, since it started. */
 		daemon_counter(out, rows, nrows, x, "guest_calls", x->calls,
-			       "Completions the guest was told of (its call eventfd written), since vringmedd started.");
+			       "Used-path rounds that returned entries and told the guest (its call eventfd written), since vringmedd started.");
 		daemon_counter(out, rows, nrows, x, "guest_calls_suppressed", x->calls_suppressed,
-			       "Completions returned without a call: the guest polls (VRING_AVAIL_F_NO_INTERRUPT).");
+			       "Used-path rounds that returned entries without a call: the guest polls (VRING_AVAIL_F_NO_INTERRUPT).");
 	}
 
 	head(out, "vringmed_errors_total", "counter",
