@@ -961,8 +961,8 @@ VM_TEST(guest_wants_call)
 }
 
 /*
- * A chain's end is its last descriptor, which links to itself in the queue
- * state: the used path's walk (vm_chain_len) must not run on into
+ * A chain's end is its last descriptor, whose link in the queue state is
+ * VM_DESC_END: the used path's walk (vm_chain_len) must not run on into
  * descriptor 0 when that one belongs to the same chain (it used to: the
  * last link was 0, and a chain through descriptor 0 was walked round to the
  * ring's size, once per lap of the ring).  The journal keeps the length.

@@ -136,11 +136,14 @@ enum vm_net_mode {
 
 /* Per-descriptor bookkeeping of chains handed to the backend, kept where the
  * backend cannot write it: owner is head + 1 (0 = free), next is the
- * validated chain link. */
+ * validated chain link, VM_DESC_END on a chain's last descriptor (state an
+ * older daemon left has 0 there: the walk then ends where the owner
+ * changes, as it did). */
 struct vm_desc_state {
 	__u16 owner;
 	__u16 next;
 };
+#define VM_DESC_END		0xffff	/* no ring index is that large */
 
 /* VM_MAP_QUEUES value, indexed by global queue slot. */
 struct vm_queue {

@@ -219,9 +219,9 @@ static vm_inline long vm_fast_one(struct vm_fast *f, const __u32 order)
 	if (f->dstate[head].owner)
 		return 1;
 	{
-		/* One 32-bit store for owner and next; a chain's last
-		 * descriptor links to itself (vm_chain_len stops there). */
-		const struct vm_desc_state ds = { .owner = head + 1, .next = head };
+		/* One 32-bit store for owner and next: VM_DESC_END, the
+		 * chain's last (vm_chain_len stops there). */
+		const struct vm_desc_state ds = { .owner = head + 1, .next = VM_DESC_END };
 
 		__builtin_memcpy(&f->dstate[head], &ds, sizeof(ds));
 	}
@@ -467,9 +467,9 @@ static long vm_kick_step(__u64 i, void *arg)
 	if (!(flags & VM_VRING_DESC_F_NEXT))
 		next = 0;
 	ds->owner = k->head + 1;
-	/* The last descriptor links to itself: a chain's end is known
+	/* The last descriptor's link is VM_DESC_END: a chain's end is known
 	 * without a walk into descriptor 0 (the shadow's next stays 0). */
-	ds->next = (flags & VM_VRING_DESC_F_NEXT) ? next : idx;
+	ds->next = (flags & VM_VRING_DESC_F_NEXT) ? next : VM_DESC_END;
 	sd = &k->sh->desc[idx];
 	vm_st64(VM_ORDER_LE, &sd->addr, addr);
 	vm_st32(VM_ORDER_LE, &sd->len, len);

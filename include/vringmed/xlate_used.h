@@ -94,8 +94,8 @@ static vm_inline __u32 vm_net_used(struct vm_device *dev, struct vm_queue *q,
 }
 
 /* The descriptors of chain `head`, in flight (0 when it is not).  The
- * chain ends where a descriptor links to itself, or (as an older daemon's
- * state has it) where the link leaves the chain. */
+ * chain ends at the link VM_DESC_END, or (as an older daemon's state has
+ * it) where the link leaves the chain. */
 static vm_inline __u16 vm_chain_len(const struct vm_queue *q, __u16 head)
 {
 	__u16 mask = (__u16)(q->size - 1), i = head, n = 0;
@@ -106,7 +106,7 @@ static vm_inline __u16 vm_chain_len(const struct vm_queue *q, __u16 head)
 		__u16 next = q->desc_state[i & mask & VM_RING_MASK].next;
 
 		n++;
-		if (next == i)
+		if (next == VM_DESC_END)
 			break;
 		i = next;
 	}
