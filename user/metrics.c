@@ -18,9 +18,7 @@ struct vm_metrics {
 	pthread_mutex_t lock;		/* the labels below */
 	char *backend[VM_MAX_DEVICES];
 	const char *state[VM_MAX_DEVICES];
-	bool has_calls[VM_MAX_DEVICES];
-	unsigned long calls[VM_MAX_DEVICES][VM_DEV_QUEUES];
-	unsigned long calls_suppressed[VM_MAX_DEVICES][VM_DEV_QUEUES];
+	struct vm_view_calls calls;
 	unsigned long scrapes;
 };
 
@@ -65,9 +63,7 @@ static enum MHD_Result vm_metrics_serve(void *cls, struct MHD_Connection *c, con
 		x.backend[i] = m->backend[i];
 		x.state[i] = m->state[i];
 	}
-	memcpy(x.has_calls, m->has_calls, sizeof(x.has_calls));
-	memcpy(x.calls, m->calls, sizeof(x.calls));
-	memcpy(x.calls_suppressed, m->calls_suppressed, sizeof(x.calls_suppressed));
+	x.calls = m->calls;
 	vm_view_prometheus(&m->view, &x, out);
 	m->scrapes++;
 	pthread_mutex_unlock(&m->lock);
@@ -146,9 +142,9 @@ void vm_metrics_set_device(struct vm_metrics *m, uint32_t slot, const char *back
 	m->backend[slot] = backend ? strdup(backend) : NULL;
 	m->state[slot] = state;
 	if (!backend) {
-		m->has_calls[slot] = false;
-		memset(m->calls[slot], 0, sizeof(m->calls[slot]));
-		memset(m->calls_suppressed[slot], 0, sizeof(m->calls_suppressed[slot]));
+		m->calls.known[slot] = false;
+		memset(m->calls.calls[slot], 0, sizeof(m->calls.calls[slot]));
+		memset(m->calls.suppressed[slot], 0, sizeof(m->calls.suppressed[slot]));
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -159,10 +155,10 @@ void vm_metrics_set_calls(struct vm_metrics *m, uint32_t slot, const unsigned lo
 	if (!m || slot >= VM_MAX_DEVICES)
 		return;
 	pthread_mutex_lock(&m->lock);
-	m->has_calls[slot] = true;
+	m->calls.known[slot] = true;
 	for (unsigned q = 0; q < nq && q < VM_DEV_QUEUES; q++) {
-		m->calls[slot][q] = calls[q];
-		m->calls_suppressed[slot][q] = suppressed[q];
+		m->calls.calls[slot][q] = calls[q];
+		m->calls.suppressed[slot][q] = suppressed[q];
 	}
 	pthread_mutex_unlock(&m->lock);
 }

@@ -286,7 +286,7 @@ static void daemon_counter(FILE *out, const struct qrow *rows, int nrows,
 	snprintf(name, sizeof(name), "vringmed_%s_total", metric);
 	head(out, name, "counter", help);
 	for (int i = 0; i < nrows; i++) {
-		if (!x->has_calls[rows[i].slot] || rows[i].queue >= VM_DEV_QUEUES)
+		if (!x->calls.known[rows[i].slot] || rows[i].queue >= VM_DEV_QUEUES)
 			continue;
 		fprintf(out, "%s{device=\"", name);
 		esc(out, rows[i].dev);
@@ -360,9 +360,9 @@ void vm_view_prometheus(const struct vm_view *v, const struct vm_view_extra *x, 
 
 	if (x) {
 		/* The daemon's own, from its used path, since it started. */
-		daemon_counter(out, rows, nrows, x, "guest_calls", x->calls,
+		daemon_counter(out, rows, nrows, x, "guest_calls", x->calls.calls,
 			       "Used-path rounds that returned entries and told the guest (its call eventfd written), since vringmedd started.");
-		daemon_counter(out, rows, nrows, x, "guest_calls_suppressed", x->calls_suppressed,
+		daemon_counter(out, rows, nrows, x, "guest_calls_suppressed", x->calls.suppressed,
 			       "Used-path rounds that returned entries without a call: the guest polls (VRING_AVAIL_F_NO_INTERRUPT).");
 	}
 

@@ -48,15 +48,19 @@ bool vm_view_device_name(const struct vm_view *v, __u32 slot, char *buf, size_t 
 /* run count and run time of a program (0 when stats are off). */
 int vm_view_prog_stats(const struct vm_view_prog *p, __u64 *runs, __u64 *ns);
 
-/* Labels the daemon knows and the maps do not. */
+/* The used path's calls to the guest, per device slot and queue, since the
+ * daemon started (known[slot]: the slot's figures are there). */
+struct vm_view_calls {
+	bool known[VM_MAX_DEVICES];
+	unsigned long calls[VM_MAX_DEVICES][VM_DEV_QUEUES];
+	unsigned long suppressed[VM_MAX_DEVICES][VM_DEV_QUEUES];
+};
+
+/* Labels and counters the daemon knows and the maps do not. */
 struct vm_view_extra {
 	const char *backend[VM_MAX_DEVICES];	/* back-end socket, or NULL */
 	const char *state[VM_MAX_DEVICES];	/* session state, or NULL */
-	/* The used path's calls to the guest, per queue, since the daemon
-	 * started (has_calls: the slot's figures are known). */
-	bool has_calls[VM_MAX_DEVICES];
-	unsigned long calls[VM_MAX_DEVICES][VM_DEV_QUEUES];
-	unsigned long calls_suppressed[VM_MAX_DEVICES][VM_DEV_QUEUES];
+	struct vm_view_calls calls;
 };
 
 /* Prometheus text exposition format 0.0.4 of everything in the view. */
