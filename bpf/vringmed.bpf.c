@@ -125,7 +125,7 @@ struct {
 static long vm_env_read(const struct vm_device *dev, void *dst, __u32 len, __u64 vmm_va)
 {
 	(void)dev;	/* the caller checked that current is the device's VMM */
-	if (len > sizeof(((struct vm_scratch *)0)->heads))
+	if (len > sizeof(((struct vm_scratch *)0)->win))
 		return -7;	/* -E2BIG: never, callers bound len */
 	return bpf_probe_read_user(dst, len, (const void *)(unsigned long)vmm_va);
 }

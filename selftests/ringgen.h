@@ -23,6 +23,9 @@ struct tr_ring {
 	int big_endian;
 	uint16_t avail_idx;	/* the driver's own copy */
 	uint16_t next_desc;	/* descriptors are handed out in order */
+	/* The order: descriptor perm[i] is the i-th handed out (the driver's
+	 * free list); NULL hands them out 0, 1, 2, ... */
+	const uint16_t *perm;
 };
 
 static inline void tr_put(const struct tr_ring *t, uint64_t gpa, uint64_t v, int bytes)
@@ -133,19 +136,28 @@ static inline void tr_publish(struct tr_ring *t)
 	tr_put(t, tr_avail_gpa(t) + 2, t->avail_idx, 2);
 }
 
+/* The descriptor handed out `k` after the next one. */
+static inline uint16_t tr_nth_desc(const struct tr_ring *t, int k)
+{
+	uint16_t i = (t->next_desc + k) & (t->size - 1);
+
+	return t->perm ? t->perm[i] : i;
+}
+
 /* A chain of `n` descriptors (the last `nwrite` device-writable) over
- * fresh buffers of `len` bytes; descriptors taken in ring order. */
+ * fresh buffers of `len` bytes; descriptors taken in the order t->perm
+ * gives, by default ring order. */
 static inline uint16_t tr_add_chain(struct tr_ring *t, int n, int nwrite, uint32_t len)
 {
-	uint16_t head = t->next_desc & (t->size - 1);
+	uint16_t head = tr_nth_desc(t, 0);
 
 	for (int k = 0; k < n; k++) {
-		uint16_t i = (t->next_desc + k) & (t->size - 1);
+		uint16_t i = tr_nth_desc(t, k);
 		uint16_t flags = (k + 1 < n ? VM_VRING_DESC_F_NEXT : 0) |
 				 (k >= n - nwrite ? VM_VRING_DESC_F_WRITE : 0);
 		uint64_t addr = t->data_gpa + 64ull * i;
 
-		tr_set_desc(t, i, addr, len, flags, (i + 1) & (t->size - 1));
+		tr_set_desc(t, i, addr, len, flags, tr_nth_desc(t, k + 1));
 	}
 	t->next_desc += n;
 	tr_push_head(t, head);

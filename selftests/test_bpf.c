@@ -477,8 +477,10 @@ static bool diff_equal(const struct diff_side *a, const struct diff_side *b, uin
 }
 
 /* One generated ring: random size, order, start index (so u16 wrap is
- * common), chains of 1-4 descriptors over 1-3 kicks, and in a third of the
- * rings a hostile class or random garbage in the last kick. */
+ * common), descriptors handed out up, down (Linux's free list once the ring
+ * has gone round) or shuffled (completions out of order), chains of 1-4
+ * descriptors over 1-3 kicks, and in a third of the rings a hostile class
+ * or random garbage in the last kick. */
 static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side *bpfs,
 		     struct vm_scratch *scr, uint32_t slot, char *why, size_t why_len)
 {
@@ -498,6 +500,21 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 	t->big_endian = be;
 	t->avail_idx = start;
 	t->next_desc = (uint16_t)rnd(size);
+	t->perm = NULL;
+	if (rnd(3)) {
+		static uint16_t perm[VM_MAX_RING];
+		int down = rnd(2);
+
+		for (uint16_t i = 0; i < size; i++)
+			perm[i] = down ? (uint16_t)(size - 1 - i) : i;
+		for (uint16_t i = size; !down && i > 1; i--) {
+			uint16_t j = (uint16_t)rnd(i), tmp = perm[i - 1];
+
+			perm[i - 1] = perm[j];
+			perm[j] = tmp;
+		}
+		t->perm = perm;
+	}
 	t->data_gpa = vm_align_up(t->ring_gpa + vm_legacy_ring_bytes(size), 4096);
 	memset(t->mem + t->ring_gpa, 0, vm_legacy_ring_bytes(size));
 	descs_left = size;
@@ -910,8 +927,42 @@ VM_TEST(daemon_upgrade_foreign_link)
 	after_upgrade(&T, &c);
 }
 
-/* A pin whose layout this build cannot reuse: refused before anything is
- * loaded or attached, the pins left as they are for the operator. */
+/* The per-kick scratch of another layout (VM_WIN grew with the window
+ * policy): it holds nothing between kicks, so it is replaced, with the
+ * links of the programs that used it, and the daemon starts. */
+VM_TEST(daemon_upgrade_scratch)
+{
+	struct crashed_pins c;
+	struct vm_bpf T;
+	struct vm_bpf_opts o = { .attach = true, .pin_root = c.root };
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info), old_id;
+	char cmd[320];
+	int fd;
+
+	if (!vm_subtest("scratch_of_another_layout_replaced") || !bpf())
+		return;
+	old_id = crashed_pins(&c, "scr", VM_MAP_SCRATCH);
+	if (!old_id)
+		return;
+	snprintf(cmd, sizeof(cmd), "bpftool map create %s type array key 4 value 8 entries 4 name %s",
+		 c.map, VM_MAP_SCRATCH);
+	if (!VM_EQ(system(cmd), 0) || !VM_EQ(vm_bpf_load(&T, &o), 0))
+		return;
+	VM_TRUE(T.stale_links);
+	VM_TRUE(pinned_link_id(c.link) != 0 && pinned_link_id(c.link) != old_id);
+	fd = bpf_obj_get(c.map);
+	if (VM_TRUE(fd >= 0)) {
+		VM_EQ(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+		VM_EQ(info.value_size, bpf_map__value_size(T.skel->maps.vm_scratch));
+		close(fd);
+	}
+	after_upgrade(&T, &c);
+}
+
+/* A pin of a map that holds state, in a layout this build cannot reuse:
+ * refused before anything is loaded or attached, the pins left as they
+ * are for the operator. */
 VM_TEST(daemon_incompatible_pins)
 {
 	struct crashed_pins c;
@@ -922,11 +973,11 @@ VM_TEST(daemon_incompatible_pins)
 
 	if (!vm_subtest("refused_before_anything_changes") || !bpf())
 		return;
-	old_id = crashed_pins(&c, "inc", VM_MAP_SCRATCH);
+	old_id = crashed_pins(&c, "inc", VM_MAP_QUEUES);
 	if (!old_id)
 		return;
 	snprintf(cmd, sizeof(cmd), "bpftool map create %s type array key 4 value 8 entries 4 name %s",
-		 c.map, VM_MAP_SCRATCH);
+		 c.map, VM_MAP_QUEUES);
 	if (VM_EQ(system(cmd), 0)) {
 		VM_EQ(vm_bpf_load(&T, &o), -EEXIST);
 		VM_EQ(pinned_link_id(c.link), old_id);	/* untouched */

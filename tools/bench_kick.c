@@ -122,8 +122,15 @@ static void cleanup(void)
 
 /* ---- a queue in the BPF maps, guest ring in this process ---------------- */
 
+/* The order the guest's heads come in.  A fresh ring's come up; Linux
+ * hands out the descriptor returned last first, so once the ring has gone
+ * round, a batch's heads come down; completions out of order shuffle them. */
+enum head_order { HEADS_UP, HEADS_LIFO, HEADS_SHUFFLED, NHEAD_ORDERS };
+static const char *const head_order_name[NHEAD_ORDERS] = { "up", "lifo", "shuffled" };
+
 struct bq {
 	struct tr_ring t;
+	enum head_order heads;
 	uint32_t slot;		/* queue slot: VM_QSLOT(device slot, 0) */
 	struct vm_device *dev;
 	struct vm_queue *q;
@@ -160,17 +167,38 @@ static void bq_fini(struct bq *f)
 }
 
 /*
- * The guest adds `n` new single-descriptor chains over descriptors 0..n-1
- * and publishes them.  The backend never completes anything, so the
+ * The guest adds `n` new single-descriptor chains over descriptors 0..n-1,
+ * heads in the order f->heads, and publishes them.  The backend never completes anything, so the
  * ownership marks of the previous kick are cleared by hand: every kick then
  * finds `n` fresh, free descriptors.  Only ever called while no kick runs.
  */
 static void bq_refill(struct bq *f, unsigned n)
 {
+	uint16_t order[RING];
+	uint32_t seed = 12345;
+
 	memset(f->q->desc_state, 0, sizeof(f->q->desc_state));
 	f->t.next_desc = 0;
 	for (unsigned i = 0; i < n; i++)
-		tr_add_chain(&f->t, 1, 0, BUF_LEN);
+		order[i] = f->heads == HEADS_LIFO ? (uint16_t)(n - 1 - i) : (uint16_t)i;
+	if (f->heads == HEADS_SHUFFLED) {
+		for (unsigned i = n; i > 1; i--) {	/* Fisher-Yates, fixed seed */
+			unsigned j;
+			uint16_t tmp;
+
+			seed = seed * 1103515245u + 12345u;
+			j = (seed >> 8) % i;
+			tmp = order[i - 1];
+			order[i - 1] = order[j];
+			order[j] = tmp;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t h = order[i];
+
+		tr_set_desc(&f->t, h, f->t.data_gpa + 64ull * h, BUF_LEN, 0, 0);
+		tr_push_head(&f->t, h);
+	}
 	tr_publish(&f->t);
 }
 
@@ -297,7 +325,7 @@ static double median_d(const double *v, int n)
 /* Returns the big-endian ns per descriptor at batch 256. */
 static double part1(void)
 {
-	static struct p1_cell cell[2][NBATCH], copy[2];
+	static struct p1_cell cell[2][NBATCH], copy[2], hcell[NHEAD_ORDERS];
 	struct bq q[2];
 	int err;
 	double be256 = 0;
@@ -317,12 +345,24 @@ static double part1(void)
 			p1_measure(&q[o], batches[bi], WARMUP_RUNS, NULL, 0);
 		p1_copy_floor(&q[o], 256, WARMUP_RUNS, NULL, 0);
 	}
-	for (int r = 0; r < rounds; r++)
+	for (int h = 1; h < NHEAD_ORDERS; h++) {
+		q[0].heads = (enum head_order)h;
+		p1_measure(&q[0], 256, WARMUP_RUNS, NULL, 0);
+	}
+	q[0].heads = HEADS_UP;
+	for (int r = 0; r < rounds; r++) {
 		for (int o = 0; o < 2; o++) {
 			for (unsigned bi = 0; bi < NBATCH; bi++)
 				p1_measure(&q[o], batches[bi], p1_runs, &cell[o][bi], r);
 			p1_copy_floor(&q[o], 256, p1_runs, &copy[o], r);
 		}
+		/* The big-endian kick of 256 again, heads in each order. */
+		for (int h = 0; h < NHEAD_ORDERS; h++) {
+			q[0].heads = (enum head_order)h;
+			p1_measure(&q[0], 256, p1_runs, &hcell[h], r);
+		}
+		q[0].heads = HEADS_UP;
+	}
 	stats_restore();
 	pin_self(-1);
 	for (int o = 0; o < 2; o++)
@@ -370,6 +410,18 @@ static double part1(void)
 		(double)copy[0].prog_ns / copy[0].runs) / 256,
 	       ((double)cell[1][NBATCH - 1].prog_ns / cell[1][NBATCH - 1].runs -
 		(double)copy[1].prog_ns / copy[1].runs) / 256);
+	printf("   heads in the order a driver hands descriptors out, be, batch 256:\n");
+	printf("   %-9s %8s %14s %8s\n", "heads", "ns/desc", "(median round)", "vs up");
+	for (int h = 0; h < NHEAD_ORDERS; h++) {
+		const struct p1_cell *c = &hcell[h];
+
+		printf("   %-9s %8.2f %14.2f %8.2f\n", head_order_name[h],
+		       (double)c->prog_ns / c->runs / 256, median_d(c->round_ns, rounds) / 256,
+		       ((double)c->prog_ns / c->runs) / ((double)hcell[0].prog_ns / hcell[0].runs));
+	}
+	printf("   (up: a fresh ring, 0, 1, 2, ...; lifo: Linux once its ring has gone round,\n"
+	       "   the last descriptor returned is the first handed out: 255, 254, ...;\n"
+	       "   shuffled: completions out of order, a fixed permutation)\n\n");
 	bq_fini(&q[0]);
 	bq_fini(&q[1]);
 	return be256;

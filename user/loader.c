@@ -151,8 +151,12 @@ static void vm_map_munmap(struct bpf_map *map, void *p)
 }
 
 /* A map pinned under the root that this build cannot reuse (another
- * layout): libbpf would only say "error reusing pinned map".  Says which map
- * and what differs, and what to do; returns -EEXIST, or 0. */
+ * layout): libbpf would only say "error reusing pinned map".  The scratch
+ * holds nothing from one kick to the next, so another layout of it is
+ * replaced: its pin is removed (this build pins its own) and the links are
+ * marked stale, so the programs that used it are replaced too.  Any other
+ * map holds state: says which map and what differs, and what to do;
+ * returns -EEXIST, or 0. */
 static int vm_check_pinned_maps(struct vm_bpf *b)
 {
 	struct bpf_map *m;
@@ -186,7 +190,16 @@ static int vm_check_pinned_maps(struct vm_bpf *b)
 			what = "entries", have = info.max_entries, want = bpf_map__max_entries(m);
 		else if (info.map_flags != bpf_map__map_flags(m))
 			what = "flags", have = info.map_flags, want = bpf_map__map_flags(m);
-		if (what) {
+		if (what && !strcmp(bpf_map__name(m), VM_MAP_SCRATCH)) {
+			if (unlink(path) && errno != ENOENT) {
+				pr_warn("cannot unpin %s: %s\n", path, strerror(errno));
+				return -errno;
+			}
+			b->stale_links = true;
+			pr_info("pinned map %s has %s %u, this build's has %u: it holds nothing between "
+				"kicks, so it is replaced, and the links of the programs that used it\n",
+				path, what, have, want);
+		} else if (what) {
 			pr_warn("pinned map %s has %s %u, this build needs %u: the pins under %s come from "
 				"an incompatible build; stop the daemon that made them with SIGTERM (it "
 				"removes them) or remove %s, then start again\n", path, what, have, want,

@@ -84,10 +84,14 @@ static void *vm_env_ptr(const struct vm_device *dev, __u64 vmm_va, __u64 len)
 	return r ? (void *)(unsigned long)(r->mediator_va + (vmm_va - r->vmm_va)) : NULL;
 }
 
+_Thread_local struct vm_ref_reads vm_ref_reads;
+
 static long vm_env_read(const struct vm_device *dev, void *dst, __u32 len, __u64 vmm_va)
 {
 	const void *src = vm_env_ptr(dev, vmm_va, len);
 
+	vm_ref_reads.calls++;
+	vm_ref_reads.bytes += len;
 	if (!src)
 		return -EFAULT;
 	memcpy(dst, src, len);

@@ -53,6 +53,13 @@ __u32 vm_ref_resume(struct vm_ref_queue *rq);
 extern void (*vm_crash_hook)(int point);
 #endif
 
+/* The guest reads (bulk copies of guest memory) this thread's kicks made,
+ * and their bytes: what the tests and benches count. */
+struct vm_ref_reads {
+	unsigned long calls, bytes;
+};
+extern _Thread_local struct vm_ref_reads vm_ref_reads;
+
 /* Allocates / frees the per-queue scratch the core needs. */
 struct vm_scratch *vm_ref_scratch_new(void);
 void vm_ref_scratch_free(struct vm_scratch *scr);

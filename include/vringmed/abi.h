@@ -17,7 +17,7 @@
 #define VM_MAX_DEVICES		16
 #define VM_MAX_QUEUES		64
 #define VM_MAX_REGIONS		8
-#define VM_WIN			256	/* guest descriptors copied per bulk read */
+#define VM_WIN			VM_MAX_RING	/* guest descriptors one bulk read copies: a whole table */
 #define VM_BATCH_BUCKETS	12	/* chains per kick: 0, 1, 2-3, ... 1024+ */
 #define VM_MAX_VMMS		64
 #define VM_DEV_NAME_LEN		32
