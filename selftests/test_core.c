@@ -191,8 +191,8 @@ VM_TEST(translate)
  * (plus one each for the avail idx and the heads), none more than the
  * table.  Before this, a kick read once per head that was not above the
  * last: 256 reads for a ring's worth of heads coming down.
- * Then a sparse kick: four heads far apart on a large ring are four small
- * reads, not a copy of the table.
+ * Then on a large ring: heads clustered in a corner are read as their span,
+ * and four heads far apart as four small reads, not a copy of the table.
  */
 static void fill_perm(uint16_t *perm, uint16_t size, int how)
 {
@@ -254,6 +254,36 @@ VM_TEST(head_orders)
 					fx_fini(&f);
 				}
 
+	if (vm_subtest("clustered_1024")) {
+		/* 100 heads shuffled within 120 descriptors of a big ring: one
+		 * pass finds their span, and that is what is read, not the
+		 * table. */
+		struct vm_ref_reads r0;
+		uint32_t chains;
+		struct fx f;
+
+		fx_setup(&f, 1024, 1);
+		fill_perm(perm, 120, 2);
+		for (unsigned i = 0; i < 100; i++) {
+			uint16_t h = (uint16_t)(300 + perm[i]);
+
+			tr_set_desc(&f.t, h, f.t.data_gpa + 64ull * h, 64, 0, 0);
+			tr_push_head(&f.t, h);
+		}
+		tr_publish(&f.t);
+		r0 = vm_ref_reads;
+		VM_EQ(fx_kick(&f, &chains), VM_OK);
+		VM_EQ(chains, 100);
+		for (unsigned i = 0; i < 100; i++)
+			if (!VM_EQ(tr_le(&f.sh->avail.ring[i], 2), 300 + perm[i]) ||
+			    !shadow_matches_guest(&f, (uint16_t)(300 + perm[i])))
+				break;
+		VM_CHECK(vm_ref_reads.calls - r0.calls <= 5, "%lu guest reads, want <= 5",
+			 vm_ref_reads.calls - r0.calls);
+		VM_CHECK(vm_ref_reads.bytes - r0.bytes <= 2 + 200 + 16 * (100 + 8 + 120 + 8),
+			 "%lu bytes read for 100 descriptors within 120", vm_ref_reads.bytes - r0.bytes);
+		fx_fini(&f);
+	}
 	if (vm_subtest("sparse_1024")) {
 		static const uint16_t far[] = { 900, 10, 500, 300 };
 		struct vm_ref_reads r0;

@@ -170,9 +170,10 @@ static long vm_span_step(__u64 i, void *arg)
  *     batch's heads mostly come down;
  *   - a miss anywhere else (completions came back out of order) means the
  *     heads are scattered: the span of all the heads left, found by one
- *     pass over the copied heads, and after that, on any miss (chain
- *     members elsewhere), the whole table; each only where it is dense
- *     enough to be worth one read (vm_win_dense), else a run.
+ *     pass over the copied heads (straight to the next step when they are
+ *     many), and after that, on any miss (chain members elsewhere), the
+ *     whole table; each only where it is dense enough to be worth one read
+ *     (vm_win_dense), else a run.
  * VM_WIN holds the largest ring, so a kick over a dense set of descriptors
  * takes at most three loads and one pass, in any order.  Not inlined: the
  * verifier checks it once per call site, and a hit costs no call.
@@ -191,7 +192,10 @@ static __attribute__((noinline)) const struct vm_desc *vm_fetch_load(struct vm_k
 	if (!scr->win_len) {
 		down = !k->in_chain && left > 1 &&
 		       vm_swab16_if(k->order, scr->heads[(k->done + 1) & (2 * VM_MAX_RING - 1)]) < idx;
-	} else if (scr->spanned) {
+	} else if (scr->spanned || ring <= 4 * left) {
+		/* After the span, or where the heads left are a quarter of
+		 * the ring or more (reading the table is then cheaper than a
+		 * pass over them): the whole table. */
 		if (vm_win_dense(ring, left)) {
 			lo = 0;
 			hi = ring - 1;
