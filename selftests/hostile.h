@@ -142,6 +142,32 @@ static inline void h_desc_in_flight(struct hctx *f)
 	tr_publish(f->t);
 }
 
+/* A mergeable RX queue (the 12-byte header in the buffer, converted in
+ * place on the way back): a buffer the device may not write, or one too
+ * short for the header, then a good one.  Single descriptors, so the fast
+ * path meets it first. */
+static inline void h_rx_buffer(struct hctx *f, uint16_t flags, uint32_t len)
+{
+	uint16_t h;
+
+	f->q->net_mode = VM_NET_RX_INPLACE;
+	f->q->net_hdr_len = VM_NET_HDR_MODERN;
+	h = tr_add_chain(f->t, 1, 1, 1500);
+	tr_set_desc(f->t, h, f->t->data_gpa + 64ull * h, len, flags, 0);
+	tr_add_chain(f->t, 1, 1, 1500);
+	tr_publish(f->t);
+}
+
+static inline void h_rx_read_only(struct hctx *f)
+{
+	h_rx_buffer(f, 0, 1500);
+}
+
+static inline void h_rx_short(struct hctx *f)
+{
+	h_rx_buffer(f, VM_VRING_DESC_F_WRITE, VM_NET_HDR_MODERN - 1);
+}
+
 static inline void h_used_not_in_flight(struct hctx *f)
 {
 	uint16_t used = 0;
@@ -174,6 +200,8 @@ static const struct hostile hostiles[] __attribute__((unused)) = {
 	{ "indirect_nested", VM_INDIRECT_UNSUPPORTED, h_indirect_nested },
 	{ "ring_fault", VM_RING_FAULT, h_ring_fault },
 	{ "desc_in_flight", VM_DESC_IN_FLIGHT, h_desc_in_flight },
+	{ "rx_buffer_read_only", VM_NET_HDR, h_rx_read_only },
+	{ "rx_buffer_short_for_header", VM_NET_HDR, h_rx_short },
 	{ "used_id_not_in_flight", VM_USED_NOT_IN_FLIGHT, h_used_not_in_flight, true },
 	{ "used_more_than_in_flight", VM_USED_TOO_MANY, h_used_too_many, true },
 };

@@ -489,9 +489,10 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 	uint16_t start = (uint16_t)rnd(65536);
 	int be = rnd(2), kicks = 1 + rnd(3), hostile = rnd(3) == 0;
 	/* A quarter of the rings are virtio-net queues whose headers need the
-	 * mediator: TX or RX header slots, 10- or 12-byte legacy headers. */
-	int net = rnd(4) ? VM_NET_NONE : rnd(2) ? VM_NET_TX_SLOT : VM_NET_RX_SLOT;
-	int hlen = net == VM_NET_RX_SLOT || rnd(2) ? 10 : 12;
+	 * mediator: TX or RX header slots, 10- or 12-byte legacy headers, or
+	 * mergeable RX buffers with the header in place. */
+	int net = rnd(4) ? VM_NET_NONE : (int[]){ VM_NET_TX_SLOT, VM_NET_RX_SLOT, VM_NET_RX_INPLACE }[rnd(3)];
+	int hlen = net == VM_NET_RX_INPLACE ? 12 : net == VM_NET_RX_SLOT || rnd(2) ? 10 : 12;
 	struct vm_qstats rst = { 0 };
 	struct vm_ref_queue rq = { ref->dev, ref->q, ref->sh, scr, &rst };
 	uint32_t descs_left;
@@ -556,7 +557,7 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 			/* Mostly well-formed net chains, so both sides convert. */
 			if (net == VM_NET_TX_SLOT && rnd(8))
 				nw = 0;
-			if (net == VM_NET_RX_SLOT && rnd(8))
+			if ((net == VM_NET_RX_SLOT || net == VM_NET_RX_INPLACE) && rnd(8))
 				nw = n;
 			head = tr_add_chain(t, n, nw, 1 + rnd(9000));
 			if (net && rnd(8))
@@ -581,6 +582,8 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 				h->make(&(struct hctx){ t, ref->q, ref->sh });
 				bpfs->q->max_chain = ref->q->max_chain;
 				bpfs->q->avail_va = ref->q->avail_va;
+				bpfs->q->net_mode = ref->q->net_mode;
+				bpfs->q->net_hdr_len = ref->q->net_hdr_len;
 			}
 		}
 		tr_publish(t);

@@ -298,6 +298,11 @@ struct vm_fast {
 	__u64 rlo, rsize;	/* the region the last buffer fell in */
 	__u32 order;
 	__u16 mask, win_base, win_len, slot0, done, n;
+	/* What the queue asks of a buffer: (flags ^ want) & check == 0 and
+	 * len >= min_len.  A mergeable RX buffer (VM_NET_RX_INPLACE) must be
+	 * device-writable and hold the 12-byte header, as vm_net_head says. */
+	__u16 flags_check, flags_want;
+	__u32 min_len;
 };
 
 /* One entry of a fast run, on the caller's copy of the hot state.  `order`
@@ -320,7 +325,7 @@ static vm_inline long vm_fast_one(struct vm_fast *f, const __u32 order)
 	len = vm_swab32_if(order, gd->len);
 	addr = vm_swab64_if(order, gd->addr);
 	end = addr + len;
-	if ((flags & (VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_INDIRECT)) || len == 0 ||
+	if (((flags ^ f->flags_want) & f->flags_check) || len < f->min_len ||
 	    end < addr || addr < f->rlo || end - f->rlo > f->rsize)
 		return 1;
 	head &= VM_RING_MASK;
@@ -408,12 +413,21 @@ static vm_inline __u32 vm_fast_run(struct vm_kick *k)
 		.slot0 = k->q->last_avail,
 		.done = k->done,
 		.n = k->n,
+		.flags_check = VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_INDIRECT,
+		.min_len = 1,
 	};
 
-	/* Header slots are the general step's business. */
-	if (k->q->max_chain < 1 || r >= k->dev->nregions ||
-	    k->q->net_mode == VM_NET_TX_SLOT || k->q->net_mode == VM_NET_RX_SLOT)
+	if (k->q->max_chain < 1 || r >= k->dev->nregions)
 		return 0;
+	/* Header slots, and anything but a well-formed in-place header
+	 * queue, are the general step's business. */
+	if (k->q->net_mode == VM_NET_RX_INPLACE && k->q->net_hdr_len == VM_NET_HDR_MODERN) {
+		f.flags_check |= VM_VRING_DESC_F_WRITE;
+		f.flags_want = VM_VRING_DESC_F_WRITE;
+		f.min_len = VM_NET_HDR_MODERN;
+	} else if (k->q->net_mode != VM_NET_NONE) {
+		return 0;
+	}
 	if (f.order == VM_ORDER_BE)
 		vm_fast_loop_be(&f);
 	else
