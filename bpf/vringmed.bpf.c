@@ -32,6 +32,15 @@ __u32 vm_translate_global(struct vm_device *dev, struct vm_queue *q, struct vm_s
 	__u32 __r = vm_translate_global(dev, q, sh, scr, st);		\
 	*(chains) = __r >> 16;						\
 	__r & 0xffff; })
+struct vm_fast;
+__u32 vm_fast_chain_le_global(const struct vm_device *dev, struct vm_queue *q,
+			      struct vm_shadow_queue *sh, const struct vm_scratch *scr,
+			      struct vm_fast *f);
+__u32 vm_fast_chain_be_global(const struct vm_device *dev, struct vm_queue *q,
+			      struct vm_shadow_queue *sh, const struct vm_scratch *scr,
+			      struct vm_fast *f);
+#define VM_FAST_CHAIN_LE vm_fast_chain_le_global
+#define VM_FAST_CHAIN_BE vm_fast_chain_be_global
 #include <vringmed/xlate.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -160,6 +169,29 @@ __attribute__((noinline)) __u32 vm_translate_global(struct vm_device *dev, struc
 		return VM_BAD_CONFIG;
 	verdict = vm_translate(dev, q, sh, scr, st, &chains);
 	return verdict | chains << 16;
+}
+
+/* Chains on the fast path (vm_fast_chain), verified once as well: as
+ * static functions they would be verified again for every state the kick
+ * brings to the call. */
+__attribute__((noinline)) __u32 vm_fast_chain_le_global(const struct vm_device *dev,
+							 struct vm_queue *q,
+							 struct vm_shadow_queue *sh,
+							 const struct vm_scratch *scr, struct vm_fast *f)
+{
+	if (!dev || !q || !sh || !scr || !f)
+		return 0;
+	return vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_LE);
+}
+
+__attribute__((noinline)) __u32 vm_fast_chain_be_global(const struct vm_device *dev,
+							 struct vm_queue *q,
+							 struct vm_shadow_queue *sh,
+							 const struct vm_scratch *scr, struct vm_fast *f)
+{
+	if (!dev || !q || !sh || !scr || !f)
+		return 0;
+	return vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_BE);
 }
 
 static __always_inline __u32 vm_handle_kick(__u32 qid, __u32 *chains)

@@ -110,9 +110,10 @@ int main(int argc, char **argv)
 	/* The loops of the kick path, from the core's own constants. */
 	printf("work per kick: at most 2 translation rounds (vm_kick), each one avail read of\n"
 	       "  <= ring size entries and <= %u vm_kick_step calls; a step takes one\n"
-	       "  descriptor or a bounded run of single ones, and a descriptor is owned by at\n"
-	       "  most one chain, so a round translates <= ring size (<= %u) descriptors\n",
-	       VM_MAX_RING + 1, VM_MAX_RING);
+	       "  descriptor, one chain of <= %u or a bounded run of single ones, and a\n"
+	       "  descriptor is owned by at most one chain, so a round translates <= ring\n"
+	       "  size (<= %u) descriptors\n",
+	       VM_KICK_STEPS, VM_FAST_CHAIN, VM_MAX_RING);
 	printf("max_verified_insns=%u limit=%u programs=%u\n", worst, VERIFIER_LIMIT, n);
 	if (!n || worst > VERIFIER_LIMIT / 100 * max_pct) {
 		fprintf(stderr, "verifier_stats: a program uses more than %u%% of the verifier's "

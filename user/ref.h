@@ -59,6 +59,8 @@ struct vm_ref_reads {
 	unsigned long calls, bytes;
 };
 extern _Thread_local struct vm_ref_reads vm_ref_reads;
+/* Chains this thread's kicks published on the chain fast path. */
+extern _Thread_local unsigned long vm_ref_fast_chains;
 
 /* Allocates / frees the per-queue scratch the core needs. */
 struct vm_scratch *vm_ref_scratch_new(void);

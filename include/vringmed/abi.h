@@ -19,6 +19,11 @@
 #define VM_MAX_REGIONS		8
 #define VM_WIN			VM_MAX_RING	/* guest descriptors one bulk read copies: a whole table */
 #define VM_BATCH_BUCKETS	12	/* chains per kick: 0, 1, 2-3, ... 1024+ */
+/* The kick's work bounds (xlate.h): the longest chain its fast path takes,
+ * and its steps per round: a descriptor each, one more per entry that tried
+ * the fast path first, one to find no more. */
+#define VM_FAST_CHAIN		4
+#define VM_KICK_STEPS		(2 * VM_MAX_RING + 1)
 #define VM_MAX_VMMS		64
 #define VM_DEV_NAME_LEN		32
 #define VM_DEV_QUEUES		(VM_MAX_QUEUES / VM_MAX_DEVICES)	/* queue slots per device */

@@ -72,7 +72,8 @@ struct vm_kick {
 	__u32 region;		/* last region a buffer fell in */
 	__u8 in_chain;
 	__u8 saw_write;
-	__u8 _pad[2];
+	__u8 slow;		/* the next entry is the general step's */
+	__u8 _pad;
 };
 
 static vm_inline void vm_mark_broken(struct vm_device *dev, struct vm_qstats *st,
@@ -131,7 +132,9 @@ static vm_inline long vm_fail(struct vm_kick *k, __u32 verdict)
 	return 1;	/* stops vm_loop */
 }
 
-/* Widens a window for chain members just above the heads it covers. */
+/* Widens a window for chain members just above the heads it covers, and
+ * a kick's first run for chains longer than the one descriptor per head
+ * it must assume. */
 #define VM_WIN_SLACK 8
 
 /* Is one bulk read of `span` descriptors worth more than up to `left`
@@ -227,8 +230,9 @@ static __attribute__((noinline)) const struct vm_desc *vm_fetch_load(struct vm_k
 		lo = (__u32)idx + 1 > want ? (__u32)idx + 1 - want : 0;
 		hi = idx + VM_WIN_SLACK;
 	} else {
+		/* and a chain's members may run past its heads' count */
 		lo = idx;
-		hi = idx + want;
+		hi = idx + want + VM_WIN_SLACK;
 	}
 load:
 	if (hi > ring - 1)
@@ -277,14 +281,51 @@ static vm_inline __u32 vm_check_indirect(struct vm_kick *k, __u16 flags, __u32 l
 	return VM_INDIRECT_UNSUPPORTED;
 }
 
+/* Converts a virtio-net header between a byte order and little-endian:
+ * flags and gso_type are bytes, the rest (hdr_len, gso_size, csum_start,
+ * csum_offset[, num_buffers]) are 16-bit fields.  The swap is its own
+ * inverse, so one helper serves both directions; `len` is 10 or 12. */
+static vm_inline void vm_net_hdr_convert(__u8 *dst, const __u8 *src, __u32 len,
+					 enum vm_order from, enum vm_order to)
+{
+	dst[0] = src[0];
+	dst[1] = src[1];
+	for (__u32 off = 2; off + 2 <= len && off < VM_NET_HDR_MODERN; off += 2) {
+		__u16 v;
+
+		__builtin_memcpy(&v, src + off, 2);
+		v = vm_swab16_if(to, vm_swab16_if(from, v));
+		__builtin_memcpy(dst + off, &v, 2);
+	}
+}
+
+/* A legacy TX header (`hlen` bytes in the guest's order, at `vmm_va`)
+ * copied into a mediator header slot as a modern little-endian one.
+ * Nonzero when the guest's memory cannot be read.  Not inlined: its copy
+ * would cost the fast chain's frame the stack it does not have. */
+static __attribute__((noinline)) long vm_net_tx_header(const struct vm_device *dev, __u32 order,
+							__u8 *slot, __u32 hlen, __u64 vmm_va)
+{
+	__u8 raw[VM_NET_HDR_MODERN] = { 0 };
+
+	if (vm_env_read(dev, raw, hlen == VM_NET_HDR_LEGACY ? VM_NET_HDR_LEGACY :
+			VM_NET_HDR_MODERN, vmm_va))
+		return -1;
+	raw[10] = 0;	/* num_buffers: unused on TX, 0 for a modern device */
+	raw[11] = 0;
+	vm_net_hdr_convert(slot, raw, VM_NET_HDR_MODERN, (enum vm_order)order, VM_ORDER_LE);
+	return 0;
+}
+
 /*
  * The common case, fast: a run of single-descriptor chains whose
  * descriptors are already in the window, with the hot state in locals.  It
  * publishes only entries that pass every check of the general step; at the
  * first entry that is not that simple (a chain, INDIRECT, outside the
- * window, anything failing a check) it stops and leaves the entry to the
- * general step, which gives the verdict.  So the two paths cannot disagree,
- * and the differential test holds both to the reference.
+ * window, anything failing a check) it stops; a chain gets its own fast
+ * path below (vm_fast_chain), and what that does not take either goes to
+ * the general step, which gives the verdict.  So the paths cannot
+ * disagree, and the differential test holds them to the reference.
  */
 #define VM_FAST_RUN 64
 
@@ -296,14 +337,15 @@ struct vm_fast {
 	struct vm_shadow_queue *sh;
 	const struct vm_scratch *scr;
 	__u64 rlo, rsize;	/* the region the last buffer fell in */
-	__u32 order;
-	__u16 mask, win_base, win_len, slot0, done, n;
+	__u16 order, mask, win_base, win_len, slot0, done, n;
 	/* What the queue asks of a buffer: (flags ^ want) & check == 0 and
 	 * len >= min_len.  A mergeable RX buffer (VM_NET_RX_INPLACE) must be
 	 * device-writable and hold the 12-byte header, as vm_net_head says. */
-	__u16 flags_check, flags_want;
-	__u32 min_len;
+	__u16 flags_check, flags_want, min_len;
+	__u16 region;		/* chains: the region rlo, rsize are */
+	__u16 descs;		/* chains: descriptors published */
 };
+VM_STATIC_ASSERT(sizeof(struct vm_fast) == 64, "vm_fast: the BPF stack holds two copies");
 
 /* One entry of a fast run, on the caller's copy of the hot state.  `order`
  * is a constant in each caller below, so each byte order gets its own
@@ -397,6 +439,167 @@ static __attribute__((noinline)) long vm_fast_loop_be(struct vm_fast *f)
 	return 0;
 }
 
+/*
+ * A chain, fast: a legacy virtio-net TX without ANY_LAYOUT is a chain of
+ * two (header, frame), a virtio-blk request one of three.  One chain of at
+ * most VM_FAST_CHAIN descriptors, all in the window and the last buffer's
+ * region, each checked as the general step checks it and marked owned as
+ * it passes (so a loop meets its own mark).  A chain that is not that
+ * simple has the marks it got taken back and is left to the general step,
+ * which gives the verdict; the shadow descriptors and header slot it wrote
+ * belong to descriptors no chain owns, which the back-end cannot reach and
+ * the general step writes again.
+ *
+ * It runs over the single descriptors' state (struct vm_fast), up to
+ * VM_FAST_CHAINS chains a call.
+ */
+/* Takes back the marks of the first `marked` members of `head`'s chain. */
+static vm_inline void vm_fast_chain_undo(struct vm_queue *q, __u16 mask, __u16 head, __u32 marked)
+{
+	__u16 cur = head;
+
+	VM_UNROLL
+	for (__u32 j = 0; j < VM_FAST_CHAIN; j++) {
+		struct vm_desc_state *ds = &q->desc_state[cur & mask & VM_RING_MASK];
+
+		if (j >= marked)
+			break;
+		ds->owner = 0;
+		cur = ds->next;
+	}
+}
+
+/* The chain of the kick's entry f->done, if it is that simple: its
+ * descriptors, else 0. */
+static vm_inline __u32 vm_fast_chain_one(const struct vm_device *dev, struct vm_queue *q,
+					 struct vm_shadow_queue *sh, const struct vm_scratch *scr,
+					 const struct vm_fast *f, const __u32 order, __u16 tx_hlen)
+{
+	const __u64 rlo = f->rlo, rsize = f->rsize;
+	const __u16 mask = f->mask;
+	__u16 head, cur, flags = 0, next, seen = 0;
+	__u32 marked = 0, len;
+	__u64 addr, end;
+
+	head = vm_swab16_if(order, scr->heads[f->done & (2 * VM_MAX_RING - 1)]);
+	if (head > mask)
+		return 0;
+	cur = head;
+	VM_UNROLL
+	for (__u32 m = 0; m < VM_FAST_CHAIN; m++) {
+		__u16 off = cur - f->win_base, idx = cur & VM_RING_MASK;
+		const struct vm_desc *gd;
+		struct vm_desc *sd;
+
+		if (off >= f->win_len || m >= q->max_chain || q->desc_state[idx].owner)
+			goto undo;
+		gd = &scr->win[off & (VM_WIN - 1)];
+		flags = vm_swab16_if(order, gd->flags);
+		len = vm_swab32_if(order, gd->len);
+		addr = vm_swab64_if(order, gd->addr);
+		next = vm_swab16_if(order, gd->next);
+		end = addr + len;
+		/* INDIRECT, empty, wrapping, outside the region, a read buffer
+		 * after a write one, a link out of the ring */
+		if ((flags & VM_VRING_DESC_F_INDIRECT) || !len || end < addr ||
+		    addr < rlo || end - rlo > rsize || (seen & ~flags & VM_VRING_DESC_F_WRITE) ||
+		    ((flags & VM_VRING_DESC_F_NEXT) && next > mask))
+			goto undo;
+		seen |= flags;
+		if (!(flags & VM_VRING_DESC_F_NEXT))
+			next = 0;
+		if (m == 0 && tx_hlen) {
+			/* As vm_net_head, VM_NET_TX_SLOT; nothing marked yet. */
+			if ((flags & VM_VRING_DESC_F_WRITE) || len != tx_hlen ||
+			    vm_net_tx_header(dev, order, sh->hdr[idx], len,
+					     dev->regions[f->region & (VM_MAX_REGIONS - 1)].vmm_va +
+					     (addr - rlo)))
+				return 0;
+			addr = q->hdr_gpa + (__u64)idx * VM_SHADOW_HDR_SLOT;
+			len = VM_NET_HDR_MODERN;
+		}
+		{
+			const struct vm_desc_state ds = {
+				.owner = head + 1,
+				.next = (flags & VM_VRING_DESC_F_NEXT) ? next : VM_DESC_END,
+			};
+
+			__builtin_memcpy(&q->desc_state[idx], &ds, sizeof(ds));
+		}
+		marked++;
+		sd = &sh->desc[idx];
+		vm_st64(VM_ORDER_LE, &sd->addr, addr);
+		vm_st32(VM_ORDER_LE, &sd->len, len);
+		vm_st16(VM_ORDER_LE, &sd->flags, flags & (VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE));
+		vm_st16(VM_ORDER_LE, &sd->next, next);
+		if (!(flags & VM_VRING_DESC_F_NEXT))
+			break;
+		cur = next;
+	}
+	if (flags & VM_VRING_DESC_F_NEXT)
+		goto undo;	/* longer than VM_FAST_CHAIN */
+	vm_st16(VM_ORDER_LE, &sh->avail.ring[(__u16)(f->slot0 + f->done) & mask & VM_RING_MASK],
+		head);
+	return marked;
+undo:
+	vm_fast_chain_undo(q, mask, head, marked);
+	return 0;
+}
+
+/* Chains per call: the call's set-up is paid once for them. */
+#define VM_FAST_CHAINS 8
+
+/* Publishes up to VM_FAST_CHAINS such chains from the kick's entry f->done
+ * on, advancing f->done and counting their descriptors in f->descs.  Reads
+ * only the scalars of *f (BPF passes it to a global function, where its
+ * pointers are numbers); `order` is a constant in each caller. */
+static vm_inline __u32 vm_fast_chain(const struct vm_device *dev, struct vm_queue *q,
+				     struct vm_shadow_queue *sh, const struct vm_scratch *scr,
+				     struct vm_fast *f, const __u32 order)
+{
+	__u16 tx_hlen = 0;
+	__u32 c;
+
+	if (q->net_mode == VM_NET_TX_SLOT &&
+	    (q->net_hdr_len == VM_NET_HDR_LEGACY || q->net_hdr_len == VM_NET_HDR_MODERN))
+		tx_hlen = q->net_hdr_len;
+	else if (q->net_mode != VM_NET_NONE)
+		return 0;
+	for (c = 0; c < VM_FAST_CHAINS && f->done != f->n; c++) {
+		__u32 d = vm_fast_chain_one(dev, q, sh, scr, f, order, tx_hlen);
+
+		if (!d)
+			break;
+		f->descs += d;
+		f->done++;
+	}
+	return c;
+}
+
+/* One function per byte order, the order a constant in each; BPF makes
+ * them global functions, each verified once whatever state the kick is
+ * in. */
+#ifndef VM_FAST_CHAIN_LE
+static __u32 vm_fast_chain_le(const struct vm_device *dev, struct vm_queue *q,
+			      struct vm_shadow_queue *sh, const struct vm_scratch *scr,
+			      struct vm_fast *f)
+{
+	return vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_LE);
+}
+
+static __u32 vm_fast_chain_be(const struct vm_device *dev, struct vm_queue *q,
+			      struct vm_shadow_queue *sh, const struct vm_scratch *scr,
+			      struct vm_fast *f)
+{
+	return vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_BE);
+}
+#define VM_FAST_CHAIN_LE vm_fast_chain_le
+#define VM_FAST_CHAIN_BE vm_fast_chain_be
+#endif
+
+/* The fast path from the kick's next entry: a run of single descriptors,
+ * or where the first entry is not one, one chain.  Returns the entries it
+ * published; 0 leaves the entry to the general step. */
 static vm_inline __u32 vm_fast_run(struct vm_kick *k)
 {
 	__u32 r = k->region & (VM_MAX_REGIONS - 1), ran;
@@ -406,7 +609,7 @@ static vm_inline __u32 vm_fast_run(struct vm_kick *k)
 		.scr = k->scr,
 		.rlo = k->dev->regions[r].gpa,
 		.rsize = k->dev->regions[r].size,
-		.order = k->order,
+		.order = (__u16)k->order,
 		.mask = k->mask,
 		.win_base = k->scr->win_base,
 		.win_len = k->scr->win_len,
@@ -415,45 +618,39 @@ static vm_inline __u32 vm_fast_run(struct vm_kick *k)
 		.n = k->n,
 		.flags_check = VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_INDIRECT,
 		.min_len = 1,
+		.region = (__u16)r,
 	};
 
 	if (k->q->max_chain < 1 || r >= k->dev->nregions)
 		return 0;
-	/* Header slots, and anything but a well-formed in-place header
-	 * queue, are the general step's business. */
+	/* Single descriptors: no headers, or well-formed in-place ones.  A
+	 * TX header queue's entries are chains (vm_fast_chain takes them);
+	 * the rest is the general step's business. */
 	if (k->q->net_mode == VM_NET_RX_INPLACE && k->q->net_hdr_len == VM_NET_HDR_MODERN) {
 		f.flags_check |= VM_VRING_DESC_F_WRITE;
 		f.flags_want = VM_VRING_DESC_F_WRITE;
 		f.min_len = VM_NET_HDR_MODERN;
 	} else if (k->q->net_mode != VM_NET_NONE) {
-		return 0;
+		goto chains;
 	}
 	if (f.order == VM_ORDER_BE)
 		vm_fast_loop_be(&f);
 	else
 		vm_fast_loop_le(&f);
 	ran = (__u16)(f.done - k->done);
-	k->descs += ran;
+	if (ran) {
+		k->descs += ran;
+		k->done = f.done;
+		return ran;
+	}
+chains:	/* not a single descriptor: chains? */
+	if (f.order == VM_ORDER_BE)
+		ran = VM_FAST_CHAIN_BE(k->dev, k->q, k->sh, k->scr, &f);
+	else
+		ran = VM_FAST_CHAIN_LE(k->dev, k->q, k->sh, k->scr, &f);
+	k->descs += f.descs;
 	k->done = f.done;
 	return ran;
-}
-
-/* Converts a virtio-net header between a byte order and little-endian:
- * flags and gso_type are bytes, the rest (hdr_len, gso_size, csum_start,
- * csum_offset[, num_buffers]) are 16-bit fields.  The swap is its own
- * inverse, so one helper serves both directions; `len` is 10 or 12. */
-static vm_inline void vm_net_hdr_convert(__u8 *dst, const __u8 *src, __u32 len,
-					 enum vm_order from, enum vm_order to)
-{
-	dst[0] = src[0];
-	dst[1] = src[1];
-	for (__u32 off = 2; off + 2 <= len && off < VM_NET_HDR_MODERN; off += 2) {
-		__u16 v;
-
-		__builtin_memcpy(&v, src + off, 2);
-		v = vm_swab16_if(to, vm_swab16_if(from, v));
-		__builtin_memcpy(dst + off, &v, 2);
-	}
 }
 
 /*
@@ -470,7 +667,6 @@ static vm_inline __u32 vm_net_head(struct vm_kick *k, __u16 idx, __u16 flags,
 	struct vm_queue *q = k->q;
 	const struct vm_region *reg = &k->dev->regions[k->region & (VM_MAX_REGIONS - 1)];
 	__u8 *slot = k->sh->hdr[idx & VM_RING_MASK];
-	__u8 raw[VM_NET_HDR_MODERN] = { 0 };
 	__u32 hlen = q->net_hdr_len;
 
 	if (hlen != VM_NET_HDR_LEGACY && hlen != VM_NET_HDR_MODERN)
@@ -480,15 +676,11 @@ static vm_inline __u32 vm_net_head(struct vm_kick *k, __u16 idx, __u16 flags,
 		/* Without ANY_LAYOUT the header has a descriptor of its own. */
 		if ((flags & VM_VRING_DESC_F_WRITE) || *len != hlen)
 			return VM_NET_HDR;
-		if (vm_env_read(k->dev, raw, hlen == VM_NET_HDR_LEGACY ? VM_NET_HDR_LEGACY :
-				VM_NET_HDR_MODERN, reg->vmm_va + (*addr - reg->gpa))) {
+		if (vm_net_tx_header(k->dev, k->order, slot, hlen,
+				     reg->vmm_va + (*addr - reg->gpa))) {
 			k->st->read_faults++;
 			return VM_FAULT_VERDICT;
 		}
-		raw[10] = 0;	/* num_buffers: unused on TX, 0 for a modern device */
-		raw[11] = 0;
-		vm_net_hdr_convert(slot, raw, VM_NET_HDR_MODERN, (enum vm_order)k->order,
-				   VM_ORDER_LE);
 		break;
 	case VM_NET_RX_SLOT:
 		if (!(flags & VM_VRING_DESC_F_WRITE) || *len != hlen)
@@ -509,8 +701,8 @@ static vm_inline __u32 vm_net_head(struct vm_kick *k, __u16 idx, __u16 flags,
 }
 
 /* One descriptor per call: bounded work per step, and the total number of
- * steps of a kick is bounded by the ring size because a descriptor can be
- * owned by at most one chain. */
+ * steps of a kick (VM_KICK_STEPS) is bounded by the ring size because a
+ * descriptor can be owned by at most one chain. */
 static long vm_kick_step(__u64 i, void *arg)
 {
 	struct vm_kick *k = arg;
@@ -530,10 +722,17 @@ static long vm_kick_step(__u64 i, void *arg)
 		if (idx > k->mask)
 			return vm_fail(k, VM_HEAD_OOB);
 		/* Load the window at this head, then try the fast path; a
-		 * fetch that fails here is retried and counted below. */
-		if (!k->q->desc_state[idx & VM_RING_MASK].owner && vm_fetch_desc(k, idx) &&
-		    vm_fast_run(k))
+		 * fetch that fails here is retried and counted below.  An
+		 * entry the fast path leaves goes to the general step in the
+		 * next call, not this one: the verifier then checks the
+		 * general step once, not once per way out of the fast path. */
+		if (!k->slow && !k->q->desc_state[idx & VM_RING_MASK].owner &&
+		    vm_fetch_desc(k, idx)) {
+			if (!vm_fast_run(k))
+				k->slow = 1;
 			return 0;
+		}
+		k->slow = 0;
 		k->head = idx;
 		k->cur = idx;
 		k->chain_len = 0;
@@ -699,7 +898,7 @@ static vm_inline __u32 vm_translate(struct vm_device *dev, struct vm_queue *q,
 		return VM_OK;
 	}
 	if (verdict == VM_OK) {
-		vm_loop(VM_MAX_RING + 1, vm_kick_step, &k);
+		vm_loop(VM_KICK_STEPS, vm_kick_step, &k);
 		verdict = k.verdict;
 		if (verdict == VM_OK && k.done != k.n)
 			verdict = VM_FAULT_VERDICT;	/* ran out of steps */
