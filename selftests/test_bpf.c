@@ -478,9 +478,9 @@ static bool diff_equal(const struct diff_side *a, const struct diff_side *b, uin
 
 /* One generated ring: random size, order, start index (so u16 wrap is
  * common), descriptors handed out up, down (Linux's free list once the ring
- * has gone round) or shuffled (completions out of order), chains of 1-4
- * descriptors over 1-3 kicks, and in a third of the rings a hostile class
- * or random garbage in the last kick. */
+ * has gone round) or shuffled (completions out of order), chains of 1-5
+ * descriptors over 1-3 kicks, guest memory in one region or two, and in a
+ * third of the rings a hostile class or random garbage in the last kick. */
 static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side *bpfs,
 		     struct vm_scratch *scr, uint32_t slot, char *why, size_t why_len)
 {
@@ -521,6 +521,20 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 	descs_left = size;
 
 	tr_device(t, ref->dev, getpid());
+	if (!rnd(4)) {
+		/* Guest memory in two regions, split somewhere among the
+		 * buffers: chains across the split, buffers across it. */
+		uint64_t split = t->data_gpa + 64ull * rnd(size) + rnd(2) * 32;
+		struct vm_region *r = ref->dev->regions;
+
+		ref->dev->nregions = 2;
+		r[1] = r[0];
+		r[0].size = split;
+		r[1].gpa = split;
+		r[1].size -= split;
+		r[1].vmm_va += split;
+		r[1].mediator_va += split;
+	}
 	*bpfs->dev = *ref->dev;
 	bpfs->dev->first_queue = VM_QSLOT(slot, 0);
 	for (int s = 0; s < 2; s++) {
@@ -547,7 +561,7 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 		struct vm_test_args a;
 
 		for (uint32_t c = 0; c < chains; c++) {
-			int n = 1 + rnd(4);
+			int n = 1 + rnd(VM_FAST_CHAIN + 1);	/* one longer than the fast path takes */
 
 			int nw = rnd(n + 1);
 			uint16_t head;
