@@ -171,28 +171,20 @@ __attribute__((noinline)) __u32 vm_translate_global(struct vm_device *dev, struc
 	return verdict | chains << 16;
 }
 
-/* Chains on the fast path (vm_fast_chain), verified once as well: as
- * static functions they would be verified again for every state the kick
- * brings to the call. */
-__attribute__((noinline)) __u32 vm_fast_chain_le_global(const struct vm_device *dev,
-							 struct vm_queue *q,
-							 struct vm_shadow_queue *sh,
-							 const struct vm_scratch *scr, struct vm_fast *f)
-{
-	if (!dev || !q || !sh || !scr || !f)
-		return 0;
-	return vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_LE);
+/* Chains on the fast path (vm_fast_chain), one function per byte order,
+ * verified once as well: as static functions they would be verified again
+ * for every state the kick brings to the call. */
+#define VM_FAST_CHAIN_GLOBAL(name, order)					\
+__attribute__((noinline)) __u32 name(const struct vm_device *dev, struct vm_queue *q,	\
+				     struct vm_shadow_queue *sh,			\
+				     const struct vm_scratch *scr, struct vm_fast *f)	\
+{										\
+	if (!dev || !q || !sh || !scr || !f)					\
+		return 0;							\
+	return vm_fast_chain(dev, q, sh, scr, f, order);			\
 }
-
-__attribute__((noinline)) __u32 vm_fast_chain_be_global(const struct vm_device *dev,
-							 struct vm_queue *q,
-							 struct vm_shadow_queue *sh,
-							 const struct vm_scratch *scr, struct vm_fast *f)
-{
-	if (!dev || !q || !sh || !scr || !f)
-		return 0;
-	return vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_BE);
-}
+VM_FAST_CHAIN_GLOBAL(vm_fast_chain_le_global, VM_ORDER_LE)
+VM_FAST_CHAIN_GLOBAL(vm_fast_chain_be_global, VM_ORDER_BE)
 
 static __always_inline __u32 vm_handle_kick(__u32 qid, __u32 *chains)
 {

@@ -40,42 +40,23 @@ static __u32 vm_translate_journaled(struct vm_device *dev, struct vm_queue *q,
 				    struct vm_shadow_queue *sh, struct vm_scratch *scr,
 				    struct vm_qstats *st, __u32 *chains);
 #define VM_TRANSLATE_ROUND vm_translate_journaled
-struct vm_fast;
-static __u32 vm_ref_fast_chain_le(const struct vm_device *dev, struct vm_queue *q,
-				  struct vm_shadow_queue *sh, const struct vm_scratch *scr,
-				  struct vm_fast *f);
-static __u32 vm_ref_fast_chain_be(const struct vm_device *dev, struct vm_queue *q,
-				  struct vm_shadow_queue *sh, const struct vm_scratch *scr,
-				  struct vm_fast *f);
-#define VM_FAST_CHAIN_LE vm_ref_fast_chain_le
-#define VM_FAST_CHAIN_BE vm_ref_fast_chain_be
+
+/* The chain fast path, counted: what the tests see of which path took a
+ * chain. */
+static inline __u32 vm_ref_count_fast_chains(__u32 chains)
+{
+	vm_ref_fast_chains += chains;
+	return chains;
+}
+#define VM_FAST_CHAIN_LE(dev, q, sh, scr, f)					\
+	vm_ref_count_fast_chains(vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_LE))
+#define VM_FAST_CHAIN_BE(dev, q, sh, scr, f)					\
+	vm_ref_count_fast_chains(vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_BE))
 
 #include <vringmed/xlate.h>
 #include <vringmed/xlate_used.h>
 
 _Thread_local unsigned long vm_ref_fast_chains;
-
-/* The chain fast path, counted: what the tests see of which path took a
- * chain. */
-static __u32 vm_ref_fast_chain_le(const struct vm_device *dev, struct vm_queue *q,
-				  struct vm_shadow_queue *sh, const struct vm_scratch *scr,
-				  struct vm_fast *f)
-{
-	__u32 r = vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_LE);
-
-	vm_ref_fast_chains += r;
-	return r;
-}
-
-static __u32 vm_ref_fast_chain_be(const struct vm_device *dev, struct vm_queue *q,
-				  struct vm_shadow_queue *sh, const struct vm_scratch *scr,
-				  struct vm_fast *f)
-{
-	__u32 r = vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_BE);
-
-	vm_ref_fast_chains += r;
-	return r;
-}
 
 static __u32 vm_translate_journaled(struct vm_device *dev, struct vm_queue *q,
 				    struct vm_shadow_queue *sh, struct vm_scratch *scr,

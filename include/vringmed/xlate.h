@@ -576,25 +576,11 @@ static vm_inline __u32 vm_fast_chain(const struct vm_device *dev, struct vm_queu
 	return c;
 }
 
-/* One function per byte order, the order a constant in each; BPF makes
- * them global functions, each verified once whatever state the kick is
- * in. */
+/* One call per byte order, the order a constant in each; BPF makes them
+ * two global functions, each verified once whatever state the kick is in. */
 #ifndef VM_FAST_CHAIN_LE
-static __u32 vm_fast_chain_le(const struct vm_device *dev, struct vm_queue *q,
-			      struct vm_shadow_queue *sh, const struct vm_scratch *scr,
-			      struct vm_fast *f)
-{
-	return vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_LE);
-}
-
-static __u32 vm_fast_chain_be(const struct vm_device *dev, struct vm_queue *q,
-			      struct vm_shadow_queue *sh, const struct vm_scratch *scr,
-			      struct vm_fast *f)
-{
-	return vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_BE);
-}
-#define VM_FAST_CHAIN_LE vm_fast_chain_le
-#define VM_FAST_CHAIN_BE vm_fast_chain_be
+#define VM_FAST_CHAIN_LE(dev, q, sh, scr, f)	vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_LE)
+#define VM_FAST_CHAIN_BE(dev, q, sh, scr, f)	vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_BE)
 #endif
 
 /* The fast path from the kick's next entry: a run of single descriptors,
