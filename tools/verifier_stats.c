@@ -110,7 +110,7 @@ int main(int argc, char **argv)
 	/* The loops of the kick path, from the core's own constants. */
 	printf("work per kick: at most 2 translation rounds (vm_kick), each one avail read of\n"
 	       "  <= ring size entries and <= %u vm_kick_step calls; a step takes one\n"
-	       "  descriptor, one chain of <= %u or a bounded run of single ones, and a\n"
+	       "  descriptor or a bounded run of single ones or of chains of <= %u, and a\n"
 	       "  descriptor is owned by at most one chain, so a round translates <= ring\n"
 	       "  size (<= %u) descriptors\n",
 	       VM_KICK_STEPS, VM_FAST_CHAIN, VM_MAX_RING);

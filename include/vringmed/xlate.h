@@ -583,9 +583,9 @@ static vm_inline __u32 vm_fast_chain(const struct vm_device *dev, struct vm_queu
 #define VM_FAST_CHAIN_BE(dev, q, sh, scr, f)	vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_BE)
 #endif
 
-/* The fast path from the kick's next entry: a run of single descriptors,
- * or where the first entry is not one, one chain.  Returns the entries it
- * published; 0 leaves the entry to the general step. */
+/* The fast paths from the kick's next entry: a run of single descriptors,
+ * or where the first entry is not one, a run of chains.  Returns the
+ * entries published; 0 leaves the entry to the general step. */
 static vm_inline __u32 vm_fast_run(struct vm_kick *k)
 {
 	__u32 r = k->region & (VM_MAX_REGIONS - 1), ran;
