@@ -944,6 +944,17 @@ VM_TEST(daemon_upgrade_foreign_link)
 	after_upgrade(&T, &c);
 }
 
+/* Pins, where map `name` of the crashed daemon was, an empty map of another
+ * layout (8-byte values): what an older or newer build would have left. */
+static bool pin_other_layout(const struct crashed_pins *c, const char *name)
+{
+	char cmd[320];
+
+	snprintf(cmd, sizeof(cmd), "bpftool map create %s type array key 4 value 8 entries 4 name %s",
+		 c->map, name);
+	return VM_EQ(system(cmd), 0);
+}
+
 /* The per-kick scratch of another layout (VM_WIN grew with the window
  * policy): it holds nothing between kicks, so it is replaced, with the
  * links of the programs that used it, and the daemon starts. */
@@ -954,7 +965,6 @@ VM_TEST(daemon_upgrade_scratch)
 	struct vm_bpf_opts o = { .attach = true, .pin_root = c.root };
 	struct bpf_map_info info = { 0 };
 	__u32 len = sizeof(info), old_id;
-	char cmd[320];
 	int fd;
 
 	if (!vm_subtest("scratch_of_another_layout_replaced") || !bpf())
@@ -962,9 +972,7 @@ VM_TEST(daemon_upgrade_scratch)
 	old_id = crashed_pins(&c, "scr", VM_MAP_SCRATCH);
 	if (!old_id)
 		return;
-	snprintf(cmd, sizeof(cmd), "bpftool map create %s type array key 4 value 8 entries 4 name %s",
-		 c.map, VM_MAP_SCRATCH);
-	if (!VM_EQ(system(cmd), 0) || !VM_EQ(vm_bpf_load(&T, &o), 0))
+	if (!pin_other_layout(&c, VM_MAP_SCRATCH) || !VM_EQ(vm_bpf_load(&T, &o), 0))
 		return;
 	VM_TRUE(T.stale_links);
 	VM_TRUE(pinned_link_id(c.link) != 0 && pinned_link_id(c.link) != old_id);
@@ -993,9 +1001,7 @@ VM_TEST(daemon_incompatible_pins)
 	old_id = crashed_pins(&c, "inc", VM_MAP_QUEUES);
 	if (!old_id)
 		return;
-	snprintf(cmd, sizeof(cmd), "bpftool map create %s type array key 4 value 8 entries 4 name %s",
-		 c.map, VM_MAP_QUEUES);
-	if (VM_EQ(system(cmd), 0)) {
+	if (pin_other_layout(&c, VM_MAP_QUEUES)) {
 		VM_EQ(vm_bpf_load(&T, &o), -EEXIST);
 		VM_EQ(pinned_link_id(c.link), old_id);	/* untouched */
 	}
