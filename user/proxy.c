@@ -91,6 +91,9 @@ struct vm_proxy {
 	bool features_set, legacy, order_latched, owner_sent, be_proto, vmm_added;
 	int order;
 	enum vm_kick_path kick_path;	/* how the guest's kicks reach the core */
+	int told_order;			/* what the log said of the last start */
+	uint64_t told_features;
+	unsigned long starts;		/* device starts (first, after a stop) */
 	char kick_why[160];		/* ... and why */
 	struct vmp_region reg[VM_MAX_REGIONS];
 	int nreg;
@@ -107,6 +110,8 @@ struct vm_proxy {
 	int rs_order;
 	bool be_dead;		/* the back-end connection broke: say nothing more */
 	unsigned be_rings;	/* rings the back-end may be using (bit per ring) */
+	unsigned be_stopped;	/* rings it stopped before the VMM stopped ours */
+	uint16_t be_stopped_at[VMP_NQ];
 	time_t be_warned;
 	char last_error[160];
 	unsigned long sessions, teardowns, deferred_done;
@@ -228,7 +233,7 @@ static void vmp_publish(struct vm_proxy *p)
 		.guest_features = p->guest_features, .backend_features = p->be_features,
 		.sessions = p->sessions, .teardowns = p->teardowns,
 		.deferred_done = p->deferred_done,
-		.kick_path = p->kick_path,
+		.kick_path = p->kick_path, .starts = p->starts,
 	};
 	snprintf(p->pub.kick_why, sizeof(p->pub.kick_why), "%s", p->kick_why);
 	for (unsigned i = 0; i < VMP_NQ; i++) {
@@ -364,7 +369,7 @@ static void vmp_teardown(struct vm_proxy *p, const char *why)
 		}
 		vu_msg_close_fds(&rep);
 	}
-	p->be_rings = 0;
+	p->be_rings = p->be_stopped = 0;
 	for (unsigned i = 0; i < VMP_NQ; i++) {
 		vmp_queue_clear(p, i);
 		p->rs_valid[i] = false;
@@ -937,10 +942,18 @@ static int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 				return err;
 			p->vmm_added = true;
 		}
-		pr_info("device %s: %s guest (features 0x%llx), %s rings, VMM pid %d\n",
-			p->cfg.name, p->legacy ? "legacy" : "modern",
-			(unsigned long long)p->guest_features, vmp_order_name(order),
-			(int)p->vmm_pid);
+		/* Said once a session, and again when a restart (after a
+		 * pause or a driver reset) brings another byte order or
+		 * other features. */
+		if (p->kick_path == VM_KICK_AUTO || order != p->told_order ||
+		    p->guest_features != p->told_features)
+			pr_info("device %s: %s guest (features 0x%llx), %s rings, VMM pid %d\n",
+				p->cfg.name, p->legacy ? "legacy" : "modern",
+				(unsigned long long)p->guest_features, vmp_order_name(order),
+				(int)p->vmm_pid);
+		p->told_order = order;
+		p->told_features = p->guest_features;
+		p->starts++;
 		vmp_kick_decide(p);
 	}
 
@@ -1116,6 +1129,69 @@ fail:
 	return err;
 }
 
+/* How long a stop waits for the back-end to take what the guest had already
+ * sent (its transmit ring), so that a pause does not drop it. */
+#define VMP_DRAIN_MS		50
+
+/* Waits (at most VMP_DRAIN_MS) until the back-end returned every chain
+ * translated on queue i, then a little more while its other rings still
+ * move (a frame it took is forwarded after it returned the chain). */
+static void vmp_be_drain(struct vm_proxy *p, unsigned i)
+{
+	const struct vm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+	const struct vm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, i)];
+	uint64_t t0 = vmp_now_ms();
+
+	if (!p->q[i].started || p->be.fd < 0 || p->be_dead)
+		return;
+	while (vm_swab16_if(VM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE)) !=
+	       VM_READ_ONCE(q->last_avail) && vmp_now_ms() - t0 < VMP_DRAIN_MS) {
+		struct timespec ts = { 0, 200000 };
+
+		nanosleep(&ts, NULL);
+	}
+	for (uint16_t was = 0xffff, now;; was = now) {
+		struct timespec ts = { 0, 1000000 };
+
+		now = 0;
+		for (unsigned k = 0; k < VMP_NQ; k++)
+			now += vm_swab16_if(VM_ORDER_LE,
+					    __atomic_load_n(&p->b->shadow[vmp_qslot(p, k)].used.idx,
+							    __ATOMIC_ACQUIRE));
+		if (now == was || vmp_now_ms() - t0 >= VMP_DRAIN_MS)
+			break;
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The back-end stops its ring i (its own GET_VRING_BASE): after the answer
+ * it no longer touches the shadow ring.  False when it did not answer. */
+static bool vmp_be_stop_ring(struct vm_proxy *p, unsigned i, uint16_t *be_base)
+{
+	struct vu_msg req, rep;
+	int err;
+
+	if (p->be.fd < 0 || p->be_dead || !(p->be_rings & (1u << i)))
+		return false;
+	p->be_rings &= ~(1u << i);
+	p->q[i].be_kick_sent = false;	/* it drops the ring's fds (DPDK does) */
+	vu_msg_init(&req, VU_GET_VRING_BASE);
+	vu_put_u32(&req, 0, i);
+	vu_put_u32(&req, 4, 0);
+	err = vu_call(p->be.fd, &req, &rep);
+	if (err) {
+		/* Its position is lost with it; ours stands. */
+		p->be_dead = true;
+		vmp_err(p, "back-end GET_VRING_BASE: %s", strerror(-err));
+		return false;
+	}
+	vu_msg_close_fds(&rep);
+	*be_base = (uint16_t)vu_get_u32(&rep, 4);
+	p->be_stopped_at[i] = *be_base;
+	p->be_stopped |= 1u << i;
+	return true;
+}
+
 /*
  * GET_VRING_BASE: the VMM stops ring i (a pause, a driver reset, the start
  * of a migration) and learns where to restart it.  Nothing the back-end
@@ -1128,6 +1204,12 @@ fail:
  * without returning is reported).  The ring then needs a new kick fd to run
  * again (vhost-user: a ring starts on its kick, stops on GET_VRING_BASE),
  * and with no ring running the byte order and features may change.
+ *
+ * A VMM stops the receive ring first (QEMU: ring 0, then 1), and a back-end
+ * whose transmit ring still runs would forward into a stopped receive ring
+ * and drop (a switch, a loop back to the same guest): the back-end's
+ * transmit ring is stopped first.  What it returned waits in the shadow
+ * ring for the VMM's own stop of that ring.
  */
 static int vmp_ring_stop(struct vm_proxy *p, const struct vu_msg *m, uint32_t idx)
 {
@@ -1135,41 +1217,30 @@ static int vmp_ring_stop(struct vm_proxy *p, const struct vu_msg *m, uint32_t id
 	struct vm_queue *q = &p->b->queues[vmp_qslot(p, idx)];
 	struct vm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, idx)];
 	bool was_started = vq->started;
-	struct vu_msg req, rep;
-	uint32_t be_base = 0;
-	bool be_stopped = false;
-	int err;
+	struct vu_msg rep;
+	uint16_t be_base;
 
 	vmp_queue_quiesce(p, idx);
-	if (p->be.fd >= 0 && !p->be_dead && (p->be_rings & (1u << idx))) {
-		vu_msg_init(&req, VU_GET_VRING_BASE);
-		vu_put_u32(&req, 0, idx);
-		vu_put_u32(&req, 4, 0);
-		err = vu_call(p->be.fd, &req, &rep);
-		if (err) {
-			/* Its position is lost with it; ours stands. */
-			p->be_dead = true;
-			vmp_err(p, "back-end GET_VRING_BASE: %s", strerror(-err));
-		} else {
-			vu_msg_close_fds(&rep);
-			be_base = vu_get_u32(&rep, 4);
-			be_stopped = true;
-		}
-		p->be_rings &= ~(1u << idx);
+	if (!(idx & 1) && idx + 1 < VMP_NQ && (p->be_rings & (1u << (idx + 1)))) {
+		vmp_queue_quiesce(p, idx + 1);
+		vmp_be_drain(p, idx + 1);
+		vmp_be_stop_ring(p, idx + 1, &be_base);
 	}
+	vmp_be_stop_ring(p, idx, &be_base);
 	if (was_started) {
 		uint16_t sh_used;
 
 		vmp_complete(p, idx, true);
 		sh_used = vm_swab16_if(VM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE));
-		if (be_stopped && (uint16_t)be_base != sh_used)
+		if ((p->be_stopped & (1u << idx)) && p->be_stopped_at[idx] != sh_used)
 			pr_info("device %s: queue %u: the back-end stopped with %u chains taken and "
 				"not returned: they are handed to it again at the restart\n",
-				p->cfg.name, idx, (uint16_t)((uint16_t)be_base - sh_used));
+				p->cfg.name, idx, (uint16_t)(p->be_stopped_at[idx] - sh_used));
 		vq->base = q->last_used;
 		pr_debug("device %s: queue %u stopped at %u (%u translated, not taken back)\n",
 			 p->cfg.name, idx, vq->base, (uint16_t)(q->last_avail - q->last_used));
 	}
+	p->be_stopped &= ~(1u << idx);
 	__atomic_and_fetch(&q->flags, ~VM_QF_ENABLED, __ATOMIC_SEQ_CST);
 	vq->started = false;
 	if (vq->kickfd >= 0)

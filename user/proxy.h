@@ -92,7 +92,8 @@ struct vm_proxy_info {
 	 * "listening", "negotiating", "running", "stopped" (the VMM stopped
 	 * every ring: a pause, a driver reset), "broken" */
 	const char *state;
-	enum vm_kick_path kick_path;	/* the one in use (BPF until a ring runs) */
+	enum vm_kick_path kick_path;	/* the one in use (auto until a ring runs) */
+	unsigned long starts;		/* times the rings started: pauses, resets */
 	char kick_why[160];
 	uint32_t slot;
 	pid_t vmm_pid;
