@@ -118,7 +118,7 @@ $(OUTPUT)/test_vhost: $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/vr
 
 $(OUTPUT)/test_proxy: $(OUTPUT)/vringmedd selftests/test_proxy.c selftests/peers.c selftests/peers.h selftests/runner.c selftests/test.h $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) selftests/test_proxy.c selftests/peers.c selftests/runner.c $(LIB) $(LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) selftests/test_proxy.c selftests/peers.c selftests/runner.c $(LIB) $(LIBS) -luring -o $@
 
 $(OUTPUT)/test_bpf: $(OUTPUT)/vringmedd selftests/test_bpf.c selftests/rig.c selftests/rig.h selftests/runner.c selftests/test.h selftests/ringgen.h selftests/hostile.h selftests/race.h $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)

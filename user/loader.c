@@ -411,8 +411,9 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 	err = vm_probe_fentry();
 	b->have_fentry = !err;
 	if (err)
-		pr_info("fentry unavailable here (%s): in-kernel eventfd signals are seen through the KVM tracepoints instead\n",
-			strerror(-err));
+		pr_info("fentry unavailable here (%s): kicks signalled inside the kernel (KVM "
+			"ioeventfds, io_uring) reach no BPF program; devices whose VMM kicks that "
+			"way are mediated in userspace\n", strerror(-err));
 	b->have_kvm = access("/sys/kernel/tracing/events/kvm/kvm_pio", F_OK) == 0 ||
 		      access("/sys/kernel/debug/tracing/events/kvm/kvm_pio", F_OK) == 0;
 	if (!b->have_kvm)
