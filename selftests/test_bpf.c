@@ -22,6 +22,7 @@
 #include "test.h"
 #include "ringgen.h"
 #include "hostile.h"
+#include "backend.h"
 #include "race.h"
 #include "ref.h"
 #include "loader.h"
@@ -363,6 +364,92 @@ VM_TEST(bpf_hostile)
 	}
 }
 
+static uint32_t bk_kick_bpf(void *ctx, uint32_t *chains)
+{
+	return bkick(ctx, chains);
+}
+
+/* backend.h with the kick in BPF: what BPF recorded at kick time is what
+ * the daemon's used path goes by. */
+VM_TEST(bpf_hostile_backend)
+{
+	for (int be = 0; be <= 1; be++) {
+		struct bfx f;
+		struct bk b;
+
+		if (vm_subtest("rx_header_address_rewritten_%s", order_name(be)) && bpf()) {
+			bfx_init(&f, 2, 16, be);
+			b = (struct bk){ &f.t, f.dev, f.q, f.sh, bk_kick_bpf, &f, 0 };
+			bk_rx_redirect(&b);
+			bfx_fini(&f);
+		}
+		for (int over = -1; over < BK_NCHAINS; over++) {
+			if (!vm_subtest("used_len_%s%d_%s", over < 0 ? "all_within" : "over_at_",
+					over < 0 ? BK_NCHAINS : over, order_name(be)) || !bpf())
+				continue;
+			bfx_init(&f, 2, 32, be);
+			b = (struct bk){ &f.t, f.dev, f.q, f.sh, bk_kick_bpf, &f, 0 };
+			bk_used_len(&b, over);
+			bfx_fini(&f);
+		}
+	}
+}
+
+static int count_deferred(void *ctx, void *data, size_t len)
+{
+	const struct vm_defer_event *ev = data;
+	unsigned *per_queue = ctx;
+
+	if (len >= sizeof(*ev) && ev->queue < VM_MAX_QUEUES)
+		per_queue[ev->queue]++;
+	return 0;
+}
+
+/* vm_deferred is one ring buffer for every device: a queue whose kicks BPF
+ * cannot finish (its ring faults) and whose guest kicks on and on has one
+ * record pending at most, so another device's deferral still gets through;
+ * once the daemon took the queue (cleared its flag), the next deferral is
+ * told again. */
+VM_TEST(bpf_deferred)
+{
+	const int flood = 3000;	/* a ring buffer's worth several times over */
+	unsigned seen[VM_MAX_QUEUES];
+	struct ring_buffer *rb;
+	struct bfx a, other;
+	uint32_t chains;
+	int v = VM_DEFER;
+
+	if (!vm_subtest("flood_leaves_one_record") || !bpf())
+		return;
+	rb = ring_buffer__new(bpf_map__fd(B.skel->maps.vm_deferred), count_deferred, seen, NULL);
+	if (!VM_TRUE(rb != NULL))
+		return;
+	ring_buffer__consume(rb);	/* earlier tests' */
+	memset(seen, 0, sizeof(seen));
+	bfx_init(&a, 2, 16, 1);
+	bfx_init(&other, 3, 16, 0);
+	a.q->avail_va = other.q->avail_va = 0x1000;	/* not guest memory: faults */
+	for (int i = 0; i < flood && v == VM_DEFER; i++)
+		v = bkick(&a, &chains);
+	VM_EQ(v, VM_DEFER);
+	VM_EQ(a.q->deferred, 1);
+	VM_EQ(bkick(&other, &chains), VM_DEFER);
+	ring_buffer__consume(rb);
+	VM_EQ(seen[a.qslot], 1);
+	VM_EQ(seen[other.qslot], 1);
+	/* The daemon clears the flag before it translates: the next
+	 * deferral is a new notice. */
+	__sync_lock_test_and_set(&a.q->deferred, 0);
+	VM_EQ(bkick(&a, &chains), VM_DEFER);
+	VM_EQ(bkick(&a, &chains), VM_DEFER);
+	ring_buffer__consume(rb);
+	VM_EQ(seen[a.qslot], 2);
+	VM_EQ(seen[other.qslot], 1);
+	ring_buffer__free(rb);
+	bfx_fini(&other);
+	bfx_fini(&a);
+}
+
 static uint32_t race_kick_bpf(void *ctx)
 {
 	uint32_t chains;
@@ -473,6 +560,8 @@ static bool diff_equal(const struct diff_side *a, const struct diff_side *b, uin
 		return snprintf(why, why_len, "shadow net header slots differ"), false;
 	if (memcmp(a->q->rx_hdr, b->q->rx_hdr, sizeof(a->q->rx_hdr[0]) * size))
 		return snprintf(why, why_len, "RX header addresses differ"), false;
+	if (memcmp(a->q->offered, b->q->offered, sizeof(a->q->offered[0]) * size))
+		return snprintf(why, why_len, "bytes offered per chain differ"), false;
 	return true;
 }
 
@@ -549,6 +638,7 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 		d->q->net_hdr_len = (uint8_t)hlen;
 		d->q->hdr_gpa = 0x700000000ull + 0x10000ull * slot;
 		memset(d->q->rx_hdr, 0, sizeof(d->q->rx_hdr));
+		memset(d->q->offered, 0, sizeof(d->q->offered));
 		memset(d->sh->hdr, 0, sizeof(d->sh->hdr));
 		memset(d->sh->desc, 0, 16u * size);
 		memset(&d->sh->avail, 0, 4 + 2u * size);
