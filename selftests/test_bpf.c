@@ -1075,6 +1075,106 @@ VM_TEST(daemon_upgrade_scratch)
 	after_upgrade(&T, &c);
 }
 
+/* Pins at `c->root`/`name` a map of value size `value_size` (max_entries
+ * and flags of this build's `m`) holding `value` at key `key`: what an
+ * older build left. */
+static bool pin_older(const struct crashed_pins *c, const struct bpf_map *m, __u32 value_size,
+		      __u32 key, const void *value)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = bpf_map__map_flags(m));
+	bool percpu = bpf_map__type(m) == BPF_MAP_TYPE_PERCPU_ARRAY;
+	int ncpu = libbpf_num_possible_cpus(), fd;
+	size_t per = (value_size + 7) & ~7u;
+	char path[200];
+	char *buf;
+	bool ok;
+
+	snprintf(path, sizeof(path), "%s/%s", c->root, bpf_map__name(m));
+	unlink(path);
+	fd = bpf_map_create(bpf_map__type(m), bpf_map__name(m), 4, value_size,
+			    bpf_map__max_entries(m), &o);
+	if (!VM_TRUE(fd >= 0))
+		return false;
+	buf = calloc(percpu ? ncpu : 1, per);
+	for (int cpu = 0; cpu < (percpu ? ncpu : 1); cpu++)
+		memcpy(buf + cpu * per, value, value_size);
+	ok = VM_EQ(bpf_map_update_elem(fd, &key, buf, BPF_ANY), 0) && VM_EQ(bpf_obj_pin(fd, path), 0);
+	free(buf);
+	close(fd);
+	return ok;
+}
+
+/* The maps that hold state, in the layout of the build before this one
+ * (vm_queues without offered[], counters of one verdict fewer): this build
+ * takes their state over, replaces the links of the programs that used
+ * them, and runs. */
+VM_TEST(daemon_upgrade_carries_state)
+{
+	const __u32 old_nr = VM_VERDICT_NR - 1, key = VM_QSLOT(12, 1);
+	const size_t head = offsetof(struct vm_qstats, errors) / 8;
+	struct crashed_pins c;
+	struct vm_bpf T;
+	struct vm_bpf_opts o = { .attach = true, .pin_root = c.root };
+	__u64 stats[sizeof(struct vm_qstats) / 8] = { 0 };
+	struct vm_queue *q = calloc(1, sizeof(*q));
+	struct vm_qstats st;
+	__u32 old_id;
+	int ncpu = libbpf_num_possible_cpus();
+
+	if (!vm_subtest("queues_and_counters_of_the_older_layout") || !bpf())
+		goto out;
+	old_id = crashed_pins(&c, "carry", NULL);
+	if (!old_id)
+		goto out;
+	q->size = 64;
+	q->last_avail = 77;
+	q->desc_state[3] = (struct vm_desc_state){ 4, VM_DESC_END };
+	stats[0] = 11;				/* kicks */
+	stats[head + VM_NET_HDR] = 2;		/* the older build's last verdict */
+	stats[head + old_nr + 1] = 3;		/* batch[1] */
+	if (!pin_older(&c, B.skel->maps.vm_queues, VM_QUEUE_BYTES_NO_OFFERED, key, q) ||
+	    !pin_older(&c, B.skel->maps.vm_qstats, 8 * (head + old_nr + VM_BATCH_BUCKETS), key,
+		       stats) ||
+	    !pin_older(&c, B.skel->maps.vm_ustats, 8 * (head + old_nr + VM_BATCH_BUCKETS), key,
+		       stats) ||
+	    !VM_EQ(vm_bpf_load(&T, &o), 0))
+		goto out;
+	VM_TRUE(T.stale_links);
+	VM_TRUE(pinned_link_id(c.link) != 0 && pinned_link_id(c.link) != old_id);
+	VM_EQ(T.queues[key].last_avail, 77);
+	VM_EQ(T.queues[key].desc_state[3].owner, 4);
+	VM_EQ(T.queues[key].desc_state[3].next, VM_DESC_END);
+	VM_EQ(T.queues[key].offered[3], 0);	/* unknown: the older build kept none */
+	if (VM_EQ(vm_bpf_read_stats(&T, key, &st), 0)) {
+		VM_EQ(st.kicks, 11 * (ncpu + 1));	/* every CPU's and the daemon's */
+		VM_EQ(st.errors[VM_NET_HDR], 2 * (ncpu + 1));
+		VM_EQ(st.errors[VM_USED_LEN], 0);
+		VM_EQ(st.batch[1], 3 * (ncpu + 1));
+	}
+	/* Pinned again in this build's layout: a restart reuses them. */
+	for (int i = 0; i < 3; i++) {
+		const struct bpf_map *m = i == 0 ? T.skel->maps.vm_queues :
+					  i == 1 ? T.skel->maps.vm_qstats : T.skel->maps.vm_ustats;
+		struct bpf_map_info info = { 0 };
+		__u32 len = sizeof(info);
+		char path[200];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", c.root, bpf_map__name(m));
+		fd = bpf_obj_get(path);
+		if (VM_TRUE(fd >= 0)) {
+			VM_EQ(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+			VM_EQ(info.value_size, bpf_map__value_size(m));
+			close(fd);
+		}
+	}
+	T.queues[key].flags = 0;
+	vm_bpf_clear_stats(&T, key);
+	after_upgrade(&T, &c);
+out:
+	free(q);
+}
+
 /* A pin of a map that holds state, in a layout this build cannot reuse:
  * refused before anything is loaded or attached, the pins left as they
  * are for the operator. */
