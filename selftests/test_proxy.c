@@ -20,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -34,7 +35,6 @@
 
 #include <liburing.h>
 
-#include "metrics.h"
 #include "peers.h"
 #include "test.h"
 #include "vu_wire.h"
@@ -393,10 +393,27 @@ static void cleanup(void)
 	up = false;
 }
 
+/* A TCP port of loopback nobody listens on now (for the metrics). */
+static int free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
+	    !getsockname(fd, (struct sockaddr *)&sa, &len))
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static int metrics_port;
+
 static bool bring_up(void)
 {
-	char da[300], db[300];
-	const char *args[] = { "-c", ctl, "-d", da, "-d", db, "-v", NULL };
+	char da[300], db[300], maddr[32];
+	const char *args[] = { "-c", ctl, "-d", da, "-d", db, "-v", "-m", maddr, NULL };
 
 	if (up)
 		return true;
@@ -418,6 +435,8 @@ static bool bring_up(void)
 	snprintf(be_b, sizeof(be_b), "%s/be-b.sock", dir);
 	snprintf(da, sizeof(da), "neta,vmm=%s,backend=%s", vmm_a, be_a);
 	snprintf(db, sizeof(db), "netb,vmm=%s,backend=%s", vmm_b, be_b);
+	metrics_port = free_port();
+	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", metrics_port);
 	if (!VM_EQ(testpmd_start(&tp_a, dir, be_a, "pa"), 0) ||
 	    !VM_EQ(testpmd_start(&tp_b, dir, be_b, "pb"), 0) ||
 	    !VM_EQ(vringmedd_start(&dmn, dir, root, args), 0))
@@ -1286,15 +1305,20 @@ static bool metric_kick_path(const char *path, int want)
 	bool hit = false;
 	FILE *f;
 
-	snprintf(cmd, sizeof(cmd), "curl -s --max-time 2 http://127.0.0.1:%d/metrics", VM_METRICS_PORT);
+	snprintf(cmd, sizeof(cmd), "curl -s --max-time 2 http://127.0.0.1:%d/metrics", metrics_port);
 	snprintf(needle, sizeof(needle), "vringmed_kick_path{device=\"neta\",path=\"%s\"} %d\n",
 		 path, want);
-	f = popen(cmd, "r");
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		hit |= !strcmp(line, needle);
-	pclose(f);
+	/* The exporter learns it from the daemon's main loop: a turn later. */
+	for (int t = 0; t < 20 && !hit; t++) {
+		f = popen(cmd, "r");
+		if (!f)
+			return false;
+		while (fgets(line, sizeof(line), f))
+			hit |= !strcmp(line, needle);
+		pclose(f);
+		if (!hit)
+			usleep(100000);
+	}
 	return hit;
 }
 
