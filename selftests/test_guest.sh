@@ -4,6 +4,9 @@
 # netdev, to dpdk-testpmd (a modern-only back-end), straight or through
 # vringmedd.  Each case is one tools/guest/run.sh (about 17 s); a case passes
 # when the run ends the way the case says.
+# The life-cycle cases are one tools/guest/lifecycle.sh (about 90 s, one
+# QEMU session): stop/cont, driver reload, system_reset, back-end restart,
+# each phase a case of its own.
 #   VRINGMED_GUEST_VIA=0   skip the cases through vringmedd (default: run them)
 #   VERBOSE=1              show every run's output, not only failed ones
 # Summary: "test_guest: N passed, N failed, N skipped"
@@ -33,21 +36,55 @@ case_run() {	# NAME EXPECT(WORKED|FAILED) 'PATTERN|PATTERN...'-or-empty ARGS...
 	fi
 }
 
+# The life-cycle phases, in the order lifecycle.sh reports them.
+LIFE_PHASES="a-pause-cont b-driver-reload b-steady c-system-reset c-reload d-backend-restart"
+NLIFE=$(wc -w <<<"$LIFE_PHASES")
+
+case_lifecycle() {	# one lifecycle.sh run, one case per phase
+	local out p line ok
+	out=$(tools/guest/lifecycle.sh 2>&1)
+	ok=1
+	for p in $LIFE_PHASES; do
+		line=$(grep -E "^  phase $p: " <<<"$out" | head -n1)
+		if [ -z "$line" ]; then
+			echo "FAIL  guest/lifecycle_${p//-/_}: lifecycle.sh reported no such phase"
+			fail=$((fail + 1)); ok=0
+		elif [[ $line == "  phase $p: ok:"* ]]; then
+			echo "ok    guest/lifecycle_${p//-/_}:${line#*: ok:}"
+			pass=$((pass + 1))
+		else
+			echo "FAIL  guest/lifecycle_${p//-/_}:${line#*: }"
+			fail=$((fail + 1)); ok=0
+		fi
+	done
+	# Every phase ok and yet no WORKED (a step of the scenario, the
+	# guest's driver): that fails too, as a case of its own.
+	if ! grep -q "^RESULT: WORKED" <<<"$out"; then
+		[ "$ok" -eq 1 ] && { echo "FAIL  guest/lifecycle: $(grep '^RESULT' <<<"$out")"; fail=$((fail + 1)); }
+		ok=0
+	fi
+	if [ "$ok" -eq 0 ] || [ -n "${VERBOSE:-}" ]; then
+		echo "$out" | sed 's/^/      /'
+	fi
+}
+
 echo "== test_guest (s390x Linux guest under qemu-system-s390x, TCG)"
 via=${VRINGMED_GUEST_VIA:-1}
 if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP  guest/*: needs root (BPF, testpmd)"; skip=4
+	echo "SKIP  guest/*: needs root (BPF, testpmd)"; skip=$((4 + NLIFE))
 elif ! tools/guest/fetch.sh --check >/dev/null 2>&1; then
 	echo "SKIP  guest/*: the s390x guest is not cached in ${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest} (run tools/guest/fetch.sh or make setup)"
-	skip=4
+	skip=$((4 + NLIFE))
 else
 	# The point of it all: a big-endian legacy guest on a modern-only back-end.
 	if [ "$via" != 0 ]; then
 		case_run legacy_via_vringmedd WORKED "version_1=0|VERSION_1 on" --mode legacy --path vringmedd
 		case_run modern_via_vringmedd WORKED "version_1=1|VERSION_1 on" --mode modern --path vringmedd
+		# What a VMM and an operator do to the running device.
+		case_lifecycle
 	else
-		echo "SKIP  guest/legacy_via_vringmedd, guest/modern_via_vringmedd: VRINGMED_GUEST_VIA=0"
-		skip=$((skip + 2))
+		echo "SKIP  guest/legacy_via_vringmedd, guest/modern_via_vringmedd, guest/lifecycle_*: VRINGMED_GUEST_VIA=0"
+		skip=$((skip + 2 + NLIFE))
 	fi
 	# The problem, documented: straight to testpmd, QEMU cannot set the ring's
 	# byte order on the back-end and the legacy guest gets nothing back.
