@@ -49,7 +49,7 @@ struct drv {
 	bool have_line;
 	char mode[16], order[16], result[8];
 	int mrg;
-	unsigned sent, received, bad_header, bad_payload;
+	unsigned sent, received, bad_header, bad_payload, pauses, bad_pauses;
 };
 
 static char bindir[256];	/* where this binary and vu_driver live */
@@ -145,9 +145,10 @@ static void drv_parse(struct drv *r)
 
 		if (s && sscanf(s, "vu_driver: mode=%15s order=%15s mrg_rxbuf=%d sent=%u "
 				   "received=%u bad_header=%u bad_payload=%u bad_used=%*u tx_unreturned=%*u "
-				   "reconnects=%*u RESULT: %7s",
+				   "reconnects=%*u pauses=%u bad_pauses=%u RESULT: %7s",
 				r->mode, r->order, &r->mrg, &r->sent, &r->received,
-				&r->bad_header, &r->bad_payload, r->result) == 8)
+				&r->bad_header, &r->bad_payload, &r->pauses, &r->bad_pauses,
+				r->result) == 10)
 			r->have_line = true;
 	}
 	fclose(f);
@@ -649,6 +650,43 @@ static void via_hostile(const char *cls, bool s390x)
 		dump_log("vu_driver", r.log);
 }
 
+/*
+ * What a VMM does to a running device, many rounds, from a legacy driver
+ * (big-endian: s390x under qemu-s390x-static): a VM paused and resumed
+ * with frames in flight (every stop must answer the guest's used idx, and
+ * every frame comes back once, intact), and the guest's driver reset and
+ * started again.  The neighbour device carries on.
+ */
+static void via_lifecycle(bool s390x, const char *what)
+{
+	const char *order = s390x ? "big" : "little";
+	bool pause = !strcmp(what, "pause");
+	struct drv r;
+
+	if (!VM_EQ(drv_start(&r, via.dir, s390x, via.vmm_a, "--legacy", "--frames", "2000",
+			     pause ? "--pause-every" : "--resets", pause ? "100" : "10", NULL), 0))
+		return;
+	drv_wait(&r, 4 * DRIVER_WAIT_MS);
+	VM_EQ(r.status, 0);
+	VM_STREQ(r.result, "PASS");
+	VM_STREQ(r.order, order);
+	VM_EQ(r.sent, 2000);
+	VM_EQ(r.received, 2000);
+	VM_EQ(r.bad_header + r.bad_payload, 0);
+	if (pause) {
+		VM_EQ(r.pauses, 20);
+		VM_EQ(r.bad_pauses, 0);
+	} else {
+		VM_EQ(log_count(r.log, "RESULT: PASS"), 11);
+	}
+	printf("      %s, %s driver: sent=%u received=%u pauses=%u bad_pauses=%u\n", what, order,
+	       r.sent, r.received, r.pauses, r.bad_pauses);
+	if (!drv_log_has(&r, "RESULT: PASS") || vm_test_verbose())
+		dump_log("vu_driver", r.log);
+	VM_TRUE(peer_alive(&via.dmn));
+	drv_run_pass(via.dir, false, via.vmm_b, "--legacy", "little");
+}
+
 VM_TEST(via)
 {
 	if (vm_subtest("legacy_s390x") && via_up() && want_s390x()) {
@@ -682,6 +720,12 @@ VM_TEST(via)
 				via_hostile(classes[i], true);
 	}
 
+	if (vm_subtest("pause_resume_x20_s390x") && via_up() && want_s390x())
+		via_lifecycle(true, "pause");
+	if (vm_subtest("pause_resume_x20_native") && via_up())
+		via_lifecycle(false, "pause");
+	if (vm_subtest("driver_reset_x10_s390x") && via_up() && want_s390x())
+		via_lifecycle(true, "reset");
 	if (vm_subtest("kill_9_driver") && via_up()) {
 		struct drv r;
 

@@ -14,7 +14,16 @@
  *
  *   vu_driver --socket PATH [--legacy|--modern] [--no-mrg-rxbuf] [--frames N]
  *             [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H]
- *             [--reconnect] [--stream] [-v]
+ *             [--reconnect] [--stream] [--pause-every N] [--resets R] [-v]
+ *
+ * --pause-every N: every N frames sent, with frames in flight, the rings are
+ * stopped and started again the way QEMU pauses and resumes a VM (QMP stop,
+ * cont): GET_VRING_BASE and SET_VRING_ENDIAN back to little-endian per ring,
+ * then features, memory table and each ring again from the base the stop
+ * answered, which must be the guest's used idx; nothing may be lost or come
+ * back twice.  --resets R: after the frames, R times a device reset (rings
+ * stopped, cleared, started from 0, as a guest driver reloaded) and the
+ * frames again.
  *
  * --reconnect: when the back-end goes away, connect again and restart the
  * rings where the guest is, as QEMU does for a vhost-user back-end that
@@ -95,7 +104,7 @@ static struct {
 	const char *socket;
 	bool legacy, no_mrg, force, verbose, reconnect, stream;
 	const char *hostile;		/* --hostile CLASS, or NULL */
-	unsigned frames, ring;
+	unsigned frames, ring, pause_every, resets;
 	int timeout_ms, hold_ms;
 } opt = { .frames = 64, .ring = 256, .timeout_ms = 10000 };
 
@@ -109,6 +118,8 @@ static bool sock_dead;
 static volatile sig_atomic_t stop_sending;
 static unsigned reconnects;
 static uint64_t neg_pf;			/* what negotiate() found */
+static uint64_t neg_features;		/* what negotiate() acked */
+static unsigned pauses, bad_pauses;
 static bool neg_endian;			/* SET_VRING_ENDIAN per ring */
 
 static void vlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -318,6 +329,7 @@ static bool negotiate(uint64_t *pf_out)
 	if (offered & BIT(VU_F_PROTOCOL_FEATURES))
 		want |= BIT(VU_F_PROTOCOL_FEATURES);
 	send_u64(VU_SET_FEATURES, want, -1);
+	neg_features = want;
 	vlog("acked features 0x%llx, protocol features 0x%llx\n",
 	     (unsigned long long)want, (unsigned long long)pf_want);
 	mrg_rxbuf = want & BIT(VU_NET_F_MRG_RXBUF);
@@ -584,6 +596,51 @@ static void reconnect(void)
 		ld16(&vq[RXQ].used_hdr[1]), ld16(&vq[TXQ].used_hdr[1]));
 }
 
+/*
+ * A VM paused and resumed (QEMU's vhost_dev_stop, then vhost_dev_start):
+ * each ring stopped with GET_VRING_BASE, its byte order set back to the
+ * host's, then the device started again: features, memory table, each ring
+ * from where the stop said, enabled.  The guest and its rings stay as they
+ * are, frames in flight included.  The stop must answer the guest's used
+ * idx: the device returned everything it had finished before answering.
+ */
+static void pause_resume(void)
+{
+	uint16_t base[NQ];
+
+	for (unsigned q = 0; q < NQ; q++) {
+		struct vu_msg m, r;
+		int rc;
+
+		vu_msg_init(&m, VU_GET_VRING_BASE);
+		vu_put_u32(&m, 0, q);
+		vu_put_u32(&m, 4, 0);
+		rc = vu_call(sock, &m, &r);
+		if (rc)
+			die_proto("GET_VRING_BASE", rc);
+		vu_msg_close_fds(&r);
+		base[q] = (uint16_t)vu_get_u32(&r, 4);
+		if (base[q] != ld16(&vq[q].used_hdr[1])) {
+			fprintf(stderr, "vu_driver: pause %u: ring %u stopped at %u, the guest's "
+					"used idx is %u\n", pauses, q, base[q],
+				ld16(&vq[q].used_hdr[1]));
+			bad_pauses++;
+		}
+		if (neg_endian)
+			send_state(VU_SET_VRING_ENDIAN, q, VU_VRING_LITTLE_ENDIAN);
+	}
+	sleep_ms(10);
+	send_u64(VU_SET_FEATURES, neg_features, -1);
+	set_mem_table();
+	for (unsigned q = 0; q < NQ; q++)
+		queue_start(&vq[q], neg_endian, base[q]);
+	if (neg_pf)
+		for (unsigned q = 0; q < NQ; q++)
+			send_state(VU_SET_VRING_ENABLE, q, 1);
+	pauses++;
+	vlog("pause %u: rings restarted at rx=%u tx=%u\n", pauses, base[RXQ], base[TXQ]);
+}
+
 static void on_stop(int sig)
 {
 	(void)sig;
@@ -599,6 +656,7 @@ static void exchange(struct stats *st)
 	uint8_t *seen = calloc(opt.frames / 8 + 1, 1);	/* a bit per frame */
 	uint8_t *tx_out = calloc(ntx, 1);	/* chains we posted, not back */
 	int64_t deadline = now_ms() + opt.timeout_ms, last_rx = now_ms();
+	unsigned next_pause = opt.pause_every;
 
 	if (!free_slots || !seen || !tx_out) {
 		fprintf(stderr, "vu_driver: out of memory\n");
@@ -619,6 +677,7 @@ static void exchange(struct stats *st)
 		if (sock_dead && opt.reconnect && !st->fatal)
 			reconnect();
 		while (st->sent < opt.frames && !stop_sending && nfree &&
+		       (!next_pause || st->sent < next_pause) &&
 		       (int)(st->sent - st->received - st->written_off) < (int)nrx) {
 			uint16_t slot = free_slots[--nfree];
 			uint16_t h = (uint16_t)(2 * slot), d = (uint16_t)(h + 1);
@@ -647,6 +706,10 @@ static void exchange(struct stats *st)
 			publish(tx);
 			kick(tx);
 			progress = true;
+		}
+		if (next_pause && st->sent >= next_pause && !sock_dead) {
+			pause_resume();
+			next_pause += opt.pause_every;
 		}
 
 		/* TX completions: the chains come back free. */
@@ -887,7 +950,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: vu_driver --socket PATH [--legacy|--modern] [--no-mrg-rxbuf] [--frames N]\n"
 		"                 [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H]\n"
-		"                 [--hostile CLASS] [--reconnect] [--stream] [-v]\n"
+		"                 [--hostile CLASS] [--reconnect] [--stream] [--pause-every N]\n"
+		"                 [--resets R] [-v]\n"
 		"  A VMM plus the guest side of a virtio-net device over vhost-user: sends\n"
 		"  N Ethernet frames on TX and expects every one back on RX (testpmd, io\n"
 		"  forwarding).  --legacy writes the rings in this process's byte order\n"
@@ -901,6 +965,10 @@ static void usage(FILE *f)
 		"  rings at the guest's used idx, as QEMU does (reconnect=1).\n"
 		"  --stream: send until SIGTERM/SIGINT, let what is in flight come back,\n"
 		"  report (reconnects=, written_off= frames the back-end dropped).\n"
+		"  --pause-every N: every N frames, with frames in flight, stop and start the\n"
+		"  rings as QEMU pauses and resumes a VM; each stop must answer the guest's\n"
+		"  used idx (pauses=, bad_pauses=).  --resets R: after the frames, R device\n"
+		"  resets (rings cleared, started from 0), each followed by the frames again.\n"
 		"  Exit: 0 PASS, 1 FAIL, 2 usage or protocol error or back-end gone,\n"
 		"  3 no CROSS_ENDIAN.\n");
 }
@@ -929,6 +997,8 @@ int main(int argc, char **argv)
 		{ "hostile", required_argument, NULL, 'X' },
 		{ "reconnect", no_argument, NULL, 'R' },
 		{ "stream", no_argument, NULL, 'S' },
+		{ "pause-every", required_argument, NULL, 'P' },
+		{ "resets", required_argument, NULL, 'Z' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -976,6 +1046,16 @@ int main(int argc, char **argv)
 			if (!parse_uint(optarg, 3600000, &v))
 				goto bad;
 			opt.hold_ms = (int)v;
+			break;
+		case 'P':
+			if (!parse_uint(optarg, MAX_FRAMES, &v) || !v)
+				goto bad;
+			opt.pause_every = (unsigned)v;
+			break;
+		case 'Z':
+			if (!parse_uint(optarg, 10000, &v))
+				goto bad;
+			opt.resets = (unsigned)v;
 			break;
 		default:
 			usage(stderr);
@@ -1053,14 +1133,30 @@ int main(int argc, char **argv)
 		st.fatal |= !before || back != 0;
 	}
 
+	for (unsigned n = 0; n < opt.resets && !sock_dead && !st.fatal; n++) {
+		bool ok = st.received == st.sent && !st.bad_header && !st.bad_payload &&
+			  !st.bad_used && !st.tx_left;
+
+		printf("vu_driver: before_reset %u sent=%u received=%u RESULT: %s\n", n + 1,
+		       st.sent, st.received, ok ? "PASS" : "FAIL");
+		fflush(stdout);
+		device_reset(pf, need_endian && cross_ok);
+		memset(&st, 0, sizeof(st));
+		exchange(&st);
+		st.fatal |= !ok;
+	}
+	st.fatal |= bad_pauses != 0;
+
 	/* --stream: the back-end may drop frames (testpmd counts them; the
 	 * caller compares); what must hold here is that nothing came back
 	 * damaged or twice and every TX chain came back. */
 	printf("vu_driver: mode=%s order=%s mrg_rxbuf=%d sent=%u received=%u bad_header=%u "
-	       "bad_payload=%u bad_used=%u tx_unreturned=%u reconnects=%u RESULT: %s\n",
+	       "bad_payload=%u bad_used=%u tx_unreturned=%u reconnects=%u pauses=%u "
+	       "bad_pauses=%u RESULT: %s\n",
 	       opt.legacy ? "legacy" : "modern",
 	       opt.legacy ? (big ? "big" : "little") : "little", mrg_rxbuf, st.sent,
 	       st.received, st.bad_header, st.bad_payload, st.bad_used, st.tx_left, reconnects,
+	       pauses, bad_pauses,
 	       ((st.received == st.sent || opt.stream) && !st.bad_header && !st.bad_payload &&
 		!st.bad_used && !st.tx_left && !st.fatal) ? "PASS" : "FAIL");
 	fflush(stdout);
@@ -1078,7 +1174,8 @@ int main(int argc, char **argv)
 bad:
 	fprintf(stderr, "vu_driver: bad value for --%s: %s\n",
 		c == 'f' ? "frames" : c == 'r' ? "ring" : c == 't' ? "timeout-ms" :
-		c == 'X' ? "hostile" : "hold-ms", optarg);
+		c == 'X' ? "hostile" : c == 'P' ? "pause-every" : c == 'Z' ? "resets" : "hold-ms",
+		optarg);
 	usage(stderr);
 	return EXIT_PROTO;
 }

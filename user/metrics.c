@@ -18,6 +18,7 @@ struct vm_metrics {
 	pthread_mutex_t lock;		/* the labels below */
 	char *backend[VM_MAX_DEVICES];
 	const char *state[VM_MAX_DEVICES];
+	const char *kick_path[VM_MAX_DEVICES];	/* static strings */
 	struct vm_view_calls calls;
 	unsigned long scrapes;
 };
@@ -62,6 +63,7 @@ static enum MHD_Result vm_metrics_serve(void *cls, struct MHD_Connection *c, con
 	for (int i = 0; i < VM_MAX_DEVICES; i++) {
 		x.backend[i] = m->backend[i];
 		x.state[i] = m->state[i];
+		x.kick_path[i] = m->kick_path[i];
 	}
 	x.calls = m->calls;
 	vm_view_prometheus(&m->view, &x, out);
@@ -133,7 +135,7 @@ int vm_metrics_start(struct vm_metrics **out, struct vm_bpf *b, const char *addr
 }
 
 void vm_metrics_set_device(struct vm_metrics *m, uint32_t slot, const char *backend,
-			   const char *state)
+			   const char *state, const char *kick_path)
 {
 	if (!m || slot >= VM_MAX_DEVICES)
 		return;
@@ -141,6 +143,7 @@ void vm_metrics_set_device(struct vm_metrics *m, uint32_t slot, const char *back
 	free(m->backend[slot]);
 	m->backend[slot] = backend ? strdup(backend) : NULL;
 	m->state[slot] = state;
+	m->kick_path[slot] = kick_path;
 	if (!backend) {
 		m->calls.known[slot] = false;
 		memset(m->calls.calls[slot], 0, sizeof(m->calls.calls[slot]));

@@ -19,7 +19,7 @@ struct vm_metrics;
 int vm_metrics_start(struct vm_metrics **out, struct vm_bpf *b, const char *addr, unsigned port);
 /* Labels only the daemon knows; backend NULL forgets the slot. */
 void vm_metrics_set_device(struct vm_metrics *m, uint32_t slot, const char *backend,
-			   const char *state);
+			   const char *state, const char *kick_path);
 /* The used path's calls to the guest of a slot's `nq` queues, and those the
  * guest asked not to get (counters since the daemon started). */
 void vm_metrics_set_calls(struct vm_metrics *m, uint32_t slot, const unsigned long *calls,

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* vringmedd's vhost-user proxy for one virtio-net device: see proxy.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -15,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 
 #include <vringmed/abi.h>
@@ -65,6 +67,13 @@ struct vmp_queue {
 	uint64_t desc, avail, used;	/* VMM addresses */
 	int kickfd;			/* the guest's kick eventfd (ours: a dup) */
 	long kick_id;			/* its eventfd-id, registered with BPF */
+	struct vm_ev kick;		/* userspace path: kickfd in our loop */
+	int be_kickfd;			/* userspace path: the back-end's kick fd */
+	bool be_kick_sent;		/* the back-end has the kick fd of the path in use */
+	/* BPF path: since when the guest's avail idx has been ahead of the
+	 * translation with no progress (0: it is not). */
+	uint64_t lag_since_ms;
+	uint16_t lag_last_avail;
 	int vmm_callfd;			/* the VMM's call eventfd */
 	struct vm_ev call;		/* ours, given to the back-end */
 };
@@ -81,6 +90,11 @@ struct vm_proxy {
 	uint64_t be_features, be_pf, offered, guest_features, vmm_pf;
 	bool features_set, legacy, order_latched, owner_sent, be_proto, vmm_added;
 	int order;
+	enum vm_kick_path kick_path;	/* how the guest's kicks reach the core */
+	int told_order;			/* what the log said of the last start */
+	uint64_t told_features;
+	unsigned long starts;		/* device starts (first, after a stop) */
+	char kick_why[160];		/* ... and why */
 	struct vmp_region reg[VM_MAX_REGIONS];
 	int nreg;
 	struct vmp_queue q[VMP_NQ];
@@ -96,6 +110,8 @@ struct vm_proxy {
 	int rs_order;
 	bool be_dead;		/* the back-end connection broke: say nothing more */
 	unsigned be_rings;	/* rings the back-end may be using (bit per ring) */
+	unsigned be_stopped;	/* rings it stopped before the VMM stopped ours */
+	uint16_t be_stopped_at[VMP_NQ];
 	time_t be_warned;
 	char last_error[160];
 	unsigned long sessions, teardowns, deferred_done;
@@ -143,8 +159,20 @@ int vm_proxy_parse(const char *spec, struct vm_proxy_cfg *cfg, const char **why)
 		} else if (!strncmp(tok, "backend=", 8) &&
 			   strlen(tok + 8) < sizeof(cfg->backend_path)) {
 			strcpy(cfg->backend_path, tok + 8);
+		} else if (!strncmp(tok, "kick=", 5)) {
+			if (!strcmp(tok + 5, "auto"))
+				cfg->kick = VM_KICK_AUTO;
+			else if (!strcmp(tok + 5, "bpf"))
+				cfg->kick = VM_KICK_BPF;
+			else if (!strcmp(tok + 5, "userspace"))
+				cfg->kick = VM_KICK_USERSPACE;
+			else {
+				*why = "kick= takes auto, bpf or userspace";
+				return -EINVAL;
+			}
 		} else {
-			*why = "expected NAME,vmm=PATH,backend=PATH (socket paths under 108 bytes)";
+			*why = "expected NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace] "
+			       "(socket paths under 108 bytes)";
 			return -EINVAL;
 		}
 	}
@@ -159,6 +187,11 @@ int vm_proxy_parse(const char *spec, struct vm_proxy_cfg *cfg, const char **why)
 			return -EINVAL;
 		}
 	return 0;
+}
+
+const char *vm_kick_path_name(enum vm_kick_path k)
+{
+	return k == VM_KICK_BPF ? "bpf" : k == VM_KICK_USERSPACE ? "userspace" : "auto";
 }
 
 static struct vm_device *vmp_dev(struct vm_proxy *p)
@@ -200,7 +233,9 @@ static void vmp_publish(struct vm_proxy *p)
 		.guest_features = p->guest_features, .backend_features = p->be_features,
 		.sessions = p->sessions, .teardowns = p->teardowns,
 		.deferred_done = p->deferred_done,
+		.kick_path = p->kick_path, .starts = p->starts,
 	};
+	snprintf(p->pub.kick_why, sizeof(p->pub.kick_why), "%s", p->kick_why);
 	for (unsigned i = 0; i < VMP_NQ; i++) {
 		p->pub.calls[i] = p->calls[i];
 		p->pub.calls_suppressed[i] = p->calls_suppressed[i];
@@ -236,16 +271,44 @@ static void vmp_release_adopted(struct vm_proxy *p)
 		n < 0 ? 0 : n);
 }
 
-static void vmp_queue_stop(struct vm_proxy *p, unsigned i)
+/* How long a kernel kick may hold a queue's `busy` lock: a BPF program runs
+ * to its end in microseconds, so one still holding it after this is gone
+ * (a dead daemon's userspace kick left it set; vm_queue_resume clears it). */
+#define VMP_BUSY_WAIT_MS	100
+
+/* No kick reaches queue i's translation any more: its kick fd leaves the
+ * BPF map (or our loop), and a kick already inside a program (it looked the fd up before)
+ * ends before this returns, so the caller may change the queue's state. */
+static void vmp_queue_quiesce(struct vm_proxy *p, unsigned i)
 {
 	struct vmp_queue *vq = &p->q[i];
 	struct vm_queue *q = &p->b->queues[vmp_qslot(p, i)];
 
-	__atomic_and_fetch(&q->flags, ~VM_QF_ENABLED, __ATOMIC_SEQ_CST);
 	if (vq->kick_id >= 0)
 		vm_bpf_del_kickfd(p->b, (uint32_t)vq->kick_id);
 	vq->kick_id = -1;
-	vq->started = false;
+	if (vq->kick.fd >= 0)
+		vm_ev_del(p->epfd, &vq->kick);
+	vq->kick.fd = -1;
+	for (int t = 0; __atomic_load_n(&q->busy, __ATOMIC_ACQUIRE); t++) {
+		struct timespec ts = { 0, 100000 };
+
+		if (t == VMP_BUSY_WAIT_MS * 10) {
+			vmp_err(p, "queue %u: a kick held the queue for %d ms", i,
+				VMP_BUSY_WAIT_MS);
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void vmp_queue_stop(struct vm_proxy *p, unsigned i)
+{
+	struct vm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+
+	vmp_queue_quiesce(p, i);
+	__atomic_and_fetch(&q->flags, ~VM_QF_ENABLED, __ATOMIC_SEQ_CST);
+	p->q[i].started = false;
 }
 
 static void vmp_queue_clear(struct vm_proxy *p, unsigned i)
@@ -261,8 +324,10 @@ static void vmp_queue_clear(struct vm_proxy *p, unsigned i)
 		vm_ev_del(p->epfd, &vq->call);
 		close(vq->call.fd);
 	}
+	if (vq->be_kickfd >= 0)
+		close(vq->be_kickfd);
 	memset(vq, 0, sizeof(*vq));
-	vq->kickfd = vq->vmm_callfd = vq->call.fd = -1;
+	vq->kickfd = vq->vmm_callfd = vq->call.fd = vq->kick.fd = vq->be_kickfd = -1;
 	vq->kick_id = -1;
 }
 
@@ -304,7 +369,7 @@ static void vmp_teardown(struct vm_proxy *p, const char *why)
 		}
 		vu_msg_close_fds(&rep);
 	}
-	p->be_rings = 0;
+	p->be_rings = p->be_stopped = 0;
 	for (unsigned i = 0; i < VMP_NQ; i++) {
 		vmp_queue_clear(p, i);
 		p->rs_valid[i] = false;
@@ -329,6 +394,8 @@ static void vmp_teardown(struct vm_proxy *p, const char *why)
 	}
 	p->vmm_pid = 0;
 	p->features_set = p->order_latched = p->owner_sent = p->be_proto = p->be_dead = false;
+	p->kick_path = VM_KICK_AUTO;
+	p->kick_why[0] = 0;
 	p->be_features = p->be_pf = p->offered = p->guest_features = p->vmm_pf = 0;
 	p->state = "listening";
 	p->teardowns++;
@@ -459,14 +526,51 @@ static void vmp_signal_vmm(struct vmp_queue *vq)
 /* Wakes the back-end: chains went into the shadow ring after the guest's
  * kick had already woken it (or before it was listening), so a back-end that
  * waits for kicks (libvhost-user, rust-vmm; DPDK polls) would not look again
- * until the guest's next one.  The guest's kick eventfd, which the back-end
- * waits on: our write is not the VMM's, so BPF lets it through untouched. */
-static void vmp_kick_backend(struct vmp_queue *vq)
+ * until the guest's next one.  On the BPF path that is the guest's kick
+ * eventfd, which the back-end waits on: our write is not the VMM's, so BPF
+ * lets it through untouched; on the userspace path, our own. */
+static void vmp_kick_backend(struct vm_proxy *p, unsigned i)
 {
+	struct vmp_queue *vq = &p->q[i];
+	int fd = p->kick_path == VM_KICK_USERSPACE ? vq->be_kickfd : vq->kickfd;
 	uint64_t one = 1;
 
-	if (vq->kickfd >= 0 && write(vq->kickfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		pr_debug("kick eventfd write: %s\n", strerror(errno));
+}
+
+/* The fd the back-end waits on for queue i's kicks: the guest's own on the
+ * BPF path (the guest's kick wakes it after BPF translated), ours on the
+ * userspace path (we kick it once we translated).  -1 with errno set. */
+static int vmp_be_kickfd(struct vm_proxy *p, unsigned i)
+{
+	struct vmp_queue *vq = &p->q[i];
+
+	if (p->kick_path != VM_KICK_USERSPACE)
+		return vq->kickfd;
+	if (vq->be_kickfd < 0)
+		vq->be_kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return vq->be_kickfd;
+}
+
+/* Hands the back-end queue i's kick fd of the path in use, unless it has
+ * it: the guest's own one is sent as soon as the VMM gives it (the path is
+ * chosen when the first ring starts, maybe later, at SET_VRING_ENABLE), and
+ * replaced by ours when the path turns out to be userspace. */
+static int vmp_be_set_kick(struct vm_proxy *p, unsigned i)
+{
+	struct vmp_queue *vq = &p->q[i];
+	int fd;
+
+	if (vq->be_kick_sent || vq->kickfd < 0)
+		return 0;
+	fd = vmp_be_kickfd(p, i);
+	if (fd < 0)
+		return -errno;
+	if (p->be.fd < 0 || p->be_dead)
+		return 0;	/* the back-end gets it when it is back */
+	vq->be_kick_sent = vmp_be_u64(p, VU_SET_VRING_KICK, i, fd) == 0;
+	return vq->be_kick_sent ? 0 : -EIO;
 }
 
 /* Moves the back-end's used entries to the guest; signals the VMM unless
@@ -510,7 +614,7 @@ static void vmp_deferred(struct vm_proxy *p)
 		v = vm_ref_kick(&rq, &chains);
 		p->deferred_done++;
 		if (chains)
-			vmp_kick_backend(&p->q[i]);
+			vmp_kick_backend(p, i);
 		if (v != VM_OK && v != VM_DEFER)
 			p->state = "broken";
 		pr_debug("device %s: queue %u: deferred kick completed: %u chains, %s\n",
@@ -527,6 +631,202 @@ static void vmp_on_call(struct vm_ev *ev, uint32_t events)
 	if (read(ev->fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
 		return;
 	vmp_complete(p, (unsigned)ev->arg, false);
+}
+
+/* ---- kick paths (enum vm_kick_path) ---- */
+
+/* A kick on the userspace path: the same core as BPF's, then the back-end. */
+static void vmp_user_kick(struct vm_proxy *p, unsigned i)
+{
+	uint32_t qs = vmp_qslot(p, i), chains = 0, v;
+	struct vm_ref_queue rq = { vmp_dev(p), &p->b->queues[qs], &p->b->shadow[qs],
+				   p->scratch[i], &p->b->ustats[qs] };
+
+	if (!p->q[i].started)
+		return;
+	v = vm_ref_kick(&rq, &chains);
+	if (chains)
+		vmp_kick_backend(p, i);
+	if (v != VM_OK && v != VM_DEFER)
+		p->state = "broken";
+}
+
+static void vmp_on_kick(struct vm_ev *ev, uint32_t events)
+{
+	struct vm_proxy *p = ev->ctx;
+	uint64_t cnt;
+	struct iovec iov = { &cnt, sizeof(cnt) };
+
+	(void)events;
+	/* The VMM shares this eventfd and may read it first: never block. */
+	if (preadv2(ev->fd, &iov, 1, -1, RWF_NOWAIT) < 0 && errno != EAGAIN)
+		return;
+	vmp_user_kick(p, (unsigned)ev->arg);
+}
+
+/* Queue i's kicks reach the core: its kick fd in the BPF map, or in our
+ * loop. */
+static int vmp_kick_attach(struct vm_proxy *p, unsigned i)
+{
+	struct vmp_queue *vq = &p->q[i];
+	long id;
+	int err;
+
+	if (p->kick_path == VM_KICK_USERSPACE) {
+		vq->kick = (struct vm_ev){ .fd = vq->kickfd, .fn = vmp_on_kick, .ctx = p,
+					   .arg = (int)i };
+		err = vm_ev_add(p->epfd, &vq->kick, EPOLLIN);
+		if (err)
+			vq->kick.fd = -1;
+		return err;
+	}
+	id = vm_eventfd_id(0, vq->kickfd);
+	if (id < 0)
+		return -EINVAL;
+	err = vm_bpf_add_kickfd(p->b, (uint32_t)id, vmp_qslot(p, i));
+	if (!err)
+		vq->kick_id = id;
+	return err;
+}
+
+/* Whether process `pid` holds a KVM VM: then the guest's kicks are
+ * ioeventfds that KVM signals in the kernel, without a write(). */
+static bool vmp_vmm_uses_kvm(pid_t pid)
+{
+	char path[64], link[64];
+	struct dirent *de;
+	bool kvm = false;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	while (!kvm && (de = readdir(d))) {
+		char fdp[64 + sizeof(de->d_name)];
+		ssize_t n;
+
+		snprintf(fdp, sizeof(fdp), "%s/%s", path, de->d_name);
+		n = readlink(fdp, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		kvm = !strcmp(link, "anon_inode:kvm-vm") || !strcmp(link, "/dev/kvm");
+	}
+	closedir(d);
+	return kvm;
+}
+
+/* Chooses the kick path of this VMM session, when its first ring starts. */
+static void vmp_kick_decide(struct vm_proxy *p)
+{
+	if (p->kick_path != VM_KICK_AUTO)
+		return;
+	if (p->cfg.kick != VM_KICK_AUTO) {
+		p->kick_path = p->cfg.kick;
+		snprintf(p->kick_why, sizeof(p->kick_why), "configured (kick=%s)",
+			 vm_kick_path_name(p->cfg.kick));
+	} else if (p->b->have_fentry) {
+		p->kick_path = VM_KICK_BPF;
+		snprintf(p->kick_why, sizeof(p->kick_why),
+			 "fentry on eventfd_signal_mask sees every kick");
+	} else if (vmp_vmm_uses_kvm(p->vmm_pid)) {
+		p->kick_path = VM_KICK_USERSPACE;
+		snprintf(p->kick_why, sizeof(p->kick_why),
+			 "VMM pid %d runs its guest under KVM, which signals kicks inside the "
+			 "kernel, and fentry is refused on this host", (int)p->vmm_pid);
+	} else {
+		p->kick_path = VM_KICK_BPF;
+		snprintf(p->kick_why, sizeof(p->kick_why),
+			 "the VMM writes its kick eventfds: the write() tracepoint sees them");
+	}
+	pr_info("device %s: kicks on the %s path: %s\n", p->cfg.name,
+		vm_kick_path_name(p->kick_path), p->kick_why);
+}
+
+/* From now on this session's kicks are mediated in userspace: each
+ * running ring's kick fd leaves BPF for our loop, the back-end gets our
+ * kick eventfd, and whatever waits in the guest's ring is translated now. */
+static void vmp_kick_to_userspace(struct vm_proxy *p, const char *why)
+{
+	snprintf(p->kick_why, sizeof(p->kick_why), "%s", why);
+	pr_warn("device %s: kicks mediated in userspace from now on: %s\n", p->cfg.name, why);
+	p->kick_path = VM_KICK_USERSPACE;
+	for (unsigned i = 0; i < VMP_NQ; i++) {
+		if (!p->q[i].started)
+			continue;
+		vmp_queue_quiesce(p, i);
+		p->q[i].be_kick_sent = false;
+		if (vmp_kick_attach(p, i) || vmp_be_set_kick(p, i)) {
+			vmp_err(p, "queue %u: cannot mediate its kicks in userspace", i);
+			continue;
+		}
+		vmp_user_kick(p, i);
+	}
+}
+
+/* How long the guest's avail idx may stay ahead of the translation, with no
+ * progress, before the kicks are taken to be unseen (a guest kicks right
+ * after it posts; a deferred kick is done within the daemon's next tick). */
+#define VMP_KICK_LAG_MS		300
+
+static uint64_t vmp_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * On the BPF path, kicks no hook sees would stall the device without a word
+ * (the back-end wakes to an untranslated shadow ring).  Every tick (not
+ * every kick: a device BPF serves costs the daemon no wake-up) each running
+ * ring's avail idx is compared with the translation's position: ahead, and
+ * no progress for VMP_KICK_LAG_MS, means its kicks go unseen.
+ */
+static void vmp_watch_kicks(struct vm_proxy *p)
+{
+	uint64_t now = 0;
+
+	if (p->kick_path != VM_KICK_BPF || vmp_dev(p)->broken)
+		return;
+	for (unsigned i = 0; i < VMP_NQ; i++) {
+		struct vmp_queue *vq = &p->q[i];
+		uint32_t qs = vmp_qslot(p, i);
+		struct vm_queue *q = &p->b->queues[qs];
+		struct vm_ref_queue rq = { vmp_dev(p), q, &p->b->shadow[qs], p->scratch[i],
+					   &p->b->ustats[qs] };
+		uint16_t guest, ahead, at = VM_READ_ONCE(q->last_avail);
+		char why[160];
+
+		if (!vq->started || vm_ref_guest_avail(&rq, &guest) ||
+		    !(ahead = (uint16_t)(guest - at)) || ahead > q->size) {
+			vq->lag_since_ms = 0;
+			continue;
+		}
+		now = now ? now : vmp_now_ms();
+		if (!vq->lag_since_ms || vq->lag_last_avail != at) {
+			vq->lag_since_ms = now;
+			vq->lag_last_avail = at;
+			continue;
+		}
+		if (now - vq->lag_since_ms < VMP_KICK_LAG_MS)
+			continue;
+		snprintf(why, sizeof(why), "queue %u: %u chains waited %llu ms in the guest's ring "
+			 "and no kick reached BPF (signalled in the kernel or by another process)",
+			 i, ahead, (unsigned long long)(now - vq->lag_since_ms));
+		vq->lag_since_ms = 0;
+		if (p->cfg.kick == VM_KICK_BPF) {
+			/* Configured so: said, not overruled. */
+			if (strcmp(p->kick_why, why))
+				pr_warn("device %s: kick=bpf, but %s\n", p->cfg.name, why);
+			snprintf(p->kick_why, sizeof(p->kick_why), "%s", why);
+			continue;
+		}
+		vmp_kick_to_userspace(p, why);
+		return;
+	}
 }
 
 /* The guest's header length and what the queue must do about it. */
@@ -606,7 +906,6 @@ static int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 	struct vm_shadow_queue *sh = &p->b->shadow[qs];
 	struct vm_ref_queue rq;
 	int order, err;
-	long id;
 
 	/* With PROTOCOL_FEATURES a ring starts disabled until SET_VRING_ENABLE. */
 	if (vq->started || !vq->num || !vq->have_addr || vq->kickfd < 0 || !p->features_set ||
@@ -643,10 +942,19 @@ static int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 				return err;
 			p->vmm_added = true;
 		}
-		pr_info("device %s: %s guest (features 0x%llx), %s rings, VMM pid %d\n",
-			p->cfg.name, p->legacy ? "legacy" : "modern",
-			(unsigned long long)p->guest_features, vmp_order_name(order),
-			(int)p->vmm_pid);
+		/* Said once a session, and again when a restart (after a
+		 * pause or a driver reset) brings another byte order or
+		 * other features. */
+		if (p->kick_path == VM_KICK_AUTO || order != p->told_order ||
+		    p->guest_features != p->told_features)
+			pr_info("device %s: %s guest (features 0x%llx), %s rings, VMM pid %d\n",
+				p->cfg.name, p->legacy ? "legacy" : "modern",
+				(unsigned long long)p->guest_features, vmp_order_name(order),
+				(int)p->vmm_pid);
+		p->told_order = order;
+		p->told_features = p->guest_features;
+		p->starts++;
+		vmp_kick_decide(p);
 	}
 
 	rq = (struct vm_ref_queue){ dev, q, sh, p->scratch[i], &p->b->ustats[qs] };
@@ -674,15 +982,15 @@ static int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 	vmp_net_mode(p, i, q);
 	/* The shadow ring was reset when its address went to the back-end. */
 
-	id = vm_eventfd_id(0, vq->kickfd);
-	if (id < 0) {
-		vmp_err(p, "queue %u: kick fd is not an eventfd", i);
-		return -EINVAL;
-	}
-	err = vm_bpf_add_kickfd(p->b, (uint32_t)id, qs);
+	err = vmp_kick_attach(p, i);
 	if (err)
 		return err;
-	vq->kick_id = id;
+	if (p->kick_path == VM_KICK_USERSPACE) {
+		vq->be_kick_sent = false;
+		err = vmp_be_set_kick(p, i);
+		if (err)
+			return err;
+	}
 	__atomic_or_fetch(&q->flags, VM_QF_ENABLED, __ATOMIC_SEQ_CST);
 	vq->started = true;
 	p->state = "running";
@@ -691,7 +999,7 @@ static int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 	 * (resuming) what the back-end returned while we were away. */
 	vm_ref_kick(&rq, &chains);
 	if (chains)
-		vmp_kick_backend(vq);
+		vmp_kick_backend(p, i);
 	vmp_complete(p, i, false);
 	pr_debug("device %s: queue %u started: size %u, base %u, net mode %u, header %u bytes\n",
 		 p->cfg.name, i, vq->num, vq->base, q->net_mode, q->net_hdr_len);
@@ -819,6 +1127,134 @@ fail:
 		if (reg[i].map)
 			munmap(reg[i].map, reg[i].map_len);
 	return err;
+}
+
+/* How long a stop waits for the back-end to take what the guest had already
+ * sent (its transmit ring), so that a pause does not drop it. */
+#define VMP_DRAIN_MS		50
+
+/* Waits (at most VMP_DRAIN_MS) until the back-end returned every chain
+ * translated on queue i, then a little more while its other rings still
+ * move (a frame it took is forwarded after it returned the chain). */
+static void vmp_be_drain(struct vm_proxy *p, unsigned i)
+{
+	const struct vm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+	const struct vm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, i)];
+	uint64_t t0 = vmp_now_ms();
+
+	if (!p->q[i].started || p->be.fd < 0 || p->be_dead)
+		return;
+	while (vm_swab16_if(VM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE)) !=
+	       VM_READ_ONCE(q->last_avail) && vmp_now_ms() - t0 < VMP_DRAIN_MS) {
+		struct timespec ts = { 0, 200000 };
+
+		nanosleep(&ts, NULL);
+	}
+	for (uint16_t was = 0xffff, now;; was = now) {
+		struct timespec ts = { 0, 1000000 };
+
+		now = 0;
+		for (unsigned k = 0; k < VMP_NQ; k++)
+			now += vm_swab16_if(VM_ORDER_LE,
+					    __atomic_load_n(&p->b->shadow[vmp_qslot(p, k)].used.idx,
+							    __ATOMIC_ACQUIRE));
+		if (now == was || vmp_now_ms() - t0 >= VMP_DRAIN_MS)
+			break;
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The back-end stops its ring i (its own GET_VRING_BASE): after the answer
+ * it no longer touches the shadow ring.  False when it did not answer. */
+static bool vmp_be_stop_ring(struct vm_proxy *p, unsigned i, uint16_t *be_base)
+{
+	struct vu_msg req, rep;
+	int err;
+
+	if (p->be.fd < 0 || p->be_dead || !(p->be_rings & (1u << i)))
+		return false;
+	p->be_rings &= ~(1u << i);
+	p->q[i].be_kick_sent = false;	/* it drops the ring's fds (DPDK does) */
+	vu_msg_init(&req, VU_GET_VRING_BASE);
+	vu_put_u32(&req, 0, i);
+	vu_put_u32(&req, 4, 0);
+	err = vu_call(p->be.fd, &req, &rep);
+	if (err) {
+		/* Its position is lost with it; ours stands. */
+		p->be_dead = true;
+		vmp_err(p, "back-end GET_VRING_BASE: %s", strerror(-err));
+		return false;
+	}
+	vu_msg_close_fds(&rep);
+	*be_base = (uint16_t)vu_get_u32(&rep, 4);
+	p->be_stopped_at[i] = *be_base;
+	p->be_stopped |= 1u << i;
+	return true;
+}
+
+/*
+ * GET_VRING_BASE: the VMM stops ring i (a pause, a driver reset, the start
+ * of a migration) and learns where to restart it.  Nothing the back-end
+ * completed may be lost: kicks stop reaching the translation, the back-end
+ * stops its ring, every entry it returned goes to the guest's used ring,
+ * and only then is the answer given: the guest's used idx.  Chains
+ * translated but not returned stay in the guest's avail ring behind that
+ * index, so the restart translates them again: none is lost, none is
+ * handed to the back-end twice (it returns in order, and what it had taken
+ * without returning is reported).  The ring then needs a new kick fd to run
+ * again (vhost-user: a ring starts on its kick, stops on GET_VRING_BASE),
+ * and with no ring running the byte order and features may change.
+ *
+ * A VMM stops the receive ring first (QEMU: ring 0, then 1), and a back-end
+ * whose transmit ring still runs would forward into a stopped receive ring
+ * and drop (a switch, a loop back to the same guest): the back-end's
+ * transmit ring is stopped first.  What it returned waits in the shadow
+ * ring for the VMM's own stop of that ring.
+ */
+static int vmp_ring_stop(struct vm_proxy *p, const struct vu_msg *m, uint32_t idx)
+{
+	struct vmp_queue *vq = &p->q[idx];
+	struct vm_queue *q = &p->b->queues[vmp_qslot(p, idx)];
+	struct vm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, idx)];
+	bool was_started = vq->started;
+	struct vu_msg rep;
+	uint16_t be_base;
+
+	vmp_queue_quiesce(p, idx);
+	if (!(idx & 1) && idx + 1 < VMP_NQ && (p->be_rings & (1u << (idx + 1)))) {
+		vmp_queue_quiesce(p, idx + 1);
+		vmp_be_drain(p, idx + 1);
+		vmp_be_stop_ring(p, idx + 1, &be_base);
+	}
+	vmp_be_stop_ring(p, idx, &be_base);
+	if (was_started) {
+		uint16_t sh_used;
+
+		vmp_complete(p, idx, true);
+		sh_used = vm_swab16_if(VM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE));
+		if ((p->be_stopped & (1u << idx)) && p->be_stopped_at[idx] != sh_used)
+			pr_info("device %s: queue %u: the back-end stopped with %u chains taken and "
+				"not returned: they are handed to it again at the restart\n",
+				p->cfg.name, idx, (uint16_t)(p->be_stopped_at[idx] - sh_used));
+		vq->base = q->last_used;
+		pr_debug("device %s: queue %u stopped at %u (%u translated, not taken back)\n",
+			 p->cfg.name, idx, vq->base, (uint16_t)(q->last_avail - q->last_used));
+	}
+	p->be_stopped &= ~(1u << idx);
+	__atomic_and_fetch(&q->flags, ~VM_QF_ENABLED, __ATOMIC_SEQ_CST);
+	vq->started = false;
+	if (vq->kickfd >= 0)
+		close(vq->kickfd);
+	vq->kickfd = -1;
+	vq->be_kick_sent = false;
+	if (!p->q[0].started && !p->q[1].started) {
+		p->order_latched = false;
+		p->state = "stopped";
+	}
+	vu_msg_init(&rep, VU_GET_VRING_BASE);
+	vu_put_u32(&rep, 0, idx);
+	vu_put_u32(&rep, 4, vq->base);
+	return vmp_reply(p, m, &rep);
 }
 
 /* Handles one VMM request.  Returns 0, or -errno to end the session. */
@@ -975,6 +1411,15 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 				close(fd);
 			return 0;
 		}
+		/* Ours to read and write without blocking, whatever the VMM
+		 * made of them (QEMU's are non-blocking already). */
+		if (fd >= 0 && (vm_eventfd_id(0, fd) < 0 ||
+				fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK))) {
+			close(fd);
+			vmp_err(p, "queue %u: the %s fd is not an eventfd", idx,
+				m->request == VU_SET_VRING_KICK ? "kick" : "call");
+			return -EINVAL;
+		}
 		if (m->request == VU_SET_VRING_CALL) {
 			/* The VMM's call fd is signalled by us; the back-end
 			 * signals ours.  QEMU swaps it when it masks. */
@@ -1007,16 +1452,26 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 			return -EINVAL;
 		}
 		if (vq->started) {
-			vmp_queue_stop(p, idx);
-		}
-		if (vq->kickfd >= 0)
+			/* Another kick fd for a running ring: its state stays. */
+			vmp_queue_quiesce(p, idx);
 			close(vq->kickfd);
-		vq->kickfd = fd;
-		err = vmp_queue_try_start(p, idx);
+			vq->kickfd = fd;
+			vq->be_kick_sent = false;
+			err = vmp_kick_attach(p, idx);
+		} else {
+			if (vq->kickfd >= 0)
+				close(vq->kickfd);
+			vq->kickfd = fd;
+			vq->be_kick_sent = false;
+			err = vmp_queue_try_start(p, idx);
+		}
 		if (err)
 			return err;
-		/* The same eventfd: the back-end wakes after BPF ran. */
-		return vmp_be_u64(p, VU_SET_VRING_KICK, idx, fd);
+		err = vmp_be_set_kick(p, idx);
+		/* Kicks that came before the fd was in our loop. */
+		if (!err && vq->started && p->kick_path == VM_KICK_USERSPACE)
+			vmp_user_kick(p, idx);
+		return err;
 	case VU_SET_VRING_ENABLE:
 		if (m->size != VU_STATE_SIZE || !vmp_vring_idx(p, m, idx))
 			return -EBADMSG;
@@ -1029,31 +1484,10 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 		if (!p->be_proto)
 			return 0;
 		return vmp_be_state(p, VU_SET_VRING_ENABLE, idx, vq->enabled);
-	case VU_GET_VRING_BASE: {
-		struct vu_msg req, rep;
-
+	case VU_GET_VRING_BASE:
 		if (m->size != VU_STATE_SIZE || !vmp_vring_idx(p, m, idx))
 			return -EBADMSG;
-		/* Stop: no more kicks translated, the back-end stops, what
-		 * it used goes back to the guest, and its position is ours. */
-		vmp_queue_stop(p, idx);
-		vu_msg_init(&req, VU_GET_VRING_BASE);
-		vu_put_u32(&req, 0, idx);
-		vu_put_u32(&req, 4, 0);
-		err = vu_call(p->be.fd, &req, &rep);
-		if (err) {
-			vmp_err(p, "back-end GET_VRING_BASE: %s", strerror(-err));
-			return err;
-		}
-		p->be_rings &= ~(1u << idx);
-		vu_msg_close_fds(&rep);
-		vmp_complete(p, idx, true);
-		vq->base = (uint16_t)vu_get_u32(&rep, 4);
-		vu_msg_init(&rep, VU_GET_VRING_BASE);
-		vu_put_u32(&rep, 0, idx);
-		vu_put_u32(&rep, 4, vq->base);
-		return vmp_reply(p, m, &rep);
-	}
+		return vmp_ring_stop(p, m, idx);
 	case VU_SEND_RARP:
 	case VU_NET_SET_MTU:
 		return 0;	/* not offered; harmless to ignore */
@@ -1250,6 +1684,7 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 	p->state = "listening";
 	for (unsigned i = 0; i < VMP_NQ; i++) {
 		p->q[i].kickfd = p->q[i].vmm_callfd = p->q[i].call.fd = -1;
+		p->q[i].kick.fd = p->q[i].be_kickfd = -1;
 		p->q[i].kick_id = -1;
 	}
 	if (!strncmp(b->devices[slot].name, cfg->name, sizeof(b->devices[slot].name)) &&
@@ -1353,6 +1788,7 @@ void vm_proxy_tick(struct vm_proxy *p)
 	vmp_deferred(p);
 	for (unsigned i = 0; i < VMP_NQ; i++)
 		vmp_complete(p, i, false);
+	vmp_watch_kicks(p);
 	vmp_publish(p);
 }
 

@@ -38,13 +38,31 @@ struct vm_ev {
 int vm_ev_add(int epfd, struct vm_ev *ev, uint32_t events);
 void vm_ev_del(int epfd, struct vm_ev *ev);
 
+/*
+ * How a device's guest kicks reach the translation core.  BPF: a program at
+ * a notification point that sees the VMM's kicks (the write() tracepoint for
+ * a VMM that writes its kick eventfds; fentry on eventfd_signal_mask where
+ * the host allows trampolines, which also sees the signals KVM makes in the
+ * kernel).  Userspace: the daemon's device thread wakes on the guest's kick
+ * eventfd, translates with the same core and kicks the back-end through an
+ * eventfd of its own; the only way for kicks no attached hook sees.
+ */
+enum vm_kick_path {
+	VM_KICK_AUTO = 0,	/* configuration only: BPF where a hook sees the kicks */
+	VM_KICK_BPF,
+	VM_KICK_USERSPACE,
+};
+const char *vm_kick_path_name(enum vm_kick_path k);
+
 struct vm_proxy_cfg {
 	char name[32];		/* VM_DEV_NAME_LEN: kept in the device map */
 	char vmm_path[108];	/* we listen here (sun_path size) */
 	char backend_path[108];	/* we connect here when a VMM arrives */
+	enum vm_kick_path kick;	/* kick=auto|bpf|userspace */
 };
 
-/* Parses "NAME,vmm=PATH,backend=PATH"; 0 or -EINVAL with *why set. */
+/* Parses "NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace]"; 0 or
+ * -EINVAL with *why set. */
 int vm_proxy_parse(const char *spec, struct vm_proxy_cfg *cfg, const char **why);
 
 struct vm_proxy;
@@ -71,8 +89,12 @@ void vm_proxy_tick(struct vm_proxy *p);
 struct vm_proxy_info {
 	const char *name, *vmm_path, *backend_path;
 	/* "adopted" (a previous daemon's session, until its VMM reconnects),
-	 * "listening", "negotiating", "running", "broken" */
+	 * "listening", "negotiating", "running", "stopped" (the VMM stopped
+	 * every ring: a pause, a driver reset), "broken" */
 	const char *state;
+	enum vm_kick_path kick_path;	/* the one in use (auto until a ring runs) */
+	unsigned long starts;		/* times the rings started: pauses, resets */
+	char kick_why[160];
 	uint32_t slot;
 	pid_t vmm_pid;
 	bool legacy;

@@ -148,6 +148,16 @@ __u32 vm_ref_complete(struct vm_ref_queue *rq, __u32 *returned)
 	return vm_complete(rq->dev, rq->q, rq->sh, rq->st, returned);
 }
 
+int vm_ref_guest_avail(struct vm_ref_queue *rq, __u16 *idx)
+{
+	const __u16 *g = vm_env_ptr(rq->dev, rq->q->avail_va + VM_AVAIL_IDX_OFF, sizeof(*g));
+
+	if (!g)
+		return -EFAULT;
+	*idx = vm_swab16_if((enum vm_order)rq->dev->order, __atomic_load_n(g, __ATOMIC_ACQUIRE));
+	return 0;
+}
+
 bool vm_ref_guest_wants_call(struct vm_ref_queue *rq)
 {
 	return vm_guest_wants_call(rq->dev, rq->q);

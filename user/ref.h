@@ -40,6 +40,10 @@ __u32 vm_ref_complete(struct vm_ref_queue *rq, __u32 *returned);
  * call (it has not set VRING_AVAIL_F_NO_INTERRUPT; vm_guest_wants_call). */
 bool vm_ref_guest_wants_call(struct vm_ref_queue *rq);
 
+/* The guest's avail idx, in its byte order: 0, or -EFAULT when the ring
+ * is not in memory the daemon maps. */
+int vm_ref_guest_avail(struct vm_ref_queue *rq, __u16 *idx);
+
 /* The daemon sets it: its kick rounds are journaled so that a daemon killed
  * half-way through one can be followed by another (vm_ref_resume). */
 extern bool vm_ref_journal;

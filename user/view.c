@@ -335,6 +335,24 @@ void vm_view_prometheus(const struct vm_view *v, const struct vm_view_extra *x, 
 		esc(out, x && x->backend[s] ? x->backend[s] : "");
 		fprintf(out, "\"} 1\n");
 	}
+	if (x) {
+		static const char *const paths[] = { "bpf", "userspace" };
+
+		head(out, "vringmed_kick_path", "gauge",
+		     "How a device's guest kicks reach the translation: 1 for the path in use (bpf: a program at the notification point; userspace: the daemon, where no attached hook sees the kicks), 0 for the other, both 0 while no ring runs.");
+		for (__u32 s = 0; s < VM_MAX_DEVICES; s++) {
+			char name[VM_DEV_NAME_LEN + 8];
+
+			if (!x->state[s] || !vm_view_device_name(v, s, name, sizeof(name)))
+				continue;
+			for (unsigned k = 0; k < 2; k++) {
+				fprintf(out, "vringmed_kick_path{device=\"");
+				esc(out, name);
+				fprintf(out, "\",path=\"%s\"} %d\n", paths[k],
+					x->kick_path[s] && !strcmp(x->kick_path[s], paths[k]));
+			}
+		}
+	}
 	head(out, "vringmed_device_broken", "gauge",
 	     "1 when a device was marked broken (reason label: the first verdict), else 0.");
 	for (__u32 s = 0; s < VM_MAX_DEVICES; s++) {

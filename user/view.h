@@ -60,6 +60,7 @@ struct vm_view_calls {
 struct vm_view_extra {
 	const char *backend[VM_MAX_DEVICES];	/* back-end socket, or NULL */
 	const char *state[VM_MAX_DEVICES];	/* session state, or NULL */
+	const char *kick_path[VM_MAX_DEVICES];	/* "bpf", "userspace", or NULL */
 	struct vm_view_calls calls;
 };
 

@@ -136,6 +136,9 @@ static json_t *device_json(const struct vm_view *v, unsigned slot, json_t *dl, b
 		      "state", de ? jstr(de, "state", "?") : dl ? "not configured" : "unknown (daemon not reachable)",
 		      "backend", de ? jstr(de, "backend_socket", "") : "",
 		      "generation", (json_int_t)d->generation);
+	/* The daemon's: how the guest's kicks reach the core, and why. */
+	json_object_set_new(o, "kick_path", json_string(de ? jstr(de, "kick_path", "?") : "unknown"));
+	json_object_set_new(o, "kick_path_why", json_string(de ? jstr(de, "kick_path_why", "") : ""));
 	if (queues) {
 		json_t *qs = json_array();
 		__u32 nq = d->nqueues && d->nqueues <= VM_DEV_QUEUES ? d->nqueues : 2;
@@ -236,6 +239,8 @@ static int cmd_device_show(const struct vm_view *v, const char *which)
 		       jstr(o, "broken", ""));
 		printf("  state: %s; VMM pid %lld; back-end %s\n", jstr(o, "state", ""),
 		       json_integer_value(json_object_get(o, "vmm_pid")), jstr(o, "backend", "-"));
+		printf("  kick path: %s%s%s\n", jstr(o, "kick_path", ""),
+		       *jstr(o, "kick_path_why", "") ? ": " : "", jstr(o, "kick_path_why", ""));
 		json_array_foreach(json_object_get(o, "queues"), i, q)
 			printf("  queue %lld: kicks %lld, chains %lld, descriptors %lld, used %lld, "
 			       "deferred %lld, read faults %lld\n",

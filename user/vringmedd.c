@@ -78,6 +78,7 @@ struct vmd {
 	const char *ctl_path;
 	struct vm_metrics *metrics;
 	const char *label_state[VM_MAX_DEVICES];	/* last state told to metrics */
+	enum vm_kick_path label_kick[VM_MAX_DEVICES];
 };
 
 static void usage(FILE *f)
@@ -169,14 +170,17 @@ static void vmd_labels(struct vmd *d)
 
 		if (!d->dev[i]) {
 			if (d->label_state[i])
-				vm_metrics_set_device(d->metrics, (uint32_t)i, NULL, NULL);
+				vm_metrics_set_device(d->metrics, (uint32_t)i, NULL, NULL, NULL);
 			d->label_state[i] = NULL;
 			continue;
 		}
 		vm_proxy_info(d->dev[i]->p, &in);
-		if (in.state != d->label_state[i])
-			vm_metrics_set_device(d->metrics, in.slot, in.backend_path, in.state);
+		if (in.state != d->label_state[i] || in.kick_path != d->label_kick[i])
+			vm_metrics_set_device(d->metrics, in.slot, in.backend_path, in.state,
+					      in.kick_path == VM_KICK_AUTO ? NULL :
+					      vm_kick_path_name(in.kick_path));
 		d->label_state[i] = in.state;
+		d->label_kick[i] = in.kick_path;
 		vm_metrics_set_calls(d->metrics, in.slot, in.calls, in.calls_suppressed,
 				     VM_PROXY_NQ);
 	}
@@ -376,6 +380,14 @@ static json_t *vmd_device_list(struct vmd *d)
 			"sessions", (int)in.sessions, "teardowns", (int)in.teardowns,
 			"deferred_kicks_completed", (int)in.deferred_done,
 			"last_error", in.last_error));
+		/* How kicks reach the core ("auto" until the first ring runs),
+		 * and why; how often the rings started (pauses, resets). */
+		json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "kick_path",
+				    json_string(vm_kick_path_name(in.kick_path)));
+		json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "kick_path_why",
+				    json_string(in.kick_why));
+		json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "starts",
+				    json_integer((json_int_t)in.starts));
 	}
 	return arr;
 }
