@@ -65,11 +65,11 @@ done
 TMP=$(mktemp -d /tmp/vm-life-XXXXXX)
 ROOT=/sys/fs/bpf/vringmed-life-$$
 PREFIX=vml-$$
-TP_PID= D_PID= Q_PID=
+TP_PID= TP_HOLD= D_PID= Q_PID= TP_N=0
 LIFE="python3 tools/guest/lifecycle.py"
 cleanup() {
-	for p in $Q_PID $D_PID $TP_PID; do kill "$p" 2>/dev/null; done
-	for p in $Q_PID $D_PID $TP_PID; do
+	for p in $Q_PID $D_PID $TP_PID $TP_HOLD; do kill "$p" 2>/dev/null; done
+	for p in $Q_PID $D_PID $TP_PID $TP_HOLD; do
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null
 	done
@@ -91,17 +91,32 @@ cp "$CACHE"/modules/*.ko "$TMP/root/lib/modules/"
 cp tools/guest/init "$TMP/root/init"
 python3 tools/guest/mkinitramfs.py "$TMP/initrd.gz" "$TMP/root" || fail "initramfs"
 
-# testpmd N: the back-end, instance N, on the one socket vringmedd knows.
-# It prints its port counters every second (--stats-period): a killed one
-# leaves its last figures behind.
+# tp_start N: the back-end, instance N, on the one socket vringmedd knows;
+# interactive, its commands from a FIFO that a sleep holds open.
 tp_start() {
+	TP_N=$1
 	rm -f "$TMP/vhost.sock"	# a killed testpmd leaves its socket file behind
+	[ -p "$TMP/tp.in" ] || { mkfifo "$TMP/tp.in" && { sleep 100000 > "$TMP/tp.in" & TP_HOLD=$!; }; }
 	stdbuf -oL /usr/bin/dpdk-testpmd -l 0,1 --no-huge --no-pci -m 256 --file-prefix "$PREFIX" \
 		--vdev "net_vhost0,iface=$TMP/vhost.sock,queues=1" --log-level=lib.vhost.config:info \
-		-- --no-mlockall --forward-mode=io --auto-start --total-num-mbufs=4096 --stats-period=1 \
-		< /dev/null > "$TMP/testpmd-$1.log" 2>&1 & TP_PID=$!
+		-- -i --no-mlockall --forward-mode=io --auto-start --total-num-mbufs=4096 \
+		< "$TMP/tp.in" > "$TMP/testpmd-$1.log" 2>&1 & TP_PID=$!
 	for _ in $(seq 100); do [ -S "$TMP/vhost.sock" ] && return 0; sleep 0.1; done
 	return 1
+}
+# tp_counters: the running testpmd's port counters now, "RX TX" (empty
+# when it does not answer within 2 s).
+tp_counters() {
+	local f=$TMP/testpmd-$TP_N.log n0
+	n0=$(grep -a -c "Tx-pps" "$f")
+	timeout 2 sh -c "echo 'show port stats 0' > '$TMP/tp.in'" || return
+	for _ in $(seq 40); do
+		if [ "$(grep -a -c "Tx-pps" "$f")" -gt "$n0" ]; then
+			grep -a -o -E "(RX|TX)-packets: *[0-9]+" "$f" | tail -n2 | grep -o "[0-9]*$" | paste -sd' '
+			return
+		fi
+		sleep 0.05
+	done
 }
 tp_start 1 || fail "testpmd did not start (see its log)"
 
@@ -114,9 +129,9 @@ grep -q "vringmedd ready" "$TMP/vringmedd.log" || fail "vringmedd did not start:
 # The pause phase must outlast the cycles (guest time stands still while
 # the VM is stopped); the others need only a few seconds of flow, the
 # backend one also the outage and testpmd's start-up.
-S_PAUSE=$(( $(${LIFE} plan "$SEED" "$CYCLES" | cut -d. -f1) + 3 ))
+S_PAUSE=$(( $(${LIFE} plan "$SEED" "$CYCLES" | cut -d. -f1) + 2 ))
 skipped pause && S_PAUSE=4
-S_RELOAD=3 S_BACKEND=10
+S_RELOAD=3 S_BACKEND=8
 skipped backend && S_BACKEND=3
 
 # A reset (QMP system_reset, the guest's own reboot) IPLs the kernel again
@@ -159,15 +174,15 @@ wait_for() {
 		sleep 0.05
 	done
 }
-# The testpmd log's size when a guest line was seen: the first counters
-# printed after it are the ones at that moment (to a second).
-mark() { eval "MARK_$1=$(stat -c %s "$TMP/testpmd-$2.log" 2>/dev/null || echo 0)"; }
+# mark NAME: testpmd's counters as MARK_NAME.  The guest keeps quiet for
+# a moment after each phase, so taken when its end line shows they are the
+# counters at its end.
+mark() { eval "MARK_$1='$(tp_counters)'"; }
 
 WHY= SEQ_OK=1 PAUSE_OUT= FLOW_AFTER_RESTART= TP_DOWN_MS= RESTARTED=0
 run_plan() {
 	wait_for "^GUEST boot id=" 1 90 || return 1
-	mark boot1 1
-	wait_for "GUEST traffic start phase=pause" 1 60 || return 1
+		wait_for "GUEST traffic start phase=pause" 1 60 || return 1
 	if ! skipped pause; then
 		${LIFE} pausecont "$TMP/qmp.sock" "$TMP/ctl.sock" "$SEED" "$CYCLES" > "$TMP/pausecont.out" 2>&1
 		PAUSE_RC=$?
@@ -175,22 +190,22 @@ run_plan() {
 			echo "  note: the guest's pause phase ended before the last cycle (cycles overran it)" >> "$TMP/pausecont.out"
 	fi
 	wait_for "GUEST traffic end phase=pause" 1 $((S_PAUSE + 60)) || return 1
-	mark pause1 1
+	mark pause1
 	wait_for "GUEST traffic end phase=reload" 1 $((S_RELOAD + 30)) || return 1
-	mark reload1 1
+	mark reload1
 	wait_for "GUEST traffic end phase=backend" 1 $((S_BACKEND + 30)) || return 1
-	mark backend1 1
+	mark backend1
 	wait_for "^GUEST done" 1 30 || return 1
 	${LIFE} qmp "$TMP/qmp.sock" system_reset > /dev/null || { WHY="QMP system_reset refused"; return 1; }
 	wait_for "^GUEST boot id=" 2 90 || return 1
 	wait_for "GUEST traffic end phase=pause" 2 $((S_PAUSE + 60)) || return 1
-	mark pause2 1
+	mark pause2
 	wait_for "GUEST traffic end phase=reload" 2 $((S_RELOAD + 30)) || return 1
-	mark reload2 1
+	mark reload2
 	wait_for "GUEST traffic start phase=backend" 2 30 || return 1
 	if ! skipped backend; then
 		sleep 2
-		mark kill 1
+		mark kill
 		kill -9 "$TP_PID"
 		wait "$TP_PID" 2>/dev/null
 		local t0 t1
@@ -198,12 +213,12 @@ run_plan() {
 		sleep 1
 		tp_start 2 || { WHY="testpmd did not start again"; return 1; }
 		RESTARTED=1
-		FLOW_AFTER_RESTART=$(${LIFE} wait-flow "$TMP/ctl.sock" 20)
+		FLOW_AFTER_RESTART=$(${LIFE} wait-flow "$TMP/ctl.sock" 10)
 		t1=$(date +%s%N)
 		TP_DOWN_MS=$(( (t1 - t0) / 1000000 ))
 	fi
 	wait_for "GUEST traffic end phase=backend" 2 $((S_BACKEND + 30)) || return 1
-	mark backend2 $((RESTARTED + 1))
+	mark backend2
 	wait_for "^GUEST done" 2 30 || return 1
 }
 run_plan || SEQ_OK=0
@@ -214,27 +229,17 @@ if kill -0 "$Q_PID" 2>/dev/null; then
 fi
 wait "$Q_PID" 2>/dev/null; Q_PID=
 secs=$(elapsed)
-kill "$TP_PID" 2>/dev/null
+timeout 2 sh -c "echo quit > '$TMP/tp.in'"
 for _ in $(seq 50); do kill -0 "$TP_PID" 2>/dev/null || break; sleep 0.1; done
 
 # ---- what flowed ---------------------------------------------------------
-# tp_at N MARK: testpmd N's port counters "RX TX" first printed after MARK
-# bytes of its log (the last ones when none came after).
-tp_at() {
-	local f=$TMP/testpmd-$1.log
-	[ -f "$f" ] || return
-	tail -c +"$(( ${2:-0} + 1 ))" "$f" | grep -a -o -E "(RX|TX)-packets: *[0-9]+" | head -n2 |
-		grep -o "[0-9]*$" | tr '\n' ' '
-	[ -n "$(tail -c +"$(( ${2:-0} + 1 ))" "$f" | grep -a "RX-packets")" ] && return
-	grep -a -o -E "(RX|TX)-packets: *[0-9]+" "$f" | tail -n2 | grep -o "[0-9]*$" | tr '\n' ' '
-}
-# tp_delta N FROM TO: "RX=.. TX=.." between two marks of testpmd N.
+# tp_delta FROM TO: "testpmd RX=.. TX=.." between two marks ("RX TX"
+# each; "zero": a testpmd counts from its start).
 tp_delta() {
 	local a b
-	read -r -a a <<<"$(tp_at "$1" "$2")"
-	read -r -a b <<<"$(tp_at "$1" "$3")"
-	[ -n "$2" ] && [ -n "$3" ] && [ "${#a[@]}" -eq 2 ] && [ "${#b[@]}" -eq 2 ] ||
-		{ echo "testpmd RX/TX=?"; return; }
+	[ "$1" = zero ] && a=(0 0) || read -r -a a <<<"$1"
+	[ "$2" = zero ] && b=(0 0) || read -r -a b <<<"$2"
+	[ "${#a[@]}" -eq 2 ] && [ "${#b[@]}" -eq 2 ] || { echo "testpmd RX/TX=?"; return; }
 	echo "testpmd RX=$((b[0] - a[0])) TX=$((b[1] - a[1]))"
 }
 # end_line PHASE N: the guest's Nth "traffic end" line of PHASE.
@@ -288,29 +293,30 @@ grep -a -E "vhost|Operation not supported|Kernel panic" "$LOG" | grep -v "^GUEST
 [ -s "$TMP/pausecont.out" ] && sed 's/^/    /' "$TMP/pausecont.out"
 
 if skipped pause; then
-	judge a-steady pause 1 5 1 "" "no stop/cont (--skip pause); $(tp_delta 1 "${MARK_boot1:-}" "${MARK_pause1:-}")"
+	judge a-steady pause 1 5 1 "" "no stop/cont (--skip pause); $(tp_delta zero "${MARK_pause1:-}")"
 else
 	pc=$(grep "^pausecont " "$TMP/pausecont.out" 2>/dev/null)
 	judge a-pause-cont pause 1 5 "$([ "${PAUSE_RC:-1}" = 0 ] && echo 1)" \
-		"resumes: ${pc#pausecont }" "resumes: ${pc#pausecont }; $(tp_delta 1 "${MARK_boot1:-}" "${MARK_pause1:-}")"
+		"resumes: ${pc#pausecont }" "resumes: ${pc#pausecont }; $(tp_delta zero "${MARK_pause1:-}")"
 fi
 reload1=$(grep -a "^GUEST reload " "$LOG" | sed -n 1p | tr -d '\r')
 judge b-driver-reload reload 1 5 "$([ "${reload1% dev=*}" = "GUEST reload ok" ] && echo 1)" "driver reload: ${reload1:-no line}" \
-	"$(tp_delta 1 "${MARK_pause1:-}" "${MARK_reload1:-}")"
-judge b-steady backend 1 5 1 "" "$(tp_delta 1 "${MARK_reload1:-}" "${MARK_backend1:-}")"
+	"$(tp_delta "${MARK_pause1:-}" "${MARK_reload1:-}")"
+judge b-steady backend 1 5 1 "" "$(tp_delta "${MARK_reload1:-}" "${MARK_backend1:-}")"
 reload2=$(grep -a "^GUEST reload " "$LOG" | sed -n 2p | tr -d '\r')
 judge c-system-reset pause 2 5 "$([ "$boots" -ge 2 ] && echo 1)" "no second boot after system_reset" \
-	"after system_reset; $(tp_delta 1 "${MARK_backend1:-}" "${MARK_pause2:-}")"
+	"after system_reset; $(tp_delta "${MARK_backend1:-}" "${MARK_pause2:-}")"
 judge c-reload reload 2 5 "$([ "${reload2% dev=*}" = "GUEST reload ok" ] && echo 1)" "driver reload: ${reload2:-no line}" \
-	"$(tp_delta 1 "${MARK_pause2:-}" "${MARK_reload2:-}")"
+	"$(tp_delta "${MARK_pause2:-}" "${MARK_reload2:-}")"
 if skipped backend; then
 	judge d-steady backend 2 5 1 "" "no restart (--skip backend)"
 else
-	old=$(tp_delta 1 "${MARK_reload2:-}" "${MARK_kill:-}")
-	new=$(tp_at 2 "${MARK_backend2:-0}")
+	# The killed one's counters a moment before the kill.
+	old=$(tp_delta "${MARK_reload2:-}" "${MARK_kill:-}")
+	new=$(tp_delta zero "${MARK_backend2:-}")
 	judge d-backend-restart backend 2 any "$([ "$RESTARTED" = 1 ] && [ "${FLOW_AFTER_RESTART#flow_ms=}" != none ] && [ -n "$FLOW_AFTER_RESTART" ] && echo 1)" \
 		"no flow after the restart (${FLOW_AFTER_RESTART:-testpmd not restarted})" \
-		"killed testpmd: ${old#testpmd }, restarted testpmd: RX/TX=${new:-?}; down to flowing ${TP_DOWN_MS:-?} ms (${FLOW_AFTER_RESTART:-no flow_ms} after its start)"
+		"killed testpmd (until just before): ${old#testpmd }, restarted testpmd: ${new#testpmd }; down to flowing ${TP_DOWN_MS:-?} ms (${FLOW_AFTER_RESTART:-no flow_ms} after its start)"
 fi
 echo "  vringmedd: $DEVICE"
 echo "  guest: $(grep -a "^GUEST driver_complaints=" "$LOG" | tr -d '\r' | sed 's/^GUEST //' | paste -sd' ') (one a boot)"
