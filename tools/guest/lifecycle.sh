@@ -3,6 +3,7 @@
 # big-endian guest in one QEMU session, unattended, cleaning up after itself:
 #
 #   tools/guest/lifecycle.sh [--keep-logs DIR] [--seed N] [--cycles N] [--skip pause,backend]
+#                            [--vmm-reconnect]
 #
 # The s390x guest (legacy virtio-net-ccw, big-endian rings) reaches
 # dpdk-testpmd (io forwarding: every frame comes straight back) through
@@ -31,7 +32,11 @@
 #
 # --skip pause (no stop/cont cycles) and --skip backend (no testpmd restart)
 # leave a phase out, to look at the others alone; --seed repeats a run's
-# cycle lengths.  Needs root (BPF), `make` (the binaries) and
+# cycle lengths.  --vmm-reconnect gives QEMU's vhost-user socket
+# reconnect=1, as operators configure it: then a back-end restart also
+# passes where vringmedd drops the VMM and QEMU comes back, instead of
+# vringmedd keeping the VMM and reconnecting to the back-end by itself (the
+# default tests the latter).  Needs root (BPF), `make` (the binaries) and
 # tools/guest/fetch.sh (the guest).  Environment: VRINGMED_GUEST_TIMEOUT
 # (seconds for QEMU, default 240), VRINGMED_GUEST_CACHE,
 # VRINGMED_GUEST_VERBOSE=1 (vringmedd -v: its log has every vhost-user
@@ -39,7 +44,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
-KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-240} SEED=$((RANDOM % 10000)) CYCLES=20 SKIP=
+KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-240} SEED=$((RANDOM % 10000)) CYCLES=20 SKIP= RECONNECT=
 CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -47,7 +52,8 @@ while [ $# -gt 0 ]; do
 	--seed) SEED=$2; shift 2 ;;
 	--cycles) CYCLES=$2; shift 2 ;;
 	--skip) SKIP=,$2,; shift 2 ;;
-	-h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--vmm-reconnect) RECONNECT=,reconnect=1; shift ;;
+	-h|--help) sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "lifecycle.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -157,7 +163,7 @@ timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 25
 	-nographic -nodefaults -serial stdio -qmp "unix:$TMP/qmp.sock,server=on,wait=off" \
 	-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" $ZEROS \
 	-append "console=ttysclp0 panic=0 quiet loglevel=3 vmg_plan=lifecycle vmg_secs=$S_PAUSE,$S_RELOAD,$S_BACKEND" \
-	-chardev "socket,id=c0,path=$TMP/vmm.sock" -netdev vhost-user,id=n0,chardev=c0 \
+	-chardev "socket,id=c0,path=$TMP/vmm.sock$RECONNECT" -netdev vhost-user,id=n0,chardev=c0 \
 	-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56,max_revision=0" \
 	< /dev/null > "$LOG" 2>&1 & Q_PID=$!
 for _ in $(seq 100); do [ -S "$TMP/qmp.sock" ] && break; sleep 0.1; done
