@@ -53,7 +53,7 @@ case_lifecycle() {	# one lifecycle.sh run, one case per phase
 			echo "ok    guest/lifecycle_${p//-/_}:${line#*: ok:}"
 			pass=$((pass + 1))
 		else
-			echo "FAIL  guest/lifecycle_${p//-/_}:${line#*: }"
+			echo "FAIL  guest/lifecycle_${p//-/_}: ${line#*: FAILED }"
 			fail=$((fail + 1)); ok=0
 		fi
 	done

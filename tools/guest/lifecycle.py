@@ -145,6 +145,12 @@ def cmd_pausecont(qmp_path, ctl, seed, n):
     except (QmpError, OSError) as e:
         broken = "QMP: %s" % e
         print("  cycle %d: %s" % (done + 1, broken), flush=True)
+        # Not left stopped: the guest's plan (and the host's next steps)
+        # go on whatever happened here.
+        try:
+            qmp.execute("cont")
+        except (QmpError, OSError):
+            pass
     finally:
         qmp.close()
     over = sum(1 for r in resumes if r > 1.0)
