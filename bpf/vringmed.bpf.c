@@ -224,7 +224,7 @@ static __always_inline __u32 vm_handle_kick(__u32 qid, __u32 *chains)
 		return VM_OK;
 	}
 	verdict = vm_kick(dev, q, sh, scr, st, chains);
-	if (verdict == VM_DEFER) {
+	if (verdict == VM_DEFER && vm_queue_defer(q)) {
 		struct vm_defer_event ev = { .queue = qid, .verdict = verdict };
 
 		bpf_ringbuf_output(&vm_deferred, &ev, sizeof(ev), 0);

@@ -183,6 +183,15 @@ static inline void h_used_too_many(struct hctx *f)
 	tr_backend_use(f->sh, f->t->size, &used, 0, 1);
 }
 
+/* The good chain (8 read-only bytes) returned as 9 bytes: more than it
+ * offered (vm_offer). */
+static inline void h_used_len_over(struct hctx *f)
+{
+	uint16_t used = 0;
+
+	tr_backend_use(f->sh, f->t->size, &used, 0, 9);
+}
+
 static const struct hostile hostiles[] __attribute__((unused)) = {
 	{ "avail_idx_jump", VM_AVAIL_JUMP, h_avail_jump },
 	{ "head_out_of_range", VM_HEAD_OOB, h_head_oob },
@@ -204,6 +213,7 @@ static const struct hostile hostiles[] __attribute__((unused)) = {
 	{ "rx_buffer_short_for_header", VM_NET_HDR, h_rx_short },
 	{ "used_id_not_in_flight", VM_USED_NOT_IN_FLIGHT, h_used_not_in_flight, true },
 	{ "used_more_than_in_flight", VM_USED_TOO_MANY, h_used_too_many, true },
+	{ "used_len_over_offered", VM_USED_LEN, h_used_len_over, true },
 };
 
 

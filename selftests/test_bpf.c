@@ -22,6 +22,7 @@
 #include "test.h"
 #include "ringgen.h"
 #include "hostile.h"
+#include "backend.h"
 #include "race.h"
 #include "ref.h"
 #include "loader.h"
@@ -363,6 +364,92 @@ VM_TEST(bpf_hostile)
 	}
 }
 
+static uint32_t bk_kick_bpf(void *ctx, uint32_t *chains)
+{
+	return bkick(ctx, chains);
+}
+
+/* backend.h with the kick in BPF: what BPF recorded at kick time is what
+ * the daemon's used path goes by. */
+VM_TEST(bpf_hostile_backend)
+{
+	for (int be = 0; be <= 1; be++) {
+		struct bfx f;
+		struct bk b;
+
+		if (vm_subtest("rx_header_address_rewritten_%s", order_name(be)) && bpf()) {
+			bfx_init(&f, 2, 16, be);
+			b = (struct bk){ &f.t, f.dev, f.q, f.sh, bk_kick_bpf, &f, 0 };
+			bk_rx_redirect(&b);
+			bfx_fini(&f);
+		}
+		for (int over = -1; over < BK_NCHAINS; over++) {
+			if (!vm_subtest("used_len_%s%d_%s", over < 0 ? "all_within" : "over_at_",
+					over < 0 ? BK_NCHAINS : over, order_name(be)) || !bpf())
+				continue;
+			bfx_init(&f, 2, 32, be);
+			b = (struct bk){ &f.t, f.dev, f.q, f.sh, bk_kick_bpf, &f, 0 };
+			bk_used_len(&b, over);
+			bfx_fini(&f);
+		}
+	}
+}
+
+static int count_deferred(void *ctx, void *data, size_t len)
+{
+	const struct vm_defer_event *ev = data;
+	unsigned *per_queue = ctx;
+
+	if (len >= sizeof(*ev) && ev->queue < VM_MAX_QUEUES)
+		per_queue[ev->queue]++;
+	return 0;
+}
+
+/* vm_deferred is one ring buffer for every device: a queue whose kicks BPF
+ * cannot finish (its ring faults) and whose guest kicks on and on has one
+ * record pending at most, so another device's deferral still gets through;
+ * once the daemon took the queue (cleared its flag), the next deferral is
+ * told again. */
+VM_TEST(bpf_deferred)
+{
+	const int flood = 3000;	/* a ring buffer's worth several times over */
+	unsigned seen[VM_MAX_QUEUES];
+	struct ring_buffer *rb;
+	struct bfx a, other;
+	uint32_t chains;
+	int v = VM_DEFER;
+
+	if (!vm_subtest("flood_leaves_one_record") || !bpf())
+		return;
+	rb = ring_buffer__new(bpf_map__fd(B.skel->maps.vm_deferred), count_deferred, seen, NULL);
+	if (!VM_TRUE(rb != NULL))
+		return;
+	ring_buffer__consume(rb);	/* earlier tests' */
+	memset(seen, 0, sizeof(seen));
+	bfx_init(&a, 2, 16, 1);
+	bfx_init(&other, 3, 16, 0);
+	a.q->avail_va = other.q->avail_va = 0x1000;	/* not guest memory: faults */
+	for (int i = 0; i < flood && v == VM_DEFER; i++)
+		v = bkick(&a, &chains);
+	VM_EQ(v, VM_DEFER);
+	VM_EQ(a.q->deferred, 1);
+	VM_EQ(bkick(&other, &chains), VM_DEFER);
+	ring_buffer__consume(rb);
+	VM_EQ(seen[a.qslot], 1);
+	VM_EQ(seen[other.qslot], 1);
+	/* The daemon clears the flag before it translates: the next
+	 * deferral is a new notice. */
+	__sync_lock_test_and_set(&a.q->deferred, 0);
+	VM_EQ(bkick(&a, &chains), VM_DEFER);
+	VM_EQ(bkick(&a, &chains), VM_DEFER);
+	ring_buffer__consume(rb);
+	VM_EQ(seen[a.qslot], 2);
+	VM_EQ(seen[other.qslot], 1);
+	ring_buffer__free(rb);
+	bfx_fini(&other);
+	bfx_fini(&a);
+}
+
 static uint32_t race_kick_bpf(void *ctx)
 {
 	uint32_t chains;
@@ -473,6 +560,8 @@ static bool diff_equal(const struct diff_side *a, const struct diff_side *b, uin
 		return snprintf(why, why_len, "shadow net header slots differ"), false;
 	if (memcmp(a->q->rx_hdr, b->q->rx_hdr, sizeof(a->q->rx_hdr[0]) * size))
 		return snprintf(why, why_len, "RX header addresses differ"), false;
+	if (memcmp(a->q->offered, b->q->offered, sizeof(a->q->offered[0]) * size))
+		return snprintf(why, why_len, "bytes offered per chain differ"), false;
 	return true;
 }
 
@@ -549,6 +638,7 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 		d->q->net_hdr_len = (uint8_t)hlen;
 		d->q->hdr_gpa = 0x700000000ull + 0x10000ull * slot;
 		memset(d->q->rx_hdr, 0, sizeof(d->q->rx_hdr));
+		memset(d->q->offered, 0, sizeof(d->q->offered));
 		memset(d->sh->hdr, 0, sizeof(d->sh->hdr));
 		memset(d->sh->desc, 0, 16u * size);
 		memset(&d->sh->avail, 0, 4 + 2u * size);
@@ -983,6 +1073,106 @@ VM_TEST(daemon_upgrade_scratch)
 		close(fd);
 	}
 	after_upgrade(&T, &c);
+}
+
+/* Pins at `c->root`/`name` a map of value size `value_size` (max_entries
+ * and flags of this build's `m`) holding `value` at key `key`: what an
+ * older build left. */
+static bool pin_older(const struct crashed_pins *c, const struct bpf_map *m, __u32 value_size,
+		      __u32 key, const void *value)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = bpf_map__map_flags(m));
+	bool percpu = bpf_map__type(m) == BPF_MAP_TYPE_PERCPU_ARRAY;
+	int ncpu = libbpf_num_possible_cpus(), fd;
+	size_t per = (value_size + 7) & ~7u;
+	char path[200];
+	char *buf;
+	bool ok;
+
+	snprintf(path, sizeof(path), "%s/%s", c->root, bpf_map__name(m));
+	unlink(path);
+	fd = bpf_map_create(bpf_map__type(m), bpf_map__name(m), 4, value_size,
+			    bpf_map__max_entries(m), &o);
+	if (!VM_TRUE(fd >= 0))
+		return false;
+	buf = calloc(percpu ? ncpu : 1, per);
+	for (int cpu = 0; cpu < (percpu ? ncpu : 1); cpu++)
+		memcpy(buf + cpu * per, value, value_size);
+	ok = VM_EQ(bpf_map_update_elem(fd, &key, buf, BPF_ANY), 0) && VM_EQ(bpf_obj_pin(fd, path), 0);
+	free(buf);
+	close(fd);
+	return ok;
+}
+
+/* The maps that hold state, in the layout of the build before this one
+ * (vm_queues without offered[], counters of one verdict fewer): this build
+ * takes their state over, replaces the links of the programs that used
+ * them, and runs. */
+VM_TEST(daemon_upgrade_carries_state)
+{
+	const __u32 old_nr = VM_VERDICT_NR - 1, key = VM_QSLOT(12, 1);
+	const size_t head = offsetof(struct vm_qstats, errors) / 8;
+	struct crashed_pins c;
+	struct vm_bpf T;
+	struct vm_bpf_opts o = { .attach = true, .pin_root = c.root };
+	__u64 stats[sizeof(struct vm_qstats) / 8] = { 0 };
+	struct vm_queue *q = calloc(1, sizeof(*q));
+	struct vm_qstats st;
+	__u32 old_id;
+	int ncpu = libbpf_num_possible_cpus();
+
+	if (!vm_subtest("queues_and_counters_of_the_older_layout") || !bpf())
+		goto out;
+	old_id = crashed_pins(&c, "carry", NULL);
+	if (!old_id)
+		goto out;
+	q->size = 64;
+	q->last_avail = 77;
+	q->desc_state[3] = (struct vm_desc_state){ 4, VM_DESC_END };
+	stats[0] = 11;				/* kicks */
+	stats[head + VM_NET_HDR] = 2;		/* the older build's last verdict */
+	stats[head + old_nr + 1] = 3;		/* batch[1] */
+	if (!pin_older(&c, B.skel->maps.vm_queues, VM_QUEUE_BYTES_NO_OFFERED, key, q) ||
+	    !pin_older(&c, B.skel->maps.vm_qstats, 8 * (head + old_nr + VM_BATCH_BUCKETS), key,
+		       stats) ||
+	    !pin_older(&c, B.skel->maps.vm_ustats, 8 * (head + old_nr + VM_BATCH_BUCKETS), key,
+		       stats) ||
+	    !VM_EQ(vm_bpf_load(&T, &o), 0))
+		goto out;
+	VM_TRUE(T.stale_links);
+	VM_TRUE(pinned_link_id(c.link) != 0 && pinned_link_id(c.link) != old_id);
+	VM_EQ(T.queues[key].last_avail, 77);
+	VM_EQ(T.queues[key].desc_state[3].owner, 4);
+	VM_EQ(T.queues[key].desc_state[3].next, VM_DESC_END);
+	VM_EQ(T.queues[key].offered[3], 0);	/* unknown: the older build kept none */
+	if (VM_EQ(vm_bpf_read_stats(&T, key, &st), 0)) {
+		VM_EQ(st.kicks, 11 * (ncpu + 1));	/* every CPU's and the daemon's */
+		VM_EQ(st.errors[VM_NET_HDR], 2 * (ncpu + 1));
+		VM_EQ(st.errors[VM_USED_LEN], 0);
+		VM_EQ(st.batch[1], 3 * (ncpu + 1));
+	}
+	/* Pinned again in this build's layout: a restart reuses them. */
+	for (int i = 0; i < 3; i++) {
+		const struct bpf_map *m = i == 0 ? T.skel->maps.vm_queues :
+					  i == 1 ? T.skel->maps.vm_qstats : T.skel->maps.vm_ustats;
+		struct bpf_map_info info = { 0 };
+		__u32 len = sizeof(info);
+		char path[200];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", c.root, bpf_map__name(m));
+		fd = bpf_obj_get(path);
+		if (VM_TRUE(fd >= 0)) {
+			VM_EQ(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+			VM_EQ(info.value_size, bpf_map__value_size(m));
+			close(fd);
+		}
+	}
+	T.queues[key].flags = 0;
+	vm_bpf_clear_stats(&T, key);
+	after_upgrade(&T, &c);
+out:
+	free(q);
 }
 
 /* A pin of a map that holds state, in a layout this build cannot reuse:

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -150,14 +151,149 @@ static void vm_map_munmap(struct bpf_map *map, void *p)
 		munmap(p, (sz + 4095) & ~(size_t)4095);
 }
 
+static void vm_drop_link(const char *path);
+
+/* A pinned map of an older layout whose state this build takes over. */
+struct vm_carried {
+	int fd;
+	__u32 value_size;
+	struct bpf_map *map;	/* this build's */
+};
+#define VM_CARRIED_MAX	3	/* vm_queues, vm_qstats, vm_ustats */
+
+/* The verdicts a vm_qstats of `value_size` bytes counts, or 0 when it is
+ * not that struct with fewer of them than this build's (verdicts are only
+ * ever added, at the end of VM_VERDICTS). */
+static __u32 vm_qstats_old_verdicts(__u32 value_size)
+{
+	__u32 fixed = sizeof(struct vm_qstats) / 8 - VM_VERDICT_NR;
+
+	if (value_size % 8 || value_size / 8 <= fixed || value_size >= sizeof(struct vm_qstats))
+		return 0;
+	return value_size / 8 - fixed;
+}
+
+/* Is a pinned map `name` of `value_size` bytes an older layout this build
+ * takes the state of (vm_carry)?  vm_queues without offered[] (a prefix of
+ * this one), counters of fewer verdicts. */
+static bool vm_layout_carried(const char *name, __u32 value_size)
+{
+	if (!strcmp(name, VM_MAP_QUEUES))
+		return value_size == VM_QUEUE_BYTES_NO_OFFERED;
+	if (!strcmp(name, VM_MAP_STATS) || !strcmp(name, VM_MAP_USTATS))
+		return vm_qstats_old_verdicts(value_size) != 0;
+	return false;
+}
+
+/* `src`, counters of `nr` verdicts, in this build's layout. */
+static void vm_qstats_carry(struct vm_qstats *dst, const __u64 *src, __u32 nr)
+{
+	const size_t head = offsetof(struct vm_qstats, errors) / 8;
+
+	memset(dst, 0, sizeof(*dst));
+	memcpy(dst, src, 8 * (head + nr));
+	memcpy(dst->batch, src + head + nr, sizeof(dst->batch));
+}
+
+/* Copies the state of a pinned map of an older layout (`c->fd`, held open
+ * since vm_check_pinned_maps) into this build's, which then takes its pin.
+ * The old build's programs were stopped first (vm_carry_all). */
+static int vm_carry(struct vm_bpf *b, struct vm_carried *c)
+{
+	const char *name = bpf_map__name(c->map);
+	int ncpu = libbpf_num_possible_cpus();
+	__u32 per = (c->value_size + 7) & ~7u, nr = vm_qstats_old_verdicts(c->value_size);
+	bool percpu = bpf_map__type(c->map) == BPF_MAP_TYPE_PERCPU_ARRAY;
+	size_t n = percpu ? (size_t)(ncpu > 0 ? ncpu : 1) : 1;
+	void *old = calloc(n, per), *new = calloc(n, sizeof(struct vm_qstats));
+	char path[256];
+	int err = 0;
+
+	if (!old || !new) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (__u32 key = 0; key < bpf_map__max_entries(c->map); key++) {
+		if (bpf_map_lookup_elem(c->fd, &key, old)) {
+			err = -errno;
+			pr_warn("failed to read map %s of the older layout: %s\n", name, strerror(errno));
+			goto out;
+		}
+		if (!strcmp(name, VM_MAP_QUEUES)) {
+			memcpy(&b->queues[key], old, c->value_size);
+		} else if (!strcmp(name, VM_MAP_USTATS)) {
+			vm_qstats_carry(&b->ustats[key], old, nr);
+		} else {
+			for (size_t cpu = 0; cpu < n; cpu++)
+				vm_qstats_carry((struct vm_qstats *)new + cpu,
+						(const __u64 *)((char *)old + cpu * per), nr);
+			if (bpf_map__update_elem(c->map, &key, sizeof(key), new,
+						 n * sizeof(struct vm_qstats), BPF_ANY)) {
+				err = -errno;
+				pr_warn("failed to update map %s: %s\n", name, strerror(errno));
+				goto out;
+			}
+		}
+	}
+	snprintf(path, sizeof(path), "%s/%s", b->pin_root, name);
+	if (unlink(path) && errno != ENOENT) {
+		err = -errno;
+		pr_warn("cannot unpin %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	err = bpf_map__pin(c->map, path);
+	if (err)
+		pr_warn("failed to pin map %s: %s\n", path, strerror(-err));
+	else
+		pr_info("pinned map %s had an older layout (value size %u): its state is carried "
+			"into this build's\n", path, c->value_size);
+out:
+	free(old);
+	free(new);
+	return err;
+}
+
+/* The carried maps, once this build's are made and mapped: the old build's
+ * programs stop (their links go; this build attaches its own after), so
+ * nothing they translate after the copy is lost, then each map's state is
+ * copied.  A kick in between waits in the guest's ring for the next one. */
+static int vm_carry_all(struct vm_bpf *b, struct vm_carried *carried, int n)
+{
+	struct bpf_program *p;
+	char path[256];
+	int err;
+
+	if (!n)
+		return 0;
+	bpf_object__for_each_program(p, b->skel->obj) {
+		snprintf(path, sizeof(path), "%s/link_%s", b->pin_root, bpf_program__name(p));
+		if (!access(path, F_OK))
+			vm_drop_link(path);
+	}
+	for (int i = 0; i < n; i++) {
+		err = vm_carry(b, &carried[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static void vm_carried_close(struct vm_carried *carried, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(carried[i].fd);
+}
+
 /* A map pinned under the root that this build cannot reuse (another
  * layout): libbpf would only say "error reusing pinned map".  The scratch
  * holds nothing from one kick to the next, so another layout of it is
  * replaced: its pin is removed (this build pins its own) and the links are
- * marked stale, so the programs that used it are replaced too.  Any other
- * map holds state: says which map and what differs, and what to do;
- * returns -EEXIST, or 0. */
-static int vm_check_pinned_maps(struct vm_bpf *b)
+ * marked stale, so the programs that used it are replaced too.  An older
+ * layout this build knows (vm_layout_carried) is held open and its state
+ * carried into this build's map once that is made (vm_carry), the links
+ * again marked stale.  Any other map holds state: says which map and what
+ * differs, and what to do; returns -EEXIST, or 0. */
+static int vm_check_pinned_maps(struct vm_bpf *b, struct vm_carried *carried, int *ncarried)
 {
 	struct bpf_map *m;
 	char path[256];
@@ -179,7 +315,6 @@ static int vm_check_pinned_maps(struct vm_bpf *b)
 			close(fd);
 			continue;
 		}
-		close(fd);
 		if (info.type != bpf_map__type(m))
 			what = "type", have = info.type, want = bpf_map__type(m);
 		else if (info.key_size != bpf_map__key_size(m))
@@ -190,6 +325,16 @@ static int vm_check_pinned_maps(struct vm_bpf *b)
 			what = "entries", have = info.max_entries, want = bpf_map__max_entries(m);
 		else if (info.map_flags != bpf_map__map_flags(m))
 			what = "flags", have = info.map_flags, want = bpf_map__map_flags(m);
+		if (what && !strcmp(what, "value size") && info.max_entries == bpf_map__max_entries(m) &&
+		    info.map_flags == bpf_map__map_flags(m) &&
+		    vm_layout_carried(bpf_map__name(m), info.value_size) && *ncarried < VM_CARRIED_MAX) {
+			/* Made anew and pinned once its state is in (vm_carry). */
+			bpf_map__set_pin_path(m, NULL);
+			carried[(*ncarried)++] = (struct vm_carried){ fd, info.value_size, m };
+			b->stale_links = true;
+			continue;
+		}
+		close(fd);
 		if (what && !strcmp(bpf_map__name(m), VM_MAP_SCRATCH)) {
 			if (unlink(path) && errno != ENOENT) {
 				pr_warn("cannot unpin %s: %s\n", path, strerror(errno));
@@ -224,8 +369,6 @@ static bool vm_pin_is_ours(struct vm_bpf *b, const char *name)
 			return true;
 	return false;
 }
-
-static void vm_drop_link(const char *path);
 
 /* Pins under the root that this build does not make: another build's.  With
  * `drop`, another build's maps are unpinned (whatever still uses one keeps
@@ -399,9 +542,10 @@ static bool vm_links_all_pinned(struct vm_bpf *b)
 
 int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 {
+	struct vm_carried carried[VM_CARRIED_MAX];
 	struct vringmed_bpf *skel;
+	int err, ncarried = 0;
 	__u64 efd_write;
-	int err;
 
 	memset(b, 0, sizeof(*b));
 	for (int i = 0; i < VM_MAX_DEVICES; i++)
@@ -411,8 +555,9 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 	err = vm_probe_fentry();
 	b->have_fentry = !err;
 	if (err)
-		pr_info("fentry unavailable here (%s): in-kernel eventfd signals are seen through the KVM tracepoints instead\n",
-			strerror(-err));
+		pr_info("fentry unavailable here (%s): kicks signalled inside the kernel (KVM "
+			"ioeventfds, io_uring) reach no BPF program; devices whose VMM kicks that "
+			"way are mediated in userspace\n", strerror(-err));
 	b->have_kvm = access("/sys/kernel/tracing/events/kvm/kvm_pio", F_OK) == 0 ||
 		      access("/sys/kernel/debug/tracing/events/kvm/kvm_pio", F_OK) == 0;
 	if (!b->have_kvm)
@@ -448,7 +593,7 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 			/* libbpf reuses a compatible pinned map, else pins. */
 			bpf_map__set_pin_path(m, path);
 		}
-		err = vm_check_pinned_maps(b);
+		err = vm_check_pinned_maps(b, carried, &ncarried);
 		if (err)
 			goto fail;
 		/* Links pinned by a build that had no such map run programs
@@ -504,6 +649,9 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 		err = -ENOMEM;
 		goto fail;
 	}
+	err = vm_carry_all(b, carried, ncarried);
+	if (err)
+		goto fail;
 	if (opts && opts->attach && b->pin_root[0]) {
 		err = vm_attach_pinned(b);
 		if (err)
@@ -517,8 +665,10 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 		}
 		b->attached = true;
 	}
+	vm_carried_close(carried, ncarried);
 	return 0;
 fail:
+	vm_carried_close(carried, ncarried);
 	vm_bpf_close(b);
 	return err;
 }

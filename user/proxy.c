@@ -160,6 +160,7 @@ int vm_proxy_parse(const char *spec, struct vm_proxy_cfg *cfg, const char **why)
 			   strlen(tok + 8) < sizeof(cfg->backend_path)) {
 			strcpy(cfg->backend_path, tok + 8);
 		} else if (!strncmp(tok, "kick=", 5)) {
+			cfg->kick_set = true;
 			if (!strcmp(tok + 5, "auto"))
 				cfg->kick = VM_KICK_AUTO;
 			else if (!strcmp(tok + 5, "bpf"))

@@ -59,6 +59,7 @@ struct vm_proxy_cfg {
 	char vmm_path[108];	/* we listen here (sun_path size) */
 	char backend_path[108];	/* we connect here when a VMM arrives */
 	enum vm_kick_path kick;	/* kick=auto|bpf|userspace */
+	bool kick_set;		/* ... was given (else the daemon's default) */
 };
 
 /* Parses "NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace]"; 0 or

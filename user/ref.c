@@ -140,7 +140,11 @@ void vm_ref_shadow_reset(struct vm_shadow_queue *sh)
 
 __u32 vm_ref_kick(struct vm_ref_queue *rq, __u32 *chains)
 {
-	return vm_kick(rq->dev, rq->q, rq->sh, rq->scr, rq->st, chains);
+	__u32 v = vm_kick(rq->dev, rq->q, rq->sh, rq->scr, rq->st, chains);
+
+	if (v == VM_DEFER)
+		vm_queue_defer(rq->q);	/* the daemon is the caller: its scan sees it */
+	return v;
 }
 
 __u32 vm_ref_complete(struct vm_ref_queue *rq, __u32 *returned)

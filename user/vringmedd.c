@@ -93,11 +93,15 @@ static void usage(FILE *f)
 "are translated meanwhile) and resumes each ring where it was when the same\n"
 "VMM reconnects.\n"
 "\n"
-"  -d, --device NAME,vmm=PATH,backend=PATH\n"
+"  -d, --device NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace]\n"
 "                       mediate a virtio-net device: listen for the VMM's\n"
 "                       vhost-user connection on PATH, and connect to the\n"
 "                       modern back-end's socket when the VMM arrives\n"
-"                       (repeatable, up to %d devices)\n"
+"                       (repeatable, up to %d devices); kick= as --kick-path\n"
+"  -k, --kick-path auto|bpf|userspace\n"
+"                       how guest kicks reach the translation (default auto:\n"
+"                       BPF where an attached hook sees them, else userspace;\n"
+"                       a BPF device whose kicks go unseen switches itself)\n"
 "  -c, --control PATH   control socket (default " VMD_CONTROL "; 'none': off)\n"
 "  -m, --metrics ADDR:PORT\n"
 "                       Prometheus endpoint http://ADDR:PORT/metrics (default\n"
@@ -311,6 +315,9 @@ fail:
 	return NULL;
 }
 
+/* --kick-path: the kick path of devices that do not say (kick=). */
+static enum vm_kick_path vmd_kick_default = VM_KICK_AUTO;
+
 static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t errlen)
 {
 	struct vm_proxy_cfg cfg;
@@ -321,6 +328,8 @@ static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t err
 		snprintf(err, errlen, "bad device '%s': %s", spec, why);
 		return -EINVAL;
 	}
+	if (!cfg.kick_set)
+		cfg.kick = vmd_kick_default;
 	bool taken[VM_MAX_DEVICES];
 
 	for (int i = 0; i < VM_MAX_DEVICES; i++) {
@@ -650,6 +659,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'f' },
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "pin-root", required_argument, NULL, 'p' },
+		{ "kick-path", required_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -671,7 +681,7 @@ int main(int argc, char **argv)
 	/* Our kick rounds leave a journal: a kill -9 anywhere is resumable. */
 	vm_ref_journal = true;
 	snprintf(maddr, sizeof(maddr), "%s", VM_METRICS_ADDR);
-	while ((c = getopt_long(argc, argv, "d:c:f:m:p:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:c:f:m:p:k:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			if (ndev == VM_MAX_DEVICES) {
@@ -691,6 +701,19 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'p': root = optarg; root_set = true; break;
+		case 'k':
+			if (!strcmp(optarg, "auto"))
+				vmd_kick_default = VM_KICK_AUTO;
+			else if (!strcmp(optarg, "bpf"))
+				vmd_kick_default = VM_KICK_BPF;
+			else if (!strcmp(optarg, "userspace"))
+				vmd_kick_default = VM_KICK_USERSPACE;
+			else {
+				fprintf(stderr, "vringmedd: bad --kick-path '%s': expected auto, bpf "
+					"or userspace\n", optarg);
+				return 2;
+			}
+			break;
 		case 'v': verbose++; break;
 		case 'q': verbose = -1; break;
 		case 'h': usage(stdout); return 0;

@@ -48,7 +48,9 @@
 /*
  * Verdicts.  VM_OK is healthy; everything else marks the device broken until
  * reset, except VM_DEFER, which hands a kick BPF could not finish to the
- * daemon.  One list, so names and values cannot drift.
+ * daemon.  One list, so names and values cannot drift.  New ones go at the
+ * end: a device's `broken` and the pinned counters (errors[]) hold the
+ * values, and a restarted daemon of a later build reads them.
  */
 #define VM_VERDICTS(X)							\
 	X(OK,			"ok")					\
@@ -72,7 +74,8 @@
 	X(USED_NOT_IN_FLIGHT,	"used_id_not_in_flight")		\
 	X(USED_TOO_MANY,	"used_more_than_in_flight")		\
 	X(BAD_CONFIG,		"bad_config")				\
-	X(NET_HDR,		"bad_net_header")
+	X(NET_HDR,		"bad_net_header")				\
+	X(USED_LEN,		"used_len_over_offered")
 
 enum vm_verdict {
 #define VM_X_ENUM(name, str) VM_##name,
@@ -186,12 +189,23 @@ struct vm_queue {
 	__u16 jr_len;		/* descriptors in the journaled chain */
 	__u8 _pad[46];
 	struct vm_desc_state desc_state[VM_MAX_RING];
-	/* VM_NET_RX_SLOT: the guest's header buffer of each chain in flight,
-	 * by head (validated at kick time, where the backend cannot write). */
+	/* VM_NET_RX_SLOT, VM_NET_RX_INPLACE: where each chain in flight has
+	 * its header in guest memory (the header descriptor, or the buffer it
+	 * starts), by head, validated at kick time.  The used path writes
+	 * there and nowhere else: the shadow descriptors are the back-end's
+	 * to rewrite.  (The fast path of single descriptors stores a buffer's
+	 * address whatever the queue: a store costs less than the question.) */
 	__u64 rx_hdr[VM_MAX_RING];
 	struct vm_desc_state kj_state[VM_MAX_RING];
+	/* The bytes each chain in flight offered the back-end, by head (the
+	 * bound of its used.len, vm_used_len_ok); 0 where a build without it
+	 * translated the chain (no chain offers 0: a descriptor has 1 or more). */
+	__u32 offered[VM_MAX_RING];
 };
-VM_STATIC_ASSERT(sizeof(struct vm_queue) == 128 + 16 * VM_MAX_RING, "vm_queue ABI");
+VM_STATIC_ASSERT(sizeof(struct vm_queue) == 128 + 20 * VM_MAX_RING, "vm_queue ABI");
+/* The layout without offered[], a prefix of this one: the loader copies a
+ * pinned vm_queues of that layout into this build's. */
+#define VM_QUEUE_BYTES_NO_OFFERED	(128 + 16 * VM_MAX_RING)
 
 /*
  * The modern, little-endian rings the backend consumes.  VM_MAP_SHADOW holds

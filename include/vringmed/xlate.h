@@ -132,6 +132,27 @@ static vm_inline long vm_fail(struct vm_kick *k, __u32 verdict)
 	return 1;	/* stops vm_loop */
 }
 
+/*
+ * What a chain offers the back-end, the bound of the used.len it may
+ * return (vm_used_len_ok): the bytes of its device-writable descriptors,
+ * for used.len counts the bytes the device wrote into the chain (a block
+ * write: its status byte); a chain with none (a TX frame) its whole length:
+ * the spec's 0 is not what every back-end returns, and a guest reads
+ * nothing of such a buffer, so no length up to its size can hurt it.  As
+ * the shadow descriptors say it (a 12-byte header slot where the guest has
+ * 10): the back-end counts what it was given.  Read-only descriptors come
+ * first, so the sum starts again at the first device-writable one.  Saturates
+ * at 2^32 - 1, used.len's largest value, and is never 0 (no descriptor is).
+ * `seen`: the flags of the chain's descriptors before this one.
+ */
+static vm_inline __u32 vm_offer(__u32 sum, __u16 seen, __u16 flags, __u32 len)
+{
+	if ((flags & ~seen) & VM_VRING_DESC_F_WRITE)
+		sum = 0;
+	sum += len;
+	return sum < len ? 0xffffffffu : sum;
+}
+
 /* Widens a window for chain members just above the heads it covers, and
  * a kick's first run for chains longer than the one descriptor per head
  * it must assume. */
@@ -333,7 +354,7 @@ static __attribute__((noinline)) long vm_net_tx_header(const struct vm_device *d
  * inlines the step and keeps it in registers; in BPF it is the bpf_loop
  * context, so the verifier checks one entry, not VM_FAST_RUN of them. */
 struct vm_fast {
-	struct vm_desc_state *dstate;
+	struct vm_queue *q;
 	struct vm_shadow_queue *sh;
 	const struct vm_scratch *scr;
 	__u64 rlo, rsize;	/* the region the last buffer fell in */
@@ -371,15 +392,19 @@ static vm_inline long vm_fast_one(struct vm_fast *f, const __u32 order)
 	    end < addr || addr < f->rlo || end - f->rlo > f->rsize)
 		return 1;
 	head &= VM_RING_MASK;
-	if (f->dstate[head].owner)
+	if (f->q->desc_state[head].owner)
 		return 1;
 	{
 		/* One 32-bit store for owner and next: VM_DESC_END, the
 		 * chain's last (vm_chain_len stops there). */
 		const struct vm_desc_state ds = { .owner = head + 1, .next = VM_DESC_END };
 
-		__builtin_memcpy(&f->dstate[head], &ds, sizeof(ds));
+		__builtin_memcpy(&f->q->desc_state[head], &ds, sizeof(ds));
 	}
+	/* What the used path may trust of this chain, where the back-end
+	 * cannot write it: its header's place and its length. */
+	f->q->rx_hdr[head] = addr;
+	f->q->offered[head] = len;
 	sd = &f->sh->desc[head];
 	vm_st64(VM_ORDER_LE, &sd->addr, addr);
 	vm_st32(VM_ORDER_LE, &sd->len, len);
@@ -505,7 +530,6 @@ static vm_inline __u32 vm_fast_chain_one(const struct vm_device *dev, struct vm_
 		    addr < rlo || end - rlo > rsize || (seen & ~flags & VM_VRING_DESC_F_WRITE) ||
 		    ((flags & VM_VRING_DESC_F_NEXT) && next > mask))
 			goto undo;
-		seen |= flags;
 		if (!(flags & VM_VRING_DESC_F_NEXT))
 			next = 0;
 		if (m == 0 && tx_hlen) {
@@ -518,6 +542,11 @@ static vm_inline __u32 vm_fast_chain_one(const struct vm_device *dev, struct vm_
 			addr = q->hdr_gpa + (__u64)idx * VM_SHADOW_HDR_SLOT;
 			len = VM_NET_HDR_MODERN;
 		}
+		/* In the queue, as the general step sums it: a local would
+		 * cost this frame the stack it does not have. */
+		q->offered[head & VM_RING_MASK] =
+			vm_offer(m ? q->offered[head & VM_RING_MASK] : 0, seen, flags, len);
+		seen |= flags;
 		{
 			const struct vm_desc_state ds = {
 				.owner = head + 1,
@@ -590,7 +619,7 @@ static vm_inline __u32 vm_fast_run(struct vm_kick *k)
 {
 	__u32 r = k->region & (VM_MAX_REGIONS - 1), ran;
 	struct vm_fast f = {
-		.dstate = k->q->desc_state,
+		.q = k->q,
 		.sh = k->sh,
 		.scr = k->scr,
 		.rlo = k->dev->regions[r].gpa,
@@ -677,7 +706,9 @@ static vm_inline __u32 vm_net_head(struct vm_kick *k, __u16 idx, __u16 flags,
 	case VM_NET_RX_INPLACE:
 		if (!(flags & VM_VRING_DESC_F_WRITE) || *len < VM_NET_HDR_MODERN)
 			return VM_NET_HDR;
-		return VM_OK;	/* the buffer itself carries the header */
+		/* The buffer itself carries the header. */
+		q->rx_hdr[idx & VM_RING_MASK] = *addr;
+		return VM_OK;
 	default:
 		return VM_BAD_CONFIG;
 	}
@@ -698,7 +729,7 @@ static long vm_kick_step(__u64 i, void *arg)
 	struct vm_desc_state *ds;
 	__u64 addr, end;
 	__u32 len, v;
-	__u16 flags, next, idx;
+	__u16 flags, next, idx, seen;
 
 	(void)i;
 	if (!k->in_chain) {
@@ -757,6 +788,7 @@ static long vm_kick_step(__u64 i, void *arg)
 		return vm_fail(k, VM_ADDR_OVERFLOW);
 	if (!vm_buf_in_memory(k, addr, end))
 		return vm_fail(k, VM_BUF_OUTSIDE_MEM);
+	seen = k->saw_write ? VM_VRING_DESC_F_WRITE : 0;
 	if (flags & VM_VRING_DESC_F_WRITE)
 		k->saw_write = 1;
 	else if (k->saw_write)
@@ -769,6 +801,11 @@ static long vm_kick_step(__u64 i, void *arg)
 		if (v != VM_OK)
 			return vm_fail(k, v);
 	}
+	/* Summed where it is kept, not in the kick's state: the verifier
+	 * would follow each sum a chain can have as a state of its own. */
+	q->offered[k->head & VM_RING_MASK] =
+		vm_offer(k->chain_len == 1 ? 0 : q->offered[k->head & VM_RING_MASK],
+			 seen, flags, len);
 
 	flags &= VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE;
 	if (!(flags & VM_VRING_DESC_F_NEXT))
@@ -894,6 +931,9 @@ static vm_inline __u32 vm_translate(struct vm_device *dev, struct vm_queue *q,
 		vm_loop(VM_MAX_RING, vm_unmark_step, &k);
 	}
 
+	/* The pointers from the kick's state from here on: the arguments need
+	 * no copy of their own on the stack across the loop (in BPF the frame
+	 * is part of a call chain the verifier holds to 512 bytes). */
 	VM_CRASH_POINT(10);
 	if (k.done) {
 		/* last_avail first: once the back-end can see the new entries
@@ -901,19 +941,19 @@ static vm_inline __u32 vm_translate(struct vm_device *dev, struct vm_queue *q,
 		 * The publication below orders it, with the descriptors and ring
 		 * slots, before the idx; pairs with the back-end's read barrier
 		 * after it loads avail idx. */
-		VM_WRITE_ONCE(q->last_avail, (__u16)(q->last_avail + k.done));
+		VM_WRITE_ONCE(k.q->last_avail, (__u16)(k.q->last_avail + k.done));
 		VM_CRASH_POINT(11);
-		vm_env_publish_idx(sh, q->last_avail);
-		st->chains += k.done;
-		st->descs += k.descs;
+		vm_env_publish_idx(k.sh, k.q->last_avail);
+		k.st->chains += k.done;
+		k.st->descs += k.descs;
 	}
-	st->batch[vm_batch_bucket(k.done) & (VM_BATCH_BUCKETS - 1)]++;
+	k.st->batch[vm_batch_bucket(k.done) & (VM_BATCH_BUCKETS - 1)]++;
 	*chains_out = k.done;
 
 	if (verdict == VM_DEFER)
-		st->deferred++;
+		k.st->deferred++;
 	else if (verdict != VM_OK)
-		vm_mark_broken(dev, st, verdict);
+		vm_mark_broken(k.dev, k.st, verdict);
 	return verdict;
 }
 
@@ -953,10 +993,24 @@ static vm_inline bool vm_queue_unlock(struct vm_queue *q)
 #endif
 
 /*
+ * Hands the queue to the daemon after a kick that returned VM_DEFER: raises
+ * q->deferred, and says whether this call raised it (0 -> 1, atomically).
+ * Only that one tells the daemon, so a queue has one notice pending at most
+ * however often its guest kicks, and one guest's flood cannot crowd another's
+ * notice out of a channel all devices share (BPF's vm_deferred ring
+ * buffer).  The daemon clears the flag before it translates: a deferral
+ * after that tells it again.
+ */
+static vm_inline bool vm_queue_defer(struct vm_queue *q)
+{
+	return __sync_val_compare_and_swap(&q->deferred, 0, 1) == 0;
+}
+
+/*
  * A kick, as every notification source delivers it: take the lock, translate
  * until no kick is pending (two rounds at most, so the work per call stays
- * bounded), drop the lock.  Anything left is handed to the daemon through
- * q->deferred.
+ * bounded), drop the lock.  VM_DEFER: anything left is the daemon's, and the
+ * caller hands it over (vm_queue_defer).
  */
 static vm_inline __u32 vm_kick(struct vm_device *dev, struct vm_queue *q,
 			       struct vm_shadow_queue *sh, struct vm_scratch *scr,
@@ -972,7 +1026,7 @@ static vm_inline __u32 vm_kick(struct vm_device *dev, struct vm_queue *q,
 	verdict = VM_TRANSLATE_ROUND(dev, q, sh, scr, st, &c);
 	*chains += c;
 	if (!vm_queue_unlock(q))
-		goto out;
+		return verdict;
 	verdict = VM_TRANSLATE_ROUND(dev, q, sh, scr, st, &c);
 	*chains += c;
 	if (vm_queue_unlock(q)) {
@@ -982,9 +1036,6 @@ static vm_inline __u32 vm_kick(struct vm_device *dev, struct vm_queue *q,
 		if (verdict == VM_OK)
 			verdict = VM_DEFER;
 	}
-out:
-	if (verdict == VM_DEFER)
-		VM_WRITE_ONCE(q->deferred, 1);
 	return verdict;
 }
 

@@ -66,8 +66,13 @@ static vm_inline __u32 vm_net_used(struct vm_device *dev, struct vm_queue *q,
 			*merge -= 1;
 			return VM_OK;
 		}
-		g = vm_gpa_ptr(dev, vm_swab64_if(VM_ORDER_LE, sh->desc[head & VM_RING_MASK].addr),
-			       VM_NET_HDR_MODERN);
+		/* Where the kick found the buffer, not where the shadow
+		 * descriptor (the back-end's to rewrite) says it is now.  A
+		 * chain another build translated has no such record: refused
+		 * rather than written where the back-end may point. */
+		if (!q->offered[head & VM_RING_MASK])
+			return VM_NET_HDR;
+		g = vm_gpa_ptr(dev, q->rx_hdr[head & VM_RING_MASK], VM_NET_HDR_MODERN);
 		if (!g)
 			return VM_NET_HDR;
 		/* The backend's header, kept before it is converted in place:
@@ -91,6 +96,20 @@ static vm_inline __u32 vm_net_used(struct vm_device *dev, struct vm_queue *q,
 	default:
 		return VM_OK;
 	}
+}
+
+/*
+ * Is `len`, the back-end's used.len of chain `head`, within what the chain
+ * offered (vm_offer)?  A guest takes it as the length of what the device
+ * wrote (virtio-net: the received frame) and need not check it against its
+ * buffer: more would have it read past the buffer.  A chain translated by a
+ * build that kept no bound (offered 0) passes as it did.
+ */
+static vm_inline bool vm_used_len_ok(const struct vm_queue *q, __u16 head, __u32 len)
+{
+	__u32 offered = q->offered[head & VM_RING_MASK];
+
+	return !offered || len <= offered;
 }
 
 /* The descriptors of chain `head`, in flight (0 when it is not).  The
@@ -181,6 +200,10 @@ static vm_inline __u32 vm_complete(struct vm_device *dev, struct vm_queue *q,
 		if (!clen) {
 			vm_mark_broken(dev, st, VM_USED_NOT_IN_FLIGHT);
 			return VM_USED_NOT_IN_FLIGHT;
+		}
+		if (!vm_used_len_ok(q, (__u16)id, len)) {
+			vm_mark_broken(dev, st, VM_USED_LEN);
+			return VM_USED_LEN;
 		}
 		if (q->net_mode >= VM_NET_RX_SLOT) {
 			__u32 v = vm_net_used(dev, q, sh, (__u16)id, at, &len, &merge);

@@ -38,6 +38,12 @@
 #define FUZZ_NAME "fuzz_xlate"
 #include "fuzz.h"
 
+/* What each published chain offered the back-end, by head, as the shadow
+ * descriptors said when it was published: its device-writable bytes, or
+ * its whole length when it has none.  The bound of the used.len the guest
+ * may be given for it. */
+static uint64_t offered[VM_MAX_RING];
+
 /* Every chain published at shadow slots [from, to) obeys the rules. */
 static void check_published(const struct vm_shadow_queue *sh, const struct tr_ring *t,
 			    const struct vm_queue *q, uint16_t from, uint16_t to)
@@ -47,6 +53,7 @@ static void check_published(const struct vm_shadow_queue *sh, const struct tr_ri
 
 	for (uint16_t s = from; s != to; s++) {
 		uint16_t cur = (uint16_t)tr_le(&sh->avail.ring[s & mask], 2);
+		uint64_t all = 0, writable = 0;
 		bool wrote = false;
 
 		CHECK(cur <= mask, "published head %u of a %u ring", cur, t->size);
@@ -70,8 +77,13 @@ static void check_published(const struct vm_shadow_queue *sh, const struct tr_ri
 				wrote = true;
 			else
 				CHECK(!wrote, "read-only descriptor %u after a write-only", cur);
-			if (!(flags & VM_VRING_DESC_F_NEXT))
+			all += dlen;
+			writable += (flags & VM_VRING_DESC_F_WRITE) ? dlen : 0;
+			if (!(flags & VM_VRING_DESC_F_NEXT)) {
+				offered[(uint16_t)tr_le(&sh->avail.ring[s & mask], 2)] =
+					wrote ? writable : all;
 				break;
+			}
 			cur = (uint16_t)tr_le(&d->next, 2);
 			CHECK(cur <= mask, "next %u of a %u ring published", cur, t->size);
 		}
@@ -100,6 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	mem = calloc(1, MEM_SIZE);
 	q = calloc(1, sizeof(*q));
+	memset(offered, 0, sizeof(offered));
 	if (!mem || !q)
 		abort();
 	rsize = (uint16_t)(2u << ((data[0] >> 1) & 7));
@@ -153,8 +166,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 								       (rsize - 1)], 2)
 					      : (uint32_t)(a | b << 8);
 
+			uint16_t first = q->last_used;
+
 			tr_backend_use(sh, rsize, &used_idx, id, (uint32_t)c * 8);
 			v = vm_ref_complete(&rq, &n);
+			for (uint16_t e = 0; e < n; e++) {
+				uint64_t at = tr_used_gpa(&t) + 4 + 8ull * ((uint16_t)(first + e) & (rsize - 1));
+				uint32_t gid = (uint32_t)tr_get(&t, at, 4), glen = (uint32_t)tr_get(&t, at + 4, 4);
+
+				CHECK(gid < rsize && glen <= offered[gid],
+				      "used.len %u of chain %u to the guest, it offered %llu", glen, gid,
+				      (unsigned long long)(gid < rsize ? offered[gid] : 0));
+			}
 			CHECK(v < VM_VERDICT_NR && v != VM_DEFER, "used verdict %u", v);
 			CHECK(v == VM_OK || dev.broken, "used verdict %s, device not broken",
 			      vm_verdict_name(v));
