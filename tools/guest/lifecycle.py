@@ -164,9 +164,9 @@ def cmd_pausecont(qmp_path, ctl, seed, n):
 
 def cmd_device(ctl):
     for d in control(ctl, "device list"):
-        print("%s state=%s virtio=%s byte_order=%s sessions=%s teardowns=%s kick_path=%s last_error=%s"
+        print("%s state=%s virtio=%s byte_order=%s sessions=%s teardowns=%s starts=%s kick_path=%s last_error=%s"
               % (d.get("name"), d.get("state"), d.get("virtio"), d.get("byte_order"),
-                 d.get("sessions"), d.get("teardowns"), d.get("kick_path", "?"),
+                 d.get("sessions"), d.get("teardowns"), d.get("starts", "?"), d.get("kick_path", "?"),
                  d.get("last_error") or "none"))
     return 0
 

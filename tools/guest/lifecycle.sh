@@ -185,7 +185,7 @@ wait_for() {
 # counters at its end.
 mark() { eval "MARK_$1='$(tp_counters)'"; }
 
-WHY= SEQ_OK=1 PAUSE_OVERRAN=0 FLOW_AFTER_RESTART= TP_DOWN_MS= RESTARTED=0
+WHY= SEQ_OK=1 DEVICE1= PAUSE_OVERRAN=0 FLOW_AFTER_RESTART= TP_DOWN_MS= RESTARTED=0
 run_plan() {
 	wait_for "^GUEST boot id=" 1 90 || return 1
 	wait_for "GUEST traffic start phase=pause" 1 60 || return 1
@@ -201,6 +201,7 @@ run_plan() {
 	wait_for "GUEST traffic end phase=backend" 1 $((S_BACKEND + 30)) || return 1
 	mark backend1
 	wait_for "^GUEST done" 1 30 || return 1
+	DEVICE1=$(${LIFE} device "$TMP/ctl.sock" 2>&1)
 	${LIFE} qmp "$TMP/qmp.sock" system_reset > /dev/null || { WHY="QMP system_reset refused"; return 1; }
 	wait_for "^GUEST boot id=" 2 90 || return 1
 	wait_for "GUEST traffic end phase=pause" 2 $((S_PAUSE + 60)) || return 1
@@ -323,7 +324,8 @@ else
 		"no flow after the restart (${FLOW_AFTER_RESTART:-testpmd not restarted})" \
 		"killed testpmd (until just before): ${old#testpmd }, restarted testpmd: ${new#testpmd }; down to flowing ${TP_DOWN_MS:-?} ms (${FLOW_AFTER_RESTART:-no flow_ms} after its start)"
 fi
-echo "  vringmedd: $DEVICE"
+[ -n "$DEVICE1" ] && echo "  vringmedd after boot 1: $DEVICE1"
+echo "  vringmedd at the end: $DEVICE"
 echo "  guest: $(grep -a "^GUEST driver_complaints=" "$LOG" | tr -d '\r' | sed 's/^GUEST //' | paste -sd' ') (one a boot)"
 grep -E "warn|broken|error" "$TMP/vringmedd.log" | grep -v fentry | head -n8 | sed 's/^/  vringmedd: /'
 
