@@ -261,7 +261,7 @@ flowing_at_end() {
 		}
 		END { if (!m) print 0; else print r[m] - (m > 2 ? r[m - 2] : 0) }' "$LOG" | tr -d '\r'
 }
-VERDICTS= FAILS=
+FAILS=
 # judge NAME PHASE N MAX_LOSS_PERMILLE EXTRA_OK EXTRA_WHY FIGURES: one line, one verdict.
 judge() {
 	local name=$1 ph=$2 n=$3 maxloss=$4 extra_ok=$5 extra_why=$6 figs=$7 l why=
@@ -284,10 +284,8 @@ judge() {
 	why=${why#, }
 	if [ -z "$why" ]; then
 		echo "  phase $name: ok: $figs"
-		VERDICTS="$VERDICTS $name=ok"
 	else
 		echo "  phase $name: FAILED ($why): ${figs}"
-		VERDICTS="$VERDICTS $name=FAILED"
 		FAILS="$FAILS; $name: $why"
 	fi
 }
