@@ -35,7 +35,7 @@ LIB      := $(OUTPUT)/libvringmed.a
 TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(OUTPUT)/test_proxy \
 	     $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x $(OUTPUT)/bench_core \
 	     $(OUTPUT)/bench_kick $(OUTPUT)/perf_compare $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/test_vhost \
-	     $(OUTPUT)/verifier_stats
+	     $(OUTPUT)/verifier_stats $(OUTPUT)/guest-traffic.s390x $(OUTPUT)/guest-traffic
 BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd $(OUTPUT)/vringmedctl
 
 .PHONY: all setup test bench-core bench-kick perf-compare demo demo-rig clean verifier-stats fuzz fuzz-build
@@ -111,6 +111,17 @@ $(OUTPUT)/vu_driver: selftests/vu_driver.c user/vu_wire.c user/vu_wire.h $(HEADE
 $(OUTPUT)/vu_driver.s390x: selftests/vu_driver.c user/vu_wire.c user/vu_wire.h $(HEADERS) | $(OUTPUT)
 	$(call msg,CROSS,$@)
 	$(Q)$(CROSS_CC) -static $(CFLAGS) $< user/vu_wire.c -o $@
+
+# The s390x test guest's traffic tool (tools/guest/lifecycle.sh puts it in
+# the guest's initramfs): static, as the guest has no C library.  Natively
+# too, for test_guest.sh to check its checker on a veth pair.
+$(OUTPUT)/guest-traffic.s390x: tools/guest/traffic.c | $(OUTPUT)
+	$(call msg,CROSS,$@)
+	$(Q)$(CROSS_CC) -static $(CFLAGS) $< -o $@
+
+$(OUTPUT)/guest-traffic: tools/guest/traffic.c | $(OUTPUT)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@
 
 $(OUTPUT)/test_vhost: $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/vringmedd selftests/test_vhost.c selftests/peers.c selftests/peers.h selftests/runner.c selftests/test.h user/vu_wire.c user/vu_wire.h $(HEADERS) | $(OUTPUT)
 	$(call msg,CCLD,$@)

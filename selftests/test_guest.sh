@@ -4,6 +4,9 @@
 # netdev, to dpdk-testpmd (a modern-only back-end), straight or through
 # vringmedd.  Each case is one tools/guest/run.sh (about 17 s); a case passes
 # when the run ends the way the case says.
+# The life-cycle cases are one tools/guest/lifecycle.sh (about 90 s, one
+# QEMU session): stop/cont, driver reload, system_reset, back-end restart,
+# each phase a case of its own.
 #   VRINGMED_GUEST_VIA=0   skip the cases through vringmedd (default: run them)
 #   VERBOSE=1              show every run's output, not only failed ones
 # Summary: "test_guest: N passed, N failed, N skipped"
@@ -33,21 +36,90 @@ case_run() {	# NAME EXPECT(WORKED|FAILED) 'PATTERN|PATTERN...'-or-empty ARGS...
 	fi
 }
 
+# The life-cycle phases, in the order lifecycle.sh reports them.
+LIFE_PHASES="a-pause-cont b-driver-reload b-steady c-system-reset c-reload d-backend-restart"
+NLIFE=$(wc -w <<<"$LIFE_PHASES")
+
+case_lifecycle() {	# one lifecycle.sh run, one case per phase
+	local out p line ok
+	out=$(tools/guest/lifecycle.sh 2>&1)
+	ok=1
+	for p in $LIFE_PHASES; do
+		line=$(grep -E "^  phase $p: " <<<"$out" | head -n1)
+		if [ -z "$line" ]; then
+			echo "FAIL  guest/lifecycle_${p//-/_}: lifecycle.sh reported no such phase"
+			fail=$((fail + 1)); ok=0
+		elif [[ $line == "  phase $p: ok:"* ]]; then
+			echo "ok    guest/lifecycle_${p//-/_}:${line#*: ok:}"
+			pass=$((pass + 1))
+		else
+			echo "FAIL  guest/lifecycle_${p//-/_}: ${line#*: FAILED }"
+			fail=$((fail + 1)); ok=0
+		fi
+	done
+	# Every phase ok and yet no WORKED (a step of the scenario, the
+	# guest's driver): that fails too, as a case of its own.
+	if ! grep -q "^RESULT: WORKED" <<<"$out"; then
+		[ "$ok" -eq 1 ] && { echo "FAIL  guest/lifecycle: $(grep '^RESULT' <<<"$out")"; fail=$((fail + 1)); }
+		ok=0
+	fi
+	if [ "$ok" -eq 0 ] || [ -n "${VERBOSE:-}" ]; then
+		echo "$out" | sed 's/^/      /'
+	fi
+}
+
+# The life-cycle phases pass on zeros (no frame duplicated or corrupted),
+# so first: does guest-traffic see a corrupted, a duplicated, a lost frame?
+# Natively, on a veth pair in a namespace of its own, selftests/reflector.py
+# in testpmd's place spoiling every 100th frame.
+case_checker() {
+	local ns=vmg-chk-$$ mode line r want got
+	if ! ip netns add "$ns" 2>/dev/null; then
+		echo "SKIP  guest/traffic_checker_*: cannot make a network namespace"; skip=$((skip + 4))
+		return
+	fi
+	ip netns exec "$ns" sh -c 'ip link add va type veth peer name vb && ip link set va up && ip link set vb up'
+	for mode in clean corrupt dup loss; do
+		ip netns exec "$ns" python3 selftests/reflector.py vb "$mode" & r=$!
+		sleep 0.5
+		line=$(ip netns exec "$ns" .output/guest-traffic -p "$mode" -t 300 va 1 | grep "traffic end")
+		kill "$r"; wait "$r" 2>/dev/null
+		case $mode in
+		clean)   want="lost=0 .*dup=0 corrupt=0" ;;
+		corrupt) want="dup=0 corrupt=[1-9]" ;;
+		dup)     want="lost=0 .*dup=[1-9][0-9]* corrupt=0" ;;
+		loss)    want="lost=[1-9][0-9]* .*dup=0 corrupt=0" ;;
+		esac
+		got=$(grep -o "received=.* corrupt=[0-9]*" <<<"$line")
+		if grep -q "received=[1-9].*$want" <<<"$line"; then
+			echo "ok    guest/traffic_checker_$mode: $got"
+			pass=$((pass + 1))
+		else
+			echo "FAIL  guest/traffic_checker_$mode: expected received>0 and '$want', got: ${line:-no end line}"
+			fail=$((fail + 1))
+		fi
+	done
+	ip netns del "$ns"
+}
+
 echo "== test_guest (s390x Linux guest under qemu-system-s390x, TCG)"
 via=${VRINGMED_GUEST_VIA:-1}
 if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP  guest/*: needs root (BPF, testpmd)"; skip=4
+	echo "SKIP  guest/*: needs root (BPF, testpmd)"; skip=$((4 + NLIFE + 4))
 elif ! tools/guest/fetch.sh --check >/dev/null 2>&1; then
 	echo "SKIP  guest/*: the s390x guest is not cached in ${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest} (run tools/guest/fetch.sh or make setup)"
-	skip=4
+	skip=$((4 + NLIFE + 4))
 else
+	case_checker
 	# The point of it all: a big-endian legacy guest on a modern-only back-end.
 	if [ "$via" != 0 ]; then
 		case_run legacy_via_vringmedd WORKED "version_1=0|VERSION_1 on" --mode legacy --path vringmedd
 		case_run modern_via_vringmedd WORKED "version_1=1|VERSION_1 on" --mode modern --path vringmedd
+		# What a VMM and an operator do to the running device.
+		case_lifecycle
 	else
-		echo "SKIP  guest/legacy_via_vringmedd, guest/modern_via_vringmedd: VRINGMED_GUEST_VIA=0"
-		skip=$((skip + 2))
+		echo "SKIP  guest/legacy_via_vringmedd, guest/modern_via_vringmedd, guest/lifecycle_*: VRINGMED_GUEST_VIA=0"
+		skip=$((skip + 2 + NLIFE))
 	fi
 	# The problem, documented: straight to testpmd, QEMU cannot set the ring's
 	# byte order on the back-end and the legacy guest gets nothing back.

@@ -1,0 +1,337 @@
+#!/usr/bin/env bash
+# What a VMM and an operator do to a running device, done to vringmed's real
+# big-endian guest in one QEMU session, unattended, cleaning up after itself:
+#
+#   tools/guest/lifecycle.sh [--keep-logs DIR] [--seed N] [--cycles N] [--skip pause,backend]
+#                            [--vmm-reconnect]
+#
+# The s390x guest (legacy virtio-net-ccw, big-endian rings) reaches
+# dpdk-testpmd (io forwarding: every frame comes straight back) through
+# vringmedd, and runs guest-traffic (tools/guest/traffic.c): frames of
+# 60..1514 bytes with checkable payloads, at most 32 outstanding, one not
+# back within 1 s counted lost.  The guest's plan (tools/guest/init,
+# vmg_plan=lifecycle) has three traffic phases: pause, then the virtio_net
+# driver unloaded and loaded again, reload, then backend; then it waits.
+# Meanwhile the host does, over QMP and to the processes:
+#   boot 1  pause:   N (default 20) QMP stop/cont cycles, run 0.3-0.8 s,
+#                    stopped 0.2-0.5 s; after each cont, the time until
+#                    vringmedd's TX used counter moves           -> phase a
+#           reload, backend: nothing (traffic after the reload)   -> phase b
+#   QMP system_reset: the guest boots again, same plan
+#   boot 2  pause, reload: nothing                                -> phase c
+#           backend: testpmd SIGKILLed and started again on the
+#                    same socket while the traffic runs           -> phase d
+#   QMP quit.
+# Passes: a: every resume flowing again within 1 s, lost <= 0.5% of sent;
+# b, c: the driver reload and the reset worked, lost <= 0.5%; d: frames flow
+# again after the restart (losses in the outage expected, reported); every
+# phase: no duplicated or corrupted frame, frames still coming back in its
+# last 2 s.  Prints one line per phase (guest sent/received/lost/dup/corrupt,
+# testpmd's RX/TX-packets, resume times) and, last, "RESULT: WORKED" or
+# "RESULT: FAILED (why)"; exits 0 only when it worked.
+#
+# --skip pause (no stop/cont cycles) and --skip backend (no testpmd restart)
+# leave a phase out, to look at the others alone; --seed repeats a run's
+# cycle lengths.  --vmm-reconnect gives QEMU's vhost-user socket
+# reconnect=1, as operators configure it: then a back-end restart also
+# passes where vringmedd drops the VMM and QEMU comes back, instead of
+# vringmedd keeping the VMM and reconnecting to the back-end by itself (the
+# default tests the latter).  Needs root (BPF), `make` (the binaries) and
+# tools/guest/fetch.sh (the guest).  Environment: VRINGMED_GUEST_TIMEOUT
+# (seconds for QEMU, default 240), VRINGMED_GUEST_CACHE,
+# VRINGMED_GUEST_VERBOSE=1 (vringmedd -v: its log has every vhost-user
+# message; see --keep-logs).
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 2
+
+KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-240} SEED=$((RANDOM % 10000)) CYCLES=20 SKIP= RECONNECT=
+CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--keep-logs) KEEP=$2; shift 2 ;;
+	--seed) SEED=$2; shift 2 ;;
+	--cycles) CYCLES=$2; shift 2 ;;
+	--skip) SKIP=,$2,; shift 2 ;;
+	--vmm-reconnect) RECONNECT=,reconnect=1; shift ;;
+	-h|--help) sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "lifecycle.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+	esac
+done
+skipped() { case $SKIP in *,$1,*) return 0 ;; esac; return 1; }
+
+fail() { echo "RESULT: FAILED ($*)"; exit 1; }
+[ "$(id -u)" -eq 0 ] || fail "needs root"
+for f in vmlinuz busybox modules/virtio_net.ko; do
+	[ -s "$CACHE/$f" ] || fail "guest not in $CACHE: run tools/guest/fetch.sh (make setup)"
+done
+for b in /usr/bin/dpdk-testpmd /usr/bin/qemu-system-s390x .output/vringmedd .output/guest-traffic.s390x; do
+	[ -x "$b" ] || fail "$b missing (make setup; make)"
+done
+
+TMP=$(mktemp -d /tmp/vm-life-XXXXXX)
+ROOT=/sys/fs/bpf/vringmed-life-$$
+PREFIX=vml-$$
+TP_PID= TP_HOLD= D_PID= Q_PID= TP_N=0
+LIFE="python3 tools/guest/lifecycle.py"
+cleanup() {
+	for p in $Q_PID $D_PID $TP_PID $TP_HOLD; do kill "$p" 2>/dev/null; done
+	for p in $Q_PID $D_PID $TP_PID $TP_HOLD; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "/var/run/dpdk/$PREFIX"
+	[ -d "$ROOT" ] && rm -rf "$ROOT"
+	if [ -n "$KEEP" ]; then mkdir -p "$KEEP" && cp "$TMP"/*.log "$TMP"/*.out "$KEEP"/ 2>/dev/null; fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The initramfs: busybox, the modules, the traffic tool, tools/guest/init.
+mkdir -p "$TMP/root/bin" "$TMP/root/lib/modules" "$TMP/root/proc" "$TMP/root/sys" "$TMP/root/dev"
+cp "$CACHE/busybox" "$TMP/root/bin/busybox"
+cp .output/guest-traffic.s390x "$TMP/root/bin/guest-traffic"
+cp "$CACHE"/modules/*.ko "$TMP/root/lib/modules/"
+[ -f "$CACHE/modules/order" ] && cp "$CACHE/modules/order" "$TMP/root/lib/modules/"
+cp tools/guest/init "$TMP/root/init"
+python3 tools/guest/mkinitramfs.py "$TMP/initrd.gz" "$TMP/root" || fail "initramfs"
+
+# tp_start N: the back-end, instance N, on the one socket vringmedd knows;
+# interactive, its commands from a FIFO that a sleep holds open.
+tp_start() {
+	TP_N=$1
+	rm -f "$TMP/vhost.sock"	# a killed testpmd leaves its socket file behind
+	[ -p "$TMP/tp.in" ] || { mkfifo "$TMP/tp.in" && { sleep 100000 > "$TMP/tp.in" & TP_HOLD=$!; }; }
+	stdbuf -oL /usr/bin/dpdk-testpmd -l 0,1 --no-huge --no-pci -m 256 --file-prefix "$PREFIX" \
+		--vdev "net_vhost0,iface=$TMP/vhost.sock,queues=1" --log-level=lib.vhost.config:info \
+		-- -i --no-mlockall --forward-mode=io --auto-start --total-num-mbufs=4096 \
+		< "$TMP/tp.in" > "$TMP/testpmd-$1.log" 2>&1 & TP_PID=$!
+	for _ in $(seq 100); do [ -S "$TMP/vhost.sock" ] && return 0; sleep 0.1; done
+	return 1
+}
+# tp_counters: the running testpmd's port counters now, "RX TX" (empty
+# when it does not answer within 2 s).
+tp_counters() {
+	local f=$TMP/testpmd-$TP_N.log n0
+	n0=$(grep -a -c "Tx-pps" "$f")
+	timeout 2 sh -c "echo 'show port stats 0' > '$TMP/tp.in'" || return
+	for _ in $(seq 40); do
+		if [ "$(grep -a -c "Tx-pps" "$f")" -gt "$n0" ]; then
+			grep -a -o -E "(RX|TX)-packets: *[0-9]+" "$f" | tail -n2 | grep -o "[0-9]*$" | paste -sd' '
+			return
+		fi
+		sleep 0.05
+	done
+}
+tp_start 1 || fail "testpmd did not start (see its log)"
+
+.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m none ${VRINGMED_GUEST_VERBOSE:+-v} \
+	-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock" > "$TMP/vringmedd.log" 2>&1 &
+D_PID=$!
+for _ in $(seq 100); do grep -q "vringmedd ready" "$TMP/vringmedd.log" && break; sleep 0.1; done
+grep -q "vringmedd ready" "$TMP/vringmedd.log" || fail "vringmedd did not start: $(tail -n1 "$TMP/vringmedd.log")"
+
+# The pause phase must outlast the cycles (guest time stands still while
+# the VM is stopped); the others need only a few seconds of flow, the
+# backend one also the outage and testpmd's start-up.
+S_PAUSE=$(( $(${LIFE} plan "$SEED" "$CYCLES" | cut -d. -f1) + 2 ))
+skipped pause && S_PAUSE=4
+S_RELOAD=3 S_BACKEND=8
+skipped backend && S_BACKEND=3
+
+# A reset (QMP system_reset, the guest's own reboot) IPLs the kernel again
+# without clearing memory; QEMU writes the kernel and initrd images back, but
+# the kernel's decompressor takes the memory after its image for its bss and
+# heap as zeroed, and on the previous kernel's leftovers it loops in its XZ
+# decoder for ever (seen with Debian's 6.1 s390x kernel under QEMU 7.2, with
+# or without any network device).  A generic loader blob of zeros there,
+# which QEMU writes back at every reset as it does the images, gives each
+# boot the memory the first one had, up to where QEMU puts the initrd (8 MiB).
+KSIZE=$(( ($(stat -c %s "$CACHE/vmlinuz") + 4095) / 4096 * 4096 ))
+ZEROS=
+if [ "$KSIZE" -lt $((0x800000)) ]; then
+	head -c $((0x800000 - KSIZE)) /dev/zero > "$TMP/zeros.bin"
+	ZEROS="-device loader,file=$TMP/zeros.bin,addr=$KSIZE,force-raw=on"
+fi
+
+# No -no-reboot: system_reset must boot the guest again, and QMP quit ends it.
+LOG=$TMP/guest.log
+t_start=$(date +%s%N)
+timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 256 -smp 1 \
+	-object memory-backend-memfd,id=mem,size=256M,share=on \
+	-nographic -nodefaults -serial stdio -qmp "unix:$TMP/qmp.sock,server=on,wait=off" \
+	-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" $ZEROS \
+	-append "console=ttysclp0 panic=0 quiet loglevel=3 vmg_plan=lifecycle vmg_secs=$S_PAUSE,$S_RELOAD,$S_BACKEND" \
+	-chardev "socket,id=c0,path=$TMP/vmm.sock$RECONNECT" -netdev vhost-user,id=n0,chardev=c0 \
+	-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56,max_revision=0" \
+	< /dev/null > "$LOG" 2>&1 & Q_PID=$!
+for _ in $(seq 100); do [ -S "$TMP/qmp.sock" ] && break; sleep 0.1; done
+
+elapsed() { echo $(( ($(date +%s%N) - t_start) / 1000000000 )); }
+# wait_for PATTERN N SECONDS: until the guest's log has PATTERN N times.
+# Gives up early when QEMU is gone or the guest panicked.
+wait_for() {
+	local end=$(( $(date +%s) + $3 ))
+	while [ "$(grep -a -c -- "$1" "$LOG")" -lt "$2" ]; do
+		kill -0 "$Q_PID" 2>/dev/null || { WHY="QEMU exited while waiting for '$1' #$2"; return 1; }
+		grep -a -q "Kernel panic" "$LOG" && { WHY="the guest panicked while waiting for '$1' #$2"; return 1; }
+		[ "$(date +%s)" -lt "$end" ] || { WHY="no '$1' #$2 within $3 s"; return 1; }
+		sleep 0.05
+	done
+}
+# mark NAME: testpmd's counters as MARK_NAME.  The guest keeps quiet for
+# a moment after each phase, so taken when its end line shows they are the
+# counters at its end.
+mark() { eval "MARK_$1='$(tp_counters)'"; }
+
+WHY= SEQ_OK=1 DEVICE1= PAUSE_OVERRAN=0 FLOW_AFTER_RESTART= TP_DOWN_MS= RESTARTED=0
+run_plan() {
+	wait_for "^GUEST boot id=" 1 90 || return 1
+	wait_for "GUEST traffic start phase=pause" 1 60 || return 1
+	if ! skipped pause; then
+		${LIFE} pausecont "$TMP/qmp.sock" "$TMP/ctl.sock" "$SEED" "$CYCLES" > "$TMP/pausecont.out" 2>&1
+		PAUSE_RC=$?
+		grep -a -q "GUEST traffic end phase=pause" "$LOG" && PAUSE_OVERRAN=1
+	fi
+	wait_for "GUEST traffic end phase=pause" 1 $((S_PAUSE + 60)) || return 1
+	mark pause1
+	wait_for "GUEST traffic end phase=reload" 1 $((S_RELOAD + 30)) || return 1
+	mark reload1
+	wait_for "GUEST traffic end phase=backend" 1 $((S_BACKEND + 30)) || return 1
+	mark backend1
+	wait_for "^GUEST done" 1 30 || return 1
+	DEVICE1=$(${LIFE} device "$TMP/ctl.sock" 2>&1)
+	${LIFE} qmp "$TMP/qmp.sock" system_reset > /dev/null || { WHY="QMP system_reset refused"; return 1; }
+	wait_for "^GUEST boot id=" 2 90 || return 1
+	wait_for "GUEST traffic end phase=pause" 2 $((S_PAUSE + 60)) || return 1
+	mark pause2
+	wait_for "GUEST traffic end phase=reload" 2 $((S_RELOAD + 30)) || return 1
+	mark reload2
+	wait_for "GUEST traffic start phase=backend" 2 30 || return 1
+	if ! skipped backend; then
+		sleep 2
+		mark kill
+		kill -9 "$TP_PID"
+		wait "$TP_PID" 2>/dev/null
+		local t0 t1
+		t0=$(date +%s%N)
+		sleep 1
+		tp_start 2 || { WHY="testpmd did not start again"; return 1; }
+		RESTARTED=1
+		FLOW_AFTER_RESTART=$(${LIFE} wait-flow "$TMP/ctl.sock" 10)
+		t1=$(date +%s%N)
+		TP_DOWN_MS=$(( (t1 - t0) / 1000000 ))
+	fi
+	wait_for "GUEST traffic end phase=backend" 2 $((S_BACKEND + 30)) || return 1
+	mark backend2
+	wait_for "^GUEST done" 2 30 || return 1
+}
+run_plan || SEQ_OK=0
+DEVICE=$(${LIFE} device "$TMP/ctl.sock" 2>&1)
+if kill -0 "$Q_PID" 2>/dev/null; then
+	${LIFE} qmp "$TMP/qmp.sock" quit > /dev/null 2>&1
+	for _ in $(seq 50); do kill -0 "$Q_PID" 2>/dev/null || break; sleep 0.1; done
+fi
+wait "$Q_PID" 2>/dev/null; Q_PID=
+secs=$(elapsed)
+timeout 2 sh -c "echo quit > '$TMP/tp.in'"
+for _ in $(seq 50); do kill -0 "$TP_PID" 2>/dev/null || break; sleep 0.1; done
+
+# ---- what flowed ---------------------------------------------------------
+# tp_delta FROM TO: "testpmd RX=.. TX=.." between two marks ("RX TX"
+# each; "zero": a testpmd counts from its start).
+tp_delta() {
+	local a b
+	[ "$1" = zero ] && a=(0 0) || read -r -a a <<<"$1"
+	[ "$2" = zero ] && b=(0 0) || read -r -a b <<<"$2"
+	[ "${#a[@]}" -eq 2 ] && [ "${#b[@]}" -eq 2 ] || { echo "testpmd RX/TX=?"; return; }
+	echo "testpmd RX=$((b[0] - a[0])) TX=$((b[1] - a[1]))"
+}
+# end_line PHASE N: the guest's Nth "traffic end" line of PHASE.
+end_line() { grep -a "GUEST traffic end phase=$1 " "$LOG" | sed -n "$2p" | tr -d '\r'; }
+f() { grep -o " $1=[^ ]*" <<<"$2" | head -n1 | cut -d= -f2; }
+# flowing_at_end PHASE N: frames back in the last 2 s of the phase (its
+# progress lines, one a guest second).
+flowing_at_end() {
+	awk -v ph="$1" -v n="$2" '
+		index($0, "GUEST traffic start phase=" ph " ") { k++; next }
+		k == n && index($0, "GUEST traffic phase=" ph " ") {
+			for (i = 1; i <= NF; i++) if ($i ~ /^received=/) { split($i, kv, "="); r[++m] = kv[2] }
+		}
+		END { if (!m) print 0; else print r[m] - (m > 2 ? r[m - 2] : 0) }' "$LOG" | tr -d '\r'
+}
+FAILS=
+# judge NAME PHASE N MAX_LOSS_PERMILLE EXTRA_OK EXTRA_WHY FIGURES: one line, one verdict.
+judge() {
+	local name=$1 ph=$2 n=$3 maxloss=$4 extra_ok=$5 extra_why=$6 figs=$7 l why=
+	l=$(end_line "$ph" "$n")
+	if [ -z "$l" ]; then
+		why="no traffic figures from the guest (boot $n, $ph)"
+	else
+		local sent recv lost dup cor tail
+		sent=$(f sent "$l") recv=$(f received "$l") lost=$(f lost "$l") dup=$(f dup "$l") cor=$(f corrupt "$l")
+		tail=$(flowing_at_end "$ph" "$n")
+		[ "$recv" -gt 0 ] || why="$why, nothing came back"
+		[ "$dup" -eq 0 ] || why="$why, $dup duplicated"
+		[ "$cor" -eq 0 ] || why="$why, $cor corrupted"
+		[ "$maxloss" = any ] || [ $((lost * 1000)) -le $((sent * maxloss)) ] ||
+			why="$why, lost $lost of $sent (> $maxloss/1000)"
+		[ "$tail" -gt 0 ] || why="$why, nothing came back in the phase's last 2 s"
+		figs="sent=$sent received=$recv lost=$lost late=$(f late "$l") dup=$dup corrupt=$cor stray=$(f stray "$l") rtt_max_ms=$(( $(f rtt_max_us "$l") / 1000 )) max_gap_ms=$(f max_gap_ms "$l") frames/s=$(f frames_per_s "$l"); $figs"
+	fi
+	[ "$extra_ok" = 1 ] || why="$why, $extra_why"
+	why=${why#, }
+	if [ -z "$why" ]; then
+		echo "  phase $name: ok: $figs"
+	else
+		echo "  phase $name: FAILED ($why): ${figs}"
+		FAILS="$FAILS; $name: $why"
+	fi
+}
+
+echo "== vringmed guest life cycle: legacy virtio-net-ccw guest (s390x, big-endian) -> vringmedd -> dpdk-testpmd"
+boots=$(grep -a "^GUEST boot id=" "$LOG" | tr -d '\r' | cut -d= -f2 | sort -u | wc -l)
+echo "  qemu: ${secs} s in all, seed $SEED, $CYCLES cycles; guest boots seen: $boots (distinct boot ids); vmg_secs=$S_PAUSE,$S_RELOAD,$S_BACKEND"
+grep -a -E "vhost|Operation not supported|Kernel panic" "$LOG" | grep -v "^GUEST" | sort | uniq -c | head -n5 | sed 's/^ */  qemu says: /'
+[ -s "$TMP/pausecont.out" ] && sed 's/^/    /' "$TMP/pausecont.out"
+
+if skipped pause; then
+	judge a-steady pause 1 5 1 "" "no stop/cont (--skip pause); $(tp_delta zero "${MARK_pause1:-}")"
+else
+	pc=$(grep "^pausecont " "$TMP/pausecont.out" 2>/dev/null)
+	judge a-pause-cont pause 1 5 "$([ "${PAUSE_RC:-1}" = 0 ] && [ "$PAUSE_OVERRAN" = 0 ] && echo 1)" \
+		"resumes: ${pc#pausecont }$([ "$PAUSE_OVERRAN" = 1 ] && echo ", the guest's phase ended before the last cycle")" "resumes: ${pc#pausecont }; $(tp_delta zero "${MARK_pause1:-}")"
+fi
+reload1=$(grep -a "^GUEST reload " "$LOG" | sed -n 1p | tr -d '\r')
+judge b-driver-reload reload 1 5 "$([ "${reload1% dev=*}" = "GUEST reload ok" ] && echo 1)" "driver reload: ${reload1:-no line}" \
+	"$(tp_delta "${MARK_pause1:-}" "${MARK_reload1:-}")"
+judge b-steady backend 1 5 1 "" "$(tp_delta "${MARK_reload1:-}" "${MARK_backend1:-}")"
+reload2=$(grep -a "^GUEST reload " "$LOG" | sed -n 2p | tr -d '\r')
+judge c-system-reset pause 2 5 "$([ "$boots" -ge 2 ] && echo 1)" "no second boot after system_reset" \
+	"after system_reset; $(tp_delta "${MARK_backend1:-}" "${MARK_pause2:-}")"
+judge c-reload reload 2 5 "$([ "${reload2% dev=*}" = "GUEST reload ok" ] && echo 1)" "driver reload: ${reload2:-no line}" \
+	"$(tp_delta "${MARK_pause2:-}" "${MARK_reload2:-}")"
+if skipped backend; then
+	judge d-steady backend 2 5 1 "" "no restart (--skip backend)"
+else
+	# The killed one's counters a moment before the kill.
+	old=$(tp_delta "${MARK_reload2:-}" "${MARK_kill:-}")
+	new=$(tp_delta zero "${MARK_backend2:-}")
+	judge d-backend-restart backend 2 any "$([ "$RESTARTED" = 1 ] && [ "${FLOW_AFTER_RESTART#flow_ms=}" != none ] && [ -n "$FLOW_AFTER_RESTART" ] && echo 1)" \
+		"no flow after the restart (${FLOW_AFTER_RESTART:-testpmd not restarted})" \
+		"killed testpmd (until just before): ${old#testpmd }, restarted testpmd: ${new#testpmd }; down to flowing ${TP_DOWN_MS:-?} ms (${FLOW_AFTER_RESTART:-no flow_ms} after its start)"
+fi
+[ -n "$DEVICE1" ] && echo "  vringmedd after boot 1: $DEVICE1"
+echo "  vringmedd at the end: $DEVICE"
+echo "  guest: $(grep -a "^GUEST driver_complaints=" "$LOG" | tr -d '\r' | sed 's/^GUEST //' | paste -sd' ') (one a boot)"
+grep -E "warn|broken|error" "$TMP/vringmedd.log" | grep -v fentry | head -n8 | sed 's/^/  vringmedd: /'
+
+[ "$SEQ_OK" = 1 ] || FAILS="$FAILS; the scenario stopped: $WHY"
+complaints=$(grep -a "^GUEST driver_complaints=" "$LOG" | tr -d '\r' | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
+[ "${complaints:-0}" -eq 0 ] || FAILS="$FAILS; the guest's driver complained ($complaints lines)"
+if [ -n "$FAILS" ]; then
+	[ -n "$KEEP" ] || tail -n 12 "$LOG" | sed 's/^/  guest log: /'
+	fail "${FAILS#; }"
+fi
+echo "RESULT: WORKED"
