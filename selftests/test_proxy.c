@@ -18,7 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <sys/un.h>
@@ -700,6 +703,146 @@ VM_TEST(hostile_vmm)
 	vmm_stop(&b);
 }
 
+/* SET_VRING_ADDR with REPLY_ACK, addresses desc/avail/used: the ack (0
+ * taken, else refused), or -1 when the daemon did not answer. */
+static int set_vring_addr(int s, uint64_t desc, uint64_t avail, uint64_t used)
+{
+	struct vu_msg m, r;
+
+	vu_msg_init(&m, VU_SET_VRING_ADDR);
+	m.flags |= VU_FLAG_NEED_REPLY;
+	vu_put_u32(&m, 0, 0);
+	vu_put_u32(&m, 4, 0);
+	vu_put_u64(&m, VU_ADDR_DESC_OFF, desc);
+	vu_put_u64(&m, VU_ADDR_USED_OFF, used);
+	vu_put_u64(&m, VU_ADDR_AVAIL_OFF, avail);
+	vu_put_u64(&m, 32, 0);
+	if (vu_call(s, &m, &r))
+		return -1;
+	return (int)vu_get_u64(&r, 0);
+}
+
+/* virtio's ring alignment (desc 16, avail 2, used 4): a misaligned ring is
+ * refused (REPLY_ACK says so, the session goes on), an aligned one taken.
+ * (They were taken: the core's atomics on a misaligned index can split a
+ * cache line.) */
+VM_TEST(vring_addr_alignment)
+{
+	static const struct {
+		const char *name;
+		uint64_t desc, avail, used;
+	} bad[] = {
+		{ "desc_8", 0x10008, 0x11000, 0x12000 },
+		{ "avail_odd", 0x10000, 0x11001, 0x12000 },
+		{ "used_2", 0x10000, 0x11000, 0x12002 },
+	};
+	uint64_t f = 0, pf = 0;
+	int s;
+
+	if (!vm_subtest("refused_and_session_goes_on") || !bring_up())
+		return;
+	s = vmm_connect(vmm_a);
+	if (!VM_TRUE(s >= 0))
+		return;
+	VM_EQ(vu_get_u64_reply(s, VU_GET_FEATURES, &f), 0);
+	VM_EQ(vu_get_u64_reply(s, VU_GET_PROTOCOL_FEATURES, &pf), 0);
+	VM_TRUE(pf & BIT(VU_PF_REPLY_ACK));
+	VM_EQ(vu_send_u64(s, VU_SET_PROTOCOL_FEATURES, BIT(VU_PF_REPLY_ACK), -1), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		VM_CHECK(set_vring_addr(s, bad[i].desc, bad[i].avail, bad[i].used) == 1,
+			 "%s: not refused", bad[i].name);
+	VM_TRUE(peer_log_has(&dmn, "queue 0: misaligned ring addresses refused", 2000));
+	/* A refusal, not the end of the session. */
+	VM_EQ(vu_get_u64_reply(s, VU_GET_FEATURES, &f), 0);
+	/* Aligned is taken (and goes to the back-end). */
+	VM_EQ(set_vring_addr(s, 0x10000, 0x11002, 0x12004), 0);
+	close(s);
+	VM_TRUE(device_has("neta", "\"state\":\"listening\""));
+}
+
+/* The link /proc/PID/fd/N names, or "" when N is not open. */
+static void fd_link(pid_t pid, int fd, char *out, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	n = readlink(path, out, len - 1);
+	out[n > 0 ? n : 0] = 0;
+}
+
+/* A `device add` that fails before its socket exists (the VMM path is a
+ * plain file) closes nothing of the daemon's.  (It closed fd 0, whatever
+ * the daemon held there: calloc's 0 stood for "no listening socket".) */
+VM_TEST(failed_add_closes_nothing)
+{
+	char plain[160], cmd[400], buf[512], before[256], after[256];
+	FILE *f;
+
+	if (!vm_subtest("fd_0_stays") || !bring_up())
+		return;
+	snprintf(plain, sizeof(plain), "%s/not-a-socket", dir);
+	f = fopen(plain, "w");
+	if (!VM_TRUE(f != NULL))
+		return;
+	fclose(f);
+	fd_link(dmn.pid, 0, before, sizeof(before));
+	VM_TRUE(before[0] != 0);	/* the daemon holds something at 0 */
+	snprintf(cmd, sizeof(cmd), "device add netx,vmm=%s,backend=%s", plain, be_a);
+	VM_EQ(ctl_query(cmd, buf, sizeof(buf)), 0);
+	VM_TRUE(strstr(buf, "\"error\"") != NULL);
+	fd_link(dmn.pid, 0, after, sizeof(after));
+	VM_STREQ(after, before);
+	VM_TRUE(peer_alive(&dmn));
+	unlink(plain);
+}
+
+/* vringmedd whose signalfd cannot be made (a descriptor limit that leaves
+ * none for it) says so and exits, rather than run deaf to SIGTERM or fail
+ * later with another object's error. */
+VM_TEST(signalfd_failure)
+{
+	char log[160], r2[96], line[512];
+	bool said = false;
+	pid_t pid;
+	int st = 0;
+	FILE *f;
+
+	if (!vm_subtest("said_and_exits") || !bring_up())
+		return;
+	snprintf(log, sizeof(log), "%s/signalfd.log", dir);
+	snprintf(r2, sizeof(r2), "/sys/fs/bpf/vringmed-sfd-%d", (int)getpid());
+	pid = fork();
+	if (pid == 0) {
+		/* 0-2 open, then epoll (3) and the pin root's lock (4): the
+		 * signalfd would be the fifth. */
+		struct rlimit rl = { 5, 5 };
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		int nul = open("/dev/null", O_RDONLY);
+
+		if (fd < 0 || nul < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 ||
+		    (nul != 0 && dup2(nul, 0) < 0))
+			_exit(126);
+		for (int i = 3; i < 64; i++)
+			close(i);
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			_exit(126);
+		execl(".output/vringmedd", "vringmedd", "-p", r2, "-c", "none", "-m", "none",
+		      NULL);
+		_exit(127);
+	}
+	waitpid(pid, &st, 0);
+	VM_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	f = fopen(log, "r");
+	while (f && fgets(line, sizeof(line), f))
+		said |= strstr(line, "cannot create a signalfd") != NULL;
+	if (f)
+		fclose(f);
+	VM_TRUE(said);
+	rmdir(r2);
+}
+
 /* The back-end dies: that device goes back to listening, the daemon lives. */
 VM_TEST(backend_dies)
 {
@@ -1357,7 +1500,7 @@ VM_TEST(unseen_kicks)
 	struct vmm v = { .sock = -1 };
 	char cmd[400], buf[512];
 	uint16_t n = 0;
-	struct ebe e;
+	struct ebe e = { .running = false };
 
 	if (vm_subtest("kernel_signalled") && ebe_session(&e, &v)) {
 		vmm_tx(&v, n++);

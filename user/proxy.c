@@ -1033,6 +1033,26 @@ static bool vmp_vring_idx(struct vm_proxy *p, const struct vu_msg *m, uint32_t i
 	return false;
 }
 
+/*
+ * virtio's ring alignment (2.7: descriptor table 16, avail ring 2, used ring
+ * 4 bytes).  The core reads and writes the indices with atomics: misaligned,
+ * one may straddle two cache lines, a split lock, which a host with
+ * split-lock detection answers with SIGBUS or a stall of every core; and a
+ * driver that misaligns its ring is broken anyway.
+ */
+static bool vmp_ring_aligned(struct vm_proxy *p, const struct vu_msg *m, uint32_t idx)
+{
+	uint64_t desc = vu_get_u64(m, VU_ADDR_DESC_OFF), avail = vu_get_u64(m, VU_ADDR_AVAIL_OFF);
+	uint64_t used = vu_get_u64(m, VU_ADDR_USED_OFF);
+
+	if (!(desc & 15) && !(avail & 1) && !(used & 3))
+		return true;
+	vmp_err(p, "queue %u: misaligned ring addresses refused (desc 0x%llx, avail 0x%llx, "
+		"used 0x%llx: virtio requires 16, 2 and 4 byte alignment)", idx,
+		(unsigned long long)desc, (unsigned long long)avail, (unsigned long long)used);
+	return false;
+}
+
 static int vmp_mem_table(struct vm_proxy *p, struct vu_msg *m)
 {
 	struct vm_device *dev = vmp_dev(p);
@@ -1350,6 +1370,8 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 			return -EBADMSG;
 		if (vq->started)
 			return -EBUSY;
+		if (!vmp_ring_aligned(p, m, idx))
+			return -EINVAL;
 		vq->desc = vu_get_u64(m, VU_ADDR_DESC_OFF);
 		vq->used = vu_get_u64(m, VU_ADDR_USED_OFF);
 		vq->avail = vu_get_u64(m, VU_ADDR_AVAIL_OFF);
@@ -1681,7 +1703,8 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 	p->epfd = epfd;
 	pthread_mutex_init(&p->pub_lock, NULL);
 	p->slot = slot;
-	p->vmm.fd = p->be.fd = -1;
+	/* -1 before the first goto fail: calloc's 0 is stdin's number. */
+	p->vmm.fd = p->be.fd = p->lsn.fd = -1;
 	p->state = "listening";
 	for (unsigned i = 0; i < VMP_NQ; i++) {
 		p->q[i].kickfd = p->q[i].vmm_callfd = p->q[i].call.fd = -1;

@@ -762,6 +762,11 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0) {
+		/* Without it SIGTERM would never be seen: blocked, unread. */
+		pr_warn("cannot create a signalfd for SIGTERM and SIGINT: %s\n", strerror(errno));
+		goto out_lock;
+	}
 	signal(SIGPIPE, SIG_IGN);
 
 	opts.pin_root = root;
