@@ -248,8 +248,9 @@ static int vmm_resume(struct vmm *v, const uint16_t *base)
 	return vmm_rings_start(v, base);
 }
 
-/* Everything QEMU says to start a legacy virtio-net device in `order`. */
-static int vmm_start(struct vmm *v, const char *path, enum vm_order order)
+/* Everything QEMU says to start a legacy virtio-net device in `order`, its
+ * guest memory in `memfd` (MEM_SIZE bytes, taken over). */
+static int vmm_start_fd(struct vmm *v, const char *path, enum vm_order order, int memfd)
 {
 	struct vu_msg m;
 	uint64_t feat;
@@ -258,8 +259,8 @@ static int vmm_start(struct vmm *v, const char *path, enum vm_order order)
 	memset(v, 0, sizeof(*v));
 	v->order = order;
 	v->sock = vmm_connect(path);
-	v->memfd = memfd_create("vmm-guest", MFD_CLOEXEC);
-	if (v->sock < 0 || v->memfd < 0 || ftruncate(v->memfd, MEM_SIZE))
+	v->memfd = memfd;
+	if (v->sock < 0 || v->memfd < 0)
 		return -1;
 	v->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, v->memfd, 0);
 	if (v->mem == MAP_FAILED)
@@ -275,6 +276,17 @@ static int vmm_start(struct vmm *v, const char *path, enum vm_order order)
 	vu_send_u64(v->sock, VU_SET_FEATURES, feat, -1);
 	v->feat = feat;
 	return vmm_rings_start(v, zero);
+}
+
+static int vmm_start(struct vmm *v, const char *path, enum vm_order order)
+{
+	int fd = memfd_create("vmm-guest", MFD_CLOEXEC);
+
+	if (fd >= 0 && ftruncate(fd, MEM_SIZE)) {
+		close(fd);
+		fd = -1;
+	}
+	return vmm_start_fd(v, path, order, fd);
 }
 
 static void vmm_stop(struct vmm *v)
@@ -841,6 +853,122 @@ VM_TEST(signalfd_failure)
 		fclose(f);
 	VM_TRUE(said);
 	rmdir(r2);
+}
+
+/* Guest memory of MEM_SIZE bytes as a VMM may hand it over: a memfd that
+ * allows sealing and is not sealed, one sealed as QEMU's
+ * memory-backend-memfd seals it, one that cannot be sealed, a file. */
+enum guest_mem { MEM_SEALABLE, MEM_SEALED, MEM_UNSEALABLE, MEM_FILE };
+
+static int guest_mem(enum guest_mem kind)
+{
+	char path[160];
+	int fd;
+
+	if (kind == MEM_FILE) {
+		snprintf(path, sizeof(path), "%s/guest-ram", dir);
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		unlink(path);
+	} else {
+		fd = memfd_create("vmm-guest", MFD_CLOEXEC |
+				  (kind == MEM_UNSEALABLE ? 0 : MFD_ALLOW_SEALING));
+	}
+	if (fd >= 0 && (ftruncate(fd, MEM_SIZE) ||
+			(kind == MEM_SEALED &&
+			 fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* The daemon's control socket answers within a second. */
+static bool ctl_answers_fast(void)
+{
+	char buf[8192];
+	uint64_t t0 = 0;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (ctl_query("device list", buf, sizeof(buf)) || !strstr(buf, "\"name\":\"netb\""))
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 - t0 < 1000;
+}
+
+/*
+ * A VMM shrinks the memory file it handed over (issue 19): a memfd that can
+ * be sealed is sealed against it, so the truncation fails; one that cannot,
+ * or a file, is truncated under the daemon, whose next access to it raises
+ * SIGBUS: that device breaks, says why, and the daemon, the other device and
+ * the control socket carry on.  (The daemon died of the SIGBUS, every device
+ * with it.)
+ */
+VM_TEST(guest_memory_shrinks)
+{
+	static const struct {
+		const char *name;
+		enum guest_mem kind;
+	} shrunk[] = {
+		{ "unsealable_memfd_truncated", MEM_UNSEALABLE },
+		{ "file_truncated", MEM_FILE },
+	};
+	struct vmm v = { .sock = -1 }, b = { .sock = -1 };
+	int seals;
+
+	if (vm_subtest("sealable_memfd_is_sealed") && bring_up()) {
+		if (!peer_alive(&tp_a))
+			VM_EQ(testpmd_start(&tp_a, dir, be_a, "pa3"), 0);
+		VM_EQ(vmm_start_fd(&v, vmm_a, VM_ORDER_BE, guest_mem(MEM_SEALABLE)), 0);
+		seals = fcntl(v.memfd, F_GET_SEALS);
+		VM_CHECK(seals >= 0 && (seals & F_SEAL_SHRINK), "seals 0x%x: no F_SEAL_SHRINK", seals);
+		/* Only once sealed: unsealed, the truncation would be the test
+		 * below, and kill an unguarded daemon. */
+		if (seals >= 0 && (seals & F_SEAL_SHRINK)) {
+			VM_TRUE(ftruncate(v.memfd, 0) < 0 && errno == EPERM);
+			VM_TRUE(ftruncate(v.memfd, 2 * MEM_SIZE) == 0);	/* growing is the VMM's */
+		}
+		vmm_tx(&v, 0);
+		VM_EQ(vmm_tx_used(&v, 1, 2000), 1);
+		vmm_stop(&v);
+	}
+	if (vm_subtest("sealed_memfd_taken") && bring_up()) {
+		VM_EQ(vmm_start_fd(&v, vmm_a, VM_ORDER_LE, guest_mem(MEM_SEALED)), 0);
+		VM_TRUE(device_has("neta", "\"state\":\"running\""));
+		vmm_tx(&v, 0);
+		VM_EQ(vmm_tx_used(&v, 1, 2000), 1);
+		vmm_stop(&v);
+	}
+	for (size_t i = 0; i < sizeof(shrunk) / sizeof(shrunk[0]); i++) {
+		uint16_t nb = 0;
+
+		if (!vm_subtest("%s", shrunk[i].name) || !bring_up())
+			continue;
+		VM_EQ(vmm_start(&b, vmm_b, VM_ORDER_LE), 0);
+		VM_EQ(vmm_start_fd(&v, vmm_a, VM_ORDER_BE, guest_mem(shrunk[i].kind)), 0);
+		VM_TRUE(device_has("neta", "\"state\":\"running\""));
+		VM_TRUE(peer_log_has(&dmn, "cannot be sealed against shrinking", 2000));
+		/* A chain posted, then the memory taken away, then the kick:
+		 * BPF's read faults, the daemon's too (and its tick's look at
+		 * the ring would, with no kick at all). */
+		vmm_tx_post(&v, 0, false, false);
+		VM_EQ(ftruncate(v.memfd, 0), 0);
+		VM_EQ(write(v.kick[1], &(uint64_t){ 1 }, 8), 8);
+		VM_TRUE(peer_log_has(&dmn, "device neta: guest memory faulted (SIGBUS", 2000));
+		VM_TRUE(peer_alive(&dmn));
+		VM_TRUE(device_has("neta", "\"state\":\"broken\""));
+		VM_TRUE(device_has("neta", "guest memory faulted"));
+		VM_TRUE(ctl_answers_fast());
+		for (int k = 0; k < 4; k++)
+			vmm_tx(&b, nb++);
+		VM_EQ(vmm_tx_used(&b, nb, 2000), nb);
+		VM_TRUE(device_has("netb", "\"state\":\"running\""));
+		vmm_stop(&v);
+		vmm_stop(&b);
+		VM_TRUE(device_has("neta", "\"state\":\"listening\""));
+		VM_TRUE(peer_alive(&dmn));
+	}
 }
 
 /* The back-end dies: that device goes back to listening, the daemon lives. */

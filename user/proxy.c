@@ -113,6 +113,8 @@ struct vm_proxy {
 	unsigned be_stopped;	/* rings it stopped before the VMM stopped ours */
 	uint16_t be_stopped_at[VMP_NQ];
 	time_t be_warned;
+	unsigned long faults_told;	/* vm_ref_fault.n of this thread, told */
+	unsigned long unsealed_told;	/* the session whose unsealable memory was told */
 	char last_error[160];
 	unsigned long sessions, teardowns, deferred_done;
 	unsigned long calls[VMP_NQ], calls_suppressed[VMP_NQ];
@@ -224,8 +226,21 @@ static void vmp_err(struct vm_proxy *p, const char *fmt, ...)
 	pr_warn("device %s: %s\n", p->cfg.name, p->last_error);
 }
 
+/* A guest memory access of this thread faulted (ref.c's guard): the device
+ * is broken by now; the log says why in words an operator can act on. */
+static void vmp_tell_faults(struct vm_proxy *p)
+{
+	if (vm_ref_fault.n == p->faults_told)
+		return;
+	p->faults_told = vm_ref_fault.n;
+	if (vm_ref_fault.dev == vmp_dev(p))
+		vmp_err(p, "guest memory faulted (SIGBUS at %p: the VMM shrank its memory file?): "
+			"the device is broken until its VMM resets it", vm_ref_fault.addr);
+}
+
 static void vmp_publish(struct vm_proxy *p)
 {
+	vmp_tell_faults(p);
 	pthread_mutex_lock(&p->pub_lock);
 	p->pub = (struct vm_proxy_info){
 		.name = p->cfg.name, .vmm_path = p->cfg.vmm_path,
@@ -1053,6 +1068,40 @@ static bool vmp_ring_aligned(struct vm_proxy *p, const struct vu_msg *m, uint32_
 	return false;
 }
 
+/*
+ * The VMM keeps the memory file it hands over and may shrink it (ftruncate)
+ * while the regions are mapped: the next access past the new end raises
+ * SIGBUS, by default the end of the one process that serves every device.
+ * A file that can be sealed is sealed against shrinking, unless the VMM did
+ * (QEMU's memory-backend-memfd does: seal=on is its default), before its
+ * size is checked: from then on it only grows, for the VMM, for us and for
+ * the back-end, which is handed the same file and may serve other tenants
+ * with no defence of its own.  Growing stays allowed (F_SEAL_GROW is not
+ * ours to add).  A file that cannot be sealed (hugetlbfs and tmpfs files,
+ * files of other file systems: QEMU's memory-backend-file; memfds made
+ * without MFD_ALLOW_SEALING) is taken, for refusing those would refuse
+ * common set-ups; a fault in one is contained to this device by ref.c's
+ * SIGBUS guard.  Said once a session.
+ */
+static void vmp_seal(struct vm_proxy *p, uint32_t i, int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals >= 0 && (seals & F_SEAL_SHRINK))
+		return;
+	if (seals >= 0 && !(seals & F_SEAL_SEAL) && !fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK)) {
+		pr_debug("device %s: guest memory region %u sealed against shrinking\n",
+			 p->cfg.name, i);
+		return;
+	}
+	if (p->unsealed_told == p->sessions)
+		return;
+	p->unsealed_told = p->sessions;
+	pr_info("device %s: guest memory region %u cannot be sealed against shrinking (%s): "
+		"should the VMM truncate it, this device breaks, no other\n", p->cfg.name, i,
+		seals < 0 ? "its file system has no seals" : "sealing is closed on it");
+}
+
 static int vmp_mem_table(struct vm_proxy *p, struct vu_msg *m)
 {
 	struct vm_device *dev = vmp_dev(p);
@@ -1091,7 +1140,9 @@ static int vmp_mem_table(struct vm_proxy *p, struct vu_msg *m)
 				goto fail;
 			}
 		/* A mapping past the end of its file would SIGBUS us at the
-		 * first write of the used path: the file must cover it. */
+		 * first write of the used path: the file must cover it, and
+		 * keep covering it (vmp_seal). */
+		vmp_seal(p, i, m->fds[i]);
 		if (fstat(m->fds[i], &fst) || !S_ISREG(fst.st_mode) ||
 		    (uint64_t)fst.st_size < r->offset + r->size) {
 			vmp_err(p, "SET_MEM_TABLE region %u: its fd is not a memory file of at "
@@ -1683,6 +1734,14 @@ int vm_proxy_pick_slot(const struct vm_bpf *b, const char *name, const bool *tak
 	return fresh >= 0 ? fresh : stale >= 0 ? stale : -ENOSPC;
 }
 
+static pthread_once_t vmp_guard_once = PTHREAD_ONCE_INIT;
+static int vmp_guard_err;
+
+static void vmp_guard_install(void)
+{
+	vmp_guard_err = vm_ref_guard_install();
+}
+
 struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 			      const struct vm_proxy_cfg *cfg)
 {
@@ -1693,6 +1752,15 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 
 	if (slot >= VM_MAX_DEVICES) {
 		errno = ENOSPC;
+		return NULL;
+	}
+	/* Before any guest memory is mapped: a VMM that shrinks its memory
+	 * file must break its own device only (vmp_seal). */
+	pthread_once(&vmp_guard_once, vmp_guard_install);
+	if (vmp_guard_err) {
+		pr_warn("device %s: cannot install the SIGBUS guard: %s\n", cfg->name,
+			strerror(-vmp_guard_err));
+		errno = -vmp_guard_err;
 		return NULL;
 	}
 	p = calloc(1, sizeof(*p));
