@@ -882,19 +882,23 @@ static int guest_mem(enum guest_mem kind)
 	return fd;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* The daemon's control socket answers within a second. */
 static bool ctl_answers_fast(void)
 {
 	char buf[8192];
-	uint64_t t0 = 0;
-	struct timespec ts;
+	uint64_t t0 = mono_ms();
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	t0 = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	if (ctl_query("device list", buf, sizeof(buf)) || !strstr(buf, "\"name\":\"netb\""))
 		return false;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 - t0 < 1000;
+	return mono_ms() - t0 < 1000;
 }
 
 /*
@@ -971,6 +975,97 @@ VM_TEST(guest_memory_shrinks)
 	}
 }
 
+/* GET_FEATURES requests on `s`, never reading a reply, until the daemon
+ * stops taking them (for 300 ms): its replies filled the socket back to us
+ * and it sits in a send. */
+static int flood_get_features(int s)
+{
+	const uint8_t req[VU_HDR_SIZE] = { VU_GET_FEATURES, 0, 0, 0, VU_VERSION, 0, 0, 0 };
+	struct pollfd pf = { .fd = s, .events = POLLOUT };
+	int n = 0;
+
+	while (n < 100000) {
+		if (send(s, req, sizeof(req), MSG_DONTWAIT | MSG_NOSIGNAL) == sizeof(req))
+			n++;
+		else if (errno != EAGAIN || poll(&pf, 1, 300) != 1)
+			break;
+	}
+	return n;
+}
+
+/* Adds neta back (its abandoned thread may take a moment to end). */
+static bool neta_back(void)
+{
+	char cmd[400], buf[512];
+
+	snprintf(cmd, sizeof(cmd), "device add neta,vmm=%s,backend=%s", vmm_a, be_a);
+	for (int t = 0; t < 80; t++) {
+		if (!ctl_query(cmd, buf, sizeof(buf)) && strstr(buf, "\"ok\""))
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+/*
+ * A VMM that sends requests and never reads the replies (issue 19): the
+ * device's thread blocks in a send.  `device del` of it answers within a
+ * second all the same (its thread is abandoned, and ends when it can), the
+ * control socket answers, the other device's traffic goes on; and left
+ * alone, such a session ends by itself once a reply waited
+ * VMP_VMM_TIMEOUT.  (The thread blocked for ever, and `device del` and
+ * SIGTERM, joining it, froze the daemon's main thread with it.)
+ */
+VM_TEST(vmm_stops_reading)
+{
+	struct vmm b = { .sock = -1 };
+	char buf[8192];
+	uint64_t t0;
+	uint16_t nb = 0;
+	int s = -1, n;
+
+	if (vm_subtest("device_del_within_1s") && bring_up()) {
+		if (!peer_alive(&tp_a))
+			VM_EQ(testpmd_start(&tp_a, dir, be_a, "pa4"), 0);
+		VM_EQ(vmm_start(&b, vmm_b, VM_ORDER_LE), 0);
+		s = vmm_connect(vmm_a);
+		VM_TRUE(s >= 0 && device_has("neta", "\"state\":\"negotiating\""));
+		n = flood_get_features(s);
+		printf("      %d requests sent, none read back\n", n);
+		t0 = mono_ms();
+		VM_EQ(ctl_query("device del neta", buf, sizeof(buf)), 0);
+		VM_CHECK(strstr(buf, "\"ok\"") != NULL, "device del answered '%s'", buf);
+		VM_CHECK(mono_ms() - t0 < 1000, "device del took %llu ms",
+			 (unsigned long long)(mono_ms() - t0));
+		VM_TRUE(ctl_answers_fast());
+		VM_TRUE(peer_log_has(&dmn, "device neta: its thread did not end its session", 1000));
+		for (int k = 0; k < 4; k++)
+			vmm_tx(&b, nb++);
+		VM_EQ(vmm_tx_used(&b, nb, 2000), nb);
+		close(s);	/* its send fails, its thread ends, the slot comes back */
+		s = -1;
+		VM_TRUE(neta_back());
+		VM_TRUE(peer_log_has(&dmn, "device neta: its abandoned thread ended", 2000));
+		vmm_stop(&b);
+	}
+	if (vm_subtest("session_ends_by_itself") && bring_up()) {
+		s = vmm_connect(vmm_a);
+		VM_TRUE(s >= 0 && device_has("neta", "\"state\":\"negotiating\""));
+		flood_get_features(s);
+		t0 = mono_ms();
+		VM_TRUE(peer_log_has(&dmn, "device neta: GET_FEATURES failed: Resource temporarily "
+				     "unavailable", 5000));
+		VM_TRUE(device_has("neta", "\"state\":\"listening\""));
+		printf("      the session ended %llu ms after the flood\n",
+		       (unsigned long long)(mono_ms() - t0));
+		VM_TRUE(ctl_answers_fast());
+	}
+	if (s >= 0)
+		close(s);
+	vmm_stop(&b);
+	VM_TRUE(peer_alive(&dmn));
+}
+
 /* The back-end dies: that device goes back to listening, the daemon lives. */
 VM_TEST(backend_dies)
 {
@@ -991,14 +1086,6 @@ VM_TEST(backend_dies)
 		VM_TRUE(device_has("netb", "\"state\":\"running\""));
 		vmm_stop(&v);
 	}
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* A back-end that takes connections and never answers: listening, never

@@ -33,6 +33,10 @@
 #define BIT(n)		(1ull << (n))
 #define VMP_NQ		VM_PROXY_NQ
 #define VMP_BE_TIMEOUT	5		/* seconds a back-end may take to answer */
+/* Seconds a reply to the VMM may wait for room in its socket: a VMM reads
+ * each reply before its next request (QEMU does), so the socket fills only
+ * for one that stopped reading, which must not hold the device's thread. */
+#define VMP_VMM_TIMEOUT	2
 #define VMP_QUIET	10		/* seconds between repeats of one warning */
 /* Where the shadow region sits in the back-end's guest-physical space: far
  * above any guest RAM, checked against every region the VMM sends. */
@@ -1677,6 +1681,7 @@ static void vmp_vmm_one(struct vm_proxy *p, int fd)
 static void vmp_on_listen(struct vm_ev *ev, uint32_t events)
 {
 	struct vm_proxy *p = ev->ctx;
+	struct timeval tv = { .tv_sec = VMP_VMM_TIMEOUT };
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	int fd;
@@ -1696,6 +1701,8 @@ static void vmp_on_listen(struct vm_ev *ev, uint32_t events)
 		close(fd);
 		return;
 	}
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	vmp_release_adopted(p);
 	p->last_error[0] = 0;
 	p->vmm = (struct vm_ev){ .fd = fd, .fn = vmp_on_vmm, .ctx = p };

@@ -53,6 +53,10 @@
 #include "vringmed.skel.h"
 
 #define VMD_SCAN_MS 200	/* deferred flags are rescanned this often */
+/* How long `device del` and a stop wait for a device's thread to end its
+ * session before they abandon it (vmd_dev_join): the main thread serves the
+ * control socket, the ring buffer and the watchdog of every device. */
+#define VMD_JOIN_MS 500
 #define VMD_CONTROL "/run/vringmed/control.sock"
 
 struct vmd;
@@ -66,6 +70,25 @@ struct vmd_dev {
 	struct vm_ev wake;		/* eventfd: a deferred kick, or stop */
 	pthread_t thr;
 	atomic_bool stop;
+	atomic_int fate;		/* enum vmd_fate */
+	char name[32];			/* ... for once the proxy may be gone */
+	char vmm_path[108];
+};
+
+/* Who frees a device that was asked to stop: whoever of the main thread
+ * and the device's own settles it first (vmd_dev_join, vmd_dev_main). */
+enum vmd_fate {
+	VMD_RUNNING,
+	VMD_ENDED,		/* the thread ended in time: the main thread joins it */
+	VMD_ABANDONED,		/* it did not: it frees itself when it ends */
+};
+
+/* A slot whose device was abandoned: reserved, with its name and VMM
+ * socket, until its thread ends (it still tears its session down there). */
+struct vmd_zombie {
+	atomic_bool live;
+	char name[32];
+	char vmm_path[108];
 };
 
 struct vmd {
@@ -74,6 +97,7 @@ struct vmd {
 	__u32 broken_seen[VM_MAX_DEVICES];
 	int epfd;
 	struct vmd_dev *dev[VM_MAX_DEVICES];
+	struct vmd_zombie zombie[VM_MAX_DEVICES];
 	struct vm_ev ctl;
 	const char *ctl_path;
 	struct vm_metrics *metrics;
@@ -211,7 +235,7 @@ static void vmd_report_broken(struct vmd *d, __u32 i)
 static void vmd_scan(struct vmd *d)
 {
 	for (__u32 i = 0; i < VM_MAX_DEVICES; i++)
-		if (!d->dev[i])
+		if (!d->dev[i] && !atomic_load(&d->zombie[i].live))
 			vmd_report_broken(d, i);
 }
 
@@ -224,6 +248,30 @@ static void vmd_dev_on_wake(struct vm_ev *ev, uint32_t events)
 	(void)events;
 	if (read(ev->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		pr_debug("wake eventfd: %s\n", strerror(errno));
+}
+
+static void vmd_dev_free(struct vmd_dev *dv)
+{
+	if (dv->wake.fd >= 0)
+		close(dv->wake.fd);
+	if (dv->epfd >= 0)
+		close(dv->epfd);
+	free(dv);
+}
+
+/* The device's thread is done.  Abandoned, nobody will join it: it frees
+ * what is left of it and gives its slot back. */
+static void vmd_dev_ended(struct vmd_dev *dv)
+{
+	struct vmd_zombie *z = &dv->d->zombie[dv->slot];
+	int running = VMD_RUNNING;
+
+	if (atomic_compare_exchange_strong(&dv->fate, &running, VMD_ENDED))
+		return;
+	pr_info("device %s: its abandoned thread ended; slot %u is free again\n", dv->name,
+		dv->slot);
+	vmd_dev_free(dv);
+	atomic_store(&z->live, false);
 }
 
 static void *vmd_dev_main(void *arg)
@@ -254,16 +302,8 @@ static void *vmd_dev_main(void *arg)
 	/* The session's teardown is this device's business: a back-end slow
 	 * to let go holds this thread only. */
 	vm_proxy_free(dv->p);
+	vmd_dev_ended(dv);
 	return NULL;
-}
-
-static void vmd_dev_free(struct vmd_dev *dv)
-{
-	if (dv->wake.fd >= 0)
-		close(dv->wake.fd);
-	if (dv->epfd >= 0)
-		close(dv->epfd);
-	free(dv);
 }
 
 /* Asks the device's thread to end its session and stop. */
@@ -276,11 +316,51 @@ static void vmd_dev_stop(struct vmd_dev *dv)
 		pr_debug("wake eventfd: %s\n", strerror(errno));
 }
 
-/* Waits for it (at most the back-end timeout, if its back-end hangs). */
-static void vmd_dev_join(struct vmd *d, struct vmd_dev *dv)
+/* A deadline VMD_JOIN_MS from now, for pthread_timedjoin_np. */
+static struct timespec vmd_join_deadline(void)
 {
-	pthread_join(dv->thr, NULL);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (VMD_JOIN_MS % 1000) * 1000000L;
+	ts.tv_sec += VMD_JOIN_MS / 1000 + ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	return ts;
+}
+
+/*
+ * Waits for a stopped device's thread until `deadline`.  A thread still
+ * busy then is held by a peer (a back-end that does not answer, a VMM that
+ * does not read: each bounded, but by seconds; or worse): it is abandoned,
+ * detached, and ends its session and frees itself whenever it can; its
+ * slot, name and VMM socket stay reserved until then.  The main thread
+ * never waits longer, whatever the peers do.
+ */
+static void vmd_dev_join(struct vmd *d, struct vmd_dev *dv, const struct timespec *deadline)
+{
+	struct vmd_zombie *z = &d->zombie[dv->slot];
+	int running = VMD_RUNNING;
+
 	d->dev[dv->slot] = NULL;
+	if (!pthread_timedjoin_np(dv->thr, NULL, deadline)) {
+		vmd_dev_free(dv);
+		return;
+	}
+	/* dv stays until the exchange below: the thread frees it only once
+	 * abandoned.  The proxy may be gone already. */
+	snprintf(z->name, sizeof(z->name), "%s", dv->name);
+	snprintf(z->vmm_path, sizeof(z->vmm_path), "%s", dv->vmm_path);
+	atomic_store(&z->live, true);
+	if (atomic_compare_exchange_strong(&dv->fate, &running, VMD_ABANDONED)) {
+		pthread_detach(dv->thr);
+		pr_warn("device %s: its thread did not end its session within %d ms (a peer "
+			"holds it): abandoned; slot %u and %s stay reserved until it ends\n",
+			dv->name, VMD_JOIN_MS, dv->slot, z->vmm_path);
+		return;
+	}
+	/* It ended meanwhile. */
+	atomic_store(&z->live, false);
+	pthread_join(dv->thr, NULL);
 	vmd_dev_free(dv);
 }
 
@@ -293,6 +373,8 @@ static struct vmd_dev *vmd_dev_start(struct vmd *d, uint32_t slot, const struct 
 		return NULL;
 	dv->d = d;
 	dv->slot = slot;
+	snprintf(dv->name, sizeof(dv->name), "%s", cfg->name);
+	snprintf(dv->vmm_path, sizeof(dv->vmm_path), "%s", cfg->vmm_path);
 	dv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	dv->wake = (struct vm_ev){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
 				   .fn = vmd_dev_on_wake, .ctx = dv };
@@ -337,7 +419,14 @@ static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t err
 			snprintf(err, errlen, "device %s exists already", cfg.name);
 			return -EEXIST;
 		}
-		taken[i] = d->dev[i] != NULL;
+		/* An abandoned device's thread still owns its slot and socket. */
+		if (atomic_load(&d->zombie[i].live) && (!strcmp(d->zombie[i].name, cfg.name) ||
+							!strcmp(d->zombie[i].vmm_path, cfg.vmm_path))) {
+			snprintf(err, errlen, "device %s (%s) is still ending its abandoned session: "
+				 "try again later", d->zombie[i].name, d->zombie[i].vmm_path);
+			return -EBUSY;
+		}
+		taken[i] = d->dev[i] != NULL || atomic_load(&d->zombie[i].live);
 	}
 	slot = vm_proxy_pick_slot(&d->b, cfg.name, taken);
 	if (slot < 0) {
@@ -359,8 +448,10 @@ static int vmd_del_device(struct vmd *d, const char *name)
 {
 	for (int i = 0; i < VM_MAX_DEVICES; i++)
 		if (d->dev[i] && !strcmp(vm_proxy_name(d->dev[i]->p), name)) {
+			struct timespec deadline = vmd_join_deadline();
+
 			vmd_dev_stop(d->dev[i]);
-			vmd_dev_join(d, d->dev[i]);
+			vmd_dev_join(d, d->dev[i], &deadline);
 			return 0;
 		}
 	return -ENOENT;
@@ -670,7 +761,8 @@ int main(int argc, char **argv)
 	unsigned mport = VM_METRICS_PORT;
 	unsigned long long wd_usec;
 	struct timespec wd_last = { 0 };
-	bool root_set = false, ctl_set = false, m_set = false;
+	bool root_set = false, ctl_set = false, m_set = false, zombies = false;
+	struct timespec deadline;
 	const char *devspec[VM_MAX_DEVICES];
 	struct vm_bpf_opts opts = { .attach = true };
 	struct vm_ev sev, rbev;
@@ -846,19 +938,33 @@ int main(int argc, char **argv)
 	}
 out_devs:
 	vm_metrics_stop(d->metrics);
-	/* Every device winds down at once; then they are waited for. */
+	/* Every device winds down at once; then they are waited for, all
+	 * within one VMD_JOIN_MS. */
 	for (int i = 0; i < VM_MAX_DEVICES; i++)
 		if (d->dev[i])
 			vmd_dev_stop(d->dev[i]);
+	deadline = vmd_join_deadline();
 	for (int i = 0; i < VM_MAX_DEVICES; i++)
 		if (d->dev[i])
-			vmd_dev_join(d, d->dev[i]);
+			vmd_dev_join(d, d->dev[i], &deadline);
+	/* Abandoned threads die with the process: what they would have
+	 * removed is removed here, and what they still use (the maps, the
+	 * daemon's state) is left to the exit. */
+	for (int i = 0; i < VM_MAX_DEVICES; i++)
+		if (atomic_load(&d->zombie[i].live)) {
+			zombies = true;
+			unlink(d->zombie[i].vmm_path);
+		}
 	if (d->ctl.fd >= 0) {
 		close(d->ctl.fd);
 		unlink(d->ctl_path);
 	}
 	if (!err)
 		vm_bpf_unpin(&d->b);
+	if (zombies) {
+		pr_warn("exiting with abandoned device threads\n");
+		return err;
+	}
 out_rb:
 	ring_buffer__free(d->rb);
 out_bpf:
