@@ -28,7 +28,7 @@ endif
 HEADERS  := $(wildcard include/vringmed/*.h)
 BPF_OBJS := $(OUTPUT)/vringmed.bpf.o $(OUTPUT)/probe_fentry.bpf.o
 SKELS    := $(OUTPUT)/vringmed.skel.h $(OUTPUT)/probe_fentry.skel.h
-LIB_SRCS := user/ref.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c user/proxy.c user/view.c user/metrics.c user/sdnotify.c
+LIB_SRCS := user/access.c user/ref.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c user/proxy.c user/view.c user/metrics.c user/sdnotify.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 LIB      := $(OUTPUT)/libvringmed.a
 

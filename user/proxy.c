@@ -1,5 +1,32 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* vringmedd's vhost-user proxy for one virtio-net device: see proxy.h. */
+/*
+ * vringmedd's vhost-user proxy for one virtio-net device: see proxy.h.
+ *
+ * Security model.  Both peers are untrusted, and one daemon serves the
+ * devices of many tenants: a peer may end or break its own device, never
+ * another, nor the daemon.
+ *  - Who: a VMM is admitted, and a back-end handed anything, only when its
+ *    credentials pass access.c's policy (the socket files are 0600 or 0660
+ *    with a configured group; SO_PEERCRED against root, our uid,
+ *    --allow-uid and --socket-group), before the first message.
+ *  - What a VMM says is checked once, on our copy, before use: message
+ *    sizes, ring indices, sizes and alignment, memory regions (no overlap,
+ *    no wrap, inside their files, below the shadow region), fds (eventfds,
+ *    made non-blocking).  A refusal ends that session, or with REPLY_ACK
+ *    is told.
+ *  - Its memory may be taken back: files are sealed against shrinking
+ *    where they can be (vmp_seal), and every access of ours to guest memory
+ *    runs under ref.c's SIGBUS guard, which breaks that device only.
+ *  - Its rings are the guest's: the translation core validates every entry
+ *    and marks the device broken at the first nonsense.
+ *  - Neither peer can hold the device's thread for long: every socket send
+ *    and receive has a timeout (the back-end's VMP_BE_TIMEOUT, the VMM's
+ *    VMP_VMM_TIMEOUT), a message is read only once wholly there, eventfds
+ *    are non-blocking; and the daemon's main thread never waits for a
+ *    device's thread beyond a bound (vringmedd's vmd_dev_join).
+ *  - A back-end may rewrite the shadow rings it was given: only
+ *    mediator-private state steers what the used path writes to the guest.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +51,7 @@
 #include <vringmed/vhost_user.h>
 #include <vringmed/vring.h>
 
+#include "access.h"
 #include "loader.h"
 #include "log.h"
 #include "proxy.h"
@@ -474,6 +502,29 @@ static void vmp_on_backend(struct vm_ev *ev, uint32_t events)
 	}
 }
 
+/* The process listening at the back-end's path (SO_PEERCRED names whoever
+ * called listen()) is one access.c allows: else a path another user
+ * squatted would be handed every region of the guest.  0 or -EPERM. */
+static int vmp_backend_trusted(struct vm_proxy *p, int fd)
+{
+	struct ucred c;
+	char who[160];
+	time_t now;
+	int err = vm_access_check_fd(fd, &c);
+
+	if (!err)
+		return 0;
+	now = time(NULL);
+	/* A VMM retries at once: said once per VMP_QUIET seconds. */
+	if (now - p->be_warned >= VMP_QUIET) {
+		vmp_err(p, "back-end %s refused: its listener is pid %d uid %u gid %u, not one "
+			"of %s (--allow-uid, --socket-group)", p->cfg.backend_path, (int)c.pid,
+			(unsigned)c.uid, (unsigned)c.gid, vm_access_allowed(who, sizeof(who)));
+		p->be_warned = now;
+	}
+	return -EPERM;
+}
+
 static int vmp_backend_connect(struct vm_proxy *p)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -495,6 +546,12 @@ static int vmp_backend_connect(struct vm_proxy *p)
 				"refused until it listens)", p->cfg.backend_path, strerror(-err));
 			p->be_warned = now;
 		}
+		return err;
+	}
+	/* Guest memory goes to whoever listens there: they must be ours. */
+	err = vmp_backend_trusted(p, fd);
+	if (err) {
+		close(fd);
 		return err;
 	}
 	p->be_warned = 0;
@@ -1701,6 +1758,15 @@ static void vmp_on_listen(struct vm_ev *ev, uint32_t events)
 		close(fd);
 		return;
 	}
+	if (!vm_access_peer_ok(&cred)) {
+		char who[160];
+
+		pr_warn("device %s: VMM connection refused: pid %d uid %u gid %u is not one of "
+			"%s (--allow-uid, --socket-group)\n", p->cfg.name, (int)cred.pid,
+			(unsigned)cred.uid, (unsigned)cred.gid, vm_access_allowed(who, sizeof(who)));
+		close(fd);
+		return;
+	}
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	vmp_release_adopted(p);
@@ -1752,10 +1818,9 @@ static void vmp_guard_install(void)
 struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 			      const struct vm_proxy_cfg *cfg)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct vm_proxy *p;
 	struct stat st;
-	int err;
+	int err = 0;
 
 	if (slot >= VM_MAX_DEVICES) {
 		errno = ENOSPC;
@@ -1835,7 +1900,6 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 		b->devices[slot].nqueues = VMP_NQ;
 	}
 
-	strcpy(sa.sun_path, cfg->vmm_path);
 	if (!lstat(cfg->vmm_path, &st)) {
 		if (!S_ISSOCK(st.st_mode)) {
 			pr_warn("device %s: %s exists and is not a socket\n", cfg->name,
@@ -1847,9 +1911,10 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 	}
 	p->lsn = (struct vm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
 				 .fn = vmp_on_listen, .ctx = p };
-	if (p->lsn.fd < 0 || bind(p->lsn.fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(p->lsn.fd, 4) || vm_ev_add(epfd, &p->lsn, EPOLLIN)) {
-		err = errno;
+	/* 0600, or 0660 with the socket group, from the start (access.c). */
+	if (p->lsn.fd < 0 || (err = -vm_access_listen(p->lsn.fd, cfg->vmm_path, 4, true)) ||
+	    vm_ev_add(epfd, &p->lsn, EPOLLIN)) {
+		err = err ? err : errno;
 		pr_warn("device %s: cannot listen on %s: %s\n", cfg->name, cfg->vmm_path,
 			strerror(err));
 		goto fail;

@@ -44,6 +44,7 @@
 #include <bpf/libbpf.h>
 #include <jansson.h>
 
+#include "access.h"
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
@@ -126,13 +127,21 @@ static void usage(FILE *f)
 "                       how guest kicks reach the translation (default auto:\n"
 "                       BPF where an attached hook sees them, else userspace;\n"
 "                       a BPF device whose kicks go unseen switches itself)\n"
-"  -c, --control PATH   control socket (default " VMD_CONTROL "; 'none': off)\n"
+"  -c, --control PATH   control socket, mode 0600 (default " VMD_CONTROL ";\n"
+"                       'none': off)\n"
+"  -g, --socket-group NAME|GID\n"
+"                       VMM sockets are 0660 with this group (default 0600),\n"
+"                       and a VMM or back-end whose gid it is is admitted\n"
+"  -u, --allow-uid NAME|UID\n"
+"                       a VMM or back-end running as this uid is admitted\n"
+"                       (repeatable, up to %d; root and the daemon's own uid\n"
+"                       always are); any other peer is refused\n"
 "  -m, --metrics ADDR:PORT\n"
 "                       Prometheus endpoint http://ADDR:PORT/metrics (default\n"
 "                       127.0.0.1:9464, loopback only; 'none': off)\n"
 "  -f, --config FILE    settings, one a line: 'device NAME,vmm=PATH,backend=PATH',\n"
-"                       'pin-root DIR', 'control PATH|none', 'metrics ADDR:PORT|none'\n"
-"                       ('#' comments);\n"
+"                       'pin-root DIR', 'control PATH|none', 'metrics ADDR:PORT|none',\n"
+"                       'socket-group NAME', 'allow-uid UID' ('#' comments);\n"
 "                       options on the command line win\n"
 "  -p, --pin-root DIR   bpffs directory it owns (default " VM_PIN_ROOT ")\n"
 "  -v, --verbose        debug logging (twice: libbpf's too)\n"
@@ -142,9 +151,13 @@ static void usage(FILE *f)
 "Control socket: connect, write one line, read the JSON answer:\n"
 "  device list | device add NAME,vmm=PATH,backend=PATH | device del NAME | stats\n"
 "\n"
+"Peers: a VMM is admitted, and a back-end handed guest memory, only when\n"
+"SO_PEERCRED says its uid is root, the daemon's or an --allow-uid one, or its\n"
+"gid is the --socket-group's.\n"
+"\n"
 "Example (QEMU with -chardev socket,path=/run/vm0.sock -netdev vhost-user):\n"
 "  vringmedd --device net0,vmm=/run/vm0.sock,backend=/run/testpmd0.sock\n",
-		VM_MAX_DEVICES);
+		VM_MAX_DEVICES, VM_ACCESS_MAX_UIDS);
 }
 
 /* One owner per pin root: an exclusive flock on the directory itself (bpffs
@@ -643,8 +656,10 @@ static int vmd_control_open(struct vmd *d, const char *path)
 	}
 	d->ctl = (struct vm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
 				 .fn = vmd_on_control, .ctx = d };
-	if (d->ctl.fd < 0 || bind(d->ctl.fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(d->ctl.fd, 8) || vm_ev_add(d->epfd, &d->ctl, EPOLLIN)) {
+	/* 0600 from the start, never the socket group's: whoever may talk
+	 * here may add devices, which listen and connect where they say. */
+	if (d->ctl.fd < 0 || (errno = -vm_access_listen(d->ctl.fd, path, 8, false)) ||
+	    vm_ev_add(d->epfd, &d->ctl, EPOLLIN)) {
 		int e = errno;
 
 		pr_warn("cannot serve the control socket %s: %s\n", path, strerror(e));
@@ -653,7 +668,6 @@ static int vmd_control_open(struct vmd *d, const char *path)
 		d->ctl.fd = -1;
 		return -e;
 	}
-	chmod(path, 0600);
 	d->ctl_path = path;
 	return 0;
 }
@@ -683,12 +697,39 @@ static void vmd_on_signal(struct vm_ev *ev, uint32_t events)
  *   pin-root DIR
  *   control PATH|none
  *   metrics ADDR:PORT|none
- * Command-line options win over the file; devices from both are served.
+ *   socket-group NAME|GID
+ *   allow-uid NAME|UID                    (repeatable)
+ * Command-line options win over the file; devices from both are served,
+ * uids from both are allowed.
  * Returns 0, or 2 with the line at fault named.
  */
+/* --socket-group and --allow-uid, from the command line or the file;
+ * 0, or -1 with the reason on stderr. */
+static int vmd_opt_group(const char *name)
+{
+	int err = vm_access_set_group(name);
+
+	if (err)
+		fprintf(stderr, "vringmedd: socket group '%s': %s\n", name,
+			err == -ENOENT ? "no such group" : strerror(-err));
+	return err ? -1 : 0;
+}
+
+static int vmd_opt_uid(const char *name)
+{
+	int err = vm_access_allow_uid(name);
+
+	if (err)
+		fprintf(stderr, "vringmedd: allowed uid '%s': %s\n", name,
+			err == -ENOENT ? "no such user" : err == -ENOSPC ? "too many" :
+			strerror(-err));
+	return err ? -1 : 0;
+}
+
 static int vmd_read_config(const char *path, const char **devspec, int *ndev,
 			   const char **root, const char **ctl, bool root_set, bool ctl_set,
-			   char *maddr, unsigned maddrlen, unsigned *mport, bool m_set)
+			   char *maddr, unsigned maddrlen, unsigned *mport, bool m_set,
+			   bool *group_set)
 {
 	FILE *f = fopen(path, "r");
 	char line[600];
@@ -728,6 +769,12 @@ static int vmd_read_config(const char *path, const char **devspec, int *ndev,
 		} else if (!strcmp(key, "metrics")) {
 			if (!m_set && vm_metrics_parse(val, maddr, maddrlen, mport))
 				goto bad;
+		} else if (!strcmp(key, "socket-group")) {
+			if (!*group_set && vmd_opt_group(val))
+				goto bad;
+		} else if (!strcmp(key, "allow-uid")) {
+			if (vmd_opt_uid(val))
+				goto bad;
 		} else {
 			goto bad;
 		}
@@ -736,7 +783,8 @@ static int vmd_read_config(const char *path, const char **devspec, int *ndev,
 	return 0;
 bad:
 	fprintf(stderr, "vringmedd: %s:%d: expected 'device NAME,vmm=PATH,backend=PATH', "
-		"'pin-root DIR', 'control PATH|none' or 'metrics ADDR:PORT|none' (at most %d devices)\n", path, lineno,
+		"'pin-root DIR', 'control PATH|none', 'metrics ADDR:PORT|none', "
+		"'socket-group NAME' or 'allow-uid UID' (at most %d devices)\n", path, lineno,
 		VM_MAX_DEVICES);
 	fclose(f);
 	return 2;
@@ -751,6 +799,8 @@ int main(int argc, char **argv)
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "pin-root", required_argument, NULL, 'p' },
 		{ "kick-path", required_argument, NULL, 'k' },
+		{ "socket-group", required_argument, NULL, 'g' },
+		{ "allow-uid", required_argument, NULL, 'u' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -761,7 +811,7 @@ int main(int argc, char **argv)
 	unsigned mport = VM_METRICS_PORT;
 	unsigned long long wd_usec;
 	struct timespec wd_last = { 0 };
-	bool root_set = false, ctl_set = false, m_set = false, zombies = false;
+	bool root_set = false, ctl_set = false, m_set = false, zombies = false, group_set = false;
 	struct timespec deadline;
 	const char *devspec[VM_MAX_DEVICES];
 	struct vm_bpf_opts opts = { .attach = true };
@@ -773,7 +823,7 @@ int main(int argc, char **argv)
 	/* Our kick rounds leave a journal: a kill -9 anywhere is resumable. */
 	vm_ref_journal = true;
 	snprintf(maddr, sizeof(maddr), "%s", VM_METRICS_ADDR);
-	while ((c = getopt_long(argc, argv, "d:c:f:m:p:k:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:c:f:m:p:k:g:u:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			if (ndev == VM_MAX_DEVICES) {
@@ -793,6 +843,15 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'p': root = optarg; root_set = true; break;
+		case 'g':
+			if (vmd_opt_group(optarg))
+				return 2;
+			group_set = true;
+			break;
+		case 'u':
+			if (vmd_opt_uid(optarg))
+				return 2;
+			break;
 		case 'k':
 			if (!strcmp(optarg, "auto"))
 				vmd_kick_default = VM_KICK_AUTO;
@@ -818,7 +877,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (config && vmd_read_config(config, devspec, &ndev, &root, &ctl, root_set, ctl_set,
-				      maddr, sizeof(maddr), &mport, m_set))
+				      maddr, sizeof(maddr), &mport, m_set, &group_set))
 		return 2;
 	for (int i = 0; i < ndev; i++) {
 		struct vm_proxy_cfg cfg;
