@@ -115,7 +115,7 @@ static struct queue vq[NQ];
 static bool mrg_rxbuf;
 static unsigned hdr_len;
 static bool sock_dead;
-static volatile sig_atomic_t stop_sending;
+static volatile sig_atomic_t stop_sending, want_progress;
 static unsigned reconnects;
 static uint64_t neg_pf;			/* what negotiate() found */
 static uint64_t neg_features;		/* what negotiate() acked */
@@ -647,6 +647,13 @@ static void on_stop(int sig)
 	stop_sending = 1;
 }
 
+/* SIGUSR1: one "progress" line, so a test can see frames flow mid-run. */
+static void on_progress(int sig)
+{
+	(void)sig;
+	want_progress = 1;
+}
+
 static void exchange(struct stats *st)
 {
 	struct queue *rx = &vq[RXQ], *tx = &vq[TXQ];
@@ -676,6 +683,11 @@ static void exchange(struct stats *st)
 		 * to take them back (testpmd drops what it cannot deliver). */
 		if (sock_dead && opt.reconnect && !st->fatal)
 			reconnect();
+		if (want_progress) {
+			want_progress = 0;
+			printf("vu_driver: progress sent=%u received=%u\n", st->sent, st->received);
+			fflush(stdout);
+		}
 		while (st->sent < opt.frames && !stop_sending && nfree &&
 		       (!next_pause || st->sent < next_pause) &&
 		       (int)(st->sent - st->received - st->written_off) < (int)nrx) {
@@ -1073,6 +1085,11 @@ int main(int argc, char **argv)
 			opt.frames = MAX_FRAMES;
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGINT, &sa, NULL);
+	}
+	{
+		struct sigaction sa = { .sa_handler = on_progress };
+
+		sigaction(SIGUSR1, &sa, NULL);
 	}
 	/* A write to a socket the back-end closed is an error, not a kill. */
 	signal(SIGPIPE, SIG_IGN);

@@ -89,6 +89,7 @@ struct vmp_region {
 	uint64_t gpa, size, uaddr, offset;
 	void *map;
 	size_t map_len;
+	int fd;			/* ours (a dup): a back-end that comes back gets it */
 };
 
 struct vmp_queue {
@@ -140,7 +141,13 @@ struct vm_proxy {
 	uint32_t rs_tgid;
 	uint64_t rs_features;
 	int rs_order;
-	bool be_dead;		/* the back-end connection broke: say nothing more */
+	/* The back-end went away while the VMM session goes on: every VMM
+	 * request still changes our state, nothing goes to the back-end, and
+	 * the tick connects again and replays the state (vmp_be_reconnect). */
+	bool be_down;
+	uint64_t be_acked;		/* the features the back-end was given */
+	uint64_t be_down_since_ms, be_next_try_ms;
+	unsigned long be_reconnects;
 	unsigned be_rings;	/* rings the back-end may be using (bit per ring) */
 	unsigned be_stopped;	/* rings it stopped before the VMM stopped ours */
 	uint16_t be_stopped_at[VMP_NQ];
@@ -381,9 +388,12 @@ static void vmp_queue_clear(struct vm_proxy *p, unsigned i)
 
 static void vmp_unmap_regions(struct vm_proxy *p)
 {
-	for (int i = 0; i < p->nreg; i++)
+	for (int i = 0; i < p->nreg; i++) {
 		if (p->reg[i].map)
 			munmap(p->reg[i].map, p->reg[i].map_len);
+		if (p->reg[i].fd >= 0)
+			close(p->reg[i].fd);
+	}
 	memset(p->reg, 0, sizeof(p->reg));
 	p->nreg = 0;
 }
@@ -403,7 +413,7 @@ static void vmp_teardown(struct vm_proxy *p, const char *why)
 	/* Stop the back-end's rings the way a VMM does, so it has let go of
 	 * the shadow rings before the next session resets them (DPDK, for
 	 * one, answers only once its data path stopped using the ring). */
-	for (unsigned i = 0; i < VMP_NQ && p->be.fd >= 0 && !p->be_dead; i++) {
+	for (unsigned i = 0; i < VMP_NQ && p->be.fd >= 0 && !p->be_down; i++) {
 		struct vu_msg req, rep;
 
 		if (!(p->be_rings & (1u << i)))
@@ -441,7 +451,8 @@ static void vmp_teardown(struct vm_proxy *p, const char *why)
 		p->be.fd = -1;
 	}
 	p->vmm_pid = 0;
-	p->features_set = p->order_latched = p->owner_sent = p->be_proto = p->be_dead = false;
+	p->features_set = p->order_latched = p->owner_sent = p->be_proto = p->be_down = false;
+	p->be_acked = 0;
 	p->kick_path = VM_KICK_AUTO;
 	p->kick_why[0] = 0;
 	p->be_features = p->be_pf = p->offered = p->guest_features = p->vmm_pf = 0;
@@ -449,29 +460,79 @@ static void vmp_teardown(struct vm_proxy *p, const char *why)
 	p->teardowns++;
 }
 
-/* A request to the back-end that has no reply. */
+static uint64_t vmp_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* How often a lost back-end is tried again. */
+#define VMP_BE_RETRY_MS		250
+
+/*
+ * The back-end connection broke (it was killed, restarted, upgraded) while
+ * the VMM session goes on.  The guest notices nothing but a pause in its
+ * traffic: kicks are still translated into the shadow rings, which wait for
+ * the next back-end; what the VMM asks meanwhile changes our state only.
+ * Before the VMM has set features there is nothing to keep: the caller
+ * ends the session instead.
+ */
+static void vmp_be_lost(struct vm_proxy *p, const char *why)
+{
+	if (p->be.fd >= 0) {
+		vm_ev_del(p->epfd, &p->be);
+		close(p->be.fd);
+		p->be.fd = -1;
+	}
+	p->be_rings = p->be_stopped = 0;
+	for (unsigned i = 0; i < VMP_NQ; i++)
+		p->q[i].be_kick_sent = false;
+	if (!p->be_down) {
+		vmp_err(p, "back-end %s lost (%s): the VMM session goes on, connecting again",
+			p->cfg.backend_path, why);
+		p->be_down = true;
+		p->be_down_since_ms = vmp_now_ms();
+		p->state = "back-end down";
+	}
+	p->be_next_try_ms = vmp_now_ms() + VMP_BE_RETRY_MS;
+}
+
+/* A request to the back-end that has no reply.  While the back-end is
+ * down, nothing is sent: the replay brings it our state. */
 static int vmp_be_send(struct vm_proxy *p, struct vu_msg *m)
 {
-	int err = vu_send(p->be.fd, m);
+	int err;
 
+	if (p->be_down)
+		return 0;
+	err = vu_send(p->be.fd, m);
 	if (err) {
-		p->be_dead = true;
-		vmp_err(p, "back-end %s: sending %s: %s", p->cfg.backend_path,
-			vu_request_name(m->request), strerror(-err));
+		char why[96];
+
+		snprintf(why, sizeof(why), "sending %s: %s", vu_request_name(m->request),
+			 strerror(-err));
+		if (!p->features_set) {
+			vmp_err(p, "back-end %s: %s", p->cfg.backend_path, why);
+			return err;
+		}
+		vmp_be_lost(p, why);
 	}
-	return err;
+	return 0;
 }
 
 static int vmp_be_u64(struct vm_proxy *p, uint32_t req, uint64_t v, int fd)
 {
-	int err = vu_send_u64(p->be.fd, req, v, fd);
+	struct vu_msg m;
 
-	if (err) {
-		p->be_dead = true;
-		vmp_err(p, "back-end %s: sending %s: %s", p->cfg.backend_path,
-			vu_request_name(req), strerror(-err));
+	vu_msg_init(&m, req);
+	vu_put_u64(&m, 0, v);
+	if (fd >= 0) {
+		m.fds[0] = fd;
+		m.nfds = 1;
 	}
-	return err;
+	return vmp_be_send(p, &m);
 }
 
 static int vmp_be_state(struct vm_proxy *p, uint32_t req, uint32_t idx, uint32_t num)
@@ -492,12 +553,16 @@ static void vmp_on_backend(struct vm_ev *ev, uint32_t events)
 	/* The back-end never speaks first (no BACKEND_REQ): readable means
 	 * it went away, or it is talking nonsense. */
 	if (recv(ev->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0 || (events & (EPOLLHUP | EPOLLERR))) {
+		if (p->features_set) {
+			vmp_be_lost(p, "disconnected");
+			return;
+		}
 		vmp_err(p, "back-end %s disconnected", p->cfg.backend_path);
-		p->be_dead = true;
+		p->be_down = true;
 		vmp_teardown(p, "back-end disconnected");
 	} else {
 		vmp_err(p, "back-end %s sent an unsolicited message", p->cfg.backend_path);
-		p->be_dead = true;
+		p->be_down = true;
 		vmp_teardown(p, "back-end protocol error");
 	}
 }
@@ -542,8 +607,9 @@ static int vmp_backend_connect(struct vm_proxy *p)
 		close(fd);
 		/* A VMM retries at once: say it once per VMP_QUIET seconds. */
 		if (now - p->be_warned >= VMP_QUIET) {
-			vmp_err(p, "cannot connect to back-end %s: %s (VMM connections are "
-				"refused until it listens)", p->cfg.backend_path, strerror(-err));
+			vmp_err(p, "cannot connect to back-end %s: %s (%s)", p->cfg.backend_path,
+				strerror(-err), p->be_down ? "trying again" :
+				"VMM connections are refused until it listens");
 			p->be_warned = now;
 		}
 		return err;
@@ -644,7 +710,7 @@ static int vmp_be_set_kick(struct vm_proxy *p, unsigned i)
 	fd = vmp_be_kickfd(p, i);
 	if (fd < 0)
 		return -errno;
-	if (p->be.fd < 0 || p->be_dead)
+	if (p->be.fd < 0 || p->be_down)
 		return 0;	/* the back-end gets it when it is back */
 	vq->be_kick_sent = vmp_be_u64(p, VU_SET_VRING_KICK, i, fd) == 0;
 	return vq->be_kick_sent ? 0 : -EIO;
@@ -846,14 +912,6 @@ static void vmp_kick_to_userspace(struct vm_proxy *p, const char *why)
  * progress, before the kicks are taken to be unseen (a guest kicks right
  * after it posts; a deferred kick is done within the daemon's next tick). */
 #define VMP_KICK_LAG_MS		300
-
-static uint64_t vmp_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /*
  * On the BPF path, kicks no hook sees would stall the device without a word
@@ -1163,11 +1221,35 @@ static void vmp_seal(struct vm_proxy *p, uint32_t i, int fd)
 		seals < 0 ? "its file system has no seals" : "sealing is closed on it");
 }
 
+/* To the back-end: the guest's regions (our addresses as "user" addresses)
+ * plus the shadow region: this device's shadow map, its own fd, which holds
+ * no other device's rings. */
+static int vmp_be_mem_table(struct vm_proxy *p, const struct vmp_region *reg, uint32_t n)
+{
+	struct vu_msg fwd;
+
+	vu_msg_init(&fwd, VU_SET_MEM_TABLE);
+	vu_put_u32(&fwd, 0, n + 1);
+	vu_put_u32(&fwd, 4, 0);
+	for (uint32_t i = 0; i <= n; i++) {
+		uint32_t off = VU_MEM_HDR_SIZE + i * VU_MEM_REGION_SIZE;
+		bool sh = i == n;
+
+		vu_put_u64(&fwd, off, sh ? vmp_shadow_gpa(p) : reg[i].gpa);
+		vu_put_u64(&fwd, off + 8, sh ? VM_SHADOW_DEV_BYTES : reg[i].size);
+		vu_put_u64(&fwd, off + 16, sh ? (uint64_t)(uintptr_t)&p->b->shadow[vmp_qslot(p, 0)] :
+			   (uint64_t)(uintptr_t)reg[i].map + reg[i].offset);
+		vu_put_u64(&fwd, off + 24, sh ? 0 : reg[i].offset);
+		fwd.fds[i] = sh ? vm_bpf_shadow_fd(p->b, p->slot) : reg[i].fd;
+	}
+	fwd.nfds = (int)n + 1;
+	return vmp_be_send(p, &fwd);
+}
+
 static int vmp_mem_table(struct vm_proxy *p, struct vu_msg *m)
 {
 	struct vm_device *dev = vmp_dev(p);
 	struct vmp_region reg[VM_MAX_REGIONS] = { 0 };
-	struct vu_msg fwd;
 	struct stat fst;
 	uint32_t n = vu_get_u32(m, 0);
 	int err = 0;
@@ -1182,6 +1264,7 @@ static int vmp_mem_table(struct vm_proxy *p, struct vu_msg *m)
 		uint32_t off = VU_MEM_HDR_SIZE + i * VU_MEM_REGION_SIZE;
 		struct vmp_region *r = &reg[i];
 
+		r->fd = -1;
 		r->gpa = vu_get_u64(m, off);
 		r->size = vu_get_u64(m, off + 8);
 		r->uaddr = vu_get_u64(m, off + 16);
@@ -1220,27 +1303,14 @@ static int vmp_mem_table(struct vm_proxy *p, struct vu_msg *m)
 				(unsigned long long)r->map_len, strerror(-err));
 			goto fail;
 		}
+		r->fd = fcntl(m->fds[i], F_DUPFD_CLOEXEC, 3);
+		if (r->fd < 0) {
+			err = -errno;
+			goto fail;
+		}
 	}
 
-	/* To the back-end: the same regions (our addresses as "user"
-	 * addresses) plus the shadow region: this device's shadow map, its
-	 * own fd, which holds no other device's rings. */
-	vu_msg_init(&fwd, VU_SET_MEM_TABLE);
-	vu_put_u32(&fwd, 0, n + 1);
-	vu_put_u32(&fwd, 4, 0);
-	for (uint32_t i = 0; i <= n; i++) {
-		uint32_t off = VU_MEM_HDR_SIZE + i * VU_MEM_REGION_SIZE;
-		bool sh = i == n;
-
-		vu_put_u64(&fwd, off, sh ? vmp_shadow_gpa(p) : reg[i].gpa);
-		vu_put_u64(&fwd, off + 8, sh ? VM_SHADOW_DEV_BYTES : reg[i].size);
-		vu_put_u64(&fwd, off + 16, sh ? (uint64_t)(uintptr_t)&p->b->shadow[vmp_qslot(p, 0)] :
-			   (uint64_t)(uintptr_t)reg[i].map + reg[i].offset);
-		vu_put_u64(&fwd, off + 24, sh ? 0 : reg[i].offset);
-		fwd.fds[i] = sh ? vm_bpf_shadow_fd(p->b, p->slot) : m->fds[i];
-	}
-	fwd.nfds = (int)n + 1;
-	err = vmp_be_send(p, &fwd);
+	err = vmp_be_mem_table(p, reg, n);
 	if (err)
 		goto fail;
 
@@ -1256,9 +1326,12 @@ static int vmp_mem_table(struct vm_proxy *p, struct vu_msg *m)
 	pr_debug("device %s: %u guest memory regions\n", p->cfg.name, n);
 	return 0;
 fail:
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n; i++) {
 		if (reg[i].map)
 			munmap(reg[i].map, reg[i].map_len);
+		if (reg[i].fd >= 0)
+			close(reg[i].fd);
+	}
 	return err;
 }
 
@@ -1275,7 +1348,7 @@ static void vmp_be_drain(struct vm_proxy *p, unsigned i)
 	const struct vm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, i)];
 	uint64_t t0 = vmp_now_ms();
 
-	if (!p->q[i].started || p->be.fd < 0 || p->be_dead)
+	if (!p->q[i].started || p->be.fd < 0 || p->be_down)
 		return;
 	while (vm_swab16_if(VM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE)) !=
 	       VM_READ_ONCE(q->last_avail) && vmp_now_ms() - t0 < VMP_DRAIN_MS) {
@@ -1304,7 +1377,7 @@ static bool vmp_be_stop_ring(struct vm_proxy *p, unsigned i, uint16_t *be_base)
 	struct vu_msg req, rep;
 	int err;
 
-	if (p->be.fd < 0 || p->be_dead || !(p->be_rings & (1u << i)))
+	if (p->be.fd < 0 || p->be_down || !(p->be_rings & (1u << i)))
 		return false;
 	p->be_rings &= ~(1u << i);
 	p->q[i].be_kick_sent = false;	/* it drops the ring's fds (DPDK does) */
@@ -1313,9 +1386,11 @@ static bool vmp_be_stop_ring(struct vm_proxy *p, unsigned i, uint16_t *be_base)
 	vu_put_u32(&req, 4, 0);
 	err = vu_call(p->be.fd, &req, &rep);
 	if (err) {
+		char why[96];
+
 		/* Its position is lost with it; ours stands. */
-		p->be_dead = true;
-		vmp_err(p, "back-end GET_VRING_BASE: %s", strerror(-err));
+		snprintf(why, sizeof(why), "GET_VRING_BASE: %s", strerror(-err));
+		vmp_be_lost(p, why);
 		return false;
 	}
 	vu_msg_close_fds(&rep);
@@ -1390,6 +1465,101 @@ static int vmp_ring_stop(struct vm_proxy *p, const struct vu_msg *m, uint32_t id
 	return vmp_reply(p, m, &rep);
 }
 
+/* The back-end gets ring i's shadow rings, in our address space, which the
+ * shadow region's "user" address covers. */
+static int vmp_be_ring_addr(struct vm_proxy *p, unsigned i)
+{
+	uint64_t sh = (uint64_t)(uintptr_t)&p->b->shadow[vmp_qslot(p, i)];
+	struct vu_msg fwd;
+
+	vu_msg_init(&fwd, VU_SET_VRING_ADDR);
+	vu_put_u32(&fwd, 0, i);
+	vu_put_u32(&fwd, 4, 0);		/* no dirty logging */
+	vu_put_u64(&fwd, VU_ADDR_DESC_OFF, sh);
+	vu_put_u64(&fwd, VU_ADDR_USED_OFF, sh + VM_SHADOW_USED_OFF);
+	vu_put_u64(&fwd, VU_ADDR_AVAIL_OFF, sh + VM_SHADOW_AVAIL_OFF);
+	vu_put_u64(&fwd, 32, 0);
+	p->be_rings |= 1u << i;
+	return vmp_be_send(p, &fwd);
+}
+
+/*
+ * A back-end that came back (vmp_be_lost) is given our whole state, as a
+ * VMM would give it to a new one: features, memory table (the shadow region
+ * included), and each ring from where the shadow ring stands.  What the old
+ * one returned goes to the guest first; what it took and never returned is
+ * still in the shadow avail ring past its used idx, so the new one takes it
+ * again: the guest's buffers are not lost (a frame the old one had sent may
+ * go out twice).  0, -EPROTO when it lacks a feature the guest has (the
+ * session must end: the guest cannot lose a feature), or -errno.
+ */
+static int vmp_be_replay(struct vm_proxy *p)
+{
+	uint64_t need = p->be_acked & ~BIT(VU_F_PROTOCOL_FEATURES);
+
+	if (p->features_set && (need & ~p->be_features)) {
+		vmp_err(p, "back-end %s came back without features 0x%llx the guest has",
+			p->cfg.backend_path, (unsigned long long)(need & ~p->be_features));
+		return -EPROTO;
+	}
+	if (p->owner_sent)
+		vmp_be_u64(p, VU_SET_OWNER, 0, -1);
+	if (p->features_set)
+		vmp_be_u64(p, VU_SET_FEATURES,
+			   need | (p->be_proto ? BIT(VU_F_PROTOCOL_FEATURES) : 0), -1);
+	if (p->nreg)
+		vmp_be_mem_table(p, p->reg, (uint32_t)p->nreg);
+	for (unsigned i = 0; i < VMP_NQ && !p->be_down; i++) {
+		struct vmp_queue *vq = &p->q[i];
+		struct vm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, i)];
+
+		if (!vq->num)
+			continue;
+		vmp_be_state(p, VU_SET_VRING_NUM, i, vq->num);
+		vmp_complete(p, i, false);
+		vmp_be_state(p, VU_SET_VRING_BASE, i,
+			     vq->have_addr ? vm_swab16_if(VM_ORDER_LE, sh->used.idx) : vq->base);
+		if (vq->have_addr)
+			vmp_be_ring_addr(p, i);
+		if (vq->call.fd >= 0)
+			vmp_be_u64(p, VU_SET_VRING_CALL, i, vq->call.fd);
+		vq->be_kick_sent = false;
+		vmp_be_set_kick(p, i);
+		if (p->be_proto && vq->enabled)
+			vmp_be_state(p, VU_SET_VRING_ENABLE, i, 1);
+		if (vq->started)
+			vmp_kick_backend(p, i);
+	}
+	return 0;
+}
+
+/* The tick's part while the back-end is down: connect again, every
+ * VMP_BE_RETRY_MS, and replay. */
+static void vmp_be_reconnect(struct vm_proxy *p)
+{
+	uint64_t now = vmp_now_ms();
+	int err;
+
+	if (!p->be_down || p->vmm.fd < 0 || now < p->be_next_try_ms)
+		return;
+	p->be_down = false;	/* sends go out; a failure sets it again */
+	err = vmp_backend_connect(p);
+	if (!err && !p->be_down)
+		err = vmp_be_replay(p);
+	if (err || p->be_down) {
+		p->be_down = true;	/* quietly: it was said once */
+		vmp_be_lost(p, "");
+		if (err == -EPROTO)
+			vmp_teardown(p, "back-end came back unable to serve the guest");
+		return;
+	}
+	p->be_reconnects++;
+	p->state = p->q[0].started || p->q[1].started ? "running" : "negotiating";
+	pr_info("device %s: back-end %s back after %llu ms: rings set up again at the shadow "
+		"rings' positions\n", p->cfg.name, p->cfg.backend_path,
+		(unsigned long long)(now - p->be_down_since_ms));
+}
+
 /* Handles one VMM request.  Returns 0, or -errno to end the session. */
 static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 {
@@ -1424,6 +1594,7 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 		u = (u & p->be_features & ~BIT(VU_F_PROTOCOL_FEATURES)) | BIT(VU_F_VERSION_1);
 		if (p->be_proto)
 			u |= BIT(VU_F_PROTOCOL_FEATURES);
+		p->be_acked = u;
 		return vmp_be_u64(p, VU_SET_FEATURES, u, -1);
 	case VU_GET_PROTOCOL_FEATURES:
 		return vmp_reply_u64(p, m, VMP_VMM_PF);
@@ -1475,9 +1646,6 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 		vmp_shadow_reset(p, idx);
 		return vmp_be_state(p, VU_SET_VRING_BASE, idx, vq->base);
 	case VU_SET_VRING_ADDR: {
-		struct vu_msg fwd;
-		uint64_t sh;
-
 		if (m->size != VU_ADDR_SIZE || !vmp_vring_idx(p, m, idx))
 			return -EBADMSG;
 		if (vq->started)
@@ -1497,18 +1665,7 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 		} else if (!vq->resume) {
 			vmp_shadow_reset(p, idx);
 		}
-		/* The back-end gets the shadow rings, in our address space,
-		 * which the shadow region's "user" address covers. */
-		sh = (uint64_t)(uintptr_t)&p->b->shadow[vmp_qslot(p, idx)];
-		vu_msg_init(&fwd, VU_SET_VRING_ADDR);
-		vu_put_u32(&fwd, 0, idx);
-		vu_put_u32(&fwd, 4, 0);		/* no dirty logging */
-		vu_put_u64(&fwd, VU_ADDR_DESC_OFF, sh);
-		vu_put_u64(&fwd, VU_ADDR_USED_OFF, sh + VM_SHADOW_USED_OFF);
-		vu_put_u64(&fwd, VU_ADDR_AVAIL_OFF, sh + VM_SHADOW_AVAIL_OFF);
-		vu_put_u64(&fwd, 32, 0);
-		p->be_rings |= 1u << idx;
-		return vmp_be_send(p, &fwd);
+		return vmp_be_ring_addr(p, idx);
 	}
 	case VU_SET_VRING_ENDIAN:
 		if (m->size != VU_STATE_SIZE || !vmp_vring_idx(p, m, idx))
@@ -1953,6 +2110,7 @@ void vm_proxy_tick(struct vm_proxy *p)
 	for (unsigned i = 0; i < VMP_NQ; i++)
 		vmp_complete(p, i, false);
 	vmp_watch_kicks(p);
+	vmp_be_reconnect(p);
 	vmp_publish(p);
 }
 
