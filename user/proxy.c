@@ -1,5 +1,32 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* vringmedd's vhost-user proxy for one virtio-net device: see proxy.h. */
+/*
+ * vringmedd's vhost-user proxy for one virtio-net device: see proxy.h.
+ *
+ * Security model.  Both peers are untrusted, and one daemon serves the
+ * devices of many tenants: a peer may end or break its own device, never
+ * another, nor the daemon.
+ *  - Who: a VMM is admitted, and a back-end handed anything, only when its
+ *    credentials pass access.c's policy (the socket files are 0600 or 0660
+ *    with a configured group; SO_PEERCRED against root, our uid,
+ *    --allow-uid and --socket-group), before the first message.
+ *  - What a VMM says is checked once, on our copy, before use: message
+ *    sizes, ring indices, sizes and alignment, memory regions (no overlap,
+ *    no wrap, inside their files, below the shadow region), fds (eventfds,
+ *    made non-blocking).  A refusal ends that session, or with REPLY_ACK
+ *    is told.
+ *  - Its memory may be taken back: files are sealed against shrinking
+ *    where they can be (vmp_seal), and every access of ours to guest memory
+ *    runs under ref.c's SIGBUS guard, which breaks that device only.
+ *  - Its rings are the guest's: the translation core validates every entry
+ *    and marks the device broken at the first nonsense.
+ *  - Neither peer can hold the device's thread for long: every socket send
+ *    and receive has a timeout (the back-end's VMP_BE_TIMEOUT, the VMM's
+ *    VMP_VMM_TIMEOUT), a message is read only once wholly there, eventfds
+ *    are non-blocking; and the daemon's main thread never waits for a
+ *    device's thread beyond a bound (vringmedd's vmd_dev_join).
+ *  - A back-end may rewrite the shadow rings it was given: only
+ *    mediator-private state steers what the used path writes to the guest.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +51,7 @@
 #include <vringmed/vhost_user.h>
 #include <vringmed/vring.h>
 
+#include "access.h"
 #include "loader.h"
 #include "log.h"
 #include "proxy.h"
@@ -33,6 +61,10 @@
 #define BIT(n)		(1ull << (n))
 #define VMP_NQ		VM_PROXY_NQ
 #define VMP_BE_TIMEOUT	5		/* seconds a back-end may take to answer */
+/* Seconds a reply to the VMM may wait for room in its socket: a VMM reads
+ * each reply before its next request (QEMU does), so the socket fills only
+ * for one that stopped reading, which must not hold the device's thread. */
+#define VMP_VMM_TIMEOUT	2
 #define VMP_QUIET	10		/* seconds between repeats of one warning */
 /* Where the shadow region sits in the back-end's guest-physical space: far
  * above any guest RAM, checked against every region the VMM sends. */
@@ -120,6 +152,8 @@ struct vm_proxy {
 	unsigned be_stopped;	/* rings it stopped before the VMM stopped ours */
 	uint16_t be_stopped_at[VMP_NQ];
 	time_t be_warned;
+	unsigned long faults_told;	/* vm_ref_fault.n of this thread, told */
+	unsigned long unsealed_told;	/* the session whose unsealable memory was told */
 	char last_error[160];
 	unsigned long sessions, teardowns, deferred_done;
 	unsigned long calls[VMP_NQ], calls_suppressed[VMP_NQ];
@@ -231,8 +265,21 @@ static void vmp_err(struct vm_proxy *p, const char *fmt, ...)
 	pr_warn("device %s: %s\n", p->cfg.name, p->last_error);
 }
 
+/* A guest memory access of this thread faulted (ref.c's guard): the device
+ * is broken by now; the log says why in words an operator can act on. */
+static void vmp_tell_faults(struct vm_proxy *p)
+{
+	if (vm_ref_fault.n == p->faults_told)
+		return;
+	p->faults_told = vm_ref_fault.n;
+	if (vm_ref_fault.dev == vmp_dev(p))
+		vmp_err(p, "guest memory faulted (SIGBUS at %p: the VMM shrank its memory file?): "
+			"the device is broken until its VMM resets it", vm_ref_fault.addr);
+}
+
 static void vmp_publish(struct vm_proxy *p)
 {
+	vmp_tell_faults(p);
 	pthread_mutex_lock(&p->pub_lock);
 	p->pub = (struct vm_proxy_info){
 		.name = p->cfg.name, .vmm_path = p->cfg.vmm_path,
@@ -520,6 +567,29 @@ static void vmp_on_backend(struct vm_ev *ev, uint32_t events)
 	}
 }
 
+/* The process listening at the back-end's path (SO_PEERCRED names whoever
+ * called listen()) is one access.c allows: else a path another user
+ * squatted would be handed every region of the guest.  0 or -EPERM. */
+static int vmp_backend_trusted(struct vm_proxy *p, int fd)
+{
+	struct ucred c;
+	char who[160];
+	time_t now;
+	int err = vm_access_check_fd(fd, &c);
+
+	if (!err)
+		return 0;
+	now = time(NULL);
+	/* A VMM retries at once: said once per VMP_QUIET seconds. */
+	if (now - p->be_warned >= VMP_QUIET) {
+		vmp_err(p, "back-end %s refused: its listener is pid %d uid %u gid %u, not one "
+			"of %s (--allow-uid, --socket-group)", p->cfg.backend_path, (int)c.pid,
+			(unsigned)c.uid, (unsigned)c.gid, vm_access_allowed(who, sizeof(who)));
+		p->be_warned = now;
+	}
+	return -EPERM;
+}
+
 static int vmp_backend_connect(struct vm_proxy *p)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -542,6 +612,12 @@ static int vmp_backend_connect(struct vm_proxy *p)
 				"VMM connections are refused until it listens");
 			p->be_warned = now;
 		}
+		return err;
+	}
+	/* Guest memory goes to whoever listens there: they must be ours. */
+	err = vmp_backend_trusted(p, fd);
+	if (err) {
+		close(fd);
 		return err;
 	}
 	p->be_warned = 0;
@@ -1091,6 +1167,60 @@ static bool vmp_vring_idx(struct vm_proxy *p, const struct vu_msg *m, uint32_t i
 	return false;
 }
 
+/*
+ * virtio's ring alignment (2.7: descriptor table 16, avail ring 2, used ring
+ * 4 bytes).  The core reads and writes the indices with atomics: misaligned,
+ * one may straddle two cache lines, a split lock, which a host with
+ * split-lock detection answers with SIGBUS or a stall of every core; and a
+ * driver that misaligns its ring is broken anyway.
+ */
+static bool vmp_ring_aligned(struct vm_proxy *p, const struct vu_msg *m, uint32_t idx)
+{
+	uint64_t desc = vu_get_u64(m, VU_ADDR_DESC_OFF), avail = vu_get_u64(m, VU_ADDR_AVAIL_OFF);
+	uint64_t used = vu_get_u64(m, VU_ADDR_USED_OFF);
+
+	if (!(desc & 15) && !(avail & 1) && !(used & 3))
+		return true;
+	vmp_err(p, "queue %u: misaligned ring addresses refused (desc 0x%llx, avail 0x%llx, "
+		"used 0x%llx: virtio requires 16, 2 and 4 byte alignment)", idx,
+		(unsigned long long)desc, (unsigned long long)avail, (unsigned long long)used);
+	return false;
+}
+
+/*
+ * The VMM keeps the memory file it hands over and may shrink it (ftruncate)
+ * while the regions are mapped: the next access past the new end raises
+ * SIGBUS, by default the end of the one process that serves every device.
+ * A file that can be sealed is sealed against shrinking, unless the VMM did
+ * (QEMU's memory-backend-memfd does: seal=on is its default), before its
+ * size is checked: from then on it only grows, for the VMM, for us and for
+ * the back-end, which is handed the same file and may serve other tenants
+ * with no defence of its own.  Growing stays allowed (F_SEAL_GROW is not
+ * ours to add).  A file that cannot be sealed (hugetlbfs and tmpfs files,
+ * files of other file systems: QEMU's memory-backend-file; memfds made
+ * without MFD_ALLOW_SEALING) is taken, for refusing those would refuse
+ * common set-ups; a fault in one is contained to this device by ref.c's
+ * SIGBUS guard.  Said once a session.
+ */
+static void vmp_seal(struct vm_proxy *p, uint32_t i, int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals >= 0 && (seals & F_SEAL_SHRINK))
+		return;
+	if (seals >= 0 && !(seals & F_SEAL_SEAL) && !fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK)) {
+		pr_debug("device %s: guest memory region %u sealed against shrinking\n",
+			 p->cfg.name, i);
+		return;
+	}
+	if (p->unsealed_told == p->sessions)
+		return;
+	p->unsealed_told = p->sessions;
+	pr_info("device %s: guest memory region %u cannot be sealed against shrinking (%s): "
+		"should the VMM truncate it, this device breaks, no other\n", p->cfg.name, i,
+		seals < 0 ? "its file system has no seals" : "sealing is closed on it");
+}
+
 /* To the back-end: the guest's regions (our addresses as "user" addresses)
  * plus the shadow region: this device's shadow map, its own fd, which holds
  * no other device's rings. */
@@ -1154,7 +1284,9 @@ static int vmp_mem_table(struct vm_proxy *p, struct vu_msg *m)
 				goto fail;
 			}
 		/* A mapping past the end of its file would SIGBUS us at the
-		 * first write of the used path: the file must cover it. */
+		 * first write of the used path: the file must cover it, and
+		 * keep covering it (vmp_seal). */
+		vmp_seal(p, i, m->fds[i]);
 		if (fstat(m->fds[i], &fst) || !S_ISREG(fst.st_mode) ||
 		    (uint64_t)fst.st_size < r->offset + r->size) {
 			vmp_err(p, "SET_MEM_TABLE region %u: its fd is not a memory file of at "
@@ -1518,6 +1650,8 @@ static int vmp_vmm_request(struct vm_proxy *p, struct vu_msg *m)
 			return -EBADMSG;
 		if (vq->started)
 			return -EBUSY;
+		if (!vmp_ring_aligned(p, m, idx))
+			return -EINVAL;
 		vq->desc = vu_get_u64(m, VU_ADDR_DESC_OFF);
 		vq->used = vu_get_u64(m, VU_ADDR_USED_OFF);
 		vq->avail = vu_get_u64(m, VU_ADDR_AVAIL_OFF);
@@ -1761,6 +1895,7 @@ static void vmp_vmm_one(struct vm_proxy *p, int fd)
 static void vmp_on_listen(struct vm_ev *ev, uint32_t events)
 {
 	struct vm_proxy *p = ev->ctx;
+	struct timeval tv = { .tv_sec = VMP_VMM_TIMEOUT };
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	int fd;
@@ -1780,6 +1915,17 @@ static void vmp_on_listen(struct vm_ev *ev, uint32_t events)
 		close(fd);
 		return;
 	}
+	if (!vm_access_peer_ok(&cred)) {
+		char who[160];
+
+		pr_warn("device %s: VMM connection refused: pid %d uid %u gid %u is not one of "
+			"%s (--allow-uid, --socket-group)\n", p->cfg.name, (int)cred.pid,
+			(unsigned)cred.uid, (unsigned)cred.gid, vm_access_allowed(who, sizeof(who)));
+		close(fd);
+		return;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	vmp_release_adopted(p);
 	p->last_error[0] = 0;
 	p->vmm = (struct vm_ev){ .fd = fd, .fn = vmp_on_vmm, .ctx = p };
@@ -1818,16 +1964,32 @@ int vm_proxy_pick_slot(const struct vm_bpf *b, const char *name, const bool *tak
 	return fresh >= 0 ? fresh : stale >= 0 ? stale : -ENOSPC;
 }
 
+static pthread_once_t vmp_guard_once = PTHREAD_ONCE_INIT;
+static int vmp_guard_err;
+
+static void vmp_guard_install(void)
+{
+	vmp_guard_err = vm_ref_guard_install();
+}
+
 struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 			      const struct vm_proxy_cfg *cfg)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct vm_proxy *p;
 	struct stat st;
-	int err;
+	int err = 0;
 
 	if (slot >= VM_MAX_DEVICES) {
 		errno = ENOSPC;
+		return NULL;
+	}
+	/* Before any guest memory is mapped: a VMM that shrinks its memory
+	 * file must break its own device only (vmp_seal). */
+	pthread_once(&vmp_guard_once, vmp_guard_install);
+	if (vmp_guard_err) {
+		pr_warn("device %s: cannot install the SIGBUS guard: %s\n", cfg->name,
+			strerror(-vmp_guard_err));
+		errno = -vmp_guard_err;
 		return NULL;
 	}
 	p = calloc(1, sizeof(*p));
@@ -1838,7 +2000,8 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 	p->epfd = epfd;
 	pthread_mutex_init(&p->pub_lock, NULL);
 	p->slot = slot;
-	p->vmm.fd = p->be.fd = -1;
+	/* -1 before the first goto fail: calloc's 0 is stdin's number. */
+	p->vmm.fd = p->be.fd = p->lsn.fd = -1;
 	p->state = "listening";
 	for (unsigned i = 0; i < VMP_NQ; i++) {
 		p->q[i].kickfd = p->q[i].vmm_callfd = p->q[i].call.fd = -1;
@@ -1894,7 +2057,6 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 		b->devices[slot].nqueues = VMP_NQ;
 	}
 
-	strcpy(sa.sun_path, cfg->vmm_path);
 	if (!lstat(cfg->vmm_path, &st)) {
 		if (!S_ISSOCK(st.st_mode)) {
 			pr_warn("device %s: %s exists and is not a socket\n", cfg->name,
@@ -1906,9 +2068,10 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 	}
 	p->lsn = (struct vm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
 				 .fn = vmp_on_listen, .ctx = p };
-	if (p->lsn.fd < 0 || bind(p->lsn.fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(p->lsn.fd, 4) || vm_ev_add(epfd, &p->lsn, EPOLLIN)) {
-		err = errno;
+	/* 0600, or 0660 with the socket group, from the start (access.c). */
+	if (p->lsn.fd < 0 || (err = -vm_access_listen(p->lsn.fd, cfg->vmm_path, 4, true)) ||
+	    vm_ev_add(epfd, &p->lsn, EPOLLIN)) {
+		err = err ? err : errno;
 		pr_warn("device %s: cannot listen on %s: %s\n", cfg->name, cfg->vmm_path,
 			strerror(err));
 		goto fail;

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The userspace environment of the translation core. */
 #include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,10 +141,99 @@ void vm_ref_shadow_reset(struct vm_shadow_queue *sh)
 	memset(sh, 0, sizeof(*sh));
 }
 
+/*
+ * Guest memory that faults.  The mediator maps the VMM's memory files, and
+ * a VMM may shrink one under it (ftruncate): the next access past the new
+ * end raises SIGBUS, whose default action ends the process that serves
+ * every device.  Each entry point below that touches guest memory runs
+ * under a guard: a SIGBUS at an address of the guard's device's guest
+ * memory jumps back to the entry point, which marks that device broken
+ * (VM_RING_FAULT) and returns; any other SIGBUS is ours and kills as it
+ * would have.  The core holds no lock a jump could leave behind but the
+ * queue's busy flag, which the kick entry point drops; the core may have
+ * left a half-done round in the queue's state, which the broken flag fences
+ * off until the VMM resets the device.
+ */
+static _Thread_local sigjmp_buf *vm_guard_jmp;
+static _Thread_local const struct vm_device *vm_guard_dev;
+_Thread_local struct vm_ref_fault vm_ref_fault;
+
+static bool vm_guard_in_guest(const struct vm_device *dev, uintptr_t a)
+{
+	for (__u32 i = 0; dev && i < dev->nregions && i < VM_MAX_REGIONS; i++) {
+		const struct vm_region *r = &dev->regions[i];
+
+		if (r->mediator_va && a - (uintptr_t)r->mediator_va < r->size)
+			return true;
+	}
+	return false;
+}
+
+static void vm_guard_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	sigjmp_buf *jb = vm_guard_jmp;
+
+	(void)sig;
+	(void)uc;
+	if (jb && vm_guard_in_guest(vm_guard_dev, (uintptr_t)si->si_addr)) {
+		vm_guard_jmp = NULL;
+		vm_ref_fault.n++;
+		vm_ref_fault.addr = si->si_addr;
+		vm_ref_fault.dev = vm_guard_dev;
+		siglongjmp(*jb, 1);
+	}
+	/* Not the guest's: the faulting access runs again and kills. */
+	signal(SIGBUS, SIG_DFL);
+}
+
+int vm_ref_guard_install(void)
+{
+	/* SA_NODEFER: the jump leaves the handler for good, and SIGBUS must
+	 * not stay blocked in this thread (sigsetjmp(.., 0) keeps no mask). */
+	struct sigaction sa = { .sa_sigaction = vm_guard_sigbus,
+				.sa_flags = SA_SIGINFO | SA_NODEFER };
+
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGBUS, &sa, NULL) ? -errno : 0;
+}
+
+static inline void vm_guard_enter(sigjmp_buf *jb, const struct vm_device *dev)
+{
+	vm_guard_dev = dev;
+	/* The handler must see both before the first guest access. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	vm_guard_jmp = jb;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+static inline void vm_guard_leave(void)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	vm_guard_jmp = NULL;
+}
+
+/* After a guarded access faulted: the device is broken, and the kick's
+ * busy flag (held: a kick faults only inside its translation) dropped. */
+static __u32 vm_guard_faulted(struct vm_ref_queue *rq, bool held_busy)
+{
+	vm_mark_broken(rq->dev, rq->st, VM_RING_FAULT);
+	if (held_busy)
+		__sync_lock_test_and_set(&rq->q->busy, 0);
+	return VM_RING_FAULT;
+}
+
 __u32 vm_ref_kick(struct vm_ref_queue *rq, __u32 *chains)
 {
-	__u32 v = vm_kick(rq->dev, rq->q, rq->sh, rq->scr, rq->st, chains);
+	sigjmp_buf jb;
+	__u32 v;
 
+	if (sigsetjmp(jb, 0)) {
+		*chains = 0;
+		return vm_guard_faulted(rq, true);
+	}
+	vm_guard_enter(&jb, rq->dev);
+	v = vm_kick(rq->dev, rq->q, rq->sh, rq->scr, rq->st, chains);
+	vm_guard_leave();
 	if (v == VM_DEFER)
 		vm_queue_defer(rq->q);	/* the daemon is the caller: its scan sees it */
 	return v;
@@ -149,27 +241,64 @@ __u32 vm_ref_kick(struct vm_ref_queue *rq, __u32 *chains)
 
 __u32 vm_ref_complete(struct vm_ref_queue *rq, __u32 *returned)
 {
-	return vm_complete(rq->dev, rq->q, rq->sh, rq->st, returned);
+	sigjmp_buf jb;
+	__u32 v;
+
+	if (sigsetjmp(jb, 0)) {
+		*returned = 0;
+		return vm_guard_faulted(rq, false);
+	}
+	vm_guard_enter(&jb, rq->dev);
+	v = vm_complete(rq->dev, rq->q, rq->sh, rq->st, returned);
+	vm_guard_leave();
+	return v;
 }
 
 int vm_ref_guest_avail(struct vm_ref_queue *rq, __u16 *idx)
 {
 	const __u16 *g = vm_env_ptr(rq->dev, rq->q->avail_va + VM_AVAIL_IDX_OFF, sizeof(*g));
+	sigjmp_buf jb;
+	__u16 v;
 
 	if (!g)
 		return -EFAULT;
-	*idx = vm_swab16_if((enum vm_order)rq->dev->order, __atomic_load_n(g, __ATOMIC_ACQUIRE));
+	if (sigsetjmp(jb, 0)) {
+		vm_guard_faulted(rq, false);
+		return -EFAULT;
+	}
+	vm_guard_enter(&jb, rq->dev);
+	v = __atomic_load_n(g, __ATOMIC_ACQUIRE);
+	vm_guard_leave();
+	*idx = vm_swab16_if((enum vm_order)rq->dev->order, v);
 	return 0;
 }
 
 bool vm_ref_guest_wants_call(struct vm_ref_queue *rq)
 {
-	return vm_guest_wants_call(rq->dev, rq->q);
+	sigjmp_buf jb;
+	bool want;
+
+	if (sigsetjmp(jb, 0)) {
+		vm_guard_faulted(rq, false);
+		return false;
+	}
+	vm_guard_enter(&jb, rq->dev);
+	want = vm_guest_wants_call(rq->dev, rq->q);
+	vm_guard_leave();
+	return want;
 }
 
 __u32 vm_ref_resume(struct vm_ref_queue *rq)
 {
-	return vm_queue_resume(rq->dev, rq->q, rq->sh);
+	sigjmp_buf jb;
+	__u32 v;
+
+	if (sigsetjmp(jb, 0))
+		return vm_guard_faulted(rq, false);
+	vm_guard_enter(&jb, rq->dev);
+	v = vm_queue_resume(rq->dev, rq->q, rq->sh);
+	vm_guard_leave();
+	return v;
 }
 
 struct vm_scratch *vm_ref_scratch_new(void)

@@ -44,6 +44,19 @@ bool vm_ref_guest_wants_call(struct vm_ref_queue *rq);
  * is not in memory the daemon maps. */
 int vm_ref_guest_avail(struct vm_ref_queue *rq, __u16 *idx);
 
+/* Guest memory that faults (a VMM shrank its memory file): the entry points
+ * above that touch guest memory catch the SIGBUS once this handler is
+ * installed (process-wide; 0 or -errno), mark that device broken
+ * (VM_RING_FAULT) and return; a SIGBUS anywhere else still kills.  What
+ * this thread caught last, for the caller to tell. */
+int vm_ref_guard_install(void);
+struct vm_ref_fault {
+	unsigned long n;		/* faults caught by this thread */
+	void *addr;			/* the last one's address */
+	const struct vm_device *dev;	/* ... and device */
+};
+extern _Thread_local struct vm_ref_fault vm_ref_fault;
+
 /* The daemon sets it: its kick rounds are journaled so that a daemon killed
  * half-way through one can be followed by another (vm_ref_resume). */
 extern bool vm_ref_journal;

@@ -44,6 +44,7 @@
 #include <bpf/libbpf.h>
 #include <jansson.h>
 
+#include "access.h"
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
@@ -53,6 +54,10 @@
 #include "vringmed.skel.h"
 
 #define VMD_SCAN_MS 200	/* deferred flags are rescanned this often */
+/* How long `device del` and a stop wait for a device's thread to end its
+ * session before they abandon it (vmd_dev_join): the main thread serves the
+ * control socket, the ring buffer and the watchdog of every device. */
+#define VMD_JOIN_MS 500
 #define VMD_CONTROL "/run/vringmed/control.sock"
 
 struct vmd;
@@ -66,6 +71,25 @@ struct vmd_dev {
 	struct vm_ev wake;		/* eventfd: a deferred kick, or stop */
 	pthread_t thr;
 	atomic_bool stop;
+	atomic_int fate;		/* enum vmd_fate */
+	char name[32];			/* ... for once the proxy may be gone */
+	char vmm_path[108];
+};
+
+/* Who frees a device that was asked to stop: whoever of the main thread
+ * and the device's own settles it first (vmd_dev_join, vmd_dev_main). */
+enum vmd_fate {
+	VMD_RUNNING,
+	VMD_ENDED,		/* the thread ended in time: the main thread joins it */
+	VMD_ABANDONED,		/* it did not: it frees itself when it ends */
+};
+
+/* A slot whose device was abandoned: reserved, with its name and VMM
+ * socket, until its thread ends (it still tears its session down there). */
+struct vmd_zombie {
+	atomic_bool live;
+	char name[32];
+	char vmm_path[108];
 };
 
 struct vmd {
@@ -74,6 +98,7 @@ struct vmd {
 	__u32 broken_seen[VM_MAX_DEVICES];
 	int epfd;
 	struct vmd_dev *dev[VM_MAX_DEVICES];
+	struct vmd_zombie zombie[VM_MAX_DEVICES];
 	struct vm_ev ctl;
 	const char *ctl_path;
 	struct vm_metrics *metrics;
@@ -102,13 +127,21 @@ static void usage(FILE *f)
 "                       how guest kicks reach the translation (default auto:\n"
 "                       BPF where an attached hook sees them, else userspace;\n"
 "                       a BPF device whose kicks go unseen switches itself)\n"
-"  -c, --control PATH   control socket (default " VMD_CONTROL "; 'none': off)\n"
+"  -c, --control PATH   control socket, mode 0600 (default " VMD_CONTROL ";\n"
+"                       'none': off)\n"
+"  -g, --socket-group NAME|GID\n"
+"                       VMM sockets are 0660 with this group (default 0600),\n"
+"                       and a VMM or back-end whose gid it is is admitted\n"
+"  -u, --allow-uid NAME|UID\n"
+"                       a VMM or back-end running as this uid is admitted\n"
+"                       (repeatable, up to %d; root and the daemon's own uid\n"
+"                       always are); any other peer is refused\n"
 "  -m, --metrics ADDR:PORT\n"
 "                       Prometheus endpoint http://ADDR:PORT/metrics (default\n"
 "                       127.0.0.1:9464, loopback only; 'none': off)\n"
 "  -f, --config FILE    settings, one a line: 'device NAME,vmm=PATH,backend=PATH',\n"
-"                       'pin-root DIR', 'control PATH|none', 'metrics ADDR:PORT|none'\n"
-"                       ('#' comments);\n"
+"                       'pin-root DIR', 'control PATH|none', 'metrics ADDR:PORT|none',\n"
+"                       'socket-group NAME', 'allow-uid UID' ('#' comments);\n"
 "                       options on the command line win\n"
 "  -p, --pin-root DIR   bpffs directory it owns (default " VM_PIN_ROOT ")\n"
 "  -v, --verbose        debug logging (twice: libbpf's too)\n"
@@ -118,9 +151,13 @@ static void usage(FILE *f)
 "Control socket: connect, write one line, read the JSON answer:\n"
 "  device list | device add NAME,vmm=PATH,backend=PATH | device del NAME | stats\n"
 "\n"
+"Peers: a VMM is admitted, and a back-end handed guest memory, only when\n"
+"SO_PEERCRED says its uid is root, the daemon's or an --allow-uid one, or its\n"
+"gid is the --socket-group's.\n"
+"\n"
 "Example (QEMU with -chardev socket,path=/run/vm0.sock -netdev vhost-user):\n"
 "  vringmedd --device net0,vmm=/run/vm0.sock,backend=/run/testpmd0.sock\n",
-		VM_MAX_DEVICES);
+		VM_MAX_DEVICES, VM_ACCESS_MAX_UIDS);
 }
 
 /* One owner per pin root: an exclusive flock on the directory itself (bpffs
@@ -211,7 +248,7 @@ static void vmd_report_broken(struct vmd *d, __u32 i)
 static void vmd_scan(struct vmd *d)
 {
 	for (__u32 i = 0; i < VM_MAX_DEVICES; i++)
-		if (!d->dev[i])
+		if (!d->dev[i] && !atomic_load(&d->zombie[i].live))
 			vmd_report_broken(d, i);
 }
 
@@ -224,6 +261,30 @@ static void vmd_dev_on_wake(struct vm_ev *ev, uint32_t events)
 	(void)events;
 	if (read(ev->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		pr_debug("wake eventfd: %s\n", strerror(errno));
+}
+
+static void vmd_dev_free(struct vmd_dev *dv)
+{
+	if (dv->wake.fd >= 0)
+		close(dv->wake.fd);
+	if (dv->epfd >= 0)
+		close(dv->epfd);
+	free(dv);
+}
+
+/* The device's thread is done.  Abandoned, nobody will join it: it frees
+ * what is left of it and gives its slot back. */
+static void vmd_dev_ended(struct vmd_dev *dv)
+{
+	struct vmd_zombie *z = &dv->d->zombie[dv->slot];
+	int running = VMD_RUNNING;
+
+	if (atomic_compare_exchange_strong(&dv->fate, &running, VMD_ENDED))
+		return;
+	pr_info("device %s: its abandoned thread ended; slot %u is free again\n", dv->name,
+		dv->slot);
+	vmd_dev_free(dv);
+	atomic_store(&z->live, false);
 }
 
 static void *vmd_dev_main(void *arg)
@@ -254,16 +315,8 @@ static void *vmd_dev_main(void *arg)
 	/* The session's teardown is this device's business: a back-end slow
 	 * to let go holds this thread only. */
 	vm_proxy_free(dv->p);
+	vmd_dev_ended(dv);
 	return NULL;
-}
-
-static void vmd_dev_free(struct vmd_dev *dv)
-{
-	if (dv->wake.fd >= 0)
-		close(dv->wake.fd);
-	if (dv->epfd >= 0)
-		close(dv->epfd);
-	free(dv);
 }
 
 /* Asks the device's thread to end its session and stop. */
@@ -276,11 +329,51 @@ static void vmd_dev_stop(struct vmd_dev *dv)
 		pr_debug("wake eventfd: %s\n", strerror(errno));
 }
 
-/* Waits for it (at most the back-end timeout, if its back-end hangs). */
-static void vmd_dev_join(struct vmd *d, struct vmd_dev *dv)
+/* A deadline VMD_JOIN_MS from now, for pthread_timedjoin_np. */
+static struct timespec vmd_join_deadline(void)
 {
-	pthread_join(dv->thr, NULL);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (VMD_JOIN_MS % 1000) * 1000000L;
+	ts.tv_sec += VMD_JOIN_MS / 1000 + ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	return ts;
+}
+
+/*
+ * Waits for a stopped device's thread until `deadline`.  A thread still
+ * busy then is held by a peer (a back-end that does not answer, a VMM that
+ * does not read: each bounded, but by seconds; or worse): it is abandoned,
+ * detached, and ends its session and frees itself whenever it can; its
+ * slot, name and VMM socket stay reserved until then.  The main thread
+ * never waits longer, whatever the peers do.
+ */
+static void vmd_dev_join(struct vmd *d, struct vmd_dev *dv, const struct timespec *deadline)
+{
+	struct vmd_zombie *z = &d->zombie[dv->slot];
+	int running = VMD_RUNNING;
+
 	d->dev[dv->slot] = NULL;
+	if (!pthread_timedjoin_np(dv->thr, NULL, deadline)) {
+		vmd_dev_free(dv);
+		return;
+	}
+	/* dv stays until the exchange below: the thread frees it only once
+	 * abandoned.  The proxy may be gone already. */
+	snprintf(z->name, sizeof(z->name), "%s", dv->name);
+	snprintf(z->vmm_path, sizeof(z->vmm_path), "%s", dv->vmm_path);
+	atomic_store(&z->live, true);
+	if (atomic_compare_exchange_strong(&dv->fate, &running, VMD_ABANDONED)) {
+		pthread_detach(dv->thr);
+		pr_warn("device %s: its thread did not end its session within %d ms (a peer "
+			"holds it): abandoned; slot %u and %s stay reserved until it ends\n",
+			dv->name, VMD_JOIN_MS, dv->slot, z->vmm_path);
+		return;
+	}
+	/* It ended meanwhile. */
+	atomic_store(&z->live, false);
+	pthread_join(dv->thr, NULL);
 	vmd_dev_free(dv);
 }
 
@@ -293,6 +386,8 @@ static struct vmd_dev *vmd_dev_start(struct vmd *d, uint32_t slot, const struct 
 		return NULL;
 	dv->d = d;
 	dv->slot = slot;
+	snprintf(dv->name, sizeof(dv->name), "%s", cfg->name);
+	snprintf(dv->vmm_path, sizeof(dv->vmm_path), "%s", cfg->vmm_path);
 	dv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	dv->wake = (struct vm_ev){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
 				   .fn = vmd_dev_on_wake, .ctx = dv };
@@ -337,7 +432,14 @@ static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t err
 			snprintf(err, errlen, "device %s exists already", cfg.name);
 			return -EEXIST;
 		}
-		taken[i] = d->dev[i] != NULL;
+		/* An abandoned device's thread still owns its slot and socket. */
+		if (atomic_load(&d->zombie[i].live) && (!strcmp(d->zombie[i].name, cfg.name) ||
+							!strcmp(d->zombie[i].vmm_path, cfg.vmm_path))) {
+			snprintf(err, errlen, "device %s (%s) is still ending its abandoned session: "
+				 "try again later", d->zombie[i].name, d->zombie[i].vmm_path);
+			return -EBUSY;
+		}
+		taken[i] = d->dev[i] != NULL || atomic_load(&d->zombie[i].live);
 	}
 	slot = vm_proxy_pick_slot(&d->b, cfg.name, taken);
 	if (slot < 0) {
@@ -359,8 +461,10 @@ static int vmd_del_device(struct vmd *d, const char *name)
 {
 	for (int i = 0; i < VM_MAX_DEVICES; i++)
 		if (d->dev[i] && !strcmp(vm_proxy_name(d->dev[i]->p), name)) {
+			struct timespec deadline = vmd_join_deadline();
+
 			vmd_dev_stop(d->dev[i]);
-			vmd_dev_join(d, d->dev[i]);
+			vmd_dev_join(d, d->dev[i], &deadline);
 			return 0;
 		}
 	return -ENOENT;
@@ -552,8 +656,10 @@ static int vmd_control_open(struct vmd *d, const char *path)
 	}
 	d->ctl = (struct vm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
 				 .fn = vmd_on_control, .ctx = d };
-	if (d->ctl.fd < 0 || bind(d->ctl.fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(d->ctl.fd, 8) || vm_ev_add(d->epfd, &d->ctl, EPOLLIN)) {
+	/* 0600 from the start, never the socket group's: whoever may talk
+	 * here may add devices, which listen and connect where they say. */
+	if (d->ctl.fd < 0 || (errno = -vm_access_listen(d->ctl.fd, path, 8, false)) ||
+	    vm_ev_add(d->epfd, &d->ctl, EPOLLIN)) {
 		int e = errno;
 
 		pr_warn("cannot serve the control socket %s: %s\n", path, strerror(e));
@@ -562,7 +668,6 @@ static int vmd_control_open(struct vmd *d, const char *path)
 		d->ctl.fd = -1;
 		return -e;
 	}
-	chmod(path, 0600);
 	d->ctl_path = path;
 	return 0;
 }
@@ -592,12 +697,39 @@ static void vmd_on_signal(struct vm_ev *ev, uint32_t events)
  *   pin-root DIR
  *   control PATH|none
  *   metrics ADDR:PORT|none
- * Command-line options win over the file; devices from both are served.
+ *   socket-group NAME|GID
+ *   allow-uid NAME|UID                    (repeatable)
+ * Command-line options win over the file; devices from both are served,
+ * uids from both are allowed.
  * Returns 0, or 2 with the line at fault named.
  */
+/* --socket-group and --allow-uid, from the command line or the file;
+ * 0, or -1 with the reason on stderr. */
+static int vmd_opt_group(const char *name)
+{
+	int err = vm_access_set_group(name);
+
+	if (err)
+		fprintf(stderr, "vringmedd: socket group '%s': %s\n", name,
+			err == -ENOENT ? "no such group" : strerror(-err));
+	return err ? -1 : 0;
+}
+
+static int vmd_opt_uid(const char *name)
+{
+	int err = vm_access_allow_uid(name);
+
+	if (err)
+		fprintf(stderr, "vringmedd: allowed uid '%s': %s\n", name,
+			err == -ENOENT ? "no such user" : err == -ENOSPC ? "too many" :
+			strerror(-err));
+	return err ? -1 : 0;
+}
+
 static int vmd_read_config(const char *path, const char **devspec, int *ndev,
 			   const char **root, const char **ctl, bool root_set, bool ctl_set,
-			   char *maddr, unsigned maddrlen, unsigned *mport, bool m_set)
+			   char *maddr, unsigned maddrlen, unsigned *mport, bool m_set,
+			   bool *group_set)
 {
 	FILE *f = fopen(path, "r");
 	char line[600];
@@ -637,6 +769,12 @@ static int vmd_read_config(const char *path, const char **devspec, int *ndev,
 		} else if (!strcmp(key, "metrics")) {
 			if (!m_set && vm_metrics_parse(val, maddr, maddrlen, mport))
 				goto bad;
+		} else if (!strcmp(key, "socket-group")) {
+			if (!*group_set && vmd_opt_group(val))
+				goto bad;
+		} else if (!strcmp(key, "allow-uid")) {
+			if (vmd_opt_uid(val))
+				goto bad;
 		} else {
 			goto bad;
 		}
@@ -645,7 +783,8 @@ static int vmd_read_config(const char *path, const char **devspec, int *ndev,
 	return 0;
 bad:
 	fprintf(stderr, "vringmedd: %s:%d: expected 'device NAME,vmm=PATH,backend=PATH', "
-		"'pin-root DIR', 'control PATH|none' or 'metrics ADDR:PORT|none' (at most %d devices)\n", path, lineno,
+		"'pin-root DIR', 'control PATH|none', 'metrics ADDR:PORT|none', "
+		"'socket-group NAME' or 'allow-uid UID' (at most %d devices)\n", path, lineno,
 		VM_MAX_DEVICES);
 	fclose(f);
 	return 2;
@@ -660,6 +799,8 @@ int main(int argc, char **argv)
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "pin-root", required_argument, NULL, 'p' },
 		{ "kick-path", required_argument, NULL, 'k' },
+		{ "socket-group", required_argument, NULL, 'g' },
+		{ "allow-uid", required_argument, NULL, 'u' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -670,7 +811,8 @@ int main(int argc, char **argv)
 	unsigned mport = VM_METRICS_PORT;
 	unsigned long long wd_usec;
 	struct timespec wd_last = { 0 };
-	bool root_set = false, ctl_set = false, m_set = false;
+	bool root_set = false, ctl_set = false, m_set = false, zombies = false, group_set = false;
+	struct timespec deadline;
 	const char *devspec[VM_MAX_DEVICES];
 	struct vm_bpf_opts opts = { .attach = true };
 	struct vm_ev sev, rbev;
@@ -681,7 +823,7 @@ int main(int argc, char **argv)
 	/* Our kick rounds leave a journal: a kill -9 anywhere is resumable. */
 	vm_ref_journal = true;
 	snprintf(maddr, sizeof(maddr), "%s", VM_METRICS_ADDR);
-	while ((c = getopt_long(argc, argv, "d:c:f:m:p:k:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:c:f:m:p:k:g:u:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			if (ndev == VM_MAX_DEVICES) {
@@ -701,6 +843,15 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'p': root = optarg; root_set = true; break;
+		case 'g':
+			if (vmd_opt_group(optarg))
+				return 2;
+			group_set = true;
+			break;
+		case 'u':
+			if (vmd_opt_uid(optarg))
+				return 2;
+			break;
 		case 'k':
 			if (!strcmp(optarg, "auto"))
 				vmd_kick_default = VM_KICK_AUTO;
@@ -726,7 +877,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (config && vmd_read_config(config, devspec, &ndev, &root, &ctl, root_set, ctl_set,
-				      maddr, sizeof(maddr), &mport, m_set))
+				      maddr, sizeof(maddr), &mport, m_set, &group_set))
 		return 2;
 	for (int i = 0; i < ndev; i++) {
 		struct vm_proxy_cfg cfg;
@@ -762,6 +913,11 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0) {
+		/* Without it SIGTERM would never be seen: blocked, unread. */
+		pr_warn("cannot create a signalfd for SIGTERM and SIGINT: %s\n", strerror(errno));
+		goto out_lock;
+	}
 	signal(SIGPIPE, SIG_IGN);
 
 	opts.pin_root = root;
@@ -841,19 +997,33 @@ int main(int argc, char **argv)
 	}
 out_devs:
 	vm_metrics_stop(d->metrics);
-	/* Every device winds down at once; then they are waited for. */
+	/* Every device winds down at once; then they are waited for, all
+	 * within one VMD_JOIN_MS. */
 	for (int i = 0; i < VM_MAX_DEVICES; i++)
 		if (d->dev[i])
 			vmd_dev_stop(d->dev[i]);
+	deadline = vmd_join_deadline();
 	for (int i = 0; i < VM_MAX_DEVICES; i++)
 		if (d->dev[i])
-			vmd_dev_join(d, d->dev[i]);
+			vmd_dev_join(d, d->dev[i], &deadline);
+	/* Abandoned threads die with the process: what they would have
+	 * removed is removed here, and what they still use (the maps, the
+	 * daemon's state) is left to the exit. */
+	for (int i = 0; i < VM_MAX_DEVICES; i++)
+		if (atomic_load(&d->zombie[i].live)) {
+			zombies = true;
+			unlink(d->zombie[i].vmm_path);
+		}
 	if (d->ctl.fd >= 0) {
 		close(d->ctl.fd);
 		unlink(d->ctl_path);
 	}
 	if (!err)
 		vm_bpf_unpin(&d->b);
+	if (zombies) {
+		pr_warn("exiting with abandoned device threads\n");
+		return err;
+	}
 out_rb:
 	ring_buffer__free(d->rb);
 out_bpf:
