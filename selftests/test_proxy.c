@@ -1761,7 +1761,7 @@ VM_TEST(daemon_restart)
 	if (vm_subtest("restart_adopts")) {
 		/* The same devices, this time from a configuration file. */
 		char conf[160];
-		const char *fargs[] = { "-f", conf, NULL };
+		const char *fargs[] = { "-f", conf, "-m", maddr, NULL };
 		FILE *f;
 
 		snprintf(conf, sizeof(conf), "%s/vringmedd.conf", dir);
