@@ -1554,6 +1554,7 @@ static void vmp_be_reconnect(struct vm_proxy *p)
 		return;
 	}
 	p->be_reconnects++;
+	p->last_error[0] = 0;	/* the loss is over: "last_error" told of it */
 	p->state = p->q[0].started || p->q[1].started ? "running" : "negotiating";
 	pr_info("device %s: back-end %s back after %llu ms: rings set up again at the shadow "
 		"rings' positions\n", p->cfg.name, p->cfg.backend_path,
