@@ -596,6 +596,28 @@ static void reconnect(void)
 		ld16(&vq[RXQ].used_hdr[1]), ld16(&vq[TXQ].used_hdr[1]));
 }
 
+/* GET_VRING_BASE of ring q: stops it; its base (a malformed answer ends
+ * the run). */
+static uint16_t get_vring_base(unsigned q)
+{
+	struct vu_msg m, r;
+	int rc;
+
+	vu_msg_init(&m, VU_GET_VRING_BASE);
+	vu_put_u32(&m, 0, q);
+	vu_put_u32(&m, 4, 0);
+	rc = vu_call(sock, &m, &r);
+	if (rc)
+		die_proto("GET_VRING_BASE", rc);
+	vu_msg_close_fds(&r);
+	if (r.size != VU_STATE_SIZE || vu_get_u32(&r, 0) != q) {
+		fprintf(stderr, "vu_driver: GET_VRING_BASE of ring %u: reply of %u bytes "
+				"for ring %u\n", q, r.size, vu_get_u32(&r, 0));
+		exit(EXIT_PROTO);
+	}
+	return (uint16_t)vu_get_u32(&r, 4);
+}
+
 /*
  * A VM paused and resumed (QEMU's vhost_dev_stop, then vhost_dev_start):
  * each ring stopped with GET_VRING_BASE, its byte order set back to the
@@ -609,17 +631,7 @@ static void pause_resume(void)
 	uint16_t base[NQ];
 
 	for (unsigned q = 0; q < NQ; q++) {
-		struct vu_msg m, r;
-		int rc;
-
-		vu_msg_init(&m, VU_GET_VRING_BASE);
-		vu_put_u32(&m, 0, q);
-		vu_put_u32(&m, 4, 0);
-		rc = vu_call(sock, &m, &r);
-		if (rc)
-			die_proto("GET_VRING_BASE", rc);
-		vu_msg_close_fds(&r);
-		base[q] = (uint16_t)vu_get_u32(&r, 4);
+		base[q] = get_vring_base(q);
 		if (base[q] != ld16(&vq[q].used_hdr[1])) {
 			fprintf(stderr, "vu_driver: pause %u: ring %u stopped at %u, the guest's "
 					"used idx is %u\n", pauses, q, base[q],
@@ -848,24 +860,11 @@ static bool stop_rings(bool proto)
 		for (unsigned q = 0; q < NQ; q++)
 			send_state(VU_SET_VRING_ENABLE, q, 0);
 	for (unsigned q = 0; q < NQ; q++) {
-		struct vu_msg m, r;
-		int rc;
+		uint16_t base = get_vring_base(q);
 
-		vu_msg_init(&m, VU_GET_VRING_BASE);
-		vu_put_u32(&m, 0, q);
-		vu_put_u32(&m, 4, 0);
-		rc = vu_call(sock, &m, &r);
-		if (rc)
-			die_proto("GET_VRING_BASE", rc);
-		vu_msg_close_fds(&r);
-		if (r.size != VU_STATE_SIZE || vu_get_u32(&r, 0) != q) {
-			fprintf(stderr, "vu_driver: GET_VRING_BASE of ring %u: reply of %u bytes "
-					"for ring %u\n", q, r.size, vu_get_u32(&r, 0));
-			exit(EXIT_PROTO);
-		}
-		vlog("ring %u stopped at avail idx %u (used entries we reaped: %u)\n", q,
-		     vu_get_u32(&r, 4), vq[q].last_used);
-		if (vu_get_u32(&r, 4) != vq[q].last_used)
+		vlog("ring %u stopped at avail idx %u (used entries we reaped: %u)\n", q, base,
+		     vq[q].last_used);
+		if (base != vq[q].last_used)
 			ok = false;
 	}
 	return ok;

@@ -526,12 +526,7 @@ static int vmp_be_u64(struct vm_proxy *p, uint32_t req, uint64_t v, int fd)
 {
 	struct vu_msg m;
 
-	vu_msg_init(&m, req);
-	vu_put_u64(&m, 0, v);
-	if (fd >= 0) {
-		m.fds[0] = fd;
-		m.nfds = 1;
-	}
+	vu_msg_u64(&m, req, v, fd);
 	return vmp_be_send(p, &m);
 }
 

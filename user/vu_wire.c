@@ -233,16 +233,21 @@ int vu_call(int sock, struct vu_msg *req, struct vu_msg *reply)
 	return 0;
 }
 
+void vu_msg_u64(struct vu_msg *m, uint32_t request, uint64_t v, int fd)
+{
+	vu_msg_init(m, request);
+	vu_put_u64(m, 0, v);
+	if (fd >= 0) {
+		m->fds[0] = fd;
+		m->nfds = 1;
+	}
+}
+
 int vu_send_u64(int sock, uint32_t request, uint64_t v, int fd)
 {
 	struct vu_msg m;
 
-	vu_msg_init(&m, request);
-	vu_put_u64(&m, 0, v);
-	if (fd >= 0) {
-		m.fds[0] = fd;
-		m.nfds = 1;
-	}
+	vu_msg_u64(&m, request, v, fd);
 	return vu_send(sock, &m);
 }
 

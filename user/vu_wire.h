@@ -36,6 +36,8 @@ uint64_t vu_get_u64(const struct vu_msg *m, uint32_t off);
  * request (skipping nothing: anything else is -EPROTO). */
 int vu_call(int sock, struct vu_msg *req, struct vu_msg *reply);
 /* Convenience: request with a u64 payload (SET_FEATURES & co). */
+/* A request whose payload is one u64 (and maybe one fd). */
+void vu_msg_u64(struct vu_msg *m, uint32_t request, uint64_t v, int fd);
 int vu_send_u64(int sock, uint32_t request, uint64_t v, int fd);
 /* Convenience: GET_FEATURES / GET_PROTOCOL_FEATURES / GET_QUEUE_NUM. */
 int vu_get_u64_reply(int sock, uint32_t request, uint64_t *v);

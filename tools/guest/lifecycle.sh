@@ -68,20 +68,15 @@ for b in /usr/bin/dpdk-testpmd /usr/bin/qemu-system-s390x .output/vringmedd .out
 	[ -x "$b" ] || fail "$b missing (make setup; make)"
 done
 
+. tools/guest/common.sh
 TMP=$(mktemp -d /tmp/vm-life-XXXXXX)
 ROOT=/sys/fs/bpf/vringmed-life-$$
 PREFIX=vml-$$
 TP_PID= TP_HOLD= D_PID= Q_PID= TP_N=0
 LIFE="python3 tools/guest/lifecycle.py"
 cleanup() {
-	for p in $Q_PID $D_PID $TP_PID $TP_HOLD; do kill "$p" 2>/dev/null; done
-	for p in $Q_PID $D_PID $TP_PID $TP_HOLD; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	rm -rf "/var/run/dpdk/$PREFIX"
-	[ -d "$ROOT" ] && rm -rf "$ROOT"
+	stop_pids $Q_PID $D_PID $TP_PID $TP_HOLD
+	drop_run_state "$PREFIX" "$ROOT"
 	if [ -n "$KEEP" ]; then mkdir -p "$KEEP" && cp "$TMP"/*.log "$TMP"/*.out "$KEEP"/ 2>/dev/null; fi
 	rm -rf "$TMP"
 }

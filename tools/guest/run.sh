@@ -45,19 +45,14 @@ for b in /usr/bin/dpdk-testpmd /usr/bin/qemu-system-s390x $([ "$PATH_KIND" = vri
 	[ -x "$b" ] || fail "$b missing (make setup; make)"
 done
 
+. tools/guest/common.sh
 TMP=$(mktemp -d /tmp/vm-guest-XXXXXX)
 ROOT=/sys/fs/bpf/vringmed-guest-$$
 PREFIX=vmg-$$
 TP_PID= D_PID= Q_PID= HOLD_PID=
 cleanup() {
-	for p in $Q_PID $D_PID $TP_PID $HOLD_PID; do kill "$p" 2>/dev/null; done
-	for p in $Q_PID $D_PID $TP_PID $HOLD_PID; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	rm -rf "/var/run/dpdk/$PREFIX"
-	[ -d "$ROOT" ] && rm -rf "$ROOT"
+	stop_pids $Q_PID $D_PID $TP_PID $HOLD_PID
+	drop_run_state "$PREFIX" "$ROOT"
 	if [ -n "$KEEP" ]; then mkdir -p "$KEEP" && cp "$TMP"/*.log "$KEEP"/ 2>/dev/null; fi
 	rm -rf "$TMP"
 }
