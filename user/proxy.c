@@ -144,7 +144,7 @@ struct vm_proxy {
 	/* The back-end went away while the VMM session goes on: every VMM
 	 * request still changes our state, nothing goes to the back-end, and
 	 * the tick connects again and replays the state (vmp_be_reconnect). */
-	bool be_down;
+	bool be_down, be_retrying;
 	uint64_t be_acked;		/* the features the back-end was given */
 	uint64_t be_down_since_ms, be_next_try_ms;
 	unsigned long be_reconnects;
@@ -603,7 +603,7 @@ static int vmp_backend_connect(struct vm_proxy *p)
 		/* A VMM retries at once: say it once per VMP_QUIET seconds. */
 		if (now - p->be_warned >= VMP_QUIET) {
 			vmp_err(p, "cannot connect to back-end %s: %s (%s)", p->cfg.backend_path,
-				strerror(-err), p->be_down ? "trying again" :
+				strerror(-err), p->be_retrying ? "trying again" :
 				"VMM connections are refused until it listens");
 			p->be_warned = now;
 		}
@@ -1538,7 +1538,9 @@ static void vmp_be_reconnect(struct vm_proxy *p)
 	if (!p->be_down || p->vmm.fd < 0 || now < p->be_next_try_ms)
 		return;
 	p->be_down = false;	/* sends go out; a failure sets it again */
+	p->be_retrying = true;
 	err = vmp_backend_connect(p);
+	p->be_retrying = false;
 	if (!err && !p->be_down)
 		err = vmp_be_replay(p);
 	if (err || p->be_down) {
