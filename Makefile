@@ -146,7 +146,7 @@ $(OUTPUT)/bench_kick: tools/bench_kick.c tools/benchlib.h tools/kick_floor.h $(O
 test: all fuzz-build
 	$(Q)bash selftests/run.sh
 
-# ---- fuzzing (issue 8) -----------------------------------------------------
+# ---- fuzzing -----------------------------------------------------
 # libFuzzer targets with ASan and UBSan; seeds in selftests/fuzz/corpus/.
 # `make fuzz FUZZ_TIME=600` runs each target that long on a copy of its seeds.
 FUZZ_CC      ?= clang-19
@@ -178,7 +178,7 @@ fuzz: fuzz-build
 bench-core: $(OUTPUT)/bench_core
 	$(Q)bash tools/bench-core.sh
 
-# ---- perf-compare (issue 7) -------------------------------------------------
+# ---- perf-compare -------------------------------------------------
 # Direct vs userspace relay vs BPF, one run: table, callgrind of the relay,
 # latency CDF + stream plot (docs/perf-compare.png), last line.  Root.
 # The binary is in TEST_BINS, so `all` keeps it compiling.

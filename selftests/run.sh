@@ -28,7 +28,7 @@ run() {
 	rm -f "$log"
 }
 
-# Kernel hygiene (issue 8): a marker in the kernel log now, and at the end
+# Kernel hygiene: a marker in the kernel log now, and at the end
 # every kernel line after it is searched for warnings, oopses, BPF messages
 # and crashes of our own binaries.
 KMARK=""

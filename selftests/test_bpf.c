@@ -142,7 +142,7 @@ VM_TEST(load)
 
 		if (!bpf())
 			return;
-		/* Issue 8: far below the verifier's 1M limit, so the core can
+		/* Far below the verifier's 1M limit, so the core can
 		 * grow (make verifier-stats prints the figures). */
 		bpf_object__for_each_program(p, B.skel->obj) {
 			struct bpf_prog_info info = { 0 };
@@ -475,7 +475,7 @@ static uint32_t storm_kick_bpf(void *ctx, uint32_t *chains)
 	return bkick(ctx, chains);
 }
 
-/* Issue 8's concurrency case in the kernel: 1e6 kicks of the BPF program
+/* The concurrency case in the kernel: 1e6 kicks of the BPF program
  * against a guest thread rewriting its ring.  The queue next to it (its
  * shadow ring and state, filled with a pattern) must not change by a byte. */
 VM_TEST(bpf_guest_storm)

@@ -525,8 +525,7 @@ VM_TEST(net_headers)
 		 * 12-byte header, or the used path has nowhere to put it: one
 		 * such buffer among good ones breaks the device, and only the
 		 * good ones before it are published (the fast path for single
-		 * descriptors checks what the general step checks; until
-		 * session 8 it let both through). */
+		 * descriptors checks what the general step checks). */
 		for (int bad = 0; bad < 2; bad++) {
 			if (!vm_subtest("rx_inplace_%s_%s", bad ? "read_only" : "shorter_than_header",
 					order_name(be)))
@@ -848,7 +847,7 @@ static uint32_t storm_kick_ref(void *ctx, uint32_t *chains)
 	return vm_ref_kick(ctx, chains);
 }
 
-/* Issue 8's concurrency case through the reference: 1e6 kicks against a
+/* The concurrency case through the reference: 1e6 kicks against a
  * guest thread rewriting its ring, in the foreign byte order of the host. */
 VM_TEST(guest_storm)
 {
@@ -880,7 +879,7 @@ VM_TEST(guest_storm)
 }
 
 /*
- * Crash consistency (issue 8: kill -9 of the daemon anywhere).  The core is
+ * Crash consistency (kill -9 of the daemon anywhere).  The core is
  * built here with VM_CRASH_TEST: every VM_CRASH_POINT calls a hook, which
  * "kills" the run at the chosen hit by jumping out of it, leaving the queue,
  * shadow ring and guest memory exactly as a killed daemon would.  Then the

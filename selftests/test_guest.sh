@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The real big-endian guest end to end (issue 5): Debian's s390x kernel and
+# The real big-endian guest end to end: Debian's s390x kernel and
 # its own virtio-net driver under qemu-system-s390x (TCG), on a vhost-user
 # netdev, to dpdk-testpmd (a modern-only back-end), straight or through
 # vringmedd.  Each case is one tools/guest/run.sh (about 17 s); a case passes

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Observability and operations (issue 6), against the real things: vringmedd
+# Observability and operations, against the real things: vringmedd
 # mediating a device for vu_driver (a VMM + legacy guest) on dpdk-testpmd,
 # its /metrics checked by promtool and scraped by a real Prometheus server,
 # the alert rules under promtool's unit tests, vringmedctl on the pinned maps,

@@ -553,7 +553,7 @@ static int send_mem_table(int s, unsigned n, const uint64_t (*reg)[3])
 	return rc;
 }
 
-/* Malformed messages of issue 8: each gets a log line naming it and ends
+/* Malformed messages: each gets a log line naming it and ends
  * only that VMM's connection. */
 static void bad_messages(void)
 {
@@ -903,7 +903,7 @@ static bool ctl_answers_fast(void)
 }
 
 /*
- * A VMM shrinks the memory file it handed over (issue 19): a memfd that can
+ * A VMM shrinks the memory file it handed over: a memfd that can
  * be sealed is sealed against it, so the truncation fails; one that cannot,
  * or a file, is truncated under the daemon, whose next access to it raises
  * SIGBUS: that device breaks, says why, and the daemon, the other device and
@@ -1015,7 +1015,7 @@ static bool neta_back(void)
 }
 
 /*
- * A VMM that sends requests and never reads the replies (issue 19): the
+ * A VMM that sends requests and never reads the replies: the
  * device's thread blocks in a send.  `device del` of it answers within a
  * second all the same (its thread is abandoned, and ends when it can), the
  * control socket answers, the other device's traffic goes on; and left
@@ -1143,7 +1143,7 @@ static pid_t squatter(const char *path, int report, int ready)
 }
 
 /*
- * Who may be a peer (issue 19): the daemon's sockets are 0600 from the
+ * Who may be a peer: the daemon's sockets are 0600 from the
  * start; a VMM of another uid is refused even where the file's mode would
  * let it in; a back-end path squatted by another uid is handed nothing;
  * --socket-group makes VMM sockets 0660 with that group and admits it, and
@@ -1585,8 +1585,8 @@ static void ebe_session_end(struct ebe *e, struct vmm *v)
  * tables, so BPF's read faults) are finished by the device's thread in
  * vringmedd, which must then wake the back-end itself: the guest's kick
  * woke it before the chains were there, and a back-end that waits for kicks
- * would not look again.  (It did not: TX frames stayed in the shadow ring
- * until the guest's next kick.) */
+ * would not look again: TX frames would stay in the shadow ring until the
+ * guest's next kick. */
 VM_TEST(backend_waits_for_kicks)
 {
 	uint32_t txq = VM_QSLOT(0, 1);	/* neta is slot 0 */
@@ -1656,8 +1656,8 @@ static long long stats_field(const char *dev, int q, const char *key)
  * A guest that polls its used ring sets VRING_AVAIL_F_NO_INTERRUPT (Linux's
  * NAPI and TX paths do): the used path returns its entries without a call,
  * as any device it could have had would, and calls it again once it clears
- * the flag.  (It used to call on every completion: an interrupt the guest
- * had asked not to get, each one a VM exit on a real host.)
+ * the flag: each call the guest asked not to get is a VM exit on a real
+ * host.
  */
 VM_TEST(guest_polls)
 {
@@ -1802,8 +1802,7 @@ VM_TEST(daemon_restart)
  * the back-end returned before the stop must be in the guest's used ring
  * when the stop is answered, and the answer is the guest's used idx; the
  * byte order is latched again at every start; traffic goes on after every
- * resume.  (A stop lost such completions, and the restart was refused:
- * "ring size refused (not while running)".)
+ * resume.
  */
 VM_TEST(vmm_pause_resume)
 {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash soak (issue 8): SOAK_RESTARTS (default 100) kill -9s of vringmedd
+# Crash soak: SOAK_RESTARTS (default 100) kill -9s of vringmedd
 # while a big-endian legacy driver (vu_driver.s390x under qemu-s390x-static:
 # a VMM and its guest) streams frames through it to dpdk-testpmd, which sends
 # every one back.  The driver reconnects after each kill as QEMU does

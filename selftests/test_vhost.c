@@ -636,7 +636,7 @@ static long ctl_errors(const char *dev, const char *reason)
 	return n;
 }
 
-/* Issue 8, end to end: a legacy guest posts one malformed TX chain of a
+/* End to end: a legacy guest posts one malformed TX chain of a
  * class through vringmedd.  The chain never reaches testpmd, the device is
  * marked broken with the reason counted, the daemon says so in one line,
  * the other device keeps working, and a device reset (rings stopped and

@@ -987,7 +987,7 @@ static vm_inline bool vm_queue_unlock(struct vm_queue *q)
 /* One translation round of vm_kick.  The includer may route it through a
  * function of its own: BPF makes it a global subprogram, which the verifier
  * checks once per program instead of once per call site and per state the
- * call sites bring (issue 8: verified instructions far below the limit). */
+ * call sites bring (verified instructions far below the limit). */
 #ifndef VM_TRANSLATE_ROUND
 #define VM_TRANSLATE_ROUND vm_translate
 #endif

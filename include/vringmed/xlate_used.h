@@ -272,7 +272,7 @@ static vm_inline bool vm_guest_wants_call(const struct vm_device *dev, const str
 
 /*
  * Makes a queue whole again after the daemon that ran it died (kill -9
- * anywhere, issue 8), before a new daemon resumes it with the same guest
+ * anywhere), before a new daemon resumes it with the same guest
  * rings, shadow ring and back-end position: nothing the guest posted is lost
  * and nothing is handed to the back-end or returned to the guest twice.
  *
