@@ -13,8 +13,9 @@
  *    credentials pass access.c's policy (the socket files are 0600 or 0660
  *    with a configured group; SO_PEERCRED against root, our uid,
  *    --allow-uid and --socket-group), before the first message.
- *  - What a VMM says is checked once, on our copy, before use: message
- *    sizes, ring indices, sizes and alignment, memory regions (no overlap,
+ *  - What a VMM says is checked once, on our copy, before use (the request
+ *    table of proxy_vmm.c, then each request's handler): message sizes,
+ *    ring indices, sizes and alignment, memory regions (no overlap,
  *    no wrap, inside their files, below the shadow region), fds (eventfds,
  *    made non-blocking).  A refusal ends that session, or with REPLY_ACK
  *    is told.
