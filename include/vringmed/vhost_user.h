@@ -139,6 +139,7 @@ enum vu_request {
  *                     u64 userspace_addr, u64 mmap_offset (32 bytes each),
  *                     one fd per region in the message's SCM_RIGHTS
  */
+#define VU_U64_SIZE		8
 #define VU_STATE_SIZE		8
 #define VU_ADDR_SIZE		40
 #define VU_ADDR_DESC_OFF	8

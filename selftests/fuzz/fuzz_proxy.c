@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * libFuzzer target: vringmedd's VMM face, the vhost-user request handler of
- * user/proxy.c, as a VMM drives it.  The proxy runs as in the daemon: its
+ * libFuzzer target: vringmedd's VMM face, the vhost-user request table and
+ * handlers of user/proxy_vmm.c, as a VMM drives it.  The proxy runs as in the daemon: its
  * listening socket, its epoll entries dispatched the daemon's way, its
  * back-end connection to a real socket, served by a small modern back-end in
  * a thread of this process (it answers GET_FEATURES, GET_PROTOCOL_FEATURES

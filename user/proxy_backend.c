@@ -1,0 +1,422 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The proxy's back-end face: a vhost-user front-end towards a modern-only
+ * back-end.  Connects (to a listener access.c allows), sends it what the VMM
+ * said in modern little-endian terms, stops and drains its rings, and when
+ * it goes away while the VMM stays, connects again and replays our state.
+ * Apart from the VMM face, for this peer comes and goes on its own: its
+ * restart is no end of the session.  Untrusted too (proxy.c's security
+ * model).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <vringmed/abi.h>
+#include <vringmed/byteorder.h>
+
+#include "access.h"
+#include "log.h"
+#include "proxy_int.h"
+#include "vu_wire.h"
+
+#define VMP_BE_TIMEOUT	5		/* seconds a back-end may take to answer */
+#define VMP_QUIET	10		/* seconds between repeats of one warning */
+
+/* How often a lost back-end is tried again. */
+#define VMP_BE_RETRY_MS		250
+
+/*
+ * The back-end connection broke (it was killed, restarted, upgraded) while
+ * the VMM session goes on.  The guest notices nothing but a pause in its
+ * traffic: kicks are still translated into the shadow rings, which wait for
+ * the next back-end; what the VMM asks meanwhile changes our state only.
+ * Before the VMM has set features there is nothing to keep: the caller
+ * ends the session instead.
+ */
+static void vmp_be_lost(struct vm_proxy *p, const char *why)
+{
+	if (p->be.fd >= 0) {
+		vm_ev_del(p->epfd, &p->be);
+		close(p->be.fd);
+		p->be.fd = -1;
+	}
+	p->be_rings = p->be_stopped = 0;
+	for (unsigned i = 0; i < VMP_NQ; i++)
+		p->q[i].be_kick_sent = false;
+	if (!p->be_down) {
+		vmp_err(p, "back-end %s lost (%s): the VMM session goes on, connecting again",
+			p->cfg.backend_path, why);
+		p->be_down = true;
+		p->be_down_since_ms = vmp_now_ms();
+		p->state = "back-end down";
+	}
+	p->be_next_try_ms = vmp_now_ms() + VMP_BE_RETRY_MS;
+}
+
+/* A request to the back-end that has no reply.  While the back-end is
+ * down, nothing is sent: the replay brings it our state. */
+static int vmp_be_send(struct vm_proxy *p, struct vu_msg *m)
+{
+	int err;
+
+	if (p->be_down)
+		return 0;
+	err = vu_send(p->be.fd, m);
+	if (err) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "sending %s: %s", vu_request_name(m->request),
+			 strerror(-err));
+		if (!p->features_set) {
+			vmp_err(p, "back-end %s: %s", p->cfg.backend_path, why);
+			return err;
+		}
+		vmp_be_lost(p, why);
+	}
+	return 0;
+}
+
+int vmp_be_u64(struct vm_proxy *p, uint32_t req, uint64_t v, int fd)
+{
+	struct vu_msg m;
+
+	vu_msg_u64(&m, req, v, fd);
+	return vmp_be_send(p, &m);
+}
+
+int vmp_be_state(struct vm_proxy *p, uint32_t req, uint32_t idx, uint32_t num)
+{
+	struct vu_msg m;
+
+	vu_msg_init(&m, req);
+	vu_put_u32(&m, 0, idx);
+	vu_put_u32(&m, 4, num);
+	return vmp_be_send(p, &m);
+}
+
+static void vmp_on_backend(struct vm_ev *ev, uint32_t events)
+{
+	struct vm_proxy *p = ev->ctx;
+	char c;
+
+	/* The back-end never speaks first (no BACKEND_REQ): readable means
+	 * it went away, or it is talking nonsense. */
+	if (recv(ev->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0 || (events & (EPOLLHUP | EPOLLERR))) {
+		if (p->features_set) {
+			vmp_be_lost(p, "disconnected");
+			return;
+		}
+		vmp_err(p, "back-end %s disconnected", p->cfg.backend_path);
+		p->be_down = true;
+		vmp_teardown(p, "back-end disconnected");
+	} else {
+		vmp_err(p, "back-end %s sent an unsolicited message", p->cfg.backend_path);
+		p->be_down = true;
+		vmp_teardown(p, "back-end protocol error");
+	}
+}
+
+/* The process listening at the back-end's path (SO_PEERCRED names whoever
+ * called listen()) is one access.c allows: else a path another user
+ * squatted would be handed every region of the guest.  0 or -EPERM. */
+static int vmp_backend_trusted(struct vm_proxy *p, int fd)
+{
+	struct ucred c;
+	char who[160];
+	time_t now;
+	int err = vm_access_check_fd(fd, &c);
+
+	if (!err)
+		return 0;
+	now = time(NULL);
+	/* A VMM retries at once: said once per VMP_QUIET seconds. */
+	if (now - p->be_warned >= VMP_QUIET) {
+		vmp_err(p, "back-end %s refused: its listener is pid %d uid %u gid %u, not one "
+			"of %s (--allow-uid, --socket-group)", p->cfg.backend_path, (int)c.pid,
+			(unsigned)c.uid, (unsigned)c.gid, vm_access_allowed(who, sizeof(who)));
+		p->be_warned = now;
+	}
+	return -EPERM;
+}
+
+int vmp_backend_connect(struct vm_proxy *p)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = VMP_BE_TIMEOUT };
+	int fd, err;
+
+	strcpy(sa.sun_path, p->cfg.backend_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		time_t now = time(NULL);
+
+		err = -errno;
+		close(fd);
+		/* A VMM retries at once: say it once per VMP_QUIET seconds. */
+		if (now - p->be_warned >= VMP_QUIET) {
+			vmp_err(p, "cannot connect to back-end %s: %s (%s)", p->cfg.backend_path,
+				strerror(-err), p->be_retrying ? "trying again" :
+				"VMM connections are refused until it listens");
+			p->be_warned = now;
+		}
+		return err;
+	}
+	/* Guest memory goes to whoever listens there: they must be ours. */
+	err = vmp_backend_trusted(p, fd);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	p->be_warned = 0;
+	/* A back-end that stops answering must not stall the daemon. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	p->be = (struct vm_ev){ .fd = fd, .fn = vmp_on_backend, .ctx = p };
+
+	err = vu_get_u64_reply(fd, VU_GET_FEATURES, &p->be_features);
+	if (err)
+		goto proto;
+	if (!(p->be_features & BIT(VU_F_VERSION_1))) {
+		vmp_err(p, "back-end %s does not offer VERSION_1 (features 0x%llx)",
+			p->cfg.backend_path, (unsigned long long)p->be_features);
+		return -EPROTO;
+	}
+	if (p->be_features & BIT(VU_F_PROTOCOL_FEATURES)) {
+		p->be_proto = true;
+		err = vu_get_u64_reply(fd, VU_GET_PROTOCOL_FEATURES, &p->be_pf);
+		if (err)
+			goto proto;
+		/* Nothing of the back-end's optional protocol is needed. */
+		err = vmp_be_u64(p, VU_SET_PROTOCOL_FEATURES, 0, -1);
+		if (err)
+			return err;
+	}
+	err = vm_ev_add(p->epfd, &p->be, EPOLLIN | EPOLLRDHUP);
+	if (err)
+		return err;
+	pr_info("device %s: back-end %s: features 0x%llx, protocol features 0x%llx\n",
+		p->cfg.name, p->cfg.backend_path, (unsigned long long)p->be_features,
+		(unsigned long long)p->be_pf);
+	return 0;
+proto:
+	vmp_err(p, "back-end %s: feature query failed: %s", p->cfg.backend_path, strerror(-err));
+	return err;
+}
+
+/* To the back-end: the guest's regions (our addresses as "user" addresses)
+ * plus the shadow region: this device's shadow map, its own fd, which holds
+ * no other device's rings. */
+int vmp_be_mem_table(struct vm_proxy *p, const struct vmp_region *reg, uint32_t n)
+{
+	struct vu_msg fwd;
+
+	vu_msg_init(&fwd, VU_SET_MEM_TABLE);
+	vu_put_u32(&fwd, 0, n + 1);
+	vu_put_u32(&fwd, 4, 0);
+	for (uint32_t i = 0; i <= n; i++) {
+		uint32_t off = VU_MEM_HDR_SIZE + i * VU_MEM_REGION_SIZE;
+		bool sh = i == n;
+
+		vu_put_u64(&fwd, off, sh ? vmp_shadow_gpa(p) : reg[i].gpa);
+		vu_put_u64(&fwd, off + 8, sh ? VM_SHADOW_DEV_BYTES : reg[i].size);
+		vu_put_u64(&fwd, off + 16, sh ? (uint64_t)(uintptr_t)&p->b->shadow[vmp_qslot(p, 0)] :
+			   (uint64_t)(uintptr_t)reg[i].map + reg[i].offset);
+		vu_put_u64(&fwd, off + 24, sh ? 0 : reg[i].offset);
+		fwd.fds[i] = sh ? vm_bpf_shadow_fd(p->b, p->slot) : reg[i].fd;
+	}
+	fwd.nfds = (int)n + 1;
+	return vmp_be_send(p, &fwd);
+}
+
+/* How long a stop waits for the back-end to take what the guest had already
+ * sent (its transmit ring), so that a pause does not drop it. */
+#define VMP_DRAIN_MS		50
+
+/* Waits (at most VMP_DRAIN_MS) until the back-end returned every chain
+ * translated on queue i, then a little more while its other rings still
+ * move (a frame it took is forwarded after it returned the chain). */
+void vmp_be_drain(struct vm_proxy *p, unsigned i)
+{
+	const struct vm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+	const struct vm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, i)];
+	uint64_t t0 = vmp_now_ms();
+
+	if (!p->q[i].started || p->be.fd < 0 || p->be_down)
+		return;
+	while (vm_swab16_if(VM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE)) !=
+	       VM_READ_ONCE(q->last_avail) && vmp_now_ms() - t0 < VMP_DRAIN_MS) {
+		struct timespec ts = { 0, 200000 };
+
+		nanosleep(&ts, NULL);
+	}
+	for (uint16_t was = 0xffff, now;; was = now) {
+		struct timespec ts = { 0, 1000000 };
+
+		now = 0;
+		for (unsigned k = 0; k < VMP_NQ; k++)
+			now += vm_swab16_if(VM_ORDER_LE,
+					    __atomic_load_n(&p->b->shadow[vmp_qslot(p, k)].used.idx,
+							    __ATOMIC_ACQUIRE));
+		if (now == was || vmp_now_ms() - t0 >= VMP_DRAIN_MS)
+			break;
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The back-end stops its ring i (its own GET_VRING_BASE): after the answer
+ * it no longer touches the shadow ring.  False when it did not answer. */
+bool vmp_be_stop_ring(struct vm_proxy *p, unsigned i, uint16_t *be_base)
+{
+	struct vu_msg req, rep;
+	int err;
+
+	if (p->be.fd < 0 || p->be_down || !(p->be_rings & (1u << i)))
+		return false;
+	p->be_rings &= ~(1u << i);
+	p->q[i].be_kick_sent = false;	/* it drops the ring's fds (DPDK does) */
+	vu_msg_init(&req, VU_GET_VRING_BASE);
+	vu_put_u32(&req, 0, i);
+	vu_put_u32(&req, 4, 0);
+	err = vu_call(p->be.fd, &req, &rep);
+	if (err) {
+		char why[96];
+
+		/* Its position is lost with it; ours stands. */
+		snprintf(why, sizeof(why), "GET_VRING_BASE: %s", strerror(-err));
+		vmp_be_lost(p, why);
+		return false;
+	}
+	vu_msg_close_fds(&rep);
+	*be_base = (uint16_t)vu_get_u32(&rep, 4);
+	p->be_stopped_at[i] = *be_base;
+	p->be_stopped |= 1u << i;
+	return true;
+}
+
+/* At the session's end: the back-end stops its rings the way a VMM does, so
+ * it has let go of the shadow rings before the next session resets them
+ * (DPDK, for one, answers only once its data path stopped using the ring). */
+void vmp_be_stop_rings(struct vm_proxy *p)
+{
+	for (unsigned i = 0; i < VMP_NQ && p->be.fd >= 0 && !p->be_down; i++) {
+		struct vu_msg req, rep;
+
+		if (!(p->be_rings & (1u << i)))
+			continue;
+		vu_msg_init(&req, VU_GET_VRING_BASE);
+		vu_put_u32(&req, 0, i);
+		vu_put_u32(&req, 4, 0);
+		if (vu_call(p->be.fd, &req, &rep)) {
+			pr_debug("device %s: back-end did not stop ring %u\n", p->cfg.name, i);
+			break;
+		}
+		vu_msg_close_fds(&rep);
+	}
+	p->be_rings = p->be_stopped = 0;
+}
+
+/* The back-end gets ring i's shadow rings, in our address space, which the
+ * shadow region's "user" address covers. */
+int vmp_be_ring_addr(struct vm_proxy *p, unsigned i)
+{
+	uint64_t sh = (uint64_t)(uintptr_t)&p->b->shadow[vmp_qslot(p, i)];
+	struct vu_msg fwd;
+
+	vu_msg_init(&fwd, VU_SET_VRING_ADDR);
+	vu_put_u32(&fwd, 0, i);
+	vu_put_u32(&fwd, 4, 0);		/* no dirty logging */
+	vu_put_u64(&fwd, VU_ADDR_DESC_OFF, sh);
+	vu_put_u64(&fwd, VU_ADDR_USED_OFF, sh + VM_SHADOW_USED_OFF);
+	vu_put_u64(&fwd, VU_ADDR_AVAIL_OFF, sh + VM_SHADOW_AVAIL_OFF);
+	vu_put_u64(&fwd, 32, 0);
+	p->be_rings |= 1u << i;
+	return vmp_be_send(p, &fwd);
+}
+
+/*
+ * A back-end that came back (vmp_be_lost) is given our whole state, as a
+ * VMM would give it to a new one: features, memory table (the shadow region
+ * included), and each ring from where the shadow ring stands.  What the old
+ * one returned goes to the guest first; what it took and never returned is
+ * still in the shadow avail ring past its used idx, so the new one takes it
+ * again: the guest's buffers are not lost (a frame the old one had sent may
+ * go out twice).  0, -EPROTO when it lacks a feature the guest has (the
+ * session must end: the guest cannot lose a feature), or -errno.
+ */
+static int vmp_be_replay(struct vm_proxy *p)
+{
+	uint64_t need = p->be_acked & ~BIT(VU_F_PROTOCOL_FEATURES);
+
+	if (p->features_set && (need & ~p->be_features)) {
+		vmp_err(p, "back-end %s came back without features 0x%llx the guest has",
+			p->cfg.backend_path, (unsigned long long)(need & ~p->be_features));
+		return -EPROTO;
+	}
+	if (p->owner_sent)
+		vmp_be_u64(p, VU_SET_OWNER, 0, -1);
+	if (p->features_set)
+		vmp_be_u64(p, VU_SET_FEATURES,
+			   need | (p->be_proto ? BIT(VU_F_PROTOCOL_FEATURES) : 0), -1);
+	if (p->nreg)
+		vmp_be_mem_table(p, p->reg, (uint32_t)p->nreg);
+	for (unsigned i = 0; i < VMP_NQ && !p->be_down; i++) {
+		struct vmp_queue *vq = &p->q[i];
+		struct vm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, i)];
+
+		if (!vq->num)
+			continue;
+		vmp_be_state(p, VU_SET_VRING_NUM, i, vq->num);
+		vmp_complete(p, i, false);
+		vmp_be_state(p, VU_SET_VRING_BASE, i,
+			     vq->have_addr ? vm_swab16_if(VM_ORDER_LE, sh->used.idx) : vq->base);
+		if (vq->have_addr)
+			vmp_be_ring_addr(p, i);
+		if (vq->call.fd >= 0)
+			vmp_be_u64(p, VU_SET_VRING_CALL, i, vq->call.fd);
+		vq->be_kick_sent = false;
+		vmp_be_set_kick(p, i);
+		if (p->be_proto && vq->enabled)
+			vmp_be_state(p, VU_SET_VRING_ENABLE, i, 1);
+		if (vq->started)
+			vmp_kick_backend(p, i);
+	}
+	return 0;
+}
+
+/* The tick's part while the back-end is down: connect again, every
+ * VMP_BE_RETRY_MS, and replay. */
+void vmp_be_reconnect(struct vm_proxy *p)
+{
+	uint64_t now = vmp_now_ms();
+	int err;
+
+	if (!p->be_down || p->vmm.fd < 0 || now < p->be_next_try_ms)
+		return;
+	p->be_down = false;	/* sends go out; a failure sets it again */
+	p->be_retrying = true;
+	err = vmp_backend_connect(p);
+	p->be_retrying = false;
+	if (!err && !p->be_down)
+		err = vmp_be_replay(p);
+	if (err || p->be_down) {
+		p->be_down = true;	/* quietly: it was said once */
+		vmp_be_lost(p, "");
+		if (err == -EPROTO)
+			vmp_teardown(p, "back-end came back unable to serve the guest");
+		return;
+	}
+	p->be_reconnects++;
+	p->last_error[0] = 0;	/* the loss is over: "last_error" told of it */
+	p->state = p->q[0].started || p->q[1].started ? "running" : "negotiating";
+	pr_info("device %s: back-end %s back after %llu ms: rings set up again at the shadow "
+		"rings' positions\n", p->cfg.name, p->cfg.backend_path,
+		(unsigned long long)(now - p->be_down_since_ms));
+}

@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * How the guest's kicks reach the translation core (enum vm_kick_path), and
+ * how the back-end is woken after it: BPF at a notification point, or the
+ * device's thread on the guest's kick eventfd.  Which one serves a session
+ * is decided when its first ring starts and may turn to userspace later, on
+ * kicks no hook sees; apart from the faces, for neither peer chooses it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+
+#include <vringmed/abi.h>
+
+#include "log.h"
+#include "proxy_int.h"
+#include "ref.h"
+
+/* ---- the back-end's kicks ---- */
+
+/* Wakes the back-end: chains went into the shadow ring after the guest's
+ * kick had already woken it (or before it was listening), so a back-end that
+ * waits for kicks (libvhost-user, rust-vmm; DPDK polls) would not look again
+ * until the guest's next one.  On the BPF path that is the guest's kick
+ * eventfd, which the back-end waits on: our write is not the VMM's, so BPF
+ * lets it through untouched; on the userspace path, our own. */
+void vmp_kick_backend(struct vm_proxy *p, unsigned i)
+{
+	struct vmp_queue *vq = &p->q[i];
+	int fd = p->kick_path == VM_KICK_USERSPACE ? vq->be_kickfd : vq->kickfd;
+	uint64_t one = 1;
+
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pr_debug("kick eventfd write: %s\n", strerror(errno));
+}
+
+/* The fd the back-end waits on for queue i's kicks: the guest's own on the
+ * BPF path (the guest's kick wakes it after BPF translated), ours on the
+ * userspace path (we kick it once we translated).  -1 with errno set. */
+static int vmp_be_kickfd(struct vm_proxy *p, unsigned i)
+{
+	struct vmp_queue *vq = &p->q[i];
+
+	if (p->kick_path != VM_KICK_USERSPACE)
+		return vq->kickfd;
+	if (vq->be_kickfd < 0)
+		vq->be_kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return vq->be_kickfd;
+}
+
+/* Hands the back-end queue i's kick fd of the path in use, unless it has
+ * it: the guest's own one is sent as soon as the VMM gives it (the path is
+ * chosen when the first ring starts, maybe later, at SET_VRING_ENABLE), and
+ * replaced by ours when the path turns out to be userspace. */
+int vmp_be_set_kick(struct vm_proxy *p, unsigned i)
+{
+	struct vmp_queue *vq = &p->q[i];
+	int fd;
+
+	if (vq->be_kick_sent || vq->kickfd < 0)
+		return 0;
+	fd = vmp_be_kickfd(p, i);
+	if (fd < 0)
+		return -errno;
+	if (p->be.fd < 0 || p->be_down)
+		return 0;	/* the back-end gets it when it is back */
+	vq->be_kick_sent = vmp_be_u64(p, VU_SET_VRING_KICK, i, fd) == 0;
+	return vq->be_kick_sent ? 0 : -EIO;
+}
+
+/* The kicks BPF could not finish (a guest page not resident, a kick that
+ * kept coming back): translated here with the same core, then the back-end
+ * is woken, for the guest's kick woke it before the chains were there. */
+void vmp_deferred(struct vm_proxy *p)
+{
+	for (unsigned i = 0; i < VMP_NQ; i++) {
+		uint32_t qs = vmp_qslot(p, i), chains = 0, v;
+		struct vm_queue *q = &p->b->queues[qs];
+		struct vm_ref_queue rq = { vmp_dev(p), q, &p->b->shadow[qs], p->scratch[i],
+					   &p->b->ustats[qs] };
+
+		if (!p->q[i].started || !VM_READ_ONCE(q->deferred))
+			continue;
+		/* Cleared first: a deferral that comes in meanwhile sets it
+		 * again. */
+		__sync_lock_test_and_set(&q->deferred, 0);
+		v = vm_ref_kick(&rq, &chains);
+		p->deferred_done++;
+		if (chains)
+			vmp_kick_backend(p, i);
+		if (v != VM_OK && v != VM_DEFER)
+			p->state = "broken";
+		pr_debug("device %s: queue %u: deferred kick completed: %u chains, %s\n",
+			 p->cfg.name, i, chains, vm_verdict_name(v));
+	}
+}
+
+/* ---- the guest's kicks to the core ---- */
+
+/* A kick on the userspace path: the same core as BPF's, then the back-end. */
+void vmp_user_kick(struct vm_proxy *p, unsigned i)
+{
+	uint32_t qs = vmp_qslot(p, i), chains = 0, v;
+	struct vm_ref_queue rq = { vmp_dev(p), &p->b->queues[qs], &p->b->shadow[qs],
+				   p->scratch[i], &p->b->ustats[qs] };
+
+	if (!p->q[i].started)
+		return;
+	v = vm_ref_kick(&rq, &chains);
+	if (chains)
+		vmp_kick_backend(p, i);
+	if (v != VM_OK && v != VM_DEFER)
+		p->state = "broken";
+}
+
+static void vmp_on_kick(struct vm_ev *ev, uint32_t events)
+{
+	struct vm_proxy *p = ev->ctx;
+	uint64_t cnt;
+	struct iovec iov = { &cnt, sizeof(cnt) };
+
+	(void)events;
+	/* The VMM shares this eventfd and may read it first: never block. */
+	if (preadv2(ev->fd, &iov, 1, -1, RWF_NOWAIT) < 0 && errno != EAGAIN)
+		return;
+	vmp_user_kick(p, (unsigned)ev->arg);
+}
+
+/* Queue i's kicks reach the core: its kick fd in the BPF map, or in our
+ * loop. */
+int vmp_kick_attach(struct vm_proxy *p, unsigned i)
+{
+	struct vmp_queue *vq = &p->q[i];
+	long id;
+	int err;
+
+	if (p->kick_path == VM_KICK_USERSPACE) {
+		vq->kick = (struct vm_ev){ .fd = vq->kickfd, .fn = vmp_on_kick, .ctx = p,
+					   .arg = (int)i };
+		err = vm_ev_add(p->epfd, &vq->kick, EPOLLIN);
+		if (err)
+			vq->kick.fd = -1;
+		return err;
+	}
+	id = vm_eventfd_id(0, vq->kickfd);
+	if (id < 0)
+		return -EINVAL;
+	err = vm_bpf_add_kickfd(p->b, (uint32_t)id, vmp_qslot(p, i));
+	if (!err)
+		vq->kick_id = id;
+	return err;
+}
+
+/* Whether process `pid` holds a KVM VM: then the guest's kicks are
+ * ioeventfds that KVM signals in the kernel, without a write(). */
+static bool vmp_vmm_uses_kvm(pid_t pid)
+{
+	char path[64], link[64];
+	struct dirent *de;
+	bool kvm = false;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	while (!kvm && (de = readdir(d))) {
+		char fdp[64 + sizeof(de->d_name)];
+		ssize_t n;
+
+		snprintf(fdp, sizeof(fdp), "%s/%s", path, de->d_name);
+		n = readlink(fdp, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		kvm = !strcmp(link, "anon_inode:kvm-vm") || !strcmp(link, "/dev/kvm");
+	}
+	closedir(d);
+	return kvm;
+}
+
+/* Chooses the kick path of this VMM session, when its first ring starts. */
+void vmp_kick_decide(struct vm_proxy *p)
+{
+	if (p->kick_path != VM_KICK_AUTO)
+		return;
+	if (p->cfg.kick != VM_KICK_AUTO) {
+		p->kick_path = p->cfg.kick;
+		snprintf(p->kick_why, sizeof(p->kick_why), "configured (kick=%s)",
+			 vm_kick_path_name(p->cfg.kick));
+	} else if (p->b->have_fentry) {
+		p->kick_path = VM_KICK_BPF;
+		snprintf(p->kick_why, sizeof(p->kick_why),
+			 "fentry on eventfd_signal_mask sees every kick");
+	} else if (vmp_vmm_uses_kvm(p->vmm_pid)) {
+		p->kick_path = VM_KICK_USERSPACE;
+		snprintf(p->kick_why, sizeof(p->kick_why),
+			 "VMM pid %d runs its guest under KVM, which signals kicks inside the "
+			 "kernel, and fentry is refused on this host", (int)p->vmm_pid);
+	} else {
+		p->kick_path = VM_KICK_BPF;
+		snprintf(p->kick_why, sizeof(p->kick_why),
+			 "the VMM writes its kick eventfds: the write() tracepoint sees them");
+	}
+	pr_info("device %s: kicks on the %s path: %s\n", p->cfg.name,
+		vm_kick_path_name(p->kick_path), p->kick_why);
+}
+
+/* From now on this session's kicks are mediated in userspace: each
+ * running ring's kick fd leaves BPF for our loop, the back-end gets our
+ * kick eventfd, and whatever waits in the guest's ring is translated now. */
+static void vmp_kick_to_userspace(struct vm_proxy *p, const char *why)
+{
+	snprintf(p->kick_why, sizeof(p->kick_why), "%s", why);
+	pr_warn("device %s: kicks mediated in userspace from now on: %s\n", p->cfg.name, why);
+	p->kick_path = VM_KICK_USERSPACE;
+	for (unsigned i = 0; i < VMP_NQ; i++) {
+		if (!p->q[i].started)
+			continue;
+		vmp_queue_quiesce(p, i);
+		p->q[i].be_kick_sent = false;
+		if (vmp_kick_attach(p, i) || vmp_be_set_kick(p, i)) {
+			vmp_err(p, "queue %u: cannot mediate its kicks in userspace", i);
+			continue;
+		}
+		vmp_user_kick(p, i);
+	}
+}
+
+/* How long the guest's avail idx may stay ahead of the translation, with no
+ * progress, before the kicks are taken to be unseen (a guest kicks right
+ * after it posts; a deferred kick is done within the daemon's next tick). */
+#define VMP_KICK_LAG_MS		300
+
+/*
+ * On the BPF path, kicks no hook sees would stall the device without a word
+ * (the back-end wakes to an untranslated shadow ring).  Every tick (not
+ * every kick: a device BPF serves costs the daemon no wake-up) each running
+ * ring's avail idx is compared with the translation's position: ahead, and
+ * no progress for VMP_KICK_LAG_MS, means its kicks go unseen.
+ */
+void vmp_watch_kicks(struct vm_proxy *p)
+{
+	uint64_t now = 0;
+
+	if (p->kick_path != VM_KICK_BPF || vmp_dev(p)->broken)
+		return;
+	for (unsigned i = 0; i < VMP_NQ; i++) {
+		struct vmp_queue *vq = &p->q[i];
+		uint32_t qs = vmp_qslot(p, i);
+		struct vm_queue *q = &p->b->queues[qs];
+		struct vm_ref_queue rq = { vmp_dev(p), q, &p->b->shadow[qs], p->scratch[i],
+					   &p->b->ustats[qs] };
+		uint16_t guest, ahead, at = VM_READ_ONCE(q->last_avail);
+		char why[160];
+
+		if (!vq->started || vm_ref_guest_avail(&rq, &guest) ||
+		    !(ahead = (uint16_t)(guest - at)) || ahead > q->size) {
+			vq->lag_since_ms = 0;
+			continue;
+		}
+		now = now ? now : vmp_now_ms();
+		if (!vq->lag_since_ms || vq->lag_last_avail != at) {
+			vq->lag_since_ms = now;
+			vq->lag_last_avail = at;
+			continue;
+		}
+		if (now - vq->lag_since_ms < VMP_KICK_LAG_MS)
+			continue;
+		snprintf(why, sizeof(why), "queue %u: %u chains waited %llu ms in the guest's ring "
+			 "and no kick reached BPF (signalled in the kernel or by another process)",
+			 i, ahead, (unsigned long long)(now - vq->lag_since_ms));
+		vq->lag_since_ms = 0;
+		if (p->cfg.kick == VM_KICK_BPF) {
+			/* Configured so: said, not overruled. */
+			if (strcmp(p->kick_why, why))
+				pr_warn("device %s: kick=bpf, but %s\n", p->cfg.name, why);
+			snprintf(p->kick_why, sizeof(p->kick_why), "%s", why);
+			continue;
+		}
+		vmp_kick_to_userspace(p, why);
+		return;
+	}
+}
