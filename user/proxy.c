@@ -482,7 +482,7 @@ void vm_proxy_tick(struct vm_proxy *p)
 {
 	vmp_deferred(p);
 	for (unsigned i = 0; i < VMP_NQ; i++)
-		vmp_complete(p, i, false);
+		vmp_complete(p, i);
 	vmp_watch_kicks(p);
 	vmp_be_reconnect(p);
 	vmp_publish(p);

@@ -271,21 +271,35 @@ void vmp_be_drain(struct vm_proxy *p, unsigned i)
 	}
 }
 
-/* The back-end stops its ring i (its own GET_VRING_BASE): after the answer
- * it no longer touches the shadow ring.  False when it did not answer. */
-bool vmp_be_stop_ring(struct vm_proxy *p, unsigned i, uint16_t *be_base)
+/* GET_VRING_BASE to the back-end: 0 with its position in *base, or -errno. */
+static int vmp_be_get_base(struct vm_proxy *p, unsigned i, uint16_t *base)
 {
 	struct vu_msg req, rep;
+	int err;
+
+	vu_msg_init(&req, VU_GET_VRING_BASE);
+	vu_put_u32(&req, 0, i);
+	vu_put_u32(&req, 4, 0);
+	err = vu_call(p->be.fd, &req, &rep);
+	if (err)
+		return err;
+	vu_msg_close_fds(&rep);
+	*base = (uint16_t)vu_get_u32(&rep, 4);
+	return 0;
+}
+
+/* The back-end stops its ring i (its own GET_VRING_BASE): after the answer
+ * it no longer touches the shadow ring.  False when it did not answer. */
+bool vmp_be_stop_ring(struct vm_proxy *p, unsigned i)
+{
+	uint16_t base;
 	int err;
 
 	if (p->be.fd < 0 || p->be_down || !(p->be_rings & (1u << i)))
 		return false;
 	p->be_rings &= ~(1u << i);
 	p->q[i].be_kick_sent = false;	/* it drops the ring's fds (DPDK does) */
-	vu_msg_init(&req, VU_GET_VRING_BASE);
-	vu_put_u32(&req, 0, i);
-	vu_put_u32(&req, 4, 0);
-	err = vu_call(p->be.fd, &req, &rep);
+	err = vmp_be_get_base(p, i, &base);
 	if (err) {
 		char why[96];
 
@@ -294,9 +308,7 @@ bool vmp_be_stop_ring(struct vm_proxy *p, unsigned i, uint16_t *be_base)
 		vmp_be_lost(p, why);
 		return false;
 	}
-	vu_msg_close_fds(&rep);
-	*be_base = (uint16_t)vu_get_u32(&rep, 4);
-	p->be_stopped_at[i] = *be_base;
+	p->be_stopped_at[i] = base;
 	p->be_stopped |= 1u << i;
 	return true;
 }
@@ -306,19 +318,15 @@ bool vmp_be_stop_ring(struct vm_proxy *p, unsigned i, uint16_t *be_base)
  * (DPDK, for one, answers only once its data path stopped using the ring). */
 void vmp_be_stop_rings(struct vm_proxy *p)
 {
-	for (unsigned i = 0; i < VMP_NQ && p->be.fd >= 0 && !p->be_down; i++) {
-		struct vu_msg req, rep;
+	uint16_t base;
 
+	for (unsigned i = 0; i < VMP_NQ && p->be.fd >= 0 && !p->be_down; i++) {
 		if (!(p->be_rings & (1u << i)))
 			continue;
-		vu_msg_init(&req, VU_GET_VRING_BASE);
-		vu_put_u32(&req, 0, i);
-		vu_put_u32(&req, 4, 0);
-		if (vu_call(p->be.fd, &req, &rep)) {
+		if (vmp_be_get_base(p, i, &base)) {
 			pr_debug("device %s: back-end did not stop ring %u\n", p->cfg.name, i);
 			break;
 		}
-		vu_msg_close_fds(&rep);
 	}
 	p->be_rings = p->be_stopped = 0;
 }
@@ -374,7 +382,7 @@ static int vmp_be_replay(struct vm_proxy *p)
 		if (!vq->num)
 			continue;
 		vmp_be_state(p, VU_SET_VRING_NUM, i, vq->num);
-		vmp_complete(p, i, false);
+		vmp_complete(p, i);
 		vmp_be_state(p, VU_SET_VRING_BASE, i,
 			     vq->have_addr ? vm_swab16_if(VM_ORDER_LE, sh->used.idx) : vq->base);
 		if (vq->have_addr)

@@ -28,6 +28,7 @@
 
 #include "loader.h"
 #include "proxy.h"
+#include "ref.h"
 
 #define BIT(n)		(1ull << (n))
 #define VMP_NQ		VM_PROXY_NQ
@@ -124,6 +125,15 @@ static inline uint32_t vmp_qslot(struct vm_proxy *p, unsigned i)
 	return VM_QSLOT(p->slot, i);
 }
 
+/* Queue i as the translation core sees it, with the daemon's counters. */
+static inline struct vm_ref_queue vmp_rq(struct vm_proxy *p, unsigned i)
+{
+	uint32_t qs = vmp_qslot(p, i);
+
+	return (struct vm_ref_queue){ vmp_dev(p), &p->b->queues[qs], &p->b->shadow[qs],
+				      p->scratch[i], &p->b->ustats[qs] };
+}
+
 /* Where this device's shadow map sits in its back-end's guest-physical
  * space: each device's at its own place in the range above the guest's. */
 static inline uint64_t vmp_shadow_gpa(struct vm_proxy *p)
@@ -148,7 +158,7 @@ int vmp_be_state(struct vm_proxy *p, uint32_t req, uint32_t idx, uint32_t num);
 int vmp_be_mem_table(struct vm_proxy *p, const struct vmp_region *reg, uint32_t n);
 int vmp_be_ring_addr(struct vm_proxy *p, unsigned i);
 void vmp_be_drain(struct vm_proxy *p, unsigned i);
-bool vmp_be_stop_ring(struct vm_proxy *p, unsigned i, uint16_t *be_base);
+bool vmp_be_stop_ring(struct vm_proxy *p, unsigned i);
 void vmp_be_stop_rings(struct vm_proxy *p);
 void vmp_be_reconnect(struct vm_proxy *p);
 
@@ -160,7 +170,7 @@ int vmp_queue_try_start(struct vm_proxy *p, unsigned i);
 bool vmp_can_resume(struct vm_proxy *p, unsigned i, uint16_t base);
 bool vmp_same_ring(struct vm_proxy *p, unsigned i);
 void vmp_shadow_reset(struct vm_proxy *p, unsigned i);
-void vmp_complete(struct vm_proxy *p, unsigned i, bool stopping);
+void vmp_complete(struct vm_proxy *p, unsigned i);
 void vmp_signal_vmm(struct vmp_queue *vq);
 void vmp_on_call(struct vm_ev *ev, uint32_t events);
 const char *vmp_order_name(int order);
@@ -170,7 +180,7 @@ int vmp_kick_attach(struct vm_proxy *p, unsigned i);
 void vmp_kick_decide(struct vm_proxy *p);
 int vmp_be_set_kick(struct vm_proxy *p, unsigned i);
 void vmp_kick_backend(struct vm_proxy *p, unsigned i);
-void vmp_user_kick(struct vm_proxy *p, unsigned i);
+uint32_t vmp_user_kick(struct vm_proxy *p, unsigned i);
 void vmp_deferred(struct vm_proxy *p);
 void vmp_watch_kicks(struct vm_proxy *p);
 

@@ -79,43 +79,38 @@ int vmp_be_set_kick(struct vm_proxy *p, unsigned i)
 void vmp_deferred(struct vm_proxy *p)
 {
 	for (unsigned i = 0; i < VMP_NQ; i++) {
-		uint32_t qs = vmp_qslot(p, i), chains = 0, v;
-		struct vm_queue *q = &p->b->queues[qs];
-		struct vm_ref_queue rq = { vmp_dev(p), q, &p->b->shadow[qs], p->scratch[i],
-					   &p->b->ustats[qs] };
+		struct vm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+		uint32_t chains;
 
 		if (!p->q[i].started || !VM_READ_ONCE(q->deferred))
 			continue;
 		/* Cleared first: a deferral that comes in meanwhile sets it
 		 * again. */
 		__sync_lock_test_and_set(&q->deferred, 0);
-		v = vm_ref_kick(&rq, &chains);
+		chains = vmp_user_kick(p, i);
 		p->deferred_done++;
-		if (chains)
-			vmp_kick_backend(p, i);
-		if (v != VM_OK && v != VM_DEFER)
-			p->state = "broken";
-		pr_debug("device %s: queue %u: deferred kick completed: %u chains, %s\n",
-			 p->cfg.name, i, chains, vm_verdict_name(v));
+		pr_debug("device %s: queue %u: deferred kick completed: %u chains\n",
+			 p->cfg.name, i, chains);
 	}
 }
 
 /* ---- the guest's kicks to the core ---- */
 
-/* A kick on the userspace path: the same core as BPF's, then the back-end. */
-void vmp_user_kick(struct vm_proxy *p, unsigned i)
+/* A kick the daemon translates (on the userspace path, or one BPF could
+ * not finish): the same core as BPF's, then the back-end.  The chains. */
+uint32_t vmp_user_kick(struct vm_proxy *p, unsigned i)
 {
-	uint32_t qs = vmp_qslot(p, i), chains = 0, v;
-	struct vm_ref_queue rq = { vmp_dev(p), &p->b->queues[qs], &p->b->shadow[qs],
-				   p->scratch[i], &p->b->ustats[qs] };
+	struct vm_ref_queue rq = vmp_rq(p, i);
+	uint32_t chains = 0, v;
 
 	if (!p->q[i].started)
-		return;
+		return 0;
 	v = vm_ref_kick(&rq, &chains);
 	if (chains)
 		vmp_kick_backend(p, i);
 	if (v != VM_OK && v != VM_DEFER)
 		p->state = "broken";
+	return chains;
 }
 
 static void vmp_on_kick(struct vm_ev *ev, uint32_t events)
@@ -252,10 +247,8 @@ void vmp_watch_kicks(struct vm_proxy *p)
 		return;
 	for (unsigned i = 0; i < VMP_NQ; i++) {
 		struct vmp_queue *vq = &p->q[i];
-		uint32_t qs = vmp_qslot(p, i);
-		struct vm_queue *q = &p->b->queues[qs];
-		struct vm_ref_queue rq = { vmp_dev(p), q, &p->b->shadow[qs], p->scratch[i],
-					   &p->b->ustats[qs] };
+		struct vm_ref_queue rq = vmp_rq(p, i);
+		struct vm_queue *q = rq.q;
 		uint16_t guest, ahead, at = VM_READ_ONCE(q->last_avail);
 		char why[160];
 

@@ -89,13 +89,12 @@ void vmp_signal_vmm(struct vmp_queue *vq)
 
 /* Moves the back-end's used entries to the guest; signals the VMM unless
  * the guest asked not to be (vm_guest_wants_call). */
-void vmp_complete(struct vm_proxy *p, unsigned i, bool stopping)
+void vmp_complete(struct vm_proxy *p, unsigned i)
 {
-	uint32_t qs = vmp_qslot(p, i), v, n = 0;
-	struct vm_ref_queue rq = { vmp_dev(p), &p->b->queues[qs], &p->b->shadow[qs],
-				   p->scratch[i], &p->b->ustats[qs] };
+	struct vm_ref_queue rq = vmp_rq(p, i);
+	uint32_t v, n = 0;
 
-	if (!p->q[i].started && !stopping)
+	if (!p->q[i].started)
 		return;
 	v = vm_ref_complete(&rq, &n);
 	if (n && vm_ref_guest_wants_call(&rq)) {
@@ -117,7 +116,7 @@ void vmp_on_call(struct vm_ev *ev, uint32_t events)
 	(void)events;
 	if (read(ev->fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
 		return;
-	vmp_complete(p, (unsigned)ev->arg, false);
+	vmp_complete(p, (unsigned)ev->arg);
 }
 
 /* The guest's header length and what the queue must do about it. */
@@ -291,7 +290,7 @@ int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 	vm_ref_kick(&rq, &chains);
 	if (chains)
 		vmp_kick_backend(p, i);
-	vmp_complete(p, i, false);
+	vmp_complete(p, i);
 	pr_debug("device %s: queue %u started: size %u, base %u, net mode %u, header %u bytes\n",
 		 p->cfg.name, i, vq->num, vq->base, q->net_mode, q->net_hdr_len);
 	return 0;

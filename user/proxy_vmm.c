@@ -407,19 +407,18 @@ static enum vmp_result vmp_get_vring_base(struct vm_proxy *p, struct vmp_req *re
 	struct vm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, idx)];
 	bool was_started = vq->started;
 	struct vu_msg rep;
-	uint16_t be_base;
 
 	vmp_queue_quiesce(p, idx);
 	if (!(idx & 1) && idx + 1 < VMP_NQ && (p->be_rings & (1u << (idx + 1)))) {
 		vmp_queue_quiesce(p, idx + 1);
 		vmp_be_drain(p, idx + 1);
-		vmp_be_stop_ring(p, idx + 1, &be_base);
+		vmp_be_stop_ring(p, idx + 1);
 	}
-	vmp_be_stop_ring(p, idx, &be_base);
+	vmp_be_stop_ring(p, idx);
 	if (was_started) {
 		uint16_t sh_used;
 
-		vmp_complete(p, idx, true);
+		vmp_complete(p, idx);
 		sh_used = vm_swab16_if(VM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE));
 		if ((p->be_stopped & (1u << idx)) && p->be_stopped_at[idx] != sh_used)
 			pr_info("device %s: queue %u: the back-end stopped with %u chains taken and "
@@ -430,8 +429,7 @@ static enum vmp_result vmp_get_vring_base(struct vm_proxy *p, struct vmp_req *re
 			 p->cfg.name, idx, vq->base, (uint16_t)(q->last_avail - q->last_used));
 	}
 	p->be_stopped &= ~(1u << idx);
-	__atomic_and_fetch(&q->flags, ~VM_QF_ENABLED, __ATOMIC_SEQ_CST);
-	vq->started = false;
+	vmp_queue_stop(p, idx);
 	if (vq->kickfd >= 0)
 		close(vq->kickfd);
 	vq->kickfd = -1;
@@ -507,7 +505,7 @@ static enum vmp_result vmp_set_vring_call(struct vm_proxy *p, struct vmp_req *re
 	/* A running ring may have returned entries before the VMM had a call
 	 * fd with us (a resumed one does). */
 	if (vq->started) {
-		vmp_complete(p, req->idx, false);
+		vmp_complete(p, req->idx);
 		vmp_signal_vmm(vq);
 	}
 	return VMP_OK;
