@@ -176,6 +176,14 @@ static int connect_to(const char *path)
 	return fd;
 }
 
+/* libFuzzer ends with exit(): the sockets and their folder go with it. */
+static void remove_dir(void)
+{
+	unlink(be_path);
+	unlink(vmm_path);
+	rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	static pthread_t t;
@@ -200,6 +208,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(be_path, sizeof(be_path), "%s/be.sock", dir);
 	snprintf(vmm_path, sizeof(vmm_path), "%s/vmm.sock", dir);
 	unlink(be_path);
+	atexit(remove_dir);
 	if (pthread_create(&t, NULL, backend, (void *)(intptr_t)listen_at(be_path)))
 		abort();
 	return 0;
