@@ -30,7 +30,7 @@ BPF_OBJS := $(OUTPUT)/vringmed.bpf.o $(OUTPUT)/probe_fentry.bpf.o
 SKELS    := $(OUTPUT)/vringmed.skel.h $(OUTPUT)/probe_fentry.skel.h
 # One mediated device, in rooms (user/proxy_int.h): the fuzzer builds them too.
 PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queue.c user/proxy_kick.c
-LIB_SRCS := user/access.c user/ref.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c $(PROXY_SRCS) user/view.c user/metrics.c user/sdnotify.c
+LIB_SRCS := user/access.c user/uxlate.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c $(PROXY_SRCS) user/view.c user/metrics.c user/sdnotify.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 LIB      := $(OUTPUT)/libvringmed.a
 
@@ -88,13 +88,13 @@ $(OUTPUT)/vringmedctl: user/vringmedctl.c $(LIB) | $(OUTPUT)
 
 # Tests: the core natively and, cross-compiled, on a big-endian s390x host
 # under qemu-s390x-static.
-$(OUTPUT)/test_core: selftests/test_core.c selftests/runner.c selftests/test.h selftests/fixture.h selftests/hostile.h selftests/backend.h selftests/race.h selftests/ringgen.h user/ref.c $(HEADERS) | $(OUTPUT)
+$(OUTPUT)/test_core: selftests/test_core.c selftests/runner.c selftests/test.h selftests/fixture.h selftests/hostile.h selftests/backend.h selftests/race.h selftests/ringgen.h user/uxlate.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) -DVM_CRASH_TEST selftests/test_core.c selftests/runner.c user/ref.c -lpthread -o $@
+	$(Q)$(CC) $(CFLAGS) -DVRM_CRASH_TEST selftests/test_core.c selftests/runner.c user/uxlate.c -lpthread -o $@
 
-$(OUTPUT)/test_core.s390x: selftests/test_core.c selftests/runner.c selftests/test.h selftests/fixture.h selftests/hostile.h selftests/backend.h selftests/race.h selftests/ringgen.h user/ref.c $(HEADERS) | $(OUTPUT)
+$(OUTPUT)/test_core.s390x: selftests/test_core.c selftests/runner.c selftests/test.h selftests/fixture.h selftests/hostile.h selftests/backend.h selftests/race.h selftests/ringgen.h user/uxlate.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CROSS,$@)
-	$(Q)$(CROSS_CC) -static $(CFLAGS) -DVM_CRASH_TEST selftests/test_core.c selftests/runner.c user/ref.c -lpthread -o $@
+	$(Q)$(CROSS_CC) -static $(CFLAGS) -DVRM_CRASH_TEST selftests/test_core.c selftests/runner.c user/uxlate.c -lpthread -o $@
 
 $(OUTPUT)/legacy_driver: selftests/legacy_driver.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CCLD,$@)
@@ -137,9 +137,9 @@ $(OUTPUT)/test_bpf: $(OUTPUT)/vringmedd selftests/test_bpf.c selftests/rig.c sel
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(CFLAGS) selftests/test_bpf.c selftests/rig.c selftests/runner.c $(LIB) $(LIBS) -o $@
 
-$(OUTPUT)/bench_core: tools/bench_core.c selftests/fixture.h selftests/ringgen.h user/ref.c $(HEADERS) | $(OUTPUT)
+$(OUTPUT)/bench_core: tools/bench_core.c selftests/fixture.h selftests/ringgen.h user/uxlate.c $(HEADERS) | $(OUTPUT)
 	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) tools/bench_core.c user/ref.c -o $@
+	$(Q)$(CC) $(CFLAGS) tools/bench_core.c user/uxlate.c -o $@
 
 $(OUTPUT)/bench_kick: tools/bench_kick.c tools/benchlib.h tools/kick_floor.h $(OUTPUT)/kick_floor.skel.h $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)
@@ -160,17 +160,17 @@ FUZZ_TIME    ?= 60
 $(OUTPUT)/fuzz:
 	$(Q)mkdir -p $@
 
-$(OUTPUT)/fuzz/fuzz_xlate: selftests/fuzz/fuzz_xlate.c selftests/fuzz/fuzz.h user/ref.c selftests/ringgen.h selftests/hostile.h $(HEADERS) | $(OUTPUT)/fuzz
+$(OUTPUT)/fuzz/fuzz_xlate: selftests/fuzz/fuzz_xlate.c selftests/fuzz/fuzz.h user/uxlate.c selftests/ringgen.h selftests/hostile.h $(HEADERS) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ-CC,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_xlate.c user/ref.c -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_xlate.c user/uxlate.c -o $@
 
 $(OUTPUT)/fuzz/fuzz_vu_wire: selftests/fuzz/fuzz_vu_wire.c selftests/fuzz/fuzz.h user/vu_wire.c user/vu_wire.h $(HEADERS) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_vu_wire.c user/vu_wire.c -o $@
 
-$(OUTPUT)/fuzz/fuzz_proxy: selftests/fuzz/fuzz_proxy.c selftests/fuzz/fuzz.h $(PROXY_SRCS) user/proxy.h user/proxy_int.h user/vu_wire.c user/vu_wire.h user/ref.c user/log.c user/eventfd_id.c user/access.c user/access.h user/loader.h $(HEADERS) | $(OUTPUT)/fuzz
+$(OUTPUT)/fuzz/fuzz_proxy: selftests/fuzz/fuzz_proxy.c selftests/fuzz/fuzz.h $(PROXY_SRCS) user/proxy.h user/proxy_int.h user/vu_wire.c user/vu_wire.h user/uxlate.c user/log.c user/eventfd_id.c user/access.c user/access.h user/loader.h $(HEADERS) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ-CC,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_proxy.c $(PROXY_SRCS) user/vu_wire.c user/ref.c user/log.c user/eventfd_id.c user/access.c -lbpf -lpthread -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_proxy.c $(PROXY_SRCS) user/vu_wire.c user/uxlate.c user/log.c user/eventfd_id.c user/access.c -lbpf -lpthread -o $@
 
 fuzz-build: $(FUZZ_TARGETS)
 

@@ -19,7 +19,7 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
  * The task is a BTF pointer, so the walk is plain loads (the JIT guards
  * them), not one helper call per hop; only the fd array slot, indexed by a
  * number the task chose, goes through bpf_probe_read_kernel. */
-static __always_inline long vm_eventfd_id(unsigned long fd)
+static __always_inline long vrm_eventfd_id(unsigned long fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdtable *fdt = task->files->fdt;

@@ -7,7 +7,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 SEC("fentry/eventfd_signal_mask")
-int BPF_PROG(vm_probe_fentry)
+int BPF_PROG(vrm_probe_fentry)
 {
 	return 0;
 }

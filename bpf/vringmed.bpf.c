@@ -3,13 +3,13 @@
  * vringmed's kernel half: thin notification-source programs that all feed
  * the one translation core (include/vringmed/xlate.h).
  *
- *   vm_tp_write        syscalls:sys_enter_write on a registered kick eventfd
+ *   vrm_tp_write        syscalls:sys_enter_write on a registered kick eventfd
  *                      (QEMU under TCG, userspace drivers, the tests)
- *   vm_kvm_pio         kvm:kvm_pio       legacy virtio-pci QUEUE_NOTIFY
- *   vm_kvm_mmio        kvm:kvm_mmio      virtio-mmio QueueNotify
- *   vm_kvm_fast_mmio   kvm:kvm_fast_mmio ioeventfd without data
- *   vm_fentry_signal   fentry/eventfd_signal_mask, where trampolines work
- *   vm_test_kick       BPF_PROG_TYPE_SYSCALL: the same path under
+ *   vrm_kvm_pio         kvm:kvm_pio       legacy virtio-pci QUEUE_NOTIFY
+ *   vrm_kvm_mmio        kvm:kvm_mmio      virtio-mmio QueueNotify
+ *   vrm_kvm_fast_mmio   kvm:kvm_fast_mmio ioeventfd without data
+ *   vrm_fentry_signal   fentry/eventfd_signal_mask, where trampolines work
+ *   vrm_test_kick       BPF_PROG_TYPE_SYSCALL: the same path under
  *                      BPF_PROG_TEST_RUN, for deterministic tests and benches
  */
 #include "vmlinux.h"
@@ -17,30 +17,30 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 
-#define VM_FAULT_VERDICT	VM_DEFER
-#define vm_loop(nr, cb, ctx)	bpf_loop((nr), (cb), (ctx), 0)
+#define VRM_FAULT_VERDICT	VRM_DEFER
+#define vrm_loop(nr, cb, ctx)	bpf_loop((nr), (cb), (ctx), 0)
 
-struct vm_device;
-struct vm_queue;
-struct vm_shadow_queue;
-struct vm_scratch;
-struct vm_qstats;
-__u32 vm_translate_global(struct vm_device *dev, struct vm_queue *q, struct vm_shadow_queue *sh,
-			  struct vm_scratch *scr, struct vm_qstats *st);
+struct vrm_device;
+struct vrm_queue;
+struct vrm_shadow_queue;
+struct vrm_scratch;
+struct vrm_qstats;
+__u32 vrm_translate_global(struct vrm_device *dev, struct vrm_queue *q, struct vrm_shadow_queue *sh,
+			  struct vrm_scratch *scr, struct vrm_qstats *st);
 /* A global subprogram returns one scalar: the verdict, chains above it. */
-#define VM_TRANSLATE_ROUND(dev, q, sh, scr, st, chains) ({			\
-	__u32 __r = vm_translate_global(dev, q, sh, scr, st);		\
+#define VRM_TRANSLATE_ROUND(dev, q, sh, scr, st, chains) ({			\
+	__u32 __r = vrm_translate_global(dev, q, sh, scr, st);		\
 	*(chains) = __r >> 16;						\
 	__r & 0xffff; })
-struct vm_fast;
-__u32 vm_fast_chain_le_global(const struct vm_device *dev, struct vm_queue *q,
-			      struct vm_shadow_queue *sh, const struct vm_scratch *scr,
-			      struct vm_fast *f);
-__u32 vm_fast_chain_be_global(const struct vm_device *dev, struct vm_queue *q,
-			      struct vm_shadow_queue *sh, const struct vm_scratch *scr,
-			      struct vm_fast *f);
-#define VM_FAST_CHAIN_LE vm_fast_chain_le_global
-#define VM_FAST_CHAIN_BE vm_fast_chain_be_global
+struct vrm_fast;
+__u32 vrm_fast_chain_le_global(const struct vrm_device *dev, struct vrm_queue *q,
+			      struct vrm_shadow_queue *sh, const struct vrm_scratch *scr,
+			      struct vrm_fast *f);
+__u32 vrm_fast_chain_be_global(const struct vrm_device *dev, struct vrm_queue *q,
+			      struct vrm_shadow_queue *sh, const struct vrm_scratch *scr,
+			      struct vrm_fast *f);
+#define VRM_FAST_CHAIN_LE vrm_fast_chain_le_global
+#define VRM_FAST_CHAIN_BE vrm_fast_chain_be_global
 #include <vringmed/xlate.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -48,98 +48,98 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, VM_MAX_DEVICES);
+	__uint(max_entries, VRM_MAX_DEVICES);
 	__type(key, __u32);
-	__type(value, struct vm_device);
-} vm_devices SEC(".maps");
+	__type(value, struct vrm_device);
+} vrm_devices SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, VM_MAX_QUEUES);
+	__uint(max_entries, VRM_MAX_QUEUES);
 	__type(key, __u32);
-	__type(value, struct vm_queue);
-} vm_queues SEC(".maps");
+	__type(value, struct vrm_queue);
+} vrm_queues SEC(".maps");
 
 /* The shadow rings: one mmapable map per device, so the back-end of one
  * device is handed that device's rings and nobody else's.  The loader creates
- * the inner maps (vm_shadow_dNN) and fills every slot; a device's queue slots
- * [slot * VM_DEV_QUEUES, +VM_DEV_QUEUES) are its entries 0..VM_DEV_QUEUES-1. */
-struct vm_shadow_dev {
+ * the inner maps (vrm_shadow_dNN) and fills every slot; a device's queue slots
+ * [slot * VRM_DEV_QUEUES, +VRM_DEV_QUEUES) are its entries 0..VRM_DEV_QUEUES-1. */
+struct vrm_shadow_dev {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, VM_DEV_QUEUES);
+	__uint(max_entries, VRM_DEV_QUEUES);
 	__type(key, __u32);
-	__type(value, struct vm_shadow_queue);
+	__type(value, struct vrm_shadow_queue);
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, VM_MAX_DEVICES);
+	__uint(max_entries, VRM_MAX_DEVICES);
 	__type(key, __u32);
-	__array(values, struct vm_shadow_dev);
-} vm_shadows SEC(".maps");
+	__array(values, struct vrm_shadow_dev);
+} vrm_shadows SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, VM_MAX_QUEUES);
+	__uint(max_entries, VRM_MAX_QUEUES);
 	__type(key, __u32);
-	__type(value, struct vm_scratch);
-} vm_scratch SEC(".maps");
+	__type(value, struct vrm_scratch);
+} vrm_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VM_MAX_QUEUES);
+	__uint(max_entries, VRM_MAX_QUEUES);
 	__type(key, __u32);
-	__type(value, struct vm_qstats);
-} vm_qstats SEC(".maps");
+	__type(value, struct vrm_qstats);
+} vrm_qstats SEC(".maps");
 
 /* The same counters for the work the daemon does (deferred kicks, the used
  * path), written only by the daemon through its mapping; readers add them
- * to vm_qstats.  Here so they are pinned and adopted with the rest. */
+ * to vrm_qstats.  Here so they are pinned and adopted with the rest. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, VM_MAX_QUEUES);
+	__uint(max_entries, VRM_MAX_QUEUES);
 	__type(key, __u32);
-	__type(value, struct vm_qstats);
-} vm_ustats SEC(".maps");
+	__type(value, struct vrm_qstats);
+} vrm_ustats SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VM_MAX_QUEUES);
+	__uint(max_entries, VRM_MAX_QUEUES);
 	__type(key, __u32);		/* eventfd-id */
-	__type(value, struct vm_kickfd_val);
-} vm_kickfds SEC(".maps");
+	__type(value, struct vrm_kickfd_val);
+} vrm_kickfds SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VM_MAX_VMMS);
+	__uint(max_entries, VRM_MAX_VMMS);
 	__type(key, __u32);		/* tgid */
 	__type(value, __u32);		/* devices it runs */
-} vm_vmms SEC(".maps");
+} vrm_vmms SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VM_MAX_QUEUES);
-	__type(key, struct vm_iokick_key);
-	__type(value, struct vm_iokick_val);
-} vm_iokicks SEC(".maps");
+	__uint(max_entries, VRM_MAX_QUEUES);
+	__type(key, struct vrm_iokick_key);
+	__type(value, struct vrm_iokick_val);
+} vrm_iokicks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4096 * 4);
-} vm_deferred SEC(".maps");
+} vrm_deferred SEC(".maps");
 
-static long vm_env_read(const struct vm_device *dev, void *dst, __u32 len, __u64 vmm_va)
+static long vrm_env_read(const struct vrm_device *dev, void *dst, __u32 len, __u64 vmm_va)
 {
 	(void)dev;	/* the caller checked that current is the device's VMM */
-	if (len > sizeof(((struct vm_scratch *)0)->win))
+	if (len > sizeof(((struct vrm_scratch *)0)->win))
 		return -7;	/* -E2BIG: never, callers bound len */
 	return bpf_probe_read_user(dst, len, (const void *)(unsigned long)vmm_va);
 }
 
-static void vm_env_publish_idx(struct vm_shadow_queue *sh, __u16 idx)
+static void vrm_env_publish_idx(struct vrm_shadow_queue *sh, __u16 idx)
 {
 	/* avail.flags and avail.idx form one 32-bit word the mediator owns.
 	 * An xchg of that word is a full barrier on every architecture, so
@@ -151,141 +151,141 @@ static void vm_env_publish_idx(struct vm_shadow_queue *sh, __u16 idx)
 		__u32 word;
 	} v;
 
-	v.half[0] = vm_swab16_if(VM_ORDER_LE, 0);
-	v.half[1] = vm_swab16_if(VM_ORDER_LE, idx);
+	v.half[0] = vrm_swab16_if(VRM_ORDER_LE, 0);
+	v.half[1] = vrm_swab16_if(VRM_ORDER_LE, idx);
 	__sync_lock_test_and_set((__u32 *)&sh->avail, v.word);
 }
 
 /* Verified once per program with nothing known of its arguments but their
  * types (a global function), whatever the caller's state: the verifier's
  * cost of the core no longer grows with the number of places it is used. */
-__attribute__((noinline)) __u32 vm_translate_global(struct vm_device *dev, struct vm_queue *q,
-						     struct vm_shadow_queue *sh,
-						     struct vm_scratch *scr, struct vm_qstats *st)
+__attribute__((noinline)) __u32 vrm_translate_global(struct vrm_device *dev, struct vrm_queue *q,
+						     struct vrm_shadow_queue *sh,
+						     struct vrm_scratch *scr, struct vrm_qstats *st)
 {
 	__u32 chains = 0, verdict;
 
 	if (!dev || !q || !sh || !scr || !st)
-		return VM_BAD_CONFIG;
-	verdict = vm_translate(dev, q, sh, scr, st, &chains);
+		return VRM_BAD_CONFIG;
+	verdict = vrm_translate(dev, q, sh, scr, st, &chains);
 	return verdict | chains << 16;
 }
 
-/* Chains on the fast path (vm_fast_chain), one function per byte order,
+/* Chains on the fast path (vrm_fast_chain), one function per byte order,
  * verified once as well: as static functions they would be verified again
  * for every state the kick brings to the call. */
-#define VM_FAST_CHAIN_GLOBAL(name, order)					\
-__attribute__((noinline)) __u32 name(const struct vm_device *dev, struct vm_queue *q,	\
-				     struct vm_shadow_queue *sh,			\
-				     const struct vm_scratch *scr, struct vm_fast *f)	\
+#define VRM_FAST_CHAIN_GLOBAL(name, order)					\
+__attribute__((noinline)) __u32 name(const struct vrm_device *dev, struct vrm_queue *q,	\
+				     struct vrm_shadow_queue *sh,			\
+				     const struct vrm_scratch *scr, struct vrm_fast *f)	\
 {										\
 	if (!dev || !q || !sh || !scr || !f)					\
 		return 0;							\
-	return vm_fast_chain(dev, q, sh, scr, f, order);			\
+	return vrm_fast_chain(dev, q, sh, scr, f, order);			\
 }
-VM_FAST_CHAIN_GLOBAL(vm_fast_chain_le_global, VM_ORDER_LE)
-VM_FAST_CHAIN_GLOBAL(vm_fast_chain_be_global, VM_ORDER_BE)
+VRM_FAST_CHAIN_GLOBAL(vrm_fast_chain_le_global, VRM_ORDER_LE)
+VRM_FAST_CHAIN_GLOBAL(vrm_fast_chain_be_global, VRM_ORDER_BE)
 
-static __always_inline __u32 vm_handle_kick(__u32 qid, __u32 *chains)
+static __always_inline __u32 vrm_handle_kick(__u32 qid, __u32 *chains)
 {
-	struct vm_device *dev;
-	struct vm_queue *q;
-	struct vm_shadow_queue *sh;
-	struct vm_scratch *scr;
-	struct vm_qstats *st;
+	struct vrm_device *dev;
+	struct vrm_queue *q;
+	struct vrm_shadow_queue *sh;
+	struct vrm_scratch *scr;
+	struct vrm_qstats *st;
 	__u32 dev_slot, verdict;
 
 	void *shadows;
 	__u32 dev_q;
 
 	*chains = 0;
-	q = bpf_map_lookup_elem(&vm_queues, &qid);
-	scr = bpf_map_lookup_elem(&vm_scratch, &qid);
-	st = bpf_map_lookup_elem(&vm_qstats, &qid);
+	q = bpf_map_lookup_elem(&vrm_queues, &qid);
+	scr = bpf_map_lookup_elem(&vrm_scratch, &qid);
+	st = bpf_map_lookup_elem(&vrm_qstats, &qid);
 	if (!q || !scr || !st)
-		return VM_BAD_CONFIG;
+		return VRM_BAD_CONFIG;
 	dev_slot = q->dev;
 	/* A queue slot belongs to the device whose range it is in: the
 	 * shadow ring comes from that device's map and no other. */
-	if (qid / VM_DEV_QUEUES != dev_slot)
-		return VM_BAD_CONFIG;
-	dev_q = qid % VM_DEV_QUEUES;
-	dev = bpf_map_lookup_elem(&vm_devices, &dev_slot);
-	shadows = bpf_map_lookup_elem(&vm_shadows, &dev_slot);
-	if (!dev || !shadows || !(dev->flags & VM_DF_ACTIVE))
-		return VM_BAD_CONFIG;
+	if (qid / VRM_DEV_QUEUES != dev_slot)
+		return VRM_BAD_CONFIG;
+	dev_q = qid % VRM_DEV_QUEUES;
+	dev = bpf_map_lookup_elem(&vrm_devices, &dev_slot);
+	shadows = bpf_map_lookup_elem(&vrm_shadows, &dev_slot);
+	if (!dev || !shadows || !(dev->flags & VRM_DF_ACTIVE))
+		return VRM_BAD_CONFIG;
 	sh = bpf_map_lookup_elem(shadows, &dev_q);
 	if (!sh)
-		return VM_BAD_CONFIG;
+		return VRM_BAD_CONFIG;
 	/* Guest ring addresses mean something only in the VMM's address
 	 * space: read nothing on behalf of anyone else. */
 	if (dev->tgid != (__u32)(bpf_get_current_pid_tgid() >> 32)) {
 		st->foreign++;
-		return VM_OK;
+		return VRM_OK;
 	}
-	verdict = vm_kick(dev, q, sh, scr, st, chains);
-	if (verdict == VM_DEFER && vm_queue_defer(q)) {
-		struct vm_defer_event ev = { .queue = qid, .verdict = verdict };
+	verdict = vrm_kick(dev, q, sh, scr, st, chains);
+	if (verdict == VRM_DEFER && vrm_queue_defer(q)) {
+		struct vrm_defer_event ev = { .queue = qid, .verdict = verdict };
 
-		bpf_ringbuf_output(&vm_deferred, &ev, sizeof(ev), 0);
+		bpf_ringbuf_output(&vrm_deferred, &ev, sizeof(ev), 0);
 	}
 	return verdict;
 }
 
 #include "eventfd_id.bpf.h"
 
-static __always_inline void vm_kick_eventfd_id(long id)
+static __always_inline void vrm_kick_eventfd_id(long id)
 {
-	struct vm_kickfd_val *kv;
+	struct vrm_kickfd_val *kv;
 	__u32 key = (__u32)id, chains;
 
 	if (id < 0)
 		return;
-	kv = bpf_map_lookup_elem(&vm_kickfds, &key);
+	kv = bpf_map_lookup_elem(&vrm_kickfds, &key);
 	if (kv)
-		vm_handle_kick(kv->queue, &chains);
+		vrm_handle_kick(kv->queue, &chains);
 }
 
 SEC("tracepoint/syscalls/sys_enter_write")
-int vm_tp_write(struct trace_event_raw_sys_enter *ctx)
+int vrm_tp_write(struct trace_event_raw_sys_enter *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	/* Every write() on the host passes here: one hash lookup is all an
 	 * unrelated process pays. */
-	if (!bpf_map_lookup_elem(&vm_vmms, &tgid))
+	if (!bpf_map_lookup_elem(&vrm_vmms, &tgid))
 		return 0;
-	vm_kick_eventfd_id(vm_eventfd_id(ctx->args[0]));
+	vrm_kick_eventfd_id(vrm_eventfd_id(ctx->args[0]));
 	return 0;
 }
 
 /* KVM tracepoint records, as /sys/kernel/tracing/events/kvm/<name>/format
  * lays them out; declared here so the object does not depend on KVM being
  * built into the kernel whose BTF made vmlinux.h. */
-struct vm_tp_kvm_pio {
+struct vrm_tp_kvm_pio {
 	__u64 common;
 	__u32 rw, port, size, count, val;
 };
 
-struct vm_tp_kvm_mmio {
+struct vrm_tp_kvm_mmio {
 	__u64 common;
 	__u32 type, len;
 	__u64 gpa, val;
 };
 
-struct vm_tp_kvm_fast_mmio {
+struct vrm_tp_kvm_fast_mmio {
 	__u64 common;
 	__u64 gpa;
 };
 
-#define VM_KVM_PIO_OUT		1
-#define VM_KVM_MMIO_WRITE	2
+#define VRM_KVM_PIO_OUT		1
+#define VRM_KVM_MMIO_WRITE	2
 
-static __always_inline void vm_kick_io(__u32 kind, __u64 addr, __u64 val)
+static __always_inline void vrm_kick_io(__u32 kind, __u64 addr, __u64 val)
 {
-	struct vm_iokick_key key = { .kind = kind, .addr = addr };
-	struct vm_iokick_val *iv = bpf_map_lookup_elem(&vm_iokicks, &key);
-	struct vm_device *dev;
+	struct vrm_iokick_key key = { .kind = kind, .addr = addr };
+	struct vrm_iokick_val *iv = bpf_map_lookup_elem(&vrm_iokicks, &key);
+	struct vrm_device *dev;
 	__u32 qid, chains;
 
 	if (!iv)
@@ -295,27 +295,27 @@ static __always_inline void vm_kick_io(__u32 kind, __u64 addr, __u64 val)
 	} else {
 		__u32 slot = iv->dev;
 
-		dev = bpf_map_lookup_elem(&vm_devices, &slot);
+		dev = bpf_map_lookup_elem(&vrm_devices, &slot);
 		if (!dev || val >= dev->nqueues)
 			return;
 		qid = dev->first_queue + (__u32)val;
 	}
-	vm_handle_kick(qid, &chains);
+	vrm_handle_kick(qid, &chains);
 }
 
 SEC("tracepoint/kvm/kvm_pio")
-int vm_kvm_pio(struct vm_tp_kvm_pio *ctx)
+int vrm_kvm_pio(struct vrm_tp_kvm_pio *ctx)
 {
-	if (ctx->rw == VM_KVM_PIO_OUT)
-		vm_kick_io(VM_IO_PIO, ctx->port, ctx->val);
+	if (ctx->rw == VRM_KVM_PIO_OUT)
+		vrm_kick_io(VRM_IO_PIO, ctx->port, ctx->val);
 	return 0;
 }
 
 SEC("tracepoint/kvm/kvm_mmio")
-int vm_kvm_mmio(struct vm_tp_kvm_mmio *ctx)
+int vrm_kvm_mmio(struct vrm_tp_kvm_mmio *ctx)
 {
-	if (ctx->type == VM_KVM_MMIO_WRITE)
-		vm_kick_io(VM_IO_MMIO, ctx->gpa, ctx->val);
+	if (ctx->type == VRM_KVM_MMIO_WRITE)
+		vrm_kick_io(VRM_IO_MMIO, ctx->gpa, ctx->val);
 	return 0;
 }
 
@@ -325,29 +325,29 @@ int vm_kvm_mmio(struct vm_tp_kvm_mmio *ctx)
  * kick.  Legacy guests, vringmed's reason to be, notify through PIO or MMIO,
  * which fire before the signal; fast MMIO is modern virtio-pci's. */
 SEC("tracepoint/kvm/kvm_fast_mmio")
-int vm_kvm_fast_mmio(struct vm_tp_kvm_fast_mmio *ctx)
+int vrm_kvm_fast_mmio(struct vrm_tp_kvm_fast_mmio *ctx)
 {
-	vm_kick_io(VM_IO_FAST_MMIO, ctx->gpa, 0);
+	vrm_kick_io(VRM_IO_FAST_MMIO, ctx->gpa, 0);
 	return 0;
 }
 
 SEC("fentry/eventfd_signal_mask")
-int BPF_PROG(vm_fentry_signal, struct eventfd_ctx *efd, __u32 mask)
+int BPF_PROG(vrm_fentry_signal, struct eventfd_ctx *efd, __u32 mask)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
-	if (!bpf_map_lookup_elem(&vm_vmms, &tgid))
+	if (!bpf_map_lookup_elem(&vrm_vmms, &tgid))
 		return 0;
-	vm_kick_eventfd_id(BPF_CORE_READ(efd, id));
+	vrm_kick_eventfd_id(BPF_CORE_READ(efd, id));
 	return 0;
 }
 
 SEC("syscall")
-int vm_test_kick(struct vm_test_args *args)
+int vrm_test_kick(struct vrm_test_args *args)
 {
 	__u32 chains;
 
-	args->verdict = vm_handle_kick(args->queue, &chains);
+	args->verdict = vrm_handle_kick(args->queue, &chains);
 	args->chains = chains;
 	return 0;
 }

@@ -12,16 +12,16 @@
 #include <string.h>
 #include "ringgen.h"
 #include "hostile.h"
-#include "ref.h"
+#include "uxlate.h"
 #include "test.h"
 
 /* A queue under test: the guest ring, the state the kick and the used path
  * share, and the kick of the side under test. */
 struct bk {
 	struct tr_ring *t;
-	struct vm_device *dev;
-	struct vm_queue *q;
-	struct vm_shadow_queue *sh;
+	struct vrm_device *dev;
+	struct vrm_queue *q;
+	struct vrm_shadow_queue *sh;
 	uint32_t (*kick)(void *ctx, uint32_t *chains);
 	void *ctx;
 	uint16_t used;		/* the back-end's used idx */
@@ -29,10 +29,10 @@ struct bk {
 
 static inline uint32_t bk_complete(struct bk *b, uint32_t *returned)
 {
-	struct vm_qstats st = { 0 };
-	struct vm_ref_queue rq = { b->dev, b->q, b->sh, NULL, &st };
+	struct vrm_qstats st = { 0 };
+	struct vrm_ux_queue rq = { b->dev, b->q, b->sh, NULL, &st };
 
-	return vm_ref_complete(&rq, returned);
+	return vrm_ux_complete(&rq, returned);
 }
 
 /* A modern (little-endian) virtio-net header with `nb` buffers, as a
@@ -60,16 +60,16 @@ static inline void bk_rx_redirect(struct bk *b)
 	struct tr_ring *t = b->t;
 	const uint64_t victim = t->mem_size - 64;
 	uint16_t heads[2];
-	uint8_t before[VM_NET_HDR_MODERN];
+	uint8_t before[VRM_NET_HDR_MODERN];
 	uint32_t chains, ret;
 
-	b->q->net_mode = VM_NET_RX_INPLACE;
-	b->q->net_hdr_len = VM_NET_HDR_MODERN;
+	b->q->net_mode = VRM_NET_RX_INPLACE;
+	b->q->net_hdr_len = VRM_NET_HDR_MODERN;
 	b->q->hdr_gpa = 0x700000000ull;
 	heads[0] = tr_add_chain(t, 1, 1, 1500);
 	heads[1] = tr_add_chain(t, 2, 2, 1500);
 	tr_publish(t);
-	if (!VM_EQ(b->kick(b->ctx, &chains), VM_OK) || !VM_EQ(chains, 2))
+	if (!VRM_EQ(b->kick(b->ctx, &chains), VRM_OK) || !VRM_EQ(chains, 2))
 		return;
 	bk_modern_hdr(t->mem + victim, 3);
 	memcpy(before, t->mem + victim, sizeof(before));
@@ -80,24 +80,24 @@ static inline void bk_rx_redirect(struct bk *b)
 		tr_put_le(&b->sh->desc[heads[i]].addr, victim, 8);
 		tr_backend_use(b->sh, t->size, &b->used, heads[i], 100);
 	}
-	VM_EQ(bk_complete(b, &ret), VM_OK);
-	VM_EQ(ret, 2);
-	VM_CHECK(!memcmp(t->mem + victim, before, sizeof(before)),
+	VRM_EQ(bk_complete(b, &ret), VRM_OK);
+	VRM_EQ(ret, 2);
+	VRM_CHECK(!memcmp(t->mem + victim, before, sizeof(before)),
 		 "the back-end's address was written: memory at 0x%llx changed",
 		 (unsigned long long)victim);
-	VM_EQ(b->q->rx_merge_left, 0);
+	VRM_EQ(b->q->rx_merge_left, 0);
 	for (int i = 0; i < 2; i++) {
 		uint64_t buf = tr_get(t, tr_desc_gpa(t, heads[i]), 8);
 
 		/* In the guest's order now: hdr_len and num_buffers. */
-		VM_EQ(tr_get(t, buf + 2, 2), 0x1234);
-		VM_EQ(tr_get(t, buf + 10, 2), 1);
+		VRM_EQ(tr_get(t, buf + 2, 2), 0x1234);
+		VRM_EQ(tr_get(t, buf + 10, 2), 1);
 	}
-	VM_EQ(b->dev->broken, 0);
+	VRM_EQ(b->dev->broken, 0);
 }
 
 /*
- * used.len against what each chain offered (vm_offer): device-writable
+ * used.len against what each chain offered (vrm_offer): device-writable
  * bytes, or the whole length of a chain with none.  One chain of each path
  * the kick has: single descriptors (the fast path), a chain of two (the
  * fast chain path), chains longer than that (the general step), each with
@@ -127,22 +127,22 @@ static inline void bk_used_len(struct bk *b, int over)
 	for (int i = 0; i < BK_NCHAINS; i++)
 		heads[i] = tr_add_chain(t, bk_chains[i].n, bk_chains[i].nwrite, bk_chains[i].len);
 	tr_publish(t);
-	if (!VM_EQ(b->kick(b->ctx, &chains), VM_OK) || !VM_EQ(chains, BK_NCHAINS))
+	if (!VRM_EQ(b->kick(b->ctx, &chains), VRM_OK) || !VRM_EQ(chains, BK_NCHAINS))
 		return;
 	for (int i = 0; i < BK_NCHAINS; i++)
 		tr_backend_use(b->sh, t->size, &b->used, heads[i],
 			       bk_chains[i].offered + (i == over));
 	if (over < 0) {
-		VM_EQ(bk_complete(b, &ret), VM_OK);
-		VM_EQ(ret, BK_NCHAINS);
-		VM_EQ(b->dev->broken, 0);
+		VRM_EQ(bk_complete(b, &ret), VRM_OK);
+		VRM_EQ(ret, BK_NCHAINS);
+		VRM_EQ(b->dev->broken, 0);
 	} else {
-		VM_EQ(bk_complete(b, &ret), VM_USED_LEN);
-		VM_EQ(ret, over);
-		VM_EQ(b->dev->broken, VM_USED_LEN);
+		VRM_EQ(bk_complete(b, &ret), VRM_USED_LEN);
+		VRM_EQ(ret, over);
+		VRM_EQ(b->dev->broken, VRM_USED_LEN);
 	}
 	for (int i = 0; i < (over < 0 ? BK_NCHAINS : over); i++)
-		VM_EQ(tr_get(t, tr_used_gpa(t) + 8 + 8ull * i, 4), bk_chains[i].offered);
+		VRM_EQ(tr_get(t, tr_used_gpa(t) + 8 + 8ull * i, 4), bk_chains[i].offered);
 }
 
 #endif

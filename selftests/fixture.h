@@ -12,15 +12,15 @@
 #include <unistd.h>
 
 #include "ringgen.h"
-#include "ref.h"
+#include "uxlate.h"
 
 struct fx {
 	struct tr_ring t;
-	struct vm_device dev;
-	struct vm_queue *q;
-	struct vm_shadow_queue *sh;
-	struct vm_qstats st;
-	struct vm_ref_queue rq;
+	struct vrm_device dev;
+	struct vrm_queue *q;
+	struct vrm_shadow_queue *sh;
+	struct vrm_qstats st;
+	struct vrm_ux_queue rq;
 };
 
 /* 0, or -1 when memory ran out. */
@@ -34,18 +34,18 @@ static inline int fx_init(struct fx *f, uint16_t size, int big_endian)
 	f->sh = aligned_alloc(4096, sizeof(*f->sh));
 	if (!f->q || !f->sh)
 		return -1;
-	vm_ref_shadow_reset(f->sh);
-	if (vm_ref_queue_setup(f->q, 0, size, tr_va(&f->t, f->t.ring_gpa),
+	vrm_ux_shadow_reset(f->sh);
+	if (vrm_ux_queue_setup(f->q, 0, size, tr_va(&f->t, f->t.ring_gpa),
 			       tr_va(&f->t, tr_avail_gpa(&f->t)), tr_va(&f->t, tr_used_gpa(&f->t))))
 		return -1;
-	f->q->flags = VM_QF_ENABLED;
-	f->rq = (struct vm_ref_queue){ &f->dev, f->q, f->sh, vm_ref_scratch_new(), &f->st };
+	f->q->flags = VRM_QF_ENABLED;
+	f->rq = (struct vrm_ux_queue){ &f->dev, f->q, f->sh, vrm_ux_scratch_new(), &f->st };
 	return f->rq.scr ? 0 : -1;
 }
 
 static inline void fx_fini(struct fx *f)
 {
-	vm_ref_scratch_free(f->rq.scr);
+	vrm_ux_scratch_free(f->rq.scr);
 	free(f->sh);
 	free(f->q);
 	tr_free(&f->t);

@@ -12,15 +12,15 @@
 
 struct hctx {
 	struct tr_ring *t;
-	struct vm_queue *q;		/* config fields only are changed */
-	struct vm_shadow_queue *sh;	/* the backend's side, for used classes */
+	struct vrm_queue *q;		/* config fields only are changed */
+	struct vrm_shadow_queue *sh;	/* the backend's side, for used classes */
 };
 
 /* Plays the backend: marks shadow chain `id` used with `len` bytes. */
-static inline void tr_backend_use(struct vm_shadow_queue *sh, uint16_t size, uint16_t *used_idx,
+static inline void tr_backend_use(struct vrm_shadow_queue *sh, uint16_t size, uint16_t *used_idx,
 				  uint32_t id, uint32_t len)
 {
-	struct vm_used_elem *e = &sh->used.ring[*used_idx & (size - 1)];
+	struct vrm_used_elem *e = &sh->used.ring[*used_idx & (size - 1)];
 
 	tr_put_le(&e->id, id, 4);
 	tr_put_le(&e->len, len, 4);
@@ -52,7 +52,7 @@ static inline void h_next_oob(struct hctx *f)
 {
 	uint16_t h = tr_add_chain(f->t, 2, 0, 8);
 
-	tr_set_desc(f->t, h, f->t->data_gpa, 8, VM_VRING_DESC_F_NEXT, 0xffff);
+	tr_set_desc(f->t, h, f->t->data_gpa, 8, VRM_VRING_DESC_F_NEXT, 0xffff);
 	tr_publish(f->t);
 }
 
@@ -60,7 +60,7 @@ static inline void h_chain_loop(struct hctx *f)
 {
 	uint16_t h = tr_add_chain(f->t, 3, 0, 8);
 
-	tr_set_desc(f->t, (h + 2) & (f->t->size - 1), f->t->data_gpa, 8, VM_VRING_DESC_F_NEXT, h);
+	tr_set_desc(f->t, (h + 2) & (f->t->size - 1), f->t->data_gpa, 8, VRM_VRING_DESC_F_NEXT, h);
 	tr_publish(f->t);
 }
 
@@ -97,7 +97,7 @@ static inline void h_write_before_read(struct hctx *f)
 {
 	uint16_t h = tr_add_chain(f->t, 2, 0, 8);
 
-	tr_set_desc(f->t, h, f->t->data_gpa, 8, VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE,
+	tr_set_desc(f->t, h, f->t->data_gpa, 8, VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE,
 		    (h + 1) & (f->t->size - 1));
 	tr_publish(f->t);
 }
@@ -106,13 +106,13 @@ static inline void h_indirect(struct hctx *f, uint32_t len, uint16_t extra)
 {
 	uint16_t h = tr_add_chain(f->t, 1, 0, 8);
 
-	tr_set_desc(f->t, h, f->t->data_gpa, len, VM_VRING_DESC_F_INDIRECT | extra, 1);
+	tr_set_desc(f->t, h, f->t->data_gpa, len, VRM_VRING_DESC_F_INDIRECT | extra, 1);
 	tr_publish(f->t);
 }
 
 static inline void h_indirect_len(struct hctx *f) { h_indirect(f, 24, 0); }
 static inline void h_indirect_large(struct hctx *f) { h_indirect(f, 16 * (f->t->size + 1), 0); }
-static inline void h_indirect_next(struct hctx *f) { h_indirect(f, 32, VM_VRING_DESC_F_NEXT); }
+static inline void h_indirect_next(struct hctx *f) { h_indirect(f, 32, VRM_VRING_DESC_F_NEXT); }
 static inline void h_indirect_unneg(struct hctx *f) { h_indirect(f, 32, 0); }
 
 /* A well-formed table of two entries whose second is itself INDIRECT.  The
@@ -125,7 +125,7 @@ static inline void h_indirect_nested(struct hctx *f)
 	uint64_t table = f->t->mem_size + 4096;
 	uint16_t h = tr_add_chain(f->t, 1, 0, 8);
 
-	tr_set_desc(f->t, h, table, 32, VM_VRING_DESC_F_INDIRECT, 0);
+	tr_set_desc(f->t, h, table, 32, VRM_VRING_DESC_F_INDIRECT, 0);
 	tr_publish(f->t);
 }
 
@@ -150,8 +150,8 @@ static inline void h_rx_buffer(struct hctx *f, uint16_t flags, uint32_t len)
 {
 	uint16_t h;
 
-	f->q->net_mode = VM_NET_RX_INPLACE;
-	f->q->net_hdr_len = VM_NET_HDR_MODERN;
+	f->q->net_mode = VRM_NET_RX_INPLACE;
+	f->q->net_hdr_len = VRM_NET_HDR_MODERN;
 	h = tr_add_chain(f->t, 1, 1, 1500);
 	tr_set_desc(f->t, h, f->t->data_gpa + 64ull * h, len, flags, 0);
 	tr_add_chain(f->t, 1, 1, 1500);
@@ -165,7 +165,7 @@ static inline void h_rx_read_only(struct hctx *f)
 
 static inline void h_rx_short(struct hctx *f)
 {
-	h_rx_buffer(f, VM_VRING_DESC_F_WRITE, VM_NET_HDR_MODERN - 1);
+	h_rx_buffer(f, VRM_VRING_DESC_F_WRITE, VRM_NET_HDR_MODERN - 1);
 }
 
 static inline void h_used_not_in_flight(struct hctx *f)
@@ -184,7 +184,7 @@ static inline void h_used_too_many(struct hctx *f)
 }
 
 /* The good chain (8 read-only bytes) returned as 9 bytes: more than it
- * offered (vm_offer). */
+ * offered (vrm_offer). */
 static inline void h_used_len_over(struct hctx *f)
 {
 	uint16_t used = 0;
@@ -193,27 +193,27 @@ static inline void h_used_len_over(struct hctx *f)
 }
 
 static const struct hostile hostiles[] __attribute__((unused)) = {
-	{ "avail_idx_jump", VM_AVAIL_JUMP, h_avail_jump },
-	{ "head_out_of_range", VM_HEAD_OOB, h_head_oob },
-	{ "next_out_of_range", VM_NEXT_OOB, h_next_oob },
-	{ "chain_loop", VM_CHAIN_LOOP, h_chain_loop },
-	{ "chain_too_long", VM_CHAIN_TOO_LONG, h_chain_too_long },
-	{ "zero_length", VM_ZERO_LEN, h_zero_len },
-	{ "addr_len_overflow", VM_ADDR_OVERFLOW, h_addr_overflow },
-	{ "buffer_outside_memory", VM_BUF_OUTSIDE_MEM, h_outside_memory },
-	{ "write_before_read", VM_WRITE_BEFORE_READ, h_write_before_read },
-	{ "indirect_len", VM_INDIRECT_LEN, h_indirect_len },
-	{ "indirect_too_large", VM_INDIRECT_TOO_LARGE, h_indirect_large },
-	{ "indirect_with_next", VM_INDIRECT_NEXT, h_indirect_next },
-	{ "indirect_not_negotiated", VM_INDIRECT_UNSUPPORTED, h_indirect_unneg },
-	{ "indirect_nested", VM_INDIRECT_UNSUPPORTED, h_indirect_nested },
-	{ "ring_fault", VM_RING_FAULT, h_ring_fault },
-	{ "desc_in_flight", VM_DESC_IN_FLIGHT, h_desc_in_flight },
-	{ "rx_buffer_read_only", VM_NET_HDR, h_rx_read_only },
-	{ "rx_buffer_short_for_header", VM_NET_HDR, h_rx_short },
-	{ "used_id_not_in_flight", VM_USED_NOT_IN_FLIGHT, h_used_not_in_flight, true },
-	{ "used_more_than_in_flight", VM_USED_TOO_MANY, h_used_too_many, true },
-	{ "used_len_over_offered", VM_USED_LEN, h_used_len_over, true },
+	{ "avail_idx_jump", VRM_AVAIL_JUMP, h_avail_jump },
+	{ "head_out_of_range", VRM_HEAD_OOB, h_head_oob },
+	{ "next_out_of_range", VRM_NEXT_OOB, h_next_oob },
+	{ "chain_loop", VRM_CHAIN_LOOP, h_chain_loop },
+	{ "chain_too_long", VRM_CHAIN_TOO_LONG, h_chain_too_long },
+	{ "zero_length", VRM_ZERO_LEN, h_zero_len },
+	{ "addr_len_overflow", VRM_ADDR_OVERFLOW, h_addr_overflow },
+	{ "buffer_outside_memory", VRM_BUF_OUTSIDE_MEM, h_outside_memory },
+	{ "write_before_read", VRM_WRITE_BEFORE_READ, h_write_before_read },
+	{ "indirect_len", VRM_INDIRECT_LEN, h_indirect_len },
+	{ "indirect_too_large", VRM_INDIRECT_TOO_LARGE, h_indirect_large },
+	{ "indirect_with_next", VRM_INDIRECT_NEXT, h_indirect_next },
+	{ "indirect_not_negotiated", VRM_INDIRECT_UNSUPPORTED, h_indirect_unneg },
+	{ "indirect_nested", VRM_INDIRECT_UNSUPPORTED, h_indirect_nested },
+	{ "ring_fault", VRM_RING_FAULT, h_ring_fault },
+	{ "desc_in_flight", VRM_DESC_IN_FLIGHT, h_desc_in_flight },
+	{ "rx_buffer_read_only", VRM_NET_HDR, h_rx_read_only },
+	{ "rx_buffer_short_for_header", VRM_NET_HDR, h_rx_short },
+	{ "used_id_not_in_flight", VRM_USED_NOT_IN_FLIGHT, h_used_not_in_flight, true },
+	{ "used_more_than_in_flight", VRM_USED_TOO_MANY, h_used_too_many, true },
+	{ "used_len_over_offered", VRM_USED_LEN, h_used_len_over, true },
 };
 
 

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <stdatomic.h>
 #include "ringgen.h"
-#include "ref.h"
+#include "uxlate.h"
 #include "test.h"
 
 struct race {
@@ -61,12 +61,12 @@ static inline void race_stop(struct race *r)
 
 /* Classifies one translation of descriptor 0: 1 valid published, 0 refused
  * with a verdict the flipper can cause, -1 the copy-once rule was broken. */
-static inline int race_outcome(const struct vm_shadow_queue *sh, const struct tr_ring *t,
+static inline int race_outcome(const struct vrm_shadow_queue *sh, const struct tr_ring *t,
 			       uint32_t verdict)
 {
-	if (verdict == VM_ZERO_LEN || verdict == VM_BUF_OUTSIDE_MEM)
+	if (verdict == VRM_ZERO_LEN || verdict == VRM_BUF_OUTSIDE_MEM)
 		return 0;
-	if (verdict != VM_OK)
+	if (verdict != VRM_OK)
 		return -1;
 	/* The flipper writes byte by byte, so the guest itself produces torn
 	 * mixes of its versions; any of them may be published if it is valid.
@@ -80,8 +80,8 @@ static inline int race_outcome(const struct vm_shadow_queue *sh, const struct tr
  * flipper rewrites it.  `kick` translates the queue (reference or BPF).
  * Counts go to out[0] published valid, out[1] refused, out[2] published
  * invalid; returns the number of rewrites during the run, or -1. */
-static inline long race_copy_once(struct tr_ring *t, struct vm_device *dev, struct vm_queue *q,
-				  struct vm_shadow_queue *sh, uint32_t slot,
+static inline long race_copy_once(struct tr_ring *t, struct vrm_device *dev, struct vrm_queue *q,
+				  struct vrm_shadow_queue *sh, uint32_t slot,
 				  uint32_t (*kick)(void *ctx), void *ctx, int iterations,
 				  long out[3])
 {
@@ -98,9 +98,9 @@ static inline long race_copy_once(struct tr_ring *t, struct vm_device *dev, stru
 			 (atomic_load(&r.flips) - flips < 10000 && i < 100L * iterations); i++) {
 		int o;
 
-		vm_ref_queue_setup(q, slot, t->size, tr_va(t, t->ring_gpa),
+		vrm_ux_queue_setup(q, slot, t->size, tr_va(t, t->ring_gpa),
 				   tr_va(t, tr_avail_gpa(t)), tr_va(t, tr_used_gpa(t)));
-		q->flags = VM_QF_ENABLED;
+		q->flags = VRM_QF_ENABLED;
 		dev->broken = 0;
 		t->avail_idx = 0;
 		tr_push_head(t, 0);
@@ -137,7 +137,7 @@ struct storm_result {
 	long bad;			/* rule violations: must stay 0 */
 	char first_bad[160];		/* what the first one was */
 	unsigned long writes;		/* guest rewrites during the run */
-	long verdicts[VM_VERDICT_NR];
+	long verdicts[VRM_VERDICT_NR];
 };
 
 /* Guest memory with a PROT_NONE page on each side. */
@@ -181,11 +181,11 @@ static void *storm_guest(void *arg)
 		switch (r & 15) {
 		case 0: case 1: case 2: case 3:		/* a valid buffer, read or write */
 			tr_set_desc(t, i, t->data_gpa + 64ull * i, 16 + (v & 31),
-				    (v & 32) ? VM_VRING_DESC_F_WRITE : 0, 0);
+				    (v & 32) ? VRM_VRING_DESC_F_WRITE : 0, 0);
 			break;
 		case 4: case 5:				/* a valid link */
 			tr_set_desc(t, i, t->data_gpa + 64ull * i, 16,
-				    VM_VRING_DESC_F_NEXT | ((v & 1) ? VM_VRING_DESC_F_WRITE : 0),
+				    VRM_VRING_DESC_F_NEXT | ((v & 1) ? VRM_VRING_DESC_F_WRITE : 0),
 				    (i + 1 + (v >> 1) % 3) & mask);
 			break;
 		case 6:					/* hostile descriptors */
@@ -193,9 +193,9 @@ static void *storm_guest(void *arg)
 			case 0: tr_set_desc(t, i, t->data_gpa, 0, 0, 0); break;
 			case 1: tr_set_desc(t, i, t->mem_size + 4096, 16, 0, 0); break;
 			case 2: tr_set_desc(t, i, 0xfffffffffffffff0ull, 0x20, 0, 0); break;
-			case 3: tr_set_desc(t, i, t->data_gpa, 32, VM_VRING_DESC_F_INDIRECT, 0); break;
-			case 4: tr_set_desc(t, i, t->data_gpa, 16, VM_VRING_DESC_F_NEXT, t->size + 3); break;
-			case 5: tr_set_desc(t, i, t->data_gpa, 16, VM_VRING_DESC_F_NEXT, i); break;
+			case 3: tr_set_desc(t, i, t->data_gpa, 32, VRM_VRING_DESC_F_INDIRECT, 0); break;
+			case 4: tr_set_desc(t, i, t->data_gpa, 16, VRM_VRING_DESC_F_NEXT, t->size + 3); break;
+			case 5: tr_set_desc(t, i, t->data_gpa, 16, VRM_VRING_DESC_F_NEXT, i); break;
 			case 6: tr_set_desc(t, i, t->mem_size - 8, 16, 0, 0); break;
 			}
 			break;
@@ -219,11 +219,11 @@ static void *storm_guest(void *arg)
 static inline bool storm_verdict_ok(uint32_t v)
 {
 	switch (v) {
-	case VM_OK: case VM_AVAIL_JUMP: case VM_HEAD_OOB: case VM_NEXT_OOB:
-	case VM_CHAIN_LOOP: case VM_CHAIN_TOO_LONG: case VM_ZERO_LEN:
-	case VM_ADDR_OVERFLOW: case VM_BUF_OUTSIDE_MEM: case VM_WRITE_BEFORE_READ:
-	case VM_INDIRECT_LEN: case VM_INDIRECT_TOO_LARGE: case VM_INDIRECT_NEXT:
-	case VM_INDIRECT_UNSUPPORTED: case VM_DESC_IN_FLIGHT:
+	case VRM_OK: case VRM_AVAIL_JUMP: case VRM_HEAD_OOB: case VRM_NEXT_OOB:
+	case VRM_CHAIN_LOOP: case VRM_CHAIN_TOO_LONG: case VRM_ZERO_LEN:
+	case VRM_ADDR_OVERFLOW: case VRM_BUF_OUTSIDE_MEM: case VRM_WRITE_BEFORE_READ:
+	case VRM_INDIRECT_LEN: case VRM_INDIRECT_TOO_LARGE: case VRM_INDIRECT_NEXT:
+	case VRM_INDIRECT_UNSUPPORTED: case VRM_DESC_IN_FLIGHT:
 		return true;
 	}
 	return false;
@@ -243,10 +243,10 @@ static inline void storm_bad(struct storm_result *res, const char *fmt, ...)
 }
 
 /* Walks the `chains` chains published at shadow slots [0, chains). */
-static inline void storm_check(struct storm_result *res, const struct vm_shadow_queue *sh,
+static inline void storm_check(struct storm_result *res, const struct vrm_shadow_queue *sh,
 			       const struct tr_ring *t, uint16_t max_chain, uint32_t chains)
 {
-	uint8_t seen[VM_MAX_RING] = { 0 };
+	uint8_t seen[VRM_MAX_RING] = { 0 };
 	uint16_t mask = t->size - 1;
 
 	for (uint32_t c = 0; c < chains; c++) {
@@ -258,7 +258,7 @@ static inline void storm_check(struct storm_result *res, const struct vm_shadow_
 			return;
 		}
 		for (unsigned len = 1;; len++) {
-			const struct vm_desc *d = &sh->desc[cur];
+			const struct vrm_desc *d = &sh->desc[cur];
 			uint64_t addr = tr_le(&d->addr, 8), dlen = tr_le(&d->len, 4);
 			uint16_t flags = (uint16_t)tr_le(&d->flags, 2);
 			uint16_t next = (uint16_t)tr_le(&d->next, 2);
@@ -273,13 +273,13 @@ static inline void storm_check(struct storm_result *res, const struct vm_shadow_
 			if (!dlen || addr + dlen < addr || addr + dlen > t->mem_size)
 				storm_bad(res, "published descriptor %u: addr 0x%llx len %llu", cur,
 					  (unsigned long long)addr, (unsigned long long)dlen);
-			if (flags & ~(VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE))
+			if (flags & ~(VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE))
 				storm_bad(res, "published descriptor %u with flags 0x%x", cur, flags);
-			if (flags & VM_VRING_DESC_F_WRITE)
+			if (flags & VRM_VRING_DESC_F_WRITE)
 				wrote = true;
 			else if (wrote)
 				storm_bad(res, "published read-only descriptor %u after a write-only", cur);
-			if (!(flags & VM_VRING_DESC_F_NEXT))
+			if (!(flags & VRM_VRING_DESC_F_NEXT))
 				break;
 			if (next > mask) {
 				storm_bad(res, "published next %u of a %u ring", next, t->size);
@@ -294,8 +294,8 @@ static inline void storm_check(struct storm_result *res, const struct vm_shadow_
 
 /* The run.  `kick` translates the queue (reference or BPF); `dev`, `q`, `sh`
  * are the queue's state wherever it lives (plain memory or mmapped maps). */
-static inline int race_storm(struct tr_ring *t, struct vm_device *dev, struct vm_queue *q,
-			     struct vm_shadow_queue *sh, uint32_t slot,
+static inline int race_storm(struct tr_ring *t, struct vrm_device *dev, struct vrm_queue *q,
+			     struct vrm_shadow_queue *sh, uint32_t slot,
 			     uint32_t (*kick)(void *ctx, uint32_t *chains), void *ctx,
 			     long kicks, struct storm_result *res)
 {
@@ -317,28 +317,28 @@ static inline int race_storm(struct tr_ring *t, struct vm_device *dev, struct vm
 
 		/* Every kick starts from a fresh queue: the guest's avail idx
 		 * (0 .. size + 2 mostly) is then what decides the batch. */
-		vm_ref_queue_setup(q, slot, t->size, tr_va(t, t->ring_gpa),
+		vrm_ux_queue_setup(q, slot, t->size, tr_va(t, t->ring_gpa),
 				   tr_va(t, tr_avail_gpa(t)), tr_va(t, tr_used_gpa(t)));
-		q->flags = VM_QF_ENABLED;
+		q->flags = VRM_QF_ENABLED;
 		q->max_chain = 4;
 		dev->broken = 0;
 		tr_put_le(&sh->avail.idx, 0, 2);
 		v = kick(ctx, &chains);
 		res->kicks++;
-		res->verdicts[v < VM_VERDICT_NR ? v : VM_DEFER]++;
-		if (v == VM_DEFER) {
+		res->verdicts[v < VRM_VERDICT_NR ? v : VRM_DEFER]++;
+		if (v == VRM_DEFER) {
 			res->deferred++;
 		} else if (!storm_verdict_ok(v)) {
 			storm_bad(res, "verdict %s cannot come from the guest's ring",
-				  vm_verdict_name(v));
-		} else if (v != VM_OK) {
+				  vrm_verdict_name(v));
+		} else if (v != VRM_OK) {
 			res->refused++;
 			if (dev->broken != v)
 				storm_bad(res, "verdict %s but the device says %s",
-					  vm_verdict_name(v), vm_verdict_name(dev->broken));
+					  vrm_verdict_name(v), vrm_verdict_name(dev->broken));
 		} else if (dev->broken) {
 			storm_bad(res, "verdict ok but the device is broken (%s)",
-				  vm_verdict_name(dev->broken));
+				  vrm_verdict_name(dev->broken));
 		}
 		if (tr_le(&sh->avail.idx, 2) != chains || q->last_avail != chains)
 			storm_bad(res, "%u chains but shadow idx %llu, last_avail %u", chains,
@@ -355,10 +355,10 @@ static inline int race_storm(struct tr_ring *t, struct vm_device *dev, struct vm
 /* The checks every copy-once run must pass, reference or BPF alike. */
 static inline void race_copy_once_verify(const char *who, long flips, const long n[3])
 {
-	VM_CHECK(flips > 1000, "the guest thread rewrote only %ld times during the run", flips);
+	VRM_CHECK(flips > 1000, "the guest thread rewrote only %ld times during the run", flips);
 	printf("      copy_once%s: %ld published valid, %ld refused, %ld published invalid\n", who,
 	       n[0], n[1], n[2]);
-	VM_EQ(n[2], 0);
+	VRM_EQ(n[2], 0);
 }
 
 /* The checks every storm must pass, reference or BPF alike. */
@@ -367,13 +367,13 @@ static inline void race_storm_verify(const char *who, const struct storm_result 
 	printf("      storm%s: %ld kicks, %lu guest rewrites, %ld chains / %ld descriptors "
 	       "published, %ld refused, %ld deferred, %ld violations\n", who, res->kicks,
 	       res->writes, res->chains, res->descs, res->refused, res->deferred, res->bad);
-	VM_CHECK(res->bad == 0, "%s", res->first_bad);
-	VM_EQ(res->kicks, kicks);
-	VM_EQ(res->deferred, 0);
-	VM_CHECK(res->writes > 100000, "the guest thread rewrote only %lu times", res->writes);
+	VRM_CHECK(res->bad == 0, "%s", res->first_bad);
+	VRM_EQ(res->kicks, kicks);
+	VRM_EQ(res->deferred, 0);
+	VRM_CHECK(res->writes > 100000, "the guest thread rewrote only %lu times", res->writes);
 	/* Both outcomes happened: translated chains and refusals. */
-	VM_TRUE(res->chains > kicks / 10);
-	VM_TRUE(res->refused > kicks / 10);
+	VRM_TRUE(res->chains > kicks / 10);
+	VRM_TRUE(res->refused > kicks / 10);
 }
 
 #endif

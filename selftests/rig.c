@@ -11,7 +11,7 @@
 
 #include "rig.h"
 #include "ringgen.h"
-#include "ref.h"
+#include "uxlate.h"
 
 /* Our helper binaries sit next to the running executable. */
 static const char *rig_bin(const char *name)
@@ -51,7 +51,7 @@ static uint64_t find_mapping(pid_t pid, const char *memfd_name)
 /* The backend: blocked in read() on the kick eventfd; at every wake it
  * reports the shadow avail idx it finds and whether every published
  * descriptor is what the driver wrote. */
-static void backend_main(int kickfd, struct vm_shadow_queue *sh, int out)
+static void backend_main(int kickfd, struct vrm_shadow_queue *sh, int out)
 {
 	uint16_t seen = 0;
 
@@ -71,11 +71,11 @@ static void backend_main(int kickfd, struct vm_shadow_queue *sh, int out)
 
 			bad |= tr_le(&sh->desc[h].addr, 8) != 0x10000 + 0x100ull * h;
 			bad |= tr_le(&sh->desc[h].len, 4) != 16u + h;
-			bad |= tr_le(&sh->desc[h].flags, 2) != VM_VRING_DESC_F_NEXT;
+			bad |= tr_le(&sh->desc[h].flags, 2) != VRM_VRING_DESC_F_NEXT;
 			bad |= tr_le(&sh->desc[h].next, 2) != d;
 			bad |= tr_le(&sh->desc[d].addr, 8) != 0x10000 + 0x100ull * d;
 			bad |= tr_le(&sh->desc[d].len, 4) != 16u + d;
-			bad |= tr_le(&sh->desc[d].flags, 2) != VM_VRING_DESC_F_WRITE;
+			bad |= tr_le(&sh->desc[d].flags, 2) != VRM_VRING_DESC_F_WRITE;
 		}
 		seen = idx;
 		snprintf(line, sizeof(line), "%u %d\n", idx, bad);
@@ -84,7 +84,7 @@ static void backend_main(int kickfd, struct vm_shadow_queue *sh, int out)
 	}
 }
 
-int rig_start(struct vm_bpf *b, struct rig *r)
+int rig_start(struct vrm_bpf *b, struct rig *r)
 {
 	char name[32], a_mem[16], a_kick[16], a_gpa[16], a_size[16], line[64];
 	const char *qemu = "qemu-s390x-static";
@@ -93,9 +93,9 @@ int rig_start(struct vm_bpf *b, struct rig *r)
 	long efd_id;
 	void *local;
 
-	if (r->slot >= VM_MAX_DEVICES)
+	if (r->slot >= VRM_MAX_DEVICES)
 		return -EINVAL;
-	r->qslot = VM_QSLOT(r->slot, 0);
+	r->qslot = VRM_QSLOT(r->slot, 0);
 	snprintf(name, sizeof(name), "vm-guest-%u", r->slot);
 	r->memfd = memfd_create(name, 0);
 	r->kickfd = eventfd(0, 0);
@@ -144,28 +144,28 @@ int rig_start(struct vm_bpf *b, struct rig *r)
 	vmm_va = find_mapping(r->driver, name);
 	if (!vmm_va)
 		return -ENOENT;
-	efd_id = vm_eventfd_id(0, r->kickfd);
+	efd_id = vrm_eventfd_id(0, r->kickfd);
 	if (efd_id < 0)
 		return (int)efd_id;
 
-	struct vm_device *dev = &b->devices[r->slot];
-	struct vm_queue *q = &b->queues[r->qslot];
+	struct vrm_device *dev = &b->devices[r->slot];
+	struct vrm_queue *q = &b->queues[r->qslot];
 
 	memset(dev, 0, sizeof(*dev));
 	dev->tgid = r->driver;
-	dev->order = r->big_endian ? VM_ORDER_BE : VM_ORDER_LE;
+	dev->order = r->big_endian ? VRM_ORDER_BE : VRM_ORDER_LE;
 	dev->nregions = 1;
 	dev->nqueues = 1;
 	dev->first_queue = r->qslot;
-	dev->regions[0] = (struct vm_region){ 0, DRV_MEM, vmm_va, (uint64_t)(uintptr_t)local };
-	vm_ref_shadow_reset(&b->shadow[r->qslot]);
-	vm_ref_queue_setup(q, r->slot, DRV_SIZE, vmm_va + DRV_RING_GPA,
-			   vmm_va + DRV_RING_GPA + vm_legacy_avail_off(DRV_SIZE),
-			   vmm_va + DRV_RING_GPA + vm_legacy_used_off(DRV_SIZE));
-	vm_bpf_clear_stats(b, r->qslot);
-	q->flags = VM_QF_ENABLED;
-	dev->flags = VM_DF_ACTIVE;
-	if (vm_bpf_add_vmm(b, r->driver) || vm_bpf_add_kickfd(b, efd_id, r->qslot))
+	dev->regions[0] = (struct vrm_region){ 0, DRV_MEM, vmm_va, (uint64_t)(uintptr_t)local };
+	vrm_ux_shadow_reset(&b->shadow[r->qslot]);
+	vrm_ux_queue_setup(q, r->slot, DRV_SIZE, vmm_va + DRV_RING_GPA,
+			   vmm_va + DRV_RING_GPA + vrm_legacy_avail_off(DRV_SIZE),
+			   vmm_va + DRV_RING_GPA + vrm_legacy_used_off(DRV_SIZE));
+	vrm_bpf_clear_stats(b, r->qslot);
+	q->flags = VRM_QF_ENABLED;
+	dev->flags = VRM_DF_ACTIVE;
+	if (vrm_bpf_add_vmm(b, r->driver) || vrm_bpf_add_kickfd(b, efd_id, r->qslot))
 		return -EIO;
 	return 0;
 }
@@ -186,14 +186,14 @@ int rig_kick(struct rig *r, unsigned n, unsigned *kicked, unsigned *seen, int *b
 	return 0;
 }
 
-void rig_stop(struct vm_bpf *b, struct rig *r)
+void rig_stop(struct vrm_bpf *b, struct rig *r)
 {
 	if (r->drv_in)
 		fclose(r->drv_in);
 	if (r->driver > 0) {
 		kill(r->driver, SIGTERM);
 		waitpid(r->driver, NULL, 0);
-		vm_bpf_del_vmm(b, r->driver);
+		vrm_bpf_del_vmm(b, r->driver);
 	}
 	if (r->backend > 0) {
 		kill(r->backend, SIGKILL);
@@ -203,7 +203,7 @@ void rig_stop(struct vm_bpf *b, struct rig *r)
 		fclose(r->drv_out);
 	if (r->report_f)
 		fclose(r->report_f);
-	vm_bpf_del_kickfd(b, vm_eventfd_id(0, r->kickfd));
+	vrm_bpf_del_kickfd(b, vrm_eventfd_id(0, r->kickfd));
 	b->devices[r->slot].flags = 0;
 	b->queues[r->qslot].flags = 0;
 	if (r->local && r->local != MAP_FAILED)

@@ -24,7 +24,7 @@ struct rig {
 	const char *name;
 	int big_endian;
 	uint32_t slot;		/* device slot in the maps */
-	uint32_t qslot;		/* its one queue: VM_QSLOT(slot, 0), set by rig_start */
+	uint32_t qslot;		/* its one queue: VRM_QSLOT(slot, 0), set by rig_start */
 	int memfd, kickfd;
 	pid_t driver, backend;
 	FILE *drv_in, *drv_out;
@@ -34,11 +34,11 @@ struct rig {
 };
 
 /* Starts driver and backend and registers the device; 0 or -errno. */
-int rig_start(struct vm_bpf *b, struct rig *r);
+int rig_start(struct vrm_bpf *b, struct rig *r);
 /* The driver adds n chains and kicks; *seen is the shadow avail idx the
  * backend found when it woke, *bad whether any descriptor differed. */
 int rig_kick(struct rig *r, unsigned n, unsigned *kicked, unsigned *seen, int *bad);
-void rig_stop(struct vm_bpf *b, struct rig *r);
+void rig_stop(struct vrm_bpf *b, struct rig *r);
 bool rig_have_qemu_user(void);
 
 #endif

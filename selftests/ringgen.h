@@ -75,12 +75,12 @@ static inline uint64_t tr_desc_gpa(const struct tr_ring *t, uint16_t i)
 
 static inline uint64_t tr_avail_gpa(const struct tr_ring *t)
 {
-	return t->ring_gpa + vm_legacy_avail_off(t->size);
+	return t->ring_gpa + vrm_legacy_avail_off(t->size);
 }
 
 static inline uint64_t tr_used_gpa(const struct tr_ring *t)
 {
-	return t->ring_gpa + vm_legacy_used_off(t->size);
+	return t->ring_gpa + vrm_legacy_used_off(t->size);
 }
 
 /* The ring's layout over guest memory `mem` (zeroed by the caller). */
@@ -93,7 +93,7 @@ static inline void tr_layout(struct tr_ring *t, uint8_t *mem, uint64_t mem_size,
 	t->size = size;
 	t->big_endian = big_endian;
 	t->ring_gpa = 4096;
-	t->data_gpa = vm_align_up(t->ring_gpa + vm_legacy_ring_bytes(size), 4096);
+	t->data_gpa = vrm_align_up(t->ring_gpa + vrm_legacy_ring_bytes(size), 4096);
 }
 
 static inline int tr_init(struct tr_ring *t, uint16_t size, int big_endian, uint64_t mem_size)
@@ -153,8 +153,8 @@ static inline uint16_t tr_add_chain(struct tr_ring *t, int n, int nwrite, uint32
 
 	for (int k = 0; k < n; k++) {
 		uint16_t i = tr_nth_desc(t, k);
-		uint16_t flags = (k + 1 < n ? VM_VRING_DESC_F_NEXT : 0) |
-				 (k >= n - nwrite ? VM_VRING_DESC_F_WRITE : 0);
+		uint16_t flags = (k + 1 < n ? VRM_VRING_DESC_F_NEXT : 0) |
+				 (k >= n - nwrite ? VRM_VRING_DESC_F_WRITE : 0);
 		uint64_t addr = t->data_gpa + 64ull * i;
 
 		tr_set_desc(t, i, addr, len, flags, tr_nth_desc(t, k + 1));
@@ -166,12 +166,12 @@ static inline uint16_t tr_add_chain(struct tr_ring *t, int n, int nwrite, uint32
 
 /* The device of a test ring: one region, GPA 0 at t->mem, and the VMM is
  * this process. */
-static inline void tr_device(const struct tr_ring *t, struct vm_device *dev, uint32_t tgid)
+static inline void tr_device(const struct tr_ring *t, struct vrm_device *dev, uint32_t tgid)
 {
 	memset(dev, 0, sizeof(*dev));
 	dev->tgid = tgid;
-	dev->flags = VM_DF_ACTIVE;
-	dev->order = t->big_endian ? VM_ORDER_BE : VM_ORDER_LE;
+	dev->flags = VRM_DF_ACTIVE;
+	dev->order = t->big_endian ? VRM_ORDER_BE : VRM_ORDER_LE;
 	dev->nregions = 1;
 	dev->nqueues = 1;
 	dev->regions[0].gpa = 0;

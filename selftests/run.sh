@@ -45,7 +45,7 @@ kernel_hygiene() {
 	fi
 	local bad
 	bad=$(dmesg | sed -n "/$KMARK/,\$p" | tail -n +2 |
-	      grep -E 'WARNING|BUG|Oops|general protection|Call Trace|RIP:|bpf|BPF|verifier|vringmed|vm_[a-z_]+\+|(test_[a-z]+|vringmedd|vringmedctl|vu_driver|legacy_driver|perf_compare|bench_[a-z]+)\[[0-9]+\]: segfault' || true)
+	      grep -E 'WARNING|BUG|Oops|general protection|Call Trace|RIP:|bpf|BPF|verifier|vringmed|vrm_[a-z_]+\+|(test_[a-z]+|vringmedd|vringmedctl|vu_driver|legacy_driver|perf_compare|bench_[a-z]+)\[[0-9]+\]: segfault' || true)
 	if [ -n "$bad" ]; then
 		echo "$bad" | head -20 | sed 's/^/      /'
 		echo "FAIL  kernel/dmesg_clean: the kernel logged the lines above during the tests"

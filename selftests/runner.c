@@ -7,12 +7,12 @@
 
 #include "test.h"
 
-#define VM_MAX_TESTS 128
+#define VRM_MAX_TESTS 128
 
 static struct {
 	const char *name;
-	vm_test_fn fn;
-} tests[VM_MAX_TESTS];
+	vrm_test_fn fn;
+} tests[VRM_MAX_TESTS];
 static int ntests;
 
 static const char *cur_test;
@@ -21,15 +21,15 @@ static bool sub_open, sub_failed, sub_skipped, verbose;
 static int passed, failed, skipped;
 static char **filters;
 static int nfilters;
-const char *vm_test_suite __attribute__((weak)) = "tests";
+const char *vrm_test_suite __attribute__((weak)) = "tests";
 
 /* Called by the tests' constructors, before main: a test the table cannot
  * hold stops the binary with a message, never goes missing from the run. */
-void vm_test_register(const char *name, vm_test_fn fn)
+void vrm_test_register(const char *name, vrm_test_fn fn)
 {
-	if (ntests == VM_MAX_TESTS) {
-		fprintf(stderr, "runner: more than %d tests (%s): raise VM_MAX_TESTS\n",
-			VM_MAX_TESTS, name);
+	if (ntests == VRM_MAX_TESTS) {
+		fprintf(stderr, "runner: more than %d tests (%s): raise VRM_MAX_TESTS\n",
+			VRM_MAX_TESTS, name);
 		exit(2);
 	}
 	tests[ntests].name = name;
@@ -37,7 +37,7 @@ void vm_test_register(const char *name, vm_test_fn fn)
 	ntests++;
 }
 
-bool vm_test_verbose(void)
+bool vrm_test_verbose(void)
 {
 	return verbose;
 }
@@ -60,7 +60,7 @@ static void close_sub(void)
 	sub_open = false;
 }
 
-bool vm_subtest(const char *fmt, ...)
+bool vrm_subtest(const char *fmt, ...)
 {
 	char full[256];
 	va_list ap;
@@ -81,7 +81,7 @@ bool vm_subtest(const char *fmt, ...)
 	return true;
 }
 
-void vm_skip(const char *fmt, ...)
+void vrm_skip(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -93,7 +93,7 @@ void vm_skip(const char *fmt, ...)
 	sub_skipped = true;
 }
 
-void vm_fail_at(const char *file, int line, const char *fmt, ...)
+void vrm_fail_at(const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -129,14 +129,14 @@ int main(int argc, char **argv)
 		if (argv[i][0] != '-')
 			filters[nfilters++] = argv[i];
 	uname(&u);
-	printf("== %s on %s (%s-endian host)\n", vm_test_suite, u.machine,
+	printf("== %s on %s (%s-endian host)\n", vrm_test_suite, u.machine,
 	       ((const union { uint16_t w; uint8_t b[2]; }){ .w = 1 }).b[0] ? "little" : "big");
 	for (int t = 0; t < ntests; t++) {
 		cur_test = tests[t].name;
 		tests[t].fn();
 		close_sub();
 	}
-	printf("%s on %s: %d passed, %d failed, %d skipped\n", vm_test_suite, u.machine,
+	printf("%s on %s: %d passed, %d failed, %d skipped\n", vrm_test_suite, u.machine,
 	       passed, failed, skipped);
 	return failed ? 1 : 0;
 }

@@ -15,10 +15,10 @@
 #include "fixture.h"
 #include "hostile.h"
 #include "race.h"
-#include "ref.h"
+#include "uxlate.h"
 #include "backend.h"
 
-const char *vm_test_suite = "test_core";
+const char *vrm_test_suite = "test_core";
 
 static const char *order_name(int be)
 {
@@ -36,21 +36,21 @@ static uint32_t fx_kick(struct fx *f, uint32_t *chains)
 {
 	uint32_t c;
 
-	return vm_ref_kick(&f->rq, chains ? chains : &c);
+	return vrm_ux_kick(&f->rq, chains ? chains : &c);
 }
 
 /* The shadow descriptor i must equal guest descriptor i, as numbers. */
 static bool shadow_matches_guest(struct fx *f, uint16_t i)
 {
-	const struct vm_desc *sd = &f->sh->desc[i];
+	const struct vrm_desc *sd = &f->sh->desc[i];
 	uint64_t g = tr_desc_gpa(&f->t, i);
 	uint16_t flags = tr_get(&f->t, g + 12, 2);
 
-	return VM_EQ(tr_le(&sd->addr, 8), tr_get(&f->t, g, 8)) &&
-	       VM_EQ(tr_le(&sd->len, 4), tr_get(&f->t, g + 8, 4)) &&
-	       VM_EQ(tr_le(&sd->flags, 2), flags) &&
-	       VM_EQ(tr_le(&sd->next, 2),
-		     (flags & VM_VRING_DESC_F_NEXT) ? tr_get(&f->t, g + 14, 2) : 0);
+	return VRM_EQ(tr_le(&sd->addr, 8), tr_get(&f->t, g, 8)) &&
+	       VRM_EQ(tr_le(&sd->len, 4), tr_get(&f->t, g + 8, 4)) &&
+	       VRM_EQ(tr_le(&sd->flags, 2), flags) &&
+	       VRM_EQ(tr_le(&sd->next, 2),
+		     (flags & VRM_VRING_DESC_F_NEXT) ? tr_get(&f->t, g + 14, 2) : 0);
 }
 
 static void backend_use(struct fx *f, uint16_t *used_idx, uint32_t id, uint32_t len)
@@ -58,7 +58,7 @@ static void backend_use(struct fx *f, uint16_t *used_idx, uint32_t id, uint32_t 
 	tr_backend_use(f->sh, f->q->size, used_idx, id, len);
 }
 
-VM_TEST(layout)
+VRM_TEST(layout)
 {
 	static const struct { uint32_t size; uint64_t avail, used, total; } want[] = {
 		{ 8, 128, 4096, 4096 + 6 + 64 },
@@ -67,26 +67,26 @@ VM_TEST(layout)
 	};
 
 	for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		if (!vm_subtest("legacy_size_%u", want[i].size))
+		if (!vrm_subtest("legacy_size_%u", want[i].size))
 			continue;
-		VM_EQ(vm_legacy_avail_off(want[i].size), want[i].avail);
-		VM_EQ(vm_legacy_used_off(want[i].size), want[i].used);
-		VM_EQ(vm_legacy_ring_bytes(want[i].size), want[i].total);
+		VRM_EQ(vrm_legacy_avail_off(want[i].size), want[i].avail);
+		VRM_EQ(vrm_legacy_used_off(want[i].size), want[i].used);
+		VRM_EQ(vrm_legacy_ring_bytes(want[i].size), want[i].total);
 	}
-	if (vm_subtest("ring_size_rules")) {
-		VM_TRUE(vm_ring_size_ok(256, VM_MAX_RING));
-		VM_TRUE(!vm_ring_size_ok(0, VM_MAX_RING));
-		VM_TRUE(!vm_ring_size_ok(384, VM_MAX_RING));
-		VM_TRUE(!vm_ring_size_ok(2048, VM_MAX_RING));
+	if (vrm_subtest("ring_size_rules")) {
+		VRM_TRUE(vrm_ring_size_ok(256, VRM_MAX_RING));
+		VRM_TRUE(!vrm_ring_size_ok(0, VRM_MAX_RING));
+		VRM_TRUE(!vrm_ring_size_ok(384, VRM_MAX_RING));
+		VRM_TRUE(!vrm_ring_size_ok(2048, VRM_MAX_RING));
 	}
-	if (vm_subtest("shadow_parts_page_aligned")) {
-		VM_EQ(VM_SHADOW_AVAIL_OFF % 4096, 0);
-		VM_EQ(VM_SHADOW_USED_OFF % 4096, 0);
-		VM_EQ(sizeof(struct vm_shadow_queue) % 4096, 0);
+	if (vrm_subtest("shadow_parts_page_aligned")) {
+		VRM_EQ(VRM_SHADOW_AVAIL_OFF % 4096, 0);
+		VRM_EQ(VRM_SHADOW_USED_OFF % 4096, 0);
+		VRM_EQ(sizeof(struct vrm_shadow_queue) % 4096, 0);
 	}
 }
 
-VM_TEST(byteorder)
+VRM_TEST(byteorder)
 {
 	const uint8_t b16[2] = { 0x12, 0x34 };
 	const uint8_t b32[4] = { 0x12, 0x34, 0x56, 0x78 };
@@ -98,86 +98,86 @@ VM_TEST(byteorder)
 	memcpy(&v16, b16, 2);
 	memcpy(&v32, b32, 4);
 	memcpy(&v64, b64, 8);
-	if (vm_subtest("load_be")) {
-		VM_EQ(vm_ld16(VM_ORDER_BE, &v16), 0x1234);
-		VM_EQ(vm_ld32(VM_ORDER_BE, &v32), 0x12345678);
-		VM_EQ(vm_ld64(VM_ORDER_BE, &v64), 0x0102030405060708ull);
+	if (vrm_subtest("load_be")) {
+		VRM_EQ(vrm_ld16(VRM_ORDER_BE, &v16), 0x1234);
+		VRM_EQ(vrm_ld32(VRM_ORDER_BE, &v32), 0x12345678);
+		VRM_EQ(vrm_ld64(VRM_ORDER_BE, &v64), 0x0102030405060708ull);
 	}
-	if (vm_subtest("load_le")) {
-		VM_EQ(vm_ld16(VM_ORDER_LE, &v16), 0x3412);
-		VM_EQ(vm_ld32(VM_ORDER_LE, &v32), 0x78563412);
-		VM_EQ(vm_ld64(VM_ORDER_LE, &v64), 0x0807060504030201ull);
+	if (vrm_subtest("load_le")) {
+		VRM_EQ(vrm_ld16(VRM_ORDER_LE, &v16), 0x3412);
+		VRM_EQ(vrm_ld32(VRM_ORDER_LE, &v32), 0x78563412);
+		VRM_EQ(vrm_ld64(VRM_ORDER_LE, &v64), 0x0807060504030201ull);
 	}
-	if (vm_subtest("store_roundtrip")) {
+	if (vrm_subtest("store_roundtrip")) {
 		uint8_t out[8];
 		__u64 w;
 
-		vm_st64(VM_ORDER_BE, &w, 0x0102030405060708ull);
+		vrm_st64(VRM_ORDER_BE, &w, 0x0102030405060708ull);
 		memcpy(out, &w, 8);
-		VM_EQ(out[0], 1);
-		VM_EQ(out[7], 8);
-		vm_st64(VM_ORDER_LE, &w, 0x0102030405060708ull);
+		VRM_EQ(out[0], 1);
+		VRM_EQ(out[7], 8);
+		vrm_st64(VRM_ORDER_LE, &w, 0x0102030405060708ull);
 		memcpy(out, &w, 8);
-		VM_EQ(out[0], 8);
-		VM_EQ(out[7], 1);
+		VRM_EQ(out[0], 8);
+		VRM_EQ(out[7], 1);
 	}
 }
 
-VM_TEST(translate)
+VRM_TEST(translate)
 {
 	for (int be = 0; be <= 1; be++) {
 		struct fx f;
 		uint32_t chains;
 
-		if (vm_subtest("single_desc_%s", order_name(be))) {
+		if (vrm_subtest("single_desc_%s", order_name(be))) {
 			fx_setup(&f, 256, be);
 			tr_add_chain(&f.t, 1, 0, 1500);
 			tr_publish(&f.t);
-			VM_EQ(fx_kick(&f, &chains), VM_OK);
-			VM_EQ(chains, 1);
+			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+			VRM_EQ(chains, 1);
 			shadow_matches_guest(&f, 0);
-			VM_EQ(tr_le(&f.sh->avail.idx, 2), 1);
-			VM_EQ(tr_le(&f.sh->avail.ring[0], 2), 0);
-			VM_EQ(f.st.descs, 1);
-			VM_EQ(f.dev.broken, 0);
+			VRM_EQ(tr_le(&f.sh->avail.idx, 2), 1);
+			VRM_EQ(tr_le(&f.sh->avail.ring[0], 2), 0);
+			VRM_EQ(f.st.descs, 1);
+			VRM_EQ(f.dev.broken, 0);
 			fx_fini(&f);
 		}
-		if (vm_subtest("chains_%s", order_name(be))) {
+		if (vrm_subtest("chains_%s", order_name(be))) {
 			fx_setup(&f, 64, be);
 			tr_add_chain(&f.t, 3, 1, 100);	/* 2 out + 1 in */
 			tr_add_chain(&f.t, 1, 1, 4096);	/* rx buffer */
 			tr_add_chain(&f.t, 5, 0, 9);
 			tr_publish(&f.t);
-			VM_EQ(fx_kick(&f, &chains), VM_OK);
-			VM_EQ(chains, 3);
+			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+			VRM_EQ(chains, 3);
 			for (uint16_t i = 0; i < 9; i++)
 				shadow_matches_guest(&f, i);
-			VM_EQ(tr_le(&f.sh->avail.ring[0], 2), 0);
-			VM_EQ(tr_le(&f.sh->avail.ring[1], 2), 3);
-			VM_EQ(tr_le(&f.sh->avail.ring[2], 2), 4);
-			VM_EQ(tr_le(&f.sh->avail.idx, 2), 3);
-			VM_EQ(f.st.descs, 9);
-			VM_EQ(f.st.chains, 3);
+			VRM_EQ(tr_le(&f.sh->avail.ring[0], 2), 0);
+			VRM_EQ(tr_le(&f.sh->avail.ring[1], 2), 3);
+			VRM_EQ(tr_le(&f.sh->avail.ring[2], 2), 4);
+			VRM_EQ(tr_le(&f.sh->avail.idx, 2), 3);
+			VRM_EQ(f.st.descs, 9);
+			VRM_EQ(f.st.chains, 3);
 			fx_fini(&f);
 		}
-		if (vm_subtest("nothing_new_%s", order_name(be))) {
+		if (vrm_subtest("nothing_new_%s", order_name(be))) {
 			fx_setup(&f, 64, be);
-			VM_EQ(fx_kick(&f, &chains), VM_OK);
-			VM_EQ(chains, 0);
-			VM_EQ(f.st.kicks_empty, 1);
-			VM_EQ(tr_le(&f.sh->avail.idx, 2), 0);
+			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+			VRM_EQ(chains, 0);
+			VRM_EQ(f.st.kicks_empty, 1);
+			VRM_EQ(tr_le(&f.sh->avail.idx, 2), 0);
 			fx_fini(&f);
 		}
-		if (vm_subtest("full_ring_%s", order_name(be))) {
+		if (vrm_subtest("full_ring_%s", order_name(be))) {
 			fx_setup(&f, 1024, be);
 			for (int i = 0; i < 1024; i++)
 				tr_add_chain(&f.t, 1, 0, 64);
 			tr_publish(&f.t);
-			VM_EQ(fx_kick(&f, &chains), VM_OK);
-			VM_EQ(chains, 1024);
+			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+			VRM_EQ(chains, 1024);
 			shadow_matches_guest(&f, 1023);
-			VM_EQ(tr_le(&f.sh->avail.ring[1023], 2), 1023);
-			VM_EQ(f.st.batch[11], 1);
+			VRM_EQ(tr_le(&f.sh->avail.ring[1023], 2), 1023);
+			VRM_EQ(f.st.batch[11], 1);
 			fx_fini(&f);
 		}
 	}
@@ -212,11 +212,11 @@ static void fill_perm(uint16_t *perm, uint16_t size, int how)
 	}
 }
 
-VM_TEST(head_orders)
+VRM_TEST(head_orders)
 {
 	static const uint16_t sizes[] = { 8, 256, 1024 };
 	static const char *const how_name[] = { "up", "down", "shuffled" };
-	static uint16_t perm[VM_MAX_RING], heads[VM_MAX_RING];
+	static uint16_t perm[VRM_MAX_RING], heads[VRM_MAX_RING];
 
 	for (int be = 0; be <= 1; be++)
 		for (unsigned si = 0; si < 3; si++)
@@ -224,11 +224,11 @@ VM_TEST(head_orders)
 				for (int len = 1; len <= 3; len += 2) {
 					uint16_t size = sizes[si];
 					uint32_t n = size / len, chains;
-					struct vm_ref_reads r0;
+					struct vrm_ux_reads r0;
 					unsigned long calls, bytes;
 					struct fx f;
 
-					if (!vm_subtest("%s_%u_chains_of_%d_%s", how_name[how], size, len,
+					if (!vrm_subtest("%s_%u_chains_of_%d_%s", how_name[how], size, len,
 							order_name(be)))
 						continue;
 					fx_setup(&f, size, be);
@@ -237,29 +237,29 @@ VM_TEST(head_orders)
 					for (uint32_t i = 0; i < n; i++)
 						heads[i] = tr_add_chain(&f.t, len, len > 1, 64);
 					tr_publish(&f.t);
-					r0 = vm_ref_reads;
-					VM_EQ(fx_kick(&f, &chains), VM_OK);
-					calls = vm_ref_reads.calls - r0.calls;
-					bytes = vm_ref_reads.bytes - r0.bytes;
-					VM_EQ(chains, n);
+					r0 = vrm_ux_reads;
+					VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+					calls = vrm_ux_reads.calls - r0.calls;
+					bytes = vrm_ux_reads.bytes - r0.bytes;
+					VRM_EQ(chains, n);
 					for (uint32_t i = 0; i < n; i++)
-						if (!VM_EQ(tr_le(&f.sh->avail.ring[i], 2), heads[i]))
+						if (!VRM_EQ(tr_le(&f.sh->avail.ring[i], 2), heads[i]))
 							break;
 					for (uint32_t d = 0; d < n * len; d++)
 						if (!shadow_matches_guest(&f, perm[d]))
 							break;
-					VM_CHECK(calls <= 5, "%lu guest reads, want <= 5", calls);
-					VM_CHECK(bytes <= 2u + 2u * n + 16u * (3u * size + 3 * 8),
+					VRM_CHECK(calls <= 5, "%lu guest reads, want <= 5", calls);
+					VRM_CHECK(bytes <= 2u + 2u * n + 16u * (3u * size + 3 * 8),
 						 "%lu bytes read for a table of %u bytes", bytes, 16u * size);
-					VM_EQ(f.dev.broken, 0);
+					VRM_EQ(f.dev.broken, 0);
 					fx_fini(&f);
 				}
 
-	if (vm_subtest("clustered_1024")) {
+	if (vrm_subtest("clustered_1024")) {
 		/* 100 heads shuffled within 120 descriptors of a big ring: one
 		 * pass finds their span, and that is what is read, not the
 		 * table. */
-		struct vm_ref_reads r0;
+		struct vrm_ux_reads r0;
 		uint32_t chains;
 		struct fx f;
 
@@ -272,22 +272,22 @@ VM_TEST(head_orders)
 			tr_push_head(&f.t, h);
 		}
 		tr_publish(&f.t);
-		r0 = vm_ref_reads;
-		VM_EQ(fx_kick(&f, &chains), VM_OK);
-		VM_EQ(chains, 100);
+		r0 = vrm_ux_reads;
+		VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+		VRM_EQ(chains, 100);
 		for (unsigned i = 0; i < 100; i++)
-			if (!VM_EQ(tr_le(&f.sh->avail.ring[i], 2), 300 + perm[i]) ||
+			if (!VRM_EQ(tr_le(&f.sh->avail.ring[i], 2), 300 + perm[i]) ||
 			    !shadow_matches_guest(&f, (uint16_t)(300 + perm[i])))
 				break;
-		VM_CHECK(vm_ref_reads.calls - r0.calls <= 5, "%lu guest reads, want <= 5",
-			 vm_ref_reads.calls - r0.calls);
-		VM_CHECK(vm_ref_reads.bytes - r0.bytes <= 2 + 200 + 16 * (100 + 8 + 120 + 8),
-			 "%lu bytes read for 100 descriptors within 120", vm_ref_reads.bytes - r0.bytes);
+		VRM_CHECK(vrm_ux_reads.calls - r0.calls <= 5, "%lu guest reads, want <= 5",
+			 vrm_ux_reads.calls - r0.calls);
+		VRM_CHECK(vrm_ux_reads.bytes - r0.bytes <= 2 + 200 + 16 * (100 + 8 + 120 + 8),
+			 "%lu bytes read for 100 descriptors within 120", vrm_ux_reads.bytes - r0.bytes);
 		fx_fini(&f);
 	}
-	if (vm_subtest("sparse_1024")) {
+	if (vrm_subtest("sparse_1024")) {
 		static const uint16_t far[] = { 900, 10, 500, 300 };
-		struct vm_ref_reads r0;
+		struct vrm_ux_reads r0;
 		uint32_t chains;
 		struct fx f;
 
@@ -297,29 +297,29 @@ VM_TEST(head_orders)
 			tr_push_head(&f.t, far[i]);
 		}
 		tr_publish(&f.t);
-		r0 = vm_ref_reads;
-		VM_EQ(fx_kick(&f, &chains), VM_OK);
-		VM_EQ(chains, 4);
+		r0 = vrm_ux_reads;
+		VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+		VRM_EQ(chains, 4);
 		for (unsigned i = 0; i < 4; i++) {
-			VM_EQ(tr_le(&f.sh->avail.ring[i], 2), far[i]);
+			VRM_EQ(tr_le(&f.sh->avail.ring[i], 2), far[i]);
 			shadow_matches_guest(&f, far[i]);
 		}
-		VM_CHECK(vm_ref_reads.bytes - r0.bytes <= 2 + 8 + 16 * 4 * 16,
-			 "%lu bytes read for 4 descriptors", vm_ref_reads.bytes - r0.bytes);
+		VRM_CHECK(vrm_ux_reads.bytes - r0.bytes <= 2 + 8 + 16 * 4 * 16,
+			 "%lu bytes read for 4 descriptors", vrm_ux_reads.bytes - r0.bytes);
 		fx_fini(&f);
 	}
 }
 
 /* Free-running u16 indices: start just below the wrap and go round the
  * ring several times, completing as the backend would. */
-VM_TEST(wraparound)
+VRM_TEST(wraparound)
 {
 	for (int be = 0; be <= 1; be++) {
 		struct fx f;
 		uint16_t used = 65530, size = 16;
 		uint32_t chains, ret, total = 0;
 
-		if (!vm_subtest("u16_wrap_%s", order_name(be)))
+		if (!vrm_subtest("u16_wrap_%s", order_name(be)))
 			continue;
 		fx_setup(&f, size, be);
 		f.t.avail_idx = 65530;
@@ -332,57 +332,57 @@ VM_TEST(wraparound)
 			for (int k = 0; k < 5; k++)
 				heads[k] = tr_add_chain(&f.t, 2, 1, 32);
 			tr_publish(&f.t);
-			if (!VM_EQ(fx_kick(&f, &chains), VM_OK) || !VM_EQ(chains, 5))
+			if (!VRM_EQ(fx_kick(&f, &chains), VRM_OK) || !VRM_EQ(chains, 5))
 				break;
 			for (int k = 0; k < 5; k++) {
 				uint16_t slot = (uint16_t)(f.t.avail_idx - 5 + k) & (size - 1);
 
-				VM_EQ(tr_le(&f.sh->avail.ring[slot], 2), heads[k]);
+				VRM_EQ(tr_le(&f.sh->avail.ring[slot], 2), heads[k]);
 				shadow_matches_guest(&f, heads[k]);
 				backend_use(&f, &used, heads[k], 32);
 			}
-			VM_EQ(tr_le(&f.sh->avail.idx, 2), f.t.avail_idx);
-			VM_EQ(vm_ref_complete(&f.rq, &ret), VM_OK);
-			VM_EQ(ret, 5);
+			VRM_EQ(tr_le(&f.sh->avail.idx, 2), f.t.avail_idx);
+			VRM_EQ(vrm_ux_complete(&f.rq, &ret), VRM_OK);
+			VRM_EQ(ret, 5);
 			total += chains;
-			VM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 2, 2), used);
+			VRM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 2, 2), used);
 		}
-		VM_EQ(total, 50);
-		VM_EQ(f.q->last_avail, (uint16_t)(65530 + 50));
-		VM_EQ(f.dev.broken, 0);
+		VRM_EQ(total, 50);
+		VRM_EQ(f.q->last_avail, (uint16_t)(65530 + 50));
+		VRM_EQ(f.dev.broken, 0);
 		fx_fini(&f);
 	}
 }
 
-VM_TEST(used)
+VRM_TEST(used)
 {
 	for (int be = 0; be <= 1; be++) {
 		struct fx f;
 		uint16_t used = 0;
 		uint32_t chains, ret;
 
-		if (vm_subtest("back_to_guest_order_%s", order_name(be))) {
+		if (vrm_subtest("back_to_guest_order_%s", order_name(be))) {
 			fx_setup(&f, 32, be);
 			tr_add_chain(&f.t, 2, 1, 64);		/* head 0 */
 			tr_add_chain(&f.t, 1, 1, 0xc0000);	/* head 2 */
 			tr_publish(&f.t);
-			VM_EQ(fx_kick(&f, &chains), VM_OK);
+			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
 			backend_use(&f, &used, 2, 0x0a0b0c);
 			backend_use(&f, &used, 0, 17);
-			VM_EQ(vm_ref_complete(&f.rq, &ret), VM_OK);
-			VM_EQ(ret, 2);
-			VM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 2, 2), 2);
-			VM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 4, 4), 2);
-			VM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 8, 4), 0x0a0b0c);
-			VM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 12, 4), 0);
-			VM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 16, 4), 17);
-			VM_EQ(f.st.used, 2);
+			VRM_EQ(vrm_ux_complete(&f.rq, &ret), VRM_OK);
+			VRM_EQ(ret, 2);
+			VRM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 2, 2), 2);
+			VRM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 4, 4), 2);
+			VRM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 8, 4), 0x0a0b0c);
+			VRM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 12, 4), 0);
+			VRM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 16, 4), 17);
+			VRM_EQ(f.st.used, 2);
 			/* The freed descriptors may be reused by the guest. */
 			f.t.next_desc = 0;
 			tr_add_chain(&f.t, 3, 0, 8);
 			tr_publish(&f.t);
-			VM_EQ(fx_kick(&f, &chains), VM_OK);
-			VM_EQ(chains, 1);
+			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+			VRM_EQ(chains, 1);
 			fx_fini(&f);
 		}
 	}
@@ -400,20 +400,20 @@ static struct bk fx_bk(struct fx *f)
 
 /* What the back-end can write (the shadow ring) steers none of the used
  * path's writes, and bounds none of what it passes on (backend.h). */
-VM_TEST(hostile_backend)
+VRM_TEST(hostile_backend)
 {
 	for (int be = 0; be <= 1; be++) {
 		struct fx f;
 		struct bk b;
 
-		if (vm_subtest("rx_header_address_rewritten_%s", order_name(be))) {
+		if (vrm_subtest("rx_header_address_rewritten_%s", order_name(be))) {
 			fx_setup(&f, 16, be);
 			b = fx_bk(&f);
 			bk_rx_redirect(&b);
 			fx_fini(&f);
 		}
 		for (int over = -1; over < BK_NCHAINS; over++) {
-			if (!vm_subtest("used_len_%s%d_%s", over < 0 ? "all_within" : "over_at_",
+			if (!vrm_subtest("used_len_%s%d_%s", over < 0 ? "all_within" : "over_at_",
 					over < 0 ? BK_NCHAINS : over, order_name(be)))
 				continue;
 			fx_setup(&f, 32, be);
@@ -423,32 +423,32 @@ VM_TEST(hostile_backend)
 		}
 		/* A 10-byte legacy RX header: the back-end was offered the
 		 * 12-byte slot, and counts it. */
-		if (vm_subtest("used_len_rx_slot_%s", order_name(be))) {
+		if (vrm_subtest("used_len_rx_slot_%s", order_name(be))) {
 			uint16_t used = 0;
 			uint32_t chains, ret;
 
 			for (int over = 0; over <= 1; over++) {
 				fx_setup(&f, 16, be);
 				used = 0;
-				f.q->net_mode = VM_NET_RX_SLOT;
+				f.q->net_mode = VRM_NET_RX_SLOT;
 				f.q->net_hdr_len = 10;
 				f.q->hdr_gpa = 0x700000000ull;
 				tr_add_chain(&f.t, 2, 2, 1500);
 				tr_set_desc(&f.t, 0, f.t.data_gpa, 10,
-					    VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE, 1);
+					    VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE, 1);
 				tr_publish(&f.t);
-				VM_EQ(fx_kick(&f, &chains), VM_OK);
+				VRM_EQ(fx_kick(&f, &chains), VRM_OK);
 				backend_use(&f, &used, 0, 12 + 1500 + over);
-				VM_EQ(vm_ref_complete(&f.rq, &ret), over ? VM_USED_LEN : VM_OK);
+				VRM_EQ(vrm_ux_complete(&f.rq, &ret), over ? VRM_USED_LEN : VRM_OK);
 				if (!over)
-					VM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 8, 4), 10 + 1500);
+					VRM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 8, 4), 10 + 1500);
 				fx_fini(&f);
 			}
 		}
 	}
 }
 
-/* virtio-net headers (struct vm_queue net_mode): written by hand in the
+/* virtio-net headers (struct vrm_queue net_mode): written by hand in the
  * guest's order, checked byte by byte on the shadow side. */
 #define NET_HDR_GPA 0x700000000ull	/* where the backend sees the slots */
 
@@ -482,13 +482,13 @@ static void put_modern_hdr(uint8_t *p, uint16_t nb)
 
 static bool guest_hdr_is(struct fx *f, uint64_t gpa, int hlen, uint16_t nb)
 {
-	return VM_EQ(f->t.mem[gpa], 0x01) && VM_EQ(f->t.mem[gpa + 1], 0x03) &&
-	       VM_EQ(tr_get(&f->t, gpa + 2, 2), 0x1234) && VM_EQ(tr_get(&f->t, gpa + 4, 2), 0x5678) &&
-	       VM_EQ(tr_get(&f->t, gpa + 6, 2), 0x0102) && VM_EQ(tr_get(&f->t, gpa + 8, 2), 0x0304) &&
-	       (hlen == 10 || VM_EQ(tr_get(&f->t, gpa + 10, 2), nb));
+	return VRM_EQ(f->t.mem[gpa], 0x01) && VRM_EQ(f->t.mem[gpa + 1], 0x03) &&
+	       VRM_EQ(tr_get(&f->t, gpa + 2, 2), 0x1234) && VRM_EQ(tr_get(&f->t, gpa + 4, 2), 0x5678) &&
+	       VRM_EQ(tr_get(&f->t, gpa + 6, 2), 0x0102) && VRM_EQ(tr_get(&f->t, gpa + 8, 2), 0x0304) &&
+	       (hlen == 10 || VRM_EQ(tr_get(&f->t, gpa + 10, 2), nb));
 }
 
-VM_TEST(net_headers)
+VRM_TEST(net_headers)
 {
 	for (int be = 0; be <= 1; be++) {
 		struct fx f;
@@ -496,29 +496,29 @@ VM_TEST(net_headers)
 		uint32_t chains, ret;
 
 		for (int hlen = 10; hlen <= 12; hlen += 2) {
-			if (!vm_subtest("tx_slot_%d_%s", hlen, order_name(be)))
+			if (!vrm_subtest("tx_slot_%d_%s", hlen, order_name(be)))
 				continue;
 			fx_setup(&f, 64, be);
-			net_queue(&f, VM_NET_TX_SLOT, (uint8_t)hlen);
+			net_queue(&f, VRM_NET_TX_SLOT, (uint8_t)hlen);
 			tr_add_chain(&f.t, 2, 0, 64);	/* header + frame */
-			tr_set_desc(&f.t, 0, f.t.data_gpa, (uint32_t)hlen, VM_VRING_DESC_F_NEXT, 1);
+			tr_set_desc(&f.t, 0, f.t.data_gpa, (uint32_t)hlen, VRM_VRING_DESC_F_NEXT, 1);
 			put_net_hdr(&f, f.t.data_gpa, hlen, 7);
 			tr_publish(&f.t);
-			VM_EQ(fx_kick(&f, &chains), VM_OK);
-			VM_EQ(chains, 1);
+			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+			VRM_EQ(chains, 1);
 			/* The header descriptor now points at slot 0, 12 bytes. */
-			VM_EQ(tr_le(&f.sh->desc[0].addr, 8), NET_HDR_GPA);
-			VM_EQ(tr_le(&f.sh->desc[0].len, 4), 12);
-			VM_EQ(tr_le(&f.sh->desc[0].flags, 2), VM_VRING_DESC_F_NEXT);
-			VM_EQ(tr_le(&f.sh->desc[0].next, 2), 1);
+			VRM_EQ(tr_le(&f.sh->desc[0].addr, 8), NET_HDR_GPA);
+			VRM_EQ(tr_le(&f.sh->desc[0].len, 4), 12);
+			VRM_EQ(tr_le(&f.sh->desc[0].flags, 2), VRM_VRING_DESC_F_NEXT);
+			VRM_EQ(tr_le(&f.sh->desc[0].next, 2), 1);
 			shadow_matches_guest(&f, 1);
 			{
 				uint8_t want[12];
 
 				put_modern_hdr(want, 0);	/* num_buffers 0 on TX */
-				VM_EQ(memcmp(f.sh->hdr[0], want, 12), 0);
+				VRM_EQ(memcmp(f.sh->hdr[0], want, 12), 0);
 			}
-			VM_EQ(f.dev.broken, 0);
+			VRM_EQ(f.dev.broken, 0);
 			fx_fini(&f);
 		}
 		/* A mergeable RX buffer must be device-writable and hold the
@@ -527,66 +527,66 @@ VM_TEST(net_headers)
 		 * good ones before it are published (the fast path for single
 		 * descriptors checks what the general step checks). */
 		for (int bad = 0; bad < 2; bad++) {
-			if (!vm_subtest("rx_inplace_%s_%s", bad ? "read_only" : "shorter_than_header",
+			if (!vrm_subtest("rx_inplace_%s_%s", bad ? "read_only" : "shorter_than_header",
 					order_name(be)))
 				continue;
 			fx_setup(&f, 64, be);
-			net_queue(&f, VM_NET_RX_INPLACE, 12);
+			net_queue(&f, VRM_NET_RX_INPLACE, 12);
 			for (int i = 0; i < 5; i++)
 				tr_add_chain(&f.t, 1, 1, 1500);
 			tr_set_desc(&f.t, 3, f.t.data_gpa + 64 * 3, bad ? 1500 : 11,
-				    bad ? 0 : VM_VRING_DESC_F_WRITE, 0);
+				    bad ? 0 : VRM_VRING_DESC_F_WRITE, 0);
 			tr_publish(&f.t);
-			VM_EQ(fx_kick(&f, &chains), VM_NET_HDR);
-			VM_EQ(f.dev.broken, VM_NET_HDR);
-			VM_EQ(f.st.errors[VM_NET_HDR], 1);
-			VM_EQ(tr_le(&f.sh->avail.idx, 2), 3);
+			VRM_EQ(fx_kick(&f, &chains), VRM_NET_HDR);
+			VRM_EQ(f.dev.broken, VRM_NET_HDR);
+			VRM_EQ(f.st.errors[VRM_NET_HDR], 1);
+			VRM_EQ(tr_le(&f.sh->avail.idx, 2), 3);
 			fx_fini(&f);
 		}
-		if (vm_subtest("tx_header_not_alone_%s", order_name(be))) {
+		if (vrm_subtest("tx_header_not_alone_%s", order_name(be))) {
 			fx_setup(&f, 64, be);
-			net_queue(&f, VM_NET_TX_SLOT, 12);
+			net_queue(&f, VRM_NET_TX_SLOT, 12);
 			tr_add_chain(&f.t, 1, 0, 200);	/* header + frame in one */
 			tr_publish(&f.t);
-			VM_EQ(fx_kick(&f, &chains), VM_NET_HDR);
-			VM_EQ(f.dev.broken, VM_NET_HDR);
-			VM_EQ(f.st.errors[VM_NET_HDR], 1);
-			VM_EQ(tr_le(&f.sh->avail.idx, 2), 0);
+			VRM_EQ(fx_kick(&f, &chains), VRM_NET_HDR);
+			VRM_EQ(f.dev.broken, VRM_NET_HDR);
+			VRM_EQ(f.st.errors[VRM_NET_HDR], 1);
+			VRM_EQ(tr_le(&f.sh->avail.idx, 2), 0);
 			fx_fini(&f);
 		}
-		if (vm_subtest("rx_slot_10_%s", order_name(be))) {
+		if (vrm_subtest("rx_slot_10_%s", order_name(be))) {
 			fx_setup(&f, 64, be);
 			used = 0;
-			net_queue(&f, VM_NET_RX_SLOT, 10);
+			net_queue(&f, VRM_NET_RX_SLOT, 10);
 			tr_add_chain(&f.t, 2, 2, 1500);
 			tr_set_desc(&f.t, 0, f.t.data_gpa, 10,
-				    VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE, 1);
+				    VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE, 1);
 			tr_publish(&f.t);
-			VM_EQ(fx_kick(&f, &chains), VM_OK);
-			VM_EQ(tr_le(&f.sh->desc[0].addr, 8), NET_HDR_GPA);
-			VM_EQ(tr_le(&f.sh->desc[0].len, 4), 12);
-			VM_EQ(tr_le(&f.sh->desc[0].flags, 2),
-			      VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE);
+			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+			VRM_EQ(tr_le(&f.sh->desc[0].addr, 8), NET_HDR_GPA);
+			VRM_EQ(tr_le(&f.sh->desc[0].len, 4), 12);
+			VRM_EQ(tr_le(&f.sh->desc[0].flags, 2),
+			      VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE);
 			/* The backend fills the slot and 100 bytes of frame. */
 			put_modern_hdr(f.sh->hdr[0], 1);
 			backend_use(&f, &used, 0, 12 + 100);
-			VM_EQ(vm_ref_complete(&f.rq, &ret), VM_OK);
-			VM_EQ(ret, 1);
+			VRM_EQ(vrm_ux_complete(&f.rq, &ret), VRM_OK);
+			VRM_EQ(ret, 1);
 			guest_hdr_is(&f, f.t.data_gpa, 10, 0);
-			VM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 8, 4), 10 + 100);
+			VRM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 8, 4), 10 + 100);
 			fx_fini(&f);
 		}
-		if (vm_subtest("rx_inplace_merged_%s", order_name(be))) {
+		if (vrm_subtest("rx_inplace_merged_%s", order_name(be))) {
 			uint64_t b0, b1, b2;
 
 			fx_setup(&f, 64, be);
 			used = 0;
-			net_queue(&f, VM_NET_RX_INPLACE, 12);
+			net_queue(&f, VRM_NET_RX_INPLACE, 12);
 			for (int i = 0; i < 3; i++)
 				tr_add_chain(&f.t, 1, 1, 64);
 			tr_publish(&f.t);
-			VM_EQ(fx_kick(&f, &chains), VM_OK);
-			VM_EQ(chains, 3);
+			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+			VRM_EQ(chains, 3);
 			b0 = tr_le(&f.sh->desc[0].addr, 8);
 			b1 = tr_le(&f.sh->desc[1].addr, 8);
 			b2 = tr_le(&f.sh->desc[2].addr, 8);
@@ -597,31 +597,31 @@ VM_TEST(net_headers)
 			backend_use(&f, &used, 0, 64);
 			backend_use(&f, &used, 1, 30);
 			backend_use(&f, &used, 2, 40);
-			VM_EQ(vm_ref_complete(&f.rq, &ret), VM_OK);
-			VM_EQ(ret, 3);
+			VRM_EQ(vrm_ux_complete(&f.rq, &ret), VRM_OK);
+			VRM_EQ(ret, 3);
 			guest_hdr_is(&f, b0, 12, 2);
-			VM_EQ(f.t.mem[b1 + 10], 0xab);
-			VM_EQ(f.t.mem[b1 + 3], 0xab);
+			VRM_EQ(f.t.mem[b1 + 10], 0xab);
+			VRM_EQ(f.t.mem[b1 + 3], 0xab);
 			guest_hdr_is(&f, b2, 12, 1);
-			VM_EQ(f.q->rx_merge_left, 0);
-			VM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 4 + 8 + 4, 4), 30);
+			VRM_EQ(f.q->rx_merge_left, 0);
+			VRM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 4 + 8 + 4, 4), 30);
 			fx_fini(&f);
 		}
-		if (vm_subtest("rx_slot_header_too_short_%s", order_name(be))) {
+		if (vrm_subtest("rx_slot_header_too_short_%s", order_name(be))) {
 			fx_setup(&f, 64, be);
-			net_queue(&f, VM_NET_RX_SLOT, 10);
+			net_queue(&f, VRM_NET_RX_SLOT, 10);
 			tr_add_chain(&f.t, 1, 1, 1500);	/* 10-byte header mode, one buffer */
 			tr_publish(&f.t);
-			VM_EQ(fx_kick(&f, &chains), VM_NET_HDR);
-			VM_EQ(f.dev.broken, VM_NET_HDR);
+			VRM_EQ(fx_kick(&f, &chains), VRM_NET_HDR);
+			VRM_EQ(f.dev.broken, VRM_NET_HDR);
 			fx_fini(&f);
 		}
 	}
 }
 
 /*
- * Chains have a fast path of their own (vm_fast_chain) where they are
- * simple: at most VM_FAST_CHAIN descriptors, all in the window and in one
+ * Chains have a fast path of their own (vrm_fast_chain) where they are
+ * simple: at most VRM_FAST_CHAIN descriptors, all in the window and in one
  * region.  What it refuses goes to the general step, and a chain it gives
  * up on half-way must leave no ownership mark behind, or the general step
  * would find the chain's own head in flight and break the device.
@@ -629,48 +629,48 @@ VM_TEST(net_headers)
 static bool chain_owned(struct fx *f, uint16_t head, uint16_t first, int n)
 {
 	for (int m = 0; m < n; m++) {
-		const struct vm_desc_state *ds = &f->q->desc_state[first + m];
+		const struct vrm_desc_state *ds = &f->q->desc_state[first + m];
 
-		if (!VM_EQ(ds->owner, head + 1) ||
-		    !VM_EQ(ds->next, m + 1 < n ? first + m + 1 : VM_DESC_END))
+		if (!VRM_EQ(ds->owner, head + 1) ||
+		    !VRM_EQ(ds->next, m + 1 < n ? first + m + 1 : VRM_DESC_END))
 			return false;
 	}
 	return true;
 }
 
-VM_TEST(fast_chains)
+VRM_TEST(fast_chains)
 {
 	for (int be = 0; be <= 1; be++) {
 		struct fx f;
 		uint32_t chains;
 		unsigned long fc0;
 
-		for (int len = 2; len <= VM_FAST_CHAIN + 1; len++) {
+		for (int len = 2; len <= VRM_FAST_CHAIN + 1; len++) {
 			uint16_t heads[3];
 
-			if (!vm_subtest("chains_of_%d_%s", len, order_name(be)))
+			if (!vrm_subtest("chains_of_%d_%s", len, order_name(be)))
 				continue;
 			fx_setup(&f, 64, be);
 			for (int i = 0; i < 3; i++)
 				heads[i] = tr_add_chain(&f.t, len, 1, 64);
 			tr_publish(&f.t);
-			fc0 = vm_ref_fast_chains;
-			VM_EQ(fx_kick(&f, &chains), VM_OK);
-			VM_EQ(chains, 3);
+			fc0 = vrm_ux_fast_chains;
+			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+			VRM_EQ(chains, 3);
 			for (uint16_t d = 0; d < 3 * len; d++)
 				if (!shadow_matches_guest(&f, d))
 					break;
 			for (int i = 0; i < 3; i++) {
-				VM_EQ(tr_le(&f.sh->avail.ring[i], 2), heads[i]);
+				VRM_EQ(tr_le(&f.sh->avail.ring[i], 2), heads[i]);
 				chain_owned(&f, heads[i], heads[i], len);
 			}
-			/* longer than VM_FAST_CHAIN: the general step's */
-			VM_EQ(vm_ref_fast_chains - fc0, len <= VM_FAST_CHAIN ? 3 : 0);
-			VM_EQ(f.st.descs, 3 * len);
-			VM_EQ(f.dev.broken, 0);
+			/* longer than VRM_FAST_CHAIN: the general step's */
+			VRM_EQ(vrm_ux_fast_chains - fc0, len <= VRM_FAST_CHAIN ? 3 : 0);
+			VRM_EQ(f.st.descs, 3 * len);
+			VRM_EQ(f.dev.broken, 0);
 			fx_fini(&f);
 		}
-		if (vm_subtest("across_regions_%s", order_name(be))) {
+		if (vrm_subtest("across_regions_%s", order_name(be))) {
 			/* Guest memory in two regions.  Chain 0-1 lies in the
 			 * first; chain 2-3's frame in the second, so the fast
 			 * path marks 2, meets 3 outside its region, takes the
@@ -688,62 +688,62 @@ VM_TEST(fast_chains)
 			f.dev.regions[1].mediator_va = f.dev.regions[0].mediator_va + split;
 			for (int i = 0; i < 3; i++)
 				tr_add_chain(&f.t, 2, 1, 64);
-			tr_set_desc(&f.t, 3, split + 4096, 64, VM_VRING_DESC_F_WRITE, 0);
+			tr_set_desc(&f.t, 3, split + 4096, 64, VRM_VRING_DESC_F_WRITE, 0);
 			tr_publish(&f.t);
-			fc0 = vm_ref_fast_chains;
-			VM_EQ(fx_kick(&f, &chains), VM_OK);
-			VM_EQ(chains, 3);
+			fc0 = vrm_ux_fast_chains;
+			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+			VRM_EQ(chains, 3);
 			for (uint16_t d = 0; d < 6; d++)
 				if (!shadow_matches_guest(&f, d))
 					break;
 			for (uint16_t h = 0; h < 6; h += 2)
 				chain_owned(&f, h, h, 2);
-			VM_EQ(vm_ref_fast_chains - fc0, 1);
-			VM_EQ(f.dev.broken, 0);
+			VRM_EQ(vrm_ux_fast_chains - fc0, 1);
+			VRM_EQ(f.dev.broken, 0);
 			fx_fini(&f);
 		}
-		if (vm_subtest("loop_%s", order_name(be))) {
+		if (vrm_subtest("loop_%s", order_name(be))) {
 			/* 0 -> 1 -> 0: the fast path meets its own mark, takes
 			 * both back, and the general step names the loop. */
 			fx_setup(&f, 64, be);
-			tr_set_desc(&f.t, 0, f.t.data_gpa, 64, VM_VRING_DESC_F_NEXT, 1);
-			tr_set_desc(&f.t, 1, f.t.data_gpa + 64, 64, VM_VRING_DESC_F_NEXT, 0);
+			tr_set_desc(&f.t, 0, f.t.data_gpa, 64, VRM_VRING_DESC_F_NEXT, 1);
+			tr_set_desc(&f.t, 1, f.t.data_gpa + 64, 64, VRM_VRING_DESC_F_NEXT, 0);
 			tr_push_head(&f.t, 0);
 			tr_publish(&f.t);
-			VM_EQ(fx_kick(&f, &chains), VM_CHAIN_LOOP);
-			VM_EQ(chains, 0);
-			VM_EQ(f.dev.broken, VM_CHAIN_LOOP);
+			VRM_EQ(fx_kick(&f, &chains), VRM_CHAIN_LOOP);
+			VRM_EQ(chains, 0);
+			VRM_EQ(f.dev.broken, VRM_CHAIN_LOOP);
 			fx_fini(&f);
 		}
-		if (vm_subtest("net_tx_%s", order_name(be))) {
+		if (vrm_subtest("net_tx_%s", order_name(be))) {
 			/* A legacy virtio-net TX queue: header and frame, each
 			 * header converted into its slot on the fast path. */
 			fx_setup(&f, 64, be);
-			net_queue(&f, VM_NET_TX_SLOT, 12);
+			net_queue(&f, VRM_NET_TX_SLOT, 12);
 			for (uint16_t h = 0; h < 6; h += 2) {
 				tr_add_chain(&f.t, 2, 0, 64);
-				tr_set_desc(&f.t, h, f.t.data_gpa + 64ull * h, 12, VM_VRING_DESC_F_NEXT,
+				tr_set_desc(&f.t, h, f.t.data_gpa + 64ull * h, 12, VRM_VRING_DESC_F_NEXT,
 					    (uint16_t)(h + 1));
 				put_net_hdr(&f, f.t.data_gpa + 64ull * h, 12, 7);
 			}
 			tr_publish(&f.t);
-			fc0 = vm_ref_fast_chains;
-			VM_EQ(fx_kick(&f, &chains), VM_OK);
-			VM_EQ(chains, 3);
-			VM_EQ(vm_ref_fast_chains - fc0, 3);
+			fc0 = vrm_ux_fast_chains;
+			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+			VRM_EQ(chains, 3);
+			VRM_EQ(vrm_ux_fast_chains - fc0, 3);
 			for (uint16_t h = 0; h < 6; h += 2) {
 				uint8_t want[12];
 
-				VM_EQ(tr_le(&f.sh->desc[h].addr, 8), NET_HDR_GPA + 16ull * h);
-				VM_EQ(tr_le(&f.sh->desc[h].len, 4), 12);
-				VM_EQ(tr_le(&f.sh->desc[h].flags, 2), VM_VRING_DESC_F_NEXT);
-				VM_EQ(tr_le(&f.sh->desc[h].next, 2), h + 1);
+				VRM_EQ(tr_le(&f.sh->desc[h].addr, 8), NET_HDR_GPA + 16ull * h);
+				VRM_EQ(tr_le(&f.sh->desc[h].len, 4), 12);
+				VRM_EQ(tr_le(&f.sh->desc[h].flags, 2), VRM_VRING_DESC_F_NEXT);
+				VRM_EQ(tr_le(&f.sh->desc[h].next, 2), h + 1);
 				shadow_matches_guest(&f, (uint16_t)(h + 1));
 				put_modern_hdr(want, 0);	/* num_buffers 0 on TX */
-				VM_EQ(memcmp(f.sh->hdr[h], want, 12), 0);
+				VRM_EQ(memcmp(f.sh->hdr[h], want, 12), 0);
 				chain_owned(&f, h, h, 2);
 			}
-			VM_EQ(f.dev.broken, 0);
+			VRM_EQ(f.dev.broken, 0);
 			fx_fini(&f);
 		}
 	}
@@ -752,7 +752,7 @@ VM_TEST(fast_chains)
 /* Each class: the verdict is named, the device is broken, the counter went
  * up, nothing after the bad entry was published, the device stays broken,
  * and a second device next to it keeps translating. */
-VM_TEST(hostile)
+VRM_TEST(hostile)
 {
 	for (unsigned i = 0; i < sizeof(hostiles) / sizeof(hostiles[0]); i++) {
 		for (int be = 0; be <= 1; be++) {
@@ -760,64 +760,64 @@ VM_TEST(hostile)
 			struct fx f, other;
 			uint32_t chains, ret, v;
 
-			if (!vm_subtest("%s_%s", h->name, order_name(be)))
+			if (!vrm_subtest("%s_%s", h->name, order_name(be)))
 				continue;
 			fx_setup(&f, 16, be);
 			fx_setup(&other, 16, !be);
 			tr_add_chain(&f.t, 1, 0, 8);	/* one good chain first */
 			tr_publish(&f.t);
-			VM_EQ(fx_kick(&f, &chains), VM_OK);
+			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
 			h->make(&(struct hctx){ &f.t, f.q, f.sh });
-			v = h->used_side ? vm_ref_complete(&f.rq, &ret) : fx_kick(&f, &chains);
-			VM_CHECK(v == h->verdict, "verdict: expected %s, got %s",
-				 vm_verdict_name(h->verdict), vm_verdict_name(v));
-			VM_EQ(f.dev.broken, h->verdict);
-			VM_EQ(f.st.errors[h->verdict], 1);
+			v = h->used_side ? vrm_ux_complete(&f.rq, &ret) : fx_kick(&f, &chains);
+			VRM_CHECK(v == h->verdict, "verdict: expected %s, got %s",
+				 vrm_verdict_name(h->verdict), vrm_verdict_name(v));
+			VRM_EQ(f.dev.broken, h->verdict);
+			VRM_EQ(f.st.errors[h->verdict], 1);
 			if (!h->used_side)
-				VM_EQ(tr_le(&f.sh->avail.idx, 2), 1);
+				VRM_EQ(tr_le(&f.sh->avail.idx, 2), 1);
 			/* Broken stays broken: a valid kick translates nothing. */
 			tr_add_chain(&f.t, 1, 0, 8);
 			tr_publish(&f.t);
-			VM_EQ(fx_kick(&f, &chains), h->verdict);
-			VM_EQ(chains, 0);
+			VRM_EQ(fx_kick(&f, &chains), h->verdict);
+			VRM_EQ(chains, 0);
 			/* The neighbour is unaffected. */
 			tr_add_chain(&other.t, 2, 1, 8);
 			tr_publish(&other.t);
-			VM_EQ(fx_kick(&other, &chains), VM_OK);
-			VM_EQ(chains, 1);
-			VM_EQ(other.dev.broken, 0);
+			VRM_EQ(fx_kick(&other, &chains), VRM_OK);
+			VRM_EQ(chains, 1);
+			VRM_EQ(other.dev.broken, 0);
 			fx_fini(&other);
 			fx_fini(&f);
 		}
 	}
 }
 
-VM_TEST(lock)
+VRM_TEST(lock)
 {
-	struct vm_queue q = { 0 };
+	struct vrm_queue q = { 0 };
 
-	if (vm_subtest("contended_kick_is_redone")) {
-		VM_TRUE(vm_ref_queue_setup(&q, 0, 8, 0, 0, 0) == 0);
+	if (vrm_subtest("contended_kick_is_redone")) {
+		VRM_TRUE(vrm_ux_queue_setup(&q, 0, 8, 0, 0, 0) == 0);
 		/* Holder takes the lock; a second kicker fails and leaves
 		 * kick_pending; the holder's unlock tells it to go again. */
-		struct vm_device dev = { 0 };
-		struct vm_shadow_queue *sh = aligned_alloc(4096, sizeof(*sh));
-		struct vm_qstats st = { 0 };
-		struct vm_ref_queue rq = { &dev, &q, sh, vm_ref_scratch_new(), &st };
+		struct vrm_device dev = { 0 };
+		struct vrm_shadow_queue *sh = aligned_alloc(4096, sizeof(*sh));
+		struct vrm_qstats st = { 0 };
+		struct vrm_ux_queue rq = { &dev, &q, sh, vrm_ux_scratch_new(), &st };
 		uint32_t chains;
 
 		q.busy = 1;
-		VM_EQ(vm_ref_kick(&rq, &chains), VM_OK);
-		VM_EQ(st.contended, 1);
-		VM_EQ(q.kick_pending, 1);
+		VRM_EQ(vrm_ux_kick(&rq, &chains), VRM_OK);
+		VRM_EQ(st.contended, 1);
+		VRM_EQ(q.kick_pending, 1);
 		/* The holder's unlock sees the pending kick and re-takes the
 		 * lock so it translates once more. */
-		VM_TRUE(vm_queue_unlock_for_test(&q));
-		VM_EQ(q.busy, 1);
-		VM_EQ(q.kick_pending, 0);
-		VM_TRUE(!vm_queue_unlock_for_test(&q));
-		VM_EQ(q.busy, 0);
-		vm_ref_scratch_free(rq.scr);
+		VRM_TRUE(vrm_queue_unlock_for_test(&q));
+		VRM_EQ(q.busy, 1);
+		VRM_EQ(q.kick_pending, 0);
+		VRM_TRUE(!vrm_queue_unlock_for_test(&q));
+		VRM_EQ(q.busy, 0);
+		vrm_ux_scratch_free(rq.scr);
 		free(sh);
 	}
 }
@@ -829,12 +829,12 @@ static uint32_t race_kick_ref(void *ctx)
 	return fx_kick(ctx, &chains);
 }
 
-VM_TEST(guest_rewrites_while_read)
+VRM_TEST(guest_rewrites_while_read)
 {
 	struct fx f;
 	long n[3], flips;
 
-	if (!vm_subtest("copy_once"))
+	if (!vrm_subtest("copy_once"))
 		return;
 	fx_setup(&f, 8, 1);
 	flips = race_copy_once(&f.t, &f.dev, f.q, f.sh, 0, race_kick_ref, &f, 20000, n);
@@ -844,35 +844,35 @@ VM_TEST(guest_rewrites_while_read)
 
 static uint32_t storm_kick_ref(void *ctx, uint32_t *chains)
 {
-	return vm_ref_kick(ctx, chains);
+	return vrm_ux_kick(ctx, chains);
 }
 
 /* The concurrency case through the reference: 1e6 kicks against a
  * guest thread rewriting its ring, in the foreign byte order of the host. */
-VM_TEST(guest_storm)
+VRM_TEST(guest_storm)
 {
 	struct tr_ring t;
-	struct vm_device dev;
-	struct vm_queue *q = calloc(1, sizeof(*q));
-	struct vm_shadow_queue *sh = aligned_alloc(4096, sizeof(*sh));
-	struct vm_qstats st = { 0 };
+	struct vrm_device dev;
+	struct vrm_queue *q = calloc(1, sizeof(*q));
+	struct vrm_shadow_queue *sh = aligned_alloc(4096, sizeof(*sh));
+	struct vrm_qstats st = { 0 };
 	struct storm_result res;
 	const long kicks = 1000000;
 	int foreign = __BYTE_ORDER__ != __ORDER_BIG_ENDIAN__;
 
-	if (!vm_subtest("rewrites_during_1e6_kicks") || !VM_TRUE(q && sh) ||
-	    !VM_EQ(storm_mem(&t, 16, foreign, 1 << 20), 0)) {
+	if (!vrm_subtest("rewrites_during_1e6_kicks") || !VRM_TRUE(q && sh) ||
+	    !VRM_EQ(storm_mem(&t, 16, foreign, 1 << 20), 0)) {
 		free(q);
 		free(sh);
 		return;
 	}
 	tr_device(&t, &dev, getpid());
-	vm_ref_shadow_reset(sh);
-	struct vm_ref_queue rq = { &dev, q, sh, vm_ref_scratch_new(), &st };
+	vrm_ux_shadow_reset(sh);
+	struct vrm_ux_queue rq = { &dev, q, sh, vrm_ux_scratch_new(), &st };
 
-	VM_EQ(race_storm(&t, &dev, q, sh, 0, storm_kick_ref, &rq, kicks, &res), 0);
+	VRM_EQ(race_storm(&t, &dev, q, sh, 0, storm_kick_ref, &rq, kicks, &res), 0);
 	race_storm_verify("", &res, kicks);
-	vm_ref_scratch_free(rq.scr);
+	vrm_ux_scratch_free(rq.scr);
 	storm_mem_free(&t);
 	free(sh);
 	free(q);
@@ -880,7 +880,7 @@ VM_TEST(guest_storm)
 
 /*
  * Crash consistency (kill -9 of the daemon anywhere).  The core is
- * built here with VM_CRASH_TEST: every VM_CRASH_POINT calls a hook, which
+ * built here with VRM_CRASH_TEST: every VRM_CRASH_POINT calls a hook, which
  * "kills" the run at the chosen hit by jumping out of it, leaving the queue,
  * shadow ring and guest memory exactly as a killed daemon would.  Then the
  * resume a new daemon does, then the rest of the work: guest memory, shadow
@@ -906,16 +906,16 @@ static bool run_killed_at(struct fx *f, bool complete, int point, int hit)
 
 	crash_point = point;
 	crash_hits = hit;
-	vm_crash_hook = crash_hook;
+	vrm_crash_hook = crash_hook;
 	if (setjmp(crash_jb)) {
-		vm_crash_hook = NULL;
+		vrm_crash_hook = NULL;
 		return true;
 	}
 	if (complete)
-		vm_ref_complete(&f->rq, &n);
+		vrm_ux_complete(&f->rq, &n);
 	else
-		vm_ref_kick(&f->rq, &n);
-	vm_crash_hook = NULL;
+		vrm_ux_kick(&f->rq, &n);
+	vrm_crash_hook = NULL;
 	return false;
 }
 
@@ -925,10 +925,10 @@ struct crash_case {
 };
 
 static const struct crash_case crash_cases[] = {
-	{ "plain", VM_NET_NONE, 0 },
-	{ "tx_slot", VM_NET_TX_SLOT, 10 },
-	{ "rx_slot", VM_NET_RX_SLOT, 10 },
-	{ "rx_inplace", VM_NET_RX_INPLACE, 12 },
+	{ "plain", VRM_NET_NONE, 0 },
+	{ "tx_slot", VRM_NET_TX_SLOT, 10 },
+	{ "rx_slot", VRM_NET_RX_SLOT, 10 },
+	{ "rx_inplace", VRM_NET_RX_INPLACE, 12 },
 };
 #define CRASH_CHAINS 6
 
@@ -940,18 +940,18 @@ static void crash_post(struct fx *f, const struct crash_case *c)
 		uint16_t h;
 
 		switch (c->mode) {
-		case VM_NET_TX_SLOT:
+		case VRM_NET_TX_SLOT:
 			h = tr_add_chain(&f->t, 2, 0, 64);
 			tr_set_desc(&f->t, h, f->t.data_gpa + 64ull * h, c->hlen,
-				    VM_VRING_DESC_F_NEXT, (uint16_t)(h + 1));
+				    VRM_VRING_DESC_F_NEXT, (uint16_t)(h + 1));
 			put_net_hdr(f, f->t.data_gpa + 64ull * h, c->hlen, 0);
 			break;
-		case VM_NET_RX_SLOT:
+		case VRM_NET_RX_SLOT:
 			h = tr_add_chain(&f->t, 2, 2, 64);
 			tr_set_desc(&f->t, h, f->t.data_gpa + 64ull * h, c->hlen,
-				    VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE, (uint16_t)(h + 1));
+				    VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE, (uint16_t)(h + 1));
 			break;
-		case VM_NET_RX_INPLACE:
+		case VRM_NET_RX_INPLACE:
 			tr_add_chain(&f->t, 1, 1, 64);
 			break;
 		default:
@@ -966,15 +966,15 @@ static void crash_post(struct fx *f, const struct crash_case *c)
 static void crash_backend(struct fx *f, const struct crash_case *c, uint16_t *used)
 {
 	static const uint16_t nb[CRASH_CHAINS] = { 2, 0, 1, 3, 0, 0 };
-	uint16_t per = c->mode == VM_NET_RX_INPLACE ? 1 : 2;
+	uint16_t per = c->mode == VRM_NET_RX_INPLACE ? 1 : 2;
 
 	for (int i = 0; i < CRASH_CHAINS; i++) {
-		int k = c->mode == VM_NET_RX_INPLACE ? i : CRASH_CHAINS - 1 - i;
+		int k = c->mode == VRM_NET_RX_INPLACE ? i : CRASH_CHAINS - 1 - i;
 		uint16_t h = (uint16_t)(k * per);
 
-		if (c->mode == VM_NET_RX_SLOT)
+		if (c->mode == VRM_NET_RX_SLOT)
 			put_modern_hdr(f->sh->hdr[h], 1);
-		if (c->mode == VM_NET_RX_INPLACE) {
+		if (c->mode == VRM_NET_RX_INPLACE) {
 			uint8_t *b = f->t.mem + tr_le(&f->sh->desc[h].addr, 8);
 
 			if (nb[k])
@@ -989,13 +989,13 @@ static void crash_backend(struct fx *f, const struct crash_case *c, uint16_t *us
 /* Everything the guest, the back-end and the next kick can see. */
 static bool crash_same(struct fx *a, struct fx *b)
 {
-	return VM_EQ(memcmp(a->t.mem, b->t.mem, a->t.mem_size), 0) &&
-	       VM_EQ(memcmp(a->sh, b->sh, sizeof(*a->sh)), 0) &&
-	       VM_EQ(b->q->last_avail, a->q->last_avail) &&
-	       VM_EQ(b->q->last_used, a->q->last_used) &&
-	       VM_EQ(b->q->rx_merge_left, a->q->rx_merge_left) &&
-	       VM_EQ(memcmp(a->q->desc_state, b->q->desc_state, sizeof(a->q->desc_state)), 0) &&
-	       VM_EQ(b->q->busy, 0) && VM_EQ(b->dev.broken, 0);
+	return VRM_EQ(memcmp(a->t.mem, b->t.mem, a->t.mem_size), 0) &&
+	       VRM_EQ(memcmp(a->sh, b->sh, sizeof(*a->sh)), 0) &&
+	       VRM_EQ(b->q->last_avail, a->q->last_avail) &&
+	       VRM_EQ(b->q->last_used, a->q->last_used) &&
+	       VRM_EQ(b->q->rx_merge_left, a->q->rx_merge_left) &&
+	       VRM_EQ(memcmp(a->q->desc_state, b->q->desc_state, sizeof(a->q->desc_state)), 0) &&
+	       VRM_EQ(b->q->busy, 0) && VRM_EQ(b->dev.broken, 0);
 }
 
 /* The reference: the same work, never killed. */
@@ -1007,19 +1007,19 @@ static void crash_reference(struct fx *f, int be, const struct crash_case *c, bo
 	fx_setup(f, 16, be);
 	net_queue(f, c->mode, c->hlen);
 	crash_post(f, c);
-	VM_EQ(fx_kick(f, &n), VM_OK);
+	VRM_EQ(fx_kick(f, &n), VRM_OK);
 	if (kick_only)
 		return;
 	crash_backend(f, c, &used);
-	VM_EQ(vm_ref_complete(&f->rq, &n), VM_OK);
-	VM_EQ(n, CRASH_CHAINS);
+	VRM_EQ(vrm_ux_complete(&f->rq, &n), VRM_OK);
+	VRM_EQ(n, CRASH_CHAINS);
 }
 
-VM_TEST(crash_resume)
+VRM_TEST(crash_resume)
 {
 	static const int complete_points[] = { 1, 2, 3, 4, 5, 6 }, kick_points[] = { 10, 11, 12, 13 };
 
-	vm_ref_journal = true;		/* as the daemon runs */
+	vrm_ux_journal = true;		/* as the daemon runs */
 	for (int be = 0; be <= 1; be++) {
 		for (unsigned ci = 0; ci < sizeof(crash_cases) / sizeof(crash_cases[0]); ci++) {
 			const struct crash_case *c = &crash_cases[ci];
@@ -1027,7 +1027,7 @@ VM_TEST(crash_resume)
 			struct fx ref, f;
 			uint32_t n;
 
-			if (!vm_subtest("completion_%s_%s", c->name, order_name(be)))
+			if (!vrm_subtest("completion_%s_%s", c->name, order_name(be)))
 				continue;
 			crash_reference(&ref, be, c, false);
 			for (unsigned p = 0; p < 6; p++) {
@@ -1037,27 +1037,27 @@ VM_TEST(crash_resume)
 					fx_setup(&f, 16, be);
 					net_queue(&f, c->mode, c->hlen);
 					crash_post(&f, c);
-					VM_EQ(fx_kick(&f, &n), VM_OK);
+					VRM_EQ(fx_kick(&f, &n), VRM_OK);
 					crash_backend(&f, c, &used);
 					cases++;
 					if (run_killed_at(&f, true, complete_points[p], hit)) {
 						crashes++;
-						VM_EQ(vm_ref_resume(&f.rq), VM_OK);
-						VM_EQ(vm_ref_complete(&f.rq, &n), VM_OK);
+						VRM_EQ(vrm_ux_resume(&f.rq), VRM_OK);
+						VRM_EQ(vrm_ux_complete(&f.rq, &n), VRM_OK);
 					}
 					if (!crash_same(&ref, &f))
 						fprintf(stderr, "      (killed at point %d, hit %d)\n",
 							complete_points[p], hit);
 					/* The guest's next round takes the same descriptors. */
 					crash_post(&f, c);
-					VM_EQ(fx_kick(&f, &n), VM_OK);
-					VM_EQ(n, CRASH_CHAINS);
+					VRM_EQ(fx_kick(&f, &n), VRM_OK);
+					VRM_EQ(n, CRASH_CHAINS);
 					fx_fini(&f);
 				}
 			}
-			if (vm_test_verbose())
+			if (vrm_test_verbose())
 				printf("      %u runs, %u killed half-way\n", cases, crashes);
-			VM_TRUE(crashes >= 5 * CRASH_CHAINS);
+			VRM_TRUE(crashes >= 5 * CRASH_CHAINS);
 			fx_fini(&ref);
 		}
 		for (unsigned ci = 0; ci < sizeof(crash_cases) / sizeof(crash_cases[0]); ci++) {
@@ -1066,7 +1066,7 @@ VM_TEST(crash_resume)
 			unsigned crashes = 0;
 			uint32_t n;
 
-			if (!vm_subtest("kick_%s_%s", c->name, order_name(be)))
+			if (!vrm_subtest("kick_%s_%s", c->name, order_name(be)))
 				continue;
 			crash_reference(&ref, be, c, true);
 			for (unsigned p = 0; p < 4; p++) {
@@ -1075,19 +1075,19 @@ VM_TEST(crash_resume)
 				crash_post(&f, c);
 				if (run_killed_at(&f, false, kick_points[p], 1)) {
 					crashes++;
-					VM_EQ(f.q->busy, 1);	/* the dead daemon's lock */
-					VM_EQ(vm_ref_resume(&f.rq), VM_OK);
-					VM_EQ(fx_kick(&f, &n), VM_OK);
+					VRM_EQ(f.q->busy, 1);	/* the dead daemon's lock */
+					VRM_EQ(vrm_ux_resume(&f.rq), VRM_OK);
+					VRM_EQ(fx_kick(&f, &n), VRM_OK);
 				}
 				if (!crash_same(&ref, &f))
 					fprintf(stderr, "      (killed at point %d)\n", kick_points[p]);
 				fx_fini(&f);
 			}
-			VM_EQ(crashes, 4);
+			VRM_EQ(crashes, 4);
 			fx_fini(&ref);
 		}
 	}
-	vm_ref_journal = false;
+	vrm_ux_journal = false;
 }
 
 /* The guest may post a chain again the moment the used idx moves: the chain
@@ -1108,55 +1108,55 @@ static void reuse_hook(int point)
 	id = (uint16_t)tr_get(&f->t, tr_used_gpa(&f->t) + 4 + 8ull * ((g - 1) & (f->t.size - 1)), 4);
 	tr_push_head(&f->t, id);
 	tr_publish(&f->t);
-	vm_crash_hook = NULL;		/* no recursion through the kick */
-	if (vm_ref_kick(&f->rq, &n) == VM_OK && n == 1)
+	vrm_crash_hook = NULL;		/* no recursion through the kick */
+	if (vrm_ux_kick(&f->rq, &n) == VRM_OK && n == 1)
 		reuse_ok++;
 	else
 		reuse_bad++;
-	vm_crash_hook = reuse_hook;
+	vrm_crash_hook = reuse_hook;
 }
 
-VM_TEST(guest_reuses_at_commit)
+VRM_TEST(guest_reuses_at_commit)
 {
 	for (int be = 0; be <= 1; be++) {
 		struct fx f;
 		uint16_t used = 0;
 		uint32_t n;
 
-		if (!vm_subtest("chain_free_before_used_idx_%s", order_name(be)))
+		if (!vrm_subtest("chain_free_before_used_idx_%s", order_name(be)))
 			continue;
 		fx_setup(&f, 16, be);
 		crash_post(&f, &crash_cases[0]);
-		VM_EQ(fx_kick(&f, &n), VM_OK);
+		VRM_EQ(fx_kick(&f, &n), VRM_OK);
 		crash_backend(&f, &crash_cases[0], &used);
 		reuse_fx = &f;
 		reuse_ok = reuse_bad = 0;
-		vm_crash_hook = reuse_hook;
-		VM_EQ(vm_ref_complete(&f.rq, &n), VM_OK);
-		vm_crash_hook = NULL;
-		VM_EQ(n, CRASH_CHAINS);
-		VM_EQ(reuse_ok, CRASH_CHAINS);
-		VM_EQ(reuse_bad, 0);
-		VM_EQ(f.dev.broken, 0);
+		vrm_crash_hook = reuse_hook;
+		VRM_EQ(vrm_ux_complete(&f.rq, &n), VRM_OK);
+		vrm_crash_hook = NULL;
+		VRM_EQ(n, CRASH_CHAINS);
+		VRM_EQ(reuse_ok, CRASH_CHAINS);
+		VRM_EQ(reuse_bad, 0);
+		VRM_EQ(f.dev.broken, 0);
 		fx_fini(&f);
 	}
 }
 
 /*
  * The used path asks the guest's avail flags whether it wants its call
- * (vm_guest_wants_call): in the guest's byte order, and after a full fence
+ * (vrm_guest_wants_call): in the guest's byte order, and after a full fence
  * that pairs with the guest's between clearing VRING_AVAIL_F_NO_INTERRUPT
  * and its last look at the used idx before it sleeps.
  */
 static void gw_flags(struct fx *f, uint16_t v)
 {
 	__atomic_store_n((uint16_t *)(f->t.mem + tr_avail_gpa(&f->t)),
-			 vm_swab16_if(f->dev.order, v), __ATOMIC_RELAXED);
+			 vrm_swab16_if(f->dev.order, v), __ATOMIC_RELAXED);
 }
 
 static uint16_t gw_used_idx(struct fx *f)
 {
-	return vm_swab16_if(f->dev.order, __atomic_load_n((uint16_t *)(f->t.mem + tr_used_gpa(&f->t) + 2),
+	return vrm_swab16_if(f->dev.order, __atomic_load_n((uint16_t *)(f->t.mem + tr_used_gpa(&f->t) + 2),
 							  __ATOMIC_ACQUIRE));
 }
 
@@ -1185,9 +1185,9 @@ static void *gw_device(void *arg)
 			continue;
 		for (; seen != a; seen++)
 			backend_use(f, &used, (uint32_t)tr_le(&f->sh->avail.ring[seen & (f->q->size - 1)], 2), 1);
-		if (vm_ref_complete(&f->rq, &n) != VM_OK)
+		if (vrm_ux_complete(&f->rq, &n) != VRM_OK)
 			break;
-		if (n && vm_ref_guest_wants_call(&f->rq))
+		if (n && vrm_ux_guest_wants_call(&f->rq))
 			atomic_fetch_add(&g->calls, 1);
 	}
 	return NULL;
@@ -1201,32 +1201,32 @@ static uint64_t gw_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-VM_TEST(guest_wants_call)
+VRM_TEST(guest_wants_call)
 {
 	for (int be = 0; be <= 1; be++) {
 		struct fx f;
 		uint32_t chains, ret;
 		uint16_t used = 0;
 
-		if (vm_subtest("flag_in_guest_order_%s", order_name(be))) {
+		if (vrm_subtest("flag_in_guest_order_%s", order_name(be))) {
 			fx_setup(&f, 8, be);
 			tr_add_chain(&f.t, 1, 1, 8);
 			tr_publish(&f.t);
-			VM_EQ(fx_kick(&f, &chains), VM_OK);
+			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
 			backend_use(&f, &used, 0, 8);
-			VM_EQ(vm_ref_complete(&f.rq, &ret), VM_OK);
-			VM_EQ(ret, 1);
-			VM_TRUE(vm_ref_guest_wants_call(&f.rq));
-			gw_flags(&f, VM_VRING_AVAIL_F_NO_INTERRUPT);
-			VM_TRUE(!vm_ref_guest_wants_call(&f.rq));
+			VRM_EQ(vrm_ux_complete(&f.rq, &ret), VRM_OK);
+			VRM_EQ(ret, 1);
+			VRM_TRUE(vrm_ux_guest_wants_call(&f.rq));
+			gw_flags(&f, VRM_VRING_AVAIL_F_NO_INTERRUPT);
+			VRM_TRUE(!vrm_ux_guest_wants_call(&f.rq));
 			/* Other bits are not the guest's "no": only bit 0 counts,
 			 * in the guest's order (0x0100 is bit 8 in it). */
 			gw_flags(&f, 0x0100);
-			VM_TRUE(vm_ref_guest_wants_call(&f.rq));
+			VRM_TRUE(vrm_ux_guest_wants_call(&f.rq));
 			/* Flags it cannot read: the guest is told. */
-			gw_flags(&f, VM_VRING_AVAIL_F_NO_INTERRUPT);
+			gw_flags(&f, VRM_VRING_AVAIL_F_NO_INTERRUPT);
 			f.q->avail_va = tr_va(&f.t, f.t.mem_size + 4096);
-			VM_TRUE(vm_ref_guest_wants_call(&f.rq));
+			VRM_TRUE(vrm_ux_guest_wants_call(&f.rq));
 			fx_fini(&f);
 		}
 	}
@@ -1240,12 +1240,12 @@ VM_TEST(guest_wants_call)
 		struct fx f;
 		uint32_t chains;
 
-		if (!vm_subtest("no_lost_wakeup_%s", order_name(be)))
+		if (!vrm_subtest("no_lost_wakeup_%s", order_name(be)))
 			continue;
 		fx_setup(&f, 8, be);
 		g.f = &f;
-		gw_flags(&f, VM_VRING_AVAIL_F_NO_INTERRUPT);
-		if (!VM_EQ(pthread_create(&g.thread, NULL, gw_device, &g), 0)) {
+		gw_flags(&f, VRM_VRING_AVAIL_F_NO_INTERRUPT);
+		if (!VRM_EQ(pthread_create(&g.thread, NULL, gw_device, &g), 0)) {
 			fx_fini(&f);
 			continue;
 		}
@@ -1256,7 +1256,7 @@ VM_TEST(guest_wants_call)
 			f.t.next_desc = f.t.avail_idx % 8;	/* one chain in flight */
 			tr_add_chain(&f.t, 1, 1, 8);
 			tr_publish(&f.t);
-			if (!VM_EQ(fx_kick(&f, &chains), VM_OK))
+			if (!VRM_EQ(fx_kick(&f, &chains), VRM_OK))
 				break;
 			for (unsigned s = i % 97; s; s--)	/* poll for a varying while */
 				__asm__ __volatile__("" ::: "memory");
@@ -1285,15 +1285,15 @@ VM_TEST(guest_wants_call)
 			t0 = gw_now_ms();
 			while (gw_used_idx(&f) != f.t.avail_idx && gw_now_ms() - t0 < 5000)
 				;
-			gw_flags(&f, VM_VRING_AVAIL_F_NO_INTERRUPT);
+			gw_flags(&f, VRM_VRING_AVAIL_F_NO_INTERRUPT);
 		}
 		atomic_store(&g.stop, 1);
 		pthread_join(g.thread, NULL);
-		VM_EQ(lost, 0);
-		VM_EQ(stuck, 0);
-		VM_EQ(f.dev.broken, 0);
-		VM_EQ(gw_used_idx(&f), f.t.avail_idx);
-		if (vm_test_verbose())
+		VRM_EQ(lost, 0);
+		VRM_EQ(stuck, 0);
+		VRM_EQ(f.dev.broken, 0);
+		VRM_EQ(gw_used_idx(&f), f.t.avail_idx);
+		if (vrm_test_verbose())
 			printf("      %u rounds: %u found it polling, %u slept and were called, %lu calls\n",
 			       ROUNDS, polled, slept, atomic_load(&g.calls));
 		fx_fini(&f);
@@ -1302,44 +1302,44 @@ VM_TEST(guest_wants_call)
 
 /*
  * A chain's end is its last descriptor, whose link in the queue state is
- * VM_DESC_END: the used path's walk (vm_chain_len) must not run on into
+ * VRM_DESC_END: the used path's walk (vrm_chain_len) must not run on into
  * descriptor 0 when that one belongs to the same chain (it used to: the
  * last link was 0, and a chain through descriptor 0 was walked round to the
  * ring's size, once per lap of the ring).  The journal keeps the length.
  */
-VM_TEST(chain_end_known)
+VRM_TEST(chain_end_known)
 {
 	for (int be = 0; be <= 1; be++) {
 		struct fx f;
 		uint16_t used = 0;
 		uint32_t chains, ret;
 
-		if (!vm_subtest("through_descriptor_0_%s", order_name(be)))
+		if (!vrm_subtest("through_descriptor_0_%s", order_name(be)))
 			continue;
 		fx_setup(&f, 8, be);
 		tr_add_chain(&f.t, 1, 1, 16);		/* head 0, alone */
 		tr_publish(&f.t);
-		VM_EQ(fx_kick(&f, &chains), VM_OK);
+		VRM_EQ(fx_kick(&f, &chains), VRM_OK);
 		backend_use(&f, &used, 0, 16);
-		VM_EQ(vm_ref_complete(&f.rq, &ret), VM_OK);
-		VM_EQ(ret, 1);
-		VM_EQ(f.q->jr_len, 1);			/* was 8: round the ring */
+		VRM_EQ(vrm_ux_complete(&f.rq, &ret), VRM_OK);
+		VRM_EQ(ret, 1);
+		VRM_EQ(f.q->jr_len, 1);			/* was 8: round the ring */
 		f.t.next_desc = 7;
 		tr_add_chain(&f.t, 3, 1, 16);		/* 7 -> 0 -> 1 */
 		tr_publish(&f.t);
-		VM_EQ(fx_kick(&f, &chains), VM_OK);
-		VM_EQ(chains, 1);
+		VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+		VRM_EQ(chains, 1);
 		backend_use(&f, &used, 7, 16);
-		VM_EQ(vm_ref_complete(&f.rq, &ret), VM_OK);
-		VM_EQ(ret, 1);
-		VM_EQ(f.q->jr_len, 3);			/* was 8 */
+		VRM_EQ(vrm_ux_complete(&f.rq, &ret), VRM_OK);
+		VRM_EQ(ret, 1);
+		VRM_EQ(f.q->jr_len, 3);			/* was 8 */
 		/* All three are free again: the guest may post them anew. */
 		f.t.next_desc = 7;
 		tr_add_chain(&f.t, 3, 1, 16);
 		tr_publish(&f.t);
-		VM_EQ(fx_kick(&f, &chains), VM_OK);
-		VM_EQ(chains, 1);
-		VM_EQ(f.dev.broken, 0);
+		VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+		VRM_EQ(chains, 1);
+		VRM_EQ(f.dev.broken, 0);
 		fx_fini(&f);
 	}
 }

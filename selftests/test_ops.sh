@@ -31,7 +31,7 @@ cleanup() {
 	for p in $TRAFFIC $PROM $D $TP $HOLD; do stop_pid "$p"; done
 	wait 2>/dev/null
 	rm -rf "/var/run/dpdk/$PREFIX" "$ROOT"
-	[ -n "${VM_KEEP_LOGS:-}" ] && echo "logs kept in $TMP" || rm -rf "$TMP"
+	[ -n "${VRM_KEEP_LOGS:-}" ] && echo "logs kept in $TMP" || rm -rf "$TMP"
 }
 trap cleanup EXIT
 
@@ -120,7 +120,7 @@ check ctl_prefix_match bash -c "$C dev l | grep -q '^net0 '"
 check ctl_stats_json bash -c "$C st -j | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if sum(q[\"descriptors\"] for q in r) > 0 else 1)'"
 check ctl_stats_daemon_calls bash -c "$C st -j | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if any(q.get(\"guest_calls\", 0) > 0 for q in r) else 1)' && $C stats | grep -q CALLS/SUPPRESSED"
 check ctl_stats_watch bash -c "$C --json stats --watch --interval 0.5 --count 3 > $TMP/watch.txt && [ \$(wc -l < $TMP/watch.txt) -eq 3 ] && tail -n1 $TMP/watch.txt | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if any(q[\"descriptors_per_s\"] > 0 for q in r) else 1)'"
-check ctl_program_list bash -c "$C -j program list | grep -q '\"vm_tp_write\"'"
+check ctl_program_list bash -c "$C -j program list | grep -q '\"vrm_tp_write\"'"
 check ctl_device_show bash -c "$C device show net0 | grep -q 'queue 1: kicks'"
 check ctl_no_state_error bash -c "! .output/vringmedctl -p /sys/fs/bpf/vringmed-none-$$ device list 2> $TMP/err.txt && grep -q 'is vringmedd running' $TMP/err.txt"
 

@@ -43,7 +43,7 @@
 #include "test.h"
 #include "vu_wire.h"
 
-const char *vm_test_suite = "test_proxy";
+const char *vrm_test_suite = "test_proxy";
 
 #define BIT(n)		(1ull << (n))
 #define MEM_SIZE	(1u << 20)
@@ -157,7 +157,7 @@ struct vmm {
 	int memfd;
 	int kick[2], call[2];
 	uint64_t offered, pf, feat;
-	enum vm_order order;
+	enum vrm_order order;
 };
 
 static int send_state(struct vmm *v, uint32_t req, uint32_t idx, uint32_t num, bool ack)
@@ -198,15 +198,15 @@ static int vmm_rings_start(struct vmm *v, const uint16_t *base)
 
 		send_state(v, VU_SET_VRING_NUM, q, QSIZE, false);
 		send_state(v, VU_SET_VRING_BASE, q, base[q], false);
-		if (v->order == VM_ORDER_BE && send_state(v, VU_SET_VRING_ENDIAN, q,
+		if (v->order == VRM_ORDER_BE && send_state(v, VU_SET_VRING_ENDIAN, q,
 							  VU_VRING_BIG_ENDIAN, true))
 			return -1;
 		vu_msg_init(&m, VU_SET_VRING_ADDR);
 		vu_put_u32(&m, 0, q);
 		vu_put_u32(&m, 4, 0);
 		vu_put_u64(&m, VU_ADDR_DESC_OFF, ring);
-		vu_put_u64(&m, VU_ADDR_USED_OFF, ring + vm_legacy_used_off(QSIZE));
-		vu_put_u64(&m, VU_ADDR_AVAIL_OFF, ring + vm_legacy_avail_off(QSIZE));
+		vu_put_u64(&m, VU_ADDR_USED_OFF, ring + vrm_legacy_used_off(QSIZE));
+		vu_put_u64(&m, VU_ADDR_AVAIL_OFF, ring + vrm_legacy_avail_off(QSIZE));
 		vu_put_u64(&m, 32, 0);
 		vu_send(v->sock, &m);
 		if (v->kick[q] <= 0)
@@ -235,7 +235,7 @@ static int vmm_pause(struct vmm *v, uint16_t *base)
 		if (vu_call(v->sock, &m, &r) || r.size != VU_STATE_SIZE || vu_get_u32(&r, 0) != q)
 			return -1;
 		base[q] = (uint16_t)vu_get_u32(&r, 4);
-		if (v->order == VM_ORDER_BE &&
+		if (v->order == VRM_ORDER_BE &&
 		    send_state(v, VU_SET_VRING_ENDIAN, q, VU_VRING_LITTLE_ENDIAN, true))
 			return -1;
 	}
@@ -251,7 +251,7 @@ static int vmm_resume(struct vmm *v, const uint16_t *base)
 
 /* Everything QEMU says to start a legacy virtio-net device in `order`, its
  * guest memory in `memfd` (MEM_SIZE bytes, taken over). */
-static int vmm_start_fd(struct vmm *v, const char *path, enum vm_order order, int memfd)
+static int vmm_start_fd(struct vmm *v, const char *path, enum vrm_order order, int memfd)
 {
 	struct vu_msg m;
 	uint64_t feat;
@@ -279,7 +279,7 @@ static int vmm_start_fd(struct vmm *v, const char *path, enum vm_order order, in
 	return vmm_rings_start(v, zero);
 }
 
-static int vmm_start(struct vmm *v, const char *path, enum vm_order order)
+static int vmm_start(struct vmm *v, const char *path, enum vrm_order order)
 {
 	int fd = memfd_create("vmm-guest", MFD_CLOEXEC);
 
@@ -310,19 +310,19 @@ static void vmm_stop(struct vmm *v)
 /* Guest-order stores into the ring, as the legacy driver would make them. */
 static void g16(struct vmm *v, uint64_t gpa, uint16_t x)
 {
-	x = vm_swab16_if(v->order, x);
+	x = vrm_swab16_if(v->order, x);
 	memcpy(v->mem + gpa, &x, 2);
 }
 
 static void g32(struct vmm *v, uint64_t gpa, uint32_t x)
 {
-	x = vm_swab32_if(v->order, x);
+	x = vrm_swab32_if(v->order, x);
 	memcpy(v->mem + gpa, &x, 4);
 }
 
 static void g64(struct vmm *v, uint64_t gpa, uint64_t x)
 {
-	x = vm_swab64_if(v->order, x);
+	x = vrm_swab64_if(v->order, x);
 	memcpy(v->mem + gpa, &x, 8);
 }
 
@@ -331,7 +331,7 @@ static uint16_t gl16(struct vmm *v, uint64_t gpa)
 	uint16_t x;
 
 	memcpy(&x, v->mem + gpa, 2);
-	return vm_swab16_if(v->order, x);
+	return vrm_swab16_if(v->order, x);
 }
 
 /* One TX frame (header descriptor + frame descriptor) and a kick.  With
@@ -350,20 +350,20 @@ static void vmm_tx_post(struct vmm *v, uint16_t n, bool evict, bool kick)
 	g16(v, frame + 12, 0xb588);	/* ethertype 0x88b5, network order */
 	g64(v, d, hdr);
 	g32(v, d + 8, 12);
-	g16(v, d + 12, VM_VRING_DESC_F_NEXT);
+	g16(v, d + 12, VRM_VRING_DESC_F_NEXT);
 	g16(v, d + 14, (uint16_t)(2 * n + 1));
 	g64(v, d + 16, frame);
 	g32(v, d + 24, 60);
 	g16(v, d + 28, 0);
 	g16(v, d + 30, 0);
-	g16(v, ring + vm_legacy_avail_off(QSIZE) + 4 + 2ull * n, (uint16_t)(2 * n));
+	g16(v, ring + vrm_legacy_avail_off(QSIZE) + 4 + 2ull * n, (uint16_t)(2 * n));
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	g16(v, ring + vm_legacy_avail_off(QSIZE) + 2, (uint16_t)(n + 1));
+	g16(v, ring + vrm_legacy_avail_off(QSIZE) + 2, (uint16_t)(n + 1));
 	/* The page holds the descriptors and the avail ring (64 entries). */
 	if (evict && madvise(v->mem + ring, 4096, MADV_DONTNEED))
-		VM_TRUE(!"madvise(MADV_DONTNEED)");
+		VRM_TRUE(!"madvise(MADV_DONTNEED)");
 	if (kick && write(v->kick[1], &(uint64_t){ 1 }, 8) != 8)
-		VM_TRUE(!"kick write");
+		VRM_TRUE(!"kick write");
 }
 
 static void vmm_tx_ex(struct vmm *v, uint16_t n, bool evict)
@@ -380,7 +380,7 @@ static void vmm_tx(struct vmm *v, uint16_t n)
  * as it is after `ms`. */
 static uint16_t vmm_tx_used(struct vmm *v, uint16_t want, int ms)
 {
-	uint64_t used_idx = RING_GPA(1) + vm_legacy_used_off(QSIZE) + 2;
+	uint64_t used_idx = RING_GPA(1) + vrm_legacy_used_off(QSIZE) + 2;
 	uint16_t got = gl16(v, used_idx);
 
 	for (int t = 0; t < ms / 10 && got != want; t++) {
@@ -401,7 +401,7 @@ static void cleanup(void)
 	peer_stop(&dmn, SIGTERM);
 	peer_stop(&tp_a, SIGTERM);
 	peer_stop(&tp_b, SIGTERM);
-	if (getenv("VM_KEEP_LOGS"))
+	if (getenv("VRM_KEEP_LOGS"))
 		printf("logs kept in %s\n", dir);
 	else
 		peers_rmdir(dir);
@@ -436,7 +436,7 @@ static bool bring_up(void)
 	if (started)
 		return false;	/* a failed bring-up is not retried */
 	if (!have_testpmd()) {
-		VM_TRUE(!"dpdk-testpmd is installed (make setup)");
+		VRM_TRUE(!"dpdk-testpmd is installed (make setup)");
 		return false;
 	}
 	if (peers_tmpdir(dir, sizeof(dir), "proxy"))
@@ -453,75 +453,75 @@ static bool bring_up(void)
 	snprintf(db, sizeof(db), "netb,vmm=%s,backend=%s", vmm_b, be_b);
 	metrics_port = free_port();
 	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", metrics_port);
-	if (!VM_EQ(testpmd_start(&tp_a, dir, be_a, "pa"), 0) ||
-	    !VM_EQ(testpmd_start(&tp_b, dir, be_b, "pb"), 0) ||
-	    !VM_EQ(vringmedd_start(&dmn, dir, root, args), 0))
+	if (!VRM_EQ(testpmd_start(&tp_a, dir, be_a, "pa"), 0) ||
+	    !VRM_EQ(testpmd_start(&tp_b, dir, be_b, "pb"), 0) ||
+	    !VRM_EQ(vringmedd_start(&dmn, dir, root, args), 0))
 		return false;
 	up = true;
 	signal(SIGPIPE, SIG_IGN);	/* a peer that died is a result, not our end */
 	return true;
 }
 
-VM_TEST(vmm_face)
+VRM_TEST(vmm_face)
 {
 	struct vmm v;
 
 	if (!bring_up())
 		return;
-	if (vm_subtest("offers")) {
+	if (vrm_subtest("offers")) {
 		int s = vmm_connect(vmm_a);
 		uint64_t f = 0, pf = 0;
 
-		VM_TRUE(s >= 0);
-		VM_EQ(vu_get_u64_reply(s, VU_GET_FEATURES, &f), 0);
-		VM_EQ(vu_get_u64_reply(s, VU_GET_PROTOCOL_FEATURES, &pf), 0);
-		VM_TRUE(f & BIT(VU_F_VERSION_1));	/* a modern guest may have it */
-		VM_TRUE(f & BIT(VU_F_PROTOCOL_FEATURES));
-		VM_TRUE(!(f & BIT(VU_F_INDIRECT_DESC)));
-		VM_TRUE(!(f & BIT(VU_F_EVENT_IDX)));
-		VM_TRUE(!(f & BIT(VU_F_ANY_LAYOUT)));
-		VM_TRUE(pf & BIT(VU_PF_CROSS_ENDIAN));
+		VRM_TRUE(s >= 0);
+		VRM_EQ(vu_get_u64_reply(s, VU_GET_FEATURES, &f), 0);
+		VRM_EQ(vu_get_u64_reply(s, VU_GET_PROTOCOL_FEATURES, &pf), 0);
+		VRM_TRUE(f & BIT(VU_F_VERSION_1));	/* a modern guest may have it */
+		VRM_TRUE(f & BIT(VU_F_PROTOCOL_FEATURES));
+		VRM_TRUE(!(f & BIT(VU_F_INDIRECT_DESC)));
+		VRM_TRUE(!(f & BIT(VU_F_EVENT_IDX)));
+		VRM_TRUE(!(f & BIT(VU_F_ANY_LAYOUT)));
+		VRM_TRUE(pf & BIT(VU_PF_CROSS_ENDIAN));
 		close(s);
 	}
-	if (vm_subtest("legacy_big_endian_session")) {
-		VM_EQ(vmm_start(&v, vmm_a, VM_ORDER_BE), 0);
-		VM_TRUE(device_has("neta", "\"state\":\"running\""));
-		VM_TRUE(device_has("neta", "\"byte_order\":\"big\""));
-		VM_TRUE(device_has("neta", "\"virtio\":\"legacy\""));
+	if (vrm_subtest("legacy_big_endian_session")) {
+		VRM_EQ(vmm_start(&v, vmm_a, VRM_ORDER_BE), 0);
+		VRM_TRUE(device_has("neta", "\"state\":\"running\""));
+		VRM_TRUE(device_has("neta", "\"byte_order\":\"big\""));
+		VRM_TRUE(device_has("neta", "\"virtio\":\"legacy\""));
 		/* The back-end got a modern device, the shadow region mapped. */
-		VM_TRUE(peer_log_has(&tp_a, "negotiated Virtio features", 2000));
-		VM_TRUE(testpmd_negotiated(&tp_a) & BIT(VU_F_VERSION_1));
-		VM_TRUE(!peer_log_has(&tp_a, "mmap", 0) ||
+		VRM_TRUE(peer_log_has(&tp_a, "negotiated Virtio features", 2000));
+		VRM_TRUE(testpmd_negotiated(&tp_a) & BIT(VU_F_VERSION_1));
+		VRM_TRUE(!peer_log_has(&tp_a, "mmap", 0) ||
 			!peer_log_has(&tp_a, "failed", 0));
 		/* It maps one BPF map, this device's shadow rings: no other
 		 * device's ring is within its reach. */
-		if (vm_subtest("backend_maps_only_its_shadow_map")) {
+		if (vrm_subtest("backend_maps_only_its_shadow_map")) {
 			unsigned long long sizes[8];
 			int n = bpf_map_mappings(tp_a.pid, sizes, 8);
 
-			VM_EQ(n, 1);
+			VRM_EQ(n, 1);
 			if (n >= 1)
-				VM_EQ(sizes[0], (unsigned long long)VM_SHADOW_DEV_BYTES);
+				VRM_EQ(sizes[0], (unsigned long long)VRM_SHADOW_DEV_BYTES);
 		}
-		if (vm_subtest("byte_order_latched_while_running"))
-			VM_TRUE(send_state(&v, VU_SET_VRING_ENDIAN, 0, VU_VRING_LITTLE_ENDIAN,
+		if (vrm_subtest("byte_order_latched_while_running"))
+			VRM_TRUE(send_state(&v, VU_SET_VRING_ENDIAN, 0, VU_VRING_LITTLE_ENDIAN,
 					   true) != 0);
-		if (vm_subtest("tx_round_trip")) {
-			uint64_t used_idx = RING_GPA(1) + vm_legacy_used_off(QSIZE) + 2;
+		if (vrm_subtest("tx_round_trip")) {
+			uint64_t used_idx = RING_GPA(1) + vrm_legacy_used_off(QSIZE) + 2;
 
 			for (uint16_t n = 0; n < 8; n++)
 				vmm_tx(&v, n);
 			/* testpmd consumed the shadow chains and returned them;
 			 * the used path wrote the guest's used ring in BE. */
-			VM_EQ(vmm_tx_used(&v, 8, 2000), 8);
-			VM_EQ(gl16(&v, used_idx + 2), 0);	/* first id: head 0 */
+			VRM_EQ(vmm_tx_used(&v, 8, 2000), 8);
+			VRM_EQ(gl16(&v, used_idx + 2), 0);	/* first id: head 0 */
 		}
 		vmm_stop(&v);
-		VM_TRUE(device_has("neta", "\"state\":\"listening\""));
+		VRM_TRUE(device_has("neta", "\"state\":\"listening\""));
 	}
-	if (vm_subtest("second_session_same_device")) {
-		VM_EQ(vmm_start(&v, vmm_a, VM_ORDER_LE), 0);
-		VM_TRUE(device_has("neta", "\"byte_order\":\"little\""));
+	if (vrm_subtest("second_session_same_device")) {
+		VRM_EQ(vmm_start(&v, vmm_a, VRM_ORDER_LE), 0);
+		VRM_TRUE(device_has("neta", "\"byte_order\":\"little\""));
 		vmm_stop(&v);
 	}
 }
@@ -592,13 +592,13 @@ static void bad_messages(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int s;
 
-		if (!vm_subtest("%s", cases[i].name))
+		if (!vrm_subtest("%s", cases[i].name))
 			continue;
 		s = vmm_connect(vmm_a);
-		if (!VM_TRUE(s >= 0))
+		if (!VRM_TRUE(s >= 0))
 			continue;
 		if (cases[i].kind == 0) {
-			VM_EQ(send_mem_table(s, cases[i].n, cases[i].reg), 0);
+			VRM_EQ(send_mem_table(s, cases[i].n, cases[i].reg), 0);
 		} else {
 			struct vu_msg m;
 
@@ -607,78 +607,78 @@ static void bad_messages(void)
 			m.size = cases[i].size;
 			if (!strcmp(cases[i].name, "vring_index_out_of_range"))
 				vu_put_u32(&m, 0, 7);
-			VM_EQ(vu_send(s, &m), 0);
+			VRM_EQ(vu_send(s, &m), 0);
 		}
-		VM_TRUE(closed_by_peer(s));
+		VRM_TRUE(closed_by_peer(s));
 		close(s);
-		VM_CHECK(peer_log_has(&dmn, cases[i].log, 2000), "vringmedd did not log \"%s\"",
+		VRM_CHECK(peer_log_has(&dmn, cases[i].log, 2000), "vringmedd did not log \"%s\"",
 			 cases[i].log);
 	}
 }
 
 /* A hostile VMM ends its own session, never the daemon or device b. */
-VM_TEST(hostile_vmm)
+VRM_TEST(hostile_vmm)
 {
 	struct vmm b;
 	int s, fds0, fds1;
 
 	if (!bring_up())
 		return;
-	VM_EQ(vmm_start(&b, vmm_b, VM_ORDER_BE), 0);
+	VRM_EQ(vmm_start(&b, vmm_b, VRM_ORDER_BE), 0);
 	/* Counted once neta's last session is wholly gone: each device ends
 	 * its sessions in its own thread, at its own pace. */
-	VM_TRUE(device_has("neta", "\"state\":\"listening\""));
+	VRM_TRUE(device_has("neta", "\"state\":\"listening\""));
 	fds0 = peer_nfds(&dmn);
 
-	if (vm_subtest("bad_version")) {
+	if (vrm_subtest("bad_version")) {
 		uint8_t junk[12] = { 1, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0 };
 
 		s = vmm_connect(vmm_a);
-		VM_TRUE(write(s, junk, sizeof(junk)) == sizeof(junk));
-		VM_TRUE(closed_by_peer(s));
+		VRM_TRUE(write(s, junk, sizeof(junk)) == sizeof(junk));
+		VRM_TRUE(closed_by_peer(s));
 		close(s);
-		VM_TRUE(peer_log_has(&dmn, "malformed message from the VMM", 2000));
+		VRM_TRUE(peer_log_has(&dmn, "malformed message from the VMM", 2000));
 	}
-	if (vm_subtest("oversized_payload")) {
+	if (vrm_subtest("oversized_payload")) {
 		uint8_t hdr[12] = { 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0x10, 0 };	/* 1 MiB */
 
 		s = vmm_connect(vmm_a);
-		VM_TRUE(write(s, hdr, sizeof(hdr)) == sizeof(hdr));
-		VM_TRUE(closed_by_peer(s));
+		VRM_TRUE(write(s, hdr, sizeof(hdr)) == sizeof(hdr));
+		VRM_TRUE(closed_by_peer(s));
 		close(s);
 	}
-	if (vm_subtest("unsupported_request")) {
+	if (vrm_subtest("unsupported_request")) {
 		struct vu_msg m;
 
 		s = vmm_connect(vmm_a);
 		vu_msg_init(&m, VU_GET_CONFIG);
 		vu_put_u32(&m, 0, 0);
-		VM_EQ(vu_send(s, &m), 0);
-		VM_TRUE(closed_by_peer(s));
+		VRM_EQ(vu_send(s, &m), 0);
+		VRM_TRUE(closed_by_peer(s));
 		close(s);
-		VM_TRUE(peer_log_has(&dmn, "GET_CONFIG (24) is not supported", 2000));
+		VRM_TRUE(peer_log_has(&dmn, "GET_CONFIG (24) is not supported", 2000));
 	}
-	if (vm_subtest("mem_table_without_fds")) {
+	if (vrm_subtest("mem_table_without_fds")) {
 		struct vu_msg m;
 
 		s = vmm_connect(vmm_a);
 		vu_msg_init(&m, VU_SET_MEM_TABLE);
 		vu_put_u32(&m, 0, 1);
 		vu_put_u64(&m, 8 + 24, 0);
-		VM_EQ(vu_send(s, &m), 0);
-		VM_TRUE(closed_by_peer(s));
+		VRM_EQ(vu_send(s, &m), 0);
+		VRM_TRUE(closed_by_peer(s));
 		close(s);
-		VM_TRUE(peer_log_has(&dmn, "malformed SET_MEM_TABLE", 2000));
+		VRM_TRUE(peer_log_has(&dmn, "malformed SET_MEM_TABLE", 2000));
 	}
-	if (vm_subtest("ring_too_big")) {
+	if (vrm_subtest("ring_too_big")) {
 		s = vmm_connect(vmm_a);
 		struct vmm t = { .sock = s };
 
 		send_state(&t, VU_SET_VRING_NUM, 0, 4096, false);
-		VM_TRUE(closed_by_peer(s));
+		VRM_TRUE(closed_by_peer(s));
 		close(s);
 	}
-	if (vm_subtest("half_sent_message_holds_nothing")) {
+	if (vrm_subtest("half_sent_message_holds_nothing")) {
 		/* SET_FEATURES, 8 payload bytes announced, 4 sent: the daemon
 		 * must not sit in a read waiting for the rest (fuzz_proxy found
 		 * that it did, and every device stopped with it). */
@@ -688,30 +688,30 @@ VM_TEST(hostile_vmm)
 		uint64_t v = 0;
 
 		s = vmm_connect(vmm_a);
-		VM_TRUE(write(s, part, sizeof(part)) == sizeof(part));
+		VRM_TRUE(write(s, part, sizeof(part)) == sizeof(part));
 		usleep(200000);
-		VM_TRUE(device_has("netb", "\"state\":\"running\""));
+		VRM_TRUE(device_has("netb", "\"state\":\"running\""));
 		/* The rest comes: the message is taken as if whole at once. */
-		VM_TRUE(write(s, rest, sizeof(rest)) == sizeof(rest));
+		VRM_TRUE(write(s, rest, sizeof(rest)) == sizeof(rest));
 		vu_msg_init(&m, VU_GET_FEATURES);
-		VM_EQ(vu_send(s, &m), 0);
-		VM_EQ(vu_recv(s, &m), 1);
+		VRM_EQ(vu_send(s, &m), 0);
+		VRM_EQ(vu_recv(s, &m), 1);
 		v = vu_get_u64(&m, 0);
-		VM_TRUE(v & (1ull << VU_F_VERSION_1));
+		VRM_TRUE(v & (1ull << VU_F_VERSION_1));
 		/* Half a message, then gone: that session ends, nothing else. */
-		VM_TRUE(write(s, part, 6) == 6);
+		VRM_TRUE(write(s, part, 6) == 6);
 		close(s);
-		VM_TRUE(peer_log_has(&dmn, "malformed message from the VMM: Broken pipe", 2000));
-		VM_TRUE(device_has("netb", "\"state\":\"running\""));
+		VRM_TRUE(peer_log_has(&dmn, "malformed message from the VMM: Broken pipe", 2000));
+		VRM_TRUE(device_has("netb", "\"state\":\"running\""));
 	}
 	bad_messages();
-	if (vm_subtest("neighbour_unharmed_no_fd_leak")) {
-		VM_TRUE(peer_alive(&dmn));
-		VM_TRUE(device_has("netb", "\"state\":\"running\""));
-		VM_TRUE(device_has("neta", "\"state\":\"listening\""));
-		VM_TRUE(device_has("neta", "\"teardowns\":"));
+	if (vrm_subtest("neighbour_unharmed_no_fd_leak")) {
+		VRM_TRUE(peer_alive(&dmn));
+		VRM_TRUE(device_has("netb", "\"state\":\"running\""));
+		VRM_TRUE(device_has("neta", "\"state\":\"listening\""));
+		VRM_TRUE(device_has("neta", "\"teardowns\":"));
 		fds1 = peer_nfds(&dmn);
-		VM_EQ(fds1, fds0);
+		VRM_EQ(fds1, fds0);
 	}
 	vmm_stop(&b);
 }
@@ -739,7 +739,7 @@ static int set_vring_addr(int s, uint64_t desc, uint64_t avail, uint64_t used)
  * refused (REPLY_ACK says so, the session goes on), an aligned one taken.
  * (They were taken: the core's atomics on a misaligned index can split a
  * cache line.) */
-VM_TEST(vring_addr_alignment)
+VRM_TEST(vring_addr_alignment)
 {
 	static const struct {
 		const char *name;
@@ -752,25 +752,25 @@ VM_TEST(vring_addr_alignment)
 	uint64_t f = 0, pf = 0;
 	int s;
 
-	if (!vm_subtest("refused_and_session_goes_on") || !bring_up())
+	if (!vrm_subtest("refused_and_session_goes_on") || !bring_up())
 		return;
 	s = vmm_connect(vmm_a);
-	if (!VM_TRUE(s >= 0))
+	if (!VRM_TRUE(s >= 0))
 		return;
-	VM_EQ(vu_get_u64_reply(s, VU_GET_FEATURES, &f), 0);
-	VM_EQ(vu_get_u64_reply(s, VU_GET_PROTOCOL_FEATURES, &pf), 0);
-	VM_TRUE(pf & BIT(VU_PF_REPLY_ACK));
-	VM_EQ(vu_send_u64(s, VU_SET_PROTOCOL_FEATURES, BIT(VU_PF_REPLY_ACK), -1), 0);
+	VRM_EQ(vu_get_u64_reply(s, VU_GET_FEATURES, &f), 0);
+	VRM_EQ(vu_get_u64_reply(s, VU_GET_PROTOCOL_FEATURES, &pf), 0);
+	VRM_TRUE(pf & BIT(VU_PF_REPLY_ACK));
+	VRM_EQ(vu_send_u64(s, VU_SET_PROTOCOL_FEATURES, BIT(VU_PF_REPLY_ACK), -1), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		VM_CHECK(set_vring_addr(s, bad[i].desc, bad[i].avail, bad[i].used) == 1,
+		VRM_CHECK(set_vring_addr(s, bad[i].desc, bad[i].avail, bad[i].used) == 1,
 			 "%s: not refused", bad[i].name);
-	VM_TRUE(peer_log_has(&dmn, "queue 0: misaligned ring addresses refused", 2000));
+	VRM_TRUE(peer_log_has(&dmn, "queue 0: misaligned ring addresses refused", 2000));
 	/* A refusal, not the end of the session. */
-	VM_EQ(vu_get_u64_reply(s, VU_GET_FEATURES, &f), 0);
+	VRM_EQ(vu_get_u64_reply(s, VU_GET_FEATURES, &f), 0);
 	/* Aligned is taken (and goes to the back-end). */
-	VM_EQ(set_vring_addr(s, 0x10000, 0x11002, 0x12004), 0);
+	VRM_EQ(set_vring_addr(s, 0x10000, 0x11002, 0x12004), 0);
 	close(s);
-	VM_TRUE(device_has("neta", "\"state\":\"listening\""));
+	VRM_TRUE(device_has("neta", "\"state\":\"listening\""));
 }
 
 /* The link /proc/PID/fd/N names, or "" when N is not open. */
@@ -787,33 +787,33 @@ static void fd_link(pid_t pid, int fd, char *out, size_t len)
 /* A `device add` that fails before its socket exists (the VMM path is a
  * plain file) closes nothing of the daemon's.  (It closed fd 0, whatever
  * the daemon held there: calloc's 0 stood for "no listening socket".) */
-VM_TEST(failed_add_closes_nothing)
+VRM_TEST(failed_add_closes_nothing)
 {
 	char plain[160], cmd[400], buf[512], before[256], after[256];
 	FILE *f;
 
-	if (!vm_subtest("fd_0_stays") || !bring_up())
+	if (!vrm_subtest("fd_0_stays") || !bring_up())
 		return;
 	snprintf(plain, sizeof(plain), "%s/not-a-socket", dir);
 	f = fopen(plain, "w");
-	if (!VM_TRUE(f != NULL))
+	if (!VRM_TRUE(f != NULL))
 		return;
 	fclose(f);
 	fd_link(dmn.pid, 0, before, sizeof(before));
-	VM_TRUE(before[0] != 0);	/* the daemon holds something at 0 */
+	VRM_TRUE(before[0] != 0);	/* the daemon holds something at 0 */
 	snprintf(cmd, sizeof(cmd), "device add netx,vmm=%s,backend=%s", plain, be_a);
-	VM_EQ(ctl_query(cmd, buf, sizeof(buf)), 0);
-	VM_TRUE(strstr(buf, "\"error\"") != NULL);
+	VRM_EQ(ctl_query(cmd, buf, sizeof(buf)), 0);
+	VRM_TRUE(strstr(buf, "\"error\"") != NULL);
 	fd_link(dmn.pid, 0, after, sizeof(after));
-	VM_STREQ(after, before);
-	VM_TRUE(peer_alive(&dmn));
+	VRM_STREQ(after, before);
+	VRM_TRUE(peer_alive(&dmn));
 	unlink(plain);
 }
 
 /* vringmedd whose signalfd cannot be made (a descriptor limit that leaves
  * none for it) says so and exits, rather than run deaf to SIGTERM or fail
  * later with another object's error. */
-VM_TEST(signalfd_failure)
+VRM_TEST(signalfd_failure)
 {
 	char log[160], r2[96], line[512];
 	bool said = false;
@@ -821,7 +821,7 @@ VM_TEST(signalfd_failure)
 	int st = 0;
 	FILE *f;
 
-	if (!vm_subtest("said_and_exits") || !bring_up())
+	if (!vrm_subtest("said_and_exits") || !bring_up())
 		return;
 	snprintf(log, sizeof(log), "%s/signalfd.log", dir);
 	snprintf(r2, sizeof(r2), "/sys/fs/bpf/vringmed-sfd-%d", (int)getpid());
@@ -846,13 +846,13 @@ VM_TEST(signalfd_failure)
 		_exit(127);
 	}
 	waitpid(pid, &st, 0);
-	VM_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	VRM_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1);
 	f = fopen(log, "r");
 	while (f && fgets(line, sizeof(line), f))
 		said |= strstr(line, "cannot create a signalfd") != NULL;
 	if (f)
 		fclose(f);
-	VM_TRUE(said);
+	VRM_TRUE(said);
 	rmdir(r2);
 }
 
@@ -910,7 +910,7 @@ static bool ctl_answers_fast(void)
  * the control socket carry on.  (The daemon died of the SIGBUS, every device
  * with it.)
  */
-VM_TEST(guest_memory_shrinks)
+VRM_TEST(guest_memory_shrinks)
 {
 	static const struct {
 		const char *name;
@@ -922,63 +922,63 @@ VM_TEST(guest_memory_shrinks)
 	struct vmm v = { .sock = -1 }, b = { .sock = -1 };
 	int seals;
 
-	if (vm_subtest("sealable_memfd_is_sealed") && bring_up()) {
+	if (vrm_subtest("sealable_memfd_is_sealed") && bring_up()) {
 		if (!peer_alive(&tp_a))
-			VM_EQ(testpmd_start(&tp_a, dir, be_a, "pa3"), 0);
-		VM_EQ(vmm_start_fd(&v, vmm_a, VM_ORDER_BE, guest_mem(MEM_SEALABLE)), 0);
+			VRM_EQ(testpmd_start(&tp_a, dir, be_a, "pa3"), 0);
+		VRM_EQ(vmm_start_fd(&v, vmm_a, VRM_ORDER_BE, guest_mem(MEM_SEALABLE)), 0);
 		seals = fcntl(v.memfd, F_GET_SEALS);
-		VM_CHECK(seals >= 0 && (seals & F_SEAL_SHRINK), "seals 0x%x: no F_SEAL_SHRINK", seals);
+		VRM_CHECK(seals >= 0 && (seals & F_SEAL_SHRINK), "seals 0x%x: no F_SEAL_SHRINK", seals);
 		/* Only once sealed: unsealed, the truncation would be the test
 		 * below, and kill an unguarded daemon. */
 		if (seals >= 0 && (seals & F_SEAL_SHRINK)) {
-			VM_TRUE(ftruncate(v.memfd, 0) < 0 && errno == EPERM);
-			VM_TRUE(ftruncate(v.memfd, 2 * MEM_SIZE) == 0);	/* growing is the VMM's */
+			VRM_TRUE(ftruncate(v.memfd, 0) < 0 && errno == EPERM);
+			VRM_TRUE(ftruncate(v.memfd, 2 * MEM_SIZE) == 0);	/* growing is the VMM's */
 		}
 		vmm_tx(&v, 0);
-		VM_EQ(vmm_tx_used(&v, 1, 2000), 1);
+		VRM_EQ(vmm_tx_used(&v, 1, 2000), 1);
 		vmm_stop(&v);
 	}
-	if (vm_subtest("sealed_memfd_taken") && bring_up()) {
-		VM_EQ(vmm_start_fd(&v, vmm_a, VM_ORDER_LE, guest_mem(MEM_SEALED)), 0);
-		VM_TRUE(device_has("neta", "\"state\":\"running\""));
+	if (vrm_subtest("sealed_memfd_taken") && bring_up()) {
+		VRM_EQ(vmm_start_fd(&v, vmm_a, VRM_ORDER_LE, guest_mem(MEM_SEALED)), 0);
+		VRM_TRUE(device_has("neta", "\"state\":\"running\""));
 		vmm_tx(&v, 0);
-		VM_EQ(vmm_tx_used(&v, 1, 2000), 1);
+		VRM_EQ(vmm_tx_used(&v, 1, 2000), 1);
 		vmm_stop(&v);
 	}
 	for (size_t i = 0; i < sizeof(shrunk) / sizeof(shrunk[0]); i++) {
 		uint16_t nb = 0;
 
-		if (!vm_subtest("%s", shrunk[i].name) || !bring_up())
+		if (!vrm_subtest("%s", shrunk[i].name) || !bring_up())
 			continue;
 		/* Nothing of the rest without both sessions: it writes their
 		 * rings. */
-		if (!VM_EQ(vmm_start(&b, vmm_b, VM_ORDER_LE), 0) ||
-		    !VM_EQ(vmm_start_fd(&v, vmm_a, VM_ORDER_BE, guest_mem(shrunk[i].kind)), 0)) {
+		if (!VRM_EQ(vmm_start(&b, vmm_b, VRM_ORDER_LE), 0) ||
+		    !VRM_EQ(vmm_start_fd(&v, vmm_a, VRM_ORDER_BE, guest_mem(shrunk[i].kind)), 0)) {
 			vmm_stop(&v);
 			vmm_stop(&b);
 			continue;
 		}
-		VM_TRUE(device_has("neta", "\"state\":\"running\""));
-		VM_TRUE(peer_log_has(&dmn, "cannot be sealed against shrinking", 2000));
+		VRM_TRUE(device_has("neta", "\"state\":\"running\""));
+		VRM_TRUE(peer_log_has(&dmn, "cannot be sealed against shrinking", 2000));
 		/* A chain posted, then the memory taken away, then the kick:
 		 * BPF's read faults, the daemon's too (and its tick's look at
 		 * the ring would, with no kick at all). */
 		vmm_tx_post(&v, 0, false, false);
-		VM_EQ(ftruncate(v.memfd, 0), 0);
-		VM_EQ(write(v.kick[1], &(uint64_t){ 1 }, 8), 8);
-		VM_TRUE(peer_log_has(&dmn, "device neta: guest memory faulted (SIGBUS", 2000));
-		VM_TRUE(peer_alive(&dmn));
-		VM_TRUE(device_has("neta", "\"state\":\"broken\""));
-		VM_TRUE(device_has("neta", "guest memory faulted"));
-		VM_TRUE(ctl_answers_fast());
+		VRM_EQ(ftruncate(v.memfd, 0), 0);
+		VRM_EQ(write(v.kick[1], &(uint64_t){ 1 }, 8), 8);
+		VRM_TRUE(peer_log_has(&dmn, "device neta: guest memory faulted (SIGBUS", 2000));
+		VRM_TRUE(peer_alive(&dmn));
+		VRM_TRUE(device_has("neta", "\"state\":\"broken\""));
+		VRM_TRUE(device_has("neta", "guest memory faulted"));
+		VRM_TRUE(ctl_answers_fast());
 		for (int k = 0; k < 4; k++)
 			vmm_tx(&b, nb++);
-		VM_EQ(vmm_tx_used(&b, nb, 2000), nb);
-		VM_TRUE(device_has("netb", "\"state\":\"running\""));
+		VRM_EQ(vmm_tx_used(&b, nb, 2000), nb);
+		VRM_TRUE(device_has("netb", "\"state\":\"running\""));
 		vmm_stop(&v);
 		vmm_stop(&b);
-		VM_TRUE(device_has("neta", "\"state\":\"listening\""));
-		VM_TRUE(peer_alive(&dmn));
+		VRM_TRUE(device_has("neta", "\"state\":\"listening\""));
+		VRM_TRUE(peer_alive(&dmn));
 	}
 }
 
@@ -1023,7 +1023,7 @@ static bool neta_back(void)
  * VMP_VMM_TIMEOUT.  (The thread blocked for ever, and `device del` and
  * SIGTERM, joining it, froze the daemon's main thread with it.)
  */
-VM_TEST(vmm_stops_reading)
+VRM_TEST(vmm_stops_reading)
 {
 	struct vmm b = { .sock = -1 };
 	char buf[8192];
@@ -1031,46 +1031,46 @@ VM_TEST(vmm_stops_reading)
 	uint16_t nb = 0;
 	int s = -1, n;
 
-	if (vm_subtest("device_del_within_1s") && bring_up()) {
+	if (vrm_subtest("device_del_within_1s") && bring_up()) {
 		if (!peer_alive(&tp_a))
-			VM_EQ(testpmd_start(&tp_a, dir, be_a, "pa4"), 0);
-		VM_EQ(vmm_start(&b, vmm_b, VM_ORDER_LE), 0);
+			VRM_EQ(testpmd_start(&tp_a, dir, be_a, "pa4"), 0);
+		VRM_EQ(vmm_start(&b, vmm_b, VRM_ORDER_LE), 0);
 		s = vmm_connect(vmm_a);
-		VM_TRUE(s >= 0 && device_has("neta", "\"state\":\"negotiating\""));
+		VRM_TRUE(s >= 0 && device_has("neta", "\"state\":\"negotiating\""));
 		n = flood_get_features(s);
 		printf("      %d requests sent, none read back\n", n);
 		t0 = mono_ms();
-		VM_EQ(ctl_query("device del neta", buf, sizeof(buf)), 0);
-		VM_CHECK(strstr(buf, "\"ok\"") != NULL, "device del answered '%s'", buf);
-		VM_CHECK(mono_ms() - t0 < 1000, "device del took %llu ms",
+		VRM_EQ(ctl_query("device del neta", buf, sizeof(buf)), 0);
+		VRM_CHECK(strstr(buf, "\"ok\"") != NULL, "device del answered '%s'", buf);
+		VRM_CHECK(mono_ms() - t0 < 1000, "device del took %llu ms",
 			 (unsigned long long)(mono_ms() - t0));
-		VM_TRUE(ctl_answers_fast());
-		VM_TRUE(peer_log_has(&dmn, "device neta: its thread did not end its session", 1000));
+		VRM_TRUE(ctl_answers_fast());
+		VRM_TRUE(peer_log_has(&dmn, "device neta: its thread did not end its session", 1000));
 		for (int k = 0; k < 4; k++)
 			vmm_tx(&b, nb++);
-		VM_EQ(vmm_tx_used(&b, nb, 2000), nb);
+		VRM_EQ(vmm_tx_used(&b, nb, 2000), nb);
 		close(s);	/* its send fails, its thread ends, the slot comes back */
 		s = -1;
-		VM_TRUE(neta_back());
-		VM_TRUE(peer_log_has(&dmn, "device neta: its abandoned thread ended", 2000));
+		VRM_TRUE(neta_back());
+		VRM_TRUE(peer_log_has(&dmn, "device neta: its abandoned thread ended", 2000));
 		vmm_stop(&b);
 	}
-	if (vm_subtest("session_ends_by_itself") && bring_up()) {
+	if (vrm_subtest("session_ends_by_itself") && bring_up()) {
 		s = vmm_connect(vmm_a);
-		VM_TRUE(s >= 0 && device_has("neta", "\"state\":\"negotiating\""));
+		VRM_TRUE(s >= 0 && device_has("neta", "\"state\":\"negotiating\""));
 		flood_get_features(s);
 		t0 = mono_ms();
-		VM_TRUE(peer_log_has(&dmn, "device neta: GET_FEATURES failed: Resource temporarily "
+		VRM_TRUE(peer_log_has(&dmn, "device neta: GET_FEATURES failed: Resource temporarily "
 				     "unavailable", 5000));
-		VM_TRUE(device_has("neta", "\"state\":\"listening\""));
+		VRM_TRUE(device_has("neta", "\"state\":\"listening\""));
 		printf("      the session ended %llu ms after the flood\n",
 		       (unsigned long long)(mono_ms() - t0));
-		VM_TRUE(ctl_answers_fast());
+		VRM_TRUE(ctl_answers_fast());
 	}
 	if (s >= 0)
 		close(s);
 	vmm_stop(&b);
-	VM_TRUE(peer_alive(&dmn));
+	VRM_TRUE(peer_alive(&dmn));
 }
 
 #define NOBODY	65534	/* uid nobody, gid nogroup */
@@ -1151,36 +1151,36 @@ static pid_t squatter(const char *path, int report, int ready)
  * the daemon sent whoever listened at the back-end path every region of
  * guest memory.)
  */
-VM_TEST(peer_access)
+VRM_TEST(peer_access)
 {
 	char sq_dir[160], sq_path[200], vmm_c[160], cmd[600], buf[512];
 	struct stat st;
 	pid_t child = 0;
 
-	if (vm_subtest("socket_modes_0600") && bring_up()) {
-		VM_TRUE(!stat(vmm_a, &st) && S_ISSOCK(st.st_mode));
-		VM_EQ(st.st_mode & 07777, 0600);
-		VM_TRUE(!stat(ctl, &st));
-		VM_EQ(st.st_mode & 07777, 0600);
+	if (vrm_subtest("socket_modes_0600") && bring_up()) {
+		VRM_TRUE(!stat(vmm_a, &st) && S_ISSOCK(st.st_mode));
+		VRM_EQ(st.st_mode & 07777, 0600);
+		VRM_TRUE(!stat(ctl, &st));
+		VRM_EQ(st.st_mode & 07777, 0600);
 	}
-	if (vm_subtest("vmm_of_another_uid_refused") && bring_up()) {
+	if (vrm_subtest("vmm_of_another_uid_refused") && bring_up()) {
 		char needle[96];
 
 		/* Widened on purpose, as an operator or an ACL could: the file
 		 * would let it in, the credentials do not. */
 		chmod(dir, 0711);
 		chmod(vmm_a, 0666);
-		VM_EQ(vmm_as(vmm_a, NOBODY, NOBODY, (gid_t)-1, &child), 1);
+		VRM_EQ(vmm_as(vmm_a, NOBODY, NOBODY, (gid_t)-1, &child), 1);
 		snprintf(needle, sizeof(needle), "device neta: VMM connection refused: pid %d uid %d",
 			 (int)child, NOBODY);
-		VM_TRUE(peer_log_has(&dmn, needle, 2000));
+		VRM_TRUE(peer_log_has(&dmn, needle, 2000));
 		chmod(vmm_a, 0600);
 		/* As the file has it: not even a connection. */
-		VM_EQ(vmm_as(vmm_a, NOBODY, NOBODY, (gid_t)-1, NULL), 2);
+		VRM_EQ(vmm_as(vmm_a, NOBODY, NOBODY, (gid_t)-1, NULL), 2);
 		chmod(dir, 0700);
-		VM_TRUE(device_has("neta", "\"state\":\"listening\""));
+		VRM_TRUE(device_has("neta", "\"state\":\"listening\""));
 	}
-	if (vm_subtest("squatted_backend_refused") && bring_up()) {
+	if (vrm_subtest("squatted_backend_refused") && bring_up()) {
 		int rep[2], rdy[2], got = -2, s;
 		char c;
 
@@ -1188,24 +1188,24 @@ VM_TEST(peer_access)
 		snprintf(sq_path, sizeof(sq_path), "%s/be.sock", sq_dir);
 		snprintf(vmm_c, sizeof(vmm_c), "%s/vmm-c.sock", dir);
 		mkdir(sq_dir, 0755);
-		VM_EQ(chown(sq_dir, NOBODY, NOBODY), 0);
+		VRM_EQ(chown(sq_dir, NOBODY, NOBODY), 0);
 		chmod(dir, 0711);
-		VM_EQ(pipe(rep), 0);
-		VM_EQ(pipe(rdy), 0);
+		VRM_EQ(pipe(rep), 0);
+		VRM_EQ(pipe(rdy), 0);
 		child = squatter(sq_path, rep[1], rdy[1]);
-		VM_EQ(read(rdy[0], &c, 1), 1);
+		VRM_EQ(read(rdy[0], &c, 1), 1);
 		snprintf(cmd, sizeof(cmd), "device add netc,vmm=%s,backend=%s", vmm_c, sq_path);
-		VM_EQ(ctl_query(cmd, buf, sizeof(buf)), 0);
-		VM_TRUE(strstr(buf, "\"ok\"") != NULL);
+		VRM_EQ(ctl_query(cmd, buf, sizeof(buf)), 0);
+		VRM_TRUE(strstr(buf, "\"ok\"") != NULL);
 		s = vmm_connect(vmm_c);
-		VM_TRUE(s >= 0 && closed_by_peer(s));
+		VRM_TRUE(s >= 0 && closed_by_peer(s));
 		if (s >= 0)
 			close(s);
-		VM_TRUE(peer_log_has(&dmn, "refused: its listener is pid", 2000));
-		VM_EQ(read(rep[0], &got, sizeof(got)), sizeof(got));
-		VM_CHECK(got == 0, "the squatter got %d bytes (-1: no connection)", got);
+		VRM_TRUE(peer_log_has(&dmn, "refused: its listener is pid", 2000));
+		VRM_EQ(read(rep[0], &got, sizeof(got)), sizeof(got));
+		VRM_CHECK(got == 0, "the squatter got %d bytes (-1: no connection)", got);
 		waitpid(child, NULL, 0);
-		VM_EQ(ctl_query("device del netc", buf, sizeof(buf)), 0);
+		VRM_EQ(ctl_query("device del netc", buf, sizeof(buf)), 0);
 		close(rep[0]);
 		close(rep[1]);
 		close(rdy[0]);
@@ -1213,7 +1213,7 @@ VM_TEST(peer_access)
 		rmdir(sq_dir);
 		chmod(dir, 0700);
 	}
-	if (vm_subtest("socket_group_and_allow_uid") && bring_up()) {
+	if (vrm_subtest("socket_group_and_allow_uid") && bring_up()) {
 		char r2[96], c2[160], vmm_g[160], spec[400], needle[96], none[160];
 		const char *args[] = { "-c", c2, "-g", "nogroup", "-u", "daemon", "-d", spec, "-v",
 				       NULL };
@@ -1224,29 +1224,29 @@ VM_TEST(peer_access)
 		snprintf(vmm_g, sizeof(vmm_g), "%s/vmm-g.sock", dir);
 		snprintf(none, sizeof(none), "%s/nobody-listens.sock", dir);
 		snprintf(spec, sizeof(spec), "netg,vmm=%s,backend=%s", vmm_g, none);
-		if (VM_EQ(vringmedd_start(&d2, dir, r2, args), 0)) {
-			VM_TRUE(!stat(vmm_g, &st));
-			VM_EQ(st.st_mode & 07777, 0660);
-			VM_EQ(st.st_gid, NOBODY);
-			VM_TRUE(!stat(c2, &st));
-			VM_EQ(st.st_mode & 07777, 0600);
+		if (VRM_EQ(vringmedd_start(&d2, dir, r2, args), 0)) {
+			VRM_TRUE(!stat(vmm_g, &st));
+			VRM_EQ(st.st_mode & 07777, 0660);
+			VRM_EQ(st.st_gid, NOBODY);
+			VRM_TRUE(!stat(c2, &st));
+			VRM_EQ(st.st_mode & 07777, 0600);
 			chmod(dir, 0711);
 			/* The group's member: in by the file and by its gid (its
 			 * session then ends: no back-end listens). */
 			vmm_as(vmm_g, NOBODY, NOBODY, (gid_t)-1, &child);
 			snprintf(needle, sizeof(needle), "device netg: VMM pid %d connected", (int)child);
-			VM_TRUE(peer_log_has(&d2, needle, 2000));
+			VRM_TRUE(peer_log_has(&d2, needle, 2000));
 			/* uid daemon (1), in the group only as a supplementary one:
 			 * the file lets it in, --allow-uid admits it. */
 			vmm_as(vmm_g, 1, 1, NOBODY, &child);
 			snprintf(needle, sizeof(needle), "device netg: VMM pid %d connected", (int)child);
-			VM_TRUE(peer_log_has(&d2, needle, 2000));
+			VRM_TRUE(peer_log_has(&d2, needle, 2000));
 			/* Another uid, the same way in: refused. */
 			vmm_as(vmm_g, 2, 2, NOBODY, &child);
 			snprintf(needle, sizeof(needle), "VMM connection refused: pid %d uid 2", (int)child);
-			VM_TRUE(peer_log_has(&d2, needle, 2000));
+			VRM_TRUE(peer_log_has(&d2, needle, 2000));
 			chmod(dir, 0700);
-			VM_TRUE(WIFEXITED(peer_stop(&d2, SIGTERM)));
+			VRM_TRUE(WIFEXITED(peer_stop(&d2, SIGTERM)));
 		}
 		rmdir(r2);
 	}
@@ -1255,24 +1255,24 @@ VM_TEST(peer_access)
 /* The back-end dies: the daemon lives, the VMM session goes on waiting
  * for a back-end to come back (test_vhost testpmd_restart: it does), and
  * ends when the VMM goes. */
-VM_TEST(backend_dies)
+VRM_TEST(backend_dies)
 {
 	struct vmm v;
 
 	if (!bring_up())
 		return;
-	if (vm_subtest("kill_9_testpmd")) {
-		VM_EQ(vmm_start(&v, vmm_a, VM_ORDER_BE), 0);
+	if (vrm_subtest("kill_9_testpmd")) {
+		VRM_EQ(vmm_start(&v, vmm_a, VRM_ORDER_BE), 0);
 		peer_stop(&tp_a, SIGKILL);
-		VM_TRUE(peer_log_has(&dmn, "the VMM session goes on", 3000));
-		VM_TRUE(!closed_by_peer(v.sock));
-		VM_TRUE(peer_alive(&dmn));
-		VM_TRUE(device_has("neta", "\"state\":\"back-end down\""));
+		VRM_TRUE(peer_log_has(&dmn, "the VMM session goes on", 3000));
+		VRM_TRUE(!closed_by_peer(v.sock));
+		VRM_TRUE(peer_alive(&dmn));
+		VRM_TRUE(device_has("neta", "\"state\":\"back-end down\""));
 		vmm_stop(&v);
-		VM_TRUE(device_has("neta", "\"state\":\"listening\""));
+		VRM_TRUE(device_has("neta", "\"state\":\"listening\""));
 		/* The other device still starts sessions. */
-		VM_EQ(vmm_start(&v, vmm_b, VM_ORDER_LE), 0);
-		VM_TRUE(device_has("netb", "\"state\":\"running\""));
+		VRM_EQ(vmm_start(&v, vmm_b, VRM_ORDER_LE), 0);
+		VRM_TRUE(device_has("netb", "\"state\":\"running\""));
 		vmm_stop(&v);
 	}
 }
@@ -1299,7 +1299,7 @@ static int mute_backend(const char *path)
  * the control socket go on while neta's session waits out its back-end
  * (5 s), and then that session alone ends.  (With one thread for all, netb
  * stood still for those 5 s.) */
-VM_TEST(backend_hangs)
+VRM_TEST(backend_hangs)
 {
 	struct vmm vb = { .sock = -1 };
 	int mute, s = -1;
@@ -1310,44 +1310,44 @@ VM_TEST(backend_hangs)
 	if (peer_alive(&tp_a))
 		peer_stop(&tp_a, SIGKILL);
 	mute = mute_backend(be_a);
-	if (!VM_TRUE(mute >= 0) || !VM_EQ(vmm_start(&vb, vmm_b, VM_ORDER_BE), 0))
+	if (!VRM_TRUE(mute >= 0) || !VRM_EQ(vmm_start(&vb, vmm_b, VRM_ORDER_BE), 0))
 		goto out;
 	s = vmm_connect(vmm_a);
 	t0 = mono_ms();
 	/* neta's thread is now inside GET_FEATURES to the mute back-end. */
-	VM_TRUE(s >= 0 && device_has("neta", "\"state\":\"negotiating\""));
-	if (vm_subtest("neighbour_traffic_flows")) {
+	VRM_TRUE(s >= 0 && device_has("neta", "\"state\":\"negotiating\""));
+	if (vrm_subtest("neighbour_traffic_flows")) {
 		for (uint16_t n = 0; n < 8; n++)
 			vmm_tx(&vb, n);
-		VM_EQ(vmm_tx_used(&vb, 8, 1500), 8);
+		VRM_EQ(vmm_tx_used(&vb, 8, 1500), 8);
 		printf("      netb's 8 frames back %llu ms after neta's back-end went mute\n",
 		       (unsigned long long)(mono_ms() - t0));
 		/* Long before neta's 5 s are up (one thread for all: after). */
-		VM_TRUE(mono_ms() - t0 < 3000);
+		VRM_TRUE(mono_ms() - t0 < 3000);
 	}
-	if (vm_subtest("control_socket_answers")) {
+	if (vrm_subtest("control_socket_answers")) {
 		char buf[8192];
 		uint64_t c0 = mono_ms();
 
-		if (!VM_EQ(ctl_query("stats", buf, sizeof(buf)), 0))
+		if (!VRM_EQ(ctl_query("stats", buf, sizeof(buf)), 0))
 			printf("      ctl_query: %s\n", strerror(errno));
-		VM_TRUE(strstr(buf, "\"device\":\"netb\"") != NULL);
-		VM_TRUE(mono_ms() - c0 < 1000);
+		VRM_TRUE(strstr(buf, "\"device\":\"netb\"") != NULL);
+		VRM_TRUE(mono_ms() - c0 < 1000);
 	}
-	if (vm_subtest("neighbour_session_starts")) {
+	if (vrm_subtest("neighbour_session_starts")) {
 		vmm_stop(&vb);
-		VM_EQ(vmm_start(&vb, vmm_b, VM_ORDER_LE), 0);
-		VM_TRUE(device_has("netb", "\"byte_order\":\"little\""));
+		VRM_EQ(vmm_start(&vb, vmm_b, VRM_ORDER_LE), 0);
+		VRM_TRUE(device_has("netb", "\"byte_order\":\"little\""));
 	}
 	/* All of it while neta still waited: the two overlapped. */
-	VM_TRUE(mono_ms() - t0 < 4500);
-	VM_TRUE(device_has("neta", "\"state\":\"negotiating\""));
-	if (vm_subtest("mute_session_ends_alone")) {
-		VM_TRUE(peer_log_has(&dmn, "feature query failed", 8000));
-		VM_TRUE(closed_by_peer(s));
-		VM_TRUE(device_has("neta", "\"state\":\"listening\""));
-		VM_TRUE(device_has("netb", "\"state\":\"running\""));
-		VM_TRUE(peer_alive(&dmn));
+	VRM_TRUE(mono_ms() - t0 < 4500);
+	VRM_TRUE(device_has("neta", "\"state\":\"negotiating\""));
+	if (vrm_subtest("mute_session_ends_alone")) {
+		VRM_TRUE(peer_log_has(&dmn, "feature query failed", 8000));
+		VRM_TRUE(closed_by_peer(s));
+		VRM_TRUE(device_has("neta", "\"state\":\"listening\""));
+		VRM_TRUE(device_has("netb", "\"state\":\"running\""));
+		VRM_TRUE(peer_alive(&dmn));
 	}
 out:
 	vmm_stop(&vb);
@@ -1567,9 +1567,9 @@ static bool ebe_session(struct ebe *e, struct vmm *v)
 		return false;
 	if (peer_alive(&tp_a))
 		peer_stop(&tp_a, SIGKILL);
-	if (!VM_EQ(ebe_start(e, be_a), 0) || !VM_EQ(vmm_start(v, vmm_a, VM_ORDER_BE), 0))
+	if (!VRM_EQ(ebe_start(e, be_a), 0) || !VRM_EQ(vmm_start(v, vmm_a, VRM_ORDER_BE), 0))
 		return false;
-	return VM_TRUE(device_has("neta", "\"state\":\"running\""));
+	return VRM_TRUE(device_has("neta", "\"state\":\"running\""));
 }
 
 /* Ends it: neta listens again, the socket is free for testpmd. */
@@ -1577,7 +1577,7 @@ static void ebe_session_end(struct ebe *e, struct vmm *v)
 {
 	vmm_stop(v);
 	if (up)
-		VM_TRUE(device_has("neta", "\"state\":\"listening\""));
+		VRM_TRUE(device_has("neta", "\"state\":\"listening\""));
 	ebe_stop(e, be_a);
 }
 
@@ -1587,36 +1587,36 @@ static void ebe_session_end(struct ebe *e, struct vmm *v)
  * woke it before the chains were there, and a back-end that waits for kicks
  * would not look again: TX frames would stay in the shadow ring until the
  * guest's next kick. */
-VM_TEST(backend_waits_for_kicks)
+VRM_TEST(backend_waits_for_kicks)
 {
-	uint32_t txq = VM_QSLOT(0, 1);	/* neta is slot 0 */
+	uint32_t txq = VRM_QSLOT(0, 1);	/* neta is slot 0 */
 	uint64_t faults0, deferred0;
 	struct vmm v = { .sock = -1 };
 	struct ebe e;
 
 	if (!ebe_session(&e, &v))
 		goto out;
-	if (vm_subtest("kicks_on_time")) {
+	if (vrm_subtest("kicks_on_time")) {
 		vmm_tx(&v, 0);
-		VM_EQ(vmm_tx_used(&v, 1, 2000), 1);
+		VRM_EQ(vmm_tx_used(&v, 1, 2000), 1);
 	}
-	faults0 = pinned_counter(txq, offsetof(struct vm_qstats, read_faults));
-	deferred0 = pinned_counter(txq, offsetof(struct vm_qstats, deferred));
-	if (vm_subtest("deferred_kicks_reach_the_backend")) {
+	faults0 = pinned_counter(txq, offsetof(struct vrm_qstats, read_faults));
+	deferred0 = pinned_counter(txq, offsetof(struct vrm_qstats, deferred));
+	if (vrm_subtest("deferred_kicks_reach_the_backend")) {
 		/* Each frame waits for the one before: nothing else kicks. */
 		for (uint16_t n = 1; n <= 3; n++) {
 			vmm_tx_ex(&v, n, true);
-			if (!VM_EQ(vmm_tx_used(&v, (uint16_t)(n + 1), 2000), n + 1))
+			if (!VRM_EQ(vmm_tx_used(&v, (uint16_t)(n + 1), 2000), n + 1))
 				break;
 		}
-		VM_EQ(atomic_load(&e.returned), 4);
+		VRM_EQ(atomic_load(&e.returned), 4);
 		/* It was the deferred path: BPF's reads faulted, every time. */
-		VM_TRUE(pinned_counter(txq, offsetof(struct vm_qstats, read_faults)) >= faults0 + 3);
-		VM_TRUE(pinned_counter(txq, offsetof(struct vm_qstats, deferred)) >= deferred0 + 3);
-		VM_TRUE(device_has("neta", "\"deferred_kicks_completed\":"));
-		VM_TRUE(!device_has("neta", "\"deferred_kicks_completed\":0,"));
+		VRM_TRUE(pinned_counter(txq, offsetof(struct vrm_qstats, read_faults)) >= faults0 + 3);
+		VRM_TRUE(pinned_counter(txq, offsetof(struct vrm_qstats, deferred)) >= deferred0 + 3);
+		VRM_TRUE(device_has("neta", "\"deferred_kicks_completed\":"));
+		VRM_TRUE(!device_has("neta", "\"deferred_kicks_completed\":0,"));
 		printf("      %llu kicks deferred, back-end woken %u times, %u of 4 frames back\n",
-		       (unsigned long long)(pinned_counter(txq, offsetof(struct vm_qstats, deferred)) -
+		       (unsigned long long)(pinned_counter(txq, offsetof(struct vrm_qstats, deferred)) -
 					    deferred0),
 		       atomic_load(&e.wakes), atomic_load(&e.returned));
 	}
@@ -1659,9 +1659,9 @@ static long long stats_field(const char *dev, int q, const char *key)
  * the flag: each call the guest asked not to get is a VM exit on a real
  * host.
  */
-VM_TEST(guest_polls)
+VRM_TEST(guest_polls)
 {
-	uint64_t flags = RING_GPA(1) + vm_legacy_avail_off(QSIZE);
+	uint64_t flags = RING_GPA(1) + vrm_legacy_avail_off(QSIZE);
 	struct vmm v = { .sock = -1 };
 	long long calls0, supp0;
 	struct ebe e;
@@ -1669,32 +1669,32 @@ VM_TEST(guest_polls)
 	if (!ebe_session(&e, &v))
 		goto out;
 	vmm_tx(&v, 0);
-	VM_EQ(vmm_tx_used(&v, 1, 2000), 1);
+	VRM_EQ(vmm_tx_used(&v, 1, 2000), 1);
 	usleep(50000);
-	VM_TRUE(vmm_calls(&v, 1) >= 1);		/* a guest that sleeps is called */
+	VRM_TRUE(vmm_calls(&v, 1) >= 1);		/* a guest that sleeps is called */
 	calls0 = stats_field("neta", 1, "guest_calls");
 	supp0 = stats_field("neta", 1, "guest_calls_suppressed");
-	VM_TRUE(calls0 >= 1);
-	VM_TRUE(supp0 >= 0);
-	if (vm_subtest("no_call_while_it_polls")) {
-		g16(&v, flags, VM_VRING_AVAIL_F_NO_INTERRUPT);	/* guest order */
+	VRM_TRUE(calls0 >= 1);
+	VRM_TRUE(supp0 >= 0);
+	if (vrm_subtest("no_call_while_it_polls")) {
+		g16(&v, flags, VRM_VRING_AVAIL_F_NO_INTERRUPT);	/* guest order */
 		for (uint16_t n = 1; n <= 3; n++) {
 			vmm_tx(&v, n);
-			if (!VM_EQ(vmm_tx_used(&v, (uint16_t)(n + 1), 2000), n + 1))
+			if (!VRM_EQ(vmm_tx_used(&v, (uint16_t)(n + 1), 2000), n + 1))
 				break;
 		}
 		usleep(300000);		/* a tick of the device's thread too */
-		VM_EQ(vmm_calls(&v, 1), 0);
-		VM_TRUE(stats_field("neta", 1, "guest_calls_suppressed") >= supp0 + 3);
-		VM_EQ(stats_field("neta", 1, "guest_calls"), calls0);
+		VRM_EQ(vmm_calls(&v, 1), 0);
+		VRM_TRUE(stats_field("neta", 1, "guest_calls_suppressed") >= supp0 + 3);
+		VRM_EQ(stats_field("neta", 1, "guest_calls"), calls0);
 	}
-	if (vm_subtest("called_again_once_it_sleeps")) {
+	if (vrm_subtest("called_again_once_it_sleeps")) {
 		g16(&v, flags, 0);
 		vmm_tx(&v, 4);
-		VM_EQ(vmm_tx_used(&v, 5, 2000), 5);
+		VRM_EQ(vmm_tx_used(&v, 5, 2000), 5);
 		usleep(50000);
-		VM_TRUE(vmm_calls(&v, 1) >= 1);
-		VM_TRUE(stats_field("neta", 1, "guest_calls") >= calls0 + 1);
+		VRM_TRUE(vmm_calls(&v, 1) >= 1);
+		VRM_TRUE(stats_field("neta", 1, "guest_calls") >= calls0 + 1);
 	}
 	printf("      5 frames back; guest_calls %lld, guest_calls_suppressed %lld\n",
 	       stats_field("neta", 1, "guest_calls"), stats_field("neta", 1, "guest_calls_suppressed"));
@@ -1707,10 +1707,10 @@ static uint64_t pinned_counter(uint32_t q, size_t field_off)
 {
 	char path[160];
 	int fd, ncpu = libbpf_num_possible_cpus();
-	struct vm_qstats *per = calloc((size_t)ncpu, sizeof(*per));
+	struct vrm_qstats *per = calloc((size_t)ncpu, sizeof(*per));
 	uint64_t sum = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", root, VM_MAP_STATS);
+	snprintf(path, sizeof(path), "%s/%s", root, VRM_MAP_STATS);
 	fd = bpf_obj_get(path);
 	if (fd >= 0 && per && !bpf_map_lookup_elem(fd, &q, per))
 		for (int c = 0; c < ncpu; c++)
@@ -1724,12 +1724,12 @@ static uint64_t pinned_counter(uint32_t q, size_t field_off)
 /* kill -9 of vringmedd mid-session: the kernel keeps translating the
  * guest's kicks, a new vringmedd adopts slot, byte order and counters, and
  * the VMM's next session runs. */
-VM_TEST(daemon_restart)
+VRM_TEST(daemon_restart)
 {
 	char da[300], db[300];
 	char maddr[32];
 	const char *args[] = { "-c", ctl, "-d", da, "-d", db, "-m", maddr, NULL };
-	uint32_t txq = 0 * VM_DEV_QUEUES + 1;	/* neta is slot 0 */
+	uint32_t txq = 0 * VRM_DEV_QUEUES + 1;	/* neta is slot 0 */
 	uint64_t kicks0 = 0, kicks1 = 0, descs1 = 0;
 	struct vmm v;
 
@@ -1738,27 +1738,27 @@ VM_TEST(daemon_restart)
 	snprintf(da, sizeof(da), "neta,vmm=%s,backend=%s", vmm_a, be_a);
 	snprintf(db, sizeof(db), "netb,vmm=%s,backend=%s", vmm_b, be_b);
 	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", metrics_port);
-	if (!peer_alive(&tp_a) && !VM_EQ(testpmd_start(&tp_a, dir, be_a, "pa2"), 0))
+	if (!peer_alive(&tp_a) && !VRM_EQ(testpmd_start(&tp_a, dir, be_a, "pa2"), 0))
 		return;
-	if (vm_subtest("kill_9_mid_session")) {
-		VM_EQ(vmm_start(&v, vmm_a, VM_ORDER_BE), 0);
+	if (vrm_subtest("kill_9_mid_session")) {
+		VRM_EQ(vmm_start(&v, vmm_a, VRM_ORDER_BE), 0);
 		vmm_tx(&v, 0);
 		usleep(200000);
-		kicks0 = pinned_counter(txq, offsetof(struct vm_qstats, kicks));
-		VM_TRUE(kicks0 >= 1);
+		kicks0 = pinned_counter(txq, offsetof(struct vrm_qstats, kicks));
+		VRM_TRUE(kicks0 >= 1);
 		peer_stop(&dmn, SIGKILL);
-		VM_TRUE(closed_by_peer(v.sock));
-		VM_TRUE(access(root, F_OK) == 0);	/* pins stay */
+		VRM_TRUE(closed_by_peer(v.sock));
+		VRM_TRUE(access(root, F_OK) == 0);	/* pins stay */
 		/* The daemon is gone; the guest kicks on and BPF translates. */
 		vmm_tx(&v, 1);
 		vmm_tx(&v, 2);
 		usleep(100000);
-		kicks1 = pinned_counter(txq, offsetof(struct vm_qstats, kicks));
-		descs1 = pinned_counter(txq, offsetof(struct vm_qstats, descs));
-		VM_EQ(kicks1, kicks0 + 2);
-		VM_TRUE(descs1 >= 6);
+		kicks1 = pinned_counter(txq, offsetof(struct vrm_qstats, kicks));
+		descs1 = pinned_counter(txq, offsetof(struct vrm_qstats, descs));
+		VRM_EQ(kicks1, kicks0 + 2);
+		VRM_TRUE(descs1 >= 6);
 	}
-	if (vm_subtest("restart_adopts")) {
+	if (vrm_subtest("restart_adopts")) {
 		/* The same devices, this time from a configuration file. */
 		char conf[160];
 		const char *fargs[] = { "-f", conf, "-m", maddr, NULL };
@@ -1766,31 +1766,31 @@ VM_TEST(daemon_restart)
 
 		snprintf(conf, sizeof(conf), "%s/vringmedd.conf", dir);
 		f = fopen(conf, "w");
-		if (!VM_TRUE(f != NULL))
+		if (!VRM_TRUE(f != NULL))
 			return;
 		fprintf(f, "# written by test_proxy\ncontrol %s\ndevice %s\n\ndevice %s  # b\n",
 			ctl, da, db);
 		fclose(f);
 		(void)args;
-		VM_EQ(vringmedd_start(&dmn, dir, root, fargs), 0);
-		VM_TRUE(peer_log_has(&dmn, "adopted slot 0", 2000));
-		VM_TRUE(device_has("neta", "\"state\":\"adopted\""));
-		VM_TRUE(device_has("neta", "\"byte_order\":\"big\""));
+		VRM_EQ(vringmedd_start(&dmn, dir, root, fargs), 0);
+		VRM_TRUE(peer_log_has(&dmn, "adopted slot 0", 2000));
+		VRM_TRUE(device_has("neta", "\"state\":\"adopted\""));
+		VRM_TRUE(device_has("neta", "\"byte_order\":\"big\""));
 		/* Still translated while adopted; counters never went back. */
 		vmm_tx(&v, 3);
 		usleep(100000);
-		VM_TRUE(pinned_counter(txq, offsetof(struct vm_qstats, kicks)) >= kicks1 + 1);
-		VM_TRUE(pinned_counter(txq, offsetof(struct vm_qstats, descs)) >= descs1 + 2);
+		VRM_TRUE(pinned_counter(txq, offsetof(struct vrm_qstats, kicks)) >= kicks1 + 1);
+		VRM_TRUE(pinned_counter(txq, offsetof(struct vrm_qstats, descs)) >= descs1 + 2);
 		vmm_stop(&v);
 	}
-	if (vm_subtest("vmm_reconnects")) {
-		uint64_t k = pinned_counter(txq, offsetof(struct vm_qstats, kicks));
-		VM_EQ(vmm_start(&v, vmm_a, VM_ORDER_BE), 0);
-		VM_TRUE(peer_log_has(&dmn, "adopted session ends", 2000));
-		VM_TRUE(device_has("neta", "\"state\":\"running\""));
+	if (vrm_subtest("vmm_reconnects")) {
+		uint64_t k = pinned_counter(txq, offsetof(struct vrm_qstats, kicks));
+		VRM_EQ(vmm_start(&v, vmm_a, VRM_ORDER_BE), 0);
+		VRM_TRUE(peer_log_has(&dmn, "adopted session ends", 2000));
+		VRM_TRUE(device_has("neta", "\"state\":\"running\""));
 		vmm_tx(&v, 0);
-		VM_EQ(vmm_tx_used(&v, 1, 2000), 1);
-		VM_TRUE(pinned_counter(txq, offsetof(struct vm_qstats, kicks)) > k);
+		VRM_EQ(vmm_tx_used(&v, 1, 2000), 1);
+		VRM_TRUE(pinned_counter(txq, offsetof(struct vrm_qstats, kicks)) > k);
 		vmm_stop(&v);
 	}
 }
@@ -1804,9 +1804,9 @@ VM_TEST(daemon_restart)
  * byte order is latched again at every start; traffic goes on after every
  * resume.
  */
-VM_TEST(vmm_pause_resume)
+VRM_TEST(vmm_pause_resume)
 {
-	uint64_t used_idx = RING_GPA(1) + vm_legacy_used_off(QSIZE) + 2;
+	uint64_t used_idx = RING_GPA(1) + vrm_legacy_used_off(QSIZE) + 2;
 	struct vmm v = { .sock = -1 };
 	uint16_t base[2] = { 0, 0 }, n = 0;
 	struct ebe e;
@@ -1814,8 +1814,8 @@ VM_TEST(vmm_pause_resume)
 	if (!ebe_session(&e, &v))
 		goto out;
 	vmm_tx(&v, n++);
-	VM_EQ(vmm_tx_used(&v, n, 2000), n);
-	if (vm_subtest("stop_keeps_completions")) {
+	VRM_EQ(vmm_tx_used(&v, n, 2000), n);
+	if (vrm_subtest("stop_keeps_completions")) {
 		unsigned r0 = atomic_load(&e.returned);
 
 		/* The back-end holds the chain until it is told to stop, then
@@ -1825,34 +1825,34 @@ VM_TEST(vmm_pause_resume)
 		atomic_store(&e.at_stop, 1);
 		vmm_tx(&v, n++);
 		usleep(100000);
-		VM_EQ(atomic_load(&e.returned), r0);
-		if (VM_EQ(vmm_pause(&v, base), 0)) {
-			VM_EQ(atomic_load(&e.returned), r0 + 1);
-			VM_EQ(base[1], n);
-			VM_EQ(gl16(&v, used_idx), n);
+		VRM_EQ(atomic_load(&e.returned), r0);
+		if (VRM_EQ(vmm_pause(&v, base), 0)) {
+			VRM_EQ(atomic_load(&e.returned), r0 + 1);
+			VRM_EQ(base[1], n);
+			VRM_EQ(gl16(&v, used_idx), n);
 		}
 		atomic_store(&e.no_call, 0);
 		atomic_store(&e.at_stop, 0);
-		VM_TRUE(device_has("neta", "\"state\":\"stopped\""));
+		VRM_TRUE(device_has("neta", "\"state\":\"stopped\""));
 	}
-	if (vm_subtest("resume_x20")) {
+	if (vrm_subtest("resume_x20")) {
 		bool ok = true;
 
 		for (int round = 0; round < 20 && ok; round++) {
 			if (round || !base[1])
-				ok &= VM_EQ(vmm_pause(&v, base), 0);
-			ok &= VM_EQ(base[1], n);
-			ok &= VM_EQ(vmm_resume(&v, base), 0);
+				ok &= VRM_EQ(vmm_pause(&v, base), 0);
+			ok &= VRM_EQ(base[1], n);
+			ok &= VRM_EQ(vmm_resume(&v, base), 0);
 			vmm_tx(&v, (uint16_t)(n++ % (QSIZE / 2)));
-			ok &= VM_EQ(vmm_tx_used(&v, n, 2000), n);
+			ok &= VRM_EQ(vmm_tx_used(&v, n, 2000), n);
 		}
-		VM_TRUE(device_has("neta", "\"state\":\"running\""));
-		VM_TRUE(device_has("neta", "\"byte_order\":\"big\""));
+		VRM_TRUE(device_has("neta", "\"state\":\"running\""));
+		VRM_TRUE(device_has("neta", "\"byte_order\":\"big\""));
 		printf("      20 pauses and resumes, %u frames back, the last stop at %u\n", n,
 		       base[1]);
 	}
-	VM_TRUE(peer_log_has(&dmn, "device neta", 100));
-	VM_TRUE(!peer_log_has(&dmn, "not while running", 100));
+	VRM_TRUE(peer_log_has(&dmn, "device neta", 100));
+	VRM_TRUE(!peer_log_has(&dmn, "not while running", 100));
 out:
 	ebe_session_end(&e, &v);
 }
@@ -1920,85 +1920,85 @@ static int kernel_signal(int efd)
  * (log, device list, metric) and go on in userspace.  And kick=userspace,
  * configured, from the first ring on.
  */
-VM_TEST(unseen_kicks)
+VRM_TEST(unseen_kicks)
 {
 	struct vmm v = { .sock = -1 };
 	char cmd[400], buf[512];
 	uint16_t n = 0;
 	struct ebe e = { .running = false };
 
-	if (vm_subtest("kernel_signalled") && ebe_session(&e, &v)) {
+	if (vrm_subtest("kernel_signalled") && ebe_session(&e, &v)) {
 		vmm_tx(&v, n++);
-		VM_EQ(vmm_tx_used(&v, n, 2000), n);
-		VM_TRUE(kick_path_is("bpf"));
+		VRM_EQ(vmm_tx_used(&v, n, 2000), n);
+		VRM_TRUE(kick_path_is("bpf"));
 		vmm_tx_post(&v, n++, false, false);
-		VM_EQ(kernel_signal(v.kick[1]), 0);
-		VM_EQ(vmm_tx_used(&v, n, 3000), n);
-		VM_TRUE(kick_path_is("userspace"));
-		VM_TRUE(device_has("neta", "no kick reached BPF"));
-		VM_TRUE(peer_log_has(&dmn, "device neta: kicks mediated in userspace from now on", 1000));
-		VM_TRUE(metric_kick_path("userspace", 1));
-		VM_TRUE(metric_kick_path("bpf", 0));
+		VRM_EQ(kernel_signal(v.kick[1]), 0);
+		VRM_EQ(vmm_tx_used(&v, n, 3000), n);
+		VRM_TRUE(kick_path_is("userspace"));
+		VRM_TRUE(device_has("neta", "no kick reached BPF"));
+		VRM_TRUE(peer_log_has(&dmn, "device neta: kicks mediated in userspace from now on", 1000));
+		VRM_TRUE(metric_kick_path("userspace", 1));
+		VRM_TRUE(metric_kick_path("bpf", 0));
 		/* It stays there: ordinary kicks and kernel ones alike. */
 		for (int k = 0; k < 4; k++) {
 			vmm_tx_post(&v, n++, false, k & 1);
 			if (!(k & 1))
-				VM_EQ(kernel_signal(v.kick[1]), 0);
-			VM_EQ(vmm_tx_used(&v, n, 2000), n);
+				VRM_EQ(kernel_signal(v.kick[1]), 0);
+			VRM_EQ(vmm_tx_used(&v, n, 2000), n);
 		}
 		printf("      %u frames back; the kernel-signalled kick moved neta to userspace\n", n);
 	}
 	if (e.running)
 		ebe_session_end(&e, &v);
 	n = 0;
-	if (vm_subtest("foreign_process") && ebe_session(&e, &v)) {
+	if (vrm_subtest("foreign_process") && ebe_session(&e, &v)) {
 		pid_t pid;
 		int st;
 
 		vmm_tx(&v, n++);
-		VM_EQ(vmm_tx_used(&v, n, 2000), n);
-		VM_TRUE(kick_path_is("bpf"));
+		VRM_EQ(vmm_tx_used(&v, n, 2000), n);
+		VRM_TRUE(kick_path_is("bpf"));
 		vmm_tx_post(&v, n++, false, false);
 		pid = fork();
 		if (pid == 0)
 			_exit(write(v.kick[1], &(uint64_t){ 1 }, 8) == 8 ? 0 : 1);
 		waitpid(pid, &st, 0);
-		VM_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-		VM_EQ(vmm_tx_used(&v, n, 3000), n);
-		VM_TRUE(kick_path_is("userspace"));
+		VRM_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		VRM_EQ(vmm_tx_used(&v, n, 3000), n);
+		VRM_TRUE(kick_path_is("userspace"));
 		vmm_tx(&v, n++);
-		VM_EQ(vmm_tx_used(&v, n, 2000), n);
+		VRM_EQ(vmm_tx_used(&v, n, 2000), n);
 	}
 	if (e.running)
 		ebe_session_end(&e, &v);
 	n = 0;
-	if (vm_subtest("configured_userspace") && bring_up()) {
-		uint32_t txq = VM_QSLOT(0, 1);	/* neta is slot 0 */
+	if (vrm_subtest("configured_userspace") && bring_up()) {
+		uint32_t txq = VRM_QSLOT(0, 1);	/* neta is slot 0 */
 		uint64_t bpf_kicks;
 
 		snprintf(cmd, sizeof(cmd), "device del neta");
-		VM_EQ(ctl_query(cmd, buf, sizeof(buf)), 0);
+		VRM_EQ(ctl_query(cmd, buf, sizeof(buf)), 0);
 		snprintf(cmd, sizeof(cmd), "device add neta,vmm=%s,backend=%s,kick=userspace", vmm_a,
 			 be_a);
-		VM_EQ(ctl_query(cmd, buf, sizeof(buf)), 0);
+		VRM_EQ(ctl_query(cmd, buf, sizeof(buf)), 0);
 		if (ebe_session(&e, &v)) {
-			VM_TRUE(kick_path_is("userspace"));
-			VM_TRUE(device_has("neta", "configured (kick=userspace)"));
-			bpf_kicks = pinned_counter(txq, offsetof(struct vm_qstats, kicks));
+			VRM_TRUE(kick_path_is("userspace"));
+			VRM_TRUE(device_has("neta", "configured (kick=userspace)"));
+			bpf_kicks = pinned_counter(txq, offsetof(struct vrm_qstats, kicks));
 			for (int k = 0; k < 3; k++) {
 				vmm_tx(&v, n++);
-				VM_EQ(vmm_tx_used(&v, n, 2000), n);
+				VRM_EQ(vmm_tx_used(&v, n, 2000), n);
 			}
 			/* The daemon did the kicks, BPF none. */
-			VM_EQ(pinned_counter(txq, offsetof(struct vm_qstats, kicks)), bpf_kicks);
-			VM_TRUE(stats_field("neta", 1, "kicks") >= 3);
+			VRM_EQ(pinned_counter(txq, offsetof(struct vrm_qstats, kicks)), bpf_kicks);
+			VRM_TRUE(stats_field("neta", 1, "kicks") >= 3);
 		}
 		if (e.running)
 			ebe_session_end(&e, &v);
 		snprintf(cmd, sizeof(cmd), "device del neta");
 		ctl_query(cmd, buf, sizeof(buf));
 		snprintf(cmd, sizeof(cmd), "device add neta,vmm=%s,backend=%s", vmm_a, be_a);
-		VM_EQ(ctl_query(cmd, buf, sizeof(buf)), 0);
+		VRM_EQ(ctl_query(cmd, buf, sizeof(buf)), 0);
 	}
 }
 
@@ -2040,7 +2040,7 @@ static void *kicker_main(void *arg)
  * up again from its first index, and chains in flight were translated a
  * second time), no kick is lost, nothing breaks.
  */
-VM_TEST(vring_fds)
+VRM_TEST(vring_fds)
 {
 	struct vmm v = { .sock = -1 };
 	struct kicker k = { 0 };
@@ -2052,40 +2052,40 @@ VM_TEST(vring_fds)
 	if (!ebe_session(&e, &v))
 		goto out;
 	vmm_tx(&v, n++);
-	VM_EQ(vmm_tx_used(&v, n, 2000), n);
-	if (vm_subtest("must_be_eventfds") && VM_EQ(pipe(pfd), 0)) {
-		VM_TRUE(send_vring_fd(&v, VU_SET_VRING_CALL, 1, pfd[1]) != 0);
-		VM_TRUE(send_vring_fd(&v, VU_SET_VRING_KICK, 1, pfd[0]) != 0);
-		VM_TRUE(peer_log_has(&dmn, "the call fd is not an eventfd", 1000));
-		VM_TRUE(peer_log_has(&dmn, "the kick fd is not an eventfd", 1000));
+	VRM_EQ(vmm_tx_used(&v, n, 2000), n);
+	if (vrm_subtest("must_be_eventfds") && VRM_EQ(pipe(pfd), 0)) {
+		VRM_TRUE(send_vring_fd(&v, VU_SET_VRING_CALL, 1, pfd[1]) != 0);
+		VRM_TRUE(send_vring_fd(&v, VU_SET_VRING_KICK, 1, pfd[0]) != 0);
+		VRM_TRUE(peer_log_has(&dmn, "the call fd is not an eventfd", 1000));
+		VRM_TRUE(peer_log_has(&dmn, "the kick fd is not an eventfd", 1000));
 		/* Refused, not fatal: the ring runs on with its own fds. */
 		vmm_tx(&v, n++);
-		VM_EQ(vmm_tx_used(&v, n, 2000), n);
+		VRM_EQ(vmm_tx_used(&v, n, 2000), n);
 		close(pfd[0]);
 		close(pfd[1]);
 	}
-	if (vm_subtest("new_kick_fd_while_running")) {
+	if (vrm_subtest("new_kick_fd_while_running")) {
 		long long chains0 = stats_field("neta", 1, "chains");
 		unsigned r0 = atomic_load(&e.returned);
 		bool ok = true;
 
 		atomic_store(&k.fd, v.kick[1]);
-		ok &= VM_EQ(pthread_create(&thr, NULL, kicker_main, &k), 0);
+		ok &= VRM_EQ(pthread_create(&thr, NULL, kicker_main, &k), 0);
 		for (int round = 0; round < 30 && ok; round++) {
 			int fd = eventfd(0, EFD_CLOEXEC);
 
-			ok &= VM_EQ(send_vring_fd(&v, VU_SET_VRING_KICK, 1, fd), 0);
+			ok &= VRM_EQ(send_vring_fd(&v, VU_SET_VRING_KICK, 1, fd), 0);
 			old[nold++] = v.kick[1];	/* closed at the end: the kicker may hold it */
 			v.kick[1] = fd;
 			atomic_store(&k.fd, fd);
 			vmm_tx(&v, (uint16_t)(n++ % (QSIZE / 2)));
-			ok &= VM_EQ(vmm_tx_used(&v, n, 2000), n);
+			ok &= VRM_EQ(vmm_tx_used(&v, n, 2000), n);
 		}
 		atomic_store(&k.stop, 1);
 		pthread_join(thr, NULL);
-		VM_EQ(atomic_load(&e.returned), r0 + 30);
-		VM_TRUE(device_has("neta", "\"state\":\"running\""));
-		VM_EQ(stats_field("neta", 1, "chains"), chains0 + 30);
+		VRM_EQ(atomic_load(&e.returned), r0 + 30);
+		VRM_TRUE(device_has("neta", "\"state\":\"running\""));
+		VRM_EQ(stats_field("neta", 1, "chains"), chains0 + 30);
 		printf("      30 kick fds swapped under %lu racing kicks: %u frames back, each once\n",
 		       (unsigned long)atomic_load(&k.kicks), n);
 	}
@@ -2095,16 +2095,16 @@ out:
 	ebe_session_end(&e, &v);
 }
 
-VM_TEST(zz_shutdown)
+VRM_TEST(zz_shutdown)
 {
 	if (!up)
 		return;
-	if (vm_subtest("sigterm_removes_pins")) {
+	if (vrm_subtest("sigterm_removes_pins")) {
 		int st = peer_stop(&dmn, SIGTERM);
 
-		VM_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-		VM_TRUE(access(root, F_OK) != 0);
-		VM_TRUE(access(vmm_a, F_OK) != 0);
+		VRM_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		VRM_TRUE(access(root, F_OK) != 0);
+		VRM_TRUE(access(vmm_a, F_OK) != 0);
 	}
 	cleanup();
 }

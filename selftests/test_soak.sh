@@ -40,7 +40,7 @@ cleanup() {
 	for p in $DRV $D $TP $HOLD; do stop_pid "$p"; done
 	wait 2>/dev/null
 	rm -rf "/var/run/dpdk/$PREFIX" "$ROOT"
-	[ -n "${VM_KEEP_LOGS:-}" ] && echo "logs kept in $TMP" || rm -rf "$TMP"
+	[ -n "${VRM_KEEP_LOGS:-}" ] && echo "logs kept in $TMP" || rm -rf "$TMP"
 }
 trap cleanup EXIT
 

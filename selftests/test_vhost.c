@@ -34,7 +34,7 @@
 #include "test.h"
 #include "vu_wire.h"
 
-const char *vm_test_suite = "test_vhost";
+const char *vrm_test_suite = "test_vhost";
 
 #define BIT(n)		(1ull << (n))
 #define DRIVER_WAIT_MS	90000	/* a driver that outlives this is killed */
@@ -212,18 +212,18 @@ static bool drv_run_pass(const char *dir, bool s390x, const char *sock, const ch
 	struct drv r;
 	bool ok;
 
-	if (!VM_EQ(drv_start(&r, dir, s390x, sock, mode, "--frames", "256", NULL), 0))
+	if (!VRM_EQ(drv_start(&r, dir, s390x, sock, mode, "--frames", "256", NULL), 0))
 		return false;
 	drv_wait(&r, DRIVER_WAIT_MS);
-	ok = VM_EQ(r.status, 0);
-	ok &= VM_TRUE(r.have_line);
-	ok &= VM_STREQ(r.result, "PASS");
-	ok &= VM_STREQ(r.order, want_order);
-	ok &= VM_EQ(r.sent, 256);
-	ok &= VM_EQ(r.received, 256);
-	ok &= VM_EQ(r.bad_header, 0);
-	ok &= VM_EQ(r.bad_payload, 0);
-	if (!ok || vm_test_verbose())
+	ok = VRM_EQ(r.status, 0);
+	ok &= VRM_TRUE(r.have_line);
+	ok &= VRM_STREQ(r.result, "PASS");
+	ok &= VRM_STREQ(r.order, want_order);
+	ok &= VRM_EQ(r.sent, 256);
+	ok &= VRM_EQ(r.received, 256);
+	ok &= VRM_EQ(r.bad_header, 0);
+	ok &= VRM_EQ(r.bad_payload, 0);
+	if (!ok || vrm_test_verbose())
 		dump_log("vu_driver", r.log);
 	return ok;
 }
@@ -232,7 +232,7 @@ static bool want_s390x(void)
 {
 	find_tools();
 	if (!qemu[0]) {
-		vm_skip("qemu-s390x-static not installed (make setup)");
+		vrm_skip("qemu-s390x-static not installed (make setup)");
 		return false;
 	}
 	return true;
@@ -310,7 +310,7 @@ static pid_t fake_backend(const char *path, enum fake_mode mode)
 	return pid;
 }
 
-VM_TEST(driver)
+VRM_TEST(driver)
 {
 	static const struct {
 		const char *name;
@@ -337,30 +337,30 @@ VM_TEST(driver)
 			struct drv r;
 			pid_t fb;
 
-			if (!vm_subtest("%s_%s", cases[i].name, arch ? "s390x" : "native") ||
+			if (!vrm_subtest("%s_%s", cases[i].name, arch ? "s390x" : "native") ||
 			    (arch && !want_s390x()))
 				continue;
 			fb = fake_backend(sock, cases[i].mode);
-			if (!VM_TRUE(fb > 0))
+			if (!VRM_TRUE(fb > 0))
 				continue;
-			if (VM_EQ(drv_start(&r, dir, arch, sock, "--modern", NULL), 0)) {
+			if (VRM_EQ(drv_start(&r, dir, arch, sock, "--modern", NULL), 0)) {
 				drv_wait(&r, 30000);
-				VM_EQ(r.status, 2);		/* protocol error, no crash */
-				VM_TRUE(drv_log_has(&r, cases[i].msg));
-				if (!drv_log_has(&r, cases[i].msg) || vm_test_verbose())
+				VRM_EQ(r.status, 2);		/* protocol error, no crash */
+				VRM_TRUE(drv_log_has(&r, cases[i].msg));
+				if (!drv_log_has(&r, cases[i].msg) || vrm_test_verbose())
 					dump_log("vu_driver", r.log);
 			}
 			kill(fb, SIGKILL);
 			waitpid(fb, NULL, 0);
 		}
 	}
-	if (vm_subtest("usage")) {
+	if (vrm_subtest("usage")) {
 		struct drv r;
 
-		if (VM_EQ(drv_start(&r, dir, false, sock, "--ring", "100", NULL), 0)) {
+		if (VRM_EQ(drv_start(&r, dir, false, sock, "--ring", "100", NULL), 0)) {
 			drv_wait(&r, 10000);
-			VM_EQ(r.status, 2);
-			VM_TRUE(drv_log_has(&r, "bad value for --ring: 100"));
+			VRM_EQ(r.status, 2);
+			VRM_TRUE(drv_log_has(&r, "bad value for --ring: 100"));
 		}
 	}
 	peers_rmdir(dir);
@@ -380,17 +380,17 @@ static bool direct_up(void)
 	if (dir_rig.up)
 		return true;
 	if (dir_rig.failed) {
-		vm_skip("testpmd did not come up (see above)");
+		vrm_skip("testpmd did not come up (see above)");
 		return false;
 	}
 	dir_rig.failed = true;
 	find_tools();
-	if (!VM_TRUE(have_testpmd()))	/* /usr/bin/dpdk-testpmd: make setup */
+	if (!VRM_TRUE(have_testpmd()))	/* /usr/bin/dpdk-testpmd: make setup */
 		return false;
-	if (!VM_EQ(peers_tmpdir(dir_rig.dir, sizeof(dir_rig.dir), "vhost"), 0))
+	if (!VRM_EQ(peers_tmpdir(dir_rig.dir, sizeof(dir_rig.dir), "vhost"), 0))
 		return false;
 	snprintf(dir_rig.sock, sizeof(dir_rig.sock), "%s/vhost.sock", dir_rig.dir);
-	if (!VM_EQ(testpmd_start(&dir_rig.tp, dir_rig.dir, dir_rig.sock, "vmt"), 0)) {
+	if (!VRM_EQ(testpmd_start(&dir_rig.tp, dir_rig.dir, dir_rig.sock, "vmt"), 0)) {
 		dump_log("testpmd", dir_rig.tp.log);
 		return false;
 	}
@@ -404,7 +404,7 @@ static void direct_down(void)
 	if (dir_rig.tp.pid > 0)
 		peer_stop(&dir_rig.tp, SIGTERM);
 	if (dir_rig.dir[0]) {
-		if (getenv("VM_KEEP_LOGS"))
+		if (getenv("VRM_KEEP_LOGS"))
 			printf("logs kept in %s\n", dir_rig.dir);
 		else
 			peers_rmdir(dir_rig.dir);
@@ -413,63 +413,63 @@ static void direct_down(void)
 	dir_rig.up = false;
 }
 
-VM_TEST(direct)
+VRM_TEST(direct)
 {
 	const char *dir = dir_rig.dir, *sock = dir_rig.sock;
 	struct peer *tp = &dir_rig.tp;
 	unsigned long long neg;
 
-	if (vm_subtest("modern_native") && direct_up()) {
+	if (vrm_subtest("modern_native") && direct_up()) {
 		drv_run_pass(dir, false, sock, "--modern", "little");
 		neg = testpmd_negotiated(tp);
-		VM_TRUE(neg & BIT(VU_F_VERSION_1));
-		VM_TRUE(neg & BIT(VU_NET_F_MRG_RXBUF));
+		VRM_TRUE(neg & BIT(VU_F_VERSION_1));
+		VRM_TRUE(neg & BIT(VU_NET_F_MRG_RXBUF));
 	}
-	if (vm_subtest("legacy_native") && direct_up()) {
+	if (vrm_subtest("legacy_native") && direct_up()) {
 		/* Little-endian legacy is what testpmd already handles. */
 		drv_run_pass(dir, false, sock, "--legacy", "little");
-		VM_TRUE(!(testpmd_negotiated(tp) & BIT(VU_F_VERSION_1)));
+		VRM_TRUE(!(testpmd_negotiated(tp) & BIT(VU_F_VERSION_1)));
 	}
-	if (vm_subtest("modern_s390x") && direct_up() && want_s390x()) {
+	if (vrm_subtest("modern_s390x") && direct_up() && want_s390x()) {
 		drv_run_pass(dir, true, sock, "--modern", "little");
-		VM_TRUE(testpmd_negotiated(tp) & BIT(VU_F_VERSION_1));
+		VRM_TRUE(testpmd_negotiated(tp) & BIT(VU_F_VERSION_1));
 	}
-	if (vm_subtest("legacy_s390x_refused") && direct_up() && want_s390x()) {
+	if (vrm_subtest("legacy_s390x_refused") && direct_up() && want_s390x()) {
 		struct drv r;
 
 		/* What QEMU hits: "vhost_set_vring_endian failed: Operation
 		 * not supported (95)". */
-		if (VM_EQ(drv_start(&r, dir, true, sock, "--legacy", NULL), 0)) {
+		if (VRM_EQ(drv_start(&r, dir, true, sock, "--legacy", NULL), 0)) {
 			drv_wait(&r, DRIVER_WAIT_MS);
-			VM_EQ(r.status, 3);
-			VM_TRUE(drv_log_has(&r, "backend cannot do cross-endian legacy rings "
+			VRM_EQ(r.status, 3);
+			VRM_TRUE(drv_log_has(&r, "backend cannot do cross-endian legacy rings "
 						"(no VHOST_USER_PROTOCOL_F_CROSS_ENDIAN)"));
-			VM_TRUE(!r.have_line);
-			if (vm_test_verbose())
+			VRM_TRUE(!r.have_line);
+			if (vrm_test_verbose())
 				dump_log("vu_driver", r.log);
 		}
 	}
-	if (vm_subtest("legacy_s390x_forced_garbles") && direct_up() && want_s390x()) {
+	if (vrm_subtest("legacy_s390x_forced_garbles") && direct_up() && want_s390x()) {
 		struct drv r;
 
 		/* testpmd reads the big-endian ring as little-endian: the
 		 * frames never come back, or come back with headers the guest
 		 * cannot read (num_buffers 1 read big-endian is 256). */
-		if (VM_EQ(drv_start(&r, dir, true, sock, "--legacy", "--force", "--frames", "64",
+		if (VRM_EQ(drv_start(&r, dir, true, sock, "--legacy", "--force", "--frames", "64",
 				    "--timeout-ms", "3000", NULL), 0)) {
 			drv_wait(&r, DRIVER_WAIT_MS);
-			VM_EQ(r.status, 1);
-			VM_TRUE(r.have_line);
-			VM_STREQ(r.result, "FAIL");
-			VM_STREQ(r.order, "big");
-			VM_TRUE(r.bad_header > 0 || r.received < r.sent);
-			VM_TRUE(!(testpmd_negotiated(tp) & BIT(VU_F_VERSION_1)));
-			if (vm_test_verbose())
+			VRM_EQ(r.status, 1);
+			VRM_TRUE(r.have_line);
+			VRM_STREQ(r.result, "FAIL");
+			VRM_STREQ(r.order, "big");
+			VRM_TRUE(r.bad_header > 0 || r.received < r.sent);
+			VRM_TRUE(!(testpmd_negotiated(tp) & BIT(VU_F_VERSION_1)));
+			if (vrm_test_verbose())
 				dump_log("vu_driver", r.log);
 		}
 	}
-	if (vm_subtest("testpmd_survived") && direct_up())
-		VM_TRUE(peer_alive(tp));
+	if (vrm_subtest("testpmd_survived") && direct_up())
+		VRM_TRUE(peer_alive(tp));
 	direct_down();
 }
 
@@ -498,28 +498,28 @@ static bool via_up(void)
 	struct stat st;
 
 	if (!via_enabled()) {
-		vm_skip(VIA_SKIP);
+		vrm_skip(VIA_SKIP);
 		return false;
 	}
 	if (via.up)
 		return true;
 	if (via.failed) {
-		vm_skip("the vringmedd rig did not come up (see above)");
+		vrm_skip("the vringmedd rig did not come up (see above)");
 		return false;
 	}
 	via.failed = true;
 	find_tools();
-	if (!VM_TRUE(have_testpmd()))
+	if (!VRM_TRUE(have_testpmd()))
 		return false;
 	if (geteuid() != 0) {
-		vm_skip("needs root to load BPF programs");
+		vrm_skip("needs root to load BPF programs");
 		return false;
 	}
 	if (stat(".output/vringmedd", &st)) {
-		VM_TRUE(!".output/vringmedd is built");
+		VRM_TRUE(!".output/vringmedd is built");
 		return false;
 	}
-	if (!VM_EQ(peers_tmpdir(via.dir, sizeof(via.dir), "vhost-via"), 0))
+	if (!VRM_EQ(peers_tmpdir(via.dir, sizeof(via.dir), "vhost-via"), 0))
 		return false;
 	snprintf(via.root, sizeof(via.root), "/sys/fs/bpf/vringmed-vt-%d", (int)getpid());
 	snprintf(via.vmm_a, sizeof(via.vmm_a), "%s/vmm-a.sock", via.dir);
@@ -528,10 +528,10 @@ static bool via_up(void)
 	snprintf(via.be_b, sizeof(via.be_b), "%s/vhost-b.sock", via.dir);
 	snprintf(da, sizeof(da), "va,vmm=%s,backend=%s", via.vmm_a, via.be_a);
 	snprintf(db, sizeof(db), "vb,vmm=%s,backend=%s", via.vmm_b, via.be_b);
-	if (!VM_EQ(testpmd_start(&via.tp_a, via.dir, via.be_a, "vta"), 0) ||
-	    !VM_EQ(testpmd_start(&via.tp_b, via.dir, via.be_b, "vtb"), 0))
+	if (!VRM_EQ(testpmd_start(&via.tp_a, via.dir, via.be_a, "vta"), 0) ||
+	    !VRM_EQ(testpmd_start(&via.tp_b, via.dir, via.be_b, "vtb"), 0))
 		return false;
-	if (!VM_EQ(vringmedd_start(&via.dmn, via.dir, via.root, args), 0)) {
+	if (!VRM_EQ(vringmedd_start(&via.dmn, via.dir, via.root, args), 0)) {
 		dump_log("vringmedd", via.dmn.log);
 		return false;
 	}
@@ -549,7 +549,7 @@ static void via_down(void)
 	if (via.tp_b.pid > 0)
 		peer_stop(&via.tp_b, SIGTERM);
 	if (via.dir[0]) {
-		if (getenv("VM_KEEP_LOGS"))
+		if (getenv("VRM_KEEP_LOGS"))
 			printf("logs kept in %s\n", via.dir);
 		else
 			peers_rmdir(via.dir);
@@ -651,25 +651,25 @@ static void via_hostile(const char *cls, bool s390x)
 	snprintf(needle, sizeof(needle), "device va (slot");
 	before = log_count(via.dmn.log, needle);
 	errs = ctl_errors("va", cls);
-	if (!VM_EQ(drv_start(&r, via.dir, s390x, via.vmm_a, "--legacy", "--frames", "32",
+	if (!VRM_EQ(drv_start(&r, via.dir, s390x, via.vmm_a, "--legacy", "--frames", "32",
 			     "--hostile", cls, NULL), 0))
 		return;
 	drv_wait(&r, DRIVER_WAIT_MS);
-	VM_EQ(r.status, 0);
-	VM_STREQ(r.result, "PASS");
-	VM_TRUE(drv_log_has(&r, "before_reset sent=32 received=32 RESULT: PASS"));
-	VM_TRUE(drv_log_has(&r, "posted: 0 used entries came back"));
+	VRM_EQ(r.status, 0);
+	VRM_STREQ(r.result, "PASS");
+	VRM_TRUE(drv_log_has(&r, "before_reset sent=32 received=32 RESULT: PASS"));
+	VRM_TRUE(drv_log_has(&r, "posted: 0 used entries came back"));
 	snprintf(needle, sizeof(needle), "device va (slot");
-	VM_TRUE(peer_log_has(&via.dmn, "reset: translating again", 3000));
+	VRM_TRUE(peer_log_has(&via.dmn, "reset: translating again", 3000));
 	/* One "broken" line and one "reset" line, whatever else happened. */
-	VM_EQ(log_count(via.dmn.log, needle) - before, 2);
+	VRM_EQ(log_count(via.dmn.log, needle) - before, 2);
 	snprintf(needle, sizeof(needle), "broken: %s (needs reset)", cls);
-	VM_TRUE(log_count(via.dmn.log, needle) >= 1);
-	VM_EQ(ctl_errors("va", cls) - errs, 1);
+	VRM_TRUE(log_count(via.dmn.log, needle) >= 1);
+	VRM_EQ(ctl_errors("va", cls) - errs, 1);
 	/* The neighbour was never touched. */
-	VM_EQ(log_count(via.dmn.log, "device vb (slot"), 0);
+	VRM_EQ(log_count(via.dmn.log, "device vb (slot"), 0);
 	drv_run_pass(via.dir, s390x, via.vmm_b, "--legacy", s390x ? "big" : "little");
-	if (!drv_log_has(&r, "RESULT: PASS") || vm_test_verbose())
+	if (!drv_log_has(&r, "RESULT: PASS") || vrm_test_verbose())
 		dump_log("vu_driver", r.log);
 }
 
@@ -686,45 +686,45 @@ static void via_lifecycle(bool s390x, const char *what)
 	bool pause = !strcmp(what, "pause");
 	struct drv r;
 
-	if (!VM_EQ(drv_start(&r, via.dir, s390x, via.vmm_a, "--legacy", "--frames", "2000",
+	if (!VRM_EQ(drv_start(&r, via.dir, s390x, via.vmm_a, "--legacy", "--frames", "2000",
 			     pause ? "--pause-every" : "--resets", pause ? "100" : "10", NULL), 0))
 		return;
 	drv_wait(&r, 4 * DRIVER_WAIT_MS);
-	VM_EQ(r.status, 0);
-	VM_STREQ(r.result, "PASS");
-	VM_STREQ(r.order, order);
-	VM_EQ(r.sent, 2000);
-	VM_EQ(r.received, 2000);
-	VM_EQ(r.bad_header + r.bad_payload, 0);
+	VRM_EQ(r.status, 0);
+	VRM_STREQ(r.result, "PASS");
+	VRM_STREQ(r.order, order);
+	VRM_EQ(r.sent, 2000);
+	VRM_EQ(r.received, 2000);
+	VRM_EQ(r.bad_header + r.bad_payload, 0);
 	if (pause) {
-		VM_EQ(r.pauses, 20);
-		VM_EQ(r.bad_pauses, 0);
+		VRM_EQ(r.pauses, 20);
+		VRM_EQ(r.bad_pauses, 0);
 	} else {
-		VM_EQ(log_count(r.log, "RESULT: PASS"), 11);
+		VRM_EQ(log_count(r.log, "RESULT: PASS"), 11);
 	}
 	printf("      %s, %s driver: sent=%u received=%u pauses=%u bad_pauses=%u\n", what, order,
 	       r.sent, r.received, r.pauses, r.bad_pauses);
-	if (!drv_log_has(&r, "RESULT: PASS") || vm_test_verbose())
+	if (!drv_log_has(&r, "RESULT: PASS") || vrm_test_verbose())
 		dump_log("vu_driver", r.log);
-	VM_TRUE(peer_alive(&via.dmn));
+	VRM_TRUE(peer_alive(&via.dmn));
 	drv_run_pass(via.dir, false, via.vmm_b, "--legacy", "little");
 }
 
-VM_TEST(via)
+VRM_TEST(via)
 {
-	if (vm_subtest("legacy_s390x") && via_up() && want_s390x()) {
+	if (vrm_subtest("legacy_s390x") && via_up() && want_s390x()) {
 		drv_run_pass(via.dir, true, via.vmm_a, "--legacy", "big");
-		VM_TRUE(testpmd_negotiated(&via.tp_a) & BIT(VU_F_VERSION_1));
+		VRM_TRUE(testpmd_negotiated(&via.tp_a) & BIT(VU_F_VERSION_1));
 	}
-	if (vm_subtest("legacy_native") && via_up()) {
+	if (vrm_subtest("legacy_native") && via_up()) {
 		drv_run_pass(via.dir, false, via.vmm_a, "--legacy", "little");
-		VM_TRUE(testpmd_negotiated(&via.tp_a) & BIT(VU_F_VERSION_1));
+		VRM_TRUE(testpmd_negotiated(&via.tp_a) & BIT(VU_F_VERSION_1));
 	}
-	if (vm_subtest("modern_native") && via_up()) {
+	if (vrm_subtest("modern_native") && via_up()) {
 		drv_run_pass(via.dir, false, via.vmm_b, "--modern", "little");
-		VM_TRUE(testpmd_negotiated(&via.tp_b) & BIT(VU_F_VERSION_1));
+		VRM_TRUE(testpmd_negotiated(&via.tp_b) & BIT(VU_F_VERSION_1));
 	}
-	if (vm_subtest("legacy_s390x_device_b") && via_up() && want_s390x())
+	if (vrm_subtest("legacy_s390x_device_b") && via_up() && want_s390x())
 		drv_run_pass(via.dir, true, via.vmm_b, "--legacy", "big");
 
 	{
@@ -735,40 +735,40 @@ VM_TEST(via)
 		};
 
 		for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
-			if (vm_subtest("hostile_%s_native", classes[i]) && via_up())
+			if (vrm_subtest("hostile_%s_native", classes[i]) && via_up())
 				via_hostile(classes[i], false);
 		for (size_t i = 0; i < 3; i++)
-			if (vm_subtest("hostile_%s_s390x", classes[i]) && via_up() &&
+			if (vrm_subtest("hostile_%s_s390x", classes[i]) && via_up() &&
 			    want_s390x())
 				via_hostile(classes[i], true);
 	}
 
-	if (vm_subtest("pause_resume_x20_s390x") && via_up() && want_s390x())
+	if (vrm_subtest("pause_resume_x20_s390x") && via_up() && want_s390x())
 		via_lifecycle(true, "pause");
-	if (vm_subtest("pause_resume_x20_native") && via_up())
+	if (vrm_subtest("pause_resume_x20_native") && via_up())
 		via_lifecycle(false, "pause");
-	if (vm_subtest("driver_reset_x10_s390x") && via_up() && want_s390x())
+	if (vrm_subtest("driver_reset_x10_s390x") && via_up() && want_s390x())
 		via_lifecycle(true, "reset");
-	if (vm_subtest("kill_9_driver") && via_up()) {
+	if (vrm_subtest("kill_9_driver") && via_up()) {
 		struct drv r;
 
 		/* Device a's VMM dies mid-session: vringmedd ends that
 		 * session only; device b carries on, device a takes the
 		 * next VMM. */
-		if (VM_EQ(drv_start(&r, via.dir, false, via.vmm_a, "--legacy", "--frames", "64",
+		if (VRM_EQ(drv_start(&r, via.dir, false, via.vmm_a, "--legacy", "--frames", "64",
 				    "--hold-ms", "60000", NULL), 0)) {
-			VM_TRUE(drv_wait_line(&r, 30000));
-			VM_STREQ(r.result, "PASS");
+			VRM_TRUE(drv_wait_line(&r, 30000));
+			VRM_STREQ(r.result, "PASS");
 			kill(r.pid, SIGKILL);
 			drv_wait(&r, 5000);
-			VM_EQ(r.status, 128 + SIGKILL);
-			VM_TRUE(peer_log_has(&via.dmn, "device va: session ended", 5000));
-			VM_TRUE(peer_alive(&via.dmn));
+			VRM_EQ(r.status, 128 + SIGKILL);
+			VRM_TRUE(peer_log_has(&via.dmn, "device va: session ended", 5000));
+			VRM_TRUE(peer_alive(&via.dmn));
 			drv_run_pass(via.dir, false, via.vmm_b, "--legacy", "little");
 			drv_run_pass(via.dir, false, via.vmm_a, "--legacy", "little");
 		}
 	}
-	if (vm_subtest("testpmd_restart_x3") && via_up()) {
+	if (vrm_subtest("testpmd_restart_x3") && via_up()) {
 		bool s390x = qemu[0] != 0;
 		unsigned before = 0, after = 0;
 		struct drv r;
@@ -779,56 +779,56 @@ VM_TEST(via)
 		 * (the driver never reconnects), connects to the new back-end
 		 * and sets the rings up again at the shadow rings' positions;
 		 * the frames flow again, none damaged; device b carries on. */
-		if (VM_EQ(drv_start(&r, via.dir, s390x, via.vmm_a, "--legacy", "--stream", NULL), 0)) {
+		if (VRM_EQ(drv_start(&r, via.dir, s390x, via.vmm_a, "--legacy", "--stream", NULL), 0)) {
 			sleep_ms(1500);
 			for (int round = 0; round < 3; round++) {
 				int lost = log_count(via.dmn.log, "the VMM session goes on");
 				int back = log_count(via.dmn.log, "rings set up again");
 
 				before = drv_progress(&r);
-				VM_TRUE(before > after);
+				VRM_TRUE(before > after);
 				peer_stop(&via.tp_a, SIGKILL);
 				for (int t = 0; t < 100 && log_count(via.dmn.log,
 								     "the VMM session goes on") == lost; t++)
 					sleep_ms(50);
-				VM_EQ(log_count(via.dmn.log, "the VMM session goes on"), lost + 1);
+				VRM_EQ(log_count(via.dmn.log, "the VMM session goes on"), lost + 1);
 				if (round == 0)
 					drv_run_pass(via.dir, false, via.vmm_b, "--legacy", "little");
 				unlink(via.be_a);
-				VM_EQ(testpmd_start(&via.tp_a, via.dir, via.be_a, "vta"), 0);
+				VRM_EQ(testpmd_start(&via.tp_a, via.dir, via.be_a, "vta"), 0);
 				for (int t = 0; t < 100 && log_count(via.dmn.log,
 								     "rings set up again") == back; t++)
 					sleep_ms(50);
-				VM_EQ(log_count(via.dmn.log, "rings set up again"), back + 1);
+				VRM_EQ(log_count(via.dmn.log, "rings set up again"), back + 1);
 				sleep_ms(1000);
 				after = drv_progress(&r);
-				VM_TRUE(after > before + 50);
+				VRM_TRUE(after > before + 50);
 				printf("      round %d: %u frames back before the kill, %u once the new "
 				       "testpmd ran 1 s\n", round + 1, before, after);
 			}
 			kill(r.pid, SIGTERM);
 			drv_wait(&r, 10000);
-			VM_EQ(r.status, 0);
-			VM_STREQ(r.result, "PASS");
-			VM_STREQ(r.order, s390x ? "big" : "little");
-			VM_EQ(r.bad_header + r.bad_payload, 0);
-			VM_TRUE(drv_log_has(&r, "reconnects=0 "));
-			VM_TRUE(testpmd_negotiated(&via.tp_a) & BIT(VU_F_VERSION_1));
+			VRM_EQ(r.status, 0);
+			VRM_STREQ(r.result, "PASS");
+			VRM_STREQ(r.order, s390x ? "big" : "little");
+			VRM_EQ(r.bad_header + r.bad_payload, 0);
+			VRM_TRUE(drv_log_has(&r, "reconnects=0 "));
+			VRM_TRUE(testpmd_negotiated(&via.tp_a) & BIT(VU_F_VERSION_1));
 			printf("      %u of %u frames back in all\n", r.received, r.sent);
-			if (!drv_log_has(&r, "RESULT: PASS") || vm_test_verbose())
+			if (!drv_log_has(&r, "RESULT: PASS") || vrm_test_verbose())
 				dump_log("vu_driver", r.log);
-			VM_TRUE(peer_alive(&via.dmn));
+			VRM_TRUE(peer_alive(&via.dmn));
 		}
 	}
-	if (vm_subtest("sigterm_removes_pins") && via_up()) {
+	if (vrm_subtest("sigterm_removes_pins") && via_up()) {
 		int st = peer_stop(&via.dmn, SIGTERM);
 
-		VM_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-		VM_TRUE(access(via.root, F_OK) != 0);
-		VM_TRUE(access(via.vmm_a, F_OK) != 0);
-		VM_TRUE(access(via.vmm_b, F_OK) != 0);
+		VRM_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		VRM_TRUE(access(via.root, F_OK) != 0);
+		VRM_TRUE(access(via.vmm_a, F_OK) != 0);
+		VRM_TRUE(access(via.vmm_b, F_OK) != 0);
 	}
-	if (via.up && (vm_test_verbose() || getenv("VM_KEEP_LOGS")))
+	if (via.up && (vrm_test_verbose() || getenv("VRM_KEEP_LOGS")))
 		dump_log("vringmedd", via.dmn.log);
 	via_down();
 }

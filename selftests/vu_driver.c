@@ -91,10 +91,10 @@ struct queue {
 	unsigned idx;
 	unsigned size;
 	uint8_t *ring;			/* our mapping of the ring */
-	struct vm_desc *desc;
+	struct vrm_desc *desc;
 	__u16 *avail;			/* flags, idx, ring[size], used_event */
 	__u16 *used_hdr;		/* flags, idx */
-	struct vm_used_elem *used;
+	struct vrm_used_elem *used;
 	uint16_t avail_idx;		/* next free avail slot (free-running) */
 	uint16_t last_used;		/* next used entry to read */
 	int kick, call;
@@ -180,7 +180,7 @@ static void st16(__u16 *p, uint16_t v)
 	if (opt.legacy)
 		*(volatile __u16 *)p = v;
 	else
-		*(volatile __u16 *)p = vm_swab16_if(VM_ORDER_LE, v);
+		*(volatile __u16 *)p = vrm_swab16_if(VRM_ORDER_LE, v);
 }
 
 static void st32(__u32 *p, uint32_t v)
@@ -188,7 +188,7 @@ static void st32(__u32 *p, uint32_t v)
 	if (opt.legacy)
 		*p = v;
 	else
-		*p = vm_swab32_if(VM_ORDER_LE, v);
+		*p = vrm_swab32_if(VRM_ORDER_LE, v);
 }
 
 static void st64(__u64 *p, uint64_t v)
@@ -196,21 +196,21 @@ static void st64(__u64 *p, uint64_t v)
 	if (opt.legacy)
 		*p = v;
 	else
-		*p = vm_swab64_if(VM_ORDER_LE, v);
+		*p = vrm_swab64_if(VRM_ORDER_LE, v);
 }
 
 static uint16_t ld16(const __u16 *p)
 {
 	uint16_t v = *(const volatile __u16 *)p;
 
-	return opt.legacy ? v : vm_swab16_if(VM_ORDER_LE, v);
+	return opt.legacy ? v : vrm_swab16_if(VRM_ORDER_LE, v);
 }
 
 static uint32_t ld32(const __u32 *p)
 {
 	uint32_t v = *(const volatile __u32 *)p;
 
-	return opt.legacy ? v : vm_swab32_if(VM_ORDER_LE, v);
+	return opt.legacy ? v : vrm_swab32_if(VRM_ORDER_LE, v);
 }
 
 static uint64_t gpa_of(const void *p)
@@ -360,11 +360,11 @@ static void queue_init(struct queue *q, unsigned idx)
 	q->idx = idx;
 	q->size = opt.ring;
 	q->ring = mem + RING_OFF(idx);
-	q->desc = (struct vm_desc *)q->ring;
-	q->avail = (__u16 *)(q->ring + vm_legacy_avail_off(q->size));
-	q->used_hdr = (__u16 *)(q->ring + vm_legacy_used_off(q->size));
-	q->used = (struct vm_used_elem *)(q->ring + vm_legacy_used_off(q->size) +
-					  VM_USED_RING_OFF);
+	q->desc = (struct vrm_desc *)q->ring;
+	q->avail = (__u16 *)(q->ring + vrm_legacy_avail_off(q->size));
+	q->used_hdr = (__u16 *)(q->ring + vrm_legacy_used_off(q->size));
+	q->used = (struct vrm_used_elem *)(q->ring + vrm_legacy_used_off(q->size) +
+					  VRM_USED_RING_OFF);
 	st16(&q->avail[0], 0);		/* flags: we want interrupts */
 	st16(&q->avail[1], 0);
 	q->kick = eventfd(0, EFD_CLOEXEC);
@@ -406,7 +406,7 @@ static void kick(struct queue *q)
 	/* The avail idx store before the used flags load (Linux's
 	 * virtqueue_kick_prepare: virtio_mb). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (ld16(&q->used_hdr[0]) & VM_VRING_USED_F_NO_NOTIFY)
+	if (ld16(&q->used_hdr[0]) & VRM_VRING_USED_F_NO_NOTIFY)
 		return;
 	if (write(q->kick, &one, sizeof(one)) != sizeof(one)) {
 		fprintf(stderr, "vu_driver: kick of queue %u: %s\n", q->idx, strerror(errno));
@@ -454,11 +454,11 @@ static void post_rx(struct queue *q, uint16_t id)
 static void rx_setup(struct queue *q, unsigned nbufs)
 {
 	for (unsigned i = 0; i < nbufs; i++) {
-		struct vm_desc *d = &q->desc[i];
+		struct vrm_desc *d = &q->desc[i];
 
 		st64(&d->addr, MEM_GPA + RX_BUF_OFF + (uint64_t)RX_BUF_LEN * i);
 		st32(&d->len, RX_BUF_LEN);
-		st16(&d->flags, VM_VRING_DESC_F_WRITE);
+		st16(&d->flags, VRM_VRING_DESC_F_WRITE);
 		st16(&d->next, 0);
 		post_rx(q, (uint16_t)i);
 	}
@@ -481,7 +481,7 @@ static void rx_check(struct stats *st, const uint8_t *buf, uint32_t len, uint8_t
 		bad_hdr = true;
 	if (mrg_rxbuf) {
 		memcpy(&nb, buf + 10, sizeof(nb));
-		nb = opt.legacy ? nb : vm_swab16_if(VM_ORDER_LE, nb);
+		nb = opt.legacy ? nb : vrm_swab16_if(VRM_ORDER_LE, nb);
 		if (nb != 1) {
 			if (st->bad_header < 3)
 				fprintf(stderr, "vu_driver: RX num_buffers %u (want 1)\n", nb);
@@ -714,7 +714,7 @@ static void exchange(struct stats *st)
 			make_frame(buf + TX_FRAME_AT, st->sent);
 			st64(&tx->desc[h].addr, gpa_of(buf));
 			st32(&tx->desc[h].len, hdr_len);
-			st16(&tx->desc[h].flags, VM_VRING_DESC_F_NEXT);
+			st16(&tx->desc[h].flags, VRM_VRING_DESC_F_NEXT);
 			st16(&tx->desc[h].next, d);
 			st64(&tx->desc[d].addr, gpa_of(buf + TX_FRAME_AT));
 			st32(&tx->desc[d].len, FRAME_LEN);
@@ -739,7 +739,7 @@ static void exchange(struct stats *st)
 		/* TX completions: the chains come back free. */
 		n = used_pending(tx, tx_inflight, st);
 		for (int i = 0; i < n; i++) {
-			struct vm_used_elem *u = &tx->used[tx->last_used % tx->size];
+			struct vrm_used_elem *u = &tx->used[tx->last_used % tx->size];
 			uint32_t id = ld32(&u->id);
 
 			tx->last_used++;
@@ -762,7 +762,7 @@ static void exchange(struct stats *st)
 		/* RX: check, then give the buffer back. */
 		n = used_pending(rx, nrx, st);
 		for (int i = 0; i < n; i++) {
-			struct vm_used_elem *u = &rx->used[rx->last_used % rx->size];
+			struct vrm_used_elem *u = &rx->used[rx->last_used % rx->size];
 			uint32_t id = ld32(&u->id), len = ld32(&u->len);
 
 			rx->last_used++;
@@ -901,9 +901,9 @@ static unsigned hostile_post(struct queue *tx)
 	if (!strcmp(c, "head_out_of_range"))
 		head = (uint16_t)tx->size;
 	else if (!strcmp(c, "next_out_of_range"))
-		flags = VM_VRING_DESC_F_NEXT, next = (uint16_t)(tx->size + 1);
+		flags = VRM_VRING_DESC_F_NEXT, next = (uint16_t)(tx->size + 1);
 	else if (!strcmp(c, "chain_loop"))
-		flags = VM_VRING_DESC_F_NEXT, next = 1;
+		flags = VRM_VRING_DESC_F_NEXT, next = 1;
 	else if (!strcmp(c, "zero_length"))
 		len = 0;
 	else if (!strcmp(c, "buffer_outside_memory"))
@@ -911,7 +911,7 @@ static unsigned hostile_post(struct queue *tx)
 	else if (!strcmp(c, "addr_len_overflow"))
 		addr = ~0ull - 8, len = 64;
 	else if (!strcmp(c, "write_before_read"))	/* header, write-only frame, read-only */
-		flags = VM_VRING_DESC_F_NEXT, next = 1;
+		flags = VRM_VRING_DESC_F_NEXT, next = 1;
 	st64(&tx->desc[0].addr, addr);
 	st32(&tx->desc[0].len, len);
 	st16(&tx->desc[0].flags, flags);
@@ -919,9 +919,9 @@ static unsigned hostile_post(struct queue *tx)
 	/* Descriptor 1: the frame, pointing back to 0 for the loop. */
 	st64(&tx->desc[1].addr, gpa_of(buf + TX_FRAME_AT));
 	st32(&tx->desc[1].len, FRAME_LEN);
-	st16(&tx->desc[1].flags, !strcmp(c, "chain_loop") ? VM_VRING_DESC_F_NEXT :
+	st16(&tx->desc[1].flags, !strcmp(c, "chain_loop") ? VRM_VRING_DESC_F_NEXT :
 				 !strcmp(c, "write_before_read") ?
-				 VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE : 0);
+				 VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE : 0);
 	st16(&tx->desc[1].next, !strcmp(c, "write_before_read") ? 2 : 0);
 	st64(&tx->desc[2].addr, gpa_of(buf + TX_FRAME_AT));
 	st32(&tx->desc[2].len, 8);
@@ -1014,7 +1014,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	bool big = vm_host_order() == VM_ORDER_BE, cross_ok, need_endian;
+	bool big = vrm_host_order() == VRM_ORDER_BE, cross_ok, need_endian;
 	struct stats st = { 0 };
 	unsigned long v;
 	uint64_t pf;
@@ -1043,7 +1043,7 @@ int main(int argc, char **argv)
 			opt.frames = (unsigned)v;
 			break;
 		case 'r':
-			if (!parse_uint(optarg, MAX_RING, &v) || !vm_ring_size_ok((uint32_t)v, MAX_RING) ||
+			if (!parse_uint(optarg, MAX_RING, &v) || !vrm_ring_size_ok((uint32_t)v, MAX_RING) ||
 			    v < 4)
 				goto bad;
 			opt.ring = (unsigned)v;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Instruction-count benchmark of the translation core (kick direction),
- * through the userspace reference mediator.  Meant to run under
+ * through the userspace translator.  Meant to run under
  *   valgrind --tool=callgrind --toggle-collect=bench_kick_256
  * (or --toggle-collect=bench_kick_empty); tools/bench-core.sh does that.
  *
@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ref.h"
+#include "uxlate.h"
 #include "../selftests/ringgen.h"
 #include "../selftests/fixture.h"
 
@@ -49,34 +49,34 @@ static void bq_fill(struct fx *b, int n)
  * ones have other names so they are never collected.
  */
 __attribute__((noinline, noclone, used))
-__u32 bench_warmup_kick(struct vm_ref_queue *rq, __u32 *chains)
+__u32 bench_warmup_kick(struct vrm_ux_queue *rq, __u32 *chains)
 {
-	return vm_ref_kick(rq, chains);
+	return vrm_ux_kick(rq, chains);
 }
 
 __attribute__((noinline, noclone, used))
-__u32 bench_warmup_empty(struct vm_ref_queue *rq, __u32 *chains)
+__u32 bench_warmup_empty(struct vrm_ux_queue *rq, __u32 *chains)
 {
-	return vm_ref_kick(rq, chains);
+	return vrm_ux_kick(rq, chains);
 }
 
 __attribute__((noinline, noclone, used))
-__u32 bench_kick_256(struct vm_ref_queue *rq, __u32 *chains)
+__u32 bench_kick_256(struct vrm_ux_queue *rq, __u32 *chains)
 {
-	return vm_ref_kick(rq, chains);
+	return vrm_ux_kick(rq, chains);
 }
 
 __attribute__((noinline, noclone, used))
-__u32 bench_kick_empty(struct vm_ref_queue *rq, __u32 *chains)
+__u32 bench_kick_empty(struct vrm_ux_queue *rq, __u32 *chains)
 {
-	return vm_ref_kick(rq, chains);
+	return vrm_ux_kick(rq, chains);
 }
 
 static int check(const char *what, __u32 verdict, __u32 chains, __u32 want)
 {
-	if (verdict != VM_OK || chains != want) {
-		fprintf(stderr, "bench_core: %s: verdict %s (%u), chains %u, want VM_OK and %u\n",
-			what, vm_verdict_name(verdict), verdict, chains, want);
+	if (verdict != VRM_OK || chains != want) {
+		fprintf(stderr, "bench_core: %s: verdict %s (%u), chains %u, want VRM_OK and %u\n",
+			what, vrm_verdict_name(verdict), verdict, chains, want);
 		return 1;
 	}
 	return 0;

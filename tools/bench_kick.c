@@ -4,7 +4,7 @@
  *
  *   bench_kick            (make bench-kick)
  *
- * 1. ns per translated descriptor inside BPF.  The vm_test_kick program
+ * 1. ns per translated descriptor inside BPF.  The vrm_test_kick program
  *    (BPF_PROG_TYPE_SYSCALL, the same kick path the notification programs
  *    run) is run under BPF_PROG_TEST_RUN on a ring of 256 entries whose
  *    guest adds `batch` fresh single-descriptor chains before every run, for
@@ -20,7 +20,7 @@
  *    write()s the eventfd; the backend takes a timestamp when read()
  *    returns (and, with the program attached, checks the shadow avail idx
  *    had already advanced).  Latency = wake time - write time, with
- *    vm_tp_write attached and detached, interleaved in blocks so drift on a
+ *    vrm_tp_write attached and detached, interleaved in blocks so drift on a
  *    shared machine hits both alike.  Before every kick the main thread
  *    waits until the backend is really asleep in read(), so no wake is a
  *    free one.
@@ -48,7 +48,7 @@
 #include <bpf/libbpf.h>
 
 #include "loader.h"
-#include "ref.h"
+#include "uxlate.h"
 #include "vringmed.skel.h"
 #include "kick_floor.skel.h"
 #include "kick_floor.h"
@@ -77,7 +77,7 @@ static int rounds = MAX_ROUNDS, p1_runs = 400, blocks = MAX_BLOCKS, block_iters 
 #define TARGET_ADDED_P50_NS	300
 
 
-static struct vm_bpf B;
+static struct vrm_bpf B;
 static int loaded;
 
 static void on_signal(int sig)
@@ -114,7 +114,7 @@ static void cleanup(void)
 	}
 	stats_restore();
 	if (loaded) {
-		vm_bpf_close(&B);
+		vrm_bpf_close(&B);
 		loaded = 0;
 	}
 }
@@ -140,10 +140,10 @@ static unsigned bq_chains(enum head_order h, unsigned descs)
 struct bq {
 	struct tr_ring t;
 	enum head_order heads;
-	uint32_t slot;		/* queue slot: VM_QSLOT(device slot, 0) */
-	struct vm_device *dev;
-	struct vm_queue *q;
-	struct vm_shadow_queue *sh;
+	uint32_t slot;		/* queue slot: VRM_QSLOT(device slot, 0) */
+	struct vrm_device *dev;
+	struct vrm_queue *q;
+	struct vrm_shadow_queue *sh;
 };
 
 /* As selftests/test_bpf.c's bfx_init(): the device's VMM is this process. */
@@ -152,20 +152,20 @@ static void bq_init(struct bq *f, uint32_t dev_slot, int be)
 	memset(f, 0, sizeof(*f));
 	if (tr_init(&f->t, RING, be, GUEST_MEM))
 		die("out of memory");
-	f->slot = VM_QSLOT(dev_slot, 0);
+	f->slot = VRM_QSLOT(dev_slot, 0);
 	f->dev = &B.devices[dev_slot];
 	f->q = &B.queues[f->slot];
 	f->sh = &B.shadow[f->slot];
 	tr_device(&f->t, f->dev, getpid());
 	f->dev->flags = 0;
 	f->dev->first_queue = f->slot;
-	vm_ref_shadow_reset(f->sh);
-	if (vm_ref_queue_setup(f->q, dev_slot, RING, tr_va(&f->t, f->t.ring_gpa),
+	vrm_ux_shadow_reset(f->sh);
+	if (vrm_ux_queue_setup(f->q, dev_slot, RING, tr_va(&f->t, f->t.ring_gpa),
 			       tr_va(&f->t, tr_avail_gpa(&f->t)), tr_va(&f->t, tr_used_gpa(&f->t))))
-		die("vm_ref_queue_setup failed");
-	vm_bpf_clear_stats(&B, f->slot);
-	f->q->flags = VM_QF_ENABLED;
-	f->dev->flags = VM_DF_ACTIVE;
+		die("vrm_ux_queue_setup failed");
+	vrm_bpf_clear_stats(&B, f->slot);
+	f->q->flags = VRM_QF_ENABLED;
+	f->dev->flags = VRM_DF_ACTIVE;
 }
 
 /* The queue's header mode for each row: net-tx is a legacy virtio-net TX
@@ -175,10 +175,10 @@ static void bq_set_heads(struct bq *f, enum head_order h)
 {
 	f->q->flags = 0;	/* configuration is written while disabled */
 	f->heads = h;
-	f->q->net_mode = h == HEADS_NET_TX ? VM_NET_TX_SLOT : VM_NET_NONE;
-	f->q->net_hdr_len = h == HEADS_NET_TX ? VM_NET_HDR_MODERN : 0;
+	f->q->net_mode = h == HEADS_NET_TX ? VRM_NET_TX_SLOT : VRM_NET_NONE;
+	f->q->net_hdr_len = h == HEADS_NET_TX ? VRM_NET_HDR_MODERN : 0;
 	f->q->hdr_gpa = 0x40000000ull;
-	f->q->flags = VM_QF_ENABLED;
+	f->q->flags = VRM_QF_ENABLED;
 }
 
 static void bq_fini(struct bq *f)
@@ -205,8 +205,8 @@ static void bq_refill(struct bq *f, unsigned n)
 		/* n / 2 chains of two, heads up: a legacy virtio-net TX
 		 * without ANY_LAYOUT (header, then frame). */
 		for (unsigned i = 0; i + 1 < n; i += 2) {
-			tr_set_desc(&f->t, (uint16_t)i, f->t.data_gpa + 64ull * i, VM_NET_HDR_MODERN,
-				    VM_VRING_DESC_F_NEXT, (uint16_t)(i + 1));
+			tr_set_desc(&f->t, (uint16_t)i, f->t.data_gpa + 64ull * i, VRM_NET_HDR_MODERN,
+				    VRM_VRING_DESC_F_NEXT, (uint16_t)(i + 1));
 			tr_set_desc(&f->t, (uint16_t)(i + 1), f->t.data_gpa + 64ull * (i + 1),
 				    BUF_LEN, 0, 0);
 			tr_push_head(&f->t, (uint16_t)i);
@@ -239,11 +239,11 @@ static void bq_refill(struct bq *f, unsigned n)
 
 static void bq_check_healthy(const struct bq *f, const char *what)
 {
-	struct vm_qstats st;
+	struct vrm_qstats st;
 
 	if (f->dev->broken)
-		die("%s: device marked broken: %s", what, vm_verdict_name(f->dev->broken));
-	if (vm_bpf_read_stats(&B, f->slot, &st))
+		die("%s: device marked broken: %s", what, vrm_verdict_name(f->dev->broken));
+	if (vrm_bpf_read_stats(&B, f->slot, &st))
 		die("%s: cannot read stats", what);
 	if (st.deferred || st.read_faults || st.foreign || st.contended)
 		die("%s: unexpected counters: deferred %llu read_faults %llu foreign %llu contended %llu",
@@ -281,13 +281,13 @@ static void p1_copy_floor(struct bq *f, unsigned batch, unsigned runs, struct p1
 	LIBBPF_OPTS(bpf_test_run_opts, topts, .ctx_in = &a, .ctx_size_in = sizeof(a));
 	__u64 cnt0, ns0, cnt1, ns1;
 
-	if (vm_bpf_prog_runtime(fd, &cnt0, &ns0))
+	if (vrm_bpf_prog_runtime(fd, &cnt0, &ns0))
 		die("cannot read the run-time stats of floor_copy");
 	for (unsigned r = 0; r < runs; r++) {
 		if (bpf_prog_test_run_opts(fd, &topts) || topts.retval)
 			die("floor_copy failed: %s (retval %u)", strerror(errno), topts.retval);
 	}
-	if (vm_bpf_prog_runtime(fd, &cnt1, &ns1) || cnt1 - cnt0 != runs)
+	if (vrm_bpf_prog_runtime(fd, &cnt1, &ns1) || cnt1 - cnt0 != runs)
 		die("cannot read the run-time stats of floor_copy");
 	if (!c)
 		return;
@@ -298,14 +298,14 @@ static void p1_copy_floor(struct bq *f, unsigned batch, unsigned runs, struct p1
 
 static void test_kick_checked(struct bq *f, unsigned batch)
 {
-	struct vm_test_args a;
-	int err = vm_bpf_test_kick(&B, f->slot, &a);
+	struct vrm_test_args a;
+	int err = vrm_bpf_test_kick(&B, f->slot, &a);
 
 	if (err)
-		die("BPF_PROG_TEST_RUN of vm_test_kick failed: %s", strerror(-err));
-	if (a.verdict != VM_OK || a.chains != bq_chains(f->heads, batch))
+		die("BPF_PROG_TEST_RUN of vrm_test_kick failed: %s", strerror(-err));
+	if (a.verdict != VRM_OK || a.chains != bq_chains(f->heads, batch))
 		die("%s guest, batch %u: verdict %s (%d), chains %u: want ok and %u",
-		    f->t.big_endian ? "be" : "le", batch, vm_verdict_name((__u32)a.verdict),
+		    f->t.big_endian ? "be" : "le", batch, vrm_verdict_name((__u32)a.verdict),
 		    a.verdict, a.chains, bq_chains(f->heads, batch));
 	if ((uint16_t)tr_le(&f->sh->avail.idx, 2) != f->t.avail_idx)
 		die("%s guest, batch %u: shadow avail idx %u, want %u",
@@ -317,8 +317,8 @@ static void p1_measure(struct bq *f, unsigned batch, unsigned runs, struct p1_ce
 {
 	__u64 cnt0, ns0, cnt1, ns1, wall = 0;
 
-	if (vm_bpf_prog_runtime(prog_fd_test, &cnt0, &ns0))
-		die("cannot read the run-time stats of vm_test_kick");
+	if (vrm_bpf_prog_runtime(prog_fd_test, &cnt0, &ns0))
+		die("cannot read the run-time stats of vrm_test_kick");
 	for (unsigned r = 0; r < runs; r++) {
 		uint64_t t0;
 
@@ -328,10 +328,10 @@ static void p1_measure(struct bq *f, unsigned batch, unsigned runs, struct p1_ce
 		test_kick_checked(f, batch);
 		wall += now_ns() - t0;
 	}
-	if (vm_bpf_prog_runtime(prog_fd_test, &cnt1, &ns1))
-		die("cannot read the run-time stats of vm_test_kick");
+	if (vrm_bpf_prog_runtime(prog_fd_test, &cnt1, &ns1))
+		die("cannot read the run-time stats of vrm_test_kick");
 	if (cnt1 - cnt0 != runs)
-		die("run_cnt of vm_test_kick moved by %llu over %u runs: are BPF stats on?",
+		die("run_cnt of vrm_test_kick moved by %llu over %u runs: are BPF stats on?",
 		    (unsigned long long)(cnt1 - cnt0), runs);
 	if (!c)
 		return;
@@ -403,7 +403,7 @@ static double part1(void)
 	for (int o = 0; o < 2; o++)
 		bq_check_healthy(&q[o], o ? "part 1, le" : "part 1, be");
 
-	printf("1. vm_test_kick under BPF_PROG_TEST_RUN, ring %u, single-descriptor chains\n", RING);
+	printf("1. vrm_test_kick under BPF_PROG_TEST_RUN, ring %u, single-descriptor chains\n", RING);
 	printf("   program time from kernel.bpf_stats_enabled, %d runs per cell (%d rounds of %d);\n",
 	       rounds * p1_runs, rounds, p1_runs);
 	printf("   syscall = wall time of the whole BPF_PROG_TEST_RUN call, for reference\n\n");
@@ -474,7 +474,7 @@ struct backend {
 	int cpu;			/* -1: not pinned */
 	_Atomic pid_t tid;
 	_Atomic int stop;
-	struct vm_shadow_queue *sh;
+	struct vrm_shadow_queue *sh;
 	/* Written by the main thread before the kick write(); read after the
 	 * read() returns, ordered by the eventfd. */
 	uint64_t t_write;
@@ -544,20 +544,20 @@ static int attach_tp(void)
 {
 	struct bpf_link *l;
 
-	if (B.skel->links.vm_tp_write)
+	if (B.skel->links.vrm_tp_write)
 		return 0;
-	l = bpf_program__attach(B.skel->progs.vm_tp_write);
+	l = bpf_program__attach(B.skel->progs.vrm_tp_write);
 	if (!l)
 		return -errno;
-	B.skel->links.vm_tp_write = l;
+	B.skel->links.vrm_tp_write = l;
 	return 0;
 }
 
 static void detach_tp(void)
 {
-	if (B.skel->links.vm_tp_write) {
-		bpf_link__destroy(B.skel->links.vm_tp_write);
-		B.skel->links.vm_tp_write = NULL;
+	if (B.skel->links.vrm_tp_write) {
+		bpf_link__destroy(B.skel->links.vrm_tp_write);
+		B.skel->links.vrm_tp_write = NULL;
 	}
 }
 
@@ -571,14 +571,14 @@ struct p2_result {
 };
 
 /* Block `blk` of an ABBA sequence (detached, attached, attached, detached,
- * ...): attaches or detaches vm_tp_write and says which. */
+ * ...): attaches or detaches vrm_tp_write and says which. */
 static int abba_switch(struct bq *f, int blk)
 {
 	int attached = (blk & 1) ^ ((blk >> 1) & 1), err;
 
 	if (attached) {
 		if ((err = attach_tp()))
-			die("cannot attach vm_tp_write: %s", strerror(-err));
+			die("cannot attach vrm_tp_write: %s", strerror(-err));
 		/* The detached blocks' guest entries were never translated:
 		 * skip them, as a daemon resync would. */
 		f->q->last_avail = f->t.avail_idx;
@@ -595,7 +595,7 @@ static void p2_run(struct p2_result *res, int main_cpu, int backend_cpu, struct 
 	struct backend be = {
 		.kickfd = kickfd, .backfd = backfd, .cpu = backend_cpu, .sh = f->sh,
 	};
-	struct vm_qstats st0, st1;
+	struct vrm_qstats st0, st1;
 	char path[64];
 	int sysfd, err;
 	uint64_t one = 1;
@@ -616,7 +616,7 @@ static void p2_run(struct p2_result *res, int main_cpu, int backend_cpu, struct 
 	sysfd = open(path, O_RDONLY);
 	if (sysfd < 0)
 		die("open %s: %s", path, strerror(errno));
-	if (vm_bpf_read_stats(&B, f->slot, &st0))
+	if (vrm_bpf_read_stats(&B, f->slot, &st0))
 		die("cannot read stats");
 
 	for (int blk = 0; blk < 2 * blocks; blk++) {
@@ -645,11 +645,11 @@ static void p2_run(struct p2_result *res, int main_cpu, int backend_cpu, struct 
 	close(sysfd);
 	pin_self(-1);
 	bq_check_healthy(f, res->name);
-	if (vm_bpf_read_stats(&B, f->slot, &st1))
+	if (vrm_bpf_read_stats(&B, f->slot, &st1))
 		die("cannot read stats");
 	res->tp_chains = st1.chains - st0.chains;
 	if (res->tp_chains != (uint64_t)blocks * (BLOCK_WARMUP + block_iters))
-		die("%s: vm_tp_write translated %llu chains, want %u", res->name,
+		die("%s: vrm_tp_write translated %llu chains, want %u", res->name,
 		    (unsigned long long)res->tp_chains, blocks * (BLOCK_WARMUP + block_iters));
 
 	for (int m = 0; m < 2; m++) {
@@ -669,14 +669,14 @@ static void p2_run(struct p2_result *res, int main_cpu, int backend_cpu, struct 
 /*
  * Where the added latency goes: the write() syscall alone, nobody waiting,
  * under a ladder of programs at the same tracepoint, each doing a prefix of
- * vm_tp_write's work (tools/kick_floor.bpf.c): nothing, the VMM lookup, the
+ * vrm_tp_write's work (tools/kick_floor.bpf.c): nothing, the VMM lookup, the
  * eventfd-id walk, then the whole kick.  Modes interleave in blocks; each
  * program's own run time comes from the kernel's BPF stats, switched on for
  * a separate pass only (the accounting costs a little itself).
  */
 enum { L_DET, L_EMPTY, L_TGID, L_EFD, L_FULL, NLADDER };
 static const char *const ladder_name[NLADDER] = {
-	"no program", "empty program", "+ VMM lookup", "+ eventfd-id walk", "vm_tp_write (whole kick)",
+	"no program", "empty program", "+ VMM lookup", "+ eventfd-id walk", "vrm_tp_write (whole kick)",
 };
 
 struct p2_split {
@@ -691,7 +691,7 @@ static struct bpf_program *ladder_prog(int m)
 	case L_EMPTY:	return floor_skel->progs.floor_empty;
 	case L_TGID:	return floor_skel->progs.floor_tgid;
 	case L_EFD:	return floor_skel->progs.floor_efd;
-	case L_FULL:	return B.skel->progs.vm_tp_write;
+	case L_FULL:	return B.skel->progs.vrm_tp_write;
 	default:	return NULL;
 	}
 }
@@ -709,7 +709,7 @@ static void ladder_set(struct bq *f, int m)
 	ladder_link = bpf_program__attach(p);
 	if (!ladder_link)
 		die("cannot attach %s: %s", bpf_program__name(p), strerror(errno));
-	/* Kicks made without vm_tp_write were never translated: skip them,
+	/* Kicks made without vrm_tp_write were never translated: skip them,
 	 * as a daemon resync would. */
 	f->q->last_avail = f->t.avail_idx;
 }
@@ -785,14 +785,14 @@ static void p2_breakdown(struct p2_split *r, struct bq *f, int kickfd)
 		__u64 cnt0, ns0, cnt1, ns1;
 
 		ladder_set(f, m);
-		if (vm_bpf_prog_runtime(prog_fd, &cnt0, &ns0))
+		if (vrm_bpf_prog_runtime(prog_fd, &cnt0, &ns0))
 			die("cannot read the run-time stats of %s", bpf_program__name(ladder_prog(m)));
 		for (int i = 0; i < block_iters; i++) {
 			bq_refill(f, 1);
 			if (write(kickfd, &one, sizeof(one)) != sizeof(one))
 				die("write(kick eventfd): %s", strerror(errno));
 		}
-		if (vm_bpf_prog_runtime(prog_fd, &cnt1, &ns1))
+		if (vrm_bpf_prog_runtime(prog_fd, &cnt1, &ns1))
 			die("cannot read the run-time stats of %s", bpf_program__name(ladder_prog(m)));
 		if (read(kickfd, &v, sizeof(v)) != sizeof(v))
 			die("read(kick eventfd): %s", strerror(errno));
@@ -825,12 +825,12 @@ static long long part2(void)
 	backfd = eventfd(0, EFD_CLOEXEC);
 	if (kickfd < 0 || backfd < 0)
 		die("eventfd: %s", strerror(errno));
-	efd_id = vm_eventfd_id(0, kickfd);
+	efd_id = vrm_eventfd_id(0, kickfd);
 	if (efd_id < 0)
 		die("no eventfd-id for the kick eventfd: %s", strerror((int)-efd_id));
 
 	bq_init(&f, 2, 1);	/* big-endian guest */
-	if ((err = vm_bpf_add_vmm(&B, getpid())) || (err = vm_bpf_add_kickfd(&B, efd_id, f.slot)))
+	if ((err = vrm_bpf_add_vmm(&B, getpid())) || (err = vrm_bpf_add_kickfd(&B, efd_id, f.slot)))
 		die("cannot register the VMM / kick eventfd: %s", strerror(-err));
 
 	if (ncpu >= 2)
@@ -839,8 +839,8 @@ static long long part2(void)
 	p2_breakdown(&split, &f, kickfd);
 	bq_check_healthy(&f, "kick breakdown");
 
-	vm_bpf_del_kickfd(&B, efd_id);
-	vm_bpf_del_vmm(&B, getpid());
+	vrm_bpf_del_kickfd(&B, efd_id);
+	vrm_bpf_del_vmm(&B, getpid());
 	bq_fini(&f);
 	close(kickfd);
 	close(backfd);
@@ -884,7 +884,7 @@ static long long part2(void)
 
 int main(int argc, char **argv)
 {
-	struct vm_bpf_opts opts = { .attach = false };
+	struct vrm_bpf_opts opts = { .attach = false };
 	double x;
 	long long y;
 	int err;
@@ -917,15 +917,15 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
 
-	err = vm_bpf_load(&B, &opts);
+	err = vrm_bpf_load(&B, &opts);
 	if (err) {
 		fprintf(stderr, "bench_kick: cannot load the BPF object: %s\n", strerror(-err));
 		return 1;
 	}
 	loaded = 1;
-	prog_fd_test = bpf_program__fd(B.skel->progs.vm_test_kick);
+	prog_fd_test = bpf_program__fd(B.skel->progs.vrm_test_kick);
 	if (prog_fd_test < 0)
-		die("vm_test_kick is not loaded");
+		die("vrm_test_kick is not loaded");
 
 	{
 		struct utsname u;

@@ -16,7 +16,7 @@
 
 #include "loader.h"
 #include "log.h"
-#include "ref.h"
+#include "uxlate.h"
 #include "../selftests/rig.h"
 #include "../selftests/ringgen.h"
 
@@ -41,9 +41,9 @@ static void show_direct(const struct rig *r)
 	       r->name, (unsigned long long)tr_le(d, 8), (unsigned long long)tr_le(d + 8, 4));
 }
 
-static void show_shadow(struct vm_bpf *b, const struct rig *r)
+static void show_shadow(struct vrm_bpf *b, const struct rig *r)
 {
-	const struct vm_shadow_queue *sh = &b->shadow[r->qslot];
+	const struct vrm_shadow_queue *sh = &b->shadow[r->qslot];
 
 	printf("  %-7s shadow desc[0] as the backend reads it (vringmed): addr=0x%016llx len=%llu\n",
 	       r->name, (unsigned long long)tr_le(&sh->desc[0].addr, 8),
@@ -58,12 +58,12 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	struct vm_bpf_opts lo = { .attach = true };
+	struct vrm_bpf_opts lo = { .attach = true };
 	struct rig rigs[2] = {
 		{ .name = "s390x", .big_endian = 1, .slot = 0 },
 		{ .name = "x86_64", .big_endian = 0, .slot = 1 },
 	};
-	struct vm_bpf b;
+	struct vrm_bpf b;
 	int kicks = 5, c, failures = 0, started = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);	/* interleave with the logger in order */
@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'v':
-			vm_log_set_level(VM_LOG_DEBUG);
+			vrm_log_set_level(VRM_LOG_DEBUG);
 			break;
 		case 'h':
 			usage(stdout);
@@ -95,7 +95,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vringmed-demo: qemu-s390x-static or the s390x driver is missing; run `make setup && make`\n");
 		return 1;
 	}
-	if (vm_bpf_load(&b, &lo))
+	if (vrm_bpf_load(&b, &lo))
 		return 1;
 	printf("vringmed: BPF programs loaded and attached (write() kicks%s%s)\n",
 	       b.have_kvm ? ", KVM pio/mmio" : "", b.have_fentry ? ", fentry" : "");
@@ -138,20 +138,20 @@ int main(int argc, char **argv)
 	printf("  %-7s %6s %7s %6s %8s %7s %7s\n", "device", "kicks", "chains", "descs", "deferred",
 	       "errors", "broken");
 	for (int i = 0; i < started; i++) {
-		struct vm_qstats st;
+		struct vrm_qstats st;
 		__u64 errors = 0;
 
-		vm_bpf_read_stats(&b, rigs[i].qslot, &st);
-		for (int v = VM_DEFER + 1; v < VM_VERDICT_NR; v++)
+		vrm_bpf_read_stats(&b, rigs[i].qslot, &st);
+		for (int v = VRM_DEFER + 1; v < VRM_VERDICT_NR; v++)
 			errors += st.errors[v];
 		printf("  %-7s %6llu %7llu %6llu %8llu %7llu %7s\n", rigs[i].name,
 		       (unsigned long long)st.kicks, (unsigned long long)st.chains,
 		       (unsigned long long)st.descs, (unsigned long long)st.deferred,
-		       (unsigned long long)errors, vm_verdict_name(b.devices[rigs[i].slot].broken));
+		       (unsigned long long)errors, vrm_verdict_name(b.devices[rigs[i].slot].broken));
 	}
 	for (int i = started - 1; i >= 0; i--)
 		rig_stop(&b, &rigs[i]);
-	vm_bpf_close(&b);
+	vrm_bpf_close(&b);
 	printf("\n%s\n", failures ? "RESULT: FAILED — see the lines above"
 				  : "RESULT: WORKED — every big- and little-endian kick reached the modern backend translated and intact");
 	return failures ? 1 : 0;

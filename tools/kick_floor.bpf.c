@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * bench-kick's floor: programs at vm_tp_write's hook that do a growing
+ * bench-kick's floor: programs at vrm_tp_write's hook that do a growing
  * prefix of its work and nothing else, so the added latency of a kick can be
  * split into what the hook itself costs, what finding the kick costs, and
  * what translating it costs.  Not part of the product: bench_kick only.
@@ -9,7 +9,7 @@
  *   floor_tgid    + the registered-VMM lookup every write() on the host pays
  *   floor_efd     + the fd -> eventfd-id walk a VMM's write() pays
  *
- * And one run under BPF_PROG_TEST_RUN beside vm_test_kick:
+ * And one run under BPF_PROG_TEST_RUN beside vrm_test_kick:
  *
  *   floor_copy    the guest reads a kick of n single-descriptor chains
  *                 needs (avail idx, n heads, n descriptors: three bulk
@@ -63,7 +63,7 @@ int floor_efd(struct trace_event_raw_sys_enter *ctx)
 
 	if (!bpf_map_lookup_elem(&floor_vmms, &tgid))
 		return 0;
-	id = vm_eventfd_id(ctx->args[0]);
+	id = vrm_eventfd_id(ctx->args[0]);
 	if (id >= 0)
 		floor_ids += id;
 	return 0;

@@ -12,11 +12,11 @@
  *            eventfd; no mediation.  The baseline.
  *   relay    a legacy driver kicks its eventfd; a relay thread of the VMM
  *            process blocked in poll() on it wakes, translates with the
- *            reference mediator (user/ref.c, the same core) into a shadow
+ *            userspace translator (user/uxlate.c, the same core) into a shadow
  *            ring, and kicks the back-end's eventfd; on the back-end's call
  *            it moves used entries back to the guest (QEMU's shadow
  *            virtqueue does both).
- *   bpf      a legacy driver kicks its eventfd; vm_tp_write translates at
+ *   bpf      a legacy driver kicks its eventfd; vrm_tp_write translates at
  *            the write(); the back-end, blocked in read() on that same
  *            eventfd, wakes to a filled shadow ring; a daemon thread (as
  *            vringmedd's used path) moves used entries back to the guest.
@@ -75,7 +75,7 @@
 
 #include "loader.h"
 #include "log.h"
-#include "ref.h"
+#include "uxlate.h"
 #include "vringmed.skel.h"
 #include "../selftests/ringgen.h"
 #include "benchlib.h"
@@ -83,8 +83,8 @@
 #define RING		512
 #define GUEST_MEM	(2u << 20)
 #define BUF_LEN		256
-#define DEV		(VM_MAX_DEVICES - 1)	/* device slot in the maps */
-#define SLOT		(DEV * VM_DEV_QUEUES)	/* its queue slot */
+#define DEV		(VRM_MAX_DEVICES - 1)	/* device slot in the maps */
+#define SLOT		(DEV * VRM_DEV_QUEUES)	/* its queue slot */
 #define WARMUP		20			/* unrecorded rounds per block */
 #define MAX_BLOCKS	64
 
@@ -99,7 +99,7 @@ static const char *const mode_order[NMODES] = { "-", "le", "be", "le", "be" };
 static const unsigned batches[] = { 1, 16, 256 };
 #define NBATCH 3
 
-static struct vm_bpf B;
+static struct vrm_bpf B;
 static int loaded;
 static int blocks = 10, iters = 1000, stream_blocks = 5, stream_ms = 200, med_cpu;
 static const char *prefix = ".output/perf-compare";
@@ -111,7 +111,7 @@ static void cleanup(void)
 {
 	stats_restore();
 	if (loaded) {
-		vm_bpf_close(&B);
+		vrm_bpf_close(&B);
 		loaded = 0;
 	}
 }
@@ -191,11 +191,11 @@ struct rig {
 	/* What the back-end reads and writes: modern split ring. */
 	uint8_t *desc, *avail, *used;
 	/* Mediated modes: device, queue, shadow (BPF maps or shared memory). */
-	struct vm_device *dev, own_dev;
-	struct vm_queue *q;
-	struct vm_shadow_queue *sh;
-	struct vm_ref_queue rq;
-	struct vm_qstats st;		/* the relay's / daemon's counters */
+	struct vrm_device *dev, own_dev;
+	struct vrm_queue *q;
+	struct vrm_shadow_queue *sh;
+	struct vrm_ux_queue rq;
+	struct vrm_qstats st;		/* the relay's / daemon's counters */
 	int kickfd;			/* what the driver writes */
 	int bekick;			/* what the back-end reads */
 	int becall;			/* what the back-end signals */
@@ -211,7 +211,7 @@ struct rig {
 	pthread_t be_thr, med_thr;
 	_Atomic pid_t be_pid, be_tid, med_pid, med_tid;
 	_Atomic int stop, go;
-	int prog_fd;			/* BPF stats pass: vm_tp_write, else -1 */
+	int prog_fd;			/* BPF stats pass: vrm_tp_write, else -1 */
 	/* The driver's results of the block. */
 	uint64_t *lats;
 	unsigned nlat;
@@ -223,9 +223,9 @@ static uint16_t le16(const void *p)
 	return (uint16_t)tr_le(p, 2);
 }
 
-static enum vm_order drv_order(const struct rig *r)
+static enum vrm_order drv_order(const struct rig *r)
 {
-	return r->t.big_endian ? VM_ORDER_BE : VM_ORDER_LE;
+	return r->t.big_endian ? VRM_ORDER_BE : VRM_ORDER_LE;
 }
 
 /* The ring indices the driver shares with concurrent readers: one 16-bit
@@ -236,7 +236,7 @@ static enum vm_order drv_order(const struct rig *r)
 static void drv_publish(struct rig *r)
 {
 	__atomic_store_n((uint16_t *)(r->t.mem + tr_avail_gpa(&r->t) + 2),
-			 vm_swab16_if(drv_order(r), r->t.avail_idx), __ATOMIC_RELEASE);
+			 vrm_swab16_if(drv_order(r), r->t.avail_idx), __ATOMIC_RELEASE);
 }
 
 /* The driver's VRING_AVAIL_F_NO_INTERRUPT, in its byte order: set while it
@@ -245,13 +245,13 @@ static void drv_publish(struct rig *r)
 static void drv_want_calls(struct rig *r, int want)
 {
 	__atomic_store_n((uint16_t *)(r->t.mem + tr_avail_gpa(&r->t)),
-			 vm_swab16_if(drv_order(r), want ? 0 : VM_VRING_AVAIL_F_NO_INTERRUPT),
+			 vrm_swab16_if(drv_order(r), want ? 0 : VRM_VRING_AVAIL_F_NO_INTERRUPT),
 			 __ATOMIC_RELAXED);
 }
 
 static uint16_t drv_used_idx(struct rig *r)
 {
-	return vm_swab16_if(drv_order(r), __atomic_load_n((uint16_t *)(r->t.mem + tr_used_gpa(&r->t) + 2),
+	return vrm_swab16_if(drv_order(r), __atomic_load_n((uint16_t *)(r->t.mem + tr_used_gpa(&r->t) + 2),
 							  __ATOMIC_ACQUIRE));
 }
 
@@ -262,7 +262,7 @@ static void be_consume(struct rig *r)
 
 	/* Pairs with the release of the avail index by the driver (direct),
 	 * the core (relay) or BPF. */
-	idx = vm_swab16_if(VM_ORDER_LE, __atomic_load_n((uint16_t *)(r->avail + 2), __ATOMIC_ACQUIRE));
+	idx = vrm_swab16_if(VRM_ORDER_LE, __atomic_load_n((uint16_t *)(r->avail + 2), __ATOMIC_ACQUIRE));
 	n = idx - r->be_last;
 	r->bad = !r->streaming && idx != r->expect;
 	for (uint16_t k = 0; k < n; k++) {
@@ -281,7 +281,7 @@ static void be_consume(struct rig *r)
 	r->be_last = idx;
 	/* Used entries before the used index; pairs with the acquire of the
 	 * completion side. */
-	__atomic_store_n((uint16_t *)(r->used + 2), vm_swab16_if(VM_ORDER_LE, idx), __ATOMIC_RELEASE);
+	__atomic_store_n((uint16_t *)(r->used + 2), vrm_swab16_if(VRM_ORDER_LE, idx), __ATOMIC_RELEASE);
 }
 
 static void *backend_main(void *arg)
@@ -304,7 +304,7 @@ static void *backend_main(void *arg)
 		 * driver's between clearing it and its last used idx look).
 		 * The shadow ring's flags are the mediator's: always 0. */
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (le16(r->avail) & VM_VRING_AVAIL_F_NO_INTERRUPT)
+		if (le16(r->avail) & VRM_VRING_AVAIL_F_NO_INTERRUPT)
 			continue;
 		v = 1;
 		if (write(r->becall, &v, sizeof(v)) != sizeof(v))
@@ -321,7 +321,7 @@ static void wait_call(struct rig *r)
 	if (poll(&p, 1, 5000) != 1 || read(r->drvcall, &v, 8) != 8)
 		die("%s %s: no completion within 5 s (device %s; guest avail %u, guest used %u, back-end saw %u, ring used %u)",
 		    mode_name[r->mode], mode_order[r->mode],
-		    r->dev && r->dev->broken ? vm_verdict_name(r->dev->broken) : "ok", r->t.avail_idx,
+		    r->dev && r->dev->broken ? vrm_verdict_name(r->dev->broken) : "ok", r->t.avail_idx,
 		    drv_used_idx(r), r->be_last, le16(r->used + 2));
 }
 
@@ -330,9 +330,9 @@ static void med_complete(struct rig *r)
 	uint32_t n;
 	uint64_t v = 1;
 
-	if (vm_ref_complete(&r->rq, &n) != VM_OK)
-		die("%s: used path failed: %s", mode_name[r->mode], vm_verdict_name(r->dev->broken));
-	if (n && vm_ref_guest_wants_call(&r->rq) && write(r->drvcall, &v, sizeof(v)) != sizeof(v))
+	if (vrm_ux_complete(&r->rq, &n) != VRM_OK)
+		die("%s: used path failed: %s", mode_name[r->mode], vrm_verdict_name(r->dev->broken));
+	if (n && vrm_ux_guest_wants_call(&r->rq) && write(r->drvcall, &v, sizeof(v)) != sizeof(v))
 		atomic_store(&r->stop, 1);
 }
 
@@ -356,8 +356,8 @@ static void *mediator_main(void *arg)
 		if (relay && (pf[1].revents & POLLIN) && read(r->kickfd, &v, 8) == 8) {
 			uint32_t chains;
 
-			if (vm_ref_kick(&r->rq, &chains) != VM_OK)
-				die("relay: translation failed: %s", vm_verdict_name(r->dev->broken));
+			if (vrm_ux_kick(&r->rq, &chains) != VRM_OK)
+				die("relay: translation failed: %s", vrm_verdict_name(r->dev->broken));
 			v = 1;
 			if (write(r->bekick, &v, 8) != 8)
 				break;
@@ -414,32 +414,32 @@ static struct rig *rig_new(enum mode m, unsigned batch, unsigned nlat)
 	r->dev->flags = 0;
 	r->dev->first_queue = SLOT;
 	r->dev->nqueues = 1;
-	vm_ref_shadow_reset(r->sh);
-	if (vm_ref_queue_setup(r->q, DEV, RING, tr_va(&r->t, r->t.ring_gpa),
+	vrm_ux_shadow_reset(r->sh);
+	if (vrm_ux_queue_setup(r->q, DEV, RING, tr_va(&r->t, r->t.ring_gpa),
 			       tr_va(&r->t, tr_avail_gpa(&r->t)), tr_va(&r->t, tr_used_gpa(&r->t))))
 		die("queue set-up");
-	r->rq = (struct vm_ref_queue){ r->dev, r->q, r->sh, vm_ref_scratch_new(), &r->st };
+	r->rq = (struct vrm_ux_queue){ r->dev, r->q, r->sh, vrm_ux_scratch_new(), &r->st };
 	if (!r->rq.scr)
 		die("out of memory");
 	r->desc = (uint8_t *)r->sh->desc;
 	r->avail = (uint8_t *)&r->sh->avail;
 	r->used = (uint8_t *)&r->sh->used;
 	if (is_bpf(m)) {
-		long id = vm_eventfd_id(0, r->kickfd);
+		long id = vrm_eventfd_id(0, r->kickfd);
 
-		if (id < 0 || vm_bpf_add_kickfd(&B, (uint32_t)id, SLOT))
+		if (id < 0 || vrm_bpf_add_kickfd(&B, (uint32_t)id, SLOT))
 			die("cannot register the kick eventfd");
-		vm_bpf_clear_stats(&B, SLOT);
+		vrm_bpf_clear_stats(&B, SLOT);
 	}
-	r->q->flags = VM_QF_ENABLED;
-	r->dev->flags = VM_DF_ACTIVE;
+	r->q->flags = VRM_QF_ENABLED;
+	r->dev->flags = VRM_DF_ACTIVE;
 	return r;
 }
 
 static void rig_free(struct rig *r, unsigned nlat)
 {
 	if (is_bpf(r->mode)) {
-		vm_bpf_del_kickfd(&B, (uint32_t)vm_eventfd_id(0, r->kickfd));
+		vrm_bpf_del_kickfd(&B, (uint32_t)vrm_eventfd_id(0, r->kickfd));
 		r->dev->flags = 0;
 		r->q->flags = 0;
 	} else if (is_relay(r->mode)) {
@@ -449,7 +449,7 @@ static void rig_free(struct rig *r, unsigned nlat)
 	}
 	if (r->mode != DIRECT) {
 		close(r->drvcall);
-		vm_ref_scratch_free(r->rq.scr);
+		vrm_ux_scratch_free(r->rq.scr);
 	}
 	close(r->kickfd);
 	close(r->becall);
@@ -646,13 +646,13 @@ static struct cell cells[NBATCH][NMODES];
 
 static int attach_tp(int on)
 {
-	if (on && !B.skel->links.vm_tp_write) {
-		B.skel->links.vm_tp_write = bpf_program__attach(B.skel->progs.vm_tp_write);
-		if (!B.skel->links.vm_tp_write)
+	if (on && !B.skel->links.vrm_tp_write) {
+		B.skel->links.vrm_tp_write = bpf_program__attach(B.skel->progs.vrm_tp_write);
+		if (!B.skel->links.vrm_tp_write)
 			return -errno;
-	} else if (!on && B.skel->links.vm_tp_write) {
-		bpf_link__destroy(B.skel->links.vm_tp_write);
-		B.skel->links.vm_tp_write = NULL;
+	} else if (!on && B.skel->links.vrm_tp_write) {
+		bpf_link__destroy(B.skel->links.vrm_tp_write);
+		B.skel->links.vrm_tp_write = NULL;
 	}
 	return 0;
 }
@@ -662,7 +662,7 @@ static void prog_info(uint64_t *ns, uint64_t *cnt)
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info);
 
-	if (bpf_obj_get_info_by_fd(bpf_program__fd(B.skel->progs.vm_tp_write), &info, &len))
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(B.skel->progs.vrm_tp_write), &info, &len))
 		die("bpf_obj_get_info_by_fd: %s", strerror(errno));
 	*ns = info.run_time_ns;
 	*cnt = info.run_cnt;
@@ -680,9 +680,9 @@ static struct rig *run_block(enum mode m, unsigned bi, enum what what)
 	int st;
 
 	if (attach_tp(is_bpf(m)))
-		die("cannot attach vm_tp_write: %s", strerror(errno));
+		die("cannot attach vrm_tp_write: %s", strerror(errno));
 	r = rig_new(m, batches[bi], nlat);
-	r->prog_fd = what == PROG_STATS ? bpf_program__fd(B.skel->progs.vm_tp_write) : -1;
+	r->prog_fd = what == PROG_STATS ? bpf_program__fd(B.skel->progs.vrm_tp_write) : -1;
 	pin_self(0);
 	if (pthread_create(&r->be_thr, NULL, backend_main, r))
 		die("pthread_create");
@@ -718,7 +718,7 @@ static struct rig *run_block(enum mode m, unsigned bi, enum what what)
 	}
 	if (is_bpf(m)) {
 		r->dev->tgid = (uint32_t)pid;
-		if (vm_bpf_add_vmm(&B, (uint32_t)pid))
+		if (vrm_bpf_add_vmm(&B, (uint32_t)pid))
 			die("cannot register the driver as VMM");
 	}
 	if (what == PROG_STATS)
@@ -735,7 +735,7 @@ static struct rig *run_block(enum mode m, unsigned bi, enum what what)
 		cells[bi][m].prog_kicks += WARMUP + (uint64_t)iters;
 	}
 	if (is_bpf(m))
-		vm_bpf_del_vmm(&B, (uint32_t)pid);
+		vrm_bpf_del_vmm(&B, (uint32_t)pid);
 	/* Stop the back-end and the daemon thread. */
 	{
 		uint64_t v = 1;
@@ -752,12 +752,12 @@ static struct rig *run_block(enum mode m, unsigned bi, enum what what)
 	}
 	attach_tp(0);
 	if (r->dev && r->dev->broken)
-		die("%s %s: device broken: %s", mode_name[m], mode_order[m], vm_verdict_name(r->dev->broken));
+		die("%s %s: device broken: %s", mode_name[m], mode_order[m], vrm_verdict_name(r->dev->broken));
 	if (is_bpf(m)) {
-		struct vm_qstats sum;
+		struct vrm_qstats sum;
 
 		/* Every kick translated in BPF, none handed to userspace. */
-		if (vm_bpf_read_stats(&B, SLOT, &sum) || sum.deferred || sum.read_faults)
+		if (vrm_bpf_read_stats(&B, SLOT, &sum) || sum.deferred || sum.read_faults)
 			die("%s %s: kicks deferred to userspace (%llu, %llu read faults)", mode_name[m],
 			    mode_order[m], (unsigned long long)sum.deferred,
 			    (unsigned long long)sum.read_faults);
@@ -785,17 +785,17 @@ static double median_d(double *v, int n)
 /* One symbol each for callgrind --toggle-collect (noinline, noclone). */
 #define CG_FN(name, call)							\
 	__attribute__((noinline, noclone, used))				\
-	__u32 name(struct vm_ref_queue *rq, __u32 *n) { return call(rq, n); }
-CG_FN(pc_warm_kick, vm_ref_kick)
-CG_FN(pc_warm_used, vm_ref_complete)
-CG_FN(pc_cg_kick_1, vm_ref_kick)
-CG_FN(pc_cg_kick_16, vm_ref_kick)
-CG_FN(pc_cg_kick_256, vm_ref_kick)
-CG_FN(pc_cg_used_1, vm_ref_complete)
-CG_FN(pc_cg_used_16, vm_ref_complete)
-CG_FN(pc_cg_used_256, vm_ref_complete)
+	__u32 name(struct vrm_ux_queue *rq, __u32 *n) { return call(rq, n); }
+CG_FN(pc_warm_kick, vrm_ux_kick)
+CG_FN(pc_warm_used, vrm_ux_complete)
+CG_FN(pc_cg_kick_1, vrm_ux_kick)
+CG_FN(pc_cg_kick_16, vrm_ux_kick)
+CG_FN(pc_cg_kick_256, vrm_ux_kick)
+CG_FN(pc_cg_used_1, vrm_ux_complete)
+CG_FN(pc_cg_used_16, vrm_ux_complete)
+CG_FN(pc_cg_used_256, vrm_ux_complete)
 
-typedef __u32 (*cg_fn)(struct vm_ref_queue *, __u32 *);
+typedef __u32 (*cg_fn)(struct vrm_ux_queue *, __u32 *);
 
 static void cg_round(struct rig *r, unsigned batch, cg_fn kick, cg_fn used)
 {
@@ -806,10 +806,10 @@ static void cg_round(struct rig *r, unsigned batch, cg_fn kick, cg_fn used)
 		tr_add_chain(&r->t, 1, i & 1, BUF_LEN);
 	drv_publish(r);
 	r->expect = r->t.avail_idx;
-	if (kick(&r->rq, &n) != VM_OK || n != batch)
+	if (kick(&r->rq, &n) != VRM_OK || n != batch)
 		die("callgrind run: kick translated %u of %u", n, batch);
 	be_consume(r);
-	if (r->bad || used(&r->rq, &n) != VM_OK || n != batch)
+	if (r->bad || used(&r->rq, &n) != VRM_OK || n != batch)
 		die("callgrind run: used path returned %u of %u", n, batch);
 }
 
@@ -837,7 +837,7 @@ static int cg_main(const char *order)
 
 int main(int argc, char **argv)
 {
-	struct vm_bpf_opts opts = { .attach = false };
+	struct vrm_bpf_opts opts = { .attach = false };
 	struct utsname u;
 	FILE *data;
 	char path[256];
@@ -871,8 +871,8 @@ int main(int argc, char **argv)
 		die("needs 2 CPUs");
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	vm_log_libbpf_quiet(1);
-	if ((err = vm_bpf_load(&B, &opts)))
+	vrm_log_libbpf_quiet(1);
+	if ((err = vrm_bpf_load(&B, &opts)))
 		die("cannot load the BPF object: %s", strerror(-err));
 	loaded = 1;
 	for (unsigned b = 0; b < NBATCH; b++)
@@ -1063,7 +1063,7 @@ int main(int argc, char **argv)
 				prog_ns += cells[b][m].prog_ns;
 				prog_runs += cells[b][m].prog_runs;
 			}
-		printf("BPF vm_tp_write, stats pass, ns per kick p50/p99/mean:");
+		printf("BPF vrm_tp_write, stats pass, ns per kick p50/p99/mean:");
 		for (unsigned b = 0; b < NBATCH; b++)
 			for (int m = BPF_LE; m <= BPF_BE; m++) {
 				struct cell *ce = &cells[b][m];

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	struct vm_bpf b = { 0 };
+	struct vrm_bpf b = { 0 };
 	struct bpf_program *p;
 	unsigned max_pct = 25, worst = 0, n = 0;
 	int c, err, verbose = 0;
@@ -76,8 +76,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	vm_log_set_level(verbose ? VM_LOG_DEBUG : VM_LOG_WARN);
-	err = vm_bpf_load(&b, &(struct vm_bpf_opts){ .attach = false });
+	vrm_log_set_level(verbose ? VRM_LOG_DEBUG : VRM_LOG_WARN);
+	err = vrm_bpf_load(&b, &(struct vrm_bpf_opts){ .attach = false });
 	if (err) {
 		fprintf(stderr, "verifier_stats: the BPF object did not load: %s\n", strerror(-err));
 		return 2;
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
 			fprintf(stderr, "verifier_stats: no info for program %s: %s\n",
 				bpf_program__name(p), strerror(errno));
-			vm_bpf_close(&b);
+			vrm_bpf_close(&b);
 			return 2;
 		}
 		printf("%-20s %14u %8.2f%% %12u %11u\n", bpf_program__name(p), info.verified_insns,
@@ -106,14 +106,14 @@ int main(int argc, char **argv)
 			worst = info.verified_insns;
 		n++;
 	}
-	vm_bpf_close(&b);
+	vrm_bpf_close(&b);
 	/* The loops of the kick path, from the core's own constants. */
-	printf("work per kick: at most 2 translation rounds (vm_kick), each one avail read of\n"
-	       "  <= ring size entries and <= %u vm_kick_step calls; a step takes one\n"
+	printf("work per kick: at most 2 translation rounds (vrm_kick), each one avail read of\n"
+	       "  <= ring size entries and <= %u vrm_kick_step calls; a step takes one\n"
 	       "  descriptor or a bounded run of single ones or of chains of <= %u, and a\n"
 	       "  descriptor is owned by at most one chain, so a round translates <= ring\n"
 	       "  size (<= %u) descriptors\n",
-	       VM_KICK_STEPS, VM_FAST_CHAIN, VM_MAX_RING);
+	       VRM_KICK_STEPS, VRM_FAST_CHAIN, VRM_MAX_RING);
 	printf("max_verified_insns=%u limit=%u programs=%u\n", worst, VERIFIER_LIMIT, n);
 	if (!n || worst > VERIFIER_LIMIT / 100 * max_pct) {
 		fprintf(stderr, "verifier_stats: a program uses more than %u%% of the verifier's "

@@ -48,11 +48,11 @@ static struct {
 	bool have_group;
 	gid_t group;
 	int nuids;
-	uid_t uids[VM_ACCESS_MAX_UIDS];
-} vm_acc;
+	uid_t uids[VRM_ACCESS_MAX_UIDS];
+} vrm_acc;
 
 /* A decimal id, or -1. */
-static long vm_access_number(const char *s)
+static long vrm_access_number(const char *s)
 {
 	char *end;
 	long v;
@@ -62,66 +62,66 @@ static long vm_access_number(const char *s)
 	return !*s || *end || errno || v < 0 || v > 0x7fffffffL ? -1 : v;
 }
 
-int vm_access_set_group(const char *name)
+int vrm_access_set_group(const char *name)
 {
-	long id = vm_access_number(name);
+	long id = vrm_access_number(name);
 	struct group *g = id < 0 ? getgrnam(name) : NULL;
 
 	if (id < 0 && !g)
 		return -ENOENT;
-	vm_acc.group = id >= 0 ? (gid_t)id : g->gr_gid;
-	vm_acc.have_group = true;
+	vrm_acc.group = id >= 0 ? (gid_t)id : g->gr_gid;
+	vrm_acc.have_group = true;
 	return 0;
 }
 
-int vm_access_allow_uid(const char *name)
+int vrm_access_allow_uid(const char *name)
 {
-	long id = vm_access_number(name);
+	long id = vrm_access_number(name);
 	struct passwd *pw = id < 0 ? getpwnam(name) : NULL;
 
 	if (id < 0 && !pw)
 		return -ENOENT;
-	if (vm_acc.nuids == VM_ACCESS_MAX_UIDS)
+	if (vrm_acc.nuids == VRM_ACCESS_MAX_UIDS)
 		return -ENOSPC;
-	vm_acc.uids[vm_acc.nuids++] = id >= 0 ? (uid_t)id : pw->pw_uid;
+	vrm_acc.uids[vrm_acc.nuids++] = id >= 0 ? (uid_t)id : pw->pw_uid;
 	return 0;
 }
 
-bool vm_access_peer_ok(const struct ucred *c)
+bool vrm_access_peer_ok(const struct ucred *c)
 {
 	if (c->uid == 0 || c->uid == geteuid())
 		return true;
-	for (int i = 0; i < vm_acc.nuids; i++)
-		if (c->uid == vm_acc.uids[i])
+	for (int i = 0; i < vrm_acc.nuids; i++)
+		if (c->uid == vrm_acc.uids[i])
 			return true;
-	return vm_acc.have_group && c->gid == vm_acc.group;
+	return vrm_acc.have_group && c->gid == vrm_acc.group;
 }
 
-int vm_access_check_fd(int fd, struct ucred *c)
+int vrm_access_check_fd(int fd, struct ucred *c)
 {
 	socklen_t len = sizeof(*c);
 
 	memset(c, 0, sizeof(*c));
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, c, &len))
 		return -errno;
-	return vm_access_peer_ok(c) ? 0 : -EPERM;
+	return vrm_access_peer_ok(c) ? 0 : -EPERM;
 }
 
-const char *vm_access_allowed(char *buf, size_t len)
+const char *vrm_access_allowed(char *buf, size_t len)
 {
 	size_t n = (size_t)snprintf(buf, len, "root, uid %u", (unsigned)geteuid());
 
-	for (int i = 0; i < vm_acc.nuids && n < len; i++)
-		n += (size_t)snprintf(buf + n, len - n, ", uid %u", (unsigned)vm_acc.uids[i]);
-	if (vm_acc.have_group && n < len)
-		snprintf(buf + n, len - n, ", gid %u", (unsigned)vm_acc.group);
+	for (int i = 0; i < vrm_acc.nuids && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, ", uid %u", (unsigned)vrm_acc.uids[i]);
+	if (vrm_acc.have_group && n < len)
+		snprintf(buf + n, len - n, ", gid %u", (unsigned)vrm_acc.group);
 	return buf;
 }
 
-int vm_access_listen(int fd, const char *path, int backlog, bool group)
+int vrm_access_listen(int fd, const char *path, int backlog, bool group)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	bool grp = group && vm_acc.have_group;
+	bool grp = group && vrm_acc.have_group;
 	mode_t old = 0;
 	int err = 0;
 
@@ -142,7 +142,7 @@ int vm_access_listen(int fd, const char *path, int backlog, bool group)
 	if (err)
 		return err;
 	/* Not following a link: the name is in a directory others may write. */
-	if (grp && fchownat(AT_FDCWD, path, (uid_t)-1, vm_acc.group, AT_SYMLINK_NOFOLLOW))
+	if (grp && fchownat(AT_FDCWD, path, (uid_t)-1, vrm_acc.group, AT_SYMLINK_NOFOLLOW))
 		err = -errno;
 	if (!err && listen(fd, backlog))
 		err = -errno;

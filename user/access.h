@@ -12,28 +12,28 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
-#define VM_ACCESS_MAX_UIDS	16
+#define VRM_ACCESS_MAX_UIDS	16
 
 /* --socket-group NAME|GID: VMM sockets become 0660 with that group, and
  * its members (by their gid) are admitted as VMMs.  0 or -errno. */
-int vm_access_set_group(const char *name);
+int vrm_access_set_group(const char *name);
 /* --allow-uid NAME|UID (repeatable): admitted besides root and the daemon's
- * own uid.  0 or -errno (-ENOSPC past VM_ACCESS_MAX_UIDS). */
-int vm_access_allow_uid(const char *name);
+ * own uid.  0 or -errno (-ENOSPC past VRM_ACCESS_MAX_UIDS). */
+int vrm_access_allow_uid(const char *name);
 
 /* Whether the process described by `c` (SO_PEERCRED) is an allowed peer. */
-bool vm_access_peer_ok(const struct ucred *c);
+bool vrm_access_peer_ok(const struct ucred *c);
 /* The peer at the other end of connected socket `fd`: 0 when it is allowed,
  * else -EPERM (-errno when its credentials cannot be read), its
  * credentials in *c either way. */
-int vm_access_check_fd(int fd, struct ucred *c);
+int vrm_access_check_fd(int fd, struct ucred *c);
 /* Who is allowed, for log lines: "root, uid 1000, uid 107, group kvm". */
-const char *vm_access_allowed(char *buf, size_t len);
+const char *vrm_access_allowed(char *buf, size_t len);
 
 /* Binds unix socket `fd` at `path` with mode 0600, or 0660 with the socket
  * group when `group` and one is set, then listens: the file never exists
  * with a laxer mode, nor listens before it has its group.  0 or -errno
  * (the file removed again). */
-int vm_access_listen(int fd, const char *path, int backlog, bool group);
+int vrm_access_listen(int fd, const char *path, int backlog, bool group);
 
 #endif

@@ -6,7 +6,7 @@
 
 #include "loader.h"
 
-long vm_eventfd_id(pid_t pid, int fd)
+long vrm_eventfd_id(pid_t pid, int fd)
 {
 	char path[64], line[256];
 	long id = -ENOENT;

@@ -18,7 +18,7 @@
 #include "probe_fentry.skel.h"
 
 /* The address of the kernel function `name`, from /proc/kallsyms. */
-static __u64 vm_kallsyms_lookup(const char *name)
+static __u64 vrm_kallsyms_lookup(const char *name)
 {
 	char line[512], sym[256], type;
 	unsigned long long addr;
@@ -41,12 +41,12 @@ static __u64 vm_kallsyms_lookup(const char *name)
 
 /* fentry needs BPF trampolines; some hosts refuse them (lockdown, no
  * CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS).  A tiny object tells. */
-static int vm_probe_fentry(void)
+static int vrm_probe_fentry(void)
 {
 	struct probe_fentry_bpf *p;
 	int err;
 
-	vm_log_libbpf_quiet(1);
+	vrm_log_libbpf_quiet(1);
 	p = probe_fentry_bpf__open();
 	if (!p) {
 		err = -errno;
@@ -57,7 +57,7 @@ static int vm_probe_fentry(void)
 		err = probe_fentry_bpf__attach(p);
 	probe_fentry_bpf__destroy(p);
 out:
-	vm_log_libbpf_quiet(0);
+	vrm_log_libbpf_quiet(0);
 	return err;
 }
 
@@ -67,20 +67,20 @@ out:
  * slot] as before while each back-end is given its own device's map only.
  * Maps a previous owner left in the (pinned) outer map are adopted.
  */
-VM_STATIC_ASSERT(VM_SHADOW_DEV_BYTES % 4096 == 0, "a device's shadow map is whole pages");
+VRM_STATIC_ASSERT(VRM_SHADOW_DEV_BYTES % 4096 == 0, "a device's shadow map is whole pages");
 
-static int vm_shadow_maps(struct vm_bpf *b)
+static int vrm_shadow_maps(struct vrm_bpf *b)
 {
-	int outer = bpf_map__fd(b->skel->maps.vm_shadows);
+	int outer = bpf_map__fd(b->skel->maps.vrm_shadows);
 	LIBBPF_OPTS(bpf_map_create_opts, copts, .map_flags = BPF_F_MMAPABLE);
 	char *base;
 
-	base = mmap(NULL, (size_t)VM_MAX_DEVICES * VM_SHADOW_DEV_BYTES, PROT_NONE,
+	base = mmap(NULL, (size_t)VRM_MAX_DEVICES * VRM_SHADOW_DEV_BYTES, PROT_NONE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)
 		return -errno;
-	b->shadow = (struct vm_shadow_queue *)base;
-	for (__u32 slot = 0; slot < VM_MAX_DEVICES; slot++) {
+	b->shadow = (struct vrm_shadow_queue *)base;
+	for (__u32 slot = 0; slot < VRM_MAX_DEVICES; slot++) {
 		char name[16];
 		__u32 id;
 		int fd;
@@ -93,9 +93,9 @@ static int vm_shadow_maps(struct vm_bpf *b)
 				return -errno;
 			}
 		} else {
-			snprintf(name, sizeof(name), "vm_shadow_d%u", slot);
+			snprintf(name, sizeof(name), "vrm_shadow_d%u", slot);
 			fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(__u32),
-					    sizeof(struct vm_shadow_queue), VM_DEV_QUEUES, &copts);
+					    sizeof(struct vrm_shadow_queue), VRM_DEV_QUEUES, &copts);
 			if (fd < 0 || bpf_map_update_elem(outer, &slot, &fd, BPF_ANY)) {
 				int err = -errno;
 
@@ -107,7 +107,7 @@ static int vm_shadow_maps(struct vm_bpf *b)
 			}
 		}
 		b->shadow_fd[slot] = fd;
-		if (mmap(base + (size_t)slot * VM_SHADOW_DEV_BYTES, VM_SHADOW_DEV_BYTES,
+		if (mmap(base + (size_t)slot * VRM_SHADOW_DEV_BYTES, VRM_SHADOW_DEV_BYTES,
 			 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
 			pr_warn("failed to mmap the shadow map of device slot %u: %s\n", slot,
 				strerror(errno));
@@ -117,19 +117,19 @@ static int vm_shadow_maps(struct vm_bpf *b)
 	return 0;
 }
 
-static void vm_shadow_maps_close(struct vm_bpf *b)
+static void vrm_shadow_maps_close(struct vrm_bpf *b)
 {
 	if (b->shadow)
-		munmap(b->shadow, (size_t)VM_MAX_DEVICES * VM_SHADOW_DEV_BYTES);
+		munmap(b->shadow, (size_t)VRM_MAX_DEVICES * VRM_SHADOW_DEV_BYTES);
 	b->shadow = NULL;
-	for (int i = 0; i < VM_MAX_DEVICES; i++) {
+	for (int i = 0; i < VRM_MAX_DEVICES; i++) {
 		if (b->shadow_fd[i] >= 0)
 			close(b->shadow_fd[i]);
 		b->shadow_fd[i] = -1;
 	}
 }
 
-static void *vm_map_mmap(struct bpf_map *map)
+static void *vrm_map_mmap(struct bpf_map *map)
 {
 	size_t sz = (size_t)((bpf_map__value_size(map) + 7) & ~7u) * bpf_map__max_entries(map);
 	void *p;
@@ -143,7 +143,7 @@ static void *vm_map_mmap(struct bpf_map *map)
 	return p;
 }
 
-static void vm_map_munmap(struct bpf_map *map, void *p)
+static void vrm_map_munmap(struct bpf_map *map, void *p)
 {
 	size_t sz = (size_t)((bpf_map__value_size(map) + 7) & ~7u) * bpf_map__max_entries(map);
 
@@ -151,44 +151,44 @@ static void vm_map_munmap(struct bpf_map *map, void *p)
 		munmap(p, (sz + 4095) & ~(size_t)4095);
 }
 
-static void vm_drop_link(const char *path);
+static void vrm_drop_link(const char *path);
 
 /* A pinned map of an older layout whose state this build takes over. */
-struct vm_carried {
+struct vrm_carried {
 	int fd;
 	__u32 value_size;
 	struct bpf_map *map;	/* this build's */
 };
-#define VM_CARRIED_MAX	3	/* vm_queues, vm_qstats, vm_ustats */
+#define VRM_CARRIED_MAX	3	/* vrm_queues, vrm_qstats, vrm_ustats */
 
-/* The verdicts a vm_qstats of `value_size` bytes counts, or 0 when it is
+/* The verdicts a vrm_qstats of `value_size` bytes counts, or 0 when it is
  * not that struct with fewer of them than this build's (verdicts are only
- * ever added, at the end of VM_VERDICTS). */
-static __u32 vm_qstats_old_verdicts(__u32 value_size)
+ * ever added, at the end of VRM_VERDICTS). */
+static __u32 vrm_qstats_old_verdicts(__u32 value_size)
 {
-	__u32 fixed = sizeof(struct vm_qstats) / 8 - VM_VERDICT_NR;
+	__u32 fixed = sizeof(struct vrm_qstats) / 8 - VRM_VERDICT_NR;
 
-	if (value_size % 8 || value_size / 8 <= fixed || value_size >= sizeof(struct vm_qstats))
+	if (value_size % 8 || value_size / 8 <= fixed || value_size >= sizeof(struct vrm_qstats))
 		return 0;
 	return value_size / 8 - fixed;
 }
 
 /* Is a pinned map `name` of `value_size` bytes an older layout this build
- * takes the state of (vm_carry)?  vm_queues without offered[] (a prefix of
+ * takes the state of (vrm_carry)?  vrm_queues without offered[] (a prefix of
  * this one), counters of fewer verdicts. */
-static bool vm_layout_carried(const char *name, __u32 value_size)
+static bool vrm_layout_carried(const char *name, __u32 value_size)
 {
-	if (!strcmp(name, VM_MAP_QUEUES))
-		return value_size == VM_QUEUE_BYTES_NO_OFFERED;
-	if (!strcmp(name, VM_MAP_STATS) || !strcmp(name, VM_MAP_USTATS))
-		return vm_qstats_old_verdicts(value_size) != 0;
+	if (!strcmp(name, VRM_MAP_QUEUES))
+		return value_size == VRM_QUEUE_BYTES_NO_OFFERED;
+	if (!strcmp(name, VRM_MAP_STATS) || !strcmp(name, VRM_MAP_USTATS))
+		return vrm_qstats_old_verdicts(value_size) != 0;
 	return false;
 }
 
 /* `src`, counters of `nr` verdicts, in this build's layout. */
-static void vm_qstats_carry(struct vm_qstats *dst, const __u64 *src, __u32 nr)
+static void vrm_qstats_carry(struct vrm_qstats *dst, const __u64 *src, __u32 nr)
 {
-	const size_t head = offsetof(struct vm_qstats, errors) / 8;
+	const size_t head = offsetof(struct vrm_qstats, errors) / 8;
 
 	memset(dst, 0, sizeof(*dst));
 	memcpy(dst, src, 8 * (head + nr));
@@ -196,16 +196,16 @@ static void vm_qstats_carry(struct vm_qstats *dst, const __u64 *src, __u32 nr)
 }
 
 /* Copies the state of a pinned map of an older layout (`c->fd`, held open
- * since vm_check_pinned_maps) into this build's, which then takes its pin.
- * The old build's programs were stopped first (vm_carry_all). */
-static int vm_carry(struct vm_bpf *b, struct vm_carried *c)
+ * since vrm_check_pinned_maps) into this build's, which then takes its pin.
+ * The old build's programs were stopped first (vrm_carry_all). */
+static int vrm_carry(struct vrm_bpf *b, struct vrm_carried *c)
 {
 	const char *name = bpf_map__name(c->map);
 	int ncpu = libbpf_num_possible_cpus();
-	__u32 per = (c->value_size + 7) & ~7u, nr = vm_qstats_old_verdicts(c->value_size);
+	__u32 per = (c->value_size + 7) & ~7u, nr = vrm_qstats_old_verdicts(c->value_size);
 	bool percpu = bpf_map__type(c->map) == BPF_MAP_TYPE_PERCPU_ARRAY;
 	size_t n = percpu ? (size_t)(ncpu > 0 ? ncpu : 1) : 1;
-	void *old = calloc(n, per), *new = calloc(n, sizeof(struct vm_qstats));
+	void *old = calloc(n, per), *new = calloc(n, sizeof(struct vrm_qstats));
 	char path[256];
 	int err = 0;
 
@@ -219,16 +219,16 @@ static int vm_carry(struct vm_bpf *b, struct vm_carried *c)
 			pr_warn("failed to read map %s of the older layout: %s\n", name, strerror(errno));
 			goto out;
 		}
-		if (!strcmp(name, VM_MAP_QUEUES)) {
+		if (!strcmp(name, VRM_MAP_QUEUES)) {
 			memcpy(&b->queues[key], old, c->value_size);
-		} else if (!strcmp(name, VM_MAP_USTATS)) {
-			vm_qstats_carry(&b->ustats[key], old, nr);
+		} else if (!strcmp(name, VRM_MAP_USTATS)) {
+			vrm_qstats_carry(&b->ustats[key], old, nr);
 		} else {
 			for (size_t cpu = 0; cpu < n; cpu++)
-				vm_qstats_carry((struct vm_qstats *)new + cpu,
+				vrm_qstats_carry((struct vrm_qstats *)new + cpu,
 						(const __u64 *)((char *)old + cpu * per), nr);
 			if (bpf_map__update_elem(c->map, &key, sizeof(key), new,
-						 n * sizeof(struct vm_qstats), BPF_ANY)) {
+						 n * sizeof(struct vrm_qstats), BPF_ANY)) {
 				err = -errno;
 				pr_warn("failed to update map %s: %s\n", name, strerror(errno));
 				goto out;
@@ -257,7 +257,7 @@ out:
  * programs stop (their links go; this build attaches its own after), so
  * nothing they translate after the copy is lost, then each map's state is
  * copied.  A kick in between waits in the guest's ring for the next one. */
-static int vm_carry_all(struct vm_bpf *b, struct vm_carried *carried, int n)
+static int vrm_carry_all(struct vrm_bpf *b, struct vrm_carried *carried, int n)
 {
 	struct bpf_program *p;
 	char path[256];
@@ -268,17 +268,17 @@ static int vm_carry_all(struct vm_bpf *b, struct vm_carried *carried, int n)
 	bpf_object__for_each_program(p, b->skel->obj) {
 		snprintf(path, sizeof(path), "%s/link_%s", b->pin_root, bpf_program__name(p));
 		if (!access(path, F_OK))
-			vm_drop_link(path);
+			vrm_drop_link(path);
 	}
 	for (int i = 0; i < n; i++) {
-		err = vm_carry(b, &carried[i]);
+		err = vrm_carry(b, &carried[i]);
 		if (err)
 			return err;
 	}
 	return 0;
 }
 
-static void vm_carried_close(struct vm_carried *carried, int n)
+static void vrm_carried_close(struct vrm_carried *carried, int n)
 {
 	for (int i = 0; i < n; i++)
 		close(carried[i].fd);
@@ -289,11 +289,11 @@ static void vm_carried_close(struct vm_carried *carried, int n)
  * holds nothing from one kick to the next, so another layout of it is
  * replaced: its pin is removed (this build pins its own) and the links are
  * marked stale, so the programs that used it are replaced too.  An older
- * layout this build knows (vm_layout_carried) is held open and its state
- * carried into this build's map once that is made (vm_carry), the links
+ * layout this build knows (vrm_layout_carried) is held open and its state
+ * carried into this build's map once that is made (vrm_carry), the links
  * again marked stale.  Any other map holds state: says which map and what
  * differs, and what to do; returns -EEXIST, or 0. */
-static int vm_check_pinned_maps(struct vm_bpf *b, struct vm_carried *carried, int *ncarried)
+static int vrm_check_pinned_maps(struct vrm_bpf *b, struct vrm_carried *carried, int *ncarried)
 {
 	struct bpf_map *m;
 	char path[256];
@@ -327,15 +327,15 @@ static int vm_check_pinned_maps(struct vm_bpf *b, struct vm_carried *carried, in
 			what = "flags", have = info.map_flags, want = bpf_map__map_flags(m);
 		if (what && !strcmp(what, "value size") && info.max_entries == bpf_map__max_entries(m) &&
 		    info.map_flags == bpf_map__map_flags(m) &&
-		    vm_layout_carried(bpf_map__name(m), info.value_size) && *ncarried < VM_CARRIED_MAX) {
-			/* Made anew and pinned once its state is in (vm_carry). */
+		    vrm_layout_carried(bpf_map__name(m), info.value_size) && *ncarried < VRM_CARRIED_MAX) {
+			/* Made anew and pinned once its state is in (vrm_carry). */
 			bpf_map__set_pin_path(m, NULL);
-			carried[(*ncarried)++] = (struct vm_carried){ fd, info.value_size, m };
+			carried[(*ncarried)++] = (struct vrm_carried){ fd, info.value_size, m };
 			b->stale_links = true;
 			continue;
 		}
 		close(fd);
-		if (what && !strcmp(bpf_map__name(m), VM_MAP_SCRATCH)) {
+		if (what && !strcmp(bpf_map__name(m), VRM_MAP_SCRATCH)) {
 			if (unlink(path) && errno != ENOENT) {
 				pr_warn("cannot unpin %s: %s\n", path, strerror(errno));
 				return -errno;
@@ -356,7 +356,7 @@ static int vm_check_pinned_maps(struct vm_bpf *b, struct vm_carried *carried, in
 }
 
 /* Is `name` a pin this build makes: one of its maps, or link_<program>? */
-static bool vm_pin_is_ours(struct vm_bpf *b, const char *name)
+static bool vrm_pin_is_ours(struct vrm_bpf *b, const char *name)
 {
 	struct bpf_program *p;
 	struct bpf_map *m;
@@ -376,7 +376,7 @@ static bool vm_pin_is_ours(struct vm_bpf *b, const char *name)
  * lacks are detached, so nothing of it runs on and a clean stop can remove
  * the root.  Returns the first such link's name, or NULL.  Only for a root
  * this daemon owns. */
-static char *vm_foreign_pins(struct vm_bpf *b, bool drop, char *link, size_t len)
+static char *vrm_foreign_pins(struct vrm_bpf *b, bool drop, char *link, size_t len)
 {
 	DIR *dir = opendir(b->pin_root);
 	struct dirent *e;
@@ -388,7 +388,7 @@ static char *vm_foreign_pins(struct vm_bpf *b, bool drop, char *link, size_t len
 	while ((e = readdir(dir))) {
 		bool is_link = !strncmp(e->d_name, "link_", 5);
 
-		if (e->d_name[0] == '.' || vm_pin_is_ours(b, e->d_name))
+		if (e->d_name[0] == '.' || vrm_pin_is_ours(b, e->d_name))
 			continue;
 		if (is_link && !found) {
 			snprintf(link, len, "%s", e->d_name);
@@ -398,7 +398,7 @@ static char *vm_foreign_pins(struct vm_bpf *b, bool drop, char *link, size_t len
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", b->pin_root, e->d_name);
 		if (is_link) {
-			vm_drop_link(path);
+			vrm_drop_link(path);
 			pr_info("detached %s, a program of another build\n", path);
 		} else if (!unlink(path)) {
 			pr_info("unpinned %s, a map of another build\n", path);
@@ -409,7 +409,7 @@ static char *vm_foreign_pins(struct vm_bpf *b, bool drop, char *link, size_t len
 }
 
 /* True when any notification source has a link pinned under the root. */
-static bool vm_any_link_pinned(struct vm_bpf *b)
+static bool vrm_any_link_pinned(struct vrm_bpf *b)
 {
 	struct bpf_program *p;
 	char path[256];
@@ -423,7 +423,7 @@ static bool vm_any_link_pinned(struct vm_bpf *b)
 }
 
 /* Detaches and unpins the link pinned at `path`. */
-static void vm_drop_link(const char *path)
+static void vrm_drop_link(const char *path)
 {
 	struct bpf_link *old = bpf_link__open(path);
 
@@ -439,12 +439,12 @@ static void vm_drop_link(const char *path)
  * first: run side by side, it could take a kick into rings this build does
  * not hand out; a kick neither sees is not lost, the ring still holds it and
  * a session's start translates what is pending. */
-static struct bpf_link *vm_replace_link(struct bpf_program *p, const char *path)
+static struct bpf_link *vrm_replace_link(struct bpf_program *p, const char *path)
 {
 	struct bpf_link *l;
 	int err;
 
-	vm_drop_link(path);
+	vrm_drop_link(path);
 	l = bpf_program__attach(p);
 	if (!l) {
 		err = errno;
@@ -464,7 +464,7 @@ static struct bpf_link *vm_replace_link(struct bpf_program *p, const char *path)
 
 /* Attaches every loaded notification source, or adopts the link a previous
  * owner pinned for it, and pins what it attached. */
-static int vm_attach_pinned(struct vm_bpf *b)
+static int vrm_attach_pinned(struct vrm_bpf *b)
 {
 	struct bpf_program *p;
 	char path[256];
@@ -478,15 +478,15 @@ static int vm_attach_pinned(struct vm_bpf *b)
 			return -E2BIG;
 		snprintf(path, sizeof(path), "%s/link_%s", b->pin_root, bpf_program__name(p));
 		/* Not loaded: the host cannot run it, or its pinned link is
-		 * adopted as it is (vm_bpf_load skipped the load). */
+		 * adopted as it is (vrm_bpf_load skipped the load). */
 		if (!bpf_program__autoload(p) && access(path, F_OK))
 			continue;
 		if (b->stale_links && !access(path, F_OK)) {
 			if (!bpf_program__autoload(p)) {	/* not run here */
-				vm_drop_link(path);
+				vrm_drop_link(path);
 				continue;
 			}
-			l = vm_replace_link(p, path);
+			l = vrm_replace_link(p, path);
 			if (!l)
 				return -errno;
 		} else if (!access(path, F_OK)) {
@@ -523,7 +523,7 @@ static int vm_attach_pinned(struct vm_bpf *b)
  * a restart then adopts the links, and the programs behind them go on
  * running as they are.  Loading them again would only cost verification
  * time (most of a restart) for copies nothing attaches. */
-static bool vm_links_all_pinned(struct vm_bpf *b)
+static bool vrm_links_all_pinned(struct vrm_bpf *b)
 {
 	struct bpf_program *p;
 	char path[256];
@@ -540,19 +540,19 @@ static bool vm_links_all_pinned(struct vm_bpf *b)
 	return n > 0;
 }
 
-int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
+int vrm_bpf_load(struct vrm_bpf *b, const struct vrm_bpf_opts *opts)
 {
-	struct vm_carried carried[VM_CARRIED_MAX];
+	struct vrm_carried carried[VRM_CARRIED_MAX];
 	struct vringmed_bpf *skel;
 	int err, ncarried = 0;
 	__u64 efd_write;
 
 	memset(b, 0, sizeof(*b));
-	for (int i = 0; i < VM_MAX_DEVICES; i++)
+	for (int i = 0; i < VRM_MAX_DEVICES; i++)
 		b->shadow_fd[i] = -1;
-	vm_log_init_libbpf();
+	vrm_log_init_libbpf();
 
-	err = vm_probe_fentry();
+	err = vrm_probe_fentry();
 	b->have_fentry = !err;
 	if (err)
 		pr_info("fentry unavailable here (%s): kicks signalled inside the kernel (KVM "
@@ -593,7 +593,7 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 			/* libbpf reuses a compatible pinned map, else pins. */
 			bpf_map__set_pin_path(m, path);
 		}
-		err = vm_check_pinned_maps(b, carried, &ncarried);
+		err = vrm_check_pinned_maps(b, carried, &ncarried);
 		if (err)
 			goto fail;
 		/* Links pinned by a build that had no such map run programs
@@ -601,24 +601,24 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 		 * this build does not have is another build's: replace them. */
 		char foreign[256];
 
-		if (missing && vm_any_link_pinned(b)) {
+		if (missing && vrm_any_link_pinned(b)) {
 			b->stale_links = true;
 			pr_info("the programs pinned under %s come from another build (no map %s there): "
 				"replacing their links\n", b->pin_root, missing);
-		} else if (vm_foreign_pins(b, false, foreign, sizeof(foreign))) {
+		} else if (vrm_foreign_pins(b, false, foreign, sizeof(foreign))) {
 			b->stale_links = true;
 			pr_info("the programs pinned under %s come from another build (%s is not one of "
 				"this build's): replacing their links\n", b->pin_root, foreign);
 		}
 		if (b->stale_links)
-			vm_foreign_pins(b, true, foreign, sizeof(foreign));
+			vrm_foreign_pins(b, true, foreign, sizeof(foreign));
 	}
-	bpf_program__set_autoload(skel->progs.vm_fentry_signal, b->have_fentry);
-	bpf_program__set_autoload(skel->progs.vm_kvm_pio, b->have_kvm);
-	bpf_program__set_autoload(skel->progs.vm_kvm_mmio, b->have_kvm);
-	bpf_program__set_autoload(skel->progs.vm_kvm_fast_mmio, b->have_kvm);
+	bpf_program__set_autoload(skel->progs.vrm_fentry_signal, b->have_fentry);
+	bpf_program__set_autoload(skel->progs.vrm_kvm_pio, b->have_kvm);
+	bpf_program__set_autoload(skel->progs.vrm_kvm_mmio, b->have_kvm);
+	bpf_program__set_autoload(skel->progs.vrm_kvm_fast_mmio, b->have_kvm);
 
-	if (opts && opts->attach && b->pin_root[0] && !b->stale_links && vm_links_all_pinned(b)) {
+	if (opts && opts->attach && b->pin_root[0] && !b->stale_links && vrm_links_all_pinned(b)) {
 		struct bpf_program *p;
 
 		bpf_object__for_each_program(p, skel->obj)
@@ -628,7 +628,7 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 	} else {
 		/* Only a program that is loaded needs it (a restart that
 		 * adopts every link skips this walk of /proc/kallsyms). */
-		efd_write = vm_kallsyms_lookup("eventfd_write");
+		efd_write = vrm_kallsyms_lookup("eventfd_write");
 		if (!efd_write)
 			pr_warn("eventfd_write not found in /proc/kallsyms: write() kicks will not "
 				"be seen\n");
@@ -639,21 +639,21 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 		pr_warn("failed to load BPF object: %s\n", strerror(-err));
 		goto fail;
 	}
-	b->devices = vm_map_mmap(skel->maps.vm_devices);
-	b->queues = vm_map_mmap(skel->maps.vm_queues);
-	err = vm_shadow_maps(b);
+	b->devices = vrm_map_mmap(skel->maps.vrm_devices);
+	b->queues = vrm_map_mmap(skel->maps.vrm_queues);
+	err = vrm_shadow_maps(b);
 	if (err)
 		goto fail;
-	b->ustats = vm_map_mmap(skel->maps.vm_ustats);
+	b->ustats = vrm_map_mmap(skel->maps.vrm_ustats);
 	if (!b->devices || !b->queues || !b->shadow || !b->ustats) {
 		err = -ENOMEM;
 		goto fail;
 	}
-	err = vm_carry_all(b, carried, ncarried);
+	err = vrm_carry_all(b, carried, ncarried);
 	if (err)
 		goto fail;
 	if (opts && opts->attach && b->pin_root[0]) {
-		err = vm_attach_pinned(b);
+		err = vrm_attach_pinned(b);
 		if (err)
 			goto fail;
 		b->attached = true;
@@ -665,29 +665,29 @@ int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts)
 		}
 		b->attached = true;
 	}
-	vm_carried_close(carried, ncarried);
+	vrm_carried_close(carried, ncarried);
 	return 0;
 fail:
-	vm_carried_close(carried, ncarried);
-	vm_bpf_close(b);
+	vrm_carried_close(carried, ncarried);
+	vrm_bpf_close(b);
 	return err;
 }
 
-void vm_bpf_close(struct vm_bpf *b)
+void vrm_bpf_close(struct vrm_bpf *b)
 {
 	if (!b->skel)
 		return;
-	vm_map_munmap(b->skel->maps.vm_devices, b->devices);
-	vm_map_munmap(b->skel->maps.vm_queues, b->queues);
-	vm_shadow_maps_close(b);
-	vm_map_munmap(b->skel->maps.vm_ustats, b->ustats);
+	vrm_map_munmap(b->skel->maps.vrm_devices, b->devices);
+	vrm_map_munmap(b->skel->maps.vrm_queues, b->queues);
+	vrm_shadow_maps_close(b);
+	vrm_map_munmap(b->skel->maps.vrm_ustats, b->ustats);
 	for (int i = 0; i < b->nlinks; i++)
 		bpf_link__destroy(b->links[i]);	/* a pinned link stays attached */
 	vringmed_bpf__destroy(b->skel);
 	memset(b, 0, sizeof(*b));
 }
 
-void vm_bpf_unpin(struct vm_bpf *b)
+void vrm_bpf_unpin(struct vrm_bpf *b)
 {
 	struct bpf_map *m;
 
@@ -702,7 +702,7 @@ void vm_bpf_unpin(struct vm_bpf *b)
 		pr_warn("pin root %s not removed: %s\n", b->pin_root, strerror(errno));
 }
 
-int vm_bpf_test_kick(struct vm_bpf *b, __u32 queue, struct vm_test_args *out)
+int vrm_bpf_test_kick(struct vrm_bpf *b, __u32 queue, struct vrm_test_args *out)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, topts);
 	int err;
@@ -711,48 +711,48 @@ int vm_bpf_test_kick(struct vm_bpf *b, __u32 queue, struct vm_test_args *out)
 	out->queue = queue;
 	topts.ctx_in = out;
 	topts.ctx_size_in = sizeof(*out);
-	err = bpf_prog_test_run_opts(bpf_program__fd(b->skel->progs.vm_test_kick), &topts);
+	err = bpf_prog_test_run_opts(bpf_program__fd(b->skel->progs.vrm_test_kick), &topts);
 	return err ? -errno : 0;
 }
 
 /* The hash maps every device shares (kick fds, VMMs) are changed by the
  * threads of several devices: one at a time, so that a read-modify-write of
  * a VMM's device count or a walk of the kick fds sees no one else's half. */
-static pthread_mutex_t vm_shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t vrm_shared_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int vm_bpf_add_kickfd(struct vm_bpf *b, __u32 eventfd_id, __u32 queue)
+int vrm_bpf_add_kickfd(struct vrm_bpf *b, __u32 eventfd_id, __u32 queue)
 {
-	struct vm_kickfd_val v = { .queue = queue };
+	struct vrm_kickfd_val v = { .queue = queue };
 	int err;
 
-	pthread_mutex_lock(&vm_shared_lock);
-	err = bpf_map__update_elem(b->skel->maps.vm_kickfds, &eventfd_id, sizeof(eventfd_id),
+	pthread_mutex_lock(&vrm_shared_lock);
+	err = bpf_map__update_elem(b->skel->maps.vrm_kickfds, &eventfd_id, sizeof(eventfd_id),
 				   &v, sizeof(v), BPF_ANY) ? -errno : 0;
-	pthread_mutex_unlock(&vm_shared_lock);
+	pthread_mutex_unlock(&vrm_shared_lock);
 	return err;
 }
 
-int vm_bpf_del_kickfd(struct vm_bpf *b, __u32 eventfd_id)
+int vrm_bpf_del_kickfd(struct vrm_bpf *b, __u32 eventfd_id)
 {
 	int err;
 
-	pthread_mutex_lock(&vm_shared_lock);
-	err = bpf_map__delete_elem(b->skel->maps.vm_kickfds, &eventfd_id, sizeof(eventfd_id), 0)
+	pthread_mutex_lock(&vrm_shared_lock);
+	err = bpf_map__delete_elem(b->skel->maps.vrm_kickfds, &eventfd_id, sizeof(eventfd_id), 0)
 		? -errno : 0;
-	pthread_mutex_unlock(&vm_shared_lock);
+	pthread_mutex_unlock(&vrm_shared_lock);
 	return err;
 }
 
-static int vm_del_kickfds_of(struct vm_bpf *b, __u32 first_queue, __u32 nqueues)
+static int vrm_del_kickfds_of(struct vrm_bpf *b, __u32 first_queue, __u32 nqueues)
 {
-	struct bpf_map *m = b->skel->maps.vm_kickfds;
-	__u32 key, next, keys[VM_MAX_QUEUES];
-	struct vm_kickfd_val v;
+	struct bpf_map *m = b->skel->maps.vrm_kickfds;
+	__u32 key, next, keys[VRM_MAX_QUEUES];
+	struct vrm_kickfd_val v;
 	int n = 0, err = 0;
 	void *prev = NULL;
 
 	/* Collect first: deleting while walking restarts the walk. */
-	while (n < VM_MAX_QUEUES && !bpf_map__get_next_key(m, prev, &next, sizeof(next))) {
+	while (n < VRM_MAX_QUEUES && !bpf_map__get_next_key(m, prev, &next, sizeof(next))) {
 		key = next;
 		prev = &key;
 		if (!bpf_map__lookup_elem(m, &key, sizeof(key), &v, sizeof(v), 0) &&
@@ -765,57 +765,57 @@ static int vm_del_kickfds_of(struct vm_bpf *b, __u32 first_queue, __u32 nqueues)
 	return err ? err : n;
 }
 
-int vm_bpf_del_kickfds_of(struct vm_bpf *b, __u32 first_queue, __u32 nqueues)
+int vrm_bpf_del_kickfds_of(struct vrm_bpf *b, __u32 first_queue, __u32 nqueues)
 {
 	int n;
 
-	pthread_mutex_lock(&vm_shared_lock);
-	n = vm_del_kickfds_of(b, first_queue, nqueues);
-	pthread_mutex_unlock(&vm_shared_lock);
+	pthread_mutex_lock(&vrm_shared_lock);
+	n = vrm_del_kickfds_of(b, first_queue, nqueues);
+	pthread_mutex_unlock(&vrm_shared_lock);
 	return n;
 }
 
-int vm_bpf_add_vmm(struct vm_bpf *b, __u32 tgid)
+int vrm_bpf_add_vmm(struct vrm_bpf *b, __u32 tgid)
 {
 	__u32 n = 0;
 	int err;
 
-	pthread_mutex_lock(&vm_shared_lock);
-	bpf_map__lookup_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), &n, sizeof(n), 0);
+	pthread_mutex_lock(&vrm_shared_lock);
+	bpf_map__lookup_elem(b->skel->maps.vrm_vmms, &tgid, sizeof(tgid), &n, sizeof(n), 0);
 	n++;
-	err = bpf_map__update_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), &n, sizeof(n),
+	err = bpf_map__update_elem(b->skel->maps.vrm_vmms, &tgid, sizeof(tgid), &n, sizeof(n),
 				   BPF_ANY) ? -errno : 0;
-	pthread_mutex_unlock(&vm_shared_lock);
+	pthread_mutex_unlock(&vrm_shared_lock);
 	return err;
 }
 
-int vm_bpf_del_vmm(struct vm_bpf *b, __u32 tgid)
+int vrm_bpf_del_vmm(struct vrm_bpf *b, __u32 tgid)
 {
 	__u32 n = 0;
 	int err;
 
-	pthread_mutex_lock(&vm_shared_lock);
-	if (bpf_map__lookup_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), &n, sizeof(n), 0))
+	pthread_mutex_lock(&vrm_shared_lock);
+	if (bpf_map__lookup_elem(b->skel->maps.vrm_vmms, &tgid, sizeof(tgid), &n, sizeof(n), 0))
 		err = -ENOENT;
 	else if (--n)
-		err = bpf_map__update_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), &n,
+		err = bpf_map__update_elem(b->skel->maps.vrm_vmms, &tgid, sizeof(tgid), &n,
 					   sizeof(n), BPF_ANY) ? -errno : 0;
 	else
-		err = bpf_map__delete_elem(b->skel->maps.vm_vmms, &tgid, sizeof(tgid), 0)
+		err = bpf_map__delete_elem(b->skel->maps.vrm_vmms, &tgid, sizeof(tgid), 0)
 			? -errno : 0;
-	pthread_mutex_unlock(&vm_shared_lock);
+	pthread_mutex_unlock(&vrm_shared_lock);
 	return err;
 }
 
-int vm_bpf_shadow_fd(const struct vm_bpf *b, __u32 slot)
+int vrm_bpf_shadow_fd(const struct vrm_bpf *b, __u32 slot)
 {
-	return slot < VM_MAX_DEVICES ? b->shadow_fd[slot] : -EINVAL;
+	return slot < VRM_MAX_DEVICES ? b->shadow_fd[slot] : -EINVAL;
 }
 
-int vm_bpf_read_stats(struct vm_bpf *b, __u32 queue, struct vm_qstats *sum)
+int vrm_bpf_read_stats(struct vrm_bpf *b, __u32 queue, struct vrm_qstats *sum)
 {
 	int ncpu = libbpf_num_possible_cpus();
-	struct vm_qstats *per;
+	struct vrm_qstats *per;
 	int err = 0;
 
 	if (ncpu < 0)
@@ -824,14 +824,14 @@ int vm_bpf_read_stats(struct vm_bpf *b, __u32 queue, struct vm_qstats *sum)
 	if (!per)
 		return -ENOMEM;
 	memset(sum, 0, sizeof(*sum));
-	if (bpf_map__lookup_elem(b->skel->maps.vm_qstats, &queue, sizeof(queue), per,
+	if (bpf_map__lookup_elem(b->skel->maps.vrm_qstats, &queue, sizeof(queue), per,
 				 sizeof(*per) * ncpu, 0)) {
 		err = -errno;
 		goto out;
 	}
 	for (int c = 0; c <= ncpu; c++) {
 		const __u64 *src = (const __u64 *)(c < ncpu ? &per[c] :
-			b->ustats && queue < VM_MAX_QUEUES ? &b->ustats[queue] : NULL);
+			b->ustats && queue < VRM_MAX_QUEUES ? &b->ustats[queue] : NULL);
 
 		if (!src)
 			break;
@@ -845,23 +845,23 @@ out:
 	return err;
 }
 
-int vm_bpf_clear_stats(struct vm_bpf *b, __u32 queue)
+int vrm_bpf_clear_stats(struct vrm_bpf *b, __u32 queue)
 {
 	int ncpu = libbpf_num_possible_cpus();
-	void *zero = calloc(ncpu > 0 ? ncpu : 1, sizeof(struct vm_qstats));
+	void *zero = calloc(ncpu > 0 ? ncpu : 1, sizeof(struct vrm_qstats));
 	int err;
 
 	if (!zero)
 		return -ENOMEM;
-	err = bpf_map__update_elem(b->skel->maps.vm_qstats, &queue, sizeof(queue), zero,
-				   sizeof(struct vm_qstats) * ncpu, BPF_ANY) ? -errno : 0;
-	if (!err && b->ustats && queue < VM_MAX_QUEUES)
+	err = bpf_map__update_elem(b->skel->maps.vrm_qstats, &queue, sizeof(queue), zero,
+				   sizeof(struct vrm_qstats) * ncpu, BPF_ANY) ? -errno : 0;
+	if (!err && b->ustats && queue < VRM_MAX_QUEUES)
 		memset(&b->ustats[queue], 0, sizeof(b->ustats[queue]));
 	free(zero);
 	return err;
 }
 
-int vm_bpf_prog_runtime(int prog_fd, __u64 *run_cnt, __u64 *run_time_ns)
+int vrm_bpf_prog_runtime(int prog_fd, __u64 *run_cnt, __u64 *run_time_ns)
 {
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info);

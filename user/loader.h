@@ -12,17 +12,17 @@
 #include <vringmed/abi.h>
 
 struct vringmed_bpf;
-struct vm_scratch;
+struct vrm_scratch;
 
-struct vm_bpf {
+struct vrm_bpf {
 	struct vringmed_bpf *skel;
-	struct vm_device *devices;	/* mmapped VM_MAP_DEVICES */
-	struct vm_queue *queues;	/* mmapped VM_MAP_QUEUES */
+	struct vrm_device *devices;	/* mmapped VRM_MAP_DEVICES */
+	struct vrm_queue *queues;	/* mmapped VRM_MAP_QUEUES */
 	/* Every device's shadow map, mapped side by side: indexed by global
 	 * queue slot.  shadow_fd[slot] is device slot's map. */
-	struct vm_shadow_queue *shadow;
-	int shadow_fd[VM_MAX_DEVICES];
-	struct vm_qstats *ustats;	/* mmapped VM_MAP_USTATS: the daemon's work */
+	struct vrm_shadow_queue *shadow;
+	int shadow_fd[VRM_MAX_DEVICES];
+	struct vrm_qstats *ustats;	/* mmapped VRM_MAP_USTATS: the daemon's work */
 	bool have_fentry;
 	bool have_kvm;
 	bool attached;
@@ -35,7 +35,7 @@ struct vm_bpf {
 	bool stale_links;	/* pinned links of another build: replaced */
 };
 
-struct vm_bpf_opts {
+struct vrm_bpf_opts {
 	bool attach;		/* attach the notification sources */
 	/* Pin maps and links under this bpffs directory, adopting whatever a
 	 * previous (crashed) owner left there: kicks keep being translated
@@ -43,35 +43,35 @@ struct vm_bpf_opts {
 	const char *pin_root;
 };
 
-int vm_bpf_load(struct vm_bpf *b, const struct vm_bpf_opts *opts);
-void vm_bpf_close(struct vm_bpf *b);
+int vrm_bpf_load(struct vrm_bpf *b, const struct vrm_bpf_opts *opts);
+void vrm_bpf_close(struct vrm_bpf *b);
 /* Removes every pin under b->pin_root and the directory (clean shutdown). */
-void vm_bpf_unpin(struct vm_bpf *b);
+void vrm_bpf_unpin(struct vrm_bpf *b);
 
 /* Runs the kick path of `queue` under BPF_PROG_TEST_RUN, in this process's
  * context (so the device's tgid must be this process). */
-int vm_bpf_test_kick(struct vm_bpf *b, __u32 queue, struct vm_test_args *out);
+int vrm_bpf_test_kick(struct vrm_bpf *b, __u32 queue, struct vrm_test_args *out);
 
 /* The eventfd-id of fd `fd` of process `pid` (0: this process), or -errno. */
-long vm_eventfd_id(pid_t pid, int fd);
+long vrm_eventfd_id(pid_t pid, int fd);
 
-int vm_bpf_add_kickfd(struct vm_bpf *b, __u32 eventfd_id, __u32 queue);
-int vm_bpf_del_kickfd(struct vm_bpf *b, __u32 eventfd_id);
+int vrm_bpf_add_kickfd(struct vrm_bpf *b, __u32 eventfd_id, __u32 queue);
+int vrm_bpf_del_kickfd(struct vrm_bpf *b, __u32 eventfd_id);
 /* Removes every kick fd that leads to queues [first_queue, +nqueues);
  * returns how many, or -errno. */
-int vm_bpf_del_kickfds_of(struct vm_bpf *b, __u32 first_queue, __u32 nqueues);
-int vm_bpf_add_vmm(struct vm_bpf *b, __u32 tgid);
-int vm_bpf_del_vmm(struct vm_bpf *b, __u32 tgid);
+int vrm_bpf_del_kickfds_of(struct vrm_bpf *b, __u32 first_queue, __u32 nqueues);
+int vrm_bpf_add_vmm(struct vrm_bpf *b, __u32 tgid);
+int vrm_bpf_del_vmm(struct vrm_bpf *b, __u32 tgid);
 
 /* The fd of device slot `slot`'s shadow map, for handing to its back-end as
- * a memory region (VM_SHADOW_DEV_BYTES from offset 0), or -EINVAL. */
-int vm_bpf_shadow_fd(const struct vm_bpf *b, __u32 slot);
+ * a memory region (VRM_SHADOW_DEV_BYTES from offset 0), or -EINVAL. */
+int vrm_bpf_shadow_fd(const struct vrm_bpf *b, __u32 slot);
 
 /* Counters of `queue`: BPF's per-CPU ones summed, plus the daemon's. */
-int vm_bpf_read_stats(struct vm_bpf *b, __u32 queue, struct vm_qstats *sum);
-int vm_bpf_clear_stats(struct vm_bpf *b, __u32 queue);
+int vrm_bpf_read_stats(struct vrm_bpf *b, __u32 queue, struct vrm_qstats *sum);
+int vrm_bpf_clear_stats(struct vrm_bpf *b, __u32 queue);
 
 /* BPF run-time stats of the kick program (needs kernel.bpf_stats_enabled). */
-int vm_bpf_prog_runtime(int prog_fd, __u64 *run_cnt, __u64 *run_time_ns);
+int vrm_bpf_prog_runtime(int prog_fd, __u64 *run_cnt, __u64 *run_time_ns);
 
 #endif

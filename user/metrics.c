@@ -12,24 +12,24 @@
 #include "metrics.h"
 #include "view.h"
 
-struct vm_metrics {
+struct vrm_metrics {
 	struct MHD_Daemon *httpd;
-	struct vm_view view;
+	struct vrm_view view;
 	pthread_mutex_t lock;		/* the labels below */
-	char *backend[VM_MAX_DEVICES];
-	const char *state[VM_MAX_DEVICES];
-	const char *kick_path[VM_MAX_DEVICES];	/* static strings */
-	struct vm_view_calls calls;
+	char *backend[VRM_MAX_DEVICES];
+	const char *state[VRM_MAX_DEVICES];
+	const char *kick_path[VRM_MAX_DEVICES];	/* static strings */
+	struct vrm_view_calls calls;
 	unsigned long scrapes;
 };
 
-static enum MHD_Result vm_metrics_serve(void *cls, struct MHD_Connection *c, const char *url,
+static enum MHD_Result vrm_metrics_serve(void *cls, struct MHD_Connection *c, const char *url,
 					const char *method, const char *version,
 					const char *upload, size_t *upload_size, void **req)
 {
-	struct vm_metrics *m = cls;
+	struct vrm_metrics *m = cls;
 	struct MHD_Response *r;
-	struct vm_view_extra x;
+	struct vrm_view_extra x;
 	enum MHD_Result ret;
 	char *text = NULL;
 	size_t len = 0;
@@ -60,13 +60,13 @@ static enum MHD_Result vm_metrics_serve(void *cls, struct MHD_Connection *c, con
 	if (!out)
 		return MHD_NO;
 	pthread_mutex_lock(&m->lock);
-	for (int i = 0; i < VM_MAX_DEVICES; i++) {
+	for (int i = 0; i < VRM_MAX_DEVICES; i++) {
 		x.backend[i] = m->backend[i];
 		x.state[i] = m->state[i];
 		x.kick_path[i] = m->kick_path[i];
 	}
 	x.calls = m->calls;
-	vm_view_prometheus(&m->view, &x, out);
+	vrm_view_prometheus(&m->view, &x, out);
 	m->scrapes++;
 	pthread_mutex_unlock(&m->lock);
 	fclose(out);
@@ -77,13 +77,13 @@ static enum MHD_Result vm_metrics_serve(void *cls, struct MHD_Connection *c, con
 	return ret;
 }
 
-int vm_metrics_parse(const char *spec, char *addr, unsigned addrlen, unsigned *port)
+int vrm_metrics_parse(const char *spec, char *addr, unsigned addrlen, unsigned *port)
 {
 	const char *colon = strrchr(spec, ':');
 	char *end;
 	long p;
 
-	snprintf(addr, addrlen, "%s", VM_METRICS_ADDR);
+	snprintf(addr, addrlen, "%s", VRM_METRICS_ADDR);
 	if (!strcmp(spec, "none") || !strcmp(spec, "off")) {
 		*port = 0;
 		return 0;
@@ -101,10 +101,10 @@ int vm_metrics_parse(const char *spec, char *addr, unsigned addrlen, unsigned *p
 	return 0;
 }
 
-int vm_metrics_start(struct vm_metrics **out, struct vm_bpf *b, const char *addr, unsigned port)
+int vrm_metrics_start(struct vrm_metrics **out, struct vrm_bpf *b, const char *addr, unsigned port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	struct vm_metrics *m;
+	struct vrm_metrics *m;
 
 	*out = NULL;
 	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
@@ -115,16 +115,16 @@ int vm_metrics_start(struct vm_metrics **out, struct vm_bpf *b, const char *addr
 	if (!m)
 		return -ENOMEM;
 	pthread_mutex_init(&m->lock, NULL);
-	vm_view_from_bpf(&m->view, b);
+	vrm_view_from_bpf(&m->view, b);
 	m->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port,
-				    NULL, NULL, vm_metrics_serve, m,
+				    NULL, NULL, vrm_metrics_serve, m,
 				    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
 				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
 	if (!m->httpd) {
 		pr_warn("metrics: cannot serve http://%s:%u/metrics (port taken? --metrics ADDR:PORT "
 			"or --metrics none)\n", addr, port);
-		vm_view_close(&m->view);
+		vrm_view_close(&m->view);
 		pthread_mutex_destroy(&m->lock);
 		free(m);
 		return -EADDRINUSE;
@@ -134,10 +134,10 @@ int vm_metrics_start(struct vm_metrics **out, struct vm_bpf *b, const char *addr
 	return 0;
 }
 
-void vm_metrics_set_device(struct vm_metrics *m, uint32_t slot, const char *backend,
+void vrm_metrics_set_device(struct vrm_metrics *m, uint32_t slot, const char *backend,
 			   const char *state, const char *kick_path)
 {
-	if (!m || slot >= VM_MAX_DEVICES)
+	if (!m || slot >= VRM_MAX_DEVICES)
 		return;
 	pthread_mutex_lock(&m->lock);
 	free(m->backend[slot]);
@@ -152,27 +152,27 @@ void vm_metrics_set_device(struct vm_metrics *m, uint32_t slot, const char *back
 	pthread_mutex_unlock(&m->lock);
 }
 
-void vm_metrics_set_calls(struct vm_metrics *m, uint32_t slot, const unsigned long *calls,
+void vrm_metrics_set_calls(struct vrm_metrics *m, uint32_t slot, const unsigned long *calls,
 			  const unsigned long *suppressed, unsigned nq)
 {
-	if (!m || slot >= VM_MAX_DEVICES)
+	if (!m || slot >= VRM_MAX_DEVICES)
 		return;
 	pthread_mutex_lock(&m->lock);
 	m->calls.known[slot] = true;
-	for (unsigned q = 0; q < nq && q < VM_DEV_QUEUES; q++) {
+	for (unsigned q = 0; q < nq && q < VRM_DEV_QUEUES; q++) {
 		m->calls.calls[slot][q] = calls[q];
 		m->calls.suppressed[slot][q] = suppressed[q];
 	}
 	pthread_mutex_unlock(&m->lock);
 }
 
-void vm_metrics_stop(struct vm_metrics *m)
+void vrm_metrics_stop(struct vrm_metrics *m)
 {
 	if (!m)
 		return;
 	MHD_stop_daemon(m->httpd);
-	vm_view_close(&m->view);
-	for (int i = 0; i < VM_MAX_DEVICES; i++)
+	vrm_view_close(&m->view);
+	for (int i = 0; i < VRM_MAX_DEVICES; i++)
 		free(m->backend[i]);
 	pthread_mutex_destroy(&m->lock);
 	free(m);

@@ -9,24 +9,24 @@
 
 #include <stdint.h>
 
-#define VM_METRICS_ADDR	"127.0.0.1"
-#define VM_METRICS_PORT	9464
+#define VRM_METRICS_ADDR	"127.0.0.1"
+#define VRM_METRICS_PORT	9464
 
-struct vm_bpf;
-struct vm_metrics;
+struct vrm_bpf;
+struct vrm_metrics;
 
 /* 0 or -errno (logged: e.g. the port is taken). */
-int vm_metrics_start(struct vm_metrics **out, struct vm_bpf *b, const char *addr, unsigned port);
+int vrm_metrics_start(struct vrm_metrics **out, struct vrm_bpf *b, const char *addr, unsigned port);
 /* Labels only the daemon knows; backend NULL forgets the slot. */
-void vm_metrics_set_device(struct vm_metrics *m, uint32_t slot, const char *backend,
+void vrm_metrics_set_device(struct vrm_metrics *m, uint32_t slot, const char *backend,
 			   const char *state, const char *kick_path);
 /* The used path's calls to the guest of a slot's `nq` queues, and those the
  * guest asked not to get (counters since the daemon started). */
-void vm_metrics_set_calls(struct vm_metrics *m, uint32_t slot, const unsigned long *calls,
+void vrm_metrics_set_calls(struct vrm_metrics *m, uint32_t slot, const unsigned long *calls,
 			  const unsigned long *suppressed, unsigned nq);
-void vm_metrics_stop(struct vm_metrics *m);
+void vrm_metrics_stop(struct vrm_metrics *m);
 
 /* "ADDR:PORT", ":PORT", "PORT" or "none" -> addr, port (0: off).  0 or -EINVAL. */
-int vm_metrics_parse(const char *spec, char *addr, unsigned addrlen, unsigned *port);
+int vrm_metrics_parse(const char *spec, char *addr, unsigned addrlen, unsigned *port);
 
 #endif

@@ -21,7 +21,7 @@
  *    is told.
  *  - Its memory may be taken back: files are sealed against shrinking
  *    where they can be (vmp_seal), and every access of ours to guest memory
- *    runs under ref.c's SIGBUS guard, which breaks that device only.
+ *    runs under uxlate.c's SIGBUS guard, which breaks that device only.
  *  - Its rings are the guest's: the translation core validates every entry
  *    and marks the device broken at the first nonsense.
  *  - Neither peer can hold the device's thread for long: every socket send
@@ -51,27 +51,27 @@
 #include "log.h"
 #include "proxy.h"
 #include "proxy_int.h"
-#include "ref.h"
+#include "uxlate.h"
 
 /* Seconds a reply to the VMM may wait for room in its socket: a VMM reads
  * each reply before its next request (QEMU does), so the socket fills only
  * for one that stopped reading, which must not hold the device's thread. */
 #define VMP_VMM_TIMEOUT	2
 
-int vm_ev_add(int epfd, struct vm_ev *ev, uint32_t events)
+int vrm_ev_add(int epfd, struct vrm_ev *ev, uint32_t events)
 {
 	struct epoll_event e = { .events = events, .data.ptr = ev };
 
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, ev->fd, &e) ? -errno : 0;
 }
 
-void vm_ev_del(int epfd, struct vm_ev *ev)
+void vrm_ev_del(int epfd, struct vrm_ev *ev)
 {
 	if (ev->fd >= 0)
 		epoll_ctl(epfd, EPOLL_CTL_DEL, ev->fd, NULL);
 }
 
-int vm_proxy_parse(const char *spec, struct vm_proxy_cfg *cfg, const char **why)
+int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **why)
 {
 	char buf[512], *tok, *save = NULL;
 	bool first = true;
@@ -97,11 +97,11 @@ int vm_proxy_parse(const char *spec, struct vm_proxy_cfg *cfg, const char **why)
 		} else if (!strncmp(tok, "kick=", 5)) {
 			cfg->kick_set = true;
 			if (!strcmp(tok + 5, "auto"))
-				cfg->kick = VM_KICK_AUTO;
+				cfg->kick = VRM_KICK_AUTO;
 			else if (!strcmp(tok + 5, "bpf"))
-				cfg->kick = VM_KICK_BPF;
+				cfg->kick = VRM_KICK_BPF;
 			else if (!strcmp(tok + 5, "userspace"))
-				cfg->kick = VM_KICK_USERSPACE;
+				cfg->kick = VRM_KICK_USERSPACE;
 			else {
 				*why = "kick= takes auto, bpf or userspace";
 				return -EINVAL;
@@ -125,12 +125,12 @@ int vm_proxy_parse(const char *spec, struct vm_proxy_cfg *cfg, const char **why)
 	return 0;
 }
 
-const char *vm_kick_path_name(enum vm_kick_path k)
+const char *vrm_kick_path_name(enum vrm_kick_path k)
 {
-	return k == VM_KICK_BPF ? "bpf" : k == VM_KICK_USERSPACE ? "userspace" : "auto";
+	return k == VRM_KICK_BPF ? "bpf" : k == VRM_KICK_USERSPACE ? "userspace" : "auto";
 }
 
-void vmp_err(struct vm_proxy *p, const char *fmt, ...)
+void vmp_err(struct vrm_proxy *p, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -140,23 +140,23 @@ void vmp_err(struct vm_proxy *p, const char *fmt, ...)
 	pr_warn("device %s: %s\n", p->cfg.name, p->last_error);
 }
 
-/* A guest memory access of this thread faulted (ref.c's guard): the device
+/* A guest memory access of this thread faulted (uxlate.c's guard): the device
  * is broken by now; the log says why in words an operator can act on. */
-static void vmp_tell_faults(struct vm_proxy *p)
+static void vmp_tell_faults(struct vrm_proxy *p)
 {
-	if (vm_ref_fault.n == p->faults_told)
+	if (vrm_ux_fault.n == p->faults_told)
 		return;
-	p->faults_told = vm_ref_fault.n;
-	if (vm_ref_fault.dev == vmp_dev(p))
+	p->faults_told = vrm_ux_fault.n;
+	if (vrm_ux_fault.dev == vmp_dev(p))
 		vmp_err(p, "guest memory faulted (SIGBUS at %p: the VMM shrank its memory file?): "
-			"the device is broken until its VMM resets it", vm_ref_fault.addr);
+			"the device is broken until its VMM resets it", vrm_ux_fault.addr);
 }
 
-static void vmp_publish(struct vm_proxy *p)
+static void vmp_publish(struct vrm_proxy *p)
 {
 	vmp_tell_faults(p);
 	pthread_mutex_lock(&p->pub_lock);
-	p->pub = (struct vm_proxy_info){
+	p->pub = (struct vrm_proxy_info){
 		.name = p->cfg.name, .vmm_path = p->cfg.vmm_path,
 		.backend_path = p->cfg.backend_path, .state = p->state, .slot = p->slot,
 		.vmm_pid = p->vmm_pid, .legacy = p->legacy, .order = p->order,
@@ -180,19 +180,19 @@ static void vmp_publish(struct vm_proxy *p)
  * were still being translated) when a VMM connects: the queues stop, so
  * that one they resume is made whole first (vmp_can_resume); their state,
  * the shadow rings and the counters stay. */
-static void vmp_release_adopted(struct vm_proxy *p)
+static void vmp_release_adopted(struct vrm_proxy *p)
 {
-	struct vm_device *dev = vmp_dev(p);
+	struct vrm_device *dev = vmp_dev(p);
 	int n;
 
 	if (!p->adopted)
 		return;
 	p->adopted = false;
-	for (unsigned i = 0; i < VM_DEV_QUEUES; i++)
+	for (unsigned i = 0; i < VRM_DEV_QUEUES; i++)
 		__atomic_store_n(&p->b->queues[vmp_qslot(p, i)].flags, 0, __ATOMIC_SEQ_CST);
-	n = vm_bpf_del_kickfds_of(p->b, vmp_qslot(p, 0), VM_DEV_QUEUES);
+	n = vrm_bpf_del_kickfds_of(p->b, vmp_qslot(p, 0), VRM_DEV_QUEUES);
 	if (dev->tgid)
-		vm_bpf_del_vmm(p->b, dev->tgid);
+		vrm_bpf_del_vmm(p->b, dev->tgid);
 	__atomic_store_n(&dev->flags, 0, __ATOMIC_SEQ_CST);
 	dev->tgid = 0;
 	dev->nregions = 0;
@@ -201,7 +201,7 @@ static void vmp_release_adopted(struct vm_proxy *p)
 		n < 0 ? 0 : n);
 }
 
-void vmp_unmap_regions(struct vm_proxy *p)
+void vmp_unmap_regions(struct vrm_proxy *p)
 {
 	for (int i = 0; i < p->nreg; i++) {
 		if (p->reg[i].map)
@@ -213,9 +213,9 @@ void vmp_unmap_regions(struct vm_proxy *p)
 	p->nreg = 0;
 }
 
-void vmp_teardown(struct vm_proxy *p, const char *why)
+void vmp_teardown(struct vrm_proxy *p, const char *why)
 {
-	struct vm_device *dev = vmp_dev(p);
+	struct vrm_device *dev = vmp_dev(p);
 
 	if (p->vmm.fd < 0 && p->be.fd < 0)
 		return;
@@ -232,26 +232,26 @@ void vmp_teardown(struct vm_proxy *p, const char *why)
 	}
 	__atomic_store_n(&dev->flags, 0, __ATOMIC_SEQ_CST);
 	if (p->vmm_added)
-		vm_bpf_del_vmm(p->b, (uint32_t)p->vmm_pid);
+		vrm_bpf_del_vmm(p->b, (uint32_t)p->vmm_pid);
 	p->vmm_added = false;
 	dev->tgid = 0;
 	dev->nregions = 0;
 	dev->generation++;
 	vmp_unmap_regions(p);
 	if (p->vmm.fd >= 0) {
-		vm_ev_del(p->epfd, &p->vmm);
+		vrm_ev_del(p->epfd, &p->vmm);
 		close(p->vmm.fd);
 		p->vmm.fd = -1;
 	}
 	if (p->be.fd >= 0) {
-		vm_ev_del(p->epfd, &p->be);
+		vrm_ev_del(p->epfd, &p->be);
 		close(p->be.fd);
 		p->be.fd = -1;
 	}
 	p->vmm_pid = 0;
 	p->features_set = p->order_latched = p->owner_sent = p->be_proto = p->be_down = false;
 	p->be_acked = 0;
-	p->kick_path = VM_KICK_AUTO;
+	p->kick_path = VRM_KICK_AUTO;
 	p->kick_why[0] = 0;
 	p->be_features = p->be_pf = p->offered = p->guest_features = p->vmm_pf = 0;
 	p->state = "listening";
@@ -266,9 +266,9 @@ uint64_t vmp_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void vmp_on_listen(struct vm_ev *ev, uint32_t events)
+static void vmp_on_listen(struct vrm_ev *ev, uint32_t events)
 {
-	struct vm_proxy *p = ev->ctx;
+	struct vrm_proxy *p = ev->ctx;
 	struct timeval tv = { .tv_sec = VMP_VMM_TIMEOUT };
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -289,12 +289,12 @@ static void vmp_on_listen(struct vm_ev *ev, uint32_t events)
 		close(fd);
 		return;
 	}
-	if (!vm_access_peer_ok(&cred)) {
+	if (!vrm_access_peer_ok(&cred)) {
 		char who[160];
 
 		pr_warn("device %s: VMM connection refused: pid %d uid %u gid %u is not one of "
 			"%s (--allow-uid, --socket-group)\n", p->cfg.name, (int)cred.pid,
-			(unsigned)cred.uid, (unsigned)cred.gid, vm_access_allowed(who, sizeof(who)));
+			(unsigned)cred.uid, (unsigned)cred.gid, vrm_access_allowed(who, sizeof(who)));
 		close(fd);
 		return;
 	}
@@ -302,7 +302,7 @@ static void vmp_on_listen(struct vm_ev *ev, uint32_t events)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	vmp_release_adopted(p);
 	p->last_error[0] = 0;
-	p->vmm = (struct vm_ev){ .fd = fd, .fn = vmp_on_vmm, .ctx = p };
+	p->vmm = (struct vrm_ev){ .fd = fd, .fn = vmp_on_vmm, .ctx = p };
 	p->vmm_pid = cred.pid;
 	p->state = "negotiating";
 	p->sessions++;
@@ -313,22 +313,22 @@ static void vmp_on_listen(struct vm_ev *ev, uint32_t events)
 	for (unsigned i = 0; i < VMP_NQ; i++)
 		vmp_queue_clear(p, i);
 	vmp_publish(p);		/* "negotiating" while the back-end answers */
-	if (vmp_backend_connect(p) || vm_ev_add(p->epfd, &p->vmm, EPOLLIN | EPOLLRDHUP | EPOLLET)) {
+	if (vmp_backend_connect(p) || vrm_ev_add(p->epfd, &p->vmm, EPOLLIN | EPOLLRDHUP | EPOLLET)) {
 		vmp_teardown(p, "back-end unavailable");
 		return;
 	}
 }
 
-int vm_proxy_pick_slot(const struct vm_bpf *b, const char *name, const bool *taken)
+int vrm_proxy_pick_slot(const struct vrm_bpf *b, const char *name, const bool *taken)
 {
 	int fresh = -1, stale = -1;
 
-	for (int i = 0; i < VM_MAX_DEVICES; i++) {
+	for (int i = 0; i < VRM_MAX_DEVICES; i++) {
 		const char *n = b->devices[i].name;
 
 		if (taken[i])
 			continue;
-		if (!strncmp(n, name, VM_DEV_NAME_LEN))
+		if (!strncmp(n, name, VRM_DEV_NAME_LEN))
 			return i;
 		if (!n[0] && fresh < 0)
 			fresh = i;
@@ -343,17 +343,17 @@ static int vmp_guard_err;
 
 static void vmp_guard_install(void)
 {
-	vmp_guard_err = vm_ref_guard_install();
+	vmp_guard_err = vrm_ux_guard_install();
 }
 
-struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
-			      const struct vm_proxy_cfg *cfg)
+struct vrm_proxy *vrm_proxy_new(struct vrm_bpf *b, int epfd, uint32_t slot,
+			      const struct vrm_proxy_cfg *cfg)
 {
-	struct vm_proxy *p;
+	struct vrm_proxy *p;
 	struct stat st;
 	int err = 0;
 
-	if (slot >= VM_MAX_DEVICES) {
+	if (slot >= VRM_MAX_DEVICES) {
 		errno = ENOSPC;
 		return NULL;
 	}
@@ -383,26 +383,26 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 		p->q[i].kick_id = -1;
 	}
 	if (!strncmp(b->devices[slot].name, cfg->name, sizeof(b->devices[slot].name)) &&
-	    (b->devices[slot].flags & VM_DF_ACTIVE)) {
+	    (b->devices[slot].flags & VRM_DF_ACTIVE)) {
 		/* A previous daemon's session: its kicks go on being translated
 		 * until the VMM reconnects; counters carry on. */
-		struct vm_device *dev = &b->devices[slot];
+		struct vrm_device *dev = &b->devices[slot];
 
 		p->adopted = true;
 		p->state = "adopted";
 		/* Its guest memory was mapped by the dead daemon, not by us:
 		 * nothing here may use those addresses (BPF reads the VMM's). */
-		for (unsigned r = 0; r < VM_MAX_REGIONS; r++)
+		for (unsigned r = 0; r < VRM_MAX_REGIONS; r++)
 			__atomic_store_n(&dev->regions[r].mediator_va, 0, __ATOMIC_SEQ_CST);
 		p->rs_tgid = dev->tgid;
 		p->rs_features = dev->features;
 		p->rs_order = dev->order;
 		for (unsigned i = 0; i < VMP_NQ; i++) {
-			const struct vm_queue *q = &b->queues[vmp_qslot(p, i)];
+			const struct vrm_queue *q = &b->queues[vmp_qslot(p, i)];
 
 			/* Not across builds: another build's programs kept
 			 * translating into rings this one does not have. */
-			p->rs_valid[i] = (q->flags & VM_QF_ENABLED) && q->dev == slot &&
+			p->rs_valid[i] = (q->flags & VRM_QF_ENABLED) && q->dev == slot &&
 					 !dev->broken && !b->stale_links;
 		}
 		p->order = dev->order;
@@ -419,12 +419,12 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 		/* A fresh slot: whatever an earlier owner left is reset, and
 		 * the counters too unless they were this device's. */
 		memset(&b->devices[slot], 0, sizeof(b->devices[slot]));
-		for (unsigned i = 0; i < VM_DEV_QUEUES; i++) {
+		for (unsigned i = 0; i < VRM_DEV_QUEUES; i++) {
 			__atomic_store_n(&b->queues[vmp_qslot(p, i)].flags, 0, __ATOMIC_SEQ_CST);
 			if (!same)
-				vm_bpf_clear_stats(b, vmp_qslot(p, i));
+				vrm_bpf_clear_stats(b, vmp_qslot(p, i));
 		}
-		vm_bpf_del_kickfds_of(b, vmp_qslot(p, 0), VM_DEV_QUEUES);
+		vrm_bpf_del_kickfds_of(b, vmp_qslot(p, 0), VRM_DEV_QUEUES);
 		memcpy(b->devices[slot].name, cfg->name,
 		       strnlen(cfg->name, sizeof(b->devices[slot].name) - 1));
 		b->devices[slot].first_queue = vmp_qslot(p, 0);
@@ -440,11 +440,11 @@ struct vm_proxy *vm_proxy_new(struct vm_bpf *b, int epfd, uint32_t slot,
 		}
 		unlink(cfg->vmm_path);	/* stale, from an earlier run */
 	}
-	p->lsn = (struct vm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
+	p->lsn = (struct vrm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
 				 .fn = vmp_on_listen, .ctx = p };
 	/* 0600, or 0660 with the socket group, from the start (access.c). */
-	if (p->lsn.fd < 0 || (err = -vm_access_listen(p->lsn.fd, cfg->vmm_path, 4, true)) ||
-	    vm_ev_add(epfd, &p->lsn, EPOLLIN)) {
+	if (p->lsn.fd < 0 || (err = -vrm_access_listen(p->lsn.fd, cfg->vmm_path, 4, true)) ||
+	    vrm_ev_add(epfd, &p->lsn, EPOLLIN)) {
 		err = err ? err : errno;
 		pr_warn("device %s: cannot listen on %s: %s\n", cfg->name, cfg->vmm_path,
 			strerror(err));
@@ -463,22 +463,22 @@ fail:
 	return NULL;
 }
 
-void vm_proxy_free(struct vm_proxy *p)
+void vrm_proxy_free(struct vrm_proxy *p)
 {
 	if (!p)
 		return;
 	vmp_teardown(p, "daemon stopping");
 	vmp_release_adopted(p);
-	vm_ev_del(p->epfd, &p->lsn);
+	vrm_ev_del(p->epfd, &p->lsn);
 	close(p->lsn.fd);
 	unlink(p->cfg.vmm_path);
 	for (unsigned i = 0; i < VMP_NQ; i++)
-		vm_ref_scratch_free(p->scratch[i]);
+		vrm_ux_scratch_free(p->scratch[i]);
 	pthread_mutex_destroy(&p->pub_lock);
 	free(p);
 }
 
-void vm_proxy_tick(struct vm_proxy *p)
+void vrm_proxy_tick(struct vrm_proxy *p)
 {
 	vmp_deferred(p);
 	for (unsigned i = 0; i < VMP_NQ; i++)
@@ -488,14 +488,14 @@ void vm_proxy_tick(struct vm_proxy *p)
 	vmp_publish(p);
 }
 
-void vm_proxy_info(struct vm_proxy *p, struct vm_proxy_info *out)
+void vrm_proxy_info(struct vrm_proxy *p, struct vrm_proxy_info *out)
 {
 	pthread_mutex_lock(&p->pub_lock);
 	*out = p->pub;
 	pthread_mutex_unlock(&p->pub_lock);
 }
 
-const char *vm_proxy_name(const struct vm_proxy *p)
+const char *vrm_proxy_name(const struct vrm_proxy *p)
 {
 	return p->cfg.name;
 }

@@ -39,10 +39,10 @@
  * Before the VMM has set features there is nothing to keep: the caller
  * ends the session instead.
  */
-static void vmp_be_lost(struct vm_proxy *p, const char *why)
+static void vmp_be_lost(struct vrm_proxy *p, const char *why)
 {
 	if (p->be.fd >= 0) {
-		vm_ev_del(p->epfd, &p->be);
+		vrm_ev_del(p->epfd, &p->be);
 		close(p->be.fd);
 		p->be.fd = -1;
 	}
@@ -61,7 +61,7 @@ static void vmp_be_lost(struct vm_proxy *p, const char *why)
 
 /* A request to the back-end that has no reply.  While the back-end is
  * down, nothing is sent: the replay brings it our state. */
-static int vmp_be_send(struct vm_proxy *p, struct vu_msg *m)
+static int vmp_be_send(struct vrm_proxy *p, struct vu_msg *m)
 {
 	int err;
 
@@ -82,7 +82,7 @@ static int vmp_be_send(struct vm_proxy *p, struct vu_msg *m)
 	return 0;
 }
 
-int vmp_be_u64(struct vm_proxy *p, uint32_t req, uint64_t v, int fd)
+int vmp_be_u64(struct vrm_proxy *p, uint32_t req, uint64_t v, int fd)
 {
 	struct vu_msg m;
 
@@ -90,7 +90,7 @@ int vmp_be_u64(struct vm_proxy *p, uint32_t req, uint64_t v, int fd)
 	return vmp_be_send(p, &m);
 }
 
-int vmp_be_state(struct vm_proxy *p, uint32_t req, uint32_t idx, uint32_t num)
+int vmp_be_state(struct vrm_proxy *p, uint32_t req, uint32_t idx, uint32_t num)
 {
 	struct vu_msg m;
 
@@ -100,9 +100,9 @@ int vmp_be_state(struct vm_proxy *p, uint32_t req, uint32_t idx, uint32_t num)
 	return vmp_be_send(p, &m);
 }
 
-static void vmp_on_backend(struct vm_ev *ev, uint32_t events)
+static void vmp_on_backend(struct vrm_ev *ev, uint32_t events)
 {
-	struct vm_proxy *p = ev->ctx;
+	struct vrm_proxy *p = ev->ctx;
 	char c;
 
 	/* The back-end never speaks first (no BACKEND_REQ): readable means
@@ -125,12 +125,12 @@ static void vmp_on_backend(struct vm_ev *ev, uint32_t events)
 /* The process listening at the back-end's path (SO_PEERCRED names whoever
  * called listen()) is one access.c allows: else a path another user
  * squatted would be handed every region of the guest.  0 or -EPERM. */
-static int vmp_backend_trusted(struct vm_proxy *p, int fd)
+static int vmp_backend_trusted(struct vrm_proxy *p, int fd)
 {
 	struct ucred c;
 	char who[160];
 	time_t now;
-	int err = vm_access_check_fd(fd, &c);
+	int err = vrm_access_check_fd(fd, &c);
 
 	if (!err)
 		return 0;
@@ -139,13 +139,13 @@ static int vmp_backend_trusted(struct vm_proxy *p, int fd)
 	if (now - p->be_warned >= VMP_QUIET) {
 		vmp_err(p, "back-end %s refused: its listener is pid %d uid %u gid %u, not one "
 			"of %s (--allow-uid, --socket-group)", p->cfg.backend_path, (int)c.pid,
-			(unsigned)c.uid, (unsigned)c.gid, vm_access_allowed(who, sizeof(who)));
+			(unsigned)c.uid, (unsigned)c.gid, vrm_access_allowed(who, sizeof(who)));
 		p->be_warned = now;
 	}
 	return -EPERM;
 }
 
-int vmp_backend_connect(struct vm_proxy *p)
+int vmp_backend_connect(struct vrm_proxy *p)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = VMP_BE_TIMEOUT };
@@ -179,7 +179,7 @@ int vmp_backend_connect(struct vm_proxy *p)
 	/* A back-end that stops answering must not stall the daemon. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	p->be = (struct vm_ev){ .fd = fd, .fn = vmp_on_backend, .ctx = p };
+	p->be = (struct vrm_ev){ .fd = fd, .fn = vmp_on_backend, .ctx = p };
 
 	err = vu_get_u64_reply(fd, VU_GET_FEATURES, &p->be_features);
 	if (err)
@@ -199,7 +199,7 @@ int vmp_backend_connect(struct vm_proxy *p)
 		if (err)
 			return err;
 	}
-	err = vm_ev_add(p->epfd, &p->be, EPOLLIN | EPOLLRDHUP);
+	err = vrm_ev_add(p->epfd, &p->be, EPOLLIN | EPOLLRDHUP);
 	if (err)
 		return err;
 	pr_info("device %s: back-end %s: features 0x%llx, protocol features 0x%llx\n",
@@ -214,7 +214,7 @@ proto:
 /* To the back-end: the guest's regions (our addresses as "user" addresses)
  * plus the shadow region: this device's shadow map, its own fd, which holds
  * no other device's rings. */
-int vmp_be_mem_table(struct vm_proxy *p, const struct vmp_region *reg, uint32_t n)
+int vmp_be_mem_table(struct vrm_proxy *p, const struct vmp_region *reg, uint32_t n)
 {
 	struct vu_msg fwd;
 
@@ -226,11 +226,11 @@ int vmp_be_mem_table(struct vm_proxy *p, const struct vmp_region *reg, uint32_t 
 		bool sh = i == n;
 
 		vu_put_u64(&fwd, off, sh ? vmp_shadow_gpa(p) : reg[i].gpa);
-		vu_put_u64(&fwd, off + 8, sh ? VM_SHADOW_DEV_BYTES : reg[i].size);
+		vu_put_u64(&fwd, off + 8, sh ? VRM_SHADOW_DEV_BYTES : reg[i].size);
 		vu_put_u64(&fwd, off + 16, sh ? (uint64_t)(uintptr_t)&p->b->shadow[vmp_qslot(p, 0)] :
 			   (uint64_t)(uintptr_t)reg[i].map + reg[i].offset);
 		vu_put_u64(&fwd, off + 24, sh ? 0 : reg[i].offset);
-		fwd.fds[i] = sh ? vm_bpf_shadow_fd(p->b, p->slot) : reg[i].fd;
+		fwd.fds[i] = sh ? vrm_bpf_shadow_fd(p->b, p->slot) : reg[i].fd;
 	}
 	fwd.nfds = (int)n + 1;
 	return vmp_be_send(p, &fwd);
@@ -243,16 +243,16 @@ int vmp_be_mem_table(struct vm_proxy *p, const struct vmp_region *reg, uint32_t 
 /* Waits (at most VMP_DRAIN_MS) until the back-end returned every chain
  * translated on queue i, then a little more while its other rings still
  * move (a frame it took is forwarded after it returned the chain). */
-void vmp_be_drain(struct vm_proxy *p, unsigned i)
+void vmp_be_drain(struct vrm_proxy *p, unsigned i)
 {
-	const struct vm_queue *q = &p->b->queues[vmp_qslot(p, i)];
-	const struct vm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, i)];
+	const struct vrm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+	const struct vrm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, i)];
 	uint64_t t0 = vmp_now_ms();
 
 	if (!p->q[i].started || p->be.fd < 0 || p->be_down)
 		return;
-	while (vm_swab16_if(VM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE)) !=
-	       VM_READ_ONCE(q->last_avail) && vmp_now_ms() - t0 < VMP_DRAIN_MS) {
+	while (vrm_swab16_if(VRM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE)) !=
+	       VRM_READ_ONCE(q->last_avail) && vmp_now_ms() - t0 < VMP_DRAIN_MS) {
 		struct timespec ts = { 0, 200000 };
 
 		nanosleep(&ts, NULL);
@@ -262,7 +262,7 @@ void vmp_be_drain(struct vm_proxy *p, unsigned i)
 
 		now = 0;
 		for (unsigned k = 0; k < VMP_NQ; k++)
-			now += vm_swab16_if(VM_ORDER_LE,
+			now += vrm_swab16_if(VRM_ORDER_LE,
 					    __atomic_load_n(&p->b->shadow[vmp_qslot(p, k)].used.idx,
 							    __ATOMIC_ACQUIRE));
 		if (now == was || vmp_now_ms() - t0 >= VMP_DRAIN_MS)
@@ -272,7 +272,7 @@ void vmp_be_drain(struct vm_proxy *p, unsigned i)
 }
 
 /* GET_VRING_BASE to the back-end: 0 with its position in *base, or -errno. */
-static int vmp_be_get_base(struct vm_proxy *p, unsigned i, uint16_t *base)
+static int vmp_be_get_base(struct vrm_proxy *p, unsigned i, uint16_t *base)
 {
 	struct vu_msg req, rep;
 	int err;
@@ -290,7 +290,7 @@ static int vmp_be_get_base(struct vm_proxy *p, unsigned i, uint16_t *base)
 
 /* The back-end stops its ring i (its own GET_VRING_BASE): after the answer
  * it no longer touches the shadow ring.  False when it did not answer. */
-bool vmp_be_stop_ring(struct vm_proxy *p, unsigned i)
+bool vmp_be_stop_ring(struct vrm_proxy *p, unsigned i)
 {
 	uint16_t base;
 	int err;
@@ -316,7 +316,7 @@ bool vmp_be_stop_ring(struct vm_proxy *p, unsigned i)
 /* At the session's end: the back-end stops its rings the way a VMM does, so
  * it has let go of the shadow rings before the next session resets them
  * (DPDK, for one, answers only once its data path stopped using the ring). */
-void vmp_be_stop_rings(struct vm_proxy *p)
+void vmp_be_stop_rings(struct vrm_proxy *p)
 {
 	uint16_t base;
 
@@ -333,7 +333,7 @@ void vmp_be_stop_rings(struct vm_proxy *p)
 
 /* The back-end gets ring i's shadow rings, in our address space, which the
  * shadow region's "user" address covers. */
-int vmp_be_ring_addr(struct vm_proxy *p, unsigned i)
+int vmp_be_ring_addr(struct vrm_proxy *p, unsigned i)
 {
 	uint64_t sh = (uint64_t)(uintptr_t)&p->b->shadow[vmp_qslot(p, i)];
 	struct vu_msg fwd;
@@ -342,8 +342,8 @@ int vmp_be_ring_addr(struct vm_proxy *p, unsigned i)
 	vu_put_u32(&fwd, 0, i);
 	vu_put_u32(&fwd, 4, 0);		/* no dirty logging */
 	vu_put_u64(&fwd, VU_ADDR_DESC_OFF, sh);
-	vu_put_u64(&fwd, VU_ADDR_USED_OFF, sh + VM_SHADOW_USED_OFF);
-	vu_put_u64(&fwd, VU_ADDR_AVAIL_OFF, sh + VM_SHADOW_AVAIL_OFF);
+	vu_put_u64(&fwd, VU_ADDR_USED_OFF, sh + VRM_SHADOW_USED_OFF);
+	vu_put_u64(&fwd, VU_ADDR_AVAIL_OFF, sh + VRM_SHADOW_AVAIL_OFF);
 	vu_put_u64(&fwd, 32, 0);
 	p->be_rings |= 1u << i;
 	return vmp_be_send(p, &fwd);
@@ -359,7 +359,7 @@ int vmp_be_ring_addr(struct vm_proxy *p, unsigned i)
  * go out twice).  0, -EPROTO when it lacks a feature the guest has (the
  * session must end: the guest cannot lose a feature), or -errno.
  */
-static int vmp_be_replay(struct vm_proxy *p)
+static int vmp_be_replay(struct vrm_proxy *p)
 {
 	uint64_t need = p->be_acked & ~BIT(VU_F_PROTOCOL_FEATURES);
 
@@ -377,14 +377,14 @@ static int vmp_be_replay(struct vm_proxy *p)
 		vmp_be_mem_table(p, p->reg, (uint32_t)p->nreg);
 	for (unsigned i = 0; i < VMP_NQ && !p->be_down; i++) {
 		struct vmp_queue *vq = &p->q[i];
-		struct vm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, i)];
+		struct vrm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, i)];
 
 		if (!vq->num)
 			continue;
 		vmp_be_state(p, VU_SET_VRING_NUM, i, vq->num);
 		vmp_complete(p, i);
 		vmp_be_state(p, VU_SET_VRING_BASE, i,
-			     vq->have_addr ? vm_swab16_if(VM_ORDER_LE, sh->used.idx) : vq->base);
+			     vq->have_addr ? vrm_swab16_if(VRM_ORDER_LE, sh->used.idx) : vq->base);
 		if (vq->have_addr)
 			vmp_be_ring_addr(p, i);
 		if (vq->call.fd >= 0)
@@ -401,7 +401,7 @@ static int vmp_be_replay(struct vm_proxy *p)
 
 /* The tick's part while the back-end is down: connect again, every
  * VMP_BE_RETRY_MS, and replay. */
-void vmp_be_reconnect(struct vm_proxy *p)
+void vmp_be_reconnect(struct vrm_proxy *p)
 {
 	uint64_t now = vmp_now_ms();
 	int err;

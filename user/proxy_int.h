@@ -12,7 +12,7 @@
  *   proxy_kick.c     how the guest's kicks reach the core (BPF or ours)
  *
  * Every room runs on the proxy's one thread: nothing here is locked but
- * what vm_proxy_info hands to other threads (pub).
+ * what vrm_proxy_info hands to other threads (pub).
  */
 #ifndef VRINGMED_PROXY_INT_H
 #define VRINGMED_PROXY_INT_H
@@ -28,10 +28,10 @@
 
 #include "loader.h"
 #include "proxy.h"
-#include "ref.h"
+#include "uxlate.h"
 
 #define BIT(n)		(1ull << (n))
-#define VMP_NQ		VM_PROXY_NQ
+#define VMP_NQ		VRM_PROXY_NQ
 /* Where the shadow region sits in the back-end's guest-physical space: far
  * above any guest RAM, checked against every region the VMM sends. */
 #define VMP_SHADOW_GPA	(1ull << 48)
@@ -51,7 +51,7 @@ struct vmp_queue {
 	uint64_t desc, avail, used;	/* VMM addresses */
 	int kickfd;			/* the guest's kick eventfd (ours: a dup) */
 	long kick_id;			/* its eventfd-id, registered with BPF */
-	struct vm_ev kick;		/* userspace path: kickfd in our loop */
+	struct vrm_ev kick;		/* userspace path: kickfd in our loop */
 	int be_kickfd;			/* userspace path: the back-end's kick fd */
 	bool be_kick_sent;		/* the back-end has the kick fd of the path in use */
 	/* BPF path: since when the guest's avail idx has been ahead of the
@@ -59,27 +59,27 @@ struct vmp_queue {
 	uint64_t lag_since_ms;
 	uint16_t lag_last_avail;
 	int vmm_callfd;			/* the VMM's call eventfd */
-	struct vm_ev call;		/* ours, given to the back-end */
+	struct vrm_ev call;		/* ours, given to the back-end */
 };
 
-struct vm_proxy {
-	struct vm_proxy_cfg cfg;
-	struct vm_bpf *b;
+struct vrm_proxy {
+	struct vrm_proxy_cfg cfg;
+	struct vrm_bpf *b;
 	int epfd;
 	uint32_t slot;
-	struct vm_ev lsn, vmm, be;
+	struct vrm_ev lsn, vmm, be;
 	pid_t vmm_pid;
-	struct vm_scratch *scratch[VMP_NQ];
+	struct vrm_scratch *scratch[VMP_NQ];
 
 	uint64_t be_features, be_pf, offered, guest_features, vmm_pf;
 	bool features_set, legacy, order_latched, owner_sent, be_proto, vmm_added;
 	int order;
-	enum vm_kick_path kick_path;	/* how the guest's kicks reach the core */
+	enum vrm_kick_path kick_path;	/* how the guest's kicks reach the core */
 	int told_order;			/* what the log said of the last start */
 	uint64_t told_features;
 	unsigned long starts;		/* device starts (first, after a stop) */
 	char kick_why[160];		/* ... and why */
-	struct vmp_region reg[VM_MAX_REGIONS];
+	struct vmp_region reg[VRM_MAX_REGIONS];
 	int nreg;
 	struct vmp_queue q[VMP_NQ];
 
@@ -103,85 +103,85 @@ struct vm_proxy {
 	unsigned be_stopped;	/* rings it stopped before the VMM stopped ours */
 	uint16_t be_stopped_at[VMP_NQ];
 	time_t be_warned;
-	unsigned long faults_told;	/* vm_ref_fault.n of this thread, told */
+	unsigned long faults_told;	/* vrm_ux_fault.n of this thread, told */
 	unsigned long unsealed_told;	/* the session whose unsealable memory was told */
 	char last_error[160];
 	unsigned long sessions, teardowns, deferred_done;
 	unsigned long calls[VMP_NQ], calls_suppressed[VMP_NQ];
-	/* What vm_proxy_info tells other threads: a copy made by the thread
+	/* What vrm_proxy_info tells other threads: a copy made by the thread
 	 * running the proxy (vmp_publish), so a reader never waits for a
 	 * proxy stuck on its back-end and never sees a field half written. */
 	pthread_mutex_t pub_lock;
-	struct vm_proxy_info pub;
+	struct vrm_proxy_info pub;
 };
 
-static inline struct vm_device *vmp_dev(struct vm_proxy *p)
+static inline struct vrm_device *vmp_dev(struct vrm_proxy *p)
 {
 	return &p->b->devices[p->slot];
 }
 
-static inline uint32_t vmp_qslot(struct vm_proxy *p, unsigned i)
+static inline uint32_t vmp_qslot(struct vrm_proxy *p, unsigned i)
 {
-	return VM_QSLOT(p->slot, i);
+	return VRM_QSLOT(p->slot, i);
 }
 
 /* Queue i as the translation core sees it, with the daemon's counters. */
-static inline struct vm_ref_queue vmp_rq(struct vm_proxy *p, unsigned i)
+static inline struct vrm_ux_queue vmp_rq(struct vrm_proxy *p, unsigned i)
 {
 	uint32_t qs = vmp_qslot(p, i);
 
-	return (struct vm_ref_queue){ vmp_dev(p), &p->b->queues[qs], &p->b->shadow[qs],
+	return (struct vrm_ux_queue){ vmp_dev(p), &p->b->queues[qs], &p->b->shadow[qs],
 				      p->scratch[i], &p->b->ustats[qs] };
 }
 
 /* Where this device's shadow map sits in its back-end's guest-physical
  * space: each device's at its own place in the range above the guest's. */
-static inline uint64_t vmp_shadow_gpa(struct vm_proxy *p)
+static inline uint64_t vmp_shadow_gpa(struct vrm_proxy *p)
 {
-	return VMP_SHADOW_GPA + (uint64_t)p->slot * VM_SHADOW_DEV_BYTES;
+	return VMP_SHADOW_GPA + (uint64_t)p->slot * VRM_SHADOW_DEV_BYTES;
 }
 
 /* proxy.c: the session */
-void vmp_err(struct vm_proxy *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void vmp_teardown(struct vm_proxy *p, const char *why);
-void vmp_unmap_regions(struct vm_proxy *p);
+void vmp_err(struct vrm_proxy *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vmp_teardown(struct vrm_proxy *p, const char *why);
+void vmp_unmap_regions(struct vrm_proxy *p);
 uint64_t vmp_now_ms(void);
 
 /* proxy_vmm.c: the VMM face */
-void vmp_on_vmm(struct vm_ev *ev, uint32_t events);
+void vmp_on_vmm(struct vrm_ev *ev, uint32_t events);
 
 /* proxy_backend.c: the back-end face.  The sends return 0, or -errno only
  * before the VMM set features (the session must end: vmp_be_send). */
-int vmp_backend_connect(struct vm_proxy *p);
-int vmp_be_u64(struct vm_proxy *p, uint32_t req, uint64_t v, int fd);
-int vmp_be_state(struct vm_proxy *p, uint32_t req, uint32_t idx, uint32_t num);
-int vmp_be_mem_table(struct vm_proxy *p, const struct vmp_region *reg, uint32_t n);
-int vmp_be_ring_addr(struct vm_proxy *p, unsigned i);
-void vmp_be_drain(struct vm_proxy *p, unsigned i);
-bool vmp_be_stop_ring(struct vm_proxy *p, unsigned i);
-void vmp_be_stop_rings(struct vm_proxy *p);
-void vmp_be_reconnect(struct vm_proxy *p);
+int vmp_backend_connect(struct vrm_proxy *p);
+int vmp_be_u64(struct vrm_proxy *p, uint32_t req, uint64_t v, int fd);
+int vmp_be_state(struct vrm_proxy *p, uint32_t req, uint32_t idx, uint32_t num);
+int vmp_be_mem_table(struct vrm_proxy *p, const struct vmp_region *reg, uint32_t n);
+int vmp_be_ring_addr(struct vrm_proxy *p, unsigned i);
+void vmp_be_drain(struct vrm_proxy *p, unsigned i);
+bool vmp_be_stop_ring(struct vrm_proxy *p, unsigned i);
+void vmp_be_stop_rings(struct vrm_proxy *p);
+void vmp_be_reconnect(struct vrm_proxy *p);
 
 /* proxy_queue.c: a queue's life */
-void vmp_queue_quiesce(struct vm_proxy *p, unsigned i);
-void vmp_queue_stop(struct vm_proxy *p, unsigned i);
-void vmp_queue_clear(struct vm_proxy *p, unsigned i);
-int vmp_queue_try_start(struct vm_proxy *p, unsigned i);
-bool vmp_can_resume(struct vm_proxy *p, unsigned i, uint16_t base);
-bool vmp_same_ring(struct vm_proxy *p, unsigned i);
-void vmp_shadow_reset(struct vm_proxy *p, unsigned i);
-void vmp_complete(struct vm_proxy *p, unsigned i);
+void vmp_queue_quiesce(struct vrm_proxy *p, unsigned i);
+void vmp_queue_stop(struct vrm_proxy *p, unsigned i);
+void vmp_queue_clear(struct vrm_proxy *p, unsigned i);
+int vmp_queue_try_start(struct vrm_proxy *p, unsigned i);
+bool vmp_can_resume(struct vrm_proxy *p, unsigned i, uint16_t base);
+bool vmp_same_ring(struct vrm_proxy *p, unsigned i);
+void vmp_shadow_reset(struct vrm_proxy *p, unsigned i);
+void vmp_complete(struct vrm_proxy *p, unsigned i);
 void vmp_signal_vmm(struct vmp_queue *vq);
-void vmp_on_call(struct vm_ev *ev, uint32_t events);
+void vmp_on_call(struct vrm_ev *ev, uint32_t events);
 const char *vmp_order_name(int order);
 
 /* proxy_kick.c: the kick paths */
-int vmp_kick_attach(struct vm_proxy *p, unsigned i);
-void vmp_kick_decide(struct vm_proxy *p);
-int vmp_be_set_kick(struct vm_proxy *p, unsigned i);
-void vmp_kick_backend(struct vm_proxy *p, unsigned i);
-uint32_t vmp_user_kick(struct vm_proxy *p, unsigned i);
-void vmp_deferred(struct vm_proxy *p);
-void vmp_watch_kicks(struct vm_proxy *p);
+int vmp_kick_attach(struct vrm_proxy *p, unsigned i);
+void vmp_kick_decide(struct vrm_proxy *p);
+int vmp_be_set_kick(struct vrm_proxy *p, unsigned i);
+void vmp_kick_backend(struct vrm_proxy *p, unsigned i);
+uint32_t vmp_user_kick(struct vrm_proxy *p, unsigned i);
+void vmp_deferred(struct vrm_proxy *p);
+void vmp_watch_kicks(struct vrm_proxy *p);
 
 #endif

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * How the guest's kicks reach the translation core (enum vm_kick_path), and
+ * How the guest's kicks reach the translation core (enum vrm_kick_path), and
  * how the back-end is woken after it: BPF at a notification point, or the
  * device's thread on the guest's kick eventfd.  Which one serves a session
  * is decided when its first ring starts and may turn to userspace later, on
@@ -19,7 +19,7 @@
 
 #include "log.h"
 #include "proxy_int.h"
-#include "ref.h"
+#include "uxlate.h"
 
 /* ---- the back-end's kicks ---- */
 
@@ -29,10 +29,10 @@
  * until the guest's next one.  On the BPF path that is the guest's kick
  * eventfd, which the back-end waits on: our write is not the VMM's, so BPF
  * lets it through untouched; on the userspace path, our own. */
-void vmp_kick_backend(struct vm_proxy *p, unsigned i)
+void vmp_kick_backend(struct vrm_proxy *p, unsigned i)
 {
 	struct vmp_queue *vq = &p->q[i];
-	int fd = p->kick_path == VM_KICK_USERSPACE ? vq->be_kickfd : vq->kickfd;
+	int fd = p->kick_path == VRM_KICK_USERSPACE ? vq->be_kickfd : vq->kickfd;
 	uint64_t one = 1;
 
 	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
@@ -42,11 +42,11 @@ void vmp_kick_backend(struct vm_proxy *p, unsigned i)
 /* The fd the back-end waits on for queue i's kicks: the guest's own on the
  * BPF path (the guest's kick wakes it after BPF translated), ours on the
  * userspace path (we kick it once we translated).  -1 with errno set. */
-static int vmp_be_kickfd(struct vm_proxy *p, unsigned i)
+static int vmp_be_kickfd(struct vrm_proxy *p, unsigned i)
 {
 	struct vmp_queue *vq = &p->q[i];
 
-	if (p->kick_path != VM_KICK_USERSPACE)
+	if (p->kick_path != VRM_KICK_USERSPACE)
 		return vq->kickfd;
 	if (vq->be_kickfd < 0)
 		vq->be_kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -57,7 +57,7 @@ static int vmp_be_kickfd(struct vm_proxy *p, unsigned i)
  * it: the guest's own one is sent as soon as the VMM gives it (the path is
  * chosen when the first ring starts, maybe later, at SET_VRING_ENABLE), and
  * replaced by ours when the path turns out to be userspace. */
-int vmp_be_set_kick(struct vm_proxy *p, unsigned i)
+int vmp_be_set_kick(struct vrm_proxy *p, unsigned i)
 {
 	struct vmp_queue *vq = &p->q[i];
 	int fd;
@@ -76,13 +76,13 @@ int vmp_be_set_kick(struct vm_proxy *p, unsigned i)
 /* The kicks BPF could not finish (a guest page not resident, a kick that
  * kept coming back): translated here with the same core, then the back-end
  * is woken, for the guest's kick woke it before the chains were there. */
-void vmp_deferred(struct vm_proxy *p)
+void vmp_deferred(struct vrm_proxy *p)
 {
 	for (unsigned i = 0; i < VMP_NQ; i++) {
-		struct vm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+		struct vrm_queue *q = &p->b->queues[vmp_qslot(p, i)];
 		uint32_t chains;
 
-		if (!p->q[i].started || !VM_READ_ONCE(q->deferred))
+		if (!p->q[i].started || !VRM_READ_ONCE(q->deferred))
 			continue;
 		/* Cleared first: a deferral that comes in meanwhile sets it
 		 * again. */
@@ -98,24 +98,24 @@ void vmp_deferred(struct vm_proxy *p)
 
 /* A kick the daemon translates (on the userspace path, or one BPF could
  * not finish): the same core as BPF's, then the back-end.  The chains. */
-uint32_t vmp_user_kick(struct vm_proxy *p, unsigned i)
+uint32_t vmp_user_kick(struct vrm_proxy *p, unsigned i)
 {
-	struct vm_ref_queue rq = vmp_rq(p, i);
+	struct vrm_ux_queue rq = vmp_rq(p, i);
 	uint32_t chains = 0, v;
 
 	if (!p->q[i].started)
 		return 0;
-	v = vm_ref_kick(&rq, &chains);
+	v = vrm_ux_kick(&rq, &chains);
 	if (chains)
 		vmp_kick_backend(p, i);
-	if (v != VM_OK && v != VM_DEFER)
+	if (v != VRM_OK && v != VRM_DEFER)
 		p->state = "broken";
 	return chains;
 }
 
-static void vmp_on_kick(struct vm_ev *ev, uint32_t events)
+static void vmp_on_kick(struct vrm_ev *ev, uint32_t events)
 {
-	struct vm_proxy *p = ev->ctx;
+	struct vrm_proxy *p = ev->ctx;
 	uint64_t cnt;
 	struct iovec iov = { &cnt, sizeof(cnt) };
 
@@ -128,24 +128,24 @@ static void vmp_on_kick(struct vm_ev *ev, uint32_t events)
 
 /* Queue i's kicks reach the core: its kick fd in the BPF map, or in our
  * loop. */
-int vmp_kick_attach(struct vm_proxy *p, unsigned i)
+int vmp_kick_attach(struct vrm_proxy *p, unsigned i)
 {
 	struct vmp_queue *vq = &p->q[i];
 	long id;
 	int err;
 
-	if (p->kick_path == VM_KICK_USERSPACE) {
-		vq->kick = (struct vm_ev){ .fd = vq->kickfd, .fn = vmp_on_kick, .ctx = p,
+	if (p->kick_path == VRM_KICK_USERSPACE) {
+		vq->kick = (struct vrm_ev){ .fd = vq->kickfd, .fn = vmp_on_kick, .ctx = p,
 					   .arg = (int)i };
-		err = vm_ev_add(p->epfd, &vq->kick, EPOLLIN);
+		err = vrm_ev_add(p->epfd, &vq->kick, EPOLLIN);
 		if (err)
 			vq->kick.fd = -1;
 		return err;
 	}
-	id = vm_eventfd_id(0, vq->kickfd);
+	id = vrm_eventfd_id(0, vq->kickfd);
 	if (id < 0)
 		return -EINVAL;
-	err = vm_bpf_add_kickfd(p->b, (uint32_t)id, vmp_qslot(p, i));
+	err = vrm_bpf_add_kickfd(p->b, (uint32_t)id, vmp_qslot(p, i));
 	if (!err)
 		vq->kick_id = id;
 	return err;
@@ -180,40 +180,40 @@ static bool vmp_vmm_uses_kvm(pid_t pid)
 }
 
 /* Chooses the kick path of this VMM session, when its first ring starts. */
-void vmp_kick_decide(struct vm_proxy *p)
+void vmp_kick_decide(struct vrm_proxy *p)
 {
-	if (p->kick_path != VM_KICK_AUTO)
+	if (p->kick_path != VRM_KICK_AUTO)
 		return;
-	if (p->cfg.kick != VM_KICK_AUTO) {
+	if (p->cfg.kick != VRM_KICK_AUTO) {
 		p->kick_path = p->cfg.kick;
 		snprintf(p->kick_why, sizeof(p->kick_why), "configured (kick=%s)",
-			 vm_kick_path_name(p->cfg.kick));
+			 vrm_kick_path_name(p->cfg.kick));
 	} else if (p->b->have_fentry) {
-		p->kick_path = VM_KICK_BPF;
+		p->kick_path = VRM_KICK_BPF;
 		snprintf(p->kick_why, sizeof(p->kick_why),
 			 "fentry on eventfd_signal_mask sees every kick");
 	} else if (vmp_vmm_uses_kvm(p->vmm_pid)) {
-		p->kick_path = VM_KICK_USERSPACE;
+		p->kick_path = VRM_KICK_USERSPACE;
 		snprintf(p->kick_why, sizeof(p->kick_why),
 			 "VMM pid %d runs its guest under KVM, which signals kicks inside the "
 			 "kernel, and fentry is refused on this host", (int)p->vmm_pid);
 	} else {
-		p->kick_path = VM_KICK_BPF;
+		p->kick_path = VRM_KICK_BPF;
 		snprintf(p->kick_why, sizeof(p->kick_why),
 			 "the VMM writes its kick eventfds: the write() tracepoint sees them");
 	}
 	pr_info("device %s: kicks on the %s path: %s\n", p->cfg.name,
-		vm_kick_path_name(p->kick_path), p->kick_why);
+		vrm_kick_path_name(p->kick_path), p->kick_why);
 }
 
 /* From now on this session's kicks are mediated in userspace: each
  * running ring's kick fd leaves BPF for our loop, the back-end gets our
  * kick eventfd, and whatever waits in the guest's ring is translated now. */
-static void vmp_kick_to_userspace(struct vm_proxy *p, const char *why)
+static void vmp_kick_to_userspace(struct vrm_proxy *p, const char *why)
 {
 	snprintf(p->kick_why, sizeof(p->kick_why), "%s", why);
 	pr_warn("device %s: kicks mediated in userspace from now on: %s\n", p->cfg.name, why);
-	p->kick_path = VM_KICK_USERSPACE;
+	p->kick_path = VRM_KICK_USERSPACE;
 	for (unsigned i = 0; i < VMP_NQ; i++) {
 		if (!p->q[i].started)
 			continue;
@@ -239,20 +239,20 @@ static void vmp_kick_to_userspace(struct vm_proxy *p, const char *why)
  * ring's avail idx is compared with the translation's position: ahead, and
  * no progress for VMP_KICK_LAG_MS, means its kicks go unseen.
  */
-void vmp_watch_kicks(struct vm_proxy *p)
+void vmp_watch_kicks(struct vrm_proxy *p)
 {
 	uint64_t now = 0;
 
-	if (p->kick_path != VM_KICK_BPF || vmp_dev(p)->broken)
+	if (p->kick_path != VRM_KICK_BPF || vmp_dev(p)->broken)
 		return;
 	for (unsigned i = 0; i < VMP_NQ; i++) {
 		struct vmp_queue *vq = &p->q[i];
-		struct vm_ref_queue rq = vmp_rq(p, i);
-		struct vm_queue *q = rq.q;
-		uint16_t guest, ahead, at = VM_READ_ONCE(q->last_avail);
+		struct vrm_ux_queue rq = vmp_rq(p, i);
+		struct vrm_queue *q = rq.q;
+		uint16_t guest, ahead, at = VRM_READ_ONCE(q->last_avail);
 		char why[160];
 
-		if (!vq->started || vm_ref_guest_avail(&rq, &guest) ||
+		if (!vq->started || vrm_ux_guest_avail(&rq, &guest) ||
 		    !(ahead = (uint16_t)(guest - at)) || ahead > q->size) {
 			vq->lag_since_ms = 0;
 			continue;
@@ -269,7 +269,7 @@ void vmp_watch_kicks(struct vm_proxy *p)
 			 "and no kick reached BPF (signalled in the kernel or by another process)",
 			 i, ahead, (unsigned long long)(now - vq->lag_since_ms));
 		vq->lag_since_ms = 0;
-		if (p->cfg.kick == VM_KICK_BPF) {
+		if (p->cfg.kick == VRM_KICK_BPF) {
 			/* Configured so: said, not overruled. */
 			if (strcmp(p->kick_why, why))
 				pr_warn("device %s: kick=bpf, but %s\n", p->cfg.name, why);

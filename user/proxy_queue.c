@@ -17,26 +17,26 @@
 
 #include "log.h"
 #include "proxy_int.h"
-#include "ref.h"
+#include "uxlate.h"
 
 /* How long a kernel kick may hold a queue's `busy` lock: a BPF program runs
  * to its end in microseconds, so one still holding it after this is gone
- * (a dead daemon's userspace kick left it set; vm_queue_resume clears it). */
+ * (a dead daemon's userspace kick left it set; vrm_queue_resume clears it). */
 #define VMP_BUSY_WAIT_MS	100
 
 /* No kick reaches queue i's translation any more: its kick fd leaves the
  * BPF map (or our loop), and a kick already inside a program (it looked the fd up before)
  * ends before this returns, so the caller may change the queue's state. */
-void vmp_queue_quiesce(struct vm_proxy *p, unsigned i)
+void vmp_queue_quiesce(struct vrm_proxy *p, unsigned i)
 {
 	struct vmp_queue *vq = &p->q[i];
-	struct vm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+	struct vrm_queue *q = &p->b->queues[vmp_qslot(p, i)];
 
 	if (vq->kick_id >= 0)
-		vm_bpf_del_kickfd(p->b, (uint32_t)vq->kick_id);
+		vrm_bpf_del_kickfd(p->b, (uint32_t)vq->kick_id);
 	vq->kick_id = -1;
 	if (vq->kick.fd >= 0)
-		vm_ev_del(p->epfd, &vq->kick);
+		vrm_ev_del(p->epfd, &vq->kick);
 	vq->kick.fd = -1;
 	for (int t = 0; __atomic_load_n(&q->busy, __ATOMIC_ACQUIRE); t++) {
 		struct timespec ts = { 0, 100000 };
@@ -50,16 +50,16 @@ void vmp_queue_quiesce(struct vm_proxy *p, unsigned i)
 	}
 }
 
-void vmp_queue_stop(struct vm_proxy *p, unsigned i)
+void vmp_queue_stop(struct vrm_proxy *p, unsigned i)
 {
-	struct vm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+	struct vrm_queue *q = &p->b->queues[vmp_qslot(p, i)];
 
 	vmp_queue_quiesce(p, i);
-	__atomic_and_fetch(&q->flags, ~VM_QF_ENABLED, __ATOMIC_SEQ_CST);
+	__atomic_and_fetch(&q->flags, ~VRM_QF_ENABLED, __ATOMIC_SEQ_CST);
 	p->q[i].started = false;
 }
 
-void vmp_queue_clear(struct vm_proxy *p, unsigned i)
+void vmp_queue_clear(struct vrm_proxy *p, unsigned i)
 {
 	struct vmp_queue *vq = &p->q[i];
 
@@ -69,7 +69,7 @@ void vmp_queue_clear(struct vm_proxy *p, unsigned i)
 	if (vq->vmm_callfd >= 0)
 		close(vq->vmm_callfd);
 	if (vq->call.fd >= 0) {
-		vm_ev_del(p->epfd, &vq->call);
+		vrm_ev_del(p->epfd, &vq->call);
 		close(vq->call.fd);
 	}
 	if (vq->be_kickfd >= 0)
@@ -88,29 +88,29 @@ void vmp_signal_vmm(struct vmp_queue *vq)
 }
 
 /* Moves the back-end's used entries to the guest; signals the VMM unless
- * the guest asked not to be (vm_guest_wants_call). */
-void vmp_complete(struct vm_proxy *p, unsigned i)
+ * the guest asked not to be (vrm_guest_wants_call). */
+void vmp_complete(struct vrm_proxy *p, unsigned i)
 {
-	struct vm_ref_queue rq = vmp_rq(p, i);
+	struct vrm_ux_queue rq = vmp_rq(p, i);
 	uint32_t v, n = 0;
 
 	if (!p->q[i].started)
 		return;
-	v = vm_ref_complete(&rq, &n);
-	if (n && vm_ref_guest_wants_call(&rq)) {
+	v = vrm_ux_complete(&rq, &n);
+	if (n && vrm_ux_guest_wants_call(&rq)) {
 		vmp_signal_vmm(&p->q[i]);
 		p->calls[i]++;
 	} else if (n) {
 		p->calls_suppressed[i]++;	/* the guest polls: NO_INTERRUPT */
 	}
 	/* The daemon's scan logs the breakage once, whichever side found it. */
-	if (v != VM_OK)
+	if (v != VRM_OK)
 		p->state = "broken";
 }
 
-void vmp_on_call(struct vm_ev *ev, uint32_t events)
+void vmp_on_call(struct vrm_ev *ev, uint32_t events)
 {
-	struct vm_proxy *p = ev->ctx;
+	struct vrm_proxy *p = ev->ctx;
 	uint64_t cnt;
 
 	(void)events;
@@ -120,29 +120,29 @@ void vmp_on_call(struct vm_ev *ev, uint32_t events)
 }
 
 /* The guest's header length and what the queue must do about it. */
-static void vmp_net_mode(struct vm_proxy *p, unsigned i, struct vm_queue *q)
+static void vmp_net_mode(struct vrm_proxy *p, unsigned i, struct vrm_queue *q)
 {
 	bool tx = i & 1;
 
-	q->net_mode = VM_NET_NONE;
-	q->net_hdr_len = VM_NET_HDR_MODERN;
+	q->net_mode = VRM_NET_NONE;
+	q->net_hdr_len = VRM_NET_HDR_MODERN;
 	if (!p->legacy)
 		return;
 	if (!(p->guest_features & BIT(VU_NET_F_MRG_RXBUF)))
-		q->net_hdr_len = VM_NET_HDR_LEGACY;
+		q->net_hdr_len = VRM_NET_HDR_LEGACY;
 	if (tx) {
-		if (p->order != VM_ORDER_LE || q->net_hdr_len != VM_NET_HDR_MODERN)
-			q->net_mode = VM_NET_TX_SLOT;
-	} else if (q->net_hdr_len == VM_NET_HDR_LEGACY) {
-		q->net_mode = VM_NET_RX_SLOT;
-	} else if (p->order != VM_ORDER_LE) {
-		q->net_mode = VM_NET_RX_INPLACE;
+		if (p->order != VRM_ORDER_LE || q->net_hdr_len != VRM_NET_HDR_MODERN)
+			q->net_mode = VRM_NET_TX_SLOT;
+	} else if (q->net_hdr_len == VRM_NET_HDR_LEGACY) {
+		q->net_mode = VRM_NET_RX_SLOT;
+	} else if (p->order != VRM_ORDER_LE) {
+		q->net_mode = VRM_NET_RX_INPLACE;
 	}
 }
 
 const char *vmp_order_name(int order)
 {
-	return order == VM_ORDER_BE ? "big-endian" : "little-endian";
+	return order == VRM_ORDER_BE ? "big-endian" : "little-endian";
 }
 
 /*
@@ -154,9 +154,9 @@ const char *vmp_order_name(int order)
  * better, and the shadow ring still holds what was translated and what the
  * back-end returned: resuming from them loses and repeats nothing.
  */
-bool vmp_can_resume(struct vm_proxy *p, unsigned i, uint16_t base)
+bool vmp_can_resume(struct vrm_proxy *p, unsigned i, uint16_t base)
 {
-	const struct vm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+	const struct vrm_queue *q = &p->b->queues[vmp_qslot(p, i)];
 	uint16_t l = q->last_used;
 
 	return p->rs_valid[i] && p->vmm_pid == (pid_t)p->rs_tgid && p->features_set &&
@@ -165,9 +165,9 @@ bool vmp_can_resume(struct vm_proxy *p, unsigned i, uint16_t base)
 }
 
 /* The VMM's ring i is the one the pinned queue state describes. */
-bool vmp_same_ring(struct vm_proxy *p, unsigned i)
+bool vmp_same_ring(struct vrm_proxy *p, unsigned i)
 {
-	const struct vm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+	const struct vrm_queue *q = &p->b->queues[vmp_qslot(p, i)];
 
 	return q->dev == p->slot && q->size == p->q[i].num && q->desc_va == p->q[i].desc &&
 	       q->avail_va == p->q[i].avail && q->used_va == p->q[i].used;
@@ -177,24 +177,24 @@ bool vmp_same_ring(struct vm_proxy *p, unsigned i)
  * back-end learns the ring's address: DPDK, for one, takes the ring's used
  * idx over its SET_VRING_BASE when they differ, so a previous session's
  * leftovers there would shift its view of the ring. */
-void vmp_shadow_reset(struct vm_proxy *p, unsigned i)
+void vmp_shadow_reset(struct vrm_proxy *p, unsigned i)
 {
-	struct vm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, i)];
+	struct vrm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, i)];
 
-	vm_ref_shadow_reset(sh);
-	sh->avail.idx = vm_swab16_if(VM_ORDER_LE, p->q[i].base);
-	sh->used.idx = vm_swab16_if(VM_ORDER_LE, p->q[i].base);
+	vrm_ux_shadow_reset(sh);
+	sh->avail.idx = vrm_swab16_if(VRM_ORDER_LE, p->q[i].base);
+	sh->used.idx = vrm_swab16_if(VRM_ORDER_LE, p->q[i].base);
 }
 
 /* Starts BPF translation on queue i once the VMM has said everything. */
-int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
+int vmp_queue_try_start(struct vrm_proxy *p, unsigned i)
 {
 	struct vmp_queue *vq = &p->q[i];
 	uint32_t qs = vmp_qslot(p, i), chains;
-	struct vm_device *dev = vmp_dev(p);
-	struct vm_queue *q = &p->b->queues[qs];
-	struct vm_shadow_queue *sh = &p->b->shadow[qs];
-	struct vm_ref_queue rq;
+	struct vrm_device *dev = vmp_dev(p);
+	struct vrm_queue *q = &p->b->queues[qs];
+	struct vrm_shadow_queue *sh = &p->b->shadow[qs];
+	struct vrm_ux_queue rq;
 	int order, err;
 
 	/* With PROTOCOL_FEATURES a ring starts disabled until SET_VRING_ENABLE. */
@@ -204,8 +204,8 @@ int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 
 	/* The byte order is latched by the first queue that starts and holds
 	 * until reset; a legacy device's rings all share it. */
-	order = !p->legacy ? VM_ORDER_LE : vq->endian_set ?
-		(vq->endian_be ? VM_ORDER_BE : VM_ORDER_LE) : vm_host_order();
+	order = !p->legacy ? VRM_ORDER_LE : vq->endian_set ?
+		(vq->endian_be ? VRM_ORDER_BE : VRM_ORDER_LE) : vrm_host_order();
 	/* Latched while any ring runs; set afresh when none does. */
 	if (!p->q[0].started && !p->q[1].started)
 		p->order_latched = false;
@@ -214,7 +214,7 @@ int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 			vmp_order_name(order), vmp_order_name(p->order));
 		return -EINVAL;
 	}
-	if (!p->scratch[i] && !(p->scratch[i] = vm_ref_scratch_new()))
+	if (!p->scratch[i] && !(p->scratch[i] = vrm_ux_scratch_new()))
 		return -ENOMEM;
 	if (!p->order_latched) {
 		p->order = order;
@@ -225,9 +225,9 @@ int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 		dev->first_queue = vmp_qslot(p, 0);
 		dev->nqueues = VMP_NQ;
 		dev->broken = 0;
-		__atomic_store_n(&dev->flags, VM_DF_ACTIVE, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&dev->flags, VRM_DF_ACTIVE, __ATOMIC_SEQ_CST);
 		if (!p->vmm_added) {	/* once a session: teardown takes it back */
-			err = vm_bpf_add_vmm(p->b, (uint32_t)p->vmm_pid);
+			err = vrm_bpf_add_vmm(p->b, (uint32_t)p->vmm_pid);
 			if (err)
 				return err;
 			p->vmm_added = true;
@@ -235,7 +235,7 @@ int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 		/* Said once a session, and again when a restart (after a
 		 * pause or a driver reset) brings another byte order or
 		 * other features. */
-		if (p->kick_path == VM_KICK_AUTO || order != p->told_order ||
+		if (p->kick_path == VRM_KICK_AUTO || order != p->told_order ||
 		    p->guest_features != p->told_features)
 			pr_info("device %s: %s guest (features 0x%llx), %s rings, VMM pid %d\n",
 				p->cfg.name, p->legacy ? "legacy" : "modern",
@@ -247,47 +247,47 @@ int vmp_queue_try_start(struct vm_proxy *p, unsigned i)
 		vmp_kick_decide(p);
 	}
 
-	rq = (struct vm_ref_queue){ dev, q, sh, p->scratch[i], &p->b->ustats[qs] };
+	rq = (struct vrm_ux_queue){ dev, q, sh, p->scratch[i], &p->b->ustats[qs] };
 	if (vq->resume && vmp_same_ring(p, i) && p->order == p->rs_order) {
 		uint16_t was = q->last_used;
 
-		vm_ref_resume(&rq);
+		vrm_ux_resume(&rq);
 		pr_info("device %s: queue %u resumed where the previous daemon left it: %u "
 			"in flight, %u returned by the back-end and not yet to the guest%s\n",
 			p->cfg.name, i, (uint16_t)(q->last_avail - q->last_used),
-			(uint16_t)(vm_swab16_if(VM_ORDER_LE, sh->used.idx) - q->last_used),
+			(uint16_t)(vrm_swab16_if(VRM_ORDER_LE, sh->used.idx) - q->last_used),
 			was != q->last_used ? " (one finished from the journal)" : "");
 	} else {
 		if (vq->resume) {
 			vmp_err(p, "queue %u: cannot resume: the pinned queue changed", i);
 			return -EINVAL;
 		}
-		err = vm_ref_queue_setup(q, p->slot, vq->num, vq->desc, vq->avail, vq->used);
+		err = vrm_ux_queue_setup(q, p->slot, vq->num, vq->desc, vq->avail, vq->used);
 		if (err)
 			return err;
 		q->last_avail = q->last_used = vq->base;
 	}
 	vq->resume = p->rs_valid[i] = false;
-	q->hdr_gpa = vmp_shadow_gpa(p) + (uint64_t)i * VM_SHADOW_BYTES + VM_SHADOW_HDR_OFF;
+	q->hdr_gpa = vmp_shadow_gpa(p) + (uint64_t)i * VRM_SHADOW_BYTES + VRM_SHADOW_HDR_OFF;
 	vmp_net_mode(p, i, q);
 	/* The shadow ring was reset when its address went to the back-end. */
 
 	err = vmp_kick_attach(p, i);
 	if (err)
 		return err;
-	if (p->kick_path == VM_KICK_USERSPACE) {
+	if (p->kick_path == VRM_KICK_USERSPACE) {
 		vq->be_kick_sent = false;
 		err = vmp_be_set_kick(p, i);
 		if (err)
 			return err;
 	}
-	__atomic_or_fetch(&q->flags, VM_QF_ENABLED, __ATOMIC_SEQ_CST);
+	__atomic_or_fetch(&q->flags, VRM_QF_ENABLED, __ATOMIC_SEQ_CST);
 	vq->started = true;
 	p->state = "running";
 
 	/* Whatever the guest posted before the kick fd was registered, and
 	 * (resuming) what the back-end returned while we were away. */
-	vm_ref_kick(&rq, &chains);
+	vrm_ux_kick(&rq, &chains);
 	if (chains)
 		vmp_kick_backend(p, i);
 	vmp_complete(p, i);

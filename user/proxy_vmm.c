@@ -29,7 +29,7 @@
 #include "loader.h"
 #include "log.h"
 #include "proxy_int.h"
-#include "ref.h"
+#include "uxlate.h"
 #include "vu_wire.h"
 
 /* Features a guest is never offered: what the proxy does not mediate
@@ -93,14 +93,14 @@ static enum vmp_result vmp_replied(struct vmp_req *req, int err)
 }
 
 /* Our reply to the VMM's request `m`.  0 or -errno. */
-static int vmp_reply(struct vm_proxy *p, const struct vu_msg *m, struct vu_msg *rep)
+static int vmp_reply(struct vrm_proxy *p, const struct vu_msg *m, struct vu_msg *rep)
 {
 	rep->request = m->request;
 	rep->flags = VU_VERSION | VU_FLAG_REPLY;
 	return vu_send(p->vmm.fd, rep);
 }
 
-static int vmp_reply_u64(struct vm_proxy *p, const struct vu_msg *m, uint64_t v)
+static int vmp_reply_u64(struct vrm_proxy *p, const struct vu_msg *m, uint64_t v)
 {
 	struct vu_msg rep;
 
@@ -116,7 +116,7 @@ static int vmp_reply_u64(struct vm_proxy *p, const struct vu_msg *m, uint64_t v)
  * split-lock detection answers with SIGBUS or a stall of every core; and a
  * driver that misaligns its ring is broken anyway.
  */
-static bool vmp_ring_aligned(struct vm_proxy *p, const struct vu_msg *m, uint32_t idx)
+static bool vmp_ring_aligned(struct vrm_proxy *p, const struct vu_msg *m, uint32_t idx)
 {
 	uint64_t desc = vu_get_u64(m, VU_ADDR_DESC_OFF), avail = vu_get_u64(m, VU_ADDR_AVAIL_OFF);
 	uint64_t used = vu_get_u64(m, VU_ADDR_USED_OFF);
@@ -141,10 +141,10 @@ static bool vmp_ring_aligned(struct vm_proxy *p, const struct vu_msg *m, uint32_
  * ours to add).  A file that cannot be sealed (hugetlbfs and tmpfs files,
  * files of other file systems: QEMU's memory-backend-file; memfds made
  * without MFD_ALLOW_SEALING) is taken, for refusing those would refuse
- * common set-ups; a fault in one is contained to this device by ref.c's
+ * common set-ups; a fault in one is contained to this device by uxlate.c's
  * SIGBUS guard.  Said once a session.
  */
-static void vmp_seal(struct vm_proxy *p, uint32_t i, int fd)
+static void vmp_seal(struct vrm_proxy *p, uint32_t i, int fd)
 {
 	int seals = fcntl(fd, F_GET_SEALS);
 
@@ -166,9 +166,9 @@ static void vmp_seal(struct vm_proxy *p, uint32_t i, int fd)
 /* The VMM's call or kick fd of ring req->idx: ours to read and write without
  * blocking, whatever the VMM made of it (QEMU's are non-blocking already).
  * False, with the fd closed, when it is not an eventfd. */
-static bool vmp_eventfd_ok(struct vm_proxy *p, struct vmp_req *req, const char *what)
+static bool vmp_eventfd_ok(struct vrm_proxy *p, struct vmp_req *req, const char *what)
 {
-	if (req->fd < 0 || (vm_eventfd_id(0, req->fd) >= 0 &&
+	if (req->fd < 0 || (vrm_eventfd_id(0, req->fd) >= 0 &&
 			    !fcntl(req->fd, F_SETFL, fcntl(req->fd, F_GETFL) | O_NONBLOCK)))
 		return true;
 	close(req->fd);
@@ -179,13 +179,13 @@ static bool vmp_eventfd_ok(struct vm_proxy *p, struct vmp_req *req, const char *
 
 /* ---- the handlers: one per request, by request number ---- */
 
-static enum vmp_result vmp_get_features(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_get_features(struct vrm_proxy *p, struct vmp_req *req)
 {
 	p->offered = (p->be_features & ~VMP_GUEST_MASK) | BIT(VU_F_PROTOCOL_FEATURES);
 	return vmp_replied(req, vmp_reply_u64(p, req->m, p->offered));
 }
 
-static enum vmp_result vmp_set_features(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_set_features(struct vrm_proxy *p, struct vmp_req *req)
 {
 	uint64_t u = vu_get_u64(req->m, 0);
 
@@ -209,7 +209,7 @@ static enum vmp_result vmp_set_features(struct vm_proxy *p, struct vmp_req *req)
 	return vmp_sent(req, vmp_be_u64(p, VU_SET_FEATURES, u, -1));
 }
 
-static enum vmp_result vmp_set_owner(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_set_owner(struct vrm_proxy *p, struct vmp_req *req)
 {
 	if (p->owner_sent)
 		return VMP_OK;
@@ -219,28 +219,28 @@ static enum vmp_result vmp_set_owner(struct vm_proxy *p, struct vmp_req *req)
 
 /* RESET_OWNER, RESET_DEVICE: a reset ends the session; the VMM reconnects
  * for the next. */
-static enum vmp_result vmp_reset_device(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_reset_device(struct vrm_proxy *p, struct vmp_req *req)
 {
 	vmp_teardown(p, "VMM reset the device");
 	return VMP_ENDED;
 }
 
-static enum vmp_result vmp_set_mem_table(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_set_mem_table(struct vrm_proxy *p, struct vmp_req *req)
 {
-	struct vm_device *dev = vmp_dev(p);
+	struct vrm_device *dev = vmp_dev(p);
 	struct vu_msg *m = req->m;
-	struct vmp_region reg[VM_MAX_REGIONS] = { 0 };
+	struct vmp_region reg[VRM_MAX_REGIONS] = { 0 };
 	struct stat fst;
 	uint32_t n = vu_get_u32(m, 0);
 	enum vmp_result res;
 	int err;
 
-	for (uint32_t i = 0; i < VM_MAX_REGIONS; i++)
+	for (uint32_t i = 0; i < VRM_MAX_REGIONS; i++)
 		reg[i].fd = -1;	/* the clean-up closes only what was opened */
-	if (m->size < VU_MEM_HDR_SIZE || n < 1 || n > VM_MAX_REGIONS - 1 ||
+	if (m->size < VU_MEM_HDR_SIZE || n < 1 || n > VRM_MAX_REGIONS - 1 ||
 	    m->size < VU_MEM_HDR_SIZE + n * VU_MEM_REGION_SIZE || (uint32_t)m->nfds != n) {
 		vmp_err(p, "malformed SET_MEM_TABLE: %u regions, %d fds, %u bytes "
-			"(at most %d regions)", n, m->nfds, m->size, VM_MAX_REGIONS - 1);
+			"(at most %d regions)", n, m->nfds, m->size, VRM_MAX_REGIONS - 1);
 		return vmp_fatal(req, -EBADMSG);
 	}
 	for (uint32_t i = 0; i < n; i++) {
@@ -306,7 +306,7 @@ static enum vmp_result vmp_set_mem_table(struct vm_proxy *p, struct vmp_req *req
 	memcpy(p->reg, reg, sizeof(reg));
 	p->nreg = (int)n;
 	for (uint32_t i = 0; i < n; i++)
-		dev->regions[i] = (struct vm_region){ reg[i].gpa, reg[i].size, reg[i].uaddr,
+		dev->regions[i] = (struct vrm_region){ reg[i].gpa, reg[i].size, reg[i].uaddr,
 						      (uint64_t)(uintptr_t)reg[i].map + reg[i].offset };
 	dev->nregions = (uint8_t)n;
 	pr_debug("device %s: %u guest memory regions\n", p->cfg.name, n);
@@ -321,20 +321,20 @@ fail:
 	return res;
 }
 
-static enum vmp_result vmp_set_vring_num(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_set_vring_num(struct vrm_proxy *p, struct vmp_req *req)
 {
 	uint32_t num = vu_get_u32(req->m, 4);
 
-	if (req->vq->started || !vm_ring_size_ok(num, VM_MAX_RING)) {
+	if (req->vq->started || !vrm_ring_size_ok(num, VRM_MAX_RING)) {
 		vmp_err(p, "queue %u: ring size %u refused (power of two up to %d, "
-			"not while running)", req->idx, num, VM_MAX_RING);
+			"not while running)", req->idx, num, VRM_MAX_RING);
 		return vmp_refuse(req, -EINVAL);
 	}
 	req->vq->num = (uint16_t)num;
 	return vmp_sent(req, vmp_be_state(p, VU_SET_VRING_NUM, req->idx, num));
 }
 
-static enum vmp_result vmp_set_vring_addr(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_set_vring_addr(struct vrm_proxy *p, struct vmp_req *req)
 {
 	struct vmp_queue *vq = req->vq;
 	int err;
@@ -360,7 +360,7 @@ static enum vmp_result vmp_set_vring_addr(struct vm_proxy *p, struct vmp_req *re
 	return vmp_sent(req, vmp_be_ring_addr(p, req->idx));
 }
 
-static enum vmp_result vmp_set_vring_base(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_set_vring_base(struct vrm_proxy *p, struct vmp_req *req)
 {
 	struct vmp_queue *vq = req->vq;
 
@@ -370,10 +370,10 @@ static enum vmp_result vmp_set_vring_base(struct vm_proxy *p, struct vmp_req *re
 	vq->resume = vmp_can_resume(p, req->idx, vq->base);
 	if (vq->resume) {
 		/* The back-end goes on from what it returned. */
-		struct vm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, req->idx)];
+		struct vrm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, req->idx)];
 
 		return vmp_sent(req, vmp_be_state(p, VU_SET_VRING_BASE, req->idx,
-						  vm_swab16_if(VM_ORDER_LE, sh->used.idx)));
+						  vrm_swab16_if(VRM_ORDER_LE, sh->used.idx)));
 	}
 	p->rs_valid[req->idx] = false;
 	vmp_shadow_reset(p, req->idx);
@@ -399,12 +399,12 @@ static enum vmp_result vmp_set_vring_base(struct vm_proxy *p, struct vmp_req *re
  * transmit ring is stopped first.  What it returned waits in the shadow
  * ring for the VMM's own stop of that ring.
  */
-static enum vmp_result vmp_get_vring_base(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_get_vring_base(struct vrm_proxy *p, struct vmp_req *req)
 {
 	uint32_t idx = req->idx;
 	struct vmp_queue *vq = req->vq;
-	struct vm_queue *q = &p->b->queues[vmp_qslot(p, idx)];
-	struct vm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, idx)];
+	struct vrm_queue *q = &p->b->queues[vmp_qslot(p, idx)];
+	struct vrm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, idx)];
 	bool was_started = vq->started;
 	struct vu_msg rep;
 
@@ -419,7 +419,7 @@ static enum vmp_result vmp_get_vring_base(struct vm_proxy *p, struct vmp_req *re
 		uint16_t sh_used;
 
 		vmp_complete(p, idx);
-		sh_used = vm_swab16_if(VM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE));
+		sh_used = vrm_swab16_if(VRM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE));
 		if ((p->be_stopped & (1u << idx)) && p->be_stopped_at[idx] != sh_used)
 			pr_info("device %s: queue %u: the back-end stopped with %u chains taken and "
 				"not returned: they are handed to it again at the restart\n",
@@ -444,7 +444,7 @@ static enum vmp_result vmp_get_vring_base(struct vm_proxy *p, struct vmp_req *re
 	return vmp_replied(req, vmp_reply(p, req->m, &rep));
 }
 
-static enum vmp_result vmp_set_vring_kick(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_set_vring_kick(struct vrm_proxy *p, struct vmp_req *req)
 {
 	struct vmp_queue *vq = req->vq;
 	int err;
@@ -473,12 +473,12 @@ static enum vmp_result vmp_set_vring_kick(struct vm_proxy *p, struct vmp_req *re
 	if (err)
 		return p->features_set ? vmp_refuse(req, err) : vmp_fatal(req, err);
 	/* Kicks that came before the fd was in our loop. */
-	if (vq->started && p->kick_path == VM_KICK_USERSPACE)
+	if (vq->started && p->kick_path == VRM_KICK_USERSPACE)
 		vmp_user_kick(p, req->idx);
 	return VMP_OK;
 }
 
-static enum vmp_result vmp_set_vring_call(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_set_vring_call(struct vrm_proxy *p, struct vmp_req *req)
 {
 	struct vmp_queue *vq = req->vq;
 	int err;
@@ -491,9 +491,9 @@ static enum vmp_result vmp_set_vring_call(struct vm_proxy *p, struct vmp_req *re
 		close(vq->vmm_callfd);
 	vq->vmm_callfd = req->fd;
 	if (vq->call.fd < 0) {
-		vq->call = (struct vm_ev){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
+		vq->call = (struct vrm_ev){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
 					   .fn = vmp_on_call, .ctx = p, .arg = (int)req->idx };
-		if (vq->call.fd < 0 || vm_ev_add(p->epfd, &vq->call, EPOLLIN))
+		if (vq->call.fd < 0 || vrm_ev_add(p->epfd, &vq->call, EPOLLIN))
 			return vmp_refuse(req, -errno);
 	}
 	/* Every time, not once: a back-end drops its call fd when the ring
@@ -512,30 +512,30 @@ static enum vmp_result vmp_set_vring_call(struct vm_proxy *p, struct vmp_req *re
 }
 
 /* Nothing reports ring errors to the VMM: its fd is taken and closed. */
-static enum vmp_result vmp_set_vring_err(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_set_vring_err(struct vrm_proxy *p, struct vmp_req *req)
 {
 	if (req->fd >= 0)
 		close(req->fd);
 	return VMP_OK;
 }
 
-static enum vmp_result vmp_get_protocol_features(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_get_protocol_features(struct vrm_proxy *p, struct vmp_req *req)
 {
 	return vmp_replied(req, vmp_reply_u64(p, req->m, VMP_VMM_PF));
 }
 
-static enum vmp_result vmp_set_protocol_features(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_set_protocol_features(struct vrm_proxy *p, struct vmp_req *req)
 {
 	p->vmm_pf = vu_get_u64(req->m, 0) & VMP_VMM_PF;
 	return VMP_OK;
 }
 
-static enum vmp_result vmp_get_queue_num(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_get_queue_num(struct vrm_proxy *p, struct vmp_req *req)
 {
 	return vmp_replied(req, vmp_reply_u64(p, req->m, 1));
 }
 
-static enum vmp_result vmp_set_vring_enable(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_set_vring_enable(struct vrm_proxy *p, struct vmp_req *req)
 {
 	struct vmp_queue *vq = req->vq;
 	int err;
@@ -552,12 +552,12 @@ static enum vmp_result vmp_set_vring_enable(struct vm_proxy *p, struct vmp_req *
 }
 
 /* SEND_RARP, NET_SET_MTU: not offered; harmless to ignore. */
-static enum vmp_result vmp_ignore(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_ignore(struct vrm_proxy *p, struct vmp_req *req)
 {
 	return VMP_OK;
 }
 
-static enum vmp_result vmp_set_vring_endian(struct vm_proxy *p, struct vmp_req *req)
+static enum vmp_result vmp_set_vring_endian(struct vrm_proxy *p, struct vmp_req *req)
 {
 	uint32_t u = vu_get_u32(req->m, 4);
 
@@ -593,7 +593,7 @@ enum vmp_fds {
 					 * the handler checks a table */
 
 struct vmp_request {
-	enum vmp_result (*handle)(struct vm_proxy *p, struct vmp_req *req);
+	enum vmp_result (*handle)(struct vrm_proxy *p, struct vmp_req *req);
 	uint32_t size;		/* the payload's bytes, exactly, or VMP_SIZE_ANY */
 	bool ring;		/* its first u32 names a ring (req->idx, req->vq) */
 	enum vmp_fds fds;
@@ -636,7 +636,7 @@ static const struct vmp_request *vmp_request_row(uint32_t r)
 /* Checks a request against its row, then hands it to its handler.  A
  * malformed one (the size, a ring we do not have, an fd missing) ends the
  * session; one we do not serve is refused. */
-static enum vmp_result vmp_dispatch(struct vm_proxy *p, const struct vmp_request *row,
+static enum vmp_result vmp_dispatch(struct vrm_proxy *p, const struct vmp_request *row,
 				    struct vmp_req *req)
 {
 	const struct vu_msg *m = req->m;
@@ -693,12 +693,12 @@ static bool vmp_vmm_ready(int fd, uint32_t events)
 	if (recv(fd, hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT) != sizeof(hdr))
 		return false;
 	/* Too large is refused by vu_recv() before it reads the payload. */
-	return vm_swab32_if(VM_ORDER_LE, hdr[2]) > VU_MAX_PAYLOAD ||
-	       (uint32_t)avail >= VU_HDR_SIZE + vm_swab32_if(VM_ORDER_LE, hdr[2]);
+	return vrm_swab32_if(VRM_ORDER_LE, hdr[2]) > VU_MAX_PAYLOAD ||
+	       (uint32_t)avail >= VU_HDR_SIZE + vrm_swab32_if(VRM_ORDER_LE, hdr[2]);
 }
 
 /* Reads one request and acts on what came of it. */
-static void vmp_vmm_one(struct vm_proxy *p, int fd)
+static void vmp_vmm_one(struct vrm_proxy *p, int fd)
 {
 	struct vu_msg *m = malloc(sizeof(*m));
 	struct vmp_req req = { .m = m, .fd = -1 };
@@ -743,9 +743,9 @@ static void vmp_vmm_one(struct vm_proxy *p, int fd)
 	free(m);
 }
 
-void vmp_on_vmm(struct vm_ev *ev, uint32_t events)
+void vmp_on_vmm(struct vrm_ev *ev, uint32_t events)
 {
-	struct vm_proxy *p = ev->ctx;
+	struct vrm_proxy *p = ev->ctx;
 
 	/* Every whole message there is (edge-triggered), while the session
 	 * lasts; at most 64 per wake-up so one VMM cannot keep the loop to

@@ -10,7 +10,7 @@
 
 #include "sdnotify.h"
 
-int vm_sd_notify(const char *state)
+int vrm_sd_notify(const char *state)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -34,7 +34,7 @@ int vm_sd_notify(const char *state)
 	return err;
 }
 
-unsigned long long vm_sd_watchdog_usec(void)
+unsigned long long vrm_sd_watchdog_usec(void)
 {
 	const char *us = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
 

@@ -6,8 +6,8 @@
 
 /* Sends `state` ("READY=1", "WATCHDOG=1", "STOPPING=1", "STATUS=...").
  * 1 sent, 0 not run by systemd, -errno. */
-int vm_sd_notify(const char *state);
+int vrm_sd_notify(const char *state);
 /* The watchdog interval systemd asked for, in microseconds (0: none). */
-unsigned long long vm_sd_watchdog_usec(void);
+unsigned long long vrm_sd_watchdog_usec(void);
 
 #endif

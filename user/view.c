@@ -11,7 +11,7 @@
 #include <bpf/libbpf.h>
 
 #include "loader.h"
-#include "ref.h"
+#include "uxlate.h"
 #include "view.h"
 #include "vringmed.skel.h"
 
@@ -35,7 +35,7 @@ static int pinned_fd(const char *root, const char *name)
 	return bpf_obj_get(path);
 }
 
-int vm_view_open(struct vm_view *v, const char *root)
+int vrm_view_open(struct vrm_view *v, const char *root)
 {
 	DIR *d;
 	struct dirent *e;
@@ -45,33 +45,33 @@ int vm_view_open(struct vm_view *v, const char *root)
 	v->own = true;
 	v->devices_fd = v->stats_fd = v->ustats_fd = -1;
 	v->ncpu = libbpf_num_possible_cpus();
-	v->devices_fd = pinned_fd(root, VM_MAP_DEVICES);
-	v->stats_fd = pinned_fd(root, VM_MAP_STATS);
-	v->ustats_fd = pinned_fd(root, VM_MAP_USTATS);
+	v->devices_fd = pinned_fd(root, VRM_MAP_DEVICES);
+	v->stats_fd = pinned_fd(root, VRM_MAP_STATS);
+	v->ustats_fd = pinned_fd(root, VRM_MAP_USTATS);
 	if (v->devices_fd < 0 || v->stats_fd < 0 || v->ustats_fd < 0) {
 		int err = errno == ENOENT ? -ENOENT : -errno;
 
-		vm_view_close(v);
+		vrm_view_close(v);
 		return err;
 	}
-	p = mmap(NULL, map_bytes(VM_MAX_DEVICES, sizeof(struct vm_device)), PROT_READ, MAP_SHARED,
+	p = mmap(NULL, map_bytes(VRM_MAX_DEVICES, sizeof(struct vrm_device)), PROT_READ, MAP_SHARED,
 		 v->devices_fd, 0);
 	v->devices = p == MAP_FAILED ? NULL : p;
-	p = mmap(NULL, map_bytes(VM_MAX_QUEUES, sizeof(struct vm_qstats)), PROT_READ, MAP_SHARED,
+	p = mmap(NULL, map_bytes(VRM_MAX_QUEUES, sizeof(struct vrm_qstats)), PROT_READ, MAP_SHARED,
 		 v->ustats_fd, 0);
 	v->ustats = p == MAP_FAILED ? NULL : p;
 	if (!v->devices) {
 		int err = -errno;
 
-		vm_view_close(v);
+		vrm_view_close(v);
 		return err;
 	}
 	/* Programs: the links pinned as link_<program>. */
 	d = opendir(root);
-	while (d && (e = readdir(d)) && v->nprogs < VM_VIEW_MAX_PROGS) {
+	while (d && (e = readdir(d)) && v->nprogs < VRM_VIEW_MAX_PROGS) {
 		struct bpf_link_info li = {};
 		__u32 len = sizeof(li);
-		struct vm_view_prog *vp;
+		struct vrm_view_prog *vp;
 		int lfd;
 
 		if (strncmp(e->d_name, "link_", 5))
@@ -92,21 +92,21 @@ int vm_view_open(struct vm_view *v, const char *root)
 	return 0;
 }
 
-void vm_view_from_bpf(struct vm_view *v, struct vm_bpf *b)
+void vrm_view_from_bpf(struct vrm_view *v, struct vrm_bpf *b)
 {
 	struct bpf_program *prog;
 
 	memset(v, 0, sizeof(*v));
-	v->devices_fd = bpf_map__fd(b->skel->maps.vm_devices);
-	v->stats_fd = bpf_map__fd(b->skel->maps.vm_qstats);
-	v->ustats_fd = bpf_map__fd(b->skel->maps.vm_ustats);
+	v->devices_fd = bpf_map__fd(b->skel->maps.vrm_devices);
+	v->stats_fd = bpf_map__fd(b->skel->maps.vrm_qstats);
+	v->ustats_fd = bpf_map__fd(b->skel->maps.vrm_ustats);
 	v->devices = b->devices;
 	v->ustats = b->ustats;
 	v->ncpu = libbpf_num_possible_cpus();
 	/* The programs behind the links: an adopted link runs a program this
 	 * process did not load. */
-	for (int i = 0; i < b->nlinks && v->nprogs < VM_VIEW_MAX_PROGS; i++) {
-		struct vm_view_prog *vp = &v->progs[v->nprogs];
+	for (int i = 0; i < b->nlinks && v->nprogs < VRM_VIEW_MAX_PROGS; i++) {
+		struct vrm_view_prog *vp = &v->progs[v->nprogs];
 		struct bpf_link_info li = {};
 		__u32 ll = sizeof(li);
 
@@ -119,7 +119,7 @@ void vm_view_from_bpf(struct vm_view *v, struct vm_bpf *b)
 	}
 	v->nlink_progs = v->nprogs;	/* their fds are ours to close */
 	bpf_object__for_each_program(prog, b->skel->obj) {
-		struct vm_view_prog *vp;
+		struct vrm_view_prog *vp;
 		struct bpf_prog_info pi = {};
 		__u32 len = sizeof(pi);
 
@@ -127,7 +127,7 @@ void vm_view_from_bpf(struct vm_view *v, struct vm_bpf *b)
 
 		for (int i = 0; i < b->nlinks; i++)
 			linked |= !strcmp(b->link_prog[i], bpf_program__name(prog));
-		if (v->nprogs == VM_VIEW_MAX_PROGS || bpf_program__fd(prog) < 0 || linked)
+		if (v->nprogs == VRM_VIEW_MAX_PROGS || bpf_program__fd(prog) < 0 || linked)
 			continue;
 		vp = &v->progs[v->nprogs++];
 		snprintf(vp->name, sizeof(vp->name), "%s", bpf_program__name(prog));
@@ -145,7 +145,7 @@ void vm_view_from_bpf(struct vm_view *v, struct vm_bpf *b)
 	}
 }
 
-void vm_view_close(struct vm_view *v)
+void vrm_view_close(struct vrm_view *v)
 {
 	if (!v->own) {
 		for (int i = 0; i < v->nlink_progs; i++)
@@ -155,9 +155,9 @@ void vm_view_close(struct vm_view *v)
 		return;
 	}
 	if (v->devices)
-		munmap((void *)v->devices, map_bytes(VM_MAX_DEVICES, sizeof(struct vm_device)));
+		munmap((void *)v->devices, map_bytes(VRM_MAX_DEVICES, sizeof(struct vrm_device)));
 	if (v->ustats)
-		munmap((void *)v->ustats, map_bytes(VM_MAX_QUEUES, sizeof(struct vm_qstats)));
+		munmap((void *)v->ustats, map_bytes(VRM_MAX_QUEUES, sizeof(struct vrm_qstats)));
 	for (int i = 0; i < v->nprogs; i++)
 		if (v->progs[i].fd >= 0)
 			close(v->progs[i].fd);
@@ -170,13 +170,13 @@ void vm_view_close(struct vm_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
-int vm_view_stats(const struct vm_view *v, __u32 q, struct vm_qstats *sum)
+int vrm_view_stats(const struct vrm_view *v, __u32 q, struct vrm_qstats *sum)
 {
-	struct vm_qstats *per;
+	struct vrm_qstats *per;
 	int err = 0;
 
 	memset(sum, 0, sizeof(*sum));
-	if (q >= VM_MAX_QUEUES || v->ncpu <= 0)
+	if (q >= VRM_MAX_QUEUES || v->ncpu <= 0)
 		return -EINVAL;
 	per = calloc((size_t)v->ncpu, sizeof(*per));
 	if (!per)
@@ -199,28 +199,28 @@ out:
 	return err;
 }
 
-bool vm_view_device_name(const struct vm_view *v, __u32 slot, char *buf, size_t len)
+bool vrm_view_device_name(const struct vrm_view *v, __u32 slot, char *buf, size_t len)
 {
-	const struct vm_device *d = &v->devices[slot];
+	const struct vrm_device *d = &v->devices[slot];
 
 	if (d->name[0]) {
 		snprintf(buf, len, "%.*s", (int)sizeof(d->name), d->name);
 		return true;
 	}
 	snprintf(buf, len, "dev%u", slot);
-	return (d->flags & VM_DF_ACTIVE) != 0;
+	return (d->flags & VRM_DF_ACTIVE) != 0;
 }
 
-int vm_view_prog_stats(const struct vm_view_prog *p, __u64 *runs, __u64 *ns)
+int vrm_view_prog_stats(const struct vrm_view_prog *p, __u64 *runs, __u64 *ns)
 {
 	*runs = *ns = 0;
-	return p->fd >= 0 ? vm_bpf_prog_runtime(p->fd, runs, ns) : -ENOENT;
+	return p->fd >= 0 ? vrm_bpf_prog_runtime(p->fd, runs, ns) : -ENOENT;
 }
 
-__u32 vm_view_batch_le(unsigned i)
+__u32 vrm_view_batch_le(unsigned i)
 {
-	/* vm_batch_bucket(): 0, 1, 2-3, 4-7, ..., 512-1023, 1024+ */
-	return i == 0 ? 0 : i + 1 >= VM_BATCH_BUCKETS ? UINT32_MAX : (1u << i) - 1;
+	/* vrm_batch_bucket(): 0, 1, 2-3, 4-7, ..., 512-1023, 1024+ */
+	return i == 0 ? 0 : i + 1 >= VRM_BATCH_BUCKETS ? UINT32_MAX : (1u << i) - 1;
 }
 
 /* ---- Prometheus text format 0.0.4 ---- */
@@ -245,31 +245,31 @@ static void head(FILE *out, const char *name, const char *type, const char *help
 }
 
 struct qrow {
-	char dev[VM_DEV_NAME_LEN + 8];
+	char dev[VRM_DEV_NAME_LEN + 8];
 	__u32 slot, queue;
-	struct vm_qstats st;
+	struct vrm_qstats st;
 };
 
 /* Every (device, queue) with counters: devices in use, their queues. */
-static int collect(const struct vm_view *v, struct qrow *rows)
+static int collect(const struct vrm_view *v, struct qrow *rows)
 {
 	int n = 0;
 
-	for (__u32 s = 0; s < VM_MAX_DEVICES; s++) {
-		const struct vm_device *d = &v->devices[s];
-		char name[VM_DEV_NAME_LEN + 8];
+	for (__u32 s = 0; s < VRM_MAX_DEVICES; s++) {
+		const struct vrm_device *d = &v->devices[s];
+		char name[VRM_DEV_NAME_LEN + 8];
 		__u32 nq;
 
-		if (!vm_view_device_name(v, s, name, sizeof(name)))
+		if (!vrm_view_device_name(v, s, name, sizeof(name)))
 			continue;
 		nq = d->nqueues ? d->nqueues : 2;
-		if (nq > VM_DEV_QUEUES || d->first_queue + nq > VM_MAX_QUEUES)
+		if (nq > VRM_DEV_QUEUES || d->first_queue + nq > VRM_MAX_QUEUES)
 			nq = 0;
-		for (__u32 q = 0; q < nq && n < VM_MAX_QUEUES; q++) {
+		for (__u32 q = 0; q < nq && n < VRM_MAX_QUEUES; q++) {
 			snprintf(rows[n].dev, sizeof(rows[n].dev), "%s", name);
 			rows[n].slot = s;
 			rows[n].queue = q;
-			if (!vm_view_stats(v, d->first_queue + q, &rows[n].st))
+			if (!vrm_view_stats(v, d->first_queue + q, &rows[n].st))
 				n++;
 		}
 	}
@@ -278,15 +278,15 @@ static int collect(const struct vm_view *v, struct qrow *rows)
 
 /* A per-queue counter the daemon keeps (x), for the rows of the maps. */
 static void daemon_counter(FILE *out, const struct qrow *rows, int nrows,
-			   const struct vm_view_extra *x, const char *metric,
-			   const unsigned long (*val)[VM_DEV_QUEUES], const char *help)
+			   const struct vrm_view_extra *x, const char *metric,
+			   const unsigned long (*val)[VRM_DEV_QUEUES], const char *help)
 {
 	char name[96];
 
 	snprintf(name, sizeof(name), "vringmed_%s_total", metric);
 	head(out, name, "counter", help);
 	for (int i = 0; i < nrows; i++) {
-		if (!x->calls.known[rows[i].slot] || rows[i].queue >= VM_DEV_QUEUES)
+		if (!x->calls.known[rows[i].slot] || rows[i].queue >= VRM_DEV_QUEUES)
 			continue;
 		fprintf(out, "%s{device=\"", name);
 		esc(out, rows[i].dev);
@@ -305,9 +305,9 @@ static void daemon_counter(FILE *out, const struct qrow *rows, int nrows,
 		}								\
 	} while (0)
 
-void vm_view_prometheus(const struct vm_view *v, const struct vm_view_extra *x, FILE *out)
+void vrm_view_prometheus(const struct vrm_view *v, const struct vrm_view_extra *x, FILE *out)
 {
-	struct qrow *rows = calloc(VM_MAX_QUEUES, sizeof(*rows));
+	struct qrow *rows = calloc(VRM_MAX_QUEUES, sizeof(*rows));
 	int nrows = rows ? collect(v, rows) : 0;
 
 	head(out, "vringmed_up", "gauge", "1 while vringmedd serves these metrics.");
@@ -318,18 +318,18 @@ void vm_view_prometheus(const struct vm_view *v, const struct vm_view_extra *x, 
 
 	head(out, "vringmed_device_info", "gauge",
 	     "One per device: its negotiated byte order, virtio version, features and back-end.");
-	for (__u32 s = 0; s < VM_MAX_DEVICES; s++) {
-		const struct vm_device *d = &v->devices[s];
-		char name[VM_DEV_NAME_LEN + 8];
+	for (__u32 s = 0; s < VRM_MAX_DEVICES; s++) {
+		const struct vrm_device *d = &v->devices[s];
+		char name[VRM_DEV_NAME_LEN + 8];
 
-		if (!vm_view_device_name(v, s, name, sizeof(name)))
+		if (!vrm_view_device_name(v, s, name, sizeof(name)))
 			continue;
 		fprintf(out, "vringmed_device_info{device=\"");
 		esc(out, name);
 		fprintf(out, "\",slot=\"%u\",byte_order=\"%s\",virtio=\"%s\",features=\"0x%llx\","
-			"active=\"%s\",state=\"", s, d->order == VM_ORDER_BE ? "big" : "little",
+			"active=\"%s\",state=\"", s, d->order == VRM_ORDER_BE ? "big" : "little",
 			(d->features >> 32) & 1 ? "modern" : "legacy", (unsigned long long)d->features,
-			d->flags & VM_DF_ACTIVE ? "yes" : "no");
+			d->flags & VRM_DF_ACTIVE ? "yes" : "no");
 		esc(out, x && x->state[s] ? x->state[s] : "unknown");
 		fprintf(out, "\",backend=\"");
 		esc(out, x && x->backend[s] ? x->backend[s] : "");
@@ -340,10 +340,10 @@ void vm_view_prometheus(const struct vm_view *v, const struct vm_view_extra *x, 
 
 		head(out, "vringmed_kick_path", "gauge",
 		     "How a device's guest kicks reach the translation: 1 for the path in use (bpf: a program at the notification point; userspace: the daemon, where no attached hook sees the kicks), 0 for the other, both 0 while no ring runs.");
-		for (__u32 s = 0; s < VM_MAX_DEVICES; s++) {
-			char name[VM_DEV_NAME_LEN + 8];
+		for (__u32 s = 0; s < VRM_MAX_DEVICES; s++) {
+			char name[VRM_DEV_NAME_LEN + 8];
 
-			if (!x->state[s] || !vm_view_device_name(v, s, name, sizeof(name)))
+			if (!x->state[s] || !vrm_view_device_name(v, s, name, sizeof(name)))
 				continue;
 			for (unsigned k = 0; k < 2; k++) {
 				fprintf(out, "vringmed_kick_path{device=\"");
@@ -355,15 +355,15 @@ void vm_view_prometheus(const struct vm_view *v, const struct vm_view_extra *x, 
 	}
 	head(out, "vringmed_device_broken", "gauge",
 	     "1 when a device was marked broken (reason label: the first verdict), else 0.");
-	for (__u32 s = 0; s < VM_MAX_DEVICES; s++) {
-		char name[VM_DEV_NAME_LEN + 8];
+	for (__u32 s = 0; s < VRM_MAX_DEVICES; s++) {
+		char name[VRM_DEV_NAME_LEN + 8];
 		__u32 b = v->devices[s].broken;
 
-		if (!vm_view_device_name(v, s, name, sizeof(name)))
+		if (!vrm_view_device_name(v, s, name, sizeof(name)))
 			continue;
 		fprintf(out, "vringmed_device_broken{device=\"");
 		esc(out, name);
-		fprintf(out, "\",reason=\"%s\"} %d\n", b ? vm_verdict_name(b) : "none", b != 0);
+		fprintf(out, "\",reason=\"%s\"} %d\n", b ? vrm_verdict_name(b) : "none", b != 0);
 	}
 
 	COUNTER(kicks, "kicks", "Kick notifications that reached the queue.");
@@ -387,11 +387,11 @@ void vm_view_prometheus(const struct vm_view *v, const struct vm_view_extra *x, 
 	head(out, "vringmed_errors_total", "counter",
 	     "Verdicts that broke a device, by reason (the first one wins, later ones count).");
 	for (int i = 0; i < nrows; i++)
-		for (__u32 r = VM_AVAIL_JUMP; r < VM_VERDICT_NR; r++) {
+		for (__u32 r = VRM_AVAIL_JUMP; r < VRM_VERDICT_NR; r++) {
 			fprintf(out, "vringmed_errors_total{device=\"");
 			esc(out, rows[i].dev);
 			fprintf(out, "\",queue=\"%u\",reason=\"%s\"} %llu\n", rows[i].queue,
-				vm_verdict_name(r), (unsigned long long)rows[i].st.errors[r]);
+				vrm_verdict_name(r), (unsigned long long)rows[i].st.errors[r]);
 		}
 
 	head(out, "vringmed_kick_batch_chains", "histogram",
@@ -399,8 +399,8 @@ void vm_view_prometheus(const struct vm_view *v, const struct vm_view_extra *x, 
 	for (int i = 0; i < nrows; i++) {
 		unsigned long long cum = 0;
 
-		for (unsigned b = 0; b < VM_BATCH_BUCKETS; b++) {
-			__u32 le = vm_view_batch_le(b);
+		for (unsigned b = 0; b < VRM_BATCH_BUCKETS; b++) {
+			__u32 le = vrm_view_batch_le(b);
 
 			cum += rows[i].st.batch[b];
 			fprintf(out, "vringmed_kick_batch_chains_bucket{device=\"");
@@ -429,7 +429,7 @@ void vm_view_prometheus(const struct vm_view *v, const struct vm_view_extra *x, 
 	for (int i = 0; i < v->nprogs; i++) {
 		__u64 runs, ns;
 
-		vm_view_prog_stats(&v->progs[i], &runs, &ns);
+		vrm_view_prog_stats(&v->progs[i], &runs, &ns);
 		fprintf(out, "vringmed_program_runs_total{program=\"%s\"} %llu\n", v->progs[i].name,
 			(unsigned long long)runs);
 	}
@@ -438,7 +438,7 @@ void vm_view_prometheus(const struct vm_view *v, const struct vm_view_extra *x, 
 	for (int i = 0; i < v->nprogs; i++) {
 		__u64 runs, ns;
 
-		vm_view_prog_stats(&v->progs[i], &runs, &ns);
+		vrm_view_prog_stats(&v->progs[i], &runs, &ns);
 		fprintf(out, "vringmed_program_run_time_seconds_total{program=\"%s\"} %.9f\n",
 			v->progs[i].name, (double)ns / 1e9);
 	}

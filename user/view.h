@@ -13,62 +13,62 @@
 #include <stdio.h>
 #include <vringmed/abi.h>
 
-struct vm_bpf;
+struct vrm_bpf;
 
-#define VM_VIEW_MAX_PROGS 8
+#define VRM_VIEW_MAX_PROGS 8
 
-struct vm_view_prog {
+struct vrm_view_prog {
 	char name[32];
 	int fd;			/* -1: not loaded */
 	bool attached;
 };
 
-struct vm_view {
+struct vrm_view {
 	int devices_fd, stats_fd, ustats_fd;
 	bool own;		/* fds and mappings are ours to close */
 	int nlink_progs;	/* borrowed view: progs[0, n) are fds we opened */
-	const struct vm_device *devices;
-	const struct vm_qstats *ustats;
+	const struct vrm_device *devices;
+	const struct vrm_qstats *ustats;
 	int ncpu;
-	struct vm_view_prog progs[VM_VIEW_MAX_PROGS];
+	struct vrm_view_prog progs[VRM_VIEW_MAX_PROGS];
 	int nprogs;
 };
 
 /* From the maps pinned under `root`: 0, or -errno (-ENOENT: nothing pinned). */
-int vm_view_open(struct vm_view *v, const char *root);
+int vrm_view_open(struct vrm_view *v, const char *root);
 /* Borrowed from a loaded object (the daemon). */
-void vm_view_from_bpf(struct vm_view *v, struct vm_bpf *b);
-void vm_view_close(struct vm_view *v);
+void vrm_view_from_bpf(struct vrm_view *v, struct vrm_bpf *b);
+void vrm_view_close(struct vrm_view *v);
 
 /* Counters of queue slot q: 0 or -errno. */
-int vm_view_stats(const struct vm_view *v, __u32 q, struct vm_qstats *sum);
+int vrm_view_stats(const struct vrm_view *v, __u32 q, struct vrm_qstats *sum);
 /* The name of device slot `slot` ("dev<slot>" when it has none); false when
  * the slot is not in use (no name, not active). */
-bool vm_view_device_name(const struct vm_view *v, __u32 slot, char *buf, size_t len);
+bool vrm_view_device_name(const struct vrm_view *v, __u32 slot, char *buf, size_t len);
 /* run count and run time of a program (0 when stats are off). */
-int vm_view_prog_stats(const struct vm_view_prog *p, __u64 *runs, __u64 *ns);
+int vrm_view_prog_stats(const struct vrm_view_prog *p, __u64 *runs, __u64 *ns);
 
 /* The used path's calls to the guest, per device slot and queue, since the
  * daemon started (known[slot]: the slot's figures are there). */
-struct vm_view_calls {
-	bool known[VM_MAX_DEVICES];
-	unsigned long calls[VM_MAX_DEVICES][VM_DEV_QUEUES];
-	unsigned long suppressed[VM_MAX_DEVICES][VM_DEV_QUEUES];
+struct vrm_view_calls {
+	bool known[VRM_MAX_DEVICES];
+	unsigned long calls[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
+	unsigned long suppressed[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
 };
 
 /* Labels and counters the daemon knows and the maps do not. */
-struct vm_view_extra {
-	const char *backend[VM_MAX_DEVICES];	/* back-end socket, or NULL */
-	const char *state[VM_MAX_DEVICES];	/* session state, or NULL */
-	const char *kick_path[VM_MAX_DEVICES];	/* "bpf", "userspace", or NULL */
-	struct vm_view_calls calls;
+struct vrm_view_extra {
+	const char *backend[VRM_MAX_DEVICES];	/* back-end socket, or NULL */
+	const char *state[VRM_MAX_DEVICES];	/* session state, or NULL */
+	const char *kick_path[VRM_MAX_DEVICES];	/* "bpf", "userspace", or NULL */
+	struct vrm_view_calls calls;
 };
 
 /* Prometheus text exposition format 0.0.4 of everything in the view. */
-void vm_view_prometheus(const struct vm_view *v, const struct vm_view_extra *x, FILE *out);
+void vrm_view_prometheus(const struct vrm_view *v, const struct vrm_view_extra *x, FILE *out);
 
-/* Batch-size buckets of vm_qstats.batch: the upper bound of bucket i
+/* Batch-size buckets of vrm_qstats.batch: the upper bound of bucket i
  * (chains per kick), UINT32_MAX for the last. */
-__u32 vm_view_batch_le(unsigned i);
+__u32 vrm_view_batch_le(unsigned i);
 
 #endif

@@ -22,12 +22,12 @@
 #include <jansson.h>
 
 #include <vringmed/abi.h>
-#include "ref.h"
+#include "uxlate.h"
 #include "view.h"
 
 #define CTL_DEFAULT "/run/vringmed/control.sock"
 
-static const char *root = VM_PIN_ROOT, *ctl = CTL_DEFAULT;
+static const char *root = VRM_PIN_ROOT, *ctl = CTL_DEFAULT;
 static bool json;
 static volatile sig_atomic_t stop;
 
@@ -48,7 +48,7 @@ static void usage(FILE *f)
 "  metrics                   the Prometheus text vringmedd would serve\n"
 "\n"
 "Options:\n"
-"  -p, --pin-root DIR   where vringmedd pinned its maps (default " VM_PIN_ROOT ")\n"
+"  -p, --pin-root DIR   where vringmedd pinned its maps (default " VRM_PIN_ROOT ")\n"
 "  -c, --control PATH   vringmedd's control socket (default " CTL_DEFAULT ")\n"
 "  -j, --json           JSON output (every listing)\n"
 "  -h, --help           this text\n"
@@ -117,21 +117,21 @@ static const char *jstr(json_t *o, const char *k, const char *dflt)
 	return s ? s : dflt;
 }
 
-static json_t *device_json(const struct vm_view *v, unsigned slot, json_t *dl, bool queues)
+static json_t *device_json(const struct vrm_view *v, unsigned slot, json_t *dl, bool queues)
 {
-	const struct vm_device *d = &v->devices[slot];
-	char name[VM_DEV_NAME_LEN + 8], feat[24];
+	const struct vrm_device *d = &v->devices[slot];
+	char name[VRM_DEV_NAME_LEN + 8], feat[24];
 	json_t *o, *de;
 
-	vm_view_device_name(v, slot, name, sizeof(name));
+	vrm_view_device_name(v, slot, name, sizeof(name));
 	de = daemon_entry(dl, name);
 	snprintf(feat, sizeof(feat), "0x%llx", (unsigned long long)d->features);
 	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:b, s:s, s:i, s:s, s:s, s:I}",
 		      "name", name, "slot", (int)slot,
-		      "byte_order", d->order == VM_ORDER_BE ? "big" : "little",
+		      "byte_order", d->order == VRM_ORDER_BE ? "big" : "little",
 		      "virtio", (d->features >> 32) & 1 ? "modern" : "legacy", "features", feat,
-		      "active", (d->flags & VM_DF_ACTIVE) != 0,
-		      "broken", d->broken ? vm_verdict_name(d->broken) : "no",
+		      "active", (d->flags & VRM_DF_ACTIVE) != 0,
+		      "broken", d->broken ? vrm_verdict_name(d->broken) : "no",
 		      "vmm_pid", (int)d->tgid,
 		      "state", de ? jstr(de, "state", "?") : dl ? "not configured" : "unknown (daemon not reachable)",
 		      "backend", de ? jstr(de, "backend_socket", "") : "",
@@ -141,17 +141,17 @@ static json_t *device_json(const struct vm_view *v, unsigned slot, json_t *dl, b
 	json_object_set_new(o, "kick_path_why", json_string(de ? jstr(de, "kick_path_why", "") : ""));
 	if (queues) {
 		json_t *qs = json_array();
-		__u32 nq = d->nqueues && d->nqueues <= VM_DEV_QUEUES ? d->nqueues : 2;
+		__u32 nq = d->nqueues && d->nqueues <= VRM_DEV_QUEUES ? d->nqueues : 2;
 
-		for (__u32 q = 0; q < nq && d->first_queue + q < VM_MAX_QUEUES; q++) {
-			struct vm_qstats st;
+		for (__u32 q = 0; q < nq && d->first_queue + q < VRM_MAX_QUEUES; q++) {
+			struct vrm_qstats st;
 			json_t *errs = json_object();
 
-			if (vm_view_stats(v, d->first_queue + q, &st))
+			if (vrm_view_stats(v, d->first_queue + q, &st))
 				continue;
-			for (__u32 r = VM_AVAIL_JUMP; r < VM_VERDICT_NR; r++)
+			for (__u32 r = VRM_AVAIL_JUMP; r < VRM_VERDICT_NR; r++)
 				if (st.errors[r])
-					json_object_set_new(errs, vm_verdict_name(r),
+					json_object_set_new(errs, vrm_verdict_name(r),
 							    json_integer((json_int_t)st.errors[r]));
 			json_array_append_new(qs, json_pack(
 				"{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "queue", (int)q,
@@ -176,13 +176,13 @@ static void print_json(json_t *j)
 	}
 }
 
-static int cmd_device_list(const struct vm_view *v)
+static int cmd_device_list(const struct vrm_view *v)
 {
 	json_t *dl = daemon_devices(), *arr = json_array();
-	char name[VM_DEV_NAME_LEN + 8];
+	char name[VRM_DEV_NAME_LEN + 8];
 
-	for (unsigned s = 0; s < VM_MAX_DEVICES; s++)
-		if (vm_view_device_name(v, s, name, sizeof(name)))
+	for (unsigned s = 0; s < VRM_MAX_DEVICES; s++)
+		if (vrm_view_device_name(v, s, name, sizeof(name)))
 			json_array_append_new(arr, device_json(v, s, dl, false));
 	if (json) {
 		print_json(arr);
@@ -210,17 +210,17 @@ static int cmd_device_list(const struct vm_view *v)
 	return 0;
 }
 
-static int cmd_device_show(const struct vm_view *v, const char *which)
+static int cmd_device_show(const struct vrm_view *v, const char *which)
 {
-	char name[VM_DEV_NAME_LEN + 8], *end;
+	char name[VRM_DEV_NAME_LEN + 8], *end;
 	long slot = strtol(which, &end, 10);
 	json_t *dl, *o;
 
-	for (unsigned s = 0; s < VM_MAX_DEVICES && (*end || slot < 0); s++)
-		if (vm_view_device_name(v, s, name, sizeof(name)) && !strcmp(name, which))
+	for (unsigned s = 0; s < VRM_MAX_DEVICES && (*end || slot < 0); s++)
+		if (vrm_view_device_name(v, s, name, sizeof(name)) && !strcmp(name, which))
 			slot = s, end = (char *)"";
-	if (*end || slot < 0 || slot >= VM_MAX_DEVICES ||
-	    !vm_view_device_name(v, (unsigned)slot, name, sizeof(name))) {
+	if (*end || slot < 0 || slot >= VRM_MAX_DEVICES ||
+	    !vrm_view_device_name(v, (unsigned)slot, name, sizeof(name))) {
 		fprintf(stderr, "vringmedctl: no device '%s' (vringmedctl device list)\n", which);
 		return 1;
 	}
@@ -281,16 +281,16 @@ static void stats_add_daemon(json_t *row, json_t *ds)
 	}
 }
 
-static json_t *stats_rows(const struct vm_view *v)
+static json_t *stats_rows(const struct vrm_view *v)
 {
 	json_t *rows = json_array(), *ds = daemon_query("stats\n");
-	char name[VM_DEV_NAME_LEN + 8];
+	char name[VRM_DEV_NAME_LEN + 8];
 
-	for (unsigned s = 0; s < VM_MAX_DEVICES; s++) {
+	for (unsigned s = 0; s < VRM_MAX_DEVICES; s++) {
 		json_t *o, *q;
 		size_t i;
 
-		if (!vm_view_device_name(v, s, name, sizeof(name)))
+		if (!vrm_view_device_name(v, s, name, sizeof(name)))
 			continue;
 		o = device_json(v, s, NULL, true);
 		json_array_foreach(json_object_get(o, "queues"), i, q) {
@@ -311,7 +311,7 @@ static void on_sigint(int sig)
 	stop = 1;
 }
 
-static int cmd_stats(const struct vm_view *v, bool watch, double interval, long count)
+static int cmd_stats(const struct vrm_view *v, bool watch, double interval, long count)
 {
 	json_t *prev = NULL;
 	struct timespec t0, t1;
@@ -407,7 +407,7 @@ static int cmd_stats(const struct vm_view *v, bool watch, double interval, long 
 	return 0;
 }
 
-static int cmd_program_list(const struct vm_view *v)
+static int cmd_program_list(const struct vrm_view *v)
 {
 	json_t *arr = json_array();
 	size_t i;
@@ -416,7 +416,7 @@ static int cmd_program_list(const struct vm_view *v)
 	for (int p = 0; p < v->nprogs; p++) {
 		__u64 runs, ns;
 
-		vm_view_prog_stats(&v->progs[p], &runs, &ns);
+		vrm_view_prog_stats(&v->progs[p], &runs, &ns);
 		json_array_append_new(arr, json_pack("{s:s, s:b, s:I, s:I, s:f}",
 			"program", v->progs[p].name, "attached", v->progs[p].attached,
 			"runs", (json_int_t)runs, "run_time_ns", (json_int_t)ns,
@@ -453,7 +453,7 @@ int main(int argc, char **argv)
 	double interval = 1.0;
 	long count = 0;
 	bool watch = false;
-	struct vm_view v;
+	struct vrm_view v;
 	const char *obj, *cmd;
 	int c, err;
 
@@ -488,7 +488,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	err = vm_view_open(&v, root);
+	err = vrm_view_open(&v, root);
 	if (err) {
 		if (err == -ENOENT)
 			fprintf(stderr, "vringmedctl: no vringmed state under %s: is vringmedd "
@@ -517,9 +517,9 @@ int main(int argc, char **argv)
 			err = 2;
 		}
 	} else {
-		vm_view_prometheus(&v, NULL, stdout);
+		vrm_view_prometheus(&v, NULL, stdout);
 		err = 0;
 	}
-	vm_view_close(&v);
+	vrm_view_close(&v);
 	return err;
 }

@@ -50,7 +50,7 @@
 #include "metrics.h"
 #include "proxy.h"
 #include "sdnotify.h"
-#include "ref.h"
+#include "uxlate.h"
 #include "vringmed.skel.h"
 
 #define VMD_SCAN_MS 200	/* deferred flags are rescanned this often */
@@ -65,10 +65,10 @@ struct vmd;
 /* A device and the thread that runs it. */
 struct vmd_dev {
 	struct vmd *d;
-	struct vm_proxy *p;
+	struct vrm_proxy *p;
 	uint32_t slot;
 	int epfd;			/* the device's own loop */
-	struct vm_ev wake;		/* eventfd: a deferred kick, or stop */
+	struct vrm_ev wake;		/* eventfd: a deferred kick, or stop */
 	pthread_t thr;
 	atomic_bool stop;
 	atomic_int fate;		/* enum vmd_fate */
@@ -93,17 +93,17 @@ struct vmd_zombie {
 };
 
 struct vmd {
-	struct vm_bpf b;
+	struct vrm_bpf b;
 	struct ring_buffer *rb;
-	__u32 broken_seen[VM_MAX_DEVICES];
+	__u32 broken_seen[VRM_MAX_DEVICES];
 	int epfd;
-	struct vmd_dev *dev[VM_MAX_DEVICES];
-	struct vmd_zombie zombie[VM_MAX_DEVICES];
-	struct vm_ev ctl;
+	struct vmd_dev *dev[VRM_MAX_DEVICES];
+	struct vmd_zombie zombie[VRM_MAX_DEVICES];
+	struct vrm_ev ctl;
 	const char *ctl_path;
-	struct vm_metrics *metrics;
-	const char *label_state[VM_MAX_DEVICES];	/* last state told to metrics */
-	enum vm_kick_path label_kick[VM_MAX_DEVICES];
+	struct vrm_metrics *metrics;
+	const char *label_state[VRM_MAX_DEVICES];	/* last state told to metrics */
+	enum vrm_kick_path label_kick[VRM_MAX_DEVICES];
 };
 
 static void usage(FILE *f)
@@ -143,7 +143,7 @@ static void usage(FILE *f)
 "                       'pin-root DIR', 'control PATH|none', 'metrics ADDR:PORT|none',\n"
 "                       'socket-group NAME', 'allow-uid UID' ('#' comments);\n"
 "                       options on the command line win\n"
-"  -p, --pin-root DIR   bpffs directory it owns (default " VM_PIN_ROOT ")\n"
+"  -p, --pin-root DIR   bpffs directory it owns (default " VRM_PIN_ROOT ")\n"
 "  -v, --verbose        debug logging (twice: libbpf's too)\n"
 "  -q, --quiet          warnings only\n"
 "  -h, --help           this text\n"
@@ -157,7 +157,7 @@ static void usage(FILE *f)
 "\n"
 "Example (QEMU with -chardev socket,path=/run/vm0.sock -netdev vhost-user):\n"
 "  vringmedd --device net0,vmm=/run/vm0.sock,backend=/run/testpmd0.sock\n",
-		VM_MAX_DEVICES, VM_ACCESS_MAX_UIDS);
+		VRM_MAX_DEVICES, VRM_ACCESS_MAX_UIDS);
 }
 
 /* One owner per pin root: an exclusive flock on the directory itself (bpffs
@@ -184,20 +184,20 @@ static int vmd_lock(const char *root)
 }
 
 /* The ring buffer tells the main thread; the device's thread completes the
- * kick (vm_proxy_tick), where its queues and kick fds are.  A slot no device
+ * kick (vrm_proxy_tick), where its queues and kick fds are.  A slot no device
  * runs has no session whose guest memory the daemon mapped: its deferred
  * flag stays until a VMM connects and the ring (re)starts, which translates
  * whatever is pending. */
 static int vmd_on_deferred(void *ctx, void *data, size_t len)
 {
-	const struct vm_defer_event *ev = data;
+	const struct vrm_defer_event *ev = data;
 	struct vmd *d = ctx;
 	struct vmd_dev *dv;
 	uint64_t one = 1;
 
-	if (len < sizeof(*ev) || ev->queue >= VM_MAX_QUEUES)
+	if (len < sizeof(*ev) || ev->queue >= VRM_MAX_QUEUES)
 		return 0;
-	dv = d->dev[ev->queue / VM_DEV_QUEUES];
+	dv = d->dev[ev->queue / VRM_DEV_QUEUES];
 	if (dv && write(dv->wake.fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		pr_debug("wake eventfd: %s\n", strerror(errno));
 	return 0;
@@ -206,24 +206,24 @@ static int vmd_on_deferred(void *ctx, void *data, size_t len)
 /* The labels only the daemon knows, to the exporter when they change. */
 static void vmd_labels(struct vmd *d)
 {
-	for (int i = 0; i < VM_MAX_DEVICES && d->metrics; i++) {
-		struct vm_proxy_info in;
+	for (int i = 0; i < VRM_MAX_DEVICES && d->metrics; i++) {
+		struct vrm_proxy_info in;
 
 		if (!d->dev[i]) {
 			if (d->label_state[i])
-				vm_metrics_set_device(d->metrics, (uint32_t)i, NULL, NULL, NULL);
+				vrm_metrics_set_device(d->metrics, (uint32_t)i, NULL, NULL, NULL);
 			d->label_state[i] = NULL;
 			continue;
 		}
-		vm_proxy_info(d->dev[i]->p, &in);
+		vrm_proxy_info(d->dev[i]->p, &in);
 		if (in.state != d->label_state[i] || in.kick_path != d->label_kick[i])
-			vm_metrics_set_device(d->metrics, in.slot, in.backend_path, in.state,
-					      in.kick_path == VM_KICK_AUTO ? NULL :
-					      vm_kick_path_name(in.kick_path));
+			vrm_metrics_set_device(d->metrics, in.slot, in.backend_path, in.state,
+					      in.kick_path == VRM_KICK_AUTO ? NULL :
+					      vrm_kick_path_name(in.kick_path));
 		d->label_state[i] = in.state;
 		d->label_kick[i] = in.kick_path;
-		vm_metrics_set_calls(d->metrics, in.slot, in.calls, in.calls_suppressed,
-				     VM_PROXY_NQ);
+		vrm_metrics_set_calls(d->metrics, in.slot, in.calls, in.calls_suppressed,
+				     VRM_PROXY_NQ);
 	}
 }
 
@@ -233,28 +233,28 @@ static void vmd_labels(struct vmd *d)
  * a breakage its own session resets at once is still told. */
 static void vmd_report_broken(struct vmd *d, __u32 i)
 {
-	__u32 v = VM_READ_ONCE(d->b.devices[i].broken);
+	__u32 v = VRM_READ_ONCE(d->b.devices[i].broken);
 
 	if (v != d->broken_seen[i] && v)
 		pr_warn("device %.*s (slot %u) broken: %s (needs reset)\n",
-			VM_DEV_NAME_LEN, d->b.devices[i].name, i, vm_verdict_name(v));
+			VRM_DEV_NAME_LEN, d->b.devices[i].name, i, vrm_verdict_name(v));
 	else if (!v && d->broken_seen[i])
 		pr_info("device %.*s (slot %u) reset: translating again\n",
-			VM_DEV_NAME_LEN, d->b.devices[i].name, i);
+			VRM_DEV_NAME_LEN, d->b.devices[i].name, i);
 	d->broken_seen[i] = v;
 }
 
 /* The slots no device thread runs. */
 static void vmd_scan(struct vmd *d)
 {
-	for (__u32 i = 0; i < VM_MAX_DEVICES; i++)
+	for (__u32 i = 0; i < VRM_MAX_DEVICES; i++)
 		if (!d->dev[i] && !atomic_load(&d->zombie[i].live))
 			vmd_report_broken(d, i);
 }
 
 /* ---- devices: a thread each ---- */
 
-static void vmd_dev_on_wake(struct vm_ev *ev, uint32_t events)
+static void vmd_dev_on_wake(struct vrm_ev *ev, uint32_t events)
 {
 	uint64_t v;
 
@@ -297,24 +297,24 @@ static void *vmd_dev_main(void *arg)
 
 		if (n < 0 && errno != EINTR) {
 			/* Never seen; the main thread alone ends a device. */
-			pr_warn("device %s: epoll_wait: %s\n", vm_proxy_name(dv->p), strerror(errno));
+			pr_warn("device %s: epoll_wait: %s\n", vrm_proxy_name(dv->p), strerror(errno));
 			usleep(VMD_SCAN_MS * 1000);
 			continue;
 		}
 		for (int i = 0; i < n; i++) {
-			struct vm_ev *ev = evs[i].data.ptr;
+			struct vrm_ev *ev = evs[i].data.ptr;
 
 			ev->fn(ev, evs[i].events);
 		}
 		/* Deferred kicks (woken by the ring buffer, or found here
 		 * when it overflowed or the kick came while no daemon ran),
 		 * used entries a call did not announce, the published info. */
-		vm_proxy_tick(dv->p);
+		vrm_proxy_tick(dv->p);
 		vmd_report_broken(dv->d, dv->slot);
 	}
 	/* The session's teardown is this device's business: a back-end slow
 	 * to let go holds this thread only. */
-	vm_proxy_free(dv->p);
+	vrm_proxy_free(dv->p);
 	vmd_dev_ended(dv);
 	return NULL;
 }
@@ -377,7 +377,7 @@ static void vmd_dev_join(struct vmd *d, struct vmd_dev *dv, const struct timespe
 	vmd_dev_free(dv);
 }
 
-static struct vmd_dev *vmd_dev_start(struct vmd *d, uint32_t slot, const struct vm_proxy_cfg *cfg)
+static struct vmd_dev *vmd_dev_start(struct vmd *d, uint32_t slot, const struct vrm_proxy_cfg *cfg)
 {
 	struct vmd_dev *dv = calloc(1, sizeof(*dv));
 	int err;
@@ -389,16 +389,16 @@ static struct vmd_dev *vmd_dev_start(struct vmd *d, uint32_t slot, const struct 
 	snprintf(dv->name, sizeof(dv->name), "%s", cfg->name);
 	snprintf(dv->vmm_path, sizeof(dv->vmm_path), "%s", cfg->vmm_path);
 	dv->epfd = epoll_create1(EPOLL_CLOEXEC);
-	dv->wake = (struct vm_ev){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
+	dv->wake = (struct vrm_ev){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
 				   .fn = vmd_dev_on_wake, .ctx = dv };
-	if (dv->epfd < 0 || dv->wake.fd < 0 || vm_ev_add(dv->epfd, &dv->wake, EPOLLIN))
+	if (dv->epfd < 0 || dv->wake.fd < 0 || vrm_ev_add(dv->epfd, &dv->wake, EPOLLIN))
 		goto fail;
-	dv->p = vm_proxy_new(&d->b, dv->epfd, slot, cfg);
+	dv->p = vrm_proxy_new(&d->b, dv->epfd, slot, cfg);
 	if (!dv->p)
 		goto fail;
 	err = pthread_create(&dv->thr, NULL, vmd_dev_main, dv);
 	if (err) {
-		vm_proxy_free(dv->p);
+		vrm_proxy_free(dv->p);
 		errno = err;
 		goto fail;
 	}
@@ -411,24 +411,24 @@ fail:
 }
 
 /* --kick-path: the kick path of devices that do not say (kick=). */
-static enum vm_kick_path vmd_kick_default = VM_KICK_AUTO;
+static enum vrm_kick_path vmd_kick_default = VRM_KICK_AUTO;
 
 static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t errlen)
 {
-	struct vm_proxy_cfg cfg;
+	struct vrm_proxy_cfg cfg;
 	const char *why = NULL;
 	int slot = -1;
 
-	if (vm_proxy_parse(spec, &cfg, &why)) {
+	if (vrm_proxy_parse(spec, &cfg, &why)) {
 		snprintf(err, errlen, "bad device '%s': %s", spec, why);
 		return -EINVAL;
 	}
 	if (!cfg.kick_set)
 		cfg.kick = vmd_kick_default;
-	bool taken[VM_MAX_DEVICES];
+	bool taken[VRM_MAX_DEVICES];
 
-	for (int i = 0; i < VM_MAX_DEVICES; i++) {
-		if (d->dev[i] && !strcmp(vm_proxy_name(d->dev[i]->p), cfg.name)) {
+	for (int i = 0; i < VRM_MAX_DEVICES; i++) {
+		if (d->dev[i] && !strcmp(vrm_proxy_name(d->dev[i]->p), cfg.name)) {
 			snprintf(err, errlen, "device %s exists already", cfg.name);
 			return -EEXIST;
 		}
@@ -441,9 +441,9 @@ static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t err
 		}
 		taken[i] = d->dev[i] != NULL || atomic_load(&d->zombie[i].live);
 	}
-	slot = vm_proxy_pick_slot(&d->b, cfg.name, taken);
+	slot = vrm_proxy_pick_slot(&d->b, cfg.name, taken);
 	if (slot < 0) {
-		snprintf(err, errlen, "no free device slot (at most %d devices)", VM_MAX_DEVICES);
+		snprintf(err, errlen, "no free device slot (at most %d devices)", VRM_MAX_DEVICES);
 		return -ENOSPC;
 	}
 	d->dev[slot] = vmd_dev_start(d, (uint32_t)slot, &cfg);
@@ -459,8 +459,8 @@ static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t err
 
 static int vmd_del_device(struct vmd *d, const char *name)
 {
-	for (int i = 0; i < VM_MAX_DEVICES; i++)
-		if (d->dev[i] && !strcmp(vm_proxy_name(d->dev[i]->p), name)) {
+	for (int i = 0; i < VRM_MAX_DEVICES; i++)
+		if (d->dev[i] && !strcmp(vrm_proxy_name(d->dev[i]->p), name)) {
 			struct timespec deadline = vmd_join_deadline();
 
 			vmd_dev_stop(d->dev[i]);
@@ -474,20 +474,20 @@ static json_t *vmd_device_list(struct vmd *d)
 {
 	json_t *arr = json_array();
 
-	for (int i = 0; i < VM_MAX_DEVICES; i++) {
-		struct vm_proxy_info in;
+	for (int i = 0; i < VRM_MAX_DEVICES; i++) {
+		struct vrm_proxy_info in;
 		char feat[24], bfeat[24];
 
 		if (!d->dev[i])
 			continue;
-		vm_proxy_info(d->dev[i]->p, &in);
+		vrm_proxy_info(d->dev[i]->p, &in);
 		snprintf(feat, sizeof(feat), "0x%llx", (unsigned long long)in.guest_features);
 		snprintf(bfeat, sizeof(bfeat), "0x%llx", (unsigned long long)in.backend_features);
 		json_array_append_new(arr, json_pack(
 			"{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:s}",
 			"slot", (int)in.slot, "name", in.name, "vmm_socket", in.vmm_path,
 			"backend_socket", in.backend_path, "state", in.state,
-			"byte_order", in.order == VM_ORDER_BE ? "big" : "little",
+			"byte_order", in.order == VRM_ORDER_BE ? "big" : "little",
 			"virtio", in.legacy ? "legacy" : "modern",
 			"features", feat, "backend_features", bfeat, "vmm_pid", (int)in.vmm_pid,
 			"sessions", (int)in.sessions, "teardowns", (int)in.teardowns,
@@ -496,7 +496,7 @@ static json_t *vmd_device_list(struct vmd *d)
 		/* How kicks reach the core ("auto" until the first ring runs),
 		 * and why; how often the rings started (pauses, resets). */
 		json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "kick_path",
-				    json_string(vm_kick_path_name(in.kick_path)));
+				    json_string(vrm_kick_path_name(in.kick_path)));
 		json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "kick_path_why",
 				    json_string(in.kick_why));
 		json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "starts",
@@ -511,24 +511,24 @@ static json_t *vmd_stats(struct vmd *d)
 {
 	json_t *arr = json_array();
 
-	for (int i = 0; i < VM_MAX_DEVICES; i++) {
-		struct vm_proxy_info in;
+	for (int i = 0; i < VRM_MAX_DEVICES; i++) {
+		struct vrm_proxy_info in;
 
 		if (!d->dev[i])
 			continue;
-		vm_proxy_info(d->dev[i]->p, &in);
-		for (uint32_t q = 0; q < VM_DEV_QUEUES; q++) {
-			uint32_t qs = in.slot * VM_DEV_QUEUES + q;
-			struct vm_qstats st;
+		vrm_proxy_info(d->dev[i]->p, &in);
+		for (uint32_t q = 0; q < VRM_DEV_QUEUES; q++) {
+			uint32_t qs = in.slot * VRM_DEV_QUEUES + q;
+			struct vrm_qstats st;
 			json_t *errs = json_object();
 
-			if (vm_bpf_read_stats(&d->b, qs, &st))
+			if (vrm_bpf_read_stats(&d->b, qs, &st))
 				continue;
 			if (!st.kicks && !st.used && q >= 2)
 				continue;	/* a virtio-net device has two */
-			for (uint32_t v = VM_AVAIL_JUMP; v < VM_VERDICT_NR; v++)
+			for (uint32_t v = VRM_AVAIL_JUMP; v < VRM_VERDICT_NR; v++)
 				if (st.errors[v])
-					json_object_set_new(errs, vm_verdict_name(v),
+					json_object_set_new(errs, vrm_verdict_name(v),
 							    json_integer((json_int_t)st.errors[v]));
 			json_t *row;
 
@@ -540,7 +540,7 @@ static json_t *vmd_stats(struct vmd *d)
 				"used", (json_int_t)st.used, "deferred", (json_int_t)st.deferred,
 				"read_faults", (json_int_t)st.read_faults,
 				"foreign", (json_int_t)st.foreign, "errors", errs);
-			if (row && q < VM_PROXY_NQ) {
+			if (row && q < VRM_PROXY_NQ) {
 				/* The used path's, since this daemon started. */
 				json_object_set_new(row, "guest_calls",
 						    json_integer((json_int_t)in.calls[q]));
@@ -580,7 +580,7 @@ static json_t *vmd_control_cmd(struct vmd *d, char *line)
 			 "'device del NAME' or 'stats'");
 }
 
-static void vmd_on_control(struct vm_ev *ev, uint32_t events)
+static void vmd_on_control(struct vrm_ev *ev, uint32_t events)
 {
 	struct vmd *d = ev->ctx;
 	struct timeval tv = { .tv_sec = 1 };
@@ -654,12 +654,12 @@ static int vmd_control_open(struct vmd *d, const char *path)
 		}
 		unlink(path);	/* stale, from a crashed run */
 	}
-	d->ctl = (struct vm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
+	d->ctl = (struct vrm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
 				 .fn = vmd_on_control, .ctx = d };
 	/* 0600 from the start, never the socket group's: whoever may talk
 	 * here may add devices, which listen and connect where they say. */
-	if (d->ctl.fd < 0 || (errno = -vm_access_listen(d->ctl.fd, path, 8, false)) ||
-	    vm_ev_add(d->epfd, &d->ctl, EPOLLIN)) {
+	if (d->ctl.fd < 0 || (errno = -vrm_access_listen(d->ctl.fd, path, 8, false)) ||
+	    vrm_ev_add(d->epfd, &d->ctl, EPOLLIN)) {
 		int e = errno;
 
 		pr_warn("cannot serve the control socket %s: %s\n", path, strerror(e));
@@ -672,7 +672,7 @@ static int vmd_control_open(struct vmd *d, const char *path)
 	return 0;
 }
 
-static void vmd_on_ringbuf(struct vm_ev *ev, uint32_t events)
+static void vmd_on_ringbuf(struct vrm_ev *ev, uint32_t events)
 {
 	struct vmd *d = ev->ctx;
 
@@ -682,7 +682,7 @@ static void vmd_on_ringbuf(struct vm_ev *ev, uint32_t events)
 
 static volatile int vmd_stop_sig;
 
-static void vmd_on_signal(struct vm_ev *ev, uint32_t events)
+static void vmd_on_signal(struct vrm_ev *ev, uint32_t events)
 {
 	struct signalfd_siginfo si;
 
@@ -707,7 +707,7 @@ static void vmd_on_signal(struct vm_ev *ev, uint32_t events)
  * 0, or -1 with the reason on stderr. */
 static int vmd_opt_group(const char *name)
 {
-	int err = vm_access_set_group(name);
+	int err = vrm_access_set_group(name);
 
 	if (err)
 		fprintf(stderr, "vringmedd: socket group '%s': %s\n", name,
@@ -717,7 +717,7 @@ static int vmd_opt_group(const char *name)
 
 static int vmd_opt_uid(const char *name)
 {
-	int err = vm_access_allow_uid(name);
+	int err = vrm_access_allow_uid(name);
 
 	if (err)
 		fprintf(stderr, "vringmedd: allowed uid '%s': %s\n", name,
@@ -757,7 +757,7 @@ static int vmd_read_config(const char *path, const char **devspec, int *ndev,
 		if (!*val)
 			goto bad;
 		if (!strcmp(key, "device")) {
-			if (*ndev == VM_MAX_DEVICES)
+			if (*ndev == VRM_MAX_DEVICES)
 				goto bad;
 			devspec[(*ndev)++] = strdup(val);
 		} else if (!strcmp(key, "pin-root")) {
@@ -767,7 +767,7 @@ static int vmd_read_config(const char *path, const char **devspec, int *ndev,
 			if (!ctl_set)
 				*ctl = strdup(val);
 		} else if (!strcmp(key, "metrics")) {
-			if (!m_set && vm_metrics_parse(val, maddr, maddrlen, mport))
+			if (!m_set && vrm_metrics_parse(val, maddr, maddrlen, mport))
 				goto bad;
 		} else if (!strcmp(key, "socket-group")) {
 			if (!*group_set && vmd_opt_group(val))
@@ -785,7 +785,7 @@ bad:
 	fprintf(stderr, "vringmedd: %s:%d: expected 'device NAME,vmm=PATH,backend=PATH', "
 		"'pin-root DIR', 'control PATH|none', 'metrics ADDR:PORT|none', "
 		"'socket-group NAME' or 'allow-uid UID' (at most %d devices)\n", path, lineno,
-		VM_MAX_DEVICES);
+		VRM_MAX_DEVICES);
 	fclose(f);
 	return 2;
 }
@@ -806,28 +806,28 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *root = VM_PIN_ROOT, *ctl = VMD_CONTROL, *config = NULL;
+	const char *root = VRM_PIN_ROOT, *ctl = VMD_CONTROL, *config = NULL;
 	char maddr[64];
-	unsigned mport = VM_METRICS_PORT;
+	unsigned mport = VRM_METRICS_PORT;
 	unsigned long long wd_usec;
 	struct timespec wd_last = { 0 };
 	bool root_set = false, ctl_set = false, m_set = false, zombies = false, group_set = false;
 	struct timespec deadline;
-	const char *devspec[VM_MAX_DEVICES];
-	struct vm_bpf_opts opts = { .attach = true };
-	struct vm_ev sev, rbev;
+	const char *devspec[VRM_MAX_DEVICES];
+	struct vrm_bpf_opts opts = { .attach = true };
+	struct vrm_ev sev, rbev;
 	struct vmd *d;
 	sigset_t mask;
 	int c, verbose = 0, ndev = 0, lockfd, sfd, err = 1;
 
 	/* Our kick rounds leave a journal: a kill -9 anywhere is resumable. */
-	vm_ref_journal = true;
-	snprintf(maddr, sizeof(maddr), "%s", VM_METRICS_ADDR);
+	vrm_ux_journal = true;
+	snprintf(maddr, sizeof(maddr), "%s", VRM_METRICS_ADDR);
 	while ((c = getopt_long(argc, argv, "d:c:f:m:p:k:g:u:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
-			if (ndev == VM_MAX_DEVICES) {
-				fprintf(stderr, "vringmedd: at most %d devices\n", VM_MAX_DEVICES);
+			if (ndev == VRM_MAX_DEVICES) {
+				fprintf(stderr, "vringmedd: at most %d devices\n", VRM_MAX_DEVICES);
 				return 2;
 			}
 			devspec[ndev++] = optarg;
@@ -836,7 +836,7 @@ int main(int argc, char **argv)
 		case 'f': config = optarg; break;
 		case 'm':
 			m_set = true;
-			if (vm_metrics_parse(optarg, maddr, sizeof(maddr), &mport)) {
+			if (vrm_metrics_parse(optarg, maddr, sizeof(maddr), &mport)) {
 				fprintf(stderr, "vringmedd: bad --metrics '%s': expected ADDR:PORT, "
 					"PORT or none\n", optarg);
 				return 2;
@@ -854,11 +854,11 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			if (!strcmp(optarg, "auto"))
-				vmd_kick_default = VM_KICK_AUTO;
+				vmd_kick_default = VRM_KICK_AUTO;
 			else if (!strcmp(optarg, "bpf"))
-				vmd_kick_default = VM_KICK_BPF;
+				vmd_kick_default = VRM_KICK_BPF;
 			else if (!strcmp(optarg, "userspace"))
-				vmd_kick_default = VM_KICK_USERSPACE;
+				vmd_kick_default = VRM_KICK_USERSPACE;
 			else {
 				fprintf(stderr, "vringmedd: bad --kick-path '%s': expected auto, bpf "
 					"or userspace\n", optarg);
@@ -880,17 +880,17 @@ int main(int argc, char **argv)
 				      maddr, sizeof(maddr), &mport, m_set, &group_set))
 		return 2;
 	for (int i = 0; i < ndev; i++) {
-		struct vm_proxy_cfg cfg;
+		struct vrm_proxy_cfg cfg;
 		const char *why;
 
-		if (vm_proxy_parse(devspec[i], &cfg, &why)) {
+		if (vrm_proxy_parse(devspec[i], &cfg, &why)) {
 			fprintf(stderr, "vringmedd: bad --device '%s': %s\n", devspec[i], why);
 			return 2;
 		}
 	}
-	vm_log_set_level(verbose < 0 ? VM_LOG_WARN : verbose ? VM_LOG_DEBUG : VM_LOG_INFO);
-	vm_log_libbpf_debug(verbose >= 2);
-	if (strlen(root) >= sizeof(((struct vm_bpf *)0)->pin_root) - 1) {
+	vrm_log_set_level(verbose < 0 ? VRM_LOG_WARN : verbose ? VRM_LOG_DEBUG : VRM_LOG_INFO);
+	vrm_log_libbpf_debug(verbose >= 2);
+	if (strlen(root) >= sizeof(((struct vrm_bpf *)0)->pin_root) - 1) {
 		pr_warn("pin root path too long: %s\n", root);
 		return 2;
 	}
@@ -921,12 +921,12 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	opts.pin_root = root;
-	if (vm_bpf_load(&d->b, &opts))
+	if (vrm_bpf_load(&d->b, &opts))
 		goto out_lock;
-	d->rb = ring_buffer__new(bpf_map__fd(d->b.skel->maps.vm_deferred), vmd_on_deferred, d,
+	d->rb = ring_buffer__new(bpf_map__fd(d->b.skel->maps.vrm_deferred), vmd_on_deferred, d,
 				 NULL);
 	if (!d->rb) {
-		pr_warn("failed to open ring buffer vm_deferred: %s\n", strerror(errno));
+		pr_warn("failed to open ring buffer vrm_deferred: %s\n", strerror(errno));
 		goto out_bpf;
 	}
 	pr_info("%s %s: %d notification sources attached%s%s%s\n",
@@ -934,9 +934,9 @@ int main(int argc, char **argv)
 		d->b.have_kvm ? ", KVM tracepoints" : "", d->b.have_fentry ? ", fentry" : "",
 		d->b.links_only ? " (their programs kept running, not reloaded)" : "");
 
-	sev = (struct vm_ev){ .fd = sfd, .fn = vmd_on_signal, .ctx = d };
-	rbev = (struct vm_ev){ .fd = ring_buffer__epoll_fd(d->rb), .fn = vmd_on_ringbuf, .ctx = d };
-	if (vm_ev_add(d->epfd, &sev, EPOLLIN) || vm_ev_add(d->epfd, &rbev, EPOLLIN)) {
+	sev = (struct vrm_ev){ .fd = sfd, .fn = vmd_on_signal, .ctx = d };
+	rbev = (struct vrm_ev){ .fd = ring_buffer__epoll_fd(d->rb), .fn = vmd_on_ringbuf, .ctx = d };
+	if (vrm_ev_add(d->epfd, &sev, EPOLLIN) || vrm_ev_add(d->epfd, &rbev, EPOLLIN)) {
 		pr_warn("epoll: %s\n", strerror(errno));
 		goto out_rb;
 	}
@@ -952,15 +952,15 @@ int main(int argc, char **argv)
 			goto out_devs;
 		}
 	}
-	if (mport && vm_metrics_start(&d->metrics, &d->b, maddr, mport))
+	if (mport && vrm_metrics_start(&d->metrics, &d->b, maddr, mport))
 		goto out_devs;
 	vmd_labels(d);
 	printf("vringmedd ready: pid %d, pin root %s, %d devices, control %s, metrics %s%s%.0u\n",
 	       (int)getpid(), root, ndev, d->ctl_path ? d->ctl_path : "off",
 	       mport ? maddr : "off", mport ? ":" : "", mport);
 	fflush(stdout);
-	vm_sd_notify("READY=1");
-	wd_usec = vm_sd_watchdog_usec();
+	vrm_sd_notify("READY=1");
+	wd_usec = vrm_sd_watchdog_usec();
 
 	vmd_scan(d);
 	while (!vmd_stop_sig) {
@@ -972,7 +972,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		for (int i = 0; i < n; i++) {
-			struct vm_ev *ev = evs[i].data.ptr;
+			struct vrm_ev *ev = evs[i].data.ptr;
 
 			ev->fn(ev, evs[i].events);
 		}
@@ -985,31 +985,31 @@ int main(int argc, char **argv)
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			if ((now.tv_sec - wd_last.tv_sec) * 1000000ull +
 			    (unsigned long long)(now.tv_nsec - wd_last.tv_nsec) / 1000 >= wd_usec / 2) {
-				vm_sd_notify("WATCHDOG=1");
+				vrm_sd_notify("WATCHDOG=1");
 				wd_last = now;
 			}
 		}
 	}
-	vm_sd_notify("STOPPING=1");
+	vrm_sd_notify("STOPPING=1");
 	if (vmd_stop_sig) {
 		pr_info("signal %d: removing pins under %s and exiting\n", vmd_stop_sig, root);
 		err = 0;
 	}
 out_devs:
-	vm_metrics_stop(d->metrics);
+	vrm_metrics_stop(d->metrics);
 	/* Every device winds down at once; then they are waited for, all
 	 * within one VMD_JOIN_MS. */
-	for (int i = 0; i < VM_MAX_DEVICES; i++)
+	for (int i = 0; i < VRM_MAX_DEVICES; i++)
 		if (d->dev[i])
 			vmd_dev_stop(d->dev[i]);
 	deadline = vmd_join_deadline();
-	for (int i = 0; i < VM_MAX_DEVICES; i++)
+	for (int i = 0; i < VRM_MAX_DEVICES; i++)
 		if (d->dev[i])
 			vmd_dev_join(d, d->dev[i], &deadline);
 	/* Abandoned threads die with the process: what they would have
 	 * removed is removed here, and what they still use (the maps, the
 	 * daemon's state) is left to the exit. */
-	for (int i = 0; i < VM_MAX_DEVICES; i++)
+	for (int i = 0; i < VRM_MAX_DEVICES; i++)
 		if (atomic_load(&d->zombie[i].live)) {
 			zombies = true;
 			unlink(d->zombie[i].vmm_path);
@@ -1019,7 +1019,7 @@ out_devs:
 		unlink(d->ctl_path);
 	}
 	if (!err)
-		vm_bpf_unpin(&d->b);
+		vrm_bpf_unpin(&d->b);
 	if (zombies) {
 		pr_warn("exiting with abandoned device threads\n");
 		return err;
@@ -1027,7 +1027,7 @@ out_devs:
 out_rb:
 	ring_buffer__free(d->rb);
 out_bpf:
-	vm_bpf_close(&d->b);
+	vrm_bpf_close(&d->b);
 out_lock:
 	if (err && lockfd >= 0)
 		rmdir(root);	/* only if empty: a failed first start leaves nothing */

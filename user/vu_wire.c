@@ -15,7 +15,7 @@ static uint32_t le32_at(const void *p)
 	uint32_t v;
 
 	memcpy(&v, p, sizeof(v));
-	return vm_swab32_if(VM_ORDER_LE, v);
+	return vrm_swab32_if(VRM_ORDER_LE, v);
 }
 
 static uint64_t le64_at(const void *p)
@@ -23,18 +23,18 @@ static uint64_t le64_at(const void *p)
 	uint64_t v;
 
 	memcpy(&v, p, sizeof(v));
-	return vm_swab64_if(VM_ORDER_LE, v);
+	return vrm_swab64_if(VRM_ORDER_LE, v);
 }
 
 static void put_le32(void *p, uint32_t v)
 {
-	v = vm_swab32_if(VM_ORDER_LE, v);
+	v = vrm_swab32_if(VRM_ORDER_LE, v);
 	memcpy(p, &v, sizeof(v));
 }
 
 static void put_le64(void *p, uint64_t v)
 {
-	v = vm_swab64_if(VM_ORDER_LE, v);
+	v = vrm_swab64_if(VRM_ORDER_LE, v);
 	memcpy(p, &v, sizeof(v));
 }
 

@@ -10,49 +10,49 @@
 #include "compat.h"
 #include "vring.h"
 
-/* Limits.  VM_MAX_RING is QEMU's VIRTQUEUE_MAX_SIZE; VM_MAX_REGIONS is
+/* Limits.  VRM_MAX_RING is QEMU's VIRTQUEUE_MAX_SIZE; VRM_MAX_REGIONS is
  * vhost-user's VHOST_MEMORY_BASELINE_NREGIONS. */
-#define VM_MAX_RING		1024
-#define VM_RING_MASK		(VM_MAX_RING - 1)
-#define VM_MAX_DEVICES		16
-#define VM_MAX_QUEUES		64
-#define VM_MAX_REGIONS		8
-#define VM_WIN			VM_MAX_RING	/* guest descriptors one bulk read copies: a whole table */
-#define VM_BATCH_BUCKETS	12	/* chains per kick: 0, 1, 2-3, ... 1024+ */
+#define VRM_MAX_RING		1024
+#define VRM_RING_MASK		(VRM_MAX_RING - 1)
+#define VRM_MAX_DEVICES		16
+#define VRM_MAX_QUEUES		64
+#define VRM_MAX_REGIONS		8
+#define VRM_WIN			VRM_MAX_RING	/* guest descriptors one bulk read copies: a whole table */
+#define VRM_BATCH_BUCKETS	12	/* chains per kick: 0, 1, 2-3, ... 1024+ */
 /* The kick's work bounds (xlate.h): the longest chain its fast path takes,
  * and its steps per round: a descriptor each, one more per entry that tried
  * the fast path first, one to find no more. */
-#define VM_FAST_CHAIN		4
-#define VM_KICK_STEPS		(2 * VM_MAX_RING + 1)
-#define VM_MAX_VMMS		64
-#define VM_DEV_NAME_LEN		32
-#define VM_DEV_QUEUES		(VM_MAX_QUEUES / VM_MAX_DEVICES)	/* queue slots per device */
+#define VRM_FAST_CHAIN		4
+#define VRM_KICK_STEPS		(2 * VRM_MAX_RING + 1)
+#define VRM_MAX_VMMS		64
+#define VRM_DEV_NAME_LEN		32
+#define VRM_DEV_QUEUES		(VRM_MAX_QUEUES / VRM_MAX_DEVICES)	/* queue slots per device */
 /* Queue slot of device slot `dev`'s queue `i`: every map indexed by queue
  * slot and the per-device shadow maps agree on it. */
-#define VM_QSLOT(dev, i)	((dev) * VM_DEV_QUEUES + (i))
+#define VRM_QSLOT(dev, i)	((dev) * VRM_DEV_QUEUES + (i))
 
 /* Map names (at most 15 characters: the kernel truncates longer ones). The
- * pin path of map X is VM_PIN_ROOT "/" X. */
-#define VM_PIN_ROOT		"/sys/fs/bpf/vringmed"
-#define VM_MAP_DEVICES		"vm_devices"
-#define VM_MAP_QUEUES		"vm_queues"
-#define VM_MAP_SHADOW		"vm_shadows"	/* of maps: one per device */
-#define VM_MAP_STATS		"vm_qstats"
-#define VM_MAP_KICKFDS		"vm_kickfds"
-#define VM_MAP_VMMS		"vm_vmms"
-#define VM_MAP_IOKICKS		"vm_iokicks"
-#define VM_MAP_DEFERRED		"vm_deferred"
-#define VM_MAP_SCRATCH		"vm_scratch"
-#define VM_MAP_USTATS		"vm_ustats"	/* counters of work done in userspace */
+ * pin path of map X is VRM_PIN_ROOT "/" X. */
+#define VRM_PIN_ROOT		"/sys/fs/bpf/vringmed"
+#define VRM_MAP_DEVICES		"vrm_devices"
+#define VRM_MAP_QUEUES		"vrm_queues"
+#define VRM_MAP_SHADOW		"vrm_shadows"	/* of maps: one per device */
+#define VRM_MAP_STATS		"vrm_qstats"
+#define VRM_MAP_KICKFDS		"vrm_kickfds"
+#define VRM_MAP_VMMS		"vrm_vmms"
+#define VRM_MAP_IOKICKS		"vrm_iokicks"
+#define VRM_MAP_DEFERRED		"vrm_deferred"
+#define VRM_MAP_SCRATCH		"vrm_scratch"
+#define VRM_MAP_USTATS		"vrm_ustats"	/* counters of work done in userspace */
 
 /*
- * Verdicts.  VM_OK is healthy; everything else marks the device broken until
- * reset, except VM_DEFER, which hands a kick BPF could not finish to the
+ * Verdicts.  VRM_OK is healthy; everything else marks the device broken until
+ * reset, except VRM_DEFER, which hands a kick BPF could not finish to the
  * daemon.  One list, so names and values cannot drift.  New ones go at the
  * end: a device's `broken` and the pinned counters (errors[]) hold the
  * values, and a restarted daemon of a later build reads them.
  */
-#define VM_VERDICTS(X)							\
+#define VRM_VERDICTS(X)							\
 	X(OK,			"ok")					\
 	X(DEFER,		"deferred")				\
 	X(AVAIL_JUMP,		"avail_idx_jump")			\
@@ -77,47 +77,47 @@
 	X(NET_HDR,		"bad_net_header")				\
 	X(USED_LEN,		"used_len_over_offered")
 
-enum vm_verdict {
-#define VM_X_ENUM(name, str) VM_##name,
-	VM_VERDICTS(VM_X_ENUM)
-#undef VM_X_ENUM
-	VM_VERDICT_NR
+enum vrm_verdict {
+#define VRM_X_ENUM(name, str) VRM_##name,
+	VRM_VERDICTS(VRM_X_ENUM)
+#undef VRM_X_ENUM
+	VRM_VERDICT_NR
 };
 
 /* A guest memory region: guest-physical range, where the VMM has it mapped
  * (the address BPF reads in the VMM's context), and where the mediating
  * process has it mapped (userspace completion path; 0 in BPF-only setups). */
-struct vm_region {
+struct vrm_region {
 	__u64 gpa;
 	__u64 size;
 	__u64 vmm_va;
 	__u64 mediator_va;
 };
-VM_STATIC_ASSERT(sizeof(struct vm_region) == 32, "vm_region ABI");
+VRM_STATIC_ASSERT(sizeof(struct vrm_region) == 32, "vrm_region ABI");
 
-#define VM_DF_ACTIVE		(1u << 0)
+#define VRM_DF_ACTIVE		(1u << 0)
 
-/* VM_MAP_DEVICES value, indexed by device slot. */
-struct vm_device {
+/* VRM_MAP_DEVICES value, indexed by device slot. */
+struct vrm_device {
 	__u32 tgid;		/* the VMM: guest reads happen only in its context */
-	__u32 flags;		/* VM_DF_* */
-	__u8 order;		/* enum vm_order, latched at FEATURES_OK */
+	__u32 flags;		/* VRM_DF_* */
+	__u8 order;		/* enum vrm_order, latched at FEATURES_OK */
 	__u8 nregions;
 	__u16 _pad0;
-	__u32 broken;		/* enum vm_verdict; first verdict wins until reset */
+	__u32 broken;		/* enum vrm_verdict; first verdict wins until reset */
 	__u64 features;		/* feature bits negotiated with the guest */
-	__u32 first_queue;	/* VM_MAP_QUEUES index of queue 0 */
+	__u32 first_queue;	/* VRM_MAP_QUEUES index of queue 0 */
 	__u32 nqueues;
 	__u64 generation;	/* bumped at every reset */
-	struct vm_region regions[VM_MAX_REGIONS];
+	struct vrm_region regions[VRM_MAX_REGIONS];
 	/* The daemon's name for the device (NUL-padded): a restarted daemon
 	 * finds its devices' slots, state and counters by it. */
-	char name[VM_DEV_NAME_LEN];
+	char name[VRM_DEV_NAME_LEN];
 };
-VM_STATIC_ASSERT(sizeof(struct vm_device) == 40 + 32 * VM_MAX_REGIONS + VM_DEV_NAME_LEN,
-		 "vm_device ABI");
+VRM_STATIC_ASSERT(sizeof(struct vrm_device) == 40 + 32 * VRM_MAX_REGIONS + VRM_DEV_NAME_LEN,
+		 "vrm_device ABI");
 
-#define VM_QF_ENABLED		(1u << 0)
+#define VRM_QF_ENABLED		(1u << 0)
 
 /*
  * virtio-net headers.  The legacy header is 10 bytes (12 with MRG_RXBUF) in
@@ -125,42 +125,42 @@ VM_STATIC_ASSERT(sizeof(struct vm_device) == 40 + 32 * VM_MAX_REGIONS + VM_DEV_N
  * A legacy guest without ANY_LAYOUT puts the TX header in its own
  * descriptor; Linux puts RX header and frame in one buffer.
  */
-enum vm_net_mode {
-	VM_NET_NONE = 0,	/* not net, or the headers already agree */
+enum vrm_net_mode {
+	VRM_NET_NONE = 0,	/* not net, or the headers already agree */
 	/* TX: the header descriptor is replaced by a mediator-owned shadow
 	 * header slot holding the converted 12-byte little-endian header. */
-	VM_NET_TX_SLOT = 1,
+	VRM_NET_TX_SLOT = 1,
 	/* RX, 10-byte header in its own descriptor: the backend writes the
 	 * 12-byte header into the slot; the used path writes 10 bytes back in
 	 * guest order and shortens used.len by 2. */
-	VM_NET_RX_SLOT = 2,
+	VRM_NET_RX_SLOT = 2,
 	/* RX, 12-byte header at the start of the buffer (MRG_RXBUF) in the
 	 * other byte order: the used path byteswaps it in place, and skips the
 	 * header-less buffers that follow in a merged packet. */
-	VM_NET_RX_INPLACE = 3,
+	VRM_NET_RX_INPLACE = 3,
 };
-#define VM_NET_HDR_MODERN	12
-#define VM_NET_HDR_LEGACY	10
+#define VRM_NET_HDR_MODERN	12
+#define VRM_NET_HDR_LEGACY	10
 
 /* Per-descriptor bookkeeping of chains handed to the backend, kept where the
  * backend cannot write it: owner is head + 1 (0 = free), next is the
- * validated chain link, VM_DESC_END on a chain's last descriptor (state an
+ * validated chain link, VRM_DESC_END on a chain's last descriptor (state an
  * older daemon left has 0 there: the walk then ends where the owner
  * changes, as it did). */
-struct vm_desc_state {
+struct vrm_desc_state {
 	__u16 owner;
 	__u16 next;
 };
-#define VM_DESC_END		0xffff	/* no ring index is that large */
+#define VRM_DESC_END		0xffff	/* no ring index is that large */
 
-/* VM_MAP_QUEUES value, indexed by global queue slot. */
-struct vm_queue {
-	/* Configuration: written by the daemon while VM_QF_ENABLED is clear. */
-	__u32 dev;		/* VM_MAP_DEVICES slot */
-	__u32 flags;		/* VM_QF_* */
-	__u16 size;		/* ring size, power of two <= VM_MAX_RING */
+/* VRM_MAP_QUEUES value, indexed by global queue slot. */
+struct vrm_queue {
+	/* Configuration: written by the daemon while VRM_QF_ENABLED is clear. */
+	__u32 dev;		/* VRM_MAP_DEVICES slot */
+	__u32 flags;		/* VRM_QF_* */
+	__u16 size;		/* ring size, power of two <= VRM_MAX_RING */
 	__u16 max_chain;	/* longest chain accepted (<= size) */
-	__u8 net_mode;		/* enum vm_net_mode: virtio-net header handling */
+	__u8 net_mode;		/* enum vrm_net_mode: virtio-net header handling */
 	__u8 net_hdr_len;	/* the guest's header: 10, or 12 with MRG_RXBUF */
 	__u16 rx_merge_left;	/* completion side: buffers of a packet to go */
 	__u64 desc_va;		/* the guest's legacy ring, VMM addresses */
@@ -175,7 +175,7 @@ struct vm_queue {
 	__u32 kick_pending;	/* a kick arrived while busy: the holder redoes */
 	__u32 deferred;		/* BPF could not finish a kick: userspace does */
 	/* Journals, so that a daemon killed anywhere leaves a queue the next
-	 * one can make whole (vm_queue_resume; BPF never writes them).
+	 * one can make whole (vrm_queue_resume; BPF never writes them).
 	 * Completion: the used entry being returned, written before the
 	 * guest's used idx moves (the commit). */
 	__u16 jr_slot;		/* the used slot (free-running) */
@@ -188,69 +188,69 @@ struct vm_queue {
 	__u32 kj_valid;		/* 1: a daemon kick round is under way */
 	__u16 jr_len;		/* descriptors in the journaled chain */
 	__u8 _pad[46];
-	struct vm_desc_state desc_state[VM_MAX_RING];
-	/* VM_NET_RX_SLOT, VM_NET_RX_INPLACE: where each chain in flight has
+	struct vrm_desc_state desc_state[VRM_MAX_RING];
+	/* VRM_NET_RX_SLOT, VRM_NET_RX_INPLACE: where each chain in flight has
 	 * its header in guest memory (the header descriptor, or the buffer it
 	 * starts), by head, validated at kick time.  The used path writes
 	 * there and nowhere else: the shadow descriptors are the back-end's
 	 * to rewrite.  (The fast path of single descriptors stores a buffer's
 	 * address whatever the queue: a store costs less than the question.) */
-	__u64 rx_hdr[VM_MAX_RING];
-	struct vm_desc_state kj_state[VM_MAX_RING];
+	__u64 rx_hdr[VRM_MAX_RING];
+	struct vrm_desc_state kj_state[VRM_MAX_RING];
 	/* The bytes each chain in flight offered the back-end, by head (the
-	 * bound of its used.len, vm_used_len_ok); 0 where a build without it
+	 * bound of its used.len, vrm_used_len_ok); 0 where a build without it
 	 * translated the chain (no chain offers 0: a descriptor has 1 or more). */
-	__u32 offered[VM_MAX_RING];
+	__u32 offered[VRM_MAX_RING];
 };
-VM_STATIC_ASSERT(sizeof(struct vm_queue) == 128 + 20 * VM_MAX_RING, "vm_queue ABI");
+VRM_STATIC_ASSERT(sizeof(struct vrm_queue) == 128 + 20 * VRM_MAX_RING, "vrm_queue ABI");
 /* The layout without offered[], a prefix of this one: the loader copies a
- * pinned vm_queues of that layout into this build's. */
-#define VM_QUEUE_BYTES_NO_OFFERED	(128 + 16 * VM_MAX_RING)
+ * pinned vrm_queues of that layout into this build's. */
+#define VRM_QUEUE_BYTES_NO_OFFERED	(128 + 16 * VRM_MAX_RING)
 
 /*
- * The modern, little-endian rings the backend consumes.  VM_MAP_SHADOW holds
- * one map per device slot, VM_DEV_QUEUES of these each (queue slot q is entry
- * q % VM_DEV_QUEUES of device q / VM_DEV_QUEUES's map); userspace maps them
+ * The modern, little-endian rings the backend consumes.  VRM_MAP_SHADOW holds
+ * one map per device slot, VRM_DEV_QUEUES of these each (queue slot q is entry
+ * q % VRM_DEV_QUEUES of device q / VRM_DEV_QUEUES's map); userspace maps them
  * side by side, so it indexes them by global queue slot.  Page-aligned parts,
  * so a device's map is handed to its back-end as one memory region.
  */
-#define VM_SHADOW_AVAIL_OFF	16384
-#define VM_SHADOW_USED_OFF	20480
-#define VM_SHADOW_HDR_OFF	32768
-#define VM_SHADOW_HDR_SLOT	16
-#define VM_SHADOW_BYTES		49152
-#define VM_SHADOW_DEV_BYTES	(VM_DEV_QUEUES * VM_SHADOW_BYTES)	/* one device's map */
-/* VM_NET_RX_INPLACE keeps the backend's header of the entry being returned
+#define VRM_SHADOW_AVAIL_OFF	16384
+#define VRM_SHADOW_USED_OFF	20480
+#define VRM_SHADOW_HDR_OFF	32768
+#define VRM_SHADOW_HDR_SLOT	16
+#define VRM_SHADOW_BYTES		49152
+#define VRM_SHADOW_DEV_BYTES	(VRM_DEV_QUEUES * VRM_SHADOW_BYTES)	/* one device's map */
+/* VRM_NET_RX_INPLACE keeps the backend's header of the entry being returned
  * in that head's (otherwise unused) hdr slot, tagged with the used slot, so
  * that a daemon killed half-way through converting it starts again from the
  * original and never converts it twice. */
-#define VM_STASH_TAG_OFF	12
-#define VM_STASH_TAG(slot)	(0x10000u | (__u16)(slot))
+#define VRM_STASH_TAG_OFF	12
+#define VRM_STASH_TAG(slot)	(0x10000u | (__u16)(slot))
 
-struct vm_shadow_queue {
-	struct vm_desc desc[VM_MAX_RING];
+struct vrm_shadow_queue {
+	struct vrm_desc desc[VRM_MAX_RING];
 	struct {
 		__u16 flags;
 		__u16 idx;
-		__u16 ring[VM_MAX_RING + 1];	/* ring[size] is used_event */
-		__u8 _pad[VM_SHADOW_USED_OFF - VM_SHADOW_AVAIL_OFF - 4 - 2 * (VM_MAX_RING + 1)];
+		__u16 ring[VRM_MAX_RING + 1];	/* ring[size] is used_event */
+		__u8 _pad[VRM_SHADOW_USED_OFF - VRM_SHADOW_AVAIL_OFF - 4 - 2 * (VRM_MAX_RING + 1)];
 	} avail;
 	struct {
 		__u16 flags;
 		__u16 idx;
-		struct vm_used_elem ring[VM_MAX_RING];
+		struct vrm_used_elem ring[VRM_MAX_RING];
 		__u16 avail_event;
-		__u8 _pad[VM_SHADOW_HDR_OFF - VM_SHADOW_USED_OFF - 6 - 8 * VM_MAX_RING];
+		__u8 _pad[VRM_SHADOW_HDR_OFF - VRM_SHADOW_USED_OFF - 6 - 8 * VRM_MAX_RING];
 	} used;
-	__u8 hdr[VM_MAX_RING][VM_SHADOW_HDR_SLOT];	/* mediator-owned headers */
+	__u8 hdr[VRM_MAX_RING][VRM_SHADOW_HDR_SLOT];	/* mediator-owned headers */
 };
-VM_STATIC_ASSERT(sizeof(struct vm_shadow_queue) == VM_SHADOW_BYTES, "shadow ABI");
-VM_STATIC_ASSERT(__builtin_offsetof(struct vm_shadow_queue, avail) == VM_SHADOW_AVAIL_OFF, "shadow avail");
-VM_STATIC_ASSERT(__builtin_offsetof(struct vm_shadow_queue, used) == VM_SHADOW_USED_OFF, "shadow used");
-VM_STATIC_ASSERT(__builtin_offsetof(struct vm_shadow_queue, hdr) == VM_SHADOW_HDR_OFF, "shadow hdr");
+VRM_STATIC_ASSERT(sizeof(struct vrm_shadow_queue) == VRM_SHADOW_BYTES, "shadow ABI");
+VRM_STATIC_ASSERT(__builtin_offsetof(struct vrm_shadow_queue, avail) == VRM_SHADOW_AVAIL_OFF, "shadow avail");
+VRM_STATIC_ASSERT(__builtin_offsetof(struct vrm_shadow_queue, used) == VRM_SHADOW_USED_OFF, "shadow used");
+VRM_STATIC_ASSERT(__builtin_offsetof(struct vrm_shadow_queue, hdr) == VRM_SHADOW_HDR_OFF, "shadow hdr");
 
-/* VM_MAP_STATS value (per CPU, summed by readers), indexed by queue slot. */
-struct vm_qstats {
+/* VRM_MAP_STATS value (per CPU, summed by readers), indexed by queue slot. */
+struct vrm_qstats {
 	__u64 kicks;		/* notifications that reached the queue */
 	__u64 kicks_empty;	/* ... with nothing new in the avail ring */
 	__u64 chains;		/* chains published to the shadow ring */
@@ -260,45 +260,45 @@ struct vm_qstats {
 	__u64 contended;	/* kicks that found the queue busy */
 	__u64 foreign;		/* kicks from a process other than the VMM */
 	__u64 used;		/* used entries returned to the guest */
-	__u64 errors[VM_VERDICT_NR];
-	__u64 batch[VM_BATCH_BUCKETS];
+	__u64 errors[VRM_VERDICT_NR];
+	__u64 batch[VRM_BATCH_BUCKETS];
 };
-VM_STATIC_ASSERT(sizeof(struct vm_qstats) == 8 * (9 + VM_VERDICT_NR + VM_BATCH_BUCKETS), "vm_qstats ABI");
+VRM_STATIC_ASSERT(sizeof(struct vrm_qstats) == 8 * (9 + VRM_VERDICT_NR + VRM_BATCH_BUCKETS), "vrm_qstats ABI");
 
-/* VM_MAP_KICKFDS: eventfd identity (the eventfd-id of /proc/PID/fdinfo) ->
+/* VRM_MAP_KICKFDS: eventfd identity (the eventfd-id of /proc/PID/fdinfo) ->
  * queue slot. */
-struct vm_kickfd_val {
+struct vrm_kickfd_val {
 	__u32 queue;
 	__u32 _pad;
 };
 
-/* VM_MAP_IOKICKS: KVM notify address -> device; the written value selects
+/* VRM_MAP_IOKICKS: KVM notify address -> device; the written value selects
  * the queue (legacy virtio-pci QUEUE_NOTIFY, virtio-mmio QueueNotify). */
-enum vm_io_kind {
-	VM_IO_PIO = 1,
-	VM_IO_MMIO = 2,
-	VM_IO_FAST_MMIO = 3,
+enum vrm_io_kind {
+	VRM_IO_PIO = 1,
+	VRM_IO_MMIO = 2,
+	VRM_IO_FAST_MMIO = 3,
 };
 
-struct vm_iokick_key {
-	__u32 kind;		/* enum vm_io_kind */
+struct vrm_iokick_key {
+	__u32 kind;		/* enum vrm_io_kind */
 	__u32 _pad;
 	__u64 addr;		/* port or guest-physical address */
 };
 
-struct vm_iokick_val {
+struct vrm_iokick_val {
 	__u32 dev;
 	__u32 fixed_queue;	/* fast MMIO carries no value: queue slot + 1, else 0 */
 };
 
 /* BPF_MAP_TYPE_RINGBUF record: a kick BPF handed to the daemon. */
-struct vm_defer_event {
+struct vrm_defer_event {
 	__u32 queue;
-	__u32 verdict;		/* why: VM_DEFER (fault) */
+	__u32 verdict;		/* why: VRM_DEFER (fault) */
 };
 
 /* Context of the BPF_PROG_TYPE_SYSCALL entry used by BPF_PROG_TEST_RUN. */
-struct vm_test_args {
+struct vrm_test_args {
 	__u32 queue;
 	__s32 verdict;
 	__u32 chains;

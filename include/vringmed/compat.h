@@ -9,45 +9,45 @@
 
 #if defined(__bpf__)
 /* vmlinux.h provides __u8..__u64 and bool. */
-#ifndef vm_inline
-#define vm_inline inline __attribute__((always_inline))
+#ifndef vrm_inline
+#define vrm_inline inline __attribute__((always_inline))
 #endif
 #else
 #include <linux/types.h>
 #include <stdbool.h>
 #include <stddef.h>
-#ifndef vm_inline
-#define vm_inline inline __attribute__((always_inline))
+#ifndef vrm_inline
+#define vrm_inline inline __attribute__((always_inline))
 #endif
 #endif
 
-#define vm_unused __attribute__((unused))
+#define vrm_unused __attribute__((unused))
 
 /* Fully unrolls the loop that follows (its trip count is a constant). */
 #if defined(__clang__)
-#define VM_UNROLL _Pragma("unroll")
+#define VRM_UNROLL _Pragma("unroll")
 #else
-#define VM_UNROLL _Pragma("GCC unroll 8")
+#define VRM_UNROLL _Pragma("GCC unroll 8")
 #endif
 
-#ifndef VM_STATIC_ASSERT
-#define VM_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#ifndef VRM_STATIC_ASSERT
+#define VRM_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 #endif
 
 /* Stops the compiler from moving memory accesses across this point.  On
  * x86 (TSO) this is all the ordering the shadow ring publication needs; the
  * places that need more say so and use an atomic. */
-#define vm_compiler_barrier() __asm__ __volatile__("" ::: "memory")
+#define vrm_compiler_barrier() __asm__ __volatile__("" ::: "memory")
 
 /* A point where the daemon may be killed.  Crash tests stop there
- * (user/ref.c built with VM_CRASH_TEST); elsewhere it is a compiler barrier,
+ * (user/uxlate.c built with VRM_CRASH_TEST); elsewhere it is a compiler barrier,
  * so the stores before it are emitted before the stores after it and a
  * killed daemon leaves them in that order. */
-#ifndef VM_CRASH_POINT
-#define VM_CRASH_POINT(n) vm_compiler_barrier()
+#ifndef VRM_CRASH_POINT
+#define VRM_CRASH_POINT(n) vrm_compiler_barrier()
 #endif
 
-#define VM_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
-#define VM_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
+#define VRM_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+#define VRM_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
 
 #endif /* VRINGMED_COMPAT_H */

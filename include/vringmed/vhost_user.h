@@ -6,7 +6,7 @@
  * byte order (the protocol runs between processes of one host), which on the
  * hosts vringmed serves is little-endian: code that may itself run
  * big-endian (the s390x test driver under qemu-user) encodes with
- * vm_st*(VM_ORDER_LE) / vm_ld*(VM_ORDER_LE), never with plain stores.
+ * vrm_st*(VRM_ORDER_LE) / vrm_ld*(VRM_ORDER_LE), never with plain stores.
  *
  * Userspace only.
  */

@@ -2,25 +2,25 @@
 /*
  * The translation core, kick direction: guest legacy avail entries ->
  * validated modern little-endian shadow descriptors.  One source, compiled
- * into the BPF object (bpf/vringmed.bpf.c) and into userspace (user/ref.c).
+ * into the BPF object (bpf/vringmed.bpf.c) and into userspace (user/uxlate.c).
  *
  * The includer provides, before including this file:
- *   VM_FAULT_VERDICT      verdict for a guest read that failed: BPF hands the
- *                         kick to the daemon (VM_DEFER), userspace has no
- *                         one to hand it to (VM_RING_FAULT).
- *   vm_loop(nr, cb, ctx)  bpf_loop() in BPF, a plain loop in userspace.
- *   vm_env_read()         copy bytes of the VMM's memory.
- *   vm_env_publish_idx()  store the shadow avail idx, ordered after the
+ *   VRM_FAULT_VERDICT      verdict for a guest read that failed: BPF hands the
+ *                         kick to the daemon (VRM_DEFER), userspace has no
+ *                         one to hand it to (VRM_RING_FAULT).
+ *   vrm_loop(nr, cb, ctx)  bpf_loop() in BPF, a plain loop in userspace.
+ *   vrm_env_read()         copy bytes of the VMM's memory.
+ *   vrm_env_publish_idx()  store the shadow avail idx, ordered after the
  *                         descriptors and ring slots written before it.
  *
  * Rules kept throughout (they are what makes the BPF verifier and a hostile
  * guest both harmless):
  *   - every guest field is copied once (into scratch) and only the copy is
  *     validated and used;
- *   - every index is masked with both the ring mask and VM_RING_MASK before
+ *   - every index is masked with both the ring mask and VRM_RING_MASK before
  *     it touches an array;
- *   - a verdict other than VM_OK / VM_DEFER marks the device broken in one
- *     place (vm_mark_broken), and every entry point checks that flag first.
+ *   - a verdict other than VRM_OK / VRM_DEFER marks the device broken in one
+ *     place (vrm_mark_broken), and every entry point checks that flag first.
  */
 #ifndef VRINGMED_XLATE_H
 #define VRINGMED_XLATE_H
@@ -30,37 +30,37 @@
 #include "vring.h"
 #include "abi.h"
 
-#ifndef VM_FAULT_VERDICT
-#error "the includer must define VM_FAULT_VERDICT"
+#ifndef VRM_FAULT_VERDICT
+#error "the includer must define VRM_FAULT_VERDICT"
 #endif
 
 /* Per-queue scratch: the one copy of guest ring data a kick works on.  Per
  * queue, not per CPU, so a preempted translation cannot share it; the queue's
  * busy lock serialises its users. */
-struct vm_scratch {
-	__u16 heads[2 * VM_MAX_RING];	/* raw avail entries (two runs at wrap) */
-	struct vm_desc win[VM_WIN];	/* raw guest descriptors [win_base, +win_len) */
-	/* Where the window is and how the kick loads it (vm_fetch_desc).  In
+struct vrm_scratch {
+	__u16 heads[2 * VRM_MAX_RING];	/* raw avail entries (two runs at wrap) */
+	struct vrm_desc win[VRM_WIN];	/* raw guest descriptors [win_base, +win_len) */
+	/* Where the window is and how the kick loads it (vrm_fetch_desc).  In
 	 * the scratch, not in the kick's locals, so that the BPF verifier does
 	 * not follow each way of loading it as a state of its own. */
 	__u16 win_base, win_len;
-	__u16 span_lo, span_hi;	/* the heads left: vm_span_step's result */
+	__u16 span_lo, span_hi;	/* the heads left: vrm_span_step's result */
 	__u32 spanned;		/* the span was loaded in this kick */
 	__u32 _pad;
 };
-VM_STATIC_ASSERT(sizeof(struct vm_scratch) == 4 * VM_MAX_RING + 16 * VM_WIN + 16, "vm_scratch ABI");
+VRM_STATIC_ASSERT(sizeof(struct vrm_scratch) == 4 * VRM_MAX_RING + 16 * VRM_WIN + 16, "vrm_scratch ABI");
 
-static long vm_env_read(const struct vm_device *dev, void *dst, __u32 len, __u64 vmm_va);
-static void vm_env_publish_idx(struct vm_shadow_queue *sh, __u16 idx);
+static long vrm_env_read(const struct vrm_device *dev, void *dst, __u32 len, __u64 vmm_va);
+static void vrm_env_publish_idx(struct vrm_shadow_queue *sh, __u16 idx);
 
 /* One kick in progress. */
-struct vm_kick {
-	struct vm_device *dev;
-	struct vm_queue *q;
-	struct vm_shadow_queue *sh;
-	struct vm_scratch *scr;
-	struct vm_qstats *st;
-	__u32 order;		/* enum vm_order of the guest ring */
+struct vrm_kick {
+	struct vrm_device *dev;
+	struct vrm_queue *q;
+	struct vrm_shadow_queue *sh;
+	struct vrm_scratch *scr;
+	struct vrm_qstats *st;
+	__u32 order;		/* enum vrm_order of the guest ring */
 	__u32 verdict;
 	__u16 mask;		/* ring size - 1 */
 	__u16 n;		/* avail entries in this kick */
@@ -76,16 +76,16 @@ struct vm_kick {
 	__u8 _pad;
 };
 
-static vm_inline void vm_mark_broken(struct vm_device *dev, struct vm_qstats *st,
+static vrm_inline void vrm_mark_broken(struct vrm_device *dev, struct vrm_qstats *st,
 				     __u32 verdict)
 {
 	/* First verdict wins until reset; later ones still count. */
 	__sync_val_compare_and_swap(&dev->broken, 0, verdict);
-	if (st && verdict < VM_VERDICT_NR)
+	if (st && verdict < VRM_VERDICT_NR)
 		st->errors[verdict]++;
 }
 
-static vm_inline __u32 vm_batch_bucket(__u32 n)
+static vrm_inline __u32 vrm_batch_bucket(__u32 n)
 {
 	__u32 b = 0;
 
@@ -106,15 +106,15 @@ static vm_inline __u32 vm_batch_bucket(__u32 n)
 
 /* Is [gpa, gpa + len) inside one guest memory region?  Buffers of a ring
  * mostly come from one region, so the last hit is tried first. */
-static vm_inline bool vm_buf_in_memory(struct vm_kick *k, __u64 gpa, __u64 end)
+static vrm_inline bool vrm_buf_in_memory(struct vrm_kick *k, __u64 gpa, __u64 end)
 {
-	const struct vm_device *dev = k->dev;
-	__u32 r = k->region & (VM_MAX_REGIONS - 1);
-	const struct vm_region *reg = &dev->regions[r];
+	const struct vrm_device *dev = k->dev;
+	__u32 r = k->region & (VRM_MAX_REGIONS - 1);
+	const struct vrm_region *reg = &dev->regions[r];
 
 	if (r < dev->nregions && gpa >= reg->gpa && end - reg->gpa <= reg->size)
 		return true;
-	for (__u32 i = 0; i < VM_MAX_REGIONS; i++) {
+	for (__u32 i = 0; i < VRM_MAX_REGIONS; i++) {
 		reg = &dev->regions[i];
 		if (i >= dev->nregions)
 			break;
@@ -126,15 +126,15 @@ static vm_inline bool vm_buf_in_memory(struct vm_kick *k, __u64 gpa, __u64 end)
 	return false;
 }
 
-static vm_inline long vm_fail(struct vm_kick *k, __u32 verdict)
+static vrm_inline long vrm_fail(struct vrm_kick *k, __u32 verdict)
 {
 	k->verdict = verdict;
-	return 1;	/* stops vm_loop */
+	return 1;	/* stops vrm_loop */
 }
 
 /*
  * What a chain offers the back-end, the bound of the used.len it may
- * return (vm_used_len_ok): the bytes of its device-writable descriptors,
+ * return (vrm_used_len_ok): the bytes of its device-writable descriptors,
  * for used.len counts the bytes the device wrote into the chain (a block
  * write: its status byte); a chain with none (a TX frame) its whole length:
  * the spec's 0 is not what every back-end returns, and a guest reads
@@ -145,9 +145,9 @@ static vm_inline long vm_fail(struct vm_kick *k, __u32 verdict)
  * at 2^32 - 1, used.len's largest value, and is never 0 (no descriptor is).
  * `seen`: the flags of the chain's descriptors before this one.
  */
-static vm_inline __u32 vm_offer(__u32 sum, __u16 seen, __u16 flags, __u32 len)
+static vrm_inline __u32 vrm_offer(__u32 sum, __u16 seen, __u16 flags, __u32 len)
 {
-	if ((flags & ~seen) & VM_VRING_DESC_F_WRITE)
+	if ((flags & ~seen) & VRM_VRING_DESC_F_WRITE)
 		sum = 0;
 	sum += len;
 	return sum < len ? 0xffffffffu : sum;
@@ -156,23 +156,23 @@ static vm_inline __u32 vm_offer(__u32 sum, __u16 seen, __u16 flags, __u32 len)
 /* Widens a window for chain members just above the heads it covers, and
  * a kick's first run for chains longer than the one descriptor per head
  * it must assume. */
-#define VM_WIN_SLACK 8
+#define VRM_WIN_SLACK 8
 
 /* Is one bulk read of `span` descriptors worth more than up to `left`
  * small ones?  A read's fixed cost (a helper call, a fault-safe copy) is
  * 20-40 ns here, what copying 60-120 more descriptors costs (bench-kick's
  * copy floor at 1 chain against 256); 32 descriptors per read saved keeps
  * to the safe side of that. */
-static vm_inline bool vm_win_dense(__u32 span, __u32 left)
+static vrm_inline bool vrm_win_dense(__u32 span, __u32 left)
 {
 	return span <= 32 * left + 64;
 }
 
 /* Folds one of the heads left in this kick into the scratch's span. */
-static long vm_span_step(__u64 i, void *arg)
+static long vrm_span_step(__u64 i, void *arg)
 {
-	struct vm_kick *k = arg;
-	__u16 h = vm_swab16_if(k->order, k->scr->heads[(k->done + i) & (2 * VM_MAX_RING - 1)]);
+	struct vrm_kick *k = arg;
+	__u16 h = vrm_swab16_if(k->order, k->scr->heads[(k->done + i) & (2 * VRM_MAX_RING - 1)]);
 
 	if (h <= k->mask) {	/* a bad head gets its verdict when it is reached */
 		if (h < k->scr->span_lo)
@@ -197,30 +197,30 @@ static long vm_span_step(__u64 i, void *arg)
  *     pass over the copied heads (straight to the next step when they are
  *     many), and after that, on any miss (chain members elsewhere), the
  *     whole table; each only where it is dense enough to be worth one read
- *     (vm_win_dense), else a run.
- * VM_WIN holds the largest ring, so a kick over a dense set of descriptors
+ *     (vrm_win_dense), else a run.
+ * VRM_WIN holds the largest ring, so a kick over a dense set of descriptors
  * takes at most three loads and one pass, in any order.  Not inlined: the
  * verifier checks it once per call site, and a hit costs no call.
  */
-static __attribute__((noinline)) const struct vm_desc *vm_fetch_load(struct vm_kick *k, __u16 idx)
+static __attribute__((noinline)) const struct vrm_desc *vrm_fetch_load(struct vrm_kick *k, __u16 idx)
 {
-	struct vm_scratch *scr = k->scr;
+	struct vrm_scratch *scr = k->scr;
 	__u32 ring = (__u32)k->mask + 1, left = (__u32)(k->n - k->done), lo, hi, cnt, per, want;
 	bool down = false;
 
 	/* Descriptors per chain so far, rounded up: what a run must hold. */
 	per = k->done ? (k->descs + k->done - 1) / k->done : 1;
-	if (per > VM_WIN)
-		per = VM_WIN;
+	if (per > VRM_WIN)
+		per = VRM_WIN;
 	want = left * per;
 	if (!scr->win_len) {
 		down = !k->in_chain && left > 1 &&
-		       vm_swab16_if(k->order, scr->heads[(k->done + 1) & (2 * VM_MAX_RING - 1)]) < idx;
+		       vrm_swab16_if(k->order, scr->heads[(k->done + 1) & (2 * VRM_MAX_RING - 1)]) < idx;
 	} else if (scr->spanned || ring <= 4 * left) {
 		/* After the span, or where the heads left are a quarter of
 		 * the ring or more (reading the table is then cheaper than a
 		 * pass over them): the whole table. */
-		if (vm_win_dense(ring, left)) {
+		if (vrm_win_dense(ring, left)) {
 			lo = 0;
 			hi = ring - 1;
 			goto load;
@@ -236,12 +236,12 @@ static __attribute__((noinline)) const struct vm_desc *vm_fetch_load(struct vm_k
 		scr->spanned = 1;
 		scr->span_lo = idx;
 		scr->span_hi = idx;
-		vm_loop(left, vm_span_step, k);
+		vrm_loop(left, vrm_span_step, k);
 		slo = scr->span_lo;
 		shi = scr->span_hi;
-		if (slo <= idx && idx <= shi && vm_win_dense(shi + 1 - slo, left)) {
+		if (slo <= idx && idx <= shi && vrm_win_dense(shi + 1 - slo, left)) {
 			lo = slo;
-			hi = shi + VM_WIN_SLACK;
+			hi = shi + VRM_WIN_SLACK;
 			goto load;
 		}
 	}
@@ -249,73 +249,73 @@ static __attribute__((noinline)) const struct vm_desc *vm_fetch_load(struct vm_k
 		/* this descriptor is the highest of the run; members of a
 		 * chain may sit just above their head */
 		lo = (__u32)idx + 1 > want ? (__u32)idx + 1 - want : 0;
-		hi = idx + VM_WIN_SLACK;
+		hi = idx + VRM_WIN_SLACK;
 	} else {
 		/* and a chain's members may run past its heads' count */
 		lo = idx;
-		hi = idx + want + VM_WIN_SLACK;
+		hi = idx + want + VRM_WIN_SLACK;
 	}
 load:
 	if (hi > ring - 1)
 		hi = ring - 1;
-	if (hi - lo >= VM_WIN) {
+	if (hi - lo >= VRM_WIN) {
 		if (down)
-			lo = hi + 1 - VM_WIN;
+			lo = hi + 1 - VRM_WIN;
 		else
-			hi = lo + VM_WIN - 1;
+			hi = lo + VRM_WIN - 1;
 	}
 	cnt = hi - lo + 1;
-	if (cnt > VM_WIN)
-		cnt = VM_WIN;
+	if (cnt > VRM_WIN)
+		cnt = VRM_WIN;
 	if (cnt < 1)
 		cnt = 1;
-	if (vm_env_read(k->dev, scr->win, cnt * sizeof(struct vm_desc),
-			k->q->desc_va + (__u64)lo * sizeof(struct vm_desc))) {
+	if (vrm_env_read(k->dev, scr->win, cnt * sizeof(struct vrm_desc),
+			k->q->desc_va + (__u64)lo * sizeof(struct vrm_desc))) {
 		scr->win_len = 0;
 		return NULL;
 	}
 	scr->win_base = lo;
 	scr->win_len = cnt;
-	return &scr->win[(idx - lo) & (VM_WIN - 1)];
+	return &scr->win[(idx - lo) & (VRM_WIN - 1)];
 }
 
-static vm_inline const struct vm_desc *vm_fetch_desc(struct vm_kick *k, __u16 idx)
+static vrm_inline const struct vrm_desc *vrm_fetch_desc(struct vrm_kick *k, __u16 idx)
 {
 	__u16 off = idx - k->scr->win_base;
 
 	if (off < k->scr->win_len)
-		return &k->scr->win[off & (VM_WIN - 1)];
-	return vm_fetch_load(k, idx);
+		return &k->scr->win[off & (VRM_WIN - 1)];
+	return vrm_fetch_load(k, idx);
 }
 
 /* Checks of the INDIRECT flag.  Indirect tables are not mediated yet (the
  * daemon masks VIRTIO_RING_F_INDIRECT_DESC), but the malformed shapes still
  * get their own verdicts so an operator sees what the guest did. */
-static vm_inline __u32 vm_check_indirect(struct vm_kick *k, __u16 flags, __u32 len)
+static vrm_inline __u32 vrm_check_indirect(struct vrm_kick *k, __u16 flags, __u32 len)
 {
-	if (flags & VM_VRING_DESC_F_NEXT)
-		return VM_INDIRECT_NEXT;
-	if (len & (sizeof(struct vm_desc) - 1))
-		return VM_INDIRECT_LEN;
-	if (len / sizeof(struct vm_desc) > (__u32)k->mask + 1)
-		return VM_INDIRECT_TOO_LARGE;
-	return VM_INDIRECT_UNSUPPORTED;
+	if (flags & VRM_VRING_DESC_F_NEXT)
+		return VRM_INDIRECT_NEXT;
+	if (len & (sizeof(struct vrm_desc) - 1))
+		return VRM_INDIRECT_LEN;
+	if (len / sizeof(struct vrm_desc) > (__u32)k->mask + 1)
+		return VRM_INDIRECT_TOO_LARGE;
+	return VRM_INDIRECT_UNSUPPORTED;
 }
 
 /* Converts a virtio-net header between a byte order and little-endian:
  * flags and gso_type are bytes, the rest (hdr_len, gso_size, csum_start,
  * csum_offset[, num_buffers]) are 16-bit fields.  The swap is its own
  * inverse, so one helper serves both directions; `len` is 10 or 12. */
-static vm_inline void vm_net_hdr_convert(__u8 *dst, const __u8 *src, __u32 len,
-					 enum vm_order from, enum vm_order to)
+static vrm_inline void vrm_net_hdr_convert(__u8 *dst, const __u8 *src, __u32 len,
+					 enum vrm_order from, enum vrm_order to)
 {
 	dst[0] = src[0];
 	dst[1] = src[1];
-	for (__u32 off = 2; off + 2 <= len && off < VM_NET_HDR_MODERN; off += 2) {
+	for (__u32 off = 2; off + 2 <= len && off < VRM_NET_HDR_MODERN; off += 2) {
 		__u16 v;
 
 		__builtin_memcpy(&v, src + off, 2);
-		v = vm_swab16_if(to, vm_swab16_if(from, v));
+		v = vrm_swab16_if(to, vrm_swab16_if(from, v));
 		__builtin_memcpy(dst + off, &v, 2);
 	}
 }
@@ -324,17 +324,17 @@ static vm_inline void vm_net_hdr_convert(__u8 *dst, const __u8 *src, __u32 len,
  * copied into a mediator header slot as a modern little-endian one.
  * Nonzero when the guest's memory cannot be read.  Not inlined: its copy
  * would cost the fast chain's frame the stack it does not have. */
-static __attribute__((noinline)) long vm_net_tx_header(const struct vm_device *dev, __u32 order,
+static __attribute__((noinline)) long vrm_net_tx_header(const struct vrm_device *dev, __u32 order,
 							__u8 *slot, __u32 hlen, __u64 vmm_va)
 {
-	__u8 raw[VM_NET_HDR_MODERN] = { 0 };
+	__u8 raw[VRM_NET_HDR_MODERN] = { 0 };
 
-	if (vm_env_read(dev, raw, hlen == VM_NET_HDR_LEGACY ? VM_NET_HDR_LEGACY :
-			VM_NET_HDR_MODERN, vmm_va))
+	if (vrm_env_read(dev, raw, hlen == VRM_NET_HDR_LEGACY ? VRM_NET_HDR_LEGACY :
+			VRM_NET_HDR_MODERN, vmm_va))
 		return -1;
 	raw[10] = 0;	/* num_buffers: unused on TX, 0 for a modern device */
 	raw[11] = 0;
-	vm_net_hdr_convert(slot, raw, VM_NET_HDR_MODERN, (enum vm_order)order, VM_ORDER_LE);
+	vrm_net_hdr_convert(slot, raw, VRM_NET_HDR_MODERN, (enum vrm_order)order, VRM_ORDER_LE);
 	return 0;
 }
 
@@ -344,60 +344,60 @@ static __attribute__((noinline)) long vm_net_tx_header(const struct vm_device *d
  * publishes only entries that pass every check of the general step; at the
  * first entry that is not that simple (a chain, INDIRECT, outside the
  * window, anything failing a check) it stops; a chain gets its own fast
- * path below (vm_fast_chain), and what that does not take either goes to
+ * path below (vrm_fast_chain), and what that does not take either goes to
  * the general step, which gives the verdict.  So the paths cannot
  * disagree, and the differential test holds them to the reference.
  */
-#define VM_FAST_RUN 64
+#define VRM_FAST_RUN 64
 
 /* The hot state of a fast run.  A local struct: in userspace the compiler
  * inlines the step and keeps it in registers; in BPF it is the bpf_loop
- * context, so the verifier checks one entry, not VM_FAST_RUN of them. */
-struct vm_fast {
-	struct vm_queue *q;
-	struct vm_shadow_queue *sh;
-	const struct vm_scratch *scr;
+ * context, so the verifier checks one entry, not VRM_FAST_RUN of them. */
+struct vrm_fast {
+	struct vrm_queue *q;
+	struct vrm_shadow_queue *sh;
+	const struct vrm_scratch *scr;
 	__u64 rlo, rsize;	/* the region the last buffer fell in */
 	__u16 order, mask, win_base, win_len, slot0, done, n;
 	/* What the queue asks of a buffer: (flags ^ want) & check == 0 and
-	 * len >= min_len.  A mergeable RX buffer (VM_NET_RX_INPLACE) must be
-	 * device-writable and hold the 12-byte header, as vm_net_head says. */
+	 * len >= min_len.  A mergeable RX buffer (VRM_NET_RX_INPLACE) must be
+	 * device-writable and hold the 12-byte header, as vrm_net_head says. */
 	__u16 flags_check, flags_want, min_len;
 	__u16 region;		/* chains: the region rlo, rsize are */
 	__u16 descs;		/* chains: descriptors published */
 };
-VM_STATIC_ASSERT(sizeof(struct vm_fast) == 64, "vm_fast: the BPF stack holds two copies");
+VRM_STATIC_ASSERT(sizeof(struct vrm_fast) == 64, "vrm_fast: the BPF stack holds two copies");
 
 /* One entry of a fast run, on the caller's copy of the hot state.  `order`
  * is a constant in each caller below, so each byte order gets its own
  * straight-line copy. */
-static vm_inline long vm_fast_one(struct vm_fast *f, const __u32 order)
+static vrm_inline long vrm_fast_one(struct vrm_fast *f, const __u32 order)
 {
-	__u16 head = vm_swab16_if(order, f->scr->heads[f->done & (2 * VM_MAX_RING - 1)]);
+	__u16 head = vrm_swab16_if(order, f->scr->heads[f->done & (2 * VRM_MAX_RING - 1)]);
 	__u16 off = head - f->win_base;
-	const struct vm_desc *gd;
-	struct vm_desc *sd;
+	const struct vrm_desc *gd;
+	struct vrm_desc *sd;
 	__u64 addr, end;
 	__u32 len;
 	__u16 flags;
 
 	if (f->done >= f->n || head > f->mask || off >= f->win_len)
 		return 1;
-	gd = &f->scr->win[off & (VM_WIN - 1)];
-	flags = vm_swab16_if(order, gd->flags);
-	len = vm_swab32_if(order, gd->len);
-	addr = vm_swab64_if(order, gd->addr);
+	gd = &f->scr->win[off & (VRM_WIN - 1)];
+	flags = vrm_swab16_if(order, gd->flags);
+	len = vrm_swab32_if(order, gd->len);
+	addr = vrm_swab64_if(order, gd->addr);
 	end = addr + len;
 	if (((flags ^ f->flags_want) & f->flags_check) || len < f->min_len ||
 	    end < addr || addr < f->rlo || end - f->rlo > f->rsize)
 		return 1;
-	head &= VM_RING_MASK;
+	head &= VRM_RING_MASK;
 	if (f->q->desc_state[head].owner)
 		return 1;
 	{
-		/* One 32-bit store for owner and next: VM_DESC_END, the
-		 * chain's last (vm_chain_len stops there). */
-		const struct vm_desc_state ds = { .owner = head + 1, .next = VM_DESC_END };
+		/* One 32-bit store for owner and next: VRM_DESC_END, the
+		 * chain's last (vrm_chain_len stops there). */
+		const struct vrm_desc_state ds = { .owner = head + 1, .next = VRM_DESC_END };
 
 		__builtin_memcpy(&f->q->desc_state[head], &ds, sizeof(ds));
 	}
@@ -406,29 +406,29 @@ static vm_inline long vm_fast_one(struct vm_fast *f, const __u32 order)
 	f->q->rx_hdr[head] = addr;
 	f->q->offered[head] = len;
 	sd = &f->sh->desc[head];
-	vm_st64(VM_ORDER_LE, &sd->addr, addr);
-	vm_st32(VM_ORDER_LE, &sd->len, len);
-	vm_st16(VM_ORDER_LE, &sd->flags, flags & VM_VRING_DESC_F_WRITE);
-	vm_st16(VM_ORDER_LE, &sd->next, 0);
-	vm_st16(VM_ORDER_LE, &f->sh->avail.ring[(__u16)(f->slot0 + f->done) & f->mask & VM_RING_MASK],
+	vrm_st64(VRM_ORDER_LE, &sd->addr, addr);
+	vrm_st32(VRM_ORDER_LE, &sd->len, len);
+	vrm_st16(VRM_ORDER_LE, &sd->flags, flags & VRM_VRING_DESC_F_WRITE);
+	vrm_st16(VRM_ORDER_LE, &sd->next, 0);
+	vrm_st16(VRM_ORDER_LE, &f->sh->avail.ring[(__u16)(f->slot0 + f->done) & f->mask & VRM_RING_MASK],
 		head);
 	f->done++;
 	return 0;
 }
 
-/* VM_FAST_UNROLL entries per step, on a local copy of the state: in BPF the
+/* VRM_FAST_UNROLL entries per step, on a local copy of the state: in BPF the
  * state lives in the bpf_loop context, so one step per entry would reload
  * and store it (and pay a call) for every descriptor. */
-#define VM_FAST_UNROLL 4
+#define VRM_FAST_UNROLL 4
 
-static vm_inline long vm_fast_step_order(struct vm_fast *f, const __u32 order)
+static vrm_inline long vrm_fast_step_order(struct vrm_fast *f, const __u32 order)
 {
-	struct vm_fast l = *f;
+	struct vrm_fast l = *f;
 	long stop = 0;
 
-	VM_UNROLL
-	for (int j = 0; j < VM_FAST_UNROLL; j++) {
-		stop = vm_fast_one(&l, order);
+	VRM_UNROLL
+	for (int j = 0; j < VRM_FAST_UNROLL; j++) {
+		stop = vrm_fast_one(&l, order);
 		if (stop)
 			break;
 	}
@@ -436,38 +436,38 @@ static vm_inline long vm_fast_step_order(struct vm_fast *f, const __u32 order)
 	return stop;
 }
 
-static long vm_fast_step_le(__u64 i, void *arg)
+static long vrm_fast_step_le(__u64 i, void *arg)
 {
 	(void)i;
-	return vm_fast_step_order(arg, VM_ORDER_LE);
+	return vrm_fast_step_order(arg, VRM_ORDER_LE);
 }
 
-static long vm_fast_step_be(__u64 i, void *arg)
+static long vrm_fast_step_be(__u64 i, void *arg)
 {
 	(void)i;
-	return vm_fast_step_order(arg, VM_ORDER_BE);
+	return vrm_fast_step_order(arg, VRM_ORDER_BE);
 }
 
 /* One loop per byte order, each in its own function: a loop site with one
  * fixed callback is what the verifier inlines bpf_loop for (a merged call
  * with a chosen callback goes through the helper and an indirect call,
  * measured at twice the cost per descriptor). */
-static __attribute__((noinline)) long vm_fast_loop_le(struct vm_fast *f)
+static __attribute__((noinline)) long vrm_fast_loop_le(struct vrm_fast *f)
 {
-	vm_loop(VM_FAST_RUN / VM_FAST_UNROLL, vm_fast_step_le, f);
+	vrm_loop(VRM_FAST_RUN / VRM_FAST_UNROLL, vrm_fast_step_le, f);
 	return 0;
 }
 
-static __attribute__((noinline)) long vm_fast_loop_be(struct vm_fast *f)
+static __attribute__((noinline)) long vrm_fast_loop_be(struct vrm_fast *f)
 {
-	vm_loop(VM_FAST_RUN / VM_FAST_UNROLL, vm_fast_step_be, f);
+	vrm_loop(VRM_FAST_RUN / VRM_FAST_UNROLL, vrm_fast_step_be, f);
 	return 0;
 }
 
 /*
  * A chain, fast: a legacy virtio-net TX without ANY_LAYOUT is a chain of
  * two (header, frame), a virtio-blk request one of three.  One chain of at
- * most VM_FAST_CHAIN descriptors, all in the window and the last buffer's
+ * most VRM_FAST_CHAIN descriptors, all in the window and the last buffer's
  * region, each checked as the general step checks it and marked owned as
  * it passes (so a loop meets its own mark).  A chain that is not that
  * simple has the marks it got taken back and is left to the general step,
@@ -475,17 +475,17 @@ static __attribute__((noinline)) long vm_fast_loop_be(struct vm_fast *f)
  * belong to descriptors no chain owns, which the back-end cannot reach and
  * the general step writes again.
  *
- * It runs over the single descriptors' state (struct vm_fast), up to
- * VM_FAST_CHAINS chains a call.
+ * It runs over the single descriptors' state (struct vrm_fast), up to
+ * VRM_FAST_CHAINS chains a call.
  */
 /* Takes back the marks of the first `marked` members of `head`'s chain. */
-static vm_inline void vm_fast_chain_undo(struct vm_queue *q, __u16 mask, __u16 head, __u32 marked)
+static vrm_inline void vrm_fast_chain_undo(struct vrm_queue *q, __u16 mask, __u16 head, __u32 marked)
 {
 	__u16 cur = head;
 
-	VM_UNROLL
-	for (__u32 j = 0; j < VM_FAST_CHAIN; j++) {
-		struct vm_desc_state *ds = &q->desc_state[cur & mask & VM_RING_MASK];
+	VRM_UNROLL
+	for (__u32 j = 0; j < VRM_FAST_CHAIN; j++) {
+		struct vrm_desc_state *ds = &q->desc_state[cur & mask & VRM_RING_MASK];
 
 		if (j >= marked)
 			break;
@@ -496,9 +496,9 @@ static vm_inline void vm_fast_chain_undo(struct vm_queue *q, __u16 mask, __u16 h
 
 /* The chain of the kick's entry f->done, if it is that simple: its
  * descriptors, else 0. */
-static vm_inline __u32 vm_fast_chain_one(const struct vm_device *dev, struct vm_queue *q,
-					 struct vm_shadow_queue *sh, const struct vm_scratch *scr,
-					 const struct vm_fast *f, const __u32 order, __u16 tx_hlen)
+static vrm_inline __u32 vrm_fast_chain_one(const struct vrm_device *dev, struct vrm_queue *q,
+					 struct vrm_shadow_queue *sh, const struct vrm_scratch *scr,
+					 const struct vrm_fast *f, const __u32 order, __u16 tx_hlen)
 {
 	const __u64 rlo = f->rlo, rsize = f->rsize;
 	const __u16 mask = f->mask;
@@ -506,96 +506,96 @@ static vm_inline __u32 vm_fast_chain_one(const struct vm_device *dev, struct vm_
 	__u32 marked = 0, len;
 	__u64 addr, end;
 
-	head = vm_swab16_if(order, scr->heads[f->done & (2 * VM_MAX_RING - 1)]);
+	head = vrm_swab16_if(order, scr->heads[f->done & (2 * VRM_MAX_RING - 1)]);
 	if (head > mask)
 		return 0;
 	cur = head;
-	VM_UNROLL
-	for (__u32 m = 0; m < VM_FAST_CHAIN; m++) {
-		__u16 off = cur - f->win_base, idx = cur & VM_RING_MASK;
-		const struct vm_desc *gd;
-		struct vm_desc *sd;
+	VRM_UNROLL
+	for (__u32 m = 0; m < VRM_FAST_CHAIN; m++) {
+		__u16 off = cur - f->win_base, idx = cur & VRM_RING_MASK;
+		const struct vrm_desc *gd;
+		struct vrm_desc *sd;
 
 		if (off >= f->win_len || m >= q->max_chain || q->desc_state[idx].owner)
 			goto undo;
-		gd = &scr->win[off & (VM_WIN - 1)];
-		flags = vm_swab16_if(order, gd->flags);
-		len = vm_swab32_if(order, gd->len);
-		addr = vm_swab64_if(order, gd->addr);
-		next = vm_swab16_if(order, gd->next);
+		gd = &scr->win[off & (VRM_WIN - 1)];
+		flags = vrm_swab16_if(order, gd->flags);
+		len = vrm_swab32_if(order, gd->len);
+		addr = vrm_swab64_if(order, gd->addr);
+		next = vrm_swab16_if(order, gd->next);
 		end = addr + len;
 		/* INDIRECT, empty, wrapping, outside the region, a read buffer
 		 * after a write one, a link out of the ring */
-		if ((flags & VM_VRING_DESC_F_INDIRECT) || !len || end < addr ||
-		    addr < rlo || end - rlo > rsize || (seen & ~flags & VM_VRING_DESC_F_WRITE) ||
-		    ((flags & VM_VRING_DESC_F_NEXT) && next > mask))
+		if ((flags & VRM_VRING_DESC_F_INDIRECT) || !len || end < addr ||
+		    addr < rlo || end - rlo > rsize || (seen & ~flags & VRM_VRING_DESC_F_WRITE) ||
+		    ((flags & VRM_VRING_DESC_F_NEXT) && next > mask))
 			goto undo;
-		if (!(flags & VM_VRING_DESC_F_NEXT))
+		if (!(flags & VRM_VRING_DESC_F_NEXT))
 			next = 0;
 		if (m == 0 && tx_hlen) {
-			/* As vm_net_head, VM_NET_TX_SLOT; nothing marked yet. */
-			if ((flags & VM_VRING_DESC_F_WRITE) || len != tx_hlen ||
-			    vm_net_tx_header(dev, order, sh->hdr[idx], len,
-					     dev->regions[f->region & (VM_MAX_REGIONS - 1)].vmm_va +
+			/* As vrm_net_head, VRM_NET_TX_SLOT; nothing marked yet. */
+			if ((flags & VRM_VRING_DESC_F_WRITE) || len != tx_hlen ||
+			    vrm_net_tx_header(dev, order, sh->hdr[idx], len,
+					     dev->regions[f->region & (VRM_MAX_REGIONS - 1)].vmm_va +
 					     (addr - rlo)))
 				return 0;
-			addr = q->hdr_gpa + (__u64)idx * VM_SHADOW_HDR_SLOT;
-			len = VM_NET_HDR_MODERN;
+			addr = q->hdr_gpa + (__u64)idx * VRM_SHADOW_HDR_SLOT;
+			len = VRM_NET_HDR_MODERN;
 		}
 		/* In the queue, as the general step sums it: a local would
 		 * cost this frame the stack it does not have. */
-		q->offered[head & VM_RING_MASK] =
-			vm_offer(m ? q->offered[head & VM_RING_MASK] : 0, seen, flags, len);
+		q->offered[head & VRM_RING_MASK] =
+			vrm_offer(m ? q->offered[head & VRM_RING_MASK] : 0, seen, flags, len);
 		seen |= flags;
 		{
-			const struct vm_desc_state ds = {
+			const struct vrm_desc_state ds = {
 				.owner = head + 1,
-				.next = (flags & VM_VRING_DESC_F_NEXT) ? next : VM_DESC_END,
+				.next = (flags & VRM_VRING_DESC_F_NEXT) ? next : VRM_DESC_END,
 			};
 
 			__builtin_memcpy(&q->desc_state[idx], &ds, sizeof(ds));
 		}
 		marked++;
 		sd = &sh->desc[idx];
-		vm_st64(VM_ORDER_LE, &sd->addr, addr);
-		vm_st32(VM_ORDER_LE, &sd->len, len);
-		vm_st16(VM_ORDER_LE, &sd->flags, flags & (VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE));
-		vm_st16(VM_ORDER_LE, &sd->next, next);
-		if (!(flags & VM_VRING_DESC_F_NEXT))
+		vrm_st64(VRM_ORDER_LE, &sd->addr, addr);
+		vrm_st32(VRM_ORDER_LE, &sd->len, len);
+		vrm_st16(VRM_ORDER_LE, &sd->flags, flags & (VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE));
+		vrm_st16(VRM_ORDER_LE, &sd->next, next);
+		if (!(flags & VRM_VRING_DESC_F_NEXT))
 			break;
 		cur = next;
 	}
-	if (flags & VM_VRING_DESC_F_NEXT)
-		goto undo;	/* longer than VM_FAST_CHAIN */
-	vm_st16(VM_ORDER_LE, &sh->avail.ring[(__u16)(f->slot0 + f->done) & mask & VM_RING_MASK],
+	if (flags & VRM_VRING_DESC_F_NEXT)
+		goto undo;	/* longer than VRM_FAST_CHAIN */
+	vrm_st16(VRM_ORDER_LE, &sh->avail.ring[(__u16)(f->slot0 + f->done) & mask & VRM_RING_MASK],
 		head);
 	return marked;
 undo:
-	vm_fast_chain_undo(q, mask, head, marked);
+	vrm_fast_chain_undo(q, mask, head, marked);
 	return 0;
 }
 
 /* Chains per call: the call's set-up is paid once for them. */
-#define VM_FAST_CHAINS 8
+#define VRM_FAST_CHAINS 8
 
-/* Publishes up to VM_FAST_CHAINS such chains from the kick's entry f->done
+/* Publishes up to VRM_FAST_CHAINS such chains from the kick's entry f->done
  * on, advancing f->done and counting their descriptors in f->descs.  Reads
  * only the scalars of *f (BPF passes it to a global function, where its
  * pointers are numbers); `order` is a constant in each caller. */
-static vm_inline __u32 vm_fast_chain(const struct vm_device *dev, struct vm_queue *q,
-				     struct vm_shadow_queue *sh, const struct vm_scratch *scr,
-				     struct vm_fast *f, const __u32 order)
+static vrm_inline __u32 vrm_fast_chain(const struct vrm_device *dev, struct vrm_queue *q,
+				     struct vrm_shadow_queue *sh, const struct vrm_scratch *scr,
+				     struct vrm_fast *f, const __u32 order)
 {
 	__u16 tx_hlen = 0;
 	__u32 c;
 
-	if (q->net_mode == VM_NET_TX_SLOT &&
-	    (q->net_hdr_len == VM_NET_HDR_LEGACY || q->net_hdr_len == VM_NET_HDR_MODERN))
+	if (q->net_mode == VRM_NET_TX_SLOT &&
+	    (q->net_hdr_len == VRM_NET_HDR_LEGACY || q->net_hdr_len == VRM_NET_HDR_MODERN))
 		tx_hlen = q->net_hdr_len;
-	else if (q->net_mode != VM_NET_NONE)
+	else if (q->net_mode != VRM_NET_NONE)
 		return 0;
-	for (c = 0; c < VM_FAST_CHAINS && f->done != f->n; c++) {
-		__u32 d = vm_fast_chain_one(dev, q, sh, scr, f, order, tx_hlen);
+	for (c = 0; c < VRM_FAST_CHAINS && f->done != f->n; c++) {
+		__u32 d = vrm_fast_chain_one(dev, q, sh, scr, f, order, tx_hlen);
 
 		if (!d)
 			break;
@@ -607,18 +607,18 @@ static vm_inline __u32 vm_fast_chain(const struct vm_device *dev, struct vm_queu
 
 /* One call per byte order, the order a constant in each; BPF makes them
  * two global functions, each verified once whatever state the kick is in. */
-#ifndef VM_FAST_CHAIN_LE
-#define VM_FAST_CHAIN_LE(dev, q, sh, scr, f)	vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_LE)
-#define VM_FAST_CHAIN_BE(dev, q, sh, scr, f)	vm_fast_chain(dev, q, sh, scr, f, VM_ORDER_BE)
+#ifndef VRM_FAST_CHAIN_LE
+#define VRM_FAST_CHAIN_LE(dev, q, sh, scr, f)	vrm_fast_chain(dev, q, sh, scr, f, VRM_ORDER_LE)
+#define VRM_FAST_CHAIN_BE(dev, q, sh, scr, f)	vrm_fast_chain(dev, q, sh, scr, f, VRM_ORDER_BE)
 #endif
 
 /* The fast paths from the kick's next entry: a run of single descriptors,
  * or where the first entry is not one, a run of chains.  Returns the
  * entries published; 0 leaves the entry to the general step. */
-static vm_inline __u32 vm_fast_run(struct vm_kick *k)
+static vrm_inline __u32 vrm_fast_run(struct vrm_kick *k)
 {
-	__u32 r = k->region & (VM_MAX_REGIONS - 1), ran;
-	struct vm_fast f = {
+	__u32 r = k->region & (VRM_MAX_REGIONS - 1), ran;
+	struct vrm_fast f = {
 		.q = k->q,
 		.sh = k->sh,
 		.scr = k->scr,
@@ -631,7 +631,7 @@ static vm_inline __u32 vm_fast_run(struct vm_kick *k)
 		.slot0 = k->q->last_avail,
 		.done = k->done,
 		.n = k->n,
-		.flags_check = VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_INDIRECT,
+		.flags_check = VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_INDIRECT,
 		.min_len = 1,
 		.region = (__u16)r,
 	};
@@ -639,19 +639,19 @@ static vm_inline __u32 vm_fast_run(struct vm_kick *k)
 	if (k->q->max_chain < 1 || r >= k->dev->nregions)
 		return 0;
 	/* Single descriptors: no headers, or well-formed in-place ones.  A
-	 * TX header queue's entries are chains (vm_fast_chain takes them);
+	 * TX header queue's entries are chains (vrm_fast_chain takes them);
 	 * the rest is the general step's business. */
-	if (k->q->net_mode == VM_NET_RX_INPLACE && k->q->net_hdr_len == VM_NET_HDR_MODERN) {
-		f.flags_check |= VM_VRING_DESC_F_WRITE;
-		f.flags_want = VM_VRING_DESC_F_WRITE;
-		f.min_len = VM_NET_HDR_MODERN;
-	} else if (k->q->net_mode != VM_NET_NONE) {
+	if (k->q->net_mode == VRM_NET_RX_INPLACE && k->q->net_hdr_len == VRM_NET_HDR_MODERN) {
+		f.flags_check |= VRM_VRING_DESC_F_WRITE;
+		f.flags_want = VRM_VRING_DESC_F_WRITE;
+		f.min_len = VRM_NET_HDR_MODERN;
+	} else if (k->q->net_mode != VRM_NET_NONE) {
 		goto chains;
 	}
-	if (f.order == VM_ORDER_BE)
-		vm_fast_loop_be(&f);
+	if (f.order == VRM_ORDER_BE)
+		vrm_fast_loop_be(&f);
 	else
-		vm_fast_loop_le(&f);
+		vrm_fast_loop_le(&f);
 	ran = (__u16)(f.done - k->done);
 	if (ran) {
 		k->descs += ran;
@@ -659,10 +659,10 @@ static vm_inline __u32 vm_fast_run(struct vm_kick *k)
 		return ran;
 	}
 chains:	/* not a single descriptor: chains? */
-	if (f.order == VM_ORDER_BE)
-		ran = VM_FAST_CHAIN_BE(k->dev, k->q, k->sh, k->scr, &f);
+	if (f.order == VRM_ORDER_BE)
+		ran = VRM_FAST_CHAIN_BE(k->dev, k->q, k->sh, k->scr, &f);
 	else
-		ran = VM_FAST_CHAIN_LE(k->dev, k->q, k->sh, k->scr, &f);
+		ran = VRM_FAST_CHAIN_LE(k->dev, k->q, k->sh, k->scr, &f);
 	k->descs += f.descs;
 	k->done = f.done;
 	return ran;
@@ -676,57 +676,57 @@ chains:	/* not a single descriptor: chains? */
  * validated guest values on entry and what the shadow descriptor carries on
  * return.
  */
-static vm_inline __u32 vm_net_head(struct vm_kick *k, __u16 idx, __u16 flags,
+static vrm_inline __u32 vrm_net_head(struct vrm_kick *k, __u16 idx, __u16 flags,
 				   __u64 *addr, __u32 *len)
 {
-	struct vm_queue *q = k->q;
-	const struct vm_region *reg = &k->dev->regions[k->region & (VM_MAX_REGIONS - 1)];
-	__u8 *slot = k->sh->hdr[idx & VM_RING_MASK];
+	struct vrm_queue *q = k->q;
+	const struct vrm_region *reg = &k->dev->regions[k->region & (VRM_MAX_REGIONS - 1)];
+	__u8 *slot = k->sh->hdr[idx & VRM_RING_MASK];
 	__u32 hlen = q->net_hdr_len;
 
-	if (hlen != VM_NET_HDR_LEGACY && hlen != VM_NET_HDR_MODERN)
-		return VM_BAD_CONFIG;
+	if (hlen != VRM_NET_HDR_LEGACY && hlen != VRM_NET_HDR_MODERN)
+		return VRM_BAD_CONFIG;
 	switch (q->net_mode) {
-	case VM_NET_TX_SLOT:
+	case VRM_NET_TX_SLOT:
 		/* Without ANY_LAYOUT the header has a descriptor of its own. */
-		if ((flags & VM_VRING_DESC_F_WRITE) || *len != hlen)
-			return VM_NET_HDR;
-		if (vm_net_tx_header(k->dev, k->order, slot, hlen,
+		if ((flags & VRM_VRING_DESC_F_WRITE) || *len != hlen)
+			return VRM_NET_HDR;
+		if (vrm_net_tx_header(k->dev, k->order, slot, hlen,
 				     reg->vmm_va + (*addr - reg->gpa))) {
 			k->st->read_faults++;
-			return VM_FAULT_VERDICT;
+			return VRM_FAULT_VERDICT;
 		}
 		break;
-	case VM_NET_RX_SLOT:
-		if (!(flags & VM_VRING_DESC_F_WRITE) || *len != hlen)
-			return VM_NET_HDR;
-		q->rx_hdr[idx & VM_RING_MASK] = *addr;
-		__builtin_memset(slot, 0, VM_NET_HDR_MODERN);
+	case VRM_NET_RX_SLOT:
+		if (!(flags & VRM_VRING_DESC_F_WRITE) || *len != hlen)
+			return VRM_NET_HDR;
+		q->rx_hdr[idx & VRM_RING_MASK] = *addr;
+		__builtin_memset(slot, 0, VRM_NET_HDR_MODERN);
 		break;
-	case VM_NET_RX_INPLACE:
-		if (!(flags & VM_VRING_DESC_F_WRITE) || *len < VM_NET_HDR_MODERN)
-			return VM_NET_HDR;
+	case VRM_NET_RX_INPLACE:
+		if (!(flags & VRM_VRING_DESC_F_WRITE) || *len < VRM_NET_HDR_MODERN)
+			return VRM_NET_HDR;
 		/* The buffer itself carries the header. */
-		q->rx_hdr[idx & VM_RING_MASK] = *addr;
-		return VM_OK;
+		q->rx_hdr[idx & VRM_RING_MASK] = *addr;
+		return VRM_OK;
 	default:
-		return VM_BAD_CONFIG;
+		return VRM_BAD_CONFIG;
 	}
-	*addr = q->hdr_gpa + (__u64)(idx & VM_RING_MASK) * VM_SHADOW_HDR_SLOT;
-	*len = VM_NET_HDR_MODERN;
-	return VM_OK;
+	*addr = q->hdr_gpa + (__u64)(idx & VRM_RING_MASK) * VRM_SHADOW_HDR_SLOT;
+	*len = VRM_NET_HDR_MODERN;
+	return VRM_OK;
 }
 
 /* One descriptor per call: bounded work per step, and the total number of
- * steps of a kick (VM_KICK_STEPS) is bounded by the ring size because a
+ * steps of a kick (VRM_KICK_STEPS) is bounded by the ring size because a
  * descriptor can be owned by at most one chain. */
-static long vm_kick_step(__u64 i, void *arg)
+static long vrm_kick_step(__u64 i, void *arg)
 {
-	struct vm_kick *k = arg;
-	struct vm_queue *q = k->q;
-	const struct vm_desc *gd;
-	struct vm_desc *sd;
-	struct vm_desc_state *ds;
+	struct vrm_kick *k = arg;
+	struct vrm_queue *q = k->q;
+	const struct vrm_desc *gd;
+	struct vrm_desc *sd;
+	struct vrm_desc_state *ds;
 	__u64 addr, end;
 	__u32 len, v;
 	__u16 flags, next, idx, seen;
@@ -735,17 +735,17 @@ static long vm_kick_step(__u64 i, void *arg)
 	if (!k->in_chain) {
 		if (k->done >= k->n)
 			return 1;
-		idx = vm_swab16_if(k->order, k->scr->heads[k->done & (2 * VM_MAX_RING - 1)]);
+		idx = vrm_swab16_if(k->order, k->scr->heads[k->done & (2 * VRM_MAX_RING - 1)]);
 		if (idx > k->mask)
-			return vm_fail(k, VM_HEAD_OOB);
+			return vrm_fail(k, VRM_HEAD_OOB);
 		/* Load the window at this head, then try the fast path; a
 		 * fetch that fails here is retried and counted below.  An
 		 * entry the fast path leaves goes to the general step in the
 		 * next call, not this one: the verifier then checks the
 		 * general step once, not once per way out of the fast path. */
-		if (!k->slow && !k->q->desc_state[idx & VM_RING_MASK].owner &&
-		    vm_fetch_desc(k, idx)) {
-			if (!vm_fast_run(k))
+		if (!k->slow && !k->q->desc_state[idx & VRM_RING_MASK].owner &&
+		    vrm_fetch_desc(k, idx)) {
+			if (!vrm_fast_run(k))
 				k->slow = 1;
 			return 0;
 		}
@@ -757,77 +757,77 @@ static long vm_kick_step(__u64 i, void *arg)
 		k->in_chain = 1;
 	}
 
-	idx = k->cur & k->mask & VM_RING_MASK;
+	idx = k->cur & k->mask & VRM_RING_MASK;
 	ds = &q->desc_state[idx];
 	/* Owned by this chain: the chain came back to itself.  Owned by
 	 * another chain, or the head itself still out: the guest reused a
 	 * descriptor the backend has not returned. */
 	if (ds->owner)
-		return vm_fail(k, ds->owner == k->head + 1 && k->chain_len ?
-				  VM_CHAIN_LOOP : VM_DESC_IN_FLIGHT);
+		return vrm_fail(k, ds->owner == k->head + 1 && k->chain_len ?
+				  VRM_CHAIN_LOOP : VRM_DESC_IN_FLIGHT);
 	if (++k->chain_len > q->max_chain)
-		return vm_fail(k, VM_CHAIN_TOO_LONG);
+		return vrm_fail(k, VRM_CHAIN_TOO_LONG);
 
-	gd = vm_fetch_desc(k, idx);
+	gd = vrm_fetch_desc(k, idx);
 	if (!gd) {
 		k->st->read_faults++;
-		return vm_fail(k, VM_FAULT_VERDICT);
+		return vrm_fail(k, VRM_FAULT_VERDICT);
 	}
 	/* The copy in the window is what gets validated and published. */
-	addr = vm_swab64_if(k->order, gd->addr);
-	len = vm_swab32_if(k->order, gd->len);
-	flags = vm_swab16_if(k->order, gd->flags);
-	next = vm_swab16_if(k->order, gd->next);
+	addr = vrm_swab64_if(k->order, gd->addr);
+	len = vrm_swab32_if(k->order, gd->len);
+	flags = vrm_swab16_if(k->order, gd->flags);
+	next = vrm_swab16_if(k->order, gd->next);
 
-	if (flags & VM_VRING_DESC_F_INDIRECT)
-		return vm_fail(k, vm_check_indirect(k, flags, len));
+	if (flags & VRM_VRING_DESC_F_INDIRECT)
+		return vrm_fail(k, vrm_check_indirect(k, flags, len));
 	if (len == 0)
-		return vm_fail(k, VM_ZERO_LEN);
+		return vrm_fail(k, VRM_ZERO_LEN);
 	end = addr + len;
 	if (end < addr)
-		return vm_fail(k, VM_ADDR_OVERFLOW);
-	if (!vm_buf_in_memory(k, addr, end))
-		return vm_fail(k, VM_BUF_OUTSIDE_MEM);
-	seen = k->saw_write ? VM_VRING_DESC_F_WRITE : 0;
-	if (flags & VM_VRING_DESC_F_WRITE)
+		return vrm_fail(k, VRM_ADDR_OVERFLOW);
+	if (!vrm_buf_in_memory(k, addr, end))
+		return vrm_fail(k, VRM_BUF_OUTSIDE_MEM);
+	seen = k->saw_write ? VRM_VRING_DESC_F_WRITE : 0;
+	if (flags & VRM_VRING_DESC_F_WRITE)
 		k->saw_write = 1;
 	else if (k->saw_write)
-		return vm_fail(k, VM_WRITE_BEFORE_READ);
-	if ((flags & VM_VRING_DESC_F_NEXT) && next > k->mask)
-		return vm_fail(k, VM_NEXT_OOB);
+		return vrm_fail(k, VRM_WRITE_BEFORE_READ);
+	if ((flags & VRM_VRING_DESC_F_NEXT) && next > k->mask)
+		return vrm_fail(k, VRM_NEXT_OOB);
 
 	if (k->chain_len == 1 && q->net_mode) {
-		v = vm_net_head(k, idx, flags, &addr, &len);
-		if (v != VM_OK)
-			return vm_fail(k, v);
+		v = vrm_net_head(k, idx, flags, &addr, &len);
+		if (v != VRM_OK)
+			return vrm_fail(k, v);
 	}
 	/* Summed where it is kept, not in the kick's state: the verifier
 	 * would follow each sum a chain can have as a state of its own. */
-	q->offered[k->head & VM_RING_MASK] =
-		vm_offer(k->chain_len == 1 ? 0 : q->offered[k->head & VM_RING_MASK],
+	q->offered[k->head & VRM_RING_MASK] =
+		vrm_offer(k->chain_len == 1 ? 0 : q->offered[k->head & VRM_RING_MASK],
 			 seen, flags, len);
 
-	flags &= VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE;
-	if (!(flags & VM_VRING_DESC_F_NEXT))
+	flags &= VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE;
+	if (!(flags & VRM_VRING_DESC_F_NEXT))
 		next = 0;
 	ds->owner = k->head + 1;
-	/* The last descriptor's link is VM_DESC_END: a chain's end is known
+	/* The last descriptor's link is VRM_DESC_END: a chain's end is known
 	 * without a walk into descriptor 0 (the shadow's next stays 0). */
-	ds->next = (flags & VM_VRING_DESC_F_NEXT) ? next : VM_DESC_END;
+	ds->next = (flags & VRM_VRING_DESC_F_NEXT) ? next : VRM_DESC_END;
 	sd = &k->sh->desc[idx];
-	vm_st64(VM_ORDER_LE, &sd->addr, addr);
-	vm_st32(VM_ORDER_LE, &sd->len, len);
-	vm_st16(VM_ORDER_LE, &sd->flags, flags);
-	vm_st16(VM_ORDER_LE, &sd->next, next);
+	vrm_st64(VRM_ORDER_LE, &sd->addr, addr);
+	vrm_st32(VRM_ORDER_LE, &sd->len, len);
+	vrm_st16(VRM_ORDER_LE, &sd->flags, flags);
+	vrm_st16(VRM_ORDER_LE, &sd->next, next);
 	k->descs++;
 
-	if (flags & VM_VRING_DESC_F_NEXT) {
+	if (flags & VRM_VRING_DESC_F_NEXT) {
 		k->cur = next;
 		return 0;
 	}
 	/* Chain complete: same head, same slot as the guest used. */
-	v = (__u32)(q->last_avail + k->done) & k->mask & VM_RING_MASK;
-	vm_st16(VM_ORDER_LE, &k->sh->avail.ring[v], k->head);
+	v = (__u32)(q->last_avail + k->done) & k->mask & VRM_RING_MASK;
+	vrm_st16(VRM_ORDER_LE, &k->sh->avail.ring[v], k->head);
 	k->done++;
 	k->in_chain = 0;
 	return 0;
@@ -836,13 +836,13 @@ static long vm_kick_step(__u64 i, void *arg)
 /* Undo the ownership marks of the chain a fault interrupted, so the daemon
  * can redo that chain from its head.  The marked descriptors are a prefix of
  * the chain, linked through desc_state.next. */
-static long vm_unmark_step(__u64 i, void *arg)
+static long vrm_unmark_step(__u64 i, void *arg)
 {
-	struct vm_kick *k = arg;
-	struct vm_desc_state *ds;
+	struct vrm_kick *k = arg;
+	struct vrm_desc_state *ds;
 
 	(void)i;
-	ds = &k->q->desc_state[k->cur & k->mask & VM_RING_MASK];
+	ds = &k->q->desc_state[k->cur & k->mask & VRM_RING_MASK];
 	if (ds->owner != k->head + 1)
 		return 1;
 	ds->owner = 0;
@@ -852,50 +852,50 @@ static long vm_unmark_step(__u64 i, void *arg)
 
 /* Reads the guest's avail idx and the new avail entries (two runs when they
  * wrap), one bulk read per run. */
-static vm_inline __u32 vm_read_avail(struct vm_kick *k)
+static vrm_inline __u32 vrm_read_avail(struct vrm_kick *k)
 {
-	struct vm_queue *q = k->q;
+	struct vrm_queue *q = k->q;
 	__u16 raw_idx, avail_idx, start;
 	__u32 first, rest;
 
-	if (vm_env_read(k->dev, &raw_idx, sizeof(raw_idx), q->avail_va + VM_AVAIL_IDX_OFF)) {
+	if (vrm_env_read(k->dev, &raw_idx, sizeof(raw_idx), q->avail_va + VRM_AVAIL_IDX_OFF)) {
 		k->st->read_faults++;
-		return VM_FAULT_VERDICT;
+		return VRM_FAULT_VERDICT;
 	}
-	avail_idx = vm_swab16_if(k->order, raw_idx);
+	avail_idx = vrm_swab16_if(k->order, raw_idx);
 	k->n = avail_idx - q->last_avail;
 	if (k->n == 0)
-		return VM_OK;
+		return VRM_OK;
 	if (k->n > (__u32)k->mask + 1)
-		return VM_AVAIL_JUMP;
+		return VRM_AVAIL_JUMP;
 
 	start = q->last_avail & k->mask;
 	first = (__u32)k->mask + 1 - start;
 	if (first > k->n)
 		first = k->n;
-	first &= 2 * VM_MAX_RING - 1;
-	rest = (k->n - first) & (VM_MAX_RING - 1);
-	if (vm_env_read(k->dev, &k->scr->heads[0], first * 2,
-			q->avail_va + VM_AVAIL_RING_OFF + 2ull * start) ||
-	    (rest && vm_env_read(k->dev, &k->scr->heads[first & VM_RING_MASK], rest * 2,
-				 q->avail_va + VM_AVAIL_RING_OFF))) {
+	first &= 2 * VRM_MAX_RING - 1;
+	rest = (k->n - first) & (VRM_MAX_RING - 1);
+	if (vrm_env_read(k->dev, &k->scr->heads[0], first * 2,
+			q->avail_va + VRM_AVAIL_RING_OFF + 2ull * start) ||
+	    (rest && vrm_env_read(k->dev, &k->scr->heads[first & VRM_RING_MASK], rest * 2,
+				 q->avail_va + VRM_AVAIL_RING_OFF))) {
 		k->st->read_faults++;
-		return VM_FAULT_VERDICT;
+		return VRM_FAULT_VERDICT;
 	}
-	return VM_OK;
+	return VRM_OK;
 }
 
 /*
  * Translates everything new in the guest's avail ring into the shadow ring.
- * The caller holds the queue's busy lock.  Returns VM_OK, VM_DEFER (BPF
+ * The caller holds the queue's busy lock.  Returns VRM_OK, VRM_DEFER (BPF
  * only: the daemon must finish this kick) or the verdict that broke the
  * device.
  */
-static vm_inline __u32 vm_translate(struct vm_device *dev, struct vm_queue *q,
-				    struct vm_shadow_queue *sh, struct vm_scratch *scr,
-				    struct vm_qstats *st, __u32 *chains_out)
+static vrm_inline __u32 vrm_translate(struct vrm_device *dev, struct vrm_queue *q,
+				    struct vrm_shadow_queue *sh, struct vrm_scratch *scr,
+				    struct vrm_qstats *st, __u32 *chains_out)
 {
-	struct vm_kick k = {
+	struct vrm_kick k = {
 		.dev = dev, .q = q, .sh = sh, .scr = scr, .st = st,
 		.order = dev->order,
 		.mask = (__u16)(q->size - 1),
@@ -905,55 +905,55 @@ static vm_inline __u32 vm_translate(struct vm_device *dev, struct vm_queue *q,
 	*chains_out = 0;
 	if (dev->broken)
 		return dev->broken;
-	if (!(q->flags & VM_QF_ENABLED))
-		return VM_OK;
-	if (!vm_ring_size_ok(q->size, VM_MAX_RING)) {
-		vm_mark_broken(dev, st, VM_BAD_CONFIG);
-		return VM_BAD_CONFIG;
+	if (!(q->flags & VRM_QF_ENABLED))
+		return VRM_OK;
+	if (!vrm_ring_size_ok(q->size, VRM_MAX_RING)) {
+		vrm_mark_broken(dev, st, VRM_BAD_CONFIG);
+		return VRM_BAD_CONFIG;
 	}
 
 	st->kicks++;
 	scr->win_len = 0;	/* nothing copied yet in this kick */
 	scr->spanned = 0;
-	verdict = vm_read_avail(&k);
-	if (verdict == VM_OK && k.n == 0) {
+	verdict = vrm_read_avail(&k);
+	if (verdict == VRM_OK && k.n == 0) {
 		st->kicks_empty++;
-		return VM_OK;
+		return VRM_OK;
 	}
-	if (verdict == VM_OK) {
-		vm_loop(VM_KICK_STEPS, vm_kick_step, &k);
+	if (verdict == VRM_OK) {
+		vrm_loop(VRM_KICK_STEPS, vrm_kick_step, &k);
 		verdict = k.verdict;
-		if (verdict == VM_OK && k.done != k.n)
-			verdict = VM_FAULT_VERDICT;	/* ran out of steps */
+		if (verdict == VRM_OK && k.done != k.n)
+			verdict = VRM_FAULT_VERDICT;	/* ran out of steps */
 	}
-	if (verdict == VM_DEFER && k.in_chain) {
+	if (verdict == VRM_DEFER && k.in_chain) {
 		k.cur = k.head;
-		vm_loop(VM_MAX_RING, vm_unmark_step, &k);
+		vrm_loop(VRM_MAX_RING, vrm_unmark_step, &k);
 	}
 
 	/* The pointers from the kick's state from here on: the arguments need
 	 * no copy of their own on the stack across the loop (in BPF the frame
 	 * is part of a call chain the verifier holds to 512 bytes). */
-	VM_CRASH_POINT(10);
+	VRM_CRASH_POINT(10);
 	if (k.done) {
 		/* last_avail first: once the back-end can see the new entries
 		 * (and return them), the used path must count them in flight.
 		 * The publication below orders it, with the descriptors and ring
 		 * slots, before the idx; pairs with the back-end's read barrier
 		 * after it loads avail idx. */
-		VM_WRITE_ONCE(k.q->last_avail, (__u16)(k.q->last_avail + k.done));
-		VM_CRASH_POINT(11);
-		vm_env_publish_idx(k.sh, k.q->last_avail);
+		VRM_WRITE_ONCE(k.q->last_avail, (__u16)(k.q->last_avail + k.done));
+		VRM_CRASH_POINT(11);
+		vrm_env_publish_idx(k.sh, k.q->last_avail);
 		k.st->chains += k.done;
 		k.st->descs += k.descs;
 	}
-	k.st->batch[vm_batch_bucket(k.done) & (VM_BATCH_BUCKETS - 1)]++;
+	k.st->batch[vrm_batch_bucket(k.done) & (VRM_BATCH_BUCKETS - 1)]++;
 	*chains_out = k.done;
 
-	if (verdict == VM_DEFER)
+	if (verdict == VRM_DEFER)
 		k.st->deferred++;
-	else if (verdict != VM_OK)
-		vm_mark_broken(k.dev, k.st, verdict);
+	else if (verdict != VRM_OK)
+		vrm_mark_broken(k.dev, k.st, verdict);
 	return verdict;
 }
 
@@ -962,9 +962,9 @@ static vm_inline __u32 vm_translate(struct vm_device *dev, struct vm_queue *q,
  * the lock; the holder drops the lock with a full barrier (xchg) before it
  * looks at kick_pending again, so a kick is never lost between the two.
  */
-static vm_inline bool vm_queue_trylock(struct vm_queue *q)
+static vrm_inline bool vrm_queue_trylock(struct vrm_queue *q)
 {
-	VM_WRITE_ONCE(q->kick_pending, 1);
+	VRM_WRITE_ONCE(q->kick_pending, 1);
 	if (__sync_val_compare_and_swap(&q->busy, 0, 1) != 0)
 		return false;
 	__sync_lock_test_and_set(&q->kick_pending, 0);
@@ -973,10 +973,10 @@ static vm_inline bool vm_queue_trylock(struct vm_queue *q)
 
 /* Drops the lock.  Returns true, with the lock held again, when another
  * kick arrived meanwhile and the caller should translate once more. */
-static vm_inline bool vm_queue_unlock(struct vm_queue *q)
+static vrm_inline bool vrm_queue_unlock(struct vrm_queue *q)
 {
 	__sync_lock_test_and_set(&q->busy, 0);
-	if (!VM_READ_ONCE(q->kick_pending))
+	if (!VRM_READ_ONCE(q->kick_pending))
 		return false;
 	if (__sync_val_compare_and_swap(&q->busy, 0, 1) != 0)
 		return false;	/* the new holder will see kick_pending */
@@ -984,24 +984,24 @@ static vm_inline bool vm_queue_unlock(struct vm_queue *q)
 	return true;
 }
 
-/* One translation round of vm_kick.  The includer may route it through a
+/* One translation round of vrm_kick.  The includer may route it through a
  * function of its own: BPF makes it a global subprogram, which the verifier
  * checks once per program instead of once per call site and per state the
  * call sites bring (verified instructions far below the limit). */
-#ifndef VM_TRANSLATE_ROUND
-#define VM_TRANSLATE_ROUND vm_translate
+#ifndef VRM_TRANSLATE_ROUND
+#define VRM_TRANSLATE_ROUND vrm_translate
 #endif
 
 /*
- * Hands the queue to the daemon after a kick that returned VM_DEFER: raises
+ * Hands the queue to the daemon after a kick that returned VRM_DEFER: raises
  * q->deferred, and says whether this call raised it (0 -> 1, atomically).
  * Only that one tells the daemon, so a queue has one notice pending at most
  * however often its guest kicks, and one guest's flood cannot crowd another's
- * notice out of a channel all devices share (BPF's vm_deferred ring
+ * notice out of a channel all devices share (BPF's vrm_deferred ring
  * buffer).  The daemon clears the flag before it translates: a deferral
  * after that tells it again.
  */
-static vm_inline bool vm_queue_defer(struct vm_queue *q)
+static vrm_inline bool vrm_queue_defer(struct vrm_queue *q)
 {
 	return __sync_val_compare_and_swap(&q->deferred, 0, 1) == 0;
 }
@@ -1009,32 +1009,32 @@ static vm_inline bool vm_queue_defer(struct vm_queue *q)
 /*
  * A kick, as every notification source delivers it: take the lock, translate
  * until no kick is pending (two rounds at most, so the work per call stays
- * bounded), drop the lock.  VM_DEFER: anything left is the daemon's, and the
- * caller hands it over (vm_queue_defer).
+ * bounded), drop the lock.  VRM_DEFER: anything left is the daemon's, and the
+ * caller hands it over (vrm_queue_defer).
  */
-static vm_inline __u32 vm_kick(struct vm_device *dev, struct vm_queue *q,
-			       struct vm_shadow_queue *sh, struct vm_scratch *scr,
-			       struct vm_qstats *st, __u32 *chains)
+static vrm_inline __u32 vrm_kick(struct vrm_device *dev, struct vrm_queue *q,
+			       struct vrm_shadow_queue *sh, struct vrm_scratch *scr,
+			       struct vrm_qstats *st, __u32 *chains)
 {
-	__u32 verdict = VM_OK, c;
+	__u32 verdict = VRM_OK, c;
 
 	*chains = 0;
-	if (!vm_queue_trylock(q)) {
+	if (!vrm_queue_trylock(q)) {
 		st->contended++;
-		return VM_OK;	/* the holder sees kick_pending */
+		return VRM_OK;	/* the holder sees kick_pending */
 	}
-	verdict = VM_TRANSLATE_ROUND(dev, q, sh, scr, st, &c);
+	verdict = VRM_TRANSLATE_ROUND(dev, q, sh, scr, st, &c);
 	*chains += c;
-	if (!vm_queue_unlock(q))
+	if (!vrm_queue_unlock(q))
 		return verdict;
-	verdict = VM_TRANSLATE_ROUND(dev, q, sh, scr, st, &c);
+	verdict = VRM_TRANSLATE_ROUND(dev, q, sh, scr, st, &c);
 	*chains += c;
-	if (vm_queue_unlock(q)) {
+	if (vrm_queue_unlock(q)) {
 		/* Still more: leave it to the daemon rather than loop here. */
-		VM_WRITE_ONCE(q->kick_pending, 1);
+		VRM_WRITE_ONCE(q->kick_pending, 1);
 		__sync_lock_test_and_set(&q->busy, 0);
-		if (verdict == VM_OK)
-			verdict = VM_DEFER;
+		if (verdict == VRM_OK)
+			verdict = VRM_DEFER;
 	}
 	return verdict;
 }

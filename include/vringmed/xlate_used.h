@@ -5,7 +5,7 @@
  * order.  Userspace only (BPF may not write VMM memory under lockdown), but
  * it shares xlate.h's types, accessors and verdicts.
  *
- * The includer provides vm_env_ptr(): the mediator's pointer to `len` bytes
+ * The includer provides vrm_env_ptr(): the mediator's pointer to `len` bytes
  * of the VMM's memory at `vmm_va`, or NULL when that is not guest memory.
  */
 #ifndef VRINGMED_XLATE_USED_H
@@ -13,17 +13,17 @@
 
 #include "xlate.h"
 
-static void *vm_env_ptr(const struct vm_device *dev, __u64 vmm_va, __u64 len);
+static void *vrm_env_ptr(const struct vrm_device *dev, __u64 vmm_va, __u64 len);
 
 /* The mediator's pointer to `len` bytes of guest memory at guest-physical
  * `gpa`, or NULL when they are not inside one region. */
-static vm_inline void *vm_gpa_ptr(const struct vm_device *dev, __u64 gpa, __u64 len)
+static vrm_inline void *vrm_gpa_ptr(const struct vrm_device *dev, __u64 gpa, __u64 len)
 {
-	for (__u32 i = 0; i < dev->nregions && i < VM_MAX_REGIONS; i++) {
-		const struct vm_region *r = &dev->regions[i];
+	for (__u32 i = 0; i < dev->nregions && i < VRM_MAX_REGIONS; i++) {
+		const struct vrm_region *r = &dev->regions[i];
 
 		if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
-			return vm_env_ptr(dev, r->vmm_va + (gpa - r->gpa), len);
+			return vrm_env_ptr(dev, r->vmm_va + (gpa - r->gpa), len);
 	}
 	return NULL;
 }
@@ -37,95 +37,95 @@ static vm_inline void *vm_gpa_ptr(const struct vm_device *dev, __u64 gpa, __u64 
  * used `slot` gives the same result, so a daemon killed half-way through can
  * be followed by one that does it again.
  */
-static vm_inline __u32 vm_net_used(struct vm_device *dev, struct vm_queue *q,
-				   struct vm_shadow_queue *sh, __u16 head, __u16 slot,
+static vrm_inline __u32 vrm_net_used(struct vrm_device *dev, struct vrm_queue *q,
+				   struct vrm_shadow_queue *sh, __u16 head, __u16 slot,
 				   __u32 *len, __u16 *merge)
 {
-	enum vm_order order = (enum vm_order)dev->order;
-	__u8 tmp[VM_NET_HDR_MODERN];
+	enum vrm_order order = (enum vrm_order)dev->order;
+	__u8 tmp[VRM_NET_HDR_MODERN];
 	__u8 *g, *stash;
 	__u32 tag;
 	__u16 nb;
 
 	switch (q->net_mode) {
-	case VM_NET_RX_SLOT:
+	case VRM_NET_RX_SLOT:
 		/* From the shadow slot to the guest: idempotent. */
-		g = vm_gpa_ptr(dev, q->rx_hdr[head & VM_RING_MASK], q->net_hdr_len);
+		g = vrm_gpa_ptr(dev, q->rx_hdr[head & VRM_RING_MASK], q->net_hdr_len);
 		if (!g)
-			return VM_NET_HDR;
-		vm_net_hdr_convert(tmp, sh->hdr[head & VM_RING_MASK], q->net_hdr_len,
-				   VM_ORDER_LE, order);
+			return VRM_NET_HDR;
+		vrm_net_hdr_convert(tmp, sh->hdr[head & VRM_RING_MASK], q->net_hdr_len,
+				   VRM_ORDER_LE, order);
 		__builtin_memcpy(g, tmp, q->net_hdr_len);
 		/* The backend counted a 12-byte header, the guest has 10. */
-		if (*len >= VM_NET_HDR_MODERN)
-			*len -= VM_NET_HDR_MODERN - q->net_hdr_len;
-		return VM_OK;
-	case VM_NET_RX_INPLACE:
+		if (*len >= VRM_NET_HDR_MODERN)
+			*len -= VRM_NET_HDR_MODERN - q->net_hdr_len;
+		return VRM_OK;
+	case VRM_NET_RX_INPLACE:
 		if (*merge) {
 			/* A later buffer of a merged packet: no header. */
 			*merge -= 1;
-			return VM_OK;
+			return VRM_OK;
 		}
 		/* Where the kick found the buffer, not where the shadow
 		 * descriptor (the back-end's to rewrite) says it is now.  A
 		 * chain another build translated has no such record: refused
 		 * rather than written where the back-end may point. */
-		if (!q->offered[head & VM_RING_MASK])
-			return VM_NET_HDR;
-		g = vm_gpa_ptr(dev, q->rx_hdr[head & VM_RING_MASK], VM_NET_HDR_MODERN);
+		if (!q->offered[head & VRM_RING_MASK])
+			return VRM_NET_HDR;
+		g = vrm_gpa_ptr(dev, q->rx_hdr[head & VRM_RING_MASK], VRM_NET_HDR_MODERN);
 		if (!g)
-			return VM_NET_HDR;
+			return VRM_NET_HDR;
 		/* The backend's header, kept before it is converted in place:
 		 * a second attempt for this slot starts from the kept copy. */
-		stash = sh->hdr[head & VM_RING_MASK];
-		__builtin_memcpy(&tag, stash + VM_STASH_TAG_OFF, sizeof(tag));
-		if (tag == VM_STASH_TAG(slot)) {
-			__builtin_memcpy(tmp, stash, VM_NET_HDR_MODERN);
+		stash = sh->hdr[head & VRM_RING_MASK];
+		__builtin_memcpy(&tag, stash + VRM_STASH_TAG_OFF, sizeof(tag));
+		if (tag == VRM_STASH_TAG(slot)) {
+			__builtin_memcpy(tmp, stash, VRM_NET_HDR_MODERN);
 		} else {
-			__builtin_memcpy(tmp, g, VM_NET_HDR_MODERN);	/* one copy */
-			__builtin_memcpy(stash, tmp, VM_NET_HDR_MODERN);
-			tag = VM_STASH_TAG(slot);
-			__atomic_store_n((__u32 *)(stash + VM_STASH_TAG_OFF), tag, __ATOMIC_RELEASE);
+			__builtin_memcpy(tmp, g, VRM_NET_HDR_MODERN);	/* one copy */
+			__builtin_memcpy(stash, tmp, VRM_NET_HDR_MODERN);
+			tag = VRM_STASH_TAG(slot);
+			__atomic_store_n((__u32 *)(stash + VRM_STASH_TAG_OFF), tag, __ATOMIC_RELEASE);
 		}
-		VM_CRASH_POINT(1);
+		VRM_CRASH_POINT(1);
 		__builtin_memcpy(&nb, tmp + 10, 2);
-		nb = vm_swab16_if(VM_ORDER_LE, nb);
+		nb = vrm_swab16_if(VRM_ORDER_LE, nb);
 		*merge = nb > 1 ? nb - 1 : 0;
-		vm_net_hdr_convert(g, tmp, VM_NET_HDR_MODERN, VM_ORDER_LE, order);
-		return VM_OK;
+		vrm_net_hdr_convert(g, tmp, VRM_NET_HDR_MODERN, VRM_ORDER_LE, order);
+		return VRM_OK;
 	default:
-		return VM_OK;
+		return VRM_OK;
 	}
 }
 
 /*
  * Is `len`, the back-end's used.len of chain `head`, within what the chain
- * offered (vm_offer)?  A guest takes it as the length of what the device
+ * offered (vrm_offer)?  A guest takes it as the length of what the device
  * wrote (virtio-net: the received frame) and need not check it against its
  * buffer: more would have it read past the buffer.  A chain translated by a
  * build that kept no bound (offered 0) passes as it did.
  */
-static vm_inline bool vm_used_len_ok(const struct vm_queue *q, __u16 head, __u32 len)
+static vrm_inline bool vrm_used_len_ok(const struct vrm_queue *q, __u16 head, __u32 len)
 {
-	__u32 offered = q->offered[head & VM_RING_MASK];
+	__u32 offered = q->offered[head & VRM_RING_MASK];
 
 	return !offered || len <= offered;
 }
 
 /* The descriptors of chain `head`, in flight (0 when it is not).  The
- * chain ends at the link VM_DESC_END, or (as an older daemon's state has
+ * chain ends at the link VRM_DESC_END, or (as an older daemon's state has
  * it) where the link leaves the chain. */
-static vm_inline __u16 vm_chain_len(const struct vm_queue *q, __u16 head)
+static vrm_inline __u16 vrm_chain_len(const struct vrm_queue *q, __u16 head)
 {
 	__u16 mask = (__u16)(q->size - 1), i = head, n = 0;
 
 	if (head > mask)
 		return 0;
-	while (n <= mask && q->desc_state[i & mask & VM_RING_MASK].owner == head + 1) {
-		__u16 next = q->desc_state[i & mask & VM_RING_MASK].next;
+	while (n <= mask && q->desc_state[i & mask & VRM_RING_MASK].owner == head + 1) {
+		__u16 next = q->desc_state[i & mask & VRM_RING_MASK].next;
 
 		n++;
-		if (next == VM_DESC_END)
+		if (next == VRM_DESC_END)
 			break;
 		i = next;
 	}
@@ -134,12 +134,12 @@ static vm_inline __u16 vm_chain_len(const struct vm_queue *q, __u16 head)
 
 /* Marks the `len` descriptors of chain `head` free (own == false) or in
  * flight again (own == true).  The links stay when the marks go. */
-static vm_inline void vm_mark_chain(struct vm_queue *q, __u16 head, __u16 len, bool own)
+static vrm_inline void vrm_mark_chain(struct vrm_queue *q, __u16 head, __u16 len, bool own)
 {
 	__u16 mask = (__u16)(q->size - 1), i = head;
 
 	for (__u32 n = 0; n < len && n <= mask; n++) {
-		struct vm_desc_state *ds = &q->desc_state[i & mask & VM_RING_MASK];
+		struct vrm_desc_state *ds = &q->desc_state[i & mask & VRM_RING_MASK];
 
 		ds->owner = own ? head + 1 : 0;
 		i = ds->next;
@@ -147,7 +147,7 @@ static vm_inline void vm_mark_chain(struct vm_queue *q, __u16 head, __u16 len, b
 }
 
 /*
- * Moves every new shadow used entry to the guest's used ring.  Returns VM_OK
+ * Moves every new shadow used entry to the guest's used ring.  Returns VRM_OK
  * with *returned set (the caller signals the guest when it is non-zero), or
  * the verdict that broke the device.
  *
@@ -155,95 +155,95 @@ static vm_inline void vm_mark_chain(struct vm_queue *q, __u16 head, __u16 len, b
  * what can be done again (the header conversion starts from a kept copy),
  * the journal of what comes after, and the chain freed (the guest may post
  * it again the moment it sees the idx).  After it, the queue state moves
- * on.  The daemon can be killed anywhere in here: vm_queue_resume()
+ * on.  The daemon can be killed anywhere in here: vrm_queue_resume()
  * finishes the entry or puts it back in flight.
  */
-static vm_inline __u32 vm_complete(struct vm_device *dev, struct vm_queue *q,
-				   struct vm_shadow_queue *sh, struct vm_qstats *st,
+static vrm_inline __u32 vrm_complete(struct vrm_device *dev, struct vrm_queue *q,
+				   struct vrm_shadow_queue *sh, struct vrm_qstats *st,
 				   __u32 *returned)
 {
 	__u16 mask = (__u16)(q->size - 1);
-	enum vm_order order = (enum vm_order)dev->order;
-	struct vm_used_elem *guest_ring;
+	enum vrm_order order = (enum vrm_order)dev->order;
+	struct vrm_used_elem *guest_ring;
 	__u16 *guest_idx, used_idx, n, in_flight;
 
 	*returned = 0;
 	if (dev->broken)
 		return dev->broken;
-	if (!(q->flags & VM_QF_ENABLED))
-		return VM_OK;
+	if (!(q->flags & VRM_QF_ENABLED))
+		return VRM_OK;
 
-	guest_idx = vm_env_ptr(dev, q->used_va + VM_USED_IDX_OFF, sizeof(*guest_idx));
-	guest_ring = vm_env_ptr(dev, q->used_va + VM_USED_RING_OFF,
+	guest_idx = vrm_env_ptr(dev, q->used_va + VRM_USED_IDX_OFF, sizeof(*guest_idx));
+	guest_ring = vrm_env_ptr(dev, q->used_va + VRM_USED_RING_OFF,
 				(__u64)sizeof(*guest_ring) * q->size);
 	if (!guest_idx || !guest_ring) {
-		vm_mark_broken(dev, st, VM_RING_FAULT);
-		return VM_RING_FAULT;
+		vrm_mark_broken(dev, st, VRM_RING_FAULT);
+		return VRM_RING_FAULT;
 	}
 
 	/* Pairs with the backend's write barrier before it stores used idx:
 	 * the entries below are read after the idx. */
-	used_idx = vm_swab16_if(VM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE));
+	used_idx = vrm_swab16_if(VRM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE));
 	n = used_idx - q->last_used;
-	in_flight = VM_READ_ONCE(q->last_avail) - q->last_used;
+	in_flight = VRM_READ_ONCE(q->last_avail) - q->last_used;
 	if (n > in_flight) {
-		vm_mark_broken(dev, st, VM_USED_TOO_MANY);
-		return VM_USED_TOO_MANY;
+		vrm_mark_broken(dev, st, VRM_USED_TOO_MANY);
+		return VRM_USED_TOO_MANY;
 	}
 	for (__u16 k = 0; k < n; k++) {
 		__u16 at = q->last_used, slot = at & mask, merge = q->rx_merge_left, clen;
-		struct vm_used_elem e = sh->used.ring[slot];	/* one copy */
-		__u32 id = vm_swab32_if(VM_ORDER_LE, e.id);
-		__u32 len = vm_swab32_if(VM_ORDER_LE, e.len);
+		struct vrm_used_elem e = sh->used.ring[slot];	/* one copy */
+		__u32 id = vrm_swab32_if(VRM_ORDER_LE, e.id);
+		__u32 len = vrm_swab32_if(VRM_ORDER_LE, e.len);
 
-		clen = id > mask ? 0 : vm_chain_len(q, (__u16)id);
+		clen = id > mask ? 0 : vrm_chain_len(q, (__u16)id);
 		if (!clen) {
-			vm_mark_broken(dev, st, VM_USED_NOT_IN_FLIGHT);
-			return VM_USED_NOT_IN_FLIGHT;
+			vrm_mark_broken(dev, st, VRM_USED_NOT_IN_FLIGHT);
+			return VRM_USED_NOT_IN_FLIGHT;
 		}
-		if (!vm_used_len_ok(q, (__u16)id, len)) {
-			vm_mark_broken(dev, st, VM_USED_LEN);
-			return VM_USED_LEN;
+		if (!vrm_used_len_ok(q, (__u16)id, len)) {
+			vrm_mark_broken(dev, st, VRM_USED_LEN);
+			return VRM_USED_LEN;
 		}
-		if (q->net_mode >= VM_NET_RX_SLOT) {
-			__u32 v = vm_net_used(dev, q, sh, (__u16)id, at, &len, &merge);
+		if (q->net_mode >= VRM_NET_RX_SLOT) {
+			__u32 v = vrm_net_used(dev, q, sh, (__u16)id, at, &len, &merge);
 
-			if (v != VM_OK) {
-				vm_mark_broken(dev, st, v);
+			if (v != VRM_OK) {
+				vrm_mark_broken(dev, st, v);
 				return v;
 			}
 		}
-		vm_st32(order, &guest_ring[slot].id, id);
-		vm_st32(order, &guest_ring[slot].len, len);
-		VM_CRASH_POINT(2);
+		vrm_st32(order, &guest_ring[slot].id, id);
+		vrm_st32(order, &guest_ring[slot].len, len);
+		VRM_CRASH_POINT(2);
 		q->jr_slot = at;
 		q->jr_head = (__u16)id;
 		q->jr_len = clen;
 		q->jr_merge_left = merge;
 		q->jr_valid = 1;
-		VM_CRASH_POINT(3);
+		VRM_CRASH_POINT(3);
 		/* Free before the guest can see it: the guest may post the
 		 * chain again the moment the idx moves. */
-		vm_mark_chain(q, (__u16)id, clen, false);
-		VM_CRASH_POINT(4);
+		vrm_mark_chain(q, (__u16)id, clen, false);
+		VRM_CRASH_POINT(4);
 		/* The commit.  Entries go out one at a time so a verdict
 		 * half-way leaves the guest with a consistent prefix. */
-		__atomic_store_n(guest_idx, vm_swab16_if(order, (__u16)(at + 1)), __ATOMIC_RELEASE);
-		VM_CRASH_POINT(5);
+		__atomic_store_n(guest_idx, vrm_swab16_if(order, (__u16)(at + 1)), __ATOMIC_RELEASE);
+		VRM_CRASH_POINT(5);
 		q->rx_merge_left = merge;
-		__builtin_memset(sh->hdr[id & VM_RING_MASK] + VM_STASH_TAG_OFF, 0, 4);
+		__builtin_memset(sh->hdr[id & VRM_RING_MASK] + VRM_STASH_TAG_OFF, 0, 4);
 		q->last_used = at + 1;
-		VM_CRASH_POINT(6);
+		VRM_CRASH_POINT(6);
 		q->jr_valid = 0;
 		*returned += 1;
 		if (st)
 			st->used++;
 	}
-	return VM_OK;
+	return VRM_OK;
 }
 
 /*
- * After vm_complete() returned entries: does the guest want to be told?  A
+ * After vrm_complete() returned entries: does the guest want to be told?  A
  * driver that polls its used ring sets VRING_AVAIL_F_NO_INTERRUPT in its
  * avail flags (Linux: virtqueue_disable_cb, NAPI); before it sleeps it
  * clears the flag, then looks at the used idx once more.  The full fence
@@ -258,16 +258,16 @@ static vm_inline __u32 vm_complete(struct vm_device *dev, struct vm_queue *q,
  * the shadow direction: the back-end always calls the mediator, which
  * moves the entries and then asks this.
  */
-static vm_inline bool vm_guest_wants_call(const struct vm_device *dev, const struct vm_queue *q)
+static vrm_inline bool vrm_guest_wants_call(const struct vrm_device *dev, const struct vrm_queue *q)
 {
 	const __u16 *flags;
 
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	flags = vm_env_ptr(dev, q->avail_va + VM_AVAIL_FLAGS_OFF, sizeof(*flags));
+	flags = vrm_env_ptr(dev, q->avail_va + VRM_AVAIL_FLAGS_OFF, sizeof(*flags));
 	if (!flags)
 		return true;
-	return !(vm_swab16_if((enum vm_order)dev->order, __atomic_load_n(flags, __ATOMIC_RELAXED)) &
-		 VM_VRING_AVAIL_F_NO_INTERRUPT);
+	return !(vrm_swab16_if((enum vrm_order)dev->order, __atomic_load_n(flags, __ATOMIC_RELAXED)) &
+		 VRM_VRING_AVAIL_F_NO_INTERRUPT);
 }
 
 /*
@@ -277,12 +277,12 @@ static vm_inline bool vm_guest_wants_call(const struct vm_device *dev, const str
  * and nothing is handed to the back-end or returned to the guest twice.
  *
  * The kernel side (BPF) is never interrupted half-way; the daemon's own kick
- * rounds (journaled by user/ref.c) and its completions can be.  The caller
- * holds the queue disabled (VM_QF_ENABLED clear) after any BPF kick in
+ * rounds (journaled by user/uxlate.c) and its completions can be.  The caller
+ * holds the queue disabled (VRM_QF_ENABLED clear) after any BPF kick in
  * progress ended, so `busy`, if set, is the dead daemon's.  Userspace only.
  */
-static vm_inline __u32 vm_queue_resume(struct vm_device *dev, struct vm_queue *q,
-				       struct vm_shadow_queue *sh)
+static vrm_inline __u32 vrm_queue_resume(struct vrm_device *dev, struct vrm_queue *q,
+				       struct vrm_shadow_queue *sh)
 {
 	__u16 mask = (__u16)(q->size - 1), *guest_idx, g, l = q->last_used;
 
@@ -293,28 +293,28 @@ static vm_inline __u32 vm_queue_resume(struct vm_device *dev, struct vm_queue *q
 				 sizeof(q->desc_state[0]) * ((__u32)mask + 1));
 	q->kj_valid = 0;
 	/* One that had: its chains are in flight; the idx goes out. */
-	vm_env_publish_idx(sh, q->last_avail);
+	vrm_env_publish_idx(sh, q->last_avail);
 
 	/* Completion: the guest's used idx is the commit point.  An entry
 	 * committed and not finished is finished from the journal. */
-	guest_idx = vm_env_ptr(dev, q->used_va + VM_USED_IDX_OFF, sizeof(*guest_idx));
-	g = guest_idx ? vm_swab16_if((enum vm_order)dev->order,
+	guest_idx = vrm_env_ptr(dev, q->used_va + VRM_USED_IDX_OFF, sizeof(*guest_idx));
+	g = guest_idx ? vrm_swab16_if((enum vrm_order)dev->order,
 				     __atomic_load_n(guest_idx, __ATOMIC_ACQUIRE)) : l;
 	if (q->jr_valid && q->jr_slot == l && g == (__u16)(l + 1)) {
 		/* Committed (so freed), not finished: finish it. */
 		q->rx_merge_left = q->jr_merge_left;
-		__builtin_memset(sh->hdr[q->jr_head & mask & VM_RING_MASK] + VM_STASH_TAG_OFF, 0, 4);
+		__builtin_memset(sh->hdr[q->jr_head & mask & VRM_RING_MASK] + VRM_STASH_TAG_OFF, 0, 4);
 		q->last_used = g;
 	} else if (q->jr_valid && q->jr_slot == l) {
 		/* Not committed, maybe freed, wholly or in part: in flight
 		 * again, and the next completion returns it. */
-		vm_mark_chain(q, q->jr_head & mask, q->jr_len, true);
+		vrm_mark_chain(q, q->jr_head & mask, q->jr_len, true);
 	}
 	/* Anything else the guest wrote there is its own business: our
 	 * position stands and the next completion overwrites it. */
 	q->jr_valid = 0;
 	__atomic_store_n(&q->busy, 0, __ATOMIC_SEQ_CST);
-	return VM_OK;
+	return VRM_OK;
 }
 
 #endif /* VRINGMED_XLATE_USED_H */

@@ -52,22 +52,22 @@
 
 /* ---- the maps, as plain memory ---- */
 
-static struct vm_bpf maps;
+static struct vrm_bpf maps;
 static int shadow_fd = -1;
 static uint32_t kick_ids[64];
 static int nkick;
 
-int vm_bpf_add_kickfd(struct vm_bpf *b, __u32 eventfd_id, __u32 queue)
+int vrm_bpf_add_kickfd(struct vrm_bpf *b, __u32 eventfd_id, __u32 queue)
 {
 	(void)b;
-	CHECK(queue < VM_MAX_QUEUES, "kick fd for queue %u", queue);
+	CHECK(queue < VRM_MAX_QUEUES, "kick fd for queue %u", queue);
 	if (nkick == 64)
 		return -ENOSPC;
 	kick_ids[nkick++] = eventfd_id;
 	return 0;
 }
 
-int vm_bpf_del_kickfd(struct vm_bpf *b, __u32 eventfd_id)
+int vrm_bpf_del_kickfd(struct vrm_bpf *b, __u32 eventfd_id)
 {
 	(void)b;
 	for (int i = 0; i < nkick; i++)
@@ -78,40 +78,40 @@ int vm_bpf_del_kickfd(struct vm_bpf *b, __u32 eventfd_id)
 	return -ENOENT;
 }
 
-int vm_bpf_del_kickfds_of(struct vm_bpf *b, __u32 first_queue, __u32 nqueues)
+int vrm_bpf_del_kickfds_of(struct vrm_bpf *b, __u32 first_queue, __u32 nqueues)
 {
 	int n = nkick;
 
 	(void)b;
-	CHECK(first_queue + nqueues <= VM_MAX_QUEUES, "queues %u+%u", first_queue, nqueues);
+	CHECK(first_queue + nqueues <= VRM_MAX_QUEUES, "queues %u+%u", first_queue, nqueues);
 	nkick = 0;
 	return n;
 }
 
-int vm_bpf_add_vmm(struct vm_bpf *b, __u32 tgid)
+int vrm_bpf_add_vmm(struct vrm_bpf *b, __u32 tgid)
 {
 	(void)b;
 	CHECK(tgid == (__u32)getpid(), "VMM tgid %u is not the connecting process", tgid);
 	return 0;
 }
 
-int vm_bpf_del_vmm(struct vm_bpf *b, __u32 tgid)
+int vrm_bpf_del_vmm(struct vrm_bpf *b, __u32 tgid)
 {
 	(void)b;
 	(void)tgid;
 	return 0;
 }
 
-int vm_bpf_shadow_fd(const struct vm_bpf *b, __u32 slot)
+int vrm_bpf_shadow_fd(const struct vrm_bpf *b, __u32 slot)
 {
 	(void)b;
-	CHECK(slot < VM_MAX_DEVICES, "shadow map of device slot %u", slot);
+	CHECK(slot < VRM_MAX_DEVICES, "shadow map of device slot %u", slot);
 	return shadow_fd;
 }
 
-int vm_bpf_clear_stats(struct vm_bpf *b, __u32 queue)
+int vrm_bpf_clear_stats(struct vrm_bpf *b, __u32 queue)
 {
-	CHECK(queue < VM_MAX_QUEUES, "stats of queue %u", queue);
+	CHECK(queue < VRM_MAX_QUEUES, "stats of queue %u", queue);
 	memset(&b->ustats[queue], 0, sizeof(b->ustats[queue]));
 	return 0;
 }
@@ -190,15 +190,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	vm_log_set_level(getenv("FUZZ_PROXY_LOG") ? VM_LOG_DEBUG : VM_LOG_QUIET);
-	maps.devices = calloc(VM_MAX_DEVICES, sizeof(*maps.devices));
-	maps.queues = calloc(VM_MAX_QUEUES, sizeof(*maps.queues));
-	maps.ustats = calloc(VM_MAX_QUEUES, sizeof(*maps.ustats));
+	vrm_log_set_level(getenv("FUZZ_PROXY_LOG") ? VRM_LOG_DEBUG : VRM_LOG_QUIET);
+	maps.devices = calloc(VRM_MAX_DEVICES, sizeof(*maps.devices));
+	maps.queues = calloc(VRM_MAX_QUEUES, sizeof(*maps.queues));
+	maps.ustats = calloc(VRM_MAX_QUEUES, sizeof(*maps.ustats));
 	shadow_fd = memfd_create("fuzz-shadow", MFD_CLOEXEC);
 	if (!maps.devices || !maps.queues || !maps.ustats || shadow_fd < 0 ||
-	    ftruncate(shadow_fd, (off_t)VM_MAX_QUEUES * sizeof(*maps.shadow)))
+	    ftruncate(shadow_fd, (off_t)VRM_MAX_QUEUES * sizeof(*maps.shadow)))
 		abort();
-	maps.shadow = mmap(NULL, (size_t)VM_MAX_QUEUES * sizeof(*maps.shadow),
+	maps.shadow = mmap(NULL, (size_t)VRM_MAX_QUEUES * sizeof(*maps.shadow),
 			   PROT_READ | PROT_WRITE, MAP_SHARED, shadow_fd, 0);
 	if (maps.shadow == MAP_FAILED)
 		abort();
@@ -216,7 +216,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* The daemon's loop, until nothing more happens; replies to the VMM are
  * read and dropped. */
-static void pump(int epfd, struct vm_proxy *p, int vmm)
+static void pump(int epfd, struct vrm_proxy *p, int vmm)
 {
 	for (int rounds = 0; rounds < 64; rounds++) {
 		struct epoll_event evs[16];
@@ -224,11 +224,11 @@ static void pump(int epfd, struct vm_proxy *p, int vmm)
 		char buf[4096];
 
 		for (int i = 0; i < n; i++) {
-			struct vm_ev *ev = evs[i].data.ptr;
+			struct vrm_ev *ev = evs[i].data.ptr;
 
 			ev->fn(ev, evs[i].events);
 		}
-		vm_proxy_tick(p);
+		vrm_proxy_tick(p);
 		while (vmm >= 0 && recv(vmm, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 			;
 		if (n <= 0 && rounds)
@@ -252,7 +252,7 @@ static void send_record(int s, const uint8_t *p, size_t len, unsigned nfds, bool
 }
 
 /* A well-formed session start: the proxy must still take one. */
-static bool proxy_answers(int epfd, struct vm_proxy *p)
+static bool proxy_answers(int epfd, struct vrm_proxy *p)
 {
 	int s = connect_to(vmm_path);
 	struct vu_msg m;
@@ -279,19 +279,19 @@ static bool proxy_answers(int epfd, struct vm_proxy *p)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct vm_proxy_cfg cfg = { .name = "fuzz0" };
+	struct vrm_proxy_cfg cfg = { .name = "fuzz0" };
 	int before = fuzz_open_fds(), epfd, vmm;
-	struct vm_proxy *p;
+	struct vrm_proxy *p;
 	size_t at = 0;
 
 	snprintf(cfg.vmm_path, sizeof(cfg.vmm_path), "%s", vmm_path);
 	snprintf(cfg.backend_path, sizeof(cfg.backend_path), "%s", be_path);
-	memset(maps.devices, 0, VM_MAX_DEVICES * sizeof(*maps.devices));
-	memset(maps.queues, 0, VM_MAX_QUEUES * sizeof(*maps.queues));
+	memset(maps.devices, 0, VRM_MAX_DEVICES * sizeof(*maps.devices));
+	memset(maps.queues, 0, VRM_MAX_QUEUES * sizeof(*maps.queues));
 	nkick = 0;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	p = vm_proxy_new(&maps, epfd, 0, &cfg);
-	CHECK(p, "vm_proxy_new failed");
+	p = vrm_proxy_new(&maps, epfd, 0, &cfg);
+	CHECK(p, "vrm_proxy_new failed");
 	vmm = connect_to(vmm_path);
 
 	while (at + 3 <= size) {
@@ -305,7 +305,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		at += len;
 		if (ctl & 16)
 			for (uint32_t q = 0; q < 2; q++)
-				maps.queues[VM_QSLOT(0, q)].deferred = 1;
+				maps.queues[VRM_QSLOT(0, q)].deferred = 1;
 		pump(epfd, p, vmm);
 		if (ctl & 8) {
 			close(vmm);
@@ -316,7 +316,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(vmm);
 	pump(epfd, p, -1);
 	CHECK(proxy_answers(epfd, p), "the proxy no longer takes a VMM after this input");
-	vm_proxy_free(p);
+	vrm_proxy_free(p);
 	close(epfd);
 	/* The back-end thread closes its end when it sees ours close. */
 	for (int i = 0; i < 200 && fuzz_open_fds() != before; i++)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * libFuzzer target: the translation core (user/ref.c, the same headers BPF
+ * libFuzzer target: the translation core (user/uxlate.c, the same headers BPF
  * runs) on a guest ring the fuzzer writes, with the back-end's used entries
  * and the guest's rewrites as a stream of operations.  Built with ASan and
  * UBSan (make fuzz), so a read or write outside guest memory, the shadow
@@ -31,7 +31,7 @@
 
 #include "ringgen.h"
 #include "hostile.h"
-#include "ref.h"
+#include "uxlate.h"
 
 #define MEM_SIZE	(1u << 16)
 
@@ -42,13 +42,13 @@
  * descriptors said when it was published: its device-writable bytes, or
  * its whole length when it has none.  The bound of the used.len the guest
  * may be given for it. */
-static uint64_t offered[VM_MAX_RING];
+static uint64_t offered[VRM_MAX_RING];
 
 /* Every chain published at shadow slots [from, to) obeys the rules. */
-static void check_published(const struct vm_shadow_queue *sh, const struct tr_ring *t,
-			    const struct vm_queue *q, uint16_t from, uint16_t to)
+static void check_published(const struct vrm_shadow_queue *sh, const struct tr_ring *t,
+			    const struct vrm_queue *q, uint16_t from, uint16_t to)
 {
-	uint8_t seen[VM_MAX_RING] = { 0 };
+	uint8_t seen[VRM_MAX_RING] = { 0 };
 	uint16_t mask = t->size - 1;
 
 	for (uint16_t s = from; s != to; s++) {
@@ -58,14 +58,14 @@ static void check_published(const struct vm_shadow_queue *sh, const struct tr_ri
 
 		CHECK(cur <= mask, "published head %u of a %u ring", cur, t->size);
 		for (unsigned len = 1;; len++) {
-			const struct vm_desc *d = &sh->desc[cur];
+			const struct vrm_desc *d = &sh->desc[cur];
 			uint64_t addr = tr_le(&d->addr, 8), dlen = tr_le(&d->len, 4);
 			uint16_t flags = (uint16_t)tr_le(&d->flags, 2);
 
 			CHECK(!seen[cur], "descriptor %u published twice in one kick", cur);
 			seen[cur] = 1;
 			CHECK(len <= q->max_chain, "chain longer than %u", q->max_chain);
-			CHECK(!(flags & ~(VM_VRING_DESC_F_NEXT | VM_VRING_DESC_F_WRITE)),
+			CHECK(!(flags & ~(VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE)),
 			      "flags 0x%x published", flags);
 			/* A header slot points into the shadow region, at
 			 * hdr_gpa; everything else into guest memory. */
@@ -73,13 +73,13 @@ static void check_published(const struct vm_shadow_queue *sh, const struct tr_ri
 				CHECK(dlen && addr + dlen >= addr && addr + dlen <= t->mem_size,
 				      "descriptor %u: addr 0x%llx len %llu published", cur,
 				      (unsigned long long)addr, (unsigned long long)dlen);
-			if (flags & VM_VRING_DESC_F_WRITE)
+			if (flags & VRM_VRING_DESC_F_WRITE)
 				wrote = true;
 			else
 				CHECK(!wrote, "read-only descriptor %u after a write-only", cur);
 			all += dlen;
-			writable += (flags & VM_VRING_DESC_F_WRITE) ? dlen : 0;
-			if (!(flags & VM_VRING_DESC_F_NEXT)) {
+			writable += (flags & VRM_VRING_DESC_F_WRITE) ? dlen : 0;
+			if (!(flags & VRM_VRING_DESC_F_NEXT)) {
 				offered[(uint16_t)tr_le(&sh->avail.ring[s & mask], 2)] =
 					wrote ? writable : all;
 				break;
@@ -92,11 +92,11 @@ static void check_published(const struct vm_shadow_queue *sh, const struct tr_ri
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct vm_shadow_queue *sh;
-	static struct vm_scratch *scr;
-	struct vm_qstats st = { 0 };
-	struct vm_device dev;
-	struct vm_queue *q;
+	static struct vrm_shadow_queue *sh;
+	static struct vrm_scratch *scr;
+	struct vrm_qstats st = { 0 };
+	struct vrm_device dev;
+	struct vrm_queue *q;
 	struct tr_ring t;
 	uint8_t *mem;
 	uint16_t rsize, start, used_idx, image;
@@ -106,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (!sh) {
 		sh = aligned_alloc(4096, sizeof(*sh));
-		scr = vm_ref_scratch_new();
+		scr = vrm_ux_scratch_new();
 		if (!sh || !scr)
 			abort();
 	}
@@ -119,29 +119,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tr_layout(&t, mem, MEM_SIZE, rsize, data[0] & 1);
 	tr_device(&t, &dev, 1);
 	start = data[2] | ((data[0] & 0x80) ? 0xff00 : 0);
-	vm_ref_shadow_reset(sh);
-	CHECK(!vm_ref_queue_setup(q, 0, rsize, tr_va(&t, t.ring_gpa), tr_va(&t, tr_avail_gpa(&t)),
+	vrm_ux_shadow_reset(sh);
+	CHECK(!vrm_ux_queue_setup(q, 0, rsize, tr_va(&t, t.ring_gpa), tr_va(&t, tr_avail_gpa(&t)),
 				  tr_va(&t, tr_used_gpa(&t))), "queue setup refused size %u", rsize);
-	q->flags = VM_QF_ENABLED;
+	q->flags = VRM_QF_ENABLED;
 	if (data[1])
 		q->max_chain = data[1] < rsize ? data[1] : rsize;
 	q->net_mode = (data[0] >> 4) & 3;
-	q->net_hdr_len = (data[0] & 0x40) ? VM_NET_HDR_MODERN : VM_NET_HDR_LEGACY;
+	q->net_hdr_len = (data[0] & 0x40) ? VRM_NET_HDR_MODERN : VRM_NET_HDR_LEGACY;
 	q->hdr_gpa = 1ull << 48;
 	q->last_avail = q->last_used = start;
-	sh->avail.idx = vm_swab16_if(VM_ORDER_LE, start);
-	sh->used.idx = vm_swab16_if(VM_ORDER_LE, start);
+	sh->avail.idx = vrm_swab16_if(VRM_ORDER_LE, start);
+	sh->used.idx = vrm_swab16_if(VRM_ORDER_LE, start);
 	used_idx = start;
 	t.avail_idx = start;
 
 	image = (uint16_t)(16 * rsize + 4 + 2 * rsize);
 	for (uint16_t i = 0; i < image && pos < size; i++, pos++) {
-		uint64_t off = i < 16u * rsize ? i : vm_legacy_avail_off(rsize) + (i - 16u * rsize);
+		uint64_t off = i < 16u * rsize ? i : vrm_legacy_avail_off(rsize) + (i - 16u * rsize);
 
 		mem[t.ring_gpa + off] = data[pos];
 	}
 
-	struct vm_ref_queue rq = { &dev, q, sh, scr, &st };
+	struct vrm_ux_queue rq = { &dev, q, sh, scr, &st };
 
 	for (; pos + 4 <= size; pos += 4) {
 		uint8_t op = data[pos], a = data[pos + 1], b = data[pos + 2], c = data[pos + 3];
@@ -150,10 +150,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		switch (op & 3) {
 		case 0:
-			v = vm_ref_kick(&rq, &n);
-			CHECK(v < VM_VERDICT_NR && v != VM_DEFER, "kick verdict %u", v);
-			CHECK(v == VM_OK || dev.broken, "verdict %s but the device is not broken",
-			      vm_verdict_name(v));
+			v = vrm_ux_kick(&rq, &n);
+			CHECK(v < VRM_VERDICT_NR && v != VRM_DEFER, "kick verdict %u", v);
+			CHECK(v == VRM_OK || dev.broken, "verdict %s but the device is not broken",
+			      vrm_verdict_name(v));
 			CHECK((uint16_t)(q->last_avail - before) == n, "%u chains, last_avail moved by %u",
 			      n, (uint16_t)(q->last_avail - before));
 			CHECK(!broken || n == 0, "a broken device published %u chains", n);
@@ -169,7 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			uint16_t first = q->last_used;
 
 			tr_backend_use(sh, rsize, &used_idx, id, (uint32_t)c * 8);
-			v = vm_ref_complete(&rq, &n);
+			v = vrm_ux_complete(&rq, &n);
 			for (uint16_t e = 0; e < n; e++) {
 				uint64_t at = tr_used_gpa(&t) + 4 + 8ull * ((uint16_t)(first + e) & (rsize - 1));
 				uint32_t gid = (uint32_t)tr_get(&t, at, 4), glen = (uint32_t)tr_get(&t, at + 4, 4);
@@ -178,16 +178,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				      "used.len %u of chain %u to the guest, it offered %llu", glen, gid,
 				      (unsigned long long)(gid < rsize ? offered[gid] : 0));
 			}
-			CHECK(v < VM_VERDICT_NR && v != VM_DEFER, "used verdict %u", v);
-			CHECK(v == VM_OK || dev.broken, "used verdict %s, device not broken",
-			      vm_verdict_name(v));
+			CHECK(v < VRM_VERDICT_NR && v != VRM_DEFER, "used verdict %u", v);
+			CHECK(v == VRM_OK || dev.broken, "used verdict %s, device not broken",
+			      vrm_verdict_name(v));
 			CHECK(!broken || n == 0, "a broken device returned %u entries", n);
 			CHECK(tr_get(&t, tr_used_gpa(&t) + 2, 2) == q->last_used ||
-			      (!n && v != VM_OK), "guest used idx != last_used");
+			      (!n && v != VRM_OK), "guest used idx != last_used");
 			break;
 		}
 		case 2:
-			mem[t.ring_gpa + (uint16_t)(a | b << 8) % vm_legacy_ring_bytes(rsize)] = c;
+			mem[t.ring_gpa + (uint16_t)(a | b << 8) % vrm_legacy_ring_bytes(rsize)] = c;
 			break;
 		case 3:
 			tr_push_head(&t, b);
