@@ -1020,7 +1020,7 @@ static bool neta_back(void)
  * second all the same (its thread is abandoned, and ends when it can), the
  * control socket answers, the other device's traffic goes on; and left
  * alone, such a session ends by itself once a reply waited
- * VMP_VMM_TIMEOUT.  (The thread blocked for ever, and `device del` and
+ * VRP_VMM_TIMEOUT.  (The thread blocked for ever, and `device del` and
  * SIGTERM, joining it, froze the daemon's main thread with it.)
  */
 VRM_TEST(vmm_stops_reading)

@@ -20,15 +20,15 @@
  *    made non-blocking).  A refusal ends that session, or with REPLY_ACK
  *    is told.
  *  - Its memory may be taken back: files are sealed against shrinking
- *    where they can be (vmp_seal), and every access of ours to guest memory
+ *    where they can be (vrp_seal), and every access of ours to guest memory
  *    runs under uxlate.c's SIGBUS guard, which breaks that device only.
  *  - Its rings are the guest's: the translation core validates every entry
  *    and marks the device broken at the first nonsense.
  *  - Neither peer can hold the device's thread for long: every socket send
- *    and receive has a timeout (the back-end's VMP_BE_TIMEOUT, the VMM's
- *    VMP_VMM_TIMEOUT), a message is read only once wholly there, eventfds
+ *    and receive has a timeout (the back-end's VRP_BE_TIMEOUT, the VMM's
+ *    VRP_VMM_TIMEOUT), a message is read only once wholly there, eventfds
  *    are non-blocking; and the daemon's main thread never waits for a
- *    device's thread beyond a bound (vringmedd's vmd_dev_join).
+ *    device's thread beyond a bound (vringmedd's vrd_dev_join).
  *  - A back-end may rewrite the shadow rings it was given: only
  *    mediator-private state steers what the used path writes to the guest.
  */
@@ -56,7 +56,7 @@
 /* Seconds a reply to the VMM may wait for room in its socket: a VMM reads
  * each reply before its next request (QEMU does), so the socket fills only
  * for one that stopped reading, which must not hold the device's thread. */
-#define VMP_VMM_TIMEOUT	2
+#define VRP_VMM_TIMEOUT	2
 
 int vrm_ev_add(int epfd, struct vrm_ev *ev, uint32_t events)
 {
@@ -130,7 +130,7 @@ const char *vrm_kick_path_name(enum vrm_kick_path k)
 	return k == VRM_KICK_BPF ? "bpf" : k == VRM_KICK_USERSPACE ? "userspace" : "auto";
 }
 
-void vmp_err(struct vrm_proxy *p, const char *fmt, ...)
+void vrp_err(struct vrm_proxy *p, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -142,19 +142,19 @@ void vmp_err(struct vrm_proxy *p, const char *fmt, ...)
 
 /* A guest memory access of this thread faulted (uxlate.c's guard): the device
  * is broken by now; the log says why in words an operator can act on. */
-static void vmp_tell_faults(struct vrm_proxy *p)
+static void vrp_tell_faults(struct vrm_proxy *p)
 {
 	if (vrm_ux_fault.n == p->faults_told)
 		return;
 	p->faults_told = vrm_ux_fault.n;
-	if (vrm_ux_fault.dev == vmp_dev(p))
-		vmp_err(p, "guest memory faulted (SIGBUS at %p: the VMM shrank its memory file?): "
+	if (vrm_ux_fault.dev == vrp_dev(p))
+		vrp_err(p, "guest memory faulted (SIGBUS at %p: the VMM shrank its memory file?): "
 			"the device is broken until its VMM resets it", vrm_ux_fault.addr);
 }
 
-static void vmp_publish(struct vrm_proxy *p)
+static void vrp_publish(struct vrm_proxy *p)
 {
-	vmp_tell_faults(p);
+	vrp_tell_faults(p);
 	pthread_mutex_lock(&p->pub_lock);
 	p->pub = (struct vrm_proxy_info){
 		.name = p->cfg.name, .vmm_path = p->cfg.vmm_path,
@@ -166,7 +166,7 @@ static void vmp_publish(struct vrm_proxy *p)
 		.kick_path = p->kick_path, .starts = p->starts,
 	};
 	snprintf(p->pub.kick_why, sizeof(p->pub.kick_why), "%s", p->kick_why);
-	for (unsigned i = 0; i < VMP_NQ; i++) {
+	for (unsigned i = 0; i < VRP_NQ; i++) {
 		p->pub.calls[i] = p->calls[i];
 		p->pub.calls_suppressed[i] = p->calls_suppressed[i];
 	}
@@ -178,19 +178,19 @@ static void vmp_publish(struct vrm_proxy *p)
 
 /* Ends what a previous daemon left running in this slot (its VMM's kicks
  * were still being translated) when a VMM connects: the queues stop, so
- * that one they resume is made whole first (vmp_can_resume); their state,
+ * that one they resume is made whole first (vrp_can_resume); their state,
  * the shadow rings and the counters stay. */
-static void vmp_release_adopted(struct vrm_proxy *p)
+static void vrp_release_adopted(struct vrm_proxy *p)
 {
-	struct vrm_device *dev = vmp_dev(p);
+	struct vrm_device *dev = vrp_dev(p);
 	int n;
 
 	if (!p->adopted)
 		return;
 	p->adopted = false;
 	for (unsigned i = 0; i < VRM_DEV_QUEUES; i++)
-		__atomic_store_n(&p->b->queues[vmp_qslot(p, i)].flags, 0, __ATOMIC_SEQ_CST);
-	n = vrm_bpf_del_kickfds_of(p->b, vmp_qslot(p, 0), VRM_DEV_QUEUES);
+		__atomic_store_n(&p->b->queues[vrp_qslot(p, i)].flags, 0, __ATOMIC_SEQ_CST);
+	n = vrm_bpf_del_kickfds_of(p->b, vrp_qslot(p, 0), VRM_DEV_QUEUES);
 	if (dev->tgid)
 		vrm_bpf_del_vmm(p->b, dev->tgid);
 	__atomic_store_n(&dev->flags, 0, __ATOMIC_SEQ_CST);
@@ -201,7 +201,7 @@ static void vmp_release_adopted(struct vrm_proxy *p)
 		n < 0 ? 0 : n);
 }
 
-void vmp_unmap_regions(struct vrm_proxy *p)
+void vrp_unmap_regions(struct vrm_proxy *p)
 {
 	for (int i = 0; i < p->nreg; i++) {
 		if (p->reg[i].map)
@@ -213,9 +213,9 @@ void vmp_unmap_regions(struct vrm_proxy *p)
 	p->nreg = 0;
 }
 
-void vmp_teardown(struct vrm_proxy *p, const char *why)
+void vrp_teardown(struct vrm_proxy *p, const char *why)
 {
-	struct vrm_device *dev = vmp_dev(p);
+	struct vrm_device *dev = vrp_dev(p);
 
 	if (p->vmm.fd < 0 && p->be.fd < 0)
 		return;
@@ -223,11 +223,11 @@ void vmp_teardown(struct vrm_proxy *p, const char *why)
 		pr_debug("device %s: session ended: %s\n", p->cfg.name, why);
 	else
 		pr_info("device %s: session ended: %s\n", p->cfg.name, why);
-	for (unsigned i = 0; i < VMP_NQ; i++)
-		vmp_queue_stop(p, i);
-	vmp_be_stop_rings(p);
-	for (unsigned i = 0; i < VMP_NQ; i++) {
-		vmp_queue_clear(p, i);
+	for (unsigned i = 0; i < VRP_NQ; i++)
+		vrp_queue_stop(p, i);
+	vrp_be_stop_rings(p);
+	for (unsigned i = 0; i < VRP_NQ; i++) {
+		vrp_queue_clear(p, i);
 		p->rs_valid[i] = false;
 	}
 	__atomic_store_n(&dev->flags, 0, __ATOMIC_SEQ_CST);
@@ -237,7 +237,7 @@ void vmp_teardown(struct vrm_proxy *p, const char *why)
 	dev->tgid = 0;
 	dev->nregions = 0;
 	dev->generation++;
-	vmp_unmap_regions(p);
+	vrp_unmap_regions(p);
 	if (p->vmm.fd >= 0) {
 		vrm_ev_del(p->epfd, &p->vmm);
 		close(p->vmm.fd);
@@ -258,7 +258,7 @@ void vmp_teardown(struct vrm_proxy *p, const char *why)
 	p->teardowns++;
 }
 
-uint64_t vmp_now_ms(void)
+uint64_t vrp_now_ms(void)
 {
 	struct timespec ts;
 
@@ -266,10 +266,10 @@ uint64_t vmp_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void vmp_on_listen(struct vrm_ev *ev, uint32_t events)
+static void vrp_on_listen(struct vrm_ev *ev, uint32_t events)
 {
 	struct vrm_proxy *p = ev->ctx;
-	struct timeval tv = { .tv_sec = VMP_VMM_TIMEOUT };
+	struct timeval tv = { .tv_sec = VRP_VMM_TIMEOUT };
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	int fd;
@@ -300,9 +300,9 @@ static void vmp_on_listen(struct vrm_ev *ev, uint32_t events)
 	}
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	vmp_release_adopted(p);
+	vrp_release_adopted(p);
 	p->last_error[0] = 0;
-	p->vmm = (struct vrm_ev){ .fd = fd, .fn = vmp_on_vmm, .ctx = p };
+	p->vmm = (struct vrm_ev){ .fd = fd, .fn = vrp_on_vmm, .ctx = p };
 	p->vmm_pid = cred.pid;
 	p->state = "negotiating";
 	p->sessions++;
@@ -310,11 +310,11 @@ static void vmp_on_listen(struct vrm_ev *ev, uint32_t events)
 		pr_debug("device %s: VMM pid %d connected\n", p->cfg.name, (int)cred.pid);
 	else
 		pr_info("device %s: VMM pid %d connected\n", p->cfg.name, (int)cred.pid);
-	for (unsigned i = 0; i < VMP_NQ; i++)
-		vmp_queue_clear(p, i);
-	vmp_publish(p);		/* "negotiating" while the back-end answers */
-	if (vmp_backend_connect(p) || vrm_ev_add(p->epfd, &p->vmm, EPOLLIN | EPOLLRDHUP | EPOLLET)) {
-		vmp_teardown(p, "back-end unavailable");
+	for (unsigned i = 0; i < VRP_NQ; i++)
+		vrp_queue_clear(p, i);
+	vrp_publish(p);		/* "negotiating" while the back-end answers */
+	if (vrp_backend_connect(p) || vrm_ev_add(p->epfd, &p->vmm, EPOLLIN | EPOLLRDHUP | EPOLLET)) {
+		vrp_teardown(p, "back-end unavailable");
 		return;
 	}
 }
@@ -338,12 +338,12 @@ int vrm_proxy_pick_slot(const struct vrm_bpf *b, const char *name, const bool *t
 	return fresh >= 0 ? fresh : stale >= 0 ? stale : -ENOSPC;
 }
 
-static pthread_once_t vmp_guard_once = PTHREAD_ONCE_INIT;
-static int vmp_guard_err;
+static pthread_once_t vrp_guard_once = PTHREAD_ONCE_INIT;
+static int vrp_guard_err;
 
-static void vmp_guard_install(void)
+static void vrp_guard_install(void)
 {
-	vmp_guard_err = vrm_ux_guard_install();
+	vrp_guard_err = vrm_ux_guard_install();
 }
 
 struct vrm_proxy *vrm_proxy_new(struct vrm_bpf *b, int epfd, uint32_t slot,
@@ -358,12 +358,12 @@ struct vrm_proxy *vrm_proxy_new(struct vrm_bpf *b, int epfd, uint32_t slot,
 		return NULL;
 	}
 	/* Before any guest memory is mapped: a VMM that shrinks its memory
-	 * file must break its own device only (vmp_seal). */
-	pthread_once(&vmp_guard_once, vmp_guard_install);
-	if (vmp_guard_err) {
+	 * file must break its own device only (vrp_seal). */
+	pthread_once(&vrp_guard_once, vrp_guard_install);
+	if (vrp_guard_err) {
 		pr_warn("device %s: cannot install the SIGBUS guard: %s\n", cfg->name,
-			strerror(-vmp_guard_err));
-		errno = -vmp_guard_err;
+			strerror(-vrp_guard_err));
+		errno = -vrp_guard_err;
 		return NULL;
 	}
 	p = calloc(1, sizeof(*p));
@@ -377,7 +377,7 @@ struct vrm_proxy *vrm_proxy_new(struct vrm_bpf *b, int epfd, uint32_t slot,
 	/* -1 before the first goto fail: calloc's 0 is stdin's number. */
 	p->vmm.fd = p->be.fd = p->lsn.fd = -1;
 	p->state = "listening";
-	for (unsigned i = 0; i < VMP_NQ; i++) {
+	for (unsigned i = 0; i < VRP_NQ; i++) {
 		p->q[i].kickfd = p->q[i].vmm_callfd = p->q[i].call.fd = -1;
 		p->q[i].kick.fd = p->q[i].be_kickfd = -1;
 		p->q[i].kick_id = -1;
@@ -397,8 +397,8 @@ struct vrm_proxy *vrm_proxy_new(struct vrm_bpf *b, int epfd, uint32_t slot,
 		p->rs_tgid = dev->tgid;
 		p->rs_features = dev->features;
 		p->rs_order = dev->order;
-		for (unsigned i = 0; i < VMP_NQ; i++) {
-			const struct vrm_queue *q = &b->queues[vmp_qslot(p, i)];
+		for (unsigned i = 0; i < VRP_NQ; i++) {
+			const struct vrm_queue *q = &b->queues[vrp_qslot(p, i)];
 
 			/* Not across builds: another build's programs kept
 			 * translating into rings this one does not have. */
@@ -411,7 +411,7 @@ struct vrm_proxy *vrm_proxy_new(struct vrm_bpf *b, int epfd, uint32_t slot,
 		p->vmm_pid = (pid_t)dev->tgid;
 		pr_info("device %s: adopted slot %u from the pinned maps (%s rings, features "
 			"0x%llx, VMM pid %u): kicks are translated until the VMM reconnects\n",
-			cfg->name, slot, vmp_order_name(dev->order),
+			cfg->name, slot, vrp_order_name(dev->order),
 			(unsigned long long)dev->features, dev->tgid);
 	} else {
 		bool same = !strncmp(b->devices[slot].name, cfg->name, sizeof(b->devices[slot].name));
@@ -420,15 +420,15 @@ struct vrm_proxy *vrm_proxy_new(struct vrm_bpf *b, int epfd, uint32_t slot,
 		 * the counters too unless they were this device's. */
 		memset(&b->devices[slot], 0, sizeof(b->devices[slot]));
 		for (unsigned i = 0; i < VRM_DEV_QUEUES; i++) {
-			__atomic_store_n(&b->queues[vmp_qslot(p, i)].flags, 0, __ATOMIC_SEQ_CST);
+			__atomic_store_n(&b->queues[vrp_qslot(p, i)].flags, 0, __ATOMIC_SEQ_CST);
 			if (!same)
-				vrm_bpf_clear_stats(b, vmp_qslot(p, i));
+				vrm_bpf_clear_stats(b, vrp_qslot(p, i));
 		}
-		vrm_bpf_del_kickfds_of(b, vmp_qslot(p, 0), VRM_DEV_QUEUES);
+		vrm_bpf_del_kickfds_of(b, vrp_qslot(p, 0), VRM_DEV_QUEUES);
 		memcpy(b->devices[slot].name, cfg->name,
 		       strnlen(cfg->name, sizeof(b->devices[slot].name) - 1));
-		b->devices[slot].first_queue = vmp_qslot(p, 0);
-		b->devices[slot].nqueues = VMP_NQ;
+		b->devices[slot].first_queue = vrp_qslot(p, 0);
+		b->devices[slot].nqueues = VRP_NQ;
 	}
 
 	if (!lstat(cfg->vmm_path, &st)) {
@@ -441,7 +441,7 @@ struct vrm_proxy *vrm_proxy_new(struct vrm_bpf *b, int epfd, uint32_t slot,
 		unlink(cfg->vmm_path);	/* stale, from an earlier run */
 	}
 	p->lsn = (struct vrm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
-				 .fn = vmp_on_listen, .ctx = p };
+				 .fn = vrp_on_listen, .ctx = p };
 	/* 0600, or 0660 with the socket group, from the start (access.c). */
 	if (p->lsn.fd < 0 || (err = -vrm_access_listen(p->lsn.fd, cfg->vmm_path, 4, true)) ||
 	    vrm_ev_add(epfd, &p->lsn, EPOLLIN)) {
@@ -452,7 +452,7 @@ struct vrm_proxy *vrm_proxy_new(struct vrm_bpf *b, int epfd, uint32_t slot,
 	}
 	pr_info("device %s: listening on %s for the VMM, back-end %s\n", cfg->name,
 		cfg->vmm_path, cfg->backend_path);
-	vmp_publish(p);
+	vrp_publish(p);
 	return p;
 fail:
 	if (p->lsn.fd >= 0)
@@ -467,12 +467,12 @@ void vrm_proxy_free(struct vrm_proxy *p)
 {
 	if (!p)
 		return;
-	vmp_teardown(p, "daemon stopping");
-	vmp_release_adopted(p);
+	vrp_teardown(p, "daemon stopping");
+	vrp_release_adopted(p);
 	vrm_ev_del(p->epfd, &p->lsn);
 	close(p->lsn.fd);
 	unlink(p->cfg.vmm_path);
-	for (unsigned i = 0; i < VMP_NQ; i++)
+	for (unsigned i = 0; i < VRP_NQ; i++)
 		vrm_ux_scratch_free(p->scratch[i]);
 	pthread_mutex_destroy(&p->pub_lock);
 	free(p);
@@ -480,12 +480,12 @@ void vrm_proxy_free(struct vrm_proxy *p)
 
 void vrm_proxy_tick(struct vrm_proxy *p)
 {
-	vmp_deferred(p);
-	for (unsigned i = 0; i < VMP_NQ; i++)
-		vmp_complete(p, i);
-	vmp_watch_kicks(p);
-	vmp_be_reconnect(p);
-	vmp_publish(p);
+	vrp_deferred(p);
+	for (unsigned i = 0; i < VRP_NQ; i++)
+		vrp_complete(p, i);
+	vrp_watch_kicks(p);
+	vrp_be_reconnect(p);
+	vrp_publish(p);
 }
 
 void vrm_proxy_info(struct vrm_proxy *p, struct vrm_proxy_info *out)

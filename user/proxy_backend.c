@@ -25,11 +25,11 @@
 #include "proxy_int.h"
 #include "vu_wire.h"
 
-#define VMP_BE_TIMEOUT	5		/* seconds a back-end may take to answer */
-#define VMP_QUIET	10		/* seconds between repeats of one warning */
+#define VRP_BE_TIMEOUT	5		/* seconds a back-end may take to answer */
+#define VRP_QUIET	10		/* seconds between repeats of one warning */
 
 /* How often a lost back-end is tried again. */
-#define VMP_BE_RETRY_MS		250
+#define VRP_BE_RETRY_MS		250
 
 /*
  * The back-end connection broke (it was killed, restarted, upgraded) while
@@ -39,7 +39,7 @@
  * Before the VMM has set features there is nothing to keep: the caller
  * ends the session instead.
  */
-static void vmp_be_lost(struct vrm_proxy *p, const char *why)
+static void vrp_be_lost(struct vrm_proxy *p, const char *why)
 {
 	if (p->be.fd >= 0) {
 		vrm_ev_del(p->epfd, &p->be);
@@ -47,21 +47,21 @@ static void vmp_be_lost(struct vrm_proxy *p, const char *why)
 		p->be.fd = -1;
 	}
 	p->be_rings = p->be_stopped = 0;
-	for (unsigned i = 0; i < VMP_NQ; i++)
+	for (unsigned i = 0; i < VRP_NQ; i++)
 		p->q[i].be_kick_sent = false;
 	if (!p->be_down) {
-		vmp_err(p, "back-end %s lost (%s): the VMM session goes on, connecting again",
+		vrp_err(p, "back-end %s lost (%s): the VMM session goes on, connecting again",
 			p->cfg.backend_path, why);
 		p->be_down = true;
-		p->be_down_since_ms = vmp_now_ms();
+		p->be_down_since_ms = vrp_now_ms();
 		p->state = "back-end down";
 	}
-	p->be_next_try_ms = vmp_now_ms() + VMP_BE_RETRY_MS;
+	p->be_next_try_ms = vrp_now_ms() + VRP_BE_RETRY_MS;
 }
 
 /* A request to the back-end that has no reply.  While the back-end is
  * down, nothing is sent: the replay brings it our state. */
-static int vmp_be_send(struct vrm_proxy *p, struct vu_msg *m)
+static int vrp_be_send(struct vrm_proxy *p, struct vu_msg *m)
 {
 	int err;
 
@@ -74,33 +74,33 @@ static int vmp_be_send(struct vrm_proxy *p, struct vu_msg *m)
 		snprintf(why, sizeof(why), "sending %s: %s", vu_request_name(m->request),
 			 strerror(-err));
 		if (!p->features_set) {
-			vmp_err(p, "back-end %s: %s", p->cfg.backend_path, why);
+			vrp_err(p, "back-end %s: %s", p->cfg.backend_path, why);
 			return err;
 		}
-		vmp_be_lost(p, why);
+		vrp_be_lost(p, why);
 	}
 	return 0;
 }
 
-int vmp_be_u64(struct vrm_proxy *p, uint32_t req, uint64_t v, int fd)
+int vrp_be_u64(struct vrm_proxy *p, uint32_t req, uint64_t v, int fd)
 {
 	struct vu_msg m;
 
 	vu_msg_u64(&m, req, v, fd);
-	return vmp_be_send(p, &m);
+	return vrp_be_send(p, &m);
 }
 
-int vmp_be_state(struct vrm_proxy *p, uint32_t req, uint32_t idx, uint32_t num)
+int vrp_be_state(struct vrm_proxy *p, uint32_t req, uint32_t idx, uint32_t num)
 {
 	struct vu_msg m;
 
 	vu_msg_init(&m, req);
 	vu_put_u32(&m, 0, idx);
 	vu_put_u32(&m, 4, num);
-	return vmp_be_send(p, &m);
+	return vrp_be_send(p, &m);
 }
 
-static void vmp_on_backend(struct vrm_ev *ev, uint32_t events)
+static void vrp_on_backend(struct vrm_ev *ev, uint32_t events)
 {
 	struct vrm_proxy *p = ev->ctx;
 	char c;
@@ -109,23 +109,23 @@ static void vmp_on_backend(struct vrm_ev *ev, uint32_t events)
 	 * it went away, or it is talking nonsense. */
 	if (recv(ev->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0 || (events & (EPOLLHUP | EPOLLERR))) {
 		if (p->features_set) {
-			vmp_be_lost(p, "disconnected");
+			vrp_be_lost(p, "disconnected");
 			return;
 		}
-		vmp_err(p, "back-end %s disconnected", p->cfg.backend_path);
+		vrp_err(p, "back-end %s disconnected", p->cfg.backend_path);
 		p->be_down = true;
-		vmp_teardown(p, "back-end disconnected");
+		vrp_teardown(p, "back-end disconnected");
 	} else {
-		vmp_err(p, "back-end %s sent an unsolicited message", p->cfg.backend_path);
+		vrp_err(p, "back-end %s sent an unsolicited message", p->cfg.backend_path);
 		p->be_down = true;
-		vmp_teardown(p, "back-end protocol error");
+		vrp_teardown(p, "back-end protocol error");
 	}
 }
 
 /* The process listening at the back-end's path (SO_PEERCRED names whoever
  * called listen()) is one access.c allows: else a path another user
  * squatted would be handed every region of the guest.  0 or -EPERM. */
-static int vmp_backend_trusted(struct vrm_proxy *p, int fd)
+static int vrp_backend_trusted(struct vrm_proxy *p, int fd)
 {
 	struct ucred c;
 	char who[160];
@@ -135,9 +135,9 @@ static int vmp_backend_trusted(struct vrm_proxy *p, int fd)
 	if (!err)
 		return 0;
 	now = time(NULL);
-	/* A VMM retries at once: said once per VMP_QUIET seconds. */
-	if (now - p->be_warned >= VMP_QUIET) {
-		vmp_err(p, "back-end %s refused: its listener is pid %d uid %u gid %u, not one "
+	/* A VMM retries at once: said once per VRP_QUIET seconds. */
+	if (now - p->be_warned >= VRP_QUIET) {
+		vrp_err(p, "back-end %s refused: its listener is pid %d uid %u gid %u, not one "
 			"of %s (--allow-uid, --socket-group)", p->cfg.backend_path, (int)c.pid,
 			(unsigned)c.uid, (unsigned)c.gid, vrm_access_allowed(who, sizeof(who)));
 		p->be_warned = now;
@@ -145,10 +145,10 @@ static int vmp_backend_trusted(struct vrm_proxy *p, int fd)
 	return -EPERM;
 }
 
-int vmp_backend_connect(struct vrm_proxy *p)
+int vrp_backend_connect(struct vrm_proxy *p)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = VMP_BE_TIMEOUT };
+	struct timeval tv = { .tv_sec = VRP_BE_TIMEOUT };
 	int fd, err;
 
 	strcpy(sa.sun_path, p->cfg.backend_path);
@@ -160,9 +160,9 @@ int vmp_backend_connect(struct vrm_proxy *p)
 
 		err = -errno;
 		close(fd);
-		/* A VMM retries at once: say it once per VMP_QUIET seconds. */
-		if (now - p->be_warned >= VMP_QUIET) {
-			vmp_err(p, "cannot connect to back-end %s: %s (%s)", p->cfg.backend_path,
+		/* A VMM retries at once: say it once per VRP_QUIET seconds. */
+		if (now - p->be_warned >= VRP_QUIET) {
+			vrp_err(p, "cannot connect to back-end %s: %s (%s)", p->cfg.backend_path,
 				strerror(-err), p->be_retrying ? "trying again" :
 				"VMM connections are refused until it listens");
 			p->be_warned = now;
@@ -170,7 +170,7 @@ int vmp_backend_connect(struct vrm_proxy *p)
 		return err;
 	}
 	/* Guest memory goes to whoever listens there: they must be ours. */
-	err = vmp_backend_trusted(p, fd);
+	err = vrp_backend_trusted(p, fd);
 	if (err) {
 		close(fd);
 		return err;
@@ -179,13 +179,13 @@ int vmp_backend_connect(struct vrm_proxy *p)
 	/* A back-end that stops answering must not stall the daemon. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	p->be = (struct vrm_ev){ .fd = fd, .fn = vmp_on_backend, .ctx = p };
+	p->be = (struct vrm_ev){ .fd = fd, .fn = vrp_on_backend, .ctx = p };
 
 	err = vu_get_u64_reply(fd, VU_GET_FEATURES, &p->be_features);
 	if (err)
 		goto proto;
 	if (!(p->be_features & BIT(VU_F_VERSION_1))) {
-		vmp_err(p, "back-end %s does not offer VERSION_1 (features 0x%llx)",
+		vrp_err(p, "back-end %s does not offer VERSION_1 (features 0x%llx)",
 			p->cfg.backend_path, (unsigned long long)p->be_features);
 		return -EPROTO;
 	}
@@ -195,7 +195,7 @@ int vmp_backend_connect(struct vrm_proxy *p)
 		if (err)
 			goto proto;
 		/* Nothing of the back-end's optional protocol is needed. */
-		err = vmp_be_u64(p, VU_SET_PROTOCOL_FEATURES, 0, -1);
+		err = vrp_be_u64(p, VU_SET_PROTOCOL_FEATURES, 0, -1);
 		if (err)
 			return err;
 	}
@@ -207,14 +207,14 @@ int vmp_backend_connect(struct vrm_proxy *p)
 		(unsigned long long)p->be_pf);
 	return 0;
 proto:
-	vmp_err(p, "back-end %s: feature query failed: %s", p->cfg.backend_path, strerror(-err));
+	vrp_err(p, "back-end %s: feature query failed: %s", p->cfg.backend_path, strerror(-err));
 	return err;
 }
 
 /* To the back-end: the guest's regions (our addresses as "user" addresses)
  * plus the shadow region: this device's shadow map, its own fd, which holds
  * no other device's rings. */
-int vmp_be_mem_table(struct vrm_proxy *p, const struct vmp_region *reg, uint32_t n)
+int vrp_be_mem_table(struct vrm_proxy *p, const struct vrp_region *reg, uint32_t n)
 {
 	struct vu_msg fwd;
 
@@ -225,34 +225,34 @@ int vmp_be_mem_table(struct vrm_proxy *p, const struct vmp_region *reg, uint32_t
 		uint32_t off = VU_MEM_HDR_SIZE + i * VU_MEM_REGION_SIZE;
 		bool sh = i == n;
 
-		vu_put_u64(&fwd, off, sh ? vmp_shadow_gpa(p) : reg[i].gpa);
+		vu_put_u64(&fwd, off, sh ? vrp_shadow_gpa(p) : reg[i].gpa);
 		vu_put_u64(&fwd, off + 8, sh ? VRM_SHADOW_DEV_BYTES : reg[i].size);
-		vu_put_u64(&fwd, off + 16, sh ? (uint64_t)(uintptr_t)&p->b->shadow[vmp_qslot(p, 0)] :
+		vu_put_u64(&fwd, off + 16, sh ? (uint64_t)(uintptr_t)&p->b->shadow[vrp_qslot(p, 0)] :
 			   (uint64_t)(uintptr_t)reg[i].map + reg[i].offset);
 		vu_put_u64(&fwd, off + 24, sh ? 0 : reg[i].offset);
 		fwd.fds[i] = sh ? vrm_bpf_shadow_fd(p->b, p->slot) : reg[i].fd;
 	}
 	fwd.nfds = (int)n + 1;
-	return vmp_be_send(p, &fwd);
+	return vrp_be_send(p, &fwd);
 }
 
 /* How long a stop waits for the back-end to take what the guest had already
  * sent (its transmit ring), so that a pause does not drop it. */
-#define VMP_DRAIN_MS		50
+#define VRP_DRAIN_MS		50
 
-/* Waits (at most VMP_DRAIN_MS) until the back-end returned every chain
+/* Waits (at most VRP_DRAIN_MS) until the back-end returned every chain
  * translated on queue i, then a little more while its other rings still
  * move (a frame it took is forwarded after it returned the chain). */
-void vmp_be_drain(struct vrm_proxy *p, unsigned i)
+void vrp_be_drain(struct vrm_proxy *p, unsigned i)
 {
-	const struct vrm_queue *q = &p->b->queues[vmp_qslot(p, i)];
-	const struct vrm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, i)];
-	uint64_t t0 = vmp_now_ms();
+	const struct vrm_queue *q = &p->b->queues[vrp_qslot(p, i)];
+	const struct vrm_shadow_queue *sh = &p->b->shadow[vrp_qslot(p, i)];
+	uint64_t t0 = vrp_now_ms();
 
 	if (!p->q[i].started || p->be.fd < 0 || p->be_down)
 		return;
 	while (vrm_swab16_if(VRM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE)) !=
-	       VRM_READ_ONCE(q->last_avail) && vmp_now_ms() - t0 < VMP_DRAIN_MS) {
+	       VRM_READ_ONCE(q->last_avail) && vrp_now_ms() - t0 < VRP_DRAIN_MS) {
 		struct timespec ts = { 0, 200000 };
 
 		nanosleep(&ts, NULL);
@@ -261,18 +261,18 @@ void vmp_be_drain(struct vrm_proxy *p, unsigned i)
 		struct timespec ts = { 0, 1000000 };
 
 		now = 0;
-		for (unsigned k = 0; k < VMP_NQ; k++)
+		for (unsigned k = 0; k < VRP_NQ; k++)
 			now += vrm_swab16_if(VRM_ORDER_LE,
-					    __atomic_load_n(&p->b->shadow[vmp_qslot(p, k)].used.idx,
+					    __atomic_load_n(&p->b->shadow[vrp_qslot(p, k)].used.idx,
 							    __ATOMIC_ACQUIRE));
-		if (now == was || vmp_now_ms() - t0 >= VMP_DRAIN_MS)
+		if (now == was || vrp_now_ms() - t0 >= VRP_DRAIN_MS)
 			break;
 		nanosleep(&ts, NULL);
 	}
 }
 
 /* GET_VRING_BASE to the back-end: 0 with its position in *base, or -errno. */
-static int vmp_be_get_base(struct vrm_proxy *p, unsigned i, uint16_t *base)
+static int vrp_be_get_base(struct vrm_proxy *p, unsigned i, uint16_t *base)
 {
 	struct vu_msg req, rep;
 	int err;
@@ -290,7 +290,7 @@ static int vmp_be_get_base(struct vrm_proxy *p, unsigned i, uint16_t *base)
 
 /* The back-end stops its ring i (its own GET_VRING_BASE): after the answer
  * it no longer touches the shadow ring.  False when it did not answer. */
-bool vmp_be_stop_ring(struct vrm_proxy *p, unsigned i)
+bool vrp_be_stop_ring(struct vrm_proxy *p, unsigned i)
 {
 	uint16_t base;
 	int err;
@@ -299,13 +299,13 @@ bool vmp_be_stop_ring(struct vrm_proxy *p, unsigned i)
 		return false;
 	p->be_rings &= ~(1u << i);
 	p->q[i].be_kick_sent = false;	/* it drops the ring's fds (DPDK does) */
-	err = vmp_be_get_base(p, i, &base);
+	err = vrp_be_get_base(p, i, &base);
 	if (err) {
 		char why[96];
 
 		/* Its position is lost with it; ours stands. */
 		snprintf(why, sizeof(why), "GET_VRING_BASE: %s", strerror(-err));
-		vmp_be_lost(p, why);
+		vrp_be_lost(p, why);
 		return false;
 	}
 	p->be_stopped_at[i] = base;
@@ -316,14 +316,14 @@ bool vmp_be_stop_ring(struct vrm_proxy *p, unsigned i)
 /* At the session's end: the back-end stops its rings the way a VMM does, so
  * it has let go of the shadow rings before the next session resets them
  * (DPDK, for one, answers only once its data path stopped using the ring). */
-void vmp_be_stop_rings(struct vrm_proxy *p)
+void vrp_be_stop_rings(struct vrm_proxy *p)
 {
 	uint16_t base;
 
-	for (unsigned i = 0; i < VMP_NQ && p->be.fd >= 0 && !p->be_down; i++) {
+	for (unsigned i = 0; i < VRP_NQ && p->be.fd >= 0 && !p->be_down; i++) {
 		if (!(p->be_rings & (1u << i)))
 			continue;
-		if (vmp_be_get_base(p, i, &base)) {
+		if (vrp_be_get_base(p, i, &base)) {
 			pr_debug("device %s: back-end did not stop ring %u\n", p->cfg.name, i);
 			break;
 		}
@@ -333,9 +333,9 @@ void vmp_be_stop_rings(struct vrm_proxy *p)
 
 /* The back-end gets ring i's shadow rings, in our address space, which the
  * shadow region's "user" address covers. */
-int vmp_be_ring_addr(struct vrm_proxy *p, unsigned i)
+int vrp_be_ring_addr(struct vrm_proxy *p, unsigned i)
 {
-	uint64_t sh = (uint64_t)(uintptr_t)&p->b->shadow[vmp_qslot(p, i)];
+	uint64_t sh = (uint64_t)(uintptr_t)&p->b->shadow[vrp_qslot(p, i)];
 	struct vu_msg fwd;
 
 	vu_msg_init(&fwd, VU_SET_VRING_ADDR);
@@ -346,11 +346,11 @@ int vmp_be_ring_addr(struct vrm_proxy *p, unsigned i)
 	vu_put_u64(&fwd, VU_ADDR_AVAIL_OFF, sh + VRM_SHADOW_AVAIL_OFF);
 	vu_put_u64(&fwd, 32, 0);
 	p->be_rings |= 1u << i;
-	return vmp_be_send(p, &fwd);
+	return vrp_be_send(p, &fwd);
 }
 
 /*
- * A back-end that came back (vmp_be_lost) is given our whole state, as a
+ * A back-end that came back (vrp_be_lost) is given our whole state, as a
  * VMM would give it to a new one: features, memory table (the shadow region
  * included), and each ring from where the shadow ring stands.  What the old
  * one returned goes to the guest first; what it took and never returned is
@@ -359,66 +359,66 @@ int vmp_be_ring_addr(struct vrm_proxy *p, unsigned i)
  * go out twice).  0, -EPROTO when it lacks a feature the guest has (the
  * session must end: the guest cannot lose a feature), or -errno.
  */
-static int vmp_be_replay(struct vrm_proxy *p)
+static int vrp_be_replay(struct vrm_proxy *p)
 {
 	uint64_t need = p->be_acked & ~BIT(VU_F_PROTOCOL_FEATURES);
 
 	if (p->features_set && (need & ~p->be_features)) {
-		vmp_err(p, "back-end %s came back without features 0x%llx the guest has",
+		vrp_err(p, "back-end %s came back without features 0x%llx the guest has",
 			p->cfg.backend_path, (unsigned long long)(need & ~p->be_features));
 		return -EPROTO;
 	}
 	if (p->owner_sent)
-		vmp_be_u64(p, VU_SET_OWNER, 0, -1);
+		vrp_be_u64(p, VU_SET_OWNER, 0, -1);
 	if (p->features_set)
-		vmp_be_u64(p, VU_SET_FEATURES,
+		vrp_be_u64(p, VU_SET_FEATURES,
 			   need | (p->be_proto ? BIT(VU_F_PROTOCOL_FEATURES) : 0), -1);
 	if (p->nreg)
-		vmp_be_mem_table(p, p->reg, (uint32_t)p->nreg);
-	for (unsigned i = 0; i < VMP_NQ && !p->be_down; i++) {
-		struct vmp_queue *vq = &p->q[i];
-		struct vrm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, i)];
+		vrp_be_mem_table(p, p->reg, (uint32_t)p->nreg);
+	for (unsigned i = 0; i < VRP_NQ && !p->be_down; i++) {
+		struct vrp_queue *vq = &p->q[i];
+		struct vrm_shadow_queue *sh = &p->b->shadow[vrp_qslot(p, i)];
 
 		if (!vq->num)
 			continue;
-		vmp_be_state(p, VU_SET_VRING_NUM, i, vq->num);
-		vmp_complete(p, i);
-		vmp_be_state(p, VU_SET_VRING_BASE, i,
+		vrp_be_state(p, VU_SET_VRING_NUM, i, vq->num);
+		vrp_complete(p, i);
+		vrp_be_state(p, VU_SET_VRING_BASE, i,
 			     vq->have_addr ? vrm_swab16_if(VRM_ORDER_LE, sh->used.idx) : vq->base);
 		if (vq->have_addr)
-			vmp_be_ring_addr(p, i);
+			vrp_be_ring_addr(p, i);
 		if (vq->call.fd >= 0)
-			vmp_be_u64(p, VU_SET_VRING_CALL, i, vq->call.fd);
+			vrp_be_u64(p, VU_SET_VRING_CALL, i, vq->call.fd);
 		vq->be_kick_sent = false;
-		vmp_be_set_kick(p, i);
+		vrp_be_set_kick(p, i);
 		if (p->be_proto && vq->enabled)
-			vmp_be_state(p, VU_SET_VRING_ENABLE, i, 1);
+			vrp_be_state(p, VU_SET_VRING_ENABLE, i, 1);
 		if (vq->started)
-			vmp_kick_backend(p, i);
+			vrp_kick_backend(p, i);
 	}
 	return 0;
 }
 
 /* The tick's part while the back-end is down: connect again, every
- * VMP_BE_RETRY_MS, and replay. */
-void vmp_be_reconnect(struct vrm_proxy *p)
+ * VRP_BE_RETRY_MS, and replay. */
+void vrp_be_reconnect(struct vrm_proxy *p)
 {
-	uint64_t now = vmp_now_ms();
+	uint64_t now = vrp_now_ms();
 	int err;
 
 	if (!p->be_down || p->vmm.fd < 0 || now < p->be_next_try_ms)
 		return;
 	p->be_down = false;	/* sends go out; a failure sets it again */
 	p->be_retrying = true;
-	err = vmp_backend_connect(p);
+	err = vrp_backend_connect(p);
 	p->be_retrying = false;
 	if (!err && !p->be_down)
-		err = vmp_be_replay(p);
+		err = vrp_be_replay(p);
 	if (err || p->be_down) {
 		p->be_down = true;	/* quietly: it was said once */
-		vmp_be_lost(p, "");
+		vrp_be_lost(p, "");
 		if (err == -EPROTO)
-			vmp_teardown(p, "back-end came back unable to serve the guest");
+			vrp_teardown(p, "back-end came back unable to serve the guest");
 		return;
 	}
 	p->be_reconnects++;

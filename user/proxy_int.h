@@ -31,19 +31,19 @@
 #include "uxlate.h"
 
 #define BIT(n)		(1ull << (n))
-#define VMP_NQ		VRM_PROXY_NQ
+#define VRP_NQ		VRM_PROXY_NQ
 /* Where the shadow region sits in the back-end's guest-physical space: far
  * above any guest RAM, checked against every region the VMM sends. */
-#define VMP_SHADOW_GPA	(1ull << 48)
+#define VRP_SHADOW_GPA	(1ull << 48)
 
-struct vmp_region {
+struct vrp_region {
 	uint64_t gpa, size, uaddr, offset;
 	void *map;
 	size_t map_len;
 	int fd;			/* ours (a dup): a back-end that comes back gets it */
 };
 
-struct vmp_queue {
+struct vrp_queue {
 	uint16_t num;
 	uint16_t base;
 	bool have_addr, enabled, started, endian_be, endian_set;
@@ -69,7 +69,7 @@ struct vrm_proxy {
 	uint32_t slot;
 	struct vrm_ev lsn, vmm, be;
 	pid_t vmm_pid;
-	struct vrm_scratch *scratch[VMP_NQ];
+	struct vrm_scratch *scratch[VRP_NQ];
 
 	uint64_t be_features, be_pf, offered, guest_features, vmm_pf;
 	bool features_set, legacy, order_latched, owner_sent, be_proto, vmm_added;
@@ -79,109 +79,109 @@ struct vrm_proxy {
 	uint64_t told_features;
 	unsigned long starts;		/* device starts (first, after a stop) */
 	char kick_why[160];		/* ... and why */
-	struct vmp_region reg[VRM_MAX_REGIONS];
+	struct vrp_region reg[VRM_MAX_REGIONS];
 	int nreg;
-	struct vmp_queue q[VMP_NQ];
+	struct vrp_queue q[VRP_NQ];
 
 	const char *state;
 	bool adopted;		/* the slot still holds a dead daemon's session */
 	/* That session's rings ran and stay in the pinned queue state, so
 	 * the VMM reconnecting after our crash may resume them where they
-	 * are (vmp_can_resume); with its VMM, features and byte order. */
-	bool rs_valid[VMP_NQ];
+	 * are (vrp_can_resume); with its VMM, features and byte order. */
+	bool rs_valid[VRP_NQ];
 	uint32_t rs_tgid;
 	uint64_t rs_features;
 	int rs_order;
 	/* The back-end went away while the VMM session goes on: every VMM
 	 * request still changes our state, nothing goes to the back-end, and
-	 * the tick connects again and replays the state (vmp_be_reconnect). */
+	 * the tick connects again and replays the state (vrp_be_reconnect). */
 	bool be_down, be_retrying;
 	uint64_t be_acked;		/* the features the back-end was given */
 	uint64_t be_down_since_ms, be_next_try_ms;
 	unsigned long be_reconnects;
 	unsigned be_rings;	/* rings the back-end may be using (bit per ring) */
 	unsigned be_stopped;	/* rings it stopped before the VMM stopped ours */
-	uint16_t be_stopped_at[VMP_NQ];
+	uint16_t be_stopped_at[VRP_NQ];
 	time_t be_warned;
 	unsigned long faults_told;	/* vrm_ux_fault.n of this thread, told */
 	unsigned long unsealed_told;	/* the session whose unsealable memory was told */
 	char last_error[160];
 	unsigned long sessions, teardowns, deferred_done;
-	unsigned long calls[VMP_NQ], calls_suppressed[VMP_NQ];
+	unsigned long calls[VRP_NQ], calls_suppressed[VRP_NQ];
 	/* What vrm_proxy_info tells other threads: a copy made by the thread
-	 * running the proxy (vmp_publish), so a reader never waits for a
+	 * running the proxy (vrp_publish), so a reader never waits for a
 	 * proxy stuck on its back-end and never sees a field half written. */
 	pthread_mutex_t pub_lock;
 	struct vrm_proxy_info pub;
 };
 
-static inline struct vrm_device *vmp_dev(struct vrm_proxy *p)
+static inline struct vrm_device *vrp_dev(struct vrm_proxy *p)
 {
 	return &p->b->devices[p->slot];
 }
 
-static inline uint32_t vmp_qslot(struct vrm_proxy *p, unsigned i)
+static inline uint32_t vrp_qslot(struct vrm_proxy *p, unsigned i)
 {
 	return VRM_QSLOT(p->slot, i);
 }
 
 /* Queue i as the translation core sees it, with the daemon's counters. */
-static inline struct vrm_ux_queue vmp_rq(struct vrm_proxy *p, unsigned i)
+static inline struct vrm_ux_queue vrp_rq(struct vrm_proxy *p, unsigned i)
 {
-	uint32_t qs = vmp_qslot(p, i);
+	uint32_t qs = vrp_qslot(p, i);
 
-	return (struct vrm_ux_queue){ vmp_dev(p), &p->b->queues[qs], &p->b->shadow[qs],
+	return (struct vrm_ux_queue){ vrp_dev(p), &p->b->queues[qs], &p->b->shadow[qs],
 				      p->scratch[i], &p->b->ustats[qs] };
 }
 
 /* Where this device's shadow map sits in its back-end's guest-physical
  * space: each device's at its own place in the range above the guest's. */
-static inline uint64_t vmp_shadow_gpa(struct vrm_proxy *p)
+static inline uint64_t vrp_shadow_gpa(struct vrm_proxy *p)
 {
-	return VMP_SHADOW_GPA + (uint64_t)p->slot * VRM_SHADOW_DEV_BYTES;
+	return VRP_SHADOW_GPA + (uint64_t)p->slot * VRM_SHADOW_DEV_BYTES;
 }
 
 /* proxy.c: the session */
-void vmp_err(struct vrm_proxy *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void vmp_teardown(struct vrm_proxy *p, const char *why);
-void vmp_unmap_regions(struct vrm_proxy *p);
-uint64_t vmp_now_ms(void);
+void vrp_err(struct vrm_proxy *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vrp_teardown(struct vrm_proxy *p, const char *why);
+void vrp_unmap_regions(struct vrm_proxy *p);
+uint64_t vrp_now_ms(void);
 
 /* proxy_vmm.c: the VMM face */
-void vmp_on_vmm(struct vrm_ev *ev, uint32_t events);
+void vrp_on_vmm(struct vrm_ev *ev, uint32_t events);
 
 /* proxy_backend.c: the back-end face.  The sends return 0, or -errno only
- * before the VMM set features (the session must end: vmp_be_send). */
-int vmp_backend_connect(struct vrm_proxy *p);
-int vmp_be_u64(struct vrm_proxy *p, uint32_t req, uint64_t v, int fd);
-int vmp_be_state(struct vrm_proxy *p, uint32_t req, uint32_t idx, uint32_t num);
-int vmp_be_mem_table(struct vrm_proxy *p, const struct vmp_region *reg, uint32_t n);
-int vmp_be_ring_addr(struct vrm_proxy *p, unsigned i);
-void vmp_be_drain(struct vrm_proxy *p, unsigned i);
-bool vmp_be_stop_ring(struct vrm_proxy *p, unsigned i);
-void vmp_be_stop_rings(struct vrm_proxy *p);
-void vmp_be_reconnect(struct vrm_proxy *p);
+ * before the VMM set features (the session must end: vrp_be_send). */
+int vrp_backend_connect(struct vrm_proxy *p);
+int vrp_be_u64(struct vrm_proxy *p, uint32_t req, uint64_t v, int fd);
+int vrp_be_state(struct vrm_proxy *p, uint32_t req, uint32_t idx, uint32_t num);
+int vrp_be_mem_table(struct vrm_proxy *p, const struct vrp_region *reg, uint32_t n);
+int vrp_be_ring_addr(struct vrm_proxy *p, unsigned i);
+void vrp_be_drain(struct vrm_proxy *p, unsigned i);
+bool vrp_be_stop_ring(struct vrm_proxy *p, unsigned i);
+void vrp_be_stop_rings(struct vrm_proxy *p);
+void vrp_be_reconnect(struct vrm_proxy *p);
 
 /* proxy_queue.c: a queue's life */
-void vmp_queue_quiesce(struct vrm_proxy *p, unsigned i);
-void vmp_queue_stop(struct vrm_proxy *p, unsigned i);
-void vmp_queue_clear(struct vrm_proxy *p, unsigned i);
-int vmp_queue_try_start(struct vrm_proxy *p, unsigned i);
-bool vmp_can_resume(struct vrm_proxy *p, unsigned i, uint16_t base);
-bool vmp_same_ring(struct vrm_proxy *p, unsigned i);
-void vmp_shadow_reset(struct vrm_proxy *p, unsigned i);
-void vmp_complete(struct vrm_proxy *p, unsigned i);
-void vmp_signal_vmm(struct vmp_queue *vq);
-void vmp_on_call(struct vrm_ev *ev, uint32_t events);
-const char *vmp_order_name(int order);
+void vrp_queue_quiesce(struct vrm_proxy *p, unsigned i);
+void vrp_queue_stop(struct vrm_proxy *p, unsigned i);
+void vrp_queue_clear(struct vrm_proxy *p, unsigned i);
+int vrp_queue_try_start(struct vrm_proxy *p, unsigned i);
+bool vrp_can_resume(struct vrm_proxy *p, unsigned i, uint16_t base);
+bool vrp_same_ring(struct vrm_proxy *p, unsigned i);
+void vrp_shadow_reset(struct vrm_proxy *p, unsigned i);
+void vrp_complete(struct vrm_proxy *p, unsigned i);
+void vrp_signal_vmm(struct vrp_queue *vq);
+void vrp_on_call(struct vrm_ev *ev, uint32_t events);
+const char *vrp_order_name(int order);
 
 /* proxy_kick.c: the kick paths */
-int vmp_kick_attach(struct vrm_proxy *p, unsigned i);
-void vmp_kick_decide(struct vrm_proxy *p);
-int vmp_be_set_kick(struct vrm_proxy *p, unsigned i);
-void vmp_kick_backend(struct vrm_proxy *p, unsigned i);
-uint32_t vmp_user_kick(struct vrm_proxy *p, unsigned i);
-void vmp_deferred(struct vrm_proxy *p);
-void vmp_watch_kicks(struct vrm_proxy *p);
+int vrp_kick_attach(struct vrm_proxy *p, unsigned i);
+void vrp_kick_decide(struct vrm_proxy *p);
+int vrp_be_set_kick(struct vrm_proxy *p, unsigned i);
+void vrp_kick_backend(struct vrm_proxy *p, unsigned i);
+uint32_t vrp_user_kick(struct vrm_proxy *p, unsigned i);
+void vrp_deferred(struct vrm_proxy *p);
+void vrp_watch_kicks(struct vrm_proxy *p);
 
 #endif

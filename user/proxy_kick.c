@@ -29,9 +29,9 @@
  * until the guest's next one.  On the BPF path that is the guest's kick
  * eventfd, which the back-end waits on: our write is not the VMM's, so BPF
  * lets it through untouched; on the userspace path, our own. */
-void vmp_kick_backend(struct vrm_proxy *p, unsigned i)
+void vrp_kick_backend(struct vrm_proxy *p, unsigned i)
 {
-	struct vmp_queue *vq = &p->q[i];
+	struct vrp_queue *vq = &p->q[i];
 	int fd = p->kick_path == VRM_KICK_USERSPACE ? vq->be_kickfd : vq->kickfd;
 	uint64_t one = 1;
 
@@ -42,9 +42,9 @@ void vmp_kick_backend(struct vrm_proxy *p, unsigned i)
 /* The fd the back-end waits on for queue i's kicks: the guest's own on the
  * BPF path (the guest's kick wakes it after BPF translated), ours on the
  * userspace path (we kick it once we translated).  -1 with errno set. */
-static int vmp_be_kickfd(struct vrm_proxy *p, unsigned i)
+static int vrp_be_kickfd(struct vrm_proxy *p, unsigned i)
 {
-	struct vmp_queue *vq = &p->q[i];
+	struct vrp_queue *vq = &p->q[i];
 
 	if (p->kick_path != VRM_KICK_USERSPACE)
 		return vq->kickfd;
@@ -57,29 +57,29 @@ static int vmp_be_kickfd(struct vrm_proxy *p, unsigned i)
  * it: the guest's own one is sent as soon as the VMM gives it (the path is
  * chosen when the first ring starts, maybe later, at SET_VRING_ENABLE), and
  * replaced by ours when the path turns out to be userspace. */
-int vmp_be_set_kick(struct vrm_proxy *p, unsigned i)
+int vrp_be_set_kick(struct vrm_proxy *p, unsigned i)
 {
-	struct vmp_queue *vq = &p->q[i];
+	struct vrp_queue *vq = &p->q[i];
 	int fd;
 
 	if (vq->be_kick_sent || vq->kickfd < 0)
 		return 0;
-	fd = vmp_be_kickfd(p, i);
+	fd = vrp_be_kickfd(p, i);
 	if (fd < 0)
 		return -errno;
 	if (p->be.fd < 0 || p->be_down)
 		return 0;	/* the back-end gets it when it is back */
-	vq->be_kick_sent = vmp_be_u64(p, VU_SET_VRING_KICK, i, fd) == 0;
+	vq->be_kick_sent = vrp_be_u64(p, VU_SET_VRING_KICK, i, fd) == 0;
 	return vq->be_kick_sent ? 0 : -EIO;
 }
 
 /* The kicks BPF could not finish (a guest page not resident, a kick that
  * kept coming back): translated here with the same core, then the back-end
  * is woken, for the guest's kick woke it before the chains were there. */
-void vmp_deferred(struct vrm_proxy *p)
+void vrp_deferred(struct vrm_proxy *p)
 {
-	for (unsigned i = 0; i < VMP_NQ; i++) {
-		struct vrm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+	for (unsigned i = 0; i < VRP_NQ; i++) {
+		struct vrm_queue *q = &p->b->queues[vrp_qslot(p, i)];
 		uint32_t chains;
 
 		if (!p->q[i].started || !VRM_READ_ONCE(q->deferred))
@@ -87,7 +87,7 @@ void vmp_deferred(struct vrm_proxy *p)
 		/* Cleared first: a deferral that comes in meanwhile sets it
 		 * again. */
 		__sync_lock_test_and_set(&q->deferred, 0);
-		chains = vmp_user_kick(p, i);
+		chains = vrp_user_kick(p, i);
 		p->deferred_done++;
 		pr_debug("device %s: queue %u: deferred kick completed: %u chains\n",
 			 p->cfg.name, i, chains);
@@ -98,22 +98,22 @@ void vmp_deferred(struct vrm_proxy *p)
 
 /* A kick the daemon translates (on the userspace path, or one BPF could
  * not finish): the same core as BPF's, then the back-end.  The chains. */
-uint32_t vmp_user_kick(struct vrm_proxy *p, unsigned i)
+uint32_t vrp_user_kick(struct vrm_proxy *p, unsigned i)
 {
-	struct vrm_ux_queue rq = vmp_rq(p, i);
+	struct vrm_ux_queue rq = vrp_rq(p, i);
 	uint32_t chains = 0, v;
 
 	if (!p->q[i].started)
 		return 0;
 	v = vrm_ux_kick(&rq, &chains);
 	if (chains)
-		vmp_kick_backend(p, i);
+		vrp_kick_backend(p, i);
 	if (v != VRM_OK && v != VRM_DEFER)
 		p->state = "broken";
 	return chains;
 }
 
-static void vmp_on_kick(struct vrm_ev *ev, uint32_t events)
+static void vrp_on_kick(struct vrm_ev *ev, uint32_t events)
 {
 	struct vrm_proxy *p = ev->ctx;
 	uint64_t cnt;
@@ -123,19 +123,19 @@ static void vmp_on_kick(struct vrm_ev *ev, uint32_t events)
 	/* The VMM shares this eventfd and may read it first: never block. */
 	if (preadv2(ev->fd, &iov, 1, -1, RWF_NOWAIT) < 0 && errno != EAGAIN)
 		return;
-	vmp_user_kick(p, (unsigned)ev->arg);
+	vrp_user_kick(p, (unsigned)ev->arg);
 }
 
 /* Queue i's kicks reach the core: its kick fd in the BPF map, or in our
  * loop. */
-int vmp_kick_attach(struct vrm_proxy *p, unsigned i)
+int vrp_kick_attach(struct vrm_proxy *p, unsigned i)
 {
-	struct vmp_queue *vq = &p->q[i];
+	struct vrp_queue *vq = &p->q[i];
 	long id;
 	int err;
 
 	if (p->kick_path == VRM_KICK_USERSPACE) {
-		vq->kick = (struct vrm_ev){ .fd = vq->kickfd, .fn = vmp_on_kick, .ctx = p,
+		vq->kick = (struct vrm_ev){ .fd = vq->kickfd, .fn = vrp_on_kick, .ctx = p,
 					   .arg = (int)i };
 		err = vrm_ev_add(p->epfd, &vq->kick, EPOLLIN);
 		if (err)
@@ -145,7 +145,7 @@ int vmp_kick_attach(struct vrm_proxy *p, unsigned i)
 	id = vrm_eventfd_id(0, vq->kickfd);
 	if (id < 0)
 		return -EINVAL;
-	err = vrm_bpf_add_kickfd(p->b, (uint32_t)id, vmp_qslot(p, i));
+	err = vrm_bpf_add_kickfd(p->b, (uint32_t)id, vrp_qslot(p, i));
 	if (!err)
 		vq->kick_id = id;
 	return err;
@@ -153,7 +153,7 @@ int vmp_kick_attach(struct vrm_proxy *p, unsigned i)
 
 /* Whether process `pid` holds a KVM VM: then the guest's kicks are
  * ioeventfds that KVM signals in the kernel, without a write(). */
-static bool vmp_vmm_uses_kvm(pid_t pid)
+static bool vrp_vmm_uses_kvm(pid_t pid)
 {
 	char path[64], link[64];
 	struct dirent *de;
@@ -180,7 +180,7 @@ static bool vmp_vmm_uses_kvm(pid_t pid)
 }
 
 /* Chooses the kick path of this VMM session, when its first ring starts. */
-void vmp_kick_decide(struct vrm_proxy *p)
+void vrp_kick_decide(struct vrm_proxy *p)
 {
 	if (p->kick_path != VRM_KICK_AUTO)
 		return;
@@ -192,7 +192,7 @@ void vmp_kick_decide(struct vrm_proxy *p)
 		p->kick_path = VRM_KICK_BPF;
 		snprintf(p->kick_why, sizeof(p->kick_why),
 			 "fentry on eventfd_signal_mask sees every kick");
-	} else if (vmp_vmm_uses_kvm(p->vmm_pid)) {
+	} else if (vrp_vmm_uses_kvm(p->vmm_pid)) {
 		p->kick_path = VRM_KICK_USERSPACE;
 		snprintf(p->kick_why, sizeof(p->kick_why),
 			 "VMM pid %d runs its guest under KVM, which signals kicks inside the "
@@ -209,45 +209,45 @@ void vmp_kick_decide(struct vrm_proxy *p)
 /* From now on this session's kicks are mediated in userspace: each
  * running ring's kick fd leaves BPF for our loop, the back-end gets our
  * kick eventfd, and whatever waits in the guest's ring is translated now. */
-static void vmp_kick_to_userspace(struct vrm_proxy *p, const char *why)
+static void vrp_kick_to_userspace(struct vrm_proxy *p, const char *why)
 {
 	snprintf(p->kick_why, sizeof(p->kick_why), "%s", why);
 	pr_warn("device %s: kicks mediated in userspace from now on: %s\n", p->cfg.name, why);
 	p->kick_path = VRM_KICK_USERSPACE;
-	for (unsigned i = 0; i < VMP_NQ; i++) {
+	for (unsigned i = 0; i < VRP_NQ; i++) {
 		if (!p->q[i].started)
 			continue;
-		vmp_queue_quiesce(p, i);
+		vrp_queue_quiesce(p, i);
 		p->q[i].be_kick_sent = false;
-		if (vmp_kick_attach(p, i) || vmp_be_set_kick(p, i)) {
-			vmp_err(p, "queue %u: cannot mediate its kicks in userspace", i);
+		if (vrp_kick_attach(p, i) || vrp_be_set_kick(p, i)) {
+			vrp_err(p, "queue %u: cannot mediate its kicks in userspace", i);
 			continue;
 		}
-		vmp_user_kick(p, i);
+		vrp_user_kick(p, i);
 	}
 }
 
 /* How long the guest's avail idx may stay ahead of the translation, with no
  * progress, before the kicks are taken to be unseen (a guest kicks right
  * after it posts; a deferred kick is done within the daemon's next tick). */
-#define VMP_KICK_LAG_MS		300
+#define VRP_KICK_LAG_MS		300
 
 /*
  * On the BPF path, kicks no hook sees would stall the device without a word
  * (the back-end wakes to an untranslated shadow ring).  Every tick (not
  * every kick: a device BPF serves costs the daemon no wake-up) each running
  * ring's avail idx is compared with the translation's position: ahead, and
- * no progress for VMP_KICK_LAG_MS, means its kicks go unseen.
+ * no progress for VRP_KICK_LAG_MS, means its kicks go unseen.
  */
-void vmp_watch_kicks(struct vrm_proxy *p)
+void vrp_watch_kicks(struct vrm_proxy *p)
 {
 	uint64_t now = 0;
 
-	if (p->kick_path != VRM_KICK_BPF || vmp_dev(p)->broken)
+	if (p->kick_path != VRM_KICK_BPF || vrp_dev(p)->broken)
 		return;
-	for (unsigned i = 0; i < VMP_NQ; i++) {
-		struct vmp_queue *vq = &p->q[i];
-		struct vrm_ux_queue rq = vmp_rq(p, i);
+	for (unsigned i = 0; i < VRP_NQ; i++) {
+		struct vrp_queue *vq = &p->q[i];
+		struct vrm_ux_queue rq = vrp_rq(p, i);
 		struct vrm_queue *q = rq.q;
 		uint16_t guest, ahead, at = VRM_READ_ONCE(q->last_avail);
 		char why[160];
@@ -257,13 +257,13 @@ void vmp_watch_kicks(struct vrm_proxy *p)
 			vq->lag_since_ms = 0;
 			continue;
 		}
-		now = now ? now : vmp_now_ms();
+		now = now ? now : vrp_now_ms();
 		if (!vq->lag_since_ms || vq->lag_last_avail != at) {
 			vq->lag_since_ms = now;
 			vq->lag_last_avail = at;
 			continue;
 		}
-		if (now - vq->lag_since_ms < VMP_KICK_LAG_MS)
+		if (now - vq->lag_since_ms < VRP_KICK_LAG_MS)
 			continue;
 		snprintf(why, sizeof(why), "queue %u: %u chains waited %llu ms in the guest's ring "
 			 "and no kick reached BPF (signalled in the kernel or by another process)",
@@ -276,7 +276,7 @@ void vmp_watch_kicks(struct vrm_proxy *p)
 			snprintf(p->kick_why, sizeof(p->kick_why), "%s", why);
 			continue;
 		}
-		vmp_kick_to_userspace(p, why);
+		vrp_kick_to_userspace(p, why);
 		return;
 	}
 }

@@ -22,15 +22,15 @@
 /* How long a kernel kick may hold a queue's `busy` lock: a BPF program runs
  * to its end in microseconds, so one still holding it after this is gone
  * (a dead daemon's userspace kick left it set; vrm_queue_resume clears it). */
-#define VMP_BUSY_WAIT_MS	100
+#define VRP_BUSY_WAIT_MS	100
 
 /* No kick reaches queue i's translation any more: its kick fd leaves the
  * BPF map (or our loop), and a kick already inside a program (it looked the fd up before)
  * ends before this returns, so the caller may change the queue's state. */
-void vmp_queue_quiesce(struct vrm_proxy *p, unsigned i)
+void vrp_queue_quiesce(struct vrm_proxy *p, unsigned i)
 {
-	struct vmp_queue *vq = &p->q[i];
-	struct vrm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+	struct vrp_queue *vq = &p->q[i];
+	struct vrm_queue *q = &p->b->queues[vrp_qslot(p, i)];
 
 	if (vq->kick_id >= 0)
 		vrm_bpf_del_kickfd(p->b, (uint32_t)vq->kick_id);
@@ -41,29 +41,29 @@ void vmp_queue_quiesce(struct vrm_proxy *p, unsigned i)
 	for (int t = 0; __atomic_load_n(&q->busy, __ATOMIC_ACQUIRE); t++) {
 		struct timespec ts = { 0, 100000 };
 
-		if (t == VMP_BUSY_WAIT_MS * 10) {
-			vmp_err(p, "queue %u: a kick held the queue for %d ms", i,
-				VMP_BUSY_WAIT_MS);
+		if (t == VRP_BUSY_WAIT_MS * 10) {
+			vrp_err(p, "queue %u: a kick held the queue for %d ms", i,
+				VRP_BUSY_WAIT_MS);
 			break;
 		}
 		nanosleep(&ts, NULL);
 	}
 }
 
-void vmp_queue_stop(struct vrm_proxy *p, unsigned i)
+void vrp_queue_stop(struct vrm_proxy *p, unsigned i)
 {
-	struct vrm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+	struct vrm_queue *q = &p->b->queues[vrp_qslot(p, i)];
 
-	vmp_queue_quiesce(p, i);
+	vrp_queue_quiesce(p, i);
 	__atomic_and_fetch(&q->flags, ~VRM_QF_ENABLED, __ATOMIC_SEQ_CST);
 	p->q[i].started = false;
 }
 
-void vmp_queue_clear(struct vrm_proxy *p, unsigned i)
+void vrp_queue_clear(struct vrm_proxy *p, unsigned i)
 {
-	struct vmp_queue *vq = &p->q[i];
+	struct vrp_queue *vq = &p->q[i];
 
-	vmp_queue_stop(p, i);
+	vrp_queue_stop(p, i);
 	if (vq->kickfd >= 0)
 		close(vq->kickfd);
 	if (vq->vmm_callfd >= 0)
@@ -79,7 +79,7 @@ void vmp_queue_clear(struct vrm_proxy *p, unsigned i)
 	vq->kick_id = -1;
 }
 
-void vmp_signal_vmm(struct vmp_queue *vq)
+void vrp_signal_vmm(struct vrp_queue *vq)
 {
 	uint64_t one = 1;
 
@@ -89,16 +89,16 @@ void vmp_signal_vmm(struct vmp_queue *vq)
 
 /* Moves the back-end's used entries to the guest; signals the VMM unless
  * the guest asked not to be (vrm_guest_wants_call). */
-void vmp_complete(struct vrm_proxy *p, unsigned i)
+void vrp_complete(struct vrm_proxy *p, unsigned i)
 {
-	struct vrm_ux_queue rq = vmp_rq(p, i);
+	struct vrm_ux_queue rq = vrp_rq(p, i);
 	uint32_t v, n = 0;
 
 	if (!p->q[i].started)
 		return;
 	v = vrm_ux_complete(&rq, &n);
 	if (n && vrm_ux_guest_wants_call(&rq)) {
-		vmp_signal_vmm(&p->q[i]);
+		vrp_signal_vmm(&p->q[i]);
 		p->calls[i]++;
 	} else if (n) {
 		p->calls_suppressed[i]++;	/* the guest polls: NO_INTERRUPT */
@@ -108,7 +108,7 @@ void vmp_complete(struct vrm_proxy *p, unsigned i)
 		p->state = "broken";
 }
 
-void vmp_on_call(struct vrm_ev *ev, uint32_t events)
+void vrp_on_call(struct vrm_ev *ev, uint32_t events)
 {
 	struct vrm_proxy *p = ev->ctx;
 	uint64_t cnt;
@@ -116,11 +116,11 @@ void vmp_on_call(struct vrm_ev *ev, uint32_t events)
 	(void)events;
 	if (read(ev->fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
 		return;
-	vmp_complete(p, (unsigned)ev->arg);
+	vrp_complete(p, (unsigned)ev->arg);
 }
 
 /* The guest's header length and what the queue must do about it. */
-static void vmp_net_mode(struct vrm_proxy *p, unsigned i, struct vrm_queue *q)
+static void vrp_net_mode(struct vrm_proxy *p, unsigned i, struct vrm_queue *q)
 {
 	bool tx = i & 1;
 
@@ -140,7 +140,7 @@ static void vmp_net_mode(struct vrm_proxy *p, unsigned i, struct vrm_queue *q)
 	}
 }
 
-const char *vmp_order_name(int order)
+const char *vrp_order_name(int order)
 {
 	return order == VRM_ORDER_BE ? "big-endian" : "little-endian";
 }
@@ -154,9 +154,9 @@ const char *vmp_order_name(int order)
  * better, and the shadow ring still holds what was translated and what the
  * back-end returned: resuming from them loses and repeats nothing.
  */
-bool vmp_can_resume(struct vrm_proxy *p, unsigned i, uint16_t base)
+bool vrp_can_resume(struct vrm_proxy *p, unsigned i, uint16_t base)
 {
-	const struct vrm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+	const struct vrm_queue *q = &p->b->queues[vrp_qslot(p, i)];
 	uint16_t l = q->last_used;
 
 	return p->rs_valid[i] && p->vmm_pid == (pid_t)p->rs_tgid && p->features_set &&
@@ -165,9 +165,9 @@ bool vmp_can_resume(struct vrm_proxy *p, unsigned i, uint16_t base)
 }
 
 /* The VMM's ring i is the one the pinned queue state describes. */
-bool vmp_same_ring(struct vrm_proxy *p, unsigned i)
+bool vrp_same_ring(struct vrm_proxy *p, unsigned i)
 {
-	const struct vrm_queue *q = &p->b->queues[vmp_qslot(p, i)];
+	const struct vrm_queue *q = &p->b->queues[vrp_qslot(p, i)];
 
 	return q->dev == p->slot && q->size == p->q[i].num && q->desc_va == p->q[i].desc &&
 	       q->avail_va == p->q[i].avail && q->used_va == p->q[i].used;
@@ -177,9 +177,9 @@ bool vmp_same_ring(struct vrm_proxy *p, unsigned i)
  * back-end learns the ring's address: DPDK, for one, takes the ring's used
  * idx over its SET_VRING_BASE when they differ, so a previous session's
  * leftovers there would shift its view of the ring. */
-void vmp_shadow_reset(struct vrm_proxy *p, unsigned i)
+void vrp_shadow_reset(struct vrm_proxy *p, unsigned i)
 {
-	struct vrm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, i)];
+	struct vrm_shadow_queue *sh = &p->b->shadow[vrp_qslot(p, i)];
 
 	vrm_ux_shadow_reset(sh);
 	sh->avail.idx = vrm_swab16_if(VRM_ORDER_LE, p->q[i].base);
@@ -187,11 +187,11 @@ void vmp_shadow_reset(struct vrm_proxy *p, unsigned i)
 }
 
 /* Starts BPF translation on queue i once the VMM has said everything. */
-int vmp_queue_try_start(struct vrm_proxy *p, unsigned i)
+int vrp_queue_try_start(struct vrm_proxy *p, unsigned i)
 {
-	struct vmp_queue *vq = &p->q[i];
-	uint32_t qs = vmp_qslot(p, i), chains;
-	struct vrm_device *dev = vmp_dev(p);
+	struct vrp_queue *vq = &p->q[i];
+	uint32_t qs = vrp_qslot(p, i), chains;
+	struct vrm_device *dev = vrp_dev(p);
 	struct vrm_queue *q = &p->b->queues[qs];
 	struct vrm_shadow_queue *sh = &p->b->shadow[qs];
 	struct vrm_ux_queue rq;
@@ -210,8 +210,8 @@ int vmp_queue_try_start(struct vrm_proxy *p, unsigned i)
 	if (!p->q[0].started && !p->q[1].started)
 		p->order_latched = false;
 	if (p->order_latched && order != p->order) {
-		vmp_err(p, "queue %u asks for %s rings, the device runs %s", i,
-			vmp_order_name(order), vmp_order_name(p->order));
+		vrp_err(p, "queue %u asks for %s rings, the device runs %s", i,
+			vrp_order_name(order), vrp_order_name(p->order));
 		return -EINVAL;
 	}
 	if (!p->scratch[i] && !(p->scratch[i] = vrm_ux_scratch_new()))
@@ -222,8 +222,8 @@ int vmp_queue_try_start(struct vrm_proxy *p, unsigned i)
 		dev->tgid = (uint32_t)p->vmm_pid;
 		dev->order = (uint8_t)order;
 		dev->features = p->guest_features;
-		dev->first_queue = vmp_qslot(p, 0);
-		dev->nqueues = VMP_NQ;
+		dev->first_queue = vrp_qslot(p, 0);
+		dev->nqueues = VRP_NQ;
 		dev->broken = 0;
 		__atomic_store_n(&dev->flags, VRM_DF_ACTIVE, __ATOMIC_SEQ_CST);
 		if (!p->vmm_added) {	/* once a session: teardown takes it back */
@@ -239,16 +239,16 @@ int vmp_queue_try_start(struct vrm_proxy *p, unsigned i)
 		    p->guest_features != p->told_features)
 			pr_info("device %s: %s guest (features 0x%llx), %s rings, VMM pid %d\n",
 				p->cfg.name, p->legacy ? "legacy" : "modern",
-				(unsigned long long)p->guest_features, vmp_order_name(order),
+				(unsigned long long)p->guest_features, vrp_order_name(order),
 				(int)p->vmm_pid);
 		p->told_order = order;
 		p->told_features = p->guest_features;
 		p->starts++;
-		vmp_kick_decide(p);
+		vrp_kick_decide(p);
 	}
 
 	rq = (struct vrm_ux_queue){ dev, q, sh, p->scratch[i], &p->b->ustats[qs] };
-	if (vq->resume && vmp_same_ring(p, i) && p->order == p->rs_order) {
+	if (vq->resume && vrp_same_ring(p, i) && p->order == p->rs_order) {
 		uint16_t was = q->last_used;
 
 		vrm_ux_resume(&rq);
@@ -259,7 +259,7 @@ int vmp_queue_try_start(struct vrm_proxy *p, unsigned i)
 			was != q->last_used ? " (one finished from the journal)" : "");
 	} else {
 		if (vq->resume) {
-			vmp_err(p, "queue %u: cannot resume: the pinned queue changed", i);
+			vrp_err(p, "queue %u: cannot resume: the pinned queue changed", i);
 			return -EINVAL;
 		}
 		err = vrm_ux_queue_setup(q, p->slot, vq->num, vq->desc, vq->avail, vq->used);
@@ -268,16 +268,16 @@ int vmp_queue_try_start(struct vrm_proxy *p, unsigned i)
 		q->last_avail = q->last_used = vq->base;
 	}
 	vq->resume = p->rs_valid[i] = false;
-	q->hdr_gpa = vmp_shadow_gpa(p) + (uint64_t)i * VRM_SHADOW_BYTES + VRM_SHADOW_HDR_OFF;
-	vmp_net_mode(p, i, q);
+	q->hdr_gpa = vrp_shadow_gpa(p) + (uint64_t)i * VRM_SHADOW_BYTES + VRM_SHADOW_HDR_OFF;
+	vrp_net_mode(p, i, q);
 	/* The shadow ring was reset when its address went to the back-end. */
 
-	err = vmp_kick_attach(p, i);
+	err = vrp_kick_attach(p, i);
 	if (err)
 		return err;
 	if (p->kick_path == VRM_KICK_USERSPACE) {
 		vq->be_kick_sent = false;
-		err = vmp_be_set_kick(p, i);
+		err = vrp_be_set_kick(p, i);
 		if (err)
 			return err;
 	}
@@ -289,8 +289,8 @@ int vmp_queue_try_start(struct vrm_proxy *p, unsigned i)
 	 * (resuming) what the back-end returned while we were away. */
 	vrm_ux_kick(&rq, &chains);
 	if (chains)
-		vmp_kick_backend(p, i);
-	vmp_complete(p, i);
+		vrp_kick_backend(p, i);
+	vrp_complete(p, i);
 	pr_debug("device %s: queue %u started: size %u, base %u, net mode %u, header %u bytes\n",
 		 p->cfg.name, i, vq->num, vq->base, q->net_mode, q->net_hdr_len);
 	return 0;

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The proxy's VMM face: a vhost-user back-end towards the VMM, legacy and
- * cross-endian guests welcome.  Every request has a row in vmp_requests[]
+ * cross-endian guests welcome.  Every request has a row in vrp_requests[]
  * (its payload size, whether it names a ring, whether it brings an fd,
- * whether it has a reply of its own); vmp_dispatch checks a request against
- * its row once, then its handler vmp_<request>() runs on a well-formed one
- * and says what came of it (enum vmp_result), and the dispatcher alone
+ * whether it has a reply of its own); vrp_dispatch checks a request against
+ * its row once, then its handler vrp_<request>() runs on a well-formed one
+ * and says what came of it (enum vrp_result), and the dispatcher alone
  * answers REPLY_ACK and ends the session.  Apart from the session, for all
  * that is read here is the VMM's, untrusted (proxy.c's security model).
  */
@@ -37,7 +37,7 @@
  * ring reset, an IOMMU), what needs a control path it does not have (MQ,
  * GUEST_ANNOUNCE), dirty logging, and ANY_LAYOUT so a legacy guest's TX
  * header keeps a descriptor of its own. */
-#define VMP_GUEST_MASK	(BIT(VU_F_INDIRECT_DESC) | BIT(VU_F_EVENT_IDX) | BIT(VU_F_ANY_LAYOUT) | \
+#define VRP_GUEST_MASK	(BIT(VU_F_INDIRECT_DESC) | BIT(VU_F_EVENT_IDX) | BIT(VU_F_ANY_LAYOUT) | \
 			 BIT(VU_F_RING_PACKED) | BIT(VU_F_IN_ORDER) |			    \
 			 BIT(VU_F_NOTIFICATION_DATA) | BIT(VU_F_RING_RESET) |		    \
 			 BIT(VU_F_ACCESS_PLATFORM) | BIT(VU_F_SR_IOV) | BIT(VU_F_ORDER_PLATFORM) | \
@@ -45,68 +45,68 @@
 			 /* legacy-only bits a modern back-end must not see */	    \
 			 BIT(6) /* NET_F_GSO */ | BIT(VU_F_NOTIFY_ON_EMPTY))
 /* Protocol features offered to the VMM: its own, not the back-end's. */
-#define VMP_VMM_PF	(BIT(VU_PF_CROSS_ENDIAN) | BIT(VU_PF_REPLY_ACK))
+#define VRP_VMM_PF	(BIT(VU_PF_CROSS_ENDIAN) | BIT(VU_PF_REPLY_ACK))
 
 /* What came of a VMM request: the dispatcher acts on it. */
-enum vmp_result {
-	VMP_OK,		/* done (REPLY_ACK, when asked for, says 0) */
-	VMP_REPLIED,	/* done, and the request's own reply sent */
-	VMP_REFUSED,	/* not done; with REPLY_ACK the VMM is told (1) and the
+enum vrp_result {
+	VRP_OK,		/* done (REPLY_ACK, when asked for, says 0) */
+	VRP_REPLIED,	/* done, and the request's own reply sent */
+	VRP_REFUSED,	/* not done; with REPLY_ACK the VMM is told (1) and the
 			 * session goes on, else it cannot be told: it ends */
-	VMP_FATAL,	/* the session ends (REPLY_ACK, when asked for, says 1 first) */
-	VMP_ENDED,	/* the handler ended the session itself */
+	VRP_FATAL,	/* the session ends (REPLY_ACK, when asked for, says 1 first) */
+	VRP_ENDED,	/* the handler ended the session itself */
 };
 
 /* One request on its way through the dispatcher to its handler. */
-struct vmp_req {
+struct vrp_req {
 	struct vu_msg *m;
 	uint32_t idx;		/* rows that name a ring: a ring we have ... */
-	struct vmp_queue *vq;	/* ... and its state */
-	int fd;			/* VMP_FD_RING rows: the handler's to keep or close;
+	struct vrp_queue *vq;	/* ... and its state */
+	int fd;			/* VRP_FD_RING rows: the handler's to keep or close;
 				 * -1 when the VMM sent VU_VRING_NOFD */
 	int err;		/* refused, fatal: why, -errno, for the log */
 };
 
-static enum vmp_result vmp_refuse(struct vmp_req *req, int err)
+static enum vrp_result vrp_refuse(struct vrp_req *req, int err)
 {
 	req->err = err;
-	return VMP_REFUSED;
+	return VRP_REFUSED;
 }
 
-static enum vmp_result vmp_fatal(struct vmp_req *req, int err)
+static enum vrp_result vrp_fatal(struct vrp_req *req, int err)
 {
 	req->err = err;
-	return VMP_FATAL;
+	return VRP_FATAL;
 }
 
 /* After a send to the back-end: one that failed ends the session
- * (vmp_be_send fails only while there is nothing to keep). */
-static enum vmp_result vmp_sent(struct vmp_req *req, int err)
+ * (vrp_be_send fails only while there is nothing to keep). */
+static enum vrp_result vrp_sent(struct vrp_req *req, int err)
 {
-	return err ? vmp_fatal(req, err) : VMP_OK;
+	return err ? vrp_fatal(req, err) : VRP_OK;
 }
 
 /* After our reply to the VMM: a VMM that cannot be answered is gone. */
-static enum vmp_result vmp_replied(struct vmp_req *req, int err)
+static enum vrp_result vrp_replied(struct vrp_req *req, int err)
 {
-	return err ? vmp_fatal(req, err) : VMP_REPLIED;
+	return err ? vrp_fatal(req, err) : VRP_REPLIED;
 }
 
 /* Our reply to the VMM's request `m`.  0 or -errno. */
-static int vmp_reply(struct vrm_proxy *p, const struct vu_msg *m, struct vu_msg *rep)
+static int vrp_reply(struct vrm_proxy *p, const struct vu_msg *m, struct vu_msg *rep)
 {
 	rep->request = m->request;
 	rep->flags = VU_VERSION | VU_FLAG_REPLY;
 	return vu_send(p->vmm.fd, rep);
 }
 
-static int vmp_reply_u64(struct vrm_proxy *p, const struct vu_msg *m, uint64_t v)
+static int vrp_reply_u64(struct vrm_proxy *p, const struct vu_msg *m, uint64_t v)
 {
 	struct vu_msg rep;
 
 	vu_msg_init(&rep, m->request);
 	vu_put_u64(&rep, 0, v);
-	return vmp_reply(p, m, &rep);
+	return vrp_reply(p, m, &rep);
 }
 
 /*
@@ -116,14 +116,14 @@ static int vmp_reply_u64(struct vrm_proxy *p, const struct vu_msg *m, uint64_t v
  * split-lock detection answers with SIGBUS or a stall of every core; and a
  * driver that misaligns its ring is broken anyway.
  */
-static bool vmp_ring_aligned(struct vrm_proxy *p, const struct vu_msg *m, uint32_t idx)
+static bool vrp_ring_aligned(struct vrm_proxy *p, const struct vu_msg *m, uint32_t idx)
 {
 	uint64_t desc = vu_get_u64(m, VU_ADDR_DESC_OFF), avail = vu_get_u64(m, VU_ADDR_AVAIL_OFF);
 	uint64_t used = vu_get_u64(m, VU_ADDR_USED_OFF);
 
 	if (!(desc & 15) && !(avail & 1) && !(used & 3))
 		return true;
-	vmp_err(p, "queue %u: misaligned ring addresses refused (desc 0x%llx, avail 0x%llx, "
+	vrp_err(p, "queue %u: misaligned ring addresses refused (desc 0x%llx, avail 0x%llx, "
 		"used 0x%llx: virtio requires 16, 2 and 4 byte alignment)", idx,
 		(unsigned long long)desc, (unsigned long long)avail, (unsigned long long)used);
 	return false;
@@ -144,7 +144,7 @@ static bool vmp_ring_aligned(struct vrm_proxy *p, const struct vu_msg *m, uint32
  * common set-ups; a fault in one is contained to this device by uxlate.c's
  * SIGBUS guard.  Said once a session.
  */
-static void vmp_seal(struct vrm_proxy *p, uint32_t i, int fd)
+static void vrp_seal(struct vrm_proxy *p, uint32_t i, int fd)
 {
 	int seals = fcntl(fd, F_GET_SEALS);
 
@@ -166,37 +166,37 @@ static void vmp_seal(struct vrm_proxy *p, uint32_t i, int fd)
 /* The VMM's call or kick fd of ring req->idx: ours to read and write without
  * blocking, whatever the VMM made of it (QEMU's are non-blocking already).
  * False, with the fd closed, when it is not an eventfd. */
-static bool vmp_eventfd_ok(struct vrm_proxy *p, struct vmp_req *req, const char *what)
+static bool vrp_eventfd_ok(struct vrm_proxy *p, struct vrp_req *req, const char *what)
 {
 	if (req->fd < 0 || (vrm_eventfd_id(0, req->fd) >= 0 &&
 			    !fcntl(req->fd, F_SETFL, fcntl(req->fd, F_GETFL) | O_NONBLOCK)))
 		return true;
 	close(req->fd);
 	req->fd = -1;
-	vmp_err(p, "queue %u: the %s fd is not an eventfd", req->idx, what);
+	vrp_err(p, "queue %u: the %s fd is not an eventfd", req->idx, what);
 	return false;
 }
 
 /* ---- the handlers: one per request, by request number ---- */
 
-static enum vmp_result vmp_get_features(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_get_features(struct vrm_proxy *p, struct vrp_req *req)
 {
-	p->offered = (p->be_features & ~VMP_GUEST_MASK) | BIT(VU_F_PROTOCOL_FEATURES);
-	return vmp_replied(req, vmp_reply_u64(p, req->m, p->offered));
+	p->offered = (p->be_features & ~VRP_GUEST_MASK) | BIT(VU_F_PROTOCOL_FEATURES);
+	return vrp_replied(req, vrp_reply_u64(p, req->m, p->offered));
 }
 
-static enum vmp_result vmp_set_features(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_set_features(struct vrm_proxy *p, struct vrp_req *req)
 {
 	uint64_t u = vu_get_u64(req->m, 0);
 
 	if (u & ~p->offered) {
-		vmp_err(p, "VMM acked features 0x%llx it was not offered",
+		vrp_err(p, "VMM acked features 0x%llx it was not offered",
 			(unsigned long long)(u & ~p->offered));
-		return vmp_refuse(req, -EINVAL);
+		return vrp_refuse(req, -EINVAL);
 	}
 	if (p->order_latched && u != p->guest_features) {
-		vmp_err(p, "VMM changed features while the rings run");
-		return vmp_refuse(req, -EBUSY);
+		vrp_err(p, "VMM changed features while the rings run");
+		return vrp_refuse(req, -EBUSY);
 	}
 	p->guest_features = u;
 	p->legacy = !(u & BIT(VU_F_VERSION_1));
@@ -206,46 +206,46 @@ static enum vmp_result vmp_set_features(struct vrm_proxy *p, struct vmp_req *req
 	if (p->be_proto)
 		u |= BIT(VU_F_PROTOCOL_FEATURES);
 	p->be_acked = u;
-	return vmp_sent(req, vmp_be_u64(p, VU_SET_FEATURES, u, -1));
+	return vrp_sent(req, vrp_be_u64(p, VU_SET_FEATURES, u, -1));
 }
 
-static enum vmp_result vmp_set_owner(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_set_owner(struct vrm_proxy *p, struct vrp_req *req)
 {
 	if (p->owner_sent)
-		return VMP_OK;
+		return VRP_OK;
 	p->owner_sent = true;
-	return vmp_sent(req, vmp_be_u64(p, VU_SET_OWNER, 0, -1));
+	return vrp_sent(req, vrp_be_u64(p, VU_SET_OWNER, 0, -1));
 }
 
 /* RESET_OWNER, RESET_DEVICE: a reset ends the session; the VMM reconnects
  * for the next. */
-static enum vmp_result vmp_reset_device(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_reset_device(struct vrm_proxy *p, struct vrp_req *req)
 {
-	vmp_teardown(p, "VMM reset the device");
-	return VMP_ENDED;
+	vrp_teardown(p, "VMM reset the device");
+	return VRP_ENDED;
 }
 
-static enum vmp_result vmp_set_mem_table(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_set_mem_table(struct vrm_proxy *p, struct vrp_req *req)
 {
-	struct vrm_device *dev = vmp_dev(p);
+	struct vrm_device *dev = vrp_dev(p);
 	struct vu_msg *m = req->m;
-	struct vmp_region reg[VRM_MAX_REGIONS] = { 0 };
+	struct vrp_region reg[VRM_MAX_REGIONS] = { 0 };
 	struct stat fst;
 	uint32_t n = vu_get_u32(m, 0);
-	enum vmp_result res;
+	enum vrp_result res;
 	int err;
 
 	for (uint32_t i = 0; i < VRM_MAX_REGIONS; i++)
 		reg[i].fd = -1;	/* the clean-up closes only what was opened */
 	if (m->size < VU_MEM_HDR_SIZE || n < 1 || n > VRM_MAX_REGIONS - 1 ||
 	    m->size < VU_MEM_HDR_SIZE + n * VU_MEM_REGION_SIZE || (uint32_t)m->nfds != n) {
-		vmp_err(p, "malformed SET_MEM_TABLE: %u regions, %d fds, %u bytes "
+		vrp_err(p, "malformed SET_MEM_TABLE: %u regions, %d fds, %u bytes "
 			"(at most %d regions)", n, m->nfds, m->size, VRM_MAX_REGIONS - 1);
-		return vmp_fatal(req, -EBADMSG);
+		return vrp_fatal(req, -EBADMSG);
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t off = VU_MEM_HDR_SIZE + i * VU_MEM_REGION_SIZE;
-		struct vmp_region *r = &reg[i];
+		struct vrp_region *r = &reg[i];
 
 		r->fd = -1;
 		r->gpa = vu_get_u64(m, off);
@@ -253,28 +253,28 @@ static enum vmp_result vmp_set_mem_table(struct vrm_proxy *p, struct vmp_req *re
 		r->uaddr = vu_get_u64(m, off + 16);
 		r->offset = vu_get_u64(m, off + 24);
 		if (!r->size || r->gpa + r->size < r->gpa || r->uaddr + r->size < r->uaddr ||
-		    r->offset + r->size < r->offset || r->gpa + r->size > VMP_SHADOW_GPA) {
-			vmp_err(p, "SET_MEM_TABLE region %u is invalid (gpa 0x%llx size 0x%llx)", i,
+		    r->offset + r->size < r->offset || r->gpa + r->size > VRP_SHADOW_GPA) {
+			vrp_err(p, "SET_MEM_TABLE region %u is invalid (gpa 0x%llx size 0x%llx)", i,
 				(unsigned long long)r->gpa, (unsigned long long)r->size);
-			res = vmp_refuse(req, -EINVAL);
+			res = vrp_refuse(req, -EINVAL);
 			goto fail;
 		}
 		for (uint32_t j = 0; j < i; j++)
 			if (r->gpa < reg[j].gpa + reg[j].size && reg[j].gpa < r->gpa + r->size) {
-				vmp_err(p, "SET_MEM_TABLE regions %u and %u overlap in guest "
+				vrp_err(p, "SET_MEM_TABLE regions %u and %u overlap in guest "
 					"memory", j, i);
-				res = vmp_refuse(req, -EINVAL);
+				res = vrp_refuse(req, -EINVAL);
 				goto fail;
 			}
 		/* A mapping past the end of its file would SIGBUS us at the
 		 * first write of the used path: the file must cover it, and
-		 * keep covering it (vmp_seal). */
-		vmp_seal(p, i, m->fds[i]);
+		 * keep covering it (vrp_seal). */
+		vrp_seal(p, i, m->fds[i]);
 		if (fstat(m->fds[i], &fst) || !S_ISREG(fst.st_mode) ||
 		    (uint64_t)fst.st_size < r->offset + r->size) {
-			vmp_err(p, "SET_MEM_TABLE region %u: its fd is not a memory file of at "
+			vrp_err(p, "SET_MEM_TABLE region %u: its fd is not a memory file of at "
 				"least %llu bytes", i, (unsigned long long)(r->offset + r->size));
-			res = vmp_refuse(req, -EINVAL);
+			res = vrp_refuse(req, -EINVAL);
 			goto fail;
 		}
 		r->map_len = r->size + r->offset;
@@ -282,27 +282,27 @@ static enum vmp_result vmp_set_mem_table(struct vrm_proxy *p, struct vmp_req *re
 		if (r->map == MAP_FAILED) {
 			err = -errno;
 			r->map = NULL;
-			vmp_err(p, "cannot map guest memory region %u (%llu bytes): %s", i,
+			vrp_err(p, "cannot map guest memory region %u (%llu bytes): %s", i,
 				(unsigned long long)r->map_len, strerror(-err));
-			res = vmp_refuse(req, err);
+			res = vrp_refuse(req, err);
 			goto fail;
 		}
 		r->fd = fcntl(m->fds[i], F_DUPFD_CLOEXEC, 3);
 		if (r->fd < 0) {
-			res = vmp_refuse(req, -errno);
+			res = vrp_refuse(req, -errno);
 			goto fail;
 		}
 	}
 
-	err = vmp_be_mem_table(p, reg, n);
+	err = vrp_be_mem_table(p, reg, n);
 	if (err) {
-		res = vmp_fatal(req, err);
+		res = vrp_fatal(req, err);
 		goto fail;
 	}
 
 	/* The BPF side reads through the VMM's addresses, the used path
 	 * writes through ours. */
-	vmp_unmap_regions(p);
+	vrp_unmap_regions(p);
 	memcpy(p->reg, reg, sizeof(reg));
 	p->nreg = (int)n;
 	for (uint32_t i = 0; i < n; i++)
@@ -310,7 +310,7 @@ static enum vmp_result vmp_set_mem_table(struct vrm_proxy *p, struct vmp_req *re
 						      (uint64_t)(uintptr_t)reg[i].map + reg[i].offset };
 	dev->nregions = (uint8_t)n;
 	pr_debug("device %s: %u guest memory regions\n", p->cfg.name, n);
-	return VMP_OK;
+	return VRP_OK;
 fail:
 	for (uint32_t i = 0; i < n; i++) {
 		if (reg[i].map)
@@ -321,63 +321,63 @@ fail:
 	return res;
 }
 
-static enum vmp_result vmp_set_vring_num(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_set_vring_num(struct vrm_proxy *p, struct vrp_req *req)
 {
 	uint32_t num = vu_get_u32(req->m, 4);
 
 	if (req->vq->started || !vrm_ring_size_ok(num, VRM_MAX_RING)) {
-		vmp_err(p, "queue %u: ring size %u refused (power of two up to %d, "
+		vrp_err(p, "queue %u: ring size %u refused (power of two up to %d, "
 			"not while running)", req->idx, num, VRM_MAX_RING);
-		return vmp_refuse(req, -EINVAL);
+		return vrp_refuse(req, -EINVAL);
 	}
 	req->vq->num = (uint16_t)num;
-	return vmp_sent(req, vmp_be_state(p, VU_SET_VRING_NUM, req->idx, num));
+	return vrp_sent(req, vrp_be_state(p, VU_SET_VRING_NUM, req->idx, num));
 }
 
-static enum vmp_result vmp_set_vring_addr(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_set_vring_addr(struct vrm_proxy *p, struct vrp_req *req)
 {
-	struct vmp_queue *vq = req->vq;
+	struct vrp_queue *vq = req->vq;
 	int err;
 
 	if (vq->started)
-		return vmp_refuse(req, -EBUSY);
-	if (!vmp_ring_aligned(p, req->m, req->idx))
-		return vmp_refuse(req, -EINVAL);
+		return vrp_refuse(req, -EBUSY);
+	if (!vrp_ring_aligned(p, req->m, req->idx))
+		return vrp_refuse(req, -EINVAL);
 	vq->desc = vu_get_u64(req->m, VU_ADDR_DESC_OFF);
 	vq->used = vu_get_u64(req->m, VU_ADDR_USED_OFF);
 	vq->avail = vu_get_u64(req->m, VU_ADDR_AVAIL_OFF);
 	vq->have_addr = true;
-	if (vq->resume && !vmp_same_ring(p, req->idx)) {
+	if (vq->resume && !vrp_same_ring(p, req->idx)) {
 		/* Another ring after all: start it afresh. */
 		vq->resume = p->rs_valid[req->idx] = false;
-		vmp_shadow_reset(p, req->idx);
-		err = vmp_be_state(p, VU_SET_VRING_BASE, req->idx, vq->base);
+		vrp_shadow_reset(p, req->idx);
+		err = vrp_be_state(p, VU_SET_VRING_BASE, req->idx, vq->base);
 		if (err)
-			return vmp_fatal(req, err);
+			return vrp_fatal(req, err);
 	} else if (!vq->resume) {
-		vmp_shadow_reset(p, req->idx);
+		vrp_shadow_reset(p, req->idx);
 	}
-	return vmp_sent(req, vmp_be_ring_addr(p, req->idx));
+	return vrp_sent(req, vrp_be_ring_addr(p, req->idx));
 }
 
-static enum vmp_result vmp_set_vring_base(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_set_vring_base(struct vrm_proxy *p, struct vrp_req *req)
 {
-	struct vmp_queue *vq = req->vq;
+	struct vrp_queue *vq = req->vq;
 
 	if (vq->started)
-		return vmp_refuse(req, -EBUSY);
+		return vrp_refuse(req, -EBUSY);
 	vq->base = (uint16_t)vu_get_u32(req->m, 4);
-	vq->resume = vmp_can_resume(p, req->idx, vq->base);
+	vq->resume = vrp_can_resume(p, req->idx, vq->base);
 	if (vq->resume) {
 		/* The back-end goes on from what it returned. */
-		struct vrm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, req->idx)];
+		struct vrm_shadow_queue *sh = &p->b->shadow[vrp_qslot(p, req->idx)];
 
-		return vmp_sent(req, vmp_be_state(p, VU_SET_VRING_BASE, req->idx,
+		return vrp_sent(req, vrp_be_state(p, VU_SET_VRING_BASE, req->idx,
 						  vrm_swab16_if(VRM_ORDER_LE, sh->used.idx)));
 	}
 	p->rs_valid[req->idx] = false;
-	vmp_shadow_reset(p, req->idx);
-	return vmp_sent(req, vmp_be_state(p, VU_SET_VRING_BASE, req->idx, vq->base));
+	vrp_shadow_reset(p, req->idx);
+	return vrp_sent(req, vrp_be_state(p, VU_SET_VRING_BASE, req->idx, vq->base));
 }
 
 /*
@@ -399,26 +399,26 @@ static enum vmp_result vmp_set_vring_base(struct vrm_proxy *p, struct vmp_req *r
  * transmit ring is stopped first.  What it returned waits in the shadow
  * ring for the VMM's own stop of that ring.
  */
-static enum vmp_result vmp_get_vring_base(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_get_vring_base(struct vrm_proxy *p, struct vrp_req *req)
 {
 	uint32_t idx = req->idx;
-	struct vmp_queue *vq = req->vq;
-	struct vrm_queue *q = &p->b->queues[vmp_qslot(p, idx)];
-	struct vrm_shadow_queue *sh = &p->b->shadow[vmp_qslot(p, idx)];
+	struct vrp_queue *vq = req->vq;
+	struct vrm_queue *q = &p->b->queues[vrp_qslot(p, idx)];
+	struct vrm_shadow_queue *sh = &p->b->shadow[vrp_qslot(p, idx)];
 	bool was_started = vq->started;
 	struct vu_msg rep;
 
-	vmp_queue_quiesce(p, idx);
-	if (!(idx & 1) && idx + 1 < VMP_NQ && (p->be_rings & (1u << (idx + 1)))) {
-		vmp_queue_quiesce(p, idx + 1);
-		vmp_be_drain(p, idx + 1);
-		vmp_be_stop_ring(p, idx + 1);
+	vrp_queue_quiesce(p, idx);
+	if (!(idx & 1) && idx + 1 < VRP_NQ && (p->be_rings & (1u << (idx + 1)))) {
+		vrp_queue_quiesce(p, idx + 1);
+		vrp_be_drain(p, idx + 1);
+		vrp_be_stop_ring(p, idx + 1);
 	}
-	vmp_be_stop_ring(p, idx);
+	vrp_be_stop_ring(p, idx);
 	if (was_started) {
 		uint16_t sh_used;
 
-		vmp_complete(p, idx);
+		vrp_complete(p, idx);
 		sh_used = vrm_swab16_if(VRM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE));
 		if ((p->be_stopped & (1u << idx)) && p->be_stopped_at[idx] != sh_used)
 			pr_info("device %s: queue %u: the back-end stopped with %u chains taken and "
@@ -429,7 +429,7 @@ static enum vmp_result vmp_get_vring_base(struct vrm_proxy *p, struct vmp_req *r
 			 p->cfg.name, idx, vq->base, (uint16_t)(q->last_avail - q->last_used));
 	}
 	p->be_stopped &= ~(1u << idx);
-	vmp_queue_stop(p, idx);
+	vrp_queue_stop(p, idx);
 	if (vq->kickfd >= 0)
 		close(vq->kickfd);
 	vq->kickfd = -1;
@@ -441,50 +441,50 @@ static enum vmp_result vmp_get_vring_base(struct vrm_proxy *p, struct vmp_req *r
 	vu_msg_init(&rep, VU_GET_VRING_BASE);
 	vu_put_u32(&rep, 0, idx);
 	vu_put_u32(&rep, 4, vq->base);
-	return vmp_replied(req, vmp_reply(p, req->m, &rep));
+	return vrp_replied(req, vrp_reply(p, req->m, &rep));
 }
 
-static enum vmp_result vmp_set_vring_kick(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_set_vring_kick(struct vrm_proxy *p, struct vrp_req *req)
 {
-	struct vmp_queue *vq = req->vq;
+	struct vrp_queue *vq = req->vq;
 	int err;
 
-	if (!vmp_eventfd_ok(p, req, "kick"))
-		return vmp_refuse(req, -EINVAL);
+	if (!vrp_eventfd_ok(p, req, "kick"))
+		return vrp_refuse(req, -EINVAL);
 	/* Polling mode (no fd) means no kicks to translate at. */
 	if (req->fd < 0) {
-		vmp_err(p, "queue %u: a kick fd is required (polling VMMs are not "
+		vrp_err(p, "queue %u: a kick fd is required (polling VMMs are not "
 			"supported)", req->idx);
-		return vmp_refuse(req, -EINVAL);
+		return vrp_refuse(req, -EINVAL);
 	}
 	/* Another kick fd for a running ring: its state stays. */
 	if (vq->started)
-		vmp_queue_quiesce(p, req->idx);
+		vrp_queue_quiesce(p, req->idx);
 	if (vq->kickfd >= 0)
 		close(vq->kickfd);
 	vq->kickfd = req->fd;
 	vq->be_kick_sent = false;
-	err = vq->started ? vmp_kick_attach(p, req->idx) : vmp_queue_try_start(p, req->idx);
+	err = vq->started ? vrp_kick_attach(p, req->idx) : vrp_queue_try_start(p, req->idx);
 	if (err)
-		return vmp_refuse(req, err);
-	err = vmp_be_set_kick(p, req->idx);
+		return vrp_refuse(req, err);
+	err = vrp_be_set_kick(p, req->idx);
 	/* Before SET_FEATURES only the send can fail, which ends the session
-	 * (vmp_be_send); after it, only our own eventfd can be missing. */
+	 * (vrp_be_send); after it, only our own eventfd can be missing. */
 	if (err)
-		return p->features_set ? vmp_refuse(req, err) : vmp_fatal(req, err);
+		return p->features_set ? vrp_refuse(req, err) : vrp_fatal(req, err);
 	/* Kicks that came before the fd was in our loop. */
 	if (vq->started && p->kick_path == VRM_KICK_USERSPACE)
-		vmp_user_kick(p, req->idx);
-	return VMP_OK;
+		vrp_user_kick(p, req->idx);
+	return VRP_OK;
 }
 
-static enum vmp_result vmp_set_vring_call(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_set_vring_call(struct vrm_proxy *p, struct vrp_req *req)
 {
-	struct vmp_queue *vq = req->vq;
+	struct vrp_queue *vq = req->vq;
 	int err;
 
-	if (!vmp_eventfd_ok(p, req, "call"))
-		return vmp_refuse(req, -EINVAL);
+	if (!vrp_eventfd_ok(p, req, "call"))
+		return vrp_refuse(req, -EINVAL);
 	/* The VMM's call fd is signalled by us; the back-end signals ours.
 	 * QEMU swaps it when it masks. */
 	if (vq->vmm_callfd >= 0)
@@ -492,152 +492,152 @@ static enum vmp_result vmp_set_vring_call(struct vrm_proxy *p, struct vmp_req *r
 	vq->vmm_callfd = req->fd;
 	if (vq->call.fd < 0) {
 		vq->call = (struct vrm_ev){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
-					   .fn = vmp_on_call, .ctx = p, .arg = (int)req->idx };
+					   .fn = vrp_on_call, .ctx = p, .arg = (int)req->idx };
 		if (vq->call.fd < 0 || vrm_ev_add(p->epfd, &vq->call, EPOLLIN))
-			return vmp_refuse(req, -errno);
+			return vrp_refuse(req, -errno);
 	}
 	/* Every time, not once: a back-end drops its call fd when the ring
 	 * stops (DPDK closes it at GET_VRING_BASE) and a ring that starts
 	 * again needs it back. */
-	err = vmp_be_u64(p, VU_SET_VRING_CALL, req->idx, vq->call.fd);
+	err = vrp_be_u64(p, VU_SET_VRING_CALL, req->idx, vq->call.fd);
 	if (err)
-		return vmp_fatal(req, err);
+		return vrp_fatal(req, err);
 	/* A running ring may have returned entries before the VMM had a call
 	 * fd with us (a resumed one does). */
 	if (vq->started) {
-		vmp_complete(p, req->idx);
-		vmp_signal_vmm(vq);
+		vrp_complete(p, req->idx);
+		vrp_signal_vmm(vq);
 	}
-	return VMP_OK;
+	return VRP_OK;
 }
 
 /* Nothing reports ring errors to the VMM: its fd is taken and closed. */
-static enum vmp_result vmp_set_vring_err(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_set_vring_err(struct vrm_proxy *p, struct vrp_req *req)
 {
 	if (req->fd >= 0)
 		close(req->fd);
-	return VMP_OK;
+	return VRP_OK;
 }
 
-static enum vmp_result vmp_get_protocol_features(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_get_protocol_features(struct vrm_proxy *p, struct vrp_req *req)
 {
-	return vmp_replied(req, vmp_reply_u64(p, req->m, VMP_VMM_PF));
+	return vrp_replied(req, vrp_reply_u64(p, req->m, VRP_VMM_PF));
 }
 
-static enum vmp_result vmp_set_protocol_features(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_set_protocol_features(struct vrm_proxy *p, struct vrp_req *req)
 {
-	p->vmm_pf = vu_get_u64(req->m, 0) & VMP_VMM_PF;
-	return VMP_OK;
+	p->vmm_pf = vu_get_u64(req->m, 0) & VRP_VMM_PF;
+	return VRP_OK;
 }
 
-static enum vmp_result vmp_get_queue_num(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_get_queue_num(struct vrm_proxy *p, struct vrp_req *req)
 {
-	return vmp_replied(req, vmp_reply_u64(p, req->m, 1));
+	return vrp_replied(req, vrp_reply_u64(p, req->m, 1));
 }
 
-static enum vmp_result vmp_set_vring_enable(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_set_vring_enable(struct vrm_proxy *p, struct vrp_req *req)
 {
-	struct vmp_queue *vq = req->vq;
+	struct vrp_queue *vq = req->vq;
 	int err;
 
 	vq->enabled = vu_get_u32(req->m, 4) != 0;
 	if (vq->enabled) {
-		err = vmp_queue_try_start(p, req->idx);
+		err = vrp_queue_try_start(p, req->idx);
 		if (err)
-			return vmp_refuse(req, err);
+			return vrp_refuse(req, err);
 	}
 	if (!p->be_proto)
-		return VMP_OK;
-	return vmp_sent(req, vmp_be_state(p, VU_SET_VRING_ENABLE, req->idx, vq->enabled));
+		return VRP_OK;
+	return vrp_sent(req, vrp_be_state(p, VU_SET_VRING_ENABLE, req->idx, vq->enabled));
 }
 
 /* SEND_RARP, NET_SET_MTU: not offered; harmless to ignore. */
-static enum vmp_result vmp_ignore(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_ignore(struct vrm_proxy *p, struct vrp_req *req)
 {
-	return VMP_OK;
+	return VRP_OK;
 }
 
-static enum vmp_result vmp_set_vring_endian(struct vrm_proxy *p, struct vmp_req *req)
+static enum vrp_result vrp_set_vring_endian(struct vrm_proxy *p, struct vrp_req *req)
 {
 	uint32_t u = vu_get_u32(req->m, 4);
 
 	if (!(p->vmm_pf & BIT(VU_PF_CROSS_ENDIAN))) {
-		vmp_err(p, "SET_VRING_ENDIAN without CROSS_ENDIAN negotiated");
-		return vmp_refuse(req, -EPROTO);
+		vrp_err(p, "SET_VRING_ENDIAN without CROSS_ENDIAN negotiated");
+		return vrp_refuse(req, -EPROTO);
 	}
 	if (u != VU_VRING_LITTLE_ENDIAN && u != VU_VRING_BIG_ENDIAN)
-		return vmp_refuse(req, -EINVAL);
+		return vrp_refuse(req, -EINVAL);
 	/* Refused while the ring runs.  A stopped ring may change it (QEMU
 	 * sets the native order back when it stops a ring); it must agree
 	 * with the running rings when it starts again. */
 	if (req->vq->started) {
-		vmp_err(p, "queue %u: byte order change to %s refused while the device runs %s",
-			req->idx, u ? "big-endian" : "little-endian", vmp_order_name(p->order));
-		return vmp_refuse(req, -EBUSY);
+		vrp_err(p, "queue %u: byte order change to %s refused while the device runs %s",
+			req->idx, u ? "big-endian" : "little-endian", vrp_order_name(p->order));
+		return vrp_refuse(req, -EBUSY);
 	}
 	req->vq->endian_be = u == VU_VRING_BIG_ENDIAN;
 	req->vq->endian_set = true;
-	return VMP_OK;	/* the back-end's rings are little-endian, always */
+	return VRP_OK;	/* the back-end's rings are little-endian, always */
 }
 
 /* ---- the table and its dispatcher ---- */
 
 /* The fds a request brings. */
-enum vmp_fds {
-	VMP_FDS_NONE,		/* none: any it brings is closed unread */
-	VMP_FD_RING,		/* one, unless its u64 says VU_VRING_NOFD: req->fd */
-	VMP_FDS_REGIONS,	/* one per memory region: the handler counts them */
+enum vrp_fds {
+	VRP_FDS_NONE,		/* none: any it brings is closed unread */
+	VRP_FD_RING,		/* one, unless its u64 says VU_VRING_NOFD: req->fd */
+	VRP_FDS_REGIONS,	/* one per memory region: the handler counts them */
 };
 
-#define VMP_SIZE_ANY	UINT32_MAX	/* not checked here: nothing is read, or
+#define VRP_SIZE_ANY	UINT32_MAX	/* not checked here: nothing is read, or
 					 * the handler checks a table */
 
-struct vmp_request {
-	enum vmp_result (*handle)(struct vrm_proxy *p, struct vmp_req *req);
-	uint32_t size;		/* the payload's bytes, exactly, or VMP_SIZE_ANY */
+struct vrp_request {
+	enum vrp_result (*handle)(struct vrm_proxy *p, struct vrp_req *req);
+	uint32_t size;		/* the payload's bytes, exactly, or VRP_SIZE_ANY */
 	bool ring;		/* its first u32 names a ring (req->idx, req->vq) */
-	enum vmp_fds fds;
+	enum vrp_fds fds;
 	bool reply;		/* has a reply of its own: never a REPLY_ACK */
 };
 
 /* The requests a VMM may make; any other is refused. */
-static const struct vmp_request vmp_requests[] = {
+static const struct vrp_request vrp_requests[] = {
 	/*                            handler                    payload         ring   fds              reply */
-	[VU_GET_FEATURES]          = { vmp_get_features,          VMP_SIZE_ANY,  false, VMP_FDS_NONE,    true  },
-	[VU_SET_FEATURES]          = { vmp_set_features,          VU_U64_SIZE,   false, VMP_FDS_NONE,    false },
-	[VU_SET_OWNER]             = { vmp_set_owner,             VMP_SIZE_ANY,  false, VMP_FDS_NONE,    false },
-	[VU_RESET_OWNER]           = { vmp_reset_device,          VMP_SIZE_ANY,  false, VMP_FDS_NONE,    false },
-	[VU_SET_MEM_TABLE]         = { vmp_set_mem_table,         VMP_SIZE_ANY,  false, VMP_FDS_REGIONS, false },
-	[VU_SET_VRING_NUM]         = { vmp_set_vring_num,         VU_STATE_SIZE, true,  VMP_FDS_NONE,    false },
-	[VU_SET_VRING_ADDR]        = { vmp_set_vring_addr,        VU_ADDR_SIZE,  true,  VMP_FDS_NONE,    false },
-	[VU_SET_VRING_BASE]        = { vmp_set_vring_base,        VU_STATE_SIZE, true,  VMP_FDS_NONE,    false },
-	[VU_GET_VRING_BASE]        = { vmp_get_vring_base,        VU_STATE_SIZE, true,  VMP_FDS_NONE,    true  },
-	[VU_SET_VRING_KICK]        = { vmp_set_vring_kick,        VU_U64_SIZE,   true,  VMP_FD_RING,     false },
-	[VU_SET_VRING_CALL]        = { vmp_set_vring_call,        VU_U64_SIZE,   true,  VMP_FD_RING,     false },
-	[VU_SET_VRING_ERR]         = { vmp_set_vring_err,         VU_U64_SIZE,   true,  VMP_FD_RING,     false },
-	[VU_GET_PROTOCOL_FEATURES] = { vmp_get_protocol_features, VMP_SIZE_ANY,  false, VMP_FDS_NONE,    true  },
-	[VU_SET_PROTOCOL_FEATURES] = { vmp_set_protocol_features, VU_U64_SIZE,   false, VMP_FDS_NONE,    false },
-	[VU_GET_QUEUE_NUM]         = { vmp_get_queue_num,         VMP_SIZE_ANY,  false, VMP_FDS_NONE,    true  },
-	[VU_SET_VRING_ENABLE]      = { vmp_set_vring_enable,      VU_STATE_SIZE, true,  VMP_FDS_NONE,    false },
-	[VU_SEND_RARP]             = { vmp_ignore,                VMP_SIZE_ANY,  false, VMP_FDS_NONE,    false },
-	[VU_NET_SET_MTU]           = { vmp_ignore,                VMP_SIZE_ANY,  false, VMP_FDS_NONE,    false },
-	[VU_SET_VRING_ENDIAN]      = { vmp_set_vring_endian,      VU_STATE_SIZE, true,  VMP_FDS_NONE,    false },
-	[VU_RESET_DEVICE]          = { vmp_reset_device,          VMP_SIZE_ANY,  false, VMP_FDS_NONE,    false },
+	[VU_GET_FEATURES]          = { vrp_get_features,          VRP_SIZE_ANY,  false, VRP_FDS_NONE,    true  },
+	[VU_SET_FEATURES]          = { vrp_set_features,          VU_U64_SIZE,   false, VRP_FDS_NONE,    false },
+	[VU_SET_OWNER]             = { vrp_set_owner,             VRP_SIZE_ANY,  false, VRP_FDS_NONE,    false },
+	[VU_RESET_OWNER]           = { vrp_reset_device,          VRP_SIZE_ANY,  false, VRP_FDS_NONE,    false },
+	[VU_SET_MEM_TABLE]         = { vrp_set_mem_table,         VRP_SIZE_ANY,  false, VRP_FDS_REGIONS, false },
+	[VU_SET_VRING_NUM]         = { vrp_set_vring_num,         VU_STATE_SIZE, true,  VRP_FDS_NONE,    false },
+	[VU_SET_VRING_ADDR]        = { vrp_set_vring_addr,        VU_ADDR_SIZE,  true,  VRP_FDS_NONE,    false },
+	[VU_SET_VRING_BASE]        = { vrp_set_vring_base,        VU_STATE_SIZE, true,  VRP_FDS_NONE,    false },
+	[VU_GET_VRING_BASE]        = { vrp_get_vring_base,        VU_STATE_SIZE, true,  VRP_FDS_NONE,    true  },
+	[VU_SET_VRING_KICK]        = { vrp_set_vring_kick,        VU_U64_SIZE,   true,  VRP_FD_RING,     false },
+	[VU_SET_VRING_CALL]        = { vrp_set_vring_call,        VU_U64_SIZE,   true,  VRP_FD_RING,     false },
+	[VU_SET_VRING_ERR]         = { vrp_set_vring_err,         VU_U64_SIZE,   true,  VRP_FD_RING,     false },
+	[VU_GET_PROTOCOL_FEATURES] = { vrp_get_protocol_features, VRP_SIZE_ANY,  false, VRP_FDS_NONE,    true  },
+	[VU_SET_PROTOCOL_FEATURES] = { vrp_set_protocol_features, VU_U64_SIZE,   false, VRP_FDS_NONE,    false },
+	[VU_GET_QUEUE_NUM]         = { vrp_get_queue_num,         VRP_SIZE_ANY,  false, VRP_FDS_NONE,    true  },
+	[VU_SET_VRING_ENABLE]      = { vrp_set_vring_enable,      VU_STATE_SIZE, true,  VRP_FDS_NONE,    false },
+	[VU_SEND_RARP]             = { vrp_ignore,                VRP_SIZE_ANY,  false, VRP_FDS_NONE,    false },
+	[VU_NET_SET_MTU]           = { vrp_ignore,                VRP_SIZE_ANY,  false, VRP_FDS_NONE,    false },
+	[VU_SET_VRING_ENDIAN]      = { vrp_set_vring_endian,      VU_STATE_SIZE, true,  VRP_FDS_NONE,    false },
+	[VU_RESET_DEVICE]          = { vrp_reset_device,          VRP_SIZE_ANY,  false, VRP_FDS_NONE,    false },
 };
 
 /* Request `r`'s row, NULL for one we do not serve. */
-static const struct vmp_request *vmp_request_row(uint32_t r)
+static const struct vrp_request *vrp_request_row(uint32_t r)
 {
-	if (r >= sizeof(vmp_requests) / sizeof(vmp_requests[0]) || !vmp_requests[r].handle)
+	if (r >= sizeof(vrp_requests) / sizeof(vrp_requests[0]) || !vrp_requests[r].handle)
 		return NULL;
-	return &vmp_requests[r];
+	return &vrp_requests[r];
 }
 
 /* Checks a request against its row, then hands it to its handler.  A
  * malformed one (the size, a ring we do not have, an fd missing) ends the
  * session; one we do not serve is refused. */
-static enum vmp_result vmp_dispatch(struct vrm_proxy *p, const struct vmp_request *row,
-				    struct vmp_req *req)
+static enum vrp_result vrp_dispatch(struct vrm_proxy *p, const struct vrp_request *row,
+				    struct vrp_req *req)
 {
 	const struct vu_msg *m = req->m;
 	uint64_t u;
@@ -645,26 +645,26 @@ static enum vmp_result vmp_dispatch(struct vrm_proxy *p, const struct vmp_reques
 	pr_debug("device %s: VMM %s (%u bytes, %d fds)\n", p->cfg.name,
 		 vu_request_name(m->request), m->size, m->nfds);
 	if (!row) {
-		vmp_err(p, "VMM request %s (%u) is not supported", vu_request_name(m->request),
+		vrp_err(p, "VMM request %s (%u) is not supported", vu_request_name(m->request),
 			m->request);
-		return vmp_refuse(req, -EOPNOTSUPP);
+		return vrp_refuse(req, -EOPNOTSUPP);
 	}
-	if (row->size != VMP_SIZE_ANY && m->size != row->size)
-		return vmp_fatal(req, -EBADMSG);
+	if (row->size != VRP_SIZE_ANY && m->size != row->size)
+		return vrp_fatal(req, -EBADMSG);
 	if (row->ring) {
 		req->idx = vu_get_u32(m, 0) & VU_VRING_IDX_MASK;
-		if (req->idx >= VMP_NQ) {
-			vmp_err(p, "%s for queue %u: the device has %u",
-				vu_request_name(m->request), req->idx, VMP_NQ);
-			return vmp_fatal(req, -EBADMSG);
+		if (req->idx >= VRP_NQ) {
+			vrp_err(p, "%s for queue %u: the device has %u",
+				vu_request_name(m->request), req->idx, VRP_NQ);
+			return vrp_fatal(req, -EBADMSG);
 		}
 		req->vq = &p->q[req->idx];
 	}
-	if (row->fds == VMP_FD_RING) {
+	if (row->fds == VRP_FD_RING) {
 		u = vu_get_u64(m, 0);
 		req->fd = (u & VU_VRING_NOFD) ? -1 : vu_msg_take_fd(req->m, 0);
 		if (!(u & VU_VRING_NOFD) && req->fd < 0)
-			return vmp_fatal(req, -EBADMSG);
+			return vrp_fatal(req, -EBADMSG);
 	}
 	return row->handle(p, req);
 }
@@ -675,7 +675,7 @@ static enum vmp_result vmp_dispatch(struct vrm_proxy *p, const struct vmp_reques
  * through one would hold the daemon, and every other device, in that read.
  * The socket is edge-triggered: a partial message waits for the next edge.
  */
-static bool vmp_vmm_ready(int fd, uint32_t events)
+static bool vrp_vmm_ready(int fd, uint32_t events)
 {
 	uint32_t hdr[3];
 	int avail = 0;
@@ -698,12 +698,12 @@ static bool vmp_vmm_ready(int fd, uint32_t events)
 }
 
 /* Reads one request and acts on what came of it. */
-static void vmp_vmm_one(struct vrm_proxy *p, int fd)
+static void vrp_vmm_one(struct vrm_proxy *p, int fd)
 {
 	struct vu_msg *m = malloc(sizeof(*m));
-	struct vmp_req req = { .m = m, .fd = -1 };
-	const struct vmp_request *row;
-	enum vmp_result res;
+	struct vrp_req req = { .m = m, .fd = -1 };
+	const struct vrp_request *row;
+	enum vrp_result res;
 	int rc;
 
 	if (!m)
@@ -711,39 +711,39 @@ static void vmp_vmm_one(struct vrm_proxy *p, int fd)
 	rc = vu_recv(fd, m);
 	if (rc <= 0) {
 		if (rc == 0 || rc == -ECONNRESET)
-			vmp_teardown(p, "VMM disconnected");
+			vrp_teardown(p, "VMM disconnected");
 		else {
-			vmp_err(p, "malformed message from the VMM: %s", strerror(-rc));
-			vmp_teardown(p, "VMM protocol error");
+			vrp_err(p, "malformed message from the VMM: %s", strerror(-rc));
+			vrp_teardown(p, "VMM protocol error");
 		}
 		free(m);
 		return;
 	}
-	row = vmp_request_row(m->request);
-	res = vmp_dispatch(p, row, &req);
+	row = vrp_request_row(m->request);
+	res = vrp_dispatch(p, row, &req);
 	/* REPLY_ACK, asked for by a request without a reply of its own (read
 	 * after the handler: SET_PROTOCOL_FEATURES may have just agreed it). */
-	if (res != VMP_ENDED && (p->vmm_pf & BIT(VU_PF_REPLY_ACK)) &&
+	if (res != VRP_ENDED && (p->vmm_pf & BIT(VU_PF_REPLY_ACK)) &&
 	    (m->flags & VU_FLAG_NEED_REPLY) && !(row && row->reply)) {
-		bool told = vmp_reply_u64(p, m, res == VMP_OK ? 0 : 1) == 0;
+		bool told = vrp_reply_u64(p, m, res == VRP_OK ? 0 : 1) == 0;
 
 		/* A refusal the VMM was told of is no end of the session. */
-		if (told && res == VMP_REFUSED) {
+		if (told && res == VRP_REFUSED) {
 			pr_info("device %s: %s refused: %s\n", p->cfg.name,
 				vu_request_name(m->request), strerror(-req.err));
-			res = VMP_OK;
+			res = VRP_OK;
 		}
 	}
 	vu_msg_close_fds(m);
-	if (res == VMP_REFUSED || res == VMP_FATAL) {
+	if (res == VRP_REFUSED || res == VRP_FATAL) {
 		if (!p->last_error[0])
-			vmp_err(p, "%s failed: %s", vu_request_name(m->request), strerror(-req.err));
-		vmp_teardown(p, "request failed");
+			vrp_err(p, "%s failed: %s", vu_request_name(m->request), strerror(-req.err));
+		vrp_teardown(p, "request failed");
 	}
 	free(m);
 }
 
-void vmp_on_vmm(struct vrm_ev *ev, uint32_t events)
+void vrp_on_vmm(struct vrm_ev *ev, uint32_t events)
 {
 	struct vrm_proxy *p = ev->ctx;
 
@@ -751,7 +751,7 @@ void vmp_on_vmm(struct vrm_ev *ev, uint32_t events)
 	 * lasts; at most 64 per wake-up so one VMM cannot keep the loop to
 	 * itself (the rest re-arms the edge below). */
 	for (int n = 0; p->vmm.fd == ev->fd && ev->fd >= 0; n++) {
-		if (!vmp_vmm_ready(ev->fd, events))
+		if (!vrp_vmm_ready(ev->fd, events))
 			return;
 		if (n == 64) {
 			/* Leave the rest for the next turn of the loop. */
@@ -761,6 +761,6 @@ void vmp_on_vmm(struct vrm_ev *ev, uint32_t events)
 			epoll_ctl(p->epfd, EPOLL_CTL_MOD, ev->fd, &e);
 			return;
 		}
-		vmp_vmm_one(p, ev->fd);
+		vrp_vmm_one(p, ev->fd);
 	}
 }

@@ -53,17 +53,17 @@
 #include "uxlate.h"
 #include "vringmed.skel.h"
 
-#define VMD_SCAN_MS 200	/* deferred flags are rescanned this often */
+#define VRD_SCAN_MS 200	/* deferred flags are rescanned this often */
 /* How long `device del` and a stop wait for a device's thread to end its
- * session before they abandon it (vmd_dev_join): the main thread serves the
+ * session before they abandon it (vrd_dev_join): the main thread serves the
  * control socket, the ring buffer and the watchdog of every device. */
-#define VMD_JOIN_MS 500
-#define VMD_CONTROL "/run/vringmed/control.sock"
+#define VRD_JOIN_MS 500
+#define VRD_CONTROL "/run/vringmed/control.sock"
 
 struct vmd;
 
 /* A device and the thread that runs it. */
-struct vmd_dev {
+struct vrd_dev {
 	struct vmd *d;
 	struct vrm_proxy *p;
 	uint32_t slot;
@@ -71,22 +71,22 @@ struct vmd_dev {
 	struct vrm_ev wake;		/* eventfd: a deferred kick, or stop */
 	pthread_t thr;
 	atomic_bool stop;
-	atomic_int fate;		/* enum vmd_fate */
+	atomic_int fate;		/* enum vrd_fate */
 	char name[32];			/* ... for once the proxy may be gone */
 	char vmm_path[108];
 };
 
 /* Who frees a device that was asked to stop: whoever of the main thread
- * and the device's own settles it first (vmd_dev_join, vmd_dev_main). */
-enum vmd_fate {
-	VMD_RUNNING,
-	VMD_ENDED,		/* the thread ended in time: the main thread joins it */
-	VMD_ABANDONED,		/* it did not: it frees itself when it ends */
+ * and the device's own settles it first (vrd_dev_join, vrd_dev_main). */
+enum vrd_fate {
+	VRD_RUNNING,
+	VRD_ENDED,		/* the thread ended in time: the main thread joins it */
+	VRD_ABANDONED,		/* it did not: it frees itself when it ends */
 };
 
 /* A slot whose device was abandoned: reserved, with its name and VMM
  * socket, until its thread ends (it still tears its session down there). */
-struct vmd_zombie {
+struct vrd_zombie {
 	atomic_bool live;
 	char name[32];
 	char vmm_path[108];
@@ -97,8 +97,8 @@ struct vmd {
 	struct ring_buffer *rb;
 	__u32 broken_seen[VRM_MAX_DEVICES];
 	int epfd;
-	struct vmd_dev *dev[VRM_MAX_DEVICES];
-	struct vmd_zombie zombie[VRM_MAX_DEVICES];
+	struct vrd_dev *dev[VRM_MAX_DEVICES];
+	struct vrd_zombie zombie[VRM_MAX_DEVICES];
 	struct vrm_ev ctl;
 	const char *ctl_path;
 	struct vrm_metrics *metrics;
@@ -127,7 +127,7 @@ static void usage(FILE *f)
 "                       how guest kicks reach the translation (default auto:\n"
 "                       BPF where an attached hook sees them, else userspace;\n"
 "                       a BPF device whose kicks go unseen switches itself)\n"
-"  -c, --control PATH   control socket, mode 0600 (default " VMD_CONTROL ";\n"
+"  -c, --control PATH   control socket, mode 0600 (default " VRD_CONTROL ";\n"
 "                       'none': off)\n"
 "  -g, --socket-group NAME|GID\n"
 "                       VMM sockets are 0660 with this group (default 0600),\n"
@@ -162,7 +162,7 @@ static void usage(FILE *f)
 
 /* One owner per pin root: an exclusive flock on the directory itself (bpffs
  * holds no regular files to lock).  The kernel drops it when we die. */
-static int vmd_lock(const char *root)
+static int vrd_lock(const char *root)
 {
 	int fd;
 
@@ -188,11 +188,11 @@ static int vmd_lock(const char *root)
  * runs has no session whose guest memory the daemon mapped: its deferred
  * flag stays until a VMM connects and the ring (re)starts, which translates
  * whatever is pending. */
-static int vmd_on_deferred(void *ctx, void *data, size_t len)
+static int vrd_on_deferred(void *ctx, void *data, size_t len)
 {
 	const struct vrm_defer_event *ev = data;
 	struct vmd *d = ctx;
-	struct vmd_dev *dv;
+	struct vrd_dev *dv;
 	uint64_t one = 1;
 
 	if (len < sizeof(*ev) || ev->queue >= VRM_MAX_QUEUES)
@@ -204,7 +204,7 @@ static int vmd_on_deferred(void *ctx, void *data, size_t len)
 }
 
 /* The labels only the daemon knows, to the exporter when they change. */
-static void vmd_labels(struct vmd *d)
+static void vrd_labels(struct vmd *d)
 {
 	for (int i = 0; i < VRM_MAX_DEVICES && d->metrics; i++) {
 		struct vrm_proxy_info in;
@@ -231,7 +231,7 @@ static void vmd_labels(struct vmd *d)
  * verdicts only count: vringmed_errors_total), and one when a reset clears
  * it.  By the thread that runs the device, after every turn of its loop, so
  * a breakage its own session resets at once is still told. */
-static void vmd_report_broken(struct vmd *d, __u32 i)
+static void vrd_report_broken(struct vmd *d, __u32 i)
 {
 	__u32 v = VRM_READ_ONCE(d->b.devices[i].broken);
 
@@ -245,16 +245,16 @@ static void vmd_report_broken(struct vmd *d, __u32 i)
 }
 
 /* The slots no device thread runs. */
-static void vmd_scan(struct vmd *d)
+static void vrd_scan(struct vmd *d)
 {
 	for (__u32 i = 0; i < VRM_MAX_DEVICES; i++)
 		if (!d->dev[i] && !atomic_load(&d->zombie[i].live))
-			vmd_report_broken(d, i);
+			vrd_report_broken(d, i);
 }
 
 /* ---- devices: a thread each ---- */
 
-static void vmd_dev_on_wake(struct vrm_ev *ev, uint32_t events)
+static void vrd_dev_on_wake(struct vrm_ev *ev, uint32_t events)
 {
 	uint64_t v;
 
@@ -263,7 +263,7 @@ static void vmd_dev_on_wake(struct vrm_ev *ev, uint32_t events)
 		pr_debug("wake eventfd: %s\n", strerror(errno));
 }
 
-static void vmd_dev_free(struct vmd_dev *dv)
+static void vrd_dev_free(struct vrd_dev *dv)
 {
 	if (dv->wake.fd >= 0)
 		close(dv->wake.fd);
@@ -274,31 +274,31 @@ static void vmd_dev_free(struct vmd_dev *dv)
 
 /* The device's thread is done.  Abandoned, nobody will join it: it frees
  * what is left of it and gives its slot back. */
-static void vmd_dev_ended(struct vmd_dev *dv)
+static void vrd_dev_ended(struct vrd_dev *dv)
 {
-	struct vmd_zombie *z = &dv->d->zombie[dv->slot];
-	int running = VMD_RUNNING;
+	struct vrd_zombie *z = &dv->d->zombie[dv->slot];
+	int running = VRD_RUNNING;
 
-	if (atomic_compare_exchange_strong(&dv->fate, &running, VMD_ENDED))
+	if (atomic_compare_exchange_strong(&dv->fate, &running, VRD_ENDED))
 		return;
 	pr_info("device %s: its abandoned thread ended; slot %u is free again\n", dv->name,
 		dv->slot);
-	vmd_dev_free(dv);
+	vrd_dev_free(dv);
 	atomic_store(&z->live, false);
 }
 
-static void *vmd_dev_main(void *arg)
+static void *vrd_dev_main(void *arg)
 {
-	struct vmd_dev *dv = arg;
+	struct vrd_dev *dv = arg;
 
 	while (!atomic_load(&dv->stop)) {
 		struct epoll_event evs[16];
-		int n = epoll_wait(dv->epfd, evs, 16, VMD_SCAN_MS);
+		int n = epoll_wait(dv->epfd, evs, 16, VRD_SCAN_MS);
 
 		if (n < 0 && errno != EINTR) {
 			/* Never seen; the main thread alone ends a device. */
 			pr_warn("device %s: epoll_wait: %s\n", vrm_proxy_name(dv->p), strerror(errno));
-			usleep(VMD_SCAN_MS * 1000);
+			usleep(VRD_SCAN_MS * 1000);
 			continue;
 		}
 		for (int i = 0; i < n; i++) {
@@ -310,17 +310,17 @@ static void *vmd_dev_main(void *arg)
 		 * when it overflowed or the kick came while no daemon ran),
 		 * used entries a call did not announce, the published info. */
 		vrm_proxy_tick(dv->p);
-		vmd_report_broken(dv->d, dv->slot);
+		vrd_report_broken(dv->d, dv->slot);
 	}
 	/* The session's teardown is this device's business: a back-end slow
 	 * to let go holds this thread only. */
 	vrm_proxy_free(dv->p);
-	vmd_dev_ended(dv);
+	vrd_dev_ended(dv);
 	return NULL;
 }
 
 /* Asks the device's thread to end its session and stop. */
-static void vmd_dev_stop(struct vmd_dev *dv)
+static void vrd_dev_stop(struct vrd_dev *dv)
 {
 	uint64_t one = 1;
 
@@ -329,14 +329,14 @@ static void vmd_dev_stop(struct vmd_dev *dv)
 		pr_debug("wake eventfd: %s\n", strerror(errno));
 }
 
-/* A deadline VMD_JOIN_MS from now, for pthread_timedjoin_np. */
-static struct timespec vmd_join_deadline(void)
+/* A deadline VRD_JOIN_MS from now, for pthread_timedjoin_np. */
+static struct timespec vrd_join_deadline(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += (VMD_JOIN_MS % 1000) * 1000000L;
-	ts.tv_sec += VMD_JOIN_MS / 1000 + ts.tv_nsec / 1000000000L;
+	ts.tv_nsec += (VRD_JOIN_MS % 1000) * 1000000L;
+	ts.tv_sec += VRD_JOIN_MS / 1000 + ts.tv_nsec / 1000000000L;
 	ts.tv_nsec %= 1000000000L;
 	return ts;
 }
@@ -349,14 +349,14 @@ static struct timespec vmd_join_deadline(void)
  * slot, name and VMM socket stay reserved until then.  The main thread
  * never waits longer, whatever the peers do.
  */
-static void vmd_dev_join(struct vmd *d, struct vmd_dev *dv, const struct timespec *deadline)
+static void vrd_dev_join(struct vmd *d, struct vrd_dev *dv, const struct timespec *deadline)
 {
-	struct vmd_zombie *z = &d->zombie[dv->slot];
-	int running = VMD_RUNNING;
+	struct vrd_zombie *z = &d->zombie[dv->slot];
+	int running = VRD_RUNNING;
 
 	d->dev[dv->slot] = NULL;
 	if (!pthread_timedjoin_np(dv->thr, NULL, deadline)) {
-		vmd_dev_free(dv);
+		vrd_dev_free(dv);
 		return;
 	}
 	/* dv stays until the exchange below: the thread frees it only once
@@ -364,22 +364,22 @@ static void vmd_dev_join(struct vmd *d, struct vmd_dev *dv, const struct timespe
 	snprintf(z->name, sizeof(z->name), "%s", dv->name);
 	snprintf(z->vmm_path, sizeof(z->vmm_path), "%s", dv->vmm_path);
 	atomic_store(&z->live, true);
-	if (atomic_compare_exchange_strong(&dv->fate, &running, VMD_ABANDONED)) {
+	if (atomic_compare_exchange_strong(&dv->fate, &running, VRD_ABANDONED)) {
 		pthread_detach(dv->thr);
 		pr_warn("device %s: its thread did not end its session within %d ms (a peer "
 			"holds it): abandoned; slot %u and %s stay reserved until it ends\n",
-			dv->name, VMD_JOIN_MS, dv->slot, z->vmm_path);
+			dv->name, VRD_JOIN_MS, dv->slot, z->vmm_path);
 		return;
 	}
 	/* It ended meanwhile. */
 	atomic_store(&z->live, false);
 	pthread_join(dv->thr, NULL);
-	vmd_dev_free(dv);
+	vrd_dev_free(dv);
 }
 
-static struct vmd_dev *vmd_dev_start(struct vmd *d, uint32_t slot, const struct vrm_proxy_cfg *cfg)
+static struct vrd_dev *vrd_dev_start(struct vmd *d, uint32_t slot, const struct vrm_proxy_cfg *cfg)
 {
-	struct vmd_dev *dv = calloc(1, sizeof(*dv));
+	struct vrd_dev *dv = calloc(1, sizeof(*dv));
 	int err;
 
 	if (!dv)
@@ -390,13 +390,13 @@ static struct vmd_dev *vmd_dev_start(struct vmd *d, uint32_t slot, const struct 
 	snprintf(dv->vmm_path, sizeof(dv->vmm_path), "%s", cfg->vmm_path);
 	dv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	dv->wake = (struct vrm_ev){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
-				   .fn = vmd_dev_on_wake, .ctx = dv };
+				   .fn = vrd_dev_on_wake, .ctx = dv };
 	if (dv->epfd < 0 || dv->wake.fd < 0 || vrm_ev_add(dv->epfd, &dv->wake, EPOLLIN))
 		goto fail;
 	dv->p = vrm_proxy_new(&d->b, dv->epfd, slot, cfg);
 	if (!dv->p)
 		goto fail;
-	err = pthread_create(&dv->thr, NULL, vmd_dev_main, dv);
+	err = pthread_create(&dv->thr, NULL, vrd_dev_main, dv);
 	if (err) {
 		vrm_proxy_free(dv->p);
 		errno = err;
@@ -405,15 +405,15 @@ static struct vmd_dev *vmd_dev_start(struct vmd *d, uint32_t slot, const struct 
 	return dv;
 fail:
 	err = errno;
-	vmd_dev_free(dv);
+	vrd_dev_free(dv);
 	errno = err;
 	return NULL;
 }
 
 /* --kick-path: the kick path of devices that do not say (kick=). */
-static enum vrm_kick_path vmd_kick_default = VRM_KICK_AUTO;
+static enum vrm_kick_path vrd_kick_default = VRM_KICK_AUTO;
 
-static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t errlen)
+static int vrd_add_device(struct vmd *d, const char *spec, char *err, size_t errlen)
 {
 	struct vrm_proxy_cfg cfg;
 	const char *why = NULL;
@@ -424,7 +424,7 @@ static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t err
 		return -EINVAL;
 	}
 	if (!cfg.kick_set)
-		cfg.kick = vmd_kick_default;
+		cfg.kick = vrd_kick_default;
 	bool taken[VRM_MAX_DEVICES];
 
 	for (int i = 0; i < VRM_MAX_DEVICES; i++) {
@@ -446,7 +446,7 @@ static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t err
 		snprintf(err, errlen, "no free device slot (at most %d devices)", VRM_MAX_DEVICES);
 		return -ENOSPC;
 	}
-	d->dev[slot] = vmd_dev_start(d, (uint32_t)slot, &cfg);
+	d->dev[slot] = vrd_dev_start(d, (uint32_t)slot, &cfg);
 	if (!d->dev[slot]) {
 		int e = errno;
 
@@ -457,20 +457,20 @@ static int vmd_add_device(struct vmd *d, const char *spec, char *err, size_t err
 	return 0;
 }
 
-static int vmd_del_device(struct vmd *d, const char *name)
+static int vrd_del_device(struct vmd *d, const char *name)
 {
 	for (int i = 0; i < VRM_MAX_DEVICES; i++)
 		if (d->dev[i] && !strcmp(vrm_proxy_name(d->dev[i]->p), name)) {
-			struct timespec deadline = vmd_join_deadline();
+			struct timespec deadline = vrd_join_deadline();
 
-			vmd_dev_stop(d->dev[i]);
-			vmd_dev_join(d, d->dev[i], &deadline);
+			vrd_dev_stop(d->dev[i]);
+			vrd_dev_join(d, d->dev[i], &deadline);
 			return 0;
 		}
 	return -ENOENT;
 }
 
-static json_t *vmd_device_list(struct vmd *d)
+static json_t *vrd_device_list(struct vmd *d)
 {
 	json_t *arr = json_array();
 
@@ -507,7 +507,7 @@ static json_t *vmd_device_list(struct vmd *d)
 
 /* Per device and queue: what BPF and the daemon did (counters summed over
  * CPUs), with the errors by verdict name. */
-static json_t *vmd_stats(struct vmd *d)
+static json_t *vrd_stats(struct vmd *d)
 {
 	json_t *arr = json_array();
 
@@ -555,23 +555,23 @@ static json_t *vmd_stats(struct vmd *d)
 
 /* ---- control socket: one line in, one JSON document out ---- */
 
-static json_t *vmd_control_cmd(struct vmd *d, char *line)
+static json_t *vrd_control_cmd(struct vmd *d, char *line)
 {
 	char err[256] = "";
 	size_t n = strcspn(line, "\r\n");
 
 	line[n] = 0;
 	if (!strcmp(line, "device list") || !strcmp(line, "device"))
-		return vmd_device_list(d);
+		return vrd_device_list(d);
 	if (!strcmp(line, "stats"))
-		return vmd_stats(d);
+		return vrd_stats(d);
 	if (!strncmp(line, "device add ", 11)) {
-		if (vmd_add_device(d, line + 11, err, sizeof(err)))
+		if (vrd_add_device(d, line + 11, err, sizeof(err)))
 			return json_pack("{s:s}", "error", err);
 		return json_pack("{s:b}", "ok", 1);
 	}
 	if (!strncmp(line, "device del ", 11)) {
-		if (vmd_del_device(d, line + 11))
+		if (vrd_del_device(d, line + 11))
 			return json_pack("{s:s}", "error", "no such device");
 		return json_pack("{s:b}", "ok", 1);
 	}
@@ -580,7 +580,7 @@ static json_t *vmd_control_cmd(struct vmd *d, char *line)
 			 "'device del NAME' or 'stats'");
 }
 
-static void vmd_on_control(struct vrm_ev *ev, uint32_t events)
+static void vrd_on_control(struct vrm_ev *ev, uint32_t events)
 {
 	struct vmd *d = ev->ctx;
 	struct timeval tv = { .tv_sec = 1 };
@@ -607,7 +607,7 @@ static void vmd_on_control(struct vrm_ev *ev, uint32_t events)
 	}
 	if (got > 0) {
 		line[got] = 0;
-		ans = vmd_control_cmd(d, line);
+		ans = vrd_control_cmd(d, line);
 		out = json_dumps(ans, JSON_COMPACT);
 		if (out) {
 			if (send(fd, out, strlen(out), MSG_NOSIGNAL) < 0 ||
@@ -620,7 +620,7 @@ static void vmd_on_control(struct vrm_ev *ev, uint32_t events)
 	close(fd);
 }
 
-static int vmd_control_open(struct vmd *d, const char *path)
+static int vrd_control_open(struct vmd *d, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char dir[sizeof(sa.sun_path)];
@@ -655,7 +655,7 @@ static int vmd_control_open(struct vmd *d, const char *path)
 		unlink(path);	/* stale, from a crashed run */
 	}
 	d->ctl = (struct vrm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
-				 .fn = vmd_on_control, .ctx = d };
+				 .fn = vrd_on_control, .ctx = d };
 	/* 0600 from the start, never the socket group's: whoever may talk
 	 * here may add devices, which listen and connect where they say. */
 	if (d->ctl.fd < 0 || (errno = -vrm_access_listen(d->ctl.fd, path, 8, false)) ||
@@ -672,7 +672,7 @@ static int vmd_control_open(struct vmd *d, const char *path)
 	return 0;
 }
 
-static void vmd_on_ringbuf(struct vrm_ev *ev, uint32_t events)
+static void vrd_on_ringbuf(struct vrm_ev *ev, uint32_t events)
 {
 	struct vmd *d = ev->ctx;
 
@@ -680,15 +680,15 @@ static void vmd_on_ringbuf(struct vrm_ev *ev, uint32_t events)
 	ring_buffer__consume(d->rb);
 }
 
-static volatile int vmd_stop_sig;
+static volatile int vrd_stop_sig;
 
-static void vmd_on_signal(struct vrm_ev *ev, uint32_t events)
+static void vrd_on_signal(struct vrm_ev *ev, uint32_t events)
 {
 	struct signalfd_siginfo si;
 
 	(void)events;
 	if (read(ev->fd, &si, sizeof(si)) == sizeof(si))
-		vmd_stop_sig = (int)si.ssi_signo;
+		vrd_stop_sig = (int)si.ssi_signo;
 }
 
 /*
@@ -705,7 +705,7 @@ static void vmd_on_signal(struct vrm_ev *ev, uint32_t events)
  */
 /* --socket-group and --allow-uid, from the command line or the file;
  * 0, or -1 with the reason on stderr. */
-static int vmd_opt_group(const char *name)
+static int vrd_opt_group(const char *name)
 {
 	int err = vrm_access_set_group(name);
 
@@ -715,7 +715,7 @@ static int vmd_opt_group(const char *name)
 	return err ? -1 : 0;
 }
 
-static int vmd_opt_uid(const char *name)
+static int vrd_opt_uid(const char *name)
 {
 	int err = vrm_access_allow_uid(name);
 
@@ -726,7 +726,7 @@ static int vmd_opt_uid(const char *name)
 	return err ? -1 : 0;
 }
 
-static int vmd_read_config(const char *path, const char **devspec, int *ndev,
+static int vrd_read_config(const char *path, const char **devspec, int *ndev,
 			   const char **root, const char **ctl, bool root_set, bool ctl_set,
 			   char *maddr, unsigned maddrlen, unsigned *mport, bool m_set,
 			   bool *group_set)
@@ -770,10 +770,10 @@ static int vmd_read_config(const char *path, const char **devspec, int *ndev,
 			if (!m_set && vrm_metrics_parse(val, maddr, maddrlen, mport))
 				goto bad;
 		} else if (!strcmp(key, "socket-group")) {
-			if (!*group_set && vmd_opt_group(val))
+			if (!*group_set && vrd_opt_group(val))
 				goto bad;
 		} else if (!strcmp(key, "allow-uid")) {
-			if (vmd_opt_uid(val))
+			if (vrd_opt_uid(val))
 				goto bad;
 		} else {
 			goto bad;
@@ -806,7 +806,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *root = VRM_PIN_ROOT, *ctl = VMD_CONTROL, *config = NULL;
+	const char *root = VRM_PIN_ROOT, *ctl = VRD_CONTROL, *config = NULL;
 	char maddr[64];
 	unsigned mport = VRM_METRICS_PORT;
 	unsigned long long wd_usec;
@@ -844,21 +844,21 @@ int main(int argc, char **argv)
 			break;
 		case 'p': root = optarg; root_set = true; break;
 		case 'g':
-			if (vmd_opt_group(optarg))
+			if (vrd_opt_group(optarg))
 				return 2;
 			group_set = true;
 			break;
 		case 'u':
-			if (vmd_opt_uid(optarg))
+			if (vrd_opt_uid(optarg))
 				return 2;
 			break;
 		case 'k':
 			if (!strcmp(optarg, "auto"))
-				vmd_kick_default = VRM_KICK_AUTO;
+				vrd_kick_default = VRM_KICK_AUTO;
 			else if (!strcmp(optarg, "bpf"))
-				vmd_kick_default = VRM_KICK_BPF;
+				vrd_kick_default = VRM_KICK_BPF;
 			else if (!strcmp(optarg, "userspace"))
-				vmd_kick_default = VRM_KICK_USERSPACE;
+				vrd_kick_default = VRM_KICK_USERSPACE;
 			else {
 				fprintf(stderr, "vringmedd: bad --kick-path '%s': expected auto, bpf "
 					"or userspace\n", optarg);
@@ -876,7 +876,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (config && vmd_read_config(config, devspec, &ndev, &root, &ctl, root_set, ctl_set,
+	if (config && vrd_read_config(config, devspec, &ndev, &root, &ctl, root_set, ctl_set,
 				      maddr, sizeof(maddr), &mport, m_set, &group_set))
 		return 2;
 	for (int i = 0; i < ndev; i++) {
@@ -904,7 +904,7 @@ int main(int argc, char **argv)
 		return 1;
 	d->ctl.fd = -1;
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
-	lockfd = vmd_lock(root);
+	lockfd = vrd_lock(root);
 	if (lockfd < 0 || d->epfd < 0)
 		goto out_free;
 
@@ -923,7 +923,7 @@ int main(int argc, char **argv)
 	opts.pin_root = root;
 	if (vrm_bpf_load(&d->b, &opts))
 		goto out_lock;
-	d->rb = ring_buffer__new(bpf_map__fd(d->b.skel->maps.vrm_deferred), vmd_on_deferred, d,
+	d->rb = ring_buffer__new(bpf_map__fd(d->b.skel->maps.vrm_deferred), vrd_on_deferred, d,
 				 NULL);
 	if (!d->rb) {
 		pr_warn("failed to open ring buffer vrm_deferred: %s\n", strerror(errno));
@@ -934,27 +934,27 @@ int main(int argc, char **argv)
 		d->b.have_kvm ? ", KVM tracepoints" : "", d->b.have_fentry ? ", fentry" : "",
 		d->b.links_only ? " (their programs kept running, not reloaded)" : "");
 
-	sev = (struct vrm_ev){ .fd = sfd, .fn = vmd_on_signal, .ctx = d };
-	rbev = (struct vrm_ev){ .fd = ring_buffer__epoll_fd(d->rb), .fn = vmd_on_ringbuf, .ctx = d };
+	sev = (struct vrm_ev){ .fd = sfd, .fn = vrd_on_signal, .ctx = d };
+	rbev = (struct vrm_ev){ .fd = ring_buffer__epoll_fd(d->rb), .fn = vrd_on_ringbuf, .ctx = d };
 	if (vrm_ev_add(d->epfd, &sev, EPOLLIN) || vrm_ev_add(d->epfd, &rbev, EPOLLIN)) {
 		pr_warn("epoll: %s\n", strerror(errno));
 		goto out_rb;
 	}
-	if (strcmp(ctl, "none") && vmd_control_open(d, ctl))
+	if (strcmp(ctl, "none") && vrd_control_open(d, ctl))
 		goto out_rb;
 	/* Device slots nobody configures again are cleared: their VMMs went
 	 * with the vhost-user connections of the daemon that died. */
 	for (int i = 0; i < ndev; i++) {
 		char why[256];
 
-		if (vmd_add_device(d, devspec[i], why, sizeof(why))) {
+		if (vrd_add_device(d, devspec[i], why, sizeof(why))) {
 			pr_warn("%s\n", why);
 			goto out_devs;
 		}
 	}
 	if (mport && vrm_metrics_start(&d->metrics, &d->b, maddr, mport))
 		goto out_devs;
-	vmd_labels(d);
+	vrd_labels(d);
 	printf("vringmedd ready: pid %d, pin root %s, %d devices, control %s, metrics %s%s%.0u\n",
 	       (int)getpid(), root, ndev, d->ctl_path ? d->ctl_path : "off",
 	       mport ? maddr : "off", mport ? ":" : "", mport);
@@ -962,10 +962,10 @@ int main(int argc, char **argv)
 	vrm_sd_notify("READY=1");
 	wd_usec = vrm_sd_watchdog_usec();
 
-	vmd_scan(d);
-	while (!vmd_stop_sig) {
+	vrd_scan(d);
+	while (!vrd_stop_sig) {
 		struct epoll_event evs[16];
-		int n = epoll_wait(d->epfd, evs, 16, VMD_SCAN_MS);
+		int n = epoll_wait(d->epfd, evs, 16, VRD_SCAN_MS);
 
 		if (n < 0 && errno != EINTR) {
 			pr_warn("epoll_wait: %s\n", strerror(errno));
@@ -976,8 +976,8 @@ int main(int argc, char **argv)
 
 			ev->fn(ev, evs[i].events);
 		}
-		vmd_scan(d);
-		vmd_labels(d);
+		vrd_scan(d);
+		vrd_labels(d);
 		if (wd_usec) {
 			/* systemd's watchdog: pet it at half its interval. */
 			struct timespec now;
@@ -991,21 +991,21 @@ int main(int argc, char **argv)
 		}
 	}
 	vrm_sd_notify("STOPPING=1");
-	if (vmd_stop_sig) {
-		pr_info("signal %d: removing pins under %s and exiting\n", vmd_stop_sig, root);
+	if (vrd_stop_sig) {
+		pr_info("signal %d: removing pins under %s and exiting\n", vrd_stop_sig, root);
 		err = 0;
 	}
 out_devs:
 	vrm_metrics_stop(d->metrics);
 	/* Every device winds down at once; then they are waited for, all
-	 * within one VMD_JOIN_MS. */
+	 * within one VRD_JOIN_MS. */
 	for (int i = 0; i < VRM_MAX_DEVICES; i++)
 		if (d->dev[i])
-			vmd_dev_stop(d->dev[i]);
-	deadline = vmd_join_deadline();
+			vrd_dev_stop(d->dev[i]);
+	deadline = vrd_join_deadline();
 	for (int i = 0; i < VRM_MAX_DEVICES; i++)
 		if (d->dev[i])
-			vmd_dev_join(d, d->dev[i], &deadline);
+			vrd_dev_join(d, d->dev[i], &deadline);
 	/* Abandoned threads die with the process: what they would have
 	 * removed is removed here, and what they still use (the maps, the
 	 * daemon's state) is left to the exit. */

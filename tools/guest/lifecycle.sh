@@ -10,7 +10,7 @@
 # vringmedd, and runs guest-traffic (tools/guest/traffic.c): frames of
 # 60..1514 bytes with checkable payloads, at most 32 outstanding, one not
 # back within 1 s counted lost.  The guest's plan (tools/guest/init,
-# vmg_plan=lifecycle) has three traffic phases: pause, then the virtio_net
+# vrg_plan=lifecycle) has three traffic phases: pause, then the virtio_net
 # driver unloaded and loaded again, reload, then backend; then it waits.
 # Meanwhile the host does, over QMP and to the processes:
 #   boot 1  pause:   N (default 20) QMP stop/cont cycles, run 0.3-0.8 s,
@@ -157,7 +157,7 @@ timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 25
 	-object memory-backend-memfd,id=mem,size=256M,share=on \
 	-nographic -nodefaults -serial stdio -qmp "unix:$TMP/qmp.sock,server=on,wait=off" \
 	-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" $ZEROS \
-	-append "console=ttysclp0 panic=0 quiet loglevel=3 vmg_plan=lifecycle vmg_secs=$S_PAUSE,$S_RELOAD,$S_BACKEND" \
+	-append "console=ttysclp0 panic=0 quiet loglevel=3 vrg_plan=lifecycle vrg_secs=$S_PAUSE,$S_RELOAD,$S_BACKEND" \
 	-chardev "socket,id=c0,path=$TMP/vmm.sock$RECONNECT" -netdev vhost-user,id=n0,chardev=c0 \
 	-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56,max_revision=0" \
 	< /dev/null > "$LOG" 2>&1 & Q_PID=$!
@@ -287,7 +287,7 @@ judge() {
 
 echo "== vringmed guest life cycle: legacy virtio-net-ccw guest (s390x, big-endian) -> vringmedd -> dpdk-testpmd"
 boots=$(grep -a "^GUEST boot id=" "$LOG" | tr -d '\r' | cut -d= -f2 | sort -u | wc -l)
-echo "  qemu: ${secs} s in all, seed $SEED, $CYCLES cycles; guest boots seen: $boots (distinct boot ids); vmg_secs=$S_PAUSE,$S_RELOAD,$S_BACKEND"
+echo "  qemu: ${secs} s in all, seed $SEED, $CYCLES cycles; guest boots seen: $boots (distinct boot ids); vrg_secs=$S_PAUSE,$S_RELOAD,$S_BACKEND"
 grep -a -E "vhost|Operation not supported|Kernel panic" "$LOG" | grep -v "^GUEST" | sort | uniq -c | head -n5 | sed 's/^ */  qemu says: /'
 [ -s "$TMP/pausecont.out" ] && sed 's/^/    /' "$TMP/pausecont.out"
 
