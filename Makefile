@@ -17,7 +17,7 @@ CROSS_CC ?= s390x-linux-gnu-gcc
 ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/;s/s390x/s390/')
 
 CFLAGS   ?= -O2 -g
-CFLAGS   += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE
+CFLAGS   += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Iuser -Itestlib -I$(OUTPUT) -D_GNU_SOURCE
 DEPFLAGS := -MMD -MP
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall \
 	      -I$(OUTPUT) -Iinclude
@@ -40,12 +40,17 @@ LIB_SRCS := user/access.c user/uxlate.c user/log.c user/loader.c user/eventfd_id
 	    $(PROXY_SRCS) \
 	    user/view.c user/metrics.c user/sdnotify.c
 
+# libvrmtest.a: what the tests and the tools share (testlib/), never one
+# reaching into the other.  Its headers-only parts (ringgen.h, fixture.h)
+# are found through -Itestlib.
+TESTLIB_SRCS := testlib/bfx.c testlib/rig.c testlib/peers.c
+
 # The test binaries: each is its sources plus selftests/runner.c.  Tests
 # run in the order their files are listed, and in a file from top to bottom.
 TEST_CORE_SRCS  := selftests/test_core.c
-TEST_BPF_SRCS   := selftests/test_bpf.c selftests/rig.c
-TEST_PROXY_SRCS := selftests/test_proxy.c selftests/peers.c
-TEST_VHOST_SRCS := selftests/test_vhost.c selftests/peers.c
+TEST_BPF_SRCS   := selftests/test_bpf.c
+TEST_PROXY_SRCS := selftests/test_proxy.c
+TEST_VHOST_SRCS := selftests/test_vhost.c
 
 # $(call objs,VARIANT,SOURCES): the objects of SOURCES in one variant,
 # the folder under .output/ they are built in ("" is native).
@@ -55,6 +60,7 @@ BPF_OBJS := $(OUTPUT)/vringmed.bpf.o $(OUTPUT)/probe_fentry.bpf.o
 SKELS    := $(OUTPUT)/vringmed.skel.h $(OUTPUT)/probe_fentry.skel.h
 LIB_OBJS := $(call objs,,$(LIB_SRCS))
 LIB      := $(OUTPUT)/libvringmed.a
+TESTLIB  := $(OUTPUT)/libvrmtest.a
 
 TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(OUTPUT)/test_proxy \
 	     $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x $(OUTPUT)/bench_core \
@@ -63,7 +69,7 @@ TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(
 BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd $(OUTPUT)/vringmedctl
 
 .PHONY: all setup test bench-core bench-kick perf-compare demo demo-rig clean verifier-stats fuzz fuzz-build
-all: $(BPF_OBJS) $(SKELS) $(LIB) $(BINS) $(TEST_BINS)
+all: $(BPF_OBJS) $(SKELS) $(LIB) $(TESTLIB) $(BINS) $(TEST_BINS)
 
 setup:
 	$(Q)bash tools/setup.sh
@@ -123,6 +129,11 @@ $(LIB): $(LIB_OBJS)
 	$(Q)rm -f $@
 	$(Q)$(AR) rcs $@ $^
 
+$(TESTLIB): $(call objs,,$(TESTLIB_SRCS))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@
+	$(Q)$(AR) rcs $@ $^
+
 # $(call link,LIBRARIES): links $@ from the objects and archives among its
 # prerequisites (objects first), then LIBRARIES.
 define link
@@ -142,7 +153,7 @@ $(OUTPUT)/vringmedd: $(call objs,,user/vringmedd.c) $(LIB)
 $(OUTPUT)/vringmedctl: $(call objs,,user/vringmedctl.c) $(LIB)
 	$(call link,$(LIBS))
 
-$(OUTPUT)/vringmed-demo: $(call objs,,tools/demo.c selftests/rig.c) $(LIB)
+$(OUTPUT)/vringmed-demo: $(call objs,,tools/demo.c) $(TESTLIB) $(LIB)
 	$(call link,$(LIBS))
 
 # ---- tests -------------------------------------------------------
@@ -184,21 +195,21 @@ $(OUTPUT)/guest-traffic: $(call objs,,tools/guest/traffic.c)
 
 # The programs a test starts are built with it (order-only: a new daemon
 # does not relink the test).
-$(OUTPUT)/test_vhost: $(call objs,,$(TEST_VHOST_SRCS) selftests/runner.c user/vu_wire.c) \
+$(OUTPUT)/test_vhost: $(call objs,,$(TEST_VHOST_SRCS) selftests/runner.c user/vu_wire.c) $(TESTLIB) \
 		      | $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/vringmedd
 	$(call link,)
 
-$(OUTPUT)/test_proxy: $(call objs,,$(TEST_PROXY_SRCS) selftests/runner.c) $(LIB) | $(OUTPUT)/vringmedd
+$(OUTPUT)/test_proxy: $(call objs,,$(TEST_PROXY_SRCS) selftests/runner.c) $(TESTLIB) $(LIB) | $(OUTPUT)/vringmedd
 	$(call link,$(LIBS) -luring)
 
-$(OUTPUT)/test_bpf: $(call objs,,$(TEST_BPF_SRCS) selftests/runner.c) $(LIB) \
+$(OUTPUT)/test_bpf: $(call objs,,$(TEST_BPF_SRCS) selftests/runner.c) $(TESTLIB) $(LIB) \
 		    | $(OUTPUT)/vringmedd $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x
 	$(call link,$(LIBS))
 
 $(OUTPUT)/bench_core: $(call objs,,tools/bench_core.c user/uxlate.c)
 	$(call link,)
 
-$(OUTPUT)/bench_kick: $(call objs,,tools/bench_kick.c) $(LIB)
+$(OUTPUT)/bench_kick: $(call objs,,tools/bench_kick.c) $(TESTLIB) $(LIB)
 	$(call link,$(LIBS) -lm)
 
 # bench_kick's object includes the floor programs' skeleton.
@@ -212,7 +223,7 @@ test: all fuzz-build
 # `make fuzz FUZZ_TIME=600` runs each target that long on a copy of its seeds.
 FUZZ_CC      ?= clang-19
 FUZZ_CFLAGS  := -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-Iinclude -Iuser -Iselftests
+		-Iinclude -Iuser -Itestlib -Iselftests
 FUZZ_TARGETS := $(patsubst selftests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(wildcard selftests/fuzz/fuzz_*.c))
 FUZZ_TIME    ?= 60
 

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "vringmed.skel.h"
 #include "rig.h"
+#include "bfx.h"
 
 const char *vrm_test_suite = "test_bpf";
 
@@ -51,40 +52,11 @@ static struct vrm_bpf *bpf(void)
 	return load_err ? NULL : &B;
 }
 
-/* A queue whose state lives in the BPF maps, guest ring in this process. */
-struct bfx {
-	struct tr_ring t;
-	uint32_t slot;		/* device slot */
-	uint32_t qslot;		/* its queue 0 */
-	struct vrm_device *dev;
-	struct vrm_queue *q;
-	struct vrm_shadow_queue *sh;
-};
-
-static void bfx_init(struct bfx *f, uint32_t slot, uint16_t size, int be)
+/* A queue in the maps of the object the tests share (testlib/bfx.h). */
+static void bfx_setup(struct bfx *f, uint32_t slot, uint16_t size, int be)
 {
-	memset(f, 0, sizeof(*f));
-	if (tr_init(&f->t, size, be, 1 << 20))
+	if (bfx_init(f, &B, slot, size, be, 1 << 20))
 		abort();
-	f->slot = slot;
-	f->qslot = VRM_QSLOT(slot, 0);
-	f->dev = &B.devices[slot];
-	f->q = &B.queues[f->qslot];
-	f->sh = &B.shadow[f->qslot];
-	tr_device(&f->t, f->dev, getpid());
-	f->dev->first_queue = f->qslot;
-	vrm_ux_shadow_reset(f->sh);
-	vrm_ux_queue_setup(f->q, slot, size, tr_va(&f->t, f->t.ring_gpa),
-			   tr_va(&f->t, tr_avail_gpa(&f->t)), tr_va(&f->t, tr_used_gpa(&f->t)));
-	f->q->flags = VRM_QF_ENABLED;
-	vrm_bpf_clear_stats(&B, f->qslot);
-}
-
-static void bfx_fini(struct bfx *f)
-{
-	f->dev->flags = 0;
-	f->q->flags = 0;
-	tr_free(&f->t);
 }
 
 static uint32_t bkick(struct bfx *f, uint32_t *chains)
@@ -222,7 +194,7 @@ VRM_TEST(bpf_translate)
 		if (vrm_subtest("chains_%s", order_name(be))) {
 			if (!bpf())
 				continue;
-			bfx_init(&f, 1, 64, be);
+			bfx_setup(&f, 1, 64, be);
 			tr_add_chain(&f.t, 3, 1, 100);
 			tr_add_chain(&f.t, 1, 1, 4096);
 			tr_publish(&f.t);
@@ -247,7 +219,7 @@ VRM_TEST(bpf_translate)
 		if (vrm_subtest("wrap_%s", order_name(be))) {
 			if (!bpf())
 				continue;
-			bfx_init(&f, 1, 8, be);
+			bfx_setup(&f, 1, 8, be);
 			f.t.avail_idx = f.q->last_avail = 65533;
 			for (int i = 0; i < 6; i++)
 				tr_add_chain(&f.t, 1, 0, 8);
@@ -269,8 +241,8 @@ VRM_TEST(bpf_translate)
 
 		if (!bpf())
 			return;
-		bfx_init(&f, 1, 8, 0);
-		bfx_init(&other, 2, 8, 0);	/* device 2 active too */
+		bfx_setup(&f, 1, 8, 0);
+		bfx_setup(&other, 2, 8, 0);	/* device 2 active too */
 		f.q->dev = 2;
 		tr_add_chain(&f.t, 1, 0, 8);
 		tr_publish(&f.t);
@@ -292,7 +264,7 @@ VRM_TEST(bpf_translate)
 
 		if (!bpf())
 			return;
-		bfx_init(&f, 1, 8, 1);
+		bfx_setup(&f, 1, 8, 1);
 		f.dev->tgid = 1;	/* init is not our VMM */
 		tr_add_chain(&f.t, 1, 0, 8);
 		tr_publish(&f.t);
@@ -322,8 +294,8 @@ VRM_TEST(bpf_hostile)
 				continue;	/* the used path is userspace only */
 			if (!vrm_subtest("%s_%s", h->name, order_name(be)) || !bpf())
 				continue;
-			bfx_init(&f, 2, 16, be);
-			bfx_init(&other, 3, 16, !be);
+			bfx_setup(&f, 2, 16, be);
+			bfx_setup(&other, 3, 16, !be);
 			tr_add_chain(&f.t, 1, 0, 8);
 			tr_publish(&f.t);
 			VRM_EQ(bkick(&f, &chains), VRM_OK);
@@ -378,7 +350,7 @@ VRM_TEST(bpf_hostile_backend)
 		struct bk b;
 
 		if (vrm_subtest("rx_header_address_rewritten_%s", order_name(be)) && bpf()) {
-			bfx_init(&f, 2, 16, be);
+			bfx_setup(&f, 2, 16, be);
 			b = (struct bk){ &f.t, f.dev, f.q, f.sh, bk_kick_bpf, &f, 0 };
 			bk_rx_redirect(&b);
 			bfx_fini(&f);
@@ -387,7 +359,7 @@ VRM_TEST(bpf_hostile_backend)
 			if (!vrm_subtest("used_len_%s%d_%s", over < 0 ? "all_within" : "over_at_",
 					over < 0 ? BK_NCHAINS : over, order_name(be)) || !bpf())
 				continue;
-			bfx_init(&f, 2, 32, be);
+			bfx_setup(&f, 2, 32, be);
 			b = (struct bk){ &f.t, f.dev, f.q, f.sh, bk_kick_bpf, &f, 0 };
 			bk_used_len(&b, over);
 			bfx_fini(&f);
@@ -426,8 +398,8 @@ VRM_TEST(bpf_deferred)
 		return;
 	ring_buffer__consume(rb);	/* earlier tests' */
 	memset(seen, 0, sizeof(seen));
-	bfx_init(&a, 2, 16, 1);
-	bfx_init(&other, 3, 16, 0);
+	bfx_setup(&a, 2, 16, 1);
+	bfx_setup(&other, 3, 16, 0);
 	a.q->avail_va = other.q->avail_va = 0x1000;	/* not guest memory: faults */
 	for (int i = 0; i < flood && v == VRM_DEFER; i++)
 		v = bkick(&a, &chains);
@@ -464,7 +436,7 @@ VRM_TEST(bpf_guest_rewrites_while_read)
 
 	if (!vrm_subtest("copy_once") || !bpf())
 		return;
-	bfx_init(&f, 5, 8, 1);
+	bfx_setup(&f, 5, 8, 1);
 	flips = race_copy_once(&f.t, f.dev, f.q, f.sh, 5, race_kick_bpf, &f, 20000, n);
 	race_copy_once_verify(" (BPF)", flips, n);
 	bfx_fini(&f);
