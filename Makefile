@@ -47,7 +47,8 @@ TESTLIB_SRCS := testlib/bfx.c testlib/rig.c testlib/peers.c
 
 # The test binaries: each is its sources plus selftests/runner.c.  Tests
 # run in the order their files are listed, and in a file from top to bottom.
-TEST_CORE_SRCS  := selftests/test_core.c
+TEST_CORE_SRCS  := $(addprefix selftests/core/,core.c layout.c kick.c used.c net.c fast_chains.c \
+		     hostile.c races.c journal.c guest_call.c chain_end.c)
 TEST_BPF_SRCS   := selftests/test_bpf.c
 TEST_PROXY_SRCS := selftests/test_proxy.c
 TEST_VHOST_SRCS := selftests/test_vhost.c
@@ -104,25 +105,29 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 $(OUTPUT)/%.o: %.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 # test_core's: user/uxlate.c with a hook at every crash point of the core.
 $(OUTPUT)/crash/%.o: %.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -DVRM_CRASH_TEST -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -DVRM_CRASH_TEST -c $< -o $@
 
 # Cross-built for a big-endian s390x host (static, run under
 # qemu-s390x-static); s390x-crash/ as crash/.
 $(OUTPUT)/s390x/%.o: %.c
 	$(call msg,CROSS-CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CROSS_CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+	$(Q)$(CROSS_CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(OUTPUT)/s390x-crash/%.o: %.c
 	$(call msg,CROSS-CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CROSS_CC) $(CFLAGS) $(DEPFLAGS) -DVRM_CRASH_TEST -c $< -o $@
+	$(Q)$(CROSS_CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -DVRM_CRASH_TEST -c $< -o $@
+
+# Test code finds the runner (test.h) and the headers the tests share in
+# selftests/; tools/ and testlib/ do not.
+$(foreach v,/ /crash/ /s390x/ /s390x-crash/,$(OUTPUT)$(v)selftests/%.o): CPPFLAGS += -Iselftests
 
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
