@@ -215,3 +215,6 @@ demo-rig: all
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT)
+
+# install, uninstall, deb
+include mk/install.mk
