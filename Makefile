@@ -302,3 +302,6 @@ clean:
 # What the compiler found each object to include (absent before its first
 # build, when the object is made anyway).
 -include $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)
+
+# install, uninstall, deb
+include mk/install.mk

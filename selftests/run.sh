@@ -78,6 +78,9 @@ run test_soak selftests/test_soak.sh
 run test_guest selftests/test_guest.sh
 run test_fuzz selftests/test_fuzz.sh
 run test_tools selftests/test_tools.sh
+# make install/uninstall, the man pages, and the Debian package installed
+# on this machine, started, and purged (the package part needs root).
+run test_install selftests/test_install.sh
 kernel_hygiene
 
 echo "$total_p passed, $total_f failed, $total_s skipped"

@@ -144,7 +144,10 @@ check restart_pins_adopted grep -q "adopted $ROOT" "$TMP/vringmedd.log"
 # The systemd unit: verified with the binary where the unit expects it.
 if command -v systemd-analyze >/dev/null; then
 	sed "s|/usr/local/sbin/vringmedd|$PWD/.output/vringmedd|" tools/vringmedd.service > "$TMP/vringmedd.service"
-	check systemd_unit_verifies bash -c "systemd-analyze verify $TMP/vringmedd.service > $TMP/verify.out 2>&1; ! grep -v -i 'documentation\|file:///' $TMP/verify.out | grep -q ."
+	# Its Documentation= names the tree's man pages, found through MANPATH.
+	mkdir -p "$TMP/man/man1" "$TMP/man/man8"
+	ln -s "$PWD/docs/vringmedd.8" "$TMP/man/man8/"; ln -s "$PWD/docs/vringmedctl.1" "$TMP/man/man1/"
+	check systemd_unit_verifies bash -c "MANPATH=$TMP/man systemd-analyze verify $TMP/vringmedd.service > $TMP/verify.out 2>&1; ! grep -q . $TMP/verify.out"
 else
 	skp systemd_unit_verifies "systemd-analyze not installed"
 fi
