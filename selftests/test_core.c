@@ -190,8 +190,8 @@ VRM_TEST(translate)
  * 3.  Every chain is published as the guest wrote it, and a kick that
  * fills the ring copies the descriptor table in at most three bulk reads
  * (plus one each for the avail idx and the heads), none more than the
- * table.  Before this, a kick read once per head that was not above the
- * last: 256 reads for a ring's worth of heads coming down.
+ * table, where reading once per head not above the last would take 256
+ * reads for a ring's worth of heads coming down.
  * Then on a large ring: heads clustered in a corner are read as their span,
  * and four heads far apart as four small reads, not a copy of the table.
  */
@@ -1303,9 +1303,9 @@ VRM_TEST(guest_wants_call)
 /*
  * A chain's end is its last descriptor, whose link in the queue state is
  * VRM_DESC_END: the used path's walk (vrm_chain_len) must not run on into
- * descriptor 0 when that one belongs to the same chain (it used to: the
- * last link was 0, and a chain through descriptor 0 was walked round to the
- * ring's size, once per lap of the ring).  The journal keeps the length.
+ * descriptor 0 when that one belongs to the same chain (with 0 as the last
+ * link, a chain through descriptor 0 would be walked round to the ring's
+ * size, once per lap of the ring).  The journal keeps the length.
  */
 VRM_TEST(chain_end_known)
 {
