@@ -158,7 +158,7 @@ static void vrm_env_publish_idx(struct vrm_shadow_queue *sh, __u16 idx)
 
 /* Verified once per program with nothing known of its arguments but their
  * types (a global function), whatever the caller's state: the verifier's
- * cost of the core no longer grows with the number of places it is used. */
+ * cost of the core does not grow with the number of places it is used. */
 __attribute__((noinline)) __u32 vrm_translate_global(struct vrm_device *dev, struct vrm_queue *q,
 						     struct vrm_shadow_queue *sh,
 						     struct vrm_scratch *scr, struct vrm_qstats *st)

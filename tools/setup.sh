@@ -11,8 +11,12 @@ PKGS=(
 	gcc-s390x-linux-gnu libc6-dev-s390x-cross qemu-user-static
 	# measurement
 	valgrind
-	# daemon and its peers (later issues)
+	# daemon and its peers
 	libmicrohttpd-dev libjansson-dev dpdk dpdk-dev librte-net-vhost23 librte-mempool-ring23 qemu-system-misc qemu-utils prometheus
+	# make deb, and test_install.sh: the package, its man pages, its unit
+	# (systemd-analyze), the daemon run as the unit says (setpriv from
+	# util-linux, strace)
+	build-essential debhelper lintian man-db groff-base systemd strace
 	# misc tools the tests use
 	iproute2 procps util-linux python3 gnuplot-nox curl
 )

@@ -7,9 +7,9 @@
 /*
  * A chain's end is its last descriptor, whose link in the queue state is
  * VRM_DESC_END: the used path's walk (vrm_chain_len) must not run on into
- * descriptor 0 when that one belongs to the same chain (it used to: the
- * last link was 0, and a chain through descriptor 0 was walked round to the
- * ring's size, once per lap of the ring).  The journal keeps the length.
+ * descriptor 0 when that one belongs to the same chain (with 0 as the last
+ * link, a chain through descriptor 0 would be walked round to the ring's
+ * size, once per lap of the ring).  The journal keeps the length.
  */
 VRM_TEST(chain_end_known)
 {

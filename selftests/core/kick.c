@@ -75,8 +75,8 @@ VRM_TEST(translate)
  * 3.  Every chain is published as the guest wrote it, and a kick that
  * fills the ring copies the descriptor table in at most three bulk reads
  * (plus one each for the avail idx and the heads), none more than the
- * table.  Before this, a kick read once per head that was not above the
- * last: 256 reads for a ring's worth of heads coming down.
+ * table, where reading once per head not above the last would take 256
+ * reads for a ring's worth of heads coming down.
  * Then on a large ring: heads clustered in a corner are read as their span,
  * and four heads far apart as four small reads, not a copy of the table.
  */
