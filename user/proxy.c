@@ -96,13 +96,7 @@ int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **wh
 			strcpy(cfg->backend_path, tok + 8);
 		} else if (!strncmp(tok, "kick=", 5)) {
 			cfg->kick_set = true;
-			if (!strcmp(tok + 5, "auto"))
-				cfg->kick = VRM_KICK_AUTO;
-			else if (!strcmp(tok + 5, "bpf"))
-				cfg->kick = VRM_KICK_BPF;
-			else if (!strcmp(tok + 5, "userspace"))
-				cfg->kick = VRM_KICK_USERSPACE;
-			else {
+			if (vrm_kick_path_parse(tok + 5, &cfg->kick)) {
 				*why = "kick= takes auto, bpf or userspace";
 				return -EINVAL;
 			}
@@ -128,6 +122,18 @@ int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **wh
 const char *vrm_kick_path_name(enum vrm_kick_path k)
 {
 	return k == VRM_KICK_BPF ? "bpf" : k == VRM_KICK_USERSPACE ? "userspace" : "auto";
+}
+
+int vrm_kick_path_parse(const char *name, enum vrm_kick_path *out)
+{
+	static const enum vrm_kick_path all[] = { VRM_KICK_AUTO, VRM_KICK_BPF, VRM_KICK_USERSPACE };
+
+	for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (!strcmp(name, vrm_kick_path_name(all[i]))) {
+			*out = all[i];
+			return 0;
+		}
+	return -EINVAL;
 }
 
 void vrp_err(struct vrm_proxy *p, const char *fmt, ...)
