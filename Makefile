@@ -31,7 +31,7 @@ SKELS    := $(OUTPUT)/vringmed.skel.h $(OUTPUT)/probe_fentry.skel.h
 # One mediated device, in rooms (user/proxy_int.h): the fuzzer builds them too.
 PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queue.c user/proxy_kick.c
 LIB_SRCS := user/access.c user/uxlate.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c $(PROXY_SRCS) user/view.c user/metrics.c user/sdnotify.c \
-	    user/num.c user/daemon_config.c user/daemon_control.c user/daemon_devices.c
+	    user/num.c user/cli.c user/daemon_config.c user/daemon_control.c user/daemon_devices.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 LIB      := $(OUTPUT)/libvringmed.a
 

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "cli.h"
 #include "daemon.h"
 #include "defaults.h"
 #include "metrics.h"
@@ -184,31 +185,6 @@ static const struct vrd_setting vrd_settings[] = {
 
 #define VRD_NSETTINGS (sizeof(vrd_settings) / sizeof(vrd_settings[0]))
 
-/* "  -o, --name ARG" and its help, from column 23 (on a line of its own
- * below a longer option). */
-static void vrd_usage_setting(FILE *f, const struct vrd_setting *s)
-{
-	char opt[96];
-	const char *h = s->help;
-	int n;
-
-	n = snprintf(opt, sizeof(opt), "-%c, --%s%s%s", s->opt, s->name, s->arg ? " " : "",
-		     s->arg ? s->arg : "");
-	if (n > 20)
-		fprintf(f, "  %s\n%22s", opt, "");
-	else
-		fprintf(f, "  %-20s", opt);
-	for (;;) {
-		size_t len = strcspn(h, "\n");
-
-		fprintf(f, " %.*s\n", (int)len, h);
-		if (!h[len])
-			break;
-		h += len + 1;
-		fprintf(f, "%22s", "");
-	}
-}
-
 static void vrd_usage(FILE *f)
 {
 	fprintf(f,
@@ -221,8 +197,14 @@ static void vrd_usage(FILE *f)
 "are translated meanwhile) and resumes each ring where it was when the same\n"
 "VMM reconnects.\n"
 "\n");
-	for (size_t i = 0; i < VRD_NSETTINGS; i++)
-		vrd_usage_setting(f, &vrd_settings[i]);
+	for (size_t i = 0; i < VRD_NSETTINGS; i++) {
+		const struct vrd_setting *s = &vrd_settings[i];
+		char opt[96];
+
+		snprintf(opt, sizeof(opt), "-%c, --%s%s%s", s->opt, s->name, s->arg ? " " : "",
+			 s->arg ? s->arg : "");
+		vrm_usage_row(f, opt, 20, s->help);
+	}
 	fprintf(f,
 "\n"
 "Control socket: connect, write one line, read the JSON answer:\n");
