@@ -21,7 +21,6 @@ struct vrm_metrics {
 	const char *state[VRM_MAX_DEVICES];
 	const char *kick_path[VRM_MAX_DEVICES];	/* static strings */
 	struct vrm_view_calls calls;
-	unsigned long scrapes;
 };
 
 static enum MHD_Result vrm_metrics_serve(void *cls, struct MHD_Connection *c, const char *url,
@@ -68,7 +67,6 @@ static enum MHD_Result vrm_metrics_serve(void *cls, struct MHD_Connection *c, co
 	}
 	x.calls = m->calls;
 	vrm_view_prometheus(&m->view, &x, out);
-	m->scrapes++;
 	pthread_mutex_unlock(&m->lock);
 	fclose(out);
 	r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
