@@ -66,12 +66,18 @@ static int vrd_set_kick_path(struct vrd_config *c, char *val, bool file)
 	return VRD_SET_BAD;
 }
 
+/* A path the command line sets, and the file only when it did not. */
+static int vrd_set_path(const char **path, bool *said, char *val, bool file)
+{
+	if (!file || !*said)
+		*path = vrd_keep(val, file);
+	*said |= !file;
+	return VRD_SET_OK;
+}
+
 static int vrd_set_control(struct vrd_config *c, char *val, bool file)
 {
-	if (!file || !c->control_set)
-		c->control = vrd_keep(val, file);
-	c->control_set |= !file;
-	return VRD_SET_OK;
+	return vrd_set_path(&c->control, &c->control_set, val, file);
 }
 
 /* --socket-group and --allow-uid go to the access policy at once. */
@@ -123,10 +129,7 @@ static int vrd_set_config(struct vrd_config *c, char *val, bool file)
 
 static int vrd_set_pin_root(struct vrd_config *c, char *val, bool file)
 {
-	if (!file || !c->pin_root_set)
-		c->pin_root = vrd_keep(val, file);
-	c->pin_root_set |= !file;
-	return VRD_SET_OK;
+	return vrd_set_path(&c->pin_root, &c->pin_root_set, val, file);
 }
 
 static int vrd_set_verbose(struct vrd_config *c, char *val, bool file)

@@ -82,7 +82,10 @@ static json_t *vrd_device_json(const struct vrm_proxy_info *in)
 	return o;
 }
 
-static json_t *vrd_cmd_device_list(struct vrd_daemon *d, const char *arg)
+/* An array of what `add` makes of every running device. */
+static json_t *vrd_each_device(struct vrd_daemon *d,
+			       void (*add)(struct vrd_daemon *d, const struct vrm_proxy_info *in,
+					   json_t *arr))
 {
 	json_t *arr = json_array();
 
@@ -92,9 +95,20 @@ static json_t *vrd_cmd_device_list(struct vrd_daemon *d, const char *arg)
 		if (!d->dev[i])
 			continue;
 		vrm_proxy_info(d->dev[i]->p, &in);
-		json_array_append_new(arr, vrd_device_json(&in));
+		add(d, &in, arr);
 	}
 	return arr;
+}
+
+static void vrd_add_device_row(struct vrd_daemon *d, const struct vrm_proxy_info *in,
+			       json_t *arr)
+{
+	json_array_append_new(arr, vrd_device_json(in));
+}
+
+static json_t *vrd_cmd_device_list(struct vrd_daemon *d, const char *arg)
+{
+	return vrd_each_device(d, vrd_add_device_row);
 }
 
 /* Queue q of a device: what BPF and the daemon did (counters summed over
@@ -129,24 +143,20 @@ static json_t *vrd_queue_stats(struct vrd_daemon *d, const struct vrm_proxy_info
 	return row;
 }
 
+static void vrd_add_stats_rows(struct vrd_daemon *d, const struct vrm_proxy_info *in,
+			       json_t *arr)
+{
+	for (uint32_t q = 0; q < VRM_DEV_QUEUES; q++) {
+		json_t *row = vrd_queue_stats(d, in, q);
+
+		if (row)
+			json_array_append_new(arr, row);
+	}
+}
+
 static json_t *vrd_cmd_stats(struct vrd_daemon *d, const char *arg)
 {
-	json_t *arr = json_array();
-
-	for (int i = 0; i < VRM_MAX_DEVICES; i++) {
-		struct vrm_proxy_info in;
-
-		if (!d->dev[i])
-			continue;
-		vrm_proxy_info(d->dev[i]->p, &in);
-		for (uint32_t q = 0; q < VRM_DEV_QUEUES; q++) {
-			json_t *row = vrd_queue_stats(d, &in, q);
-
-			if (row)
-				json_array_append_new(arr, row);
-		}
-	}
-	return arr;
+	return vrd_each_device(d, vrd_add_stats_rows);
 }
 
 static json_t *vrd_cmd_device_add(struct vrd_daemon *d, const char *spec)

@@ -816,36 +816,34 @@ int vrm_bpf_del_kickfds_of(struct vrm_bpf *b, __u32 first_queue, __u32 nqueues)
 	return n;
 }
 
-int vrm_bpf_add_vmm(struct vrm_bpf *b, __u32 tgid)
+/* A VMM's count of devices in vrm_vmms, moved by `delta` (+1, -1); its
+ * entry goes at 0.  0 or -errno (-ENOENT: no count to lower). */
+static int vrm_vmm_count(struct vrm_bpf *b, __u32 tgid, int delta)
 {
+	struct bpf_map *map = b->skel->maps.vrm_vmms;
 	__u32 n = 0;
 	int err;
 
 	pthread_mutex_lock(&vrm_shared_lock);
-	bpf_map__lookup_elem(b->skel->maps.vrm_vmms, &tgid, sizeof(tgid), &n, sizeof(n), 0);
-	n++;
-	err = bpf_map__update_elem(b->skel->maps.vrm_vmms, &tgid, sizeof(tgid), &n, sizeof(n),
-				   BPF_ANY) ? -errno : 0;
+	if (bpf_map__lookup_elem(map, &tgid, sizeof(tgid), &n, sizeof(n), 0) && delta < 0)
+		err = -ENOENT;
+	else if ((n += (__u32)delta))
+		err = bpf_map__update_elem(map, &tgid, sizeof(tgid), &n, sizeof(n), BPF_ANY) ?
+		      -errno : 0;
+	else
+		err = bpf_map__delete_elem(map, &tgid, sizeof(tgid), 0) ? -errno : 0;
 	pthread_mutex_unlock(&vrm_shared_lock);
 	return err;
 }
 
+int vrm_bpf_add_vmm(struct vrm_bpf *b, __u32 tgid)
+{
+	return vrm_vmm_count(b, tgid, 1);
+}
+
 int vrm_bpf_del_vmm(struct vrm_bpf *b, __u32 tgid)
 {
-	__u32 n = 0;
-	int err;
-
-	pthread_mutex_lock(&vrm_shared_lock);
-	if (bpf_map__lookup_elem(b->skel->maps.vrm_vmms, &tgid, sizeof(tgid), &n, sizeof(n), 0))
-		err = -ENOENT;
-	else if (--n)
-		err = bpf_map__update_elem(b->skel->maps.vrm_vmms, &tgid, sizeof(tgid), &n,
-					   sizeof(n), BPF_ANY) ? -errno : 0;
-	else
-		err = bpf_map__delete_elem(b->skel->maps.vrm_vmms, &tgid, sizeof(tgid), 0)
-			? -errno : 0;
-	pthread_mutex_unlock(&vrm_shared_lock);
-	return err;
+	return vrm_vmm_count(b, tgid, -1);
 }
 
 int vrm_bpf_shadow_fd(const struct vrm_bpf *b, __u32 slot)

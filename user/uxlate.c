@@ -223,6 +223,9 @@ static __u32 vrm_guard_faulted(struct vrm_ux_queue *rq, bool held_busy)
 	return VRM_RING_FAULT;
 }
 
+/* The guard stands written out in each guarded entry point (this one,
+ * vrm_ux_complete): sigsetjmp must run in the frame that stays live while
+ * the guarded core runs, so it cannot move into a helper that returns. */
 __u32 vrm_ux_kick(struct vrm_ux_queue *rq, __u32 *chains)
 {
 	sigjmp_buf jb;
@@ -240,6 +243,7 @@ __u32 vrm_ux_kick(struct vrm_ux_queue *rq, __u32 *chains)
 	return v;
 }
 
+/* Guarded as vrm_ux_kick is, written out for the same reason. */
 __u32 vrm_ux_complete(struct vrm_ux_queue *rq, __u32 *returned)
 {
 	sigjmp_buf jb;
