@@ -38,7 +38,8 @@ PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queu
 # tests share.  Append new user/*.c files here.
 LIB_SRCS := user/access.c user/uxlate.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c \
 	    $(PROXY_SRCS) \
-	    user/view.c user/metrics.c user/sdnotify.c
+	    user/view.c user/metrics.c user/sdnotify.c \
+	    user/num.c user/cli.c user/daemon_config.c user/daemon_control.c user/daemon_devices.c
 
 # libvrmtest.a: what the tests and the tools share (testlib/), never one
 # reaching into the other.  Its headers-only parts (ringgen.h, fixture.h)
@@ -246,7 +247,7 @@ endef
 FUZZ_XLATE_SRCS   := selftests/fuzz/fuzz_xlate.c user/uxlate.c
 FUZZ_VU_WIRE_SRCS := selftests/fuzz/fuzz_vu_wire.c user/vu_wire.c
 FUZZ_PROXY_SRCS   := selftests/fuzz/fuzz_proxy.c $(PROXY_SRCS) user/vu_wire.c user/uxlate.c \
-		     user/log.c user/eventfd_id.c user/access.c
+		     user/log.c user/eventfd_id.c user/access.c user/num.c
 
 $(OUTPUT)/fuzz/fuzz_xlate: $(call objs,fuzz/obj/,$(FUZZ_XLATE_SRCS))
 	$(call fuzz-link,)

@@ -43,6 +43,7 @@
 #include <sys/un.h>
 
 #include "access.h"
+#include "num.h"
 
 static struct {
 	bool have_group;
@@ -51,15 +52,12 @@ static struct {
 	uid_t uids[VRM_ACCESS_MAX_UIDS];
 } vrm_acc;
 
-/* A decimal id, or -1. */
+/* A decimal id, or -1: then it is a name. */
 static long vrm_access_number(const char *s)
 {
-	char *end;
-	long v;
+	uint32_t v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	return !*s || *end || errno || v < 0 || v > 0x7fffffffL ? -1 : v;
+	return vrm_parse_u32(s, 0, 0x7fffffff, &v) ? -1 : (long)v;
 }
 
 int vrm_access_set_group(const char *name)

@@ -540,19 +540,11 @@ static bool vrm_links_all_pinned(struct vrm_bpf *b)
 	return n > 0;
 }
 
-int vrm_bpf_load(struct vrm_bpf *b, const struct vrm_bpf_opts *opts)
+/* What this host lets BPF see kicks with, told once. */
+static void vrm_probe_hooks(struct vrm_bpf *b)
 {
-	struct vrm_carried carried[VRM_CARRIED_MAX];
-	struct vringmed_bpf *skel;
-	int err, ncarried = 0;
-	__u64 efd_write;
+	int err = vrm_probe_fentry();
 
-	memset(b, 0, sizeof(*b));
-	for (int i = 0; i < VRM_MAX_DEVICES; i++)
-		b->shadow_fd[i] = -1;
-	vrm_log_init_libbpf();
-
-	err = vrm_probe_fentry();
 	b->have_fentry = !err;
 	if (err)
 		pr_info("fentry unavailable here (%s): kicks signalled inside the kernel (KVM "
@@ -562,57 +554,62 @@ int vrm_bpf_load(struct vrm_bpf *b, const struct vrm_bpf_opts *opts)
 		      access("/sys/kernel/debug/tracing/events/kvm/kvm_pio", F_OK) == 0;
 	if (!b->have_kvm)
 		pr_info("no kvm tracepoints on this host: KVM ioeventfd kicks are not mediated\n");
+}
 
-	skel = vringmed_bpf__open();
-	if (!skel) {
+/* Every map of the object pinned under `root` (libbpf reuses a compatible
+ * pinned map, else pins), what a previous build left there checked and
+ * carried, and links that are another build's marked for replacing. */
+static int vrm_pin_maps(struct vrm_bpf *b, const char *root, struct vrm_carried *carried,
+			int *ncarried)
+{
+	const char *missing = NULL;
+	char path[256], foreign[256];
+	struct bpf_map *m;
+	int err;
+
+	snprintf(b->pin_root, sizeof(b->pin_root), "%s", root);
+	if (mkdir(b->pin_root, 0700) && errno != EEXIST) {
 		err = -errno;
-		pr_warn("failed to open BPF object: %s\n", strerror(-err));
+		pr_warn("failed to create pin root %s: %s\n", b->pin_root, strerror(errno));
 		return err;
 	}
-	b->skel = skel;
-	if (opts && opts->pin_root) {
-		struct bpf_map *m;
-		char path[256];
-
-		snprintf(b->pin_root, sizeof(b->pin_root), "%s", opts->pin_root);
-		if (mkdir(b->pin_root, 0700) && errno != EEXIST) {
-			err = -errno;
-			pr_warn("failed to create pin root %s: %s\n", b->pin_root, strerror(errno));
-			goto fail;
-		}
-		const char *missing = NULL;
-
-		bpf_object__for_each_map(m, skel->obj) {
-			if (bpf_map__is_internal(m))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", b->pin_root, bpf_map__name(m));
-			if (!access(path, F_OK))
-				b->adopted = true;
-			else if (!missing)
-				missing = bpf_map__name(m);
-			/* libbpf reuses a compatible pinned map, else pins. */
-			bpf_map__set_pin_path(m, path);
-		}
-		err = vrm_check_pinned_maps(b, carried, &ncarried);
-		if (err)
-			goto fail;
-		/* Links pinned by a build that had no such map run programs
-		 * that will never use the one made now, and a link to a program
-		 * this build does not have is another build's: replace them. */
-		char foreign[256];
-
-		if (missing && vrm_any_link_pinned(b)) {
-			b->stale_links = true;
-			pr_info("the programs pinned under %s come from another build (no map %s there): "
-				"replacing their links\n", b->pin_root, missing);
-		} else if (vrm_foreign_pins(b, false, foreign, sizeof(foreign))) {
-			b->stale_links = true;
-			pr_info("the programs pinned under %s come from another build (%s is not one of "
-				"this build's): replacing their links\n", b->pin_root, foreign);
-		}
-		if (b->stale_links)
-			vrm_foreign_pins(b, true, foreign, sizeof(foreign));
+	bpf_object__for_each_map(m, b->skel->obj) {
+		if (bpf_map__is_internal(m))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", b->pin_root, bpf_map__name(m));
+		if (!access(path, F_OK))
+			b->adopted = true;
+		else if (!missing)
+			missing = bpf_map__name(m);
+		bpf_map__set_pin_path(m, path);
 	}
+	err = vrm_check_pinned_maps(b, carried, ncarried);
+	if (err)
+		return err;
+	/* Links pinned by a build that had no such map run programs that will
+	 * never use the one made now, and a link to a program this build does
+	 * not have is another build's: replace them. */
+	if (missing && vrm_any_link_pinned(b)) {
+		b->stale_links = true;
+		pr_info("the programs pinned under %s come from another build (no map %s there): "
+			"replacing their links\n", b->pin_root, missing);
+	} else if (vrm_foreign_pins(b, false, foreign, sizeof(foreign))) {
+		b->stale_links = true;
+		pr_info("the programs pinned under %s come from another build (%s is not one of "
+			"this build's): replacing their links\n", b->pin_root, foreign);
+	}
+	if (b->stale_links)
+		vrm_foreign_pins(b, true, foreign, sizeof(foreign));
+	return 0;
+}
+
+/* Which programs load: those the host runs, or none when every one of them
+ * has a pinned link to adopt. */
+static void vrm_choose_programs(struct vrm_bpf *b, const struct vrm_bpf_opts *opts)
+{
+	struct vringmed_bpf *skel = b->skel;
+	__u64 efd_write;
+
 	bpf_program__set_autoload(skel->progs.vrm_fentry_signal, b->have_fentry);
 	bpf_program__set_autoload(skel->progs.vrm_kvm_pio, b->have_kvm);
 	bpf_program__set_autoload(skel->progs.vrm_kvm_mmio, b->have_kvm);
@@ -625,46 +622,90 @@ int vrm_bpf_load(struct vrm_bpf *b, const struct vrm_bpf_opts *opts)
 			bpf_program__set_autoload(p, false);
 		b->links_only = true;
 		pr_debug("every notification source has a pinned link: adopting, not reloading\n");
-	} else {
-		/* Only a program that is loaded needs it (a restart that
-		 * adopts every link skips this walk of /proc/kallsyms). */
-		efd_write = vrm_kallsyms_lookup("eventfd_write");
-		if (!efd_write)
-			pr_warn("eventfd_write not found in /proc/kallsyms: write() kicks will not "
-				"be seen\n");
-		skel->rodata->eventfd_write_addr = efd_write;
+		return;
 	}
-	err = vringmed_bpf__load(skel);
+	/* Only a program that is loaded needs it (a restart that adopts every
+	 * link skips this walk of /proc/kallsyms). */
+	efd_write = vrm_kallsyms_lookup("eventfd_write");
+	if (!efd_write)
+		pr_warn("eventfd_write not found in /proc/kallsyms: write() kicks will not "
+			"be seen\n");
+	skel->rodata->eventfd_write_addr = efd_write;
+}
+
+/* The maps userspace reads and writes in place. */
+static int vrm_map_all(struct vrm_bpf *b)
+{
+	int err;
+
+	b->devices = vrm_map_mmap(b->skel->maps.vrm_devices);
+	b->queues = vrm_map_mmap(b->skel->maps.vrm_queues);
+	err = vrm_shadow_maps(b);
+	if (err)
+		return err;
+	b->ustats = vrm_map_mmap(b->skel->maps.vrm_ustats);
+	if (!b->devices || !b->queues || !b->shadow || !b->ustats)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Attached through pinned links under the pin root, or plainly without. */
+static int vrm_attach(struct vrm_bpf *b, const struct vrm_bpf_opts *opts)
+{
+	int err;
+
+	if (!opts || !opts->attach)
+		return 0;
+	if (b->pin_root[0]) {
+		err = vrm_attach_pinned(b);
+		if (err)
+			return err;
+	} else {
+		err = vringmed_bpf__attach(b->skel);
+		if (err) {
+			pr_warn("failed to attach BPF programs: %s\n", strerror(-err));
+			return err;
+		}
+	}
+	b->attached = true;
+	return 0;
+}
+
+int vrm_bpf_load(struct vrm_bpf *b, const struct vrm_bpf_opts *opts)
+{
+	struct vrm_carried carried[VRM_CARRIED_MAX];
+	int err, ncarried = 0;
+
+	memset(b, 0, sizeof(*b));
+	for (int i = 0; i < VRM_MAX_DEVICES; i++)
+		b->shadow_fd[i] = -1;
+	vrm_log_init_libbpf();
+	vrm_probe_hooks(b);
+
+	b->skel = vringmed_bpf__open();
+	if (!b->skel) {
+		err = -errno;
+		pr_warn("failed to open BPF object: %s\n", strerror(-err));
+		return err;
+	}
+	if (opts && opts->pin_root) {
+		err = vrm_pin_maps(b, opts->pin_root, carried, &ncarried);
+		if (err)
+			goto fail;
+	}
+	vrm_choose_programs(b, opts);
+	err = vringmed_bpf__load(b->skel);
 	if (err) {
 		pr_warn("failed to load BPF object: %s\n", strerror(-err));
 		goto fail;
 	}
-	b->devices = vrm_map_mmap(skel->maps.vrm_devices);
-	b->queues = vrm_map_mmap(skel->maps.vrm_queues);
-	err = vrm_shadow_maps(b);
+	err = vrm_map_all(b);
+	if (!err)
+		err = vrm_carry_all(b, carried, ncarried);
+	if (!err)
+		err = vrm_attach(b, opts);
 	if (err)
 		goto fail;
-	b->ustats = vrm_map_mmap(skel->maps.vrm_ustats);
-	if (!b->devices || !b->queues || !b->shadow || !b->ustats) {
-		err = -ENOMEM;
-		goto fail;
-	}
-	err = vrm_carry_all(b, carried, ncarried);
-	if (err)
-		goto fail;
-	if (opts && opts->attach && b->pin_root[0]) {
-		err = vrm_attach_pinned(b);
-		if (err)
-			goto fail;
-		b->attached = true;
-	} else if (opts && opts->attach) {
-		err = vringmed_bpf__attach(skel);
-		if (err) {
-			pr_warn("failed to attach BPF programs: %s\n", strerror(-err));
-			goto fail;
-		}
-		b->attached = true;
-	}
 	vrm_carried_close(carried, ncarried);
 	return 0;
 fail:
@@ -775,36 +816,34 @@ int vrm_bpf_del_kickfds_of(struct vrm_bpf *b, __u32 first_queue, __u32 nqueues)
 	return n;
 }
 
-int vrm_bpf_add_vmm(struct vrm_bpf *b, __u32 tgid)
+/* A VMM's count of devices in vrm_vmms, moved by `delta` (+1, -1); its
+ * entry goes at 0.  0 or -errno (-ENOENT: no count to lower). */
+static int vrm_vmm_count(struct vrm_bpf *b, __u32 tgid, int delta)
 {
+	struct bpf_map *map = b->skel->maps.vrm_vmms;
 	__u32 n = 0;
 	int err;
 
 	pthread_mutex_lock(&vrm_shared_lock);
-	bpf_map__lookup_elem(b->skel->maps.vrm_vmms, &tgid, sizeof(tgid), &n, sizeof(n), 0);
-	n++;
-	err = bpf_map__update_elem(b->skel->maps.vrm_vmms, &tgid, sizeof(tgid), &n, sizeof(n),
-				   BPF_ANY) ? -errno : 0;
+	if (bpf_map__lookup_elem(map, &tgid, sizeof(tgid), &n, sizeof(n), 0) && delta < 0)
+		err = -ENOENT;
+	else if ((n += (__u32)delta))
+		err = bpf_map__update_elem(map, &tgid, sizeof(tgid), &n, sizeof(n), BPF_ANY) ?
+		      -errno : 0;
+	else
+		err = bpf_map__delete_elem(map, &tgid, sizeof(tgid), 0) ? -errno : 0;
 	pthread_mutex_unlock(&vrm_shared_lock);
 	return err;
 }
 
+int vrm_bpf_add_vmm(struct vrm_bpf *b, __u32 tgid)
+{
+	return vrm_vmm_count(b, tgid, 1);
+}
+
 int vrm_bpf_del_vmm(struct vrm_bpf *b, __u32 tgid)
 {
-	__u32 n = 0;
-	int err;
-
-	pthread_mutex_lock(&vrm_shared_lock);
-	if (bpf_map__lookup_elem(b->skel->maps.vrm_vmms, &tgid, sizeof(tgid), &n, sizeof(n), 0))
-		err = -ENOENT;
-	else if (--n)
-		err = bpf_map__update_elem(b->skel->maps.vrm_vmms, &tgid, sizeof(tgid), &n,
-					   sizeof(n), BPF_ANY) ? -errno : 0;
-	else
-		err = bpf_map__delete_elem(b->skel->maps.vrm_vmms, &tgid, sizeof(tgid), 0)
-			? -errno : 0;
-	pthread_mutex_unlock(&vrm_shared_lock);
-	return err;
+	return vrm_vmm_count(b, tgid, -1);
 }
 
 int vrm_bpf_shadow_fd(const struct vrm_bpf *b, __u32 slot)

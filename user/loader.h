@@ -49,7 +49,10 @@ void vrm_bpf_close(struct vrm_bpf *b);
 void vrm_bpf_unpin(struct vrm_bpf *b);
 
 /* Runs the kick path of `queue` under BPF_PROG_TEST_RUN, in this process's
- * context (so the device's tgid must be this process). */
+ * context (so the device's tgid must be this process).  The daemon never
+ * calls it; it stays in the library the daemon links because test_bpf and
+ * bench_kick, which measure the product's own programs, link that same
+ * library, and a call nobody makes costs the daemon nothing. */
 int vrm_bpf_test_kick(struct vrm_bpf *b, __u32 queue, struct vrm_test_args *out);
 
 /* The eventfd-id of fd `fd` of process `pid` (0: this process), or -errno. */

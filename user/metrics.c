@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "num.h"
 #include "view.h"
 
 struct vrm_metrics {
@@ -20,7 +21,6 @@ struct vrm_metrics {
 	const char *state[VRM_MAX_DEVICES];
 	const char *kick_path[VRM_MAX_DEVICES];	/* static strings */
 	struct vrm_view_calls calls;
-	unsigned long scrapes;
 };
 
 static enum MHD_Result vrm_metrics_serve(void *cls, struct MHD_Connection *c, const char *url,
@@ -67,7 +67,6 @@ static enum MHD_Result vrm_metrics_serve(void *cls, struct MHD_Connection *c, co
 	}
 	x.calls = m->calls;
 	vrm_view_prometheus(&m->view, &x, out);
-	m->scrapes++;
 	pthread_mutex_unlock(&m->lock);
 	fclose(out);
 	r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
@@ -80,8 +79,6 @@ static enum MHD_Result vrm_metrics_serve(void *cls, struct MHD_Connection *c, co
 int vrm_metrics_parse(const char *spec, char *addr, unsigned addrlen, unsigned *port)
 {
 	const char *colon = strrchr(spec, ':');
-	char *end;
-	long p;
 
 	snprintf(addr, addrlen, "%s", VRM_METRICS_ADDR);
 	if (!strcmp(spec, "none") || !strcmp(spec, "off")) {
@@ -94,11 +91,7 @@ int vrm_metrics_parse(const char *spec, char *addr, unsigned addrlen, unsigned *
 		memcpy(addr, spec, (size_t)(colon - spec));
 		addr[colon - spec] = 0;
 	}
-	p = strtol(colon ? colon + 1 : spec, &end, 10);
-	if (*end || p < 1 || p > 65535)
-		return -EINVAL;
-	*port = (unsigned)p;
-	return 0;
+	return vrm_parse_u32(colon ? colon + 1 : spec, 1, 65535, port) ? -EINVAL : 0;
 }
 
 int vrm_metrics_start(struct vrm_metrics **out, struct vrm_bpf *b, const char *addr, unsigned port)

@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * vringmedd's Prometheus endpoint: GET /metrics on ADDR:PORT (default
- * 127.0.0.1:9464), served by libmicrohttpd from its own thread, the text
- * rendered from the maps at every scrape (view.c).
+ * VRM_METRICS_ADDR:VRM_METRICS_PORT, defaults.h), served by libmicrohttpd
+ * from its own thread, the text rendered from the maps at every scrape
+ * (view.c).
  */
 #ifndef VRINGMED_METRICS_H
 #define VRINGMED_METRICS_H
 
 #include <stdint.h>
 
-#define VRM_METRICS_ADDR	"127.0.0.1"
-#define VRM_METRICS_PORT	9464
+#include "defaults.h"	/* VRM_METRICS_ADDR, VRM_METRICS_PORT */
 
 struct vrm_bpf;
 struct vrm_metrics;

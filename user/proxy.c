@@ -96,13 +96,7 @@ int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **wh
 			strcpy(cfg->backend_path, tok + 8);
 		} else if (!strncmp(tok, "kick=", 5)) {
 			cfg->kick_set = true;
-			if (!strcmp(tok + 5, "auto"))
-				cfg->kick = VRM_KICK_AUTO;
-			else if (!strcmp(tok + 5, "bpf"))
-				cfg->kick = VRM_KICK_BPF;
-			else if (!strcmp(tok + 5, "userspace"))
-				cfg->kick = VRM_KICK_USERSPACE;
-			else {
+			if (vrm_kick_path_parse(tok + 5, &cfg->kick)) {
 				*why = "kick= takes auto, bpf or userspace";
 				return -EINVAL;
 			}
@@ -128,6 +122,18 @@ int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **wh
 const char *vrm_kick_path_name(enum vrm_kick_path k)
 {
 	return k == VRM_KICK_BPF ? "bpf" : k == VRM_KICK_USERSPACE ? "userspace" : "auto";
+}
+
+int vrm_kick_path_parse(const char *name, enum vrm_kick_path *out)
+{
+	static const enum vrm_kick_path all[] = { VRM_KICK_AUTO, VRM_KICK_BPF, VRM_KICK_USERSPACE };
+
+	for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (!strcmp(name, vrm_kick_path_name(all[i]))) {
+			*out = all[i];
+			return 0;
+		}
+	return -EINVAL;
 }
 
 void vrp_err(struct vrm_proxy *p, const char *fmt, ...)
@@ -346,12 +352,118 @@ static void vrp_guard_install(void)
 	vrp_guard_err = vrm_ux_guard_install();
 }
 
+/* A proxy with nothing open yet. */
+static struct vrm_proxy *vrp_alloc(struct vrm_bpf *b, int epfd, uint32_t slot,
+				   const struct vrm_proxy_cfg *cfg)
+{
+	struct vrm_proxy *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->cfg = *cfg;
+	p->b = b;
+	p->epfd = epfd;
+	pthread_mutex_init(&p->pub_lock, NULL);
+	p->slot = slot;
+	/* -1 before the first failure: calloc's 0 is stdin's number. */
+	p->vmm.fd = p->be.fd = p->lsn.fd = -1;
+	p->state = "listening";
+	for (unsigned i = 0; i < VRP_NQ; i++) {
+		p->q[i].kickfd = p->q[i].vmm_callfd = p->q[i].call.fd = -1;
+		p->q[i].kick.fd = p->q[i].be_kickfd = -1;
+		p->q[i].kick_id = -1;
+	}
+	return p;
+}
+
+/* A previous daemon's session: its kicks go on being translated until the
+ * VMM reconnects; counters carry on. */
+static void vrp_adopt_slot(struct vrm_proxy *p)
+{
+	struct vrm_device *dev = vrp_dev(p);
+	struct vrm_bpf *b = p->b;
+
+	p->adopted = true;
+	p->state = "adopted";
+	/* Its guest memory was mapped by the dead daemon, not by us: nothing
+	 * here may use those addresses (BPF reads the VMM's). */
+	for (unsigned r = 0; r < VRM_MAX_REGIONS; r++)
+		__atomic_store_n(&dev->regions[r].mediator_va, 0, __ATOMIC_SEQ_CST);
+	p->rs_tgid = dev->tgid;
+	p->rs_features = dev->features;
+	p->rs_order = dev->order;
+	for (unsigned i = 0; i < VRP_NQ; i++) {
+		const struct vrm_queue *q = &b->queues[vrp_qslot(p, i)];
+
+		/* Not across builds: another build's programs kept translating
+		 * into rings this one does not have. */
+		p->rs_valid[i] = (q->flags & VRM_QF_ENABLED) && q->dev == p->slot &&
+				 !dev->broken && !b->stale_links;
+	}
+	p->order = dev->order;
+	p->guest_features = dev->features;
+	p->legacy = !(dev->features & BIT(VU_F_VERSION_1));
+	p->vmm_pid = (pid_t)dev->tgid;
+	pr_info("device %s: adopted slot %u from the pinned maps (%s rings, features "
+		"0x%llx, VMM pid %u): kicks are translated until the VMM reconnects\n",
+		p->cfg.name, p->slot, vrp_order_name(dev->order),
+		(unsigned long long)dev->features, dev->tgid);
+}
+
+/* A fresh slot: whatever an earlier owner left is reset, and the counters
+ * too unless they were this device's (`same` name). */
+static void vrp_fresh_slot(struct vrm_proxy *p, bool same)
+{
+	struct vrm_device *dev = vrp_dev(p);
+	struct vrm_bpf *b = p->b;
+
+	memset(dev, 0, sizeof(*dev));
+	for (unsigned i = 0; i < VRM_DEV_QUEUES; i++) {
+		__atomic_store_n(&b->queues[vrp_qslot(p, i)].flags, 0, __ATOMIC_SEQ_CST);
+		if (!same)
+			vrm_bpf_clear_stats(b, vrp_qslot(p, i));
+	}
+	vrm_bpf_del_kickfds_of(b, vrp_qslot(p, 0), VRM_DEV_QUEUES);
+	memcpy(dev->name, p->cfg.name, strnlen(p->cfg.name, sizeof(dev->name) - 1));
+	dev->first_queue = vrp_qslot(p, 0);
+	dev->nqueues = VRP_NQ;
+}
+
+/* The VMM's socket, listened on; 0 or a positive errno. */
+static int vrp_listen(struct vrm_proxy *p)
+{
+	const struct vrm_proxy_cfg *cfg = &p->cfg;
+	struct stat st;
+	int err = 0;
+
+	if (!lstat(cfg->vmm_path, &st)) {
+		if (!S_ISSOCK(st.st_mode)) {
+			pr_warn("device %s: %s exists and is not a socket\n", cfg->name,
+				cfg->vmm_path);
+			return EEXIST;
+		}
+		unlink(cfg->vmm_path);	/* stale, from an earlier run */
+	}
+	p->lsn = (struct vrm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
+				 .fn = vrp_on_listen, .ctx = p };
+	/* 0600, or 0660 with the socket group, from the start (access.c). */
+	if (p->lsn.fd < 0 || (err = -vrm_access_listen(p->lsn.fd, cfg->vmm_path, 4, true)) ||
+	    vrm_ev_add(p->epfd, &p->lsn, EPOLLIN)) {
+		err = err ? err : errno;
+		pr_warn("device %s: cannot listen on %s: %s\n", cfg->name, cfg->vmm_path,
+			strerror(err));
+		return err;
+	}
+	return 0;
+}
+
 struct vrm_proxy *vrm_proxy_new(struct vrm_bpf *b, int epfd, uint32_t slot,
 			      const struct vrm_proxy_cfg *cfg)
 {
+	const struct vrm_device *dev;
 	struct vrm_proxy *p;
-	struct stat st;
-	int err = 0;
+	bool same;
+	int err;
 
 	if (slot >= VRM_MAX_DEVICES) {
 		errno = ENOSPC;
@@ -366,101 +478,28 @@ struct vrm_proxy *vrm_proxy_new(struct vrm_bpf *b, int epfd, uint32_t slot,
 		errno = -vrp_guard_err;
 		return NULL;
 	}
-	p = calloc(1, sizeof(*p));
+	p = vrp_alloc(b, epfd, slot, cfg);
 	if (!p)
 		return NULL;
-	p->cfg = *cfg;
-	p->b = b;
-	p->epfd = epfd;
-	pthread_mutex_init(&p->pub_lock, NULL);
-	p->slot = slot;
-	/* -1 before the first goto fail: calloc's 0 is stdin's number. */
-	p->vmm.fd = p->be.fd = p->lsn.fd = -1;
-	p->state = "listening";
-	for (unsigned i = 0; i < VRP_NQ; i++) {
-		p->q[i].kickfd = p->q[i].vmm_callfd = p->q[i].call.fd = -1;
-		p->q[i].kick.fd = p->q[i].be_kickfd = -1;
-		p->q[i].kick_id = -1;
-	}
-	if (!strncmp(b->devices[slot].name, cfg->name, sizeof(b->devices[slot].name)) &&
-	    (b->devices[slot].flags & VRM_DF_ACTIVE)) {
-		/* A previous daemon's session: its kicks go on being translated
-		 * until the VMM reconnects; counters carry on. */
-		struct vrm_device *dev = &b->devices[slot];
-
-		p->adopted = true;
-		p->state = "adopted";
-		/* Its guest memory was mapped by the dead daemon, not by us:
-		 * nothing here may use those addresses (BPF reads the VMM's). */
-		for (unsigned r = 0; r < VRM_MAX_REGIONS; r++)
-			__atomic_store_n(&dev->regions[r].mediator_va, 0, __ATOMIC_SEQ_CST);
-		p->rs_tgid = dev->tgid;
-		p->rs_features = dev->features;
-		p->rs_order = dev->order;
-		for (unsigned i = 0; i < VRP_NQ; i++) {
-			const struct vrm_queue *q = &b->queues[vrp_qslot(p, i)];
-
-			/* Not across builds: another build's programs kept
-			 * translating into rings this one does not have. */
-			p->rs_valid[i] = (q->flags & VRM_QF_ENABLED) && q->dev == slot &&
-					 !dev->broken && !b->stale_links;
-		}
-		p->order = dev->order;
-		p->guest_features = dev->features;
-		p->legacy = !(dev->features & BIT(VU_F_VERSION_1));
-		p->vmm_pid = (pid_t)dev->tgid;
-		pr_info("device %s: adopted slot %u from the pinned maps (%s rings, features "
-			"0x%llx, VMM pid %u): kicks are translated until the VMM reconnects\n",
-			cfg->name, slot, vrp_order_name(dev->order),
-			(unsigned long long)dev->features, dev->tgid);
-	} else {
-		bool same = !strncmp(b->devices[slot].name, cfg->name, sizeof(b->devices[slot].name));
-
-		/* A fresh slot: whatever an earlier owner left is reset, and
-		 * the counters too unless they were this device's. */
-		memset(&b->devices[slot], 0, sizeof(b->devices[slot]));
-		for (unsigned i = 0; i < VRM_DEV_QUEUES; i++) {
-			__atomic_store_n(&b->queues[vrp_qslot(p, i)].flags, 0, __ATOMIC_SEQ_CST);
-			if (!same)
-				vrm_bpf_clear_stats(b, vrp_qslot(p, i));
-		}
-		vrm_bpf_del_kickfds_of(b, vrp_qslot(p, 0), VRM_DEV_QUEUES);
-		memcpy(b->devices[slot].name, cfg->name,
-		       strnlen(cfg->name, sizeof(b->devices[slot].name) - 1));
-		b->devices[slot].first_queue = vrp_qslot(p, 0);
-		b->devices[slot].nqueues = VRP_NQ;
-	}
-
-	if (!lstat(cfg->vmm_path, &st)) {
-		if (!S_ISSOCK(st.st_mode)) {
-			pr_warn("device %s: %s exists and is not a socket\n", cfg->name,
-				cfg->vmm_path);
-			err = EEXIST;
-			goto fail;
-		}
-		unlink(cfg->vmm_path);	/* stale, from an earlier run */
-	}
-	p->lsn = (struct vrm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
-				 .fn = vrp_on_listen, .ctx = p };
-	/* 0600, or 0660 with the socket group, from the start (access.c). */
-	if (p->lsn.fd < 0 || (err = -vrm_access_listen(p->lsn.fd, cfg->vmm_path, 4, true)) ||
-	    vrm_ev_add(epfd, &p->lsn, EPOLLIN)) {
-		err = err ? err : errno;
-		pr_warn("device %s: cannot listen on %s: %s\n", cfg->name, cfg->vmm_path,
-			strerror(err));
-		goto fail;
+	dev = vrp_dev(p);
+	same = !strncmp(dev->name, cfg->name, sizeof(dev->name));
+	if (same && (dev->flags & VRM_DF_ACTIVE))
+		vrp_adopt_slot(p);
+	else
+		vrp_fresh_slot(p, same);
+	err = vrp_listen(p);
+	if (err) {
+		if (p->lsn.fd >= 0)
+			close(p->lsn.fd);
+		pthread_mutex_destroy(&p->pub_lock);
+		free(p);
+		errno = err;
+		return NULL;
 	}
 	pr_info("device %s: listening on %s for the VMM, back-end %s\n", cfg->name,
 		cfg->vmm_path, cfg->backend_path);
 	vrp_publish(p);
 	return p;
-fail:
-	if (p->lsn.fd >= 0)
-		close(p->lsn.fd);
-	pthread_mutex_destroy(&p->pub_lock);
-	free(p);
-	errno = err;
-	return NULL;
 }
 
 void vrm_proxy_free(struct vrm_proxy *p)

@@ -53,6 +53,8 @@ enum vrm_kick_path {
 	VRM_KICK_USERSPACE,
 };
 const char *vrm_kick_path_name(enum vrm_kick_path k);
+/* "auto", "bpf" or "userspace" (kick=, --kick-path): 0 or -EINVAL. */
+int vrm_kick_path_parse(const char *name, enum vrm_kick_path *out);
 
 struct vrm_proxy_cfg {
 	char name[32];		/* VRM_DEV_NAME_LEN: kept in the device map */

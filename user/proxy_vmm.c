@@ -225,15 +225,85 @@ static enum vrp_result vrp_reset_device(struct vrm_proxy *p, struct vrp_req *req
 	return VRP_ENDED;
 }
 
-static enum vrp_result vrp_set_mem_table(struct vrm_proxy *p, struct vrp_req *req)
+/* Region i of a SET_MEM_TABLE, read and checked against itself and the
+ * regions before it.  False, said, when it is invalid. */
+static bool vrp_region_parse(struct vrm_proxy *p, const struct vu_msg *m, struct vrp_region *reg,
+			     uint32_t i)
+{
+	uint32_t off = VU_MEM_HDR_SIZE + i * VU_MEM_REGION_SIZE;
+	struct vrp_region *r = &reg[i];
+
+	r->gpa = vu_get_u64(m, off);
+	r->size = vu_get_u64(m, off + 8);
+	r->uaddr = vu_get_u64(m, off + 16);
+	r->offset = vu_get_u64(m, off + 24);
+	if (!r->size || r->gpa + r->size < r->gpa || r->uaddr + r->size < r->uaddr ||
+	    r->offset + r->size < r->offset || r->gpa + r->size > VRP_SHADOW_GPA) {
+		vrp_err(p, "SET_MEM_TABLE region %u is invalid (gpa 0x%llx size 0x%llx)", i,
+			(unsigned long long)r->gpa, (unsigned long long)r->size);
+		return false;
+	}
+	for (uint32_t j = 0; j < i; j++)
+		if (r->gpa < reg[j].gpa + reg[j].size && reg[j].gpa < r->gpa + r->size) {
+			vrp_err(p, "SET_MEM_TABLE regions %u and %u overlap in guest memory", j, i);
+			return false;
+		}
+	return true;
+}
+
+/* Region i's memory file, checked, mapped and kept (a dup).  0 or -errno. */
+static int vrp_region_map(struct vrm_proxy *p, struct vrp_region *r, uint32_t i, int fd)
+{
+	struct stat fst;
+	int err;
+
+	/* A mapping past the end of its file would SIGBUS us at the first
+	 * write of the used path: the file must cover it, and keep covering
+	 * it (vrp_seal). */
+	vrp_seal(p, i, fd);
+	if (fstat(fd, &fst) || !S_ISREG(fst.st_mode) ||
+	    (uint64_t)fst.st_size < r->offset + r->size) {
+		vrp_err(p, "SET_MEM_TABLE region %u: its fd is not a memory file of at "
+			"least %llu bytes", i, (unsigned long long)(r->offset + r->size));
+		return -EINVAL;
+	}
+	r->map_len = r->size + r->offset;
+	r->map = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (r->map == MAP_FAILED) {
+		err = -errno;
+		r->map = NULL;
+		vrp_err(p, "cannot map guest memory region %u (%llu bytes): %s", i,
+			(unsigned long long)r->map_len, strerror(-err));
+		return err;
+	}
+	r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (r->fd < 0)
+		return -errno;
+	return 0;
+}
+
+/* The new table replaces the old.  The BPF side reads through the VMM's
+ * addresses, the used path writes through ours. */
+static void vrp_regions_install(struct vrm_proxy *p, const struct vrp_region *reg, uint32_t n)
 {
 	struct vrm_device *dev = vrp_dev(p);
+
+	vrp_unmap_regions(p);
+	memcpy(p->reg, reg, sizeof(p->reg));
+	p->nreg = (int)n;
+	for (uint32_t i = 0; i < n; i++)
+		dev->regions[i] = (struct vrm_region){ reg[i].gpa, reg[i].size, reg[i].uaddr,
+						      (uint64_t)(uintptr_t)reg[i].map + reg[i].offset };
+	dev->nregions = (uint8_t)n;
+}
+
+static enum vrp_result vrp_set_mem_table(struct vrm_proxy *p, struct vrp_req *req)
+{
 	struct vu_msg *m = req->m;
 	struct vrp_region reg[VRM_MAX_REGIONS] = { 0 };
-	struct stat fst;
 	uint32_t n = vu_get_u32(m, 0);
 	enum vrp_result res;
-	int err;
+	int err = 0;
 
 	for (uint32_t i = 0; i < VRM_MAX_REGIONS; i++)
 		reg[i].fd = -1;	/* the clean-up closes only what was opened */
@@ -243,72 +313,22 @@ static enum vrp_result vrp_set_mem_table(struct vrm_proxy *p, struct vrp_req *re
 			"(at most %d regions)", n, m->nfds, m->size, VRM_MAX_REGIONS - 1);
 		return vrp_fatal(req, -EBADMSG);
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t off = VU_MEM_HDR_SIZE + i * VU_MEM_REGION_SIZE;
-		struct vrp_region *r = &reg[i];
-
-		r->fd = -1;
-		r->gpa = vu_get_u64(m, off);
-		r->size = vu_get_u64(m, off + 8);
-		r->uaddr = vu_get_u64(m, off + 16);
-		r->offset = vu_get_u64(m, off + 24);
-		if (!r->size || r->gpa + r->size < r->gpa || r->uaddr + r->size < r->uaddr ||
-		    r->offset + r->size < r->offset || r->gpa + r->size > VRP_SHADOW_GPA) {
-			vrp_err(p, "SET_MEM_TABLE region %u is invalid (gpa 0x%llx size 0x%llx)", i,
-				(unsigned long long)r->gpa, (unsigned long long)r->size);
-			res = vrp_refuse(req, -EINVAL);
-			goto fail;
-		}
-		for (uint32_t j = 0; j < i; j++)
-			if (r->gpa < reg[j].gpa + reg[j].size && reg[j].gpa < r->gpa + r->size) {
-				vrp_err(p, "SET_MEM_TABLE regions %u and %u overlap in guest "
-					"memory", j, i);
-				res = vrp_refuse(req, -EINVAL);
-				goto fail;
-			}
-		/* A mapping past the end of its file would SIGBUS us at the
-		 * first write of the used path: the file must cover it, and
-		 * keep covering it (vrp_seal). */
-		vrp_seal(p, i, m->fds[i]);
-		if (fstat(m->fds[i], &fst) || !S_ISREG(fst.st_mode) ||
-		    (uint64_t)fst.st_size < r->offset + r->size) {
-			vrp_err(p, "SET_MEM_TABLE region %u: its fd is not a memory file of at "
-				"least %llu bytes", i, (unsigned long long)(r->offset + r->size));
-			res = vrp_refuse(req, -EINVAL);
-			goto fail;
-		}
-		r->map_len = r->size + r->offset;
-		r->map = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[i], 0);
-		if (r->map == MAP_FAILED) {
-			err = -errno;
-			r->map = NULL;
-			vrp_err(p, "cannot map guest memory region %u (%llu bytes): %s", i,
-				(unsigned long long)r->map_len, strerror(-err));
-			res = vrp_refuse(req, err);
-			goto fail;
-		}
-		r->fd = fcntl(m->fds[i], F_DUPFD_CLOEXEC, 3);
-		if (r->fd < 0) {
-			res = vrp_refuse(req, -errno);
-			goto fail;
-		}
+	for (uint32_t i = 0; i < n && !err; i++) {
+		if (!vrp_region_parse(p, m, reg, i))
+			err = -EINVAL;
+		else
+			err = vrp_region_map(p, &reg[i], i, m->fds[i]);
 	}
-
+	if (err) {
+		res = vrp_refuse(req, err);
+		goto fail;
+	}
 	err = vrp_be_mem_table(p, reg, n);
 	if (err) {
 		res = vrp_fatal(req, err);
 		goto fail;
 	}
-
-	/* The BPF side reads through the VMM's addresses, the used path
-	 * writes through ours. */
-	vrp_unmap_regions(p);
-	memcpy(p->reg, reg, sizeof(reg));
-	p->nreg = (int)n;
-	for (uint32_t i = 0; i < n; i++)
-		dev->regions[i] = (struct vrm_region){ reg[i].gpa, reg[i].size, reg[i].uaddr,
-						      (uint64_t)(uintptr_t)reg[i].map + reg[i].offset };
-	dev->nregions = (uint8_t)n;
+	vrp_regions_install(p, reg, n);
 	pr_debug("device %s: %u guest memory regions\n", p->cfg.name, n);
 	return VRP_OK;
 fail:

@@ -2,12 +2,14 @@
 /* sd_notify without libsystemd: see sdnotify.h. */
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "num.h"
 #include "sdnotify.h"
 
 int vrm_sd_notify(const char *state)
@@ -37,8 +39,11 @@ int vrm_sd_notify(const char *state)
 unsigned long long vrm_sd_watchdog_usec(void)
 {
 	const char *us = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	uint32_t for_pid;
+	uint64_t usec;
 
-	if (!us || (pid && strtol(pid, NULL, 10) != (long)getpid()))
+	/* Not ours (another process's, or unreadable): no watchdog to pet. */
+	if (pid && (vrm_parse_u32(pid, 1, UINT32_MAX, &for_pid) || for_pid != (uint32_t)getpid()))
 		return 0;
-	return strtoull(us, NULL, 10);
+	return us && !vrm_parse_u64(us, 0, UINT64_MAX, &usec) ? usec : 0;
 }

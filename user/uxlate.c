@@ -18,6 +18,24 @@ void (*vrm_crash_hook)(int point);
 		if (vrm_crash_hook)				\
 			vrm_crash_hook(n);			\
 	} while (0)
+
+/* What the tests count: the guest reads of this thread's kicks, and the
+ * chains that took the fast path. */
+_Thread_local struct vrm_ux_reads vrm_ux_reads;
+_Thread_local unsigned long vrm_ux_fast_chains;
+#define VRM_UX_COUNT_READ(len)	(vrm_ux_reads.calls++, vrm_ux_reads.bytes += (len))
+
+static inline __u32 vrm_ux_count_fast_chains(__u32 chains)
+{
+	vrm_ux_fast_chains += chains;
+	return chains;
+}
+#define VRM_FAST_CHAIN_LE(dev, q, sh, scr, f)					\
+	vrm_ux_count_fast_chains(vrm_fast_chain(dev, q, sh, scr, f, VRM_ORDER_LE))
+#define VRM_FAST_CHAIN_BE(dev, q, sh, scr, f)					\
+	vrm_ux_count_fast_chains(vrm_fast_chain(dev, q, sh, scr, f, VRM_ORDER_BE))
+#else
+#define VRM_UX_COUNT_READ(len)	((void)0)
 #endif
 
 #define VRM_FAULT_VERDICT VRM_RING_FAULT
@@ -44,22 +62,8 @@ static __u32 vrm_translate_journaled(struct vrm_device *dev, struct vrm_queue *q
 				    struct vrm_qstats *st, __u32 *chains);
 #define VRM_TRANSLATE_ROUND vrm_translate_journaled
 
-/* The chain fast path, counted: what the tests see of which path took a
- * chain. */
-static inline __u32 vrm_ux_count_fast_chains(__u32 chains)
-{
-	vrm_ux_fast_chains += chains;
-	return chains;
-}
-#define VRM_FAST_CHAIN_LE(dev, q, sh, scr, f)					\
-	vrm_ux_count_fast_chains(vrm_fast_chain(dev, q, sh, scr, f, VRM_ORDER_LE))
-#define VRM_FAST_CHAIN_BE(dev, q, sh, scr, f)					\
-	vrm_ux_count_fast_chains(vrm_fast_chain(dev, q, sh, scr, f, VRM_ORDER_BE))
-
 #include <vringmed/xlate.h>
 #include <vringmed/xlate_used.h>
-
-_Thread_local unsigned long vrm_ux_fast_chains;
 
 static __u32 vrm_translate_journaled(struct vrm_device *dev, struct vrm_queue *q,
 				    struct vrm_shadow_queue *sh, struct vrm_scratch *scr,
@@ -101,14 +105,11 @@ static void *vrm_env_ptr(const struct vrm_device *dev, __u64 vmm_va, __u64 len)
 	return r ? (void *)(unsigned long)(r->mediator_va + (vmm_va - r->vmm_va)) : NULL;
 }
 
-_Thread_local struct vrm_ux_reads vrm_ux_reads;
-
 static long vrm_env_read(const struct vrm_device *dev, void *dst, __u32 len, __u64 vmm_va)
 {
 	const void *src = vrm_env_ptr(dev, vmm_va, len);
 
-	vrm_ux_reads.calls++;
-	vrm_ux_reads.bytes += len;
+	VRM_UX_COUNT_READ(len);
 	if (!src)
 		return -EFAULT;
 	memcpy(dst, src, len);
@@ -222,6 +223,9 @@ static __u32 vrm_guard_faulted(struct vrm_ux_queue *rq, bool held_busy)
 	return VRM_RING_FAULT;
 }
 
+/* The guard stands written out in each guarded entry point (this one,
+ * vrm_ux_complete): sigsetjmp must run in the frame that stays live while
+ * the guarded core runs, so it cannot move into a helper that returns. */
 __u32 vrm_ux_kick(struct vrm_ux_queue *rq, __u32 *chains)
 {
 	sigjmp_buf jb;
@@ -239,6 +243,7 @@ __u32 vrm_ux_kick(struct vrm_ux_queue *rq, __u32 *chains)
 	return v;
 }
 
+/* Guarded as vrm_ux_kick is, written out for the same reason. */
 __u32 vrm_ux_complete(struct vrm_ux_queue *rq, __u32 *returned)
 {
 	sigjmp_buf jb;
@@ -322,7 +327,9 @@ const char *vrm_verdict_name(__u32 verdict)
 	return verdict < VRM_VERDICT_NR ? names[verdict] : "unknown";
 }
 
+#ifdef VRM_CRASH_TEST
 bool vrm_queue_unlock_for_test(struct vrm_queue *q)
 {
 	return vrm_queue_unlock(q);
 }
+#endif

@@ -65,13 +65,18 @@ extern bool vrm_ux_journal;
  * with the queue disabled, before it runs again.  Returns a verdict. */
 __u32 vrm_ux_resume(struct vrm_ux_queue *rq);
 
+/*
+ * Test builds: test_core compiles this translator itself with
+ * -DVRM_CRASH_TEST, and only there do the hooks below exist.  The daemon,
+ * the tools and libvringmed.a have none of them: no hook to call and no
+ * counter to bump on their kick paths.
+ */
 #ifdef VRM_CRASH_TEST
 /* Crash tests: called at every VRM_CRASH_POINT of the core; may longjmp. */
 extern void (*vrm_crash_hook)(int point);
-#endif
 
 /* The guest reads (bulk copies of guest memory) this thread's kicks made,
- * and their bytes: what the tests and benches count. */
+ * and their bytes. */
 struct vrm_ux_reads {
 	unsigned long calls, bytes;
 };
@@ -79,13 +84,14 @@ extern _Thread_local struct vrm_ux_reads vrm_ux_reads;
 /* Chains this thread's kicks published on the chain fast path. */
 extern _Thread_local unsigned long vrm_ux_fast_chains;
 
+/* The core's queue unlock, for the lock tests. */
+bool vrm_queue_unlock_for_test(struct vrm_queue *q);
+#endif
+
 /* Allocates / frees the per-queue scratch the core needs. */
 struct vrm_scratch *vrm_ux_scratch_new(void);
 void vrm_ux_scratch_free(struct vrm_scratch *scr);
 
 const char *vrm_verdict_name(__u32 verdict);
-
-/* The core's queue unlock, exposed for the lock tests. */
-bool vrm_queue_unlock_for_test(struct vrm_queue *q);
 
 #endif /* VRINGMED_UXLATE_H */

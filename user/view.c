@@ -294,28 +294,19 @@ static void daemon_counter(FILE *out, const struct qrow *rows, int nrows,
 	}
 }
 
-#define COUNTER(field, metric, help)						\
-	do {									\
-		head(out, "vringmed_" metric "_total", "counter", help);	\
-		for (int i = 0; i < nrows; i++) {				\
-			fprintf(out, "vringmed_" metric "_total{device=\"");	\
-			esc(out, rows[i].dev);					\
-			fprintf(out, "\",queue=\"%u\"} %llu\n", rows[i].queue,	\
-				(unsigned long long)rows[i].st.field);		\
-		}								\
-	} while (0)
-
-void vrm_view_prometheus(const struct vrm_view *v, const struct vrm_view_extra *x, FILE *out)
+/* Who serves these metrics, and which build. */
+static void prom_self(FILE *out)
 {
-	struct qrow *rows = calloc(VRM_MAX_QUEUES, sizeof(*rows));
-	int nrows = rows ? collect(v, rows) : 0;
-
 	head(out, "vringmed_up", "gauge", "1 while vringmedd serves these metrics.");
 	fprintf(out, "vringmed_up 1\n");
 	head(out, "vringmed_build_info", "gauge", "vringmed's version, as a label.");
 	fprintf(out, "vringmed_build_info{version=\"%s\",libbpf=\"%u.%u\"} 1\n", VRINGMED_VERSION,
 		libbpf_major_version(), libbpf_minor_version());
+}
 
+/* One series per device in use: what it negotiated, where it runs. */
+static void prom_device_info(FILE *out, const struct vrm_view *v, const struct vrm_view_extra *x)
+{
 	head(out, "vringmed_device_info", "gauge",
 	     "One per device: its negotiated byte order, virtio version, features and back-end.");
 	for (__u32 s = 0; s < VRM_MAX_DEVICES; s++) {
@@ -335,24 +326,31 @@ void vrm_view_prometheus(const struct vrm_view *v, const struct vrm_view_extra *
 		esc(out, x && x->backend[s] ? x->backend[s] : "");
 		fprintf(out, "\"} 1\n");
 	}
-	if (x) {
-		static const char *const paths[] = { "bpf", "userspace" };
+}
 
-		head(out, "vringmed_kick_path", "gauge",
-		     "How a device's guest kicks reach the translation: 1 for the path in use (bpf: a program at the notification point; userspace: the daemon, where no attached hook sees the kicks), 0 for the other, both 0 while no ring runs.");
-		for (__u32 s = 0; s < VRM_MAX_DEVICES; s++) {
-			char name[VRM_DEV_NAME_LEN + 8];
+/* The daemon's: how each device's kicks reach the translation. */
+static void prom_kick_path(FILE *out, const struct vrm_view *v, const struct vrm_view_extra *x)
+{
+	static const char *const paths[] = { "bpf", "userspace" };
 
-			if (!x->state[s] || !vrm_view_device_name(v, s, name, sizeof(name)))
-				continue;
-			for (unsigned k = 0; k < 2; k++) {
-				fprintf(out, "vringmed_kick_path{device=\"");
-				esc(out, name);
-				fprintf(out, "\",path=\"%s\"} %d\n", paths[k],
-					x->kick_path[s] && !strcmp(x->kick_path[s], paths[k]));
-			}
+	head(out, "vringmed_kick_path", "gauge",
+	     "How a device's guest kicks reach the translation: 1 for the path in use (bpf: a program at the notification point; userspace: the daemon, where no attached hook sees the kicks), 0 for the other, both 0 while no ring runs.");
+	for (__u32 s = 0; s < VRM_MAX_DEVICES; s++) {
+		char name[VRM_DEV_NAME_LEN + 8];
+
+		if (!x->state[s] || !vrm_view_device_name(v, s, name, sizeof(name)))
+			continue;
+		for (unsigned k = 0; k < 2; k++) {
+			fprintf(out, "vringmed_kick_path{device=\"");
+			esc(out, name);
+			fprintf(out, "\",path=\"%s\"} %d\n", paths[k],
+				x->kick_path[s] && !strcmp(x->kick_path[s], paths[k]));
 		}
 	}
+}
+
+static void prom_broken(FILE *out, const struct vrm_view *v)
+{
 	head(out, "vringmed_device_broken", "gauge",
 	     "1 when a device was marked broken (reason label: the first verdict), else 0.");
 	for (__u32 s = 0; s < VRM_MAX_DEVICES; s++) {
@@ -365,7 +363,23 @@ void vrm_view_prometheus(const struct vrm_view *v, const struct vrm_view_extra *
 		esc(out, name);
 		fprintf(out, "\",reason=\"%s\"} %d\n", b ? vrm_verdict_name(b) : "none", b != 0);
 	}
+}
 
+#define COUNTER(field, metric, help)						\
+	do {									\
+		head(out, "vringmed_" metric "_total", "counter", help);	\
+		for (int i = 0; i < nrows; i++) {				\
+			fprintf(out, "vringmed_" metric "_total{device=\"");	\
+			esc(out, rows[i].dev);					\
+			fprintf(out, "\",queue=\"%u\"} %llu\n", rows[i].queue,	\
+				(unsigned long long)rows[i].st.field);		\
+		}								\
+	} while (0)
+
+/* The per-queue counters, BPF's and the daemon's. */
+static void prom_queue_counters(FILE *out, const struct qrow *rows, int nrows,
+				const struct vrm_view_extra *x)
+{
 	COUNTER(kicks, "kicks", "Kick notifications that reached the queue.");
 	COUNTER(kicks_empty, "kicks_empty", "Kicks that found nothing new in the avail ring.");
 	COUNTER(chains, "chains", "Descriptor chains translated into the shadow ring.");
@@ -383,7 +397,10 @@ void vrm_view_prometheus(const struct vrm_view *v, const struct vrm_view_extra *
 		daemon_counter(out, rows, nrows, x, "guest_calls_suppressed", x->calls.suppressed,
 			       "Used-path rounds that returned entries without a call: the guest polls (VRING_AVAIL_F_NO_INTERRUPT).");
 	}
+}
 
+static void prom_errors(FILE *out, const struct qrow *rows, int nrows)
+{
 	head(out, "vringmed_errors_total", "counter",
 	     "Verdicts that broke a device, by reason (the first one wins, later ones count).");
 	for (int i = 0; i < nrows; i++)
@@ -393,7 +410,10 @@ void vrm_view_prometheus(const struct vrm_view *v, const struct vrm_view_extra *
 			fprintf(out, "\",queue=\"%u\",reason=\"%s\"} %llu\n", rows[i].queue,
 				vrm_verdict_name(r), (unsigned long long)rows[i].st.errors[r]);
 		}
+}
 
+static void prom_batch(FILE *out, const struct qrow *rows, int nrows)
+{
 	head(out, "vringmed_kick_batch_chains", "histogram",
 	     "Chains translated per kick (per translation round).");
 	for (int i = 0; i < nrows; i++) {
@@ -418,7 +438,11 @@ void vrm_view_prometheus(const struct vrm_view *v, const struct vrm_view_extra *
 		esc(out, rows[i].dev);
 		fprintf(out, "\",queue=\"%u\"} %llu\n", rows[i].queue, cum);
 	}
+}
 
+/* The exporter reports on its programs: attached, runs, run time. */
+static void prom_programs(FILE *out, const struct vrm_view *v)
+{
 	head(out, "vringmed_program_attached", "gauge",
 	     "1 when the BPF program is attached to its notification point.");
 	for (int i = 0; i < v->nprogs; i++)
@@ -442,5 +466,21 @@ void vrm_view_prometheus(const struct vrm_view *v, const struct vrm_view_extra *
 		fprintf(out, "vringmed_program_run_time_seconds_total{program=\"%s\"} %.9f\n",
 			v->progs[i].name, (double)ns / 1e9);
 	}
+}
+
+void vrm_view_prometheus(const struct vrm_view *v, const struct vrm_view_extra *x, FILE *out)
+{
+	struct qrow *rows = calloc(VRM_MAX_QUEUES, sizeof(*rows));
+	int nrows = rows ? collect(v, rows) : 0;
+
+	prom_self(out);
+	prom_device_info(out, v, x);
+	if (x)
+		prom_kick_path(out, v, x);
+	prom_broken(out, v);
+	prom_queue_counters(out, rows, nrows, x);
+	prom_errors(out, rows, nrows);
+	prom_batch(out, rows, nrows);
+	prom_programs(out, v);
 	free(rows);
 }

@@ -22,62 +22,44 @@
 #include <jansson.h>
 
 #include <vringmed/abi.h>
+#include "cli.h"
+#include "defaults.h"
+#include "num.h"
 #include "uxlate.h"
 #include "view.h"
 
-#define CTL_DEFAULT "/run/vringmed/control.sock"
-
-static const char *root = VRM_PIN_ROOT, *ctl = CTL_DEFAULT;
-static bool json;
+/* The options, read once in main. */
+static struct {
+	const char *root, *ctl;
+	bool json, watch;
+	double interval;	/* stats --watch: seconds between refreshes */
+	uint32_t count;		/* ... and how many (0: until Ctrl-C) */
+} opt = {
+	.root = VRM_PIN_ROOT,
+	.ctl = VRM_CONTROL_PATH,
+	.interval = 1.0,
+};
 static volatile sig_atomic_t stop;
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: vringmedctl [OPTIONS] OBJECT COMMAND [ARGS]\n"
-"\n"
-"  device list               devices: name, slot, byte order, virtio version,\n"
-"                            features, state, broken verdict\n"
-"  device show NAME|SLOT     one device, with its queues' counters\n"
-"  stats                     per device and queue: kicks, chains, descriptors,\n"
-"                            used entries, deferred kicks, errors, and (from\n"
-"                            the daemon, when it answers) its calls to the guest\n"
-"  stats --watch [--interval S] [--count N]\n"
-"                            the same, refreshed, with rates per second\n"
-"  program list              the BPF programs: attached, runs, run time\n"
-"  metrics                   the Prometheus text vringmedd would serve\n"
-"\n"
-"Options:\n"
-"  -p, --pin-root DIR   where vringmedd pinned its maps (default " VRM_PIN_ROOT ")\n"
-"  -c, --control PATH   vringmedd's control socket (default " CTL_DEFAULT ")\n"
-"  -j, --json           JSON output (every listing)\n"
-"  -h, --help           this text\n"
-"\n"
-"It reads the pinned maps, so it works while vringmedd is down.  Objects and\n"
-"commands may be abbreviated: 'vringmedctl dev l', 'vringmedctl st -j'.\n"
-"Exit status: 0 ok, 1 no vringmed state or no such device, 2 usage.\n");
-}
 
 static bool is_prefix(const char *arg, const char *word)
 {
 	return *arg && !strncmp(arg, word, strlen(arg));
 }
 
-/* The daemon's `device list` answer, or NULL when it does not answer. */
 /* The daemon's JSON answer to `cmd` on its control socket, or NULL when
  * it does not answer (it is down: the maps still tell the rest). */
 static json_t *daemon_query(const char *cmd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 1 };
+	struct timeval tv = { .tv_sec = VRM_CONTROL_TIMEOUT_S };
 	char buf[65536];
 	size_t got = 0;
 	ssize_t n;
 	int fd;
 
-	if (strlen(ctl) >= sizeof(sa.sun_path))
+	if (strlen(opt.ctl) >= sizeof(sa.sun_path))
 		return NULL;
-	strcpy(sa.sun_path, ctl);
+	strcpy(sa.sun_path, opt.ctl);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return NULL;
@@ -117,6 +99,38 @@ static const char *jstr(json_t *o, const char *k, const char *dflt)
 	return s ? s : dflt;
 }
 
+static long long jint(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+static double jreal(json_t *o, const char *k)
+{
+	return json_real_value(json_object_get(o, k));
+}
+
+/* Queue q of a device, from the maps: its counters, errors by verdict. */
+static json_t *queue_json(const struct vrm_view *v, __u32 qslot, __u32 q)
+{
+	struct vrm_qstats st;
+	json_t *errs;
+
+	if (vrm_view_stats(v, qslot, &st))
+		return NULL;
+	errs = json_object();
+	for (__u32 r = VRM_AVAIL_JUMP; r < VRM_VERDICT_NR; r++)
+		if (st.errors[r])
+			json_object_set_new(errs, vrm_verdict_name(r),
+					    json_integer((json_int_t)st.errors[r]));
+	return json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "queue", (int)q,
+			 "kicks", (json_int_t)st.kicks, "kicks_empty", (json_int_t)st.kicks_empty,
+			 "chains", (json_int_t)st.chains, "descriptors", (json_int_t)st.descs,
+			 "used", (json_int_t)st.used, "deferred", (json_int_t)st.deferred,
+			 "read_faults", (json_int_t)st.read_faults,
+			 "foreign", (json_int_t)st.foreign, "errors", errs);
+}
+
+/* A device from the maps, with what the daemon's `device list` (dl) adds. */
 static json_t *device_json(const struct vrm_view *v, unsigned slot, json_t *dl, bool queues)
 {
 	const struct vrm_device *d = &v->devices[slot];
@@ -133,7 +147,8 @@ static json_t *device_json(const struct vrm_view *v, unsigned slot, json_t *dl, 
 		      "active", (d->flags & VRM_DF_ACTIVE) != 0,
 		      "broken", d->broken ? vrm_verdict_name(d->broken) : "no",
 		      "vmm_pid", (int)d->tgid,
-		      "state", de ? jstr(de, "state", "?") : dl ? "not configured" : "unknown (daemon not reachable)",
+		      "state", de ? jstr(de, "state", "?") :
+			       dl ? "not configured" : "unknown (daemon not reachable)",
 		      "backend", de ? jstr(de, "backend_socket", "") : "",
 		      "generation", (json_int_t)d->generation);
 	/* The daemon's: how the guest's kicks reach the core, and why. */
@@ -144,22 +159,10 @@ static json_t *device_json(const struct vrm_view *v, unsigned slot, json_t *dl, 
 		__u32 nq = d->nqueues && d->nqueues <= VRM_DEV_QUEUES ? d->nqueues : 2;
 
 		for (__u32 q = 0; q < nq && d->first_queue + q < VRM_MAX_QUEUES; q++) {
-			struct vrm_qstats st;
-			json_t *errs = json_object();
+			json_t *row = queue_json(v, d->first_queue + q, q);
 
-			if (vrm_view_stats(v, d->first_queue + q, &st))
-				continue;
-			for (__u32 r = VRM_AVAIL_JUMP; r < VRM_VERDICT_NR; r++)
-				if (st.errors[r])
-					json_object_set_new(errs, vrm_verdict_name(r),
-							    json_integer((json_int_t)st.errors[r]));
-			json_array_append_new(qs, json_pack(
-				"{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "queue", (int)q,
-				"kicks", (json_int_t)st.kicks, "kicks_empty", (json_int_t)st.kicks_empty,
-				"chains", (json_int_t)st.chains, "descriptors", (json_int_t)st.descs,
-				"used", (json_int_t)st.used, "deferred", (json_int_t)st.deferred,
-				"read_faults", (json_int_t)st.read_faults,
-				"foreign", (json_int_t)st.foreign, "errors", errs));
+			if (row)
+				json_array_append_new(qs, row);
 		}
 		json_object_set_new(o, "queues", qs);
 	}
@@ -176,7 +179,7 @@ static void print_json(json_t *j)
 	}
 }
 
-static int cmd_device_list(const struct vrm_view *v)
+static int cmd_device_list(const struct vrm_view *v, char **args)
 {
 	json_t *dl = daemon_devices(), *arr = json_array();
 	char name[VRM_DEV_NAME_LEN + 8];
@@ -184,7 +187,7 @@ static int cmd_device_list(const struct vrm_view *v)
 	for (unsigned s = 0; s < VRM_MAX_DEVICES; s++)
 		if (vrm_view_device_name(v, s, name, sizeof(name)))
 			json_array_append_new(arr, device_json(v, s, dl, false));
-	if (json) {
+	if (opt.json) {
 		print_json(arr);
 	} else {
 		size_t i;
@@ -194,8 +197,7 @@ static int cmd_device_list(const struct vrm_view *v)
 		       "VIRTIO", "FEATURES", "ACTIVE", "STATE", "BROKEN");
 		json_array_foreach(arr, i, e)
 			printf("%-16s %4lld %-6s %-7s %-18s %-10s %-24s %s\n", jstr(e, "name", ""),
-			       json_integer_value(json_object_get(e, "slot")),
-			       jstr(e, "byte_order", ""), jstr(e, "virtio", ""),
+			       jint(e, "slot"), jstr(e, "byte_order", ""), jstr(e, "virtio", ""),
 			       jstr(e, "features", ""),
 			       json_is_true(json_object_get(e, "active")) ? "yes" : "no",
 			       jstr(e, "state", ""), jstr(e, "broken", ""));
@@ -203,64 +205,69 @@ static int cmd_device_list(const struct vrm_view *v)
 			printf("(no devices)\n");
 		if (!dl)
 			fprintf(stderr, "note: vringmedd does not answer on %s; showing the pinned maps\n",
-				ctl);
+				opt.ctl);
 	}
 	json_decref(arr);
 	json_decref(dl);
 	return 0;
 }
 
-static int cmd_device_show(const struct vrm_view *v, const char *which)
+/* A device by slot number or by name: its slot, or -1. */
+static long device_slot(const struct vrm_view *v, const char *which)
 {
-	char name[VRM_DEV_NAME_LEN + 8], *end;
-	long slot = strtol(which, &end, 10);
+	char name[VRM_DEV_NAME_LEN + 8];
+	uint32_t slot;
+
+	if (vrm_parse_u32(which, 0, UINT32_MAX, &slot)) {
+		for (unsigned s = 0; s < VRM_MAX_DEVICES; s++)
+			if (vrm_view_device_name(v, s, name, sizeof(name)) && !strcmp(name, which))
+				return s;
+		return -1;
+	}
+	if (slot >= VRM_MAX_DEVICES || !vrm_view_device_name(v, slot, name, sizeof(name)))
+		return -1;
+	return slot;
+}
+
+static void print_device(json_t *o, long slot)
+{
+	size_t i;
+	json_t *q;
+
+	printf("device %s (slot %ld): %s virtio, %s-endian rings, features %s, %s, broken: %s\n",
+	       jstr(o, "name", ""), slot, jstr(o, "virtio", ""), jstr(o, "byte_order", ""),
+	       jstr(o, "features", ""),
+	       json_is_true(json_object_get(o, "active")) ? "active" : "inactive",
+	       jstr(o, "broken", ""));
+	printf("  state: %s; VMM pid %lld; back-end %s\n", jstr(o, "state", ""),
+	       jint(o, "vmm_pid"), jstr(o, "backend", "-"));
+	printf("  kick path: %s%s%s\n", jstr(o, "kick_path", ""),
+	       *jstr(o, "kick_path_why", "") ? ": " : "", jstr(o, "kick_path_why", ""));
+	json_array_foreach(json_object_get(o, "queues"), i, q)
+		printf("  queue %lld: kicks %lld, chains %lld, descriptors %lld, used %lld, "
+		       "deferred %lld, read faults %lld\n", jint(q, "queue"), jint(q, "kicks"),
+		       jint(q, "chains"), jint(q, "descriptors"), jint(q, "used"),
+		       jint(q, "deferred"), jint(q, "read_faults"));
+}
+
+static int cmd_device_show(const struct vrm_view *v, char **args)
+{
+	long slot = device_slot(v, args[0]);
 	json_t *dl, *o;
 
-	for (unsigned s = 0; s < VRM_MAX_DEVICES && (*end || slot < 0); s++)
-		if (vrm_view_device_name(v, s, name, sizeof(name)) && !strcmp(name, which))
-			slot = s, end = (char *)"";
-	if (*end || slot < 0 || slot >= VRM_MAX_DEVICES ||
-	    !vrm_view_device_name(v, (unsigned)slot, name, sizeof(name))) {
-		fprintf(stderr, "vringmedctl: no device '%s' (vringmedctl device list)\n", which);
+	if (slot < 0) {
+		fprintf(stderr, "vringmedctl: no device '%s' (vringmedctl device list)\n", args[0]);
 		return 1;
 	}
 	dl = daemon_devices();
 	o = device_json(v, (unsigned)slot, dl, true);
-	if (json) {
+	if (opt.json)
 		print_json(o);
-	} else {
-		size_t i;
-		json_t *q;
-
-		printf("device %s (slot %ld): %s virtio, %s-endian rings, features %s, %s, broken: %s\n",
-		       jstr(o, "name", ""), slot, jstr(o, "virtio", ""), jstr(o, "byte_order", ""),
-		       jstr(o, "features", ""),
-		       json_is_true(json_object_get(o, "active")) ? "active" : "inactive",
-		       jstr(o, "broken", ""));
-		printf("  state: %s; VMM pid %lld; back-end %s\n", jstr(o, "state", ""),
-		       json_integer_value(json_object_get(o, "vmm_pid")), jstr(o, "backend", "-"));
-		printf("  kick path: %s%s%s\n", jstr(o, "kick_path", ""),
-		       *jstr(o, "kick_path_why", "") ? ": " : "", jstr(o, "kick_path_why", ""));
-		json_array_foreach(json_object_get(o, "queues"), i, q)
-			printf("  queue %lld: kicks %lld, chains %lld, descriptors %lld, used %lld, "
-			       "deferred %lld, read faults %lld\n",
-			       json_integer_value(json_object_get(q, "queue")),
-			       json_integer_value(json_object_get(q, "kicks")),
-			       json_integer_value(json_object_get(q, "chains")),
-			       json_integer_value(json_object_get(q, "descriptors")),
-			       json_integer_value(json_object_get(q, "used")),
-			       json_integer_value(json_object_get(q, "deferred")),
-			       json_integer_value(json_object_get(q, "read_faults")));
-	}
+	else
+		print_device(o, slot);
 	json_decref(o);
 	json_decref(dl);
 	return 0;
-}
-
-/* Every (device, queue) row of counters, as JSON. */
-static long long jint(json_t *o, const char *k)
-{
-	return json_integer_value(json_object_get(o, k));
 }
 
 /* What only the daemon counts for a queue (its used path's calls to the
@@ -281,6 +288,7 @@ static void stats_add_daemon(json_t *row, json_t *ds)
 	}
 }
 
+/* Every (device, queue) row of counters, as JSON. */
 static json_t *stats_rows(const struct vrm_view *v)
 {
 	json_t *rows = json_array(), *ds = daemon_query("stats\n");
@@ -305,100 +313,107 @@ static json_t *stats_rows(const struct vrm_view *v)
 	return rows;
 }
 
+static void print_stats(json_t *rows)
+{
+	size_t i;
+	json_t *r;
+
+	printf("%-16s %5s %10s %10s %12s %10s %9s %7s %21s\n", "DEVICE", "QUEUE", "KICKS",
+	       "CHAINS", "DESCRIPTORS", "USED", "DEFERRED", "ERRORS", "CALLS/SUPPRESSED");
+	json_array_foreach(rows, i, r) {
+		long long errs = 0;
+		const char *k;
+		json_t *e;
+		char calls[48] = "-";	/* the daemon's; "-" when it is down */
+
+		json_object_foreach(json_object_get(r, "errors"), k, e)
+			errs += json_integer_value(e);
+		if (json_object_get(r, "guest_calls"))
+			snprintf(calls, sizeof(calls), "%lld/%lld", jint(r, "guest_calls"),
+				 jint(r, "guest_calls_suppressed"));
+		printf("%-16s %5lld %10lld %10lld %12lld %10lld %9lld %7lld %21s\n",
+		       jstr(r, "device", ""), jint(r, "queue"), jint(r, "kicks"), jint(r, "chains"),
+		       jint(r, "descriptors"), jint(r, "used"), jint(r, "deferred"), errs, calls);
+	}
+}
+
 static void on_sigint(int sig)
 {
 	(void)sig;
 	stop = 1;
 }
 
-static int cmd_stats(const struct vrm_view *v, bool watch, double interval, long count)
+/* Rates per second of the counters since the previous rows (prev), dt
+ * seconds ago; 0 for the first. */
+static void stats_rates(json_t *rows, json_t *prev, double dt)
 {
-	json_t *prev = NULL;
-	struct timespec t0, t1;
+	static const char *const counters[][2] = {
+		{ "kicks", "kicks_per_s" },
+		{ "descriptors", "descriptors_per_s" },
+		{ "used", "used_per_s" },
+	};
+	size_t i;
+	json_t *r;
 
-	if (!watch) {
-		json_t *rows = stats_rows(v);
+	json_array_foreach(rows, i, r) {
+		json_t *p = prev ? json_array_get(prev, i) : NULL;
 
-		if (json) {
-			print_json(rows);
-		} else {
-			size_t i;
-			json_t *r;
-
-			printf("%-16s %5s %10s %10s %12s %10s %9s %7s %21s\n", "DEVICE", "QUEUE",
-			       "KICKS", "CHAINS", "DESCRIPTORS", "USED", "DEFERRED", "ERRORS",
-			       "CALLS/SUPPRESSED");
-			json_array_foreach(rows, i, r) {
-				long long errs = 0;
-				const char *k;
-				json_t *e;
-				char calls[48] = "-";	/* the daemon's; "-" when it is down */
-
-				json_object_foreach(json_object_get(r, "errors"), k, e)
-					errs += json_integer_value(e);
-				if (json_object_get(r, "guest_calls"))
-					snprintf(calls, sizeof(calls), "%lld/%lld", jint(r, "guest_calls"),
-						 jint(r, "guest_calls_suppressed"));
-				printf("%-16s %5lld %10lld %10lld %12lld %10lld %9lld %7lld %21s\n",
-				       jstr(r, "device", ""), jint(r, "queue"), jint(r, "kicks"),
-				       jint(r, "chains"), jint(r, "descriptors"), jint(r, "used"),
-				       jint(r, "deferred"), errs, calls);
-			}
-		}
-		json_decref(rows);
-		return 0;
+		for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++)
+			json_object_set_new(r, counters[c][1], json_real(p && dt > 0 ?
+				(double)(jint(r, counters[c][0]) - jint(p, counters[c][0])) / dt : 0));
 	}
+}
+
+static void print_watch(json_t *rows)
+{
+	size_t i;
+	json_t *r;
+
+	if (opt.json) {
+		char *s = json_dumps(rows, JSON_COMPACT);
+
+		if (s)
+			puts(s);
+		free(s);
+		return;
+	}
+	if (isatty(1))
+		printf("\033[H\033[2J");
+	printf("vringmed stats (pin root %s), every %.1f s; Ctrl-C stops\n", opt.root, opt.interval);
+	printf("%-16s %5s %12s %10s %14s %10s %10s %9s\n", "DEVICE", "QUEUE", "KICKS", "KICKS/S",
+	       "DESCRIPTORS", "DESCS/S", "USED/S", "DEFERRED");
+	json_array_foreach(rows, i, r)
+		printf("%-16s %5lld %12lld %10.1f %14lld %10.1f %10.1f %9lld\n",
+		       jstr(r, "device", ""), jint(r, "queue"), jint(r, "kicks"),
+		       jreal(r, "kicks_per_s"), jint(r, "descriptors"),
+		       jreal(r, "descriptors_per_s"), jreal(r, "used_per_s"), jint(r, "deferred"));
+}
+
+/* stats --watch: the rows every --interval, --count times (0: until
+ * Ctrl-C or SIGTERM). */
+static int cmd_stats_watch(const struct vrm_view *v, char **args)
+{
+	struct timespec t0, t1;
+	json_t *prev = NULL;
+
 	signal(SIGINT, on_sigint);
 	signal(SIGTERM, on_sigint);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (long n = 0; !stop && (count <= 0 || n < count); n++) {
+	for (uint32_t n = 0; !stop && (!opt.count || n < opt.count); n++) {
 		json_t *rows;
-		double dt;
-		size_t i;
-		json_t *r;
 
 		if (n) {
-			struct timespec ts = { (time_t)interval,
-					       (long)((interval - (time_t)interval) * 1e9) };
+			struct timespec ts = { (time_t)opt.interval,
+					       (long)((opt.interval - (time_t)opt.interval) * 1e9) };
 
 			nanosleep(&ts, NULL);
 		}
 		rows = stats_rows(v);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		stats_rates(rows, prev, (double)(t1.tv_sec - t0.tv_sec) +
+				       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 		t0 = t1;
-		json_array_foreach(rows, i, r) {
-			json_t *p = prev ? json_array_get(prev, i) : NULL;
-
-			json_object_set_new(r, "kicks_per_s", json_real(p && dt > 0 ?
-				(double)(jint(r, "kicks") - jint(p, "kicks")) / dt : 0));
-			json_object_set_new(r, "descriptors_per_s", json_real(p && dt > 0 ?
-				(double)(jint(r, "descriptors") - jint(p, "descriptors")) / dt : 0));
-			json_object_set_new(r, "used_per_s", json_real(p && dt > 0 ?
-				(double)(jint(r, "used") - jint(p, "used")) / dt : 0));
-		}
-		if (json) {
-			char *s = json_dumps(rows, JSON_COMPACT);
-
-			if (s)
-				puts(s);
-			free(s);
-		} else {
-			if (isatty(1))
-				printf("\033[H\033[2J");
-			printf("vringmed stats (pin root %s), every %.1f s; Ctrl-C stops\n", root,
-			       interval);
-			printf("%-16s %5s %12s %10s %14s %10s %10s %9s\n", "DEVICE", "QUEUE", "KICKS",
-			       "KICKS/S", "DESCRIPTORS", "DESCS/S", "USED/S", "DEFERRED");
-			json_array_foreach(rows, i, r)
-				printf("%-16s %5lld %12lld %10.1f %14lld %10.1f %10.1f %9lld\n",
-				       jstr(r, "device", ""), jint(r, "queue"), jint(r, "kicks"),
-				       json_real_value(json_object_get(r, "kicks_per_s")),
-				       jint(r, "descriptors"),
-				       json_real_value(json_object_get(r, "descriptors_per_s")),
-				       json_real_value(json_object_get(r, "used_per_s")),
-				       jint(r, "deferred"));
-		}
+		print_watch(rows);
 		fflush(stdout);
 		json_decref(prev);
 		prev = rows;
@@ -407,7 +422,22 @@ static int cmd_stats(const struct vrm_view *v, bool watch, double interval, long
 	return 0;
 }
 
-static int cmd_program_list(const struct vrm_view *v)
+static int cmd_stats(const struct vrm_view *v, char **args)
+{
+	json_t *rows;
+
+	if (opt.watch)
+		return cmd_stats_watch(v, args);
+	rows = stats_rows(v);
+	if (opt.json)
+		print_json(rows);
+	else
+		print_stats(rows);
+	json_decref(rows);
+	return 0;
+}
+
+static int cmd_program_list(const struct vrm_view *v, char **args)
 {
 	json_t *arr = json_array();
 	size_t i;
@@ -422,7 +452,7 @@ static int cmd_program_list(const struct vrm_view *v)
 			"runs", (json_int_t)runs, "run_time_ns", (json_int_t)ns,
 			"ns_per_run", runs ? (double)ns / (double)runs : 0.0));
 	}
-	if (json) {
+	if (opt.json) {
 		print_json(arr);
 	} else {
 		printf("%-20s %-9s %12s %16s %10s\n", "PROGRAM", "ATTACHED", "RUNS", "RUN_TIME_NS",
@@ -430,15 +460,125 @@ static int cmd_program_list(const struct vrm_view *v)
 		json_array_foreach(arr, i, e)
 			printf("%-20s %-9s %12lld %16lld %10.1f\n", jstr(e, "program", ""),
 			       json_is_true(json_object_get(e, "attached")) ? "yes" : "no",
-			       jint(e, "runs"), jint(e, "run_time_ns"),
-			       json_real_value(json_object_get(e, "ns_per_run")));
+			       jint(e, "runs"), jint(e, "run_time_ns"), jreal(e, "ns_per_run"));
 		printf("(run counts need kernel.bpf_stats_enabled=1)\n");
 	}
 	json_decref(arr);
 	return 0;
 }
 
-int main(int argc, char **argv)
+static int cmd_metrics(const struct vrm_view *v, char **args)
+{
+	vrm_view_prometheus(v, NULL, stdout);
+	return 0;
+}
+
+static void usage(FILE *f);
+
+static int cmd_help(const struct vrm_view *v, char **args)
+{
+	usage(stdout);
+	return 0;
+}
+
+/*
+ * The commands: OBJECT COMMAND [ARGS], each matched by prefix.  An object
+ * alone runs its first row.  A row without a command is the object alone,
+ * whatever words follow it; an object with none answers words it does not
+ * know with its rows' usage.
+ */
+struct cmd {
+	const char *object;
+	const char *command;	/* NULL: the object alone */
+	int nargs;		/* words it needs after the command */
+	int (*fn)(const struct vrm_view *v, char **args);
+	bool no_view;		/* runs without the pinned maps */
+	const char *usage;	/* NULL: not in --help */
+	const char *help;
+};
+
+static const struct cmd cmds[] = {
+	{ "device", "list", 0, cmd_device_list, false, "device list",
+	  "devices: name, slot, byte order, virtio version,\nfeatures, state, broken verdict" },
+	{ "device", "show", 1, cmd_device_show, false, "device show NAME|SLOT",
+	  "one device, with its queues' counters" },
+	{ "stats", NULL, 0, cmd_stats, false, "stats",
+	  "per device and queue: kicks, chains, descriptors,\nused entries, deferred kicks, "
+	  "errors, and (from\nthe daemon, when it answers) its calls to the guest" },
+	{ "stats", "watch", 0, cmd_stats_watch, false, "stats --watch [--interval S] [--count N]",
+	  "the same, refreshed, with rates per second" },
+	{ "program", "list", 0, cmd_program_list, false, "program list",
+	  "the BPF programs: attached, runs, run time" },
+	{ "metrics", NULL, 0, cmd_metrics, false, "metrics",
+	  "the Prometheus text vringmedd would serve" },
+	{ "help", NULL, 0, cmd_help, true, NULL, NULL },
+};
+
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: vringmedctl [OPTIONS] OBJECT COMMAND [ARGS]\n\n");
+	for (size_t i = 0; i < NCMDS; i++)
+		if (cmds[i].usage)
+			vrm_usage_row(f, cmds[i].usage, 25, cmds[i].help);
+	fprintf(f,
+"\n"
+"Options:\n"
+"  -p, --pin-root DIR   where vringmedd pinned its maps (default " VRM_PIN_ROOT ")\n"
+"  -c, --control PATH   vringmedd's control socket (default " VRM_CONTROL_PATH ")\n"
+"  -j, --json           JSON output (every listing)\n"
+"  -h, --help           this text\n"
+"\n"
+"It reads the pinned maps, so it works while vringmedd is down.  Objects and\n"
+"commands may be abbreviated: 'vringmedctl dev l', 'vringmedctl st -j'.\n"
+"Exit status: 0 ok, 1 no vringmed state or no such device, 2 usage.\n");
+}
+
+/* The first row of the object `word` abbreviates, or NULL. */
+static const struct cmd *find_object(const char *word)
+{
+	for (size_t i = 0; i < NCMDS; i++)
+		if (is_prefix(word, cmds[i].object))
+			return &cmds[i];
+	return NULL;
+}
+
+/* The row of object o for the words that follow it (argc of them), or
+ * NULL, said with the object's usage. */
+static const struct cmd *find_command(const struct cmd *o, int argc, char **argv)
+{
+	const struct cmd *alone = NULL;
+	char use[256] = "";
+	size_t n = 0;
+
+	if (!argc)
+		return o;
+	for (const struct cmd *c = o; c < cmds + NCMDS && !strcmp(c->object, o->object); c++) {
+		if (c->command && is_prefix(argv[0], c->command) && argc - 1 >= c->nargs)
+			return c;
+		if (!c->command && !alone)
+			alone = c;
+		n += (size_t)snprintf(use + n, n < sizeof(use) ? sizeof(use) - n : 0, "%s%s",
+				      n ? " | " : "", c->usage);
+	}
+	if (!alone)
+		fprintf(stderr, "vringmedctl: %s\n", use);
+	return alone;
+}
+
+static void unknown_object(const char *word)
+{
+	fprintf(stderr, "vringmedctl: unknown object '%s': ", word);
+	for (size_t i = 0; i < NCMDS; i++)
+		if (cmds[i].usage && (!i || strcmp(cmds[i - 1].object, cmds[i].object)))
+			fprintf(stderr, "%s%s", i ? ", " : "", cmds[i].object);
+	fputc('\n', stderr);
+}
+
+/* The options before, between and after the words; -1 to go on, else the
+ * exit code. */
+static int parse_options(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "pin-root", required_argument, NULL, 'p' },
@@ -450,21 +590,30 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	double interval = 1.0;
-	long count = 0;
-	bool watch = false;
-	struct vrm_view v;
-	const char *obj, *cmd;
 	int c, err;
 
 	while ((c = getopt_long(argc, argv, "p:c:jwi:n:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'p': root = optarg; break;
-		case 'c': ctl = optarg; break;
-		case 'j': json = true; break;
-		case 'w': watch = true; break;
-		case 'i': interval = atof(optarg); break;
-		case 'n': count = atol(optarg); break;
+		case 'p': opt.root = optarg; break;
+		case 'c': opt.ctl = optarg; break;
+		case 'j': opt.json = true; break;
+		case 'w': opt.watch = true; break;
+		case 'i':
+			err = vrm_parse_double(optarg, 0, 86400, &opt.interval);
+			if (err) {
+				fprintf(stderr, "vringmedctl: bad --interval '%s': expected seconds, "
+					"a number from 0 to 86400\n", optarg);
+				return 2;
+			}
+			break;
+		case 'n':
+			err = vrm_parse_u32(optarg, 0, UINT32_MAX, &opt.count);
+			if (err) {
+				fprintf(stderr, "vringmedctl: bad --count '%s': expected a whole number "
+					"from 0 (until Ctrl-C) to %u\n", optarg, UINT32_MAX);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -473,53 +622,50 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (interval < 0.05)
-		interval = 0.05;
-	obj = argv[optind];
-	cmd = optind + 1 < argc ? argv[optind + 1] : "";
-	if (!is_prefix(obj, "device") && !is_prefix(obj, "stats") && !is_prefix(obj, "program") &&
-	    !is_prefix(obj, "metrics") && !is_prefix(obj, "help")) {
-		fprintf(stderr, "vringmedctl: unknown object '%s': device, stats, program, metrics\n",
-			obj);
+	/* Faster than this, the refresh is all it would do. */
+	if (opt.interval < 0.05)
+		opt.interval = 0.05;
+	return -1;
+}
+
+/* The pinned maps, or why not (exit code 1). */
+static int open_view(struct vrm_view *v)
+{
+	int err = vrm_view_open(v, opt.root);
+
+	if (!err)
+		return 0;
+	if (err == -ENOENT)
+		fprintf(stderr, "vringmedctl: no vringmed state under %s: is vringmedd "
+			"running? (start it, or give its --pin-root)\n", opt.root);
+	else
+		fprintf(stderr, "vringmedctl: cannot read the maps under %s: %s%s\n", opt.root,
+			strerror(-err), err == -EPERM || err == -EACCES ? " (run as root)" : "");
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	const struct cmd *o, *c;
+	struct vrm_view v;
+	int err;
+
+	err = parse_options(argc, argv);
+	if (err >= 0)
+		return err;
+	argv += optind;
+	argc -= optind;
+	o = find_object(argv[0]);
+	if (!o) {
+		unknown_object(argv[0]);
 		return 2;
 	}
-	if (is_prefix(obj, "help")) {
-		usage(stdout);
-		return 0;
-	}
-
-	err = vrm_view_open(&v, root);
-	if (err) {
-		if (err == -ENOENT)
-			fprintf(stderr, "vringmedctl: no vringmed state under %s: is vringmedd "
-				"running? (start it, or give its --pin-root)\n", root);
-		else
-			fprintf(stderr, "vringmedctl: cannot read the maps under %s: %s%s\n", root,
-				strerror(-err), err == -EPERM || err == -EACCES ? " (run as root)" : "");
+	if (o->no_view)
+		return o->fn(NULL, NULL);
+	if (open_view(&v))
 		return 1;
-	}
-	if (is_prefix(obj, "device")) {
-		if (!*cmd || is_prefix(cmd, "list"))
-			err = cmd_device_list(&v);
-		else if (is_prefix(cmd, "show") && optind + 2 < argc)
-			err = cmd_device_show(&v, argv[optind + 2]);
-		else {
-			fprintf(stderr, "vringmedctl: device list | device show NAME|SLOT\n");
-			err = 2;
-		}
-	} else if (is_prefix(obj, "stats")) {
-		err = cmd_stats(&v, watch || (*cmd && is_prefix(cmd, "watch")), interval, count);
-	} else if (is_prefix(obj, "program")) {
-		if (!*cmd || is_prefix(cmd, "list"))
-			err = cmd_program_list(&v);
-		else {
-			fprintf(stderr, "vringmedctl: program list\n");
-			err = 2;
-		}
-	} else {
-		vrm_view_prometheus(&v, NULL, stdout);
-		err = 0;
-	}
+	c = find_command(o, argc - 1, argv + 1);
+	err = c ? c->fn(&v, argv + 2) : 2;
 	vrm_view_close(&v);
 	return err;
 }

@@ -188,33 +188,48 @@ void vu_msg_init(struct vu_msg *m, uint32_t request)
 	m->nfds = 0;
 }
 
+/* Where a field of `len` bytes at `off` is written, the payload grown to
+ * hold it; NULL past the largest payload. */
+static uint8_t *vu_put_at(struct vu_msg *m, uint32_t off, uint32_t len)
+{
+	if (off > VU_MAX_PAYLOAD - len)
+		return NULL;
+	if (m->size < off + len)
+		m->size = off + len;
+	return m->payload + off;
+}
+
 void vu_put_u32(struct vu_msg *m, uint32_t off, uint32_t v)
 {
-	if (off > VU_MAX_PAYLOAD - 4)
-		return;
-	put_le32(m->payload + off, v);
-	if (m->size < off + 4)
-		m->size = off + 4;
+	uint8_t *p = vu_put_at(m, off, 4);
+
+	if (p)
+		put_le32(p, v);
 }
 
 void vu_put_u64(struct vu_msg *m, uint32_t off, uint64_t v)
 {
-	if (off > VU_MAX_PAYLOAD - 8)
-		return;
-	put_le64(m->payload + off, v);
-	if (m->size < off + 8)
-		m->size = off + 8;
+	uint8_t *p = vu_put_at(m, off, 8);
+
+	if (p)
+		put_le64(p, v);
+}
+
+/* Whether the payload holds `len` bytes at `off`.  Not off + len <= size:
+ * an offset near 2^32 would wrap past it. */
+static bool vu_has(const struct vu_msg *m, uint32_t off, uint32_t len)
+{
+	return off <= m->size && m->size - off >= len;
 }
 
 uint32_t vu_get_u32(const struct vu_msg *m, uint32_t off)
 {
-	/* Not off + 4 <= size: an offset near 2^32 would wrap past it. */
-	return off <= m->size && m->size - off >= 4 ? le32_at(m->payload + off) : 0;
+	return vu_has(m, off, 4) ? le32_at(m->payload + off) : 0;
 }
 
 uint64_t vu_get_u64(const struct vu_msg *m, uint32_t off)
 {
-	return off <= m->size && m->size - off >= 8 ? le64_at(m->payload + off) : 0;
+	return vu_has(m, off, 8) ? le64_at(m->payload + off) : 0;
 }
 
 int vu_call(int sock, struct vu_msg *req, struct vu_msg *reply)
@@ -269,6 +284,7 @@ int vu_get_u64_reply(int sock, uint32_t request, uint64_t *v)
 
 const char *vu_request_name(uint32_t r)
 {
+	/* A name a request: rows alike in shape, each its own. */
 	static const char *const names[] = {
 		[VU_GET_FEATURES] = "GET_FEATURES", [VU_SET_FEATURES] = "SET_FEATURES",
 		[VU_SET_OWNER] = "SET_OWNER", [VU_RESET_OWNER] = "RESET_OWNER",

@@ -35,8 +35,9 @@ uint64_t vu_get_u64(const struct vu_msg *m, uint32_t off);
 /* Sends a request and, when it has one, waits for the reply to the same
  * request (skipping nothing: anything else is -EPROTO). */
 int vu_call(int sock, struct vu_msg *req, struct vu_msg *reply);
-/* Convenience: request with a u64 payload (SET_FEATURES & co). */
-/* A request whose payload is one u64 (and maybe one fd). */
+/* A request whose payload is one u64 (and maybe one fd): SET_FEATURES & co.
+ * vu_send_u64 is the VMM side's (the test drivers play the VMM over this
+ * same wire code); the proxy builds with vu_msg_u64 and sends itself. */
 void vu_msg_u64(struct vu_msg *m, uint32_t request, uint64_t v, int fd);
 int vu_send_u64(int sock, uint32_t request, uint64_t v, int fd);
 /* Convenience: GET_FEATURES / GET_PROTOCOL_FEATURES / GET_QUEUE_NUM. */

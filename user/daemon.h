@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Inside vringmedd: the daemon's state, and what its rooms share.
+ *
+ *   vringmedd.c        main: start, the main loop, stop
+ *   daemon_config.c    the command line and the configuration file
+ *   daemon_devices.c   a thread per device: start, stop, add, delete
+ *   daemon_control.c   the control socket: its commands as a table
+ *
+ * Threads: the main one owns signals, the deferred-kick ring buffer, the
+ * control socket, slot allocation and the watchdog; every device runs in a
+ * thread of its own, with its own epoll loop over that proxy's fds (VMM and
+ * back-end sockets, the back-end's calls: the used path) and that device's
+ * deferred kicks.  All of a device's userspace work on its queues happens in
+ * its thread, so a back-end that stops answering holds its own device and
+ * nothing else.
+ */
+#ifndef VRINGMED_DAEMON_H
+#define VRINGMED_DAEMON_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "loader.h"
+#include "proxy.h"
+
+struct ring_buffer;
+struct vrm_metrics;
+
+#define VRD_SCAN_MS 200	/* deferred flags are rescanned this often */
+/* How long `device del` and a stop wait for a device's thread to end its
+ * session before they abandon it (vrd_dev_join): the main thread serves the
+ * control socket, the ring buffer and the watchdog of every device. */
+#define VRD_JOIN_MS 500
+
+/* What the command line and the configuration file say (daemon_config.c). */
+struct vrd_config {
+	const char *pin_root;
+	const char *control;		/* "none": no control socket */
+	const char *file;		/* --config, or NULL */
+	char metrics_addr[64];
+	unsigned metrics_port;		/* 0: no endpoint */
+	enum vrm_kick_path kick;	/* for devices that do not say (kick=) */
+	int verbose;			/* -1 warnings only; 2: libbpf's debug too */
+	const char *devspec[VRM_MAX_DEVICES];
+	int ndev;
+	/* Said on the command line, which wins over the file. */
+	bool pin_root_set, control_set, metrics_set, group_set;
+};
+
+/* Parses the command line, then the file it names.  True to run; false
+ * to exit with *exit_code: 0 after --help, 2 for a usage error (said). */
+bool vrd_config_load(struct vrd_config *c, int argc, char **argv, int *exit_code);
+
+struct vrd_daemon;
+
+/* A device and the thread that runs it. */
+struct vrd_dev {
+	struct vrd_daemon *d;
+	struct vrm_proxy *p;
+	uint32_t slot;
+	int epfd;			/* the device's own loop */
+	struct vrm_ev wake;		/* eventfd: a deferred kick, or stop */
+	pthread_t thr;
+	atomic_bool stop;
+	atomic_int fate;		/* enum vrd_fate */
+	char name[32];			/* ... for once the proxy may be gone */
+	char vmm_path[108];
+};
+
+/* Who frees a device that was asked to stop: whoever of the main thread
+ * and the device's own settles it first (vrd_dev_join, vrd_dev_main). */
+enum vrd_fate {
+	VRD_RUNNING,
+	VRD_ENDED,		/* the thread ended in time: the main thread joins it */
+	VRD_ABANDONED,		/* it did not: it frees itself when it ends */
+};
+
+/* A slot whose device was abandoned: reserved, with its name and VMM
+ * socket, until its thread ends (it still tears its session down there). */
+struct vrd_zombie {
+	atomic_bool live;
+	char name[32];
+	char vmm_path[108];
+};
+
+struct vrd_daemon {
+	const struct vrd_config *cfg;
+	struct vrm_bpf b;
+	struct ring_buffer *rb;
+	__u32 broken_seen[VRM_MAX_DEVICES];
+	int epfd, lockfd;
+	struct vrm_ev sig, ringbuf, ctl;
+	struct vrd_dev *dev[VRM_MAX_DEVICES];
+	struct vrd_zombie zombie[VRM_MAX_DEVICES];
+	const char *ctl_path;		/* NULL: no control socket */
+	struct vrm_metrics *metrics;
+	const char *label_state[VRM_MAX_DEVICES];	/* last state told to metrics */
+	enum vrm_kick_path label_kick[VRM_MAX_DEVICES];
+	unsigned long long wd_usec;	/* systemd's watchdog interval, 0: none */
+	struct timespec wd_last;
+};
+
+/* daemon_devices.c: 0, or -errno with the reason in err. */
+int vrd_add_device(struct vrd_daemon *d, const char *spec, char *err, size_t errlen);
+/* 0, or -ENOENT. */
+int vrd_del_device(struct vrd_daemon *d, const char *name);
+/* Asks every device to stop, then waits for them all within one
+ * VRD_JOIN_MS; true when some were abandoned (their sockets removed). */
+bool vrd_devices_stop(struct vrd_daemon *d);
+/* The breakage of the slots no device thread runs, told once. */
+void vrd_scan(struct vrd_daemon *d);
+
+/* daemon_control.c: 0, or -errno (said). */
+int vrd_control_open(struct vrd_daemon *d, const char *path);
+void vrd_control_close(struct vrd_daemon *d);
+/* The control commands, one line, for --help. */
+void vrd_control_usage(FILE *f);
+
+#endif

@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * vringmedd's settings: the command line and the configuration file read
+ * through one table (vrd_settings), which also writes --help's options.
+ *
+ * The configuration file: one setting a line, '#' starts a comment.
+ *   device NAME,vmm=PATH,backend=PATH     (repeatable)
+ *   pin-root DIR
+ *   control PATH|none
+ *   metrics ADDR:PORT|none
+ *   socket-group NAME|GID
+ *   allow-uid NAME|UID                    (repeatable)
+ * Command-line options win over the file; devices from both are served,
+ * uids from both are allowed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "access.h"
+#include "cli.h"
+#include "daemon.h"
+#include "defaults.h"
+#include "metrics.h"
+
+/* A setter's answers: go on, stop with exit code 0 (--help), or stop with
+ * exit code 2 (a bad value, said on stderr when it came from the command
+ * line; the file's reader names the line). */
+enum { VRD_SET_OK, VRD_SET_DONE, VRD_SET_BAD };
+
+struct vrd_setting {
+	const char *name;	/* --name, and the file's key when in_file */
+	char opt;		/* -opt */
+	const char *arg;	/* what it takes, NULL: nothing */
+	bool in_file;
+	int (*set)(struct vrd_config *c, char *val, bool file);
+	const char *help;	/* --help: lines of at most 54 characters */
+};
+
+static void vrd_usage(FILE *f);
+
+/* A value from the file: its own copy, for the line buffer is reused. */
+static char *vrd_keep(char *val, bool file)
+{
+	return file ? strdup(val) : val;
+}
+
+static int vrd_set_device(struct vrd_config *c, char *val, bool file)
+{
+	if (c->ndev == VRM_MAX_DEVICES) {
+		if (!file)
+			fprintf(stderr, "vringmedd: at most %d devices\n", VRM_MAX_DEVICES);
+		return VRD_SET_BAD;
+	}
+	c->devspec[c->ndev++] = vrd_keep(val, file);
+	return VRD_SET_OK;
+}
+
+static int vrd_set_kick_path(struct vrd_config *c, char *val, bool file)
+{
+	if (!vrm_kick_path_parse(val, &c->kick))
+		return VRD_SET_OK;
+	fprintf(stderr, "vringmedd: bad --kick-path '%s': expected auto, bpf or userspace\n", val);
+	return VRD_SET_BAD;
+}
+
+/* A path the command line sets, and the file only when it did not. */
+static int vrd_set_path(const char **path, bool *said, char *val, bool file)
+{
+	if (!file || !*said)
+		*path = vrd_keep(val, file);
+	*said |= !file;
+	return VRD_SET_OK;
+}
+
+static int vrd_set_control(struct vrd_config *c, char *val, bool file)
+{
+	return vrd_set_path(&c->control, &c->control_set, val, file);
+}
+
+/* --socket-group and --allow-uid go to the access policy at once. */
+static int vrd_set_group(struct vrd_config *c, char *val, bool file)
+{
+	int err;
+
+	if (file && c->group_set)
+		return VRD_SET_OK;
+	err = vrm_access_set_group(val);
+	if (err) {
+		fprintf(stderr, "vringmedd: socket group '%s': %s\n", val,
+			err == -ENOENT ? "no such group" : strerror(-err));
+		return VRD_SET_BAD;
+	}
+	c->group_set |= !file;
+	return VRD_SET_OK;
+}
+
+static int vrd_set_uid(struct vrd_config *c, char *val, bool file)
+{
+	int err = vrm_access_allow_uid(val);
+
+	if (!err)
+		return VRD_SET_OK;
+	fprintf(stderr, "vringmedd: allowed uid '%s': %s\n", val,
+		err == -ENOENT ? "no such user" : err == -ENOSPC ? "too many" : strerror(-err));
+	return VRD_SET_BAD;
+}
+
+static int vrd_set_metrics(struct vrd_config *c, char *val, bool file)
+{
+	if (file && c->metrics_set)
+		return VRD_SET_OK;
+	c->metrics_set |= !file;
+	if (!vrm_metrics_parse(val, c->metrics_addr, sizeof(c->metrics_addr), &c->metrics_port))
+		return VRD_SET_OK;
+	if (!file)
+		fprintf(stderr, "vringmedd: bad --metrics '%s': expected ADDR:PORT, PORT or none\n",
+			val);
+	return VRD_SET_BAD;
+}
+
+static int vrd_set_config(struct vrd_config *c, char *val, bool file)
+{
+	c->file = val;
+	return VRD_SET_OK;
+}
+
+static int vrd_set_pin_root(struct vrd_config *c, char *val, bool file)
+{
+	return vrd_set_path(&c->pin_root, &c->pin_root_set, val, file);
+}
+
+static int vrd_set_verbose(struct vrd_config *c, char *val, bool file)
+{
+	c->verbose++;
+	return VRD_SET_OK;
+}
+
+static int vrd_set_quiet(struct vrd_config *c, char *val, bool file)
+{
+	c->verbose = -1;
+	return VRD_SET_OK;
+}
+
+static int vrd_set_help(struct vrd_config *c, char *val, bool file)
+{
+	vrd_usage(stdout);
+	return VRD_SET_DONE;
+}
+
+static const struct vrd_setting vrd_settings[] = {
+	{ "device", 'd', "NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace]", true,
+	  vrd_set_device,
+	  "mediate a virtio-net device: listen for the VMM's\n"
+	  "vhost-user connection on PATH, and connect to the\n"
+	  "modern back-end's socket when the VMM arrives\n"
+	  "(repeatable, up to " VRM_STR(VRM_MAX_DEVICES) " devices); kick= as --kick-path" },
+	{ "kick-path", 'k', "auto|bpf|userspace", false, vrd_set_kick_path,
+	  "how guest kicks reach the translation (default auto:\n"
+	  "BPF where an attached hook sees them, else userspace;\n"
+	  "a BPF device whose kicks go unseen switches itself)" },
+	{ "control", 'c', "PATH", true, vrd_set_control,
+	  "control socket, mode 0600 (default " VRM_CONTROL_PATH ";\n"
+	  "'none': off)" },
+	{ "socket-group", 'g', "NAME|GID", true, vrd_set_group,
+	  "VMM sockets are 0660 with this group (default 0600),\n"
+	  "and a VMM or back-end whose gid it is is admitted" },
+	{ "allow-uid", 'u', "NAME|UID", true, vrd_set_uid,
+	  "a VMM or back-end running as this uid is admitted\n"
+	  "(repeatable, up to " VRM_STR(VRM_ACCESS_MAX_UIDS) "; root and the daemon's own uid\n"
+	  "always are); any other peer is refused" },
+	{ "metrics", 'm', "ADDR:PORT", true, vrd_set_metrics,
+	  "Prometheus endpoint http://ADDR:PORT/metrics (default\n"
+	  VRM_METRICS_ADDR ":" VRM_STR(VRM_METRICS_PORT) ", loopback only; 'none': off)" },
+	{ "config", 'f', "FILE", false, vrd_set_config,
+	  "settings, one a line: 'device NAME,vmm=PATH,backend=PATH',\n"
+	  "'pin-root DIR', 'control PATH|none', 'metrics ADDR:PORT|none',\n"
+	  "'socket-group NAME', 'allow-uid UID' ('#' comments);\n"
+	  "options on the command line win" },
+	{ "pin-root", 'p', "DIR", true, vrd_set_pin_root,
+	  "bpffs directory it owns (default " VRM_PIN_ROOT ")" },
+	{ "verbose", 'v', NULL, false, vrd_set_verbose, "debug logging (twice: libbpf's too)" },
+	{ "quiet", 'q', NULL, false, vrd_set_quiet, "warnings only" },
+	{ "help", 'h', NULL, false, vrd_set_help, "this text" },
+};
+
+#define VRD_NSETTINGS (sizeof(vrd_settings) / sizeof(vrd_settings[0]))
+
+static void vrd_usage(FILE *f)
+{
+	fprintf(f,
+"usage: vringmedd [OPTIONS]\n"
+"\n"
+"Loads vringmed's BPF programs, attaches them to the kick notification points\n"
+"this host allows, pins maps and links under PIN_ROOT, and completes the kicks\n"
+"BPF could not finish.  Stop it with SIGTERM or SIGINT to remove what it\n"
+"pinned; after a crash, start it again and it adopts the pinned state (kicks\n"
+"are translated meanwhile) and resumes each ring where it was when the same\n"
+"VMM reconnects.\n"
+"\n");
+	for (size_t i = 0; i < VRD_NSETTINGS; i++) {
+		const struct vrd_setting *s = &vrd_settings[i];
+		char opt[96];
+
+		snprintf(opt, sizeof(opt), "-%c, --%s%s%s", s->opt, s->name, s->arg ? " " : "",
+			 s->arg ? s->arg : "");
+		vrm_usage_row(f, opt, 20, s->help);
+	}
+	fprintf(f,
+"\n"
+"Control socket: connect, write one line, read the JSON answer:\n");
+	vrd_control_usage(f);
+	fprintf(f,
+"\n"
+"Peers: a VMM is admitted, and a back-end handed guest memory, only when\n"
+"SO_PEERCRED says its uid is root, the daemon's or an --allow-uid one, or its\n"
+"gid is the --socket-group's.\n"
+"\n"
+"Example (QEMU with -chardev socket,path=/run/vm0.sock -netdev vhost-user):\n"
+"  vringmedd --device net0,vmm=/run/vm0.sock,backend=/run/testpmd0.sock\n");
+}
+
+/* The command line, through the table: -1 to go on, else the exit code. */
+static int vrd_config_args(struct vrd_config *c, int argc, char **argv)
+{
+	struct option longopts[VRD_NSETTINGS + 1] = { 0 };
+	char shortopts[2 * VRD_NSETTINGS + 1], *so = shortopts;
+	int opt;
+
+	for (size_t i = 0; i < VRD_NSETTINGS; i++) {
+		const struct vrd_setting *s = &vrd_settings[i];
+
+		longopts[i] = (struct option){ s->name, s->arg ? required_argument : no_argument,
+					       NULL, s->opt };
+		*so++ = s->opt;
+		if (s->arg)
+			*so++ = ':';
+	}
+	*so = 0;
+	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		const struct vrd_setting *s = NULL;
+
+		for (size_t i = 0; i < VRD_NSETTINGS && !s; i++)
+			if (vrd_settings[i].opt == opt)
+				s = &vrd_settings[i];
+		if (!s) {
+			vrd_usage(stderr);
+			return 2;
+		}
+		switch (s->set(c, optarg, false)) {
+		case VRD_SET_DONE:
+			return 0;
+		case VRD_SET_BAD:
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vringmedd: unexpected argument '%s'\n", argv[optind]);
+		vrd_usage(stderr);
+		return 2;
+	}
+	return -1;
+}
+
+/* One line of the file, comment and blanks cut: false when it is bad. */
+static bool vrd_config_line(struct vrd_config *c, char *line)
+{
+	char *key, *val, *end;
+
+	key = line + strspn(line, " \t");
+	if (!*key)
+		return true;
+	val = key + strcspn(key, " \t");
+	if (*val)
+		*val++ = 0;
+	val += strspn(val, " \t");
+	end = val + strlen(val);
+	while (end > val && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = 0;
+	if (!*val)
+		return false;
+	for (size_t i = 0; i < VRD_NSETTINGS; i++)
+		if (vrd_settings[i].in_file && !strcmp(key, vrd_settings[i].name))
+			return vrd_settings[i].set(c, val, true) == VRD_SET_OK;
+	return false;
+}
+
+/* The file --config names, into what the command line left unsaid.
+ * 0, or 2 with the line at fault named. */
+static int vrd_config_file(struct vrd_config *c)
+{
+	FILE *f = fopen(c->file, "r");
+	char line[600];
+	int lineno = 0;
+
+	if (!f) {
+		fprintf(stderr, "vringmedd: cannot read %s: %s\n", c->file, strerror(errno));
+		return 2;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		line[strcspn(line, "#\r\n")] = 0;
+		if (!vrd_config_line(c, line)) {
+			fprintf(stderr, "vringmedd: %s:%d: expected 'device NAME,vmm=PATH,backend=PATH', "
+				"'pin-root DIR', 'control PATH|none', 'metrics ADDR:PORT|none', "
+				"'socket-group NAME' or 'allow-uid UID' (at most %d devices)\n", c->file,
+				lineno, VRM_MAX_DEVICES);
+			fclose(f);
+			return 2;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+bool vrd_config_load(struct vrd_config *c, int argc, char **argv, int *exit_code)
+{
+	*c = (struct vrd_config){ .pin_root = VRM_PIN_ROOT, .control = VRM_CONTROL_PATH,
+				  .metrics_port = VRM_METRICS_PORT, .kick = VRM_KICK_AUTO };
+	snprintf(c->metrics_addr, sizeof(c->metrics_addr), "%s", VRM_METRICS_ADDR);
+	*exit_code = vrd_config_args(c, argc, argv);
+	if (*exit_code >= 0)
+		return false;
+	*exit_code = 2;
+	if (c->file && vrd_config_file(c))
+		return false;
+	/* Every device, from either, before anything starts. */
+	for (int i = 0; i < c->ndev; i++) {
+		struct vrm_proxy_cfg cfg;
+		const char *why;
+
+		if (vrm_proxy_parse(c->devspec[i], &cfg, &why)) {
+			fprintf(stderr, "vringmedd: bad --device '%s': %s\n", c->devspec[i], why);
+			return false;
+		}
+	}
+	return true;
+}

@@ -1,0 +1,350 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * vringmedd's control socket: connect, write one line, read one JSON
+ * document.  The commands are a table (vrd_cmds: the words, the argument
+ * they take, the handler, the help); one dispatcher matches a line against
+ * it, and the same table writes the --help line and the answer to a line
+ * it does not know.
+ *
+ * Whoever may connect may add devices, which listen and connect where they
+ * say: the socket is 0600 from the start, never the socket group's.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <jansson.h>
+
+#include "access.h"
+#include "daemon.h"
+#include "defaults.h"
+#include "log.h"
+#include "uxlate.h"
+
+/* What follows a command's words. */
+enum vrd_arg {
+	VRD_ARG_NONE,		/* nothing: the line is the words */
+	VRD_ARG_SPEC,		/* a device: NAME,vmm=PATH,backend=PATH[,kick=...] */
+	VRD_ARG_NAME,		/* a device's name */
+};
+
+struct vrd_cmd {
+	const char *words;
+	enum vrd_arg arg;
+	json_t *(*fn)(struct vrd_daemon *d, const char *arg);
+	const char *help;	/* for --help; NULL: an alias, not shown */
+};
+
+/* How an argument is named in the answer to an unknown line. */
+static const char *const vrd_arg_names[] = {
+	[VRD_ARG_NONE] = "", [VRD_ARG_SPEC] = " SPEC", [VRD_ARG_NAME] = " NAME",
+};
+
+static json_t *vrd_ok(void)
+{
+	return json_pack("{s:b}", "ok", 1);
+}
+
+static json_t *vrd_error(const char *why)
+{
+	return json_pack("{s:s}", "error", why);
+}
+
+/* One device as `device list` tells it. */
+static json_t *vrd_device_json(const struct vrm_proxy_info *in)
+{
+	char feat[24], bfeat[24];
+	json_t *o;
+
+	snprintf(feat, sizeof(feat), "0x%llx", (unsigned long long)in->guest_features);
+	snprintf(bfeat, sizeof(bfeat), "0x%llx", (unsigned long long)in->backend_features);
+	o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:s}",
+		      "slot", (int)in->slot, "name", in->name, "vmm_socket", in->vmm_path,
+		      "backend_socket", in->backend_path, "state", in->state,
+		      "byte_order", in->order == VRM_ORDER_BE ? "big" : "little",
+		      "virtio", in->legacy ? "legacy" : "modern",
+		      "features", feat, "backend_features", bfeat, "vmm_pid", (int)in->vmm_pid,
+		      "sessions", (int)in->sessions, "teardowns", (int)in->teardowns,
+		      "deferred_kicks_completed", (int)in->deferred_done,
+		      "last_error", in->last_error);
+	/* How kicks reach the core ("auto" until the first ring runs), and
+	 * why; how often the rings started (pauses, resets). */
+	json_object_set_new(o, "kick_path", json_string(vrm_kick_path_name(in->kick_path)));
+	json_object_set_new(o, "kick_path_why", json_string(in->kick_why));
+	json_object_set_new(o, "starts", json_integer((json_int_t)in->starts));
+	return o;
+}
+
+/* An array of what `add` makes of every running device. */
+static json_t *vrd_each_device(struct vrd_daemon *d,
+			       void (*add)(struct vrd_daemon *d, const struct vrm_proxy_info *in,
+					   json_t *arr))
+{
+	json_t *arr = json_array();
+
+	for (int i = 0; i < VRM_MAX_DEVICES; i++) {
+		struct vrm_proxy_info in;
+
+		if (!d->dev[i])
+			continue;
+		vrm_proxy_info(d->dev[i]->p, &in);
+		add(d, &in, arr);
+	}
+	return arr;
+}
+
+static void vrd_add_device_row(struct vrd_daemon *d, const struct vrm_proxy_info *in,
+			       json_t *arr)
+{
+	json_array_append_new(arr, vrd_device_json(in));
+}
+
+static json_t *vrd_cmd_device_list(struct vrd_daemon *d, const char *arg)
+{
+	return vrd_each_device(d, vrd_add_device_row);
+}
+
+/* Queue q of a device: what BPF and the daemon did (counters summed over
+ * CPUs), with the errors by verdict name; NULL when it has nothing. */
+static json_t *vrd_queue_stats(struct vrd_daemon *d, const struct vrm_proxy_info *in, uint32_t q)
+{
+	struct vrm_qstats st;
+	json_t *errs, *row;
+
+	if (vrm_bpf_read_stats(&d->b, in->slot * VRM_DEV_QUEUES + q, &st))
+		return NULL;
+	if (!st.kicks && !st.used && q >= 2)
+		return NULL;	/* a virtio-net device has two */
+	errs = json_object();
+	for (uint32_t v = VRM_AVAIL_JUMP; v < VRM_VERDICT_NR; v++)
+		if (st.errors[v])
+			json_object_set_new(errs, vrm_verdict_name(v),
+					    json_integer((json_int_t)st.errors[v]));
+	row = json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+			"device", in->name, "queue", (int)q,
+			"kicks", (json_int_t)st.kicks, "kicks_empty", (json_int_t)st.kicks_empty,
+			"chains", (json_int_t)st.chains, "descriptors", (json_int_t)st.descs,
+			"used", (json_int_t)st.used, "deferred", (json_int_t)st.deferred,
+			"read_faults", (json_int_t)st.read_faults,
+			"foreign", (json_int_t)st.foreign, "errors", errs);
+	if (row && q < VRM_PROXY_NQ) {
+		/* The used path's, since this daemon started. */
+		json_object_set_new(row, "guest_calls", json_integer((json_int_t)in->calls[q]));
+		json_object_set_new(row, "guest_calls_suppressed",
+				    json_integer((json_int_t)in->calls_suppressed[q]));
+	}
+	return row;
+}
+
+static void vrd_add_stats_rows(struct vrd_daemon *d, const struct vrm_proxy_info *in,
+			       json_t *arr)
+{
+	for (uint32_t q = 0; q < VRM_DEV_QUEUES; q++) {
+		json_t *row = vrd_queue_stats(d, in, q);
+
+		if (row)
+			json_array_append_new(arr, row);
+	}
+}
+
+static json_t *vrd_cmd_stats(struct vrd_daemon *d, const char *arg)
+{
+	return vrd_each_device(d, vrd_add_stats_rows);
+}
+
+static json_t *vrd_cmd_device_add(struct vrd_daemon *d, const char *spec)
+{
+	char err[256] = "";
+
+	return vrd_add_device(d, spec, err, sizeof(err)) ? vrd_error(err) : vrd_ok();
+}
+
+static json_t *vrd_cmd_device_del(struct vrd_daemon *d, const char *name)
+{
+	return vrd_del_device(d, name) ? vrd_error("no such device") : vrd_ok();
+}
+
+static const struct vrd_cmd vrd_cmds[] = {
+	{ "device list", VRD_ARG_NONE, vrd_cmd_device_list, "device list" },
+	{ "device add", VRD_ARG_SPEC, vrd_cmd_device_add,
+	  "device add NAME,vmm=PATH,backend=PATH" },
+	{ "device del", VRD_ARG_NAME, vrd_cmd_device_del, "device del NAME" },
+	{ "stats", VRD_ARG_NONE, vrd_cmd_stats, "stats" },
+	{ "device", VRD_ARG_NONE, vrd_cmd_device_list, NULL },
+};
+
+#define VRD_NCMDS (sizeof(vrd_cmds) / sizeof(vrd_cmds[0]))
+
+void vrd_control_usage(FILE *f)
+{
+	const char *sep = "  ";
+
+	for (size_t i = 0; i < VRD_NCMDS; i++)
+		if (vrd_cmds[i].help) {
+			fprintf(f, "%s%s", sep, vrd_cmds[i].help);
+			sep = " | ";
+		}
+	fputc('\n', f);
+}
+
+/* "unknown command: expected 'device list', ..., or 'stats'". */
+static json_t *vrd_unknown(void)
+{
+	char why[256];
+	size_t n = 0, shown = 0, last = 0;
+
+	for (size_t i = 0; i < VRD_NCMDS; i++)
+		if (vrd_cmds[i].help)
+			last = i;
+	n += (size_t)snprintf(why, sizeof(why), "unknown command: expected ");
+	for (size_t i = 0; i < VRD_NCMDS && n < sizeof(why); i++) {
+		if (!vrd_cmds[i].help)
+			continue;
+		n += (size_t)snprintf(why + n, sizeof(why) - n, "%s'%s%s'",
+				      !shown ? "" : i == last ? " or " : ", ", vrd_cmds[i].words,
+				      vrd_arg_names[vrd_cmds[i].arg]);
+		shown++;
+	}
+	return vrd_error(why);
+}
+
+/* The dispatcher: the row whose words are the line (or, for one that takes
+ * an argument, its start, a space and the argument). */
+static json_t *vrd_control_cmd(struct vrd_daemon *d, char *line)
+{
+	line[strcspn(line, "\r\n")] = 0;
+	for (size_t i = 0; i < VRD_NCMDS; i++) {
+		const struct vrd_cmd *c = &vrd_cmds[i];
+		size_t len = strlen(c->words);
+
+		if (c->arg == VRD_ARG_NONE && !strcmp(line, c->words))
+			return c->fn(d, NULL);
+		if (c->arg != VRD_ARG_NONE && !strncmp(line, c->words, len) && line[len] == ' ')
+			return c->fn(d, line + len + 1);
+	}
+	return vrd_unknown();
+}
+
+/* One line, however it was split on the way (socat, a script's two
+ * writes): up to the newline, the end, or the timeout.  Its length. */
+static size_t vrd_control_read(int fd, char *line, size_t size)
+{
+	size_t got;
+	ssize_t n;
+
+	for (got = 0; got < size - 1 && !memchr(line, '\n', got); got += (size_t)n) {
+		n = recv(fd, line + got, size - 1 - got, 0);
+		if (n <= 0)
+			break;
+	}
+	line[got] = 0;
+	return got;
+}
+
+static void vrd_on_control(struct vrm_ev *ev, uint32_t events)
+{
+	struct vrd_daemon *d = ev->ctx;
+	struct timeval tv = { .tv_sec = VRM_CONTROL_TIMEOUT_S };
+	char line[600];
+	json_t *ans;
+	char *out;
+	int fd;
+
+	(void)events;
+	fd = accept4(ev->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	/* A client that never writes costs at most VRM_CONTROL_TIMEOUT_S. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (vrd_control_read(fd, line, sizeof(line)) > 0) {
+		ans = vrd_control_cmd(d, line);
+		out = json_dumps(ans, JSON_COMPACT);
+		if (out) {
+			if (send(fd, out, strlen(out), MSG_NOSIGNAL) < 0 ||
+			    send(fd, "\n", 1, MSG_NOSIGNAL) < 0)
+				pr_debug("control: reply lost: %s\n", strerror(errno));
+			free(out);
+		}
+		json_decref(ans);
+	}
+	close(fd);
+}
+
+/* A socket file at `path` nobody serves (a crashed run's) is removed; one
+ * another vringmedd serves is refused.  0 or -EADDRINUSE. */
+static int vrd_control_claim(const struct sockaddr_un *sa, const char *path)
+{
+	struct stat st;
+	int probe;
+	bool live;
+
+	if (lstat(path, &st) || !S_ISSOCK(st.st_mode))
+		return 0;
+	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	live = probe >= 0 && !connect(probe, (const struct sockaddr *)sa, sizeof(*sa));
+	if (probe >= 0)
+		close(probe);
+	if (live) {
+		pr_warn("control socket %s is served by another vringmedd "
+			"(use --control PATH or --control none)\n", path);
+		return -EADDRINUSE;
+	}
+	unlink(path);	/* stale, from a crashed run */
+	return 0;
+}
+
+int vrd_control_open(struct vrd_daemon *d, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[sizeof(sa.sun_path)];
+	char *slash;
+	int err;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		pr_warn("control socket path too long: %s\n", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (mkdir(dir, 0755) && errno != EEXIST) {
+			pr_warn("cannot create %s: %s\n", dir, strerror(errno));
+			return -errno;
+		}
+	}
+	err = vrd_control_claim(&sa, path);
+	if (err)
+		return err;
+	d->ctl = (struct vrm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
+				 .fn = vrd_on_control, .ctx = d };
+	if (d->ctl.fd < 0 || (errno = -vrm_access_listen(d->ctl.fd, path, 8, false)) ||
+	    vrm_ev_add(d->epfd, &d->ctl, EPOLLIN)) {
+		err = errno;
+		pr_warn("cannot serve the control socket %s: %s\n", path, strerror(err));
+		if (d->ctl.fd >= 0)
+			close(d->ctl.fd);
+		d->ctl.fd = -1;
+		return -err;
+	}
+	d->ctl_path = path;
+	return 0;
+}
+
+void vrd_control_close(struct vrd_daemon *d)
+{
+	if (d->ctl.fd < 0)
+		return;
+	close(d->ctl.fd);
+	unlink(d->ctl_path);
+	d->ctl.fd = -1;
+}
