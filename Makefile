@@ -52,8 +52,10 @@ TEST_CORE_SRCS  := $(addprefix selftests/core/,core.c layout.c kick.c used.c net
 		     hostile.c races.c journal.c guest_call.c chain_end.c)
 TEST_BPF_SRCS   := $(addprefix selftests/bpf/,common.c load.c translate.c hostile.c deferred.c races.c \
 		     differential.c real_kicks.c daemon.c daemon_upgrade.c)
-TEST_PROXY_SRCS := selftests/test_proxy.c
-TEST_VHOST_SRCS := selftests/test_vhost.c
+# session.c last: its zz_shutdown ends the session the others share.
+TEST_PROXY_SRCS := $(addprefix selftests/proxy/,vmm_messages.c daemon_fds.c vmm_misbehaves.c access.c \
+		     backend.c guest_polls.c lifecycle.c kicks.c vmm.c ebe.c session.c)
+TEST_VHOST_SRCS := $(addprefix selftests/vhost/,drv.c driver.c direct.c via.c)
 
 # $(call objs,VARIANT,SOURCES): the objects of SOURCES in one variant,
 # the folder under .output/ they are built in ("" is native).

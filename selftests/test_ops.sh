@@ -43,6 +43,8 @@ start_daemon() {	# extra env in $1
 }
 
 # sd_notify: a notify socket of our own sees READY=1 and the watchdog.
+# It listens up to 30 s, as peers.c waits for "ready": a fresh load waits
+# for the verifier, seconds more on a busy machine.
 python3 - "$TMP/notify.sock" > "$TMP/notify.out" <<'PY' &
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); s.settimeout(30)
