@@ -41,8 +41,13 @@ cleanup() {
 		dpkg_w --purge vringmed > "$TMP/purge-on-exit.log" 2>&1 ||
 			{ echo "      dpkg --purge vringmed failed on the way out:"; sed 's/^/      /' "$TMP/purge-on-exit.log"; }
 	fi
+	# What a killed daemon of ours leaves: its pins and sockets (no other
+	# daemon had the default paths, checked before the first start).
+	if [ -n "$PINS_OURS" ]; then
+		rm -rf /sys/fs/bpf/vringmed
+		rm -f /run/vringmed/control.sock /run/vringmed/net0.sock
+	fi
 	[ -z "$RUNDIR_MADE" ] || rm -rf /run/vringmed
-	[ -z "$PINS_OURS" ] || rm -rf /sys/fs/bpf/vringmed
 	rm -rf "/var/run/dpdk/vmi-$$"
 	[ -n "${VRM_KEEP_LOGS:-}" ] && echo "logs kept in $TMP" || rm -rf "$TMP"
 }
