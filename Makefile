@@ -1,5 +1,10 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # vringmed: plain GNU Make.  `make V=1` shows full commands.
+#
+# Every C file is compiled on its own into an object under .output/ (the
+# same path as its source), and the compiler writes the headers it read
+# into a .d file beside the object: touching a header rebuilds what
+# includes it and nothing else.  A program is its list of sources below.
 .DELETE_ON_ERROR:
 .SUFFIXES:
 
@@ -12,7 +17,8 @@ CROSS_CC ?= s390x-linux-gnu-gcc
 ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/;s/s390x/s390/')
 
 CFLAGS   ?= -O2 -g
-CFLAGS   += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE
+CFLAGS   += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Iuser -Itestlib -I$(OUTPUT) -D_GNU_SOURCE
+DEPFLAGS := -MMD -MP
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall \
 	      -I$(OUTPUT) -Iinclude
 LIBS     := -lbpf -lelf -lz -lpthread -lmicrohttpd -ljansson
@@ -25,14 +31,38 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-HEADERS  := $(wildcard include/vringmed/*.h)
-BPF_OBJS := $(OUTPUT)/vringmed.bpf.o $(OUTPUT)/probe_fentry.bpf.o
-SKELS    := $(OUTPUT)/vringmed.skel.h $(OUTPUT)/probe_fentry.skel.h
+# ---- sources -----------------------------------------------------
 # One mediated device, in rooms (user/proxy_int.h): the fuzzer builds them too.
 PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queue.c user/proxy_kick.c
-LIB_SRCS := user/access.c user/uxlate.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c $(PROXY_SRCS) user/view.c user/metrics.c user/sdnotify.c
-LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(LIB_SRCS))
+# libvringmed.a: everything the daemon, vringmedctl, the tools and the
+# tests share.  Append new user/*.c files here.
+LIB_SRCS := user/access.c user/uxlate.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c \
+	    $(PROXY_SRCS) \
+	    user/view.c user/metrics.c user/sdnotify.c
+
+# libvrmtest.a: what the tests and the tools share (testlib/), never one
+# reaching into the other.  Its headers-only parts (ringgen.h, fixture.h)
+# are found through -Itestlib.
+TESTLIB_SRCS := testlib/bfx.c testlib/rig.c testlib/peers.c
+
+# The test binaries: each is its sources plus selftests/runner.c.  Tests
+# run in the order their files are listed, and in a file from top to bottom.
+TEST_CORE_SRCS  := $(addprefix selftests/core/,core.c layout.c kick.c used.c net.c fast_chains.c \
+		     hostile.c races.c journal.c guest_call.c chain_end.c)
+TEST_BPF_SRCS   := $(addprefix selftests/bpf/,common.c load.c translate.c hostile.c deferred.c races.c \
+		     differential.c real_kicks.c daemon.c daemon_upgrade.c)
+TEST_PROXY_SRCS := selftests/test_proxy.c
+TEST_VHOST_SRCS := selftests/test_vhost.c
+
+# $(call objs,VARIANT,SOURCES): the objects of SOURCES in one variant,
+# the folder under .output/ they are built in ("" is native).
+objs = $(patsubst %.c,$(OUTPUT)/$(1)%.o,$(2))
+
+BPF_OBJS := $(OUTPUT)/vringmed.bpf.o $(OUTPUT)/probe_fentry.bpf.o
+SKELS    := $(OUTPUT)/vringmed.skel.h $(OUTPUT)/probe_fentry.skel.h
+LIB_OBJS := $(call objs,,$(LIB_SRCS))
 LIB      := $(OUTPUT)/libvringmed.a
+TESTLIB  := $(OUTPUT)/libvrmtest.a
 
 TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(OUTPUT)/test_proxy \
 	     $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x $(OUTPUT)/bench_core \
@@ -41,7 +71,7 @@ TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(
 BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd $(OUTPUT)/vringmedctl
 
 .PHONY: all setup test bench-core bench-kick perf-compare demo demo-rig clean verifier-stats fuzz fuzz-build
-all: $(BPF_OBJS) $(SKELS) $(LIB) $(BINS) $(TEST_BINS)
+all: $(BPF_OBJS) $(SKELS) $(LIB) $(TESTLIB) $(BINS) $(TEST_BINS)
 
 setup:
 	$(Q)bash tools/setup.sh
@@ -49,101 +79,147 @@ setup:
 $(OUTPUT):
 	$(Q)mkdir -p $@
 
+# ---- BPF ---------------------------------------------------------
 $(OUTPUT)/vmlinux.h: | $(OUTPUT)
 	$(call msg,GEN,$@)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(HEADERS) $(OUTPUT)/vmlinux.h | $(OUTPUT)
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(OUTPUT)/vmlinux.h | $(OUTPUT)
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 # bench-kick's floor programs (tools/kick_floor.bpf.c): not product code.
-$(OUTPUT)/kick_floor.bpf.o: tools/kick_floor.bpf.c tools/kick_floor.h bpf/eventfd_id.bpf.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
+$(OUTPUT)/%.bpf.o: tools/%.bpf.c $(OUTPUT)/vmlinux.h | $(OUTPUT)
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+# Kept, or every build would make it again for its skeleton.
+.SECONDARY: $(OUTPUT)/kick_floor.bpf.o
 
 $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(OUTPUT)/%.o: user/%.c $(HEADERS) $(wildcard user/*.h) $(SKELS) | $(OUTPUT)
+# ---- objects -----------------------------------------------------
+# Native objects wait for the skeletons: on a first build no .d file says
+# yet which of them include one.
+$(OUTPUT)/%.o: %.c | $(SKELS)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+# test_core's: user/uxlate.c with a hook at every crash point of the core.
+$(OUTPUT)/crash/%.o: %.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -DVRM_CRASH_TEST -c $< -o $@
+
+# Cross-built for a big-endian s390x host (static, run under
+# qemu-s390x-static); s390x-crash/ as crash/.
+$(OUTPUT)/s390x/%.o: %.c
+	$(call msg,CROSS-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CROSS_CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(OUTPUT)/s390x-crash/%.o: %.c
+	$(call msg,CROSS-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CROSS_CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -DVRM_CRASH_TEST -c $< -o $@
+
+# Test code finds the runner (test.h) and the headers the tests share in
+# selftests/; tools/ and testlib/ do not.
+$(foreach v,/ /crash/ /s390x/ /s390x-crash/,$(OUTPUT)$(v)selftests/%.o): CPPFLAGS += -Iselftests
 
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
+	$(Q)rm -f $@
 	$(Q)$(AR) rcs $@ $^
 
-$(OUTPUT)/vringmed-demo: tools/demo.c selftests/rig.c selftests/rig.h $(LIB) | $(OUTPUT)
-	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) $< selftests/rig.c $(LIB) $(LIBS) -o $@
+$(TESTLIB): $(call objs,,$(TESTLIB_SRCS))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@
+	$(Q)$(AR) rcs $@ $^
 
-$(OUTPUT)/vringmedd: user/vringmedd.c $(LIB) | $(OUTPUT)
+# $(call link,LIBRARIES): links $@ from the objects and archives among its
+# prerequisites (objects first), then LIBRARIES.
+define link
 	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.o,$^) $(filter %.a,$^) $(1) -o $@
+endef
 
-$(OUTPUT)/vringmedctl: user/vringmedctl.c $(LIB) | $(OUTPUT)
-	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -o $@
+define cross-link
+	$(call msg,CROSS-LD,$@)
+	$(Q)$(CROSS_CC) -static $(CFLAGS) $(LDFLAGS) $(filter %.o,$^) $(1) -o $@
+endef
 
-# Tests: the core natively and, cross-compiled, on a big-endian s390x host
+# ---- programs ----------------------------------------------------
+$(OUTPUT)/vringmedd: $(call objs,,user/vringmedd.c) $(LIB)
+	$(call link,$(LIBS))
+
+$(OUTPUT)/vringmedctl: $(call objs,,user/vringmedctl.c) $(LIB)
+	$(call link,$(LIBS))
+
+$(OUTPUT)/vringmed-demo: $(call objs,,tools/demo.c) $(TESTLIB) $(LIB)
+	$(call link,$(LIBS))
+
+# ---- tests -------------------------------------------------------
+# The core natively and, cross-compiled, on a big-endian s390x host
 # under qemu-s390x-static.
-$(OUTPUT)/test_core: selftests/test_core.c selftests/runner.c selftests/test.h selftests/fixture.h selftests/hostile.h selftests/backend.h selftests/race.h selftests/ringgen.h user/uxlate.c $(HEADERS) | $(OUTPUT)
-	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) -DVRM_CRASH_TEST selftests/test_core.c selftests/runner.c user/uxlate.c -lpthread -o $@
+TEST_CORE_ALL := $(TEST_CORE_SRCS) selftests/runner.c user/uxlate.c
 
-$(OUTPUT)/test_core.s390x: selftests/test_core.c selftests/runner.c selftests/test.h selftests/fixture.h selftests/hostile.h selftests/backend.h selftests/race.h selftests/ringgen.h user/uxlate.c $(HEADERS) | $(OUTPUT)
-	$(call msg,CROSS,$@)
-	$(Q)$(CROSS_CC) -static $(CFLAGS) -DVRM_CRASH_TEST selftests/test_core.c selftests/runner.c user/uxlate.c -lpthread -o $@
+$(OUTPUT)/test_core: $(call objs,crash/,$(TEST_CORE_ALL))
+	$(call link,-lpthread)
 
-$(OUTPUT)/legacy_driver: selftests/legacy_driver.c $(HEADERS) | $(OUTPUT)
-	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) $< -o $@
+$(OUTPUT)/test_core.s390x: $(call objs,s390x-crash/,$(TEST_CORE_ALL))
+	$(call cross-link,-lpthread)
 
-$(OUTPUT)/legacy_driver.s390x: selftests/legacy_driver.c $(HEADERS) | $(OUTPUT)
-	$(call msg,CROSS,$@)
-	$(Q)$(CROSS_CC) -static $(CFLAGS) $< -o $@
+# A legacy driver process: writes its ring into a memfd, kicks an eventfd.
+$(OUTPUT)/legacy_driver: $(call objs,,selftests/legacy_driver.c)
+	$(call link,)
+
+$(OUTPUT)/legacy_driver.s390x: $(call objs,s390x/,selftests/legacy_driver.c)
+	$(call cross-link,)
 
 # The vhost-user test driver: a VMM plus virtio-net guest, natively and as a
 # big-endian s390x process (static, run under qemu-s390x-static).
-$(OUTPUT)/vu_driver: selftests/vu_driver.c user/vu_wire.c user/vu_wire.h $(HEADERS) | $(OUTPUT)
-	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) $< user/vu_wire.c -o $@
+VU_DRIVER_SRCS := selftests/vu_driver.c user/vu_wire.c
 
-$(OUTPUT)/vu_driver.s390x: selftests/vu_driver.c user/vu_wire.c user/vu_wire.h $(HEADERS) | $(OUTPUT)
-	$(call msg,CROSS,$@)
-	$(Q)$(CROSS_CC) -static $(CFLAGS) $< user/vu_wire.c -o $@
+$(OUTPUT)/vu_driver: $(call objs,,$(VU_DRIVER_SRCS))
+	$(call link,)
+
+$(OUTPUT)/vu_driver.s390x: $(call objs,s390x/,$(VU_DRIVER_SRCS))
+	$(call cross-link,)
 
 # The s390x test guest's traffic tool (tools/guest/lifecycle.sh puts it in
 # the guest's initramfs): static, as the guest has no C library.  Natively
 # too, for test_guest.sh to check its checker on a veth pair.
-$(OUTPUT)/guest-traffic.s390x: tools/guest/traffic.c | $(OUTPUT)
-	$(call msg,CROSS,$@)
-	$(Q)$(CROSS_CC) -static $(CFLAGS) $< -o $@
+$(OUTPUT)/guest-traffic.s390x: $(call objs,s390x/,tools/guest/traffic.c)
+	$(call cross-link,)
 
-$(OUTPUT)/guest-traffic: tools/guest/traffic.c | $(OUTPUT)
-	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) $< -o $@
+$(OUTPUT)/guest-traffic: $(call objs,,tools/guest/traffic.c)
+	$(call link,)
 
-$(OUTPUT)/test_vhost: $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/vringmedd selftests/test_vhost.c selftests/peers.c selftests/peers.h selftests/runner.c selftests/test.h user/vu_wire.c user/vu_wire.h $(HEADERS) | $(OUTPUT)
-	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) selftests/test_vhost.c selftests/peers.c selftests/runner.c user/vu_wire.c -o $@
+# The programs a test starts are built with it (order-only: a new daemon
+# does not relink the test).
+$(OUTPUT)/test_vhost: $(call objs,,$(TEST_VHOST_SRCS) selftests/runner.c user/vu_wire.c) $(TESTLIB) \
+		      | $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/vringmedd
+	$(call link,)
 
-$(OUTPUT)/test_proxy: $(OUTPUT)/vringmedd selftests/test_proxy.c selftests/peers.c selftests/peers.h selftests/runner.c selftests/test.h $(LIB) | $(OUTPUT)
-	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) selftests/test_proxy.c selftests/peers.c selftests/runner.c $(LIB) $(LIBS) -luring -o $@
+$(OUTPUT)/test_proxy: $(call objs,,$(TEST_PROXY_SRCS) selftests/runner.c) $(TESTLIB) $(LIB) | $(OUTPUT)/vringmedd
+	$(call link,$(LIBS) -luring)
 
-$(OUTPUT)/test_bpf: $(OUTPUT)/vringmedd selftests/test_bpf.c selftests/rig.c selftests/rig.h selftests/runner.c selftests/test.h selftests/ringgen.h selftests/hostile.h selftests/backend.h selftests/race.h $(LIB) | $(OUTPUT)
-	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) selftests/test_bpf.c selftests/rig.c selftests/runner.c $(LIB) $(LIBS) -o $@
+$(OUTPUT)/test_bpf: $(call objs,,$(TEST_BPF_SRCS) selftests/runner.c) $(TESTLIB) $(LIB) \
+		    | $(OUTPUT)/vringmedd $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x
+	$(call link,$(LIBS))
 
-$(OUTPUT)/bench_core: tools/bench_core.c selftests/fixture.h selftests/ringgen.h user/uxlate.c $(HEADERS) | $(OUTPUT)
-	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) tools/bench_core.c user/uxlate.c -o $@
+$(OUTPUT)/bench_core: $(call objs,,tools/bench_core.c user/uxlate.c)
+	$(call link,)
 
-$(OUTPUT)/bench_kick: tools/bench_kick.c tools/benchlib.h tools/kick_floor.h $(OUTPUT)/kick_floor.skel.h $(LIB) | $(OUTPUT)
-	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -lm -o $@
+$(OUTPUT)/bench_kick: $(call objs,,tools/bench_kick.c) $(TESTLIB) $(LIB)
+	$(call link,$(LIBS) -lm)
+
+# bench_kick's object includes the floor programs' skeleton.
+$(call objs,,tools/bench_kick.c): | $(OUTPUT)/kick_floor.skel.h
 
 test: all fuzz-build
 	$(Q)bash selftests/run.sh
@@ -153,24 +229,33 @@ test: all fuzz-build
 # `make fuzz FUZZ_TIME=600` runs each target that long on a copy of its seeds.
 FUZZ_CC      ?= clang-19
 FUZZ_CFLAGS  := -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-Iinclude -Iuser -Iselftests
+		-Iinclude -Iuser -Itestlib -Iselftests
 FUZZ_TARGETS := $(patsubst selftests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(wildcard selftests/fuzz/fuzz_*.c))
 FUZZ_TIME    ?= 60
 
-$(OUTPUT)/fuzz:
-	$(Q)mkdir -p $@
-
-$(OUTPUT)/fuzz/fuzz_xlate: selftests/fuzz/fuzz_xlate.c selftests/fuzz/fuzz.h user/uxlate.c selftests/ringgen.h selftests/hostile.h $(HEADERS) | $(OUTPUT)/fuzz
+$(OUTPUT)/fuzz/obj/%.o: %.c
 	$(call msg,FUZZ-CC,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_xlate.c user/uxlate.c -o $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(OUTPUT)/fuzz/fuzz_vu_wire: selftests/fuzz/fuzz_vu_wire.c selftests/fuzz/fuzz.h user/vu_wire.c user/vu_wire.h $(HEADERS) | $(OUTPUT)/fuzz
-	$(call msg,FUZZ-CC,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_vu_wire.c user/vu_wire.c -o $@
+define fuzz-link
+	$(call msg,FUZZ-LD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $^ $(1) -o $@
+endef
 
-$(OUTPUT)/fuzz/fuzz_proxy: selftests/fuzz/fuzz_proxy.c selftests/fuzz/fuzz.h $(PROXY_SRCS) user/proxy.h user/proxy_int.h user/vu_wire.c user/vu_wire.h user/uxlate.c user/log.c user/eventfd_id.c user/access.c user/access.h user/loader.h $(HEADERS) | $(OUTPUT)/fuzz
-	$(call msg,FUZZ-CC,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_proxy.c $(PROXY_SRCS) user/vu_wire.c user/uxlate.c user/log.c user/eventfd_id.c user/access.c -lbpf -lpthread -o $@
+FUZZ_XLATE_SRCS   := selftests/fuzz/fuzz_xlate.c user/uxlate.c
+FUZZ_VU_WIRE_SRCS := selftests/fuzz/fuzz_vu_wire.c user/vu_wire.c
+FUZZ_PROXY_SRCS   := selftests/fuzz/fuzz_proxy.c $(PROXY_SRCS) user/vu_wire.c user/uxlate.c \
+		     user/log.c user/eventfd_id.c user/access.c
+
+$(OUTPUT)/fuzz/fuzz_xlate: $(call objs,fuzz/obj/,$(FUZZ_XLATE_SRCS))
+	$(call fuzz-link,)
+
+$(OUTPUT)/fuzz/fuzz_vu_wire: $(call objs,fuzz/obj/,$(FUZZ_VU_WIRE_SRCS))
+	$(call fuzz-link,)
+
+$(OUTPUT)/fuzz/fuzz_proxy: $(call objs,fuzz/obj/,$(FUZZ_PROXY_SRCS))
+	$(call fuzz-link,-lbpf -lpthread)
 
 fuzz-build: $(FUZZ_TARGETS)
 
@@ -184,9 +269,8 @@ bench-core: $(OUTPUT)/bench_core
 # Direct vs userspace relay vs BPF, one run: table, callgrind of the relay,
 # latency CDF + stream plot (docs/perf-compare.png), last line.  Root.
 # The binary is in TEST_BINS, so `all` keeps it compiling.
-$(OUTPUT)/perf_compare: tools/perf_compare.c tools/benchlib.h selftests/ringgen.h $(HEADERS) $(SKELS) $(LIB) | $(OUTPUT)
-	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -o $@
+$(OUTPUT)/perf_compare: $(call objs,,tools/perf_compare.c) $(LIB)
+	$(call link,$(LIBS))
 
 perf-compare: $(OUTPUT)/perf_compare
 	$(Q)tools/perf-compare
@@ -196,9 +280,8 @@ bench-kick: $(OUTPUT)/bench_kick
 	$(Q)$(OUTPUT)/bench_kick
 
 # What the verifier processed per program, against its 1M limit (root).
-$(OUTPUT)/verifier_stats: tools/verifier_stats.c $(SKELS) $(LIB) | $(OUTPUT)
-	$(call msg,CCLD,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LIBS) -o $@
+$(OUTPUT)/verifier_stats: $(call objs,,tools/verifier_stats.c) $(LIB)
+	$(call link,$(LIBS))
 
 verifier-stats: $(OUTPUT)/verifier_stats
 	$(Q)$(OUTPUT)/verifier_stats
@@ -215,6 +298,10 @@ demo-rig: all
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT)
+
+# What the compiler found each object to include (absent before its first
+# build, when the object is made anyway).
+-include $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)
 
 # install, uninstall, deb
 include mk/install.mk

@@ -24,13 +24,22 @@ static int nfilters;
 const char *vrm_test_suite __attribute__((weak)) = "tests";
 
 /* Called by the tests' constructors, before main: a test the table cannot
- * hold stops the binary with a message, never goes missing from the run. */
+ * hold stops the binary with a message, never goes missing from the run.
+ * So does a second test of the same name (tests are static functions in
+ * several files, so the linker cannot catch it): its results would be
+ * counted under the other's name. */
 void vrm_test_register(const char *name, vrm_test_fn fn)
 {
 	if (ntests == VRM_MAX_TESTS) {
 		fprintf(stderr, "runner: more than %d tests (%s): raise VRM_MAX_TESTS\n",
 			VRM_MAX_TESTS, name);
 		exit(2);
+	}
+	for (int t = 0; t < ntests; t++) {
+		if (!strcmp(tests[t].name, name)) {
+			fprintf(stderr, "runner: two tests named %s\n", name);
+			exit(2);
+		}
 	}
 	tests[ntests].name = name;
 	tests[ntests].fn = fn;

@@ -45,8 +45,8 @@ start_daemon() {	# extra env in $1
 # sd_notify: a notify socket of our own sees READY=1 and the watchdog.
 python3 - "$TMP/notify.sock" > "$TMP/notify.out" <<'PY' &
 import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); s.settimeout(8)
-end = time.time() + 8
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); s.settimeout(30)
+end = time.time() + 30	# loading the programs takes seconds on a loaded machine
 seen = set()
 while time.time() < end and not {"READY=1", "WATCHDOG=1"} <= seen:
     try: seen.add(s.recv(256).decode())

@@ -20,13 +20,13 @@
 #include <unistd.h>
 
 #include "uxlate.h"
-#include "../selftests/ringgen.h"
-#include "../selftests/fixture.h"
+#include "ringgen.h"
+#include "fixture.h"
 
 #define BENCH_RING	256
 #define BENCH_CHAINS	256
 
-/* The same set-up as the core tests (selftests/fixture.h). */
+/* The same set-up as the core tests (testlib/fixture.h). */
 static void bq_init(struct fx *b, uint16_t size, int big_endian)
 {
 	if (fx_init(b, size, big_endian)) {

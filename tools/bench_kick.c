@@ -52,7 +52,8 @@
 #include "vringmed.skel.h"
 #include "kick_floor.skel.h"
 #include "kick_floor.h"
-#include "../selftests/ringgen.h"
+#include "ringgen.h"
+#include "bfx.h"
 #include "benchlib.h"
 
 #define RING		256
@@ -138,34 +139,15 @@ static unsigned bq_chains(enum head_order h, unsigned descs)
 
 
 struct bq {
-	struct tr_ring t;
+	struct bfx fx;		/* the queue, its guest ring (testlib/bfx.h) */
 	enum head_order heads;
-	uint32_t slot;		/* queue slot: VRM_QSLOT(device slot, 0) */
-	struct vrm_device *dev;
-	struct vrm_queue *q;
-	struct vrm_shadow_queue *sh;
 };
 
-/* As selftests/test_bpf.c's bfx_init(): the device's VMM is this process. */
 static void bq_init(struct bq *f, uint32_t dev_slot, int be)
 {
 	memset(f, 0, sizeof(*f));
-	if (tr_init(&f->t, RING, be, GUEST_MEM))
-		die("out of memory");
-	f->slot = VRM_QSLOT(dev_slot, 0);
-	f->dev = &B.devices[dev_slot];
-	f->q = &B.queues[f->slot];
-	f->sh = &B.shadow[f->slot];
-	tr_device(&f->t, f->dev, getpid());
-	f->dev->flags = 0;
-	f->dev->first_queue = f->slot;
-	vrm_ux_shadow_reset(f->sh);
-	if (vrm_ux_queue_setup(f->q, dev_slot, RING, tr_va(&f->t, f->t.ring_gpa),
-			       tr_va(&f->t, tr_avail_gpa(&f->t)), tr_va(&f->t, tr_used_gpa(&f->t))))
-		die("vrm_ux_queue_setup failed");
-	vrm_bpf_clear_stats(&B, f->slot);
-	f->q->flags = VRM_QF_ENABLED;
-	f->dev->flags = VRM_DF_ACTIVE;
+	if (bfx_init(&f->fx, &B, dev_slot, RING, be, GUEST_MEM))
+		die("cannot set up the queue of device %u", dev_slot);
 }
 
 /* The queue's header mode for each row: net-tx is a legacy virtio-net TX
@@ -173,19 +155,17 @@ static void bq_init(struct bq *f, uint32_t dev_slot, int be)
  * queue's header slot); every other row has no headers to mediate. */
 static void bq_set_heads(struct bq *f, enum head_order h)
 {
-	f->q->flags = 0;	/* configuration is written while disabled */
+	f->fx.q->flags = 0;	/* configuration is written while disabled */
 	f->heads = h;
-	f->q->net_mode = h == HEADS_NET_TX ? VRM_NET_TX_SLOT : VRM_NET_NONE;
-	f->q->net_hdr_len = h == HEADS_NET_TX ? VRM_NET_HDR_MODERN : 0;
-	f->q->hdr_gpa = 0x40000000ull;
-	f->q->flags = VRM_QF_ENABLED;
+	f->fx.q->net_mode = h == HEADS_NET_TX ? VRM_NET_TX_SLOT : VRM_NET_NONE;
+	f->fx.q->net_hdr_len = h == HEADS_NET_TX ? VRM_NET_HDR_MODERN : 0;
+	f->fx.q->hdr_gpa = 0x40000000ull;
+	f->fx.q->flags = VRM_QF_ENABLED;
 }
 
 static void bq_fini(struct bq *f)
 {
-	f->dev->flags = 0;
-	f->q->flags = 0;
-	tr_free(&f->t);
+	bfx_fini(&f->fx);
 }
 
 /*
@@ -199,19 +179,19 @@ static void bq_refill(struct bq *f, unsigned n)
 	uint16_t order[RING];
 	uint32_t seed = 12345;
 
-	memset(f->q->desc_state, 0, sizeof(f->q->desc_state));
-	f->t.next_desc = 0;
+	memset(f->fx.q->desc_state, 0, sizeof(f->fx.q->desc_state));
+	f->fx.t.next_desc = 0;
 	if (f->heads == HEADS_CHAINS2 || f->heads == HEADS_NET_TX) {
 		/* n / 2 chains of two, heads up: a legacy virtio-net TX
 		 * without ANY_LAYOUT (header, then frame). */
 		for (unsigned i = 0; i + 1 < n; i += 2) {
-			tr_set_desc(&f->t, (uint16_t)i, f->t.data_gpa + 64ull * i, VRM_NET_HDR_MODERN,
+			tr_set_desc(&f->fx.t, (uint16_t)i, f->fx.t.data_gpa + 64ull * i, VRM_NET_HDR_MODERN,
 				    VRM_VRING_DESC_F_NEXT, (uint16_t)(i + 1));
-			tr_set_desc(&f->t, (uint16_t)(i + 1), f->t.data_gpa + 64ull * (i + 1),
+			tr_set_desc(&f->fx.t, (uint16_t)(i + 1), f->fx.t.data_gpa + 64ull * (i + 1),
 				    BUF_LEN, 0, 0);
-			tr_push_head(&f->t, (uint16_t)i);
+			tr_push_head(&f->fx.t, (uint16_t)i);
 		}
-		tr_publish(&f->t);
+		tr_publish(&f->fx.t);
 		return;
 	}
 	for (unsigned i = 0; i < n; i++)
@@ -231,19 +211,19 @@ static void bq_refill(struct bq *f, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		uint16_t h = order[i];
 
-		tr_set_desc(&f->t, h, f->t.data_gpa + 64ull * h, BUF_LEN, 0, 0);
-		tr_push_head(&f->t, h);
+		tr_set_desc(&f->fx.t, h, f->fx.t.data_gpa + 64ull * h, BUF_LEN, 0, 0);
+		tr_push_head(&f->fx.t, h);
 	}
-	tr_publish(&f->t);
+	tr_publish(&f->fx.t);
 }
 
 static void bq_check_healthy(const struct bq *f, const char *what)
 {
 	struct vrm_qstats st;
 
-	if (f->dev->broken)
-		die("%s: device marked broken: %s", what, vrm_verdict_name(f->dev->broken));
-	if (vrm_bpf_read_stats(&B, f->slot, &st))
+	if (f->fx.dev->broken)
+		die("%s: device marked broken: %s", what, vrm_verdict_name(f->fx.dev->broken));
+	if (vrm_bpf_read_stats(&B, f->fx.qslot, &st))
 		die("%s: cannot read stats", what);
 	if (st.deferred || st.read_faults || st.foreign || st.contended)
 		die("%s: unexpected counters: deferred %llu read_faults %llu foreign %llu contended %llu",
@@ -274,8 +254,8 @@ static void p1_copy_floor(struct bq *f, unsigned batch, unsigned runs, struct p1
 {
 	int fd = bpf_program__fd(floor_skel->progs.floor_copy);
 	struct floor_copy_args a = {
-		.avail_va = tr_va(&f->t, tr_avail_gpa(&f->t)),
-		.desc_va = tr_va(&f->t, f->t.ring_gpa),
+		.avail_va = tr_va(&f->fx.t, tr_avail_gpa(&f->fx.t)),
+		.desc_va = tr_va(&f->fx.t, f->fx.t.ring_gpa),
 		.n = batch,
 	};
 	LIBBPF_OPTS(bpf_test_run_opts, topts, .ctx_in = &a, .ctx_size_in = sizeof(a));
@@ -299,18 +279,18 @@ static void p1_copy_floor(struct bq *f, unsigned batch, unsigned runs, struct p1
 static void test_kick_checked(struct bq *f, unsigned batch)
 {
 	struct vrm_test_args a;
-	int err = vrm_bpf_test_kick(&B, f->slot, &a);
+	int err = vrm_bpf_test_kick(&B, f->fx.qslot, &a);
 
 	if (err)
 		die("BPF_PROG_TEST_RUN of vrm_test_kick failed: %s", strerror(-err));
 	if (a.verdict != VRM_OK || a.chains != bq_chains(f->heads, batch))
 		die("%s guest, batch %u: verdict %s (%d), chains %u: want ok and %u",
-		    f->t.big_endian ? "be" : "le", batch, vrm_verdict_name((__u32)a.verdict),
+		    f->fx.t.big_endian ? "be" : "le", batch, vrm_verdict_name((__u32)a.verdict),
 		    a.verdict, a.chains, bq_chains(f->heads, batch));
-	if ((uint16_t)tr_le(&f->sh->avail.idx, 2) != f->t.avail_idx)
+	if ((uint16_t)tr_le(&f->fx.sh->avail.idx, 2) != f->fx.t.avail_idx)
 		die("%s guest, batch %u: shadow avail idx %u, want %u",
-		    f->t.big_endian ? "be" : "le", batch,
-		    (unsigned)tr_le(&f->sh->avail.idx, 2), f->t.avail_idx);
+		    f->fx.t.big_endian ? "be" : "le", batch,
+		    (unsigned)tr_le(&f->fx.sh->avail.idx, 2), f->fx.t.avail_idx);
 }
 
 static void p1_measure(struct bq *f, unsigned batch, unsigned runs, struct p1_cell *c, int round)
@@ -581,7 +561,7 @@ static int abba_switch(struct bq *f, int blk)
 			die("cannot attach vrm_tp_write: %s", strerror(-err));
 		/* The detached blocks' guest entries were never translated:
 		 * skip them, as a daemon resync would. */
-		f->q->last_avail = f->t.avail_idx;
+		f->fx.q->last_avail = f->fx.t.avail_idx;
 	} else {
 		detach_tp();
 	}
@@ -593,7 +573,7 @@ static void p2_run(struct p2_result *res, int main_cpu, int backend_cpu, struct 
 {
 	static uint64_t lat[2][MAX_BLOCKS * MAX_BLOCK_ITERS];
 	struct backend be = {
-		.kickfd = kickfd, .backfd = backfd, .cpu = backend_cpu, .sh = f->sh,
+		.kickfd = kickfd, .backfd = backfd, .cpu = backend_cpu, .sh = f->fx.sh,
 	};
 	struct vrm_qstats st0, st1;
 	char path[64];
@@ -616,7 +596,7 @@ static void p2_run(struct p2_result *res, int main_cpu, int backend_cpu, struct 
 	sysfd = open(path, O_RDONLY);
 	if (sysfd < 0)
 		die("open %s: %s", path, strerror(errno));
-	if (vrm_bpf_read_stats(&B, f->slot, &st0))
+	if (vrm_bpf_read_stats(&B, f->fx.qslot, &st0))
 		die("cannot read stats");
 
 	for (int blk = 0; blk < 2 * blocks; blk++) {
@@ -625,7 +605,7 @@ static void p2_run(struct p2_result *res, int main_cpu, int backend_cpu, struct 
 			uint64_t v;
 
 			bq_refill(f, 1);
-			be.expect_idx = f->t.avail_idx;
+			be.expect_idx = f->fx.t.avail_idx;
 			be.check = attached;
 			wait_backend_blocked(sysfd);
 			be.t_write = now_ns();
@@ -645,7 +625,7 @@ static void p2_run(struct p2_result *res, int main_cpu, int backend_cpu, struct 
 	close(sysfd);
 	pin_self(-1);
 	bq_check_healthy(f, res->name);
-	if (vrm_bpf_read_stats(&B, f->slot, &st1))
+	if (vrm_bpf_read_stats(&B, f->fx.qslot, &st1))
 		die("cannot read stats");
 	res->tp_chains = st1.chains - st0.chains;
 	if (res->tp_chains != (uint64_t)blocks * (BLOCK_WARMUP + block_iters))
@@ -711,7 +691,7 @@ static void ladder_set(struct bq *f, int m)
 		die("cannot attach %s: %s", bpf_program__name(p), strerror(errno));
 	/* Kicks made without vrm_tp_write were never translated: skip them,
 	 * as a daemon resync would. */
-	f->q->last_avail = f->t.avail_idx;
+	f->fx.q->last_avail = f->fx.t.avail_idx;
 }
 
 /* Block `blk` of the sequence 0 1 .. N-1 N-1 .. 1 0 0 1 ..: every mode comes
@@ -761,9 +741,9 @@ static void p2_breakdown(struct p2_split *r, struct bq *f, int kickfd)
 			if (write(kickfd, &one, sizeof(one)) != sizeof(one))
 				die("write(kick eventfd): %s", strerror(errno));
 			t1 = now_ns();
-			if (m == L_FULL && (uint16_t)tr_le(&f->sh->avail.idx, 2) != f->t.avail_idx)
+			if (m == L_FULL && (uint16_t)tr_le(&f->fx.sh->avail.idx, 2) != f->fx.t.avail_idx)
 				die("write() returned with shadow avail idx %u, want %u",
-				    (unsigned)tr_le(&f->sh->avail.idx, 2), f->t.avail_idx);
+				    (unsigned)tr_le(&f->fx.sh->avail.idx, 2), f->fx.t.avail_idx);
 			if (i >= BLOCK_WARMUP)
 				lat[m][n[m]++] = t1 - t0;
 		}
@@ -800,9 +780,9 @@ static void p2_breakdown(struct p2_split *r, struct bq *f, int kickfd)
 	}
 	ladder_set(f, L_DET);
 	stats_restore();
-	if ((uint16_t)tr_le(&f->sh->avail.idx, 2) != f->t.avail_idx)
+	if ((uint16_t)tr_le(&f->fx.sh->avail.idx, 2) != f->fx.t.avail_idx)
 		die("kicks were not translated (shadow avail idx %u, want %u)",
-		    (unsigned)tr_le(&f->sh->avail.idx, 2), f->t.avail_idx);
+		    (unsigned)tr_le(&f->fx.sh->avail.idx, 2), f->fx.t.avail_idx);
 	kick_floor_bpf__destroy(floor_skel);
 	floor_skel = NULL;
 	pin_self(-1);
@@ -830,7 +810,7 @@ static long long part2(void)
 		die("no eventfd-id for the kick eventfd: %s", strerror((int)-efd_id));
 
 	bq_init(&f, 2, 1);	/* big-endian guest */
-	if ((err = vrm_bpf_add_vmm(&B, getpid())) || (err = vrm_bpf_add_kickfd(&B, efd_id, f.slot)))
+	if ((err = vrm_bpf_add_vmm(&B, getpid())) || (err = vrm_bpf_add_kickfd(&B, efd_id, f.fx.qslot)))
 		die("cannot register the VMM / kick eventfd: %s", strerror(-err));
 
 	if (ncpu >= 2)

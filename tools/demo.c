@@ -17,8 +17,8 @@
 #include "loader.h"
 #include "log.h"
 #include "uxlate.h"
-#include "../selftests/rig.h"
-#include "../selftests/ringgen.h"
+#include "rig.h"
+#include "ringgen.h"
 
 static void usage(FILE *f)
 {

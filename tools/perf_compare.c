@@ -77,7 +77,7 @@
 #include "log.h"
 #include "uxlate.h"
 #include "vringmed.skel.h"
-#include "../selftests/ringgen.h"
+#include "ringgen.h"
 #include "benchlib.h"
 
 #define RING		512

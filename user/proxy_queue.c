@@ -186,76 +186,88 @@ void vrp_shadow_reset(struct vrm_proxy *p, unsigned i)
 	sh->used.idx = vrm_swab16_if(VRM_ORDER_LE, p->q[i].base);
 }
 
-/* Starts BPF translation on queue i once the VMM has said everything. */
-int vrp_queue_try_start(struct vrm_proxy *p, unsigned i)
+/* The VMM has said everything queue i needs.  With PROTOCOL_FEATURES a
+ * ring starts disabled until SET_VRING_ENABLE. */
+static bool vrp_queue_ready(struct vrm_proxy *p, unsigned i)
 {
-	struct vrp_queue *vq = &p->q[i];
-	uint32_t qs = vrp_qslot(p, i), chains;
-	struct vrm_device *dev = vrp_dev(p);
-	struct vrm_queue *q = &p->b->queues[qs];
-	struct vrm_shadow_queue *sh = &p->b->shadow[qs];
-	struct vrm_ux_queue rq;
-	int order, err;
+	const struct vrp_queue *vq = &p->q[i];
 
-	/* With PROTOCOL_FEATURES a ring starts disabled until SET_VRING_ENABLE. */
-	if (vq->started || !vq->num || !vq->have_addr || vq->kickfd < 0 || !p->features_set ||
-	    !p->nreg || (!vq->enabled && (p->guest_features & BIT(VU_F_PROTOCOL_FEATURES))))
-		return 0;
+	return !vq->started && vq->num && vq->have_addr && vq->kickfd >= 0 && p->features_set &&
+	       p->nreg && (vq->enabled || !(p->guest_features & BIT(VU_F_PROTOCOL_FEATURES)));
+}
 
-	/* The byte order is latched by the first queue that starts and holds
-	 * until reset; a legacy device's rings all share it. */
-	order = !p->legacy ? VRM_ORDER_LE : vq->endian_set ?
-		(vq->endian_be ? VRM_ORDER_BE : VRM_ORDER_LE) : vrm_host_order();
+/* The byte order queue i asks for.  It is latched by the first queue that
+ * starts and holds until reset; a legacy device's rings all share it. */
+static int vrp_queue_order(struct vrm_proxy *p, unsigned i, int *order)
+{
+	const struct vrp_queue *vq = &p->q[i];
+
+	*order = !p->legacy ? VRM_ORDER_LE : vq->endian_set ?
+		 (vq->endian_be ? VRM_ORDER_BE : VRM_ORDER_LE) : vrm_host_order();
 	/* Latched while any ring runs; set afresh when none does. */
 	if (!p->q[0].started && !p->q[1].started)
 		p->order_latched = false;
-	if (p->order_latched && order != p->order) {
+	if (p->order_latched && *order != p->order) {
 		vrp_err(p, "queue %u asks for %s rings, the device runs %s", i,
-			vrp_order_name(order), vrp_order_name(p->order));
+			vrp_order_name(*order), vrp_order_name(p->order));
 		return -EINVAL;
 	}
-	if (!p->scratch[i] && !(p->scratch[i] = vrm_ux_scratch_new()))
-		return -ENOMEM;
-	if (!p->order_latched) {
-		p->order = order;
-		p->order_latched = true;
-		dev->tgid = (uint32_t)p->vmm_pid;
-		dev->order = (uint8_t)order;
-		dev->features = p->guest_features;
-		dev->first_queue = vrp_qslot(p, 0);
-		dev->nqueues = VRP_NQ;
-		dev->broken = 0;
-		__atomic_store_n(&dev->flags, VRM_DF_ACTIVE, __ATOMIC_SEQ_CST);
-		if (!p->vmm_added) {	/* once a session: teardown takes it back */
-			err = vrm_bpf_add_vmm(p->b, (uint32_t)p->vmm_pid);
-			if (err)
-				return err;
-			p->vmm_added = true;
-		}
-		/* Said once a session, and again when a restart (after a
-		 * pause or a driver reset) brings another byte order or
-		 * other features. */
-		if (p->kick_path == VRM_KICK_AUTO || order != p->told_order ||
-		    p->guest_features != p->told_features)
-			pr_info("device %s: %s guest (features 0x%llx), %s rings, VMM pid %d\n",
-				p->cfg.name, p->legacy ? "legacy" : "modern",
-				(unsigned long long)p->guest_features, vrp_order_name(order),
-				(int)p->vmm_pid);
-		p->told_order = order;
-		p->told_features = p->guest_features;
-		p->starts++;
-		vrp_kick_decide(p);
-	}
+	return 0;
+}
 
-	rq = (struct vrm_ux_queue){ dev, q, sh, p->scratch[i], &p->b->ustats[qs] };
+/* The first queue of a start latches the byte order and publishes the
+ * device to BPF: its VMM, order and features. */
+static int vrp_device_start(struct vrm_proxy *p, int order)
+{
+	struct vrm_device *dev = vrp_dev(p);
+	int err;
+
+	p->order = order;
+	p->order_latched = true;
+	dev->tgid = (uint32_t)p->vmm_pid;
+	dev->order = (uint8_t)order;
+	dev->features = p->guest_features;
+	dev->first_queue = vrp_qslot(p, 0);
+	dev->nqueues = VRP_NQ;
+	dev->broken = 0;
+	__atomic_store_n(&dev->flags, VRM_DF_ACTIVE, __ATOMIC_SEQ_CST);
+	if (!p->vmm_added) {	/* once a session: teardown takes it back */
+		err = vrm_bpf_add_vmm(p->b, (uint32_t)p->vmm_pid);
+		if (err)
+			return err;
+		p->vmm_added = true;
+	}
+	/* Said once a session, and again when a restart (after a pause or a
+	 * driver reset) brings another byte order or other features. */
+	if (p->kick_path == VRM_KICK_AUTO || order != p->told_order ||
+	    p->guest_features != p->told_features)
+		pr_info("device %s: %s guest (features 0x%llx), %s rings, VMM pid %d\n",
+			p->cfg.name, p->legacy ? "legacy" : "modern",
+			(unsigned long long)p->guest_features, vrp_order_name(order),
+			(int)p->vmm_pid);
+	p->told_order = order;
+	p->told_features = p->guest_features;
+	p->starts++;
+	vrp_kick_decide(p);
+	return 0;
+}
+
+/* The pinned queue state of ring i: resumed as a dead daemon left it, or
+ * set up afresh at the VMM's base. */
+static int vrp_queue_setup(struct vrm_proxy *p, unsigned i, struct vrm_ux_queue *rq)
+{
+	struct vrp_queue *vq = &p->q[i];
+	struct vrm_queue *q = rq->q;
+	int err;
+
 	if (vq->resume && vrp_same_ring(p, i) && p->order == p->rs_order) {
 		uint16_t was = q->last_used;
 
-		vrm_ux_resume(&rq);
+		vrm_ux_resume(rq);
 		pr_info("device %s: queue %u resumed where the previous daemon left it: %u "
 			"in flight, %u returned by the back-end and not yet to the guest%s\n",
 			p->cfg.name, i, (uint16_t)(q->last_avail - q->last_used),
-			(uint16_t)(vrm_swab16_if(VRM_ORDER_LE, sh->used.idx) - q->last_used),
+			(uint16_t)(vrm_swab16_if(VRM_ORDER_LE, rq->sh->used.idx) - q->last_used),
 			was != q->last_used ? " (one finished from the journal)" : "");
 	} else {
 		if (vq->resume) {
@@ -271,6 +283,15 @@ int vrp_queue_try_start(struct vrm_proxy *p, unsigned i)
 	q->hdr_gpa = vrp_shadow_gpa(p) + (uint64_t)i * VRM_SHADOW_BYTES + VRM_SHADOW_HDR_OFF;
 	vrp_net_mode(p, i, q);
 	/* The shadow ring was reset when its address went to the back-end. */
+	return 0;
+}
+
+/* Kicks reach queue i's translation (by the path the device took), and it
+ * runs. */
+static int vrp_queue_enable(struct vrm_proxy *p, unsigned i, struct vrm_queue *q)
+{
+	struct vrp_queue *vq = &p->q[i];
+	int err;
 
 	err = vrp_kick_attach(p, i);
 	if (err)
@@ -284,7 +305,35 @@ int vrp_queue_try_start(struct vrm_proxy *p, unsigned i)
 	__atomic_or_fetch(&q->flags, VRM_QF_ENABLED, __ATOMIC_SEQ_CST);
 	vq->started = true;
 	p->state = "running";
+	return 0;
+}
 
+/* Starts BPF translation on queue i once the VMM has said everything. */
+int vrp_queue_try_start(struct vrm_proxy *p, unsigned i)
+{
+	struct vrp_queue *vq = &p->q[i];
+	struct vrm_ux_queue rq;
+	uint32_t chains;
+	int order, err;
+
+	if (!vrp_queue_ready(p, i))
+		return 0;
+	err = vrp_queue_order(p, i, &order);
+	if (err)
+		return err;
+	if (!p->scratch[i] && !(p->scratch[i] = vrm_ux_scratch_new()))
+		return -ENOMEM;
+	if (!p->order_latched) {
+		err = vrp_device_start(p, order);
+		if (err)
+			return err;
+	}
+	rq = vrp_rq(p, i);
+	err = vrp_queue_setup(p, i, &rq);
+	if (!err)
+		err = vrp_queue_enable(p, i, rq.q);
+	if (err)
+		return err;
 	/* Whatever the guest posted before the kick fd was registered, and
 	 * (resuming) what the back-end returned while we were away. */
 	vrm_ux_kick(&rq, &chains);
@@ -292,6 +341,6 @@ int vrp_queue_try_start(struct vrm_proxy *p, unsigned i)
 		vrp_kick_backend(p, i);
 	vrp_complete(p, i);
 	pr_debug("device %s: queue %u started: size %u, base %u, net mode %u, header %u bytes\n",
-		 p->cfg.name, i, vq->num, vq->base, q->net_mode, q->net_hdr_len);
+		 p->cfg.name, i, vq->num, vq->base, rq.q->net_mode, rq.q->net_hdr_len);
 	return 0;
 }

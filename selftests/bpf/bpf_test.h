@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* What several of test_bpf's subject files use (common.c). */
+#ifndef VRINGMED_TEST_BPF_H
+#define VRINGMED_TEST_BPF_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "bfx.h"
+#include "loader.h"
+#include "rig.h"
+
+/* The loaded and attached object every test uses, loaded by the first
+ * bpf() call. */
+extern struct vrm_bpf B;
+
+/* &B, or NULL when it did not load (the subtest is then skipped when not
+ * root, failed when root). */
+struct vrm_bpf *bpf(void);
+/* A queue in the maps of the object the tests share (testlib/bfx.h). */
+void bfx_setup(struct bfx *f, uint32_t slot, uint16_t size, int be);
+/* One kick of the queue under BPF_PROG_TEST_RUN: its verdict. */
+uint32_t bkick(struct bfx *f, uint32_t *chains);
+const char *order_name(int be);
+/* One kick of n chains: the backend woke to exactly the new chains, all
+ * intact. */
+void kick_ok(struct rig *r, unsigned n);
+/* vringmedd with pin root `root`, started and ready; its pid, or -1. */
+pid_t daemon_start(const char *root, FILE **out);
+void daemon_reap(pid_t pid, FILE *out, int sig, int *status);
+
+#endif
