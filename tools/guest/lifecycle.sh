@@ -124,7 +124,7 @@ tp_start 1 || fail "testpmd did not start (see its log)"
 .output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m none ${VRINGMED_GUEST_VERBOSE:+-v} \
 	-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock" > "$TMP/vringmedd.log" 2>&1 &
 D_PID=$!
-for _ in $(seq 100); do grep -q "vringmedd ready" "$TMP/vringmedd.log" && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q "vringmedd ready" "$TMP/vringmedd.log" && break; kill -0 "$D_PID" 2>/dev/null || break; sleep 0.1; done	# loading the programs takes seconds on a loaded machine
 grep -q "vringmedd ready" "$TMP/vringmedd.log" || fail "vringmedd did not start: $(tail -n1 "$TMP/vringmedd.log")"
 
 # The pause phase must outlast the cycles (guest time stands still while
