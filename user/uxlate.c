@@ -109,8 +109,12 @@ static long vrm_env_read(const struct vrm_device *dev, void *dst, __u32 len, __u
 
 	vrm_ux_reads.calls++;
 	vrm_ux_reads.bytes += len;
-	if (!src)
+	if (!src) {
+		/* As bpf_probe_read_user leaves it: the copy may be the
+		 * header slot itself, which BPF and this agree on. */
+		memset(dst, 0, len);
 		return -EFAULT;
+	}
 	memcpy(dst, src, len);
 	return 0;
 }
