@@ -33,7 +33,8 @@ endif
 
 # ---- sources -----------------------------------------------------
 # One mediated device, in rooms (user/proxy_int.h): the fuzzer builds them too.
-PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queue.c user/proxy_kick.c
+PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queue.c user/proxy_kick.c \
+	      user/proxy_blk.c
 # libvringmed.a: everything the daemon, vringmedctl, the tools and the
 # tests share.  Append new user/*.c files here.
 LIB_SRCS := user/access.c user/uxlate.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c \
@@ -53,6 +54,7 @@ TEST_BPF_SRCS   := $(addprefix selftests/bpf/,common.c load.c translate.c hostil
 		     differential.c real_kicks.c daemon.c daemon_upgrade.c)
 TEST_PROXY_SRCS := selftests/test_proxy.c
 TEST_VHOST_SRCS := selftests/test_vhost.c
+TEST_BLK_SRCS   := selftests/test_blk.c
 
 # $(call objs,VARIANT,SOURCES): the objects of SOURCES in one variant,
 # the folder under .output/ they are built in ("" is native).
@@ -67,6 +69,7 @@ TESTLIB  := $(OUTPUT)/libvrmtest.a
 TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(OUTPUT)/test_proxy \
 	     $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x $(OUTPUT)/bench_core \
 	     $(OUTPUT)/bench_kick $(OUTPUT)/perf_compare $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/test_vhost \
+	     $(OUTPUT)/vu_blk_driver $(OUTPUT)/vu_blk_driver.s390x $(OUTPUT)/test_blk \
 	     $(OUTPUT)/verifier_stats $(OUTPUT)/guest-traffic.s390x $(OUTPUT)/guest-traffic
 BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd $(OUTPUT)/vringmedctl
 
@@ -190,6 +193,15 @@ $(OUTPUT)/vu_driver: $(call objs,,$(VU_DRIVER_SRCS))
 $(OUTPUT)/vu_driver.s390x: $(call objs,s390x/,$(VU_DRIVER_SRCS))
 	$(call cross-link,)
 
+# The same for virtio-blk: a VMM plus a block driver.
+VU_BLK_DRIVER_SRCS := selftests/vu_blk_driver.c user/vu_wire.c
+
+$(OUTPUT)/vu_blk_driver: $(call objs,,$(VU_BLK_DRIVER_SRCS))
+	$(call link,)
+
+$(OUTPUT)/vu_blk_driver.s390x: $(call objs,s390x/,$(VU_BLK_DRIVER_SRCS))
+	$(call cross-link,)
+
 # The s390x test guest's traffic tool (tools/guest/lifecycle.sh puts it in
 # the guest's initramfs): static, as the guest has no C library.  Natively
 # too, for test_guest.sh to check its checker on a veth pair.
@@ -203,6 +215,10 @@ $(OUTPUT)/guest-traffic: $(call objs,,tools/guest/traffic.c)
 # does not relink the test).
 $(OUTPUT)/test_vhost: $(call objs,,$(TEST_VHOST_SRCS) selftests/runner.c user/vu_wire.c) $(TESTLIB) \
 		      | $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/vringmedd
+	$(call link,)
+
+$(OUTPUT)/test_blk: $(call objs,,$(TEST_BLK_SRCS) selftests/runner.c) $(TESTLIB) \
+		    | $(OUTPUT)/vu_blk_driver $(OUTPUT)/vu_blk_driver.s390x $(OUTPUT)/vringmedd
 	$(call link,)
 
 $(OUTPUT)/test_proxy: $(call objs,,$(TEST_PROXY_SRCS) selftests/runner.c) $(TESTLIB) $(LIB) | $(OUTPUT)/vringmedd

@@ -118,11 +118,14 @@ static void usage(FILE *f)
 "are translated meanwhile) and resumes each ring where it was when the same\n"
 "VMM reconnects.\n"
 "\n"
-"  -d, --device NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace]\n"
-"                       mediate a virtio-net device: listen for the VMM's\n"
-"                       vhost-user connection on PATH, and connect to the\n"
-"                       modern back-end's socket when the VMM arrives\n"
-"                       (repeatable, up to %d devices); kick= as --kick-path\n"
+"  -d, --device NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace][,type=net|blk,order=be|le]\n"
+"                       mediate a device: listen for the VMM's vhost-user\n"
+"                       connection on PATH, and connect to the modern\n"
+"                       back-end's socket when the VMM arrives (repeatable,\n"
+"                       up to %d devices); kick= as --kick-path; type=net\n"
+"                       (virtio-net, the default) or type=blk (virtio-blk),\n"
+"                       whose order= is the byte order of its config space\n"
+"                       and of its guest's rings (be: a big-endian legacy guest)\n"
 "  -k, --kick-path auto|bpf|userspace\n"
 "                       how guest kicks reach the translation (default auto:\n"
 "                       BPF where an attached hook sees them, else userspace;\n"
@@ -156,7 +159,10 @@ static void usage(FILE *f)
 "gid is the --socket-group's.\n"
 "\n"
 "Example (QEMU with -chardev socket,path=/run/vm0.sock -netdev vhost-user):\n"
-"  vringmedd --device net0,vmm=/run/vm0.sock,backend=/run/testpmd0.sock\n",
+"  vringmedd --device net0,vmm=/run/vm0.sock,backend=/run/testpmd0.sock\n"
+"A big-endian legacy guest's disk (QEMU: vhost-user-blk-pci,disable-modern=on)\n"
+"on qemu-storage-daemon's vhost-user-blk export:\n"
+"  vringmedd --device disk0,vmm=/run/vm0-disk0.sock,backend=/run/qsd0.sock,type=blk,order=be\n",
 		VRM_MAX_DEVICES, VRM_ACCESS_MAX_UIDS);
 }
 
@@ -501,6 +507,8 @@ static json_t *vrd_device_list(struct vmd *d)
 				    json_string(in.kick_why));
 		json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "starts",
 				    json_integer((json_int_t)in.starts));
+		json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "type",
+				    json_string(in.type == VRM_DEV_BLK ? "blk" : "net"));
 	}
 	return arr;
 }
