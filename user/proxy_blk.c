@@ -39,9 +39,11 @@
 static bool vrp_config_part(struct vrm_proxy *p, const struct vu_msg *m, uint32_t *off,
 			    uint32_t *len)
 {
+	/* A virtio-net device's config space is the VMM's own: as any
+	 * request it does not serve. */
 	if (!vrp_is_blk(p)) {
-		vrp_err(p, "%s: the device is virtio-net, whose config space is the VMM's",
-			vu_request_name(m->request));
+		vrp_err(p, "VMM request %s (%u) is not supported", vu_request_name(m->request),
+			m->request);
 		return false;
 	}
 	if (m->size < VU_CONFIG_HDR_SIZE) {
