@@ -14,6 +14,7 @@ LLVM_STRIP ?= llvm-strip-19
 BPFTOOL  ?= bpftool
 CC       ?= gcc
 CROSS_CC ?= s390x-linux-gnu-gcc
+PPC64_CC ?= powerpc64-linux-gnu-gcc
 ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/;s/s390x/s390/')
 
 CFLAGS   ?= -O2 -g
@@ -70,10 +71,11 @@ TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(
 	     $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x $(OUTPUT)/bench_core \
 	     $(OUTPUT)/bench_kick $(OUTPUT)/perf_compare $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/test_vhost \
 	     $(OUTPUT)/vu_blk_driver $(OUTPUT)/vu_blk_driver.s390x $(OUTPUT)/test_blk \
-	     $(OUTPUT)/verifier_stats $(OUTPUT)/guest-traffic.s390x $(OUTPUT)/guest-traffic
+	     $(OUTPUT)/verifier_stats $(OUTPUT)/guest-traffic.s390x $(OUTPUT)/guest-traffic \
+	     $(OUTPUT)/blk-guest-init.ppc64
 BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd $(OUTPUT)/vringmedctl
 
-.PHONY: all setup test bench-core bench-kick perf-compare demo demo-rig clean verifier-stats fuzz fuzz-build
+.PHONY: all setup test bench-core bench-kick perf-compare demo demo-blk demo-rig clean verifier-stats fuzz fuzz-build
 all: $(BPF_OBJS) $(SKELS) $(LIB) $(TESTLIB) $(BINS) $(TEST_BINS)
 
 setup:
@@ -211,6 +213,12 @@ $(OUTPUT)/guest-traffic.s390x: $(call objs,s390x/,tools/guest/traffic.c)
 $(OUTPUT)/guest-traffic: $(call objs,,tools/guest/traffic.c)
 	$(call link,)
 
+# The ppc64 block guest's /init (tools/guest/blk-run.sh puts it in its
+# initramfs): static, big-endian, one file.
+$(OUTPUT)/blk-guest-init.ppc64: tools/guest/blk-init.c | $(OUTPUT)
+	$(call msg,CROSS-CC,$@)
+	$(Q)$(PPC64_CC) -static -O2 -Wall -Wextra $< -o $@
+
 # The programs a test starts are built with it (order-only: a new daemon
 # does not relink the test).
 $(OUTPUT)/test_vhost: $(call objs,,$(TEST_VHOST_SRCS) selftests/runner.c user/vu_wire.c) $(TESTLIB) \
@@ -307,6 +315,11 @@ verifier-stats: $(OUTPUT)/verifier_stats
 # demo without a VMM (driver processes kicking eventfds).
 demo: all
 	$(Q)tools/guest/run.sh --mode legacy --path vringmedd
+
+# The block half: a big-endian legacy ppc64 guest's disk through vringmedd
+# on qemu-storage-daemon (tools/guest/blk-run.sh).
+demo-blk: all
+	$(Q)tools/guest/blk-run.sh --path vringmedd
 
 demo-rig: all
 	$(Q)$(OUTPUT)/vringmed-demo
