@@ -102,11 +102,22 @@ timeout "$TIMEOUT" /usr/bin/qemu-system-ppc64 \
 	-chardev "socket,id=c0,path=$SOCK" \
 	-device vhost-user-blk-pci,chardev=c0,disable-modern=on,num-queues=1 \
 	-no-reboot > "$TMP/qemu.log" 2>&1 & Q_PID=$!
+# A guest whose disk cannot work waits for it for ever: once QEMU says its
+# vhost device did not start, or the guest gave up, it is stopped.
+while kill -0 $Q_PID 2>/dev/null; do
+	if grep -a -q -E "vhost_set_vring_endian failed|Error starting vhost|blk-guest: FAILED" \
+		"$TMP/qemu.log" "$TMP/console.log" 2>/dev/null; then
+		sleep 1
+		kill $Q_PID 2>/dev/null
+		break
+	fi
+	sleep 0.5
+done
 wait $Q_PID; qrc=$?; Q_PID=
 t1=$(date +%s.%N)
 [ -n "${VRINGMED_GUEST_VERBOSE:-}" ] && sed 's/^/  console: /' "$TMP/console.log"
 
-stop_pids $S_PID; S_PID=	# the image is whole once the daemon is gone
+kill $S_PID 2>/dev/null; wait $S_PID; S_PID=	# the image is whole once the daemon is gone
 line() { grep -a "^blk-guest: $1" "$TMP/console.log" | head -n1 | tr -d '\r'; }
 disk=$(line disk) read=$(line read) guest_fail=$(line FAILED)
 GUEST_SUM=$(sed -n 's/.*fnv1a=\(0x[0-9a-f]*\).*/\1/p' <<<"$read")
