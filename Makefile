@@ -14,6 +14,7 @@ LLVM_STRIP ?= llvm-strip-19
 BPFTOOL  ?= bpftool
 CC       ?= gcc
 CROSS_CC ?= s390x-linux-gnu-gcc
+PPC64_CC ?= powerpc64-linux-gnu-gcc
 ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/;s/s390x/s390/')
 
 CFLAGS   ?= -O2 -g
@@ -33,7 +34,8 @@ endif
 
 # ---- sources -----------------------------------------------------
 # One mediated device, in rooms (user/proxy_int.h): the fuzzer builds them too.
-PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queue.c user/proxy_kick.c
+PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queue.c user/proxy_kick.c \
+	      user/proxy_blk.c
 # libvringmed.a: everything the daemon, vringmedctl, the tools and the
 # tests share.  Append new user/*.c files here.
 LIB_SRCS := user/access.c user/uxlate.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c \
@@ -48,7 +50,7 @@ TESTLIB_SRCS := testlib/bfx.c testlib/rig.c testlib/peers.c
 
 # The test binaries: each is its sources plus selftests/runner.c.  Tests
 # run in the order their files are listed, and in a file from top to bottom.
-TEST_CORE_SRCS  := $(addprefix selftests/core/,core.c layout.c kick.c used.c net.c fast_chains.c \
+TEST_CORE_SRCS  := $(addprefix selftests/core/,core.c layout.c kick.c used.c net.c blk.c fast_chains.c \
 		     hostile.c races.c journal.c guest_call.c chain_end.c)
 TEST_BPF_SRCS   := $(addprefix selftests/bpf/,common.c load.c translate.c hostile.c deferred.c races.c \
 		     differential.c real_kicks.c daemon.c daemon_upgrade.c)
@@ -56,6 +58,7 @@ TEST_BPF_SRCS   := $(addprefix selftests/bpf/,common.c load.c translate.c hostil
 TEST_PROXY_SRCS := $(addprefix selftests/proxy/,vmm_messages.c daemon_fds.c vmm_misbehaves.c access.c \
 		     backend.c guest_polls.c lifecycle.c kicks.c vmm.c ebe.c session.c)
 TEST_VHOST_SRCS := $(addprefix selftests/vhost/,drv.c driver.c direct.c via.c)
+TEST_BLK_SRCS   := selftests/test_blk.c
 
 # $(call objs,VARIANT,SOURCES): the objects of SOURCES in one variant,
 # the folder under .output/ they are built in ("" is native).
@@ -70,10 +73,12 @@ TESTLIB  := $(OUTPUT)/libvrmtest.a
 TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(OUTPUT)/test_proxy \
 	     $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x $(OUTPUT)/bench_core \
 	     $(OUTPUT)/bench_kick $(OUTPUT)/perf_compare $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/test_vhost \
-	     $(OUTPUT)/verifier_stats $(OUTPUT)/guest-traffic.s390x $(OUTPUT)/guest-traffic
+	     $(OUTPUT)/vu_blk_driver $(OUTPUT)/vu_blk_driver.s390x $(OUTPUT)/test_blk \
+	     $(OUTPUT)/verifier_stats $(OUTPUT)/guest-traffic.s390x $(OUTPUT)/guest-traffic \
+	     $(OUTPUT)/blk-guest-init.ppc64
 BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd $(OUTPUT)/vringmedctl
 
-.PHONY: all setup test bench-core bench-kick perf-compare demo demo-rig clean verifier-stats fuzz fuzz-build
+.PHONY: all setup test bench-core bench-kick perf-compare demo demo-blk demo-rig clean verifier-stats fuzz fuzz-build
 all: $(BPF_OBJS) $(SKELS) $(LIB) $(TESTLIB) $(BINS) $(TEST_BINS)
 
 setup:
@@ -193,6 +198,15 @@ $(OUTPUT)/vu_driver: $(call objs,,$(VU_DRIVER_SRCS))
 $(OUTPUT)/vu_driver.s390x: $(call objs,s390x/,$(VU_DRIVER_SRCS))
 	$(call cross-link,)
 
+# The same for virtio-blk: a VMM plus a block driver.
+VU_BLK_DRIVER_SRCS := selftests/vu_blk_driver.c user/vu_wire.c
+
+$(OUTPUT)/vu_blk_driver: $(call objs,,$(VU_BLK_DRIVER_SRCS))
+	$(call link,)
+
+$(OUTPUT)/vu_blk_driver.s390x: $(call objs,s390x/,$(VU_BLK_DRIVER_SRCS))
+	$(call cross-link,)
+
 # The s390x test guest's traffic tool (tools/guest/lifecycle.sh puts it in
 # the guest's initramfs): static, as the guest has no C library.  Natively
 # too, for test_guest.sh to check its checker on a veth pair.
@@ -202,10 +216,20 @@ $(OUTPUT)/guest-traffic.s390x: $(call objs,s390x/,tools/guest/traffic.c)
 $(OUTPUT)/guest-traffic: $(call objs,,tools/guest/traffic.c)
 	$(call link,)
 
+# The ppc64 block guest's /init (tools/guest/blk-run.sh puts it in its
+# initramfs): static, big-endian, one file.
+$(OUTPUT)/blk-guest-init.ppc64: tools/guest/blk-init.c | $(OUTPUT)
+	$(call msg,CROSS-CC,$@)
+	$(Q)$(PPC64_CC) -static -O2 -Wall -Wextra $< -o $@
+
 # The programs a test starts are built with it (order-only: a new daemon
 # does not relink the test).
 $(OUTPUT)/test_vhost: $(call objs,,$(TEST_VHOST_SRCS) selftests/runner.c user/vu_wire.c) $(TESTLIB) \
 		      | $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/vringmedd
+	$(call link,)
+
+$(OUTPUT)/test_blk: $(call objs,,$(TEST_BLK_SRCS) selftests/runner.c) $(TESTLIB) \
+		    | $(OUTPUT)/vu_blk_driver $(OUTPUT)/vu_blk_driver.s390x $(OUTPUT)/vringmedd
 	$(call link,)
 
 $(OUTPUT)/test_proxy: $(call objs,,$(TEST_PROXY_SRCS) selftests/runner.c) $(TESTLIB) $(LIB) | $(OUTPUT)/vringmedd
@@ -294,6 +318,11 @@ verifier-stats: $(OUTPUT)/verifier_stats
 # demo without a VMM (driver processes kicking eventfds).
 demo: all
 	$(Q)tools/guest/run.sh --mode legacy --path vringmedd
+
+# The block half: a big-endian legacy ppc64 guest's disk through vringmedd
+# on qemu-storage-daemon (tools/guest/blk-run.sh).
+demo-blk: all
+	$(Q)tools/guest/blk-run.sh --path vringmedd
 
 demo-rig: all
 	$(Q)$(OUTPUT)/vringmed-demo

@@ -168,6 +168,41 @@ static inline void h_rx_short(struct hctx *f)
 	h_rx_buffer(f, VRM_VRING_DESC_F_WRITE, VRM_NET_HDR_MODERN - 1);
 }
 
+/* A virtio-blk queue (a legacy request's header through the slot): a
+ * request of `n` descriptors whose header is `hlen` bytes with `hflags` and
+ * whose last one is device-writable or not. */
+static inline void h_blk_request(struct hctx *f, int n, uint32_t hlen, uint16_t hflags,
+				 bool status_writable)
+{
+	uint16_t h;
+
+	f->q->net_mode = VRM_BLK_REQ;
+	h = tr_add_chain(f->t, n, status_writable, 512);
+	tr_set_desc(f->t, h, f->t->data_gpa + 64ull * h, hlen,
+		    hflags | (n > 1 ? VRM_VRING_DESC_F_NEXT : 0), (h + 1) & (f->t->size - 1));
+	tr_publish(f->t);
+}
+
+static inline void h_blk_header_short(struct hctx *f)
+{
+	h_blk_request(f, 3, 15, 0, true);
+}
+
+static inline void h_blk_header_writable(struct hctx *f)
+{
+	h_blk_request(f, 3, 16, VRM_VRING_DESC_F_WRITE, true);
+}
+
+static inline void h_blk_status_read_only(struct hctx *f)
+{
+	h_blk_request(f, 3, 16, 0, false);
+}
+
+static inline void h_blk_no_status(struct hctx *f)
+{
+	h_blk_request(f, 1, 16, 0, false);
+}
+
 static inline void h_used_not_in_flight(struct hctx *f)
 {
 	uint16_t used = 0;
@@ -211,6 +246,10 @@ static const struct hostile hostiles[] __attribute__((unused)) = {
 	{ "desc_in_flight", VRM_DESC_IN_FLIGHT, h_desc_in_flight },
 	{ "rx_buffer_read_only", VRM_NET_HDR, h_rx_read_only },
 	{ "rx_buffer_short_for_header", VRM_NET_HDR, h_rx_short },
+	{ "blk_header_short", VRM_BLK_HDR, h_blk_header_short },
+	{ "blk_header_writable", VRM_BLK_HDR, h_blk_header_writable },
+	{ "blk_status_read_only", VRM_BLK_STATUS, h_blk_status_read_only },
+	{ "blk_no_status", VRM_BLK_STATUS, h_blk_no_status },
 	{ "used_id_not_in_flight", VRM_USED_NOT_IN_FLIGHT, h_used_not_in_flight, true },
 	{ "used_more_than_in_flight", VRM_USED_TOO_MANY, h_used_too_many, true },
 	{ "used_len_over_offered", VRM_USED_LEN, h_used_len_over, true },

@@ -73,6 +73,9 @@ fi
 # dpdk-testpmd + vu_driver (native and s390x); the parts through vringmedd
 # skip themselves without root.
 run test_vhost "$OUT/test_vhost"
+# qemu-storage-daemon + vu_blk_driver (native and s390x), direct and
+# through vringmedd (those parts skip themselves without root).
+run test_blk "$OUT/test_blk"
 run test_ops selftests/test_ops.sh
 run test_soak selftests/test_soak.sh
 run test_guest selftests/test_guest.sh

@@ -14,10 +14,10 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 pass=0 fail=0 skip=0
 
-case_run() {	# NAME EXPECT(WORKED|FAILED) 'PATTERN|PATTERN...'-or-empty ARGS...
+case_run() {	# NAME EXPECT(WORKED|FAILED) 'PATTERN|PATTERN...'-or-empty ARGS... (RUN=script)
 	local name=$1 expect=$2 want=$3 out ok=1 missing= p
 	shift 3
-	out=$(tools/guest/run.sh "$@" 2>&1)
+	out=$(${RUN:-tools/guest/run.sh} "$@" 2>&1)
 	grep -q "^RESULT: $expect" <<<"$out" || ok=0
 	if [ -n "$want" ]; then
 		IFS='|' read -ra pats <<<"$want"
@@ -126,6 +126,26 @@ else
 	case_run legacy_direct_fails FAILED "vhost_set_vring_endian failed: Operation not supported (95)|rx_packets=0" \
 		--mode legacy --path direct
 	case_run modern_direct_works WORKED "version_1=1|VERSION_1 on" --mode modern --path direct
+fi
+
+# The block half: a big-endian ppc64 legacy guest's disk (virtio-blk-pci,
+# disable-modern=on) on qemu-storage-daemon, through vringmedd and straight.
+echo "== test_guest (ppc64 Linux guest under qemu-system-ppc64, TCG)"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP  guest/blk_*: needs root (BPF)"; skip=$((skip + 2))
+elif ! tools/guest/ppc64-kernel.sh --check >/dev/null 2>&1; then
+	echo "SKIP  guest/blk_*: the ppc64 guest kernel is not cached in ${VRINGMED_PPC64_CACHE:-/var/cache/vringmed/ppc64} (run tools/guest/ppc64-kernel.sh or make setup)"
+	skip=$((skip + 2))
+else
+	if [ "$via" != 0 ]; then
+		# The whole disk read (its checksum is the host's), a sector written.
+		RUN=tools/guest/blk-run.sh case_run blk_legacy_via_vringmedd WORKED \
+			"block=512|marker at sector 100 found" --path vringmedd
+	else
+		echo "SKIP  guest/blk_legacy_via_vringmedd: VRINGMED_GUEST_VIA=0"; skip=$((skip + 1))
+	fi
+	# Straight to the daemon, the legacy guest cannot use its disk.
+	RUN=tools/guest/blk-run.sh case_run blk_legacy_direct_fails FAILED "" --path direct
 fi
 echo "test_guest: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

@@ -15,6 +15,7 @@
 #include "peers.h"
 
 #define TESTPMD "/usr/bin/dpdk-testpmd"
+#define QSD "/usr/bin/qemu-storage-daemon"
 
 static void sleep_ms(int ms)
 {
@@ -130,6 +131,38 @@ int testpmd_start(struct peer *t, const char *dir, const char *sock, const char 
 		if (!stat(sock, &st) && S_ISSOCK(st.st_mode))
 			return 0;
 		if (!peer_alive(t))
+			return -ECHILD;
+		sleep_ms(50);
+	}
+	return -ETIMEDOUT;
+}
+
+bool have_qsd(void)
+{
+	return access(QSD, X_OK) == 0;
+}
+
+int qsd_start(struct peer *q, const char *dir, const char *sock, const char *disk)
+{
+	char file[300], exp[300];
+	const char *argv[] = {
+		QSD, "--blockdev", file, "--blockdev", "driver=raw,node-name=disk0,file=file0",
+		"--export", exp, NULL
+	};
+	struct stat st;
+
+	snprintf(file, sizeof(file), "driver=file,node-name=file0,filename=%s", disk);
+	snprintf(exp, sizeof(exp), "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,"
+		 "addr.path=%s,writable=on", sock);
+	snprintf(q->log, sizeof(q->log), "%s/qsd.log", dir);
+	q->runtime[0] = 0;
+	unlink(sock);
+	if (spawn(q, argv, false) < 0)
+		return -errno;
+	for (int i = 0; i < 200; i++) {
+		if (!stat(sock, &st) && S_ISSOCK(st.st_mode))
+			return 0;
+		if (!peer_alive(q))
 			return -ECHILD;
 		sleep_ms(50);
 	}

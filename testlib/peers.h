@@ -24,6 +24,11 @@ void peers_rmdir(const char *dir);
 /* dpdk-testpmd, io forwarding, vhost-user server socket `sock`; waits until
  * the socket exists.  0 or -errno (the log says why). */
 int testpmd_start(struct peer *t, const char *dir, const char *sock, const char *prefix);
+/* qemu-storage-daemon exporting the raw image `disk` as a writable
+ * vhost-user-blk server at `sock` (the modern-only block back-end); waits
+ * until the socket exists.  0 or -errno (the log says why). */
+int qsd_start(struct peer *q, const char *dir, const char *sock, const char *disk);
+bool have_qsd(void);
 /* vringmedd with the given extra arguments (NULL-terminated), pin root
  * `root`, no control socket unless the args name one; waits for "ready". */
 int vringmedd_start(struct peer *d, const char *dir, const char *root, const char *const *args);

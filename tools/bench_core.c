@@ -72,6 +72,91 @@ __u32 bench_kick_empty(struct vrm_ux_queue *rq, __u32 *chains)
 	return vrm_ux_kick(rq, chains);
 }
 
+/* Device headers (bench-core.sh --headers): BENCH_HDR_CHAINS chains of a
+ * header and what follows, in one kick, with the header translated
+ * (virtio-blk requests: header, data, status; virtio-net TX: header,
+ * frame), and the same chains on a queue without header mode: the
+ * difference is the header's cost. */
+#define BENCH_HDR_CHAINS 64
+
+__attribute__((noinline, noclone, used))
+__u32 bench_kick_blk(struct vrm_ux_queue *rq, __u32 *chains)
+{
+	return vrm_ux_kick(rq, chains);
+}
+
+__attribute__((noinline, noclone, used))
+__u32 bench_kick_plain3(struct vrm_ux_queue *rq, __u32 *chains)
+{
+	return vrm_ux_kick(rq, chains);
+}
+
+__attribute__((noinline, noclone, used))
+__u32 bench_kick_net_tx(struct vrm_ux_queue *rq, __u32 *chains)
+{
+	return vrm_ux_kick(rq, chains);
+}
+
+__attribute__((noinline, noclone, used))
+__u32 bench_kick_plain2(struct vrm_ux_queue *rq, __u32 *chains)
+{
+	return vrm_ux_kick(rq, chains);
+}
+
+/* A queue of BENCH_HDR_CHAINS chains of `n` descriptors whose first is a
+ * `hlen`-byte header and whose last `nw` are device-writable, in header
+ * mode `mode`. */
+static void bq_headers(struct fx *b, int be, int n, int nw, uint32_t hlen, uint8_t mode)
+{
+	bq_init(b, BENCH_RING, be);
+	b->q->net_mode = mode;
+	b->q->net_hdr_len = mode == VRM_NET_TX_SLOT ? (uint8_t)hlen : 0;
+	b->q->hdr_gpa = 1ull << 48;
+	for (int i = 0; i < BENCH_HDR_CHAINS; i++) {
+		uint16_t h = tr_add_chain(&b->t, n, nw, 64);
+
+		tr_set_desc(&b->t, h, b->t.data_gpa + 64ull * h, hlen, VRM_VRING_DESC_F_NEXT,
+			    (h + 1) & (BENCH_RING - 1));
+	}
+	tr_publish(&b->t);
+}
+
+static int check(const char *what, __u32 verdict, __u32 chains, __u32 want);
+
+static int bench_headers(int be)
+{
+	static const struct {
+		__u32 (*fn)(struct vrm_ux_queue *, __u32 *);
+		const char *name;
+		int n, nw;
+		uint32_t hlen;
+		uint8_t mode;
+	} runs[] = {
+		{ bench_kick_blk, "blk", 3, 1, 16, VRM_BLK_REQ },
+		{ bench_kick_plain3, "plain3", 3, 1, 16, VRM_NET_NONE },
+		{ bench_kick_net_tx, "net_tx", 2, 0, 10, VRM_NET_TX_SLOT },
+		{ bench_kick_plain2, "plain2", 2, 0, 10, VRM_NET_NONE },
+	};
+	int bad = 0;
+
+	for (unsigned r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+		struct fx warm, meas;
+		__u32 chains, v;
+
+		bq_headers(&warm, be, runs[r].n, runs[r].nw, runs[r].hlen, runs[r].mode);
+		v = bench_warmup_kick(&warm.rq, &chains);
+		bad |= check("warm-up", v, chains, BENCH_HDR_CHAINS);
+		bq_headers(&meas, be, runs[r].n, runs[r].nw, runs[r].hlen, runs[r].mode);
+		v = runs[r].fn(&meas.rq, &chains);
+		bad |= check(runs[r].name, v, chains, BENCH_HDR_CHAINS);
+		fx_fini(&warm);
+		fx_fini(&meas);
+	}
+	printf("bench_core: headers order=%s chains=%d %s\n", be ? "be" : "le", BENCH_HDR_CHAINS,
+	       bad ? "FAILED" : "ok");
+	return bad;
+}
+
 static int check(const char *what, __u32 verdict, __u32 chains, __u32 want)
 {
 	if (verdict != VRM_OK || chains != want) {
@@ -88,11 +173,14 @@ int main(int argc, char **argv)
 	__u32 verdict, chains;
 	int be, bad = 0;
 
-	if (argc != 2 || (strcmp(argv[1], "be") && strcmp(argv[1], "le"))) {
-		fprintf(stderr, "usage: %s be|le\n", argv[0]);
+	if (argc < 2 || argc > 3 || (strcmp(argv[1], "be") && strcmp(argv[1], "le")) ||
+	    (argc == 3 && strcmp(argv[2], "headers"))) {
+		fprintf(stderr, "usage: %s be|le [headers]\n", argv[0]);
 		return 2;
 	}
 	be = !strcmp(argv[1], "be");
+	if (argc == 3)
+		return bench_headers(be);
 
 	/* Warm-up on a separate, identical queue: same code paths, not
 	 * collected. */

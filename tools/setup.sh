@@ -9,6 +9,10 @@ PKGS=(
 	make gcc pkg-config clang-19 llvm-19 lld-19 libclang-rt-19-dev libbpf-dev bpftool libelf-dev zlib1g-dev liburing-dev
 	# big-endian legacy driver: s390x cross toolchain + user-mode emulator
 	gcc-s390x-linux-gnu libc6-dev-s390x-cross qemu-user-static
+	# the big-endian block guest: ppc64 (pseries) under QEMU, its kernel
+	# built once from Debian's source (tools/guest/ppc64-kernel.sh), its
+	# /init cross-built
+	qemu-system-ppc gcc-powerpc64-linux-gnu libc6-dev-ppc64-cross linux-source-6.1 flex bison bc
 	# measurement
 	valgrind
 	# daemon and its peers
@@ -48,3 +52,6 @@ echo "setup: bpffs at /sys/fs/bpf, tracefs at /sys/kernel/tracing"
 # The real big-endian guest (s390x kernel + busybox), downloaded once and
 # cached outside the tree: tools/guest/fetch.sh.
 bash "$(dirname "$0")/guest/fetch.sh"
+# The big-endian block guest's kernel, built once (a few minutes) and
+# cached outside the tree: tools/guest/ppc64-kernel.sh.
+bash "$(dirname "$0")/guest/ppc64-kernel.sh"

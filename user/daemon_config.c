@@ -151,12 +151,15 @@ static int vrd_set_help(struct vrd_config *c, char *val, bool file)
 }
 
 static const struct vrd_setting vrd_settings[] = {
-	{ "device", 'd', "NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace]", true,
-	  vrd_set_device,
-	  "mediate a virtio-net device: listen for the VMM's\n"
-	  "vhost-user connection on PATH, and connect to the\n"
-	  "modern back-end's socket when the VMM arrives\n"
-	  "(repeatable, up to " VRM_STR(VRM_MAX_DEVICES) " devices); kick= as --kick-path" },
+	{ "device", 'd', "NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace][,type=net|blk,order=be|le]",
+	  true, vrd_set_device,
+	  "mediate a device: listen for the VMM's vhost-user\n"
+	  "connection on PATH, and connect to the modern\n"
+	  "back-end's socket when the VMM arrives (repeatable,\n"
+	  "up to " VRM_STR(VRM_MAX_DEVICES) " devices); kick= as --kick-path; type=net\n"
+	  "(virtio-net, the default) or type=blk (virtio-blk),\n"
+	  "whose order= is the byte order of its config space\n"
+	  "and of its guest's rings (be: a big-endian legacy guest)" },
 	{ "kick-path", 'k', "auto|bpf|userspace", false, vrd_set_kick_path,
 	  "how guest kicks reach the translation (default auto:\n"
 	  "BPF where an attached hook sees them, else userspace;\n"
@@ -219,7 +222,10 @@ static void vrd_usage(FILE *f)
 "gid is the --socket-group's.\n"
 "\n"
 "Example (QEMU with -chardev socket,path=/run/vm0.sock -netdev vhost-user):\n"
-"  vringmedd --device net0,vmm=/run/vm0.sock,backend=/run/testpmd0.sock\n");
+"  vringmedd --device net0,vmm=/run/vm0.sock,backend=/run/testpmd0.sock\n"
+"A big-endian legacy guest's disk (QEMU: vhost-user-blk-pci,disable-modern=on)\n"
+"on qemu-storage-daemon's vhost-user-blk export:\n"
+"  vringmedd --device disk0,vmm=/run/vm0-disk0.sock,backend=/run/qsd0.sock,type=blk,order=be\n");
 }
 
 /* The command line, through the table: -1 to go on, else the exit code. */

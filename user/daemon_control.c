@@ -79,6 +79,7 @@ static json_t *vrd_device_json(const struct vrm_proxy_info *in)
 	json_object_set_new(o, "kick_path", json_string(vrm_kick_path_name(in->kick_path)));
 	json_object_set_new(o, "kick_path_why", json_string(in->kick_why));
 	json_object_set_new(o, "starts", json_integer((json_int_t)in->starts));
+	json_object_set_new(o, "type", json_string(in->type == VRM_DEV_BLK ? "blk" : "net"));
 	return o;
 }
 

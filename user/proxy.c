@@ -74,7 +74,7 @@ void vrm_ev_del(int epfd, struct vrm_ev *ev)
 int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **why)
 {
 	char buf[512], *tok, *save = NULL;
-	bool first = true;
+	bool first = true, order_set = false;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (strlen(spec) >= sizeof(buf)) {
@@ -100,14 +100,28 @@ int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **wh
 				*why = "kick= takes auto, bpf or userspace";
 				return -EINVAL;
 			}
+		} else if (!strcmp(tok, "type=net") || !strcmp(tok, "type=blk")) {
+			cfg->type = tok[5] == 'b' ? VRM_DEV_BLK : VRM_DEV_NET;
+		} else if (!strcmp(tok, "order=be") || !strcmp(tok, "order=le")) {
+			cfg->order = tok[6] == 'b' ? VRM_ORDER_BE : VRM_ORDER_LE;
+			order_set = true;
 		} else {
-			*why = "expected NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace] "
-			       "(socket paths under 108 bytes)";
+			*why = "expected NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace]"
+			       "[,type=net|blk][,order=be|le] (socket paths under 108 bytes)";
 			return -EINVAL;
 		}
 	}
 	if (!cfg->name[0] || !cfg->vmm_path[0] || !cfg->backend_path[0]) {
 		*why = "expected NAME,vmm=PATH,backend=PATH";
+		return -EINVAL;
+	}
+	if (cfg->type == VRM_DEV_BLK && !order_set) {
+		*why = "type=blk needs order=be|le: the VMM reads the config space before its "
+		       "guest says a byte order";
+		return -EINVAL;
+	}
+	if (cfg->type == VRM_DEV_NET && order_set) {
+		*why = "order= is for type=blk: a net device takes its guest's byte order";
 		return -EINVAL;
 	}
 	for (const char *c = cfg->name; *c; c++)
@@ -165,7 +179,9 @@ static void vrp_publish(struct vrm_proxy *p)
 	p->pub = (struct vrm_proxy_info){
 		.name = p->cfg.name, .vmm_path = p->cfg.vmm_path,
 		.backend_path = p->cfg.backend_path, .state = p->state, .slot = p->slot,
-		.vmm_pid = p->vmm_pid, .legacy = p->legacy, .order = p->order,
+		.type = p->cfg.type,
+		.vmm_pid = p->vmm_pid, .legacy = p->legacy,
+		.order = vrp_is_blk(p) ? p->cfg.order : p->order,
 		.guest_features = p->guest_features, .backend_features = p->be_features,
 		.sessions = p->sessions, .teardowns = p->teardowns,
 		.deferred_done = p->deferred_done,
@@ -244,6 +260,7 @@ void vrp_teardown(struct vrm_proxy *p, const char *why)
 	dev->nregions = 0;
 	dev->generation++;
 	vrp_unmap_regions(p);
+	vrp_blk_close(p);
 	if (p->vmm.fd >= 0) {
 		vrm_ev_del(p->epfd, &p->vmm);
 		close(p->vmm.fd);
@@ -366,7 +383,7 @@ static struct vrm_proxy *vrp_alloc(struct vrm_bpf *b, int epfd, uint32_t slot,
 	pthread_mutex_init(&p->pub_lock, NULL);
 	p->slot = slot;
 	/* -1 before the first failure: calloc's 0 is stdin's number. */
-	p->vmm.fd = p->be.fd = p->lsn.fd = -1;
+	p->vmm.fd = p->be.fd = p->lsn.fd = p->be_req.fd = p->vmm_req_fd = -1;
 	p->state = "listening";
 	for (unsigned i = 0; i < VRP_NQ; i++) {
 		p->q[i].kickfd = p->q[i].vmm_callfd = p->q[i].call.fd = -1;
@@ -425,8 +442,9 @@ static void vrp_fresh_slot(struct vrm_proxy *p, bool same)
 	}
 	vrm_bpf_del_kickfds_of(b, vrp_qslot(p, 0), VRM_DEV_QUEUES);
 	memcpy(dev->name, p->cfg.name, strnlen(p->cfg.name, sizeof(dev->name) - 1));
+	dev->type = p->cfg.type;
 	dev->first_queue = vrp_qslot(p, 0);
-	dev->nqueues = VRP_NQ;
+	dev->nqueues = vrp_nq(p);
 }
 
 /* The VMM's socket, listened on; 0 or a positive errno. */

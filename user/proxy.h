@@ -62,15 +62,22 @@ struct vrm_proxy_cfg {
 	char backend_path[108];	/* we connect here when a VMM arrives */
 	enum vrm_kick_path kick;	/* kick=auto|bpf|userspace */
 	bool kick_set;		/* ... was given (else the daemon's default) */
+	/* type=net|blk (enum vrm_dev_type, default net).  A block device's
+	 * config space is fetched by the VMM before its guest says a byte
+	 * order, so order=be|le (enum vrm_order) is the device's, given here,
+	 * and its rings must agree with it when they start. */
+	uint8_t type;
+	uint8_t order;
 };
 
-/* Parses "NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace]"; 0 or
+/* Parses "NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace]
+ * [,type=net|blk][,order=be|le]" (order=, and only it, with type=blk); 0 or
  * -EINVAL with *why set. */
 int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **why);
 
 struct vrm_proxy;
 
-#define VRM_PROXY_NQ	2	/* virtio-net: receiveq1, transmitq1 */
+#define VRM_PROXY_NQ	2	/* at most: virtio-net's receiveq1, transmitq1; virtio-blk's requestq1 */
 
 /* The device slot for `name`: the one a previous daemon used for it (its
  * state and counters are adopted), else a slot nobody named, else one whose
@@ -99,6 +106,7 @@ struct vrm_proxy_info {
 	unsigned long starts;		/* times the rings started: pauses, resets */
 	char kick_why[160];
 	uint32_t slot;
+	uint8_t type;		/* enum vrm_dev_type */
 	pid_t vmm_pid;
 	bool legacy;
 	int order;		/* enum vrm_order */

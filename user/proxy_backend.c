@@ -61,7 +61,7 @@ static void vrp_be_lost(struct vrm_proxy *p, const char *why)
 
 /* A request to the back-end that has no reply.  While the back-end is
  * down, nothing is sent: the replay brings it our state. */
-static int vrp_be_send(struct vrm_proxy *p, struct vu_msg *m)
+int vrp_be_send(struct vrm_proxy *p, struct vu_msg *m)
 {
 	int err;
 
@@ -194,11 +194,15 @@ int vrp_backend_connect(struct vrm_proxy *p)
 		err = vu_get_u64_reply(fd, VU_GET_PROTOCOL_FEATURES, &p->be_pf);
 		if (err)
 			goto proto;
-		/* Nothing of the back-end's optional protocol is needed. */
-		err = vrp_be_u64(p, VU_SET_PROTOCOL_FEATURES, 0, -1);
+		/* Nothing of the back-end's optional protocol is needed but
+		 * a block device's config space. */
+		err = vrp_be_u64(p, VU_SET_PROTOCOL_FEATURES, p->be_pf & vrp_blk_be_pf(p), -1);
 		if (err)
 			return err;
 	}
+	err = vrp_blk_be_connected(p);
+	if (err)
+		return err;
 	err = vrm_ev_add(p->epfd, &p->be, EPOLLIN | EPOLLRDHUP);
 	if (err)
 		return err;

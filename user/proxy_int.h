@@ -82,6 +82,11 @@ struct vrm_proxy {
 	struct vrp_region reg[VRM_MAX_REGIONS];
 	int nreg;
 	struct vrp_queue q[VRP_NQ];
+	/* type=blk: the VMM's end of its back-end request channel, and ours
+	 * with the back-end, on which it says its config changed
+	 * (proxy_blk.c). */
+	int vmm_req_fd;
+	struct vrm_ev be_req;
 
 	const char *state;
 	bool adopted;		/* the slot still holds a dead daemon's session */
@@ -141,6 +146,43 @@ static inline uint64_t vrp_shadow_gpa(struct vrm_proxy *p)
 	return VRP_SHADOW_GPA + (uint64_t)p->slot * VRM_SHADOW_DEV_BYTES;
 }
 
+/* What came of a VMM request: the dispatcher acts on it. */
+enum vrp_result {
+	VRP_OK,		/* done (REPLY_ACK, when asked for, says 0) */
+	VRP_REPLIED,	/* done, and the request's own reply sent */
+	VRP_REFUSED,	/* not done; with REPLY_ACK the VMM is told (1) and the
+			 * session goes on, else it cannot be told: it ends */
+	VRP_FATAL,	/* the session ends (REPLY_ACK, when asked for, says 1 first) */
+	VRP_ENDED,	/* the handler ended the session itself */
+};
+
+/* One request on its way through the dispatcher to its handler. */
+struct vrp_req {
+	struct vu_msg *m;
+	uint32_t idx;		/* rows that name a ring: a ring we have ... */
+	struct vrp_queue *vq;	/* ... and its state */
+	int fd;			/* VRP_FD_RING, VRP_FD_ONE rows: the handler's to keep or close;
+				 * -1 when the VMM sent VU_VRING_NOFD */
+	int err;		/* refused, fatal: why, -errno, for the log */
+};
+
+enum vrp_result vrp_refuse(struct vrp_req *req, int err);
+enum vrp_result vrp_fatal(struct vrp_req *req, int err);
+enum vrp_result vrp_sent(struct vrp_req *req, int err);
+enum vrp_result vrp_replied(struct vrp_req *req, int err);
+int vrp_reply(struct vrm_proxy *p, const struct vu_msg *m, struct vu_msg *rep);
+
+static inline bool vrp_is_blk(const struct vrm_proxy *p)
+{
+	return p->cfg.type == VRM_DEV_BLK;
+}
+
+/* The rings the device has: virtio-net's two, virtio-blk's one. */
+static inline unsigned vrp_nq(const struct vrm_proxy *p)
+{
+	return vrp_is_blk(p) ? 1 : VRP_NQ;
+}
+
 /* proxy.c: the session */
 void vrp_err(struct vrm_proxy *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void vrp_teardown(struct vrm_proxy *p, const char *why);
@@ -153,6 +195,7 @@ void vrp_on_vmm(struct vrm_ev *ev, uint32_t events);
 /* proxy_backend.c: the back-end face.  The sends return 0, or -errno only
  * before the VMM set features (the session must end: vrp_be_send). */
 int vrp_backend_connect(struct vrm_proxy *p);
+int vrp_be_send(struct vrm_proxy *p, struct vu_msg *m);
 int vrp_be_u64(struct vrm_proxy *p, uint32_t req, uint64_t v, int fd);
 int vrp_be_state(struct vrm_proxy *p, uint32_t req, uint32_t idx, uint32_t num);
 int vrp_be_mem_table(struct vrm_proxy *p, const struct vrp_region *reg, uint32_t n);
@@ -174,6 +217,17 @@ void vrp_complete(struct vrm_proxy *p, unsigned i);
 void vrp_signal_vmm(struct vrp_queue *vq);
 void vrp_on_call(struct vrm_ev *ev, uint32_t events);
 const char *vrp_order_name(int order);
+
+/* proxy_blk.c: what a virtio-blk device has of its own: its config space
+ * in the device's byte order, the back-end's news that it changed. */
+enum vrp_result vrp_get_config(struct vrm_proxy *p, struct vrp_req *req);
+enum vrp_result vrp_set_config(struct vrm_proxy *p, struct vrp_req *req);
+enum vrp_result vrp_set_backend_req_fd(struct vrm_proxy *p, struct vrp_req *req);
+uint64_t vrp_blk_be_pf(struct vrm_proxy *p);
+int vrp_blk_be_connected(struct vrm_proxy *p);
+void vrp_blk_close(struct vrm_proxy *p);
+void vrp_blk_queue_mode(struct vrm_proxy *p, struct vrm_queue *q);
+int vrp_blk_order_check(struct vrm_proxy *p, unsigned i, int order);
 
 /* proxy_kick.c: the kick paths */
 int vrp_kick_attach(struct vrm_proxy *p, unsigned i);

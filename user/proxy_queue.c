@@ -124,6 +124,10 @@ static void vrp_net_mode(struct vrm_proxy *p, unsigned i, struct vrm_queue *q)
 {
 	bool tx = i & 1;
 
+	if (vrp_is_blk(p)) {
+		vrp_blk_queue_mode(p, q);
+		return;
+	}
 	q->net_mode = VRM_NET_NONE;
 	q->net_hdr_len = VRM_NET_HDR_MODERN;
 	if (!p->legacy)
@@ -204,6 +208,8 @@ static int vrp_queue_order(struct vrm_proxy *p, unsigned i, int *order)
 
 	*order = !p->legacy ? VRM_ORDER_LE : vq->endian_set ?
 		 (vq->endian_be ? VRM_ORDER_BE : VRM_ORDER_LE) : vrm_host_order();
+	if (vrp_blk_order_check(p, i, *order))
+		return -EINVAL;
 	/* Latched while any ring runs; set afresh when none does. */
 	if (!p->q[0].started && !p->q[1].started)
 		p->order_latched = false;
@@ -227,8 +233,9 @@ static int vrp_device_start(struct vrm_proxy *p, int order)
 	dev->tgid = (uint32_t)p->vmm_pid;
 	dev->order = (uint8_t)order;
 	dev->features = p->guest_features;
+	dev->type = p->cfg.type;
 	dev->first_queue = vrp_qslot(p, 0);
-	dev->nqueues = VRP_NQ;
+	dev->nqueues = vrp_nq(p);
 	dev->broken = 0;
 	__atomic_store_n(&dev->flags, VRM_DF_ACTIVE, __ATOMIC_SEQ_CST);
 	if (!p->vmm_added) {	/* once a session: teardown takes it back */

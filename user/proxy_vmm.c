@@ -34,46 +34,46 @@
 
 /* Features a guest is never offered: what the proxy does not mediate
  * (indirect tables, event idx, packed rings, in-order, notification data,
- * ring reset, an IOMMU), what needs a control path it does not have (MQ,
- * GUEST_ANNOUNCE), dirty logging, and ANY_LAYOUT so a legacy guest's TX
- * header keeps a descriptor of its own. */
+ * ring reset, an IOMMU), dirty logging, a legacy-only bit a modern back-end
+ * must not see, and ANY_LAYOUT so a legacy guest's TX or request header
+ * keeps a descriptor of its own. */
 #define VRP_GUEST_MASK	(BIT(VU_F_INDIRECT_DESC) | BIT(VU_F_EVENT_IDX) | BIT(VU_F_ANY_LAYOUT) | \
 			 BIT(VU_F_RING_PACKED) | BIT(VU_F_IN_ORDER) |			    \
 			 BIT(VU_F_NOTIFICATION_DATA) | BIT(VU_F_RING_RESET) |		    \
 			 BIT(VU_F_ACCESS_PLATFORM) | BIT(VU_F_SR_IOV) | BIT(VU_F_ORDER_PLATFORM) | \
-			 BIT(VU_NET_F_MQ) | BIT(VU_NET_F_GUEST_ANNOUNCE) | BIT(26) /* LOG_ALL */ | \
-			 /* legacy-only bits a modern back-end must not see */	    \
-			 BIT(6) /* NET_F_GSO */ | BIT(VU_F_NOTIFY_ON_EMPTY))
-/* Protocol features offered to the VMM: its own, not the back-end's. */
+			 BIT(26) /* LOG_ALL */ | BIT(VU_F_NOTIFY_ON_EMPTY))
+/* ... and per device type: virtio-net's that need a control path it does
+ * not have (MQ, GUEST_ANNOUNCE) and legacy's GSO; virtio-blk's whose
+ * requests carry more than the header it converts (DISCARD, WRITE_ZEROES,
+ * SECURE_ERASE: segments of guest-order fields; LIFETIME, ZONED: replies
+ * of them), legacy's BARRIER and SCSI, and MQ (one request ring). */
+#define VRP_NET_MASK	(BIT(VU_NET_F_MQ) | BIT(VU_NET_F_GUEST_ANNOUNCE) | BIT(6) /* NET_F_GSO */)
+#define VRP_BLK_MASK	(BIT(VU_BLK_F_BARRIER) | BIT(VU_BLK_F_SCSI) | BIT(VU_BLK_F_MQ) |	    \
+			 BIT(VU_BLK_F_DISCARD) | BIT(VU_BLK_F_WRITE_ZEROES) |		    \
+			 BIT(VU_BLK_F_LIFETIME) | BIT(VU_BLK_F_SECURE_ERASE) | BIT(VU_BLK_F_ZONED))
+/* Protocol features offered to the VMM: its own, not the back-end's; a
+ * block device's config space, and the channel on which it is told of
+ * its changes. */
 #define VRP_VMM_PF	(BIT(VU_PF_CROSS_ENDIAN) | BIT(VU_PF_REPLY_ACK))
+#define VRP_VMM_PF_BLK	(VRP_VMM_PF | BIT(VU_PF_CONFIG) | BIT(VU_PF_BACKEND_REQ))
 
-/* What came of a VMM request: the dispatcher acts on it. */
-enum vrp_result {
-	VRP_OK,		/* done (REPLY_ACK, when asked for, says 0) */
-	VRP_REPLIED,	/* done, and the request's own reply sent */
-	VRP_REFUSED,	/* not done; with REPLY_ACK the VMM is told (1) and the
-			 * session goes on, else it cannot be told: it ends */
-	VRP_FATAL,	/* the session ends (REPLY_ACK, when asked for, says 1 first) */
-	VRP_ENDED,	/* the handler ended the session itself */
-};
+static uint64_t vrp_guest_mask(const struct vrm_proxy *p)
+{
+	return VRP_GUEST_MASK | (vrp_is_blk(p) ? VRP_BLK_MASK : VRP_NET_MASK);
+}
 
-/* One request on its way through the dispatcher to its handler. */
-struct vrp_req {
-	struct vu_msg *m;
-	uint32_t idx;		/* rows that name a ring: a ring we have ... */
-	struct vrp_queue *vq;	/* ... and its state */
-	int fd;			/* VRP_FD_RING rows: the handler's to keep or close;
-				 * -1 when the VMM sent VU_VRING_NOFD */
-	int err;		/* refused, fatal: why, -errno, for the log */
-};
+static uint64_t vrp_vmm_pf(const struct vrm_proxy *p)
+{
+	return vrp_is_blk(p) ? VRP_VMM_PF_BLK : VRP_VMM_PF;
+}
 
-static enum vrp_result vrp_refuse(struct vrp_req *req, int err)
+enum vrp_result vrp_refuse(struct vrp_req *req, int err)
 {
 	req->err = err;
 	return VRP_REFUSED;
 }
 
-static enum vrp_result vrp_fatal(struct vrp_req *req, int err)
+enum vrp_result vrp_fatal(struct vrp_req *req, int err)
 {
 	req->err = err;
 	return VRP_FATAL;
@@ -81,19 +81,19 @@ static enum vrp_result vrp_fatal(struct vrp_req *req, int err)
 
 /* After a send to the back-end: one that failed ends the session
  * (vrp_be_send fails only while there is nothing to keep). */
-static enum vrp_result vrp_sent(struct vrp_req *req, int err)
+enum vrp_result vrp_sent(struct vrp_req *req, int err)
 {
 	return err ? vrp_fatal(req, err) : VRP_OK;
 }
 
 /* After our reply to the VMM: a VMM that cannot be answered is gone. */
-static enum vrp_result vrp_replied(struct vrp_req *req, int err)
+enum vrp_result vrp_replied(struct vrp_req *req, int err)
 {
 	return err ? vrp_fatal(req, err) : VRP_REPLIED;
 }
 
 /* Our reply to the VMM's request `m`.  0 or -errno. */
-static int vrp_reply(struct vrm_proxy *p, const struct vu_msg *m, struct vu_msg *rep)
+int vrp_reply(struct vrm_proxy *p, const struct vu_msg *m, struct vu_msg *rep)
 {
 	rep->request = m->request;
 	rep->flags = VU_VERSION | VU_FLAG_REPLY;
@@ -181,7 +181,7 @@ static bool vrp_eventfd_ok(struct vrm_proxy *p, struct vrp_req *req, const char 
 
 static enum vrp_result vrp_get_features(struct vrm_proxy *p, struct vrp_req *req)
 {
-	p->offered = (p->be_features & ~VRP_GUEST_MASK) | BIT(VU_F_PROTOCOL_FEATURES);
+	p->offered = (p->be_features & ~vrp_guest_mask(p)) | BIT(VU_F_PROTOCOL_FEATURES);
 	return vrp_replied(req, vrp_reply_u64(p, req->m, p->offered));
 }
 
@@ -541,12 +541,12 @@ static enum vrp_result vrp_set_vring_err(struct vrm_proxy *p, struct vrp_req *re
 
 static enum vrp_result vrp_get_protocol_features(struct vrm_proxy *p, struct vrp_req *req)
 {
-	return vrp_replied(req, vrp_reply_u64(p, req->m, VRP_VMM_PF));
+	return vrp_replied(req, vrp_reply_u64(p, req->m, vrp_vmm_pf(p)));
 }
 
 static enum vrp_result vrp_set_protocol_features(struct vrm_proxy *p, struct vrp_req *req)
 {
-	p->vmm_pf = vu_get_u64(req->m, 0) & VRP_VMM_PF;
+	p->vmm_pf = vu_get_u64(req->m, 0) & vrp_vmm_pf(p);
 	return VRP_OK;
 }
 
@@ -607,6 +607,7 @@ enum vrp_fds {
 	VRP_FDS_NONE,		/* none: any it brings is closed unread */
 	VRP_FD_RING,		/* one, unless its u64 says VU_VRING_NOFD: req->fd */
 	VRP_FDS_REGIONS,	/* one per memory region: the handler counts them */
+	VRP_FD_ONE,		/* one, always: req->fd */
 };
 
 #define VRP_SIZE_ANY	UINT32_MAX	/* not checked here: nothing is read, or
@@ -641,7 +642,10 @@ static const struct vrp_request vrp_requests[] = {
 	[VU_SET_VRING_ENABLE]      = { vrp_set_vring_enable,      VU_STATE_SIZE, true,  VRP_FDS_NONE,    false },
 	[VU_SEND_RARP]             = { vrp_ignore,                VRP_SIZE_ANY,  false, VRP_FDS_NONE,    false },
 	[VU_NET_SET_MTU]           = { vrp_ignore,                VRP_SIZE_ANY,  false, VRP_FDS_NONE,    false },
+	[VU_SET_BACKEND_REQ_FD]    = { vrp_set_backend_req_fd,    VRP_SIZE_ANY,  false, VRP_FD_ONE,      false },
 	[VU_SET_VRING_ENDIAN]      = { vrp_set_vring_endian,      VU_STATE_SIZE, true,  VRP_FDS_NONE,    false },
+	[VU_GET_CONFIG]            = { vrp_get_config,            VRP_SIZE_ANY,  false, VRP_FDS_NONE,    true  },
+	[VU_SET_CONFIG]            = { vrp_set_config,            VRP_SIZE_ANY,  false, VRP_FDS_NONE,    false },
 	[VU_RESET_DEVICE]          = { vrp_reset_device,          VRP_SIZE_ANY,  false, VRP_FDS_NONE,    false },
 };
 
@@ -673,12 +677,17 @@ static enum vrp_result vrp_dispatch(struct vrm_proxy *p, const struct vrp_reques
 		return vrp_fatal(req, -EBADMSG);
 	if (row->ring) {
 		req->idx = vu_get_u32(m, 0) & VU_VRING_IDX_MASK;
-		if (req->idx >= VRP_NQ) {
+		if (req->idx >= vrp_nq(p)) {
 			vrp_err(p, "%s for queue %u: the device has %u",
-				vu_request_name(m->request), req->idx, VRP_NQ);
+				vu_request_name(m->request), req->idx, vrp_nq(p));
 			return vrp_fatal(req, -EBADMSG);
 		}
 		req->vq = &p->q[req->idx];
+	}
+	if (row->fds == VRP_FD_ONE) {
+		req->fd = vu_msg_take_fd(req->m, 0);
+		if (req->fd < 0)
+			return vrp_fatal(req, -EBADMSG);
 	}
 	if (row->fds == VRP_FD_RING) {
 		u = vu_get_u64(m, 0);

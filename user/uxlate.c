@@ -110,8 +110,12 @@ static long vrm_env_read(const struct vrm_device *dev, void *dst, __u32 len, __u
 	const void *src = vrm_env_ptr(dev, vmm_va, len);
 
 	VRM_UX_COUNT_READ(len);
-	if (!src)
+	if (!src) {
+		/* As bpf_probe_read_user leaves it: the copy may be the
+		 * header slot itself, which BPF and this agree on. */
+		memset(dst, 0, len);
 		return -EFAULT;
+	}
 	memcpy(dst, src, len);
 	return 0;
 }

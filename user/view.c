@@ -308,7 +308,7 @@ static void prom_self(FILE *out)
 static void prom_device_info(FILE *out, const struct vrm_view *v, const struct vrm_view_extra *x)
 {
 	head(out, "vringmed_device_info", "gauge",
-	     "One per device: its negotiated byte order, virtio version, features and back-end.");
+	     "One per device: its type (net, blk), negotiated byte order, virtio version, features and back-end.");
 	for (__u32 s = 0; s < VRM_MAX_DEVICES; s++) {
 		const struct vrm_device *d = &v->devices[s];
 		char name[VRM_DEV_NAME_LEN + 8];
@@ -324,7 +324,7 @@ static void prom_device_info(FILE *out, const struct vrm_view *v, const struct v
 		esc(out, x && x->state[s] ? x->state[s] : "unknown");
 		fprintf(out, "\",backend=\"");
 		esc(out, x && x->backend[s] ? x->backend[s] : "");
-		fprintf(out, "\"} 1\n");
+		fprintf(out, "\",type=\"%s\"} 1\n", d->type == VRM_DEV_BLK ? "blk" : "net");
 	}
 }
 

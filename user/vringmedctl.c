@@ -154,6 +154,7 @@ static json_t *device_json(const struct vrm_view *v, unsigned slot, json_t *dl, 
 	/* The daemon's: how the guest's kicks reach the core, and why. */
 	json_object_set_new(o, "kick_path", json_string(de ? jstr(de, "kick_path", "?") : "unknown"));
 	json_object_set_new(o, "kick_path_why", json_string(de ? jstr(de, "kick_path_why", "") : ""));
+	json_object_set_new(o, "type", json_string(d->type == VRM_DEV_BLK ? "blk" : "net"));
 	if (queues) {
 		json_t *qs = json_array();
 		__u32 nq = d->nqueues && d->nqueues <= VRM_DEV_QUEUES ? d->nqueues : 2;
@@ -193,11 +194,12 @@ static int cmd_device_list(const struct vrm_view *v, char **args)
 		size_t i;
 		json_t *e;
 
-		printf("%-16s %4s %-6s %-7s %-18s %-10s %-24s %s\n", "DEVICE", "SLOT", "ORDER",
-		       "VIRTIO", "FEATURES", "ACTIVE", "STATE", "BROKEN");
+		printf("%-16s %4s %-4s %-6s %-7s %-18s %-10s %-24s %s\n", "DEVICE", "SLOT", "TYPE",
+		       "ORDER", "VIRTIO", "FEATURES", "ACTIVE", "STATE", "BROKEN");
 		json_array_foreach(arr, i, e)
-			printf("%-16s %4lld %-6s %-7s %-18s %-10s %-24s %s\n", jstr(e, "name", ""),
-			       jint(e, "slot"), jstr(e, "byte_order", ""), jstr(e, "virtio", ""),
+			printf("%-16s %4lld %-4s %-6s %-7s %-18s %-10s %-24s %s\n", jstr(e, "name", ""),
+			       jint(e, "slot"), jstr(e, "type", ""), jstr(e, "byte_order", ""),
+			       jstr(e, "virtio", ""),
 			       jstr(e, "features", ""),
 			       json_is_true(json_object_get(e, "active")) ? "yes" : "no",
 			       jstr(e, "state", ""), jstr(e, "broken", ""));
@@ -234,8 +236,10 @@ static void print_device(json_t *o, long slot)
 	size_t i;
 	json_t *q;
 
-	printf("device %s (slot %ld): %s virtio, %s-endian rings, features %s, %s, broken: %s\n",
-	       jstr(o, "name", ""), slot, jstr(o, "virtio", ""), jstr(o, "byte_order", ""),
+	printf("device %s (slot %ld): %s, %s virtio, %s-endian rings, features %s, %s, "
+	       "broken: %s\n", jstr(o, "name", ""), slot,
+	       !strcmp(jstr(o, "type", ""), "blk") ? "virtio-blk" : "virtio-net",
+	       jstr(o, "virtio", ""), jstr(o, "byte_order", ""),
 	       jstr(o, "features", ""),
 	       json_is_true(json_object_get(o, "active")) ? "active" : "inactive",
 	       jstr(o, "broken", ""));

@@ -75,7 +75,9 @@
 	X(USED_TOO_MANY,	"used_more_than_in_flight")		\
 	X(BAD_CONFIG,		"bad_config")				\
 	X(NET_HDR,		"bad_net_header")				\
-	X(USED_LEN,		"used_len_over_offered")
+	X(USED_LEN,		"used_len_over_offered")			\
+	X(BLK_HDR,		"bad_blk_header")				\
+	X(BLK_STATUS,		"bad_blk_status")
 
 enum vrm_verdict {
 #define VRM_X_ENUM(name, str) VRM_##name,
@@ -97,13 +99,20 @@ VRM_STATIC_ASSERT(sizeof(struct vrm_region) == 32, "vrm_region ABI");
 
 #define VRM_DF_ACTIVE		(1u << 0)
 
+/* What a device is (vrm_device.type): the daemon's configuration says. */
+enum vrm_dev_type {
+	VRM_DEV_NET = 0,	/* virtio-net: receiveq1, transmitq1 */
+	VRM_DEV_BLK = 1,	/* virtio-blk: requestq1 */
+};
+
 /* VRM_MAP_DEVICES value, indexed by device slot. */
 struct vrm_device {
 	__u32 tgid;		/* the VMM: guest reads happen only in its context */
 	__u32 flags;		/* VRM_DF_* */
 	__u8 order;		/* enum vrm_order, latched at FEATURES_OK */
 	__u8 nregions;
-	__u16 _pad0;
+	__u8 type;		/* enum vrm_dev_type */
+	__u8 _pad0;
 	__u32 broken;		/* enum vrm_verdict; first verdict wins until reset */
 	__u64 features;		/* feature bits negotiated with the guest */
 	__u32 first_queue;	/* VRM_MAP_QUEUES index of queue 0 */
@@ -138,6 +147,10 @@ enum vrm_net_mode {
 	 * other byte order: the used path byteswaps it in place, and skips the
 	 * header-less buffers that follow in a merged packet. */
 	VRM_NET_RX_INPLACE = 3,
+	/* Not net: a legacy virtio-blk request's 16-byte header (its own
+	 * descriptor, guest order) is replaced by a mediator-owned shadow
+	 * header slot holding it little-endian (xlate_blk.h). */
+	VRM_BLK_REQ = 4,
 };
 #define VRM_NET_HDR_MODERN	12
 #define VRM_NET_HDR_LEGACY	10
@@ -160,7 +173,7 @@ struct vrm_queue {
 	__u32 flags;		/* VRM_QF_* */
 	__u16 size;		/* ring size, power of two <= VRM_MAX_RING */
 	__u16 max_chain;	/* longest chain accepted (<= size) */
-	__u8 net_mode;		/* enum vrm_net_mode: virtio-net header handling */
+	__u8 net_mode;		/* enum vrm_net_mode: device header handling */
 	__u8 net_hdr_len;	/* the guest's header: 10, or 12 with MRG_RXBUF */
 	__u16 rx_merge_left;	/* completion side: buffers of a packet to go */
 	__u64 desc_va;		/* the guest's legacy ring, VMM addresses */

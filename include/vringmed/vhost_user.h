@@ -53,6 +53,9 @@ enum vu_request {
 	VU_REQUEST_MAX = 64,
 };
 
+/* Back-end -> front-end requests (on the back-end request channel). */
+#define VU_BACKEND_CONFIG_CHANGE_MSG	2
+
 /* Header flags. */
 #define VU_VERSION		0x1u
 #define VU_VERSION_MASK		0x3u
@@ -95,6 +98,24 @@ enum vu_request {
 #define VU_NET_F_GUEST_ANNOUNCE	21
 #define VU_NET_F_MQ		22
 
+/* virtio-blk feature bits. */
+#define VU_BLK_F_BARRIER	0	/* legacy */
+#define VU_BLK_F_SIZE_MAX	1
+#define VU_BLK_F_SEG_MAX	2
+#define VU_BLK_F_GEOMETRY	4
+#define VU_BLK_F_RO		5
+#define VU_BLK_F_BLK_SIZE	6
+#define VU_BLK_F_SCSI		7	/* legacy */
+#define VU_BLK_F_FLUSH		9
+#define VU_BLK_F_TOPOLOGY	10
+#define VU_BLK_F_CONFIG_WCE	11
+#define VU_BLK_F_MQ		12
+#define VU_BLK_F_DISCARD	13
+#define VU_BLK_F_WRITE_ZEROES	14
+#define VU_BLK_F_LIFETIME	15
+#define VU_BLK_F_SECURE_ERASE	16
+#define VU_BLK_F_ZONED		17
+
 /* Protocol feature bits. */
 #define VU_PF_MQ		0
 #define VU_PF_LOG_SHMFD		1
@@ -134,6 +155,9 @@ enum vu_request {
  *   vring address   : u32 index @0, u32 flags @4, u64 desc @8, u64 used @16,
  *                     u64 avail @24, u64 log @32 (40 bytes; front-end
  *                     *user* addresses, translated through the mem table)
+ *   config space    : u32 offset @0, u32 size @4, u32 flags @8, then size
+ *                     bytes of the device's config space from offset
+ *                     (GET_CONFIG, SET_CONFIG)
  *   memory table    : u32 nregions @0, u32 padding @4, then per region
  *                     u64 guest_phys_addr, u64 memory_size,
  *                     u64 userspace_addr, u64 mmap_offset (32 bytes each),
@@ -145,6 +169,7 @@ enum vu_request {
 #define VU_ADDR_DESC_OFF	8
 #define VU_ADDR_USED_OFF	16
 #define VU_ADDR_AVAIL_OFF	24
+#define VU_CONFIG_HDR_SIZE	12
 #define VU_MEM_HDR_SIZE		8
 #define VU_MEM_REGION_SIZE	32
 

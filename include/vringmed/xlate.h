@@ -322,19 +322,19 @@ static vrm_inline void vrm_net_hdr_convert(__u8 *dst, const __u8 *src, __u32 len
 
 /* A legacy TX header (`hlen` bytes in the guest's order, at `vmm_va`)
  * copied into a mediator header slot as a modern little-endian one.
- * Nonzero when the guest's memory cannot be read.  Not inlined: its copy
- * would cost the fast chain's frame the stack it does not have. */
+ * Nonzero when the guest's memory cannot be read.  Copied straight into
+ * the slot and converted there (the slot is ours until the chain is
+ * published), so it takes no stack, and not inlined: the fast chain's
+ * call chain has none to spare. */
 static __attribute__((noinline)) long vrm_net_tx_header(const struct vrm_device *dev, __u32 order,
 							__u8 *slot, __u32 hlen, __u64 vmm_va)
 {
-	__u8 raw[VRM_NET_HDR_MODERN] = { 0 };
-
-	if (vrm_env_read(dev, raw, hlen == VRM_NET_HDR_LEGACY ? VRM_NET_HDR_LEGACY :
+	if (vrm_env_read(dev, slot, hlen == VRM_NET_HDR_LEGACY ? VRM_NET_HDR_LEGACY :
 			VRM_NET_HDR_MODERN, vmm_va))
 		return -1;
-	raw[10] = 0;	/* num_buffers: unused on TX, 0 for a modern device */
-	raw[11] = 0;
-	vrm_net_hdr_convert(slot, raw, VRM_NET_HDR_MODERN, (enum vrm_order)order, VRM_ORDER_LE);
+	slot[10] = 0;	/* num_buffers: unused on TX, 0 for a modern device */
+	slot[11] = 0;
+	vrm_net_hdr_convert(slot, slot, VRM_NET_HDR_MODERN, (enum vrm_order)order, VRM_ORDER_LE);
 	return 0;
 }
 
@@ -668,9 +668,11 @@ chains:	/* not a single descriptor: chains? */
 	return ran;
 }
 
+#include "xlate_blk.h"
+
 /*
  * The head descriptor of a chain on a queue whose virtio-net headers need
- * the mediator (q->net_mode): checks it is a header where the guest's
+ * the mediator (q->net_mode; a virtio-blk request's: vrm_blk_head): checks it is a header where the guest's
  * feature set says it must be, and points the shadow descriptor at the
  * queue's header slot where that mode needs one.  *addr and *len are the
  * validated guest values on entry and what the shadow descriptor carries on
@@ -684,9 +686,14 @@ static vrm_inline __u32 vrm_net_head(struct vrm_kick *k, __u16 idx, __u16 flags,
 	__u8 *slot = k->sh->hdr[idx & VRM_RING_MASK];
 	__u32 hlen = q->net_hdr_len;
 
-	if (hlen != VRM_NET_HDR_LEGACY && hlen != VRM_NET_HDR_MODERN)
+	if (hlen != VRM_NET_HDR_LEGACY && hlen != VRM_NET_HDR_MODERN && q->net_mode != VRM_BLK_REQ)
 		return VRM_BAD_CONFIG;
 	switch (q->net_mode) {
+	case VRM_BLK_REQ:	/* xlate_blk.h */
+		hlen = vrm_blk_head(k, idx, flags, *addr, *len);
+		if (hlen != VRM_OK)
+			return hlen;
+		break;
 	case VRM_NET_TX_SLOT:
 		/* Without ANY_LAYOUT the header has a descriptor of its own. */
 		if ((flags & VRM_VRING_DESC_F_WRITE) || *len != hlen)
@@ -713,7 +720,7 @@ static vrm_inline __u32 vrm_net_head(struct vrm_kick *k, __u16 idx, __u16 flags,
 		return VRM_BAD_CONFIG;
 	}
 	*addr = q->hdr_gpa + (__u64)(idx & VRM_RING_MASK) * VRM_SHADOW_HDR_SLOT;
-	*len = VRM_NET_HDR_MODERN;
+	*len = q->net_mode == VRM_BLK_REQ ? VRM_BLK_HDR_LEN : VRM_NET_HDR_MODERN;
 	return VRM_OK;
 }
 
@@ -825,6 +832,8 @@ static long vrm_kick_step(__u64 i, void *arg)
 		k->cur = next;
 		return 0;
 	}
+	if (q->net_mode == VRM_BLK_REQ && !vrm_blk_tail_ok(k, flags))
+		return vrm_fail(k, VRM_BLK_STATUS);
 	/* Chain complete: same head, same slot as the guest used. */
 	v = (__u32)(q->last_avail + k->done) & k->mask & VRM_RING_MASK;
 	vrm_st16(VRM_ORDER_LE, &k->sh->avail.ring[v], k->head);

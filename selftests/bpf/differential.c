@@ -52,7 +52,7 @@ static bool diff_equal(const struct diff_side *a, const struct diff_side *b, uin
 	if (memcmp(a->q->desc_state, b->q->desc_state, 4u * size))
 		return snprintf(why, why_len, "descriptor ownership differs"), false;
 	if (memcmp(a->sh->hdr, b->sh->hdr, sizeof(a->sh->hdr[0]) * size))
-		return snprintf(why, why_len, "shadow net header slots differ"), false;
+		return snprintf(why, why_len, "shadow header slots differ"), false;
 	if (memcmp(a->q->rx_hdr, b->q->rx_hdr, sizeof(a->q->rx_hdr[0]) * size))
 		return snprintf(why, why_len, "RX header addresses differ"), false;
 	if (memcmp(a->q->offered, b->q->offered, sizeof(a->q->offered[0]) * size))
@@ -72,11 +72,14 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 	uint16_t size = sizes[rnd(9)];
 	uint16_t start = (uint16_t)rnd(65536);
 	int be = rnd(2), kicks = 1 + rnd(3), hostile = rnd(3) == 0;
-	/* A quarter of the rings are virtio-net queues whose headers need the
-	 * mediator: TX or RX header slots, 10- or 12-byte legacy headers, or
-	 * mergeable RX buffers with the header in place. */
-	int net = rnd(4) ? VRM_NET_NONE : (int[]){ VRM_NET_TX_SLOT, VRM_NET_RX_SLOT, VRM_NET_RX_INPLACE }[rnd(3)];
-	int hlen = net == VRM_NET_RX_INPLACE ? 12 : net == VRM_NET_RX_SLOT || rnd(2) ? 10 : 12;
+	/* A quarter of the rings are queues whose headers need the mediator:
+	 * virtio-net TX or RX header slots, 10- or 12-byte legacy headers,
+	 * mergeable RX buffers with the header in place, or virtio-blk
+	 * requests (the 16-byte header through its slot). */
+	int net = rnd(4) ? VRM_NET_NONE : (int[]){ VRM_NET_TX_SLOT, VRM_NET_RX_SLOT, VRM_NET_RX_INPLACE,
+						   VRM_BLK_REQ }[rnd(4)];
+	int hlen = net == VRM_BLK_REQ ? 16 : net == VRM_NET_RX_INPLACE ? 12 :
+		   net == VRM_NET_RX_SLOT || rnd(2) ? 10 : 12;
 	struct vrm_qstats rst = { 0 };
 	struct vrm_ux_queue rq = { ref->dev, ref->q, ref->sh, scr, &rst };
 	uint32_t descs_left;
@@ -158,10 +161,18 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 				nw = 0;
 			if ((net == VRM_NET_RX_SLOT || net == VRM_NET_RX_INPLACE) && rnd(8))
 				nw = n;
+			/* A request: header, data, status written by the device
+			 * (requests come many to a ring: fewer are malformed). */
+			if (net == VRM_BLK_REQ && rnd(32)) {
+				n = n < 2 ? 2 : n;
+				nw = 1 + rnd(n - 1);
+			}
+			if ((uint32_t)n > descs_left)
+				break;
 			head = tr_add_chain(t, n, nw, 1 + rnd(9000));
-			if (net && rnd(8))
+			if (net && rnd(net == VRM_BLK_REQ ? 32 : 8))
 				tr_put(t, tr_desc_gpa(t, head) + 8, (uint64_t)hlen, 4);
-			for (int b = 0; net == VRM_NET_TX_SLOT && b < 12; b++)
+			for (int b = 0; (net == VRM_NET_TX_SLOT || net == VRM_BLK_REQ) && b < hlen; b++)
 				t->mem[t->data_gpa + 64ull * head + b] = (uint8_t)rnd(256);
 			descs_left -= n;
 		}

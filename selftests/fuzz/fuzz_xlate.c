@@ -79,6 +79,17 @@ static void check_published(const struct vrm_shadow_queue *sh, const struct tr_r
 				CHECK(!wrote, "read-only descriptor %u after a write-only", cur);
 			all += dlen;
 			writable += (flags & VRM_VRING_DESC_F_WRITE) ? dlen : 0;
+			/* A request: its header in the head's slot, read-only,
+			 * 16 bytes; its status byte device-writable, last. */
+			if (q->net_mode == VRM_BLK_REQ && len == 1)
+				CHECK(addr == q->hdr_gpa + 16ull * cur && dlen == 16 &&
+				      !(flags & VRM_VRING_DESC_F_WRITE),
+				      "request head %u: addr 0x%llx len %llu flags 0x%x published", cur,
+				      (unsigned long long)addr, (unsigned long long)dlen, flags);
+			if (q->net_mode == VRM_BLK_REQ && !(flags & VRM_VRING_DESC_F_NEXT))
+				CHECK(len >= 2 && (flags & VRM_VRING_DESC_F_WRITE),
+				      "request of %u descriptors published, its last flags 0x%x", len,
+				      flags);
 			if (!(flags & VRM_VRING_DESC_F_NEXT)) {
 				offered[(uint16_t)tr_le(&sh->avail.ring[s & mask], 2)] =
 					wrote ? writable : all;
@@ -126,6 +137,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[1])
 		q->max_chain = data[1] < rsize ? data[1] : rsize;
 	q->net_mode = (data[0] >> 4) & 3;
+	/* No header mode with the 12-byte bit: a virtio-blk queue. */
+	if (!q->net_mode && (data[0] & 0x40))
+		q->net_mode = VRM_BLK_REQ;
 	q->net_hdr_len = (data[0] & 0x40) ? VRM_NET_HDR_MODERN : VRM_NET_HDR_LEGACY;
 	q->hdr_gpa = 1ull << 48;
 	q->last_avail = q->last_used = start;

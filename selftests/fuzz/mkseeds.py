@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Seed corpora.  fuzz_xlate: well-formed legacy rings (both byte orders,
-several sizes, chains, header modes, wrap-around), each followed by kicks,
+several sizes, chains, header modes, virtio-blk requests, wrap-around), each followed by kicks,
 back-end completions of what was published, and guest rewrites.  The
 fuzzer mutates from there.  fuzz_vu_wire: vhost-user message streams
 (a QEMU-like set-up sequence, fds passed, a split header, a bad version, an
@@ -38,8 +38,10 @@ def seed(be, size_log, mode, hdr12, chains, start, ops):
     size = 2 << size_log
     head = bytes([(be & 1) | (size_log << 1) | (mode << 4) | (0x40 if hdr12 else 0) |
                   (0x80 if start >= 0xff00 else 0), 0, start & 0xff])
-    # a header in its own descriptor (TX or RX slot modes) has the header's length
-    img, heads = ring(size, be, chains, start, (12 if hdr12 else 10) if mode in (1, 2) else 0)
+    # a header in its own descriptor (TX or RX slot modes) has the header's length;
+    # mode 0 with the 12-byte bit is virtio-blk, whose request header is 16 bytes
+    img, heads = ring(size, be, chains, start, (12 if hdr12 else 10) if mode in (1, 2) else
+                      16 if mode == 0 and hdr12 else 0)
     return head + img + bytes(ops)
 
 
@@ -132,6 +134,9 @@ def main():
         'be-tx-slot': seed(1, 3, 1, 1, [(2, 0)] * 4, 0, kick + use_next * 4),
         'be-rx-slot': seed(1, 3, 2, 0, [(2, 2)] * 4, 0, kick + use_next * 4),
         'be-rx-inplace': seed(1, 3, 3, 1, [(1, 1)] * 4, 0, kick + use_next * 4),
+        # requests: a read (header, data, status), a flush, a write
+        'be-blk': seed(1, 3, 0, 1, [(3, 2), (2, 1), (3, 1)] * 2, 0, kick + use_next * 6),
+        'le-blk-wrap': seed(0, 3, 0, 1, [(3, 2), (2, 1), (3, 1)], 0xfffe, kick + use_next * 3 + kick),
         'le-rewrite': seed(0, 3, 0, 0, [(1, 0)] * 4, 0,
                            kick + [2, 8, 0, 0] + [3, 1, 2, 0] + kick + use_next * 2),
         'be-256': seed(1, 7, 0, 0, [(1, 0)] * 64, 0, kick + use_next * 16 + kick),

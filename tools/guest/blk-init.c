@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * /init of vringmed's big-endian ppc64 block guest (tools/guest/blk-run.sh):
+ * the guest's own kernel and virtio-blk driver do the work, this only
+ * looks.  It waits for /dev/vda, prints what the driver made of the
+ * device's config space (size in sectors, logical block size: a
+ * little-endian config space read big-endian gives 0x20000 or nonsense,
+ * and the driver gives up), reads the whole disk and prints its checksum
+ * (FNV-1a, 64 bits, which the host computes over the backing file too),
+ * writes a marker sector (the text given on the kernel command line as
+ * vrm.mark=WORD, at sector vrm.sector=N), syncs it (a write and a flush),
+ * and powers off.  Static (the guest has no C library), built with
+ * powerpc64-linux-gnu-gcc.
+ *
+ * Console lines (all begin with "blk-guest: "):
+ *   blk-guest: disk vda sectors=N block=B
+ *   blk-guest: read N bytes fnv1a=0x... in T ms
+ *   blk-guest: wrote sector N
+ *   blk-guest: done
+ * or "blk-guest: FAILED <why>".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#include <stdarg.h>
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("blk-guest: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+}
+
+static __attribute__((noreturn)) void off(void)
+{
+	sync();
+	reboot(RB_POWER_OFF);
+	for (;;)
+		pause();
+}
+
+static long read_sys(const char *path)
+{
+	char buf[64] = "";
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0 || read(fd, buf, sizeof(buf) - 1) <= 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return strtol(buf, NULL, 10);
+}
+
+/* vrm.NAME=VALUE from the kernel command line, or `dflt`. */
+static const char *cmdline(const char *name, const char *dflt)
+{
+	static char buf[1024];
+	char key[64], *s;
+	int fd = open("/proc/cmdline", O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return dflt;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return dflt;
+	buf[n] = 0;
+	snprintf(key, sizeof(key), "vrm.%s=", name);
+	s = strstr(buf, key);
+	if (!s)
+		return dflt;
+	s += strlen(key);
+	s[strcspn(s, " \n")] = 0;
+	return s;
+}
+
+int main(void)
+{
+	static uint8_t buf[1 << 16];
+	uint64_t h = 0xcbf29ce484222325ull, total = 0;
+	struct timespec t0, t1;
+	const char *mark;
+	long sectors, block, at;
+	int fd = -1;
+
+	mount("proc", "/proc", "proc", 0, NULL);
+	mount("sysfs", "/sys", "sysfs", 0, NULL);
+	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+	for (int i = 0; i < 100 && fd < 0; i++) {
+		fd = open("/dev/vda", O_RDWR);
+		if (fd < 0)
+			usleep(100000);
+	}
+	if (fd < 0) {
+		say("FAILED no /dev/vda (%s): the virtio-blk driver did not take the device\n",
+		    strerror(errno));
+		off();
+	}
+	sectors = read_sys("/sys/block/vda/size");
+	block = read_sys("/sys/block/vda/queue/logical_block_size");
+	say("disk vda sectors=%ld block=%ld\n", sectors, block);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n < 0) {
+			say("FAILED read at %llu: %s\n", (unsigned long long)total, strerror(errno));
+			off();
+		}
+		if (n == 0)
+			break;
+		for (ssize_t i = 0; i < n; i++) {
+			h ^= buf[i];
+			h *= 0x100000001b3ull;
+		}
+		total += (uint64_t)n;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	say("read %llu bytes fnv1a=0x%016llx in %ld ms\n", (unsigned long long)total,
+	    (unsigned long long)h,
+	    (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+
+	mark = cmdline("mark", "");
+	at = atol(cmdline("sector", "100"));
+	if (mark[0]) {
+		memset(buf, 0, 512);
+		snprintf((char *)buf, 512, "vringmed ppc64 guest wrote this: %s\n", mark);
+		if (pwrite(fd, buf, 512, at * 512) != 512 || fsync(fd)) {
+			say("FAILED write of sector %ld: %s\n", at, strerror(errno));
+			off();
+		}
+		say("wrote sector %ld\n", at);
+	}
+	close(fd);
+	say("done\n");
+	off();
+}

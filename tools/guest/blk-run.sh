@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# One run of vringmed's real block guest, unattended, cleaning up after
+# itself:
+#
+#   tools/guest/blk-run.sh [--path vringmedd|direct] [--keep-logs DIR]
+#
+# A big-endian ppc64 Linux guest (pseries, its own legacy virtio-pci and
+# virtio-blk drivers; the kernel tools/guest/ppc64-kernel.sh builds) boots
+# under qemu-system-ppc64 (TCG) with a vhost-user-blk-pci,disable-modern=on
+# disk, served by qemu-storage-daemon's vhost-user-blk export, a modern-only
+# back-end, from an 8 MiB image of random bytes.  --path vringmedd puts
+# vringmedd (type=blk,order=be) between QEMU and the daemon; --path direct
+# connects QEMU to the daemon itself.  The guest (tools/guest/blk-init.c)
+# reads its whole disk and prints its checksum, which must be the host's of
+# the image; writes a marker sector, which must be in the image afterwards;
+# and powers off.  Prints what flowed and, last, "RESULT: WORKED" or
+# "RESULT: FAILED (why)"; exits 0 only when it worked.
+#
+# Needs root (BPF), `make` (the binaries) and the guest kernel (make setup).
+# Environment: VRINGMED_GUEST_TIMEOUT (seconds for QEMU, default 150),
+# VRINGMED_PPC64_CACHE, VRINGMED_GUEST_VERBOSE=1 (vringmedd -v, and the
+# guest's console).
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 2
+
+PATH_KIND=vringmedd KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
+CACHE=${VRINGMED_PPC64_CACHE:-/var/cache/vringmed/ppc64}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--path) PATH_KIND=$2; shift 2 ;;
+	--keep-logs) KEEP=$2; shift 2 ;;
+	-h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "blk-run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+	esac
+done
+case $PATH_KIND in vringmedd|direct) ;; *) echo "blk-run.sh: --path vringmedd|direct" >&2; exit 2 ;; esac
+
+fail() { echo "RESULT: FAILED ($*)"; exit 1; }
+[ "$(id -u)" -eq 0 ] || fail "needs root"
+tools/guest/ppc64-kernel.sh --check 2>/dev/null || fail "no ppc64 guest kernel in $CACHE: run tools/guest/ppc64-kernel.sh (make setup)"
+for b in /usr/bin/qemu-storage-daemon /usr/bin/qemu-system-ppc64 .output/blk-guest-init.ppc64 \
+	 $([ "$PATH_KIND" = vringmedd ] && echo .output/vringmedd .output/vringmedctl); do
+	[ -x "$b" ] || fail "$b missing (make setup; make)"
+done
+
+. tools/guest/common.sh
+TMP=$(mktemp -d /tmp/vm-blkguest-XXXXXX)
+ROOT=/sys/fs/bpf/vringmed-blkguest-$$
+Q_PID= D_PID= S_PID=
+cleanup() {
+	stop_pids $Q_PID $D_PID $S_PID
+	[ -d "$ROOT" ] && rm -rf "$ROOT"
+	if [ -n "$KEEP" ]; then mkdir -p "$KEEP" && cp "$TMP"/*.log "$KEEP"/ 2>/dev/null; fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The disk: random bytes, and its checksum as the guest computes it.
+fnv() { python3 -c '
+import sys
+h = 0xcbf29ce484222325
+data = open(sys.argv[1], "rb").read()
+for b in data:
+    h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+print("0x%016x" % h)' "$1"; }
+head -c $((8 << 20)) /dev/urandom > "$TMP/disk.img"
+HOST_SUM=$(fnv "$TMP/disk.img")
+MARK=mark-$$-$RANDOM SECTOR=100
+
+# The initramfs: the guest's /init and the mount points it uses.
+mkdir -p "$TMP/root/dev" "$TMP/root/proc" "$TMP/root/sys"
+cp .output/blk-guest-init.ppc64 "$TMP/root/init"
+python3 tools/guest/mkinitramfs.py "$TMP/initrd.gz" "$TMP/root" || fail "initramfs"
+
+# The modern-only back-end.
+/usr/bin/qemu-storage-daemon \
+	--blockdev "driver=file,node-name=file0,filename=$TMP/disk.img" \
+	--blockdev driver=raw,node-name=disk0,file=file0 \
+	--export "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=$TMP/qsd.sock,writable=on" \
+	> "$TMP/qsd.log" 2>&1 & S_PID=$!
+for _ in $(seq 100); do [ -S "$TMP/qsd.sock" ] && break; sleep 0.1; done
+[ -S "$TMP/qsd.sock" ] || fail "qemu-storage-daemon did not start (see its log)"
+
+SOCK=$TMP/qsd.sock
+if [ "$PATH_KIND" = vringmedd ]; then
+	SOCK=$TMP/vmm.sock
+	.output/vringmedd -p "$ROOT" -c none -m none ${VRINGMED_GUEST_VERBOSE:+-v} \
+		-d "disk0,vmm=$SOCK,backend=$TMP/qsd.sock,type=blk,order=be" > "$TMP/vringmedd.log" 2>&1 & D_PID=$!
+	for _ in $(seq 300); do grep -q "vringmedd ready" "$TMP/vringmedd.log" 2>/dev/null && break; sleep 0.1; done
+	grep -q "vringmedd ready" "$TMP/vringmedd.log" || fail "vringmedd did not start: $(tail -n2 "$TMP/vringmedd.log")"
+fi
+
+echo "== vringmed block guest run: legacy virtio-blk-pci guest (ppc64, big-endian) -> $([ "$PATH_KIND" = vringmedd ] && echo "vringmedd -> ")qemu-storage-daemon"
+t0=$(date +%s.%N)
+timeout "$TIMEOUT" /usr/bin/qemu-system-ppc64 \
+	-M pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off,memory-backend=mem \
+	-m 256 -smp 1 -nodefaults -nographic -serial "file:$TMP/console.log" -monitor none \
+	-object memory-backend-memfd,id=mem,size=256M,share=on \
+	-kernel "$CACHE/vmlinux" -initrd "$TMP/initrd.gz" \
+	-append "console=hvc0 vrm.mark=$MARK vrm.sector=$SECTOR" \
+	-chardev "socket,id=c0,path=$SOCK" \
+	-device vhost-user-blk-pci,chardev=c0,disable-modern=on,num-queues=1 \
+	-no-reboot > "$TMP/qemu.log" 2>&1 & Q_PID=$!
+# A guest whose disk cannot work waits for it for ever: once QEMU says its
+# vhost device did not start, or the guest gave up, it is stopped.
+while kill -0 $Q_PID 2>/dev/null; do
+	if grep -a -q -E "vhost_set_vring_endian failed|Error starting vhost|blk-guest: FAILED" \
+		"$TMP/qemu.log" "$TMP/console.log" 2>/dev/null; then
+		sleep 1
+		kill $Q_PID 2>/dev/null
+		break
+	fi
+	sleep 0.5
+done
+wait $Q_PID; qrc=$?; Q_PID=
+t1=$(date +%s.%N)
+[ -n "${VRINGMED_GUEST_VERBOSE:-}" ] && sed 's/^/  console: /' "$TMP/console.log"
+
+kill $S_PID 2>/dev/null; wait $S_PID; S_PID=	# the image is whole once the daemon is gone
+line() { grep -a "^blk-guest: $1" "$TMP/console.log" | head -n1 | tr -d '\r'; }
+disk=$(line disk) read=$(line read) guest_fail=$(line FAILED)
+GUEST_SUM=$(sed -n 's/.*fnv1a=\(0x[0-9a-f]*\).*/\1/p' <<<"$read")
+found=$(dd if="$TMP/disk.img" bs=512 skip=$SECTOR count=1 2>/dev/null | tr -d '\0' | grep -c "$MARK")
+printf '  qemu: exit %s after %.3f s; guest kernel %s\n' "$qrc" "$(echo "$t1 - $t0" | bc)" \
+	"$(grep -a -o 'Linux version [^ ]*' "$TMP/console.log" | head -n1 | cut -d' ' -f3)"
+echo "  guest: ${disk#blk-guest: }; ${read#blk-guest: }"
+echo "  host: image fnv1a=$HOST_SUM; marker at sector $SECTOR $([ "$found" = 1 ] && echo found || echo "not found")"
+if [ "$PATH_KIND" = vringmedd ]; then
+	.output/vringmedctl -p "$ROOT" --json device show disk0 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for q in d.get("queues", []):
+    e = ",".join("%s=%s" % kv for kv in q["errors"].items()) or "none"
+    print("  vringmed %s queue %d (requests): kicks=%d chains=%d descriptors=%d used=%d deferred=%d errors=%s"
+          % (d["name"], q["queue"], q["kicks"], q["chains"], q["descriptors"], q["used"], q["deferred"], e))' 2>/dev/null
+	grep -E "broken|refused|session ended: (request|VMM protocol)" "$TMP/vringmedd.log" | head -n3 | sed 's/^/  vringmedd: /'
+fi
+grep -a -E "vhost|error" "$TMP/qemu.log" | head -n3 | sed 's/^/  qemu: /'
+
+[ -n "$guest_fail" ] && fail "guest: ${guest_fail#blk-guest: }"
+[ -n "$read" ] || fail "the guest read nothing of its disk (qemu exit $qrc)"
+[ "$GUEST_SUM" = "$HOST_SUM" ] || fail "the guest's checksum $GUEST_SUM is not the image's $HOST_SUM"
+[ "$found" = 1 ] || fail "the guest's marker is not in the image"
+echo "RESULT: WORKED"
