@@ -5,7 +5,7 @@
  * Security model.  Each of the daemon's peers gets or gives a guest's whole
  * memory: a VMM hands it over at SET_MEM_TABLE, and the back-end is handed
  * it in turn.  Whoever connects to a VMM socket of ours can feed a device
- * (and, before this, could take a device's slot from its VMM); whoever
+ * (and, without these checks, take a device's slot from its VMM); whoever
  * listens at a back-end path the daemon connects to receives every region
  * of the guest.  So:
  *  - the daemon's sockets are made 0600 (its own uid), or 0660 with the
