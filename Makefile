@@ -29,8 +29,8 @@ HEADERS  := $(wildcard include/vringmed/*.h)
 BPF_OBJS := $(OUTPUT)/vringmed.bpf.o $(OUTPUT)/probe_fentry.bpf.o
 SKELS    := $(OUTPUT)/vringmed.skel.h $(OUTPUT)/probe_fentry.skel.h
 # One mediated device, in rooms (user/proxy_int.h): the fuzzer builds them too.
-PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queue.c user/proxy_kick.c
-LIB_SRCS := user/access.c user/uxlate.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c $(PROXY_SRCS) user/view.c user/metrics.c user/sdnotify.c
+PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queue.c user/proxy_kick.c user/proxy_poll.c
+LIB_SRCS := user/access.c user/uxlate.c user/upoll.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c $(PROXY_SRCS) user/view.c user/metrics.c user/sdnotify.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 LIB      := $(OUTPUT)/libvringmed.a
 
@@ -168,9 +168,9 @@ $(OUTPUT)/fuzz/fuzz_vu_wire: selftests/fuzz/fuzz_vu_wire.c selftests/fuzz/fuzz.h
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_vu_wire.c user/vu_wire.c -o $@
 
-$(OUTPUT)/fuzz/fuzz_proxy: selftests/fuzz/fuzz_proxy.c selftests/fuzz/fuzz.h $(PROXY_SRCS) user/proxy.h user/proxy_int.h user/vu_wire.c user/vu_wire.h user/uxlate.c user/log.c user/eventfd_id.c user/access.c user/access.h user/loader.h $(HEADERS) | $(OUTPUT)/fuzz
+$(OUTPUT)/fuzz/fuzz_proxy: selftests/fuzz/fuzz_proxy.c selftests/fuzz/fuzz.h $(PROXY_SRCS) user/proxy.h user/proxy_int.h user/vu_wire.c user/vu_wire.h user/uxlate.c user/upoll.c user/upoll.h user/log.c user/eventfd_id.c user/access.c user/access.h user/loader.h $(HEADERS) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ-CC,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_proxy.c $(PROXY_SRCS) user/vu_wire.c user/uxlate.c user/log.c user/eventfd_id.c user/access.c -lbpf -lpthread -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz/fuzz_proxy.c $(PROXY_SRCS) user/vu_wire.c user/uxlate.c user/upoll.c user/log.c user/eventfd_id.c user/access.c -lbpf -lpthread -o $@
 
 fuzz-build: $(FUZZ_TARGETS)
 

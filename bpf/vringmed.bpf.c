@@ -145,13 +145,15 @@ static void vrm_env_publish_idx(struct vrm_shadow_queue *sh, __u16 idx)
 	 * An xchg of that word is a full barrier on every architecture, so
 	 * the descriptors and ring slots written before it are visible to the
 	 * backend first (x86 would need only the compiler barrier; arm64
-	 * needs the atomic). */
+	 * needs the atomic).  The flags stay as they are: the daemon turns
+	 * the back-end's calls off while it polls, under the busy lock this
+	 * kick holds (vrm_backend_calls). */
 	union {
 		__u16 half[2];	/* flags, idx: the memory order of the word */
 		__u32 word;
 	} v;
 
-	v.half[0] = vrm_swab16_if(VRM_ORDER_LE, 0);
+	v.half[0] = VRM_READ_ONCE(sh->avail.flags);
 	v.half[1] = vrm_swab16_if(VRM_ORDER_LE, idx);
 	__sync_lock_test_and_set((__u32 *)&sh->avail, v.word);
 }

@@ -106,8 +106,21 @@ int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **wh
 				*why = "kick= takes auto, bpf or userspace";
 				return -EINVAL;
 			}
+		} else if (!strncmp(tok, "poll=", 5)) {
+			char *end;
+			long us = strtol(tok + 5, &end, 10);
+
+			cfg->poll_set = true;
+			if (!strcmp(tok + 5, "off")) {
+				cfg->poll_us = 0;
+			} else if (end == tok + 5 || *end || us < 0 || us > VRM_PROXY_POLL_US_MAX) {
+				*why = "poll= takes off or microseconds, 0 to 1000";
+				return -EINVAL;
+			} else {
+				cfg->poll_us = (unsigned)us;
+			}
 		} else {
-			*why = "expected NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace] "
+			*why = "expected NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace][,poll=US|off] "
 			       "(socket paths under 108 bytes)";
 			return -EINVAL;
 		}
@@ -166,9 +179,13 @@ static void vrp_publish(struct vrm_proxy *p)
 		.kick_path = p->kick_path, .starts = p->starts,
 	};
 	snprintf(p->pub.kick_why, sizeof(p->pub.kick_why), "%s", p->kick_why);
+	p->pub.poll_us = p->cfg.poll_us;
 	for (unsigned i = 0; i < VRP_NQ; i++) {
 		p->pub.calls[i] = p->calls[i];
 		p->pub.calls_suppressed[i] = p->calls_suppressed[i];
+		p->pub.poll_periods[i] = p->poll[i].periods;
+		p->pub.poll_chains[i] = p->poll[i].chains;
+		p->pub.poll_ns[i] = p->poll[i].poll_ns;
 	}
 	snprintf(p->pub.last_error, sizeof(p->pub.last_error), "%s", p->last_error);
 	pthread_mutex_unlock(&p->pub_lock);

@@ -26,6 +26,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -54,6 +55,7 @@
 #include "vringmed.skel.h"
 
 #define VRD_SCAN_MS 200	/* deferred flags are rescanned this often */
+#define VRD_POLL_TURNS 32	/* a polling device's turns between looks at its fds */
 /* How long `device del` and a stop wait for a device's thread to end its
  * session before they abandon it (vrd_dev_join): the main thread serves the
  * control socket, the ring buffer and the watchdog of every device. */
@@ -118,15 +120,20 @@ static void usage(FILE *f)
 "are translated meanwhile) and resumes each ring where it was when the same\n"
 "VMM reconnects.\n"
 "\n"
-"  -d, --device NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace]\n"
+"  -d, --device NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace][,poll=US|off]\n"
 "                       mediate a virtio-net device: listen for the VMM's\n"
 "                       vhost-user connection on PATH, and connect to the\n"
 "                       modern back-end's socket when the VMM arrives\n"
-"                       (repeatable, up to %d devices); kick= as --kick-path\n"
+"                       (repeatable, up to %d devices); kick= as --kick-path,\n"
+"                       poll= as --poll\n"
 "  -k, --kick-path auto|bpf|userspace\n"
 "                       how guest kicks reach the translation (default auto:\n"
 "                       BPF where an attached hook sees them, else userspace;\n"
 "                       a BPF device whose kicks go unseen switches itself)\n"
+"  -P, --poll US|off    a busy queue is polled by its device thread, the guest's\n"
+"                       kicks and the back-end's calls off, through idle spells\n"
+"                       of up to US microseconds (default %d, at most %d; off:\n"
+"                       never; the spell adapts, and an idle device is not polled)\n"
 "  -c, --control PATH   control socket, mode 0600 (default " VRD_CONTROL ";\n"
 "                       'none': off)\n"
 "  -g, --socket-group NAME|GID\n"
@@ -157,7 +164,7 @@ static void usage(FILE *f)
 "\n"
 "Example (QEMU with -chardev socket,path=/run/vm0.sock -netdev vhost-user):\n"
 "  vringmedd --device net0,vmm=/run/vm0.sock,backend=/run/testpmd0.sock\n",
-		VRM_MAX_DEVICES, VRM_ACCESS_MAX_UIDS);
+		VRM_MAX_DEVICES, VRM_PROXY_POLL_US, VRM_PROXY_POLL_US_MAX, VRM_ACCESS_MAX_UIDS);
 }
 
 /* One owner per pin root: an exclusive flock on the directory itself (bpffs
@@ -224,6 +231,14 @@ static void vrd_labels(struct vmd *d)
 		d->label_kick[i] = in.kick_path;
 		vrm_metrics_set_calls(d->metrics, in.slot, in.calls, in.calls_suppressed,
 				     VRM_PROXY_NQ);
+		{
+			unsigned long us[VRM_PROXY_NQ];
+
+			for (unsigned q = 0; q < VRM_PROXY_NQ; q++)
+				us[q] = (unsigned long)(in.poll_ns[q] / 1000);
+			vrm_metrics_set_poll(d->metrics, in.slot, in.poll_periods, in.poll_chains, us,
+					    VRM_PROXY_NQ);
+		}
 	}
 }
 
@@ -287,14 +302,32 @@ static void vrd_dev_ended(struct vrd_dev *dv)
 	atomic_store(&z->live, false);
 }
 
+static uint64_t vrd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void *vrd_dev_main(void *arg)
 {
 	struct vrd_dev *dv = arg;
+	uint64_t ticked = 0;
+	unsigned turns = 0;
 
 	while (!atomic_load(&dv->stop)) {
 		struct epoll_event evs[16];
-		int n = epoll_wait(dv->epfd, evs, 16, VRD_SCAN_MS);
+		bool polling = vrm_proxy_polling(dv->p);
+		int n = 0;
 
+		/* A polled queue runs between the loop's looks at its fds,
+		 * which then do not wait, and are taken only every few turns
+		 * while it keeps finding work. */
+		if (!polling || ++turns >= VRD_POLL_TURNS) {
+			turns = 0;
+			n = epoll_wait(dv->epfd, evs, 16, polling ? 0 : VRD_SCAN_MS);
+		}
 		if (n < 0 && errno != EINTR) {
 			/* Never seen; the main thread alone ends a device. */
 			pr_warn("device %s: epoll_wait: %s\n", vrm_proxy_name(dv->p), strerror(errno));
@@ -306,6 +339,17 @@ static void *vrd_dev_main(void *arg)
 
 			ev->fn(ev, evs[i].events);
 		}
+		if (vrm_proxy_polling(dv->p)) {
+			/* Idle, the CPU goes to whoever else wants it, and the
+			 * fds are looked at on the next turn. */
+			if (!vrm_proxy_poll(dv->p)) {
+				turns = VRD_POLL_TURNS;
+				sched_yield();
+			}
+			if (n <= 0 && vrd_now_ms() - ticked < VRD_SCAN_MS)
+				continue;
+		}
+		ticked = vrd_now_ms();
 		/* Deferred kicks (woken by the ring buffer, or found here
 		 * when it overflowed or the kick came while no daemon ran),
 		 * used entries a call did not announce, the published info. */
@@ -412,6 +456,8 @@ fail:
 
 /* --kick-path: the kick path of devices that do not say (kick=). */
 static enum vrm_kick_path vrd_kick_default = VRM_KICK_AUTO;
+/* --poll: the polling of devices that do not say (poll=). */
+static unsigned vrd_poll_default = VRM_PROXY_POLL_US;
 
 static int vrd_add_device(struct vmd *d, const char *spec, char *err, size_t errlen)
 {
@@ -425,6 +471,8 @@ static int vrd_add_device(struct vmd *d, const char *spec, char *err, size_t err
 	}
 	if (!cfg.kick_set)
 		cfg.kick = vrd_kick_default;
+	if (!cfg.poll_set)
+		cfg.poll_us = vrd_poll_default;
 	bool taken[VRM_MAX_DEVICES];
 
 	for (int i = 0; i < VRM_MAX_DEVICES; i++) {
@@ -501,8 +549,27 @@ static json_t *vrd_device_list(struct vmd *d)
 				    json_string(in.kick_why));
 		json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "starts",
 				    json_integer((json_int_t)in.starts));
+		/* A busy queue's polling: its longest idle spell (0: never). */
+		json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "poll_us",
+				    json_integer((json_int_t)in.poll_us));
 	}
 	return arr;
+}
+
+/* How queue q's kicks reached the core: the device's kick path, and
+ * "+poll" once its device thread polled it. */
+static const char *vrd_queue_mode(const struct vrm_proxy_info *in, unsigned q)
+{
+	bool polled = in->poll_periods[q] != 0;
+
+	switch (in->kick_path) {
+	case VRM_KICK_BPF:
+		return polled ? "bpf+poll" : "bpf";
+	case VRM_KICK_USERSPACE:
+		return polled ? "userspace+poll" : "userspace";
+	default:
+		return polled ? "poll" : "none";
+	}
 }
 
 /* Per device and queue: what BPF and the daemon did (counters summed over
@@ -546,6 +613,17 @@ static json_t *vrd_stats(struct vmd *d)
 						    json_integer((json_int_t)in.calls[q]));
 				json_object_set_new(row, "guest_calls_suppressed",
 						    json_integer((json_int_t)in.calls_suppressed[q]));
+				/* The mode the queue ran in: its kicks' path, "+poll"
+				 * once it was polled; the polling periods, the chains
+				 * translated meanwhile (kicks the guest did not make)
+				 * and the time. */
+				json_object_set_new(row, "mode", json_string(vrd_queue_mode(&in, q)));
+				json_object_set_new(row, "poll_periods",
+						    json_integer((json_int_t)in.poll_periods[q]));
+				json_object_set_new(row, "poll_chains",
+						    json_integer((json_int_t)in.poll_chains[q]));
+				json_object_set_new(row, "poll_us",
+						    json_integer((json_int_t)(in.poll_ns[q] / 1000)));
 			}
 			json_array_append_new(arr, row);
 		}
@@ -799,6 +877,7 @@ int main(int argc, char **argv)
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "pin-root", required_argument, NULL, 'p' },
 		{ "kick-path", required_argument, NULL, 'k' },
+		{ "poll", required_argument, NULL, 'P' },
 		{ "socket-group", required_argument, NULL, 'g' },
 		{ "allow-uid", required_argument, NULL, 'u' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -823,7 +902,7 @@ int main(int argc, char **argv)
 	/* Our kick rounds leave a journal: a kill -9 anywhere is resumable. */
 	vrm_ux_journal = true;
 	snprintf(maddr, sizeof(maddr), "%s", VRM_METRICS_ADDR);
-	while ((c = getopt_long(argc, argv, "d:c:f:m:p:k:g:u:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:c:f:m:p:k:P:g:u:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			if (ndev == VRM_MAX_DEVICES) {
@@ -865,6 +944,21 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'P': {
+			char *end;
+			long us = strtol(optarg, &end, 10);
+
+			if (!strcmp(optarg, "off")) {
+				vrd_poll_default = 0;
+			} else if (end == optarg || *end || us < 0 || us > VRM_PROXY_POLL_US_MAX) {
+				fprintf(stderr, "vringmedd: bad --poll '%s': expected off or microseconds, "
+					"0 to %d\n", optarg, VRM_PROXY_POLL_US_MAX);
+				return 2;
+			} else {
+				vrd_poll_default = (unsigned)us;
+			}
+			break;
+		}
 		case 'v': verbose++; break;
 		case 'q': verbose = -1; break;
 		case 'h': usage(stdout); return 0;
