@@ -35,6 +35,7 @@ LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 LIB      := $(OUTPUT)/libvringmed.a
 
 TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(OUTPUT)/test_proxy \
+	     $(OUTPUT)/test_suppress \
 	     $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x $(OUTPUT)/bench_core \
 	     $(OUTPUT)/bench_kick $(OUTPUT)/perf_compare $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/test_vhost \
 	     $(OUTPUT)/verifier_stats $(OUTPUT)/guest-traffic.s390x $(OUTPUT)/guest-traffic
@@ -132,6 +133,14 @@ $(OUTPUT)/test_vhost: $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/vr
 $(OUTPUT)/test_proxy: $(OUTPUT)/vringmedd selftests/test_proxy.c selftests/peers.c selftests/peers.h selftests/runner.c selftests/test.h $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)
 	$(Q)$(CC) $(CFLAGS) selftests/test_proxy.c selftests/peers.c selftests/runner.c $(LIB) $(LIBS) -luring -o $@
+
+# No kick and no completion lost under every suppression and polling mode:
+# a driver process, BPF, a back-end and the daemon's used path racing.
+# Its poller is built with the race point (VRM_POLL_TEST) that widens the
+# window its re-checks close.
+$(OUTPUT)/test_suppress: selftests/test_suppress.c selftests/runner.c selftests/test.h selftests/ringgen.h user/upoll.c user/upoll.h $(LIB) | $(OUTPUT)
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) -DVRM_POLL_TEST selftests/test_suppress.c selftests/runner.c user/upoll.c $(LIB) $(LIBS) -o $@
 
 $(OUTPUT)/test_bpf: $(OUTPUT)/vringmedd selftests/test_bpf.c selftests/rig.c selftests/rig.h selftests/runner.c selftests/test.h selftests/ringgen.h selftests/hostile.h selftests/backend.h selftests/race.h $(LIB) | $(OUTPUT)
 	$(call msg,CCLD,$@)

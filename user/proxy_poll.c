@@ -60,8 +60,7 @@ static bool vrp_poll_turn_work(struct vrm_proxy *p, unsigned i, bool *work)
 	struct vrm_ux_poll *pl = &p->poll[i];
 	struct vrm_ux_queue rq = vrp_rq(p, i);
 	struct vrm_ux_poll_turn t;
-	bool was = pl->on, on;
-	uint64_t cnt;
+	bool on;
 
 	*work = false;
 	if (!p->q[i].started)
@@ -69,15 +68,6 @@ static bool vrp_poll_turn_work(struct vrm_proxy *p, unsigned i, bool *work)
 	on = vrm_ux_poll_turn(&rq, pl, vrp_now_ns(), &t);
 	vrp_poll_tell(p, i, &t);
 	*work = t.chains || t.returned;
-	if (was && !on) {
-		/* Calls are on again: drain what the back-end signalled while
-		 * they were off, then one more turn, for a call drained here
-		 * may have brought entries. */
-		if (read(p->q[i].call.fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
-			pr_debug("call eventfd read: %s\n", strerror(errno));
-		on = vrm_ux_poll_turn(&rq, pl, vrp_now_ns(), &t);
-		vrp_poll_tell(p, i, &t);
-	}
 	if (!on)
 		vrm_ux_poll_sleep(pl, vrp_now_ns());
 	return on;

@@ -2,6 +2,19 @@
 /* Adaptive busy-polling of a queue by its mediator thread (upoll.h). */
 #include "upoll.h"
 
+#ifdef VRM_POLL_TEST
+/* Tests: called where a polling period ends, before either notification is
+ * turned back on; a pause there widens the race the re-checks close. */
+void (*vrm_poll_race_hook)(void);
+#define VRM_POLL_RACE_POINT()				\
+	do {						\
+		if (vrm_poll_race_hook)			\
+			vrm_poll_race_hook();		\
+	} while (0)
+#else
+#define VRM_POLL_RACE_POINT() do { } while (0)
+#endif
+
 void vrm_ux_poll_init(struct vrm_ux_poll *pl, __u32 max_ns)
 {
 	*pl = (struct vrm_ux_poll){ .max_ns = max_ns };
@@ -73,6 +86,7 @@ static bool vrm_poll_stop(struct vrm_ux_queue *rq, struct vrm_ux_poll *pl, __u64
 
 	pl->on = false;
 	pl->poll_ns += now_ns - pl->since;
+	VRM_POLL_RACE_POINT();
 	pending = vrm_ux_guest_kicks(rq, true);
 	pending |= vrm_ux_backend_calls(rq, true, &chains);
 	t->chains += chains;
@@ -119,6 +133,7 @@ bool vrm_ux_poll_turn(struct vrm_ux_queue *rq, struct vrm_ux_poll *pl, __u64 now
 	 * what came meanwhile (no notification will come for it) goes on
 	 * being polled for. */
 	if (vrm_poll_stop(rq, pl, now_ns, t)) {
+		pl->rescued++;
 		vrm_poll_begin(rq, pl, now_ns, t);
 		pl->caught = true;
 		return true;

@@ -50,6 +50,7 @@ struct vrm_ux_poll {
 	__u64 periods;		/* polling periods */
 	__u64 poll_ns;		/* time spent polling */
 	__u64 chains;		/* chains translated while polling: kicks the guest did not make */
+	__u64 rescued;		/* ends of a period whose re-check found work */
 };
 
 /* What a turn did, for the caller to tell the peers. */
@@ -66,9 +67,9 @@ void vrm_ux_poll_init(struct vrm_ux_poll *pl, __u32 max_ns);
  * polls, as often as it runs: returns the back-end's used entries to the
  * guest and, polling, translates the guest's new entries.  A turn that
  * returned entries may begin a polling period.  True: poll on (come back
- * without sleeping).  False: the guest's kicks are on again; the caller
- * drains its call eventfd, runs one more turn (a call it drained may have
- * brought entries) and sleeps, after vrm_ux_poll_sleep.
+ * without sleeping).  False: the guest's kicks and the back-end's calls are
+ * on, and nothing waits that a notification will not announce: the caller
+ * may sleep, after vrm_ux_poll_sleep.
  */
 bool vrm_ux_poll_turn(struct vrm_ux_queue *rq, struct vrm_ux_poll *pl, __u64 now_ns,
 		      struct vrm_ux_poll_turn *t);
@@ -83,5 +84,11 @@ void vrm_ux_poll_woken(struct vrm_ux_poll *pl, __u64 now_ns);
  * kick that came meanwhile left to this call, translated here. */
 bool vrm_ux_poll_end(struct vrm_ux_queue *rq, struct vrm_ux_poll *pl, __u64 now_ns,
 		     struct vrm_ux_poll_turn *t);
+
+#ifdef VRM_POLL_TEST
+/* Tests: called where a polling period ends, before the guest's kicks and
+ * the back-end's calls are turned back on. */
+extern void (*vrm_poll_race_hook)(void);
+#endif
 
 #endif /* VRINGMED_UPOLL_H */
