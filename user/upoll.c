@@ -17,7 +17,7 @@ void (*vrm_poll_race_hook)(void);
 
 void vrm_ux_poll_init(struct vrm_ux_poll *pl, __u32 max_ns)
 {
-	*pl = (struct vrm_ux_poll){ .max_ns = max_ns };
+	*pl = (struct vrm_ux_poll){ .max_ns = max_ns, .regrow = VRM_POLL_REGROW };
 }
 
 void vrm_ux_poll_sleep(struct vrm_ux_poll *pl, __u64 now_ns)
@@ -27,7 +27,10 @@ void vrm_ux_poll_sleep(struct vrm_ux_poll *pl, __u64 now_ns)
 
 void vrm_ux_poll_woken(struct vrm_ux_poll *pl, __u64 now_ns)
 {
-	bool soon = pl->slept_at && now_ns - pl->slept_at <= pl->max_ns;
+	/* The sleep includes the wake-up itself (tens of microseconds on a
+	 * loaded VM): a call within a few budgets of it is what polling
+	 * would have caught. */
+	bool soon = pl->slept_at && now_ns - pl->slept_at <= (__u64)VRM_POLL_GROW * pl->max_ns;
 
 	pl->slept_at = 0;
 	if (!soon || !pl->max_ns) {
@@ -36,7 +39,7 @@ void vrm_ux_poll_woken(struct vrm_ux_poll *pl, __u64 now_ns)
 	}
 	if (pl->budget_ns) {
 		pl->budget_ns = pl->budget_ns >= pl->max_ns / 2 ? pl->max_ns : 2 * pl->budget_ns;
-	} else if (++pl->streak >= VRM_POLL_REGROW) {
+	} else if (++pl->streak >= pl->regrow) {
 		pl->budget_ns = VRM_POLL_START_NS < pl->max_ns ? VRM_POLL_START_NS : pl->max_ns;
 		pl->streak = 0;
 	}
@@ -139,8 +142,15 @@ bool vrm_ux_poll_turn(struct vrm_ux_queue *rq, struct vrm_ux_poll *pl, __u64 now
 		return true;
 	}
 	if (!pl->caught) {
+		/* Nothing came that a sleep would have missed: off, and the
+		 * next try waits twice as long (a ping-pong whose peer waits
+		 * for this thread to sleep is never worth polling). */
 		pl->budget_ns = 0;
 		pl->streak = 0;
+		if (pl->regrow < VRM_POLL_REGROW_MAX)
+			pl->regrow *= 2;
+	} else {
+		pl->regrow = VRM_POLL_REGROW;
 	}
 	return false;
 }

@@ -17,11 +17,12 @@
  * guest's kicks back on with the re-check that loses none, and sleeps.
  *
  * The budget adapts as KVM's halt polling does: it grows when the thread is
- * called again soon after it went to sleep (polling would have saved that
- * wake-up) and drops to 0 when a polling period caught nothing but the work
- * it began with; after that, VRM_POLL_REGROW such short sleeps in a row start
- * it again.  An idle device, or one whose calls come further apart than
- * `max_ns`, is never polled.
+ * called again soon after it went to sleep (within VRM_POLL_GROW budgets:
+ * polling would have saved that wake-up) and drops to 0 when a polling
+ * period caught nothing but the work it began with; after that, `regrow`
+ * such short sleeps in a row start it again, twice as many after each
+ * fruitless period.  An idle device, or one whose calls come further apart
+ * than that, is never polled.
  */
 #ifndef VRINGMED_UPOLL_H
 #define VRINGMED_UPOLL_H
@@ -33,6 +34,8 @@
 #define VRM_POLL_MAX_NS		50000u	/* default longest idle spell polled through */
 #define VRM_POLL_START_NS	8000u	/* a budget's first value */
 #define VRM_POLL_REGROW		4	/* short sleeps in a row that start a budget */
+#define VRM_POLL_REGROW_MAX	256	/* ... doubled after each fruitless period */
+#define VRM_POLL_GROW		4	/* a sleep of up to this many max_ns is short */
 
 struct vrm_ux_poll {
 	/* Configuration: the longest idle spell polled through; 0: never
@@ -41,6 +44,7 @@ struct vrm_ux_poll {
 	/* State. */
 	__u32 budget_ns;	/* the idle spell polled through now */
 	__u32 streak;		/* short sleeps in a row while the budget is 0 */
+	__u32 regrow;		/* ... that start a budget again */
 	bool on;		/* polling: the guest's kicks are off */
 	bool caught;		/* this period found work after its first turn */
 	__u64 since;		/* the period began */
