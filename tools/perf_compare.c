@@ -586,12 +586,14 @@ static uint64_t round_trip(struct rig *r, const struct sleepers *s, uint64_t *cp
 {
 	uint64_t v = 1, t0, t1, c0, c1, p0 = 0;
 
+	/* Everyone asleep first, then the chains: a polling daemon thread
+	 * would take chains posted earlier without the kick. */
+	wait_quiet(r, s);
 	r->t.next_desc = r->t.avail_idx % RING;	/* fresh, all returned */
 	for (unsigned i = 0; i < r->batch; i++)
 		tr_add_chain(&r->t, 1, i & 1, BUF_LEN);
 	drv_publish(r);
 	r->expect = r->t.avail_idx;
-	wait_quiet(r, s);
 	/* Everyone asleep: kicks must be on, or this one would never come. */
 	if (!drv_kick_wanted(r))
 		die("%s %s: the guest's kicks are off while every thread sleeps", mode_name[r->mode],
