@@ -181,6 +181,9 @@ static void vrp_publish(struct vrm_proxy *p)
 	snprintf(p->pub.kick_why, sizeof(p->pub.kick_why), "%s", p->kick_why);
 	p->pub.poll_us = p->cfg.poll_us;
 	for (unsigned i = 0; i < VRP_NQ; i++) {
+		if (p->q[i].started)
+			p->queue_path[i] = p->kick_path;
+		p->pub.queue_path[i] = p->queue_path[i];
 		p->pub.calls[i] = p->calls[i];
 		p->pub.calls_suppressed[i] = p->calls_suppressed[i];
 		p->pub.poll_periods[i] = p->poll[i].periods;

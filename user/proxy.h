@@ -124,6 +124,7 @@ struct vrm_proxy_info {
 	 * polled, chains translated while polling (kicks the guest did not
 	 * make), and the time; poll_us as configured (0: off). */
 	unsigned poll_us;
+	enum vrm_kick_path queue_path[VRM_PROXY_NQ];	/* each queue's last, auto: never ran */
 	unsigned long poll_periods[VRM_PROXY_NQ], poll_chains[VRM_PROXY_NQ];
 	uint64_t poll_ns[VRM_PROXY_NQ];
 	char last_error[160];

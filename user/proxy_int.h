@@ -114,6 +114,9 @@ struct vrm_proxy {
 	/* Each queue's polling (proxy_poll.c): its state, and its counters
 	 * since the daemon started. */
 	struct vrm_ux_poll poll[VRP_NQ];
+	/* The kick path each queue last ran on, kept when the session ends:
+	 * its counters' mode. */
+	enum vrm_kick_path queue_path[VRP_NQ];
 	/* What vrm_proxy_info tells other threads: a copy made by the thread
 	 * running the proxy (vrp_publish), so a reader never waits for a
 	 * proxy stuck on its back-end and never sees a field half written. */

@@ -556,13 +556,13 @@ static json_t *vrd_device_list(struct vmd *d)
 	return arr;
 }
 
-/* How queue q's kicks reached the core: the device's kick path, and
+/* How queue q's kicks reached the core: the kick path it last ran on, and
  * "+poll" once its device thread polled it. */
 static const char *vrd_queue_mode(const struct vrm_proxy_info *in, unsigned q)
 {
 	bool polled = in->poll_periods[q] != 0;
 
-	switch (in->kick_path) {
+	switch (in->queue_path[q]) {
 	case VRM_KICK_BPF:
 		return polled ? "bpf+poll" : "bpf";
 	case VRM_KICK_USERSPACE:
