@@ -35,10 +35,10 @@ endif
 # ---- sources -----------------------------------------------------
 # One mediated device, in rooms (user/proxy_int.h): the fuzzer builds them too.
 PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queue.c user/proxy_kick.c \
-	      user/proxy_blk.c
+	      user/proxy_blk.c user/proxy_poll.c
 # libvringmed.a: everything the daemon, vringmedctl, the tools and the
 # tests share.  Append new user/*.c files here.
-LIB_SRCS := user/access.c user/uxlate.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c \
+LIB_SRCS := user/access.c user/uxlate.c user/upoll.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c \
 	    $(PROXY_SRCS) \
 	    user/view.c user/metrics.c user/sdnotify.c \
 	    user/num.c user/cli.c user/daemon_config.c user/daemon_control.c user/daemon_devices.c
@@ -59,6 +59,7 @@ TEST_PROXY_SRCS := $(addprefix selftests/proxy/,vmm_messages.c daemon_fds.c vmm_
 		     backend.c guest_polls.c lifecycle.c kicks.c vmm.c ebe.c session.c)
 TEST_VHOST_SRCS := $(addprefix selftests/vhost/,drv.c driver.c direct.c via.c)
 TEST_BLK_SRCS   := selftests/test_blk.c
+TEST_SUPPRESS_SRCS := selftests/test_suppress.c
 
 # $(call objs,VARIANT,SOURCES): the objects of SOURCES in one variant,
 # the folder under .output/ they are built in ("" is native).
@@ -70,7 +71,8 @@ LIB_OBJS := $(call objs,,$(LIB_SRCS))
 LIB      := $(OUTPUT)/libvringmed.a
 TESTLIB  := $(OUTPUT)/libvrmtest.a
 
-TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(OUTPUT)/test_proxy \
+TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(OUTPUT)/test_proxy $(OUTPUT)/test_suppress \
+	     $(OUTPUT)/test_suppress \
 	     $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x $(OUTPUT)/bench_core \
 	     $(OUTPUT)/bench_kick $(OUTPUT)/perf_compare $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/test_vhost \
 	     $(OUTPUT)/vu_blk_driver $(OUTPUT)/vu_blk_driver.s390x $(OUTPUT)/test_blk \
@@ -122,6 +124,13 @@ $(OUTPUT)/crash/%.o: %.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -DVRM_CRASH_TEST -c $< -o $@
 
+# test_suppress's: user/upoll.c with the race point (VRM_POLL_TEST) that
+# widens the window the poller's re-checks close.
+$(OUTPUT)/poll/%.o: %.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -DVRM_POLL_TEST -c $< -o $@
+
 # Cross-built for a big-endian s390x host (static, run under
 # qemu-s390x-static); s390x-crash/ as crash/.
 $(OUTPUT)/s390x/%.o: %.c
@@ -136,7 +145,7 @@ $(OUTPUT)/s390x-crash/%.o: %.c
 
 # Test code finds the runner (test.h) and the headers the tests share in
 # selftests/; tools/ and testlib/ do not.
-$(foreach v,/ /crash/ /s390x/ /s390x-crash/,$(OUTPUT)$(v)selftests/%.o): CPPFLAGS += -Iselftests
+$(foreach v,/ /crash/ /poll/ /s390x/ /s390x-crash/,$(OUTPUT)$(v)selftests/%.o): CPPFLAGS += -Iselftests
 
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
@@ -232,6 +241,12 @@ $(OUTPUT)/test_blk: $(call objs,,$(TEST_BLK_SRCS) selftests/runner.c) $(TESTLIB)
 		    | $(OUTPUT)/vu_blk_driver $(OUTPUT)/vu_blk_driver.s390x $(OUTPUT)/vringmedd
 	$(call link,)
 
+# No kick and no completion lost under every suppression and polling mode:
+# a driver process, BPF, a back-end and the daemon's used path racing.
+$(OUTPUT)/test_suppress: $(call objs,poll/,$(TEST_SUPPRESS_SRCS) user/upoll.c) $(call objs,,selftests/runner.c) \
+			 $(TESTLIB) $(LIB) | $(OUTPUT)/vringmedd
+	$(call link,$(LIBS))
+
 $(OUTPUT)/test_proxy: $(call objs,,$(TEST_PROXY_SRCS) selftests/runner.c) $(TESTLIB) $(LIB) | $(OUTPUT)/vringmedd
 	$(call link,$(LIBS) -luring)
 
@@ -273,7 +288,7 @@ endef
 FUZZ_XLATE_SRCS   := selftests/fuzz/fuzz_xlate.c user/uxlate.c
 FUZZ_VU_WIRE_SRCS := selftests/fuzz/fuzz_vu_wire.c user/vu_wire.c
 FUZZ_PROXY_SRCS   := selftests/fuzz/fuzz_proxy.c $(PROXY_SRCS) user/vu_wire.c user/uxlate.c \
-		     user/log.c user/eventfd_id.c user/access.c user/num.c
+		     user/log.c user/eventfd_id.c user/access.c user/num.c user/upoll.c
 
 $(OUTPUT)/fuzz/fuzz_xlate: $(call objs,fuzz/obj/,$(FUZZ_XLATE_SRCS))
 	$(call fuzz-link,)

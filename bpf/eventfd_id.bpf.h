@@ -16,21 +16,34 @@ const volatile __u64 eventfd_write_addr = 0;
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 /* The eventfd-id of the current task's fd, or -1 when fd is not an eventfd.
- * The task is a BTF pointer, so the walk is plain loads (the JIT guards
- * them), not one helper call per hop; only the fd array slot, indexed by a
- * number the task chose, goes through bpf_probe_read_kernel. */
+ * The task is a BTF pointer, so the walk is plain loads the JIT guards (a
+ * bad address reads as 0), not one helper call per hop: a helper call
+ * costs 100 ns or more where every return goes through a mitigation thunk.
+ * The fd array slot, at an index the task chose (checked against max_fds),
+ * is read the same way, through a type whose first member is a file
+ * pointer (kiocb's ki_filp). */
 static __always_inline long vrm_eventfd_id(unsigned long fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdtable *fdt = task->files->fdt;
-	struct file *raw = NULL, *file;
+	struct kiocb *slot;
+	struct file *file;
+	unsigned long max;
 	struct eventfd_ctx *ctx;
 
-	if (!fdt || fd >= fdt->max_fds)
+	if (!fdt)
 		return -1;
-	if (bpf_probe_read_kernel(&raw, sizeof(raw), &fdt->fd[fd]) || !raw)
+	max = fdt->max_fds;
+	if (fd >= max)
 		return -1;
-	file = bpf_rdonly_cast(raw, bpf_core_type_id_kernel(struct file));
+	/* As array_index_nospec: past a mispredicted bound, slot 0. */
+	barrier_var(fd);
+	fd &= (unsigned long)((long)(fd - max) >> 63);
+	slot = bpf_rdonly_cast((void *)((unsigned long)fdt->fd + fd * sizeof(struct file *)),
+			       bpf_core_type_id_kernel(struct kiocb));
+	file = bpf_rdonly_cast(slot->ki_filp, bpf_core_type_id_kernel(struct file));
+	if (!file)
+		return -1;
 	if (!eventfd_write_addr || (__u64)(unsigned long)file->f_op->write != eventfd_write_addr)
 		return -1;
 	ctx = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct eventfd_ctx));

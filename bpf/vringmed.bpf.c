@@ -145,13 +145,15 @@ static void vrm_env_publish_idx(struct vrm_shadow_queue *sh, __u16 idx)
 	 * An xchg of that word is a full barrier on every architecture, so
 	 * the descriptors and ring slots written before it are visible to the
 	 * backend first (x86 would need only the compiler barrier; arm64
-	 * needs the atomic). */
+	 * needs the atomic).  The flags stay as they are: the daemon turns
+	 * the back-end's calls off while it polls, under the busy lock this
+	 * kick holds (vrm_backend_calls). */
 	union {
 		__u16 half[2];	/* flags, idx: the memory order of the word */
 		__u32 word;
 	} v;
 
-	v.half[0] = vrm_swab16_if(VRM_ORDER_LE, 0);
+	v.half[0] = VRM_READ_ONCE(sh->avail.flags);
 	v.half[1] = vrm_swab16_if(VRM_ORDER_LE, idx);
 	__sync_lock_test_and_set((__u32 *)&sh->avail, v.word);
 }
@@ -186,7 +188,9 @@ __attribute__((noinline)) __u32 name(const struct vrm_device *dev, struct vrm_qu
 VRM_FAST_CHAIN_GLOBAL(vrm_fast_chain_le_global, VRM_ORDER_LE)
 VRM_FAST_CHAIN_GLOBAL(vrm_fast_chain_be_global, VRM_ORDER_BE)
 
-static __always_inline __u32 vrm_handle_kick(__u32 qid, __u32 *chains)
+/* A kick of queue slot qid by process tgid (the caller has it already: a
+ * helper call less). */
+static __always_inline __u32 vrm_handle_kick(__u32 qid, __u32 tgid, __u32 *chains)
 {
 	struct vrm_device *dev;
 	struct vrm_queue *q;
@@ -219,7 +223,7 @@ static __always_inline __u32 vrm_handle_kick(__u32 qid, __u32 *chains)
 		return VRM_BAD_CONFIG;
 	/* Guest ring addresses mean something only in the VMM's address
 	 * space: read nothing on behalf of anyone else. */
-	if (dev->tgid != (__u32)(bpf_get_current_pid_tgid() >> 32)) {
+	if (dev->tgid != tgid) {
 		st->foreign++;
 		return VRM_OK;
 	}
@@ -234,7 +238,7 @@ static __always_inline __u32 vrm_handle_kick(__u32 qid, __u32 *chains)
 
 #include "eventfd_id.bpf.h"
 
-static __always_inline void vrm_kick_eventfd_id(long id)
+static __always_inline void vrm_kick_eventfd_id(long id, __u32 tgid)
 {
 	struct vrm_kickfd_val *kv;
 	__u32 key = (__u32)id, chains;
@@ -243,7 +247,7 @@ static __always_inline void vrm_kick_eventfd_id(long id)
 		return;
 	kv = bpf_map_lookup_elem(&vrm_kickfds, &key);
 	if (kv)
-		vrm_handle_kick(kv->queue, &chains);
+		vrm_handle_kick(kv->queue, tgid, &chains);
 }
 
 SEC("tracepoint/syscalls/sys_enter_write")
@@ -255,7 +259,7 @@ int vrm_tp_write(struct trace_event_raw_sys_enter *ctx)
 	 * unrelated process pays. */
 	if (!bpf_map_lookup_elem(&vrm_vmms, &tgid))
 		return 0;
-	vrm_kick_eventfd_id(vrm_eventfd_id(ctx->args[0]));
+	vrm_kick_eventfd_id(vrm_eventfd_id(ctx->args[0]), tgid);
 	return 0;
 }
 
@@ -300,7 +304,7 @@ static __always_inline void vrm_kick_io(__u32 kind, __u64 addr, __u64 val)
 			return;
 		qid = dev->first_queue + (__u32)val;
 	}
-	vrm_handle_kick(qid, &chains);
+	vrm_handle_kick(qid, bpf_get_current_pid_tgid() >> 32, &chains);
 }
 
 SEC("tracepoint/kvm/kvm_pio")
@@ -338,7 +342,7 @@ int BPF_PROG(vrm_fentry_signal, struct eventfd_ctx *efd, __u32 mask)
 
 	if (!bpf_map_lookup_elem(&vrm_vmms, &tgid))
 		return 0;
-	vrm_kick_eventfd_id(BPF_CORE_READ(efd, id));
+	vrm_kick_eventfd_id(BPF_CORE_READ(efd, id), tgid);
 	return 0;
 }
 
@@ -347,7 +351,7 @@ int vrm_test_kick(struct vrm_test_args *args)
 {
 	__u32 chains;
 
-	args->verdict = vrm_handle_kick(args->queue, &chains);
+	args->verdict = vrm_handle_kick(args->queue, bpf_get_current_pid_tgid() >> 32, &chains);
 	args->chains = chains;
 	return 0;
 }

@@ -66,9 +66,10 @@ fi
 if [ "$(id -u)" -eq 0 ]; then
 	run test_bpf "$OUT/test_bpf"
 	run test_proxy "$OUT/test_proxy"
+	run test_suppress "$OUT/test_suppress"
 else
-	echo "SKIP  test_bpf, test_proxy: need root to load BPF programs"
-	total_s=$((total_s + 2))
+	echo "SKIP  test_bpf, test_proxy, test_suppress: need root to load BPF programs"
+	total_s=$((total_s + 3))
 fi
 # dpdk-testpmd + vu_driver (native and s390x); the parts through vringmedd
 # skip themselves without root.

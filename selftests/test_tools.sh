@@ -48,10 +48,10 @@ fi
 png_before=$(md5sum docs/perf-compare.png 2>/dev/null)
 if PERF_COMPARE_OUT="$TMP/pc" tools/perf-compare -b 2 -n 100 -S 2 -t 20 > "$TMP/pc.log" 2>&1; then
 	ok perf_compare_runs
-	check perf_compare_result grep -Eq "^bpf_vs_relay_added_latency_ratio=-?$num bpf_throughput_vs_direct=$num\$" "$TMP/pc.log"
-	# 5 modes x 3 batches, each with its stream figure.
-	rows=$(grep -Ec '^(direct|relay|bpf) +(-|le|be) +(1|16|256) \|' "$TMP/pc.txt")
-	check perf_compare_table_rows [ "$rows" -eq 15 ]
+	check perf_compare_result grep -Eq "^bpf_vs_relay_added_latency_ratio=-?$num bpf_vs_relay_stream_min=$num bpf_stream_vs_direct_256=$num bpf_vs_relay_cpu_per_desc_max=$num\$" "$TMP/pc.log"
+	# 7 modes x 3 batches, in the closed loop's table and the stream's.
+	rows=$(grep -Ec '^(direct|relay|bpf|bpf\+poll) +(-|le|be) +(1|16|256) \|' "$TMP/pc.txt")
+	check perf_compare_table_rows [ "$rows" -eq 42 ]
 	check perf_compare_callgrind grep -Eq '^   be +256 +[0-9]+ +[0-9.]+ +[0-9]+ +[0-9.]+$' "$TMP/pc.txt"
 	if command -v gnuplot >/dev/null; then
 		check perf_compare_png [ "$(head -c 4 "$TMP/pc.png" 2>/dev/null | tail -c 3)" = PNG ]

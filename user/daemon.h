@@ -33,6 +33,7 @@ struct ring_buffer;
 struct vrm_metrics;
 
 #define VRD_SCAN_MS 200	/* deferred flags are rescanned this often */
+#define VRD_POLL_TURNS 32	/* a polling device's turns between looks at its fds */
 /* How long `device del` and a stop wait for a device's thread to end its
  * session before they abandon it (vrd_dev_join): the main thread serves the
  * control socket, the ring buffer and the watchdog of every device. */
@@ -46,6 +47,7 @@ struct vrd_config {
 	char metrics_addr[64];
 	unsigned metrics_port;		/* 0: no endpoint */
 	enum vrm_kick_path kick;	/* for devices that do not say (kick=) */
+	unsigned poll_us;		/* --poll, for devices that do not say (poll=) */
 	int verbose;			/* -1 warnings only; 2: libbpf's debug too */
 	const char *devspec[VRM_MAX_DEVICES];
 	int ndev;

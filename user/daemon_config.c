@@ -24,6 +24,7 @@
 #include "daemon.h"
 #include "defaults.h"
 #include "metrics.h"
+#include "num.h"
 
 /* A setter's answers: go on, stop with exit code 0 (--help), or stop with
  * exit code 2 (a bad value, said on stderr when it came from the command
@@ -56,6 +57,19 @@ static int vrd_set_device(struct vrd_config *c, char *val, bool file)
 	}
 	c->devspec[c->ndev++] = vrd_keep(val, file);
 	return VRD_SET_OK;
+}
+
+static int vrd_set_poll(struct vrd_config *c, char *val, bool file)
+{
+	uint32_t us = 0;
+
+	if (!strcmp(val, "off") || !vrm_parse_u32(val, 0, VRM_PROXY_POLL_US_MAX, &us)) {
+		c->poll_us = us;
+		return VRD_SET_OK;
+	}
+	fprintf(stderr, "vringmedd: bad --poll '%s': expected off or microseconds, 0 to %d\n",
+		val, VRM_PROXY_POLL_US_MAX);
+	return VRD_SET_BAD;
 }
 
 static int vrd_set_kick_path(struct vrd_config *c, char *val, bool file)
@@ -151,19 +165,25 @@ static int vrd_set_help(struct vrd_config *c, char *val, bool file)
 }
 
 static const struct vrd_setting vrd_settings[] = {
-	{ "device", 'd', "NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace][,type=net|blk,order=be|le]",
+	{ "device", 'd', "NAME,vmm=PATH,backend=PATH[,KEY=VALUE...]",
 	  true, vrd_set_device,
 	  "mediate a device: listen for the VMM's vhost-user\n"
-	  "connection on PATH, and connect to the modern\n"
-	  "back-end's socket when the VMM arrives (repeatable,\n"
-	  "up to " VRM_STR(VRM_MAX_DEVICES) " devices); kick= as --kick-path; type=net\n"
-	  "(virtio-net, the default) or type=blk (virtio-blk),\n"
-	  "whose order= is the byte order of its config space\n"
-	  "and of its guest's rings (be: a big-endian legacy guest)" },
+	  "connection on PATH, connect to the modern back-end's\n"
+	  "socket when the VMM arrives (repeatable, up to " VRM_STR(VRM_MAX_DEVICES) ").\n"
+	  "Keys: kick=auto|bpf|userspace (as --kick-path),\n"
+	  "poll=US|off (as --poll), type=net|blk (virtio-net,\n"
+	  "the default, or virtio-blk), order=be|le (type=blk:\n"
+	  "the byte order of its config space and rings)" },
 	{ "kick-path", 'k', "auto|bpf|userspace", false, vrd_set_kick_path,
 	  "how guest kicks reach the translation (default auto:\n"
 	  "BPF where an attached hook sees them, else userspace;\n"
 	  "a BPF device whose kicks go unseen switches itself)" },
+	{ "poll", 'P', "US|off", false, vrd_set_poll,
+	  "a busy queue is polled by its device thread, the guest's\n"
+	  "kicks and the back-end's calls off, through idle spells\n"
+	  "of up to US microseconds (default " VRM_STR(VRM_PROXY_POLL_US) ", at most "
+	  VRM_STR(VRM_PROXY_POLL_US_MAX) "; off:\n"
+	  "never; the spell adapts, and an idle device is not polled)" },
 	{ "control", 'c', "PATH", true, vrd_set_control,
 	  "control socket, mode 0600 (default " VRM_CONTROL_PATH ";\n"
 	  "'none': off)" },
@@ -324,7 +344,8 @@ static int vrd_config_file(struct vrd_config *c)
 bool vrd_config_load(struct vrd_config *c, int argc, char **argv, int *exit_code)
 {
 	*c = (struct vrd_config){ .pin_root = VRM_PIN_ROOT, .control = VRM_CONTROL_PATH,
-				  .metrics_port = VRM_METRICS_PORT, .kick = VRM_KICK_AUTO };
+				  .metrics_port = VRM_METRICS_PORT, .kick = VRM_KICK_AUTO,
+				  .poll_us = VRM_PROXY_POLL_US };
 	snprintf(c->metrics_addr, sizeof(c->metrics_addr), "%s", VRM_METRICS_ADDR);
 	*exit_code = vrd_config_args(c, argc, argv);
 	if (*exit_code >= 0)

@@ -79,6 +79,8 @@ static json_t *vrd_device_json(const struct vrm_proxy_info *in)
 	json_object_set_new(o, "kick_path", json_string(vrm_kick_path_name(in->kick_path)));
 	json_object_set_new(o, "kick_path_why", json_string(in->kick_why));
 	json_object_set_new(o, "starts", json_integer((json_int_t)in->starts));
+	/* A busy queue's polling: its longest idle spell (0: never). */
+	json_object_set_new(o, "poll_us", json_integer((json_int_t)in->poll_us));
 	json_object_set_new(o, "type", json_string(in->type == VRM_DEV_BLK ? "blk" : "net"));
 	return o;
 }
@@ -112,6 +114,22 @@ static json_t *vrd_cmd_device_list(struct vrd_daemon *d, const char *arg)
 	return vrd_each_device(d, vrd_add_device_row);
 }
 
+/* How queue q's kicks reached the core: the kick path it last ran on, and
+ * "+poll" once its device thread polled it. */
+static const char *vrd_queue_mode(const struct vrm_proxy_info *in, unsigned q)
+{
+	bool polled = in->poll_periods[q] != 0;
+
+	switch (in->queue_path[q]) {
+	case VRM_KICK_BPF:
+		return polled ? "bpf+poll" : "bpf";
+	case VRM_KICK_USERSPACE:
+		return polled ? "userspace+poll" : "userspace";
+	default:
+		return polled ? "poll" : "none";
+	}
+}
+
 /* Queue q of a device: what BPF and the daemon did (counters summed over
  * CPUs), with the errors by verdict name; NULL when it has nothing. */
 static json_t *vrd_queue_stats(struct vrd_daemon *d, const struct vrm_proxy_info *in, uint32_t q)
@@ -140,6 +158,15 @@ static json_t *vrd_queue_stats(struct vrd_daemon *d, const struct vrm_proxy_info
 		json_object_set_new(row, "guest_calls", json_integer((json_int_t)in->calls[q]));
 		json_object_set_new(row, "guest_calls_suppressed",
 				    json_integer((json_int_t)in->calls_suppressed[q]));
+		/* The mode the queue ran in: its kicks' path, "+poll" once it
+		 * was polled; the polling periods, the chains translated
+		 * meanwhile (kicks the guest did not make) and the time. */
+		json_object_set_new(row, "mode", json_string(vrd_queue_mode(in, q)));
+		json_object_set_new(row, "poll_periods",
+				    json_integer((json_int_t)in->poll_periods[q]));
+		json_object_set_new(row, "poll_chains",
+				    json_integer((json_int_t)in->poll_chains[q]));
+		json_object_set_new(row, "poll_us", json_integer((json_int_t)(in->poll_ns[q] / 1000)));
 	}
 	return row;
 }

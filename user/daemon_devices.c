@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,13 +77,44 @@ static void vrd_dev_ended(struct vrd_dev *dv)
 	atomic_store(&z->live, false);
 }
 
+static uint64_t vrd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A polled queue runs between the loop's looks at its fds, which then do
+ * not wait, and are taken only every few turns while it keeps finding
+ * work.  Idle, the CPU goes to whoever else wants it, and the fds are
+ * looked at on the next turn.  False: the loop's tick is not due yet. */
+static bool vrd_dev_poll_turn(struct vrd_dev *dv, int n, unsigned *turns, uint64_t ticked)
+{
+	if (!vrm_proxy_polling(dv->p))
+		return true;
+	if (!vrm_proxy_poll(dv->p)) {
+		*turns = VRD_POLL_TURNS;
+		sched_yield();
+	}
+	return n > 0 || vrd_now_ms() - ticked >= VRD_SCAN_MS;
+}
+
 static void *vrd_dev_main(void *arg)
 {
 	struct vrd_dev *dv = arg;
+	uint64_t ticked = 0;
+	unsigned turns = 0;
 
 	while (!atomic_load(&dv->stop)) {
 		struct epoll_event evs[16];
-		int n = epoll_wait(dv->epfd, evs, 16, VRD_SCAN_MS);
+		bool polling = vrm_proxy_polling(dv->p);
+		int n = 0;
+
+		if (!polling || ++turns >= VRD_POLL_TURNS) {
+			turns = 0;
+			n = epoll_wait(dv->epfd, evs, 16, polling ? 0 : VRD_SCAN_MS);
+		}
 
 		if (n < 0 && errno != EINTR) {
 			/* Never seen; the main thread alone ends a device. */
@@ -95,6 +127,9 @@ static void *vrd_dev_main(void *arg)
 
 			ev->fn(ev, evs[i].events);
 		}
+		if (!vrd_dev_poll_turn(dv, n, &turns, ticked))
+			continue;
+		ticked = vrd_now_ms();
 		/* Deferred kicks (woken by the ring buffer, or found here
 		 * when it overflowed or the kick came while no daemon ran),
 		 * used entries a call did not announce, the published info. */
@@ -239,6 +274,8 @@ int vrd_add_device(struct vrd_daemon *d, const char *spec, char *err, size_t err
 	}
 	if (!cfg.kick_set)
 		cfg.kick = d->cfg->kick;
+	if (!cfg.poll_set)
+		cfg.poll_us = d->cfg->poll_us;
 	e = vrd_dev_admit(d, &cfg, taken, err, errlen);
 	if (e)
 		return e;

@@ -141,6 +141,9 @@ void vrm_metrics_set_device(struct vrm_metrics *m, uint32_t slot, const char *ba
 		m->calls.known[slot] = false;
 		memset(m->calls.calls[slot], 0, sizeof(m->calls.calls[slot]));
 		memset(m->calls.suppressed[slot], 0, sizeof(m->calls.suppressed[slot]));
+		memset(m->calls.poll_periods[slot], 0, sizeof(m->calls.poll_periods[slot]));
+		memset(m->calls.poll_chains[slot], 0, sizeof(m->calls.poll_chains[slot]));
+		memset(m->calls.poll_us[slot], 0, sizeof(m->calls.poll_us[slot]));
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -155,6 +158,20 @@ void vrm_metrics_set_calls(struct vrm_metrics *m, uint32_t slot, const unsigned 
 	for (unsigned q = 0; q < nq && q < VRM_DEV_QUEUES; q++) {
 		m->calls.calls[slot][q] = calls[q];
 		m->calls.suppressed[slot][q] = suppressed[q];
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+void vrm_metrics_set_poll(struct vrm_metrics *m, uint32_t slot, const unsigned long *periods,
+			 const unsigned long *chains, const unsigned long *us, unsigned nq)
+{
+	if (!m || slot >= VRM_MAX_DEVICES)
+		return;
+	pthread_mutex_lock(&m->lock);
+	for (unsigned q = 0; q < nq && q < VRM_DEV_QUEUES; q++) {
+		m->calls.poll_periods[slot][q] = periods[q];
+		m->calls.poll_chains[slot][q] = chains[q];
+		m->calls.poll_us[slot][q] = us[q];
 	}
 	pthread_mutex_unlock(&m->lock);
 }

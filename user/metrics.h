@@ -24,6 +24,9 @@ void vrm_metrics_set_device(struct vrm_metrics *m, uint32_t slot, const char *ba
  * guest asked not to get (counters since the daemon started). */
 void vrm_metrics_set_calls(struct vrm_metrics *m, uint32_t slot, const unsigned long *calls,
 			  const unsigned long *suppressed, unsigned nq);
+/* Their polling: periods, chains translated meanwhile, microseconds. */
+void vrm_metrics_set_poll(struct vrm_metrics *m, uint32_t slot, const unsigned long *periods,
+			 const unsigned long *chains, const unsigned long *us, unsigned nq);
 void vrm_metrics_stop(struct vrm_metrics *m);
 
 /* "ADDR:PORT", ":PORT", "PORT" or "none" -> addr, port (0: off).  0 or -EINVAL. */

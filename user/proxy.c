@@ -49,6 +49,7 @@
 #include "access.h"
 #include "loader.h"
 #include "log.h"
+#include "num.h"
 #include "proxy.h"
 #include "proxy_int.h"
 #include "uxlate.h"
@@ -105,8 +106,18 @@ int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **wh
 		} else if (!strcmp(tok, "order=be") || !strcmp(tok, "order=le")) {
 			cfg->order = tok[6] == 'b' ? VRM_ORDER_BE : VRM_ORDER_LE;
 			order_set = true;
+		} else if (!strncmp(tok, "poll=", 5)) {
+			uint32_t us = 0;
+
+			cfg->poll_set = true;
+			if (strcmp(tok + 5, "off") &&
+			    vrm_parse_u32(tok + 5, 0, VRM_PROXY_POLL_US_MAX, &us)) {
+				*why = "poll= takes off or microseconds, 0 to 1000";
+				return -EINVAL;
+			}
+			cfg->poll_us = us;
 		} else {
-			*why = "expected NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace]"
+			*why = "expected NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace][,poll=US|off]"
 			       "[,type=net|blk][,order=be|le] (socket paths under 108 bytes)";
 			return -EINVAL;
 		}
@@ -188,9 +199,16 @@ static void vrp_publish(struct vrm_proxy *p)
 		.kick_path = p->kick_path, .starts = p->starts,
 	};
 	snprintf(p->pub.kick_why, sizeof(p->pub.kick_why), "%s", p->kick_why);
+	p->pub.poll_us = p->cfg.poll_us;
 	for (unsigned i = 0; i < VRP_NQ; i++) {
+		if (p->q[i].started)
+			p->queue_path[i] = p->kick_path;
+		p->pub.queue_path[i] = p->queue_path[i];
 		p->pub.calls[i] = p->calls[i];
 		p->pub.calls_suppressed[i] = p->calls_suppressed[i];
+		p->pub.poll_periods[i] = p->poll[i].periods;
+		p->pub.poll_chains[i] = p->poll[i].chains;
+		p->pub.poll_ns[i] = p->poll[i].poll_ns;
 	}
 	snprintf(p->pub.last_error, sizeof(p->pub.last_error), "%s", p->last_error);
 	pthread_mutex_unlock(&p->pub_lock);

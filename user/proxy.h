@@ -68,9 +68,16 @@ struct vrm_proxy_cfg {
 	 * and its rings must agree with it when they start. */
 	uint8_t type;
 	uint8_t order;
+	/* poll=US: the longest idle spell the device thread polls a busy
+	 * queue through (upoll.h), 0: never; poll_set: given (else the
+	 * daemon's default, VRM_PROXY_POLL_US). */
+	unsigned poll_us;
+	bool poll_set;
 };
+#define VRM_PROXY_POLL_US	50
+#define VRM_PROXY_POLL_US_MAX	1000
 
-/* Parses "NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace]
+/* Parses "NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace][,poll=US|off]
  * [,type=net|blk][,order=be|le]" (order=, and only it, with type=blk); 0 or
  * -EINVAL with *why set. */
 int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **why);
@@ -95,6 +102,11 @@ void vrm_proxy_free(struct vrm_proxy *p);
  * kicks BPF deferred to userspace (translated, then the back-end woken),
  * used entries a missed call left behind, and what vrm_proxy_info tells. */
 void vrm_proxy_tick(struct vrm_proxy *p);
+/* Whether a queue of the proxy is being polled (its guest's kicks and its
+ * back-end's calls off): then the loop does not sleep, but calls
+ * vrm_proxy_poll after every turn, which returns whether it found work. */
+bool vrm_proxy_polling(const struct vrm_proxy *p);
+bool vrm_proxy_poll(struct vrm_proxy *p);
 
 struct vrm_proxy_info {
 	const char *name, *vmm_path, *backend_path;
@@ -118,6 +130,13 @@ struct vrm_proxy_info {
 	 * that did not, for it had asked not to be told (it polls:
 	 * VRING_AVAIL_F_NO_INTERRUPT). */
 	unsigned long calls[VRM_PROXY_NQ], calls_suppressed[VRM_PROXY_NQ];
+	/* Polling (upoll.h), per queue since the daemon started: periods
+	 * polled, chains translated while polling (kicks the guest did not
+	 * make), and the time; poll_us as configured (0: off). */
+	unsigned poll_us;
+	enum vrm_kick_path queue_path[VRM_PROXY_NQ];	/* each queue's last, auto: never ran */
+	unsigned long poll_periods[VRM_PROXY_NQ], poll_chains[VRM_PROXY_NQ];
+	uint64_t poll_ns[VRM_PROXY_NQ];
 	char last_error[160];
 };
 /* As of the proxy's last vrm_proxy_tick (or its creation): safe to call from

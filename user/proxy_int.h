@@ -10,6 +10,8 @@
  *                    rings, replay to a back-end that came back
  *   proxy_queue.c    a queue's life: start, stop, the used path
  *   proxy_kick.c     how the guest's kicks reach the core (BPF or ours)
+ *   proxy_poll.c     a busy queue polled: the used path and the kicks in
+ *                    the device's thread, no wake-ups
  *
  * Every room runs on the proxy's one thread: nothing here is locked but
  * what vrm_proxy_info hands to other threads (pub).
@@ -28,6 +30,7 @@
 
 #include "loader.h"
 #include "proxy.h"
+#include "upoll.h"
 #include "uxlate.h"
 
 #define BIT(n)		(1ull << (n))
@@ -113,6 +116,12 @@ struct vrm_proxy {
 	char last_error[160];
 	unsigned long sessions, teardowns, deferred_done;
 	unsigned long calls[VRP_NQ], calls_suppressed[VRP_NQ];
+	/* Each queue's polling (proxy_poll.c): its state, and its counters
+	 * since the daemon started. */
+	struct vrm_ux_poll poll[VRP_NQ];
+	/* The kick path each queue last ran on, kept when the session ends:
+	 * its counters' mode. */
+	enum vrm_kick_path queue_path[VRP_NQ];
 	/* What vrm_proxy_info tells other threads: a copy made by the thread
 	 * running the proxy (vrp_publish), so a reader never waits for a
 	 * proxy stuck on its back-end and never sees a field half written. */
@@ -228,6 +237,12 @@ int vrp_blk_be_connected(struct vrm_proxy *p);
 void vrp_blk_close(struct vrm_proxy *p);
 void vrp_blk_queue_mode(struct vrm_proxy *p, struct vrm_queue *q);
 int vrp_blk_order_check(struct vrm_proxy *p, unsigned i, int order);
+/* proxy_poll.c: a busy queue polled */
+void vrp_poll_on_call(struct vrm_proxy *p, unsigned i);
+bool vrp_poll_turn(struct vrm_proxy *p, unsigned i);
+void vrp_poll_end(struct vrm_proxy *p, unsigned i);
+void vrp_poll_start(struct vrm_proxy *p, unsigned i);
+void vrp_tell_guest(struct vrm_proxy *p, unsigned i, uint32_t returned);
 
 /* proxy_kick.c: the kick paths */
 int vrp_kick_attach(struct vrm_proxy *p, unsigned i);

@@ -32,6 +32,7 @@ void vrp_queue_quiesce(struct vrm_proxy *p, unsigned i)
 	struct vrp_queue *vq = &p->q[i];
 	struct vrm_queue *q = &p->b->queues[vrp_qslot(p, i)];
 
+	vrp_poll_end(p, i);
 	if (vq->kick_id >= 0)
 		vrm_bpf_del_kickfd(p->b, (uint32_t)vq->kick_id);
 	vq->kick_id = -1;
@@ -97,12 +98,7 @@ void vrp_complete(struct vrm_proxy *p, unsigned i)
 	if (!p->q[i].started)
 		return;
 	v = vrm_ux_complete(&rq, &n);
-	if (n && vrm_ux_guest_wants_call(&rq)) {
-		vrp_signal_vmm(&p->q[i]);
-		p->calls[i]++;
-	} else if (n) {
-		p->calls_suppressed[i]++;	/* the guest polls: NO_INTERRUPT */
-	}
+	vrp_tell_guest(p, i, n);
 	/* The daemon's scan logs the breakage once, whichever side found it. */
 	if (v != VRM_OK)
 		p->state = "broken";
@@ -116,7 +112,7 @@ void vrp_on_call(struct vrm_ev *ev, uint32_t events)
 	(void)events;
 	if (read(ev->fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
 		return;
-	vrp_complete(p, (unsigned)ev->arg);
+	vrp_poll_on_call(p, (unsigned)ev->arg);
 }
 
 /* The guest's header length and what the queue must do about it. */
@@ -312,6 +308,7 @@ static int vrp_queue_enable(struct vrm_proxy *p, unsigned i, struct vrm_queue *q
 	__atomic_or_fetch(&q->flags, VRM_QF_ENABLED, __ATOMIC_SEQ_CST);
 	vq->started = true;
 	p->state = "running";
+	vrp_poll_start(p, i);
 	return 0;
 }
 

@@ -297,6 +297,53 @@ bool vrm_ux_guest_wants_call(struct vrm_ux_queue *rq)
 	return want;
 }
 
+bool vrm_ux_guest_kicks(struct vrm_ux_queue *rq, bool want)
+{
+	sigjmp_buf jb;
+	bool pending;
+
+	if (sigsetjmp(jb, 0)) {
+		vrm_guard_faulted(rq, false);
+		return false;
+	}
+	vrm_guard_enter(&jb, rq->dev);
+	pending = vrm_guest_kicks(rq->dev, rq->q, want);
+	vrm_guard_leave();
+	return pending;
+}
+
+static inline void vrm_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	vrm_compiler_barrier();
+#endif
+}
+
+bool vrm_ux_backend_calls(struct vrm_ux_queue *rq, bool want, __u32 *chains)
+{
+	struct vrm_queue *q = rq->q;
+	bool pending;
+
+	*chains = 0;
+	/* The busy lock, taken without raising kick_pending (a kick holds it
+	 * for microseconds, and one told to redo too often defers). */
+	while (__sync_val_compare_and_swap(&q->busy, 0, 1) != 0)
+		vrm_cpu_relax();
+	pending = vrm_backend_calls(q, rq->sh, want);
+	__sync_lock_test_and_set(&q->busy, 0);
+	/* A kick that found the lock held left its work to the holder. */
+	if (VRM_READ_ONCE(q->kick_pending))
+		vrm_ux_kick(rq, chains);
+	return pending;
+}
+
+bool vrm_ux_backend_wants_kick(struct vrm_ux_queue *rq)
+{
+	return vrm_backend_wants_kick(rq->sh);
+}
+
 __u32 vrm_ux_resume(struct vrm_ux_queue *rq)
 {
 	sigjmp_buf jb;

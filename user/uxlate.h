@@ -40,6 +40,22 @@ __u32 vrm_ux_complete(struct vrm_ux_queue *rq, __u32 *returned);
  * call (it has not set VRING_AVAIL_F_NO_INTERRUPT; vrm_guest_wants_call). */
 bool vrm_ux_guest_wants_call(struct vrm_ux_queue *rq);
 
+/* The guest's kicks on or off (VRING_USED_F_NO_NOTIFY in its used flags,
+ * vrm_guest_kicks).  On: true when its avail ring holds entries not yet
+ * translated, which the caller must translate (no kick may come for them). */
+bool vrm_ux_guest_kicks(struct vrm_ux_queue *rq, bool want);
+
+/* The back-end's calls on or off (VRING_AVAIL_F_NO_INTERRUPT in the shadow
+ * avail flags, vrm_backend_calls), under the queue's busy lock.  On: true
+ * when the back-end used entries not yet returned, which the caller must
+ * return (no call may come for them).  *chains: what a kick that came
+ * meanwhile left to this call, translated here. */
+bool vrm_ux_backend_calls(struct vrm_ux_queue *rq, bool want, __u32 *chains);
+
+/* After chains went into the shadow ring: true unless the back-end asked
+ * for no kicks (VRING_USED_F_NO_NOTIFY; vrm_backend_wants_kick). */
+bool vrm_ux_backend_wants_kick(struct vrm_ux_queue *rq);
+
 /* The guest's avail idx, in its byte order: 0, or -EFAULT when the ring
  * is not in memory the daemon maps. */
 int vrm_ux_guest_avail(struct vrm_ux_queue *rq, __u16 *idx);

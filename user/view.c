@@ -396,6 +396,20 @@ static void prom_queue_counters(FILE *out, const struct qrow *rows, int nrows,
 			       "Used-path rounds that returned entries and told the guest (its call eventfd written), since vringmedd started.");
 		daemon_counter(out, rows, nrows, x, "guest_calls_suppressed", x->calls.suppressed,
 			       "Used-path rounds that returned entries without a call: the guest polls (VRING_AVAIL_F_NO_INTERRUPT).");
+		daemon_counter(out, rows, nrows, x, "poll_periods", x->calls.poll_periods,
+			       "Periods a busy queue was polled by its device thread, the guest's kicks and the back-end's calls off, since vringmedd started.");
+		daemon_counter(out, rows, nrows, x, "poll_chains", x->calls.poll_chains,
+			       "Chains the device thread translated while it polled: kicks the guest did not make.");
+		head(out, "vringmed_poll_seconds_total", "counter",
+		     "Time a queue was polled by its device thread.");
+		for (int i = 0; i < nrows; i++) {
+			if (!x->calls.known[rows[i].slot] || rows[i].queue >= VRM_DEV_QUEUES)
+				continue;
+			fprintf(out, "vringmed_poll_seconds_total{device=\"");
+			esc(out, rows[i].dev);
+			fprintf(out, "\",queue=\"%u\"} %.6f\n", rows[i].queue,
+				x->calls.poll_us[rows[i].slot][rows[i].queue] / 1e6);
+		}
 	}
 }
 

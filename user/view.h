@@ -54,6 +54,11 @@ struct vrm_view_calls {
 	bool known[VRM_MAX_DEVICES];
 	unsigned long calls[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
 	unsigned long suppressed[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
+	/* Its polling (upoll.h): periods, chains translated while polling,
+	 * microseconds polled. */
+	unsigned long poll_periods[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
+	unsigned long poll_chains[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
+	unsigned long poll_us[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
 };
 
 /* Labels and counters the daemon knows and the maps do not. */

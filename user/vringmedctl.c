@@ -288,6 +288,11 @@ static void stats_add_daemon(json_t *row, json_t *ds)
 		json_object_set(row, "guest_calls", json_object_get(d, "guest_calls"));
 		json_object_set(row, "guest_calls_suppressed",
 				json_object_get(d, "guest_calls_suppressed"));
+		/* The mode the queue ran in, and its polling. */
+		json_object_set(row, "mode", json_object_get(d, "mode"));
+		json_object_set(row, "poll_periods", json_object_get(d, "poll_periods"));
+		json_object_set(row, "poll_chains", json_object_get(d, "poll_chains"));
+		json_object_set(row, "poll_us", json_object_get(d, "poll_us"));
 		return;
 	}
 }
@@ -322,22 +327,27 @@ static void print_stats(json_t *rows)
 	size_t i;
 	json_t *r;
 
-	printf("%-16s %5s %10s %10s %12s %10s %9s %7s %21s\n", "DEVICE", "QUEUE", "KICKS",
-	       "CHAINS", "DESCRIPTORS", "USED", "DEFERRED", "ERRORS", "CALLS/SUPPRESSED");
+	printf("%-16s %5s %10s %10s %12s %10s %9s %7s %21s %-14s %12s\n", "DEVICE", "QUEUE",
+	       "KICKS", "CHAINS", "DESCRIPTORS", "USED", "DEFERRED", "ERRORS", "CALLS/SUPPRESSED",
+	       "MODE", "POLL_CHAINS");
 	json_array_foreach(rows, i, r) {
 		long long errs = 0;
 		const char *k;
 		json_t *e;
 		char calls[48] = "-";	/* the daemon's; "-" when it is down */
+		char polled[24] = "-";
 
 		json_object_foreach(json_object_get(r, "errors"), k, e)
 			errs += json_integer_value(e);
 		if (json_object_get(r, "guest_calls"))
 			snprintf(calls, sizeof(calls), "%lld/%lld", jint(r, "guest_calls"),
 				 jint(r, "guest_calls_suppressed"));
-		printf("%-16s %5lld %10lld %10lld %12lld %10lld %9lld %7lld %21s\n",
+		if (json_object_get(r, "poll_chains"))
+			snprintf(polled, sizeof(polled), "%lld", jint(r, "poll_chains"));
+		printf("%-16s %5lld %10lld %10lld %12lld %10lld %9lld %7lld %21s %-14s %12s\n",
 		       jstr(r, "device", ""), jint(r, "queue"), jint(r, "kicks"), jint(r, "chains"),
-		       jint(r, "descriptors"), jint(r, "used"), jint(r, "deferred"), errs, calls);
+		       jint(r, "descriptors"), jint(r, "used"), jint(r, "deferred"), errs, calls,
+		       jstr(r, "mode", "-"), polled);
 	}
 }
 

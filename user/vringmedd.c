@@ -101,6 +101,17 @@ static void vrd_on_signal(struct vrm_ev *ev, uint32_t events)
 		vrd_stop_sig = (int)si.ssi_signo;
 }
 
+/* A device's polling, to the exporter. */
+static void vrd_labels_poll(struct vrd_daemon *d, const struct vrm_proxy_info *in)
+{
+	unsigned long us[VRM_PROXY_NQ];
+
+	for (unsigned q = 0; q < VRM_PROXY_NQ; q++)
+		us[q] = (unsigned long)(in->poll_ns[q] / 1000);
+	vrm_metrics_set_poll(d->metrics, in->slot, in->poll_periods, in->poll_chains, us,
+			    VRM_PROXY_NQ);
+}
+
 /* The labels only the daemon knows, to the exporter when they change. */
 static void vrd_labels(struct vrd_daemon *d)
 {
@@ -122,6 +133,7 @@ static void vrd_labels(struct vrd_daemon *d)
 		d->label_kick[i] = in.kick_path;
 		vrm_metrics_set_calls(d->metrics, in.slot, in.calls, in.calls_suppressed,
 				     VRM_PROXY_NQ);
+		vrd_labels_poll(d, &in);
 	}
 }
 

@@ -271,6 +271,79 @@ static vrm_inline bool vrm_guest_wants_call(const struct vrm_device *dev, const 
 }
 
 /*
+ * The guest's kicks, on (`want`) or off: VRING_USED_F_NO_NOTIFY in its used
+ * flags, in its byte order, which every legacy driver honours
+ * (virtqueue_kick_prepare).  Off while a mediator thread polls the guest's
+ * avail ring and translates what it finds, so the guest makes no system call
+ * per frame; the flag is the mediator's own wish, never a back-end's passed
+ * on.  Turning them back on returns true when the guest's avail ring holds
+ * entries not yet translated: the full fence between the flags store and
+ * the avail idx load pairs with the driver's between its avail idx store
+ * and its flags load, so either the driver saw kicks wanted (and kicks) or
+ * this sees its entries (and the caller translates them): none is left
+ * waiting for a kick that never comes.  Userspace only (BPF may not write
+ * guest memory).  Where the flags cannot be written the guest stays as it
+ * was, and is said to have entries: the caller translates, which is safe.
+ */
+static vrm_inline bool vrm_guest_kicks(struct vrm_device *dev, struct vrm_queue *q, bool want)
+{
+	enum vrm_order order = (enum vrm_order)dev->order;
+	__u16 *flags = vrm_env_ptr(dev, q->used_va + VRM_USED_FLAGS_OFF, sizeof(*flags));
+	const __u16 *avail = vrm_env_ptr(dev, q->avail_va + VRM_AVAIL_IDX_OFF, sizeof(*avail));
+
+	if (!flags || !avail)
+		return true;
+	__atomic_store_n(flags, vrm_swab16_if(order, want ? 0 : VRM_VRING_USED_F_NO_NOTIFY),
+			 __ATOMIC_RELAXED);
+	if (!want)
+		return false;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return vrm_swab16_if(order, __atomic_load_n(avail, __ATOMIC_ACQUIRE)) !=
+	       VRM_READ_ONCE(q->last_avail);
+}
+
+/*
+ * After chains went into the shadow ring: does the back-end want a kick?
+ * Not while it says VRING_USED_F_NO_NOTIFY in its (little-endian) used
+ * flags: a polling back-end (DPDK) always, one like Linux vhost while it
+ * works through the ring.  The full fence between the shadow avail idx
+ * store and the flags load pairs with the back-end's between clearing the
+ * flag and its last look at the avail idx.  A back-end that never asks for
+ * a kick stalls only its own device.
+ */
+static vrm_inline bool vrm_backend_wants_kick(const struct vrm_shadow_queue *sh)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return !(vrm_swab16_if(VRM_ORDER_LE, __atomic_load_n(&sh->used.flags, __ATOMIC_RELAXED)) &
+		 VRM_VRING_USED_F_NO_NOTIFY);
+}
+
+/*
+ * The back-end's calls, on (`want`) or off: VRING_AVAIL_F_NO_INTERRUPT in the
+ * shadow avail flags, which every modern back-end honours when event idx is
+ * not negotiated.  Off while a mediator thread polls the shadow used ring.
+ * The caller holds the queue's busy lock: the flags and the avail idx are
+ * one word that a publication writes whole (BPF's vrm_env_publish_idx keeps
+ * the flags it finds), so only a holder of the lock may change either.
+ * Turning them back on returns true when the back-end has used entries not
+ * yet returned: the full fence between the flags store and the used idx
+ * load pairs with the back-end's between its used idx store and its flags
+ * load, so either it saw calls wanted (and calls) or this sees its entries.
+ */
+static vrm_inline bool vrm_backend_calls(const struct vrm_queue *q, struct vrm_shadow_queue *sh,
+				       bool want)
+{
+	__atomic_store_n(&sh->avail.flags,
+			 vrm_swab16_if(VRM_ORDER_LE, want ? 0 : VRM_VRING_AVAIL_F_NO_INTERRUPT),
+			 __ATOMIC_RELAXED);
+	if (!want)
+		return false;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return vrm_swab16_if(VRM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE)) !=
+	       q->last_used;
+}
+
+/*
  * Makes a queue whole again after the daemon that ran it died (kill -9
  * anywhere), before a new daemon resumes it with the same guest
  * rings, shadow ring and back-end position: nothing the guest posted is lost

@@ -1,0 +1,524 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * No kick and no completion is lost, whatever side suppresses its
+ * notifications.  Four parties race on one real queue with real eventfds:
+ *
+ *   driver    a legacy driver in a process of its own (the VMM: BPF's tgid
+ *             filter lets its write()s through), in either byte order.  It
+ *             kicks only when the used flags lack VRING_USED_F_NO_NOTIFY
+ *             (after a full fence, as virtqueue_kick_prepare), polls its
+ *             used ring with VRING_AVAIL_F_NO_INTERRUPT set, and sleeps on
+ *             its call eventfd only after clearing the flag and looking once
+ *             more.  A round: 1 to 4 chains, each back exactly once, in
+ *             order; no call within 3 s is a lost kick or completion.
+ *   BPF       vrm_tp_write translates the driver's kicks at its write().
+ *   back-end  a thread blocked in read() on the guest's kick eventfd, which
+ *             turns its kicks off (NO_NOTIFY in the shadow used flags) while
+ *             it works and on again with a last look before it sleeps, and
+ *             calls unless the shadow avail flags say NO_INTERRUPT.
+ *   daemon    a thread running the used path as vringmedd's device thread
+ *             does (upoll.h): polling a busy queue with the guest's kicks and
+ *             the back-end's calls off, and the deferred kicks.
+ *
+ * Per byte order: polling off, adaptive polling, and a poller that starts
+ * and stops every few microseconds (the re-checks raced hardest), with
+ * random pauses on every side to move the races about.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <bpf/libbpf.h>
+
+#include "test.h"
+#include "ringgen.h"
+#include "loader.h"
+#include "log.h"
+#include "upoll.h"
+#include "uxlate.h"
+#include "vringmed.skel.h"
+
+const char *vrm_test_suite = "test_suppress";
+
+#define RING		256
+#define MEM		(1u << 20)
+#define BUF_LEN		128
+#define DEV		(VRM_MAX_DEVICES - 2)
+#define SLOT		VRM_QSLOT(DEV, 0)
+#define ROUNDS		100000	/* per byte order, with the poller racing */
+#define SHORT_ROUNDS	20000	/* per byte order, polling off or adaptive */
+#define CALL_WAIT_MS	3000
+
+static struct vrm_bpf B;
+static int load_err = 1;
+
+static struct vrm_bpf *bpf(void)
+{
+	if (load_err == 1) {
+		struct vrm_bpf_opts o = { .attach = true };
+
+		vrm_log_libbpf_quiet(1);
+		load_err = vrm_bpf_load(&B, &o);
+	}
+	if (load_err && geteuid() != 0)
+		vrm_skip("not root: BPF programs cannot be loaded");
+	else if (load_err)
+		VRM_CHECK(false, "BPF object did not load: %s", strerror(-load_err));
+	return load_err ? NULL : &B;
+}
+
+enum poll_mode { POLL_OFF, POLL_ADAPTIVE, POLL_RACE };
+
+/* Shared with the driver process. */
+struct shared {
+	struct tr_ring t;		/* the guest's ring, in shared memory */
+	_Atomic int go, stop;
+	unsigned rounds;
+	uint32_t seed;
+	/* The driver's account. */
+	unsigned long kicks, kicks_skipped, sleeps, chains;
+	int failed;
+	char why[256];
+};
+
+struct party {
+	struct shared *s;
+	enum poll_mode mode;
+	int kickfd;		/* the guest's: the driver writes, the back-end reads */
+	int becall;		/* the back-end's call: the daemon waits on it */
+	int drvcall;		/* the guest's call: the driver waits on it */
+	struct vrm_ux_queue rq;
+	struct vrm_ux_poll pl;
+	struct vrm_qstats st;	/* the daemon's counters */
+	uint16_t be_last;	/* back-end's next avail slot */
+	unsigned long be_wakes, be_rescued, be_calls, daemon_kicks, daemon_calls, deferred;
+	_Atomic int stop;
+	pthread_t be_thr, daemon_thr;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint32_t rnd(uint32_t *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return *seed >> 8;
+}
+
+/* Up to `max_ns` of doing nothing, to move a race about. */
+static void pause_rand(uint32_t *seed, unsigned max_ns)
+{
+	uint64_t end = now_ns() + rnd(seed) % (max_ns + 1);
+
+	while (now_ns() < end)
+		;
+}
+
+static uint16_t le16(const void *p)
+{
+	return (uint16_t)tr_le(p, 2);
+}
+
+/* ---- the back-end: a vhost-like device on the shadow ring ---- */
+
+static void be_kicks(struct vrm_shadow_queue *sh, int want)
+{
+	__atomic_store_n(&sh->used.flags, vrm_swab16_if(VRM_ORDER_LE, want ? 0 : VRM_VRING_USED_F_NO_NOTIFY),
+			 __ATOMIC_RELAXED);
+}
+
+static void *backend_main(void *arg)
+{
+	struct party *pa = arg;
+	struct vrm_shadow_queue *sh = pa->rq.sh;
+	uint32_t seed = pa->s->seed ^ 0x5a5a;
+	uint64_t v;
+
+	while (read(pa->kickfd, &v, sizeof(v)) == sizeof(v) && !atomic_load(&pa->stop)) {
+		pa->be_wakes++;
+		be_kicks(sh, 0);
+		for (;;) {
+			/* Pairs with the publisher's barrier before the avail idx. */
+			uint16_t idx = le16(&sh->avail.idx);
+
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			while (pa->be_last != idx) {
+				uint16_t head = le16(&sh->avail.ring[pa->be_last % RING]);
+				uint32_t len = (uint32_t)tr_le(&sh->desc[head % RING].len, 4);
+				struct vrm_used_elem *u = &sh->used.ring[pa->be_last % RING];
+
+				pause_rand(&seed, 1500);
+				tr_put_le(&u->id, head, 4);
+				tr_put_le(&u->len, len, 4);
+				pa->be_last++;
+				/* Entry before idx; pairs with the used path's acquire. */
+				__atomic_store_n(&sh->used.idx, vrm_swab16_if(VRM_ORDER_LE, pa->be_last),
+						 __ATOMIC_RELEASE);
+			}
+			/* Call unless told not to: the fence pairs with the
+			 * daemon's between turning calls on and its re-check. */
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			if (!(le16(&sh->avail.flags) & VRM_VRING_AVAIL_F_NO_INTERRUPT)) {
+				v = 1;
+				pa->be_calls++;
+				if (write(pa->becall, &v, sizeof(v)) != sizeof(v))
+					return NULL;
+			}
+			/* Kicks on, then the last look. */
+			be_kicks(sh, 1);
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			if (le16(&sh->avail.idx) == pa->be_last)
+				break;
+			pa->be_rescued++;
+			be_kicks(sh, 0);
+		}
+	}
+	return NULL;
+}
+
+/* ---- the daemon's used path, as vringmedd's device thread runs it ---- */
+
+/* Where a polling period ends (VRM_POLL_TEST): a random pause before the
+ * guest's kicks and the back-end's calls go back on, so that the driver's
+ * posts and the back-end's returns fall into that window often.  Without
+ * the re-checks that follow, each of those would be lost. */
+static _Thread_local uint32_t race_seed = 0x9e3779b9u;
+
+static void race_point(void)
+{
+	pause_rand(&race_seed, 3000);
+}
+
+static void daemon_tell(struct party *pa, const struct vrm_ux_poll_turn *t)
+{
+	uint64_t v = 1;
+
+	if (t->chains && vrm_ux_backend_wants_kick(&pa->rq)) {
+		pa->daemon_kicks++;
+		if (write(pa->kickfd, &v, sizeof(v)) != sizeof(v))
+			atomic_store(&pa->stop, 1);
+	}
+	if (t->returned && vrm_ux_guest_wants_call(&pa->rq)) {
+		pa->daemon_calls++;
+		if (write(pa->drvcall, &v, sizeof(v)) != sizeof(v))
+			atomic_store(&pa->stop, 1);
+	}
+}
+
+/* Kicks BPF could not finish (vrp_deferred). */
+static void daemon_deferred(struct party *pa)
+{
+	struct vrm_ux_poll_turn t = { 0 };
+
+	if (!VRM_READ_ONCE(pa->rq.q->deferred))
+		return;
+	__sync_lock_test_and_set(&pa->rq.q->deferred, 0);
+	vrm_ux_kick(&pa->rq, &t.chains);
+	pa->deferred++;
+	daemon_tell(pa, &t);
+}
+
+static void *daemon_main(void *arg)
+{
+	struct party *pa = arg;
+	struct pollfd pf = { .fd = pa->becall, .events = POLLIN };
+	uint32_t seed = pa->s->seed ^ 0xa5a5;
+	int polling = 0;
+
+	while (!atomic_load(&pa->stop)) {
+		struct vrm_ux_poll_turn t;
+		uint64_t v;
+
+		if (!polling) {
+			vrm_ux_poll_sleep(&pa->pl, now_ns());
+			if (poll(&pf, 1, 200) <= 0) {
+				daemon_deferred(pa);	/* the daemon's scan */
+				continue;
+			}
+			vrm_ux_poll_woken(&pa->pl, now_ns());
+			/* Racing: a period after every call, of a length that
+			 * ends it anywhere in the driver's next round. */
+			if (pa->mode == POLL_RACE)
+				pa->pl.budget_ns = 1 + rnd(&seed) % pa->pl.max_ns;
+			if (read(pa->becall, &v, sizeof(v)) != sizeof(v))
+				continue;
+		}
+		daemon_deferred(pa);
+		polling = vrm_ux_poll_turn(&pa->rq, &pa->pl, now_ns(), &t);
+		daemon_tell(pa, &t);
+		if (t.verdict != VRM_OK)
+			break;
+		if (polling && !t.chains && !t.returned)
+			sched_yield();
+	}
+	if (pa->pl.on) {
+		struct vrm_ux_poll_turn t;
+
+		vrm_ux_poll_end(&pa->rq, &pa->pl, now_ns(), &t);
+	}
+	return NULL;
+}
+
+/* ---- the driver: a process of its own ---- */
+
+static enum vrm_order drv_order(const struct shared *s)
+{
+	return s->t.big_endian ? VRM_ORDER_BE : VRM_ORDER_LE;
+}
+
+static uint16_t *drv_avail_flags(struct shared *s)
+{
+	return (uint16_t *)(s->t.mem + tr_avail_gpa(&s->t));
+}
+
+static uint16_t drv_used(struct shared *s, unsigned off)
+{
+	return vrm_swab16_if(drv_order(s), __atomic_load_n((uint16_t *)(s->t.mem + tr_used_gpa(&s->t) + off),
+							  __ATOMIC_ACQUIRE));
+}
+
+static void drv_fail(struct shared *s, const char *why, uint16_t want)
+{
+	snprintf(s->why, sizeof(s->why), "%s (guest avail %u, want used %u, guest used %u, "
+		 "used flags 0x%x, avail flags 0x%x)", why, s->t.avail_idx, want, drv_used(s, 2),
+		 drv_used(s, 0), vrm_swab16_if(drv_order(s), *drv_avail_flags(s)));
+	s->failed = 1;
+	_exit(1);
+}
+
+static void driver(struct shared *s, int kickfd, int callfd)
+{
+	uint32_t seed = s->seed;
+	uint16_t used_seen = 0;
+	uint64_t v = 1;
+
+	while (!atomic_load(&s->go))
+		sched_yield();
+	/* Polling its used ring: no calls wanted. */
+	__atomic_store_n(drv_avail_flags(s), vrm_swab16_if(drv_order(s), VRM_VRING_AVAIL_F_NO_INTERRUPT),
+			 __ATOMIC_RELAXED);
+	for (unsigned r = 0; r < s->rounds; r++) {
+		unsigned n = 1 + rnd(&seed) % 4;
+		uint16_t want;
+
+		s->t.next_desc = s->t.avail_idx % RING;	/* FIFO: all came back */
+		for (unsigned i = 0; i < n; i++)
+			tr_add_chain(&s->t, 1, 1, BUF_LEN);
+		pause_rand(&seed, 4000);
+		/* Descriptors and slots before the idx. */
+		__atomic_store_n((uint16_t *)(s->t.mem + tr_avail_gpa(&s->t) + 2),
+				 vrm_swab16_if(drv_order(s), s->t.avail_idx), __ATOMIC_RELEASE);
+		want = s->t.avail_idx;
+		s->chains += n;
+		/* The kick unless the device said no: the avail idx store
+		 * before the flags load (virtio_mb). */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (drv_used(s, 0) & VRM_VRING_USED_F_NO_NOTIFY) {
+			s->kicks_skipped++;
+		} else {
+			s->kicks++;
+			if (write(kickfd, &v, sizeof(v)) != sizeof(v))
+				drv_fail(s, "write(kick) failed", want);
+		}
+		/* Poll a while, then sleep, but only after asking for the call
+		 * and looking once more. */
+		for (uint64_t until = now_ns() + rnd(&seed) % 20000;;) {
+			struct pollfd pf = { .fd = callfd, .events = POLLIN };
+
+			if (drv_used(s, 2) == want)
+				break;
+			if (now_ns() < until)
+				continue;
+			__atomic_store_n(drv_avail_flags(s), 0, __ATOMIC_RELAXED);
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			if (drv_used(s, 2) != want) {
+				s->sleeps++;
+				if (poll(&pf, 1, CALL_WAIT_MS) != 1)
+					drv_fail(s, "no call within 3 s: a kick or a completion was lost", want);
+				if (read(callfd, &v, sizeof(v)) != sizeof(v))
+					drv_fail(s, "read(call) failed", want);
+			}
+			__atomic_store_n(drv_avail_flags(s),
+					 vrm_swab16_if(drv_order(s), VRM_VRING_AVAIL_F_NO_INTERRUPT),
+					 __ATOMIC_RELAXED);
+		}
+		/* Each chain back once, in order, with its length. */
+		for (uint16_t k = used_seen; k != want; k++) {
+			const uint8_t *u = s->t.mem + tr_used_gpa(&s->t) + 4 + 8 * (k % RING);
+			uint32_t id = (uint32_t)tr_get(&s->t, (uint64_t)(u - s->t.mem), 4);
+			uint32_t len = (uint32_t)tr_get(&s->t, (uint64_t)(u - s->t.mem) + 4, 4);
+
+			if (id != k % RING || len != BUF_LEN)
+				drv_fail(s, "a used entry that is not the next chain", want);
+		}
+		used_seen = want;
+	}
+	_exit(0);
+}
+
+/* ---- one run ---- */
+
+static const char *mode_name(enum poll_mode m)
+{
+	return m == POLL_OFF ? "polling_off" : m == POLL_ADAPTIVE ? "polling_adaptive" : "poller_racing";
+}
+
+static void run(int be, enum poll_mode mode, unsigned rounds)
+{
+	struct shared *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct party pa = { .mode = mode };
+	struct vrm_device *dev = &B.devices[DEV];
+	struct vrm_queue *q = &B.queues[SLOT];
+	struct vrm_qstats st;
+	uint8_t *mem;
+	pid_t pid;
+	int status = -1;
+	long id;
+	uint64_t v = 1;
+
+	if (!VRM_TRUE(s != MAP_FAILED))
+		return;
+	mem = mmap(NULL, MEM, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (!VRM_TRUE(mem != MAP_FAILED))
+		goto out_s;
+	tr_layout(&s->t, mem, MEM, RING, be);
+	s->rounds = rounds;
+	s->seed = 0x1234567u + (uint32_t)mode * 77u + (uint32_t)be;
+	pa.s = s;
+	pa.kickfd = eventfd(0, EFD_CLOEXEC);
+	pa.becall = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pa.drvcall = eventfd(0, EFD_CLOEXEC);
+	if (!VRM_TRUE(pa.kickfd >= 0 && pa.becall >= 0 && pa.drvcall >= 0))
+		goto out_fds;
+
+	/* The device in the maps, its guest ring in shared memory. */
+	tr_device(&s->t, dev, 0);
+	dev->flags = 0;
+	dev->first_queue = SLOT;
+	vrm_ux_shadow_reset(&B.shadow[SLOT]);
+	if (!VRM_EQ(vrm_ux_queue_setup(q, DEV, RING, tr_va(&s->t, s->t.ring_gpa),
+				       tr_va(&s->t, tr_avail_gpa(&s->t)), tr_va(&s->t, tr_used_gpa(&s->t))), 0))
+		goto out_fds;
+	vrm_bpf_clear_stats(&B, SLOT);
+	memset(B.ustats + SLOT, 0, sizeof(B.ustats[0]));
+	pa.rq = (struct vrm_ux_queue){ dev, q, &B.shadow[SLOT], vrm_ux_scratch_new(), &B.ustats[SLOT] };
+	if (!VRM_TRUE(pa.rq.scr != NULL))
+		goto out_fds;
+	vrm_ux_poll_init(&pa.pl, mode == POLL_OFF ? 0 : mode == POLL_ADAPTIVE ? VRM_POLL_MAX_NS : 4000);
+	id = vrm_eventfd_id(0, pa.kickfd);
+	if (!VRM_TRUE(id >= 0) || !VRM_EQ(vrm_bpf_add_kickfd(&B, (uint32_t)id, SLOT), 0))
+		goto out_scr;
+	q->flags = VRM_QF_ENABLED;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* A shared mapping comes to a child without page-table entries,
+		 * and BPF's reads cannot fault pages in (a guest's ring pages
+		 * are resident anyway). */
+		if (madvise(mem, MEM, MADV_POPULATE_WRITE))
+			_exit(2);
+		driver(s, pa.kickfd, pa.drvcall);
+	}
+	if (!VRM_TRUE(pid > 0))
+		goto out_kick;
+	dev->tgid = (uint32_t)pid;
+	dev->flags = VRM_DF_ACTIVE;
+	if (!VRM_EQ(vrm_bpf_add_vmm(&B, (uint32_t)pid), 0)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		goto out_kick;
+	}
+	vrm_poll_race_hook = mode == POLL_RACE ? race_point : NULL;
+	pthread_create(&pa.be_thr, NULL, backend_main, &pa);
+	pthread_create(&pa.daemon_thr, NULL, daemon_main, &pa);
+	atomic_store(&s->go, 1);
+	waitpid(pid, &status, 0);
+	atomic_store(&pa.stop, 1);
+	if (write(pa.kickfd, &v, sizeof(v)) != sizeof(v))
+		pthread_cancel(pa.be_thr);
+	pthread_join(pa.be_thr, NULL);
+	pthread_join(pa.daemon_thr, NULL);
+	vrm_bpf_del_vmm(&B, (uint32_t)pid);
+
+	VRM_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0 && !s->failed,
+		  "the driver failed: %s", s->failed ? s->why : "it died");
+	VRM_EQ(dev->broken, 0);
+	VRM_EQ(vrm_bpf_read_stats(&B, SLOT, &st), 0);
+	VRM_EQ(st.chains, s->chains);
+	VRM_EQ(st.used, s->chains);
+	VRM_EQ(st.read_faults, 0);
+	/* Each mode did what it is there for. */
+	if (mode == POLL_OFF) {
+		VRM_EQ(pa.pl.periods, 0);
+		VRM_EQ(s->kicks_skipped, 0);
+	} else {
+		VRM_TRUE(pa.pl.periods > 0);
+		VRM_TRUE(pa.pl.chains > 0);
+		VRM_TRUE(s->kicks_skipped > 0);
+	}
+	if (mode == POLL_RACE) {
+		VRM_TRUE(pa.pl.periods > rounds / 100);
+		/* The races the re-checks close did happen. */
+		VRM_TRUE(pa.pl.rescued > 0);
+	}
+	VRM_TRUE(s->kicks > 0);
+	VRM_TRUE(s->sleeps > 0);
+	printf("      %s %s: %u rounds, %lu chains; driver: %lu kicks, %lu not made (NO_NOTIFY), "
+	       "%lu sleeps; back-end: %lu wakes, %lu calls, %lu rescued by its last look; daemon: "
+	       "%llu polling periods, %llu chains polled, %llu ends rescued by the re-check, "
+	       "%lu back-end kicks, %lu guest calls, %lu deferred kicks\n",
+	       be ? "be" : "le", mode_name(mode), rounds, s->chains, s->kicks, s->kicks_skipped,
+	       s->sleeps, pa.be_wakes, pa.be_calls, pa.be_rescued, (unsigned long long)pa.pl.periods,
+	       (unsigned long long)pa.pl.chains, (unsigned long long)pa.pl.rescued, pa.daemon_kicks,
+	       pa.daemon_calls, pa.deferred);
+out_kick:
+	q->flags = 0;
+	dev->flags = 0;
+	dev->tgid = 0;
+	vrm_bpf_del_kickfd(&B, (uint32_t)id);
+out_scr:
+	vrm_ux_scratch_free(pa.rq.scr);
+out_fds:
+	if (pa.kickfd >= 0)
+		close(pa.kickfd);
+	if (pa.becall >= 0)
+		close(pa.becall);
+	if (pa.drvcall >= 0)
+		close(pa.drvcall);
+	munmap(mem, MEM);
+out_s:
+	munmap(s, sizeof(*s));
+}
+
+VRM_TEST(suppress)
+{
+	for (int be = 0; be <= 1; be++) {
+		if (vrm_subtest("%s_polling_off", be ? "be" : "le") && bpf())
+			run(be, POLL_OFF, SHORT_ROUNDS);
+		if (vrm_subtest("%s_polling_adaptive", be ? "be" : "le") && bpf())
+			run(be, POLL_ADAPTIVE, SHORT_ROUNDS);
+		if (vrm_subtest("%s_poller_racing_%u_rounds", be ? "be" : "le", ROUNDS) && bpf())
+			run(be, POLL_RACE, ROUNDS);
+	}
+	if (load_err == 0)
+		vrm_bpf_close(&B);
+	load_err = 1;
+}
