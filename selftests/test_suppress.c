@@ -21,8 +21,9 @@
  *             the back-end's calls off, and the deferred kicks.
  *
  * Per byte order: polling off, adaptive polling, and a poller that starts
- * and stops every few microseconds (the re-checks raced hardest), with
- * random pauses on every side to move the races about.
+ * and stops every few microseconds (the re-checks raced hardest), also as
+ * a receive queue is polled (the guest's kicks left on), with random
+ * pauses on every side to move the races about.
  */
 #include <errno.h>
 #include <poll.h>
@@ -78,7 +79,9 @@ static struct vrm_bpf *bpf(void)
 	return load_err ? NULL : &B;
 }
 
-enum poll_mode { POLL_OFF, POLL_ADAPTIVE, POLL_RACE };
+/* POLL_RACE_RX: racing as a receive queue is polled, the guest's kicks
+ * left on (keep_kicks), the back-end's calls off. */
+enum poll_mode { POLL_OFF, POLL_ADAPTIVE, POLL_RACE, POLL_RACE_RX };
 
 /* Shared with the driver process. */
 struct shared {
@@ -254,7 +257,7 @@ static void *daemon_main(void *arg)
 			vrm_ux_poll_woken(&pa->pl, now_ns());
 			/* Racing: a period after every call, of a length that
 			 * ends it anywhere in the driver's next round. */
-			if (pa->mode == POLL_RACE)
+			if (pa->mode >= POLL_RACE)
 				pa->pl.budget_ns = 1 + rnd(&seed) % pa->pl.max_ns;
 			if (read(pa->becall, &v, sizeof(v)) != sizeof(v))
 				continue;
@@ -376,7 +379,8 @@ static void driver(struct shared *s, int kickfd, int callfd)
 
 static const char *mode_name(enum poll_mode m)
 {
-	return m == POLL_OFF ? "polling_off" : m == POLL_ADAPTIVE ? "polling_adaptive" : "poller_racing";
+	return m == POLL_OFF ? "polling_off" : m == POLL_ADAPTIVE ? "polling_adaptive" :
+	       m == POLL_RACE ? "poller_racing" : "poller_racing_kicks_on";
 }
 
 static void run(int be, enum poll_mode mode, unsigned rounds)
@@ -421,6 +425,7 @@ static void run(int be, enum poll_mode mode, unsigned rounds)
 	if (!VRM_TRUE(pa.rq.scr != NULL))
 		goto out_fds;
 	vrm_ux_poll_init(&pa.pl, mode == POLL_OFF ? 0 : mode == POLL_ADAPTIVE ? VRM_POLL_MAX_NS : 4000);
+	pa.pl.keep_kicks = mode == POLL_RACE_RX;
 	id = vrm_eventfd_id(0, pa.kickfd);
 	if (!VRM_TRUE(id >= 0) || !VRM_EQ(vrm_bpf_add_kickfd(&B, (uint32_t)id, SLOT), 0))
 		goto out_scr;
@@ -446,7 +451,7 @@ static void run(int be, enum poll_mode mode, unsigned rounds)
 		waitpid(pid, NULL, 0);
 		goto out_kick;
 	}
-	vrm_poll_race_hook = mode == POLL_RACE ? race_point : NULL;
+	vrm_poll_race_hook = mode >= POLL_RACE ? race_point : NULL;
 	pthread_create(&pa.be_thr, NULL, backend_main, &pa);
 	pthread_create(&pa.daemon_thr, NULL, daemon_main, &pa);
 	atomic_store(&s->go, 1);
@@ -468,6 +473,10 @@ static void run(int be, enum poll_mode mode, unsigned rounds)
 	/* Each mode did what it is there for. */
 	if (mode == POLL_OFF) {
 		VRM_EQ(pa.pl.periods, 0);
+		VRM_EQ(s->kicks_skipped, 0);
+	} else if (mode == POLL_RACE_RX) {
+		/* The guest's kicks never off; the back-end's calls were. */
+		VRM_TRUE(pa.pl.periods > rounds / 100);
 		VRM_EQ(s->kicks_skipped, 0);
 	} else {
 		VRM_TRUE(pa.pl.periods > 0);
@@ -517,6 +526,8 @@ VRM_TEST(suppress)
 			run(be, POLL_ADAPTIVE, SHORT_ROUNDS);
 		if (vrm_subtest("%s_poller_racing_%u_rounds", be ? "be" : "le", ROUNDS) && bpf())
 			run(be, POLL_RACE, ROUNDS);
+		if (vrm_subtest("%s_poller_racing_kicks_on", be ? "be" : "le") && bpf())
+			run(be, POLL_RACE_RX, SHORT_ROUNDS);
 	}
 	if (load_err == 0)
 		vrm_bpf_close(&B);

@@ -71,7 +71,8 @@ static void vrm_poll_begin(struct vrm_ux_queue *rq, struct vrm_ux_poll *pl, __u6
 {
 	__u32 chains;
 
-	vrm_ux_guest_kicks(rq, false);
+	if (!pl->keep_kicks)
+		vrm_ux_guest_kicks(rq, false);
 	vrm_ux_backend_calls(rq, false, &chains);
 	t->chains += chains;
 	pl->chains += chains;

@@ -39,8 +39,12 @@
 
 struct vrm_ux_poll {
 	/* Configuration: the longest idle spell polled through; 0: never
-	 * poll (the thread sleeps after every turn). */
+	 * poll (the thread sleeps after every turn).  keep_kicks: the guest's
+	 * kicks stay on while polling (a receive queue's: its kicks post
+	 * buffers, which the back-end must see at once, for a frame that
+	 * finds none is dropped; BPF translates them in the kick). */
 	__u32 max_ns;
+	bool keep_kicks;
 	/* State. */
 	__u32 budget_ns;	/* the idle spell polled through now */
 	__u32 streak;		/* short sleeps in a row while the budget is 0 */
