@@ -479,11 +479,13 @@ static void run(int be, enum poll_mode mode, unsigned rounds)
 		VRM_TRUE(pa.pl.periods > rounds / 100);
 		VRM_EQ(s->kicks_skipped, 0);
 	} else {
+		/* Adaptive polling starts; whether a period then finds work
+		 * before its spell ends is the machine's timing, not a check. */
 		VRM_TRUE(pa.pl.periods > 0);
-		VRM_TRUE(pa.pl.chains > 0);
-		VRM_TRUE(s->kicks_skipped > 0);
 	}
 	if (mode == POLL_RACE) {
+		VRM_TRUE(pa.pl.chains > 0);
+		VRM_TRUE(s->kicks_skipped > 0);
 		VRM_TRUE(pa.pl.periods > rounds / 100);
 		/* The races the re-checks close did happen. */
 		VRM_TRUE(pa.pl.rescued > 0);
