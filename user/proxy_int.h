@@ -237,6 +237,7 @@ int vrp_blk_be_connected(struct vrm_proxy *p);
 void vrp_blk_close(struct vrm_proxy *p);
 void vrp_blk_queue_mode(struct vrm_proxy *p, struct vrm_queue *q);
 int vrp_blk_order_check(struct vrm_proxy *p, unsigned i, int order);
+
 /* proxy_poll.c: a busy queue polled */
 void vrp_poll_on_call(struct vrm_proxy *p, unsigned i);
 bool vrp_poll_turn(struct vrm_proxy *p, unsigned i);
