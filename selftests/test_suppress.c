@@ -475,8 +475,9 @@ static void run(int be, enum poll_mode mode, unsigned rounds)
 		VRM_EQ(pa.pl.periods, 0);
 		VRM_EQ(s->kicks_skipped, 0);
 	} else if (mode == POLL_RACE_RX) {
-		/* The guest's kicks never off; the back-end's calls were. */
-		VRM_TRUE(pa.pl.periods > rounds / 100);
+		/* The guest's kicks never off; the back-end's calls were (how
+		 * often is the machine's timing: a period may last long). */
+		VRM_TRUE(pa.pl.periods > 0);
 		VRM_EQ(s->kicks_skipped, 0);
 	} else {
 		/* Adaptive polling starts; whether a period then finds work
