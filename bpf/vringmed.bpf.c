@@ -4,13 +4,13 @@
  * the one translation core (include/vringmed/xlate.h).
  *
  *   vrm_tp_write        syscalls:sys_enter_write on a registered kick eventfd
- *                      (QEMU under TCG, userspace drivers, the tests)
+ *                       (QEMU under TCG, userspace drivers, the tests)
  *   vrm_kvm_pio         kvm:kvm_pio       legacy virtio-pci QUEUE_NOTIFY
  *   vrm_kvm_mmio        kvm:kvm_mmio      virtio-mmio QueueNotify
  *   vrm_kvm_fast_mmio   kvm:kvm_fast_mmio ioeventfd without data
  *   vrm_fentry_signal   fentry/eventfd_signal_mask, where trampolines work
  *   vrm_test_kick       BPF_PROG_TYPE_SYSCALL: the same path under
- *                      BPF_PROG_TEST_RUN, for deterministic tests and benches
+ *                       BPF_PROG_TEST_RUN, for deterministic tests and benches
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
