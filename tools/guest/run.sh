@@ -137,7 +137,7 @@ boot=$(g "init_at=" | cut -d= -f2) done_at=$(g "traffic_done_at=" | cut -d= -f2)
 echo "  qemu: exit $qrc after $((ms / 1000)).$(printf %03d $((ms % 1000))) s (boot, traffic, power-off); guest kernel $(cut -d' ' -f2 "$CACHE/VERSION" 2>/dev/null), /init at ${boot:-?} s, traffic done at ${done_at:-?} s"
 [ "$qrc" = 124 ] && echo "  qemu: killed by the ${TIMEOUT} s timeout"
 grep -a -E "vhost|endian|Operation not supported" "$TMP/guest.log" | grep -v "^GUEST" | head -n3 | sed 's/^/  qemu says: /'
-echo "  guest: version_1=$(gv version_1) mrg_rxbuf=$(gv mrg_rxbuf) tx_packets=$(gv tx_packets) rx_packets=$(gv rx_packets) rx_errors=$(gv rx_errors) driver_complaints=$(gv driver_complaints)"
+echo "  guest: version_1=$(gv version_1) mrg_rxbuf=$(gv mrg_rxbuf) indirect_desc=$(gv indirect_desc) event_idx=$(gv event_idx) tx_packets=$(gv tx_packets) rx_packets=$(gv rx_packets) rx_errors=$(gv rx_errors) driver_complaints=$(gv driver_complaints)"
 echo "  testpmd: negotiated ${neg:-nothing} (VERSION_1 $([ $tp_v1 = 1 ] && echo on || echo off)), RX-packets=$(tpv RX-packets) TX-packets=$(tpv TX-packets)"
 [ -n "$VSTATS" ] && echo "$VSTATS"
 if [ -n "${VRINGMED_GUEST_VERBOSE:-}" ]; then
