@@ -22,7 +22,7 @@ CFLAGS   += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 DEPFLAGS := -MMD -MP
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall \
 	      -I$(OUTPUT) -Iinclude
-LIBS     := -lbpf -lelf -lz -lpthread -lmicrohttpd -ljansson
+LIBS     := -lxdp -lbpf -lelf -lz -lpthread -lmicrohttpd -ljansson
 
 ifeq ($(V),1)
 Q :=
@@ -35,7 +35,7 @@ endif
 # ---- sources -----------------------------------------------------
 # One mediated device, in rooms (user/proxy_int.h): the fuzzer builds them too.
 PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queue.c user/proxy_kick.c \
-	      user/proxy_blk.c user/proxy_poll.c
+	      user/proxy_blk.c user/proxy_poll.c user/backend_xdp.c user/backend_xdp_vu.c user/backend_xdp_ring.c
 # libvringmed.a: everything the daemon, vringmedctl, the tools and the
 # tests share.  Append new user/*.c files here.
 LIB_SRCS := user/access.c user/uxlate.c user/upoll.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c \
@@ -65,8 +65,8 @@ TEST_SUPPRESS_SRCS := selftests/test_suppress.c
 # the folder under .output/ they are built in ("" is native).
 objs = $(patsubst %.c,$(OUTPUT)/$(1)%.o,$(2))
 
-BPF_OBJS := $(OUTPUT)/vringmed.bpf.o $(OUTPUT)/probe_fentry.bpf.o
-SKELS    := $(OUTPUT)/vringmed.skel.h $(OUTPUT)/probe_fentry.skel.h
+BPF_OBJS := $(OUTPUT)/vringmed.bpf.o $(OUTPUT)/probe_fentry.bpf.o $(OUTPUT)/xdp_steer.bpf.o
+SKELS    := $(OUTPUT)/vringmed.skel.h $(OUTPUT)/probe_fentry.skel.h $(OUTPUT)/xdp_steer.skel.h
 LIB_OBJS := $(call objs,,$(LIB_SRCS))
 LIB      := $(OUTPUT)/libvringmed.a
 TESTLIB  := $(OUTPUT)/libvrmtest.a

@@ -80,6 +80,8 @@ run test_blk "$OUT/test_blk"
 run test_ops selftests/test_ops.sh
 run test_soak selftests/test_soak.sh
 run test_guest selftests/test_guest.sh
+# vringmedd's XDP back-end on a veth pair into a namespace of its own.
+run test_xdp selftests/test_xdp.sh
 run test_fuzz selftests/test_fuzz.sh
 run test_tools selftests/test_tools.sh
 # make install/uninstall, the man pages, and the Debian package installed

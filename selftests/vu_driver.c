@@ -14,8 +14,10 @@
  *
  *   vu_driver --socket PATH [--legacy|--modern] [--no-mrg-rxbuf] [--frames N]
  *             [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H]
- *             [--reconnect] [--stream] [--pause-every N] [--resets R] [-v]
+ *             [--reconnect] [--stream] [--pause-every N] [--resets R] [--any-mac] [-v]
  *
+ * --any-mac: a frame back may come from another MAC to another (a network
+ * that answers: the XDP back-end's tests); the rest of it must be the same.
  * --pause-every N: every N frames sent, with frames in flight, the rings are
  * stopped and started again the way QEMU pauses and resumes a VM (QMP stop,
  * cont): GET_VRING_BASE and SET_VRING_ENDIAN back to little-endian per ring,
@@ -102,7 +104,7 @@ struct queue {
 
 static struct {
 	const char *socket;
-	bool legacy, no_mrg, force, verbose, reconnect, stream;
+	bool legacy, no_mrg, force, verbose, reconnect, stream, any_mac;
 	const char *hostile;		/* --hostile CLASS, or NULL */
 	unsigned frames, ring, pause_every, resets;
 	int timeout_ms, hold_ms;
@@ -504,7 +506,9 @@ static void rx_check(struct stats *st, const uint8_t *buf, uint32_t len, uint8_t
 	seq = (uint32_t)f[ETH_HLEN + 4] << 24 | (uint32_t)f[ETH_HLEN + 5] << 16 |
 	      (uint32_t)f[ETH_HLEN + 6] << 8 | f[ETH_HLEN + 7];
 	make_frame(want, seq);
-	if (seq >= st->sent || (seen[seq / 8] & (1u << (seq % 8))) || memcmp(f, want, FRAME_LEN)) {
+	if (seq >= st->sent || (seen[seq / 8] & (1u << (seq % 8))) ||
+	    memcmp(f + (opt.any_mac ? 12 : 0), want + (opt.any_mac ? 12 : 0),
+		   FRAME_LEN - (opt.any_mac ? 12 : 0))) {
 		st->bad_payload++;
 		return;
 	}
@@ -962,7 +966,7 @@ static void usage(FILE *f)
 		"usage: vu_driver --socket PATH [--legacy|--modern] [--no-mrg-rxbuf] [--frames N]\n"
 		"                 [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H]\n"
 		"                 [--hostile CLASS] [--reconnect] [--stream] [--pause-every N]\n"
-		"                 [--resets R] [-v]\n"
+		"                 [--resets R] [--any-mac] [-v]\n"
 		"  A VMM plus the guest side of a virtio-net device over vhost-user: sends\n"
 		"  N Ethernet frames on TX and expects every one back on RX (testpmd, io\n"
 		"  forwarding).  --legacy writes the rings in this process's byte order\n"
@@ -1010,6 +1014,7 @@ int main(int argc, char **argv)
 		{ "stream", no_argument, NULL, 'S' },
 		{ "pause-every", required_argument, NULL, 'P' },
 		{ "resets", required_argument, NULL, 'Z' },
+		{ "any-mac", no_argument, NULL, 'A' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -1028,6 +1033,7 @@ int main(int argc, char **argv)
 		case 'M': opt.legacy = false; break;
 		case 'n': opt.no_mrg = true; break;
 		case 'F': opt.force = true; break;
+		case 'A': opt.any_mac = true; break;
 		case 'X':
 			if (!hostile_known(optarg))
 				goto bad;

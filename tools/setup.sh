@@ -7,6 +7,8 @@ set -euo pipefail
 PKGS=(
 	# build
 	make gcc pkg-config clang-19 llvm-19 lld-19 libclang-rt-19-dev libbpf-dev bpftool libelf-dev zlib1g-dev liburing-dev
+	# the XDP back-end (libxdp), and testpmd's AF_XDP port to compare it with
+	libxdp-dev librte-net-af-xdp23
 	# big-endian legacy driver: s390x cross toolchain + user-mode emulator
 	gcc-s390x-linux-gnu libc6-dev-s390x-cross qemu-user-static
 	# the big-endian block guest: ppc64 (pseries) under QEMU, its kernel

@@ -169,7 +169,9 @@ static const struct vrd_setting vrd_settings[] = {
 	  true, vrd_set_device,
 	  "mediate a device: listen for the VMM's vhost-user\n"
 	  "connection on PATH, connect to the modern back-end's\n"
-	  "socket when the VMM arrives (repeatable, up to " VRM_STR(VRM_MAX_DEVICES) ").\n"
+	  "socket when the VMM arrives (repeatable, up to " VRM_STR(VRM_MAX_DEVICES) ");\n"
+	  "backend=xdp:IFACE: vringmedd's own back-end, frames\n"
+	  "to and from host interface IFACE over AF_XDP.\n"
 	  "Keys: kick=auto|bpf|userspace (as --kick-path),\n"
 	  "poll=US|off (as --poll), type=net|blk (virtio-net,\n"
 	  "the default, or virtio-blk), order=be|le (type=blk:\n"

@@ -47,6 +47,7 @@
 #include <vringmed/abi.h>
 
 #include "access.h"
+#include "backend_xdp.h"
 #include "loader.h"
 #include "log.h"
 #include "num.h"
@@ -124,6 +125,10 @@ int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **wh
 	}
 	if (!cfg->name[0] || !cfg->vmm_path[0] || !cfg->backend_path[0]) {
 		*why = "expected NAME,vmm=PATH,backend=PATH";
+		return -EINVAL;
+	}
+	if (cfg->type == VRM_DEV_BLK && vrm_xdp_is_spec(cfg->backend_path)) {
+		*why = "backend=xdp:IFACE is a net device's (an interface's frames)";
 		return -EINVAL;
 	}
 	if (cfg->type == VRM_DEV_BLK && !order_set) {

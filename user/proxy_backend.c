@@ -21,6 +21,7 @@
 #include <vringmed/byteorder.h>
 
 #include "access.h"
+#include "backend_xdp.h"
 #include "log.h"
 #include "proxy_int.h"
 #include "vu_wire.h"
@@ -145,10 +146,11 @@ static int vrp_backend_trusted(struct vrm_proxy *p, int fd)
 	return -EPERM;
 }
 
-int vrp_backend_connect(struct vrm_proxy *p)
+/* A vhost-user back-end listening at backend_path: our connected socket,
+ * or -errno. */
+static int vrp_backend_dial(struct vrm_proxy *p)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = VRP_BE_TIMEOUT };
 	int fd, err;
 
 	strcpy(sa.sun_path, p->cfg.backend_path);
@@ -176,6 +178,20 @@ int vrp_backend_connect(struct vrm_proxy *p)
 		return err;
 	}
 	p->be_warned = 0;
+	return fd;
+}
+
+/* The back-end's socket: one we dial, or the built-in XDP back-end's
+ * (backend_xdp.h), spoken to the same way. */
+int vrp_backend_connect(struct vrm_proxy *p)
+{
+	struct timeval tv = { .tv_sec = VRP_BE_TIMEOUT };
+	int fd, err;
+
+	fd = vrm_xdp_is_spec(p->cfg.backend_path) ? vrm_xdp_connect(p->cfg.backend_path, p->cfg.name) :
+						    vrp_backend_dial(p);
+	if (fd < 0)
+		return fd;
 	/* A back-end that stops answering must not stall the daemon. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));

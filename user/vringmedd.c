@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <bpf/libbpf.h>
 
+#include "backend_xdp.h"
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
@@ -195,6 +196,7 @@ static int vrd_bpf_start(struct vrd_daemon *d)
 
 	if (vrm_bpf_load(&d->b, &opts))
 		return -1;
+	vrm_xdp_set_pin_root(d->cfg->pin_root);
 	d->rb = ring_buffer__new(bpf_map__fd(d->b.skel->maps.vrm_deferred), vrd_on_deferred, d,
 				 NULL);
 	if (!d->rb) {
@@ -318,6 +320,8 @@ static int vrd_stop(struct vrd_daemon *d, int err)
 
 	vrm_metrics_stop(d->metrics);
 	zombies = vrd_devices_stop(d);
+	if (!zombies)
+		vrm_xdp_shutdown();
 	vrd_control_close(d);
 	if (!err)
 		vrm_bpf_unpin(&d->b);
