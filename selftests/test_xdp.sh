@@ -6,7 +6,8 @@
 # In the namespace reflector.py sends each frame back: unicast to the
 # sender (swap: the steering program's MAC -> socket path) or as the
 # broadcast it was (relay: the kernel's copy through the daemon's packet
-# socket).  Everything made here is taken down at the end.
+# socket).  Then the real s390x guests through it (tools/guest/xdp.sh).
+# Everything made here is taken down at the end.
 # Summary: "test_xdp: N passed, N failed, N skipped"
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -15,7 +16,7 @@ SUITE=test_xdp SUITE_TAG=xdp
 
 echo "== test_xdp (vringmedd's AF_XDP back-end, a veth pair, a network namespace)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'be/*' "needs root (BPF, XDP, network namespaces)"; skip=$((skip + 4)); finish
+	skp '*' "needs root (BPF, XDP, network namespaces)"; skip=$((skip + 5)); finish
 fi
 if command -v qemu-s390x-static > /dev/null; then
 	DRV=(qemu-s390x-static .output/vu_driver.s390x) ORDER=big
@@ -75,10 +76,30 @@ be_case() {	# NAME MODE STAT FRAMES
 be_case be_unicast_steered swap 0 2000
 be_case be_broadcast_flooded relay 2 2000
 
+# Every UMEM frame where the back-end's books say: none still out, none
+# coming back from the kernel that it had not handed over.
+check be_frames_accounted grep -q "the port's frames: [0-9]* free, [0-9]* to fill, 0 out, 0 unknown" "$TMP/vringmedd.log"
+
 # Attached and shown: the program on the interface, its maps under the pin root.
 check be_program_attached sh -c "ip -d link show '$IF' | grep -q 'prog/xdp.*vrm_xdp_steer'"
 
 # A clean stop takes the program off the interface.
 stop_pid "$D"; D=
 check be_detached_at_stop sh -c "! ip -d link show '$IF' | grep -q 'prog/xdp'"
+
+# The real s390x guests (tools/guest/xdp.sh, about a minute): an 8 MiB
+# wget with its MD5 sum, pings both ways over IPv4 and IPv6 (ARP, ND),
+# two guests on one interface reaching each other and the namespace.
+if [ -s "${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}/vmlinuz" ]; then
+	out=$(tools/guest/xdp.sh --guests 2 2>&1)
+	if grep -q "^RESULT: WORKED" <<<"$out"; then
+		ok "guest_two_on_one_interface: $(grep -o "wget .*" <<<"$out" | head -n1)"
+		[ -n "${VERBOSE:-}" ] && echo "$out" | sed 's/^/      /'
+	else
+		echo "$out" | sed 's/^/      /'
+		bad guest_two_on_one_interface "$(tail -n1 <<<"$out")"
+	fi
+else
+	skp guest_two_on_one_interface "no guest in the cache (make setup)"
+fi
 finish

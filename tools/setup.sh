@@ -24,7 +24,7 @@ PKGS=(
 	# util-linux, strace)
 	build-essential debhelper lintian man-db groff-base systemd strace
 	# misc tools the tests use
-	iproute2 procps util-linux python3 gnuplot-nox curl
+	iproute2 iputils-ping procps util-linux python3 gnuplot-nox curl
 )
 
 missing=()

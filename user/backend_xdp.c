@@ -138,7 +138,7 @@ static int xb_umem(struct xb_port *pt)
 	struct xsk_umem_config c = { .fill_size = XB_FILL, .comp_size = XB_FILL,
 				     .frame_size = XB_FRAME_SIZE };
 	struct xsk_socket_config sc = {
-		.rx_size = 64, .tx_size = 64, .libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+		.rx_size = 64, .tx_size = XB_FILL, .libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
 		.bind_flags = XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY,
 	};
 	size_t len = (size_t)XB_NFRAMES * XB_FRAME_SIZE;
@@ -183,13 +183,13 @@ int xb_sock_open(struct xb_dev *d)
 {
 	struct xb_port *pt = d->port;
 	struct xsk_socket_config c = {
-		.rx_size = XB_RING, .tx_size = XB_RING,
+		.rx_size = XB_RING,
 		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
 		.bind_flags = XDP_USE_NEED_WAKEUP,
 	};
 	int fd, err;
 
-	err = xsk_socket__create_shared(&d->xsk, pt->iface, 0, pt->umem, &d->rx, &d->tx,
+	err = xsk_socket__create_shared(&d->xsk, pt->iface, 0, pt->umem, &d->rx, NULL,
 					&pt->fill, &pt->comp, &c);
 	if (err) {
 		d->xsk = NULL;
@@ -367,8 +367,9 @@ static bool xb_turn(struct xb_port *pt)
 			continue;
 		xb_tx(d);
 		xb_rx(d);
-		busy |= d->tx_inflight > 0;
+		busy |= d->tx_inflight > 0;	/* completions to come */
 	}
+	xb_tx_kick(pt);
 	xb_refill(pt);
 	for (unsigned i = 0; i < VRM_XDP_MAX_SOCKS; i++) {
 		struct xb_dev *d = pt->dev[i];

@@ -34,7 +34,7 @@
 
 #define XB_FRAME_SIZE	2048u
 #define XB_NFRAMES	4096u
-#define XB_RING		512u	/* each socket's RX and TX rings */
+#define XB_RING		512u	/* each device socket's RX ring */
 #define XB_FILL		2048u	/* the port's fill and completion rings */
 /* A device's frames on their way out at once: one device sending flat out
  * leaves the rest of the UMEM to the others. */
@@ -96,8 +96,7 @@ struct xb_dev {
 	int nreg;
 	struct xb_vq vq[2];
 	struct xsk_socket *xsk;
-	struct xsk_ring_cons rx;
-	struct xsk_ring_prod tx;
+	struct xsk_ring_cons rx;	/* what the program steers to it; it sends on the port's */
 	struct xb_ev xskev;
 	unsigned tx_inflight;
 	uint64_t mac;		/* learned from its frames; 0: none yet */
@@ -162,6 +161,7 @@ void xb_bury(struct xb_port *pt);
 void *xb_gpa(struct xb_dev *d, uint64_t gpa, uint32_t len);
 void *xb_ua(struct xb_dev *d, uint64_t ua, uint64_t len);
 void xb_tx(struct xb_dev *d);
+void xb_tx_kick(struct xb_port *pt);
 void xb_rx(struct xb_dev *d);
 bool xb_deliver(struct xb_dev *d, const uint8_t *frame, uint32_t len);
 void xb_flush_calls(struct xb_dev *d);

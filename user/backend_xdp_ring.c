@@ -168,9 +168,14 @@ static bool xb_switch(struct xb_dev *d, const uint8_t *f, uint32_t len)
 	return false;
 }
 
-/* One chain of the transmit ring into a UMEM frame on the socket's TX
- * ring; false when there is no room (the chain waits in the ring). */
-static bool xb_tx_one(struct xb_dev *d)
+/* What became of a transmitted chain. */
+enum xb_txr { XB_TX_WAIT, XB_TX_DONE, XB_TX_QUEUED };
+
+/* One chain of the transmit ring into a UMEM frame on the port's TX ring
+ * (the anchor's: one socket sends for every device, one ring to wake):
+ * QUEUED; DONE when it went to devices only or was dropped; WAIT when
+ * there is no room (the chain stays in the ring). */
+static enum xb_txr xb_tx_one(struct xb_dev *d)
 {
 	struct xb_port *pt = d->port;
 	struct xb_vq *vq = &d->vq[XB_TX_Q];
@@ -179,29 +184,32 @@ static bool xb_tx_one(struct xb_dev *d)
 	uint32_t at = 0;
 	int head;
 
-	if (d->tx_inflight >= XB_TX_MAX || xsk_prod_nb_free(&d->tx, 1) < 1)
-		return false;
+	if (d->tx_inflight >= XB_TX_MAX || xsk_prod_nb_free(&pt->anchor_tx, 1) < 1)
+		return XB_TX_WAIT;
 	if (xb_frame_get(pt, &addr))
-		return false;
+		return XB_TX_WAIT;
 	head = xb_pop(vq);
 	if (head < 0) {
 		xb_frame_put(pt, addr, XB_FR_FREE);
-		return false;
+		return XB_TX_WAIT;
 	}
 	g.out = xsk_umem__get_data(pt->umem_area, addr);
-	if (!xb_walk(d, vq, (uint16_t)head, false, xb_gather_fn, &g) || g.too_big ||
-	    g.len < 14 || !xb_switch(d, g.out, g.len)) {
-		if (g.too_big || g.len < 14)
-			d->slot->st.tx_drops++;
+	if (!xb_walk(d, vq, (uint16_t)head, false, xb_gather_fn, &g) || g.too_big || g.len < 14) {
+		d->slot->st.tx_drops++;
 		xb_frame_put(pt, addr, XB_FR_FREE);
 		xb_push(vq, (uint16_t)head, 0);
-		return true;
+		return XB_TX_DONE;
 	}
 	xb_learn(d, g.out);
-	xsk_ring_prod__reserve(&d->tx, 1, &at);
-	xsk_ring_prod__tx_desc(&d->tx, at)->addr = addr;
-	xsk_ring_prod__tx_desc(&d->tx, at)->len = g.len;
-	xsk_ring_prod__tx_desc(&d->tx, at)->options = 0;
+	if (!xb_switch(d, g.out, g.len)) {
+		xb_frame_put(pt, addr, XB_FR_FREE);
+		xb_push(vq, (uint16_t)head, 0);
+		return XB_TX_DONE;
+	}
+	xsk_ring_prod__reserve(&pt->anchor_tx, 1, &at);
+	xsk_ring_prod__tx_desc(&pt->anchor_tx, at)->addr = addr;
+	xsk_ring_prod__tx_desc(&pt->anchor_tx, at)->len = g.len;
+	xsk_ring_prod__tx_desc(&pt->anchor_tx, at)->options = 0;
 	pt->frame[addr / XB_FRAME_SIZE] = XB_FR_TX;
 	pt->owner[addr / XB_FRAME_SIZE] = (uint8_t)d->idx;
 	pt->nstate[XB_FR_FREE]--;
@@ -210,24 +218,34 @@ static bool xb_tx_one(struct xb_dev *d)
 	d->slot->st.tx_frames++;
 	d->slot->st.tx_bytes += g.len;
 	xb_push(vq, (uint16_t)head, 0);
-	return true;
+	return XB_TX_QUEUED;
 }
 
 /* The device's transmit ring, as far as the UMEM and its TX ring let. */
 void xb_tx(struct xb_dev *d)
 {
-	unsigned n = 0;
+	unsigned queued = 0;
+	enum xb_txr r = XB_TX_DONE;
 
 	if (!d->xsk)
 		return;
-	while (d->vq[XB_TX_Q].running && n < XB_BATCH * 4 && xb_tx_one(d))
-		n++;
-	if (n)
-		xsk_ring_prod__submit(&d->tx, n);
-	/* In copy mode a wake-up sends a few dozen frames only: the rest
-	 * wait for the next, so every turn with frames out makes one. */
-	if (d->tx_inflight && xsk_ring_prod__needs_wakeup(&d->tx))
-		sendto(xsk_socket__fd(d->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0);
+	/* Only what was reserved on the TX ring is submitted: a chain that
+	 * went to another device took no slot. */
+	for (unsigned n = 0; d->vq[XB_TX_Q].running && n < XB_BATCH * 4 && r != XB_TX_WAIT; n++) {
+		r = xb_tx_one(d);
+		queued += r == XB_TX_QUEUED;
+	}
+	if (queued)
+		xsk_ring_prod__submit(&d->port->anchor_tx, queued);
+}
+
+/* The frames on the port's TX ring go out.  In copy mode a wake-up sends
+ * a few dozen only: the rest wait for the next, so every turn with frames
+ * out makes one. */
+void xb_tx_kick(struct xb_port *pt)
+{
+	if (pt->nstate[XB_FR_TX] && xsk_ring_prod__needs_wakeup(&pt->anchor_tx))
+		sendto(xsk_socket__fd(pt->anchor), NULL, 0, MSG_DONTWAIT, NULL, 0);
 }
 
 /* Scattering a header and a frame into a receive chain. */

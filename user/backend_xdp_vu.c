@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <linux/if_xdp.h>
 
 #include "backend_xdp_int.h"
 #include "log.h"
@@ -273,17 +275,34 @@ void xb_dev_new(struct xb_port *pt, int fd, const char *name)
 	pt->dev[d->idx] = d;
 }
 
+/* What the session did, and where the port's frames are. */
+static void xb_log_end(struct xb_dev *d)
+{
+	struct xb_port *pt = d->port;
+	struct xdp_statistics xs = { 0 };
+	socklen_t len = sizeof(xs);
+
+	if (d->xsk)
+		getsockopt(xsk_socket__fd(d->xsk), SOL_XDP, XDP_STATISTICS, &xs, &len);
+	pr_info("xdp %s: device %s: session ended; since the daemon started: tx %llu frames "
+		"(%llu dropped), rx %llu (%llu dropped), %llu between devices; its socket: rx "
+		"dropped %llu, ring full %llu, fill ring empty %llu; the port's frames: %u free, "
+		"%u to fill, %u out, %llu unknown\n", pt->iface,
+		d->slot->name, (unsigned long long)d->slot->st.tx_frames,
+		(unsigned long long)d->slot->st.tx_drops, (unsigned long long)d->slot->st.rx_frames,
+		(unsigned long long)d->slot->st.rx_drops, (unsigned long long)d->slot->st.local_frames,
+		(unsigned long long)xs.rx_dropped, (unsigned long long)xs.rx_ring_full,
+		(unsigned long long)xs.rx_fill_ring_empty_descs, pt->nstate[XB_FR_FREE],
+		pt->nstate[XB_FR_FILL], pt->nstate[XB_FR_TX], (unsigned long long)pt->bad_frames);
+}
+
 void xb_dev_free(struct xb_dev *d)
 {
 	struct xb_port *pt = d->port;
 
 	if (d->dead)
 		return;
-	pr_info("xdp %s: device %s: session ended; since the daemon started: tx %llu frames "
-		"(%llu dropped), rx %llu (%llu dropped), %llu between devices\n", pt->iface,
-		d->slot->name, (unsigned long long)d->slot->st.tx_frames,
-		(unsigned long long)d->slot->st.tx_drops, (unsigned long long)d->slot->st.rx_frames,
-		(unsigned long long)d->slot->st.rx_drops, (unsigned long long)d->slot->st.local_frames);
+	xb_log_end(d);
 	for (unsigned q = 0; q < 2; q++) {
 		xb_ring_stop(d, &d->vq[q]);
 		if (d->vq[q].callfd >= 0)

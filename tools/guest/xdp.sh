@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# vringmed's real big-endian guest on a network through vringmedd's XDP
+# back-end, unattended, cleaning up after itself:
+#
+#   tools/guest/xdp.sh [--guests 1|2] [--mbytes N] [--keep-logs DIR]
+#
+# A veth pair: one end (IF) stays in the host, the other in a network
+# namespace made here, 10.0.2.2/24 and fd00::2/64, where python3 -m
+# http.server serves a file of N MiB (default 8) of random bytes.  The
+# s390x guest (legacy virtio-net-ccw, big-endian rings, its own virtio-net
+# driver) reaches IF through vringmedd, backend=xdp:IF; it is 10.0.2.15
+# (fd00::15) and fetches the file with busybox wget (MD5 sum, bytes,
+# seconds), pings the namespace over IPv4 and IPv6 and, with --guests 2,
+# a second guest on the same interface (10.0.2.16), which pings it and the
+# namespace back.  While the guests are up the namespace pings them (v4 and
+# v6: ARP and neighbour discovery, answered through the steering program)
+# and its neighbour table must hold their MACs.  Prints what flowed and,
+# last, "RESULT: WORKED" or "RESULT: FAILED (why)"; exits 0 only when it
+# worked.
+#
+# Needs root, `make` and the guest of tools/guest/fetch.sh (make setup).
+# Environment: VRINGMED_GUEST_TIMEOUT (seconds for QEMU, default 150),
+# VRINGMED_GUEST_CACHE.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 2
+
+GUESTS=1 MBYTES=8 KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
+CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--guests) GUESTS=$2; shift 2 ;;
+	--mbytes) MBYTES=$2; shift 2 ;;
+	--keep-logs) KEEP=$2; shift 2 ;;
+	-h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "xdp.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+	esac
+done
+case $GUESTS in 1|2) ;; *) echo "xdp.sh: --guests 1|2" >&2; exit 2 ;; esac
+
+fail() { echo "RESULT: FAILED ($*)"; exit 1; }
+[ "$(id -u)" -eq 0 ] || fail "needs root"
+for f in vmlinuz busybox modules/virtio_net.ko; do
+	[ -s "$CACHE/$f" ] || fail "guest not in $CACHE: run tools/guest/fetch.sh (make setup)"
+done
+for b in /usr/bin/qemu-system-s390x .output/vringmedd; do
+	[ -x "$b" ] || fail "$b missing (make setup; make)"
+done
+
+. tools/guest/common.sh
+TMP=$(mktemp -d /tmp/vm-xdpg-XXXXXX)
+ROOT=/sys/fs/bpf/vringmed-xdpg-$$
+NS=vrmg-$$ IF=vrmg$$ PEER=vrmgp$$
+D_PID= H_PID= Q_PIDS=()
+cleanup() {
+	stop_pids "${Q_PIDS[@]}" $D_PID $H_PID
+	ip link del "$IF" 2>/dev/null
+	ip netns del "$NS" 2>/dev/null
+	drop_run_state "" "$ROOT"
+	if [ -n "$KEEP" ]; then mkdir -p "$KEEP" && cp "$TMP"/*.log "$KEEP"/ 2>/dev/null; fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$TMP/root/bin" "$TMP/root/lib/modules" "$TMP/root/proc" "$TMP/root/sys" "$TMP/root/dev" "$TMP/www"
+cp "$CACHE/busybox" "$TMP/root/bin/busybox"
+cp "$CACHE"/modules/*.ko "$TMP/root/lib/modules/"
+[ -f "$CACHE/modules/order" ] && cp "$CACHE/modules/order" "$TMP/root/lib/modules/"
+cp tools/guest/init "$TMP/root/init"
+python3 tools/guest/mkinitramfs.py "$TMP/initrd.gz" "$TMP/root" || fail "initramfs"
+
+ip netns add "$NS" && ip link add "$IF" type veth peer name "$PEER" netns "$NS" &&
+	ip link set "$IF" up && ip -n "$NS" link set lo up && ip -n "$NS" link set "$PEER" up &&
+	ip -n "$NS" addr add 10.0.2.2/24 dev "$PEER" && ip -n "$NS" -6 addr add fd00::2/64 dev "$PEER" nodad ||
+	fail "cannot make the namespace and the veth pair"
+# The namespace's stack must checksum what it sends: with the veth's
+# checksum offload on, its TCP frames leave with the checksum to be done
+# by a NIC there is none of, and an AF_XDP socket has no way to tell (a
+# frame from a real NIC is whole).  ethtool -K PEER tx off, by its ioctl.
+ip netns exec "$NS" python3 - "$PEER" <<'PY' || fail "cannot turn checksum offload off in the namespace"
+import fcntl, socket, struct, sys
+ifr = struct.pack("16sP", sys.argv[1].encode(), 0)
+val = bytearray(struct.pack("II", 0x17, 0))	# ETHTOOL_STXCSUM, off
+import ctypes
+buf = ctypes.create_string_buffer(bytes(val))
+ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(buf))
+fcntl.ioctl(socket.socket(), 0x8946, ifr)	# SIOCETHTOOL
+PY
+head -c $((MBYTES << 20)) /dev/urandom > "$TMP/www/blob"
+SUM=$(md5sum < "$TMP/www/blob" | cut -d' ' -f1)
+ip netns exec "$NS" python3 -m http.server -b 10.0.2.2 -d "$TMP/www" 8080 > "$TMP/http.log" 2>&1 & H_PID=$!
+
+devs=()
+for i in $(seq 0 $((GUESTS - 1))); do devs+=(-d "g$i,vmm=$TMP/vmm$i.sock,backend=xdp:$IF"); done
+.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m none "${devs[@]}" > "$TMP/vringmedd.log" 2>&1 &
+D_PID=$!
+for _ in $(seq 600); do grep -q "vringmedd ready" "$TMP/vringmedd.log" && break; kill -0 "$D_PID" 2>/dev/null || break; sleep 0.1; done
+grep -q "vringmedd ready" "$TMP/vringmedd.log" || fail "vringmedd did not start: $(tail -n1 "$TMP/vringmedd.log")"
+
+guest() {	# INDEX KERNEL-ARGS: one guest, in the background
+	timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 256 -smp 1 \
+		-object memory-backend-memfd,id=mem,size=256M,share=on \
+		-nographic -nodefaults -no-reboot -serial stdio \
+		-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" \
+		-append "console=ttysclp0 panic=-1 quiet loglevel=3 vrg_plan=net $2" \
+		-chardev "socket,id=c0,path=$TMP/vmm$1.sock" -netdev vhost-user,id=n0,chardev=c0 \
+		-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:$((56 + 2 * $1)),max_revision=0" \
+		< /dev/null > "$TMP/guest$1.log" 2>&1 &
+	Q_PIDS+=($!)
+}
+start=$(date +%s%N)
+if [ "$GUESTS" = 2 ]; then
+	guest 1 "vrg_ip=10.0.2.16/24 vrg_ping=10.0.2.2,10.0.2.15 vrg_stay=${STAY1:-25}"
+	guest 0 "vrg_ip=10.0.2.15/24 vrg_url=http://10.0.2.2:8080/blob vrg_ping=10.0.2.2,10.0.2.16 vrg_stay=12"
+else
+	guest 0 "vrg_ip=10.0.2.15/24 vrg_url=http://10.0.2.2:8080/blob vrg_ping=10.0.2.2 vrg_stay=12"
+fi
+
+# While each guest is up: the namespace pings it (ARP, then ND for IPv6).
+declare -A NSPING
+for i in $(seq 0 $((GUESTS - 1))); do
+	for _ in $(seq $((TIMEOUT * 10))); do
+		grep -aq "^GUEST ready" "$TMP/guest$i.log" && break
+		kill -0 "${Q_PIDS[$i]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	a=10.0.2.$((15 + i)) a6=fd00::$((15 + i))
+	ip netns exec "$NS" ping -c 3 -i 0.3 -w 10 "$a" > "$TMP/nsping$i.log" 2>&1
+	n4=$(grep -c "bytes from" "$TMP/nsping$i.log")
+	n6=$(ip netns exec "$NS" ping -6 -c 3 -i 0.3 -w 10 "$a6" 2>/dev/null | grep -c "bytes from")
+	mac=52:54:00:12:34:$((56 + 2 * i))
+	arp=$(ip -n "$NS" neigh show "$a" | grep -c "lladdr $mac")
+	nd=$(ip -n "$NS" neigh show "$a6" | grep -c "lladdr $mac")
+	NSPING[$i]="v4=$n4/3 v6=$n6/3 arp=$arp nd=$nd"
+done
+for p in "${Q_PIDS[@]}"; do wait "$p"; done
+Q_PIDS=()
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+
+g() { grep -a "^GUEST $2" "$TMP/guest$1.log" | tail -n1 | tr -d "\r" | sed "s/^GUEST //"; }
+kv() { grep -o "$2=[^ ]*" <<<"$1" | head -n1 | cut -d= -f2; }
+
+echo "== vringmed XDP run: $GUESTS legacy virtio-net-ccw guest(s) (s390x, big-endian) -> vringmedd -> AF_XDP on a veth -> namespace"
+echo "  qemu: done after $((ms / 1000)).$(printf %03d $((ms % 1000))) s; ${MBYTES} MiB file, md5 $SUM"
+why=
+for i in $(seq 0 $((GUESTS - 1))); do
+	echo "  guest $i: $(g "$i" version_1) | $(g "$i" tx_packets) | $(g "$i" driver_complaints)"
+	w=$(g "$i" wget)
+	if [ -n "$w" ] || [ "$i" = 0 ]; then
+		t0=$(kv "$w" t0) t1=$(kv "$w" t1) bytes=$(kv "$w" bytes)
+		rate=$(python3 -c "print('%.2f' % (${bytes:-0} / 1048576 / max(${t1:-0} - ${t0:-0}, 0.001)))")
+		echo "  guest $i: wget ${bytes:-?} bytes in $(python3 -c "print('%.2f' % (${t1:-0} - ${t0:-0}))") s ($rate MiB/s), md5 $(kv "$w" md5)"
+		[ "$(kv "$w" md5)" = "$SUM" ] && [ "$bytes" = $((MBYTES << 20)) ] || why="${why:+$why; }guest $i's file differs"
+	fi
+	while read -r line; do
+		echo "  guest $i: $line"
+		[[ $line == *"v4=3 v6=3"* ]] || why="${why:+$why; }guest $i: $line"
+	done < <(grep -a "^GUEST ping" "$TMP/guest$i.log" | tr -d "\r" | sed "s/^GUEST //")
+	echo "  namespace -> guest $i: ${NSPING[$i]}"
+	[[ ${NSPING[$i]} == "v4=3/3 v6=3/3 arp=1 nd=1" ]] || why="${why:+$why; }namespace -> guest $i: ${NSPING[$i]}"
+	[ "$(kv "$(g "$i" driver_complaints)" driver_complaints)" = 0 ] || why="${why:+$why; }guest $i's driver complained"
+done
+grep -a "xdp $IF" "$TMP/vringmedd.log" | grep -E "attached|mode|session ended" | sed "s/^vringmed info: /  vringmedd: /"
+grep -E "warn|broken" "$TMP/vringmedd.log" | grep -v fentry | head -n5 | sed 's/^/  vringmedd: /'
+[ -z "$why" ] || fail "$why"
+echo "RESULT: WORKED"
