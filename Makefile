@@ -80,7 +80,7 @@ TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(
 	     $(OUTPUT)/blk-guest-init.ppc64
 BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd $(OUTPUT)/vringmedctl
 
-.PHONY: all setup test bench-core bench-kick perf-compare demo demo-blk demo-rig clean verifier-stats fuzz fuzz-build
+.PHONY: all setup test bench-core bench-kick perf-compare demo demo-blk demo-rig demo-xdp clean verifier-stats fuzz fuzz-build
 all: $(BPF_OBJS) $(SKELS) $(LIB) $(TESTLIB) $(BINS) $(TEST_BINS)
 
 setup:
@@ -271,11 +271,11 @@ test: all fuzz-build
 # `make fuzz FUZZ_TIME=600` runs each target that long on a copy of its seeds.
 FUZZ_CC      ?= clang-19
 FUZZ_CFLAGS  := -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-Iinclude -Iuser -Itestlib -Iselftests
+		-Iinclude -Iuser -Itestlib -Iselftests -I$(OUTPUT)
 FUZZ_TARGETS := $(patsubst selftests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(wildcard selftests/fuzz/fuzz_*.c))
 FUZZ_TIME    ?= 60
 
-$(OUTPUT)/fuzz/obj/%.o: %.c
+$(OUTPUT)/fuzz/obj/%.o: %.c | $(SKELS)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) -c $< -o $@
@@ -297,7 +297,7 @@ $(OUTPUT)/fuzz/fuzz_vu_wire: $(call objs,fuzz/obj/,$(FUZZ_VU_WIRE_SRCS))
 	$(call fuzz-link,)
 
 $(OUTPUT)/fuzz/fuzz_proxy: $(call objs,fuzz/obj/,$(FUZZ_PROXY_SRCS))
-	$(call fuzz-link,-lbpf -lpthread)
+	$(call fuzz-link,-lxdp -lbpf -lpthread)
 
 fuzz-build: $(FUZZ_TARGETS)
 
@@ -341,6 +341,12 @@ demo-blk: all
 
 demo-rig: all
 	$(Q)$(OUTPUT)/vringmed-demo
+
+# The XDP half: two big-endian legacy s390x guests on a host interface (a
+# veth into a namespace) through vringmedd's own AF_XDP back-end
+# (tools/guest/xdp.sh).
+demo-xdp: all
+	$(Q)tools/guest/xdp.sh --guests 2
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))

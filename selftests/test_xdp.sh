@@ -16,7 +16,7 @@ SUITE=test_xdp SUITE_TAG=xdp
 
 echo "== test_xdp (vringmedd's AF_XDP back-end, a veth pair, a network namespace)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp '*' "needs root (BPF, XDP, network namespaces)"; skip=$((skip + 5)); finish
+	skp '*' "needs root (BPF, XDP, network namespaces)"; skip=$((skip + 6)); finish
 fi
 if command -v qemu-s390x-static > /dev/null; then
 	DRV=(qemu-s390x-static .output/vu_driver.s390x) ORDER=big
@@ -46,7 +46,8 @@ ip netns add "$NS" && ip link add "$IF" type veth peer name "$PEER" netns "$NS" 
 	ip link set "$IF" up && ip -n "$NS" link set "$PEER" up ||
 	{ bad be/setup "cannot make the namespace and veth pair"; finish; }
 
-vringmedd_start "$TMP/vringmedd.log" "" -p "$ROOT" -c "$TMP/ctl.sock" -m none \
+MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+vringmedd_start "$TMP/vringmedd.log" "" -p "$ROOT" -c "$TMP/ctl.sock" -m "127.0.0.1:$MPORT" \
 	-d "x0,vmm=$TMP/vmm0.sock,backend=xdp:$IF" ||
 	{ bad be/daemon "vringmedd did not start: $(tail -n3 "$TMP/vringmedd.log")"; finish; }
 
@@ -75,6 +76,17 @@ be_case() {	# NAME MODE STAT FRAMES
 }
 be_case be_unicast_steered swap 0 2000
 be_case be_broadcast_flooded relay 2 2000
+
+# Prometheus: frames per device and direction, the program's verdicts.
+metric() { curl -s "http://127.0.0.1:$MPORT/metrics" | grep -F "$1" | awk '{print $2}'; }
+tx=$(metric 'vringmed_xdp_frames_total{device="x0",interface="'"$IF"'",direction="tx"}')
+rx=$(metric 'vringmed_xdp_frames_total{device="x0",interface="'"$IF"'",direction="rx"}')
+st=$(metric 'vringmed_xdp_steer_total{interface="'"$IF"'",verdict="steered"}')
+if [ "${tx:-0}" -ge 4000 ] && [ "${rx:-0}" -ge 4000 ] && [ "${st:-0}" -ge 2000 ]; then
+	ok "be_metrics: frames tx $tx rx $rx, steered $st"
+else
+	bad be_metrics "frames tx ${tx:-none} rx ${rx:-none} (want >= 4000), steered ${st:-none} (want >= 2000)"
+fi
 
 # Every UMEM frame where the back-end's books say: none still out, none
 # coming back from the kernel that it had not handed over.

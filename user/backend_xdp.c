@@ -625,3 +625,60 @@ void vrm_xdp_shutdown(void)
 	}
 	pthread_mutex_unlock(&xb_ports_lock);
 }
+
+/* The steering program's counter `what` on the port's interface, summed
+ * over CPUs. */
+static uint64_t xb_prog_stat(struct xb_port *pt, uint32_t what)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t sum = 0, v[ncpu > 0 ? ncpu : 1];
+
+	if (ncpu > 0 && !bpf_map_lookup_elem(bpf_map__fd(pt->skel->maps.vrm_xdp_stats), &what, v))
+		for (int c = 0; c < ncpu; c++)
+			sum += v[c];
+	return sum;
+}
+
+static void xb_prom_dev(FILE *out, const struct xb_port *pt, const struct xb_slot *s)
+{
+	static const char *const fmt = "vringmed_xdp_%s_total{device=\"%s\",interface=\"%s\","
+				       "direction=\"%s\"} %llu\n";
+	const struct vrm_xdp_stats *st = &s->st;
+
+	fprintf(out, fmt, "frames", s->name, pt->iface, "tx", (unsigned long long)st->tx_frames);
+	fprintf(out, fmt, "frames", s->name, pt->iface, "rx", (unsigned long long)st->rx_frames);
+	fprintf(out, fmt, "frames", s->name, pt->iface, "local", (unsigned long long)st->local_frames);
+	fprintf(out, fmt, "bytes", s->name, pt->iface, "tx", (unsigned long long)st->tx_bytes);
+	fprintf(out, fmt, "bytes", s->name, pt->iface, "rx", (unsigned long long)st->rx_bytes);
+	fprintf(out, fmt, "drops", s->name, pt->iface, "tx", (unsigned long long)st->tx_drops);
+	fprintf(out, fmt, "drops", s->name, pt->iface, "rx", (unsigned long long)st->rx_drops);
+}
+
+void vrm_xdp_prometheus(FILE *out)
+{
+	static const char *const verdict[VRM_XDP_NSTATS] = { "steered", "passed", "flooded",
+							    "no_socket" };
+
+	pthread_mutex_lock(&xb_ports_lock);
+	if (xb_ports)
+		fprintf(out, "# HELP vringmed_xdp_frames_total Frames through the XDP back-end per "
+			"device: tx (guest to interface), rx (interface to guest), local (to "
+			"another device on the interface).\n# TYPE vringmed_xdp_frames_total counter\n"
+			"# HELP vringmed_xdp_bytes_total Bytes of those frames.\n"
+			"# TYPE vringmed_xdp_bytes_total counter\n"
+			"# HELP vringmed_xdp_drops_total Frames dropped: tx bad or too long, rx no "
+			"guest buffer or too long.\n# TYPE vringmed_xdp_drops_total counter\n"
+			"# HELP vringmed_xdp_steer_total Frames the steering program saw, by verdict.\n"
+			"# TYPE vringmed_xdp_steer_total counter\n");
+	for (struct xb_port *pt = xb_ports; pt; pt = pt->next) {
+		pthread_mutex_lock(&pt->lock);
+		for (unsigned i = 0; i < VRM_XDP_MAX_SOCKS; i++)
+			if (pt->slots[i].used)
+				xb_prom_dev(out, pt, &pt->slots[i]);
+		pthread_mutex_unlock(&pt->lock);
+		for (uint32_t v = 0; v < VRM_XDP_NSTATS; v++)
+			fprintf(out, "vringmed_xdp_steer_total{interface=\"%s\",verdict=\"%s\"} %llu\n",
+				pt->iface, verdict[v], (unsigned long long)xb_prog_stat(pt, v));
+	}
+	pthread_mutex_unlock(&xb_ports_lock);
+}

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define VRM_XDP_PREFIX	"xdp:"
 
@@ -39,6 +40,10 @@ struct vrm_xdp_stats {
 };
 /* 0 with *out filled, -ENOENT when `name` has no XDP session. */
 int vrm_xdp_stats(const char *name, struct vrm_xdp_stats *out);
+
+/* The back-end's Prometheus metrics (counters per device and direction,
+ * the steering program's verdicts per interface), appended to a scrape. */
+void vrm_xdp_prometheus(FILE *out);
 
 /* At the daemon's end, once the devices' sessions ended: stops the ports'
  * threads and takes the steering programs off their interfaces. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <microhttpd.h>
 
+#include "backend_xdp.h"
 #include "log.h"
 #include "metrics.h"
 #include "num.h"
@@ -68,6 +69,7 @@ static enum MHD_Result vrm_metrics_serve(void *cls, struct MHD_Connection *c, co
 	x.calls = m->calls;
 	vrm_view_prometheus(&m->view, &x, out);
 	pthread_mutex_unlock(&m->lock);
+	vrm_xdp_prometheus(out);
 	fclose(out);
 	r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
