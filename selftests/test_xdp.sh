@@ -16,7 +16,7 @@ SUITE=test_xdp SUITE_TAG=xdp
 
 echo "== test_xdp (vringmedd's AF_XDP back-end, a veth pair, a network namespace)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp '*' "needs root (BPF, XDP, network namespaces)"; skip=$((skip + 7)); finish
+	skp '*' "needs root (BPF, XDP, network namespaces)"; skip=$((skip + 10)); finish
 fi
 if command -v qemu-s390x-static > /dev/null; then
 	DRV=(qemu-s390x-static .output/vu_driver.s390x) ORDER=big
@@ -94,6 +94,18 @@ check be_frames_accounted grep -q "the port's frames: [0-9]* free, [0-9]* to fil
 
 # Attached and shown: the program on the interface, its maps under the pin root.
 check be_program_attached sh -c "ip -d link show '$IF' | grep -q 'prog/xdp.*vrm_xdp_steer'"
+
+# A daemon killed (no clean stop) leaves its program on the interface;
+# the next one replaces it and its devices' frames flow again.
+kill -9 "$D"; wait "$D" 2>/dev/null; D=
+check be_crash_leaves_program sh -c "ip -d link show '$IF' | grep -q 'prog/xdp.*vrm_xdp_steer'"
+if vringmedd_start "$TMP/vringmedd.log" "" -p "$ROOT" -c "$TMP/ctl.sock" -m none \
+	-d "x0,vmm=$TMP/vmm0.sock,backend=xdp:$IF"; then
+	be_case be_after_crash_restart swap 0 500
+	check be_stale_program_replaced grep -q "a previous daemon's steering program replaced" "$TMP/vringmedd.log"
+else
+	bad be_after_crash_restart "vringmedd did not start again: $(tail -n3 "$TMP/vringmedd.log")"
+fi
 
 # A clean stop takes the program off the interface.
 stop_pid "$D"; D=

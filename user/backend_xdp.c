@@ -459,6 +459,56 @@ static void xb_unpin(struct xb_port *pt)
 	rmdir(dir);
 }
 
+/* A steering program a previous daemon left on the interface (it died
+ * without its clean stop): taken off, for ours to take its place; its
+ * sockets died with it.  Another program is left alone (our attach then
+ * fails, and says so). */
+static void xb_replace_stale(struct xb_port *pt)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(pt->ifindex);
+	struct xdp_program *p;
+	int n = 0;
+
+	if (!mp || libxdp_get_error(mp))
+		return;
+	if (xdp_multiprog__is_legacy(mp)) {
+		p = xdp_multiprog__main_prog(mp);
+		if (p && !strcmp(xdp_program__name(p), VRM_XDP_PROG) && !xdp_multiprog__detach(mp))
+			n++;
+		else if (p)
+			pr_warn("xdp %s: the interface has another XDP program (%s)\n", pt->iface,
+				xdp_program__name(p));
+	} else {
+		for (p = xdp_multiprog__next_prog(NULL, mp); p; p = xdp_multiprog__next_prog(p, mp))
+			if (!strcmp(xdp_program__name(p), VRM_XDP_PROG) &&
+			    !xdp_program__detach(p, pt->ifindex, XDP_MODE_NATIVE, 0))
+				n++;
+	}
+	xdp_multiprog__close(mp);
+	if (n)
+		pr_info("xdp %s: a previous daemon's steering program replaced\n", pt->iface);
+}
+
+/* The program's counters go on from a previous daemon's (pinned): they
+ * never go backwards across a restart. */
+static void xb_adopt_stats(struct xb_port *pt)
+{
+	char path[320];
+	int fd;
+
+	if (!xb_pin_root[0])
+		return;
+	snprintf(path, sizeof(path), "%s/xdp/%s/%s", xb_pin_root, pt->iface, VRM_XDP_MAP_STATS);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return;
+	if (bpf_map__reuse_fd(pt->skel->maps.vrm_xdp_stats, fd))
+		pr_warn("xdp %s: cannot adopt the counters pinned at %s\n", pt->iface, path);
+	else
+		pr_info("xdp %s: the steering program's counters adopted from %s\n", pt->iface, path);
+	close(fd);
+}
+
 /* The steering program on the interface, through libxdp: its dispatcher
  * where the kernel lets it run several programs, else the program alone
  * (libxdp's fallback); which one is logged. */
@@ -470,12 +520,14 @@ static int xb_attach(struct xb_port *pt)
 	pt->skel = xdp_steer_bpf__open();
 	if (!pt->skel)
 		return -errno;
+	xb_adopt_stats(pt);
 	pt->prog = xdp_program__from_bpf_obj(pt->skel->obj, "xdp");
 	err = libxdp_get_error(pt->prog);
 	if (err) {
 		pt->prog = NULL;
 		return err;
 	}
+	xb_replace_stale(pt);
 	err = xdp_program__attach(pt->prog, pt->ifindex, XDP_MODE_NATIVE, 0);
 	if (err)
 		return err;
@@ -484,6 +536,7 @@ static int xb_attach(struct xb_port *pt)
 		     "libxdp dispatcher" : "single program";
 	if (!libxdp_get_error(mp))
 		xdp_multiprog__close(mp);
+	xb_unpin(pt);	/* a previous daemon's, if it left them */
 	xb_pin(pt);
 	pt->macs_fd = bpf_map__fd(pt->skel->maps.vrm_xdp_macs);
 	pt->xsks_fd = bpf_map__fd(pt->skel->maps.vrm_xdp_xsks);
