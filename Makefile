@@ -80,7 +80,7 @@ TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(
 	     $(OUTPUT)/blk-guest-init.ppc64
 BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd $(OUTPUT)/vringmedctl
 
-.PHONY: all setup test bench-core bench-kick perf-compare demo demo-blk demo-rig demo-xdp clean verifier-stats fuzz fuzz-build
+.PHONY: all setup test bench-core bench-kick perf-compare demo demo-blk demo-rig demo-xdp xdp-bench clean verifier-stats fuzz fuzz-build
 all: $(BPF_OBJS) $(SKELS) $(LIB) $(TESTLIB) $(BINS) $(TEST_BINS)
 
 setup:
@@ -347,6 +347,10 @@ demo-rig: all
 # (tools/guest/xdp.sh).
 demo-xdp: all
 	$(Q)tools/guest/xdp.sh --guests 2
+
+# The XDP back-end against vringmedd -> testpmd's net_af_xdp port, same run.
+xdp-bench: all
+	$(Q)tools/xdp-bench.sh
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
