@@ -16,7 +16,7 @@ SUITE=test_xdp SUITE_TAG=xdp
 
 echo "== test_xdp (vringmedd's AF_XDP back-end, a veth pair, a network namespace)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp '*' "needs root (BPF, XDP, network namespaces)"; skip=$((skip + 10)); finish
+	skp '*' "needs root (BPF, XDP, network namespaces)"; skip=$((skip + 11)); finish
 fi
 if command -v qemu-s390x-static > /dev/null; then
 	DRV=(qemu-s390x-static .output/vu_driver.s390x) ORDER=big
@@ -87,6 +87,10 @@ if [ "${tx:-0}" -ge 4000 ] && [ "${rx:-0}" -ge 4000 ] && [ "${st:-0}" -ge 2000 ]
 else
 	bad be_metrics "frames tx ${tx:-none} rx ${rx:-none} (want >= 4000), steered ${st:-none} (want >= 2000)"
 fi
+
+# vringmedctl reads the pins: the program attached, its verdicts (the
+# MACs went with the sessions).
+check be_vringmedctl_xdp sh -c ".output/vringmedctl -p '$ROOT' xdp list | grep -Eq '^$IF +yes +2000 +0 +2000 +0'"
 
 # Every UMEM frame where the back-end's books say: none still out, none
 # coming back from the kernel that it had not handed over.

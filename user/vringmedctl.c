@@ -27,6 +27,7 @@
 #include "num.h"
 #include "uxlate.h"
 #include "view.h"
+#include "xdp_view.h"
 
 /* The options, read once in main. */
 static struct {
@@ -481,6 +482,33 @@ static int cmd_program_list(const struct vrm_view *v, char **args)
 	return 0;
 }
 
+static int cmd_xdp_list(const struct vrm_view *v, char **args)
+{
+	json_t *arr = vrm_xdp_view(opt.root), *e, *m;
+	size_t i, k;
+
+	if (opt.json) {
+		print_json(arr);
+		json_decref(arr);
+		return 0;
+	}
+	printf("%-16s %-9s %10s %10s %10s %10s  %s\n", "INTERFACE", "ATTACHED", "STEERED",
+	       "PASSED", "FLOODED", "NO_SOCKET", "MACS (socket)");
+	json_array_foreach(arr, i, e) {
+		json_t *vd = json_object_get(e, "verdicts");
+
+		printf("%-16s %-9s %10lld %10lld %10lld %10lld ", jstr(e, "interface", ""),
+		       json_is_true(json_object_get(e, "attached")) ? "yes" : "no",
+		       jint(vd, "steered"), jint(vd, "passed"), jint(vd, "flooded"),
+		       jint(vd, "no_socket"));
+		json_array_foreach(json_object_get(e, "macs"), k, m)
+			printf(" %s (%lld)", jstr(m, "mac", ""), jint(m, "socket"));
+		printf("\n");
+	}
+	json_decref(arr);
+	return 0;
+}
+
 static int cmd_metrics(const struct vrm_view *v, char **args)
 {
 	vrm_view_prometheus(v, NULL, stdout);
@@ -523,6 +551,8 @@ static const struct cmd cmds[] = {
 	  "the same, refreshed, with rates per second" },
 	{ "program", "list", 0, cmd_program_list, false, "program list",
 	  "the BPF programs: attached, runs, run time" },
+	{ "xdp", "list", 0, cmd_xdp_list, false, "xdp list",
+	  "the XDP back-end's interfaces: its program attached,\nits verdicts, the MACs it steers" },
 	{ "metrics", NULL, 0, cmd_metrics, false, "metrics",
 	  "the Prometheus text vringmedd would serve" },
 	{ "help", NULL, 0, cmd_help, true, NULL, NULL },
