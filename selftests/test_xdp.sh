@@ -100,13 +100,14 @@ check be_frames_accounted grep -q "the port's frames: [0-9]* free, [0-9]* to fil
 check be_program_attached sh -c "ip -d link show '$IF' | grep -q 'prog/xdp.*vrm_xdp_steer'"
 
 # A daemon killed (no clean stop) leaves its program on the interface;
-# the next one replaces it and its devices' frames flow again.
+# the next one adopts it (its own in its place in one step, the maps kept:
+# the counter goes on) and its devices' frames flow again.
 kill -9 "$D"; wait "$D" 2>/dev/null; D=
 check be_crash_leaves_program sh -c "ip -d link show '$IF' | grep -q 'prog/xdp.*vrm_xdp_steer'"
 if vringmedd_start "$TMP/vringmedd.log" "" -p "$ROOT" -c "$TMP/ctl.sock" -m none \
 	-d "x0,vmm=$TMP/vmm0.sock,backend=xdp:$IF"; then
 	be_case be_after_crash_restart swap 0 500
-	check be_stale_program_replaced grep -q "a previous daemon's steering program replaced" "$TMP/vringmedd.log"
+	check be_program_adopted grep -q "steering program attached (adopted" "$TMP/vringmedd.log"
 else
 	bad be_after_crash_restart "vringmedd did not start again: $(tail -n3 "$TMP/vringmedd.log")"
 fi

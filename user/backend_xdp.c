@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <linux/filter.h>
+#include <linux/if_link.h>
 #include <linux/if_packet.h>
 #include <linux/if_ether.h>
 #include <net/if.h>
@@ -509,9 +510,76 @@ static void xb_adopt_stats(struct xb_port *pt)
 	close(fd);
 }
 
-/* The steering program on the interface, through libxdp: its dispatcher
- * where the kernel lets it run several programs, else the program alone
- * (libxdp's fallback); which one is logged. */
+/* Whether the program pinned at `dir` is the one the interface runs. */
+static int xb_pinned_running(struct xb_port *pt, const char *dir)
+{
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info), id = 0;
+	char path[320];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, VRM_XDP_PROG);
+	fd = bpf_obj_get(path);
+	if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) &&
+	    !bpf_xdp_query_id(pt->ifindex, XDP_FLAGS_DRV_MODE, &id) && id == info.id)
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/*
+ * A previous daemon's program still on the interface (it died without its
+ * clean stop) with its maps pinned: adopted.  Ours is loaded on the same
+ * maps and takes its place in one step (XDP_FLAGS_REPLACE: no frame meets
+ * an interface without it, and the counters go on); the MACs it steered
+ * went with that daemon's sockets, and are learned again.  1 adopted, 0
+ * nothing to adopt, -errno.
+ */
+static int xb_adopt(struct xb_port *pt)
+{
+	struct bpf_map *maps[] = { pt->skel->maps.vrm_xdp_macs, pt->skel->maps.vrm_xdp_xsks,
+				   pt->skel->maps.vrm_xdp_stats };
+	char dir[256], path[320];
+	__u64 key;
+	int old, err = 0;
+
+	if (!xb_pin_root[0])
+		return 0;
+	snprintf(dir, sizeof(dir), "%s/xdp/%s", xb_pin_root, pt->iface);
+	old = xb_pinned_running(pt, dir);
+	if (old < 0)
+		return 0;
+	for (unsigned i = 0; i < 3 && !err; i++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(maps[i]));
+		fd = bpf_obj_get(path);
+		err = fd < 0 ? -errno : bpf_map__reuse_fd(maps[i], fd);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (!err)
+		err = xdp_steer_bpf__load(pt->skel);
+	if (!err) {
+		LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = old);
+
+		err = bpf_xdp_attach(pt->ifindex, bpf_program__fd(pt->skel->progs.vrm_xdp_steer),
+				     XDP_FLAGS_DRV_MODE | XDP_FLAGS_REPLACE, &o);
+	}
+	close(old);
+	if (err)
+		return err;
+	while (!bpf_map_get_next_key(bpf_map__fd(maps[0]), NULL, &key))
+		bpf_map_delete_elem(bpf_map__fd(maps[0]), &key);
+	pt->adopted = true;
+	return 1;
+}
+
+/* The steering program on the interface: a previous daemon's adopted, or
+ * through libxdp: its dispatcher where the kernel lets it run several
+ * programs, else the program alone (libxdp's fallback); which one is
+ * logged. */
 static int xb_attach(struct xb_port *pt)
 {
 	struct xdp_multiprog *mp;
@@ -520,6 +588,13 @@ static int xb_attach(struct xb_port *pt)
 	pt->skel = xdp_steer_bpf__open();
 	if (!pt->skel)
 		return -errno;
+	err = xb_adopt(pt);
+	if (err < 0)
+		return err;
+	if (err > 0) {
+		pt->attach = "adopted, single program";
+		goto pin;
+	}
 	xb_adopt_stats(pt);
 	pt->prog = xdp_program__from_bpf_obj(pt->skel->obj, "xdp");
 	err = libxdp_get_error(pt->prog);
@@ -536,6 +611,7 @@ static int xb_attach(struct xb_port *pt)
 		     "libxdp dispatcher" : "single program";
 	if (!libxdp_get_error(mp))
 		xdp_multiprog__close(mp);
+pin:
 	xb_unpin(pt);	/* a previous daemon's, if it left them */
 	xb_pin(pt);
 	pt->macs_fd = bpf_map__fd(pt->skel->maps.vrm_xdp_macs);
@@ -560,6 +636,11 @@ static void xb_port_free(struct xb_port *pt)
 	if (pt->prog) {
 		xdp_program__detach(pt->prog, pt->ifindex, XDP_MODE_NATIVE, 0);
 		xdp_program__close(pt->prog);
+	} else if (pt->adopted) {
+		LIBBPF_OPTS(bpf_xdp_attach_opts, o,
+			    .old_prog_fd = bpf_program__fd(pt->skel->progs.vrm_xdp_steer));
+
+		bpf_xdp_detach(pt->ifindex, XDP_FLAGS_DRV_MODE, &o);
 	}
 	xdp_steer_bpf__destroy(pt->skel);
 	if (pt->pkt.fd >= 0)

@@ -113,6 +113,7 @@ struct xb_port {
 	struct xdp_program *prog;
 	int macs_fd, xsks_fd;
 	bool zerocopy;
+	bool adopted;		/* the program replaced a dead daemon's in place (no libxdp object) */
 	const char *attach;
 	uint8_t *umem_area;
 	struct xsk_umem *umem;
