@@ -199,7 +199,7 @@ $(OUTPUT)/legacy_driver.s390x: $(call objs,s390x/,selftests/legacy_driver.c)
 
 # The vhost-user test driver: a VMM plus virtio-net guest, natively and as a
 # big-endian s390x process (static, run under qemu-s390x-static).
-VU_DRIVER_SRCS := selftests/vu_driver.c user/vu_wire.c
+VU_DRIVER_SRCS := selftests/vu_driver.c selftests/vu_client.c user/vu_wire.c
 
 $(OUTPUT)/vu_driver: $(call objs,,$(VU_DRIVER_SRCS))
 	$(call link,)
@@ -208,7 +208,7 @@ $(OUTPUT)/vu_driver.s390x: $(call objs,s390x/,$(VU_DRIVER_SRCS))
 	$(call cross-link,)
 
 # The same for virtio-blk: a VMM plus a block driver.
-VU_BLK_DRIVER_SRCS := selftests/vu_blk_driver.c user/vu_wire.c
+VU_BLK_DRIVER_SRCS := selftests/vu_blk_driver.c selftests/vu_client.c user/vu_wire.c
 
 $(OUTPUT)/vu_blk_driver: $(call objs,,$(VU_BLK_DRIVER_SRCS))
 	$(call link,)
