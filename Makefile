@@ -53,13 +53,13 @@ TESTLIB_SRCS := testlib/bfx.c testlib/rig.c testlib/peers.c
 TEST_CORE_SRCS  := $(addprefix selftests/core/,core.c layout.c kick.c used.c net.c blk.c fast_chains.c \
 		     hostile.c races.c journal.c guest_call.c chain_end.c)
 TEST_BPF_SRCS   := $(addprefix selftests/bpf/,common.c load.c translate.c hostile.c deferred.c races.c \
-		     differential.c real_kicks.c daemon.c daemon_upgrade.c)
+		     differential.c real_kicks.c daemon.c daemon_upgrade.c) selftests/bpf_once.c
 # session.c last: its zz_shutdown ends the session the others share.
 TEST_PROXY_SRCS := $(addprefix selftests/proxy/,vmm_messages.c daemon_fds.c vmm_misbehaves.c access.c \
 		     backend.c guest_polls.c lifecycle.c kicks.c vmm.c ebe.c session.c)
 TEST_VHOST_SRCS := $(addprefix selftests/vhost/,drv.c driver.c direct.c via.c)
 TEST_BLK_SRCS   := selftests/test_blk.c
-TEST_SUPPRESS_SRCS := selftests/test_suppress.c
+TEST_SUPPRESS_SRCS := selftests/test_suppress.c selftests/bpf_once.c
 
 # $(call objs,VARIANT,SOURCES): the objects of SOURCES in one variant,
 # the folder under .output/ they are built in ("" is native).
