@@ -234,36 +234,12 @@ static void negotiate(void)
 		want |= BIT(VU_F_PROTOCOL_FEATURES);
 	vuc_send_u64(VU_SET_FEATURES, want, -1);
 
-	{
-		struct vu_msg m;
-
-		vu_msg_init(&m, VU_SET_MEM_TABLE);
-		vu_put_u32(&m, 0, 1);
-		vu_put_u32(&m, 4, 0);
-		vu_put_u64(&m, VU_MEM_HDR_SIZE + 0, MEM_GPA);
-		vu_put_u64(&m, VU_MEM_HDR_SIZE + 8, MEM_SIZE);
-		vu_put_u64(&m, VU_MEM_HDR_SIZE + 16, (uint64_t)(uintptr_t)mem);
-		vu_put_u64(&m, VU_MEM_HDR_SIZE + 24, 0);
-		m.fds[0] = memfd;
-		m.nfds = 1;
-		vuc_send(&m);
-	}
+	vuc_set_mem_table(MEM_GPA, MEM_SIZE, mem, memfd);
 	vuc_send_state(VU_SET_VRING_NUM, 0, RING_SIZE);
 	vuc_send_state(VU_SET_VRING_BASE, 0, 0);
 	if (cross)
 		vuc_send_state(VU_SET_VRING_ENDIAN, 0, VU_VRING_BIG_ENDIAN);
-	{
-		struct vu_msg m;
-
-		vu_msg_init(&m, VU_SET_VRING_ADDR);
-		vu_put_u32(&m, 0, 0);
-		vu_put_u32(&m, 4, 0);
-		vu_put_u64(&m, VU_ADDR_DESC_OFF, (uint64_t)(uintptr_t)desc);
-		vu_put_u64(&m, VU_ADDR_USED_OFF, (uint64_t)(uintptr_t)used_hdr);
-		vu_put_u64(&m, VU_ADDR_AVAIL_OFF, (uint64_t)(uintptr_t)avail);
-		vu_put_u64(&m, 32, 0);
-		vuc_send(&m);
-	}
+	vuc_set_vring_addr(0, desc, used_hdr, avail);
 	vuc_send_u64(VU_SET_VRING_KICK, 0, kickfd);
 	vuc_send_u64(VU_SET_VRING_CALL, 0, callfd);
 	if (offered & BIT(VU_F_PROTOCOL_FEATURES))

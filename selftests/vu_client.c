@@ -120,3 +120,33 @@ void vuc_send_state(uint32_t req, uint32_t idx, uint32_t num)
 	vu_put_u32(&m, 4, num);
 	vuc_send(&m);
 }
+
+void vuc_set_mem_table(uint64_t gpa, uint64_t size, const void *uaddr, int fd)
+{
+	struct vu_msg m;
+
+	vu_msg_init(&m, VU_SET_MEM_TABLE);
+	vu_put_u32(&m, 0, 1);
+	vu_put_u32(&m, 4, 0);
+	vu_put_u64(&m, VU_MEM_HDR_SIZE + 0, gpa);
+	vu_put_u64(&m, VU_MEM_HDR_SIZE + 8, size);
+	vu_put_u64(&m, VU_MEM_HDR_SIZE + 16, (uint64_t)(uintptr_t)uaddr);
+	vu_put_u64(&m, VU_MEM_HDR_SIZE + 24, 0);
+	m.fds[0] = fd;
+	m.nfds = 1;
+	vuc_send(&m);
+}
+
+void vuc_set_vring_addr(uint32_t idx, const void *desc, const void *used, const void *avail)
+{
+	struct vu_msg m;
+
+	vu_msg_init(&m, VU_SET_VRING_ADDR);
+	vu_put_u32(&m, 0, idx);
+	vu_put_u32(&m, 4, 0);
+	vu_put_u64(&m, VU_ADDR_DESC_OFF, (uint64_t)(uintptr_t)desc);
+	vu_put_u64(&m, VU_ADDR_USED_OFF, (uint64_t)(uintptr_t)used);
+	vu_put_u64(&m, VU_ADDR_AVAIL_OFF, (uint64_t)(uintptr_t)avail);
+	vu_put_u64(&m, 32, 0);
+	vuc_send(&m);
+}

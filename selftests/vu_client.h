@@ -35,5 +35,10 @@ void vuc_send_u64(uint32_t req, uint64_t v, int fd);
 uint64_t vuc_get_u64(uint32_t req);
 /* A vring state request: { index, num }. */
 void vuc_send_state(uint32_t req, uint32_t idx, uint32_t num);
+/* One memory region, GPA..GPA+SIZE at the driver's address UADDR in FD
+ * (under qemu-s390x-static guest_base is 0: the address is the host's). */
+void vuc_set_mem_table(uint64_t gpa, uint64_t size, const void *uaddr, int fd);
+/* The ring's parts by the driver's addresses, no logging. */
+void vuc_set_vring_addr(uint32_t idx, const void *desc, const void *used, const void *avail);
 
 #endif

@@ -247,19 +247,7 @@ static bool negotiate(uint64_t *pf_out)
 
 static void set_mem_table(void)
 {
-	struct vu_msg m;
-
-	vu_msg_init(&m, VU_SET_MEM_TABLE);
-	vu_put_u32(&m, 0, 1);
-	vu_put_u32(&m, 4, 0);
-	vu_put_u64(&m, VU_MEM_HDR_SIZE + 0, MEM_GPA);
-	vu_put_u64(&m, VU_MEM_HDR_SIZE + 8, MEM_SIZE);
-	/* Under qemu-s390x-static guest_base is 0: our address is the host's. */
-	vu_put_u64(&m, VU_MEM_HDR_SIZE + 16, (uint64_t)(uintptr_t)mem);
-	vu_put_u64(&m, VU_MEM_HDR_SIZE + 24, 0);
-	m.fds[0] = memfd;
-	m.nfds = 1;
-	vuc_send(&m);
+	vuc_set_mem_table(MEM_GPA, MEM_SIZE, mem, memfd);
 }
 
 static void queue_init(struct queue *q, unsigned idx)
@@ -286,20 +274,11 @@ static void queue_init(struct queue *q, unsigned idx)
  * cross-endian only), ADDR, KICK, CALL. */
 static void queue_start(struct queue *q, bool send_endian, uint16_t base)
 {
-	struct vu_msg m;
-
 	vuc_send_state(VU_SET_VRING_NUM, q->idx, q->size);
 	vuc_send_state(VU_SET_VRING_BASE, q->idx, base);
 	if (send_endian)
 		vuc_send_state(VU_SET_VRING_ENDIAN, q->idx, VU_VRING_BIG_ENDIAN);
-	vu_msg_init(&m, VU_SET_VRING_ADDR);
-	vu_put_u32(&m, 0, q->idx);
-	vu_put_u32(&m, 4, 0);
-	vu_put_u64(&m, VU_ADDR_DESC_OFF, (uint64_t)(uintptr_t)q->desc);
-	vu_put_u64(&m, VU_ADDR_USED_OFF, (uint64_t)(uintptr_t)q->used_hdr);
-	vu_put_u64(&m, VU_ADDR_AVAIL_OFF, (uint64_t)(uintptr_t)q->avail);
-	vu_put_u64(&m, 32, 0);
-	vuc_send(&m);
+	vuc_set_vring_addr(q->idx, q->desc, q->used_hdr, q->avail);
 	vuc_send_u64(VU_SET_VRING_KICK, q->idx, q->kick);
 	vuc_send_u64(VU_SET_VRING_CALL, q->idx, q->call);
 }
