@@ -481,6 +481,48 @@ static int cmd_program_list(const struct vrm_view *v, char **args)
 	return 0;
 }
 
+/* A change asked of the daemon: its answer, said; exit 0 when it did it. */
+static int daemon_change(const char *verb, const char *arg, const char *done)
+{
+	char cmd[1024];
+	json_t *a;
+	const char *why;
+	int rc;
+
+	if (strpbrk(arg, "\r\n") ||
+	    (size_t)snprintf(cmd, sizeof(cmd), "device %s %s\n", verb, arg) >= sizeof(cmd)) {
+		fprintf(stderr, "vringmedctl: device %s: the argument is too long or spans lines\n",
+			verb);
+		return 2;
+	}
+	a = daemon_query(cmd);
+	if (!a) {
+		fprintf(stderr, "vringmedctl: vringmedd does not answer on %s: is it running? "
+			"(start it, or give its --control)\n", opt.ctl);
+		return 1;
+	}
+	why = json_string_value(json_object_get(a, "error"));
+	rc = why ? 1 : 0;
+	if (opt.json)
+		print_json(a);
+	else if (why)
+		fprintf(stderr, "vringmedctl: device %s %s: %s\n", verb, arg, why);
+	else
+		printf("device %.*s %s\n", (int)strcspn(arg, ","), arg, done);
+	json_decref(a);
+	return rc;
+}
+
+static int cmd_device_add(const struct vrm_view *v, char **args)
+{
+	return daemon_change("add", args[0], "added");
+}
+
+static int cmd_device_del(const struct vrm_view *v, char **args)
+{
+	return daemon_change("del", args[0], "removed");
+}
+
 static int cmd_metrics(const struct vrm_view *v, char **args)
 {
 	vrm_view_prometheus(v, NULL, stdout);
@@ -516,6 +558,10 @@ static const struct cmd cmds[] = {
 	  "devices: name, slot, byte order, virtio version,\nfeatures, state, broken verdict" },
 	{ "device", "show", 1, cmd_device_show, false, "device show NAME|SLOT",
 	  "one device, with its queues' counters" },
+	{ "device", "add", 1, cmd_device_add, true, "device add NAME,vmm=PATH,backend=PATH[,...]",
+	  "vringmedd mediates one more device, at once\n(the --device spec; the config file is not\nchanged)" },
+	{ "device", "del", 1, cmd_device_del, true, "device del NAME",
+	  "vringmedd ends the device's sessions and\nforgets it" },
 	{ "stats", NULL, 0, cmd_stats, false, "stats",
 	  "per device and queue: kicks, chains, descriptors,\nused entries, deferred kicks, "
 	  "errors, and (from\nthe daemon, when it answers) its calls to the guest" },
@@ -674,12 +720,14 @@ int main(int argc, char **argv)
 		unknown_object(argv[0]);
 		return 2;
 	}
-	if (o->no_view)
-		return o->fn(NULL, NULL);
+	c = find_command(o, argc - 1, argv + 1);
+	if (!c)
+		return 2;
+	if (c->no_view)
+		return c->fn(NULL, argv + 2);
 	if (open_view(&v))
 		return 1;
-	c = find_command(o, argc - 1, argv + 1);
-	err = c ? c->fn(&v, argv + 2) : 2;
+	err = c->fn(&v, argv + 2);
 	vrm_view_close(&v);
 	return err;
 }

@@ -97,7 +97,11 @@ static void vrd_on_signal(struct vrm_ev *ev, uint32_t events)
 	struct signalfd_siginfo si;
 
 	(void)events;
-	if (read(ev->fd, &si, sizeof(si)) == sizeof(si))
+	if (read(ev->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP)
+		vrd_reload(ev->ctx);
+	else
 		vrd_stop_sig = (int)si.ssi_signo;
 }
 
@@ -167,7 +171,8 @@ static struct vrd_daemon *vrd_new(const struct vrd_config *cfg)
 	return d;
 }
 
-/* SIGTERM and SIGINT become events of the loop: read from a signalfd. */
+/* SIGTERM, SIGINT and SIGHUP (reload) become events of the loop: read
+ * from a signalfd. */
 static int vrd_signals(struct vrd_daemon *d)
 {
 	sigset_t mask;
@@ -175,6 +180,7 @@ static int vrd_signals(struct vrd_daemon *d)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	d->sig = (struct vrm_ev){ .fd = signalfd(-1, &mask, SFD_CLOEXEC), .fn = vrd_on_signal,
 				 .ctx = d };
@@ -222,7 +228,8 @@ static int vrd_devices_start(struct vrd_daemon *d)
 	for (int i = 0; i < d->cfg->ndev; i++) {
 		char why[256];
 
-		if (vrd_add_device(d, d->cfg->devspec[i], why, sizeof(why))) {
+		if (vrd_add_device(d, d->cfg->devspec[i], d->cfg->devspec_file[i], why,
+				   sizeof(why))) {
 			pr_warn("%s\n", why);
 			return -1;
 		}
