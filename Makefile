@@ -41,7 +41,8 @@ PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queu
 LIB_SRCS := user/access.c user/uxlate.c user/upoll.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c \
 	    $(PROXY_SRCS) \
 	    user/view.c user/metrics.c user/sdnotify.c \
-	    user/num.c user/cli.c user/daemon_config.c user/daemon_control.c user/daemon_devices.c user/daemon_reload.c
+	    user/num.c user/cli.c user/daemon_config.c user/daemon_control.c user/daemon_devices.c user/daemon_reload.c \
+	    user/crash.c
 
 # libvrmtest.a: what the tests and the tools share (testlib/), never one
 # reaching into the other.  Its headers-only parts (ringgen.h, fixture.h)

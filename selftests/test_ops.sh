@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 33)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 34)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -185,6 +185,12 @@ sleep 1
 d1=$(val '^vringmed_descriptors_total')
 echo "      net0 descriptors: $d0 before the reloads, $d1 after"
 check reload_net0_traffic_goes_on [ "$d1" -gt "$d0" ]
+
+# A crash leaves its last word in the log (signal, sender, stack) and the
+# pins for the next daemon.
+kill -SEGV "$D"; wait "$D" 2>/dev/null; D=
+check crash_reported bash -c "grep -q 'fatal signal SEGV sent by pid $$' $TMP/vringmedd.log &&
+	grep -q 'vringmedd(+0x' $TMP/vringmedd.log && [ -e $ROOT/link_vrm_tp_write ]"
 
 # The systemd unit: verified with the binary where the unit expects it.
 if command -v systemd-analyze >/dev/null; then

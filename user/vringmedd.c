@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <bpf/libbpf.h>
 
+#include "crash.h"
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
@@ -354,6 +355,7 @@ int main(int argc, char **argv)
 
 	if (!vrd_config_load(&cfg, argc, argv, &code))
 		return code;
+	vrm_crash_install();
 	code = vrd_start(&d, &cfg);
 	if (!d)
 		return code;
