@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 34)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 36)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -191,6 +191,13 @@ check reload_net0_traffic_goes_on [ "$d1" -gt "$d0" ]
 kill -SEGV "$D"; wait "$D" 2>/dev/null; D=
 check crash_reported bash -c "grep -q 'fatal signal SEGV sent by pid $$' $TMP/vringmedd.log &&
 	grep -q 'vringmedd(+0x' $TMP/vringmedd.log && [ -e $ROOT/link_vrm_tp_write ]"
+
+# Misconfiguration says what to do; under systemd each line carries its
+# priority (journalctl -p warning).
+check pin_root_not_bpffs bash -c "! .output/vringmedd -p $TMP/notbpf -c none -m none > /dev/null 2> $TMP/err.txt &&
+	grep -q 'is not on a BPF file system (mount -t bpf' $TMP/err.txt && [ ! -e $TMP/notbpf ]"
+check journal_priorities bash -c ": > $TMP/j.txt; JOURNAL_STREAM=\$(stat -c %d:%i $TMP/j.txt) .output/vringmedd -p $TMP/notbpf -c none -m none 2>> $TMP/j.txt >/dev/null;
+	grep -q '^<4>vringmed warn: pin root' $TMP/j.txt"
 
 # The systemd unit: verified with the binary where the unit expects it.
 if command -v systemd-analyze >/dev/null; then

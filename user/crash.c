@@ -8,11 +8,15 @@
  * the handler.  SIGBUS is not here: uxlate.c's guard owns it.
  */
 #include <execinfo.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "crash.h"
+#include "log.h"
+
+static bool vrm_crash_journal;
 
 static void vrm_crash_say(const char *s)
 {
@@ -56,6 +60,8 @@ static void vrm_crash_handler(int sig, siginfo_t *si, void *uc)
 	int n;
 
 	(void)uc;
+	if (vrm_crash_journal)
+		vrm_crash_say("<2>");	/* LOG_CRIT */
 	vrm_crash_say("vringmedd: fatal signal ");
 	vrm_crash_say(sigabbrev_np(sig) ?: "?");
 	if (si->si_code <= 0) {	/* kill(), tgkill(), abort(): sent, not a fault */
@@ -80,6 +86,7 @@ void vrm_crash_install(void)
 				.sa_flags = SA_SIGINFO | SA_RESETHAND };
 	void *warm[1];
 
+	vrm_crash_journal = vrm_log_to_journal();
 	/* backtrace() loads libgcc on its first call: not in a handler. */
 	backtrace(warm, 1);
 	sigemptyset(&sa.sa_mask);

@@ -29,6 +29,8 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
 #include <bpf/libbpf.h>
 
@@ -44,9 +46,11 @@
  * holds no regular files to lock).  The kernel drops it when we die. */
 static int vrd_lock(const char *root)
 {
+	struct statfs fs;
+	bool made = !mkdir(root, 0700);
 	int fd;
 
-	if (mkdir(root, 0700) && errno != EEXIST) {
+	if (!made && errno != EEXIST) {
 		pr_warn("cannot create pin root %s: %s\n", root, strerror(errno));
 		return -errno;
 	}
@@ -54,6 +58,15 @@ static int vrd_lock(const char *root)
 	if (fd < 0) {
 		pr_warn("cannot open pin root %s: %s\n", root, strerror(errno));
 		return -errno;
+	}
+	/* Else libbpf's pinning fails deep inside the load, with EINVAL. */
+	if (fstatfs(fd, &fs) || fs.f_type != BPF_FS_MAGIC) {
+		pr_warn("pin root %s is not on a BPF file system (mount -t bpf bpf /sys/fs/bpf, "
+			"or give a --pin-root under it)\n", root);
+		close(fd);
+		if (made)
+			rmdir(root);
+		return -ENOTDIR;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		pr_warn("%s is owned by another running vringmedd\n", root);
