@@ -21,6 +21,8 @@
 
 #include "access.h"
 #include "cli.h"
+#include <bpf/libbpf.h>
+
 #include "daemon.h"
 #include "defaults.h"
 #include "metrics.h"
@@ -159,6 +161,13 @@ static int vrd_set_quiet(struct vrd_config *c, char *val, bool file)
 	return VRD_SET_OK;
 }
 
+static int vrd_set_version(struct vrd_config *c, char *val, bool file)
+{
+	printf("vringmedd %s (libbpf %u.%u)\n", VRINGMED_VERSION, libbpf_major_version(),
+	       libbpf_minor_version());
+	return VRD_SET_DONE;
+}
+
 static int vrd_set_help(struct vrd_config *c, char *val, bool file)
 {
 	vrd_usage(stdout);
@@ -207,6 +216,7 @@ static const struct vrd_setting vrd_settings[] = {
 	  "bpffs directory it owns (default " VRM_PIN_ROOT ")" },
 	{ "verbose", 'v', NULL, false, vrd_set_verbose, "debug logging (twice: libbpf's too)" },
 	{ "quiet", 'q', NULL, false, vrd_set_quiet, "warnings only" },
+	{ "version", 'V', NULL, false, vrd_set_version, "the version, and libbpf's" },
 	{ "help", 'h', NULL, false, vrd_set_help, "this text" },
 };
 

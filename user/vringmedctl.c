@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <bpf/libbpf.h>
 #include <jansson.h>
 
 #include <vringmed/abi.h>
@@ -588,6 +589,7 @@ static void usage(FILE *f)
 "  -p, --pin-root DIR   where vringmedd pinned its maps (default " VRM_PIN_ROOT ")\n"
 "  -c, --control PATH   vringmedd's control socket (default " VRM_CONTROL_PATH ")\n"
 "  -j, --json           JSON output (every listing)\n"
+"  -V, --version        the version, and libbpf's\n"
 "  -h, --help           this text\n"
 "\n"
 "It reads the pinned maps, so it works while vringmedd is down.  Objects and\n"
@@ -647,12 +649,13 @@ static int parse_options(int argc, char **argv)
 		{ "watch", no_argument, NULL, 'w' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "count", required_argument, NULL, 'n' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	int c, err;
 
-	while ((c = getopt_long(argc, argv, "p:c:jwi:n:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:c:jwi:n:Vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p': opt.root = optarg; break;
 		case 'c': opt.ctl = optarg; break;
@@ -674,6 +677,10 @@ static int parse_options(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'V':
+			printf("vringmedctl %s (libbpf %u.%u)\n", VRINGMED_VERSION,
+			       libbpf_major_version(), libbpf_minor_version());
+			return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
