@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 36)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 37)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -196,6 +196,9 @@ check crash_reported bash -c "grep -q 'fatal signal SEGV sent by pid $$' $TMP/vr
 # priority (journalctl -p warning).
 check pin_root_not_bpffs bash -c "! .output/vringmedd -p $TMP/notbpf -c none -m none > /dev/null 2> $TMP/err.txt &&
 	grep -q 'is not on a BPF file system (mount -t bpf' $TMP/err.txt && [ ! -e $TMP/notbpf ]"
+check metrics_port_taken_clean_exit bash -c "! .output/vringmedd -p /sys/fs/bpf/vringmed-ops2-$$ -c none -m 127.0.0.1:$PPORT \
+	-d x,vmm=$TMP/x.sock,backend=$TMP/be.sock > /dev/null 2> $TMP/err.txt && grep -q 'cannot serve http://127.0.0.1:$PPORT' $TMP/err.txt &&
+	[ ! -e /sys/fs/bpf/vringmed-ops2-$$ ] && [ ! -e $TMP/x.sock ]"
 check journal_priorities bash -c ": > $TMP/j.txt; JOURNAL_STREAM=\$(stat -c %d:%i $TMP/j.txt) .output/vringmedd -p $TMP/notbpf -c none -m none 2>> $TMP/j.txt >/dev/null;
 	grep -q '^<4>vringmed warn: pin root' $TMP/j.txt"
 

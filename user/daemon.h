@@ -115,6 +115,7 @@ struct vrd_daemon {
 	struct vrm_metrics *metrics;
 	const char *label_state[VRM_MAX_DEVICES];	/* last state told to metrics */
 	enum vrm_kick_path label_kick[VRM_MAX_DEVICES];
+	bool started;			/* it said ready */
 	unsigned long long wd_usec;	/* systemd's watchdog interval, 0: none */
 	struct timespec wd_last;
 };

@@ -290,12 +290,15 @@ static int vrd_start(struct vrd_daemon **out, const struct vrd_config *cfg)
 		return 1;
 	if (strcmp(cfg->control, "none") && vrd_control_open(d, cfg->control))
 		return 1;
-	if (vrd_devices_start(d))
-		return 1;
+	/* The endpoint before the devices: a port taken is a configuration
+	 * error, said before any VMM socket appears. */
 	if (cfg->metrics_port &&
 	    vrm_metrics_start(&d->metrics, &d->b, cfg->metrics_addr, cfg->metrics_port))
 		return 1;
+	if (vrd_devices_start(d))
+		return 1;
 	vrd_ready(d);
+	d->started = true;
 	return 0;
 }
 
@@ -329,8 +332,8 @@ static int vrd_loop(struct vrd_daemon *d)
 
 /*
  * Takes down whatever vrd_start brought up.  A clean stop (err 0) removes
- * the pins; a failed start or loop leaves them, for the next daemon to
- * adopt.  With device threads abandoned, what they still use (the maps, the
+ * the pins, and so does a first start that failed; a failed loop, or a
+ * failed start over adopted pins, leaves them for the next daemon.  With device threads abandoned, what they still use (the maps, the
  * daemon's state) is left to the exit.  Returns err, the exit code.
  */
 static int vrd_stop(struct vrd_daemon *d, int err)
@@ -340,7 +343,9 @@ static int vrd_stop(struct vrd_daemon *d, int err)
 	vrm_metrics_stop(d->metrics);
 	zombies = vrd_devices_stop(d);
 	vrd_control_close(d);
-	if (!err)
+	/* A first start that failed pinned what nobody uses: no VMM ever
+	 * connected.  After a start, or over adopted pins, they are left. */
+	if (!err || (!d->started && !d->b.adopted && d->lockfd >= 0))
 		vrm_bpf_unpin(&d->b);
 	if (zombies) {
 		pr_warn("exiting with abandoned device threads\n");
