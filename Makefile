@@ -113,21 +113,21 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 
 # ---- objects -----------------------------------------------------
 # Native objects wait for the skeletons: on a first build no .d file says
-# yet which of them include one.
+# yet which of them include one.  So do the native variants below.
 $(OUTPUT)/%.o: %.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 # test_core's: user/uxlate.c with a hook at every crash point of the core.
-$(OUTPUT)/crash/%.o: %.c
+$(OUTPUT)/crash/%.o: %.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -DVRM_CRASH_TEST -c $< -o $@
 
 # test_suppress's: user/upoll.c with the race point (VRM_POLL_TEST) that
 # widens the window the poller's re-checks close.
-$(OUTPUT)/poll/%.o: %.c
+$(OUTPUT)/poll/%.o: %.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -DVRM_POLL_TEST -c $< -o $@
