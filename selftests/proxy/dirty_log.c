@@ -214,6 +214,24 @@ VRM_TEST(dirty_log)
 		VRM_TRUE(!marked(bits, used_gpa(1)));
 		VRM_TRUE(!marked(bits, used_gpa(0)));
 	}
+	if (vrm_subtest("log_outside_its_file")) {
+		/* The VMM's sizes are untrusted: a log past the end of its
+		 * file would SIGBUS the daemon at the first mark. */
+		int small = memfd_create("vmm-log-small", MFD_CLOEXEC);
+		struct vu_msg m, r;
+
+		VRM_TRUE(small >= 0 && ftruncate(small, 4096) == 0);
+		vu_msg_init(&m, VU_SET_LOG_BASE);
+		vu_put_u64(&m, 0, 2 * LOG_PAGE);	/* the file has one page */
+		vu_put_u64(&m, 8, 0);
+		m.fds[0] = small;
+		m.nfds = 1;
+		VRM_TRUE(vu_call(v.sock, &m, &r) != 0);	/* no answer: the session ends */
+		VRM_TRUE(peer_log_has(&dmn, "is not inside its memory file", 2000));
+		VRM_TRUE(peer_alive(&dmn));
+		if (small >= 0)
+			close(small);
+	}
 out:
 	if (bits != MAP_FAILED)
 		munmap(bits, LOG_GUEST);
