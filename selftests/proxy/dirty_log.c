@@ -241,3 +241,56 @@ out:
 		close(fd2);
 	vmm_stop(&v);
 }
+
+/*
+ * The stop at the end of a migration, under logging: a back-end that
+ * returns a chain only when told to stop (its own GET_VRING_BASE) and does
+ * not call, so the stop alone brings the entry to the guest's used ring:
+ * before the VMM's GET_VRING_BASE is answered, and marked.  The back-end
+ * was handed the log, a file of its own.
+ */
+VRM_TEST(dirty_log_stop)
+{
+	struct vmm v = { .sock = -1 };
+	uint8_t *bits = MAP_FAILED;
+	uint16_t base[2];
+	struct ebe e;
+	int fd = -1;
+
+	if (!ebe_session_logging(&e, &v))
+		goto out;
+	fd = log_file();
+	if (!VRM_TRUE(fd >= 0))
+		goto out;
+	bits = mmap(NULL, LOG_GUEST, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (!VRM_TRUE(bits != MAP_FAILED))
+		goto out;
+	if (vrm_subtest("backend_gets_the_log")) {
+		VRM_TRUE(v.offered & BIT(VU_F_LOG_ALL));
+		VRM_EQ(set_log_base(&v, fd), 0);
+		VRM_EQ(set_log(&v, true), 0);
+		VRM_EQ(atomic_load(&e.log_bases), 1);
+		VRM_EQ(atomic_load(&e.log_file_size), LOG_BYTES);
+	}
+	if (vrm_subtest("stop_completes_logged")) {
+		atomic_store(&e.no_call, 1);
+		atomic_store(&e.at_stop, 1);
+		vmm_tx(&v, 0);
+		usleep(100000);
+		VRM_EQ(atomic_load(&e.returned), 0);
+		memset(bits, 0, LOG_GUEST);
+		if (VRM_EQ(vmm_pause(&v, base), 0)) {
+			VRM_EQ(atomic_load(&e.returned), 1);
+			VRM_EQ(base[1], 1);
+			VRM_EQ(gl16(&v, used_gpa(1) + 2), 1);
+			VRM_TRUE(marked(bits, used_gpa(1)));
+		}
+		VRM_TRUE(nothing_past_guest(fd));
+	}
+out:
+	if (bits != MAP_FAILED)
+		munmap(bits, LOG_GUEST);
+	if (fd >= 0)
+		close(fd);
+	ebe_session_end(&e, &v);
+}
