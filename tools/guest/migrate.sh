@@ -56,7 +56,7 @@ done
 
 . tools/guest/common.sh
 TMP=$(mktemp -d /tmp/vm-mig-XXXXXX)
-PREFIX=vmg-$$
+PREFIX=vmig-$$
 ROOT_A=/sys/fs/bpf/vringmed-mig-a-$$ ROOT_B=/sys/fs/bpf/vringmed-mig-b-$$
 declare -A TP TP_HOLD
 Q_A= Q_B= D_A= D_B=
