@@ -95,6 +95,7 @@ stop_these() {
 # FIFO a sleep holds open.  tp_stop SIDE.
 tp_start() {
 	local s=$1
+	tp_stop "$s"	# one a side: a case that failed half-way may have left one
 	rm -f "$TMP/vhost-$s.sock"
 	[ -p "$TMP/tp-$s.in" ] || mkfifo "$TMP/tp-$s.in"
 	sleep 100000 > "$TMP/tp-$s.in" & TP_HOLD[$s]=$!
@@ -106,9 +107,10 @@ tp_start() {
 	return 1
 }
 tp_stop() {
-	timeout 2 sh -c "echo quit > '$TMP/tp-$1.in'"
-	for _ in $(seq 30); do kill -0 "${TP[$1]}" 2>/dev/null || break; sleep 0.1; done
-	stop_these "${TP[$1]}" "${TP_HOLD[$1]}"
+	[ -n "${TP[$1]:-}${TP_HOLD[$1]:-}" ] || return 0
+	[ -n "${TP[$1]:-}" ] && timeout 2 sh -c "echo quit > '$TMP/tp-$1.in'"
+	for _ in $(seq 30); do kill -0 "${TP[$1]:-0}" 2>/dev/null || break; sleep 0.1; done
+	stop_these ${TP[$1]:-} ${TP_HOLD[$1]:-}
 	TP[$1]= TP_HOLD[$1]=
 }
 
@@ -276,11 +278,12 @@ echo "== vringmed live migration: s390x guest, QEMU a -> b -> a on this machine,
 t0=$(date +%s)
 LOST_modern=
 if [ "$ONLY" != legacy ]; then
-	# Without the announcement vringmedd does not offer either.
-	if ! run_case modern ",guest_announce=off" "$TMP/vhost-a.sock" "$TMP/vhost-b.sock"; then
-		FAILS="$FAILS; modern: $WHY"
-	fi
-	q_quit a; q_quit b
+	# Without the announcement vringmedd does not offer either.  The
+	# yardstick's own troubles (QEMU's, with no vringmedd in the path)
+	# are reported, not judged.
+	run_case modern ",guest_announce=off" "$TMP/vhost-a.sock" "$TMP/vhost-b.sock" ||
+		echo "  case modern: the yardstick did not run to its end: $WHY"
+	q_quit a; q_quit b; tp_stop a; tp_stop b
 	judge modern any yardstick
 fi
 if [ "$ONLY" != modern ]; then
@@ -288,7 +291,7 @@ if [ "$ONLY" != modern ]; then
 	if ! run_case legacy ",max_revision=0" "$TMP/vmm-a.sock" "$TMP/vmm-b.sock"; then
 		FAILS="$FAILS; legacy: $WHY"
 	fi
-	q_quit a; q_quit b
+	q_quit a; q_quit b; tp_stop a; tp_stop b
 	if [ -n "$LOST_modern" ]; then
 		judge legacy $((LOST_modern + 2 * WINDOW))
 	else
