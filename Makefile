@@ -35,7 +35,7 @@ endif
 # ---- sources -----------------------------------------------------
 # One mediated device, in rooms (user/proxy_int.h): the fuzzer builds them too.
 PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queue.c user/proxy_kick.c \
-	      user/proxy_blk.c user/proxy_poll.c
+	      user/proxy_blk.c user/proxy_poll.c user/proxy_log.c
 # libvringmed.a: everything the daemon, vringmedctl, the tools and the
 # tests share.  Append new user/*.c files here.
 LIB_SRCS := user/access.c user/uxlate.c user/upoll.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c \
@@ -57,7 +57,7 @@ TEST_BPF_SRCS   := $(addprefix selftests/bpf/,common.c load.c translate.c hostil
 		     differential.c real_kicks.c daemon.c daemon_upgrade.c) selftests/bpf_once.c
 # session.c last: its zz_shutdown ends the session the others share.
 TEST_PROXY_SRCS := $(addprefix selftests/proxy/,vmm_messages.c daemon_fds.c vmm_misbehaves.c access.c \
-		     backend.c guest_polls.c lifecycle.c kicks.c vmm.c ebe.c session.c)
+		     backend.c guest_polls.c lifecycle.c kicks.c dirty_log.c vmm.c ebe.c session.c)
 TEST_VHOST_SRCS := $(addprefix selftests/vhost/,drv.c driver.c direct.c via.c)
 TEST_BLK_SRCS   := selftests/test_blk.c
 TEST_SUPPRESS_SRCS := selftests/test_suppress.c selftests/bpf_once.c
