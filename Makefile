@@ -35,13 +35,14 @@ endif
 # ---- sources -----------------------------------------------------
 # One mediated device, in rooms (user/proxy_int.h): the fuzzer builds them too.
 PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queue.c user/proxy_kick.c \
-	      user/proxy_blk.c user/proxy_poll.c user/backend_xdp.c user/backend_xdp_vu.c user/backend_xdp_ring.c
+	      user/proxy_blk.c user/proxy_poll.c user/proxy_log.c user/backend_xdp.c user/backend_xdp_vu.c user/backend_xdp_ring.c
 # libvringmed.a: everything the daemon, vringmedctl, the tools and the
 # tests share.  Append new user/*.c files here.
 LIB_SRCS := user/access.c user/uxlate.c user/upoll.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c \
 	    $(PROXY_SRCS) \
 	    user/view.c user/metrics.c user/sdnotify.c user/xdp_view.c \
-	    user/num.c user/cli.c user/daemon_config.c user/daemon_control.c user/daemon_devices.c
+	    user/num.c user/cli.c user/daemon_config.c user/daemon_control.c user/daemon_devices.c user/daemon_reload.c \
+	    user/crash.c
 
 # libvrmtest.a: what the tests and the tools share (testlib/), never one
 # reaching into the other.  Its headers-only parts (ringgen.h, fixture.h)
@@ -53,13 +54,13 @@ TESTLIB_SRCS := testlib/bfx.c testlib/rig.c testlib/peers.c
 TEST_CORE_SRCS  := $(addprefix selftests/core/,core.c layout.c kick.c used.c net.c blk.c fast_chains.c \
 		     hostile.c races.c journal.c guest_call.c chain_end.c)
 TEST_BPF_SRCS   := $(addprefix selftests/bpf/,common.c load.c translate.c hostile.c deferred.c races.c \
-		     differential.c real_kicks.c daemon.c daemon_upgrade.c)
+		     differential.c real_kicks.c daemon.c daemon_upgrade.c) selftests/bpf_once.c
 # session.c last: its zz_shutdown ends the session the others share.
 TEST_PROXY_SRCS := $(addprefix selftests/proxy/,vmm_messages.c daemon_fds.c vmm_misbehaves.c access.c \
-		     backend.c guest_polls.c lifecycle.c kicks.c vmm.c ebe.c session.c)
+		     backend.c guest_polls.c lifecycle.c kicks.c dirty_log.c vmm.c ebe.c session.c)
 TEST_VHOST_SRCS := $(addprefix selftests/vhost/,drv.c driver.c direct.c via.c)
 TEST_BLK_SRCS   := selftests/test_blk.c
-TEST_SUPPRESS_SRCS := selftests/test_suppress.c
+TEST_SUPPRESS_SRCS := selftests/test_suppress.c selftests/bpf_once.c
 
 # $(call objs,VARIANT,SOURCES): the objects of SOURCES in one variant,
 # the folder under .output/ they are built in ("" is native).
@@ -112,21 +113,21 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 
 # ---- objects -----------------------------------------------------
 # Native objects wait for the skeletons: on a first build no .d file says
-# yet which of them include one.
+# yet which of them include one.  So do the native variants below.
 $(OUTPUT)/%.o: %.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 # test_core's: user/uxlate.c with a hook at every crash point of the core.
-$(OUTPUT)/crash/%.o: %.c
+$(OUTPUT)/crash/%.o: %.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -DVRM_CRASH_TEST -c $< -o $@
 
 # test_suppress's: user/upoll.c with the race point (VRM_POLL_TEST) that
 # widens the window the poller's re-checks close.
-$(OUTPUT)/poll/%.o: %.c
+$(OUTPUT)/poll/%.o: %.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -DVRM_POLL_TEST -c $< -o $@
@@ -199,7 +200,7 @@ $(OUTPUT)/legacy_driver.s390x: $(call objs,s390x/,selftests/legacy_driver.c)
 
 # The vhost-user test driver: a VMM plus virtio-net guest, natively and as a
 # big-endian s390x process (static, run under qemu-s390x-static).
-VU_DRIVER_SRCS := selftests/vu_driver.c user/vu_wire.c
+VU_DRIVER_SRCS := selftests/vu_driver.c selftests/vu_client.c user/vu_wire.c
 
 $(OUTPUT)/vu_driver: $(call objs,,$(VU_DRIVER_SRCS))
 	$(call link,)
@@ -208,7 +209,7 @@ $(OUTPUT)/vu_driver.s390x: $(call objs,s390x/,$(VU_DRIVER_SRCS))
 	$(call cross-link,)
 
 # The same for virtio-blk: a VMM plus a block driver.
-VU_BLK_DRIVER_SRCS := selftests/vu_blk_driver.c user/vu_wire.c
+VU_BLK_DRIVER_SRCS := selftests/vu_blk_driver.c selftests/vu_client.c user/vu_wire.c
 
 $(OUTPUT)/vu_blk_driver: $(call objs,,$(VU_BLK_DRIVER_SRCS))
 	$(call link,)

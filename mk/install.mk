@@ -84,13 +84,13 @@ uninstall:
 # so it builds as from a clean clone, the tree's own .output is not cleaned
 # by debhelper, and debian/ at the top stays free for a distribution's own
 # packaging.  The changelog is written here: its one entry names the
-# version (user/view.c's VRINGMED_VERSION) and the commit.
+# version (user/defaults.h's VRINGMED_VERSION) and the commit.
 DEB_DIR := $(OUTPUT)/deb
 
 deb:
 	$(call msg,DEB,$(DEB_DIR))
-	$(Q)ver=$$(sed -n 's/^#define VRINGMED_VERSION "\(.*\)"/\1/p' user/view.c); \
-	[ -n "$$ver" ] || { echo "deb: no VRINGMED_VERSION in user/view.c" >&2; exit 1; }; \
+	$(Q)ver=$$(sed -n 's/^#define VRINGMED_VERSION\t*"\(.*\)"/\1/p' user/defaults.h); \
+	[ -n "$$ver" ] || { echo "deb: no VRINGMED_VERSION in user/defaults.h" >&2; exit 1; }; \
 	src=$(DEB_DIR)/vringmed-$$ver; \
 	rm -rf $(DEB_DIR) && mkdir -p $$src && \
 	if git rev-parse --git-dir >/dev/null 2>&1; then \

@@ -6,7 +6,8 @@
 # when the run ends the way the case says.
 # The life-cycle cases are one tools/guest/lifecycle.sh (about 90 s, one
 # QEMU session): stop/cont, driver reload, system_reset, back-end restart,
-# each phase a case of its own.
+# each phase a case of its own.  The live migration is one
+# tools/guest/migrate.sh (about 90 s: its own boots, a QEMU on each side).
 #   VRINGMED_GUEST_VIA=0   skip the cases through vringmedd (default: run them)
 #   VERBOSE=1              show every run's output, not only failed ones
 # Summary: "test_guest: N passed, N failed, N skipped"
@@ -68,6 +69,22 @@ case_lifecycle() {	# one lifecycle.sh run, one case per phase
 	fi
 }
 
+case_migrate() {	# one migrate.sh run: the legacy guest judged, the modern measured
+	local out legacy modern
+	out=$(tools/guest/migrate.sh 2>&1)
+	legacy=$(grep -E "^  case legacy: " <<<"$out" | head -n1)
+	modern=$(grep -E "^  case modern " <<<"$out" | head -n1)
+	if [[ $legacy == "  case legacy: ok:"* ]] && grep -q "^RESULT: WORKED" <<<"$out"; then
+		echo "ok    guest/migrate_legacy_via_vringmedd:${legacy#*: ok:}; modern yardstick:${modern#*:}"
+		pass=$((pass + 1))
+		[ -n "${VERBOSE:-}" ] && echo "$out" | sed 's/^/      /'
+	else
+		echo "$out" | sed 's/^/      /'
+		echo "FAIL  guest/migrate_legacy_via_vringmedd: $(grep '^RESULT' <<<"$out")"
+		fail=$((fail + 1))
+	fi
+}
+
 # The life-cycle phases pass on zeros (no frame duplicated or corrupted),
 # so first: does guest-traffic see a corrupted, a duplicated, a lost frame?
 # Natively, on a veth pair in a namespace of its own, selftests/reflector.py
@@ -105,10 +122,10 @@ case_checker() {
 echo "== test_guest (s390x Linux guest under qemu-system-s390x, TCG)"
 via=${VRINGMED_GUEST_VIA:-1}
 if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP  guest/*: needs root (BPF, testpmd)"; skip=$((4 + NLIFE + 4))
+	echo "SKIP  guest/*: needs root (BPF, testpmd)"; skip=$((5 + NLIFE + 4))
 elif ! tools/guest/fetch.sh --check >/dev/null 2>&1; then
 	echo "SKIP  guest/*: the s390x guest is not cached in ${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest} (run tools/guest/fetch.sh or make setup)"
-	skip=$((4 + NLIFE + 4))
+	skip=$((5 + NLIFE + 4))
 else
 	case_checker
 	# The point of it all: a big-endian legacy guest on a modern-only back-end.
@@ -117,9 +134,11 @@ else
 		case_run modern_via_vringmedd WORKED "version_1=1|VERSION_1 on" --mode modern --path vringmedd
 		# What a VMM and an operator do to the running device.
 		case_lifecycle
+		# ... and a live migration of it, away and back.
+		case_migrate
 	else
-		echo "SKIP  guest/legacy_via_vringmedd, guest/modern_via_vringmedd, guest/lifecycle_*: VRINGMED_GUEST_VIA=0"
-		skip=$((skip + 2 + NLIFE))
+		echo "SKIP  guest/legacy_via_vringmedd, guest/modern_via_vringmedd, guest/lifecycle_*, guest/migrate_*: VRINGMED_GUEST_VIA=0"
+		skip=$((skip + 3 + NLIFE))
 	fi
 	# The problem, documented: straight to testpmd, QEMU cannot set the ring's
 	# byte order on the back-end and the legacy guest gets nothing back.

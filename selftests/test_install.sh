@@ -148,7 +148,7 @@ else
 fi
 
 # ---- the Debian package on this machine -----------------------------------
-N_PKG=22	# the checks below, skipped together
+N_PKG=23	# the checks below, skipped together
 skip_pkg() { skp 'package/*' "$1"; skip=$((skip + N_PKG - 1)); finish; }
 [ "$(id -u)" -eq 0 ] || skip_pkg "needs root (dpkg -i, BPF)"
 for t in dpkg-buildpackage dh lintian dpdk-testpmd setpriv strace; do
@@ -212,6 +212,9 @@ check package/unit_enabled_not_started bash -c "
 	[ \"\$(systemctl --root=/ is-enabled vringmedd.service 2>/dev/null)\" = enabled ] &&
 	! [ -e /sys/fs/bpf/vringmed ]"
 check package/config_is_conffile bash -c "dpkg-query -W -f='\${Conffiles}' vringmed | grep -q '^ /etc/vringmed/vringmedd.conf '"
+check package/version_matches bash -c "v=\$(dpkg-query -W -f='\${Version}' vringmed) &&
+	/usr/sbin/vringmedd --version | grep -q \"^vringmedd \${v%%[-+~]*} (libbpf \" &&
+	/usr/bin/vringmedctl --version | grep -q \"^vringmedctl \${v%%[-+~]*} \""
 
 # ---- the installed daemon, started as its unit says --------------------------
 echo "      note: PID 1 is not systemd here, so \`systemctl start vringmedd\` is not exercised; the"
@@ -297,7 +300,7 @@ fi
 if ! unit_start "$TMP/run1.log" "$TMP/strace.out"; then
 	sed 's/^/      /' "$TMP/run1.log" | tail -5
 	bad package/daemon_starts "the installed vringmedd did not start with one device"
-	skip=$((skip + N_PKG - 12)); finish
+	skip=$((skip + N_PKG - 13)); finish
 fi
 ok package/daemon_starts
 if command -v qemu-s390x-static > /dev/null; then

@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 21)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 37)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -37,9 +37,11 @@ trap cleanup EXIT
 
 testpmd_start "$TMP/be.sock" "$TMP/tp.in" "$TMP/testpmd.log" "$PREFIX"
 
+# The config file holds what a reload changes; net0 is the command line's.
+echo "# devices a reload adds and removes" > "$TMP/ops.conf"
 start_daemon() {	# extra env in $1
 	vringmedd_start "$TMP/vringmedd.log" "$1" -p "$ROOT" -c "$TMP/ctl.sock" -m "127.0.0.1:$MPORT" \
-		-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/be.sock"
+		-f "$TMP/ops.conf" -d "net0,vmm=$TMP/vmm.sock,backend=$TMP/be.sock"
 }
 
 # sd_notify: a notify socket of our own sees READY=1 and the watchdog.
@@ -142,6 +144,63 @@ echo "      descriptors: $before before kill -9, $down while down (pinned maps),
 monotonic() { [ "$before" -gt 0 ] && [ "$down" -ge "$before" ] && [ "$after" -ge "$down" ]; } 2>/dev/null
 check restart_counters_never_go_back monotonic
 check restart_pins_adopted grep -q "adopted $ROOT" "$TMP/vringmedd.log"
+
+# Reload (SIGHUP: systemctl reload) and the control socket's device add and
+# del, while net0's traffic goes on: one VM's device comes and goes.
+state() {	# NAME -> its state in the device list, or "none"
+	$C -j device list | python3 -c "import json,sys; d={e['name']: e['state'] for e in json.load(sys.stdin)}; print(d.get('$1', 'none'))"
+}
+until_state() {	# NAME STATE: within 5 s
+	for _ in $(seq 50); do [ "$(state "$1")" = "$2" ] && return 0; sleep 0.1; done
+	return 1
+}
+hup() { kill -HUP "$D"; sleep 0.3; }
+# The driver that was running at the kill -9 gives up after its timeout
+# (10 s); the loop's next one connects: traffic first flows again.
+d0=$(val '^vringmed_descriptors_total')
+for _ in $(seq 40); do
+	sleep 0.5; d1=$(val '^vringmed_descriptors_total'); [ "$d1" -gt "$d0" ] && break; d0=$d1
+done
+d0=$(val '^vringmed_descriptors_total')
+echo "device net1,vmm=$TMP/vmm1.sock,backend=$TMP/be1.sock" >> "$TMP/ops.conf"
+hup
+check reload_adds_device bash -c "$(declare -f state until_state); C='$C'; until_state net1 listening && [ -S $TMP/vmm1.sock ]"
+printf 'device net2,vmm=%s,backend=%s\nbogus line\n' "$TMP/vmm2.sock" "$TMP/be1.sock" >> "$TMP/ops.conf"
+hup
+check reload_bad_file_not_applied bash -c "grep -q 'not applied' $TMP/vringmedd.log && [ ! -e $TMP/vmm2.sock ] && [ -S $TMP/vmm1.sock ]"
+sed -i -e '/bogus/d' -e '/net2/d' -e "s|be1.sock|be9.sock|" "$TMP/ops.conf"
+hup
+check reload_changed_device_kept bash -c "$(declare -f state until_state); C='$C'; for _ in \$(seq 50); do grep -q 'device net1 changed' $TMP/vringmedd.log && break; sleep 0.1; done; grep -q 'device net1 changed' $TMP/vringmedd.log && until_state net1 listening"
+sed -i '/net1/d' "$TMP/ops.conf"
+hup
+check reload_removes_device bash -c "for _ in \$(seq 50); do [ -e $TMP/vmm1.sock ] || break; sleep 0.1; done; [ ! -e $TMP/vmm1.sock ] && grep -q 'device net1 removed' $TMP/vringmedd.log"
+check reload_keeps_command_line_device bash -c "[ -S $TMP/vmm.sock ] && ! grep -q 'device net0 removed' $TMP/vringmedd.log"
+check ctl_device_add bash -c "$C device add net3,vmm=$TMP/vmm3.sock,backend=$TMP/be1.sock | grep -q 'device net3 added' && [ -S $TMP/vmm3.sock ]"
+check ctl_device_add_refused bash -c "! $C device add net3,vmm=$TMP/vmm3.sock 2> $TMP/err.txt && grep -q 'expected NAME,vmm=PATH,backend=PATH' $TMP/err.txt"
+hup	# not the file's: a reload leaves it
+check reload_keeps_control_device [ -S "$TMP/vmm3.sock" ]
+check ctl_device_del bash -c "$C device del net3 | grep -q 'device net3 removed' && [ ! -e $TMP/vmm3.sock ]"
+check ctl_device_del_unknown bash -c "! $C device del net3 2> $TMP/err.txt && grep -q 'no such device' $TMP/err.txt"
+sleep 1
+d1=$(val '^vringmed_descriptors_total')
+echo "      net0 descriptors: $d0 before the reloads, $d1 after"
+check reload_net0_traffic_goes_on [ "$d1" -gt "$d0" ]
+
+# A crash leaves its last word in the log (signal, sender, stack) and the
+# pins for the next daemon.
+kill -SEGV "$D"; wait "$D" 2>/dev/null; D=
+check crash_reported bash -c "grep -q 'fatal signal SEGV sent by pid $$' $TMP/vringmedd.log &&
+	grep -q 'vringmedd(+0x' $TMP/vringmedd.log && [ -e $ROOT/link_vrm_tp_write ]"
+
+# Misconfiguration says what to do; under systemd each line carries its
+# priority (journalctl -p warning).
+check pin_root_not_bpffs bash -c "! .output/vringmedd -p $TMP/notbpf -c none -m none > /dev/null 2> $TMP/err.txt &&
+	grep -q 'is not on a BPF file system (mount -t bpf' $TMP/err.txt && [ ! -e $TMP/notbpf ]"
+check metrics_port_taken_clean_exit bash -c "! .output/vringmedd -p /sys/fs/bpf/vringmed-ops2-$$ -c none -m 127.0.0.1:$PPORT \
+	-d x,vmm=$TMP/x.sock,backend=$TMP/be.sock > /dev/null 2> $TMP/err.txt && grep -q 'cannot serve http://127.0.0.1:$PPORT' $TMP/err.txt &&
+	[ ! -e /sys/fs/bpf/vringmed-ops2-$$ ] && [ ! -e $TMP/x.sock ]"
+check journal_priorities bash -c ": > $TMP/j.txt; JOURNAL_STREAM=\$(stat -c %d:%i $TMP/j.txt) .output/vringmedd -p $TMP/notbpf -c none -m none 2>> $TMP/j.txt >/dev/null;
+	grep -q '^<4>vringmed warn: pin root' $TMP/j.txt"
 
 # The systemd unit: verified with the binary where the unit expects it.
 if command -v systemd-analyze >/dev/null; then

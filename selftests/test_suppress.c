@@ -44,6 +44,7 @@
 
 #include "test.h"
 #include "ringgen.h"
+#include "bpf_once.h"
 #include "loader.h"
 #include "log.h"
 #include "upoll.h"
@@ -60,24 +61,6 @@ const char *vrm_test_suite = "test_suppress";
 #define ROUNDS		100000	/* per byte order, with the poller racing */
 #define SHORT_ROUNDS	20000	/* per byte order, polling off or adaptive */
 #define CALL_WAIT_MS	3000
-
-static struct vrm_bpf B;
-static int load_err = 1;
-
-static struct vrm_bpf *bpf(void)
-{
-	if (load_err == 1) {
-		struct vrm_bpf_opts o = { .attach = true };
-
-		vrm_log_libbpf_quiet(1);
-		load_err = vrm_bpf_load(&B, &o);
-	}
-	if (load_err && geteuid() != 0)
-		vrm_skip("not root: BPF programs cannot be loaded");
-	else if (load_err)
-		VRM_CHECK(false, "BPF object did not load: %s", strerror(-load_err));
-	return load_err ? NULL : &B;
-}
 
 /* POLL_RACE_RX: racing as a receive queue is polled, the guest's kicks
  * left on (keep_kicks), the back-end's calls off. */
@@ -522,6 +505,7 @@ out_s:
 
 VRM_TEST(suppress)
 {
+	vrm_log_libbpf_quiet(1);
 	for (int be = 0; be <= 1; be++) {
 		if (vrm_subtest("%s_polling_off", be ? "be" : "le") && bpf())
 			run(be, POLL_OFF, SHORT_ROUNDS);
@@ -532,7 +516,5 @@ VRM_TEST(suppress)
 		if (vrm_subtest("%s_poller_racing_kicks_on", be ? "be" : "le") && bpf())
 			run(be, POLL_RACE_RX, SHORT_ROUNDS);
 	}
-	if (load_err == 0)
-		vrm_bpf_close(&B);
-	load_err = 1;
+	bpf_close();
 }

@@ -51,6 +51,7 @@
 #include <vringmed/vring.h>
 
 #include "blk_pattern.h"
+#include "vu_client.h"
 #include "vu_wire.h"
 
 #define BIT(n)		(1ull << (n))
@@ -75,7 +76,7 @@
 #define CONFIG_LEN	60	/* up to write_zeroes_may_unmap and its padding */
 #define VRM_BLK_ID_LEN	20
 
-enum { EXIT_PASS = 0, EXIT_FAIL = 1, EXIT_PROTO = 2, EXIT_NO_CROSS = 3 };
+enum { EXIT_PASS = 0, EXIT_FAIL = 1, EXIT_PROTO = VUC_EXIT_PROTO, EXIT_NO_CROSS = 3 };
 
 static struct {
 	const char *socket;
@@ -84,7 +85,7 @@ static struct {
 	int timeout_ms;
 } opt = { .seed = 1, .sectors = BLK_DISK_BYTES / BLK_SECTOR, .timeout_ms = 20000 };
 
-static int sock = -1, memfd = -1, kickfd = -1, callfd = -1;
+static int memfd = -1, kickfd = -1, callfd = -1;
 static int reqfd = -1;	/* the back-end's request channel: held, as QEMU does */
 static uint8_t *mem;
 static struct vrm_desc *desc;
@@ -109,23 +110,6 @@ static void vlog(const char *fmt, ...)
 	fprintf(stderr, "vu_blk_driver: ");
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-}
-
-static __attribute__((noreturn)) void die_proto(const char *what, int err)
-{
-	fprintf(stderr, "vu_blk_driver: %s failed: %s\n", what,
-		err == -EPROTO ? "unexpected reply from the back-end" :
-		err == -EPIPE ? "the back-end closed the connection" :
-		err == -EAGAIN ? "the back-end did not answer within 5 s" : strerror(-err));
-	exit(EXIT_PROTO);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Guest-order fields: a legacy driver stores native values with plain C
@@ -159,70 +143,7 @@ static uint32_t ld32(const __u32 *p)
 	return opt.modern ? vrm_swab32_if(VRM_ORDER_LE, v) : v;
 }
 
-/* ---- vhost-user front-end ---- */
-
-static void connect_sock(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 5 };
-	int64_t deadline = now_ms() + 5000;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "vu_blk_driver: socket path too long: %s\n", path);
-		exit(EXIT_PROTO);
-	}
-	strcpy(sa.sun_path, path);
-	for (;;) {
-		sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (sock >= 0 && !connect(sock, (struct sockaddr *)&sa, sizeof(sa)))
-			break;
-		if (sock >= 0)
-			close(sock);
-		if (now_ms() > deadline) {
-			fprintf(stderr, "vu_blk_driver: connect to %s failed: %s\n", path,
-				strerror(errno));
-			exit(EXIT_PROTO);
-		}
-		usleep(50000);
-	}
-	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-}
-
-static void send_msg(struct vu_msg *m)
-{
-	int rc = vu_send(sock, m);
-
-	if (rc)
-		die_proto(vu_request_name(m->request), rc);
-}
-
-static void send_u64(uint32_t req, uint64_t v, int fd)
-{
-	int rc = vu_send_u64(sock, req, v, fd);
-
-	if (rc)
-		die_proto(vu_request_name(req), rc);
-}
-
-static uint64_t get_u64(uint32_t req)
-{
-	uint64_t v = 0;
-	int rc = vu_get_u64_reply(sock, req, &v);
-
-	if (rc)
-		die_proto(vu_request_name(req), rc);
-	return v;
-}
-
-static void send_state(uint32_t req, uint32_t idx, uint32_t num)
-{
-	struct vu_msg m;
-
-	vu_msg_init(&m, req);
-	vu_put_u32(&m, 0, idx);
-	vu_put_u32(&m, 4, num);
-	send_msg(&m);
-}
+/* ---- vhost-user front-end (the requests: vu_client.c) ---- */
 
 /* GET_CONFIG of the first CONFIG_LEN bytes; the capacity and blk_size as
  * this driver reads them (its own order when legacy). */
@@ -239,9 +160,9 @@ static void get_config(uint64_t *capacity, uint32_t *blk_size)
 	vu_put_u32(&m, 8, 0);
 	m.size = VU_CONFIG_HDR_SIZE + CONFIG_LEN;
 	memset(m.payload + VU_CONFIG_HDR_SIZE, 0, CONFIG_LEN);
-	rc = vu_call(sock, &m, &r);
+	rc = vu_call(vuc_sock, &m, &r);
 	if (rc)
-		die_proto("GET_CONFIG", rc);
+		vuc_die("GET_CONFIG", rc);
 	if (r.size != VU_CONFIG_HDR_SIZE + CONFIG_LEN) {
 		fprintf(stderr, "vu_blk_driver: GET_CONFIG reply of %u bytes\n", r.size);
 		exit(EXIT_PROTO);
@@ -261,12 +182,12 @@ static void negotiate(void)
 	bool cross;
 	uint32_t bs;
 
-	offered = get_u64(VU_GET_FEATURES);
+	offered = vuc_get_u64(VU_GET_FEATURES);
 	if (offered & BIT(VU_F_PROTOCOL_FEATURES)) {
-		pf = get_u64(VU_GET_PROTOCOL_FEATURES);
+		pf = vuc_get_u64(VU_GET_PROTOCOL_FEATURES);
 		pf_want = pf & (BIT(VU_PF_CONFIG) | BIT(VU_PF_BACKEND_REQ) |
 				(opt.modern ? 0 : BIT(VU_PF_CROSS_ENDIAN)));
-		send_u64(VU_SET_PROTOCOL_FEATURES, pf_want, -1);
+		vuc_send_u64(VU_SET_PROTOCOL_FEATURES, pf_want, -1);
 	}
 	vlog("offered features 0x%llx, protocol features 0x%llx\n", (unsigned long long)offered,
 	     (unsigned long long)pf);
@@ -293,11 +214,11 @@ static void negotiate(void)
 		vu_msg_init(&m, VU_SET_BACKEND_REQ_FD);
 		m.fds[0] = sv[1];
 		m.nfds = 1;
-		send_msg(&m);
+		vuc_send(&m);
 		close(sv[1]);
 		reqfd = sv[0];
 	}
-	send_msg(&(struct vu_msg){ .request = VU_SET_OWNER, .flags = VU_VERSION });
+	vuc_send(&(struct vu_msg){ .request = VU_SET_OWNER, .flags = VU_VERSION });
 	get_config(&st.capacity, &bs);
 	vlog("config: capacity %llu, blk_size %u\n", (unsigned long long)st.capacity, bs);
 	if (st.capacity != opt.sectors || ((offered & BIT(VU_BLK_F_BLK_SIZE)) && bs != BLK_SECTOR)) {
@@ -311,42 +232,18 @@ static void negotiate(void)
 		want |= offered & BIT(VU_F_VERSION_1);
 	if (offered & BIT(VU_F_PROTOCOL_FEATURES))
 		want |= BIT(VU_F_PROTOCOL_FEATURES);
-	send_u64(VU_SET_FEATURES, want, -1);
+	vuc_send_u64(VU_SET_FEATURES, want, -1);
 
-	{
-		struct vu_msg m;
-
-		vu_msg_init(&m, VU_SET_MEM_TABLE);
-		vu_put_u32(&m, 0, 1);
-		vu_put_u32(&m, 4, 0);
-		vu_put_u64(&m, VU_MEM_HDR_SIZE + 0, MEM_GPA);
-		vu_put_u64(&m, VU_MEM_HDR_SIZE + 8, MEM_SIZE);
-		vu_put_u64(&m, VU_MEM_HDR_SIZE + 16, (uint64_t)(uintptr_t)mem);
-		vu_put_u64(&m, VU_MEM_HDR_SIZE + 24, 0);
-		m.fds[0] = memfd;
-		m.nfds = 1;
-		send_msg(&m);
-	}
-	send_state(VU_SET_VRING_NUM, 0, RING_SIZE);
-	send_state(VU_SET_VRING_BASE, 0, 0);
+	vuc_set_mem_table(MEM_GPA, MEM_SIZE, mem, memfd);
+	vuc_send_state(VU_SET_VRING_NUM, 0, RING_SIZE);
+	vuc_send_state(VU_SET_VRING_BASE, 0, 0);
 	if (cross)
-		send_state(VU_SET_VRING_ENDIAN, 0, VU_VRING_BIG_ENDIAN);
-	{
-		struct vu_msg m;
-
-		vu_msg_init(&m, VU_SET_VRING_ADDR);
-		vu_put_u32(&m, 0, 0);
-		vu_put_u32(&m, 4, 0);
-		vu_put_u64(&m, VU_ADDR_DESC_OFF, (uint64_t)(uintptr_t)desc);
-		vu_put_u64(&m, VU_ADDR_USED_OFF, (uint64_t)(uintptr_t)used_hdr);
-		vu_put_u64(&m, VU_ADDR_AVAIL_OFF, (uint64_t)(uintptr_t)avail);
-		vu_put_u64(&m, 32, 0);
-		send_msg(&m);
-	}
-	send_u64(VU_SET_VRING_KICK, 0, kickfd);
-	send_u64(VU_SET_VRING_CALL, 0, callfd);
+		vuc_send_state(VU_SET_VRING_ENDIAN, 0, VU_VRING_BIG_ENDIAN);
+	vuc_set_vring_addr(0, desc, used_hdr, avail);
+	vuc_send_u64(VU_SET_VRING_KICK, 0, kickfd);
+	vuc_send_u64(VU_SET_VRING_CALL, 0, callfd);
 	if (offered & BIT(VU_F_PROTOCOL_FEATURES))
-		send_state(VU_SET_VRING_ENABLE, 0, 1);
+		vuc_send_state(VU_SET_VRING_ENABLE, 0, 1);
 }
 
 /* ---- the guest driver ---- */
@@ -402,7 +299,7 @@ static void kick(void)
  * want_status[slot], want_len[slot]. */
 static void reap(unsigned n, const uint8_t *want_status, const uint32_t *want_len)
 {
-	int64_t deadline = now_ms() + opt.timeout_ms;
+	int64_t deadline = vuc_now_ms() + opt.timeout_ms;
 
 	while (n) {
 		uint16_t idx = ld16(&used_hdr[1]);
@@ -430,7 +327,7 @@ static void reap(unsigned n, const uint8_t *want_status, const uint32_t *want_le
 		}
 		if (!n)
 			break;
-		if (now_ms() > deadline) {
+		if (vuc_now_ms() > deadline) {
 			fprintf(stderr, "vu_blk_driver: %u requests not back within %d ms\n", n,
 				opt.timeout_ms);
 			st.bad_status += n;
@@ -531,6 +428,7 @@ int main(int argc, char **argv)
 	bool pass;
 	int c;
 
+	vuc_init("vu_blk_driver");
 	while ((c = getopt_long(argc, argv, "s:v", lo, NULL)) != -1) {
 		switch (c) {
 		case 's': opt.socket = optarg; break;
@@ -568,7 +466,7 @@ int main(int argc, char **argv)
 		perror("vu_blk_driver: eventfd");
 		return EXIT_PROTO;
 	}
-	connect_sock(opt.socket);
+	vuc_connect(opt.socket);
 	negotiate();
 
 	one(T_GET_ID, VRM_BLK_ID_LEN, S_OK, VRM_BLK_ID_LEN + 1);

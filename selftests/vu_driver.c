@@ -60,6 +60,7 @@
 #include <vringmed/vhost_user.h>
 #include <vringmed/vring.h>
 
+#include "vu_client.h"
 #include "vu_wire.h"
 
 #define BIT(n)		(1ull << (n))
@@ -85,7 +86,7 @@
 static const uint8_t frame_magic[4] = { 'V', 'M', 'E', 'D' };
 
 /* Exit codes. */
-enum { EXIT_PASS = 0, EXIT_FAIL = 1, EXIT_PROTO = 2, EXIT_NO_CROSS = 3 };
+enum { EXIT_PASS = 0, EXIT_FAIL = 1, EXIT_PROTO = VUC_EXIT_PROTO, EXIT_NO_CROSS = 3 };
 
 enum { RXQ = 0, TXQ = 1, NQ = 2 };
 
@@ -110,7 +111,6 @@ static struct {
 	int timeout_ms, hold_ms;
 } opt = { .frames = 64, .ring = 256, .timeout_ms = 10000 };
 
-static int sock = -1;
 static uint8_t *mem;
 static int memfd = -1;
 static struct queue vq[NQ];
@@ -141,34 +141,12 @@ static void vlog(const char *fmt, ...)
 static bool in_reconnect;
 static jmp_buf reconnect_jb;
 
-static __attribute__((noreturn)) void die_proto(const char *what, int err)
+static void reconnect_error(const char *what, int err)
 {
 	if (in_reconnect) {
 		vlog("%s failed while reconnecting: %s; again\n", what, strerror(-err));
 		longjmp(reconnect_jb, 1);
 	}
-	fprintf(stderr, "vu_driver: %s failed: %s\n", what,
-		err == -EPROTO ? "unexpected reply from the back-end" :
-		err == -EBADMSG ? "malformed message from the back-end" :
-		err == -EPIPE ? "the back-end closed the connection" :
-		err == -EAGAIN ? "the back-end did not answer within 5 s" : strerror(-err));
-	exit(EXIT_PROTO);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
 }
 
 /*
@@ -220,78 +198,7 @@ static uint64_t gpa_of(const void *p)
 	return MEM_GPA + (uint64_t)((const uint8_t *)p - mem);
 }
 
-/* ---- vhost-user front-end ---- */
-
-static int connect_retry(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 5 };
-	int64_t deadline = now_ms() + 5000;
-	int fd, err;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "vu_driver: socket path too long: %s\n", path);
-		exit(EXIT_PROTO);
-	}
-	strcpy(sa.sun_path, path);
-	for (;;) {
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			fprintf(stderr, "vu_driver: socket: %s\n", strerror(errno));
-			exit(EXIT_PROTO);
-		}
-		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
-			break;
-		err = errno;
-		close(fd);
-		if ((err != ENOENT && err != ECONNREFUSED && err != EAGAIN) ||
-		    now_ms() > deadline) {
-			fprintf(stderr, "vu_driver: connect to %s failed: %s\n", path,
-				strerror(err));
-			exit(EXIT_PROTO);
-		}
-		sleep_ms(50);
-	}
-	/* A back-end that never answers must not hang us. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
-static void send_msg(struct vu_msg *m)
-{
-	int rc = vu_send(sock, m);
-
-	if (rc)
-		die_proto(vu_request_name(m->request), rc);
-}
-
-static void send_u64(uint32_t req, uint64_t v, int fd)
-{
-	int rc = vu_send_u64(sock, req, v, fd);
-
-	if (rc)
-		die_proto(vu_request_name(req), rc);
-}
-
-static uint64_t get_u64(uint32_t req)
-{
-	uint64_t v = 0;
-	int rc = vu_get_u64_reply(sock, req, &v);
-
-	if (rc)
-		die_proto(vu_request_name(req), rc);
-	return v;
-}
-
-static void send_state(uint32_t req, uint32_t idx, uint32_t num)
-{
-	struct vu_msg m;
-
-	vu_msg_init(&m, req);
-	vu_put_u32(&m, 0, idx);
-	vu_put_u32(&m, 4, num);
-	send_msg(&m);
-}
+/* ---- vhost-user front-end (the requests: vu_client.c) ---- */
 
 /* The device's features and the protocol set-up, in QEMU's order:
  * GET_FEATURES, GET/SET_PROTOCOL_FEATURES (vhost_user_backend_init),
@@ -301,18 +208,18 @@ static bool negotiate(uint64_t *pf_out)
 	uint64_t offered, want, pf = 0, pf_want = 0;
 	bool cross = false;
 
-	offered = get_u64(VU_GET_FEATURES);
+	offered = vuc_get_u64(VU_GET_FEATURES);
 	vlog("offered features 0x%llx\n", (unsigned long long)offered);
 	if (offered & BIT(VU_F_PROTOCOL_FEATURES)) {
-		pf = get_u64(VU_GET_PROTOCOL_FEATURES);
+		pf = vuc_get_u64(VU_GET_PROTOCOL_FEATURES);
 		vlog("offered protocol features 0x%llx\n", (unsigned long long)pf);
 		/* Ask only for what is used: no REPLY_ACK, no MQ. */
 		if (opt.legacy)
 			pf_want = pf & BIT(VU_PF_CROSS_ENDIAN);
-		send_u64(VU_SET_PROTOCOL_FEATURES, pf_want, -1);
+		vuc_send_u64(VU_SET_PROTOCOL_FEATURES, pf_want, -1);
 	}
 	cross = (pf_want & BIT(VU_PF_CROSS_ENDIAN)) != 0;
-	send_msg(&(struct vu_msg){ .request = VU_SET_OWNER, .flags = VU_VERSION });
+	vuc_send(&(struct vu_msg){ .request = VU_SET_OWNER, .flags = VU_VERSION });
 
 	if (!opt.legacy && !(offered & BIT(VU_F_VERSION_1))) {
 		fprintf(stderr, "vu_driver: the back-end does not offer VIRTIO_F_VERSION_1\n");
@@ -330,7 +237,7 @@ static bool negotiate(uint64_t *pf_out)
 	want &= offered;
 	if (offered & BIT(VU_F_PROTOCOL_FEATURES))
 		want |= BIT(VU_F_PROTOCOL_FEATURES);
-	send_u64(VU_SET_FEATURES, want, -1);
+	vuc_send_u64(VU_SET_FEATURES, want, -1);
 	neg_features = want;
 	vlog("acked features 0x%llx, protocol features 0x%llx\n",
 	     (unsigned long long)want, (unsigned long long)pf_want);
@@ -342,19 +249,7 @@ static bool negotiate(uint64_t *pf_out)
 
 static void set_mem_table(void)
 {
-	struct vu_msg m;
-
-	vu_msg_init(&m, VU_SET_MEM_TABLE);
-	vu_put_u32(&m, 0, 1);
-	vu_put_u32(&m, 4, 0);
-	vu_put_u64(&m, VU_MEM_HDR_SIZE + 0, MEM_GPA);
-	vu_put_u64(&m, VU_MEM_HDR_SIZE + 8, MEM_SIZE);
-	/* Under qemu-s390x-static guest_base is 0: our address is the host's. */
-	vu_put_u64(&m, VU_MEM_HDR_SIZE + 16, (uint64_t)(uintptr_t)mem);
-	vu_put_u64(&m, VU_MEM_HDR_SIZE + 24, 0);
-	m.fds[0] = memfd;
-	m.nfds = 1;
-	send_msg(&m);
+	vuc_set_mem_table(MEM_GPA, MEM_SIZE, mem, memfd);
 }
 
 static void queue_init(struct queue *q, unsigned idx)
@@ -381,22 +276,13 @@ static void queue_init(struct queue *q, unsigned idx)
  * cross-endian only), ADDR, KICK, CALL. */
 static void queue_start(struct queue *q, bool send_endian, uint16_t base)
 {
-	struct vu_msg m;
-
-	send_state(VU_SET_VRING_NUM, q->idx, q->size);
-	send_state(VU_SET_VRING_BASE, q->idx, base);
+	vuc_send_state(VU_SET_VRING_NUM, q->idx, q->size);
+	vuc_send_state(VU_SET_VRING_BASE, q->idx, base);
 	if (send_endian)
-		send_state(VU_SET_VRING_ENDIAN, q->idx, VU_VRING_BIG_ENDIAN);
-	vu_msg_init(&m, VU_SET_VRING_ADDR);
-	vu_put_u32(&m, 0, q->idx);
-	vu_put_u32(&m, 4, 0);
-	vu_put_u64(&m, VU_ADDR_DESC_OFF, (uint64_t)(uintptr_t)q->desc);
-	vu_put_u64(&m, VU_ADDR_USED_OFF, (uint64_t)(uintptr_t)q->used_hdr);
-	vu_put_u64(&m, VU_ADDR_AVAIL_OFF, (uint64_t)(uintptr_t)q->avail);
-	vu_put_u64(&m, 32, 0);
-	send_msg(&m);
-	send_u64(VU_SET_VRING_KICK, q->idx, q->kick);
-	send_u64(VU_SET_VRING_CALL, q->idx, q->call);
+		vuc_send_state(VU_SET_VRING_ENDIAN, q->idx, VU_VRING_BIG_ENDIAN);
+	vuc_set_vring_addr(q->idx, q->desc, q->used_hdr, q->avail);
+	vuc_send_u64(VU_SET_VRING_KICK, q->idx, q->kick);
+	vuc_send_u64(VU_SET_VRING_CALL, q->idx, q->call);
 }
 
 /* ---- the guest driver ---- */
@@ -540,7 +426,7 @@ static void watch_socket(void)
 	ssize_t n;
 	int rc;
 
-	n = recv(sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	n = recv(vuc_sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -549,7 +435,7 @@ static void watch_socket(void)
 		return;
 	}
 	/* We never asked for a message: say what came, ignore it. */
-	rc = vu_recv(sock, &m);
+	rc = vu_recv(vuc_sock, &m);
 	if (rc <= 0) {
 		fprintf(stderr, "vu_driver: garbage from the back-end (%s); not reading it any more\n",
 			rc ? strerror(-rc) : "EOF");
@@ -570,17 +456,17 @@ static void reconnect(void)
 	static int64_t t0, tries;
 	uint64_t pf;
 
-	t0 = now_ms();
+	t0 = vuc_now_ms();
 	tries = 0;
 	in_reconnect = true;
 	/* The dying daemon's listening socket may still take a connection
 	 * and then reset it: that and any other failure on the way, again. */
-	if (setjmp(reconnect_jb) && (++tries > 100 || now_ms() - t0 > 10000)) {
+	if (setjmp(reconnect_jb) && (++tries > 100 || vuc_now_ms() - t0 > 10000)) {
 		fprintf(stderr, "vu_driver: could not reconnect within 10 s\n");
 		exit(EXIT_PROTO);
 	}
-	close(sock);
-	sock = connect_retry(opt.socket);
+	close(vuc_sock);
+	vuc_connect(opt.socket);
 	negotiate(&pf);
 	if (pf != neg_pf) {
 		fprintf(stderr, "vu_driver: the back-end came back with other protocol features\n");
@@ -591,12 +477,12 @@ static void reconnect(void)
 		queue_start(&vq[q], neg_endian, ld16(&vq[q].used_hdr[1]));
 	if (pf)
 		for (unsigned q = 0; q < NQ; q++)
-			send_state(VU_SET_VRING_ENABLE, q, 1);
+			vuc_send_state(VU_SET_VRING_ENABLE, q, 1);
 	in_reconnect = false;
 	sock_dead = false;
 	reconnects++;
 	fprintf(stderr, "vu_driver: reconnected (%u) after %lld ms; rings restarted at used idx "
-		"rx=%u tx=%u\n", reconnects, (long long)(now_ms() - t0),
+		"rx=%u tx=%u\n", reconnects, (long long)(vuc_now_ms() - t0),
 		ld16(&vq[RXQ].used_hdr[1]), ld16(&vq[TXQ].used_hdr[1]));
 }
 
@@ -610,9 +496,9 @@ static uint16_t get_vring_base(unsigned q)
 	vu_msg_init(&m, VU_GET_VRING_BASE);
 	vu_put_u32(&m, 0, q);
 	vu_put_u32(&m, 4, 0);
-	rc = vu_call(sock, &m, &r);
+	rc = vu_call(vuc_sock, &m, &r);
 	if (rc)
-		die_proto("GET_VRING_BASE", rc);
+		vuc_die("GET_VRING_BASE", rc);
 	vu_msg_close_fds(&r);
 	if (r.size != VU_STATE_SIZE || vu_get_u32(&r, 0) != q) {
 		fprintf(stderr, "vu_driver: GET_VRING_BASE of ring %u: reply of %u bytes "
@@ -643,16 +529,16 @@ static void pause_resume(void)
 			bad_pauses++;
 		}
 		if (neg_endian)
-			send_state(VU_SET_VRING_ENDIAN, q, VU_VRING_LITTLE_ENDIAN);
+			vuc_send_state(VU_SET_VRING_ENDIAN, q, VU_VRING_LITTLE_ENDIAN);
 	}
-	sleep_ms(10);
-	send_u64(VU_SET_FEATURES, neg_features, -1);
+	vuc_sleep_ms(10);
+	vuc_send_u64(VU_SET_FEATURES, neg_features, -1);
 	set_mem_table();
 	for (unsigned q = 0; q < NQ; q++)
 		queue_start(&vq[q], neg_endian, base[q]);
 	if (neg_pf)
 		for (unsigned q = 0; q < NQ; q++)
-			send_state(VU_SET_VRING_ENABLE, q, 1);
+			vuc_send_state(VU_SET_VRING_ENABLE, q, 1);
 	pauses++;
 	vlog("pause %u: rings restarted at rx=%u tx=%u\n", pauses, base[RXQ], base[TXQ]);
 }
@@ -678,7 +564,7 @@ static void exchange(struct stats *st)
 	uint16_t *free_slots = calloc(ntx, sizeof(*free_slots));
 	uint8_t *seen = calloc(opt.frames / 8 + 1, 1);	/* a bit per frame */
 	uint8_t *tx_out = calloc(ntx, 1);	/* chains we posted, not back */
-	int64_t deadline = now_ms() + opt.timeout_ms, last_rx = now_ms();
+	int64_t deadline = vuc_now_ms() + opt.timeout_ms, last_rx = vuc_now_ms();
 	unsigned next_pause = opt.pause_every;
 
 	if (!free_slots || !seen || !tx_out) {
@@ -776,7 +662,7 @@ static void exchange(struct stats *st)
 				continue;
 			}
 			st->received++;
-			last_rx = now_ms();
+			last_rx = vuc_now_ms();
 			rx_check(st, mem + RX_BUF_OFF + (uint64_t)RX_BUF_LEN * id,
 				 len > RX_BUF_LEN ? RX_BUF_LEN : len, seen);
 			post_rx(rx, (uint16_t)id);
@@ -791,7 +677,7 @@ static void exchange(struct stats *st)
 		    !tx_inflight)
 			break;
 		if (opt.stream && !tx_inflight && st->sent > st->received + st->written_off &&
-		    now_ms() - last_rx > 1000) {
+		    vuc_now_ms() - last_rx > 1000) {
 			/* Every chain is back and nothing arrived for a second:
 			 * the back-end dropped the rest (testpmd counts them). */
 			st->written_off = st->sent - st->received;
@@ -799,8 +685,8 @@ static void exchange(struct stats *st)
 				break;
 		}
 		if (opt.stream && !stop_sending)
-			deadline = now_ms() + opt.timeout_ms;	/* runs until told */
-		if (now_ms() > deadline) {
+			deadline = vuc_now_ms() + opt.timeout_ms;	/* runs until told */
+		if (vuc_now_ms() > deadline) {
 			fprintf(stderr, "vu_driver: timed out after %d ms (%u in TX flight)\n",
 				opt.timeout_ms, tx_inflight);
 			break;
@@ -811,7 +697,7 @@ static void exchange(struct stats *st)
 			struct pollfd p[3] = {
 				{ .fd = rx->call, .events = POLLIN },
 				{ .fd = tx->call, .events = POLLIN },
-				{ .fd = sock_dead ? -1 : sock, .events = POLLIN },
+				{ .fd = sock_dead ? -1 : vuc_sock, .events = POLLIN },
 			};
 			uint64_t cnt;
 
@@ -834,11 +720,11 @@ static void exchange(struct stats *st)
 
 static void hold(void)
 {
-	int64_t end = now_ms() + opt.hold_ms;
+	int64_t end = vuc_now_ms() + opt.hold_ms;
 
-	while (!sock_dead && now_ms() < end) {
-		struct pollfd p = { .fd = sock, .events = POLLIN };
-		int64_t left = end - now_ms();
+	while (!sock_dead && vuc_now_ms() < end) {
+		struct pollfd p = { .fd = vuc_sock, .events = POLLIN };
+		int64_t left = end - vuc_now_ms();
 
 		if (poll(&p, 1, left > 1000 ? 1000 : (int)(left > 0 ? left : 0)) > 0)
 			watch_socket();
@@ -847,8 +733,8 @@ static void hold(void)
 		return;
 	/* The back-end went away: keep the rest of the hold anyway, the
 	 * caller asked for the process to stay. */
-	while (now_ms() < end)
-		sleep_ms(50);
+	while (vuc_now_ms() < end)
+		vuc_sleep_ms(50);
 }
 
 /* Stops the rings the way QEMU's vhost_dev_stop does: GET_VRING_BASE per
@@ -862,7 +748,7 @@ static bool stop_rings(bool proto)
 
 	if (proto)
 		for (unsigned q = 0; q < NQ; q++)
-			send_state(VU_SET_VRING_ENABLE, q, 0);
+			vuc_send_state(VU_SET_VRING_ENABLE, q, 0);
 	for (unsigned q = 0; q < NQ; q++) {
 		uint16_t base = get_vring_base(q);
 
@@ -936,7 +822,7 @@ static unsigned hostile_post(struct queue *tx)
 	tx->avail_idx += !strcmp(c, "avail_idx_jump") ? tx->size + 1 : 1;
 	publish(tx);
 	kick(tx);
-	sleep_ms(500);
+	vuc_sleep_ms(500);
 	return (uint16_t)(ld16(&tx->used_hdr[1]) - used0);
 }
 
@@ -957,7 +843,7 @@ static void device_reset(uint64_t pf, bool send_endian)
 	}
 	if (pf)
 		for (unsigned q = 0; q < NQ; q++)
-			send_state(VU_SET_VRING_ENABLE, q, 1);
+			vuc_send_state(VU_SET_VRING_ENABLE, q, 1);
 }
 
 static void usage(FILE *f)
@@ -1025,6 +911,8 @@ int main(int argc, char **argv)
 	uint64_t pf;
 	int c;
 
+	vuc_init("vu_driver");
+	vuc_on_error = reconnect_error;
 	opt.legacy = true;
 	while ((c = getopt_long(argc, argv, "s:vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -1112,7 +1000,7 @@ int main(int argc, char **argv)
 	vlog("guest memory at %p, gpa 0x%llx, %u bytes\n", (void *)mem,
 	     (unsigned long long)MEM_GPA, MEM_SIZE);
 
-	sock = connect_retry(opt.socket);
+	vuc_connect(opt.socket);
 	cross_ok = negotiate(&pf);
 	/* A legacy ring in a byte order other than the host's (little-endian
 	 * on every host vringmed serves) needs SET_VRING_ENDIAN, which needs
@@ -1135,7 +1023,7 @@ int main(int argc, char **argv)
 	}
 	if (pf)		/* protocol features negotiated: rings start disabled */
 		for (unsigned q = 0; q < NQ; q++)
-			send_state(VU_SET_VRING_ENABLE, q, 1);
+			vuc_send_state(VU_SET_VRING_ENABLE, q, 1);
 
 	exchange(&st);
 	if (opt.hostile && !sock_dead) {

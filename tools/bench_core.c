@@ -48,29 +48,17 @@ static void bq_fill(struct fx *b, int n)
  * symbol callgrind can toggle on (no .constprop/.isra clones); the warm-up
  * ones have other names so they are never collected.
  */
-__attribute__((noinline, noclone, used))
-__u32 bench_warmup_kick(struct vrm_ux_queue *rq, __u32 *chains)
-{
-	return vrm_ux_kick(rq, chains);
-}
+#define BENCH_KICK(name)							\
+	__attribute__((noinline, noclone, used))				\
+	__u32 name(struct vrm_ux_queue *rq, __u32 *chains)			\
+	{									\
+		return vrm_ux_kick(rq, chains);					\
+	}
 
-__attribute__((noinline, noclone, used))
-__u32 bench_warmup_empty(struct vrm_ux_queue *rq, __u32 *chains)
-{
-	return vrm_ux_kick(rq, chains);
-}
-
-__attribute__((noinline, noclone, used))
-__u32 bench_kick_256(struct vrm_ux_queue *rq, __u32 *chains)
-{
-	return vrm_ux_kick(rq, chains);
-}
-
-__attribute__((noinline, noclone, used))
-__u32 bench_kick_empty(struct vrm_ux_queue *rq, __u32 *chains)
-{
-	return vrm_ux_kick(rq, chains);
-}
+BENCH_KICK(bench_warmup_kick)
+BENCH_KICK(bench_warmup_empty)
+BENCH_KICK(bench_kick_256)
+BENCH_KICK(bench_kick_empty)
 
 /* Device headers (bench-core.sh --headers): BENCH_HDR_CHAINS chains of a
  * header and what follows, in one kick, with the header translated
@@ -79,29 +67,10 @@ __u32 bench_kick_empty(struct vrm_ux_queue *rq, __u32 *chains)
  * difference is the header's cost. */
 #define BENCH_HDR_CHAINS 64
 
-__attribute__((noinline, noclone, used))
-__u32 bench_kick_blk(struct vrm_ux_queue *rq, __u32 *chains)
-{
-	return vrm_ux_kick(rq, chains);
-}
-
-__attribute__((noinline, noclone, used))
-__u32 bench_kick_plain3(struct vrm_ux_queue *rq, __u32 *chains)
-{
-	return vrm_ux_kick(rq, chains);
-}
-
-__attribute__((noinline, noclone, used))
-__u32 bench_kick_net_tx(struct vrm_ux_queue *rq, __u32 *chains)
-{
-	return vrm_ux_kick(rq, chains);
-}
-
-__attribute__((noinline, noclone, used))
-__u32 bench_kick_plain2(struct vrm_ux_queue *rq, __u32 *chains)
-{
-	return vrm_ux_kick(rq, chains);
-}
+BENCH_KICK(bench_kick_blk)
+BENCH_KICK(bench_kick_plain3)
+BENCH_KICK(bench_kick_net_tx)
+BENCH_KICK(bench_kick_plain2)
 
 /* A queue of BENCH_HDR_CHAINS chains of `n` descriptors whose first is a
  * `hlen`-byte header and whose last `nw` are device-writable, in header

@@ -50,7 +50,9 @@ struct vrd_config {
 	unsigned poll_us;		/* --poll, for devices that do not say (poll=) */
 	int verbose;			/* -1 warnings only; 2: libbpf's debug too */
 	const char *devspec[VRM_MAX_DEVICES];
+	bool devspec_file[VRM_MAX_DEVICES];	/* the line came from the file */
 	int ndev;
+	bool devices_only;		/* a reload: every other line is skipped */
 	/* Said on the command line, which wins over the file. */
 	bool pin_root_set, control_set, metrics_set, group_set;
 };
@@ -58,6 +60,13 @@ struct vrd_config {
 /* Parses the command line, then the file it names.  True to run; false
  * to exit with *exit_code: 0 after --help, 2 for a usage error (said). */
 bool vrd_config_load(struct vrd_config *c, int argc, char **argv, int *exit_code);
+/* The device lines of FILE again, each checked, into a fresh *c: 0, or
+ * -1 with the line at fault said.  vrd_config_free_devices() after. */
+int vrd_config_reread(struct vrd_config *c, const char *file);
+void vrd_config_free_devices(struct vrd_config *c);
+
+/* The longest device spec: a line of the config file. */
+#define VRD_SPEC_LEN	600
 
 struct vrd_daemon;
 
@@ -73,6 +82,8 @@ struct vrd_dev {
 	atomic_int fate;		/* enum vrd_fate */
 	char name[32];			/* ... for once the proxy may be gone */
 	char vmm_path[108];
+	char spec[VRD_SPEC_LEN];	/* as it was given */
+	bool from_file;			/* a reload may remove it */
 };
 
 /* Who frees a device that was asked to stop: whoever of the main thread
@@ -104,12 +115,15 @@ struct vrd_daemon {
 	struct vrm_metrics *metrics;
 	const char *label_state[VRM_MAX_DEVICES];	/* last state told to metrics */
 	enum vrm_kick_path label_kick[VRM_MAX_DEVICES];
+	bool started;			/* it said ready */
 	unsigned long long wd_usec;	/* systemd's watchdog interval, 0: none */
 	struct timespec wd_last;
 };
 
-/* daemon_devices.c: 0, or -errno with the reason in err. */
-int vrd_add_device(struct vrd_daemon *d, const char *spec, char *err, size_t errlen);
+/* daemon_devices.c: 0, or -errno with the reason in err.  from_file: the
+ * config file's line (a reload removes it when the line goes). */
+int vrd_add_device(struct vrd_daemon *d, const char *spec, bool from_file, char *err,
+		   size_t errlen);
 /* 0, or -ENOENT. */
 int vrd_del_device(struct vrd_daemon *d, const char *name);
 /* Asks every device to stop, then waits for them all within one
@@ -117,6 +131,10 @@ int vrd_del_device(struct vrd_daemon *d, const char *name);
 bool vrd_devices_stop(struct vrd_daemon *d);
 /* The breakage of the slots no device thread runs, told once. */
 void vrd_scan(struct vrd_daemon *d);
+
+/* daemon_reload.c: SIGHUP; the config file's device lines applied to the
+ * running devices (said in the log). */
+void vrd_reload(struct vrd_daemon *d);
 
 /* daemon_control.c: 0, or -errno (said). */
 int vrd_control_open(struct vrd_daemon *d, const char *path);

@@ -21,6 +21,8 @@
 
 #include "access.h"
 #include "cli.h"
+#include <bpf/libbpf.h>
+
 #include "daemon.h"
 #include "defaults.h"
 #include "metrics.h"
@@ -55,6 +57,7 @@ static int vrd_set_device(struct vrd_config *c, char *val, bool file)
 			fprintf(stderr, "vringmedd: at most %d devices\n", VRM_MAX_DEVICES);
 		return VRD_SET_BAD;
 	}
+	c->devspec_file[c->ndev] = file;
 	c->devspec[c->ndev++] = vrd_keep(val, file);
 	return VRD_SET_OK;
 }
@@ -158,6 +161,13 @@ static int vrd_set_quiet(struct vrd_config *c, char *val, bool file)
 	return VRD_SET_OK;
 }
 
+static int vrd_set_version(struct vrd_config *c, char *val, bool file)
+{
+	printf("vringmedd %s (libbpf %u.%u)\n", VRINGMED_VERSION, libbpf_major_version(),
+	       libbpf_minor_version());
+	return VRD_SET_DONE;
+}
+
 static int vrd_set_help(struct vrd_config *c, char *val, bool file)
 {
 	vrd_usage(stdout);
@@ -208,6 +218,7 @@ static const struct vrd_setting vrd_settings[] = {
 	  "bpffs directory it owns (default " VRM_PIN_ROOT ")" },
 	{ "verbose", 'v', NULL, false, vrd_set_verbose, "debug logging (twice: libbpf's too)" },
 	{ "quiet", 'q', NULL, false, vrd_set_quiet, "warnings only" },
+	{ "version", 'V', NULL, false, vrd_set_version, "the version, and libbpf's" },
 	{ "help", 'h', NULL, false, vrd_set_help, "this text" },
 };
 
@@ -309,9 +320,15 @@ static bool vrd_config_line(struct vrd_config *c, char *line)
 		*--end = 0;
 	if (!*val)
 		return false;
-	for (size_t i = 0; i < VRD_NSETTINGS; i++)
-		if (vrd_settings[i].in_file && !strcmp(key, vrd_settings[i].name))
-			return vrd_settings[i].set(c, val, true) == VRD_SET_OK;
+	for (size_t i = 0; i < VRD_NSETTINGS; i++) {
+		const struct vrd_setting *s = &vrd_settings[i];
+
+		if (!s->in_file || strcmp(key, s->name))
+			continue;
+		if (c->devices_only && s->set != vrd_set_device)
+			return true;
+		return s->set(c, val, true) == VRD_SET_OK;
+	}
 	return false;
 }
 
@@ -343,6 +360,36 @@ static int vrd_config_file(struct vrd_config *c)
 	return 0;
 }
 
+/* 0 when every device spec parses; else -1, said. */
+static int vrd_config_devices_ok(const struct vrd_config *c)
+{
+	for (int i = 0; i < c->ndev; i++) {
+		struct vrm_proxy_cfg cfg;
+		const char *why;
+
+		if (strlen(c->devspec[i]) >= VRD_SPEC_LEN) {
+			fprintf(stderr, "vringmedd: device '%.40s...': longer than %d characters\n",
+				c->devspec[i], VRD_SPEC_LEN - 1);
+			return -1;
+		}
+		if (vrm_proxy_parse(c->devspec[i], &cfg, &why)) {
+			fprintf(stderr, "vringmedd: bad %s '%s': %s\n",
+				c->devspec_file[i] ? "device" : "--device", c->devspec[i], why);
+			return -1;
+		}
+		for (int j = 0; j < i; j++) {
+			struct vrm_proxy_cfg other;
+
+			if (!vrm_proxy_parse(c->devspec[j], &other, &why) &&
+			    !strcmp(other.name, cfg.name)) {
+				fprintf(stderr, "vringmedd: device %s is given twice\n", cfg.name);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 bool vrd_config_load(struct vrd_config *c, int argc, char **argv, int *exit_code)
 {
 	*c = (struct vrd_config){ .pin_root = VRM_PIN_ROOT, .control = VRM_CONTROL_PATH,
@@ -356,14 +403,23 @@ bool vrd_config_load(struct vrd_config *c, int argc, char **argv, int *exit_code
 	if (c->file && vrd_config_file(c))
 		return false;
 	/* Every device, from either, before anything starts. */
-	for (int i = 0; i < c->ndev; i++) {
-		struct vrm_proxy_cfg cfg;
-		const char *why;
+	return !vrd_config_devices_ok(c);
+}
 
-		if (vrm_proxy_parse(c->devspec[i], &cfg, &why)) {
-			fprintf(stderr, "vringmedd: bad --device '%s': %s\n", c->devspec[i], why);
-			return false;
-		}
+int vrd_config_reread(struct vrd_config *c, const char *file)
+{
+	*c = (struct vrd_config){ .file = file, .devices_only = true };
+	if (vrd_config_file(c) || vrd_config_devices_ok(c)) {
+		vrd_config_free_devices(c);
+		return -1;
 	}
-	return true;
+	return 0;
+}
+
+void vrd_config_free_devices(struct vrd_config *c)
+{
+	for (int i = 0; i < c->ndev; i++)
+		if (c->devspec_file[i])
+			free((char *)c->devspec[i]);
+	c->ndev = 0;
 }

@@ -191,7 +191,7 @@ static json_t *vrd_cmd_device_add(struct vrd_daemon *d, const char *spec)
 {
 	char err[256] = "";
 
-	return vrd_add_device(d, spec, err, sizeof(err)) ? vrd_error(err) : vrd_ok();
+	return vrd_add_device(d, spec, false, err, sizeof(err)) ? vrd_error(err) : vrd_ok();
 }
 
 static json_t *vrd_cmd_device_del(struct vrd_daemon *d, const char *name)

@@ -261,7 +261,8 @@ static int vrd_dev_admit(struct vrd_daemon *d, const struct vrm_proxy_cfg *cfg, 
 	return 0;
 }
 
-int vrd_add_device(struct vrd_daemon *d, const char *spec, char *err, size_t errlen)
+int vrd_add_device(struct vrd_daemon *d, const char *spec, bool from_file, char *err,
+		   size_t errlen)
 {
 	bool taken[VRM_MAX_DEVICES];
 	struct vrm_proxy_cfg cfg;
@@ -291,6 +292,8 @@ int vrd_add_device(struct vrd_daemon *d, const char *spec, char *err, size_t err
 			 strerror(e));
 		return -e;
 	}
+	snprintf(d->dev[slot]->spec, sizeof(d->dev[slot]->spec), "%s", spec);
+	d->dev[slot]->from_file = from_file;
 	return 0;
 }
 

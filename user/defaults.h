@@ -8,6 +8,9 @@
 #ifndef VRINGMED_DEFAULTS_H
 #define VRINGMED_DEFAULTS_H
 
+/* The release, in --version, the build_info metric and the package. */
+#define VRINGMED_VERSION	"0.3.0"
+
 /* The daemon's control socket (--control). */
 #define VRM_CONTROL_PATH	"/run/vringmed/control.sock"
 /* Seconds either end of the control socket waits for the other: a client

@@ -283,6 +283,7 @@ void vrp_teardown(struct vrm_proxy *p, const char *why)
 	dev->nregions = 0;
 	dev->generation++;
 	vrp_unmap_regions(p);
+	vrp_log_close(p);
 	vrp_blk_close(p);
 	if (p->vmm.fd >= 0) {
 		vrm_ev_del(p->epfd, &p->vmm);
@@ -406,7 +407,7 @@ static struct vrm_proxy *vrp_alloc(struct vrm_bpf *b, int epfd, uint32_t slot,
 	pthread_mutex_init(&p->pub_lock, NULL);
 	p->slot = slot;
 	/* -1 before the first failure: calloc's 0 is stdin's number. */
-	p->vmm.fd = p->be.fd = p->lsn.fd = p->be_req.fd = p->vmm_req_fd = -1;
+	p->vmm.fd = p->be.fd = p->lsn.fd = p->be_req.fd = p->vmm_req_fd = p->log.fd = -1;
 	p->state = "listening";
 	for (unsigned i = 0; i < VRP_NQ; i++) {
 		p->q[i].kickfd = p->q[i].vmm_callfd = p->q[i].call.fd = -1;

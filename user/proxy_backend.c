@@ -211,8 +211,10 @@ int vrp_backend_connect(struct vrm_proxy *p)
 		if (err)
 			goto proto;
 		/* Nothing of the back-end's optional protocol is needed but
-		 * a block device's config space. */
-		err = vrp_be_u64(p, VU_SET_PROTOCOL_FEATURES, p->be_pf & vrp_blk_be_pf(p), -1);
+		 * a block device's config space and a migration's shared
+		 * dirty log. */
+		err = vrp_be_u64(p, VU_SET_PROTOCOL_FEATURES,
+				 p->be_pf & (vrp_blk_be_pf(p) | BIT(VU_PF_LOG_SHMFD)), -1);
 		if (err)
 			return err;
 	}
@@ -360,7 +362,9 @@ int vrp_be_ring_addr(struct vrm_proxy *p, unsigned i)
 
 	vu_msg_init(&fwd, VU_SET_VRING_ADDR);
 	vu_put_u32(&fwd, 0, i);
-	vu_put_u32(&fwd, 4, 0);		/* no dirty logging */
+	/* No VHOST_VRING_F_LOG: the shadow rings are not guest memory (the
+	 * used path logs what it writes to the guest's). */
+	vu_put_u32(&fwd, 4, 0);
 	vu_put_u64(&fwd, VU_ADDR_DESC_OFF, sh);
 	vu_put_u64(&fwd, VU_ADDR_USED_OFF, sh + VRM_SHADOW_USED_OFF);
 	vu_put_u64(&fwd, VU_ADDR_AVAIL_OFF, sh + VRM_SHADOW_AVAIL_OFF);
@@ -395,6 +399,8 @@ static int vrp_be_replay(struct vrm_proxy *p)
 			   need | (p->be_proto ? BIT(VU_F_PROTOCOL_FEATURES) : 0), -1);
 	if (p->nreg)
 		vrp_be_mem_table(p, p->reg, (uint32_t)p->nreg);
+	if (vrp_log_replay(p))
+		return -EPROTO;
 	for (unsigned i = 0; i < VRP_NQ && !p->be_down; i++) {
 		struct vrp_queue *vq = &p->q[i];
 		struct vrm_shadow_queue *sh = &p->b->shadow[vrp_qslot(p, i)];

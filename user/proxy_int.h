@@ -12,6 +12,8 @@
  *   proxy_kick.c     how the guest's kicks reach the core (BPF or ours)
  *   proxy_poll.c     a busy queue polled: the used path and the kicks in
  *                    the device's thread, no wake-ups
+ *   proxy_log.c      a migration's dirty log: the VMM's bitmap, to the
+ *                    back-end and to the used path
  *
  * Every room runs on the proxy's one thread: nothing here is locked but
  * what vrm_proxy_info hands to other threads (pub).
@@ -44,6 +46,17 @@ struct vrp_region {
 	void *map;
 	size_t map_len;
 	int fd;			/* ours (a dup): a back-end that comes back gets it */
+};
+
+/* A migration's dirty log (proxy_log.c): the VMM's bitmap, mapped. */
+struct vrp_log {
+	uint8_t *bits;			/* NULL: none */
+	uint64_t size, offset;		/* the bitmap's bytes, and where in its file */
+	void *map;
+	size_t map_len;
+	int fd;				/* ours (a dup): a back-end that comes back gets it */
+	unsigned long marks, beyond;	/* pages marked; marks past its end, dropped */
+	struct vrm_ux_dirty dirty;	/* what the used path calls */
 };
 
 struct vrp_queue {
@@ -90,6 +103,7 @@ struct vrm_proxy {
 	 * (proxy_blk.c). */
 	int vmm_req_fd;
 	struct vrm_ev be_req;
+	struct vrp_log log;
 
 	const char *state;
 	bool adopted;		/* the slot still holds a dead daemon's session */
@@ -129,6 +143,8 @@ struct vrm_proxy {
 	struct vrm_proxy_info pub;
 };
 
+const struct vrm_ux_dirty *vrp_log_dirty(struct vrm_proxy *p);
+
 static inline struct vrm_device *vrp_dev(struct vrm_proxy *p)
 {
 	return &p->b->devices[p->slot];
@@ -145,7 +161,7 @@ static inline struct vrm_ux_queue vrp_rq(struct vrm_proxy *p, unsigned i)
 	uint32_t qs = vrp_qslot(p, i);
 
 	return (struct vrm_ux_queue){ vrp_dev(p), &p->b->queues[qs], &p->b->shadow[qs],
-				      p->scratch[i], &p->b->ustats[qs] };
+				      p->scratch[i], &p->b->ustats[qs], vrp_log_dirty(p) };
 }
 
 /* Where this device's shadow map sits in its back-end's guest-physical
@@ -244,6 +260,12 @@ bool vrp_poll_turn(struct vrm_proxy *p, unsigned i);
 void vrp_poll_end(struct vrm_proxy *p, unsigned i);
 void vrp_poll_start(struct vrm_proxy *p, unsigned i);
 void vrp_tell_guest(struct vrm_proxy *p, unsigned i, uint32_t returned);
+
+/* proxy_log.c: the dirty log (vrp_log_dirty above) */
+enum vrp_result vrp_set_log_base(struct vrm_proxy *p, struct vrp_req *req);
+enum vrp_result vrp_set_log_fd(struct vrm_proxy *p, struct vrp_req *req);
+int vrp_log_replay(struct vrm_proxy *p);
+void vrp_log_close(struct vrm_proxy *p);
 
 /* proxy_kick.c: the kick paths */
 int vrp_kick_attach(struct vrm_proxy *p, unsigned i);

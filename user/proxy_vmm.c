@@ -34,14 +34,14 @@
 
 /* Features a guest is never offered: what the proxy does not mediate
  * (indirect tables, event idx, packed rings, in-order, notification data,
- * ring reset, an IOMMU), dirty logging, a legacy-only bit a modern back-end
+ * ring reset, an IOMMU), a legacy-only bit a modern back-end
  * must not see, and ANY_LAYOUT so a legacy guest's TX or request header
  * keeps a descriptor of its own. */
 #define VRP_GUEST_MASK	(BIT(VU_F_INDIRECT_DESC) | BIT(VU_F_EVENT_IDX) | BIT(VU_F_ANY_LAYOUT) | \
 			 BIT(VU_F_RING_PACKED) | BIT(VU_F_IN_ORDER) |			    \
 			 BIT(VU_F_NOTIFICATION_DATA) | BIT(VU_F_RING_RESET) |		    \
 			 BIT(VU_F_ACCESS_PLATFORM) | BIT(VU_F_SR_IOV) | BIT(VU_F_ORDER_PLATFORM) | \
-			 BIT(26) /* LOG_ALL */ | BIT(VU_F_NOTIFY_ON_EMPTY))
+			 BIT(VU_F_NOTIFY_ON_EMPTY))
 /* ... and per device type: virtio-net's that need a control path it does
  * not have (MQ, GUEST_ANNOUNCE) and legacy's GSO; virtio-blk's whose
  * requests carry more than the header it converts (DISCARD, WRITE_ZEROES,
@@ -57,14 +57,23 @@
 #define VRP_VMM_PF	(BIT(VU_PF_CROSS_ENDIAN) | BIT(VU_PF_REPLY_ACK))
 #define VRP_VMM_PF_BLK	(VRP_VMM_PF | BIT(VU_PF_CONFIG) | BIT(VU_PF_BACKEND_REQ))
 
+/* Dirty logging (a migration, proxy_log.c) when the back-end can log into
+ * a shared bitmap too: LOG_ALL with LOG_SHMFD, or neither. */
+static bool vrp_can_log(const struct vrm_proxy *p)
+{
+	return (p->be_features & BIT(VU_F_LOG_ALL)) && (p->be_pf & BIT(VU_PF_LOG_SHMFD));
+}
+
 static uint64_t vrp_guest_mask(const struct vrm_proxy *p)
 {
-	return VRP_GUEST_MASK | (vrp_is_blk(p) ? VRP_BLK_MASK : VRP_NET_MASK);
+	return VRP_GUEST_MASK | (vrp_is_blk(p) ? VRP_BLK_MASK : VRP_NET_MASK) |
+	       (vrp_can_log(p) ? 0 : BIT(VU_F_LOG_ALL));
 }
 
 static uint64_t vrp_vmm_pf(const struct vrm_proxy *p)
 {
-	return vrp_is_blk(p) ? VRP_VMM_PF_BLK : VRP_VMM_PF;
+	return (vrp_is_blk(p) ? VRP_VMM_PF_BLK : VRP_VMM_PF) |
+	       (vrp_can_log(p) ? BIT(VU_PF_LOG_SHMFD) : 0);
 }
 
 enum vrp_result vrp_refuse(struct vrp_req *req, int err)
@@ -194,7 +203,9 @@ static enum vrp_result vrp_set_features(struct vrm_proxy *p, struct vrp_req *req
 			(unsigned long long)(u & ~p->offered));
 		return vrp_refuse(req, -EINVAL);
 	}
-	if (p->order_latched && u != p->guest_features) {
+	/* LOG_ALL alone turns a migration's logging on and off while the
+	 * rings run. */
+	if (p->order_latched && ((u ^ p->guest_features) & ~BIT(VU_F_LOG_ALL))) {
 		vrp_err(p, "VMM changed features while the rings run");
 		return vrp_refuse(req, -EBUSY);
 	}
@@ -359,6 +370,13 @@ static enum vrp_result vrp_set_vring_addr(struct vrm_proxy *p, struct vrp_req *r
 	struct vrp_queue *vq = req->vq;
 	int err;
 
+	/* A running ring's addresses again, VHOST_VRING_F_LOG flipped: a
+	 * migration's logging starts or ends.  The used path logs by the
+	 * regions (proxy_log.c), and the back-end's shadow ring stays. */
+	if (vq->started && vu_get_u64(req->m, VU_ADDR_DESC_OFF) == vq->desc &&
+	    vu_get_u64(req->m, VU_ADDR_USED_OFF) == vq->used &&
+	    vu_get_u64(req->m, VU_ADDR_AVAIL_OFF) == vq->avail)
+		return VRP_OK;
 	if (vq->started)
 		return vrp_refuse(req, -EBUSY);
 	if (!vrp_ring_aligned(p, req->m, req->idx))
@@ -629,6 +647,8 @@ static const struct vrp_request vrp_requests[] = {
 	[VU_SET_OWNER]             = { vrp_set_owner,             VRP_SIZE_ANY,  false, VRP_FDS_NONE,    false },
 	[VU_RESET_OWNER]           = { vrp_reset_device,          VRP_SIZE_ANY,  false, VRP_FDS_NONE,    false },
 	[VU_SET_MEM_TABLE]         = { vrp_set_mem_table,         VRP_SIZE_ANY,  false, VRP_FDS_REGIONS, false },
+	[VU_SET_LOG_BASE]          = { vrp_set_log_base,          VU_LOG_SIZE,   false, VRP_FD_ONE,      true  },
+	[VU_SET_LOG_FD]            = { vrp_set_log_fd,            VRP_SIZE_ANY,  false, VRP_FD_ONE,      false },
 	[VU_SET_VRING_NUM]         = { vrp_set_vring_num,         VU_STATE_SIZE, true,  VRP_FDS_NONE,    false },
 	[VU_SET_VRING_ADDR]        = { vrp_set_vring_addr,        VU_ADDR_SIZE,  true,  VRP_FDS_NONE,    false },
 	[VU_SET_VRING_BASE]        = { vrp_set_vring_base,        VU_STATE_SIZE, true,  VRP_FDS_NONE,    false },

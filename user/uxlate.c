@@ -105,6 +105,28 @@ static void *vrm_env_ptr(const struct vrm_device *dev, __u64 vmm_va, __u64 len)
 	return r ? (void *)(unsigned long)(r->mediator_va + (vmm_va - r->vmm_va)) : NULL;
 }
 
+/* The dirty log of the entry point running on this thread (NULL: none). */
+static _Thread_local const struct vrm_ux_dirty *vrm_dirty;
+
+/* Guest memory only: a pointer outside every region (the shadow region, a
+ * header slot) is the mediator's own memory and never marked. */
+static void vrm_env_wrote(const struct vrm_device *dev, const void *at, __u64 len)
+{
+	const struct vrm_ux_dirty *d = vrm_dirty;
+	uintptr_t a = (uintptr_t)at;
+
+	if (!d)
+		return;
+	for (__u32 i = 0; i < dev->nregions && i < VRM_MAX_REGIONS; i++) {
+		const struct vrm_region *r = &dev->regions[i];
+
+		if (r->mediator_va && a - (uintptr_t)r->mediator_va < r->size) {
+			d->mark(d->ctx, r->gpa + (a - (uintptr_t)r->mediator_va), len);
+			return;
+		}
+	}
+}
+
 static long vrm_env_read(const struct vrm_device *dev, void *dst, __u32 len, __u64 vmm_va)
 {
 	const void *src = vrm_env_ptr(dev, vmm_va, len);
@@ -255,10 +277,13 @@ __u32 vrm_ux_complete(struct vrm_ux_queue *rq, __u32 *returned)
 
 	if (sigsetjmp(jb, 0)) {
 		*returned = 0;
+		vrm_dirty = NULL;
 		return vrm_guard_faulted(rq, false);
 	}
 	vrm_guard_enter(&jb, rq->dev);
+	vrm_dirty = rq->dirty;
 	v = vrm_complete(rq->dev, rq->q, rq->sh, rq->st, returned);
+	vrm_dirty = NULL;
 	vrm_guard_leave();
 	return v;
 }
@@ -303,11 +328,14 @@ bool vrm_ux_guest_kicks(struct vrm_ux_queue *rq, bool want)
 	bool pending;
 
 	if (sigsetjmp(jb, 0)) {
+		vrm_dirty = NULL;
 		vrm_guard_faulted(rq, false);
 		return false;
 	}
 	vrm_guard_enter(&jb, rq->dev);
+	vrm_dirty = rq->dirty;
 	pending = vrm_guest_kicks(rq->dev, rq->q, want);
+	vrm_dirty = NULL;
 	vrm_guard_leave();
 	return pending;
 }

@@ -14,12 +14,20 @@ struct vrm_scratch;
 
 /* One mediated queue.  The structs may live in BPF maps (mmapped) or in
  * plain memory; the core treats both alike. */
+/* Dirty logging (a migration): `mark` is told of every range of guest
+ * memory the used path wrote, by guest-physical address, after the write. */
+struct vrm_ux_dirty {
+	void (*mark)(void *ctx, __u64 gpa, __u64 len);
+	void *ctx;
+};
+
 struct vrm_ux_queue {
 	struct vrm_device *dev;
 	struct vrm_queue *q;
 	struct vrm_shadow_queue *sh;
 	struct vrm_scratch *scr;
 	struct vrm_qstats *st;
+	const struct vrm_ux_dirty *dirty;	/* NULL: not logging */
 };
 
 /* Sets the queue's configuration and clears its state: the device's ring

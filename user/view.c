@@ -11,13 +11,10 @@
 #include <bpf/libbpf.h>
 
 #include "loader.h"
+#include "defaults.h"
 #include "uxlate.h"
 #include "view.h"
 #include "vringmed.skel.h"
-
-#ifndef VRINGMED_VERSION
-#define VRINGMED_VERSION "0.3.0"
-#endif
 
 static size_t map_bytes(size_t entries, size_t value)
 {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <bpf/libbpf.h>
 #include <jansson.h>
 
 #include <vringmed/abi.h>
@@ -509,6 +510,48 @@ static int cmd_xdp_list(const struct vrm_view *v, char **args)
 	return 0;
 }
 
+/* A change asked of the daemon: its answer, said; exit 0 when it did it. */
+static int daemon_change(const char *verb, const char *arg, const char *done)
+{
+	char cmd[1024];
+	json_t *a;
+	const char *why;
+	int rc;
+
+	if (strpbrk(arg, "\r\n") ||
+	    (size_t)snprintf(cmd, sizeof(cmd), "device %s %s\n", verb, arg) >= sizeof(cmd)) {
+		fprintf(stderr, "vringmedctl: device %s: the argument is too long or spans lines\n",
+			verb);
+		return 2;
+	}
+	a = daemon_query(cmd);
+	if (!a) {
+		fprintf(stderr, "vringmedctl: vringmedd does not answer on %s: is it running? "
+			"(start it, or give its --control)\n", opt.ctl);
+		return 1;
+	}
+	why = json_string_value(json_object_get(a, "error"));
+	rc = why ? 1 : 0;
+	if (opt.json)
+		print_json(a);
+	else if (why)
+		fprintf(stderr, "vringmedctl: device %s %s: %s\n", verb, arg, why);
+	else
+		printf("device %.*s %s\n", (int)strcspn(arg, ","), arg, done);
+	json_decref(a);
+	return rc;
+}
+
+static int cmd_device_add(const struct vrm_view *v, char **args)
+{
+	return daemon_change("add", args[0], "added");
+}
+
+static int cmd_device_del(const struct vrm_view *v, char **args)
+{
+	return daemon_change("del", args[0], "removed");
+}
+
 static int cmd_metrics(const struct vrm_view *v, char **args)
 {
 	vrm_view_prometheus(v, NULL, stdout);
@@ -544,6 +587,10 @@ static const struct cmd cmds[] = {
 	  "devices: name, slot, byte order, virtio version,\nfeatures, state, broken verdict" },
 	{ "device", "show", 1, cmd_device_show, false, "device show NAME|SLOT",
 	  "one device, with its queues' counters" },
+	{ "device", "add", 1, cmd_device_add, true, "device add NAME,vmm=PATH,backend=PATH[,...]",
+	  "vringmedd mediates one more device, at once\n(the --device spec; the config file is not\nchanged)" },
+	{ "device", "del", 1, cmd_device_del, true, "device del NAME",
+	  "vringmedd ends the device's sessions and\nforgets it" },
 	{ "stats", NULL, 0, cmd_stats, false, "stats",
 	  "per device and queue: kicks, chains, descriptors,\nused entries, deferred kicks, "
 	  "errors, and (from\nthe daemon, when it answers) its calls to the guest" },
@@ -572,6 +619,7 @@ static void usage(FILE *f)
 "  -p, --pin-root DIR   where vringmedd pinned its maps (default " VRM_PIN_ROOT ")\n"
 "  -c, --control PATH   vringmedd's control socket (default " VRM_CONTROL_PATH ")\n"
 "  -j, --json           JSON output (every listing)\n"
+"  -V, --version        the version, and libbpf's\n"
 "  -h, --help           this text\n"
 "\n"
 "It reads the pinned maps, so it works while vringmedd is down.  Objects and\n"
@@ -631,12 +679,13 @@ static int parse_options(int argc, char **argv)
 		{ "watch", no_argument, NULL, 'w' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "count", required_argument, NULL, 'n' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	int c, err;
 
-	while ((c = getopt_long(argc, argv, "p:c:jwi:n:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:c:jwi:n:Vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p': opt.root = optarg; break;
 		case 'c': opt.ctl = optarg; break;
@@ -658,6 +707,10 @@ static int parse_options(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'V':
+			printf("vringmedctl %s (libbpf %u.%u)\n", VRINGMED_VERSION,
+			       libbpf_major_version(), libbpf_minor_version());
+			return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -704,12 +757,14 @@ int main(int argc, char **argv)
 		unknown_object(argv[0]);
 		return 2;
 	}
-	if (o->no_view)
-		return o->fn(NULL, NULL);
+	c = find_command(o, argc - 1, argv + 1);
+	if (!c)
+		return 2;
+	if (c->no_view)
+		return c->fn(NULL, argv + 2);
 	if (open_view(&v))
 		return 1;
-	c = find_command(o, argc - 1, argv + 1);
-	err = c ? c->fn(&v, argv + 2) : 2;
+	err = c->fn(&v, argv + 2);
 	vrm_view_close(&v);
 	return err;
 }

@@ -29,10 +29,13 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
 #include <bpf/libbpf.h>
 
 #include "backend_xdp.h"
+#include "crash.h"
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
@@ -44,9 +47,11 @@
  * holds no regular files to lock).  The kernel drops it when we die. */
 static int vrd_lock(const char *root)
 {
+	struct statfs fs;
+	bool made = !mkdir(root, 0700);
 	int fd;
 
-	if (mkdir(root, 0700) && errno != EEXIST) {
+	if (!made && errno != EEXIST) {
 		pr_warn("cannot create pin root %s: %s\n", root, strerror(errno));
 		return -errno;
 	}
@@ -54,6 +59,15 @@ static int vrd_lock(const char *root)
 	if (fd < 0) {
 		pr_warn("cannot open pin root %s: %s\n", root, strerror(errno));
 		return -errno;
+	}
+	/* Else libbpf's pinning fails deep inside the load, with EINVAL. */
+	if (fstatfs(fd, &fs) || fs.f_type != BPF_FS_MAGIC) {
+		pr_warn("pin root %s is not on a BPF file system (mount -t bpf bpf /sys/fs/bpf, "
+			"or give a --pin-root under it)\n", root);
+		close(fd);
+		if (made)
+			rmdir(root);
+		return -ENOTDIR;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		pr_warn("%s is owned by another running vringmedd\n", root);
@@ -98,7 +112,11 @@ static void vrd_on_signal(struct vrm_ev *ev, uint32_t events)
 	struct signalfd_siginfo si;
 
 	(void)events;
-	if (read(ev->fd, &si, sizeof(si)) == sizeof(si))
+	if (read(ev->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP)
+		vrd_reload(ev->ctx);
+	else
 		vrd_stop_sig = (int)si.ssi_signo;
 }
 
@@ -168,7 +186,8 @@ static struct vrd_daemon *vrd_new(const struct vrd_config *cfg)
 	return d;
 }
 
-/* SIGTERM and SIGINT become events of the loop: read from a signalfd. */
+/* SIGTERM, SIGINT and SIGHUP (reload) become events of the loop: read
+ * from a signalfd. */
 static int vrd_signals(struct vrd_daemon *d)
 {
 	sigset_t mask;
@@ -176,6 +195,7 @@ static int vrd_signals(struct vrd_daemon *d)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	d->sig = (struct vrm_ev){ .fd = signalfd(-1, &mask, SFD_CLOEXEC), .fn = vrd_on_signal,
 				 .ctx = d };
@@ -224,7 +244,8 @@ static int vrd_devices_start(struct vrd_daemon *d)
 	for (int i = 0; i < d->cfg->ndev; i++) {
 		char why[256];
 
-		if (vrd_add_device(d, d->cfg->devspec[i], why, sizeof(why))) {
+		if (vrd_add_device(d, d->cfg->devspec[i], d->cfg->devspec_file[i], why,
+				   sizeof(why))) {
 			pr_warn("%s\n", why);
 			return -1;
 		}
@@ -271,12 +292,15 @@ static int vrd_start(struct vrd_daemon **out, const struct vrd_config *cfg)
 		return 1;
 	if (strcmp(cfg->control, "none") && vrd_control_open(d, cfg->control))
 		return 1;
-	if (vrd_devices_start(d))
-		return 1;
+	/* The endpoint before the devices: a port taken is a configuration
+	 * error, said before any VMM socket appears. */
 	if (cfg->metrics_port &&
 	    vrm_metrics_start(&d->metrics, &d->b, cfg->metrics_addr, cfg->metrics_port))
 		return 1;
+	if (vrd_devices_start(d))
+		return 1;
 	vrd_ready(d);
+	d->started = true;
 	return 0;
 }
 
@@ -310,8 +334,8 @@ static int vrd_loop(struct vrd_daemon *d)
 
 /*
  * Takes down whatever vrd_start brought up.  A clean stop (err 0) removes
- * the pins; a failed start or loop leaves them, for the next daemon to
- * adopt.  With device threads abandoned, what they still use (the maps, the
+ * the pins, and so does a first start that failed; a failed loop, or a
+ * failed start over adopted pins, leaves them for the next daemon.  With device threads abandoned, what they still use (the maps, the
  * daemon's state) is left to the exit.  Returns err, the exit code.
  */
 static int vrd_stop(struct vrd_daemon *d, int err)
@@ -323,7 +347,9 @@ static int vrd_stop(struct vrd_daemon *d, int err)
 	if (!zombies)
 		vrm_xdp_shutdown();
 	vrd_control_close(d);
-	if (!err)
+	/* A first start that failed pinned what nobody uses: no VMM ever
+	 * connected.  After a start, or over adopted pins, they are left. */
+	if (!err || (!d->started && !d->b.adopted && d->lockfd >= 0))
 		vrm_bpf_unpin(&d->b);
 	if (zombies) {
 		pr_warn("exiting with abandoned device threads\n");
@@ -351,6 +377,7 @@ int main(int argc, char **argv)
 
 	if (!vrd_config_load(&cfg, argc, argv, &code))
 		return code;
+	vrm_crash_install();
 	code = vrd_start(&d, &cfg);
 	if (!d)
 		return code;

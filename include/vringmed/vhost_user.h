@@ -64,6 +64,7 @@ enum vu_request {
 
 /* Virtio feature bits the proxy cares about. */
 #define VU_F_NOTIFY_ON_EMPTY	24
+#define VU_F_LOG_ALL		26	/* dirty logging on (a migration) */
 #define VU_F_ANY_LAYOUT		27
 #define VU_F_INDIRECT_DESC	28
 #define VU_F_EVENT_IDX		29
@@ -169,6 +170,11 @@ enum vu_request {
 #define VU_ADDR_DESC_OFF	8
 #define VU_ADDR_USED_OFF	16
 #define VU_ADDR_AVAIL_OFF	24
+#define VU_ADDR_LOG_OFF		32	/* the used ring's guest address, logged */
+#define VU_VRING_F_LOG		0	/* SET_VRING_ADDR flags: log_guest_addr valid */
+/* SET_LOG_BASE: {mmap_size u64, mmap_offset u64} and the log's fd. */
+#define VU_LOG_SIZE		16
+#define VU_LOG_PAGE		4096	/* guest bytes per bit of the dirty log */
 #define VU_CONFIG_HDR_SIZE	12
 #define VU_MEM_HDR_SIZE		8
 #define VU_MEM_REGION_SIZE	32

@@ -6,7 +6,9 @@
  * it shares xlate.h's types, accessors and verdicts.
  *
  * The includer provides vrm_env_ptr(): the mediator's pointer to `len` bytes
- * of the VMM's memory at `vmm_va`, or NULL when that is not guest memory.
+ * of the VMM's memory at `vmm_va`, or NULL when that is not guest memory;
+ * and vrm_env_wrote(): told of each guest write made through such a pointer,
+ * after the write, so that a migration's dirty log sees it.
  */
 #ifndef VRINGMED_XLATE_USED_H
 #define VRINGMED_XLATE_USED_H
@@ -14,6 +16,7 @@
 #include "xlate.h"
 
 static void *vrm_env_ptr(const struct vrm_device *dev, __u64 vmm_va, __u64 len);
+static void vrm_env_wrote(const struct vrm_device *dev, const void *at, __u64 len);
 
 /* The mediator's pointer to `len` bytes of guest memory at guest-physical
  * `gpa`, or NULL when they are not inside one region. */
@@ -56,6 +59,7 @@ static vrm_inline __u32 vrm_net_used(struct vrm_device *dev, struct vrm_queue *q
 		vrm_net_hdr_convert(tmp, sh->hdr[head & VRM_RING_MASK], q->net_hdr_len,
 				   VRM_ORDER_LE, order);
 		__builtin_memcpy(g, tmp, q->net_hdr_len);
+		vrm_env_wrote(dev, g, q->net_hdr_len);
 		/* The backend counted a 12-byte header, the guest has 10. */
 		if (*len >= VRM_NET_HDR_MODERN)
 			*len -= VRM_NET_HDR_MODERN - q->net_hdr_len;
@@ -92,6 +96,7 @@ static vrm_inline __u32 vrm_net_used(struct vrm_device *dev, struct vrm_queue *q
 		nb = vrm_swab16_if(VRM_ORDER_LE, nb);
 		*merge = nb > 1 ? nb - 1 : 0;
 		vrm_net_hdr_convert(g, tmp, VRM_NET_HDR_MODERN, VRM_ORDER_LE, order);
+		vrm_env_wrote(dev, g, VRM_NET_HDR_MODERN);
 		return VRM_OK;
 	default:
 		return VRM_OK;
@@ -215,6 +220,7 @@ static vrm_inline __u32 vrm_complete(struct vrm_device *dev, struct vrm_queue *q
 		}
 		vrm_st32(order, &guest_ring[slot].id, id);
 		vrm_st32(order, &guest_ring[slot].len, len);
+		vrm_env_wrote(dev, &guest_ring[slot], sizeof(guest_ring[slot]));
 		VRM_CRASH_POINT(2);
 		q->jr_slot = at;
 		q->jr_head = (__u16)id;
@@ -229,6 +235,7 @@ static vrm_inline __u32 vrm_complete(struct vrm_device *dev, struct vrm_queue *q
 		/* The commit.  Entries go out one at a time so a verdict
 		 * half-way leaves the guest with a consistent prefix. */
 		__atomic_store_n(guest_idx, vrm_swab16_if(order, (__u16)(at + 1)), __ATOMIC_RELEASE);
+		vrm_env_wrote(dev, guest_idx, sizeof(*guest_idx));
 		VRM_CRASH_POINT(5);
 		q->rx_merge_left = merge;
 		__builtin_memset(sh->hdr[id & VRM_RING_MASK] + VRM_STASH_TAG_OFF, 0, 4);
@@ -295,6 +302,7 @@ static vrm_inline bool vrm_guest_kicks(struct vrm_device *dev, struct vrm_queue 
 		return true;
 	__atomic_store_n(flags, vrm_swab16_if(order, want ? 0 : VRM_VRING_USED_F_NO_NOTIFY),
 			 __ATOMIC_RELAXED);
+	vrm_env_wrote(dev, flags, sizeof(*flags));
 	if (!want)
 		return false;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -10,14 +10,8 @@
 #include "bfx.h"
 #include "loader.h"
 #include "rig.h"
+#include "bpf_once.h"
 
-/* The loaded and attached object every test uses, loaded by the first
- * bpf() call. */
-extern struct vrm_bpf B;
-
-/* &B, or NULL when it did not load (the subtest is then skipped when not
- * root, failed when root). */
-struct vrm_bpf *bpf(void);
 /* A queue in the maps of the object the tests share (testlib/bfx.h). */
 void bfx_setup(struct bfx *f, uint32_t slot, uint16_t size, int be);
 /* One kick of the queue under BPF_PROG_TEST_RUN: its verdict. */

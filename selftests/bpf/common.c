@@ -28,25 +28,6 @@
 
 const char *vrm_test_suite = "test_bpf";
 
-struct vrm_bpf B;
-static int load_err = 1;	/* 1: not tried yet */
-
-struct vrm_bpf *bpf(void)
-{
-	if (load_err == 1) {
-		struct vrm_bpf_opts o = { .attach = true };
-
-		load_err = vrm_bpf_load(&B, &o);
-	}
-	if (load_err && geteuid() != 0)
-		vrm_skip("not root: BPF programs cannot be loaded");
-	else if (load_err)
-		/* As root on this kernel a load failure is a bug (the verifier
-		 * refused the object), never a reason to skip. */
-		VRM_CHECK(false, "BPF object did not load: %s", strerror(-load_err));
-	return load_err ? NULL : &B;
-}
-
 /* A queue in the maps of the object the tests share (testlib/bfx.h). */
 void bfx_setup(struct bfx *f, uint32_t slot, uint16_t size, int be)
 {

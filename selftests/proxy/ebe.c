@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <vringmed/byteorder.h>
@@ -61,8 +62,27 @@ static bool ebe_message(struct ebe *e, int s)
 	idx = m.size >= 4 ? vu_get_u32(&m, 0) : 0;
 	switch (m.request) {
 	case VU_GET_FEATURES:
-		ebe_reply_u64(s, m.request, BIT(VU_F_VERSION_1) | BIT(VU_NET_F_MRG_RXBUF));
+		ebe_reply_u64(s, m.request, BIT(VU_F_VERSION_1) | BIT(VU_NET_F_MRG_RXBUF) |
+			      (e->logs ? BIT(VU_F_LOG_ALL) | BIT(VU_F_PROTOCOL_FEATURES) : 0));
 		break;
+	case VU_GET_PROTOCOL_FEATURES:
+		ebe_reply_u64(s, m.request, BIT(VU_PF_LOG_SHMFD));
+		break;
+	case VU_SET_LOG_BASE: {
+		struct stat st;
+		struct vu_msg r;
+
+		/* Taken (a file of its own) and answered, as DPDK does: an
+		 * empty reply. */
+		if (m.nfds == 1 && !fstat(m.fds[0], &st)) {
+			atomic_store(&e->log_file_size, (unsigned long long)st.st_size);
+			atomic_fetch_add(&e->log_bases, 1);
+		}
+		vu_msg_init(&r, m.request);
+		r.flags = VU_VERSION | VU_FLAG_REPLY;
+		vu_send(s, &r);
+		break;
+	}
 	case VU_SET_MEM_TABLE:
 		/* The last region is the shadow map: the rings are there. */
 		for (uint32_t i = 0; i < vu_get_u32(&m, 0) && i < (uint32_t)m.nfds; i++) {
@@ -181,10 +201,11 @@ static void *ebe_main(void *arg)
 	return NULL;
 }
 
-static int ebe_start(struct ebe *e, const char *path)
+static int ebe_start(struct ebe *e, const char *path, bool logs)
 {
 	memset(e, 0, sizeof(*e));
 	e->kick = e->call = -1;
+	e->logs = logs;
 	e->lsn = mute_backend(path);	/* listening; this thread accepts */
 	if (e->lsn < 0 || pthread_create(&e->thr, NULL, ebe_main, e))
 		return -1;
@@ -210,7 +231,7 @@ static void ebe_stop(struct ebe *e, const char *path)
 
 /* neta with the test's back-end in place of testpmd, and a big-endian
  * legacy VMM session on it, running; false (and a failure) if not. */
-bool ebe_session(struct ebe *e, struct vmm *v)
+static bool ebe_session_ex(struct ebe *e, struct vmm *v, bool logs)
 {
 	memset(e, 0, sizeof(*e));
 	e->kick = e->call = e->lsn = -1;
@@ -218,9 +239,19 @@ bool ebe_session(struct ebe *e, struct vmm *v)
 		return false;
 	if (peer_alive(&tp_a))
 		peer_stop(&tp_a, SIGKILL);
-	if (!VRM_EQ(ebe_start(e, be_a), 0) || !VRM_EQ(vmm_start(v, vmm_a, VRM_ORDER_BE), 0))
+	if (!VRM_EQ(ebe_start(e, be_a, logs), 0) || !VRM_EQ(vmm_start(v, vmm_a, VRM_ORDER_BE), 0))
 		return false;
 	return VRM_TRUE(device_has("neta", "\"state\":\"running\""));
+}
+
+bool ebe_session(struct ebe *e, struct vmm *v)
+{
+	return ebe_session_ex(e, v, false);
+}
+
+bool ebe_session_logging(struct ebe *e, struct vmm *v)
+{
+	return ebe_session_ex(e, v, true);
 }
 
 /* Ends it: neta listens again, the socket is free for testpmd. */

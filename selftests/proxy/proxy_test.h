@@ -108,6 +108,9 @@ struct ebe {
 	atomic_int stop;
 	atomic_int no_call;		/* return chains without calling */
 	atomic_int at_stop;		/* return TX chains only when stopped */
+	bool logs;			/* offers LOG_ALL and LOG_SHMFD */
+	atomic_uint log_bases;		/* SET_LOG_BASEs taken, each with a file */
+	atomic_ullong log_file_size;	/* the last one's file size */
 	atomic_uint wakes, returned;
 	void *shadow;
 	uint64_t sh_uaddr, sh_len;
@@ -119,6 +122,8 @@ struct ebe {
 /* neta with the test's back-end in place of testpmd, and a big-endian
  * legacy VMM session on it, running; false (and a failure) if not. */
 bool ebe_session(struct ebe *e, struct vmm *v);
+/* ... with a back-end that offers dirty logging (and takes the log). */
+bool ebe_session_logging(struct ebe *e, struct vmm *v);
 /* Ends it: neta listens again, the socket is free for testpmd. */
 void ebe_session_end(struct ebe *e, struct vmm *v);
 

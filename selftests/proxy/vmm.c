@@ -151,8 +151,9 @@ int vmm_start_fd(struct vmm *v, const char *path, enum vrm_order order, int memf
 	if (vu_get_u64_reply(v->sock, VU_GET_FEATURES, &v->offered) ||
 	    vu_get_u64_reply(v->sock, VU_GET_PROTOCOL_FEATURES, &v->pf))
 		return -1;
+	/* As QEMU: LOG_SHMFD whenever offered (a migration needs it). */
 	vu_send_u64(v->sock, VU_SET_PROTOCOL_FEATURES,
-		    v->pf & (BIT(VU_PF_CROSS_ENDIAN) | BIT(VU_PF_REPLY_ACK)), -1);
+		    v->pf & (BIT(VU_PF_CROSS_ENDIAN) | BIT(VU_PF_REPLY_ACK) | BIT(VU_PF_LOG_SHMFD)), -1);
 	vu_msg_init(&m, VU_SET_OWNER);
 	vu_send(v->sock, &m);
 	feat = v->offered & (BIT(VU_NET_F_MRG_RXBUF) | BIT(VU_F_PROTOCOL_FEATURES));

@@ -17,6 +17,14 @@ vringmedd's control socket, standard library only.
       "flow_ms=none"; exit 1 when it did not move
   lifecycle.py device CTL
       vringmedd's view of its devices, one line each
+  lifecycle.py migrate-start QMP URI
+      QMP migrate to URI (a destination QEMU started with -incoming URI),
+      held live: too little bandwidth and downtime allowed to finish, so
+      the VM runs on with dirty logging on until migrate-finish
+  lifecycle.py migrate-finish QMP
+      lets it finish (bandwidth, downtime), then query-migrate until it
+      ends; prints "migrate status=... total_ms=... downtime_ms=...";
+      exit 0 only when it completed
 
 SEED makes the cycle lengths repeatable, so a failing run can be run again
 as it was.  Exit 0 only when everything asked for happened.
@@ -51,8 +59,11 @@ class Qmp:
             raise QmpError("QEMU closed the QMP socket")
         return json.loads(line)
 
-    def execute(self, cmd):
-        self.file.write(json.dumps({"execute": cmd}).encode() + b"\n")
+    def execute(self, cmd, args=None):
+        req = {"execute": cmd}
+        if args:
+            req["arguments"] = args
+        self.file.write(json.dumps(req).encode() + b"\n")
         self.file.flush()
         while True:
             msg = self._read()
@@ -171,6 +182,42 @@ def cmd_device(ctl):
     return 0
 
 
+MIGRATE_LIMIT = 120.0   # seconds a live migration may take under TCG
+# 1 MiB/s: the guest's tens of MiB take longer than any phase, so the
+# first pass cannot end, and with it the migration, before FINISH.
+HOLD = {"max-bandwidth": 1 << 20, "downtime-limit": 300}
+FINISH = {"max-bandwidth": 4 << 30, "downtime-limit": 500}
+
+
+def cmd_migrate_start(qmp_path, uri):
+    qmp = Qmp(qmp_path)
+    try:
+        qmp.execute("migrate-set-parameters", HOLD)
+        qmp.execute("migrate", {"uri": uri})
+    finally:
+        qmp.close()
+    return 0
+
+
+def cmd_migrate_finish(qmp_path):
+    qmp = Qmp(qmp_path)
+    try:
+        qmp.execute("migrate-set-parameters", FINISH)
+        t0, info = time.monotonic(), {}
+        while time.monotonic() - t0 < MIGRATE_LIMIT:
+            info = qmp.execute("query-migrate") or {}
+            if info.get("status") in ("completed", "failed", "cancelled"):
+                break
+            time.sleep(0.05)
+    finally:
+        qmp.close()
+    print("migrate status=%s total_ms=%s downtime_ms=%s setup_ms=%s ram_mb=%s%s"
+          % (info.get("status", "none"), info.get("total-time", "?"), info.get("downtime", "?"),
+             info.get("setup-time", "?"), (info.get("ram") or {}).get("transferred", 0) >> 20,
+             " error=%s" % info["error-desc"].replace(" ", "_") if "error-desc" in info else ""))
+    return 0 if info.get("status") == "completed" else 1
+
+
 def main(argv):
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         print(__doc__.strip())
@@ -195,6 +242,10 @@ def main(argv):
             return 0 if flow is not None else 1
         if cmd == "device" and len(args) == 1:
             return cmd_device(args[0])
+        if cmd == "migrate-start" and len(args) == 2:
+            return cmd_migrate_start(args[0], args[1])
+        if cmd == "migrate-finish" and len(args) == 1:
+            return cmd_migrate_finish(args[0])
     except (QmpError, OSError, ValueError) as e:
         print("lifecycle.py %s: %s" % (cmd, e), file=sys.stderr)
         return 1
