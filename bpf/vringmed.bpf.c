@@ -39,6 +39,9 @@ __u32 vrm_fast_chain_le_global(const struct vrm_device *dev, struct vrm_queue *q
 __u32 vrm_fast_chain_be_global(const struct vrm_device *dev, struct vrm_queue *q,
 			      struct vrm_shadow_queue *sh, const struct vrm_scratch *scr,
 			      struct vrm_fast *f);
+__u32 vrm_indirect_global(struct vrm_device *dev, struct vrm_queue *q, struct vrm_shadow_queue *sh,
+			 struct vrm_scratch *scr, struct vrm_qstats *st);
+#define VRM_INDIRECT_TABLE vrm_indirect_global
 #define VRM_FAST_CHAIN_LE vrm_fast_chain_le_global
 #define VRM_FAST_CHAIN_BE vrm_fast_chain_be_global
 #include <vringmed/xlate.h>
@@ -171,6 +174,17 @@ __attribute__((noinline)) __u32 vrm_translate_global(struct vrm_device *dev, str
 		return VRM_BAD_CONFIG;
 	verdict = vrm_translate(dev, q, sh, scr, st, &chains);
 	return verdict | chains << 16;
+}
+
+/* An indirect table's walk (xlate_indirect.h), verified once: inlined, the
+ * general step would bring it every state it has. */
+__attribute__((noinline)) __u32 vrm_indirect_global(struct vrm_device *dev, struct vrm_queue *q,
+						    struct vrm_shadow_queue *sh,
+						    struct vrm_scratch *scr, struct vrm_qstats *st)
+{
+	if (!dev || !q || !sh || !scr || !st)
+		return VRM_BAD_CONFIG;
+	return vrm_indirect(dev, q, sh, scr, st);
 }
 
 /* Chains on the fast path (vrm_fast_chain), one function per byte order,

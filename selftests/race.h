@@ -223,7 +223,7 @@ static inline bool storm_verdict_ok(uint32_t v)
 	case VRM_CHAIN_LOOP: case VRM_CHAIN_TOO_LONG: case VRM_ZERO_LEN:
 	case VRM_ADDR_OVERFLOW: case VRM_BUF_OUTSIDE_MEM: case VRM_WRITE_BEFORE_READ:
 	case VRM_INDIRECT_LEN: case VRM_INDIRECT_TOO_LARGE: case VRM_INDIRECT_NEXT:
-	case VRM_INDIRECT_UNSUPPORTED: case VRM_DESC_IN_FLIGHT:
+	case VRM_INDIRECT_NESTED: case VRM_DESC_IN_FLIGHT:
 		return true;
 	}
 	return false;

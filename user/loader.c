@@ -162,13 +162,15 @@ struct vrm_carried {
 #define VRM_CARRIED_MAX	3	/* vrm_queues, vrm_qstats, vrm_ustats */
 
 /* The verdicts a vrm_qstats of `value_size` bytes counts, or 0 when it is
- * not that struct with fewer of them than this build's (verdicts are only
- * ever added, at the end of VRM_VERDICTS). */
+ * not that struct of an older build: one without the counters after
+ * batch[] (VRM_QSTATS_TAIL), counting no more verdicts than this build's
+ * (verdicts are only ever added, at the end of VRM_VERDICTS). */
 static __u32 vrm_qstats_old_verdicts(__u32 value_size)
 {
-	__u32 fixed = sizeof(struct vrm_qstats) / 8 - VRM_VERDICT_NR;
+	__u32 fixed = sizeof(struct vrm_qstats) / 8 - VRM_VERDICT_NR - VRM_QSTATS_TAIL;
 
-	if (value_size % 8 || value_size / 8 <= fixed || value_size >= sizeof(struct vrm_qstats))
+	if (value_size % 8 || value_size / 8 <= fixed || value_size >= sizeof(struct vrm_qstats) ||
+	    value_size / 8 - fixed > VRM_VERDICT_NR)
 		return 0;
 	return value_size / 8 - fixed;
 }

@@ -47,8 +47,16 @@ struct vrm_scratch {
 	__u16 span_lo, span_hi;	/* the heads left: vrm_span_step's result */
 	__u32 spanned;		/* the span was loaded in this kick */
 	__u32 _pad;
+	/* An indirect table: the one copy of it that is walked, checked and
+	 * published (xlate_indirect.h), and what the kick hands the walk. */
+	struct vrm_desc itab[VRM_ITAB_MAX];
+	__u64 it_addr;		/* the table, guest-physical, as validated */
+	__u32 it_len;
+	__u16 it_head;		/* the chain it is the head of */
+	__u16 it_region;	/* the region the head's checks last hit */
 };
-VRM_STATIC_ASSERT(sizeof(struct vrm_scratch) == 4 * VRM_MAX_RING + 16 * VRM_WIN + 16, "vrm_scratch ABI");
+VRM_STATIC_ASSERT(sizeof(struct vrm_scratch) ==
+		 4 * VRM_MAX_RING + 16 * VRM_WIN + 16 + 16 * VRM_ITAB_MAX + 16, "vrm_scratch ABI");
 
 static long vrm_env_read(const struct vrm_device *dev, void *dst, __u32 len, __u64 vmm_va);
 static void vrm_env_publish_idx(struct vrm_shadow_queue *sh, __u16 idx);
@@ -286,20 +294,6 @@ static vrm_inline const struct vrm_desc *vrm_fetch_desc(struct vrm_kick *k, __u1
 	if (off < k->scr->win_len)
 		return &k->scr->win[off & (VRM_WIN - 1)];
 	return vrm_fetch_load(k, idx);
-}
-
-/* Checks of the INDIRECT flag.  Indirect tables are not mediated yet (the
- * daemon masks VIRTIO_RING_F_INDIRECT_DESC), but the malformed shapes still
- * get their own verdicts so an operator sees what the guest did. */
-static vrm_inline __u32 vrm_check_indirect(struct vrm_kick *k, __u16 flags, __u32 len)
-{
-	if (flags & VRM_VRING_DESC_F_NEXT)
-		return VRM_INDIRECT_NEXT;
-	if (len & (sizeof(struct vrm_desc) - 1))
-		return VRM_INDIRECT_LEN;
-	if (len / sizeof(struct vrm_desc) > (__u32)k->mask + 1)
-		return VRM_INDIRECT_TOO_LARGE;
-	return VRM_INDIRECT_UNSUPPORTED;
 }
 
 /* Converts a virtio-net header between a byte order and little-endian:
@@ -724,6 +718,8 @@ static vrm_inline __u32 vrm_net_head(struct vrm_kick *k, __u16 idx, __u16 flags,
 	return VRM_OK;
 }
 
+#include "xlate_indirect.h"
+
 /* One descriptor per call: bounded work per step, and the total number of
  * steps of a kick (VRM_KICK_STEPS) is bounded by the ring size because a
  * descriptor can be owned by at most one chain. */
@@ -787,7 +783,7 @@ static long vrm_kick_step(__u64 i, void *arg)
 	next = vrm_swab16_if(k->order, gd->next);
 
 	if (flags & VRM_VRING_DESC_F_INDIRECT)
-		return vrm_fail(k, vrm_check_indirect(k, flags, len));
+		return vrm_indirect_head(k, flags, addr, len);
 	if (len == 0)
 		return vrm_fail(k, VRM_ZERO_LEN);
 	end = addr + len;
