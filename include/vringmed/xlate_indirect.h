@@ -31,16 +31,15 @@
 #ifndef VRINGMED_XLATE_INDIRECT_H
 #define VRINGMED_XLATE_INDIRECT_H
 
-/* A table walk: a kick of its own (the header and memory checks take
- * one), and where the walk is. */
+/* A table walk's context: what the checks and the shadow table need. */
 struct vrm_iwalk {
-	struct vrm_kick k;
-	__u32 n;		/* entries in the guest's table */
-	__u32 base;		/* the head's first shadow entry */
-	__u16 cur;		/* table entry being walked */
-	__u16 out;		/* entries published */
-	__u16 seen;		/* flags of the entries walked */
-	__u16 ended;		/* the walk reached an entry without NEXT */
+	struct vrm_device *dev;
+	struct vrm_queue *q;
+	struct vrm_shadow_queue *sh;
+	struct vrm_scratch *scr;
+	__u32 order;
+	__u32 verdict;
+	__u16 head;
 };
 
 /* The back-end's address of a queue's shadow table room. */
@@ -49,166 +48,302 @@ static vrm_inline __u64 vrm_itab_gpa(const struct vrm_queue *q)
 	return q->hdr_gpa - VRM_SHADOW_HDR_OFF + VRM_SHADOW_ITAB_OFF;
 }
 
-/* One entry of the table per call, on the copy in the scratch. */
-static long vrm_indirect_step(__u64 i, void *arg)
+/* Is [gpa, end) inside one guest memory region?  As vrm_buf_in_memory,
+ * without the kick's region hint: which region it is matters only for the
+ * header (vrm_indirect_first), and a hint that changes with every entry
+ * would have the verifier follow the walk once per region. */
+static vrm_inline bool vrm_indirect_in_memory(const struct vrm_device *dev, __u64 gpa, __u64 end)
 {
-	struct vrm_iwalk *w = arg;
-	struct vrm_kick *k = &w->k;
-	struct vrm_queue *q = k->q;
-	const struct vrm_desc *gd;
-	struct vrm_desc *sd;
+	for (__u32 i = 0; i < VRM_MAX_REGIONS; i++) {
+		const struct vrm_region *reg = &dev->regions[i];
+
+		if (i >= dev->nregions)
+			break;
+		if (gpa >= reg->gpa && end - reg->gpa <= reg->size)
+			return true;
+	}
+	return false;
+}
+
+/* Where the VMM has [gpa, end) mapped, or 0 when it is not inside one
+ * guest memory region. */
+static vrm_inline __u64 vrm_indirect_va(const struct vrm_device *dev, __u64 gpa, __u64 end)
+{
+	for (__u32 i = 0; i < VRM_MAX_REGIONS; i++) {
+		const struct vrm_region *reg = &dev->regions[i];
+
+		if (i >= dev->nregions)
+			break;
+		if (gpa >= reg->gpa && end - reg->gpa <= reg->size)
+			return reg->vmm_va + (gpa - reg->gpa);
+	}
+	return 0;
+}
+
+/* Entry scr->it_cur of the copy, decoded into the scratch (it_e*: the
+ * walk's frames stay small, and the verifier follows no values of them)
+ * and checked as the general step checks a direct descriptor, plus the
+ * table's own rules. */
+static vrm_inline __u32 vrm_indirect_check(struct vrm_iwalk *k)
+{
+	struct vrm_scratch *scr = k->scr;
+	const struct vrm_desc *gd = &scr->itab[scr->it_cur & (VRM_ITAB_MAX - 1)];
 	__u64 addr, end;
-	__u32 len, v;
-	__u16 flags, next;
+	__u32 len;
+	__u16 flags;
 
-	(void)i;
 	/* n entries walked and a link still to follow: one came twice. */
-	if (w->out >= w->n)
-		return vrm_fail(k, VRM_CHAIN_LOOP);
-	gd = &k->scr->itab[w->cur & (VRM_ITAB_MAX - 1)];
-	addr = vrm_swab64_if(k->order, gd->addr);
-	len = vrm_swab32_if(k->order, gd->len);
-	flags = vrm_swab16_if(k->order, gd->flags);
-	next = vrm_swab16_if(k->order, gd->next);
-
+	if (scr->it_out >= scr->it_n)
+		return VRM_CHAIN_LOOP;
+	scr->it_eaddr = addr = vrm_swab64_if(k->order, gd->addr);
+	scr->it_elen = len = vrm_swab32_if(k->order, gd->len);
+	scr->it_eflags = flags = vrm_swab16_if(k->order, gd->flags);
+	scr->it_enext = vrm_swab16_if(k->order, gd->next);
 	if (flags & VRM_VRING_DESC_F_INDIRECT)
-		return vrm_fail(k, VRM_INDIRECT_NESTED);
+		return VRM_INDIRECT_NESTED;
 	if (len == 0)
-		return vrm_fail(k, VRM_ZERO_LEN);
+		return VRM_ZERO_LEN;
 	end = addr + len;
 	if (end < addr)
-		return vrm_fail(k, VRM_ADDR_OVERFLOW);
-	if (!vrm_buf_in_memory(k, addr, end))
-		return vrm_fail(k, VRM_BUF_OUTSIDE_MEM);
-	if ((w->seen & ~flags) & VRM_VRING_DESC_F_WRITE)
-		return vrm_fail(k, VRM_WRITE_BEFORE_READ);
-	if ((flags & VRM_VRING_DESC_F_NEXT) && next >= w->n)
-		return vrm_fail(k, VRM_NEXT_OOB);
-	if (w->out == 0 && q->net_mode) {
-		v = vrm_net_head(k, k->head, flags, &addr, &len);
-		if (v != VRM_OK)
-			return vrm_fail(k, v);
-	}
+		return VRM_ADDR_OVERFLOW;
+	if (!vrm_indirect_in_memory(k->dev, addr, end))
+		return VRM_BUF_OUTSIDE_MEM;
+	if ((scr->it_seen & ~flags) & VRM_VRING_DESC_F_WRITE)
+		return VRM_WRITE_BEFORE_READ;
+	if ((flags & VRM_VRING_DESC_F_NEXT) && scr->it_enext >= scr->it_n)
+		return VRM_NEXT_OOB;
+	return VRM_OK;
+}
+
+/* The checked entry (it_e*) into the head's shadow table, at the next
+ * place in walk order.  Returns 1 at the table's last entry (no NEXT). */
+static vrm_inline long vrm_indirect_put(struct vrm_iwalk *k)
+{
+	struct vrm_scratch *scr = k->scr;
+	struct vrm_queue *q = k->q;
+	__u16 out = scr->it_out, flags = scr->it_eflags;
+	__u32 len = scr->it_elen;
+	struct vrm_desc *sd = &k->sh->itab[(scr->it_base + out) & (VRM_ITAB_ENTRIES - 1)];
+
 	q->offered[k->head & VRM_RING_MASK] =
-		vrm_offer(w->out ? q->offered[k->head & VRM_RING_MASK] : 0, w->seen, flags, len);
-	w->seen |= flags;
+		vrm_offer(out ? q->offered[k->head & VRM_RING_MASK] : 0, scr->it_seen, flags, len);
+	scr->it_seen |= flags;
 	flags &= VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE;
-	sd = &k->sh->itab[(w->base + w->out) & (VRM_ITAB_ENTRIES - 1)];
-	vrm_st64(VRM_ORDER_LE, &sd->addr, addr);
+	vrm_st64(VRM_ORDER_LE, &sd->addr, scr->it_eaddr);
 	vrm_st32(VRM_ORDER_LE, &sd->len, len);
 	vrm_st16(VRM_ORDER_LE, &sd->flags, flags);
-	vrm_st16(VRM_ORDER_LE, &sd->next, (flags & VRM_VRING_DESC_F_NEXT) ? w->out + 1 : 0);
-	w->out++;
-	if (flags & VRM_VRING_DESC_F_NEXT) {
-		w->cur = next;
+	vrm_st16(VRM_ORDER_LE, &sd->next, (flags & VRM_VRING_DESC_F_NEXT) ? out + 1 : 0);
+	scr->it_out = out + 1;
+	scr->it_cur = scr->it_enext;
+	if (flags & VRM_VRING_DESC_F_NEXT)
 		return 0;
-	}
-	/* As vrm_blk_tail_ok: a header, and a status byte the device writes. */
-	if (q->net_mode == VRM_BLK_REQ && (w->out < 2 || !(flags & VRM_VRING_DESC_F_WRITE)))
-		return vrm_fail(k, VRM_BLK_STATUS);
-	w->ended = 1;
+	scr->it_ended = 1;
 	return 1;
 }
 
 /*
- * The table of head scr->it_head at scr->it_addr, scr->it_len bytes:
- * copied, checked, and published into the head's shadow table room.
- * Returns the verdict, and on VRM_OK the entries published above it
- * (<< 16).  Its arguments are pointers and the scratch carries the rest,
- * so BPF can make it a global function (VRM_INDIRECT_TABLE), verified once.
+ * The table's first entry, checked (it_e*), where a direct chain's head is
+ * the header: vrm_net_head's checks and header slots, on the scratch's
+ * copy, without the kick whose frame the walk has no room for.  Points the
+ * entry at the head's header slot where the queue's mode has one.
  */
-static vrm_inline __u32 vrm_indirect(struct vrm_device *dev, struct vrm_queue *q,
-				   struct vrm_shadow_queue *sh, struct vrm_scratch *scr,
-				   struct vrm_qstats *st)
+static vrm_inline __u32 vrm_indirect_header(struct vrm_iwalk *w)
 {
-	struct vrm_iwalk w = {
-		.k = {
-			.dev = dev, .q = q, .sh = sh, .scr = scr, .st = st,
-			.order = dev->order,
-			.mask = (__u16)(q->size - 1),
-			.head = scr->it_head,
-			.region = scr->it_region,
-		},
-	};
-	__u32 len = scr->it_len, per = vrm_itab_per(q->size);
-	__u64 addr = scr->it_addr, end = addr + len;
-	const struct vrm_region *reg;
+	struct vrm_scratch *scr = w->scr;
+	struct vrm_queue *q = w->q;
+	__u8 *slot = w->sh->hdr[w->head & VRM_RING_MASK];
+	__u64 addr = scr->it_eaddr;
+	__u32 len = scr->it_elen, hlen = q->net_hdr_len;
+	__u16 flags = scr->it_eflags;
+	__u64 va = vrm_indirect_va(w->dev, addr, addr + len);
 
+	if (hlen != VRM_NET_HDR_LEGACY && hlen != VRM_NET_HDR_MODERN && q->net_mode != VRM_BLK_REQ)
+		return VRM_BAD_CONFIG;
+	switch (q->net_mode) {
+	case VRM_BLK_REQ:
+		if ((flags & VRM_VRING_DESC_F_WRITE) || len != VRM_BLK_HDR_LEN)
+			return VRM_BLK_HDR;
+		if (vrm_blk_req_header(w->dev, w->order, slot, va)) {
+			w->scr->it_faults++;
+			return VRM_FAULT_VERDICT;
+		}
+		break;
+	case VRM_NET_TX_SLOT:
+		if ((flags & VRM_VRING_DESC_F_WRITE) || len != hlen)
+			return VRM_NET_HDR;
+		if (vrm_net_tx_header(w->dev, w->order, slot, hlen, va)) {
+			w->scr->it_faults++;
+			return VRM_FAULT_VERDICT;
+		}
+		break;
+	case VRM_NET_RX_SLOT:
+		if (!(flags & VRM_VRING_DESC_F_WRITE) || len != hlen)
+			return VRM_NET_HDR;
+		q->rx_hdr[w->head & VRM_RING_MASK] = addr;
+		__builtin_memset(slot, 0, VRM_NET_HDR_MODERN);
+		break;
+	case VRM_NET_RX_INPLACE:
+		if (!(flags & VRM_VRING_DESC_F_WRITE) || len < VRM_NET_HDR_MODERN)
+			return VRM_NET_HDR;
+		q->rx_hdr[w->head & VRM_RING_MASK] = addr;
+		return VRM_OK;
+	default:
+		return VRM_BAD_CONFIG;
+	}
+	scr->it_eaddr = q->hdr_gpa + (__u64)(w->head & VRM_RING_MASK) * VRM_SHADOW_HDR_SLOT;
+	scr->it_elen = q->net_mode == VRM_BLK_REQ ? VRM_BLK_HDR_LEN : VRM_NET_HDR_MODERN;
+	return VRM_OK;
+}
+
+/* The table's first entry: checked, the header where there is one, put. */
+static __attribute__((noinline)) __u32 vrm_indirect_first(struct vrm_iwalk *w)
+{
+	__u32 v = vrm_indirect_check(w);
+
+	if (v == VRM_OK && w->q->net_mode)
+		v = vrm_indirect_header(w);
+	if (v == VRM_OK)
+		vrm_indirect_put(w);
+	return v;
+}
+
+/* The entries after the first, one per call, on the copy in the scratch,
+ * where the walk's place is too (not in this context: the verifier would
+ * follow each value as a state of its own). */
+static long vrm_indirect_step(__u64 i, void *arg)
+{
+	struct vrm_iwalk *w = arg;
+	__u32 v = vrm_indirect_check(w);
+
+	(void)i;
+	if (v == VRM_OK)
+		return vrm_indirect_put(w);
+	w->verdict = v;
+	return 1;
+}
+
+/*
+ * The table the scratch names (it_addr, it_len, it_flags: the head
+ * descriptor it_head's, from the window), copied, walked, checked, and
+ * published with its chain into avail slot it_slot.  Returns the verdict;
+ * on VRM_OK the scratch counts the table (it_tables, it_entries).  Its
+ * arguments are what the chain fast path's are, so BPF makes it a global
+ * function (VRM_FAST_TABLE), verified once.
+ */
+static vrm_inline __u32 vrm_indirect(const struct vrm_device *cdev, struct vrm_queue *q,
+				   struct vrm_shadow_queue *sh, struct vrm_scratch *scr)
+{
+	struct vrm_device *dev = (struct vrm_device *)cdev;
+	struct vrm_iwalk k = {
+		.dev = dev, .q = q, .sh = sh, .scr = scr,
+		.order = dev->order,
+		.head = scr->it_head & (__u16)(q->size - 1),
+	};
+	__u32 len = scr->it_len, per = vrm_itab_per(q->size), n, v;
+	__u64 addr = scr->it_addr, end = addr + len, va;
+	struct vrm_desc_state *ds;
+	struct vrm_desc *sd;
+
+	/* The spec: INDIRECT never with NEXT; Linux and DPDK: only at the
+	 * head of a chain (one table per chain, nothing linked to it). */
+	if (scr->it_flags & VRM_VRING_DESC_F_NEXT)
+		return VRM_INDIRECT_NEXT;
 	if (len & (sizeof(struct vrm_desc) - 1))
 		return VRM_INDIRECT_LEN;
 	if (len == 0)
 		return VRM_ZERO_LEN;
-	w.n = len / sizeof(struct vrm_desc);
-	if (w.n > per || w.n > VRM_ITAB_MAX)
+	n = len / sizeof(struct vrm_desc);
+	if (n > per || n > VRM_ITAB_MAX)
 		return VRM_INDIRECT_TOO_LARGE;
 	if (end < addr)
 		return VRM_ADDR_OVERFLOW;
-	if (!vrm_buf_in_memory(&w.k, addr, end))
+	va = vrm_indirect_va(dev, addr, end);
+	if (!va)
 		return VRM_BUF_OUTSIDE_MEM;
-	reg = &dev->regions[w.k.region & (VRM_MAX_REGIONS - 1)];
 	/* The one read of the table: everything below uses this copy. */
-	if (vrm_env_read(dev, scr->itab, (w.n & (2 * VRM_ITAB_MAX - 1)) * sizeof(struct vrm_desc),
-			reg->vmm_va + (addr - reg->gpa))) {
-		st->read_faults++;
+	if (vrm_env_read(dev, scr->itab, (n & (2 * VRM_ITAB_MAX - 1)) * sizeof(struct vrm_desc), va)) {
+		scr->it_faults++;
 		return VRM_FAULT_VERDICT;
 	}
-	w.base = (__u32)(w.k.head & VRM_RING_MASK) * per;
-	vrm_loop(VRM_ITAB_MAX + 1, vrm_indirect_step, &w);
-	if (w.k.verdict != VRM_OK)
-		return w.k.verdict;
-	if (!w.ended)
-		return VRM_CHAIN_LOOP;	/* not reached: the step says so first */
-	return VRM_OK | (__u32)w.out << 16;
-}
-
-#ifndef VRM_INDIRECT_TABLE
-#define VRM_INDIRECT_TABLE vrm_indirect
-#endif
-
-/*
- * The general step's head descriptor `k->cur` with INDIRECT (flags, addr and
- * len from the window's copy): its table translated, the shadow head
- * pointed at it, the chain published.  Not inlined: the general step is
- * verified once more for each way out of a call it inlines.
- */
-static __attribute__((noinline)) long vrm_indirect_head(struct vrm_kick *k, __u16 flags,
-							 __u64 addr, __u32 len)
-{
-	struct vrm_queue *q = k->q;
-	struct vrm_desc_state *ds;
-	struct vrm_desc *sd;
-	__u16 head = k->head & k->mask & VRM_RING_MASK;
-	__u32 r, v;
-
-	/* The spec: INDIRECT never with NEXT; Linux and DPDK: only at the
-	 * head of a chain (one table per chain, nothing linked to it). */
-	if ((flags & VRM_VRING_DESC_F_NEXT) || k->chain_len != 1)
-		return vrm_fail(k, VRM_INDIRECT_NEXT);
-	k->scr->it_addr = addr;
-	k->scr->it_len = len;
-	k->scr->it_head = head;
-	k->scr->it_region = (__u16)k->region;
-	r = VRM_INDIRECT_TABLE(k->dev, q, k->sh, k->scr, k->st);
-	v = r & 0xffff;
+	scr->it_n = n;
+	scr->it_base = (__u32)(k.head & VRM_RING_MASK) * per;
+	scr->it_cur = 0;
+	scr->it_out = 0;
+	scr->it_seen = 0;
+	scr->it_ended = 0;
+	v = vrm_indirect_first(&k);
 	if (v != VRM_OK)
-		return vrm_fail(k, v);
-	r >>= 16;
-	ds = &q->desc_state[head];
-	ds->owner = head + 1;
+		return v;
+	if (!scr->it_ended)
+		vrm_loop(VRM_ITAB_MAX, vrm_indirect_step, &k);
+	if (k.verdict != VRM_OK)
+		return k.verdict;
+	if (!scr->it_ended)
+		return VRM_CHAIN_LOOP;	/* not reached: the step says so first */
+	/* As vrm_blk_tail_ok: a header, and a status byte the device writes. */
+	if (q->net_mode == VRM_BLK_REQ && (scr->it_out < 2 || !(scr->it_seen & VRM_VRING_DESC_F_WRITE)))
+		return VRM_BLK_STATUS;
+
+	/* Published: the head owned, pointing at the table, in its slot. */
+	ds = &q->desc_state[k.head & VRM_RING_MASK];
+	ds->owner = k.head + 1;
 	ds->next = VRM_DESC_END;
-	sd = &k->sh->desc[head];
+	sd = &sh->desc[k.head & VRM_RING_MASK];
 	vrm_st64(VRM_ORDER_LE, &sd->addr,
-		 vrm_itab_gpa(q) + (__u64)head * vrm_itab_per(q->size) * sizeof(struct vrm_desc));
-	vrm_st32(VRM_ORDER_LE, &sd->len, r * sizeof(struct vrm_desc));
+		 vrm_itab_gpa(q) + (__u64)scr->it_base * sizeof(struct vrm_desc));
+	vrm_st32(VRM_ORDER_LE, &sd->len, (scr->it_out & (2 * VRM_ITAB_MAX - 1)) * sizeof(struct vrm_desc));
 	vrm_st16(VRM_ORDER_LE, &sd->flags, VRM_VRING_DESC_F_INDIRECT);
 	vrm_st16(VRM_ORDER_LE, &sd->next, 0);
-	v = (__u32)(q->last_avail + k->done) & k->mask & VRM_RING_MASK;
-	vrm_st16(VRM_ORDER_LE, &k->sh->avail.ring[v], head);
-	k->descs += r;
-	k->st->indirect++;
-	k->done++;
-	k->in_chain = 0;
-	return 0;
+	vrm_st16(VRM_ORDER_LE, &sh->avail.ring[scr->it_slot & (q->size - 1) & VRM_RING_MASK], k.head);
+	scr->it_tables++;
+	scr->it_entries += scr->it_out;
+	return VRM_OK;
+}
+
+/* Does the kick's entry f->done head a table (its descriptor, in the
+ * window, has INDIRECT)? */
+static vrm_inline bool vrm_fast_is_table(const struct vrm_fast *f)
+{
+	__u16 head = vrm_swab16_if(f->order, f->scr->heads[f->done & (2 * VRM_MAX_RING - 1)]);
+	__u16 off = head - f->win_base;
+
+	return off < f->win_len &&
+	       (vrm_swab16_if(f->order, f->scr->win[off & (VRM_WIN - 1)].flags) &
+		VRM_VRING_DESC_F_INDIRECT);
+}
+
+/*
+ * The kick's entry f->done, where its head descriptor (in the window) has
+ * INDIRECT: its table walked and its chain published (1, f advanced), or
+ * not (0: not a table, or scr->it_verdict says why, which the general step
+ * gives).  A fast path beside vrm_fast_chain (vrm_fast_more), so that a
+ * table leaves the general step as any fast path does: the general step,
+ * which the verifier follows through many states, only stops at a table.
+ */
+static vrm_inline __u32 vrm_fast_table(const struct vrm_device *dev, struct vrm_queue *q,
+				     struct vrm_shadow_queue *sh, struct vrm_scratch *scr,
+				     struct vrm_fast *f)
+{
+	__u16 head = vrm_swab16_if(f->order, scr->heads[f->done & (2 * VRM_MAX_RING - 1)]);
+	__u16 off = head - scr->win_base;
+	const struct vrm_desc *gd;
+
+	if (f->done >= f->n || head > f->mask || off >= scr->win_len)
+		return 0;
+	gd = &scr->win[off & (VRM_WIN - 1)];
+	scr->it_flags = vrm_swab16_if(f->order, gd->flags);
+	if (!(scr->it_flags & VRM_VRING_DESC_F_INDIRECT))
+		return 0;
+	scr->it_addr = vrm_swab64_if(f->order, gd->addr);
+	scr->it_len = vrm_swab32_if(f->order, gd->len);
+	scr->it_head = head;
+	scr->it_slot = (__u16)(f->slot0 + f->done);
+	scr->it_verdict = vrm_indirect(dev, q, sh, scr);
+	if (scr->it_verdict != VRM_OK)
+		return 0;
+	f->descs++;	/* the head; the table's entries are in it_entries */
+	f->done++;
+	return 1;
 }
 
 #endif /* VRINGMED_XLATE_INDIRECT_H */

@@ -63,7 +63,7 @@ VRM_TEST(indirect_tables)
 			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
 			VRM_EQ(chains, 3);
 			VRM_EQ(f.st.indirect, 2);
-			VRM_EQ(f.st.descs, 3 + 2 + 8);
+			VRM_EQ(f.st.descs, 1 + 3 + 2 + 1 + 8);	/* heads count too */
 			shadow_head_is_table(&f, h[0], 3);
 			shadow_head_is_table(&f, h[2], 8);
 			for (int j = 0; j < 3; j++)
@@ -219,6 +219,7 @@ VRM_TEST(indirect_guest_rewrites_table)
 	struct flip fl = { 0 };
 	pthread_t th;
 	long ok = 0, refused = 0, bad = 0;
+	unsigned long flips;
 	uint32_t chains;
 
 	if (!vrm_subtest("copy_once"))
@@ -232,7 +233,10 @@ VRM_TEST(indirect_guest_rewrites_table)
 		goto out;
 	while (atomic_load(&fl.n) < 1000)
 		;
-	for (int i = 0; i < 20000; i++) {
+	flips = atomic_load(&fl.n);
+	/* At least 20000 kicks, and on until the guest thread really ran
+	 * alongside (a busy 2-CPU host may not schedule it for a while). */
+	for (long i = 0; i < 20000 || (atomic_load(&fl.n) - flips < 10000 && i < 2000000); i++) {
 		uint32_t v;
 
 		vrm_ux_queue_setup(f.q, 0, f.t.size, tr_va(&f.t, f.t.ring_gpa),
@@ -262,12 +266,13 @@ VRM_TEST(indirect_guest_rewrites_table)
 				bad++;
 		}
 	}
+	flips = atomic_load(&fl.n) - flips;
 	atomic_store(&fl.stop, 1);
 	pthread_join(th, NULL);
 	printf("      copy_once: %ld published valid, %ld refused, %ld published invalid\n", ok, refused,
 	       bad);
 	VRM_EQ(bad, 0);
-	VRM_TRUE(ok + refused == 20000);
+	VRM_CHECK(flips > 1000, "the guest thread rewrote only %lu times during the run", flips);
 out:
 	fx_fini(&f);
 }
