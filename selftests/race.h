@@ -20,6 +20,7 @@
 
 struct race {
 	struct tr_ring *t;
+	uint64_t table;		/* not 0: entry 1 of this indirect table flips */
 	atomic_int stop;
 	atomic_ulong flips;
 	pthread_t thread;
@@ -32,6 +33,17 @@ static void *race_flipper(void *arg)
 
 	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
 		atomic_store_explicit(&r->flips, n, memory_order_relaxed);
+		if (r->table) {
+			/* valid, empty, outside memory, a link out of the table */
+			switch (n++ % 4) {
+			case 0: tr_set_entry(r->t, r->table, 1, r->t->data_gpa, 16, 0, 0); break;
+			case 1: tr_set_entry(r->t, r->table, 1, r->t->data_gpa, 0, 0, 0); break;
+			case 2: tr_set_entry(r->t, r->table, 1, r->t->mem_size - 8, 16, 0, 0); break;
+			case 3: tr_set_entry(r->t, r->table, 1, r->t->data_gpa, 16,
+					     VRM_VRING_DESC_F_NEXT, 9); break;
+			}
+			continue;
+		}
 		switch (n++ % 3) {
 		case 0: tr_set_desc(r->t, 0, r->t->data_gpa, 16, 0, 0); break;
 		case 1: tr_set_desc(r->t, 0, r->t->data_gpa, 0, 0, 0); break;
@@ -41,9 +53,10 @@ static void *race_flipper(void *arg)
 	return NULL;
 }
 
-static inline int race_start(struct race *r, struct tr_ring *t)
+static inline int race_start(struct race *r, struct tr_ring *t, uint64_t table)
 {
 	r->t = t;
+	r->table = table;
 	atomic_store(&r->stop, 0);
 	atomic_store(&r->flips, 0);
 	if (pthread_create(&r->thread, NULL, race_flipper, r))
@@ -77,20 +90,44 @@ static inline int race_outcome(const struct vrm_shadow_queue *sh, const struct t
 	return len != 0 && addr < t->mem_size && len <= t->mem_size - addr ? 1 : -1;
 }
 
+/* The same for a chain behind an indirect descriptor, whose table's entry
+ * 1 the flipper rewrites: published, the head's shadow table must hold
+ * two entries, the second one valid.  Torn mixes of the guest's versions
+ * may also link back into the table: a loop. */
+static inline int race_outcome_table(const struct vrm_shadow_queue *sh, const struct tr_ring *t,
+				     uint32_t verdict)
+{
+	const struct vrm_desc *e = &sh->itab[1];	/* head 0's room starts at 0 */
+	uint64_t addr = tr_le(&e->addr, 8), len = tr_le(&e->len, 4);
+
+	if (verdict == VRM_ZERO_LEN || verdict == VRM_BUF_OUTSIDE_MEM ||
+	    verdict == VRM_NEXT_OOB || verdict == VRM_CHAIN_LOOP)
+		return 0;
+	if (verdict != VRM_OK)
+		return -1;
+	return tr_le(&sh->desc[0].len, 4) == 32 && len != 0 && addr < t->mem_size &&
+	       len <= t->mem_size - addr && !(tr_le(&e->flags, 2) & VRM_VRING_DESC_F_NEXT) ? 1 : -1;
+}
+
 /* The whole run: `iterations` translations of a one-entry ring while the
- * flipper rewrites it.  `kick` translates the queue (reference or BPF).
+ * flipper rewrites it (`table`: the chain is behind an indirect descriptor
+ * with its table there, and the flipper rewrites the table).  `kick` translates the queue (reference or BPF).
  * Counts go to out[0] published valid, out[1] refused, out[2] published
  * invalid; returns the number of rewrites during the run, or -1. */
 static inline long race_copy_once(struct tr_ring *t, struct vrm_device *dev, struct vrm_queue *q,
 				  struct vrm_shadow_queue *sh, uint32_t slot,
 				  uint32_t (*kick)(void *ctx), void *ctx, int iterations,
-				  long out[3])
+				  long out[3], uint64_t table)
 {
 	struct race r;
 	unsigned long flips;
 
 	out[0] = out[1] = out[2] = 0;
-	if (race_start(&r, t))
+	if (table) {
+		tr_set_entry(t, table, 0, t->data_gpa, 16, VRM_VRING_DESC_F_NEXT, 1);
+		tr_set_desc(t, 0, table, 32, VRM_VRING_DESC_F_INDIRECT, 0);
+	}
+	if (race_start(&r, t, table))
 		return -1;
 	flips = atomic_load(&r.flips);
 	/* At least `iterations`, and on until the guest thread really ran
@@ -106,7 +143,7 @@ static inline long race_copy_once(struct tr_ring *t, struct vrm_device *dev, str
 		t->avail_idx = 0;
 		tr_push_head(t, 0);
 		tr_publish(t);
-		o = race_outcome(sh, t, kick(ctx));
+		o = table ? race_outcome_table(sh, t, kick(ctx)) : race_outcome(sh, t, kick(ctx));
 		out[o == 1 ? 0 : o == 0 ? 1 : 2]++;
 	}
 	flips = atomic_load(&r.flips) - flips;

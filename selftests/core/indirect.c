@@ -1,10 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Indirect tables through the userspace reference: the shadow table, the
- * used path, headers behind an indirect descriptor, and a guest rewriting
- * its table while the mediator reads it. */
-#include <pthread.h>
-#include <stdio.h>
-#include <stdatomic.h>
+ * used path, headers behind an indirect descriptor.  A guest rewriting its
+ * table while the mediator reads it: races.c (copy_once_indirect). */
 #include <string.h>
 
 #include <vringmed/xlate_blk.h>
@@ -182,97 +179,4 @@ VRM_TEST(indirect_headers)
 			fx_fini(&f);
 		}
 	}
-}
-
-/* The guest rewrites entry 1 of its table between a valid buffer and
- * hostile ones (empty, outside memory, a link out of the table) as fast
- * as it can while the mediator translates: whatever was published must
- * have passed the checks (the table is read once, then only the copy is
- * used), and any verdict is one the guest's values can cause. */
-struct flip {
-	struct tr_ring *t;
-	uint64_t table;
-	atomic_int stop;
-	atomic_ulong n;
-};
-
-static void *flip_entry(void *arg)
-{
-	struct flip *fl = arg;
-	unsigned n = 0;
-
-	while (!atomic_load_explicit(&fl->stop, memory_order_relaxed)) {
-		atomic_store_explicit(&fl->n, ++n, memory_order_relaxed);
-		switch (n % 4) {
-		case 0: tr_set_entry(fl->t, fl->table, 1, fl->t->data_gpa, 16, 0, 0); break;
-		case 1: tr_set_entry(fl->t, fl->table, 1, fl->t->data_gpa, 0, 0, 0); break;
-		case 2: tr_set_entry(fl->t, fl->table, 1, fl->t->mem_size - 8, 16, 0, 0); break;
-		case 3: tr_set_entry(fl->t, fl->table, 1, fl->t->data_gpa, 16, VRM_VRING_DESC_F_NEXT, 9); break;
-		}
-	}
-	return NULL;
-}
-
-VRM_TEST(indirect_guest_rewrites_table)
-{
-	struct fx f;
-	struct flip fl = { 0 };
-	pthread_t th;
-	long ok = 0, refused = 0, bad = 0;
-	unsigned long flips;
-	uint32_t chains;
-
-	if (!vrm_subtest("copy_once"))
-		return;
-	fx_setup(&f, 8, 1);
-	fl.t = &f.t;
-	fl.table = tr_itab_gpa(&f.t, 0);
-	tr_set_entry(&f.t, fl.table, 0, f.t.data_gpa, 16, VRM_VRING_DESC_F_NEXT, 1);
-	tr_set_desc(&f.t, 0, fl.table, 32, VRM_VRING_DESC_F_INDIRECT, 0);
-	if (!VRM_EQ(pthread_create(&th, NULL, flip_entry, &fl), 0))
-		goto out;
-	while (atomic_load(&fl.n) < 1000)
-		;
-	flips = atomic_load(&fl.n);
-	/* At least 20000 kicks, and on until the guest thread really ran
-	 * alongside (a busy 2-CPU host may not schedule it for a while). */
-	for (long i = 0; i < 20000 || (atomic_load(&fl.n) - flips < 10000 && i < 2000000); i++) {
-		uint32_t v;
-
-		vrm_ux_queue_setup(f.q, 0, f.t.size, tr_va(&f.t, f.t.ring_gpa),
-				   tr_va(&f.t, tr_avail_gpa(&f.t)), tr_va(&f.t, tr_used_gpa(&f.t)));
-		f.q->flags = VRM_QF_ENABLED;
-		f.dev.broken = 0;
-		f.t.avail_idx = 0;
-		tr_push_head(&f.t, 0);
-		tr_publish(&f.t);
-		v = fx_kick(&f, &chains);
-		/* Torn mixes of the guest's versions (it writes byte by
-		 * byte) can also link back into the table: a loop. */
-		if (v == VRM_ZERO_LEN || v == VRM_BUF_OUTSIDE_MEM || v == VRM_NEXT_OOB ||
-		    v == VRM_CHAIN_LOOP) {
-			refused++;
-		} else if (v != VRM_OK) {
-			VRM_CHECK(false, "verdict %s", vrm_verdict_name(v));
-			bad++;
-		} else {
-			uint64_t a = tr_le(&itab(&f, 0, 1)->addr, 8), l = tr_le(&itab(&f, 0, 1)->len, 4);
-			uint16_t fg = tr_le(&itab(&f, 0, 1)->flags, 2);
-
-			if (l && a < f.t.mem_size && l <= f.t.mem_size - a && !(fg & VRM_VRING_DESC_F_NEXT) &&
-			    tr_le(&f.sh->desc[0].len, 4) == 32)
-				ok++;
-			else
-				bad++;
-		}
-	}
-	flips = atomic_load(&fl.n) - flips;
-	atomic_store(&fl.stop, 1);
-	pthread_join(th, NULL);
-	printf("      copy_once: %ld published valid, %ld refused, %ld published invalid\n", ok, refused,
-	       bad);
-	VRM_EQ(bad, 0);
-	VRM_CHECK(flips > 1000, "the guest thread rewrote only %lu times during the run", flips);
-out:
-	fx_fini(&f);
 }
