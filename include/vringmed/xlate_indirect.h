@@ -25,8 +25,10 @@
  * (next_out_of_range), a walk longer than the table (chain_loop), and the
  * direct checks (zero length, overflow, memory, read before write).  The
  * first entry is the header wherever a direct chain's head is
- * (vrm_net_head): net TX/RX header slots and the blk request header work
- * behind an indirect descriptor as they do in front of one.
+ * (vrm_net_head's rules, vrm_indirect_header): net TX/RX header slots and
+ * the blk request header work behind an indirect descriptor as they do in
+ * front of one.  A table takes no more than its room, whatever the queue's
+ * max_chain (which bounds chains of ring descriptors).
  */
 #ifndef VRINGMED_XLATE_INDIRECT_H
 #define VRINGMED_XLATE_INDIRECT_H
@@ -49,8 +51,7 @@ static vrm_inline __u64 vrm_itab_gpa(const struct vrm_queue *q)
 }
 
 /* Is [gpa, end) inside one guest memory region?  As vrm_buf_in_memory,
- * without the kick's region hint: which region it is matters only for the
- * header (vrm_indirect_first), and a hint that changes with every entry
+ * without the kick's region hint: a hint that changes with every entry
  * would have the verifier follow the walk once per region. */
 static vrm_inline bool vrm_indirect_in_memory(const struct vrm_device *dev, __u64 gpa, __u64 end)
 {
