@@ -39,8 +39,11 @@ __u32 vrm_fast_chain_le_global(const struct vrm_device *dev, struct vrm_queue *q
 __u32 vrm_fast_chain_be_global(const struct vrm_device *dev, struct vrm_queue *q,
 			      struct vrm_shadow_queue *sh, const struct vrm_scratch *scr,
 			      struct vrm_fast *f);
+__u32 vrm_fast_table_global(const struct vrm_device *dev, struct vrm_queue *q,
+			   struct vrm_shadow_queue *sh, struct vrm_scratch *scr, struct vrm_fast *f);
 #define VRM_FAST_CHAIN_LE vrm_fast_chain_le_global
 #define VRM_FAST_CHAIN_BE vrm_fast_chain_be_global
+#define VRM_FAST_TABLE vrm_fast_table_global
 #include <vringmed/xlate.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -173,9 +176,10 @@ __attribute__((noinline)) __u32 vrm_translate_global(struct vrm_device *dev, str
 	return verdict | chains << 16;
 }
 
-/* Chains on the fast path (vrm_fast_chain), one function per byte order,
- * verified once as well: as static functions they would be verified again
- * for every state the kick brings to the call. */
+/* The fast paths of chains (vrm_fast_chain), one function per byte order,
+ * and of indirect tables (vrm_fast_table), verified once each: as static
+ * functions they would be verified again for every state the kick brings
+ * to the call. */
 #define VRM_FAST_CHAIN_GLOBAL(name, order)					\
 __attribute__((noinline)) __u32 name(const struct vrm_device *dev, struct vrm_queue *q,	\
 				     struct vrm_shadow_queue *sh,			\
@@ -187,6 +191,16 @@ __attribute__((noinline)) __u32 name(const struct vrm_device *dev, struct vrm_qu
 }
 VRM_FAST_CHAIN_GLOBAL(vrm_fast_chain_le_global, VRM_ORDER_LE)
 VRM_FAST_CHAIN_GLOBAL(vrm_fast_chain_be_global, VRM_ORDER_BE)
+
+__attribute__((noinline)) __u32 vrm_fast_table_global(const struct vrm_device *dev,
+						      struct vrm_queue *q,
+						      struct vrm_shadow_queue *sh,
+						      struct vrm_scratch *scr, struct vrm_fast *f)
+{
+	if (!dev || !q || !sh || !scr || !f)
+		return 0;
+	return vrm_fast_table(dev, q, sh, scr, f);
+}
 
 /* A kick of queue slot qid by process tgid (the caller has it already: a
  * helper call less). */

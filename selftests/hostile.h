@@ -111,22 +111,75 @@ static inline void h_indirect(struct hctx *f, uint32_t len, uint16_t extra)
 }
 
 static inline void h_indirect_len(struct hctx *f) { h_indirect(f, 24, 0); }
-static inline void h_indirect_large(struct hctx *f) { h_indirect(f, 16 * (f->t->size + 1), 0); }
-static inline void h_indirect_next(struct hctx *f) { h_indirect(f, 32, VRM_VRING_DESC_F_NEXT); }
-static inline void h_indirect_unneg(struct hctx *f) { h_indirect(f, 32, 0); }
-
-/* A well-formed table of two entries whose second is itself INDIRECT.  The
- * mediator never offers VIRTIO_RING_F_INDIRECT_DESC, so the outer
- * descriptor is refused before the table is read: the table sits outside
- * guest memory here, and a mediator that read it would fault or say
- * buffer_outside_memory instead. */
-static inline void h_indirect_nested(struct hctx *f)
+static inline void h_indirect_empty(struct hctx *f) { h_indirect(f, 0, 0); }
+static inline void h_indirect_large(struct hctx *f)
 {
-	uint64_t table = f->t->mem_size + 4096;
+	h_indirect(f, 16 * (vrm_itab_per(f->t->size) + 1), 0);
+}
+static inline void h_indirect_next(struct hctx *f) { h_indirect(f, 32, VRM_VRING_DESC_F_NEXT); }
+
+/* A direct descriptor linking to an INDIRECT one: a table only heads a
+ * chain. */
+static inline void h_indirect_in_chain(struct hctx *f)
+{
+	uint16_t h = tr_add_chain(f->t, 2, 0, 8), i = (h + 1) & (f->t->size - 1);
+
+	tr_set_desc(f->t, i, tr_itab_gpa(f->t, i), 32, VRM_VRING_DESC_F_INDIRECT, 0);
+	tr_publish(f->t);
+}
+
+static inline void h_indirect_table_outside(struct hctx *f)
+{
 	uint16_t h = tr_add_chain(f->t, 1, 0, 8);
 
-	tr_set_desc(f->t, h, table, 32, VRM_VRING_DESC_F_INDIRECT, 0);
+	tr_set_desc(f->t, h, f->t->mem_size - 16, 32, VRM_VRING_DESC_F_INDIRECT, 0);
 	tr_publish(f->t);
+}
+
+/* A good table of three entries, entry `k` then rewritten. */
+static inline void h_indirect_entry(struct hctx *f, int k, uint64_t addr, uint32_t len,
+				    uint16_t flags, uint16_t next)
+{
+	uint16_t h = tr_add_indirect(f->t, 3, 1, 8);
+
+	tr_set_entry(f->t, tr_itab_gpa(f->t, h), k, addr, len, flags, next);
+	tr_publish(f->t);
+}
+
+static inline void h_indirect_nested(struct hctx *f)
+{
+	h_indirect_entry(f, 1, tr_itab_gpa(f->t, 0), 32,
+			 VRM_VRING_DESC_F_INDIRECT | VRM_VRING_DESC_F_NEXT, 2);
+}
+
+static inline void h_indirect_next_oob(struct hctx *f)
+{
+	h_indirect_entry(f, 1, f->t->data_gpa, 8, VRM_VRING_DESC_F_NEXT, 3);
+}
+
+static inline void h_indirect_loop(struct hctx *f)
+{
+	h_indirect_entry(f, 2, f->t->data_gpa, 8, VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE, 1);
+}
+
+static inline void h_indirect_write_before_read(struct hctx *f)
+{
+	h_indirect_entry(f, 0, f->t->data_gpa, 8, VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE, 1);
+}
+
+static inline void h_indirect_entry_outside(struct hctx *f)
+{
+	h_indirect_entry(f, 1, f->t->mem_size - 4, 8, VRM_VRING_DESC_F_NEXT, 2);
+}
+
+static inline void h_indirect_entry_zero(struct hctx *f)
+{
+	h_indirect_entry(f, 1, f->t->data_gpa, 0, VRM_VRING_DESC_F_NEXT, 2);
+}
+
+static inline void h_indirect_entry_overflow(struct hctx *f)
+{
+	h_indirect_entry(f, 1, 0xfffffffffffffff0ull, 0x20, VRM_VRING_DESC_F_NEXT, 2);
 }
 
 static inline void h_ring_fault(struct hctx *f)
@@ -240,8 +293,16 @@ static const struct hostile hostiles[] __attribute__((unused)) = {
 	{ "indirect_len", VRM_INDIRECT_LEN, h_indirect_len },
 	{ "indirect_too_large", VRM_INDIRECT_TOO_LARGE, h_indirect_large },
 	{ "indirect_with_next", VRM_INDIRECT_NEXT, h_indirect_next },
-	{ "indirect_not_negotiated", VRM_INDIRECT_UNSUPPORTED, h_indirect_unneg },
-	{ "indirect_nested", VRM_INDIRECT_UNSUPPORTED, h_indirect_nested },
+	{ "indirect_empty", VRM_ZERO_LEN, h_indirect_empty },
+	{ "indirect_in_chain", VRM_INDIRECT_NEXT, h_indirect_in_chain },
+	{ "indirect_table_outside_memory", VRM_BUF_OUTSIDE_MEM, h_indirect_table_outside },
+	{ "indirect_nested", VRM_INDIRECT_NESTED, h_indirect_nested },
+	{ "indirect_next_out_of_range", VRM_NEXT_OOB, h_indirect_next_oob },
+	{ "indirect_loop", VRM_CHAIN_LOOP, h_indirect_loop },
+	{ "indirect_write_before_read", VRM_WRITE_BEFORE_READ, h_indirect_write_before_read },
+	{ "indirect_entry_outside_memory", VRM_BUF_OUTSIDE_MEM, h_indirect_entry_outside },
+	{ "indirect_entry_zero_length", VRM_ZERO_LEN, h_indirect_entry_zero },
+	{ "indirect_entry_overflow", VRM_ADDR_OVERFLOW, h_indirect_entry_overflow },
 	{ "ring_fault", VRM_RING_FAULT, h_ring_fault },
 	{ "desc_in_flight", VRM_DESC_IN_FLIGHT, h_desc_in_flight },
 	{ "rx_buffer_read_only", VRM_NET_HDR, h_rx_read_only },

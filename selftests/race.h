@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdatomic.h>
 #include "ringgen.h"
 #include "uxlate.h"
@@ -19,6 +20,7 @@
 
 struct race {
 	struct tr_ring *t;
+	uint64_t table;		/* not 0: entry 1 of this indirect table flips */
 	atomic_int stop;
 	atomic_ulong flips;
 	pthread_t thread;
@@ -31,6 +33,17 @@ static void *race_flipper(void *arg)
 
 	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
 		atomic_store_explicit(&r->flips, n, memory_order_relaxed);
+		if (r->table) {
+			/* valid, empty, outside memory, a link out of the table */
+			switch (n++ % 4) {
+			case 0: tr_set_entry(r->t, r->table, 1, r->t->data_gpa, 16, 0, 0); break;
+			case 1: tr_set_entry(r->t, r->table, 1, r->t->data_gpa, 0, 0, 0); break;
+			case 2: tr_set_entry(r->t, r->table, 1, r->t->mem_size - 8, 16, 0, 0); break;
+			case 3: tr_set_entry(r->t, r->table, 1, r->t->data_gpa, 16,
+					     VRM_VRING_DESC_F_NEXT, 9); break;
+			}
+			continue;
+		}
 		switch (n++ % 3) {
 		case 0: tr_set_desc(r->t, 0, r->t->data_gpa, 16, 0, 0); break;
 		case 1: tr_set_desc(r->t, 0, r->t->data_gpa, 0, 0, 0); break;
@@ -40,9 +53,10 @@ static void *race_flipper(void *arg)
 	return NULL;
 }
 
-static inline int race_start(struct race *r, struct tr_ring *t)
+static inline int race_start(struct race *r, struct tr_ring *t, uint64_t table)
 {
 	r->t = t;
+	r->table = table;
 	atomic_store(&r->stop, 0);
 	atomic_store(&r->flips, 0);
 	if (pthread_create(&r->thread, NULL, race_flipper, r))
@@ -76,20 +90,44 @@ static inline int race_outcome(const struct vrm_shadow_queue *sh, const struct t
 	return len != 0 && addr < t->mem_size && len <= t->mem_size - addr ? 1 : -1;
 }
 
+/* The same for a chain behind an indirect descriptor, whose table's entry
+ * 1 the flipper rewrites: published, the head's shadow table must hold
+ * two entries, the second one valid.  Torn mixes of the guest's versions
+ * may also link back into the table: a loop. */
+static inline int race_outcome_table(const struct vrm_shadow_queue *sh, const struct tr_ring *t,
+				     uint32_t verdict)
+{
+	const struct vrm_desc *e = &sh->itab[1];	/* head 0's room starts at 0 */
+	uint64_t addr = tr_le(&e->addr, 8), len = tr_le(&e->len, 4);
+
+	if (verdict == VRM_ZERO_LEN || verdict == VRM_BUF_OUTSIDE_MEM ||
+	    verdict == VRM_NEXT_OOB || verdict == VRM_CHAIN_LOOP)
+		return 0;
+	if (verdict != VRM_OK)
+		return -1;
+	return tr_le(&sh->desc[0].len, 4) == 32 && len != 0 && addr < t->mem_size &&
+	       len <= t->mem_size - addr && !(tr_le(&e->flags, 2) & VRM_VRING_DESC_F_NEXT) ? 1 : -1;
+}
+
 /* The whole run: `iterations` translations of a one-entry ring while the
- * flipper rewrites it.  `kick` translates the queue (reference or BPF).
+ * flipper rewrites it (`table`: the chain is behind an indirect descriptor
+ * with its table there, and the flipper rewrites the table).  `kick` translates the queue (reference or BPF).
  * Counts go to out[0] published valid, out[1] refused, out[2] published
  * invalid; returns the number of rewrites during the run, or -1. */
 static inline long race_copy_once(struct tr_ring *t, struct vrm_device *dev, struct vrm_queue *q,
 				  struct vrm_shadow_queue *sh, uint32_t slot,
 				  uint32_t (*kick)(void *ctx), void *ctx, int iterations,
-				  long out[3])
+				  long out[3], uint64_t table)
 {
 	struct race r;
 	unsigned long flips;
 
 	out[0] = out[1] = out[2] = 0;
-	if (race_start(&r, t))
+	if (table) {
+		tr_set_entry(t, table, 0, t->data_gpa, 16, VRM_VRING_DESC_F_NEXT, 1);
+		tr_set_desc(t, 0, table, 32, VRM_VRING_DESC_F_INDIRECT, 0);
+	}
+	if (race_start(&r, t, table))
 		return -1;
 	flips = atomic_load(&r.flips);
 	/* At least `iterations`, and on until the guest thread really ran
@@ -105,7 +143,7 @@ static inline long race_copy_once(struct tr_ring *t, struct vrm_device *dev, str
 		t->avail_idx = 0;
 		tr_push_head(t, 0);
 		tr_publish(t);
-		o = race_outcome(sh, t, kick(ctx));
+		o = table ? race_outcome_table(sh, t, kick(ctx)) : race_outcome(sh, t, kick(ctx));
 		out[o == 1 ? 0 : o == 0 ? 1 : 2]++;
 	}
 	flips = atomic_load(&r.flips) - flips;
@@ -140,7 +178,9 @@ struct storm_result {
 	long verdicts[VRM_VERDICT_NR];
 };
 
-/* Guest memory with a PROT_NONE page on each side. */
+/* Guest memory with a PROT_NONE page on each side.  Touched, as a running
+ * guest's is: BPF's reads do not fault pages in, and the storm's read of
+ * an indirect table anywhere in it would be handed to the daemon. */
 static inline int storm_mem(struct tr_ring *t, uint16_t size, int big_endian, uint64_t mem_size)
 {
 	uint8_t *m = mmap(NULL, mem_size + 8192, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -151,6 +191,7 @@ static inline int storm_mem(struct tr_ring *t, uint16_t size, int big_endian, ui
 		munmap(m, mem_size + 8192);
 		return -1;
 	}
+	memset(m + 4096, 0, mem_size);
 	tr_layout(t, m + 4096, mem_size, size, big_endian);
 	return 0;
 }
@@ -223,7 +264,7 @@ static inline bool storm_verdict_ok(uint32_t v)
 	case VRM_CHAIN_LOOP: case VRM_CHAIN_TOO_LONG: case VRM_ZERO_LEN:
 	case VRM_ADDR_OVERFLOW: case VRM_BUF_OUTSIDE_MEM: case VRM_WRITE_BEFORE_READ:
 	case VRM_INDIRECT_LEN: case VRM_INDIRECT_TOO_LARGE: case VRM_INDIRECT_NEXT:
-	case VRM_INDIRECT_UNSUPPORTED: case VRM_DESC_IN_FLIGHT:
+	case VRM_INDIRECT_NESTED: case VRM_DESC_IN_FLIGHT:
 		return true;
 	}
 	return false;

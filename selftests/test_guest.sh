@@ -130,7 +130,8 @@ else
 	case_checker
 	# The point of it all: a big-endian legacy guest on a modern-only back-end.
 	if [ "$via" != 0 ]; then
-		case_run legacy_via_vringmedd WORKED "version_1=0|VERSION_1 on" --mode legacy --path vringmedd
+		case_run legacy_via_vringmedd WORKED "version_1=0|indirect_desc=1|VERSION_1 on" \
+			--mode legacy --path vringmedd
 		case_run modern_via_vringmedd WORKED "version_1=1|VERSION_1 on" --mode modern --path vringmedd
 		# What a VMM and an operator do to the running device.
 		case_lifecycle

@@ -14,7 +14,8 @@
  *
  *   vu_driver --socket PATH [--legacy|--modern] [--no-mrg-rxbuf] [--frames N]
  *             [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H]
- *             [--reconnect] [--stream] [--pause-every N] [--resets R] [--any-mac] [-v]
+ *             [--reconnect] [--stream] [--pause-every N] [--resets R] [--any-mac]
+ *             [--indirect] [-v]
  *
  * --any-mac: a frame back may come from another MAC to another (a network
  * that answers: the XDP back-end's tests); the rest of it must be the same.
@@ -75,6 +76,7 @@
 #define TX_BUF_OFF	0x200000ull
 #define TX_SLOT_LEN	256u			/* header @0, frame @32 */
 #define TX_FRAME_AT	32u
+#define TX_TABLE_AT	144u			/* --indirect: the frame's table */
 #define MAX_RING	1024u
 
 #define FRAME_LEN	100u
@@ -105,7 +107,7 @@ struct queue {
 
 static struct {
 	const char *socket;
-	bool legacy, no_mrg, force, verbose, reconnect, stream, any_mac;
+	bool legacy, no_mrg, force, verbose, reconnect, stream, any_mac, indirect;
 	const char *hostile;		/* --hostile CLASS, or NULL */
 	unsigned frames, ring, pause_every, resets;
 	int timeout_ms, hold_ms;
@@ -121,6 +123,8 @@ static volatile sig_atomic_t stop_sending, want_progress;
 static unsigned reconnects;
 static uint64_t neg_pf;			/* what negotiate() found */
 static uint64_t neg_features;		/* what negotiate() acked */
+static unsigned tx_tables;		/* --indirect: TX frames sent behind a table */
+static void tx_indirect(struct queue *tx, uint16_t h, uint8_t *buf);
 static unsigned pauses, bad_pauses;
 static bool neg_endian;			/* SET_VRING_ENDIAN per ring */
 
@@ -234,6 +238,14 @@ static bool negotiate(uint64_t *pf_out)
 		want |= BIT(VU_F_VERSION_1);
 	if (!opt.no_mrg)
 		want |= BIT(VU_NET_F_MRG_RXBUF);
+	/* --indirect: each TX frame (header, frame) behind one indirect
+	 * descriptor, as Linux's virtio-net posts one of more segments. */
+	if (opt.indirect && !(offered & BIT(VU_F_INDIRECT_DESC))) {
+		fprintf(stderr, "vu_driver: --indirect, but the back-end does not offer INDIRECT_DESC\n");
+		exit(EXIT_PROTO);
+	}
+	if (opt.indirect)
+		want |= BIT(VU_F_INDIRECT_DESC);
 	want &= offered;
 	if (offered & BIT(VU_F_PROTOCOL_FEATURES))
 		want |= BIT(VU_F_PROTOCOL_FEATURES);
@@ -602,6 +614,10 @@ static void exchange(struct stats *st)
 			/* All-zero header: flags 0, gso_type NONE, num_buffers 0. */
 			memset(buf, 0, hdr_len);
 			make_frame(buf + TX_FRAME_AT, st->sent);
+			if (opt.indirect) {
+				tx_indirect(tx, h, buf);
+				goto posted;
+			}
 			st64(&tx->desc[h].addr, gpa_of(buf));
 			st32(&tx->desc[h].len, hdr_len);
 			st16(&tx->desc[h].flags, VRM_VRING_DESC_F_NEXT);
@@ -610,6 +626,7 @@ static void exchange(struct stats *st)
 			st32(&tx->desc[d].len, FRAME_LEN);
 			st16(&tx->desc[d].flags, 0);
 			st16(&tx->desc[d].next, 0);
+posted:
 			st16(&tx->avail[2 + tx->avail_idx % tx->size], h);
 			tx->avail_idx++;
 			st->sent++;
@@ -760,6 +777,28 @@ static bool stop_rings(bool proto)
 	return ok;
 }
 
+/* --indirect: the TX frame in `buf` (header @0, frame @TX_FRAME_AT) as a
+ * table of two entries after the frame, in this process's byte order,
+ * behind descriptor `h`. */
+static void tx_indirect(struct queue *tx, uint16_t h, uint8_t *buf)
+{
+	struct vrm_desc *t = (struct vrm_desc *)(buf + TX_TABLE_AT);
+
+	st64(&t[0].addr, gpa_of(buf));
+	st32(&t[0].len, hdr_len);
+	st16(&t[0].flags, VRM_VRING_DESC_F_NEXT);
+	st16(&t[0].next, 1);
+	st64(&t[1].addr, gpa_of(buf + TX_FRAME_AT));
+	st32(&t[1].len, FRAME_LEN);
+	st16(&t[1].flags, 0);
+	st16(&t[1].next, 0);
+	st64(&tx->desc[h].addr, gpa_of(t));
+	st32(&tx->desc[h].len, 2 * sizeof(*t));
+	st16(&tx->desc[h].flags, VRM_VRING_DESC_F_INDIRECT);
+	st16(&tx->desc[h].next, 0);
+	tx_tables++;
+}
+
 /* ---- --hostile: one malformed TX chain, then a device reset ---- */
 
 static const char *const hostile_classes[] = {
@@ -852,7 +891,7 @@ static void usage(FILE *f)
 		"usage: vu_driver --socket PATH [--legacy|--modern] [--no-mrg-rxbuf] [--frames N]\n"
 		"                 [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H]\n"
 		"                 [--hostile CLASS] [--reconnect] [--stream] [--pause-every N]\n"
-		"                 [--resets R] [--any-mac] [-v]\n"
+		"                 [--resets R] [--any-mac] [--indirect] [-v]\n"
 		"  A VMM plus the guest side of a virtio-net device over vhost-user: sends\n"
 		"  N Ethernet frames on TX and expects every one back on RX (testpmd, io\n"
 		"  forwarding).  --legacy writes the rings in this process's byte order\n"
@@ -862,6 +901,7 @@ static void usage(FILE *f)
 		"  next_out_of_range, chain_loop, zero_length, buffer_outside_memory,\n"
 		"  addr_len_overflow, write_before_read, avail_idx_jump) that must not come\n"
 		"  back used, then a device reset and the frames again: RESULT is theirs.\n"
+		"  --indirect: each TX frame behind one indirect descriptor (INDIRECT_DESC).\n"
 		"  --reconnect: when the back-end goes away, connect again and restart the\n"
 		"  rings at the guest's used idx, as QEMU does (reconnect=1).\n"
 		"  --stream: send until SIGTERM/SIGINT, let what is in flight come back,\n"
@@ -898,6 +938,7 @@ int main(int argc, char **argv)
 		{ "hostile", required_argument, NULL, 'X' },
 		{ "reconnect", no_argument, NULL, 'R' },
 		{ "stream", no_argument, NULL, 'S' },
+		{ "indirect", no_argument, NULL, 'I' },
 		{ "pause-every", required_argument, NULL, 'P' },
 		{ "resets", required_argument, NULL, 'Z' },
 		{ "any-mac", no_argument, NULL, 'A' },
@@ -930,6 +971,7 @@ int main(int argc, char **argv)
 		case 'v': opt.verbose = true; break;
 		case 'R': opt.reconnect = true; break;
 		case 'S': opt.stream = true; break;
+		case 'I': opt.indirect = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'f':
 			if (!parse_uint(optarg, MAX_FRAMES, &v) || !v)
@@ -1060,6 +1102,8 @@ int main(int argc, char **argv)
 	/* --stream: the back-end may drop frames (testpmd counts them; the
 	 * caller compares); what must hold here is that nothing came back
 	 * damaged or twice and every TX chain came back. */
+	if (opt.indirect)
+		printf("vu_driver: indirect_desc=1 tx_tables=%u\n", tx_tables);
 	printf("vu_driver: mode=%s order=%s mrg_rxbuf=%d sent=%u received=%u bad_header=%u "
 	       "bad_payload=%u bad_used=%u tx_unreturned=%u reconnects=%u pauses=%u "
 	       "bad_pauses=%u RESULT: %s\n",

@@ -164,6 +164,54 @@ static inline uint16_t tr_add_chain(struct tr_ring *t, int n, int nwrite, uint32
 	return head;
 }
 
+/* Where a test ring keeps the indirect table of `head`: 1 KiB
+ * (VRM_ITAB_MAX entries) each, past the buffers of the largest ring. */
+static inline uint64_t tr_itab_gpa(const struct tr_ring *t, uint16_t head)
+{
+	return t->data_gpa + 64ull * 1024 + 1024ull * (head & 63);
+}
+
+/* Entry `i` of the indirect table at `table`, in the ring's byte order. */
+static inline void tr_set_entry(struct tr_ring *t, uint64_t table, uint16_t i, uint64_t addr,
+				uint32_t len, uint16_t flags, uint16_t next)
+{
+	uint64_t g = table + 16ull * i;
+
+	tr_put(t, g, addr, 8);
+	tr_put(t, g + 8, len, 4);
+	tr_put(t, g + 12, flags, 2);
+	tr_put(t, g + 14, next, 2);
+}
+
+/* A chain of `n` entries (the last `nwrite` device-writable) over buffers
+ * of `len` bytes, behind one INDIRECT descriptor: entry k at table slot
+ * at[k] (NULL: slot k; a walk starts at slot 0, so at[0] is 0), linked in
+ * k's order. */
+static inline uint16_t tr_add_indirect_at(struct tr_ring *t, int n, int nwrite, uint32_t len,
+					  const uint16_t *at)
+{
+	uint16_t head = tr_nth_desc(t, 0);
+	uint64_t table = tr_itab_gpa(t, head);
+
+	for (int k = 0; k < n; k++) {
+		uint16_t flags = (k + 1 < n ? VRM_VRING_DESC_F_NEXT : 0) |
+				 (k >= n - nwrite ? VRM_VRING_DESC_F_WRITE : 0);
+
+		tr_set_entry(t, table, at ? at[k] : k,
+			     t->data_gpa + 64ull * ((head + k) & (t->size - 1)), len, flags,
+			     k + 1 < n ? (at ? at[k + 1] : k + 1) : 0);
+	}
+	tr_set_desc(t, head, table, 16u * n, VRM_VRING_DESC_F_INDIRECT, 0);
+	t->next_desc++;
+	tr_push_head(t, head);
+	return head;
+}
+
+static inline uint16_t tr_add_indirect(struct tr_ring *t, int n, int nwrite, uint32_t len)
+{
+	return tr_add_indirect_at(t, n, nwrite, len, NULL);
+}
+
 /* The device of a test ring: one region, GPA 0 at t->mem, and the VMM is
  * this process. */
 static inline void tr_device(const struct tr_ring *t, struct vrm_device *dev, uint32_t tgid)

@@ -123,6 +123,10 @@ static int loaded;
 static int blocks = 10, iters = 1000, stream_blocks = 5, stream_ms = 200, med_cpu;
 static unsigned poll_ns = VRM_POLL_MAX_NS;
 static const char *prefix = ".output/perf-compare";
+/* The indirect row: each chain this many buffers behind one INDIRECT
+ * descriptor (0: the other rows' single descriptors). */
+#define INDIRECT_ENTRIES	8
+static unsigned indirect_n;
 
 static int is_relay(enum mode m) { return m == RELAY_LE || m == RELAY_BE; }
 static int is_bpf(enum mode m) { return m == BPF_LE || m == BPF_BE || m == POLL_LE || m == POLL_BE; }
@@ -232,6 +236,7 @@ struct rig {
 	/* Written by the back-end for each wake. */
 	uint64_t lat;
 	int bad;
+	int bad_table;			/* an indirect table not as posted, ever */
 	pthread_t be_thr, med_thr;
 	_Atomic pid_t be_pid, be_tid, med_pid, med_tid;
 	_Atomic int stop, go;
@@ -290,6 +295,42 @@ static uint16_t drv_used_idx(struct rig *r)
 							  __ATOMIC_ACQUIRE));
 }
 
+/* An indirect table the back-end was given, read as it reads one: in
+ * guest memory (direct), or in the shadow region's table room (mediated).
+ * Nonzero when it is not what the driver posted. */
+static int be_table(struct rig *r, uint64_t addr, uint32_t len)
+{
+	const uint8_t *tab;
+
+	if (len != 16u * INDIRECT_ENTRIES)
+		return 1;
+	if (r->mode == DIRECT) {
+		if (addr >= GUEST_MEM - len)
+			return 1;
+		tab = r->t.mem + addr;
+	} else {
+		uint64_t room = r->q->hdr_gpa - VRM_SHADOW_HDR_OFF + VRM_SHADOW_ITAB_OFF;
+
+		if (addr - room >= 16ull * (VRM_ITAB_ENTRIES - INDIRECT_ENTRIES))
+			return 1;
+		tab = (const uint8_t *)r->sh->itab + (addr - room);
+	}
+	for (unsigned e = 0; e < INDIRECT_ENTRIES; e++)
+		if (!tr_le(tab + 16 * e + 8, 4) || tr_le(tab + 16 * e, 8) >= GUEST_MEM)
+			return 1;
+	return 0;
+}
+
+/* The driver's chain `i` of a batch: one descriptor, or INDIRECT_ENTRIES
+ * behind one (the indirect row). */
+static void drv_add(struct rig *r, unsigned i)
+{
+	if (indirect_n)
+		tr_add_indirect(&r->t, (int)indirect_n, i & 1, BUF_LEN);
+	else
+		tr_add_chain(&r->t, 1, i & 1, BUF_LEN);
+}
+
 /* The back-end's work for one wake: modern ring only, whatever the mode. */
 static void be_consume(struct rig *r)
 {
@@ -308,7 +349,11 @@ static void be_consume(struct rig *r)
 
 		/* Read the descriptor the way a back-end does, then return
 		 * the chain. */
-		if (!len || tr_le(d, 8) >= GUEST_MEM)
+		if (tr_le(d + 12, 2) & VRM_VRING_DESC_F_INDIRECT)
+			r->bad_table |= be_table(r, tr_le(d, 8), len);
+		else if (indirect_n)
+			r->bad_table = 1;
+		else if (!len || tr_le(d, 8) >= GUEST_MEM)
 			r->bad = 1;
 		tr_put_le(u, head, 4);
 		tr_put_le(u + 4, len, 4);
@@ -603,7 +648,7 @@ static uint64_t round_trip(struct rig *r, const struct sleepers *s, uint64_t *cp
 		;
 	r->t.next_desc = r->t.avail_idx % RING;	/* fresh, all returned */
 	for (unsigned i = 0; i < r->batch; i++)
-		tr_add_chain(&r->t, 1, i & 1, BUF_LEN);
+		drv_add(r, i);
 	drv_publish(r);
 	r->expect = r->t.avail_idx;
 	/* Everyone asleep: kicks must be on, or this one would never come. */
@@ -687,7 +732,7 @@ static void child_stream(struct rig *r)
 		if (more && RING - inflight >= r->batch) {
 			r->t.next_desc = r->t.avail_idx % RING;	/* FIFO completions */
 			for (unsigned i = 0; i < r->batch; i++)
-				tr_add_chain(&r->t, 1, i & 1, BUF_LEN);
+				drv_add(r, i);
 			drv_publish(r);
 			posted += r->batch;
 			if (drv_kick_wanted(r) && write(r->kickfd, &v, 8) != 8)
@@ -925,6 +970,44 @@ static int cg_main(const char *order)
 
 /* ---- main ------------------------------------------------------------------------ */
 
+/* The indirect row: the stream at batch 16, every chain INDIRECT_ENTRIES
+ * buffers behind one indirect descriptor, in direct (the back-end reads the
+ * driver's table), the big-endian relay and vringmedd (BPF, and bpf+poll
+ * as it runs by default), interleaved as the other rows.  Chains per second
+ * and CPU per chain, set against direct's and the relay's. */
+static void indirect_rows(void)
+{
+	static const enum mode im[] = { DIRECT, RELAY_BE, BPF_BE, POLL_BE };
+	enum { N = sizeof(im) / sizeof(im[0]) };
+	static double cps[N][MAX_BLOCKS], cpu[N][MAX_BLOCKS];
+	double c[N], u[N];
+
+	indirect_n = INDIRECT_ENTRIES;
+	for (int blk = 0; blk < stream_blocks; blk++)
+		for (int k = 0; k < N; k++) {
+			int i = blk & 1 ? N - 1 - k : k;
+			struct rig *r = run_block(im[i], 1, STREAM);
+
+			if (r->bad_table || !r->descs)
+				die("%s %s: the back-end was not given the driver's tables",
+				    mode_name[im[i]], mode_order[im[i]]);
+			cps[i][blk] = (double)r->descs * 1e9 / (double)r->elapsed;
+			cpu[i][blk] = (double)(r->drv_cpu + r->be_cpu + r->med_cpu) / (double)r->descs;
+			rig_free(r, 0);
+		}
+	indirect_n = 0;
+	printf("\nindirect: chains of %u buffers behind one indirect descriptor, stream, batch %u\n"
+	       "%-10s %-5s | %10s %7s %7s | %9s %7s\n", INDIRECT_ENTRIES, batches[1], "mode", "order",
+	       "chains/s", "/direct", "/relay", "cpu/chain", "/relay");
+	for (int i = 0; i < N; i++) {
+		c[i] = median_d(cps[i], stream_blocks);
+		u[i] = median_d(cpu[i], stream_blocks);
+	}
+	for (int i = 0; i < N; i++)
+		printf("%-10s %-5s | %10.0f %7.3f %7.3f | %9.0f %7.3f\n", mode_name[im[i]],
+		       mode_order[im[i]], c[i], c[i] / c[0], c[i] / c[1], u[i], u[i] / u[1]);
+}
+
 /* What a mode's figures are set against: the relay of its byte order. */
 static int relay_of(int m)
 {
@@ -934,25 +1017,27 @@ static int relay_of(int m)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: perf_compare [-o DATA_PREFIX] [-b BLOCKS] [-n ROUNDS] [-S STREAM_BLOCKS]\n"
-		"                    [-t STREAM_MS] [-M MEDIATOR_CPU|-1] [-P POLL_US] [-s]\n"
+		"                    [-t STREAM_MS] [-M MEDIATOR_CPU|-1] [-P POLL_US] [-s] [-i]\n"
 		"       perf_compare -c be|le     (relay rounds for callgrind)\n"
 		"  -M  the relay and daemon threads' CPU (default 0, the driver's; -1: not pinned)\n"
 		"  -P  bpf+poll's longest idle spell polled through (default %u us, vringmedd's)\n"
-		"  -s  the stream only: no closed loop, no result line\n", VRM_POLL_MAX_NS / 1000);
+		"  -s  the stream only: no closed loop, no result line\n"
+		"  -i  the indirect row only (chains of %u behind one descriptor)\n", VRM_POLL_MAX_NS / 1000,
+		INDIRECT_ENTRIES);
 }
 
 int main(int argc, char **argv)
 {
 	struct vrm_bpf_opts opts = { .attach = false };
 	static double spart[NBATCH][NMODES][3][MAX_BLOCKS];	/* stream CPU per desc, by thread */
-	int c, err, stream_only = 0, closed;
+	int c, err, stream_only = 0, indirect_only = 0, closed;
 	struct utsname u;
 	FILE *data;
 	char path[256];
 
 	bl_prog = "perf_compare";
 	bl_cleanup = cleanup;
-	while ((c = getopt(argc, argv, "o:b:n:S:t:M:P:c:sh")) != -1) {
+	while ((c = getopt(argc, argv, "o:b:n:S:t:M:P:c:sih")) != -1) {
 		switch (c) {
 		case 'o': prefix = optarg; break;
 		case 'b': blocks = atoi(optarg); break;
@@ -962,6 +1047,7 @@ int main(int argc, char **argv)
 		case 'M': med_cpu = atoi(optarg); break;
 		case 'P': poll_ns = (unsigned)atoi(optarg) * 1000u; break;
 		case 's': stream_only = 1; break;
+		case 'i': indirect_only = 1; break;
 		case 'c': return cg_main(optarg);
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -1000,6 +1086,11 @@ int main(int argc, char **argv)
 	       stream_ms, med_cpu < 0 ? "not pinned" : med_cpu ? "on CPU 1" : "on CPU 0",
 	       poll_ns / 1000);
 
+	if (indirect_only) {
+		indirect_rows();
+		cleanup();
+		return 0;
+	}
 	/* Closed loop. */
 	for (int blk = 0; closed && blk < blocks; blk++)
 		for (unsigned b = 0; b < NBATCH; b++)
@@ -1036,6 +1127,7 @@ int main(int argc, char **argv)
 				spart[b][m][2][blk] = (double)r->med_cpu / d;
 				rig_free(r, 0);
 			}
+	indirect_rows();
 	/* BPF program run time: a pass of its own, stats on. */
 	if (closed) {
 		if ((err = stats_enable()))

@@ -110,10 +110,10 @@ int main(int argc, char **argv)
 	/* The loops of the kick path, from the core's own constants. */
 	printf("work per kick: at most 2 translation rounds (vrm_kick), each one avail read of\n"
 	       "  <= ring size entries and <= %u vrm_kick_step calls; a step takes one\n"
-	       "  descriptor or a bounded run of single ones or of chains of <= %u, and a\n"
-	       "  descriptor is owned by at most one chain, so a round translates <= ring\n"
-	       "  size (<= %u) descriptors\n",
-	       VRM_KICK_STEPS, VRM_FAST_CHAIN, VRM_MAX_RING);
+	       "  descriptor or a bounded run of single ones or of chains of <= %u, or one\n"
+	       "  indirect table of <= %u entries, and a descriptor is owned by at most one\n"
+	       "  chain, so a round translates <= ring size (<= %u) descriptors\n",
+	       VRM_KICK_STEPS, VRM_FAST_CHAIN, VRM_ITAB_MAX, VRM_MAX_RING);
 	printf("max_verified_insns=%u limit=%u programs=%u\n", worst, VERIFIER_LIMIT, n);
 	if (!n || worst > VERIFIER_LIMIT / 100 * max_pct) {
 		fprintf(stderr, "verifier_stats: a program uses more than %u%% of the verifier's "

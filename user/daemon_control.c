@@ -146,10 +146,11 @@ static json_t *vrd_queue_stats(struct vrd_daemon *d, const struct vrm_proxy_info
 		if (st.errors[v])
 			json_object_set_new(errs, vrm_verdict_name(v),
 					    json_integer((json_int_t)st.errors[v]));
-	row = json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+	row = json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
 			"device", in->name, "queue", (int)q,
 			"kicks", (json_int_t)st.kicks, "kicks_empty", (json_int_t)st.kicks_empty,
 			"chains", (json_int_t)st.chains, "descriptors", (json_int_t)st.descs,
+			"indirect_tables", (json_int_t)st.indirect,
 			"used", (json_int_t)st.used, "deferred", (json_int_t)st.deferred,
 			"read_faults", (json_int_t)st.read_faults,
 			"foreign", (json_int_t)st.foreign, "errors", errs);

@@ -162,13 +162,15 @@ struct vrm_carried {
 #define VRM_CARRIED_MAX	3	/* vrm_queues, vrm_qstats, vrm_ustats */
 
 /* The verdicts a vrm_qstats of `value_size` bytes counts, or 0 when it is
- * not that struct with fewer of them than this build's (verdicts are only
- * ever added, at the end of VRM_VERDICTS). */
+ * not that struct of an older build: one without the counters after
+ * batch[] (VRM_QSTATS_TAIL), counting no more verdicts than this build's
+ * (verdicts are only ever added, at the end of VRM_VERDICTS). */
 static __u32 vrm_qstats_old_verdicts(__u32 value_size)
 {
-	__u32 fixed = sizeof(struct vrm_qstats) / 8 - VRM_VERDICT_NR;
+	__u32 fixed = sizeof(struct vrm_qstats) / 8 - VRM_VERDICT_NR - VRM_QSTATS_TAIL;
 
-	if (value_size % 8 || value_size / 8 <= fixed || value_size >= sizeof(struct vrm_qstats))
+	if (value_size % 8 || value_size / 8 <= fixed || value_size >= sizeof(struct vrm_qstats) ||
+	    value_size / 8 - fixed > VRM_VERDICT_NR)
 		return 0;
 	return value_size / 8 - fixed;
 }
@@ -293,6 +295,30 @@ static void vrm_carried_close(struct vrm_carried *carried, int n)
  * carried into this build's map once that is made (vrm_carry), the links
  * again marked stale.  Any other map holds state: says which map and what
  * differs, and what to do; returns -EEXIST, or 0. */
+/* The value size of the maps in the array of maps `outer` (the first one
+ * there), or 0.  The shadow rings of a build with another layout (one
+ * without the indirect table room) are in use by back-ends: not carried,
+ * and never mapped with this build's size. */
+static __u32 vrm_inner_value_size(int outer)
+{
+	for (__u32 slot = 0; slot < VRM_MAX_DEVICES; slot++) {
+		struct bpf_map_info info = { 0 };
+		__u32 id, len = sizeof(info);
+		int fd;
+
+		if (bpf_map_lookup_elem(outer, &slot, &id))
+			continue;
+		fd = bpf_map_get_fd_by_id(id);
+		if (fd < 0)
+			return 0;
+		if (bpf_obj_get_info_by_fd(fd, &info, &len))
+			info.value_size = 0;
+		close(fd);
+		return info.value_size;
+	}
+	return 0;
+}
+
 static int vrm_check_pinned_maps(struct vrm_bpf *b, struct vrm_carried *carried, int *ncarried)
 {
 	struct bpf_map *m;
@@ -325,6 +351,9 @@ static int vrm_check_pinned_maps(struct vrm_bpf *b, struct vrm_carried *carried,
 			what = "entries", have = info.max_entries, want = bpf_map__max_entries(m);
 		else if (info.map_flags != bpf_map__map_flags(m))
 			what = "flags", have = info.map_flags, want = bpf_map__map_flags(m);
+		else if (info.type == BPF_MAP_TYPE_ARRAY_OF_MAPS &&
+			 (have = vrm_inner_value_size(fd)) && have != sizeof(struct vrm_shadow_queue))
+			what = "shadow rings of value size", want = sizeof(struct vrm_shadow_queue);
 		if (what && !strcmp(what, "value size") && info.max_entries == bpf_map__max_entries(m) &&
 		    info.map_flags == bpf_map__map_flags(m) &&
 		    vrm_layout_carried(bpf_map__name(m), info.value_size) && *ncarried < VRM_CARRIED_MAX) {

@@ -33,11 +33,11 @@
 #include "vu_wire.h"
 
 /* Features a guest is never offered: what the proxy does not mediate
- * (indirect tables, event idx, packed rings, in-order, notification data,
- * ring reset, an IOMMU), a legacy-only bit a modern back-end
+ * (event idx, packed rings, in-order, notification data, ring reset, an
+ * IOMMU), a legacy-only bit a modern back-end
  * must not see, and ANY_LAYOUT so a legacy guest's TX or request header
  * keeps a descriptor of its own. */
-#define VRP_GUEST_MASK	(BIT(VU_F_INDIRECT_DESC) | BIT(VU_F_EVENT_IDX) | BIT(VU_F_ANY_LAYOUT) | \
+#define VRP_GUEST_MASK	(BIT(VU_F_EVENT_IDX) | BIT(VU_F_ANY_LAYOUT) | \
 			 BIT(VU_F_RING_PACKED) | BIT(VU_F_IN_ORDER) |			    \
 			 BIT(VU_F_NOTIFICATION_DATA) | BIT(VU_F_RING_RESET) |		    \
 			 BIT(VU_F_ACCESS_PLATFORM) | BIT(VU_F_SR_IOV) | BIT(VU_F_ORDER_PLATFORM) | \
@@ -46,11 +46,14 @@
  * not have (MQ, GUEST_ANNOUNCE) and legacy's GSO; virtio-blk's whose
  * requests carry more than the header it converts (DISCARD, WRITE_ZEROES,
  * SECURE_ERASE: segments of guest-order fields; LIFETIME, ZONED: replies
- * of them), legacy's BARRIER and SCSI, and MQ (one request ring). */
+ * of them), legacy's BARRIER and SCSI, MQ (one request ring), and indirect
+ * tables (a request's table holds seg_max + 2 entries, more than the
+ * mediator's per-head room, vrm_itab_per, takes). */
 #define VRP_NET_MASK	(BIT(VU_NET_F_MQ) | BIT(VU_NET_F_GUEST_ANNOUNCE) | BIT(6) /* NET_F_GSO */)
 #define VRP_BLK_MASK	(BIT(VU_BLK_F_BARRIER) | BIT(VU_BLK_F_SCSI) | BIT(VU_BLK_F_MQ) |	    \
 			 BIT(VU_BLK_F_DISCARD) | BIT(VU_BLK_F_WRITE_ZEROES) |		    \
-			 BIT(VU_BLK_F_LIFETIME) | BIT(VU_BLK_F_SECURE_ERASE) | BIT(VU_BLK_F_ZONED))
+			 BIT(VU_BLK_F_LIFETIME) | BIT(VU_BLK_F_SECURE_ERASE) | BIT(VU_BLK_F_ZONED) | \
+			 BIT(VU_F_INDIRECT_DESC))
 /* Protocol features offered to the VMM: its own, not the back-end's; a
  * block device's config space, and the channel on which it is told of
  * its changes. */

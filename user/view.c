@@ -381,6 +381,7 @@ static void prom_queue_counters(FILE *out, const struct qrow *rows, int nrows,
 	COUNTER(kicks_empty, "kicks_empty", "Kicks that found nothing new in the avail ring.");
 	COUNTER(chains, "chains", "Descriptor chains translated into the shadow ring.");
 	COUNTER(descs, "descriptors", "Descriptors translated into the shadow ring.");
+	COUNTER(indirect, "indirect_tables", "Indirect tables translated into shadow tables.");
 	COUNTER(used, "used", "Used entries returned to the guest.");
 	COUNTER(read_faults, "read_faults", "Guest ring reads that faulted.");
 	COUNTER(deferred, "deferred_kicks", "Kicks BPF handed to userspace to finish.");

@@ -124,9 +124,10 @@ static json_t *queue_json(const struct vrm_view *v, __u32 qslot, __u32 q)
 		if (st.errors[r])
 			json_object_set_new(errs, vrm_verdict_name(r),
 					    json_integer((json_int_t)st.errors[r]));
-	return json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "queue", (int)q,
+	return json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "queue", (int)q,
 			 "kicks", (json_int_t)st.kicks, "kicks_empty", (json_int_t)st.kicks_empty,
 			 "chains", (json_int_t)st.chains, "descriptors", (json_int_t)st.descs,
+			 "indirect_tables", (json_int_t)st.indirect,
 			 "used", (json_int_t)st.used, "deferred", (json_int_t)st.deferred,
 			 "read_faults", (json_int_t)st.read_faults,
 			 "foreign", (json_int_t)st.foreign, "errors", errs);
@@ -250,10 +251,11 @@ static void print_device(json_t *o, long slot)
 	printf("  kick path: %s%s%s\n", jstr(o, "kick_path", ""),
 	       *jstr(o, "kick_path_why", "") ? ": " : "", jstr(o, "kick_path_why", ""));
 	json_array_foreach(json_object_get(o, "queues"), i, q)
-		printf("  queue %lld: kicks %lld, chains %lld, descriptors %lld, used %lld, "
-		       "deferred %lld, read faults %lld\n", jint(q, "queue"), jint(q, "kicks"),
-		       jint(q, "chains"), jint(q, "descriptors"), jint(q, "used"),
-		       jint(q, "deferred"), jint(q, "read_faults"));
+		printf("  queue %lld: kicks %lld, chains %lld, descriptors %lld, indirect tables %lld, "
+		       "used %lld, deferred %lld, read faults %lld\n", jint(q, "queue"),
+		       jint(q, "kicks"), jint(q, "chains"), jint(q, "descriptors"),
+		       jint(q, "indirect_tables"), jint(q, "used"), jint(q, "deferred"),
+		       jint(q, "read_faults"));
 }
 
 static int cmd_device_show(const struct vrm_view *v, char **args)
@@ -592,8 +594,8 @@ static const struct cmd cmds[] = {
 	{ "device", "del", 1, cmd_device_del, true, "device del NAME",
 	  "vringmedd ends the device's sessions and\nforgets it" },
 	{ "stats", NULL, 0, cmd_stats, false, "stats",
-	  "per device and queue: kicks, chains, descriptors,\nused entries, deferred kicks, "
-	  "errors, and (from\nthe daemon, when it answers) its calls to the guest" },
+	  "per device and queue: kicks, chains, descriptors,\nindirect tables, used entries, "
+	  "deferred kicks, errors, and (from\nthe daemon, when it answers) its calls to the guest" },
 	{ "stats", "watch", 0, cmd_stats_watch, false, "stats --watch [--interval S] [--count N]",
 	  "the same, refreshed, with rates per second" },
 	{ "program", "list", 0, cmd_program_list, false, "program list",

@@ -24,6 +24,10 @@
  * the fast path first, one to find no more. */
 #define VRM_FAST_CHAIN		4
 #define VRM_KICK_STEPS		(2 * VRM_MAX_RING + 1)
+/* Indirect tables (xlate_indirect.h): the entries of the largest one
+ * accepted, and a queue's shadow room for them, shared by its heads. */
+#define VRM_ITAB_MAX		64
+#define VRM_ITAB_ENTRIES		16384
 #define VRM_MAX_VMMS		64
 #define VRM_DEV_NAME_LEN		32
 #define VRM_DEV_QUEUES		(VRM_MAX_QUEUES / VRM_MAX_DEVICES)	/* queue slots per device */
@@ -68,7 +72,7 @@
 	X(INDIRECT_TOO_LARGE,	"indirect_too_large")			\
 	X(INDIRECT_NEXT,	"indirect_with_next")			\
 	X(INDIRECT_NESTED,	"indirect_nested")			\
-	X(INDIRECT_UNSUPPORTED,	"indirect_not_negotiated")		\
+	X(INDIRECT_UNSUPPORTED,	"indirect_not_negotiated")	/* given by no build: tables are mediated */ \
 	X(RING_FAULT,		"ring_fault")				\
 	X(DESC_IN_FLIGHT,	"desc_in_flight")			\
 	X(USED_NOT_IN_FLIGHT,	"used_id_not_in_flight")		\
@@ -231,7 +235,8 @@ VRM_STATIC_ASSERT(sizeof(struct vrm_queue) == 128 + 20 * VRM_MAX_RING, "vrm_queu
 #define VRM_SHADOW_USED_OFF	20480
 #define VRM_SHADOW_HDR_OFF	32768
 #define VRM_SHADOW_HDR_SLOT	16
-#define VRM_SHADOW_BYTES		49152
+#define VRM_SHADOW_ITAB_OFF	49152
+#define VRM_SHADOW_BYTES		(VRM_SHADOW_ITAB_OFF + 16 * VRM_ITAB_ENTRIES)
 #define VRM_SHADOW_DEV_BYTES	(VRM_DEV_QUEUES * VRM_SHADOW_BYTES)	/* one device's map */
 /* VRM_NET_RX_INPLACE keeps the backend's header of the entry being returned
  * in that head's (otherwise unused) hdr slot, tagged with the used slot, so
@@ -256,11 +261,26 @@ struct vrm_shadow_queue {
 		__u8 _pad[VRM_SHADOW_HDR_OFF - VRM_SHADOW_USED_OFF - 6 - 8 * VRM_MAX_RING];
 	} used;
 	__u8 hdr[VRM_MAX_RING][VRM_SHADOW_HDR_SLOT];	/* mediator-owned headers */
+	/* The guest's indirect tables as the back-end reads them: head h's
+	 * at itab[h * vrm_itab_per(size)], little-endian, validated, in the
+	 * order the guest's links walk it (xlate_indirect.h). */
+	struct vrm_desc itab[VRM_ITAB_ENTRIES];
 };
 VRM_STATIC_ASSERT(sizeof(struct vrm_shadow_queue) == VRM_SHADOW_BYTES, "shadow ABI");
 VRM_STATIC_ASSERT(__builtin_offsetof(struct vrm_shadow_queue, avail) == VRM_SHADOW_AVAIL_OFF, "shadow avail");
 VRM_STATIC_ASSERT(__builtin_offsetof(struct vrm_shadow_queue, used) == VRM_SHADOW_USED_OFF, "shadow used");
 VRM_STATIC_ASSERT(__builtin_offsetof(struct vrm_shadow_queue, hdr) == VRM_SHADOW_HDR_OFF, "shadow hdr");
+VRM_STATIC_ASSERT(__builtin_offsetof(struct vrm_shadow_queue, itab) == VRM_SHADOW_ITAB_OFF, "shadow itab");
+
+/* The entries of one indirect table a ring of `size` accepts: the queue's
+ * table room shared out by head, at most VRM_ITAB_MAX (Linux's virtio-net
+ * TX needs up to MAX_SKB_FRAGS + 2 = 19, its virtio-blk seg_max + 2). */
+static vrm_inline __u32 vrm_itab_per(__u32 size)
+{
+	__u32 per = size ? VRM_ITAB_ENTRIES / size : 0;
+
+	return per > VRM_ITAB_MAX ? VRM_ITAB_MAX : per;
+}
 
 /* VRM_MAP_STATS value (per CPU, summed by readers), indexed by queue slot. */
 struct vrm_qstats {
@@ -275,8 +295,13 @@ struct vrm_qstats {
 	__u64 used;		/* used entries returned to the guest */
 	__u64 errors[VRM_VERDICT_NR];
 	__u64 batch[VRM_BATCH_BUCKETS];
+	/* After batch[]: a layout without them (words 9 + verdicts + batch)
+	 * is an older build's, which the loader carries. */
+	__u64 indirect;		/* indirect tables translated */
 };
-VRM_STATIC_ASSERT(sizeof(struct vrm_qstats) == 8 * (9 + VRM_VERDICT_NR + VRM_BATCH_BUCKETS), "vrm_qstats ABI");
+#define VRM_QSTATS_TAIL		1	/* the counters after batch[] */
+VRM_STATIC_ASSERT(sizeof(struct vrm_qstats) ==
+		 8 * (9 + VRM_VERDICT_NR + VRM_BATCH_BUCKETS + VRM_QSTATS_TAIL), "vrm_qstats ABI");
 
 /* VRM_MAP_KICKFDS: eventfd identity (the eventfd-id of /proc/PID/fdinfo) ->
  * queue slot. */

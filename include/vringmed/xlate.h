@@ -47,8 +47,37 @@ struct vrm_scratch {
 	__u16 span_lo, span_hi;	/* the heads left: vrm_span_step's result */
 	__u32 spanned;		/* the span was loaded in this kick */
 	__u32 _pad;
+	/* An indirect table (xlate_indirect.h): the one copy of it that is
+	 * walked, checked and published, what the kick hands the walk, and
+	 * where the walk is.  In the scratch, not in the walk's locals: the
+	 * BPF verifier follows no values of them, and the walk's frames,
+	 * on top of the kick's, stay small. */
+	struct vrm_desc itab[VRM_ITAB_MAX];
+	__u64 it_addr;		/* the head descriptor's, as the window has it */
+	__u32 it_len;
+	__u16 it_flags;
+	__u16 it_head;		/* the chain it is the head of */
+	__u16 it_slot;		/* the avail slot it goes to (free-running) */
+	__u16 it_cur;		/* table entry being walked */
+	__u16 it_out;		/* entries published */
+	__u16 it_seen;		/* flags of the entries walked */
+	__u32 it_n;		/* entries in the guest's table */
+	__u32 it_base;		/* the head's first shadow entry */
+	__u32 it_ended;		/* the walk reached an entry without NEXT */
+	__u32 it_verdict;	/* what the walk found (the general step's) */
+	__u64 it_eaddr;		/* the entry being walked, decoded */
+	__u32 it_elen;
+	__u16 it_eflags;
+	__u16 it_enext;
+	/* This kick's tables: published, their entries, reads that faulted
+	 * (the queue's counters have them at the kick's end). */
+	__u32 it_tables;
+	__u32 it_entries;
+	__u32 it_faults;
+	__u32 _pad2;
 };
-VRM_STATIC_ASSERT(sizeof(struct vrm_scratch) == 4 * VRM_MAX_RING + 16 * VRM_WIN + 16, "vrm_scratch ABI");
+VRM_STATIC_ASSERT(sizeof(struct vrm_scratch) ==
+		 4 * VRM_MAX_RING + 16 * VRM_WIN + 16 + 16 * VRM_ITAB_MAX + 72, "vrm_scratch ABI");
 
 static long vrm_env_read(const struct vrm_device *dev, void *dst, __u32 len, __u64 vmm_va);
 static void vrm_env_publish_idx(struct vrm_shadow_queue *sh, __u16 idx);
@@ -286,20 +315,6 @@ static vrm_inline const struct vrm_desc *vrm_fetch_desc(struct vrm_kick *k, __u1
 	if (off < k->scr->win_len)
 		return &k->scr->win[off & (VRM_WIN - 1)];
 	return vrm_fetch_load(k, idx);
-}
-
-/* Checks of the INDIRECT flag.  Indirect tables are not mediated yet (the
- * daemon masks VIRTIO_RING_F_INDIRECT_DESC), but the malformed shapes still
- * get their own verdicts so an operator sees what the guest did. */
-static vrm_inline __u32 vrm_check_indirect(struct vrm_kick *k, __u16 flags, __u32 len)
-{
-	if (flags & VRM_VRING_DESC_F_NEXT)
-		return VRM_INDIRECT_NEXT;
-	if (len & (sizeof(struct vrm_desc) - 1))
-		return VRM_INDIRECT_LEN;
-	if (len / sizeof(struct vrm_desc) > (__u32)k->mask + 1)
-		return VRM_INDIRECT_TOO_LARGE;
-	return VRM_INDIRECT_UNSUPPORTED;
 }
 
 /* Converts a virtio-net header between a byte order and little-endian:
@@ -605,68 +620,6 @@ static vrm_inline __u32 vrm_fast_chain(const struct vrm_device *dev, struct vrm_
 	return c;
 }
 
-/* One call per byte order, the order a constant in each; BPF makes them
- * two global functions, each verified once whatever state the kick is in. */
-#ifndef VRM_FAST_CHAIN_LE
-#define VRM_FAST_CHAIN_LE(dev, q, sh, scr, f)	vrm_fast_chain(dev, q, sh, scr, f, VRM_ORDER_LE)
-#define VRM_FAST_CHAIN_BE(dev, q, sh, scr, f)	vrm_fast_chain(dev, q, sh, scr, f, VRM_ORDER_BE)
-#endif
-
-/* The fast paths from the kick's next entry: a run of single descriptors,
- * or where the first entry is not one, a run of chains.  Returns the
- * entries published; 0 leaves the entry to the general step. */
-static vrm_inline __u32 vrm_fast_run(struct vrm_kick *k)
-{
-	__u32 r = k->region & (VRM_MAX_REGIONS - 1), ran;
-	struct vrm_fast f = {
-		.q = k->q,
-		.sh = k->sh,
-		.scr = k->scr,
-		.rlo = k->dev->regions[r].gpa,
-		.rsize = k->dev->regions[r].size,
-		.order = (__u16)k->order,
-		.mask = k->mask,
-		.win_base = k->scr->win_base,
-		.win_len = k->scr->win_len,
-		.slot0 = k->q->last_avail,
-		.done = k->done,
-		.n = k->n,
-		.flags_check = VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_INDIRECT,
-		.min_len = 1,
-		.region = (__u16)r,
-	};
-
-	if (k->q->max_chain < 1 || r >= k->dev->nregions)
-		return 0;
-	/* Single descriptors: no headers, or well-formed in-place ones.  A
-	 * TX header queue's entries are chains (vrm_fast_chain takes them);
-	 * the rest is the general step's business. */
-	if (k->q->net_mode == VRM_NET_RX_INPLACE && k->q->net_hdr_len == VRM_NET_HDR_MODERN) {
-		f.flags_check |= VRM_VRING_DESC_F_WRITE;
-		f.flags_want = VRM_VRING_DESC_F_WRITE;
-		f.min_len = VRM_NET_HDR_MODERN;
-	} else if (k->q->net_mode != VRM_NET_NONE) {
-		goto chains;
-	}
-	if (f.order == VRM_ORDER_BE)
-		vrm_fast_loop_be(&f);
-	else
-		vrm_fast_loop_le(&f);
-	ran = (__u16)(f.done - k->done);
-	if (ran) {
-		k->descs += ran;
-		k->done = f.done;
-		return ran;
-	}
-chains:	/* not a single descriptor: chains? */
-	if (f.order == VRM_ORDER_BE)
-		ran = VRM_FAST_CHAIN_BE(k->dev, k->q, k->sh, k->scr, &f);
-	else
-		ran = VRM_FAST_CHAIN_LE(k->dev, k->q, k->sh, k->scr, &f);
-	k->descs += f.descs;
-	k->done = f.done;
-	return ran;
-}
 
 #include "xlate_blk.h"
 
@@ -723,6 +676,78 @@ static vrm_inline __u32 vrm_net_head(struct vrm_kick *k, __u16 idx, __u16 flags,
 	*len = q->net_mode == VRM_BLK_REQ ? VRM_BLK_HDR_LEN : VRM_NET_HDR_MODERN;
 	return VRM_OK;
 }
+
+#include "xlate_indirect.h"
+
+/* One call per byte order, the order a constant in each, and one for
+ * tables; BPF makes them global functions, each verified once whatever
+ * state the kick is in. */
+#ifndef VRM_FAST_CHAIN_LE
+#define VRM_FAST_CHAIN_LE(dev, q, sh, scr, f)	vrm_fast_chain(dev, q, sh, scr, f, VRM_ORDER_LE)
+#define VRM_FAST_CHAIN_BE(dev, q, sh, scr, f)	vrm_fast_chain(dev, q, sh, scr, f, VRM_ORDER_BE)
+#endif
+#ifndef VRM_FAST_TABLE
+#define VRM_FAST_TABLE	vrm_fast_table
+#endif
+
+/* The fast paths from the kick's next entry: a run of single descriptors,
+ * or where the first entry is not one, a run of chains.  Returns the
+ * entries published; 0 leaves the entry to the general step. */
+static vrm_inline __u32 vrm_fast_run(struct vrm_kick *k)
+{
+	__u32 r = k->region & (VRM_MAX_REGIONS - 1), ran;
+	struct vrm_fast f = {
+		.q = k->q,
+		.sh = k->sh,
+		.scr = k->scr,
+		.rlo = k->dev->regions[r].gpa,
+		.rsize = k->dev->regions[r].size,
+		.order = (__u16)k->order,
+		.mask = k->mask,
+		.win_base = k->scr->win_base,
+		.win_len = k->scr->win_len,
+		.slot0 = k->q->last_avail,
+		.done = k->done,
+		.n = k->n,
+		.flags_check = VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_INDIRECT,
+		.min_len = 1,
+		.region = (__u16)r,
+	};
+
+	if (k->q->max_chain < 1 || r >= k->dev->nregions)
+		return 0;
+	/* Single descriptors: no headers, or well-formed in-place ones.  A
+	 * TX header queue's entries are chains (vrm_fast_chain takes them);
+	 * the rest is the general step's business. */
+	if (k->q->net_mode == VRM_NET_RX_INPLACE && k->q->net_hdr_len == VRM_NET_HDR_MODERN) {
+		f.flags_check |= VRM_VRING_DESC_F_WRITE;
+		f.flags_want = VRM_VRING_DESC_F_WRITE;
+		f.min_len = VRM_NET_HDR_MODERN;
+	} else if (k->q->net_mode != VRM_NET_NONE) {
+		goto chains;
+	}
+	if (f.order == VRM_ORDER_BE)
+		vrm_fast_loop_be(&f);
+	else
+		vrm_fast_loop_le(&f);
+	ran = (__u16)(f.done - k->done);
+	if (ran) {
+		k->descs += ran;
+		k->done = f.done;
+		return ran;
+	}
+chains:	/* not a single descriptor: a table, or chains? */
+	if (vrm_fast_is_table(&f))
+		ran = VRM_FAST_TABLE(k->dev, k->q, k->sh, k->scr, &f);
+	else if (f.order == VRM_ORDER_BE)
+		ran = VRM_FAST_CHAIN_BE(k->dev, k->q, k->sh, k->scr, &f);
+	else
+		ran = VRM_FAST_CHAIN_LE(k->dev, k->q, k->sh, k->scr, &f);
+	k->descs += f.descs;
+	k->done = f.done;
+	return ran;
+}
+
 
 /* One descriptor per call: bounded work per step, and the total number of
  * steps of a kick (VRM_KICK_STEPS) is bounded by the ring size because a
@@ -786,8 +811,12 @@ static long vrm_kick_step(__u64 i, void *arg)
 	flags = vrm_swab16_if(k->order, gd->flags);
 	next = vrm_swab16_if(k->order, gd->next);
 
+	/* A table is walked on the fast paths' way (vrm_fast_table): here
+	 * is only the verdict it found, or the one for an INDIRECT
+	 * descriptor that is no chain's head. */
 	if (flags & VRM_VRING_DESC_F_INDIRECT)
-		return vrm_fail(k, vrm_check_indirect(k, flags, len));
+		return vrm_fail(k, k->chain_len == 1 && k->scr->it_head == k->head ?
+				  k->scr->it_verdict : VRM_INDIRECT_NEXT);
 	if (len == 0)
 		return vrm_fail(k, VRM_ZERO_LEN);
 	end = addr + len;
@@ -923,6 +952,9 @@ static vrm_inline __u32 vrm_translate(struct vrm_device *dev, struct vrm_queue *
 
 	st->kicks++;
 	scr->win_len = 0;	/* nothing copied yet in this kick */
+	scr->it_tables = 0;
+	scr->it_entries = 0;
+	scr->it_faults = 0;
 	scr->spanned = 0;
 	verdict = vrm_read_avail(&k);
 	if (verdict == VRM_OK && k.n == 0) {
@@ -954,8 +986,10 @@ static vrm_inline __u32 vrm_translate(struct vrm_device *dev, struct vrm_queue *
 		VRM_CRASH_POINT(11);
 		vrm_env_publish_idx(k.sh, k.q->last_avail);
 		k.st->chains += k.done;
-		k.st->descs += k.descs;
+		k.st->descs += k.descs + k.scr->it_entries;
+		k.st->indirect += k.scr->it_tables;
 	}
+	k.st->read_faults += k.scr->it_faults;
 	k.st->batch[vrm_batch_bucket(k.done) & (VRM_BATCH_BUCKETS - 1)]++;
 	*chains_out = k.done;
 

@@ -20,6 +20,8 @@
  * checks the same rings whichever tests ran before it. */
 #define DIFF_SEED 0x9e3779b97f4a7c15ull
 static uint64_t rng_state;
+/* Indirect tables the reference translated in the run. */
+static long diff_tables;
 
 static uint32_t rnd(uint32_t n)
 {
@@ -57,13 +59,23 @@ static bool diff_equal(const struct diff_side *a, const struct diff_side *b, uin
 		return snprintf(why, why_len, "RX header addresses differ"), false;
 	if (memcmp(a->q->offered, b->q->offered, sizeof(a->q->offered[0]) * size))
 		return snprintf(why, why_len, "bytes offered per chain differ"), false;
+	/* The shadow tables of the heads published as tables. */
+	for (uint16_t i = 0; i < size; i++) {
+		uint32_t per = vrm_itab_per(size), len = (uint32_t)tr_le(&a->sh->desc[i].len, 4);
+
+		if (!(tr_le(&a->sh->desc[i].flags, 2) & VRM_VRING_DESC_F_INDIRECT))
+			continue;
+		if (len > 16 * per || memcmp(&a->sh->itab[i * per], &b->sh->itab[i * per], len))
+			return snprintf(why, why_len, "shadow table of head %u differs", i), false;
+	}
 	return true;
 }
 
 /* One generated ring: random size, order, start index (so u16 wrap is
  * common), descriptors handed out up, down (Linux's free list once the ring
  * has gone round) or shuffled (completions out of order), chains of 1-5
- * descriptors over 1-3 kicks, guest memory in one region or two, and in a
+ * descriptors, a quarter of them behind an indirect descriptor, over 1-3
+ * kicks, guest memory in one region or two, and in a
  * third of the rings a hostile class or random garbage in the last kick. */
 static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side *bpfs,
 		     struct vrm_scratch *scr, uint32_t slot, char *why, size_t why_len)
@@ -169,17 +181,43 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 			}
 			if ((uint32_t)n > descs_left)
 				break;
-			head = tr_add_chain(t, n, nw, 1 + rnd(9000));
-			if (net && rnd(net == VRM_BLK_REQ ? 32 : 8))
-				tr_put(t, tr_desc_gpa(t, head) + 8, (uint64_t)hlen, 4);
+			if (rnd(4)) {
+				head = tr_add_chain(t, n, nw, 1 + rnd(9000));
+				if (net && rnd(net == VRM_BLK_REQ ? 32 : 8))
+					tr_put(t, tr_desc_gpa(t, head) + 8, (uint64_t)hlen, 4);
+			} else {
+				/* The same chain behind one INDIRECT descriptor,
+				 * its entries in table order or scattered (the
+				 * walk starts at entry 0), up to the most a
+				 * table takes, one descriptor of the ring. */
+				uint16_t at[VRM_ITAB_MAX];
+				uint32_t m = n + (rnd(4) ? 0 : rnd(vrm_itab_per(size)));
+
+				m = m > vrm_itab_per(size) ? vrm_itab_per(size) : m;
+				nw = nw > (int)m ? (int)m : nw;
+				for (uint32_t e = 0; e < m; e++)
+					at[e] = (uint16_t)e;
+				for (uint32_t e = m - 1; rnd(2) && e > 1; e--) {
+					uint16_t j = (uint16_t)(1 + rnd(e)), tmp = at[e];
+
+					at[e] = at[j];
+					at[j] = tmp;
+				}
+				head = tr_add_indirect_at(t, (int)m, nw, 1 + rnd(9000), at);
+				if (net && rnd(net == VRM_BLK_REQ ? 32 : 8))
+					tr_put(t, tr_itab_gpa(t, head) + 8, (uint64_t)hlen, 4);
+				n = 1;
+			}
 			for (int b = 0; (net == VRM_NET_TX_SLOT || net == VRM_BLK_REQ) && b < hlen; b++)
 				t->mem[t->data_gpa + 64ull * head + b] = (uint8_t)rnd(256);
 			descs_left -= n;
 		}
 		if (hostile && k == kicks - 1) {
 			if (rnd(4) == 0) {
-				/* Random garbage in a random descriptor. */
-				uint64_t g = tr_desc_gpa(t, rnd(size));
+				/* Random garbage in a random descriptor, of the
+				 * ring or of a table. */
+				uint64_t g = rnd(2) ? tr_desc_gpa(t, rnd(size)) :
+					     tr_itab_gpa(t, rnd(size)) + 16ull * rnd(4);
 
 				for (int b = 0; b < 16; b++)
 					t->mem[g + b] = (uint8_t)rnd(256);
@@ -216,6 +254,8 @@ static bool diff_one(struct tr_ring *t, struct diff_side *ref, struct diff_side 
 			return snprintf(why, why_len, "kick %d: verdict %s/%u vs %s/%u (size %u, %s)",
 					k, vrm_verdict_name(rv), rc, vrm_verdict_name(bv), bc, size,
 					be ? "be" : "le"), false;
+		diff_tables += rst.indirect;
+		rst.indirect = 0;
 		if (!diff_equal(ref, bpfs, size, why, why_len))
 			return false;
 		if (rv != VRM_OK)
@@ -240,6 +280,7 @@ VRM_TEST(differential)
 	if (!vrm_subtest("bpf_equals_reference") || !bpf())
 		return;
 	rng_state = DIFF_SEED;
+	diff_tables = 0;
 	if (tr_init(&t, 1024, 0, 1 << 20))
 		abort();
 	rq = calloc(1, sizeof(*rq));
@@ -255,9 +296,10 @@ VRM_TEST(differential)
 		}
 		broken += rdev.broken != 0;
 	}
-	printf("differential: %ld rings, %ld mismatches (%ld ended broken)\n", rings, mismatches,
-	       broken);
+	printf("differential: %ld rings, %ld mismatches (%ld ended broken, %ld indirect tables)\n",
+	       rings, mismatches, broken, diff_tables);
 	VRM_EQ(mismatches, 0);
+	VRM_TRUE(diff_tables > rings);	/* the indirect share really ran */
 	VRM_TRUE(rings >= 100000 || getenv("VRM_DIFF_RINGS"));
 	VRM_TRUE(broken > rings / 10);	/* the hostile share really ran */
 	B.devices[slot].flags = 0;

@@ -25,8 +25,15 @@ VRM_TEST(bpf_guest_rewrites_while_read)
 	if (!vrm_subtest("copy_once") || !bpf())
 		return;
 	bfx_setup(&f, 5, 8, 1);
-	flips = race_copy_once(&f.t, f.dev, f.q, f.sh, 5, race_kick_bpf, &f, 20000, n);
+	flips = race_copy_once(&f.t, f.dev, f.q, f.sh, 5, race_kick_bpf, &f, 20000, n, 0);
 	race_copy_once_verify(" (BPF)", flips, n);
+	bfx_fini(&f);
+	if (!vrm_subtest("copy_once_indirect"))
+		return;
+	bfx_setup(&f, 5, 8, 1);
+	flips = race_copy_once(&f.t, f.dev, f.q, f.sh, 5, race_kick_bpf, &f, 20000, n,
+			       tr_itab_gpa(&f.t, 0));
+	race_copy_once_verify(" (BPF, indirect)", flips, n);
 	bfx_fini(&f);
 }
 

@@ -53,8 +53,15 @@ VRM_TEST(guest_rewrites_while_read)
 	if (!vrm_subtest("copy_once"))
 		return;
 	fx_setup(&f, 8, 1);
-	flips = race_copy_once(&f.t, &f.dev, f.q, f.sh, 0, race_kick_ref, &f, 20000, n);
+	flips = race_copy_once(&f.t, &f.dev, f.q, f.sh, 0, race_kick_ref, &f, 20000, n, 0);
 	race_copy_once_verify("", flips, n);
+	fx_fini(&f);
+	if (!vrm_subtest("copy_once_indirect"))
+		return;
+	fx_setup(&f, 8, 1);
+	flips = race_copy_once(&f.t, &f.dev, f.q, f.sh, 0, race_kick_ref, &f, 20000, n,
+			       tr_itab_gpa(&f.t, 0));
+	race_copy_once_verify(" (indirect)", flips, n);
 	fx_fini(&f);
 }
 

@@ -44,6 +44,47 @@
  * may be given for it. */
 static uint64_t offered[VRM_MAX_RING];
 
+/* Head `head`'s published indirect table (its shadow descriptor `d`)
+ * obeys the rules: in the head's room of the shadow tables, no larger than
+ * that room, linked in order, its entries in guest memory (the first may
+ * be the head's header slot), read before write, no nesting.  Records
+ * what it offered. */
+static void check_table(const struct vrm_shadow_queue *sh, const struct tr_ring *t,
+			const struct vrm_queue *q, uint16_t head, const struct vrm_desc *d)
+{
+	uint32_t per = vrm_itab_per(t->size), n = (uint32_t)tr_le(&d->len, 4) / 16;
+	uint64_t base = q->hdr_gpa - VRM_SHADOW_HDR_OFF + VRM_SHADOW_ITAB_OFF + 16ull * head * per;
+	uint64_t all = 0, writable = 0;
+	bool wrote = false;
+
+	CHECK(tr_le(&d->addr, 8) == base && tr_le(&d->len, 4) % 16 == 0 && n >= 1 && n <= per,
+	      "table of head %u: addr 0x%llx len %llu published", head,
+	      (unsigned long long)tr_le(&d->addr, 8), (unsigned long long)tr_le(&d->len, 4));
+	for (uint32_t j = 0; j < n; j++) {
+		const struct vrm_desc *e = &sh->itab[head * per + j];
+		uint64_t addr = tr_le(&e->addr, 8), len = tr_le(&e->len, 4);
+		uint16_t flags = (uint16_t)tr_le(&e->flags, 2);
+
+		CHECK(!(flags & ~(VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE)),
+		      "table entry flags 0x%x published", flags);
+		CHECK((flags & VRM_VRING_DESC_F_NEXT) ? tr_le(&e->next, 2) == j + 1 && j + 1 < n
+						     : j + 1 == n,
+		      "table of head %u: entry %u links to %llu of %u", head, j,
+		      (unsigned long long)tr_le(&e->next, 2), n);
+		if (!(j == 0 && q->net_mode && addr >= q->hdr_gpa))
+			CHECK(len && addr + len >= addr && addr + len <= t->mem_size,
+			      "table entry: addr 0x%llx len %llu published", (unsigned long long)addr,
+			      (unsigned long long)len);
+		if (flags & VRM_VRING_DESC_F_WRITE)
+			wrote = true;
+		else
+			CHECK(!wrote, "read-only table entry %u after a write-only", j);
+		all += len;
+		writable += (flags & VRM_VRING_DESC_F_WRITE) ? len : 0;
+	}
+	offered[head] = wrote ? writable : all;
+}
+
 /* Every chain published at shadow slots [from, to) obeys the rules. */
 static void check_published(const struct vrm_shadow_queue *sh, const struct tr_ring *t,
 			    const struct vrm_queue *q, uint16_t from, uint16_t to)
@@ -64,6 +105,11 @@ static void check_published(const struct vrm_shadow_queue *sh, const struct tr_r
 
 			CHECK(!seen[cur], "descriptor %u published twice in one kick", cur);
 			seen[cur] = 1;
+			if (len == 1 && (flags & VRM_VRING_DESC_F_INDIRECT)) {
+				CHECK(flags == VRM_VRING_DESC_F_INDIRECT, "table head flags 0x%x", flags);
+				check_table(sh, t, q, cur, d);
+				break;
+			}
 			CHECK(len <= q->max_chain, "chain longer than %u", q->max_chain);
 			CHECK(!(flags & ~(VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE)),
 			      "flags 0x%x published", flags);

@@ -34,6 +34,31 @@ def ring(size, be, chains, start, hdr_len=0):
     return bytes(desc + avail), heads
 
 
+def indirect_ring(size, be, tables, start, hdr_len=0):
+    """Rings whose chains sit behind INDIRECT descriptors: descriptor i of
+    the ring heads a table of n entries (the last nwrite device-writable),
+    the table itself further up the ring's own descriptor table, which is
+    guest memory the fuzzer writes."""
+    e = '>' if be else '<'
+    desc = bytearray(16 * size)
+    heads = []
+    at = len(tables)
+    for i, (n, nwrite) in enumerate(tables):
+        struct.pack_into(e + 'QIHH', desc, 16 * i, 4096 + 16 * at, 16 * n, 4, 0)
+        for k in range(n):
+            flags = (1 if k + 1 < n else 0) | (2 if k >= n - nwrite else 0)
+            length = hdr_len if (k == 0 and hdr_len) else 16
+            struct.pack_into(e + 'QIHH', desc, 16 * (at + k), 0x8000 + 64 * (at + k), length, flags,
+                             k + 1 if k + 1 < n else 0)
+        at += n
+        heads.append(i)
+    avail = bytearray(4 + 2 * size)
+    struct.pack_into(e + 'HH', avail, 0, 0, (start + len(heads)) & 0xffff)
+    for k, h in enumerate(heads):
+        struct.pack_into(e + 'H', avail, 4 + 2 * ((start + k) % size), h)
+    return bytes(desc + avail), heads
+
+
 def seed(be, size_log, mode, hdr12, chains, start, ops):
     size = 2 << size_log
     head = bytes([(be & 1) | (size_log << 1) | (mode << 4) | (0x40 if hdr12 else 0) |
@@ -42,6 +67,15 @@ def seed(be, size_log, mode, hdr12, chains, start, ops):
     # mode 0 with the 12-byte bit is virtio-blk, whose request header is 16 bytes
     img, heads = ring(size, be, chains, start, (12 if hdr12 else 10) if mode in (1, 2) else
                       16 if mode == 0 and hdr12 else 0)
+    return head + img + bytes(ops)
+
+
+def iseed(be, size_log, mode, hdr12, tables, start, ops):
+    size = 2 << size_log
+    head = bytes([(be & 1) | (size_log << 1) | (mode << 4) | (0x40 if hdr12 else 0) |
+                  (0x80 if start >= 0xff00 else 0), 0, start & 0xff])
+    img, heads = indirect_ring(size, be, tables, start, (12 if hdr12 else 10) if mode in (1, 2) else
+                               16 if mode == 0 and hdr12 else 0)
     return head + img + bytes(ops)
 
 
@@ -140,6 +174,13 @@ def main():
         'le-rewrite': seed(0, 3, 0, 0, [(1, 0)] * 4, 0,
                            kick + [2, 8, 0, 0] + [3, 1, 2, 0] + kick + use_next * 2),
         'be-256': seed(1, 7, 0, 0, [(1, 0)] * 64, 0, kick + use_next * 16 + kick),
+        # chains behind indirect descriptors, tables in the descriptor table
+        'be-indirect': iseed(1, 4, 0, 0, [(3, 1), (2, 2), (4, 0)], 0, kick + use_next * 3),
+        'le-indirect-wrap': iseed(0, 3, 0, 0, [(2, 1), (1, 0)], 0xffff, kick + use_next * 2 + kick),
+        'be-indirect-tx-slot': iseed(1, 4, 1, 0, [(2, 0), (3, 0)], 0, kick + use_next * 2),
+        'be-indirect-blk': iseed(1, 4, 0, 1, [(3, 2), (2, 1)], 0, kick + use_next * 2),
+        # a table whose entry is rewritten (a link out of it) before the kick
+        'le-indirect-rewrite': iseed(0, 3, 0, 0, [(3, 1)], 0, [2, 30, 0, 9] + kick + use_next),
     }
     for name, data in seeds.items():
         with open(os.path.join(out, name), 'wb') as f:

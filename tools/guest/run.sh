@@ -115,10 +115,11 @@ while True:
 for q in json.loads(data):
     errs = ",".join("%s=%d" % kv for kv in q["errors"].items()) or "none"
     print("  vringmed %s queue %d (%s): mode=%s kicks=%d chains=%d polled_chains=%d descriptors=%d"
-          " used=%d deferred=%d calls=%d calls_suppressed=%d errors=%s"
+          " indirect_tables=%d used=%d deferred=%d calls=%d calls_suppressed=%d errors=%s"
           % (q["device"], q["queue"], "rx" if q["queue"] % 2 == 0 else "tx", q.get("mode", "?"),
-             q["kicks"], q["chains"], q.get("poll_chains", -1), q["descriptors"], q["used"],
-             q["deferred"], q.get("guest_calls", -1), q.get("guest_calls_suppressed", -1), errs))
+             q["kicks"], q["chains"], q.get("poll_chains", -1), q["descriptors"],
+             q.get("indirect_tables", -1), q["used"], q["deferred"], q.get("guest_calls", -1),
+             q.get("guest_calls_suppressed", -1), errs))
 PY
 )
 fi
