@@ -1,4 +1,5 @@
-# Shared by the guest scenarios (run.sh, lifecycle.sh); sourced, not run.
+# Shared by the guest scenarios (run.sh, lifecycle.sh, migrate.sh, xdp.sh);
+# sourced, not run.
 
 # stop_pids PID...: SIGTERM to each, up to 5 s for each to go, then SIGKILL.
 stop_pids() {
@@ -16,4 +17,18 @@ drop_run_state() {
 	rm -rf "/var/run/dpdk/$1"
 	[ -d "$2" ] && rm -rf "$2"
 	return 0
+}
+
+# guest_initramfs [--traffic]: $TMP/initrd.gz from busybox, the modules
+# and tools/guest/init (with --traffic, the checked-traffic tool too), all
+# from $CACHE and .output; fails the run when it cannot.
+guest_initramfs() {
+	local r=$TMP/root
+	mkdir -p "$r/bin" "$r/lib/modules" "$r/proc" "$r/sys" "$r/dev"
+	cp "$CACHE/busybox" "$r/bin/busybox"
+	[ "${1:-}" = --traffic ] && cp .output/guest-traffic.s390x "$r/bin/guest-traffic"
+	cp "$CACHE"/modules/*.ko "$r/lib/modules/"
+	[ -f "$CACHE/modules/order" ] && cp "$CACHE/modules/order" "$r/lib/modules/"
+	cp tools/guest/init "$r/init"
+	python3 tools/guest/mkinitramfs.py "$TMP/initrd.gz" "$r" || fail "initramfs"
 }

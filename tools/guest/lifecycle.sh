@@ -84,13 +84,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # The initramfs: busybox, the modules, the traffic tool, tools/guest/init.
-mkdir -p "$TMP/root/bin" "$TMP/root/lib/modules" "$TMP/root/proc" "$TMP/root/sys" "$TMP/root/dev"
-cp "$CACHE/busybox" "$TMP/root/bin/busybox"
-cp .output/guest-traffic.s390x "$TMP/root/bin/guest-traffic"
-cp "$CACHE"/modules/*.ko "$TMP/root/lib/modules/"
-[ -f "$CACHE/modules/order" ] && cp "$CACHE/modules/order" "$TMP/root/lib/modules/"
-cp tools/guest/init "$TMP/root/init"
-python3 tools/guest/mkinitramfs.py "$TMP/initrd.gz" "$TMP/root" || fail "initramfs"
+guest_initramfs --traffic
 
 # tp_start N: the back-end, instance N, on the one socket vringmedd knows;
 # interactive, its commands from a FIFO that a sleep holds open.

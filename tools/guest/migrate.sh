@@ -71,13 +71,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mkdir -p "$TMP/root/bin" "$TMP/root/lib/modules" "$TMP/root/proc" "$TMP/root/sys" "$TMP/root/dev"
-cp "$CACHE/busybox" "$TMP/root/bin/busybox"
-cp .output/guest-traffic.s390x "$TMP/root/bin/guest-traffic"
-cp "$CACHE"/modules/*.ko "$TMP/root/lib/modules/"
-[ -f "$CACHE/modules/order" ] && cp "$CACHE/modules/order" "$TMP/root/lib/modules/"
-cp tools/guest/init "$TMP/root/init"
-python3 tools/guest/mkinitramfs.py "$TMP/initrd.gz" "$TMP/root" || fail "initramfs"
+guest_initramfs --traffic
 
 # stop_these PID...: as stop_pids, but waits for these alone (the other
 # side's processes run on).

@@ -60,12 +60,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # The initramfs: busybox, the three modules, tools/guest/init.
-mkdir -p "$TMP/root/bin" "$TMP/root/lib/modules" "$TMP/root/proc" "$TMP/root/sys" "$TMP/root/dev"
-cp "$CACHE/busybox" "$TMP/root/bin/busybox"
-cp "$CACHE"/modules/*.ko "$TMP/root/lib/modules/"
-[ -f "$CACHE/modules/order" ] && cp "$CACHE/modules/order" "$TMP/root/lib/modules/"
-cp tools/guest/init "$TMP/root/init"
-python3 tools/guest/mkinitramfs.py "$TMP/initrd.gz" "$TMP/root" || fail "initramfs"
+guest_initramfs
 
 # The modern-only back-end: testpmd, io forwarding, one vhost-user port.
 mkfifo "$TMP/tp.in"

@@ -69,12 +69,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mkdir -p "$TMP/root/bin" "$TMP/root/lib/modules" "$TMP/root/proc" "$TMP/root/sys" "$TMP/root/dev" "$TMP/www"
-cp "$CACHE/busybox" "$TMP/root/bin/busybox"
-cp "$CACHE"/modules/*.ko "$TMP/root/lib/modules/"
-[ -f "$CACHE/modules/order" ] && cp "$CACHE/modules/order" "$TMP/root/lib/modules/"
-cp tools/guest/init "$TMP/root/init"
-python3 tools/guest/mkinitramfs.py "$TMP/initrd.gz" "$TMP/root" || fail "initramfs"
+mkdir -p "$TMP/www"
+guest_initramfs
 
 if [ "$NETPATH" = tap ]; then
 	# The status quo: the namespace's end is QEMU's tap device itself.
