@@ -284,6 +284,60 @@ static inline void storm_bad(struct storm_result *res, const char *fmt, ...)
 }
 
 /* Walks the `chains` chains published at shadow slots [0, chains). */
+/* One published descriptor (or table entry): inside guest memory, no flag
+ * but NEXT and WRITE, readable before writable. */
+static inline void storm_check_desc(struct storm_result *res, const struct tr_ring *t,
+				    const char *what, unsigned which, uint64_t addr, uint64_t dlen,
+				    uint16_t flags, bool *wrote)
+{
+	if (!dlen || addr + dlen < addr || addr + dlen > t->mem_size)
+		storm_bad(res, "published %s %u: addr 0x%llx len %llu", what, which,
+			  (unsigned long long)addr, (unsigned long long)dlen);
+	if (flags & ~(VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE))
+		storm_bad(res, "published %s %u with flags 0x%x", what, which, flags);
+	if (flags & VRM_VRING_DESC_F_WRITE)
+		*wrote = true;
+	else if (*wrote)
+		storm_bad(res, "published read-only %s %u after a write-only", what, which);
+}
+
+/*
+ * A published head with INDIRECT: a chain of its own, its shadow table
+ * (head h's room in sh->itab, little-endian, in walk order) holding only
+ * what a direct chain may hold.  A guest may point a table anywhere in its
+ * memory, its own ring included (a torn read of its descriptor can): what
+ * the mediator publishes is its checked copy, and that is what is checked.
+ */
+static inline void storm_check_table(struct storm_result *res, const struct vrm_shadow_queue *sh,
+				     const struct tr_ring *t, uint16_t head, uint64_t dlen,
+				     uint16_t flags)
+{
+	uint32_t per = vrm_itab_per(t->size), n = (uint32_t)(dlen / sizeof(struct vrm_desc));
+	bool wrote = false;
+	uint32_t k = 0;
+
+	if (flags != VRM_VRING_DESC_F_INDIRECT || dlen % sizeof(struct vrm_desc) || !n || n > per) {
+		storm_bad(res, "published table head %u: flags 0x%x len %llu", head, flags,
+			  (unsigned long long)dlen);
+		return;
+	}
+	for (uint32_t walked = 1;; walked++) {
+		const struct vrm_desc *e = &sh->itab[(uint32_t)head * per + k];
+		uint16_t eflags = (uint16_t)tr_le(&e->flags, 2);
+
+		storm_check_desc(res, t, "table entry", k, tr_le(&e->addr, 8), tr_le(&e->len, 4),
+				 eflags, &wrote);
+		res->descs++;
+		if (!(eflags & VRM_VRING_DESC_F_NEXT))
+			return;
+		k = (uint32_t)tr_le(&e->next, 2);
+		if (k >= n || walked >= n) {
+			storm_bad(res, "published table of head %u: next %u of %u entries", head, k, n);
+			return;
+		}
+	}
+}
+
 static inline void storm_check(struct storm_result *res, const struct vrm_shadow_queue *sh,
 			       const struct tr_ring *t, uint16_t max_chain, uint32_t chains)
 {
@@ -311,15 +365,11 @@ static inline void storm_check(struct storm_result *res, const struct vrm_shadow
 			seen[cur] = 1;
 			if (len > max_chain)
 				storm_bad(res, "published chain longer than %u", max_chain);
-			if (!dlen || addr + dlen < addr || addr + dlen > t->mem_size)
-				storm_bad(res, "published descriptor %u: addr 0x%llx len %llu", cur,
-					  (unsigned long long)addr, (unsigned long long)dlen);
-			if (flags & ~(VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE))
-				storm_bad(res, "published descriptor %u with flags 0x%x", cur, flags);
-			if (flags & VRM_VRING_DESC_F_WRITE)
-				wrote = true;
-			else if (wrote)
-				storm_bad(res, "published read-only descriptor %u after a write-only", cur);
+			if ((flags & VRM_VRING_DESC_F_INDIRECT) && len == 1) {
+				storm_check_table(res, sh, t, cur, dlen, flags);
+				break;
+			}
+			storm_check_desc(res, t, "descriptor", cur, addr, dlen, flags, &wrote);
 			if (!(flags & VRM_VRING_DESC_F_NEXT))
 				break;
 			if (next > mask) {
