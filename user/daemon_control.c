@@ -24,6 +24,7 @@
 
 #include "access.h"
 #include "daemon.h"
+#include "qstats_json.h"
 #include "defaults.h"
 #include "log.h"
 #include "uxlate.h"
@@ -135,25 +136,18 @@ static const char *vrd_queue_mode(const struct vrm_proxy_info *in, unsigned q)
 static json_t *vrd_queue_stats(struct vrd_daemon *d, const struct vrm_proxy_info *in, uint32_t q)
 {
 	struct vrm_qstats st;
-	json_t *errs, *row;
+	json_t *row, *counters;
 
 	if (vrm_bpf_read_stats(&d->b, in->slot * VRM_DEV_QUEUES + q, &st))
 		return NULL;
 	if (!st.kicks && !st.used && q >= 2)
 		return NULL;	/* a virtio-net device has two */
-	errs = json_object();
-	for (uint32_t v = VRM_AVAIL_JUMP; v < VRM_VERDICT_NR; v++)
-		if (st.errors[v])
-			json_object_set_new(errs, vrm_verdict_name(v),
-					    json_integer((json_int_t)st.errors[v]));
-	row = json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
-			"device", in->name, "queue", (int)q,
-			"kicks", (json_int_t)st.kicks, "kicks_empty", (json_int_t)st.kicks_empty,
-			"chains", (json_int_t)st.chains, "descriptors", (json_int_t)st.descs,
-			"indirect_tables", (json_int_t)st.indirect,
-			"used", (json_int_t)st.used, "deferred", (json_int_t)st.deferred,
-			"read_faults", (json_int_t)st.read_faults,
-			"foreign", (json_int_t)st.foreign, "errors", errs);
+	/* "device" first: readers of the text find a row by its start. */
+	row = json_pack("{s:s}", "device", in->name);
+	counters = vrm_qstats_json(&st, q);
+	if (row && counters)
+		json_object_update(row, counters);
+	json_decref(counters);
 	if (row && q < VRM_PROXY_NQ) {
 		/* The used path's, since this daemon started. */
 		json_object_set_new(row, "guest_calls", json_integer((json_int_t)in->calls[q]));

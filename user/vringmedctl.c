@@ -26,6 +26,7 @@
 #include "cli.h"
 #include "defaults.h"
 #include "num.h"
+#include "qstats_json.h"
 #include "uxlate.h"
 #include "view.h"
 #include "xdp_view.h"
@@ -115,22 +116,8 @@ static double jreal(json_t *o, const char *k)
 static json_t *queue_json(const struct vrm_view *v, __u32 qslot, __u32 q)
 {
 	struct vrm_qstats st;
-	json_t *errs;
 
-	if (vrm_view_stats(v, qslot, &st))
-		return NULL;
-	errs = json_object();
-	for (__u32 r = VRM_AVAIL_JUMP; r < VRM_VERDICT_NR; r++)
-		if (st.errors[r])
-			json_object_set_new(errs, vrm_verdict_name(r),
-					    json_integer((json_int_t)st.errors[r]));
-	return json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "queue", (int)q,
-			 "kicks", (json_int_t)st.kicks, "kicks_empty", (json_int_t)st.kicks_empty,
-			 "chains", (json_int_t)st.chains, "descriptors", (json_int_t)st.descs,
-			 "indirect_tables", (json_int_t)st.indirect,
-			 "used", (json_int_t)st.used, "deferred", (json_int_t)st.deferred,
-			 "read_faults", (json_int_t)st.read_faults,
-			 "foreign", (json_int_t)st.foreign, "errors", errs);
+	return vrm_view_stats(v, qslot, &st) ? NULL : vrm_qstats_json(&st, q);
 }
 
 /* A device from the maps, with what the daemon's `device list` (dl) adds. */

@@ -1,15 +1,16 @@
 # Shared by the guest scenarios (run.sh, lifecycle.sh, migrate.sh, xdp.sh);
 # sourced, not run.
 
-# stop_pids PID...: SIGTERM to each, up to 5 s for each to go, then SIGKILL.
+# stop_pids PID...: SIGTERM to each, up to 5 s for each to go, then SIGKILL;
+# waits for these alone (other processes of the run go on).
 stop_pids() {
 	local p
 	for p in "$@"; do kill "$p" 2>/dev/null; done
 	for p in "$@"; do
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
 	done
-	wait 2>/dev/null
 }
 
 # drop_run_state PREFIX ROOT: testpmd's runtime files and our pin root.

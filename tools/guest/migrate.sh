@@ -73,18 +73,6 @@ trap 'exit 130' INT TERM
 
 guest_initramfs --traffic
 
-# stop_these PID...: as stop_pids, but waits for these alone (the other
-# side's processes run on).
-stop_these() {
-	local p
-	for p in "$@"; do kill "$p" 2>/dev/null; done
-	for p in "$@"; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-}
-
 # tp_start SIDE: testpmd of side a or b on its socket, its commands from a
 # FIFO a sleep holds open.  tp_stop SIDE.
 tp_start() {
@@ -104,7 +92,7 @@ tp_stop() {
 	[ -n "${TP[$1]:-}${TP_HOLD[$1]:-}" ] || return 0
 	[ -n "${TP[$1]:-}" ] && timeout 2 sh -c "echo quit > '$TMP/tp-$1.in'"
 	for _ in $(seq 30); do kill -0 "${TP[$1]:-0}" 2>/dev/null || break; sleep 0.1; done
-	stop_these ${TP[$1]:-} ${TP_HOLD[$1]:-}
+	stop_pids ${TP[$1]:-} ${TP_HOLD[$1]:-}
 	TP[$1]= TP_HOLD[$1]=
 }
 
@@ -152,7 +140,7 @@ q_quit() {
 	[ -n "$pid" ] || return 0
 	${LIFE} qmp "$TMP/qmp-$s.sock" quit > /dev/null 2>&1
 	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	stop_these "$pid"
+	stop_pids "$pid"
 	eval "Q_${s^^}="
 }
 
