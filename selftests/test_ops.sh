@@ -119,7 +119,7 @@ check prometheus_target_up [ "$(q 'up{job="vringmed"}')" = 1 ]
 
 # vringmedctl on the same pinned maps.
 C=".output/vringmedctl -p $ROOT -c $TMP/ctl.sock"
-check ctl_device_list_json bash -c "$C --json device list | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d[0][\"name\"]==\"net0\" and d[0][\"virtio\"]==\"legacy\" and d[0][\"state\"] in (\"running\",\"negotiating\",\"listening\") else 1)'"
+check ctl_device_list_json bash -c "$C --json device list | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d[0][\"name\"]==\"net0\" and d[0][\"virtio\"]==\"legacy\" and d[0][\"state\"] in (\"running\",\"negotiating\",\"listening\",\"stopped\") else 1)'"
 check ctl_prefix_match bash -c "$C dev l | grep -q '^net0 '"
 check ctl_stats_json bash -c "$C st -j | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if sum(q[\"descriptors\"] for q in r) > 0 else 1)'"
 check ctl_stats_daemon_calls bash -c "$C st -j | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if any(q.get(\"guest_calls\", 0) > 0 for q in r) else 1)' && $C stats | grep -q CALLS/SUPPRESSED"
