@@ -244,6 +244,7 @@ bool vrp_poll_turn(struct vrm_proxy *p, unsigned i);
 void vrp_poll_end(struct vrm_proxy *p, unsigned i);
 void vrp_poll_start(struct vrm_proxy *p, unsigned i);
 void vrp_tell_guest(struct vrm_proxy *p, unsigned i, uint32_t returned);
+void vrp_poll_tell(struct vrm_proxy *p, unsigned i, const struct vrm_ux_poll_turn *t);
 
 /* proxy_kick.c: the kick paths */
 int vrp_kick_attach(struct vrm_proxy *p, unsigned i);

@@ -37,18 +37,22 @@ void vrp_tell_guest(struct vrm_proxy *p, unsigned i, uint32_t returned)
 	if (vrm_ux_guest_wants_call(&rq)) {
 		vrp_signal_vmm(&p->q[i]);
 		p->calls[i]++;
+	} else if (p->guest_features & BIT(VU_F_EVENT_IDX)) {
+		p->poll[i].eidx_calls_saved++;
 	} else {
 		p->calls_suppressed[i]++;
 	}
 }
 
 /* What a turn did, told to the peers. */
-static void vrp_poll_tell(struct vrm_proxy *p, unsigned i, const struct vrm_ux_poll_turn *t)
+void vrp_poll_tell(struct vrm_proxy *p, unsigned i, const struct vrm_ux_poll_turn *t)
 {
 	struct vrm_ux_queue rq = vrp_rq(p, i);
 
 	if (t->chains && vrm_ux_backend_wants_kick(&rq))
 		vrp_kick_backend(p, i);
+	else if (t->chains && (rq.q->flags & VRM_QF_BE_EVENT_IDX))
+		p->poll[i].eidx_be_kicks_saved++;
 	vrp_tell_guest(p, i, t->returned);
 	/* The daemon's scan logs the breakage once, whichever side found it. */
 	if (t->verdict != VRM_OK)
