@@ -89,17 +89,19 @@ void vrp_signal_vmm(struct vrp_queue *vq)
 }
 
 /* Moves the back-end's used entries to the guest and, not polling, re-arms
- * event idx on either side (what that finds is done too); signals the VMM
- * unless the guest asked not to be (vrm_guest_wants_call). */
+ * event idx on either side (what that finds is done too) while kicks reach
+ * the queue: a queue quiesced for its stop translates nothing more.
+ * Signals the VMM unless the guest asked not to be (vrm_guest_wants_call). */
 void vrp_complete(struct vrm_proxy *p, unsigned i)
 {
 	struct vrm_ux_queue rq = vrp_rq(p, i);
 	struct vrm_ux_poll_turn t = { .verdict = VRM_OK };
+	const struct vrp_queue *vq = &p->q[i];
 
-	if (!p->q[i].started)
+	if (!vq->started)
 		return;
 	t.verdict = vrm_ux_complete(&rq, &t.returned);
-	if (!p->poll[i].on)
+	if (!p->poll[i].on && (vq->kick_id >= 0 || vq->kick.fd >= 0))
 		vrm_ux_poll_rearm(&rq, &p->poll[i], &t);
 	vrp_poll_tell(p, i, &t);
 }
