@@ -170,6 +170,7 @@ for _ in $(seq 50); do kill -0 "$TP_PID" 2>/dev/null || break; sleep 0.1; done
 
 g() { grep -a "^GUEST $1" "$TMP/guest.log" | tail -n1 | tr -d "\r" | sed "s/^GUEST //"; }
 gv() { grep -a -o "$1=[0-9]*" "$TMP/guest.log" | tail -n1 | cut -d= -f2; }
+gf() { grep -a "^GUEST version_1=" "$TMP/guest.log" | grep -a -o "$1=[0-9]*" | head -n1 | cut -d= -f2; }	# a feature bit
 tpv() { grep -A3 "Accumulated forward statistics" "$TMP/testpmd.log" | grep -o "$1: *[0-9]*" | head -n1 | grep -o "[0-9]*$"; }
 neg=$(grep -o "negotiated Virtio features: 0x[0-9a-f]*" "$TMP/testpmd.log" | tail -n1 | grep -o "0x.*")
 tp_v1=0
@@ -180,7 +181,7 @@ boot=$(g "init_at=" | cut -d= -f2) done_at=$(g "traffic_done_at=" | cut -d= -f2)
 echo "  qemu: exit $qrc after $((ms / 1000)).$(printf %03d $((ms % 1000))) s (boot, traffic, power-off); guest kernel $(cut -d' ' -f2 "$CACHE/VERSION" 2>/dev/null), /init at ${boot:-?} s, traffic done at ${done_at:-?} s"
 [ "$qrc" = 124 ] && echo "  qemu: killed by the ${TIMEOUT} s timeout"
 grep -a -E "vhost|endian|Operation not supported" "$TMP/guest.log" | grep -v "^GUEST" | head -n3 | sed 's/^/  qemu says: /'
-echo "  guest: version_1=$(gv version_1) mrg_rxbuf=$(gv mrg_rxbuf) indirect_desc=$(gv indirect_desc) event_idx=$(gv event_idx) tx_packets=$(gv tx_packets) rx_packets=$(gv rx_packets) rx_errors=$(gv rx_errors) driver_complaints=$(gv driver_complaints)"
+echo "  guest: version_1=$(gf version_1) mrg_rxbuf=$(gf mrg_rxbuf) indirect_desc=$(gf indirect_desc) event_idx=$(gf event_idx) tx_packets=$(gv tx_packets) rx_packets=$(gv rx_packets) rx_errors=$(gv rx_errors) driver_complaints=$(gv driver_complaints)"
 echo "  testpmd: negotiated ${neg:-nothing} (VERSION_1 $([ $tp_v1 = 1 ] && echo on || echo off)), RX-packets=$(tpv RX-packets) TX-packets=$(tpv TX-packets)"
 [ -n "$VSTATS" ] && echo "$VSTATS"
 [ "$PLAN" = burst ] && grep -a "^GUEST nic " "$TMP/guest.log" | tr -d "\r" | sed 's/^GUEST /  guest: /'
