@@ -338,12 +338,30 @@ bool vrm_ux_guest_kicks(struct vrm_ux_queue *rq, bool want)
 	return pending;
 }
 
+/* vrm_guest_kicks_armed, guarded: it reads the guest's avail_event. */
+static bool vrm_ux_guest_armed(struct vrm_ux_queue *rq)
+{
+	sigjmp_buf jb;
+	bool armed;
+
+	if (!vrm_guest_event_idx(rq->dev))
+		return true;
+	if (sigsetjmp(jb, 0)) {
+		vrm_guard_faulted(rq, false);
+		return true;
+	}
+	vrm_guard_enter(&jb, rq->dev);
+	armed = vrm_guest_kicks_armed(rq->dev, rq->q);
+	vrm_guard_leave();
+	return armed;
+}
+
 __u32 vrm_ux_guest_rearm(struct vrm_ux_queue *rq, __u32 *chains, __u32 *found)
 {
 	__u32 v = VRM_OK, c;
 
 	*chains = *found = 0;
-	for (unsigned r = 0; r < VRM_MAX_RING && !vrm_guest_kicks_armed(rq->dev, rq->q); r++) {
+	for (unsigned r = 0; r < VRM_MAX_RING && !vrm_ux_guest_armed(rq); r++) {
 		if (rq->dev->broken || !(VRM_READ_ONCE(rq->q->flags) & VRM_QF_ENABLED) ||
 		    !vrm_ux_guest_kicks(rq, true))
 			break;

@@ -345,12 +345,21 @@ static vrm_inline bool vrm_guest_kicks(struct vrm_device *dev, struct vrm_queue 
 
 /* Event idx toward the guest: avail_event is where the translation is, and
  * the re-check after it was written found nothing (a translation since
- * moved last_avail on). */
+ * moved last_avail on).  The guest's copy is looked at too: the VMM's own
+ * virtio code writes avail_event when it handles a ring itself (QEMU's
+ * virtio_queue_set_notification, around a vhost stop), and an avail_event
+ * moved past entries not yet translated would leave them with no kick. */
 static vrm_inline bool vrm_guest_kicks_armed(const struct vrm_device *dev, const struct vrm_queue *q)
 {
-	return !vrm_guest_event_idx(dev) ||
-	       ((q->ev_valid & VRM_EV_AVAIL_EVENT) &&
-		q->guest_avail_event == VRM_READ_ONCE(q->last_avail));
+	const __u16 *event;
+
+	if (!vrm_guest_event_idx(dev))
+		return true;
+	if (!(q->ev_valid & VRM_EV_AVAIL_EVENT) || q->guest_avail_event != VRM_READ_ONCE(q->last_avail))
+		return false;
+	event = vrm_env_ptr(dev, q->used_va + vrm_avail_event_off(q->size), sizeof(*event));
+	return event && vrm_swab16_if((enum vrm_order)dev->order, __atomic_load_n(event, __ATOMIC_RELAXED)) ==
+			q->guest_avail_event;
 }
 
 /* The back-end's avail_event, after the shadow used ring of `size`. */
