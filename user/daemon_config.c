@@ -171,8 +171,9 @@ static const struct vrd_setting vrd_settings[] = {
 	  "connection on PATH, connect to the modern back-end's\n"
 	  "socket when the VMM arrives (repeatable, up to " VRM_STR(VRM_MAX_DEVICES) ").\n"
 	  "Keys: kick=auto|bpf|userspace (as --kick-path),\n"
-	  "poll=US|off (as --poll), event_idx=on|off (off:\n"
-	  "withheld from guest and back-end), type=net|blk (virtio-net,\n"
+	  "poll=US|off (as --poll), event_idx=on|off (on:\n"
+	  "mediated on each side; off, the default: withheld),\n"
+	  "type=net|blk (virtio-net,\n"
 	  "the default, or virtio-blk), order=be|le (type=blk:\n"
 	  "the byte order of its config space and rings)" },
 	{ "kick-path", 'k', "auto|bpf|userspace", false, vrd_set_kick_path,

@@ -117,7 +117,7 @@ int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **wh
 			}
 			cfg->poll_us = us;
 		} else if (!strcmp(tok, "event_idx=on") || !strcmp(tok, "event_idx=off")) {
-			cfg->no_event_idx = tok[11] == 'f';
+			cfg->event_idx = tok[11] == 'n';
 		} else {
 			*why = "expected NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace][,poll=US|off]"
 			       "[,event_idx=on|off][,type=net|blk][,order=be|le] (socket paths under 108 bytes)";

@@ -73,9 +73,11 @@ struct vrm_proxy_cfg {
 	 * daemon's default, VRM_PROXY_POLL_US). */
 	unsigned poll_us;
 	bool poll_set;
-	/* event_idx=off: VIRTIO_RING_F_EVENT_IDX withheld from both sides
-	 * (on, the default: each side that offers it negotiates it). */
-	bool no_event_idx;
+	/* event_idx=on: VIRTIO_RING_F_EVENT_IDX offered to the guest and taken
+	 * from a back-end that offers it, each side mediated on its own; off
+	 * (the default) withholds it from both (docs/design.md, Notifications:
+	 * a stall seen after a system_reset is not understood yet). */
+	bool event_idx;
 };
 #define VRM_PROXY_POLL_US	50
 #define VRM_PROXY_POLL_US_MAX	1000

@@ -60,15 +60,15 @@
 static uint64_t vrp_guest_mask(const struct vrm_proxy *p)
 {
 	return VRP_GUEST_MASK | (vrp_is_blk(p) ? VRP_BLK_MASK : VRP_NET_MASK) |
-	       (p->cfg.no_event_idx ? BIT(VU_F_EVENT_IDX) : 0);
+	       (p->cfg.event_idx ? 0 : BIT(VU_F_EVENT_IDX));
 }
 
-/* Event idx is the mediator's on each side (docs/design.md, Notifications):
- * the guest is offered it whatever the back-end says, and the back-end is
- * given it when it offers it, whatever the guest took. */
+/* Event idx (event_idx=on) is the mediator's on each side (docs/design.md,
+ * Notifications): the guest is offered it whatever the back-end says, and
+ * the back-end is given it when it offers it, whatever the guest took. */
 static uint64_t vrp_be_event_idx(const struct vrm_proxy *p)
 {
-	return p->cfg.no_event_idx ? 0 : p->be_features & BIT(VU_F_EVENT_IDX);
+	return p->cfg.event_idx ? p->be_features & BIT(VU_F_EVENT_IDX) : 0;
 }
 
 static uint64_t vrp_vmm_pf(const struct vrm_proxy *p)

@@ -18,8 +18,8 @@
 # checkable frames on both at once, 32 in flight on each (guest-traffic,
 # VRINGMED_GUEST_BURST_SECS seconds, default 4): the two devices' kicks and
 # calls per frame compare event idx on and off under the same load.
-# --event-idx off has vringmedd
-# withhold VIRTIO_RING_F_EVENT_IDX from guest and back-end (event_idx=off).
+# The device runs with event_idx=on (vringmedd's default is off);
+# --event-idx off withholds VIRTIO_RING_F_EVENT_IDX from guest and back-end.
 # Prints what flowed (guest, testpmd, vringmed per device and queue, and its
 # kicks and calls per frame) and, last, "RESULT: WORKED" or
 # "RESULT: FAILED (why)"; exits 0 only when it worked.
