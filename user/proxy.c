@@ -561,8 +561,10 @@ void vrm_proxy_free(struct vrm_proxy *p)
 void vrm_proxy_tick(struct vrm_proxy *p)
 {
 	vrp_deferred(p);
-	for (unsigned i = 0; i < VRP_NQ; i++)
+	for (unsigned i = 0; i < VRP_NQ; i++) {
 		vrp_complete(p, i);
+		vrp_call_watch(p, i);
+	}
 	vrp_watch_kicks(p);
 	vrp_be_reconnect(p);
 	vrp_publish(p);

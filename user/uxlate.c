@@ -282,6 +282,25 @@ int vrm_ux_guest_avail(struct vrm_ux_queue *rq, __u16 *idx)
 	return 0;
 }
 
+int vrm_ux_guest_used_event(struct vrm_ux_queue *rq, __u16 *event)
+{
+	const __u16 *g = vrm_env_ptr(rq->dev, rq->q->avail_va + vrm_used_event_off(rq->q->size), sizeof(*g));
+	sigjmp_buf jb;
+	__u16 v;
+
+	if (!g)
+		return -EFAULT;
+	if (sigsetjmp(jb, 0)) {
+		vrm_guard_faulted(rq, false);
+		return -EFAULT;
+	}
+	vrm_guard_enter(&jb, rq->dev);
+	v = __atomic_load_n(g, __ATOMIC_RELAXED);
+	vrm_guard_leave();
+	*event = vrm_swab16_if((enum vrm_order)rq->dev->order, v);
+	return 0;
+}
+
 bool vrm_ux_guest_wants_call(struct vrm_ux_queue *rq)
 {
 	sigjmp_buf jb;

@@ -73,6 +73,9 @@ bool vrm_ux_backend_calls(struct vrm_ux_queue *rq, bool want, __u32 *chains);
  * vrm_backend_wants_kick).  The daemon's thread only. */
 bool vrm_ux_backend_wants_kick(struct vrm_ux_queue *rq);
 
+/* The guest's used_event (event idx), in its byte order: 0, or -EFAULT. */
+int vrm_ux_guest_used_event(struct vrm_ux_queue *rq, __u16 *event);
+
 /* The guest's avail idx, in its byte order: 0, or -EFAULT when the ring
  * is not in memory the daemon maps. */
 int vrm_ux_guest_avail(struct vrm_ux_queue *rq, __u16 *idx);
