@@ -24,6 +24,14 @@
  * and stops every few microseconds (the re-checks raced hardest), also as
  * a receive queue is polled (the guest's kicks left on), with random
  * pauses on every side to move the races about.
+ *
+ * Event idx (VIRTIO_RING_F_EVENT_IDX), on one side at a time, the poller
+ * racing: the driver then ignores NO_NOTIFY and kicks only when its avail
+ * idx passes avail_event, and asks for calls with used_event (written,
+ * fenced, the used idx looked at once more before it sleeps); or the
+ * back-end re-enables its kicks with avail_event and calls by used_event.
+ * The daemon's loop does no timed rescue, so each notification the
+ * mediator re-arms must be right on its own.
  */
 #include <errno.h>
 #include <poll.h>
@@ -65,6 +73,8 @@ const char *vrm_test_suite = "test_suppress";
 /* POLL_RACE_RX: racing as a receive queue is polled, the guest's kicks
  * left on (keep_kicks), the back-end's calls off. */
 enum poll_mode { POLL_OFF, POLL_ADAPTIVE, POLL_RACE, POLL_RACE_RX };
+/* Which side negotiated event idx. */
+enum eidx_side { EIDX_NONE, EIDX_GUEST, EIDX_BACKEND };
 
 /* Shared with the driver process. */
 struct shared {
@@ -72,6 +82,8 @@ struct shared {
 	_Atomic int go, stop;
 	unsigned rounds;
 	uint32_t seed;
+	int eidx;		/* the driver negotiated event idx */
+	int eidx_posts;		/* posts each chain with its own kick decision */
 	/* The driver's account. */
 	unsigned long kicks, kicks_skipped, sleeps, chains;
 	int failed;
@@ -88,6 +100,9 @@ struct party {
 	struct vrm_ux_poll pl;
 	struct vrm_qstats st;	/* the daemon's counters */
 	uint16_t be_last;	/* back-end's next avail slot */
+	bool be_eidx;		/* the back-end negotiated event idx */
+	bool be_called_known;	/* ... and its used idx at its last call decision */
+	uint16_t be_called;
 	unsigned long be_wakes, be_rescued, be_calls, daemon_kicks, daemon_calls, deferred;
 	_Atomic int stop;
 	pthread_t be_thr, daemon_thr;
@@ -123,10 +138,34 @@ static uint16_t le16(const void *p)
 
 /* ---- the back-end: a vhost-like device on the shadow ring ---- */
 
-static void be_kicks(struct vrm_shadow_queue *sh, int want)
+/* Event idx: kicks on is avail_event at the next slot it will take (off:
+ * left behind as it works, as vhost does). */
+static void be_kicks(struct party *pa, int want)
 {
+	struct vrm_shadow_queue *sh = pa->rq.sh;
+
+	if (pa->be_eidx) {
+		if (want)
+			tr_put_le((uint8_t *)&sh->used + vrm_avail_event_off(RING), pa->be_last, 2);
+		return;
+	}
 	__atomic_store_n(&sh->used.flags, vrm_swab16_if(VRM_ORDER_LE, want ? 0 : VRM_VRING_USED_F_NO_NOTIFY),
 			 __ATOMIC_RELAXED);
+}
+
+/* After its used idx store and a full fence: does the driver (the
+ * mediator) want a call? */
+static bool be_wants_call(struct party *pa)
+{
+	struct vrm_shadow_queue *sh = pa->rq.sh;
+	uint16_t old = pa->be_called;
+	bool known = pa->be_called_known;
+
+	if (!pa->be_eidx)
+		return !(le16(&sh->avail.flags) & VRM_VRING_AVAIL_F_NO_INTERRUPT);
+	pa->be_called = pa->be_last;
+	pa->be_called_known = true;
+	return !known || vrm_need_event(le16(&sh->avail.ring[RING]), pa->be_last, old);
 }
 
 static void *backend_main(void *arg)
@@ -138,7 +177,7 @@ static void *backend_main(void *arg)
 
 	while (read(pa->kickfd, &v, sizeof(v)) == sizeof(v) && !atomic_load(&pa->stop)) {
 		pa->be_wakes++;
-		be_kicks(sh, 0);
+		be_kicks(pa, 0);
 		for (;;) {
 			/* Pairs with the publisher's barrier before the avail idx. */
 			uint16_t idx = le16(&sh->avail.idx);
@@ -160,19 +199,19 @@ static void *backend_main(void *arg)
 			/* Call unless told not to: the fence pairs with the
 			 * daemon's between turning calls on and its re-check. */
 			__atomic_thread_fence(__ATOMIC_SEQ_CST);
-			if (!(le16(&sh->avail.flags) & VRM_VRING_AVAIL_F_NO_INTERRUPT)) {
+			if (be_wants_call(pa)) {
 				v = 1;
 				pa->be_calls++;
 				if (write(pa->becall, &v, sizeof(v)) != sizeof(v))
 					return NULL;
 			}
 			/* Kicks on, then the last look. */
-			be_kicks(sh, 1);
+			be_kicks(pa, 1);
 			__atomic_thread_fence(__ATOMIC_SEQ_CST);
 			if (le16(&sh->avail.idx) == pa->be_last)
 				break;
 			pa->be_rescued++;
-			be_kicks(sh, 0);
+			be_kicks(pa, 0);
 		}
 	}
 	return NULL;
@@ -199,23 +238,31 @@ static void daemon_tell(struct party *pa, const struct vrm_ux_poll_turn *t)
 		pa->daemon_kicks++;
 		if (write(pa->kickfd, &v, sizeof(v)) != sizeof(v))
 			atomic_store(&pa->stop, 1);
+	} else if (t->chains && pa->be_eidx) {
+		pa->pl.eidx_be_kicks_saved++;
 	}
 	if (t->returned && vrm_ux_guest_wants_call(&pa->rq)) {
 		pa->daemon_calls++;
 		if (write(pa->drvcall, &v, sizeof(v)) != sizeof(v))
 			atomic_store(&pa->stop, 1);
+	} else if (t->returned && pa->s->eidx) {
+		pa->pl.eidx_calls_saved++;
 	}
 }
 
-/* Kicks BPF could not finish (vrp_deferred). */
+/* Kicks BPF could not finish (vrp_deferred, vrp_user_kick). */
 static void daemon_deferred(struct party *pa)
 {
 	struct vrm_ux_poll_turn t = { 0 };
+	uint32_t more = 0, found = 0;
 
 	if (!VRM_READ_ONCE(pa->rq.q->deferred))
 		return;
 	__sync_lock_test_and_set(&pa->rq.q->deferred, 0);
-	vrm_ux_kick(&pa->rq, &t.chains);
+	if (vrm_ux_kick(&pa->rq, &t.chains) == VRM_OK && !pa->pl.on)
+		vrm_ux_guest_rearm(&pa->rq, &more, &found);
+	t.chains += more;
+	pa->pl.eidx_kicks_saved += found;
 	pa->deferred++;
 	daemon_tell(pa, &t);
 }
@@ -279,6 +326,31 @@ static uint16_t drv_used(struct shared *s, unsigned off)
 							  __ATOMIC_ACQUIRE));
 }
 
+/* Calls wanted for the used entry at `at` and on, or none: VRING_AVAIL_F_NO_INTERRUPT,
+ * or with event idx used_event (off: far from any index near). */
+static void drv_calls(struct shared *s, bool on, uint16_t at)
+{
+	uint16_t *event = (uint16_t *)(s->t.mem + tr_avail_gpa(&s->t) + vrm_used_event_off(RING));
+
+	if (s->eidx)
+		__atomic_store_n(event, vrm_swab16_if(drv_order(s), on ? at : (uint16_t)(at + 0x8000)),
+				 __ATOMIC_RELAXED);
+	else
+		__atomic_store_n(drv_avail_flags(s),
+				 vrm_swab16_if(drv_order(s), on ? 0 : VRM_VRING_AVAIL_F_NO_INTERRUPT),
+				 __ATOMIC_RELAXED);
+}
+
+/* After the avail idx went from `old` to `now` and a full fence: the kick,
+ * unless the device said no (NO_NOTIFY; with event idx, avail_event not
+ * passed). */
+static bool drv_wants_kick(struct shared *s, uint16_t old, uint16_t now)
+{
+	if (s->eidx)
+		return vrm_need_event(drv_used(s, (unsigned)vrm_avail_event_off(RING)), now, old);
+	return !(drv_used(s, 0) & VRM_VRING_USED_F_NO_NOTIFY);
+}
+
 static void drv_fail(struct shared *s, const char *why, uint16_t want)
 {
 	snprintf(s->why, sizeof(s->why), "%s (guest avail %u, want used %u, guest used %u, "
@@ -297,52 +369,55 @@ static void driver(struct shared *s, int kickfd, int callfd)
 	while (!atomic_load(&s->go))
 		sched_yield();
 	/* Polling its used ring: no calls wanted. */
-	__atomic_store_n(drv_avail_flags(s), vrm_swab16_if(drv_order(s), VRM_VRING_AVAIL_F_NO_INTERRUPT),
-			 __ATOMIC_RELAXED);
+	drv_calls(s, false, 0);
 	for (unsigned r = 0; r < s->rounds; r++) {
 		unsigned n = 1 + rnd(&seed) % 4;
 		uint16_t want;
 
 		s->t.next_desc = s->t.avail_idx % RING;	/* FIFO: all came back */
-		for (unsigned i = 0; i < n; i++)
-			tr_add_chain(&s->t, 1, 1, BUF_LEN);
-		pause_rand(&seed, 4000);
-		/* Descriptors and slots before the idx. */
-		__atomic_store_n((uint16_t *)(s->t.mem + tr_avail_gpa(&s->t) + 2),
-				 vrm_swab16_if(drv_order(s), s->t.avail_idx), __ATOMIC_RELEASE);
+		/* With event idx each chain goes out on its own, as a driver
+		 * sends frame after frame: the later ones find the first in
+		 * flight, and whether they kick is avail_event's to say. */
+		for (unsigned k = 0, each = s->eidx_posts ? 1 : n; k < n; k += each) {
+			for (unsigned i = 0; i < each; i++)
+				tr_add_chain(&s->t, 1, 1, BUF_LEN);
+			pause_rand(&seed, 4000 / (n / each));
+			/* Descriptors and slots before the idx. */
+			__atomic_store_n((uint16_t *)(s->t.mem + tr_avail_gpa(&s->t) + 2),
+					 vrm_swab16_if(drv_order(s), s->t.avail_idx), __ATOMIC_RELEASE);
+			/* The kick unless the device said no: the avail idx
+			 * store before the flags load (virtio_mb). */
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			if (!drv_wants_kick(s, (uint16_t)(s->t.avail_idx - each), s->t.avail_idx)) {
+				s->kicks_skipped++;
+			} else {
+				s->kicks++;
+				if (write(kickfd, &v, sizeof(v)) != sizeof(v))
+					drv_fail(s, "write(kick) failed", s->t.avail_idx);
+			}
+		}
 		want = s->t.avail_idx;
 		s->chains += n;
-		/* The kick unless the device said no: the avail idx store
-		 * before the flags load (virtio_mb). */
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (drv_used(s, 0) & VRM_VRING_USED_F_NO_NOTIFY) {
-			s->kicks_skipped++;
-		} else {
-			s->kicks++;
-			if (write(kickfd, &v, sizeof(v)) != sizeof(v))
-				drv_fail(s, "write(kick) failed", want);
-		}
 		/* Poll a while, then sleep, but only after asking for the call
 		 * and looking once more. */
 		for (uint64_t until = now_ns() + rnd(&seed) % 20000;;) {
 			struct pollfd pf = { .fd = callfd, .events = POLLIN };
+			uint16_t seen = drv_used(s, 2);
 
-			if (drv_used(s, 2) == want)
+			if (seen == want)
 				break;
 			if (now_ns() < until)
 				continue;
-			__atomic_store_n(drv_avail_flags(s), 0, __ATOMIC_RELAXED);
+			drv_calls(s, true, seen);
 			__atomic_thread_fence(__ATOMIC_SEQ_CST);
-			if (drv_used(s, 2) != want) {
+			if (drv_used(s, 2) == seen) {
 				s->sleeps++;
 				if (poll(&pf, 1, CALL_WAIT_MS) != 1)
 					drv_fail(s, "no call within 3 s: a kick or a completion was lost", want);
 				if (read(callfd, &v, sizeof(v)) != sizeof(v))
 					drv_fail(s, "read(call) failed", want);
 			}
-			__atomic_store_n(drv_avail_flags(s),
-					 vrm_swab16_if(drv_order(s), VRM_VRING_AVAIL_F_NO_INTERRUPT),
-					 __ATOMIC_RELAXED);
+			drv_calls(s, false, want);
 		}
 		/* Each chain back once, in order, with its length. */
 		for (uint16_t k = used_seen; k != want; k++) {
@@ -366,7 +441,7 @@ static const char *mode_name(enum poll_mode m)
 	       m == POLL_RACE ? "poller_racing" : "poller_racing_kicks_on";
 }
 
-static void run(int be, enum poll_mode mode, unsigned rounds)
+static void run(int be, enum poll_mode mode, unsigned rounds, enum eidx_side eidx)
 {
 	struct shared *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	struct party pa = { .mode = mode };
@@ -386,6 +461,9 @@ static void run(int be, enum poll_mode mode, unsigned rounds)
 		goto out_s;
 	tr_layout(&s->t, mem, MEM, RING, be);
 	s->rounds = rounds;
+	s->eidx = eidx == EIDX_GUEST;
+	s->eidx_posts = eidx != EIDX_NONE;
+	pa.be_eidx = eidx == EIDX_BACKEND;
 	s->seed = 0x1234567u + (uint32_t)mode * 77u + (uint32_t)be;
 	pa.s = s;
 	pa.kickfd = eventfd(0, EFD_CLOEXEC);
@@ -397,6 +475,8 @@ static void run(int be, enum poll_mode mode, unsigned rounds)
 	/* The device in the maps, its guest ring in shared memory. */
 	tr_device(&s->t, dev, 0);
 	dev->flags = 0;
+	if (s->eidx)
+		dev->features = 1ull << VRM_F_EVENT_IDX;
 	dev->first_queue = SLOT;
 	vrm_ux_shadow_reset(&B.shadow[SLOT]);
 	if (!VRM_EQ(vrm_ux_queue_setup(q, DEV, RING, tr_va(&s->t, s->t.ring_gpa),
@@ -412,7 +492,7 @@ static void run(int be, enum poll_mode mode, unsigned rounds)
 	id = vrm_eventfd_id(0, pa.kickfd);
 	if (!VRM_TRUE(id >= 0) || !VRM_EQ(vrm_bpf_add_kickfd(&B, (uint32_t)id, SLOT), 0))
 		goto out_scr;
-	q->flags = VRM_QF_ENABLED;
+	q->flags = VRM_QF_ENABLED | (pa.be_eidx ? VRM_QF_BE_EVENT_IDX : 0);
 
 	fflush(NULL);
 	pid = fork();
@@ -456,7 +536,8 @@ static void run(int be, enum poll_mode mode, unsigned rounds)
 	/* Each mode did what it is there for. */
 	if (mode == POLL_OFF) {
 		VRM_EQ(pa.pl.periods, 0);
-		VRM_EQ(s->kicks_skipped, 0);
+		if (eidx == EIDX_NONE)
+			VRM_EQ(s->kicks_skipped, 0);
 	} else if (mode == POLL_RACE_RX) {
 		/* The guest's kicks never off; the back-end's calls were (how
 		 * often is the machine's timing: a period may last long). */
@@ -470,20 +551,34 @@ static void run(int be, enum poll_mode mode, unsigned rounds)
 	if (mode == POLL_RACE) {
 		VRM_TRUE(pa.pl.chains > 0);
 		VRM_TRUE(s->kicks_skipped > 0);
-		VRM_TRUE(pa.pl.periods > rounds / 100);
+		if (eidx == EIDX_NONE)
+			VRM_TRUE(pa.pl.periods > rounds / 100);
 		/* The races the re-checks close did happen. */
 		VRM_TRUE(pa.pl.rescued > 0);
 	}
+	if (eidx == EIDX_GUEST && mode == POLL_OFF) {
+		/* Posts the daemon found with no kick made, and calls used_event
+		 * said were not wanted: event idx did its part (polling, the
+		 * poller takes the posts and the guest mostly polls). */
+		VRM_TRUE(s->kicks_skipped > 0);
+		VRM_TRUE(pa.pl.eidx_kicks_saved > 0);
+		VRM_TRUE(pa.pl.eidx_calls_saved > 0);
+	}
+	if (eidx == EIDX_BACKEND && mode == POLL_RACE)
+		VRM_TRUE(pa.pl.eidx_be_kicks_saved > 0);
 	VRM_TRUE(s->kicks > 0);
 	VRM_TRUE(s->sleeps > 0);
-	printf("      %s %s: %u rounds, %lu chains; driver: %lu kicks, %lu not made (NO_NOTIFY), "
+	printf("      %s %s%s: %u rounds, %lu chains; driver: %lu kicks, %lu not made (NO_NOTIFY), "
 	       "%lu sleeps; back-end: %lu wakes, %lu calls, %lu rescued by its last look; daemon: "
 	       "%llu polling periods, %llu chains polled, %llu ends rescued by the re-check, "
-	       "%lu back-end kicks, %lu guest calls, %lu deferred kicks\n",
-	       be ? "be" : "le", mode_name(mode), rounds, s->chains, s->kicks, s->kicks_skipped,
+	       "%lu back-end kicks, %lu guest calls, %lu deferred kicks; event idx saved %llu guest "
+	       "kicks, %llu guest calls, %llu back-end kicks\n",
+	       be ? "be" : "le", mode_name(mode), eidx == EIDX_GUEST ? " event_idx_guest" :
+	       eidx == EIDX_BACKEND ? " event_idx_backend" : "", rounds, s->chains, s->kicks, s->kicks_skipped,
 	       s->sleeps, pa.be_wakes, pa.be_calls, pa.be_rescued, (unsigned long long)pa.pl.periods,
 	       (unsigned long long)pa.pl.chains, (unsigned long long)pa.pl.rescued, pa.daemon_kicks,
-	       pa.daemon_calls, pa.deferred);
+	       pa.daemon_calls, pa.deferred, (unsigned long long)pa.pl.eidx_kicks_saved,
+	       (unsigned long long)pa.pl.eidx_calls_saved, (unsigned long long)pa.pl.eidx_be_kicks_saved);
 out_kick:
 	q->flags = 0;
 	dev->flags = 0;
@@ -508,13 +603,23 @@ VRM_TEST(suppress)
 	vrm_log_libbpf_quiet(1);
 	for (int be = 0; be <= 1; be++) {
 		if (vrm_subtest("%s_polling_off", be ? "be" : "le") && bpf())
-			run(be, POLL_OFF, SHORT_ROUNDS);
+			run(be, POLL_OFF, SHORT_ROUNDS, EIDX_NONE);
 		if (vrm_subtest("%s_polling_adaptive", be ? "be" : "le") && bpf())
-			run(be, POLL_ADAPTIVE, SHORT_ROUNDS);
+			run(be, POLL_ADAPTIVE, SHORT_ROUNDS, EIDX_NONE);
 		if (vrm_subtest("%s_poller_racing_%u_rounds", be ? "be" : "le", ROUNDS) && bpf())
-			run(be, POLL_RACE, ROUNDS);
+			run(be, POLL_RACE, ROUNDS, EIDX_NONE);
 		if (vrm_subtest("%s_poller_racing_kicks_on", be ? "be" : "le") && bpf())
-			run(be, POLL_RACE_RX, SHORT_ROUNDS);
+			run(be, POLL_RACE_RX, SHORT_ROUNDS, EIDX_NONE);
+		for (int side = EIDX_GUEST; side <= EIDX_BACKEND; side++) {
+			const char *who = side == EIDX_GUEST ? "guest" : "backend";
+
+			if (vrm_subtest("%s_event_idx_%s_polling_off_%u_rounds", be ? "be" : "le", who,
+					ROUNDS) && bpf())
+				run(be, POLL_OFF, ROUNDS, (enum eidx_side)side);
+			if (vrm_subtest("%s_event_idx_%s_poller_racing_%u_rounds", be ? "be" : "le",
+					who, ROUNDS) && bpf())
+				run(be, POLL_RACE, ROUNDS, (enum eidx_side)side);
+		}
 	}
 	bpf_close();
 }

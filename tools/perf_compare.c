@@ -64,6 +64,12 @@
  * switched on for a pass of its own and restored) and the relay's
  * instructions (callgrind, -c) are the repeatable figures.
  *
+ * Event idx (eidx_rows): the stream once more, bpf+poll with a big-endian
+ * guest that negotiated VIRTIO_RING_F_EVENT_IDX (it kicks only when its
+ * avail idx passes avail_event, asks for calls with used_event), blocks
+ * interleaved with bpf+poll without it, set against direct and the relay of
+ * this run, with guest kicks and calls per descriptor.
+ *
  * Last line, BPF being bpf+poll (vringmedd's default), each figure against
  * the relay of the same byte order or direct, in the same run:
  *   bpf_vs_relay_added_latency_ratio=<r>  added p50, batch 1, big-endian guest
@@ -245,7 +251,14 @@ struct rig {
 	uint64_t *lats;
 	unsigned nlat;
 	uint64_t rt_sum, drv_cpu, be_cpu, med_cpu, descs, elapsed;
+	/* Event idx (eidx_rows): the driver negotiated it; the avail idx at
+	 * its last kick decision; calls the daemon thread made. */
+	int eidx;
+	uint16_t drv_kicked_at;
+	uint64_t calls;
 };
+
+static int eidx_on;	/* rigs made now negotiate event idx with the guest */
 
 static uint16_t le16(const void *p)
 {
@@ -268,11 +281,22 @@ static void drv_publish(struct rig *r)
 			 vrm_swab16_if(drv_order(r), r->t.avail_idx), __ATOMIC_RELEASE);
 }
 
+static uint16_t drv_used_idx(struct rig *r);
+
 /* The driver's VRING_AVAIL_F_NO_INTERRUPT, in its byte order: set while it
  * polls its used ring, clear when it is about to sleep (virtqueue_disable_cb
  * / _enable_cb).  Every mode's completion side honours it. */
 static void drv_want_calls(struct rig *r, int want)
 {
+	uint16_t at = drv_used_idx(r);
+
+	/* Event idx: used_event, at what it has seen (off: far from it). */
+	if (r->eidx) {
+		__atomic_store_n((uint16_t *)(r->t.mem + tr_avail_gpa(&r->t) + vrm_used_event_off(RING)),
+				 vrm_swab16_if(drv_order(r), want ? at : (uint16_t)(at + 0x8000)),
+				 __ATOMIC_RELAXED);
+		return;
+	}
 	__atomic_store_n((uint16_t *)(r->t.mem + tr_avail_gpa(&r->t)),
 			 vrm_swab16_if(drv_order(r), want ? 0 : VRM_VRING_AVAIL_F_NO_INTERRUPT),
 			 __ATOMIC_RELAXED);
@@ -284,7 +308,16 @@ static void drv_want_calls(struct rig *r, int want)
  * turning kicks on and its last look at the avail idx. */
 static int drv_kick_wanted(struct rig *r)
 {
+	uint16_t old = r->drv_kicked_at;
+
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (r->eidx) {
+		/* Event idx: only when the avail idx passed avail_event. */
+		r->drv_kicked_at = r->t.avail_idx;
+		return vrm_need_event(vrm_swab16_if(drv_order(r), __atomic_load_n(
+				(uint16_t *)(r->t.mem + tr_used_gpa(&r->t) + vrm_avail_event_off(RING)),
+				__ATOMIC_RELAXED)), r->t.avail_idx, old);
+	}
 	return !(vrm_swab16_if(drv_order(r), __atomic_load_n((uint16_t *)(r->t.mem + tr_used_gpa(&r->t)),
 							   __ATOMIC_RELAXED)) & VRM_VRING_USED_F_NO_NOTIFY);
 }
@@ -479,7 +512,8 @@ static void *mediator_main(void *arg)
 		v = 1;
 		if (t.chains && vrm_ux_backend_wants_kick(&r->rq) && write(r->bekick, &v, 8) != 8)
 			break;
-		if (t.returned && vrm_ux_guest_wants_call(&r->rq) && write(r->drvcall, &v, 8) != 8)
+		if (t.returned && vrm_ux_guest_wants_call(&r->rq) && ++r->calls &&
+		    write(r->drvcall, &v, 8) != 8)
 			break;
 		if (polling && !t.chains && !t.returned)
 			sched_yield();
@@ -494,6 +528,7 @@ static struct rig *rig_new(enum mode m, unsigned batch, unsigned nlat)
 
 	r->mode = m;
 	r->batch = batch;
+	r->eidx = eidx_on && is_bpf(m);
 	if (tr_init(&r->t, RING, be, GUEST_MEM))
 		die("out of memory");
 	/* Guest memory shared with the driver process. */
@@ -531,6 +566,8 @@ static struct rig *rig_new(enum mode m, unsigned batch, unsigned nlat)
 	}
 	tr_device(&r->t, r->dev, getpid());
 	r->dev->flags = 0;
+	if (r->eidx)
+		r->dev->features = 1ull << VRM_F_EVENT_IDX;
 	r->dev->first_queue = SLOT;
 	r->dev->nqueues = 1;
 	vrm_ux_shadow_reset(r->sh);
@@ -898,6 +935,65 @@ static struct rig *run_block(enum mode m, unsigned bi, enum what what)
 			    (unsigned long long)sum.read_faults);
 	}
 	return r;
+}
+
+static double median_d(double *v, int n);
+
+/*
+ * The event idx rows: per batch, stream blocks of bpf and bpf+poll
+ * (big-endian guest), each with event idx and without, interleaved, set
+ * against direct and the relay of the run; with the guest's kicks (those
+ * that reached BPF) and calls per descriptor.  A pass of its own, so the
+ * table above stays as it is.  Its summary line: bpf+poll with event idx,
+ * stream over the relay's, worst over the batches.
+ */
+static void eidx_rows(void)
+{
+	static const enum mode em[2] = { BPF_BE, POLL_BE };
+	static double dps[4][MAX_BLOCKS], cpu[4][MAX_BLOCKS], kpd[4][MAX_BLOCKS], cpd[4][MAX_BLOCKS];
+	double worst = 1e9;
+
+	printf("\nevent idx: bpf and bpf+poll, big-endian guest, stream, with VIRTIO_RING_F_EVENT_IDX (+ei)\n"
+	       "and without, blocks interleaved; kicks = the guest's that reached BPF:\n");
+	printf("%-12s %5s | %10s %7s %7s | %8s %7s | %10s %10s\n", "mode", "batch", "stream d/s",
+	       "/direct", "/relay", "cpu/desc", "/relay", "kicks/desc", "calls/desc");
+	for (unsigned b = 0; b < NBATCH; b++) {
+		double d = median_d(cells[b][DIRECT].sdps, stream_blocks);
+		double rs = median_d(cells[b][RELAY_BE].sdps, stream_blocks);
+		double rc = median_d(cells[b][RELAY_BE].scpu, stream_blocks);
+
+		for (int blk = 0; blk < stream_blocks; blk++)
+			for (int k = 0; k < 4; k++) {
+				int v = blk & 1 ? 3 - k : k;	/* mode index * 2 + event idx */
+				struct vrm_qstats sum;
+				struct rig *r;
+				double n;
+
+				eidx_on = v & 1;
+				r = run_block(em[v >> 1], b, STREAM);
+				eidx_on = 0;
+				n = r->descs ? (double)r->descs : 1;
+				if (vrm_bpf_read_stats(&B, SLOT, &sum))
+					die("cannot read the queue's counters");
+				dps[v][blk] = n * 1e9 / (double)r->elapsed;
+				cpu[v][blk] = (double)(r->drv_cpu + r->be_cpu + r->med_cpu) / n;
+				kpd[v][blk] = (double)sum.kicks / n;
+				cpd[v][blk] = (double)r->calls / n;
+				rig_free(r, 0);
+			}
+		for (int v = 0; v < 4; v++) {
+			double x = median_d(dps[v], stream_blocks), c = median_d(cpu[v], stream_blocks);
+			char name[16];
+
+			snprintf(name, sizeof(name), "%s%s", mode_name[em[v >> 1]], v & 1 ? "+ei" : "");
+			printf("%-12s %5u | %10.0f %7.3f %7.3f | %8.1f %7.3f | %10.3f %10.3f\n", name,
+			       batches[b], x, x / d, x / rs, c, c / rc, median_d(kpd[v], stream_blocks),
+			       median_d(cpd[v], stream_blocks));
+			if (v == 3 && x / rs < worst)
+				worst = x / rs;
+		}
+	}
+	printf("event_idx_vs_relay_stream_min=%.3f\n", worst);
 }
 
 static double median_d(double *v, int n)
@@ -1331,6 +1427,7 @@ int main(int argc, char **argv)
 					       (unsigned long long)cells[b][m].prog_p99);
 		printf("\n");
 	}
+	eidx_rows();
 	printf("data (CDFs, stream): %s.dat\n", prefix);
 	if (!closed) {
 		cleanup();

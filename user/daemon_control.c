@@ -162,6 +162,20 @@ static json_t *vrd_queue_stats(struct vrd_daemon *d, const struct vrm_proxy_info
 		json_object_set_new(row, "poll_chains",
 				    json_integer((json_int_t)in->poll_chains[q]));
 		json_object_set_new(row, "poll_us", json_integer((json_int_t)(in->poll_ns[q] / 1000)));
+		/* What event idx saved: the guest's kicks and calls, the
+		 * back-end's kicks. */
+		json_object_set_new(row, "event_idx_guest_kicks_saved",
+				    json_integer((json_int_t)in->eidx_kicks_saved[q]));
+		json_object_set_new(row, "event_idx_guest_calls_saved",
+				    json_integer((json_int_t)in->eidx_calls_saved[q]));
+		json_object_set_new(row, "event_idx_backend_kicks_saved",
+				    json_integer((json_int_t)in->eidx_be_kicks_saved[q]));
+		/* Of the kicks, the translation rounds the daemon ran itself
+		 * (polling, re-arming, deferred): the rest came from the
+		 * guest. */
+		if (d->b.ustats)
+			json_object_set_new(row, "kicks_userspace",
+					    json_integer((json_int_t)d->b.ustats[in->slot * VRM_DEV_QUEUES + q].kicks));
 	}
 	return row;
 }

@@ -146,6 +146,9 @@ void vrm_metrics_set_device(struct vrm_metrics *m, uint32_t slot, const char *ba
 		memset(m->calls.poll_periods[slot], 0, sizeof(m->calls.poll_periods[slot]));
 		memset(m->calls.poll_chains[slot], 0, sizeof(m->calls.poll_chains[slot]));
 		memset(m->calls.poll_us[slot], 0, sizeof(m->calls.poll_us[slot]));
+		memset(m->calls.eidx_kicks[slot], 0, sizeof(m->calls.eidx_kicks[slot]));
+		memset(m->calls.eidx_calls[slot], 0, sizeof(m->calls.eidx_calls[slot]));
+		memset(m->calls.eidx_be_kicks[slot], 0, sizeof(m->calls.eidx_be_kicks[slot]));
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -174,6 +177,20 @@ void vrm_metrics_set_poll(struct vrm_metrics *m, uint32_t slot, const unsigned l
 		m->calls.poll_periods[slot][q] = periods[q];
 		m->calls.poll_chains[slot][q] = chains[q];
 		m->calls.poll_us[slot][q] = us[q];
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+void vrm_metrics_set_eidx(struct vrm_metrics *m, uint32_t slot, const unsigned long *kicks,
+			 const unsigned long *calls, const unsigned long *be_kicks, unsigned nq)
+{
+	if (!m || slot >= VRM_MAX_DEVICES)
+		return;
+	pthread_mutex_lock(&m->lock);
+	for (unsigned q = 0; q < nq && q < VRM_DEV_QUEUES; q++) {
+		m->calls.eidx_kicks[slot][q] = kicks[q];
+		m->calls.eidx_calls[slot][q] = calls[q];
+		m->calls.eidx_be_kicks[slot][q] = be_kicks[q];
 	}
 	pthread_mutex_unlock(&m->lock);
 }

@@ -117,9 +117,11 @@ int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **wh
 				return -EINVAL;
 			}
 			cfg->poll_us = us;
+		} else if (!strcmp(tok, "event_idx=on") || !strcmp(tok, "event_idx=off")) {
+			cfg->event_idx = tok[11] == 'n';
 		} else {
 			*why = "expected NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace][,poll=US|off]"
-			       "[,type=net|blk][,order=be|le] (socket paths under 108 bytes)";
+			       "[,event_idx=on|off][,type=net|blk][,order=be|le] (socket paths under 108 bytes)";
 			return -EINVAL;
 		}
 	}
@@ -214,6 +216,9 @@ static void vrp_publish(struct vrm_proxy *p)
 		p->pub.poll_periods[i] = p->poll[i].periods;
 		p->pub.poll_chains[i] = p->poll[i].chains;
 		p->pub.poll_ns[i] = p->poll[i].poll_ns;
+		p->pub.eidx_kicks_saved[i] = p->poll[i].eidx_kicks_saved;
+		p->pub.eidx_calls_saved[i] = p->poll[i].eidx_calls_saved;
+		p->pub.eidx_be_kicks_saved[i] = p->poll[i].eidx_be_kicks_saved;
 	}
 	snprintf(p->pub.last_error, sizeof(p->pub.last_error), "%s", p->last_error);
 	pthread_mutex_unlock(&p->pub_lock);
@@ -562,8 +567,10 @@ void vrm_proxy_free(struct vrm_proxy *p)
 void vrm_proxy_tick(struct vrm_proxy *p)
 {
 	vrp_deferred(p);
-	for (unsigned i = 0; i < VRP_NQ; i++)
+	for (unsigned i = 0; i < VRP_NQ; i++) {
 		vrp_complete(p, i);
+		vrp_call_watch(p, i);
+	}
 	vrp_watch_kicks(p);
 	vrp_be_reconnect(p);
 	vrp_publish(p);

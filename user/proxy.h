@@ -73,12 +73,17 @@ struct vrm_proxy_cfg {
 	 * daemon's default, VRM_PROXY_POLL_US). */
 	unsigned poll_us;
 	bool poll_set;
+	/* event_idx=on: VIRTIO_RING_F_EVENT_IDX offered to the guest and taken
+	 * from a back-end that offers it, each side mediated on its own; off
+	 * (the default) withholds it from both (docs/design.md, Notifications:
+	 * a stall seen after a system_reset is not understood yet). */
+	bool event_idx;
 };
 #define VRM_PROXY_POLL_US	50
 #define VRM_PROXY_POLL_US_MAX	1000
 
 /* Parses "NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace][,poll=US|off]
- * [,type=net|blk][,order=be|le]" (order=, and only it, with type=blk); 0 or
+ * [,event_idx=on|off][,type=net|blk][,order=be|le]" (order=, and only it, with type=blk); 0 or
  * -EINVAL with *why set. */
 int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **why);
 
@@ -137,6 +142,12 @@ struct vrm_proxy_info {
 	enum vrm_kick_path queue_path[VRM_PROXY_NQ];	/* each queue's last, auto: never ran */
 	unsigned long poll_periods[VRM_PROXY_NQ], poll_chains[VRM_PROXY_NQ];
 	uint64_t poll_ns[VRM_PROXY_NQ];
+	/* Event idx, per queue since the daemon started: the guest's posts
+	 * the daemon found with no kick made, the guest's calls its
+	 * used_event said were not wanted, the back-end's kicks its
+	 * avail_event said were not wanted (upoll.h). */
+	unsigned long eidx_kicks_saved[VRM_PROXY_NQ], eidx_calls_saved[VRM_PROXY_NQ];
+	unsigned long eidx_be_kicks_saved[VRM_PROXY_NQ];
 	char last_error[160];
 };
 /* As of the proxy's last vrm_proxy_tick (or its creation): safe to call from

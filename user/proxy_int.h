@@ -75,6 +75,9 @@ struct vrp_queue {
 	uint64_t lag_since_ms;
 	uint16_t lag_last_avail;
 	int vmm_callfd;			/* the VMM's call eventfd */
+	/* Event idx: the guest's used_event at the last tick (vrp_call_watch). */
+	uint16_t used_event_seen;
+	bool used_event_seen_ok;
 	struct vrm_ev call;		/* ours, given to the back-end */
 };
 
@@ -260,6 +263,8 @@ bool vrp_poll_turn(struct vrm_proxy *p, unsigned i);
 void vrp_poll_end(struct vrm_proxy *p, unsigned i);
 void vrp_poll_start(struct vrm_proxy *p, unsigned i);
 void vrp_tell_guest(struct vrm_proxy *p, unsigned i, uint32_t returned);
+void vrp_poll_tell(struct vrm_proxy *p, unsigned i, const struct vrm_ux_poll_turn *t);
+void vrp_call_watch(struct vrm_proxy *p, unsigned i);
 
 /* proxy_log.c: the dirty log (vrp_log_dirty above) */
 enum vrp_result vrp_set_log_base(struct vrm_proxy *p, struct vrp_req *req);

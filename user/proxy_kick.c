@@ -97,15 +97,22 @@ void vrp_deferred(struct vrm_proxy *p)
 /* ---- the guest's kicks to the core ---- */
 
 /* A kick the daemon translates (on the userspace path, or one BPF could
- * not finish): the same core as BPF's, then the back-end.  The chains. */
+ * not finish): the same core as BPF's, event idx toward the guest re-armed
+ * (not polling: the poller keeps the guest's kicks off), then the
+ * back-end.  The chains. */
 uint32_t vrp_user_kick(struct vrm_proxy *p, unsigned i)
 {
 	struct vrm_ux_queue rq = vrp_rq(p, i);
-	uint32_t chains = 0, v;
+	uint32_t chains = 0, more = 0, found = 0, v;
 
 	if (!p->q[i].started)
 		return 0;
 	v = vrm_ux_kick(&rq, &chains);
+	if (v == VRM_OK && !p->poll[i].on) {
+		v = vrm_ux_guest_rearm(&rq, &more, &found);
+		chains += more;
+		p->poll[i].eidx_kicks_saved += found;
+	}
 	if (chains)
 		vrp_kick_backend(p, i);
 	if (v != VRM_OK && v != VRM_DEFER)

@@ -37,18 +37,51 @@ void vrp_tell_guest(struct vrm_proxy *p, unsigned i, uint32_t returned)
 	if (vrm_ux_guest_wants_call(&rq)) {
 		vrp_signal_vmm(&p->q[i]);
 		p->calls[i]++;
+	} else if (p->guest_features & BIT(VU_F_EVENT_IDX)) {
+		p->poll[i].eidx_calls_saved++;
 	} else {
 		p->calls_suppressed[i]++;
 	}
 }
 
+/*
+ * Event idx, every tick: a guest whose used_event stood still behind the
+ * used idx since the last tick is called.  Its barrier between writing
+ * used_event and looking at the used idx once more is what makes our
+ * decision safe, and a VMM may not make it one toward another host thread
+ * (QEMU's TCG drops guest barriers with one vCPU); a guest that lost that
+ * race sleeps with a used_event already passed, and with event idx no
+ * later completion calls it again.  Seen as a receive queue stalled for
+ * good; a spurious call costs the guest a look at its ring.
+ */
+void vrp_call_watch(struct vrm_proxy *p, unsigned i)
+{
+	struct vrm_ux_queue rq = vrp_rq(p, i);
+	struct vrp_queue *vq = &p->q[i];
+	uint16_t ue;
+
+	if (!vq->started || !(p->guest_features & BIT(VU_F_EVENT_IDX)) ||
+	    vrm_ux_guest_used_event(&rq, &ue)) {
+		vq->used_event_seen_ok = false;
+		return;
+	}
+	if (vq->used_event_seen_ok && ue == vq->used_event_seen && ue != rq.q->last_used) {
+		vrp_signal_vmm(vq);
+		p->calls[i]++;
+	}
+	vq->used_event_seen = ue;
+	vq->used_event_seen_ok = true;
+}
+
 /* What a turn did, told to the peers. */
-static void vrp_poll_tell(struct vrm_proxy *p, unsigned i, const struct vrm_ux_poll_turn *t)
+void vrp_poll_tell(struct vrm_proxy *p, unsigned i, const struct vrm_ux_poll_turn *t)
 {
 	struct vrm_ux_queue rq = vrp_rq(p, i);
 
 	if (t->chains && vrm_ux_backend_wants_kick(&rq))
 		vrp_kick_backend(p, i);
+	else if (t->chains && (rq.q->flags & VRM_QF_BE_EVENT_IDX))
+		p->poll[i].eidx_be_kicks_saved++;
 	vrp_tell_guest(p, i, t->returned);
 	/* The daemon's scan logs the breakage once, whichever side found it. */
 	if (t->verdict != VRM_OK)

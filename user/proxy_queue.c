@@ -88,20 +88,22 @@ void vrp_signal_vmm(struct vrp_queue *vq)
 		pr_debug("call eventfd write: %s\n", strerror(errno));
 }
 
-/* Moves the back-end's used entries to the guest; signals the VMM unless
- * the guest asked not to be (vrm_guest_wants_call). */
+/* Moves the back-end's used entries to the guest and, not polling, re-arms
+ * event idx on either side (what that finds is done too) while kicks reach
+ * the queue: a queue quiesced for its stop translates nothing more.
+ * Signals the VMM unless the guest asked not to be (vrm_guest_wants_call). */
 void vrp_complete(struct vrm_proxy *p, unsigned i)
 {
 	struct vrm_ux_queue rq = vrp_rq(p, i);
-	uint32_t v, n = 0;
+	struct vrm_ux_poll_turn t = { .verdict = VRM_OK };
+	const struct vrp_queue *vq = &p->q[i];
 
-	if (!p->q[i].started)
+	if (!vq->started)
 		return;
-	v = vrm_ux_complete(&rq, &n);
-	vrp_tell_guest(p, i, n);
-	/* The daemon's scan logs the breakage once, whichever side found it. */
-	if (v != VRM_OK)
-		p->state = "broken";
+	t.verdict = vrm_ux_complete(&rq, &t.returned);
+	if (!p->poll[i].on && (vq->kick_id >= 0 || vq->kick.fd >= 0))
+		vrm_ux_poll_rearm(&rq, &p->poll[i], &t);
+	vrp_poll_tell(p, i, &t);
 }
 
 void vrp_on_call(struct vrm_ev *ev, uint32_t events)
@@ -284,6 +286,10 @@ static int vrp_queue_setup(struct vrm_proxy *p, unsigned i, struct vrm_ux_queue 
 	}
 	vq->resume = p->rs_valid[i] = false;
 	q->hdr_gpa = vrp_shadow_gpa(p) + (uint64_t)i * VRM_SHADOW_BYTES + VRM_SHADOW_HDR_OFF;
+	if (p->be_acked & BIT(VU_F_EVENT_IDX))
+		q->flags |= VRM_QF_BE_EVENT_IDX;
+	else
+		q->flags &= ~VRM_QF_BE_EVENT_IDX;
 	vrp_net_mode(p, i, q);
 	/* The shadow ring was reset when its address went to the back-end. */
 	return 0;

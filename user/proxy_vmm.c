@@ -33,11 +33,10 @@
 #include "vu_wire.h"
 
 /* Features a guest is never offered: what the proxy does not mediate
- * (event idx, packed rings, in-order, notification data, ring reset, an
- * IOMMU), a legacy-only bit a modern back-end
- * must not see, and ANY_LAYOUT so a legacy guest's TX or request header
- * keeps a descriptor of its own. */
-#define VRP_GUEST_MASK	(BIT(VU_F_EVENT_IDX) | BIT(VU_F_ANY_LAYOUT) | \
+ * (packed rings, in-order, notification data, ring reset, an IOMMU), a
+ * legacy-only bit a modern back-end must not see, and ANY_LAYOUT so a
+ * legacy guest's TX or request header keeps a descriptor of its own. */
+#define VRP_GUEST_MASK	(BIT(VU_F_ANY_LAYOUT) | \
 			 BIT(VU_F_RING_PACKED) | BIT(VU_F_IN_ORDER) |			    \
 			 BIT(VU_F_NOTIFICATION_DATA) | BIT(VU_F_RING_RESET) |		    \
 			 BIT(VU_F_ACCESS_PLATFORM) | BIT(VU_F_SR_IOV) | BIT(VU_F_ORDER_PLATFORM) | \
@@ -70,7 +69,16 @@ static bool vrp_can_log(const struct vrm_proxy *p)
 static uint64_t vrp_guest_mask(const struct vrm_proxy *p)
 {
 	return VRP_GUEST_MASK | (vrp_is_blk(p) ? VRP_BLK_MASK : VRP_NET_MASK) |
-	       (vrp_can_log(p) ? 0 : BIT(VU_F_LOG_ALL));
+	       (vrp_can_log(p) ? 0 : BIT(VU_F_LOG_ALL)) |
+	       (p->cfg.event_idx ? 0 : BIT(VU_F_EVENT_IDX));
+}
+
+/* Event idx (event_idx=on) is the mediator's on each side (docs/design.md,
+ * Notifications): the guest is offered it whatever the back-end says, and
+ * the back-end is given it when it offers it, whatever the guest took. */
+static uint64_t vrp_be_event_idx(const struct vrm_proxy *p)
+{
+	return p->cfg.event_idx ? p->be_features & BIT(VU_F_EVENT_IDX) : 0;
 }
 
 static uint64_t vrp_vmm_pf(const struct vrm_proxy *p)
@@ -193,7 +201,8 @@ static bool vrp_eventfd_ok(struct vrm_proxy *p, struct vrp_req *req, const char 
 
 static enum vrp_result vrp_get_features(struct vrm_proxy *p, struct vrp_req *req)
 {
-	p->offered = (p->be_features & ~vrp_guest_mask(p)) | BIT(VU_F_PROTOCOL_FEATURES);
+	p->offered = ((p->be_features | BIT(VU_F_EVENT_IDX)) & ~vrp_guest_mask(p)) |
+		     BIT(VU_F_PROTOCOL_FEATURES);
 	return vrp_replied(req, vrp_reply_u64(p, req->m, p->offered));
 }
 
@@ -216,7 +225,8 @@ static enum vrp_result vrp_set_features(struct vrm_proxy *p, struct vrp_req *req
 	p->legacy = !(u & BIT(VU_F_VERSION_1));
 	p->features_set = true;
 	/* The back-end always gets a modern device. */
-	u = (u & p->be_features & ~BIT(VU_F_PROTOCOL_FEATURES)) | BIT(VU_F_VERSION_1);
+	u = (u & p->be_features & ~BIT(VU_F_PROTOCOL_FEATURES) & ~BIT(VU_F_EVENT_IDX)) |
+	    BIT(VU_F_VERSION_1) | vrp_be_event_idx(p);
 	if (p->be_proto)
 		u |= BIT(VU_F_PROTOCOL_FEATURES);
 	p->be_acked = u;

@@ -63,6 +63,26 @@ static void vrm_poll_translate(struct vrm_ux_queue *rq, struct vrm_ux_poll *pl,
 	pl->chains += chains;
 }
 
+void vrm_ux_poll_rearm(struct vrm_ux_queue *rq, struct vrm_ux_poll *pl, struct vrm_ux_poll_turn *t)
+{
+	for (unsigned r = 0; r < VRM_MAX_RING && t->verdict == VRM_OK; r++) {
+		__u32 returned = 0, chains = 0, found = 0, v = VRM_OK;
+		bool more = vrm_ux_backend_calls_rearm(rq);
+
+		if (more)
+			v = vrm_ux_complete(rq, &returned);
+		if (v == VRM_OK)
+			v = vrm_ux_guest_rearm(rq, &chains, &found);
+		if (v != VRM_OK && v != VRM_DEFER)
+			t->verdict = v;
+		t->returned += returned;
+		t->chains += chains;
+		pl->eidx_kicks_saved += found;
+		if (!more && !found)
+			break;
+	}
+}
+
 /* Busy: the guest's kicks and the back-end's calls off; from here on this
  * thread translates what the guest posts and returns what the back-end
  * used. */
@@ -114,8 +134,10 @@ bool vrm_ux_poll_turn(struct vrm_ux_queue *rq, struct vrm_ux_poll *pl, __u64 now
 	if (v != VRM_OK)
 		t->verdict = v;
 	if (!pl->on) {
-		if (!t->returned || !pl->budget_ns || v != VRM_OK)
+		if (!t->returned || !pl->budget_ns || v != VRM_OK) {
+			vrm_ux_poll_rearm(rq, pl, t);
 			return false;
+		}
 		vrm_poll_begin(rq, pl, now_ns, t);
 		pl->caught = false;
 		pl->periods++;

@@ -59,6 +59,13 @@ struct vrm_ux_poll {
 	__u64 poll_ns;		/* time spent polling */
 	__u64 chains;		/* chains translated while polling: kicks the guest did not make */
 	__u64 rescued;		/* ends of a period whose re-check found work */
+	/* Event idx (counted by the caller where it decides a notification,
+	 * here where a re-arm's re-check finds work): the guest's posts the
+	 * daemon found with no kick made for them, the guest's calls and the
+	 * back-end's kicks its used_event / avail_event said were not wanted. */
+	__u64 eidx_kicks_saved;
+	__u64 eidx_calls_saved;
+	__u64 eidx_be_kicks_saved;
 };
 
 /* What a turn did, for the caller to tell the peers. */
@@ -81,6 +88,17 @@ void vrm_ux_poll_init(struct vrm_ux_poll *pl, __u32 max_ns);
  */
 bool vrm_ux_poll_turn(struct vrm_ux_queue *rq, struct vrm_ux_poll *pl, __u64 now_ns,
 		      struct vrm_ux_poll_turn *t);
+
+/*
+ * Not polling, with event idx on either side: each side's notification
+ * re-armed where its ring is now (the guest's avail_event at the
+ * translation, the shadow used_event at the used path), each with its
+ * re-check, and what they find done here into *t, until both find nothing:
+ * then the thread may sleep and BPF's kick path wakes the device.  A turn
+ * that does not poll ends with it; the caller runs it after work done
+ * elsewhere (a completion, a kick translated in userspace).
+ */
+void vrm_ux_poll_rearm(struct vrm_ux_queue *rq, struct vrm_ux_poll *pl, struct vrm_ux_poll_turn *t);
 
 /* The thread goes to sleep / was woken: what adapts the budget. */
 void vrm_ux_poll_sleep(struct vrm_ux_poll *pl, __u64 now_ns);

@@ -307,6 +307,25 @@ int vrm_ux_guest_avail(struct vrm_ux_queue *rq, __u16 *idx)
 	return 0;
 }
 
+int vrm_ux_guest_used_event(struct vrm_ux_queue *rq, __u16 *event)
+{
+	const __u16 *g = vrm_env_ptr(rq->dev, rq->q->avail_va + vrm_used_event_off(rq->q->size), sizeof(*g));
+	sigjmp_buf jb;
+	__u16 v;
+
+	if (!g)
+		return -EFAULT;
+	if (sigsetjmp(jb, 0)) {
+		vrm_guard_faulted(rq, false);
+		return -EFAULT;
+	}
+	vrm_guard_enter(&jb, rq->dev);
+	v = __atomic_load_n(g, __ATOMIC_RELAXED);
+	vrm_guard_leave();
+	*event = vrm_swab16_if((enum vrm_order)rq->dev->order, v);
+	return 0;
+}
+
 bool vrm_ux_guest_wants_call(struct vrm_ux_queue *rq)
 {
 	sigjmp_buf jb;
@@ -322,24 +341,6 @@ bool vrm_ux_guest_wants_call(struct vrm_ux_queue *rq)
 	return want;
 }
 
-bool vrm_ux_guest_kicks(struct vrm_ux_queue *rq, bool want)
-{
-	sigjmp_buf jb;
-	bool pending;
-
-	if (sigsetjmp(jb, 0)) {
-		vrm_dirty = NULL;
-		vrm_guard_faulted(rq, false);
-		return false;
-	}
-	vrm_guard_enter(&jb, rq->dev);
-	vrm_dirty = rq->dirty;
-	pending = vrm_guest_kicks(rq->dev, rq->q, want);
-	vrm_dirty = NULL;
-	vrm_guard_leave();
-	return pending;
-}
-
 static inline void vrm_cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -349,16 +350,84 @@ static inline void vrm_cpu_relax(void)
 #endif
 }
 
+/* The busy lock, taken without raising kick_pending (a kick holds it for
+ * microseconds, and one told to redo too often defers). */
+static void vrm_busy_lock(struct vrm_queue *q)
+{
+	while (__sync_val_compare_and_swap(&q->busy, 0, 1) != 0)
+		vrm_cpu_relax();
+}
+
+/* With event idx under the busy lock: avail_event then names a position no
+ * kick has moved past.  A kick that found the lock held left its work to
+ * us: it counts as entries waiting. */
+bool vrm_ux_guest_kicks(struct vrm_ux_queue *rq, bool want)
+{
+	bool lock = vrm_guest_event_idx(rq->dev), pending;
+	sigjmp_buf jb;
+
+	if (sigsetjmp(jb, 0)) {
+		vrm_dirty = NULL;
+		vrm_guard_faulted(rq, lock);
+		return false;
+	}
+	if (lock)
+		vrm_busy_lock(rq->q);
+	vrm_guard_enter(&jb, rq->dev);
+	vrm_dirty = rq->dirty;
+	pending = vrm_guest_kicks(rq->dev, rq->q, want);
+	vrm_dirty = NULL;
+	vrm_guard_leave();
+	if (lock) {
+		__sync_lock_test_and_set(&rq->q->busy, 0);
+		pending |= want && VRM_READ_ONCE(rq->q->kick_pending);
+	}
+	return pending;
+}
+
+/* vrm_guest_kicks_armed, guarded: it reads the guest's avail_event. */
+static bool vrm_ux_guest_armed(struct vrm_ux_queue *rq)
+{
+	sigjmp_buf jb;
+	bool armed;
+
+	if (!vrm_guest_event_idx(rq->dev))
+		return true;
+	if (sigsetjmp(jb, 0)) {
+		vrm_guard_faulted(rq, false);
+		return true;
+	}
+	vrm_guard_enter(&jb, rq->dev);
+	armed = vrm_guest_kicks_armed(rq->dev, rq->q);
+	vrm_guard_leave();
+	return armed;
+}
+
+__u32 vrm_ux_guest_rearm(struct vrm_ux_queue *rq, __u32 *chains, __u32 *found)
+{
+	__u32 v = VRM_OK, c;
+
+	*chains = *found = 0;
+	for (unsigned r = 0; r < VRM_MAX_RING && !vrm_ux_guest_armed(rq); r++) {
+		if (rq->dev->broken || !(VRM_READ_ONCE(rq->q->flags) & VRM_QF_ENABLED) ||
+		    !vrm_ux_guest_kicks(rq, true))
+			break;
+		*found += 1;
+		v = vrm_ux_kick(rq, &c);
+		*chains += c;
+		if (v != VRM_OK)
+			break;
+	}
+	return v;
+}
+
 bool vrm_ux_backend_calls(struct vrm_ux_queue *rq, bool want, __u32 *chains)
 {
 	struct vrm_queue *q = rq->q;
 	bool pending;
 
 	*chains = 0;
-	/* The busy lock, taken without raising kick_pending (a kick holds it
-	 * for microseconds, and one told to redo too often defers). */
-	while (__sync_val_compare_and_swap(&q->busy, 0, 1) != 0)
-		vrm_cpu_relax();
+	vrm_busy_lock(q);
 	pending = vrm_backend_calls(q, rq->sh, want);
 	__sync_lock_test_and_set(&q->busy, 0);
 	/* A kick that found the lock held left its work to the holder. */
@@ -367,9 +436,14 @@ bool vrm_ux_backend_calls(struct vrm_ux_queue *rq, bool want, __u32 *chains)
 	return pending;
 }
 
+bool vrm_ux_backend_calls_rearm(struct vrm_ux_queue *rq)
+{
+	return vrm_backend_calls_rearm(rq->q, rq->sh);
+}
+
 bool vrm_ux_backend_wants_kick(struct vrm_ux_queue *rq)
 {
-	return vrm_backend_wants_kick(rq->sh);
+	return vrm_backend_wants_kick(rq->q, rq->sh);
 }
 
 __u32 vrm_ux_resume(struct vrm_ux_queue *rq)

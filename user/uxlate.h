@@ -49,9 +49,25 @@ __u32 vrm_ux_complete(struct vrm_ux_queue *rq, __u32 *returned);
 bool vrm_ux_guest_wants_call(struct vrm_ux_queue *rq);
 
 /* The guest's kicks on or off (VRING_USED_F_NO_NOTIFY in its used flags,
- * vrm_guest_kicks).  On: true when its avail ring holds entries not yet
- * translated, which the caller must translate (no kick may come for them). */
+ * or avail_event with event idx: vrm_guest_kicks).  On: true when its avail
+ * ring holds entries not yet translated, which the caller must translate
+ * (no kick may come for them). */
 bool vrm_ux_guest_kicks(struct vrm_ux_queue *rq, bool want);
+
+/* Event idx toward the guest, its kicks on: avail_event moved to the
+ * translation's position (a kick that translated since left it behind, and
+ * the guest kicks only when it passes avail_event), with the re-check, and
+ * what that finds translated here, until the two agree.  Nothing to do
+ * without event idx or when they agree already.  Returns a verdict;
+ * *chains translated, *found: re-checks that found entries the guest posted
+ * without a kick. */
+__u32 vrm_ux_guest_rearm(struct vrm_ux_queue *rq, __u32 *chains, __u32 *found);
+
+/* Event idx toward the back-end, its calls on, after a completion: the
+ * shadow used_event moved to the used path's position, with the re-check
+ * (vrm_backend_calls_rearm).  True when the back-end used entries
+ * meanwhile, which the caller returns (no call may come for them). */
+bool vrm_ux_backend_calls_rearm(struct vrm_ux_queue *rq);
 
 /* The back-end's calls on or off (VRING_AVAIL_F_NO_INTERRUPT in the shadow
  * avail flags, vrm_backend_calls), under the queue's busy lock.  On: true
@@ -61,8 +77,12 @@ bool vrm_ux_guest_kicks(struct vrm_ux_queue *rq, bool want);
 bool vrm_ux_backend_calls(struct vrm_ux_queue *rq, bool want, __u32 *chains);
 
 /* After chains went into the shadow ring: true unless the back-end asked
- * for no kicks (VRING_USED_F_NO_NOTIFY; vrm_backend_wants_kick). */
+ * for no kicks (VRING_USED_F_NO_NOTIFY, or its avail_event with event idx;
+ * vrm_backend_wants_kick).  The daemon's thread only. */
 bool vrm_ux_backend_wants_kick(struct vrm_ux_queue *rq);
+
+/* The guest's used_event (event idx), in its byte order: 0, or -EFAULT. */
+int vrm_ux_guest_used_event(struct vrm_ux_queue *rq, __u16 *event);
 
 /* The guest's avail idx, in its byte order: 0, or -EFAULT when the ring
  * is not in memory the daemon maps. */

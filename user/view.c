@@ -398,6 +398,12 @@ static void prom_queue_counters(FILE *out, const struct qrow *rows, int nrows,
 			       "Periods a busy queue was polled by its device thread, the guest's kicks and the back-end's calls off, since vringmedd started.");
 		daemon_counter(out, rows, nrows, x, "poll_chains", x->calls.poll_chains,
 			       "Chains the device thread translated while it polled: kicks the guest did not make.");
+		daemon_counter(out, rows, nrows, x, "event_idx_guest_kicks_saved", x->calls.eidx_kicks,
+			       "Event idx: the guest's posts the device thread found, re-arming avail_event, with no kick made for them.");
+		daemon_counter(out, rows, nrows, x, "event_idx_guest_calls_saved", x->calls.eidx_calls,
+			       "Event idx: used-path rounds that returned entries without a call, the guest's used_event not passed.");
+		daemon_counter(out, rows, nrows, x, "event_idx_backend_kicks_saved", x->calls.eidx_be_kicks,
+			       "Event idx: translations the back-end was not kicked for, its avail_event not passed.");
 		head(out, "vringmed_poll_seconds_total", "counter",
 		     "Time a queue was polled by its device thread.");
 		for (int i = 0; i < nrows; i++) {

@@ -59,6 +59,11 @@ struct vrm_view_calls {
 	unsigned long poll_periods[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
 	unsigned long poll_chains[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
 	unsigned long poll_us[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
+	/* What event idx saved: the guest's kicks and calls, the back-end's
+	 * kicks. */
+	unsigned long eidx_kicks[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
+	unsigned long eidx_calls[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
+	unsigned long eidx_be_kicks[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
 };
 
 /* Labels and counters the daemon knows and the maps do not. */

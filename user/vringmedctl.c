@@ -284,6 +284,12 @@ static void stats_add_daemon(json_t *row, json_t *ds)
 		json_object_set(row, "poll_periods", json_object_get(d, "poll_periods"));
 		json_object_set(row, "poll_chains", json_object_get(d, "poll_chains"));
 		json_object_set(row, "poll_us", json_object_get(d, "poll_us"));
+		json_object_set(row, "event_idx_guest_kicks_saved",
+				json_object_get(d, "event_idx_guest_kicks_saved"));
+		json_object_set(row, "event_idx_guest_calls_saved",
+				json_object_get(d, "event_idx_guest_calls_saved"));
+		json_object_set(row, "event_idx_backend_kicks_saved",
+				json_object_get(d, "event_idx_backend_kicks_saved"));
 		return;
 	}
 }
@@ -318,15 +324,16 @@ static void print_stats(json_t *rows)
 	size_t i;
 	json_t *r;
 
-	printf("%-16s %5s %10s %10s %12s %10s %9s %7s %21s %-14s %12s\n", "DEVICE", "QUEUE",
+	printf("%-16s %5s %10s %10s %12s %10s %9s %7s %21s %-14s %12s %21s\n", "DEVICE", "QUEUE",
 	       "KICKS", "CHAINS", "DESCRIPTORS", "USED", "DEFERRED", "ERRORS", "CALLS/SUPPRESSED",
-	       "MODE", "POLL_CHAINS");
+	       "MODE", "POLL_CHAINS", "EVENT_IDX_KICKS/CALLS");
 	json_array_foreach(rows, i, r) {
 		long long errs = 0;
 		const char *k;
 		json_t *e;
 		char calls[48] = "-";	/* the daemon's; "-" when it is down */
 		char polled[24] = "-";
+		char eidx[48] = "-";	/* saved by event idx: the guest's kicks, calls */
 
 		json_object_foreach(json_object_get(r, "errors"), k, e)
 			errs += json_integer_value(e);
@@ -335,10 +342,13 @@ static void print_stats(json_t *rows)
 				 jint(r, "guest_calls_suppressed"));
 		if (json_object_get(r, "poll_chains"))
 			snprintf(polled, sizeof(polled), "%lld", jint(r, "poll_chains"));
-		printf("%-16s %5lld %10lld %10lld %12lld %10lld %9lld %7lld %21s %-14s %12s\n",
+		if (json_object_get(r, "event_idx_guest_kicks_saved"))
+			snprintf(eidx, sizeof(eidx), "%lld/%lld", jint(r, "event_idx_guest_kicks_saved"),
+				 jint(r, "event_idx_guest_calls_saved"));
+		printf("%-16s %5lld %10lld %10lld %12lld %10lld %9lld %7lld %21s %-14s %12s %21s\n",
 		       jstr(r, "device", ""), jint(r, "queue"), jint(r, "kicks"), jint(r, "chains"),
 		       jint(r, "descriptors"), jint(r, "used"), jint(r, "deferred"), errs, calls,
-		       jstr(r, "mode", "-"), polled);
+		       jstr(r, "mode", "-"), polled, eidx);
 	}
 }
 

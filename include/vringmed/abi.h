@@ -131,6 +131,12 @@ VRM_STATIC_ASSERT(sizeof(struct vrm_device) == 40 + 32 * VRM_MAX_REGIONS + VRM_D
 		 "vrm_device ABI");
 
 #define VRM_QF_ENABLED		(1u << 0)
+#define VRM_QF_BE_EVENT_IDX	(1u << 1)	/* the back-end negotiated EVENT_IDX */
+
+/* vrm_queue.ev_valid: which of the event idx positions hold a value. */
+#define VRM_EV_SIGNALLED	(1u << 0)
+#define VRM_EV_AVAIL_EVENT	(1u << 1)
+#define VRM_EV_BE_KICKED	(1u << 2)
 
 /*
  * virtio-net headers.  The legacy header is 10 bytes (12 with MRG_RXBUF) in
@@ -204,7 +210,13 @@ struct vrm_queue {
 	__u32 jr_valid;		/* 1: the jr_ fields are meaningful */
 	__u32 kj_valid;		/* 1: a daemon kick round is under way */
 	__u16 jr_len;		/* descriptors in the journaled chain */
-	__u8 _pad[46];
+	/* Event idx, each side negotiated on its own (the guest's features,
+	 * VRM_QF_BE_EVENT_IDX); the daemon's only, BPF never reads them. */
+	__u16 guest_signalled;	/* guest used idx at the last call decision */
+	__u16 guest_avail_event; /* what the daemon last wrote as avail_event */
+	__u16 backend_kicked;	/* shadow avail idx at the last kick decision */
+	__u16 ev_valid;		/* VRM_EV_*: which of the three hold a value */
+	__u8 _pad[38];
 	struct vrm_desc_state desc_state[VRM_MAX_RING];
 	/* VRM_NET_RX_SLOT, VRM_NET_RX_INPLACE: where each chain in flight has
 	 * its header in guest memory (the header descriptor, or the buffer it

@@ -46,6 +46,29 @@ VRM_STATIC_ASSERT(sizeof(struct vrm_used_elem) == 8, "used element is 8 bytes");
 #define VRM_USED_IDX_OFF			2
 #define VRM_USED_RING_OFF		4
 
+/* VIRTIO_RING_F_EVENT_IDX: each side says, in a u16 after the other side's
+ * ring, the index at which it wants its next notification.  used_event sits
+ * after the avail ring (the driver's), avail_event after the used ring (the
+ * device's). */
+#define VRM_F_EVENT_IDX			29
+
+static vrm_inline __u64 vrm_used_event_off(__u32 size)
+{
+	return VRM_AVAIL_RING_OFF + 2ull * size;
+}
+
+static vrm_inline __u64 vrm_avail_event_off(__u32 size)
+{
+	return VRM_USED_RING_OFF + 8ull * size;
+}
+
+/* vring_need_event: notify when the index moved from `old` to `new_idx`
+ * passed `event` (event in [old, new_idx), free-running u16 arithmetic). */
+static vrm_inline bool vrm_need_event(__u16 event, __u16 new_idx, __u16 old)
+{
+	return (__u16)(new_idx - event - 1) < (__u16)(new_idx - old);
+}
+
 static vrm_inline __u64 vrm_align_up(__u64 v, __u64 align)
 {
 	return (v + align - 1) & ~(align - 1);

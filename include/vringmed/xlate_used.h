@@ -249,6 +249,13 @@ static vrm_inline __u32 vrm_complete(struct vrm_device *dev, struct vrm_queue *q
 	return VRM_OK;
 }
 
+/* The guest negotiated event idx (its used_event and our avail_event rule
+ * its notifications; its flags and ours are then ignored). */
+static vrm_inline bool vrm_guest_event_idx(const struct vrm_device *dev)
+{
+	return (dev->features >> VRM_F_EVENT_IDX) & 1;
+}
+
 /*
  * After vrm_complete() returned entries: does the guest want to be told?  A
  * driver that polls its used ring sets VRING_AVAIL_F_NO_INTERRUPT in its
@@ -258,51 +265,85 @@ static vrm_inline __u32 vrm_complete(struct vrm_device *dev, struct vrm_queue *q
  * the driver's between its flags store and its used idx load: either it
  * sees our entries or we see its flag clear, never neither (a lost wake-up
  * that would leave the guest asleep with entries to take).  Any device the
- * guest could have had honours the flag the same way (QEMU, DPDK, vhost);
- * event idx is masked, so the flag is all there is.  Where the flags cannot
- * be read the guest is told: a spurious interrupt costs little, a missing
- * one hangs the queue.  The guest's own flags are the guest's business in
- * the shadow direction: the back-end always calls the mediator, which
- * moves the entries and then asks this.
+ * guest could have had honours the flag the same way (QEMU, DPDK, vhost).
+ *
+ * With event idx the flag means nothing: the guest writes used_event (after
+ * its avail ring, in its order), the used idx at which it wants the next
+ * call, and before it sleeps it writes it, fences, and looks at the used
+ * idx once more; the same fence here pairs with that one.  The call is made
+ * when the used idx passed used_event since the last decision
+ * (vring_need_event from guest_signalled, the used idx then); the first
+ * decision of a queue calls.  Where the fields cannot be read the guest is
+ * told: a spurious interrupt costs little, a missing one hangs the queue.
+ * The guest's own wishes are the guest's business in the shadow direction:
+ * the back-end calls the mediator, which moves the entries and then asks
+ * this.
  */
-static vrm_inline bool vrm_guest_wants_call(const struct vrm_device *dev, const struct vrm_queue *q)
+static vrm_inline bool vrm_guest_wants_call(const struct vrm_device *dev, struct vrm_queue *q)
 {
-	const __u16 *flags;
+	enum vrm_order order = (enum vrm_order)dev->order;
+	__u16 old = q->guest_signalled, now = q->last_used;
+	bool known = q->ev_valid & VRM_EV_SIGNALLED;
+	const __u16 *flags, *event;
 
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vrm_guest_event_idx(dev)) {
+		q->guest_signalled = now;
+		q->ev_valid |= VRM_EV_SIGNALLED;
+		event = vrm_env_ptr(dev, q->avail_va + vrm_used_event_off(q->size), sizeof(*event));
+		if (!event || !known)
+			return true;
+		return vrm_need_event(vrm_swab16_if(order, __atomic_load_n(event, __ATOMIC_RELAXED)),
+				      now, old);
+	}
 	flags = vrm_env_ptr(dev, q->avail_va + VRM_AVAIL_FLAGS_OFF, sizeof(*flags));
 	if (!flags)
 		return true;
-	return !(vrm_swab16_if((enum vrm_order)dev->order, __atomic_load_n(flags, __ATOMIC_RELAXED)) &
+	return !(vrm_swab16_if(order, __atomic_load_n(flags, __ATOMIC_RELAXED)) &
 		 VRM_VRING_AVAIL_F_NO_INTERRUPT);
 }
 
 /*
- * The guest's kicks, on (`want`) or off: VRING_USED_F_NO_NOTIFY in its used
- * flags, in its byte order, which every legacy driver honours
- * (virtqueue_kick_prepare).  Off while a mediator thread polls the guest's
- * avail ring and translates what it finds, so the guest makes no system call
- * per frame; the flag is the mediator's own wish, never a back-end's passed
- * on.  Turning them back on returns true when the guest's avail ring holds
- * entries not yet translated: the full fence between the flags store and
- * the avail idx load pairs with the driver's between its avail idx store
- * and its flags load, so either the driver saw kicks wanted (and kicks) or
- * this sees its entries (and the caller translates them): none is left
- * waiting for a kick that never comes.  Userspace only (BPF may not write
- * guest memory).  Where the flags cannot be written the guest stays as it
- * was, and is said to have entries: the caller translates, which is safe.
+ * The guest's kicks, on (`want`) or off.  Without event idx: VRING_USED_F_NO_NOTIFY
+ * in its used flags, in its byte order, which every legacy driver honours
+ * (virtqueue_kick_prepare).  With event idx the guest ignores the flag and
+ * kicks only when its avail idx passes avail_event (after the used ring, in
+ * its order): on is avail_event at the translation's position (the guest
+ * kicks for the next entry it posts), off is one behind it (the guest kicks
+ * again only after 65536 entries, a spurious kick BPF takes).  Off while a
+ * mediator thread polls the guest's avail ring and translates what it
+ * finds, so the guest makes no system call per frame; the wish is the
+ * mediator's own, never a back-end's passed on.  Turning them back on
+ * returns true when the guest's avail ring holds entries not yet
+ * translated: the full fence between the flags (avail_event) store and the
+ * avail idx load pairs with the driver's between its avail idx store and
+ * its flags (avail_event) load, so either the driver saw kicks wanted (and
+ * kicks) or this sees its entries (and the caller translates them): none is
+ * left waiting for a kick that never comes.  With event idx the caller
+ * holds the queue's busy lock, so the position written is the one no kick
+ * has moved past.  Userspace only (BPF may not write guest memory).  Where
+ * the fields cannot be written the guest stays as it was, and is said to
+ * have entries: the caller translates, which is safe.
  */
 static vrm_inline bool vrm_guest_kicks(struct vrm_device *dev, struct vrm_queue *q, bool want)
 {
 	enum vrm_order order = (enum vrm_order)dev->order;
 	__u16 *flags = vrm_env_ptr(dev, q->used_va + VRM_USED_FLAGS_OFF, sizeof(*flags));
 	const __u16 *avail = vrm_env_ptr(dev, q->avail_va + VRM_AVAIL_IDX_OFF, sizeof(*avail));
+	__u16 *event = vrm_env_ptr(dev, q->used_va + vrm_avail_event_off(q->size), sizeof(*event));
+	__u16 at = VRM_READ_ONCE(q->last_avail);
 
-	if (!flags || !avail)
+	if (!flags || !avail || (vrm_guest_event_idx(dev) && !event))
 		return true;
-	__atomic_store_n(flags, vrm_swab16_if(order, want ? 0 : VRM_VRING_USED_F_NO_NOTIFY),
-			 __ATOMIC_RELAXED);
-	vrm_env_wrote(dev, flags, sizeof(*flags));
+	if (vrm_guest_event_idx(dev)) {
+		q->guest_avail_event = want ? at : (__u16)(at - 1);
+		q->ev_valid |= VRM_EV_AVAIL_EVENT;
+		__atomic_store_n(event, vrm_swab16_if(order, q->guest_avail_event), __ATOMIC_RELAXED);
+	} else {
+		__atomic_store_n(flags, vrm_swab16_if(order, want ? 0 : VRM_VRING_USED_F_NO_NOTIFY),
+				 __ATOMIC_RELAXED);
+	}
+	vrm_env_wrote(dev, vrm_guest_event_idx(dev) ? (void *)event : (void *)flags, sizeof(*flags));
 	if (!want)
 		return false;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -310,18 +351,65 @@ static vrm_inline bool vrm_guest_kicks(struct vrm_device *dev, struct vrm_queue 
 	       VRM_READ_ONCE(q->last_avail);
 }
 
+/* Event idx toward the guest: avail_event is where the translation is, and
+ * the re-check after it was written found nothing (a translation since
+ * moved last_avail on).  The guest's copy is looked at too: the VMM's own
+ * virtio code writes avail_event when it handles a ring itself (QEMU's
+ * virtio_queue_set_notification, around a vhost stop), and an avail_event
+ * moved past entries not yet translated would leave them with no kick. */
+static vrm_inline bool vrm_guest_kicks_armed(const struct vrm_device *dev, const struct vrm_queue *q)
+{
+	const __u16 *event;
+
+	if (!vrm_guest_event_idx(dev))
+		return true;
+	if (!(q->ev_valid & VRM_EV_AVAIL_EVENT) || q->guest_avail_event != VRM_READ_ONCE(q->last_avail))
+		return false;
+	event = vrm_env_ptr(dev, q->used_va + vrm_avail_event_off(q->size), sizeof(*event));
+	return event && vrm_swab16_if((enum vrm_order)dev->order, __atomic_load_n(event, __ATOMIC_RELAXED)) ==
+			q->guest_avail_event;
+}
+
+/* The back-end's avail_event, after the shadow used ring of `size`. */
+static vrm_inline __u16 vrm_backend_avail_event(const struct vrm_shadow_queue *sh, __u16 size)
+{
+	const __u16 *event = (const __u16 *)((const __u8 *)&sh->used +
+					     vrm_avail_event_off(size < VRM_MAX_RING ? size : VRM_MAX_RING));
+
+	return vrm_swab16_if(VRM_ORDER_LE, __atomic_load_n(event, __ATOMIC_RELAXED));
+}
+
+/* The shadow used_event, after the shadow avail ring of `size`. */
+static vrm_inline __u16 *vrm_backend_used_event(struct vrm_shadow_queue *sh, __u16 size)
+{
+	return &sh->avail.ring[size < VRM_MAX_RING ? size : VRM_MAX_RING];
+}
+
 /*
  * After chains went into the shadow ring: does the back-end want a kick?
  * Not while it says VRING_USED_F_NO_NOTIFY in its (little-endian) used
  * flags: a polling back-end (DPDK) always, one like Linux vhost while it
- * works through the ring.  The full fence between the shadow avail idx
- * store and the flags load pairs with the back-end's between clearing the
- * flag and its last look at the avail idx.  A back-end that never asks for
- * a kick stalls only its own device.
+ * works through the ring.  With event idx (VRM_QF_BE_EVENT_IDX) the flag
+ * means nothing: the back-end's avail_event says at which shadow avail idx
+ * it wants the next kick, and the kick is made when the idx passed it since
+ * the last decision (backend_kicked; the first decision kicks).  The full
+ * fence between the shadow avail idx store and the flags (avail_event) load
+ * pairs with the back-end's between re-enabling kicks and its last look at
+ * the avail idx.  A back-end that never asks for a kick stalls only its own
+ * device.  The daemon's thread only.
  */
-static vrm_inline bool vrm_backend_wants_kick(const struct vrm_shadow_queue *sh)
+static vrm_inline bool vrm_backend_wants_kick(struct vrm_queue *q, const struct vrm_shadow_queue *sh)
 {
+	__u16 old = q->backend_kicked, now;
+	bool known = q->ev_valid & VRM_EV_BE_KICKED;
+
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (q->flags & VRM_QF_BE_EVENT_IDX) {
+		now = vrm_swab16_if(VRM_ORDER_LE, __atomic_load_n(&sh->avail.idx, __ATOMIC_RELAXED));
+		q->backend_kicked = now;
+		q->ev_valid |= VRM_EV_BE_KICKED;
+		return !known || vrm_need_event(vrm_backend_avail_event(sh, q->size), now, old);
+	}
 	return !(vrm_swab16_if(VRM_ORDER_LE, __atomic_load_n(&sh->used.flags, __ATOMIC_RELAXED)) &
 		 VRM_VRING_USED_F_NO_NOTIFY);
 }
@@ -329,23 +417,51 @@ static vrm_inline bool vrm_backend_wants_kick(const struct vrm_shadow_queue *sh)
 /*
  * The back-end's calls, on (`want`) or off: VRING_AVAIL_F_NO_INTERRUPT in the
  * shadow avail flags, which every modern back-end honours when event idx is
- * not negotiated.  Off while a mediator thread polls the shadow used ring.
+ * not negotiated; with it, the shadow used_event: on at the used path's
+ * position (the back-end calls for the next entry it returns), off one
+ * behind it.  Off while a mediator thread polls the shadow used ring.
  * The caller holds the queue's busy lock: the flags and the avail idx are
  * one word that a publication writes whole (BPF's vrm_env_publish_idx keeps
  * the flags it finds), so only a holder of the lock may change either.
  * Turning them back on returns true when the back-end has used entries not
- * yet returned: the full fence between the flags store and the used idx
- * load pairs with the back-end's between its used idx store and its flags
- * load, so either it saw calls wanted (and calls) or this sees its entries.
+ * yet returned: the full fence between the flags (used_event) store and the
+ * used idx load pairs with the back-end's between its used idx store and
+ * its flags (used_event) load, so either it saw calls wanted (and calls) or
+ * this sees its entries.
  */
 static vrm_inline bool vrm_backend_calls(const struct vrm_queue *q, struct vrm_shadow_queue *sh,
 				       bool want)
 {
-	__atomic_store_n(&sh->avail.flags,
-			 vrm_swab16_if(VRM_ORDER_LE, want ? 0 : VRM_VRING_AVAIL_F_NO_INTERRUPT),
-			 __ATOMIC_RELAXED);
+	if (q->flags & VRM_QF_BE_EVENT_IDX)
+		__atomic_store_n(vrm_backend_used_event(sh, q->size),
+				 vrm_swab16_if(VRM_ORDER_LE, want ? q->last_used : (__u16)(q->last_used - 1)),
+				 __ATOMIC_RELAXED);
+	else
+		__atomic_store_n(&sh->avail.flags,
+				 vrm_swab16_if(VRM_ORDER_LE, want ? 0 : VRM_VRING_AVAIL_F_NO_INTERRUPT),
+				 __ATOMIC_RELAXED);
 	if (!want)
 		return false;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return vrm_swab16_if(VRM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE)) !=
+	       q->last_used;
+}
+
+/*
+ * Event idx toward the back-end, after a completion while its calls are on:
+ * the shadow used_event moved to the used path's position, so the back-end
+ * calls for the next entry (it calls once per passing of used_event, so a
+ * used_event left behind would silence it).  The same fence and re-check as
+ * vrm_backend_calls; true when entries came meanwhile (the caller returns
+ * them, then asks again).  used_event is a word of its own, written by the
+ * used path only: no lock.
+ */
+static vrm_inline bool vrm_backend_calls_rearm(const struct vrm_queue *q, struct vrm_shadow_queue *sh)
+{
+	if (!(q->flags & VRM_QF_BE_EVENT_IDX))
+		return false;
+	__atomic_store_n(vrm_backend_used_event(sh, q->size), vrm_swab16_if(VRM_ORDER_LE, q->last_used),
+			 __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return vrm_swab16_if(VRM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE)) !=
 	       q->last_used;

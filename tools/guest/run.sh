@@ -2,7 +2,8 @@
 # One run of vringmed's real-guest scenario, unattended, cleaning up after
 # itself:
 #
-#   tools/guest/run.sh [--mode legacy|modern] [--path vringmedd|direct] [--keep-logs DIR]
+#   tools/guest/run.sh [--mode legacy|modern] [--path vringmedd|direct] [--event-idx on|off]
+#                      [--plan ping|burst] [--keep-logs DIR]
 #
 # A big-endian s390x Linux guest (Debian's kernel, its own virtio-net
 # driver) boots under qemu-system-s390x (TCG) with a virtio-net-ccw device on
@@ -11,8 +12,16 @@
 # which sends every frame straight back.  --path vringmedd puts vringmedd
 # between QEMU and testpmd; --path direct connects QEMU to testpmd itself.
 # The guest pings a neighbour that never answers, so its own frames are what
-# comes back, and prints its counters.  Prints what flowed (guest, testpmd,
-# vringmed per device and queue) and, last, "RESULT: WORKED" or
+# comes back, and prints its counters.  --plan burst (with --path vringmedd)
+# gives the guest a second virtio-net device, through a second vringmedd
+# device that withholds event idx, to a second testpmd port, and sends
+# checkable frames on both at once, 32 in flight on each (guest-traffic,
+# VRINGMED_GUEST_BURST_SECS seconds, default 4): the two devices' kicks and
+# calls per frame compare event idx on and off under the same load.
+# The device runs with event_idx=on (vringmedd's default is off);
+# --event-idx off withholds VIRTIO_RING_F_EVENT_IDX from guest and back-end.
+# Prints what flowed (guest, testpmd, vringmed per device and queue, and its
+# kicks and calls per frame) and, last, "RESULT: WORKED" or
 # "RESULT: FAILED (why)"; exits 0 only when it worked.
 #
 # Needs root (BPF), `make` (the binaries) and tools/guest/fetch.sh (the guest,
@@ -22,19 +31,23 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
-MODE=legacy PATH_KIND=vringmedd KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
+MODE=legacy PATH_KIND=vringmedd EIDX=on PLAN=ping KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
 CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--mode) MODE=$2; shift 2 ;;
 	--path) PATH_KIND=$2; shift 2 ;;
+	--event-idx) EIDX=$2; shift 2 ;;
+	--plan) PLAN=$2; shift 2 ;;
 	--keep-logs) KEEP=$2; shift 2 ;;
-	-h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
 case $MODE in legacy|modern) ;; *) echo "run.sh: --mode legacy|modern" >&2; exit 2 ;; esac
 case $PATH_KIND in vringmedd|direct) ;; *) echo "run.sh: --path vringmedd|direct" >&2; exit 2 ;; esac
+case $EIDX in on|off) ;; *) echo "run.sh: --event-idx on|off" >&2; exit 2 ;; esac
+case $PLAN in ping|burst) ;; *) echo "run.sh: --plan ping|burst" >&2; exit 2 ;; esac
 
 fail() { echo "RESULT: FAILED ($*)"; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "needs root"
@@ -60,14 +73,30 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # The initramfs: busybox, the three modules, tools/guest/init.
-guest_initramfs
+APPEND=
+if [ "$PLAN" = burst ]; then
+	[ -x .output/guest-traffic.s390x ] || fail ".output/guest-traffic.s390x missing (make)"
+	[ "$PATH_KIND" = vringmedd ] || fail "--plan burst compares two vringmedd devices: --path vringmedd"
+	guest_initramfs --traffic
+	APPEND=" vrg_plan=burst vrg_secs=${VRINGMED_GUEST_BURST_SECS:-4}"
+else
+	guest_initramfs
+fi
+# --plan burst: the second device's back-end port, vringmedd device and
+# QEMU device (testpmd's loop topology sends each port's frames back on it).
+TP2= D2= Q2=
+if [ "$PLAN" = burst ]; then
+	TP2="--vdev net_vhost1,iface=$TMP/vhost1.sock,queues=1"
+	D2="-d net1,vmm=$TMP/vmm1.sock,backend=$TMP/vhost1.sock,event_idx=off"
+	Q2="-chardev socket,id=c1,path=$TMP/vmm1.sock -netdev vhost-user,id=n1,chardev=c1"
+fi
 
 # The modern-only back-end: testpmd, io forwarding, one vhost-user port.
 mkfifo "$TMP/tp.in"
 sleep 100000 > "$TMP/tp.in" & HOLD_PID=$!
 stdbuf -oL /usr/bin/dpdk-testpmd -l 0,1 --no-huge --no-pci -m 256 --file-prefix "$PREFIX" \
-	--vdev "net_vhost0,iface=$TMP/vhost.sock,queues=1" --log-level=lib.vhost.config:info \
-	-- --no-mlockall --forward-mode=io --auto-start --total-num-mbufs=4096 \
+	--vdev "net_vhost0,iface=$TMP/vhost.sock,queues=1" $TP2 --log-level=lib.vhost.config:info \
+	-- --no-mlockall --forward-mode=io --port-topology=loop --auto-start --total-num-mbufs=4096 \
 	< "$TMP/tp.in" > "$TMP/testpmd.log" 2>&1 & TP_PID=$!
 for _ in $(seq 100); do [ -S "$TMP/vhost.sock" ] && break; sleep 0.1; done
 [ -S "$TMP/vhost.sock" ] || fail "testpmd did not start (see its log)"
@@ -75,7 +104,7 @@ for _ in $(seq 100); do [ -S "$TMP/vhost.sock" ] && break; sleep 0.1; done
 SOCK=$TMP/vhost.sock
 if [ "$PATH_KIND" = vringmedd ]; then
 	.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m "${VRINGMED_METRICS:-none}" ${VRINGMED_GUEST_VERBOSE:+-v} \
-		-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock" > "$TMP/vringmedd.log" 2>&1 &
+		-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock,event_idx=$EIDX" $D2 > "$TMP/vringmedd.log" 2>&1 &
 	D_PID=$!
 	for _ in $(seq 600); do grep -q "vringmedd ready" "$TMP/vringmedd.log" && break; kill -0 "$D_PID" 2>/dev/null || break; sleep 0.1; done	# loading the programs takes seconds on a loaded machine
 	grep -q "vringmedd ready" "$TMP/vringmedd.log" || fail "vringmedd did not start: $(tail -n1 "$TMP/vringmedd.log")"
@@ -89,9 +118,10 @@ timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 25
 	-object memory-backend-memfd,id=mem,size=256M,share=on \
 	-nographic -nodefaults -no-reboot -serial stdio \
 	-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" \
-	-append "console=ttysclp0 panic=-1 quiet loglevel=3" \
+	-append "console=ttysclp0 panic=-1 quiet loglevel=3$APPEND" \
 	-chardev "socket,id=c0,path=$SOCK" -netdev vhost-user,id=n0,chardev=c0 \
 	-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56$REV" \
+	$Q2 ${Q2:+-device virtio-net-ccw,netdev=n1,mac=52:54:00:12:34:58$REV} \
 	< /dev/null > "$TMP/guest.log" 2>&1 & Q_PID=$!
 wait "$Q_PID"; qrc=$?; Q_PID=
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
@@ -99,7 +129,7 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 # Counters before anything stops.
 VSTATS=
 if [ -n "$D_PID" ]; then
-	VSTATS=$(python3 - "$TMP/ctl.sock" <<'PY'
+	VSTATS=$(python3 - "$TMP/ctl.sock" "$EIDX" <<'PY'
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats\n")
 data = b""
@@ -107,14 +137,28 @@ while True:
     b = s.recv(65536)
     if not b: break
     data += b
+kicks, calls, frames, eidx = {}, {}, {}, {}
 for q in json.loads(data):
     errs = ",".join("%s=%d" % kv for kv in q["errors"].items()) or "none"
     print("  vringmed %s queue %d (%s): mode=%s kicks=%d chains=%d polled_chains=%d descriptors=%d"
-          " indirect_tables=%d used=%d deferred=%d calls=%d calls_suppressed=%d errors=%s"
+          " indirect_tables=%d used=%d deferred=%d calls=%d calls_suppressed=%d"
+          " event_idx_saved=%d/%d/%d errors=%s"
           % (q["device"], q["queue"], "rx" if q["queue"] % 2 == 0 else "tx", q.get("mode", "?"),
              q["kicks"], q["chains"], q.get("poll_chains", -1), q["descriptors"],
              q.get("indirect_tables", -1), q["used"], q["deferred"], q.get("guest_calls", -1),
-             q.get("guest_calls_suppressed", -1), errs))
+             q.get("guest_calls_suppressed", -1), q.get("event_idx_guest_kicks_saved", -1),
+             q.get("event_idx_guest_calls_saved", -1), q.get("event_idx_backend_kicks_saved", -1), errs))
+    d = q["device"]
+    kicks[d] = kicks.get(d, 0) + q["kicks"] - q.get("kicks_userspace", 0)
+    calls[d] = calls.get(d, 0) + max(q.get("guest_calls", 0), 0)
+    frames[d] = frames.get(d, 0) + q["used"]
+# Per frame through the device (its used entries: frames received and sent):
+# what each cost in guest kicks (VM exits on KVM) and guest interrupts.
+for d in sorted(kicks):
+    if frames[d]:
+        print("  per frame (%s event_idx=%s, %d frames): kicks/frame=%.3f calls/frame=%.3f"
+              % (d, "off" if d == "net1" or sys.argv[2] == "off" else "on", frames[d],
+                 kicks[d] / frames[d], calls[d] / frames[d]))
 PY
 )
 fi
@@ -123,6 +167,7 @@ for _ in $(seq 50); do kill -0 "$TP_PID" 2>/dev/null || break; sleep 0.1; done
 
 g() { grep -a "^GUEST $1" "$TMP/guest.log" | tail -n1 | tr -d "\r" | sed "s/^GUEST //"; }
 gv() { grep -a -o "$1=[0-9]*" "$TMP/guest.log" | tail -n1 | cut -d= -f2; }
+gf() { grep -a "^GUEST version_1=" "$TMP/guest.log" | grep -a -o "$1=[0-9]*" | head -n1 | cut -d= -f2; }	# a feature bit
 tpv() { grep -A3 "Accumulated forward statistics" "$TMP/testpmd.log" | grep -o "$1: *[0-9]*" | head -n1 | grep -o "[0-9]*$"; }
 neg=$(grep -o "negotiated Virtio features: 0x[0-9a-f]*" "$TMP/testpmd.log" | tail -n1 | grep -o "0x.*")
 tp_v1=0
@@ -133,9 +178,10 @@ boot=$(g "init_at=" | cut -d= -f2) done_at=$(g "traffic_done_at=" | cut -d= -f2)
 echo "  qemu: exit $qrc after $((ms / 1000)).$(printf %03d $((ms % 1000))) s (boot, traffic, power-off); guest kernel $(cut -d' ' -f2 "$CACHE/VERSION" 2>/dev/null), /init at ${boot:-?} s, traffic done at ${done_at:-?} s"
 [ "$qrc" = 124 ] && echo "  qemu: killed by the ${TIMEOUT} s timeout"
 grep -a -E "vhost|endian|Operation not supported" "$TMP/guest.log" | grep -v "^GUEST" | head -n3 | sed 's/^/  qemu says: /'
-echo "  guest: version_1=$(gv version_1) mrg_rxbuf=$(gv mrg_rxbuf) indirect_desc=$(gv indirect_desc) event_idx=$(gv event_idx) tx_packets=$(gv tx_packets) rx_packets=$(gv rx_packets) rx_errors=$(gv rx_errors) driver_complaints=$(gv driver_complaints)"
+echo "  guest: version_1=$(gf version_1) mrg_rxbuf=$(gf mrg_rxbuf) indirect_desc=$(gf indirect_desc) event_idx=$(gf event_idx) tx_packets=$(gv tx_packets) rx_packets=$(gv rx_packets) rx_errors=$(gv rx_errors) driver_complaints=$(gv driver_complaints)"
 echo "  testpmd: negotiated ${neg:-nothing} (VERSION_1 $([ $tp_v1 = 1 ] && echo on || echo off)), RX-packets=$(tpv RX-packets) TX-packets=$(tpv TX-packets)"
 [ -n "$VSTATS" ] && echo "$VSTATS"
+[ "$PLAN" = burst ] && grep -a "^GUEST nic " "$TMP/guest.log" | tr -d "\r" | sed 's/^GUEST /  guest: /'
 if [ -n "${VRINGMED_GUEST_VERBOSE:-}" ]; then
 	echo "  testpmd: vhost-user messages received, in order:"
 	grep -o "read message VHOST_USER_[A-Z_]*" "$TMP/testpmd.log" | sed 's/.*VHOST_USER_//' | uniq -c |
