@@ -170,6 +170,8 @@ static json_t *vrd_queue_stats(struct vrd_daemon *d, const struct vrm_proxy_info
 				    json_integer((json_int_t)in->eidx_calls_saved[q]));
 		json_object_set_new(row, "event_idx_backend_kicks_saved",
 				    json_integer((json_int_t)in->eidx_be_kicks_saved[q]));
+		json_object_set_new(row, "event_idx_rescues",
+				    json_integer((json_int_t)in->eidx_rescues[q]));
 		/* Of the kicks, the translation rounds the daemon ran itself
 		 * (polling, re-arming, deferred): the rest came from the
 		 * guest. */

@@ -149,6 +149,7 @@ void vrm_metrics_set_device(struct vrm_metrics *m, uint32_t slot, const char *ba
 		memset(m->calls.eidx_kicks[slot], 0, sizeof(m->calls.eidx_kicks[slot]));
 		memset(m->calls.eidx_calls[slot], 0, sizeof(m->calls.eidx_calls[slot]));
 		memset(m->calls.eidx_be_kicks[slot], 0, sizeof(m->calls.eidx_be_kicks[slot]));
+		memset(m->calls.eidx_rescues[slot], 0, sizeof(m->calls.eidx_rescues[slot]));
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -182,7 +183,8 @@ void vrm_metrics_set_poll(struct vrm_metrics *m, uint32_t slot, const unsigned l
 }
 
 void vrm_metrics_set_eidx(struct vrm_metrics *m, uint32_t slot, const unsigned long *kicks,
-			 const unsigned long *calls, const unsigned long *be_kicks, unsigned nq)
+			 const unsigned long *calls, const unsigned long *be_kicks,
+			 const unsigned long *rescues, unsigned nq)
 {
 	if (!m || slot >= VRM_MAX_DEVICES)
 		return;
@@ -191,6 +193,7 @@ void vrm_metrics_set_eidx(struct vrm_metrics *m, uint32_t slot, const unsigned l
 		m->calls.eidx_kicks[slot][q] = kicks[q];
 		m->calls.eidx_calls[slot][q] = calls[q];
 		m->calls.eidx_be_kicks[slot][q] = be_kicks[q];
+		m->calls.eidx_rescues[slot][q] = rescues[q];
 	}
 	pthread_mutex_unlock(&m->lock);
 }

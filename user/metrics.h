@@ -27,7 +27,8 @@ void vrm_metrics_set_calls(struct vrm_metrics *m, uint32_t slot, const unsigned 
 /* What event idx saved of a slot's `nq` queues: the guest's kicks and
  * calls, the back-end's kicks. */
 void vrm_metrics_set_eidx(struct vrm_metrics *m, uint32_t slot, const unsigned long *kicks,
-			 const unsigned long *calls, const unsigned long *be_kicks, unsigned nq);
+			 const unsigned long *calls, const unsigned long *be_kicks,
+			 const unsigned long *rescues, unsigned nq);
 /* Their polling: periods, chains translated meanwhile, microseconds. */
 void vrm_metrics_set_poll(struct vrm_metrics *m, uint32_t slot, const unsigned long *periods,
 			 const unsigned long *chains, const unsigned long *us, unsigned nq);

@@ -219,6 +219,7 @@ static void vrp_publish(struct vrm_proxy *p)
 		p->pub.eidx_kicks_saved[i] = p->poll[i].eidx_kicks_saved;
 		p->pub.eidx_calls_saved[i] = p->poll[i].eidx_calls_saved;
 		p->pub.eidx_be_kicks_saved[i] = p->poll[i].eidx_be_kicks_saved;
+		p->pub.eidx_rescues[i] = p->q[i].eidx_rescues;
 	}
 	snprintf(p->pub.last_error, sizeof(p->pub.last_error), "%s", p->last_error);
 	pthread_mutex_unlock(&p->pub_lock);

@@ -148,6 +148,9 @@ struct vrm_proxy_info {
 	 * avail_event said were not wanted (upoll.h). */
 	unsigned long eidx_kicks_saved[VRM_PROXY_NQ], eidx_calls_saved[VRM_PROXY_NQ];
 	unsigned long eidx_be_kicks_saved[VRM_PROXY_NQ];
+	/* ... and the tick's rescues of a guest that lost an event-idx race
+	 * (vrp_call_watch, vrp_watch_kicks). */
+	unsigned long eidx_rescues[VRM_PROXY_NQ];
 	char last_error[160];
 };
 /* As of the proxy's last vrm_proxy_tick (or its creation): safe to call from

@@ -239,24 +239,58 @@ static void vrp_kick_to_userspace(struct vrm_proxy *p, const char *why)
  * after it posts; a deferred kick is done within the daemon's next tick). */
 #define VRP_KICK_LAG_MS		300
 
+/* An event-idx guest found with posts past avail_event and no kick may
+ * have lost the race of docs/design.md (Notifications): it read a stale
+ * avail_event, and the daemon's look after its store missed the post,
+ * which a guest barrier a VMM drops toward another host thread (QEMU's TCG
+ * with one vCPU) lets happen.  It will not kick again until avail_event
+ * moves, so the tick translates for it; kicks a hook does not see look the
+ * same once, and again at every post, so on the BPF path more than
+ * VRP_RESCUES rescues in VRP_RESCUE_WINDOW_MS mean unseen kicks after all
+ * (on the userspace path every kick is seen: each such find is a rescue). */
+#define VRP_RESCUES		3
+#define VRP_RESCUE_WINDOW_MS	10000
+
+static bool vrp_kick_rescue(struct vrm_proxy *p, unsigned i, uint64_t now)
+{
+	struct vrp_queue *vq = &p->q[i];
+
+	if (!(p->guest_features & BIT(VU_F_EVENT_IDX)))
+		return false;
+	if (now - vq->rescue_window_ms > VRP_RESCUE_WINDOW_MS) {
+		vq->rescue_window_ms = now;
+		vq->rescues_in_window = 0;
+	}
+	if (vq->rescues_in_window >= VRP_RESCUES && p->kick_path == VRM_KICK_BPF)
+		return false;
+	vq->rescues_in_window++;
+	vq->eidx_rescues++;
+	pr_info("device %s: queue %u: the guest posted past avail_event with no kick; "
+		"translated by the daemon (%u chains)\n", p->cfg.name, i, vrp_user_kick(p, i));
+	return true;
+}
+
 /*
  * On the BPF path, kicks no hook sees would stall the device without a word
  * (the back-end wakes to an untranslated shadow ring).  Every tick (not
  * every kick: a device BPF serves costs the daemon no wake-up) each running
  * ring's avail idx is compared with the translation's position: ahead, and
- * no progress for VRP_KICK_LAG_MS, means its kicks go unseen.
+ * no progress for VRP_KICK_LAG_MS, means its kicks go unseen, unless an
+ * event-idx guest lost its race (vrp_kick_rescue, on either path).
  */
 void vrp_watch_kicks(struct vrm_proxy *p)
 {
 	uint64_t now = 0;
 
-	if (p->kick_path != VRM_KICK_BPF || vrp_dev(p)->broken)
+	if (vrp_dev(p)->broken || (p->kick_path != VRM_KICK_BPF &&
+				   !(p->guest_features & BIT(VU_F_EVENT_IDX))))
 		return;
 	for (unsigned i = 0; i < VRP_NQ; i++) {
 		struct vrp_queue *vq = &p->q[i];
 		struct vrm_ux_queue rq = vrp_rq(p, i);
 		struct vrm_queue *q = rq.q;
 		uint16_t guest, ahead, at = VRM_READ_ONCE(q->last_avail);
+		uint64_t waited;
 		char why[160];
 
 		if (!vq->started || vrm_ux_guest_avail(&rq, &guest) ||
@@ -270,12 +304,14 @@ void vrp_watch_kicks(struct vrm_proxy *p)
 			vq->lag_last_avail = at;
 			continue;
 		}
-		if (now - vq->lag_since_ms < VRP_KICK_LAG_MS)
+		if ((waited = now - vq->lag_since_ms) < VRP_KICK_LAG_MS)
+			continue;
+		vq->lag_since_ms = 0;
+		if (vrp_kick_rescue(p, i, now) || p->kick_path != VRM_KICK_BPF)
 			continue;
 		snprintf(why, sizeof(why), "queue %u: %u chains waited %llu ms in the guest's ring "
 			 "and no kick reached BPF (signalled in the kernel or by another process)",
-			 i, ahead, (unsigned long long)(now - vq->lag_since_ms));
-		vq->lag_since_ms = 0;
+			 i, ahead, (unsigned long long)waited);
 		if (p->cfg.kick == VRM_KICK_BPF) {
 			/* Configured so: said, not overruled. */
 			if (strcmp(p->kick_why, why))

@@ -46,7 +46,7 @@ void vrp_tell_guest(struct vrm_proxy *p, unsigned i, uint32_t returned)
 
 /*
  * Event idx, every tick: a guest whose used_event stood still behind the
- * used idx since the last tick is called.  Its barrier between writing
+ * used idx since the last tick (behind it then, and now) is called.  Its barrier between writing
  * used_event and looking at the used idx once more is what makes our
  * decision safe, and a VMM may not make it one toward another host thread
  * (QEMU's TCG drops guest barriers with one vCPU); a guest that lost that
@@ -65,11 +65,14 @@ void vrp_call_watch(struct vrm_proxy *p, unsigned i)
 		vq->used_event_seen_ok = false;
 		return;
 	}
-	if (vq->used_event_seen_ok && ue == vq->used_event_seen && ue != rq.q->last_used) {
+	if (vq->used_event_seen_ok && ue == vq->used_event_seen && ue != vq->used_idx_seen &&
+	    ue != rq.q->last_used) {
 		vrp_signal_vmm(vq);
 		p->calls[i]++;
+		vq->eidx_rescues++;
 	}
 	vq->used_event_seen = ue;
+	vq->used_idx_seen = rq.q->last_used;
 	vq->used_event_seen_ok = true;
 }
 

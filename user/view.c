@@ -404,6 +404,8 @@ static void prom_queue_counters(FILE *out, const struct qrow *rows, int nrows,
 			       "Event idx: used-path rounds that returned entries without a call, the guest's used_event not passed.");
 		daemon_counter(out, rows, nrows, x, "event_idx_backend_kicks_saved", x->calls.eidx_be_kicks,
 			       "Event idx: translations the back-end was not kicked for, its avail_event not passed.");
+		daemon_counter(out, rows, nrows, x, "event_idx_rescues", x->calls.eidx_rescues,
+			       "Event idx: the daemon's tick found the guest past avail_event with no kick, or asleep with its used_event passed, and translated or called for it.");
 		head(out, "vringmed_poll_seconds_total", "counter",
 		     "Time a queue was polled by its device thread.");
 		for (int i = 0; i < nrows; i++) {

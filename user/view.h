@@ -64,6 +64,8 @@ struct vrm_view_calls {
 	unsigned long eidx_kicks[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
 	unsigned long eidx_calls[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
 	unsigned long eidx_be_kicks[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
+	/* The tick's rescues of an event-idx guest that lost a race. */
+	unsigned long eidx_rescues[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
 };
 
 /* Labels and counters the daemon knows and the maps do not. */

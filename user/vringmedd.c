@@ -130,7 +130,7 @@ static void vrd_labels_poll(struct vrd_daemon *d, const struct vrm_proxy_info *i
 	vrm_metrics_set_poll(d->metrics, in->slot, in->poll_periods, in->poll_chains, us,
 			    VRM_PROXY_NQ);
 	vrm_metrics_set_eidx(d->metrics, in->slot, in->eidx_kicks_saved, in->eidx_calls_saved,
-			    in->eidx_be_kicks_saved, VRM_PROXY_NQ);
+			    in->eidx_be_kicks_saved, in->eidx_rescues, VRM_PROXY_NQ);
 }
 
 /* The labels only the daemon knows, to the exporter when they change. */

@@ -76,6 +76,8 @@ int vmm_resume(struct vmm *v, const uint16_t *base);
  * guest memory in `memfd` (MEM_SIZE bytes, taken over). */
 int vmm_start_fd(struct vmm *v, const char *path, enum vrm_order order, int memfd);
 int vmm_start(struct vmm *v, const char *path, enum vrm_order order);
+/* Set: the VMMs started from now on take EVENT_IDX when offered. */
+extern bool vmm_event_idx;
 void vmm_stop(struct vmm *v);
 /* Guest-order stores into guest memory, and a guest-order load. */
 void g16(struct vmm *v, uint64_t gpa, uint16_t x);

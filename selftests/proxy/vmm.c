@@ -156,11 +156,14 @@ int vmm_start_fd(struct vmm *v, const char *path, enum vrm_order order, int memf
 		    v->pf & (BIT(VU_PF_CROSS_ENDIAN) | BIT(VU_PF_REPLY_ACK) | BIT(VU_PF_LOG_SHMFD)), -1);
 	vu_msg_init(&m, VU_SET_OWNER);
 	vu_send(v->sock, &m);
-	feat = v->offered & (BIT(VU_NET_F_MRG_RXBUF) | BIT(VU_F_PROTOCOL_FEATURES));
+	feat = v->offered & (BIT(VU_NET_F_MRG_RXBUF) | BIT(VU_F_PROTOCOL_FEATURES) |
+			     (vmm_event_idx ? BIT(VU_F_EVENT_IDX) : 0));
 	vu_send_u64(v->sock, VU_SET_FEATURES, feat, -1);
 	v->feat = feat;
 	return vmm_rings_start(v, zero);
 }
+
+bool vmm_event_idx;
 
 int vmm_start(struct vmm *v, const char *path, enum vrm_order order)
 {
@@ -270,5 +273,9 @@ uint16_t vmm_tx_used(struct vmm *v, uint16_t want, int ms)
 		usleep(10000);
 		got = gl16(v, used_idx);
 	}
+	/* With event idx, as a driver whose callbacks are on: call me at the
+	 * next entry. */
+	if (v->feat & BIT(VU_F_EVENT_IDX))
+		g16(v, RING_GPA(1) + vrm_legacy_avail_off(QSIZE) + 4 + 2ull * QSIZE, got);
 	return got;
 }
