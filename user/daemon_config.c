@@ -183,8 +183,9 @@ static const struct vrd_setting vrd_settings[] = {
 	  "backend=xdp:IFACE: vringmedd's own back-end, frames\n"
 	  "to and from host interface IFACE over AF_XDP.\n"
 	  "Keys: kick=auto|bpf|userspace (as --kick-path),\n"
-	  "poll=US|off (as --poll), event_idx=on|off (on:\n"
-	  "mediated on each side; off, the default: withheld),\n"
+	  "poll=US|off (as --poll), event_idx=on|off (on, a net\n"
+	  "device's default: mediated on each side; off, a blk\n"
+	  "device's default: withheld),\n"
 	  "type=net|blk (virtio-net,\n"
 	  "the default, or virtio-blk), order=be|le (type=blk:\n"
 	  "the byte order of its config space and rings)" },

@@ -76,7 +76,7 @@ void vrm_ev_del(int epfd, struct vrm_ev *ev)
 int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **why)
 {
 	char buf[512], *tok, *save = NULL;
-	bool first = true, order_set = false;
+	bool first = true, order_set = false, eidx_set = false;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (strlen(spec) >= sizeof(buf)) {
@@ -119,6 +119,7 @@ int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **wh
 			cfg->poll_us = us;
 		} else if (!strcmp(tok, "event_idx=on") || !strcmp(tok, "event_idx=off")) {
 			cfg->event_idx = tok[11] == 'n';
+			eidx_set = true;
 		} else {
 			*why = "expected NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace][,poll=US|off]"
 			       "[,event_idx=on|off][,type=net|blk][,order=be|le] (socket paths under 108 bytes)";
@@ -133,6 +134,8 @@ int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **wh
 		*why = "backend=xdp:IFACE is a net device's (an interface's frames)";
 		return -EINVAL;
 	}
+	if (!eidx_set)
+		cfg->event_idx = cfg->type == VRM_DEV_NET;
 	if (cfg->type == VRM_DEV_BLK && !order_set) {
 		*why = "type=blk needs order=be|le: the VMM reads the config space before its "
 		       "guest says a byte order";

@@ -74,9 +74,9 @@ struct vrm_proxy_cfg {
 	unsigned poll_us;
 	bool poll_set;
 	/* event_idx=on: VIRTIO_RING_F_EVENT_IDX offered to the guest and taken
-	 * from a back-end that offers it, each side mediated on its own; off
-	 * (the default) withholds it from both (docs/design.md, Notifications:
-	 * a stall seen after a system_reset is not understood yet). */
+	 * from a back-end that offers it, each side mediated on its own
+	 * (docs/design.md, Notifications); off withholds it from both.  On by
+	 * default for net devices; off for blk, where no guest has run it. */
 	bool event_idx;
 };
 #define VRM_PROXY_POLL_US	50

@@ -75,10 +75,10 @@ struct vrp_queue {
 	uint64_t lag_since_ms;
 	uint16_t lag_last_avail;
 	int vmm_callfd;			/* the VMM's call eventfd */
-	/* Event idx: the guest's used_event and the used idx at the last tick
-	 * (vrp_call_watch). */
-	uint16_t used_event_seen, used_idx_seen;
-	bool used_event_seen_ok;
+	/* Event idx: the guest's used_event, behind the used idx since when
+	 * (0: it is not behind; vrp_call_watch). */
+	uint16_t used_event_seen;
+	uint64_t used_event_since_ms;
 	/* The tick's rescues of this ring (a call, or a translation no kick
 	 * asked for), and those of the last VRP_RESCUE_WINDOW_MS. */
 	unsigned long eidx_rescues;

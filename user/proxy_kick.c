@@ -250,6 +250,9 @@ static void vrp_kick_to_userspace(struct vrm_proxy *p, const char *why)
  * (on the userspace path every kick is seen: each such find is a rescue). */
 #define VRP_RESCUES		3
 #define VRP_RESCUE_WINDOW_MS	10000
+/* An event-idx guest's posts wait this long for a kick: a kick translates
+ * at once, or leaves a deferral the next turn does. */
+#define VRP_EIDX_LAG_MS		100
 
 static bool vrp_kick_rescue(struct vrm_proxy *p, unsigned i, uint64_t now)
 {
@@ -304,7 +307,8 @@ void vrp_watch_kicks(struct vrm_proxy *p)
 			vq->lag_last_avail = at;
 			continue;
 		}
-		if ((waited = now - vq->lag_since_ms) < VRP_KICK_LAG_MS)
+		waited = now - vq->lag_since_ms;
+		if (waited < (p->guest_features & BIT(VU_F_EVENT_IDX) ? VRP_EIDX_LAG_MS : VRP_KICK_LAG_MS))
 			continue;
 		vq->lag_since_ms = 0;
 		if (vrp_kick_rescue(p, i, now) || p->kick_path != VRM_KICK_BPF)

@@ -44,36 +44,44 @@ void vrp_tell_guest(struct vrm_proxy *p, unsigned i, uint32_t returned)
 	}
 }
 
+/* How long a guest's used_event may stand still behind the used idx
+ * before the device thread calls it anyway. */
+#define VRP_CALL_LAG_MS		100
+
 /*
- * Event idx, every tick: a guest whose used_event stood still behind the
- * used idx since the last tick (behind it then, and now) is called.  Its barrier between writing
- * used_event and looking at the used idx once more is what makes our
- * decision safe, and a VMM may not make it one toward another host thread
- * (QEMU's TCG drops guest barriers with one vCPU); a guest that lost that
- * race sleeps with a used_event already passed, and with event idx no
- * later completion calls it again.  Seen as a receive queue stalled for
- * good; a spurious call costs the guest a look at its ring.
+ * Event idx, at every turn of the device thread: a guest whose used_event
+ * stood still behind the used idx for VRP_CALL_LAG_MS is called.  Its
+ * barrier between writing used_event and looking at the used idx once more
+ * is what makes our decision safe, and a VMM may not make it one toward
+ * another host thread (QEMU's TCG drops guest barriers with one vCPU); a
+ * guest that lost that race sleeps with a used_event already passed, and
+ * with event idx no later completion calls it again.  Seen as a receive
+ * queue stalled for good.  A guest with its callbacks off leaves used_event
+ * behind on purpose (Linux writes 0): it gets a spurious call each
+ * VRP_CALL_LAG_MS, which costs it a look at its ring.
  */
 void vrp_call_watch(struct vrm_proxy *p, unsigned i)
 {
 	struct vrm_ux_queue rq = vrp_rq(p, i);
 	struct vrp_queue *vq = &p->q[i];
+	uint64_t now;
 	uint16_t ue;
 
 	if (!vq->started || !(p->guest_features & BIT(VU_F_EVENT_IDX)) ||
-	    vrm_ux_guest_used_event(&rq, &ue)) {
-		vq->used_event_seen_ok = false;
+	    vrm_ux_guest_used_event(&rq, &ue) || ue == VRM_READ_ONCE(rq.q->last_used)) {
+		vq->used_event_since_ms = 0;
 		return;
 	}
-	if (vq->used_event_seen_ok && ue == vq->used_event_seen && ue != vq->used_idx_seen &&
-	    ue != rq.q->last_used) {
+	now = vrp_now_ms();
+	if (!vq->used_event_since_ms || ue != vq->used_event_seen) {
+		vq->used_event_seen = ue;
+		vq->used_event_since_ms = now;
+	} else if (now - vq->used_event_since_ms >= VRP_CALL_LAG_MS) {
 		vrp_signal_vmm(vq);
 		p->calls[i]++;
 		vq->eidx_rescues++;
+		vq->used_event_since_ms = now;
 	}
-	vq->used_event_seen = ue;
-	vq->used_idx_seen = rq.q->last_used;
-	vq->used_event_seen_ok = true;
 }
 
 /* What a turn did, told to the peers. */

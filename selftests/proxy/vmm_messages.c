@@ -52,7 +52,7 @@ VRM_TEST(vmm_face)
 		VRM_TRUE(f & BIT(VU_F_VERSION_1));	/* a modern guest may have it */
 		VRM_TRUE(f & BIT(VU_F_PROTOCOL_FEATURES));
 		VRM_TRUE(f & BIT(VU_F_INDIRECT_DESC));	/* testpmd's, mediated */
-		VRM_TRUE(!(f & BIT(VU_F_EVENT_IDX)));	/* unless event_idx=on */
+		VRM_TRUE(f & BIT(VU_F_EVENT_IDX));	/* a net device's default */
 		VRM_TRUE(!(f & BIT(VU_F_ANY_LAYOUT)));
 		VRM_TRUE(pf & BIT(VU_PF_CROSS_ENDIAN));
 		close(s);

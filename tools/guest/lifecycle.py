@@ -179,6 +179,11 @@ def cmd_device(ctl):
               % (d.get("name"), d.get("state"), d.get("virtio"), d.get("byte_order"),
                  d.get("sessions"), d.get("teardowns"), d.get("starts", "?"), d.get("kick_path", "?"),
                  d.get("last_error") or "none"))
+    # Event idx: the tick's rescues per queue (a guest that lost its race).
+    resc = ["q%d=%d" % (q["queue"], q["event_idx_rescues"])
+            for q in control(ctl, "stats") if "event_idx_rescues" in q]
+    if resc:
+        print("  event idx rescues: %s" % " ".join(resc))
     return 0
 
 
