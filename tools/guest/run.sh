@@ -18,7 +18,7 @@
 # checkable frames on both at once, 32 in flight on each (guest-traffic,
 # VRINGMED_GUEST_BURST_SECS seconds, default 4): the two devices' kicks and
 # calls per frame compare event idx on and off under the same load.
-# The device runs with event_idx=on (vringmedd's default is off);
+# The device runs with event_idx=on (vringmedd's default for net);
 # --event-idx off withholds VIRTIO_RING_F_EVENT_IDX from guest and back-end.
 # Prints what flowed (guest, testpmd, vringmed per device and queue, and its
 # kicks and calls per frame) and, last, "RESULT: WORKED" or
