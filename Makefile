@@ -330,10 +330,11 @@ verifier-stats: $(OUTPUT)/verifier_stats
 	$(Q)$(OUTPUT)/verifier_stats
 
 # The main job: a big-endian legacy s390x Linux guest under QEMU, through
-# vringmedd, on dpdk-testpmd (tools/guest/run.sh).  demo-rig: the smaller
-# demo without a VMM (driver processes kicking eventfds).
+# vringmedd, on dpdk-testpmd (tools/guest/run.sh), its two NICs loaded
+# alike, one with event idx and one without.  demo-rig: the smaller demo
+# without a VMM (driver processes kicking eventfds).
 demo: all
-	$(Q)tools/guest/run.sh --mode legacy --path vringmedd
+	$(Q)tools/guest/run.sh --mode legacy --path vringmedd --plan burst
 
 # The block half: a big-endian legacy ppc64 guest's disk through vringmedd
 # on qemu-storage-daemon (tools/guest/blk-run.sh).

@@ -123,10 +123,13 @@ case_checker() {
 # pass, and it costs fewer guest kicks and calls per frame than without it,
 # measured in the same run: run.sh --plan burst gives the guest a second
 # device whose vringmedd device withholds event idx, and loads both alike
-# (32 frames in flight on each).  Kicks drop by half or more; calls by a
-# tenth to a fifth, and how many completion rounds each device's thread
-# runs is the loaded machine's timing, so a comparison that does not hold
-# is measured once more before the case fails.
+# (32 frames in flight on each).  Kicks drop by half or more.  Calls
+# follow the guest's NAPI rounds, each of which asks for a call at its end
+# with event idx or without (Linux writes used_event as it would clear
+# NO_INTERRUPT), and how many rounds each device's thread runs is the
+# loaded machine's timing: 0.9-1.05 of the calls without it in six runs
+# here.  So kicks must be fewer, calls at most a tenth more; a comparison
+# that does not hold is measured once more before the case fails.
 case_event_idx() {
 	local out a b ok why try
 	for try in 1 2; do
@@ -153,8 +156,8 @@ case_event_idx_once() {
 	grep -q "guest: nic .* event_idx=1 .* lost=0" <<<"$out" && grep -q "guest: nic .* event_idx=0 .* lost=0" <<<"$out" ||
 		{ ok=0; why="$why; not one NIC with EVENT_IDX and one without, each losing nothing"; }
 	if [ "$ok" -eq 1 ] && ! awk -v a="$a" -v b="$b" 'function f(s, k) { match(s, k "=[0-9.]+"); return substr(s, RSTART + length(k) + 1, RLENGTH - length(k) - 1) + 0 }
-		BEGIN { exit !(f(a, "kicks/frame") < f(b, "kicks/frame") && f(a, "calls/frame") < f(b, "calls/frame")) }'; then
-		ok=0; why="not fewer kicks and calls per frame with event idx"
+		BEGIN { exit !(f(a, "kicks/frame") < f(b, "kicks/frame") && f(a, "calls/frame") <= 1.1 * f(b, "calls/frame")) }'; then
+		ok=0; why="not fewer kicks per frame with event idx, or over a tenth more calls"
 	fi
 	[ "$ok" -eq 1 ]
 }
