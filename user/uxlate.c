@@ -288,9 +288,10 @@ __u32 vrm_ux_complete(struct vrm_ux_queue *rq, __u32 *returned)
 	return v;
 }
 
-int vrm_ux_guest_avail(struct vrm_ux_queue *rq, __u16 *idx)
+/* A u16 of the guest's avail ring at `off`, guarded, in host order. */
+static int vrm_ux_avail_u16(struct vrm_ux_queue *rq, __u64 off, __u16 *out)
 {
-	const __u16 *g = vrm_env_ptr(rq->dev, rq->q->avail_va + VRM_AVAIL_IDX_OFF, sizeof(*g));
+	const __u16 *g = vrm_env_ptr(rq->dev, rq->q->avail_va + off, sizeof(*g));
 	sigjmp_buf jb;
 	__u16 v;
 
@@ -303,27 +304,18 @@ int vrm_ux_guest_avail(struct vrm_ux_queue *rq, __u16 *idx)
 	vrm_guard_enter(&jb, rq->dev);
 	v = __atomic_load_n(g, __ATOMIC_ACQUIRE);
 	vrm_guard_leave();
-	*idx = vrm_swab16_if((enum vrm_order)rq->dev->order, v);
+	*out = vrm_swab16_if((enum vrm_order)rq->dev->order, v);
 	return 0;
+}
+
+int vrm_ux_guest_avail(struct vrm_ux_queue *rq, __u16 *idx)
+{
+	return vrm_ux_avail_u16(rq, VRM_AVAIL_IDX_OFF, idx);
 }
 
 int vrm_ux_guest_used_event(struct vrm_ux_queue *rq, __u16 *event)
 {
-	const __u16 *g = vrm_env_ptr(rq->dev, rq->q->avail_va + vrm_used_event_off(rq->q->size), sizeof(*g));
-	sigjmp_buf jb;
-	__u16 v;
-
-	if (!g)
-		return -EFAULT;
-	if (sigsetjmp(jb, 0)) {
-		vrm_guard_faulted(rq, false);
-		return -EFAULT;
-	}
-	vrm_guard_enter(&jb, rq->dev);
-	v = __atomic_load_n(g, __ATOMIC_RELAXED);
-	vrm_guard_leave();
-	*event = vrm_swab16_if((enum vrm_order)rq->dev->order, v);
-	return 0;
+	return vrm_ux_avail_u16(rq, vrm_used_event_off(rq->q->size), event);
 }
 
 bool vrm_ux_guest_wants_call(struct vrm_ux_queue *rq)
