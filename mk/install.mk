@@ -2,8 +2,9 @@
 # Installing vringmed, and its Debian package.  Included by the Makefile.
 #
 #   make install [PREFIX=/usr/local] [DESTDIR=]   the daemon, vringmedctl, the
-#                                                 unit, the config, man pages,
-#                                                 alert rules and dashboard
+#                                                 unit and its XDP drop-in, the
+#                                                 config, man pages, alert
+#                                                 rules and dashboard
 #   make uninstall [PREFIX=...] [DESTDIR=]        exactly what install put
 #   make deb                                      .output/deb/vringmed_*.deb,
 #                                                 then lintian on it
@@ -25,13 +26,14 @@ INSTALL    ?= install
 INSTALL_CONF := $(DESTDIR)$(SYSCONFDIR)/vringmed/vringmedd.conf
 # Every file install puts, but the config (kept when it exists, see below).
 INSTALL_FILES := $(SBINDIR)/vringmedd $(BINDIR)/vringmedctl \
-		 $(UNITDIR)/vringmedd.service \
+		 $(UNITDIR)/vringmedd.service $(DATADIR)/systemd/vringmedd-xdp.conf \
 		 $(MANDIR)/man8/vringmedd.8 $(MANDIR)/man1/vringmedctl.1 \
 		 $(DATADIR)/prometheus/vringmed-alerts.yml \
 		 $(DATADIR)/grafana/vringmed-dashboard.json
 # Directories install may create, deepest first, for uninstall: those that
 # are vringmed's own always go when empty, the others only under a DESTDIR.
-INSTALL_OWN_DIRS := $(DATADIR)/prometheus $(DATADIR)/grafana $(DATADIR) $(SYSCONFDIR)/vringmed
+INSTALL_OWN_DIRS := $(DATADIR)/prometheus $(DATADIR)/grafana $(DATADIR)/systemd $(DATADIR) \
+		    $(SYSCONFDIR)/vringmed
 INSTALL_DIRS := $(SBINDIR) $(BINDIR) $(UNITDIR) $(MANDIR)/man8 $(MANDIR)/man1
 
 .PHONY: install uninstall deb
@@ -39,7 +41,7 @@ install: $(OUTPUT)/vringmedd $(OUTPUT)/vringmedctl
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DATADIR)/prometheus \
-		$(DESTDIR)$(DATADIR)/grafana $(DESTDIR)$(SYSCONFDIR)/vringmed
+		$(DESTDIR)$(DATADIR)/grafana $(DESTDIR)$(DATADIR)/systemd $(DESTDIR)$(SYSCONFDIR)/vringmed
 	$(Q)$(INSTALL) -m 0755 $(OUTPUT)/vringmedd $(DESTDIR)$(SBINDIR)/vringmedd
 	$(Q)$(INSTALL) -m 0755 $(OUTPUT)/vringmedctl $(DESTDIR)$(BINDIR)/vringmedctl
 	$(Q)sed -e 's|/usr/local/sbin/vringmedd|$(SBINDIR)/vringmedd|' \
@@ -51,6 +53,9 @@ install: $(OUTPUT)/vringmedd $(OUTPUT)/vringmedctl
 	$(Q)$(INSTALL) -m 0644 docs/vringmedctl.1 $(DESTDIR)$(MANDIR)/man1/vringmedctl.1
 	$(Q)$(INSTALL) -m 0644 tools/prometheus/vringmed-alerts.yml $(DESTDIR)$(DATADIR)/prometheus/
 	$(Q)$(INSTALL) -m 0644 tools/grafana/vringmed-dashboard.json $(DESTDIR)$(DATADIR)/grafana/
+	$(Q)sed -e 's|/usr/share/vringmed/|$(DATADIR)/|' tools/vringmedd-xdp.conf \
+		> $(DESTDIR)$(DATADIR)/systemd/vringmedd-xdp.conf
+	$(Q)chmod 0644 $(DESTDIR)$(DATADIR)/systemd/vringmedd-xdp.conf
 	@# An operator's edited config is never overwritten.
 	$(Q)if [ -e $(INSTALL_CONF) ] && ! cmp -s tools/vringmedd.conf $(INSTALL_CONF); then \
 		echo "  kept     $(INSTALL_CONF) (differs from tools/vringmedd.conf)"; \

@@ -35,8 +35,11 @@ dpkg_w() {
 	echo "$out"; return 1
 }
 cleanup() {
-	for p in $D $NPY $TP $HOLD; do stop_pid "$p"; done
+	for p in $D $NPY $TP $HOLD $XR; do stop_pid "$p"; done
 	wait 2>/dev/null
+	[ -z "$XNS" ] || { ip link del "$XIF" 2>/dev/null; ip netns del "$XNS" 2>/dev/null; }
+	rm -rf /etc/systemd/system/vringmedd.service.d/xdp.conf
+	rmdir /etc/systemd/system/vringmedd.service.d 2>/dev/null
 	if [ -n "$PKG_INSTALLED" ]; then
 		dpkg_w --purge vringmed > "$TMP/purge-on-exit.log" 2>&1 ||
 			{ echo "      dpkg --purge vringmed failed on the way out:"; sed 's/^/      /' "$TMP/purge-on-exit.log"; }
@@ -45,7 +48,7 @@ cleanup() {
 	# daemon had the default paths, checked before the first start).
 	if [ -n "$PINS_OURS" ]; then
 		rm -rf /sys/fs/bpf/vringmed
-		rm -f /run/vringmed/control.sock /run/vringmed/net0.sock
+		rm -f /run/vringmed/control.sock /run/vringmed/net0.sock /run/vringmed/x0.sock
 	fi
 	[ -z "$RUNDIR_MADE" ] || rm -rf /run/vringmed
 	rm -rf "/var/run/dpdk/vmi-$$"
@@ -58,7 +61,8 @@ FILES_LOCAL="usr/local/sbin/vringmedd usr/local/bin/vringmedctl
 usr/local/lib/systemd/system/vringmedd.service etc/vringmed/vringmedd.conf
 usr/local/share/man/man8/vringmedd.8 usr/local/share/man/man1/vringmedctl.1
 usr/local/share/vringmed/prometheus/vringmed-alerts.yml
-usr/local/share/vringmed/grafana/vringmed-dashboard.json"
+usr/local/share/vringmed/grafana/vringmed-dashboard.json
+usr/local/share/vringmed/systemd/vringmedd-xdp.conf"
 DEST=$TMP/dest
 if mk -s install DESTDIR="$DEST" > "$TMP/install.log" 2>&1; then
 	missing=$(for f in $FILES_LOCAL; do [ -f "$DEST/$f" ] || echo "$f"; done)
@@ -148,7 +152,8 @@ else
 fi
 
 # ---- the Debian package on this machine -----------------------------------
-N_PKG=23	# the checks below, skipped together
+N_PKG=27	# the checks below, skipped together
+XNS= XIF= XR=
 skip_pkg() { skp 'package/*' "$1"; skip=$((skip + N_PKG - 1)); finish; }
 [ "$(id -u)" -eq 0 ] || skip_pkg "needs root (dpkg -i, BPF)"
 for t in dpkg-buildpackage dh lintian dpdk-testpmd setpriv strace; do
@@ -186,6 +191,7 @@ cat > "$TMP/expected" <<'EOF'
 /usr/share/man/man8/vringmedd.8.gz
 /usr/share/vringmed/grafana/vringmed-dashboard.json
 /usr/share/vringmed/prometheus/vringmed-alerts.yml
+/usr/share/vringmed/systemd/vringmedd-xdp.conf
 EOF
 check package/contents_exact diff -u "$TMP/expected" "$TMP/contents"
 
@@ -252,7 +258,7 @@ PY
 	for _ in $(seq 100); do [ -S "$TMP/notify.sock" ] && break; sleep 0.1; done
 	( umask "$umask_unit"
 	  exec env NOTIFY_SOCKET="$TMP/notify.sock" WATCHDOG_USEC=$((wd * 1000000)) \
-		setpriv --bounding-set "$bset" $nnp -- \
+		setpriv --bounding-set "${UNIT_BSET:-$bset}" $nnp -- \
 		${trace:+strace -D -f -qq -o "$trace"} $EXEC ) > "$log" 2>&1 &
 	D=$!
 	# Loading the programs takes a second, more on a loaded machine.
@@ -338,6 +344,69 @@ unit_stop; rc=$?
 check package/sigterm_exits_0 [ "$rc" -eq 0 ]
 check package/sigterm_removes_pins_and_sockets bash -c "[ -z \"\$(ls -A /sys/fs/bpf/vringmed 2>/dev/null)\" ] &&
 	[ ! -e $rundir/net0.sock ] && [ ! -e $rundir/control.sock ]"
+
+# ---- backend=xdp under the unit: refused without its drop-in, served with it
+# The package ships the drop-in (share/vringmed/systemd/vringmedd-xdp.conf);
+# an operator copies it under /etc.  Its capabilities are added to the
+# bounding set here as systemd would; its address families are checked
+# against the calls made (strace), as the unit's are below.
+XDROP=/usr/share/vringmed/systemd/vringmedd-xdp.conf
+dropval() { sed -n "s/^$1=//p" "$XDROP" | tail -n1; }
+check package/xdp_dropin_verifies bash -c "[ -f $XDROP ] && mkdir -p /etc/systemd/system/vringmedd.service.d &&
+	cp $XDROP /etc/systemd/system/vringmedd.service.d/xdp.conf &&
+	systemd-analyze verify $UNIT > $TMP/verify-xdp.out 2>&1 && ! grep -q . $TMP/verify-xdp.out"
+XNS=vrmins-$$ XIF=vrmi$$ XPEER=vrmip$$
+cp /etc/vringmed/vringmedd.conf "$TMP/conf.before-xdp"
+if ip netns add "$XNS" && ip link add "$XIF" type veth peer name "$XPEER" netns "$XNS" &&
+   ip netns exec "$XNS" sysctl -qw "net.ipv6.conf.$XPEER.disable_ipv6=1" &&
+   ip link set "$XIF" up && ip -n "$XNS" link set "$XPEER" up; then
+	echo "device x0,vmm=$rundir/x0.sock,backend=xdp:$XIF" >> /etc/vringmed/vringmedd.conf
+	if unit_start "$TMP/xdp-refused.log"; then
+		timeout 60 "${drv[@]}" --socket "$rundir/x0.sock" --legacy --any-mac --frames 8 \
+			--timeout-ms 2000 > "$TMP/xdp-refused-driver.log" 2>&1
+		check package/xdp_refused_names_the_dropin grep -q "under the packaged unit, add the drop-in share/vringmed/systemd/vringmedd-xdp.conf" "$TMP/xdp-refused.log"
+		grep -m1 "cannot set up the back-end" "$TMP/xdp-refused.log" | cut -c1-150 | sed 's/^/      /'
+	else
+		bad package/xdp_refused_names_the_dropin "the installed vringmedd did not start: $(tail -n2 "$TMP/xdp-refused.log")"
+	fi
+	unit_stop
+	xb=$bset
+	for c in $(dropval CapabilityBoundingSet); do c=${c#CAP_}; xb="$xb,+${c,,}"; done
+	ip netns exec "$XNS" python3 selftests/reflector.py "$XPEER" swap & XR=$!
+	sleep 0.5
+	if UNIT_BSET=$xb unit_start "$TMP/xdp-served.log" "$TMP/strace-xdp.out"; then
+		timeout 120 "${drv[@]}" --socket "$rundir/x0.sock" --legacy --any-mac --frames 200 \
+			--timeout-ms 20000 > "$TMP/xdp-driver.log" 2>&1
+		echo "      with the drop-in: $(grep '^vu_driver: mode=' "$TMP/xdp-driver.log" | cut -c1-120)"
+		check package/xdp_served_with_the_dropin grep -q "sent=200 received=200 .*RESULT: PASS" "$TMP/xdp-driver.log"
+	else
+		bad package/xdp_served_with_the_dropin "no start with the drop-in's capabilities: $(tail -n2 "$TMP/xdp-served.log")"
+	fi
+	unit_stop
+	stop_pid "$XR"; XR=
+else
+	bad package/xdp_refused_names_the_dropin "cannot make the namespace and veth pair"
+	bad package/xdp_served_with_the_dropin "cannot make the namespace and veth pair"
+fi
+cp "$TMP/conf.before-xdp" /etc/vringmed/vringmedd.conf
+rm -f /etc/systemd/system/vringmedd.service.d/xdp.conf
+rmdir /etc/systemd/system/vringmedd.service.d 2>/dev/null
+
+# Every socket the daemon opened is of a family its unit allows (with the
+# drop-in: the drop-in's too): RestrictAddressFamilies refuses the others.
+check package/sockets_within_unit_families python3 - "$(unitval RestrictAddressFamilies)" "$(dropval RestrictAddressFamilies)" "$TMP"/strace*.out <<'PY'
+import re, sys
+unit, drop = set(sys.argv[1].split()), set(sys.argv[2].split())
+bad, seen = [], set()
+for path in sys.argv[3:]:
+    allowed = unit | drop if path.endswith("strace-xdp.out") else unit
+    for fam in set(re.findall(r'\bsocket\((AF_[A-Z0-9]+)', open(path).read())):
+        seen.add(fam)
+        if fam not in allowed:
+            bad.append("%s in %s" % (fam, path.rsplit("/", 1)[-1]))
+print("      socket families used: %s%s" % (" ".join(sorted(seen)), ("; outside the unit's: " + ", ".join(bad)) if bad else ""))
+sys.exit(0 if seen and not bad else 1)
+PY
 
 # Every system call the daemon made (its threads too) passes the unit's
 # SystemCallFilter, its groups expanded by systemd-analyze itself.

@@ -677,7 +677,11 @@ static struct xb_port *xb_port_new(const char *iface)
 	if (!err && (step = "packet socket", err = xb_pkt_open(pt)) == 0 &&
 	    (step = "thread", err = -pthread_create(&pt->thread, NULL, xb_thread, pt)) == 0)
 		return pt;
-	pr_warn("xdp %s: cannot set up the back-end (%s): %s\n", iface, step, strerror(-err));
+	pr_warn("xdp %s: cannot set up the back-end (%s): %s%s\n", iface, step, strerror(-err),
+		err == -EPERM || err == -EACCES || err == -EAFNOSUPPORT ?
+		"; it needs CAP_NET_ADMIN, CAP_NET_RAW and the address families AF_XDP, "
+		"AF_PACKET and AF_NETLINK: under the packaged unit, add the drop-in "
+		"share/vringmed/systemd/vringmedd-xdp.conf (docs/xdp.md)" : "");
 	xb_port_free(pt);
 	errno = -err;
 	return NULL;
