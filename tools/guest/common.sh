@@ -1,6 +1,21 @@
 # Shared by the guest scenarios (run.sh, lifecycle.sh, migrate.sh, xdp.sh);
 # sourced, not run.
 
+fail() { echo "RESULT: FAILED ($*)"; exit 1; }
+
+# guest_preflight BIN...: root, the s390x guest in $CACHE, and each of the
+# binaries; fails the run otherwise.
+guest_preflight() {
+	local f b
+	[ "$(id -u)" -eq 0 ] || fail "needs root"
+	for f in vmlinuz busybox modules/virtio_net.ko; do
+		[ -s "$CACHE/$f" ] || fail "guest not in $CACHE: run tools/guest/fetch.sh (make setup)"
+	done
+	for b in "$@"; do
+		[ -x "$b" ] || fail "$b missing (make setup; make)"
+	done
+}
+
 # stop_pids PID...: SIGTERM to each, up to 5 s for each to go, then SIGKILL;
 # waits for these alone (other processes of the run go on).
 stop_pids() {

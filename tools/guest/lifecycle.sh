@@ -59,16 +59,8 @@ while [ $# -gt 0 ]; do
 done
 skipped() { case $SKIP in *,$1,*) return 0 ;; esac; return 1; }
 
-fail() { echo "RESULT: FAILED ($*)"; exit 1; }
-[ "$(id -u)" -eq 0 ] || fail "needs root"
-for f in vmlinuz busybox modules/virtio_net.ko; do
-	[ -s "$CACHE/$f" ] || fail "guest not in $CACHE: run tools/guest/fetch.sh (make setup)"
-done
-for b in /usr/bin/dpdk-testpmd /usr/bin/qemu-system-s390x .output/vringmedd .output/guest-traffic.s390x; do
-	[ -x "$b" ] || fail "$b missing (make setup; make)"
-done
-
 . tools/guest/common.sh
+guest_preflight /usr/bin/dpdk-testpmd /usr/bin/qemu-system-s390x .output/vringmedd .output/guest-traffic.s390x
 TMP=$(mktemp -d /tmp/vm-life-XXXXXX)
 ROOT=/sys/fs/bpf/vringmed-life-$$
 PREFIX=vml-$$

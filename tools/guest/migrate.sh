@@ -45,16 +45,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-fail() { echo "RESULT: FAILED ($*)"; exit 1; }
-[ "$(id -u)" -eq 0 ] || fail "needs root"
-for f in vmlinuz busybox modules/virtio_net.ko; do
-	[ -s "$CACHE/$f" ] || fail "guest not in $CACHE: run tools/guest/fetch.sh (make setup)"
-done
-for b in /usr/bin/dpdk-testpmd /usr/bin/qemu-system-s390x .output/vringmedd .output/guest-traffic.s390x; do
-	[ -x "$b" ] || fail "$b missing (make setup; make)"
-done
-
 . tools/guest/common.sh
+guest_preflight /usr/bin/dpdk-testpmd /usr/bin/qemu-system-s390x .output/vringmedd .output/guest-traffic.s390x
 TMP=$(mktemp -d /tmp/vm-mig-XXXXXX)
 PREFIX=vmig-$$
 ROOT_A=/sys/fs/bpf/vringmed-mig-a-$$ ROOT_B=/sys/fs/bpf/vringmed-mig-b-$$

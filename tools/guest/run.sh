@@ -49,16 +49,8 @@ case $PATH_KIND in vringmedd|direct) ;; *) echo "run.sh: --path vringmedd|direct
 case $EIDX in on|off) ;; *) echo "run.sh: --event-idx on|off" >&2; exit 2 ;; esac
 case $PLAN in ping|burst) ;; *) echo "run.sh: --plan ping|burst" >&2; exit 2 ;; esac
 
-fail() { echo "RESULT: FAILED ($*)"; exit 1; }
-[ "$(id -u)" -eq 0 ] || fail "needs root"
-for f in vmlinuz busybox modules/virtio_net.ko; do
-	[ -s "$CACHE/$f" ] || fail "guest not in $CACHE: run tools/guest/fetch.sh (make setup)"
-done
-for b in /usr/bin/dpdk-testpmd /usr/bin/qemu-system-s390x $([ "$PATH_KIND" = vringmedd ] && echo .output/vringmedd); do
-	[ -x "$b" ] || fail "$b missing (make setup; make)"
-done
-
 . tools/guest/common.sh
+guest_preflight /usr/bin/dpdk-testpmd /usr/bin/qemu-system-s390x $([ "$PATH_KIND" = vringmedd ] && echo .output/vringmedd)
 TMP=$(mktemp -d /tmp/vm-guest-XXXXXX)
 ROOT=/sys/fs/bpf/vringmed-guest-$$
 PREFIX=vmg-$$

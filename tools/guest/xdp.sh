@@ -44,16 +44,8 @@ case $GUESTS in 1|2) ;; *) echo "xdp.sh: --guests 1|2" >&2; exit 2 ;; esac
 case $NETPATH in xdp|tap) ;; *) echo "xdp.sh: --path xdp|tap" >&2; exit 2 ;; esac
 [ "$NETPATH" = tap ] && GUESTS=1
 
-fail() { echo "RESULT: FAILED ($*)"; exit 1; }
-[ "$(id -u)" -eq 0 ] || fail "needs root"
-for f in vmlinuz busybox modules/virtio_net.ko; do
-	[ -s "$CACHE/$f" ] || fail "guest not in $CACHE: run tools/guest/fetch.sh (make setup)"
-done
-for b in /usr/bin/qemu-system-s390x .output/vringmedd; do
-	[ -x "$b" ] || fail "$b missing (make setup; make)"
-done
-
 . tools/guest/common.sh
+guest_preflight /usr/bin/qemu-system-s390x .output/vringmedd
 TMP=$(mktemp -d /tmp/vm-xdpg-XXXXXX)
 ROOT=/sys/fs/bpf/vringmed-xdpg-$$
 NS=vrmg-$$ IF=vrmg$$ PEER=vrmgp$$
