@@ -266,9 +266,15 @@ static int cmd_device_show(const struct vrm_view *v, char **args)
 }
 
 /* What only the daemon counts for a queue (its used path's calls to the
- * guest), from its own `stats`, into the row taken from the maps. */
+ * guest, the mode the queue ran in, its polling, what event idx saved and
+ * rescued), from its own `stats`, into the row taken from the maps. */
 static void stats_add_daemon(json_t *row, json_t *ds)
 {
+	static const char *const keys[] = {
+		"guest_calls", "guest_calls_suppressed", "mode", "poll_periods", "poll_chains",
+		"poll_us", "event_idx_guest_kicks_saved", "event_idx_guest_calls_saved",
+		"event_idx_backend_kicks_saved", "event_idx_rescues",
+	};
 	size_t i;
 	json_t *d;
 
@@ -276,20 +282,9 @@ static void stats_add_daemon(json_t *row, json_t *ds)
 		if (strcmp(jstr(d, "device", ""), jstr(row, "device", "-")) ||
 		    jint(d, "queue") != jint(row, "queue") || !json_object_get(d, "guest_calls"))
 			continue;
-		json_object_set(row, "guest_calls", json_object_get(d, "guest_calls"));
-		json_object_set(row, "guest_calls_suppressed",
-				json_object_get(d, "guest_calls_suppressed"));
-		/* The mode the queue ran in, and its polling. */
-		json_object_set(row, "mode", json_object_get(d, "mode"));
-		json_object_set(row, "poll_periods", json_object_get(d, "poll_periods"));
-		json_object_set(row, "poll_chains", json_object_get(d, "poll_chains"));
-		json_object_set(row, "poll_us", json_object_get(d, "poll_us"));
-		json_object_set(row, "event_idx_guest_kicks_saved",
-				json_object_get(d, "event_idx_guest_kicks_saved"));
-		json_object_set(row, "event_idx_guest_calls_saved",
-				json_object_get(d, "event_idx_guest_calls_saved"));
-		json_object_set(row, "event_idx_backend_kicks_saved",
-				json_object_get(d, "event_idx_backend_kicks_saved"));
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			if (json_object_get(d, keys[k]))
+				json_object_set(row, keys[k], json_object_get(d, keys[k]));
 		return;
 	}
 }
