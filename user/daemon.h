@@ -33,6 +33,7 @@ struct ring_buffer;
 struct vrm_metrics;
 
 #define VRD_SCAN_MS 200	/* deferred flags are rescanned this often */
+#define VRD_WATCH_MS 20	/* ... and this often while a watch waits (vrm_proxy_watching) */
 #define VRD_POLL_TURNS 32	/* a polling device's turns between looks at its fds */
 /* How long `device del` and a stop wait for a device's thread to end its
  * session before they abandon it (vrd_dev_join): the main thread serves the

@@ -113,7 +113,8 @@ static void *vrd_dev_main(void *arg)
 
 		if (!polling || ++turns >= VRD_POLL_TURNS) {
 			turns = 0;
-			n = epoll_wait(dv->epfd, evs, 16, polling ? 0 : VRD_SCAN_MS);
+			n = epoll_wait(dv->epfd, evs, 16, polling ? 0 :
+				       vrm_proxy_watching(dv->p) ? VRD_WATCH_MS : VRD_SCAN_MS);
 		}
 
 		if (n < 0 && errno != EINTR) {

@@ -112,6 +112,10 @@ void vrm_proxy_tick(struct vrm_proxy *p);
  * vrm_proxy_poll after every turn, which returns whether it found work. */
 bool vrm_proxy_polling(const struct vrm_proxy *p);
 bool vrm_proxy_poll(struct vrm_proxy *p);
+/* Whether a watch of the proxy's ticks waits to see a guest past its
+ * avail_event or behind its used_event for long enough (event idx): then
+ * the loop ticks sooner than every 200 ms, so a rescue comes on time. */
+bool vrm_proxy_watching(const struct vrm_proxy *p);
 
 struct vrm_proxy_info {
 	const char *name, *vmm_path, *backend_path;

@@ -176,6 +176,14 @@ bool vrm_proxy_polling(const struct vrm_proxy *p)
 	return false;
 }
 
+bool vrm_proxy_watching(const struct vrm_proxy *p)
+{
+	for (unsigned i = 0; i < VRP_NQ; i++)
+		if (p->q[i].started && (p->q[i].used_event_since_ms || p->q[i].lag_since_ms))
+			return true;
+	return false;
+}
+
 bool vrm_proxy_poll(struct vrm_proxy *p)
 {
 	bool any = false, work;
