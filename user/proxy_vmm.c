@@ -456,6 +456,7 @@ static enum vrp_result vrp_get_vring_base(struct vrm_proxy *p, struct vrp_req *r
 	struct vrp_queue *vq = req->vq;
 	struct vrm_queue *q = &p->b->queues[vrp_qslot(p, idx)];
 	struct vrm_shadow_queue *sh = &p->b->shadow[vrp_qslot(p, idx)];
+	struct vrm_ux_queue rq = vrp_rq(p, idx);
 	bool was_started = vq->started;
 	struct vu_msg rep;
 
@@ -470,6 +471,7 @@ static enum vrp_result vrp_get_vring_base(struct vrm_proxy *p, struct vrp_req *r
 		uint16_t sh_used;
 
 		vrp_complete(p, idx);
+		vrm_ux_used_flush(&rq);
 		sh_used = vrm_swab16_if(VRM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE));
 		if ((p->be_stopped & (1u << idx)) && p->be_stopped_at[idx] != sh_used)
 			pr_info("device %s: queue %u: the back-end stopped with %u chains taken and "

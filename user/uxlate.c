@@ -269,6 +269,23 @@ __u32 vrm_ux_kick(struct vrm_ux_queue *rq, __u32 *chains)
 	return v;
 }
 
+/* vrm_used_flush, guarded: a stopping queue's used idx at last_used. */
+void vrm_ux_used_flush(struct vrm_ux_queue *rq)
+{
+	sigjmp_buf jb;
+
+	if (sigsetjmp(jb, 0)) {
+		vrm_dirty = NULL;
+		vrm_guard_faulted(rq, false);
+		return;
+	}
+	vrm_guard_enter(&jb, rq->dev);
+	vrm_dirty = rq->dirty;
+	vrm_used_flush(rq->dev, rq->q);
+	vrm_dirty = NULL;
+	vrm_guard_leave();
+}
+
 /* Guarded as vrm_ux_kick is, written out for the same reason. */
 __u32 vrm_ux_complete(struct vrm_ux_queue *rq, __u32 *returned)
 {

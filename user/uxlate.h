@@ -43,6 +43,9 @@ __u32 vrm_ux_kick(struct vrm_ux_queue *rq, __u32 *chains);
 
 /* Completion direction: returns a verdict; *returned used entries. */
 __u32 vrm_ux_complete(struct vrm_ux_queue *rq, __u32 *returned);
+/* A stopping queue: the guest's used idx at last_used, a packet whose later
+ * buffers did not come published as far as it came (vrm_used_flush). */
+void vrm_ux_used_flush(struct vrm_ux_queue *rq);
 
 /* After a completion that returned entries: true when the guest wants its
  * call (it has not set VRING_AVAIL_F_NO_INTERRUPT; vrm_guest_wants_call). */

@@ -162,6 +162,15 @@ static vrm_inline void vrm_mark_chain(struct vrm_queue *q, __u16 head, __u16 len
  * it again the moment it sees the idx).  After it, the queue state moves
  * on.  The daemon can be killed anywhere in here: vrm_queue_resume()
  * finishes the entry or puts it back in flight.
+ *
+ * A packet over several mergeable RX buffers is committed whole, by the
+ * store after its last buffer: a guest takes num_buffers entries the moment
+ * it sees the first (Linux drops the packet when one is not there yet, and
+ * reads the later buffers as packets of their own).  Its earlier buffers
+ * are finished entries the guest does not see yet (last_used is past the
+ * guest's idx while rx_merge_left is not 0); a back-end that returns a
+ * packet in two goes has it published at the second, and a queue stopped
+ * half-way has it published by vrm_used_flush().
  */
 static vrm_inline __u32 vrm_complete(struct vrm_device *dev, struct vrm_queue *q,
 				   struct vrm_shadow_queue *sh, struct vrm_qstats *st,
@@ -232,10 +241,14 @@ static vrm_inline __u32 vrm_complete(struct vrm_device *dev, struct vrm_queue *q
 		 * chain again the moment the idx moves. */
 		vrm_mark_chain(q, (__u16)id, clen, false);
 		VRM_CRASH_POINT(4);
-		/* The commit.  Entries go out one at a time so a verdict
-		 * half-way leaves the guest with a consistent prefix. */
-		__atomic_store_n(guest_idx, vrm_swab16_if(order, (__u16)(at + 1)), __ATOMIC_RELEASE);
-		vrm_env_wrote(dev, guest_idx, sizeof(*guest_idx));
+		/* The commit.  Entries (whole packets) go out one at a time
+		 * so a verdict half-way leaves the guest with a consistent
+		 * prefix. */
+		if (!merge) {
+			__atomic_store_n(guest_idx, vrm_swab16_if(order, (__u16)(at + 1)),
+					 __ATOMIC_RELEASE);
+			vrm_env_wrote(dev, guest_idx, sizeof(*guest_idx));
+		}
 		VRM_CRASH_POINT(5);
 		q->rx_merge_left = merge;
 		__builtin_memset(sh->hdr[id & VRM_RING_MASK] + VRM_STASH_TAG_OFF, 0, 4);
@@ -247,6 +260,22 @@ static vrm_inline __u32 vrm_complete(struct vrm_device *dev, struct vrm_queue *q
 			st->used++;
 	}
 	return VRM_OK;
+}
+
+/*
+ * The guest's used idx at last_used: a packet whose later buffers the
+ * back-end has not returned goes out as far as it came, when the queue
+ * stops (the VMM reads the used idx then) rather than never.
+ */
+static vrm_inline void vrm_used_flush(struct vrm_device *dev, struct vrm_queue *q)
+{
+	__u16 *guest_idx = vrm_env_ptr(dev, q->used_va + VRM_USED_IDX_OFF, sizeof(*guest_idx));
+
+	if (!guest_idx || !q->rx_merge_left)
+		return;
+	__atomic_store_n(guest_idx, vrm_swab16_if((enum vrm_order)dev->order, q->last_used),
+			 __ATOMIC_RELEASE);
+	vrm_env_wrote(dev, guest_idx, sizeof(*guest_idx));
 }
 
 /* The guest negotiated event idx (its used_event and our avail_event rule
@@ -277,14 +306,21 @@ static vrm_inline bool vrm_guest_event_idx(const struct vrm_device *dev)
  * told: a spurious interrupt costs little, a missing one hangs the queue.
  * The guest's own wishes are the guest's business in the shadow direction:
  * the back-end calls the mediator, which moves the entries and then asks
- * this.
+ * this.  The used idx is the guest's as published: behind last_used while
+ * a packet's later buffers have not come (vrm_complete).
  */
 static vrm_inline bool vrm_guest_wants_call(const struct vrm_device *dev, struct vrm_queue *q)
 {
 	enum vrm_order order = (enum vrm_order)dev->order;
 	__u16 old = q->guest_signalled, now = q->last_used;
 	bool known = q->ev_valid & VRM_EV_SIGNALLED;
-	const __u16 *flags, *event;
+	const __u16 *flags, *event, *pub;
+
+	if (q->rx_merge_left) {
+		pub = vrm_env_ptr(dev, q->used_va + VRM_USED_IDX_OFF, sizeof(*pub));
+		if (pub)
+			now = vrm_swab16_if(order, __atomic_load_n(pub, __ATOMIC_RELAXED));
+	}
 
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (vrm_guest_event_idx(dev)) {

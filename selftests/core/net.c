@@ -126,6 +126,39 @@ VRM_TEST(net_headers)
 			VRM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 4 + 8 + 4, 4), 30);
 			fx_fini(&f);
 		}
+		/* A packet over three buffers the back-end returns in two
+		 * goes: the guest sees none of it until the last (a guest
+		 * takes num_buffers entries when it sees the first), then all. */
+		if (vrm_subtest("rx_inplace_merged_whole_%s", order_name(be))) {
+			uint64_t b0, gidx;
+
+			fx_setup(&f, 64, be);
+			used = 0;
+			net_queue(&f, VRM_NET_RX_INPLACE, 12);
+			for (int i = 0; i < 4; i++)
+				tr_add_chain(&f.t, 1, 1, 64);
+			tr_publish(&f.t);
+			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+			b0 = tr_le(&f.sh->desc[0].addr, 8);
+			put_modern_hdr(f.t.mem + b0, 3);
+			memset(f.t.mem + tr_le(&f.sh->desc[1].addr, 8), 0xab, 12);
+			memset(f.t.mem + tr_le(&f.sh->desc[2].addr, 8), 0xcd, 12);
+			put_modern_hdr(f.t.mem + tr_le(&f.sh->desc[3].addr, 8), 1);
+			backend_use(&f, &used, 0, 64);
+			backend_use(&f, &used, 1, 64);
+			VRM_EQ(vrm_ux_complete(&f.rq, &ret), VRM_OK);
+			gidx = tr_used_gpa(&f.t) + 2;
+			VRM_EQ(tr_get(&f.t, gidx, 2), 0);	/* none of the packet yet */
+			VRM_EQ(f.q->last_used, 2);
+			VRM_EQ(f.q->rx_merge_left, 1);
+			backend_use(&f, &used, 2, 40);
+			backend_use(&f, &used, 3, 50);
+			VRM_EQ(vrm_ux_complete(&f.rq, &ret), VRM_OK);
+			VRM_EQ(tr_get(&f.t, gidx, 2), 4);
+			guest_hdr_is(&f, b0, 12, 3);
+			VRM_EQ(f.q->rx_merge_left, 0);
+			fx_fini(&f);
+		}
 		if (vrm_subtest("rx_slot_header_too_short_%s", order_name(be))) {
 			fx_setup(&f, 64, be);
 			net_queue(&f, VRM_NET_RX_SLOT, 10);
