@@ -52,7 +52,7 @@ TESTLIB_SRCS := testlib/bfx.c testlib/rig.c testlib/peers.c
 # The test binaries: each is its sources plus selftests/runner.c.  Tests
 # run in the order their files are listed, and in a file from top to bottom.
 TEST_CORE_SRCS  := $(addprefix selftests/core/,core.c layout.c kick.c used.c net.c blk.c fast_chains.c \
-		     hostile.c races.c journal.c guest_call.c chain_end.c indirect.c)
+		     hostile.c races.c journal.c guest_call.c chain_end.c indirect.c gro.c)
 TEST_BPF_SRCS   := $(addprefix selftests/bpf/,common.c load.c translate.c hostile.c deferred.c races.c \
 		     differential.c real_kicks.c daemon.c daemon_upgrade.c) selftests/bpf_once.c
 # session.c last: its zz_shutdown ends the session the others share.
@@ -183,7 +183,7 @@ $(OUTPUT)/vringmed-demo: $(call objs,,tools/demo.c) $(TESTLIB) $(LIB)
 # ---- tests -------------------------------------------------------
 # The core natively and, cross-compiled, on a big-endian s390x host
 # under qemu-s390x-static.
-TEST_CORE_ALL := $(TEST_CORE_SRCS) selftests/runner.c user/uxlate.c
+TEST_CORE_ALL := $(TEST_CORE_SRCS) selftests/runner.c user/uxlate.c user/xdp_gro.c
 
 $(OUTPUT)/test_core: $(call objs,crash/,$(TEST_CORE_ALL))
 	$(call link,-lpthread)
