@@ -22,10 +22,11 @@
 
 #define BIT(n)	(1ull << (n))
 /* What the back-end offers: mergeable receive buffers, and the receive
- * checksum offload (xdp_gro.c checks each checksum in software: the guest
- * need not).  No transmit offloads: the guest checksums and segments what
- * it sends. */
-#define XB_FEATURES	(BIT(VU_F_VERSION_1) | BIT(VU_NET_F_MRG_RXBUF) | BIT(VU_NET_F_GUEST_CSUM))
+ * offloads xdp_gro.c does in software: checksums checked (the guest need
+ * not), TCP segments merged into frames of up to 64 KiB.  No transmit
+ * offloads: the guest checksums and segments what it sends. */
+#define XB_FEATURES	(BIT(VU_F_VERSION_1) | BIT(VU_NET_F_MRG_RXBUF) | BIT(VU_NET_F_GUEST_CSUM) | \
+			 BIT(VU_NET_F_GUEST_TSO4) | BIT(VU_NET_F_GUEST_TSO6))
 
 static void xb_unmap(struct xb_dev *d)
 {
