@@ -26,7 +26,8 @@
 # Environment: VRINGMED_GUEST_TIMEOUT (seconds for QEMU, default 150),
 # VRINGMED_GUEST_CACHE, VRINGMED_PEER_TX_CSUM=on (the namespace's veth end
 # keeps its checksum offload: its TCP frames reach the back-end with the
-# checksum left to do, docs/xdp.md).
+# checksum left to do, docs/xdp.md), VRINGMED_GUEST_NIC_OPTS (appended to
+# the guests' -device virtio-net-ccw, e.g. ,mrg_rxbuf=off).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
 	--mbytes) MBYTES=$2; shift 2 ;;
 	--path) NETPATH=$2; shift 2 ;;
 	--keep-logs) KEEP=$2; shift 2 ;;
-	-h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "xdp.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -115,7 +116,7 @@ guest() {	# INDEX KERNEL-ARGS: one guest, in the background
 		-nographic -nodefaults -no-reboot -serial stdio \
 		-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" \
 		-append "console=ttysclp0 panic=-1 quiet loglevel=3 vrg_plan=net $2" \
-		"${net[@]}" -device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:$((56 + 2 * $1)),max_revision=0" \
+		"${net[@]}" -device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:$((56 + 2 * $1)),max_revision=0${VRINGMED_GUEST_NIC_OPTS:-}" \
 		< /dev/null > "$TMP/guest$1.log" 2>&1 &
 	Q_PIDS+=($!)
 }
