@@ -112,6 +112,7 @@ guest() {	# INDEX KERNEL-ARGS: one guest, in the background
 		ns=(ip netns exec "$NS")
 	fi
 	"${ns[@]}" timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 256 -smp 1 \
+		-name "guest$1,debug-threads=on" \
 		-object memory-backend-memfd,id=mem,size=256M,share=on \
 		-nographic -nodefaults -no-reboot -serial stdio \
 		-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" \
@@ -133,7 +134,17 @@ ticks() { [ -r "$1" ] && awk '{print $14 + $15}' "$1" || echo 0; }
 cpu_now() {
 	local qemu
 	qemu=$(pgrep -P "${Q_PIDS[0]}" | head -n1)
-	echo "$(ticks "/proc/${D_PID:-0}/stat") $(ticks "/proc/$qemu/task/$qemu/stat")"
+	echo "$(ticks "/proc/${D_PID:-0}/stat") $(ticks "/proc/$qemu/task/$qemu/stat") $(vcpu_ticks "$qemu")"
+}
+# The guest's own CPU: QEMU's TCG vCPU thread.  Under TCG it is what sets
+# the pace, so its time per MiB compares the paths' cost to the guest
+# whatever else the host's cores are busy with.
+vcpu_ticks() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		grep -q "/TCG" "$t/comm" 2>/dev/null && { ticks "$t/stat"; return; }
+	done
+	echo 0
 }
 wait_line() {	# GUEST-INDEX PATTERN: until the guest says it, or is gone
 	for _ in $(seq $((TIMEOUT * 20))); do
@@ -144,7 +155,7 @@ wait_line() {	# GUEST-INDEX PATTERN: until the guest says it, or is gone
 	return 1
 }
 # While the first guest's wget runs: the host CPU it takes.
-CPU0="0 0" CPU1="0 0"
+CPU0="0 0 0" CPU1="0 0 0"
 wait_line 0 "wget start" && CPU0=$(cpu_now)
 wait_line 0 "wget bytes" && CPU1=$(cpu_now)
 
@@ -194,6 +205,7 @@ mib, rate, path = float(sys.argv[3]), sys.argv[4], sys.argv[5]
 d = [(y - x) * 1000.0 / hz for x, y in zip(a, b)]
 who = "vringmedd %.0f ms (%.1f ms/MiB), QEMU I/O thread %.0f ms (%.1f ms/MiB)" % (d[0], d[0] / mib, d[1], d[1] / mib) \
     if path == "xdp" else "QEMU I/O thread %.0f ms (%.1f ms/MiB)" % (d[1], d[1] / mib)
+who += "; the guest's vCPU %.0f ms (%.1f ms/MiB)" % (d[2], d[2] / mib)
 print("  transfer (%s): %s MiB/s; host CPU while it ran: %s" % (path, rate, who))
 PY
 		[ "$(kv "$w" md5)" = "$SUM" ] && [ "$bytes" = $((MBYTES << 20)) ] || why="${why:+$why; }guest $i's file differs"
