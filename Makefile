@@ -289,6 +289,7 @@ endef
 
 FUZZ_XLATE_SRCS   := selftests/fuzz/fuzz_xlate.c user/uxlate.c
 FUZZ_VU_WIRE_SRCS := selftests/fuzz/fuzz_vu_wire.c user/vu_wire.c
+FUZZ_GRO_SRCS     := selftests/fuzz/fuzz_gro.c user/xdp_gro.c
 FUZZ_PROXY_SRCS   := selftests/fuzz/fuzz_proxy.c $(PROXY_SRCS) user/vu_wire.c user/uxlate.c \
 		     user/log.c user/eventfd_id.c user/access.c user/num.c user/upoll.c
 
@@ -296,6 +297,9 @@ $(OUTPUT)/fuzz/fuzz_xlate: $(call objs,fuzz/obj/,$(FUZZ_XLATE_SRCS))
 	$(call fuzz-link,)
 
 $(OUTPUT)/fuzz/fuzz_vu_wire: $(call objs,fuzz/obj/,$(FUZZ_VU_WIRE_SRCS))
+	$(call fuzz-link,)
+
+$(OUTPUT)/fuzz/fuzz_gro: $(call objs,fuzz/obj/,$(FUZZ_GRO_SRCS))
 	$(call fuzz-link,)
 
 $(OUTPUT)/fuzz/fuzz_proxy: $(call objs,fuzz/obj/,$(FUZZ_PROXY_SRCS))

@@ -165,10 +165,14 @@ static void xg_classify(const uint8_t *f, uint32_t len, struct xg_frame *x)
 {
 	const uint8_t *l4;
 	uint32_t l4len, doff, sum;
+	bool ip_mergeable;
 
 	memset(x, 0, sizeof(*x));
 	if (!xg_ip(f, len, x))
 		return;
+	/* Mergeable only once the TCP header below is known whole. */
+	ip_mergeable = x->mergeable;
+	x->mergeable = false;
 	l4 = f + x->l4;
 	l4len = x->end - x->l4;
 	if (x->proto == 6 && l4len >= 20) {
@@ -181,10 +185,10 @@ static void xg_classify(const uint8_t *f, uint32_t len, struct xg_frame *x)
 		sum = csum_add(x->pseudo, vrm_csum_partial(l4, doff, x->psum));
 		x->valid = vrm_csum_fold(sum) == 0xffff;
 		/* Only ACK, and PSH (which ends a merge), with data. */
-		x->mergeable &= x->valid && (l4[13] & ~TCP_F_PSH) == TCP_F_ACK && l4len > doff;
+		x->mergeable = ip_mergeable && x->valid && (l4[13] & ~TCP_F_PSH) == TCP_F_ACK &&
+			       l4len > doff;
 		return;
 	}
-	x->mergeable = false;
 	/* UDP: over IPv4 a zero checksum is none (nothing to check); over
 	 * IPv6 it is wrong. */
 	if (x->proto == 17 && l4len >= 8 && ld16be(l4 + 4) == l4len &&

@@ -385,6 +385,27 @@ VRM_TEST(gro_marks)
 		VRM_EQ(out.buf[0][0], VRM_VNET_F_DATA_VALID);
 		VRM_EQ(out.buf[0][1], 0);
 	}
+	if (vrm_subtest("tcp_header_past_the_segment")) {
+		static struct vrm_gro g;
+		uint8_t f[2][2048];
+		uint32_t len[2];
+
+		out.n = 0;
+		memset(&g, 0, sizeof(g));
+		vrm_gro_begin(&g, ALL, collect, NULL);
+		for (int i = 0; i < 2; i++) {
+			struct seg s = { .seq = 100 * (uint32_t)i, .plen = 0 };
+
+			len[i] = mk(f[i], &s);
+			f[i][14 + 20 + 12] = 0xf0;	/* 60 bytes of header in 20 */
+			vrm_gro_add(&g, f[i], len[i]);
+		}
+		vrm_gro_end(&g);
+		VRM_EQ(out.n, 2);
+		VRM_EQ(out.buf[0][0] | out.buf[1][0], 0);
+		VRM_EQ(out.nsegs[0] + out.nsegs[1], 2);
+		VRM_EQ(g.st.csum_valid + g.st.csum_bad, 0);
+	}
 	if (vrm_subtest("cut_short_not_marked")) {
 		static struct vrm_gro g;
 		uint8_t f[2048];
