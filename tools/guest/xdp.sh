@@ -52,7 +52,7 @@ guest_preflight /usr/bin/qemu-system-s390x .output/vringmedd
 TMP=$(mktemp -d /tmp/vm-xdpg-XXXXXX)
 ROOT=/sys/fs/bpf/vringmed-xdpg-$$
 NS=vrmg-$$ IF=vrmg$$ PEER=vrmgp$$
-D_PID= H_PID= Q_PIDS=()
+D_PID= H_PID= Q_PIDS=() G0_PID=
 cleanup() {
 	stop_pids "${Q_PIDS[@]}" $D_PID $H_PID
 	ip link del "$IF" 2>/dev/null
@@ -120,6 +120,7 @@ guest() {	# INDEX KERNEL-ARGS: one guest, in the background
 		"${net[@]}" -device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:$((56 + 2 * $1)),max_revision=0${VRINGMED_GUEST_NIC_OPTS:-}" \
 		< /dev/null > "$TMP/guest$1.log" 2>&1 &
 	Q_PIDS+=($!)
+	[ "$1" = 0 ] && G0_PID=$!
 }
 start=$(date +%s%N)
 if [ "$GUESTS" = 2 ]; then
@@ -133,7 +134,7 @@ fi
 ticks() { [ -r "$1" ] && awk '{print $14 + $15}' "$1" || echo 0; }
 cpu_now() {
 	local qemu
-	qemu=$(pgrep -P "${Q_PIDS[0]}" | head -n1)
+	qemu=$(pgrep -P "$G0_PID" | head -n1)	# guest 0's, the one that fetches
 	echo "$(ticks "/proc/${D_PID:-0}/stat") $(ticks "/proc/$qemu/task/$qemu/stat") $(vcpu_ticks "$qemu")"
 }
 # The guest's own CPU: QEMU's TCG vCPU thread.  Under TCG it is what sets
