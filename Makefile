@@ -35,7 +35,8 @@ endif
 # ---- sources -----------------------------------------------------
 # One mediated device, in rooms (user/proxy_int.h): the fuzzer builds them too.
 PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queue.c user/proxy_kick.c \
-	      user/proxy_blk.c user/proxy_poll.c user/proxy_log.c user/backend_xdp.c user/backend_xdp_vu.c user/backend_xdp_ring.c
+	      user/proxy_blk.c user/proxy_poll.c user/proxy_log.c user/backend_xdp.c user/backend_xdp_vu.c user/backend_xdp_ring.c \
+	      user/backend_xdp_rx.c user/xdp_gro.c
 # libvringmed.a: everything the daemon, vringmedctl, the tools and the
 # tests share.  Append new user/*.c files here.
 LIB_SRCS := user/access.c user/uxlate.c user/upoll.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c \
@@ -52,7 +53,7 @@ TESTLIB_SRCS := testlib/bfx.c testlib/rig.c testlib/peers.c
 # The test binaries: each is its sources plus selftests/runner.c.  Tests
 # run in the order their files are listed, and in a file from top to bottom.
 TEST_CORE_SRCS  := $(addprefix selftests/core/,core.c layout.c kick.c used.c net.c blk.c fast_chains.c \
-		     hostile.c races.c journal.c guest_call.c chain_end.c indirect.c)
+		     hostile.c races.c journal.c guest_call.c chain_end.c indirect.c gro.c)
 TEST_BPF_SRCS   := $(addprefix selftests/bpf/,common.c load.c translate.c hostile.c deferred.c races.c \
 		     differential.c real_kicks.c daemon.c daemon_upgrade.c) selftests/bpf_once.c
 # session.c last: its zz_shutdown ends the session the others share.
@@ -183,7 +184,7 @@ $(OUTPUT)/vringmed-demo: $(call objs,,tools/demo.c) $(TESTLIB) $(LIB)
 # ---- tests -------------------------------------------------------
 # The core natively and, cross-compiled, on a big-endian s390x host
 # under qemu-s390x-static.
-TEST_CORE_ALL := $(TEST_CORE_SRCS) selftests/runner.c user/uxlate.c
+TEST_CORE_ALL := $(TEST_CORE_SRCS) selftests/runner.c user/uxlate.c user/xdp_gro.c
 
 $(OUTPUT)/test_core: $(call objs,crash/,$(TEST_CORE_ALL))
 	$(call link,-lpthread)
@@ -288,6 +289,7 @@ endef
 
 FUZZ_XLATE_SRCS   := selftests/fuzz/fuzz_xlate.c user/uxlate.c
 FUZZ_VU_WIRE_SRCS := selftests/fuzz/fuzz_vu_wire.c user/vu_wire.c
+FUZZ_GRO_SRCS     := selftests/fuzz/fuzz_gro.c user/xdp_gro.c
 FUZZ_PROXY_SRCS   := selftests/fuzz/fuzz_proxy.c $(PROXY_SRCS) user/vu_wire.c user/uxlate.c \
 		     user/log.c user/eventfd_id.c user/access.c user/num.c user/upoll.c
 
@@ -295,6 +297,9 @@ $(OUTPUT)/fuzz/fuzz_xlate: $(call objs,fuzz/obj/,$(FUZZ_XLATE_SRCS))
 	$(call fuzz-link,)
 
 $(OUTPUT)/fuzz/fuzz_vu_wire: $(call objs,fuzz/obj/,$(FUZZ_VU_WIRE_SRCS))
+	$(call fuzz-link,)
+
+$(OUTPUT)/fuzz/fuzz_gro: $(call objs,fuzz/obj/,$(FUZZ_GRO_SRCS))
 	$(call fuzz-link,)
 
 $(OUTPUT)/fuzz/fuzz_proxy: $(call objs,fuzz/obj/,$(FUZZ_PROXY_SRCS))

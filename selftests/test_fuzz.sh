@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzz smoke for `make test`: each libFuzzer target (ASan + UBSan) runs for
-# FUZZ_SMOKE_SECONDS (default 20: a minute for the three) on a copy of its committed seed corpus.
+# FUZZ_SMOKE_SECONDS (default 20 each) on a copy of its committed seed corpus.
 # A crash, a leak or a sanitizer report fails it.  `make fuzz` is the
 # longer run (FUZZ_TIME seconds per target).
 set -u

@@ -781,6 +781,8 @@ static void xb_prom_dev(FILE *out, const struct xb_port *pt, const struct xb_slo
 {
 	static const char *const fmt = "vringmed_xdp_%s_total{device=\"%s\",interface=\"%s\","
 				       "direction=\"%s\"} %llu\n";
+	static const char *const ofmt = "vringmed_xdp_rx_offload_total{device=\"%s\",interface=\"%s\","
+					"what=\"%s\"} %llu\n";
 	const struct vrm_xdp_stats *st = &s->st;
 
 	fprintf(out, fmt, "frames", s->name, pt->iface, "tx", (unsigned long long)st->tx_frames);
@@ -790,6 +792,10 @@ static void xb_prom_dev(FILE *out, const struct xb_port *pt, const struct xb_slo
 	fprintf(out, fmt, "bytes", s->name, pt->iface, "rx", (unsigned long long)st->rx_bytes);
 	fprintf(out, fmt, "drops", s->name, pt->iface, "tx", (unsigned long long)st->tx_drops);
 	fprintf(out, fmt, "drops", s->name, pt->iface, "rx", (unsigned long long)st->rx_drops);
+	fprintf(out, ofmt, s->name, pt->iface, "csum_valid", (unsigned long long)st->rx_csum_valid);
+	fprintf(out, ofmt, s->name, pt->iface, "csum_bad", (unsigned long long)st->rx_csum_bad);
+	fprintf(out, ofmt, s->name, pt->iface, "coalesced", (unsigned long long)st->rx_coalesced);
+	fprintf(out, ofmt, s->name, pt->iface, "merged", (unsigned long long)st->rx_merged);
 }
 
 void vrm_xdp_prometheus(FILE *out)
@@ -806,6 +812,10 @@ void vrm_xdp_prometheus(FILE *out)
 			"# TYPE vringmed_xdp_bytes_total counter\n"
 			"# HELP vringmed_xdp_drops_total Frames dropped: tx bad or too long, rx no "
 			"guest buffer or too long.\n# TYPE vringmed_xdp_drops_total counter\n"
+			"# HELP vringmed_xdp_rx_offload_total Receive offloads per device: frames whose "
+			"checksum was checked right (csum_valid, marked so for the guest) or wrong "
+			"(csum_bad, passed unmarked), frames merged into larger ones (coalesced), the "
+			"merged frames made (merged).\n# TYPE vringmed_xdp_rx_offload_total counter\n"
 			"# HELP vringmed_xdp_steer_total Frames the steering program saw, by verdict.\n"
 			"# TYPE vringmed_xdp_steer_total counter\n");
 	for (struct xb_port *pt = xb_ports; pt; pt = pt->next) {

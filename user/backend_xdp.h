@@ -37,6 +37,10 @@ struct vrm_xdp_stats {
 	uint64_t tx_frames, tx_bytes, tx_drops;	/* guest -> IFACE, dropped: ring or UMEM full, bad chain */
 	uint64_t rx_frames, rx_bytes, rx_drops;	/* IFACE -> guest, dropped: no guest buffer, too big */
 	uint64_t local_frames;			/* guest -> guest on the same interface */
+	/* Receive offloads (docs/xdp.md): frames whose checksum was checked
+	 * and marked valid, found wrong (passed unmarked), merged into
+	 * larger frames, and the merged frames made. */
+	uint64_t rx_csum_valid, rx_csum_bad, rx_coalesced, rx_merged;
 };
 /* 0 with *out filled, -ENOENT when `name` has no XDP session. */
 int vrm_xdp_stats(const char *name, struct vrm_xdp_stats *out);

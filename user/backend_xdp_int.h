@@ -6,8 +6,9 @@
  *   backend_xdp.c       the port: the steering program, the UMEM and its
  *                       frames, the AF_XDP sockets, the thread and its loop
  *   backend_xdp_vu.c    a device's vhost-user session with the proxy
- *   backend_xdp_ring.c  a device's shadow rings: guest frames out, frames
- *                       for the guest in
+ *   backend_xdp_ring.c  a device's shadow rings, and guest frames out
+ *   backend_xdp_rx.c    frames for the guest in, through the receive
+ *                       offloads (xdp_gro.c)
  *
  * Everything here runs on the port's thread but what vrm_xdp_stats reads
  * (the counters: aligned u64, written by that thread only).
@@ -31,6 +32,7 @@
 #include <vringmed/xdp_steer.h>
 
 #include "backend_xdp.h"
+#include "xdp_gro.h"
 
 #define XB_FRAME_SIZE	2048u
 #define XB_NFRAMES	4096u
@@ -99,6 +101,7 @@ struct xb_dev {
 	struct xsk_ring_cons rx;	/* what the program steers to it; it sends on the port's */
 	struct xb_ev xskev;
 	unsigned tx_inflight;
+	struct vrm_gro gro;	/* the receive offloads' state, one batch long */
 	uint64_t mac;		/* learned from its frames; 0: none yet */
 	/* Ended: its events of this turn are skipped, and it is freed at
 	 * the turn's end (xb_bury). */
@@ -161,10 +164,17 @@ void xb_bury(struct xb_port *pt);
 /* backend_xdp_ring.c: a device's rings */
 void *xb_gpa(struct xb_dev *d, uint64_t gpa, uint32_t len);
 void *xb_ua(struct xb_dev *d, uint64_t ua, uint64_t len);
+int xb_pop(struct xb_vq *vq);
+bool xb_walk(struct xb_dev *d, struct xb_vq *vq, uint16_t head, bool writable,
+	     bool (*fn)(void *ctx, uint8_t *p, uint32_t len), void *ctx);
+void xb_used_put(struct xb_vq *vq, uint16_t k, uint16_t head, uint32_t len);
+void xb_used_publish(struct xb_vq *vq, uint16_t n);
 void xb_tx(struct xb_dev *d);
 void xb_tx_kick(struct xb_port *pt);
+void xb_flush_calls(struct xb_dev *d);
+
+/* backend_xdp_rx.c: frames into a device's receive ring */
 void xb_rx(struct xb_dev *d);
 bool xb_deliver(struct xb_dev *d, const uint8_t *frame, uint32_t len);
-void xb_flush_calls(struct xb_dev *d);
 
 #endif

@@ -2,10 +2,9 @@
 /*
  * A device's shadow rings in the XDP back-end (backend_xdp_int.h): the
  * transmit ring's chains become frames out of the interface (or into
- * another device on it), frames for the device fill its receive ring's
- * buffers behind a modern virtio-net header (the proxy puts it in the
- * guest's byte order and size on the way back).  The rings are modern
- * (VERSION_1): every field little-endian, read through the accessors.
+ * another device on it); backend_xdp_rx.c fills the receive ring.  The
+ * rings are modern (VERSION_1): every field little-endian, read through
+ * the accessors.
  */
 #include <errno.h>
 #include <string.h>
@@ -44,7 +43,7 @@ void *xb_ua(struct xb_dev *d, uint64_t ua, uint64_t len)
 }
 
 /* The next chain the ring holds, or -1. */
-static int xb_pop(struct xb_vq *vq)
+int xb_pop(struct xb_vq *vq)
 {
 	uint16_t idx;
 
@@ -58,16 +57,32 @@ static int xb_pop(struct xb_vq *vq)
 	return vrm_ld16(LE, &vq->avail[2 + vq->last_avail++ % vq->num]);
 }
 
-static void xb_push(struct xb_vq *vq, uint16_t head, uint32_t len)
+/* Used element `k` after the ring's used idx, not yet handed over. */
+void xb_used_put(struct xb_vq *vq, uint16_t k, uint16_t head, uint32_t len)
 {
-	struct vrm_used_elem *e = (struct vrm_used_elem *)(vq->used + 4) + vq->used_idx % vq->num;
+	struct vrm_used_elem *e = (struct vrm_used_elem *)(vq->used + 4) +
+				  (uint16_t)(vq->used_idx + k) % vq->num;
 
 	vrm_st32(LE, &e->id, head);
 	vrm_st32(LE, &e->len, len);
-	/* The element before the idx that hands it over. */
+}
+
+/* The `n` elements put handed over at once: a packet's buffers reach the
+ * other side together (a guest takes a merged packet's num_buffers
+ * entries as there, or drops it). */
+void xb_used_publish(struct xb_vq *vq, uint16_t n)
+{
+	/* The elements before the idx that hands them over. */
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	vrm_st16(LE, (uint16_t *)(vq->used + 2), ++vq->used_idx);
+	vq->used_idx += n;
+	vrm_st16(LE, (uint16_t *)(vq->used + 2), vq->used_idx);
 	vq->need_call = true;
+}
+
+static void xb_push(struct xb_vq *vq, uint16_t head, uint32_t len)
+{
+	xb_used_put(vq, 0, head, len);
+	xb_used_publish(vq, 1);
 }
 
 void xb_flush_calls(struct xb_dev *d)
@@ -89,8 +104,8 @@ void xb_flush_calls(struct xb_dev *d)
  * False for a chain that is not a chain: an index out of the ring, a
  * buffer out of the memory table, longer than the ring, indirect.
  */
-static bool xb_walk(struct xb_dev *d, struct xb_vq *vq, uint16_t head, bool writable,
-		    bool (*fn)(void *ctx, uint8_t *p, uint32_t len), void *ctx)
+bool xb_walk(struct xb_dev *d, struct xb_vq *vq, uint16_t head, bool writable,
+	     bool (*fn)(void *ctx, uint8_t *p, uint32_t len), void *ctx)
 {
 	uint16_t i = head;
 
@@ -246,86 +261,4 @@ void xb_tx_kick(struct xb_port *pt)
 {
 	if (pt->nstate[XB_FR_TX] && xsk_ring_prod__needs_wakeup(&pt->anchor_tx))
 		sendto(xsk_socket__fd(pt->anchor), NULL, 0, MSG_DONTWAIT, NULL, 0);
-}
-
-/* Scattering a header and a frame into a receive chain. */
-struct xb_scatter {
-	const uint8_t *src[2];
-	uint32_t left[2], done;
-};
-
-static bool xb_scatter_fn(void *ctx, uint8_t *p, uint32_t len)
-{
-	struct xb_scatter *s = ctx;
-
-	for (unsigned i = 0; i < 2 && len; i++) {
-		uint32_t k = len < s->left[i] ? len : s->left[i];
-
-		memcpy(p, s->src[i], k);
-		s->src[i] += k;
-		s->left[i] -= k;
-		s->done += k;
-		p += k;
-		len -= k;
-	}
-	return s->left[1] > 0;
-}
-
-static bool xb_room_fn(void *ctx, uint8_t *p, uint32_t len)
-{
-	*(uint32_t *)ctx += len;
-	return true;
-}
-
-/* One frame into the device's next receive buffer; false (counted) when
- * it has none or the frame does not fit: the frame is dropped. */
-bool xb_deliver(struct xb_dev *d, const uint8_t *frame, uint32_t len)
-{
-	struct xb_vq *vq = &d->vq[XB_RX_Q];
-	uint8_t hdr[XB_VNET_HDR] = { 0 };
-	struct xb_scatter s = { { hdr, frame }, { XB_VNET_HDR, len }, 0 };
-	uint32_t room = 0;
-	uint16_t save = vq->last_avail;
-	int head = xb_pop(vq);
-
-	if (head < 0 || !xb_walk(d, vq, (uint16_t)head, true, xb_room_fn, &room) ||
-	    room < XB_VNET_HDR + len) {
-		vq->last_avail = save;	/* the buffer stays the guest's */
-		d->slot->st.rx_drops++;
-		return false;
-	}
-	vrm_st16(LE, (uint16_t *)(hdr + 10), 1);	/* num_buffers */
-	xb_walk(d, vq, (uint16_t)head, true, xb_scatter_fn, &s);
-	xb_push(vq, (uint16_t)head, s.done);
-	d->slot->st.rx_frames++;
-	d->slot->st.rx_bytes += len;
-	return true;
-}
-
-/* What the steering program handed the device's socket, into its guest;
- * every frame goes back to the fill ring whether it fitted or not. */
-void xb_rx(struct xb_dev *d)
-{
-	struct xb_port *pt = d->port;
-	uint32_t at = 0, n;
-
-	if (!d->xsk)
-		return;
-	n = xsk_ring_cons__peek(&d->rx, XB_BATCH, &at);
-	for (uint32_t k = 0; k < n; k++) {
-		const struct xdp_desc *rd = xsk_ring_cons__rx_desc(&d->rx, at + k);
-		uint64_t a = xsk_umem__extract_addr(rd->addr);
-		uint64_t base = a - a % XB_FRAME_SIZE;
-
-		if (base >= (uint64_t)XB_NFRAMES * XB_FRAME_SIZE ||
-		    pt->frame[base / XB_FRAME_SIZE] != XB_FR_FILL || rd->len > XB_FRAME_SIZE - a % XB_FRAME_SIZE) {
-			pt->bad_frames++;
-			continue;
-		}
-		xb_deliver(d, xsk_umem__get_data(pt->umem_area, xsk_umem__add_offset_to_addr(rd->addr)),
-			   rd->len);
-		xb_frame_put(pt, base, XB_FR_FILL);
-	}
-	if (n)
-		xsk_ring_cons__release(&d->rx, n);
 }

@@ -21,9 +21,12 @@
 #include "vu_wire.h"
 
 #define BIT(n)	(1ull << (n))
-/* What the back-end offers: no offloads (the guest checksums and
- * segments), mergeable receive buffers for the guest's sake. */
-#define XB_FEATURES	(BIT(VU_F_VERSION_1) | BIT(VU_NET_F_MRG_RXBUF))
+/* What the back-end offers: mergeable receive buffers, and the receive
+ * offloads xdp_gro.c does in software: checksums checked (the guest need
+ * not), TCP segments merged into frames of up to 64 KiB.  No transmit
+ * offloads: the guest checksums and segments what it sends. */
+#define XB_FEATURES	(BIT(VU_F_VERSION_1) | BIT(VU_NET_F_MRG_RXBUF) | BIT(VU_NET_F_GUEST_CSUM) | \
+			 BIT(VU_NET_F_GUEST_TSO4) | BIT(VU_NET_F_GUEST_TSO6))
 
 static void xb_unmap(struct xb_dev *d)
 {
@@ -285,12 +288,15 @@ static void xb_log_end(struct xb_dev *d)
 	if (d->xsk)
 		getsockopt(xsk_socket__fd(d->xsk), SOL_XDP, XDP_STATISTICS, &xs, &len);
 	pr_info("xdp %s: device %s: session ended; since the daemon started: tx %llu frames "
-		"(%llu dropped), rx %llu (%llu dropped), %llu between devices; its socket: rx "
+		"(%llu dropped), rx %llu (%llu dropped; checksums %llu right, %llu wrong; %llu merged "
+		"into %llu), %llu between devices; its socket: rx "
 		"dropped %llu, ring full %llu, fill ring empty %llu; the port's frames: %u free, "
 		"%u to fill, %u out, %llu unknown\n", pt->iface,
 		d->slot->name, (unsigned long long)d->slot->st.tx_frames,
 		(unsigned long long)d->slot->st.tx_drops, (unsigned long long)d->slot->st.rx_frames,
-		(unsigned long long)d->slot->st.rx_drops, (unsigned long long)d->slot->st.local_frames,
+		(unsigned long long)d->slot->st.rx_drops, (unsigned long long)d->slot->st.rx_csum_valid,
+		(unsigned long long)d->slot->st.rx_csum_bad, (unsigned long long)d->slot->st.rx_coalesced,
+		(unsigned long long)d->slot->st.rx_merged, (unsigned long long)d->slot->st.local_frames,
 		(unsigned long long)xs.rx_dropped, (unsigned long long)xs.rx_ring_full,
 		(unsigned long long)xs.rx_fill_ring_empty_descs, pt->nstate[XB_FR_FREE],
 		pt->nstate[XB_FR_FILL], pt->nstate[XB_FR_TX], (unsigned long long)pt->bad_frames);

@@ -5,8 +5,10 @@ back-end completions of what was published, and guest rewrites.  The
 fuzzer mutates from there.  fuzz_vu_wire: vhost-user message streams
 (a QEMU-like set-up sequence, fds passed, a split header, a bad version, an
 oversized payload).  fuzz_proxy: whole VMM sessions (legacy cross-endian
-and modern), a reconnect, a reset, a second memory table, a deferred kick.  Usage:
-mkseeds.py CORPUS_DIR (writes fuzz_xlate/, fuzz_vu_wire/, fuzz_proxy/)"""
+and modern), a reconnect, a reset, a second memory table, a deferred kick.
+fuzz_gro: batches of TCP segments (IPv4 with timestamps, IPv6), one with
+a FIN and a UDP datagram among them.  Usage:
+mkseeds.py CORPUS_DIR (writes fuzz_xlate/, fuzz_vu_wire/, fuzz_proxy/, fuzz_gro/)"""
 import os
 import struct
 import sys
@@ -187,5 +189,59 @@ def main():
             f.write(data)
 
 
+def csum(b):
+    if len(b) % 2:
+        b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+def tcp_frame(v6, seq, plen, flags=0x10, ts=None, proto=6):
+    eth = bytes.fromhex('525400123456020000000002') + (b'\x86\xdd' if v6 else b'\x08\x00')
+    opts = b'\x01\x01\x08\x0a' + struct.pack('!II', ts, 99) if ts is not None else b''
+    pay = bytes((seq + i) * 7 & 0xff for i in range(plen))
+    if proto == 6:
+        l4 = struct.pack('!HHIIBBHHH', 8080, 40000, seq, 777, (20 + len(opts)) // 4 << 4, flags,
+                         500, 0, 0) + opts + pay
+    else:
+        l4 = struct.pack('!HHHH', 53, 4000, 8 + plen, 0) + pay
+    if v6:
+        src, dst = b'\xfd' + b'\0' * 14 + b'\x02', b'\xfd' + b'\0' * 14 + b'\x0f'
+        ip = struct.pack('!IHBB', 0x60000000, len(l4), proto, 64) + src + dst
+        pseudo = src + dst + struct.pack('!IxxxB', len(l4), proto)
+    else:
+        src, dst = bytes([10, 0, 2, 2]), bytes([10, 0, 2, 15])
+        ip = bytearray(struct.pack('!BBHHHBBH', 0x45, 0, 20 + len(l4), 1, 0x4000, 64, proto, 0) + src + dst)
+        struct.pack_into('!H', ip, 10, csum(bytes(ip)))
+        ip = bytes(ip)
+        pseudo = src + dst + struct.pack('!xBH', proto, len(l4))
+    l4 = bytearray(l4)
+    struct.pack_into('!H', l4, 16 if proto == 6 else 6, csum(pseudo + bytes(l4)))
+    return eth + ip + bytes(l4)
+
+
+def gro_seed(offloads, frames):
+    return bytes([offloads]) + b''.join(struct.pack('<H', len(f)) + f for f in frames)
+
+
+def gro_seeds(root):
+    out = os.path.join(root, 'fuzz_gro')
+    os.makedirs(out, exist_ok=True)
+    seeds = {
+        'v4-ts': gro_seed(7, [tcp_frame(False, 1000 + 300 * i, 300, ts=10 + i) for i in range(5)]),
+        'v6': gro_seed(7, [tcp_frame(True, 5 + 200 * i, 200) for i in range(4)]),
+        'fin-udp': gro_seed(7, [tcp_frame(False, 0, 100), tcp_frame(False, 100, 100),
+                                tcp_frame(False, 200, 0, flags=0x11), tcp_frame(False, 0, 12, proto=17),
+                                tcp_frame(False, 201, 100)]),
+        'csum-only': gro_seed(1, [tcp_frame(False, 0, 100), tcp_frame(True, 100, 100)]),
+    }
+    for name, data in seeds.items():
+        with open(os.path.join(out, name), 'wb') as f:
+            f.write(data)
+
+
 if __name__ == '__main__':
     main()
+    gro_seeds(sys.argv[1])

@@ -24,7 +24,10 @@
 #
 # Needs root, `make` and the guest of tools/guest/fetch.sh (make setup).
 # Environment: VRINGMED_GUEST_TIMEOUT (seconds for QEMU, default 150),
-# VRINGMED_GUEST_CACHE.
+# VRINGMED_GUEST_CACHE, VRINGMED_PEER_TX_CSUM=on (the namespace's veth end
+# keeps its checksum offload: its TCP frames reach the back-end with the
+# checksum left to do, docs/xdp.md), VRINGMED_GUEST_NIC_OPTS (appended to
+# the guests' -device virtio-net-ccw, e.g. ,mrg_rxbuf=off).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
@@ -36,7 +39,7 @@ while [ $# -gt 0 ]; do
 	--mbytes) MBYTES=$2; shift 2 ;;
 	--path) NETPATH=$2; shift 2 ;;
 	--keep-logs) KEEP=$2; shift 2 ;;
-	-h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "xdp.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -49,7 +52,7 @@ guest_preflight /usr/bin/qemu-system-s390x .output/vringmedd
 TMP=$(mktemp -d /tmp/vm-xdpg-XXXXXX)
 ROOT=/sys/fs/bpf/vringmed-xdpg-$$
 NS=vrmg-$$ IF=vrmg$$ PEER=vrmgp$$
-D_PID= H_PID= Q_PIDS=()
+D_PID= H_PID= Q_PIDS=() G0_PID=
 cleanup() {
 	stop_pids "${Q_PIDS[@]}" $D_PID $H_PID
 	ip link del "$IF" 2>/dev/null
@@ -79,6 +82,7 @@ fi
 # checksum offload on, its TCP frames leave with the checksum to be done
 # by a NIC there is none of, and an AF_XDP socket has no way to tell (a
 # frame from a real NIC is whole).  ethtool -K PEER tx off, by its ioctl.
+[ "${VRINGMED_PEER_TX_CSUM:-off}" = on ] ||
 ip netns exec "$NS" python3 - "$PEER" <<'PY' || fail "cannot turn checksum offload off in the namespace"
 import fcntl, socket, struct, sys
 ifr = struct.pack("16sP", sys.argv[1].encode(), 0)
@@ -108,13 +112,15 @@ guest() {	# INDEX KERNEL-ARGS: one guest, in the background
 		ns=(ip netns exec "$NS")
 	fi
 	"${ns[@]}" timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 256 -smp 1 \
+		-name "guest$1,debug-threads=on" \
 		-object memory-backend-memfd,id=mem,size=256M,share=on \
 		-nographic -nodefaults -no-reboot -serial stdio \
 		-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" \
 		-append "console=ttysclp0 panic=-1 quiet loglevel=3 vrg_plan=net $2" \
-		"${net[@]}" -device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:$((56 + 2 * $1)),max_revision=0" \
+		"${net[@]}" -device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:$((56 + 2 * $1)),max_revision=0${VRINGMED_GUEST_NIC_OPTS:-}" \
 		< /dev/null > "$TMP/guest$1.log" 2>&1 &
 	Q_PIDS+=($!)
+	[ "$1" = 0 ] && G0_PID=$!
 }
 start=$(date +%s%N)
 if [ "$GUESTS" = 2 ]; then
@@ -128,8 +134,18 @@ fi
 ticks() { [ -r "$1" ] && awk '{print $14 + $15}' "$1" || echo 0; }
 cpu_now() {
 	local qemu
-	qemu=$(pgrep -P "${Q_PIDS[0]}" | head -n1)
-	echo "$(ticks "/proc/${D_PID:-0}/stat") $(ticks "/proc/$qemu/task/$qemu/stat")"
+	qemu=$(pgrep -P "$G0_PID" | head -n1)	# guest 0's, the one that fetches
+	echo "$(ticks "/proc/${D_PID:-0}/stat") $(ticks "/proc/$qemu/task/$qemu/stat") $(vcpu_ticks "$qemu")"
+}
+# The guest's own CPU: QEMU's TCG vCPU thread.  Under TCG it is what sets
+# the pace, so its time per MiB compares the paths' cost to the guest
+# whatever else the host's cores are busy with.
+vcpu_ticks() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		grep -q "/TCG" "$t/comm" 2>/dev/null && { ticks "$t/stat"; return; }
+	done
+	echo 0
 }
 wait_line() {	# GUEST-INDEX PATTERN: until the guest says it, or is gone
 	for _ in $(seq $((TIMEOUT * 20))); do
@@ -140,7 +156,7 @@ wait_line() {	# GUEST-INDEX PATTERN: until the guest says it, or is gone
 	return 1
 }
 # While the first guest's wget runs: the host CPU it takes.
-CPU0="0 0" CPU1="0 0"
+CPU0="0 0 0" CPU1="0 0 0"
 wait_line 0 "wget start" && CPU0=$(cpu_now)
 wait_line 0 "wget bytes" && CPU1=$(cpu_now)
 
@@ -190,6 +206,7 @@ mib, rate, path = float(sys.argv[3]), sys.argv[4], sys.argv[5]
 d = [(y - x) * 1000.0 / hz for x, y in zip(a, b)]
 who = "vringmedd %.0f ms (%.1f ms/MiB), QEMU I/O thread %.0f ms (%.1f ms/MiB)" % (d[0], d[0] / mib, d[1], d[1] / mib) \
     if path == "xdp" else "QEMU I/O thread %.0f ms (%.1f ms/MiB)" % (d[1], d[1] / mib)
+who += "; the guest's vCPU %.0f ms (%.1f ms/MiB)" % (d[2], d[2] / mib)
 print("  transfer (%s): %s MiB/s; host CPU while it ran: %s" % (path, rate, who))
 PY
 		[ "$(kv "$w" md5)" = "$SUM" ] && [ "$bytes" = $((MBYTES << 20)) ] || why="${why:+$why; }guest $i's file differs"
