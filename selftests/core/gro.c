@@ -9,6 +9,7 @@
 
 #include "test.h"
 #include "xdp_gro.h"
+#include "csum_ref.h"
 
 #define MAXOUT	80
 #define SRC4	0x0a000202u
@@ -48,21 +49,6 @@ static void collect(void *ctx, const struct vrm_gro_pkt *p)
 	}
 	out.len[out.n] = p->len;
 	out.nsegs[out.n++] = p->nsegs;
-}
-
-/* The reference: big-endian 16-bit words, a byte at a time. */
-static uint32_t ref_sum(const uint8_t *p, uint32_t len, uint32_t s)
-{
-	for (uint32_t i = 0; i < len; i++)
-		s += i & 1 ? p[i] : (uint32_t)p[i] << 8;
-	return s;
-}
-
-static uint16_t ref_fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
 }
 
 static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }

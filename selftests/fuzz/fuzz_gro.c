@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "xdp_gro.h"
+#include "csum_ref.h"
 
 #define FUZZ_NAME "fuzz_gro"
 #include "fuzz.h"
@@ -27,21 +28,6 @@ static struct {
 	unsigned n, segs;
 	uint8_t flat[VRM_GRO_MAX_HDR + VRM_GRO_MAX_IP + 64];
 } b;
-
-/* The byte-wise reference sum, network order. */
-static uint32_t ref_sum(const uint8_t *p, uint32_t len, uint32_t s)
-{
-	for (uint32_t i = 0; i < len; i++)
-		s += i & 1 ? p[i] : (uint32_t)p[i] << 8;
-	return s;
-}
-
-static uint16_t ref_fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
 
 static bool in_frames(const uint8_t *p, uint32_t len)
 {
