@@ -15,16 +15,16 @@ const volatile __u64 eventfd_write_addr = 0;
 
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
-/* The eventfd-id of fd in `task` (the current task, from
- * bpf_get_current_task_btf), or -1 when fd is not an eventfd.  The task is
- * a BTF pointer, so the walk is plain loads the JIT guards (a bad address
- * reads as 0), not one helper call per hop: a helper call costs 100 ns or
- * more where every return goes through a mitigation thunk.  The fd array
- * slot, at an index the task chose (checked against max_fds), is read the
- * same way, through a type whose first member is a file pointer (kiocb's
- * ki_filp). */
-static __always_inline long vrm_eventfd_id(struct task_struct *task, unsigned long fd)
+/* The eventfd-id of the current task's fd, or -1 when fd is not an eventfd.
+ * The task is a BTF pointer, so the walk is plain loads the JIT guards (a
+ * bad address reads as 0), not one helper call per hop: a helper call
+ * costs 100 ns or more where every return goes through a mitigation thunk.
+ * The fd array slot, at an index the task chose (checked against max_fds),
+ * is read the same way, through a type whose first member is a file
+ * pointer (kiocb's ki_filp). */
+static __always_inline long vrm_eventfd_id(unsigned long fd)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdtable *fdt = task->files->fdt;
 	struct kiocb *slot;
 	struct file *file;

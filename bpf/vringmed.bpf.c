@@ -267,16 +267,13 @@ static __always_inline void vrm_kick_eventfd_id(long id, __u32 tgid)
 SEC("tracepoint/syscalls/sys_enter_write")
 int vrm_tp_write(struct trace_event_raw_sys_enter *ctx)
 {
-	/* The task once, for its tgid and its fd table: a helper call less
-	 * per kick than asking for the tgid on its own. */
-	struct task_struct *task = bpf_get_current_task_btf();
-	__u32 tgid = task->tgid;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	/* Every write() on the host passes here: one hash lookup is all an
 	 * unrelated process pays. */
 	if (!bpf_map_lookup_elem(&vrm_vmms, &tgid))
 		return 0;
-	vrm_kick_eventfd_id(vrm_eventfd_id(task, ctx->args[0]), tgid);
+	vrm_kick_eventfd_id(vrm_eventfd_id(ctx->args[0]), tgid);
 	return 0;
 }
 

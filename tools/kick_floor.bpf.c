@@ -48,7 +48,7 @@ int floor_empty(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_write")
 int floor_tgid(struct trace_event_raw_sys_enter *ctx)
 {
-	__u32 tgid = bpf_get_current_task_btf()->tgid;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	if (bpf_map_lookup_elem(&floor_vmms, &tgid))
 		floor_ids++;
@@ -58,13 +58,12 @@ int floor_tgid(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_write")
 int floor_efd(struct trace_event_raw_sys_enter *ctx)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	__u32 tgid = task->tgid;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	long id;
 
 	if (!bpf_map_lookup_elem(&floor_vmms, &tgid))
 		return 0;
-	id = vrm_eventfd_id(task, ctx->args[0]);
+	id = vrm_eventfd_id(ctx->args[0]);
 	if (id >= 0)
 		floor_ids += id;
 	return 0;
