@@ -823,6 +823,11 @@ static void prog_info(uint64_t *ns, uint64_t *cnt)
 enum what { CLOSED, STREAM, PROG_STATS, PAIRED };
 
 static void child_paired(struct rig *r, int n);
+/* Kept kicks per block of the paired pass: a fifth of the blocks' (each
+ * turn of bpf+poll attaches vrm_tp_write and detaches it, and a detach
+ * waits for RCU grace periods: 25-60 ms here). */
+#define PAIRED_SHARE	5
+static int paired_n;
 
 /* Mode m's threads and its driver, a child process that runs `what` once
  * r->go is set (the VMM registered first in the BPF modes). */
@@ -863,7 +868,7 @@ static pid_t rig_launch(struct rig *r, enum what what)
 		if (what == STREAM)
 			child_stream(r);
 		else if (what == PAIRED)
-			child_paired(r, blocks * iters);
+			child_paired(r, blocks * paired_n);
 		else
 			child_closed(r, iters);
 		_exit(0);
@@ -949,26 +954,26 @@ static struct rig *run_block(enum mode m, unsigned bi, enum what what)
 /* ---- the paired pass: the latency ratio, kick by kick --------------------- */
 
 /* The driver of one mode in the paired pass: each time it is cued, two
- * rounds, the second one's wake latency kept (its warm-up rounds first).
- * So the kept kick follows a round of its own mode, as in the blocks: the
- * code and data of its path are as warm as there. */
+ * rounds (its warm-up rounds first, the first time), the second one's wake
+ * latency kept.  So the kept kick follows a round of its own mode, as in the
+ * blocks: the code and data of its path are as warm as there. */
 static void child_paired(struct rig *r, int n)
 {
 	struct sleepers s;
 	uint64_t v, cpu;
 
 	sleepers_open(r, &s);
-	for (int i = 0; i < WARMUP + n; i++) {
+	for (int i = 0; i < n; i++) {
 		if (read(r->turn, &v, 8) != 8)
 			die("paired pass: the cue: %s", strerror(errno));
 		/* What came before the cue (the program attached or detached:
 		 * kernel text patched on every CPU) as long ago as a back-end's
 		 * sleep. */
 		r->cued = now_ns();
+		for (int k = i ? 1 : WARMUP; k > 0; k--)
+			round_trip(r, &s, &cpu);
 		round_trip(r, &s, &cpu);
-		round_trip(r, &s, &cpu);
-		if (i >= WARMUP)
-			r->lats[r->nlat++] = r->lat;
+		r->lats[r->nlat++] = r->lat;
 		v = 1;
 		if (write(r->turn_done, &v, 8) != 8)
 			die("paired pass: the answer: %s", strerror(errno));
@@ -987,16 +992,16 @@ static const enum mode paired_modes[NPAIRED] = { DIRECT, RELAY_BE, POLL_BE };
 
 /*
  * The latency ratio's own pass: direct, the big-endian relay and bpf+poll,
- * batch 1, one kick each in turn (the order of each round of three taken in
- * turn from the six there are), each mode with its own rig and driver
- * process, as in the blocks; vrm_tp_write attached for bpf+poll's kicks
- * only, so the other two pay nothing for it, as in the blocks.  Every kick
- * finds CPU 1 idle for SETTLE_NS, whichever back-end slept last.  A mode's
- * added latency in a block is the median, over the block's rounds, of its
- * kick's wake latency minus direct's in the same round: drift between
- * rounds a few hundred microseconds apart cancels, where the blocks, set
- * against direct's block of the same round of blocks, keep the drift of a
- * second or more.  Out: each mode's added latency per block.
+ * batch 1, one kept kick each in turn (the order of each round of three
+ * taken in turn from the six there are), each mode with its own
+ * rig and driver process, as in the blocks; vrm_tp_write attached for
+ * bpf+poll's turns only, so the other two pay nothing for it, as in the
+ * blocks.  Every kick finds CPU 1 idle for SETTLE_NS, whichever back-end
+ * slept last.  A mode's added latency in a block is the median, over the
+ * block's kicks, of a kick's wake latency minus that of direct's kick of the
+ * same round: drift between kicks some milliseconds apart cancels, where the
+ * blocks, set against direct's block of the same round of blocks, keep the
+ * drift of a second or more.  Out: each mode's added latency per block.
  */
 static void paired_pass(double added[NPAIRED][MAX_BLOCKS])
 {
@@ -1005,12 +1010,14 @@ static void paired_pass(double added[NPAIRED][MAX_BLOCKS])
 	};
 	struct rig *r[NPAIRED];
 	pid_t pid[NPAIRED];
-	int rounds = WARMUP + blocks * iters;
+	int rounds;
 	double *d;
 
+	paired_n = iters / PAIRED_SHARE;
+	rounds = blocks * paired_n;
 	attach_tp(0);
 	for (int i = 0; i < NPAIRED; i++) {
-		r[i] = rig_new(paired_modes[i], batches[0], (unsigned)(blocks * iters));
+		r[i] = rig_new(paired_modes[i], batches[0], (unsigned)rounds);
 		r[i]->prog_fd = -1;
 		r[i]->turn = eventfd(0, EFD_CLOEXEC);
 		r[i]->turn_done = eventfd(0, EFD_CLOEXEC);
@@ -1035,20 +1042,22 @@ static void paired_pass(double added[NPAIRED][MAX_BLOCKS])
 		rig_wait(r[i], pid[i], 0);
 		rig_stop(r[i], pid[i]);
 	}
-	if (!(d = calloc((size_t)iters, sizeof(*d))))
+	if (!(d = calloc((size_t)paired_n, sizeof(*d))))
 		die("out of memory");
 	for (int b = 0; b < blocks; b++)
 		for (int i = 0; i < NPAIRED; i++) {
-			for (int k = 0; k < iters; k++)
-				d[k] = (double)r[i]->lats[b * iters + k] - (double)r[0]->lats[b * iters + k];
-			qsort(d, (size_t)iters, sizeof(*d), cmp_d);
-			added[i][b] = iters & 1 ? d[iters / 2] : (d[iters / 2 - 1] + d[iters / 2]) / 2;
+			int n = paired_n;
+
+			for (int k = 0; k < n; k++)
+				d[k] = (double)r[i]->lats[b * n + k] - (double)r[0]->lats[b * n + k];
+			qsort(d, (size_t)n, sizeof(*d), cmp_d);
+			added[i][b] = n & 1 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2;
 		}
 	free(d);
 	for (int i = 0; i < NPAIRED; i++) {
 		close(r[i]->turn);
 		close(r[i]->turn_done);
-		rig_free(r[i], (unsigned)(blocks * iters));
+		rig_free(r[i], (unsigned)rounds);
 	}
 }
 
@@ -1513,14 +1522,14 @@ int main(int argc, char **argv)
 	}
 	printf("\nBPF below is vringmedd as it runs by default (bpf+poll); each figure is set against the\n"
 	       "relay of the same byte order, measured in the same run:\n"
-	       " added latency, batch 1, big-endian guest, kick by kick (paired pass, %d blocks x %d rounds):\n"
+	       " added latency, batch 1, big-endian guest, kick by kick (paired pass, %d blocks x %d kicks):\n"
 	       "  BPF %.0f ns p50 (+-%.0f between blocks); the relay %.0f ns (+-%.0f); BPF/relay %.3f\n"
 	       "  (target <= %.2f: %s)\n"
 	       "  in the blocks: BPF %.0f ns p50 (+-%.0f), p99 %.0f (+-%.0f); the relay %.0f ns p50\n"
 	       " stream, BPF/relay, worst over batches and orders: %.3f at %s (target >= %.2f: %s)\n"
 	       " stream at batch 256, BPF/direct, worse order: %.3f (target >= %.2f: %s)\n"
 	       " CPU per descriptor, BPF/relay, worst over batches and orders: %.3f at %s (target <= %.2f: %s)\n",
-	       blocks, iters, g_a50, g_mad50, g_r50, g_rmad50, g_ratio, TARGET_VS_RELAY,
+	       blocks, paired_n, g_a50, g_mad50, g_r50, g_rmad50, g_ratio, TARGET_VS_RELAY,
 	       /* A spread between blocks wider than the target's margin
 		* leaves the ratio unresolved either way. */
 	       g_mad50 > TARGET_VS_RELAY * g_r50 ? "not resolved: the blocks spread wider than that" :
