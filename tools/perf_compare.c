@@ -1029,11 +1029,16 @@ static void paired_pass(double added[NPAIRED][MAX_BLOCKS])
 	for (int k = 0; k < rounds; k++)
 		for (int j = 0; j < NPAIRED; j++) {
 			struct rig *x = r[perm[k % 6][j]];
+			struct pollfd pf = { .fd = x->turn_done, .events = POLLIN };
 			uint64_t v = 1;
 
 			if (is_bpf(x->mode) && attach_tp(1))
 				die("cannot attach vrm_tp_write: %s", strerror(errno));
-			if (write(x->turn, &v, 8) != 8 || read(x->turn_done, &v, 8) != 8)
+			/* A driver that died (its own check failed) never answers:
+			 * its two rounds take milliseconds, its warm-up ones a
+			 * few more. */
+			if (write(x->turn, &v, 8) != 8 || poll(&pf, 1, 10000) != 1 ||
+			    read(x->turn_done, &v, 8) != 8)
 				die("paired pass: %s %s: its driver is gone", mode_name[x->mode],
 				    mode_order[x->mode]);
 			attach_tp(0);
