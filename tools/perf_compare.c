@@ -70,9 +70,15 @@
  * interleaved with bpf+poll without it, set against direct and the relay of
  * this run, with guest kicks and calls per descriptor.
  *
+ * The latency ratio has a pass of its own (paired_pass): direct, the
+ * big-endian relay and bpf+poll at batch 1, kick by kick in turn, each kept
+ * kick set against direct's of the same turn, so drift between blocks a
+ * second apart cancels.
+ *
  * Last line, BPF being bpf+poll (vringmedd's default), each figure against
  * the relay of the same byte order or direct, in the same run:
- *   bpf_vs_relay_added_latency_ratio=<r>  added p50, batch 1, big-endian guest
+ *   bpf_vs_relay_added_latency_ratio=<r>  added p50, batch 1, big-endian guest,
+ *                                         the paired pass
  *   bpf_vs_relay_stream_min=<s>           stream, worst over batches and orders
  *   bpf_stream_vs_direct_256=<t>          stream at batch 256, worse order
  *   bpf_vs_relay_cpu_per_desc_max=<c>     stream CPU per descriptor, worst
@@ -133,6 +139,11 @@ static const char *prefix = ".output/perf-compare";
  * descriptor (0: the other rows' single descriptors). */
 #define INDIRECT_ENTRIES	8
 static unsigned indirect_n;
+
+/* When a back-end last went to sleep, whichever rig's (shared memory): the
+ * paired pass keeps three rigs, whose back-ends share CPU 1, and each kick
+ * must find that CPU idle as long as in the blocks. */
+static _Atomic uint64_t *cpu1_slept;
 
 static int is_relay(enum mode m) { return m == RELAY_LE || m == RELAY_BE; }
 static int is_bpf(enum mode m) { return m == BPF_LE || m == BPF_BE || m == POLL_LE || m == POLL_BE; }
@@ -247,6 +258,8 @@ struct rig {
 	_Atomic pid_t be_pid, be_tid, med_pid, med_tid;
 	_Atomic int stop, go;
 	int prog_fd;			/* BPF stats pass: vrm_tp_write, else -1 */
+	int turn, turn_done;		/* paired pass: the driver's cue, its answer */
+	uint64_t cued;			/* ... when it came (0: not paired) */
 	/* The driver's results of the block. */
 	uint64_t *lats;
 	unsigned nlat;
@@ -416,7 +429,12 @@ static void *backend_main(void *arg)
 	atomic_store(&r->be_pid, getpid());
 	atomic_store(&r->be_tid, (pid_t)syscall(SYS_gettid));
 	for (;;) {
-		atomic_store(&r->be_slept, now_ns());
+		{
+			uint64_t t = now_ns();
+
+			atomic_store(&r->be_slept, t);
+			atomic_store(cpu1_slept, t);
+		}
 		if (read(r->bekick, &v, sizeof(v)) != sizeof(v))
 			break;
 		uint64_t t = now_ns();
@@ -681,7 +699,8 @@ static uint64_t round_trip(struct rig *r, const struct sleepers *s, uint64_t *cp
 	 * ms, 51 us after 3 ms), and a mode whose round trip has more hops
 	 * would otherwise kick a deeper-idle back-end. */
 	wait_quiet(r, s);
-	while (now_ns() < atomic_load(&r->be_slept) + SETTLE_NS)
+	while (now_ns() < atomic_load(&r->be_slept) + SETTLE_NS ||
+	       now_ns() < atomic_load(cpu1_slept) + SETTLE_NS || now_ns() < r->cued + SETTLE_NS)
 		;
 	r->t.next_desc = r->t.avail_idx % RING;	/* fresh, all returned */
 	for (unsigned i = 0; i < r->batch; i++)
@@ -838,21 +857,22 @@ static void prog_info(uint64_t *ns, uint64_t *cnt)
 	*cnt = info.run_cnt;
 }
 
-enum what { CLOSED, STREAM, PROG_STATS };
+enum what { CLOSED, STREAM, PROG_STATS, PAIRED };
 
-/* One block of mode m at batch index bi: set up, fork the driver, collect. */
-static struct rig *run_block(enum mode m, unsigned bi, enum what what)
+static void child_paired(struct rig *r, int n);
+/* Kept kicks per block of the paired pass: a fifth of the blocks' (each
+ * turn of bpf+poll attaches vrm_tp_write and detaches it, and a detach
+ * waits for RCU grace periods: 25-60 ms here). */
+#define PAIRED_SHARE	5
+static int paired_n;
+
+/* Mode m's threads and its driver, a child process that runs `what` once
+ * r->go is set (the VMM registered first in the BPF modes). */
+static pid_t rig_launch(struct rig *r, enum what what)
 {
-	unsigned nlat = what == STREAM ? 0 : (unsigned)iters;
-	struct rig *r;
-	uint64_t ns0 = 0, cnt0 = 0;
+	enum mode m = r->mode;
 	pid_t pid;
-	int st;
 
-	if (attach_tp(is_bpf(m)))
-		die("cannot attach vrm_tp_write: %s", strerror(errno));
-	r = rig_new(m, batches[bi], nlat);
-	r->prog_fd = what == PROG_STATS ? bpf_program__fd(B.skel->progs.vrm_tp_write) : -1;
 	pin_self(0);
 	if (pthread_create(&r->be_thr, NULL, backend_main, r))
 		die("pthread_create");
@@ -884,6 +904,8 @@ static struct rig *run_block(enum mode m, unsigned bi, enum what what)
 			sched_yield();
 		if (what == STREAM)
 			child_stream(r);
+		else if (what == PAIRED)
+			child_paired(r, blocks * paired_n);
 		else
 			child_closed(r, iters);
 		_exit(0);
@@ -893,34 +915,35 @@ static struct rig *run_block(enum mode m, unsigned bi, enum what what)
 		if (vrm_bpf_add_vmm(&B, (uint32_t)pid))
 			die("cannot register the driver as VMM");
 	}
-	if (what == PROG_STATS)
-		prog_info(&ns0, &cnt0);
-	atomic_store(&r->go, 1);
-	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
-		die("%s %s batch %u: the driver failed", mode_name[m], mode_order[m], batches[bi]);
-	if (what == PROG_STATS) {
-		uint64_t ns, cnt;
+	return pid;
+}
 
-		prog_info(&ns, &cnt);
-		cells[bi][m].prog_ns += ns - ns0;
-		cells[bi][m].prog_runs += cnt - cnt0;
-		cells[bi][m].prog_kicks += WARMUP + (uint64_t)iters;
-	}
+static void rig_wait(struct rig *r, pid_t pid, unsigned bi)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		die("%s %s batch %u: the driver failed", mode_name[r->mode], mode_order[r->mode],
+		    batches[bi]);
+}
+
+/* After the driver: the back-end and the daemon thread stopped, and what
+ * would make the run's figures wrong checked. */
+static void rig_stop(struct rig *r, pid_t pid)
+{
+	enum mode m = r->mode;
+	uint64_t v = 1;
+
 	if (is_bpf(m))
 		vrm_bpf_del_vmm(&B, (uint32_t)pid);
-	/* Stop the back-end and the daemon thread. */
-	{
-		uint64_t v = 1;
-
-		atomic_store(&r->stop, 1);
-		if (write(r->bekick, &v, 8) != 8)
-			pthread_cancel(r->be_thr);
-		pthread_join(r->be_thr, NULL);
-		if (is_bpf(m)) {
-			if (write(r->becall, &v, 8) != 8)
-				pthread_cancel(r->med_thr);
-			pthread_join(r->med_thr, NULL);
-		}
+	atomic_store(&r->stop, 1);
+	if (write(r->bekick, &v, 8) != 8)
+		pthread_cancel(r->be_thr);
+	pthread_join(r->be_thr, NULL);
+	if (is_bpf(m)) {
+		if (write(r->becall, &v, 8) != 8)
+			pthread_cancel(r->med_thr);
+		pthread_join(r->med_thr, NULL);
 	}
 	attach_tp(0);
 	if (r->dev && r->dev->broken)
@@ -934,6 +957,34 @@ static struct rig *run_block(enum mode m, unsigned bi, enum what what)
 			    mode_order[m], (unsigned long long)sum.deferred,
 			    (unsigned long long)sum.read_faults);
 	}
+}
+
+/* One block of mode m at batch index bi: set up, fork the driver, collect. */
+static struct rig *run_block(enum mode m, unsigned bi, enum what what)
+{
+	unsigned nlat = what == STREAM ? 0 : (unsigned)iters;
+	struct rig *r;
+	uint64_t ns0 = 0, cnt0 = 0;
+	pid_t pid;
+
+	if (attach_tp(is_bpf(m)))
+		die("cannot attach vrm_tp_write: %s", strerror(errno));
+	r = rig_new(m, batches[bi], nlat);
+	r->prog_fd = what == PROG_STATS ? bpf_program__fd(B.skel->progs.vrm_tp_write) : -1;
+	pid = rig_launch(r, what);
+	if (what == PROG_STATS)
+		prog_info(&ns0, &cnt0);
+	atomic_store(&r->go, 1);
+	rig_wait(r, pid, bi);
+	if (what == PROG_STATS) {
+		uint64_t ns, cnt;
+
+		prog_info(&ns, &cnt);
+		cells[bi][m].prog_ns += ns - ns0;
+		cells[bi][m].prog_runs += cnt - cnt0;
+		cells[bi][m].prog_kicks += WARMUP + (uint64_t)iters;
+	}
+	rig_stop(r, pid);
 	return r;
 }
 
@@ -994,6 +1045,121 @@ static void eidx_rows(void)
 		}
 	}
 	printf("event_idx_vs_relay_stream_min=%.3f\n", worst);
+}
+
+/* ---- the paired pass: the latency ratio, kick by kick --------------------- */
+
+/* The driver of one mode in the paired pass: each time it is cued, two
+ * rounds (its warm-up rounds first, the first time), the second one's wake
+ * latency kept.  So the kept kick follows a round of its own mode, as in the
+ * blocks: the code and data of its path are as warm as there. */
+static void child_paired(struct rig *r, int n)
+{
+	struct sleepers s;
+	uint64_t v, cpu;
+
+	sleepers_open(r, &s);
+	for (int i = 0; i < n; i++) {
+		if (read(r->turn, &v, 8) != 8)
+			die("paired pass: the cue: %s", strerror(errno));
+		/* What came before the cue (the program attached or detached:
+		 * kernel text patched on every CPU) as long ago as a back-end's
+		 * sleep. */
+		r->cued = now_ns();
+		for (int k = i ? 1 : WARMUP; k > 0; k--)
+			round_trip(r, &s, &cpu);
+		round_trip(r, &s, &cpu);
+		r->lats[r->nlat++] = r->lat;
+		v = 1;
+		if (write(r->turn_done, &v, 8) != 8)
+			die("paired pass: the answer: %s", strerror(errno));
+	}
+}
+
+#define NPAIRED 3
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+static const enum mode paired_modes[NPAIRED] = { DIRECT, RELAY_BE, POLL_BE };
+
+/*
+ * The latency ratio's own pass: direct, the big-endian relay and bpf+poll,
+ * batch 1, one kept kick each in turn (the order of each round of three
+ * taken in turn from the six there are), each mode with its own
+ * rig and driver process, as in the blocks; vrm_tp_write attached for
+ * bpf+poll's turns only, so the other two pay nothing for it, as in the
+ * blocks.  Every kick finds CPU 1 idle for SETTLE_NS, whichever back-end
+ * slept last.  A mode's added latency in a block is the median, over the
+ * block's kicks, of a kick's wake latency minus that of direct's kick of the
+ * same round: drift between kicks some milliseconds apart cancels, where the
+ * blocks, set against direct's block of the same round of blocks, keep the
+ * drift of a second or more.  Out: each mode's added latency per block.
+ */
+static void paired_pass(double added[NPAIRED][MAX_BLOCKS])
+{
+	static const unsigned char perm[6][NPAIRED] = {
+		{ 0, 1, 2 }, { 2, 1, 0 }, { 1, 2, 0 }, { 0, 2, 1 }, { 2, 0, 1 }, { 1, 0, 2 },
+	};
+	struct rig *r[NPAIRED];
+	pid_t pid[NPAIRED];
+	int rounds;
+	double *d;
+
+	paired_n = iters / PAIRED_SHARE;
+	rounds = blocks * paired_n;
+	attach_tp(0);
+	for (int i = 0; i < NPAIRED; i++) {
+		r[i] = rig_new(paired_modes[i], batches[0], (unsigned)rounds);
+		r[i]->prog_fd = -1;
+		r[i]->turn = eventfd(0, EFD_CLOEXEC);
+		r[i]->turn_done = eventfd(0, EFD_CLOEXEC);
+		if (r[i]->turn < 0 || r[i]->turn_done < 0)
+			die("eventfd: %s", strerror(errno));
+		pid[i] = rig_launch(r[i], PAIRED);
+		atomic_store(&r[i]->go, 1);
+	}
+	for (int k = 0; k < rounds; k++)
+		for (int j = 0; j < NPAIRED; j++) {
+			struct rig *x = r[perm[k % 6][j]];
+			struct pollfd pf = { .fd = x->turn_done, .events = POLLIN };
+			uint64_t v = 1;
+
+			if (is_bpf(x->mode) && attach_tp(1))
+				die("cannot attach vrm_tp_write: %s", strerror(errno));
+			/* A driver that died (its own check failed) never answers:
+			 * its two rounds take milliseconds, its warm-up ones a
+			 * few more. */
+			if (write(x->turn, &v, 8) != 8 || poll(&pf, 1, 10000) != 1 ||
+			    read(x->turn_done, &v, 8) != 8)
+				die("paired pass: %s %s: its driver is gone", mode_name[x->mode],
+				    mode_order[x->mode]);
+			attach_tp(0);
+		}
+	for (int i = 0; i < NPAIRED; i++) {
+		rig_wait(r[i], pid[i], 0);
+		rig_stop(r[i], pid[i]);
+	}
+	if (!(d = calloc((size_t)paired_n, sizeof(*d))))
+		die("out of memory");
+	for (int b = 0; b < blocks; b++)
+		for (int i = 0; i < NPAIRED; i++) {
+			int n = paired_n;
+
+			for (int k = 0; k < n; k++)
+				d[k] = (double)r[i]->lats[b * n + k] - (double)r[0]->lats[b * n + k];
+			qsort(d, (size_t)n, sizeof(*d), cmp_d);
+			added[i][b] = n & 1 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2;
+		}
+	free(d);
+	for (int i = 0; i < NPAIRED; i++) {
+		close(r[i]->turn);
+		close(r[i]->turn_done);
+		rig_free(r[i], (unsigned)rounds);
+	}
 }
 
 static double median_d(double *v, int n)
@@ -1126,6 +1292,7 @@ int main(int argc, char **argv)
 {
 	struct vrm_bpf_opts opts = { .attach = false };
 	static double spart[NBATCH][NMODES][3][MAX_BLOCKS];	/* stream CPU per desc, by thread */
+	static double paired[NPAIRED][MAX_BLOCKS];		/* added latency per block, paired */
 	int c, err, stream_only = 0, indirect_only = 0, closed;
 	struct utsname u;
 	FILE *data;
@@ -1163,6 +1330,7 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	vrm_log_libbpf_quiet(1);
+	cpu1_slept = shm_alloc(sizeof(*cpu1_slept));
 	/* The daemon thread of the bpf modes journals its kick rounds, as
 	 * vringmedd's does. */
 	vrm_ux_journal = true;
@@ -1208,6 +1376,9 @@ int main(int argc, char **argv)
 				ce->n += r->nlat;
 				rig_free(r, (unsigned)iters);
 			}
+	/* The latency ratio, kick by kick. */
+	if (closed)
+		paired_pass(paired);
 	/* Sustained stream, interleaved the same way. */
 	for (int blk = 0; blk < stream_blocks; blk++)
 		for (unsigned b = 0; b < NBATCH; b++)
@@ -1287,6 +1458,7 @@ int main(int argc, char **argv)
 
 	/* The closed loop and the stream, one row per mode and batch. */
 	double g_ratio = 0, g_a50 = 0, g_a99 = 0, g_r50 = 0, g_mad50 = 0, g_mad99 = 0;
+	double g_b50, g_bmad50, g_brel, g_rmad50;
 	double g_smin = 1e9, g_t = 1e9, g_cmax = 0;
 	const char *g_smin_at = "", *g_cmax_at = "";
 	static char where[2][48];
@@ -1433,18 +1605,38 @@ int main(int argc, char **argv)
 		cleanup();
 		return 0;
 	}
+	{
+		/* The ratio is the paired pass's; the blocks' stays beside it. */
+		double d[MAX_BLOCKS];
+
+		g_b50 = g_a50;
+		g_bmad50 = g_mad50;
+		g_brel = g_r50;
+		g_a50 = median_d(paired[2], blocks);
+		g_r50 = median_d(paired[1], blocks);
+		for (int k = 0; k < blocks; k++)
+			d[k] = paired[2][k] > g_a50 ? paired[2][k] - g_a50 : g_a50 - paired[2][k];
+		g_mad50 = median_d(d, blocks);
+		for (int k = 0; k < blocks; k++)
+			d[k] = paired[1][k] > g_r50 ? paired[1][k] - g_r50 : g_r50 - paired[1][k];
+		g_rmad50 = median_d(d, blocks);
+		g_ratio = g_r50 > 0 ? g_a50 / g_r50 : 0;
+	}
 	printf("\nBPF below is vringmedd as it runs by default (bpf+poll); each figure is set against the\n"
 	       "relay of the same byte order, measured in the same run:\n"
-	       " added latency, batch 1, big-endian guest: BPF %.0f ns p50 (+-%.0f between blocks), p99 %.0f\n"
-	       "  (+-%.0f); the relay %.0f ns p50; BPF/relay %.3f (target <= %.2f: %s)\n"
+	       " added latency, batch 1, big-endian guest, kick by kick (paired pass, %d blocks x %d kicks):\n"
+	       "  BPF %.0f ns p50 (+-%.0f between blocks); the relay %.0f ns (+-%.0f); BPF/relay %.3f\n"
+	       "  (target <= %.2f: %s)\n"
+	       "  in the blocks: BPF %.0f ns p50 (+-%.0f), p99 %.0f (+-%.0f); the relay %.0f ns p50\n"
 	       " stream, BPF/relay, worst over batches and orders: %.3f at %s (target >= %.2f: %s)\n"
 	       " stream at batch 256, BPF/direct, worse order: %.3f (target >= %.2f: %s)\n"
 	       " CPU per descriptor, BPF/relay, worst over batches and orders: %.3f at %s (target <= %.2f: %s)\n",
-	       g_a50, g_mad50, g_a99, g_mad99, g_r50, g_ratio, TARGET_VS_RELAY,
+	       blocks, paired_n, g_a50, g_mad50, g_r50, g_rmad50, g_ratio, TARGET_VS_RELAY,
 	       /* A spread between blocks wider than the target's margin
 		* leaves the ratio unresolved either way. */
 	       g_mad50 > TARGET_VS_RELAY * g_r50 ? "not resolved: the blocks spread wider than that" :
-	       g_ratio <= TARGET_VS_RELAY ? "met" : "MISSED", g_smin, g_smin_at, TARGET_STREAM_VS_RELAY,
+	       g_ratio <= TARGET_VS_RELAY ? "met" : "MISSED", g_b50, g_bmad50, g_a99, g_mad99, g_brel,
+	       g_smin, g_smin_at, TARGET_STREAM_VS_RELAY,
 	       g_smin >= TARGET_STREAM_VS_RELAY ? "met" : "MISSED", g_t, TARGET_STREAM_VS_DIRECT,
 	       g_t >= TARGET_STREAM_VS_DIRECT ? "met" : "MISSED", g_cmax, g_cmax_at, TARGET_CPU_VS_RELAY,
 	       g_cmax <= TARGET_CPU_VS_RELAY ? "met" : "MISSED");
