@@ -17,29 +17,29 @@
 
 #define LE VRM_ORDER_LE
 
-/* Guest-physical [gpa, gpa+len) in our mapping, or NULL when no one
- * region holds all of it. */
-void *xb_gpa(struct xb_dev *d, uint64_t gpa, uint32_t len)
+/* [addr, addr+len) in our mapping, addr being guest-physical (ua false) or
+ * the proxy's own address of it (ua: the rings' addresses); NULL when no
+ * one region holds all of it. */
+static void *xb_addr(struct xb_dev *d, uint64_t addr, uint64_t len, bool ua)
 {
 	for (int i = 0; i < d->nreg; i++) {
 		struct xb_region *r = &d->reg[i];
+		uint64_t start = ua ? r->uaddr : r->gpa;
 
-		if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
-			return r->ptr + (gpa - r->gpa);
+		if (addr >= start && addr - start <= r->size && len <= r->size - (addr - start))
+			return r->ptr + (addr - start);
 	}
 	return NULL;
 }
 
-/* The same for the proxy's own addresses (the rings' addresses). */
+void *xb_gpa(struct xb_dev *d, uint64_t gpa, uint32_t len)
+{
+	return xb_addr(d, gpa, len, false);
+}
+
 void *xb_ua(struct xb_dev *d, uint64_t ua, uint64_t len)
 {
-	for (int i = 0; i < d->nreg; i++) {
-		struct xb_region *r = &d->reg[i];
-
-		if (ua >= r->uaddr && ua - r->uaddr <= r->size && len <= r->size - (ua - r->uaddr))
-			return r->ptr + (ua - r->uaddr);
-	}
-	return NULL;
+	return xb_addr(d, ua, len, true);
 }
 
 /* The next chain the ring holds, or -1. */

@@ -111,6 +111,17 @@ static int log_file(void)
 	return fd;
 }
 
+/* log_file() and our mapping of its guest part in *bits; false (a failed
+ * check) when either cannot be had. */
+static bool log_open(int *fd, uint8_t **bits)
+{
+	*fd = log_file();
+	if (!VRM_TRUE(*fd >= 0))
+		return false;
+	*bits = mmap(NULL, LOG_GUEST, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	return VRM_TRUE(*bits != MAP_FAILED);
+}
+
 /* Traffic: TX frames first..first+n-1, echoed by testpmd into the RX
  * buffers; true once every one came back. */
 static bool traffic(struct vmm *v, uint16_t first, uint16_t n)
@@ -167,11 +178,7 @@ VRM_TEST(dirty_log)
 		VRM_TRUE(v.pf & BIT(VU_PF_LOG_SHMFD));
 	}
 	rx_post(&v);
-	fd = log_file();
-	if (!VRM_TRUE(fd >= 0))
-		goto out;
-	bits = mmap(NULL, LOG_GUEST, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (!VRM_TRUE(bits != MAP_FAILED))
+	if (!log_open(&fd, &bits))
 		goto out;
 	if (vrm_subtest("set_log_base")) {
 		VRM_EQ(set_log_base(&v, fd), 0);
@@ -259,11 +266,7 @@ VRM_TEST(dirty_log_stop)
 
 	if (!ebe_session_logging(&e, &v))
 		goto out;
-	fd = log_file();
-	if (!VRM_TRUE(fd >= 0))
-		goto out;
-	bits = mmap(NULL, LOG_GUEST, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (!VRM_TRUE(bits != MAP_FAILED))
+	if (!log_open(&fd, &bits))
 		goto out;
 	if (vrm_subtest("backend_gets_the_log")) {
 		VRM_TRUE(v.offered & BIT(VU_F_LOG_ALL));
