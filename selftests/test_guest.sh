@@ -127,8 +127,8 @@ case_checker() {
 # follow the guest's NAPI rounds, each of which asks for a call at its end
 # with event idx or without (Linux writes used_event as it would clear
 # NO_INTERRUPT), and how many rounds each device's thread runs is the
-# loaded machine's timing: 0.9-1.05 of the calls without it in six runs
-# here.  So kicks must be fewer, calls at most a tenth more; a comparison
+# loaded machine's timing: 0.73-1.08 of the calls without it in nine runs
+# here (tools/guest/run.sh --plan burst, make demo).  So kicks must be fewer, calls at most a tenth more; a comparison
 # that does not hold is measured once more before the case fails.
 case_event_idx() {
 	local out a b ok why try

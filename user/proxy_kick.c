@@ -257,6 +257,7 @@ static void vrp_kick_to_userspace(struct vrm_proxy *p, const char *why)
 static bool vrp_kick_rescue(struct vrm_proxy *p, unsigned i, uint64_t now)
 {
 	struct vrp_queue *vq = &p->q[i];
+	uint32_t chains;
 
 	if (!(p->guest_features & BIT(VU_F_EVENT_IDX)))
 		return false;
@@ -268,8 +269,9 @@ static bool vrp_kick_rescue(struct vrm_proxy *p, unsigned i, uint64_t now)
 		return false;
 	vq->rescues_in_window++;
 	vq->eidx_rescues++;
+	chains = vrp_user_kick(p, i);
 	pr_info("device %s: queue %u: the guest posted past avail_event with no kick; "
-		"translated by the daemon (%u chains)\n", p->cfg.name, i, vrp_user_kick(p, i));
+		"translated by the daemon (%u chains)\n", p->cfg.name, i, chains);
 	return true;
 }
 

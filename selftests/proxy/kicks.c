@@ -293,7 +293,9 @@ VRM_TEST(event_idx_lost_race)
 		VRM_EQ(vmm_tx_used(&v, n, 3000), n);
 		VRM_TRUE(kick_path_is("userspace"));
 		VRM_TRUE(device_has("neta", "no kick reached BPF"));
-		printf("      %u frames back; 3 rescued on the BPF path, the fourth moved neta to userspace\n", n);
+		printf("      %u frames back; rescues %lld, kick path %s\n", n,
+		       stats_field("neta", 1, "event_idx_rescues"),
+		       kick_path_is("userspace") ? "userspace" : "bpf");
 	}
 	vmm_event_idx = false;
 	if (e.running)
