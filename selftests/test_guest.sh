@@ -120,16 +120,17 @@ case_checker() {
 }
 
 # Event idx through vringmedd: the legacy guest negotiates it, its frames
-# pass, and it costs fewer guest kicks and calls per frame than without it,
-# measured in the same run: run.sh --plan burst gives the guest a second
+# pass, and it costs fewer guest kicks per frame than without it, measured
+# in the same run: run.sh --plan burst gives the guest a second
 # device whose vringmedd device withholds event idx, and loads both alike
 # (32 frames in flight on each).  Kicks drop by half or more.  Calls
 # follow the guest's NAPI rounds, each of which asks for a call at its end
 # with event idx or without (Linux writes used_event as it would clear
 # NO_INTERRUPT), and how many rounds each device's thread runs is the
 # loaded machine's timing: 0.73-1.16 of the calls without it in ten runs
-# here (tools/guest/run.sh --plan burst, make demo).  So kicks must be fewer, calls at most a quarter more; a comparison
-# that does not hold is measured once more before the case fails.
+# here (tools/guest/run.sh --plan burst, make demo).  So kicks must be
+# fewer, calls at most a quarter more; a comparison that does not hold is
+# measured once more before the case fails.
 case_event_idx() {
 	local out a b ok why try
 	for try in 1 2; do
