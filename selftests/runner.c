@@ -102,6 +102,11 @@ void vrm_skip(const char *fmt, ...)
 	sub_skipped = true;
 }
 
+bool vrm_subtest_failed(void)
+{
+	return sub_failed;
+}
+
 void vrm_fail_at(const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;

@@ -32,6 +32,8 @@ void vrm_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vrm_fail_at(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 bool vrm_test_verbose(void);
+/* Whether a check of the current subtest has failed. */
+bool vrm_subtest_failed(void);
 /* Name printed before the summary, e.g. the host's architecture. */
 extern const char *vrm_test_suite;
 

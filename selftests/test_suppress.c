@@ -441,8 +441,12 @@ static const char *mode_name(enum poll_mode m)
 	       m == POLL_RACE ? "poller_racing" : "poller_racing_kicks_on";
 }
 
-static void run(int be, enum poll_mode mode, unsigned rounds, enum eidx_side eidx)
+/* What a run did not exercise, or NULL. */
+#define MISSED(cond)	do { if (!missed && !(cond)) missed = #cond; } while (0)
+
+static const char *run(int be, enum poll_mode mode, unsigned rounds, enum eidx_side eidx)
 {
+	const char *missed = NULL;
 	struct shared *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	struct party pa = { .mode = mode };
 	struct vrm_device *dev = &B.devices[DEV];
@@ -455,7 +459,7 @@ static void run(int be, enum poll_mode mode, unsigned rounds, enum eidx_side eid
 	uint64_t v = 1;
 
 	if (!VRM_TRUE(s != MAP_FAILED))
-		return;
+		return NULL;
 	mem = mmap(NULL, MEM, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (!VRM_TRUE(mem != MAP_FAILED))
 		goto out_s;
@@ -539,33 +543,31 @@ static void run(int be, enum poll_mode mode, unsigned rounds, enum eidx_side eid
 		if (eidx == EIDX_NONE)
 			VRM_EQ(s->kicks_skipped, 0);
 	} else if (mode == POLL_RACE_RX) {
-		/* The guest's kicks never off; the back-end's calls were (how
-		 * often is the machine's timing: a period may last long). */
-		VRM_TRUE(pa.pl.periods > 0);
 		VRM_EQ(s->kicks_skipped, 0);
-	} else {
-		/* Adaptive polling starts; whether a period then finds work
-		 * before its spell ends is the machine's timing, not a check. */
-		VRM_TRUE(pa.pl.periods > 0);
 	}
+	/* Whether the races happened is the machine's timing: on a busy
+	 * machine a polling period can outlast most rounds.  Not a pass, and
+	 * not yet a failure: the caller runs again (race_missed). */
+	if (mode != POLL_OFF)
+		MISSED(pa.pl.periods > 0);
 	if (mode == POLL_RACE) {
-		VRM_TRUE(pa.pl.chains > 0);
-		VRM_TRUE(s->kicks_skipped > 0);
+		MISSED(pa.pl.chains > 0);
+		MISSED(s->kicks_skipped > 0);
 		if (eidx == EIDX_NONE)
-			VRM_TRUE(pa.pl.periods > rounds / 100);
+			MISSED(pa.pl.periods > rounds / 100);
 		/* The races the re-checks close did happen. */
-		VRM_TRUE(pa.pl.rescued > 0);
+		MISSED(pa.pl.rescued > 0);
 	}
 	if (eidx == EIDX_GUEST && mode == POLL_OFF) {
 		/* Posts the daemon found with no kick made, and calls used_event
 		 * said were not wanted: event idx did its part (polling, the
 		 * poller takes the posts and the guest mostly polls). */
-		VRM_TRUE(s->kicks_skipped > 0);
-		VRM_TRUE(pa.pl.eidx_kicks_saved > 0);
-		VRM_TRUE(pa.pl.eidx_calls_saved > 0);
+		MISSED(s->kicks_skipped > 0);
+		MISSED(pa.pl.eidx_kicks_saved > 0);
+		MISSED(pa.pl.eidx_calls_saved > 0);
 	}
 	if (eidx == EIDX_BACKEND && mode == POLL_RACE)
-		VRM_TRUE(pa.pl.eidx_be_kicks_saved > 0);
+		MISSED(pa.pl.eidx_be_kicks_saved > 0);
 	VRM_TRUE(s->kicks > 0);
 	VRM_TRUE(s->sleeps > 0);
 	printf("      %s %s%s: %u rounds, %lu chains; driver: %lu kicks, %lu not made (NO_NOTIFY), "
@@ -596,6 +598,24 @@ out_fds:
 	munmap(mem, MEM);
 out_s:
 	munmap(s, sizeof(*s));
+	return missed;
+}
+
+/* A run, again while the races it is there for did not happen (at most
+ * three times): every run's own checks (no kick or call lost, every chain
+ * back once) hold in each. */
+static void run_until_raced(int be, enum poll_mode mode, unsigned rounds, enum eidx_side eidx)
+{
+	const char *missed = NULL;
+
+	for (int attempt = 1; attempt <= 3; attempt++) {
+		missed = run(be, mode, rounds, eidx);
+		if (!missed || vrm_subtest_failed())
+			return;
+		printf("      the machine's timing missed the race (%s) in run %d of 3; again\n",
+		       missed, attempt);
+	}
+	VRM_CHECK(!missed, "in 3 runs: expected %s", missed);
 }
 
 VRM_TEST(suppress)
@@ -603,22 +623,22 @@ VRM_TEST(suppress)
 	vrm_log_libbpf_quiet(1);
 	for (int be = 0; be <= 1; be++) {
 		if (vrm_subtest("%s_polling_off", be ? "be" : "le") && bpf())
-			run(be, POLL_OFF, SHORT_ROUNDS, EIDX_NONE);
+			run_until_raced(be, POLL_OFF, SHORT_ROUNDS, EIDX_NONE);
 		if (vrm_subtest("%s_polling_adaptive", be ? "be" : "le") && bpf())
-			run(be, POLL_ADAPTIVE, SHORT_ROUNDS, EIDX_NONE);
+			run_until_raced(be, POLL_ADAPTIVE, SHORT_ROUNDS, EIDX_NONE);
 		if (vrm_subtest("%s_poller_racing_%u_rounds", be ? "be" : "le", ROUNDS) && bpf())
-			run(be, POLL_RACE, ROUNDS, EIDX_NONE);
+			run_until_raced(be, POLL_RACE, ROUNDS, EIDX_NONE);
 		if (vrm_subtest("%s_poller_racing_kicks_on", be ? "be" : "le") && bpf())
-			run(be, POLL_RACE_RX, SHORT_ROUNDS, EIDX_NONE);
+			run_until_raced(be, POLL_RACE_RX, SHORT_ROUNDS, EIDX_NONE);
 		for (int side = EIDX_GUEST; side <= EIDX_BACKEND; side++) {
 			const char *who = side == EIDX_GUEST ? "guest" : "backend";
 
 			if (vrm_subtest("%s_event_idx_%s_polling_off_%u_rounds", be ? "be" : "le", who,
 					ROUNDS) && bpf())
-				run(be, POLL_OFF, ROUNDS, (enum eidx_side)side);
+				run_until_raced(be, POLL_OFF, ROUNDS, (enum eidx_side)side);
 			if (vrm_subtest("%s_event_idx_%s_poller_racing_%u_rounds", be ? "be" : "le",
 					who, ROUNDS) && bpf())
-				run(be, POLL_RACE, ROUNDS, (enum eidx_side)side);
+				run_until_raced(be, POLL_RACE, ROUNDS, (enum eidx_side)side);
 		}
 	}
 	bpf_close();
