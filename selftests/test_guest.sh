@@ -38,7 +38,7 @@ case_run() {	# NAME EXPECT(WORKED|FAILED) 'PATTERN|PATTERN...'-or-empty ARGS... 
 }
 
 # The life-cycle phases, in the order lifecycle.sh reports them.
-LIFE_PHASES="a-pause-cont b-driver-reload b-steady c-system-reset c-reload d-backend-restart"
+LIFE_PHASES="a-pause-cont b-driver-reload b-steady c-system-reset c-reload d-backend-restart e-vmm-killed f-hotplug"
 NLIFE=$(wc -w <<<"$LIFE_PHASES")
 
 case_lifecycle() {	# one lifecycle.sh run, one case per phase

@@ -10,7 +10,7 @@ vringmedd's control socket, standard library only.
       QMP cont, then poll vringmedd's stats until the TX queue's used
       counter moves (traffic flows again); prints each cycle and a summary
       line "pausecont cycles=N resume_ms_max=... resume_ms_p50=... ..."
-  lifecycle.py qmp QMP COMMAND
+  lifecycle.py qmp QMP COMMAND [ARGUMENTS-JSON]
       one QMP command (system_reset, quit, query-status ...)
   lifecycle.py wait-flow CTL SECONDS
       polls until the TX used counter moves; prints "flow_ms=N" or
@@ -234,10 +234,10 @@ def main(argv):
             return 0
         if cmd == "pausecont" and len(args) == 4:
             return cmd_pausecont(args[0], args[1], int(args[2]), int(args[3]))
-        if cmd == "qmp" and len(args) == 2:
+        if cmd == "qmp" and len(args) in (2, 3):
             q = Qmp(args[0])
             try:
-                print(json.dumps(q.execute(args[1])))
+                print(json.dumps(q.execute(args[1], json.loads(args[2]) if len(args) == 3 else None)))
             finally:
                 q.close()
             return 0

@@ -2,7 +2,7 @@
 # What a VMM and an operator do to a running device, done to vringmed's real
 # big-endian guest in one QEMU session, unattended, cleaning up after itself:
 #
-#   tools/guest/lifecycle.sh [--keep-logs DIR] [--seed N] [--cycles N] [--skip pause,backend]
+#   tools/guest/lifecycle.sh [--keep-logs DIR] [--seed N] [--cycles N] [--skip pause,backend,vmm,hotplug]
 #                            [--vmm-reconnect]
 #
 # The s390x guest (legacy virtio-net-ccw, big-endian rings) reaches
@@ -21,17 +21,24 @@
 #   boot 2  pause, reload: nothing                                -> phase c
 #           backend: testpmd SIGKILLed and started again on the
 #                    same socket while the traffic runs           -> phase d
+#   QEMU SIGKILLed (the device idle), a new QEMU on the same socket; that
+#   one SIGKILLed 2 s into its traffic, and a third       -> phase e
+#           its NIC unplugged (QMP device_del) and a new one plugged in
+#           on the same netdev (device_add)                   -> phase f
 #   QMP quit.
 # Passes: a: every resume flowing again within 1 s, lost <= 0.5% of sent;
 # b, c: the driver reload and the reset worked, lost <= 0.5%; d: frames flow
-# again after the restart (losses in the outage expected, reported); every
+# again after the restart (losses in the outage expected, reported); e: the
+# third VMM's traffic as a, vringmedd up, the device running; f: the
+# new NIC's traffic as a; every
 # phase: no duplicated or corrupted frame, frames still coming back in its
 # last 2 s.  Prints one line per phase (guest sent/received/lost/dup/corrupt,
 # testpmd's RX/TX-packets, resume times) and, last, "RESULT: WORKED" or
 # "RESULT: FAILED (why)"; exits 0 only when it worked.
 #
-# --skip pause (no stop/cont cycles) and --skip backend (no testpmd restart)
-# leave a phase out, to look at the others alone; --seed repeats a run's
+# --skip pause (no stop/cont cycles), --skip backend (no testpmd restart),
+# --skip vmm (no QEMU killed, no NIC swapped) and --skip hotplug leave a
+# phase out, to look at the others alone; --seed repeats a run's
 # cycle lengths.  --vmm-reconnect gives QEMU's vhost-user socket
 # reconnect=1, as operators configure it: then a back-end restart also
 # passes where vringmedd drops the VMM and QEMU comes back, instead of
@@ -53,7 +60,7 @@ while [ $# -gt 0 ]; do
 	--cycles) CYCLES=$2; shift 2 ;;
 	--skip) SKIP=,$2,; shift 2 ;;
 	--vmm-reconnect) RECONNECT=,reconnect=1; shift ;;
-	-h|--help) sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "lifecycle.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -118,7 +125,7 @@ grep -q "vringmedd ready" "$TMP/vringmedd.log" || fail "vringmedd did not start:
 # backend one also the outage and testpmd's start-up.
 S_PAUSE=$(( $(${LIFE} plan "$SEED" "$CYCLES" | cut -d. -f1) + 2 ))
 skipped pause && S_PAUSE=4
-S_RELOAD=3 S_BACKEND=8
+S_RELOAD=3 S_BACKEND=8 S_HOTPLUG=3
 skipped backend && S_BACKEND=3
 
 # A reset (QMP system_reset, the guest's own reboot) IPLs the kernel again
@@ -137,18 +144,31 @@ if [ "$KSIZE" -lt $((0x800000)) ]; then
 fi
 
 # No -no-reboot: system_reset must boot the guest again, and QMP quit ends it.
-LOG=$TMP/guest.log
+# qemu_start LOG SECS: a QEMU on vringmedd's VMM socket, its console in LOG,
+# the guest's phases SECS (vrg_secs) long.
+qemu_start() {
+	rm -f "$TMP/qmp.sock"
+	LOG=$1
+	timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 256 -smp 1 \
+		-object memory-backend-memfd,id=mem,size=256M,share=on \
+		-nographic -nodefaults -serial stdio -qmp "unix:$TMP/qmp.sock,server=on,wait=off" \
+		-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" $ZEROS \
+		-append "console=ttysclp0 panic=0 quiet loglevel=3 vrg_plan=lifecycle vrg_secs=$2" \
+		-chardev "socket,id=c0,path=$TMP/vmm.sock$RECONNECT" -netdev vhost-user,id=n0,chardev=c0 \
+		-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56,max_revision=0,id=nic0" \
+		< /dev/null > "$LOG" 2>&1 & Q_PID=$!
+	for _ in $(seq 100); do [ -S "$TMP/qmp.sock" ] && break; sleep 0.1; done
+}
+# qemu_kill: the VMM dies as a crash kills it, the device live.
+qemu_kill() {
+	pkill -KILL -P "$Q_PID" 2>/dev/null	# QEMU, under timeout
+	kill -9 "$Q_PID" 2>/dev/null
+	wait "$Q_PID" 2>/dev/null
+	Q_PID=
+}
 t_start=$(date +%s%N)
-timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 256 -smp 1 \
-	-object memory-backend-memfd,id=mem,size=256M,share=on \
-	-nographic -nodefaults -serial stdio -qmp "unix:$TMP/qmp.sock,server=on,wait=off" \
-	-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" $ZEROS \
-	-append "console=ttysclp0 panic=0 quiet loglevel=3 vrg_plan=lifecycle vrg_secs=$S_PAUSE,$S_RELOAD,$S_BACKEND" \
-	-chardev "socket,id=c0,path=$TMP/vmm.sock$RECONNECT" -netdev vhost-user,id=n0,chardev=c0 \
-	-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56,max_revision=0" \
-	< /dev/null > "$LOG" 2>&1 & Q_PID=$!
-for _ in $(seq 100); do [ -S "$TMP/qmp.sock" ] && break; sleep 0.1; done
-
+qemu_start "$TMP/guest.log" "$S_PAUSE,$S_RELOAD,$S_BACKEND"
+LOG1=$LOG
 elapsed() { echo $(( ($(date +%s%N) - t_start) / 1000000000 )); }
 # wait_for PATTERN N SECONDS: until the guest's log has PATTERN N times.
 # Gives up early when QEMU is gone or the guest panicked.
@@ -166,7 +186,7 @@ wait_for() {
 # counters at its end.
 mark() { eval "MARK_$1='$(tp_counters)'"; }
 
-WHY= SEQ_OK=1 DEVICE1= PAUSE_OVERRAN=0 FLOW_AFTER_RESTART= TP_DOWN_MS= RESTARTED=0
+WHY= SEQ_OK=1 DEVICE1= DEVICE2= HOTPLUGGED= PAUSE_OVERRAN=0 FLOW_AFTER_RESTART= TP_DOWN_MS= RESTARTED=0
 run_plan() {
 	wait_for "^GUEST boot id=" 1 90 || return 1
 	wait_for "GUEST traffic start phase=pause" 1 60 || return 1
@@ -207,8 +227,38 @@ run_plan() {
 	wait_for "GUEST traffic end phase=backend" 2 $((S_BACKEND + 30)) || return 1
 	mark backend2
 	wait_for "^GUEST done" 2 30 || return 1
+	skipped vmm && return 0
+	# The VMM killed with the device idle (RX buffers posted), a new one
+	# on the same socket; that one killed in the middle of its traffic,
+	# and a third: each time vringmedd takes the new VMM from scratch.
+	DEVICE2=$(${LIFE} device "$TMP/ctl.sock" 2>&1)
+	qemu_kill
+	qemu_start "$TMP/guest-vmm2.log" 8,2,2
+	wait_for "GUEST traffic start phase=pause" 1 90 || return 1
+	sleep 2
+	grep -a -q "GUEST traffic end phase=pause" "$LOG" && { WHY="the second VMM's traffic ended before its kill"; return 1; }
+	qemu_kill
+	qemu_start "$TMP/guest-vmm3.log" 3,2,2,$S_HOTPLUG
+	skipped hotplug && { wait_for "^GUEST done" 1 120; return; }
+	# Its NIC unplugged (QMP device_del) and a new one plugged in on the
+	# same netdev, as an operator swaps a NIC: vringmedd sees the device
+	# stopped and a new driver set it up on the same VMM connection.
+	wait_for "GUEST hotplug wait" 1 120 || return 1
+	${LIFE} qmp "$TMP/qmp.sock" device_del '{"id": "nic0"}' > /dev/null || { WHY="QMP device_del refused"; return 1; }
+	wait_for "GUEST unplugged" 1 60 || return 1
+	local added=
+	for _ in $(seq 20); do	# the id is QEMU's until the device is gone
+		${LIFE} qmp "$TMP/qmp.sock" device_add \
+			'{"driver": "virtio-net-ccw", "netdev": "n0", "mac": "52:54:00:12:34:56", "max_revision": 0, "id": "nic0"}' \
+			> "$TMP/device_add.out" 2>&1 && { added=1; break; }
+		sleep 0.5
+	done
+	[ -n "$added" ] || { WHY="QMP device_add refused: $(cat "$TMP/device_add.out")"; return 1; }
+	HOTPLUGGED=1
+	wait_for "^GUEST done" 1 120 || return 1
 }
 run_plan || SEQ_OK=0
+LOG_LAST=$LOG
 DEVICE=$(${LIFE} device "$TMP/ctl.sock" 2>&1)
 if kill -0 "$Q_PID" 2>/dev/null; then
 	${LIFE} qmp "$TMP/qmp.sock" quit > /dev/null 2>&1
@@ -216,6 +266,7 @@ if kill -0 "$Q_PID" 2>/dev/null; then
 fi
 wait "$Q_PID" 2>/dev/null; Q_PID=
 secs=$(elapsed)
+LOG=$LOG1
 timeout 2 sh -c "echo quit > '$TMP/tp.in'"
 for _ in $(seq 50); do kill -0 "$TP_PID" 2>/dev/null || break; sleep 0.1; done
 
@@ -303,16 +354,31 @@ else
 		"no flow after the restart (${FLOW_AFTER_RESTART:-testpmd not restarted})" \
 		"killed testpmd (until just before): ${old#testpmd }, restarted testpmd: ${new#testpmd }; down to flowing ${TP_DOWN_MS:-?} ms (${FLOW_AFTER_RESTART:-no flow_ms} after its start)"
 fi
+if ! skipped vmm; then
+	# The third VMM's boot: its traffic as any phase's, vringmedd alive
+	# and the device running for it.
+	vmm_ok=$([ -n "$DEVICE2" ] && kill -0 "$D_PID" 2>/dev/null && grep -q "state=running" <<<"$DEVICE" &&
+		! grep -q "state=broken" <<<"$DEVICE" && echo 1)
+	LOG=$TMP/guest-vmm3.log judge e-vmm-killed pause 1 5 "${vmm_ok:-0}" \
+		"vringmedd after the kills: $(kill -0 "$D_PID" 2>/dev/null && echo "${DEVICE:-no answer}" | head -n1 || echo exited)" \
+		"two VMMs killed (-9), the first idle, the second $(grep -a -c "GUEST traffic phase=pause" "$TMP/guest-vmm2.log" 2>/dev/null) s into its traffic; the third's boot"
+fi
+if ! skipped vmm && ! skipped hotplug; then
+	hp=$(grep -a -E "^GUEST (hotplug failed|replugged)" "$TMP/guest-vmm3.log" 2>/dev/null | head -n1 | tr -d '\r')
+	LOG=$TMP/guest-vmm3.log judge f-hotplug hotplug 1 5 "$([ -n "$HOTPLUGGED" ] && [ "${hp% dev=*}" = "GUEST replugged" ] && echo 1)" \
+		"NIC swap: ${hp:-no line from the guest}" "QMP device_del, device_add on the same netdev; the guest's new NIC"
+fi
 [ -n "$DEVICE1" ] && echo "  vringmedd after boot 1: $DEVICE1"
+[ -n "${DEVICE2:-}" ] && echo "  vringmedd after boot 2: $DEVICE2"
 echo "  vringmedd at the end: $DEVICE"
-echo "  guest: $(grep -a "^GUEST driver_complaints=" "$LOG" | tr -d '\r' | sed 's/^GUEST //' | paste -sd' ') (one a boot)"
+echo "  guest: $(cat "$LOG" "$TMP"/guest-vmm*.log 2>/dev/null | grep -a "^GUEST driver_complaints=" | tr -d '\r' | sed 's/^GUEST //' | paste -sd' ') (one a boot)"
 grep -E "warn|broken|error" "$TMP/vringmedd.log" | grep -v fentry | head -n8 | sed 's/^/  vringmedd: /'
 
 [ "$SEQ_OK" = 1 ] || FAILS="$FAILS; the scenario stopped: $WHY"
-complaints=$(grep -a "^GUEST driver_complaints=" "$LOG" | tr -d '\r' | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
+complaints=$(cat "$LOG" "$TMP"/guest-vmm*.log 2>/dev/null | grep -a "^GUEST driver_complaints=" | tr -d '\r' | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
 [ "${complaints:-0}" -eq 0 ] || FAILS="$FAILS; the guest's driver complained ($complaints lines)"
 if [ -n "$FAILS" ]; then
-	[ -n "$KEEP" ] || tail -n 12 "$LOG" | sed 's/^/  guest log: /'
+	[ -n "$KEEP" ] || tail -n 12 "$LOG_LAST" | sed 's/^/  guest log: /'
 	fail "${FAILS#; }"
 fi
 echo "RESULT: WORKED"
