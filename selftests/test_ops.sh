@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 37)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 44)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -123,7 +123,7 @@ check ctl_device_list_json bash -c "$C --json device list | python3 -c 'import j
 check ctl_prefix_match bash -c "$C dev l | grep -q '^net0 '"
 check ctl_stats_json bash -c "$C st -j | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if sum(q[\"descriptors\"] for q in r) > 0 else 1)'"
 check ctl_stats_daemon_calls bash -c "$C st -j | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if any(q.get(\"guest_calls\", 0) > 0 for q in r) else 1)' && $C stats | grep -q CALLS/SUPPRESSED"
-check ctl_stats_watch bash -c "$C --json stats --watch --interval 0.5 --count 3 > $TMP/watch.txt && [ \$(wc -l < $TMP/watch.txt) -eq 3 ] && tail -n1 $TMP/watch.txt | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if any(q[\"descriptors_per_s\"] > 0 for q in r) else 1)'"
+check ctl_stats_watch bash -c "$C --json stats --watch --interval 0.5 --count 5 > $TMP/watch.txt && [ \$(wc -l < $TMP/watch.txt) -eq 5 ] && python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if any(q[\"descriptors_per_s\"] > 0 for s in r[1:] for q in s) else 1)' $TMP/watch.txt"
 check ctl_program_list bash -c "$C -j program list | grep -q '\"vrm_tp_write\"'"
 check ctl_device_show bash -c "$C device show net0 | grep -q 'queue 1: kicks'"
 check ctl_no_state_error bash -c "! .output/vringmedctl -p /sys/fs/bpf/vringmed-none-$$ device list 2> $TMP/err.txt && grep -q 'is vringmedd running' $TMP/err.txt"
@@ -185,6 +185,52 @@ sleep 1
 d1=$(val '^vringmed_descriptors_total')
 echo "      net0 descriptors: $d0 before the reloads, $d1 after"
 check reload_net0_traffic_goes_on [ "$d1" -gt "$d0" ]
+
+# SIGTERM with a guest attached (systemctl restart, a package upgrade)
+# hands it over: the pins stay, kicks are translated meanwhile, the next
+# daemon adopts them and the VMM (reconnecting, as QEMU's reconnect=1)
+# goes on where it was.  SIGINT, with the same guest, removes everything.
+kill "$TRAFFIC" 2>/dev/null; pkill -P "$TRAFFIC" 2>/dev/null; wait "$TRAFFIC" 2>/dev/null; TRAFFIC=
+until_state net0 listening	# one VMM a device: the looping one's session ended first
+.output/vu_driver --socket "$TMP/vmm.sock" --legacy --reconnect --stream > "$TMP/stream.log" 2>&1 & TRAFFIC=$!
+until_state net0 running || echo "      net0 is $(state net0), not running: $(tail -n2 "$TMP/stream.log")"
+before=$(val '^vringmed_descriptors_total')
+kill -TERM "$D"; wait "$D"; rc=$?; D=
+check sigterm_hands_over_attached_guest bash -c "[ $rc -eq 0 ] &&
+	grep -q 'signal 15: 1 device with guests attached: leaving the pins under $ROOT' $TMP/vringmedd.log &&
+	[ -e $ROOT/link_vrm_tp_write ] && ! grep -q 'signal 15: removing pins' $TMP/vringmedd.log"
+n_adopt=$(grep -c "adopted $ROOT" "$TMP/vringmedd.log")
+n_resumed=$(grep -c "resumed where the previous daemon left it" "$TMP/vringmedd.log")
+start_daemon "" || bad sigterm_restart "vringmedd did not start again: $(tail -n2 "$TMP/vringmedd.log")"
+echo "      after SIGTERM: ready ${READY_MS} ms after exec"
+resumed() {	# the reconnecting VMM's rings resumed, within 5 s
+	local n=$1
+	for _ in $(seq 50); do
+		[ "$(grep -c 'queue [01] resumed where the previous daemon left it' "$TMP/vringmedd.log")" -gt "$n" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check sigterm_next_daemon_adopts bash -c "[ $READY_MS -le 1000 ] && [ \$(grep -c 'adopted $ROOT' $TMP/vringmedd.log) -gt $n_adopt ]"
+check sigterm_rings_resumed resumed "$n_resumed"
+flowing() {	# the descriptor counter rises within 10 s, never below $1
+	local a b
+	a=$(val '^vringmed_descriptors_total')
+	for _ in $(seq 40); do
+		sleep 0.25; b=$(val '^vringmed_descriptors_total')
+		[ "$b" -gt "$a" ] && [ "$a" -ge "$1" ] && return 0
+	done
+	return 1
+}
+check sigterm_traffic_goes_on flowing "$before"
+kill -INT "$D"; wait "$D"; rc=$?; D=
+check sigint_removes_everything bash -c "[ $rc -eq 0 ] && grep -q 'signal 2: removing pins' $TMP/vringmedd.log &&
+	[ ! -e $ROOT ] && [ ! -e $TMP/vmm.sock ]"
+start_daemon "" || bad sigint_restart "vringmedd did not start again: $(tail -n2 "$TMP/vringmedd.log")"
+check sigint_fresh_start_traffic flowing 0
+kill -TERM "$TRAFFIC"; wait "$TRAFFIC"; drc=$?; TRAFFIC=
+echo "      the reconnecting driver: $(grep -o 'sent=.*' "$TMP/stream.log" | tail -n1)"
+check sigterm_sigint_driver_intact bash -c "[ $drc -eq 0 ] && grep -q 'reconnects=[2-9].*RESULT: PASS' $TMP/stream.log"
 
 # A crash leaves its last word in the log (signal, sender, stack) and the
 # pins for the next daemon.

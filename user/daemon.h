@@ -117,6 +117,11 @@ struct vrd_daemon {
 	const char *label_state[VRM_MAX_DEVICES];	/* last state told to metrics */
 	enum vrm_kick_path label_kick[VRM_MAX_DEVICES];
 	bool started;			/* it said ready */
+	/* SIGTERM: a device with a guest attached leaves its session as it
+	 * is, and then the pins stay, for the next daemon to adopt as after a
+	 * crash (vrd_dev_main); handed_over counts those devices. */
+	bool handover;
+	atomic_int handed_over;
 	unsigned long long wd_usec;	/* systemd's watchdog interval, 0: none */
 	struct timespec wd_last;
 };

@@ -100,6 +100,24 @@ static bool vrd_dev_poll_turn(struct vrd_dev *dv, int n, unsigned *turns, uint64
 	return n > 0 || vrd_now_ms() - ticked >= VRD_SCAN_MS;
 }
 
+/* The events already pending, handled, without waiting. */
+static void vrd_dev_drain(struct vrd_dev *dv)
+{
+	struct epoll_event evs[16];
+	int n;
+
+	for (int round = 0; round < 4; round++) {
+		n = epoll_wait(dv->epfd, evs, 16, 0);
+		if (n <= 0)
+			return;
+		for (int i = 0; i < n; i++) {
+			struct vrm_ev *ev = evs[i].data.ptr;
+
+			ev->fn(ev, evs[i].events);
+		}
+	}
+}
+
 static void *vrd_dev_main(void *arg)
 {
 	struct vrd_dev *dv = arg;
@@ -138,7 +156,18 @@ static void *vrd_dev_main(void *arg)
 		vrd_report_broken(dv->d, dv->slot);
 	}
 	/* The session's teardown is this device's business: a back-end slow
-	 * to let go holds this thread only. */
+	 * to let go holds this thread only.  Handed over (SIGTERM), a device
+	 * with a guest attached has none: once the events already there are
+	 * taken (a VMM that has just gone is not attached), the session stays
+	 * as it is for the next daemon. */
+	if (dv->d->handover) {
+		vrd_dev_drain(dv);
+		if (vrm_proxy_attached(dv->p)) {
+			atomic_fetch_add(&dv->d->handed_over, 1);
+			vrd_dev_ended(dv);
+			return NULL;
+		}
+	}
 	vrm_proxy_free(dv->p);
 	vrd_dev_ended(dv);
 	return NULL;

@@ -375,7 +375,7 @@ static int vrm_check_pinned_maps(struct vrm_bpf *b, struct vrm_carried *carried,
 				path, what, have, want);
 		} else if (what) {
 			pr_warn("pinned map %s has %s %u, this build needs %u: the pins under %s come from "
-				"an incompatible build; stop the daemon that made them with SIGTERM (it "
+				"an incompatible build; stop the daemon that made them with SIGINT (it "
 				"removes them) or remove %s, then start again\n", path, what, have, want,
 				b->pin_root, b->pin_root);
 			return -EEXIST;

@@ -553,6 +553,11 @@ struct vrm_proxy *vrm_proxy_new(struct vrm_bpf *b, int epfd, uint32_t slot,
 	return p;
 }
 
+bool vrm_proxy_attached(const struct vrm_proxy *p)
+{
+	return strcmp(p->state, "listening") != 0;
+}
+
 void vrm_proxy_free(struct vrm_proxy *p)
 {
 	if (!p)

@@ -116,6 +116,9 @@ bool vrm_proxy_poll(struct vrm_proxy *p);
  * avail_event or behind its used_event for long enough (event idx): then
  * the loop ticks sooner than every 200 ms, so a rescue comes on time. */
 bool vrm_proxy_watching(const struct vrm_proxy *p);
+/* A VMM is attached, or the session was adopted and waits for its VMM: any
+ * state but listening.  From the proxy's own thread. */
+bool vrm_proxy_attached(const struct vrm_proxy *p);
 
 struct vrm_proxy_info {
 	const char *name, *vmm_path, *backend_path;

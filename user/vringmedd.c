@@ -330,28 +330,46 @@ static int vrd_loop(struct vrd_daemon *d)
 	vrm_sd_notify("STOPPING=1");
 	if (!vrd_stop_sig)
 		return 1;
-	pr_info("signal %d: removing pins under %s and exiting\n", vrd_stop_sig, d->cfg->pin_root);
+	/* SIGTERM is how systemd stops and restarts the daemon, a package
+	 * upgrade among them: guests attached then keep their sessions and
+	 * their kicks translated, as after a crash, and the next vringmedd
+	 * adopts them and resumes each ring where it was (vrd_stop).  SIGINT,
+	 * and SIGTERM with no guest, end everything. */
+	d->handover = vrd_stop_sig == SIGTERM;
 	return 0;
 }
 
 /*
  * Takes down whatever vrd_start brought up.  A clean stop (err 0) removes
- * the pins, and so does a first start that failed; a failed loop, or a
- * failed start over adopted pins, leaves them for the next daemon.  With device threads abandoned, what they still use (the maps, the
+ * the pins unless a device handed its guest over (vrd_loop), and so does a
+ * first start that failed; a failed loop, or a failed start over adopted
+ * pins, leaves them for the next daemon.  With device threads abandoned,
+ * what they still use (the maps, the
  * daemon's state) is left to the exit.  Returns err, the exit code.
  */
 static int vrd_stop(struct vrd_daemon *d, int err)
 {
 	bool zombies;
+	int handed;
 
 	vrm_metrics_stop(d->metrics);
 	zombies = vrd_devices_stop(d);
-	if (!zombies)
+	handed = atomic_load(&d->handed_over);
+	if (!err && handed)
+		pr_info("signal %d: %d device%s with guests attached: leaving the pins under %s "
+			"(kicks are translated meanwhile) for the next vringmedd to adopt, and "
+			"exiting; SIGINT stops and removes everything\n", vrd_stop_sig, handed,
+			handed == 1 ? "" : "s", d->cfg->pin_root);
+	else if (!err)
+		pr_info("signal %d: removing pins under %s and exiting\n", vrd_stop_sig,
+			d->cfg->pin_root);
+	if (!zombies && !handed)
 		vrm_xdp_shutdown();
 	vrd_control_close(d);
 	/* A first start that failed pinned what nobody uses: no VMM ever
-	 * connected.  After a start, or over adopted pins, they are left. */
-	if (!err || (!d->started && !d->b.adopted && d->lockfd >= 0))
+	 * connected.  After a start, or over adopted pins, they are left;
+	 * so are they when handed over. */
+	if ((!err && !handed) || (!d->started && !d->b.adopted && d->lockfd >= 0))
 		vrm_bpf_unpin(&d->b);
 	if (zombies) {
 		pr_warn("exiting with abandoned device threads\n");

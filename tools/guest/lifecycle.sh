@@ -2,7 +2,7 @@
 # What a VMM and an operator do to a running device, done to vringmed's real
 # big-endian guest in one QEMU session, unattended, cleaning up after itself:
 #
-#   tools/guest/lifecycle.sh [--keep-logs DIR] [--seed N] [--cycles N] [--skip pause,backend,vmm,hotplug]
+#   tools/guest/lifecycle.sh [--keep-logs DIR] [--seed N] [--cycles N] [--skip pause,backend,vmm,hotplug,daemon]
 #                            [--vmm-reconnect]
 #
 # The s390x guest (legacy virtio-net-ccw, big-endian rings) reaches
@@ -21,24 +21,29 @@
 #   boot 2  pause, reload: nothing                                -> phase c
 #           backend: testpmd SIGKILLed and started again on the
 #                    same socket while the traffic runs           -> phase d
-#   QEMU SIGKILLed (the device idle), a new QEMU on the same socket; that
-#   one SIGKILLed 2 s into its traffic, and a third       -> phase e
-#           its NIC unplugged (QMP device_del) and a new one plugged in
+#   QEMU SIGKILLed (the device idle), a new QEMU on the same socket;
+#           that one SIGKILLed 2 s into its traffic, and a third
+#           (boot 3)                                          -> phase e
+#   boot 3  its NIC unplugged (QMP device_del) and a new one plugged in
 #           on the same netdev (device_add)                   -> phase f
+#           (this QEMU has reconnect=1) vringmedd SIGKILLed in the middle
+#           of traffic and started again, then restarted with
+#           SIGTERM                                           -> phase g
 #   QMP quit.
 # Passes: a: every resume flowing again within 1 s, lost <= 0.5% of sent;
 # b, c: the driver reload and the reset worked, lost <= 0.5%; d: frames flow
 # again after the restart (losses in the outage expected, reported); e: the
 # third VMM's traffic as a, vringmedd up, the device running; f: the
-# new NIC's traffic as a; every
+# new NIC's traffic as a; g: frames flow again after each restart (losses
+# while no daemon runs expected, reported); every
 # phase: no duplicated or corrupted frame, frames still coming back in its
 # last 2 s.  Prints one line per phase (guest sent/received/lost/dup/corrupt,
 # testpmd's RX/TX-packets, resume times) and, last, "RESULT: WORKED" or
 # "RESULT: FAILED (why)"; exits 0 only when it worked.
 #
 # --skip pause (no stop/cont cycles), --skip backend (no testpmd restart),
-# --skip vmm (no QEMU killed, no NIC swapped) and --skip hotplug leave a
-# phase out, to look at the others alone; --seed repeats a run's
+# --skip vmm (no QEMU killed, no NIC swap, no daemon restart), --skip
+# hotplug and --skip daemon leave a phase out, to look at the others alone; --seed repeats a run's
 # cycle lengths.  --vmm-reconnect gives QEMU's vhost-user socket
 # reconnect=1, as operators configure it: then a back-end restart also
 # passes where vringmedd drops the VMM and QEMU comes back, instead of
@@ -60,7 +65,7 @@ while [ $# -gt 0 ]; do
 	--cycles) CYCLES=$2; shift 2 ;;
 	--skip) SKIP=,$2,; shift 2 ;;
 	--vmm-reconnect) RECONNECT=,reconnect=1; shift ;;
-	-h|--help) sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,55p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "lifecycle.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -114,18 +119,28 @@ tp_counters() {
 }
 tp_start 1 || fail "testpmd did not start (see its log)"
 
-.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m none ${VRINGMED_GUEST_VERBOSE:+-v} \
-	-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock" > "$TMP/vringmedd.log" 2>&1 &
-D_PID=$!
-for _ in $(seq 600); do grep -q "vringmedd ready" "$TMP/vringmedd.log" && break; kill -0 "$D_PID" 2>/dev/null || break; sleep 0.1; done	# loading the programs takes seconds on a loaded machine
-grep -q "vringmedd ready" "$TMP/vringmedd.log" || fail "vringmedd did not start: $(tail -n1 "$TMP/vringmedd.log")"
+# d_start: vringmedd, its log appended to; false when it is not ready.
+d_start() {
+	local n0
+	n0=$(grep -c "vringmedd ready" "$TMP/vringmedd.log" 2>/dev/null)
+	.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m none ${VRINGMED_GUEST_VERBOSE:+-v} \
+		-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock" >> "$TMP/vringmedd.log" 2>&1 &
+	D_PID=$!
+	for _ in $(seq 600); do	# loading the programs takes seconds on a loaded machine
+		[ "$(grep -c "vringmedd ready" "$TMP/vringmedd.log")" -gt "${n0:-0}" ] && return 0
+		kill -0 "$D_PID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+d_start || fail "vringmedd did not start: $(tail -n1 "$TMP/vringmedd.log")"
 
 # The pause phase must outlast the cycles (guest time stands still while
 # the VM is stopped); the others need only a few seconds of flow, the
 # backend one also the outage and testpmd's start-up.
 S_PAUSE=$(( $(${LIFE} plan "$SEED" "$CYCLES" | cut -d. -f1) + 2 ))
 skipped pause && S_PAUSE=4
-S_RELOAD=3 S_BACKEND=8 S_HOTPLUG=3
+S_RELOAD=3 S_BACKEND=8 S_HOTPLUG=3 S_DAEMON=16
 skipped backend && S_BACKEND=3
 
 # A reset (QMP system_reset, the guest's own reboot) IPLs the kernel again
@@ -144,8 +159,8 @@ if [ "$KSIZE" -lt $((0x800000)) ]; then
 fi
 
 # No -no-reboot: system_reset must boot the guest again, and QMP quit ends it.
-# qemu_start LOG SECS: a QEMU on vringmedd's VMM socket, its console in LOG,
-# the guest's phases SECS (vrg_secs) long.
+# qemu_start LOG SECS [CHARDEV-OPTIONS]: a QEMU on vringmedd's VMM socket,
+# its console in LOG, the guest's phases SECS (vrg_secs) long.
 qemu_start() {
 	rm -f "$TMP/qmp.sock"
 	LOG=$1
@@ -154,7 +169,7 @@ qemu_start() {
 		-nographic -nodefaults -serial stdio -qmp "unix:$TMP/qmp.sock,server=on,wait=off" \
 		-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" $ZEROS \
 		-append "console=ttysclp0 panic=0 quiet loglevel=3 vrg_plan=lifecycle vrg_secs=$2" \
-		-chardev "socket,id=c0,path=$TMP/vmm.sock$RECONNECT" -netdev vhost-user,id=n0,chardev=c0 \
+		-chardev "socket,id=c0,path=$TMP/vmm.sock${3-$RECONNECT}" -netdev vhost-user,id=n0,chardev=c0 \
 		-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56,max_revision=0,id=nic0" \
 		< /dev/null > "$LOG" 2>&1 & Q_PID=$!
 	for _ in $(seq 100); do [ -S "$TMP/qmp.sock" ] && break; sleep 0.1; done
@@ -186,7 +201,7 @@ wait_for() {
 # counters at its end.
 mark() { eval "MARK_$1='$(tp_counters)'"; }
 
-WHY= SEQ_OK=1 DEVICE1= DEVICE2= HOTPLUGGED= PAUSE_OVERRAN=0 FLOW_AFTER_RESTART= TP_DOWN_MS= RESTARTED=0
+WHY= SEQ_OK=1 DEVICE1= DEVICE2= HOTPLUGGED= DAEMON_FLOW= PAUSE_OVERRAN=0 FLOW_AFTER_RESTART= TP_DOWN_MS= RESTARTED=0
 run_plan() {
 	wait_for "^GUEST boot id=" 1 90 || return 1
 	wait_for "GUEST traffic start phase=pause" 1 60 || return 1
@@ -238,8 +253,15 @@ run_plan() {
 	sleep 2
 	grep -a -q "GUEST traffic end phase=pause" "$LOG" && { WHY="the second VMM's traffic ended before its kill"; return 1; }
 	qemu_kill
-	qemu_start "$TMP/guest-vmm3.log" 3,2,2,$S_HOTPLUG
-	skipped hotplug && { wait_for "^GUEST done" 1 120; return; }
+	# The third with reconnect=1, as operators give it: it comes back
+	# to a vringmedd that crashed or was restarted (phase g).
+	qemu_start "$TMP/guest-vmm3.log" "3,2,2,$(skipped hotplug || echo $S_HOTPLUG),$(skipped daemon || echo $S_DAEMON)" ,reconnect=1
+	skipped hotplug || { nic_swap || return 1; }
+	skipped daemon || { daemon_restarts || return 1; }
+	wait_for "^GUEST done" 1 120 || return 1
+}
+# nic_swap: phase f.
+nic_swap() {
 	# Its NIC unplugged (QMP device_del) and a new one plugged in on the
 	# same netdev, as an operator swaps a NIC: vringmedd sees the device
 	# stopped and a new driver set it up on the same VMM connection.
@@ -255,7 +277,23 @@ run_plan() {
 	done
 	[ -n "$added" ] || { WHY="QMP device_add refused: $(cat "$TMP/device_add.out")"; return 1; }
 	HOTPLUGGED=1
-	wait_for "^GUEST done" 1 120 || return 1
+}
+# daemon_restarts: phase g, vringmedd killed (-9) in the middle of the
+# traffic and started again, as systemd's Restart=on-failure does; then
+# restarted with SIGTERM (systemctl restart, a package upgrade).  Each
+# time, how long until the guest's frames flow again.
+daemon_restarts() {
+	local how t0
+	wait_for "GUEST traffic start phase=daemon" 1 120 || return 1
+	for how in KILL TERM; do
+		sleep 2
+		t0=$(date +%s%N)
+		kill -"$how" "$D_PID"
+		wait "$D_PID" 2>/dev/null
+		D_PID=
+		d_start || { WHY="vringmedd did not start again after SIG$how: $(tail -n1 "$TMP/vringmedd.log")"; return 1; }
+		DAEMON_FLOW="$DAEMON_FLOW SIG$how:$(${LIFE} wait-flow "$TMP/ctl.sock" 15),ready_ms=$(( ($(date +%s%N) - t0) / 1000000 ))"
+	done
 }
 run_plan || SEQ_OK=0
 LOG_LAST=$LOG
@@ -367,6 +405,14 @@ if ! skipped vmm && ! skipped hotplug; then
 	hp=$(grep -a -E "^GUEST (hotplug failed|replugged)" "$TMP/guest-vmm3.log" 2>/dev/null | head -n1 | tr -d '\r')
 	LOG=$TMP/guest-vmm3.log judge f-hotplug hotplug 1 5 "$([ -n "$HOTPLUGGED" ] && [ "${hp% dev=*}" = "GUEST replugged" ] && echo 1)" \
 		"NIC swap: ${hp:-no line from the guest}" "QMP device_del, device_add on the same netdev; the guest's new NIC"
+fi
+if ! skipped vmm && ! skipped daemon; then
+	# Losses while no daemon ran are expected (at most the window, each
+	# time); the frames must flow again after both restarts.
+	LOG=$TMP/guest-vmm3.log judge g-daemon-restart daemon 1 any \
+		"$([ "$(grep -o "flow_ms=[0-9]" <<<"$DAEMON_FLOW" | wc -l)" -eq 2 ] && echo 1)" \
+		"no flow after a restart:${DAEMON_FLOW:- vringmedd not restarted}" \
+		"vringmedd killed (-9), then SIGTERM, each started again; flowing again:$DAEMON_FLOW"
 fi
 [ -n "$DEVICE1" ] && echo "  vringmedd after boot 1: $DEVICE1"
 [ -n "${DEVICE2:-}" ] && echo "  vringmedd after boot 2: $DEVICE2"
