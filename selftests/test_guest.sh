@@ -4,9 +4,9 @@
 # netdev, to dpdk-testpmd (a modern-only back-end), straight or through
 # vringmedd.  Each case is one tools/guest/run.sh (about 17 s); a case passes
 # when the run ends the way the case says.
-# The life-cycle cases are one tools/guest/lifecycle.sh (about 90 s, one
-# QEMU session): stop/cont, driver reload, system_reset, back-end restart,
-# each phase a case of its own.  The live migration is one
+# The life-cycle cases are one tools/guest/lifecycle.sh (about 120 s):
+# stop/cont, driver reload, system_reset, back-end restart, QEMU killed, a
+# NIC swapped, vringmedd killed and restarted, each phase a case of its own.  The live migration is one
 # tools/guest/migrate.sh (about 90 s: its own boots, a QEMU on each side).
 #   VRINGMED_GUEST_VIA=0   skip the cases through vringmedd (default: run them)
 #   VERBOSE=1              show every run's output, not only failed ones
@@ -38,7 +38,7 @@ case_run() {	# NAME EXPECT(WORKED|FAILED) 'PATTERN|PATTERN...'-or-empty ARGS... 
 }
 
 # The life-cycle phases, in the order lifecycle.sh reports them.
-LIFE_PHASES="a-pause-cont b-driver-reload b-steady c-system-reset c-reload d-backend-restart e-vmm-killed f-hotplug"
+LIFE_PHASES="a-pause-cont b-driver-reload b-steady c-system-reset c-reload d-backend-restart e-vmm-killed f-hotplug g-daemon-restart"
 NLIFE=$(wc -w <<<"$LIFE_PHASES")
 
 case_lifecycle() {	# one lifecycle.sh run, one case per phase

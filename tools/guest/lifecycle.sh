@@ -281,9 +281,10 @@ nic_swap() {
 # daemon_restarts: phase g, vringmedd killed (-9) in the middle of the
 # traffic and started again, as systemd's Restart=on-failure does; then
 # restarted with SIGTERM (systemctl restart, a package upgrade).  Each
-# time, how long until the guest's frames flow again.
+# time, how long from the signal until the new daemon is ready, and from
+# then until the guest's frames flow again.
 daemon_restarts() {
-	local how t0
+	local how t0 t1 flow
 	wait_for "GUEST traffic start phase=daemon" 1 120 || return 1
 	for how in KILL TERM; do
 		sleep 2
@@ -292,7 +293,9 @@ daemon_restarts() {
 		wait "$D_PID" 2>/dev/null
 		D_PID=
 		d_start || { WHY="vringmedd did not start again after SIG$how: $(tail -n1 "$TMP/vringmedd.log")"; return 1; }
-		DAEMON_FLOW="$DAEMON_FLOW SIG$how:$(${LIFE} wait-flow "$TMP/ctl.sock" 15),ready_ms=$(( ($(date +%s%N) - t0) / 1000000 ))"
+		t1=$(date +%s%N)
+		flow=$(${LIFE} wait-flow "$TMP/ctl.sock" 15)
+		DAEMON_FLOW="$DAEMON_FLOW SIG$how:ready_ms=$(( (t1 - t0) / 1000000 )),$flow"
 	done
 }
 run_plan || SEQ_OK=0
