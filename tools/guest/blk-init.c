@@ -7,7 +7,10 @@
  * little-endian config space read big-endian gives 0x20000 or nonsense,
  * and the driver gives up), reads the whole disk and prints its checksum
  * (FNV-1a, 64 bits, which the host computes over the backing file too),
- * writes a marker sector (the text given on the kernel command line as
+ * then, with vrm.secs=S on the kernel command line, reads it again and
+ * again for S seconds of its own time past the page cache (O_DIRECT), each
+ * pass's checksum to be the first's, while the host pauses and resumes the
+ * VM; writes a marker sector (the text given on the kernel command line as
  * vrm.mark=WORD, at sector vrm.sector=N), syncs it (a write and a flush),
  * and powers off.  Static (the guest has no C library), built with
  * powerpc64-linux-gnu-gcc.
@@ -15,10 +18,13 @@
  * Console lines (all begin with "blk-guest: "):
  *   blk-guest: disk vda sectors=N block=B
  *   blk-guest: read N bytes fnv1a=0x... in T ms
+ *   blk-guest: passes t=S n=N bad=M          (each second, vrm.secs)
+ *   blk-guest: passes end n=N bad=M          (vrm.secs)
  *   blk-guest: wrote sector N
  *   blk-guest: done
  * or "blk-guest: FAILED <why>".
  */
+#define _GNU_SOURCE	/* O_DIRECT */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -93,6 +99,69 @@ static const char *cmdline(const char *name, const char *dflt)
 	return s;
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* One pass over the disk through fd: its checksum, or 0 with *err set. */
+static uint64_t pass(int fd, uint8_t *buf, size_t len, int *err)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	off_t at = 0;
+
+	for (;;) {
+		ssize_t n = pread(fd, buf, len, at);
+
+		if (n < 0) {
+			*err = errno;
+			return 0;
+		}
+		if (n == 0)
+			return h;
+		for (ssize_t i = 0; i < n; i++) {
+			h ^= buf[i];
+			h *= 0x100000001b3ull;
+		}
+		at += n;
+	}
+}
+
+/* vrm.secs: passes past the page cache for that many seconds, each to sum
+ * to `want`; the host pauses and resumes the VM meanwhile. */
+static void passes(uint64_t want, double secs)
+{
+	static uint8_t dbuf[1 << 16] __attribute__((aligned(4096)));
+	unsigned long n = 0, bad = 0;
+	double t0 = now_s(), next = t0 + 1;
+	int fd = open("/dev/vda", O_RDONLY | O_DIRECT), err = 0;
+
+	if (fd < 0) {
+		say("FAILED open O_DIRECT: %s\n", strerror(errno));
+		off();
+	}
+	while (now_s() - t0 < secs) {
+		uint64_t h = pass(fd, dbuf, sizeof(dbuf), &err);
+
+		if (err) {
+			say("FAILED pass %lu: %s\n", n + 1, strerror(err));
+			off();
+		}
+		n++;
+		if (h != want && !bad++)
+			say("pass %lu fnv1a=0x%016llx, not the first's\n", n, (unsigned long long)h);
+		if (now_s() >= next) {
+			say("passes t=%.0f n=%lu bad=%lu\n", next - t0, n, bad);
+			next += 1;
+		}
+	}
+	close(fd);
+	say("passes end n=%lu bad=%lu\n", n, bad);
+}
+
 int main(void)
 {
 	static uint8_t buf[1 << 16];
@@ -139,6 +208,9 @@ int main(void)
 	say("read %llu bytes fnv1a=0x%016llx in %ld ms\n", (unsigned long long)total,
 	    (unsigned long long)h,
 	    (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+
+	if (atof(cmdline("secs", "0")) > 0)
+		passes(h, atof(cmdline("secs", "0")));
 
 	mark = cmdline("mark", "");
 	at = atol(cmdline("sector", "100"));

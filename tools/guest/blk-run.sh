@@ -2,7 +2,7 @@
 # One run of vringmed's real block guest, unattended, cleaning up after
 # itself:
 #
-#   tools/guest/blk-run.sh [--path vringmedd|direct] [--keep-logs DIR]
+#   tools/guest/blk-run.sh [--path vringmedd|direct] [--pause N] [--keep-logs DIR]
 #
 # A big-endian ppc64 Linux guest (pseries, its own legacy virtio-pci and
 # virtio-blk drivers; the kernel tools/guest/ppc64-kernel.sh builds) boots
@@ -13,7 +13,11 @@
 # connects QEMU to the daemon itself.  The guest (tools/guest/blk-init.c)
 # reads its whole disk and prints its checksum, which must be the host's of
 # the image; writes a marker sector, which must be in the image afterwards;
-# and powers off.  Prints what flowed and, last, "RESULT: WORKED" or
+# and powers off.  --pause N (--path vringmedd): after the first read the
+# guest reads its disk again and again past its page cache for 3 + N
+# seconds, while the host makes N QMP stop/cont cycles (0.3-0.8 s running,
+# 0.2-0.5 s stopped) and times how long after each cont the requests flow
+# again; every pass must sum to the image, every resume flow within 1 s.  Prints what flowed and, last, "RESULT: WORKED" or
 # "RESULT: FAILED (why)"; exits 0 only when it worked.
 #
 # Needs root (BPF), `make` (the binaries) and the guest kernel (make setup).
@@ -23,17 +27,20 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
-PATH_KIND=vringmedd KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
+PATH_KIND=vringmedd KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150} PAUSE=0
 CACHE=${VRINGMED_PPC64_CACHE:-/var/cache/vringmed/ppc64}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--path) PATH_KIND=$2; shift 2 ;;
 	--keep-logs) KEEP=$2; shift 2 ;;
-	-h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--pause) PAUSE=$2; shift 2 ;;
+	-h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "blk-run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
 case $PATH_KIND in vringmedd|direct) ;; *) echo "blk-run.sh: --path vringmedd|direct" >&2; exit 2 ;; esac
+case $PAUSE in ''|*[!0-9]*) echo "blk-run.sh: --pause N (cycles)" >&2; exit 2 ;; esac
+[ "$PAUSE" -gt 0 ] && [ "$PATH_KIND" != vringmedd ] && { echo "blk-run.sh: --pause needs --path vringmedd" >&2; exit 2; }
 
 fail() { echo "RESULT: FAILED ($*)"; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "needs root"
@@ -85,7 +92,7 @@ for _ in $(seq 100); do [ -S "$TMP/qsd.sock" ] && break; sleep 0.1; done
 SOCK=$TMP/qsd.sock
 if [ "$PATH_KIND" = vringmedd ]; then
 	SOCK=$TMP/vmm.sock
-	.output/vringmedd -p "$ROOT" -c none -m none ${VRINGMED_GUEST_VERBOSE:+-v} \
+	.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m none ${VRINGMED_GUEST_VERBOSE:+-v} \
 		-d "disk0,vmm=$SOCK,backend=$TMP/qsd.sock,type=blk,order=be" > "$TMP/vringmedd.log" 2>&1 & D_PID=$!
 	for _ in $(seq 300); do grep -q "vringmedd ready" "$TMP/vringmedd.log" 2>/dev/null && break; sleep 0.1; done
 	grep -q "vringmedd ready" "$TMP/vringmedd.log" || fail "vringmedd did not start: $(tail -n2 "$TMP/vringmedd.log")"
@@ -98,10 +105,25 @@ timeout "$TIMEOUT" /usr/bin/qemu-system-ppc64 \
 	-m 256 -smp 1 -nodefaults -nographic -serial "file:$TMP/console.log" -monitor none \
 	-object memory-backend-memfd,id=mem,size=256M,share=on \
 	-kernel "$CACHE/vmlinux" -initrd "$TMP/initrd.gz" \
-	-append "console=hvc0 vrm.mark=$MARK vrm.sector=$SECTOR" \
+	-append "console=hvc0 vrm.mark=$MARK vrm.sector=$SECTOR$([ "$PAUSE" -gt 0 ] && echo " vrm.secs=$((PAUSE + 3))")" \
+	$([ "$PAUSE" -gt 0 ] && echo "-qmp unix:$TMP/qmp.sock,server=on,wait=off") \
 	-chardev "socket,id=c0,path=$SOCK" \
 	-device vhost-user-blk-pci,chardev=c0,disable-modern=on,num-queues=1 \
 	-no-reboot > "$TMP/qemu.log" 2>&1 & Q_PID=$!
+# --pause: the cycles, once the guest's passes began (its first read done).
+PAUSED=
+if [ "$PAUSE" -gt 0 ]; then
+	for _ in $(seq 600); do
+		grep -a -q -E "^blk-guest: (read|FAILED)" "$TMP/console.log" 2>/dev/null && break
+		kill -0 $Q_PID 2>/dev/null || break
+		sleep 0.1
+	done
+	if grep -a -q "^blk-guest: read" "$TMP/console.log"; then
+		python3 tools/guest/lifecycle.py pausecont "$TMP/qmp.sock" "$TMP/ctl.sock" "$RANDOM" "$PAUSE" 0 \
+			> "$TMP/pausecont.log" 2>&1
+		PAUSED=$?
+	fi
+fi
 # A guest whose disk cannot work waits for it for ever: once QEMU says its
 # vhost device did not start, or the guest gave up, it is stopped.
 while kill -0 $Q_PID 2>/dev/null; do
@@ -125,6 +147,11 @@ found=$(dd if="$TMP/disk.img" bs=512 skip=$SECTOR count=1 2>/dev/null | tr -d '\
 printf '  qemu: exit %s after %.3f s; guest kernel %s\n' "$qrc" "$(echo "$t1 - $t0" | bc)" \
 	"$(grep -a -o 'Linux version [^ ]*' "$TMP/console.log" | head -n1 | cut -d' ' -f3)"
 echo "  guest: ${disk#blk-guest: }; ${read#blk-guest: }"
+passes=$(line "passes end"); passes=${passes:-no passes line}
+if [ "$PAUSE" -gt 0 ]; then
+	sed 's/^/  /' "$TMP/pausecont.log" 2>/dev/null | grep -v "cycle "
+	echo "  guest: ${passes#blk-guest: } (uncached reads of the whole disk while paused and resumed)"
+fi
 echo "  host: image fnv1a=$HOST_SUM; marker at sector $SECTOR $([ "$found" = 1 ] && echo found || echo "not found")"
 if [ "$PATH_KIND" = vringmedd ]; then
 	.output/vringmedctl -p "$ROOT" --json device show disk0 2>/dev/null | python3 -c '
@@ -142,4 +169,9 @@ grep -a -E "vhost|error" "$TMP/qemu.log" | head -n3 | sed 's/^/  qemu: /'
 [ -n "$read" ] || fail "the guest read nothing of its disk (qemu exit $qrc)"
 [ "$GUEST_SUM" = "$HOST_SUM" ] || fail "the guest's checksum $GUEST_SUM is not the image's $HOST_SUM"
 [ "$found" = 1 ] || fail "the guest's marker is not in the image"
+if [ "$PAUSE" -gt 0 ]; then
+	[ "$PAUSED" = 0 ] || fail "the stop/cont cycles: $(tail -n1 "$TMP/pausecont.log" 2>/dev/null)"
+	[ -n "$passes" ] || fail "the guest did not finish its passes"
+	grep -q " bad=0$" <<<"$passes" || fail "a pass read what the image does not hold: $(line "pass ")"
+fi
 echo "RESULT: WORKED"

@@ -5,10 +5,11 @@ vringmedd's control socket, standard library only.
   lifecycle.py plan SEED CYCLES
       guest seconds the stop/cont cycles of SEED need (the guest's pause
       phase must outlast them)
-  lifecycle.py pausecont QMP CTL SEED CYCLES
+  lifecycle.py pausecont QMP CTL SEED CYCLES [QUEUE]
       CYCLES times: let the VM run 0.3-0.8 s, QMP stop, 0.2-0.5 s stopped,
-      QMP cont, then poll vringmedd's stats until the TX queue's used
-      counter moves (traffic flows again); prints each cycle and a summary
+      QMP cont, then poll vringmedd's stats until queue QUEUE's used
+      counter moves (default 1, a net device's TX; 0 for a blk device's
+      requests: traffic flows again); prints each cycle and a summary
       line "pausecont cycles=N resume_ms_max=... resume_ms_p50=... ..."
   lifecycle.py qmp QMP COMMAND [ARGUMENTS-JSON]
       one QMP command (system_reset, quit, query-status ...)
@@ -92,21 +93,22 @@ def control(path, line):
     return json.loads(data)
 
 
-def tx_used(ctl):
-    """The TX queues' used counter (queue 1 of each device): the entries the
-    daemon gave back to the guest, so it moves only while frames flow."""
+def used(ctl, queue=1):
+    """The used counter of queue `queue` of each device (1: a net device's
+    TX; 0: a blk device's requests): the entries the daemon gave back to
+    the guest, so it moves only while frames or requests flow."""
     try:
-        return sum(q["used"] for q in control(ctl, "stats") if q["queue"] == 1)
+        return sum(q["used"] for q in control(ctl, "stats") if q["queue"] == queue)
     except (OSError, ValueError):
         return None
 
 
-def wait_flow(ctl, limit):
-    """Seconds until the TX used counter moves, None if not within limit."""
+def wait_flow(ctl, limit, queue=1):
+    """Seconds until the used counter moves, None if not within limit."""
     t0 = time.monotonic()
-    first = tx_used(ctl)
+    first = used(ctl, queue)
     while time.monotonic() - t0 < limit:
-        now = tx_used(ctl)
+        now = used(ctl, queue)
         if first is None:
             first = now
         elif now is not None and now != first:
@@ -125,7 +127,7 @@ def pct(values, p):
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
 
 
-def cmd_pausecont(qmp_path, ctl, seed, n):
+def cmd_pausecont(qmp_path, ctl, seed, n, queue=1):
     qmp = Qmp(qmp_path)
     resumes, stops, never = [], [], 0
     done, broken = 0, None
@@ -138,7 +140,7 @@ def cmd_pausecont(qmp_path, ctl, seed, n):
             stops.append(stop_s)
             time.sleep(stopped)
             qmp.execute("cont")
-            flow = wait_flow(ctl, RESUME_WAIT)
+            flow = wait_flow(ctl, RESUME_WAIT, queue)
             done = i
             if flow is None:
                 never += 1
@@ -232,8 +234,9 @@ def main(argv):
         if cmd == "plan" and len(args) == 2:
             print("%.1f" % sum(r for r, _ in cycles_of(int(args[0]), int(args[1]))))
             return 0
-        if cmd == "pausecont" and len(args) == 4:
-            return cmd_pausecont(args[0], args[1], int(args[2]), int(args[3]))
+        if cmd == "pausecont" and len(args) in (4, 5):
+            return cmd_pausecont(args[0], args[1], int(args[2]), int(args[3]),
+                                 int(args[4]) if len(args) == 5 else 1)
         if cmd == "qmp" and len(args) in (2, 3):
             q = Qmp(args[0])
             try:
