@@ -234,10 +234,11 @@ static void vrd_usage(FILE *f)
 "\n"
 "Loads vringmed's BPF programs, attaches them to the kick notification points\n"
 "this host allows, pins maps and links under PIN_ROOT, and completes the kicks\n"
-"BPF could not finish.  Stop it with SIGTERM or SIGINT to remove what it\n"
-"pinned; after a crash, start it again and it adopts the pinned state (kicks\n"
-"are translated meanwhile) and resumes each ring where it was when the same\n"
-"VMM reconnects.\n"
+"BPF could not finish.  SIGINT, or SIGTERM while no guest is attached,\n"
+"removes what it pinned; SIGTERM with guests attached (systemctl stop or\n"
+"restart) leaves it, as a crash does: start it again and it adopts the\n"
+"pinned state (kicks are translated meanwhile) and resumes each ring where\n"
+"it was when the same VMM reconnects.\n"
 "\n");
 	for (size_t i = 0; i < VRD_NSETTINGS; i++) {
 		const struct vrd_setting *s = &vrd_settings[i];
