@@ -32,7 +32,7 @@ case_run() {	# NAME EXPECT(WORKED|FAILED) 'PATTERN|PATTERN...'-or-empty ARGS... 
 		fail=$((fail + 1))
 	else
 		[ -n "${VERBOSE:-}" ] && echo "$out" | sed 's/^/      /'
-		echo "ok    guest/$name: $(grep -E '^  guest:' <<<"$out" | sed 's/^  //'); $(grep -E '^RESULT:' <<<"$out")"
+		echo "ok    guest/$name: $(grep -E '^  guest:' <<<"$out" | sed 's/^  //' | paste -sd';'); $(grep -E '^RESULT:' <<<"$out")"
 		pass=$((pass + 1))
 	fi
 }
@@ -127,12 +127,14 @@ case_checker() {
 # follow the guest's NAPI rounds, each of which asks for a call at its end
 # with event idx or without (Linux writes used_event as it would clear
 # NO_INTERRUPT), and how many rounds each device's thread runs is the
-# loaded machine's timing: 0.73-1.16 of the calls without it in ten runs
-# here (tools/guest/run.sh --plan burst, make demo).  So kicks must be
-# fewer, calls at most a quarter more; a comparison that does not hold is
-# measured once more before the case fails.
+# loaded machine's timing: 0.54-1.27 of the calls without it in eighteen
+# runs here (tools/guest/run.sh --plan burst, make demo).  So kicks must be
+# fewer, calls at most half again as many, and the device must have
+# withheld calls used_event said were not wanted (event_idx_saved, the
+# middle figure); a comparison that does not hold is measured once more
+# before the case fails.
 case_event_idx() {
-	local out a b ok why try
+	local out a b ok why try saved
 	for try in 1 2; do
 		case_event_idx_once && break
 	done
@@ -157,9 +159,11 @@ case_event_idx_once() {
 	grep -q "guest: nic .* event_idx=1 .* lost=0" <<<"$out" && grep -q "guest: nic .* event_idx=0 .* lost=0" <<<"$out" ||
 		{ ok=0; why="$why; not one NIC with EVENT_IDX and one without, each losing nothing"; }
 	if [ "$ok" -eq 1 ] && ! awk -v a="$a" -v b="$b" 'function f(s, k) { match(s, k "=[0-9.]+"); return substr(s, RSTART + length(k) + 1, RLENGTH - length(k) - 1) + 0 }
-		BEGIN { exit !(f(a, "kicks/frame") < f(b, "kicks/frame") && f(a, "calls/frame") <= 1.25 * f(b, "calls/frame")) }'; then
-		ok=0; why="not fewer kicks per frame with event idx, or over a quarter more calls"
+		BEGIN { exit !(f(a, "kicks/frame") < f(b, "kicks/frame") && f(a, "calls/frame") <= 1.5 * f(b, "calls/frame")) }'; then
+		ok=0; why="not fewer kicks per frame with event idx, or over half again as many calls"
 	fi
+	saved=$(grep -o "vringmed net0 queue .*event_idx_saved=[0-9]*/[0-9]*" <<<"$out" | sed 's|.*/||' | awk '{s += $1} END {print s + 0}')
+	[ "$ok" -eq 1 ] && [ "${saved:-0}" -eq 0 ] && { ok=0; why="no call withheld on used_event's word (event_idx_saved)"; }
 	[ "$ok" -eq 1 ]
 }
 
