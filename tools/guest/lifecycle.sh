@@ -28,16 +28,17 @@
 #           on the same netdev (device_add)                   -> phase f
 #           (this QEMU has reconnect=1) vringmedd SIGKILLed in the middle
 #           of traffic and started again, then restarted with
-#           SIGTERM                                           -> phase g
+#           SIGTERM, then the device deleted and added again
+#           (vringmedctl device del, add)                     -> phase g
 #   QMP quit.
 # Passes: a: every resume flowing again within 1 s, lost <= 0.5% of sent;
 # b, c: the driver reload and the reset worked, lost <= 0.5%; d: frames flow
 # again after the restart (losses in the outage expected, reported); e: the
-# third VMM's traffic as a, vringmedd up, the device running; f: the
-# new NIC's traffic as a; g: frames flow again after each restart (losses
-# while no daemon runs expected, reported); every
-# phase: no duplicated or corrupted frame, frames still coming back in its
-# last 2 s.  Prints one line per phase (guest sent/received/lost/dup/corrupt,
+# third VMM's traffic as a, vringmedd up, the device running; f: the new
+# NIC's traffic as a; g: frames flow again after each restart and after
+# the device's return (losses while no daemon or device runs expected,
+# reported); every phase: no duplicated or corrupted frame, frames still
+# coming back in its last 2 s.  Prints one line per phase (guest sent/received/lost/dup/corrupt,
 # testpmd's RX/TX-packets, resume times) and, last, "RESULT: WORKED" or
 # "RESULT: FAILED (why)"; exits 0 only when it worked.
 #
@@ -65,7 +66,7 @@ while [ $# -gt 0 ]; do
 	--cycles) CYCLES=$2; shift 2 ;;
 	--skip) SKIP=,$2,; shift 2 ;;
 	--vmm-reconnect) RECONNECT=,reconnect=1; shift ;;
-	-h|--help) sed -n '2,55p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,56p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "lifecycle.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -140,7 +141,7 @@ d_start || fail "vringmedd did not start: $(tail -n1 "$TMP/vringmedd.log")"
 # backend one also the outage and testpmd's start-up.
 S_PAUSE=$(( $(${LIFE} plan "$SEED" "$CYCLES" | cut -d. -f1) + 2 ))
 skipped pause && S_PAUSE=4
-S_RELOAD=3 S_BACKEND=8 S_HOTPLUG=3 S_DAEMON=16
+S_RELOAD=3 S_BACKEND=8 S_HOTPLUG=3 S_DAEMON=18
 skipped backend && S_BACKEND=3
 
 # A reset (QMP system_reset, the guest's own reboot) IPLs the kernel again
@@ -297,6 +298,16 @@ daemon_restarts() {
 		flow=$(${LIFE} wait-flow "$TMP/ctl.sock" 15)
 		DAEMON_FLOW="$DAEMON_FLOW SIG$how:ready_ms=$(( (t1 - t0) / 1000000 )),$flow"
 	done
+	# The operator removes the device and adds it again (vringmedctl):
+	# its session ends, and the VMM comes back to the new one.
+	sleep 2
+	.output/vringmedctl -p "$ROOT" -c "$TMP/ctl.sock" device del net0 > /dev/null ||
+		{ WHY="vringmedctl device del net0 failed"; return 1; }
+	sleep 1
+	.output/vringmedctl -p "$ROOT" -c "$TMP/ctl.sock" device add \
+		"net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock" > /dev/null ||
+		{ WHY="vringmedctl device add net0 failed"; return 1; }
+	DAEMON_FLOW="$DAEMON_FLOW device_del_add:$(${LIFE} wait-flow "$TMP/ctl.sock" 15)"
 }
 run_plan || SEQ_OK=0
 LOG_LAST=$LOG
@@ -413,9 +424,9 @@ if ! skipped vmm && ! skipped daemon; then
 	# Losses while no daemon ran are expected (at most the window, each
 	# time); the frames must flow again after both restarts.
 	LOG=$TMP/guest-vmm3.log judge g-daemon-restart daemon 1 any \
-		"$([ "$(grep -o "flow_ms=[0-9]" <<<"$DAEMON_FLOW" | wc -l)" -eq 2 ] && echo 1)" \
+		"$([ "$(grep -o "flow_ms=[0-9]" <<<"$DAEMON_FLOW" | wc -l)" -eq 3 ] && echo 1)" \
 		"no flow after a restart:${DAEMON_FLOW:- vringmedd not restarted}" \
-		"vringmedd killed (-9), then SIGTERM, each started again; flowing again:$DAEMON_FLOW"
+		"vringmedd killed (-9), then SIGTERM, each started again, then the device deleted and added again (vringmedctl); flowing again:$DAEMON_FLOW"
 fi
 [ -n "$DEVICE1" ] && echo "  vringmedd after boot 1: $DEVICE1"
 [ -n "${DEVICE2:-}" ] && echo "  vringmedd after boot 2: $DEVICE2"
