@@ -344,8 +344,8 @@ static int vrd_loop(struct vrd_daemon *d)
  * the pins unless a device handed its guest over (vrd_loop), and so does a
  * first start that failed; a failed loop, or a failed start over adopted
  * pins, leaves them for the next daemon.  With device threads abandoned,
- * what they still use (the maps, the
- * daemon's state) is left to the exit.  Returns err, the exit code.
+ * what they still use (the maps, the daemon's state) is left to the exit.
+ * Returns err, the exit code.
  */
 static int vrd_stop(struct vrd_daemon *d, int err)
 {

@@ -107,14 +107,15 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* One pass over the disk through fd: its checksum, or 0 with *err set. */
-static uint64_t pass(int fd, uint8_t *buf, size_t len, int *err)
+/* One pass over the disk through fd: its checksum (FNV-1a, 64 bits) and,
+ * in *bytes, how much was read; *err set when a read failed there. */
+static uint64_t pass(int fd, uint8_t *buf, size_t len, uint64_t *bytes, int *err)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
-	off_t at = 0;
 
+	*bytes = 0;
 	for (;;) {
-		ssize_t n = pread(fd, buf, len, at);
+		ssize_t n = pread(fd, buf, len, (off_t)*bytes);
 
 		if (n < 0) {
 			*err = errno;
@@ -126,7 +127,7 @@ static uint64_t pass(int fd, uint8_t *buf, size_t len, int *err)
 			h ^= buf[i];
 			h *= 0x100000001b3ull;
 		}
-		at += n;
+		*bytes += (uint64_t)n;
 	}
 }
 
@@ -136,6 +137,7 @@ static void passes(uint64_t want, double secs)
 {
 	static uint8_t dbuf[1 << 16] __attribute__((aligned(4096)));
 	unsigned long n = 0, bad = 0;
+	uint64_t bytes;
 	double t0 = now_s(), next = t0 + 1;
 	int fd = open("/dev/vda", O_RDONLY | O_DIRECT), err = 0;
 
@@ -144,7 +146,7 @@ static void passes(uint64_t want, double secs)
 		off();
 	}
 	while (now_s() - t0 < secs) {
-		uint64_t h = pass(fd, dbuf, sizeof(dbuf), &err);
+		uint64_t h = pass(fd, dbuf, sizeof(dbuf), &bytes, &err);
 
 		if (err) {
 			say("FAILED pass %lu: %s\n", n + 1, strerror(err));
@@ -165,11 +167,12 @@ static void passes(uint64_t want, double secs)
 int main(void)
 {
 	static uint8_t buf[1 << 16];
-	uint64_t h = 0xcbf29ce484222325ull, total = 0;
+	uint64_t h, total = 0;
 	struct timespec t0, t1;
 	const char *mark;
 	long sectors, block, at;
-	int fd = -1;
+	int fd = -1, err = 0;
+	double secs;
 
 	mount("proc", "/proc", "proc", 0, NULL);
 	mount("sysfs", "/sys", "sysfs", 0, NULL);
@@ -189,28 +192,19 @@ int main(void)
 	say("disk vda sectors=%ld block=%ld\n", sectors, block);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-
-		if (n < 0) {
-			say("FAILED read at %llu: %s\n", (unsigned long long)total, strerror(errno));
-			off();
-		}
-		if (n == 0)
-			break;
-		for (ssize_t i = 0; i < n; i++) {
-			h ^= buf[i];
-			h *= 0x100000001b3ull;
-		}
-		total += (uint64_t)n;
+	h = pass(fd, buf, sizeof(buf), &total, &err);
+	if (err) {
+		say("FAILED read at %llu: %s\n", (unsigned long long)total, strerror(err));
+		off();
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	say("read %llu bytes fnv1a=0x%016llx in %ld ms\n", (unsigned long long)total,
 	    (unsigned long long)h,
 	    (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
 
-	if (atof(cmdline("secs", "0")) > 0)
-		passes(h, atof(cmdline("secs", "0")));
+	secs = atof(cmdline("secs", "0"));
+	if (secs > 0)
+		passes(h, secs);
 
 	mark = cmdline("mark", "");
 	at = atol(cmdline("sector", "100"));
