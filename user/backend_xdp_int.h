@@ -44,6 +44,7 @@
 #define XB_VNET_HDR	12u	/* modern virtio-net header (num_buffers included) */
 #define XB_MAX_FRAME	(XB_FRAME_SIZE - XB_VNET_HDR)
 #define XB_BATCH	64u
+#define XB_MAX_TABLE	VRM_ITAB_MAX	/* entries of an indirect table: the mediator's most */
 #define XB_RX_Q		0
 #define XB_TX_Q		1
 

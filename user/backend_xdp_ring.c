@@ -101,27 +101,44 @@ void xb_flush_calls(struct xb_dev *d)
 /*
  * Walks chain `head` of vq, calling fn for each descriptor whose WRITE flag
  * is `writable` (with the bytes it covers); stops when fn returns false.
- * False for a chain that is not a chain: an index out of the ring, a
- * buffer out of the memory table, longer than the ring, indirect.
+ * An indirect descriptor (the mediator's shadow tables: a guest's table,
+ * or a 10-byte-header RX buffer split in two) is walked in its table.
+ * False for a chain that is not a chain: an index out of the ring or the
+ * table, a buffer or table out of the memory table, longer than the ring,
+ * a table in a table or with a link after it.
  */
 bool xb_walk(struct xb_dev *d, struct xb_vq *vq, uint16_t head, bool writable,
 	     bool (*fn)(void *ctx, uint8_t *p, uint32_t len), void *ctx)
 {
+	const struct vrm_desc *desc = vq->desc;
+	unsigned num = vq->num, steps = vq->num;
+	bool table = false;
 	uint16_t i = head;
 
-	for (unsigned n = 0; n < vq->num; n++) {
+	for (unsigned n = 0; n < steps; n++) {
 		const struct vrm_desc *dp;
 		uint16_t flags;
 		uint32_t len;
 		uint8_t *p;
 
-		if (i >= vq->num)
+		if (i >= num)
 			return false;
-		dp = &vq->desc[i];
+		dp = &desc[i];
 		flags = vrm_ld16(LE, &dp->flags);
 		len = vrm_ld32(LE, &dp->len);
-		if (flags & VRM_VRING_DESC_F_INDIRECT)
-			return false;
+		if (flags & VRM_VRING_DESC_F_INDIRECT) {
+			if (table || (flags & VRM_VRING_DESC_F_NEXT) || !len ||
+			    len % sizeof(*desc) || len / sizeof(*desc) > XB_MAX_TABLE)
+				return false;
+			desc = xb_gpa(d, vrm_ld64(LE, &dp->addr), len);
+			if (!desc)
+				return false;
+			table = true;
+			num = len / sizeof(*desc);
+			steps = n + 1 + num;
+			i = 0;
+			continue;
+		}
 		if (!!(flags & VRM_VRING_DESC_F_WRITE) == writable && len) {
 			p = xb_gpa(d, vrm_ld64(LE, &dp->addr), len);
 			if (!p)

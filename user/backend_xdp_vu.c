@@ -21,12 +21,13 @@
 #include "vu_wire.h"
 
 #define BIT(n)	(1ull << (n))
-/* What the back-end offers: mergeable receive buffers, and the receive
- * offloads xdp_gro.c does in software: checksums checked (the guest need
- * not), TCP segments merged into frames of up to 64 KiB.  No transmit
- * offloads: the guest checksums and segments what it sends. */
+/* What the back-end offers: mergeable receive buffers, indirect tables
+ * (xb_walk), and the receive offloads xdp_gro.c does in software:
+ * checksums checked (the guest need not), TCP segments merged into frames
+ * of up to 64 KiB.  No transmit offloads: the guest checksums and segments
+ * what it sends. */
 #define XB_FEATURES	(BIT(VU_F_VERSION_1) | BIT(VU_NET_F_MRG_RXBUF) | BIT(VU_NET_F_GUEST_CSUM) | \
-			 BIT(VU_NET_F_GUEST_TSO4) | BIT(VU_NET_F_GUEST_TSO6))
+			 BIT(VU_NET_F_GUEST_TSO4) | BIT(VU_NET_F_GUEST_TSO6) | BIT(VU_F_INDIRECT_DESC))
 
 static void xb_unmap(struct xb_dev *d)
 {

@@ -290,6 +290,10 @@ static int vrp_queue_setup(struct vrm_proxy *p, unsigned i, struct vrm_ux_queue 
 		q->flags |= VRM_QF_BE_EVENT_IDX;
 	else
 		q->flags &= ~VRM_QF_BE_EVENT_IDX;
+	if (p->be_acked & BIT(VU_F_INDIRECT_DESC))
+		q->flags |= VRM_QF_BE_INDIRECT;
+	else
+		q->flags &= ~VRM_QF_BE_INDIRECT;
 	vrp_net_mode(p, i, q);
 	/* The shadow ring was reset when its address went to the back-end. */
 	return 0;

@@ -81,6 +81,17 @@ static uint64_t vrp_be_event_idx(const struct vrm_proxy *p)
 	return p->cfg.event_idx ? p->be_features & BIT(VU_F_EVENT_IDX) : 0;
 }
 
+/* A legacy net guest without MRG_RXBUF has a 10-byte RX header, and Linux
+ * puts it in one buffer with the frame: the back-end is then given such a
+ * buffer as a table (vrm_net_rx_split), so it gets INDIRECT_DESC when it
+ * offers it, whatever the guest took. */
+static uint64_t vrp_be_indirect(const struct vrm_proxy *p, uint64_t guest)
+{
+	if (vrp_is_blk(p) || (guest & (BIT(VU_F_VERSION_1) | BIT(VU_NET_F_MRG_RXBUF))))
+		return 0;
+	return p->be_features & BIT(VU_F_INDIRECT_DESC);
+}
+
 static uint64_t vrp_vmm_pf(const struct vrm_proxy *p)
 {
 	return (vrp_is_blk(p) ? VRP_VMM_PF_BLK : VRP_VMM_PF) |
@@ -226,7 +237,7 @@ static enum vrp_result vrp_set_features(struct vrm_proxy *p, struct vrp_req *req
 	p->features_set = true;
 	/* The back-end always gets a modern device. */
 	u = (u & p->be_features & ~BIT(VU_F_PROTOCOL_FEATURES) & ~BIT(VU_F_EVENT_IDX)) |
-	    BIT(VU_F_VERSION_1) | vrp_be_event_idx(p);
+	    BIT(VU_F_VERSION_1) | vrp_be_event_idx(p) | vrp_be_indirect(p, u);
 	if (p->be_proto)
 		u |= BIT(VU_F_PROTOCOL_FEATURES);
 	p->be_acked = u;

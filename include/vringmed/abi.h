@@ -132,6 +132,10 @@ VRM_STATIC_ASSERT(sizeof(struct vrm_device) == 40 + 32 * VRM_MAX_REGIONS + VRM_D
 
 #define VRM_QF_ENABLED		(1u << 0)
 #define VRM_QF_BE_EVENT_IDX	(1u << 1)	/* the back-end negotiated EVENT_IDX */
+/* The back-end negotiated INDIRECT_DESC: a VRM_NET_RX_SLOT buffer that holds
+ * header and frame in one descriptor is published as a two-entry shadow
+ * table (vrm_net_rx_split). */
+#define VRM_QF_BE_INDIRECT	(1u << 2)
 
 /* vrm_queue.ev_valid: which of the event idx positions hold a value. */
 #define VRM_EV_SIGNALLED	(1u << 0)
@@ -149,9 +153,11 @@ enum vrm_net_mode {
 	/* TX: the header descriptor is replaced by a mediator-owned shadow
 	 * header slot holding the converted 12-byte little-endian header. */
 	VRM_NET_TX_SLOT = 1,
-	/* RX, 10-byte header in its own descriptor: the backend writes the
-	 * 12-byte header into the slot; the used path writes 10 bytes back in
-	 * guest order and shortens used.len by 2. */
+	/* RX, 10-byte header (no MRG_RXBUF): the backend writes the 12-byte
+	 * header into the slot; the used path writes 10 bytes back in guest
+	 * order and shortens used.len by 2.  The header has a descriptor of
+	 * its own, or (Linux's small buffers) shares one with the frame: the
+	 * back-end is then given a table of the slot and the rest. */
 	VRM_NET_RX_SLOT = 2,
 	/* RX, 12-byte header at the start of the buffer (MRG_RXBUF) in the
 	 * other byte order: the used path byteswaps it in place, and skips the

@@ -511,6 +511,46 @@ static vrm_inline void vrm_fast_chain_undo(struct vrm_queue *q, __u16 mask, __u1
 
 /* The chain of the kick's entry f->done, if it is that simple: its
  * descriptors, else 0. */
+/* The back-end's address of a queue's shadow table room. */
+static vrm_inline __u64 vrm_itab_gpa(const struct vrm_queue *q)
+{
+	return q->hdr_gpa - VRM_SHADOW_HDR_OFF + VRM_SHADOW_ITAB_OFF;
+}
+
+/* Where head idx's shadow table starts in its queue's table room. */
+static vrm_inline __u32 vrm_itab_at(const struct vrm_queue *q, __u32 idx)
+{
+	return ((idx & VRM_RING_MASK) * vrm_itab_per(q->size)) & (VRM_ITAB_ENTRIES - 2);
+}
+
+/*
+ * A 10-byte-header RX buffer that holds header and frame in one descriptor
+ * (Linux's small buffers without MRG_RXBUF).  The back-end writes a 12-byte
+ * header, so in place the frame would land 2 bytes late; instead the head
+ * becomes an indirect descriptor of a two-entry shadow table in the head's
+ * table room: the header slot, then the buffer past the guest's header.  The
+ * used path converts the slot into the buffer's first 10 bytes, as for a
+ * header with a descriptor of its own; nothing is copied.  Writes the table
+ * (vrm_net_head points the head at it); addr and len are the guest's
+ * validated buffer.
+ */
+static vrm_inline __u32 vrm_net_rx_split(struct vrm_queue *q, struct vrm_shadow_queue *sh,
+				       __u32 idx, __u64 addr, __u32 len)
+{
+	struct vrm_desc *t = &sh->itab[vrm_itab_at(q, idx)];
+	__u32 hlen = VRM_NET_HDR_LEGACY;
+
+	vrm_st64(VRM_ORDER_LE, &t[0].addr, q->hdr_gpa + (__u64)(idx & VRM_RING_MASK) * VRM_SHADOW_HDR_SLOT);
+	vrm_st32(VRM_ORDER_LE, &t[0].len, VRM_NET_HDR_MODERN);
+	vrm_st16(VRM_ORDER_LE, &t[0].flags, VRM_VRING_DESC_F_WRITE | VRM_VRING_DESC_F_NEXT);
+	vrm_st16(VRM_ORDER_LE, &t[0].next, 1);
+	vrm_st64(VRM_ORDER_LE, &t[1].addr, addr + hlen);
+	vrm_st32(VRM_ORDER_LE, &t[1].len, len - hlen);
+	vrm_st16(VRM_ORDER_LE, &t[1].flags, VRM_VRING_DESC_F_WRITE);
+	vrm_st16(VRM_ORDER_LE, &t[1].next, 0);
+	return 0;
+}
+
 static vrm_inline __u32 vrm_fast_chain_one(const struct vrm_device *dev, struct vrm_queue *q,
 					 struct vrm_shadow_queue *sh, const struct vrm_scratch *scr,
 					 const struct vrm_fast *f, const __u32 order, __u16 tx_hlen)
@@ -593,6 +633,61 @@ undo:
 /* Chains per call: the call's set-up is paid once for them. */
 #define VRM_FAST_CHAINS 8
 
+/* Does the queue give the back-end its 10-byte-header RX buffers that hold
+ * header and frame as shadow tables (vrm_net_rx_split)? */
+static vrm_inline bool vrm_rx_splits(const struct vrm_queue *q)
+{
+	return q->net_mode == VRM_NET_RX_SLOT && q->net_hdr_len == VRM_NET_HDR_LEGACY &&
+	       (q->flags & VRM_QF_BE_INDIRECT);
+}
+
+/*
+ * The kick's entry f->done on a queue that splits (vrm_rx_splits), head
+ * descriptor gd in the window: one device-writable buffer (no link, no
+ * table) longer than the header, inside the region, published as a shadow
+ * table with the general step's checks (1, f advanced); anything else is
+ * the general step's (0).  vrm_fast_chain runs it, on a queue whose chains
+ * it would not take: a global function in BPF, so the kick step the
+ * verifier follows through many states does not grow.
+ */
+static vrm_inline __u32 vrm_fast_split(struct vrm_queue *q, struct vrm_shadow_queue *sh,
+				     struct vrm_fast *f, const __u32 order, __u16 head,
+				     const struct vrm_desc *gd)
+{
+	__u16 idx = head & VRM_RING_MASK;
+	__u64 addr = vrm_swab64_if(order, gd->addr);
+	__u32 len = vrm_swab32_if(order, gd->len);
+	__u64 end = addr + len;
+	struct vrm_desc *sd;
+
+	if (vrm_swab16_if(order, gd->flags) != VRM_VRING_DESC_F_WRITE ||
+	    len <= VRM_NET_HDR_LEGACY || end < addr || addr < f->rlo || end - f->rlo > f->rsize ||
+	    q->max_chain < 1 || q->desc_state[idx].owner)
+		return 0;
+	{
+		const struct vrm_desc_state ds = { .owner = head + 1, .next = VRM_DESC_END };
+
+		__builtin_memcpy(&q->desc_state[idx], &ds, sizeof(ds));
+	}
+	q->rx_hdr[idx] = addr;
+	q->offered[idx] = VRM_NET_HDR_MODERN + len - VRM_NET_HDR_LEGACY;
+	__builtin_memset(sh->hdr[idx], 0, VRM_NET_HDR_MODERN);
+	vrm_net_rx_split(q, sh, idx, addr, len);
+	sd = &sh->desc[idx];
+	vrm_st64(VRM_ORDER_LE, &sd->addr,
+		 vrm_itab_gpa(q) + (__u64)vrm_itab_at(q, idx) * sizeof(struct vrm_desc));
+	vrm_st32(VRM_ORDER_LE, &sd->len, 2 * sizeof(struct vrm_desc));
+	vrm_st16(VRM_ORDER_LE, &sd->flags, VRM_VRING_DESC_F_INDIRECT);
+	vrm_st16(VRM_ORDER_LE, &sd->next, 0);
+	vrm_st16(VRM_ORDER_LE, &sh->avail.ring[(__u16)(f->slot0 + f->done) & f->mask & VRM_RING_MASK],
+		 head);
+	f->descs++;
+	f->done++;
+	return 1;
+}
+
+
+
 /* Publishes up to VRM_FAST_CHAINS such chains from the kick's entry f->done
  * on, advancing f->done and counting their descriptors in f->descs.  Reads
  * only the scalars of *f (BPF passes it to a global function, where its
@@ -607,6 +702,8 @@ static vrm_inline __u32 vrm_fast_chain(const struct vrm_device *dev, struct vrm_
 	if (q->net_mode == VRM_NET_TX_SLOT &&
 	    (q->net_hdr_len == VRM_NET_HDR_LEGACY || q->net_hdr_len == VRM_NET_HDR_MODERN))
 		tx_hlen = q->net_hdr_len;
+	else if (vrm_rx_splits(q))
+		goto split;
 	else if (q->net_mode != VRM_NET_NONE)
 		return 0;
 	for (c = 0; c < VRM_FAST_CHAINS && f->done != f->n; c++) {
@@ -618,8 +715,17 @@ static vrm_inline __u32 vrm_fast_chain(const struct vrm_device *dev, struct vrm_
 		f->done++;
 	}
 	return c;
-}
+split:
+	for (c = 0; c < VRM_FAST_CHAINS && f->done != f->n; c++) {
+		__u16 head = vrm_swab16_if(order, scr->heads[f->done & (2 * VRM_MAX_RING - 1)]);
+		__u16 off = head - f->win_base;
 
+		if (head > f->mask || off >= f->win_len ||
+		    !vrm_fast_split(q, sh, f, order, head, &scr->win[off & (VRM_WIN - 1)]))
+			break;
+	}
+	return c;
+}
 
 #include "xlate_blk.h"
 
@@ -629,8 +735,15 @@ static vrm_inline __u32 vrm_fast_chain(const struct vrm_device *dev, struct vrm_
  * feature set says it must be, and points the shadow descriptor at the
  * queue's header slot where that mode needs one.  *addr and *len are the
  * validated guest values on entry and what the shadow descriptor carries on
- * return.
+ * return; VRM_HEAD_TABLE for a head it made a shadow table of
+ * (vrm_net_rx_split: *len is then the bytes the table offers).
  */
+#define VRM_HEAD_TABLE	0x8000u	/* no verdict is that large */
+#if defined(__bpf__)
+#define VRM_HEAD_FLAGS	(VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE)
+#else
+#define VRM_HEAD_FLAGS	(VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE | VRM_VRING_DESC_F_INDIRECT)
+#endif
 static vrm_inline __u32 vrm_net_head(struct vrm_kick *k, __u16 idx, __u16 flags,
 				   __u64 *addr, __u32 *len)
 {
@@ -658,8 +771,29 @@ static vrm_inline __u32 vrm_net_head(struct vrm_kick *k, __u16 idx, __u16 flags,
 		}
 		break;
 	case VRM_NET_RX_SLOT:
-		if (!(flags & VRM_VRING_DESC_F_WRITE) || *len != hlen)
+		if (!(flags & VRM_VRING_DESC_F_WRITE) || *len < hlen)
 			return VRM_NET_HDR;
+		if (*len != hlen) {
+#if defined(__bpf__)
+			/* Header and frame in one buffer: the fast path of
+			 * chains takes those (vrm_fast_chain_one); one it
+			 * left is the daemon's, verdict and all, for the
+			 * kick step's frame has no room for it. */
+			return VRM_DEFER;
+#else
+			/* Header and frame in one buffer: a table, where the
+			 * back-end takes one and the buffer is the whole chain. */
+			if (!(q->flags & VRM_QF_BE_INDIRECT) || (flags & VRM_VRING_DESC_F_NEXT) ||
+			    hlen != VRM_NET_HDR_LEGACY)
+				return VRM_NET_HDR;
+			q->rx_hdr[idx & VRM_RING_MASK] = *addr;
+			__builtin_memset(slot, 0, VRM_NET_HDR_MODERN);
+			vrm_net_rx_split(q, k->sh, idx, *addr, *len);
+			*addr = vrm_itab_gpa(q) + (__u64)vrm_itab_at(q, idx) * sizeof(struct vrm_desc);
+			*len = VRM_NET_HDR_MODERN + *len - VRM_NET_HDR_LEGACY;
+			return VRM_HEAD_TABLE;
+#endif
+		}
 		q->rx_hdr[idx & VRM_RING_MASK] = *addr;
 		__builtin_memset(slot, 0, VRM_NET_HDR_MODERN);
 		break;
@@ -834,16 +968,25 @@ static long vrm_kick_step(__u64 i, void *arg)
 
 	if (k->chain_len == 1 && q->net_mode) {
 		v = vrm_net_head(k, idx, flags, &addr, &len);
+#if !defined(__bpf__)
+		if (v == VRM_HEAD_TABLE) {
+			flags = VRM_VRING_DESC_F_INDIRECT;
+			v = VRM_OK;
+		}
+#endif
 		if (v != VRM_OK)
 			return vrm_fail(k, v);
 	}
 	/* Summed where it is kept, not in the kick's state: the verifier
-	 * would follow each sum a chain can have as a state of its own. */
+	 * would follow each sum a chain can have as a state of its own.  A
+	 * shadow table vrm_net_head made offers what it said, all writable. */
 	q->offered[k->head & VRM_RING_MASK] =
 		vrm_offer(k->chain_len == 1 ? 0 : q->offered[k->head & VRM_RING_MASK],
 			 seen, flags, len);
 
-	flags &= VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_WRITE;
+	/* INDIRECT here is vrm_net_head's table: the guest's was refused
+	 * above. */
+	flags &= VRM_HEAD_FLAGS;
 	if (!(flags & VRM_VRING_DESC_F_NEXT))
 		next = 0;
 	ds->owner = k->head + 1;
@@ -852,7 +995,8 @@ static long vrm_kick_step(__u64 i, void *arg)
 	ds->next = (flags & VRM_VRING_DESC_F_NEXT) ? next : VRM_DESC_END;
 	sd = &k->sh->desc[idx];
 	vrm_st64(VRM_ORDER_LE, &sd->addr, addr);
-	vrm_st32(VRM_ORDER_LE, &sd->len, len);
+	vrm_st32(VRM_ORDER_LE, &sd->len,
+		 (flags & VRM_HEAD_FLAGS & VRM_VRING_DESC_F_INDIRECT) ? 2 * sizeof(struct vrm_desc) : len);
 	vrm_st16(VRM_ORDER_LE, &sd->flags, flags);
 	vrm_st16(VRM_ORDER_LE, &sd->next, next);
 	k->descs++;

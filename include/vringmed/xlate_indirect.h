@@ -44,12 +44,6 @@ struct vrm_iwalk {
 	__u16 head;
 };
 
-/* The back-end's address of a queue's shadow table room. */
-static vrm_inline __u64 vrm_itab_gpa(const struct vrm_queue *q)
-{
-	return q->hdr_gpa - VRM_SHADOW_HDR_OFF + VRM_SHADOW_ITAB_OFF;
-}
-
 /* Is [gpa, end) inside one guest memory region?  As vrm_buf_in_memory,
  * without the kick's region hint: a hint that changes with every entry
  * would have the verifier follow the walk once per region. */

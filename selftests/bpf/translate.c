@@ -40,6 +40,43 @@ VRM_TEST(bpf_translate)
 			VRM_EQ(st.chains, 2);
 			bfx_fini(&f);
 		}
+		/* A 10-byte-header RX queue, back-end with INDIRECT_DESC:
+		 * single buffers holding header and frame become two-entry
+		 * shadow tables in BPF itself (vrm_fast_split), not in a
+		 * deferred pass; a header with a descriptor of its own stays
+		 * a slot. */
+		if (vrm_subtest("rx_split_%s", order_name(be))) {
+			uint64_t g;
+
+			if (!bpf())
+				continue;
+			bfx_setup(&f, 1, 64, be);
+			f.q->net_mode = VRM_NET_RX_SLOT;
+			f.q->net_hdr_len = VRM_NET_HDR_LEGACY;
+			f.q->hdr_gpa = 0x700000000ull;
+			f.q->flags |= VRM_QF_BE_INDIRECT;
+			for (int i = 0; i < 20; i++)
+				tr_add_chain(&f.t, 1, 1, 1528);
+			g = tr_get(&f.t, tr_desc_gpa(&f.t, 7), 8);
+			tr_publish(&f.t);
+			VRM_EQ(bkick(&f, &chains), VRM_OK);
+			VRM_EQ(chains, 20);
+			VRM_EQ(tr_le(&f.sh->desc[7].flags, 2), VRM_VRING_DESC_F_INDIRECT);
+			VRM_EQ(tr_le(&f.sh->desc[7].len, 4), 32);
+			VRM_EQ(tr_le(&f.sh->desc[7].addr, 8),
+			       0x700000000ull - VRM_SHADOW_HDR_OFF + VRM_SHADOW_ITAB_OFF +
+				       16ull * 7 * vrm_itab_per(64));
+			VRM_EQ(tr_le(&f.sh->itab[7 * vrm_itab_per(64)].addr, 8),
+			       0x700000000ull + 7 * VRM_SHADOW_HDR_SLOT);
+			VRM_EQ(tr_le(&f.sh->itab[7 * vrm_itab_per(64) + 1].addr, 8), g + 10);
+			VRM_EQ(tr_le(&f.sh->itab[7 * vrm_itab_per(64) + 1].len, 4), 1518);
+			VRM_EQ(f.q->offered[7], 1530);
+			VRM_EQ(f.q->rx_hdr[7], g);
+			VRM_EQ(vrm_bpf_read_stats(&B, f.qslot, &st), 0);
+			VRM_EQ(st.deferred, 0);
+			VRM_EQ(st.chains, 20);
+			bfx_fini(&f);
+		}
 		if (vrm_subtest("wrap_%s", order_name(be))) {
 			if (!bpf())
 				continue;

@@ -179,7 +179,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vrm_ux_shadow_reset(sh);
 	CHECK(!vrm_ux_queue_setup(q, 0, rsize, tr_va(&t, t.ring_gpa), tr_va(&t, tr_avail_gpa(&t)),
 				  tr_va(&t, tr_used_gpa(&t))), "queue setup refused size %u", rsize);
-	q->flags = VRM_QF_ENABLED;
+	/* An odd chain bound: a back-end that took INDIRECT_DESC (10-byte RX
+	 * headers sharing a buffer with the frame become shadow tables). */
+	q->flags = VRM_QF_ENABLED | ((data[1] & 1) ? VRM_QF_BE_INDIRECT : 0);
 	if (data[1])
 		q->max_chain = data[1] < rsize ? data[1] : rsize;
 	q->net_mode = (data[0] >> 4) & 3;

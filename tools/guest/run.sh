@@ -3,7 +3,7 @@
 # itself:
 #
 #   tools/guest/run.sh [--mode legacy|modern] [--path vringmedd|direct] [--event-idx on|off]
-#                      [--plan ping|burst] [--keep-logs DIR]
+#                      [--plan ping|burst] [--rx-buffers mergeable|big|small] [--keep-logs DIR]
 #
 # A big-endian s390x Linux guest (Debian's kernel, its own virtio-net
 # driver) boots under qemu-system-s390x (TCG) with a virtio-net-ccw device on
@@ -20,6 +20,10 @@
 # calls per frame compare event idx on and off under the same load.
 # The device runs with event_idx=on (vringmedd's default for net);
 # --event-idx off withholds VIRTIO_RING_F_EVENT_IDX from guest and back-end.
+# --rx-buffers picks the receive buffers Linux posts, by the features QEMU
+# gives the guest: mergeable (MRG_RXBUF, the default), big (mrg_rxbuf=off:
+# big packets, the 10-byte header in a descriptor of its own) or small
+# (mrg_rxbuf=off and no receive offloads: header and frame in one buffer).
 # Prints what flowed (guest, testpmd, vringmed per device and queue, and its
 # kicks and calls per frame) and, last, "RESULT: WORKED" or
 # "RESULT: FAILED (why)"; exits 0 only when it worked.
@@ -31,7 +35,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
-MODE=legacy PATH_KIND=vringmedd EIDX=on PLAN=ping KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
+MODE=legacy PATH_KIND=vringmedd EIDX=on PLAN=ping RXBUF=mergeable KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
 CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -39,8 +43,9 @@ while [ $# -gt 0 ]; do
 	--path) PATH_KIND=$2; shift 2 ;;
 	--event-idx) EIDX=$2; shift 2 ;;
 	--plan) PLAN=$2; shift 2 ;;
+	--rx-buffers) RXBUF=$2; shift 2 ;;
 	--keep-logs) KEEP=$2; shift 2 ;;
-	-h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -48,6 +53,12 @@ case $MODE in legacy|modern) ;; *) echo "run.sh: --mode legacy|modern" >&2; exit
 case $PATH_KIND in vringmedd|direct) ;; *) echo "run.sh: --path vringmedd|direct" >&2; exit 2 ;; esac
 case $EIDX in on|off) ;; *) echo "run.sh: --event-idx on|off" >&2; exit 2 ;; esac
 case $PLAN in ping|burst) ;; *) echo "run.sh: --plan ping|burst" >&2; exit 2 ;; esac
+case $RXBUF in
+mergeable) NICOPT= ;;
+big) NICOPT=,mrg_rxbuf=off ;;
+small) NICOPT=,mrg_rxbuf=off,guest_tso4=off,guest_tso6=off,guest_ecn=off,guest_ufo=off ;;
+*) echo "run.sh: --rx-buffers mergeable|big|small" >&2; exit 2 ;;
+esac
 
 . tools/guest/common.sh
 guest_preflight /usr/bin/dpdk-testpmd /usr/bin/qemu-system-s390x $([ "$PATH_KIND" = vringmedd ] && echo .output/vringmedd)
@@ -105,6 +116,7 @@ fi
 
 REV=
 [ "$MODE" = legacy ] && REV=,max_revision=0
+REV=$REV$NICOPT
 start=$(date +%s%N)
 timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 256 -smp 1 \
 	-object memory-backend-memfd,id=mem,size=256M,share=on \
