@@ -15,7 +15,7 @@
  *   vu_driver --socket PATH [--legacy|--modern] [--no-mrg-rxbuf] [--frames N]
  *             [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H]
  *             [--reconnect] [--stream] [--pause-every N] [--resets R] [--any-mac]
- *             [--indirect] [-v]
+ *             [--indirect] [--indirect-entries N] [-v]
  *
  * --any-mac: a frame back may come from another MAC to another (a network
  * that answers: the XDP back-end's tests); the rest of it must be the same.
@@ -77,6 +77,9 @@
 #define TX_SLOT_LEN	256u			/* header @0, frame @32 */
 #define TX_FRAME_AT	32u
 #define TX_TABLE_AT	144u			/* --indirect: the frame's table */
+/* --indirect-entries over 2: each TX slot's table in a room of its own. */
+#define TX_TABLES_OFF	0x300000ull
+#define TX_TABLE_MAX	32u
 #define MAX_RING	1024u
 
 #define FRAME_LEN	100u
@@ -111,7 +114,8 @@ static struct {
 	const char *hostile;		/* --hostile CLASS, or NULL */
 	unsigned frames, ring, pause_every, resets;
 	int timeout_ms, hold_ms;
-} opt = { .frames = 64, .ring = 256, .timeout_ms = 10000 };
+	unsigned indirect_entries;
+} opt = { .frames = 64, .ring = 256, .timeout_ms = 10000, .indirect_entries = 2 };
 
 static uint8_t *mem;
 static int memfd = -1;
@@ -778,22 +782,31 @@ static bool stop_rings(bool proto)
 }
 
 /* --indirect: the TX frame in `buf` (header @0, frame @TX_FRAME_AT) as a
- * table of two entries after the frame, in this process's byte order,
- * behind descriptor `h`. */
+ * table behind descriptor `h`, in this process's byte order: the header,
+ * then the frame in --indirect-entries - 1 pieces (as a TSO frame's
+ * fragments); two entries after the frame in the slot, more in a room of
+ * the slot's own. */
 static void tx_indirect(struct queue *tx, uint16_t h, uint8_t *buf)
 {
-	struct vrm_desc *t = (struct vrm_desc *)(buf + TX_TABLE_AT);
+	unsigned n = opt.indirect_entries, slot = (unsigned)(buf - (mem + TX_BUF_OFF)) / TX_SLOT_LEN;
+	struct vrm_desc *t = n > 2 ? (struct vrm_desc *)(mem + TX_TABLES_OFF +
+							(uint64_t)slot * TX_TABLE_MAX * sizeof(*t))
+				   : (struct vrm_desc *)(buf + TX_TABLE_AT);
 
 	st64(&t[0].addr, gpa_of(buf));
 	st32(&t[0].len, hdr_len);
 	st16(&t[0].flags, VRM_VRING_DESC_F_NEXT);
 	st16(&t[0].next, 1);
-	st64(&t[1].addr, gpa_of(buf + TX_FRAME_AT));
-	st32(&t[1].len, FRAME_LEN);
-	st16(&t[1].flags, 0);
-	st16(&t[1].next, 0);
+	for (unsigned i = 1; i < n; i++) {
+		uint32_t lo = (i - 1) * FRAME_LEN / (n - 1), hi = i * FRAME_LEN / (n - 1);
+
+		st64(&t[i].addr, gpa_of(buf + TX_FRAME_AT + lo));
+		st32(&t[i].len, hi - lo);
+		st16(&t[i].flags, i + 1 < n ? VRM_VRING_DESC_F_NEXT : 0);
+		st16(&t[i].next, (uint16_t)(i + 1 < n ? i + 1 : 0));
+	}
 	st64(&tx->desc[h].addr, gpa_of(t));
-	st32(&tx->desc[h].len, 2 * sizeof(*t));
+	st32(&tx->desc[h].len, n * sizeof(*t));
 	st16(&tx->desc[h].flags, VRM_VRING_DESC_F_INDIRECT);
 	st16(&tx->desc[h].next, 0);
 	tx_tables++;
@@ -891,7 +904,7 @@ static void usage(FILE *f)
 		"usage: vu_driver --socket PATH [--legacy|--modern] [--no-mrg-rxbuf] [--frames N]\n"
 		"                 [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H]\n"
 		"                 [--hostile CLASS] [--reconnect] [--stream] [--pause-every N]\n"
-		"                 [--resets R] [--any-mac] [--indirect] [-v]\n"
+		"                 [--resets R] [--any-mac] [--indirect] [--indirect-entries N] [-v]\n"
 		"  A VMM plus the guest side of a virtio-net device over vhost-user: sends\n"
 		"  N Ethernet frames on TX and expects every one back on RX (testpmd, io\n"
 		"  forwarding).  --legacy writes the rings in this process's byte order\n"
@@ -901,7 +914,8 @@ static void usage(FILE *f)
 		"  next_out_of_range, chain_loop, zero_length, buffer_outside_memory,\n"
 		"  addr_len_overflow, write_before_read, avail_idx_jump) that must not come\n"
 		"  back used, then a device reset and the frames again: RESULT is theirs.\n"
-		"  --indirect: each TX frame behind one indirect descriptor (INDIRECT_DESC).\n"
+		"  --indirect: each TX frame behind one indirect descriptor (INDIRECT_DESC);\n"
+		"  --indirect-entries N (2-32, default 2): the header and N - 1 pieces of it.\n"
 		"  --reconnect: when the back-end goes away, connect again and restart the\n"
 		"  rings at the guest's used idx, as QEMU does (reconnect=1).\n"
 		"  --stream: send until SIGTERM/SIGINT, let what is in flight come back,\n"
@@ -939,6 +953,7 @@ int main(int argc, char **argv)
 		{ "reconnect", no_argument, NULL, 'R' },
 		{ "stream", no_argument, NULL, 'S' },
 		{ "indirect", no_argument, NULL, 'I' },
+		{ "indirect-entries", required_argument, NULL, 'E' },
 		{ "pause-every", required_argument, NULL, 'P' },
 		{ "resets", required_argument, NULL, 'Z' },
 		{ "any-mac", no_argument, NULL, 'A' },
@@ -972,6 +987,12 @@ int main(int argc, char **argv)
 		case 'R': opt.reconnect = true; break;
 		case 'S': opt.stream = true; break;
 		case 'I': opt.indirect = true; break;
+		case 'E':
+			if (!parse_uint(optarg, TX_TABLE_MAX, &v) || v < 2 || v > FRAME_LEN + 1)
+				goto bad;
+			opt.indirect_entries = (unsigned)v;
+			opt.indirect = true;
+			break;
 		case 'h': usage(stdout); return 0;
 		case 'f':
 			if (!parse_uint(optarg, MAX_FRAMES, &v) || !v)

@@ -319,6 +319,51 @@ static __u32 vrm_inner_value_size(int outer)
 	return 0;
 }
 
+/* The shadow rings of a queue as builds with half this build's indirect
+ * table room laid them out (16384 entries). */
+#define VRM_SHADOW_BYTES_ITAB16K	(VRM_SHADOW_ITAB_OFF + 16 * 16384)
+
+/*
+ * A pin root whose shadow rings are of that older layout: every queue's
+ * rings sit elsewhere in this build's, and a back-end has the old ones
+ * mapped, so neither they nor the device state that points into them can
+ * be carried.  Everything pinned there is removed (links detached, maps
+ * unpinned), as a SIGINT stop would have, and this build starts afresh: its
+ * devices' VMMs connect again (QEMU with reconnect=N) and their rings start
+ * where the guest is.  True when it did that.
+ */
+static bool vrm_pins_of_older_shadow(struct vrm_bpf *b)
+{
+	char path[512];
+	struct dirent *e;
+	__u32 have;
+	DIR *dir;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", b->pin_root, VRM_MAP_SHADOW);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return false;
+	have = vrm_inner_value_size(fd);
+	close(fd);
+	if (have != VRM_SHADOW_BYTES_ITAB16K || !(dir = opendir(b->pin_root)))
+		return false;
+	pr_warn("the shadow rings pinned under %s are of an older layout (%u bytes a queue, this "
+		"build's %zu): removing every pin there; the devices start afresh and their VMMs "
+		"connect again\n", b->pin_root, have, sizeof(struct vrm_shadow_queue));
+	while ((e = readdir(dir))) {
+		if (e->d_name[0] == '.' || e->d_type == DT_DIR)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", b->pin_root, e->d_name);
+		if (!strncmp(e->d_name, "link_", 5))
+			vrm_drop_link(path);
+		else if (unlink(path))
+			pr_warn("cannot unpin %s: %s\n", path, strerror(errno));
+	}
+	closedir(dir);
+	return true;
+}
+
 static int vrm_check_pinned_maps(struct vrm_bpf *b, struct vrm_carried *carried, int *ncarried)
 {
 	struct bpf_map *m;
@@ -602,6 +647,7 @@ static int vrm_pin_maps(struct vrm_bpf *b, const char *root, struct vrm_carried 
 		pr_warn("failed to create pin root %s: %s\n", b->pin_root, strerror(errno));
 		return err;
 	}
+	vrm_pins_of_older_shadow(b);
 	bpf_object__for_each_map(m, b->skel->obj) {
 		if (bpf_map__is_internal(m))
 			continue;

@@ -25,9 +25,12 @@
 #define VRM_FAST_CHAIN		4
 #define VRM_KICK_STEPS		(2 * VRM_MAX_RING + 1)
 /* Indirect tables (xlate_indirect.h): the entries of the largest one
- * accepted, and a queue's shadow room for them, shared by its heads. */
+ * accepted, and a queue's shadow room for them, shared by its heads: 32 a
+ * head in a ring of 1024 (Linux's virtio-net takes up to MAX_SKB_FRAGS + 2
+ * = 19, and MAX_SKB_FRAGS may be configured up to 30 or so), 64 in rings of
+ * 512 and less. */
 #define VRM_ITAB_MAX		64
-#define VRM_ITAB_ENTRIES		16384
+#define VRM_ITAB_ENTRIES		32768
 #define VRM_MAX_VMMS		64
 #define VRM_DEV_NAME_LEN		32
 #define VRM_DEV_QUEUES		(VRM_MAX_QUEUES / VRM_MAX_DEVICES)	/* queue slots per device */

@@ -173,6 +173,48 @@ VRM_TEST(daemon_upgrade_scratch)
 	after_upgrade(&T, &c);
 }
 
+/* Shadow rings of the layout with half the indirect table room (16384
+ * entries a queue): they cannot be carried (a back-end has them mapped,
+ * and this build's rings lie elsewhere), so every pin goes and the daemon
+ * starts afresh, rather than refusing to start after an upgrade. */
+VRM_TEST(daemon_upgrade_older_shadow)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, io, .map_flags = BPF_F_MMAPABLE);
+	LIBBPF_OPTS(bpf_map_create_opts, oo);
+	struct crashed_pins c;
+	struct vrm_bpf T;
+	struct vrm_bpf_opts o = { .attach = true, .pin_root = c.root };
+	char queues[200];
+	__u32 old_id, key = 0;
+	int inner, outer;
+
+	if (!vrm_subtest("pins_removed_fresh_start") || !bpf())
+		return;
+	old_id = crashed_pins(&c, "shd", VRM_MAP_SHADOW);
+	if (!old_id)
+		return;
+	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "vrm_shadow_d0", 4,
+			       VRM_SHADOW_ITAB_OFF + 16 * 16384, VRM_DEV_QUEUES, &io);
+	if (!VRM_TRUE(inner >= 0))
+		return;
+	oo.inner_map_fd = inner;
+	outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, VRM_MAP_SHADOW, 4, 4, VRM_MAX_DEVICES, &oo);
+	if (VRM_TRUE(outer >= 0)) {
+		VRM_EQ(bpf_map_update_elem(outer, &key, &inner, BPF_ANY), 0);
+		VRM_EQ(bpf_obj_pin(outer, c.map), 0);
+		close(outer);
+	}
+	close(inner);
+	snprintf(queues, sizeof(queues), "%s/%s", c.root, VRM_MAP_QUEUES);
+	VRM_TRUE(access(queues, F_OK) == 0);	/* the device state another build left */
+	if (!VRM_EQ(vrm_bpf_load(&T, &o), 0))
+		return;
+	VRM_TRUE(!T.adopted);
+	VRM_TRUE(!T.links_only);
+	VRM_TRUE(pinned_link_id(c.link) != 0 && pinned_link_id(c.link) != old_id);
+	after_upgrade(&T, &c);
+}
+
 /* Pins at `c->root`/`name` a map of value size `value_size` (max_entries
  * and flags of this build's `m`) holding `value` at key `key`: what an
  * older build left. */

@@ -104,6 +104,9 @@ VRM_TEST(indirect_tables)
 			shadow_head_is_table(&f, h[0], per);
 			entry_matches(&f, h[0], (uint16_t)(per - 1), (uint16_t)(per - 1));
 			VRM_EQ(per, size == 16 ? VRM_ITAB_MAX : VRM_ITAB_ENTRIES / 1024);
+			/* Linux's virtio-net fills MAX_SKB_FRAGS + 2 = 19
+			 * entries (a TSO frame, a big receive buffer). */
+			VRM_TRUE(per >= 19);
 			fx_fini(&f);
 		}
 	}

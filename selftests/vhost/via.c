@@ -288,6 +288,25 @@ VRM_TEST(via)
 		}
 	}
 
+	if (vrm_subtest("legacy_s390x_ring_1024_tables_of_19") && via_up() && want_s390x()) {
+		struct drv r;
+
+		/* Rings of 1024 (rx_queue_size/tx_queue_size, as OpenStack
+		 * sets them) with tables of 19 entries, what Linux's
+		 * virtio-net fills for a TSO frame (MAX_SKB_FRAGS + 2): each
+		 * head's table room holds them. */
+		if (VRM_EQ(drv_start(&r, via.dir, true, via.vmm_a, "--legacy", "--ring", "1024",
+				    "--indirect-entries", "19", "--frames", "2048", NULL), 0)) {
+			drv_wait(&r, DRIVER_WAIT_MS);
+			VRM_EQ(r.status, 0);
+			VRM_STREQ(r.result, "PASS");
+			VRM_EQ(r.received, 2048);
+			VRM_EQ(r.bad_header + r.bad_payload, 0);
+			VRM_TRUE(drv_log_has(&r, "indirect_desc=1 tx_tables=2048"));
+			if (!drv_log_has(&r, "RESULT: PASS") || vrm_test_verbose())
+				dump_log("vu_driver", r.log);
+		}
+	}
 	if (vrm_subtest("legacy_s390x_no_mrg_rxbuf") && via_up() && want_s390x()) {
 		struct drv r;
 

@@ -3,7 +3,8 @@
 # itself:
 #
 #   tools/guest/run.sh [--mode legacy|modern] [--path vringmedd|direct] [--event-idx on|off]
-#                      [--plan ping|burst] [--rx-buffers mergeable|big|small] [--keep-logs DIR]
+#                      [--plan ping|burst] [--rx-buffers mergeable|big|small]
+#                      [--queue-size 256|512|1024] [--keep-logs DIR]
 #
 # A big-endian s390x Linux guest (Debian's kernel, its own virtio-net
 # driver) boots under qemu-system-s390x (TCG) with a virtio-net-ccw device on
@@ -24,6 +25,8 @@
 # gives the guest: mergeable (MRG_RXBUF, the default), big (mrg_rxbuf=off:
 # big packets, the 10-byte header in a descriptor of its own) or small
 # (mrg_rxbuf=off and no receive offloads: header and frame in one buffer).
+# --queue-size sets both rings of each NIC (QEMU's rx_queue_size and
+# tx_queue_size; 256 by default).
 # Prints what flowed (guest, testpmd, vringmed per device and queue, and its
 # kicks and calls per frame) and, last, "RESULT: WORKED" or
 # "RESULT: FAILED (why)"; exits 0 only when it worked.
@@ -35,7 +38,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
-MODE=legacy PATH_KIND=vringmedd EIDX=on PLAN=ping RXBUF=mergeable KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
+MODE=legacy PATH_KIND=vringmedd EIDX=on PLAN=ping RXBUF=mergeable QSIZE= KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
 CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -44,8 +47,9 @@ while [ $# -gt 0 ]; do
 	--event-idx) EIDX=$2; shift 2 ;;
 	--plan) PLAN=$2; shift 2 ;;
 	--rx-buffers) RXBUF=$2; shift 2 ;;
+	--queue-size) QSIZE=$2; shift 2 ;;
 	--keep-logs) KEEP=$2; shift 2 ;;
-	-h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -58,6 +62,11 @@ mergeable) NICOPT= ;;
 big) NICOPT=,mrg_rxbuf=off ;;
 small) NICOPT=,mrg_rxbuf=off,guest_tso4=off,guest_tso6=off,guest_ecn=off,guest_ufo=off ;;
 *) echo "run.sh: --rx-buffers mergeable|big|small" >&2; exit 2 ;;
+esac
+case $QSIZE in
+'') ;;
+256|512|1024) NICOPT=$NICOPT,rx_queue_size=$QSIZE,tx_queue_size=$QSIZE ;;
+*) echo "run.sh: --queue-size 256|512|1024" >&2; exit 2 ;;
 esac
 
 . tools/guest/common.sh
