@@ -69,6 +69,31 @@ case_lifecycle() {	# one lifecycle.sh run, one case per phase
 	fi
 }
 
+# QEMU listening on the vhost-user socket (server=on: libvirt, OpenStack
+# with OVS-DPDK's vhostuserclient ports) and vringmedd connecting to it
+# (vmm_client=on), through what ends a connection: the guest reset, QEMU
+# killed and started again, vringmedd killed and restarted, the device
+# deleted and added again.  One lifecycle.sh run without the pauses, the
+# back-end restart and the NIC swap (the same either way).
+case_lifecycle_server() {
+	local out ok=1 why= p
+	out=$(tools/guest/lifecycle.sh --vmm-server --skip pause,backend,hotplug 2>&1)
+	for p in c-system-reset e-vmm-killed g-daemon-restart; do
+		grep -q "^  phase $p: ok:" <<<"$out" || { ok=0; why="$why phase $p not ok;"; }
+	done
+	grep -q "^RESULT: WORKED" <<<"$out" || { ok=0; why="$why $(grep '^RESULT' <<<"$out")"; }
+	if [ "$ok" -eq 1 ]; then
+		echo "ok    guest/lifecycle_vmm_server: $(grep -E '^  phase g-daemon-restart: ' <<<"$out" | sed 's/.*flowing again: /flowing again after vringmedd restarts and device del\/add: /')"
+		pass=$((pass + 1))
+	else
+		echo "$out" | sed 's/^/      /'
+		echo "FAIL  guest/lifecycle_vmm_server:$why"
+		fail=$((fail + 1))
+	fi
+	[ -n "${VERBOSE:-}" ] && [ "$ok" -eq 1 ] && echo "$out" | sed 's/^/      /'
+	return 0
+}
+
 case_migrate() {	# one migrate.sh run: the legacy guest judged, the modern measured
 	local out legacy modern
 	out=$(tools/guest/migrate.sh 2>&1)
@@ -170,10 +195,10 @@ case_event_idx_once() {
 echo "== test_guest (s390x Linux guest under qemu-system-s390x, TCG)"
 via=${VRINGMED_GUEST_VIA:-1}
 if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP  guest/*: needs root (BPF, testpmd)"; skip=$((7 + NLIFE + 4))
+	echo "SKIP  guest/*: needs root (BPF, testpmd)"; skip=$((8 + NLIFE + 4))
 elif ! tools/guest/fetch.sh --check >/dev/null 2>&1; then
 	echo "SKIP  guest/*: the s390x guest is not cached in ${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest} (run tools/guest/fetch.sh or make setup)"
-	skip=$((7 + NLIFE + 4))
+	skip=$((8 + NLIFE + 4))
 else
 	case_checker
 	# The point of it all: a big-endian legacy guest on a modern-only back-end.
@@ -197,11 +222,12 @@ else
 		case_event_idx
 		# What a VMM and an operator do to the running device.
 		case_lifecycle
+		case_lifecycle_server
 		# ... and a live migration of it, away and back.
 		case_migrate
 	else
 		echo "SKIP  guest/legacy_via_vringmedd, guest/modern_via_vringmedd, guest/legacy_rx_*, guest/legacy_event_idx_saves, guest/lifecycle_*, guest/migrate_*: VRINGMED_GUEST_VIA=0"
-		skip=$((skip + 5 + NLIFE))
+		skip=$((skip + 6 + NLIFE))
 	fi
 	# The problem, documented: straight to testpmd, QEMU cannot set the ring's
 	# byte order on the back-end and the legacy guest gets nothing back.

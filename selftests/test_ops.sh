@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 44)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 46)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -181,6 +181,11 @@ hup	# not the file's: a reload leaves it
 check reload_keeps_control_device [ -S "$TMP/vmm3.sock" ]
 check ctl_device_del bash -c "$C device del net3 | grep -q 'device net3 removed' && [ ! -e $TMP/vmm3.sock ]"
 check ctl_device_del_unknown bash -c "! $C device del net3 2> $TMP/err.txt && grep -q 'no such device' $TMP/err.txt"
+# vmm_client=on: the VMM listens (QEMU's server=on) and vringmedd connects,
+# trying again while nothing listens there; the path is the VMM's, neither
+# made nor removed by vringmedd.
+check ctl_device_add_vmm_client bash -c "$(declare -f state until_state); C='$C'; $C device add net4,vmm=$TMP/vmm4.sock,backend=$TMP/be1.sock,vmm_client=on | grep -q 'device net4 added' && until_state net4 connecting && [ ! -e $TMP/vmm4.sock ] && $C device show net4 | grep -q 'vmm4.sock (the VMM listens, vringmedd connects)'"
+check ctl_device_del_vmm_client bash -c "touch $TMP/vmm4.sock && $C device del net4 | grep -q 'device net4 removed' && [ -e $TMP/vmm4.sock ]"
 sleep 1
 d1=$(val '^vringmed_descriptors_total')
 echo "      net0 descriptors: $d0 before the reloads, $d1 after"

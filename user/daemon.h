@@ -83,6 +83,7 @@ struct vrd_dev {
 	atomic_int fate;		/* enum vrd_fate */
 	char name[32];			/* ... for once the proxy may be gone */
 	char vmm_path[108];
+	bool vmm_client;		/* vmm_path is the VMM's socket, not ours */
 	char spec[VRD_SPEC_LEN];	/* as it was given */
 	bool from_file;			/* a reload may remove it */
 };
@@ -101,6 +102,7 @@ struct vrd_zombie {
 	atomic_bool live;
 	char name[32];
 	char vmm_path[108];
+	bool vmm_client;		/* the VMM's socket: never ours to remove */
 };
 
 struct vrd_daemon {

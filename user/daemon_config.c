@@ -185,8 +185,9 @@ static const struct vrd_setting vrd_settings[] = {
 	  "Keys: kick=auto|bpf|userspace (as --kick-path),\n"
 	  "poll=US|off (as --poll), event_idx=on|off (on, a net\n"
 	  "device's default: mediated on each side; off, a blk\n"
-	  "device's default: withheld),\n"
-	  "type=net|blk (virtio-net,\n"
+	  "device's default: withheld), vmm_client=on (the VMM\n"
+	  "listens on PATH, QEMU's server=on, and vringmedd\n"
+	  "connects, again whenever it is gone), type=net|blk (virtio-net,\n"
 	  "the default, or virtio-blk), order=be|le (type=blk:\n"
 	  "the byte order of its config space and rings)" },
 	{ "kick-path", 'k', "auto|bpf|userspace", false, vrd_set_kick_path,

@@ -78,6 +78,8 @@ static json_t *vrd_device_json(const struct vrm_proxy_info *in)
 	/* How kicks reach the core ("auto" until the first ring runs), and
 	 * why; how often the rings started (pauses, resets). */
 	json_object_set_new(o, "kick_path", json_string(vrm_kick_path_name(in->kick_path)));
+	/* Who opens the VMM's socket: the VMM (we listen) or we (vmm_client). */
+	json_object_set_new(o, "vmm_client", json_boolean(in->vmm_client));
 	json_object_set_new(o, "kick_path_why", json_string(in->kick_why));
 	json_object_set_new(o, "starts", json_integer((json_int_t)in->starts));
 	/* A busy queue's polling: its longest idle spell (0: never). */

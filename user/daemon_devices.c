@@ -219,6 +219,7 @@ static void vrd_dev_join(struct vrd_daemon *d, struct vrd_dev *dv,
 	 * abandoned.  The proxy may be gone already. */
 	snprintf(z->name, sizeof(z->name), "%s", dv->name);
 	snprintf(z->vmm_path, sizeof(z->vmm_path), "%s", dv->vmm_path);
+	z->vmm_client = dv->vmm_client;
 	atomic_store(&z->live, true);
 	if (atomic_compare_exchange_strong(&dv->fate, &running, VRD_ABANDONED)) {
 		pthread_detach(dv->thr);
@@ -245,6 +246,7 @@ static struct vrd_dev *vrd_dev_start(struct vrd_daemon *d, uint32_t slot,
 	dv->slot = slot;
 	snprintf(dv->name, sizeof(dv->name), "%s", cfg->name);
 	snprintf(dv->vmm_path, sizeof(dv->vmm_path), "%s", cfg->vmm_path);
+	dv->vmm_client = cfg->vmm_client;
 	dv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	dv->wake = (struct vrm_ev){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
 				   .fn = vrd_dev_on_wake, .ctx = dv };
@@ -361,7 +363,8 @@ bool vrd_devices_stop(struct vrd_daemon *d)
 	for (int i = 0; i < VRM_MAX_DEVICES; i++)
 		if (atomic_load(&d->zombie[i].live)) {
 			zombies = true;
-			unlink(d->zombie[i].vmm_path);
+			if (!d->zombie[i].vmm_client)
+				unlink(d->zombie[i].vmm_path);
 		}
 	return zombies;
 }

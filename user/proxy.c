@@ -42,6 +42,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 
 #include <vringmed/abi.h>
@@ -59,6 +60,9 @@
  * each reply before its next request (QEMU does), so the socket fills only
  * for one that stopped reading, which must not hold the device's thread. */
 #define VRP_VMM_TIMEOUT	2
+/* vmm_client: how often a VMM that is not listening is tried again (QEMU's
+ * own reconnect= counts in seconds). */
+#define VRP_VMM_RETRY_MS	1000
 
 int vrm_ev_add(int epfd, struct vrm_ev *ev, uint32_t events)
 {
@@ -120,9 +124,12 @@ int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **wh
 		} else if (!strcmp(tok, "event_idx=on") || !strcmp(tok, "event_idx=off")) {
 			cfg->event_idx = tok[11] == 'n';
 			eidx_set = true;
+		} else if (!strcmp(tok, "vmm_client=on") || !strcmp(tok, "vmm_client=off")) {
+			cfg->vmm_client = tok[12] == 'n';
 		} else {
-			*why = "expected NAME,vmm=PATH,backend=PATH[,kick=auto|bpf|userspace][,poll=US|off]"
-			       "[,event_idx=on|off][,type=net|blk][,order=be|le] (socket paths under 108 bytes)";
+			*why = "expected NAME,vmm=PATH,backend=PATH[,vmm_client=on|off][,kick=auto|bpf|userspace]"
+			       "[,poll=US|off][,event_idx=on|off][,type=net|blk][,order=be|le] (socket paths "
+			       "under 108 bytes)";
 			return -EINVAL;
 		}
 	}
@@ -198,7 +205,7 @@ static void vrp_publish(struct vrm_proxy *p)
 	vrp_tell_faults(p);
 	pthread_mutex_lock(&p->pub_lock);
 	p->pub = (struct vrm_proxy_info){
-		.name = p->cfg.name, .vmm_path = p->cfg.vmm_path,
+		.name = p->cfg.name, .vmm_path = p->cfg.vmm_path, .vmm_client = p->cfg.vmm_client,
 		.backend_path = p->cfg.backend_path, .state = p->state, .slot = p->slot,
 		.type = p->cfg.type,
 		.vmm_pid = p->vmm_pid, .legacy = p->legacy,
@@ -229,6 +236,13 @@ static void vrp_publish(struct vrm_proxy *p)
 }
 
 /* ---- the session: one VMM connection and its back-end connection ---- */
+
+/* The state of a device with no VMM: waiting for one to connect, or trying
+ * to connect to one (vmm_client). */
+static const char *vrp_idle_state(const struct vrm_proxy *p)
+{
+	return p->cfg.vmm_client ? "connecting" : "listening";
+}
 
 /* Ends what a previous daemon left running in this slot (its VMM's kicks
  * were still being translated) when a VMM connects: the queues stop, so
@@ -310,7 +324,7 @@ void vrp_teardown(struct vrm_proxy *p, const char *why)
 	p->kick_path = VRM_KICK_AUTO;
 	p->kick_why[0] = 0;
 	p->be_features = p->be_pf = p->offered = p->guest_features = p->vmm_pf = 0;
-	p->state = "listening";
+	p->state = vrp_idle_state(p);
 	p->teardowns++;
 }
 
@@ -322,18 +336,15 @@ uint64_t vrp_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void vrp_on_listen(struct vrm_ev *ev, uint32_t events)
+/* A VMM on `fd` (accepted, or connected to: vmm_client): checked against
+ * the allowed peers, its session begun and the back-end connected.  Takes
+ * fd. */
+static void vrp_vmm_attach(struct vrm_proxy *p, int fd)
 {
-	struct vrm_proxy *p = ev->ctx;
 	struct timeval tv = { .tv_sec = VRP_VMM_TIMEOUT };
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	int fd;
 
-	(void)events;
-	fd = accept4(ev->fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
 	if (p->vmm.fd >= 0) {
 		pr_warn("device %s: a second VMM connection refused (one VMM per device)\n",
 			p->cfg.name);
@@ -360,6 +371,7 @@ static void vrp_on_listen(struct vrm_ev *ev, uint32_t events)
 	p->last_error[0] = 0;
 	p->vmm = (struct vrm_ev){ .fd = fd, .fn = vrp_on_vmm, .ctx = p };
 	p->vmm_pid = cred.pid;
+	p->vmm_wait_said = false;
 	p->state = "negotiating";
 	p->sessions++;
 	if (p->be_warned)
@@ -373,6 +385,42 @@ static void vrp_on_listen(struct vrm_ev *ev, uint32_t events)
 		vrp_teardown(p, "back-end unavailable");
 		return;
 	}
+}
+
+static void vrp_on_listen(struct vrm_ev *ev, uint32_t events)
+{
+	int fd;
+
+	(void)events;
+	fd = accept4(ev->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0)
+		vrp_vmm_attach(ev->ctx, fd);
+}
+
+/* vmm_client: with no VMM, connects to the one listening at vmm_path, at
+ * most once every VRP_VMM_RETRY_MS; its absence is said once a spell. */
+static void vrp_vmm_connect(struct vrm_proxy *p)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	uint64_t now = vrp_now_ms();
+	int fd;
+
+	if (!p->cfg.vmm_client || p->vmm.fd >= 0 || now < p->vmm_next_try_ms)
+		return;
+	p->vmm_next_try_ms = now + VRP_VMM_RETRY_MS;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p->cfg.vmm_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		if (!p->vmm_wait_said)
+			pr_info("device %s: no VMM listening on %s (%s): trying every %d ms\n",
+				p->cfg.name, p->cfg.vmm_path, strerror(errno), VRP_VMM_RETRY_MS);
+		p->vmm_wait_said = true;
+		close(fd);
+		return;
+	}
+	vrp_vmm_attach(p, fd);
 }
 
 int vrm_proxy_pick_slot(const struct vrm_bpf *b, const char *name, const bool *taken)
@@ -417,7 +465,7 @@ static struct vrm_proxy *vrp_alloc(struct vrm_bpf *b, int epfd, uint32_t slot,
 	p->slot = slot;
 	/* -1 before the first failure: calloc's 0 is stdin's number. */
 	p->vmm.fd = p->be.fd = p->lsn.fd = p->be_req.fd = p->vmm_req_fd = p->log.fd = -1;
-	p->state = "listening";
+	p->state = vrp_idle_state(p);
 	for (unsigned i = 0; i < VRP_NQ; i++) {
 		p->q[i].kickfd = p->q[i].vmm_callfd = p->q[i].call.fd = -1;
 		p->q[i].kick.fd = p->q[i].be_kickfd = -1;
@@ -538,7 +586,7 @@ struct vrm_proxy *vrm_proxy_new(struct vrm_bpf *b, int epfd, uint32_t slot,
 		vrp_adopt_slot(p);
 	else
 		vrp_fresh_slot(p, same);
-	err = vrp_listen(p);
+	err = p->cfg.vmm_client ? 0 : vrp_listen(p);
 	if (err) {
 		if (p->lsn.fd >= 0)
 			close(p->lsn.fd);
@@ -547,15 +595,16 @@ struct vrm_proxy *vrm_proxy_new(struct vrm_bpf *b, int epfd, uint32_t slot,
 		errno = err;
 		return NULL;
 	}
-	pr_info("device %s: listening on %s for the VMM, back-end %s\n", cfg->name,
-		cfg->vmm_path, cfg->backend_path);
+	pr_info("device %s: %s %s for the VMM, back-end %s\n", cfg->name,
+		cfg->vmm_client ? "connecting to" : "listening on", cfg->vmm_path, cfg->backend_path);
 	vrp_publish(p);
+	vrp_vmm_connect(p);
 	return p;
 }
 
 bool vrm_proxy_attached(const struct vrm_proxy *p)
 {
-	return strcmp(p->state, "listening") != 0;
+	return strcmp(p->state, vrp_idle_state(p)) != 0;
 }
 
 void vrm_proxy_free(struct vrm_proxy *p)
@@ -564,9 +613,11 @@ void vrm_proxy_free(struct vrm_proxy *p)
 		return;
 	vrp_teardown(p, "daemon stopping");
 	vrp_release_adopted(p);
-	vrm_ev_del(p->epfd, &p->lsn);
-	close(p->lsn.fd);
-	unlink(p->cfg.vmm_path);
+	if (p->lsn.fd >= 0) {	/* the VMM's own socket when we connect (vmm_client) */
+		vrm_ev_del(p->epfd, &p->lsn);
+		close(p->lsn.fd);
+		unlink(p->cfg.vmm_path);
+	}
 	for (unsigned i = 0; i < VRP_NQ; i++)
 		vrm_ux_scratch_free(p->scratch[i]);
 	pthread_mutex_destroy(&p->pub_lock);
@@ -575,6 +626,7 @@ void vrm_proxy_free(struct vrm_proxy *p)
 
 void vrm_proxy_tick(struct vrm_proxy *p)
 {
+	vrp_vmm_connect(p);
 	vrp_deferred(p);
 	for (unsigned i = 0; i < VRP_NQ; i++) {
 		vrp_complete(p, i);

@@ -58,7 +58,7 @@ int vrm_kick_path_parse(const char *name, enum vrm_kick_path *out);
 
 struct vrm_proxy_cfg {
 	char name[32];		/* VRM_DEV_NAME_LEN: kept in the device map */
-	char vmm_path[108];	/* we listen here (sun_path size) */
+	char vmm_path[108];	/* we listen here, or connect (vmm_client) (sun_path size) */
 	char backend_path[108];	/* we connect here when a VMM arrives */
 	enum vrm_kick_path kick;	/* kick=auto|bpf|userspace */
 	bool kick_set;		/* ... was given (else the daemon's default) */
@@ -78,6 +78,10 @@ struct vrm_proxy_cfg {
 	 * (docs/design.md, Notifications); off withholds it from both.  On by
 	 * default for net devices; off for blk, where no guest has run it. */
 	bool event_idx;
+	/* vmm_client=on: the VMM listens at vmm_path (QEMU's chardev with
+	 * server=on) and we connect, and again whenever it is not there or
+	 * goes away; off (the default): we listen there. */
+	bool vmm_client;
 };
 #define VRM_PROXY_POLL_US	50
 #define VRM_PROXY_POLL_US_MAX	1000
@@ -123,7 +127,7 @@ bool vrm_proxy_attached(const struct vrm_proxy *p);
 struct vrm_proxy_info {
 	const char *name, *vmm_path, *backend_path;
 	/* "adopted" (a previous daemon's session, until its VMM reconnects),
-	 * "listening", "negotiating", "running", "stopped" (the VMM stopped
+	 * "listening" (or "connecting": vmm_client), "negotiating", "running", "stopped" (the VMM stopped
 	 * every ring: a pause, a driver reset), "broken" */
 	const char *state;
 	enum vrm_kick_path kick_path;	/* the one in use (auto until a ring runs) */
@@ -132,6 +136,7 @@ struct vrm_proxy_info {
 	uint32_t slot;
 	uint8_t type;		/* enum vrm_dev_type */
 	pid_t vmm_pid;
+	bool vmm_client;	/* we connect to the VMM's socket */
 	bool legacy;
 	int order;		/* enum vrm_order */
 	uint64_t guest_features, backend_features;

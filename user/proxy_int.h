@@ -129,6 +129,10 @@ struct vrm_proxy {
 	bool be_down, be_retrying;
 	uint64_t be_acked;		/* the features the back-end was given */
 	uint64_t be_down_since_ms, be_next_try_ms;
+	/* vmm_client: when to try the VMM's socket next, and whether its
+	 * absence was said since it was last there. */
+	uint64_t vmm_next_try_ms;
+	bool vmm_wait_said;
 	unsigned long be_reconnects;
 	unsigned be_rings;	/* rings the back-end may be using (bit per ring) */
 	unsigned be_stopped;	/* rings it stopped before the VMM stopped ours */

@@ -145,6 +145,10 @@ static json_t *device_json(const struct vrm_view *v, unsigned slot, json_t *dl, 
 	json_object_set_new(o, "kick_path", json_string(de ? jstr(de, "kick_path", "?") : "unknown"));
 	json_object_set_new(o, "kick_path_why", json_string(de ? jstr(de, "kick_path_why", "") : ""));
 	json_object_set_new(o, "type", json_string(d->type == VRM_DEV_BLK ? "blk" : "net"));
+	/* The daemon's: the VMM's socket, and who opens it (vmm_client: the
+	 * VMM listens, vringmedd connects). */
+	json_object_set_new(o, "vmm_socket", json_string(de ? jstr(de, "vmm_socket", "") : ""));
+	json_object_set_new(o, "vmm_client", json_boolean(de && json_is_true(json_object_get(de, "vmm_client"))));
 	if (queues) {
 		json_t *qs = json_array();
 		__u32 nq = d->nqueues && d->nqueues <= VRM_DEV_QUEUES ? d->nqueues : 2;
@@ -235,6 +239,10 @@ static void print_device(json_t *o, long slot)
 	       jstr(o, "broken", ""));
 	printf("  state: %s; VMM pid %lld; back-end %s\n", jstr(o, "state", ""),
 	       jint(o, "vmm_pid"), jstr(o, "backend", "-"));
+	if (*jstr(o, "vmm_socket", ""))
+		printf("  VMM socket: %s (%s)\n", jstr(o, "vmm_socket", ""),
+		       json_is_true(json_object_get(o, "vmm_client")) ? "the VMM listens, vringmedd connects"
+								      : "vringmedd listens");
 	printf("  kick path: %s%s%s\n", jstr(o, "kick_path", ""),
 	       *jstr(o, "kick_path_why", "") ? ": " : "", jstr(o, "kick_path_why", ""));
 	json_array_foreach(json_object_get(o, "queues"), i, q)

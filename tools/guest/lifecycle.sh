@@ -3,7 +3,7 @@
 # big-endian guest in one QEMU session, unattended, cleaning up after itself:
 #
 #   tools/guest/lifecycle.sh [--keep-logs DIR] [--seed N] [--cycles N] [--skip pause,backend,vmm,hotplug,daemon]
-#                            [--vmm-reconnect]
+#                            [--vmm-reconnect] [--vmm-server]
 #
 # The s390x guest (legacy virtio-net-ccw, big-endian rings) reaches
 # dpdk-testpmd (io forwarding: every frame comes straight back) through
@@ -49,7 +49,10 @@
 # reconnect=1, as operators configure it: then a back-end restart also
 # passes where vringmedd drops the VMM and QEMU comes back, instead of
 # vringmedd keeping the VMM and reconnecting to the back-end by itself (the
-# default tests the latter).  Needs root (BPF), `make` (the binaries) and
+# default tests the latter).  --vmm-server: every QEMU listens on the
+# vhost-user socket (server=on, as libvirt and OpenStack with OVS-DPDK's
+# vhostuserclient ports run it) and vringmedd connects (vmm_client=on),
+# again after each QEMU and each daemon restart.  Needs root (BPF), `make` (the binaries) and
 # tools/guest/fetch.sh (the guest).  Environment: VRINGMED_GUEST_TIMEOUT
 # (seconds for QEMU, default 240), VRINGMED_GUEST_CACHE,
 # VRINGMED_GUEST_VERBOSE=1 (vringmedd -v: its log has every vhost-user
@@ -58,6 +61,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
 KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-240} SEED=$((RANDOM % 10000)) CYCLES=20 SKIP= RECONNECT=
+SERVER= VC=
 CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -66,7 +70,8 @@ while [ $# -gt 0 ]; do
 	--cycles) CYCLES=$2; shift 2 ;;
 	--skip) SKIP=,$2,; shift 2 ;;
 	--vmm-reconnect) RECONNECT=,reconnect=1; shift ;;
-	-h|--help) sed -n '2,56p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--vmm-server) SERVER=,server=on,wait=on VC=,vmm_client=on; shift ;;
+	-h|--help) sed -n '2,60p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "lifecycle.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -125,7 +130,7 @@ d_start() {
 	local n0
 	n0=$(grep -c "vringmedd ready" "$TMP/vringmedd.log" 2>/dev/null)
 	.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m none ${VRINGMED_GUEST_VERBOSE:+-v} \
-		-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock" >> "$TMP/vringmedd.log" 2>&1 &
+		-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock$VC" >> "$TMP/vringmedd.log" 2>&1 &
 	D_PID=$!
 	for _ in $(seq 600); do	# loading the programs takes seconds on a loaded machine
 		[ "$(grep -c "vringmedd ready" "$TMP/vringmedd.log")" -gt "${n0:-0}" ] && return 0
@@ -170,7 +175,7 @@ qemu_start() {
 		-nographic -nodefaults -serial stdio -qmp "unix:$TMP/qmp.sock,server=on,wait=off" \
 		-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" $ZEROS \
 		-append "console=ttysclp0 panic=0 quiet loglevel=3 vrg_plan=lifecycle vrg_secs=$2" \
-		-chardev "socket,id=c0,path=$TMP/vmm.sock${3-$RECONNECT}" -netdev vhost-user,id=n0,chardev=c0 \
+		-chardev "socket,id=c0,path=$TMP/vmm.sock${SERVER:-${3-$RECONNECT}}" -netdev vhost-user,id=n0,chardev=c0 \
 		-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56,max_revision=0,id=nic0" \
 		< /dev/null > "$LOG" 2>&1 & Q_PID=$!
 	for _ in $(seq 100); do [ -S "$TMP/qmp.sock" ] && break; sleep 0.1; done
@@ -305,7 +310,7 @@ daemon_restarts() {
 		{ WHY="vringmedctl device del net0 failed"; return 1; }
 	sleep 1
 	.output/vringmedctl -p "$ROOT" -c "$TMP/ctl.sock" device add \
-		"net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock" > /dev/null ||
+		"net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock$VC" > /dev/null ||
 		{ WHY="vringmedctl device add net0 failed"; return 1; }
 	DAEMON_FLOW="$DAEMON_FLOW device_del_add:$(${LIFE} wait-flow "$TMP/ctl.sock" 15)"
 }

@@ -4,7 +4,7 @@
 #
 #   tools/guest/run.sh [--mode legacy|modern] [--path vringmedd|direct] [--event-idx on|off]
 #                      [--plan ping|burst] [--rx-buffers mergeable|big|small]
-#                      [--queue-size 256|512|1024] [--keep-logs DIR]
+#                      [--queue-size 256|512|1024] [--vmm-server] [--keep-logs DIR]
 #
 # A big-endian s390x Linux guest (Debian's kernel, its own virtio-net
 # driver) boots under qemu-system-s390x (TCG) with a virtio-net-ccw device on
@@ -26,7 +26,10 @@
 # big packets, the 10-byte header in a descriptor of its own) or small
 # (mrg_rxbuf=off and no receive offloads: header and frame in one buffer).
 # --queue-size sets both rings of each NIC (QEMU's rx_queue_size and
-# tx_queue_size; 256 by default).
+# tx_queue_size; 256 by default).  --vmm-server: QEMU listens on the
+# vhost-user socket (its chardev's server=on, as libvirt and OpenStack with
+# OVS-DPDK's vhostuserclient ports run it) and vringmedd connects
+# (vmm_client=on); by default vringmedd listens and QEMU connects.
 # Prints what flowed (guest, testpmd, vringmed per device and queue, and its
 # kicks and calls per frame) and, last, "RESULT: WORKED" or
 # "RESULT: FAILED (why)"; exits 0 only when it worked.
@@ -38,7 +41,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
-MODE=legacy PATH_KIND=vringmedd EIDX=on PLAN=ping RXBUF=mergeable QSIZE= KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
+MODE=legacy PATH_KIND=vringmedd EIDX=on PLAN=ping RXBUF=mergeable QSIZE= VSRV= KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
 CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -48,8 +51,9 @@ while [ $# -gt 0 ]; do
 	--plan) PLAN=$2; shift 2 ;;
 	--rx-buffers) RXBUF=$2; shift 2 ;;
 	--queue-size) QSIZE=$2; shift 2 ;;
+	--vmm-server) VSRV=1; shift ;;
 	--keep-logs) KEEP=$2; shift 2 ;;
-	-h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -63,6 +67,13 @@ big) NICOPT=,mrg_rxbuf=off ;;
 small) NICOPT=,mrg_rxbuf=off,guest_tso4=off,guest_tso6=off,guest_ecn=off,guest_ufo=off ;;
 *) echo "run.sh: --rx-buffers mergeable|big|small" >&2; exit 2 ;;
 esac
+# --vmm-server: QEMU's chardevs listen (waiting for vringmedd before the
+# guest boots), vringmedd's devices connect.
+VC= QC=
+if [ -n "$VSRV" ]; then
+	[ "$PATH_KIND" = vringmedd ] || { echo "run.sh: --vmm-server is for --path vringmedd" >&2; exit 2; }
+	VC=,vmm_client=on QC=,server=on,wait=on
+fi
 case $QSIZE in
 '') ;;
 256|512|1024) NICOPT=$NICOPT,rx_queue_size=$QSIZE,tx_queue_size=$QSIZE ;;
@@ -99,8 +110,8 @@ fi
 TP2= D2= Q2=
 if [ "$PLAN" = burst ]; then
 	TP2="--vdev net_vhost1,iface=$TMP/vhost1.sock,queues=1"
-	D2="-d net1,vmm=$TMP/vmm1.sock,backend=$TMP/vhost1.sock,event_idx=off"
-	Q2="-chardev socket,id=c1,path=$TMP/vmm1.sock -netdev vhost-user,id=n1,chardev=c1"
+	D2="-d net1,vmm=$TMP/vmm1.sock,backend=$TMP/vhost1.sock,event_idx=off$VC"
+	Q2="-chardev socket,id=c1,path=$TMP/vmm1.sock$QC -netdev vhost-user,id=n1,chardev=c1"
 fi
 
 # The modern-only back-end: testpmd, io forwarding, one vhost-user port.
@@ -116,7 +127,7 @@ for _ in $(seq 100); do [ -S "$TMP/vhost.sock" ] && break; sleep 0.1; done
 SOCK=$TMP/vhost.sock
 if [ "$PATH_KIND" = vringmedd ]; then
 	.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m "${VRINGMED_METRICS:-none}" ${VRINGMED_GUEST_VERBOSE:+-v} \
-		-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock,event_idx=$EIDX" $D2 > "$TMP/vringmedd.log" 2>&1 &
+		-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock,event_idx=$EIDX$VC" $D2 > "$TMP/vringmedd.log" 2>&1 &
 	D_PID=$!
 	for _ in $(seq 600); do grep -q "vringmedd ready" "$TMP/vringmedd.log" && break; kill -0 "$D_PID" 2>/dev/null || break; sleep 0.1; done	# loading the programs takes seconds on a loaded machine
 	grep -q "vringmedd ready" "$TMP/vringmedd.log" || fail "vringmedd did not start: $(tail -n1 "$TMP/vringmedd.log")"
@@ -132,7 +143,7 @@ timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 25
 	-nographic -nodefaults -no-reboot -serial stdio \
 	-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" \
 	-append "console=ttysclp0 panic=-1 quiet loglevel=3$APPEND" \
-	-chardev "socket,id=c0,path=$SOCK" -netdev vhost-user,id=n0,chardev=c0 \
+	-chardev "socket,id=c0,path=$SOCK$QC" -netdev vhost-user,id=n0,chardev=c0 \
 	-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56$REV" \
 	$Q2 ${Q2:+-device virtio-net-ccw,netdev=n1,mac=52:54:00:12:34:58$REV} \
 	< /dev/null > "$TMP/guest.log" 2>&1 & Q_PID=$!
