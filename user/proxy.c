@@ -33,6 +33,7 @@
  *    mediator-private state steers what the used path writes to the guest.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -409,10 +410,13 @@ static void vrp_vmm_connect(struct vrm_proxy *p)
 		return;
 	p->vmm_next_try_ms = now + VRP_VMM_RETRY_MS;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p->cfg.vmm_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking while it connects: a listener whose backlog is full
+	 * (a VMM that does not accept) must not hold the device's thread. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)) {
 		if (!p->vmm_wait_said)
 			pr_info("device %s: no VMM listening on %s (%s): trying every %d ms\n",
 				p->cfg.name, p->cfg.vmm_path, strerror(errno), VRP_VMM_RETRY_MS);
