@@ -250,6 +250,32 @@ static void via_lifecycle(bool s390x, const char *what)
 	drv_run_pass(via.dir, false, via.vmm_b, "--legacy", "little");
 }
 
+/* The big-endian legacy driver on device a with up to four more arguments
+ * (NULL past the last): every one of `frames` frames back whole, and its
+ * log says `log_has`. */
+static bool via_s390x_pass(unsigned frames, const char *log_has, const char *a0, const char *a1,
+			   const char *a2, const char *a3)
+{
+	char n[16];
+	struct drv r;
+	bool ok;
+
+	snprintf(n, sizeof(n), "%u", frames);
+	if (!VRM_EQ(drv_start(&r, via.dir, true, via.vmm_a, "--legacy", "--frames", n, a0, a1, a2,
+			      a3, NULL), 0))
+		return false;
+	drv_wait(&r, DRIVER_WAIT_MS);
+	ok = VRM_EQ(r.status, 0);
+	ok &= VRM_STREQ(r.result, "PASS");
+	ok &= VRM_STREQ(r.order, "big");
+	ok &= VRM_EQ(r.received, frames);
+	ok &= VRM_EQ(r.bad_header + r.bad_payload, 0);
+	ok &= VRM_TRUE(drv_log_has(&r, log_has));
+	if (!ok || vrm_test_verbose())
+		dump_log("vu_driver", r.log);
+	return ok;
+}
+
 VRM_TEST(via)
 {
 	if (vrm_subtest("legacy_s390x") && via_up() && want_s390x()) {
@@ -266,69 +292,25 @@ VRM_TEST(via)
 	}
 	if (vrm_subtest("legacy_s390x_device_b") && via_up() && want_s390x())
 		drv_run_pass(via.dir, true, via.vmm_b, "--legacy", "big");
-	if (vrm_subtest("legacy_s390x_indirect") && via_up() && want_s390x()) {
-		struct drv r;
-
-		/* The big-endian driver sends every frame behind an indirect
-		 * descriptor: vringmedd offers INDIRECT_DESC (testpmd's),
-		 * translates each table, and testpmd serves the shadow
-		 * tables; every frame comes back whole. */
-		if (VRM_EQ(drv_start(&r, via.dir, true, via.vmm_a, "--legacy", "--indirect",
-				    "--frames", "256", NULL), 0)) {
-			drv_wait(&r, DRIVER_WAIT_MS);
-			VRM_EQ(r.status, 0);
-			VRM_STREQ(r.result, "PASS");
-			VRM_STREQ(r.order, "big");
-			VRM_EQ(r.received, 256);
-			VRM_EQ(r.bad_header + r.bad_payload, 0);
-			VRM_TRUE(drv_log_has(&r, "indirect_desc=1 tx_tables=256"));
-			VRM_TRUE(testpmd_negotiated(&via.tp_a) & BIT(VU_F_INDIRECT_DESC));
-			if (!drv_log_has(&r, "RESULT: PASS") || vrm_test_verbose())
-				dump_log("vu_driver", r.log);
-		}
-	}
-
-	if (vrm_subtest("legacy_s390x_ring_1024_tables_of_19") && via_up() && want_s390x()) {
-		struct drv r;
-
-		/* Rings of 1024 (rx_queue_size/tx_queue_size, as OpenStack
-		 * sets them) with tables of 19 entries, what Linux's
-		 * virtio-net fills for a TSO frame (MAX_SKB_FRAGS + 2): each
-		 * head's table room holds them. */
-		if (VRM_EQ(drv_start(&r, via.dir, true, via.vmm_a, "--legacy", "--ring", "1024",
-				    "--indirect-entries", "19", "--frames", "2048", NULL), 0)) {
-			drv_wait(&r, DRIVER_WAIT_MS);
-			VRM_EQ(r.status, 0);
-			VRM_STREQ(r.result, "PASS");
-			VRM_EQ(r.received, 2048);
-			VRM_EQ(r.bad_header + r.bad_payload, 0);
-			VRM_TRUE(drv_log_has(&r, "indirect_desc=1 tx_tables=2048"));
-			if (!drv_log_has(&r, "RESULT: PASS") || vrm_test_verbose())
-				dump_log("vu_driver", r.log);
-		}
-	}
-	if (vrm_subtest("legacy_s390x_no_mrg_rxbuf") && via_up() && want_s390x()) {
-		struct drv r;
-
-		/* Without MRG_RXBUF a legacy RX header is 10 bytes, and the
-		 * driver's buffers hold header and frame in one descriptor
-		 * (as Linux's small buffers do): vringmedd gives testpmd
-		 * each as a table of a 12-byte header slot and the rest,
-		 * so every frame lands 10 bytes in, whole. */
-		if (VRM_EQ(drv_start(&r, via.dir, true, via.vmm_a, "--legacy", "--no-mrg-rxbuf",
-				    "--frames", "256", NULL), 0)) {
-			drv_wait(&r, DRIVER_WAIT_MS);
-			VRM_EQ(r.status, 0);
-			VRM_STREQ(r.result, "PASS");
-			VRM_STREQ(r.order, "big");
-			VRM_EQ(r.received, 256);
-			VRM_EQ(r.bad_header + r.bad_payload, 0);
-			VRM_TRUE(drv_log_has(&r, "mrg_rxbuf=0"));
-			VRM_TRUE(testpmd_negotiated(&via.tp_a) & BIT(VU_F_INDIRECT_DESC));
-			if (!drv_log_has(&r, "RESULT: PASS") || vrm_test_verbose())
-				dump_log("vu_driver", r.log);
-		}
-	}
+	/* The big-endian driver sends every frame behind an indirect
+	 * descriptor: vringmedd offers INDIRECT_DESC (testpmd's), translates
+	 * each table, and testpmd serves the shadow tables. */
+	if (vrm_subtest("legacy_s390x_indirect") && via_up() && want_s390x() &&
+	    via_s390x_pass(256, "indirect_desc=1 tx_tables=256", "--indirect", NULL, NULL, NULL))
+		VRM_TRUE(testpmd_negotiated(&via.tp_a) & BIT(VU_F_INDIRECT_DESC));
+	/* Rings of 1024 (rx_queue_size/tx_queue_size, as OpenStack sets them)
+	 * with tables of 19 entries, what Linux's virtio-net fills for a TSO
+	 * frame (MAX_SKB_FRAGS + 2): each head's table room holds them. */
+	if (vrm_subtest("legacy_s390x_ring_1024_tables_of_19") && via_up() && want_s390x())
+		via_s390x_pass(2048, "indirect_desc=1 tx_tables=2048", "--ring", "1024",
+			       "--indirect-entries", "19");
+	/* Without MRG_RXBUF a legacy RX header is 10 bytes, and the driver's
+	 * buffers hold header and frame in one descriptor (as Linux's small
+	 * buffers do): vringmedd gives testpmd each as a table of a 12-byte
+	 * header slot and the rest, so every frame lands 10 bytes in. */
+	if (vrm_subtest("legacy_s390x_no_mrg_rxbuf") && via_up() && want_s390x() &&
+	    via_s390x_pass(256, "mrg_rxbuf=0", "--no-mrg-rxbuf", NULL, NULL, NULL))
+		VRM_TRUE(testpmd_negotiated(&via.tp_a) & BIT(VU_F_INDIRECT_DESC));
 
 	{
 		static const char *const classes[] = {
