@@ -2,7 +2,7 @@
 # One run of vringmed's real block guest, unattended, cleaning up after
 # itself:
 #
-#   tools/guest/blk-run.sh [--path vringmedd|direct] [--pause N] [--keep-logs DIR]
+#   tools/guest/blk-run.sh [--path vringmedd|direct] [--pause N] [--vmm-server] [--keep-logs DIR]
 #
 # A big-endian ppc64 Linux guest (pseries, its own legacy virtio-pci and
 # virtio-blk drivers; the kernel tools/guest/ppc64-kernel.sh builds) boots
@@ -17,7 +17,9 @@
 # guest reads its disk again and again past its page cache for 3 + N
 # seconds, while the host makes N QMP stop/cont cycles (0.3-0.8 s running,
 # 0.2-0.5 s stopped) and times how long after each cont the requests flow
-# again; every pass must sum to the image, every resume flow within 1 s.  Prints what flowed and, last, "RESULT: WORKED" or
+# again; every pass must sum to the image, every resume flow within 1 s.
+# --vmm-server: QEMU listens on the vhost-user socket (server=on) and
+# vringmedd connects (vmm_client=on).  Prints what flowed and, last, "RESULT: WORKED" or
 # "RESULT: FAILED (why)"; exits 0 only when it worked.
 #
 # Needs root (BPF), `make` (the binaries) and the guest kernel (make setup).
@@ -27,20 +29,22 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
-PATH_KIND=vringmedd KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150} PAUSE=0
+PATH_KIND=vringmedd KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150} PAUSE=0 VC= QC=
 CACHE=${VRINGMED_PPC64_CACHE:-/var/cache/vringmed/ppc64}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--path) PATH_KIND=$2; shift 2 ;;
 	--keep-logs) KEEP=$2; shift 2 ;;
 	--pause) PAUSE=$2; shift 2 ;;
-	-h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--vmm-server) VC=,vmm_client=on QC=,server=on,wait=on; shift ;;
+	-h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "blk-run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
 case $PATH_KIND in vringmedd|direct) ;; *) echo "blk-run.sh: --path vringmedd|direct" >&2; exit 2 ;; esac
 case $PAUSE in ''|*[!0-9]*) echo "blk-run.sh: --pause N (cycles)" >&2; exit 2 ;; esac
 [ "$PAUSE" -gt 0 ] && [ "$PATH_KIND" != vringmedd ] && { echo "blk-run.sh: --pause needs --path vringmedd" >&2; exit 2; }
+[ -n "$VC" ] && [ "$PATH_KIND" != vringmedd ] && { echo "blk-run.sh: --vmm-server needs --path vringmedd" >&2; exit 2; }
 
 fail() { echo "RESULT: FAILED ($*)"; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "needs root"
@@ -93,7 +97,7 @@ SOCK=$TMP/qsd.sock
 if [ "$PATH_KIND" = vringmedd ]; then
 	SOCK=$TMP/vmm.sock
 	.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m none ${VRINGMED_GUEST_VERBOSE:+-v} \
-		-d "disk0,vmm=$SOCK,backend=$TMP/qsd.sock,type=blk,order=be" > "$TMP/vringmedd.log" 2>&1 & D_PID=$!
+		-d "disk0,vmm=$SOCK,backend=$TMP/qsd.sock,type=blk,order=be$VC" > "$TMP/vringmedd.log" 2>&1 & D_PID=$!
 	for _ in $(seq 300); do grep -q "vringmedd ready" "$TMP/vringmedd.log" 2>/dev/null && break; sleep 0.1; done
 	grep -q "vringmedd ready" "$TMP/vringmedd.log" || fail "vringmedd did not start: $(tail -n2 "$TMP/vringmedd.log")"
 fi
@@ -107,7 +111,7 @@ timeout "$TIMEOUT" /usr/bin/qemu-system-ppc64 \
 	-kernel "$CACHE/vmlinux" -initrd "$TMP/initrd.gz" \
 	-append "console=hvc0 vrm.mark=$MARK vrm.sector=$SECTOR$([ "$PAUSE" -gt 0 ] && echo " vrm.secs=$((PAUSE + 3))")" \
 	$([ "$PAUSE" -gt 0 ] && echo "-qmp unix:$TMP/qmp.sock,server=on,wait=off") \
-	-chardev "socket,id=c0,path=$SOCK" \
+	-chardev "socket,id=c0,path=$SOCK$QC" \
 	-device vhost-user-blk-pci,chardev=c0,disable-modern=on,num-queues=1 \
 	-no-reboot > "$TMP/qemu.log" 2>&1 & Q_PID=$!
 # --pause: the cycles, once the guest's passes began (its first read done).
