@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
 	--keep-logs) KEEP=$2; shift 2 ;;
 	--pause) PAUSE=$2; shift 2 ;;
 	--vmm-server) VC=,vmm_client=on QC=,server=on,wait=on; shift ;;
-	-h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "blk-run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
