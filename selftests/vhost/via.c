@@ -300,9 +300,14 @@ VRM_TEST(via)
 		VRM_TRUE(testpmd_negotiated(&via.tp_a) & BIT(VU_F_INDIRECT_DESC));
 	/* Rings of 1024 (rx_queue_size/tx_queue_size, as OpenStack sets them)
 	 * with tables of 19 entries, what Linux's virtio-net fills for a TSO
-	 * frame (MAX_SKB_FRAGS + 2): each head's table room holds them. */
+	 * frame (MAX_SKB_FRAGS + 2): each head's table room holds them, up to
+	 * the last head's.  As many frames as the driver posts RX buffers
+	 * (512), so none needs a buffer posted again: testpmd drops a frame
+	 * that finds no buffer, and a buffer the driver posts again may not
+	 * be translated yet when testpmd forwards the frame its return let
+	 * the driver send. */
 	if (vrm_subtest("legacy_s390x_ring_1024_tables_of_19") && via_up() && want_s390x())
-		via_s390x_pass(2048, "indirect_desc=1 tx_tables=2048", "--ring", "1024",
+		via_s390x_pass(512, "indirect_desc=1 tx_tables=512", "--ring", "1024",
 			       "--indirect-entries", "19");
 	/* Without MRG_RXBUF a legacy RX header is 10 bytes, and the driver's
 	 * buffers hold header and frame in one descriptor (as Linux's small
