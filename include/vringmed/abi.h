@@ -26,9 +26,9 @@
 #define VRM_KICK_STEPS		(2 * VRM_MAX_RING + 1)
 /* Indirect tables (xlate_indirect.h): the entries of the largest one
  * accepted, and a queue's shadow room for them, shared by its heads: 32 a
- * head in a ring of 1024 (Linux's virtio-net takes up to MAX_SKB_FRAGS + 2
- * = 19, and MAX_SKB_FRAGS may be configured up to 30 or so), 64 in rings of
- * 512 and less. */
+ * head in a ring of 1024, 64 in rings of 512 and less.  Linux's virtio-net
+ * fills up to MAX_SKB_FRAGS + 2, 19 with the default of 17 (a kernel built
+ * with CONFIG_MAX_SKB_FRAGS over 30 needs a ring of 512 or less). */
 #define VRM_ITAB_MAX		64
 #define VRM_ITAB_ENTRIES		32768
 #define VRM_MAX_VMMS		64
