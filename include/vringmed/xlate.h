@@ -509,8 +509,6 @@ static vrm_inline void vrm_fast_chain_undo(struct vrm_queue *q, __u16 mask, __u1
 	}
 }
 
-/* The chain of the kick's entry f->done, if it is that simple: its
- * descriptors, else 0. */
 /* The back-end's address of a queue's shadow table room. */
 static vrm_inline __u64 vrm_itab_gpa(const struct vrm_queue *q)
 {
@@ -530,27 +528,35 @@ static vrm_inline __u32 vrm_itab_at(const struct vrm_queue *q, __u32 idx)
  * becomes an indirect descriptor of a two-entry shadow table in the head's
  * table room: the header slot, then the buffer past the guest's header.  The
  * used path converts the slot into the buffer's first 10 bytes, as for a
- * header with a descriptor of its own; nothing is copied.  Writes the table
- * (vrm_net_head points the head at it); addr and len are the guest's
- * validated buffer.
+ * header with a descriptor of its own; nothing is copied.  Records where
+ * the header goes, clears the slot, writes the table; returns the table's
+ * address for the head's shadow descriptor (2 entries; the bytes offered:
+ * VRM_NET_SPLIT_OFFER).  addr and len are the guest's validated buffer.
  */
-static vrm_inline __u32 vrm_net_rx_split(struct vrm_queue *q, struct vrm_shadow_queue *sh,
+#define VRM_NET_SPLIT_OFFER(len)	(VRM_NET_HDR_MODERN + (len) - VRM_NET_HDR_LEGACY)
+
+static vrm_inline __u64 vrm_net_rx_split(struct vrm_queue *q, struct vrm_shadow_queue *sh,
 				       __u32 idx, __u64 addr, __u32 len)
 {
-	struct vrm_desc *t = &sh->itab[vrm_itab_at(q, idx)];
-	__u32 hlen = VRM_NET_HDR_LEGACY;
+	__u32 at = vrm_itab_at(q, idx);
+	struct vrm_desc *t = &sh->itab[at];
 
-	vrm_st64(VRM_ORDER_LE, &t[0].addr, q->hdr_gpa + (__u64)(idx & VRM_RING_MASK) * VRM_SHADOW_HDR_SLOT);
+	idx &= VRM_RING_MASK;
+	q->rx_hdr[idx] = addr;
+	__builtin_memset(sh->hdr[idx], 0, VRM_NET_HDR_MODERN);
+	vrm_st64(VRM_ORDER_LE, &t[0].addr, q->hdr_gpa + (__u64)idx * VRM_SHADOW_HDR_SLOT);
 	vrm_st32(VRM_ORDER_LE, &t[0].len, VRM_NET_HDR_MODERN);
 	vrm_st16(VRM_ORDER_LE, &t[0].flags, VRM_VRING_DESC_F_WRITE | VRM_VRING_DESC_F_NEXT);
 	vrm_st16(VRM_ORDER_LE, &t[0].next, 1);
-	vrm_st64(VRM_ORDER_LE, &t[1].addr, addr + hlen);
-	vrm_st32(VRM_ORDER_LE, &t[1].len, len - hlen);
+	vrm_st64(VRM_ORDER_LE, &t[1].addr, addr + VRM_NET_HDR_LEGACY);
+	vrm_st32(VRM_ORDER_LE, &t[1].len, len - VRM_NET_HDR_LEGACY);
 	vrm_st16(VRM_ORDER_LE, &t[1].flags, VRM_VRING_DESC_F_WRITE);
 	vrm_st16(VRM_ORDER_LE, &t[1].next, 0);
-	return 0;
+	return vrm_itab_gpa(q) + (__u64)at * sizeof(struct vrm_desc);
 }
 
+/* The chain of the kick's entry f->done, if it is that simple: its
+ * descriptors, else 0. */
 static vrm_inline __u32 vrm_fast_chain_one(const struct vrm_device *dev, struct vrm_queue *q,
 					 struct vrm_shadow_queue *sh, const struct vrm_scratch *scr,
 					 const struct vrm_fast *f, const __u32 order, __u16 tx_hlen)
@@ -669,13 +675,9 @@ static vrm_inline __u32 vrm_fast_split(struct vrm_queue *q, struct vrm_shadow_qu
 
 		__builtin_memcpy(&q->desc_state[idx], &ds, sizeof(ds));
 	}
-	q->rx_hdr[idx] = addr;
-	q->offered[idx] = VRM_NET_HDR_MODERN + len - VRM_NET_HDR_LEGACY;
-	__builtin_memset(sh->hdr[idx], 0, VRM_NET_HDR_MODERN);
-	vrm_net_rx_split(q, sh, idx, addr, len);
+	q->offered[idx] = VRM_NET_SPLIT_OFFER(len);
 	sd = &sh->desc[idx];
-	vrm_st64(VRM_ORDER_LE, &sd->addr,
-		 vrm_itab_gpa(q) + (__u64)vrm_itab_at(q, idx) * sizeof(struct vrm_desc));
+	vrm_st64(VRM_ORDER_LE, &sd->addr, vrm_net_rx_split(q, sh, idx, addr, len));
 	vrm_st32(VRM_ORDER_LE, &sd->len, 2 * sizeof(struct vrm_desc));
 	vrm_st16(VRM_ORDER_LE, &sd->flags, VRM_VRING_DESC_F_INDIRECT);
 	vrm_st16(VRM_ORDER_LE, &sd->next, 0);
@@ -685,8 +687,6 @@ static vrm_inline __u32 vrm_fast_split(struct vrm_queue *q, struct vrm_shadow_qu
 	f->done++;
 	return 1;
 }
-
-
 
 /* Publishes up to VRM_FAST_CHAINS such chains from the kick's entry f->done
  * on, advancing f->done and counting their descriptors in f->descs.  Reads
@@ -786,11 +786,8 @@ static vrm_inline __u32 vrm_net_head(struct vrm_kick *k, __u16 idx, __u16 flags,
 			if (!(q->flags & VRM_QF_BE_INDIRECT) || (flags & VRM_VRING_DESC_F_NEXT) ||
 			    hlen != VRM_NET_HDR_LEGACY)
 				return VRM_NET_HDR;
-			q->rx_hdr[idx & VRM_RING_MASK] = *addr;
-			__builtin_memset(slot, 0, VRM_NET_HDR_MODERN);
-			vrm_net_rx_split(q, k->sh, idx, *addr, *len);
-			*addr = vrm_itab_gpa(q) + (__u64)vrm_itab_at(q, idx) * sizeof(struct vrm_desc);
-			*len = VRM_NET_HDR_MODERN + *len - VRM_NET_HDR_LEGACY;
+			*addr = vrm_net_rx_split(q, k->sh, idx, *addr, *len);
+			*len = VRM_NET_SPLIT_OFFER(*len);
 			return VRM_HEAD_TABLE;
 #endif
 		}
