@@ -330,9 +330,9 @@ static __u32 vrm_inner_value_size(int outer)
  * be carried.  Everything pinned there is removed (links detached, maps
  * unpinned), as a SIGINT stop would have, and this build starts afresh: its
  * devices' VMMs connect again (QEMU with reconnect=N) and their rings start
- * where the guest is.  True when it did that.
+ * where the guest is.
  */
-static bool vrm_pins_of_older_shadow(struct vrm_bpf *b)
+static void vrm_pins_of_older_shadow(struct vrm_bpf *b)
 {
 	char path[512];
 	struct dirent *e;
@@ -343,11 +343,11 @@ static bool vrm_pins_of_older_shadow(struct vrm_bpf *b)
 	snprintf(path, sizeof(path), "%s/%s", b->pin_root, VRM_MAP_SHADOW);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
-		return false;
+		return;
 	have = vrm_inner_value_size(fd);
 	close(fd);
 	if (have != VRM_SHADOW_BYTES_ITAB16K || !(dir = opendir(b->pin_root)))
-		return false;
+		return;
 	pr_warn("the shadow rings pinned under %s are of an older layout (%u bytes a queue, this "
 		"build's %zu): removing every pin there; the devices start afresh and their VMMs "
 		"connect again\n", b->pin_root, have, sizeof(struct vrm_shadow_queue));
@@ -361,7 +361,6 @@ static bool vrm_pins_of_older_shadow(struct vrm_bpf *b)
 			pr_warn("cannot unpin %s: %s\n", path, strerror(errno));
 	}
 	closedir(dir);
-	return true;
 }
 
 static int vrm_check_pinned_maps(struct vrm_bpf *b, struct vrm_carried *carried, int *ncarried)
