@@ -25,8 +25,10 @@
  * then features, memory table and each ring again from the base the stop
  * answered, which must be the guest's used idx; nothing may be lost or come
  * back twice.  --resets R: after the frames, R times a device reset (rings
- * stopped, cleared, started from 0, as a guest driver reloaded) and the
- * frames again.
+ * stopped and started from 0 elsewhere in memory, with RX buffers elsewhere,
+ * as a guest driver reloaded or a guest rebooted) and the frames again; what
+ * the reset left behind is filled with a pattern, and a byte of it that
+ * changes afterwards is a stray write (stray_writes=, a FAIL).
  *
  * --reconnect: when the back-end goes away, connect again and restart the
  * rings where the guest is, as QEMU does for a vhost-user back-end that
@@ -36,7 +38,7 @@
  *
  * stdout, one line:
  *   vu_driver: mode=legacy order=big mrg_rxbuf=1 sent=N received=M
- *              bad_header=K bad_payload=J RESULT: PASS|FAIL
+ *              bad_header=K bad_payload=J ... stray_writes=S RESULT: PASS|FAIL
  * Exit: 0 PASS, 1 FAIL, 2 usage or protocol error or the back-end gone, 3 the back-end cannot
  * take a cross-endian legacy ring (no VHOST_USER_PROTOCOL_F_CROSS_ENDIAN)
  * and --force was not given.
@@ -66,7 +68,7 @@
 
 #define BIT(n)		(1ull << (n))
 
-#define MEM_SIZE	(4u << 20)
+#define MEM_SIZE	(8u << 20)
 /* Guest-physical base of the one region: not 0, so a confusion of GPA and
  * offset (or of GPA and user address) cannot go unnoticed. */
 #define MEM_GPA		0x100000ull
@@ -81,6 +83,13 @@
 #define TX_TABLES_OFF	0x300000ull
 #define TX_TABLE_MAX	32u
 #define MAX_RING	1024u
+/* A device reset moves the rings and the RX buffers to the other of two
+ * places, as a rebooted guest's driver finds its memory laid out anew, and
+ * fills the places it left with POISON: a byte there that changes later is
+ * a write the device made to memory the guest no longer gave it. */
+#define RING_GEN_OFF	0x20000ull		/* the second place's rings */
+#define RX_BUF_OFF2	0x400000ull		/* and its RX buffers */
+#define POISON		0xa5
 
 #define FRAME_LEN	100u
 #define MAX_FRAMES	(1u << 30)		/* --stream: 128 MiB of "seen" bits at most */
@@ -128,6 +137,9 @@ static unsigned reconnects;
 static uint64_t neg_pf;			/* what negotiate() found */
 static uint64_t neg_features;		/* what negotiate() acked */
 static unsigned tx_tables;		/* --indirect: TX frames sent behind a table */
+static unsigned gen;			/* which place the rings and RX buffers are in */
+static bool poisoned;			/* the other place is POISON */
+static unsigned stray_writes;		/* bytes of it the device changed */
 static void tx_indirect(struct queue *tx, uint16_t h, uint8_t *buf);
 static unsigned pauses, bad_pauses;
 static bool neg_endian;			/* SET_VRING_ENDIAN per ring */
@@ -268,16 +280,65 @@ static void set_mem_table(void)
 	vuc_set_mem_table(MEM_GPA, MEM_SIZE, mem, memfd);
 }
 
-static void queue_init(struct queue *q, unsigned idx)
+static uint64_t ring_off(unsigned g, unsigned idx)
 {
-	q->idx = idx;
-	q->size = opt.ring;
-	q->ring = mem + RING_OFF(idx);
+	return (g ? RING_GEN_OFF : 0) + RING_OFF(idx);
+}
+
+static uint64_t rx_buf_off(unsigned g)
+{
+	return g ? RX_BUF_OFF2 : RX_BUF_OFF;
+}
+
+/* Queue q's ring in the current place. */
+static void queue_place(struct queue *q)
+{
+	q->ring = mem + ring_off(gen, q->idx);
 	q->desc = (struct vrm_desc *)q->ring;
 	q->avail = (__u16 *)(q->ring + vrm_legacy_avail_off(q->size));
 	q->used_hdr = (__u16 *)(q->ring + vrm_legacy_used_off(q->size));
 	q->used = (struct vrm_used_elem *)(q->ring + vrm_legacy_used_off(q->size) +
 					  VRM_USED_RING_OFF);
+}
+
+/* Place g's rings and RX buffers: filled with POISON, or the bytes in them
+ * that are not. */
+static unsigned place_poison(unsigned g, bool fill)
+{
+	struct { uint64_t off, len; } area[NQ + 1] = {
+		{ ring_off(g, RXQ), RING_OFF(1) }, { ring_off(g, TXQ), RING_OFF(1) },
+		{ rx_buf_off(g), (uint64_t)RX_BUF_LEN * (opt.ring / 2) },
+	};
+	unsigned changed = 0;
+
+	for (unsigned a = 0; a < NQ + 1; a++) {
+		uint8_t *b = mem + area[a].off;
+
+		if (fill)
+			memset(b, POISON, area[a].len);
+		else
+			for (uint64_t i = 0; i < area[a].len; i++)
+				changed += b[i] != POISON;
+	}
+	return changed;
+}
+
+/* The place left behind, looked at before it is used again. */
+static void stray_check(void)
+{
+	unsigned n = poisoned ? place_poison(gen ^ 1, false) : 0;
+
+	if (n && !stray_writes)
+		fprintf(stderr, "vu_driver: %u bytes written to rings or RX buffers given up at "
+				"a device reset\n", n);
+	stray_writes += n;
+}
+
+static void queue_init(struct queue *q, unsigned idx)
+{
+	q->idx = idx;
+	q->size = opt.ring;
+	queue_place(q);
 	st16(&q->avail[0], 0);		/* flags: we want interrupts */
 	st16(&q->avail[1], 0);
 	q->kick = eventfd(0, EFD_CLOEXEC);
@@ -360,7 +421,7 @@ static void rx_setup(struct queue *q, unsigned nbufs)
 	for (unsigned i = 0; i < nbufs; i++) {
 		struct vrm_desc *d = &q->desc[i];
 
-		st64(&d->addr, MEM_GPA + RX_BUF_OFF + (uint64_t)RX_BUF_LEN * i);
+		st64(&d->addr, MEM_GPA + rx_buf_off(gen) + (uint64_t)RX_BUF_LEN * i);
 		st32(&d->len, RX_BUF_LEN);
 		st16(&d->flags, VRM_VRING_DESC_F_WRITE);
 		st16(&d->next, 0);
@@ -684,7 +745,7 @@ posted:
 			}
 			st->received++;
 			last_rx = vuc_now_ms();
-			rx_check(st, mem + RX_BUF_OFF + (uint64_t)RX_BUF_LEN * id,
+			rx_check(st, mem + rx_buf_off(gen) + (uint64_t)RX_BUF_LEN * id,
 				 len > RX_BUF_LEN ? RX_BUF_LEN : len, seen);
 			post_rx(rx, (uint16_t)id);
 		}
@@ -879,13 +940,19 @@ static unsigned hostile_post(struct queue *tx)
 }
 
 /* A device reset as a VMM does it: the rings stopped (GET_VRING_BASE),
- * cleared, and started again from index 0. */
+ * and started again from index 0, in the other place (gen), the one left
+ * filled with POISON. */
 static void device_reset(uint64_t pf, bool send_endian)
 {
 	uint64_t cnt;
 
 	stop_rings(pf != 0);
+	stray_check();
+	place_poison(gen, true);
+	poisoned = true;
+	gen ^= 1;
 	for (unsigned q = 0; q < NQ; q++) {
+		queue_place(&vq[q]);
 		memset(vq[q].ring, 0, RING_OFF(1));
 		vq[q].avail_idx = 0;
 		vq[q].last_used = 0;
@@ -923,7 +990,8 @@ static void usage(FILE *f)
 		"  --pause-every N: every N frames, with frames in flight, stop and start the\n"
 		"  rings as QEMU pauses and resumes a VM; each stop must answer the guest's\n"
 		"  used idx (pauses=, bad_pauses=).  --resets R: after the frames, R device\n"
-		"  resets (rings cleared, started from 0), each followed by the frames again.\n"
+		"  resets (rings and RX buffers moved, started from 0), each followed by the\n"
+		"  frames again; a write to what a reset left behind is a FAIL (stray_writes=).\n"
 		"  Exit: 0 PASS, 1 FAIL, 2 usage or protocol error or back-end gone,\n"
 		"  3 no CROSS_ENDIAN.\n");
 }
@@ -1119,6 +1187,8 @@ int main(int argc, char **argv)
 		st.fatal |= !ok;
 	}
 	st.fatal |= bad_pauses != 0;
+	stray_check();
+	st.fatal |= stray_writes != 0;
 
 	/* --stream: the back-end may drop frames (testpmd counts them; the
 	 * caller compares); what must hold here is that nothing came back
@@ -1127,11 +1197,11 @@ int main(int argc, char **argv)
 		printf("vu_driver: indirect_desc=1 tx_tables=%u\n", tx_tables);
 	printf("vu_driver: mode=%s order=%s mrg_rxbuf=%d sent=%u received=%u bad_header=%u "
 	       "bad_payload=%u bad_used=%u tx_unreturned=%u reconnects=%u pauses=%u "
-	       "bad_pauses=%u RESULT: %s\n",
+	       "bad_pauses=%u stray_writes=%u RESULT: %s\n",
 	       opt.legacy ? "legacy" : "modern",
 	       opt.legacy ? (big ? "big" : "little") : "little", mrg_rxbuf, st.sent,
 	       st.received, st.bad_header, st.bad_payload, st.bad_used, st.tx_left, reconnects,
-	       pauses, bad_pauses,
+	       pauses, bad_pauses, stray_writes,
 	       ((st.received == st.sent || opt.stream) && !st.bad_header && !st.bad_payload &&
 		!st.bad_used && !st.tx_left && !st.fatal) ? "PASS" : "FAIL");
 	fflush(stdout);

@@ -19,7 +19,7 @@ struct drv {
 	bool have_line;
 	char mode[16], order[16], result[8];
 	int mrg;
-	unsigned sent, received, bad_header, bad_payload, pauses, bad_pauses;
+	unsigned sent, received, bad_header, bad_payload, pauses, bad_pauses, stray_writes;
 };
 
 /* Where this binary and vu_driver live, and qemu-s390x-static (or ""):
