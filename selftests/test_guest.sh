@@ -249,10 +249,10 @@ fi
 # disable-modern=on) on qemu-storage-daemon, through vringmedd and straight.
 echo "== test_guest (ppc64 Linux guest under qemu-system-ppc64, TCG)"
 if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP  guest/blk_*: needs root (BPF)"; skip=$((skip + 2))
+	echo "SKIP  guest/blk_*: needs root (BPF)"; skip=$((skip + 3))
 elif ! tools/guest/ppc64-kernel.sh --check >/dev/null 2>&1; then
 	echo "SKIP  guest/blk_*: the ppc64 guest kernel is not cached in ${VRINGMED_PPC64_CACHE:-/var/cache/vringmed/ppc64} (run tools/guest/ppc64-kernel.sh or make setup)"
-	skip=$((skip + 2))
+	skip=$((skip + 3))
 else
 	if [ "$via" != 0 ]; then
 		# The whole disk read (its checksum is the host's), then read again
@@ -261,8 +261,13 @@ else
 		RUN=tools/guest/blk-run.sh case_run blk_legacy_via_vringmedd WORKED \
 			"block=512|marker at sector 100 found|cycles=10/10 .*over_1s=0 never=0|passes end n=[1-9][0-9]* bad=0" \
 			--path vringmedd --pause 10
+		# A reboot with requests in flight: QMP system_reset in the
+		# passes, and the second boot's reads the image's too.
+		RUN=tools/guest/blk-run.sh case_run blk_system_reset WORKED \
+			"system_reset in the passes; boots=2|passes end n=[1-9][0-9]* bad=0|marker at sector 100 found" \
+			--path vringmedd --reset
 	else
-		echo "SKIP  guest/blk_legacy_via_vringmedd: VRINGMED_GUEST_VIA=0"; skip=$((skip + 1))
+		echo "SKIP  guest/blk_legacy_via_vringmedd, guest/blk_system_reset: VRINGMED_GUEST_VIA=0"; skip=$((skip + 2))
 	fi
 	# Straight to the daemon, the legacy guest cannot use its disk.
 	RUN=tools/guest/blk-run.sh case_run blk_legacy_direct_fails FAILED "" --path direct

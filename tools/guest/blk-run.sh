@@ -2,7 +2,7 @@
 # One run of vringmed's real block guest, unattended, cleaning up after
 # itself:
 #
-#   tools/guest/blk-run.sh [--path vringmedd|direct] [--pause N] [--vmm-server] [--keep-logs DIR]
+#   tools/guest/blk-run.sh [--path vringmedd|direct] [--pause N | --reset] [--vmm-server] [--keep-logs DIR]
 #
 # A big-endian ppc64 Linux guest (pseries, its own legacy virtio-pci and
 # virtio-blk drivers; the kernel tools/guest/ppc64-kernel.sh builds) boots
@@ -18,6 +18,10 @@
 # seconds, while the host makes N QMP stop/cont cycles (0.3-0.8 s running,
 # 0.2-0.5 s stopped) and times how long after each cont the requests flow
 # again; every pass must sum to the image, every resume flow within 1 s.
+# --reset (--path vringmedd): after the first read, while the guest reads
+# its disk again and again, a QMP system_reset, requests in flight; the
+# guest boots again and does it all once more (read, passes, marker), and
+# both boots' reads must sum to the image.
 # --vmm-server: QEMU listens on the vhost-user socket (server=on) and
 # vringmedd connects (vmm_client=on).  Prints what flowed and, last, "RESULT: WORKED" or
 # "RESULT: FAILED (why)"; exits 0 only when it worked.
@@ -29,13 +33,14 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
-PATH_KIND=vringmedd KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150} PAUSE=0 VC= QC=
+PATH_KIND=vringmedd KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150} PAUSE=0 VC= QC= RESET=
 CACHE=${VRINGMED_PPC64_CACHE:-/var/cache/vringmed/ppc64}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--path) PATH_KIND=$2; shift 2 ;;
 	--keep-logs) KEEP=$2; shift 2 ;;
 	--pause) PAUSE=$2; shift 2 ;;
+	--reset) RESET=1; shift ;;
 	--vmm-server) VC=,vmm_client=on QC=,server=on,wait=on; shift ;;
 	-h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "blk-run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -45,6 +50,12 @@ case $PATH_KIND in vringmedd|direct) ;; *) echo "blk-run.sh: --path vringmedd|di
 case $PAUSE in ''|*[!0-9]*) echo "blk-run.sh: --pause N (cycles)" >&2; exit 2 ;; esac
 [ "$PAUSE" -gt 0 ] && [ "$PATH_KIND" != vringmedd ] && { echo "blk-run.sh: --pause needs --path vringmedd" >&2; exit 2; }
 [ -n "$VC" ] && [ "$PATH_KIND" != vringmedd ] && { echo "blk-run.sh: --vmm-server needs --path vringmedd" >&2; exit 2; }
+if [ -n "$RESET" ]; then
+	[ "$PATH_KIND" = vringmedd ] || { echo "blk-run.sh: --reset needs --path vringmedd" >&2; exit 2; }
+	[ "$PAUSE" -eq 0 ] || { echo "blk-run.sh: --reset and --pause go one at a time" >&2; exit 2; }
+fi
+# The guest's passes: through the pauses, or for the reset to fall in.
+SECS=$([ "$PAUSE" -gt 0 ] && echo $((PAUSE + 3)) || { [ -n "$RESET" ] && echo 4; })
 
 fail() { echo "RESULT: FAILED ($*)"; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "needs root"
@@ -109,20 +120,23 @@ timeout "$TIMEOUT" /usr/bin/qemu-system-ppc64 \
 	-m 256 -smp 1 -nodefaults -nographic -serial "file:$TMP/console.log" -monitor none \
 	-object memory-backend-memfd,id=mem,size=256M,share=on \
 	-kernel "$CACHE/vmlinux" -initrd "$TMP/initrd.gz" \
-	-append "console=hvc0 vrm.mark=$MARK vrm.sector=$SECTOR$([ "$PAUSE" -gt 0 ] && echo " vrm.secs=$((PAUSE + 3))")" \
-	$([ "$PAUSE" -gt 0 ] && echo "-qmp unix:$TMP/qmp.sock,server=on,wait=off") \
+	-append "console=hvc0 vrm.mark=$MARK vrm.sector=$SECTOR${SECS:+ vrm.secs=$SECS}" \
+	$([ -n "$SECS" ] && echo "-qmp unix:$TMP/qmp.sock,server=on,wait=off") \
 	-chardev "socket,id=c0,path=$SOCK$QC" \
 	-device vhost-user-blk-pci,chardev=c0,disable-modern=on,num-queues=1 \
-	-no-reboot > "$TMP/qemu.log" 2>&1 & Q_PID=$!
-# --pause: the cycles, once the guest's passes began (its first read done).
-PAUSED=
-if [ "$PAUSE" -gt 0 ]; then
+	$([ -z "$RESET" ] && echo -no-reboot) > "$TMP/qemu.log" 2>&1 & Q_PID=$!
+# --pause, --reset: once the guest's passes began (its first read done).
+PAUSED= RESET_SENT=
+if [ -n "$SECS" ]; then
 	for _ in $(seq 600); do
 		grep -a -q -E "^blk-guest: (read|FAILED)" "$TMP/console.log" 2>/dev/null && break
 		kill -0 $Q_PID 2>/dev/null || break
 		sleep 0.1
 	done
-	if grep -a -q "^blk-guest: read" "$TMP/console.log"; then
+	if [ -n "$RESET" ] && grep -a -q "^blk-guest: read" "$TMP/console.log"; then
+		sleep 1		# into the passes: requests in flight
+		python3 tools/guest/lifecycle.py qmp "$TMP/qmp.sock" system_reset > /dev/null && RESET_SENT=1
+	elif grep -a -q "^blk-guest: read" "$TMP/console.log"; then
 		python3 tools/guest/lifecycle.py pausecont "$TMP/qmp.sock" "$TMP/ctl.sock" "$RANDOM" "$PAUSE" 0 \
 			> "$TMP/pausecont.log" 2>&1
 		PAUSED=$?
@@ -147,11 +161,18 @@ kill $S_PID 2>/dev/null; wait $S_PID; S_PID=	# the image is whole once the daemo
 line() { grep -a "^blk-guest: $1" "$TMP/console.log" | head -n1 | tr -d '\r'; }
 disk=$(line disk) read=$(line read) guest_fail=$(line FAILED)
 GUEST_SUM=$(sed -n 's/.*fnv1a=\(0x[0-9a-f]*\).*/\1/p' <<<"$read")
+boots=$(grep -a -c "^Linux version" "$TMP/console.log")
+# Every boot's read: each must be the image's.
+SUMS=$(grep -a "^blk-guest: read" "$TMP/console.log" | sed -n 's/.*fnv1a=\(0x[0-9a-f]*\).*/\1/p' | paste -sd' ')
 found=$(dd if="$TMP/disk.img" bs=512 skip=$SECTOR count=1 2>/dev/null | tr -d '\0' | grep -c "$MARK")
 printf '  qemu: exit %s after %.3f s; guest kernel %s\n' "$qrc" "$(echo "$t1 - $t0" | bc)" \
 	"$(grep -a -o 'Linux version [^ ]*' "$TMP/console.log" | head -n1 | cut -d' ' -f3)"
 echo "  guest: ${disk#blk-guest: }; ${read#blk-guest: }"
 passes=$(line "passes end"); passes=${passes:-no passes line}
+if [ -n "$RESET" ]; then
+	echo "  reset: $([ -n "$RESET_SENT" ] && echo "QMP system_reset in the passes" || echo "not sent"); boots=$boots; reads fnv1a=${SUMS:-none}"
+	echo "  guest: ${passes#blk-guest: } (the passes of the boot after the reset)"
+fi
 if [ "$PAUSE" -gt 0 ]; then
 	sed 's/^/  /' "$TMP/pausecont.log" 2>/dev/null | grep -v "cycle "
 	echo "  guest: ${passes#blk-guest: } (uncached reads of the whole disk while paused and resumed)"
@@ -173,6 +194,12 @@ grep -a -E "vhost|error" "$TMP/qemu.log" | head -n3 | sed 's/^/  qemu: /'
 [ -n "$read" ] || fail "the guest read nothing of its disk (qemu exit $qrc)"
 [ "$GUEST_SUM" = "$HOST_SUM" ] || fail "the guest's checksum $GUEST_SUM is not the image's $HOST_SUM"
 [ "$found" = 1 ] || fail "the guest's marker is not in the image"
+if [ -n "$RESET" ]; then
+	[ -n "$RESET_SENT" ] || fail "QMP system_reset not sent (the guest's first read: ${read:-none})"
+	[ "$boots" -eq 2 ] || fail "$boots guest boots, not 2"
+	[ "$SUMS" = "$HOST_SUM $HOST_SUM" ] || fail "the two boots read $SUMS, not the image's $HOST_SUM twice"
+	grep -q " bad=0$" <<<"$passes" || fail "a pass after the reset read what the image does not hold: $passes"
+fi
 if [ "$PAUSE" -gt 0 ]; then
 	[ "$PAUSED" = 0 ] || fail "the stop/cont cycles: $(tail -n1 "$TMP/pausecont.log" 2>/dev/null)"
 	[ -n "$passes" ] || fail "the guest did not finish its passes"
