@@ -249,10 +249,10 @@ fi
 # disable-modern=on) on qemu-storage-daemon, through vringmedd and straight.
 echo "== test_guest (ppc64 Linux guest under qemu-system-ppc64, TCG)"
 if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP  guest/blk_*: needs root (BPF)"; skip=$((skip + 3))
+	echo "SKIP  guest/blk_*: needs root (BPF)"; skip=$((skip + 4))
 elif ! tools/guest/ppc64-kernel.sh --check >/dev/null 2>&1; then
 	echo "SKIP  guest/blk_*: the ppc64 guest kernel is not cached in ${VRINGMED_PPC64_CACHE:-/var/cache/vringmed/ppc64} (run tools/guest/ppc64-kernel.sh or make setup)"
-	skip=$((skip + 3))
+	skip=$((skip + 4))
 else
 	if [ "$via" != 0 ]; then
 		# The whole disk read (its checksum is the host's), then read again
@@ -266,8 +266,13 @@ else
 		RUN=tools/guest/blk-run.sh case_run blk_system_reset WORKED \
 			"system_reset in the passes; boots=2|passes end n=[1-9][0-9]* bad=0|marker at sector 100 found" \
 			--path vringmedd --reset
+		# The back-end killed in the passes and started again: vringmedd
+		# hands the new one what the old one never answered.
+		RUN=tools/guest/blk-run.sh case_run blk_backend_restart WORKED \
+			"started again; [1-9][0-9]*s of passes after|vringmedd: back after|passes end n=[1-9][0-9]* bad=0|marker at sector 100 found" \
+			--path vringmedd --backend-restart
 	else
-		echo "SKIP  guest/blk_legacy_via_vringmedd, guest/blk_system_reset: VRINGMED_GUEST_VIA=0"; skip=$((skip + 2))
+		echo "SKIP  guest/blk_legacy_via_vringmedd, guest/blk_system_reset, guest/blk_backend_restart: VRINGMED_GUEST_VIA=0"; skip=$((skip + 3))
 	fi
 	# Straight to the daemon, the legacy guest cannot use its disk.
 	RUN=tools/guest/blk-run.sh case_run blk_legacy_direct_fails FAILED "" --path direct

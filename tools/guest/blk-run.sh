@@ -2,7 +2,8 @@
 # One run of vringmed's real block guest, unattended, cleaning up after
 # itself:
 #
-#   tools/guest/blk-run.sh [--path vringmedd|direct] [--pause N | --reset] [--vmm-server] [--keep-logs DIR]
+#   tools/guest/blk-run.sh [--path vringmedd|direct] [--pause N | --reset | --backend-restart]
+#                          [--vmm-server] [--keep-logs DIR]
 #
 # A big-endian ppc64 Linux guest (pseries, its own legacy virtio-pci and
 # virtio-blk drivers; the kernel tools/guest/ppc64-kernel.sh builds) boots
@@ -21,7 +22,11 @@
 # --reset (--path vringmedd): after the first read, while the guest reads
 # its disk again and again, a QMP system_reset, requests in flight; the
 # guest boots again and does it all once more (read, passes, marker), and
-# both boots' reads must sum to the image.
+# both boots' reads must sum to the image.  --backend-restart (--path
+# vringmedd): instead, qemu-storage-daemon SIGKILLed a second into the
+# passes and started again on the same image and socket; vringmedd
+# connects to the new one and hands it what the old one took and never
+# answered, and the passes go on, every one the image's.
 # --vmm-server: QEMU listens on the vhost-user socket (server=on) and
 # vringmedd connects (vmm_client=on).  Prints what flowed and, last, "RESULT: WORKED" or
 # "RESULT: FAILED (why)"; exits 0 only when it worked.
@@ -33,7 +38,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
-PATH_KIND=vringmedd KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150} PAUSE=0 VC= QC= RESET=
+PATH_KIND=vringmedd KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150} PAUSE=0 VC= QC= RESET= BE_RESTART=
 CACHE=${VRINGMED_PPC64_CACHE:-/var/cache/vringmed/ppc64}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -41,6 +46,7 @@ while [ $# -gt 0 ]; do
 	--keep-logs) KEEP=$2; shift 2 ;;
 	--pause) PAUSE=$2; shift 2 ;;
 	--reset) RESET=1; shift ;;
+	--backend-restart) BE_RESTART=1; shift ;;
 	--vmm-server) VC=,vmm_client=on QC=,server=on,wait=on; shift ;;
 	-h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "blk-run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -50,12 +56,14 @@ case $PATH_KIND in vringmedd|direct) ;; *) echo "blk-run.sh: --path vringmedd|di
 case $PAUSE in ''|*[!0-9]*) echo "blk-run.sh: --pause N (cycles)" >&2; exit 2 ;; esac
 [ "$PAUSE" -gt 0 ] && [ "$PATH_KIND" != vringmedd ] && { echo "blk-run.sh: --pause needs --path vringmedd" >&2; exit 2; }
 [ -n "$VC" ] && [ "$PATH_KIND" != vringmedd ] && { echo "blk-run.sh: --vmm-server needs --path vringmedd" >&2; exit 2; }
-if [ -n "$RESET" ]; then
-	[ "$PATH_KIND" = vringmedd ] || { echo "blk-run.sh: --reset needs --path vringmedd" >&2; exit 2; }
-	[ "$PAUSE" -eq 0 ] || { echo "blk-run.sh: --reset and --pause go one at a time" >&2; exit 2; }
+if [ -n "$RESET$BE_RESTART" ]; then
+	[ "$PATH_KIND" = vringmedd ] || { echo "blk-run.sh: --reset and --backend-restart need --path vringmedd" >&2; exit 2; }
+	[ "$PAUSE" -eq 0 ] && [ "$RESET$BE_RESTART" = 1 ] ||
+		{ echo "blk-run.sh: --pause, --reset and --backend-restart go one at a time" >&2; exit 2; }
 fi
-# The guest's passes: through the pauses, or for the reset to fall in.
-SECS=$([ "$PAUSE" -gt 0 ] && echo $((PAUSE + 3)) || { [ -n "$RESET" ] && echo 4; })
+# The guest's passes: through the pauses, or for the reset or the restart
+# to fall in.
+SECS=$([ "$PAUSE" -gt 0 ] && echo $((PAUSE + 3)) || { [ -n "$RESET" ] && echo 4; } || { [ -n "$BE_RESTART" ] && echo 6; })
 
 fail() { echo "RESULT: FAILED ($*)"; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "needs root"
@@ -96,13 +104,17 @@ cp .output/blk-guest-init.ppc64 "$TMP/root/init"
 python3 tools/guest/mkinitramfs.py "$TMP/initrd.gz" "$TMP/root" || fail "initramfs"
 
 # The modern-only back-end.
-/usr/bin/qemu-storage-daemon \
-	--blockdev "driver=file,node-name=file0,filename=$TMP/disk.img" \
-	--blockdev driver=raw,node-name=disk0,file=file0 \
-	--export "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=$TMP/qsd.sock,writable=on" \
-	> "$TMP/qsd.log" 2>&1 & S_PID=$!
-for _ in $(seq 100); do [ -S "$TMP/qsd.sock" ] && break; sleep 0.1; done
-[ -S "$TMP/qsd.sock" ] || fail "qemu-storage-daemon did not start (see its log)"
+qsd_start() {	# a new instance on the same image and socket
+	rm -f "$TMP/qsd.sock"
+	/usr/bin/qemu-storage-daemon \
+		--blockdev "driver=file,node-name=file0,filename=$TMP/disk.img" \
+		--blockdev driver=raw,node-name=disk0,file=file0 \
+		--export "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=$TMP/qsd.sock,writable=on" \
+		>> "$TMP/qsd.log" 2>&1 & S_PID=$!
+	for _ in $(seq 100); do [ -S "$TMP/qsd.sock" ] && break; sleep 0.1; done
+	[ -S "$TMP/qsd.sock" ]
+}
+qsd_start || fail "qemu-storage-daemon did not start (see its log)"
 
 SOCK=$TMP/qsd.sock
 if [ "$PATH_KIND" = vringmedd ]; then
@@ -126,7 +138,7 @@ timeout "$TIMEOUT" /usr/bin/qemu-system-ppc64 \
 	-device vhost-user-blk-pci,chardev=c0,disable-modern=on,num-queues=1 \
 	$([ -z "$RESET" ] && echo -no-reboot) > "$TMP/qemu.log" 2>&1 & Q_PID=$!
 # --pause, --reset: once the guest's passes began (its first read done).
-PAUSED= RESET_SENT=
+PAUSED= RESET_SENT= RESTARTED= P_KILL=
 if [ -n "$SECS" ]; then
 	for _ in $(seq 600); do
 		grep -a -q -E "^blk-guest: (read|FAILED)" "$TMP/console.log" 2>/dev/null && break
@@ -136,6 +148,11 @@ if [ -n "$SECS" ]; then
 	if [ -n "$RESET" ] && grep -a -q "^blk-guest: read" "$TMP/console.log"; then
 		sleep 1		# into the passes: requests in flight
 		python3 tools/guest/lifecycle.py qmp "$TMP/qmp.sock" system_reset > /dev/null && RESET_SENT=1
+	elif [ -n "$BE_RESTART" ] && grep -a -q "^blk-guest: read" "$TMP/console.log"; then
+		sleep 1
+		kill -9 $S_PID 2>/dev/null; wait $S_PID 2>/dev/null; S_PID=
+		P_KILL=$(grep -a -c "^blk-guest: passes t=" "$TMP/console.log")
+		qsd_start && RESTARTED=1
 	elif grep -a -q "^blk-guest: read" "$TMP/console.log"; then
 		python3 tools/guest/lifecycle.py pausecont "$TMP/qmp.sock" "$TMP/ctl.sock" "$RANDOM" "$PAUSE" 0 \
 			> "$TMP/pausecont.log" 2>&1
@@ -173,6 +190,12 @@ if [ -n "$RESET" ]; then
 	echo "  reset: $([ -n "$RESET_SENT" ] && echo "QMP system_reset in the passes" || echo "not sent"); boots=$boots; reads fnv1a=${SUMS:-none}"
 	echo "  guest: ${passes#blk-guest: } (the passes of the boot after the reset)"
 fi
+if [ -n "$BE_RESTART" ]; then
+	P_END=$(grep -a -c "^blk-guest: passes t=" "$TMP/console.log")
+	echo "  back-end: qemu-storage-daemon $([ -n "$RESTARTED" ] && echo "SIGKILLed after ${P_KILL}s of passes and started again; $((P_END - ${P_KILL:-0}))s of passes after" || echo "not restarted");" \
+	     "vringmedd: $(grep -o 'back after [0-9]* ms' "$TMP/vringmedd.log" | head -n1)"
+	echo "  guest: ${passes#blk-guest: } (the passes across the restart)"
+fi
 if [ "$PAUSE" -gt 0 ]; then
 	sed 's/^/  /' "$TMP/pausecont.log" 2>/dev/null | grep -v "cycle "
 	echo "  guest: ${passes#blk-guest: } (uncached reads of the whole disk while paused and resumed)"
@@ -199,6 +222,11 @@ if [ -n "$RESET" ]; then
 	[ "$boots" -eq 2 ] || fail "$boots guest boots, not 2"
 	[ "$SUMS" = "$HOST_SUM $HOST_SUM" ] || fail "the two boots read $SUMS, not the image's $HOST_SUM twice"
 	grep -q " bad=0$" <<<"$passes" || fail "a pass after the reset read what the image does not hold: $passes"
+fi
+if [ -n "$BE_RESTART" ]; then
+	[ -n "$RESTARTED" ] || fail "qemu-storage-daemon not restarted (the guest's first read: ${read:-none})"
+	grep -q " bad=0$" <<<"$passes" || fail "a pass across the restart read what the image does not hold: $passes"
+	[ "$P_END" -gt "${P_KILL:-0}" ] || fail "no pass went on after the restart"
 fi
 if [ "$PAUSE" -gt 0 ]; then
 	[ "$PAUSED" = 0 ] || fail "the stop/cont cycles: $(tail -n1 "$TMP/pausecont.log" 2>/dev/null)"
