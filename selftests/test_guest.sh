@@ -249,10 +249,10 @@ fi
 # disable-modern=on) on qemu-storage-daemon, through vringmedd and straight.
 echo "== test_guest (ppc64 Linux guest under qemu-system-ppc64, TCG)"
 if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP  guest/blk_*: needs root (BPF)"; skip=$((skip + 4))
+	echo "SKIP  guest/blk_*: needs root (BPF)"; skip=$((skip + 5))
 elif ! tools/guest/ppc64-kernel.sh --check >/dev/null 2>&1; then
 	echo "SKIP  guest/blk_*: the ppc64 guest kernel is not cached in ${VRINGMED_PPC64_CACHE:-/var/cache/vringmed/ppc64} (run tools/guest/ppc64-kernel.sh or make setup)"
-	skip=$((skip + 4))
+	skip=$((skip + 5))
 else
 	if [ "$via" != 0 ]; then
 		# The whole disk read (its checksum is the host's), then read again
@@ -271,8 +271,14 @@ else
 		RUN=tools/guest/blk-run.sh case_run blk_backend_restart WORKED \
 			"started again; [1-9][0-9]*s of passes after|vringmedd: back after|passes end n=[1-9][0-9]* bad=0|marker at sector 100 found" \
 			--path vringmedd --backend-restart
+		# vringmedd killed in the passes and started again over its
+		# pins; QEMU (reconnect=1) comes back and its requests in flight
+		# are handed out again.
+		RUN=tools/guest/blk-run.sh case_run blk_daemon_restart WORKED \
+			"started again (adopted); [1-9][0-9]*s of passes after|passes end n=[1-9][0-9]* bad=0|marker at sector 100 found" \
+			--path vringmedd --daemon-restart
 	else
-		echo "SKIP  guest/blk_legacy_via_vringmedd, guest/blk_system_reset, guest/blk_backend_restart: VRINGMED_GUEST_VIA=0"; skip=$((skip + 3))
+		echo "SKIP  guest/blk_legacy_via_vringmedd, guest/blk_system_reset, guest/blk_backend_restart, guest/blk_daemon_restart: VRINGMED_GUEST_VIA=0"; skip=$((skip + 4))
 	fi
 	# Straight to the daemon, the legacy guest cannot use its disk.
 	RUN=tools/guest/blk-run.sh case_run blk_legacy_direct_fails FAILED "" --path direct

@@ -2,7 +2,7 @@
 # One run of vringmed's real block guest, unattended, cleaning up after
 # itself:
 #
-#   tools/guest/blk-run.sh [--path vringmedd|direct] [--pause N | --reset | --backend-restart]
+#   tools/guest/blk-run.sh [--path vringmedd|direct] [--pause N | --reset | --backend-restart | --daemon-restart]
 #                          [--vmm-server] [--keep-logs DIR]
 #
 # A big-endian ppc64 Linux guest (pseries, its own legacy virtio-pci and
@@ -26,7 +26,11 @@
 # vringmedd): instead, qemu-storage-daemon SIGKILLed a second into the
 # passes and started again on the same image and socket; vringmedd
 # connects to the new one and hands it what the old one took and never
-# answered, and the passes go on, every one the image's.
+# answered, and the passes go on, every one the image's.  --daemon-restart
+# (--path vringmedd): vringmedd SIGKILLed there instead and started again
+# over its pins; QEMU (reconnect=1) or, with --vmm-server, vringmedd
+# connects again, the guest's requests in flight are handed out again, and
+# the passes go on.
 # --vmm-server: QEMU listens on the vhost-user socket (server=on) and
 # vringmedd connects (vmm_client=on).  Prints what flowed and, last, "RESULT: WORKED" or
 # "RESULT: FAILED (why)"; exits 0 only when it worked.
@@ -38,15 +42,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
-PATH_KIND=vringmedd KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150} PAUSE=0 VC= QC= RESET= BE_RESTART=
+PATH_KIND=vringmedd KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150} PAUSE=0 VC= QC= ACT=
 CACHE=${VRINGMED_PPC64_CACHE:-/var/cache/vringmed/ppc64}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--path) PATH_KIND=$2; shift 2 ;;
 	--keep-logs) KEEP=$2; shift 2 ;;
 	--pause) PAUSE=$2; shift 2 ;;
-	--reset) RESET=1; shift ;;
-	--backend-restart) BE_RESTART=1; shift ;;
+	--reset|--backend-restart|--daemon-restart)
+		[ -z "$ACT" ] || { echo "blk-run.sh: one of --reset, --backend-restart, --daemon-restart" >&2; exit 2; }
+		ACT=${1#--}; shift ;;
 	--vmm-server) VC=,vmm_client=on QC=,server=on,wait=on; shift ;;
 	-h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "blk-run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -56,14 +61,15 @@ case $PATH_KIND in vringmedd|direct) ;; *) echo "blk-run.sh: --path vringmedd|di
 case $PAUSE in ''|*[!0-9]*) echo "blk-run.sh: --pause N (cycles)" >&2; exit 2 ;; esac
 [ "$PAUSE" -gt 0 ] && [ "$PATH_KIND" != vringmedd ] && { echo "blk-run.sh: --pause needs --path vringmedd" >&2; exit 2; }
 [ -n "$VC" ] && [ "$PATH_KIND" != vringmedd ] && { echo "blk-run.sh: --vmm-server needs --path vringmedd" >&2; exit 2; }
-if [ -n "$RESET$BE_RESTART" ]; then
-	[ "$PATH_KIND" = vringmedd ] || { echo "blk-run.sh: --reset and --backend-restart need --path vringmedd" >&2; exit 2; }
-	[ "$PAUSE" -eq 0 ] && [ "$RESET$BE_RESTART" = 1 ] ||
-		{ echo "blk-run.sh: --pause, --reset and --backend-restart go one at a time" >&2; exit 2; }
+if [ -n "$ACT" ]; then
+	[ "$PATH_KIND" = vringmedd ] || { echo "blk-run.sh: --$ACT needs --path vringmedd" >&2; exit 2; }
+	[ "$PAUSE" -eq 0 ] || { echo "blk-run.sh: --pause and --$ACT go one at a time" >&2; exit 2; }
 fi
 # The guest's passes: through the pauses, or for the reset or the restart
 # to fall in.
-SECS=$([ "$PAUSE" -gt 0 ] && echo $((PAUSE + 3)) || { [ -n "$RESET" ] && echo 4; } || { [ -n "$BE_RESTART" ] && echo 6; })
+SECS=$([ "$PAUSE" -gt 0 ] && echo $((PAUSE + 3)) || case $ACT in reset) echo 4 ;; ?*) echo 6 ;; esac)
+# A VMM that connects (the default) does so again after a daemon restart.
+[ "$ACT" = daemon-restart ] && [ -z "$QC" ] && QC=,reconnect=1
 
 fail() { echo "RESULT: FAILED ($*)"; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "needs root"
@@ -116,13 +122,23 @@ qsd_start() {	# a new instance on the same image and socket
 }
 qsd_start || fail "qemu-storage-daemon did not start (see its log)"
 
+d_start() {	# vringmedd, or a new one after it (the pins under ROOT kept)
+	local n0
+	n0=$(grep -c "vringmedd ready" "$TMP/vringmedd.log" 2>/dev/null)
+	.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m none ${VRINGMED_GUEST_VERBOSE:+-v} \
+		-d "disk0,vmm=$SOCK,backend=$TMP/qsd.sock,type=blk,order=be$VC" >> "$TMP/vringmedd.log" 2>&1 & D_PID=$!
+	for _ in $(seq 300); do
+		[ "$(grep -c "vringmedd ready" "$TMP/vringmedd.log")" -gt "${n0:-0}" ] && return 0
+		kill -0 $D_PID 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
 SOCK=$TMP/qsd.sock
 if [ "$PATH_KIND" = vringmedd ]; then
 	SOCK=$TMP/vmm.sock
-	.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m none ${VRINGMED_GUEST_VERBOSE:+-v} \
-		-d "disk0,vmm=$SOCK,backend=$TMP/qsd.sock,type=blk,order=be$VC" > "$TMP/vringmedd.log" 2>&1 & D_PID=$!
-	for _ in $(seq 300); do grep -q "vringmedd ready" "$TMP/vringmedd.log" 2>/dev/null && break; sleep 0.1; done
-	grep -q "vringmedd ready" "$TMP/vringmedd.log" || fail "vringmedd did not start: $(tail -n2 "$TMP/vringmedd.log")"
+	d_start || fail "vringmedd did not start: $(tail -n2 "$TMP/vringmedd.log")"
 fi
 
 echo "== vringmed block guest run: legacy virtio-blk-pci guest (ppc64, big-endian) -> $([ "$PATH_KIND" = vringmedd ] && echo "vringmedd -> ")qemu-storage-daemon"
@@ -136,23 +152,27 @@ timeout "$TIMEOUT" /usr/bin/qemu-system-ppc64 \
 	$([ -n "$SECS" ] && echo "-qmp unix:$TMP/qmp.sock,server=on,wait=off") \
 	-chardev "socket,id=c0,path=$SOCK$QC" \
 	-device vhost-user-blk-pci,chardev=c0,disable-modern=on,num-queues=1 \
-	$([ -z "$RESET" ] && echo -no-reboot) > "$TMP/qemu.log" 2>&1 & Q_PID=$!
+	$([ "$ACT" != reset ] && echo -no-reboot) > "$TMP/qemu.log" 2>&1 & Q_PID=$!
 # --pause, --reset: once the guest's passes began (its first read done).
-PAUSED= RESET_SENT= RESTARTED= P_KILL=
+PAUSED= DONE= P_KILL=
 if [ -n "$SECS" ]; then
 	for _ in $(seq 600); do
 		grep -a -q -E "^blk-guest: (read|FAILED)" "$TMP/console.log" 2>/dev/null && break
 		kill -0 $Q_PID 2>/dev/null || break
 		sleep 0.1
 	done
-	if [ -n "$RESET" ] && grep -a -q "^blk-guest: read" "$TMP/console.log"; then
+	if [ -n "$ACT" ] && grep -a -q "^blk-guest: read" "$TMP/console.log"; then
 		sleep 1		# into the passes: requests in flight
-		python3 tools/guest/lifecycle.py qmp "$TMP/qmp.sock" system_reset > /dev/null && RESET_SENT=1
-	elif [ -n "$BE_RESTART" ] && grep -a -q "^blk-guest: read" "$TMP/console.log"; then
-		sleep 1
-		kill -9 $S_PID 2>/dev/null; wait $S_PID 2>/dev/null; S_PID=
 		P_KILL=$(grep -a -c "^blk-guest: passes t=" "$TMP/console.log")
-		qsd_start && RESTARTED=1
+		case $ACT in
+		reset) python3 tools/guest/lifecycle.py qmp "$TMP/qmp.sock" system_reset > /dev/null && DONE=1 ;;
+		backend-restart)
+			kill -9 $S_PID 2>/dev/null; wait $S_PID 2>/dev/null; S_PID=
+			qsd_start && DONE=1 ;;
+		daemon-restart)
+			kill -9 $D_PID 2>/dev/null; wait $D_PID 2>/dev/null; D_PID=
+			d_start && DONE=1 ;;
+		esac
 	elif grep -a -q "^blk-guest: read" "$TMP/console.log"; then
 		python3 tools/guest/lifecycle.py pausecont "$TMP/qmp.sock" "$TMP/ctl.sock" "$RANDOM" "$PAUSE" 0 \
 			> "$TMP/pausecont.log" 2>&1
@@ -162,7 +182,7 @@ fi
 # A guest whose disk cannot work waits for it for ever: once QEMU says its
 # vhost device did not start, or the guest gave up, it is stopped.
 while kill -0 $Q_PID 2>/dev/null; do
-	if grep -a -q -E "vhost_set_vring_endian failed|Error starting vhost|blk-guest: FAILED" \
+	if grep -a -q -E "vhost_set_vring_endian failed: Operation not supported|Error starting vhost|blk-guest: FAILED" \
 		"$TMP/qemu.log" "$TMP/console.log" 2>/dev/null; then
 		sleep 1
 		kill $Q_PID 2>/dev/null
@@ -186,16 +206,19 @@ printf '  qemu: exit %s after %.3f s; guest kernel %s\n' "$qrc" "$(echo "$t1 - $
 	"$(grep -a -o 'Linux version [^ ]*' "$TMP/console.log" | head -n1 | cut -d' ' -f3)"
 echo "  guest: ${disk#blk-guest: }; ${read#blk-guest: }"
 passes=$(line "passes end"); passes=${passes:-no passes line}
-if [ -n "$RESET" ]; then
-	echo "  reset: $([ -n "$RESET_SENT" ] && echo "QMP system_reset in the passes" || echo "not sent"); boots=$boots; reads fnv1a=${SUMS:-none}"
+if [ "$ACT" = reset ]; then
+	echo "  reset: $([ -n "$DONE" ] && echo "QMP system_reset in the passes" || echo "not sent"); boots=$boots; reads fnv1a=${SUMS:-none}"
 	echo "  guest: ${passes#blk-guest: } (the passes of the boot after the reset)"
 fi
-if [ -n "$BE_RESTART" ]; then
-	P_END=$(grep -a -c "^blk-guest: passes t=" "$TMP/console.log")
-	echo "  back-end: qemu-storage-daemon $([ -n "$RESTARTED" ] && echo "SIGKILLed after ${P_KILL}s of passes and started again; $((P_END - ${P_KILL:-0}))s of passes after" || echo "not restarted");" \
+P_END=$(grep -a -c "^blk-guest: passes t=" "$TMP/console.log")
+if [ "$ACT" = backend-restart ]; then
+	echo "  back-end: qemu-storage-daemon $([ -n "$DONE" ] && echo "SIGKILLed after ${P_KILL}s of passes and started again; $((P_END - ${P_KILL:-0}))s of passes after" || echo "not restarted");" \
 	     "vringmedd: $(grep -o 'back after [0-9]* ms' "$TMP/vringmedd.log" | head -n1)"
-	echo "  guest: ${passes#blk-guest: } (the passes across the restart)"
 fi
+if [ "$ACT" = daemon-restart ]; then
+	echo "  vringmedd: $([ -n "$DONE" ] && echo "SIGKILLed after ${P_KILL}s of passes and started again ($(grep -o 'adopted\|pinned' "$TMP/vringmedd.log" | tail -n1)); $((P_END - ${P_KILL:-0}))s of passes after" || echo "not restarted")"
+fi
+case $ACT in *restart) echo "  guest: ${passes#blk-guest: } (the passes across the restart)" ;; esac
 if [ "$PAUSE" -gt 0 ]; then
 	sed 's/^/  /' "$TMP/pausecont.log" 2>/dev/null | grep -v "cycle "
 	echo "  guest: ${passes#blk-guest: } (uncached reads of the whole disk while paused and resumed)"
@@ -217,14 +240,14 @@ grep -a -E "vhost|error" "$TMP/qemu.log" | head -n3 | sed 's/^/  qemu: /'
 [ -n "$read" ] || fail "the guest read nothing of its disk (qemu exit $qrc)"
 [ "$GUEST_SUM" = "$HOST_SUM" ] || fail "the guest's checksum $GUEST_SUM is not the image's $HOST_SUM"
 [ "$found" = 1 ] || fail "the guest's marker is not in the image"
-if [ -n "$RESET" ]; then
-	[ -n "$RESET_SENT" ] || fail "QMP system_reset not sent (the guest's first read: ${read:-none})"
+if [ "$ACT" = reset ]; then
+	[ -n "$DONE" ] || fail "QMP system_reset not sent (the guest's first read: ${read:-none})"
 	[ "$boots" -eq 2 ] || fail "$boots guest boots, not 2"
 	[ "$SUMS" = "$HOST_SUM $HOST_SUM" ] || fail "the two boots read $SUMS, not the image's $HOST_SUM twice"
 	grep -q " bad=0$" <<<"$passes" || fail "a pass after the reset read what the image does not hold: $passes"
 fi
-if [ -n "$BE_RESTART" ]; then
-	[ -n "$RESTARTED" ] || fail "qemu-storage-daemon not restarted (the guest's first read: ${read:-none})"
+if [ -n "$ACT" ] && [ "$ACT" != reset ]; then
+	[ -n "$DONE" ] || fail "--$ACT: not restarted (the guest's first read: ${read:-none})"
 	grep -q " bad=0$" <<<"$passes" || fail "a pass across the restart read what the image does not hold: $passes"
 	[ "$P_END" -gt "${P_KILL:-0}" ] || fail "no pass went on after the restart"
 fi
