@@ -249,10 +249,10 @@ fi
 # disable-modern=on) on qemu-storage-daemon, through vringmedd and straight.
 echo "== test_guest (ppc64 Linux guest under qemu-system-ppc64, TCG)"
 if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP  guest/blk_*: needs root (BPF)"; skip=$((skip + 5))
+	echo "SKIP  guest/blk_*: needs root (BPF)"; skip=$((skip + 6))
 elif ! tools/guest/ppc64-kernel.sh --check >/dev/null 2>&1; then
 	echo "SKIP  guest/blk_*: the ppc64 guest kernel is not cached in ${VRINGMED_PPC64_CACHE:-/var/cache/vringmed/ppc64} (run tools/guest/ppc64-kernel.sh or make setup)"
-	skip=$((skip + 5))
+	skip=$((skip + 6))
 else
 	if [ "$via" != 0 ]; then
 		# The whole disk read (its checksum is the host's), then read again
@@ -277,8 +277,13 @@ else
 		RUN=tools/guest/blk-run.sh case_run blk_daemon_restart WORKED \
 			"started again (adopted); [1-9][0-9]*s of passes after|passes end n=[1-9][0-9]* bad=0|marker at sector 100 found" \
 			--path vringmedd --daemon-restart
+		# Memory plugged in (a DIMM over QMP): the memory table again
+		# while the ring runs.
+		RUN=tools/guest/blk-run.sh case_run blk_mem_hotplug WORKED \
+			"guest memory: 512 MiB in 2 regions|[1-9][0-9]*s of passes after|passes end n=[1-9][0-9]* bad=0|marker at sector 100 found" \
+			--path vringmedd --mem-hotplug
 	else
-		echo "SKIP  guest/blk_legacy_via_vringmedd, guest/blk_system_reset, guest/blk_backend_restart, guest/blk_daemon_restart: VRINGMED_GUEST_VIA=0"; skip=$((skip + 4))
+		echo "SKIP  guest/blk_legacy_via_vringmedd, guest/blk_system_reset, guest/blk_backend_restart, guest/blk_daemon_restart, guest/blk_mem_hotplug: VRINGMED_GUEST_VIA=0"; skip=$((skip + 5))
 	fi
 	# Straight to the daemon, the legacy guest cannot use its disk.
 	RUN=tools/guest/blk-run.sh case_run blk_legacy_direct_fails FAILED "" --path direct

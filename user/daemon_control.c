@@ -85,6 +85,8 @@ static json_t *vrd_device_json(const struct vrm_proxy_info *in)
 	/* A busy queue's polling: its longest idle spell (0: never). */
 	json_object_set_new(o, "poll_us", json_integer((json_int_t)in->poll_us));
 	json_object_set_new(o, "type", json_string(in->type == VRM_DEV_BLK ? "blk" : "net"));
+	json_object_set_new(o, "memory_regions", json_integer((json_int_t)in->mem_regions));
+	json_object_set_new(o, "guest_memory_bytes", json_integer((json_int_t)in->mem_bytes));
 	return o;
 }
 

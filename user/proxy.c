@@ -217,6 +217,9 @@ static void vrp_publish(struct vrm_proxy *p)
 		.kick_path = p->kick_path, .starts = p->starts,
 	};
 	snprintf(p->pub.kick_why, sizeof(p->pub.kick_why), "%s", p->kick_why);
+	p->pub.mem_regions = p->nreg > 0 ? (uint32_t)p->nreg : 0;
+	for (int r = 0; r < p->nreg; r++)
+		p->pub.mem_bytes += p->reg[r].size;
 	p->pub.poll_us = p->cfg.poll_us;
 	for (unsigned i = 0; i < VRP_NQ; i++) {
 		if (p->q[i].started)

@@ -140,6 +140,10 @@ struct vrm_proxy_info {
 	bool legacy;
 	int order;		/* enum vrm_order */
 	uint64_t guest_features, backend_features;
+	/* The VMM's memory table: regions, and bytes in all (a memory
+	 * hot-plug sends it again). */
+	uint32_t mem_regions;
+	uint64_t mem_bytes;
 	unsigned long sessions, teardowns;
 	unsigned long deferred_done;	/* deferred kicks it completed */
 	/* Per queue, since the daemon started: used-path rounds that returned

@@ -326,10 +326,14 @@ static void vrp_regions_install(struct vrm_proxy *p, const struct vrp_region *re
 	vrp_unmap_regions(p);
 	memcpy(p->reg, reg, sizeof(p->reg));
 	p->nreg = (int)n;
+	/* A table sent again while the rings run (memory hot-plug) keeps the
+	 * regions it had, in their order (QEMU's), and appends: a kick in BPF
+	 * meanwhile finds the old entries as they were and the new count
+	 * only once the entries it counts are there. */
 	for (uint32_t i = 0; i < n; i++)
 		dev->regions[i] = (struct vrm_region){ reg[i].gpa, reg[i].size, reg[i].uaddr,
 						      (uint64_t)(uintptr_t)reg[i].map + reg[i].offset };
-	dev->nregions = (uint8_t)n;
+	__atomic_store_n(&dev->nregions, (uint8_t)n, __ATOMIC_RELEASE);
 }
 
 static enum vrp_result vrp_set_mem_table(struct vrm_proxy *p, struct vrp_req *req)

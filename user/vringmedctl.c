@@ -149,6 +149,9 @@ static json_t *device_json(const struct vrm_view *v, unsigned slot, json_t *dl, 
 	 * VMM listens, vringmedd connects). */
 	json_object_set_new(o, "vmm_socket", json_string(de ? jstr(de, "vmm_socket", "") : ""));
 	json_object_set_new(o, "vmm_client", json_boolean(de && json_is_true(json_object_get(de, "vmm_client"))));
+	/* The daemon's: the VMM's memory table as it stands. */
+	json_object_set_new(o, "memory_regions", json_integer(de ? jint(de, "memory_regions") : 0));
+	json_object_set_new(o, "guest_memory_bytes", json_integer(de ? jint(de, "guest_memory_bytes") : 0));
 	if (queues) {
 		json_t *qs = json_array();
 		__u32 nq = d->nqueues && d->nqueues <= VRM_DEV_QUEUES ? d->nqueues : 2;
@@ -243,6 +246,10 @@ static void print_device(json_t *o, long slot)
 		printf("  VMM socket: %s (%s)\n", jstr(o, "vmm_socket", ""),
 		       json_is_true(json_object_get(o, "vmm_client")) ? "the VMM listens, vringmedd connects"
 								      : "vringmedd listens");
+	if (jint(o, "memory_regions"))
+		printf("  guest memory: %lld MiB in %lld region%s\n",
+		       jint(o, "guest_memory_bytes") >> 20, jint(o, "memory_regions"),
+		       jint(o, "memory_regions") == 1 ? "" : "s");
 	printf("  kick path: %s%s%s\n", jstr(o, "kick_path", ""),
 	       *jstr(o, "kick_path_why", "") ? ": " : "", jstr(o, "kick_path_why", ""));
 	json_array_foreach(json_object_get(o, "queues"), i, q)

@@ -2,7 +2,8 @@
 # One run of vringmed's real block guest, unattended, cleaning up after
 # itself:
 #
-#   tools/guest/blk-run.sh [--path vringmedd|direct] [--pause N | --reset | --backend-restart | --daemon-restart]
+#   tools/guest/blk-run.sh [--path vringmedd|direct]
+#                          [--pause N | --reset | --backend-restart | --daemon-restart | --mem-hotplug]
 #                          [--vmm-server] [--keep-logs DIR]
 #
 # A big-endian ppc64 Linux guest (pseries, its own legacy virtio-pci and
@@ -30,7 +31,9 @@
 # (--path vringmedd): vringmedd SIGKILLed there instead and started again
 # over its pins; QEMU (reconnect=1) or, with --vmm-server, vringmedd
 # connects again, the guest's requests in flight are handed out again, and
-# the passes go on.
+# the passes go on.  --mem-hotplug (--path vringmedd): a DIMM of 256 MiB
+# (memfd, shared) plugged in there over QMP: QEMU sends the memory table
+# again while the ring runs, and the passes go on.
 # --vmm-server: QEMU listens on the vhost-user socket (server=on) and
 # vringmedd connects (vmm_client=on).  Prints what flowed and, last, "RESULT: WORKED" or
 # "RESULT: FAILED (why)"; exits 0 only when it worked.
@@ -49,8 +52,8 @@ while [ $# -gt 0 ]; do
 	--path) PATH_KIND=$2; shift 2 ;;
 	--keep-logs) KEEP=$2; shift 2 ;;
 	--pause) PAUSE=$2; shift 2 ;;
-	--reset|--backend-restart|--daemon-restart)
-		[ -z "$ACT" ] || { echo "blk-run.sh: one of --reset, --backend-restart, --daemon-restart" >&2; exit 2; }
+	--reset|--backend-restart|--daemon-restart|--mem-hotplug)
+		[ -z "$ACT" ] || { echo "blk-run.sh: one of --reset, --backend-restart, --daemon-restart, --mem-hotplug" >&2; exit 2; }
 		ACT=${1#--}; shift ;;
 	--vmm-server) VC=,vmm_client=on QC=,server=on,wait=on; shift ;;
 	-h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -145,7 +148,7 @@ echo "== vringmed block guest run: legacy virtio-blk-pci guest (ppc64, big-endia
 t0=$(date +%s.%N)
 timeout "$TIMEOUT" /usr/bin/qemu-system-ppc64 \
 	-M pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off,memory-backend=mem \
-	-m 256 -smp 1 -nodefaults -nographic -serial "file:$TMP/console.log" -monitor none \
+	-m 256$([ "$ACT" = mem-hotplug ] && echo ,slots=2,maxmem=1G) -smp 1 -nodefaults -nographic -serial "file:$TMP/console.log" -monitor none \
 	-object memory-backend-memfd,id=mem,size=256M,share=on \
 	-kernel "$CACHE/vmlinux" -initrd "$TMP/initrd.gz" \
 	-append "console=hvc0 vrm.mark=$MARK vrm.sector=$SECTOR${SECS:+ vrm.secs=$SECS}" \
@@ -154,7 +157,7 @@ timeout "$TIMEOUT" /usr/bin/qemu-system-ppc64 \
 	-device vhost-user-blk-pci,chardev=c0,disable-modern=on,num-queues=1 \
 	$([ "$ACT" != reset ] && echo -no-reboot) > "$TMP/qemu.log" 2>&1 & Q_PID=$!
 # --pause, --reset: once the guest's passes began (its first read done).
-PAUSED= DONE= P_KILL=
+PAUSED= DONE= P_KILL= MEMSHOW=
 if [ -n "$SECS" ]; then
 	for _ in $(seq 600); do
 		grep -a -q -E "^blk-guest: (read|FAILED)" "$TMP/console.log" 2>/dev/null && break
@@ -172,6 +175,13 @@ if [ -n "$SECS" ]; then
 		daemon-restart)
 			kill -9 $D_PID 2>/dev/null; wait $D_PID 2>/dev/null; D_PID=
 			d_start && DONE=1 ;;
+		mem-hotplug)
+			python3 tools/guest/lifecycle.py qmp "$TMP/qmp.sock" object-add \
+				'{"qom-type": "memory-backend-memfd", "id": "mem1", "size": 268435456, "share": true}' > "$TMP/hotplug.log" 2>&1 &&
+			python3 tools/guest/lifecycle.py qmp "$TMP/qmp.sock" device_add \
+				'{"driver": "pc-dimm", "id": "dimm1", "memdev": "mem1"}' >> "$TMP/hotplug.log" 2>&1 && DONE=1
+			sleep 1
+			MEMSHOW=$(.output/vringmedctl -p "$ROOT" -c "$TMP/ctl.sock" device show disk0 2>&1 | grep -o "guest memory: .*") ;;
 		esac
 	elif grep -a -q "^blk-guest: read" "$TMP/console.log"; then
 		python3 tools/guest/lifecycle.py pausecont "$TMP/qmp.sock" "$TMP/ctl.sock" "$RANDOM" "$PAUSE" 0 \
@@ -218,7 +228,11 @@ fi
 if [ "$ACT" = daemon-restart ]; then
 	echo "  vringmedd: $([ -n "$DONE" ] && echo "SIGKILLed after ${P_KILL}s of passes and started again ($(grep -o 'adopted\|pinned' "$TMP/vringmedd.log" | tail -n1)); $((P_END - ${P_KILL:-0}))s of passes after" || echo "not restarted")"
 fi
-case $ACT in *restart) echo "  guest: ${passes#blk-guest: } (the passes across the restart)" ;; esac
+if [ "$ACT" = mem-hotplug ]; then
+	echo "  memory: $([ -n "$DONE" ] && echo "a 256 MiB DIMM plugged in after ${P_KILL}s of passes; $((P_END - ${P_KILL:-0}))s of passes after" || echo "not plugged in: $(tail -n1 "$TMP/hotplug.log" 2>/dev/null)")"
+	echo "  vringmedctl after it: ${MEMSHOW:-no guest memory line}"
+fi
+case $ACT in *restart|mem-hotplug) echo "  guest: ${passes#blk-guest: } (the passes across it)" ;; esac
 if [ "$PAUSE" -gt 0 ]; then
 	sed 's/^/  /' "$TMP/pausecont.log" 2>/dev/null | grep -v "cycle "
 	echo "  guest: ${passes#blk-guest: } (uncached reads of the whole disk while paused and resumed)"
@@ -245,6 +259,9 @@ if [ "$ACT" = reset ]; then
 	[ "$boots" -eq 2 ] || fail "$boots guest boots, not 2"
 	[ "$SUMS" = "$HOST_SUM $HOST_SUM" ] || fail "the two boots read $SUMS, not the image's $HOST_SUM twice"
 	grep -q " bad=0$" <<<"$passes" || fail "a pass after the reset read what the image does not hold: $passes"
+fi
+if [ "$ACT" = mem-hotplug ]; then
+	grep -q " in 2 regions" <<<"$MEMSHOW" || fail "vringmedd does not have the new memory table: ${MEMSHOW:-nothing}"
 fi
 if [ -n "$ACT" ] && [ "$ACT" != reset ]; then
 	[ -n "$DONE" ] || fail "--$ACT: not restarted (the guest's first read: ${read:-none})"
