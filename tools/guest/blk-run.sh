@@ -182,7 +182,7 @@ q_start "" "$SOCK"; Q_PID=$!
 [ "$ACT" = migrate ] && { q_start B "$TMP/$([ "$PATH_KIND" = direct ] && echo qsdB || echo vmmB).sock" \
 				  -incoming "unix:$TMP/mig.sock"; QB_PID=$!; }
 # --pause, --reset: once the guest's passes began (its first read done).
-PAUSED= DONE= P_KILL= MEMSHOW= MIGSTAT=
+PAUSED= DONE= P_AT= SHOWN= MIGSTAT=
 if [ -n "$SECS" ]; then
 	for _ in $(seq 600); do
 		grep -a -q -E "^blk-guest: (read|FAILED)" "$TMP/console.log" 2>/dev/null && break
@@ -191,7 +191,7 @@ if [ -n "$SECS" ]; then
 	done
 	if [ -n "$ACT" ] && grep -a -q "^blk-guest: read" "$TMP/console.log"; then
 		sleep 1		# into the passes: requests in flight
-		P_KILL=$(grep -a -c "^blk-guest: passes t=" "$TMP/console.log")
+		P_AT=$(grep -a -c "^blk-guest: passes t=" "$TMP/console.log")
 		case $ACT in
 		reset) python3 tools/guest/lifecycle.py qmp "$TMP/qmp.sock" system_reset > /dev/null && DONE=1 ;;
 		backend-restart)
@@ -205,7 +205,7 @@ if [ -n "$SECS" ]; then
 			python3 tools/guest/lifecycle.py migrate-start "$TMP/qmp.sock" "unix:$TMP/mig.sock" > "$TMP/migrate.log" 2>&1 &&
 			python3 tools/guest/lifecycle.py migrate-finish "$TMP/qmp.sock" >> "$TMP/migrate.log" 2>&1 && DONE=1
 			MIGSTAT=$(grep -o "migrate status=.*" "$TMP/migrate.log" | tail -n1)
-			MEMSHOW=$(.output/vringmedctl -p "$ROOT" -c "$TMP/ctl.sock" device show disk1 2>&1 | grep -o "state: [a-z]*\|big-endian rings" | paste -sd' ')
+			SHOWN=$(.output/vringmedctl -p "$ROOT" -c "$TMP/ctl.sock" device show disk1 2>&1 | grep -o "state: [a-z]*\|big-endian rings" | paste -sd' ')
 			# The source is done with: it quits, the destination runs on.
 			python3 tools/guest/lifecycle.py qmp "$TMP/qmp.sock" quit > /dev/null 2>&1
 			wait $Q_PID 2>/dev/null
@@ -216,7 +216,7 @@ if [ -n "$SECS" ]; then
 			python3 tools/guest/lifecycle.py qmp "$TMP/qmp.sock" device_add \
 				'{"driver": "pc-dimm", "id": "dimm1", "memdev": "mem1"}' >> "$TMP/hotplug.log" 2>&1 && DONE=1
 			sleep 1
-			MEMSHOW=$(.output/vringmedctl -p "$ROOT" -c "$TMP/ctl.sock" device show disk0 2>&1 | grep -o "guest memory: .*") ;;
+			SHOWN=$(.output/vringmedctl -p "$ROOT" -c "$TMP/ctl.sock" device show disk0 2>&1 | grep -o "guest memory: .*") ;;
 		esac
 	elif grep -a -q "^blk-guest: read" "$TMP/console.log"; then
 		python3 tools/guest/lifecycle.py pausecont "$TMP/qmp.sock" "$TMP/ctl.sock" "$RANDOM" "$PAUSE" 0 \
@@ -259,21 +259,21 @@ if [ "$ACT" = reset ]; then
 fi
 P_END=$(grep -a -c "^blk-guest: passes t=" "$TMP/console.log")
 if [ "$ACT" = backend-restart ]; then
-	echo "  back-end: qemu-storage-daemon $([ -n "$DONE" ] && echo "SIGKILLed after ${P_KILL}s of passes and started again; $((P_END - ${P_KILL:-0}))s of passes after" || echo "not restarted");" \
+	echo "  back-end: qemu-storage-daemon $([ -n "$DONE" ] && echo "SIGKILLed ${P_AT}s into the passes and started again; $((P_END - ${P_AT:-0}))s of passes after" || echo "not restarted");" \
 	     "vringmedd: $(grep -o 'back after [0-9]* ms' "$TMP/vringmedd.log" | head -n1)"
 fi
 if [ "$ACT" = daemon-restart ]; then
-	echo "  vringmedd: $([ -n "$DONE" ] && echo "SIGKILLed after ${P_KILL}s of passes and started again ($(grep -o 'adopted\|pinned' "$TMP/vringmedd.log" | tail -n1)); $((P_END - ${P_KILL:-0}))s of passes after" || echo "not restarted")"
+	echo "  vringmedd: $([ -n "$DONE" ] && echo "SIGKILLed ${P_AT}s into the passes and started again ($(grep -o 'adopted\|pinned' "$TMP/vringmedd.log" | tail -n1)); $((P_END - ${P_AT:-0}))s of passes after" || echo "not restarted")"
 fi
 if [ "$ACT" = migrate ]; then
-	echo "  migration: ${MIGSTAT:-none} after ${P_KILL}s of passes;" \
+	echo "  migration: ${MIGSTAT:-none} ${P_AT}s into the passes;" \
 	     "$(grep -a -c "^blk-guest: passes t=" "$TMP/consoleB.log" 2>/dev/null)s of passes after at the destination"
 	[ "$PATH_KIND" = vringmedd ] &&
-		echo "  vringmedd: dirty logs set up: $(grep -c "dirty log of" "$TMP/vringmedd.log"); destination device disk1: ${MEMSHOW:-not shown}"
+		echo "  vringmedd: dirty logs set up: $(grep -c "dirty log of" "$TMP/vringmedd.log"); destination device disk1: ${SHOWN:-not shown}"
 fi
 if [ "$ACT" = mem-hotplug ]; then
-	echo "  memory: $([ -n "$DONE" ] && echo "a 256 MiB DIMM plugged in after ${P_KILL}s of passes; $((P_END - ${P_KILL:-0}))s of passes after" || echo "not plugged in: $(tail -n1 "$TMP/hotplug.log" 2>/dev/null)")"
-	echo "  vringmedctl after it: ${MEMSHOW:-no guest memory line}"
+	echo "  memory: $([ -n "$DONE" ] && echo "a 256 MiB DIMM plugged in ${P_AT}s into the passes; $((P_END - ${P_AT:-0}))s of passes after" || echo "not plugged in: $(tail -n1 "$TMP/hotplug.log" 2>/dev/null)")"
+	echo "  vringmedctl after it: ${SHOWN:-no guest memory line}"
 fi
 case $ACT in *restart|mem-hotplug|migrate) echo "  guest: ${passes#blk-guest: } (the passes across it)" ;; esac
 if [ "$PAUSE" -gt 0 ]; then
@@ -309,17 +309,17 @@ if [ "$ACT" = migrate ]; then
 	grep -q "status=completed" <<<"$MIGSTAT" || fail "the migration did not complete: ${MIGSTAT:-$(tail -n1 "$TMP/migrate.log" 2>/dev/null)}"
 	if [ "$PATH_KIND" = vringmedd ]; then
 		grep -q "dirty log of" "$TMP/vringmedd.log" || fail "the source device was given no dirty log"
-		grep -q "state: running" <<<"$MEMSHOW" && grep -q "$([ -n "$MODERN" ] && echo little || echo big)-endian rings" <<<"$MEMSHOW" ||
-			fail "the destination device: ${MEMSHOW:-not shown}"
+		grep -q "state: running" <<<"$SHOWN" && grep -q "$([ -n "$MODERN" ] && echo little || echo big)-endian rings" <<<"$SHOWN" ||
+			fail "the destination device: ${SHOWN:-not shown}"
 	fi
 fi
 if [ "$ACT" = mem-hotplug ]; then
-	grep -q " in 2 regions" <<<"$MEMSHOW" || fail "vringmedd does not have the new memory table: ${MEMSHOW:-nothing}"
+	grep -q " in 2 regions" <<<"$SHOWN" || fail "vringmedd does not have the new memory table: ${SHOWN:-nothing}"
 fi
 if [ -n "$ACT" ] && [ "$ACT" != reset ]; then
 	[ -n "$DONE" ] || fail "--$ACT: not restarted (the guest's first read: ${read:-none})"
 	grep -q " bad=0$" <<<"$passes" || fail "a pass across the restart read what the image does not hold: $passes"
-	[ "$P_END" -gt "${P_KILL:-0}" ] || fail "no pass went on after the restart"
+	[ "$P_END" -gt "${P_AT:-0}" ] || fail "no pass went on after the restart"
 fi
 if [ "$PAUSE" -gt 0 ]; then
 	[ "$PAUSED" = 0 ] || fail "the stop/cont cycles: $(tail -n1 "$TMP/pausecont.log" 2>/dev/null)"
