@@ -94,6 +94,10 @@ static vrm_inline __u32 vrm_net_used(struct vrm_device *dev, struct vrm_queue *q
 		VRM_CRASH_POINT(1);
 		__builtin_memcpy(&nb, tmp + 10, 2);
 		nb = vrm_swab16_if(VRM_ORDER_LE, nb);
+		/* A packet over more buffers than the ring holds never
+		 * completes: the queue would wait for it forever, silent. */
+		if (nb > q->size)
+			return VRM_NET_HDR;
 		*merge = nb > 1 ? nb - 1 : 0;
 		vrm_net_hdr_convert(g, tmp, VRM_NET_HDR_MODERN, VRM_ORDER_LE, order);
 		vrm_env_wrote(dev, g, VRM_NET_HDR_MODERN);

@@ -159,6 +159,25 @@ VRM_TEST(net_headers)
 			VRM_EQ(f.q->rx_merge_left, 0);
 			fx_fini(&f);
 		}
+		/* A back-end's header claiming more buffers than the ring
+		 * holds: a packet that can never complete, so a verdict, not a
+		 * queue waiting for it for ever; the guest sees none of it. */
+		if (vrm_subtest("rx_inplace_merged_over_ring_%s", order_name(be))) {
+			fx_setup(&f, 64, be);
+			used = 0;
+			net_queue(&f, VRM_NET_RX_INPLACE, 12);
+			tr_add_chain(&f.t, 1, 1, 64);
+			tr_publish(&f.t);
+			VRM_EQ(fx_kick(&f, &chains), VRM_OK);
+			put_modern_hdr(f.t.mem + tr_le(&f.sh->desc[0].addr, 8), 65);
+			backend_use(&f, &used, 0, 64);
+			VRM_EQ(vrm_ux_complete(&f.rq, &ret), VRM_NET_HDR);
+			VRM_EQ(ret, 0);
+			VRM_EQ(f.dev.broken, VRM_NET_HDR);
+			VRM_EQ(f.st.errors[VRM_NET_HDR], 1);
+			VRM_EQ(tr_get(&f.t, tr_used_gpa(&f.t) + 2, 2), 0);
+			fx_fini(&f);
+		}
 		/* Header and frame in one buffer, 10-byte header mode (Linux's
 		 * small buffers without MRG_RXBUF): with a back-end that took
 		 * INDIRECT_DESC the head becomes a two-entry shadow table, the

@@ -101,7 +101,7 @@ if [ "$PLAN" = burst ]; then
 	[ -x .output/guest-traffic.s390x ] || fail ".output/guest-traffic.s390x missing (make)"
 	[ "$PATH_KIND" = vringmedd ] || fail "--plan burst compares two vringmedd devices: --path vringmedd"
 	guest_initramfs --traffic
-	APPEND=" vrg_plan=burst vrg_secs=${VRINGMED_GUEST_BURST_SECS:-4}"
+	APPEND=" vrg_plan=burst vrg_secs=${VRINGMED_GUEST_BURST_SECS:-4} vrg_window=${VRINGMED_GUEST_BURST_WINDOW:-32}"
 else
 	guest_initramfs
 fi
@@ -166,12 +166,13 @@ for q in json.loads(data):
     errs = ",".join("%s=%d" % kv for kv in q["errors"].items()) or "none"
     print("  vringmed %s queue %d (%s): mode=%s kicks=%d chains=%d polled_chains=%d descriptors=%d"
           " indirect_tables=%d used=%d deferred=%d calls=%d calls_suppressed=%d"
-          " event_idx_saved=%d/%d/%d errors=%s"
+          " event_idx_saved=%d/%d/%d event_idx_rescues=%d errors=%s"
           % (q["device"], q["queue"], "rx" if q["queue"] % 2 == 0 else "tx", q.get("mode", "?"),
              q["kicks"], q["chains"], q.get("poll_chains", -1), q["descriptors"],
              q.get("indirect_tables", -1), q["used"], q["deferred"], q.get("guest_calls", -1),
              q.get("guest_calls_suppressed", -1), q.get("event_idx_guest_kicks_saved", -1),
-             q.get("event_idx_guest_calls_saved", -1), q.get("event_idx_backend_kicks_saved", -1), errs))
+             q.get("event_idx_guest_calls_saved", -1), q.get("event_idx_backend_kicks_saved", -1),
+             q.get("event_idx_rescues", -1), errs))
     d = q["device"]
     kicks[d] = kicks.get(d, 0) + q["kicks"] - q.get("kicks_userspace", 0)
     calls[d] = calls.get(d, 0) + max(q.get("guest_calls", 0), 0)
