@@ -123,6 +123,14 @@ struct {
 } vrm_vmms SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct vrm_fastsets);
+} vrm_fastsets SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, VRM_MAX_QUEUES);
 	__type(key, struct vrm_iokick_key);
@@ -252,13 +260,41 @@ static __always_inline __u32 vrm_handle_kick(__u32 qid, __u32 tgid, __u32 *chain
 
 #include "eventfd_id.bpf.h"
 
+/* Is tgid a VMM of ours?  Its slot of the fast set first (abi.h): an array
+ * element found by the verifier's inlined lookup, one load; the hash map
+ * only where two VMMs share the slot. */
+static __always_inline bool vrm_is_vmm(__u32 tgid)
+{
+	__u32 zero = 0, s;
+	struct vrm_fastsets *fs = bpf_map_lookup_elem(&vrm_fastsets, &zero);
+
+	if (fs) {
+		s = VRM_READ_ONCE(fs->vmm[tgid & (VRM_VMM_SLOTS - 1)]);
+		if (s == tgid)
+			return true;
+		if (!s)
+			return false;
+	}
+	return bpf_map_lookup_elem(&vrm_vmms, &tgid) != NULL;
+}
+
 static __always_inline void vrm_kick_eventfd_id(long id, __u32 tgid)
 {
 	struct vrm_kickfd_val *kv;
-	__u32 key = (__u32)id, chains;
+	struct vrm_fastsets *fs;
+	__u32 key = (__u32)id, zero = 0, chains;
+	__u64 k;
 
 	if (id < 0)
 		return;
+	fs = bpf_map_lookup_elem(&vrm_fastsets, &zero);
+	if (fs) {
+		k = VRM_READ_ONCE(fs->kick[key & (VRM_KICK_SLOTS - 1)]);
+		if ((__u32)k == key + 1) {
+			vrm_handle_kick((__u32)(k >> 32), tgid, &chains);
+			return;
+		}
+	}
 	kv = bpf_map_lookup_elem(&vrm_kickfds, &key);
 	if (kv)
 		vrm_handle_kick(kv->queue, tgid, &chains);
@@ -269,9 +305,9 @@ int vrm_tp_write(struct trace_event_raw_sys_enter *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
-	/* Every write() on the host passes here: one hash lookup is all an
+	/* Every write() on the host passes here: one load is all an
 	 * unrelated process pays. */
-	if (!bpf_map_lookup_elem(&vrm_vmms, &tgid))
+	if (!vrm_is_vmm(tgid))
 		return 0;
 	vrm_kick_eventfd_id(vrm_eventfd_id(ctx->args[0]), tgid);
 	return 0;
@@ -354,7 +390,7 @@ int BPF_PROG(vrm_fentry_signal, struct eventfd_ctx *efd, __u32 mask)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
-	if (!bpf_map_lookup_elem(&vrm_vmms, &tgid))
+	if (!vrm_is_vmm(tgid))
 		return 0;
 	vrm_kick_eventfd_id(BPF_CORE_READ(efd, id), tgid);
 	return 0;

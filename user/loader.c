@@ -718,7 +718,8 @@ static int vrm_map_all(struct vrm_bpf *b)
 	if (err)
 		return err;
 	b->ustats = vrm_map_mmap(b->skel->maps.vrm_ustats);
-	if (!b->devices || !b->queues || !b->shadow || !b->ustats)
+	b->fast = vrm_map_mmap(b->skel->maps.vrm_fastsets);
+	if (!b->devices || !b->queues || !b->shadow || !b->ustats || !b->fast)
 		return -ENOMEM;
 	return 0;
 }
@@ -777,6 +778,8 @@ int vrm_bpf_load(struct vrm_bpf *b, const struct vrm_bpf_opts *opts)
 	if (!err)
 		err = vrm_carry_all(b, carried, ncarried);
 	if (!err)
+		vrm_fast_rebuild(b);
+	if (!err)
 		err = vrm_attach(b, opts);
 	if (err)
 		goto fail;
@@ -796,6 +799,7 @@ void vrm_bpf_close(struct vrm_bpf *b)
 	vrm_map_munmap(b->skel->maps.vrm_queues, b->queues);
 	vrm_shadow_maps_close(b);
 	vrm_map_munmap(b->skel->maps.vrm_ustats, b->ustats);
+	vrm_map_munmap(b->skel->maps.vrm_fastsets, b->fast);
 	for (int i = 0; i < b->nlinks; i++)
 		bpf_link__destroy(b->links[i]);	/* a pinned link stays attached */
 	vringmed_bpf__destroy(b->skel);
@@ -835,14 +839,126 @@ int vrm_bpf_test_kick(struct vrm_bpf *b, __u32 queue, struct vrm_test_args *out)
  * a VMM's device count or a walk of the kick fds sees no one else's half. */
 static pthread_mutex_t vrm_shared_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * The fast sets in front of the two hash maps (abi.h, VRM_MAP_FASTSETS),
+ * kept under vrm_shared_lock.  Each slot is one aligned store the programs
+ * read with one load.  The order of each change against its hash map keeps
+ * the rule: a VMM slot may claim too much (set first, cleared after), a
+ * kick slot may know too little (set after, cleared first), so a kill
+ * between the two stores leaves nothing the programs get wrong.
+ */
+static __u64 vrm_kick_slot(__u32 id, __u32 queue)
+{
+	return (__u64)queue << 32 | (__u32)(id + 1);
+}
+
+static void vrm_fast_kick_set(struct vrm_bpf *b, __u32 id, __u32 queue)
+{
+	__u64 *k;
+
+	if (!b->fast)
+		return;
+	k = &b->fast->kick[id & (VRM_KICK_SLOTS - 1)];
+	/* Taken by another id: that one keeps it, this one is looked up. */
+	if (*k && (__u32)*k != id + 1)
+		return;
+	__atomic_store_n(k, vrm_kick_slot(id, queue), __ATOMIC_RELEASE);
+}
+
+static void vrm_fast_kick_clear(struct vrm_bpf *b, __u32 id)
+{
+	__u64 *k;
+
+	if (!b->fast)
+		return;
+	k = &b->fast->kick[id & (VRM_KICK_SLOTS - 1)];
+	if ((__u32)*k == id + 1)
+		__atomic_store_n(k, 0, __ATOMIC_SEQ_CST);
+}
+
+/* The VMM slot of `tgid` as the hash map has it: 0, the one tgid there, or
+ * shared.  `extra`, when not 0, counts as in the map (about to be added). */
+static __u32 vrm_fast_vmm_value(struct vrm_bpf *b, __u32 slot, __u32 extra)
+{
+	struct bpf_map *m = b->skel->maps.vrm_vmms;
+	__u32 key, next, found = extra;
+	void *prev = NULL;
+
+	while (!bpf_map__get_next_key(m, prev, &next, sizeof(next))) {
+		key = next;
+		prev = &key;
+		if ((key & (VRM_VMM_SLOTS - 1)) != slot || key == found)
+			continue;
+		if (found)
+			return VRM_SLOT_SHARED;
+		found = key;
+	}
+	return found;
+}
+
+static void vrm_fast_vmm_set(struct vrm_bpf *b, __u32 tgid, __u32 value)
+{
+	if (b->fast)
+		__atomic_store_n(&b->fast->vmm[tgid & (VRM_VMM_SLOTS - 1)], value, __ATOMIC_SEQ_CST);
+}
+
+/* Both sets from the hash maps: what a loader does before it attaches
+ * (the pins may come from a build without them, or from a daemon killed
+ * between two stores).  Slot by slot, each store final, for programs of a
+ * pinned link may be running. */
+void vrm_fast_rebuild(struct vrm_bpf *b)
+{
+	static __u32 vmm[VRM_VMM_SLOTS];
+	static __u64 kick[VRM_KICK_SLOTS];
+	struct bpf_map *m;
+	struct vrm_kickfd_val v;
+	__u32 key, next;
+	void *prev;
+
+	if (!b->fast)
+		return;
+	pthread_mutex_lock(&vrm_shared_lock);
+	memset(vmm, 0, sizeof(vmm));
+	memset(kick, 0, sizeof(kick));
+	m = b->skel->maps.vrm_vmms;
+	prev = NULL;
+	while (!bpf_map__get_next_key(m, prev, &next, sizeof(next))) {
+		__u32 *s = &vmm[next & (VRM_VMM_SLOTS - 1)];
+
+		key = next;
+		prev = &key;
+		*s = !*s || *s == key ? key : VRM_SLOT_SHARED;
+	}
+	m = b->skel->maps.vrm_kickfds;
+	prev = NULL;
+	while (!bpf_map__get_next_key(m, prev, &next, sizeof(next))) {
+		__u64 *k = &kick[next & (VRM_KICK_SLOTS - 1)];
+
+		key = next;
+		prev = &key;
+		if (!*k && !bpf_map__lookup_elem(m, &key, sizeof(key), &v, sizeof(v), 0))
+			*k = vrm_kick_slot(key, v.queue);
+	}
+	for (unsigned i = 0; i < VRM_VMM_SLOTS; i++)
+		__atomic_store_n(&b->fast->vmm[i], vmm[i], __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < VRM_KICK_SLOTS; i++)
+		__atomic_store_n(&b->fast->kick[i], kick[i], __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&vrm_shared_lock);
+}
+
 int vrm_bpf_add_kickfd(struct vrm_bpf *b, __u32 eventfd_id, __u32 queue)
 {
 	struct vrm_kickfd_val v = { .queue = queue };
 	int err;
 
 	pthread_mutex_lock(&vrm_shared_lock);
+	/* A new queue for an id the slot has: the slot goes first. */
+	vrm_fast_kick_clear(b, eventfd_id);
 	err = bpf_map__update_elem(b->skel->maps.vrm_kickfds, &eventfd_id, sizeof(eventfd_id),
 				   &v, sizeof(v), BPF_ANY) ? -errno : 0;
+	if (!err)
+		vrm_fast_kick_set(b, eventfd_id, queue);
 	pthread_mutex_unlock(&vrm_shared_lock);
 	return err;
 }
@@ -852,6 +968,7 @@ int vrm_bpf_del_kickfd(struct vrm_bpf *b, __u32 eventfd_id)
 	int err;
 
 	pthread_mutex_lock(&vrm_shared_lock);
+	vrm_fast_kick_clear(b, eventfd_id);
 	err = bpf_map__delete_elem(b->skel->maps.vrm_kickfds, &eventfd_id, sizeof(eventfd_id), 0)
 		? -errno : 0;
 	pthread_mutex_unlock(&vrm_shared_lock);
@@ -874,9 +991,11 @@ static int vrm_del_kickfds_of(struct vrm_bpf *b, __u32 first_queue, __u32 nqueue
 		    v.queue >= first_queue && v.queue < first_queue + nqueues)
 			keys[n++] = key;
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		vrm_fast_kick_clear(b, keys[i]);
 		if (bpf_map__delete_elem(m, &keys[i], sizeof(keys[i]), 0) && errno != ENOENT)
 			err = -errno;
+	}
 	return err ? err : n;
 }
 
@@ -899,13 +1018,17 @@ static int vrm_vmm_count(struct vrm_bpf *b, __u32 tgid, int delta)
 	int err;
 
 	pthread_mutex_lock(&vrm_shared_lock);
-	if (bpf_map__lookup_elem(map, &tgid, sizeof(tgid), &n, sizeof(n), 0) && delta < 0)
+	if (bpf_map__lookup_elem(map, &tgid, sizeof(tgid), &n, sizeof(n), 0) && delta < 0) {
 		err = -ENOENT;
-	else if ((n += (__u32)delta))
+	} else if ((n += (__u32)delta)) {
+		/* The fast slot claims it before the hash map holds it. */
+		vrm_fast_vmm_set(b, tgid, vrm_fast_vmm_value(b, tgid & (VRM_VMM_SLOTS - 1), tgid));
 		err = bpf_map__update_elem(map, &tgid, sizeof(tgid), &n, sizeof(n), BPF_ANY) ?
 		      -errno : 0;
-	else
+	} else {
 		err = bpf_map__delete_elem(map, &tgid, sizeof(tgid), 0) ? -errno : 0;
+		vrm_fast_vmm_set(b, tgid, vrm_fast_vmm_value(b, tgid & (VRM_VMM_SLOTS - 1), 0));
+	}
 	pthread_mutex_unlock(&vrm_shared_lock);
 	return err;
 }

@@ -23,6 +23,7 @@ struct vrm_bpf {
 	struct vrm_shadow_queue *shadow;
 	int shadow_fd[VRM_MAX_DEVICES];
 	struct vrm_qstats *ustats;	/* mmapped VRM_MAP_USTATS: the daemon's work */
+	struct vrm_fastsets *fast;	/* mmapped VRM_MAP_FASTSETS */
 	bool have_fentry;
 	bool have_kvm;
 	bool attached;
@@ -58,6 +59,9 @@ int vrm_bpf_test_kick(struct vrm_bpf *b, __u32 queue, struct vrm_test_args *out)
 /* The eventfd-id of fd `fd` of process `pid` (0: this process), or -errno. */
 long vrm_eventfd_id(pid_t pid, int fd);
 
+/* VRM_MAP_FASTSETS made again from the hash maps it fronts (a loader does
+ * it before it attaches). */
+void vrm_fast_rebuild(struct vrm_bpf *b);
 int vrm_bpf_add_kickfd(struct vrm_bpf *b, __u32 eventfd_id, __u32 queue);
 int vrm_bpf_del_kickfd(struct vrm_bpf *b, __u32 eventfd_id);
 /* Removes every kick fd that leads to queues [first_queue, +nqueues);

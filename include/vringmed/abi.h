@@ -51,6 +51,7 @@
 #define VRM_MAP_DEFERRED		"vrm_deferred"
 #define VRM_MAP_SCRATCH		"vrm_scratch"
 #define VRM_MAP_USTATS		"vrm_ustats"	/* counters of work done in userspace */
+#define VRM_MAP_FASTSETS	"vrm_fastsets"	/* direct-mapped front of kickfds and vmms */
 
 /*
  * Verdicts.  VRM_OK is healthy; everything else marks the device broken until
@@ -330,6 +331,32 @@ struct vrm_kickfd_val {
 	__u32 queue;
 	__u32 _pad;
 };
+
+/*
+ * VRM_MAP_FASTSETS (one element, mmapped by the daemon): direct-mapped
+ * fronts of VRM_MAP_VMMS and VRM_MAP_KICKFDS, so that a write() on the host
+ * costs one load and no hash lookup (no helper call), and a VMM's kick one
+ * more.  The hash maps stay the truth:
+ *  - vmm[tgid % VRM_VMM_SLOTS]: 0, no VMM's tgid falls here (the writer is
+ *    no VMM); the tgid of the one VMM that does; VRM_SLOT_SHARED, look in
+ *    VRM_MAP_VMMS.  It may claim a VMM the hash map no longer holds (set
+ *    before the hash entry, cleared after), never miss one.
+ *  - kick[id % VRM_KICK_SLOTS]: 0, or (queue slot << 32 | eventfd-id + 1),
+ *    one 64-bit store; another id there, look in VRM_MAP_KICKFDS.  It may
+ *    miss an entry of the hash map, never hold one the hash map does not
+ *    (set after the hash entry, cleared before).
+ * A loader rebuilds both from the hash maps before it attaches.
+ */
+#define VRM_VMM_SLOTS		1024
+#define VRM_KICK_SLOTS		256
+#define VRM_SLOT_SHARED		0xffffffffu
+
+struct vrm_fastsets {
+	__u32 vmm[VRM_VMM_SLOTS];
+	__u64 kick[VRM_KICK_SLOTS];
+};
+VRM_STATIC_ASSERT(sizeof(struct vrm_fastsets) == 4 * VRM_VMM_SLOTS + 8 * VRM_KICK_SLOTS,
+		 "vrm_fastsets ABI");
 
 /* VRM_MAP_IOKICKS: KVM notify address -> device; the written value selects
  * the queue (legacy virtio-pci QUEUE_NOTIFY, virtio-mmio QueueNotify). */

@@ -55,4 +55,48 @@ VRM_TEST(real_kicks)
 		rig_stop(&B, &be);
 		rig_stop(&B, &le);
 	}
+	/* The direct-mapped fronts of the VMM and kick-fd hash maps: a slot
+	 * two VMMs share, and a kick slot another eventfd holds, send the
+	 * program to the hash maps; a set wiped (pins of a build without it)
+	 * is made again from them. */
+	if (vrm_subtest("fast_sets_shared_slots_and_rebuild") && bpf()) {
+		struct rig r = { .name = "native", .big_endian = 0, .slot = 12 };
+		uint32_t other = VRM_QSLOT(13, 0), vs = 0, id, fake_vmm, fake_id;
+		uint64_t ks = 0;
+
+		if (VRM_EQ(rig_start(&B, &r), 0)) {
+			id = (uint32_t)vrm_eventfd_id(0, r.kickfd);
+			vs = r.driver & (VRM_VMM_SLOTS - 1);
+			ks = id & (VRM_KICK_SLOTS - 1);
+			fake_vmm = (uint32_t)r.driver + VRM_VMM_SLOTS;
+			fake_id = id + VRM_KICK_SLOTS;
+			VRM_EQ(B.fast->vmm[vs], (uint32_t)r.driver);
+			VRM_EQ(B.fast->kick[ks], (uint64_t)r.qslot << 32 | (id + 1));
+			kick_ok(&r, 1);
+			/* Another VMM in the same slot: shared, the hash decides. */
+			VRM_EQ(vrm_bpf_add_vmm(&B, fake_vmm), 0);
+			VRM_EQ(B.fast->vmm[vs], VRM_SLOT_SHARED);
+			kick_ok(&r, 2);
+			/* Another eventfd holds the kick slot: the hash decides. */
+			VRM_EQ(vrm_bpf_del_kickfd(&B, id), 0);
+			VRM_EQ(B.fast->kick[ks], 0);
+			VRM_EQ(vrm_bpf_add_kickfd(&B, fake_id, other), 0);
+			VRM_EQ(vrm_bpf_add_kickfd(&B, id, r.qslot), 0);
+			VRM_EQ(B.fast->kick[ks], (uint64_t)other << 32 | (fake_id + 1));
+			kick_ok(&r, 3);
+			VRM_EQ(vrm_bpf_del_kickfd(&B, fake_id), 0);
+			VRM_EQ(vrm_bpf_del_vmm(&B, fake_vmm), 0);
+			VRM_EQ(B.fast->vmm[vs], (uint32_t)r.driver);
+			/* Wiped, then made again from the hash maps. */
+			memset(B.fast, 0, sizeof(*B.fast));
+			vrm_fast_rebuild(&B);
+			VRM_EQ(B.fast->vmm[vs], (uint32_t)r.driver);
+			VRM_EQ(B.fast->kick[ks], (uint64_t)r.qslot << 32 | (id + 1));
+			kick_ok(&r, 4);
+			VRM_EQ(B.devices[r.slot].broken, 0);
+		}
+		rig_stop(&B, &r);
+		VRM_EQ(B.fast->kick[ks], 0);
+		VRM_EQ(B.fast->vmm[vs], 0);
+	}
 }
