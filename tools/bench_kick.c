@@ -950,7 +950,9 @@ int main(int argc, char **argv)
 	else
 		printf("targets: bpf_ns_per_desc_256 %.2f <= %.1f: %s; kick_added_ns_p50 %lld <= %d: %s\n",
 		       x, TARGET_NS_PER_DESC, x <= TARGET_NS_PER_DESC ? "met" : "NOT met", y,
-		       TARGET_ADDED_P50_NS, y <= TARGET_ADDED_P50_NS ? "met" : "NOT met");
+		       TARGET_ADDED_P50_NS, y < 0 ? "not resolved (below 0: the back-end's wake-up "
+		       "varied more between blocks than the kick adds; see the one-CPU placement)" :
+		       y <= TARGET_ADDED_P50_NS ? "met" : "NOT met");
 	cleanup();
 	printf("bpf_ns_per_desc_256=%.2f kick_added_ns_p50=%lld\n", x, y);
 	return 0;
