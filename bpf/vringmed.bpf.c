@@ -260,13 +260,20 @@ static __always_inline __u32 vrm_handle_kick(__u32 qid, __u32 tgid, __u32 *chain
 
 #include "eventfd_id.bpf.h"
 
-/* Is tgid a VMM of ours?  Its slot of the fast set first (abi.h): an array
- * element found by the verifier's inlined lookup, one load; the hash map
- * only where two VMMs share the slot. */
-static __always_inline bool vrm_is_vmm(__u32 tgid)
+/* The fast sets (abi.h): one array element, found by the verifier's
+ * inlined lookup. */
+static __always_inline struct vrm_fastsets *vrm_fast(void)
 {
-	__u32 zero = 0, s;
-	struct vrm_fastsets *fs = bpf_map_lookup_elem(&vrm_fastsets, &zero);
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&vrm_fastsets, &zero);
+}
+
+/* Is tgid a VMM of ours?  Its slot of the fast set first, one load; the
+ * hash map only where two VMMs share the slot. */
+static __always_inline bool vrm_is_vmm(const struct vrm_fastsets *fs, __u32 tgid)
+{
+	__u32 s;
 
 	if (fs) {
 		s = VRM_READ_ONCE(fs->vmm[tgid & (VRM_VMM_SLOTS - 1)]);
@@ -278,16 +285,17 @@ static __always_inline bool vrm_is_vmm(__u32 tgid)
 	return bpf_map_lookup_elem(&vrm_vmms, &tgid) != NULL;
 }
 
-static __always_inline void vrm_kick_eventfd_id(long id, __u32 tgid)
+/* The kick of eventfd `id`: its queue from its fast slot, else from the
+ * hash map. */
+static __always_inline void vrm_kick_eventfd_id(const struct vrm_fastsets *fs, long id,
+						__u32 tgid)
 {
 	struct vrm_kickfd_val *kv;
-	struct vrm_fastsets *fs;
-	__u32 key = (__u32)id, zero = 0, chains;
+	__u32 key = (__u32)id, chains;
 	__u64 k;
 
 	if (id < 0)
 		return;
-	fs = bpf_map_lookup_elem(&vrm_fastsets, &zero);
 	if (fs) {
 		k = VRM_READ_ONCE(fs->kick[key & (VRM_KICK_SLOTS - 1)]);
 		if ((__u32)k == key + 1) {
@@ -303,13 +311,14 @@ static __always_inline void vrm_kick_eventfd_id(long id, __u32 tgid)
 SEC("tracepoint/syscalls/sys_enter_write")
 int vrm_tp_write(struct trace_event_raw_sys_enter *ctx)
 {
+	struct vrm_fastsets *fs = vrm_fast();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	/* Every write() on the host passes here: one load is all an
 	 * unrelated process pays. */
-	if (!vrm_is_vmm(tgid))
+	if (!vrm_is_vmm(fs, tgid))
 		return 0;
-	vrm_kick_eventfd_id(vrm_eventfd_id(ctx->args[0]), tgid);
+	vrm_kick_eventfd_id(fs, vrm_eventfd_id(ctx->args[0]), tgid);
 	return 0;
 }
 
@@ -388,11 +397,12 @@ int vrm_kvm_fast_mmio(struct vrm_tp_kvm_fast_mmio *ctx)
 SEC("fentry/eventfd_signal_mask")
 int BPF_PROG(vrm_fentry_signal, struct eventfd_ctx *efd, __u32 mask)
 {
+	struct vrm_fastsets *fs = vrm_fast();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
-	if (!vrm_is_vmm(tgid))
+	if (!vrm_is_vmm(fs, tgid))
 		return 0;
-	vrm_kick_eventfd_id(BPF_CORE_READ(efd, id), tgid);
+	vrm_kick_eventfd_id(fs, BPF_CORE_READ(efd, id), tgid);
 	return 0;
 }
 

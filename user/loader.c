@@ -876,24 +876,28 @@ static void vrm_fast_kick_clear(struct vrm_bpf *b, __u32 id)
 		__atomic_store_n(k, 0, __ATOMIC_SEQ_CST);
 }
 
-/* The VMM slot of `tgid` as the hash map has it: 0, the one tgid there, or
- * shared.  `extra`, when not 0, counts as in the map (about to be added). */
+/* A VMM slot holding `s` once `tgid` falls there too: the one tgid, or
+ * shared. */
+static __u32 vrm_vmm_slot_with(__u32 s, __u32 tgid)
+{
+	return !s || s == tgid ? tgid : VRM_SLOT_SHARED;
+}
+
+/* The VMM slot `slot` as the hash map has it.  `extra`, when not 0, counts
+ * as in the map (about to be added). */
 static __u32 vrm_fast_vmm_value(struct vrm_bpf *b, __u32 slot, __u32 extra)
 {
 	struct bpf_map *m = b->skel->maps.vrm_vmms;
-	__u32 key, next, found = extra;
+	__u32 key, next, s = extra;
 	void *prev = NULL;
 
 	while (!bpf_map__get_next_key(m, prev, &next, sizeof(next))) {
 		key = next;
 		prev = &key;
-		if ((key & (VRM_VMM_SLOTS - 1)) != slot || key == found)
-			continue;
-		if (found)
-			return VRM_SLOT_SHARED;
-		found = key;
+		if ((key & (VRM_VMM_SLOTS - 1)) == slot)
+			s = vrm_vmm_slot_with(s, key);
 	}
-	return found;
+	return s;
 }
 
 static void vrm_fast_vmm_set(struct vrm_bpf *b, __u32 tgid, __u32 value)
@@ -927,7 +931,7 @@ void vrm_fast_rebuild(struct vrm_bpf *b)
 
 		key = next;
 		prev = &key;
-		*s = !*s || *s == key ? key : VRM_SLOT_SHARED;
+		*s = vrm_vmm_slot_with(*s, key);
 	}
 	m = b->skel->maps.vrm_kickfds;
 	prev = NULL;
