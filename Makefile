@@ -336,7 +336,7 @@ verifier-stats: $(OUTPUT)/verifier_stats
 
 # The main job: a big-endian legacy s390x Linux guest under QEMU, through
 # vringmedd, on dpdk-testpmd (tools/guest/run.sh), its two NICs loaded
-# alike, one with event idx and one without.  demo-rig: the smaller demo
+# alike in turn, one with event idx and one without.  demo-rig: the smaller demo
 # without a VMM (driver processes kicking eventfds).
 demo: all
 	$(Q)tools/guest/run.sh --mode legacy --path vringmedd --plan burst

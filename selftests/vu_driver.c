@@ -14,7 +14,8 @@
  *
  *   vu_driver --socket PATH [--legacy|--modern] [--no-mrg-rxbuf] [--frames N]
  *             [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H]
- *             [--reconnect] [--stream] [--pause-every N] [--resets R] [--any-mac]
+ *             [--reconnect [--away-drop]] [--stream] [--gap-ms G] [--pause-every N]
+ *             [--resets R] [--any-mac]
  *             [--indirect] [--indirect-entries N] [-v]
  *
  * --any-mac: a frame back may come from another MAC to another (a network
@@ -33,8 +34,14 @@
  * --reconnect: when the back-end goes away, connect again and restart the
  * rings where the guest is, as QEMU does for a vhost-user back-end that
  * restarts (each ring at the guest's used idx); the frames go on.
+ * --away-drop: before that, as QEMU with the link down meanwhile, one more
+ * frame is sent and every TX chain from the used idx on is returned by the
+ * VMM itself, length 0 (away_dropped=): the ring restarts at a used idx
+ * the back-end never wrote.
  * --stream: send until SIGTERM/SIGINT (or N frames), then let everything in
  * flight come back and report.  Together they are the crash soak's VMM.
+ * --gap-ms G: one frame at a time, the next G ms after the last came back
+ * (a quiet guest: its rings mostly hold nothing in flight).
  *
  * stdout, one line:
  *   vu_driver: mode=legacy order=big mrg_rxbuf=1 sent=N received=M
@@ -119,10 +126,10 @@ struct queue {
 
 static struct {
 	const char *socket;
-	bool legacy, no_mrg, force, verbose, reconnect, stream, any_mac, indirect;
+	bool legacy, no_mrg, force, verbose, reconnect, stream, any_mac, indirect, away_drop;
 	const char *hostile;		/* --hostile CLASS, or NULL */
 	unsigned frames, ring, pause_every, resets;
-	int timeout_ms, hold_ms;
+	int timeout_ms, hold_ms, gap_ms;
 	unsigned indirect_entries;
 } opt = { .frames = 64, .ring = 256, .timeout_ms = 10000, .indirect_entries = 2 };
 
@@ -137,6 +144,7 @@ static unsigned reconnects;
 static uint64_t neg_pf;			/* what negotiate() found */
 static uint64_t neg_features;		/* what negotiate() acked */
 static unsigned tx_tables;		/* --indirect: TX frames sent behind a table */
+static uint8_t *away_seqs;		/* --away-drop: a bit per frame sent while away */
 static unsigned gen;			/* which place the rings and RX buffers are in */
 static bool poisoned;			/* the other place is POISON */
 static unsigned stray_writes;		/* bytes of it the device changed */
@@ -406,6 +414,8 @@ static void make_frame(uint8_t *f, uint32_t seq)
 struct stats {
 	unsigned sent, received, bad_header, bad_payload, bad_used;
 	unsigned written_off;		/* --stream: frames the back-end dropped */
+	unsigned away_dropped;		/* --away-drop: frames the VMM dropped itself */
+	unsigned resent;		/* ... that came back all the same */
 	unsigned tx_left;		/* TX chains not back at the end */
 	bool fatal;
 };
@@ -469,6 +479,13 @@ static void rx_check(struct stats *st, const uint8_t *buf, uint32_t len, uint8_t
 	seq = (uint32_t)f[ETH_HLEN + 4] << 24 | (uint32_t)f[ETH_HLEN + 5] << 16 |
 	      (uint32_t)f[ETH_HLEN + 6] << 8 | f[ETH_HLEN + 7];
 	make_frame(want, seq);
+	if (away_seqs && seq < st->sent && (away_seqs[seq / 8] & (1u << (seq % 8)))) {
+		/* Sent while no back-end ran, its chain returned by the
+		 * VMM: no back-end may ever have been handed it. */
+		fprintf(stderr, "vu_driver: frame %u, dropped by the VMM, came back\n", seq);
+		st->resent++;
+		return;
+	}
 	if (seq >= st->sent || (seen[seq / 8] & (1u << (seq % 8))) ||
 	    memcmp(f + (opt.any_mac ? 12 : 0), want + (opt.any_mac ? 12 : 0),
 		   FRAME_LEN - (opt.any_mac ? 12 : 0))) {
@@ -480,6 +497,55 @@ static void rx_check(struct stats *st, const uint8_t *buf, uint32_t len, uint8_t
 
 /* Used entries of `q` the device published since last time, or -1 when its
  * used idx is nonsense (moved by more than was in flight). */
+/* TX frame `seq` in chain slot `slot` (heads 2*slot, 2*slot+1, or one
+ * indirect descriptor), into the next avail slot; published by the caller. */
+static void tx_post(struct queue *tx, uint16_t slot, uint32_t seq)
+{
+	uint16_t h = (uint16_t)(2 * slot), d = (uint16_t)(h + 1);
+	uint8_t *buf = mem + TX_BUF_OFF + (uint64_t)TX_SLOT_LEN * slot;
+
+	/* All-zero header: flags 0, gso_type NONE, num_buffers 0. */
+	memset(buf, 0, hdr_len);
+	make_frame(buf + TX_FRAME_AT, seq);
+	if (opt.indirect) {
+		tx_indirect(tx, h, buf);
+	} else {
+		st64(&tx->desc[h].addr, gpa_of(buf));
+		st32(&tx->desc[h].len, hdr_len);
+		st16(&tx->desc[h].flags, VRM_VRING_DESC_F_NEXT);
+		st16(&tx->desc[h].next, d);
+		st64(&tx->desc[d].addr, gpa_of(buf + TX_FRAME_AT));
+		st32(&tx->desc[d].len, FRAME_LEN);
+		st16(&tx->desc[d].flags, 0);
+		st16(&tx->desc[d].next, 0);
+	}
+	st16(&tx->avail[2 + tx->avail_idx % tx->size], h);
+	tx->avail_idx++;
+}
+
+/* --away-drop: what QEMU does to a TX ring while its vhost-user back-end is
+ * gone (link down: virtio_net_drop_tx_queue_data): from the guest's used
+ * idx (virtio_queue_restore_last_avail_idx) to its avail idx, every chain
+ * is returned with length 0 by the VMM itself, so the ring restarts with a
+ * used idx the back-end never wrote.  The frames are lost (those in flight
+ * may have gone out before the back-end went); their chains come back
+ * through the usual TX completions.  Returns how many. */
+static unsigned away_drop_tx(struct queue *tx)
+{
+	uint16_t u = ld16(&tx->used_hdr[1]), n = (uint16_t)(tx->avail_idx - u);
+
+	for (uint16_t k = 0; k < n; k++, u++) {
+		struct vrm_used_elem *e = &tx->used[u % tx->size];
+
+		st32(&e->id, ld16(&tx->avail[2 + u % tx->size]));
+		st32(&e->len, 0);
+	}
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	st16(&tx->used_hdr[1], u);
+	vlog("away: the VMM returned %u TX chains itself (used idx %u)\n", n, u);
+	return n;
+}
+
 static int used_pending(struct queue *q, unsigned inflight, struct stats *st)
 {
 	uint16_t idx = ld16(&q->used_hdr[1]);
@@ -643,6 +709,7 @@ static void exchange(struct stats *st)
 	uint8_t *tx_out = calloc(ntx, 1);	/* chains we posted, not back */
 	int64_t deadline = vuc_now_ms() + opt.timeout_ms, last_rx = vuc_now_ms();
 	unsigned next_pause = opt.pause_every;
+	int64_t next_send = 0;	/* --gap-ms */
 
 	if (!free_slots || !seen || !tx_out) {
 		fprintf(stderr, "vu_driver: out of memory\n");
@@ -660,43 +727,46 @@ static void exchange(struct stats *st)
 
 		/* TX: as many frames as there are free chains and RX buffers
 		 * to take them back (testpmd drops what it cannot deliver). */
-		if (sock_dead && opt.reconnect && !st->fatal)
+		if (sock_dead && opt.reconnect && !st->fatal) {
+			/* QEMU with the link down while its back-end is away:
+			 * a frame the guest sends meanwhile, and every TX chain
+			 * from the used idx on, completed by the VMM itself. */
+			if (opt.away_drop && nfree) {
+				uint16_t slot = free_slots[--nfree];
+
+				/* No back-end ever had it: it must not come back
+				 * (resent=, a FAIL). */
+				away_seqs[st->sent / 8] |= (uint8_t)(1u << (st->sent % 8));
+				tx_out[slot] = 1;
+				tx_post(tx, slot, st->sent);
+				publish(tx);
+				st->sent++;
+				tx_inflight++;
+			}
+			if (opt.away_drop)
+				st->away_dropped += away_drop_tx(tx);
 			reconnect();
+		}
 		if (want_progress) {
 			want_progress = 0;
 			printf("vu_driver: progress sent=%u received=%u\n", st->sent, st->received);
 			fflush(stdout);
 		}
-		while (st->sent < opt.frames && !stop_sending && nfree &&
+		if (opt.gap_ms && !sock_dead)
+			watch_socket();	/* a quiet guest's VMM knows before it sends */
+		while (st->sent < opt.frames && !stop_sending && nfree && !(opt.gap_ms && sock_dead) &&
 		       (!next_pause || st->sent < next_pause) &&
-		       (int)(st->sent - st->received - st->written_off) < (int)nrx) {
+		       (int)(st->sent - st->received - st->written_off) < (int)nrx &&
+		       (!opt.gap_ms || (!tx_inflight && st->sent == st->received + st->written_off &&
+					vuc_now_ms() >= next_send))) {
 			uint16_t slot = free_slots[--nfree];
-			uint16_t h = (uint16_t)(2 * slot), d = (uint16_t)(h + 1);
 
 			tx_out[slot] = 1;
-			uint8_t *buf = mem + TX_BUF_OFF + (uint64_t)TX_SLOT_LEN * slot;
-
-			/* All-zero header: flags 0, gso_type NONE, num_buffers 0. */
-			memset(buf, 0, hdr_len);
-			make_frame(buf + TX_FRAME_AT, st->sent);
-			if (opt.indirect) {
-				tx_indirect(tx, h, buf);
-				goto posted;
-			}
-			st64(&tx->desc[h].addr, gpa_of(buf));
-			st32(&tx->desc[h].len, hdr_len);
-			st16(&tx->desc[h].flags, VRM_VRING_DESC_F_NEXT);
-			st16(&tx->desc[h].next, d);
-			st64(&tx->desc[d].addr, gpa_of(buf + TX_FRAME_AT));
-			st32(&tx->desc[d].len, FRAME_LEN);
-			st16(&tx->desc[d].flags, 0);
-			st16(&tx->desc[d].next, 0);
-posted:
-			st16(&tx->avail[2 + tx->avail_idx % tx->size], h);
-			tx->avail_idx++;
+			tx_post(tx, slot, st->sent);
 			st->sent++;
 			tx_inflight++;
 			posted++;
+			next_send = vuc_now_ms() + opt.gap_ms;
 		}
 		if (posted) {
 			publish(tx);
@@ -970,7 +1040,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: vu_driver --socket PATH [--legacy|--modern] [--no-mrg-rxbuf] [--frames N]\n"
 		"                 [--ring SIZE] [--force] [--timeout-ms T] [--hold-ms H]\n"
-		"                 [--hostile CLASS] [--reconnect] [--stream] [--pause-every N]\n"
+		"                 [--hostile CLASS] [--reconnect [--away-drop]] [--stream] [--pause-every N]\n"
 		"                 [--resets R] [--any-mac] [--indirect] [--indirect-entries N] [-v]\n"
 		"  A VMM plus the guest side of a virtio-net device over vhost-user: sends\n"
 		"  N Ethernet frames on TX and expects every one back on RX (testpmd, io\n"
@@ -984,9 +1054,12 @@ static void usage(FILE *f)
 		"  --indirect: each TX frame behind one indirect descriptor (INDIRECT_DESC);\n"
 		"  --indirect-entries N (2-32, default 2): the header and N - 1 pieces of it.\n"
 		"  --reconnect: when the back-end goes away, connect again and restart the\n"
-		"  rings at the guest's used idx, as QEMU does (reconnect=1).\n"
+		"  rings at the guest's used idx, as QEMU does (reconnect=1); --away-drop:\n"
+		"  first, as QEMU with the link down, one more frame sent and every TX\n"
+		"  chain from the used idx on returned by the VMM itself (away_dropped=).\n"
 		"  --stream: send until SIGTERM/SIGINT, let what is in flight come back,\n"
 		"  report (reconnects=, written_off= frames the back-end dropped).\n"
+		"  --gap-ms G: one frame at a time, the next G ms after the last came back.\n"
 		"  --pause-every N: every N frames, with frames in flight, stop and start the\n"
 		"  rings as QEMU pauses and resumes a VM; each stop must answer the guest's\n"
 		"  used idx (pauses=, bad_pauses=).  --resets R: after the frames, R device\n"
@@ -1020,6 +1093,8 @@ int main(int argc, char **argv)
 		{ "hostile", required_argument, NULL, 'X' },
 		{ "reconnect", no_argument, NULL, 'R' },
 		{ "stream", no_argument, NULL, 'S' },
+		{ "away-drop", no_argument, NULL, 'D' },
+		{ "gap-ms", required_argument, NULL, 'G' },
 		{ "indirect", no_argument, NULL, 'I' },
 		{ "indirect-entries", required_argument, NULL, 'E' },
 		{ "pause-every", required_argument, NULL, 'P' },
@@ -1054,6 +1129,7 @@ int main(int argc, char **argv)
 		case 'v': opt.verbose = true; break;
 		case 'R': opt.reconnect = true; break;
 		case 'S': opt.stream = true; break;
+		case 'D': opt.away_drop = true; break;
 		case 'I': opt.indirect = true; break;
 		case 'E':
 			if (!parse_uint(optarg, TX_TABLE_MAX, &v) || v < 2 || v > FRAME_LEN + 1)
@@ -1083,6 +1159,11 @@ int main(int argc, char **argv)
 				goto bad;
 			opt.hold_ms = (int)v;
 			break;
+		case 'G':
+			if (!parse_uint(optarg, 60000, &v))
+				goto bad;
+			opt.gap_ms = (int)v;
+			break;
 		case 'P':
 			if (!parse_uint(optarg, MAX_FRAMES, &v) || !v)
 				goto bad;
@@ -1109,6 +1190,13 @@ int main(int argc, char **argv)
 			opt.frames = MAX_FRAMES;
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGINT, &sa, NULL);
+	}
+	if (opt.away_drop) {
+		away_seqs = calloc(opt.frames / 8 + 1, 1);
+		if (!away_seqs) {
+			fprintf(stderr, "vu_driver: out of memory\n");
+			return EXIT_PROTO;
+		}
 	}
 	{
 		struct sigaction sa = { .sa_handler = on_progress };
@@ -1188,7 +1276,7 @@ int main(int argc, char **argv)
 	}
 	st.fatal |= bad_pauses != 0;
 	stray_check();
-	st.fatal |= stray_writes != 0;
+	st.fatal |= stray_writes != 0 || st.resent != 0;
 
 	/* --stream: the back-end may drop frames (testpmd counts them; the
 	 * caller compares); what must hold here is that nothing came back
@@ -1196,12 +1284,12 @@ int main(int argc, char **argv)
 	if (opt.indirect)
 		printf("vu_driver: indirect_desc=1 tx_tables=%u\n", tx_tables);
 	printf("vu_driver: mode=%s order=%s mrg_rxbuf=%d sent=%u received=%u bad_header=%u "
-	       "bad_payload=%u bad_used=%u tx_unreturned=%u reconnects=%u pauses=%u "
-	       "bad_pauses=%u stray_writes=%u RESULT: %s\n",
+	       "bad_payload=%u bad_used=%u tx_unreturned=%u reconnects=%u away_dropped=%u "
+	       "resent=%u pauses=%u bad_pauses=%u stray_writes=%u RESULT: %s\n",
 	       opt.legacy ? "legacy" : "modern",
 	       opt.legacy ? (big ? "big" : "little") : "little", mrg_rxbuf, st.sent,
 	       st.received, st.bad_header, st.bad_payload, st.bad_used, st.tx_left, reconnects,
-	       pauses, bad_pauses, stray_writes,
+	       st.away_dropped, st.resent, pauses, bad_pauses, stray_writes,
 	       ((st.received == st.sent || opt.stream) && !st.bad_header && !st.bad_payload &&
 		!st.bad_used && !st.tx_left && !st.fatal) ? "PASS" : "FAIL");
 	fflush(stdout);
@@ -1219,7 +1307,8 @@ int main(int argc, char **argv)
 bad:
 	fprintf(stderr, "vu_driver: bad value for --%s: %s\n",
 		c == 'f' ? "frames" : c == 'r' ? "ring" : c == 't' ? "timeout-ms" :
-		c == 'X' ? "hostile" : c == 'P' ? "pause-every" : c == 'Z' ? "resets" : "hold-ms",
+		c == 'X' ? "hostile" : c == 'P' ? "pause-every" : c == 'Z' ? "resets" :
+		c == 'G' ? "gap-ms" : "hold-ms",
 		optarg);
 	usage(stderr);
 	return EXIT_PROTO;

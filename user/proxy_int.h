@@ -250,6 +250,7 @@ void vrp_queue_clear(struct vrm_proxy *p, unsigned i);
 int vrp_queue_try_start(struct vrm_proxy *p, unsigned i);
 bool vrp_can_resume(struct vrm_proxy *p, unsigned i, uint16_t base);
 bool vrp_same_ring(struct vrm_proxy *p, unsigned i);
+bool vrp_guest_agrees(struct vrm_proxy *p, unsigned i);
 void vrp_shadow_reset(struct vrm_proxy *p, unsigned i);
 void vrp_complete(struct vrm_proxy *p, unsigned i);
 void vrp_signal_vmm(struct vrp_queue *vq);

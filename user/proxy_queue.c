@@ -154,16 +154,63 @@ const char *vrp_order_name(int order)
  * lost its vhost-user back-end restarts each ring at the guest's used idx
  * (QEMU: virtio_queue_restore_last_avail_idx); the pinned queue state knows
  * better, and the shadow ring still holds what was translated and what the
- * back-end returned: resuming from them loses and repeats nothing.
+ * back-end returned: resuming from them loses and repeats nothing.  Decided
+ * here from the base, at SET_VRING_ADDR from the ring and the guest's used
+ * idx (vrp_same_ring, vrp_guest_agrees).
  */
 bool vrp_can_resume(struct vrm_proxy *p, unsigned i, uint16_t base)
 {
 	const struct vrm_queue *q = &p->b->queues[vrp_qslot(p, i)];
 	uint16_t l = q->last_used;
+	const char *why;
 
-	return p->rs_valid[i] && p->vmm_pid == (pid_t)p->rs_tgid && p->features_set &&
-	       p->guest_features == p->rs_features && p->q[i].num == q->size &&
-	       (base == l || base == (uint16_t)(l + 1));
+	if (!p->rs_valid[i])
+		return false;
+	if (p->vmm_pid != (pid_t)p->rs_tgid)
+		why = "another VMM process";
+	else if (!p->features_set || p->guest_features != p->rs_features)
+		why = "other features";
+	else if (p->q[i].num != q->size)
+		why = "another ring size";
+	else if (base != l && base != (uint16_t)(l + 1))
+		why = "the VMM returned entries itself meanwhile, or lost some";
+	else
+		return true;
+	pr_info("device %s: queue %u starts afresh at %u: the previous daemon left it at %u (%s)\n",
+		p->cfg.name, i, base, l, why);
+	return false;
+}
+
+/*
+ * The guest's ring i is where the pinned queue state left it: its used idx
+ * at last_used, or one past it with the journal holding that entry's
+ * completion (committed, not finished: vrm_queue_resume finishes it), and
+ * the VMM's base there.  Anything else means that something else returned
+ * entries while no daemon ran: QEMU, its back-end gone, takes its link down
+ * and completes every transmit chain it finds itself, length 0
+ * (virtio_net_drop_tx_queue_data), from the used idx on.  Resuming then
+ * would translate chains the guest already has back, hand them to the
+ * back-end again and return them twice: the ring starts afresh instead.
+ * Said when it does not hold.
+ */
+bool vrp_guest_agrees(struct vrm_proxy *p, unsigned i)
+{
+	const struct vrm_queue *q = &p->b->queues[vrp_qslot(p, i)];
+	struct vrm_ux_queue rq = vrp_rq(p, i);
+	uint16_t l = q->last_used, g;
+
+	if (vrm_ux_guest_used_idx(&rq, &g)) {
+		pr_info("device %s: queue %u starts afresh: its used ring is not in the memory "
+			"table\n", p->cfg.name, i);
+		return false;
+	}
+	if (p->q[i].base == g &&
+	    (g == l || (g == (uint16_t)(l + 1) && q->jr_valid && q->jr_slot == l)))
+		return true;
+	pr_info("device %s: queue %u starts afresh at %u: the guest's used idx is %u, the "
+		"previous daemon left it at %u (the VMM returned entries itself meanwhile)\n",
+		p->cfg.name, i, p->q[i].base, g, l);
+	return false;
 }
 
 /* The VMM's ring i is the one the pinned queue state describes. */

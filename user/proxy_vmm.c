@@ -413,8 +413,9 @@ static enum vrp_result vrp_set_vring_addr(struct vrm_proxy *p, struct vrp_req *r
 	vq->used = vu_get_u64(req->m, VU_ADDR_USED_OFF);
 	vq->avail = vu_get_u64(req->m, VU_ADDR_AVAIL_OFF);
 	vq->have_addr = true;
-	if (vq->resume && !vrp_same_ring(p, req->idx)) {
-		/* Another ring after all: start it afresh. */
+	if (vq->resume && (!vrp_same_ring(p, req->idx) || !vrp_guest_agrees(p, req->idx))) {
+		/* Another ring after all, or one the VMM moved on without
+		 * us: start it afresh. */
 		vq->resume = p->rs_valid[req->idx] = false;
 		vrp_shadow_reset(p, req->idx);
 		err = vrp_be_state(p, VU_SET_VRING_BASE, req->idx, vq->base);

@@ -305,10 +305,10 @@ __u32 vrm_ux_complete(struct vrm_ux_queue *rq, __u32 *returned)
 	return v;
 }
 
-/* A u16 of the guest's avail ring at `off`, guarded, in host order. */
-static int vrm_ux_avail_u16(struct vrm_ux_queue *rq, __u64 off, __u16 *out)
+/* A u16 of the guest's rings at VMM address `va`, guarded, in host order. */
+static int vrm_ux_ring_u16(struct vrm_ux_queue *rq, __u64 va, __u16 *out)
 {
-	const __u16 *g = vrm_env_ptr(rq->dev, rq->q->avail_va + off, sizeof(*g));
+	const __u16 *g = vrm_env_ptr(rq->dev, va, sizeof(*g));
 	sigjmp_buf jb;
 	__u16 v;
 
@@ -327,12 +327,17 @@ static int vrm_ux_avail_u16(struct vrm_ux_queue *rq, __u64 off, __u16 *out)
 
 int vrm_ux_guest_avail(struct vrm_ux_queue *rq, __u16 *idx)
 {
-	return vrm_ux_avail_u16(rq, VRM_AVAIL_IDX_OFF, idx);
+	return vrm_ux_ring_u16(rq, rq->q->avail_va + VRM_AVAIL_IDX_OFF, idx);
+}
+
+int vrm_ux_guest_used_idx(struct vrm_ux_queue *rq, __u16 *idx)
+{
+	return vrm_ux_ring_u16(rq, rq->q->used_va + VRM_USED_IDX_OFF, idx);
 }
 
 int vrm_ux_guest_used_event(struct vrm_ux_queue *rq, __u16 *event)
 {
-	return vrm_ux_avail_u16(rq, vrm_used_event_off(rq->q->size), event);
+	return vrm_ux_ring_u16(rq, rq->q->avail_va + vrm_used_event_off(rq->q->size), event);
 }
 
 bool vrm_ux_guest_wants_call(struct vrm_ux_queue *rq)

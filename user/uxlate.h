@@ -91,6 +91,9 @@ int vrm_ux_guest_used_event(struct vrm_ux_queue *rq, __u16 *event);
  * is not in memory the daemon maps. */
 int vrm_ux_guest_avail(struct vrm_ux_queue *rq, __u16 *idx);
 
+/* The guest's used idx as published, likewise. */
+int vrm_ux_guest_used_idx(struct vrm_ux_queue *rq, __u16 *idx);
+
 /* Guest memory that faults (a VMM shrank its memory file): the entry points
  * above that touch guest memory catch the SIGBUS once this handler is
  * installed (process-wide; 0 or -errno), mark that device broken

@@ -16,10 +16,11 @@
 # comes back, and prints its counters.  --plan burst (with --path vringmedd)
 # gives the guest a second virtio-net device, through a second vringmedd
 # device that withholds event idx, to a second testpmd port, and sends
-# checkable frames on both at once (guest-traffic, VRINGMED_GUEST_BURST_SECS
-# seconds, default 4, VRINGMED_GUEST_BURST_WINDOW frames in flight on each,
-# default 32): the two devices' kicks and calls per frame compare event idx
-# on and off under the same load.
+# checkable frames on each in turn, A B B A (guest-traffic,
+# VRINGMED_GUEST_BURST_SECS seconds on each, default 4, in two halves,
+# VRINGMED_GUEST_BURST_WINDOW frames in flight, default 32): the two
+# devices' kicks and calls per frame compare event idx on and off under
+# the same load, neither sharing the guest's vCPU with the other.
 # The device runs with event_idx=on (vringmedd's default for net);
 # --event-idx off withholds VIRTIO_RING_F_EVENT_IDX from guest and back-end.
 # --rx-buffers picks the receive buffers Linux posts, by the features QEMU
