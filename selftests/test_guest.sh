@@ -153,8 +153,8 @@ case_checker() {
 # follow the guest's NAPI rounds, each of which asks for a call at its end
 # with event idx or without (Linux writes used_event as it would clear
 # NO_INTERRUPT), and how many rounds each device's thread runs is the
-# loaded machine's timing: 0.54-1.27 of the calls without it in eighteen
-# runs here (tools/guest/run.sh --plan burst, make demo).  So kicks must be
+# loaded machine's timing: 0.80-1.36 of the calls without it in nine runs
+# here (tools/guest/run.sh --plan burst, make demo).  So kicks must be
 # fewer, calls at most half again as many, and the device must have
 # withheld calls used_event said were not wanted (event_idx_saved, the
 # middle figure); a comparison that does not hold is measured once more
