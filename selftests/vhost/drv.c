@@ -127,7 +127,8 @@ void drv_parse(struct drv *r)
 
 		if (s && sscanf(s, "vu_driver: mode=%15s order=%15s mrg_rxbuf=%d sent=%u "
 				   "received=%u bad_header=%u bad_payload=%u bad_used=%*u tx_unreturned=%*u "
-				   "reconnects=%*u pauses=%u bad_pauses=%u stray_writes=%u RESULT: %7s",
+				   "reconnects=%*u away_dropped=%*u resent=%*u pauses=%u bad_pauses=%u "
+				   "stray_writes=%u RESULT: %7s",
 				r->mode, r->order, &r->mrg, &r->sent, &r->received,
 				&r->bad_header, &r->bad_payload, &r->pauses, &r->bad_pauses,
 				&r->stray_writes, r->result) == 11)
