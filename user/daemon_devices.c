@@ -100,15 +100,6 @@ static bool vrd_dev_poll_turn(struct vrd_dev *dv, int n, unsigned *turns, uint64
 	return n > 0 || vrd_now_ms() - ticked >= VRD_SCAN_MS;
 }
 
-static void vrd_dispatch(const struct epoll_event *evs, int n)
-{
-	for (int i = 0; i < n; i++) {
-		struct vrm_ev *ev = evs[i].data.ptr;
-
-		ev->fn(ev, evs[i].events);
-	}
-}
-
 /* The events already pending, handled, without waiting. */
 static void vrd_dev_drain(struct vrd_dev *dv)
 {
@@ -119,7 +110,7 @@ static void vrd_dev_drain(struct vrd_dev *dv)
 		n = epoll_wait(dv->epfd, evs, 16, 0);
 		if (n <= 0)
 			return;
-		vrd_dispatch(evs, n);
+		vrm_ev_dispatch(evs, n);
 	}
 }
 
@@ -146,7 +137,7 @@ static void *vrd_dev_main(void *arg)
 			usleep(VRD_SCAN_MS * 1000);
 			continue;
 		}
-		vrd_dispatch(evs, n);
+		vrm_ev_dispatch(evs, n);
 		if (!vrd_dev_poll_turn(dv, n, &turns, ticked))
 			continue;
 		ticked = vrd_now_ms();

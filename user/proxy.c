@@ -78,6 +78,16 @@ void vrm_ev_del(int epfd, struct vrm_ev *ev)
 		epoll_ctl(epfd, EPOLL_CTL_DEL, ev->fd, NULL);
 }
 
+void vrm_ev_dispatch(const struct epoll_event *evs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct vrm_ev *ev = evs[i].data.ptr;
+
+		if (ev->fd >= 0 && ev->fn)
+			ev->fn(ev, evs[i].events);
+	}
+}
+
 int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **why)
 {
 	char buf[512], *tok, *save = NULL;

@@ -38,6 +38,13 @@ struct vrm_ev {
 int vrm_ev_add(int epfd, struct vrm_ev *ev, uint32_t events);
 void vrm_ev_del(int epfd, struct vrm_ev *ev);
 
+/* The events of one epoll_wait(), each to its handler; an event whose
+ * registration a handler before it in the same batch ended (its fd is -1
+ * then: a VMM's hang-up tears the session down, a queue's call fd with an
+ * event waiting behind it is closed and its vrm_ev cleared) is dropped. */
+struct epoll_event;
+void vrm_ev_dispatch(const struct epoll_event *evs, int n);
+
 /*
  * How a device's guest kicks reach the translation core.  BPF: a program at
  * a notification point that sees the VMM's kicks (the write() tracepoint for

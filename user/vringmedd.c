@@ -318,11 +318,7 @@ static int vrd_loop(struct vrd_daemon *d)
 			pr_warn("epoll_wait: %s\n", strerror(errno));
 			break;
 		}
-		for (int i = 0; i < n; i++) {
-			struct vrm_ev *ev = evs[i].data.ptr;
-
-			ev->fn(ev, evs[i].events);
-		}
+		vrm_ev_dispatch(evs, n);
 		vrd_scan(d);
 		vrd_labels(d);
 		vrd_watchdog(d);

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 
@@ -14,6 +16,7 @@
 #include <vringmed/vhost_user.h>
 
 #include "test.h"
+#include "proxy.h"
 #include "proxy_test.h"
 
 /* Guest memory of MEM_SIZE bytes as a VMM may hand it over: a memfd that
@@ -212,4 +215,52 @@ VRM_TEST(vmm_stops_reading)
 		close(s);
 	vmm_stop(&b);
 	VRM_TRUE(peer_alive(&dmn));
+}
+
+/* A VMM's hang-up and a back-end's call in the same epoll_wait(): the
+ * hang-up's teardown closes the queue's call fd and clears its vrm_ev, and
+ * the call's event, already taken, must not reach the cleared handler (it
+ * did: a NULL call, the daemon dead with a SIGSEGV, when a VMM was killed
+ * mid-traffic).  Each handler here ends the other's registration as that
+ * teardown does; whichever the batch has first, the other is dropped. */
+static int disp_epfd, disp_ran[2];
+static struct vrm_ev disp_ev[2];
+
+static void disp_on(struct vrm_ev *ev, uint32_t events)
+{
+	struct vrm_ev *other = &disp_ev[!ev->arg];
+
+	(void)events;
+	disp_ran[ev->arg]++;
+	vrm_ev_del(disp_epfd, other);
+	close(other->fd);
+	memset(other, 0, sizeof(*other));
+	other->fd = -1;
+}
+
+VRM_TEST(ev_dispatch_drops_ended_registrations)
+{
+	struct epoll_event evs[4];
+	uint64_t one = 1;
+	int n;
+
+	if (!vrm_subtest("hangup_and_call_in_one_batch"))
+		return;
+	disp_epfd = epoll_create1(EPOLL_CLOEXEC);
+	VRM_TRUE(disp_epfd >= 0);
+	for (int i = 0; i < 2; i++) {
+		disp_ev[i] = (struct vrm_ev){ .fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
+					      .fn = disp_on, .arg = i };
+		VRM_TRUE(disp_ev[i].fd >= 0);
+		VRM_EQ(vrm_ev_add(disp_epfd, &disp_ev[i], EPOLLIN), 0);
+		VRM_EQ(write(disp_ev[i].fd, &one, sizeof(one)), sizeof(one));
+	}
+	n = epoll_wait(disp_epfd, evs, 4, 1000);
+	VRM_EQ(n, 2);
+	vrm_ev_dispatch(evs, n);
+	VRM_EQ(disp_ran[0] + disp_ran[1], 1);
+	for (int i = 0; i < 2; i++)
+		if (disp_ev[i].fd >= 0)
+			close(disp_ev[i].fd);
+	close(disp_epfd);
 }
