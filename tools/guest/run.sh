@@ -3,7 +3,7 @@
 # itself:
 #
 #   tools/guest/run.sh [--mode legacy|modern] [--path vringmedd|direct] [--event-idx on|off]
-#                      [--plan ping|burst] [--rx-buffers mergeable|big|small]
+#                      [--plan ping|burst|tcp] [--rx-buffers mergeable|big|small]
 #                      [--queue-size 256|512|1024] [--vmm-server] [--keep-logs DIR]
 #
 # A big-endian s390x Linux guest (Debian's kernel, its own virtio-net
@@ -21,6 +21,13 @@
 # VRINGMED_GUEST_BURST_WINDOW frames in flight, default 32): the two
 # devices' kicks and calls per frame compare event idx on and off under
 # the same load, neither sharing the guest's vCPU with the other.
+# --plan tcp (with --path vringmedd) gives it the same two devices, but
+# testpmd forwards each port's frames to the other and offers TSO and
+# checksum offload (its vhost PMD's tso=1): the guest puts the second NIC
+# in a network namespace of its own and sends a file over TCP each way
+# between its two NICs (busybox httpd and wget, MD5 sums compared), large
+# segments in big-endian headers through vringmedd, then pings across with
+# 9000-byte MTUs (jumbo frames over mergeable receive buffers).
 # The device runs with event_idx=on (vringmedd's default for net);
 # --event-idx off withholds VIRTIO_RING_F_EVENT_IDX from guest and back-end.
 # --rx-buffers picks the receive buffers Linux posts, by the features QEMU
@@ -62,7 +69,7 @@ done
 case $MODE in legacy|modern) ;; *) echo "run.sh: --mode legacy|modern" >&2; exit 2 ;; esac
 case $PATH_KIND in vringmedd|direct) ;; *) echo "run.sh: --path vringmedd|direct" >&2; exit 2 ;; esac
 case $EIDX in on|off) ;; *) echo "run.sh: --event-idx on|off" >&2; exit 2 ;; esac
-case $PLAN in ping|burst) ;; *) echo "run.sh: --plan ping|burst" >&2; exit 2 ;; esac
+case $PLAN in ping|burst|tcp) ;; *) echo "run.sh: --plan ping|burst|tcp" >&2; exit 2 ;; esac
 case $RXBUF in
 mergeable) NICOPT= ;;
 big) NICOPT=,mrg_rxbuf=off ;;
@@ -104,14 +111,20 @@ if [ "$PLAN" = burst ]; then
 	[ "$PATH_KIND" = vringmedd ] || fail "--plan burst compares two vringmedd devices: --path vringmedd"
 	guest_initramfs --traffic
 	APPEND=" vrg_plan=burst vrg_secs=${VRINGMED_GUEST_BURST_SECS:-4} vrg_window=${VRINGMED_GUEST_BURST_WINDOW:-32}"
+elif [ "$PLAN" = tcp ]; then
+	[ "$PATH_KIND" = vringmedd ] || fail "--plan tcp runs through two vringmedd devices: --path vringmedd"
+	guest_initramfs
+	APPEND=" vrg_plan=tcp"
 else
 	guest_initramfs
 fi
-# --plan burst: the second device's back-end port, vringmedd device and
-# QEMU device (testpmd's loop topology sends each port's frames back on it).
-TP2= D2= Q2=
-if [ "$PLAN" = burst ]; then
-	TP2="--vdev net_vhost1,iface=$TMP/vhost1.sock,queues=1"
+# --plan burst and tcp: the second device's back-end port, vringmedd device
+# and QEMU device.  burst: testpmd's loop topology sends each port's frames
+# back on it; tcp: paired, each port's to the other, and TSO offered.
+TP2= D2= Q2= TOPO=loop TSO=
+[ "$PLAN" = tcp ] && TOPO=paired TSO=,tso=1
+if [ "$PLAN" = burst ] || [ "$PLAN" = tcp ]; then
+	TP2="--vdev net_vhost1,iface=$TMP/vhost1.sock,queues=1$TSO"
 	D2="-d net1,vmm=$TMP/vmm1.sock,backend=$TMP/vhost1.sock,event_idx=off$VC"
 	Q2="-chardev socket,id=c1,path=$TMP/vmm1.sock$QC -netdev vhost-user,id=n1,chardev=c1"
 fi
@@ -120,8 +133,8 @@ fi
 mkfifo "$TMP/tp.in"
 sleep 100000 > "$TMP/tp.in" & HOLD_PID=$!
 stdbuf -oL /usr/bin/dpdk-testpmd -l 0,1 --no-huge --no-pci -m 256 --file-prefix "$PREFIX" \
-	--vdev "net_vhost0,iface=$TMP/vhost.sock,queues=1" $TP2 --log-level=lib.vhost.config:info \
-	-- --no-mlockall --forward-mode=io --port-topology=loop --auto-start --total-num-mbufs=4096 \
+	--vdev "net_vhost0,iface=$TMP/vhost.sock,queues=1$TSO" $TP2 --log-level=lib.vhost.config:info \
+	-- --no-mlockall --forward-mode=io --port-topology=$TOPO --auto-start --total-num-mbufs=4096 \
 	< "$TMP/tp.in" > "$TMP/testpmd.log" 2>&1 & TP_PID=$!
 for _ in $(seq 100); do [ -S "$TMP/vhost.sock" ] && break; sleep 0.1; done
 [ -S "$TMP/vhost.sock" ] || fail "testpmd did not start (see its log)"
@@ -209,6 +222,7 @@ echo "  guest: version_1=$(gf version_1) mrg_rxbuf=$(gf mrg_rxbuf) indirect_desc
 echo "  testpmd: negotiated ${neg:-nothing} (VERSION_1 $([ $tp_v1 = 1 ] && echo on || echo off)), RX-packets=$(tpv RX-packets) TX-packets=$(tpv TX-packets)"
 [ -n "$VSTATS" ] && echo "$VSTATS"
 [ "$PLAN" = burst ] && grep -a "^GUEST nic " "$TMP/guest.log" | tr -d "\r" | sed 's/^GUEST /  guest: /'
+[ "$PLAN" = tcp ] && grep -a -E "^GUEST (tcp|jumbo) " "$TMP/guest.log" | tr -d "\r" | sed 's/^GUEST /  guest: /'
 if [ -n "${VRINGMED_GUEST_VERBOSE:-}" ]; then
 	echo "  testpmd: vhost-user messages received, in order:"
 	grep -o "read message VHOST_USER_[A-Z_]*" "$TMP/testpmd.log" | sed 's/.*VHOST_USER_//' | uniq -c |
