@@ -197,10 +197,10 @@ case_event_idx_once() {
 echo "== test_guest (s390x Linux guest under qemu-system-s390x, TCG)"
 via=${VRINGMED_GUEST_VIA:-1}
 if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP  guest/*: needs root (BPF, testpmd)"; skip=$((10 + NLIFE + 4))
+	echo "SKIP  guest/*: needs root (BPF, testpmd)"; skip=$((11 + NLIFE + 4))
 elif ! tools/guest/fetch.sh --check >/dev/null 2>&1; then
 	echo "SKIP  guest/*: the s390x guest is not cached in ${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest} (run tools/guest/fetch.sh or make setup)"
-	skip=$((10 + NLIFE + 4))
+	skip=$((11 + NLIFE + 4))
 else
 	case_checker
 	# The point of it all: a big-endian legacy guest on a modern-only back-end.
@@ -229,6 +229,13 @@ else
 		case_run legacy_tcp_tso_jumbo WORKED \
 			"tcp bytes=8388608 want=\([0-9a-f]\{32\}\) down=\1 up=\1 |large_segments=both|host_tso4=1|jumbo mtu=9000 payload=8972 replies=5/5" \
 			--mode legacy --path vringmedd --plan tcp
+		# The same with 32 MiB each way, vringmedd killed (-9) 1 s into
+		# the first transfer and restarted (SIGTERM) 1 s into the
+		# second, a new one adopting the pins each time: both
+		# connections live through it, every byte intact.
+		case_run legacy_tcp_daemon_restarts WORKED \
+			"tcp bytes=33554432 want=\([0-9a-f]\{32\}\) down=\1 up=\1 |restarts (transfer:signal:until the next was ready): down:SIGKILL:[0-9]*ms up:SIGTERM:[0-9]*ms; adopted 2 times" \
+			--mode legacy --path vringmedd --plan tcp --daemon-restarts
 		case_event_idx
 		# What a VMM and an operator do to the running device.
 		case_lifecycle
@@ -242,8 +249,8 @@ else
 		# ... and a live migration of it, away and back.
 		case_migrate
 	else
-		echo "SKIP  guest/legacy_via_vringmedd, guest/modern_via_vringmedd, guest/legacy_rx_*, guest/legacy_tcp_tso_jumbo, guest/legacy_event_idx_saves, guest/lifecycle_*, guest/migrate_*: VRINGMED_GUEST_VIA=0"
-		skip=$((skip + 8 + NLIFE))
+		echo "SKIP  guest/legacy_via_vringmedd, guest/modern_via_vringmedd, guest/legacy_rx_*, guest/legacy_tcp_*, guest/legacy_event_idx_saves, guest/lifecycle_*, guest/migrate_*: VRINGMED_GUEST_VIA=0"
+		skip=$((skip + 9 + NLIFE))
 	fi
 	# The problem, documented: straight to testpmd, QEMU cannot set the ring's
 	# byte order on the back-end and the legacy guest gets nothing back.

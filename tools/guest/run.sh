@@ -4,7 +4,8 @@
 #
 #   tools/guest/run.sh [--mode legacy|modern] [--path vringmedd|direct] [--event-idx on|off]
 #                      [--plan ping|burst|tcp] [--rx-buffers mergeable|big|small]
-#                      [--queue-size 256|512|1024] [--vmm-server] [--keep-logs DIR]
+#                      [--queue-size 256|512|1024] [--vmm-server] [--daemon-restarts]
+#                      [--keep-logs DIR]
 #
 # A big-endian s390x Linux guest (Debian's kernel, its own virtio-net
 # driver) boots under qemu-system-s390x (TCG) with a virtio-net-ccw device on
@@ -28,6 +29,11 @@
 # between its two NICs (busybox httpd and wget, MD5 sums compared), large
 # segments in big-endian headers through vringmedd, then pings across with
 # 9000-byte MTUs (jumbo frames over mergeable receive buffers).
+# --daemon-restarts (with --plan tcp) makes the file 32 MiB and restarts
+# vringmedd under each transfer, 1 s into it, as a crash and an operator
+# would: SIGKILL under the first, SIGTERM (systemctl restart) under the
+# second, each time a new vringmedd over the pins; QEMU's chardevs have
+# reconnect=1.  The connections must live through both, every byte intact.
 # The device runs with event_idx=on (vringmedd's default for net);
 # --event-idx off withholds VIRTIO_RING_F_EVENT_IDX from guest and back-end.
 # --rx-buffers picks the receive buffers Linux posts, by the features QEMU
@@ -50,7 +56,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
-MODE=legacy PATH_KIND=vringmedd EIDX=on PLAN=ping RXBUF=mergeable QSIZE= VSRV= KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
+MODE=legacy PATH_KIND=vringmedd EIDX=on PLAN=ping RXBUF=mergeable QSIZE= VSRV= DRESTART= KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
 CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -60,6 +66,7 @@ while [ $# -gt 0 ]; do
 	--plan) PLAN=$2; shift 2 ;;
 	--rx-buffers) RXBUF=$2; shift 2 ;;
 	--queue-size) QSIZE=$2; shift 2 ;;
+	--daemon-restarts) DRESTART=1; shift ;;
 	--vmm-server) VSRV=1; shift ;;
 	--keep-logs) KEEP=$2; shift 2 ;;
 	-h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -82,6 +89,12 @@ VC= QC=
 if [ -n "$VSRV" ]; then
 	[ "$PATH_KIND" = vringmedd ] || { echo "run.sh: --vmm-server is for --path vringmedd" >&2; exit 2; }
 	VC=,vmm_client=on QC=,server=on,wait=on
+fi
+# --daemon-restarts: QEMU connects again to the next vringmedd (with
+# --vmm-server, vringmedd connects again to QEMU).
+if [ -n "$DRESTART" ]; then
+	[ "$PLAN" = tcp ] || { echo "run.sh: --daemon-restarts is for --plan tcp" >&2; exit 2; }
+	[ -n "$VSRV" ] || QC=,reconnect=1
 fi
 case $QSIZE in
 '') ;;
@@ -114,7 +127,7 @@ if [ "$PLAN" = burst ]; then
 elif [ "$PLAN" = tcp ]; then
 	[ "$PATH_KIND" = vringmedd ] || fail "--plan tcp runs through two vringmedd devices: --path vringmedd"
 	guest_initramfs
-	APPEND=" vrg_plan=tcp"
+	APPEND=" vrg_plan=tcp vrg_mb=$([ -n "$DRESTART" ] && echo 32 || echo 8)"
 else
 	guest_initramfs
 fi
@@ -140,14 +153,27 @@ for _ in $(seq 100); do [ -S "$TMP/vhost.sock" ] && break; sleep 0.1; done
 [ -S "$TMP/vhost.sock" ] || fail "testpmd did not start (see its log)"
 
 SOCK=$TMP/vhost.sock
-if [ "$PATH_KIND" = vringmedd ]; then
+# d_start: vringmedd, first or again over the pins its predecessor left;
+# true once it said it is ready.
+d_start() {
+	local n0
+	n0=$(grep -c "vringmedd ready" "$TMP/vringmedd.log" 2>/dev/null)
 	.output/vringmedd -p "$ROOT" -c "$TMP/ctl.sock" -m "${VRINGMED_METRICS:-none}" ${VRINGMED_GUEST_VERBOSE:+-v} \
-		-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock,event_idx=$EIDX$VC" $D2 > "$TMP/vringmedd.log" 2>&1 &
+		-d "net0,vmm=$TMP/vmm.sock,backend=$TMP/vhost.sock,event_idx=$EIDX$VC" $D2 >> "$TMP/vringmedd.log" 2>&1 &
 	D_PID=$!
-	for _ in $(seq 600); do grep -q "vringmedd ready" "$TMP/vringmedd.log" && break; kill -0 "$D_PID" 2>/dev/null || break; sleep 0.1; done	# loading the programs takes seconds on a loaded machine
-	grep -q "vringmedd ready" "$TMP/vringmedd.log" || fail "vringmedd did not start: $(tail -n1 "$TMP/vringmedd.log")"
+	for _ in $(seq 600); do	# loading the programs takes seconds on a loaded machine
+		[ "$(grep -c "vringmedd ready" "$TMP/vringmedd.log")" -gt "${n0:-0}" ] && return 0
+		kill -0 "$D_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 1
+}
+if [ "$PATH_KIND" = vringmedd ]; then
+	: > "$TMP/vringmedd.log"
+	d_start || fail "vringmedd did not start: $(tail -n1 "$TMP/vringmedd.log")"
 	SOCK=$TMP/vmm.sock
 fi
+
 
 REV=
 [ "$MODE" = legacy ] && REV=,max_revision=0
@@ -162,6 +188,28 @@ timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 25
 	-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56$REV" \
 	$Q2 ${Q2:+-device virtio-net-ccw,netdev=n1,mac=52:54:00:12:34:58$REV} \
 	< /dev/null > "$TMP/guest.log" 2>&1 & Q_PID=$!
+# --daemon-restarts: 1 s into each transfer, vringmedd goes (SIGKILL, then
+# SIGTERM) and a new one adopts its pins.
+RESTARTS=
+if [ -n "$DRESTART" ]; then
+	for step in down:KILL up:TERM; do
+		for _ in $(seq 1200); do
+			grep -aq "^GUEST ${step%:*} start" "$TMP/guest.log" && break
+			kill -0 "$Q_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		grep -aq "^GUEST ${step%:*} start" "$TMP/guest.log" || break
+		sleep 1
+		t0=$(date +%s%N)
+		kill "-${step#*:}" "$D_PID"; wait "$D_PID" 2>/dev/null; D_PID=
+		if d_start; then
+			RESTARTS="$RESTARTS ${step%:*}:SIG${step#*:}:$(( ($(date +%s%N) - t0) / 1000000 ))ms"
+		else
+			RESTARTS="$RESTARTS ${step%:*}:SIG${step#*:}:not-back"
+			break
+		fi
+	done
+fi
 wait "$Q_PID"; qrc=$?; Q_PID=
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 
@@ -223,6 +271,7 @@ echo "  testpmd: negotiated ${neg:-nothing} (VERSION_1 $([ $tp_v1 = 1 ] && echo 
 [ -n "$VSTATS" ] && echo "$VSTATS"
 [ "$PLAN" = burst ] && grep -a "^GUEST nic " "$TMP/guest.log" | tr -d "\r" | sed 's/^GUEST /  guest: /'
 [ "$PLAN" = tcp ] && grep -a -E "^GUEST (tcp|jumbo) " "$TMP/guest.log" | tr -d "\r" | sed 's/^GUEST /  guest: /'
+[ -n "$DRESTART" ] && echo "  host: vringmedd restarts (transfer:signal:until the next was ready):${RESTARTS:- none}; adopted $(grep -c "^vringmed info: adopted " "$TMP/vringmedd.log") times, queues resumed $(grep -c "resumed where the previous daemon left it" "$TMP/vringmedd.log") times"
 if [ -n "${VRINGMED_GUEST_VERBOSE:-}" ]; then
 	echo "  testpmd: vhost-user messages received, in order:"
 	grep -o "read message VHOST_USER_[A-Z_]*" "$TMP/testpmd.log" | sed 's/.*VHOST_USER_//' | uniq -c |
@@ -239,6 +288,9 @@ if [ "$res" != "RESULT: PASS" ]; then
 	endian=$(grep -a -o "vhost_set_vring_endian failed: [^(]*([0-9]*)" "$TMP/guest.log" | head -n1)
 	[ -n "$endian" ] && why="$why; qemu: $endian"
 	fail "$why"
+fi
+if [ -n "$DRESTART" ]; then
+	case $RESTARTS in *down:SIGKILL:*ms*up:SIGTERM:*ms*) ;; *) fail "vringmedd was not restarted under both transfers:${RESTARTS:- none}" ;; esac
 fi
 want_v1=0; [ "$MODE" = modern ] && want_v1=1
 [ "$(gv version_1)" = "$want_v1" ] || fail "guest VERSION_1=$(gv version_1), expected $want_v1"
