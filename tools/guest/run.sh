@@ -52,7 +52,9 @@
 # Needs root (BPF), `make` (the binaries) and tools/guest/fetch.sh (the guest,
 # run by `make setup`).  Environment: VRINGMED_GUEST_TIMEOUT (seconds for
 # QEMU, default 150), VRINGMED_GUEST_CACHE, VRINGMED_GUEST_VERBOSE=1 (vringmedd
-# -v, and the vhost-user messages testpmd received, in order).
+# -v, and the vhost-user messages testpmd received, in order),
+# VRINGMED_GUEST_NIC_OPTS (appended to each -device virtio-net-ccw, e.g.
+# ,indirect_desc=off).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
@@ -177,7 +179,7 @@ fi
 
 REV=
 [ "$MODE" = legacy ] && REV=,max_revision=0
-REV=$REV$NICOPT
+REV=$REV$NICOPT${VRINGMED_GUEST_NIC_OPTS:-}
 start=$(date +%s%N)
 timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 256 -smp 1 \
 	-object memory-backend-memfd,id=mem,size=256M,share=on \
