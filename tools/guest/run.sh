@@ -5,7 +5,7 @@
 #   tools/guest/run.sh [--mode legacy|modern] [--path vringmedd|direct] [--event-idx on|off]
 #                      [--plan ping|burst|tcp] [--rx-buffers mergeable|big|small]
 #                      [--queue-size 256|512|1024] [--vmm-server] [--daemon-restarts]
-#                      [--keep-logs DIR]
+#                      [--hugepages] [--keep-logs DIR]
 #
 # A big-endian s390x Linux guest (Debian's kernel, its own virtio-net
 # driver) boots under qemu-system-s390x (TCG) with a virtio-net-ccw device on
@@ -34,6 +34,10 @@
 # would: SIGKILL under the first, SIGTERM (systemctl restart) under the
 # second, each time a new vringmedd over the pins; QEMU's chardevs have
 # reconnect=1.  The connections must live through both, every byte intact.
+# --hugepages puts the guest's memory in 2 MiB huge pages, a file on a
+# hugetlbfs mount of the run's own (QEMU memory-backend-file, as libvirt
+# sets it up for vhost-user back-ends), 128 of them reserved for the run
+# (vm.nr_hugepages raised, and set back afterwards).
 # The device runs with event_idx=on (vringmedd's default for net);
 # --event-idx off withholds VIRTIO_RING_F_EVENT_IDX from guest and back-end.
 # --rx-buffers picks the receive buffers Linux posts, by the features QEMU
@@ -58,7 +62,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
-MODE=legacy PATH_KIND=vringmedd EIDX=on PLAN=ping RXBUF=mergeable QSIZE= VSRV= DRESTART= KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
+MODE=legacy PATH_KIND=vringmedd EIDX=on PLAN=ping RXBUF=mergeable QSIZE= VSRV= DRESTART= HUGE= KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
 CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -69,6 +73,7 @@ while [ $# -gt 0 ]; do
 	--rx-buffers) RXBUF=$2; shift 2 ;;
 	--queue-size) QSIZE=$2; shift 2 ;;
 	--daemon-restarts) DRESTART=1; shift ;;
+	--hugepages) HUGE=1; shift ;;
 	--vmm-server) VSRV=1; shift ;;
 	--keep-logs) KEEP=$2; shift 2 ;;
 	-h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -110,8 +115,13 @@ TMP=$(mktemp -d /tmp/vm-guest-XXXXXX)
 ROOT=/sys/fs/bpf/vringmed-guest-$$
 PREFIX=vmg-$$
 TP_PID= D_PID= Q_PID= HOLD_PID=
+HP_OLD=
 cleanup() {
 	stop_pids $Q_PID $D_PID $TP_PID $HOLD_PID
+	if [ -n "$HUGE" ]; then
+		umount "$TMP/huge" 2>/dev/null
+		[ -n "$HP_OLD" ] && echo "$HP_OLD" > /proc/sys/vm/nr_hugepages
+	fi
 	drop_run_state "$PREFIX" "$ROOT"
 	if [ -n "$KEEP" ]; then mkdir -p "$KEEP" && cp "$TMP"/*.log "$KEEP"/ 2>/dev/null; fi
 	rm -rf "$TMP"
@@ -177,12 +187,22 @@ if [ "$PATH_KIND" = vringmedd ]; then
 fi
 
 
+MEMOBJ=memory-backend-memfd,id=mem,size=256M,share=on
+if [ -n "$HUGE" ]; then
+	HP_OLD=$(cat /proc/sys/vm/nr_hugepages)
+	echo $((HP_OLD + 128)) > /proc/sys/vm/nr_hugepages
+	hp_free=$(awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo)
+	[ "$hp_free" -ge 128 ] || fail "could not reserve 128 huge pages (HugePages_Free=$hp_free after raising vm.nr_hugepages to $((HP_OLD + 128)))"
+	mkdir -p "$TMP/huge"
+	mount -t hugetlbfs -o pagesize=2M none "$TMP/huge" || fail "cannot mount hugetlbfs with 2 MiB pages"
+	MEMOBJ=memory-backend-file,id=mem,size=256M,share=on,mem-path=$TMP/huge,prealloc=on
+fi
 REV=
 [ "$MODE" = legacy ] && REV=,max_revision=0
 REV=$REV$NICOPT${VRINGMED_GUEST_NIC_OPTS:-}
 start=$(date +%s%N)
 timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 256 -smp 1 \
-	-object memory-backend-memfd,id=mem,size=256M,share=on \
+	-object "$MEMOBJ" \
 	-nographic -nodefaults -no-reboot -serial stdio \
 	-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" \
 	-append "console=ttysclp0 panic=-1 quiet loglevel=3$APPEND" \
@@ -192,6 +212,12 @@ timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 25
 	< /dev/null > "$TMP/guest.log" 2>&1 & Q_PID=$!
 # --daemon-restarts: 1 s into each transfer, vringmedd goes (SIGKILL, then
 # SIGTERM) and a new one adopts its pins.
+# --hugepages: how many of them the guest's memory holds once it runs.
+HP_USED=
+if [ -n "$HUGE" ]; then
+	for _ in $(seq 300); do grep -aq "^GUEST init_at" "$TMP/guest.log" && break; kill -0 "$Q_PID" 2>/dev/null || break; sleep 0.1; done
+	HP_USED=$(( hp_free - $(awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo) ))
+fi
 RESTARTS=
 if [ -n "$DRESTART" ]; then
 	for step in down:KILL up:TERM; do
@@ -270,6 +296,7 @@ echo "  qemu: exit $qrc after $((ms / 1000)).$(printf %03d $((ms % 1000))) s (bo
 grep -a -E "vhost|endian|Operation not supported" "$TMP/guest.log" | grep -v "^GUEST" | head -n3 | sed 's/^/  qemu says: /'
 echo "  guest: version_1=$(gf version_1) mrg_rxbuf=$(gf mrg_rxbuf) indirect_desc=$(gf indirect_desc) event_idx=$(gf event_idx) tx_packets=$(gv tx_packets) rx_packets=$(gv rx_packets) rx_errors=$(gv rx_errors) driver_complaints=$(gv driver_complaints)"
 echo "  testpmd: negotiated ${neg:-nothing} (VERSION_1 $([ $tp_v1 = 1 ] && echo on || echo off)), RX-packets=$(tpv RX-packets) TX-packets=$(tpv TX-packets)"
+[ -n "$HUGE" ] && echo "  host: guest memory in 2 MiB huge pages ($HP_USED in use while it ran): $MEMOBJ"
 [ -n "$VSTATS" ] && echo "$VSTATS"
 [ "$PLAN" = burst ] && grep -a "^GUEST nic " "$TMP/guest.log" | tr -d "\r" | sed 's/^GUEST /  guest: /'
 [ "$PLAN" = tcp ] && grep -a -E "^GUEST (tcp|jumbo) " "$TMP/guest.log" | tr -d "\r" | sed 's/^GUEST /  guest: /'
@@ -291,6 +318,7 @@ if [ "$res" != "RESULT: PASS" ]; then
 	[ -n "$endian" ] && why="$why; qemu: $endian"
 	fail "$why"
 fi
+[ -z "$HUGE" ] || [ "${HP_USED:-0}" -ge 128 ] || fail "the guest's memory was not in huge pages ($HP_USED of 2 MiB in use)"
 if [ -n "$DRESTART" ]; then
 	case $RESTARTS in *down:SIGKILL:*ms*up:SIGTERM:*ms*) ;; *) fail "vringmedd was not restarted under both transfers:${RESTARTS:- none}" ;; esac
 fi
