@@ -201,9 +201,8 @@ bool drv_run_pass(const char *dir, bool s390x, const char *sock, const char *mod
 	if (r.status && r.have_line && r.sent && !r.received) {
 		/* Every frame sent and none back: the back-end took the
 		 * transmit ring before its receive ring was ready and dropped
-		 * them (seen once, on the first run against a testpmd just
-		 * started).  Once more; a device that drops every frame fails
-		 * again. */
+		 * them (a testpmd just started can).  Once more; a device that
+		 * drops every frame fails again. */
 		printf("      %s: sent %u, none back (a back-end not yet ready); once more\n",
 		       mode, r.sent);
 		dump_log("vu_driver", r.log);
