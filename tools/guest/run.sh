@@ -76,7 +76,7 @@ while [ $# -gt 0 ]; do
 	--hugepages) HUGE=1; shift ;;
 	--vmm-server) VSRV=1; shift ;;
 	--keep-logs) KEEP=$2; shift 2 ;;
-	-h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -186,7 +186,6 @@ if [ "$PATH_KIND" = vringmedd ]; then
 	SOCK=$TMP/vmm.sock
 fi
 
-
 MEMOBJ=memory-backend-memfd,id=mem,size=256M,share=on
 if [ -n "$HUGE" ]; then
 	HP_OLD=$(cat /proc/sys/vm/nr_hugepages)
@@ -210,14 +209,14 @@ timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 25
 	-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56$REV" \
 	$Q2 ${Q2:+-device virtio-net-ccw,netdev=n1,mac=52:54:00:12:34:58$REV} \
 	< /dev/null > "$TMP/guest.log" 2>&1 & Q_PID=$!
-# --daemon-restarts: 1 s into each transfer, vringmedd goes (SIGKILL, then
-# SIGTERM) and a new one adopts its pins.
 # --hugepages: how many of them the guest's memory holds once it runs.
 HP_USED=
 if [ -n "$HUGE" ]; then
 	for _ in $(seq 300); do grep -aq "^GUEST init_at" "$TMP/guest.log" && break; kill -0 "$Q_PID" 2>/dev/null || break; sleep 0.1; done
 	HP_USED=$(( hp_free - $(awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo) ))
 fi
+# --daemon-restarts: 1 s into each transfer, vringmedd goes (SIGKILL, then
+# SIGTERM) and a new one adopts its pins.
 RESTARTS=
 if [ -n "$DRESTART" ]; then
 	for step in down:KILL up:TERM; do
