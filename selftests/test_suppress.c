@@ -618,6 +618,46 @@ static void run_until_raced(int be, enum poll_mode mode, unsigned rounds, enum e
 	VRM_CHECK(!missed, "in 3 runs: expected %s", missed);
 }
 
+/* How a period that ended is followed (vrm_ux_poll_ended): a budget that
+ * caught nothing doubles up to the longest before polling is given up.  A
+ * peer on another CPU that posts after its own wake-up (tens of
+ * microseconds) otherwise never finds the queue polled. */
+VRM_TEST(poll_budget)
+{
+	struct vrm_ux_poll pl;
+
+	vrm_ux_poll_init(&pl, VRM_POLL_MAX_NS);
+	pl.budget_ns = VRM_POLL_START_NS;
+	if (vrm_subtest("uncaught_budget_doubles")) {
+		vrm_ux_poll_ended(&pl);
+		VRM_EQ(pl.budget_ns, 2 * VRM_POLL_START_NS);
+		VRM_EQ(pl.regrow, VRM_POLL_REGROW);
+	}
+	if (vrm_subtest("uncaught_budget_capped_at_max")) {
+		vrm_ux_poll_ended(&pl);
+		VRM_EQ(pl.budget_ns, 4 * VRM_POLL_START_NS);
+		vrm_ux_poll_ended(&pl);
+		VRM_EQ(pl.budget_ns, VRM_POLL_MAX_NS);
+		VRM_EQ(pl.regrow, VRM_POLL_REGROW);
+	}
+	if (vrm_subtest("uncaught_at_max_gives_up")) {
+		pl.budget_ns = VRM_POLL_MAX_NS;
+		pl.regrow = VRM_POLL_REGROW;
+		vrm_ux_poll_ended(&pl);
+		VRM_EQ(pl.budget_ns, 0);
+		VRM_EQ(pl.streak, 0);
+		VRM_EQ(pl.regrow, 2 * VRM_POLL_REGROW);
+	}
+	if (vrm_subtest("caught_keeps_budget")) {
+		pl.budget_ns = 2 * VRM_POLL_START_NS;
+		pl.regrow = 64;
+		pl.caught = true;
+		vrm_ux_poll_ended(&pl);
+		VRM_EQ(pl.budget_ns, 2 * VRM_POLL_START_NS);
+		VRM_EQ(pl.regrow, VRM_POLL_REGROW);
+	}
+}
+
 VRM_TEST(suppress)
 {
 	vrm_log_libbpf_quiet(1);

@@ -45,6 +45,27 @@ void vrm_ux_poll_woken(struct vrm_ux_poll *pl, __u64 now_ns)
 	}
 }
 
+void vrm_ux_poll_ended(struct vrm_ux_poll *pl)
+{
+	if (pl->caught) {
+		pl->regrow = VRM_POLL_REGROW;
+	} else if (pl->budget_ns < pl->max_ns) {
+		/* Nothing came within a budget short of the longest: the next
+		 * period waits twice as long before it gives up.  A peer that
+		 * posts only after its own wake-up, on another CPU, takes tens
+		 * of microseconds, more than a first budget. */
+		pl->budget_ns = 2 * pl->budget_ns < pl->max_ns ? 2 * pl->budget_ns : pl->max_ns;
+	} else {
+		/* Nothing came in the longest idle spell either: off, and the
+		 * next try waits twice as long (a ping-pong whose peer waits
+		 * for this thread to sleep is never worth polling). */
+		pl->budget_ns = 0;
+		pl->streak = 0;
+		if (pl->regrow < VRM_POLL_REGROW_MAX)
+			pl->regrow *= 2;
+	}
+}
+
 /* The guest's new entries, if any, into the shadow ring.  Its avail idx is
  * looked at first: a kick round of the daemon copies its journal even when
  * there is nothing to translate. */
@@ -164,16 +185,6 @@ bool vrm_ux_poll_turn(struct vrm_ux_queue *rq, struct vrm_ux_poll *pl, __u64 now
 		pl->caught = true;
 		return true;
 	}
-	if (!pl->caught) {
-		/* Nothing came that a sleep would have missed: off, and the
-		 * next try waits twice as long (a ping-pong whose peer waits
-		 * for this thread to sleep is never worth polling). */
-		pl->budget_ns = 0;
-		pl->streak = 0;
-		if (pl->regrow < VRM_POLL_REGROW_MAX)
-			pl->regrow *= 2;
-	} else {
-		pl->regrow = VRM_POLL_REGROW;
-	}
+	vrm_ux_poll_ended(pl);
 	return false;
 }

@@ -103,6 +103,12 @@ void vrm_ux_poll_rearm(struct vrm_ux_queue *rq, struct vrm_ux_poll *pl, struct v
 /* The thread goes to sleep / was woken: what adapts the budget. */
 void vrm_ux_poll_sleep(struct vrm_ux_poll *pl, __u64 now_ns);
 void vrm_ux_poll_woken(struct vrm_ux_poll *pl, __u64 now_ns);
+/* A period ended after an idle spell as long as its budget, its re-check
+ * finding nothing: when it caught work after its first turn, polling goes
+ * on as it is; when not, the next period's budget doubles up to max_ns, and
+ * only one that caught nothing with max_ns turns polling off (the regrow
+ * count doubled). */
+void vrm_ux_poll_ended(struct vrm_ux_poll *pl);
 
 /* Polling ends now whatever the budget (the queue stops): the guest's kicks
  * and the back-end's calls on again.  True when either ring holds work no
