@@ -75,10 +75,17 @@ case_lifecycle() {	# one lifecycle.sh run, one case per phase
 # (vmm_client=on), through what ends a connection: the guest reset, QEMU
 # killed and started again, vringmedd killed and restarted, the device
 # deleted and added again.  One lifecycle.sh run without the pauses, the
-# back-end restart and the NIC swap (the same either way).
+# back-end restart and the NIC swap (the same either way).  A run whose
+# guest kernel panicked is run once more, with a line saying so: a panic
+# in the boot after system_reset is a known issue, about one run in 20
+# (docs/operations.md); anything else fails at once.
 case_lifecycle_server() {
 	local out ok=1 why= p
 	out=$(tools/guest/lifecycle.sh --vmm-server --skip pause,backend,hotplug 2>&1)
+	if grep -q "^RESULT: FAILED.*the guest panicked" <<<"$out"; then
+		echo "      guest/lifecycle_vmm_server: run once more, the guest's kernel panicked (known issue, docs/operations.md): $(grep '^RESULT' <<<"$out")"
+		out=$(tools/guest/lifecycle.sh --vmm-server --skip pause,backend,hotplug 2>&1)
+	fi
 	for p in c-system-reset e-vmm-killed g-daemon-restart; do
 		grep -q "^  phase $p: ok:" <<<"$out" || { ok=0; why="$why phase $p not ok;"; }
 	done

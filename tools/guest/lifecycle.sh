@@ -196,8 +196,10 @@ elapsed() { echo $(( ($(date +%s%N) - t_start) / 1000000000 )); }
 wait_for() {
 	local end=$(( $(date +%s) + $3 ))
 	while [ "$(grep -a -c -- "$1" "$LOG")" -lt "$2" ]; do
+		# A panic first: QEMU's default panic action powers the guest
+		# off, so QEMU exits after one.
+		grep -a -q "Kernel panic" "$LOG" && { WHY="the guest panicked while waiting for '$1' #$2: $(grep -a -m1 -E "BUG|Oops|Kernel panic" "$LOG" | tr -d '\r')"; return 1; }
 		kill -0 "$Q_PID" 2>/dev/null || { WHY="QEMU exited while waiting for '$1' #$2"; return 1; }
-		grep -a -q "Kernel panic" "$LOG" && { WHY="the guest panicked while waiting for '$1' #$2"; return 1; }
 		[ "$(date +%s)" -lt "$end" ] || { WHY="no '$1' #$2 within $3 s"; return 1; }
 		sleep 0.05
 	done
