@@ -77,7 +77,7 @@ case_lifecycle() {	# one lifecycle.sh run, one case per phase
 # deleted and added again.  One lifecycle.sh run without the pauses, the
 # back-end restart and the NIC swap (the same either way).  A run whose
 # guest kernel panicked is run once more, with a line saying so: a panic
-# in the boot after system_reset is a known issue, about one run in 20
+# in the boot after system_reset is a known issue, rare and not explained
 # (docs/operations.md); anything else fails at once.
 case_lifecycle_server() {
 	local out ok=1 why= p
