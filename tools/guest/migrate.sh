@@ -167,6 +167,19 @@ migrate() {
 	MIG=$(${LIFE} migrate-finish "$TMP/qmp-$from.sock") || { WHY="migration $from -> $to: $MIG"; return 1; }
 }
 
+# leg FROM FROM_LOG TO TO_LOG TO_SOCKET OPTS PHASE NEXT: testpmd and an
+# incoming QEMU on TO, the guest migrated FROM -> TO during PHASE (MIG: the
+# figures), QEMU and testpmd on FROM gone, until the guest starts NEXT.
+leg() {
+	local from=$1 from_log=$2 to=$3 log=$4 sock=$5 opts=$6 phase=$7 next=$8
+	tp_start "$to" || { WHY="testpmd $to did not start"; return 1; }
+	q_start "$to" "$log" "$sock" "$opts" "unix:$TMP/mig-$to.sock" || { WHY="QEMU $to did not start"; return 1; }
+	migrate "$from" "$to" "$from_log $log" "$phase" || return 1
+	q_quit "$from"
+	tp_stop "$from"
+	wait_for "$from_log $log" "GUEST traffic start phase=$next" 30
+}
+
 # run_case NAME DEVICE_OPTS SOCKET_A SOCKET_B: boot on A, migrate to B
 # during phase m1 and back during m2.  Sets MIG1, MIG2, DEV_B, DEV_A2 (the
 # destination vringmedd's view), WHY on failure.
@@ -177,21 +190,11 @@ run_case() {
 	tp_start a || { WHY="testpmd a did not start"; return 1; }
 	q_start a "$l1" "$sa" "$opts" || { WHY="QEMU a did not start"; return 1; }
 	wait_for "$l1" "GUEST traffic start phase=m1" 120 || return 1
-	tp_start b || { WHY="testpmd b did not start"; return 1; }
-	q_start b "$l2" "$sb" "$opts" "unix:$TMP/mig-b.sock" || { WHY="QEMU b did not start"; return 1; }
-	migrate a b "$l1 $l2" m1 || return 1
+	leg a "$l1" b "$l2" "$sb" "$opts" m1 m2 || return 1
 	MIG1=$MIG
-	q_quit a
-	tp_stop a
-	wait_for "$l1 $l2" "GUEST traffic start phase=m2" 30 || return 1
 	[ "$name" = legacy ] && DEV_B=$(${LIFE} device "$TMP/ctl-b.sock" 2>&1)
-	tp_start a || { WHY="testpmd a did not start again"; return 1; }
-	q_start a "$l3" "$sa" "$opts" "unix:$TMP/mig-a.sock" || { WHY="QEMU a did not start again"; return 1; }
-	migrate b a "$l2 $l3" m2 || return 1
+	leg b "$l2" a "$l3" "$sa" "$opts" m2 m3 || return 1
 	MIG2=$MIG
-	q_quit b
-	tp_stop b
-	wait_for "$l2 $l3" "GUEST traffic start phase=m3" 30 || return 1
 	[ "$name" = legacy ] && DEV_A2=$(${LIFE} device "$TMP/ctl-a.sock" 2>&1)
 	wait_for "$l3" "^GUEST done" $((SECS + 60)) || return 1
 	COMPLAINTS=$(grep -a "^GUEST driver_complaints=" "$l3" | tr -d '\r' | cut -d= -f2)
