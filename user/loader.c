@@ -883,21 +883,33 @@ static __u32 vrm_vmm_slot_with(__u32 s, __u32 tgid)
 	return !s || s == tgid ? tgid : VRM_SLOT_SHARED;
 }
 
-/* The VMM slot `slot` as the hash map has it.  `extra`, when not 0, counts
- * as in the map (about to be added). */
-static __u32 vrm_fast_vmm_value(struct vrm_bpf *b, __u32 slot, __u32 extra)
+/* Every VMM slot as the hash map has it, into vmm[] (VRM_VMM_SLOTS). */
+static void vrm_fast_vmm_slots(struct vrm_bpf *b, __u32 *vmm)
 {
 	struct bpf_map *m = b->skel->maps.vrm_vmms;
-	__u32 key, next, s = extra;
+	__u32 key, next;
 	void *prev = NULL;
 
+	memset(vmm, 0, VRM_VMM_SLOTS * sizeof(*vmm));
 	while (!bpf_map__get_next_key(m, prev, &next, sizeof(next))) {
+		__u32 *s = &vmm[next & (VRM_VMM_SLOTS - 1)];
+
 		key = next;
 		prev = &key;
-		if ((key & (VRM_VMM_SLOTS - 1)) == slot)
-			s = vrm_vmm_slot_with(s, key);
+		*s = vrm_vmm_slot_with(*s, key);
 	}
-	return s;
+}
+
+/* The slot of `tgid` as the hash map has it, `extra`, when not 0, counted
+ * as in the map (about to be added).  Under vrm_shared_lock. */
+static __u32 vrm_fast_vmm_value(struct vrm_bpf *b, __u32 tgid, __u32 extra)
+{
+	static __u32 vmm[VRM_VMM_SLOTS];
+	__u32 s;
+
+	vrm_fast_vmm_slots(b, vmm);
+	s = vmm[tgid & (VRM_VMM_SLOTS - 1)];
+	return extra ? vrm_vmm_slot_with(s, extra) : s;
 }
 
 static void vrm_fast_vmm_set(struct vrm_bpf *b, __u32 tgid, __u32 value)
@@ -922,17 +934,8 @@ void vrm_fast_rebuild(struct vrm_bpf *b)
 	if (!b->fast)
 		return;
 	pthread_mutex_lock(&vrm_shared_lock);
-	memset(vmm, 0, sizeof(vmm));
+	vrm_fast_vmm_slots(b, vmm);
 	memset(kick, 0, sizeof(kick));
-	m = b->skel->maps.vrm_vmms;
-	prev = NULL;
-	while (!bpf_map__get_next_key(m, prev, &next, sizeof(next))) {
-		__u32 *s = &vmm[next & (VRM_VMM_SLOTS - 1)];
-
-		key = next;
-		prev = &key;
-		*s = vrm_vmm_slot_with(*s, key);
-	}
 	m = b->skel->maps.vrm_kickfds;
 	prev = NULL;
 	while (!bpf_map__get_next_key(m, prev, &next, sizeof(next))) {
@@ -1026,12 +1029,12 @@ static int vrm_vmm_count(struct vrm_bpf *b, __u32 tgid, int delta)
 		err = -ENOENT;
 	} else if ((n += (__u32)delta)) {
 		/* The fast slot claims it before the hash map holds it. */
-		vrm_fast_vmm_set(b, tgid, vrm_fast_vmm_value(b, tgid & (VRM_VMM_SLOTS - 1), tgid));
+		vrm_fast_vmm_set(b, tgid, vrm_fast_vmm_value(b, tgid, tgid));
 		err = bpf_map__update_elem(map, &tgid, sizeof(tgid), &n, sizeof(n), BPF_ANY) ?
 		      -errno : 0;
 	} else {
 		err = bpf_map__delete_elem(map, &tgid, sizeof(tgid), 0) ? -errno : 0;
-		vrm_fast_vmm_set(b, tgid, vrm_fast_vmm_value(b, tgid & (VRM_VMM_SLOTS - 1), 0));
+		vrm_fast_vmm_set(b, tgid, vrm_fast_vmm_value(b, tgid, 0));
 	}
 	pthread_mutex_unlock(&vrm_shared_lock);
 	return err;
