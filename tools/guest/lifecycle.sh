@@ -3,7 +3,7 @@
 # big-endian guest in one QEMU session, unattended, cleaning up after itself:
 #
 #   tools/guest/lifecycle.sh [--keep-logs DIR] [--seed N] [--cycles N] [--skip pause,backend,vmm,hotplug,daemon]
-#                            [--vmm-reconnect] [--vmm-server]
+#                            [--vmm-reconnect] [--vmm-server] [--resets N]
 #
 # The s390x guest (legacy virtio-net-ccw, big-endian rings) reaches
 # dpdk-testpmd (io forwarding: every frame comes straight back) through
@@ -52,7 +52,10 @@
 # default tests the latter).  --vmm-server: every QEMU listens on the
 # vhost-user socket (server=on, as libvirt and OpenStack with OVS-DPDK's
 # vhostuserclient ports run it) and vringmedd connects (vmm_client=on),
-# again after each QEMU and each daemon restart.  Needs root (BPF), `make` (the binaries) and
+# again after each QEMU and each daemon restart.  --resets N: the guest's
+# plan and a QMP system_reset after it, N times in a row, and nothing else
+# (the other phases left out): every boot's traffic judged as phase b's,
+# summed in a line "phase r-resets".  Needs root (BPF), `make` (the binaries) and
 # tools/guest/fetch.sh (the guest).  Environment: VRINGMED_GUEST_TIMEOUT
 # (seconds for QEMU, default 240), VRINGMED_GUEST_CACHE,
 # VRINGMED_GUEST_VERBOSE=1 (vringmedd -v: its log has every vhost-user
@@ -61,7 +64,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
 KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-240} SEED=$((RANDOM % 10000)) CYCLES=20 SKIP= RECONNECT=
-SERVER= VC=
+SERVER= VC= RESETS=0
 CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -71,10 +74,18 @@ while [ $# -gt 0 ]; do
 	--skip) SKIP=,$2,; shift 2 ;;
 	--vmm-reconnect) RECONNECT=,reconnect=1; shift ;;
 	--vmm-server) SERVER=,server=on,wait=on VC=,vmm_client=on; shift ;;
-	-h|--help) sed -n '2,60p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--resets) RESETS=$2; shift 2 ;;
+	-h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "lifecycle.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
+case $RESETS in ''|*[!0-9]*) echo "lifecycle.sh: --resets wants a number, not '$RESETS'" >&2; exit 2 ;; esac
+if [ "$RESETS" -gt 0 ]; then
+	SKIP=,pause,backend,vmm,hotplug,daemon,
+	# A boot and its plan take about 20 s here.
+	[ -n "${VRINGMED_GUEST_TIMEOUT:-}" ] || [ $((30 * (RESETS + 1) + 60)) -le "$TIMEOUT" ] ||
+		TIMEOUT=$((30 * (RESETS + 1) + 60))
+fi
 skipped() { case $SKIP in *,$1,*) return 0 ;; esac; return 1; }
 
 . tools/guest/common.sh
@@ -209,8 +220,19 @@ wait_for() {
 # counters at its end.
 mark() { eval "MARK_$1='$(tp_counters)'"; }
 
+# --resets N: after each boot's plan a QMP system_reset, N times.
+run_resets() {
+	local k
+	for k in $(seq 1 $((RESETS + 1))); do
+		wait_for "^GUEST done" "$k" 120 || return 1
+		[ "$k" -gt "$RESETS" ] || ${LIFE} qmp "$TMP/qmp.sock" system_reset > /dev/null ||
+			{ WHY="QMP system_reset refused (boot $k)"; return 1; }
+	done
+}
+
 WHY= SEQ_OK=1 DEVICE1= DEVICE2= HOTPLUGGED= DAEMON_FLOW= PAUSE_OVERRAN=0 FLOW_AFTER_RESTART= TP_DOWN_MS= RESTARTED=0
 run_plan() {
+	[ "$RESETS" -gt 0 ] && { run_resets; return; }
 	wait_for "^GUEST boot id=" 1 90 || return 1
 	wait_for "GUEST traffic start phase=pause" 1 60 || return 1
 	if ! skipped pause; then
@@ -434,6 +456,29 @@ if ! skipped vmm && ! skipped daemon; then
 		"$([ "$(grep -o "flow_ms=[0-9]" <<<"$DAEMON_FLOW" | wc -l)" -eq 3 ] && echo 1)" \
 		"no flow after a restart:${DAEMON_FLOW:- vringmedd not restarted}" \
 		"vringmedd killed (-9), then SIGTERM, each started again, then the device deleted and added again (vringmedctl); flowing again:$DAEMON_FLOW"
+fi
+# --resets: every boot's three traffic phases back whole (lost <= 0.5%
+# each, nothing duplicated or corrupted), summed in one line.
+if [ "$RESETS" -gt 0 ]; then
+	r_sent=0 r_recv=0 r_lost=0 r_dup=0 r_cor=0 r_bad=
+	for k in $(seq 1 $((RESETS + 1))); do
+		for ph in pause reload backend; do
+			l=$(end_line "$ph" "$k")
+			[ -n "$l" ] || { r_bad="$r_bad, boot $k: no $ph figures"; continue; }
+			r_sent=$((r_sent + $(f sent "$l"))) r_recv=$((r_recv + $(f received "$l")))
+			r_lost=$((r_lost + $(f lost "$l"))) r_dup=$((r_dup + $(f dup "$l"))) r_cor=$((r_cor + $(f corrupt "$l")))
+			[ $(($(f lost "$l") * 1000)) -le $(($(f sent "$l") * 5)) ] ||
+				r_bad="$r_bad, boot $k $ph: lost $(f lost "$l") of $(f sent "$l")"
+		done
+	done
+	[ "$r_dup" -eq 0 ] && [ "$r_cor" -eq 0 ] || r_bad="$r_bad, $r_dup duplicated, $r_cor corrupted"
+	r_figs="$RESETS resets, $((RESETS + 1)) boots: sent=$r_sent received=$r_recv lost=$r_lost dup=$r_dup corrupt=$r_cor"
+	if [ -z "$r_bad" ]; then
+		echo "  phase r-resets: ok: $r_figs"
+	else
+		echo "  phase r-resets: FAILED (${r_bad#, }): $r_figs"
+		FAILS="$FAILS; r-resets: ${r_bad#, }"
+	fi
 fi
 [ -n "$DEVICE1" ] && echo "  vringmedd after boot 1: $DEVICE1"
 [ -n "${DEVICE2:-}" ] && echo "  vringmedd after boot 2: $DEVICE2"
