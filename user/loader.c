@@ -900,16 +900,16 @@ static void vrm_fast_vmm_slots(struct vrm_bpf *b, __u32 *vmm)
 	}
 }
 
-/* The slot of `tgid` as the hash map has it, `extra`, when not 0, counted
- * as in the map (about to be added).  Under vrm_shared_lock. */
-static __u32 vrm_fast_vmm_value(struct vrm_bpf *b, __u32 tgid, __u32 extra)
+/* The slot of `tgid` as the hash map has it, with tgid counted as in the
+ * map when `adding` (it is about to be).  Under vrm_shared_lock. */
+static __u32 vrm_fast_vmm_value(struct vrm_bpf *b, __u32 tgid, bool adding)
 {
 	static __u32 vmm[VRM_VMM_SLOTS];
 	__u32 s;
 
 	vrm_fast_vmm_slots(b, vmm);
 	s = vmm[tgid & (VRM_VMM_SLOTS - 1)];
-	return extra ? vrm_vmm_slot_with(s, extra) : s;
+	return adding ? vrm_vmm_slot_with(s, tgid) : s;
 }
 
 static void vrm_fast_vmm_set(struct vrm_bpf *b, __u32 tgid, __u32 value)
@@ -1029,12 +1029,12 @@ static int vrm_vmm_count(struct vrm_bpf *b, __u32 tgid, int delta)
 		err = -ENOENT;
 	} else if ((n += (__u32)delta)) {
 		/* The fast slot claims it before the hash map holds it. */
-		vrm_fast_vmm_set(b, tgid, vrm_fast_vmm_value(b, tgid, tgid));
+		vrm_fast_vmm_set(b, tgid, vrm_fast_vmm_value(b, tgid, true));
 		err = bpf_map__update_elem(map, &tgid, sizeof(tgid), &n, sizeof(n), BPF_ANY) ?
 		      -errno : 0;
 	} else {
 		err = bpf_map__delete_elem(map, &tgid, sizeof(tgid), 0) ? -errno : 0;
-		vrm_fast_vmm_set(b, tgid, vrm_fast_vmm_value(b, tgid, 0));
+		vrm_fast_vmm_set(b, tgid, vrm_fast_vmm_value(b, tgid, false));
 	}
 	pthread_mutex_unlock(&vrm_shared_lock);
 	return err;
