@@ -44,6 +44,18 @@
  * may be given for it. */
 static uint64_t offered[VRM_MAX_RING];
 
+/* The guest's used idx, and whether a buffer the guest offered covers it:
+ * a header written back there (or the back-end's bytes) is the guest's own
+ * doing, and the idx then says nothing of what the core committed. */
+static uint64_t used_idx_gpa;
+static bool aliased;
+
+static void note_buffer(uint64_t addr, uint64_t len)
+{
+	if (addr < used_idx_gpa + 2 && addr + len > used_idx_gpa && addr + len >= addr)
+		aliased = true;
+}
+
 /* Head `head`'s published indirect table (its shadow descriptor `d`)
  * obeys the rules: in the head's room of the shadow tables, no larger than
  * that room, linked in order, its entries in guest memory (the first may
@@ -75,6 +87,7 @@ static void check_table(const struct vrm_shadow_queue *sh, const struct tr_ring 
 			CHECK(len && addr + len >= addr && addr + len <= t->mem_size,
 			      "table entry: addr 0x%llx len %llu published", (unsigned long long)addr,
 			      (unsigned long long)len);
+		note_buffer(addr, len);
 		if (flags & VRM_VRING_DESC_F_WRITE)
 			wrote = true;
 		else
@@ -98,6 +111,8 @@ static void check_published(const struct vrm_shadow_queue *sh, const struct tr_r
 		bool wrote = false;
 
 		CHECK(cur <= mask, "published head %u of a %u ring", cur, t->size);
+		if (q->net_mode == VRM_NET_RX_SLOT || q->net_mode == VRM_NET_RX_INPLACE)
+			note_buffer(q->rx_hdr[cur], VRM_NET_HDR_MODERN);
 		for (unsigned len = 1;; len++) {
 			const struct vrm_desc *d = &sh->desc[cur];
 			uint64_t addr = tr_le(&d->addr, 8), dlen = tr_le(&d->len, 4);
@@ -119,6 +134,7 @@ static void check_published(const struct vrm_shadow_queue *sh, const struct tr_r
 				CHECK(dlen && addr + dlen >= addr && addr + dlen <= t->mem_size,
 				      "descriptor %u: addr 0x%llx len %llu published", cur,
 				      (unsigned long long)addr, (unsigned long long)dlen);
+			note_buffer(addr, dlen);
 			if (flags & VRM_VRING_DESC_F_WRITE)
 				wrote = true;
 			else
@@ -156,7 +172,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vrm_queue *q;
 	struct tr_ring t;
 	uint8_t *mem;
-	uint16_t rsize, start, used_idx, image, gidx, gidx_was;
+	uint16_t rsize, start, used_idx, image, gidx, gidx_was, gidx_seen, pre;
+	bool guest_own = false;
 	size_t pos = 3;
 
 	if (size < 3)
@@ -170,6 +187,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mem = calloc(1, MEM_SIZE);
 	q = calloc(1, sizeof(*q));
 	memset(offered, 0, sizeof(offered));
+	aliased = false;
 	if (!mem || !q)
 		abort();
 	rsize = (uint16_t)(2u << ((data[0] >> 1) & 7));
@@ -194,7 +212,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sh->avail.idx = vrm_swab16_if(VRM_ORDER_LE, start);
 	sh->used.idx = vrm_swab16_if(VRM_ORDER_LE, start);
 	used_idx = start;
-	gidx_was = (uint16_t)tr_get(&t, tr_used_gpa(&t) + 2, 2);
+	used_idx_gpa = tr_used_gpa(&t) + 2;
+	gidx_was = gidx_seen = (uint16_t)tr_get(&t, used_idx_gpa, 2);
 	t.avail_idx = start;
 
 	image = (uint16_t)(16 * rsize + 4 + 2 * rsize);
@@ -231,6 +250,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			uint16_t first = q->last_used;
 
+			/* The guest may have written its own used idx (op 2):
+			 * its value stands until the device stores one. */
+			pre = (uint16_t)tr_get(&t, used_idx_gpa, 2);
+			guest_own |= pre != gidx_seen;
 			tr_backend_use(sh, rsize, &used_idx, id, (uint32_t)c * 8);
 			v = vrm_ux_complete(&rq, &n);
 			for (uint16_t e = 0; e < n; e++) {
@@ -247,17 +270,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(!broken || n == 0, "a broken device returned %u entries", n);
 			/* Committed whole packets: the guest's idx is last_used,
 			 * but behind it while a merged packet's later buffers
-			 * have not come (never past it, never back). */
-			gidx = (uint16_t)tr_get(&t, tr_used_gpa(&t) + 2, 2);
-			if (q->rx_merge_left)
-				CHECK(gidx != q->last_used && (uint16_t)(gidx - gidx_was) <=
-				      (uint16_t)(q->last_used - gidx_was),
+			 * have not come (never past it, never back from what
+			 * the device last stored).  With a packet open the
+			 * device may store nothing: the idx stays as it was,
+			 * the guest's own value included. */
+			gidx = (uint16_t)tr_get(&t, used_idx_gpa, 2);
+			if (q->rx_merge_left && !aliased)
+				CHECK((gidx == pre && (guest_own || gidx != q->last_used)) ||
+				      (gidx != q->last_used && (uint16_t)(gidx - gidx_was) <=
+				       (uint16_t)(q->last_used - gidx_was)),
 				      "guest used idx %u with a packet open, last_used %u, was %u",
 				      gidx, q->last_used, gidx_was);
-			else
+			else if (!q->rx_merge_left)
 				CHECK(gidx == q->last_used || (!n && v != VRM_OK),
 				      "guest used idx %u != last_used %u", gidx, q->last_used);
-			gidx_was = gidx;
+			if (gidx != pre || (!q->rx_merge_left && gidx == q->last_used)) {
+				gidx_was = gidx;
+				guest_own = false;
+			}
+			gidx_seen = gidx;
 			break;
 		}
 		case 2:

@@ -183,10 +183,28 @@ def main():
         'be-indirect-blk': iseed(1, 4, 0, 1, [(3, 2), (2, 1)], 0, kick + use_next * 2),
         # a table whose entry is rewritten (a link out of it) before the kick
         'le-indirect-rewrite': iseed(0, 3, 0, 0, [(3, 1)], 0, [2, 30, 0, 9] + kick + use_next),
+        'be-rx-merge-scribble': merge_scribble_seed(),
     }
     for name, data in seeds.items():
         with open(os.path.join(out, name), 'wb') as f:
             f.write(data)
+
+
+def merge_scribble_seed():
+    """A big-endian 4-entry RX ring, buffers in place with 12-byte headers:
+    the back-end's header of the first buffer says num_buffers 2, so the
+    packet stays open after it; the guest then writes its own used idx and
+    the back-end returns a head not in flight (the device breaks with the
+    packet open).  The idx is the guest's value, not a commit of ours."""
+    desc = struct.pack('>QIHH', 4352, 64, 2, 0) + struct.pack('>QIHH', 4480, 64, 2, 0)
+    desc += bytes(32)
+    avail = struct.pack('>6H', 0, 2, 0, 1, 0, 0)
+    ops = [2, 10, 1, 2,          # num_buffers 2 in the first buffer's header
+           0, 0, 0, 0,           # kick
+           1, 0, 0, 3,           # the first buffer back, 24 bytes
+           2, 0x02, 0x10, 197,   # the guest writes its used idx
+           1, 0xff, 0xff, 2]     # a head not in flight
+    return bytes([0x73, 0, 0]) + desc + avail + bytes(ops)
 
 
 def csum(b):
