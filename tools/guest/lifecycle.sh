@@ -59,7 +59,9 @@
 # tools/guest/fetch.sh (the guest).  Environment: VRINGMED_GUEST_TIMEOUT
 # (seconds for QEMU, default 240), VRINGMED_GUEST_CACHE,
 # VRINGMED_GUEST_VERBOSE=1 (vringmedd -v: its log has every vhost-user
-# message; see --keep-logs).
+# message; see --keep-logs), VRINGMED_GUEST_APPEND (more of the guest
+# kernel's command line, e.g. page_poison=1: a write into a page the guest
+# had freed is reported when the page is taken again).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
@@ -185,7 +187,7 @@ qemu_start() {
 		-object memory-backend-memfd,id=mem,size=256M,share=on \
 		-nographic -nodefaults -serial stdio -qmp "unix:$TMP/qmp.sock,server=on,wait=off" \
 		-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" $ZEROS \
-		-append "console=ttysclp0 panic=0 quiet loglevel=3 vrg_plan=lifecycle vrg_secs=$2" \
+		-append "console=ttysclp0 panic=0 quiet loglevel=3 vrg_plan=lifecycle vrg_secs=$2 ${VRINGMED_GUEST_APPEND:-}" \
 		-chardev "socket,id=c0,path=$TMP/vmm.sock${SERVER:-${3-$RECONNECT}}" -netdev vhost-user,id=n0,chardev=c0 \
 		-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56,max_revision=0,id=nic0" \
 		< /dev/null > "$LOG" 2>&1 & Q_PID=$!
@@ -485,6 +487,7 @@ fi
 echo "  vringmedd at the end: $DEVICE"
 echo "  guest: $(cat "$LOG" "$TMP"/guest-vmm*.log 2>/dev/null | grep -a "^GUEST driver_complaints=" | tr -d '\r' | sed 's/^GUEST //' | paste -sd' ') (one a boot)"
 grep -E "warn|broken|error" "$TMP/vringmedd.log" | grep -v fentry | head -n8 | sed 's/^/  vringmedd: /'
+cat "$LOG1" "$TMP"/guest-vmm*.log 2>/dev/null | grep -a "^GUEST corrupt " | tr -d '\r' | head -n8 | sed 's/^GUEST /  guest: /'
 
 [ "$SEQ_OK" = 1 ] || FAILS="$FAILS; the scenario stopped: $WHY"
 complaints=$(cat "$LOG" "$TMP"/guest-vmm*.log 2>/dev/null | grep -a "^GUEST driver_complaints=" | tr -d '\r' | cut -d= -f2 | awk '{s += $1} END {print s + 0}')

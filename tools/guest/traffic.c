@@ -65,6 +65,7 @@ struct seq_slot {
 
 static struct seq_slot track[TRACK];
 
+
 struct counts {
 	uint64_t sent, received, lost, late, dup, corrupt, stray, send_errors;
 };
@@ -112,6 +113,44 @@ static uint32_t get32(const uint8_t *p)
 
 	memcpy(&v, p, 4);
 	return ntohl(v);
+}
+
+/* The first few corrupt frames, said in a line each, so that a run that
+ * saw one tells what was wrong with it: which check, the frame's own
+ * fields, and for a payload the first byte that differs, with 16 bytes
+ * from there as they came and as they were sent. */
+#define CORRUPT_REPORTS		8
+
+static void report_corrupt(const char *phase, const char *why, const uint8_t *rx, ssize_t n,
+			   size_t cap, const uint8_t *want, uint32_t next_seq, uint64_t nth)
+{
+	ssize_t have = n < (ssize_t)cap ? n : (ssize_t)cap, from = have >= HDR_LEN ? 14 : 0;
+
+	uint32_t seq = n >= HDR_LEN ? get32(rx + 22) : 0, len = n >= HDR_LEN ? get32(rx + 26) : 0;
+	ssize_t at = -1;
+	char got_hex[33] = "", want_hex[33] = "";
+
+	if (nth > CORRUPT_REPORTS)
+		return;
+	if (want) {
+		for (ssize_t i = HDR_LEN; i < have && at < 0; i++)
+			if (rx[i] != want[i - HDR_LEN])
+				at = i;
+		for (ssize_t i = at; at >= 0 && i < have && i < at + 16; i++) {
+			sprintf(got_hex + 2 * (i - at), "%02x", rx[i]);
+			sprintf(want_hex + 2 * (i - at), "%02x", want[i - HDR_LEN]);
+		}
+	} else {
+		for (ssize_t i = from; i < have && i < from + 16; i++)
+			sprintf(got_hex + 2 * (i - from), "%02x", rx[i]);
+	}
+	printf("GUEST corrupt phase=%s why=%s bytes=%zd seq=%u len=%u next_seq=%u", phase, why, n,
+	       seq, len, next_seq);
+	if (at >= 0)
+		printf(" first_bad=%zd got=%s want=%s", at, got_hex, want_hex);
+	else if (!want)
+		printf(" at%zd=%s", from, got_hex);
+	printf("\n");
 }
 
 static void usage(FILE *f)
@@ -262,7 +301,7 @@ int main(int argc, char **argv)
 			if (from.sll_pkttype == PACKET_OUTGOING)
 				continue;
 			if (n < HDR_LEN || get32(rx + 14) != TRAFFIC_MAGIC) {
-				c.corrupt++;
+				report_corrupt(phase, "magic", rx, n, sizeof(rx), NULL, next_seq, ++c.corrupt);
 				continue;
 			}
 			seq = get32(rx + 22);
@@ -274,12 +313,14 @@ int main(int argc, char **argv)
 			if ((size_t)n != len || len != frame_len(seq) || n > FRAME_MAX ||
 			    memcmp(rx, peer_mac, 6) || memcmp(rx + 6, own_mac, 6) ||
 			    (int32_t)(seq - next_seq) >= 0) {
-				c.corrupt++;
+				report_corrupt(phase, (size_t)n != len || len != frame_len(seq) ||
+					       n > FRAME_MAX ? "length" : (int32_t)(seq - next_seq) >= 0 ?
+					       "sequence" : "mac", rx, n, sizeof(rx), NULL, next_seq, ++c.corrupt);
 				continue;
 			}
 			fill_payload(want, len - HDR_LEN, nonce, seq);
 			if (memcmp(rx + HDR_LEN, want, len - HDR_LEN)) {
-				c.corrupt++;
+				report_corrupt(phase, "payload", rx, n, sizeof(rx), want, next_seq, ++c.corrupt);
 				continue;
 			}
 			s = &track[seq % TRACK];
