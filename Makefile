@@ -36,7 +36,7 @@ endif
 # One mediated device, in rooms (user/proxy_int.h): the fuzzer builds them too.
 PROXY_SRCS := user/proxy.c user/proxy_vmm.c user/proxy_backend.c user/proxy_queue.c user/proxy_kick.c \
 	      user/proxy_blk.c user/proxy_poll.c user/proxy_log.c user/backend_xdp.c user/backend_xdp_vu.c user/backend_xdp_ring.c \
-	      user/backend_xdp_rx.c user/xdp_gro.c
+	      user/backend_xdp_rx.c user/xdp_gro.c user/keeper.c
 # libvringmed.a: everything the daemon, vringmedctl, the tools and the
 # tests share.  Append new user/*.c files here.
 LIB_SRCS := user/access.c user/uxlate.c user/upoll.c user/log.c user/loader.c user/eventfd_id.c user/vu_wire.c \

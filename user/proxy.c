@@ -50,6 +50,7 @@
 
 #include "access.h"
 #include "backend_xdp.h"
+#include "keeper.h"
 #include "loader.h"
 #include "log.h"
 #include "num.h"
@@ -308,6 +309,9 @@ void vrp_teardown(struct vrm_proxy *p, const char *why)
 	for (unsigned i = 0; i < VRP_NQ; i++)
 		vrp_queue_stop(p, i);
 	vrp_be_stop_rings(p);
+	/* The back-end has stopped: the keeper lets go, and both see the
+	 * session end when we close. */
+	vrm_keeper_hold(p->slot, -1, -1, 0);
 	for (unsigned i = 0; i < VRP_NQ; i++) {
 		vrp_queue_clear(p, i);
 		p->rs_valid[i] = false;

@@ -22,6 +22,7 @@
 
 #include "access.h"
 #include "backend_xdp.h"
+#include "keeper.h"
 #include "log.h"
 #include "proxy_int.h"
 #include "vu_wire.h"
@@ -43,6 +44,8 @@
 static void vrp_be_lost(struct vrm_proxy *p, const char *why)
 {
 	if (p->be.fd >= 0) {
+		p->be_rings = 0;
+		vrp_keep(p, false);
 		vrm_ev_del(p->epfd, &p->be);
 		close(p->be.fd);
 		p->be.fd = -1;
@@ -224,6 +227,7 @@ int vrp_backend_connect(struct vrm_proxy *p)
 	err = vrm_ev_add(p->epfd, &p->be, EPOLLIN | EPOLLRDHUP);
 	if (err)
 		return err;
+	vrp_keep(p, true);
 	pr_info("device %s: back-end %s: features 0x%llx, protocol features 0x%llx\n",
 		p->cfg.name, p->cfg.backend_path, (unsigned long long)p->be_features,
 		(unsigned long long)p->be_pf);
@@ -291,6 +295,16 @@ void vrp_be_drain(struct vrm_proxy *p, unsigned i)
 			break;
 		nanosleep(&ts, NULL);
 	}
+}
+
+/* The keeper's copy of the session's connections (keeper.h): both, or
+ * (`hold` false) the VMM's alone.  The built-in XDP back-end runs in this
+ * process and ends with it: it needs none. */
+void vrp_keep(struct vrm_proxy *p, bool hold)
+{
+	bool be = hold && p->be.fd >= 0 && !vrm_xdp_is_spec(p->cfg.backend_path);
+
+	vrm_keeper_hold(p->slot, p->vmm.fd, be ? p->be.fd : -1, be ? p->be_rings : 0);
 }
 
 /* GET_VRING_BASE to the back-end: 0 with its position in *base, or -errno. */
@@ -369,7 +383,9 @@ int vrp_be_ring_addr(struct vrm_proxy *p, unsigned i)
 	vu_put_u64(&fwd, VU_ADDR_USED_OFF, sh + VRM_SHADOW_USED_OFF);
 	vu_put_u64(&fwd, VU_ADDR_AVAIL_OFF, sh + VRM_SHADOW_AVAIL_OFF);
 	vu_put_u64(&fwd, 32, 0);
+	/* The keeper knows of the ring before the back-end does. */
 	p->be_rings |= 1u << i;
+	vrp_keep(p, true);
 	return vrp_be_send(p, &fwd);
 }
 

@@ -240,6 +240,7 @@ int vrp_be_mem_table(struct vrm_proxy *p, const struct vrp_region *reg, uint32_t
 int vrp_be_ring_addr(struct vrm_proxy *p, unsigned i);
 void vrp_be_drain(struct vrm_proxy *p, unsigned i);
 bool vrp_be_stop_ring(struct vrm_proxy *p, unsigned i);
+void vrp_keep(struct vrm_proxy *p, bool hold);
 void vrp_be_stop_rings(struct vrm_proxy *p);
 void vrp_be_reconnect(struct vrm_proxy *p);
 

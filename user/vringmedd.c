@@ -37,6 +37,7 @@
 #include "backend_xdp.h"
 #include "crash.h"
 #include "daemon.h"
+#include "keeper.h"
 #include "log.h"
 #include "metrics.h"
 #include "sdnotify.h"
@@ -274,6 +275,7 @@ static void vrd_ready(struct vrd_daemon *d)
 static int vrd_start(struct vrd_daemon **out, const struct vrd_config *cfg)
 {
 	struct vrd_daemon *d;
+	int err;
 
 	*out = NULL;
 	/* Our kick rounds leave a journal: a kill -9 anywhere is resumable. */
@@ -290,7 +292,14 @@ static int vrd_start(struct vrd_daemon **out, const struct vrd_config *cfg)
 		return 1;
 	}
 	d = *out = vrd_new(cfg);
-	if (!d || d->lockfd < 0 || d->epfd < 0 || vrd_signals(d) || vrd_bpf_start(d))
+	if (!d || d->lockfd < 0 || d->epfd < 0 || vrd_signals(d))
+		return 1;
+	/* Before any thread or connection; it closes what it inherits. */
+	err = vrm_keeper_start();
+	if (err)
+		pr_warn("cannot start the keeper (%s): a crash of this daemon may let a VMM take "
+			"back chains its back-end still uses\n", strerror(-err));
+	if (vrd_bpf_start(d))
 		return 1;
 	if (strcmp(cfg->control, "none") && vrd_control_open(d, cfg->control))
 		return 1;

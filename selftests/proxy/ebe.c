@@ -122,7 +122,15 @@ static bool ebe_message(struct ebe *e, int s)
 		}
 		break;
 	case VU_GET_VRING_BASE: {
+		unsigned slow = atomic_load(&e->stop_ms);
 		struct vu_msg r;
+
+		/* A data path that takes its time to let go of the ring. */
+		if (slow) {
+			usleep(slow * 1000);
+			atomic_fetch_add(&e->stops, 1);
+			atomic_store(&e->stopped_ms, mono_ms());
+		}
 
 		/* A back-end finishes what it holds before it answers (a
 		 * block back-end its requests in flight). */
@@ -252,6 +260,11 @@ bool ebe_session(struct ebe *e, struct vmm *v)
 bool ebe_session_logging(struct ebe *e, struct vmm *v)
 {
 	return ebe_session_ex(e, v, true);
+}
+
+void ebe_close(struct ebe *e)
+{
+	ebe_stop(e, be_a);
 }
 
 /* Ends it: neta listens again, the socket is free for testpmd. */

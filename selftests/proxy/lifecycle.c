@@ -143,3 +143,44 @@ VRM_TEST(vmm_pause_resume)
 out:
 	ebe_session_end(&e, &v);
 }
+
+/*
+ * vringmedd killed (-9) mid-session: the VMM must not see its connection
+ * end, and take its rings back (QEMU completes every transmit chain it
+ * finds), before the back-end has stopped using them.  The keeper holds
+ * both connections and has the back-end stop its rings first (keeper.h);
+ * this back-end takes 300 ms to stop each.
+ */
+VRM_TEST(daemon_killed_backend_stops_first)
+{
+	char da[300], db[300], maddr[32];
+	const char *args[] = { "-c", ctl, "-d", da, "-d", db, "-v", "-m", maddr, NULL };
+	struct vmm v = { .sock = -1 };
+	uint64_t t0, t_eof;
+	struct ebe e;
+
+	if (!ebe_session(&e, &v))
+		goto out;
+	vmm_tx(&v, 0);
+	VRM_EQ(vmm_tx_used(&v, 1, 2000), 1);
+	atomic_store(&e.stop_ms, 300);
+	t0 = mono_ms();
+	peer_stop(&dmn, SIGKILL);
+	VRM_TRUE(closed_by_peer(v.sock));
+	t_eof = mono_ms();
+	/* Both rings (the receive ring too) were started on the back-end. */
+	VRM_EQ(atomic_load(&e.stops), 2);
+	VRM_TRUE(t_eof >= atomic_load(&e.stopped_ms));
+	VRM_TRUE(t_eof - t0 >= 600);
+	if (atomic_load(&e.stops))
+		printf("      the VMM's connection ended %llu ms after the kill, %lld ms after the "
+		       "back-end stopped its %u rings\n", (unsigned long long)(t_eof - t0),
+		       (long long)(t_eof - atomic_load(&e.stopped_ms)), atomic_load(&e.stops));
+	snprintf(da, sizeof(da), "neta,vmm=%s,backend=%s", vmm_a, be_a);
+	snprintf(db, sizeof(db), "netb,vmm=%s,backend=%s", vmm_b, be_b);
+	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", metrics_port);
+	VRM_EQ(vringmedd_start(&dmn, dir, root, args), 0);
+out:
+	vmm_stop(&v);
+	ebe_close(&e);
+}

@@ -114,6 +114,9 @@ struct ebe {
 	atomic_uint log_bases;		/* SET_LOG_BASEs taken, each with a file */
 	atomic_ullong log_file_size;	/* the last one's file size */
 	atomic_uint wakes, returned;
+	atomic_uint stop_ms;		/* takes this long to stop a ring */
+	atomic_uint stops;		/* rings stopped so slowly */
+	atomic_ullong stopped_ms;	/* when the last one was (mono_ms) */
 	void *shadow;
 	uint64_t sh_uaddr, sh_len;
 	uint8_t *avail, *used;		/* TX ring, in the shadow region */
@@ -128,5 +131,7 @@ bool ebe_session(struct ebe *e, struct vmm *v);
 bool ebe_session_logging(struct ebe *e, struct vmm *v);
 /* Ends it: neta listens again, the socket is free for testpmd. */
 void ebe_session_end(struct ebe *e, struct vmm *v);
+/* Stops the back-end alone, whatever the daemon's state. */
+void ebe_close(struct ebe *e);
 
 #endif

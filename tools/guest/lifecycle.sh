@@ -3,7 +3,7 @@
 # big-endian guest in one QEMU session, unattended, cleaning up after itself:
 #
 #   tools/guest/lifecycle.sh [--keep-logs DIR] [--seed N] [--cycles N] [--skip pause,backend,vmm,hotplug,daemon]
-#                            [--vmm-reconnect] [--vmm-server] [--resets N]
+#                            [--vmm-reconnect] [--vmm-server] [--resets N] [--kills N]
 #
 # The s390x guest (legacy virtio-net-ccw, big-endian rings) reaches
 # dpdk-testpmd (io forwarding: every frame comes straight back) through
@@ -55,7 +55,8 @@
 # again after each QEMU and each daemon restart.  --resets N: the guest's
 # plan and a QMP system_reset after it, N times in a row, and nothing else
 # (the other phases left out): every boot's traffic judged as phase b's,
-# summed in a line "phase r-resets".  Needs root (BPF), `make` (the binaries) and
+# summed in a line "phase r-resets".  --kills N: phase g kills vringmedd
+# (-9) N times, 4 s apart, before its SIGTERM.  Needs root (BPF), `make` (the binaries) and
 # tools/guest/fetch.sh (the guest).  Environment: VRINGMED_GUEST_TIMEOUT
 # (seconds for QEMU, default 240), VRINGMED_GUEST_CACHE,
 # VRINGMED_GUEST_VERBOSE=1 (vringmedd -v: its log has every vhost-user
@@ -66,7 +67,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
 KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-240} SEED=$((RANDOM % 10000)) CYCLES=20 SKIP= RECONNECT=
-SERVER= VC= RESETS=0
+SERVER= VC= RESETS=0 KILLS=1
 CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -77,11 +78,17 @@ while [ $# -gt 0 ]; do
 	--vmm-reconnect) RECONNECT=,reconnect=1; shift ;;
 	--vmm-server) SERVER=,server=on,wait=on VC=,vmm_client=on; shift ;;
 	--resets) RESETS=$2; shift 2 ;;
+	--kills) KILLS=$2; shift 2 ;;
 	-h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "lifecycle.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
 case $RESETS in ''|*[!0-9]*) echo "lifecycle.sh: --resets wants a number, not '$RESETS'" >&2; exit 2 ;; esac
+case $KILLS in ''|0|*[!0-9]*) echo "lifecycle.sh: --kills wants a number from 1, not '$KILLS'" >&2; exit 2 ;; esac
+# Each SIGKILL beyond the first: 2 s of traffic before it, the restart, and
+# the flow again.
+[ -n "${VRINGMED_GUEST_TIMEOUT:-}" ] || [ $((240 + 4 * KILLS)) -le "$TIMEOUT" ] ||
+	TIMEOUT=$((240 + 4 * KILLS))
 if [ "$RESETS" -gt 0 ]; then
 	SKIP=,pause,backend,vmm,hotplug,daemon,
 	# A boot and its plan take about 20 s here.
@@ -159,7 +166,7 @@ d_start || fail "vringmedd did not start: $(tail -n1 "$TMP/vringmedd.log")"
 # backend one also the outage and testpmd's start-up.
 S_PAUSE=$(( $(${LIFE} plan "$SEED" "$CYCLES" | cut -d. -f1) + 2 ))
 skipped pause && S_PAUSE=4
-S_RELOAD=3 S_BACKEND=8 S_HOTPLUG=3 S_DAEMON=18
+S_RELOAD=3 S_BACKEND=8 S_HOTPLUG=3 S_DAEMON=$((18 + 4 * (KILLS - 1)))
 skipped backend && S_BACKEND=3
 
 # A reset (QMP system_reset, the guest's own reboot) IPLs the kernel again
@@ -318,7 +325,7 @@ nic_swap() {
 daemon_restarts() {
 	local how t0 t1 flow
 	wait_for "GUEST traffic start phase=daemon" 1 120 || return 1
-	for how in KILL TERM; do
+	for how in $(yes KILL | head -n "$KILLS") TERM; do
 		sleep 2
 		t0=$(date +%s%N)
 		kill -"$how" "$D_PID"
@@ -455,9 +462,9 @@ if ! skipped vmm && ! skipped daemon; then
 	# Losses while no daemon ran are expected (at most the window, each
 	# time); the frames must flow again after both restarts.
 	LOG=$TMP/guest-vmm3.log judge g-daemon-restart daemon 1 any \
-		"$([ "$(grep -o "flow_ms=[0-9]" <<<"$DAEMON_FLOW" | wc -l)" -eq 3 ] && echo 1)" \
+		"$([ "$(grep -o "flow_ms=[0-9]" <<<"$DAEMON_FLOW" | wc -l)" -eq $((KILLS + 2)) ] && echo 1)" \
 		"no flow after a restart:${DAEMON_FLOW:- vringmedd not restarted}" \
-		"vringmedd killed (-9), then SIGTERM, each started again, then the device deleted and added again (vringmedctl); flowing again:$DAEMON_FLOW"
+		"vringmedd killed (-9)$([ "$KILLS" -gt 1 ] && echo " $KILLS times"), then SIGTERM, each started again, then the device deleted and added again (vringmedctl); flowing again:$DAEMON_FLOW"
 fi
 # --resets: every boot's three traffic phases back whole (lost <= 0.5%
 # each, nothing duplicated or corrupted), summed in one line.
