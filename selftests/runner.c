@@ -111,7 +111,9 @@ void vrm_fail_at(const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;
 
-	printf("      %s/%s: %s:%d: ", cur_test, cur_sub, file, line);
+	/* Outside a subtest, the name of the last one would mislead. */
+	printf("      %s%s%s: %s:%d: ", cur_test, sub_open ? "/" : "", sub_open ? cur_sub : "", file,
+	       line);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
