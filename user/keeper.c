@@ -121,9 +121,7 @@ static void keeper_let_go(struct vrm_kept *k)
 
 			if (!(k[s].rings & (1u << r)))
 				continue;
-			vu_msg_init(&req, VU_GET_VRING_BASE);
-			vu_put_u32(&req, 0, r);
-			vu_put_u32(&req, 4, 0);
+			vu_msg_state(&req, VU_GET_VRING_BASE, r, 0);
 			if (vu_send(k[s].be, &req))
 				break;
 			k[s].pending++;

@@ -44,7 +44,6 @@
 static void vrp_be_lost(struct vrm_proxy *p, const char *why)
 {
 	if (p->be.fd >= 0) {
-		p->be_rings = 0;
 		vrp_keep(p, false);
 		vrm_ev_del(p->epfd, &p->be);
 		close(p->be.fd);
@@ -98,9 +97,7 @@ int vrp_be_state(struct vrm_proxy *p, uint32_t req, uint32_t idx, uint32_t num)
 {
 	struct vu_msg m;
 
-	vu_msg_init(&m, req);
-	vu_put_u32(&m, 0, idx);
-	vu_put_u32(&m, 4, num);
+	vu_msg_state(&m, req, idx, num);
 	return vrp_be_send(p, &m);
 }
 
@@ -313,9 +310,7 @@ static int vrp_be_get_base(struct vrm_proxy *p, unsigned i, uint16_t *base)
 	struct vu_msg req, rep;
 	int err;
 
-	vu_msg_init(&req, VU_GET_VRING_BASE);
-	vu_put_u32(&req, 0, i);
-	vu_put_u32(&req, 4, 0);
+	vu_msg_state(&req, VU_GET_VRING_BASE, i, 0);
 	err = vu_call(p->be.fd, &req, &rep);
 	if (err)
 		return err;

@@ -248,6 +248,13 @@ int vu_call(int sock, struct vu_msg *req, struct vu_msg *reply)
 	return 0;
 }
 
+void vu_msg_state(struct vu_msg *m, uint32_t request, uint32_t idx, uint32_t num)
+{
+	vu_msg_init(m, request);
+	vu_put_u32(m, 0, idx);
+	vu_put_u32(m, 4, num);
+}
+
 void vu_msg_u64(struct vu_msg *m, uint32_t request, uint64_t v, int fd)
 {
 	vu_msg_init(m, request);

@@ -32,6 +32,9 @@ void vu_put_u64(struct vu_msg *m, uint32_t off, uint64_t v);
 uint32_t vu_get_u32(const struct vu_msg *m, uint32_t off);
 uint64_t vu_get_u64(const struct vu_msg *m, uint32_t off);
 
+/* A ring-state request (struct vhost_vring_state): ring `idx`, `num`. */
+void vu_msg_state(struct vu_msg *m, uint32_t request, uint32_t idx, uint32_t num);
+
 /* Sends a request and, when it has one, waits for the reply to the same
  * request (skipping nothing: anything else is -EPROTO). */
 int vu_call(int sock, struct vu_msg *req, struct vu_msg *reply);

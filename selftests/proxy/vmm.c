@@ -46,9 +46,7 @@ int send_state(struct vmm *v, uint32_t req, uint32_t idx, uint32_t num, bool ack
 {
 	struct vu_msg m, r;
 
-	vu_msg_init(&m, req);
-	vu_put_u32(&m, 0, idx);
-	vu_put_u32(&m, 4, num);
+	vu_msg_state(&m, req, idx, num);
 	if (!ack)
 		return vu_send(v->sock, &m);
 	m.flags |= VU_FLAG_NEED_REPLY;

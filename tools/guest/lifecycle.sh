@@ -87,8 +87,8 @@ case $RESETS in ''|*[!0-9]*) echo "lifecycle.sh: --resets wants a number, not '$
 case $KILLS in ''|0|*[!0-9]*) echo "lifecycle.sh: --kills wants a number from 1, not '$KILLS'" >&2; exit 2 ;; esac
 # Each SIGKILL beyond the first: 2 s of traffic before it, the restart, and
 # the flow again.
-[ -n "${VRINGMED_GUEST_TIMEOUT:-}" ] || [ $((240 + 4 * KILLS)) -le "$TIMEOUT" ] ||
-	TIMEOUT=$((240 + 4 * KILLS))
+[ -n "${VRINGMED_GUEST_TIMEOUT:-}" ] || [ $((240 + 4 * (KILLS - 1))) -le "$TIMEOUT" ] ||
+	TIMEOUT=$((240 + 4 * (KILLS - 1)))
 if [ "$RESETS" -gt 0 ]; then
 	SKIP=,pause,backend,vmm,hotplug,daemon,
 	# A boot and its plan take about 20 s here.
