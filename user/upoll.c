@@ -68,16 +68,31 @@ void vrm_ux_poll_ended(struct vrm_ux_poll *pl)
 
 /* The guest's new entries, if any, into the shadow ring.  Its avail idx is
  * looked at first: a kick round of the daemon copies its journal even when
- * there is nothing to translate. */
+ * there is nothing to translate.
+ *
+ * A back-end that sleeps (it asks for kicks) takes long to wake: on a KVM
+ * guest an idle vCPU's wake-up is tens of microseconds, longer than
+ * translating a ring's worth.  So when it asks for a kick and more than
+ * VRM_POLL_FIRST chains wait, the turn publishes only the first
+ * VRM_POLL_FIRST and returns: the caller kicks, and the back-end wakes
+ * while the next turn translates the rest (pl->first_out).  The back-end
+ * finds the rest at its first look, or at the last look it takes before it
+ * sleeps; if it slept before the rest was published, it asks for a kick
+ * again and the caller gives it one. */
 static void vrm_poll_translate(struct vrm_ux_queue *rq, struct vrm_ux_poll *pl,
 			       struct vrm_ux_poll_turn *t)
 {
-	__u16 idx;
+	__u16 idx, limit = 0;
 	__u32 chains = 0, v;
 
 	if (vrm_ux_guest_avail(rq, &idx) || idx == VRM_READ_ONCE(rq->q->last_avail))
 		return;
-	v = vrm_ux_kick(rq, &chains);
+	if (!pl->first_out && (__u16)(idx - rq->q->last_avail) > VRM_POLL_FIRST &&
+	    vrm_ux_backend_asleep(rq))
+		limit = VRM_POLL_FIRST;
+	pl->first_out = limit != 0;
+	pl->firsts += pl->first_out;
+	v = vrm_ux_kick_some(rq, limit, &chains);
 	if (v != VRM_OK && v != VRM_DEFER && t->verdict == VRM_OK)
 		t->verdict = v;
 	t->chains += chains;

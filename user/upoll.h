@@ -13,7 +13,9 @@
  * calls (VRING_AVAIL_F_NO_INTERRUPT, vrm_backend_calls), and each turn
  * translates what the guest posted and returns what the back-end used; the
  * caller kicks the back-end when it asks for kicks and calls the guest when
- * it asks for calls.  After an idle spell of `budget_ns` the thread turns the
+ * it asks for calls.  A back-end asleep is kicked for the first
+ * VRM_POLL_FIRST chains of a big batch, and wakes while the turn after
+ * translates the rest.  After an idle spell of `budget_ns` the thread turns the
  * guest's kicks back on with the re-check that loses none, and sleeps.
  *
  * The budget adapts as KVM's halt polling does: it grows when the thread is
@@ -36,6 +38,7 @@
 #define VRM_POLL_REGROW		4	/* short sleeps in a row that start a budget */
 #define VRM_POLL_REGROW_MAX	256	/* ... doubled after each fruitless period */
 #define VRM_POLL_GROW		4	/* a sleep of up to this many max_ns is short */
+#define VRM_POLL_FIRST		16	/* chains a sleeping back-end is kicked for first */
 
 struct vrm_ux_poll {
 	/* Configuration: the longest idle spell polled through; 0: never
@@ -51,6 +54,7 @@ struct vrm_ux_poll {
 	__u32 regrow;		/* ... that start a budget again */
 	bool on;		/* polling: the guest's kicks are off */
 	bool caught;		/* this period found work after its first turn */
+	bool first_out;		/* the last turn published a first part only */
 	__u64 since;		/* the period began */
 	__u64 idle_since;	/* the last turn that found work */
 	__u64 slept_at;		/* the thread went to sleep (0: awake) */
@@ -59,6 +63,7 @@ struct vrm_ux_poll {
 	__u64 poll_ns;		/* time spent polling */
 	__u64 chains;		/* chains translated while polling: kicks the guest did not make */
 	__u64 rescued;		/* ends of a period whose re-check found work */
+	__u64 firsts;		/* first parts a sleeping back-end was kicked for */
 	/* Event idx (counted by the caller where it decides a notification,
 	 * here where a re-arm's re-check finds work): the guest's posts the
 	 * daemon found with no kick made for them, the guest's calls and the

@@ -39,6 +39,9 @@ static inline __u32 vrm_ux_count_fast_chains(__u32 chains)
 #endif
 
 #define VRM_FAULT_VERDICT VRM_RING_FAULT
+/* vrm_ux_kick_some: the chains this thread's kick takes at most (0: all). */
+static _Thread_local __u16 vrm_kick_limit;
+#define VRM_KICK_LIMIT vrm_kick_limit
 #define vrm_loop(nr, cb, ctx)						\
 	do {								\
 		for (__u64 vrm_i_ = 0; vrm_i_ < (nr); vrm_i_++)		\
@@ -269,6 +272,16 @@ __u32 vrm_ux_kick(struct vrm_ux_queue *rq, __u32 *chains)
 	return v;
 }
 
+__u32 vrm_ux_kick_some(struct vrm_ux_queue *rq, __u16 limit, __u32 *chains)
+{
+	__u32 v;
+
+	vrm_kick_limit = limit;
+	v = vrm_ux_kick(rq, chains);
+	vrm_kick_limit = 0;
+	return v;
+}
+
 /* vrm_used_flush, guarded: a stopping queue's used idx at last_used. */
 void vrm_ux_used_flush(struct vrm_ux_queue *rq)
 {
@@ -458,6 +471,11 @@ bool vrm_ux_backend_calls_rearm(struct vrm_ux_queue *rq)
 bool vrm_ux_backend_wants_kick(struct vrm_ux_queue *rq)
 {
 	return vrm_backend_wants_kick(rq->q, rq->sh);
+}
+
+bool vrm_ux_backend_asleep(struct vrm_ux_queue *rq)
+{
+	return vrm_backend_asleep(rq->q, rq->sh);
 }
 
 __u32 vrm_ux_resume(struct vrm_ux_queue *rq)

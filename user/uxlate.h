@@ -40,6 +40,9 @@ void vrm_ux_shadow_reset(struct vrm_shadow_queue *sh);
 
 /* Kick direction: returns a verdict (enum vrm_verdict); *chains published. */
 __u32 vrm_ux_kick(struct vrm_ux_queue *rq, __u32 *chains);
+/* The same, taking at most `limit` chains (0: all); the rest stays for
+ * the next call. */
+__u32 vrm_ux_kick_some(struct vrm_ux_queue *rq, __u16 limit, __u32 *chains);
 
 /* Completion direction: returns a verdict; *returned used entries. */
 __u32 vrm_ux_complete(struct vrm_ux_queue *rq, __u32 *returned);
@@ -83,6 +86,9 @@ bool vrm_ux_backend_calls(struct vrm_ux_queue *rq, bool want, __u32 *chains);
  * for no kicks (VRING_USED_F_NO_NOTIFY, or its avail_event with event idx;
  * vrm_backend_wants_kick).  The daemon's thread only. */
 bool vrm_ux_backend_wants_kick(struct vrm_ux_queue *rq);
+/* The back-end asks for a kick for the next entry (vrm_backend_asleep): a
+ * hint, with no effect on the kick decisions. */
+bool vrm_ux_backend_asleep(struct vrm_ux_queue *rq);
 
 /* The guest's used_event (event idx), in its byte order: 0, or -EFAULT. */
 int vrm_ux_guest_used_event(struct vrm_ux_queue *rq, __u16 *event);

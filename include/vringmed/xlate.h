@@ -1047,6 +1047,10 @@ static vrm_inline __u32 vrm_read_avail(struct vrm_kick *k)
 		return VRM_OK;
 	if (k->n > (__u32)k->mask + 1)
 		return VRM_AVAIL_JUMP;
+#ifdef VRM_KICK_LIMIT
+	if (VRM_KICK_LIMIT && k->n > VRM_KICK_LIMIT)
+		k->n = VRM_KICK_LIMIT;
+#endif
 
 	start = q->last_avail & k->mask;
 	first = (__u32)k->mask + 1 - start;

@@ -455,6 +455,20 @@ static vrm_inline bool vrm_backend_wants_kick(struct vrm_queue *q, const struct 
 }
 
 /*
+ * Whether the back-end asks to be kicked for the next entry published: it
+ * sleeps, or is about to.  A hint for how to publish (upoll.c), read
+ * without a barrier and without the record vrm_backend_wants_kick keeps.
+ */
+static vrm_inline bool vrm_backend_asleep(const struct vrm_queue *q, const struct vrm_shadow_queue *sh)
+{
+	__u16 now = vrm_swab16_if(VRM_ORDER_LE, VRM_READ_ONCE(sh->avail.idx));
+
+	if (q->flags & VRM_QF_BE_EVENT_IDX)
+		return vrm_backend_avail_event(sh, q->size) == now;
+	return !(vrm_swab16_if(VRM_ORDER_LE, VRM_READ_ONCE(sh->used.flags)) & VRM_VRING_USED_F_NO_NOTIFY);
+}
+
+/*
  * The back-end's calls, on (`want`) or off: VRING_AVAIL_F_NO_INTERRUPT in the
  * shadow avail flags, which every modern back-end honours when event idx is
  * not negotiated; with it, the shadow used_event: on at the used path's
