@@ -159,12 +159,15 @@ static json_t *vrd_queue_stats(struct vrd_daemon *d, const struct vrm_proxy_info
 				    json_integer((json_int_t)in->calls_suppressed[q]));
 		/* The mode the queue ran in: its kicks' path, "+poll" once it
 		 * was polled; the polling periods, the chains translated
-		 * meanwhile (kicks the guest did not make) and the time. */
+		 * meanwhile (kicks the guest did not make), the back-end's
+		 * kicks for a batch's first part, and the time. */
 		json_object_set_new(row, "mode", json_string(vrd_queue_mode(in, q)));
 		json_object_set_new(row, "poll_periods",
 				    json_integer((json_int_t)in->poll_periods[q]));
 		json_object_set_new(row, "poll_chains",
 				    json_integer((json_int_t)in->poll_chains[q]));
+		json_object_set_new(row, "poll_first_kicks",
+				    json_integer((json_int_t)in->poll_first_kicks[q]));
 		json_object_set_new(row, "poll_us", json_integer((json_int_t)(in->poll_ns[q] / 1000)));
 		/* What event idx saved: the guest's kicks and calls, the
 		 * back-end's kicks. */

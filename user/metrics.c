@@ -145,6 +145,7 @@ void vrm_metrics_set_device(struct vrm_metrics *m, uint32_t slot, const char *ba
 		memset(m->calls.suppressed[slot], 0, sizeof(m->calls.suppressed[slot]));
 		memset(m->calls.poll_periods[slot], 0, sizeof(m->calls.poll_periods[slot]));
 		memset(m->calls.poll_chains[slot], 0, sizeof(m->calls.poll_chains[slot]));
+		memset(m->calls.poll_first_kicks[slot], 0, sizeof(m->calls.poll_first_kicks[slot]));
 		memset(m->calls.poll_us[slot], 0, sizeof(m->calls.poll_us[slot]));
 		memset(m->calls.eidx_kicks[slot], 0, sizeof(m->calls.eidx_kicks[slot]));
 		memset(m->calls.eidx_calls[slot], 0, sizeof(m->calls.eidx_calls[slot]));
@@ -169,7 +170,8 @@ void vrm_metrics_set_calls(struct vrm_metrics *m, uint32_t slot, const unsigned 
 }
 
 void vrm_metrics_set_poll(struct vrm_metrics *m, uint32_t slot, const unsigned long *periods,
-			 const unsigned long *chains, const unsigned long *us, unsigned nq)
+			 const unsigned long *chains, const unsigned long *first_kicks,
+			 const unsigned long *us, unsigned nq)
 {
 	if (!m || slot >= VRM_MAX_DEVICES)
 		return;
@@ -177,6 +179,7 @@ void vrm_metrics_set_poll(struct vrm_metrics *m, uint32_t slot, const unsigned l
 	for (unsigned q = 0; q < nq && q < VRM_DEV_QUEUES; q++) {
 		m->calls.poll_periods[slot][q] = periods[q];
 		m->calls.poll_chains[slot][q] = chains[q];
+		m->calls.poll_first_kicks[slot][q] = first_kicks[q];
 		m->calls.poll_us[slot][q] = us[q];
 	}
 	pthread_mutex_unlock(&m->lock);

@@ -29,9 +29,11 @@ void vrm_metrics_set_calls(struct vrm_metrics *m, uint32_t slot, const unsigned 
 void vrm_metrics_set_eidx(struct vrm_metrics *m, uint32_t slot, const unsigned long *kicks,
 			 const unsigned long *calls, const unsigned long *be_kicks,
 			 const unsigned long *rescues, unsigned nq);
-/* Their polling: periods, chains translated meanwhile, microseconds. */
+/* Their polling: periods, chains translated meanwhile, kicks for a batch's
+ * first part, microseconds. */
 void vrm_metrics_set_poll(struct vrm_metrics *m, uint32_t slot, const unsigned long *periods,
-			 const unsigned long *chains, const unsigned long *us, unsigned nq);
+			 const unsigned long *chains, const unsigned long *first_kicks,
+			 const unsigned long *us, unsigned nq);
 void vrm_metrics_stop(struct vrm_metrics *m);
 
 /* "ADDR:PORT", ":PORT", "PORT" or "none" -> addr, port (0: off).  0 or -EINVAL. */

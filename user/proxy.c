@@ -240,6 +240,7 @@ static void vrp_publish(struct vrm_proxy *p)
 		p->pub.calls_suppressed[i] = p->calls_suppressed[i];
 		p->pub.poll_periods[i] = p->poll[i].periods;
 		p->pub.poll_chains[i] = p->poll[i].chains;
+		p->pub.poll_first_kicks[i] = p->poll[i].firsts;
 		p->pub.poll_ns[i] = p->poll[i].poll_ns;
 		p->pub.eidx_kicks_saved[i] = p->poll[i].eidx_kicks_saved;
 		p->pub.eidx_calls_saved[i] = p->poll[i].eidx_calls_saved;

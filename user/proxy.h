@@ -160,10 +160,12 @@ struct vrm_proxy_info {
 	unsigned long calls[VRM_PROXY_NQ], calls_suppressed[VRM_PROXY_NQ];
 	/* Polling (upoll.h), per queue since the daemon started: periods
 	 * polled, chains translated while polling (kicks the guest did not
-	 * make), and the time; poll_us as configured (0: off). */
+	 * make), kicks a sleeping back-end got for the first part of a batch,
+	 * and the time; poll_us as configured (0: off). */
 	unsigned poll_us;
 	enum vrm_kick_path queue_path[VRM_PROXY_NQ];	/* each queue's last, auto: never ran */
 	unsigned long poll_periods[VRM_PROXY_NQ], poll_chains[VRM_PROXY_NQ];
+	unsigned long poll_first_kicks[VRM_PROXY_NQ];
 	uint64_t poll_ns[VRM_PROXY_NQ];
 	/* Event idx, per queue since the daemon started: the guest's posts
 	 * the daemon found with no kick made, the guest's calls its

@@ -398,6 +398,8 @@ static void prom_queue_counters(FILE *out, const struct qrow *rows, int nrows,
 			       "Periods a busy queue was polled by its device thread, the guest's kicks and the back-end's calls off, since vringmedd started.");
 		daemon_counter(out, rows, nrows, x, "poll_chains", x->calls.poll_chains,
 			       "Chains the device thread translated while it polled: kicks the guest did not make.");
+		daemon_counter(out, rows, nrows, x, "poll_first_kicks", x->calls.poll_first_kicks,
+			       "Kicks a sleeping back-end got, while its queue was polled, for the first 16 chains of a batch, the rest translated as it woke.");
 		daemon_counter(out, rows, nrows, x, "event_idx_guest_kicks_saved", x->calls.eidx_kicks,
 			       "Event idx: the guest's posts the device thread found, re-arming avail_event, with no kick made for them.");
 		daemon_counter(out, rows, nrows, x, "event_idx_guest_calls_saved", x->calls.eidx_calls,

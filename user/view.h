@@ -55,9 +55,10 @@ struct vrm_view_calls {
 	unsigned long calls[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
 	unsigned long suppressed[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
 	/* Its polling (upoll.h): periods, chains translated while polling,
-	 * microseconds polled. */
+	 * kicks for a batch's first part, microseconds polled. */
 	unsigned long poll_periods[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
 	unsigned long poll_chains[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
+	unsigned long poll_first_kicks[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
 	unsigned long poll_us[VRM_MAX_DEVICES][VRM_DEV_QUEUES];
 	/* What event idx saved: the guest's kicks and calls, the back-end's
 	 * kicks. */

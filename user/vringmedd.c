@@ -128,8 +128,8 @@ static void vrd_labels_poll(struct vrd_daemon *d, const struct vrm_proxy_info *i
 
 	for (unsigned q = 0; q < VRM_PROXY_NQ; q++)
 		us[q] = (unsigned long)(in->poll_ns[q] / 1000);
-	vrm_metrics_set_poll(d->metrics, in->slot, in->poll_periods, in->poll_chains, us,
-			    VRM_PROXY_NQ);
+	vrm_metrics_set_poll(d->metrics, in->slot, in->poll_periods, in->poll_chains,
+			     in->poll_first_kicks, us, VRM_PROXY_NQ);
 	vrm_metrics_set_eidx(d->metrics, in->slot, in->eidx_kicks_saved, in->eidx_calls_saved,
 			    in->eidx_be_kicks_saved, in->eidx_rescues, VRM_PROXY_NQ);
 }

@@ -41,6 +41,7 @@ VRM_TEST(guest_polls)
 	supp0 = stats_field("neta", 1, "guest_calls_suppressed");
 	VRM_TRUE(calls0 >= 1);
 	VRM_TRUE(supp0 >= 0);
+	VRM_TRUE(stats_field("neta", 1, "poll_first_kicks") >= 0);	/* in each row */
 	if (vrm_subtest("no_call_while_it_polls")) {
 		g16(&v, flags, VRM_VRING_AVAIL_F_NO_INTERRUPT);	/* guest order */
 		for (uint16_t n = 1; n <= 3; n++) {

@@ -254,11 +254,11 @@ while True:
 kicks, calls, frames, eidx = {}, {}, {}, {}
 for q in json.loads(data):
     errs = ",".join("%s=%d" % kv for kv in q["errors"].items()) or "none"
-    print("  vringmed %s queue %d (%s): mode=%s kicks=%d chains=%d polled_chains=%d descriptors=%d"
+    print("  vringmed %s queue %d (%s): mode=%s kicks=%d chains=%d polled_chains=%d first_kicks=%d descriptors=%d"
           " indirect_tables=%d used=%d deferred=%d calls=%d calls_suppressed=%d"
           " event_idx_saved=%d/%d/%d event_idx_rescues=%d errors=%s"
           % (q["device"], q["queue"], "rx" if q["queue"] % 2 == 0 else "tx", q.get("mode", "?"),
-             q["kicks"], q["chains"], q.get("poll_chains", -1), q["descriptors"],
+             q["kicks"], q["chains"], q.get("poll_chains", -1), q.get("poll_first_kicks", -1), q["descriptors"],
              q.get("indirect_tables", -1), q["used"], q["deferred"], q.get("guest_calls", -1),
              q.get("guest_calls_suppressed", -1), q.get("event_idx_guest_kicks_saved", -1),
              q.get("event_idx_guest_calls_saved", -1), q.get("event_idx_backend_kicks_saved", -1),
