@@ -16,7 +16,8 @@
  *   (copied to the ring's place; what is short stays zero), 16 * size +
  *   4 + 2 * size bytes;
  *   then operations, 4 bytes each [op a b c]:
- *     op % 4 == 0  the guest kicks
+ *     op % 4 == 0  the guest kicks, for at most a chains (0: all; a
+ *                  poller's first part, vrm_ux_kick_some)
  *     op % 4 == 1  the back-end returns one entry: id a | b << 8, or with
  *                  c & 1 the head in the shadow avail slot a after the last
  *                  returned one; len c * 8; then the used path runs
@@ -232,7 +233,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		switch (op & 3) {
 		case 0:
-			v = vrm_ux_kick(&rq, &n);
+			/* a: at most that many chains (a poller's first part),
+			 * 0 all. */
+			v = vrm_ux_kick_some(&rq, a, &n);
+			CHECK(!a || n <= a, "%u chains from a kick limited to %u", n, a);
 			CHECK(v < VRM_VERDICT_NR && v != VRM_DEFER, "kick verdict %u", v);
 			CHECK(v == VRM_OK || dev.broken, "verdict %s but the device is not broken",
 			      vrm_verdict_name(v));
