@@ -12,6 +12,9 @@
  *   vrm_env_read()         copy bytes of the VMM's memory.
  *   vrm_env_publish_idx()  store the shadow avail idx, ordered after the
  *                         descriptors and ring slots written before it.
+ * and may provide:
+ *   VRM_KICK_LIMIT         the most chains a translation round takes, 0 all
+ *                         (userspace's vrm_ux_kick_some; BPF takes all).
  *
  * Rules kept throughout (they are what makes the BPF verifier and a hostile
  * guest both harmless):
