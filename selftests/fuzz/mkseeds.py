@@ -177,7 +177,8 @@ def main():
                            kick + [2, 8, 0, 0] + [3, 1, 2, 0] + kick + use_next * 2),
         'be-256': seed(1, 7, 0, 0, [(1, 0)] * 64, 0, kick + use_next * 16 + kick),
         # a poller's first part (16 chains, vrm_ux_kick_some), then the rest
-        'be-first-part': seed(1, 6, 0, 0, [(1, 0)] * 40, 0, [0, 16, 0, 0] + use_next * 16 + kick + use_next * 24),
+        'be-first-part': seed(1, 6, 0, 0, [(1, 0)] * 40, 0,
+                              [0, 16, 0, 0] + use_next * 16 + kick + use_next * 24),
         # chains behind indirect descriptors, tables in the descriptor table
         'be-indirect': iseed(1, 4, 0, 0, [(3, 1), (2, 2), (4, 0)], 0, kick + use_next * 3),
         'le-indirect-wrap': iseed(0, 3, 0, 0, [(2, 1), (1, 0)], 0xffff, kick + use_next * 2 + kick),
