@@ -18,10 +18,13 @@ PPC64_CC ?= powerpc64-linux-gnu-gcc
 ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/;s/s390x/s390/')
 
 CFLAGS   ?= -O2 -g
-CFLAGS   += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Iuser -Itestlib -I$(OUTPUT) -D_GNU_SOURCE
+# VRM_DEFS: defines for C and BPF alike (perf-kick-phases builds with
+# -DVRM_KICK_STAMPS under an OUTPUT of its own).
+VRM_DEFS ?=
+CFLAGS   += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Iuser -Itestlib -I$(OUTPUT) -D_GNU_SOURCE $(VRM_DEFS)
 DEPFLAGS := -MMD -MP
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall \
-	      -I$(OUTPUT) -Iinclude
+	      -I$(OUTPUT) -Iinclude $(VRM_DEFS)
 LIBS     := -lxdp -lbpf -lelf -lz -lpthread -lmicrohttpd -ljansson
 
 ifeq ($(V),1)
@@ -82,8 +85,9 @@ TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(
 	     $(OUTPUT)/blk-guest-init.ppc64
 BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd $(OUTPUT)/vringmedctl
 
-.PHONY: all setup test bench-core bench-kick perf-compare demo demo-blk demo-rig demo-xdp xdp-bench clean verifier-stats fuzz fuzz-build
+.PHONY: all setup test bench-core bench-kick perf-compare demo demo-blk demo-rig demo-xdp xdp-bench clean verifier-stats fuzz fuzz-build perf-kick-phases FORCE
 all: $(BPF_OBJS) $(SKELS) $(LIB) $(TESTLIB) $(BINS) $(TEST_BINS)
+FORCE:
 
 setup:
 	$(Q)bash tools/setup.sh
@@ -322,6 +326,16 @@ $(OUTPUT)/perf_compare: $(call objs,,tools/perf_compare.c) $(LIB)
 
 perf-compare: $(OUTPUT)/perf_compare
 	$(Q)tools/perf-compare
+
+# Where an idle device's kick spends its time: perf_compare's paired pass
+# alone, with a BPF object that stamps the clock at the kick's phases
+# (-DVRM_KICK_STAMPS, built apart under $(OUTPUT)/stamps; the product object has
+# no stamps).  Root; about a minute.
+$(OUTPUT)/stamps/perf_compare: FORCE
+	$(Q)$(MAKE) -s OUTPUT=$(OUTPUT)/stamps VRM_DEFS=-DVRM_KICK_STAMPS $(OUTPUT)/stamps/perf_compare
+
+perf-kick-phases: $(OUTPUT)/stamps/perf_compare
+	$(Q)$(OUTPUT)/stamps/perf_compare -k
 # ---- end perf-compare -------------------------------------------------------
 
 bench-kick: $(OUTPUT)/bench_kick

@@ -44,6 +44,17 @@ __u32 vrm_fast_table_global(const struct vrm_device *dev, struct vrm_queue *q,
 #define VRM_FAST_CHAIN_LE vrm_fast_chain_le_global
 #define VRM_FAST_CHAIN_BE vrm_fast_chain_be_global
 #define VRM_FAST_TABLE vrm_fast_table_global
+#ifdef VRM_KICK_STAMPS
+#include <vringmed/abi.h>
+/* The kick's phases, for `make perf-kick-phases` only (a build of its own,
+ * tools/perf_compare.c -k): each VMM write() through vrm_tp_write leaves a
+ * record of clock stamps at the points VRM_STAMP marks, here and in the
+ * core.  The product object has none of it. */
+__u64 vrm_stamp_now[VRM_STAMPS];
+__u64 vrm_stamp_rec[VRM_STAMP_RECS][VRM_STAMPS];
+__u32 vrm_stamp_n;
+#define VRM_STAMP(i)	(vrm_stamp_now[(i)] = bpf_ktime_get_ns())
+#endif
 #include <vringmed/xlate.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -249,6 +260,7 @@ static __always_inline __u32 vrm_handle_kick(__u32 qid, __u32 tgid, __u32 *chain
 		st->foreign++;
 		return VRM_OK;
 	}
+	VRM_STAMP(VRM_ST_LOOKUPS);
 	verdict = vrm_kick(dev, q, sh, scr, st, chains);
 	if (verdict == VRM_DEFER && vrm_queue_defer(q)) {
 		struct vrm_defer_event ev = { .queue = qid, .verdict = verdict };
@@ -316,9 +328,30 @@ int vrm_tp_write(struct trace_event_raw_sys_enter *ctx)
 
 	/* Every write() on the host passes here: one load is all an
 	 * unrelated process pays. */
+#ifdef VRM_KICK_STAMPS
+	__u64 t0 = bpf_ktime_get_ns();
+	__u32 n;
+#endif
+	long id;
+
 	if (!vrm_is_vmm(fs, tgid))
 		return 0;
-	vrm_kick_eventfd_id(fs, vrm_eventfd_id(ctx->args[0]), tgid);
+#ifdef VRM_KICK_STAMPS
+	for (int i = 0; i < VRM_STAMPS; i++)
+		vrm_stamp_now[i] = 0;
+	vrm_stamp_now[VRM_ST_ENTRY] = t0;
+	VRM_STAMP(VRM_ST_VMM);
+#endif
+	id = vrm_eventfd_id(ctx->args[0]);
+	VRM_STAMP(VRM_ST_WALK);
+	vrm_kick_eventfd_id(fs, id, tgid);
+#ifdef VRM_KICK_STAMPS
+	VRM_STAMP(VRM_ST_END);
+	VRM_STAMP(VRM_ST_CLOCK);	/* what one stamp costs */
+	n = __sync_fetch_and_add(&vrm_stamp_n, 1) % VRM_STAMP_RECS;
+	for (int i = 0; i < VRM_STAMPS; i++)
+		vrm_stamp_rec[n][i] = vrm_stamp_now[i];
+#endif
 	return 0;
 }
 

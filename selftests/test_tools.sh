@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 SUITE=test_tools SUITE_TAG=tools
 . selftests/lib.sh
 
-echo "== test_tools (bench-core, bench-kick -q, perf-compare at its smallest)"
+echo "== test_tools (bench-core, bench-kick -q, perf-compare and its kick phases at their smallest)"
 TMP=$(mktemp -d /tmp/vm-tools-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 num='[0-9]+(\.[0-9]+)?'
@@ -62,5 +62,24 @@ if PERF_COMPARE_OUT="$TMP/pc" tools/perf-compare -b 2 -n 100 -S 2 -t 20 > "$TMP/
 else
 	tail -5 "$TMP/pc.log" | sed 's/^/      /'
 	bad perf_compare_runs "tools/perf-compare failed"
+fi
+
+# make perf-kick-phases: the build with clock stamps, its paired pass at its
+# smallest; the product's object and perf_compare have none of it.
+check kick_phases_not_in_product bash -c '! llvm-nm-19 .output/vringmed.bpf.o | grep -q vrm_stamp'
+.output/perf_compare -k > "$TMP/nok.txt" 2>&1; rc=$?
+check kick_phases_refused_without_stamps bash -c "[ $rc -ne 0 ] && grep -q 'make perf-kick-phases' '$TMP/nok.txt'"
+if make -s .output/stamps/perf_compare > "$TMP/kp-build.txt" 2>&1 &&
+   .output/stamps/perf_compare -k -b 2 -n 100 > "$TMP/kp.txt" 2>&1; then
+	ok kick_phases_runs
+	# Seven phases and the whole, each with p25 <= p50 <= p75, the whole > 0.
+	check kick_phases_table awk '/^  (the writer|fd -> |queue, device|the lock|the chain|the shadow avail|the whole \()/ {
+		n++; if (!($(NF-4) <= $(NF-3) && $(NF-3) <= $(NF-2))) bad = 1
+		if ($0 ~ /the whole \(/ && $(NF-3) <= 0) bad = 1 }
+		END { exit !(n == 8 && !bad) }' "$TMP/kp.txt"
+	check kick_phases_ratio grep -Eq "^  BPF -?$num ns p50, the relay -?$num ns: BPF/relay -?$num\$" "$TMP/kp.txt"
+else
+	tail -5 "$TMP/kp-build.txt" "$TMP/kp.txt" | sed 's/^/      /'
+	bad kick_phases_runs "make perf-kick-phases' binary failed"
 fi
 finish

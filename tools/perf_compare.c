@@ -1276,6 +1276,104 @@ static int relay_of(int m)
 	return is_be((enum mode)m) ? RELAY_BE : RELAY_LE;
 }
 
+#ifdef VRM_KICK_STAMPS
+static int cmp_u64(const void *a, const void *b);
+
+/* Percentile q (0-100) of v[0..n), sorted in place. */
+static uint64_t pct_u64(uint64_t *v, unsigned n, unsigned q)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	return n ? v[(uint64_t)(n - 1) * q / 100] : 0;
+}
+
+/*
+ * -k: the paired pass, then where the time of its bpf+poll kicks went, from
+ * the clock stamps vrm_tp_write leaves (abi.h, enum vrm_stamp).  Each turn
+ * of bpf+poll's driver in the pass is: the program attached, two rounds of
+ * one kick each, the driver's write() that ends its turn (a write of the
+ * VMM's that is no kick, so its record has no publish stamp).  The kept
+ * kick, the one the ratio uses, is the last kick before that write; the
+ * kick before it, the first after the attach, is shown beside it.
+ */
+static void kick_phases(double added[NPAIRED][MAX_BLOCKS])
+{
+	static const char *const phase[VRM_STAMPS] = {
+		[VRM_ST_VMM] = "the writer is a VMM (fast set)",
+		[VRM_ST_WALK] = "fd -> eventfd-id (task, fd table, file, eventfd)",
+		[VRM_ST_LOOKUPS] = "queue, device, shadow ring lookups",
+		[VRM_ST_AVAIL] = "the lock, the guest's avail idx and heads",
+		[VRM_ST_STEPS] = "the chain translated into the shadow ring",
+		[VRM_ST_PUBLISH] = "the shadow avail idx published, counters",
+		[VRM_ST_END] = "the lock dropped",
+	};
+	const __u64 (*rec)[VRM_STAMPS] = (const __u64 (*)[VRM_STAMPS])B.skel->bss->vrm_stamp_rec;
+	unsigned n, first, count, nk = 0, na = 0, prev = ~0u;
+	uint64_t *kept[VRM_STAMPS + 1], *att[VRM_STAMPS + 1], clock;
+
+	B.skel->bss->vrm_stamp_n = 0;
+	paired_pass(added);
+	n = B.skel->bss->vrm_stamp_n;
+	count = n < VRM_STAMP_RECS ? n : VRM_STAMP_RECS;
+	first = n < VRM_STAMP_RECS ? 0 : n % VRM_STAMP_RECS;
+	for (int j = 0; j <= VRM_STAMPS; j++)
+		if (!(kept[j] = calloc(count + 1, sizeof(uint64_t))) ||
+		    !(att[j] = calloc(count + 1, sizeof(uint64_t))))
+			die("out of memory");
+	/* j < VRM_STAMPS: phase j's time; [VRM_ST_CLOCK]: a stamp's cost;
+	 * [VRM_STAMPS]: the whole, entry to end. */
+	for (unsigned i = 0; i < count; i++) {
+		const __u64 *r = rec[(first + i) % VRM_STAMP_RECS];
+		bool kick = r[VRM_ST_PUBLISH] != 0;
+
+		if (kick) {
+			prev = (first + i) % VRM_STAMP_RECS;
+			continue;
+		}
+		if (prev != ~0u) {
+			const __u64 *k = rec[prev];
+			const __u64 *a = i >= 2 ? rec[(first + i - 2) % VRM_STAMP_RECS] : NULL;
+
+			for (int j = 1; j < VRM_STAMPS; j++)
+				kept[j][nk] = k[j] - k[j - 1];
+			kept[VRM_STAMPS][nk++] = k[VRM_ST_END] - k[VRM_ST_ENTRY];
+			if (a && a[VRM_ST_PUBLISH] && prev == (first + i - 1) % VRM_STAMP_RECS) {
+				for (int j = 1; j < VRM_STAMPS; j++)
+					att[j][na] = a[j] - a[j - 1];
+				att[VRM_STAMPS][na++] = a[VRM_ST_END] - a[VRM_ST_ENTRY];
+			}
+		}
+		prev = ~0u;
+	}
+	if (!nk)
+		die("no kick of bpf+poll recorded in the paired pass");
+	clock = pct_u64(kept[VRM_ST_CLOCK], nk, 50);
+	printf("added latency, batch 1, big-endian guest (paired pass, %d blocks x %d kicks):\n"
+	       "  BPF %.0f ns p50, the relay %.0f ns: BPF/relay %.3f\n\n",
+	       blocks, paired_n, median_d(added[2], blocks), median_d(added[1], blocks),
+	       median_d(added[1], blocks) > 0 ? median_d(added[2], blocks) / median_d(added[1], blocks) : 0);
+	printf("vrm_tp_write's phases, the pass's kept kicks (%u), ns; each phase includes one\n"
+	       "clock stamp (%llu ns p50); \"after attach\": the turn's first kick (%u):\n",
+	       nk, (unsigned long long)clock, na);
+	printf("  %-50s %6s %6s %6s | %12s\n", "phase", "p25", "p50", "p75", "after attach");
+	for (int j = 1; j <= VRM_STAMPS; j++) {
+		if (j == VRM_ST_CLOCK)
+			continue;
+		printf("  %-50s %6llu %6llu %6llu | %12llu\n",
+		       j == VRM_STAMPS ? "the whole (entry to the lock dropped)" : phase[j],
+		       (unsigned long long)pct_u64(kept[j], nk, 25),
+		       (unsigned long long)pct_u64(kept[j], nk, 50),
+		       (unsigned long long)pct_u64(kept[j], nk, 75),
+		       (unsigned long long)pct_u64(att[j], na, 50));
+	}
+	printf("  the whole less its %d stamps, p50: %lld ns\n", VRM_ST_END,
+	       (long long)pct_u64(kept[VRM_STAMPS], nk, 50) - (long long)(VRM_ST_END * clock));
+	for (int j = 0; j <= VRM_STAMPS; j++) {
+		free(kept[j]);
+		free(att[j]);
+	}
+}
+#endif
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: perf_compare [-o DATA_PREFIX] [-b BLOCKS] [-n ROUNDS] [-S STREAM_BLOCKS]\n"
@@ -1284,7 +1382,9 @@ static void usage(FILE *f)
 		"  -M  the relay and daemon threads' CPU (default 0, the driver's; -1: not pinned)\n"
 		"  -P  bpf+poll's longest idle spell polled through (default %u us, vringmedd's)\n"
 		"  -s  the stream only: no closed loop, no result line\n"
-		"  -i  the indirect row only (chains of %u behind one descriptor)\n", VRM_POLL_MAX_NS / 1000,
+		"  -i  the indirect row only (chains of %u behind one descriptor)\n"
+		"  -k  the paired pass only, and where its kicks' time goes in the BPF program\n"
+		"      (a build with clock stamps: make perf-kick-phases)\n", VRM_POLL_MAX_NS / 1000,
 		INDIRECT_ENTRIES);
 }
 
@@ -1293,14 +1393,14 @@ int main(int argc, char **argv)
 	struct vrm_bpf_opts opts = { .attach = false };
 	static double spart[NBATCH][NMODES][3][MAX_BLOCKS];	/* stream CPU per desc, by thread */
 	static double paired[NPAIRED][MAX_BLOCKS];		/* added latency per block, paired */
-	int c, err, stream_only = 0, indirect_only = 0, closed;
+	int c, err, stream_only = 0, indirect_only = 0, kick_only = 0, closed;
 	struct utsname u;
 	FILE *data;
 	char path[256];
 
 	bl_prog = "perf_compare";
 	bl_cleanup = cleanup;
-	while ((c = getopt(argc, argv, "o:b:n:S:t:M:P:c:sih")) != -1) {
+	while ((c = getopt(argc, argv, "o:b:n:S:t:M:P:c:sikh")) != -1) {
 		switch (c) {
 		case 'o': prefix = optarg; break;
 		case 'b': blocks = atoi(optarg); break;
@@ -1311,6 +1411,7 @@ int main(int argc, char **argv)
 		case 'P': poll_ns = (unsigned)atoi(optarg) * 1000u; break;
 		case 's': stream_only = 1; break;
 		case 'i': indirect_only = 1; break;
+		case 'k': kick_only = 1; break;
 		case 'c': return cg_main(optarg);
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -1322,6 +1423,10 @@ int main(int argc, char **argv)
 		die("2 <= -b <= %d, -n >= 100, 1 <= -S <= %d, -t >= 10, -M -1|0|1, -P <= 1000",
 		    MAX_BLOCKS, MAX_BLOCKS);
 	closed = !stream_only;
+#ifndef VRM_KICK_STAMPS
+	if (kick_only)
+		die("-k needs the build with clock stamps: make perf-kick-phases");
+#endif
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (geteuid())
 		die("must run as root (loads BPF programs)");
@@ -1355,6 +1460,13 @@ int main(int argc, char **argv)
 		cleanup();
 		return 0;
 	}
+#ifdef VRM_KICK_STAMPS
+	if (kick_only) {
+		kick_phases(paired);
+		cleanup();
+		return 0;
+	}
+#endif
 	/* Closed loop. */
 	for (int blk = 0; closed && blk < blocks; blk++)
 		for (unsigned b = 0; b < NBATCH; b++)

@@ -391,4 +391,21 @@ struct vrm_test_args {
 	__u32 descs;
 };
 
+/* The clock stamps of a kick through vrm_tp_write, in a build with
+ * -DVRM_KICK_STAMPS (`make perf-kick-phases`; the product has none): each phase
+ * is the time from the stamp before it. */
+enum vrm_stamp {
+	VRM_ST_ENTRY,		/* the program starts */
+	VRM_ST_VMM,		/* the writer is a VMM of ours */
+	VRM_ST_WALK,		/* fd -> eventfd-id */
+	VRM_ST_LOOKUPS,		/* its queue, device, shadow ring */
+	VRM_ST_AVAIL,		/* the lock, the guest's avail idx and heads */
+	VRM_ST_STEPS,		/* the chains translated into the shadow ring */
+	VRM_ST_PUBLISH,		/* the shadow avail idx and the counters */
+	VRM_ST_END,		/* the lock dropped, the program returns */
+	VRM_ST_CLOCK,		/* one more stamp at once: what a stamp costs */
+	VRM_STAMPS
+};
+#define VRM_STAMP_RECS	4096	/* the last kicks' records, a ring */
+
 #endif /* VRINGMED_ABI_H */

@@ -82,6 +82,11 @@ struct vrm_scratch {
 VRM_STATIC_ASSERT(sizeof(struct vrm_scratch) ==
 		 4 * VRM_MAX_RING + 16 * VRM_WIN + 16 + 16 * VRM_ITAB_MAX + 72, "vrm_scratch ABI");
 
+/* A clock stamp at a point of the kick (abi.h, VRM_ST_*): only a build for
+ * `make perf-kick-phases` defines it. */
+#ifndef VRM_STAMP
+#define VRM_STAMP(i)	do { } while (0)
+#endif
 static long vrm_env_read(const struct vrm_device *dev, void *dst, __u32 len, __u64 vmm_va);
 static void vrm_env_publish_idx(struct vrm_shadow_queue *sh, __u16 idx);
 
@@ -1105,6 +1110,7 @@ static vrm_inline __u32 vrm_translate(struct vrm_device *dev, struct vrm_queue *
 	scr->it_faults = 0;
 	scr->spanned = 0;
 	verdict = vrm_read_avail(&k);
+	VRM_STAMP(VRM_ST_AVAIL);
 	if (verdict == VRM_OK && k.n == 0) {
 		st->kicks_empty++;
 		return VRM_OK;
@@ -1115,6 +1121,7 @@ static vrm_inline __u32 vrm_translate(struct vrm_device *dev, struct vrm_queue *
 		if (verdict == VRM_OK && k.done != k.n)
 			verdict = VRM_FAULT_VERDICT;	/* ran out of steps */
 	}
+	VRM_STAMP(VRM_ST_STEPS);
 	if (verdict == VRM_DEFER && k.in_chain) {
 		k.cur = k.head;
 		vrm_loop(VRM_MAX_RING, vrm_unmark_step, &k);
@@ -1137,6 +1144,7 @@ static vrm_inline __u32 vrm_translate(struct vrm_device *dev, struct vrm_queue *
 		k.st->descs += k.descs + k.scr->it_entries;
 		k.st->indirect += k.scr->it_tables;
 	}
+	VRM_STAMP(VRM_ST_PUBLISH);
 	k.st->read_faults += k.scr->it_faults;
 	k.st->batch[vrm_batch_bucket(k.done) & (VRM_BATCH_BUCKETS - 1)]++;
 	*chains_out = k.done;
