@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
+#include "clock.h"
 #include "daemon.h"
 #include "log.h"
 #include "uxlate.h"
@@ -77,14 +78,6 @@ static void vrd_dev_ended(struct vrd_dev *dv)
 	atomic_store(&z->live, false);
 }
 
-static uint64_t vrd_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* A polled queue runs between the loop's looks at its fds, which then do
  * not wait, and are taken only every few turns while it keeps finding
  * work.  Idle, the CPU goes to whoever else wants it, and the fds are
@@ -97,7 +90,7 @@ static bool vrd_dev_poll_turn(struct vrd_dev *dv, int n, unsigned *turns, uint64
 		*turns = VRD_POLL_TURNS;
 		sched_yield();
 	}
-	return n > 0 || vrd_now_ms() - ticked >= VRD_SCAN_MS;
+	return n > 0 || vrm_now_ms() - ticked >= VRD_SCAN_MS;
 }
 
 /* The events already pending, handled, without waiting. */
@@ -140,7 +133,7 @@ static void *vrd_dev_main(void *arg)
 		vrm_ev_dispatch(evs, n);
 		if (!vrd_dev_poll_turn(dv, n, &turns, ticked))
 			continue;
-		ticked = vrd_now_ms();
+		ticked = vrm_now_ms();
 		/* Deferred kicks (woken by the ring buffer, or found here
 		 * when it overflowed or the kick came while no daemon ran),
 		 * used entries a call did not announce, the published info. */

@@ -15,6 +15,7 @@
 
 #include <vringmed/abi.h>
 
+#include "clock.h"
 #include "keeper.h"
 #include "log.h"
 #include "vu_wire.h"
@@ -40,14 +41,6 @@ struct vrm_kept {
 	int vmm, be;
 	uint32_t rings, pending;
 };
-
-static uint64_t keeper_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void kept_close(int *fd)
 {
@@ -112,7 +105,7 @@ static int keeper_take(int sock, struct vrm_kept *k)
  * only then does any connection close. */
 static void keeper_let_go(struct vrm_kept *k)
 {
-	uint64_t t0 = keeper_now_ms(), deadline = t0 + VRM_KEEPER_STOP_MS;
+	uint64_t t0 = vrm_now_ms(), deadline = t0 + VRM_KEEPER_STOP_MS;
 	unsigned asked = 0, stopped = 0;
 
 	for (unsigned s = 0; s < VRM_MAX_DEVICES; s++) {
@@ -128,7 +121,7 @@ static void keeper_let_go(struct vrm_kept *k)
 			asked++;
 		}
 	}
-	for (uint64_t now = t0; stopped < asked && now < deadline; now = keeper_now_ms()) {
+	for (uint64_t now = t0; stopped < asked && now < deadline; now = vrm_now_ms()) {
 		struct pollfd pf[VRM_MAX_DEVICES];
 		unsigned slot[VRM_MAX_DEVICES], n = 0;
 
@@ -168,7 +161,7 @@ static void keeper_let_go(struct vrm_kept *k)
 	if (asked)
 		pr_info("keeper: vringmedd is gone: %u of %u back-end rings stopped in %llu ms, "
 			"then the VMM connections let go\n", stopped, asked,
-			(unsigned long long)(keeper_now_ms() - t0));
+			(unsigned long long)(vrm_now_ms() - t0));
 }
 
 static void __attribute__((noreturn)) keeper_main(int sock)

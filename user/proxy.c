@@ -347,14 +347,6 @@ void vrp_teardown(struct vrm_proxy *p, const char *why)
 	p->teardowns++;
 }
 
-uint64_t vrp_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* A VMM on `fd` (accepted, or connected to: vmm_client): checked against
  * the allowed peers, its session begun and the back-end connected.  Takes
  * fd. */
@@ -421,7 +413,7 @@ static void vrp_on_listen(struct vrm_ev *ev, uint32_t events)
 static void vrp_vmm_connect(struct vrm_proxy *p)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	uint64_t now = vrp_now_ms();
+	uint64_t now = vrm_now_ms();
 	int fd;
 
 	if (!p->cfg.vmm_client || p->vmm.fd >= 0 || now < p->vmm_next_try_ms)

@@ -56,10 +56,10 @@ static void vrp_be_lost(struct vrm_proxy *p, const char *why)
 		vrp_err(p, "back-end %s lost (%s): the VMM session goes on, connecting again",
 			p->cfg.backend_path, why);
 		p->be_down = true;
-		p->be_down_since_ms = vrp_now_ms();
+		p->be_down_since_ms = vrm_now_ms();
 		p->state = "back-end down";
 	}
-	p->be_next_try_ms = vrp_now_ms() + VRP_BE_RETRY_MS;
+	p->be_next_try_ms = vrm_now_ms() + VRP_BE_RETRY_MS;
 }
 
 /* A request to the back-end that has no reply.  While the back-end is
@@ -270,12 +270,12 @@ void vrp_be_drain(struct vrm_proxy *p, unsigned i)
 {
 	const struct vrm_queue *q = &p->b->queues[vrp_qslot(p, i)];
 	const struct vrm_shadow_queue *sh = &p->b->shadow[vrp_qslot(p, i)];
-	uint64_t t0 = vrp_now_ms();
+	uint64_t t0 = vrm_now_ms();
 
 	if (!p->q[i].started || p->be.fd < 0 || p->be_down)
 		return;
 	while (vrm_swab16_if(VRM_ORDER_LE, __atomic_load_n(&sh->used.idx, __ATOMIC_ACQUIRE)) !=
-	       VRM_READ_ONCE(q->last_avail) && vrp_now_ms() - t0 < VRP_DRAIN_MS) {
+	       VRM_READ_ONCE(q->last_avail) && vrm_now_ms() - t0 < VRP_DRAIN_MS) {
 		struct timespec ts = { 0, 200000 };
 
 		nanosleep(&ts, NULL);
@@ -288,7 +288,7 @@ void vrp_be_drain(struct vrm_proxy *p, unsigned i)
 			now += vrm_swab16_if(VRM_ORDER_LE,
 					    __atomic_load_n(&p->b->shadow[vrp_qslot(p, k)].used.idx,
 							    __ATOMIC_ACQUIRE));
-		if (now == was || vrp_now_ms() - t0 >= VRP_DRAIN_MS)
+		if (now == was || vrm_now_ms() - t0 >= VRP_DRAIN_MS)
 			break;
 		nanosleep(&ts, NULL);
 	}
@@ -440,7 +440,7 @@ static int vrp_be_replay(struct vrm_proxy *p)
  * VRP_BE_RETRY_MS, and replay. */
 void vrp_be_reconnect(struct vrm_proxy *p)
 {
-	uint64_t now = vrp_now_ms();
+	uint64_t now = vrm_now_ms();
 	int err;
 
 	if (!p->be_down || p->vmm.fd < 0 || now < p->be_next_try_ms)

@@ -30,6 +30,7 @@
 #include <vringmed/abi.h>
 #include <vringmed/vhost_user.h>
 
+#include "clock.h"
 #include "loader.h"
 #include "proxy.h"
 #include "upoll.h"
@@ -225,7 +226,6 @@ static inline unsigned vrp_nq(const struct vrm_proxy *p)
 void vrp_err(struct vrm_proxy *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void vrp_teardown(struct vrm_proxy *p, const char *why);
 void vrp_unmap_regions(struct vrm_proxy *p);
-uint64_t vrp_now_ms(void);
 
 /* proxy_vmm.c: the VMM face */
 void vrp_on_vmm(struct vrm_ev *ev, uint32_t events);

@@ -303,7 +303,7 @@ void vrp_watch_kicks(struct vrm_proxy *p)
 			vq->lag_since_ms = 0;
 			continue;
 		}
-		now = now ? now : vrp_now_ms();
+		now = now ? now : vrm_now_ms();
 		if (!vq->lag_since_ms || vq->lag_last_avail != at) {
 			vq->lag_since_ms = now;
 			vq->lag_last_avail = at;

@@ -18,14 +18,6 @@
 #include "log.h"
 #include "proxy_int.h"
 
-static uint64_t vrp_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* After `returned` entries went to the guest: its call, unless it asked not
  * to be told (it polls: NO_INTERRUPT, vrm_guest_wants_call). */
 void vrp_tell_guest(struct vrm_proxy *p, unsigned i, uint32_t returned)
@@ -72,7 +64,7 @@ void vrp_call_watch(struct vrm_proxy *p, unsigned i)
 		vq->used_event_since_ms = 0;
 		return;
 	}
-	now = vrp_now_ms();
+	now = vrm_now_ms();
 	if (!vq->used_event_since_ms || ue != vq->used_event_seen) {
 		vq->used_event_seen = ue;
 		vq->used_event_since_ms = now;
@@ -109,11 +101,11 @@ static bool vrp_poll_turn_work(struct vrm_proxy *p, unsigned i, bool *work)
 	*work = false;
 	if (!p->q[i].started)
 		return false;
-	on = vrm_ux_poll_turn(&rq, pl, vrp_now_ns(), &t);
+	on = vrm_ux_poll_turn(&rq, pl, vrm_now_ns(), &t);
 	vrp_poll_tell(p, i, &t);
 	*work = t.chains || t.returned;
 	if (!on)
-		vrm_ux_poll_sleep(pl, vrp_now_ns());
+		vrm_ux_poll_sleep(pl, vrm_now_ns());
 	return on;
 }
 
@@ -129,7 +121,7 @@ bool vrp_poll_turn(struct vrm_proxy *p, unsigned i)
 /* The back-end called: what adapts the budget, then a turn. */
 void vrp_poll_on_call(struct vrm_proxy *p, unsigned i)
 {
-	vrm_ux_poll_woken(&p->poll[i], vrp_now_ns());
+	vrm_ux_poll_woken(&p->poll[i], vrm_now_ns());
 	vrp_poll_turn(p, i);
 }
 
@@ -164,7 +156,7 @@ void vrp_poll_end(struct vrm_proxy *p, unsigned i)
 
 	if (!p->poll[i].on)
 		return;
-	vrm_ux_poll_end(&rq, &p->poll[i], vrp_now_ns(), &t);
+	vrm_ux_poll_end(&rq, &p->poll[i], vrm_now_ns(), &t);
 	vrp_poll_tell(p, i, &t);
 }
 
