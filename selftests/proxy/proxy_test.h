@@ -84,6 +84,9 @@ void g16(struct vmm *v, uint64_t gpa, uint16_t x);
 void g32(struct vmm *v, uint64_t gpa, uint32_t x);
 void g64(struct vmm *v, uint64_t gpa, uint64_t x);
 uint16_t gl16(struct vmm *v, uint64_t gpa);
+/* One TX chain (a header and a frame descriptor) at descriptors 2 * pair and
+ * 2 * pair + 1, its head in avail slot `slot`; not published. */
+void vmm_tx_chain(struct vmm *v, uint16_t slot, uint16_t pair);
 /* One TX frame and a kick; `evict`: the ring's page leaves the VMM's page
  * tables first, `kick` false: the caller kicks. */
 void vmm_tx_post(struct vmm *v, uint16_t n, bool evict, bool kick);

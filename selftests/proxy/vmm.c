@@ -218,15 +218,11 @@ uint16_t gl16(struct vmm *v, uint64_t gpa)
 	return vrm_swab16_if(v->order, x);
 }
 
-/* One TX frame (header descriptor + frame descriptor) and a kick.  With
- * `evict`, the ring's page leaves the VMM's page tables before the kick (as
- * reclaim or migration would make it): BPF's read of it faults, the kick is
- * deferred, and the daemon must finish it.  With `kick` false the frame is
- * posted and the caller kicks. */
-void vmm_tx_post(struct vmm *v, uint16_t n, bool evict, bool kick)
+/* The chain of one TX frame, unpublished (proxy_test.h). */
+void vmm_tx_chain(struct vmm *v, uint16_t slot, uint16_t pair)
 {
-	uint64_t ring = RING_GPA(1), d = ring + 32ull * n;
-	uint64_t hdr = BUF_GPA + 256ull * n, frame = hdr + 16;
+	uint64_t ring = RING_GPA(1), d = ring + 32ull * pair;
+	uint64_t hdr = BUF_GPA + 256ull * pair, frame = hdr + 16;
 
 	memset(v->mem + hdr, 0, 12);
 	memset(v->mem + frame, 0xff, 6);
@@ -235,12 +231,24 @@ void vmm_tx_post(struct vmm *v, uint16_t n, bool evict, bool kick)
 	g64(v, d, hdr);
 	g32(v, d + 8, 12);
 	g16(v, d + 12, VRM_VRING_DESC_F_NEXT);
-	g16(v, d + 14, (uint16_t)(2 * n + 1));
+	g16(v, d + 14, (uint16_t)(2 * pair + 1));
 	g64(v, d + 16, frame);
 	g32(v, d + 24, 60);
 	g16(v, d + 28, 0);
 	g16(v, d + 30, 0);
-	g16(v, ring + vrm_legacy_avail_off(QSIZE) + 4 + 2ull * n, (uint16_t)(2 * n));
+	g16(v, ring + vrm_legacy_avail_off(QSIZE) + 4 + 2ull * slot, (uint16_t)(2 * pair));
+}
+
+/* One TX frame (header descriptor + frame descriptor) and a kick.  With
+ * `evict`, the ring's page leaves the VMM's page tables before the kick (as
+ * reclaim or migration would make it): BPF's read of it faults, the kick is
+ * deferred, and the daemon must finish it.  With `kick` false the frame is
+ * posted and the caller kicks. */
+void vmm_tx_post(struct vmm *v, uint16_t n, bool evict, bool kick)
+{
+	uint64_t ring = RING_GPA(1);
+
+	vmm_tx_chain(v, n, n);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	g16(v, ring + vrm_legacy_avail_off(QSIZE) + 2, (uint16_t)(n + 1));
 	/* The page holds the descriptors and the avail ring (64 entries). */
