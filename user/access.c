@@ -148,3 +148,29 @@ int vrm_access_listen(int fd, const char *path, int backlog, bool group)
 		unlink(path);
 	return err;
 }
+
+int vrm_access_claim(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	bool live;
+	int probe;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	if (lstat(path, &st))
+		return 0;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	strcpy(sa.sun_path, path);
+	/* Non-blocking: a listener whose backlog is full is live too. */
+	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (probe < 0)
+		return -errno;
+	live = !connect(probe, (const struct sockaddr *)&sa, sizeof(sa)) || errno == EAGAIN;
+	close(probe);
+	if (live)
+		return -EADDRINUSE;
+	unlink(path);
+	return 0;
+}

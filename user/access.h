@@ -36,4 +36,11 @@ const char *vrm_access_allowed(char *buf, size_t len);
  * (the file removed again). */
 int vrm_access_listen(int fd, const char *path, int backlog, bool group);
 
+/* Makes `path` free for a socket of this daemon's: nothing there, or a
+ * socket nobody listens on any more (left by a run that ended), which is
+ * removed.  -EADDRINUSE when something listens on it (another daemon, a
+ * back-end, a VMM: its socket is never taken over), -EEXIST when it is no
+ * socket, else 0. */
+int vrm_access_claim(const char *path);
+
 #endif

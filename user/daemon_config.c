@@ -382,12 +382,23 @@ static int vrd_config_devices_ok(const struct vrd_config *c)
 				c->devspec_file[i] ? "device" : "--device", c->devspec[i], why);
 			return -1;
 		}
+		if ((why = vrm_proxy_paths_clash(&cfg, NULL)) ||
+		    (c->control && !strcmp(cfg.vmm_path, c->control) &&
+		     (why = "its vmm= is the daemon's control socket"))) {
+			fprintf(stderr, "vringmedd: device %s: %s\n", cfg.name, why);
+			return -1;
+		}
 		for (int j = 0; j < i; j++) {
 			struct vrm_proxy_cfg other;
 
-			if (!vrm_proxy_parse(c->devspec[j], &other, &why) &&
-			    !strcmp(other.name, cfg.name)) {
+			if (vrm_proxy_parse(c->devspec[j], &other, &why))
+				continue;
+			if (!strcmp(other.name, cfg.name)) {
 				fprintf(stderr, "vringmedd: device %s is given twice\n", cfg.name);
+				return -1;
+			}
+			if ((why = vrm_proxy_paths_clash(&cfg, &other))) {
+				fprintf(stderr, "vringmedd: device %s: %s\n", cfg.name, why);
 				return -1;
 			}
 		}

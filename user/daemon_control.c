@@ -207,7 +207,7 @@ static json_t *vrd_cmd_stats(struct vrd_daemon *d, const char *arg)
 
 static json_t *vrd_cmd_device_add(struct vrd_daemon *d, const char *spec)
 {
-	char err[256] = "";
+	char err[1024] = "";
 
 	return vrd_add_device(d, spec, false, err, sizeof(err)) ? vrd_error(err) : vrd_ok();
 }
@@ -326,27 +326,6 @@ static void vrd_on_control(struct vrm_ev *ev, uint32_t events)
 
 /* A socket file at `path` nobody serves (a crashed run's) is removed; one
  * another vringmedd serves is refused.  0 or -EADDRINUSE. */
-static int vrd_control_claim(const struct sockaddr_un *sa, const char *path)
-{
-	struct stat st;
-	int probe;
-	bool live;
-
-	if (lstat(path, &st) || !S_ISSOCK(st.st_mode))
-		return 0;
-	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	live = probe >= 0 && !connect(probe, (const struct sockaddr *)sa, sizeof(*sa));
-	if (probe >= 0)
-		close(probe);
-	if (live) {
-		pr_warn("control socket %s is served by another vringmedd "
-			"(use --control PATH or --control none)\n", path);
-		return -EADDRINUSE;
-	}
-	unlink(path);	/* stale, from a crashed run */
-	return 0;
-}
-
 int vrd_control_open(struct vrd_daemon *d, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -368,7 +347,12 @@ int vrd_control_open(struct vrd_daemon *d, const char *path)
 			return -errno;
 		}
 	}
-	err = vrd_control_claim(&sa, path);
+	err = vrm_access_claim(path);
+	if (err == -EADDRINUSE)
+		pr_warn("control socket %s is served by another vringmedd "
+			"(use --control PATH or --control none)\n", path);
+	else if (err == -EEXIST)
+		pr_warn("control socket %s exists and is not a socket\n", path);
 	if (err)
 		return err;
 	d->ctl = (struct vrm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),

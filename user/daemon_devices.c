@@ -259,12 +259,27 @@ fail:
 static int vrd_dev_admit(struct vrd_daemon *d, const struct vrm_proxy_cfg *cfg, bool *taken,
 			 char *err, size_t errlen)
 {
+	const char *clash = vrm_proxy_paths_clash(cfg, NULL);
+
+	if (!clash && d->ctl_path && !strcmp(cfg->vmm_path, d->ctl_path))
+		clash = "its vmm= is the daemon's control socket";
+	if (clash) {
+		snprintf(err, errlen, "device %s: %s", cfg->name, clash);
+		return -EADDRINUSE;
+	}
 	for (int i = 0; i < VRM_MAX_DEVICES; i++) {
 		const struct vrd_zombie *z = &d->zombie[i];
+		struct vrm_proxy_cfg other;
+		const char *why;
 
 		if (d->dev[i] && !strcmp(vrm_proxy_name(d->dev[i]->p), cfg->name)) {
 			snprintf(err, errlen, "device %s exists already", cfg->name);
 			return -EEXIST;
+		}
+		if (d->dev[i] && !vrm_proxy_parse(d->dev[i]->spec, &other, &why) &&
+		    (clash = vrm_proxy_paths_clash(cfg, &other))) {
+			snprintf(err, errlen, "device %s: %s", cfg->name, clash);
+			return -EADDRINUSE;
 		}
 		/* An abandoned device's thread still owns its slot and socket. */
 		if (atomic_load(&z->live) &&

@@ -67,13 +67,22 @@ static int vrd_reload_added(struct vrd_daemon *d, const struct vrd_config *c, in
 		struct vrm_proxy_cfg cfg;
 		struct vrd_dev *dv;
 		const char *why;
-		char err[256];
+		char err[1024];
 
 		if (vrm_proxy_parse(c->devspec[i], &cfg, &why))
 			continue;	/* vrd_config_reread checked every line */
 		dv = vrd_find(d, cfg.name);
 		if (dv) {
-			if (strcmp(dv->spec, c->devspec[i]))
+			bool changed = strcmp(dv->spec, c->devspec[i]) != 0;
+
+			if (!dv->from_file)
+				pr_warn("reload: device %s, given on the command line or the control "
+					"socket%s%s%s, is %s's from now on: removing its line removes "
+					"it%s%s%s\n", cfg.name, changed ? " as '" : "",
+					changed ? dv->spec : "", changed ? "' and running so" : "",
+					c->file, changed ? "; vringmedctl device del " : "",
+					changed ? cfg.name : "", changed ? ", then reload, applies its line" : "");
+			else if (changed)
 				pr_warn("reload: device %s changed in %s; it keeps running as '%s' "
 					"(vringmedctl device del %s, then reload, to apply it)\n",
 					cfg.name, c->file, dv->spec, cfg.name);
@@ -111,10 +120,11 @@ void vrd_reload(struct vrd_daemon *d)
 	removed = vrd_reload_removed(d, &c);
 	added = vrd_reload_added(d, &c, &failed);
 	if (failed)
-		pr_warn("reloaded %s: %d devices added, %d removed, %d could not start (above)\n",
-			d->cfg->file, added, removed, failed);
+		pr_warn("reloaded %s: %d device%s added, %d removed, %d could not start (above)\n",
+			d->cfg->file, added, added == 1 ? "" : "s", removed, failed);
 	else
-		pr_info("reloaded %s: %d devices added, %d removed\n", d->cfg->file, added, removed);
+		pr_info("reloaded %s: %d device%s added, %d removed\n", d->cfg->file, added,
+			added == 1 ? "" : "s", removed);
 	vrd_config_free_devices(&c);
 	vrm_sd_notify("READY=1");
 }

@@ -3,16 +3,23 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <microhttpd.h>
 
 #include "backend_xdp.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "num.h"
 #include "view.h"
+
+/* Connections the endpoint holds at once, and how long an idle one stays. */
+#define VRM_METRICS_CONNS	512
+#define VRM_METRICS_IDLE_S	3
 
 struct vrm_metrics {
 	struct MHD_Daemon *httpd;
@@ -96,6 +103,32 @@ int vrm_metrics_parse(const char *spec, char *addr, unsigned addrlen, unsigned *
 	return vrm_parse_u32(colon ? colon + 1 : spec, 1, 65535, port) ? -EINVAL : 0;
 }
 
+/* The HTTP server's own complaints (a full house, a peer gone mid-request),
+ * through the daemon's log, one in VRM_METRICS_LOG_MS at most: a flood of
+ * idle connections must not flood the journal too. */
+#define VRM_METRICS_LOG_MS	10000
+
+static void vrm_metrics_log(void *cls, const char *fmt, va_list ap)
+{
+	static _Atomic uint64_t next_ms;
+	static atomic_uint dropped;
+	uint64_t now = vrm_now_ms(), due = atomic_load(&next_ms);
+	char msg[256];
+	size_t n;
+
+	(void)cls;
+	if (now < due || !atomic_compare_exchange_strong(&next_ms, &due, now + VRM_METRICS_LOG_MS)) {
+		atomic_fetch_add(&dropped, 1);
+		return;
+	}
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = 0;
+	pr_warn("metrics: %s (%u more such messages in the last %u s left out)\n", msg,
+		atomic_exchange(&dropped, 0), VRM_METRICS_LOG_MS / 1000);
+}
+
 int vrm_metrics_start(struct vrm_metrics **out, struct vrm_bpf *b, const char *addr, unsigned port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -111,11 +144,17 @@ int vrm_metrics_start(struct vrm_metrics **out, struct vrm_bpf *b, const char *a
 		return -ENOMEM;
 	pthread_mutex_init(&m->lock, NULL);
 	vrm_view_from_bpf(&m->view, b);
-	m->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port,
+	/* Any local user can connect: idle connections must not lock the
+	 * scraper out.  epoll (no select() limit on descriptors), room for
+	 * VRM_METRICS_CONNS of them, and an idle one closed after
+	 * VRM_METRICS_IDLE_S (a scrape takes milliseconds). */
+	m->httpd = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, port,
 				    NULL, NULL, vrm_metrics_serve, m,
 				    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
-				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+				    MHD_OPTION_EXTERNAL_LOGGER, vrm_metrics_log, NULL,
+				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)VRM_METRICS_CONNS,
+				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)VRM_METRICS_IDLE_S,
+				    MHD_OPTION_END);
 	if (!m->httpd) {
 		pr_warn("metrics: cannot serve http://%s:%u/metrics (port taken? --metrics ADDR:PORT "
 			"or --metrics none)\n", addr, port);

@@ -89,10 +89,47 @@ void vrm_ev_dispatch(const struct epoll_event *evs, int n)
 	}
 }
 
+/* `lead`, then the form of a device, in a buffer of its own (parse errors
+ * are read by the one thread that parsed). */
+static const char *vrp_spec_help(const char *lead)
+{
+	static __thread char buf[320];
+
+	snprintf(buf, sizeof(buf), "%sexpected NAME,vmm=PATH,backend=PATH[,vmm_client=on|off]"
+		 "[,kick=auto|bpf|userspace][,poll=US|off][,event_idx=on|off][,type=net|blk]"
+		 "[,order=be|le] (socket paths under 108 bytes)", lead);
+	return buf;
+}
+
+const char *vrm_proxy_paths_clash(const struct vrm_proxy_cfg *a, const struct vrm_proxy_cfg *b)
+{
+	static __thread char buf[200];
+
+	if (!b) {
+		if (!strcmp(a->vmm_path, a->backend_path))
+			return "its vmm= and backend= are one socket";
+		return NULL;
+	}
+	if (!strcmp(a->vmm_path, b->vmm_path))
+		snprintf(buf, sizeof(buf), "vmm=%s is device %s's VMM socket", a->vmm_path, b->name);
+	else if (!strcmp(a->vmm_path, b->backend_path))
+		snprintf(buf, sizeof(buf), "vmm=%s is device %s's back-end", a->vmm_path, b->name);
+	else if (!strcmp(a->backend_path, b->vmm_path))
+		snprintf(buf, sizeof(buf), "backend=%s is device %s's VMM socket", a->backend_path,
+			 b->name);
+	else
+		return NULL;
+	return buf;
+}
+
 int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **why)
 {
+	static const char *const keys[] = { "vmm=", "backend=", "kick=", "type=", "order=", "poll=",
+					    "event_idx=", "vmm_client=" };
+	static __thread char unknown[80];
 	char buf[512], *tok, *save = NULL;
 	bool first = true, order_set = false, eidx_set = false;
+	unsigned seen = 0;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (strlen(spec) >= sizeof(buf)) {
@@ -101,6 +138,16 @@ int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **wh
 	}
 	strcpy(buf, spec);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save), first = false) {
+		for (unsigned k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			if (!strncmp(tok, keys[k], strlen(keys[k]))) {
+				if (seen & 1u << k) {
+					snprintf(unknown, sizeof(unknown), "%.*s is given twice",
+						 (int)strlen(keys[k]) - 1, keys[k]);
+					*why = unknown;
+					return -EINVAL;
+				}
+				seen |= 1u << k;
+			}
 		if (first && !strchr(tok, '=')) {
 			if (strlen(tok) >= sizeof(cfg->name)) {
 				*why = "name longer than 31 characters";
@@ -139,14 +186,21 @@ int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **wh
 		} else if (!strcmp(tok, "vmm_client=on") || !strcmp(tok, "vmm_client=off")) {
 			cfg->vmm_client = tok[12] == 'n';
 		} else {
-			*why = "expected NAME,vmm=PATH,backend=PATH[,vmm_client=on|off][,kick=auto|bpf|userspace]"
-			       "[,poll=US|off][,event_idx=on|off][,type=net|blk][,order=be|le] (socket paths "
-			       "under 108 bytes)";
+			/* Say which word was not understood, then what is. */
+			snprintf(unknown, sizeof(unknown), "'%.40s' not understood; ", tok);
+			*why = vrp_spec_help(unknown);
 			return -EINVAL;
 		}
 	}
 	if (!cfg->name[0] || !cfg->vmm_path[0] || !cfg->backend_path[0]) {
 		*why = "expected NAME,vmm=PATH,backend=PATH";
+		return -EINVAL;
+	}
+	/* Absolute: the daemon's working directory is no place for sockets
+	 * (under the unit it is /), nor a thing to compare paths by. */
+	if (cfg->vmm_path[0] != '/' ||
+	    (cfg->backend_path[0] != '/' && !vrm_xdp_is_spec(cfg->backend_path))) {
+		*why = "vmm= and backend= take absolute paths (backend= also xdp:IFACE)";
 		return -EINVAL;
 	}
 	if (cfg->type == VRM_DEV_BLK && vrm_xdp_is_spec(cfg->backend_path)) {
@@ -546,17 +600,16 @@ static void vrp_fresh_slot(struct vrm_proxy *p, bool same)
 static int vrp_listen(struct vrm_proxy *p)
 {
 	const struct vrm_proxy_cfg *cfg = &p->cfg;
-	struct stat st;
-	int err = 0;
+	int err = -vrm_access_claim(cfg->vmm_path);
 
-	if (!lstat(cfg->vmm_path, &st)) {
-		if (!S_ISSOCK(st.st_mode)) {
-			pr_warn("device %s: %s exists and is not a socket\n", cfg->name,
-				cfg->vmm_path);
-			return EEXIST;
-		}
-		unlink(cfg->vmm_path);	/* stale, from an earlier run */
-	}
+	if (err == EEXIST)
+		pr_warn("device %s: %s exists and is not a socket\n", cfg->name, cfg->vmm_path);
+	else if (err == EADDRINUSE)
+		pr_warn("device %s: something listens on %s already (another daemon, a back-end "
+			"or a VMM): its socket is left alone; give the device a path of its own\n",
+			cfg->name, cfg->vmm_path);
+	if (err)
+		return err;
 	p->lsn = (struct vrm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
 				 .fn = vrp_on_listen, .ctx = p };
 	/* 0600, or 0660 with the socket group, from the start (access.c). */

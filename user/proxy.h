@@ -97,6 +97,10 @@ struct vrm_proxy_cfg {
  * [,event_idx=on|off][,type=net|blk][,order=be|le]" (order=, and only it, with type=blk); 0 or
  * -EINVAL with *why set. */
 int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **why);
+/* Why devices a and b cannot both run (one socket for two things: the
+ * second listener would take the first's socket over, or the daemon would
+ * connect to itself), or NULL; b NULL: a against itself. */
+const char *vrm_proxy_paths_clash(const struct vrm_proxy_cfg *a, const struct vrm_proxy_cfg *b);
 
 struct vrm_proxy;
 

@@ -117,8 +117,12 @@ static void vrd_on_signal(struct vrm_ev *ev, uint32_t events)
 		return;
 	if (si.ssi_signo == SIGHUP)
 		vrd_reload(ev->ctx);
-	else
+	else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 		vrd_stop_sig = (int)si.ssi_signo;
+	else
+		pr_warn("signal %s from pid %u ignored: SIGHUP reloads the configuration, "
+			"SIGTERM and SIGINT stop (vringmedd(8)); `vringmedctl stats` shows the "
+			"devices\n", sigabbrev_np((int)si.ssi_signo), si.ssi_pid);
 }
 
 /* A device's polling, to the exporter. */
@@ -190,15 +194,22 @@ static struct vrd_daemon *vrd_new(const struct vrd_config *cfg)
 }
 
 /* SIGTERM, SIGINT and SIGHUP (reload) become events of the loop: read
- * from a signalfd. */
+ * from a signalfd.  So do the signals whose default would end the daemon
+ * without a word although nothing is wrong with it (an operator's SIGUSR1
+ * in the hope of a dump, a stray timer's): each is logged and ignored.
+ * Blocked here, before any thread starts, they stay blocked in all. */
 static int vrd_signals(struct vrd_daemon *d)
 {
+	static const int quiet_end[] = { SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF,
+					 SIGIO, SIGPWR, SIGSTKFLT };
 	sigset_t mask;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	for (unsigned i = 0; i < sizeof(quiet_end) / sizeof(quiet_end[0]); i++)
+		sigaddset(&mask, quiet_end[i]);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	d->sig = (struct vrm_ev){ .fd = signalfd(-1, &mask, SFD_CLOEXEC), .fn = vrd_on_signal,
 				 .ctx = d };
@@ -261,8 +272,9 @@ static void vrd_ready(struct vrd_daemon *d)
 	const struct vrd_config *c = d->cfg;
 
 	vrd_labels(d);
-	printf("vringmedd ready: pid %d, pin root %s, %d devices, control %s, metrics %s%s%.0u\n",
-	       (int)getpid(), c->pin_root, c->ndev, d->ctl_path ? d->ctl_path : "off",
+	printf("vringmedd ready: pid %d, pin root %s, %d device%s, control %s, metrics %s%s%.0u\n",
+	       (int)getpid(), c->pin_root, c->ndev, c->ndev == 1 ? "" : "s",
+	       d->ctl_path ? d->ctl_path : "off",
 	       c->metrics_port ? c->metrics_addr : "off", c->metrics_port ? ":" : "",
 	       c->metrics_port);
 	fflush(stdout);
