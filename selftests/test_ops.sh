@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 59)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 61)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -243,6 +243,10 @@ vmm_kills() {
 check vmm_killed_mid_traffic_x30 vmm_kills
 .output/vu_driver --socket "$TMP/vmm.sock" --legacy --reconnect --stream > "$TMP/stream.log" 2>&1 & TRAFFIC=$!
 until_state net0 running || echo "      net0 is $(state net0), not running: $(tail -n2 "$TMP/stream.log")"
+# A device of the control socket outlives the restart too (the file beside
+# the socket), and SIGINT forgets it.
+$C device add "net6,vmm=$TMP/vmm6.sock,backend=$TMP/be1.sock" > /dev/null
+check control_devices_kept_beside_socket grep -qx "net6,vmm=$TMP/vmm6.sock,backend=$TMP/be1.sock" "$TMP/ctl.sock.devices"
 before=$(val '^vringmed_descriptors_total')
 kill -TERM "$D"; wait "$D"; rc=$?; D=
 check sigterm_hands_over_attached_guest bash -c "[ $rc -eq 0 ] &&
@@ -272,9 +276,10 @@ flowing() {	# the descriptor counter rises within 10 s, never below $1
 	return 1
 }
 check sigterm_traffic_goes_on flowing "$before"
+check sigterm_control_device_added_again bash -c "$(declare -f state until_state); C='$C'; until_state net6 listening && [ -S $TMP/vmm6.sock ] && grep -q 'device net6: added again' $TMP/vringmedd.log"
 kill -INT "$D"; wait "$D"; rc=$?; D=
 check sigint_removes_everything bash -c "[ $rc -eq 0 ] && grep -q 'signal 2: removing pins' $TMP/vringmedd.log &&
-	[ ! -e $ROOT ] && [ ! -e $TMP/vmm.sock ]"
+	[ ! -e $ROOT ] && [ ! -e $TMP/vmm.sock ] && [ ! -e $TMP/vmm6.sock ] && [ ! -e $TMP/ctl.sock.devices ]"
 start_daemon "" || bad sigint_restart "vringmedd did not start again: $(tail -n2 "$TMP/vringmedd.log")"
 check sigint_fresh_start_traffic flowing 0
 kill -TERM "$TRAFFIC"; wait "$TRAFFIC"; drc=$?; TRAFFIC=

@@ -72,6 +72,15 @@ void vrd_config_free_devices(struct vrd_config *c);
 struct vrd_daemon;
 
 /* A device and the thread that runs it. */
+/* Where a device was given.  The control socket's are kept in a file
+ * beside the socket (vrd_control_save) for the next daemon, as long as the
+ * pins are: a restart or a crash keeps them, SIGINT forgets them. */
+enum vrd_origin {
+	VRD_CMDLINE,
+	VRD_FILE,
+	VRD_CONTROL,
+};
+
 struct vrd_dev {
 	struct vrd_daemon *d;
 	struct vrm_proxy *p;
@@ -85,7 +94,7 @@ struct vrd_dev {
 	char vmm_path[108];
 	bool vmm_client;		/* vmm_path is the VMM's socket, not ours */
 	char spec[VRD_SPEC_LEN];	/* as it was given */
-	bool from_file;			/* a reload may remove it */
+	enum vrd_origin origin;		/* VRD_FILE: a reload may remove it */
 };
 
 /* Who frees a device that was asked to stop: whoever of the main thread
@@ -128,10 +137,11 @@ struct vrd_daemon {
 	struct timespec wd_last;
 };
 
-/* daemon_devices.c: 0, or -errno with the reason in err.  from_file: the
- * config file's line (a reload removes it when the line goes). */
-int vrd_add_device(struct vrd_daemon *d, const char *spec, bool from_file, char *err,
+/* daemon_devices.c: 0, or -errno with the reason in err. */
+int vrd_add_device(struct vrd_daemon *d, const char *spec, enum vrd_origin origin, char *err,
 		   size_t errlen);
+/* The running device of that name, or NULL. */
+struct vrd_dev *vrd_find(struct vrd_daemon *d, const char *name);
 /* 0, or -ENOENT. */
 int vrd_del_device(struct vrd_daemon *d, const char *name);
 /* Asks every device to stop, then waits for them all within one
@@ -147,6 +157,12 @@ void vrd_reload(struct vrd_daemon *d);
 /* daemon_control.c: 0, or -errno (said). */
 int vrd_control_open(struct vrd_daemon *d, const char *path);
 void vrd_control_close(struct vrd_daemon *d);
+/* The control socket's devices, written to (or, with none, removed from)
+ * the file beside the socket; read back and started by the next daemon;
+ * forgotten (the file removed) when the daemon removes its pins. */
+void vrd_control_save(struct vrd_daemon *d);
+void vrd_control_restore(struct vrd_daemon *d);
+void vrd_control_forget(struct vrd_daemon *d);
 /* The control commands, one line, for --help. */
 void vrd_control_usage(FILE *f);
 

@@ -10,6 +10,7 @@
  * say: the socket is 0600 from the start, never the socket group's.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "qstats_json.h"
 #include "defaults.h"
 #include "log.h"
+#include "proxy.h"
 #include "uxlate.h"
 
 /* What follows a command's words. */
@@ -209,12 +211,110 @@ static json_t *vrd_cmd_device_add(struct vrd_daemon *d, const char *spec)
 {
 	char err[1024] = "";
 
-	return vrd_add_device(d, spec, false, err, sizeof(err)) ? vrd_error(err) : vrd_ok();
+	if (vrd_add_device(d, spec, VRD_CONTROL, err, sizeof(err)))
+		return vrd_error(err);
+	vrd_control_save(d);
+	return vrd_ok();
 }
 
 static json_t *vrd_cmd_device_del(struct vrd_daemon *d, const char *name)
 {
-	return vrd_del_device(d, name) ? vrd_error("no such device") : vrd_ok();
+	struct vrd_dev *dv = vrd_find(d, name);
+	bool ours = dv && dv->origin == VRD_CONTROL;
+
+	if (vrd_del_device(d, name))
+		return vrd_error("no such device");
+	if (ours)
+		vrd_control_save(d);
+	return vrd_ok();
+}
+
+/* ---- the control socket's devices, kept for the next daemon ---------- */
+
+/* "<control socket>.devices": in the socket's directory (/run/vringmed under
+ * the unit: gone with a reboot, as the pins are). */
+static bool vrd_devices_file(const struct vrd_daemon *d, char *buf, size_t len)
+{
+	return d->ctl_path && (size_t)snprintf(buf, len, "%s.devices", d->ctl_path) < len;
+}
+
+void vrd_control_save(struct vrd_daemon *d)
+{
+	char path[256], tmp[272];
+	int n = 0, fd;
+	FILE *f;
+
+	if (!vrd_devices_file(d, path, sizeof(path)))
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		pr_warn("cannot write %s: %s: the control socket's devices will not outlive this "
+			"daemon\n", tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	fprintf(f, "# vringmedd's devices added on its control socket %s, for the next vringmedd\n"
+		"# after a restart or a crash; written by the daemon, removed by SIGINT\n",
+		d->ctl_path);
+	for (int i = 0; i < VRM_MAX_DEVICES; i++)
+		if (d->dev[i] && d->dev[i]->origin == VRD_CONTROL) {
+			fprintf(f, "%s\n", d->dev[i]->spec);
+			n++;
+		}
+	/* All or nothing: a daemon killed while writing leaves the old file. */
+	if (fflush(f) || fsync(fileno(f)) || fclose(f) || (n ? rename(tmp, path) : unlink(path) &&
+							   errno != ENOENT)) {
+		pr_warn("cannot write %s: %s\n", path, strerror(errno));
+		unlink(tmp);
+		return;
+	}
+	if (!n)
+		unlink(tmp);
+}
+
+void vrd_control_restore(struct vrd_daemon *d)
+{
+	char path[256], line[VRD_SPEC_LEN + 2], err[1024];
+	struct vrm_proxy_cfg cfg;
+	const char *why;
+	bool changed = false;
+	FILE *f;
+
+	if (!vrd_devices_file(d, path, sizeof(path)) || !(f = fopen(path, "re")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		if (!line[0] || line[0] == '#')
+			continue;
+		if (vrm_proxy_parse(line, &cfg, &why)) {
+			pr_warn("%s: '%s' left out: %s\n", path, line, why);
+			changed = true;
+		} else if (vrd_find(d, cfg.name)) {
+			pr_info("%s: device %s is configured here already: that one runs\n", path,
+				cfg.name);
+			changed = true;
+		} else if (vrd_add_device(d, line, VRD_CONTROL, err, sizeof(err))) {
+			pr_warn("%s: %s\n", path, err);
+			changed = true;
+		} else {
+			pr_info("device %s: added again, as the control socket added it before the "
+				"daemon restarted (%s)\n", cfg.name, path);
+		}
+	}
+	fclose(f);
+	if (changed)
+		vrd_control_save(d);
+}
+
+void vrd_control_forget(struct vrd_daemon *d)
+{
+	char path[256];
+
+	if (vrd_devices_file(d, path, sizeof(path)))
+		unlink(path);
 }
 
 static const struct vrd_cmd vrd_cmds[] = {

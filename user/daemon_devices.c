@@ -293,7 +293,15 @@ static int vrd_dev_admit(struct vrd_daemon *d, const struct vrm_proxy_cfg *cfg, 
 	return 0;
 }
 
-int vrd_add_device(struct vrd_daemon *d, const char *spec, bool from_file, char *err,
+struct vrd_dev *vrd_find(struct vrd_daemon *d, const char *name)
+{
+	for (int i = 0; i < VRM_MAX_DEVICES; i++)
+		if (d->dev[i] && !strcmp(d->dev[i]->name, name))
+			return d->dev[i];
+	return NULL;
+}
+
+int vrd_add_device(struct vrd_daemon *d, const char *spec, enum vrd_origin origin, char *err,
 		   size_t errlen)
 {
 	bool taken[VRM_MAX_DEVICES];
@@ -325,7 +333,7 @@ int vrd_add_device(struct vrd_daemon *d, const char *spec, bool from_file, char 
 		return -e;
 	}
 	snprintf(d->dev[slot]->spec, sizeof(d->dev[slot]->spec), "%s", spec);
-	d->dev[slot]->from_file = from_file;
+	d->dev[slot]->origin = origin;
 	return 0;
 }
 

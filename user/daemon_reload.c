@@ -20,14 +20,6 @@
 #include "sdnotify.h"
 
 /* The running device named `name`, or NULL. */
-static struct vrd_dev *vrd_find(struct vrd_daemon *d, const char *name)
-{
-	for (int i = 0; i < VRM_MAX_DEVICES; i++)
-		if (d->dev[i] && !strcmp(d->dev[i]->name, name))
-			return d->dev[i];
-	return NULL;
-}
-
 static bool vrd_in_file(const struct vrd_config *c, const char *name)
 {
 	for (int i = 0; i < c->ndev; i++) {
@@ -48,7 +40,7 @@ static int vrd_reload_removed(struct vrd_daemon *d, const struct vrd_config *c)
 	for (int i = 0; i < VRM_MAX_DEVICES; i++) {
 		char name[sizeof(d->dev[i]->name)];
 
-		if (!d->dev[i] || !d->dev[i]->from_file || vrd_in_file(c, d->dev[i]->name))
+		if (!d->dev[i] || d->dev[i]->origin != VRD_FILE || vrd_in_file(c, d->dev[i]->name))
 			continue;
 		snprintf(name, sizeof(name), "%s", d->dev[i]->name);
 		vrd_del_device(d, name);
@@ -75,7 +67,7 @@ static int vrd_reload_added(struct vrd_daemon *d, const struct vrd_config *c, in
 		if (dv) {
 			bool changed = strcmp(dv->spec, c->devspec[i]) != 0;
 
-			if (!dv->from_file)
+			if (dv->origin != VRD_FILE)
 				pr_warn("reload: device %s, given on the command line or the control "
 					"socket%s%s%s, is %s's from now on: removing its line removes "
 					"it%s%s%s\n", cfg.name, changed ? " as '" : "",
@@ -87,10 +79,14 @@ static int vrd_reload_added(struct vrd_daemon *d, const struct vrd_config *c, in
 					"(vringmedctl device del %s, then reload, to apply it)\n",
 					cfg.name, c->file, dv->spec, cfg.name);
 			/* Its line is the file's now: removing the line removes it. */
-			dv->from_file = true;
+			if (dv->origin == VRD_CONTROL) {
+				dv->origin = VRD_FILE;
+				vrd_control_save(d);
+			}
+			dv->origin = VRD_FILE;
 			continue;
 		}
-		if (vrd_add_device(d, c->devspec[i], true, err, sizeof(err))) {
+		if (vrd_add_device(d, c->devspec[i], VRD_FILE, err, sizeof(err))) {
 			pr_warn("reload: %s\n", err);
 			(*failed)++;
 			continue;

@@ -250,6 +250,26 @@ static int vrd_bpf_start(struct vrd_daemon *d)
 	return 0;
 }
 
+/* Pinned slots with a guest attached that no device here takes: the
+ * operator is told how to resume them (their VMMs wait to reconnect). */
+static void vrd_unconfigured_guests(struct vrd_daemon *d)
+{
+	for (int i = 0; i < VRM_MAX_DEVICES; i++) {
+		const struct vrm_device *dev = &d->b.devices[i];
+		char name[sizeof(dev->name) + 1];
+
+		if (!(dev->flags & VRM_DF_ACTIVE) || !dev->name[0])
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)sizeof(dev->name), dev->name);
+		if (vrd_find(d, name))
+			continue;
+		pr_warn("device %s (slot %d) had a guest attached when the last vringmedd stopped, "
+			"and no device of that name is configured here: `vringmedctl device add "
+			"%s,vmm=PATH,backend=PATH` or its line in the configuration file resumes it\n",
+			name, i, name);
+	}
+}
+
 /* The devices configured.  Device slots nobody configures again are
  * cleared: their VMMs went with the vhost-user connections of the daemon
  * that died. */
@@ -258,12 +278,14 @@ static int vrd_devices_start(struct vrd_daemon *d)
 	for (int i = 0; i < d->cfg->ndev; i++) {
 		char why[256];
 
-		if (vrd_add_device(d, d->cfg->devspec[i], d->cfg->devspec_file[i], why,
-				   sizeof(why))) {
+		if (vrd_add_device(d, d->cfg->devspec[i],
+				   d->cfg->devspec_file[i] ? VRD_FILE : VRD_CMDLINE, why, sizeof(why))) {
 			pr_warn("%s\n", why);
 			return -1;
 		}
 	}
+	vrd_control_restore(d);
+	vrd_unconfigured_guests(d);
 	return 0;
 }
 
@@ -386,8 +408,11 @@ static int vrd_stop(struct vrd_daemon *d, int err)
 	/* A first start that failed pinned what nobody uses: no VMM ever
 	 * connected.  After a start, or over adopted pins, they are left;
 	 * so are they when handed over. */
-	if ((!err && !handed) || (!d->started && !d->b.adopted && d->lockfd >= 0))
+	if ((!err && !handed) || (!d->started && !d->b.adopted && d->lockfd >= 0)) {
 		vrm_bpf_unpin(&d->b);
+		if (!err)
+			vrd_control_forget(d);
+	}
 	if (zombies) {
 		pr_warn("exiting with abandoned device threads\n");
 		return err;
