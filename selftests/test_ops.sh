@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 61)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 62)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -211,6 +211,18 @@ stop_pid "$LSN"; LSN=
 refused ctl_device_add_relative_path_refused "net5,vmm=rel.sock,backend=$TMP/be1.sock" "take absolute paths"
 refused ctl_device_add_key_twice_refused "net5,vmm=$TMP/a.sock,backend=$TMP/be1.sock,vmm=$TMP/b.sock" "vmm is given twice"
 refused ctl_device_add_unknown_key_named "net5,vmm=$TMP/a.sock,backend=$TMP/be1.sock,polll=3" "'polll=3' not understood"
+# Idle control clients (a hung socat) hold neither the daemon's loop nor
+# the next client: 40 held open, a command is answered at once.
+check ctl_idle_clients_no_lockout python3 - "$TMP/ctl.sock" "$C" <<'PY'
+import socket, subprocess, sys, time
+held = []
+for _ in range(40):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); held.append(s)
+t = time.time()
+r = subprocess.run(sys.argv[2].split() + ["device", "list"], capture_output=True, text=True)
+sys.exit(0 if r.returncode == 0 and "does not answer" not in r.stderr and "net0" in r.stdout
+         and time.time() - t < 1.0 else 1)
+PY
 # A signal that would end the daemon without a word is logged and ignored.
 kill -USR1 "$D"; kill -ALRM "$D"; sleep 0.3
 check sigusr1_sigalrm_ignored bash -c "kill -0 $D && grep -q 'signal USR1 from pid [0-9]* ignored' $TMP/vringmedd.log && grep -q 'signal ALRM from pid' $TMP/vringmedd.log && [ -S $TMP/ctl.sock ]"

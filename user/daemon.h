@@ -114,6 +114,10 @@ struct vrd_zombie {
 	bool vmm_client;		/* the VMM's socket: never ours to remove */
 };
 
+/* Control clients served at once (daemon_control.c). */
+#define VRD_CTL_CLIENTS	16
+struct vrd_client;
+
 struct vrd_daemon {
 	const struct vrd_config *cfg;
 	struct vrm_bpf b;
@@ -124,6 +128,8 @@ struct vrd_daemon {
 	struct vrd_dev *dev[VRM_MAX_DEVICES];
 	struct vrd_zombie zombie[VRM_MAX_DEVICES];
 	const char *ctl_path;		/* NULL: no control socket */
+	struct vrd_client *ctl_client[VRD_CTL_CLIENTS];	/* being served */
+	struct vrd_client *ctl_closed;	/* closed, freed at the next tick */
 	struct vrm_metrics *metrics;
 	const char *label_state[VRM_MAX_DEVICES];	/* last state told to metrics */
 	enum vrm_kick_path label_kick[VRM_MAX_DEVICES];
@@ -157,6 +163,9 @@ void vrd_reload(struct vrd_daemon *d);
 /* daemon_control.c: 0, or -errno (said). */
 int vrd_control_open(struct vrd_daemon *d, const char *path);
 void vrd_control_close(struct vrd_daemon *d);
+/* From the main loop, after each batch: frees closed clients, closes those
+ * idle VRM_CONTROL_TIMEOUT_S. */
+void vrd_control_tick(struct vrd_daemon *d);
 /* The control socket's devices, written to (or, with none, removed from)
  * the file beside the socket; read back and started by the next daemon;
  * forgotten (the file removed) when the daemon removes its pins. */

@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "access.h"
+#include "clock.h"
 #include "daemon.h"
 #include "qstats_json.h"
 #include "defaults.h"
@@ -378,50 +379,124 @@ static json_t *vrd_control_cmd(struct vrd_daemon *d, char *line)
 	return vrd_unknown();
 }
 
-/* One line, however it was split on the way (socat, a script's two
- * writes): up to the newline, the end, or the timeout.  Its length. */
-static size_t vrd_control_read(int fd, char *line, size_t size)
-{
+/*
+ * Clients are served from the main loop without ever waiting on one: each
+ * is a non-blocking socket in the loop with a buffer of its own, answered
+ * once its line is whole (however it was split on the way: socat, a
+ * script's two writes) or it ends, and closed after VRM_CONTROL_TIMEOUT_S
+ * without one.  A full house closes its oldest client: idle clients can
+ * neither hold the loop (the signals, the watchdog) nor lock an operator
+ * out.
+ */
+struct vrd_client {
+	struct vrm_ev ev;
+	struct vrd_daemon *d;
+	struct vrd_client *next;	/* closed, to be freed */
+	uint64_t since_ms;
 	size_t got;
+	char line[600];
+};
+
+/* Closed now, freed at the next tick: an event of it may still wait in the
+ * batch the loop is dispatching (vrm_ev_dispatch skips a closed one). */
+static void vrd_client_close(struct vrd_daemon *d, struct vrd_client *c)
+{
+	for (int i = 0; i < VRD_CTL_CLIENTS; i++)
+		if (d->ctl_client[i] == c)
+			d->ctl_client[i] = NULL;
+	vrm_ev_del(d->epfd, &c->ev);
+	close(c->ev.fd);
+	c->ev.fd = -1;
+	c->next = d->ctl_closed;
+	d->ctl_closed = c;
+}
+
+static void vrd_clients_free(struct vrd_daemon *d)
+{
+	while (d->ctl_closed) {
+		struct vrd_client *c = d->ctl_closed;
+
+		d->ctl_closed = c->next;
+		free(c);
+	}
+}
+
+static void vrd_client_answer(struct vrd_daemon *d, struct vrd_client *c)
+{
+	json_t *ans = vrd_control_cmd(d, c->line);
+	char *out = json_dumps(ans, JSON_COMPACT);
+
+	/* The client asked and reads: the answer fits its socket's buffer. */
+	if (out && (send(c->ev.fd, out, strlen(out), MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ||
+		    send(c->ev.fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0))
+		pr_debug("control: reply lost: %s\n", strerror(errno));
+	free(out);
+	json_decref(ans);
+}
+
+static void vrd_on_client(struct vrm_ev *ev, uint32_t events)
+{
+	struct vrd_client *c = ev->ctx;
+	struct vrd_daemon *d = c->d;
 	ssize_t n;
 
-	for (got = 0; got < size - 1 && !memchr(line, '\n', got); got += (size_t)n) {
-		n = recv(fd, line + got, size - 1 - got, 0);
-		if (n <= 0)
-			break;
-	}
-	line[got] = 0;
-	return got;
+	(void)events;
+	n = recv(ev->fd, c->line + c->got, sizeof(c->line) - 1 - c->got, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0)
+		c->got += (size_t)n;
+	c->line[c->got] = 0;
+	if (n > 0 && !memchr(c->line, '\n', c->got) && c->got < sizeof(c->line) - 1)
+		return;		/* more to come */
+	if (c->got)
+		vrd_client_answer(d, c);
+	vrd_client_close(d, c);
 }
 
 static void vrd_on_control(struct vrm_ev *ev, uint32_t events)
 {
 	struct vrd_daemon *d = ev->ctx;
-	struct timeval tv = { .tv_sec = VRM_CONTROL_TIMEOUT_S };
-	char line[600];
-	json_t *ans;
-	char *out;
-	int fd;
+	struct vrd_client *c;
+	int fd, slot = -1, oldest = 0;
 
 	(void)events;
-	fd = accept4(ev->fd, NULL, NULL, SOCK_CLOEXEC);
+	fd = accept4(ev->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
-	/* A client that never writes costs at most VRM_CONTROL_TIMEOUT_S. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (vrd_control_read(fd, line, sizeof(line)) > 0) {
-		ans = vrd_control_cmd(d, line);
-		out = json_dumps(ans, JSON_COMPACT);
-		if (out) {
-			if (send(fd, out, strlen(out), MSG_NOSIGNAL) < 0 ||
-			    send(fd, "\n", 1, MSG_NOSIGNAL) < 0)
-				pr_debug("control: reply lost: %s\n", strerror(errno));
-			free(out);
-		}
-		json_decref(ans);
+	for (int i = 0; i < VRD_CTL_CLIENTS && slot < 0; i++)
+		if (!d->ctl_client[i])
+			slot = i;
+		else if (d->ctl_client[i]->since_ms < d->ctl_client[oldest]->since_ms)
+			oldest = i;
+	if (slot < 0) {
+		vrd_client_close(d, d->ctl_client[oldest]);
+		slot = oldest;
 	}
-	close(fd);
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->ev = (struct vrm_ev){ .fd = fd, .fn = vrd_on_client, .ctx = c };
+	c->d = d;
+	c->since_ms = vrm_now_ms();
+	if (vrm_ev_add(d->epfd, &c->ev, EPOLLIN)) {
+		close(fd);
+		free(c);
+		return;
+	}
+	d->ctl_client[slot] = c;
+}
+
+void vrd_control_tick(struct vrd_daemon *d)
+{
+	uint64_t now = vrm_now_ms();
+
+	vrd_clients_free(d);
+	for (int i = 0; i < VRD_CTL_CLIENTS; i++)
+		if (d->ctl_client[i] && now - d->ctl_client[i]->since_ms >= VRM_CONTROL_TIMEOUT_S * 1000)
+			vrd_client_close(d, d->ctl_client[i]);
 }
 
 /* A socket file at `path` nobody serves (a crashed run's) is removed; one
@@ -472,6 +547,10 @@ int vrd_control_open(struct vrd_daemon *d, const char *path)
 
 void vrd_control_close(struct vrd_daemon *d)
 {
+	for (int i = 0; i < VRD_CTL_CLIENTS; i++)
+		if (d->ctl_client[i])
+			vrd_client_close(d, d->ctl_client[i]);
+	vrd_clients_free(d);
 	if (d->ctl.fd < 0)
 		return;
 	close(d->ctl.fd);

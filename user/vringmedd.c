@@ -362,6 +362,7 @@ static int vrd_loop(struct vrd_daemon *d)
 			break;
 		}
 		vrm_ev_dispatch(evs, n);
+		vrd_control_tick(d);
 		vrd_scan(d);
 		vrd_labels(d);
 		vrd_watchdog(d);
