@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 62)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 65)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -37,6 +37,16 @@ trap cleanup EXIT
 
 testpmd_start "$TMP/be.sock" "$TMP/tp.in" "$TMP/testpmd.log" "$PREFIX"
 
+# A bad setting is named, and exits 2 before anything is loaded.
+printf 'devce net0,vmm=/run/a.sock,backend=/run/b.sock\n' > "$TMP/typo.conf"
+bad_config() {	# CHECK MESSAGE ARGS...
+	local name=$1 msg=$2
+	shift 2
+	check "$name" env MSG="$msg" bash -c ".output/vringmedd -p $ROOT-cfg $* > /dev/null 2> $TMP/cfg.err; [ \$? -eq 2 ] && grep -qF -- \"\$MSG\" $TMP/cfg.err && [ ! -e $ROOT-cfg ]"
+}
+bad_config config_unknown_setting_named "no setting is called 'devce'" -f "$TMP/typo.conf"
+bad_config config_directory_refused "a directory, not a file" -f "$TMP"
+bad_config control_relative_refused "an absolute path, or none" -c rel.sock
 # The config file holds what a reload changes; net0 is the command line's.
 echo "# devices a reload adds and removes" > "$TMP/ops.conf"
 start_daemon() {	# extra env in $1

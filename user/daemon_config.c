@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "access.h"
 #include "cli.h"
@@ -94,6 +95,11 @@ static int vrd_set_path(const char **path, bool *said, char *val, bool file)
 
 static int vrd_set_control(struct vrd_config *c, char *val, bool file)
 {
+	/* Absolute, or off: under the unit the working directory is /. */
+	if (strcmp(val, "none") && (val[0] != '/' || strpbrk(val, " \t"))) {
+		fprintf(stderr, "vringmedd: control socket '%s': an absolute path, or none\n", val);
+		return VRD_SET_BAD;
+	}
 	return vrd_set_path(&c->control, &c->control_set, val, file);
 }
 
@@ -309,13 +315,15 @@ static int vrd_config_args(struct vrd_config *c, int argc, char **argv)
 }
 
 /* One line of the file, comment and blanks cut: false when it is bad. */
-static bool vrd_config_line(struct vrd_config *c, char *line)
+/* One line of the file: NULL when taken, else what is wrong with it. */
+static const char *vrd_config_line(struct vrd_config *c, char *line)
 {
+	static char why[96];
 	char *key, *val, *end;
 
 	key = line + strspn(line, " \t");
 	if (!*key)
-		return true;
+		return NULL;
 	val = key + strcspn(key, " \t");
 	if (*val)
 		*val++ = 0;
@@ -323,40 +331,49 @@ static bool vrd_config_line(struct vrd_config *c, char *line)
 	end = val + strlen(val);
 	while (end > val && (end[-1] == ' ' || end[-1] == '\t'))
 		*--end = 0;
-	if (!*val)
-		return false;
 	for (size_t i = 0; i < VRD_NSETTINGS; i++) {
 		const struct vrd_setting *s = &vrd_settings[i];
 
 		if (!s->in_file || strcmp(key, s->name))
 			continue;
+		snprintf(why, sizeof(why), !*val ? "'%s' without a value" : "a bad '%s'", key);
+		if (!*val)
+			return why;
 		if (c->devices_only && s->set != vrd_set_device)
-			return true;
-		return s->set(c, val, true) == VRD_SET_OK;
+			return NULL;
+		return s->set(c, val, true) == VRD_SET_OK ? NULL : why;
 	}
-	return false;
+	snprintf(why, sizeof(why), "no setting is called '%.40s'", key);
+	return why;
 }
 
 /* The file --config names, into what the command line left unsaid.
  * 0, or 2 with the line at fault named. */
 static int vrd_config_file(struct vrd_config *c)
 {
-	FILE *f = fopen(c->file, "r");
+	FILE *f = fopen(c->file, "re");
+	const char *why;
+	struct stat st;
 	char line[600];
 	int lineno = 0;
 
-	if (!f) {
-		fprintf(stderr, "vringmedd: cannot read %s: %s\n", c->file, strerror(errno));
+	if (!f || fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+		const char *e = f && S_ISDIR(st.st_mode) ? "a directory, not a file" :
+				f && !S_ISREG(st.st_mode) ? "not a regular file" : strerror(errno);
+
+		fprintf(stderr, "vringmedd: cannot read %s: %s\n", c->file, e);
+		if (f)
+			fclose(f);
 		return 2;
 	}
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
 		line[strcspn(line, "#\r\n")] = 0;
-		if (!vrd_config_line(c, line)) {
-			fprintf(stderr, "vringmedd: %s:%d: expected 'device NAME,vmm=PATH,backend=PATH', "
-				"'pin-root DIR', 'control PATH|none', 'metrics ADDR:PORT|none', "
-				"'socket-group NAME' or 'allow-uid UID' (at most %d devices)\n", c->file,
-				lineno, VRM_MAX_DEVICES);
+		if ((why = vrd_config_line(c, line))) {
+			fprintf(stderr, "vringmedd: %s:%d: %s: expected 'device NAME,vmm=PATH,"
+				"backend=PATH' (at most %d), 'pin-root DIR', 'control PATH|none', "
+				"'metrics ADDR:PORT|none', 'socket-group NAME' or 'allow-uid UID'\n",
+				c->file, lineno, why, VRM_MAX_DEVICES);
 			fclose(f);
 			return 2;
 		}
