@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 65)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 68)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -198,6 +198,13 @@ check ctl_device_add_refused bash -c "! $C device add net3,vmm=$TMP/vmm3.sock 2>
 hup	# not the file's: a reload leaves it
 check reload_keeps_control_device [ -S "$TMP/vmm3.sock" ]
 check ctl_device_del bash -c "$C device del net3 | grep -q 'device net3 removed' && [ ! -e $TMP/vmm3.sock ]"
+check ctl_device_del_forgets_it bash -c "! $C dev l | grep -q '^net3 ' && ! curl -sf http://127.0.0.1:$MPORT/metrics | grep -q 'device=\"net3\"'"
+# What the listing says before a guest came: a blk device's configured
+# order, a net device's unknown; a configured kick path.
+$C device add "blk0,vmm=$TMP/vmmb.sock,backend=$TMP/be1.sock,type=blk,order=be,kick=userspace" > /dev/null
+$C device add "net7,vmm=$TMP/vmm7.sock,backend=$TMP/be1.sock" > /dev/null
+check ctl_unconnected_devices_shown bash -c "$C dev l | grep -Eq '^blk0 +[0-9]+ +blk +big +unknown' && $C dev l | grep -Eq '^net7 +[0-9]+ +net +unknown +unknown' && $C dev show blk0 | grep -q 'kick path: userspace'"
+$C device del blk0 > /dev/null; $C device del net7 > /dev/null
 check ctl_device_del_unknown bash -c "! $C device del net3 2> $TMP/err.txt && grep -q 'no such device' $TMP/err.txt"
 # vmm_client=on: the VMM listens (QEMU's server=on) and vringmedd connects,
 # trying again while nothing listens there; the path is the VMM's, neither
@@ -274,6 +281,7 @@ kill -TERM "$D"; wait "$D"; rc=$?; D=
 check sigterm_hands_over_attached_guest bash -c "[ $rc -eq 0 ] &&
 	grep -q 'signal 15: 1 device with guests attached: leaving the pins under $ROOT' $TMP/vringmedd.log &&
 	[ -e $ROOT/link_vrm_tp_write ] && ! grep -q 'signal 15: removing pins' $TMP/vringmedd.log"
+check ctl_metrics_daemon_down bash -c "$C metrics | grep -qx 'vringmed_up 0'"
 n_adopt=$(grep -c "adopted $ROOT" "$TMP/vringmedd.log")
 n_resumed=$(grep -c "resumed where the previous daemon left it" "$TMP/vringmedd.log")
 start_daemon "" || bad sigterm_restart "vringmedd did not start again: $(tail -n2 "$TMP/vringmedd.log")"

@@ -72,8 +72,11 @@ static json_t *vrd_device_json(const struct vrm_proxy_info *in)
 	o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:s}",
 		      "slot", (int)in->slot, "name", in->name, "vmm_socket", in->vmm_path,
 		      "backend_socket", in->backend_path, "state", in->state,
-		      "byte_order", in->order == VRM_ORDER_BE ? "big" : "little",
-		      "virtio", in->legacy ? "legacy" : "modern",
+		      /* Negotiated: unknown before the guest says (a blk
+		       * device's order is configured). */
+		      "byte_order", !in->guest_features && in->type != VRM_DEV_BLK ? "unknown" :
+				    in->order == VRM_ORDER_BE ? "big" : "little",
+		      "virtio", !in->guest_features ? "unknown" : in->legacy ? "legacy" : "modern",
 		      "features", feat, "backend_features", bfeat, "vmm_pid", (int)in->vmm_pid,
 		      "sessions", (int)in->sessions, "teardowns", (int)in->teardowns,
 		      "deferred_kicks_completed", (int)in->deferred_done,

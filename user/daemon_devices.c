@@ -342,9 +342,19 @@ int vrd_del_device(struct vrd_daemon *d, const char *name)
 	for (int i = 0; i < VRM_MAX_DEVICES; i++)
 		if (d->dev[i] && !strcmp(vrm_proxy_name(d->dev[i]->p), name)) {
 			struct timespec deadline = vrd_join_deadline();
+			struct vrm_device *dev = &d->b.devices[i];
 
 			vrd_dev_stop(d->dev[i]);
 			vrd_dev_join(d, d->dev[i], &deadline);
+			/* Forgotten: its slot is listed no more (vringmedctl, the
+			 * metrics).  Its session ended, its kick fds are gone: no
+			 * program reads the slot.  An abandoned thread still
+			 * holds it, and the slot stays its until it ends. */
+			if (!atomic_load(&d->zombie[i].live)) {
+				__atomic_store_n(&dev->flags, 0, __ATOMIC_SEQ_CST);
+				dev->broken = 0;
+				memset(dev->name, 0, sizeof(dev->name));
+			}
 			return 0;
 		}
 	return -ENOENT;

@@ -74,7 +74,7 @@ static enum MHD_Result vrm_metrics_serve(void *cls, struct MHD_Connection *c, co
 		x.kick_path[i] = m->kick_path[i];
 	}
 	x.calls = m->calls;
-	vrm_view_prometheus(&m->view, &x, out);
+	vrm_view_prometheus(&m->view, &x, true, out);
 	pthread_mutex_unlock(&m->lock);
 	vrm_xdp_prometheus(out);
 	fclose(out);

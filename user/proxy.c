@@ -279,7 +279,9 @@ static void vrp_publish(struct vrm_proxy *p)
 		.guest_features = p->guest_features, .backend_features = p->be_features,
 		.sessions = p->sessions, .teardowns = p->teardowns,
 		.deferred_done = p->deferred_done,
-		.kick_path = p->kick_path, .starts = p->starts,
+		/* Before a ring runs, the path configured (auto: not yet chosen). */
+		.kick_path = p->kick_path != VRM_KICK_AUTO ? p->kick_path : p->cfg.kick,
+		.starts = p->starts,
 	};
 	snprintf(p->pub.kick_why, sizeof(p->pub.kick_why), "%s", p->kick_why);
 	p->pub.mem_regions = p->nreg > 0 ? (uint32_t)p->nreg : 0;
@@ -592,6 +594,8 @@ static void vrp_fresh_slot(struct vrm_proxy *p, bool same)
 	vrm_bpf_del_kickfds_of(b, vrp_qslot(p, 0), VRM_DEV_QUEUES);
 	memcpy(dev->name, p->cfg.name, strnlen(p->cfg.name, sizeof(dev->name) - 1));
 	dev->type = p->cfg.type;
+	if (dev->type == VRM_DEV_BLK)
+		dev->order = p->cfg.order;	/* configured: a blk device's order is known */
 	dev->first_queue = vrp_qslot(p, 0);
 	dev->nqueues = vrp_nq(p);
 }

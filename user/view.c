@@ -292,10 +292,10 @@ static void daemon_counter(FILE *out, const struct qrow *rows, int nrows,
 }
 
 /* Who serves these metrics, and which build. */
-static void prom_self(FILE *out)
+static void prom_self(FILE *out, bool up)
 {
-	head(out, "vringmed_up", "gauge", "1 while vringmedd serves these metrics.");
-	fprintf(out, "vringmed_up 1\n");
+	head(out, "vringmed_up", "gauge", "1 while vringmedd runs (it serves these metrics).");
+	fprintf(out, "vringmed_up %d\n", up);
 	head(out, "vringmed_build_info", "gauge", "vringmed's version, as a label.");
 	fprintf(out, "vringmed_build_info{version=\"%s\",libbpf=\"%u.%u\"} 1\n", VRINGMED_VERSION,
 		libbpf_major_version(), libbpf_minor_version());
@@ -315,8 +315,8 @@ static void prom_device_info(FILE *out, const struct vrm_view *v, const struct v
 		fprintf(out, "vringmed_device_info{device=\"");
 		esc(out, name);
 		fprintf(out, "\",slot=\"%u\",byte_order=\"%s\",virtio=\"%s\",features=\"0x%llx\","
-			"active=\"%s\",state=\"", s, d->order == VRM_ORDER_BE ? "big" : "little",
-			(d->features >> 32) & 1 ? "modern" : "legacy", (unsigned long long)d->features,
+			"active=\"%s\",state=\"", s, vrm_view_order_name(d), vrm_view_virtio_name(d),
+			(unsigned long long)d->features,
 			d->flags & VRM_DF_ACTIVE ? "yes" : "no");
 		esc(out, x && x->state[s] ? x->state[s] : "unknown");
 		fprintf(out, "\",backend=\"");
@@ -490,12 +490,27 @@ static void prom_programs(FILE *out, const struct vrm_view *v)
 	}
 }
 
-void vrm_view_prometheus(const struct vrm_view *v, const struct vrm_view_extra *x, FILE *out)
+const char *vrm_view_order_name(const struct vrm_device *d)
+{
+	if (!d->features && d->type != VRM_DEV_BLK)
+		return "unknown";
+	return d->order == VRM_ORDER_BE ? "big" : "little";
+}
+
+const char *vrm_view_virtio_name(const struct vrm_device *d)
+{
+	if (!d->features)
+		return "unknown";
+	return (d->features >> 32) & 1 ? "modern" : "legacy";
+}
+
+void vrm_view_prometheus(const struct vrm_view *v, const struct vrm_view_extra *x, bool up,
+			 FILE *out)
 {
 	struct qrow *rows = calloc(VRM_MAX_QUEUES, sizeof(*rows));
 	int nrows = rows ? collect(v, rows) : 0;
 
-	prom_self(out);
+	prom_self(out, up);
 	prom_device_info(out, v, x);
 	if (x)
 		prom_kick_path(out, v, x);

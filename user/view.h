@@ -77,8 +77,14 @@ struct vrm_view_extra {
 	struct vrm_view_calls calls;
 };
 
-/* Prometheus text exposition format 0.0.4 of everything in the view. */
-void vrm_view_prometheus(const struct vrm_view *v, const struct vrm_view_extra *x, FILE *out);
+/* Prometheus text exposition format 0.0.4 of everything in the view; `up`:
+ * whether vringmedd runs (vringmed_up). */
+void vrm_view_prometheus(const struct vrm_view *v, const struct vrm_view_extra *x, bool up,
+			 FILE *out);
+/* A device's byte order and virtio version as the maps say them, "unknown"
+ * before its guest negotiated (a blk device's order is configured). */
+const char *vrm_view_order_name(const struct vrm_device *d);
+const char *vrm_view_virtio_name(const struct vrm_device *d);
 
 /* Batch-size buckets of vrm_qstats.batch: the upper bound of bucket i
  * (chains per kick), UINT32_MAX for the last. */

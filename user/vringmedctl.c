@@ -132,8 +132,9 @@ static json_t *device_json(const struct vrm_view *v, unsigned slot, json_t *dl, 
 	snprintf(feat, sizeof(feat), "0x%llx", (unsigned long long)d->features);
 	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:b, s:s, s:i, s:s, s:s, s:I}",
 		      "name", name, "slot", (int)slot,
-		      "byte_order", d->order == VRM_ORDER_BE ? "big" : "little",
-		      "virtio", (d->features >> 32) & 1 ? "modern" : "legacy", "features", feat,
+		      "byte_order", de ? jstr(de, "byte_order", "?") : vrm_view_order_name(d),
+		      "virtio", de ? jstr(de, "virtio", "?") : vrm_view_virtio_name(d),
+		      "features", feat,
 		      "active", (d->flags & VRM_DF_ACTIVE) != 0,
 		      "broken", d->broken ? vrm_verdict_name(d->broken) : "no",
 		      "vmm_pid", (int)d->tgid,
@@ -563,7 +564,11 @@ static int cmd_device_del(const struct vrm_view *v, char **args)
 
 static int cmd_metrics(const struct vrm_view *v, char **args)
 {
-	vrm_view_prometheus(v, NULL, stdout);
+	json_t *dl = daemon_devices();
+
+	/* From the maps; vringmed_up says whether the daemon answers. */
+	vrm_view_prometheus(v, NULL, dl != NULL, stdout);
+	json_decref(dl);
 	return 0;
 }
 
