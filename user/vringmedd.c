@@ -29,6 +29,8 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
@@ -304,6 +306,49 @@ static void vrd_ready(struct vrd_daemon *d)
 	d->wd_usec = vrm_sd_watchdog_usec();
 }
 
+
+/*
+ * The capabilities the unit gives it (vringmedd(8), SYSTEMD): without
+ * CAP_BPF and CAP_PERFMON nothing loads, and libbpf's own words for that
+ * do not say what to change; without the others, parts go missing, each
+ * named here.  Nonzero when it cannot start.
+ */
+static int vrd_caps_ok(void)
+{
+	static const struct { int cap; const char *name, *for_what; } need[] = {
+		{ 39, "CAP_BPF", NULL },
+		{ 38, "CAP_PERFMON", NULL },
+		{ 21, "CAP_SYS_ADMIN", "a restart cannot adopt the shadow maps by id" },
+		{ 34, "CAP_SYSLOG", "eventfd_write's address stays hidden: write() kicks go unseen" },
+		{ 19, "CAP_SYS_PTRACE", "a VMM's /proc/PID/fd cannot be read (KVM VMMs not told)" },
+		{ 1, "CAP_DAC_OVERRIDE", "sockets of other users cannot be reached" },
+		{ 0, "CAP_CHOWN", "--socket-group cannot be given to the sockets" },
+	};
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct c[2] = { 0 };
+	char missing[160] = "";
+	int fatal = 0;
+
+	if (syscall(SYS_capget, &h, c))
+		return 0;	/* cannot tell: loading will say */
+	for (unsigned i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		int cap = need[i].cap;
+
+		if (c[cap / 32].effective & (1u << (cap % 32)))
+			continue;
+		if (!need[i].for_what) {
+			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
+				 missing[0] ? " and " : "", need[i].name);
+			fatal = 1;
+		} else {
+			pr_warn("without %s: %s\n", need[i].name, need[i].for_what);
+		}
+	}
+	if (fatal)
+		pr_warn("vringmedd needs %s to load its BPF programs: run it as root (the unit "
+			"vringmedd.service grants what it needs: vringmedd(8), SYSTEMD)\n", missing);
+	return fatal;
+}
 /* Everything up, in order; *out is set once there is something for
  * vrd_stop to take down.  0, or the exit code. */
 static int vrd_start(struct vrd_daemon **out, const struct vrd_config *cfg)
@@ -321,6 +366,8 @@ static int vrd_start(struct vrd_daemon **out, const struct vrd_config *cfg)
 		pr_warn("pin root path too long: %s\n", cfg->pin_root);
 		return 2;
 	}
+	if (vrd_caps_ok())
+		return 1;
 	if (access("/sys/fs/bpf", W_OK)) {
 		pr_warn("/sys/fs/bpf is not writable: run as root with bpffs mounted (make setup)\n");
 		return 1;
