@@ -405,7 +405,7 @@ static void print_watch(json_t *rows)
 	}
 	if (isatty(1))
 		printf("\033[H\033[2J");
-	printf("vringmed stats (pin root %s), every %.1f s; Ctrl-C stops\n", opt.root, opt.interval);
+	printf("vringmed stats (pin root %s), every %g s; Ctrl-C stops\n", opt.root, opt.interval);
 	printf("%-16s %5s %12s %10s %14s %10s %10s %9s\n", "DEVICE", "QUEUE", "KICKS", "KICKS/S",
 	       "DESCRIPTORS", "DESCS/S", "USED/S", "DEFERRED");
 	json_array_foreach(rows, i, r)
@@ -633,6 +633,11 @@ static void usage(FILE *f)
 "  -p, --pin-root DIR   where vringmedd pinned its maps (default " VRM_PIN_ROOT ")\n"
 "  -c, --control PATH   vringmedd's control socket (default " VRM_CONTROL_PATH ")\n"
 "  -j, --json           JSON output (every listing)\n"
+"  -w, --watch          stats: refreshed, with rates per second\n"
+"  -i, --interval S     stats --watch: seconds between refreshes (default 1,\n"
+"                       at least 0.05)\n"
+"  -n, --count N        stats --watch: this many refreshes (default 0: until\n"
+"                       Ctrl-C)\n"
 "  -V, --version        the version, and libbpf's\n"
 "  -h, --help           this text\n"
 "\n"
@@ -706,10 +711,11 @@ static int parse_options(int argc, char **argv)
 		case 'j': opt.json = true; break;
 		case 'w': opt.watch = true; break;
 		case 'i':
-			err = vrm_parse_double(optarg, 0, 86400, &opt.interval);
+			/* Faster than this, the refresh is all it would do. */
+			err = vrm_parse_double(optarg, 0.05, 86400, &opt.interval);
 			if (err) {
 				fprintf(stderr, "vringmedctl: bad --interval '%s': expected seconds, "
-					"a number from 0 to 86400\n", optarg);
+					"a number from 0.05 to 86400\n", optarg);
 				return 2;
 			}
 			break;
@@ -733,9 +739,6 @@ static int parse_options(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* Faster than this, the refresh is all it would do. */
-	if (opt.interval < 0.05)
-		opt.interval = 0.05;
 	return -1;
 }
 
