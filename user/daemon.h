@@ -73,8 +73,8 @@ struct vrd_daemon;
 
 /* A device and the thread that runs it. */
 /* Where a device was given.  The control socket's are kept in a file
- * beside the socket (vrd_control_save) for the next daemon, as long as the
- * pins are: a restart or a crash keeps them, SIGINT forgets them. */
+ * beside the socket (vrd_control_save) for the next daemon: a restart, a
+ * stop with SIGTERM or a crash keeps them, SIGINT forgets them. */
 enum vrd_origin {
 	VRD_CMDLINE,
 	VRD_FILE,
@@ -168,7 +168,7 @@ void vrd_control_close(struct vrd_daemon *d);
 void vrd_control_tick(struct vrd_daemon *d);
 /* The control socket's devices, written to (or, with none, removed from)
  * the file beside the socket; read back and started by the next daemon;
- * forgotten (the file removed) when the daemon removes its pins. */
+ * forgotten (the file removed) at SIGINT. */
 void vrd_control_save(struct vrd_daemon *d);
 void vrd_control_restore(struct vrd_daemon *d);
 void vrd_control_forget(struct vrd_daemon *d);

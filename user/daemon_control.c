@@ -74,9 +74,9 @@ static json_t *vrd_device_json(const struct vrm_proxy_info *in)
 		      "backend_socket", in->backend_path, "state", in->state,
 		      /* Negotiated: unknown before the guest says (a blk
 		       * device's order is configured). */
-		      "byte_order", !in->guest_features && in->type != VRM_DEV_BLK ? "unknown" :
+		      "byte_order", !in->negotiated && in->type != VRM_DEV_BLK ? "unknown" :
 				    in->order == VRM_ORDER_BE ? "big" : "little",
-		      "virtio", !in->guest_features ? "unknown" : in->legacy ? "legacy" : "modern",
+		      "virtio", !in->negotiated ? "unknown" : in->legacy ? "legacy" : "modern",
 		      "features", feat, "backend_features", bfeat, "vmm_pid", (int)in->vmm_pid,
 		      "sessions", (int)in->sessions, "teardowns", (int)in->teardowns,
 		      "deferred_kicks_completed", (int)in->deferred_done,
@@ -236,7 +236,7 @@ static json_t *vrd_cmd_device_del(struct vrd_daemon *d, const char *name)
 /* ---- the control socket's devices, kept for the next daemon ---------- */
 
 /* "<control socket>.devices": in the socket's directory (/run/vringmed under
- * the unit: gone with a reboot, as the pins are). */
+ * the unit: gone with a reboot). */
 static bool vrd_devices_file(const struct vrd_daemon *d, char *buf, size_t len)
 {
 	return d->ctl_path && (size_t)snprintf(buf, len, "%s.devices", d->ctl_path) < len;
@@ -261,7 +261,8 @@ void vrd_control_save(struct vrd_daemon *d)
 		return;
 	}
 	fprintf(f, "# vringmedd's devices added on its control socket %s, for the next vringmedd\n"
-		"# after a restart or a crash; written by the daemon, removed by SIGINT\n",
+		"# after a restart, a stop with SIGTERM or a crash; written by the daemon,\n"
+		"# removed by SIGINT\n",
 		d->ctl_path);
 	for (int i = 0; i < VRM_MAX_DEVICES; i++)
 		if (d->dev[i] && d->dev[i]->origin == VRD_CONTROL) {

@@ -275,6 +275,7 @@ static void vrp_publish(struct vrm_proxy *p)
 		.backend_path = p->cfg.backend_path, .state = p->state, .slot = p->slot,
 		.type = p->cfg.type,
 		.vmm_pid = p->vmm_pid, .legacy = p->legacy,
+		.negotiated = vrp_dev(p)->features != 0,
 		.order = vrp_is_blk(p) ? p->cfg.order : p->order,
 		.guest_features = p->guest_features, .backend_features = p->be_features,
 		.sessions = p->sessions, .teardowns = p->teardowns,

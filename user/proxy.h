@@ -149,6 +149,7 @@ struct vrm_proxy_info {
 	pid_t vmm_pid;
 	bool vmm_client;	/* we connect to the VMM's socket */
 	bool legacy;
+	bool negotiated;		/* a guest ever set its features (the map holds them) */
 	int order;		/* enum vrm_order */
 	uint64_t guest_features, backend_features;
 	/* The VMM's memory table: regions, and bytes in all (a memory

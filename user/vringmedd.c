@@ -456,11 +456,13 @@ static int vrd_stop(struct vrd_daemon *d, int err)
 	/* A first start that failed pinned what nobody uses: no VMM ever
 	 * connected.  After a start, or over adopted pins, they are left;
 	 * so are they when handed over. */
-	if ((!err && !handed) || (!d->started && !d->b.adopted && d->lockfd >= 0)) {
+	if ((!err && !handed) || (!d->started && !d->b.adopted && d->lockfd >= 0))
 		vrm_bpf_unpin(&d->b);
-		if (!err)
-			vrd_control_forget(d);
-	}
+	/* SIGTERM is a restart's, or a stop's until the next start: the
+	 * control socket's devices stay for the next daemon.  SIGINT ends
+	 * everything. */
+	if (!err && vrd_stop_sig == SIGINT)
+		vrd_control_forget(d);
 	if (zombies) {
 		pr_warn("exiting with abandoned device threads\n");
 		return err;
