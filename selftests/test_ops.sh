@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 68)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 69)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -144,6 +144,7 @@ check ctl_stats_daemon_calls bash -c "$C st -j | python3 -c 'import json,sys; r=
 check ctl_stats_watch bash -c "$C --json stats --watch --interval 0.5 --count 5 > $TMP/watch.txt && [ \$(wc -l < $TMP/watch.txt) -eq 5 ] && python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if any(q[\"descriptors_per_s\"] > 0 for s in r[1:] for q in s) else 1)' $TMP/watch.txt"
 check ctl_program_list bash -c "$C -j program list | grep -q '\"vrm_tp_write\"'"
 check ctl_device_show bash -c "$C device show net0 | grep -q 'queue 1: kicks'"
+check ctl_extra_word_refused bash -c "! $C device list extra 2> $TMP/err.txt && grep -q \"unknown command 'extra'\\|expected device list\" $TMP/err.txt && ! $C stats extra 2> $TMP/err.txt && grep -q \"unexpected 'extra' after 'stats'\" $TMP/err.txt"
 check ctl_no_state_error bash -c "! .output/vringmedctl -p /sys/fs/bpf/vringmed-none-$$ device list 2> $TMP/err.txt && grep -q 'is vringmedd running' $TMP/err.txt"
 
 # kill -9 mid-traffic: counters never go backwards, the restart adopts.

@@ -665,16 +665,25 @@ static const struct cmd *find_command(const struct cmd *o, int argc, char **argv
 	if (!argc)
 		return o;
 	for (const struct cmd *c = o; c < cmds + NCMDS && !strcmp(c->object, o->object); c++) {
-		if (c->command && is_prefix(argv[0], c->command) && argc - 1 >= c->nargs)
-			return c;
+		/* The words a command takes, no fewer and no more: a word
+		 * left over is a mistake to say, not to pass over. */
+		if (c->command && is_prefix(argv[0], c->command)) {
+			if (argc - 1 == c->nargs)
+				return c;
+			fprintf(stderr, "vringmedctl: expected %s\n", c->usage);
+			return NULL;
+		}
 		if (!c->command && !alone)
 			alone = c;
 		n += (size_t)snprintf(use + n, n < sizeof(use) ? sizeof(use) - n : 0, "%s%s",
 				      n ? " | " : "", c->usage);
 	}
-	if (!alone)
-		fprintf(stderr, "vringmedctl: %s\n", use);
-	return alone;
+	if (alone)
+		fprintf(stderr, "vringmedctl: unexpected '%s' after '%s': %s\n", argv[0], o->object,
+			use);
+	else
+		fprintf(stderr, "vringmedctl: unknown command '%s': %s\n", argv[0], use);
+	return NULL;
 }
 
 static void unknown_object(const char *word)
