@@ -218,7 +218,8 @@ static const struct vrd_setting vrd_settings[] = {
 	  "always are); any other peer is refused" },
 	{ "metrics", 'm', "ADDR:PORT", true, vrd_set_metrics,
 	  "Prometheus endpoint http://ADDR:PORT/metrics (default\n"
-	  VRM_METRICS_ADDR ":" VRM_STR(VRM_METRICS_PORT) ", loopback only; 'none': off)" },
+	  VRM_METRICS_ADDR ":" VRM_STR(VRM_METRICS_PORT) ", loopback only; a PORT alone:\n"
+	  "on " VRM_METRICS_ADDR "; 'none': off)" },
 	{ "config", 'f', "FILE", false, vrd_set_config,
 	  "settings, one a line: 'device NAME,vmm=PATH,backend=PATH',\n"
 	  "'pin-root DIR', 'control PATH|none', 'metrics ADDR:PORT|none',\n"

@@ -125,8 +125,12 @@ static void vrm_metrics_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = 0;
-	pr_warn("metrics: %s (%u more such messages in the last %u s left out)\n", msg,
-		atomic_exchange(&dropped, 0), VRM_METRICS_LOG_MS / 1000);
+	n = atomic_exchange(&dropped, 0);
+	if (n)
+		pr_warn("metrics: %s (and %zu more of the HTTP server's messages in the last %u s)\n",
+			msg, n, VRM_METRICS_LOG_MS / 1000);
+	else
+		pr_warn("metrics: %s\n", msg);
 }
 
 int vrm_metrics_start(struct vrm_metrics **out, struct vrm_bpf *b, const char *addr, unsigned port)
@@ -150,8 +154,10 @@ int vrm_metrics_start(struct vrm_metrics **out, struct vrm_bpf *b, const char *a
 	 * VRM_METRICS_IDLE_S (a scrape takes milliseconds). */
 	m->httpd = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, port,
 				    NULL, NULL, vrm_metrics_serve, m,
-				    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				    /* First, or the library's own logger has the
+				     * options before it. */
 				    MHD_OPTION_EXTERNAL_LOGGER, vrm_metrics_log, NULL,
+				    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)VRM_METRICS_CONNS,
 				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)VRM_METRICS_IDLE_S,
 				    MHD_OPTION_END);
