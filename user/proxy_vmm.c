@@ -793,7 +793,10 @@ static void vrp_vmm_one(struct vrm_proxy *p, int fd)
 		if (rc == 0 || rc == -ECONNRESET)
 			vrp_teardown(p, "VMM disconnected");
 		else {
-			vrp_err(p, "malformed message from the VMM: %s", strerror(-rc));
+			vrp_err(p, "malformed message from the VMM: %s",
+				rc == -EPIPE ? "the connection ended in the middle of a message" :
+				rc == -EBADMSG ? "a header of another version, a payload too long, or "
+						 "too many fds" : strerror(-rc));
 			vrp_teardown(p, "VMM protocol error");
 		}
 		free(m);

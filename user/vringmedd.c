@@ -336,6 +336,9 @@ static int vrd_caps_ok(void)
 
 		if (c[cap / 32].effective & (1u << (cap % 32)))
 			continue;
+		/* Before CAP_BPF and CAP_PERFMON (5.8), CAP_SYS_ADMIN was both. */
+		if (!need[i].for_what && (c[0].effective & (1u << 21)))
+			continue;
 		if (!need[i].for_what) {
 			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
 				 missing[0] ? " and " : "", need[i].name);
