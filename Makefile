@@ -21,7 +21,8 @@ CFLAGS   ?= -O2 -g
 # VRM_DEFS: defines for C and BPF alike (perf-kick-phases builds with
 # -DVRM_KICK_STAMPS under an OUTPUT of its own).
 VRM_DEFS ?=
-CFLAGS   += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Iuser -Itestlib -I$(OUTPUT) -D_GNU_SOURCE $(VRM_DEFS)
+CFLAGS   += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Iuser \
+	    -Itestlib -I$(OUTPUT) -D_GNU_SOURCE $(VRM_DEFS)
 DEPFLAGS := -MMD -MP
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall \
 	      -I$(OUTPUT) -Iinclude $(VRM_DEFS)
@@ -85,7 +86,8 @@ TEST_BINS := $(OUTPUT)/test_core $(OUTPUT)/test_core.s390x $(OUTPUT)/test_bpf $(
 	     $(OUTPUT)/blk-guest-init.ppc64
 BINS     := $(OUTPUT)/vringmed-demo $(OUTPUT)/vringmedd $(OUTPUT)/vringmedctl
 
-.PHONY: all setup test bench-core bench-kick perf-compare demo demo-blk demo-rig demo-xdp xdp-bench clean verifier-stats fuzz fuzz-build perf-kick-phases FORCE
+.PHONY: all setup test bench-core bench-kick perf-compare demo demo-blk demo-rig demo-xdp xdp-bench \
+	clean verifier-stats fuzz fuzz-build perf-kick-phases FORCE
 all: $(BPF_OBJS) $(SKELS) $(LIB) $(TESTLIB) $(BINS) $(TEST_BINS)
 FORCE:
 

@@ -275,7 +275,8 @@ VRM_TEST(hostile_vmm)
 		/* Half a message, then gone: that session ends, nothing else. */
 		VRM_TRUE(write(s, part, 6) == 6);
 		close(s);
-		VRM_TRUE(peer_log_has(&dmn, "malformed message from the VMM: the connection ended in the middle of a message", 2000));
+		VRM_TRUE(peer_log_has(&dmn, "malformed message from the VMM: the connection ended "
+				      "in the middle of a message", 2000));
 		VRM_TRUE(device_has("netb", "\"state\":\"running\""));
 	}
 	bad_messages();
