@@ -87,19 +87,24 @@ bool peer_alive(const struct peer *p)
 	return p->pid > 0 && waitpid(p->pid, NULL, WNOHANG) == 0;
 }
 
+int peer_log_count(const struct peer *p, const char *needle)
+{
+	FILE *f = fopen(p->log, "r");
+	char line[1024];
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
 bool peer_log_has(const struct peer *p, const char *needle, int ms)
 {
 	for (int t = 0; t <= ms; t += 50) {
-		FILE *f = fopen(p->log, "r");
-		char line[1024];
-		bool hit = false;
-
-		if (f) {
-			while (!hit && fgets(line, sizeof(line), f))
-				hit = strstr(line, needle) != NULL;
-			fclose(f);
-		}
-		if (hit)
+		if (peer_log_count(p, needle))
 			return true;
 		if (t < ms)
 			sleep_ms(50);

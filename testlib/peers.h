@@ -37,6 +37,8 @@ int peer_stop(struct peer *p, int sig);
 bool peer_alive(const struct peer *p);
 /* Whether `needle` occurs in the peer's log (waits up to `ms`). */
 bool peer_log_has(const struct peer *p, const char *needle, int ms);
+/* Lines of its log holding needle, now. */
+int peer_log_count(const struct peer *p, const char *needle);
 /* Number of open fds of the peer (/proc/PID/fd), or -1. */
 int peer_nfds(const struct peer *p);
 /* The negotiated features testpmd's vhost library logged last, or 0. */
