@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 69)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 70)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -350,10 +350,18 @@ check away_drop_nothing_resent bash -c "[ $drc -eq 0 ] && [ $errs2 -eq $errs ] &
 	grep -q 'reconnects=1 away_dropped=[1-9][0-9]* resent=0 .*RESULT: PASS' $TMP/away.log"
 
 # A crash leaves its last word in the log (signal, sender, stack) and the
-# pins for the next daemon.
+# pins for the next daemon.  With a guest attached: a next daemon that
+# configures no device for it names it, and how to resume it.
+.output/vu_driver --socket "$TMP/vmm.sock" --legacy --reconnect --stream > "$TMP/crash.log" 2>&1 & TRAFFIC=$!
+until_state net0 running || echo "      net0 is $(state net0), not running: $(tail -n2 "$TMP/crash.log")"
 kill -SEGV "$D"; wait "$D" 2>/dev/null; D=
 check crash_reported bash -c "grep -q 'fatal signal SEGV sent by pid $$' $TMP/vringmedd.log &&
 	grep -q 'vringmedd(+0x' $TMP/vringmedd.log && [ -e $ROOT/link_vrm_tp_write ]"
+vringmedd_start "$TMP/vringmedd.log" "" -p "$ROOT" -c none -m none ||
+	bad crash_next_daemon "vringmedd did not start: $(tail -n2 "$TMP/vringmedd.log")"
+check crash_unconfigured_guest_named grep -q 'device net0 (slot 0) had a guest attached .*vringmedctl device add net0,' "$TMP/vringmedd.log"
+kill -TERM "$TRAFFIC" 2>/dev/null; wait "$TRAFFIC" 2>/dev/null; TRAFFIC=
+kill -INT "$D"; wait "$D"; D=
 
 # Misconfiguration says what to do; under systemd each line carries its
 # priority (journalctl -p warning).
