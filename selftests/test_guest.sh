@@ -160,8 +160,8 @@ case_checker() {
 # thread polls the guest's bursts (a kick BPF translated leaves
 # avail_event behind, so the next posts wait for the thread, whose periods
 # then catch work), and returns their completions a turn at a time: in
-# twenty-six runs here kicks were 0.05-0.45 of those without, calls
-# 0.12-0.97 in twenty-one (docs/performance.md, Event idx).  So both must be
+# twenty-eight runs here kicks were 0.05-0.45 of those without, calls
+# 0.12-0.97 in twenty-three (docs/performance.md, Event idx).  So both must be
 # fewer, and the device must have withheld calls used_event said were not
 # wanted (event_idx_saved, the middle figure); a comparison that does not
 # hold is measured once more before the case fails.
