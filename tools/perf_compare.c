@@ -1277,8 +1277,6 @@ static int relay_of(int m)
 }
 
 #ifdef VRM_KICK_STAMPS
-static int cmp_u64(const void *a, const void *b);
-
 /* Percentile q (0-100) of v[0..n), sorted in place. */
 static uint64_t pct_u64(uint64_t *v, unsigned n, unsigned q)
 {
@@ -1309,6 +1307,7 @@ static void kick_phases(double added[NPAIRED][MAX_BLOCKS])
 	const __u64 (*rec)[VRM_STAMPS] = (const __u64 (*)[VRM_STAMPS])B.skel->bss->vrm_stamp_rec;
 	unsigned n, first, count, nk = 0, na = 0, prev = ~0u;
 	uint64_t *kept[VRM_STAMPS + 1], *att[VRM_STAMPS + 1], clock;
+	double bpf, relay;
 
 	B.skel->bss->vrm_stamp_n = 0;
 	paired_pass(added);
@@ -1347,10 +1346,11 @@ static void kick_phases(double added[NPAIRED][MAX_BLOCKS])
 	if (!nk)
 		die("no kick of bpf+poll recorded in the paired pass");
 	clock = pct_u64(kept[VRM_ST_CLOCK], nk, 50);
+	bpf = median_d(added[2], blocks);
+	relay = median_d(added[1], blocks);
 	printf("added latency, batch 1, big-endian guest (paired pass, %d blocks x %d kicks):\n"
 	       "  BPF %.0f ns p50, the relay %.0f ns: BPF/relay %.3f\n\n",
-	       blocks, paired_n, median_d(added[2], blocks), median_d(added[1], blocks),
-	       median_d(added[1], blocks) > 0 ? median_d(added[2], blocks) / median_d(added[1], blocks) : 0);
+	       blocks, paired_n, bpf, relay, relay > 0 ? bpf / relay : 0);
 	printf("vrm_tp_write's phases, the pass's kept kicks (%u), ns; each phase includes one\n"
 	       "clock stamp (%llu ns p50); \"after attach\": the turn's first kick (%u):\n",
 	       nk, (unsigned long long)clock, na);

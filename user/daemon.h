@@ -71,7 +71,6 @@ void vrd_config_free_devices(struct vrd_config *c);
 
 struct vrd_daemon;
 
-/* A device and the thread that runs it. */
 /* Where a device was given.  The control socket's are kept in a file
  * beside the socket (vrd_control_save) for the next daemon: a restart, a
  * stop with SIGTERM or a crash keeps them, SIGINT forgets them. */
@@ -81,6 +80,7 @@ enum vrd_origin {
 	VRD_CONTROL,
 };
 
+/* A device and the thread that runs it. */
 struct vrd_dev {
 	struct vrd_daemon *d;
 	struct vrm_proxy *p;

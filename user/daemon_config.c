@@ -400,10 +400,9 @@ static int vrd_config_devices_ok(const struct vrd_config *c)
 				c->devspec_file[i] ? "device" : "--device", c->devspec[i], why);
 			return -1;
 		}
-		if ((why = vrm_proxy_paths_clash(&cfg, NULL)) ||
-		    (c->control && !strcmp(cfg.vmm_path, c->control) &&
-		     (why = "its vmm= is the daemon's control socket"))) {
-			fprintf(stderr, "vringmedd: device %s: %s\n", cfg.name, why);
+		if (c->control && !strcmp(cfg.vmm_path, c->control)) {
+			fprintf(stderr, "vringmedd: device %s: its vmm= is the daemon's control "
+				"socket\n", cfg.name);
 			return -1;
 		}
 		for (int j = 0; j < i; j++) {

@@ -259,12 +259,10 @@ fail:
 static int vrd_dev_admit(struct vrd_daemon *d, const struct vrm_proxy_cfg *cfg, bool *taken,
 			 char *err, size_t errlen)
 {
-	const char *clash = vrm_proxy_paths_clash(cfg, NULL);
+	const char *clash;
 
-	if (!clash && d->ctl_path && !strcmp(cfg->vmm_path, d->ctl_path))
-		clash = "its vmm= is the daemon's control socket";
-	if (clash) {
-		snprintf(err, errlen, "device %s: %s", cfg->name, clash);
+	if (d->ctl_path && !strcmp(cfg->vmm_path, d->ctl_path)) {
+		snprintf(err, errlen, "device %s: its vmm= is the daemon's control socket", cfg->name);
 		return -EADDRINUSE;
 	}
 	for (int i = 0; i < VRM_MAX_DEVICES; i++) {
@@ -342,19 +340,13 @@ int vrd_del_device(struct vrd_daemon *d, const char *name)
 	for (int i = 0; i < VRM_MAX_DEVICES; i++)
 		if (d->dev[i] && !strcmp(vrm_proxy_name(d->dev[i]->p), name)) {
 			struct timespec deadline = vrd_join_deadline();
-			struct vrm_device *dev = &d->b.devices[i];
 
 			vrd_dev_stop(d->dev[i]);
 			vrd_dev_join(d, d->dev[i], &deadline);
-			/* Forgotten: its slot is listed no more (vringmedctl, the
-			 * metrics).  Its session ended, its kick fds are gone: no
-			 * program reads the slot.  An abandoned thread still
-			 * holds it, and the slot stays its until it ends. */
-			if (!atomic_load(&d->zombie[i].live)) {
-				__atomic_store_n(&dev->flags, 0, __ATOMIC_SEQ_CST);
-				dev->broken = 0;
-				memset(dev->name, 0, sizeof(dev->name));
-			}
+			/* Forgotten, unless an abandoned thread still holds
+			 * the slot (it stays the thread's until it ends). */
+			if (!atomic_load(&d->zombie[i].live))
+				vrm_proxy_forget_slot(&d->b, (uint32_t)i);
 			return 0;
 		}
 	return -ENOENT;

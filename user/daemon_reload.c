@@ -19,7 +19,6 @@
 #include "proxy.h"
 #include "sdnotify.h"
 
-/* The running device named `name`, or NULL. */
 static bool vrd_in_file(const struct vrd_config *c, const char *name)
 {
 	for (int i = 0; i < c->ndev; i++) {
@@ -65,25 +64,20 @@ static int vrd_reload_added(struct vrd_daemon *d, const struct vrd_config *c, in
 			continue;	/* vrd_config_reread checked every line */
 		dv = vrd_find(d, cfg.name);
 		if (dv) {
-			bool changed = strcmp(dv->spec, c->devspec[i]) != 0;
+			enum vrd_origin was = dv->origin;
 
-			if (dv->origin != VRD_FILE)
+			if (was != VRD_FILE)
 				pr_warn("reload: device %s, given on the command line or the control "
-					"socket%s%s%s, is %s's from now on: removing its line removes "
-					"it%s%s%s\n", cfg.name, changed ? " as '" : "",
-					changed ? dv->spec : "", changed ? "' and running so" : "",
-					c->file, changed ? "; vringmedctl device del " : "",
-					changed ? cfg.name : "", changed ? ", then reload, applies its line" : "");
-			else if (changed)
+					"socket, is %s's from now on: removing its line removes it\n",
+					cfg.name, c->file);
+			if (strcmp(dv->spec, c->devspec[i]))
 				pr_warn("reload: device %s changed in %s; it keeps running as '%s' "
 					"(vringmedctl device del %s, then reload, to apply it)\n",
 					cfg.name, c->file, dv->spec, cfg.name);
 			/* Its line is the file's now: removing the line removes it. */
-			if (dv->origin == VRD_CONTROL) {
-				dv->origin = VRD_FILE;
-				vrd_control_save(d);
-			}
 			dv->origin = VRD_FILE;
+			if (was == VRD_CONTROL)
+				vrd_control_save(d);	/* no longer the control socket's */
 			continue;
 		}
 		if (vrd_add_device(d, c->devspec[i], VRD_FILE, err, sizeof(err))) {

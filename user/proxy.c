@@ -105,11 +105,6 @@ const char *vrm_proxy_paths_clash(const struct vrm_proxy_cfg *a, const struct vr
 {
 	static __thread char buf[200];
 
-	if (!b) {
-		if (!strcmp(a->vmm_path, a->backend_path))
-			return "its vmm= and backend= are one socket";
-		return NULL;
-	}
 	if (!strcmp(a->vmm_path, b->vmm_path))
 		snprintf(buf, sizeof(buf), "vmm=%s is device %s's VMM socket", a->vmm_path, b->name);
 	else if (!strcmp(a->vmm_path, b->backend_path))
@@ -201,6 +196,10 @@ int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **wh
 	if (cfg->vmm_path[0] != '/' ||
 	    (cfg->backend_path[0] != '/' && !vrm_xdp_is_spec(cfg->backend_path))) {
 		*why = "vmm= and backend= take absolute paths (backend= also xdp:IFACE)";
+		return -EINVAL;
+	}
+	if (!strcmp(cfg->vmm_path, cfg->backend_path)) {
+		*why = "vmm= and backend= are one socket";
 		return -EINVAL;
 	}
 	if (cfg->type == VRM_DEV_BLK && vrm_xdp_is_spec(cfg->backend_path)) {
@@ -599,6 +598,15 @@ static void vrp_fresh_slot(struct vrm_proxy *p, bool same)
 		dev->order = p->cfg.order;	/* configured: a blk device's order is known */
 	dev->first_queue = vrp_qslot(p, 0);
 	dev->nqueues = vrp_nq(p);
+}
+
+void vrm_proxy_forget_slot(struct vrm_bpf *b, uint32_t slot)
+{
+	struct vrm_device *dev = &b->devices[slot];
+
+	__atomic_store_n(&dev->flags, 0, __ATOMIC_SEQ_CST);
+	dev->broken = 0;
+	memset(dev->name, 0, sizeof(dev->name));
 }
 
 /* The VMM's socket, listened on; 0 or a positive errno. */

@@ -99,7 +99,7 @@ struct vrm_proxy_cfg {
 int vrm_proxy_parse(const char *spec, struct vrm_proxy_cfg *cfg, const char **why);
 /* Why devices a and b cannot both run (one socket for two things: the
  * second listener would take the first's socket over, or the daemon would
- * connect to itself), or NULL; b NULL: a against itself. */
+ * connect to itself), or NULL. */
 const char *vrm_proxy_paths_clash(const struct vrm_proxy_cfg *a, const struct vrm_proxy_cfg *b);
 
 struct vrm_proxy;
@@ -110,6 +110,9 @@ struct vrm_proxy;
  * state and counters are adopted), else a slot nobody named, else one whose
  * owner is gone (taken[] marks the slots of running proxies); -ENOSPC. */
 int vrm_proxy_pick_slot(const struct vrm_bpf *b, const char *name, const bool *taken);
+/* A deleted device's slot, no longer listed (vringmedctl, the metrics):
+ * its session ended and its kick fds are gone, so no program reads it. */
+void vrm_proxy_forget_slot(struct vrm_bpf *b, uint32_t slot);
 
 /* Device slot `slot` of the maps, queues from slot * VRM_DEV_QUEUES.
  * Listens on cfg->vmm_path (replacing a stale socket file).  NULL with

@@ -313,16 +313,17 @@ static void vrd_ready(struct vrd_daemon *d)
  * do not say what to change; without the others, parts go missing, each
  * named here.  Nonzero when it cannot start.
  */
-static int vrd_caps_ok(void)
+#define VRD_CAP(name)	CAP_##name, "CAP_" #name
+static int vrd_caps_missing(void)
 {
 	static const struct { int cap; const char *name, *for_what; } need[] = {
-		{ 39, "CAP_BPF", NULL },
-		{ 38, "CAP_PERFMON", NULL },
-		{ 21, "CAP_SYS_ADMIN", "a restart cannot adopt the shadow maps by id" },
-		{ 34, "CAP_SYSLOG", "eventfd_write's address stays hidden: write() kicks go unseen" },
-		{ 19, "CAP_SYS_PTRACE", "a VMM's /proc/PID/fd cannot be read (KVM VMMs not told)" },
-		{ 1, "CAP_DAC_OVERRIDE", "sockets of other users cannot be reached" },
-		{ 0, "CAP_CHOWN", "--socket-group cannot be given to the sockets" },
+		{ VRD_CAP(BPF), NULL },
+		{ VRD_CAP(PERFMON), NULL },
+		{ VRD_CAP(SYS_ADMIN), "a restart cannot adopt the shadow maps by id" },
+		{ VRD_CAP(SYSLOG), "eventfd_write's address stays hidden: write() kicks go unseen" },
+		{ VRD_CAP(SYS_PTRACE), "a VMM's /proc/PID/fd cannot be read (KVM VMMs not told)" },
+		{ VRD_CAP(DAC_OVERRIDE), "sockets of other users cannot be reached" },
+		{ VRD_CAP(CHOWN), "--socket-group cannot be given to the sockets" },
 	};
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct c[2] = { 0 };
@@ -337,7 +338,7 @@ static int vrd_caps_ok(void)
 		if (c[cap / 32].effective & (1u << (cap % 32)))
 			continue;
 		/* Before CAP_BPF and CAP_PERFMON (5.8), CAP_SYS_ADMIN was both. */
-		if (!need[i].for_what && (c[0].effective & (1u << 21)))
+		if (!need[i].for_what && (c[CAP_SYS_ADMIN / 32].effective & (1u << (CAP_SYS_ADMIN % 32))))
 			continue;
 		if (!need[i].for_what) {
 			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
@@ -369,7 +370,7 @@ static int vrd_start(struct vrd_daemon **out, const struct vrd_config *cfg)
 		pr_warn("pin root path too long: %s\n", cfg->pin_root);
 		return 2;
 	}
-	if (vrd_caps_ok())
+	if (vrd_caps_missing())
 		return 1;
 	if (access("/sys/fs/bpf", W_OK)) {
 		pr_warn("/sys/fs/bpf is not writable: run as root with bpffs mounted (make setup)\n");
