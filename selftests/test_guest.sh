@@ -16,24 +16,33 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 pass=0 fail=0 skip=0
 
-case_run() {	# NAME EXPECT(WORKED|FAILED) 'PATTERN|PATTERN...'-or-empty ARGS... (RUN=script)
-	local name=$1 expect=$2 want=$3 out ok=1 missing= p
+# RETRY=1: a run that does not end as the case says is run once more, with
+# a line saying so and what the first run printed; only for the yardstick
+# with no part of vringmed in it (QEMU straight to testpmd), whose rare
+# failures are the rig's, not the project's.
+case_run() {	# NAME EXPECT(WORKED|FAILED) 'PATTERN|PATTERN...'-or-empty ARGS... (RUN=script, RETRY=1)
+	local name=$1 expect=$2 want=$3 out ok missing p try
 	shift 3
-	out=$(${RUN:-tools/guest/run.sh} "$@" 2>&1)
-	grep -q "^RESULT: $expect" <<<"$out" || ok=0
-	if [ -n "$want" ]; then
-		IFS='|' read -ra pats <<<"$want"
-		for p in "${pats[@]}"; do
-			grep -q -- "$p" <<<"$out" || { ok=0; missing="$missing '$p'"; }
-		done
-	fi
+	for try in 1 2; do
+		ok=1 missing=
+		out=$(${RUN:-tools/guest/run.sh} "$@" 2>&1)
+		grep -q "^RESULT: $expect" <<<"$out" || ok=0
+		if [ -n "$want" ]; then
+			IFS='|' read -ra pats <<<"$want"
+			for p in "${pats[@]}"; do
+				grep -q -- "$p" <<<"$out" || { ok=0; missing="$missing '$p'"; }
+			done
+		fi
+		[ "$ok" -eq 1 ] || [ "${RETRY:-0}" != 1 ] || [ "$try" = 2 ] && break
+		echo "      guest/$name: run once more, the first run did not end as expected: $(grep -E '^  guest:|^RESULT:' <<<"$out" | sed 's/^  //' | paste -sd';')"
+	done
 	if [ "$ok" -eq 0 ]; then
 		echo "$out" | sed 's/^/      /'
 		echo "FAIL  guest/$name (expected RESULT: $expect${want:+ and output with '$want'}${missing:+; missing:$missing})"
 		fail=$((fail + 1))
 	else
 		[ -n "${VERBOSE:-}" ] && echo "$out" | sed 's/^/      /'
-		echo "ok    guest/$name: $(grep -E '^  guest:' <<<"$out" | sed 's/^  //' | paste -sd';'); $(grep -E '^RESULT:' <<<"$out")"
+		echo "ok    guest/$name: $(grep -E '^  guest:' <<<"$out" | sed 's/^  //' | paste -sd';'); $(grep -E '^RESULT:' <<<"$out")$([ "$try" = 2 ] && echo " (second run)")"
 		pass=$((pass + 1))
 	fi
 }
@@ -263,7 +272,7 @@ else
 	# byte order on the back-end and the legacy guest gets nothing back.
 	case_run legacy_direct_fails FAILED "vhost_set_vring_endian failed: Operation not supported (95)|rx_packets=0" \
 		--mode legacy --path direct
-	case_run modern_direct_works WORKED "version_1=1|VERSION_1 on" --mode modern --path direct
+	RETRY=1 case_run modern_direct_works WORKED "version_1=1|VERSION_1 on" --mode modern --path direct
 fi
 
 # The block half: a big-endian ppc64 legacy guest's disk (virtio-blk-pci,
