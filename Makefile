@@ -245,7 +245,7 @@ $(OUTPUT)/test_vhost: $(call objs,,$(TEST_VHOST_SRCS) selftests/runner.c user/vu
 		      | $(OUTPUT)/vu_driver $(OUTPUT)/vu_driver.s390x $(OUTPUT)/vringmedd
 	$(call link,)
 
-$(OUTPUT)/test_blk: $(call objs,,$(TEST_BLK_SRCS) selftests/runner.c) $(TESTLIB) \
+$(OUTPUT)/test_blk: $(call objs,,$(TEST_BLK_SRCS) selftests/runner.c) $(TESTLIB) $(OUTPUT)/user/vu_wire.o \
 		    | $(OUTPUT)/vu_blk_driver $(OUTPUT)/vu_blk_driver.s390x $(OUTPUT)/vringmedd
 	$(call link,)
 

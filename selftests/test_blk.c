@@ -25,7 +25,11 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
 #include "blk_pattern.h"
+#include "vu_wire.h"
+#include <vringmed/vhost_user.h>
 #include "peers.h"
 #include "test.h"
 
@@ -278,6 +282,59 @@ VRM_TEST(via)
 		VRM_STREQ(r.order, "little");
 		VRM_EQ(r.flushes, 2);
 		VRM_EQ(disk_check(7), 0);
+		peer_stop(&d, SIGTERM);
+	}
+}
+
+/* What a VMM asks of a device's queues before it sets any up: the
+ * multiqueue feature, the protocol's MQ, and the number; -1 when the
+ * socket does not answer. */
+static int queue_num(const char *sock, uint64_t *features, uint64_t *pf, uint64_t *nq)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 5 };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), rc = -1;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (int i = 0; i < 50 && fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)); i++)
+		usleep(100000);
+	if (fd >= 0 && !vu_get_u64_reply(fd, VU_GET_FEATURES, features) &&
+	    !vu_get_u64_reply(fd, VU_GET_PROTOCOL_FEATURES, pf) &&
+	    !vu_get_u64_reply(fd, VU_GET_QUEUE_NUM, nq))
+		rc = 0;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* A back-end of eight request queues (testlib's qemu-storage-daemon): the
+ * VMM is offered multiqueue and four, a device's most (QEMU with more
+ * vCPUs than that, and num-queues left to its default, says "The maximum
+ * number of queues supported by the backend is 4"). */
+VRM_TEST(via_queues)
+{
+	struct peer d = { 0 };
+	uint64_t f = 0, pf = 0, nq = 0;
+	char vsock[200];
+
+	if (getuid()) {
+		vrm_subtest("root");
+		vrm_skip("vringmedd needs root (BPF)");
+		return;
+	}
+	if (vrm_subtest("backend_has_8") && ready(false)) {
+		VRM_EQ(queue_num(qsock, &f, &pf, &nq), 0);
+		VRM_EQ(nq, 8);
+	}
+	if (vrm_subtest("vmm_offered_4") && ready(false) &&
+	    VRM_TRUE(via_start(&d, "be", vsock, sizeof(vsock)))) {
+		VRM_EQ(queue_num(vsock, &f, &pf, &nq), 0);
+		VRM_TRUE(f & (1ull << VU_BLK_F_MQ));
+		VRM_TRUE(pf & (1ull << VU_PF_MQ));
+		VRM_EQ(nq, 4);
+		if (!VRM_TRUE(peer_log_has(&d, "4 request queues", 2000)))
+			dump("vringmedd", d.log);
 		peer_stop(&d, SIGTERM);
 	}
 }

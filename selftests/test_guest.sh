@@ -211,10 +211,10 @@ case_event_idx_once() {
 echo "== test_guest (s390x Linux guest under qemu-system-s390x, TCG)"
 via=${VRINGMED_GUEST_VIA:-1}
 if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP  guest/*: needs root (BPF, testpmd)"; skip=$((11 + NLIFE + 4))
+	echo "SKIP  guest/*: needs root (BPF, testpmd)"; skip=$((12 + NLIFE + 4))
 elif ! tools/guest/fetch.sh --check >/dev/null 2>&1; then
 	echo "SKIP  guest/*: the s390x guest is not cached in ${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest} (run tools/guest/fetch.sh or make setup)"
-	skip=$((11 + NLIFE + 4))
+	skip=$((12 + NLIFE + 4))
 else
 	case_checker
 	# The point of it all: a big-endian legacy guest on a modern-only back-end.
@@ -222,6 +222,12 @@ else
 		case_run legacy_via_vringmedd WORKED "version_1=0|indirect_desc=1|event_idx=1|VERSION_1 on" \
 			--mode legacy --path vringmedd
 		case_run modern_via_vringmedd WORKED "version_1=1|VERSION_1 on" --mode modern --path vringmedd
+		# Two vCPUs and two queue pairs (netdev queues=2, mq=on), the
+		# guest's pings from each CPU: each of the four rings carries
+		# frames.
+		case_run legacy_two_queue_pairs WORKED \
+			"version_1=0|queues=2 cpus=2|net0 queue 3 (tx): .*used=[1-9]" \
+			--mode legacy --path vringmedd --queues 2
 		# The receive buffers Linux posts without MRG_RXBUF: big packets
 		# (the 10-byte header in a descriptor of its own, the rest behind
 		# an indirect table of 19 entries), here in rings of 1024 as
@@ -265,8 +271,8 @@ else
 		# ... and a live migration of it, away and back.
 		case_migrate
 	else
-		echo "SKIP  guest/legacy_via_vringmedd, guest/modern_via_vringmedd, guest/legacy_rx_*, guest/legacy_tcp_*, guest/legacy_event_idx_saves, guest/lifecycle_*, guest/migrate_*: VRINGMED_GUEST_VIA=0"
-		skip=$((skip + 9 + NLIFE))
+		echo "SKIP  guest/legacy_via_vringmedd, guest/modern_via_vringmedd, guest/legacy_two_queue_pairs, guest/legacy_rx_*, guest/legacy_tcp_*, guest/legacy_event_idx_saves, guest/lifecycle_*, guest/migrate_*: VRINGMED_GUEST_VIA=0"
+		skip=$((skip + 10 + NLIFE))
 	fi
 	# The problem, documented: straight to testpmd, QEMU cannot set the ring's
 	# byte order on the back-end and the legacy guest gets nothing back.
@@ -287,10 +293,12 @@ else
 	if [ "$via" != 0 ]; then
 		# The whole disk read (its checksum is the host's), then read again
 		# and again past the page cache through 10 QMP stop/cont cycles
-		# (every pass the image's), a sector written: one boot.
+		# (every pass the image's), a sector written: one boot, of two
+		# vCPUs and, QEMU's default for them, two request queues, a
+		# reader on each CPU, so both carry requests.
 		RUN=tools/guest/blk-run.sh case_run blk_legacy_via_vringmedd WORKED \
-			"block=512|marker at sector 100 found|cycles=10/10 .*over_1s=0 never=0|passes end n=[1-9][0-9]* bad=0" \
-			--path vringmedd --pause 10
+			"block=512 queues=2 cpus=2|marker at sector 100 found|cycles=10/10 .*over_1s=0 never=0|passes end n=[1-9][0-9]* bad=0|disk0 queue 1 (requests): .*chains=[1-9]" \
+			--path vringmedd --pause 10 --queues 2
 		# A reboot with requests in flight: QMP system_reset in the
 		# passes, and the second boot's reads the image's too.
 		RUN=tools/guest/blk-run.sh case_run blk_system_reset WORKED \

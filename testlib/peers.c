@@ -157,8 +157,9 @@ int qsd_start(struct peer *q, const char *dir, const char *sock, const char *dis
 	struct stat st;
 
 	snprintf(file, sizeof(file), "driver=file,node-name=file0,filename=%s", disk);
+	/* Eight request queues: more than a vringmedd device takes. */
 	snprintf(exp, sizeof(exp), "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,"
-		 "addr.path=%s,writable=on", sock);
+		 "addr.path=%s,writable=on,num-queues=8", sock);
 	snprintf(q->log, sizeof(q->log), "%s/qsd.log", dir);
 	q->runtime[0] = 0;
 	unlink(sock);

@@ -104,7 +104,9 @@ const char *vrm_proxy_paths_clash(const struct vrm_proxy_cfg *a, const struct vr
 
 struct vrm_proxy;
 
-#define VRM_PROXY_NQ	2	/* at most: virtio-net's receiveq1, transmitq1; virtio-blk's requestq1 */
+/* Rings a device has at most: virtio-net's two pairs of receive and
+ * transmit queues, virtio-blk's four request queues (VRM_DEV_QUEUES). */
+#define VRM_PROXY_NQ	4
 
 /* The device slot for `name`: the one a previous daemon used for it (its
  * state and counters are adopted), else a slot nobody named, else one whose

@@ -205,16 +205,30 @@ int vrp_backend_connect(struct vrm_proxy *p)
 			p->cfg.backend_path, (unsigned long long)p->be_features);
 		return -EPROTO;
 	}
+	p->be_nq = 1;
 	if (p->be_features & BIT(VU_F_PROTOCOL_FEATURES)) {
+		uint64_t nq;
+
 		p->be_proto = true;
 		err = vu_get_u64_reply(fd, VU_GET_PROTOCOL_FEATURES, &p->be_pf);
 		if (err)
 			goto proto;
+		/* Its queues: as many as it has, with the device's own
+		 * multiqueue feature (virtio-net's pairs, virtio-blk's
+		 * request queues). */
+		if ((p->be_pf & BIT(VU_PF_MQ)) &&
+		    (p->be_features & BIT(vrp_is_blk(p) ? VU_BLK_F_MQ : VU_NET_F_MQ))) {
+			err = vu_get_u64_reply(fd, VU_GET_QUEUE_NUM, &nq);
+			if (err)
+				goto proto;
+			p->be_nq = nq < 1 ? 1 : nq > VRP_NQ ? VRP_NQ : (unsigned)nq;
+		}
 		/* Nothing of the back-end's optional protocol is needed but
-		 * a block device's config space and a migration's shared
-		 * dirty log. */
+		 * its queues, a block device's config space and a
+		 * migration's shared dirty log. */
 		err = vrp_be_u64(p, VU_SET_PROTOCOL_FEATURES,
-				 p->be_pf & (vrp_blk_be_pf(p) | BIT(VU_PF_LOG_SHMFD)), -1);
+				 p->be_pf & (vrp_blk_be_pf(p) | BIT(VU_PF_LOG_SHMFD) | BIT(VU_PF_MQ)),
+				 -1);
 		if (err)
 			return err;
 	}
@@ -225,9 +239,11 @@ int vrp_backend_connect(struct vrm_proxy *p)
 	if (err)
 		return err;
 	vrp_keep(p, true);
-	pr_info("device %s: back-end %s: features 0x%llx, protocol features 0x%llx\n",
+	pr_info("device %s: back-end %s: features 0x%llx, protocol features 0x%llx, %u %s\n",
 		p->cfg.name, p->cfg.backend_path, (unsigned long long)p->be_features,
-		(unsigned long long)p->be_pf);
+		(unsigned long long)p->be_pf, vrp_queue_num(p),
+		vrp_is_blk(p) ? (vrp_queue_num(p) == 1 ? "request queue" : "request queues") :
+		vrp_queue_num(p) == 1 ? "queue pair" : "queue pairs");
 	return 0;
 proto:
 	vrp_err(p, "back-end %s: feature query failed: %s", p->cfg.backend_path, strerror(-err));
@@ -402,6 +418,13 @@ static int vrp_be_replay(struct vrm_proxy *p)
 		vrp_err(p, "back-end %s came back without features 0x%llx the guest has",
 			p->cfg.backend_path, (unsigned long long)(need & ~p->be_features));
 		return -EPROTO;
+	}
+	for (unsigned i = vrp_nq(p); i < VRP_NQ; i++) {
+		if (p->q[i].num) {
+			vrp_err(p, "back-end %s came back with %u rings, the guest has queue %u",
+				p->cfg.backend_path, vrp_nq(p), i);
+			return -EPROTO;
+		}
 	}
 	if (p->owner_sent)
 		vrp_be_u64(p, VU_SET_OWNER, 0, -1);

@@ -38,6 +38,7 @@
 
 #define BIT(n)		(1ull << (n))
 #define VRP_NQ		VRM_PROXY_NQ
+_Static_assert(VRP_NQ <= VRM_DEV_QUEUES, "a device's rings fit its queue slots");
 /* Where the shadow region sits in the back-end's guest-physical space: far
  * above any guest RAM, checked against every region the VMM sends. */
 #define VRP_SHADOW_GPA	(1ull << 48)
@@ -98,6 +99,7 @@ struct vrm_proxy {
 	struct vrm_scratch *scratch[VRP_NQ];
 
 	uint64_t be_features, be_pf, offered, guest_features, vmm_pf;
+	unsigned be_nq;		/* the back-end's GET_QUEUE_NUM; 1 without multiqueue */
 	bool features_set, legacy, order_latched, owner_sent, be_proto, vmm_added;
 	int order;
 	enum vrm_kick_path kick_path;	/* how the guest's kicks reach the core */
@@ -216,10 +218,22 @@ static inline bool vrp_is_blk(const struct vrm_proxy *p)
 	return p->cfg.type == VRM_DEV_BLK;
 }
 
-/* The rings the device has: virtio-net's two, virtio-blk's one. */
+/* The rings the device has: as many queues as the back-end has
+ * (GET_QUEUE_NUM: virtio-net's pairs, virtio-blk's request queues), one
+ * without multiqueue, up to VRP_NQ rings. */
 static inline unsigned vrp_nq(const struct vrm_proxy *p)
 {
-	return vrp_is_blk(p) ? 1 : VRP_NQ;
+	unsigned n = p->be_nq ? p->be_nq : 1;
+
+	if (vrp_is_blk(p))
+		return n < VRP_NQ ? n : VRP_NQ;
+	return 2 * (n < VRP_NQ / 2 ? n : VRP_NQ / 2);
+}
+
+/* What GET_QUEUE_NUM tells the VMM: queue pairs for net, queues for blk. */
+static inline unsigned vrp_queue_num(const struct vrm_proxy *p)
+{
+	return vrp_is_blk(p) ? vrp_nq(p) : vrp_nq(p) / 2;
 }
 
 /* proxy.c: the session */

@@ -135,8 +135,9 @@ void vrp_poll_start(struct vrm_proxy *p, unsigned i)
 	uint32_t chains;
 
 	pl->max_ns = p->cfg.poll_us * 1000u;
-	/* virtio-net: receiveq1 (0) posts buffers, transmitq1 (1) frames. */
-	pl->keep_kicks = !(i & 1);
+	/* virtio-net: receive queues (even) post buffers, transmit queues
+	 * (odd) frames; virtio-blk's request queues, requests. */
+	pl->keep_kicks = vrp_is_blk(p) || !(i & 1);
 	pl->on = false;
 	pl->budget_ns = 0;
 	pl->streak = 0;

@@ -42,14 +42,17 @@
 			 BIT(VU_F_ACCESS_PLATFORM) | BIT(VU_F_SR_IOV) | BIT(VU_F_ORDER_PLATFORM) | \
 			 BIT(VU_F_NOTIFY_ON_EMPTY))
 /* ... and per device type: virtio-net's that need a control path it does
- * not have (MQ, GUEST_ANNOUNCE) and legacy's GSO; virtio-blk's whose
+ * not have (GUEST_ANNOUNCE) and legacy's GSO; virtio-blk's whose
  * requests carry more than the header it converts (DISCARD, WRITE_ZEROES,
  * SECURE_ERASE: segments of guest-order fields; LIFETIME, ZONED: replies
- * of them), legacy's BARRIER and SCSI, MQ (one request ring), and indirect
- * tables (a request's table holds seg_max + 2 entries, more than the
- * mediator's per-head room, vrm_itab_per, takes). */
-#define VRP_NET_MASK	(BIT(VU_NET_F_MQ) | BIT(VU_NET_F_GUEST_ANNOUNCE) | BIT(6) /* NET_F_GSO */)
-#define VRP_BLK_MASK	(BIT(VU_BLK_F_BARRIER) | BIT(VU_BLK_F_SCSI) | BIT(VU_BLK_F_MQ) |	    \
+ * of them), legacy's BARRIER and SCSI, and indirect tables (a request's
+ * table holds seg_max + 2 entries, more than the mediator's per-head
+ * room, vrm_itab_per, takes).  Multiqueue (MQ) is offered when the device
+ * has more than one queue (pair), vrp_nq: the control queue that chooses
+ * how many pairs a net guest uses is the VMM's own, which tells the
+ * back-end with SET_VRING_ENABLE. */
+#define VRP_NET_MASK	(BIT(VU_NET_F_GUEST_ANNOUNCE) | BIT(6) /* NET_F_GSO */)
+#define VRP_BLK_MASK	(BIT(VU_BLK_F_BARRIER) | BIT(VU_BLK_F_SCSI) |	    \
 			 BIT(VU_BLK_F_DISCARD) | BIT(VU_BLK_F_WRITE_ZEROES) |		    \
 			 BIT(VU_BLK_F_LIFETIME) | BIT(VU_BLK_F_SECURE_ERASE) | BIT(VU_BLK_F_ZONED) | \
 			 BIT(VU_F_INDIRECT_DESC))
@@ -69,6 +72,7 @@ static bool vrp_can_log(const struct vrm_proxy *p)
 static uint64_t vrp_guest_mask(const struct vrm_proxy *p)
 {
 	return VRP_GUEST_MASK | (vrp_is_blk(p) ? VRP_BLK_MASK : VRP_NET_MASK) |
+	       (vrp_queue_num(p) > 1 ? 0 : BIT(vrp_is_blk(p) ? VU_BLK_F_MQ : VU_NET_F_MQ)) |
 	       (vrp_can_log(p) ? 0 : BIT(VU_F_LOG_ALL)) |
 	       (p->cfg.event_idx ? 0 : BIT(VU_F_EVENT_IDX));
 }
@@ -94,7 +98,7 @@ static uint64_t vrp_be_indirect(const struct vrm_proxy *p, uint64_t guest)
 
 static uint64_t vrp_vmm_pf(const struct vrm_proxy *p)
 {
-	return (vrp_is_blk(p) ? VRP_VMM_PF_BLK : VRP_VMM_PF) |
+	return (vrp_is_blk(p) ? VRP_VMM_PF_BLK : VRP_VMM_PF) | BIT(VU_PF_MQ) |
 	       (vrp_can_log(p) ? BIT(VU_PF_LOG_SHMFD) : 0);
 }
 
@@ -477,7 +481,7 @@ static enum vrp_result vrp_get_vring_base(struct vrm_proxy *p, struct vrp_req *r
 	struct vu_msg rep;
 
 	vrp_queue_quiesce(p, idx);
-	if (!(idx & 1) && idx + 1 < VRP_NQ && (p->be_rings & (1u << (idx + 1)))) {
+	if (!vrp_is_blk(p) && !(idx & 1) && idx + 1 < VRP_NQ && (p->be_rings & (1u << (idx + 1)))) {
 		vrp_queue_quiesce(p, idx + 1);
 		vrp_be_drain(p, idx + 1);
 		vrp_be_stop_ring(p, idx + 1);
@@ -601,7 +605,7 @@ static enum vrp_result vrp_set_protocol_features(struct vrm_proxy *p, struct vrp
 
 static enum vrp_result vrp_get_queue_num(struct vrm_proxy *p, struct vrp_req *req)
 {
-	return vrp_replied(req, vrp_reply_u64(p, req->m, 1));
+	return vrp_replied(req, vrp_reply_u64(p, req->m, vrp_queue_num(p)));
 }
 
 static enum vrp_result vrp_set_vring_enable(struct vrm_proxy *p, struct vrp_req *req)

@@ -10,22 +10,25 @@
  * then, with vrm.secs=S on the kernel command line, reads it again and
  * again for S seconds of its own time past the page cache (O_DIRECT), each
  * pass's checksum to be the first's, while the host pauses and resumes the
- * VM; writes a marker sector (the text given on the kernel command line as
+ * VM (with more than one CPU, a reader pinned to each, so that every
+ * request queue the driver maps to a CPU carries requests); writes a marker sector (the text given on the kernel command line as
  * vrm.mark=WORD, at sector vrm.sector=N), syncs it (a write and a flush),
  * and powers off.  Static (the guest has no C library), built with
  * powerpc64-linux-gnu-gcc.
  *
  * Console lines (all begin with "blk-guest: "):
- *   blk-guest: disk vda sectors=N block=B
+ *   blk-guest: disk vda sectors=N block=B queues=Q cpus=C
  *   blk-guest: read N bytes fnv1a=0x... in T ms
  *   blk-guest: passes t=S n=N bad=M          (each second, vrm.secs)
- *   blk-guest: passes end n=N bad=M          (vrm.secs)
+ *   blk-guest: passes on cpus=C              (vrm.secs, more than one CPU)
+ *   blk-guest: passes end n=N bad=M          (vrm.secs; summed over the CPUs)
  *   blk-guest: wrote sector N
  *   blk-guest: done
  * or "blk-guest: FAILED <why>".
  */
 #define _GNU_SOURCE	/* O_DIRECT */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,8 +39,11 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sched.h>
+#include <dirent.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -131,12 +137,34 @@ static uint64_t pass(int fd, uint8_t *buf, size_t len, uint64_t *bytes, int *err
 	}
 }
 
-/* vrm.secs: passes past the page cache for that many seconds, each to sum
- * to `want`; the host pauses and resumes the VM meanwhile. */
-static void passes(uint64_t want, double secs)
+/* The block layer's hardware queues for vda: the device's request queues. */
+static int hw_queues(void)
+{
+	DIR *d = opendir("/sys/block/vda/mq");
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] >= '0' && e->d_name[0] <= '9';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* One CPU's passes for `secs`, each to sum to `want`: their number and the
+ * bad ones in n[0], n[1]; the per-second lines when `talk`. */
+static void passes_on(uint64_t want, double secs, bool talk, unsigned long n[2])
 {
 	static uint8_t dbuf[1 << 16] __attribute__((aligned(4096)));
-	unsigned long n = 0, bad = 0;
 	uint64_t bytes;
 	double t0 = now_s(), next = t0 + 1;
 	int fd = open("/dev/vda", O_RDONLY | O_DIRECT), err = 0;
@@ -149,19 +177,63 @@ static void passes(uint64_t want, double secs)
 		uint64_t h = pass(fd, dbuf, sizeof(dbuf), &bytes, &err);
 
 		if (err) {
-			say("FAILED pass %lu: %s\n", n + 1, strerror(err));
+			say("FAILED pass %lu: %s\n", n[0] + 1, strerror(err));
 			off();
 		}
-		n++;
-		if (h != want && !bad++)
-			say("pass %lu fnv1a=0x%016llx, not the first's\n", n, (unsigned long long)h);
-		if (now_s() >= next) {
-			say("passes t=%.0f n=%lu bad=%lu\n", next - t0, n, bad);
+		n[0]++;
+		if (h != want && !n[1]++)
+			say("pass %lu fnv1a=0x%016llx, not the first's\n", n[0], (unsigned long long)h);
+		if (talk && now_s() >= next) {
+			say("passes t=%.0f n=%lu bad=%lu\n", next - t0, n[0], n[1]);
 			next += 1;
 		}
 	}
 	close(fd);
-	say("passes end n=%lu bad=%lu\n", n, bad);
+}
+
+/* vrm.secs: passes past the page cache for that many seconds on every CPU,
+ * the first's saying each second how far it is; the host pauses and
+ * resumes the VM meanwhile. */
+static void passes(uint64_t want, double secs, int cpus)
+{
+	unsigned long n[2] = { 0, 0 }, part[2];
+	int fds[2], st;
+
+	if (cpus > 1 && pipe(fds)) {
+		say("FAILED pipe: %s\n", strerror(errno));
+		off();
+	}
+	for (int c = 1; c < cpus; c++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			part[0] = part[1] = 0;
+			pin(c);
+			passes_on(want, secs, false, part);
+			if (write(fds[1], part, sizeof(part)) != sizeof(part))
+				_exit(1);
+			_exit(0);
+		}
+		if (pid < 0) {
+			say("FAILED fork: %s\n", strerror(errno));
+			off();
+		}
+	}
+	if (cpus > 1)
+		pin(0);
+	passes_on(want, secs, true, n);
+	for (int c = 1; c < cpus; c++) {
+		if (read(fds[0], part, sizeof(part)) != sizeof(part)) {
+			say("FAILED: the reader on a CPU of its own did not finish\n");
+			off();
+		}
+		n[0] += part[0];
+		n[1] += part[1];
+		wait(&st);
+	}
+	if (cpus > 1)
+		say("passes on cpus=%d\n", cpus);
+	say("passes end n=%lu bad=%lu\n", n[0], n[1]);
 }
 
 int main(void)
@@ -171,7 +243,7 @@ int main(void)
 	struct timespec t0, t1;
 	const char *mark;
 	long sectors, block, at;
-	int fd = -1, err = 0;
+	int fd = -1, err = 0, cpus;
 	double secs;
 
 	mount("proc", "/proc", "proc", 0, NULL);
@@ -189,7 +261,9 @@ int main(void)
 	}
 	sectors = read_sys("/sys/block/vda/size");
 	block = read_sys("/sys/block/vda/queue/logical_block_size");
-	say("disk vda sectors=%ld block=%ld\n", sectors, block);
+	cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	say("disk vda sectors=%ld block=%ld queues=%d cpus=%d\n", sectors, block, hw_queues(),
+	    cpus);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	h = pass(fd, buf, sizeof(buf), &total, &err);
@@ -204,7 +278,7 @@ int main(void)
 
 	secs = atof(cmdline("secs", "0"));
 	if (secs > 0)
-		passes(h, secs);
+		passes(h, secs, cpus);
 
 	mark = cmdline("mark", "");
 	at = atol(cmdline("sector", "100"));

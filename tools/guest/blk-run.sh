@@ -4,7 +4,7 @@
 #
 #   tools/guest/blk-run.sh [--path vringmedd|direct]
 #                          [--pause N | --reset | --backend-restart | --daemon-restart | --mem-hotplug
-#                           | --migrate] [--modern]
+#                           | --migrate] [--modern] [--queues N]
 #                          [--vmm-server] [--keep-logs DIR]
 #
 # A big-endian ppc64 Linux guest (pseries, its own legacy virtio-pci and
@@ -45,6 +45,11 @@
 # modern (disable-modern=off) and the guest's driver takes it little-endian:
 # with --path direct --migrate, the same migration without vringmedd, the
 # yardstick for a run that goes wrong.
+# --queues N (1-4, default 1): N vCPUs and N request queues, QEMU's own
+# choice for vhost-user-blk-pci with -smp N (no num-queues given), the
+# export's num-queues=N; the guest's passes (3 s when nothing else asks for
+# them) run on every CPU, so every queue carries requests, and through
+# vringmedd each queue must have translated chains.
 # --vmm-server: QEMU listens on the vhost-user socket (server=on) and
 # vringmedd connects (vmm_client=on).  Prints what flowed and, last, "RESULT: WORKED" or
 # "RESULT: FAILED (why)"; exits 0 only when it worked.
@@ -56,7 +61,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
-PATH_KIND=vringmedd KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150} PAUSE=0 VC= QC= ACT= MODERN=
+PATH_KIND=vringmedd KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150} PAUSE=0 VC= QC= ACT= MODERN= QUEUES=1
 CACHE=${VRINGMED_PPC64_CACHE:-/var/cache/vringmed/ppc64}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -64,6 +69,7 @@ while [ $# -gt 0 ]; do
 	--keep-logs) KEEP=$2; shift 2 ;;
 	--pause) PAUSE=$2; shift 2 ;;
 	--modern) MODERN=1; shift ;;
+	--queues) QUEUES=$2; shift 2 ;;
 	--reset|--backend-restart|--daemon-restart|--mem-hotplug|--migrate)
 		[ -z "$ACT" ] || { echo "blk-run.sh: one of --reset, --backend-restart, --daemon-restart, --mem-hotplug, --migrate" >&2; exit 2; }
 		ACT=${1#--}; shift ;;
@@ -74,6 +80,7 @@ while [ $# -gt 0 ]; do
 done
 case $PATH_KIND in vringmedd|direct) ;; *) echo "blk-run.sh: --path vringmedd|direct" >&2; exit 2 ;; esac
 case $PAUSE in ''|*[!0-9]*) echo "blk-run.sh: --pause N (cycles)" >&2; exit 2 ;; esac
+case $QUEUES in [1-4]) ;; *) echo "blk-run.sh: --queues N, 1 to 4" >&2; exit 2 ;; esac
 [ "$PAUSE" -gt 0 ] && [ "$PATH_KIND" != vringmedd ] && { echo "blk-run.sh: --pause needs --path vringmedd" >&2; exit 2; }
 [ -n "$VC" ] && [ "$PATH_KIND" != vringmedd ] && { echo "blk-run.sh: --vmm-server needs --path vringmedd" >&2; exit 2; }
 if [ -n "$ACT" ]; then
@@ -83,7 +90,7 @@ if [ -n "$ACT" ]; then
 fi
 # The guest's passes: through the pauses, or for the reset or the restart
 # to fall in.
-SECS=$([ "$PAUSE" -gt 0 ] && echo $((PAUSE + 3)) || case $ACT in reset) echo 4 ;; ?*) echo 6 ;; esac)
+SECS=$([ "$PAUSE" -gt 0 ] && echo $((PAUSE + 3)) || case $ACT in reset) echo 4 ;; ?*) echo 6 ;; *) [ "$QUEUES" -gt 1 ] && echo 3 ;; esac)
 # A VMM that connects (the default) does so again after a daemon restart.
 [ "$ACT" = daemon-restart ] && [ -z "$QC" ] && QC=,reconnect=1
 
@@ -131,8 +138,8 @@ qsd_start() {	# a new instance on the same image and socket
 	/usr/bin/qemu-storage-daemon \
 		--blockdev "driver=file,node-name=file0,filename=$TMP/disk.img" \
 		--blockdev driver=raw,node-name=disk0,file=file0 \
-		--export "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=$TMP/qsd.sock,writable=on" \
-		$([ "$ACT" = migrate ] && echo "--export type=vhost-user-blk,id=exp1,node-name=disk0,addr.type=unix,addr.path=$TMP/qsdB.sock,writable=on") \
+		--export "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=$TMP/qsd.sock,writable=on,num-queues=$QUEUES" \
+		$([ "$ACT" = migrate ] && echo "--export type=vhost-user-blk,id=exp1,node-name=disk0,addr.type=unix,addr.path=$TMP/qsdB.sock,writable=on,num-queues=$QUEUES") \
 		>> "$TMP/qsd.log" 2>&1 & S_PID=$!
 	for _ in $(seq 100); do [ -S "$TMP/qsd.sock" ] && break; sleep 0.1; done
 	[ -S "$TMP/qsd.sock" ]
@@ -167,14 +174,14 @@ q_start() {	# SUFFIX VMM_SOCKET [ARGS]: a QEMU, its console, QMP socket and log 
 	shift 2
 	timeout "$TIMEOUT" /usr/bin/qemu-system-ppc64 \
 		-M pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off,memory-backend=mem \
-		-m 256$([ "$ACT" = mem-hotplug ] && echo ,slots=2,maxmem=1G) -smp 1 -nodefaults -nographic \
+		-m 256$([ "$ACT" = mem-hotplug ] && echo ,slots=2,maxmem=1G) -smp "$QUEUES" -nodefaults -nographic \
 		-serial "file:$TMP/console$sfx.log" -monitor none \
 		-object memory-backend-memfd,id=mem,size=256M,share=on \
 		-kernel "$CACHE/vmlinux" -initrd "$TMP/initrd.gz" \
 		-append "console=hvc0 vrm.mark=$MARK vrm.sector=$SECTOR${SECS:+ vrm.secs=$SECS}" \
 		$([ -n "$SECS" ] && echo "-qmp unix:$TMP/qmp$sfx.sock,server=on,wait=off") \
 		-chardev "socket,id=c0,path=$sock$QC" \
-		-device vhost-user-blk-pci,chardev=c0,disable-modern=$([ -n "$MODERN" ] && echo off || echo on),num-queues=1 \
+		-device vhost-user-blk-pci,chardev=c0,disable-modern=$([ -n "$MODERN" ] && echo off || echo on) \
 		$([ "$ACT" != reset ] && echo -no-reboot) "$@" > "$TMP/qemu$sfx.log" 2>&1 &
 }
 q_start "" "$SOCK"; Q_PID=$!
@@ -281,16 +288,21 @@ if [ "$PAUSE" -gt 0 ]; then
 	echo "  guest: ${passes#blk-guest: } (uncached reads of the whole disk while paused and resumed)"
 fi
 echo "  host: image fnv1a=$HOST_SUM; marker at sector $SECTOR $([ "$found" = 1 ] && echo found || echo "not found")"
+if [ "$QUEUES" -gt 1 ]; then
+	echo "  guest: $(line "passes on" | sed 's/blk-guest: //'), a reader pinned to each"
+fi
+QLINES=
 if [ "$PATH_KIND" = vringmedd ]; then
 	for dv in disk0 $([ "$ACT" = migrate ] && echo disk1); do
-	.output/vringmedctl -p "$ROOT" --json device show $dv 2>/dev/null | python3 -c '
+	QLINES+=$(.output/vringmedctl -p "$ROOT" --json device show $dv 2>/dev/null | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 for q in d.get("queues", []):
     e = ",".join("%s=%s" % kv for kv in q["errors"].items()) or "none"
     print("  vringmed %s queue %d (requests): kicks=%d chains=%d descriptors=%d used=%d deferred=%d errors=%s"
-          % (d["name"], q["queue"], q["kicks"], q["chains"], q["descriptors"], q["used"], q["deferred"], e))' 2>/dev/null
+          % (d["name"], q["queue"], q["kicks"], q["chains"], q["descriptors"], q["used"], q["deferred"], e))' 2>/dev/null)$'\n'
 	done
+	printf '%s' "$QLINES"
 	grep -E "broken|refused|session ended: (request|VMM protocol)" "$TMP/vringmedd.log" | head -n3 | sed 's/^/  vringmedd: /'
 fi
 grep -a -E "vhost|error" "$TMP/qemu.log" | head -n3 | sed 's/^/  qemu: /'
@@ -325,5 +337,15 @@ if [ "$PAUSE" -gt 0 ]; then
 	[ "$PAUSED" = 0 ] || fail "the stop/cont cycles: $(tail -n1 "$TMP/pausecont.log" 2>/dev/null)"
 	[ -n "$passes" ] || fail "the guest did not finish its passes"
 	grep -q " bad=0$" <<<"$passes" || fail "a pass read what the image does not hold: $(line "pass ")"
+fi
+if [ "$QUEUES" -gt 1 ]; then
+	grep -q " queues=$QUEUES cpus=$QUEUES$" <<<"$disk" || fail "the guest's driver did not make $QUEUES request queues: ${disk:-no disk line}"
+	grep -q " bad=0$" <<<"$passes" || fail "a pass read what the image does not hold: $passes"
+	if [ "$PATH_KIND" = vringmedd ]; then
+		for ((i = 0; i < QUEUES; i++)); do
+			grep -q "disk0 queue $i (requests): .* chains=[1-9][0-9]* .*errors=none" <<<"$QLINES" ||
+				fail "disk0 queue $i carried no request, or had errors: $(grep "disk0 queue $i " <<<"$QLINES")"
+		done
+	fi
 fi
 echo "RESULT: WORKED"

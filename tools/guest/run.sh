@@ -5,7 +5,7 @@
 #   tools/guest/run.sh [--mode legacy|modern] [--path vringmedd|direct] [--event-idx on|off]
 #                      [--plan ping|burst|tcp] [--rx-buffers mergeable|big|small]
 #                      [--queue-size 256|512|1024] [--vmm-server] [--daemon-restarts]
-#                      [--hugepages] [--keep-logs DIR]
+#                      [--hugepages] [--queues 1|2] [--keep-logs DIR]
 #
 # A big-endian s390x Linux guest (Debian's kernel, its own virtio-net
 # driver) boots under qemu-system-s390x (TCG) with a virtio-net-ccw device on
@@ -38,6 +38,11 @@
 # hugetlbfs mount of the run's own (QEMU memory-backend-file, as libvirt
 # sets it up for vhost-user back-ends), 128 of them reserved for the run
 # (vm.nr_hugepages raised, and set back afterwards).
+# --queues 2 (ping plan): two vCPUs and two queue pairs (QEMU's netdev
+# queues=2, the NIC's mq=on; testpmd's port with two of each, io forwarding
+# each receive queue to the transmit queue of its number), the guest's
+# driver using both, its pings sent from each CPU so each pair carries
+# frames; through vringmedd, each of the four rings must have.
 # The device runs with event_idx=on (vringmedd's default for net);
 # --event-idx off withholds VIRTIO_RING_F_EVENT_IDX from guest and back-end.
 # --rx-buffers picks the receive buffers Linux posts, by the features QEMU
@@ -62,7 +67,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
-MODE=legacy PATH_KIND=vringmedd EIDX=on PLAN=ping RXBUF=mergeable QSIZE= VSRV= DRESTART= HUGE= KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150}
+MODE=legacy PATH_KIND=vringmedd EIDX=on PLAN=ping RXBUF=mergeable QSIZE= VSRV= DRESTART= HUGE= KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-150} QUEUES=1
 CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -74,6 +79,7 @@ while [ $# -gt 0 ]; do
 	--queue-size) QSIZE=$2; shift 2 ;;
 	--daemon-restarts) DRESTART=1; shift ;;
 	--hugepages) HUGE=1; shift ;;
+	--queues) QUEUES=$2; shift 2 ;;
 	--vmm-server) VSRV=1; shift ;;
 	--keep-logs) KEEP=$2; shift 2 ;;
 	-h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -84,6 +90,8 @@ case $MODE in legacy|modern) ;; *) echo "run.sh: --mode legacy|modern" >&2; exit
 case $PATH_KIND in vringmedd|direct) ;; *) echo "run.sh: --path vringmedd|direct" >&2; exit 2 ;; esac
 case $EIDX in on|off) ;; *) echo "run.sh: --event-idx on|off" >&2; exit 2 ;; esac
 case $PLAN in ping|burst|tcp) ;; *) echo "run.sh: --plan ping|burst|tcp" >&2; exit 2 ;; esac
+case $QUEUES in 1|2) ;; *) echo "run.sh: --queues 1|2" >&2; exit 2 ;; esac
+[ "$QUEUES" = 1 ] || [ "$PLAN" = ping ] || { echo "run.sh: --queues 2 is for the ping plan" >&2; exit 2; }
 case $RXBUF in
 mergeable) NICOPT= ;;
 big) NICOPT=,mrg_rxbuf=off ;;
@@ -158,8 +166,9 @@ fi
 mkfifo "$TMP/tp.in"
 sleep 100000 > "$TMP/tp.in" & HOLD_PID=$!
 stdbuf -oL /usr/bin/dpdk-testpmd -l 0,1 --no-huge --no-pci -m 256 --file-prefix "$PREFIX" \
-	--vdev "net_vhost0,iface=$TMP/vhost.sock,queues=1$TSO" $TP2 --log-level=lib.vhost.config:info \
+	--vdev "net_vhost0,iface=$TMP/vhost.sock,queues=$QUEUES$TSO" $TP2 --log-level=lib.vhost.config:info \
 	-- --no-mlockall --forward-mode=io --port-topology=$TOPO --auto-start --total-num-mbufs=4096 \
+	--rxq="$QUEUES" --txq="$QUEUES" \
 	< "$TMP/tp.in" > "$TMP/testpmd.log" 2>&1 & TP_PID=$!
 for _ in $(seq 100); do [ -S "$TMP/vhost.sock" ] && break; sleep 0.1; done
 [ -S "$TMP/vhost.sock" ] || fail "testpmd did not start (see its log)"
@@ -200,13 +209,13 @@ REV=
 [ "$MODE" = legacy ] && REV=,max_revision=0
 REV=$REV$NICOPT${VRINGMED_GUEST_NIC_OPTS:-}
 start=$(date +%s%N)
-timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 256 -smp 1 \
+timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 256 -smp "$QUEUES" \
 	-object "$MEMOBJ" \
 	-nographic -nodefaults -no-reboot -serial stdio \
 	-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" \
 	-append "console=ttysclp0 panic=-1 quiet loglevel=3$APPEND" \
-	-chardev "socket,id=c0,path=$SOCK$QC" -netdev vhost-user,id=n0,chardev=c0 \
-	-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56$REV" \
+	-chardev "socket,id=c0,path=$SOCK$QC" -netdev vhost-user,id=n0,chardev=c0,queues=$QUEUES \
+	-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56$REV$([ "$QUEUES" -gt 1 ] && echo ,mq=on)" \
 	$Q2 ${Q2:+-device virtio-net-ccw,netdev=n1,mac=52:54:00:12:34:58$REV} \
 	< /dev/null > "$TMP/guest.log" 2>&1 & Q_PID=$!
 # --hugepages: how many of them the guest's memory holds once it runs.
@@ -294,6 +303,7 @@ echo "  qemu: exit $qrc after $((ms / 1000)).$(printf %03d $((ms % 1000))) s (bo
 [ "$qrc" = 124 ] && echo "  qemu: killed by the ${TIMEOUT} s timeout"
 grep -a -E "vhost|endian|Operation not supported" "$TMP/guest.log" | grep -v "^GUEST" | head -n3 | sed 's/^/  qemu says: /'
 echo "  guest: version_1=$(gf version_1) mrg_rxbuf=$(gf mrg_rxbuf) indirect_desc=$(gf indirect_desc) event_idx=$(gf event_idx) tx_packets=$(gv tx_packets) rx_packets=$(gv rx_packets) rx_errors=$(gv rx_errors) driver_complaints=$(gv driver_complaints)"
+[ "$QUEUES" -gt 1 ] && echo "  guest: $(g "queues=")"
 echo "  testpmd: negotiated ${neg:-nothing} (VERSION_1 $([ $tp_v1 = 1 ] && echo on || echo off)), RX-packets=$(tpv RX-packets) TX-packets=$(tpv TX-packets)"
 [ -n "$HUGE" ] && echo "  host: guest memory in 2 MiB huge pages ($HP_USED in use while it ran): $MEMOBJ"
 [ -n "$VSTATS" ] && echo "$VSTATS"
@@ -326,5 +336,14 @@ want_v1=0; [ "$MODE" = modern ] && want_v1=1
 [ "$tp_v1" = 1 ] || fail "testpmd did not negotiate VERSION_1"
 if [ "$PATH_KIND" = vringmedd ]; then
 	echo "$VSTATS" | grep -q "tx): mode=[a-z+]* kicks=[1-9]" || fail "vringmed translated no TX kicks"
+fi
+if [ "$QUEUES" -gt 1 ]; then
+	g "queues=" | grep -q "^queues=$QUEUES cpus=$QUEUES" || fail "the guest's driver does not use $QUEUES queue pairs: $(g "queues=")"
+	if [ "$PATH_KIND" = vringmedd ]; then
+		for ((i = 0; i < 2 * QUEUES; i++)); do
+			grep -q "net0 queue $i ([rt]x): .* used=[1-9][0-9]* .*errors=none" <<<"$VSTATS" ||
+				fail "net0 queue $i returned nothing, or had errors: $(grep "net0 queue $i " <<<"$VSTATS")"
+		done
+	fi
 fi
 echo "RESULT: WORKED"
