@@ -150,8 +150,8 @@ static json_t *vrd_queue_stats(struct vrd_daemon *d, const struct vrm_proxy_info
 
 	if (vrm_bpf_read_stats(&d->b, in->slot * VRM_DEV_QUEUES + q, &st))
 		return NULL;
-	if (!st.kicks && !st.used && q >= 2)
-		return NULL;	/* a virtio-net device has two */
+	if (!st.kicks && !st.used && q >= in->nqueues)
+		return NULL;	/* a ring the device does not have */
 	/* "device" first: readers of the text find a row by its start. */
 	row = json_pack("{s:s}", "device", in->name);
 	counters = vrm_qstats_json(&st, q);

@@ -288,6 +288,7 @@ static void vrp_publish(struct vrm_proxy *p)
 	for (int r = 0; r < p->nreg; r++)
 		p->pub.mem_bytes += p->reg[r].size;
 	p->pub.poll_us = p->cfg.poll_us;
+	p->pub.nqueues = vrp_nq(p);
 	for (unsigned i = 0; i < VRP_NQ; i++) {
 		if (p->q[i].started)
 			p->queue_path[i] = p->kick_path;

@@ -151,6 +151,7 @@ struct vrm_proxy_info {
 	char kick_why[160];
 	uint32_t slot;
 	uint8_t type;		/* enum vrm_dev_type */
+	unsigned nqueues;	/* the rings it has: as many queues as its back-end */
 	pid_t vmm_pid;
 	bool vmm_client;	/* we connect to the VMM's socket */
 	bool legacy;
