@@ -4,7 +4,7 @@
 # netdev, to dpdk-testpmd (a modern-only back-end), straight or through
 # vringmedd.  Each case is one tools/guest/run.sh (about 17 s); a case passes
 # when the run ends the way the case says.
-# The life-cycle cases are one tools/guest/lifecycle.sh (about 120 s):
+# The life-cycle cases are one tools/guest/lifecycle.sh --queues 2 (about 120 s):
 # stop/cont, driver reload, system_reset, back-end restart, QEMU killed, a
 # NIC swapped, vringmedd killed and restarted, each phase a case of its own.  The live migration is one
 # tools/guest/migrate.sh (about 90 s: its own boots, a QEMU on each side).
@@ -51,9 +51,12 @@ case_run() {	# NAME EXPECT(WORKED|FAILED) 'PATTERN|PATTERN...'-or-empty ARGS... 
 LIFE_PHASES="a-pause-cont b-driver-reload b-steady c-system-reset c-reload d-backend-restart e-vmm-killed f-hotplug g-daemon-restart"
 NLIFE=$(wc -w <<<"$LIFE_PHASES")
 
+# The guest has two vCPUs and two queue pairs, as a multi-vCPU VM with
+# netdev queues=2 has, and its phases take turns on the CPUs, so both pairs
+# go through them.
 case_lifecycle() {	# one lifecycle.sh run, one case per phase
 	local out p line ok
-	out=$(tools/guest/lifecycle.sh 2>&1)
+	out=$(tools/guest/lifecycle.sh --queues 2 2>&1)
 	ok=1
 	for p in $LIFE_PHASES; do
 		line=$(grep -E "^  phase $p: " <<<"$out" | head -n1)

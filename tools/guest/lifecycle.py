@@ -94,11 +94,13 @@ def control(path, line):
 
 
 def used(ctl, queue=1):
-    """The used counter of queue `queue` of each device (1: a net device's
-    TX; 0: a blk device's requests): the entries the daemon gave back to
-    the guest, so it moves only while frames or requests flow."""
+    """The used counters of queue `queue` and every second ring after it,
+    of each device (1: a net device's transmit rings, one per queue pair;
+    0: a blk device's requests): the entries the daemon gave back to the
+    guest, so it moves only while frames or requests flow."""
     try:
-        return sum(q["used"] for q in control(ctl, "stats") if q["queue"] == queue)
+        return sum(q["used"] for q in control(ctl, "stats")
+                   if q["queue"] >= queue and (q["queue"] - queue) % 2 == 0)
     except (OSError, ValueError):
         return None
 
@@ -186,6 +188,8 @@ def cmd_device(ctl):
             for q in control(ctl, "stats") if "event_idx_rescues" in q]
     if resc:
         print("  event idx rescues: %s" % " ".join(resc))
+    print("  used per ring: %s" % " ".join("q%d=%d" % (q["queue"], q["used"])
+                                          for q in control(ctl, "stats")))
     return 0
 
 

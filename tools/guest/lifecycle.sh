@@ -3,7 +3,7 @@
 # big-endian guest in one QEMU session, unattended, cleaning up after itself:
 #
 #   tools/guest/lifecycle.sh [--keep-logs DIR] [--seed N] [--cycles N] [--skip pause,backend,vmm,hotplug,daemon]
-#                            [--vmm-reconnect] [--vmm-server] [--resets N] [--kills N]
+#                            [--vmm-reconnect] [--vmm-server] [--resets N] [--kills N] [--queues 1|2]
 #
 # The s390x guest (legacy virtio-net-ccw, big-endian rings) reaches
 # dpdk-testpmd (io forwarding: every frame comes straight back) through
@@ -56,7 +56,10 @@
 # plan and a QMP system_reset after it, N times in a row, and nothing else
 # (the other phases left out): every boot's traffic judged as phase b's,
 # summed in a line "phase r-resets".  --kills N: phase g kills vringmedd
-# (-9) N times, 4 s apart, before its SIGTERM.  Needs root (BPF), `make` (the binaries) and
+# (-9) N times, 4 s apart, before its SIGTERM.  --queues 2: every QEMU
+# has two vCPUs and its NIC two queue pairs (netdev queues=2, mq=on; the
+# swapped-in NIC too), testpmd's port two queues of each kind; the
+# resume times are those of all transmit rings.  Needs root (BPF), `make` (the binaries) and
 # tools/guest/fetch.sh (the guest).  Environment: VRINGMED_GUEST_TIMEOUT
 # (seconds for QEMU, default 240), VRINGMED_GUEST_CACHE,
 # VRINGMED_GUEST_VERBOSE=1 (vringmedd -v: its log has every vhost-user
@@ -67,7 +70,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
 KEEP= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-240} SEED=$((RANDOM % 10000)) CYCLES=20 SKIP= RECONNECT=
-SERVER= VC= RESETS=0 KILLS=1
+SERVER= VC= RESETS=0 KILLS=1 QUEUES=1
 CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -79,12 +82,15 @@ while [ $# -gt 0 ]; do
 	--vmm-server) SERVER=,server=on,wait=on VC=,vmm_client=on; shift ;;
 	--resets) RESETS=$2; shift 2 ;;
 	--kills) KILLS=$2; shift 2 ;;
+	--queues) QUEUES=$2; shift 2 ;;
 	-h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "lifecycle.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
 case $RESETS in ''|*[!0-9]*) echo "lifecycle.sh: --resets wants a number, not '$RESETS'" >&2; exit 2 ;; esac
 case $KILLS in ''|0|*[!0-9]*) echo "lifecycle.sh: --kills wants a number from 1, not '$KILLS'" >&2; exit 2 ;; esac
+case $QUEUES in 1|2) ;; *) echo "lifecycle.sh: --queues 1|2, not '$QUEUES'" >&2; exit 2 ;; esac
+MQ=$([ "$QUEUES" -gt 1 ] && echo ,mq=on)
 # Each SIGKILL beyond the first: 2 s of traffic before it, the restart, and
 # the flow again.
 [ -n "${VRINGMED_GUEST_TIMEOUT:-}" ] || [ $((240 + 4 * (KILLS - 1))) -le "$TIMEOUT" ] ||
@@ -123,8 +129,9 @@ tp_start() {
 	rm -f "$TMP/vhost.sock"	# a killed testpmd leaves its socket file behind
 	[ -p "$TMP/tp.in" ] || { mkfifo "$TMP/tp.in" && { sleep 100000 > "$TMP/tp.in" & TP_HOLD=$!; }; }
 	stdbuf -oL /usr/bin/dpdk-testpmd -l 0,1 --no-huge --no-pci -m 256 --file-prefix "$PREFIX" \
-		--vdev "net_vhost0,iface=$TMP/vhost.sock,queues=1" --log-level=lib.vhost.config:info \
+		--vdev "net_vhost0,iface=$TMP/vhost.sock,queues=$QUEUES" --log-level=lib.vhost.config:info \
 		-- -i --no-mlockall --forward-mode=io --auto-start --total-num-mbufs=4096 \
+		--rxq="$QUEUES" --txq="$QUEUES" \
 		< "$TMP/tp.in" > "$TMP/testpmd-$1.log" 2>&1 & TP_PID=$!
 	for _ in $(seq 100); do [ -S "$TMP/vhost.sock" ] && return 0; sleep 0.1; done
 	return 1
@@ -190,13 +197,13 @@ fi
 qemu_start() {
 	rm -f "$TMP/qmp.sock"
 	LOG=$1
-	timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 256 -smp 1 \
+	timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 256 -smp "$QUEUES" \
 		-object memory-backend-memfd,id=mem,size=256M,share=on \
 		-nographic -nodefaults -serial stdio -qmp "unix:$TMP/qmp.sock,server=on,wait=off" \
 		-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" $ZEROS \
 		-append "console=ttysclp0 panic=0 quiet loglevel=3 vrg_plan=lifecycle vrg_secs=$2 ${VRINGMED_GUEST_APPEND:-}" \
-		-chardev "socket,id=c0,path=$TMP/vmm.sock${SERVER:-${3-$RECONNECT}}" -netdev vhost-user,id=n0,chardev=c0 \
-		-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56,max_revision=0,id=nic0" \
+		-chardev "socket,id=c0,path=$TMP/vmm.sock${SERVER:-${3-$RECONNECT}}" -netdev vhost-user,id=n0,chardev=c0,queues=$QUEUES \
+		-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56,max_revision=0,id=nic0$MQ" \
 		< /dev/null > "$LOG" 2>&1 & Q_PID=$!
 	for _ in $(seq 100); do [ -S "$TMP/qmp.sock" ] && break; sleep 0.1; done
 }
@@ -310,7 +317,7 @@ nic_swap() {
 	local added=
 	for _ in $(seq 20); do	# the id is QEMU's until the device is gone
 		${LIFE} qmp "$TMP/qmp.sock" device_add \
-			'{"driver": "virtio-net-ccw", "netdev": "n0", "mac": "52:54:00:12:34:56", "max_revision": 0, "id": "nic0"}' \
+			"{\"driver\": \"virtio-net-ccw\", \"netdev\": \"n0\", \"mac\": \"52:54:00:12:34:56\", \"max_revision\": 0, \"id\": \"nic0\"$([ -n "$MQ" ] && echo ', "mq": true')}" \
 			> "$TMP/device_add.out" 2>&1 && { added=1; break; }
 		sleep 0.5
 	done
@@ -499,6 +506,10 @@ cat "$LOG1" "$TMP"/guest-vmm*.log 2>/dev/null | grep -a "^GUEST corrupt " | tr -
 [ "$SEQ_OK" = 1 ] || FAILS="$FAILS; the scenario stopped: $WHY"
 complaints=$(cat "$LOG" "$TMP"/guest-vmm*.log 2>/dev/null | grep -a "^GUEST driver_complaints=" | tr -d '\r' | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
 [ "${complaints:-0}" -eq 0 ] || FAILS="$FAILS; the guest's driver complained ($complaints lines)"
+# --queues 2: the second pair carried frames too (the phases on CPU 1).
+if [ "$QUEUES" -gt 1 ] && ! grep -q "used per ring: .*q2=[1-9][0-9]* q3=[1-9]" <<<"$DEVICE"; then
+	FAILS="$FAILS; the second queue pair returned nothing: $(grep -o "used per ring: .*" <<<"$DEVICE")"
+fi
 if [ -n "$FAILS" ]; then
 	[ -n "$KEEP" ] || tail -n 12 "$LOG_LAST" | sed 's/^/  guest log: /'
 	fail "${FAILS#; }"
