@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 70)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 71)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -223,9 +223,11 @@ refused ctl_device_add_same_vmm_refused "net5,vmm=$TMP/vmm.sock,backend=$TMP/be1
 refused ctl_device_add_control_socket_refused "net5,vmm=$TMP/ctl.sock,backend=$TMP/be1.sock" "the daemon's control socket"
 python3 -c "import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); time.sleep(60)" "$TMP/other.sock" & LSN=$!
 for _ in $(seq 50); do [ -S "$TMP/other.sock" ] && break; sleep 0.1; done
-refused ctl_device_add_live_socket_refused "net5,vmm=$TMP/other.sock,backend=$TMP/be1.sock" "Address already in use"
-check live_socket_left_alone bash -c "[ -S $TMP/other.sock ] && grep -q 'something listens on $TMP/other.sock already' $TMP/vringmedd.log && python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' $TMP/other.sock"
+refused ctl_device_add_live_socket_refused "net5,vmm=$TMP/other.sock,backend=$TMP/be1.sock" "something listens there already"
+check live_socket_left_alone bash -c "[ -S $TMP/other.sock ] && grep -q 'cannot listen on $TMP/other.sock: something listens there already' $TMP/vringmedd.log && python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' $TMP/other.sock"
 stop_pid "$LSN"; LSN=
+# A second daemon on the same pin root exits 1 and names the first.
+check second_daemon_names_owner bash -c ".output/vringmedd -p $ROOT -c none -m none > /dev/null 2> $TMP/second.err; [ \$? -eq 1 ] && grep -q 'owned by another running vringmedd (pid $D)' $TMP/second.err"
 refused ctl_device_add_relative_path_refused "net5,vmm=rel.sock,backend=$TMP/be1.sock" "take absolute paths"
 refused ctl_device_add_key_twice_refused "net5,vmm=$TMP/a.sock,backend=$TMP/be1.sock,vmm=$TMP/b.sock" "vmm is given twice"
 refused ctl_device_add_unknown_key_named "net5,vmm=$TMP/a.sock,backend=$TMP/be1.sock,polll=3" "'polll=3' not understood"

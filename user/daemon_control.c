@@ -215,8 +215,10 @@ static json_t *vrd_cmd_device_add(struct vrd_daemon *d, const char *spec)
 {
 	char err[1024] = "";
 
-	if (vrd_add_device(d, spec, VRD_CONTROL, err, sizeof(err)))
+	if (vrd_add_device(d, spec, VRD_CONTROL, err, sizeof(err))) {
+		pr_warn("control: device add refused: %s\n", err);
 		return vrd_error(err);
+	}
 	vrd_control_save(d);
 	return vrd_ok();
 }

@@ -327,7 +327,7 @@ int vrd_add_device(struct vrd_daemon *d, const char *spec, enum vrd_origin origi
 	if (!d->dev[slot]) {
 		e = errno;
 		snprintf(err, errlen, "device %s: cannot listen on %s: %s", cfg.name, cfg.vmm_path,
-			 strerror(e));
+			 vrm_proxy_listen_why(e));
 		return -e;
 	}
 	snprintf(d->dev[slot]->spec, sizeof(d->dev[slot]->spec), "%s", spec);

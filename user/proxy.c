@@ -610,31 +610,33 @@ void vrm_proxy_forget_slot(struct vrm_bpf *b, uint32_t slot)
 	memset(dev->name, 0, sizeof(dev->name));
 }
 
-/* The VMM's socket, listened on; 0 or a positive errno. */
+/* The VMM's socket, listened on; 0 or a positive errno, which the caller
+ * says (vrm_proxy_listen_why): EADDRINUSE when something listens there
+ * already, EEXIST when the path is not a socket. */
 static int vrp_listen(struct vrm_proxy *p)
 {
 	const struct vrm_proxy_cfg *cfg = &p->cfg;
 	int err = -vrm_access_claim(cfg->vmm_path);
 
-	if (err == EEXIST)
-		pr_warn("device %s: %s exists and is not a socket\n", cfg->name, cfg->vmm_path);
-	else if (err == EADDRINUSE)
-		pr_warn("device %s: something listens on %s already (another daemon, a back-end "
-			"or a VMM): its socket is left alone; give the device a path of its own\n",
-			cfg->name, cfg->vmm_path);
 	if (err)
 		return err;
 	p->lsn = (struct vrm_ev){ .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
 				 .fn = vrp_on_listen, .ctx = p };
 	/* 0600, or 0660 with the socket group, from the start (access.c). */
 	if (p->lsn.fd < 0 || (err = -vrm_access_listen(p->lsn.fd, cfg->vmm_path, 4, true)) ||
-	    vrm_ev_add(p->epfd, &p->lsn, EPOLLIN)) {
-		err = err ? err : errno;
-		pr_warn("device %s: cannot listen on %s: %s\n", cfg->name, cfg->vmm_path,
-			strerror(err));
-		return err;
-	}
+	    vrm_ev_add(p->epfd, &p->lsn, EPOLLIN))
+		return err ? err : errno;
 	return 0;
+}
+
+const char *vrm_proxy_listen_why(int err)
+{
+	if (err == EADDRINUSE)
+		return "something listens there already (another daemon, a back-end or a VMM): "
+		       "its socket is left alone; give the device a path of its own";
+	if (err == EEXIST)
+		return "it exists and is not a socket";
+	return strerror(err);
 }
 
 struct vrm_proxy *vrm_proxy_new(struct vrm_bpf *b, int epfd, uint32_t slot,

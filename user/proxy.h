@@ -112,6 +112,8 @@ struct vrm_proxy;
  * state and counters are adopted), else a slot nobody named, else one whose
  * owner is gone (taken[] marks the slots of running proxies); -ENOSPC. */
 int vrm_proxy_pick_slot(const struct vrm_bpf *b, const char *name, const bool *taken);
+/* Why vrm_proxy_new could not listen on the VMM's socket (its errno). */
+const char *vrm_proxy_listen_why(int err);
 /* A deleted device's slot, no longer listed (vringmedctl, the metrics):
  * its session ended and its kick fds are gone, so no program reads it. */
 void vrm_proxy_forget_slot(struct vrm_bpf *b, uint32_t slot);

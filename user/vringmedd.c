@@ -34,6 +34,7 @@
 #include <sys/statfs.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <bpf/libbpf.h>
 
 #include "backend_xdp.h"
@@ -45,6 +46,29 @@
 #include "sdnotify.h"
 #include "uxlate.h"
 #include "vringmed.skel.h"
+
+/* Who holds the flock on the directory fd is open on: its pid from
+ * /proc/locks ("N: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE ..."), or 0. */
+static pid_t vrd_lock_holder(int fd)
+{
+	char line[256], kind[16];
+	struct stat st;
+	unsigned long ino;
+	unsigned maj, min;
+	pid_t pid = 0;
+	int holder;
+	FILE *f;
+
+	if (fstat(fd, &st) || !(f = fopen("/proc/locks", "re")))
+		return 0;
+	while (!pid && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*[^:]: %15s %*s %*s %d %x:%x:%lu", kind, &holder, &maj, &min,
+			   &ino) == 5 && !strcmp(kind, "FLOCK") && ino == st.st_ino &&
+		    maj == major(st.st_dev) && min == minor(st.st_dev))
+			pid = holder;
+	fclose(f);
+	return pid;
+}
 
 /* One owner per pin root: an exclusive flock on the directory itself (bpffs
  * holds no regular files to lock).  The kernel drops it when we die. */
@@ -73,7 +97,14 @@ static int vrd_lock(const char *root)
 		return -ENOTDIR;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		pr_warn("%s is owned by another running vringmedd\n", root);
+		pid_t holder = vrd_lock_holder(fd);
+
+		if (holder > 0)
+			pr_warn("%s is owned by another running vringmedd (pid %d): stop it, or give "
+				"this one a --pin-root of its own\n", root, (int)holder);
+		else
+			pr_warn("%s is owned by another running vringmedd: stop it, or give this one "
+				"a --pin-root of its own\n", root);
 		close(fd);
 		return -EBUSY;
 	}

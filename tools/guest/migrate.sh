@@ -3,7 +3,7 @@
 # sends checked traffic; the same migration of a modern guest straight to
 # testpmd is the yardstick for its loss:
 #
-#   tools/guest/migrate.sh [--keep-logs DIR] [--secs N] [--only modern|legacy]
+#   tools/guest/migrate.sh [--keep-logs DIR] [--secs N] [--only modern|legacy] [--queues 1|2]
 #
 # Two back-ends on this machine, A and B (dpdk-testpmd, io forwarding: every
 # frame comes straight back).  Each case boots the s390x guest under QEMU A
@@ -25,6 +25,10 @@
 # legacy guest lost at most what the modern one did plus one window (32
 # frames) a migration; the source vringmedd got a dirty log (SET_LOG_BASE)
 # and each destination ran the device legacy with big-endian rings.
+# --queues 2: each QEMU has two vCPUs and its NIC two queue pairs (netdev
+# queues=2, mq=on), each testpmd two queues of each kind, and the guest's
+# phases take turns on the CPUs (m1 and m3 on the second), so each pair is
+# migrated with frames in flight.
 # Prints a line per case and, last, "RESULT: WORKED" or "RESULT: FAILED
 # (why)".  Needs root (BPF), `make` and tools/guest/fetch.sh.  Environment:
 # VRINGMED_GUEST_TIMEOUT (seconds for each QEMU, default 240),
@@ -34,16 +38,19 @@ cd "$(dirname "$0")/../.." || exit 2
 
 KEEP= SECS=6 QUIET=5 ONLY= TIMEOUT=${VRINGMED_GUEST_TIMEOUT:-240}
 CACHE=${VRINGMED_GUEST_CACHE:-/var/cache/vringmed/guest}
-WINDOW=32
+WINDOW=32 QUEUES=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--keep-logs) KEEP=$2; shift 2 ;;
 	--secs) SECS=$2; shift 2 ;;
 	--only) ONLY=$2; shift 2 ;;
-	-h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--queues) QUEUES=$2; shift 2 ;;
+	-h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "migrate.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
+case $QUEUES in 1|2) ;; *) echo "migrate.sh: --queues 1|2" >&2; exit 2 ;; esac
+MQ=$([ "$QUEUES" -gt 1 ] && echo ,mq=on)
 
 . tools/guest/common.sh
 guest_preflight /usr/bin/dpdk-testpmd /usr/bin/qemu-system-s390x .output/vringmedd .output/guest-traffic.s390x
@@ -74,8 +81,9 @@ tp_start() {
 	[ -p "$TMP/tp-$s.in" ] || mkfifo "$TMP/tp-$s.in"
 	sleep 100000 > "$TMP/tp-$s.in" & TP_HOLD[$s]=$!
 	stdbuf -oL /usr/bin/dpdk-testpmd -l 0,1 --no-huge --no-pci -m 256 --file-prefix "$PREFIX-$s" \
-		--vdev "net_vhost0,iface=$TMP/vhost-$s.sock,queues=1" \
+		--vdev "net_vhost0,iface=$TMP/vhost-$s.sock,queues=$QUEUES" \
 		-- -i --no-mlockall --forward-mode=io --auto-start --total-num-mbufs=4096 \
+		--rxq="$QUEUES" --txq="$QUEUES" \
 		< "$TMP/tp-$s.in" >> "$TMP/testpmd-$s.log" 2>&1 & TP[$s]=$!
 	for _ in $(seq 100); do [ -S "$TMP/vhost-$s.sock" ] && return 0; sleep 0.1; done
 	return 1
@@ -107,13 +115,13 @@ d_start() {
 q_start() {
 	local s=$1 log=$2 sock=$3 opts=$4 inc=${5:-} pid
 	rm -f "$TMP/qmp-$s.sock"
-	timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 256 -smp 1 \
+	timeout "$TIMEOUT" qemu-system-s390x -M s390-ccw-virtio,memory-backend=mem -m 256 -smp "$QUEUES" \
 		-object memory-backend-memfd,id=mem,size=256M,share=on \
 		-nographic -nodefaults -serial stdio -qmp "unix:$TMP/qmp-$s.sock,server=on,wait=off" \
 		-kernel "$CACHE/vmlinuz" -initrd "$TMP/initrd.gz" \
 		-append "console=ttysclp0 panic=0 quiet loglevel=3 vrg_plan=migrate vrg_secs=$SECS,$QUIET" \
-		-chardev "socket,id=c0,path=$sock" -netdev vhost-user,id=n0,chardev=c0 \
-		-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56$opts" \
+		-chardev "socket,id=c0,path=$sock" -netdev vhost-user,id=n0,chardev=c0,queues=$QUEUES \
+		-device "virtio-net-ccw,netdev=n0,mac=52:54:00:12:34:56$opts$MQ" \
 		${inc:+-incoming "$inc"} < /dev/null > "$log" 2>&1 &
 	pid=$!
 	eval "Q_${s^^}=$pid"
