@@ -116,7 +116,7 @@ case_lifecycle_server() {
 
 case_migrate() {	# one migrate.sh run: the legacy guest judged, the modern measured
 	local out legacy modern
-	out=$(tools/guest/migrate.sh 2>&1)
+	out=$(tools/guest/migrate.sh --queues 2 2>&1)
 	legacy=$(grep -E "^  case legacy: " <<<"$out" | head -n1)
 	modern=$(grep -E "^  case modern " <<<"$out" | head -n1)
 	if [[ $legacy == "  case legacy: ok:"* ]] && grep -q "^RESULT: WORKED" <<<"$out"; then

@@ -289,7 +289,7 @@ if [ "$ONLY" != modern ]; then
 			FAILS="$FAILS; a destination vringmedd does not run the device big-endian: ${d:-nothing}"
 	done
 	logged=$(cat "$TMP/vringmedd-a.log" "$TMP/vringmedd-b.log" | grep -c "dirty log of")
-	echo "  vringmedd: dirty logs set up: $logged (one a migration, at its source)"
+	echo "  vringmedd: dirty logs set up: $logged (one a migration and queue pair, at its source: QEMU sends each pair's)"
 	[ "$logged" -ge 2 ] || FAILS="$FAILS; the source vringmedd was given no dirty log"
 	grep -h -E "warn|broken|error" "$TMP"/vringmedd-*.log | grep -v fentry | head -n8 | sed 's/^/  vringmedd: /'
 fi
