@@ -483,7 +483,7 @@ void vrp_be_reconnect(struct vrm_proxy *p)
 	}
 	p->be_reconnects++;
 	p->last_error[0] = 0;	/* the loss is over: "last_error" told of it */
-	p->state = p->q[0].started || p->q[1].started ? "running" : "negotiating";
+	p->state = vrp_any_started(p) ? "running" : "negotiating";
 	pr_info("device %s: back-end %s back after %llu ms: rings set up again at the shadow "
 		"rings' positions\n", p->cfg.name, p->cfg.backend_path,
 		(unsigned long long)(now - p->be_down_since_ms));

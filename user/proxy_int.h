@@ -230,6 +230,15 @@ static inline unsigned vrp_nq(const struct vrm_proxy *p)
 	return 2 * (n < VRP_NQ / 2 ? n : VRP_NQ / 2);
 }
 
+/* Whether any of the device's rings runs. */
+static inline bool vrp_any_started(const struct vrm_proxy *p)
+{
+	for (unsigned i = 0; i < VRP_NQ; i++)
+		if (p->q[i].started)
+			return true;
+	return false;
+}
+
 /* What GET_QUEUE_NUM tells the VMM: queue pairs for net, queues for blk. */
 static inline unsigned vrp_queue_num(const struct vrm_proxy *p)
 {

@@ -256,7 +256,7 @@ static int vrp_queue_order(struct vrm_proxy *p, unsigned i, int *order)
 	if (vrp_blk_order_check(p, i, *order))
 		return -EINVAL;
 	/* Latched while any ring runs; set afresh when none does. */
-	if (!p->q[0].started && !p->q[1].started)
+	if (!vrp_any_started(p))
 		p->order_latched = false;
 	if (p->order_latched && *order != p->order) {
 		vrp_err(p, "queue %u asks for %s rings, the device runs %s", i,

@@ -507,7 +507,7 @@ static enum vrp_result vrp_get_vring_base(struct vrm_proxy *p, struct vrp_req *r
 		close(vq->kickfd);
 	vq->kickfd = -1;
 	vq->be_kick_sent = false;
-	if (!p->q[0].started && !p->q[1].started) {
+	if (!vrp_any_started(p)) {
 		p->order_latched = false;
 		p->state = "stopped";
 	}
