@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 71)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 72)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -362,6 +362,18 @@ check crash_reported bash -c "grep -q 'fatal signal SEGV sent by pid $$' $TMP/vr
 vringmedd_start "$TMP/vringmedd.log" "" -p "$ROOT" -c none -m none ||
 	bad crash_next_daemon "vringmedd did not start: $(tail -n2 "$TMP/vringmedd.log")"
 check crash_unconfigured_guest_named grep -q 'device net0 (slot 0) had a guest attached .*vringmedctl device add net0,' "$TMP/vringmedd.log"
+kill -TERM "$TRAFFIC" 2>/dev/null; wait "$TRAFFIC" 2>/dev/null; TRAFFIC=
+kill -INT "$D"; wait "$D"; D=
+# The same after a SIGTERM (systemctl stop, an upgrade), which keeps the
+# pins of a device with a guest attached.
+start_daemon "" || bad term_daemon "vringmedd did not start: $(tail -n2 "$TMP/vringmedd.log")"
+.output/vu_driver --socket "$TMP/vmm.sock" --legacy --reconnect --stream > "$TMP/term.log" 2>&1 & TRAFFIC=$!
+until_state net0 running || echo "      net0 is $(state net0), not running: $(tail -n2 "$TMP/term.log")"
+n_named=$(grep -c 'device net0 (slot 0) had a guest attached' "$TMP/vringmedd.log")
+kill -TERM "$D"; wait "$D"; D=
+vringmedd_start "$TMP/vringmedd.log" "" -p "$ROOT" -c none -m none ||
+	bad term_next_daemon "vringmedd did not start: $(tail -n2 "$TMP/vringmedd.log")"
+check term_unconfigured_guest_named [ "$(grep -c 'device net0 (slot 0) had a guest attached .*vringmedctl device add net0,' "$TMP/vringmedd.log")" -gt "$n_named" ]
 kill -TERM "$TRAFFIC" 2>/dev/null; wait "$TRAFFIC" 2>/dev/null; TRAFFIC=
 kill -INT "$D"; wait "$D"; D=
 
