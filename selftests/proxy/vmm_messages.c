@@ -158,6 +158,10 @@ static void bad_messages(void)
 		  VU_SET_VRING_NUM, 16 },
 		{ "vring_index_out_of_range", "malformed message from the VMM", 1, 0, NULL,
 		  VU_SET_VRING_NUM, 8 },
+		/* Ring 4 is a third pair's: a device has two at most (DPDK
+		 * says 128, GET_QUEUE_NUM tells the VMM 2). */
+		{ "vring_index_beyond_its_queues", "SET_VRING_NUM for queue 4: the device has 4", 1, 0,
+		  NULL, VU_SET_VRING_NUM, 8 },
 		{ "unknown_request", "(999) is not supported", 1, 0, NULL, 999, 0 },
 		{ "kick_without_fd", "malformed message from the VMM", 1, 0, NULL,
 		  VU_SET_VRING_KICK, 8 },
@@ -181,6 +185,8 @@ static void bad_messages(void)
 			m.size = cases[i].size;
 			if (!strcmp(cases[i].name, "vring_index_out_of_range"))
 				vu_put_u32(&m, 0, 7);
+			if (!strcmp(cases[i].name, "vring_index_beyond_its_queues"))
+				vu_put_u32(&m, 0, 4);
 			VRM_EQ(vu_send(s, &m), 0);
 		}
 		VRM_TRUE(closed_by_peer(s));
