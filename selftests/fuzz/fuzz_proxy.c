@@ -4,8 +4,9 @@
  * handlers of user/proxy_vmm.c, as a VMM drives it.  The proxy runs as in the daemon: its
  * listening socket, its epoll entries dispatched the daemon's way, its
  * back-end connection to a real socket, served by a small modern back-end in
- * a thread of this process (it answers GET_FEATURES, GET_PROTOCOL_FEATURES
- * and GET_VRING_BASE, takes everything else and closes the fds it is given).
+ * a thread of this process (it answers GET_FEATURES, GET_PROTOCOL_FEATURES,
+ * GET_QUEUE_NUM (two queue pairs: rings 0-3) and GET_VRING_BASE, takes
+ * everything else and closes the fds it is given).
  * The fuzz input is what the VMM writes, with real fds alongside: eventfds
  * and memfds of guest memory.  Checked: ASan and UBSan; the proxy keeps
  * running and takes a well-formed session after any input; no fd is left
@@ -137,9 +138,11 @@ static void *backend(void *arg)
 			if (m.request == VU_GET_FEATURES)
 				vu_put_u64(&r, 0, (1ull << VU_F_VERSION_1) |
 					   (1ull << VU_F_PROTOCOL_FEATURES) |
-					   (1ull << VU_NET_F_MRG_RXBUF));
+					   (1ull << VU_NET_F_MRG_RXBUF) | (1ull << VU_NET_F_MQ));
 			else if (m.request == VU_GET_PROTOCOL_FEATURES)
-				vu_put_u64(&r, 0, 0);
+				vu_put_u64(&r, 0, 1ull << VU_PF_MQ);
+			else if (m.request == VU_GET_QUEUE_NUM)
+				vu_put_u64(&r, 0, 2);	/* two pairs: rings 0-3 */
 			else if (m.request == VU_GET_VRING_BASE) {
 				vu_put_u32(&r, 0, vu_get_u32(&m, 0));
 				vu_put_u32(&r, 4, 0);
