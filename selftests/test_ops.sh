@@ -17,7 +17,7 @@ check promtool_test_rules quiet promtool test rules tools/prometheus/vringmed-al
 check promtool_check_rules quiet promtool check rules tools/prometheus/vringmed-alerts.yml
 check grafana_dashboard_json python3 -c "import json,sys; d=json.load(open('tools/grafana/vringmed-dashboard.json')); sys.exit(0 if d['panels'] and 'vringmed_descriptors_total' in json.dumps(d) else 1)"
 if [ "$(id -u)" -ne 0 ]; then
-	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 72)); finish
+	skp 'live/*' "needs root (BPF, testpmd)"; skip=$((skip + 73)); finish
 fi
 
 TMP=$(mktemp -d /tmp/vm-ops-XXXXXX)
@@ -47,6 +47,7 @@ bad_config() {	# CHECK MESSAGE ARGS...
 bad_config config_unknown_setting_named "no setting is called 'devce'" -f "$TMP/typo.conf"
 bad_config config_directory_refused "a directory, not a file" -f "$TMP"
 bad_config control_relative_refused "an absolute path, or none" -c rel.sock
+bad_config config_vmm_is_control_refused "its vmm= is the daemon's control socket" -c $TMP/c.sock -m none -d n,vmm=$TMP/c.sock,backend=$TMP/b.sock
 # The config file holds what a reload changes; net0 is the command line's.
 echo "# devices a reload adds and removes" > "$TMP/ops.conf"
 start_daemon() {	# extra env in $1

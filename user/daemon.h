@@ -65,6 +65,9 @@ bool vrd_config_load(struct vrd_config *c, int argc, char **argv, int *exit_code
  * -1 with the line at fault said.  vrd_config_free_devices() after. */
 int vrd_config_reread(struct vrd_config *c, const char *file);
 void vrd_config_free_devices(struct vrd_config *c);
+/* Why device `cfg` cannot run beside the daemon's control socket `control`
+ * (NULL: none), or NULL: checked on the config file and at admission. */
+const char *vrd_control_clash(const struct vrm_proxy_cfg *cfg, const char *control);
 
 /* The longest device spec: a line of the config file. */
 #define VRD_SPEC_LEN	600

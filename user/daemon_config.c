@@ -383,6 +383,12 @@ static int vrd_config_file(struct vrd_config *c)
 	return 0;
 }
 
+const char *vrd_control_clash(const struct vrm_proxy_cfg *cfg, const char *control)
+{
+	return control && !strcmp(cfg->vmm_path, control) ?
+	       "its vmm= is the daemon's control socket" : NULL;
+}
+
 /* 0 when every device spec parses; else -1, said. */
 static int vrd_config_devices_ok(const struct vrd_config *c)
 {
@@ -400,9 +406,8 @@ static int vrd_config_devices_ok(const struct vrd_config *c)
 				c->devspec_file[i] ? "device" : "--device", c->devspec[i], why);
 			return -1;
 		}
-		if (c->control && !strcmp(cfg.vmm_path, c->control)) {
-			fprintf(stderr, "vringmedd: device %s: its vmm= is the daemon's control "
-				"socket\n", cfg.name);
+		if ((why = vrd_control_clash(&cfg, c->control))) {
+			fprintf(stderr, "vringmedd: device %s: %s\n", cfg.name, why);
 			return -1;
 		}
 		for (int j = 0; j < i; j++) {

@@ -259,10 +259,10 @@ fail:
 static int vrd_dev_admit(struct vrd_daemon *d, const struct vrm_proxy_cfg *cfg, bool *taken,
 			 char *err, size_t errlen)
 {
-	const char *clash;
+	const char *clash = vrd_control_clash(cfg, d->ctl_path);
 
-	if (d->ctl_path && !strcmp(cfg->vmm_path, d->ctl_path)) {
-		snprintf(err, errlen, "device %s: its vmm= is the daemon's control socket", cfg->name);
+	if (clash) {
+		snprintf(err, errlen, "device %s: %s", cfg->name, clash);
 		return -EADDRINUSE;
 	}
 	for (int i = 0; i < VRM_MAX_DEVICES; i++) {
