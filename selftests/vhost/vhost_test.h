@@ -39,6 +39,10 @@ bool drv_log_has(const struct drv *r, const char *needle);
 int drv_wait(struct drv *r, int ms);
 /* Prints the log at `path` under the heading `what`. */
 void dump_log(const char *what, const char *path);
+/* Whether run r is what a back-end whose receive ring was not ready yet
+ * gives (frames sent and dropped, none spoiled, every TX chain returned):
+ * then said, with the driver's log, and the caller runs once more. */
+bool drv_not_ready(const struct drv *r, const char *what);
 /* One run to completion; true when it passed as expected. */
 bool drv_run_pass(const char *dir, bool s390x, const char *sock, const char *mode,
 		  const char *want_order);
