@@ -37,6 +37,26 @@
 #error "the includer must define VRM_FAULT_VERDICT"
 #endif
 
+/* Where a kick is in its walk of the guest's ring: everything the kick step
+ * (vrm_kick_step) changes from one call to the next.  In the scratch, not in
+ * the kick's locals: the BPF verifier tracks no values of map memory, so the
+ * state the step starts from is the same at every call, and the loop is
+ * verified once instead of once per value the walk can carry. */
+struct vrm_walk {
+	__u32 verdict;
+	__u32 descs;
+	__u32 region;		/* last region a buffer fell in */
+	__u16 n;		/* avail entries in this kick */
+	__u16 done;		/* chains finished */
+	__u16 head;		/* chain being walked */
+	__u16 cur;		/* descriptor being walked */
+	__u16 chain_len;
+	__u8 in_chain;
+	__u8 saw_write;
+	__u8 slow;		/* the next entry is the general step's */
+	__u8 _pad[3];
+};
+
 /* Per-queue scratch: the one copy of guest ring data a kick works on.  Per
  * queue, not per CPU, so a preempted translation cannot share it; the queue's
  * busy lock serialises its users. */
@@ -78,9 +98,11 @@ struct vrm_scratch {
 	__u32 it_entries;
 	__u32 it_faults;
 	__u32 _pad2;
+	struct vrm_walk walk;	/* this kick's (vrm_kick.w) */
 };
+VRM_STATIC_ASSERT(sizeof(struct vrm_walk) == 28, "vrm_walk");
 VRM_STATIC_ASSERT(sizeof(struct vrm_scratch) ==
-		 4 * VRM_MAX_RING + 16 * VRM_WIN + 16 + 16 * VRM_ITAB_MAX + 72, "vrm_scratch ABI");
+		 4 * VRM_MAX_RING + 16 * VRM_WIN + 16 + 16 * VRM_ITAB_MAX + 72 + 28 + 4, "vrm_scratch ABI");
 
 /* A clock stamp at a point of the kick (abi.h, VRM_ST_*): only a build for
  * `make perf-kick-phases` defines it. */
@@ -97,20 +119,10 @@ struct vrm_kick {
 	struct vrm_shadow_queue *sh;
 	struct vrm_scratch *scr;
 	struct vrm_qstats *st;
+	struct vrm_walk *w;	/* &scr->walk */
 	__u32 order;		/* enum vrm_order of the guest ring */
-	__u32 verdict;
 	__u16 mask;		/* ring size - 1 */
-	__u16 n;		/* avail entries in this kick */
-	__u16 done;		/* chains finished */
-	__u16 head;		/* chain being walked */
-	__u16 cur;		/* descriptor being walked */
-	__u16 chain_len;
-	__u32 descs;
-	__u32 region;		/* last region a buffer fell in */
-	__u8 in_chain;
-	__u8 saw_write;
-	__u8 slow;		/* the next entry is the general step's */
-	__u8 _pad;
+	__u16 _pad;
 };
 
 static vrm_inline void vrm_mark_broken(struct vrm_device *dev, struct vrm_qstats *st,
@@ -146,7 +158,7 @@ static vrm_inline __u32 vrm_batch_bucket(__u32 n)
 static vrm_inline bool vrm_buf_in_memory(struct vrm_kick *k, __u64 gpa, __u64 end)
 {
 	const struct vrm_device *dev = k->dev;
-	__u32 r = k->region & (VRM_MAX_REGIONS - 1);
+	__u32 r = k->w->region & (VRM_MAX_REGIONS - 1);
 	const struct vrm_region *reg = &dev->regions[r];
 
 	if (r < dev->nregions && gpa >= reg->gpa && end - reg->gpa <= reg->size)
@@ -156,7 +168,7 @@ static vrm_inline bool vrm_buf_in_memory(struct vrm_kick *k, __u64 gpa, __u64 en
 		if (i >= dev->nregions)
 			break;
 		if (gpa >= reg->gpa && end - reg->gpa <= reg->size) {
-			k->region = i;
+			k->w->region = i;
 			return true;
 		}
 	}
@@ -165,7 +177,7 @@ static vrm_inline bool vrm_buf_in_memory(struct vrm_kick *k, __u64 gpa, __u64 en
 
 static vrm_inline long vrm_fail(struct vrm_kick *k, __u32 verdict)
 {
-	k->verdict = verdict;
+	k->w->verdict = verdict;
 	return 1;	/* stops vrm_loop */
 }
 
@@ -209,7 +221,7 @@ static vrm_inline bool vrm_win_dense(__u32 span, __u32 left)
 static long vrm_span_step(__u64 i, void *arg)
 {
 	struct vrm_kick *k = arg;
-	__u16 h = vrm_swab16_if(k->order, k->scr->heads[(k->done + i) & (2 * VRM_MAX_RING - 1)]);
+	__u16 h = vrm_swab16_if(k->order, k->scr->heads[(k->w->done + i) & (2 * VRM_MAX_RING - 1)]);
 
 	if (h <= k->mask) {	/* a bad head gets its verdict when it is reached */
 		if (h < k->scr->span_lo)
@@ -242,17 +254,17 @@ static long vrm_span_step(__u64 i, void *arg)
 static __attribute__((noinline)) const struct vrm_desc *vrm_fetch_load(struct vrm_kick *k, __u16 idx)
 {
 	struct vrm_scratch *scr = k->scr;
-	__u32 ring = (__u32)k->mask + 1, left = (__u32)(k->n - k->done), lo, hi, cnt, per, want;
+	__u32 ring = (__u32)k->mask + 1, left = (__u32)(k->w->n - k->w->done), lo, hi, cnt, per, want;
 	bool down = false;
 
 	/* Descriptors per chain so far, rounded up: what a run must hold. */
-	per = k->done ? (k->descs + k->done - 1) / k->done : 1;
+	per = k->w->done ? (k->w->descs + k->w->done - 1) / k->w->done : 1;
 	if (per > VRM_WIN)
 		per = VRM_WIN;
 	want = left * per;
 	if (!scr->win_len) {
-		down = !k->in_chain && left > 1 &&
-		       vrm_swab16_if(k->order, scr->heads[(k->done + 1) & (2 * VRM_MAX_RING - 1)]) < idx;
+		down = !k->w->in_chain && left > 1 &&
+		       vrm_swab16_if(k->order, scr->heads[(k->w->done + 1) & (2 * VRM_MAX_RING - 1)]) < idx;
 	} else if (scr->spanned || ring <= 4 * left) {
 		/* After the span, or where the heads left are a quarter of
 		 * the ring or more (reading the table is then cheaper than a
@@ -756,7 +768,7 @@ static vrm_inline __u32 vrm_net_head(struct vrm_kick *k, __u16 idx, __u16 flags,
 				   __u64 *addr, __u32 *len)
 {
 	struct vrm_queue *q = k->q;
-	const struct vrm_region *reg = &k->dev->regions[k->region & (VRM_MAX_REGIONS - 1)];
+	const struct vrm_region *reg = &k->dev->regions[k->w->region & (VRM_MAX_REGIONS - 1)];
 	__u8 *slot = k->sh->hdr[idx & VRM_RING_MASK];
 	__u32 hlen = q->net_hdr_len;
 
@@ -834,7 +846,7 @@ static vrm_inline __u32 vrm_net_head(struct vrm_kick *k, __u16 idx, __u16 flags,
  * entries published; 0 leaves the entry to the general step. */
 static vrm_inline __u32 vrm_fast_run(struct vrm_kick *k)
 {
-	__u32 r = k->region & (VRM_MAX_REGIONS - 1), ran;
+	__u32 r = k->w->region & (VRM_MAX_REGIONS - 1), ran;
 	struct vrm_fast f = {
 		.q = k->q,
 		.sh = k->sh,
@@ -846,8 +858,8 @@ static vrm_inline __u32 vrm_fast_run(struct vrm_kick *k)
 		.win_base = k->scr->win_base,
 		.win_len = k->scr->win_len,
 		.slot0 = k->q->last_avail,
-		.done = k->done,
-		.n = k->n,
+		.done = k->w->done,
+		.n = k->w->n,
 		.flags_check = VRM_VRING_DESC_F_NEXT | VRM_VRING_DESC_F_INDIRECT,
 		.min_len = 1,
 		.region = (__u16)r,
@@ -869,10 +881,10 @@ static vrm_inline __u32 vrm_fast_run(struct vrm_kick *k)
 		vrm_fast_loop_be(&f);
 	else
 		vrm_fast_loop_le(&f);
-	ran = (__u16)(f.done - k->done);
+	ran = (__u16)(f.done - k->w->done);
 	if (ran) {
-		k->descs += ran;
-		k->done = f.done;
+		k->w->descs += ran;
+		k->w->done = f.done;
 		return ran;
 	}
 chains:	/* not a single descriptor: a table, or chains? */
@@ -882,8 +894,8 @@ chains:	/* not a single descriptor: a table, or chains? */
 		ran = VRM_FAST_CHAIN_BE(k->dev, k->q, k->sh, k->scr, &f);
 	else
 		ran = VRM_FAST_CHAIN_LE(k->dev, k->q, k->sh, k->scr, &f);
-	k->descs += f.descs;
-	k->done = f.done;
+	k->w->descs += f.descs;
+	k->w->done = f.done;
 	return ran;
 }
 
@@ -903,10 +915,10 @@ static long vrm_kick_step(__u64 i, void *arg)
 	__u16 flags, next, idx, seen;
 
 	(void)i;
-	if (!k->in_chain) {
-		if (k->done >= k->n)
+	if (!k->w->in_chain) {
+		if (k->w->done >= k->w->n)
 			return 1;
-		idx = vrm_swab16_if(k->order, k->scr->heads[k->done & (2 * VRM_MAX_RING - 1)]);
+		idx = vrm_swab16_if(k->order, k->scr->heads[k->w->done & (2 * VRM_MAX_RING - 1)]);
 		if (idx > k->mask)
 			return vrm_fail(k, VRM_HEAD_OOB);
 		/* Load the window at this head, then try the fast path; a
@@ -914,29 +926,29 @@ static long vrm_kick_step(__u64 i, void *arg)
 		 * entry the fast path leaves goes to the general step in the
 		 * next call, not this one: the verifier then checks the
 		 * general step once, not once per way out of the fast path. */
-		if (!k->slow && !k->q->desc_state[idx & VRM_RING_MASK].owner &&
+		if (!k->w->slow && !k->q->desc_state[idx & VRM_RING_MASK].owner &&
 		    vrm_fetch_desc(k, idx)) {
 			if (!vrm_fast_run(k))
-				k->slow = 1;
+				k->w->slow = 1;
 			return 0;
 		}
-		k->slow = 0;
-		k->head = idx;
-		k->cur = idx;
-		k->chain_len = 0;
-		k->saw_write = 0;
-		k->in_chain = 1;
+		k->w->slow = 0;
+		k->w->head = idx;
+		k->w->cur = idx;
+		k->w->chain_len = 0;
+		k->w->saw_write = 0;
+		k->w->in_chain = 1;
 	}
 
-	idx = k->cur & k->mask & VRM_RING_MASK;
+	idx = k->w->cur & k->mask & VRM_RING_MASK;
 	ds = &q->desc_state[idx];
 	/* Owned by this chain: the chain came back to itself.  Owned by
 	 * another chain, or the head itself still out: the guest reused a
 	 * descriptor the backend has not returned. */
 	if (ds->owner)
-		return vrm_fail(k, ds->owner == k->head + 1 && k->chain_len ?
+		return vrm_fail(k, ds->owner == k->w->head + 1 && k->w->chain_len ?
 				  VRM_CHAIN_LOOP : VRM_DESC_IN_FLIGHT);
-	if (++k->chain_len > q->max_chain)
+	if (++k->w->chain_len > q->max_chain)
 		return vrm_fail(k, VRM_CHAIN_TOO_LONG);
 
 	gd = vrm_fetch_desc(k, idx);
@@ -954,7 +966,7 @@ static long vrm_kick_step(__u64 i, void *arg)
 	 * is only the verdict it found, or the one for an INDIRECT
 	 * descriptor that is no chain's head. */
 	if (flags & VRM_VRING_DESC_F_INDIRECT)
-		return vrm_fail(k, k->chain_len == 1 && k->scr->it_head == k->head ?
+		return vrm_fail(k, k->w->chain_len == 1 && k->scr->it_head == k->w->head ?
 				  k->scr->it_verdict : VRM_INDIRECT_NEXT);
 	if (len == 0)
 		return vrm_fail(k, VRM_ZERO_LEN);
@@ -963,15 +975,15 @@ static long vrm_kick_step(__u64 i, void *arg)
 		return vrm_fail(k, VRM_ADDR_OVERFLOW);
 	if (!vrm_buf_in_memory(k, addr, end))
 		return vrm_fail(k, VRM_BUF_OUTSIDE_MEM);
-	seen = k->saw_write ? VRM_VRING_DESC_F_WRITE : 0;
+	seen = k->w->saw_write ? VRM_VRING_DESC_F_WRITE : 0;
 	if (flags & VRM_VRING_DESC_F_WRITE)
-		k->saw_write = 1;
-	else if (k->saw_write)
+		k->w->saw_write = 1;
+	else if (k->w->saw_write)
 		return vrm_fail(k, VRM_WRITE_BEFORE_READ);
 	if ((flags & VRM_VRING_DESC_F_NEXT) && next > k->mask)
 		return vrm_fail(k, VRM_NEXT_OOB);
 
-	if (k->chain_len == 1 && q->net_mode) {
+	if (k->w->chain_len == 1 && q->net_mode) {
 		v = vrm_net_head(k, idx, flags, &addr, &len);
 #if !defined(__bpf__)
 		if (v == VRM_HEAD_TABLE) {
@@ -985,8 +997,8 @@ static long vrm_kick_step(__u64 i, void *arg)
 	/* Summed where it is kept, not in the kick's state: the verifier
 	 * would follow each sum a chain can have as a state of its own.  A
 	 * shadow table vrm_net_head made offers what it said, all writable. */
-	q->offered[k->head & VRM_RING_MASK] =
-		vrm_offer(k->chain_len == 1 ? 0 : q->offered[k->head & VRM_RING_MASK],
+	q->offered[k->w->head & VRM_RING_MASK] =
+		vrm_offer(k->w->chain_len == 1 ? 0 : q->offered[k->w->head & VRM_RING_MASK],
 			 seen, flags, len);
 
 	/* INDIRECT here is vrm_net_head's table: the guest's was refused
@@ -994,7 +1006,7 @@ static long vrm_kick_step(__u64 i, void *arg)
 	flags &= VRM_HEAD_FLAGS;
 	if (!(flags & VRM_VRING_DESC_F_NEXT))
 		next = 0;
-	ds->owner = k->head + 1;
+	ds->owner = k->w->head + 1;
 	/* The last descriptor's link is VRM_DESC_END: a chain's end is known
 	 * without a walk into descriptor 0 (the shadow's next stays 0). */
 	ds->next = (flags & VRM_VRING_DESC_F_NEXT) ? next : VRM_DESC_END;
@@ -1004,19 +1016,19 @@ static long vrm_kick_step(__u64 i, void *arg)
 		 (flags & VRM_HEAD_FLAGS & VRM_VRING_DESC_F_INDIRECT) ? 2 * sizeof(struct vrm_desc) : len);
 	vrm_st16(VRM_ORDER_LE, &sd->flags, flags);
 	vrm_st16(VRM_ORDER_LE, &sd->next, next);
-	k->descs++;
+	k->w->descs++;
 
 	if (flags & VRM_VRING_DESC_F_NEXT) {
-		k->cur = next;
+		k->w->cur = next;
 		return 0;
 	}
 	if (q->net_mode == VRM_BLK_REQ && !vrm_blk_tail_ok(k, flags))
 		return vrm_fail(k, VRM_BLK_STATUS);
 	/* Chain complete: same head, same slot as the guest used. */
-	v = (__u32)(q->last_avail + k->done) & k->mask & VRM_RING_MASK;
-	vrm_st16(VRM_ORDER_LE, &k->sh->avail.ring[v], k->head);
-	k->done++;
-	k->in_chain = 0;
+	v = (__u32)(q->last_avail + k->w->done) & k->mask & VRM_RING_MASK;
+	vrm_st16(VRM_ORDER_LE, &k->sh->avail.ring[v], k->w->head);
+	k->w->done++;
+	k->w->in_chain = 0;
 	return 0;
 }
 
@@ -1029,11 +1041,11 @@ static long vrm_unmark_step(__u64 i, void *arg)
 	struct vrm_desc_state *ds;
 
 	(void)i;
-	ds = &k->q->desc_state[k->cur & k->mask & VRM_RING_MASK];
-	if (ds->owner != k->head + 1)
+	ds = &k->q->desc_state[k->w->cur & k->mask & VRM_RING_MASK];
+	if (ds->owner != k->w->head + 1)
 		return 1;
 	ds->owner = 0;
-	k->cur = ds->next;
+	k->w->cur = ds->next;
 	return 0;
 }
 
@@ -1050,22 +1062,22 @@ static vrm_inline __u32 vrm_read_avail(struct vrm_kick *k)
 		return VRM_FAULT_VERDICT;
 	}
 	avail_idx = vrm_swab16_if(k->order, raw_idx);
-	k->n = avail_idx - q->last_avail;
-	if (k->n == 0)
+	k->w->n = avail_idx - q->last_avail;
+	if (k->w->n == 0)
 		return VRM_OK;
-	if (k->n > (__u32)k->mask + 1)
+	if (k->w->n > (__u32)k->mask + 1)
 		return VRM_AVAIL_JUMP;
 #ifdef VRM_KICK_LIMIT
-	if (VRM_KICK_LIMIT && k->n > VRM_KICK_LIMIT)
-		k->n = VRM_KICK_LIMIT;
+	if (VRM_KICK_LIMIT && k->w->n > VRM_KICK_LIMIT)
+		k->w->n = VRM_KICK_LIMIT;
 #endif
 
 	start = q->last_avail & k->mask;
 	first = (__u32)k->mask + 1 - start;
-	if (first > k->n)
-		first = k->n;
+	if (first > k->w->n)
+		first = k->w->n;
 	first &= 2 * VRM_MAX_RING - 1;
-	rest = (k->n - first) & (VRM_MAX_RING - 1);
+	rest = (k->w->n - first) & (VRM_MAX_RING - 1);
 	if (vrm_env_read(k->dev, &k->scr->heads[0], first * 2,
 			q->avail_va + VRM_AVAIL_RING_OFF + 2ull * start) ||
 	    (rest && vrm_env_read(k->dev, &k->scr->heads[first & VRM_RING_MASK], rest * 2,
@@ -1087,7 +1099,7 @@ static vrm_inline __u32 vrm_translate(struct vrm_device *dev, struct vrm_queue *
 				    struct vrm_qstats *st, __u32 *chains_out)
 {
 	struct vrm_kick k = {
-		.dev = dev, .q = q, .sh = sh, .scr = scr, .st = st,
+		.dev = dev, .q = q, .sh = sh, .scr = scr, .st = st, .w = &scr->walk,
 		.order = dev->order,
 		.mask = (__u16)(q->size - 1),
 	};
@@ -1109,21 +1121,22 @@ static vrm_inline __u32 vrm_translate(struct vrm_device *dev, struct vrm_queue *
 	scr->it_entries = 0;
 	scr->it_faults = 0;
 	scr->spanned = 0;
+	scr->walk = (struct vrm_walk){ .verdict = VRM_OK };
 	verdict = vrm_read_avail(&k);
 	VRM_STAMP(VRM_ST_AVAIL);
-	if (verdict == VRM_OK && k.n == 0) {
+	if (verdict == VRM_OK && k.w->n == 0) {
 		st->kicks_empty++;
 		return VRM_OK;
 	}
 	if (verdict == VRM_OK) {
 		vrm_loop(VRM_KICK_STEPS, vrm_kick_step, &k);
-		verdict = k.verdict;
-		if (verdict == VRM_OK && k.done != k.n)
+		verdict = k.w->verdict;
+		if (verdict == VRM_OK && k.w->done != k.w->n)
 			verdict = VRM_FAULT_VERDICT;	/* ran out of steps */
 	}
 	VRM_STAMP(VRM_ST_STEPS);
-	if (verdict == VRM_DEFER && k.in_chain) {
-		k.cur = k.head;
+	if (verdict == VRM_DEFER && k.w->in_chain) {
+		k.w->cur = k.w->head;
 		vrm_loop(VRM_MAX_RING, vrm_unmark_step, &k);
 	}
 
@@ -1131,23 +1144,23 @@ static vrm_inline __u32 vrm_translate(struct vrm_device *dev, struct vrm_queue *
 	 * no copy of their own on the stack across the loop (in BPF the frame
 	 * is part of a call chain the verifier holds to 512 bytes). */
 	VRM_CRASH_POINT(10);
-	if (k.done) {
+	if (k.w->done) {
 		/* last_avail first: once the back-end can see the new entries
 		 * (and return them), the used path must count them in flight.
 		 * The publication below orders it, with the descriptors and ring
 		 * slots, before the idx; pairs with the back-end's read barrier
 		 * after it loads avail idx. */
-		VRM_WRITE_ONCE(k.q->last_avail, (__u16)(k.q->last_avail + k.done));
+		VRM_WRITE_ONCE(k.q->last_avail, (__u16)(k.q->last_avail + k.w->done));
 		VRM_CRASH_POINT(11);
 		vrm_env_publish_idx(k.sh, k.q->last_avail);
-		k.st->chains += k.done;
-		k.st->descs += k.descs + k.scr->it_entries;
+		k.st->chains += k.w->done;
+		k.st->descs += k.w->descs + k.scr->it_entries;
 		k.st->indirect += k.scr->it_tables;
 	}
 	VRM_STAMP(VRM_ST_PUBLISH);
 	k.st->read_faults += k.scr->it_faults;
-	k.st->batch[vrm_batch_bucket(k.done) & (VRM_BATCH_BUCKETS - 1)]++;
-	*chains_out = k.done;
+	k.st->batch[vrm_batch_bucket(k.w->done) & (VRM_BATCH_BUCKETS - 1)]++;
+	*chains_out = k.w->done;
 
 	if (verdict == VRM_DEFER)
 		k.st->deferred++;

@@ -85,7 +85,7 @@ static vrm_inline long vrm_blk_req_header(const struct vrm_device *dev, __u32 or
 static __attribute__((noinline)) __u32 vrm_blk_head(struct vrm_kick *k, __u16 idx, __u16 flags,
 						    __u64 addr, __u32 len)
 {
-	const struct vrm_region *reg = &k->dev->regions[k->region & (VRM_MAX_REGIONS - 1)];
+	const struct vrm_region *reg = &k->dev->regions[k->w->region & (VRM_MAX_REGIONS - 1)];
 
 	if ((flags & VRM_VRING_DESC_F_WRITE) || len != VRM_BLK_HDR_LEN)
 		return VRM_BLK_HDR;
@@ -102,7 +102,7 @@ static __attribute__((noinline)) __u32 vrm_blk_head(struct vrm_kick *k, __u16 id
  * whose device cannot write its status, is no request. */
 static vrm_inline bool vrm_blk_tail_ok(const struct vrm_kick *k, __u16 flags)
 {
-	return k->chain_len >= 2 && (flags & VRM_VRING_DESC_F_WRITE);
+	return k->w->chain_len >= 2 && (flags & VRM_VRING_DESC_F_WRITE);
 }
 
 #endif /* VRINGMED_XLATE_H */
