@@ -25,6 +25,13 @@
  *    waits until the backend is really asleep in read(), so no wake is a
  *    free one.
  *
+ * 3. What the kick is made of costs on this machine: each primitive (a
+ *    user read, a kernel read, a subprogram call, an atomic, the clock)
+ *    timed inside one program run (floor_prims), and what an empty program
+ *    at each of the two hooks a kick program could use (the perf
+ *    tracepoint sys_enter_write, the raw tracepoint sys_enter) adds to a
+ *    write() and to any other system call.  Machines differ most here.
+ *
  * Last line: bpf_ns_per_desc_256=<x> kick_added_ns_p50=<y>, x for the
  * big-endian guest, y for the backend on another CPU than the VMM.
  */
@@ -890,6 +897,114 @@ static long long part2(void)
 	return headline;
 }
 
+/* ---- 3. the kick's primitives and the hook, on this machine --------------- */
+
+/* ns per call of write(fd) (fd >= 0, nobody waiting on it) or getppid(). */
+static double p3_syscall_ns(int fd, int n)
+{
+	uint64_t v = 1, t0 = now_ns();
+
+	for (int i = 0; i < n; i++) {
+		if (fd < 0)
+			(void)syscall(SYS_getppid);
+		else if (write(fd, &v, sizeof(v)) != sizeof(v))
+			die("write(eventfd): %s", strerror(errno));
+	}
+	return (double)(now_ns() - t0) / n;
+}
+
+#define P3_RUNS		MAX_ROUNDS
+#define P3_HOOKS	3
+
+static void part3(void)
+{
+	static const char *const prim_name[FP_NR] = {
+		"bpf_loop step (empty callback)", "bpf_probe_read_user, 2 bytes",
+		"bpf_probe_read_kernel, 2 bytes", "global subprogram call",
+		"atomic exchange, map value", "bpf_ktime_get_ns",
+	};
+	static const char *const hook_name[P3_HOOKS] = {
+		"no program", "tracepoint sys_enter_write", "raw tracepoint sys_enter",
+	};
+	uint64_t ns[FP_NR][P3_RUNS];
+	double hook[P3_HOOKS][2][P3_RUNS], med[P3_HOOKS][2];
+	uint16_t word = 1;
+	int n = blocks < MAX_BLOCKS ? 2000 : 20000, iters = blocks < MAX_BLOCKS ? 2000 : 50000;
+	int fd;
+
+	floor_open();
+	pin_self(0);
+	for (int r = 0; r < P3_RUNS; r++) {
+		struct floor_prims_args a = { .user_va = (uint64_t)(uintptr_t)&word, .n = (uint32_t)n };
+		LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = &a, .ctx_size_in = sizeof(a));
+
+		if (bpf_prog_test_run_opts(bpf_program__fd(floor_skel->progs.floor_prims), &o) || o.retval)
+			die("floor_prims: %s", strerror(errno));
+		for (int p = 0; p < FP_NR; p++)
+			ns[p][r] = a.ns[p];
+	}
+	printf("3. what the kick is made of costs here: each primitive n = %d times in one run of\n"
+	       "   a program (bpf_loop), %d runs, median, ns per call; beyond = less the loop's step\n\n",
+	       n, P3_RUNS);
+	printf("   %-34s %9s %9s\n", "primitive", "per call", "beyond");
+	for (int p = 0; p < FP_NR; p++)
+		qsort(ns[p], P3_RUNS, sizeof(ns[p][0]), cmp_u64);
+	for (int p = 0; p < FP_NR; p++) {
+		double c = (double)ns[p][P3_RUNS / 2] / n, l = (double)ns[FP_LOOP][P3_RUNS / 2] / n;
+
+		printf("   %-34s %9.1f", prim_name[p], c);
+		if (p != FP_LOOP)
+			printf(" %9.1f", c - l);
+		printf("\n");
+	}
+
+	/* The two hooks a kick program could use, side by side: what a
+	 * write() (the kick's system call) and any other system call pay
+	 * with an empty program at each.  Modes interleaved in every run. */
+	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		die("eventfd: %s", strerror(errno));
+	for (int r = 0; r < P3_RUNS; r++) {
+		for (int h = 0; h < P3_HOOKS; h++) {
+			struct bpf_program *prog = h == 1 ? floor_skel->progs.floor_empty :
+						   h == 2 ? floor_skel->progs.floor_raw : NULL;
+
+			if (prog) {
+				ladder_link = bpf_program__attach(prog);
+				if (!ladder_link)
+					die("cannot attach %s: %s", bpf_program__name(prog), strerror(errno));
+			}
+			hook[h][0][r] = p3_syscall_ns(fd, iters);
+			hook[h][1][r] = p3_syscall_ns(-1, iters);
+			if (ladder_link) {
+				bpf_link__destroy(ladder_link);
+				ladder_link = NULL;
+			}
+		}
+	}
+	close(fd);
+	pin_self(-1);
+	for (int h = 0; h < P3_HOOKS; h++)
+		for (int k = 0; k < 2; k++)
+			med[h][k] = median_d(hook[h][k], P3_RUNS);
+	printf("\n   the hook: an empty program at each, %d runs of %d calls, interleaved, median ns per call\n",
+	       P3_RUNS, iters);
+	printf("   %-34s %9s %9s %9s %9s\n", "attached", "write()", "added", "getppid()", "added");
+	for (int h = 0; h < P3_HOOKS; h++) {
+		printf("   %-34s %9.1f", hook_name[h], med[h][0]);
+		if (h)
+			printf(" %9.1f", med[h][0] - med[0][0]);
+		else
+			printf(" %9s", "");
+		printf(" %9.1f", med[h][1]);
+		if (h)
+			printf(" %9.1f", med[h][1] - med[0][1]);
+		printf("\n");
+	}
+	printf("   (the raw tracepoint fires for every system call on the host, the perf tracepoint's\n"
+	       "   program only for write(); vrm_tp_write uses the latter: design.md#notification-sources)\n\n");
+}
+
 int main(int argc, char **argv)
 {
 	struct vrm_bpf_opts opts = { .attach = false };
@@ -911,7 +1026,8 @@ int main(int argc, char **argv)
 				"usage: bench_kick [-q]   (make bench-kick; root)\n"
 				"  The kick path's cost: ns per descriptor in BPF at batches 1, 16, 256, the copy\n"
 				"  floor, the added latency of a write(eventfd) kick attached vs detached and\n"
-				"  where it goes.  Last line: bpf_ns_per_desc_256=<x> kick_added_ns_p50=<y>\n"
+				"  where it goes, what its primitives and its hook cost here.\n"
+				"  Last line: bpf_ns_per_desc_256=<x> kick_added_ns_p50=<y>\n"
 				"  -q  a smoke run (the test suite's): every check, too few runs for figures\n");
 			return strcmp(argv[i], "-h") && strcmp(argv[i], "--help") ? 2 : 0;
 		}
@@ -944,6 +1060,7 @@ int main(int argc, char **argv)
 	}
 	x = part1();
 	y = part2();
+	part3();
 
 	if (blocks < MAX_BLOCKS)
 		printf("targets: not judged: a smoke run (-q), too few runs for figures\n");

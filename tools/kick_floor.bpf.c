@@ -15,6 +15,12 @@
  *                 needs (avail idx, n heads, n descriptors: three bulk
  *                 bpf_probe_read_user calls) and nothing else: no
  *                 validation, no byte swap, no shadow write
+ *   floor_prims   each primitive the kick is made of (a user read, a
+ *                 kernel read, a subprogram call, an atomic, the clock),
+ *                 n calls of each timed inside the program
+ *
+ * And floor_raw, an empty program at the raw sys_enter tracepoint (every
+ * system call), to set the two hooks a kick program could use side by side.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -67,6 +73,15 @@ int floor_efd(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+SEC("raw_tracepoint/sys_enter")
+int floor_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* The test vrm_tp_write would need here: which system call. */
+	if (ctx->args[1] == 1)	/* __NR_write on x86_64 */
+		floor_ids++;
+	return 0;
+}
+
 SEC("syscall")
 int floor_copy(struct floor_copy_args *a)
 {
@@ -80,5 +95,78 @@ int floor_copy(struct floor_copy_args *a)
 	    bpf_probe_read_user(floor_descs, n * 16, (const void *)(unsigned long)a->desc_va))
 		return 1;
 	floor_ids += idx + floor_heads[0] + floor_descs[0];
+	return 0;
+}
+
+static __u64 prim_va;
+static __u64 prim_word;
+
+static long prim_loop(__u64 i, void *c)
+{
+	return 0;
+}
+
+static long prim_read_user(__u64 i, void *c)
+{
+	__u16 v;
+
+	bpf_probe_read_user(&v, sizeof(v), (const void *)(unsigned long)prim_va);
+	*(__u64 *)c += v;
+	return 0;
+}
+
+static long prim_read_kernel(__u64 i, void *c)
+{
+	__u16 v;
+
+	bpf_probe_read_kernel(&v, sizeof(v), &prim_word);
+	*(__u64 *)c += v;
+	return 0;
+}
+
+__attribute__((noinline)) int floor_prim_callee(int x)
+{
+	return x > 1000000 ? 0 : x + 1;
+}
+
+static long prim_call(__u64 i, void *c)
+{
+	*(__u64 *)c += floor_prim_callee((int)i);
+	return 0;
+}
+
+static long prim_xchg(__u64 i, void *c)
+{
+	__sync_lock_test_and_set(&prim_word, i);
+	return 0;
+}
+
+static long prim_clock(__u64 i, void *c)
+{
+	*(__u64 *)c += bpf_ktime_get_ns();
+	return 0;
+}
+
+#define FLOOR_PRIM(slot, fn)						\
+	do {								\
+		t0 = bpf_ktime_get_ns();				\
+		bpf_loop(n, fn, &acc, 0);				\
+		a->ns[slot] = bpf_ktime_get_ns() - t0;			\
+	} while (0)
+
+SEC("syscall")
+int floor_prims(struct floor_prims_args *a)
+{
+	__u64 t0, acc = 0;
+	__u32 n = a->n;
+
+	prim_va = a->user_va;
+	FLOOR_PRIM(FP_LOOP, prim_loop);
+	FLOOR_PRIM(FP_READ_USER, prim_read_user);
+	FLOOR_PRIM(FP_READ_KERNEL, prim_read_kernel);
+	FLOOR_PRIM(FP_CALL, prim_call);
+	FLOOR_PRIM(FP_XCHG, prim_xchg);
+	FLOOR_PRIM(FP_CLOCK, prim_clock);
+	floor_ids += acc;
 	return 0;
 }
