@@ -1002,7 +1002,7 @@ static void part3(void)
 		printf("\n");
 	}
 	printf("   (the raw tracepoint fires for every system call on the host, the perf tracepoint's\n"
-	       "   program only for write(); vrm_tp_write uses the latter: design.md#notification-sources)\n\n");
+	       "   program only for write(); vrm_tp_write uses the latter: docs/design.md, notification sources)\n\n");
 }
 
 int main(int argc, char **argv)
