@@ -40,6 +40,9 @@ if .output/bench_kick -q > "$TMP/kick.txt" 2>&1; then
 	ok bench_kick_runs
 	check bench_kick_result grep -Eq "^bpf_ns_per_desc_256=$num kick_added_ns_p50=-?[0-9]+\$" "$TMP/kick.txt"
 	check bench_kick_no_verdict_in_smoke grep -q "^targets: not judged" "$TMP/kick.txt"
+	# Part 3: each primitive timed, and both hooks set against no program.
+	check bench_kick_primitives grep -Eq "^   bpf_probe_read_user, 2 bytes +$num +-?$num\$" "$TMP/kick.txt"
+	check bench_kick_hooks grep -Eq "^   raw tracepoint sys_enter +$num +-?$num +$num +-?$num\$" "$TMP/kick.txt"
 else
 	tail -5 "$TMP/kick.txt" | sed 's/^/      /'
 	bad bench_kick_runs "bench_kick -q failed"
