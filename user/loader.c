@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "loader.h"
@@ -613,6 +614,30 @@ static bool vrm_links_all_pinned(struct vrm_bpf *b)
 	return n > 0;
 }
 
+/* Can this kernel take the object at all?  Its kick program walks from the
+ * writer's fd to the eventfd through bpf_rdonly_cast (Linux 6.2), and
+ * everything needs the kernel's BTF.  Said plainly here rather than as
+ * libbpf's "extern ... not found" and an EINVAL. */
+static int vrm_kernel_check(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int err = 0;
+
+	if (!vmlinux) {
+		err = -errno;
+		pr_warn("this kernel has no BTF (/sys/kernel/btf/vmlinux: %s): vringmed's BPF programs "
+			"need a kernel built with CONFIG_DEBUG_INFO_BTF\n", strerror(-err));
+		return err ? err : -EOPNOTSUPP;
+	}
+	if (btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) < 0) {
+		pr_warn("this kernel lacks the bpf_rdonly_cast kfunc that vringmed's kick program "
+			"needs (Linux 6.2 or later; Debian 12: the bookworm-backports kernel)\n");
+		err = -EOPNOTSUPP;
+	}
+	btf__free(vmlinux);
+	return err;
+}
+
 /* What this host lets BPF see kicks with, told once. */
 static void vrm_probe_hooks(struct vrm_bpf *b)
 {
@@ -755,6 +780,9 @@ int vrm_bpf_load(struct vrm_bpf *b, const struct vrm_bpf_opts *opts)
 	for (int i = 0; i < VRM_MAX_DEVICES; i++)
 		b->shadow_fd[i] = -1;
 	vrm_log_init_libbpf();
+	err = vrm_kernel_check();
+	if (err)
+		return err;
 	vrm_probe_hooks(b);
 
 	b->skel = vringmed_bpf__open();
