@@ -620,14 +620,18 @@ static bool vrm_links_all_pinned(struct vrm_bpf *b)
  * libbpf's "extern ... not found" and an EINVAL. */
 static int vrm_kernel_check(void)
 {
-	struct btf *vmlinux = btf__load_vmlinux_btf();
+	static int checked = 1;	/* 1: not yet; else the answer, once a process */
+	struct btf *vmlinux;
 	int err = 0;
 
+	if (checked != 1)
+		return checked;
+	vmlinux = btf__load_vmlinux_btf();
 	if (!vmlinux) {
 		err = -errno;
 		pr_warn("this kernel has no BTF (/sys/kernel/btf/vmlinux: %s): vringmed's BPF programs "
 			"need a kernel built with CONFIG_DEBUG_INFO_BTF\n", strerror(-err));
-		return err ? err : -EOPNOTSUPP;
+		return checked = err ? err : -EOPNOTSUPP;
 	}
 	if (btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) < 0) {
 		pr_warn("this kernel lacks the bpf_rdonly_cast kfunc that vringmed's kick program "
@@ -635,7 +639,7 @@ static int vrm_kernel_check(void)
 		err = -EOPNOTSUPP;
 	}
 	btf__free(vmlinux);
-	return err;
+	return checked = err;
 }
 
 /* What this host lets BPF see kicks with, told once. */
