@@ -13,7 +13,10 @@
  * recognised as an eventfd.  Set by the loader before load. */
 const volatile __u64 eventfd_write_addr = 0;
 
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+/* Weak: a kernel without it (before 6.2) still loads the object, with the
+ * walk below that does without (vrm_eventfd_id_read); the loader leaves the
+ * program that calls it unloaded there. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
 /* The eventfd-id of the current task's fd, or -1 when fd is not an eventfd.
  * The task is a BTF pointer, so the walk is plain loads the JIT guards (a
@@ -48,6 +51,37 @@ static __always_inline long vrm_eventfd_id(unsigned long fd)
 		return -1;
 	ctx = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct eventfd_ctx));
 	return ctx ? ctx->id : -1;
+}
+
+/* The same walk for a kernel without bpf_rdonly_cast: from the fd array
+ * on, one bpf_probe_read_kernel per hop (the fd's slot, the file's f_op,
+ * its write, its private_data, the eventfd's id).  Not inlined: its stack
+ * is gone before the kick's deepest call chain starts, which kernels
+ * before 6.2 round to 32 bytes a frame against the same 512. */
+static __noinline long vrm_eventfd_id_read(unsigned long fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
+	struct eventfd_ctx *ctx;
+	struct file *file = NULL;
+	unsigned long max, arr;
+
+	if (!fdt)
+		return -1;
+	max = fdt->max_fds;
+	if (fd >= max)
+		return -1;
+	barrier_var(fd);
+	fd &= (unsigned long)((long)(fd - max) >> 63);
+	arr = (unsigned long)fdt->fd;
+	if (bpf_probe_read_kernel(&file, sizeof(file), (void *)(arr + fd * sizeof(struct file *))) ||
+	    !file)
+		return -1;
+	if (!eventfd_write_addr ||
+	    (__u64)(unsigned long)BPF_CORE_READ(file, f_op, write) != eventfd_write_addr)
+		return -1;
+	ctx = BPF_CORE_READ(file, private_data);
+	return ctx ? BPF_CORE_READ(ctx, id) : -1;
 }
 
 #endif

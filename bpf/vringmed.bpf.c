@@ -4,7 +4,8 @@
  * the one translation core (include/vringmed/xlate.h).
  *
  *   vrm_tp_write        syscalls:sys_enter_write on a registered kick eventfd
- *                       (QEMU under TCG, userspace drivers, the tests)
+ *                       (QEMU under TCG, userspace drivers, the tests);
+ *                       vrm_tp_write_pre62 the same on kernels before 6.2
  *   vrm_kvm_pio         kvm:kvm_pio       legacy virtio-pci QUEUE_NOTIFY
  *   vrm_kvm_mmio        kvm:kvm_mmio      virtio-mmio QueueNotify
  *   vrm_kvm_fast_mmio   kvm:kvm_fast_mmio ioeventfd without data
@@ -320,8 +321,11 @@ static __always_inline void vrm_kick_eventfd_id(const struct vrm_fastsets *fs, l
 		vrm_handle_kick(kv->queue, tgid, &chains);
 }
 
-SEC("tracepoint/syscalls/sys_enter_write")
-int vrm_tp_write(struct trace_event_raw_sys_enter *ctx)
+/* A write() on the host: a kick when the writer is a VMM of ours and the fd
+ * one of its queues' kick eventfds.  `kfunc`: walk from the fd with
+ * bpf_rdonly_cast (6.2+), else with helper reads; a constant in each
+ * program. */
+static __always_inline int vrm_write_hook(struct trace_event_raw_sys_enter *ctx, const bool kfunc)
 {
 	struct vrm_fastsets *fs = vrm_fast();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -342,7 +346,7 @@ int vrm_tp_write(struct trace_event_raw_sys_enter *ctx)
 	vrm_stamp_now[VRM_ST_ENTRY] = t0;
 	VRM_STAMP(VRM_ST_VMM);
 #endif
-	id = vrm_eventfd_id(ctx->args[0]);
+	id = kfunc ? vrm_eventfd_id(ctx->args[0]) : vrm_eventfd_id_read(ctx->args[0]);
 	VRM_STAMP(VRM_ST_WALK);
 	vrm_kick_eventfd_id(fs, id, tgid);
 #ifdef VRM_KICK_STAMPS
@@ -353,6 +357,20 @@ int vrm_tp_write(struct trace_event_raw_sys_enter *ctx)
 		vrm_stamp_rec[n][i] = vrm_stamp_now[i];
 #endif
 	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int vrm_tp_write(struct trace_event_raw_sys_enter *ctx)
+{
+	return vrm_write_hook(ctx, true);
+}
+
+/* The same for a kernel before 6.2 (no bpf_rdonly_cast): the loader loads
+ * one of the two. */
+SEC("tracepoint/syscalls/sys_enter_write")
+int vrm_tp_write_pre62(struct trace_event_raw_sys_enter *ctx)
+{
+	return vrm_write_hook(ctx, false);
 }
 
 /* KVM tracepoint records, as /sys/kernel/tracing/events/kvm/<name>/format
@@ -377,26 +395,33 @@ struct vrm_tp_kvm_fast_mmio {
 #define VRM_KVM_PIO_OUT		1
 #define VRM_KVM_MMIO_WRITE	2
 
-static __always_inline void vrm_kick_io(__u32 kind, __u64 addr, __u64 val)
+/* The queue slot a port or MMIO write kicks, plus one; 0 for none.  Not
+ * inlined: the key's stack is gone before the kick's deepest call chain
+ * starts (kernels before 6.2 hold it to 512 bytes at 32 a frame). */
+static __noinline __u32 vrm_io_queue(__u32 kind, __u64 addr, __u64 val)
 {
 	struct vrm_iokick_key key = { .kind = kind, .addr = addr };
 	struct vrm_iokick_val *iv = bpf_map_lookup_elem(&vrm_iokicks, &key);
 	struct vrm_device *dev;
-	__u32 qid, chains;
+	__u32 slot;
 
 	if (!iv)
-		return;
-	if (iv->fixed_queue) {
-		qid = iv->fixed_queue - 1;
-	} else {
-		__u32 slot = iv->dev;
+		return 0;
+	if (iv->fixed_queue)
+		return iv->fixed_queue;
+	slot = iv->dev;
+	dev = bpf_map_lookup_elem(&vrm_devices, &slot);
+	if (!dev || val >= dev->nqueues)
+		return 0;
+	return dev->first_queue + (__u32)val + 1;
+}
 
-		dev = bpf_map_lookup_elem(&vrm_devices, &slot);
-		if (!dev || val >= dev->nqueues)
-			return;
-		qid = dev->first_queue + (__u32)val;
-	}
-	vrm_handle_kick(qid, bpf_get_current_pid_tgid() >> 32, &chains);
+static __always_inline void vrm_kick_io(__u32 kind, __u64 addr, __u64 val)
+{
+	__u32 q1 = vrm_io_queue(kind, addr, val), chains;
+
+	if (q1)
+		vrm_handle_kick(q1 - 1, bpf_get_current_pid_tgid() >> 32, &chains);
 }
 
 SEC("tracepoint/kvm/kvm_pio")

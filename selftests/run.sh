@@ -83,6 +83,8 @@ run test_guest selftests/test_guest.sh
 # vringmedd's XDP back-end on a veth pair into a namespace of its own.
 run test_xdp selftests/test_xdp.sh
 run test_fuzz selftests/test_fuzz.sh
+# The BPF programs on Debian 12's own kernel (6.1), booted under QEMU.
+run test_kernel selftests/test_kernel.sh
 run test_tools selftests/test_tools.sh
 # make install/uninstall, the man pages, and the Debian package installed
 # on this machine, started, and purged (the package part needs root).

@@ -15,6 +15,9 @@ PKGS=(
 	# built once from Debian's source (tools/guest/ppc64-kernel.sh), its
 	# /init cross-built
 	qemu-system-ppc gcc-powerpc64-linux-gnu libc6-dev-ppc64-cross linux-source-6.1 flex bison bc
+	# Debian 12's own kernel (6.1) under QEMU, where test_kernel.sh loads
+	# and runs the BPF programs (tools/guest/x86-kernel.sh caches it)
+	qemu-system-x86
 	# measurement
 	valgrind
 	# daemon and its peers
@@ -57,3 +60,6 @@ bash "$(dirname "$0")/guest/fetch.sh"
 # The big-endian block guest's kernel, built once (a few minutes) and
 # cached outside the tree: tools/guest/ppc64-kernel.sh.
 bash "$(dirname "$0")/guest/ppc64-kernel.sh"
+# Debian 12's amd64 kernel, kvm.ko and busybox, downloaded once and cached
+# outside the tree: tools/guest/x86-kernel.sh.
+bash "$(dirname "$0")/guest/x86-kernel.sh"

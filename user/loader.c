@@ -73,7 +73,12 @@ VRM_STATIC_ASSERT(VRM_SHADOW_DEV_BYTES % 4096 == 0, "a device's shadow map is wh
 static int vrm_shadow_maps(struct vrm_bpf *b)
 {
 	int outer = bpf_map__fd(b->skel->maps.vrm_shadows);
-	LIBBPF_OPTS(bpf_map_create_opts, copts, .map_flags = BPF_F_MMAPABLE);
+	/* Typed as the outer map's template was (vrm_bpf_load noted its BTF
+	 * types before libbpf dropped it): a kernel before 6.2 takes an inner
+	 * map only if it matches the template's BTF-derived layout. */
+	LIBBPF_OPTS(bpf_map_create_opts, copts, .map_flags = BPF_F_MMAPABLE,
+		    .btf_fd = bpf_object__btf_fd(b->skel->obj),
+		    .btf_key_type_id = b->shadow_key_tid, .btf_value_type_id = b->shadow_value_tid);
 	char *base;
 
 	base = mmap(NULL, (size_t)VRM_MAX_DEVICES * VRM_SHADOW_DEV_BYTES, PROT_NONE,
@@ -100,8 +105,8 @@ static int vrm_shadow_maps(struct vrm_bpf *b)
 			if (fd < 0 || bpf_map_update_elem(outer, &slot, &fd, BPF_ANY)) {
 				int err = -errno;
 
-				pr_warn("failed to create the shadow map of device slot %u: %s\n", slot,
-					strerror(errno));
+				pr_warn("failed to %s the shadow map of device slot %u: %s\n",
+					fd < 0 ? "create" : "install", slot, strerror(errno));
 				if (fd >= 0)
 					close(fd);
 				return err;
@@ -614,18 +619,22 @@ static bool vrm_links_all_pinned(struct vrm_bpf *b)
 	return n > 0;
 }
 
-/* Can this kernel take the object at all?  Its kick program walks from the
- * writer's fd to the eventfd through bpf_rdonly_cast (Linux 6.2), and
- * everything needs the kernel's BTF.  Said plainly here rather than as
- * libbpf's "extern ... not found" and an EINVAL. */
-static int vrm_kernel_check(void)
+/* Can this kernel take the object at all?  Everything needs the kernel's
+ * BTF; said plainly here rather than as libbpf's errors.  Also whether it
+ * has the bpf_rdonly_cast kfunc (Linux 6.2): the kick program's walk from
+ * the writer's fd to the eventfd uses it where it can (*kfunc), a walk of
+ * helper reads where not. */
+static int vrm_kernel_check(bool *kfunc)
 {
 	static int checked = 1;	/* 1: not yet; else the answer, once a process */
+	static bool have_kfunc;
 	struct btf *vmlinux;
 	int err = 0;
 
-	if (checked != 1)
+	if (checked != 1) {
+		*kfunc = have_kfunc;
 		return checked;
+	}
 	vmlinux = btf__load_vmlinux_btf();
 	if (!vmlinux) {
 		err = -errno;
@@ -633,12 +642,12 @@ static int vrm_kernel_check(void)
 			"need a kernel built with CONFIG_DEBUG_INFO_BTF\n", strerror(-err));
 		return checked = err ? err : -EOPNOTSUPP;
 	}
-	if (btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) < 0) {
-		pr_warn("this kernel lacks the bpf_rdonly_cast kfunc that vringmed's kick program "
-			"needs (Linux 6.2 or later; Debian 12: the bookworm-backports kernel)\n");
-		err = -EOPNOTSUPP;
-	}
+	have_kfunc = btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) >= 0;
+	if (!have_kfunc)
+		pr_debug("no bpf_rdonly_cast kfunc (Linux before 6.2): the write() hook walks "
+			 "to the eventfd with helper reads (vrm_tp_write_pre62)\n");
 	btf__free(vmlinux);
+	*kfunc = have_kfunc;
 	return checked = err;
 }
 
@@ -717,6 +726,12 @@ static void vrm_choose_programs(struct vrm_bpf *b, const struct vrm_bpf_opts *op
 	bpf_program__set_autoload(skel->progs.vrm_kvm_pio, b->have_kvm);
 	bpf_program__set_autoload(skel->progs.vrm_kvm_mmio, b->have_kvm);
 	bpf_program__set_autoload(skel->progs.vrm_kvm_fast_mmio, b->have_kvm);
+	bpf_program__set_autoload(skel->progs.vrm_tp_write, b->have_rdonly_cast);
+	bpf_program__set_autoload(skel->progs.vrm_tp_write_pre62, !b->have_rdonly_cast);
+	/* The tests' way in (BPF_PROG_TEST_RUN): its frame, at the bottom of
+	 * the kick's deepest call chain, is 32 bytes over what kernels before
+	 * 6.2 allow (512 at 32 a frame); vringmedd never runs it. */
+	bpf_program__set_autoload(skel->progs.vrm_test_kick, b->have_rdonly_cast);
 
 	if (opts && opts->attach && b->pin_root[0] && !b->stale_links && vrm_links_all_pinned(b)) {
 		struct bpf_program *p;
@@ -778,13 +793,14 @@ static int vrm_attach(struct vrm_bpf *b, const struct vrm_bpf_opts *opts)
 int vrm_bpf_load(struct vrm_bpf *b, const struct vrm_bpf_opts *opts)
 {
 	struct vrm_carried carried[VRM_CARRIED_MAX];
+	struct bpf_map *inner;
 	int err, ncarried = 0;
 
 	memset(b, 0, sizeof(*b));
 	for (int i = 0; i < VRM_MAX_DEVICES; i++)
 		b->shadow_fd[i] = -1;
 	vrm_log_init_libbpf();
-	err = vrm_kernel_check();
+	err = vrm_kernel_check(&b->have_rdonly_cast);
 	if (err)
 		return err;
 	vrm_probe_hooks(b);
@@ -794,6 +810,11 @@ int vrm_bpf_load(struct vrm_bpf *b, const struct vrm_bpf_opts *opts)
 		err = -errno;
 		pr_warn("failed to open BPF object: %s\n", strerror(-err));
 		return err;
+	}
+	inner = bpf_map__inner_map(b->skel->maps.vrm_shadows);
+	if (inner) {
+		b->shadow_key_tid = bpf_map__btf_key_type_id(inner);
+		b->shadow_value_tid = bpf_map__btf_value_type_id(inner);
 	}
 	if (opts && opts->pin_root) {
 		err = vrm_pin_maps(b, opts->pin_root, carried, &ncarried);

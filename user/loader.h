@@ -26,6 +26,8 @@ struct vrm_bpf {
 	struct vrm_fastsets *fast;	/* mmapped VRM_MAP_FASTSETS */
 	bool have_fentry;
 	bool have_kvm;
+	bool have_rdonly_cast;	/* Linux 6.2+: vrm_tp_write, else vrm_tp_write_pre62 */
+	__u32 shadow_key_tid, shadow_value_tid;	/* BTF types of vrm_shadows' inner maps */
 	bool attached;
 	bool adopted;		/* maps or links were already pinned */
 	char pin_root[128];	/* empty: nothing pinned */

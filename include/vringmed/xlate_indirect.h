@@ -193,7 +193,7 @@ static vrm_inline __u32 vrm_indirect_header(struct vrm_iwalk *w)
 }
 
 /* The table's first entry: checked, the header where there is one, put. */
-static __attribute__((noinline)) __u32 vrm_indirect_first(struct vrm_iwalk *w)
+static vrm_inline __u32 vrm_indirect_first(struct vrm_iwalk *w)
 {
 	__u32 v = vrm_indirect_check(w);
 
@@ -257,8 +257,11 @@ static vrm_inline __u32 vrm_indirect(const struct vrm_device *cdev, struct vrm_q
 	va = vrm_indirect_va(dev, addr, end);
 	if (!va)
 		return VRM_BUF_OUTSIDE_MEM;
-	/* The one read of the table: everything below uses this copy. */
-	if (vrm_env_read(dev, scr->itab, (n & (2 * VRM_ITAB_MAX - 1)) * sizeof(struct vrm_desc), va)) {
+	/* The one read of the table: everything below uses this copy.  n is
+	 * 1..VRM_ITAB_MAX here; the mask says so to a verifier that lost the
+	 * bound where n was spilled (Linux before 6.2). */
+	if (vrm_env_read(dev, scr->itab, (((n - 1) & (VRM_ITAB_MAX - 1)) + 1) * sizeof(struct vrm_desc),
+			va)) {
 		scr->it_faults++;
 		return VRM_FAULT_VERDICT;
 	}

@@ -17,6 +17,9 @@ void bfx_setup(struct bfx *f, uint32_t slot, uint16_t size, int be);
 /* One kick of the queue under BPF_PROG_TEST_RUN: its verdict. */
 uint32_t bkick(struct bfx *f, uint32_t *chains);
 const char *order_name(int be);
+/* The write() hook this kernel runs (vrm_tp_write, or vrm_tp_write_pre62
+ * before Linux 6.2): the name its link is pinned under. */
+const char *write_prog(void);
 /* One kick of n chains: the backend woke to exactly the new chains, all
  * intact. */
 void kick_ok(struct rig *r, unsigned n);

@@ -51,6 +51,11 @@ const char *order_name(int be)
 	return be ? "be" : "le";
 }
 
+const char *write_prog(void)
+{
+	return bpf() && !B.have_rdonly_cast ? "vrm_tp_write_pre62" : "vrm_tp_write";
+}
+
 /* One kick of n chains: the backend woke to exactly the new chains, all
  * intact. */
 void kick_ok(struct rig *r, unsigned n)

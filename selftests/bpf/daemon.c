@@ -27,7 +27,7 @@ VRM_TEST(daemon)
 	if (!vrm_subtest("crash_adopt_clean_exit") || !bpf())
 		return;
 	snprintf(root, sizeof(root), "/sys/fs/bpf/vringmed-test-%d", (int)getpid());
-	snprintf(link, sizeof(link), "%s/link_vrm_tp_write", root);
+	snprintf(link, sizeof(link), "%s/link_%s", root, write_prog());
 	pid = daemon_start(root, &out);
 	if (!VRM_TRUE(pid > 0))
 		return;

@@ -46,7 +46,7 @@ static __u32 crashed_pins(struct crashed_pins *c, const char *tag, const char *m
 	__u32 id;
 
 	snprintf(c->root, sizeof(c->root), "/sys/fs/bpf/vringmed-test-%s-%d", tag, (int)getpid());
-	snprintf(c->link, sizeof(c->link), "%s/link_vrm_tp_write", c->root);
+	snprintf(c->link, sizeof(c->link), "%s/link_%s", c->root, write_prog());
 	snprintf(c->map, sizeof(c->map), "%s/%s", c->root, map_name ? map_name : "");
 	pid = daemon_start(c->root, &out);
 	if (!VRM_TRUE(pid > 0))

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Downloads, once, Debian 12's own amd64 kernel (bookworm's linux-image-amd64,
+# Linux 6.1: before the bpf_rdonly_cast kfunc, and rounding every BPF frame
+# to 32 bytes), the kvm module and its dependencies, and busybox-static, into
+# a cache that `make clean` leaves alone.  selftests/test_kernel.sh boots it
+# under qemu-system-x86_64 to load and run vringmed's BPF programs there.
+#   tools/guest/x86-kernel.sh           fetch unless cached
+#   tools/guest/x86-kernel.sh --check   exit 0 when cached, 1 when not; never downloads
+#   VRINGMED_X86_CACHE    (default /var/cache/vringmed/x86)
+#   VRINGMED_X86_KERNEL   (default: what linux-image-amd64 depends on)
+# Cache: vmlinuz, busybox, modules/*.ko, modules/order (insmod order),
+# VERSION ("<package> <kernel release>", written last).
+set -euo pipefail
+CACHE=${VRINGMED_X86_CACHE:-/var/cache/vringmed/x86}
+
+cached() {
+	[ -s "$CACHE/VERSION" ] && [ -s "$CACHE/vmlinuz" ] && [ -s "$CACHE/busybox" ] &&
+		[ -s "$CACHE/modules/kvm.ko" ]
+}
+if [ "${1:-}" = --check ]; then
+	cached && exit 0
+	echo "x86 kernel: not cached in $CACHE (run tools/guest/x86-kernel.sh or make setup)" >&2
+	exit 1
+fi
+[ $# -eq 0 ] || { echo "usage: x86-kernel.sh [--check]" >&2; exit 2; }
+if cached; then
+	echo "x86 kernel: cached in $CACHE ($(cat "$CACHE/VERSION"))"
+	exit 0
+fi
+[ "$(id -u)" -eq 0 ] || { echo "x86 kernel: x86-kernel.sh needs root (apt-get)" >&2; exit 1; }
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"
+flock 9
+if cached; then
+	echo "x86 kernel: cached in $CACHE ($(cat "$CACHE/VERSION"))"
+	exit 0
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+chmod 755 "$work"	# apt's _apt user downloads into it
+
+KPKG=${VRINGMED_X86_KERNEL:-}
+if [ -z "$KPKG" ]; then
+	KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null |
+	       awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+	if [ -z "$KPKG" ]; then
+		apt-get update -qq
+		KPKG=$(apt-cache depends linux-image-amd64 |
+		       awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+	fi
+	[ -n "$KPKG" ] || { echo "x86 kernel: the archive has no linux-image-amd64" >&2; exit 1; }
+fi
+echo "x86 kernel: downloading $KPKG and busybox-static"
+(cd "$work" && { apt-get download -q "$KPKG" busybox-static >/dev/null 2>&1 ||
+	apt-get download "$KPKG" busybox-static; })
+for d in "$work"/*.deb; do dpkg-deb -x "$d" "$work/x"; done
+
+kver=$(ls "$work/x/lib/modules")
+mdir=$work/x/lib/modules/$kver
+for c in CONFIG_DEBUG_INFO_BTF CONFIG_BPF_SYSCALL CONFIG_SERIAL_8250_CONSOLE; do
+	grep -qx "$c=y" "$work/x/boot/config-$kver" ||
+		{ echo "x86 kernel: $kver: $c is not built in" >&2; exit 1; }
+done
+rm -rf "$work/cache"; mkdir -p "$work/cache/modules"
+add_module() {	# NAME: its dependencies, then itself, each once
+	local name=$1 f d
+	grep -qx "$name" "$work/cache/modules/order" 2>/dev/null && return 0
+	f=$(find "$mdir/kernel" \( -name "$name.ko" -o -name "$name.ko.xz" \) | head -n1)
+	[ -n "$f" ] || { echo "x86 kernel: $kver: module $name not found" >&2; exit 1; }
+	case $f in
+	*.xz) xz -dc "$f" > "$work/$name.ko" ;;
+	*) cp "$f" "$work/$name.ko" ;;
+	esac
+	for d in $(tr '\0' '\n' < "$work/$name.ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
+		add_module "$d"
+	done
+	mv "$work/$name.ko" "$work/cache/modules/$name.ko"
+	echo "$name" >> "$work/cache/modules/order"
+}
+# kvm.ko: its tracepoints (kvm_pio, kvm_mmio, kvm_fast_mmio) are where
+# vringmed's KVM programs attach; it loads without hardware virtualisation.
+add_module kvm
+install -m 644 "$work/x/boot/vmlinuz-$kver" "$work/cache/vmlinuz"
+install -m 755 "$work/x/bin/busybox" "$work/cache/busybox"
+rm -rf "$CACHE/modules" "$CACHE/VERSION"
+cp -a "$work/cache/." "$CACHE/"
+echo "$KPKG $kver" > "$CACHE/VERSION.tmp" && mv "$CACHE/VERSION.tmp" "$CACHE/VERSION"
+echo "x86 kernel: $KPKG ($kver), modules $(tr '\n' ' ' < "$CACHE/modules/order")and busybox cached in $CACHE"
