@@ -25,25 +25,35 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
  * The fd array slot, at an index the task chose (checked against max_fds),
  * is read the same way, through a type whose first member is a file
  * pointer (kiocb's ki_filp). */
-static __always_inline long vrm_eventfd_id(unsigned long fd)
+/* The address of the current task's fd array slot for fd, or 0 when fd is
+ * past its table. */
+static __always_inline unsigned long vrm_fd_slot(unsigned long fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdtable *fdt = task->files->fdt;
-	struct kiocb *slot;
-	struct file *file;
 	unsigned long max;
-	struct eventfd_ctx *ctx;
 
 	if (!fdt)
-		return -1;
+		return 0;
 	max = fdt->max_fds;
 	if (fd >= max)
-		return -1;
+		return 0;
 	/* As array_index_nospec: past a mispredicted bound, slot 0. */
 	barrier_var(fd);
 	fd &= (unsigned long)((long)(fd - max) >> 63);
-	slot = bpf_rdonly_cast((void *)((unsigned long)fdt->fd + fd * sizeof(struct file *)),
-			       bpf_core_type_id_kernel(struct kiocb));
+	return (unsigned long)fdt->fd + fd * sizeof(struct file *);
+}
+
+static __always_inline long vrm_eventfd_id(unsigned long fd)
+{
+	unsigned long at = vrm_fd_slot(fd);
+	struct kiocb *slot;
+	struct file *file;
+	struct eventfd_ctx *ctx;
+
+	if (!at)
+		return -1;
+	slot = bpf_rdonly_cast((void *)at, bpf_core_type_id_kernel(struct kiocb));
 	file = bpf_rdonly_cast(slot->ki_filp, bpf_core_type_id_kernel(struct file));
 	if (!file)
 		return -1;
@@ -58,24 +68,13 @@ static __always_inline long vrm_eventfd_id(unsigned long fd)
  * its write, its private_data, the eventfd's id).  Not inlined: its stack
  * is gone before the kick's deepest call chain starts, which kernels
  * before 6.2 round to 32 bytes a frame against the same 512. */
-static __noinline long vrm_eventfd_id_read(unsigned long fd)
+static __noinline __attribute__((unused)) long vrm_eventfd_id_read(unsigned long fd)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct fdtable *fdt = task->files->fdt;
+	unsigned long at = vrm_fd_slot(fd);
 	struct eventfd_ctx *ctx;
 	struct file *file = NULL;
-	unsigned long max, arr;
 
-	if (!fdt)
-		return -1;
-	max = fdt->max_fds;
-	if (fd >= max)
-		return -1;
-	barrier_var(fd);
-	fd &= (unsigned long)((long)(fd - max) >> 63);
-	arr = (unsigned long)fdt->fd;
-	if (bpf_probe_read_kernel(&file, sizeof(file), (void *)(arr + fd * sizeof(struct file *))) ||
-	    !file)
+	if (!at || bpf_probe_read_kernel(&file, sizeof(file), (void *)at) || !file)
 		return -1;
 	if (!eventfd_write_addr ||
 	    (__u64)(unsigned long)BPF_CORE_READ(file, f_op, write) != eventfd_write_addr)

@@ -18,25 +18,8 @@ cached() {
 	[ -s "$CACHE/VERSION" ] && [ -s "$CACHE/vmlinuz" ] && [ -s "$CACHE/busybox" ] &&
 		[ -s "$CACHE/modules/virtio_net.ko" ]
 }
-if [ "${1:-}" = --check ]; then
-	cached && exit 0
-	echo "guest: not cached in $CACHE (run tools/guest/fetch.sh or make setup)" >&2
-	exit 1
-fi
-[ $# -eq 0 ] || { echo "usage: fetch.sh [--check]" >&2; exit 2; }
-if cached; then
-	echo "guest: cached in $CACHE ($(cat "$CACHE/VERSION"))"
-	exit 0
-fi
-[ "$(id -u)" -eq 0 ] || { echo "guest: fetch.sh needs root (dpkg --add-architecture, apt-get)" >&2; exit 1; }
-mkdir -p "$CACHE"
-# One fetch at a time (make setup and a test run may race); the loser finds it cached.
-exec 9>"$CACHE/.lock"
-flock 9
-if cached; then
-	echo "guest: cached in $CACHE ($(cat "$CACHE/VERSION"))"
-	exit 0
-fi
+. "$(dirname "$0")/cachelib.sh"
+CACHE_ROOT_WHY="dpkg --add-architecture, apt-get" cache_start guest "$@"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"	# apt's _apt user downloads into it
@@ -72,26 +55,7 @@ for c in CONFIG_VIRTIO CONFIG_S390_GUEST; do
 		{ echo "guest: $kver: $c is not built in; this guest's init cannot load it" >&2; exit 1; }
 done
 rm -rf "$work/cache"; mkdir -p "$work/cache/modules"
-add_module() {	# NAME: its dependencies, then itself, each once
-	local name=$1 f d
-	grep -qx "$name" "$work/cache/modules/order" 2>/dev/null && return 0
-	f=$(find "$mdir/kernel" \( -name "$name.ko" -o -name "$name.ko.xz" -o -name "${name//_/-}.ko" \
-		-o -name "${name//_/-}.ko.xz" \) | head -n1)
-	[ -n "$f" ] || { echo "guest: $kver: module $name not found" >&2; exit 1; }
-	case $f in
-	*.xz) xz -dc "$f" > "$work/m.ko" ;;
-	*) cp "$f" "$work/m.ko" ;;
-	esac
-	for d in $(tr '\0' '\n' < "$work/m.ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
-		add_module "$d"
-	done
-	case $f in
-	*.xz) xz -dc "$f" > "$work/cache/modules/$name.ko" ;;
-	*) cp "$f" "$work/cache/modules/$name.ko" ;;
-	esac
-	echo "$name" >> "$work/cache/modules/order"
-}
-add_module virtio_net
+add_module "$mdir" "$work/cache/modules" virtio_net
 install -m 644 "$work/x/boot/vmlinuz-$kver" "$work/cache/vmlinuz"
 install -m 755 "$work/x/bin/busybox" "$work/cache/busybox"
 rm -rf "$CACHE/modules" "$CACHE/VERSION"

@@ -46,27 +46,11 @@ HASH=$(printf '%s' "$FRAGMENT" | sha256sum | cut -c1-16)
 cached() {
 	[ -s "$CACHE/VERSION" ] && [ -s "$CACHE/vmlinux" ] && grep -q " $HASH\$" "$CACHE/VERSION"
 }
-if [ "${1:-}" = --check ]; then
-	cached && exit 0
-	echo "ppc64 guest kernel: not cached in $CACHE (run tools/guest/ppc64-kernel.sh or make setup)" >&2
-	exit 1
-fi
-[ $# -eq 0 ] || { echo "usage: ppc64-kernel.sh [--check]" >&2; exit 2; }
-if cached; then
-	echo "ppc64 guest kernel: cached in $CACHE ($(cat "$CACHE/VERSION"))"
-	exit 0
-fi
+. "$(dirname "$0")/cachelib.sh"
+cache_start "ppc64 guest kernel" "$@"
 [ -n "$SRC_TAR" ] || { echo "ppc64 guest kernel: linux-source-6.1 is not installed (make setup)" >&2; exit 1; }
 command -v powerpc64-linux-gnu-gcc >/dev/null ||
 	{ echo "ppc64 guest kernel: gcc-powerpc64-linux-gnu is not installed (make setup)" >&2; exit 1; }
-mkdir -p "$CACHE"
-# One build at a time (make setup and a test run may race); the loser finds it cached.
-exec 9>"$CACHE/.lock"
-flock 9
-if cached; then
-	echo "ppc64 guest kernel: cached in $CACHE ($(cat "$CACHE/VERSION"))"
-	exit 0
-fi
 work=$(mktemp -d /tmp/vm-ppc64-kernel-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 t0=$(date +%s)

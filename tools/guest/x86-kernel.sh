@@ -17,24 +17,8 @@ cached() {
 	[ -s "$CACHE/VERSION" ] && [ -s "$CACHE/vmlinuz" ] && [ -s "$CACHE/busybox" ] &&
 		[ -s "$CACHE/modules/kvm.ko" ]
 }
-if [ "${1:-}" = --check ]; then
-	cached && exit 0
-	echo "x86 kernel: not cached in $CACHE (run tools/guest/x86-kernel.sh or make setup)" >&2
-	exit 1
-fi
-[ $# -eq 0 ] || { echo "usage: x86-kernel.sh [--check]" >&2; exit 2; }
-if cached; then
-	echo "x86 kernel: cached in $CACHE ($(cat "$CACHE/VERSION"))"
-	exit 0
-fi
-[ "$(id -u)" -eq 0 ] || { echo "x86 kernel: x86-kernel.sh needs root (apt-get)" >&2; exit 1; }
-mkdir -p "$CACHE"
-exec 9>"$CACHE/.lock"
-flock 9
-if cached; then
-	echo "x86 kernel: cached in $CACHE ($(cat "$CACHE/VERSION"))"
-	exit 0
-fi
+. "$(dirname "$0")/cachelib.sh"
+CACHE_ROOT_WHY=apt-get cache_start "x86 kernel" "$@"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"	# apt's _apt user downloads into it
@@ -62,24 +46,9 @@ for c in CONFIG_DEBUG_INFO_BTF CONFIG_BPF_SYSCALL CONFIG_SERIAL_8250_CONSOLE; do
 		{ echo "x86 kernel: $kver: $c is not built in" >&2; exit 1; }
 done
 rm -rf "$work/cache"; mkdir -p "$work/cache/modules"
-add_module() {	# NAME: its dependencies, then itself, each once
-	local name=$1 f d
-	grep -qx "$name" "$work/cache/modules/order" 2>/dev/null && return 0
-	f=$(find "$mdir/kernel" \( -name "$name.ko" -o -name "$name.ko.xz" \) | head -n1)
-	[ -n "$f" ] || { echo "x86 kernel: $kver: module $name not found" >&2; exit 1; }
-	case $f in
-	*.xz) xz -dc "$f" > "$work/$name.ko" ;;
-	*) cp "$f" "$work/$name.ko" ;;
-	esac
-	for d in $(tr '\0' '\n' < "$work/$name.ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
-		add_module "$d"
-	done
-	mv "$work/$name.ko" "$work/cache/modules/$name.ko"
-	echo "$name" >> "$work/cache/modules/order"
-}
 # kvm.ko: its tracepoints (kvm_pio, kvm_mmio, kvm_fast_mmio) are where
 # vringmed's KVM programs attach; it loads without hardware virtualisation.
-add_module kvm
+add_module "$mdir" "$work/cache/modules" kvm
 install -m 644 "$work/x/boot/vmlinuz-$kver" "$work/cache/vmlinuz"
 install -m 755 "$work/x/bin/busybox" "$work/cache/busybox"
 rm -rf "$CACHE/modules" "$CACHE/VERSION"
