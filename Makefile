@@ -52,7 +52,7 @@ LIB_SRCS := user/access.c user/uxlate.c user/upoll.c user/log.c user/loader.c us
 # libvrmtest.a: what the tests and the tools share (testlib/), never one
 # reaching into the other.  Its headers-only parts (ringgen.h, fixture.h)
 # are found through -Itestlib.
-TESTLIB_SRCS := testlib/bfx.c testlib/rig.c testlib/peers.c
+TESTLIB_SRCS := testlib/bfx.c testlib/rig.c testlib/peers.c testlib/ksignal.c
 
 # The test binaries: each is its sources plus selftests/runner.c.  Tests
 # run in the order their files are listed, and in a file from top to bottom.
@@ -260,7 +260,7 @@ $(OUTPUT)/test_proxy: $(call objs,,$(TEST_PROXY_SRCS) selftests/runner.c) $(TEST
 
 $(OUTPUT)/test_bpf: $(call objs,,$(TEST_BPF_SRCS) selftests/runner.c) $(TESTLIB) $(LIB) \
 		    | $(OUTPUT)/vringmedd $(OUTPUT)/legacy_driver $(OUTPUT)/legacy_driver.s390x
-	$(call link,$(LIBS))
+	$(call link,$(LIBS) -luring)
 
 $(OUTPUT)/bench_core: $(call objs,,tools/bench_core.c user/uxlate.c)
 	$(call link,)

@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Real kicks: a legacy driver process write()s its kick eventfd. */
+/* Real kicks: a legacy driver process write()s its kick eventfd; the kernel
+ * signals one (fentry). */
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+
 #include "test.h"
 #include "rig.h"
+#include "bfx.h"
+#include "ksignal.h"
 #include "loader.h"
 #include "bpf_test.h"
 
@@ -98,5 +105,70 @@ VRM_TEST(real_kicks)
 		rig_stop(&B, &r);
 		VRM_EQ(B.fast->kick[ks], 0);
 		VRM_EQ(B.fast->vmm[vs], 0);
+	}
+}
+
+/*
+ * A kick the kernel signals (io_uring's registered eventfd, as KVM signals
+ * an ioeventfd from the VMM's vCPU thread): no write() happens, so where
+ * trampolines are allowed vrm_fentry_signal translates it, in the VMM's
+ * task, before anyone is woken.  Where fentry is refused (this machine's
+ * lockdown) such kicks go to the daemon's userspace path, which test_proxy
+ * checks (unseen_kicks); test_kernel runs this on Debian 12's own kernel.
+ */
+VRM_TEST(kernel_kicks)
+{
+	for (int be = 0; be <= 1; be++) {
+		struct bfx f;
+		struct vrm_qstats st;
+		uint64_t v = 0;
+		long id;
+		int efd;
+
+		if (!vrm_subtest("io_uring_signal_%s", order_name(be)) || !bpf())
+			continue;
+		if (!B.have_fentry) {
+			vrm_skip("fentry is refused on this kernel: kernel-signalled kicks are "
+				 "mediated in userspace (test_proxy unseen_kicks)");
+			continue;
+		}
+		bfx_setup(&f, 6, 64, be);
+		efd = eventfd(0, EFD_NONBLOCK);
+		id = vrm_eventfd_id(0, efd);
+		if (!VRM_TRUE(efd >= 0 && id >= 0) || !VRM_EQ(vrm_bpf_add_vmm(&B, getpid()), 0) ||
+		    !VRM_EQ(vrm_bpf_add_kickfd(&B, (uint32_t)id, f.qslot), 0))
+			goto out;
+		tr_add_chain(&f.t, 2, 1, 100);
+		tr_add_chain(&f.t, 1, 0, 64);
+		tr_publish(&f.t);
+		VRM_EQ(kernel_signal(efd), 0);
+		/* Translated before the signal woke anyone: the shadow ring
+		 * holds both chains as the eventfd reads 1. */
+		VRM_EQ(read(efd, &v, sizeof(v)), (ssize_t)sizeof(v));
+		VRM_EQ(v, 1);
+		VRM_EQ(tr_le(&f.sh->avail.idx, 2), 2);
+		for (uint16_t i = 0; i < 3; i++)
+			VRM_EQ(tr_le(&f.sh->desc[i].addr, 8), tr_get(&f.t, tr_desc_gpa(&f.t, i), 8));
+		VRM_EQ(vrm_bpf_read_stats(&B, f.qslot, &st), 0);
+		VRM_EQ(st.kicks, 1);
+		VRM_EQ(st.chains, 2);
+		VRM_EQ(st.descs, 3);
+		VRM_EQ(f.dev->broken, 0);
+		/* Another process's signal of it (not the VMM): nothing read. */
+		tr_add_chain(&f.t, 1, 0, 64);
+		tr_publish(&f.t);
+		if (fork() == 0)
+			_exit(kernel_signal(efd) ? 1 : 0);
+		wait(NULL);
+		VRM_EQ(tr_le(&f.sh->avail.idx, 2), 2);
+		VRM_EQ(vrm_bpf_read_stats(&B, f.qslot, &st), 0);
+		VRM_EQ(st.kicks, 1);
+out:
+		if (id >= 0)
+			vrm_bpf_del_kickfd(&B, (uint32_t)id);
+		vrm_bpf_del_vmm(&B, getpid());
+		if (efd >= 0)
+			close(efd);
+		bfx_fini(&f);
 	}
 }

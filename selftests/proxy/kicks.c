@@ -6,7 +6,7 @@
 #include <sys/wait.h>
 
 #include <vringmed/byteorder.h>
-#include <liburing.h>
+#include "ksignal.h"
 
 #include "test.h"
 #include "vu_wire.h"
@@ -43,28 +43,6 @@ static bool metric_kick_path(const char *path, int want)
 			usleep(100000);
 	}
 	return hit;
-}
-
-/* The kernel signals `efd` on the VMM's behalf, as KVM does for an
- * ioeventfd: io_uring's registered eventfd, written when a completion is
- * posted.  No write() happens, so the write() tracepoint sees nothing. */
-static int kernel_signal(int efd)
-{
-	struct io_uring ring;
-	struct io_uring_cqe *cqe;
-	int err = io_uring_queue_init(4, &ring, 0);
-
-	if (err)
-		return err;
-	err = io_uring_register_eventfd(&ring, efd);
-	if (!err) {
-		io_uring_prep_nop(io_uring_get_sqe(&ring));
-		err = io_uring_submit_and_wait(&ring, 1);
-		if (err == 1 && !io_uring_peek_cqe(&ring, &cqe))
-			err = 0;
-	}
-	io_uring_queue_exit(&ring);
-	return err;
 }
 
 /*
