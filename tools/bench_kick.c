@@ -1046,6 +1046,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_kick: cannot load the BPF object: %s\n", strerror(-err));
 		return 1;
 	}
+	if (!B.have_rdonly_cast) {
+		fprintf(stderr, "bench_kick: it times vrm_test_kick and vrm_tp_write, which need Linux "
+			"6.2 or later; this kernel runs vrm_tp_write_pre62 (make perf-compare "
+			"measures it)\n");
+		return 1;
+	}
 	loaded = 1;
 	prog_fd_test = bpf_program__fd(B.skel->progs.vrm_test_kick);
 	if (prog_fd_test < 0)

@@ -833,15 +833,19 @@ struct cell {
 
 static struct cell cells[NBATCH][NMODES];
 
+/* The write() hook this kernel runs (vrm_tp_write; before 6.2
+ * vrm_tp_write_pre62), attached or not. */
+static struct bpf_link *tp_link;
+
 static int attach_tp(int on)
 {
-	if (on && !B.skel->links.vrm_tp_write) {
-		B.skel->links.vrm_tp_write = bpf_program__attach(B.skel->progs.vrm_tp_write);
-		if (!B.skel->links.vrm_tp_write)
+	if (on && !tp_link) {
+		tp_link = bpf_program__attach(vrm_bpf_write_prog(&B));
+		if (!tp_link)
 			return -errno;
-	} else if (!on && B.skel->links.vrm_tp_write) {
-		bpf_link__destroy(B.skel->links.vrm_tp_write);
-		B.skel->links.vrm_tp_write = NULL;
+	} else if (!on && tp_link) {
+		bpf_link__destroy(tp_link);
+		tp_link = NULL;
 	}
 	return 0;
 }
@@ -851,7 +855,7 @@ static void prog_info(uint64_t *ns, uint64_t *cnt)
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info);
 
-	if (bpf_obj_get_info_by_fd(bpf_program__fd(B.skel->progs.vrm_tp_write), &info, &len))
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(vrm_bpf_write_prog(&B)), &info, &len))
 		die("bpf_obj_get_info_by_fd: %s", strerror(errno));
 	*ns = info.run_time_ns;
 	*cnt = info.run_cnt;
@@ -970,7 +974,7 @@ static struct rig *run_block(enum mode m, unsigned bi, enum what what)
 	if (attach_tp(is_bpf(m)))
 		die("cannot attach vrm_tp_write: %s", strerror(errno));
 	r = rig_new(m, batches[bi], nlat);
-	r->prog_fd = what == PROG_STATS ? bpf_program__fd(B.skel->progs.vrm_tp_write) : -1;
+	r->prog_fd = what == PROG_STATS ? bpf_program__fd(vrm_bpf_write_prog(&B)) : -1;
 	pid = rig_launch(r, what);
 	if (what == PROG_STATS)
 		prog_info(&ns0, &cnt0);

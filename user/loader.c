@@ -874,6 +874,11 @@ void vrm_bpf_unpin(struct vrm_bpf *b)
 		pr_warn("pin root %s not removed: %s\n", b->pin_root, strerror(errno));
 }
 
+struct bpf_program *vrm_bpf_write_prog(struct vrm_bpf *b)
+{
+	return b->have_rdonly_cast ? b->skel->progs.vrm_tp_write : b->skel->progs.vrm_tp_write_pre62;
+}
+
 int vrm_bpf_test_kick(struct vrm_bpf *b, __u32 queue, struct vrm_test_args *out)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, topts);

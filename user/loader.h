@@ -57,6 +57,9 @@ void vrm_bpf_unpin(struct vrm_bpf *b);
  * bench_kick, which measure the product's own programs, link that same
  * library, and a call nobody makes costs the daemon nothing. */
 int vrm_bpf_test_kick(struct vrm_bpf *b, __u32 queue, struct vrm_test_args *out);
+/* The write() hook this kernel runs: vrm_tp_write, or before Linux 6.2
+ * vrm_tp_write_pre62. */
+struct bpf_program *vrm_bpf_write_prog(struct vrm_bpf *b);
 
 /* The eventfd-id of fd `fd` of process `pid` (0: this process), or -errno. */
 long vrm_eventfd_id(pid_t pid, int fd);
