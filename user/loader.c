@@ -644,8 +644,8 @@ static int vrm_kernel_check(bool *kfunc)
 	}
 	have_kfunc = btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) >= 0;
 	if (!have_kfunc)
-		pr_debug("no bpf_rdonly_cast kfunc (Linux before 6.2): the write() hook walks "
-			 "to the eventfd with helper reads (vrm_tp_write_pre62)\n");
+		pr_info("no bpf_rdonly_cast kfunc here (Linux before 6.2): the write() hook "
+			"is vrm_tp_write_pre62, which walks to the eventfd with helper reads\n");
 	btf__free(vmlinux);
 	*kfunc = have_kfunc;
 	return checked = err;
