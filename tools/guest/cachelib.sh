@@ -53,3 +53,27 @@ add_module() {
 	mv "$out/$name.ko.part" "$out/$name.ko"
 	echo "$name" >> "$out/order"
 }
+
+# kernel_cache WORK KPKG LABEL MODULE CONFIG...: from a kernel package and
+# busybox-static unpacked under WORK/x, into the cache: vmlinuz, busybox,
+# MODULE with its dependencies (modules/), and last VERSION ("KPKG
+# <release>").  Each CONFIG must be built in (=y).
+kernel_cache() {
+	local work=$1 kpkg=$2 label=$3 module=$4 kver mdir c
+	shift 4
+	kver=$(ls "$work/x/lib/modules")
+	mdir=$work/x/lib/modules/$kver
+	for c in "$@"; do
+		grep -qx "$c=y" "$work/x/boot/config-$kver" ||
+			{ echo "$label: $kver: $c is not built in" >&2; exit 1; }
+	done
+	rm -rf "$work/cache"
+	mkdir -p "$work/cache/modules"
+	add_module "$mdir" "$work/cache/modules" "$module"
+	install -m 644 "$work/x/boot/vmlinuz-$kver" "$work/cache/vmlinuz"
+	install -m 755 "$work/x/bin/busybox" "$work/cache/busybox"
+	rm -rf "$CACHE/modules" "$CACHE/VERSION"
+	cp -a "$work/cache/." "$CACHE/"
+	echo "$kpkg $kver" > "$CACHE/VERSION.tmp" && mv "$CACHE/VERSION.tmp" "$CACHE/VERSION"
+	echo "$label: $kpkg ($kver), modules $(tr '\n' ' ' < "$CACHE/modules/order")and busybox cached in $CACHE"
+}

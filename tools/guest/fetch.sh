@@ -43,22 +43,7 @@ echo "guest: downloading $KPKG:s390x and busybox-static:s390x"
 	apt-get download "$KPKG:s390x" busybox-static:s390x; })
 for d in "$work"/*.deb; do dpkg-deb -x "$d" "$work/x"; done
 
-kver=$(ls "$work/x/lib/modules")
-mdir=$work/x/lib/modules/$kver
-# virtio_net and what it depends on, dependencies first.  The package has no
-# modules.dep (depmod makes it at install time), so read each module's own
-# "depends=" (.modinfo).  The virtio core (virtio, virtio_ring) and the CCW
-# transport (virtio_ccw: CONFIG_S390_GUEST) must be built in, as they are in
-# Debian's s390x kernel.
-for c in CONFIG_VIRTIO CONFIG_S390_GUEST; do
-	grep -qx "$c=y" "$work/x/boot/config-$kver" ||
-		{ echo "guest: $kver: $c is not built in; this guest's init cannot load it" >&2; exit 1; }
-done
-rm -rf "$work/cache"; mkdir -p "$work/cache/modules"
-add_module "$mdir" "$work/cache/modules" virtio_net
-install -m 644 "$work/x/boot/vmlinuz-$kver" "$work/cache/vmlinuz"
-install -m 755 "$work/x/bin/busybox" "$work/cache/busybox"
-rm -rf "$CACHE/modules" "$CACHE/VERSION"
-cp -a "$work/cache/." "$CACHE/"
-echo "$KPKG $kver" > "$CACHE/VERSION.tmp" && mv "$CACHE/VERSION.tmp" "$CACHE/VERSION"
-echo "guest: $KPKG ($kver), modules $(tr '\n' ' ' < "$CACHE/modules/order")and busybox cached in $CACHE"
+# virtio_net and what it depends on.  The virtio core (virtio, virtio_ring)
+# and the CCW transport (virtio_ccw: CONFIG_S390_GUEST) must be built in, as
+# they are in Debian's s390x kernel: this guest's init cannot load them.
+kernel_cache "$work" "$KPKG" guest virtio_net CONFIG_VIRTIO CONFIG_S390_GUEST

@@ -39,19 +39,7 @@ echo "x86 kernel: downloading $KPKG and busybox-static"
 	apt-get download "$KPKG" busybox-static; })
 for d in "$work"/*.deb; do dpkg-deb -x "$d" "$work/x"; done
 
-kver=$(ls "$work/x/lib/modules")
-mdir=$work/x/lib/modules/$kver
-for c in CONFIG_DEBUG_INFO_BTF CONFIG_BPF_SYSCALL CONFIG_SERIAL_8250_CONSOLE; do
-	grep -qx "$c=y" "$work/x/boot/config-$kver" ||
-		{ echo "x86 kernel: $kver: $c is not built in" >&2; exit 1; }
-done
-rm -rf "$work/cache"; mkdir -p "$work/cache/modules"
 # kvm.ko: its tracepoints (kvm_pio, kvm_mmio, kvm_fast_mmio) are where
 # vringmed's KVM programs attach; it loads without hardware virtualisation.
-add_module "$mdir" "$work/cache/modules" kvm
-install -m 644 "$work/x/boot/vmlinuz-$kver" "$work/cache/vmlinuz"
-install -m 755 "$work/x/bin/busybox" "$work/cache/busybox"
-rm -rf "$CACHE/modules" "$CACHE/VERSION"
-cp -a "$work/cache/." "$CACHE/"
-echo "$KPKG $kver" > "$CACHE/VERSION.tmp" && mv "$CACHE/VERSION.tmp" "$CACHE/VERSION"
-echo "x86 kernel: $KPKG ($kver), modules $(tr '\n' ' ' < "$CACHE/modules/order")and busybox cached in $CACHE"
+kernel_cache "$work" "$KPKG" "x86 kernel" kvm CONFIG_DEBUG_INFO_BTF CONFIG_BPF_SYSCALL \
+	CONFIG_SERIAL_8250_CONSOLE
