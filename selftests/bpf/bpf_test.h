@@ -20,6 +20,10 @@ const char *order_name(int be);
 /* The write() hook this kernel runs (vrm_tp_write, or vrm_tp_write_pre62
  * before Linux 6.2): the name its link is pinned under. */
 const char *write_prog(void);
+/* bpf(), for a test that kicks through BPF_PROG_TEST_RUN (vrm_test_kick):
+ * NULL with a skip that says why where that program is not loaded (Linux
+ * before 6.2; real_kicks and kernel_kicks cover such a kernel). */
+struct vrm_bpf *bpf_tk(void);
 /* One kick of n chains: the backend woke to exactly the new chains, all
  * intact. */
 void kick_ok(struct rig *r, unsigned n);

@@ -51,6 +51,18 @@ const char *order_name(int be)
 	return be ? "be" : "le";
 }
 
+struct vrm_bpf *bpf_tk(void)
+{
+	struct vrm_bpf *b = bpf();
+
+	if (b && !b->have_rdonly_cast) {
+		vrm_skip("vrm_test_kick is not loaded before Linux 6.2 (its frame is 32 bytes "
+			 "over that verifier's stack rule); the real kicks cover this kernel");
+		return NULL;
+	}
+	return b;
+}
+
 const char *write_prog(void)
 {
 	return bpf() && !B.have_rdonly_cast ? "vrm_tp_write_pre62" : "vrm_tp_write";

@@ -33,7 +33,7 @@ VRM_TEST(bpf_deferred)
 	uint32_t chains;
 	int v = VRM_DEFER;
 
-	if (!vrm_subtest("flood_leaves_one_record") || !bpf())
+	if (!vrm_subtest("flood_leaves_one_record") || !bpf_tk())
 		return;
 	rb = ring_buffer__new(bpf_map__fd(B.skel->maps.vrm_deferred), count_deferred, seen, NULL);
 	if (!VRM_TRUE(rb != NULL))

@@ -290,7 +290,7 @@ VRM_TEST(differential)
 	struct diff_side ref, bs;
 	char why[160];
 
-	if (!vrm_subtest("bpf_equals_reference") || !bpf())
+	if (!vrm_subtest("bpf_equals_reference") || !bpf_tk())
 		return;
 	rng_state = DIFF_SEED;
 	diff_tables = diff_splits = 0;

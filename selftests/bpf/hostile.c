@@ -23,7 +23,7 @@ VRM_TEST(bpf_hostile)
 
 			if (h->used_side)
 				continue;	/* the used path is userspace only */
-			if (!vrm_subtest("%s_%s", h->name, order_name(be)) || !bpf())
+			if (!vrm_subtest("%s_%s", h->name, order_name(be)) || !bpf_tk())
 				continue;
 			bfx_setup(&f, 2, 16, be);
 			bfx_setup(&other, 3, 16, !be);
@@ -80,7 +80,7 @@ VRM_TEST(bpf_hostile_backend)
 		struct bfx f;
 		struct bk b;
 
-		if (vrm_subtest("rx_header_address_rewritten_%s", order_name(be)) && bpf()) {
+		if (vrm_subtest("rx_header_address_rewritten_%s", order_name(be)) && bpf_tk()) {
 			bfx_setup(&f, 2, 16, be);
 			b = (struct bk){ &f.t, f.dev, f.q, f.sh, bk_kick_bpf, &f, 0 };
 			bk_rx_redirect(&b);
@@ -88,7 +88,7 @@ VRM_TEST(bpf_hostile_backend)
 		}
 		for (int over = -1; over < BK_NCHAINS; over++) {
 			if (!vrm_subtest("used_len_%s%d_%s", over < 0 ? "all_within" : "over_at_",
-					over < 0 ? BK_NCHAINS : over, order_name(be)) || !bpf())
+					over < 0 ? BK_NCHAINS : over, order_name(be)) || !bpf_tk())
 				continue;
 			bfx_setup(&f, 2, 32, be);
 			b = (struct bk){ &f.t, f.dev, f.q, f.sh, bk_kick_bpf, &f, 0 };

@@ -22,7 +22,7 @@ VRM_TEST(bpf_guest_rewrites_while_read)
 	struct bfx f;
 	long n[3], flips;
 
-	if (!vrm_subtest("copy_once") || !bpf())
+	if (!vrm_subtest("copy_once") || !bpf_tk())
 		return;
 	bfx_setup(&f, 5, 8, 1);
 	flips = race_copy_once(&f.t, f.dev, f.q, f.sh, 5, race_kick_bpf, &f, 20000, n, 0);
@@ -54,7 +54,7 @@ VRM_TEST(bpf_guest_storm)
 	struct bfx f;
 	bool intact = true;
 
-	if (!vrm_subtest("rewrites_during_1e6_kicks") || !bpf())
+	if (!vrm_subtest("rewrites_during_1e6_kicks") || !bpf_tk())
 		return;
 	memset(&f, 0, sizeof(f));
 	if (!VRM_EQ(storm_mem(&f.t, 16, 1, 1 << 20), 0))

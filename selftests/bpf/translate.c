@@ -16,7 +16,7 @@ VRM_TEST(bpf_translate)
 		struct vrm_qstats st;
 
 		if (vrm_subtest("chains_%s", order_name(be))) {
-			if (!bpf())
+			if (!bpf_tk())
 				continue;
 			bfx_setup(&f, 1, 64, be);
 			tr_add_chain(&f.t, 3, 1, 100);
@@ -48,7 +48,7 @@ VRM_TEST(bpf_translate)
 		if (vrm_subtest("rx_split_%s", order_name(be))) {
 			uint64_t g;
 
-			if (!bpf())
+			if (!bpf_tk())
 				continue;
 			bfx_setup(&f, 1, 64, be);
 			f.q->net_mode = VRM_NET_RX_SLOT;
@@ -78,7 +78,7 @@ VRM_TEST(bpf_translate)
 			bfx_fini(&f);
 		}
 		if (vrm_subtest("wrap_%s", order_name(be))) {
-			if (!bpf())
+			if (!bpf_tk())
 				continue;
 			bfx_setup(&f, 1, 8, be);
 			f.t.avail_idx = f.q->last_avail = 65533;
@@ -100,7 +100,7 @@ VRM_TEST(bpf_translate)
 		struct bfx f, other;
 		uint32_t chains;
 
-		if (!bpf())
+		if (!bpf_tk())
 			return;
 		bfx_setup(&f, 1, 8, 0);
 		bfx_setup(&other, 2, 8, 0);	/* device 2 active too */
@@ -123,7 +123,7 @@ VRM_TEST(bpf_translate)
 		struct vrm_qstats st;
 		uint32_t chains;
 
-		if (!bpf())
+		if (!bpf_tk())
 			return;
 		bfx_setup(&f, 1, 8, 1);
 		f.dev->tgid = 1;	/* init is not our VMM */
