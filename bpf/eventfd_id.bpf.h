@@ -18,13 +18,6 @@ const volatile __u64 eventfd_write_addr = 0;
  * program that calls it unloaded there. */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
-/* The eventfd-id of the current task's fd, or -1 when fd is not an eventfd.
- * The task is a BTF pointer, so the walk is plain loads the JIT guards (a
- * bad address reads as 0), not one helper call per hop: a helper call
- * costs 100 ns or more where every return goes through a mitigation thunk.
- * The fd array slot, at an index the task chose (checked against max_fds),
- * is read the same way, through a type whose first member is a file
- * pointer (kiocb's ki_filp). */
 /* The address of the current task's fd array slot for fd, or 0 when fd is
  * past its table. */
 static __always_inline unsigned long vrm_fd_slot(unsigned long fd)
@@ -44,6 +37,13 @@ static __always_inline unsigned long vrm_fd_slot(unsigned long fd)
 	return (unsigned long)fdt->fd + fd * sizeof(struct file *);
 }
 
+/* The eventfd-id of the current task's fd, or -1 when fd is not an eventfd.
+ * The task is a BTF pointer, so the walk is plain loads the JIT guards (a
+ * bad address reads as 0), not one helper call per hop: a helper call
+ * costs 100 ns or more where every return goes through a mitigation thunk.
+ * The fd array slot, at an index the task chose (checked against max_fds),
+ * is read the same way, through a type whose first member is a file
+ * pointer (kiocb's ki_filp). */
 static __always_inline long vrm_eventfd_id(unsigned long fd)
 {
 	unsigned long at = vrm_fd_slot(fd);
